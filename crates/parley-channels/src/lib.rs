@@ -1,0 +1,11 @@
+//! Provider formats, and nothing else: how Twilio, Meta (WhatsApp Cloud API, Messenger), SMPP and
+//! the built-in simulator spell messages, statuses and signatures. Everything here turns bytes from
+//! or to a provider into the domain types of `parley-core`; orchestration lives in `parley-engine`.
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+pub mod meta;
+pub mod simulator;
+pub mod twilio;

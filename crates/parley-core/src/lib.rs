@@ -1,0 +1,29 @@
+//! Parley's domain, with no IO: the names of DESIGN.md section 4 as types, and every rule
+//! (consent, keywords, session lifecycle, SMS encoding, retries) as a pure function from state and
+//! event to a decision. Nothing here knows about databases, HTTP or async runtimes, so every rule is
+//! tested in isolation.
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+pub mod clock;
+pub mod consent;
+pub mod error_code;
+pub mod keyword_process;
+pub mod keywords;
+pub mod model;
+pub mod phone;
+pub mod retry;
+pub mod session;
+pub mod sms;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use error_code::ErrorCode;
+pub use phone::E164;
+
+/// Every entity id is a UUIDv7 made here, so ids sort by creation time on both databases and
+/// cursors can page by id.
+pub fn new_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}

@@ -1,0 +1,361 @@
+//! The vocabulary of DESIGN.md section 4. Each enum has one stable lowercase wire name used in the
+//! database, the API and the console alike.
+
+/// A value that is not one of an enum's wire names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{value}' is not a valid {kind}; expected one of: {expected}")]
+pub struct UnknownVariant {
+    pub kind: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+/// Declares an enum whose variants have fixed wire names, with `as_str`, `FromStr`, `Display` and
+/// serde in one place so the names cannot drift between layers.
+#[macro_export]
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident : $kind:literal { $($(#[$vmeta:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        $vis enum $name {
+            $($(#[$vmeta])* #[serde(rename = $wire)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $wire),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::model::UnknownVariant;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($wire => Ok($name::$variant),)+
+                    _ => Err($crate::model::UnknownVariant {
+                        kind: $kind,
+                        value: s.to_owned(),
+                        expected: concat!($($wire, " "),+),
+                    }),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// What network a channel speaks on.
+    pub enum ChannelKind: "channel kind" {
+        Sms = "sms",
+        Whatsapp = "whatsapp",
+        Messenger = "messenger",
+        Web = "web",
+    }
+}
+
+wire_enum! {
+    /// Who carries a channel's traffic. `Simulator` plays the phone network inside Parley, so a
+    /// workspace works with no external credentials.
+    pub enum Provider: "provider" {
+        Simulator = "simulator",
+        Twilio = "twilio",
+        Smpp = "smpp",
+        Meta = "meta",
+        Web = "web",
+    }
+}
+
+wire_enum! {
+    /// The kind of number an SMS channel sends from (CH-04); it sets the default throughput.
+    pub enum NumberType: "number type" {
+        LongCode = "long_code",
+        TollFree = "toll_free",
+        ShortCode = "short_code",
+        SharedShortCode = "shared_short_code",
+    }
+}
+
+impl NumberType {
+    /// Default messages per second per sender (issue 4): long code 1, toll-free 25, short code 100.
+    pub const fn default_throughput(self) -> u32 {
+        match self {
+            Self::LongCode => 1,
+            Self::TollFree => 25,
+            Self::ShortCode | Self::SharedShortCode => 100,
+        }
+    }
+
+    pub const fn is_short_code(self) -> bool {
+        matches!(self, Self::ShortCode | Self::SharedShortCode)
+    }
+}
+
+impl ChannelKind {
+    /// Default messages per second for channels that have no number type.
+    pub const fn default_throughput(self) -> u32 {
+        match self {
+            Self::Sms => 1,
+            Self::Whatsapp => 80,
+            Self::Messenger => 250,
+            Self::Web => 1000,
+        }
+    }
+}
+
+wire_enum! {
+    /// The consent level a channel requires before it may message someone (CO-01).
+    pub enum ConsentLevel: "consent level" {
+        Implicit = "implicit",
+        Explicit = "explicit",
+        Double = "double",
+    }
+}
+
+wire_enum! {
+    /// A messaging user's consent on one channel, ordered lowest to highest (CO-01). The wire names
+    /// are the import vocabulary of MU-04.
+    pub enum ConsentStatus: "consent status" {
+        OptedOut = "OptedOut",
+        ImplicitlyOptedIn = "ImplicitlyOptedIn",
+        ExplicitlyOptedIn = "ExplicitlyOptedIn",
+        DoublyOptedIn = "DoublyOptedIn",
+    }
+}
+
+impl ConsentStatus {
+    const fn rank(self) -> u8 {
+        match self {
+            Self::OptedOut => 0,
+            Self::ImplicitlyOptedIn => 1,
+            Self::ExplicitlyOptedIn => 2,
+            Self::DoublyOptedIn => 3,
+        }
+    }
+
+    /// Whether this status meets a channel's required level.
+    pub const fn meets(self, level: ConsentLevel) -> bool {
+        let needed = match level {
+            ConsentLevel::Implicit => 1,
+            ConsentLevel::Explicit => 2,
+            ConsentLevel::Double => 3,
+        };
+        self.rank() >= needed
+    }
+}
+
+wire_enum! {
+    /// What caused a consent change, recorded in the consent history.
+    pub enum ConsentSource: "consent source" {
+        Keyword = "keyword",
+        Agent = "agent",
+        Import = "import",
+        Api = "api",
+        Provider = "provider",
+        Inbound = "inbound",
+    }
+}
+
+wire_enum! {
+    /// Lifecycle status of a messaging session (DESIGN.md section 5).
+    pub enum SessionStatus: "session status" {
+        New = "new",
+        Waiting = "waiting",
+        Active = "active",
+        Consent = "consent",
+        Inactive = "inactive",
+        Error = "error",
+        Ended = "ended",
+    }
+}
+
+impl SessionStatus {
+    /// Ended and Error are final; every other status is open.
+    pub const fn is_open(self) -> bool {
+        !matches!(self, Self::Ended | Self::Error)
+    }
+}
+
+wire_enum! {
+    /// Whether a session serves a support conversation or a marketing journey.
+    pub enum SessionContext: "session context" {
+        Service = "service",
+        Marketing = "marketing",
+    }
+}
+
+wire_enum! {
+    pub enum OwnerKind: "owner kind" {
+        Agent = "agent",
+        Bot = "bot",
+        Queue = "queue",
+    }
+}
+
+wire_enum! {
+    pub enum Direction: "direction" {
+        Inbound = "inbound",
+        Outbound = "outbound",
+    }
+}
+
+wire_enum! {
+    /// Who produced an entry.
+    pub enum Actor: "actor" {
+        Customer = "customer",
+        Agent = "agent",
+        Bot = "bot",
+        System = "system",
+    }
+}
+
+wire_enum! {
+    /// Delivery status of one entry. Outbound moves queued -> sent -> delivered/read, or to
+    /// failed/undelivered; inbound entries are `received`.
+    pub enum EntryStatus: "entry status" {
+        Received = "received",
+        Queued = "queued",
+        Sent = "sent",
+        Delivered = "delivered",
+        Read = "read",
+        Undelivered = "undelivered",
+        Failed = "failed",
+    }
+}
+
+wire_enum! {
+    pub enum AgentRole: "agent role" {
+        Admin = "admin",
+        Supervisor = "supervisor",
+        Agent = "agent",
+        Broadcaster = "broadcaster",
+    }
+}
+
+wire_enum! {
+    pub enum Presence: "presence" {
+        Available = "available",
+        OnBreak = "on_break",
+        Busy = "busy",
+        Offline = "offline",
+    }
+}
+
+impl Presence {
+    /// Whether an agent in this presence is offered new work.
+    pub const fn accepts_work(self) -> bool {
+        matches!(self, Self::Available)
+    }
+}
+
+wire_enum! {
+    /// How a queue picks among eligible agents (RT).
+    pub enum RoutingModel: "routing model" {
+        MostAvailable = "most_available",
+        LeastActive = "least_active",
+        RoundRobin = "round_robin",
+    }
+}
+
+wire_enum! {
+    pub enum CaseStatus: "case status" {
+        New = "new",
+        Working = "working",
+        Closed = "closed",
+    }
+}
+
+wire_enum! {
+    pub enum TemplateStatus: "template status" {
+        Draft = "draft",
+        Pending = "pending",
+        Approved = "approved",
+        Rejected = "rejected",
+    }
+}
+
+wire_enum! {
+    pub enum TemplateCategory: "template category" {
+        Marketing = "marketing",
+        Utility = "utility",
+        Authentication = "authentication",
+    }
+}
+
+wire_enum! {
+    /// The lists a keyword set holds (CO, KP).
+    pub enum KeywordList: "keyword list" {
+        OptOut = "opt_out",
+        OptIn = "opt_in",
+        DoubleOptIn = "double_opt_in",
+        Help = "help",
+        Custom = "custom",
+    }
+}
+
+wire_enum! {
+    /// Role of an API token: the same names as agent roles, so one permission table serves both.
+    pub enum TokenRole: "token role" {
+        Admin = "admin",
+        Supervisor = "supervisor",
+        Agent = "agent",
+        Broadcaster = "broadcaster",
+    }
+}
+
+impl TokenRole {
+    /// Whether this role may change configuration (channels, queues, skills, agents). Roles gate
+    /// every admin action on the server (PERM: Configure Messaging).
+    pub const fn can_configure(self) -> bool {
+        matches!(self, Self::Admin)
+    }
+
+    /// Whether this role may read and edit customer records (contacts, sessions).
+    pub const fn can_read_conversations(self) -> bool {
+        !matches!(self, Self::Broadcaster)
+    }
+}
+
+wire_enum! {
+    pub enum JobState: "job state" {
+        Ready = "ready",
+        Running = "running",
+        Done = "done",
+        Dead = "dead",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_round_trip() {
+        for s in SessionStatus::ALL {
+            assert_eq!(s.as_str().parse::<SessionStatus>().unwrap(), *s);
+        }
+        for s in ConsentStatus::ALL {
+            assert_eq!(s.as_str().parse::<ConsentStatus>().unwrap(), *s);
+        }
+        let err = "nope".parse::<ChannelKind>().unwrap_err();
+        assert!(err.to_string().contains("sms"), "{err}");
+    }
+
+    #[test]
+    fn consent_meets_levels_in_order() {
+        use ConsentLevel::*;
+        use ConsentStatus::*;
+        assert!(!OptedOut.meets(Implicit));
+        assert!(ImplicitlyOptedIn.meets(Implicit));
+        assert!(!ImplicitlyOptedIn.meets(Explicit));
+        assert!(ExplicitlyOptedIn.meets(Explicit));
+        assert!(!ExplicitlyOptedIn.meets(Double));
+        assert!(DoublyOptedIn.meets(Double));
+    }
+}
