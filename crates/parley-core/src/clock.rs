@@ -38,6 +38,44 @@ impl Timestamp {
     }
 }
 
+impl From<i64> for Timestamp {
+    fn from(ms: i64) -> Self {
+        Self(ms)
+    }
+}
+
+impl Timestamp {
+    /// RFC 3339 in UTC with milliseconds (`2026-11-21T17:03:32.123Z`), the form the API shows.
+    pub fn to_rfc3339(self) -> String {
+        let ms = self.0.rem_euclid(1000);
+        let secs = self.0.div_euclid(1000);
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+            rem / 3600,
+            (rem % 3600) / 60,
+            rem % 60
+        )
+    }
+}
+
+/// Converts days since 1970-01-01 to a proleptic Gregorian date, using the era arithmetic of
+/// Howard Hinnant's "chrono-compatible low-level date algorithms".
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
 /// Where the current time comes from.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> Timestamp;
@@ -99,8 +137,24 @@ mod tests {
     }
 
     #[test]
+    fn formats_rfc3339() {
+        assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Timestamp(951_782_400_123).to_rfc3339(),
+            "2000-02-29T00:00:00.123Z"
+        );
+        assert_eq!(
+            Timestamp(1_795_539_812_001).to_rfc3339(),
+            "2026-11-24T17:03:32.001Z"
+        );
+    }
+
+    #[test]
     fn arithmetic_saturates() {
-        assert_eq!(Timestamp(i64::MAX - 1).plus(Duration::MAX), Timestamp(i64::MAX));
+        assert_eq!(
+            Timestamp(i64::MAX - 1).plus(Duration::MAX),
+            Timestamp(i64::MAX)
+        );
         assert_eq!(Timestamp(5).since(Timestamp(10)), Duration::ZERO);
     }
 }

@@ -167,7 +167,10 @@ mod tests {
         for c in ErrorCode::ALL {
             assert!(seen.insert(c.code()), "duplicate {}", c.code());
             assert_eq!(ErrorCode::from_code(c.code()), Some(c));
-            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{}\"", c.code()));
+            assert_eq!(
+                serde_json::to_string(&c).unwrap(),
+                format!("\"{}\"", c.code())
+            );
         }
         assert_eq!(ErrorCode::from_code("2003"), None);
     }

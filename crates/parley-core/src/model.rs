@@ -23,6 +23,7 @@ macro_rules! wire_enum {
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub const NAMES: &'static [&'static str] = &[$($wire),+];
             pub const fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $wire),+ }
             }
@@ -45,6 +46,14 @@ macro_rules! wire_enum {
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        // Lets the store decode a TEXT column straight into the enum.
+        impl TryFrom<String> for $name {
+            type Error = $crate::model::UnknownVariant;
+            fn try_from(s: String) -> Result<Self, $crate::model::UnknownVariant> {
+                s.parse()
             }
         }
     };

@@ -88,17 +88,28 @@ mod tests {
 
     #[test]
     fn valid_numbers_normalise_to_e164() {
-        assert_eq!(E164::parse("+447400123456").unwrap().as_str(), "+447400123456");
-        assert_eq!(E164::parse(" +44 7400 123-456 ").unwrap().as_str(), "+447400123456");
         assert_eq!(
-            E164::parse_with_region("(415) 555-2671", Some("us")).unwrap().as_str(),
+            E164::parse("+447400123456").unwrap().as_str(),
+            "+447400123456"
+        );
+        assert_eq!(
+            E164::parse(" +44 7400 123-456 ").unwrap().as_str(),
+            "+447400123456"
+        );
+        assert_eq!(
+            E164::parse_with_region("(415) 555-2671", Some("us"))
+                .unwrap()
+                .as_str(),
             "+14155552671"
         );
     }
 
     #[test]
     fn invalid_numbers_are_refused() {
-        assert!(matches!(E164::parse("+447700900123"), Err(PhoneError::Invalid(_))));
+        assert!(matches!(
+            E164::parse("+447700900123"),
+            Err(PhoneError::Invalid(_))
+        ));
         assert!(E164::parse("hello").is_err());
         assert!(E164::parse("4155552671").is_err());
         assert!(E164::parse("").is_err());

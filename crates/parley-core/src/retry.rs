@@ -43,7 +43,11 @@ impl RetryPolicy {
             return RetryDecision::DeadLetter;
         }
         let ceiling = self.ceiling(attempt);
-        let unit = if unit.is_finite() { unit.clamp(0.0, 1.0) } else { 0.0 };
+        let unit = if unit.is_finite() {
+            unit.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let half = ceiling / 2;
         RetryDecision::RetryAfter(half + half.mul_f64(unit))
     }

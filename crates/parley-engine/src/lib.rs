@@ -1,1 +1,14 @@
-//! placeholder
+//! Parley's orchestration: the workers that move work through the store. Rules come from
+//! `parley-core`, storage from `parley-store`, provider formats from `parley-channels`; this crate
+//! only decides what runs when.
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+pub mod events;
+pub mod provision;
+pub mod runner;
+
+pub use events::{DomainEvent, EventBus};
+pub use runner::{Handler, JobOutcome, JobRunner, RunnerConfig};

@@ -1,1 +1,201 @@
-//! placeholder
+//! Parley's HTTP surface: the REST API under `/api/v1` (bearer tokens, OpenAPI at
+//! `/api/openapi.json`), the simulator's endpoints, and `/healthz`, `/readyz`, `/metrics`. Handlers
+//! validate and translate; the rules they apply live in `parley-core` and the work in
+//! `parley-engine`.
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod ops;
+pub mod simulator;
+
+mod schema;
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::DefaultBodyLimit;
+use axum::{Router, middleware};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use parley_core::Clock;
+use parley_engine::EventBus;
+use parley_store::Store;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+
+/// HTTP settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Largest request body accepted anywhere, in bytes.
+    pub max_body_bytes: usize,
+    /// Serve the simulator's endpoints. On for the demo and tests; off by default in production,
+    /// where injecting customer messages must not be possible.
+    pub simulator: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            simulator: false,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub events: EventBus,
+    pub metrics: Option<PrometheusHandle>,
+    pub config: Arc<ServerConfig>,
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            match metrics::set_global_recorder(recorder) {
+                Ok(()) => Some(handle),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a metrics recorder was already installed");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Parley", description = "Conversational messaging: channels, consent, sessions, agents."),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "channels"), (name = "queues"), (name = "skills"), (name = "agents"),
+        (name = "contacts"), (name = "conversations"), (name = "simulator"), (name = "operations")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The whole application, with its OpenAPI document served at `/api/openapi.json`.
+pub fn app(state: AppState) -> Router {
+    use api::{channels, contacts, conversations, people};
+
+    let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(channels::create_channel, channels::list_channels))
+        .routes(routes!(
+            channels::get_channel,
+            channels::update_channel,
+            channels::delete_channel
+        ))
+        .routes(routes!(channels::create_queue, channels::list_queues))
+        .routes(routes!(
+            channels::get_queue,
+            channels::update_queue,
+            channels::delete_queue
+        ))
+        .routes(routes!(people::create_skill, people::list_skills))
+        .routes(routes!(
+            people::get_skill,
+            people::update_skill,
+            people::delete_skill
+        ))
+        .routes(routes!(people::create_agent, people::list_agents))
+        .routes(routes!(
+            people::get_agent,
+            people::update_agent,
+            people::delete_agent
+        ))
+        .routes(routes!(contacts::create_contact, contacts::list_contacts))
+        .routes(routes!(
+            contacts::get_contact,
+            contacts::update_contact,
+            contacts::delete_contact
+        ))
+        .routes(routes!(conversations::list_messaging_users))
+        .routes(routes!(conversations::get_messaging_user))
+        .routes(routes!(conversations::list_sessions))
+        .routes(routes!(conversations::get_session))
+        .routes(routes!(conversations::list_entries))
+        .split_for_parts();
+    let api = api.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_token,
+    ));
+
+    let (open, open_doc) = OpenApiRouter::new()
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(simulator::inbound))
+        .routes(routes!(simulator::messages))
+        .split_for_parts();
+    // The simulator routes are documented always but served only when enabled.
+    let open = if state.config.simulator {
+        open
+    } else {
+        open.route(
+            "/simulator/{*rest}",
+            axum::routing::any(|| async {
+                ApiError::not_found("simulator (it is disabled on this server)")
+            }),
+        )
+    };
+    doc.merge(open_doc);
+    let doc = Arc::new(doc);
+
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .merge(api)
+        .merge(open)
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::not_found("route") })
+        .layer(middleware::from_fn(ops::track))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then finishes requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

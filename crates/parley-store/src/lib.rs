@@ -1,1 +1,191 @@
-//! placeholder
+//! Parley's storage. One [`Store`] serves both databases: SQLite (the embedded default: one file,
+//! WAL, one writer connection and a pool of readers) and PostgreSQL (any number of nodes sharing one
+//! database). Each backend has its own migrations; a query that reads the same on both is written
+//! once and run on either through [`on_backend!`], while the few that differ (claiming jobs) are
+//! written per backend side by side. SQL lives here and nowhere else.
+//!
+//! Conventions shared by both schemas: ids are UUIDv7 made in Rust, times are milliseconds since
+//! the epoch in a 64-bit integer, enums are stored as their wire names, phone numbers as E.164.
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+mod config;
+mod conversations;
+mod crm;
+mod error;
+mod jobs;
+mod records;
+mod simulator;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod tokens;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use conversations::{ConsentOrigin, MessagingUserFilter, SessionFilter};
+pub use error::{Result, StoreError};
+pub use jobs::{ClaimRequest, JobFailure, QueueCounts};
+pub use records::*;
+pub use simulator::NewSimulatorMessage;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub(crate) enum Backend {
+    /// Writes go through the single writer connection, so SQLite never has to upgrade a read lock
+    /// to a write lock under contention; reads use the pool.
+    Sqlite {
+        writer: SqlitePool,
+        reader: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$c` bound to the right pool of whichever backend the store uses. The body is
+/// written once and compiled for each backend, so a query that reads the same on both has one text.
+macro_rules! on_backend {
+    ($store:expr, read $c:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite { reader: $c, .. } => $body,
+            $crate::Backend::Postgres($c) => $body,
+        }
+    };
+    ($store:expr, write $c:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite { writer: $c, .. } => $body,
+            $crate::Backend::Postgres($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Reader connections for SQLite, or the whole pool for PostgreSQL.
+    pub max_connections: u32,
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The handle every other layer uses. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.kind())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite://path`, `sqlite::memory:`, `postgres://...`),
+    /// creating a SQLite file if missing. It does not migrate; call [`Store::migrate`].
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            Self::connect_sqlite(url, options).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections.max(2))
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
+            Ok(Self {
+                backend: Backend::Postgres(pool),
+            })
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    async fn connect_sqlite(url: &str, options: &StoreOptions) -> Result<Self> {
+        let base = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(options.busy_timeout)
+            .foreign_keys(true)
+            .pragma("temp_store", "memory");
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(base.clone())
+            .await?;
+        // An in-memory database exists only on its own connection, so it reads through the writer.
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(options.max_connections.max(1))
+                .connect_with(base.read_only(true))
+                .await?
+        };
+        Ok(Self {
+            backend: Backend::Sqlite { writer, reader },
+        })
+    }
+
+    pub fn kind(&self) -> BackendKind {
+        match self.backend {
+            Backend::Sqlite { .. } => BackendKind::Sqlite,
+            Backend::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// Applies the backend's embedded migrations; running it again changes nothing.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => {
+                sqlx::migrate!("./migrations/sqlite").run(writer).await?
+            }
+            Backend::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers, for `/readyz`.
+    pub async fn ping(&self) -> Result<()> {
+        on_backend!(self, read c => sqlx::query("SELECT 1").execute(c).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Closes every connection, waiting for queries in flight.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite { writer, reader } => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+}

@@ -1,1 +1,316 @@
-fn main() {}
+//! `parley`: the one binary. Serves the product, runs the demo, migrates, provisions and
+//! benchmarks. Configuration comes from defaults, an optional TOML file and `PARLEY_*` variables.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
+
+mod bench;
+mod config;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use parley_core::model::TokenRole;
+use parley_core::{Clock, SystemClock};
+use parley_engine::provision::{self, WorkspaceFile};
+use parley_engine::{EventBus, JobRunner, RunnerConfig};
+use parley_server::{AppState, ServerConfig};
+use parley_store::{Store, StoreOptions};
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "parley",
+    version,
+    about = "Conversational messaging: SMS, WhatsApp, Messenger and web chat in one place"
+)]
+struct Cli {
+    /// A TOML configuration file; `PARLEY_*` environment variables override it.
+    #[arg(long, short, global = true, env = "PARLEY_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: HTTP API, webhooks and workers.
+    Serve,
+    /// Run the server on a local SQLite file with a seeded workspace and the simulator, no
+    /// credentials needed.
+    Demo {
+        /// The demo's database file.
+        #[arg(long, default_value = "sqlite://parley-demo.db")]
+        database_url: String,
+    },
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Provision channels, queues, skills, agents, keyword sets and templates from a YAML or TOML
+    /// file. Running it twice changes nothing.
+    Apply {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Delete what the file no longer lists.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Benchmarks that print throughput and latency.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it once.
+    Create {
+        #[arg(long, default_value = "admin")]
+        role: TokenRole,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the default configuration as TOML.
+    PrintDefault,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if let Command::Config {
+        command: ConfigCommand::PrintDefault,
+    } = cli.command
+    {
+        print!("{}", Config::default_toml());
+        return Ok(());
+    }
+    let mut config = Config::load(cli.config.as_deref()).context("reading configuration")?;
+    init_logging(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve(config).await,
+            Command::Demo { database_url } => {
+                config.database_url = database_url;
+                config.simulator = true;
+                demo(config).await
+            }
+            Command::Migrate => {
+                let store = open(&config).await?;
+                store.close().await;
+                println!("migrations applied to {}", redact(&config.database_url));
+                Ok(())
+            }
+            Command::Token {
+                command: TokenCommand::Create { role, name },
+            } => {
+                let store = open(&config).await?;
+                let token = create_token(&store, &name, role).await?;
+                println!("{token}");
+                store.close().await;
+                Ok(())
+            }
+            Command::Apply { file, prune } => {
+                let store = open(&config).await?;
+                let workspace = read_workspace(&file)?;
+                let report = provision::apply(&store, &SystemClock, &workspace, prune).await?;
+                for c in &report.created {
+                    println!("created   {c}");
+                }
+                for u in &report.updated {
+                    println!("updated   {u}");
+                }
+                for d in &report.deleted {
+                    println!("deleted   {d}");
+                }
+                println!("unchanged {} item(s)", report.unchanged);
+                store.close().await;
+                Ok(())
+            }
+            Command::Bench { command } => bench::run(command, &config).await,
+            Command::Config { .. } => Ok(()),
+        }
+    })
+}
+
+/// Reads a workspace file, YAML or TOML by its extension.
+fn read_workspace(path: &Path) -> Result<WorkspaceFile> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_workspace(path, &text)
+}
+
+fn parse_workspace(path: &Path, text: &str) -> Result<WorkspaceFile> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("toml") => toml::from_str(text).with_context(|| format!("parsing {}", path.display())),
+        Some("yaml" | "yml") => {
+            serde_norway::from_str(text).with_context(|| format!("parsing {}", path.display()))
+        }
+        _ => bail!("{}: use a .yaml, .yml or .toml file", path.display()),
+    }
+}
+
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("PARLEY_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Hides a password in a database URL before it is printed.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = url.get(scheme + 3..at).unwrap_or("");
+            let user = creds.split(':').next().unwrap_or("");
+            format!(
+                "{}{user}:***{}",
+                url.get(..scheme + 3).unwrap_or(""),
+                url.get(at..).unwrap_or("")
+            )
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn open(config: &Config) -> Result<Store> {
+    let options = StoreOptions {
+        max_connections: config.max_connections,
+        ..StoreOptions::default()
+    };
+    let store = Store::connect(&config.database_url, &options)
+        .await
+        .with_context(|| format!("opening {}", redact(&config.database_url)))?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+async fn create_token(store: &Store, name: &str, role: TokenRole) -> Result<String> {
+    let (token, hash) = parley_server::auth::generate_token();
+    store
+        .create_api_token(name, role, &hash, SystemClock.now())
+        .await?;
+    Ok(token)
+}
+
+async fn serve(config: Config) -> Result<()> {
+    let store = open(&config).await?;
+    run_server(config, store, None).await
+}
+
+async fn demo(config: Config) -> Result<()> {
+    let store = open(&config).await?;
+    let workspace: WorkspaceFile =
+        serde_norway::from_str(include_str!("demo.yaml")).context("the built-in demo workspace")?;
+    provision::apply(&store, &SystemClock, &workspace, false).await?;
+    let token = create_token(&store, "demo", TokenRole::Admin).await?;
+    let banner = format!(
+        "\nParley demo on http://{listen}\n  database:  {db}\n  API token: {token}\n  try:       curl -H 'Authorization: Bearer {token}' http://{listen}/api/v1/channels\n  customer:  curl -X POST http://{listen}/simulator/inbound -H 'content-type: application/json' \\\n               -d '{{\"channel\":\"Demo SMS\",\"from\":\"+447400123456\",\"text\":\"HELP\"}}'\n",
+        listen = config.listen,
+        db = config.database_url,
+    );
+    run_server(config, store, Some(banner)).await
+}
+
+async fn run_server(config: Config, store: Store, banner: Option<String>) -> Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let state = AppState {
+        store: store.clone(),
+        clock: clock.clone(),
+        events: EventBus::default(),
+        metrics: parley_server::metrics_handle(),
+        config: Arc::new(ServerConfig {
+            max_body_bytes: config.max_body_bytes,
+            simulator: config.simulator,
+        }),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let runner = JobRunner::new(store.clone(), clock, RunnerConfig::new("default"));
+    let worker = tokio::spawn(runner.run(stop_rx));
+    tracing::info!(listen = %config.listen, database = %redact(&config.database_url), "parley serving");
+    if let Some(b) = banner {
+        println!("{b}");
+    }
+    parley_server::serve(listener, state, shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+    store.close().await;
+    tracing::info!("parley stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_workspace_parses() {
+        let w: WorkspaceFile = serde_norway::from_str(include_str!("demo.yaml")).unwrap();
+        assert_eq!(w.channels.len(), 2);
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("sqlite://parley.db"), "sqlite://parley.db");
+    }
+}

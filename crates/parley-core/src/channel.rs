@@ -1,0 +1,143 @@
+//! What makes a channel's configuration valid, and the throughput it gets when none is set.
+
+use crate::model::{ChannelKind, NumberType};
+use crate::phone::E164;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChannelRuleError {
+    #[error(
+        "an SMS channel needs a number_type (long_code, toll_free, short_code, shared_short_code)"
+    )]
+    MissingNumberType,
+    #[error("number_type applies to SMS channels only")]
+    NumberTypeNotSms,
+    #[error("invalid channel address: {0}")]
+    InvalidAddress(String),
+    #[error("throughput must be between 1 and 10000 messages per second, got {0}")]
+    InvalidThroughput(u32),
+}
+
+/// Checks a channel's address against its kind and number type and returns it normalised: E.164
+/// for phone numbers, 3-8 digits for short codes (CH-04), a numeric page id for Messenger, and a
+/// lowercase slug for a web deployment.
+pub fn normalize_address(
+    kind: ChannelKind,
+    number_type: Option<NumberType>,
+    address: &str,
+) -> Result<String, ChannelRuleError> {
+    let address = address.trim();
+    match (kind, number_type) {
+        (ChannelKind::Sms, None) => Err(ChannelRuleError::MissingNumberType),
+        (ChannelKind::Sms, Some(t)) if t.is_short_code() => {
+            let digits = address.len();
+            if (3..=8).contains(&digits) && address.bytes().all(|b| b.is_ascii_digit()) {
+                Ok(address.to_owned())
+            } else {
+                Err(ChannelRuleError::InvalidAddress(format!(
+                    "a short code is 3 to 8 digits, got '{address}'"
+                )))
+            }
+        }
+        (ChannelKind::Sms | ChannelKind::Whatsapp, _) => {
+            if kind == ChannelKind::Whatsapp && number_type.is_some() {
+                return Err(ChannelRuleError::NumberTypeNotSms);
+            }
+            E164::parse(address)
+                .map(E164::into_string)
+                .map_err(|e| ChannelRuleError::InvalidAddress(e.to_string()))
+        }
+        (_, Some(_)) => Err(ChannelRuleError::NumberTypeNotSms),
+        (ChannelKind::Messenger, None) => {
+            if !address.is_empty()
+                && address.len() <= 32
+                && address.bytes().all(|b| b.is_ascii_digit())
+            {
+                Ok(address.to_owned())
+            } else {
+                Err(ChannelRuleError::InvalidAddress(format!(
+                    "a Messenger channel's address is its numeric page id, got '{address}'"
+                )))
+            }
+        }
+        (ChannelKind::Web, None) => {
+            let ok = !address.is_empty()
+                && address.len() <= 64
+                && address
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if ok {
+                Ok(address.to_owned())
+            } else {
+                Err(ChannelRuleError::InvalidAddress(format!(
+                    "a web deployment's address is 1-64 lowercase letters, digits or '-', got '{address}'"
+                )))
+            }
+        }
+    }
+}
+
+/// Messages per second a sender may send: the configured value, or the default for its number
+/// type (SMS) or kind.
+pub fn effective_throughput(
+    kind: ChannelKind,
+    number_type: Option<NumberType>,
+    configured: Option<u32>,
+) -> Result<u32, ChannelRuleError> {
+    match configured {
+        Some(n) if (1..=10_000).contains(&n) => Ok(n),
+        Some(n) => Err(ChannelRuleError::InvalidThroughput(n)),
+        None => Ok(number_type.map_or(kind.default_throughput(), NumberType::default_throughput)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sms_addresses_follow_number_type() {
+        use ChannelKind::*;
+        use NumberType::*;
+        assert_eq!(
+            normalize_address(Sms, Some(LongCode), "+1 415 555 2671").unwrap(),
+            "+14155552671"
+        );
+        assert_eq!(
+            normalize_address(Sms, Some(ShortCode), "11221").unwrap(),
+            "11221"
+        );
+        assert!(normalize_address(Sms, Some(ShortCode), "11a21").is_err());
+        assert!(normalize_address(Sms, Some(ShortCode), "123456789").is_err());
+        assert_eq!(
+            normalize_address(Sms, None, "+14155552671"),
+            Err(ChannelRuleError::MissingNumberType)
+        );
+        assert!(normalize_address(Whatsapp, Some(LongCode), "+14155552671").is_err());
+        assert!(normalize_address(Whatsapp, None, "+447700900123").is_err());
+        assert_eq!(
+            normalize_address(Messenger, None, "10442").unwrap(),
+            "10442"
+        );
+        assert!(normalize_address(Web, None, "Shop Site").is_err());
+        assert_eq!(
+            normalize_address(Web, None, "shop-site").unwrap(),
+            "shop-site"
+        );
+    }
+
+    #[test]
+    fn throughput_defaults_by_number_type_then_kind() {
+        use ChannelKind::*;
+        use NumberType::*;
+        assert_eq!(effective_throughput(Sms, Some(LongCode), None).unwrap(), 1);
+        assert_eq!(effective_throughput(Sms, Some(TollFree), None).unwrap(), 25);
+        assert_eq!(
+            effective_throughput(Sms, Some(ShortCode), None).unwrap(),
+            100
+        );
+        assert_eq!(effective_throughput(Whatsapp, None, None).unwrap(), 80);
+        assert_eq!(effective_throughput(Messenger, None, None).unwrap(), 250);
+        assert_eq!(effective_throughput(Sms, None, Some(7)).unwrap(), 7);
+        assert!(effective_throughput(Sms, None, Some(0)).is_err());
+    }
+}

@@ -1,0 +1,65 @@
+//! The in-process event bus: every stage publishes what happened (message received, consent
+//! changed, session opened or changed) and the console's SSE streams subscribe. Events carry ids,
+//! not whole records, so a subscriber reads the current state from the store.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+/// Something that happened in the domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DomainEvent {
+    MessageReceived { session_id: Uuid, entry_id: Uuid },
+    MessageStatusChanged { session_id: Uuid, entry_id: Uuid },
+    ConsentChanged { messaging_user_id: Uuid },
+    SessionOpened { session_id: Uuid },
+    SessionChanged { session_id: Uuid },
+    SimulatorMessage { channel_id: Uuid, message_id: Uuid },
+}
+
+/// A broadcast channel of domain events. Slow subscribers lose the oldest events (they are told
+/// so by the receiver) rather than slowing the pipelines down.
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<Arc<DomainEvent>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new(4096)
+    }
+}
+
+impl EventBus {
+    pub fn new(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity.max(1));
+        Self { tx }
+    }
+
+    /// Publishes an event; having no subscriber is not an error.
+    pub fn publish(&self, event: DomainEvent) {
+        let _ = self.tx.send(Arc::new(event));
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<DomainEvent>> {
+        self.tx.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn subscribers_see_published_events() {
+        let bus = EventBus::new(8);
+        let mut rx = bus.subscribe();
+        let id = Uuid::nil();
+        bus.publish(DomainEvent::SessionOpened { session_id: id });
+        let got = rx.recv().await.unwrap();
+        assert_eq!(*got, DomainEvent::SessionOpened { session_id: id });
+    }
+}

@@ -1,0 +1,228 @@
+//! The job runner: claims due jobs of one queue in batches, runs each with the handler registered
+//! for its kind, and records the outcomes in batches. Failed attempts come back after the backoff
+//! of [`RetryPolicy`]; jobs whose runner died are recovered when their lease runs out.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parley_core::Clock;
+use parley_core::retry::{RetryDecision, RetryPolicy};
+use parley_store::{ClaimRequest, Job, JobFailure, Store, StoreError};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+/// What a handler says about one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    Done,
+    /// Worth trying again later (a timeout, a 5xx, throttling).
+    Retry(String),
+    /// Will never succeed: dead-letter now.
+    Permanent(String),
+}
+
+pub type HandlerFuture = Pin<Box<dyn Future<Output = JobOutcome> + Send>>;
+/// Runs one job. Handlers must be idempotent: after a crash a job can run again.
+pub type Handler = Arc<dyn Fn(Job) -> HandlerFuture + Send + Sync>;
+
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub queue: String,
+    /// This runner's name in leases; unique per process.
+    pub worker: String,
+    /// Jobs claimed per round trip.
+    pub batch: u32,
+    pub lease: Duration,
+    /// How long an idle runner waits before looking again when nothing wakes it (work enqueued by
+    /// another node, timers coming due).
+    pub idle_poll: Duration,
+    /// How often abandoned leases are looked for.
+    pub recover_every: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl RunnerConfig {
+    pub fn new(queue: impl Into<String>) -> Self {
+        Self {
+            queue: queue.into(),
+            worker: format!("runner-{}", Uuid::now_v7()),
+            batch: 256,
+            lease: Duration::from_secs(60),
+            idle_poll: Duration::from_millis(500),
+            recover_every: Duration::from_secs(5),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// A runner for one queue. Clone-free: share it behind an `Arc` if several tasks need it.
+pub struct JobRunner {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: RunnerConfig,
+    handlers: HashMap<String, Handler>,
+    wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for JobRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobRunner")
+            .field("config", &self.config)
+            .field("kinds", &self.handlers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl JobRunner {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: RunnerConfig) -> Self {
+        Self {
+            store,
+            clock,
+            config,
+            handlers: HashMap::new(),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Registers the handler for a job kind.
+    pub fn handle<F, Fut>(mut self, kind: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(Job) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = JobOutcome> + Send + 'static,
+    {
+        self.handlers
+            .insert(kind.into(), Arc::new(move |job| Box::pin(f(job))));
+        self
+    }
+
+    /// A handle that wakes this runner at once, for whoever enqueues on its queue.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    pub fn config(&self) -> &RunnerConfig {
+        &self.config
+    }
+
+    /// Claims one batch of due jobs, runs them concurrently and records the outcomes. Returns how
+    /// many jobs were claimed.
+    pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let jobs = self
+            .store
+            .claim_jobs(ClaimRequest {
+                queue: &self.config.queue,
+                worker: &self.config.worker,
+                limit: self.config.batch,
+                lease: self.config.lease,
+                now,
+            })
+            .await?;
+        let claimed = jobs.len();
+        if claimed == 0 {
+            return Ok(0);
+        }
+        let mut set = JoinSet::new();
+        let mut unknown = Vec::new();
+        for job in jobs {
+            match self.handlers.get(&job.kind) {
+                Some(h) => {
+                    let h = h.clone();
+                    let id = job.id;
+                    let attempts = job.attempts;
+                    set.spawn(async move { (id, attempts, h(job).await) });
+                }
+                None => unknown.push(JobFailure {
+                    id: job.id,
+                    error: format!("no handler for job kind '{}'", job.kind),
+                    retry_at: None,
+                }),
+            }
+        }
+        let mut done = Vec::with_capacity(claimed);
+        let mut failed = unknown;
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((id, _, JobOutcome::Done)) => done.push(id),
+                Ok((id, attempts, JobOutcome::Retry(error))) => {
+                    let attempt = u32::try_from(attempts).unwrap_or(u32::MAX);
+                    let retry_at = match self.config.retry.decide(attempt, rand::random::<f64>()) {
+                        RetryDecision::RetryAfter(d) => Some(self.clock.now().plus(d)),
+                        RetryDecision::DeadLetter => None,
+                    };
+                    failed.push(JobFailure {
+                        id,
+                        error,
+                        retry_at,
+                    });
+                }
+                Ok((id, _, JobOutcome::Permanent(error))) => failed.push(JobFailure {
+                    id,
+                    error,
+                    retry_at: None,
+                }),
+                // A handler that panicked leaves its job to lease recovery, which retries it.
+                Err(e) => tracing::error!(error = %e, "job handler panicked"),
+            }
+        }
+        let now = self.clock.now();
+        self.store
+            .complete_jobs(&self.config.worker, &done, now)
+            .await?;
+        self.store
+            .fail_jobs(&self.config.worker, &failed, now)
+            .await?;
+        metrics::counter!("parley_jobs_completed_total", "queue" => self.config.queue.clone())
+            .increment(done.len() as u64);
+        metrics::counter!("parley_jobs_failed_total", "queue" => self.config.queue.clone())
+            .increment(failed.len() as u64);
+        Ok(claimed)
+    }
+
+    /// Runs until `shutdown` turns true: batches back to back while there is work, otherwise
+    /// waiting for a wake-up, the next due job, or the idle poll, whichever comes first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut last_recover = None;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let now = self.clock.now();
+            let due_for_recovery = last_recover
+                .is_none_or(|t: parley_core::Timestamp| now.since(t) >= self.config.recover_every);
+            if due_for_recovery {
+                match self.store.recover_expired_leases(now).await {
+                    Ok(n) if n > 0 => {
+                        tracing::warn!(queue = %self.config.queue, n, "recovered abandoned jobs")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "lease recovery failed"),
+                }
+                last_recover = Some(now);
+            }
+            let claimed = match self.run_once().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(queue = %self.config.queue, error = %e, "job round failed");
+                    0
+                }
+            };
+            if claimed > 0 {
+                continue;
+            }
+            let wait = match self.store.next_due(&self.config.queue).await {
+                Ok(Some(due)) => due.since(self.clock.now()).min(self.config.idle_poll),
+                _ => self.config.idle_poll,
+            };
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Engine tests against real databases: each case runs on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod provision;
+mod runner;

@@ -1,0 +1,294 @@
+//! Channels and queues: where messages come in and where sessions wait.
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use parley_core::model::{ChannelKind, ConsentLevel, NumberType, Provider, RoutingModel};
+use parley_engine::provision::{self, ChannelDraft};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{Page, PageParams, time};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use crate::schema;
+
+/// A channel as created or replaced. Provider credentials go in `secrets`, which is write-only.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelInput {
+    pub name: String,
+    #[schema(schema_with = schema::channel_kind)]
+    pub kind: ChannelKind,
+    #[schema(schema_with = schema::provider)]
+    pub provider: Provider,
+    /// E.164 number, short code, page id or web deployment slug, according to `kind`.
+    pub address: String,
+    /// Required for SMS.
+    #[schema(schema_with = schema::number_type, nullable)]
+    pub number_type: Option<NumberType>,
+    /// ISO 3166 alpha-2.
+    pub country: Option<String>,
+    #[serde(default = "implicit")]
+    #[schema(schema_with = schema::consent_level)]
+    pub consent_level: ConsentLevel,
+    pub queue_id: Option<Uuid>,
+    /// Messages per second; defaults by number type or kind.
+    pub throughput_mps: Option<u32>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub settings: Map<String, Value>,
+    /// Credentials (auth tokens, app secrets). Never returned. On replace, omit to keep the
+    /// current ones.
+    #[schema(value_type = Option<Object>)]
+    pub secrets: Option<Map<String, Value>>,
+}
+
+fn implicit() -> ConsentLevel {
+    ConsentLevel::Implicit
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelView {
+    pub id: Uuid,
+    pub name: String,
+    #[schema(schema_with = schema::channel_kind)]
+    pub kind: ChannelKind,
+    #[schema(schema_with = schema::provider)]
+    pub provider: Provider,
+    pub address: String,
+    #[schema(schema_with = schema::number_type, nullable)]
+    pub number_type: Option<NumberType>,
+    pub country: Option<String>,
+    #[schema(schema_with = schema::consent_level)]
+    pub consent_level: ConsentLevel,
+    pub queue_id: Option<Uuid>,
+    /// The rate the dispatcher applies, configured or default.
+    pub throughput_mps: i64,
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    /// Names of the secrets that are set; their values are never shown.
+    pub secrets_set: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<parley_store::Channel> for ChannelView {
+    fn from(c: parley_store::Channel) -> Self {
+        let default_rate = c
+            .number_type
+            .map_or(c.kind.default_throughput(), NumberType::default_throughput);
+        Self {
+            id: c.id,
+            name: c.name,
+            kind: c.kind,
+            provider: c.provider,
+            address: c.address,
+            number_type: c.number_type,
+            country: c.country,
+            consent_level: c.consent_level,
+            queue_id: c.queue_id,
+            throughput_mps: c.throughput_mps.unwrap_or(i64::from(default_rate)),
+            settings: c.settings,
+            secrets_set: c
+                .secrets
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default(),
+            created_at: time(c.created_at),
+            updated_at: time(c.updated_at),
+        }
+    }
+}
+
+fn draft(input: ChannelInput, secrets: Map<String, Value>) -> ChannelDraft {
+    ChannelDraft {
+        name: input.name,
+        kind: input.kind,
+        provider: input.provider,
+        address: input.address,
+        number_type: input.number_type,
+        country: input.country,
+        consent_level: input.consent_level,
+        queue_id: input.queue_id,
+        throughput_mps: input.throughput_mps,
+        settings: input.settings,
+        secrets,
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = ChannelInput,
+    responses((status = 201, body = ChannelView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_channel(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(input): ApiJson<ChannelInput>,
+) -> Result<(StatusCode, Json<ChannelView>), ApiError> {
+    caller.require_configure()?;
+    let secrets = input.secrets.clone().unwrap_or_default();
+    let spec = provision::channel_spec(draft(input, secrets))?;
+    let channel = state.store.create_channel(&spec, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(channel.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/channels", tag = "channels", params(PageParams),
+    responses((status = 200, body = Page<ChannelView>)))]
+pub async fn list_channels(
+    State(state): State<AppState>,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> Result<Json<Page<ChannelView>>, ApiError> {
+    let page = state.store.list_channels(p.page()).await?;
+    Ok(Json(Page::from_store(page, ChannelView::from)))
+}
+
+#[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ChannelView), (status = 404, body = ErrorBody)))]
+pub async fn get_channel(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<ChannelView>, ApiError> {
+    Ok(Json(state.store.channel(id).await?.into()))
+}
+
+#[utoipa::path(put, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = Uuid, Path)),
+    request_body = ChannelInput,
+    responses((status = 200, body = ChannelView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_channel(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(input): ApiJson<ChannelInput>,
+) -> Result<Json<ChannelView>, ApiError> {
+    caller.require_configure()?;
+    let existing = state.store.channel(id).await?;
+    let secrets = match &input.secrets {
+        Some(s) => s.clone(),
+        None => existing.secrets.as_object().cloned().unwrap_or_default(),
+    };
+    let spec = provision::channel_spec(draft(input, secrets))?;
+    let channel = state
+        .store
+        .update_channel(id, &spec, state.clock.now())
+        .await?;
+    Ok(Json(channel.into()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete_channel(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_configure()?;
+    state.store.delete_channel(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueInput {
+    pub name: String,
+    #[serde(default = "most_available")]
+    #[schema(schema_with = schema::routing_model)]
+    pub routing_model: RoutingModel,
+    /// Higher is served first.
+    #[serde(default)]
+    pub priority: i64,
+}
+
+fn most_available() -> RoutingModel {
+    RoutingModel::MostAvailable
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueView {
+    pub id: Uuid,
+    pub name: String,
+    #[schema(schema_with = schema::routing_model)]
+    pub routing_model: RoutingModel,
+    pub priority: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<parley_store::Queue> for QueueView {
+    fn from(q: parley_store::Queue) -> Self {
+        Self {
+            id: q.id,
+            name: q.name,
+            routing_model: q.routing_model,
+            priority: q.priority,
+            created_at: time(q.created_at),
+            updated_at: time(q.updated_at),
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/queues", tag = "queues", request_body = QueueInput,
+    responses((status = 201, body = QueueView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_queue(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(input): ApiJson<QueueInput>,
+) -> Result<(StatusCode, Json<QueueView>), ApiError> {
+    caller.require_configure()?;
+    let spec = provision::queue_spec(&input.name, input.routing_model, input.priority)?;
+    let q = state.store.create_queue(&spec, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(q.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/queues", tag = "queues", params(PageParams),
+    responses((status = 200, body = Page<QueueView>)))]
+pub async fn list_queues(
+    State(state): State<AppState>,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> Result<Json<Page<QueueView>>, ApiError> {
+    let page = state.store.list_queues(p.page()).await?;
+    Ok(Json(Page::from_store(page, QueueView::from)))
+}
+
+#[utoipa::path(get, path = "/api/v1/queues/{id}", tag = "queues", params(("id" = Uuid, Path)),
+    responses((status = 200, body = QueueView), (status = 404, body = ErrorBody)))]
+pub async fn get_queue(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<QueueView>, ApiError> {
+    Ok(Json(state.store.queue(id).await?.into()))
+}
+
+#[utoipa::path(put, path = "/api/v1/queues/{id}", tag = "queues", params(("id" = Uuid, Path)),
+    request_body = QueueInput,
+    responses((status = 200, body = QueueView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_queue(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(input): ApiJson<QueueInput>,
+) -> Result<Json<QueueView>, ApiError> {
+    caller.require_configure()?;
+    let spec = provision::queue_spec(&input.name, input.routing_model, input.priority)?;
+    Ok(Json(
+        state
+            .store
+            .update_queue(id, &spec, state.clock.now())
+            .await?
+            .into(),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/queues/{id}", tag = "queues", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete_queue(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_configure()?;
+    state.store.delete_queue(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

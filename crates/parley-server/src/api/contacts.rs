@@ -1,0 +1,127 @@
+//! Contacts: the people behind messaging users.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use parley_engine::provision;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{Page, PageParams, time};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactInput {
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    /// International form; stored as E.164.
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactView {
+    pub id: Uuid,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<parley_store::Contact> for ContactView {
+    fn from(c: parley_store::Contact) -> Self {
+        Self {
+            id: c.id,
+            first_name: c.first_name,
+            last_name: c.last_name,
+            phone: c.phone,
+            email: c.email,
+            created_at: time(c.created_at),
+            updated_at: time(c.updated_at),
+        }
+    }
+}
+
+fn spec(input: &ContactInput) -> Result<parley_store::ContactSpec, ApiError> {
+    Ok(provision::contact_spec(
+        &input.first_name,
+        &input.last_name,
+        input.phone.as_deref(),
+        input.email.as_deref(),
+    )?)
+}
+
+#[utoipa::path(post, path = "/api/v1/contacts", tag = "contacts", request_body = ContactInput,
+    responses((status = 201, body = ContactView), (status = 422, body = ErrorBody)))]
+pub async fn create_contact(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(input): ApiJson<ContactInput>,
+) -> Result<(StatusCode, Json<ContactView>), ApiError> {
+    caller.require_conversations()?;
+    let c = state
+        .store
+        .create_contact(&spec(&input)?, state.clock.now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(c.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/contacts", tag = "contacts", params(PageParams),
+    responses((status = 200, body = Page<ContactView>)))]
+pub async fn list_contacts(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> Result<Json<Page<ContactView>>, ApiError> {
+    caller.require_conversations()?;
+    let page = state.store.list_contacts(p.page()).await?;
+    Ok(Json(Page::from_store(page, ContactView::from)))
+}
+
+#[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "contacts", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ContactView), (status = 404, body = ErrorBody)))]
+pub async fn get_contact(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<ContactView>, ApiError> {
+    caller.require_conversations()?;
+    Ok(Json(state.store.contact(id).await?.into()))
+}
+
+#[utoipa::path(put, path = "/api/v1/contacts/{id}", tag = "contacts", params(("id" = Uuid, Path)),
+    request_body = ContactInput,
+    responses((status = 200, body = ContactView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_contact(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(input): ApiJson<ContactInput>,
+) -> Result<Json<ContactView>, ApiError> {
+    caller.require_conversations()?;
+    let c = state
+        .store
+        .update_contact(id, &spec(&input)?, state.clock.now())
+        .await?;
+    Ok(Json(c.into()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/contacts/{id}", tag = "contacts", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete_contact(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_conversations()?;
+    state.store.delete_contact(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,55 @@
+//! The REST API under `/api/v1`. Every handler authenticates through the token middleware, checks
+//! the caller's role, validates its input into the store's specs, and answers JSON.
+
+pub mod channels;
+pub mod contacts;
+pub mod conversations;
+pub mod people;
+
+use parley_core::Timestamp;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use parley_store::{PageRequest, Paged};
+
+/// Cursor pagination: pass the `next` of one page as `after` to get the following one.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    /// Start after this id (the `next` of the previous page).
+    pub after: Option<Uuid>,
+    /// Items per page, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+}
+
+impl PageParams {
+    pub fn page(&self) -> PageRequest {
+        PageRequest::new(self.after, self.limit.unwrap_or(50))
+    }
+}
+
+/// A page of results.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// The cursor of the next page, absent on the last page.
+    pub next: Option<Uuid>,
+}
+
+impl<T> Page<T> {
+    pub fn from_store<S>(p: Paged<S>, f: impl Fn(S) -> T) -> Self {
+        Self {
+            items: p.items.into_iter().map(f).collect(),
+            next: p.next,
+        }
+    }
+}
+
+pub fn time(t: Timestamp) -> String {
+    t.to_rfc3339()
+}
+
+pub fn opt_time(t: Option<Timestamp>) -> Option<String> {
+    t.map(Timestamp::to_rfc3339)
+}

@@ -1,0 +1,266 @@
+//! Skills and agents.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use parley_core::model::{AgentRole, Presence};
+use parley_engine::provision;
+use parley_store::AgentSkill;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{Page, PageParams, time};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use crate::schema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SkillInput {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SkillView {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<parley_store::Skill> for SkillView {
+    fn from(s: parley_store::Skill) -> Self {
+        Self {
+            id: s.id,
+            name: s.name,
+            description: s.description,
+            created_at: time(s.created_at),
+            updated_at: time(s.updated_at),
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/skills", tag = "skills", request_body = SkillInput,
+    responses((status = 201, body = SkillView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_skill(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(input): ApiJson<SkillInput>,
+) -> Result<(StatusCode, Json<SkillView>), ApiError> {
+    caller.require_configure()?;
+    let spec = provision::skill_spec(&input.name, &input.description)?;
+    let s = state.store.create_skill(&spec, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(s.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/skills", tag = "skills", params(PageParams),
+    responses((status = 200, body = Page<SkillView>)))]
+pub async fn list_skills(
+    State(state): State<AppState>,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> Result<Json<Page<SkillView>>, ApiError> {
+    let page = state.store.list_skills(p.page()).await?;
+    Ok(Json(Page::from_store(page, SkillView::from)))
+}
+
+#[utoipa::path(get, path = "/api/v1/skills/{id}", tag = "skills", params(("id" = Uuid, Path)),
+    responses((status = 200, body = SkillView), (status = 404, body = ErrorBody)))]
+pub async fn get_skill(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<SkillView>, ApiError> {
+    Ok(Json(state.store.skill(id).await?.into()))
+}
+
+#[utoipa::path(put, path = "/api/v1/skills/{id}", tag = "skills", params(("id" = Uuid, Path)),
+    request_body = SkillInput,
+    responses((status = 200, body = SkillView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_skill(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(input): ApiJson<SkillInput>,
+) -> Result<Json<SkillView>, ApiError> {
+    caller.require_configure()?;
+    let spec = provision::skill_spec(&input.name, &input.description)?;
+    Ok(Json(
+        state
+            .store
+            .update_skill(id, &spec, state.clock.now())
+            .await?
+            .into(),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/skills/{id}", tag = "skills", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete_skill(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_configure()?;
+    state.store.delete_skill(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSkillLevel {
+    pub skill_id: Uuid,
+    /// 1 (basic) to 10 (expert).
+    pub level: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentInput {
+    pub name: String,
+    pub email: String,
+    #[serde(default = "agent_role")]
+    #[schema(schema_with = schema::agent_role)]
+    pub role: AgentRole,
+    /// Sessions the agent can hold at once.
+    #[serde(default = "three")]
+    pub capacity: i64,
+    #[serde(default)]
+    pub queue_ids: Vec<Uuid>,
+    #[serde(default)]
+    pub skills: Vec<AgentSkillLevel>,
+}
+
+fn agent_role() -> AgentRole {
+    AgentRole::Agent
+}
+
+fn three() -> i64 {
+    3
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentView {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    #[schema(schema_with = schema::agent_role)]
+    pub role: AgentRole,
+    pub capacity: i64,
+    #[schema(schema_with = schema::presence)]
+    pub presence: Presence,
+    pub queue_ids: Vec<Uuid>,
+    pub skills: Vec<AgentSkillLevel>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<parley_store::Agent> for AgentView {
+    fn from(a: parley_store::Agent) -> Self {
+        Self {
+            id: a.id,
+            name: a.name,
+            email: a.email,
+            role: a.role,
+            capacity: a.capacity,
+            presence: a.presence,
+            queue_ids: a.queue_ids,
+            skills: a
+                .skills
+                .into_iter()
+                .map(|s| AgentSkillLevel {
+                    skill_id: s.skill_id,
+                    level: s.level,
+                })
+                .collect(),
+            created_at: time(a.created_at),
+            updated_at: time(a.updated_at),
+        }
+    }
+}
+
+fn agent_spec(input: AgentInput) -> Result<parley_store::AgentSpec, ApiError> {
+    let skills = input
+        .skills
+        .iter()
+        .map(|s| AgentSkill {
+            skill_id: s.skill_id,
+            level: s.level,
+        })
+        .collect();
+    Ok(provision::agent_spec(
+        &input.name,
+        &input.email,
+        input.role,
+        input.capacity,
+        input.queue_ids,
+        skills,
+    )?)
+}
+
+#[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = AgentInput,
+    responses((status = 201, body = AgentView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_agent(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(input): ApiJson<AgentInput>,
+) -> Result<(StatusCode, Json<AgentView>), ApiError> {
+    caller.require_configure()?;
+    let spec = agent_spec(input)?;
+    let a = state.store.create_agent(&spec, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(a.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/agents", tag = "agents", params(PageParams),
+    responses((status = 200, body = Page<AgentView>)))]
+pub async fn list_agents(
+    State(state): State<AppState>,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> Result<Json<Page<AgentView>>, ApiError> {
+    let page = state.store.list_agents(p.page()).await?;
+    Ok(Json(Page::from_store(page, AgentView::from)))
+}
+
+#[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = Uuid, Path)),
+    responses((status = 200, body = AgentView), (status = 404, body = ErrorBody)))]
+pub async fn get_agent(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<AgentView>, ApiError> {
+    Ok(Json(state.store.agent(id).await?.into()))
+}
+
+#[utoipa::path(put, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = Uuid, Path)),
+    request_body = AgentInput,
+    responses((status = 200, body = AgentView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_agent(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(input): ApiJson<AgentInput>,
+) -> Result<Json<AgentView>, ApiError> {
+    caller.require_configure()?;
+    let spec = agent_spec(input)?;
+    Ok(Json(
+        state
+            .store
+            .update_agent(id, &spec, state.clock.now())
+            .await?
+            .into(),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete_agent(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_configure()?;
+    state.store.delete_agent(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,148 @@
+//! The simulator's HTTP face: a person or a test plays the customer. `POST /simulator/inbound`
+//! injects a customer message; `GET /simulator/messages?to=...` shows what reached a number.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use parley_core::model::{Direction, Provider};
+use parley_engine::DomainEvent;
+use parley_store::NewSimulatorMessage;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::api::time;
+use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
+use crate::schema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatedInbound {
+    /// The channel's id or name.
+    pub channel: String,
+    /// The customer's address: an E.164 number for SMS and WhatsApp, any user key otherwise.
+    pub from: String,
+    pub text: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SimulatorMessageView {
+    pub id: Uuid,
+    pub channel_id: Uuid,
+    #[schema(schema_with = schema::direction)]
+    pub direction: Direction,
+    pub from: String,
+    pub to: String,
+    pub body: String,
+    pub status: String,
+    pub created_at: String,
+}
+
+impl From<parley_store::SimulatorMessage> for SimulatorMessageView {
+    fn from(m: parley_store::SimulatorMessage) -> Self {
+        Self {
+            id: m.id,
+            channel_id: m.channel_id,
+            direction: m.direction,
+            from: m.from_addr,
+            to: m.to_addr,
+            body: m.body,
+            status: m.status,
+            created_at: time(m.created_at),
+        }
+    }
+}
+
+/// Longest simulated message accepted: the longest any channel carries.
+const MAX_TEXT: usize = 4096;
+
+#[utoipa::path(post, path = "/simulator/inbound", tag = "simulator", request_body = SimulatedInbound,
+    responses((status = 202, body = SimulatorMessageView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn inbound(
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<SimulatedInbound>,
+) -> Result<(StatusCode, Json<SimulatorMessageView>), ApiError> {
+    let channel = match input.channel.parse::<Uuid>() {
+        Ok(id) => state.store.channel(id).await?,
+        Err(_) => state
+            .store
+            .channel_by_name(&input.channel)
+            .await?
+            .ok_or_else(|| ApiError::not_found("channel"))?,
+    };
+    if channel.provider != Provider::Simulator {
+        return Err(ApiError::invalid(format!(
+            "channel '{}' is carried by {}, not by the simulator",
+            channel.name, channel.provider
+        )));
+    }
+    if input.text.chars().count() > MAX_TEXT {
+        return Err(ApiError::invalid(format!(
+            "text is longer than {MAX_TEXT} characters"
+        )));
+    }
+    let from = customer_address(channel.kind, &input.from)?;
+    let m = state
+        .store
+        .record_simulator_message(
+            &NewSimulatorMessage {
+                channel_id: channel.id,
+                direction: Direction::Inbound,
+                from_addr: from,
+                to_addr: channel.address.clone(),
+                body: input.text,
+                status: "received".to_owned(),
+            },
+            state.clock.now(),
+        )
+        .await?;
+    state.events.publish(DomainEvent::SimulatorMessage {
+        channel_id: channel.id,
+        message_id: m.id,
+    });
+    Ok((StatusCode::ACCEPTED, Json(m.into())))
+}
+
+/// Phone channels key customers by E.164; others by an opaque id of bounded size.
+fn customer_address(kind: parley_core::model::ChannelKind, raw: &str) -> Result<String, ApiError> {
+    use parley_core::model::ChannelKind::*;
+    match kind {
+        Sms | Whatsapp => parley_core::E164::parse(raw)
+            .map(parley_core::E164::into_string)
+            .map_err(|e| ApiError::invalid(e.to_string())),
+        Messenger | Web => {
+            let key = raw.trim();
+            if key.is_empty() || key.len() > 128 {
+                Err(ApiError::invalid("'from' must be 1 to 128 characters"))
+            } else {
+                Ok(key.to_owned())
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorQuery {
+    /// The customer's address (messages to it and from it).
+    pub to: String,
+    pub after: Option<Uuid>,
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/simulator/messages", tag = "simulator", params(SimulatorQuery),
+    responses((status = 200, body = Vec<SimulatorMessageView>)))]
+pub async fn messages(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<SimulatorQuery>,
+) -> Result<Json<Vec<SimulatorMessageView>>, ApiError> {
+    // Accept the number as typed ("+44 7400 123456") as well as in E.164.
+    let party = parley_core::E164::parse(&q.to)
+        .map_or_else(|_| q.to.trim().to_owned(), parley_core::E164::into_string);
+    let found = state
+        .store
+        .simulator_messages(&party, q.after, q.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(found.into_iter().map(Into::into).collect()))
+}

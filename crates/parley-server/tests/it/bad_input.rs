@@ -1,0 +1,277 @@
+//! Bad input gets a clear 4xx with a stable code, and nothing is written.
+
+use parley_store::PageRequest;
+use parley_store::testing::TestBackend;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::TestApp;
+
+async fn expect(r: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(r.status(), status);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert!(!body["message"].as_str().unwrap().is_empty());
+    body
+}
+
+async fn missing_or_wrong_tokens_are_401(b: TestBackend) {
+    let app = TestApp::spawn(b).await;
+    expect(
+        app.anon(Method::GET, "/api/v1/channels")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    expect(
+        app.anon(Method::GET, "/api/v1/channels")
+            .bearer_auth("pk_wrong")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    expect(
+        app.anon(Method::GET, "/api/v1/channels")
+            .header("authorization", "Basic YTpi")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    let r = app
+        .anon(Method::POST, "/api/v1/queues")
+        .json(&json!({"name": "X"}))
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let revoked_hash = parley_server::auth::hash_token(&app.token);
+    let t = app
+        .db
+        .store
+        .api_token_by_hash(&revoked_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    app.db
+        .store
+        .revoke_api_token(t.id, parley_core::Timestamp(0))
+        .await
+        .unwrap();
+    expect(
+        app.req(Method::GET, "/api/v1/channels")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    assert!(app.db.store.queue_by_name("X").await.unwrap().is_none());
+}
+
+async fn malformed_bodies_are_refused(b: TestBackend) {
+    let app = TestApp::spawn(b).await;
+    let post = |body: &'static str| {
+        app.req(Method::POST, "/api/v1/queues")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    expect(
+        post("{not json").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+    )
+    .await;
+    expect(
+        post(r#"{"name": "A", "colour": "red"}"#).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
+    expect(
+        post(r#"{"name": 5}"#).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
+    expect(
+        post(r#"{"name": "A", "routing_model": "random"}"#)
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
+    expect(
+        post(r#"{"name": "   "}"#).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
+    let r = app
+        .req(Method::POST, "/api/v1/queues")
+        .header("content-type", "text/plain")
+        .body(r#"{"name":"A"}"#)
+        .send()
+        .await
+        .unwrap();
+    expect(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    assert!(
+        app.db
+            .store
+            .list_queues(PageRequest::new(None, 10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+async fn invalid_phone_numbers_are_refused(b: TestBackend) {
+    let app = TestApp::spawn(b).await;
+    for phone in ["+447700900123", "12345", "not a number", "+1"] {
+        let r = app
+            .req(Method::POST, "/api/v1/contacts")
+            .json(&json!({"phone": phone}))
+            .send()
+            .await
+            .unwrap();
+        let body = expect(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+        assert!(body["message"].as_str().unwrap().contains(phone), "{body}");
+    }
+    let r = app
+        .req(Method::POST, "/api/v1/channels")
+        .json(&json!({"name": "X", "kind": "sms", "provider": "twilio", "address": "+447700900123", "number_type": "long_code"}))
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    let r = app
+        .req(Method::POST, "/api/v1/channels")
+        .json(&json!({"name": "X", "kind": "sms", "provider": "meta", "address": "+14155552671", "number_type": "long_code"}))
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    assert!(
+        app.db
+            .store
+            .list_contacts(PageRequest::new(None, 10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        app.db
+            .store
+            .list_channels(PageRequest::new(None, 10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+async fn oversized_bodies_are_413(b: TestBackend) {
+    let app = TestApp::spawn(b).await;
+    let big = format!(r#"{{"name": "{}"}}"#, "x".repeat(70 * 1024));
+    let r = app
+        .req(Method::POST, "/api/v1/skills")
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    let r = app
+        .anon(Method::POST, "/simulator/inbound")
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    assert!(
+        app.db
+            .store
+            .list_skills(PageRequest::new(None, 10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+async fn bad_paths_and_queries(b: TestBackend) {
+    let app = TestApp::spawn(b).await;
+    expect(
+        app.req(Method::GET, "/api/v1/channels/not-a-uuid")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    expect(
+        app.req(Method::GET, "/api/v1/channels?limit=lots")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    expect(
+        app.req(Method::GET, "/api/v1/sessions?status=asleep")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    expect(
+        app.req(Method::GET, "/api/v1/channels?sort=name")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    let r = app
+        .req(
+            Method::PUT,
+            &format!("/api/v1/queues/{}", uuid::Uuid::now_v7()),
+        )
+        .json(&json!({"name": "Q"}))
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+parley_store::on_both_backends!(
+    missing_or_wrong_tokens_are_401,
+    malformed_bodies_are_refused,
+    invalid_phone_numbers_are_refused,
+    oversized_bodies_are_413,
+    bad_paths_and_queries,
+);

@@ -1,0 +1,91 @@
+//! API tests against the real server on a random port, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod api;
+mod bad_input;
+mod ops;
+
+use std::sync::Arc;
+
+use parley_core::model::TokenRole;
+use parley_core::{Clock, SystemClock};
+use parley_engine::EventBus;
+use parley_server::{AppState, ServerConfig};
+use parley_store::testing::{TestBackend, TestDb, fresh};
+use reqwest::{Client, Method, RequestBuilder};
+
+/// A server running on a random loopback port, with an admin token.
+pub struct TestApp {
+    pub base: String,
+    pub token: String,
+    pub client: Client,
+    pub db: TestDb,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: TestBackend) -> Self {
+        Self::spawn_with(
+            backend,
+            ServerConfig {
+                simulator: true,
+                ..ServerConfig::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn spawn_with(backend: TestBackend, config: ServerConfig) -> Self {
+        let db = fresh(backend).await;
+        let state = AppState {
+            store: db.store.clone(),
+            clock: Arc::new(SystemClock),
+            events: EventBus::default(),
+            metrics: parley_server::metrics_handle(),
+            config: Arc::new(config),
+        };
+        let token = Self::token_for(&db, TokenRole::Admin).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(parley_server::serve(listener, state, async {
+            let _ = rx.await;
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            token,
+            client: Client::new(),
+            db,
+            stop: Some(tx),
+        }
+    }
+
+    pub async fn token_for(db: &TestDb, role: TokenRole) -> String {
+        let (token, hash) = parley_server::auth::generate_token();
+        db.store
+            .create_api_token("test", role, &hash, SystemClock.now())
+            .await
+            .unwrap();
+        token
+    }
+
+    /// A request with the admin token.
+    pub fn req(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    /// A request without a token.
+    pub fn anon(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+}

@@ -1,0 +1,52 @@
+//! What the simulator provider sent and received, so a person or a test can play the customer.
+
+use parley_core::model::Direction;
+use parley_core::{Timestamp, new_id};
+use uuid::Uuid;
+
+use crate::records::SimulatorMessage;
+use crate::{Result, Store, StoreError, on_backend};
+
+/// A message crossing the simulated phone network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSimulatorMessage {
+    pub channel_id: Uuid,
+    pub direction: Direction,
+    pub from_addr: String,
+    pub to_addr: String,
+    pub body: String,
+    pub status: String,
+}
+
+impl Store {
+    pub async fn record_simulator_message(
+        &self,
+        m: &NewSimulatorMessage,
+        now: Timestamp,
+    ) -> Result<SimulatorMessage> {
+        let id = new_id();
+        on_backend!(self, write c => sqlx::query(
+            "INSERT INTO simulator_messages (id, channel_id, direction, from_addr, to_addr, body, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(id).bind(m.channel_id).bind(m.direction.as_str()).bind(&m.from_addr)
+            .bind(&m.to_addr).bind(&m.body).bind(&m.status).bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;
+        on_backend!(self, write c => sqlx::query_as::<_, SimulatorMessage>(
+            "SELECT * FROM simulator_messages WHERE id = $1").bind(id).fetch_optional(c).await)?
+        .ok_or(StoreError::not_found("simulator message"))
+    }
+
+    /// Messages to or from `party` (a phone number or user key), oldest first, after a cursor.
+    pub async fn simulator_messages(
+        &self,
+        party: &str,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<SimulatorMessage>> {
+        Ok(
+            on_backend!(self, read c => sqlx::query_as::<_, SimulatorMessage>(
+            "SELECT * FROM simulator_messages WHERE (to_addr = $1 OR from_addr = $1) \
+             AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3")
+            .bind(party).bind(after).bind(i64::from(limit.clamp(1, 1000))).fetch_all(c).await)?,
+        )
+    }
+}

@@ -1,0 +1,319 @@
+use parley_core::Timestamp;
+use parley_core::model::*;
+use parley_store::testing::{TestBackend, fresh};
+use parley_store::*;
+use serde_json::json;
+
+const T0: Timestamp = Timestamp(1_700_000_000_000);
+
+async fn setup(s: &Store) -> (Channel, MessagingUser) {
+    let c = s
+        .create_channel(
+            &ChannelSpec {
+                name: "Sim".into(),
+                kind: ChannelKind::Sms,
+                provider: Provider::Simulator,
+                address: "+14155550100".into(),
+                number_type: Some(NumberType::TollFree),
+                country: None,
+                consent_level: ConsentLevel::Implicit,
+                queue_id: None,
+                throughput_mps: None,
+                settings: json!({}),
+                secrets: json!({}),
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    let u = s
+        .create_messaging_user(
+            &NewMessagingUser {
+                channel_id: c.id,
+                platform_key: "+447400123456".into(),
+                name: String::new(),
+                locale: Some("en".into()),
+                consent_status: ConsentStatus::ImplicitlyOptedIn,
+                contact_id: None,
+            },
+            &ConsentOrigin {
+                source: ConsentSource::Inbound,
+                reason: "first message".into(),
+                entry_id: None,
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    (c, u)
+}
+
+async fn consent_changes_are_recorded(b: TestBackend) {
+    let db = fresh(b).await;
+    let s = &db.store;
+    let (c, u) = setup(s).await;
+    assert_eq!(
+        s.messaging_user_by_key(c.id, "+447400123456")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        u.id
+    );
+    let dup = s
+        .create_messaging_user(
+            &NewMessagingUser {
+                channel_id: c.id,
+                platform_key: "+447400123456".into(),
+                name: String::new(),
+                locale: None,
+                consent_status: ConsentStatus::OptedOut,
+                contact_id: None,
+            },
+            &ConsentOrigin {
+                source: ConsentSource::Import,
+                reason: String::new(),
+                entry_id: None,
+            },
+            T0,
+        )
+        .await;
+    assert!(
+        matches!(dup, Err(StoreError::Conflict(_))),
+        "one messaging user per person per channel"
+    );
+
+    let t1 = Timestamp(T0.0 + 1000);
+    let ev = s
+        .set_consent(
+            u.id,
+            ConsentStatus::OptedOut,
+            &ConsentOrigin {
+                source: ConsentSource::Keyword,
+                reason: "STOP".into(),
+                entry_id: None,
+            },
+            t1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ev.from_status, Some(ConsentStatus::ImplicitlyOptedIn));
+    assert_eq!(ev.to_status, ConsentStatus::OptedOut);
+    assert_eq!(
+        s.messaging_user(u.id).await.unwrap().consent_status,
+        ConsentStatus::OptedOut
+    );
+    let history = s.consent_history(u.id).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].from_status, None);
+    assert_eq!(history[0].source, ConsentSource::Inbound);
+    assert_eq!((history[1].reason.as_str(), history[1].at), ("STOP", t1));
+
+    let missing = s
+        .set_consent(
+            uuid::Uuid::now_v7(),
+            ConsentStatus::OptedOut,
+            &ConsentOrigin {
+                source: ConsentSource::Api,
+                reason: String::new(),
+                entry_id: None,
+            },
+            t1,
+        )
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })));
+
+    let filtered = s
+        .list_messaging_users(
+            MessagingUserFilter {
+                channel_id: Some(c.id),
+                contact_id: None,
+            },
+            PageRequest::new(None, 10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(filtered.items.len(), 1);
+    let none = s
+        .list_messaging_users(
+            MessagingUserFilter {
+                channel_id: Some(uuid::Uuid::now_v7()),
+                contact_id: None,
+            },
+            PageRequest::new(None, 10),
+        )
+        .await
+        .unwrap();
+    assert!(none.items.is_empty());
+}
+
+async fn one_open_session_per_user(b: TestBackend) {
+    let db = fresh(b).await;
+    let s = &db.store;
+    let (c, u) = setup(s).await;
+    let conversation = uuid::Uuid::now_v7();
+    let new = NewSession {
+        conversation_id: conversation,
+        channel_id: c.id,
+        messaging_user_id: u.id,
+        status: SessionStatus::Waiting,
+        context: SessionContext::Service,
+        queue_id: None,
+        case_id: None,
+    };
+    let first = s.create_session(&new, T0).await.unwrap();
+    assert_eq!(s.open_session(u.id).await.unwrap().unwrap().id, first.id);
+    let second = s.create_session(&new, T0).await;
+    assert!(matches!(second, Err(StoreError::Conflict(_))), "{second:?}");
+
+    let t1 = Timestamp(T0.0 + 60_000);
+    let active = s
+        .set_session_status(first.id, SessionStatus::Active, None, t1)
+        .await
+        .unwrap();
+    assert_eq!(active.accepted_at, Some(t1));
+    let ended = s
+        .set_session_status(first.id, SessionStatus::Ended, None, Timestamp(t1.0 + 1))
+        .await
+        .unwrap();
+    assert_eq!(ended.accepted_at, Some(t1), "accept time is kept");
+    assert!(ended.ended_at.is_some());
+    assert!(s.open_session(u.id).await.unwrap().is_none());
+
+    // After the end a new session opens in the same conversation.
+    let again = s.create_session(&new, t1).await.unwrap();
+    assert_eq!(again.conversation_id, conversation);
+    let listed = s
+        .list_sessions(
+            SessionFilter {
+                status: Some(SessionStatus::Ended),
+                ..Default::default()
+            },
+            PageRequest::new(None, 10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.items.iter().map(|x| x.id).collect::<Vec<_>>(),
+        vec![first.id]
+    );
+}
+
+async fn entries_count_messages(b: TestBackend) {
+    let db = fresh(b).await;
+    let s = &db.store;
+    let (c, u) = setup(s).await;
+    let session = s
+        .create_session(
+            &NewSession {
+                conversation_id: uuid::Uuid::now_v7(),
+                channel_id: c.id,
+                messaging_user_id: u.id,
+                status: SessionStatus::Waiting,
+                context: SessionContext::Service,
+                queue_id: None,
+                case_id: None,
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    let inbound = s
+        .append_entry(
+            &NewEntry {
+                session_id: session.id,
+                direction: Direction::Inbound,
+                actor: Actor::Customer,
+                actor_id: None,
+                body: "hello <b>there</b>".into(),
+                media: vec![Media {
+                    url: "https://example.test/a.jpg".into(),
+                    content_type: "image/jpeg".into(),
+                }],
+                provider_message_id: Some("SM123".into()),
+                status: EntryStatus::Received,
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(inbound.media.len(), 1);
+    let out = s
+        .append_entry(
+            &NewEntry {
+                session_id: session.id,
+                direction: Direction::Outbound,
+                actor: Actor::Agent,
+                actor_id: None,
+                body: "hi".into(),
+                media: vec![],
+                provider_message_id: None,
+                status: EntryStatus::Queued,
+            },
+            Timestamp(T0.0 + 1),
+        )
+        .await
+        .unwrap();
+    s.set_entry_status(
+        out.id,
+        EntryStatus::Failed,
+        Some("3004"),
+        Some("twilio:21617"),
+        T0,
+    )
+    .await
+    .unwrap();
+    let session = s.session(session.id).await.unwrap();
+    assert_eq!((session.customer_messages, session.agent_messages), (1, 1));
+    assert_eq!(session.last_customer_at, Some(T0));
+    let entries = s
+        .list_entries(session.id, PageRequest::new(None, 10))
+        .await
+        .unwrap();
+    assert_eq!(entries.items.len(), 2);
+    assert_eq!(entries.items[0].body, "hello <b>there</b>");
+    assert_eq!(entries.items[1].status, EntryStatus::Failed);
+    assert_eq!(entries.items[1].error_code.as_deref(), Some("3004"));
+}
+
+async fn simulator_messages_by_party(b: TestBackend) {
+    let db = fresh(b).await;
+    let s = &db.store;
+    let (c, _) = setup(s).await;
+    for (dir, from, to) in [
+        (Direction::Inbound, "+447400123456", "+14155550100"),
+        (Direction::Outbound, "+14155550100", "+447400123456"),
+        (Direction::Outbound, "+14155550100", "+447400999999"),
+    ] {
+        s.record_simulator_message(
+            &NewSimulatorMessage {
+                channel_id: c.id,
+                direction: dir,
+                from_addr: from.into(),
+                to_addr: to.into(),
+                body: "x".into(),
+                status: "delivered".into(),
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    }
+    let mine = s
+        .simulator_messages("+447400123456", None, 50)
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 2);
+    let after = s
+        .simulator_messages("+447400123456", Some(mine[0].id), 50)
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 1);
+}
+
+parley_store::on_both_backends!(
+    consent_changes_are_recorded,
+    one_open_session_per_user,
+    entries_count_messages,
+    simulator_messages_by_party,
+);

@@ -1,0 +1,6 @@
+//! The storage conformance suite: every case runs on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod config;
+mod conversations;
+mod jobs;

@@ -1,0 +1,229 @@
+//! `parley bench`: load generators that print throughput and latency percentiles next to a
+//! baseline measured in the same run. Bounded in count; nothing here asserts.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use parley_core::{Clock, SystemClock};
+use parley_engine::{JobOutcome, JobRunner, RunnerConfig};
+use parley_store::{NewJob, Store, StoreOptions};
+use tokio::sync::Mutex;
+
+use crate::config::Config;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Job queue: enqueue trivial jobs in batches, then drain them with runners, then run both at
+    /// once and measure each job's wait from enqueue to start.
+    Jobs {
+        /// Jobs per phase.
+        #[arg(long, default_value_t = 100_000)]
+        jobs: usize,
+        /// Jobs claimed per round trip.
+        #[arg(long, default_value_t = 512)]
+        batch: u32,
+        /// Concurrent runners (several show SKIP LOCKED claiming on PostgreSQL).
+        #[arg(long, default_value_t = 1)]
+        runners: usize,
+        /// Database to measure; default a fresh SQLite file in a temporary directory.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+pub async fn run(cmd: BenchCommand, config: &Config) -> Result<()> {
+    match cmd {
+        BenchCommand::Jobs {
+            jobs,
+            batch,
+            runners,
+            database_url,
+        } => {
+            let dir = tempfile::tempdir().context("temporary directory")?;
+            let url = database_url
+                .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+            let options = StoreOptions {
+                max_connections: config.max_connections.max(runners as u32 + 2),
+                ..StoreOptions::default()
+            };
+            let store = Store::connect(&url, &options).await?;
+            store.migrate().await?;
+            bench_jobs(&store, jobs, batch, runners.max(1)).await?;
+            store.close().await;
+            Ok(())
+        }
+    }
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let idx = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted.get(idx).copied().unwrap_or(0)
+}
+
+async fn bench_jobs(store: &Store, n: usize, batch: u32, runners: usize) -> Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    println!(
+        "job queue benchmark: {n} jobs per phase, batch {batch}, {runners} runner(s), backend {:?}",
+        store.kind()
+    );
+
+    // Baseline: the same trivial work through an in-memory channel, no database.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(1024);
+    let start = Instant::now();
+    let producer = tokio::spawn(async move {
+        for i in 0..n as u64 {
+            if tx.send(i).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut got = 0usize;
+    while rx.recv().await.is_some() {
+        got += 1;
+    }
+    let _ = producer.await;
+    println!(
+        "  baseline (in-memory channel): {:>10.0} jobs/s",
+        rate(got, start.elapsed())
+    );
+
+    // Phase 1: enqueue only.
+    let queue = format!("bench-{}", uuid::Uuid::now_v7());
+    let start = Instant::now();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let now = clock.now();
+        let jobs: Vec<NewJob> = chunk
+            .iter()
+            .map(|i| NewJob::new(queue.clone(), "noop", i.to_string(), now))
+            .collect();
+        store.enqueue_many(&jobs, now).await?;
+    }
+    let enqueue = start.elapsed();
+    println!(
+        "  enqueue (batches of 1000):    {:>10.0} jobs/s",
+        rate(n, enqueue)
+    );
+
+    // Phase 2: drain with runners.
+    let start = Instant::now();
+    let drained = drain(store, &clock, &queue, batch, runners, None).await?;
+    println!(
+        "  claim+run+complete:           {:>10.0} jobs/s  ({drained} jobs)",
+        rate(drained, start.elapsed())
+    );
+
+    // Phase 3: producer and runners together; latency from enqueue to start.
+    let queue2 = format!("bench-{}", uuid::Uuid::now_v7());
+    let waits = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let start = Instant::now();
+    let producer = {
+        let store = store.clone();
+        let clock = clock.clone();
+        let queue2 = queue2.clone();
+        tokio::spawn(async move {
+            for chunk in (0..n).collect::<Vec<_>>().chunks(250) {
+                let now = clock.now();
+                let jobs: Vec<NewJob> = chunk
+                    .iter()
+                    .map(|i| NewJob::new(queue2.clone(), "noop", i.to_string(), now))
+                    .collect();
+                store.enqueue_many(&jobs, now).await?;
+            }
+            anyhow::Ok(())
+        })
+    };
+    let total = drain_until(
+        store,
+        &clock,
+        &queue2,
+        batch,
+        runners,
+        Some(waits.clone()),
+        n,
+    )
+    .await?;
+    producer.await.context("producer task")??;
+    let elapsed = start.elapsed();
+    let mut w = waits.lock().await.clone();
+    w.sort_unstable();
+    println!(
+        "  enqueue and run together:     {:>10.0} jobs/s  wait enqueue->start p50 {} ms, p90 {} ms, p99 {} ms, max {} ms",
+        rate(total, elapsed),
+        percentile(&w, 0.50),
+        percentile(&w, 0.90),
+        percentile(&w, 0.99),
+        w.last().copied().unwrap_or(0)
+    );
+    Ok(())
+}
+
+async fn drain(
+    store: &Store,
+    clock: &Arc<dyn Clock>,
+    queue: &str,
+    batch: u32,
+    runners: usize,
+    waits: Option<Arc<Mutex<Vec<u64>>>>,
+) -> Result<usize> {
+    drain_until(store, clock, queue, batch, runners, waits, 0).await
+}
+
+/// Runs `runners` runners on `queue` until at least `target` jobs are done and the queue is empty.
+async fn drain_until(
+    store: &Store,
+    clock: &Arc<dyn Clock>,
+    queue: &str,
+    batch: u32,
+    runners: usize,
+    waits: Option<Arc<Mutex<Vec<u64>>>>,
+    target: usize,
+) -> Result<usize> {
+    let mut tasks = Vec::new();
+    for _ in 0..runners {
+        let mut cfg = RunnerConfig::new(queue);
+        cfg.batch = batch;
+        let waits = waits.clone();
+        let c = clock.clone();
+        let runner = JobRunner::new(store.clone(), clock.clone(), cfg).handle("noop", move |job| {
+            let waits = waits.clone();
+            let now = c.now();
+            async move {
+                if let Some(w) = waits {
+                    let waited = u64::try_from(now.millis() - job.created_at.millis()).unwrap_or(0);
+                    w.lock().await.push(waited);
+                }
+                JobOutcome::Done
+            }
+        });
+        let store = store.clone();
+        let queue = queue.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut total = 0usize;
+            loop {
+                let n = runner.run_once().await?;
+                total += n;
+                if n == 0 {
+                    let counts = store.queue_counts(&queue).await?;
+                    if counts.ready == 0 && counts.running == 0 && counts.done as usize >= target {
+                        return anyhow::Ok(total);
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.context("runner task")??;
+    }
+    Ok(total)
+}

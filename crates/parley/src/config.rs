@@ -1,0 +1,72 @@
+//! Configuration: defaults, then an optional TOML file, then `PARLEY_*` environment variables.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `sqlite://path` (created if missing) or `postgres://user@host/db`.
+    pub database_url: String,
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Serve the simulator's endpoints (always on in `parley demo`).
+    pub simulator: bool,
+    /// Connections in the database pool.
+    pub max_connections: u32,
+    /// `text` or `json` logs.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://parley.db".to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 64 * 1024,
+            simulator: false,
+            max_connections: 8,
+            log_format: "text".to_owned(),
+        }
+    }
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment
+            .merge(Env::prefixed("PARLEY_"))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    pub fn default_toml() -> String {
+        let body = toml::to_string_pretty(&Config::default()).unwrap_or_default();
+        format!(
+            "# Parley configuration. Every key can also be set as PARLEY_<KEY> in the environment\n\
+             # (for example PARLEY_DATABASE_URL, PARLEY_LISTEN), which wins over this file.\n\n{body}"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_round_trips_through_toml() {
+        let text = Config::default_toml();
+        let parsed: Config = toml::from_str(&text).unwrap();
+        assert_eq!(parsed.database_url, "sqlite://parley.db");
+        assert_eq!(parsed.listen.to_string(), "127.0.0.1:8080");
+    }
+}
