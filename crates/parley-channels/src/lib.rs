@@ -6,6 +6,7 @@
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod http;
 pub mod meta;
 pub mod simulator;
 pub mod twilio;

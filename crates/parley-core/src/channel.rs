@@ -13,6 +13,14 @@ pub enum ChannelRuleError {
     NumberTypeNotSms,
     #[error("invalid channel address: {0}")]
     InvalidAddress(String),
+    #[error(
+        "a shared short code channel needs its provider keyword (the first word customers text, e.g. 'baby')"
+    )]
+    MissingProviderKeyword,
+    #[error("only shared short code channels have a provider keyword")]
+    ProviderKeywordNotShared,
+    #[error("a provider keyword is one word of letters and digits, got '{0}'")]
+    InvalidProviderKeyword(String),
     #[error("throughput must be between 1 and 10000 messages per second, got {0}")]
     InvalidThroughput(u32),
 }
@@ -76,6 +84,27 @@ pub fn normalize_address(
     }
 }
 
+/// The provider keyword of a shared short code program (CH-04, KP): required there, refused
+/// elsewhere, one word, kept lowercase since matching ignores case.
+pub fn normalize_provider_keyword(
+    number_type: Option<NumberType>,
+    keyword: Option<&str>,
+) -> Result<Option<String>, ChannelRuleError> {
+    let keyword = keyword.map(str::trim).filter(|k| !k.is_empty());
+    match (number_type, keyword) {
+        (Some(NumberType::SharedShortCode), None) => Err(ChannelRuleError::MissingProviderKeyword),
+        (Some(NumberType::SharedShortCode), Some(k)) => {
+            if k.len() <= 32 && k.chars().all(char::is_alphanumeric) {
+                Ok(Some(k.to_lowercase()))
+            } else {
+                Err(ChannelRuleError::InvalidProviderKeyword(k.to_owned()))
+            }
+        }
+        (_, Some(_)) => Err(ChannelRuleError::ProviderKeywordNotShared),
+        (_, None) => Ok(None),
+    }
+}
+
 /// Messages per second a sender may send: the configured value, or the default for its number
 /// type (SMS) or kind.
 pub fn effective_throughput(
@@ -123,6 +152,19 @@ mod tests {
             normalize_address(Web, None, "shop-site").unwrap(),
             "shop-site"
         );
+    }
+
+    #[test]
+    fn provider_keywords_only_on_shared_short_codes() {
+        use NumberType::*;
+        assert_eq!(
+            normalize_provider_keyword(Some(SharedShortCode), Some(" Baby ")).unwrap(),
+            Some("baby".to_owned())
+        );
+        assert!(normalize_provider_keyword(Some(SharedShortCode), None).is_err());
+        assert!(normalize_provider_keyword(Some(SharedShortCode), Some("two words")).is_err());
+        assert!(normalize_provider_keyword(Some(ShortCode), Some("baby")).is_err());
+        assert_eq!(normalize_provider_keyword(None, Some("  ")).unwrap(), None);
     }
 
     #[test]

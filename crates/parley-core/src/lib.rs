@@ -18,6 +18,7 @@ pub mod phone;
 pub mod retry;
 pub mod session;
 pub mod sms;
+pub mod window;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error_code::ErrorCode;

@@ -238,6 +238,26 @@ wire_enum! {
     }
 }
 
+impl EntryStatus {
+    /// How far along delivery a status is. Failures rank with delivery: both are outcomes.
+    const fn rank(self) -> u8 {
+        match self {
+            Self::Received | Self::Queued => 0,
+            Self::Sent => 1,
+            Self::Delivered | Self::Undelivered | Self::Failed => 2,
+            Self::Read => 3,
+        }
+    }
+
+    /// Whether a status report may replace this status. Reports arrive in any order (a provider's
+    /// "sent" callback can come after its "delivered" one), so only a step forward is taken; a
+    /// message that failed is never later shown as read.
+    pub const fn may_become(self, next: EntryStatus) -> bool {
+        let failed = matches!(self, Self::Failed | Self::Undelivered);
+        next.rank() > self.rank() && !(failed && matches!(next, Self::Read))
+    }
+}
+
 wire_enum! {
     pub enum AgentRole: "agent role" {
         Admin = "admin",
@@ -354,6 +374,23 @@ mod tests {
         }
         let err = "nope".parse::<ChannelKind>().unwrap_err();
         assert!(err.to_string().contains("sms"), "{err}");
+    }
+
+    #[test]
+    fn entry_status_only_moves_forward() {
+        use EntryStatus::*;
+        assert!(Queued.may_become(Sent));
+        assert!(Sent.may_become(Delivered));
+        assert!(Delivered.may_become(Read));
+        assert!(Queued.may_become(Failed));
+        assert!(
+            !Delivered.may_become(Sent),
+            "a late 'sent' never overwrites 'delivered'"
+        );
+        assert!(!Read.may_become(Delivered));
+        assert!(!Failed.may_become(Read));
+        assert!(!Failed.may_become(Delivered));
+        assert!(!Sent.may_become(Sent));
     }
 
     #[test]

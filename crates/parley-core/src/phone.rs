@@ -53,6 +53,25 @@ impl E164 {
         ))
     }
 
+    /// Reads a sender's number as the phone network delivered it. The network proves the number
+    /// exists, so only the form is checked (it parses, in international form), not whether the
+    /// number plan metadata already knows its range: a customer on a newly opened range must not
+    /// be ignored.
+    pub fn from_network(input: &str) -> Result<Self, PhoneError> {
+        let trimmed = input.trim();
+        if !trimmed.starts_with('+') {
+            return Err(PhoneError::Unparseable(
+                trimmed.to_owned(),
+                "expected international form starting with + and a country code".to_owned(),
+            ));
+        }
+        let number = phonenumber::parse(None, trimmed)
+            .map_err(|e| PhoneError::Unparseable(trimmed.to_owned(), e.to_string()))?;
+        Ok(Self(
+            number.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -102,6 +121,16 @@ mod tests {
                 .as_str(),
             "+14155552671"
         );
+    }
+
+    #[test]
+    fn network_numbers_only_need_to_parse() {
+        assert_eq!(
+            E164::from_network("+447700900123").unwrap().as_str(),
+            "+447700900123"
+        );
+        assert!(E164::from_network("447700900123").is_err());
+        assert!(E164::from_network("+abc").is_err());
     }
 
     #[test]

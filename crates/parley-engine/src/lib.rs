@@ -6,9 +6,18 @@
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod cache;
+pub mod channel_rules;
+mod engine;
 pub mod events;
+pub mod inbound;
+pub mod ingest;
+pub mod outbound;
+pub mod processes;
 pub mod provision;
 pub mod runner;
+pub mod timers;
 
+pub use engine::{Engine, EngineConfig};
 pub use events::{DomainEvent, EventBus};
 pub use runner::{Handler, JobOutcome, JobRunner, RunnerConfig};

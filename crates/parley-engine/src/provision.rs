@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use parley_core::channel::{effective_throughput, normalize_address};
+use parley_core::channel::{effective_throughput, normalize_address, normalize_provider_keyword};
 use parley_core::model::{
     AgentRole, ChannelKind, ConsentLevel, NumberType, Provider, RoutingModel, TemplateCategory,
     TemplateStatus,
@@ -17,6 +17,8 @@ use parley_store::{
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
+
+use crate::channel_rules::ChannelRules;
 
 /// Why a piece of configuration was refused, in words a person can act on.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,7 @@ pub struct ChannelDraft {
     pub provider: Provider,
     pub address: String,
     pub number_type: Option<NumberType>,
+    pub provider_keyword: Option<String>,
     pub country: Option<String>,
     pub consent_level: ConsentLevel,
     pub queue_id: Option<Uuid>,
@@ -59,6 +62,8 @@ pub fn channel_spec(d: ChannelDraft) -> Result<ChannelSpec, ProvisionError> {
     let name = check_name("channel", &d.name)?;
     let address =
         normalize_address(d.kind, d.number_type, &d.address).map_err(|e| invalid(e.to_string()))?;
+    let provider_keyword = normalize_provider_keyword(d.number_type, d.provider_keyword.as_deref())
+        .map_err(|e| invalid(e.to_string()))?;
     let throughput = effective_throughput(d.kind, d.number_type, d.throughput_mps)
         .map_err(|e| invalid(e.to_string()))?;
     let country = match d.country {
@@ -79,6 +84,7 @@ pub fn channel_spec(d: ChannelDraft) -> Result<ChannelSpec, ProvisionError> {
         provider: d.provider,
         address,
         number_type: d.number_type,
+        provider_keyword,
         country,
         consent_level: d.consent_level,
         queue_id: d.queue_id,
@@ -223,6 +229,9 @@ pub struct WorkspaceFile {
     pub channels: Vec<ChannelFile>,
     #[serde(default)]
     pub agents: Vec<AgentFile>,
+    /// SMS keyword processes, identified by number, provider keyword and type.
+    #[serde(default)]
+    pub sms_processes: Vec<crate::processes::ProcessFile>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -256,6 +265,9 @@ pub struct ChannelFile {
     pub address: String,
     #[serde(default)]
     pub number_type: Option<NumberType>,
+    /// The program's keyword on a shared short code.
+    #[serde(default)]
+    pub provider_keyword: Option<String>,
     #[serde(default)]
     pub country: Option<String>,
     #[serde(default = "default_consent_level")]
@@ -360,6 +372,8 @@ pub async fn apply(
     prune: bool,
 ) -> Result<ApplyReport, ProvisionError> {
     validate_file(file)?;
+    // Processes are checked against the stored ones too, still before anything is written.
+    let process_plan = crate::processes::plan(store, &file.sms_processes, prune).await?;
     let mut report = ApplyReport::default();
     let now = clock.now();
 
@@ -430,6 +444,7 @@ pub async fn apply(
             provider: c.provider,
             address: c.address.clone(),
             number_type: c.number_type,
+            provider_keyword: c.provider_keyword.clone(),
             country: c.country.clone(),
             consent_level: c.consent_level,
             queue_id,
@@ -496,6 +511,7 @@ pub async fn apply(
         }
     }
 
+    crate::processes::execute(store, process_plan, now, &mut report).await?;
     if prune {
         prune_missing(store, file, &mut report).await?;
     }
@@ -603,6 +619,7 @@ fn spec_of(c: &Channel) -> ChannelSpec {
         provider: c.provider,
         address: c.address.clone(),
         number_type: c.number_type,
+        provider_keyword: c.provider_keyword.clone(),
         country: c.country.clone(),
         consent_level: c.consent_level,
         queue_id: c.queue_id,
@@ -610,6 +627,46 @@ fn spec_of(c: &Channel) -> ChannelSpec {
         settings: c.settings.clone(),
         secrets: c.secrets.clone(),
     }
+}
+
+/// The save-time rules of a channel's keyword sets and behaviour settings (one list per keyword,
+/// short-code response lengths, required lists, hand-off), checked as the pipeline will read them.
+pub fn check_rules(
+    spec: &ChannelSpec,
+    keyword_sets: &BTreeMap<String, Value>,
+) -> Result<(), ProvisionError> {
+    let now = parley_core::Timestamp(0);
+    let channel = Channel {
+        id: Uuid::nil(),
+        name: spec.name.clone(),
+        kind: spec.kind,
+        provider: spec.provider,
+        address: spec.address.clone(),
+        number_type: spec.number_type,
+        provider_keyword: spec.provider_keyword.clone(),
+        country: spec.country.clone(),
+        consent_level: spec.consent_level,
+        queue_id: spec.queue_id,
+        throughput_mps: spec.throughput_mps,
+        settings: spec.settings.clone(),
+        secrets: Value::Null,
+        created_at: now,
+        updated_at: now,
+    };
+    let sets: Vec<parley_store::KeywordSet> = keyword_sets
+        .iter()
+        .map(|(language, config)| parley_store::KeywordSet {
+            id: Uuid::nil(),
+            channel_id: Uuid::nil(),
+            language: language.clone(),
+            config: config.clone(),
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    ChannelRules::build(channel, &sets)
+        .and_then(|r| r.validate())
+        .map_err(|e| invalid(format!("channel '{}': {e}", spec.name)))
 }
 
 /// Refuses a file with duplicate names before anything is written.
@@ -627,6 +684,7 @@ fn validate_file(file: &WorkspaceFile) -> Result<(), ProvisionError> {
     unique("skill", file.skills.iter().map(|s| s.name.as_str()))?;
     unique("channel", file.channels.iter().map(|c| c.name.as_str()))?;
     unique("agent", file.agents.iter().map(|a| a.email.as_str()))?;
+    crate::processes::validate_file_processes(&file.sms_processes)?;
     let queues: HashSet<&str> = file.queues.iter().map(|q| q.name.trim()).collect();
     let skills: HashSet<&str> = file.skills.iter().map(|s| s.name.trim()).collect();
     let known = |set: &HashSet<&str>, what: &str, name: &str| {
@@ -663,6 +721,7 @@ fn validate_file(file: &WorkspaceFile) -> Result<(), ProvisionError> {
             provider: c.provider,
             address: c.address.clone(),
             number_type: c.number_type,
+            provider_keyword: c.provider_keyword.clone(),
             country: c.country.clone(),
             consent_level: c.consent_level,
             queue_id: None,
@@ -670,7 +729,8 @@ fn validate_file(file: &WorkspaceFile) -> Result<(), ProvisionError> {
             settings: c.settings.clone(),
             secrets: c.secrets.clone(),
         })
-        .map_err(|e| invalid(format!("channel '{}': {e}", c.name)))?;
+        .map_err(|e| invalid(format!("channel '{}': {e}", c.name)))
+        .and_then(|spec| check_rules(&spec, &c.keyword_sets))?;
     }
     for a in &file.agents {
         for q in &a.queues {

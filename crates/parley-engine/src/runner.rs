@@ -29,6 +29,11 @@ pub type HandlerFuture = Pin<Box<dyn Future<Output = JobOutcome> + Send>>;
 /// Runs one job. Handlers must be idempotent: after a crash a job can run again.
 pub type Handler = Arc<dyn Fn(Job) -> HandlerFuture + Send + Sync>;
 
+pub type BatchFuture = Pin<Box<dyn Future<Output = Vec<(Uuid, JobOutcome)>> + Send>>;
+/// Runs every claimed job of its kind at once, so their database writes can share one
+/// transaction. It answers an outcome per job id; a job it leaves out is retried after its lease.
+pub type BatchHandler = Arc<dyn Fn(Vec<Job>) -> BatchFuture + Send + Sync>;
+
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
     pub queue: String,
@@ -65,6 +70,7 @@ pub struct JobRunner {
     clock: Arc<dyn Clock>,
     config: RunnerConfig,
     handlers: HashMap<String, Handler>,
+    batch_handlers: HashMap<String, BatchHandler>,
     wake: Arc<Notify>,
 }
 
@@ -84,6 +90,7 @@ impl JobRunner {
             clock,
             config,
             handlers: HashMap::new(),
+            batch_handlers: HashMap::new(),
             wake: Arc::new(Notify::new()),
         }
     }
@@ -96,6 +103,23 @@ impl JobRunner {
     {
         self.handlers
             .insert(kind.into(), Arc::new(move |job| Box::pin(f(job))));
+        self
+    }
+
+    /// Registers the batch handler for a job kind.
+    pub fn handle_batch<F, Fut>(mut self, kind: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(Vec<Job>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<(Uuid, JobOutcome)>> + Send + 'static,
+    {
+        self.batch_handlers
+            .insert(kind.into(), Arc::new(move |jobs| Box::pin(f(jobs))));
+        self
+    }
+
+    /// Shares a wake-up handle with whoever enqueues on this runner's queue.
+    pub fn with_waker(mut self, wake: Arc<Notify>) -> Self {
+        self.wake = wake;
         self
     }
 
@@ -128,13 +152,18 @@ impl JobRunner {
         }
         let mut set = JoinSet::new();
         let mut unknown = Vec::new();
+        let mut batches: HashMap<String, Vec<Job>> = HashMap::new();
         for job in jobs {
+            if self.batch_handlers.contains_key(&job.kind) {
+                batches.entry(job.kind.clone()).or_default().push(job);
+                continue;
+            }
             match self.handlers.get(&job.kind) {
                 Some(h) => {
                     let h = h.clone();
                     let id = job.id;
                     let attempts = job.attempts;
-                    set.spawn(async move { (id, attempts, h(job).await) });
+                    set.spawn(async move { vec![(id, attempts, h(job).await)] });
                 }
                 None => unknown.push(JobFailure {
                     id: job.id,
@@ -143,29 +172,29 @@ impl JobRunner {
                 }),
             }
         }
+        for (kind, jobs) in batches {
+            let Some(h) = self.batch_handlers.get(&kind).cloned() else {
+                continue;
+            };
+            let attempts: HashMap<Uuid, i64> = jobs.iter().map(|j| (j.id, j.attempts)).collect();
+            set.spawn(async move {
+                h(jobs)
+                    .await
+                    .into_iter()
+                    .map(|(id, outcome)| (id, attempts.get(&id).copied().unwrap_or(1), outcome))
+                    .collect::<Vec<_>>()
+            });
+        }
         let mut done = Vec::with_capacity(claimed);
         let mut failed = unknown;
         while let Some(joined) = set.join_next().await {
             match joined {
-                Ok((id, _, JobOutcome::Done)) => done.push(id),
-                Ok((id, attempts, JobOutcome::Retry(error))) => {
-                    let attempt = u32::try_from(attempts).unwrap_or(u32::MAX);
-                    let retry_at = match self.config.retry.decide(attempt, rand::random::<f64>()) {
-                        RetryDecision::RetryAfter(d) => Some(self.clock.now().plus(d)),
-                        RetryDecision::DeadLetter => None,
-                    };
-                    failed.push(JobFailure {
-                        id,
-                        error,
-                        retry_at,
-                    });
+                Ok(outcomes) => {
+                    for (id, attempts, outcome) in outcomes {
+                        self.record(id, attempts, outcome, &mut done, &mut failed);
+                    }
                 }
-                Ok((id, _, JobOutcome::Permanent(error))) => failed.push(JobFailure {
-                    id,
-                    error,
-                    retry_at: None,
-                }),
-                // A handler that panicked leaves its job to lease recovery, which retries it.
+                // A handler that panicked leaves its jobs to lease recovery, which retries them.
                 Err(e) => tracing::error!(error = %e, "job handler panicked"),
             }
         }
@@ -181,6 +210,36 @@ impl JobRunner {
         metrics::counter!("parley_jobs_failed_total", "queue" => self.config.queue.clone())
             .increment(failed.len() as u64);
         Ok(claimed)
+    }
+
+    fn record(
+        &self,
+        id: Uuid,
+        attempts: i64,
+        outcome: JobOutcome,
+        done: &mut Vec<Uuid>,
+        failed: &mut Vec<JobFailure>,
+    ) {
+        match outcome {
+            JobOutcome::Done => done.push(id),
+            JobOutcome::Retry(error) => {
+                let attempt = u32::try_from(attempts).unwrap_or(u32::MAX);
+                let retry_at = match self.config.retry.decide(attempt, rand::random::<f64>()) {
+                    RetryDecision::RetryAfter(d) => Some(self.clock.now().plus(d)),
+                    RetryDecision::DeadLetter => None,
+                };
+                failed.push(JobFailure {
+                    id,
+                    error,
+                    retry_at,
+                });
+            }
+            JobOutcome::Permanent(error) => failed.push(JobFailure {
+                id,
+                error,
+                retry_at: None,
+            }),
+        }
     }
 
     /// Runs until `shutdown` turns true: batches back to back while there is work, otherwise

@@ -183,3 +183,14 @@ impl From<parley_engine::provision::ProvisionError> for ApiError {
         }
     }
 }
+
+impl From<parley_engine::ingest::IngestError> for ApiError {
+    fn from(e: parley_engine::ingest::IngestError) -> Self {
+        tracing::error!(error = %e, "inbound event not accepted");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the message could not be stored; retry later",
+        )
+    }
+}

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod error;
 pub mod ops;
 pub mod simulator;
+pub mod webhooks;
 
 mod schema;
 
@@ -22,7 +23,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::{Router, middleware};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use parley_core::Clock;
-use parley_engine::EventBus;
+use parley_engine::Engine;
 use parley_store::Store;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
@@ -57,9 +58,21 @@ impl Default for ServerConfig {
 pub struct AppState {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
-    pub events: EventBus,
+    pub engine: Engine,
     pub metrics: Option<PrometheusHandle>,
     pub config: Arc<ServerConfig>,
+}
+
+impl AppState {
+    pub fn new(engine: Engine, metrics: Option<PrometheusHandle>, config: ServerConfig) -> Self {
+        Self {
+            store: engine.store.clone(),
+            clock: engine.clock.clone(),
+            engine,
+            metrics,
+            config: Arc::new(config),
+        }
+    }
 }
 
 /// The process-wide Prometheus recorder, installed on first use.
@@ -87,7 +100,7 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
     security(("bearer" = [])),
     tags(
         (name = "channels"), (name = "queues"), (name = "skills"), (name = "agents"),
-        (name = "contacts"), (name = "conversations"), (name = "simulator"), (name = "operations")
+        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "simulator"), (name = "operations")
     )
 )]
 struct ApiDoc;
@@ -106,7 +119,7 @@ impl Modify for BearerAuth {
 
 /// The whole application, with its OpenAPI document served at `/api/openapi.json`.
 pub fn app(state: AppState) -> Router {
-    use api::{channels, contacts, conversations, people};
+    use api::{channels, contacts, conversations, people, processes};
 
     let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(channels::create_channel, channels::list_channels))
@@ -144,6 +157,17 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(conversations::list_sessions))
         .routes(routes!(conversations::get_session))
         .routes(routes!(conversations::list_entries))
+        .routes(routes!(
+            processes::create_sms_process,
+            processes::list_sms_processes
+        ))
+        .routes(routes!(
+            processes::get_sms_process,
+            processes::update_sms_process,
+            processes::delete_sms_process
+        ))
+        .routes(routes!(processes::start_sms_process))
+        .routes(routes!(processes::pause_sms_process))
         .split_for_parts();
     let api = api.route_layer(middleware::from_fn_with_state(
         state.clone(),
@@ -169,12 +193,23 @@ pub fn app(state: AppState) -> Router {
         )
     };
     doc.merge(open_doc);
+    // Provider webhooks answer in the provider's format and are not part of the REST API.
+    let webhooks = Router::new()
+        .route(
+            "/webhooks/twilio/{channel}",
+            axum::routing::post(webhooks::twilio_inbound),
+        )
+        .route(
+            "/webhooks/twilio/{channel}/status",
+            axum::routing::post(webhooks::twilio_status),
+        );
     let doc = Arc::new(doc);
 
     let limit = state.config.max_body_bytes;
     Router::new()
         .merge(api)
         .merge(open)
+        .merge(webhooks)
         .route(
             "/api/openapi.json",
             axum::routing::get(move || {

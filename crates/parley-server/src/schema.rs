@@ -39,4 +39,6 @@ enum_schemas! {
     agent_role => AgentRole,
     presence => Presence,
     routing_model => RoutingModel,
+    process_type => parley_core::keyword_process::ProcessType,
+    process_status => parley_core::keyword_process::ProcessStatus,
 }

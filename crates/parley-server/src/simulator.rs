@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use parley_core::model::{Direction, Provider};
 use parley_engine::DomainEvent;
+use parley_engine::inbound::InboundEvent;
 use parley_store::NewSimulatorMessage;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -83,21 +84,37 @@ pub async fn inbound(
         )));
     }
     let from = customer_address(channel.kind, &input.from)?;
+    let now = state.clock.now();
     let m = state
         .store
         .record_simulator_message(
             &NewSimulatorMessage {
                 channel_id: channel.id,
                 direction: Direction::Inbound,
-                from_addr: from,
+                from_addr: from.clone(),
                 to_addr: channel.address.clone(),
-                body: input.text,
+                body: input.text.clone(),
                 status: "received".to_owned(),
             },
-            state.clock.now(),
+            now,
         )
         .await?;
-    state.events.publish(DomainEvent::SimulatorMessage {
+    // Into the same pipeline as a provider's webhook, keyed by the simulator's message id.
+    state
+        .engine
+        .ingest
+        .submit(&InboundEvent {
+            channel_id: channel.id,
+            provider_message_id: format!("sim-{}", m.id),
+            from,
+            to: channel.address.clone(),
+            text: input.text,
+            media: Vec::new(),
+            profile_name: None,
+            received_at: now,
+        })
+        .await?;
+    state.engine.events.publish(DomainEvent::SimulatorMessage {
         channel_id: channel.id,
         message_id: m.id,
     });
@@ -123,6 +140,7 @@ fn customer_address(kind: parley_core::model::ChannelKind, raw: &str) -> Result<
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SimulatorQuery {
     /// The customer's address (messages to it and from it).

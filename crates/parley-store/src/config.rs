@@ -8,15 +8,16 @@ use uuid::Uuid;
 use crate::records::{paginate, *};
 use crate::{Result, Store, StoreError, on_backend};
 
-const CHANNEL_COLS: &str = "id, name, kind, provider, address, number_type, country, consent_level, \
-     queue_id, throughput_mps, settings, secrets, created_at, updated_at";
+const CHANNEL_COLS: &str = "id, name, kind, provider, address, number_type, provider_keyword, country, \
+     consent_level, queue_id, throughput_mps, settings, secrets, created_at, updated_at";
 
 impl Store {
     pub async fn create_channel(&self, spec: &ChannelSpec, now: Timestamp) -> Result<Channel> {
         let id = new_id();
         let sql = "INSERT INTO channels (id, name, kind, provider, address, number_type, country, \
-                   consent_level, queue_id, throughput_mps, settings, secrets, created_at, updated_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)";
+                   consent_level, queue_id, throughput_mps, settings, secrets, created_at, updated_at, \
+                   provider_keyword) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)";
         on_backend!(self, write c => sqlx::query(sql)
             .bind(id)
             .bind(&spec.name)
@@ -31,6 +32,7 @@ impl Store {
             .bind(Json(&spec.settings))
             .bind(Json(&spec.secrets))
             .bind(now.millis())
+            .bind(&spec.provider_keyword)
             .execute(c)
             .await
             .map(|r| r.rows_affected()))?;
@@ -45,7 +47,8 @@ impl Store {
     ) -> Result<Channel> {
         let sql = "UPDATE channels SET name = $2, kind = $3, provider = $4, address = $5, \
                    number_type = $6, country = $7, consent_level = $8, queue_id = $9, \
-                   throughput_mps = $10, settings = $11, secrets = $12, updated_at = $13 WHERE id = $1";
+                   throughput_mps = $10, settings = $11, secrets = $12, updated_at = $13, \
+                   provider_keyword = $14 WHERE id = $1";
         let done = on_backend!(self, write c => sqlx::query(sql)
             .bind(id)
             .bind(&spec.name)
@@ -60,6 +63,7 @@ impl Store {
             .bind(Json(&spec.settings))
             .bind(Json(&spec.secrets))
             .bind(now.millis())
+            .bind(&spec.provider_keyword)
             .execute(c)
             .await
             .map(|r| r.rows_affected()))?;

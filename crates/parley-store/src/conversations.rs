@@ -25,7 +25,8 @@ pub struct SessionFilter {
 
 impl Store {
     /// Creates a messaging user and, in the same transaction, the first entry of its consent
-    /// history, so a consent status never exists without the record of how it came about.
+    /// history when it starts with a status, so a status never exists without the record of how it
+    /// came about.
     pub async fn create_messaging_user(
         &self,
         new: &NewMessagingUser,
@@ -39,13 +40,15 @@ impl Store {
                 "INSERT INTO messaging_users (id, channel_id, platform_key, name, locale, consent_status, \
                  contact_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)")
                 .bind(id).bind(new.channel_id).bind(&new.platform_key).bind(&new.name)
-                .bind(&new.locale).bind(new.consent_status.as_str()).bind(new.contact_id)
+                .bind(&new.locale).bind(new.consent_status.map(ConsentStatus::as_str)).bind(new.contact_id)
                 .bind(now.millis()).execute(&mut *tx).await?;
-            sqlx::query(
-                "INSERT INTO consent_events (id, messaging_user_id, from_status, to_status, source, reason, entry_id, at) \
-                 VALUES ($1, $2, NULL, $3, $4, $5, $6, $7)")
-                .bind(new_id()).bind(id).bind(new.consent_status.as_str()).bind(consent.source.as_str())
-                .bind(&consent.reason).bind(consent.entry_id).bind(now.millis()).execute(&mut *tx).await?;
+            if let Some(status) = new.consent_status {
+                sqlx::query(
+                    "INSERT INTO consent_events (id, messaging_user_id, from_status, to_status, source, reason, entry_id, at) \
+                     VALUES ($1, $2, NULL, $3, $4, $5, $6, $7)")
+                    .bind(new_id()).bind(id).bind(status.as_str()).bind(consent.source.as_str())
+                    .bind(&consent.reason).bind(consent.entry_id).bind(now.millis()).execute(&mut *tx).await?;
+            }
             tx.commit().await
         })?;
         self.messaging_user(id).await
@@ -95,7 +98,7 @@ impl Store {
         let event_id = new_id();
         on_backend!(self, write c => {
             let mut tx = c.begin().await?;
-            let from: Option<String> = sqlx::query_scalar(
+            let from: Option<Option<String>> = sqlx::query_scalar(
                 "SELECT consent_status FROM messaging_users WHERE id = $1")
                 .bind(messaging_user_id).fetch_optional(&mut *tx).await?;
             let Some(from) = from else {
@@ -146,8 +149,8 @@ impl Store {
         let id = new_id();
         on_backend!(self, write c => sqlx::query(
             "INSERT INTO sessions (id, conversation_id, channel_id, messaging_user_id, status, context, \
-             owner_kind, owner_id, queue_id, case_id, started_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 IS NULL THEN NULL ELSE 'queue' END, $7, $7, $8, $9, $9)")
+             owner_kind, owner_id, queue_id, case_id, started_at, status_since, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 IS NULL THEN NULL ELSE 'queue' END, $7, $7, $8, $9, $9, $9)")
             .bind(id).bind(new.conversation_id).bind(new.channel_id).bind(new.messaging_user_id)
             .bind(new.status.as_str()).bind(new.context.as_str()).bind(new.queue_id).bind(new.case_id)
             .bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;

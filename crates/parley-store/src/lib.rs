@@ -15,7 +15,9 @@ mod config;
 mod conversations;
 mod crm;
 mod error;
+mod inbound;
 mod jobs;
+mod processes;
 mod records;
 mod simulator;
 #[cfg(feature = "testing")]
@@ -32,7 +34,9 @@ use sqlx::sqlite::{
 
 pub use conversations::{ConsentOrigin, MessagingUserFilter, SessionFilter};
 pub use error::{Result, StoreError};
+pub use inbound::{CaseInsert, ConsentWrite, ContactInsert, InboundWrite, UserInsert};
 pub use jobs::{ClaimRequest, JobFailure, QueueCounts};
+pub use processes::{SmsProcessSpec, StoredSmsProcess};
 pub use records::*;
 pub use simulator::NewSimulatorMessage;
 

@@ -74,6 +74,40 @@ has_id!(
     SimulatorMessage
 );
 
+/// A nullable consent column, decoded through `#[sqlx(try_from)]`.
+pub struct OptConsent(Option<String>);
+
+impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for OptConsent
+where
+    Option<String>: sqlx::Decode<'r, DB>,
+{
+    fn decode(
+        value: <DB as sqlx::Database>::ValueRef<'r>,
+    ) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(Self(<Option<String> as sqlx::Decode<DB>>::decode(value)?))
+    }
+}
+
+impl<DB: sqlx::Database> sqlx::Type<DB> for OptConsent
+where
+    String: sqlx::Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <String as sqlx::Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <String as sqlx::Type<DB>>::compatible(ty)
+    }
+}
+
+impl TryFrom<OptConsent> for Option<ConsentStatus> {
+    type Error = parley_core::model::UnknownVariant;
+    fn try_from(v: OptConsent) -> Result<Self, Self::Error> {
+        v.0.map(|s| s.parse()).transpose()
+    }
+}
+
 /// Decodes an enum column in a hand-written `FromRow`.
 fn req_enum<T: std::str::FromStr<Err = parley_core::model::UnknownVariant>>(
     column: &str,
@@ -106,6 +140,8 @@ pub struct Channel {
     pub provider: Provider,
     pub address: String,
     pub number_type: Option<NumberType>,
+    /// The program's keyword on a shared short code.
+    pub provider_keyword: Option<String>,
     pub country: Option<String>,
     pub consent_level: ConsentLevel,
     pub queue_id: Option<Uuid>,
@@ -134,6 +170,7 @@ where
             provider: req_enum("provider", row.try_get("provider")?)?,
             address: row.try_get("address")?,
             number_type: opt_enum("number_type", row.try_get("number_type")?)?,
+            provider_keyword: row.try_get("provider_keyword")?,
             country: row.try_get("country")?,
             consent_level: req_enum("consent_level", row.try_get("consent_level")?)?,
             queue_id: row.try_get("queue_id")?,
@@ -154,6 +191,7 @@ pub struct ChannelSpec {
     pub provider: Provider,
     pub address: String,
     pub number_type: Option<NumberType>,
+    pub provider_keyword: Option<String>,
     pub country: Option<String>,
     pub consent_level: ConsentLevel,
     pub queue_id: Option<Uuid>,
@@ -281,8 +319,9 @@ pub struct MessagingUser {
     pub platform_key: String,
     pub name: String,
     pub locale: Option<String>,
-    #[sqlx(try_from = "String")]
-    pub consent_status: ConsentStatus,
+    /// `None`: never consented on this channel, which is not an opt-out.
+    #[sqlx(try_from = "OptConsent")]
+    pub consent_status: Option<ConsentStatus>,
     pub contact_id: Option<Uuid>,
     #[sqlx(try_from = "i64")]
     pub created_at: Timestamp,
@@ -296,7 +335,7 @@ pub struct NewMessagingUser {
     pub platform_key: String,
     pub name: String,
     pub locale: Option<String>,
-    pub consent_status: ConsentStatus,
+    pub consent_status: Option<ConsentStatus>,
     pub contact_id: Option<Uuid>,
 }
 
@@ -362,12 +401,20 @@ pub struct Session {
     pub accepted_at: Option<Timestamp>,
     pub ended_at: Option<Timestamp>,
     pub last_customer_at: Option<Timestamp>,
+    pub last_agent_at: Option<Timestamp>,
+    pub initiated_by: Actor,
+    pub status_since: Timestamp,
+    pub pending_inquiry: bool,
+    pub session_opt_in: bool,
+    pub end_reason: Option<String>,
+    pub ended_by: Option<Actor>,
     pub updated_at: Timestamp,
 }
 
 impl<'r, R: Row> FromRow<'r, R> for Session
 where
     &'r str: sqlx::ColumnIndex<R>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
@@ -392,6 +439,13 @@ where
             accepted_at: ts(row.try_get("accepted_at")?),
             ended_at: ts(row.try_get("ended_at")?),
             last_customer_at: ts(row.try_get("last_customer_at")?),
+            last_agent_at: ts(row.try_get("last_agent_at")?),
+            initiated_by: req_enum("initiated_by", row.try_get("initiated_by")?)?,
+            status_since: Timestamp(row.try_get("status_since")?),
+            pending_inquiry: row.try_get("pending_inquiry")?,
+            session_opt_in: row.try_get("session_opt_in")?,
+            end_reason: row.try_get("end_reason")?,
+            ended_by: opt_enum("ended_by", row.try_get("ended_by")?)?,
             updated_at: Timestamp(row.try_get("updated_at")?),
         })
     }

@@ -1,7 +1,10 @@
 //! `parley`: the one binary. Serves the product, runs the demo, migrates, provisions and
 //! benchmarks. Configuration comes from defaults, an optional TOML file and `PARLEY_*` variables.
 
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 mod bench;
 mod config;
@@ -14,7 +17,7 @@ use clap::{Parser, Subcommand};
 use parley_core::model::TokenRole;
 use parley_core::{Clock, SystemClock};
 use parley_engine::provision::{self, WorkspaceFile};
-use parley_engine::{EventBus, JobRunner, RunnerConfig};
+use parley_engine::{Engine, EngineConfig, EventBus};
 use parley_server::{AppState, ServerConfig};
 use parley_store::{Store, StoreOptions};
 use tokio::sync::watch;
@@ -243,19 +246,22 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
-    let state = AppState {
-        store: store.clone(),
-        clock: clock.clone(),
-        events: EventBus::default(),
-        metrics: parley_server::metrics_handle(),
-        config: Arc::new(ServerConfig {
+    let engine = Engine::new(
+        store.clone(),
+        clock,
+        EventBus::default(),
+        EngineConfig::default(),
+    );
+    let state = AppState::new(
+        engine.clone(),
+        parley_server::metrics_handle(),
+        ServerConfig {
             max_body_bytes: config.max_body_bytes,
             simulator: config.simulator,
-        }),
-    };
+        },
+    );
     let (stop_tx, stop_rx) = watch::channel(false);
-    let runner = JobRunner::new(store.clone(), clock, RunnerConfig::new("default"));
-    let worker = tokio::spawn(runner.run(stop_rx));
+    let workers = engine.spawn_workers(stop_rx);
     tracing::info!(listen = %config.listen, database = %redact(&config.database_url), "parley serving");
     if let Some(b) = banner {
         println!("{b}");
@@ -264,7 +270,9 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
         .await
         .context("serving HTTP")?;
     let _ = stop_tx.send(true);
-    let _ = worker.await;
+    for w in workers {
+        let _ = w.await;
+    }
     store.close().await;
     tracing::info!("parley stopped");
     Ok(())

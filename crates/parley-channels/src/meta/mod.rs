@@ -11,7 +11,9 @@
 
 pub mod errors;
 pub mod messenger;
+pub mod messenger_send;
 mod parse;
+pub mod send;
 pub mod signature;
 pub mod whatsapp;
 

@@ -19,6 +19,7 @@ pub mod errors;
 mod fields;
 pub mod form;
 pub mod inbound;
+pub mod outbound;
 pub mod signature;
 pub mod status;
 

@@ -9,7 +9,7 @@ const FILE: &str = r#"{
   "skills": [{"name": "French"}],
   "channels": [{
     "name": "Main SMS", "kind": "sms", "provider": "simulator", "address": "+1 415 555 0100",
-    "number_type": "toll_free", "queue": "Support", "consent_level": "explicit",
+    "number_type": "toll_free", "queue": "Support", "consent_level": "implicit",
     "secrets": {"auth_token": "t"},
     "keyword_sets": {"en": {"opt_out": ["STOP"]}, "fr": {"opt_out": ["ARRET"]}},
     "templates": [{"name": "hello", "language": "en", "category": "utility", "body": "Hi"}]
@@ -33,7 +33,7 @@ async fn apply_twice_changes_nothing(b: TestBackend) {
 
     let channel = db.store.channel_by_name("Main SMS").await.unwrap().unwrap();
     assert_eq!(channel.address, "+14155550100", "stored in E.164");
-    assert_eq!(channel.consent_level, ConsentLevel::Explicit);
+    assert_eq!(channel.consent_level, ConsentLevel::Implicit);
     let agent = db
         .store
         .agent_by_email("ada@example.test")
@@ -119,6 +119,24 @@ async fn a_bad_file_writes_nothing(b: TestBackend) {
         err.to_string().contains("not a valid phone number"),
         "{err}"
     );
+    // Keyword rules are checked at save time: an explicit channel needs an opt-in keyword and
+    // prompt, and a keyword may sit in one list only.
+    let explicit = FILE.replace(
+        "\"consent_level\": \"implicit\"",
+        "\"consent_level\": \"explicit\"",
+    );
+    let err = apply(&db.store, &clock, &file(&explicit), false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("opt-in"), "{err}");
+    let twice = FILE.replace(
+        "\"fr\": {\"opt_out\": [\"ARRET\"]}",
+        "\"fr\": {\"opt_out\": [\"STOP\"]}",
+    );
+    let err = apply(&db.store, &clock, &file(&twice), false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("STOP"), "{err}");
     let dup = file(r#"{"queues": [{"name": "A"}, {"name": "a"}]}"#);
     assert!(
         apply(&db.store, &clock, &dup, false)

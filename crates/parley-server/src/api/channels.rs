@@ -31,6 +31,8 @@ pub struct ChannelInput {
     /// Required for SMS.
     #[schema(schema_with = schema::number_type, nullable)]
     pub number_type: Option<NumberType>,
+    /// Shared short codes only: the program's keyword ("baby" in "baby stop").
+    pub provider_keyword: Option<String>,
     /// ISO 3166 alpha-2.
     pub country: Option<String>,
     #[serde(default = "implicit")]
@@ -63,6 +65,7 @@ pub struct ChannelView {
     pub address: String,
     #[schema(schema_with = schema::number_type, nullable)]
     pub number_type: Option<NumberType>,
+    pub provider_keyword: Option<String>,
     pub country: Option<String>,
     #[schema(schema_with = schema::consent_level)]
     pub consent_level: ConsentLevel,
@@ -89,6 +92,7 @@ impl From<parley_store::Channel> for ChannelView {
             provider: c.provider,
             address: c.address,
             number_type: c.number_type,
+            provider_keyword: c.provider_keyword,
             country: c.country,
             consent_level: c.consent_level,
             queue_id: c.queue_id,
@@ -112,6 +116,7 @@ fn draft(input: ChannelInput, secrets: Map<String, Value>) -> ChannelDraft {
         provider: input.provider,
         address: input.address,
         number_type: input.number_type,
+        provider_keyword: input.provider_keyword,
         country: input.country,
         consent_level: input.consent_level,
         queue_id: input.queue_id,
@@ -131,6 +136,7 @@ pub async fn create_channel(
     caller.require_configure()?;
     let secrets = input.secrets.clone().unwrap_or_default();
     let spec = provision::channel_spec(draft(input, secrets))?;
+    provision::check_rules(&spec, &Default::default())?;
     let channel = state.store.create_channel(&spec, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(channel.into())))
 }
@@ -186,6 +192,7 @@ pub async fn delete_channel(
 ) -> Result<StatusCode, ApiError> {
     caller.require_configure()?;
     state.store.delete_channel(id).await?;
+    state.engine.channels.invalidate(id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -26,8 +26,9 @@ pub struct MessagingUserView {
     pub platform_key: String,
     pub name: String,
     pub locale: Option<String>,
-    #[schema(schema_with = schema::consent_status)]
-    pub consent_status: ConsentStatus,
+    /// Absent until the person consents or opts out on this channel.
+    #[schema(schema_with = schema::consent_status, nullable)]
+    pub consent_status: Option<ConsentStatus>,
     pub contact_id: Option<Uuid>,
     pub created_at: String,
     pub updated_at: String,
@@ -71,6 +72,7 @@ pub struct MessagingUserDetail {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MessagingUserParams {
     pub channel_id: Option<Uuid>,
@@ -176,6 +178,7 @@ impl From<parley_store::Session> for SessionView {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SessionParams {
     pub channel_id: Option<Uuid>,

@@ -5,6 +5,7 @@ pub mod channels;
 pub mod contacts;
 pub mod conversations;
 pub mod people;
+pub mod processes;
 
 use parley_core::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ use parley_store::{PageRequest, Paged};
 
 /// Cursor pagination: pass the `next` of one page as `after` to get the following one.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageParams {
     /// Start after this id (the `next` of the previous page).

@@ -3,13 +3,15 @@
 
 mod api;
 mod bad_input;
+mod inbound;
 mod ops;
+mod processes;
 
 use std::sync::Arc;
 
 use parley_core::model::TokenRole;
 use parley_core::{Clock, SystemClock};
-use parley_engine::EventBus;
+use parley_engine::{Engine, EngineConfig, EventBus};
 use parley_server::{AppState, ServerConfig};
 use parley_store::testing::{TestBackend, TestDb, fresh};
 use reqwest::{Client, Method, RequestBuilder};
@@ -20,7 +22,10 @@ pub struct TestApp {
     pub token: String,
     pub client: Client,
     pub db: TestDb,
+    /// The engine's events, to wait on instead of sleeping.
+    pub events: EventBus,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop_workers: tokio::sync::watch::Sender<bool>,
 }
 
 impl Drop for TestApp {
@@ -28,6 +33,7 @@ impl Drop for TestApp {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
+        let _ = self.stop_workers.send(true);
     }
 }
 
@@ -45,13 +51,16 @@ impl TestApp {
 
     pub async fn spawn_with(backend: TestBackend, config: ServerConfig) -> Self {
         let db = fresh(backend).await;
-        let state = AppState {
-            store: db.store.clone(),
-            clock: Arc::new(SystemClock),
-            events: EventBus::default(),
-            metrics: parley_server::metrics_handle(),
-            config: Arc::new(config),
-        };
+        let engine = Engine::new(
+            db.store.clone(),
+            Arc::new(SystemClock),
+            EventBus::default(),
+            EngineConfig::default(),
+        );
+        let (stop_workers, workers_rx) = tokio::sync::watch::channel(false);
+        engine.spawn_workers(workers_rx);
+        let events = engine.events.clone();
+        let state = AppState::new(engine, parley_server::metrics_handle(), config);
         let token = Self::token_for(&db, TokenRole::Admin).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -64,7 +73,9 @@ impl TestApp {
             token,
             client: Client::new(),
             db,
+            events,
             stop: Some(tx),
+            stop_workers,
         }
     }
 

@@ -81,6 +81,10 @@ async fn openapi_describes_every_endpoint(b: TestBackend) {
         ("/api/v1/sessions", &["get"]),
         ("/api/v1/sessions/{id}", &["get"]),
         ("/api/v1/sessions/{id}/entries", &["get"]),
+        ("/api/v1/sms-processes", &["get", "post"]),
+        ("/api/v1/sms-processes/{id}", &["get", "put", "delete"]),
+        ("/api/v1/sms-processes/{id}/start", &["post"]),
+        ("/api/v1/sms-processes/{id}/pause", &["post"]),
         ("/simulator/inbound", &["post"]),
         ("/simulator/messages", &["get"]),
         ("/healthz", &["get"]),
@@ -103,9 +107,16 @@ async fn openapi_describes_every_endpoint(b: TestBackend) {
         "EntryView",
         "ErrorBody",
         "MessagingUserDetail",
+        "SmsProcessInput",
+        "SmsProcessView",
     ] {
         assert!(schemas.contains_key(s), "schema {s} missing");
     }
+    // The list filters are query parameters.
+    let params = doc["paths"]["/api/v1/sms-processes"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    assert!(params.iter().all(|p| p["in"] == "query"), "{params:?}");
     let kinds = &schemas["ChannelInput"]["properties"]["kind"]["enum"];
     assert_eq!(
         kinds,

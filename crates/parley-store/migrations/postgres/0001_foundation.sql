@@ -35,6 +35,8 @@ CREATE TABLE channels (
     provider       TEXT NOT NULL,
     address        TEXT NOT NULL,
     number_type    TEXT,
+    -- The program's keyword on a shared short code ("baby" in "baby stop").
+    provider_keyword TEXT,
     country        TEXT,
     consent_level  TEXT NOT NULL,
     queue_id       UUID REFERENCES queues(id) ON DELETE SET NULL,
@@ -42,9 +44,9 @@ CREATE TABLE channels (
     settings       JSONB NOT NULL DEFAULT '{}',
     secrets        JSONB NOT NULL DEFAULT '{}',
     created_at     BIGINT NOT NULL,
-    updated_at     BIGINT NOT NULL,
-    UNIQUE (kind, address)
+    updated_at     BIGINT NOT NULL
 );
+CREATE UNIQUE INDEX channels_address ON channels (kind, address, COALESCE(provider_keyword, ''));
 
 CREATE TABLE agents (
     id            UUID PRIMARY KEY,
@@ -102,7 +104,8 @@ CREATE TABLE messaging_users (
     platform_key   TEXT NOT NULL,
     name           TEXT NOT NULL DEFAULT '',
     locale         TEXT,
-    consent_status TEXT NOT NULL,
+    -- NULL: never consented on this channel (not the same as opted out).
+    consent_status TEXT,
     contact_id     UUID REFERENCES contacts(id) ON DELETE SET NULL,
     created_at     BIGINT NOT NULL,
     updated_at     BIGINT NOT NULL,
@@ -140,6 +143,13 @@ CREATE TABLE sessions (
     accepted_at       BIGINT,
     ended_at          BIGINT,
     last_customer_at  BIGINT,
+    last_agent_at     BIGINT,
+    initiated_by      TEXT NOT NULL DEFAULT 'customer',
+    status_since      BIGINT NOT NULL,
+    pending_inquiry   BOOLEAN NOT NULL DEFAULT FALSE,
+    session_opt_in    BOOLEAN NOT NULL DEFAULT FALSE,
+    end_reason        TEXT,
+    ended_by          TEXT,
     updated_at        BIGINT NOT NULL
 );
 -- One open session per messaging user (and so per channel): DESIGN.md section 5.
@@ -225,3 +235,20 @@ CREATE TABLE simulator_messages (
 );
 CREATE INDEX simulator_messages_to ON simulator_messages (to_addr, id);
 CREATE INDEX simulator_messages_from ON simulator_messages (from_addr, id);
+
+-- SMS keyword processes (KP): per inbound number and provider keyword, at most one Unsubscribe and
+-- one Help process.
+CREATE TABLE sms_processes (
+    id               UUID PRIMARY KEY,
+    name             TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    inbound_number   TEXT NOT NULL,
+    provider_keyword TEXT,
+    custom_keywords  JSONB NOT NULL DEFAULT '[]',
+    message          TEXT,
+    created_at       BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX sms_processes_one_per_kind
+    ON sms_processes (inbound_number, COALESCE(provider_keyword, ''), kind);

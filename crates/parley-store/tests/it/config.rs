@@ -13,6 +13,7 @@ fn sms_channel(name: &str, address: &str, queue_id: Option<uuid::Uuid>) -> Chann
         provider: Provider::Twilio,
         address: address.to_owned(),
         number_type: Some(NumberType::LongCode),
+        provider_keyword: None,
         country: Some("US".to_owned()),
         consent_level: ConsentLevel::Explicit,
         queue_id,

@@ -15,6 +15,7 @@ async fn setup(s: &Store) -> (Channel, MessagingUser) {
                 provider: Provider::Simulator,
                 address: "+14155550100".into(),
                 number_type: Some(NumberType::TollFree),
+                provider_keyword: None,
                 country: None,
                 consent_level: ConsentLevel::Implicit,
                 queue_id: None,
@@ -33,7 +34,7 @@ async fn setup(s: &Store) -> (Channel, MessagingUser) {
                 platform_key: "+447400123456".into(),
                 name: String::new(),
                 locale: Some("en".into()),
-                consent_status: ConsentStatus::ImplicitlyOptedIn,
+                consent_status: Some(ConsentStatus::ImplicitlyOptedIn),
                 contact_id: None,
             },
             &ConsentOrigin {
@@ -67,7 +68,7 @@ async fn consent_changes_are_recorded(b: TestBackend) {
                 platform_key: "+447400123456".into(),
                 name: String::new(),
                 locale: None,
-                consent_status: ConsentStatus::OptedOut,
+                consent_status: Some(ConsentStatus::OptedOut),
                 contact_id: None,
             },
             &ConsentOrigin {
@@ -101,7 +102,7 @@ async fn consent_changes_are_recorded(b: TestBackend) {
     assert_eq!(ev.to_status, ConsentStatus::OptedOut);
     assert_eq!(
         s.messaging_user(u.id).await.unwrap().consent_status,
-        ConsentStatus::OptedOut
+        Some(ConsentStatus::OptedOut)
     );
     let history = s.consent_history(u.id).await.unwrap();
     assert_eq!(history.len(), 2);

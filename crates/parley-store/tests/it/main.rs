@@ -4,3 +4,4 @@
 mod config;
 mod conversations;
 mod jobs;
+mod processes;

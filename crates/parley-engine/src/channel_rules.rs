@@ -1,0 +1,199 @@
+//! A channel's behaviour as the pipelines need it: its keyword configuration assembled from the
+//! keyword sets, its consent level and number type as a [`ChannelProfile`], and the behaviour
+//! settings (HELP hand-off, session clocks, contact linking, default context) read from the
+//! channel's settings. Built once per channel per batch.
+
+use parley_core::keywords::{ChannelProfile, KeywordConfig, Language, LanguageKeywords};
+use parley_core::model::SessionContext;
+use parley_core::session::{CaseHandoff, SessionPolicy};
+use parley_store::{Channel, KeywordSet, Store, StoreError};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// How a customer's messaging user is linked to a contact (MU-05..07).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactLinking {
+    /// Never link automatically.
+    Off,
+    /// Link to a contact with the same phone number (then email) when there is one.
+    #[default]
+    Match,
+    /// As `Match`, creating the contact when none matches.
+    MatchOrCreate,
+}
+
+fn service() -> SessionContext {
+    SessionContext::Service
+}
+
+/// The behaviour keys of a channel's `settings` object; provider keys beside them are ignored here.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChannelBehaviour {
+    /// Language of prompts when neither a keyword nor the customer's locale picks one.
+    #[serde(default)]
+    pub default_language: Option<String>,
+    /// Open a case and route to a person on HELP, a keyword, or any non-keyword reply.
+    #[serde(default)]
+    pub case_handoff: Option<CaseHandoff>,
+    #[serde(default)]
+    pub session_policy: SessionPolicy,
+    #[serde(default)]
+    pub contact_linking: ContactLinking,
+    /// The context a customer's message opens (WhatsApp unified messaging: service by default).
+    #[serde(default = "service")]
+    pub default_context: SessionContext,
+}
+
+impl Default for ChannelBehaviour {
+    fn default() -> Self {
+        Self {
+            default_language: None,
+            case_handoff: None,
+            session_policy: SessionPolicy::default(),
+            contact_linking: ContactLinking::default(),
+            default_context: SessionContext::Service,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("channel settings: {0}")]
+    Settings(String),
+    #[error("keyword set '{language}': {message}")]
+    KeywordSet { language: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Everything the rules need to know about one channel.
+#[derive(Debug, Clone)]
+pub struct ChannelRules {
+    pub channel: Channel,
+    pub profile: ChannelProfile,
+    pub keywords: KeywordConfig,
+    pub behaviour: ChannelBehaviour,
+}
+
+impl ChannelRules {
+    pub async fn load(store: &Store, channel: Channel) -> Result<Self, RulesError> {
+        let sets = store.keyword_sets(channel.id).await?;
+        Self::build(channel, &sets)
+    }
+
+    /// Assembles and validates the rules from a channel and its keyword sets.
+    pub fn build(channel: Channel, sets: &[KeywordSet]) -> Result<Self, RulesError> {
+        let behaviour = behaviour_of(&channel.settings)?;
+        let profile = ChannelProfile {
+            kind: channel.kind,
+            number_type: channel.number_type,
+            country: channel.country.clone(),
+            provider_keyword: channel.provider_keyword.clone(),
+            required_level: channel.consent_level,
+        };
+        let sections = sets
+            .iter()
+            .map(|k| language_section(&k.language, &k.config))
+            .collect::<Result<Vec<_>, _>>()?;
+        let keywords = keyword_config(&channel, behaviour.default_language.as_deref(), sections);
+        Ok(Self {
+            channel,
+            profile,
+            keywords,
+            behaviour,
+        })
+    }
+
+    /// Every save-time rule: keyword lists (one list per keyword, short-code response lengths,
+    /// required lists) and the hand-off configuration.
+    pub fn validate(&self) -> Result<(), RulesError> {
+        self.keywords
+            .validate(&self.profile)
+            .map_err(|e| RulesError::Invalid(e.to_string()))?;
+        if let Some(h) = &self.behaviour.case_handoff {
+            parley_core::session::validate_handoff(h, &self.keywords, &self.profile)
+                .map_err(|e| RulesError::Invalid(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+pub fn behaviour_of(settings: &Value) -> Result<ChannelBehaviour, RulesError> {
+    #[derive(Deserialize)]
+    struct Keys {
+        #[serde(flatten)]
+        behaviour: ChannelBehaviour,
+    }
+    if settings.is_null() {
+        return Ok(ChannelBehaviour::default());
+    }
+    serde_json::from_value::<Keys>(settings.clone())
+        .map(|k| k.behaviour)
+        .map_err(|e| RulesError::Settings(e.to_string()))
+}
+
+/// One language's keyword lists, stored without the language, which is the row's key.
+pub fn language_section(language: &str, config: &Value) -> Result<LanguageKeywords, RulesError> {
+    let mut obj = match config {
+        Value::Object(m) => m.clone(),
+        Value::Null => serde_json::Map::new(),
+        _ => {
+            return Err(RulesError::KeywordSet {
+                language: language.to_owned(),
+                message: "must be an object of keyword lists and responses".to_owned(),
+            });
+        }
+    };
+    obj.insert("language".to_owned(), Value::String(language.to_owned()));
+    serde_json::from_value(Value::Object(obj)).map_err(|e| RulesError::KeywordSet {
+        language: language.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// The channel's keyword configuration; a channel with no keyword sets still honours the
+/// compliance defaults (STOP, HELP and the rest) in English, with a help response naming it.
+fn keyword_config(
+    channel: &Channel,
+    default_language: Option<&str>,
+    sections: Vec<LanguageKeywords>,
+) -> KeywordConfig {
+    if sections.is_empty() {
+        let help = format!(
+            "{}: reply STOP to unsubscribe. Msg&data rates may apply.",
+            channel.name
+        );
+        let mut config = KeywordConfig::defaults(help);
+        // Prompts for channels that require explicit or double opt-in, so the defaults are
+        // complete whatever the channel's level.
+        for section in &mut config.languages {
+            section.responses.opt_in_prompt.get_or_insert_with(|| {
+                format!(
+                    "Reply YES to get messages from {}. Reply STOP to opt out.",
+                    channel.name
+                )
+            });
+            section
+                .responses
+                .double_opt_in_prompt
+                .get_or_insert_with(|| {
+                    format!(
+                        "Reply CONFIRM to confirm you want messages from {}.",
+                        channel.name
+                    )
+                });
+        }
+        return config;
+    }
+    let default_language = default_language
+        .map(Language::new)
+        .or_else(|| sections.first().map(|s| s.language.clone()))
+        .unwrap_or_else(Language::english);
+    KeywordConfig {
+        default_language,
+        languages: sections,
+    }
+}

@@ -1,0 +1,772 @@
+//! The inbound pipeline: one provider event at a time, each stage a named function.
+//!
+//! ```text
+//! webhook -> verify -> parse -> persist (a job, deduplicated by provider message id)
+//!   -> resolve_program -> identify -> keywords_and_consent -> handoff -> plan_session
+//!   -> route -> respond -> commit (one transaction per batch) -> notify
+//! ```
+//!
+//! The webhook's part ends once the event is a job row, so the provider gets its answer fast and a
+//! crash loses nothing; a provider retry of the same message id finds the job's dedupe key taken.
+//! The rest runs here, in batches claimed from the `inbound` queue. The decisions are
+//! `parley-core`'s; this module gathers their inputs, turns their outputs into rows, and writes a
+//! whole batch in one transaction. Messages of one customer inside a batch are decided in order,
+//! each seeing what the previous one changed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parley_core::consent::{InboundConsent, SendPurpose, decide_inbound};
+use parley_core::keyword_process::{ProcessOutcome, SmsProcess, match_process};
+use parley_core::keywords::{AutoResponse, KeywordMatch, Language, ResponseKind};
+use parley_core::model::{
+    Actor, ChannelKind, ConsentStatus, Direction, EntryStatus, KeywordList, NumberType, OwnerKind,
+};
+use parley_core::session::{
+    EndReason, InboundKind, InboundMessage, InboundPlan, SessionOwner, SessionState,
+    decide_handoff, next_deadline, plan_inbound,
+};
+use parley_core::{Clock, E164, Timestamp, new_id};
+use parley_store::{
+    CaseInsert, Channel, ConsentWrite, ContactInsert, Entry, InboundWrite, Job, Media, NewJob,
+    Session, Store, StoreError, UserInsert,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::channel_rules::{ChannelRules, ContactLinking, RulesError};
+use crate::events::{DomainEvent, EventBus};
+use crate::outbound;
+use crate::runner::JobOutcome;
+use crate::timers;
+
+pub const QUEUE: &str = "inbound";
+pub const KIND: &str = "inbound.message";
+
+/// A customer's message as a provider delivered it, persisted before anything else happens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundEvent {
+    pub channel_id: Uuid,
+    /// The provider's id for the message; the dedupe key.
+    pub provider_message_id: String,
+    /// The customer's address: E.164 for phone channels, the platform's user id otherwise.
+    pub from: String,
+    pub to: String,
+    pub text: String,
+    #[serde(default)]
+    pub media: Vec<Media>,
+    #[serde(default)]
+    pub profile_name: Option<String>,
+    pub received_at: Timestamp,
+}
+
+impl InboundEvent {
+    /// The job that carries this event. Its dedupe key makes a provider's retry a no-op.
+    pub fn job(&self) -> Result<NewJob, serde_json::Error> {
+        let mut job = NewJob::new(QUEUE, KIND, serde_json::to_string(self)?, self.received_at);
+        job.dedupe_key = Some(format!(
+            "in:{}:{}",
+            self.channel_id, self.provider_message_id
+        ));
+        job.max_attempts = 20;
+        Ok(job)
+    }
+}
+
+/// What processing one message produced, for events and tests.
+#[derive(Debug, Clone)]
+struct Processed {
+    write: InboundWrite,
+    events: Vec<DomainEvent>,
+}
+
+/// The inbound pipeline's worker side.
+#[derive(Clone)]
+pub struct Inbound {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    events: EventBus,
+    outbound_wake: Option<Arc<Notify>>,
+}
+
+impl std::fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbound").finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StageError {
+    /// Will never succeed (a malformed event, a channel that no longer exists): dead-letter.
+    #[error("{0}")]
+    Permanent(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+}
+
+/// What a batch reads once and reuses across its messages.
+#[derive(Default)]
+struct BatchCache {
+    rules: HashMap<Uuid, Arc<ChannelRules>>,
+    customers: HashMap<(Uuid, String), Customer>,
+    processes: HashMap<String, Vec<SmsProcess>>,
+}
+
+/// A customer as this batch knows them: read from the store once, then updated in memory by each
+/// message the batch decides.
+#[derive(Debug, Clone)]
+struct Customer {
+    user_id: Uuid,
+    consent: Option<ConsentStatus>,
+    locale: Option<String>,
+    contact_id: Option<Uuid>,
+    conversation_id: Option<Uuid>,
+    open: Option<Session>,
+}
+
+impl Inbound {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, events: EventBus) -> Self {
+        Self {
+            store,
+            clock,
+            events,
+            outbound_wake: None,
+        }
+    }
+
+    /// Wakes the outbound dispatcher when auto-responses were queued.
+    pub fn with_outbound_wake(mut self, wake: Arc<Notify>) -> Self {
+        self.outbound_wake = Some(wake);
+        self
+    }
+
+    /// Processes a claimed batch: decides every message in order, then commits them all at once.
+    pub async fn process_batch(&self, jobs: Vec<Job>) -> Vec<(Uuid, JobOutcome)> {
+        let mut cache = BatchCache::default();
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        let mut writes = Vec::with_capacity(jobs.len());
+        let mut events = Vec::new();
+        let mut committed_ids = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let event = match serde_json::from_str::<InboundEvent>(&job.payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    outcomes.push((
+                        job.id,
+                        JobOutcome::Permanent(format!("malformed inbound event: {e}")),
+                    ));
+                    continue;
+                }
+            };
+            match self.decide(&event, &mut cache).await {
+                Ok(p) => {
+                    writes.push(p.write);
+                    events.extend(p.events);
+                    committed_ids.push(job.id);
+                }
+                Err(StageError::Permanent(m)) => outcomes.push((job.id, JobOutcome::Permanent(m))),
+                Err(StageError::Rules(e)) => outcomes.push((
+                    job.id,
+                    JobOutcome::Permanent(format!("channel configuration: {e}")),
+                )),
+                Err(StageError::Store(e)) => {
+                    // The batch's reads failed: nothing was written, so every message can retry.
+                    return retry_all(committed_ids.into_iter().chain([job.id]), outcomes, &e);
+                }
+            }
+        }
+        if let Err(e) = self.store.commit_inbound(&writes, self.clock.now()).await {
+            tracing::warn!(error = %e, "inbound batch not committed; it will be retried");
+            return retry_all(committed_ids, outcomes, &e);
+        }
+        let sent_any = writes
+            .iter()
+            .any(|w| w.jobs.iter().any(|j| j.queue == outbound::QUEUE));
+        for e in events {
+            self.events.publish(e);
+        }
+        if sent_any && let Some(w) = &self.outbound_wake {
+            w.notify_one();
+        }
+        metrics::counter!("parley_inbound_messages_total").increment(committed_ids.len() as u64);
+        outcomes.extend(committed_ids.into_iter().map(|id| (id, JobOutcome::Done)));
+        outcomes
+    }
+
+    async fn decide(
+        &self,
+        event: &InboundEvent,
+        cache: &mut BatchCache,
+    ) -> Result<Processed, StageError> {
+        let now = self.clock.now();
+        let rules = self.resolve_program(event, &mut cache.rules).await?;
+        let channel = &rules.channel;
+        let key = platform_key(channel.kind, &event.from)?;
+        let mut write = InboundWrite::default();
+        let mut events = Vec::new();
+
+        let mut customer = match cache.customers.get(&(channel.id, key.clone())) {
+            Some(c) => c.clone(),
+            None => self.identify(&rules, &key, event, &mut write).await?,
+        };
+
+        // Keywords and consent: compliance keywords pre-empt any session or bot; the number's SMS
+        // keyword processes come next.
+        let matched: Option<KeywordMatch> =
+            match rules.keywords.match_text(&rules.profile, &event.text) {
+                Some(m) => Some(m),
+                None => {
+                    self.process_keyword(&rules, &event.text, &mut cache.processes)
+                        .await?
+                }
+            };
+        let locale = customer.locale.as_deref().map(Language::new);
+        let decision = decide_inbound(&InboundConsent {
+            current: customer.consent,
+            required_level: channel.consent_level,
+            keyword: matched.as_ref(),
+            keywords: &rules.keywords,
+            locale: locale.as_ref(),
+        });
+        let inbound_entry_id = new_id();
+        if let Some(change) = &decision.change {
+            write.consent = Some(ConsentWrite {
+                messaging_user_id: customer.user_id,
+                from: change.from,
+                to: change.to,
+                source: change.source,
+                reason: change.reason.to_string(),
+                entry_id: Some(inbound_entry_id),
+            });
+            customer.consent = Some(change.to);
+            events.push(DomainEvent::ConsentChanged {
+                messaging_user_id: customer.user_id,
+            });
+        }
+
+        let handoff = decide_handoff(
+            rules.behaviour.case_handoff.as_ref(),
+            matched.as_ref(),
+            &decision,
+            now,
+            &rules.behaviour.session_policy,
+        );
+        let kind = InboundKind::classify(&decision, handoff.as_ref());
+
+        // Session: reuse the open one, replace it, or open one in the customer's conversation.
+        let open_state = customer.open.as_ref().map(state_of);
+        let owner_available = match customer.open.as_ref() {
+            Some(s) => self.owner_available(s).await?,
+            None => false,
+        };
+        let plan = plan_inbound(
+            open_state.as_ref(),
+            &InboundMessage {
+                at: now,
+                kind,
+                context: rules.behaviour.default_context,
+                owner_available,
+            },
+            &rules.behaviour.session_policy,
+        )
+        .map_err(|e| StageError::Permanent(format!("session rules refused the message: {e}")))?;
+        let conversation_id = *customer.conversation_id.get_or_insert_with(new_id);
+        let needs_routing = plan.needs_routing();
+        let mut landed = match (&plan, customer.open.take()) {
+            (InboundPlan::Reuse(t), Some(open)) => row_of(&open, &t.state),
+            (InboundPlan::Replace { ended, opened }, Some(open)) => {
+                write.sessions.push(row_of(&open, &ended.state));
+                events.push(DomainEvent::SessionChanged {
+                    session_id: open.id,
+                });
+                new_row(opened, channel.id, customer.user_id, conversation_id)
+            }
+            (InboundPlan::Open(opened), _) | (InboundPlan::Replace { opened, .. }, None) => {
+                new_row(opened, channel.id, customer.user_id, conversation_id)
+            }
+            (InboundPlan::Reuse(t), None) => {
+                new_row(&t.state, channel.id, customer.user_id, conversation_id)
+            }
+        };
+        if needs_routing {
+            route(&mut landed, channel);
+        }
+        if handoff.is_some() {
+            self.open_case(&rules, &mut customer, &key, &mut landed, &mut write)
+                .await?;
+        }
+        let is_new_session = !matches!(plan, InboundPlan::Reuse(_));
+
+        // The message itself, then the auto-responses in the order consent and hand-off decided.
+        write.entries.push(Entry {
+            id: inbound_entry_id,
+            session_id: landed.id,
+            direction: Direction::Inbound,
+            actor: Actor::Customer,
+            actor_id: None,
+            body: event.text.clone(),
+            media: event.media.clone(),
+            provider_message_id: Some(event.provider_message_id.clone()),
+            status: EntryStatus::Received,
+            error_code: None,
+            provider_error: None,
+            created_at: now,
+            updated_at: now,
+        });
+        let mut responses: Vec<(ResponseKind, String)> = decision
+            .responses
+            .iter()
+            .map(|r| (r.kind, r.text.clone()))
+            .collect();
+        if let Some(reply) = handoff.as_ref().and_then(|h| h.reply.clone()) {
+            responses.push((ResponseKind::HandoffReply, reply));
+        }
+        for (i, (kind, text)) in responses.into_iter().enumerate() {
+            let entry = outbound::auto_response_entry(landed.id, text, now);
+            let priority_offset = i64::try_from(i).unwrap_or(0);
+            write.jobs.push(outbound::send_job(
+                entry.id,
+                SendPurpose::AutoResponse { kind },
+                outbound::REPLY_PRIORITY - priority_offset,
+                now,
+            ));
+            write.entries.push(entry);
+        }
+
+        if let Some(deadline) = next_deadline(&state_of(&landed), &rules.behaviour.session_policy) {
+            write.jobs.push(timers::timer_job(landed.id, deadline));
+        }
+
+        events.push(if is_new_session {
+            DomainEvent::SessionOpened {
+                session_id: landed.id,
+            }
+        } else {
+            DomainEvent::SessionChanged {
+                session_id: landed.id,
+            }
+        });
+        events.push(DomainEvent::MessageReceived {
+            session_id: landed.id,
+            entry_id: inbound_entry_id,
+        });
+
+        customer.open = landed.status.is_open().then(|| landed.clone());
+        write.sessions.push(landed);
+        cache.customers.insert((channel.id, key), customer);
+        Ok(Processed { write, events })
+    }
+
+    /// Stage: an SMS keyword process of the channel's number (KP) answering the message, read as
+    /// the keyword it stands for so consent treats it like any other.
+    async fn process_keyword(
+        &self,
+        rules: &ChannelRules,
+        text: &str,
+        cache: &mut HashMap<String, Vec<SmsProcess>>,
+    ) -> Result<Option<KeywordMatch>, StageError> {
+        if rules.channel.kind != ChannelKind::Sms {
+            return Ok(None);
+        }
+        let number = rules.channel.address.clone();
+        if !cache.contains_key(&number) {
+            let found = self.store.sms_processes(Some(&number)).await?;
+            cache.insert(
+                number.clone(),
+                found.into_iter().map(|p| p.process).collect(),
+            );
+        }
+        let Some(found) = cache
+            .get(&number)
+            .and_then(|procs| match_process(procs, &number, text))
+        else {
+            return Ok(None);
+        };
+        let language = rules.keywords.default_language.clone();
+        let (list, response) = match found.outcome {
+            ProcessOutcome::Unsubscribe { confirmation } => (
+                KeywordList::OptOut,
+                confirmation.map(|text| (ResponseKind::OptOutConfirmation, text)),
+            ),
+            ProcessOutcome::Help { message } => (
+                KeywordList::Help,
+                Some((ResponseKind::HelpResponse, message)),
+            ),
+        };
+        Ok(Some(KeywordMatch {
+            list,
+            keyword: found.keyword.to_owned(),
+            language: language.clone(),
+            provider_keyword: found.process.inbound.provider_keyword.clone(),
+            response: response.map(|(kind, text)| AutoResponse {
+                kind,
+                language,
+                text,
+            }),
+        }))
+    }
+
+    /// Stage: on a shared short code the first word picks the program (its channel); elsewhere
+    /// the webhook's channel is the channel.
+    async fn resolve_program(
+        &self,
+        event: &InboundEvent,
+        cache: &mut HashMap<Uuid, Arc<ChannelRules>>,
+    ) -> Result<Arc<ChannelRules>, StageError> {
+        let rules = self.rules(event.channel_id, cache).await?;
+        if rules.channel.number_type != Some(NumberType::SharedShortCode) {
+            return Ok(rules);
+        }
+        let siblings = self
+            .store
+            .channels_at_address(rules.channel.kind, &rules.channel.address)
+            .await?;
+        let keywords: Vec<&str> = siblings
+            .iter()
+            .filter_map(|c| c.provider_keyword.as_deref())
+            .collect();
+        let program = parley_core::keywords::program_of(&event.text, keywords.iter().copied())
+            .ok_or_else(|| {
+                StageError::Permanent(format!(
+                    "message to shared short code {} names no known program",
+                    rules.channel.address
+                ))
+            })?;
+        let channel = siblings
+            .iter()
+            .find(|c| c.provider_keyword.as_deref() == Some(program))
+            .ok_or_else(|| StageError::Permanent(format!("no channel for program '{program}'")))?;
+        self.rules(channel.id, cache).await
+    }
+
+    async fn rules(
+        &self,
+        channel_id: Uuid,
+        cache: &mut HashMap<Uuid, Arc<ChannelRules>>,
+    ) -> Result<Arc<ChannelRules>, StageError> {
+        if let Some(r) = cache.get(&channel_id) {
+            return Ok(r.clone());
+        }
+        let channel = match self.store.channel(channel_id).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(StageError::Permanent(format!(
+                    "channel {channel_id} no longer exists"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let rules = Arc::new(ChannelRules::load(&self.store, channel).await?);
+        cache.insert(channel_id, rules.clone());
+        Ok(rules)
+    }
+
+    /// Stage: find the messaging user of this person on this channel, or create one (MU-01), and
+    /// link it to a contact where the channel's linking rule says so (MU-05..07).
+    async fn identify(
+        &self,
+        rules: &ChannelRules,
+        key: &str,
+        event: &InboundEvent,
+        write: &mut InboundWrite,
+    ) -> Result<Customer, StageError> {
+        let channel = &rules.channel;
+        if let Some(user) = self.store.messaging_user_by_key(channel.id, key).await? {
+            let mut contact_id = user.contact_id;
+            if contact_id.is_none() {
+                contact_id = self.link(rules, key, write).await?;
+                if let Some(c) = contact_id {
+                    write.link = Some((user.id, c));
+                }
+            }
+            let open = self.store.open_sessions(user.id).await?.into_iter().next();
+            let conversation_id = match &open {
+                Some(s) => Some(s.conversation_id),
+                None => self.store.conversation_of(user.id).await?,
+            };
+            return Ok(Customer {
+                user_id: user.id,
+                consent: user.consent_status,
+                locale: user.locale,
+                contact_id,
+                conversation_id,
+                open,
+            });
+        }
+        let id = new_id();
+        let contact_id = self.link(rules, key, write).await?;
+        write.user = Some(UserInsert {
+            id,
+            channel_id: channel.id,
+            platform_key: key.to_owned(),
+            name: event.profile_name.clone().unwrap_or_default(),
+            locale: None,
+            consent_status: None,
+            contact_id,
+        });
+        Ok(Customer {
+            user_id: id,
+            consent: None,
+            locale: None,
+            contact_id,
+            conversation_id: None,
+            open: None,
+        })
+    }
+
+    /// The contact to link a new or unlinked messaging user to, creating it if the rule says so.
+    async fn link(
+        &self,
+        rules: &ChannelRules,
+        key: &str,
+        write: &mut InboundWrite,
+    ) -> Result<Option<Uuid>, StageError> {
+        let phone = phone_of(rules.channel.kind, key);
+        match rules.behaviour.contact_linking {
+            ContactLinking::Off => Ok(None),
+            ContactLinking::Match | ContactLinking::MatchOrCreate => {
+                if let Some(c) = self.store.find_contact(phone.as_ref(), None).await? {
+                    return Ok(Some(c.id));
+                }
+                if rules.behaviour.contact_linking == ContactLinking::MatchOrCreate {
+                    return Ok(Some(create_contact(write, phone)));
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stage: the HELP hand-off opens a case on the customer's contact, matched by phone or
+    /// created (CMP-01), and puts the session in front of the channel's queue.
+    async fn open_case(
+        &self,
+        rules: &ChannelRules,
+        customer: &mut Customer,
+        key: &str,
+        session: &mut Session,
+        write: &mut InboundWrite,
+    ) -> Result<(), StageError> {
+        let channel = &rules.channel;
+        let contact_id = match customer.contact_id {
+            Some(c) => c,
+            None => {
+                let phone = phone_of(channel.kind, key);
+                let found = self.store.find_contact(phone.as_ref(), None).await?;
+                let id = match found {
+                    Some(c) => c.id,
+                    None => create_contact(write, phone),
+                };
+                if write.user.is_some() {
+                    if let Some(u) = write.user.as_mut() {
+                        u.contact_id = Some(id);
+                    }
+                } else {
+                    write.link = Some((customer.user_id, id));
+                }
+                customer.contact_id = Some(id);
+                id
+            }
+        };
+        if session.case_id.is_none() {
+            let case_id = new_id();
+            write.case = Some(CaseInsert {
+                id: case_id,
+                contact_id,
+                channel_id: channel.id,
+                subject: format!("Help request on {}", channel.name),
+            });
+            session.case_id = Some(case_id);
+        }
+        if session.status == parley_core::model::SessionStatus::Waiting
+            && session.queue_id.is_none()
+        {
+            route(session, channel);
+        }
+        Ok(())
+    }
+
+    /// Whether the owner of a business-initiated session can take the customer's reply now.
+    async fn owner_available(&self, session: &Session) -> Result<bool, StageError> {
+        match (session.owner_kind, session.owner_id) {
+            (Some(OwnerKind::Bot), Some(_)) => Ok(true),
+            (Some(OwnerKind::Agent), Some(id)) => match self.store.agent(id).await {
+                Ok(a) => Ok(a.presence.accepts_work()),
+                Err(StoreError::NotFound { .. }) => Ok(false),
+                Err(e) => Err(e.into()),
+            },
+            _ => Ok(false),
+        }
+    }
+}
+
+fn retry_all(
+    ids: impl IntoIterator<Item = Uuid>,
+    mut outcomes: Vec<(Uuid, JobOutcome)>,
+    e: &StoreError,
+) -> Vec<(Uuid, JobOutcome)> {
+    outcomes.extend(
+        ids.into_iter()
+            .map(|id| (id, JobOutcome::Retry(e.to_string()))),
+    );
+    outcomes
+}
+
+fn create_contact(write: &mut InboundWrite, phone: Option<E164>) -> Uuid {
+    if let Some(c) = &write.contact {
+        return c.id;
+    }
+    let id = new_id();
+    write.contact = Some(ContactInsert {
+        id,
+        phone,
+        first_name: String::new(),
+    });
+    id
+}
+
+/// Puts a session in front of the channel's queue (the routing engine picks an agent from it).
+fn route(session: &mut Session, channel: &Channel) {
+    session.queue_id = channel.queue_id;
+}
+
+/// The platform key of the sender: E.164 for phone channels, the platform's id otherwise.
+fn platform_key(kind: ChannelKind, from: &str) -> Result<String, StageError> {
+    match kind {
+        ChannelKind::Sms | ChannelKind::Whatsapp => E164::from_network(from)
+            .map(E164::into_string)
+            .or_else(|e| {
+                // WhatsApp users may come with a user id and no phone number.
+                if kind == ChannelKind::Whatsapp
+                    && !from.trim().is_empty()
+                    && !from.starts_with('+')
+                {
+                    Ok(from.trim().to_owned())
+                } else {
+                    Err(StageError::Permanent(format!("sender: {e}")))
+                }
+            }),
+        ChannelKind::Messenger | ChannelKind::Web => {
+            let k = from.trim();
+            if k.is_empty() || k.len() > 128 {
+                Err(StageError::Permanent(
+                    "sender id must be 1 to 128 characters".to_owned(),
+                ))
+            } else {
+                Ok(k.to_owned())
+            }
+        }
+    }
+}
+
+fn phone_of(kind: ChannelKind, key: &str) -> Option<E164> {
+    matches!(kind, ChannelKind::Sms | ChannelKind::Whatsapp)
+        .then(|| E164::from_network(key).ok())
+        .flatten()
+}
+
+/// A stored session as the rules see it.
+pub fn state_of(s: &Session) -> SessionState {
+    let owner = match (s.owner_kind, s.owner_id) {
+        (Some(kind @ (OwnerKind::Agent | OwnerKind::Bot)), Some(id)) => {
+            Some(SessionOwner { kind, id })
+        }
+        _ => None,
+    };
+    SessionState {
+        status: s.status,
+        context: s.context,
+        initiated_by: s.initiated_by,
+        owner,
+        started_at: s.started_at,
+        status_since: s.status_since,
+        accepted_at: s.accepted_at,
+        ended_at: s.ended_at,
+        last_customer_message_at: s.last_customer_at,
+        last_agent_message_at: s.last_agent_at,
+        customer_messages: u32::try_from(s.customer_messages).unwrap_or(u32::MAX),
+        agent_messages: u32::try_from(s.agent_messages).unwrap_or(u32::MAX),
+        pending_inquiry: s.pending_inquiry,
+        session_opt_in: s.session_opt_in,
+        end_reason: s
+            .end_reason
+            .as_deref()
+            .and_then(|r| r.parse::<EndReason>().ok()),
+        ended_by: s.ended_by,
+        error_reason: s.error_reason.clone(),
+    }
+}
+
+/// The stored row of `base` after the rules moved it to `state`.
+pub fn row_of(base: &Session, state: &SessionState) -> Session {
+    let mut row = base.clone();
+    apply_state(&mut row, state);
+    row
+}
+
+fn new_row(
+    state: &SessionState,
+    channel_id: Uuid,
+    user_id: Uuid,
+    conversation_id: Uuid,
+) -> Session {
+    let mut row = Session {
+        id: new_id(),
+        conversation_id,
+        channel_id,
+        messaging_user_id: user_id,
+        status: state.status,
+        context: state.context,
+        owner_kind: None,
+        owner_id: None,
+        queue_id: None,
+        case_id: None,
+        error_reason: None,
+        agent_messages: 0,
+        customer_messages: 0,
+        started_at: state.started_at,
+        accepted_at: None,
+        ended_at: None,
+        last_customer_at: None,
+        last_agent_at: None,
+        initiated_by: state.initiated_by,
+        status_since: state.status_since,
+        pending_inquiry: false,
+        session_opt_in: false,
+        end_reason: None,
+        ended_by: None,
+        updated_at: state.status_since,
+    };
+    apply_state(&mut row, state);
+    row
+}
+
+fn apply_state(row: &mut Session, state: &SessionState) {
+    row.status = state.status;
+    row.context = state.context;
+    match state.owner {
+        Some(o) => {
+            row.owner_kind = Some(o.kind);
+            row.owner_id = Some(o.id);
+        }
+        None if row.owner_kind != Some(OwnerKind::Queue) => {
+            row.owner_kind = None;
+            row.owner_id = None;
+        }
+        None => {}
+    }
+    row.accepted_at = state.accepted_at;
+    row.ended_at = state.ended_at;
+    row.last_customer_at = state.last_customer_message_at;
+    row.last_agent_at = state.last_agent_message_at;
+    row.customer_messages = i64::from(state.customer_messages);
+    row.agent_messages = i64::from(state.agent_messages);
+    row.status_since = state.status_since;
+    row.pending_inquiry = state.pending_inquiry;
+    row.session_opt_in = state.session_opt_in;
+    row.end_reason = state.end_reason.map(|r| r.as_str().to_owned());
+    row.ended_by = state.ended_by;
+    row.error_reason = state.error_reason.clone();
+}

@@ -1,0 +1,79 @@
+//! The front door of the inbound pipeline: webhooks hand their events here, and a single task
+//! writes whatever has queued up in one multi-row insert (group commit), so a burst of webhooks
+//! costs one database write rather than one each. A webhook is answered only once its event is
+//! durable.
+
+use std::sync::Arc;
+
+use parley_core::Clock;
+use parley_store::{NewJob, Store};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::inbound::InboundEvent;
+
+/// Most events written by one insert.
+const MAX_BATCH: usize = 512;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("the event could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("the event could not be stored: {0}")]
+    Store(String),
+    #[error("the server is shutting down")]
+    Closed,
+}
+
+type Request = (NewJob, oneshot::Sender<Result<(), String>>);
+
+/// Where webhooks submit inbound events.
+#[derive(Clone, Debug)]
+pub struct Ingest {
+    tx: mpsc::Sender<Request>,
+}
+
+impl Ingest {
+    /// Starts the writer task; `wake` is the inbound runner's, poked after every write.
+    pub fn start(store: Store, clock: Arc<dyn Clock>, wake: Arc<Notify>) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Request>(8 * MAX_BATCH);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(r) => batch.push(r),
+                        Err(_) => break,
+                    }
+                }
+                let jobs: Vec<NewJob> = batch.iter().map(|(j, _)| j.clone()).collect();
+                let result = store
+                    .enqueue_many(&jobs, clock.now())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, n = batch.len(), "inbound events not stored");
+                }
+                for (_, reply) in batch {
+                    let _ = reply.send(result.clone());
+                }
+                wake.notify_one();
+            }
+        });
+        Self { tx }
+    }
+
+    /// Persists one event; returns once it is durable. A duplicate (same provider message id on
+    /// the same channel) is accepted and ignored.
+    pub async fn submit(&self, event: &InboundEvent) -> Result<(), IngestError> {
+        let job = event.job()?;
+        let (reply, done) = oneshot::channel();
+        self.tx
+            .send((job, reply))
+            .await
+            .map_err(|_| IngestError::Closed)?;
+        done.await
+            .map_err(|_| IngestError::Closed)?
+            .map_err(IngestError::Store)
+    }
+}

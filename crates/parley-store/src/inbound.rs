@@ -1,0 +1,243 @@
+//! The write side of the inbound pipeline: everything one batch of customer messages changed,
+//! committed in one transaction so a batch is all or nothing and the database is written once per
+//! batch, not once per row.
+
+use parley_core::model::{ConsentSource, ConsentStatus};
+use parley_core::{E164, Timestamp};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::records::{Entry, Media, NewJob, Session};
+use crate::{Result, Store, on_backend};
+
+/// A messaging user to create (ids are made by the caller so it can refer to them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserInsert {
+    pub id: Uuid,
+    pub channel_id: Uuid,
+    pub platform_key: String,
+    pub name: String,
+    pub locale: Option<String>,
+    pub consent_status: Option<ConsentStatus>,
+    pub contact_id: Option<Uuid>,
+}
+
+/// A consent change with its history row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsentWrite {
+    pub messaging_user_id: Uuid,
+    pub from: Option<ConsentStatus>,
+    pub to: ConsentStatus,
+    pub source: ConsentSource,
+    pub reason: String,
+    pub entry_id: Option<Uuid>,
+}
+
+/// A contact created for a customer we did not know (MU-07, CMP-01).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactInsert {
+    pub id: Uuid,
+    pub phone: Option<E164>,
+    pub first_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseInsert {
+    pub id: Uuid,
+    pub contact_id: Uuid,
+    pub channel_id: Uuid,
+    pub subject: String,
+}
+
+/// Everything one inbound message changes, in the order it is written.
+#[derive(Debug, Clone, Default)]
+pub struct InboundWrite {
+    pub contact: Option<ContactInsert>,
+    pub user: Option<UserInsert>,
+    /// Link an existing messaging user to a contact.
+    pub link: Option<(Uuid, Uuid)>,
+    pub consent: Option<ConsentWrite>,
+    pub case: Option<CaseInsert>,
+    /// Sessions written whole (inserted, or replaced by id): ended ones first, then the one the
+    /// message lands in.
+    pub sessions: Vec<Session>,
+    /// The inbound entry, then auto-responses.
+    pub entries: Vec<Entry>,
+    /// Outbound sends and session timers.
+    pub jobs: Vec<NewJob>,
+}
+
+impl Store {
+    /// Commits a batch of inbound outcomes in one transaction.
+    pub async fn commit_inbound(&self, batch: &[InboundWrite], now: Timestamp) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let at = now.millis();
+        on_backend!(self, write c => {
+            let mut tx = c.begin().await?;
+            for w in batch {
+                if let Some(ct) = &w.contact {
+                    sqlx::query(
+                        "INSERT INTO contacts (id, first_name, last_name, phone, email, created_at, updated_at) \
+                         VALUES ($1, $2, '', $3, NULL, $4, $4)")
+                        .bind(ct.id).bind(&ct.first_name).bind(ct.phone.as_ref().map(E164::as_str)).bind(at)
+                        .execute(&mut *tx).await?;
+                }
+                if let Some(u) = &w.user {
+                    sqlx::query(
+                        "INSERT INTO messaging_users (id, channel_id, platform_key, name, locale, consent_status, \
+                         contact_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)")
+                        .bind(u.id).bind(u.channel_id).bind(&u.platform_key).bind(&u.name).bind(&u.locale)
+                        .bind(u.consent_status.map(ConsentStatus::as_str)).bind(u.contact_id).bind(at)
+                        .execute(&mut *tx).await?;
+                }
+                if let Some((user, contact)) = w.link {
+                    sqlx::query("UPDATE messaging_users SET contact_id = $2, updated_at = $3 WHERE id = $1")
+                        .bind(user).bind(contact).bind(at).execute(&mut *tx).await?;
+                }
+                if let Some(cw) = &w.consent {
+                    sqlx::query("UPDATE messaging_users SET consent_status = $2, updated_at = $3 WHERE id = $1")
+                        .bind(cw.messaging_user_id).bind(cw.to.as_str()).bind(at).execute(&mut *tx).await?;
+                    sqlx::query(
+                        "INSERT INTO consent_events (id, messaging_user_id, from_status, to_status, source, reason, entry_id, at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                        .bind(parley_core::new_id()).bind(cw.messaging_user_id).bind(cw.from.map(ConsentStatus::as_str))
+                        .bind(cw.to.as_str()).bind(cw.source.as_str()).bind(&cw.reason).bind(cw.entry_id).bind(at)
+                        .execute(&mut *tx).await?;
+                }
+                if let Some(cs) = &w.case {
+                    sqlx::query(
+                        "INSERT INTO cases (id, contact_id, channel_id, subject, status, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, 'new', $5, $5)")
+                        .bind(cs.id).bind(cs.contact_id).bind(cs.channel_id).bind(&cs.subject).bind(at)
+                        .execute(&mut *tx).await?;
+                }
+                for s in &w.sessions {
+                    sqlx::query(UPSERT_SESSION)
+                        .bind(s.id).bind(s.conversation_id).bind(s.channel_id).bind(s.messaging_user_id)
+                        .bind(s.status.as_str()).bind(s.context.as_str()).bind(s.owner_kind.map(|k| k.as_str()))
+                        .bind(s.owner_id).bind(s.queue_id).bind(s.case_id).bind(&s.error_reason)
+                        .bind(s.agent_messages).bind(s.customer_messages).bind(s.started_at.millis())
+                        .bind(s.accepted_at.map(Timestamp::millis)).bind(s.ended_at.map(Timestamp::millis))
+                        .bind(s.last_customer_at.map(Timestamp::millis)).bind(s.last_agent_at.map(Timestamp::millis))
+                        .bind(s.initiated_by.as_str()).bind(s.status_since.millis()).bind(s.pending_inquiry)
+                        .bind(s.session_opt_in).bind(&s.end_reason).bind(s.ended_by.map(|a| a.as_str()))
+                        .bind(at)
+                        .execute(&mut *tx).await?;
+                }
+                for e in &w.entries {
+                    sqlx::query(
+                        "INSERT INTO entries (id, session_id, direction, actor, actor_id, body, media, \
+                         provider_message_id, status, error_code, provider_error, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)")
+                        .bind(e.id).bind(e.session_id).bind(e.direction.as_str()).bind(e.actor.as_str())
+                        .bind(e.actor_id).bind(&e.body).bind(Json::<&Vec<Media>>(&e.media))
+                        .bind(&e.provider_message_id).bind(e.status.as_str()).bind(&e.error_code)
+                        .bind(&e.provider_error).bind(e.created_at.millis())
+                        .execute(&mut *tx).await?;
+                }
+                for j in &w.jobs {
+                    sqlx::query(
+                        "INSERT INTO jobs (id, queue, kind, payload, state, priority, due_at, attempts, \
+                         max_attempts, dedupe_key, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, 'ready', $5, $6, 0, $7, $8, $9, $9) \
+                         ON CONFLICT (dedupe_key) DO NOTHING")
+                        .bind(parley_core::new_id()).bind(&j.queue).bind(&j.kind).bind(&j.payload)
+                        .bind(j.priority).bind(j.due_at.millis()).bind(j.max_attempts).bind(&j.dedupe_key)
+                        .bind(at)
+                        .execute(&mut *tx).await?;
+                }
+            }
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+}
+
+/// Writes a whole session row, inserting it or replacing the row with its id.
+const UPSERT_SESSION: &str = "INSERT INTO sessions (id, conversation_id, channel_id, messaging_user_id, \
+    status, context, owner_kind, owner_id, queue_id, case_id, error_reason, agent_messages, \
+    customer_messages, started_at, accepted_at, ended_at, last_customer_at, last_agent_at, initiated_by, \
+    status_since, pending_inquiry, session_opt_in, end_reason, ended_by, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+    $21, $22, $23, $24, $25) \
+    ON CONFLICT (id) DO UPDATE SET status = excluded.status, context = excluded.context, \
+    owner_kind = excluded.owner_kind, owner_id = excluded.owner_id, queue_id = excluded.queue_id, \
+    case_id = excluded.case_id, error_reason = excluded.error_reason, \
+    agent_messages = excluded.agent_messages, customer_messages = excluded.customer_messages, \
+    accepted_at = excluded.accepted_at, ended_at = excluded.ended_at, \
+    last_customer_at = excluded.last_customer_at, last_agent_at = excluded.last_agent_at, \
+    status_since = excluded.status_since, pending_inquiry = excluded.pending_inquiry, \
+    session_opt_in = excluded.session_opt_in, end_reason = excluded.end_reason, \
+    ended_by = excluded.ended_by, updated_at = excluded.updated_at";
+
+impl Store {
+    /// Writes whole session rows (timers, agent actions), inserting or replacing by id.
+    pub async fn save_sessions(&self, sessions: &[Session], now: Timestamp) -> Result<()> {
+        let batch = [InboundWrite {
+            sessions: sessions.to_vec(),
+            ..InboundWrite::default()
+        }];
+        self.commit_inbound(&batch, now).await
+    }
+
+    /// Every channel at one address: the programs sharing a shared short code.
+    pub async fn channels_at_address(
+        &self,
+        kind: parley_core::model::ChannelKind,
+        address: &str,
+    ) -> Result<Vec<crate::Channel>> {
+        Ok(
+            on_backend!(self, read c => sqlx::query_as::<_, crate::Channel>(
+            "SELECT * FROM channels WHERE kind = $1 AND address = $2 ORDER BY id")
+            .bind(kind.as_str()).bind(address).fetch_all(c).await)?,
+        )
+    }
+
+    pub async fn entry(&self, id: Uuid) -> Result<Entry> {
+        on_backend!(self, write c => sqlx::query_as::<_, Entry>("SELECT * FROM entries WHERE id = $1")
+            .bind(id).fetch_optional(c).await)?
+        .ok_or(crate::StoreError::NotFound { entity: "entry" })
+    }
+
+    /// Records that a provider took an entry: its status and the provider's id for it.
+    pub async fn mark_entry_dispatched(
+        &self,
+        id: Uuid,
+        status: parley_core::model::EntryStatus,
+        provider_message_id: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        on_backend!(self, write c => sqlx::query(
+            "UPDATE entries SET status = $2, provider_message_id = $3, updated_at = $4 WHERE id = $1")
+            .bind(id).bind(status.as_str()).bind(provider_message_id).bind(now.millis())
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Entries with this provider id on a channel, for status callbacks.
+    pub async fn entry_by_provider_id(
+        &self,
+        channel_id: Uuid,
+        provider_message_id: &str,
+    ) -> Result<Option<Entry>> {
+        Ok(on_backend!(self, write c => sqlx::query_as::<_, Entry>(
+            "SELECT e.* FROM entries e JOIN sessions s ON s.id = e.session_id \
+             WHERE e.provider_message_id = $1 AND s.channel_id = $2 ORDER BY e.id LIMIT 1")
+            .bind(provider_message_id).bind(channel_id).fetch_optional(c).await)?)
+    }
+    /// The conversation id of the user's latest session, if it ever had one.
+    pub async fn conversation_of(&self, messaging_user_id: Uuid) -> Result<Option<Uuid>> {
+        Ok(on_backend!(self, write c => sqlx::query_scalar(
+            "SELECT conversation_id FROM sessions WHERE messaging_user_id = $1 ORDER BY id DESC LIMIT 1")
+            .bind(messaging_user_id).fetch_optional(c).await)?)
+    }
+
+    /// Every open session of a messaging user (normally one; opt-out ends them all).
+    pub async fn open_sessions(&self, messaging_user_id: Uuid) -> Result<Vec<Session>> {
+        Ok(on_backend!(self, write c => sqlx::query_as::<_, Session>(
+            "SELECT * FROM sessions WHERE messaging_user_id = $1 AND status NOT IN ('ended', 'error') ORDER BY id")
+            .bind(messaging_user_id).fetch_all(c).await)?)
+    }
+}
