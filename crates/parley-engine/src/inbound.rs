@@ -112,6 +112,10 @@ enum StageError {
 struct BatchCache {
     rules: HashMap<Uuid, Arc<ChannelRules>>,
     customers: HashMap<(Uuid, String), Customer>,
+    /// Keys looked up and not found: new customers, created without asking again.
+    unknown: std::collections::HashSet<(Uuid, String)>,
+    /// Phone numbers looked up among contacts, with the oldest contact found.
+    contacts: HashMap<String, Option<Uuid>>,
     processes: HashMap<String, Vec<SmsProcess>>,
 }
 
@@ -125,6 +129,8 @@ struct Customer {
     contact_id: Option<Uuid>,
     conversation_id: Option<Uuid>,
     open: Option<Session>,
+    /// Whether linking to a contact was already tried in this batch.
+    link_checked: bool,
 }
 
 impl Inbound {
@@ -150,37 +156,45 @@ impl Inbound {
         let mut writes = Vec::with_capacity(jobs.len());
         let mut events = Vec::new();
         let mut committed_ids = Vec::with_capacity(jobs.len());
+        let mut parsed = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let event = match serde_json::from_str::<InboundEvent>(&job.payload) {
-                Ok(e) => e,
-                Err(e) => {
-                    outcomes.push((
-                        job.id,
-                        JobOutcome::Permanent(format!("malformed inbound event: {e}")),
-                    ));
-                    continue;
-                }
-            };
+            match serde_json::from_str::<InboundEvent>(&job.payload) {
+                Ok(e) => parsed.push((job.id, e)),
+                Err(e) => outcomes.push((
+                    job.id,
+                    JobOutcome::Permanent(format!("malformed inbound event: {e}")),
+                )),
+            }
+        }
+        if let Err(e) = self.prefetch(&parsed, &mut cache).await {
+            tracing::warn!(error = %e, "inbound batch could not be read; it will be retried");
+            let ids = parsed.iter().map(|(id, _)| *id);
+            return retry_all(ids, outcomes, &e.to_string());
+        }
+        let mut remaining = parsed.into_iter();
+        while let Some((job_id, event)) = remaining.next() {
             match self.decide(&event, &mut cache).await {
                 Ok(p) => {
                     writes.push(p.write);
                     events.extend(p.events);
-                    committed_ids.push(job.id);
+                    committed_ids.push(job_id);
                 }
-                Err(StageError::Permanent(m)) => outcomes.push((job.id, JobOutcome::Permanent(m))),
+                Err(StageError::Permanent(m)) => outcomes.push((job_id, JobOutcome::Permanent(m))),
                 Err(StageError::Rules(e)) => outcomes.push((
-                    job.id,
+                    job_id,
                     JobOutcome::Permanent(format!("channel configuration: {e}")),
                 )),
                 Err(StageError::Store(e)) => {
                     // The batch's reads failed: nothing was written, so every message can retry.
-                    return retry_all(committed_ids.into_iter().chain([job.id]), outcomes, &e);
+                    let rest = remaining.map(|(id, _)| id);
+                    let ids = committed_ids.into_iter().chain([job_id]).chain(rest);
+                    return retry_all(ids, outcomes, &e.to_string());
                 }
             }
         }
         if let Err(e) = self.store.commit_inbound(&writes, self.clock.now()).await {
             tracing::warn!(error = %e, "inbound batch not committed; it will be retried");
-            return retry_all(committed_ids, outcomes, &e);
+            return retry_all(committed_ids, outcomes, &e.to_string());
         }
         let sent_any = writes
             .iter()
@@ -210,8 +224,21 @@ impl Inbound {
 
         let mut customer = match cache.customers.get(&(channel.id, key.clone())) {
             Some(c) => c.clone(),
-            None => self.identify(&rules, &key, event, &mut write).await?,
+            None => {
+                self.identify(&rules, &key, event, &mut write, cache)
+                    .await?
+            }
         };
+        if customer.contact_id.is_none() && !customer.link_checked {
+            customer.link_checked = true;
+            if let Some(contact) = self.link(&rules, &key, &mut write, cache).await? {
+                customer.contact_id = Some(contact);
+                match write.user.as_mut() {
+                    Some(u) => u.contact_id = Some(contact),
+                    None => write.link = Some((customer.user_id, contact)),
+                }
+            }
+        }
 
         // Keywords and consent: compliance keywords pre-empt any session or bot; the number's SMS
         // keyword processes come next.
@@ -464,24 +491,20 @@ impl Inbound {
         Ok(rules)
     }
 
-    /// Stage: find the messaging user of this person on this channel, or create one (MU-01), and
-    /// link it to a contact where the channel's linking rule says so (MU-05..07).
+    /// Stage: find the messaging user of this person on this channel, or create one (MU-01).
+    /// The batch's prefetch has usually answered already; a key it did not see is read here.
     async fn identify(
         &self,
         rules: &ChannelRules,
         key: &str,
         event: &InboundEvent,
         write: &mut InboundWrite,
+        cache: &BatchCache,
     ) -> Result<Customer, StageError> {
         let channel = &rules.channel;
-        if let Some(user) = self.store.messaging_user_by_key(channel.id, key).await? {
-            let mut contact_id = user.contact_id;
-            if contact_id.is_none() {
-                contact_id = self.link(rules, key, write).await?;
-                if let Some(c) = contact_id {
-                    write.link = Some((user.id, c));
-                }
-            }
+        if !cache.unknown.contains(&(channel.id, key.to_owned()))
+            && let Some(user) = self.store.messaging_user_by_key(channel.id, key).await?
+        {
             let open = self.store.open_sessions(user.id).await?.into_iter().next();
             let conversation_id = match &open {
                 Some(s) => Some(s.conversation_id),
@@ -491,13 +514,13 @@ impl Inbound {
                 user_id: user.id,
                 consent: user.consent_status,
                 locale: user.locale,
-                contact_id,
+                contact_id: user.contact_id,
                 conversation_id,
                 open,
+                link_checked: false,
             });
         }
         let id = new_id();
-        let contact_id = self.link(rules, key, write).await?;
         write.user = Some(UserInsert {
             id,
             channel_id: channel.id,
@@ -505,16 +528,107 @@ impl Inbound {
             name: event.profile_name.clone().unwrap_or_default(),
             locale: None,
             consent_status: None,
-            contact_id,
+            contact_id: None,
         });
         Ok(Customer {
             user_id: id,
             consent: None,
             locale: None,
-            contact_id,
+            contact_id: None,
             conversation_id: None,
             open: None,
+            link_checked: false,
         })
+    }
+
+    /// Reads what the batch's messages need to know about their customers, a few queries per
+    /// channel: messaging users by key, their open sessions and conversations, and contacts
+    /// matching their numbers.
+    async fn prefetch(
+        &self,
+        events: &[(Uuid, InboundEvent)],
+        cache: &mut BatchCache,
+    ) -> Result<(), StoreError> {
+        let mut by_channel: HashMap<Uuid, Vec<String>> = HashMap::new();
+        for (_, event) in events {
+            let rules = match self.resolve_program(event, &mut cache.rules).await {
+                Ok(r) => r,
+                Err(StageError::Store(e)) => return Err(e),
+                // Decided (and refused) message by message later.
+                Err(_) => continue,
+            };
+            if let Ok(key) = platform_key(rules.channel.kind, &event.from) {
+                by_channel.entry(rules.channel.id).or_default().push(key);
+            }
+        }
+        for (channel_id, mut keys) in by_channel {
+            keys.sort_unstable();
+            keys.dedup();
+            let Some(rules) = cache.rules.get(&channel_id).cloned() else {
+                continue;
+            };
+            let users = self
+                .store
+                .messaging_users_by_keys(channel_id, &keys)
+                .await?;
+            let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+            let (open, conversations) = self.store.sessions_of_users(&ids).await?;
+            if rules.behaviour.contact_linking != ContactLinking::Off {
+                let linked: std::collections::HashSet<&str> = users
+                    .iter()
+                    .filter(|u| u.contact_id.is_some())
+                    .map(|u| u.platform_key.as_str())
+                    .collect();
+                let phones: Vec<String> = keys
+                    .iter()
+                    .filter(|k| !linked.contains(k.as_str()))
+                    .filter_map(|k| phone_of(rules.channel.kind, k).map(E164::into_string))
+                    .collect();
+                for p in &phones {
+                    cache.contacts.entry(p.clone()).or_insert(None);
+                }
+                for c in self.store.contacts_by_phones(&phones).await? {
+                    if let Some(p) = c.phone
+                        && let Some(slot) = cache.contacts.get_mut(&p)
+                        && slot.is_none()
+                    {
+                        *slot = Some(c.id);
+                    }
+                }
+            }
+            let mut latest: HashMap<Uuid, Uuid> = HashMap::new();
+            for (user, conversation) in conversations {
+                latest.insert(user, conversation);
+            }
+            let found: std::collections::HashSet<String> =
+                users.iter().map(|u| u.platform_key.clone()).collect();
+            for user in users {
+                let open = open
+                    .iter()
+                    .find(|s| s.messaging_user_id == user.id)
+                    .cloned();
+                let conversation_id = open
+                    .as_ref()
+                    .map(|s| s.conversation_id)
+                    .or_else(|| latest.get(&user.id).copied());
+                cache.customers.insert(
+                    (channel_id, user.platform_key.clone()),
+                    Customer {
+                        user_id: user.id,
+                        consent: user.consent_status,
+                        locale: user.locale,
+                        contact_id: user.contact_id,
+                        conversation_id,
+                        open,
+                        link_checked: false,
+                    },
+                );
+            }
+            for k in keys.into_iter().filter(|k| !found.contains(k)) {
+                cache.unknown.insert((channel_id, k));
+            }
+        }
+        Ok(())
     }
 
     /// The contact to link a new or unlinked messaging user to, creating it if the rule says so.
@@ -523,20 +637,34 @@ impl Inbound {
         rules: &ChannelRules,
         key: &str,
         write: &mut InboundWrite,
+        cache: &mut BatchCache,
     ) -> Result<Option<Uuid>, StageError> {
-        let phone = phone_of(rules.channel.kind, key);
-        match rules.behaviour.contact_linking {
-            ContactLinking::Off => Ok(None),
-            ContactLinking::Match | ContactLinking::MatchOrCreate => {
-                if let Some(c) = self.store.find_contact(phone.as_ref(), None).await? {
-                    return Ok(Some(c.id));
-                }
-                if rules.behaviour.contact_linking == ContactLinking::MatchOrCreate {
-                    return Ok(Some(create_contact(write, phone)));
-                }
-                Ok(None)
-            }
+        if rules.behaviour.contact_linking == ContactLinking::Off {
+            return Ok(None);
         }
+        let phone = phone_of(rules.channel.kind, key);
+        let found = match phone
+            .as_ref()
+            .map(|p| cache.contacts.get(p.as_str()).copied())
+        {
+            Some(Some(cached)) => cached,
+            _ => self
+                .store
+                .find_contact(phone.as_ref(), None)
+                .await?
+                .map(|c| c.id),
+        };
+        if found.is_some() {
+            return Ok(found);
+        }
+        if rules.behaviour.contact_linking == ContactLinking::MatchOrCreate {
+            let id = create_contact(write, phone.clone());
+            if let Some(p) = phone {
+                cache.contacts.insert(p.into_string(), Some(id));
+            }
+            return Ok(Some(id));
+        }
+        Ok(None)
     }
 
     /// Stage: the HELP hand-off opens a case on the customer's contact, matched by phone or
@@ -605,11 +733,11 @@ impl Inbound {
 fn retry_all(
     ids: impl IntoIterator<Item = Uuid>,
     mut outcomes: Vec<(Uuid, JobOutcome)>,
-    e: &StoreError,
+    error: &str,
 ) -> Vec<(Uuid, JobOutcome)> {
     outcomes.extend(
         ids.into_iter()
-            .map(|id| (id, JobOutcome::Retry(e.to_string()))),
+            .map(|id| (id, JobOutcome::Retry(error.to_owned()))),
     );
     outcomes
 }

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod channel_rules;
 mod engine;
 pub mod events;
+pub mod import;
 pub mod inbound;
 pub mod ingest;
 pub mod outbound;

@@ -55,7 +55,7 @@ impl Store {
     }
 
     pub async fn messaging_user(&self, id: Uuid) -> Result<MessagingUser> {
-        on_backend!(self, write c => sqlx::query_as::<_, MessagingUser>("SELECT * FROM messaging_users WHERE id = $1")
+        on_backend!(self, read c => sqlx::query_as::<_, MessagingUser>("SELECT * FROM messaging_users WHERE id = $1")
             .bind(id).fetch_optional(c).await)?
         .ok_or(StoreError::not_found("messaging user"))
     }
@@ -114,7 +114,7 @@ impl Store {
                 .bind(now.millis()).execute(&mut *tx).await?;
             tx.commit().await
         })?;
-        on_backend!(self, write c => sqlx::query_as::<_, ConsentEvent>("SELECT * FROM consent_events WHERE id = $1")
+        on_backend!(self, read c => sqlx::query_as::<_, ConsentEvent>("SELECT * FROM consent_events WHERE id = $1")
             .bind(event_id).fetch_optional(c).await)?
         .ok_or(StoreError::not_found("consent event"))
     }
@@ -158,7 +158,7 @@ impl Store {
     }
 
     async fn session_from_writer(&self, id: Uuid) -> Result<Session> {
-        on_backend!(self, write c => sqlx::query_as::<_, Session>("SELECT * FROM sessions WHERE id = $1")
+        on_backend!(self, read c => sqlx::query_as::<_, Session>("SELECT * FROM sessions WHERE id = $1")
             .bind(id).fetch_optional(c).await)?
         .ok_or(StoreError::not_found("session"))
     }
@@ -171,7 +171,7 @@ impl Store {
 
     /// The open session of a messaging user, if any.
     pub async fn open_session(&self, messaging_user_id: Uuid) -> Result<Option<Session>> {
-        Ok(on_backend!(self, write c => sqlx::query_as::<_, Session>(
+        Ok(on_backend!(self, read c => sqlx::query_as::<_, Session>(
             "SELECT * FROM sessions WHERE messaging_user_id = $1 AND status NOT IN ('ended', 'error')")
             .bind(messaging_user_id).fetch_optional(c).await)?)
     }
@@ -237,7 +237,7 @@ impl Store {
                 .execute(&mut *tx).await?;
             tx.commit().await
         })?;
-        on_backend!(self, write c => sqlx::query_as::<_, Entry>("SELECT * FROM entries WHERE id = $1")
+        on_backend!(self, read c => sqlx::query_as::<_, Entry>("SELECT * FROM entries WHERE id = $1")
             .bind(id).fetch_optional(c).await)?
         .ok_or(StoreError::not_found("entry"))
     }

@@ -138,11 +138,7 @@ impl Store {
                         .execute(&mut *tx).await?;
                 }
                 for j in &w.jobs {
-                    sqlx::query(
-                        "INSERT INTO jobs (id, queue, kind, payload, state, priority, due_at, attempts, \
-                         max_attempts, dedupe_key, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, 'ready', $5, $6, 0, $7, $8, $9, $9) \
-                         ON CONFLICT (dedupe_key) DO NOTHING")
+                    sqlx::query(crate::jobs::INSERT_JOB)
                         .bind(parley_core::new_id()).bind(&j.queue).bind(&j.kind).bind(&j.payload)
                         .bind(j.priority).bind(j.due_at.millis()).bind(j.max_attempts).bind(&j.dedupe_key)
                         .bind(at)
@@ -196,7 +192,7 @@ impl Store {
     }
 
     pub async fn entry(&self, id: Uuid) -> Result<Entry> {
-        on_backend!(self, write c => sqlx::query_as::<_, Entry>("SELECT * FROM entries WHERE id = $1")
+        on_backend!(self, read c => sqlx::query_as::<_, Entry>("SELECT * FROM entries WHERE id = $1")
             .bind(id).fetch_optional(c).await)?
         .ok_or(crate::StoreError::NotFound { entity: "entry" })
     }
@@ -222,22 +218,75 @@ impl Store {
         channel_id: Uuid,
         provider_message_id: &str,
     ) -> Result<Option<Entry>> {
-        Ok(on_backend!(self, write c => sqlx::query_as::<_, Entry>(
+        Ok(on_backend!(self, read c => sqlx::query_as::<_, Entry>(
             "SELECT e.* FROM entries e JOIN sessions s ON s.id = e.session_id \
              WHERE e.provider_message_id = $1 AND s.channel_id = $2 ORDER BY e.id LIMIT 1")
             .bind(provider_message_id).bind(channel_id).fetch_optional(c).await)?)
     }
     /// The conversation id of the user's latest session, if it ever had one.
     pub async fn conversation_of(&self, messaging_user_id: Uuid) -> Result<Option<Uuid>> {
-        Ok(on_backend!(self, write c => sqlx::query_scalar(
+        Ok(on_backend!(self, read c => sqlx::query_scalar(
             "SELECT conversation_id FROM sessions WHERE messaging_user_id = $1 ORDER BY id DESC LIMIT 1")
             .bind(messaging_user_id).fetch_optional(c).await)?)
     }
 
     /// Every open session of a messaging user (normally one; opt-out ends them all).
     pub async fn open_sessions(&self, messaging_user_id: Uuid) -> Result<Vec<Session>> {
-        Ok(on_backend!(self, write c => sqlx::query_as::<_, Session>(
+        Ok(on_backend!(self, read c => sqlx::query_as::<_, Session>(
             "SELECT * FROM sessions WHERE messaging_user_id = $1 AND status NOT IN ('ended', 'error') ORDER BY id")
             .bind(messaging_user_id).fetch_all(c).await)?)
+    }
+}
+
+/// Batched reads for the inbound pipeline: everything a batch of messages needs to know about its
+/// customers, in a few queries instead of a few per message.
+impl Store {
+    /// The open sessions, and the latest conversation id, of each of these messaging users.
+    pub async fn sessions_of_users(
+        &self,
+        user_ids: &[Uuid],
+    ) -> Result<(Vec<Session>, Vec<(Uuid, Uuid)>)> {
+        let mut open = Vec::new();
+        let mut conversations = Vec::new();
+        for chunk in user_ids.chunks(500) {
+            let marks = crate::config::placeholders(1, chunk.len());
+            let open_sql = format!(
+                "SELECT * FROM sessions WHERE status NOT IN ('ended', 'error') AND messaging_user_id IN ({marks})"
+            );
+            let conv_sql = format!(
+                "SELECT messaging_user_id, conversation_id FROM sessions WHERE messaging_user_id IN ({marks}) ORDER BY id"
+            );
+            let rows: Vec<Session> = on_backend!(self, read c => {
+                let mut q = sqlx::query_as::<_, Session>(sqlx::AssertSqlSafe(open_sql.as_str()));
+                for id in chunk { q = q.bind(id); }
+                q.fetch_all(c).await
+            })?;
+            open.extend(rows);
+            let rows: Vec<(Uuid, Uuid)> = on_backend!(self, read c => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(conv_sql.as_str()));
+                for id in chunk { q = q.bind(id); }
+                q.fetch_all(c).await
+            })?;
+            conversations.extend(rows);
+        }
+        Ok((open, conversations))
+    }
+
+    /// Contacts with any of these phone numbers, oldest first.
+    pub async fn contacts_by_phones(&self, phones: &[String]) -> Result<Vec<crate::Contact>> {
+        let mut out = Vec::new();
+        for chunk in phones.chunks(500) {
+            let sql = format!(
+                "SELECT * FROM contacts WHERE phone IN ({}) ORDER BY id",
+                crate::config::placeholders(1, chunk.len())
+            );
+            let rows: Vec<crate::Contact> = on_backend!(self, read c => {
+                let mut q = sqlx::query_as::<_, crate::Contact>(sqlx::AssertSqlSafe(sql.as_str()));
+                for p in chunk { q = q.bind(p); }
+                q.fetch_all(c).await
+            })?;
+            out.extend(rows);
+        }
+        Ok(out)
     }
 }

@@ -15,8 +15,13 @@ use crate::config::placeholders;
 use crate::records::{Job, NewJob};
 use crate::{Backend, Result, Store, StoreError, on_backend};
 
-/// Rows per multi-row statement: under SQLite's and PostgreSQL's parameter limits.
+/// Rows per statement or transaction: under PostgreSQL's parameter limit.
 const CHUNK: usize = 1000;
+
+/// One job, skipped when its dedupe key is taken.
+pub(crate) const INSERT_JOB: &str = "INSERT INTO jobs (id, queue, kind, payload, state, priority, due_at, \
+    attempts, max_attempts, dedupe_key, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, 'ready', $5, $6, 0, $7, $8, $9, $9) ON CONFLICT (dedupe_key) DO NOTHING";
 
 /// What a runner asks for when it claims work.
 #[derive(Debug, Clone, Copy)]
@@ -53,46 +58,83 @@ impl Store {
         Ok(ids.into_iter().next().flatten())
     }
 
-    /// Enqueues jobs in multi-row inserts. The result has one slot per job, `None` for those a
-    /// dedupe key suppressed.
+    /// Enqueues jobs in one transaction per chunk. The result has one slot per job, `None` for
+    /// those a dedupe key suppressed.
+    ///
+    /// PostgreSQL gets multi-row inserts (one round trip per chunk). SQLite gets one prepared
+    /// single-row insert run per job inside the transaction: it is in-process, so the per-row
+    /// cost is the statement itself, while binding thousands of numbered parameters to one
+    /// statement costs time quadratic in their count.
     pub async fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> Result<Vec<Option<Uuid>>> {
         let mut out = Vec::with_capacity(jobs.len());
         for chunk in jobs.chunks(CHUNK) {
             let ids: Vec<Uuid> = chunk.iter().map(|_| new_id()).collect();
-            let mut sql = String::from(
-                "INSERT INTO jobs (id, queue, kind, payload, state, priority, due_at, attempts, \
-                 max_attempts, dedupe_key, created_at, updated_at) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let b = i * 9;
-                if i > 0 {
-                    sql.push_str(", ");
+            let inserted: std::collections::HashSet<Uuid> = match &self.backend {
+                Backend::Postgres(pool) => {
+                    let mut sql = String::from(
+                        "INSERT INTO jobs (id, queue, kind, payload, state, priority, due_at, attempts, \
+                         max_attempts, dedupe_key, created_at, updated_at) VALUES ",
+                    );
+                    for i in 0..chunk.len() {
+                        let b = i * 9;
+                        if i > 0 {
+                            sql.push_str(", ");
+                        }
+                        sql.push_str(&format!(
+                            "(${}, ${}, ${}, ${}, 'ready', ${}, ${}, 0, ${}, ${}, ${}, ${})",
+                            b + 1,
+                            b + 2,
+                            b + 3,
+                            b + 4,
+                            b + 5,
+                            b + 6,
+                            b + 7,
+                            b + 8,
+                            b + 9,
+                            b + 9
+                        ));
+                    }
+                    sql.push_str(" ON CONFLICT (dedupe_key) DO NOTHING RETURNING id");
+                    let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+                    for (job, id) in chunk.iter().zip(&ids) {
+                        q = q
+                            .bind(*id)
+                            .bind(&job.queue)
+                            .bind(&job.kind)
+                            .bind(&job.payload)
+                            .bind(job.priority)
+                            .bind(job.due_at.millis())
+                            .bind(job.max_attempts)
+                            .bind(&job.dedupe_key)
+                            .bind(now.millis());
+                    }
+                    let rows: Vec<Uuid> = q.fetch_all(pool).await?;
+                    rows.into_iter().collect()
                 }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, 'ready', ${}, ${}, 0, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9,
-                    b + 9
-                ));
-            }
-            sql.push_str(" ON CONFLICT (dedupe_key) DO NOTHING RETURNING id");
-            let inserted: Vec<Uuid> = on_backend!(self, write c => {
-                let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()));
-                for (job, id) in chunk.iter().zip(&ids) {
-                    q = q.bind(*id).bind(&job.queue).bind(&job.kind).bind(&job.payload)
-                        .bind(job.priority).bind(job.due_at.millis()).bind(job.max_attempts)
-                        .bind(&job.dedupe_key).bind(now.millis());
+                Backend::Sqlite { writer, .. } => {
+                    let mut tx = writer.begin().await?;
+                    let mut inserted = std::collections::HashSet::with_capacity(chunk.len());
+                    for (job, id) in chunk.iter().zip(&ids) {
+                        let done = sqlx::query(INSERT_JOB)
+                            .bind(*id)
+                            .bind(&job.queue)
+                            .bind(&job.kind)
+                            .bind(&job.payload)
+                            .bind(job.priority)
+                            .bind(job.due_at.millis())
+                            .bind(job.max_attempts)
+                            .bind(&job.dedupe_key)
+                            .bind(now.millis())
+                            .execute(&mut *tx)
+                            .await?;
+                        if done.rows_affected() > 0 {
+                            inserted.insert(*id);
+                        }
+                    }
+                    tx.commit().await?;
+                    inserted
                 }
-                q.fetch_all(c).await
-            })?;
-            let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
+            };
             out.extend(
                 ids.into_iter()
                     .map(|id| inserted.contains(&id).then_some(id)),
@@ -215,13 +257,13 @@ impl Store {
     }
 
     pub async fn job(&self, id: Uuid) -> Result<Job> {
-        on_backend!(self, write c => sqlx::query_as::<_, Job>("SELECT * FROM jobs WHERE id = $1")
+        on_backend!(self, read c => sqlx::query_as::<_, Job>("SELECT * FROM jobs WHERE id = $1")
             .bind(id).fetch_optional(c).await)?
         .ok_or(StoreError::not_found("job"))
     }
 
     pub async fn queue_counts(&self, queue: &str) -> Result<QueueCounts> {
-        let rows: Vec<(String, i64)> = on_backend!(self, write c => sqlx::query_as(
+        let rows: Vec<(String, i64)> = on_backend!(self, read c => sqlx::query_as(
             "SELECT state, COUNT(*) FROM jobs WHERE queue = $1 GROUP BY state")
             .bind(queue).fetch_all(c).await)?;
         let mut counts = QueueCounts::default();
@@ -239,7 +281,7 @@ impl Store {
 
     /// When the earliest ready job of a queue is due, so an idle runner knows how long to wait.
     pub async fn next_due(&self, queue: &str) -> Result<Option<Timestamp>> {
-        let due: Option<i64> = on_backend!(self, write c => sqlx::query_scalar(
+        let due: Option<i64> = on_backend!(self, read c => sqlx::query_scalar(
             "SELECT MIN(due_at) FROM jobs WHERE queue = $1 AND state = 'ready'")
             .bind(queue).fetch_one(c).await)?;
         Ok(due.map(Timestamp))

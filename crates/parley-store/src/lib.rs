@@ -15,6 +15,7 @@ mod config;
 mod conversations;
 mod crm;
 mod error;
+mod import;
 mod inbound;
 mod jobs;
 mod processes;
@@ -34,6 +35,7 @@ use sqlx::sqlite::{
 
 pub use conversations::{ConsentOrigin, MessagingUserFilter, SessionFilter};
 pub use error::{Result, StoreError};
+pub use import::{ConsentChange, ImportWritten, UserImportBatch, UserUpdate};
 pub use inbound::{CaseInsert, ConsentWrite, ContactInsert, InboundWrite, UserInsert};
 pub use jobs::{ClaimRequest, JobFailure, QueueCounts};
 pub use processes::{SmsProcessSpec, StoredSmsProcess};
@@ -58,7 +60,9 @@ pub(crate) enum Backend {
     Postgres(PgPool),
 }
 
-/// Runs `$body` with `$c` bound to the right pool of whichever backend the store uses. The body is
+/// Runs `$body` with `$c` bound to the right pool of whichever backend the store uses. `read`
+/// takes SQLite's reader pool: in WAL mode a read sees every transaction committed before it
+/// began, so reading right after a write through the writer sees that write. The body is
 /// written once and compiled for each backend, so a query that reads the same on both has one text.
 macro_rules! on_backend {
     ($store:expr, read $c:ident => $body:expr) => {

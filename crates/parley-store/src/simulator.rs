@@ -30,7 +30,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(id).bind(m.channel_id).bind(m.direction.as_str()).bind(&m.from_addr)
             .bind(&m.to_addr).bind(&m.body).bind(&m.status).bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;
-        on_backend!(self, write c => sqlx::query_as::<_, SimulatorMessage>(
+        on_backend!(self, read c => sqlx::query_as::<_, SimulatorMessage>(
             "SELECT * FROM simulator_messages WHERE id = $1").bind(id).fetch_optional(c).await)?
         .ok_or(StoreError::not_found("simulator message"))
     }

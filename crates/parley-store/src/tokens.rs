@@ -22,7 +22,7 @@ impl Store {
             "INSERT INTO api_tokens (id, name, role, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id).bind(name).bind(role.as_str()).bind(token_hash).bind(now.millis())
             .execute(c).await.map(|r| r.rows_affected()))?;
-        on_backend!(self, write c => sqlx::query_as::<_, ApiToken>(
+        on_backend!(self, read c => sqlx::query_as::<_, ApiToken>(
             "SELECT id, name, role, created_at, last_used_at, revoked_at FROM api_tokens WHERE id = $1")
             .bind(id).fetch_optional(c).await)?
         .ok_or(StoreError::not_found("api token"))

@@ -31,10 +31,28 @@ pub enum BenchCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Inbound pipeline: signed Twilio webhooks over loopback at a server on a fresh SQLite
+    /// database, until every message is processed; next to the same server's /healthz.
+    Inbound {
+        /// Messages sent in the saturation run.
+        #[arg(long, default_value_t = 50_000)]
+        messages: usize,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Distinct customers the messages come from.
+        #[arg(long, default_value_t = 5_000)]
+        customers: usize,
+    },
 }
 
 pub async fn run(cmd: BenchCommand, config: &Config) -> Result<()> {
     match cmd {
+        BenchCommand::Inbound {
+            messages,
+            concurrency,
+            customers,
+        } => crate::bench_inbound::run(messages, concurrency, customers).await,
         BenchCommand::Jobs {
             jobs,
             batch,
@@ -57,11 +75,11 @@ pub async fn run(cmd: BenchCommand, config: &Config) -> Result<()> {
     }
 }
 
-fn rate(n: usize, d: Duration) -> f64 {
+pub(crate) fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64().max(1e-9)
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }

@@ -24,6 +24,16 @@ pub struct Config {
     pub log_format: String,
 }
 
+/// Every configuration key, as read from `PARLEY_<KEY>` variables.
+const KEYS: [&str; 6] = [
+    "database_url",
+    "listen",
+    "max_body_bytes",
+    "simulator",
+    "max_connections",
+    "log_format",
+];
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -43,8 +53,10 @@ impl Config {
         if let Some(path) = file {
             figment = figment.merge(Toml::file_exact(path));
         }
+        // Only the keys above: other PARLEY_* variables (PARLEY_LOG, PARLEY_CONFIG, test
+        // settings) belong to something else.
         figment
-            .merge(Env::prefixed("PARLEY_"))
+            .merge(Env::prefixed("PARLEY_").only(&KEYS))
             .extract()
             .map_err(Box::new)
     }
@@ -61,6 +73,22 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_field_is_a_known_environment_key() {
+        let value = toml::Value::try_from(Config::default()).unwrap();
+        let fields: Vec<&str> = value
+            .as_table()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut keys = KEYS.to_vec();
+        keys.sort_unstable();
+        let mut fields = fields;
+        fields.sort_unstable();
+        assert_eq!(fields, keys);
+    }
 
     #[test]
     fn default_round_trips_through_toml() {

@@ -7,7 +7,9 @@
 )]
 
 mod bench;
+mod bench_inbound;
 mod config;
+mod import;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -69,6 +71,11 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Load data from files: messaging users and their consent from CSV.
+    Import {
+        #[command(subcommand)]
+        command: import::ImportCommand,
     },
     /// Benchmarks that print throughput and latency.
     Bench {
@@ -148,6 +155,12 @@ fn main() -> Result<()> {
                 println!("unchanged {} item(s)", report.unchanged);
                 store.close().await;
                 Ok(())
+            }
+            Command::Import { command } => {
+                let store = open(&config).await?;
+                let outcome = import::run(command, &store).await;
+                store.close().await;
+                outcome
             }
             Command::Bench { command } => bench::run(command, &config).await,
             Command::Config { .. } => Ok(()),

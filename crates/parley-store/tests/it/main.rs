@@ -3,5 +3,6 @@
 
 mod config;
 mod conversations;
+mod import;
 mod jobs;
 mod processes;
