@@ -18,6 +18,7 @@ pub mod processes;
 pub mod provision;
 pub mod runner;
 pub mod timers;
+pub mod transport;
 
 pub use engine::{Engine, EngineConfig};
 pub use events::{DomainEvent, EventBus};

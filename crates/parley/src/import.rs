@@ -68,7 +68,7 @@ fn progress_bar() -> ProgressBar {
     }
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} rows, {per_sec}, {eta} left")
+        ProgressStyle::with_template("{bar:40} {human_pos}/{human_len} rows, {eta} left")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar

@@ -103,6 +103,8 @@ enum ConfigCommand {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // TLS for provider calls runs on rustls with the ring provider, installed once for the process.
+    parley_engine::transport::install_crypto_provider();
     if let Command::Config {
         command: ConfigCommand::PrintDefault,
     } = cli.command
@@ -324,6 +326,23 @@ mod tests {
     fn demo_workspace_parses() {
         let w: WorkspaceFile = serde_norway::from_str(include_str!("demo.yaml")).unwrap();
         assert_eq!(w.channels.len(), 2);
+    }
+
+    #[test]
+    fn workspace_files_parse_as_yaml_and_toml() {
+        let toml = "[[queues]]\nname = \"Support\"\n\n[[channels]]\nname = \"Main\"\nkind = \"sms\"\nprovider = \"simulator\"\naddress = \"+14155550100\"\nnumber_type = \"toll_free\"\nqueue = \"Support\"\n";
+        let w = parse_workspace(Path::new("w.toml"), toml).unwrap();
+        assert_eq!((w.queues.len(), w.channels.len()), (1, 1));
+        let yaml = "queues:\n  - name: Support\n";
+        assert_eq!(
+            parse_workspace(Path::new("w.yml"), yaml)
+                .unwrap()
+                .queues
+                .len(),
+            1
+        );
+        assert!(parse_workspace(Path::new("w.json"), "{}").is_err());
+        assert!(parse_workspace(Path::new("w.yaml"), "queues: [{name: A, colour: red}]").is_err());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Engine tests against real databases: each case runs on SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod dispatch;
 mod import;
+mod inbound;
 mod processes;
 mod provision;
 mod runner;

@@ -414,6 +414,28 @@ async fn explicit_consent_prompts_then_routes_the_held_inquiry(b: TestBackend) {
     assert_eq!(session.queue_id, sms.channel.queue_id);
 }
 
+async fn custom_keywords_answer_with_their_response(b: TestBackend) {
+    let sms = Sms::new(b, ConsentLevel::Implicit, NumberType::LongCode, "+14155550100", json!({}), json!({
+        "en": {
+            "opt_out": ["STOP"], "help": ["HELP"],
+            "custom": [{"keyword": "HOURS", "response": "We are open 9 to 5, Monday to Friday."}],
+            "responses": {"help": "Reply STOP to stop.", "opt_out_confirmation": "Stopped."}
+        }
+    })).await;
+    sms.text("SM001", CUSTOMER, "hours?").await;
+    let user = sms.user(CUSTOMER).await;
+    let entries = sms.entries(user.id, 2).await;
+    assert_eq!(
+        outbound_texts(&entries),
+        vec!["We are open 9 to 5, Monday to Friday.".to_owned()]
+    );
+    assert_eq!(
+        entries[0].0.status,
+        SessionStatus::Consent,
+        "a keyword alone is not routed"
+    );
+}
+
 async fn double_opt_in(b: TestBackend) {
     let sms = Sms::new(b, ConsentLevel::Double, NumberType::LongCode, "+14155550100", json!({}), json!({
         "en": {
@@ -930,6 +952,7 @@ parley_store::on_both_backends!(
     stop_opts_out_ends_the_session_and_silences,
     explicit_consent_prompts_then_routes_the_held_inquiry,
     double_opt_in,
+    custom_keywords_answer_with_their_response,
     help_hand_off_opens_a_case,
     duplicates_are_processed_once,
     bad_webhooks_are_refused_and_store_nothing,

@@ -50,6 +50,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: TestBackend, config: ServerConfig) -> Self {
+        parley_engine::transport::install_crypto_provider();
         let db = fresh(backend).await;
         let engine = Engine::new(
             db.store.clone(),

@@ -1,0 +1,205 @@
+//! The HTTP transport of outbound sends: executes a provider's [`HttpRequest`] (built by the pure
+//! functions of `parley-channels`) with reqwest and hands back the [`HttpResponse`] for the
+//! provider module to interpret.
+//!
+//! TLS is rustls with the *ring* provider only (never aws-lc-rs); [`install_crypto_provider`]
+//! makes ring the process default before the first client is built.
+//!
+//! What a failure means for the message (see `parley_channels::http`):
+//!
+//! - [`TransportError::NotSent`]: the connection could not be made, so the provider never saw the
+//!   request. Safe to retry.
+//! - [`TransportError::Ambiguous`]: the request may have reached the provider (a timeout or a
+//!   connection dropped after it was written, or a body that could not be read). None of our
+//!   providers takes an idempotency key, so the message may exist: the caller must not resend
+//!   it blindly.
+//! - [`TransportError::Invalid`]: the request itself cannot be made (bad URL or header); a
+//!   configuration fault, never retried.
+
+use std::sync::Once;
+use std::time::Duration;
+
+use parley_channels::http::{HttpRequest, HttpResponse, Method, RetrySafety};
+
+/// The longest a whole send may take, from connecting to the last byte of the answer.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest connecting may take; a connect failure is [`TransportError::NotSent`].
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a request produced no response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The provider never saw the request: retrying cannot send the message twice.
+    #[error("the request was not sent: {0}")]
+    NotSent(String),
+    /// The request may have reached the provider; its fate is unknown.
+    #[error("the request may have been sent, its answer never came: {0}")]
+    Ambiguous(String),
+    /// The request cannot be made at all.
+    #[error("the request is invalid: {0}")]
+    Invalid(String),
+}
+
+static INSTALL: Once = Once::new();
+
+/// Installs rustls' ring provider as the process default, once. Harmless when another part of
+/// the process installed a provider first (it is then kept).
+pub fn install_crypto_provider() {
+    INSTALL.call_once(|| {
+        // `Err` means a default is already installed: keep it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// A reqwest client for provider calls. Cheap to clone (the connection pool is shared).
+#[derive(Debug, Clone)]
+pub struct HttpTransport {
+    client: reqwest::Client,
+}
+
+impl HttpTransport {
+    /// A client with [`DEFAULT_TIMEOUT`].
+    pub fn new() -> Result<Self, TransportError> {
+        Self::with_timeout(DEFAULT_TIMEOUT)
+    }
+
+    /// A client whose sends give up (ambiguously) after `timeout`.
+    pub fn with_timeout(timeout: Duration) -> Result<Self, TransportError> {
+        install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .user_agent(concat!("parley/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| TransportError::Invalid(format!("building the HTTP client: {e}")))?;
+        Ok(Self { client })
+    }
+
+    /// Sends `request` and returns the provider's answer, whatever its status.
+    pub async fn execute(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        let method = match request.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+        };
+        let mut builder = self.client.request(method, &request.url);
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let response = builder
+            .body(request.body.clone())
+            .send()
+            .await
+            .map_err(|e| classify(&e, &request.retry_safety))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        // The provider answered, but the body broke off: what it said is unknown.
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| TransportError::Ambiguous(format!("reading the answer: {e}")))?;
+        Ok(HttpResponse {
+            status,
+            headers,
+            body: body.to_vec(),
+        })
+    }
+}
+
+/// What a reqwest error says about the request's fate. A connect error means nothing was
+/// written; anything later (timeout, reset, truncated answer) may follow a request the provider
+/// took, unless the request carries an idempotency key the provider deduplicates on, in which
+/// case resending is safe and the error counts as not sent.
+fn classify(e: &reqwest::Error, safety: &RetrySafety) -> TransportError {
+    let text = error_chain(e);
+    if e.is_builder() {
+        return TransportError::Invalid(text);
+    }
+    if e.is_connect() {
+        return TransportError::NotSent(text);
+    }
+    match safety {
+        RetrySafety::IdempotencyKey { .. } => TransportError::NotSent(text),
+        RetrySafety::NotIdempotent => TransportError::Ambiguous(if e.is_timeout() {
+            format!("timed out: {text}")
+        } else {
+            text
+        }),
+    }
+}
+
+/// An error with its sources, which say what actually went wrong (reqwest's own text is terse).
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(url: String) -> HttpRequest {
+        HttpRequest {
+            method: Method::Post,
+            url,
+            headers: vec![("Content-Type".into(), "text/plain".into())],
+            body: b"hi".to_vec(),
+            retry_safety: RetrySafety::NotIdempotent,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_was_not_sent() {
+        // Bind then drop a listener: the port is (almost certainly) closed now.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let t = HttpTransport::new().unwrap();
+        let e = t
+            .execute(&post(format!("http://127.0.0.1:{port}/x")))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, TransportError::NotSent(_)), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn a_timeout_after_the_request_was_written_is_ambiguous() {
+        // A server that accepts and reads but never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            loop {
+                use tokio::io::AsyncReadExt;
+                if socket.read(&mut buf).await.unwrap_or(0) == 0 {
+                    break;
+                }
+            }
+        });
+        let t = HttpTransport::with_timeout(Duration::from_millis(300)).unwrap();
+        let e = t
+            .execute(&post(format!("http://{addr}/x")))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, TransportError::Ambiguous(_)), "{e:?}");
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_bad_url_is_invalid() {
+        let t = HttpTransport::new().unwrap();
+        let e = t.execute(&post("not a url".into())).await.unwrap_err();
+        assert!(matches!(e, TransportError::Invalid(_)), "{e:?}");
+    }
+}

@@ -1,0 +1,233 @@
+//! The inbound pipeline's durability and timers, driven through the engine without HTTP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parley_core::model::*;
+use parley_core::{Clock, ManualClock, SystemClock, Timestamp};
+use parley_engine::inbound::InboundEvent;
+use parley_engine::{Engine, EngineConfig, EventBus};
+use parley_store::testing::{TestBackend, fresh};
+use parley_store::*;
+use serde_json::json;
+
+async fn channel(store: &Store, now: Timestamp) -> Channel {
+    store
+        .create_channel(
+            &ChannelSpec {
+                name: "Sim".into(),
+                kind: ChannelKind::Sms,
+                provider: Provider::Simulator,
+                address: "+14155550100".into(),
+                number_type: Some(NumberType::TollFree),
+                provider_keyword: None,
+                country: None,
+                consent_level: ConsentLevel::Implicit,
+                queue_id: None,
+                throughput_mps: None,
+                settings: json!({"session_policy": {"inactive_timeout_secs": 3600}}),
+                secrets: json!({}),
+            },
+            now,
+        )
+        .await
+        .unwrap()
+}
+
+fn event(channel: &Channel, id: &str, text: &str, at: Timestamp) -> InboundEvent {
+    InboundEvent {
+        channel_id: channel.id,
+        provider_message_id: id.into(),
+        from: "+447400123456".into(),
+        to: channel.address.clone(),
+        text: text.into(),
+        media: vec![],
+        profile_name: None,
+        received_at: at,
+    }
+}
+
+/// A message accepted while no worker runs (or just before the process died) is processed by the
+/// next process to start: the webhook's answer means the event is durable.
+async fn accepted_events_survive_a_restart(b: TestBackend) {
+    let db = fresh(b).await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ch = channel(&db.store, clock.now()).await;
+    let first = Engine::new(
+        db.store.clone(),
+        clock.clone(),
+        EventBus::default(),
+        EngineConfig::default(),
+    );
+    first
+        .ingest
+        .submit(&event(&ch, "m1", "hello", clock.now()))
+        .await
+        .unwrap();
+    first
+        .ingest
+        .submit(&event(&ch, "m1", "hello", clock.now()))
+        .await
+        .unwrap();
+    drop(first);
+    assert_eq!(
+        db.store
+            .queue_counts(parley_engine::inbound::QUEUE)
+            .await
+            .unwrap()
+            .ready,
+        1
+    );
+
+    let second = Engine::new(
+        db.store.clone(),
+        clock.clone(),
+        EventBus::default(),
+        EngineConfig::default(),
+    );
+    let runner = second.inbound_runner();
+    assert_eq!(runner.run_once().await.unwrap(), 1);
+    let user = db
+        .store
+        .messaging_user_by_key(ch.id, "+447400123456")
+        .await
+        .unwrap()
+        .unwrap();
+    let sessions = db
+        .store
+        .list_sessions(
+            SessionFilter {
+                messaging_user_id: Some(user.id),
+                ..Default::default()
+            },
+            PageRequest::new(None, 10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sessions.items.len(), 1);
+    assert_eq!(sessions.items[0].status, SessionStatus::Waiting);
+}
+
+/// Several messages of one customer in one batch are decided in order, each seeing the last.
+async fn one_batch_keeps_each_customers_order(b: TestBackend) {
+    let db = fresh(b).await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ch = channel(&db.store, clock.now()).await;
+    let engine = Engine::new(
+        db.store.clone(),
+        clock.clone(),
+        EventBus::default(),
+        EngineConfig::default(),
+    );
+    for (i, text) in ["hi", "STOP", "are you there?", "START"].iter().enumerate() {
+        engine
+            .ingest
+            .submit(&event(&ch, &format!("m{i}"), text, clock.now()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(engine.inbound_runner().run_once().await.unwrap(), 4);
+    let user = db
+        .store
+        .messaging_user_by_key(ch.id, "+447400123456")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.consent_status, Some(ConsentStatus::ExplicitlyOptedIn));
+    let history: Vec<ConsentStatus> = db
+        .store
+        .consent_history(user.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.to_status)
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            ConsentStatus::ImplicitlyOptedIn,
+            ConsentStatus::OptedOut,
+            ConsentStatus::ExplicitlyOptedIn
+        ]
+    );
+    let sessions = db
+        .store
+        .list_sessions(
+            SessionFilter {
+                messaging_user_id: Some(user.id),
+                ..Default::default()
+            },
+            PageRequest::new(None, 10),
+        )
+        .await
+        .unwrap()
+        .items;
+    // "hi" opened a session that STOP ended; the question while opted out and START opened the next.
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions[0].status, SessionStatus::Ended);
+    assert_eq!(
+        sessions[0].conversation_id, sessions[1].conversation_id,
+        "one conversation"
+    );
+}
+
+/// An Inactive session ends when its timeout passes: the timer is a job due at the deadline.
+async fn inactive_sessions_end_on_their_timer(b: TestBackend) {
+    let db = fresh(b).await;
+    let t0 = Timestamp(1_800_000_000_000);
+    let clock = Arc::new(ManualClock::new(t0));
+    let ch = channel(&db.store, t0).await;
+    let engine = Engine::new(
+        db.store.clone(),
+        clock.clone(),
+        EventBus::default(),
+        EngineConfig::default(),
+    );
+    engine
+        .ingest
+        .submit(&event(&ch, "m1", "I have a question", t0))
+        .await
+        .unwrap();
+    engine.inbound_runner().run_once().await.unwrap();
+    let user = db
+        .store
+        .messaging_user_by_key(ch.id, "+447400123456")
+        .await
+        .unwrap()
+        .unwrap();
+    let session = db.store.open_session(user.id).await.unwrap().unwrap();
+    // The agent parks it (the console's action, written here directly).
+    let mut parked = session.clone();
+    parked.status = SessionStatus::Inactive;
+    parked.status_since = t0;
+    db.store.save_sessions(&[parked.clone()], t0).await.unwrap();
+    let deadline = parley_core::session::next_deadline(
+        &parley_engine::inbound::state_of(&parked),
+        &parley_core::session::SessionPolicy {
+            inactive_timeout_secs: 3600,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    db.store
+        .enqueue(&parley_engine::timers::timer_job(session.id, deadline), t0)
+        .await
+        .unwrap();
+    let timers = engine.timer_runner();
+    assert_eq!(
+        timers.run_once().await.unwrap(),
+        0,
+        "not before the deadline"
+    );
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(timers.run_once().await.unwrap(), 1);
+    let ended = db.store.session(session.id).await.unwrap();
+    assert_eq!(ended.status, SessionStatus::Ended);
+    assert_eq!(ended.end_reason.as_deref(), Some("inactivity_timeout"));
+}
+
+parley_store::on_both_backends!(
+    accepted_events_survive_a_restart,
+    one_batch_keeps_each_customers_order,
+    inactive_sessions_end_on_their_timer,
+);
