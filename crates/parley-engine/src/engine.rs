@@ -30,7 +30,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            inbound_batch: 128,
+            inbound_batch: 256,
             outbound_batch: 64,
             idle_poll: Duration::from_millis(500),
         }

@@ -279,6 +279,15 @@ impl Store {
         Ok(counts)
     }
 
+    /// Jobs of a queue still to run (ready or running), counted through the partial indexes that
+    /// cover only those states, so it stays cheap however many finished jobs the table holds.
+    pub async fn pending_jobs(&self, queue: &str) -> Result<i64> {
+        Ok(on_backend!(self, read c => sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM jobs WHERE queue = $1 AND state = 'ready') \
+             + (SELECT COUNT(*) FROM jobs WHERE state = 'running' AND queue = $1)")
+            .bind(queue).fetch_one(c).await)?)
+    }
+
     /// When the earliest ready job of a queue is due, so an idle runner knows how long to wait.
     pub async fn next_due(&self, queue: &str) -> Result<Option<Timestamp>> {
         let due: Option<i64> = on_backend!(self, read c => sqlx::query_scalar(

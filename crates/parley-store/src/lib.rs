@@ -139,7 +139,12 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true)
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Each connection keeps its own page cache; the default 2 MB makes busy connections
+            // re-read pages through the kernel. A larger cache and memory-mapped reads keep hot
+            // pages in the process.
+            .pragma("cache_size", "-32768")
+            .pragma("mmap_size", "268435456");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)

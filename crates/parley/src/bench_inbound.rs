@@ -127,16 +127,23 @@ where
     Ok((start.elapsed(), all))
 }
 
-/// Waits until `total` inbound jobs are done, polling the queue.
+/// Waits until the inbound queue is empty, polling it, then checks that `total` jobs are done and
+/// none died.
 async fn drained(store: &Store, total: usize) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let c = store.queue_counts(parley_engine::inbound::QUEUE).await?;
-        if c.done as usize >= total {
+        let pending = store.pending_jobs(parley_engine::inbound::QUEUE).await?;
+        if pending == 0 {
+            let c = store.queue_counts(parley_engine::inbound::QUEUE).await?;
             anyhow::ensure!(c.dead == 0, "{} inbound jobs dead-lettered", c.dead);
-            return Ok(());
+            if c.done as usize >= total {
+                return Ok(());
+            }
         }
-        anyhow::ensure!(Instant::now() < deadline, "inbound jobs not drained: {c:?}");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "inbound jobs not drained ({pending} pending)"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
