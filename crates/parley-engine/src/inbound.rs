@@ -23,8 +23,8 @@ use parley_core::model::{
     Actor, ChannelKind, ConsentStatus, Direction, EntryStatus, KeywordList, NumberType, OwnerKind,
 };
 use parley_core::session::{
-    EndReason, InboundKind, InboundMessage, InboundPlan, SessionOwner, SessionState,
-    decide_handoff, next_deadline, plan_inbound,
+    EndReason, FailurePlan, InboundKind, InboundMessage, InboundPlan, PriorSession, SessionOwner,
+    SessionState, decide_handoff, next_deadline, plan_failure, plan_inbound,
 };
 use parley_core::{Clock, E164, Timestamp, new_id};
 use parley_store::{
@@ -179,7 +179,24 @@ impl Inbound {
                     events.extend(p.events);
                     committed_ids.push(job_id);
                 }
-                Err(StageError::Permanent(m)) => outcomes.push((job_id, JobOutcome::Permanent(m))),
+                Err(StageError::Permanent(m)) => {
+                    match self.record_failure(&event, &m, &mut cache).await {
+                        // The message is kept in an Error session with its reason (SE-08).
+                        Ok(Some(write)) => {
+                            events.push(DomainEvent::SessionChanged {
+                                session_id: write.sessions.last().map_or(Uuid::nil(), |s| s.id),
+                            });
+                            writes.push(write);
+                            committed_ids.push(job_id);
+                        }
+                        Ok(None) => outcomes.push((job_id, JobOutcome::Permanent(m))),
+                        Err(e) => {
+                            let rest = remaining.map(|(id, _)| id);
+                            let ids = committed_ids.into_iter().chain([job_id]).chain(rest);
+                            return retry_all(ids, outcomes, &e.to_string());
+                        }
+                    }
+                }
                 Err(StageError::Rules(e)) => outcomes.push((
                     job_id,
                     JobOutcome::Permanent(format!("channel configuration: {e}")),
@@ -385,6 +402,95 @@ impl Inbound {
         write.sessions.push(landed);
         cache.customers.insert((channel.id, key), customer);
         Ok(Processed { write, events })
+    }
+
+    /// A message the pipeline cannot process is kept in an Error session with the reason, so an
+    /// agent can see it; a repeat of the same failure for the same customer touches the existing
+    /// Error session instead of adding another (SE-08). `None` when the sender cannot be identified
+    /// at all (no channel, no usable address): the job is dead-lettered with the reason.
+    async fn record_failure(
+        &self,
+        event: &InboundEvent,
+        reason: &str,
+        cache: &mut BatchCache,
+    ) -> Result<Option<InboundWrite>, StoreError> {
+        let Some(rules) = cache.rules.get(&event.channel_id).cloned() else {
+            return Ok(None);
+        };
+        let Ok(key) = platform_key(rules.channel.kind, &event.from) else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let mut write = InboundWrite::default();
+        let mut customer = match cache.customers.get(&(rules.channel.id, key.clone())) {
+            Some(c) => c.clone(),
+            None => match self.identify(&rules, &key, event, &mut write, cache).await {
+                Ok(c) => c,
+                Err(StageError::Store(e)) => return Err(e),
+                Err(_) => return Ok(None),
+            },
+        };
+        let previous = if write.user.is_some() {
+            Vec::new()
+        } else {
+            self.store
+                .list_sessions(
+                    parley_store::SessionFilter {
+                        messaging_user_id: Some(customer.user_id),
+                        ..Default::default()
+                    },
+                    parley_store::PageRequest::new(None, parley_store::PageRequest::MAX_LIMIT),
+                )
+                .await?
+                .items
+        };
+        let prior: Vec<PriorSession<'_, Uuid>> = previous
+            .iter()
+            .map(|s| PriorSession {
+                key: s.id,
+                status: s.status,
+                error_reason: s.error_reason.as_deref(),
+                started_at: s.started_at,
+            })
+            .collect();
+        let open_state = customer.open.as_ref().map(state_of);
+        let policy = &rules.behaviour.session_policy;
+        let context = rules.behaviour.default_context;
+        let Ok(plan) = plan_failure(open_state.as_ref(), &prior, reason, now, context, policy)
+        else {
+            return Ok(None);
+        };
+        let conversation_id = *customer.conversation_id.get_or_insert_with(new_id);
+        let session = match (plan, customer.open.take()) {
+            (FailurePlan::Fail(t), Some(open)) => row_of(&open, &t.state),
+            (FailurePlan::Touch(id), _) => match previous.into_iter().find(|s| s.id == id) {
+                Some(s) => s,
+                None => return Ok(None),
+            },
+            (FailurePlan::Open(state), _) => {
+                new_row(&state, rules.channel.id, customer.user_id, conversation_id)
+            }
+            (FailurePlan::Fail(_), None) => return Ok(None),
+        };
+        write.entries.push(Entry {
+            id: new_id(),
+            session_id: session.id,
+            direction: Direction::Inbound,
+            actor: Actor::Customer,
+            actor_id: None,
+            body: event.text.clone(),
+            media: event.media.clone(),
+            provider_message_id: Some(event.provider_message_id.clone()),
+            status: EntryStatus::Received,
+            error_code: None,
+            provider_error: Some(reason.to_owned()),
+            created_at: now,
+            updated_at: now,
+        });
+        write.sessions.push(session);
+        customer.open = None;
+        cache.customers.insert((rules.channel.id, key), customer);
+        Ok(Some(write))
     }
 
     /// Stage: an SMS keyword process of the channel's number (KP) answering the message, read as

@@ -740,6 +740,25 @@ async fn shared_short_code_programs_are_separate(b: TestBackend) {
         Some(ConsentStatus::ImplicitlyOptedIn),
         "only the baby program"
     );
+
+    // A message naming no program cannot be processed: it is kept in an Error session with the
+    // reason, and the same failure again touches that session instead of adding another.
+    let stranger = "+447400123488";
+    sms.text("SM003", stranger, "hello there").await;
+    sms.text("SM004", stranger, "anyone?").await;
+    let u = sms.user_on(baby_ch.id, stranger).await;
+    let entries = sms.entries(u.id, 2).await;
+    let sessions: std::collections::BTreeSet<Uuid> =
+        entries.iter().map(|(sess, _)| sess.id).collect();
+    assert_eq!(
+        sessions.len(),
+        1,
+        "one Error session for the repeated failure"
+    );
+    let failed = s.session(entries[0].0.id).await.unwrap();
+    assert_eq!(failed.status, SessionStatus::Error);
+    assert!(failed.error_reason.unwrap().contains("no known program"));
+    assert_eq!(entries[1].1.body, "anyone?");
 }
 
 async fn simulator_conversation_with_auto_responses(b: TestBackend) {
