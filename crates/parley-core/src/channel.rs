@@ -21,6 +21,8 @@ pub enum ChannelRuleError {
     ProviderKeywordNotShared,
     #[error("a provider keyword is one word of letters and digits, got '{0}'")]
     InvalidProviderKeyword(String),
+    #[error("invalid customer address: {0}")]
+    InvalidPlatformKey(String),
     #[error("throughput must be between 1 and 10000 messages per second, got {0}")]
     InvalidThroughput(u32),
 }
@@ -105,6 +107,52 @@ pub fn normalize_provider_keyword(
     }
 }
 
+/// Where a customer's address comes from, which sets how strictly it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// Delivered by the provider: the network vouches for the number, so only its form is
+    /// checked, and a WhatsApp user may come as a user id with no number.
+    Network,
+    /// Typed by a person (an import, the simulator, the API): the number must be valid.
+    Person,
+}
+
+/// Longest opaque user id accepted (Messenger page-scoped ids, web user ids).
+pub const MAX_USER_ID_CHARS: usize = 128;
+
+/// The key of a messaging user on a channel (MU-03): E.164 for SMS and WhatsApp, the platform's
+/// own id (1 to 128 characters, trimmed) on Messenger and the web.
+pub fn platform_key(
+    kind: ChannelKind,
+    raw: &str,
+    source: KeySource,
+) -> Result<String, ChannelRuleError> {
+    let raw = raw.trim();
+    let opaque = || {
+        let n = raw.chars().count();
+        if n == 0 || n > MAX_USER_ID_CHARS {
+            Err(ChannelRuleError::InvalidPlatformKey(format!(
+                "a {kind} user id is 1 to {MAX_USER_ID_CHARS} characters"
+            )))
+        } else {
+            Ok(raw.to_owned())
+        }
+    };
+    match (kind, source) {
+        (ChannelKind::Sms | ChannelKind::Whatsapp, KeySource::Person) => E164::parse(raw)
+            .map(E164::into_string)
+            .map_err(|e| ChannelRuleError::InvalidPlatformKey(e.to_string())),
+        (ChannelKind::Sms | ChannelKind::Whatsapp, KeySource::Network) => {
+            match E164::from_network(raw) {
+                Ok(n) => Ok(n.into_string()),
+                Err(_) if kind == ChannelKind::Whatsapp && !raw.starts_with('+') => opaque(),
+                Err(e) => Err(ChannelRuleError::InvalidPlatformKey(e.to_string())),
+            }
+        }
+        (ChannelKind::Messenger | ChannelKind::Web, _) => opaque(),
+    }
+}
+
 /// Messages per second a sender may send: the configured value, or the default for its number
 /// type (SMS) or kind.
 pub fn effective_throughput(
@@ -165,6 +213,36 @@ mod tests {
         assert!(normalize_provider_keyword(Some(SharedShortCode), Some("two words")).is_err());
         assert!(normalize_provider_keyword(Some(ShortCode), Some("baby")).is_err());
         assert_eq!(normalize_provider_keyword(None, Some("  ")).unwrap(), None);
+    }
+
+    #[test]
+    fn platform_keys_by_kind_and_source() {
+        use ChannelKind::*;
+        use KeySource::*;
+        assert_eq!(
+            platform_key(Sms, " +1 (415) 555-2671 ", Person).unwrap(),
+            "+14155552671"
+        );
+        assert!(
+            platform_key(Sms, "+447700900123", Person).is_err(),
+            "not a valid number"
+        );
+        assert_eq!(
+            platform_key(Sms, "+447700900123", Network).unwrap(),
+            "+447700900123"
+        );
+        assert!(platform_key(Sms, "447400123456", Network).is_err());
+        assert_eq!(
+            platform_key(Whatsapp, "US.13491208655302741918", Network).unwrap(),
+            "US.13491208655302741918"
+        );
+        assert!(platform_key(Whatsapp, "US.1349", Person).is_err());
+        assert_eq!(
+            platform_key(Messenger, " 2495867 ", Person).unwrap(),
+            "2495867"
+        );
+        assert!(platform_key(Web, "", Network).is_err());
+        assert!(platform_key(Web, &"x".repeat(129), Network).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use parley_core::model::{ChannelKind, ConsentSource, ConsentStatus};
-use parley_core::{Clock, E164, new_id};
+use parley_core::{Clock, new_id};
 use parley_store::{
     Channel, ConsentChange, ConsentOrigin, MessagingUser, PageRequest, Store, StoreError,
     UserImportBatch, UserInsert, UserUpdate,
@@ -37,7 +37,6 @@ Columns (a header row names them; case does not matter; other columns are ignore
   locale          optional, e.g. en or fr-CA";
 
 const MAX_NAME_CHARS: usize = 200;
-const MAX_KEY_CHARS: usize = 128;
 const MAX_LOCALE_CHARS: usize = 35;
 
 /// Why a file cannot be imported at all (as opposed to a bad row, which is only reported).
@@ -242,20 +241,8 @@ fn field(record: &ImportRecord, column: Option<usize>) -> Option<&str> {
 
 /// The platform key as stored: E.164 on phone channels, the trimmed id elsewhere.
 fn platform_key(kind: ChannelKind, value: &str) -> Result<String, String> {
-    match kind {
-        ChannelKind::Sms | ChannelKind::Whatsapp => E164::parse(value)
-            .map(E164::into_string)
-            .map_err(|e| format!("platform_key: {e}")),
-        ChannelKind::Messenger | ChannelKind::Web => {
-            if value.chars().count() > MAX_KEY_CHARS {
-                Err(format!(
-                    "platform_key: at most {MAX_KEY_CHARS} characters on a {kind} channel"
-                ))
-            } else {
-                Ok(value.to_owned())
-            }
-        }
-    }
+    parley_core::channel::platform_key(kind, value, parley_core::channel::KeySource::Person)
+        .map_err(|e| format!("platform_key: {e}"))
 }
 
 /// Checks one row, naming every problem it has.

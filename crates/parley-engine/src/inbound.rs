@@ -117,6 +117,9 @@ struct BatchCache {
     /// Phone numbers looked up among contacts, with the oldest contact found.
     contacts: HashMap<String, Option<Uuid>>,
     processes: HashMap<String, Vec<SmsProcess>>,
+    /// Error sessions this batch recorded, per messaging user: not in the database yet, but a
+    /// repeat of the same failure must find them.
+    failed: HashMap<Uuid, Vec<Session>>,
 }
 
 /// A customer as this batch knows them: read from the store once, then updated in memory by each
@@ -345,21 +348,9 @@ impl Inbound {
         let is_new_session = !matches!(plan, InboundPlan::Reuse(_));
 
         // The message itself, then the auto-responses in the order consent and hand-off decided.
-        write.entries.push(Entry {
-            id: inbound_entry_id,
-            session_id: landed.id,
-            direction: Direction::Inbound,
-            actor: Actor::Customer,
-            actor_id: None,
-            body: event.text.clone(),
-            media: event.media.clone(),
-            provider_message_id: Some(event.provider_message_id.clone()),
-            status: EntryStatus::Received,
-            error_code: None,
-            provider_error: None,
-            created_at: now,
-            updated_at: now,
-        });
+        write
+            .entries
+            .push(inbound_entry(event, inbound_entry_id, landed.id, None, now));
         let mut responses: Vec<(ResponseKind, String)> = decision
             .responses
             .iter()
@@ -430,7 +421,7 @@ impl Inbound {
                 Err(_) => return Ok(None),
             },
         };
-        let previous = if write.user.is_some() {
+        let mut previous = if write.user.is_some() {
             Vec::new()
         } else {
             self.store
@@ -444,6 +435,9 @@ impl Inbound {
                 .await?
                 .items
         };
+        if let Some(recorded) = cache.failed.get(&customer.user_id) {
+            previous.extend(recorded.iter().cloned());
+        }
         let prior: Vec<PriorSession<'_, Uuid>> = previous
             .iter()
             .map(|s| PriorSession {
@@ -472,21 +466,18 @@ impl Inbound {
             }
             (FailurePlan::Fail(_), None) => return Ok(None),
         };
-        write.entries.push(Entry {
-            id: new_id(),
-            session_id: session.id,
-            direction: Direction::Inbound,
-            actor: Actor::Customer,
-            actor_id: None,
-            body: event.text.clone(),
-            media: event.media.clone(),
-            provider_message_id: Some(event.provider_message_id.clone()),
-            status: EntryStatus::Received,
-            error_code: None,
-            provider_error: Some(reason.to_owned()),
-            created_at: now,
-            updated_at: now,
-        });
+        write.entries.push(inbound_entry(
+            event,
+            new_id(),
+            session.id,
+            Some(reason.to_owned()),
+            now,
+        ));
+        cache
+            .failed
+            .entry(customer.user_id)
+            .or_default()
+            .push(session.clone());
         write.sessions.push(session);
         customer.open = None;
         cache.customers.insert((rules.channel.id, key), customer);
@@ -848,6 +839,32 @@ fn retry_all(
     outcomes
 }
 
+/// The customer's message as an entry of `session_id`; `problem` says why it could not be
+/// processed, when it could not.
+fn inbound_entry(
+    event: &InboundEvent,
+    id: Uuid,
+    session_id: Uuid,
+    problem: Option<String>,
+    now: Timestamp,
+) -> Entry {
+    Entry {
+        id,
+        session_id,
+        direction: Direction::Inbound,
+        actor: Actor::Customer,
+        actor_id: None,
+        body: event.text.clone(),
+        media: event.media.clone(),
+        provider_message_id: Some(event.provider_message_id.clone()),
+        status: EntryStatus::Received,
+        error_code: None,
+        provider_error: problem,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 fn create_contact(write: &mut InboundWrite, phone: Option<E164>) -> Uuid {
     if let Some(c) = &write.contact {
         return c.id;
@@ -866,33 +883,10 @@ fn route(session: &mut Session, channel: &Channel) {
     session.queue_id = channel.queue_id;
 }
 
-/// The platform key of the sender: E.164 for phone channels, the platform's id otherwise.
+/// The platform key of the sender, as the provider delivered it.
 fn platform_key(kind: ChannelKind, from: &str) -> Result<String, StageError> {
-    match kind {
-        ChannelKind::Sms | ChannelKind::Whatsapp => E164::from_network(from)
-            .map(E164::into_string)
-            .or_else(|e| {
-                // WhatsApp users may come with a user id and no phone number.
-                if kind == ChannelKind::Whatsapp
-                    && !from.trim().is_empty()
-                    && !from.starts_with('+')
-                {
-                    Ok(from.trim().to_owned())
-                } else {
-                    Err(StageError::Permanent(format!("sender: {e}")))
-                }
-            }),
-        ChannelKind::Messenger | ChannelKind::Web => {
-            let k = from.trim();
-            if k.is_empty() || k.len() > 128 {
-                Err(StageError::Permanent(
-                    "sender id must be 1 to 128 characters".to_owned(),
-                ))
-            } else {
-                Ok(k.to_owned())
-            }
-        }
-    }
+    parley_core::channel::platform_key(kind, from, parley_core::channel::KeySource::Network)
+        .map_err(|e| StageError::Permanent(format!("sender: {e}")))
 }
 
 fn phone_of(kind: ChannelKind, key: &str) -> Option<E164> {

@@ -121,22 +121,10 @@ pub async fn inbound(
     Ok((StatusCode::ACCEPTED, Json(m.into())))
 }
 
-/// Phone channels key customers by E.164; others by an opaque id of bounded size.
+/// The customer as a person typed them: a valid number on phone channels, an id elsewhere.
 fn customer_address(kind: parley_core::model::ChannelKind, raw: &str) -> Result<String, ApiError> {
-    use parley_core::model::ChannelKind::*;
-    match kind {
-        Sms | Whatsapp => parley_core::E164::parse(raw)
-            .map(parley_core::E164::into_string)
-            .map_err(|e| ApiError::invalid(e.to_string())),
-        Messenger | Web => {
-            let key = raw.trim();
-            if key.is_empty() || key.len() > 128 {
-                Err(ApiError::invalid("'from' must be 1 to 128 characters"))
-            } else {
-                Ok(key.to_owned())
-            }
-        }
-    }
+    parley_core::channel::platform_key(kind, raw, parley_core::channel::KeySource::Person)
+        .map_err(|e| ApiError::invalid(e.to_string()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

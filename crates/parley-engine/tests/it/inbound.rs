@@ -226,7 +226,91 @@ async fn inactive_sessions_end_on_their_timer(b: TestBackend) {
     assert_eq!(ended.end_reason.as_deref(), Some("inactivity_timeout"));
 }
 
+/// Messages that cannot be processed are kept in one Error session per customer and reason, even
+/// when the repeats arrive in the same batch.
+async fn unprocessable_messages_share_one_error_session(b: TestBackend) {
+    let db = fresh(b).await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now = clock.now();
+    let program = db
+        .store
+        .create_channel(
+            &ChannelSpec {
+                name: "baby".into(),
+                kind: ChannelKind::Sms,
+                provider: Provider::Simulator,
+                address: "11221".into(),
+                number_type: Some(NumberType::SharedShortCode),
+                provider_keyword: Some("baby".into()),
+                country: Some("US".into()),
+                consent_level: ConsentLevel::Implicit,
+                queue_id: None,
+                throughput_mps: None,
+                settings: json!({}),
+                secrets: json!({}),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let engine = Engine::new(
+        db.store.clone(),
+        clock.clone(),
+        EventBus::default(),
+        EngineConfig::default(),
+    );
+    for (i, text) in ["hello", "hello?", "kids stop"].iter().enumerate() {
+        engine
+            .ingest
+            .submit(&event(&program, &format!("m{i}"), text, now))
+            .await
+            .unwrap();
+    }
+    assert_eq!(engine.inbound_runner().run_once().await.unwrap(), 3);
+    let user = db
+        .store
+        .messaging_user_by_key(program.id, "+447400123456")
+        .await
+        .unwrap()
+        .unwrap();
+    let sessions = db
+        .store
+        .list_sessions(
+            SessionFilter {
+                messaging_user_id: Some(user.id),
+                ..Default::default()
+            },
+            PageRequest::new(None, 10),
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(sessions[0].status, SessionStatus::Error);
+    let entries = db
+        .store
+        .list_entries(sessions[0].id, PageRequest::new(None, 10))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(entries.len(), 3, "every message is kept");
+    assert!(entries.iter().all(|e| {
+        e.provider_error
+            .as_deref()
+            .is_some_and(|p| p.contains("no known program"))
+    }));
+    assert_eq!(
+        db.store
+            .queue_counts(parley_engine::inbound::QUEUE)
+            .await
+            .unwrap()
+            .done,
+        3
+    );
+}
+
 parley_store::on_both_backends!(
+    unprocessable_messages_share_one_error_session,
     accepted_events_survive_a_restart,
     one_batch_keeps_each_customers_order,
     inactive_sessions_end_on_their_timer,
