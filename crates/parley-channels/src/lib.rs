@@ -9,4 +9,5 @@
 pub mod http;
 pub mod meta;
 pub mod simulator;
+pub mod smpp;
 pub mod twilio;

@@ -25,6 +25,10 @@ pub struct EngineConfig {
     /// Outbound sends in flight per round.
     pub outbound_batch: u32,
     pub idle_poll: Duration,
+    /// How long a claimed job is held before another worker may take it over: the longest a
+    /// crashed process delays its work. Longer than any one job can take (a provider call with its
+    /// timeout and rate wait).
+    pub lease: Duration,
 }
 
 impl Default for EngineConfig {
@@ -33,6 +37,7 @@ impl Default for EngineConfig {
             inbound_batch: 256,
             outbound_batch: 64,
             idle_poll: Duration::from_millis(500),
+            lease: Duration::from_secs(60),
         }
     }
 }
@@ -69,7 +74,8 @@ impl Engine {
         let inbound_wake = Arc::new(Notify::new());
         let outbound_wake = Arc::new(Notify::new());
         let ingest = Ingest::start(store.clone(), clock.clone(), inbound_wake.clone());
-        let outbound = Outbound::new(store.clone(), clock.clone(), events.clone());
+        let outbound =
+            Outbound::new(store.clone(), clock.clone(), events.clone()).with_ingest(ingest.clone());
         Self {
             store,
             clock,
@@ -87,6 +93,7 @@ impl Engine {
         let mut cfg = RunnerConfig::new(queue);
         cfg.batch = batch;
         cfg.idle_poll = self.config.idle_poll;
+        cfg.lease = self.config.lease;
         JobRunner::new(self.store.clone(), self.clock.clone(), cfg)
     }
 

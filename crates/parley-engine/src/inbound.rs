@@ -160,6 +160,11 @@ impl Inbound {
         let mut events = Vec::new();
         let mut committed_ids = Vec::with_capacity(jobs.len());
         let mut parsed = Vec::with_capacity(jobs.len());
+        // One runner claimed the whole batch, so one worker holds every job of it.
+        let worker = jobs
+            .iter()
+            .find_map(|j| j.leased_by.clone())
+            .unwrap_or_default();
         for job in jobs {
             match serde_json::from_str::<InboundEvent>(&job.payload) {
                 Ok(e) => parsed.push((job.id, e)),
@@ -212,7 +217,12 @@ impl Inbound {
                 }
             }
         }
-        if let Err(e) = self.store.commit_inbound(&writes, self.clock.now()).await {
+        // The jobs whose effects are written are completed in the same transaction.
+        if let Err(e) = self
+            .store
+            .commit_inbound(&writes, &committed_ids, &worker, self.clock.now())
+            .await
+        {
             tracing::warn!(error = %e, "inbound batch not committed; it will be retried");
             return retry_all(committed_ids, outcomes, &e.to_string());
         }

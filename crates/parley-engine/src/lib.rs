@@ -17,6 +17,7 @@ pub mod outbound;
 pub mod processes;
 pub mod provision;
 pub mod runner;
+pub mod smpp_link;
 pub mod timers;
 pub mod transport;
 

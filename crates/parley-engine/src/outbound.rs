@@ -5,7 +5,8 @@
 //! status. Replies to customers carry a higher priority than bulk traffic.
 //!
 //! Providers: the simulator (in-process), Twilio (REST), Meta WhatsApp Cloud API and Messenger
-//! Send API. Requests and answers are the pure functions of `parley-channels`; the HTTP call is
+//! Send API, and SMPP binds for SMS channels with provider `smpp` ([`crate::smpp_link`], which
+//! documents how segment results map to the entry). Requests and answers are the pure functions of `parley-channels`; the HTTP call is
 //! [`crate::transport`]. Each channel's provider base URL is its `settings.base_url` (the
 //! provider's production API when absent), so tests point it at a local server.
 //!
@@ -64,6 +65,7 @@ use uuid::Uuid;
 
 use crate::events::{DomainEvent, EventBus};
 use crate::runner::JobOutcome;
+use crate::smpp_link::SmppLinks;
 use crate::transport::{HttpTransport, TransportError};
 
 pub const QUEUE: &str = "outbound";
@@ -125,6 +127,8 @@ pub struct Outbound {
     events: EventBus,
     transport: Option<HttpTransport>,
     limiters: Arc<Mutex<HashMap<Uuid, Arc<SenderLimiter>>>>,
+    /// The SMPP binds of SMS channels with provider `smpp` (see [`crate::smpp_link`]).
+    smpp: Arc<SmppLinks>,
 }
 
 impl std::fmt::Debug for Outbound {
@@ -244,7 +248,31 @@ impl Outbound {
             events,
             transport,
             limiters: Arc::new(Mutex::new(HashMap::new())),
+            smpp: Arc::new(SmppLinks::default()),
         }
+    }
+
+    /// Feeds messages received over SMPP binds into the inbound pipeline.
+    pub fn with_ingest(self, ingest: crate::ingest::Ingest) -> Self {
+        self.smpp.set_ingest(ingest);
+        self
+    }
+
+    /// The SMPP binds (made on each SMPP channel's first send).
+    pub fn smpp_links(&self) -> &SmppLinks {
+        &self.smpp
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub(crate) fn events(&self) -> &EventBus {
+        &self.events
     }
 
     /// Uses `transport` for provider calls (a shorter timeout in tests, for instance).
@@ -305,7 +333,7 @@ impl Outbound {
 
     /// Waits until the sender may send `permits` more segments, one permit at a time so a
     /// message longer than the burst still goes. Gives up (false) after [`MAX_RATE_WAIT`].
-    async fn wait_for_rate(&self, channel: &Channel, permits: u32) -> bool {
+    pub(crate) async fn wait_for_rate(&self, channel: &Channel, permits: u32) -> bool {
         let limiter = self.limiter(channel);
         let mut waited = Duration::ZERO;
         for _ in 0..permits {
@@ -383,6 +411,9 @@ impl Outbound {
             Provider::Simulator => return self.send_simulated(&entry, &channel, &user, now).await,
             Provider::Twilio => prepare_twilio(&channel, &user, &entry),
             Provider::Meta => prepare_meta(&channel, &session, &user, &entry, now),
+            Provider::Smpp => {
+                return self.send_smpp(&entry, &channel, &user, last_attempt).await;
+            }
             other => Prepared::Refused {
                 code: ErrorCode::ChannelUnavailable,
                 reason: format!("sending through {other} is not available on this server yet"),
@@ -544,6 +575,7 @@ impl Outbound {
                     to_addr: user.platform_key.clone(),
                     body: entry.body.clone(),
                     status: "delivered".to_owned(),
+                    entry_id: Some(entry.id),
                 },
                 now,
             )
@@ -565,7 +597,7 @@ impl Outbound {
 
     /// Nothing was sent, for a reason that should pass: the entry stays queued with the reason,
     /// and the runner retries; on the last attempt the entry fails with `code`.
-    async fn transient(
+    pub(crate) async fn transient(
         &self,
         entry: &Entry,
         code: ErrorCode,
@@ -592,7 +624,7 @@ impl Outbound {
 
     /// The provider may have taken the message: keep the entry queued, say so, and dead-letter
     /// the job rather than risk texting the customer twice (see the module docs).
-    async fn ambiguous(
+    pub(crate) async fn ambiguous(
         &self,
         entry: &Entry,
         provider: &'static str,
@@ -690,7 +722,7 @@ impl Outbound {
         Ok(())
     }
 
-    async fn fail(
+    pub(crate) async fn fail(
         &self,
         entry: &Entry,
         code: ErrorCode,

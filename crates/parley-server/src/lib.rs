@@ -13,6 +13,7 @@ pub mod error;
 pub mod ops;
 pub mod simulator;
 pub mod webhooks;
+pub mod webhooks_meta;
 
 mod schema;
 
@@ -202,6 +203,16 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/webhooks/twilio/{channel}/status",
             axum::routing::post(webhooks::twilio_status),
+        )
+        .route(
+            "/webhooks/meta/whatsapp",
+            axum::routing::get(webhooks_meta::whatsapp_handshake)
+                .post(webhooks_meta::whatsapp_inbound),
+        )
+        .route(
+            "/webhooks/meta/messenger",
+            axum::routing::get(webhooks_meta::messenger_handshake)
+                .post(webhooks_meta::messenger_inbound),
         );
     let doc = Arc::new(doc);
 

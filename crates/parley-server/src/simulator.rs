@@ -95,6 +95,7 @@ pub async fn inbound(
                 to_addr: channel.address.clone(),
                 body: input.text.clone(),
                 status: "received".to_owned(),
+                entry_id: None,
             },
             now,
         )

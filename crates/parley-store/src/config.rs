@@ -1,6 +1,7 @@
 //! Workspace configuration: channels, queues, skills, agents and their memberships, templates and
 //! keyword sets.
 
+use parley_core::model::{ChannelKind, Provider};
 use parley_core::{Timestamp, new_id};
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -93,6 +94,22 @@ impl Store {
         let rows = on_backend!(self, read c => sqlx::query_as::<_, Channel>(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(page.after).bind(page.fetch_limit()).fetch_all(c).await)?;
         Ok(paginate(rows, page))
+    }
+
+    /// Every channel of one kind on one provider, oldest first (the Meta webhooks, which share one
+    /// path per kind, find theirs among them).
+    pub async fn channels_by_provider_kind(
+        &self,
+        provider: Provider,
+        kind: ChannelKind,
+    ) -> Result<Vec<Channel>> {
+        let sql = format!(
+            "SELECT {CHANNEL_COLS} FROM channels WHERE provider = $1 AND kind = $2 ORDER BY id"
+        );
+        Ok(
+            on_backend!(self, read c => sqlx::query_as::<_, Channel>(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(provider.as_str()).bind(kind.as_str()).fetch_all(c).await)?,
+        )
     }
 
     pub async fn delete_channel(&self, id: Uuid) -> Result<()> {

@@ -68,14 +68,44 @@ pub struct InboundWrite {
 }
 
 impl Store {
-    /// Commits a batch of inbound outcomes in one transaction.
-    pub async fn commit_inbound(&self, batch: &[InboundWrite], now: Timestamp) -> Result<()> {
-        if batch.is_empty() {
+    /// Commits a batch of inbound outcomes in one transaction, and in the same transaction marks
+    /// done the jobs that carried them (`finished`: their ids, all held by `worker`). So a batch's
+    /// effects and its jobs' completion land together: a crash before the commit leaves the jobs
+    /// to run again with nothing written, a crash after it leaves nothing to run again. If the
+    /// worker no longer holds every one of those jobs (its lease ran out and another worker took
+    /// them), nothing is written and the result is a `Conflict`.
+    pub async fn commit_inbound(
+        &self,
+        batch: &[InboundWrite],
+        finished: &[Uuid],
+        worker: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        if batch.is_empty() && finished.is_empty() {
             return Ok(());
         }
         let at = now.millis();
         on_backend!(self, write c => {
             let mut tx = c.begin().await?;
+            for chunk in finished.chunks(256) {
+                let sql = format!(
+                    "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = $1 \
+                     WHERE leased_by = $2 AND state = 'running' AND id IN ({})",
+                    crate::config::placeholders(3, chunk.len())
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at).bind(worker);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                let done = q.execute(&mut *tx).await?.rows_affected();
+                if done != chunk.len() as u64 {
+                    return Err(crate::StoreError::Conflict(format!(
+                        "{} of {} jobs are no longer held by {worker}",
+                        chunk.len() as u64 - done,
+                        chunk.len()
+                    )));
+                }
+            }
             for w in batch {
                 if let Some(ct) = &w.contact {
                     sqlx::query(
@@ -175,7 +205,7 @@ impl Store {
             sessions: sessions.to_vec(),
             ..InboundWrite::default()
         }];
-        self.commit_inbound(&batch, now).await
+        self.commit_inbound(&batch, &[], "", now).await
     }
 
     /// Every channel at one address: the programs sharing a shared short code.

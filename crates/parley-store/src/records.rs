@@ -630,6 +630,7 @@ pub struct SimulatorMessage {
     pub to_addr: String,
     pub body: String,
     pub status: String,
+    pub entry_id: Option<Uuid>,
     #[sqlx(try_from = "i64")]
     pub created_at: Timestamp,
 }

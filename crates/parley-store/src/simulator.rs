@@ -16,9 +16,13 @@ pub struct NewSimulatorMessage {
     pub to_addr: String,
     pub body: String,
     pub status: String,
+    /// For messages Parley sends: the entry, so sending it twice records it once.
+    pub entry_id: Option<Uuid>,
 }
 
 impl Store {
+    /// Records a message crossing the simulated network. A second message for the same entry is
+    /// not recorded: the first one is returned, as a provider honouring an idempotency key would.
     pub async fn record_simulator_message(
         &self,
         m: &NewSimulatorMessage,
@@ -26,12 +30,14 @@ impl Store {
     ) -> Result<SimulatorMessage> {
         let id = new_id();
         on_backend!(self, write c => sqlx::query(
-            "INSERT INTO simulator_messages (id, channel_id, direction, from_addr, to_addr, body, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            "INSERT INTO simulator_messages (id, channel_id, direction, from_addr, to_addr, body, status, entry_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (entry_id) DO NOTHING")
             .bind(id).bind(m.channel_id).bind(m.direction.as_str()).bind(&m.from_addr)
-            .bind(&m.to_addr).bind(&m.body).bind(&m.status).bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(&m.to_addr).bind(&m.body).bind(&m.status).bind(m.entry_id).bind(now.millis())
+            .execute(c).await.map(|r| r.rows_affected()))?;
         on_backend!(self, read c => sqlx::query_as::<_, SimulatorMessage>(
-            "SELECT * FROM simulator_messages WHERE id = $1").bind(id).fetch_optional(c).await)?
+            "SELECT * FROM simulator_messages WHERE id = $1 OR ($2 IS NOT NULL AND entry_id = $2)")
+            .bind(id).bind(m.entry_id).fetch_optional(c).await)?
         .ok_or(StoreError::not_found("simulator message"))
     }
 

@@ -22,16 +22,19 @@ pub struct Config {
     pub max_connections: u32,
     /// `text` or `json` logs.
     pub log_format: String,
+    /// Seconds a worker holds a claimed job; after a crash its jobs run again this much later.
+    pub job_lease_secs: u64,
 }
 
 /// Every configuration key, as read from `PARLEY_<KEY>` variables.
-const KEYS: [&str; 6] = [
+const KEYS: [&str; 7] = [
     "database_url",
     "listen",
     "max_body_bytes",
     "simulator",
     "max_connections",
     "log_format",
+    "job_lease_secs",
 ];
 
 impl Default for Config {
@@ -43,6 +46,7 @@ impl Default for Config {
             simulator: false,
             max_connections: 8,
             log_format: "text".to_owned(),
+            job_lease_secs: 60,
         }
     }
 }

@@ -261,12 +261,11 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
-    let engine = Engine::new(
-        store.clone(),
-        clock,
-        EventBus::default(),
-        EngineConfig::default(),
-    );
+    let engine_config = EngineConfig {
+        lease: std::time::Duration::from_secs(config.job_lease_secs.clamp(1, 3600)),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(store.clone(), clock, EventBus::default(), engine_config);
     let state = AppState::new(
         engine.clone(),
         parley_server::metrics_handle(),

@@ -7,3 +7,4 @@ mod inbound;
 mod processes;
 mod provision;
 mod runner;
+mod smpp;

@@ -1,48 +1,19 @@
 //! The inbound pipeline end to end: signed Twilio webhooks and simulator messages through the real
 //! server and its workers, checked in the database.
 
-use std::time::Duration;
-
 use parley_channels::twilio::{SignatureAlgorithm, compute_signature};
 use parley_core::model::*;
 use parley_core::{Clock, SystemClock};
-use parley_engine::EventBus;
 use parley_store::testing::TestBackend;
 use parley_store::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::TestApp;
+use crate::{TestApp, eventually};
 
 const TOKEN: &str = "twilio-auth-token";
 const CUSTOMER: &str = "+447400123456";
-
-/// Checks `f` after every engine event (and at least every 50 ms) until it gives `Some`, for at
-/// most ten seconds.
-async fn eventually<T, F, Fut>(bus: &EventBus, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let mut events = Some(bus.subscribe());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        match events.as_mut() {
-            Some(rx) => {
-                let _ = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await;
-            }
-            None => tokio::task::yield_now().await,
-        }
-    }
-}
 
 struct Sms {
     app: TestApp,

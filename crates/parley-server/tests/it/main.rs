@@ -4,10 +4,12 @@
 mod api;
 mod bad_input;
 mod inbound;
+mod meta;
 mod ops;
 mod processes;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use parley_core::model::TokenRole;
 use parley_core::{Clock, SystemClock};
@@ -99,5 +101,31 @@ impl TestApp {
     /// A request without a token.
     pub fn anon(&self, method: Method, path: &str) -> RequestBuilder {
         self.client.request(method, format!("{}{path}", self.base))
+    }
+}
+
+/// Checks `f` after every engine event (and at least every 50 ms) until it gives `Some`, for at
+/// most ten seconds.
+pub async fn eventually<T, F, Fut>(bus: &EventBus, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let mut events = Some(bus.subscribe());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        match events.as_mut() {
+            Some(rx) => {
+                let _ = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await;
+            }
+            None => tokio::task::yield_now().await,
+        }
     }
 }

@@ -231,6 +231,8 @@ CREATE TABLE simulator_messages (
     to_addr    TEXT NOT NULL,
     body       TEXT NOT NULL,
     status     TEXT NOT NULL,
+    -- The entry this message delivers: the idempotency key that keeps a retried send single.
+    entry_id   UUID UNIQUE,
     created_at BIGINT NOT NULL
 );
 CREATE INDEX simulator_messages_to ON simulator_messages (to_addr, id);

@@ -294,6 +294,7 @@ async fn simulator_messages_by_party(b: TestBackend) {
                 to_addr: to.into(),
                 body: "x".into(),
                 status: "delivered".into(),
+                entry_id: None,
             },
             T0,
         )

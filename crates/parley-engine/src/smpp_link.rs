@@ -1,0 +1,697 @@
+//! SMS channels with provider `smpp`: one SMPP transceiver bind per channel, through
+//! `parley-smpp`, for sending (the dispatcher's SMPP arm) and receiving (receipts and
+//! mobile-originated messages).
+//!
+//! # Connections
+//!
+//! [`SmppLinks`] is the registry, held by [`Outbound`]. A channel's bind is made on its first
+//! send, from `settings.host`, `settings.port` (default 2775), `settings.system_type`,
+//! `settings.window` (default 10), `secrets.system_id` and `secrets.password`; when those change
+//! a new bind replaces the old one (which is closed). The map's lock is held only for the
+//! lookup: never across a bind or a submit. A refused or failed bind is not cached, so the next
+//! send tries again.
+//!
+//! # Sending
+//!
+//! The text is split by `parley_core::sms::split` (GSM 7-bit unpacked, `data_coding` 0, or
+//! UTF-16BE, `data_coding` 8), with the 8-bit concatenation UDH (`udhi`) when it takes several
+//! segments; the UDH reference is derived from the entry id, so a resend carries the same bytes.
+//! Every segment asks for a delivery receipt. Source is the channel's address (`+E.164` as
+//! international, up to 8 digits as a short code, anything else as alphanumeric); destination is
+//! the messaging user's E.164 number.
+//!
+//! | segment results | entry | job |
+//! |---|---|---|
+//! | all accepted | `sent`, `provider_message_id` = the first segment's SMSC id | done |
+//! | none accepted, one refused permanently (or not encodable) | `failed`, catalogue code from `parley_channels::smpp`, raw status in `provider_error` | done |
+//! | none accepted, all safe to resend (not sent, transient status) | stays `queued`, reason in `provider_error` | retried; failed on the last attempt |
+//! | none accepted, some outcome unknown | stays `queued`, "ambiguous" note | dead-lettered, never resent automatically |
+//! | some accepted, some not | stays `queued`, note with the accepted ids | dead-lettered (resending would duplicate the accepted parts) |
+//! | bind refused or SMSC unreachable | stays `queued`, "cannot bind" reason | retried; failed on the last attempt (0003 for refused credentials, 0001 otherwise) |
+//!
+//! Receipts are matched on the first segment's id, the one stored on the entry; the other
+//! segments' ids are logged (debug) and their receipts are ignored.
+//!
+//! # Receiving
+//!
+//! A task per bind reads its [`parley_smpp::InboundReceiver`]: a delivery receipt becomes
+//! [`Outbound::record_status`] (`DELIVRD` -> delivered; `REJECTD` -> failed; `UNDELIV`, `EXPIRED`,
+//! `DELETED`, `UNKNOWN`, `SKIPPED` -> undelivered; intermediate states -> sent); a
+//! mobile-originated message is decoded by its `data_coding` and submitted to the inbound
+//! pipeline ([`Ingest`]) with `from` = `+` and the source digits. The SMSC gives an MO no id of
+//! its own, and `parley-smpp` acknowledges it before Parley stores it (so it is never delivered
+//! twice), so each MO gets a fresh `smpp-mo-<uuid>` as its provider message id.
+//! The task ends when its bind is closed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use parley_channels::smpp::error_code_for_command_status;
+use parley_core::model::EntryStatus;
+use parley_core::sms::{Encoding, decode_gsm7_unpacked, decode_ucs2, split};
+use parley_core::{ErrorCode, Timestamp, new_id};
+use parley_smpp::{
+    Address, DataCoding, DeliveryReceipt, InboundEvent as SmppEvent, InboundReceiver, MessageState,
+    MobileOriginated, OutboundMessage, Segment, SmppClient, SmppConfig, SmppError, SubmitError,
+};
+use parley_store::{Channel, Entry, MessagingUser, StoreError};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::events::DomainEvent;
+use crate::inbound::InboundEvent;
+use crate::ingest::Ingest;
+use crate::outbound::{Outbound, sender_rate};
+use crate::runner::JobOutcome;
+
+/// The bind parameters of a channel: a change means a new bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BindKey {
+    host: String,
+    port: u16,
+    system_id: String,
+    password: String,
+    system_type: String,
+    window: usize,
+}
+
+impl BindKey {
+    fn config(&self) -> SmppConfig {
+        let mut config = SmppConfig::new(
+            self.host.clone(),
+            self.port,
+            self.system_id.clone(),
+            self.password.clone(),
+        );
+        config.system_type = self.system_type.clone();
+        config.window = self.window;
+        // A send waits at most queue + response timeout: well inside the runner's lease.
+        config.queue_timeout = Duration::from_secs(20);
+        config.response_timeout = Duration::from_secs(10);
+        config
+    }
+}
+
+struct Slot {
+    key: BindKey,
+    client: tokio::sync::OnceCell<SmppClient>,
+}
+
+/// The SMPP binds of this server, one per SMPP channel, made on first use.
+#[derive(Default)]
+pub struct SmppLinks {
+    slots: Mutex<HashMap<Uuid, Arc<Slot>>>,
+    ingest: OnceLock<Ingest>,
+}
+
+impl std::fmt::Debug for SmppLinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmppLinks").finish_non_exhaustive()
+    }
+}
+
+/// Why no bind is available for a send.
+#[derive(Debug)]
+pub(crate) enum LinkError {
+    /// The channel lacks a setting or secret: never retried.
+    Misconfigured(String),
+    /// Connecting or binding failed.
+    Bind { target: String, error: SmppError },
+}
+
+impl SmppLinks {
+    /// Where mobile-originated messages go. Set once (the engine does it); without it they are
+    /// logged and dropped.
+    pub fn set_ingest(&self, ingest: Ingest) {
+        let _ = self.ingest.set(ingest);
+    }
+
+    /// Channels with a bind made (or being made).
+    pub fn channels(&self) -> Vec<Uuid> {
+        self.lock().keys().copied().collect()
+    }
+
+    /// The bind of `channel_id`, if one is up.
+    pub fn client(&self, channel_id: Uuid) -> Option<SmppClient> {
+        self.lock()
+            .get(&channel_id)
+            .and_then(|s| s.client.get().cloned())
+    }
+
+    /// Unbinds and forgets every connection (shutdown, tests).
+    pub async fn close_all(&self) {
+        let slots: Vec<Arc<Slot>> = self.lock().drain().map(|(_, s)| s).collect();
+        for slot in slots {
+            if let Some(client) = slot.client.get() {
+                client.close().await;
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<Slot>>> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The channel's bind, made now if there is none (or its settings changed).
+    pub(crate) async fn connect(
+        &self,
+        channel: &Channel,
+        outbound: &Outbound,
+    ) -> Result<SmppClient, LinkError> {
+        let key = bind_key(channel).map_err(LinkError::Misconfigured)?;
+        let (slot, replaced) = {
+            let mut map = self.lock();
+            match map.get(&channel.id) {
+                Some(s) if s.key == key => (s.clone(), None),
+                _ => {
+                    let slot = Arc::new(Slot {
+                        key: key.clone(),
+                        client: tokio::sync::OnceCell::new(),
+                    });
+                    let old = map.insert(channel.id, slot.clone());
+                    (slot, old)
+                }
+            }
+        };
+        if let Some(client) = replaced.and_then(|old| old.client.get().cloned()) {
+            tokio::spawn(async move { client.close().await });
+        }
+        let client = slot
+            .client
+            .get_or_try_init(|| async {
+                let (client, inbound) =
+                    SmppClient::connect(key.config())
+                        .await
+                        .map_err(|error| LinkError::Bind {
+                            target: format!("{}:{}", key.host, key.port),
+                            error,
+                        })?;
+                tracing::info!(channel = %channel.id, host = %key.host, port = key.port, "SMPP bound");
+                tokio::spawn(receive(
+                    outbound.clone(),
+                    channel.id,
+                    channel.address.clone(),
+                    inbound,
+                ));
+                Ok(client)
+            })
+            .await?;
+        Ok(client.clone())
+    }
+}
+
+fn setting<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// A number in a setting, written as a JSON number or a string.
+fn number(v: &Value, key: &str) -> Option<u64> {
+    match v.get(key)? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn bind_key(channel: &Channel) -> Result<BindKey, String> {
+    let host = setting(&channel.settings, "host").ok_or("SMSC host (settings.host)")?;
+    let system_id =
+        setting(&channel.secrets, "system_id").ok_or("SMPP system id (secrets.system_id)")?;
+    let password = channel
+        .secrets
+        .get("password")
+        .and_then(Value::as_str)
+        .ok_or("SMPP password (secrets.password)")?;
+    let port = match number(&channel.settings, "port") {
+        None if channel.settings.get("port").is_none() => 2775,
+        Some(p) => u16::try_from(p).map_err(|_| "valid SMSC port (settings.port)")?,
+        None => return Err("valid SMSC port (settings.port)".to_owned()),
+    };
+    let window = number(&channel.settings, "window")
+        .and_then(|w| usize::try_from(w).ok())
+        .filter(|w| *w > 0)
+        .unwrap_or(10);
+    Ok(BindKey {
+        host: host.to_owned(),
+        port,
+        system_id: system_id.to_owned(),
+        password: password.to_owned(),
+        system_type: setting(&channel.settings, "system_type")
+            .unwrap_or_default()
+            .to_owned(),
+        window,
+    })
+}
+
+/// The SMPP address of a channel's sender: `+E.164` international, up to 8 digits a short code,
+/// anything else alphanumeric.
+pub fn source_address(address: &str) -> Address {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match address.strip_prefix('+') {
+        Some(rest) if digits(rest) => Address::international(address),
+        _ if digits(address) && address.len() <= 8 => Address::short_code(address),
+        _ if digits(address) => Address::international(address),
+        _ => Address::alphanumeric(address),
+    }
+}
+
+/// The concatenation reference of an entry's segments: the same on every attempt.
+fn reference_for(entry_id: Uuid) -> u8 {
+    entry_id.as_bytes().iter().fold(0u8, |acc, b| acc ^ b)
+}
+
+/// The submit_sm segments of `text`: split, encoded, with the concatenation UDH when needed.
+pub fn build_message(
+    source: &str,
+    destination: &str,
+    text: &str,
+    reference: u8,
+) -> Result<OutboundMessage, String> {
+    let sms = split(text);
+    let data_coding = match sms.encoding {
+        Encoding::Gsm7 => DataCoding::Gsm7,
+        Encoding::Ucs2 => DataCoding::Ucs2,
+    };
+    let udhi = sms.segments.len() > 1;
+    let parts = sms.user_data(reference).map_err(|e| e.to_string())?;
+    Ok(OutboundMessage {
+        source: source_address(source),
+        destination: Address::international(destination),
+        registered_delivery: true,
+        segments: parts
+            .into_iter()
+            .map(|short_message| Segment {
+                short_message,
+                data_coding,
+                udhi,
+            })
+            .collect(),
+    })
+}
+
+/// The entry status a receipt's state means (`None` when the receipt says nothing usable).
+pub fn receipt_status(state: &MessageState) -> Option<(EntryStatus, Option<ErrorCode>)> {
+    Some(match state {
+        MessageState::Delivered => (EntryStatus::Delivered, None),
+        MessageState::Rejected => (EntryStatus::Failed, Some(ErrorCode::CarrierBlocked)),
+        MessageState::Undeliverable
+        | MessageState::Expired
+        | MessageState::Deleted
+        | MessageState::Unknown
+        | MessageState::Skipped => (EntryStatus::Undelivered, None),
+        MessageState::Scheduled | MessageState::Enroute | MessageState::Accepted => {
+            (EntryStatus::Sent, None)
+        }
+        MessageState::OtherCode(_) | MessageState::OtherText(_) => return None,
+    })
+}
+
+/// The text of a mobile-originated message, decoded by its `data_coding`. An undecodable
+/// payload is kept as a readable note with its octets in hex, so nothing disappears.
+pub fn decode_mo(data_coding: DataCoding, payload: &[u8]) -> String {
+    let decoded = match data_coding {
+        DataCoding::Gsm7 => decode_gsm7_unpacked(payload).map_err(|e| e.to_string()),
+        DataCoding::Ucs2 => decode_ucs2(payload).map_err(|e| e.to_string()),
+        // IA5 (ASCII) and Latin-1: one octet per character.
+        DataCoding::Other(0x01 | 0x03) => Ok(payload.iter().map(|b| char::from(*b)).collect()),
+        DataCoding::Other(raw) => Err(format!("data_coding {raw:#04x} is not supported")),
+    };
+    decoded.unwrap_or_else(|e| {
+        let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();
+        format!("[undecodable SMS ({e}): {hex}]")
+    })
+}
+
+/// `+` and the digits of a phone address; other addresses as they are.
+fn customer_address(address: &Address) -> String {
+    let a = address.address.trim();
+    if !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()) && address.ton != 5 {
+        format!("+{a}")
+    } else {
+        a.to_owned()
+    }
+}
+
+/// Reads one bind's inbound events until the bind closes.
+async fn receive(
+    outbound: Outbound,
+    channel_id: Uuid,
+    channel_address: String,
+    mut inbound: InboundReceiver,
+) {
+    while let Some(event) = inbound.recv().await {
+        match event {
+            SmppEvent::Receipt(receipt) => on_receipt(&outbound, channel_id, &receipt).await,
+            SmppEvent::Message(mo) => on_mo(&outbound, channel_id, &channel_address, mo).await,
+            SmppEvent::Undecodable(pdu) => tracing::warn!(
+                channel = %channel_id, command_id = pdu.command_id, error = %pdu.error,
+                "undecodable PDU from the SMSC"
+            ),
+        }
+    }
+    tracing::debug!(channel = %channel_id, "SMPP inbound stream ended");
+}
+
+async fn on_receipt(outbound: &Outbound, channel_id: Uuid, receipt: &DeliveryReceipt) {
+    let Some(message_id) = receipt.message_id.as_deref() else {
+        tracing::warn!(channel = %channel_id, "delivery receipt without a message id");
+        return;
+    };
+    let Some((status, code)) = receipt.state.as_ref().and_then(receipt_status) else {
+        tracing::debug!(channel = %channel_id, message_id, "receipt with no usable state");
+        return;
+    };
+    let mut detail = format!(
+        "stat:{} err:{}",
+        receipt.text.stat.as_deref().unwrap_or("-"),
+        receipt.text.err.as_deref().unwrap_or("-")
+    );
+    if let Some((network, error)) = receipt.network_error_code {
+        detail.push_str(&format!(" network_error:{network}/{error}"));
+    }
+    let provider_error =
+        (status != EntryStatus::Delivered && status != EntryStatus::Sent).then_some(detail);
+    // The SMSC may send the receipt right behind the submit_sm_resp, before the dispatcher has
+    // stored the id: an unknown id is looked up again a few times, off the inbound stream.
+    match outbound
+        .store()
+        .entry_by_provider_id(channel_id, message_id)
+        .await
+    {
+        Ok(Some(_)) => {
+            apply_receipt(
+                outbound,
+                channel_id,
+                message_id,
+                status,
+                code,
+                provider_error,
+            )
+            .await;
+        }
+        Ok(None) | Err(_) => {
+            let outbound = outbound.clone();
+            let message_id = message_id.to_owned();
+            tokio::spawn(async move {
+                for delay in RECEIPT_RETRY_MS {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    if let Ok(Some(_)) = outbound
+                        .store()
+                        .entry_by_provider_id(channel_id, &message_id)
+                        .await
+                    {
+                        apply_receipt(
+                            &outbound,
+                            channel_id,
+                            &message_id,
+                            status,
+                            code,
+                            provider_error,
+                        )
+                        .await;
+                        return;
+                    }
+                }
+                // Receipts of a concatenated message's later segments end here, by design.
+                tracing::debug!(channel = %channel_id, message_id, "receipt for a message we do not know");
+            });
+        }
+    }
+}
+
+/// Delays between lookups of a receipt's message id that is not (yet) on any entry.
+const RECEIPT_RETRY_MS: [u64; 6] = [50, 100, 200, 400, 800, 1600];
+
+async fn apply_receipt(
+    outbound: &Outbound,
+    channel_id: Uuid,
+    message_id: &str,
+    status: EntryStatus,
+    code: Option<ErrorCode>,
+    provider_error: Option<String>,
+) {
+    for attempt in 1..=5u64 {
+        match outbound
+            .record_status(
+                channel_id,
+                message_id,
+                status,
+                code,
+                provider_error.as_deref(),
+                false,
+            )
+            .await
+        {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(channel = %channel_id, message_id, error = %e, attempt,
+                    "receipt not recorded yet");
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+            }
+        }
+    }
+    tracing::error!(channel = %channel_id, message_id, "receipt lost: the store kept failing");
+}
+
+async fn on_mo(outbound: &Outbound, channel_id: Uuid, channel_address: &str, mo: MobileOriginated) {
+    if !mo.complete {
+        tracing::warn!(channel = %channel_id, received = mo.parts_received, total = mo.parts_total,
+            "concatenated SMS incomplete after the reassembly timeout");
+    }
+    let event = InboundEvent {
+        channel_id,
+        provider_message_id: format!("smpp-mo-{}", new_id().simple()),
+        from: customer_address(&mo.source),
+        to: channel_address.to_owned(),
+        text: decode_mo(mo.data_coding, &mo.payload),
+        media: Vec::new(),
+        profile_name: None,
+        received_at: outbound.smpp_now(),
+    };
+    let Some(ingest) = outbound.smpp_links().ingest.get() else {
+        tracing::error!(channel = %channel_id, from = %event.from,
+            "SMS received over SMPP but no inbound pipeline is attached");
+        return;
+    };
+    for attempt in 1..=5u64 {
+        match ingest.submit(&event).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(channel = %channel_id, error = %e, attempt, "SMS not stored yet");
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+            }
+        }
+    }
+    tracing::error!(channel = %channel_id, from = %event.from, text = %event.text,
+        "SMS received over SMPP lost: the store kept failing");
+}
+
+/// A segment's failure as kept in `provider_error`.
+fn describe(index: usize, total: usize, error: &SubmitError) -> String {
+    format!("segment {} of {total}: {error}", index + 1)
+}
+
+impl Outbound {
+    fn smpp_now(&self) -> Timestamp {
+        self.clock().now()
+    }
+
+    /// The dispatcher's SMPP arm: bind (lazily), rate, submit, and the entry's status from the
+    /// segments' results (see the module docs).
+    pub(crate) async fn send_smpp(
+        &self,
+        entry: &Entry,
+        channel: &Channel,
+        user: &MessagingUser,
+        last_attempt: bool,
+    ) -> Result<JobOutcome, StoreError> {
+        let message = match build_message(
+            &channel.address,
+            &user.platform_key,
+            &entry.body,
+            reference_for(entry.id),
+        ) {
+            Ok(m) => m,
+            Err(reason) => {
+                let now = self.smpp_now();
+                self.fail(
+                    entry,
+                    ErrorCode::BodyTooLarge,
+                    &format!("not sent: {reason}"),
+                    now,
+                )
+                .await?;
+                return Ok(JobOutcome::Done);
+            }
+        };
+        let client = match self.smpp_links().connect(channel, self).await {
+            Ok(c) => c,
+            Err(LinkError::Misconfigured(what)) => {
+                let now = self.smpp_now();
+                self.fail(
+                    entry,
+                    ErrorCode::ServiceMisconfigured,
+                    &format!("not sent: the channel has no {what}"),
+                    now,
+                )
+                .await?;
+                return Ok(JobOutcome::Done);
+            }
+            Err(LinkError::Bind { target, error }) => {
+                let now = self.smpp_now();
+                let detail = format!("cannot bind to the SMSC at {target}: {error}");
+                if let SmppError::InvalidConfig(_) = error {
+                    self.fail(entry, ErrorCode::ServiceMisconfigured, &detail, now)
+                        .await?;
+                    return Ok(JobOutcome::Done);
+                }
+                let code = match &error {
+                    SmppError::BindRejected { status } => {
+                        error_code_for_command_status(status.raw())
+                    }
+                    _ => ErrorCode::ServiceUnavailable,
+                };
+                metrics::counter!("parley_outbound_transient_total", "provider" => "smpp")
+                    .increment(1);
+                return self
+                    .transient(entry, code, &detail, last_attempt, now)
+                    .await;
+            }
+        };
+
+        let permits = u32::try_from(message.segments.len()).unwrap_or(u32::MAX);
+        if !self.wait_for_rate(channel, permits).await {
+            let detail = format!(
+                "the sender is at its rate of {} messages per second",
+                sender_rate(channel)
+            );
+            let now = self.smpp_now();
+            return self
+                .transient(
+                    entry,
+                    ErrorCode::ServiceUnavailable,
+                    &detail,
+                    last_attempt,
+                    now,
+                )
+                .await;
+        }
+
+        let results = client.submit(&message).await;
+        let now = self.smpp_now();
+        let total = results.len();
+        let accepted: Vec<&str> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(String::as_str))
+            .collect();
+        let failures: Vec<(usize, &SubmitError)> = results
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e)))
+            .collect();
+
+        if failures.is_empty() {
+            let Some(first) = accepted.first() else {
+                let reason = "the message has no segments".to_owned();
+                self.fail(entry, ErrorCode::ServiceError, &reason, now)
+                    .await?;
+                return Ok(JobOutcome::Done);
+            };
+            tracing::debug!(entry = %entry.id, ids = ?accepted, "SMPP segments accepted");
+            self.store()
+                .mark_entry_dispatched(entry.id, EntryStatus::Sent, first, now)
+                .await?;
+            self.events().publish(DomainEvent::MessageStatusChanged {
+                session_id: entry.session_id,
+                entry_id: entry.id,
+            });
+            metrics::counter!("parley_outbound_sent_total", "provider" => "smpp").increment(1);
+            return Ok(JobOutcome::Done);
+        }
+
+        let detail = failures
+            .iter()
+            .map(|(i, e)| describe(*i, total, e))
+            .collect::<Vec<_>>()
+            .join("; ");
+        if !accepted.is_empty() {
+            let reason = format!(
+                "only some segments were accepted (SMSC ids {}); {detail}",
+                accepted.join(",")
+            );
+            return self.ambiguous(entry, "smpp", &reason, now).await;
+        }
+        if failures
+            .iter()
+            .any(|(_, e)| matches!(e, SubmitError::OutcomeUnknown(_)))
+        {
+            return self.ambiguous(entry, "smpp", &detail, now).await;
+        }
+        let permanent = failures.iter().find(|(_, e)| !e.is_retryable());
+        if let Some((_, error)) = permanent {
+            let code = match error {
+                SubmitError::Rejected(status) => error_code_for_command_status(status.raw()),
+                _ => ErrorCode::ServiceError,
+            };
+            self.fail(entry, code, &detail, now).await?;
+            metrics::counter!("parley_outbound_rejected_total", "provider" => "smpp").increment(1);
+            return Ok(JobOutcome::Done);
+        }
+        let code = failures
+            .iter()
+            .find_map(|(_, e)| e.command_status())
+            .map_or(ErrorCode::ServiceUnavailable, |s| {
+                error_code_for_command_status(s.raw())
+            });
+        metrics::counter!("parley_outbound_transient_total", "provider" => "smpp").increment(1);
+        self.transient(entry, code, &detail, last_attempt, now)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            source_address("+14155550100"),
+            Address::new(1, 1, "14155550100")
+        );
+        assert_eq!(source_address("12345"), Address::new(3, 0, "12345"));
+        assert_eq!(source_address("Parley"), Address::new(5, 0, "Parley"));
+        assert_eq!(
+            customer_address(&Address::new(1, 1, "447400123456")),
+            "+447400123456"
+        );
+    }
+
+    #[test]
+    fn long_gsm_text_is_concatenated() {
+        let text = "a".repeat(200);
+        let m = build_message("12345", "+447400123456", &text, 7).unwrap();
+        assert_eq!(m.segments.len(), 2);
+        assert!(
+            m.segments
+                .iter()
+                .all(|s| s.udhi && s.data_coding == DataCoding::Gsm7)
+        );
+        assert_eq!(&m.segments[0].short_message[..6], &[5, 0, 3, 7, 2, 1]);
+        let short = build_message("12345", "+447400123456", "héllo ✓", 7).unwrap();
+        assert_eq!(short.segments.len(), 1);
+        assert!(!short.segments[0].udhi);
+        assert_eq!(short.segments[0].data_coding, DataCoding::Ucs2);
+    }
+
+    #[test]
+    fn mo_decoding() {
+        assert_eq!(decode_mo(DataCoding::Gsm7, &[0x48, 0x69]), "Hi");
+        assert_eq!(decode_mo(DataCoding::Ucs2, &[0x00, 0x48, 0x00, 0xE9]), "Hé");
+        assert!(decode_mo(DataCoding::Ucs2, &[0x00]).starts_with("[undecodable SMS"));
+    }
+}

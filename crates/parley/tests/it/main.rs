@@ -1,0 +1,4 @@
+//! The `parley` binary as an operator runs it: separate processes, killed and restarted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod crash;
