@@ -75,6 +75,30 @@ pub const REPLY_PRIORITY: i64 = 100;
 /// Campaigns and broadcasts wait behind replies.
 pub const BULK_PRIORITY: i64 = 0;
 
+/// Failures the simulator injects, from a simulator channel's `settings.simulate`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimulatorFaults {
+    /// Share of sends that fail, 0 to 1.
+    #[serde(default)]
+    error_rate: f64,
+    #[serde(default)]
+    error: FaultKind,
+    /// Delay before each send.
+    #[serde(default)]
+    latency_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FaultKind {
+    /// Retried with backoff, as a timeout or a 5xx would be.
+    #[default]
+    Transient,
+    /// Fails the message (error 2001), as an invalid number would.
+    Permanent,
+}
+
 /// What a send job carries: the entry to send and why, for the consent gate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendRequest {
@@ -408,7 +432,11 @@ impl Outbound {
         }
 
         let prepared = match channel.provider {
-            Provider::Simulator => return self.send_simulated(&entry, &channel, &user, now).await,
+            Provider::Simulator => {
+                return self
+                    .send_simulated(&entry, &channel, &user, last_attempt, now)
+                    .await;
+            }
             Provider::Twilio => prepare_twilio(&channel, &user, &entry),
             Provider::Meta => prepare_meta(&channel, &session, &user, &entry, now),
             Provider::Smpp => {
@@ -558,13 +586,49 @@ impl Outbound {
         }
     }
 
+    /// The simulator "sends" by recording the message, keyed by entry so a retry records it once.
+    /// Its channel's `settings.simulate` injects what real networks do, for tests and demos:
+    /// `{"error_rate": 0.2, "error": "transient" | "permanent", "latency_ms": 50}`.
     async fn send_simulated(
         &self,
         entry: &Entry,
         channel: &Channel,
         user: &MessagingUser,
+        last_attempt: bool,
         now: Timestamp,
     ) -> Result<JobOutcome, StoreError> {
+        let faults: SimulatorFaults = channel
+            .settings
+            .get("simulate")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        if faults.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(faults.latency_ms.min(10_000))).await;
+        }
+        if faults.error_rate > 0.0 && rand::random::<f64>() < faults.error_rate {
+            return match faults.error {
+                FaultKind::Transient => {
+                    self.transient(
+                        entry,
+                        ErrorCode::ServiceUnavailable,
+                        "simulated network failure",
+                        last_attempt,
+                        now,
+                    )
+                    .await
+                }
+                FaultKind::Permanent => {
+                    self.fail(
+                        entry,
+                        ErrorCode::DestinationInvalid,
+                        "simulated: the number does not exist",
+                        now,
+                    )
+                    .await?;
+                    Ok(JobOutcome::Done)
+                }
+            };
+        }
         let m = self
             .store
             .record_simulator_message(

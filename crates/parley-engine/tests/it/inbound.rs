@@ -309,7 +309,108 @@ async fn unprocessable_messages_share_one_error_session(b: TestBackend) {
     );
 }
 
+/// The simulator injects failures on demand: permanent ones fail the message with a catalogue
+/// code, transient ones keep it queued for a retry.
+async fn simulator_failure_injection(b: TestBackend) {
+    let db = fresh(b).await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ch = channel(&db.store, clock.now()).await;
+    let engine = Engine::new(
+        db.store.clone(),
+        clock.clone(),
+        EventBus::default(),
+        EngineConfig::default(),
+    );
+    let outbound = engine.outbound_runner();
+    let reply_status = |key: &'static str| {
+        let store = db.store.clone();
+        let channel = ch.id;
+        async move {
+            let user = store
+                .messaging_user_by_key(channel, key)
+                .await
+                .unwrap()
+                .unwrap();
+            let session = store
+                .list_sessions(
+                    SessionFilter {
+                        messaging_user_id: Some(user.id),
+                        ..Default::default()
+                    },
+                    PageRequest::new(None, 10),
+                )
+                .await
+                .unwrap()
+                .items
+                .remove(0);
+            let entries = store
+                .list_entries(session.id, PageRequest::new(None, 10))
+                .await
+                .unwrap()
+                .items;
+            entries
+                .into_iter()
+                .find(|e| e.direction == Direction::Outbound)
+                .unwrap()
+        }
+    };
+    for (fault, key) in [
+        ("permanent", "+447400123456"),
+        ("transient", "+447400123457"),
+    ] {
+        let mut spec = ChannelSpec {
+            name: ch.name.clone(),
+            kind: ch.kind,
+            provider: ch.provider,
+            address: ch.address.clone(),
+            number_type: ch.number_type,
+            provider_keyword: None,
+            country: None,
+            consent_level: ch.consent_level,
+            queue_id: None,
+            throughput_mps: None,
+            settings: json!({"simulate": {"error_rate": 1.0, "error": fault}}),
+            secrets: json!({}),
+        };
+        spec.settings["session_policy"] = json!({"inactive_timeout_secs": 3600});
+        db.store
+            .update_channel(ch.id, &spec, clock.now())
+            .await
+            .unwrap();
+        let mut e = event(&ch, &format!("help-{fault}"), "HELP", clock.now());
+        e.from = key.into();
+        engine.ingest.submit(&e).await.unwrap();
+        engine.inbound_runner().run_once().await.unwrap();
+        assert_eq!(outbound.run_once().await.unwrap(), 1);
+    }
+    let failed = reply_status("+447400123456").await;
+    assert_eq!(
+        (failed.status, failed.error_code.as_deref()),
+        (EntryStatus::Failed, Some("2001"))
+    );
+    let waiting = reply_status("+447400123457").await;
+    assert_eq!(waiting.status, EntryStatus::Queued);
+    assert!(waiting.provider_error.unwrap().contains("will retry"));
+    assert_eq!(
+        db.store
+            .queue_counts(parley_engine::outbound::QUEUE)
+            .await
+            .unwrap()
+            .ready,
+        1,
+        "the transient one waits for its retry"
+    );
+    assert!(
+        db.store
+            .simulator_messages("+447400123456", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 parley_store::on_both_backends!(
+    simulator_failure_injection,
     unprocessable_messages_share_one_error_session,
     accepted_events_survive_a_restart,
     one_batch_keeps_each_customers_order,
