@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on SQLite and on PostgreSQL: a throwaway PostgreSQL 15 is
 # started for the run (scripts/with-postgres.sh) and stopped at the end. Extra arguments go to
-# `cargo test`.
-set -euo pipefail
+# `cargo test`. The last line totals every test binary's results.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-exec scripts/with-postgres.sh cargo test --workspace --locked "$@"
+
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+scripts/with-postgres.sh cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+awk '/^test result:/ { passed += $4; failed += $6 }
+     END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
+exit "$status"
