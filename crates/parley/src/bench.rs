@@ -31,6 +31,17 @@ pub enum BenchCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Outbound pipeline: queued messages through dispatch to a local Twilio-shaped sink that
+    /// accepts everything, with the sender's rate lifted; next to the sink driven directly.
+    Outbound {
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 5_000)]
+        customers: usize,
+        /// Requests in flight for the baseline.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
     /// Inbound pipeline: signed Twilio webhooks over loopback at a server on a fresh SQLite
     /// database, until every message is processed; next to the same server's /healthz.
     Inbound {
@@ -48,6 +59,11 @@ pub enum BenchCommand {
 
 pub async fn run(cmd: BenchCommand, config: &Config) -> Result<()> {
     match cmd {
+        BenchCommand::Outbound {
+            messages,
+            customers,
+            concurrency,
+        } => crate::bench_outbound::run(messages, customers, concurrency).await,
         BenchCommand::Inbound {
             messages,
             concurrency,

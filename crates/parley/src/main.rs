@@ -8,6 +8,7 @@
 
 mod bench;
 mod bench_inbound;
+mod bench_outbound;
 mod config;
 mod import;
 
