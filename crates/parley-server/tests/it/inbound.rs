@@ -165,49 +165,11 @@ impl Sms {
     }
 
     async fn user_on(&self, channel: Uuid, key: &str) -> MessagingUser {
-        let s = self.app.db.store.clone();
-        let key = key.to_owned();
-        eventually(&self.app.events, "messaging user", || {
-            let s = s.clone();
-            let key = key.clone();
-            async move { s.messaging_user_by_key(channel, &key).await.unwrap() }
-        })
-        .await
+        self.app.wait_for_user(channel, key).await
     }
 
-    /// Every entry of every session of a messaging user, oldest first, once there are `n`.
     async fn entries(&self, user: Uuid, n: usize) -> Vec<(Session, Entry)> {
-        let s = self.app.db.store.clone();
-        eventually(&self.app.events, &format!("{n} entries"), || {
-            let s = s.clone();
-            async move {
-                let sessions = s
-                    .list_sessions(
-                        SessionFilter {
-                            messaging_user_id: Some(user),
-                            ..Default::default()
-                        },
-                        PageRequest::new(None, 100),
-                    )
-                    .await
-                    .unwrap()
-                    .items;
-                let mut all = Vec::new();
-                for session in sessions {
-                    for e in s
-                        .list_entries(session.id, PageRequest::new(None, 100))
-                        .await
-                        .unwrap()
-                        .items
-                    {
-                        all.push((session.clone(), e));
-                    }
-                }
-                all.sort_by_key(|(_, e)| e.id);
-                (all.len() >= n).then_some(all)
-            }
-        })
-        .await
+        self.app.wait_for_entries(user, n).await
     }
 }
 

@@ -17,6 +17,7 @@ use parley_engine::{Engine, EngineConfig, EventBus};
 use parley_server::{AppState, ServerConfig};
 use parley_store::testing::{TestBackend, TestDb, fresh};
 use reqwest::{Client, Method, RequestBuilder};
+use uuid::Uuid;
 
 /// A server running on a random loopback port, with an admin token.
 pub struct TestApp {
@@ -96,6 +97,54 @@ impl TestApp {
         self.client
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(&self.token)
+    }
+
+    /// The messaging user with this key on a channel, once the pipeline has created it.
+    pub async fn wait_for_user(&self, channel: Uuid, key: &str) -> parley_store::MessagingUser {
+        let s = self.db.store.clone();
+        let key = key.to_owned();
+        eventually(&self.events, "messaging user", || {
+            let s = s.clone();
+            let key = key.clone();
+            async move { s.messaging_user_by_key(channel, &key).await.unwrap() }
+        })
+        .await
+    }
+
+    /// Every entry of every session of a messaging user, oldest first, once there are `n`.
+    pub async fn wait_for_entries(
+        &self,
+        user: Uuid,
+        n: usize,
+    ) -> Vec<(parley_store::Session, parley_store::Entry)> {
+        use parley_store::{PageRequest, SessionFilter};
+        let s = self.db.store.clone();
+        eventually(&self.events, &format!("{n} entries"), || {
+            let s = s.clone();
+            async move {
+                let filter = SessionFilter {
+                    messaging_user_id: Some(user),
+                    ..Default::default()
+                };
+                let sessions = s
+                    .list_sessions(filter, PageRequest::new(None, 100))
+                    .await
+                    .unwrap()
+                    .items;
+                let mut all = Vec::new();
+                for session in sessions {
+                    let entries = s
+                        .list_entries(session.id, PageRequest::new(None, 100))
+                        .await
+                        .unwrap()
+                        .items;
+                    all.extend(entries.into_iter().map(|e| (session.clone(), e)));
+                }
+                all.sort_by_key(|(_, e)| e.id);
+                (all.len() >= n).then_some(all)
+            }
+        })
+        .await
     }
 
     /// A request without a token.
