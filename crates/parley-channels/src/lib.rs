@@ -7,6 +7,7 @@
 )]
 
 pub mod http;
+pub mod media;
 pub mod meta;
 pub mod simulator;
 pub mod smpp;

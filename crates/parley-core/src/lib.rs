@@ -13,11 +13,15 @@ pub mod consent;
 pub mod error_code;
 pub mod keyword_process;
 pub mod keywords;
+pub mod media;
+pub mod merge;
 pub mod model;
 pub mod phone;
 pub mod retry;
+pub mod routing;
 pub mod session;
 pub mod sms;
+pub mod template;
 pub mod window;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

@@ -929,6 +929,13 @@ pub fn decide_handoff(
     })
 }
 
+/// Whether a message may hand the customer over at all: not while their open session is already
+/// with a person or in line for one (Waiting, Active). There it is simply the next message of the
+/// conversation; handing over again would repeat the hand-off reply and open another case.
+pub fn handoff_applies(open: Option<SessionStatus>) -> bool {
+    !matches!(open, Some(SessionStatus::Waiting | SessionStatus::Active))
+}
+
 /// Why a hand-off configuration cannot be saved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HandoffError {
@@ -1122,6 +1129,15 @@ mod tests {
             .iter()
             .find(|(f, k, _)| *f == from && *k == kind)
             .map(|(_, _, to)| *to)
+    }
+
+    #[test]
+    fn no_second_handoff_while_with_a_person() {
+        assert!(handoff_applies(None));
+        assert!(handoff_applies(Some(SessionStatus::Inactive)));
+        assert!(handoff_applies(Some(SessionStatus::Consent)));
+        assert!(!handoff_applies(Some(SessionStatus::Waiting)));
+        assert!(!handoff_applies(Some(SessionStatus::Active)));
     }
 
     #[test]

@@ -22,22 +22,39 @@ use crate::timers::{self, Timers};
 pub struct EngineConfig {
     /// Inbound messages decided and written per transaction.
     pub inbound_batch: u32,
-    /// Outbound sends in flight per round.
+    /// Outbound send jobs claimed per batch (one read per table and one commit per batch).
     pub outbound_batch: u32,
+    /// Provider calls of a batch in flight at once.
+    pub outbound_concurrency: usize,
+    /// Outbound runners per node. Each batch reads, then sends, then commits; with two, one
+    /// batch's database work overlaps another's provider calls.
+    pub outbound_runners: usize,
+    /// How long a sender lease lasts unless renewed: how long a dead node's senders wait for
+    /// another node to take them over.
+    pub sender_lease: Duration,
     pub idle_poll: Duration,
     /// How long a claimed job is held before another worker may take it over: the longest a
     /// crashed process delays its work. Longer than any one job can take (a provider call with its
     /// timeout and rate wait).
     pub lease: Duration,
+    /// Where inbound media files are stored (config key `media_dir`; see [`crate::media`]).
+    pub media_dir: std::path::PathBuf,
+    /// How long an agent has to accept an offered session before it goes to the next one.
+    pub offer_timeout: Duration,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             inbound_batch: 256,
-            outbound_batch: 64,
+            outbound_batch: 256,
+            outbound_concurrency: crate::dispatch::DEFAULT_CONCURRENCY,
+            outbound_runners: 2,
+            sender_lease: crate::dispatch::DEFAULT_SENDER_LEASE,
             idle_poll: Duration::from_millis(500),
             lease: Duration::from_secs(60),
+            media_dir: crate::media::DEFAULT_DIR.into(),
+            offer_timeout: crate::routing::OFFER_TIMEOUT,
         }
     }
 }
@@ -50,6 +67,12 @@ pub struct Engine {
     pub channels: ChannelCache,
     pub ingest: Ingest,
     pub outbound: Outbound,
+    /// Inbound media files: the fetch worker and reads for `GET /api/v1/media/{id}`.
+    pub media: crate::media::MediaStore,
+    /// The console feed (events for agents' SSE streams), routing, and agent actions.
+    pub feed: crate::feed::Feed,
+    pub router: crate::routing::Router,
+    pub desk: crate::agents::AgentDesk,
     config: EngineConfig,
     inbound_wake: Arc<Notify>,
     outbound_wake: Arc<Notify>,
@@ -74,15 +97,41 @@ impl Engine {
         let inbound_wake = Arc::new(Notify::new());
         let outbound_wake = Arc::new(Notify::new());
         let ingest = Ingest::start(store.clone(), clock.clone(), inbound_wake.clone());
-        let outbound =
-            Outbound::new(store.clone(), clock.clone(), events.clone()).with_ingest(ingest.clone());
+        let channels = ChannelCache::default();
+        let outbound = Outbound::new(store.clone(), clock.clone(), events.clone())
+            .with_ingest(ingest.clone())
+            .with_sender_leases(
+                format!("node-{}", uuid::Uuid::now_v7()),
+                config.sender_lease,
+            )
+            .with_concurrency(config.outbound_concurrency);
+        let media = crate::media::MediaStore::new(
+            config.media_dir.clone(),
+            store.clone(),
+            clock.clone(),
+            events.clone(),
+        );
+        let feed = crate::feed::Feed::new(store.clone(), clock.clone());
+        let mut router = crate::routing::Router::new(store.clone(), clock.clone(), feed.clone());
+        router.offer_timeout = config.offer_timeout;
+        let desk = crate::agents::AgentDesk::new(
+            store.clone(),
+            clock.clone(),
+            feed.clone(),
+            router.clone(),
+            outbound_wake.clone(),
+        );
         Self {
+            feed,
+            router,
+            desk,
             store,
             clock,
             events,
-            channels: ChannelCache::default(),
+            channels,
             ingest,
             outbound,
+            media,
             config,
             inbound_wake,
             outbound_wake,
@@ -109,14 +158,17 @@ impl Engine {
             })
     }
 
-    /// The outbound dispatcher's runner.
+    /// The outbound dispatcher's runner: whole claims as batches ([`crate::dispatch`]), claiming
+    /// only jobs of senders this node holds the lease of (or not yet assigned to any).
     pub fn outbound_runner(&self) -> JobRunner {
         let out = self.outbound.clone();
+        let leases = self.outbound.sender_leases().clone();
         self.runner(outbound::QUEUE, self.config.outbound_batch)
             .with_waker(self.outbound_wake.clone())
-            .handle(outbound::KIND, move |job| {
+            .with_partitions(Arc::new(move || leases.held()))
+            .handle_batch(outbound::KIND, move |jobs| {
                 let o = out.clone();
-                async move { o.send(job).await }
+                async move { o.send_batch(jobs).await }
             })
     }
 
@@ -130,15 +182,45 @@ impl Engine {
             })
     }
 
+    /// The compose path: agents', bots' and programs' messages into a session.
+    pub fn compose(&self) -> crate::compose::Compose {
+        crate::compose::Compose::new(self.store.clone(), self.clock.clone(), self.events.clone())
+            .with_outbound_wake(self.outbound_wake.clone())
+    }
+
+    /// Fetches inbound media files into the media store.
+    pub fn media_runner(&self) -> JobRunner {
+        let m = self.media.clone();
+        self.runner(crate::media::QUEUE, 16)
+            .handle(crate::media::KIND, move |job| {
+                let m = m.clone();
+                async move { m.fetch(job).await }
+            })
+    }
+
     /// Starts every worker; they stop when `shutdown` turns true.
     pub fn spawn_workers(&self, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
         [
             self.inbound_runner(),
             self.outbound_runner(),
             self.timer_runner(),
+            self.media_runner(),
         ]
         .into_iter()
+        .chain((1..self.config.outbound_runners).map(|_| self.outbound_runner()))
         .map(|r| tokio::spawn(r.run(shutdown.clone())))
+        .chain([tokio::spawn(
+            self.outbound
+                .sender_leases()
+                .clone()
+                .run(outbound::QUEUE, shutdown.clone()),
+        )])
+        .chain([tokio::spawn(
+            self.router
+                .clone()
+                .run(self.events.clone(), shutdown.clone()),
+        )])
+        .chain(self.feed.spawn(&self.events, shutdown.clone()))
         .collect()
     }
 }

@@ -304,13 +304,18 @@ impl Inbound {
             });
         }
 
-        let handoff = decide_handoff(
-            rules.behaviour.case_handoff.as_ref(),
-            matched.as_ref(),
-            &decision,
-            now,
-            &rules.behaviour.session_policy,
-        );
+        let open_status = customer.open.as_ref().map(|s| s.status);
+        let handoff = parley_core::session::handoff_applies(open_status)
+            .then(|| {
+                decide_handoff(
+                    rules.behaviour.case_handoff.as_ref(),
+                    matched.as_ref(),
+                    &decision,
+                    now,
+                    &rules.behaviour.session_policy,
+                )
+            })
+            .flatten();
         let kind = InboundKind::classify(&decision, handoff.as_ref());
 
         // Session: reuse the open one, replace it, or open one in the customer's conversation.
@@ -361,6 +366,12 @@ impl Inbound {
         write
             .entries
             .push(inbound_entry(event, inbound_entry_id, landed.id, None, now));
+        // The files are fetched in the background, never in the webhook (see `crate::media`).
+        if !event.media.is_empty() {
+            write
+                .jobs
+                .push(crate::media::fetch_job(inbound_entry_id, now));
+        }
         let mut responses: Vec<(ResponseKind, String)> = decision
             .responses
             .iter()
@@ -827,8 +838,23 @@ impl Inbound {
     async fn owner_available(&self, session: &Session) -> Result<bool, StageError> {
         match (session.owner_kind, session.owner_id) {
             (Some(OwnerKind::Bot), Some(_)) => Ok(true),
+            // SE-16: the agent who started it takes the reply if their console is online.
             (Some(OwnerKind::Agent), Some(id)) => match self.store.agent(id).await {
-                Ok(a) => Ok(a.presence.accepts_work()),
+                Ok(a) => {
+                    let connected = self.store.agent_connected_until(id).await?;
+                    let state = parley_core::routing::AgentState {
+                        id: a.id,
+                        name: a.name,
+                        presence: a.presence,
+                        online: connected.is_some_and(|c| c >= self.clock.now()),
+                        capacity: 0,
+                        load: 0,
+                        queues: Vec::new(),
+                        skills: Vec::new(),
+                        last_assigned_at: None,
+                    };
+                    Ok(parley_core::routing::owner_available_for_reply(&state))
+                }
                 Err(StoreError::NotFound { .. }) => Ok(false),
                 Err(e) => Err(e.into()),
             },
@@ -872,6 +898,7 @@ fn inbound_entry(
         provider_error: problem,
         created_at: now,
         updated_at: now,
+        template: None,
     }
 }
 
@@ -942,6 +969,16 @@ pub fn row_of(base: &Session, state: &SessionState) -> Session {
     let mut row = base.clone();
     apply_state(&mut row, state);
     row
+}
+
+/// A new session row for a state the rules opened.
+pub fn new_session_row(
+    state: &SessionState,
+    channel_id: Uuid,
+    user_id: Uuid,
+    conversation_id: Uuid,
+) -> Session {
+    new_row(state, channel_id, user_id, conversation_id)
 }
 
 fn new_row(

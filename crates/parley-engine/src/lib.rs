@@ -6,16 +6,23 @@
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod agents;
 pub mod cache;
 pub mod channel_rules;
+pub mod compose;
+pub mod dispatch;
 mod engine;
 pub mod events;
+pub mod feed;
 pub mod import;
 pub mod inbound;
 pub mod ingest;
+pub mod media;
 pub mod outbound;
 pub mod processes;
 pub mod provision;
+pub mod provision_rules;
+pub mod routing;
 pub mod runner;
 pub mod smpp_link;
 pub mod timers;

@@ -24,6 +24,12 @@
 //! deduplicates sends, so a retry could text the customer twice. The dead job is the operator's
 //! signal to look.
 //!
+//! Batches: the engine's runner hands the dispatcher a whole claim of send jobs
+//! ([`crate::dispatch`]): their entries, sessions and messaging users are read in a few queries,
+//! the provider calls run concurrently (bounded), and every status change of the batch is written
+//! in one transaction that also settles the jobs. Each sender is driven by one node at a time,
+//! the holder of its lease (see [`crate::dispatch`]).
+//!
 //! Rate limits: one GCRA limiter per sender (channel) in the [`Outbound`] value, at the channel's
 //! `throughput_mps` or the default for its number type or kind, charged one permit per SMS
 //! segment (one per message elsewhere). A job waits for its own sender's permits; the runner runs
@@ -56,6 +62,7 @@ use parley_core::consent::{SendPurpose, SendRefused, may_send};
 use parley_core::model::{Actor, ChannelKind, Direction, EntryStatus, Provider};
 use parley_core::window::{Composer, MessageForm, WindowQuery};
 use parley_core::{Clock, ErrorCode, Timestamp, new_id};
+use parley_store::outbox::{EntryChange, OptOut};
 use parley_store::{
     Channel, Entry, Job, MessagingUser, NewJob, NewSimulatorMessage, Session, Store, StoreError,
 };
@@ -63,6 +70,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::dispatch::{SenderLeases, Target, Verdict};
 use crate::events::{DomainEvent, EventBus};
 use crate::runner::JobOutcome;
 use crate::smpp_link::SmppLinks;
@@ -132,6 +140,7 @@ pub fn auto_response_entry(session_id: Uuid, text: String, now: Timestamp) -> En
         provider_error: None,
         created_at: now,
         updated_at: now,
+        template: None,
     }
 }
 
@@ -153,6 +162,10 @@ pub struct Outbound {
     limiters: Arc<Mutex<HashMap<Uuid, Arc<SenderLimiter>>>>,
     /// The SMPP binds of SMS channels with provider `smpp` (see [`crate::smpp_link`]).
     smpp: Arc<SmppLinks>,
+    /// The senders this node may drive (see [`crate::dispatch`]).
+    pub(crate) leases: Arc<SenderLeases>,
+    /// Provider calls in flight at once within a batch.
+    pub(crate) concurrency: usize,
 }
 
 impl std::fmt::Debug for Outbound {
@@ -267,13 +280,42 @@ impl Outbound {
             }
         };
         Self {
-            store,
-            clock,
             events,
             transport,
             limiters: Arc::new(Mutex::new(HashMap::new())),
             smpp: Arc::new(SmppLinks::default()),
+            leases: Arc::new(SenderLeases::new(
+                store.clone(),
+                clock.clone(),
+                format!("node-{}", Uuid::now_v7()),
+                crate::dispatch::DEFAULT_SENDER_LEASE,
+            )),
+            concurrency: crate::dispatch::DEFAULT_CONCURRENCY,
+            store,
+            clock,
         }
+    }
+
+    /// Holds sender leases as `owner` for `ttl` (one owner name per node).
+    pub fn with_sender_leases(mut self, owner: impl Into<String>, ttl: Duration) -> Self {
+        self.leases = Arc::new(SenderLeases::new(
+            self.store.clone(),
+            self.clock.clone(),
+            owner.into(),
+            ttl,
+        ));
+        self
+    }
+
+    /// Lets `n` provider calls of a batch be in flight at once (at least one).
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// The sender leases this dispatcher holds or seeks.
+    pub fn sender_leases(&self) -> &Arc<SenderLeases> {
+        &self.leases
     }
 
     /// Feeds messages received over SMPP binds into the inbound pipeline.
@@ -377,70 +419,103 @@ impl Outbound {
         true
     }
 
-    /// Sends one queued entry.
+    /// Sends one queued entry on its own: the same decisions as a batch
+    /// ([`Outbound::send_batch`]), with its writes in a transaction of their own. The caller (a
+    /// runner's per-job handler, a test) records the job's outcome.
     pub async fn send(&self, job: Job) -> JobOutcome {
         let request: SendRequest = match serde_json::from_str(&job.payload) {
             Ok(r) => r,
             Err(e) => return JobOutcome::Permanent(format!("malformed send request: {e}")),
         };
-        let last_attempt = job.attempts
-            >= job.max_attempts.min(i64::from(
-                parley_core::retry::RetryPolicy::default().max_attempts,
-            ));
-        match self.try_send(&request, last_attempt).await {
-            Ok(outcome) => outcome,
-            Err(StoreError::NotFound { entity }) => JobOutcome::Permanent(format!(
-                "{entity} of entry {} no longer exists",
-                request.entry_id
-            )),
+        let last_attempt = is_last_attempt(&job);
+        let target = match self.target_of(&request, last_attempt).await {
+            Ok(Some(t)) => t,
+            // Sent already (a retry after a crash between the provider and the status write).
+            Ok(None) => return JobOutcome::Done,
+            Err(StoreError::NotFound { entity }) => {
+                return JobOutcome::Permanent(format!(
+                    "{entity} of entry {} no longer exists",
+                    request.entry_id
+                ));
+            }
+            Err(e) => return JobOutcome::Retry(e.to_string()),
+        };
+        let lease = crate::dispatch::SenderLeases::name(target.channel.id);
+        match self.leases.hold(&lease).await {
+            Ok(true) => {}
+            Ok(false) => return JobOutcome::Retry(format!("{lease} is held by another node")),
+            Err(e) => return JobOutcome::Retry(e.to_string()),
+        }
+        let verdict = self.decide(&target).await;
+        let outcome = verdict.outcome.clone();
+        match self.commit_verdicts(vec![verdict], &[], "").await {
+            Ok(_) => outcome,
             Err(e) => JobOutcome::Retry(e.to_string()),
         }
     }
 
-    async fn try_send(
+    /// What a send needs, read from the store one row at a time (`None`: the entry is no longer
+    /// `queued`, so there is nothing to send).
+    async fn target_of(
         &self,
         request: &SendRequest,
         last_attempt: bool,
-    ) -> Result<JobOutcome, StoreError> {
+    ) -> Result<Option<Target>, StoreError> {
         let entry = self.store.entry(request.entry_id).await?;
         if entry.status != EntryStatus::Queued {
-            // Sent already (a retry after a crash between the provider and the status write).
-            return Ok(JobOutcome::Done);
+            return Ok(None);
         }
         let session = self.store.session(entry.session_id).await?;
         let user = self.store.messaging_user(session.messaging_user_id).await?;
-        let channel = self.store.channel(session.channel_id).await?;
+        let channel = Arc::new(self.store.channel(session.channel_id).await?);
+        Ok(Some(Target {
+            entry,
+            session,
+            user,
+            channel,
+            purpose: request.purpose,
+            last_attempt,
+        }))
+    }
+
+    /// Authorize, fit, prepare, wait for the sender's rate, call the provider, and say what that
+    /// means for the entry and the job. Writes nothing: the caller commits the verdict (alone or
+    /// with its batch). No lock is held here, and no transaction is open.
+    pub(crate) async fn decide(&self, target: &Target) -> Verdict {
+        let Target {
+            entry,
+            session,
+            user,
+            channel,
+            purpose,
+            last_attempt,
+        } = target;
+        let (channel, last_attempt) = (channel.as_ref(), *last_attempt);
         let now = self.clock.now();
 
         // Authorize at send time, with the consent as it is now.
-        if let Err(refused) = may_send(user.consent_status, channel.consent_level, request.purpose)
-        {
-            self.fail(
-                &entry,
+        if let Err(refused) = may_send(user.consent_status, channel.consent_level, *purpose) {
+            return fail(
+                entry,
                 ErrorCode::RecipientBlockedUs,
                 &consent_reason(&refused),
-                now,
-            )
-            .await?;
-            return Ok(JobOutcome::Done);
+            );
         }
-        // Fit: the channel's length rule (3004).
-        if let Err(e) = parley_core::sms::check_length(channel.kind, &entry.body) {
-            self.fail(&entry, e.error_code(), &format!("not sent: {e}"), now)
-                .await?;
-            return Ok(JobOutcome::Done);
+        // Fit: what the channel can carry.
+        if let Err((code, reason)) = fit(channel, entry) {
+            return fail(entry, code, &reason);
         }
 
         let prepared = match channel.provider {
             Provider::Simulator => {
                 return self
-                    .send_simulated(&entry, &channel, &user, last_attempt, now)
+                    .send_simulated(entry, channel, user, last_attempt)
                     .await;
             }
-            Provider::Twilio => prepare_twilio(&channel, &user, &entry),
-            Provider::Meta => prepare_meta(&channel, &session, &user, &entry, now),
+            Provider::Twilio => prepare_twilio(channel, user, entry),
+            Provider::Meta => prepare_meta(channel, session, user, entry, now),
             Provider::Smpp => {
-                return self.send_smpp(&entry, &channel, &user, last_attempt).await;
+                return self.send_smpp(entry, channel, user, last_attempt).await;
             }
             other => Prepared::Refused {
                 code: ErrorCode::ChannelUnavailable,
@@ -459,108 +534,67 @@ impl Outbound {
                 code: ErrorCode::ChannelUnavailable,
                 reason,
             } => {
-                self.fail(&entry, ErrorCode::ChannelUnavailable, &reason, now)
-                    .await?;
-                return Ok(JobOutcome::Permanent(reason));
+                return fail(entry, ErrorCode::ChannelUnavailable, &reason)
+                    .with_outcome(JobOutcome::Permanent(reason));
             }
-            Prepared::Refused { code, reason } => {
-                self.fail(&entry, code, &reason, now).await?;
-                return Ok(JobOutcome::Done);
-            }
+            Prepared::Refused { code, reason } => return fail(entry, code, &reason),
         };
         let Some(transport) = &self.transport else {
             let reason = "this server has no HTTP client for provider sends".to_owned();
-            self.fail(&entry, ErrorCode::ChannelUnavailable, &reason, now)
-                .await?;
-            return Ok(JobOutcome::Permanent(reason));
+            return fail(entry, ErrorCode::ChannelUnavailable, &reason)
+                .with_outcome(JobOutcome::Permanent(reason));
         };
 
         // Dispatch: the sender's rate, then the provider. Nothing is locked meanwhile.
         let permits = rate_permits(channel.kind, &entry.body);
-        if !self.wait_for_rate(&channel, permits).await {
+        if !self.wait_for_rate(channel, permits).await {
             // Nothing was sent: back to the queue like any transient failure (and failed with
             // 0001 rather than left queued silently if this was the last attempt).
             let detail = format!(
                 "the sender is at its rate of {} messages per second",
-                sender_rate(&channel)
+                sender_rate(channel)
             );
-            let now = self.clock.now();
-            return self
-                .transient(
-                    &entry,
-                    ErrorCode::ServiceUnavailable,
-                    &detail,
-                    last_attempt,
-                    now,
-                )
-                .await;
+            return transient(entry, ErrorCode::ServiceUnavailable, &detail, last_attempt);
         }
         let answer = transport.execute(&request_http).await;
-        let now = self.clock.now();
         let outcome = match answer {
             Ok(response) => interpret(&response),
             Err(TransportError::NotSent(reason)) => {
                 metrics::counter!("parley_outbound_transient_total", "provider" => provider)
                     .increment(1);
-                return self
-                    .transient(
-                        &entry,
-                        ErrorCode::ServiceUnavailable,
-                        &reason,
-                        last_attempt,
-                        now,
-                    )
-                    .await;
+                return transient(entry, ErrorCode::ServiceUnavailable, &reason, last_attempt);
             }
             Err(TransportError::Ambiguous(reason)) => {
-                return self.ambiguous(&entry, provider, &reason, now).await;
+                return ambiguous(entry, provider, &reason);
             }
             Err(TransportError::Invalid(reason)) => {
-                self.fail(&entry, ErrorCode::ServiceMisconfigured, &reason, now)
-                    .await?;
-                return Ok(JobOutcome::Done);
+                return fail(entry, ErrorCode::ServiceMisconfigured, &reason);
             }
         };
         match outcome {
             SendOutcome::Accepted(accepted) => {
-                self.store
-                    .mark_entry_dispatched(
-                        entry.id,
-                        accepted.status,
-                        &accepted.provider_message_id,
-                        now,
-                    )
-                    .await?;
-                self.events.publish(DomainEvent::MessageStatusChanged {
-                    session_id: entry.session_id,
-                    entry_id: entry.id,
-                });
                 metrics::counter!("parley_outbound_sent_total", "provider" => provider)
                     .increment(1);
-                Ok(JobOutcome::Done)
+                dispatched(entry, accepted.status, accepted.provider_message_id)
             }
             SendOutcome::Rejected(failure) => {
-                let detail = failure_text(&failure);
-                self.store
-                    .set_entry_status(
-                        entry.id,
-                        EntryStatus::Failed,
-                        Some(failure.code.code()),
-                        Some(&detail),
-                        now,
-                    )
-                    .await?;
-                self.events.publish(DomainEvent::MessageStatusChanged {
-                    session_id: entry.session_id,
-                    entry_id: entry.id,
-                });
-                if failure.recipient_opted_out {
-                    self.opt_out_recipient(&entry, Some(&failure.provider_code), now)
-                        .await?;
-                }
                 metrics::counter!("parley_outbound_rejected_total", "provider" => provider)
                     .increment(1);
-                Ok(JobOutcome::Done)
+                let detail = failure_text(&failure);
+                let mut verdict = fail(entry, failure.code, &detail);
+                if failure.recipient_opted_out
+                    && let Some(write) = verdict.write.as_mut()
+                {
+                    write.opt_out = Some(OptOut {
+                        messaging_user_id: user.id,
+                        entry_id: entry.id,
+                        reason: format!(
+                            "the carrier reports the recipient unsubscribed ({})",
+                            failure.provider_code
+                        ),
+                    });
+                }
+                verdict
             }
             SendOutcome::Transient {
                 failure,
@@ -570,19 +604,16 @@ impl Outbound {
                     .increment(1);
                 let mut detail = failure_text(&failure);
                 if let Some(after) = retry_after {
-                    let delay = after.delay_from(now);
-                    self.pause_sender(&channel, delay);
+                    let delay = after.delay_from(self.clock.now());
+                    self.pause_sender(channel, delay);
                     detail.push_str(&format!(
                         " (the provider asked to retry in {} s)",
                         delay.as_secs()
                     ));
                 }
-                self.transient(&entry, failure.code, &detail, last_attempt, now)
-                    .await
+                transient(entry, failure.code, &detail, last_attempt)
             }
-            SendOutcome::Ambiguous { reason, .. } => {
-                self.ambiguous(&entry, provider, &reason, now).await
-            }
+            SendOutcome::Ambiguous { reason, .. } => ambiguous(entry, provider, &reason),
         }
     }
 
@@ -595,8 +626,7 @@ impl Outbound {
         channel: &Channel,
         user: &MessagingUser,
         last_attempt: bool,
-        now: Timestamp,
-    ) -> Result<JobOutcome, StoreError> {
+    ) -> Verdict {
         let faults: SimulatorFaults = channel
             .settings
             .get("simulate")
@@ -607,32 +637,24 @@ impl Outbound {
         }
         if faults.error_rate > 0.0 && rand::random::<f64>() < faults.error_rate {
             return match faults.error {
-                FaultKind::Transient => {
-                    self.transient(
-                        entry,
-                        ErrorCode::ServiceUnavailable,
-                        "simulated network failure",
-                        last_attempt,
-                        now,
-                    )
-                    .await
-                }
-                FaultKind::Permanent => {
-                    self.fail(
-                        entry,
-                        ErrorCode::DestinationInvalid,
-                        "simulated: the number does not exist",
-                        now,
-                    )
-                    .await?;
-                    Ok(JobOutcome::Done)
-                }
+                FaultKind::Transient => transient(
+                    entry,
+                    ErrorCode::ServiceUnavailable,
+                    "simulated network failure",
+                    last_attempt,
+                ),
+                FaultKind::Permanent => fail(
+                    entry,
+                    ErrorCode::DestinationInvalid,
+                    "simulated: the number does not exist",
+                ),
             };
         }
-        let m = self
-            .store
-            .record_simulator_message(
-                &NewSimulatorMessage {
+        metrics::counter!("parley_outbound_sent_total", "provider" => "simulator").increment(1);
+        Verdict::write(
+            entry,
+            EntryChange::Simulated {
+                message: NewSimulatorMessage {
                     channel_id: channel.id,
                     direction: Direction::Outbound,
                     from_addr: channel.address.clone(),
@@ -641,74 +663,13 @@ impl Outbound {
                     status: "delivered".to_owned(),
                     entry_id: Some(entry.id),
                 },
-                now,
-            )
-            .await?;
-        self.store
-            .mark_entry_dispatched(entry.id, EntryStatus::Delivered, &m.id.to_string(), now)
-            .await?;
-        self.events.publish(DomainEvent::SimulatorMessage {
-            channel_id: channel.id,
-            message_id: m.id,
-        });
-        self.events.publish(DomainEvent::MessageStatusChanged {
-            session_id: entry.session_id,
-            entry_id: entry.id,
-        });
-        metrics::counter!("parley_outbound_sent_total", "provider" => "simulator").increment(1);
-        Ok(JobOutcome::Done)
+                status: EntryStatus::Delivered,
+            },
+            JobOutcome::Done,
+            true,
+        )
     }
 
-    /// Nothing was sent, for a reason that should pass: the entry stays queued with the reason,
-    /// and the runner retries; on the last attempt the entry fails with `code`.
-    pub(crate) async fn transient(
-        &self,
-        entry: &Entry,
-        code: ErrorCode,
-        detail: &str,
-        last_attempt: bool,
-        now: Timestamp,
-    ) -> Result<JobOutcome, StoreError> {
-        if last_attempt {
-            let reason = format!("gave up after the last attempt: {detail}");
-            self.fail(entry, code, &reason, now).await?;
-            return Ok(JobOutcome::Permanent(reason));
-        }
-        self.store
-            .set_entry_status(
-                entry.id,
-                EntryStatus::Queued,
-                None,
-                Some(&format!("will retry: {detail}")),
-                now,
-            )
-            .await?;
-        Ok(JobOutcome::Retry(detail.to_owned()))
-    }
-
-    /// The provider may have taken the message: keep the entry queued, say so, and dead-letter
-    /// the job rather than risk texting the customer twice (see the module docs).
-    pub(crate) async fn ambiguous(
-        &self,
-        entry: &Entry,
-        provider: &'static str,
-        reason: &str,
-        now: Timestamp,
-    ) -> Result<JobOutcome, StoreError> {
-        let note = format!(
-            "ambiguous: {provider} may have taken this message ({reason}); not resent \
-             automatically"
-        );
-        self.store
-            .set_entry_status(entry.id, EntryStatus::Queued, None, Some(&note), now)
-            .await?;
-        self.events.publish(DomainEvent::MessageStatusChanged {
-            session_id: entry.session_id,
-            entry_id: entry.id,
-        });
-        metrics::counter!("parley_outbound_ambiguous_total", "provider" => provider).increment(1);
-        Ok(JobOutcome::Permanent(note))
-    }
     /// Records a provider's status report for a message it took. Reports arrive in any order;
     /// only a step forward is kept. A report that the recipient unsubscribed at the carrier
     /// (Twilio 21610) opts the messaging user out.
@@ -785,29 +746,89 @@ impl Outbound {
         });
         Ok(())
     }
+}
 
-    pub(crate) async fn fail(
-        &self,
-        entry: &Entry,
-        code: ErrorCode,
-        reason: &str,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.store
-            .set_entry_status(
-                entry.id,
-                EntryStatus::Failed,
-                Some(code.code()),
-                Some(reason),
-                now,
-            )
-            .await?;
-        self.events.publish(DomainEvent::MessageStatusChanged {
-            session_id: entry.session_id,
-            entry_id: entry.id,
-        });
-        Ok(())
+/// Whether this attempt is the job's last one, so a transient failure fails the entry instead.
+pub(crate) fn is_last_attempt(job: &Job) -> bool {
+    job.attempts
+        >= job.max_attempts.min(i64::from(
+            parley_core::retry::RetryPolicy::default().max_attempts,
+        ))
+}
+
+/// Nothing was sent, for a reason that should pass: the entry stays queued with the reason,
+/// and the runner retries; on the last attempt the entry fails with `code`.
+pub(crate) fn transient(
+    entry: &Entry,
+    code: ErrorCode,
+    detail: &str,
+    last_attempt: bool,
+) -> Verdict {
+    if last_attempt {
+        let reason = format!("gave up after the last attempt: {detail}");
+        return fail(entry, code, &reason).with_outcome(JobOutcome::Permanent(reason));
     }
+    Verdict::write(
+        entry,
+        EntryChange::Status {
+            status: EntryStatus::Queued,
+            error_code: None,
+            provider_error: Some(format!("will retry: {detail}")),
+        },
+        JobOutcome::Retry(detail.to_owned()),
+        false,
+    )
+}
+
+/// The provider may have taken the message: keep the entry queued, say so, and dead-letter
+/// the job rather than risk texting the customer twice (see the module docs).
+pub(crate) fn ambiguous(entry: &Entry, provider: &'static str, reason: &str) -> Verdict {
+    let note = format!(
+        "ambiguous: {provider} may have taken this message ({reason}); not resent \
+         automatically"
+    );
+    metrics::counter!("parley_outbound_ambiguous_total", "provider" => provider).increment(1);
+    Verdict::write(
+        entry,
+        EntryChange::Status {
+            status: EntryStatus::Queued,
+            error_code: None,
+            provider_error: Some(note.clone()),
+        },
+        JobOutcome::Permanent(note),
+        true,
+    )
+}
+
+/// Not sent, for good: the entry fails with the catalogue code and the reason.
+pub(crate) fn fail(entry: &Entry, code: ErrorCode, reason: &str) -> Verdict {
+    Verdict::write(
+        entry,
+        EntryChange::Status {
+            status: EntryStatus::Failed,
+            error_code: Some(code.code().to_owned()),
+            provider_error: Some(reason.to_owned()),
+        },
+        JobOutcome::Done,
+        true,
+    )
+}
+
+/// The provider took the message.
+pub(crate) fn dispatched(
+    entry: &Entry,
+    status: EntryStatus,
+    provider_message_id: String,
+) -> Verdict {
+    Verdict::write(
+        entry,
+        EntryChange::Dispatched {
+            status,
+            provider_message_id,
+        },
+        JobOutcome::Done,
+        true,
+    )
 }
 
 fn consent_reason(refused: &SendRefused) -> String {
@@ -854,6 +875,38 @@ fn missing(what: &str) -> Prepared {
     }
 }
 
+/// Fit: whether the channel can carry the entry as it is: the length rule (3004) and the media
+/// rules of `parley_core::media` (3002 type, 3005 size, 3006 count, 3001 text with a file). A
+/// refusal carries the catalogue code and the reason recorded on the entry.
+fn fit(channel: &Channel, entry: &Entry) -> Result<(), (ErrorCode, String)> {
+    if let Err(e) = parley_core::sms::check_length(channel.kind, &entry.body) {
+        return Err((e.error_code(), format!("not sent: {e}")));
+    }
+    if entry.media.is_empty() {
+        return Ok(());
+    }
+    // SMPP carries no MMS, and the simulator records text only: a file would be lost there.
+    if matches!(channel.provider, Provider::Smpp | Provider::Simulator) {
+        return Err((
+            ErrorCode::AttachmentTypeUnsupported,
+            format!(
+                "not sent: the {} provider carries no files",
+                channel.provider
+            ),
+        ));
+    }
+    let files: Vec<parley_core::media::OutboundFile<'_>> = entry
+        .media
+        .iter()
+        .map(|m| parley_core::media::OutboundFile {
+            content_type: &m.content_type,
+            size: m.size,
+        })
+        .collect();
+    parley_core::media::check_outbound(crate::compose::media_channel(channel), &entry.body, &files)
+        .map_err(|e| (e.error_code(), format!("not sent: {e}")))
+}
+
 /// Twilio: `secrets.account_sid` and `secrets.auth_token`; `From` is the channel's address unless
 /// `settings.messaging_service_sid` names a Messaging Service; status callbacks go to
 /// `{settings.public_url}/status` (the webhook the server verifies).
@@ -876,6 +929,7 @@ fn prepare_twilio(channel: &Channel, user: &MessagingUser, entry: &Entry) -> Pre
         None => Sender::From(channel.address.clone()),
     };
     let mut message = OutboundMessage::text(user.platform_key.clone(), sender, entry.body.clone());
+    message.media_urls = entry.media.iter().map(|m| m.url.clone()).collect();
     message.status_callback = setting(&channel.settings, "public_url")
         .map(|u| format!("{}/status", u.trim_end_matches('/')));
     match twilio_send::build_request(&account, &message) {
@@ -890,7 +944,11 @@ fn prepare_twilio(channel: &Channel, user: &MessagingUser, entry: &Entry) -> Pre
 
 /// Meta: WhatsApp Cloud API (`settings.phone_number_id`) or Messenger Send API (the page id is
 /// the channel's address), both with `secrets.access_token` and `settings.api_version`. Free-form
-/// messages only inside the window (`parley_core::window`); templates are a later piece.
+/// messages only inside the window (`parley_core::window`). A WhatsApp entry that carries a
+/// template ([`parley_store::EntryTemplate`], chosen on the compose path) goes as a template
+/// message with its values as body parameters, inside or outside the window; a template that
+/// stops being approved fails its queued entries before they get here (the templates API). A
+/// file goes as media by link (its caption the body), on Messenger as an attachment.
 fn prepare_meta(
     channel: &Channel,
     session: &Session,
@@ -903,7 +961,11 @@ fn prepare_meta(
         last_customer_message_at: session.last_customer_at,
         now,
         composer: Composer::from_actor(entry.actor),
-        form: MessageForm::FreeForm,
+        form: if channel.kind == ChannelKind::Whatsapp && entry.template.is_some() {
+            MessageForm::ApprovedTemplate
+        } else {
+            MessageForm::FreeForm
+        },
     }) {
         Ok(d) => d,
         Err(closed) => {
@@ -937,8 +999,40 @@ fn prepare_meta(
             } else {
                 WhatsAppRecipient::Phone(user.platform_key.clone())
             };
-            let message =
-                WhatsAppOutbound::new(recipient, WhatsAppContent::text(entry.body.clone()));
+            let content = match (&entry.template, entry.media.first()) {
+                (Some(t), _) => WhatsAppContent::Template(whatsapp_send::Template {
+                    name: t.name.clone(),
+                    language: t.language.clone(),
+                    components: if t.parameters.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![whatsapp_send::TemplateComponent::Body(
+                            t.parameters
+                                .iter()
+                                .map(whatsapp_send::TemplateParameter::text)
+                                .collect(),
+                        )]
+                    },
+                }),
+                (None, Some(file)) => {
+                    use parley_core::media::MediaClass;
+                    use whatsapp_send::OutboundMediaKind as K;
+                    let kind = match parley_core::media::class_of(&file.content_type) {
+                        Some(MediaClass::Image) => K::Image,
+                        Some(MediaClass::Audio) => K::Audio,
+                        Some(MediaClass::Video) => K::Video,
+                        Some(MediaClass::Document) | None => K::Document,
+                    };
+                    WhatsAppContent::Media {
+                        kind,
+                        link: file.url.clone(),
+                        caption: (!entry.body.trim().is_empty()).then(|| entry.body.clone()),
+                        filename: None,
+                    }
+                }
+                (None, None) => WhatsAppContent::text(entry.body.clone()),
+            };
+            let message = WhatsAppOutbound::new(recipient, content);
             match whatsapp_send::build_request(&endpoint, phone_number_id, &message) {
                 Ok(request) => Prepared::Http {
                     request,
@@ -958,7 +1052,23 @@ fn prepare_meta(
             let message = MessengerOutbound {
                 psid: user.platform_key.clone(),
                 messaging_type,
-                content: MessengerContent::Text(entry.body.clone()),
+                content: match entry.media.first() {
+                    Some(file) => {
+                        use messenger_send::AttachmentKind as K;
+                        use parley_core::media::MediaClass;
+                        MessengerContent::Attachment {
+                            kind: match parley_core::media::class_of(&file.content_type) {
+                                Some(MediaClass::Image) => K::Image,
+                                Some(MediaClass::Audio) => K::Audio,
+                                Some(MediaClass::Video) => K::Video,
+                                Some(MediaClass::Document) | None => K::File,
+                            },
+                            url: file.url.clone(),
+                            is_reusable: false,
+                        }
+                    }
+                    None => MessengerContent::Text(entry.body.clone()),
+                },
                 metadata: None,
             };
             match messenger_send::build_request(&endpoint, &channel.address, &message) {

@@ -232,6 +232,12 @@ pub struct WorkspaceFile {
     /// SMS keyword processes, identified by number, provider keyword and type.
     #[serde(default)]
     pub sms_processes: Vec<crate::processes::ProcessFile>,
+    /// Identified by title.
+    #[serde(default)]
+    pub quick_texts: Vec<crate::provision_rules::QuickTextFile>,
+    /// Identified by name; tried in file order unless positions say otherwise.
+    #[serde(default)]
+    pub routing_rules: Vec<crate::provision_rules::RoutingRuleFile>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -372,6 +378,7 @@ pub async fn apply(
     prune: bool,
 ) -> Result<ApplyReport, ProvisionError> {
     validate_file(file)?;
+    crate::provision_rules::validate(file)?;
     // Processes are checked against the stored ones too, still before anything is written.
     let process_plan = crate::processes::plan(store, &file.sms_processes, prune).await?;
     let mut report = ApplyReport::default();
@@ -512,6 +519,7 @@ pub async fn apply(
     }
 
     crate::processes::execute(store, process_plan, now, &mut report).await?;
+    crate::provision_rules::apply(store, file, prune, now, &mut report).await?;
     if prune {
         prune_missing(store, file, &mut report).await?;
     }

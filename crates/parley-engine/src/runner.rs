@@ -29,9 +29,14 @@ pub type HandlerFuture = Pin<Box<dyn Future<Output = JobOutcome> + Send>>;
 /// Runs one job. Handlers must be idempotent: after a crash a job can run again.
 pub type Handler = Arc<dyn Fn(Job) -> HandlerFuture + Send + Sync>;
 
+/// The partitions (lease names) whose jobs this runner may claim, asked before every claim:
+/// jobs with another partition key wait for the node holding that lease.
+pub type PartitionFilter = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+
 pub type BatchFuture = Pin<Box<dyn Future<Output = Vec<(Uuid, JobOutcome)>> + Send>>;
 /// Runs every claimed job of its kind at once, so their database writes can share one
-/// transaction. It answers an outcome per job id; a job it leaves out is retried after its lease.
+/// transaction. It answers an outcome per job id for the runner to record; a job it leaves out is
+/// one it settled itself in that transaction (or, if it did not, one retried after its lease).
 pub type BatchHandler = Arc<dyn Fn(Vec<Job>) -> BatchFuture + Send + Sync>;
 
 #[derive(Debug, Clone)]
@@ -72,6 +77,7 @@ pub struct JobRunner {
     handlers: HashMap<String, Handler>,
     batch_handlers: HashMap<String, BatchHandler>,
     wake: Arc<Notify>,
+    partitions: Option<PartitionFilter>,
 }
 
 impl std::fmt::Debug for JobRunner {
@@ -92,6 +98,7 @@ impl JobRunner {
             handlers: HashMap::new(),
             batch_handlers: HashMap::new(),
             wake: Arc::new(Notify::new()),
+            partitions: None,
         }
     }
 
@@ -117,6 +124,13 @@ impl JobRunner {
         self
     }
 
+    /// Claims only jobs without a partition key or with one of the keys `filter` names (the
+    /// leases this node holds); without it, every job of the queue.
+    pub fn with_partitions(mut self, filter: PartitionFilter) -> Self {
+        self.partitions = Some(filter);
+        self
+    }
+
     /// Shares a wake-up handle with whoever enqueues on this runner's queue.
     pub fn with_waker(mut self, wake: Arc<Notify>) -> Self {
         self.wake = wake;
@@ -136,15 +150,19 @@ impl JobRunner {
     /// many jobs were claimed.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
+        let partitions = self.partitions.as_ref().map(|f| f());
         let jobs = self
             .store
-            .claim_jobs(ClaimRequest {
-                queue: &self.config.queue,
-                worker: &self.config.worker,
-                limit: self.config.batch,
-                lease: self.config.lease,
-                now,
-            })
+            .claim_jobs_in(
+                ClaimRequest {
+                    queue: &self.config.queue,
+                    worker: &self.config.worker,
+                    limit: self.config.batch,
+                    lease: self.config.lease,
+                    now,
+                },
+                partitions.as_deref(),
+            )
             .await?;
         let claimed = jobs.len();
         if claimed == 0 {
@@ -273,7 +291,12 @@ impl JobRunner {
             if claimed > 0 {
                 continue;
             }
-            let wait = match self.store.next_due(&self.config.queue).await {
+            let partitions = self.partitions.as_ref().map(|f| f());
+            let wait = match self
+                .store
+                .next_due_in(&self.config.queue, partitions.as_deref())
+                .await
+            {
                 Ok(Some(due)) => due.since(self.clock.now()).min(self.config.idle_poll),
                 _ => self.config.idle_poll,
             };

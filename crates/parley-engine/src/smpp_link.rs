@@ -55,15 +55,14 @@ use parley_smpp::{
     Address, DataCoding, DeliveryReceipt, InboundEvent as SmppEvent, InboundReceiver, MessageState,
     MobileOriginated, OutboundMessage, Segment, SmppClient, SmppConfig, SmppError, SubmitError,
 };
-use parley_store::{Channel, Entry, MessagingUser, StoreError};
+use parley_store::{Channel, Entry, MessagingUser};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::events::DomainEvent;
+use crate::dispatch::Verdict;
 use crate::inbound::InboundEvent;
 use crate::ingest::Ingest;
-use crate::outbound::{Outbound, sender_rate};
-use crate::runner::JobOutcome;
+use crate::outbound::{Outbound, ambiguous, dispatched, fail, sender_rate, transient};
 
 /// The bind parameters of a channel: a change means a new bind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -501,14 +500,15 @@ impl Outbound {
     }
 
     /// The dispatcher's SMPP arm: bind (lazily), rate, submit, and the entry's status from the
-    /// segments' results (see the module docs).
+    /// segments' results (see the module docs). Writes nothing: the verdict is committed with
+    /// its batch.
     pub(crate) async fn send_smpp(
         &self,
         entry: &Entry,
         channel: &Channel,
         user: &MessagingUser,
         last_attempt: bool,
-    ) -> Result<JobOutcome, StoreError> {
+    ) -> Verdict {
         let message = match build_message(
             &channel.address,
             &user.platform_key,
@@ -517,37 +517,26 @@ impl Outbound {
         ) {
             Ok(m) => m,
             Err(reason) => {
-                let now = self.smpp_now();
-                self.fail(
+                return fail(
                     entry,
                     ErrorCode::BodyTooLarge,
                     &format!("not sent: {reason}"),
-                    now,
-                )
-                .await?;
-                return Ok(JobOutcome::Done);
+                );
             }
         };
         let client = match self.smpp_links().connect(channel, self).await {
             Ok(c) => c,
             Err(LinkError::Misconfigured(what)) => {
-                let now = self.smpp_now();
-                self.fail(
+                return fail(
                     entry,
                     ErrorCode::ServiceMisconfigured,
                     &format!("not sent: the channel has no {what}"),
-                    now,
-                )
-                .await?;
-                return Ok(JobOutcome::Done);
+                );
             }
             Err(LinkError::Bind { target, error }) => {
-                let now = self.smpp_now();
                 let detail = format!("cannot bind to the SMSC at {target}: {error}");
                 if let SmppError::InvalidConfig(_) = error {
-                    self.fail(entry, ErrorCode::ServiceMisconfigured, &detail, now)
-                        .await?;
-                    return Ok(JobOutcome::Done);
+                    return fail(entry, ErrorCode::ServiceMisconfigured, &detail);
                 }
                 let code = match &error {
                     SmppError::BindRejected { status } => {
@@ -557,9 +546,7 @@ impl Outbound {
                 };
                 metrics::counter!("parley_outbound_transient_total", "provider" => "smpp")
                     .increment(1);
-                return self
-                    .transient(entry, code, &detail, last_attempt, now)
-                    .await;
+                return transient(entry, code, &detail, last_attempt);
             }
         };
 
@@ -569,20 +556,10 @@ impl Outbound {
                 "the sender is at its rate of {} messages per second",
                 sender_rate(channel)
             );
-            let now = self.smpp_now();
-            return self
-                .transient(
-                    entry,
-                    ErrorCode::ServiceUnavailable,
-                    &detail,
-                    last_attempt,
-                    now,
-                )
-                .await;
+            return transient(entry, ErrorCode::ServiceUnavailable, &detail, last_attempt);
         }
 
         let results = client.submit(&message).await;
-        let now = self.smpp_now();
         let total = results.len();
         let accepted: Vec<&str> = results
             .iter()
@@ -596,21 +573,15 @@ impl Outbound {
 
         if failures.is_empty() {
             let Some(first) = accepted.first() else {
-                let reason = "the message has no segments".to_owned();
-                self.fail(entry, ErrorCode::ServiceError, &reason, now)
-                    .await?;
-                return Ok(JobOutcome::Done);
+                return fail(
+                    entry,
+                    ErrorCode::ServiceError,
+                    "the message has no segments",
+                );
             };
             tracing::debug!(entry = %entry.id, ids = ?accepted, "SMPP segments accepted");
-            self.store()
-                .mark_entry_dispatched(entry.id, EntryStatus::Sent, first, now)
-                .await?;
-            self.events().publish(DomainEvent::MessageStatusChanged {
-                session_id: entry.session_id,
-                entry_id: entry.id,
-            });
             metrics::counter!("parley_outbound_sent_total", "provider" => "smpp").increment(1);
-            return Ok(JobOutcome::Done);
+            return dispatched(entry, EntryStatus::Sent, (*first).to_owned());
         }
 
         let detail = failures
@@ -623,13 +594,13 @@ impl Outbound {
                 "only some segments were accepted (SMSC ids {}); {detail}",
                 accepted.join(",")
             );
-            return self.ambiguous(entry, "smpp", &reason, now).await;
+            return ambiguous(entry, "smpp", &reason);
         }
         if failures
             .iter()
             .any(|(_, e)| matches!(e, SubmitError::OutcomeUnknown(_)))
         {
-            return self.ambiguous(entry, "smpp", &detail, now).await;
+            return ambiguous(entry, "smpp", &detail);
         }
         let permanent = failures.iter().find(|(_, e)| !e.is_retryable());
         if let Some((_, error)) = permanent {
@@ -637,9 +608,8 @@ impl Outbound {
                 SubmitError::Rejected(status) => error_code_for_command_status(status.raw()),
                 _ => ErrorCode::ServiceError,
             };
-            self.fail(entry, code, &detail, now).await?;
             metrics::counter!("parley_outbound_rejected_total", "provider" => "smpp").increment(1);
-            return Ok(JobOutcome::Done);
+            return fail(entry, code, &detail);
         }
         let code = failures
             .iter()
@@ -648,8 +618,7 @@ impl Outbound {
                 error_code_for_command_status(s.raw())
             });
         metrics::counter!("parley_outbound_transient_total", "provider" => "smpp").increment(1);
-        self.transient(entry, code, &detail, last_attempt, now)
-            .await
+        transient(entry, code, &detail, last_attempt)
     }
 }
 

@@ -110,6 +110,65 @@ impl HttpTransport {
     }
 }
 
+/// Why a download produced no file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DownloadError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The answer is longer than the caller accepts; reading stopped there.
+    #[error("the file is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+}
+
+impl HttpTransport {
+    /// Makes a `GET` (a media download) and reads the answer's body up to `max_bytes`, never
+    /// more: a larger body stops the read with [`DownloadError::TooLarge`] (a `Content-Length`
+    /// above the limit stops it before the first byte). Any status is returned; redirects are
+    /// not followed (the caller decides where credentials may go).
+    pub async fn download(
+        &self,
+        request: &HttpRequest,
+        max_bytes: u64,
+    ) -> Result<HttpResponse, DownloadError> {
+        let mut builder = self.client.get(&request.url);
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let mut response = builder.send().await.map_err(|e| {
+            let text = error_chain(&e);
+            if e.is_builder() {
+                TransportError::Invalid(text)
+            } else {
+                // A read has no side effect: whatever broke, trying again is safe.
+                TransportError::NotSent(text)
+            }
+        })?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        if response.content_length().is_some_and(|n| n > max_bytes) {
+            return Err(DownloadError::TooLarge { limit: max_bytes });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
+            TransportError::NotSent(format!("reading the file: {}", error_chain(&e)))
+        })? {
+            if u64::try_from(body.len() + chunk.len()).unwrap_or(u64::MAX) > max_bytes {
+                return Err(DownloadError::TooLarge { limit: max_bytes });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
 /// What a reqwest error says about the request's fate. A connect error means nothing was
 /// written; anything later (timeout, reset, truncated answer) may follow a request the provider
 /// took, unless the request carries an idempotency key the provider deduplicates on, in which

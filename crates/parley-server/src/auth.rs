@@ -16,8 +16,11 @@ use crate::error::ApiError;
 /// Who is calling, attached to every authenticated request.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller {
+    /// The API token used; nil for a signed-in console.
     pub token_id: Uuid,
     pub role: TokenRole,
+    /// The agent behind a console request.
+    pub agent_id: Option<Uuid>,
 }
 
 impl Caller {
@@ -55,12 +58,43 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Rejects requests without a live token with 401, and attaches the [`Caller`] otherwise.
+/// The token role an agent's console acts with (PERM: the same gates as API tokens).
+pub fn role_of_agent(role: parley_core::model::AgentRole) -> TokenRole {
+    use parley_core::model::AgentRole;
+    match role {
+        AgentRole::Admin => TokenRole::Admin,
+        AgentRole::Supervisor => TokenRole::Supervisor,
+        AgentRole::Agent => TokenRole::Agent,
+        AgentRole::Broadcaster => TokenRole::Broadcaster,
+    }
+}
+
+/// Rejects requests without a live token or console session with 401 (and cookie requests that
+/// change state without the CSRF token with 403), and attaches the [`Caller`] otherwise.
 pub async fn require_token(
     State(state): State<AppState>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    if req.headers().get(AUTHORIZATION).is_none() {
+        let session = crate::console::auth::console_session(&state, req.headers())
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        if !crate::console::auth::csrf_ok(req.method(), req.headers(), &session) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "csrf",
+                "missing or wrong X-CSRF-Token header",
+            ));
+        }
+        req.extensions_mut().insert(Caller {
+            token_id: Uuid::nil(),
+            role: role_of_agent(session.agent.role),
+            agent_id: Some(session.agent.id),
+        });
+        req.extensions_mut().insert(session);
+        return Ok(next.run(req).await);
+    }
     let token = req
         .headers()
         .get(AUTHORIZATION)
@@ -77,6 +111,7 @@ pub async fn require_token(
     req.extensions_mut().insert(Caller {
         token_id: found.id,
         role: found.role,
+        agent_id: None,
     });
     Ok(next.run(req).await)
 }

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod ops;
 pub mod simulator;
@@ -62,6 +63,7 @@ pub struct AppState {
     pub engine: Engine,
     pub metrics: Option<PrometheusHandle>,
     pub config: Arc<ServerConfig>,
+    pub login_limiter: Arc<console::auth::LoginLimiter>,
 }
 
 impl AppState {
@@ -72,6 +74,7 @@ impl AppState {
             engine,
             metrics,
             config: Arc::new(config),
+            login_limiter: Arc::default(),
         }
     }
 }
@@ -101,7 +104,7 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
     security(("bearer" = [])),
     tags(
         (name = "channels"), (name = "queues"), (name = "skills"), (name = "agents"),
-        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "simulator"), (name = "operations")
+        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "quick-texts"), (name = "routing-rules"), (name = "templates"), (name = "simulator"), (name = "operations")
     )
 )]
 struct ApiDoc;
@@ -169,6 +172,54 @@ pub fn app(state: AppState) -> Router {
         ))
         .routes(routes!(processes::start_sms_process))
         .routes(routes!(processes::pause_sms_process))
+        .routes(routes!(
+            api::quick_texts::list_quick_texts,
+            api::quick_texts::create_quick_text
+        ))
+        .routes(routes!(
+            api::quick_texts::get_quick_text,
+            api::quick_texts::update_quick_text,
+            api::quick_texts::delete_quick_text
+        ))
+        .routes(routes!(api::quick_texts::render_quick_text))
+        .routes(routes!(
+            api::routing_rules::list_routing_rules,
+            api::routing_rules::create_routing_rule
+        ))
+        .routes(routes!(
+            api::routing_rules::get_routing_rule,
+            api::routing_rules::update_routing_rule,
+            api::routing_rules::delete_routing_rule
+        ))
+        .routes(routes!(api::compose::analyze_draft))
+        .routes(routes!(api::messages::send_message))
+        .routes(routes!(api::messages::get_media))
+        .routes(routes!(
+            api::templates::list_templates,
+            api::templates::create_template
+        ))
+        .routes(routes!(
+            api::templates::get_template,
+            api::templates::update_template,
+            api::templates::delete_template
+        ))
+        .routes(routes!(console::api::me))
+        .routes(routes!(console::api::set_presence))
+        .routes(routes!(console::api::work))
+        .routes(routes!(console::api::accept))
+        .routes(routes!(console::api::decline))
+        .routes(routes!(console::api::end))
+        .routes(routes!(console::api::inactive))
+        .routes(routes!(console::api::read))
+        .routes(routes!(console::api::transfer))
+        .routes(routes!(console::api::link))
+        .routes(routes!(console::api::opt_out))
+        .routes(routes!(console::api::start_conversation))
+        .routes(routes!(console::api::timeline))
+        .routes(routes!(console::api::overview))
+        .routes(routes!(console::api::estimated_wait))
+        .routes(routes!(console::api::transfer_targets))
+        .routes(routes!(console::sse::events))
         .split_for_parts();
     let api = api.route_layer(middleware::from_fn_with_state(
         state.clone(),
@@ -179,12 +230,16 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
+        .split_for_parts();
+    let (sim, sim_doc) = OpenApiRouter::new()
         .routes(routes!(simulator::inbound))
         .routes(routes!(simulator::messages))
+        .routes(routes!(simulator::channels))
         .split_for_parts();
-    // The simulator routes are documented always but served only when enabled.
+    // The simulator routes are documented always but served only when enabled: a router of their
+    // own, because a literal route would win over the `{*rest}` catch below.
     let open = if state.config.simulator {
-        open
+        open.merge(sim).merge(console::pages::simulator_routes())
     } else {
         open.route(
             "/simulator/{*rest}",
@@ -194,6 +249,7 @@ pub fn app(state: AppState) -> Router {
         )
     };
     doc.merge(open_doc);
+    doc.merge(sim_doc);
     // Provider webhooks answer in the provider's format and are not part of the REST API.
     let webhooks = Router::new()
         .route(
@@ -221,6 +277,21 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .merge(open)
         .merge(webhooks)
+        .merge(console::pages::public_routes())
+        .merge(
+            console::pages::signed_in_routes().route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                console::auth::require_console,
+            )),
+        )
+        .route(
+            "/console/login",
+            axum::routing::get(console::auth::login_page).post(console::auth::login),
+        )
+        .route(
+            "/console/logout",
+            axum::routing::post(console::auth::logout),
+        )
         .route(
             "/api/openapi.json",
             axum::routing::get(move || {
@@ -241,7 +312,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -1,5 +1,6 @@
 //! The simulator's HTTP face: a person or a test plays the customer. `POST /simulator/inbound`
-//! injects a customer message; `GET /simulator/messages?to=...` shows what reached a number.
+//! injects a customer message; `GET /simulator/messages?to=...` shows what reached a number;
+//! `GET /simulator/channels` lists the channels the phone page can use.
 
 use axum::Json;
 use axum::extract::State;
@@ -152,4 +153,48 @@ pub async fn messages(
         .simulator_messages(&party, q.after, q.limit.unwrap_or(100))
         .await?;
     Ok(Json(found.into_iter().map(Into::into).collect()))
+}
+
+/// A channel the simulator phone can talk to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SimulatorChannelView {
+    pub id: Uuid,
+    pub name: String,
+    #[schema(schema_with = schema::channel_kind)]
+    pub kind: parley_core::model::ChannelKind,
+    /// The business's number or id, as the customer's phone shows it.
+    pub address: String,
+}
+
+#[utoipa::path(get, path = "/simulator/channels", tag = "simulator",
+    responses((status = 200, body = Vec<SimulatorChannelView>)))]
+pub async fn channels(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<SimulatorChannelView>>, ApiError> {
+    let mut found = Vec::new();
+    let mut after = None;
+    // Bounded: a workspace has tens of channels; stop anyway after a few thousand.
+    for _ in 0..20 {
+        let page = state
+            .store
+            .list_channels(parley_store::PageRequest::new(after, 200))
+            .await?;
+        found.extend(
+            page.items
+                .into_iter()
+                .filter(|c| c.provider == Provider::Simulator)
+                .map(|c| SimulatorChannelView {
+                    id: c.id,
+                    name: c.name,
+                    kind: c.kind,
+                    address: c.address,
+                }),
+        );
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Json(found))
 }

@@ -91,10 +91,7 @@ pub async fn twilio_inbound(
         media: message
             .media
             .into_iter()
-            .map(|m| Media {
-                url: m.url,
-                content_type: m.content_type,
-            })
+            .map(|m| Media::new(m.url, m.content_type))
             .collect(),
         profile_name: message
             .extra

@@ -279,10 +279,7 @@ fn whatsapp_event(
     let text = match &m.content {
         WhatsAppContent::Text { body } => body.clone(),
         WhatsAppContent::Media(x) => {
-            media.push(Media {
-                url: x.media_id.clone(),
-                content_type: x.mime_type.clone(),
-            });
+            media.push(Media::new(x.media_id.clone(), x.mime_type.clone()));
             x.caption.clone().unwrap_or_default()
         }
         WhatsAppContent::ButtonReply { title, .. } | WhatsAppContent::ListReply { title, .. } => {
@@ -402,10 +399,7 @@ fn messenger_content(
             _ => None,
         };
         match (content_type, &a.url) {
-            (Some(content_type), Some(url)) => media.push(Media {
-                url: url.clone(),
-                content_type: content_type.to_owned(),
-            }),
+            (Some(content_type), Some(url)) => media.push(Media::new(url.clone(), content_type)),
             _ if a.sticker_id.is_some() => lines.push(unsupported_text("sticker")),
             _ => lines.push(unsupported_text(&a.kind)),
         }

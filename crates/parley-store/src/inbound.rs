@@ -4,10 +4,9 @@
 
 use parley_core::model::{ConsentSource, ConsentStatus};
 use parley_core::{E164, Timestamp};
-use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::records::{Entry, Media, NewJob, Session};
+use crate::records::{Entry, NewJob, Session};
 use crate::{Result, Store, on_backend};
 
 /// A messaging user to create (ids are made by the caller so it can refer to them).
@@ -67,6 +66,83 @@ pub struct InboundWrite {
     pub jobs: Vec<NewJob>,
 }
 
+/// Writes one [`InboundWrite`] inside an open transaction `$tx` (also used by the console's
+/// commits, so every path writes entries, sessions and jobs the same way).
+macro_rules! write_effects {
+    ($tx:ident, $w:expr, $at:expr) => {{
+        let w: &$crate::inbound::InboundWrite = $w;
+        let at: i64 = $at;
+        if let Some(ct) = &w.contact {
+            sqlx::query(
+                "INSERT INTO contacts (id, first_name, last_name, phone, email, created_at, updated_at) \
+                 VALUES ($1, $2, '', $3, NULL, $4, $4)")
+                .bind(ct.id).bind(&ct.first_name).bind(ct.phone.as_ref().map(parley_core::E164::as_str)).bind(at)
+                .execute(&mut *$tx).await?;
+        }
+        if let Some(u) = &w.user {
+            sqlx::query(
+                "INSERT INTO messaging_users (id, channel_id, platform_key, name, locale, consent_status, \
+                 contact_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)")
+                .bind(u.id).bind(u.channel_id).bind(&u.platform_key).bind(&u.name).bind(&u.locale)
+                .bind(u.consent_status.map(parley_core::model::ConsentStatus::as_str)).bind(u.contact_id).bind(at)
+                .execute(&mut *$tx).await?;
+        }
+        if let Some((user, contact)) = w.link {
+            sqlx::query("UPDATE messaging_users SET contact_id = $2, updated_at = $3 WHERE id = $1")
+                .bind(user).bind(contact).bind(at).execute(&mut *$tx).await?;
+        }
+        if let Some(cw) = &w.consent {
+            sqlx::query("UPDATE messaging_users SET consent_status = $2, updated_at = $3 WHERE id = $1")
+                .bind(cw.messaging_user_id).bind(cw.to.as_str()).bind(at).execute(&mut *$tx).await?;
+            sqlx::query(
+                "INSERT INTO consent_events (id, messaging_user_id, from_status, to_status, source, reason, entry_id, at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                .bind(parley_core::new_id()).bind(cw.messaging_user_id).bind(cw.from.map(parley_core::model::ConsentStatus::as_str))
+                .bind(cw.to.as_str()).bind(cw.source.as_str()).bind(&cw.reason).bind(cw.entry_id).bind(at)
+                .execute(&mut *$tx).await?;
+        }
+        if let Some(cs) = &w.case {
+            sqlx::query(
+                "INSERT INTO cases (id, contact_id, channel_id, subject, status, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'new', $5, $5)")
+                .bind(cs.id).bind(cs.contact_id).bind(cs.channel_id).bind(&cs.subject).bind(at)
+                .execute(&mut *$tx).await?;
+        }
+        for s in &w.sessions {
+            sqlx::query($crate::inbound::UPSERT_SESSION)
+                .bind(s.id).bind(s.conversation_id).bind(s.channel_id).bind(s.messaging_user_id)
+                .bind(s.status.as_str()).bind(s.context.as_str()).bind(s.owner_kind.map(|k| k.as_str()))
+                .bind(s.owner_id).bind(s.queue_id).bind(s.case_id).bind(&s.error_reason)
+                .bind(s.agent_messages).bind(s.customer_messages).bind(s.started_at.millis())
+                .bind(s.accepted_at.map(parley_core::Timestamp::millis)).bind(s.ended_at.map(parley_core::Timestamp::millis))
+                .bind(s.last_customer_at.map(parley_core::Timestamp::millis)).bind(s.last_agent_at.map(parley_core::Timestamp::millis))
+                .bind(s.initiated_by.as_str()).bind(s.status_since.millis()).bind(s.pending_inquiry)
+                .bind(s.session_opt_in).bind(&s.end_reason).bind(s.ended_by.map(|a| a.as_str()))
+                .bind(at)
+                .execute(&mut *$tx).await?;
+        }
+        for e in &w.entries {
+            sqlx::query(
+                "INSERT INTO entries (id, session_id, direction, actor, actor_id, body, media, \
+                 provider_message_id, status, error_code, provider_error, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)")
+                .bind(e.id).bind(e.session_id).bind(e.direction.as_str()).bind(e.actor.as_str())
+                .bind(e.actor_id).bind(&e.body).bind(sqlx::types::Json::<&Vec<$crate::records::Media>>(&e.media))
+                .bind(&e.provider_message_id).bind(e.status.as_str()).bind(&e.error_code)
+                .bind(&e.provider_error).bind(e.created_at.millis())
+                .execute(&mut *$tx).await?;
+        }
+        for j in &w.jobs {
+            sqlx::query($crate::jobs::INSERT_JOB)
+                .bind(parley_core::new_id()).bind(&j.queue).bind(&j.kind).bind(&j.payload)
+                .bind(j.priority).bind(j.due_at.millis()).bind(j.max_attempts).bind(&j.dedupe_key)
+                .bind(at)
+                .execute(&mut *$tx).await?;
+        }
+    }};
+}
+pub(crate) use write_effects;
+
 impl Store {
     /// Commits a batch of inbound outcomes in one transaction, and in the same transaction marks
     /// done the jobs that carried them (`finished`: their ids, all held by `worker`). So a batch's
@@ -107,73 +183,7 @@ impl Store {
                 }
             }
             for w in batch {
-                if let Some(ct) = &w.contact {
-                    sqlx::query(
-                        "INSERT INTO contacts (id, first_name, last_name, phone, email, created_at, updated_at) \
-                         VALUES ($1, $2, '', $3, NULL, $4, $4)")
-                        .bind(ct.id).bind(&ct.first_name).bind(ct.phone.as_ref().map(E164::as_str)).bind(at)
-                        .execute(&mut *tx).await?;
-                }
-                if let Some(u) = &w.user {
-                    sqlx::query(
-                        "INSERT INTO messaging_users (id, channel_id, platform_key, name, locale, consent_status, \
-                         contact_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)")
-                        .bind(u.id).bind(u.channel_id).bind(&u.platform_key).bind(&u.name).bind(&u.locale)
-                        .bind(u.consent_status.map(ConsentStatus::as_str)).bind(u.contact_id).bind(at)
-                        .execute(&mut *tx).await?;
-                }
-                if let Some((user, contact)) = w.link {
-                    sqlx::query("UPDATE messaging_users SET contact_id = $2, updated_at = $3 WHERE id = $1")
-                        .bind(user).bind(contact).bind(at).execute(&mut *tx).await?;
-                }
-                if let Some(cw) = &w.consent {
-                    sqlx::query("UPDATE messaging_users SET consent_status = $2, updated_at = $3 WHERE id = $1")
-                        .bind(cw.messaging_user_id).bind(cw.to.as_str()).bind(at).execute(&mut *tx).await?;
-                    sqlx::query(
-                        "INSERT INTO consent_events (id, messaging_user_id, from_status, to_status, source, reason, entry_id, at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-                        .bind(parley_core::new_id()).bind(cw.messaging_user_id).bind(cw.from.map(ConsentStatus::as_str))
-                        .bind(cw.to.as_str()).bind(cw.source.as_str()).bind(&cw.reason).bind(cw.entry_id).bind(at)
-                        .execute(&mut *tx).await?;
-                }
-                if let Some(cs) = &w.case {
-                    sqlx::query(
-                        "INSERT INTO cases (id, contact_id, channel_id, subject, status, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, 'new', $5, $5)")
-                        .bind(cs.id).bind(cs.contact_id).bind(cs.channel_id).bind(&cs.subject).bind(at)
-                        .execute(&mut *tx).await?;
-                }
-                for s in &w.sessions {
-                    sqlx::query(UPSERT_SESSION)
-                        .bind(s.id).bind(s.conversation_id).bind(s.channel_id).bind(s.messaging_user_id)
-                        .bind(s.status.as_str()).bind(s.context.as_str()).bind(s.owner_kind.map(|k| k.as_str()))
-                        .bind(s.owner_id).bind(s.queue_id).bind(s.case_id).bind(&s.error_reason)
-                        .bind(s.agent_messages).bind(s.customer_messages).bind(s.started_at.millis())
-                        .bind(s.accepted_at.map(Timestamp::millis)).bind(s.ended_at.map(Timestamp::millis))
-                        .bind(s.last_customer_at.map(Timestamp::millis)).bind(s.last_agent_at.map(Timestamp::millis))
-                        .bind(s.initiated_by.as_str()).bind(s.status_since.millis()).bind(s.pending_inquiry)
-                        .bind(s.session_opt_in).bind(&s.end_reason).bind(s.ended_by.map(|a| a.as_str()))
-                        .bind(at)
-                        .execute(&mut *tx).await?;
-                }
-                for e in &w.entries {
-                    sqlx::query(
-                        "INSERT INTO entries (id, session_id, direction, actor, actor_id, body, media, \
-                         provider_message_id, status, error_code, provider_error, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)")
-                        .bind(e.id).bind(e.session_id).bind(e.direction.as_str()).bind(e.actor.as_str())
-                        .bind(e.actor_id).bind(&e.body).bind(Json::<&Vec<Media>>(&e.media))
-                        .bind(&e.provider_message_id).bind(e.status.as_str()).bind(&e.error_code)
-                        .bind(&e.provider_error).bind(e.created_at.millis())
-                        .execute(&mut *tx).await?;
-                }
-                for j in &w.jobs {
-                    sqlx::query(crate::jobs::INSERT_JOB)
-                        .bind(parley_core::new_id()).bind(&j.queue).bind(&j.kind).bind(&j.payload)
-                        .bind(j.priority).bind(j.due_at.millis()).bind(j.max_attempts).bind(&j.dedupe_key)
-                        .bind(at)
-                        .execute(&mut *tx).await?;
-                }
+                write_effects!(tx, w, at);
             }
             tx.commit().await
         })?;
@@ -182,7 +192,7 @@ impl Store {
 }
 
 /// Writes a whole session row, inserting it or replacing the row with its id.
-const UPSERT_SESSION: &str = "INSERT INTO sessions (id, conversation_id, channel_id, messaging_user_id, \
+pub(crate) const UPSERT_SESSION: &str = "INSERT INTO sessions (id, conversation_id, channel_id, messaging_user_id, \
     status, context, owner_kind, owner_id, queue_id, case_id, error_reason, agent_messages, \
     customer_messages, started_at, accepted_at, ended_at, last_customer_at, last_agent_at, initiated_by, \
     status_since, pending_inquiry, session_opt_in, end_reason, ended_by, updated_at) \

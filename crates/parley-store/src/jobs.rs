@@ -143,47 +143,79 @@ impl Store {
         Ok(out)
     }
 
-    /// Claims up to `limit` due jobs of a queue, highest priority then earliest due first.
+    /// Claims up to `limit` due jobs of a queue, highest priority then earliest due first,
+    /// whatever their partition.
     pub async fn claim_jobs(&self, req: ClaimRequest<'_>) -> Result<Vec<Job>> {
+        self.claim_jobs_in(req, None).await
+    }
+
+    /// Claims like [`Store::claim_jobs`], but with `partitions` only jobs without a partition key
+    /// and jobs whose key is one of `partitions` (the leases this node holds): a job waiting for
+    /// another node's lease is never claimed here, so it is not picked up and put back in a loop.
+    pub async fn claim_jobs_in(
+        &self,
+        req: ClaimRequest<'_>,
+        partitions: Option<&[String]>,
+    ) -> Result<Vec<Job>> {
         let lease_until = req.now.plus(req.lease).millis();
         let limit = i64::from(req.limit.max(1));
         let jobs = match &self.backend {
             Backend::Postgres(pool) => {
-                sqlx::query_as::<_, Job>(
+                let filter = match partitions {
+                    None => "",
+                    Some(_) => " AND (partition_key IS NULL OR partition_key = ANY($6))",
+                };
+                let sql = format!(
                     // The locking CTE runs once, so the LIMIT holds under concurrency (an IN
                     // subquery may be re-evaluated by the planner).
-                    "WITH picked AS (SELECT id FROM jobs WHERE queue = $4 AND state = 'ready' AND due_at <= $3 \
+                    "WITH picked AS (SELECT id FROM jobs WHERE queue = $4 AND state = 'ready' AND due_at <= $3{filter} \
                      ORDER BY priority DESC, due_at LIMIT $5 FOR UPDATE SKIP LOCKED) \
                      UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_until = $1, \
-                     leased_by = $2, updated_at = $3 FROM picked WHERE jobs.id = picked.id RETURNING jobs.*",
-                )
-                .bind(lease_until)
-                .bind(req.worker)
-                .bind(req.now.millis())
-                .bind(req.queue)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
+                     leased_by = $2, updated_at = $3 FROM picked WHERE jobs.id = picked.id RETURNING jobs.*"
+                );
+                let mut q = sqlx::query_as::<_, Job>(sqlx::AssertSqlSafe(sql))
+                    .bind(lease_until)
+                    .bind(req.worker)
+                    .bind(req.now.millis())
+                    .bind(req.queue)
+                    .bind(limit);
+                if let Some(p) = partitions {
+                    q = q.bind(p.to_vec());
+                }
+                q.fetch_all(pool).await?
             }
             // One writer connection: the subquery and the update run as one statement on it, and
             // no other claimer can interleave.
             Backend::Sqlite { writer, .. } => {
-                sqlx::query_as::<_, Job>(
+                let filter = partition_filter(6, partitions);
+                let sql = format!(
                     "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $1, \
                      leased_by = $2, updated_at = $3 \
-                     WHERE id IN (SELECT id FROM jobs WHERE queue = $4 AND state = 'ready' AND due_at <= $3 \
-                     ORDER BY priority DESC, due_at LIMIT $5) RETURNING *",
-                )
-                .bind(lease_until)
-                .bind(req.worker)
-                .bind(req.now.millis())
-                .bind(req.queue)
-                .bind(limit)
-                .fetch_all(writer)
-                .await?
+                     WHERE id IN (SELECT id FROM jobs WHERE queue = $4 AND state = 'ready' AND due_at <= $3{filter} \
+                     ORDER BY priority DESC, due_at LIMIT $5) RETURNING *"
+                );
+                let mut q = sqlx::query_as::<_, Job>(sqlx::AssertSqlSafe(sql))
+                    .bind(lease_until)
+                    .bind(req.worker)
+                    .bind(req.now.millis())
+                    .bind(req.queue)
+                    .bind(limit);
+                for p in partitions.unwrap_or_default() {
+                    q = q.bind(p);
+                }
+                q.fetch_all(writer).await?
             }
         };
         Ok(jobs)
+    }
+
+    /// The partition keys that ready jobs of a queue wait for: the leases some node must hold
+    /// for them to run (a node looks here for leases to take over once they expire).
+    pub async fn waiting_partitions(&self, queue: &str) -> Result<Vec<String>> {
+        Ok(on_backend!(self, read c => sqlx::query_scalar(
+            "SELECT DISTINCT partition_key FROM jobs WHERE queue = $1 AND state = 'ready' \
+             AND partition_key IS NOT NULL")
+            .bind(queue).fetch_all(c).await)?)
     }
 
     /// Marks jobs done. Jobs this worker no longer holds (its lease ran out and another runner
@@ -290,9 +322,40 @@ impl Store {
 
     /// When the earliest ready job of a queue is due, so an idle runner knows how long to wait.
     pub async fn next_due(&self, queue: &str) -> Result<Option<Timestamp>> {
-        let due: Option<i64> = on_backend!(self, read c => sqlx::query_scalar(
-            "SELECT MIN(due_at) FROM jobs WHERE queue = $1 AND state = 'ready'")
-            .bind(queue).fetch_one(c).await)?;
+        self.next_due_in(queue, None).await
+    }
+
+    /// Like [`Store::next_due`], among the jobs [`Store::claim_jobs_in`] would claim with
+    /// `partitions`: jobs waiting for another node's lease do not wake this runner.
+    pub async fn next_due_in(
+        &self,
+        queue: &str,
+        partitions: Option<&[String]>,
+    ) -> Result<Option<Timestamp>> {
+        let sql = format!(
+            "SELECT MIN(due_at) FROM jobs WHERE queue = $1 AND state = 'ready'{}",
+            partition_filter(2, partitions)
+        );
+        let due: Option<i64> = on_backend!(self, read c => {
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str())).bind(queue);
+            for p in partitions.unwrap_or_default() {
+                q = q.bind(p);
+            }
+            q.fetch_one(c).await
+        })?;
         Ok(due.map(Timestamp))
+    }
+}
+
+/// The claim filter for `partitions` with numbered parameters from `start` (one per key: a node
+/// holds a handful of leases, far below where SQLite's parameter binding gets slow).
+fn partition_filter(start: usize, partitions: Option<&[String]>) -> String {
+    match partitions {
+        None => String::new(),
+        Some([]) => " AND partition_key IS NULL".to_owned(),
+        Some(p) => format!(
+            " AND (partition_key IS NULL OR partition_key IN ({}))",
+            placeholders(start, p.len())
+        ),
     }
 }

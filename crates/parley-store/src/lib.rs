@@ -12,15 +12,22 @@
 )]
 
 mod config;
+mod console;
 mod conversations;
 mod crm;
 mod error;
 mod import;
 mod inbound;
 mod jobs;
+pub mod leases;
+pub mod outbox;
+mod outgoing;
 mod processes;
+mod quick_texts;
 mod records;
+mod routing_rules;
 mod simulator;
+mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
@@ -33,13 +40,21 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use console::{
+    AcceptWrite, AgentLoadRow, ConsoleChange, ConsoleEvent, ConsoleListener, ConsoleLogin,
+    GuardedSession, NewConsoleEvent, OfferWrite, RoutingWork, SessionSummary, TimelineRow,
+    WaitingSession,
+};
 pub use conversations::{ConsentOrigin, MessagingUserFilter, SessionFilter};
 pub use error::{Result, StoreError};
 pub use import::{ConsentChange, ImportWritten, UserImportBatch, UserUpdate};
 pub use inbound::{CaseInsert, ConsentWrite, ContactInsert, InboundWrite, UserInsert};
 pub use jobs::{ClaimRequest, JobFailure, QueueCounts};
+pub use outgoing::StoredMedia;
 pub use processes::{SmsProcessSpec, StoredSmsProcess};
+pub use quick_texts::{QuickText, QuickTextSpec};
 pub use records::*;
+pub use routing_rules::{RoutingRuleSpec, StoredRoutingRule};
 pub use simulator::NewSimulatorMessage;
 
 /// Which database a [`Store`] talks to.

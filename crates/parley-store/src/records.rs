@@ -483,13 +483,51 @@ pub struct Entry {
     pub created_at: Timestamp,
     #[sqlx(try_from = "i64")]
     pub updated_at: Timestamp,
+    /// The WhatsApp template this outbound entry is sent as, when it is one (the body then holds
+    /// the rendered text, for people to read).
+    #[sqlx(json(nullable))]
+    pub template: Option<EntryTemplate>,
+}
+
+/// Which approved template an entry is sent as, and the values of its placeholders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct EntryTemplate {
+    pub template_id: Uuid,
+    pub name: String,
+    pub language: String,
+    /// Values of `{{1}}`, `{{2}}`... in order.
+    pub parameters: Vec<String>,
 }
 
 /// One attachment of an entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Media {
+    /// Where the file is: a public link for outbound files; for inbound ones the provider's
+    /// reference (Twilio's media URL, WhatsApp's media id, Messenger's attachment URL).
     pub url: String,
     pub content_type: String,
+    /// Bytes, when known (declared by the sender, or measured once Parley stored the file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Parley's copy of an inbound file (`GET /api/v1/media/{id}`), once fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    /// Why Parley could not keep a copy of an inbound file, when it gave up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Media {
+    /// An attachment known only by its location and type.
+    pub fn new(url: impl Into<String>, content_type: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            content_type: content_type.into(),
+            size: None,
+            id: None,
+            error: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

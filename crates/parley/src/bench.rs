@@ -38,9 +38,21 @@ pub enum BenchCommand {
         messages: usize,
         #[arg(long, default_value_t = 5_000)]
         customers: usize,
-        /// Requests in flight for the baseline.
+        /// Requests (HTTP) or submits (SMPP) in flight for the baseline.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+        /// How the dispatcher reaches the sink: Twilio's API over HTTP, or SMPP binds.
+        #[arg(long, value_enum, default_value = "http")]
+        via: crate::bench_outbound::Via,
+        /// Channels (senders) the messages are spread over.
+        #[arg(long, default_value_t = 1)]
+        senders: usize,
+        /// The SMPP window of each bind (`settings.window`).
+        #[arg(long, default_value_t = 64)]
+        window: usize,
+        /// Database to measure; default a fresh SQLite file in a temporary directory.
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// Inbound pipeline: signed Twilio webhooks over loopback at a server on a fresh SQLite
     /// database, until every message is processed; next to the same server's /healthz.
@@ -63,7 +75,22 @@ pub async fn run(cmd: BenchCommand, config: &Config) -> Result<()> {
             messages,
             customers,
             concurrency,
-        } => crate::bench_outbound::run(messages, customers, concurrency).await,
+            via,
+            senders,
+            window,
+            database_url,
+        } => {
+            crate::bench_outbound::run(crate::bench_outbound::Options {
+                messages,
+                customers,
+                concurrency,
+                via,
+                senders,
+                window,
+                database_url,
+            })
+            .await
+        }
         BenchCommand::Inbound {
             messages,
             concurrency,

@@ -24,10 +24,12 @@ pub struct Config {
     pub log_format: String,
     /// Seconds a worker holds a claimed job; after a crash its jobs run again this much later.
     pub job_lease_secs: u64,
+    /// Directory where customers' files (MMS, WhatsApp media) are stored, content-addressed.
+    pub media_dir: String,
 }
 
 /// Every configuration key, as read from `PARLEY_<KEY>` variables.
-const KEYS: [&str; 7] = [
+const KEYS: [&str; 8] = [
     "database_url",
     "listen",
     "max_body_bytes",
@@ -35,6 +37,7 @@ const KEYS: [&str; 7] = [
     "max_connections",
     "log_format",
     "job_lease_secs",
+    "media_dir",
 ];
 
 impl Default for Config {
@@ -47,6 +50,7 @@ impl Default for Config {
             max_connections: 8,
             log_format: "text".to_owned(),
             job_lease_secs: 60,
+            media_dir: parley_engine::media::DEFAULT_DIR.to_owned(),
         }
     }
 }

@@ -9,6 +9,7 @@
 mod bench;
 mod bench_inbound;
 mod bench_outbound;
+mod bench_smsc;
 mod config;
 mod import;
 
@@ -249,12 +250,36 @@ async fn demo(config: Config) -> Result<()> {
         serde_norway::from_str(include_str!("demo.yaml")).context("the built-in demo workspace")?;
     provision::apply(&store, &SystemClock, &workspace, false).await?;
     let token = create_token(&store, "demo", TokenRole::Admin).await?;
+    // Fresh passwords at every start: the demo never ships a known credential.
+    let mut logins = String::new();
+    for agent in &workspace.agents {
+        let Some(found) = store.agent_by_email(&agent.email).await? else {
+            continue;
+        };
+        let password = demo_password();
+        let hash = parley_server::console::auth::hash_password(&password)
+            .map_err(|e| anyhow::anyhow!("hashing a demo password: {e}"))?;
+        store
+            .set_agent_password_hash(found.id, &hash, SystemClock.now())
+            .await?;
+        logins.push_str(&format!(
+            "             {:<26} {password}   ({})\n",
+            agent.email, found.role
+        ));
+    }
     let banner = format!(
-        "\nParley demo on http://{listen}\n  database:  {db}\n  API token: {token}\n  try:       curl -H 'Authorization: Bearer {token}' http://{listen}/api/v1/channels\n  customer:  curl -X POST http://{listen}/simulator/inbound -H 'content-type: application/json' \\\n               -d '{{\"channel\":\"Demo SMS\",\"from\":\"+447400123456\",\"text\":\"HELP\"}}'\n",
+        "\nParley demo on http://{listen}\n  database:  {db}\n  console:   http://{listen}/console  (sign in as one of these, then go Available)\n{logins}  customer:  http://{listen}/simulator  (play the customer: send any question from Demo SMS)\n  API token: {token}\n  try:       curl -H 'Authorization: Bearer {token}' http://{listen}/api/v1/channels\n",
         listen = config.listen,
         db = config.database_url,
     );
     run_server(config, store, Some(banner)).await
+}
+
+/// A readable random password for a demo agent.
+fn demo_password() -> String {
+    use base64::Engine as _;
+    let bytes: [u8; 9] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 async fn run_server(config: Config, store: Store, banner: Option<String>) -> Result<()> {
@@ -264,6 +289,7 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
         .with_context(|| format!("listening on {}", config.listen))?;
     let engine_config = EngineConfig {
         lease: std::time::Duration::from_secs(config.job_lease_secs.clamp(1, 3600)),
+        media_dir: config.media_dir.clone().into(),
         ..EngineConfig::default()
     };
     let engine = Engine::new(store.clone(), clock, EventBus::default(), engine_config);

@@ -4,7 +4,9 @@
 mod dispatch;
 mod import;
 mod inbound;
+mod leases;
 mod processes;
 mod provision;
+mod provision_rules;
 mod runner;
 mod smpp;

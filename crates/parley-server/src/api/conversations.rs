@@ -224,8 +224,39 @@ pub async fn get_session(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MediaView {
+    /// A public link (outbound), or the provider's reference to a customer's file (inbound).
     pub url: String,
     pub content_type: String,
+    /// Bytes, when known.
+    pub size: Option<u64>,
+    /// Parley's copy of a customer's file, once fetched: `GET /api/v1/media/{id}`.
+    pub id: Option<Uuid>,
+    /// Where to download Parley's copy (with the same credentials as the API).
+    pub download_url: Option<String>,
+    /// Why Parley could not keep a copy, when it gave up.
+    pub error: Option<String>,
+}
+
+impl From<parley_store::Media> for MediaView {
+    fn from(m: parley_store::Media) -> Self {
+        Self {
+            download_url: m.id.map(|id| format!("/api/v1/media/{id}")),
+            url: m.url,
+            content_type: m.content_type,
+            size: m.size,
+            id: m.id,
+            error: m.error,
+        }
+    }
+}
+
+/// The WhatsApp template an entry is sent as.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryTemplateView {
+    pub template_id: Uuid,
+    pub name: String,
+    pub language: String,
+    pub parameters: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -249,6 +280,8 @@ pub struct EntryView {
     pub provider_error: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// Present when the entry is sent as a template; `body` is then its rendered text.
+    pub template: Option<EntryTemplateView>,
 }
 
 impl From<parley_store::Entry> for EntryView {
@@ -265,14 +298,7 @@ impl From<parley_store::Entry> for EntryView {
             actor: e.actor,
             actor_id: e.actor_id,
             body: e.body,
-            media: e
-                .media
-                .into_iter()
-                .map(|m| MediaView {
-                    url: m.url,
-                    content_type: m.content_type,
-                })
-                .collect(),
+            media: e.media.into_iter().map(MediaView::from).collect(),
             provider_message_id: e.provider_message_id,
             status: e.status,
             error_code: e.error_code,
@@ -280,6 +306,12 @@ impl From<parley_store::Entry> for EntryView {
             provider_error: e.provider_error,
             created_at: time(e.created_at),
             updated_at: time(e.updated_at),
+            template: e.template.map(|t| EntryTemplateView {
+                template_id: t.template_id,
+                name: t.name,
+                language: t.language,
+                parameters: t.parameters,
+            }),
         }
     }
 }

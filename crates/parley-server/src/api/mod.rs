@@ -2,10 +2,15 @@
 //! the caller's role, validates its input into the store's specs, and answers JSON.
 
 pub mod channels;
+pub mod compose;
 pub mod contacts;
 pub mod conversations;
+pub mod messages;
 pub mod people;
 pub mod processes;
+pub mod quick_texts;
+pub mod routing_rules;
+pub mod templates;
 
 use parley_core::Timestamp;
 use serde::{Deserialize, Serialize};

@@ -1,11 +1,15 @@
 //! API tests against the real server on a random port, on SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod admin_api;
 mod api;
 mod bad_input;
+mod console;
 mod inbound;
+mod messages;
 mod meta;
 mod ops;
+mod pages;
 mod processes;
 
 use std::sync::Arc;
@@ -27,6 +31,7 @@ pub struct TestApp {
     pub db: TestDb,
     /// The engine's events, to wait on instead of sleeping.
     pub events: EventBus,
+    pub engine: Engine,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     stop_workers: tokio::sync::watch::Sender<bool>,
 }
@@ -53,18 +58,31 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: TestBackend, config: ServerConfig) -> Self {
+        Self::spawn_full(backend, config, EngineConfig::default()).await
+    }
+
+    pub async fn spawn_full(
+        backend: TestBackend,
+        config: ServerConfig,
+        engine_config: EngineConfig,
+    ) -> Self {
         parley_engine::transport::install_crypto_provider();
         let db = fresh(backend).await;
         let engine = Engine::new(
             db.store.clone(),
             Arc::new(SystemClock),
             EventBus::default(),
-            EngineConfig::default(),
+            EngineConfig {
+                // Each app keeps the files it fetches apart (and out of the source tree).
+                media_dir: std::env::temp_dir()
+                    .join(format!("parley-test-media-{}", Uuid::now_v7())),
+                ..engine_config
+            },
         );
         let (stop_workers, workers_rx) = tokio::sync::watch::channel(false);
         engine.spawn_workers(workers_rx);
         let events = engine.events.clone();
-        let state = AppState::new(engine, parley_server::metrics_handle(), config);
+        let state = AppState::new(engine.clone(), parley_server::metrics_handle(), config);
         let token = Self::token_for(&db, TokenRole::Admin).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -78,6 +96,7 @@ impl TestApp {
             client: Client::new(),
             db,
             events,
+            engine,
             stop: Some(tx),
             stop_workers,
         }

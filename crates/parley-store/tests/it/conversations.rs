@@ -227,10 +227,7 @@ async fn entries_count_messages(b: TestBackend) {
                 actor: Actor::Customer,
                 actor_id: None,
                 body: "hello <b>there</b>".into(),
-                media: vec![Media {
-                    url: "https://example.test/a.jpg".into(),
-                    content_type: "image/jpeg".into(),
-                }],
+                media: vec![Media::new("https://example.test/a.jpg", "image/jpeg")],
                 provider_message_id: Some("SM123".into()),
                 status: EntryStatus::Received,
             },

@@ -1,6 +1,7 @@
 //! The storage conformance suite: every case runs on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod admin;
 mod config;
 mod conversations;
 mod import;

@@ -1,0 +1,915 @@
+//! What agents do in the console: presence, accept and decline offers, end, mark inactive,
+//! transfer, read, opt a customer out on request, link a session to a case or contact, and start a
+//! conversation; and what the console reads: an agent's work, a customer's whole history, the
+//! supervisor's overview, the estimated wait.
+//!
+//! Every action reads, asks `parley_core` (the session state machine, routing's capacity and wait
+//! rules), and writes one [`ConsoleChange`] whose session updates only apply if nobody moved the
+//! session since it was read: two agents accepting at once get one success and one conflict.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parley_core::model::{
+    Actor, AgentRole, ChannelKind, ConsentSource, ConsentStatus, OwnerKind, Presence, SessionStatus,
+};
+use parley_core::routing::{AcceptSample, WorkTarget, estimated_wait};
+use parley_core::session::{SessionEvent, SessionOwner, SessionPolicy, apply, next_deadline};
+use parley_core::{Clock, ErrorCode, Timestamp};
+use parley_store::{
+    AcceptWrite, Agent, Channel, ConsentWrite, ConsoleChange, GuardedSession, InboundWrite,
+    MessagingUser, NewConsoleEvent, RoutingWork, Session, Store, StoreError,
+};
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::channel_rules::behaviour_of;
+use crate::feed::{CONNECTION_GRACE, Feed};
+use crate::inbound::{row_of, state_of};
+use crate::outbound::{self, send_job};
+use crate::routing::{Router, agent_loads, all_queues, owned_by, presence_event, queue_events};
+
+/// Why an agent action did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentActionError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("not allowed: {0}")]
+    Forbidden(String),
+    /// The session moved meanwhile (another agent, a timeout, the customer).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for AgentActionError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { entity } => Self::NotFound(entity),
+            StoreError::Conflict(m) => Self::Conflict(m),
+            other => Self::Store(other),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, AgentActionError>;
+
+/// Where a transfer goes (RT-09).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferTo {
+    Agent(Uuid),
+    Queue(Uuid),
+}
+
+/// One line of the console's work panel or session list.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkItem {
+    pub session: Session,
+    pub channel: ChannelBrief,
+    pub messaging_user: MessagingUser,
+    pub first_message: Option<String>,
+    pub last_message: Option<String>,
+    pub last_message_at: Option<String>,
+    pub unread: i64,
+    pub offer_expires_at: Option<String>,
+    pub care_window: CareWindow,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelBrief {
+    pub id: Uuid,
+    pub kind: ChannelKind,
+    pub name: String,
+    pub address: String,
+}
+
+/// Whether the business may write freely now (WhatsApp, Messenger), from `parley_core::window`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CareWindow {
+    /// `open`, `closed`, or `none` for channels without a window.
+    pub state: &'static str,
+    pub closes_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Work {
+    pub offers: Vec<WorkItem>,
+    pub sessions: Vec<WorkItem>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineEntry {
+    #[serde(flatten)]
+    pub entry: parley_store::Entry,
+    pub channel_kind: Option<ChannelKind>,
+    pub session_status: SessionStatus,
+    /// The error code in words.
+    pub error_text: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueOverview {
+    pub id: Uuid,
+    pub name: String,
+    pub waiting: Vec<WaitingItem>,
+    pub estimated_wait_minutes: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WaitingItem {
+    pub session_id: Uuid,
+    pub waiting_ms: i64,
+    pub offered_to: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentOverview {
+    pub id: Uuid,
+    pub name: String,
+    pub presence: Presence,
+    pub online: bool,
+    pub load: u32,
+    pub capacity: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    pub queues: Vec<QueueOverview>,
+    pub agents: Vec<AgentOverview>,
+}
+
+#[derive(Clone)]
+pub struct AgentDesk {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    feed: Feed,
+    router: Router,
+    outbound_wake: Arc<tokio::sync::Notify>,
+}
+
+impl std::fmt::Debug for AgentDesk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentDesk").finish_non_exhaustive()
+    }
+}
+
+impl AgentDesk {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        feed: Feed,
+        router: Router,
+        outbound_wake: Arc<tokio::sync::Notify>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            feed,
+            router,
+            outbound_wake,
+        }
+    }
+
+    async fn commit(&self, change: &ConsoleChange) -> Result<()> {
+        self.store.commit_console(change, self.clock.now()).await?;
+        if !change.events.is_empty() {
+            self.feed.written();
+        }
+        if change.effects.as_ref().is_some_and(|e| !e.jobs.is_empty()) {
+            self.outbound_wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Sets an agent's presence. Going offline gives their work back at once (RT-08); going
+    /// available counts as connected for the grace period, until the console's stream renews it.
+    pub async fn set_presence(&self, agent: &Agent, presence: Presence) -> Result<Agent> {
+        let now = self.clock.now();
+        if presence == Presence::Offline {
+            self.router.take_back(agent.id, Presence::Offline).await?;
+            return Ok(self.store.agent(agent.id).await?);
+        }
+        let until = presence.accepts_work().then(|| now.plus(CONNECTION_GRACE));
+        let updated = self
+            .store
+            .set_agent_presence(agent.id, presence, until, now)
+            .await?;
+        self.commit(&ConsoleChange {
+            events: vec![presence_event(agent.id, presence)],
+            ..ConsoleChange::default()
+        })
+        .await?;
+        self.router.wake();
+        Ok(updated)
+    }
+
+    /// Accepts a session offered to the agent (SE-06). If it was transferred, the agent who
+    /// transferred it leaves now (RT-09).
+    pub async fn accept(&self, agent: &Agent, session_id: Uuid) -> Result<Session> {
+        let now = self.clock.now();
+        let session = self.store.session(session_id).await?;
+        let work = self
+            .store
+            .routing_work_of(&[session_id])
+            .await?
+            .pop()
+            .ok_or_else(|| {
+                AgentActionError::Conflict("this session is no longer waiting".into())
+            })?;
+        if work.offered_agent_id != Some(agent.id) {
+            return Err(AgentActionError::Conflict(
+                "this session is not offered to you (any more)".into(),
+            ));
+        }
+        let owner = SessionOwner {
+            kind: OwnerKind::Agent,
+            id: agent.id,
+        };
+        let t = apply(
+            &state_of(&session),
+            &SessionEvent::AgentAccepted { at: now, owner },
+            &SessionPolicy::default(),
+        )
+        .map_err(|e| AgentActionError::Conflict(e.to_string()))?;
+        let row = row_of(&session, &t.state);
+        let mut change = ConsoleChange {
+            sessions: vec![GuardedSession {
+                expected_status: session.status,
+                expected_updated_at: session.updated_at,
+                row: row.clone(),
+            }],
+            work_deletes: vec![session_id],
+            ..ConsoleChange::default()
+        };
+        if let Ok(WorkTarget::Queue(queue_id)) = serde_json::from_str(&work.target) {
+            change.accepts.push(AcceptWrite {
+                queue_id,
+                waited_ms: now.millis() - work.waiting_since.millis(),
+            });
+            change.events.extend(queue_events(&[queue_id]));
+        }
+        // The agent saw the first message on the offer (AG-02): what came before is read.
+        if let Some(last) = self.store.last_entry_id(session_id).await? {
+            change.reads.push((session_id, agent.id, last));
+        }
+        change.events.push(session_event(agent.id, &row));
+        if let Some(previous) = work.transfer_from.filter(|p| *p != agent.id) {
+            change.events.push(session_event(previous, &row));
+        }
+        self.commit(&change).await?;
+        Ok(row)
+    }
+
+    /// Declines an offer: it goes to someone else, never back to this agent.
+    pub async fn decline(&self, agent: &Agent, session_id: Uuid) -> Result<()> {
+        let mut work = self
+            .store
+            .routing_work_of(&[session_id])
+            .await?
+            .pop()
+            .ok_or(AgentActionError::NotFound("offer"))?;
+        if work.offered_agent_id != Some(agent.id) {
+            return Err(AgentActionError::Conflict(
+                "this session is not offered to you (any more)".into(),
+            ));
+        }
+        work.offered_agent_id = None;
+        work.offered_at = None;
+        work.offer_expires_at = None;
+        if !work.declined_by.contains(&agent.id) {
+            work.declined_by.push(agent.id);
+        }
+        self.commit(&ConsoleChange {
+            work_upserts: vec![work],
+            events: vec![crate::routing::withdrawn(agent.id, session_id)],
+            ..ConsoleChange::default()
+        })
+        .await?;
+        self.router.wake();
+        Ok(())
+    }
+
+    fn may_handle(&self, agent: &Agent, session: &Session) -> Result<()> {
+        let supervisor = matches!(agent.role, AgentRole::Admin | AgentRole::Supervisor);
+        if owned_by(session, agent.id) || supervisor {
+            Ok(())
+        } else {
+            Err(AgentActionError::Forbidden(
+                "this session belongs to another agent".into(),
+            ))
+        }
+    }
+
+    /// Ends a session (SE-09, SE-12) and sends the channel's End Conversation auto-response
+    /// (`settings.end_conversation_reply`), if it has one and consent allows it at send time.
+    pub async fn end(&self, agent: &Agent, session_id: Uuid) -> Result<Session> {
+        let now = self.clock.now();
+        let session = self.store.session(session_id).await?;
+        self.may_handle(agent, &session)?;
+        let t = apply(
+            &state_of(&session),
+            &SessionEvent::Ended {
+                at: now,
+                by: Actor::Agent,
+            },
+            &SessionPolicy::default(),
+        )
+        .map_err(|e| AgentActionError::Conflict(e.to_string()))?;
+        let row = row_of(&session, &t.state);
+        let channel = self.store.channel(session.channel_id).await?;
+        let mut effects = InboundWrite::default();
+        if let Some(text) = end_reply(&channel) {
+            let mut entry = outbound::auto_response_entry(session.id, text, now);
+            entry.actor = Actor::System;
+            effects.jobs.push(send_job(
+                entry.id,
+                parley_core::consent::SendPurpose::Conversation {
+                    session_opt_in: session.session_opt_in,
+                },
+                outbound::REPLY_PRIORITY,
+                now,
+            ));
+            effects.entries.push(entry);
+        }
+        let mut change = ConsoleChange {
+            sessions: vec![guard(&session, row.clone())],
+            work_deletes: vec![session_id],
+            effects: Some(effects),
+            ..ConsoleChange::default()
+        };
+        change.events.push(session_event(agent.id, &row));
+        if let Some(owner) = crate::feed::owner_agent(&session).filter(|o| *o != agent.id) {
+            change.events.push(session_event(owner, &row));
+        }
+        self.commit(&change).await?;
+        self.router.wake();
+        Ok(row)
+    }
+
+    /// Marks a session Inactive ("No customer response", SE-07): frees capacity, holds the
+    /// customer; their next message sends it back to routing; the inactivity timer ends it.
+    pub async fn mark_inactive(&self, agent: &Agent, session_id: Uuid) -> Result<Session> {
+        let now = self.clock.now();
+        let session = self.store.session(session_id).await?;
+        self.may_handle(agent, &session)?;
+        let channel = self.store.channel(session.channel_id).await?;
+        let policy = behaviour_of(&channel.settings)
+            .map(|b| b.session_policy)
+            .unwrap_or_default();
+        let t = apply(
+            &state_of(&session),
+            &SessionEvent::MarkedInactive { at: now },
+            &policy,
+        )
+        .map_err(|e| AgentActionError::Conflict(e.to_string()))?;
+        let row = row_of(&session, &t.state);
+        let mut effects = InboundWrite::default();
+        if let Some(deadline) = next_deadline(&t.state, &policy) {
+            effects
+                .jobs
+                .push(crate::timers::timer_job(session.id, deadline));
+        }
+        let change = ConsoleChange {
+            sessions: vec![guard(&session, row.clone())],
+            effects: Some(effects),
+            events: vec![session_event(agent.id, &row)],
+            ..ConsoleChange::default()
+        };
+        self.commit(&change).await?;
+        self.router.wake();
+        Ok(row)
+    }
+
+    /// Transfers a session to another agent or a queue (RT-09): it waits meanwhile, still shown
+    /// to the first agent, who leaves when the next one accepts. A transfer cannot be cancelled.
+    pub async fn transfer(
+        &self,
+        agent: &Agent,
+        session_id: Uuid,
+        to: TransferTo,
+    ) -> Result<Session> {
+        let now = self.clock.now();
+        let session = self.store.session(session_id).await?;
+        self.may_handle(agent, &session)?;
+        let target = match to {
+            TransferTo::Agent(id) => {
+                if id == agent.id {
+                    return Err(AgentActionError::Invalid(
+                        "a session cannot be transferred to the agent who has it".into(),
+                    ));
+                }
+                self.store.agent(id).await?;
+                WorkTarget::Agent {
+                    agent_id: id,
+                    fallback_queue: session.queue_id,
+                }
+            }
+            TransferTo::Queue(id) => {
+                self.store.queue(id).await?;
+                WorkTarget::Queue(id)
+            }
+        };
+        let from = crate::feed::owner_agent(&session);
+        let t = apply(
+            &state_of(&session),
+            &SessionEvent::Transferred {
+                at: now,
+                to: from.map(|id| SessionOwner {
+                    kind: OwnerKind::Agent,
+                    id,
+                }),
+            },
+            &SessionPolicy::default(),
+        )
+        .map_err(|e| AgentActionError::Conflict(e.to_string()))?;
+        let mut row = row_of(&session, &t.state);
+        if let TransferTo::Queue(q) = to {
+            row.queue_id = Some(q);
+        }
+        let mut change = ConsoleChange {
+            sessions: vec![guard(&session, row.clone())],
+            work_upserts: vec![RoutingWork {
+                session_id,
+                target: serde_json::to_string(&target).unwrap_or_default(),
+                priority: 0,
+                waiting_since: now,
+                offered_agent_id: None,
+                offered_at: None,
+                offer_expires_at: None,
+                declined_by: from.into_iter().collect(),
+                transfer_from: from,
+            }],
+            ..ConsoleChange::default()
+        };
+        change.events.push(session_event(agent.id, &row));
+        if let TransferTo::Queue(q) = to {
+            change.events.extend(queue_events(&[q]));
+        }
+        self.commit(&change).await?;
+        self.router.wake();
+        Ok(row)
+    }
+
+    /// Everything in the session so far has been read by this agent.
+    pub async fn mark_read(&self, agent: &Agent, session_id: Uuid) -> Result<()> {
+        let session = self.store.session(session_id).await?;
+        self.may_handle(agent, &session)?;
+        if let Some(last) = self.store.last_entry_id(session_id).await? {
+            self.commit(&ConsoleChange {
+                reads: vec![(session_id, agent.id, last)],
+                ..ConsoleChange::default()
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Opts a customer out on their request during a conversation (CO-11, AG-14): consent moves to
+    /// opted out with the agent as its source, and their open session ends (AMB-06).
+    pub async fn opt_out(&self, agent: &Agent, messaging_user_id: Uuid) -> Result<MessagingUser> {
+        let now = self.clock.now();
+        let user = self.store.messaging_user(messaging_user_id).await?;
+        let open = self.store.open_session(user.id).await?;
+        if let Some(s) = &open {
+            self.may_handle(agent, s)?;
+        } else if agent.role == AgentRole::Broadcaster {
+            return Err(AgentActionError::Forbidden(
+                "opting customers out needs the agent role".into(),
+            ));
+        }
+        if user.consent_status == Some(ConsentStatus::OptedOut) {
+            return Ok(user);
+        }
+        let mut change = ConsoleChange {
+            effects: Some(InboundWrite {
+                consent: Some(ConsentWrite {
+                    messaging_user_id: user.id,
+                    from: user.consent_status,
+                    to: ConsentStatus::OptedOut,
+                    source: ConsentSource::Agent,
+                    reason: format!("opted out by {} at the customer's request", agent.name),
+                    entry_id: None,
+                }),
+                ..InboundWrite::default()
+            }),
+            ..ConsoleChange::default()
+        };
+        if let Some(s) = open
+            && let Ok(t) = apply(
+                &state_of(&s),
+                &SessionEvent::OptedOut {
+                    at: now,
+                    by: Actor::Agent,
+                },
+                &SessionPolicy::default(),
+            )
+        {
+            let row = row_of(&s, &t.state);
+            change.events.push(session_event(agent.id, &row));
+            change.work_deletes.push(s.id);
+            change.sessions.push(guard(&s, row));
+        }
+        self.commit(&change).await?;
+        Ok(self.store.messaging_user(user.id).await?)
+    }
+
+    /// Links a session to a case and/or a contact (AG-04); the messaging user follows the contact.
+    pub async fn link(
+        &self,
+        agent: &Agent,
+        session_id: Uuid,
+        case_id: Option<Uuid>,
+        contact_id: Option<Uuid>,
+    ) -> Result<Session> {
+        let session = self.store.session(session_id).await?;
+        self.may_handle(agent, &session)?;
+        let mut row = session.clone();
+        if let Some(case_id) = case_id {
+            self.store.case(case_id).await?;
+            row.case_id = Some(case_id);
+        }
+        let mut effects = InboundWrite::default();
+        if let Some(contact_id) = contact_id {
+            self.store.contact(contact_id).await?;
+            effects.link = Some((session.messaging_user_id, contact_id));
+        }
+        let change = ConsoleChange {
+            sessions: vec![guard(&session, row.clone())],
+            effects: Some(effects),
+            events: vec![session_event(agent.id, &row)],
+            ..ConsoleChange::default()
+        };
+        self.commit(&change).await?;
+        Ok(row)
+    }
+
+    /// Whether the agent may start a conversation with this messaging user now (AG-11, AG-12,
+    /// SE-10): not opted out, the agent is in the channel's queue, and no session is open.
+    pub async fn may_start(&self, agent: &Agent, user: &MessagingUser) -> Result<Channel> {
+        if agent.role == AgentRole::Broadcaster {
+            return Err(AgentActionError::Forbidden(
+                "starting conversations needs the agent role".into(),
+            ));
+        }
+        if user.consent_status == Some(ConsentStatus::OptedOut) {
+            return Err(AgentActionError::Forbidden(
+                "this customer opted out on this channel".into(),
+            ));
+        }
+        let channel = self.store.channel(user.channel_id).await?;
+        let admin = agent.role == AgentRole::Admin;
+        if let Some(q) = channel.queue_id
+            && !admin
+            && !agent.queue_ids.contains(&q)
+        {
+            return Err(AgentActionError::Forbidden(
+                "you are not in this channel's queue".into(),
+            ));
+        }
+        if self.store.open_session(user.id).await?.is_some() {
+            return Err(AgentActionError::Conflict(
+                "this customer already has an open session; it must end first".into(),
+            ));
+        }
+        Ok(channel)
+    }
+
+    /// Starts an agent-initiated conversation (AG-11..13, SE-16): a `New` session owned by the
+    /// agent, consuming no capacity until the customer replies, with the first message queued.
+    pub async fn start_conversation(
+        &self,
+        agent: &Agent,
+        messaging_user_id: Uuid,
+        body: &str,
+    ) -> Result<Session> {
+        let now = self.clock.now();
+        let user = self.store.messaging_user(messaging_user_id).await?;
+        let channel = self.may_start(agent, &user).await?;
+        if body.trim().is_empty() {
+            return Err(AgentActionError::Invalid(
+                "the first message is empty".into(),
+            ));
+        }
+        if let Err(e) = parley_core::sms::check_length(channel.kind, body) {
+            return Err(AgentActionError::Invalid(format!(
+                "{e} (error {})",
+                e.error_code().code()
+            )));
+        }
+        let behaviour = behaviour_of(&channel.settings).unwrap_or_default();
+        let owner = SessionOwner {
+            kind: OwnerKind::Agent,
+            id: agent.id,
+        };
+        let state =
+            parley_core::session::open_outbound(None, owner, behaviour.default_context, now)
+                .map_err(|e| AgentActionError::Invalid(e.to_string()))?;
+        let conversation = self
+            .store
+            .conversation_of(user.id)
+            .await?
+            .unwrap_or_else(parley_core::new_id);
+        let mut session =
+            crate::inbound::new_session_row(&state, channel.id, user.id, conversation);
+        session.queue_id = channel.queue_id;
+        let t = apply(
+            &state,
+            &SessionEvent::AgentMessage { at: now },
+            &behaviour.session_policy,
+        )
+        .map_err(|e| AgentActionError::Invalid(e.to_string()))?;
+        apply_row(&mut session, &t.state);
+        let mut entry = outbound::auto_response_entry(session.id, body.to_owned(), now);
+        entry.actor = Actor::Agent;
+        entry.actor_id = Some(agent.id);
+        let mut effects = InboundWrite {
+            sessions: vec![session.clone()],
+            ..InboundWrite::default()
+        };
+        effects.jobs.push(send_job(
+            entry.id,
+            parley_core::consent::SendPurpose::Conversation {
+                session_opt_in: false,
+            },
+            outbound::REPLY_PRIORITY,
+            now,
+        ));
+        if let Some(deadline) = next_deadline(&t.state, &behaviour.session_policy) {
+            effects
+                .jobs
+                .push(crate::timers::timer_job(session.id, deadline));
+        }
+        effects.entries.push(entry);
+        let change = ConsoleChange {
+            effects: Some(effects),
+            events: vec![session_event(agent.id, &session)],
+            ..ConsoleChange::default()
+        };
+        self.commit(&change).await?;
+        Ok(session)
+    }
+
+    /// The agent's offers and sessions, as the console lists them.
+    pub async fn work(&self, agent: &Agent) -> Result<Work> {
+        let now = self.clock.now();
+        let offers = self.store.offers_of(agent.id).await?;
+        let offered: HashMap<Uuid, Timestamp> = offers
+            .iter()
+            .filter_map(|w| w.offer_expires_at.map(|e| (w.session_id, e)))
+            .collect();
+        let offer_sessions = self
+            .store
+            .sessions_by_ids(&offers.iter().map(|w| w.session_id).collect::<Vec<_>>())
+            .await?;
+        let mut out = Work {
+            offers: Vec::with_capacity(offer_sessions.len()),
+            sessions: Vec::new(),
+        };
+        for s in offer_sessions {
+            let expires = offered.get(&s.id).copied();
+            out.offers.push(self.item(agent, s, expires, now).await?);
+        }
+        for s in self.store.sessions_of_agent(agent.id).await? {
+            out.sessions.push(self.item(agent, s, None, now).await?);
+        }
+        Ok(out)
+    }
+
+    /// One work item for a session.
+    pub async fn item(
+        &self,
+        agent: &Agent,
+        session: Session,
+        offer_expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<WorkItem> {
+        let channel = self.store.channel(session.channel_id).await?;
+        let user = self.store.messaging_user(session.messaging_user_id).await?;
+        let summary = self.store.session_summary(session.id, agent.id).await?;
+        let care_window = care_window(channel.kind, session.last_customer_at, now);
+        Ok(WorkItem {
+            channel: ChannelBrief {
+                id: channel.id,
+                kind: channel.kind,
+                name: channel.name.clone(),
+                address: channel.address.clone(),
+            },
+            messaging_user: user,
+            first_message: summary.first_message,
+            last_message: summary.last_message,
+            last_message_at: summary.last_message_at.map(Timestamp::to_rfc3339),
+            unread: summary.unread,
+            offer_expires_at: offer_expires_at.map(Timestamp::to_rfc3339),
+            care_window,
+            session,
+        })
+    }
+
+    /// One person's whole history: every session of every messaging user of their contact (or of
+    /// this messaging user alone), oldest first (AG-10).
+    pub async fn timeline(
+        &self,
+        messaging_user_id: Uuid,
+        limit: i64,
+    ) -> Result<Vec<TimelineEntry>> {
+        let user = self.store.messaging_user(messaging_user_id).await?;
+        let mut users = vec![user.id];
+        if let Some(contact_id) = user.contact_id {
+            for u in self.store.messaging_users_of_contact(contact_id).await? {
+                if !users.contains(&u.id) {
+                    users.push(u.id);
+                }
+            }
+        }
+        let rows = self.store.timeline(&users, limit).await?;
+        let mut kinds: HashMap<Uuid, Option<ChannelKind>> = HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let kind = match kinds.get(&r.channel_id) {
+                Some(k) => *k,
+                None => {
+                    let k = self.store.channel(r.channel_id).await.ok().map(|c| c.kind);
+                    kinds.insert(r.channel_id, k);
+                    k
+                }
+            };
+            let error_text = r
+                .entry
+                .error_code
+                .as_deref()
+                .and_then(ErrorCode::from_code)
+                .map(|c| c.message().to_owned());
+            out.push(TimelineEntry {
+                entry: r.entry,
+                channel_kind: kind,
+                session_status: r.session_status,
+                error_text,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Estimated wait time of a queue in whole minutes (RT-10), `None` without enough accepts.
+    pub async fn estimated_wait(&self, queue_id: Uuid) -> Result<Option<u32>> {
+        let now = self.clock.now();
+        let since = Timestamp(now.millis() - parley_core::routing::ESTIMATED_WAIT_WINDOW_MS);
+        let samples: Vec<AcceptSample> = self
+            .store
+            .queue_accepts(queue_id, since)
+            .await?
+            .into_iter()
+            .map(|(accepted_at, waited_ms)| AcceptSample {
+                accepted_at: Timestamp(accepted_at),
+                waited_ms,
+            })
+            .collect();
+        Ok(estimated_wait(&samples, now))
+    }
+
+    /// Queues with their waiting sessions and agents with presence and load (supervisor view).
+    pub async fn overview(&self) -> Result<Overview> {
+        let now = self.clock.now();
+        let loads = agent_loads(&self.store).await?;
+        let agents = self
+            .store
+            .agents_with_memberships()
+            .await?
+            .into_iter()
+            .map(|(a, _, connected)| AgentOverview {
+                id: a.id,
+                name: a.name,
+                presence: a.presence,
+                online: connected.is_some_and(|c| c >= now),
+                load: loads.get(&a.id).copied().unwrap_or(0),
+                capacity: a.capacity,
+            })
+            .collect();
+        let waiting = self.store.waiting_sessions(10_000).await?;
+        let mut by_queue: HashMap<Uuid, Vec<WaitingItem>> = HashMap::new();
+        for w in waiting {
+            let queue = w
+                .work
+                .as_ref()
+                .and_then(|r| match serde_json::from_str::<WorkTarget>(&r.target) {
+                    Ok(WorkTarget::Queue(q)) => Some(q),
+                    Ok(WorkTarget::Agent { fallback_queue, .. }) => fallback_queue,
+                    _ => None,
+                })
+                .or(w.session.queue_id);
+            if let Some(q) = queue {
+                let since = w
+                    .work
+                    .as_ref()
+                    .map_or(w.session.status_since, |r| r.waiting_since);
+                by_queue.entry(q).or_default().push(WaitingItem {
+                    session_id: w.session.id,
+                    waiting_ms: now.millis() - since.millis(),
+                    offered_to: w.work.as_ref().and_then(|r| r.offered_agent_id),
+                });
+            }
+        }
+        let mut queues = Vec::new();
+        for q in all_queues(&self.store).await? {
+            let estimated_wait_minutes = self.estimated_wait(q.id).await?;
+            queues.push(QueueOverview {
+                waiting: by_queue.remove(&q.id).unwrap_or_default(),
+                id: q.id,
+                name: q.name,
+                estimated_wait_minutes,
+            });
+        }
+        Ok(Overview { queues, agents })
+    }
+
+    /// Up to five agents to transfer to, alphabetical, without their status (RT-09).
+    pub async fn transfer_targets(
+        &self,
+        agent: &Agent,
+        query: &str,
+    ) -> Result<Vec<(Uuid, String)>> {
+        let q = query.trim().to_lowercase();
+        let mut agents: Vec<(Uuid, String)> = self
+            .store
+            .agents_with_memberships()
+            .await?
+            .into_iter()
+            .filter(|(a, _, _)| a.id != agent.id && a.role != AgentRole::Broadcaster)
+            .filter(|(a, _, _)| q.is_empty() || a.name.to_lowercase().contains(&q))
+            .map(|(a, _, _)| (a.id, a.name))
+            .collect();
+        agents.sort_by(|a, b| {
+            a.1.to_lowercase()
+                .cmp(&b.1.to_lowercase())
+                .then(a.0.cmp(&b.0))
+        });
+        agents.truncate(5);
+        Ok(agents)
+    }
+}
+
+fn guard(session: &Session, row: Session) -> GuardedSession {
+    GuardedSession {
+        expected_status: session.status,
+        expected_updated_at: session.updated_at,
+        row,
+    }
+}
+
+fn apply_row(row: &mut Session, state: &parley_core::session::SessionState) {
+    *row = row_of(row, state);
+}
+
+fn session_event(agent_id: Uuid, s: &Session) -> NewConsoleEvent {
+    NewConsoleEvent {
+        agent_id: Some(agent_id),
+        kind: "session".to_owned(),
+        data: json!({"session_id": s.id, "status": s.status, "owner_id": s.owner_id}).to_string(),
+    }
+}
+
+/// The channel's End Conversation auto-response, from its settings.
+fn end_reply(channel: &Channel) -> Option<String> {
+    channel
+        .settings
+        .get("end_conversation_reply")
+        .and_then(|v| v.as_str())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// The care window as the console shows it, decided by `parley_core::window`.
+pub fn care_window(
+    kind: ChannelKind,
+    last_customer_at: Option<Timestamp>,
+    now: Timestamp,
+) -> CareWindow {
+    use parley_core::window::{Composer, MessageForm, WindowQuery, decide};
+    if !matches!(kind, ChannelKind::Whatsapp | ChannelKind::Messenger) {
+        return CareWindow {
+            state: "none",
+            closes_at: None,
+        };
+    }
+    let open = decide(WindowQuery {
+        kind,
+        last_customer_message_at: last_customer_at,
+        now,
+        composer: Composer::HumanAgent,
+        form: MessageForm::FreeForm,
+    })
+    .is_ok();
+    let span = if kind == ChannelKind::Messenger {
+        parley_core::window::HUMAN_AGENT_WINDOW
+    } else {
+        parley_core::window::CUSTOMER_CARE_WINDOW
+    };
+    CareWindow {
+        state: if open { "open" } else { "closed" },
+        closes_at: last_customer_at.map(|t| t.plus(span).to_rfc3339()),
+    }
+}

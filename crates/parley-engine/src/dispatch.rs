@@ -1,0 +1,539 @@
+//! The dispatcher's batch machinery: a whole claim of send jobs at once, and the sender leases
+//! that make one node at a time drive each sender.
+//!
+//! # A batch
+//!
+//! [`Outbound::send_batch`] takes the jobs the runner claimed and:
+//! 1. reads their entries, then those entries' sessions, then the sessions' messaging users, a
+//!    query per chunk of ids each (the store's `outbox_*` reads), and the batch's channels in one
+//!    more. An entry no longer `queued` was sent already (a crash between
+//!    the provider and the commit, then a retry): its job is simply done;
+//! 2. makes sure this node holds each sender's lease (below), deferring the jobs of senders it
+//!    does not hold;
+//! 3. decides every send concurrently, at most [`Outbound::with_concurrency`] provider calls in
+//!    flight, each waiting for its own sender's rate limiter (per SMS segment), so a slow or
+//!    throttled sender does not stop the others' calls. Replies go before bulk because the
+//!    runner claims by priority;
+//! 4. writes every entry change, 21610 opt-out and job settlement (done, retry at its backoff,
+//!    dead, deferred) in one transaction (`Store::commit_outbox`), and only then publishes the
+//!    events. No transaction is open and no lock is held during a provider call.
+//!
+//! A crash before the commit leaves the jobs to come back after their lease with the entries
+//! still `queued` (the messages the providers took in the meantime are the unavoidable window
+//! of any send-then-record system: resent once); a crash after it leaves nothing to redo.
+//!
+//! # Sender leases and partitioned claims
+//!
+//! Each sender (channel) is driven by the node holding the lease `sender:{channel id}` in the
+//! store's generic `leases` table. A node takes a sender's lease when a batch first needs it
+//! (or, once expired, from the background maintenance), renews what it holds every third of the
+//! TTL, and stops sending for a sender whose lease it lost.
+//!
+//! Jobs of a sender leased by another live node must wait for that node without being claimed
+//! and put back over and over. The job table has a `partition_key`, and a runner claims only
+//! jobs whose key is empty or is one of the leases its node holds (`Store::claim_jobs_in`):
+//! - a send job is enqueued with no key (whoever enqueues it need not know about leases, and on
+//!   one node nothing more ever happens);
+//! - when a node claims a job of a sender leased elsewhere, it stamps the sender's lease name on
+//!   it and puts it back unattempted (`Settle::Defer`) in its batch's commit. From then on only
+//!   the lease holder claims it: each job is deferred at most once, never bounced in a loop;
+//! - retried jobs keep their sender's key too, so a retry comes back to the sender's node;
+//! - when a holder dies, its lease expires after the TTL; the other nodes' maintenance looks at
+//!   the keys ready jobs wait for (`Store::waiting_partitions`), takes the expired lease over,
+//!   and from then on claims those jobs. Its running jobs come back by the job lease as before.
+//!
+//! Why not an advisory lock per sender, or a claim that joins jobs to entries and sessions:
+//! advisory locks are per connection (a pooled connection may be handed to another task, and
+//! SQLite has none), and a join in the claim would make the hottest statement depend on the
+//! payload's shape. The lease table works the same on both backends and is visible
+//! (`lease_holder`). On SQLite (one process) the local node simply always gets every lease.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use parley_core::consent::SendPurpose;
+use parley_core::model::EntryStatus;
+use parley_core::retry::{RetryDecision, RetryPolicy};
+use parley_core::{Clock, Timestamp};
+use parley_store::outbox::{EntryChange, JobSettlement, OutboxCommitted, OutboxWrite, Settle};
+use parley_store::{Channel, Entry, Job, MessagingUser, Session, Store, StoreError};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::events::DomainEvent;
+use crate::outbound::{self, Outbound, SendRequest};
+use crate::runner::JobOutcome;
+
+/// How long a sender lease lasts unless renewed: how long a dead node's senders wait.
+pub const DEFAULT_SENDER_LEASE: Duration = Duration::from_secs(15);
+
+/// Provider calls in flight at once within a batch, by default.
+pub const DEFAULT_CONCURRENCY: usize = 64;
+
+/// Everything one send needs, read before the provider call.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) entry: Entry,
+    pub(crate) session: Session,
+    pub(crate) user: MessagingUser,
+    pub(crate) channel: Arc<Channel>,
+    pub(crate) purpose: SendPurpose,
+    pub(crate) last_attempt: bool,
+}
+
+/// What one send decided: the entry's change, the job's outcome, and whether the entry's new
+/// status is announced after the commit.
+#[derive(Debug, Clone)]
+pub(crate) struct Verdict {
+    pub(crate) session_id: Uuid,
+    pub(crate) write: Option<OutboxWrite>,
+    pub(crate) outcome: JobOutcome,
+    pub(crate) announce: bool,
+}
+
+impl Verdict {
+    pub(crate) fn write(
+        entry: &Entry,
+        change: EntryChange,
+        outcome: JobOutcome,
+        announce: bool,
+    ) -> Self {
+        Self {
+            session_id: entry.session_id,
+            write: Some(OutboxWrite {
+                entry_id: entry.id,
+                change,
+                opt_out: None,
+            }),
+            outcome,
+            announce,
+        }
+    }
+
+    pub(crate) fn with_outcome(mut self, outcome: JobOutcome) -> Self {
+        self.outcome = outcome;
+        self
+    }
+}
+
+/// The sender leases this node holds (see the module docs), with the expiry it last wrote.
+pub struct SenderLeases {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    owner: String,
+    ttl: Duration,
+    held: Mutex<HashMap<String, Timestamp>>,
+}
+
+impl std::fmt::Debug for SenderLeases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SenderLeases")
+            .field("owner", &self.owner)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SenderLeases {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, owner: String, ttl: Duration) -> Self {
+        Self {
+            store,
+            clock,
+            owner,
+            ttl,
+            held: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The lease name of a sender.
+    pub fn name(channel_id: Uuid) -> String {
+        format!("sender:{channel_id}")
+    }
+
+    /// This node's name in the lease table.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Timestamp>> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The leases held now, as this node last wrote them: the partitions its runner claims.
+    pub fn held(&self) -> Vec<String> {
+        let now = self.clock.now();
+        let mut names: Vec<String> = self
+            .lock()
+            .iter()
+            .filter(|(_, until)| **until > now)
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Whether this node may drive the sender of lease `name` now: yes without a query while
+    /// more than half of the TTL is left, otherwise after taking or extending it in the store.
+    pub async fn hold(&self, name: &str) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let margin = self.ttl / 2;
+        if self
+            .lock()
+            .get(name)
+            .is_some_and(|until| until.since(now) > margin)
+        {
+            return Ok(true);
+        }
+        let taken = self
+            .store
+            .try_acquire_lease(name, &self.owner, self.ttl, now)
+            .await?;
+        let mut held = self.lock();
+        if taken {
+            held.insert(name.to_owned(), now.plus(self.ttl));
+        } else {
+            held.remove(name);
+        }
+        Ok(taken)
+    }
+
+    /// Renews every lease held (forgetting those lost), then takes over the expired leases that
+    /// ready jobs of `queue` wait for. Returns the leases held afterwards.
+    pub async fn maintain(&self, queue: &str) -> Result<Vec<String>, StoreError> {
+        let names: Vec<String> = self.lock().keys().cloned().collect();
+        for name in names {
+            let now = self.clock.now();
+            let kept = self
+                .store
+                .renew_lease(&name, &self.owner, self.ttl, now)
+                .await?;
+            let mut held = self.lock();
+            if kept {
+                held.insert(name, now.plus(self.ttl));
+            } else {
+                tracing::warn!(lease = %name, owner = %self.owner, "sender lease lost");
+                held.remove(&name);
+            }
+        }
+        let waiting = self.store.waiting_partitions(queue).await?;
+        for name in waiting {
+            if !self.lock().contains_key(&name) && self.hold(&name).await? {
+                tracing::info!(lease = %name, owner = %self.owner, "sender lease taken over");
+            }
+        }
+        Ok(self.held())
+    }
+
+    /// Gives every lease back (a clean shutdown), so other nodes need not wait for the TTL.
+    pub async fn release_all(&self) {
+        let names: Vec<String> = self.lock().drain().map(|(n, _)| n).collect();
+        for name in names {
+            if let Err(e) = self.store.release_lease(&name, &self.owner).await {
+                tracing::warn!(lease = %name, error = %e, "sender lease not released");
+            }
+        }
+    }
+
+    /// Keeps the leases until `shutdown`: [`SenderLeases::maintain`] every third of the TTL,
+    /// then releases them.
+    pub async fn run(self: Arc<Self>, queue: &'static str, mut shutdown: watch::Receiver<bool>) {
+        let every = (self.ttl / 3).max(Duration::from_millis(100));
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if let Err(e) = self.maintain(queue).await {
+                tracing::error!(error = %e, "sender lease maintenance failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        self.release_all().await;
+    }
+}
+
+/// A claimed job with what was found for it.
+enum Plan {
+    /// Settled without a send: done, dead, or deferred to another node.
+    Settled(Settle, JobOutcome),
+    Send(Box<Target>),
+}
+
+impl Outbound {
+    /// Sends a claim of send jobs as one batch (see the module docs). Jobs whose fate the batch's
+    /// commit recorded are left out of the answer; the answer holds only the jobs the runner
+    /// must record itself (when the commit failed, the jobs come back after their lease).
+    pub async fn send_batch(&self, jobs: Vec<Job>) -> Vec<(Uuid, JobOutcome)> {
+        let Some(worker) = jobs.first().and_then(|j| j.leased_by.clone()) else {
+            return Vec::new();
+        };
+        let plans = match self.plan(&jobs).await {
+            Ok(p) => p,
+            Err(e) => {
+                // Nothing was sent: the runner retries the lot with its backoff.
+                tracing::error!(error = %e, "outbound batch could not be read");
+                return jobs
+                    .iter()
+                    .map(|j| (j.id, JobOutcome::Retry(e.to_string())))
+                    .collect();
+            }
+        };
+
+        let limit = Arc::new(Semaphore::new(self.concurrency));
+        let mut set = JoinSet::new();
+        let mut settlements = Vec::with_capacity(jobs.len());
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for (job, plan) in jobs.iter().zip(plans) {
+            match plan {
+                Plan::Settled(settle, outcome) => {
+                    settlements.push(JobSettlement { id: job.id, settle });
+                    outcomes.push((job.id, outcome));
+                }
+                Plan::Send(target) => {
+                    let (out, limit) = (self.clone(), limit.clone());
+                    let (id, attempts) = (job.id, job.attempts);
+                    set.spawn(async move {
+                        // The semaphore is never closed, so acquiring only waits.
+                        let _permit = limit.acquire_owned().await.ok();
+                        let lease = SenderLeases::name(target.channel.id);
+                        (id, attempts, lease, out.decide(&target).await)
+                    });
+                }
+            }
+        }
+        let mut verdicts = Vec::with_capacity(set.len());
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((id, attempts, lease, verdict)) => {
+                    let settle = settle_for(&verdict.outcome, attempts, lease, self.clock().now());
+                    settlements.push(JobSettlement { id, settle });
+                    outcomes.push((id, verdict.outcome.clone()));
+                    verdicts.push(verdict);
+                }
+                // A send that panicked leaves its job to lease recovery, which retries it.
+                Err(e) => tracing::error!(error = %e, "outbound send panicked"),
+            }
+        }
+
+        match self.commit_verdicts(verdicts, &settlements, &worker).await {
+            Ok(_) => {
+                let done = outcomes
+                    .iter()
+                    .filter(|(_, o)| *o == JobOutcome::Done)
+                    .count();
+                metrics::counter!("parley_jobs_completed_total", "queue" => outbound::QUEUE)
+                    .increment(done as u64);
+                metrics::counter!("parley_jobs_failed_total", "queue" => outbound::QUEUE)
+                    .increment((outcomes.len() - done) as u64);
+                Vec::new()
+            }
+            Err(e) => {
+                // The sends happened but are not recorded: the jobs come back after their lease
+                // and find their entries still queued (the window documented above).
+                tracing::error!(error = %e, jobs = outcomes.len(), "outbound batch not recorded");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Step 1 and 2 of a batch: what each job needs, read in a few queries, and whether this
+    /// node drives its sender.
+    async fn plan(&self, jobs: &[Job]) -> Result<Vec<Plan>, StoreError> {
+        let requests: Vec<Result<SendRequest, String>> = jobs
+            .iter()
+            .map(|j| {
+                serde_json::from_str::<SendRequest>(&j.payload)
+                    .map_err(|e| format!("malformed send request: {e}"))
+            })
+            .collect();
+        let entry_ids: Vec<Uuid> = requests
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(|r| r.entry_id))
+            .collect();
+        let entries: HashMap<Uuid, Entry> = self
+            .store()
+            .outbox_entries(&dedup(entry_ids))
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
+        let session_ids = entries
+            .values()
+            .filter(|e| e.status == EntryStatus::Queued)
+            .map(|e| e.session_id)
+            .collect();
+        let sessions: HashMap<Uuid, Session> = self
+            .store()
+            .outbox_sessions(&dedup(session_ids))
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
+        let user_ids = sessions.values().map(|s| s.messaging_user_id).collect();
+        let users: HashMap<Uuid, MessagingUser> = self
+            .store()
+            .outbox_users(&dedup(user_ids))
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect();
+        // Channels are read with every batch (one small query for the batch's few senders)
+        // rather than through the engine's few-seconds cache: a change made on any node
+        // (credentials, rate, a channel removed) applies to the very next batch.
+        let channel_ids = sessions.values().map(|s| s.channel_id).collect();
+        let channels: HashMap<Uuid, Arc<Channel>> = self
+            .store()
+            .outbox_channels(&dedup(channel_ids))
+            .await?
+            .into_iter()
+            .map(|c| (c.id, Arc::new(c)))
+            .collect();
+        let mut held: HashMap<Uuid, bool> = HashMap::with_capacity(channels.len());
+        for id in channels.keys() {
+            held.insert(*id, self.leases.hold(&SenderLeases::name(*id)).await?);
+        }
+
+        let mut plans = Vec::with_capacity(jobs.len());
+        for (job, request) in jobs.iter().zip(requests) {
+            let gone = |entity: &str, entry: Uuid| {
+                let reason = format!("{entity} of entry {entry} no longer exists");
+                Plan::Settled(
+                    Settle::Dead {
+                        error: reason.clone(),
+                    },
+                    JobOutcome::Permanent(reason),
+                )
+            };
+            let request = match request {
+                Ok(r) => r,
+                Err(reason) => {
+                    plans.push(Plan::Settled(
+                        Settle::Dead {
+                            error: reason.clone(),
+                        },
+                        JobOutcome::Permanent(reason),
+                    ));
+                    continue;
+                }
+            };
+            let Some(entry) = entries.get(&request.entry_id) else {
+                plans.push(gone("entry", request.entry_id));
+                continue;
+            };
+            if entry.status != EntryStatus::Queued {
+                // Sent already (a retry after a crash between the provider and the commit).
+                plans.push(Plan::Settled(Settle::Done, JobOutcome::Done));
+                continue;
+            }
+            let Some(session) = sessions.get(&entry.session_id) else {
+                plans.push(gone("session", entry.id));
+                continue;
+            };
+            let Some(user) = users.get(&session.messaging_user_id) else {
+                plans.push(gone("messaging user", entry.id));
+                continue;
+            };
+            let Some(channel) = channels.get(&session.channel_id) else {
+                plans.push(gone("channel", entry.id));
+                continue;
+            };
+            if held.get(&channel.id) != Some(&true) {
+                let partition = SenderLeases::name(channel.id);
+                let reason = format!("{partition} is held by another node");
+                plans.push(Plan::Settled(
+                    Settle::Defer { partition },
+                    JobOutcome::Retry(reason),
+                ));
+                continue;
+            }
+            plans.push(Plan::Send(Box::new(Target {
+                entry: entry.clone(),
+                session: session.clone(),
+                user: user.clone(),
+                channel: channel.clone(),
+                purpose: request.purpose,
+                last_attempt: outbound::is_last_attempt(job),
+            })));
+        }
+        Ok(plans)
+    }
+
+    /// Writes verdicts and job settlements in one transaction, then publishes the events.
+    pub(crate) async fn commit_verdicts(
+        &self,
+        verdicts: Vec<Verdict>,
+        settlements: &[JobSettlement],
+        worker: &str,
+    ) -> Result<OutboxCommitted, StoreError> {
+        let writes: Vec<OutboxWrite> = verdicts.iter().filter_map(|v| v.write.clone()).collect();
+        let now = self.clock().now();
+        let committed = self
+            .store()
+            .commit_outbox(&writes, settlements, worker, now)
+            .await?;
+        let channels: HashMap<Uuid, Uuid> = writes
+            .iter()
+            .filter_map(|w| match &w.change {
+                EntryChange::Simulated { message, .. } => Some((w.entry_id, message.channel_id)),
+                _ => None,
+            })
+            .collect();
+        for (entry_id, message_id) in &committed.simulator_messages {
+            if let Some(channel_id) = channels.get(entry_id) {
+                self.events().publish(DomainEvent::SimulatorMessage {
+                    channel_id: *channel_id,
+                    message_id: *message_id,
+                });
+            }
+        }
+        for v in verdicts.iter().filter(|v| v.announce) {
+            if let Some(w) = &v.write {
+                self.events().publish(DomainEvent::MessageStatusChanged {
+                    session_id: v.session_id,
+                    entry_id: w.entry_id,
+                });
+            }
+        }
+        for user in &committed.opted_out {
+            self.events().publish(DomainEvent::ConsentChanged {
+                messaging_user_id: *user,
+            });
+        }
+        Ok(committed)
+    }
+}
+
+/// What the commit does with a job after its send: the runner's retry policy decides when a
+/// retry comes back (the same policy the engine's runners use), and a retry keeps its sender's
+/// partition so it comes back to the sender's node.
+fn settle_for(outcome: &JobOutcome, attempts: i64, lease: String, now: Timestamp) -> Settle {
+    match outcome {
+        JobOutcome::Done => Settle::Done,
+        JobOutcome::Permanent(error) => Settle::Dead {
+            error: error.clone(),
+        },
+        JobOutcome::Retry(error) => {
+            let attempt = u32::try_from(attempts).unwrap_or(u32::MAX);
+            match RetryPolicy::default().decide(attempt, rand::random::<f64>()) {
+                RetryDecision::RetryAfter(d) => Settle::Retry {
+                    at: now.plus(d),
+                    error: error.clone(),
+                    partition: Some(lease),
+                },
+                RetryDecision::DeadLetter => Settle::Dead {
+                    error: error.clone(),
+                },
+            }
+        }
+    }
+}
+
+fn dedup(mut ids: Vec<Uuid>) -> Vec<Uuid> {
+    let mut seen = HashSet::with_capacity(ids.len());
+    ids.retain(|id| seen.insert(*id));
+    ids
+}

@@ -1,0 +1,452 @@
+//! Parley's copies of customers' files. A webhook only records where a file is (Twilio's
+//! `MediaUrlN`, WhatsApp's media id, Messenger's attachment URL) on the inbound entry; the
+//! inbound pipeline then queues a `media.fetch` job for the entry, and this module's worker
+//! downloads each file with the provider's credentials, stores it, and writes Parley's media id,
+//! content type and size back into the entry's media list. The webhook never waits on a
+//! download.
+//!
+//! Storage: local files under `media_dir` (config key), content-addressed by SHA-256 as
+//! `{dir}/{first two hex digits}/{sha256}`, so the same file received twice is kept once. A row
+//! in the `media` table gives each stored copy its id and content type; `GET /api/v1/media/{id}`
+//! serves it to authenticated callers.
+//!
+//! Size limits: the channel's inbound limit for the type (`parley_core::media::inbound_max_bytes`)
+//! and at most [`MediaStore::max_bytes`] whatever the channel; the download stops reading past
+//! the limit. Redirects are followed (at most [`MAX_REDIRECTS`]) without the provider's
+//! credentials, which go only to the URL the provider gave.
+//!
+//! Failures: a provider that answers 429, 5xx or not at all is retried with the runner's backoff;
+//! a refusal (4xx), a file over the limit, or a channel without credentials is final, and the
+//! reason is written on the media item (`error`) so the agent sees why there is no copy.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parley_channels::http::{HttpRequest, HttpResponse};
+use parley_channels::media as provider;
+use parley_channels::meta::send::{self as whatsapp_send, GraphEndpoint};
+use parley_core::media::{inbound_max_bytes, normalize_content_type};
+use parley_core::model::{ChannelKind, Provider};
+use parley_core::{Clock, Timestamp, new_id};
+use parley_store::{Channel, Job, Media, NewJob, Store, StoreError, StoredMedia};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::events::{DomainEvent, EventBus};
+use crate::runner::JobOutcome;
+use crate::transport::{DownloadError, HttpTransport, TransportError};
+
+pub const QUEUE: &str = "media";
+pub const KIND: &str = "media.fetch";
+/// The largest file stored whatever the channel allows (WhatsApp documents are 30 MB).
+pub const DEFAULT_MAX_BYTES: u64 = 32_000_000;
+/// Redirects followed per download (Twilio answers with one to its storage).
+pub const MAX_REDIRECTS: usize = 3;
+/// The default `media_dir`.
+pub const DEFAULT_DIR: &str = "./parley-media";
+
+/// What a fetch job carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct FetchRequest {
+    entry_id: Uuid,
+}
+
+/// The job that fetches the files of an inbound entry; one per entry.
+pub fn fetch_job(entry_id: Uuid, now: Timestamp) -> NewJob {
+    let payload = serde_json::to_string(&FetchRequest { entry_id })
+        .unwrap_or_else(|_| format!("{{\"entry_id\":\"{entry_id}\"}}"));
+    let mut job = NewJob::new(QUEUE, KIND, payload, now);
+    job.dedupe_key = Some(format!("media:{entry_id}"));
+    job.max_attempts = 8;
+    job
+}
+
+/// Why a file could not be stored or read back.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("the file is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("media storage: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The row exists but its file does not (removed by hand, or another node's disk).
+    #[error("the stored file is missing")]
+    Missing,
+}
+
+/// Content-addressed local storage of media files, and the worker that fills it.
+#[derive(Clone)]
+pub struct MediaStore {
+    dir: Arc<PathBuf>,
+    max_bytes: u64,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    events: EventBus,
+    transport: Option<HttpTransport>,
+}
+
+impl std::fmt::Debug for MediaStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaStore")
+            .field("dir", &self.dir)
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one file's fetch ended.
+enum Fetched {
+    Stored(StoredMedia),
+    /// Final: the reason goes on the media item.
+    Failed(String),
+    /// Worth another try later.
+    Retry(String),
+}
+
+impl MediaStore {
+    pub fn new(dir: PathBuf, store: Store, clock: Arc<dyn Clock>, events: EventBus) -> Self {
+        let transport = match HttpTransport::new() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::error!(error = %e, "no HTTP client: inbound media will not be fetched");
+                None
+            }
+        };
+        Self {
+            dir: Arc::new(dir),
+            max_bytes: DEFAULT_MAX_BYTES,
+            store,
+            clock,
+            events,
+            transport,
+        }
+    }
+
+    /// Caps every stored file at `max_bytes`, whatever the channel allows.
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    pub fn with_transport(mut self, transport: HttpTransport) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// Where the file with this digest lives. `None` for anything that is not a SHA-256 in
+    /// lowercase hex, so a stored value can never name a path outside the directory.
+    fn path_of(&self, sha256: &str) -> Option<PathBuf> {
+        let ok = sha256.len() == 64
+            && sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let prefix = sha256.get(..2)?;
+        ok.then(|| self.dir.join(prefix).join(sha256))
+    }
+
+    /// Stores `bytes` (once per content) and records them as a media item of `entry_id`.
+    pub async fn save(
+        &self,
+        entry_id: Option<Uuid>,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<StoredMedia, MediaError> {
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if size > self.max_bytes {
+            return Err(MediaError::TooLarge {
+                limit: self.max_bytes,
+            });
+        }
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let path = self.path_of(&sha256).ok_or(MediaError::Missing)?;
+        tokio::task::spawn_blocking(move || write_once(&path, &bytes))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
+        let row = StoredMedia {
+            id: new_id(),
+            sha256,
+            content_type: normalize_content_type(content_type),
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+            entry_id,
+            created_at: self.clock.now().millis(),
+        };
+        self.store.insert_media(&row).await?;
+        Ok(row)
+    }
+
+    /// A stored file and what it is.
+    pub async fn open(&self, id: Uuid) -> Result<(StoredMedia, Vec<u8>), MediaError> {
+        let row = self.store.media(id).await?;
+        let path = self.path_of(&row.sha256).ok_or(MediaError::Missing)?;
+        let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => MediaError::Missing,
+                _ => MediaError::Io(e),
+            })?;
+        Ok((row, bytes))
+    }
+
+    /// The `media.fetch` job: every file of the entry not stored yet.
+    pub async fn fetch(&self, job: Job) -> JobOutcome {
+        let request: FetchRequest = match serde_json::from_str(&job.payload) {
+            Ok(r) => r,
+            Err(e) => return JobOutcome::Permanent(format!("malformed media fetch: {e}")),
+        };
+        let last_attempt = job.attempts >= job.max_attempts;
+        match self.fetch_entry(request.entry_id, last_attempt).await {
+            Ok(outcome) => outcome,
+            Err(StoreError::NotFound { entity }) => JobOutcome::Permanent(format!(
+                "{entity} of entry {} no longer exists",
+                request.entry_id
+            )),
+            Err(e) => JobOutcome::Retry(e.to_string()),
+        }
+    }
+
+    async fn fetch_entry(
+        &self,
+        entry_id: Uuid,
+        last_attempt: bool,
+    ) -> Result<JobOutcome, StoreError> {
+        let entry = self.store.entry(entry_id).await?;
+        let session = self.store.session(entry.session_id).await?;
+        let channel = self.store.channel(session.channel_id).await?;
+        let mut media = entry.media.clone();
+        let mut retry = None;
+        for item in media
+            .iter_mut()
+            .filter(|m| m.id.is_none() && m.error.is_none())
+        {
+            match self.fetch_one(&channel, entry_id, item).await {
+                Fetched::Stored(row) => {
+                    item.id = Some(row.id);
+                    item.size = u64::try_from(row.size).ok();
+                    item.content_type = row.content_type;
+                }
+                Fetched::Failed(reason) => {
+                    tracing::warn!(entry = %entry_id, %reason, "inbound media not stored");
+                    item.error = Some(reason);
+                }
+                Fetched::Retry(reason) if last_attempt => {
+                    item.error = Some(format!("gave up after the last attempt: {reason}"));
+                }
+                Fetched::Retry(reason) => retry = Some(reason),
+            }
+        }
+        if media != entry.media {
+            self.store
+                .set_entry_media(entry_id, &media, self.clock.now())
+                .await?;
+            self.events.publish(DomainEvent::MessageStatusChanged {
+                session_id: entry.session_id,
+                entry_id,
+            });
+        }
+        Ok(retry.map_or(JobOutcome::Done, JobOutcome::Retry))
+    }
+
+    async fn fetch_one(&self, channel: &Channel, entry_id: Uuid, item: &Media) -> Fetched {
+        let Some(transport) = &self.transport else {
+            return Fetched::Retry("this server has no HTTP client".to_owned());
+        };
+        let limit = inbound_max_bytes(channel.kind, &item.content_type).min(self.max_bytes);
+        let (request, content_type) = match self.first_request(transport, channel, item).await {
+            Ok(r) => r,
+            Err(f) => return f,
+        };
+        let response = match download(transport, request, limit).await {
+            Ok(r) => r,
+            Err(DownloadError::TooLarge { limit }) => {
+                return Fetched::Failed(format!(
+                    "the file is larger than the {limit} bytes a {} channel keeps",
+                    channel.kind
+                ));
+            }
+            Err(DownloadError::Transport(TransportError::Invalid(e))) => {
+                return Fetched::Failed(e);
+            }
+            Err(DownloadError::Transport(e)) => return Fetched::Retry(e.to_string()),
+        };
+        if let Some(f) = refused(&response, "download") {
+            return f;
+        }
+        // The type the provider announced wins over a vague one from the webhook
+        // (Messenger says only "image/*").
+        let content_type = content_type
+            .filter(|c| !c.is_empty() && !c.contains('*'))
+            .or_else(|| {
+                (!item.content_type.contains('*') && !item.content_type.is_empty())
+                    .then(|| item.content_type.clone())
+            })
+            .or_else(|| response.header("content-type").map(str::to_owned))
+            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        match self
+            .save(Some(entry_id), &content_type, response.body)
+            .await
+        {
+            Ok(row) => Fetched::Stored(row),
+            Err(MediaError::TooLarge { limit }) => {
+                Fetched::Failed(format!("the file is larger than {limit} bytes"))
+            }
+            Err(e) => Fetched::Retry(e.to_string()),
+        }
+    }
+
+    /// The download request for a media item, with the content type the provider states when it
+    /// states one (WhatsApp's lookup does).
+    async fn first_request(
+        &self,
+        transport: &HttpTransport,
+        channel: &Channel,
+        item: &Media,
+    ) -> Result<(HttpRequest, Option<String>), Fetched> {
+        let built = match (channel.provider, channel.kind) {
+            (Provider::Twilio, _) => {
+                let (Some(sid), Some(token)) = (
+                    setting(&channel.secrets, "account_sid"),
+                    setting(&channel.secrets, "auth_token"),
+                ) else {
+                    return Err(Fetched::Failed(
+                        "the channel has no Twilio credentials to fetch the file with".to_owned(),
+                    ));
+                };
+                provider::twilio_media_request(&item.url, sid, token)
+            }
+            (Provider::Meta, ChannelKind::Whatsapp) => {
+                let endpoint = graph_endpoint(channel).map_err(Fetched::Failed)?;
+                let lookup = provider::meta_media_info_request(&endpoint, &item.url)
+                    .map_err(|e| Fetched::Failed(e.to_string()))?;
+                let answer = match download(transport, lookup, 64 * 1024).await {
+                    Ok(r) => r,
+                    Err(e) => return Err(Fetched::Retry(e.to_string())),
+                };
+                if let Some(f) = refused(&answer, "media lookup") {
+                    return Err(f);
+                }
+                let info = provider::parse_meta_media_info(&answer.body)
+                    .map_err(|e| Fetched::Failed(e.to_string()))?;
+                return provider::meta_download_request(&endpoint, &info.url)
+                    .map(|r| (r, info.mime_type))
+                    .map_err(|e| Fetched::Failed(e.to_string()));
+            }
+            // Messenger attachment URLs are public; the simulator and web chat take media by
+            // link (demos).
+            _ => provider::download_request(&item.url),
+        };
+        built
+            .map(|r| (r, None))
+            .map_err(|e| Fetched::Failed(e.to_string()))
+    }
+}
+
+/// What a non-2xx answer means: 429 and 5xx pass, anything else is a refusal.
+fn refused(response: &HttpResponse, what: &str) -> Option<Fetched> {
+    if response.is_success() {
+        return None;
+    }
+    let reason = format!(
+        "the provider answered the {what} with HTTP {}",
+        response.status
+    );
+    Some(if response.status == 429 || response.status >= 500 {
+        Fetched::Retry(reason)
+    } else {
+        Fetched::Failed(reason)
+    })
+}
+
+/// GETs `request`, following redirects without its credentials.
+async fn download(
+    transport: &HttpTransport,
+    mut request: HttpRequest,
+    limit: u64,
+) -> Result<HttpResponse, DownloadError> {
+    for _ in 0..=MAX_REDIRECTS {
+        let response = transport.download(&request, limit).await?;
+        let location = response
+            .header("location")
+            .filter(|_| matches!(response.status, 301 | 302 | 303 | 307 | 308));
+        let Some(location) = location else {
+            return Ok(response);
+        };
+        let next = reqwest::Url::parse(&request.url)
+            .and_then(|base| base.join(location))
+            .map_err(|e| TransportError::Invalid(format!("redirect to '{location}': {e}")))?;
+        request = provider::download_request(next.as_str())
+            .map_err(|e| TransportError::Invalid(e.to_string()))?;
+    }
+    Err(TransportError::Invalid(format!("more than {MAX_REDIRECTS} redirects")).into())
+}
+
+fn setting<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    v.get(key)
+        .and_then(serde_json::Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+fn graph_endpoint(channel: &Channel) -> Result<GraphEndpoint, String> {
+    let token = setting(&channel.secrets, "access_token")
+        .ok_or("the channel has no Meta access token (secrets.access_token)")?;
+    let version = setting(&channel.settings, "api_version")
+        .ok_or("the channel has no Graph API version (settings.api_version)")?;
+    Ok(GraphEndpoint {
+        base_url: setting(&channel.settings, "base_url")
+            .unwrap_or(whatsapp_send::DEFAULT_BASE_URL)
+            .to_owned(),
+        api_version: version.to_owned(),
+        access_token: token.to_owned(),
+    })
+}
+
+/// Writes a content-addressed file unless it exists: through a temporary file and a rename, so a
+/// reader never sees half a file and two writers of the same content cannot corrupt it.
+fn write_once(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("a media path has no directory"))?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".tmp-{}", new_id().simple()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_once_keeps_the_first_copy() {
+        let dir = std::env::temp_dir().join(format!("parley-media-test-{}", new_id()));
+        let path = dir.join("ab").join("abc");
+        write_once(&path, b"one").unwrap();
+        write_once(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"one");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn fetch_jobs_are_one_per_entry() {
+        let id = new_id();
+        let job = fetch_job(id, Timestamp::from_millis(1));
+        assert_eq!(job.queue, QUEUE);
+        assert_eq!(job.dedupe_key, Some(format!("media:{id}")));
+    }
+}

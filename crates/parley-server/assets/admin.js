@@ -1,0 +1,432 @@
+// Admin area: forms over the REST API for channels, keyword processes, queues, skills, agents, quick
+// text and routing rules. The fields of each form come from the server's own OpenAPI document (the
+// request body of the resource's POST), so a form can never ask for what the API does not take;
+// a few fields get a better widget (pick a queue by name, skills with levels, JSON for settings).
+'use strict';
+
+(function () {
+  const P = window.Parley;
+  const { api, h, clear, $, notify, showError, items } = P;
+
+  const RESOURCES = {
+    channels: {
+      title: 'Channels', path: '/api/v1/channels', columns: ['name', 'kind', 'provider', 'address', 'queue_id', 'consent_level'],
+      help: 'Where messages come in and go out. Credentials go in Secrets: they are never shown again; leave the box empty to keep them.',
+      json: ['settings', 'secrets'], writeOnly: ['secrets'],
+    },
+    'sms-processes': {
+      title: 'Keywords', path: '/api/v1/sms-processes', columns: ['name', 'kind', 'status', 'inbound', 'keywords'],
+      help: 'SMS keyword processes: an Unsubscribe or Help process per number (and provider keyword) answers its keywords by itself once started.',
+      actions: [
+        { name: 'start', label: 'Start', when: (i) => i.status !== 'started' },
+        { name: 'pause', label: 'Pause', when: (i) => i.status === 'started' },
+      ],
+      list: ['custom_keywords'],
+    },
+    queues: { title: 'Queues', path: '/api/v1/queues', columns: ['name', 'routing_model', 'priority'], help: 'Where sessions wait for an agent. Higher priority is served first.' },
+    skills: { title: 'Skills', path: '/api/v1/skills', columns: ['name', 'description'], help: 'What agents know; routing can ask for a skill.' },
+    agents: {
+      title: 'Agents', path: '/api/v1/agents', columns: ['name', 'email', 'role', 'capacity', 'presence', 'queue_ids'],
+      help: 'People who answer. Capacity is how many sessions one can hold at once.',
+    },
+    'quick-texts': {
+      title: 'Quick text', path: '/api/v1/quick-texts', columns: ['title', 'body'],
+      help: 'Prepared replies agents insert from the composer. Merge fields such as {{contact.first_name}} and {{agent.name}} are filled when the message is sent.',
+      fallback: [
+        { name: 'title', kind: 'text', required: true },
+        { name: 'body', kind: 'textarea', required: true },
+      ],
+    },
+    'routing-rules': {
+      title: 'Routing rules', path: '/api/v1/routing-rules', columns: null,
+      help: 'Which queue, skill or agent a session goes to.',
+    },
+  };
+
+  /** Fields whose value is the id of another resource, shown by name. */
+  const REFERENCES = { queue_id: 'queues', queue_ids: 'queues', skill_id: 'skills', skill_ids: 'skills', agent_id: 'agents', agent_ids: 'agents', channel_id: 'channels', channel_ids: 'channels' };
+  const TEXTAREAS = new Set(['body', 'message', 'description', 'text']);
+  const READ_ONLY = new Set(['id', 'created_at', 'updated_at']);
+
+  let openapi = null;
+  let current = null;
+  let rows = [];
+  let next = null;
+  const names = {};
+
+  // --- OpenAPI --------------------------------------------------------------------------------
+
+  async function loadOpenApi() {
+    try {
+      openapi = await api('GET', '/api/openapi.json');
+    } catch (_) {
+      openapi = { paths: {}, components: { schemas: {} } };
+    }
+  }
+
+  /** A schema with `$ref`, `allOf` and nullable unions resolved. */
+  function resolve(schema, depth) {
+    if (!schema || (depth || 0) > 8) return {};
+    if (schema.$ref) {
+      const name = schema.$ref.split('/').pop();
+      const target = openapi.components && openapi.components.schemas && openapi.components.schemas[name];
+      return Object.assign({}, resolve(target, (depth || 0) + 1), schema.description ? { description: schema.description } : {});
+    }
+    if (Array.isArray(schema.allOf)) {
+      const merged = { type: 'object', properties: {}, required: [] };
+      for (const part of schema.allOf.map((s) => resolve(s, (depth || 0) + 1))) {
+        Object.assign(merged.properties, part.properties || {});
+        merged.required = merged.required.concat(part.required || []);
+        for (const k of ['type', 'enum', 'format', 'items']) if (part[k] !== undefined && k !== 'type') merged[k] = part[k];
+      }
+      return merged;
+    }
+    const union = schema.oneOf || schema.anyOf;
+    if (Array.isArray(union)) {
+      const real = union.filter((s) => s.type !== 'null');
+      if (real.length === 1) return Object.assign(resolve(real[0], (depth || 0) + 1), { nullable: real.length !== union.length });
+      return { type: 'object' };
+    }
+    let type = schema.type;
+    let nullable = Boolean(schema.nullable);
+    if (Array.isArray(type)) {
+      nullable = nullable || type.includes('null');
+      type = type.find((t) => t !== 'null');
+    }
+    return Object.assign({}, schema, { type, nullable });
+  }
+
+  /** The fields of a resource's create body, from the OpenAPI document. */
+  function fieldsFor(key) {
+    const res = RESOURCES[key];
+    const op = openapi.paths && openapi.paths[res.path] && openapi.paths[res.path].post;
+    const content = op && op.requestBody && op.requestBody.content && op.requestBody.content['application/json'];
+    if (!content || !content.schema) return res.fallback || null;
+    const schema = resolve(content.schema);
+    const required = new Set(schema.required || []);
+    return Object.entries(schema.properties || {}).map(([name, raw]) => {
+      const s = resolve(raw);
+      const field = { name, required: required.has(name) && !s.nullable, description: s.description || raw.description || '', schema: s };
+      if ((res.json || []).includes(name)) field.kind = 'json';
+      else if (name === 'skills' && key === 'agents') field.kind = 'skills';
+      else if (REFERENCES[name] && s.type === 'array') field.kind = 'multi-ref';
+      else if (REFERENCES[name]) field.kind = 'ref';
+      else if (Array.isArray(s.enum)) field.kind = 'enum';
+      else if (s.type === 'boolean') field.kind = 'bool';
+      else if (s.type === 'integer' || s.type === 'number') field.kind = 'number';
+      else if (s.type === 'array' && s.items && resolve(s.items).type === 'string') field.kind = 'list';
+      else if (s.type === 'object' || s.type === 'array' || !s.type) field.kind = 'json';
+      else if (TEXTAREAS.has(name)) field.kind = 'textarea';
+      else field.kind = 'text';
+      field.writeOnly = (res.writeOnly || []).includes(name);
+      return field;
+    });
+  }
+
+  // --- Names for ids --------------------------------------------------------------------------
+
+  async function loadNames(resource) {
+    if (names[resource]) return names[resource];
+    const map = new Map();
+    try {
+      const list = items(await api('GET', RESOURCES[resource].path + '?limit=500'));
+      for (const it of list) map.set(it.id, it.name || it.title || it.id);
+    } catch (_) {
+      // Ids are shown as they are.
+    }
+    names[resource] = map;
+    return map;
+  }
+
+  function label(name) {
+    const s = name.replace(/_ids?$/, (m) => (m === '_ids' ? 's' : '')).replace(/_/g, ' ');
+    return s.charAt(0).toUpperCase() + s.slice(1);
+  }
+
+  function display(name, value) {
+    if (value === null || value === undefined || value === '') return '—';
+    const ref = REFERENCES[name] && names[REFERENCES[name]];
+    if (Array.isArray(value)) {
+      return value.map((v) => (ref && ref.get(v)) || (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(', ') || '—';
+    }
+    if (ref && ref.get(value)) return ref.get(value);
+    if (typeof value === 'object') {
+      const text = JSON.stringify(value);
+      return text.length > 80 ? text.slice(0, 79) + '…' : text;
+    }
+    return String(value);
+  }
+
+  // --- List -----------------------------------------------------------------------------------
+
+  async function show(key) {
+    if (!RESOURCES[key]) key = 'channels';
+    current = key;
+    const res = RESOURCES[key];
+    for (const tab of document.querySelectorAll('#admin-tabs [role="tab"]')) {
+      tab.setAttribute('aria-selected', String(tab.dataset.resource === key));
+    }
+    if (window.location.hash !== '#' + key) window.history.replaceState(null, '', '#' + key);
+    $('admin-title').textContent = res.title;
+    $('admin-help').textContent = res.help || '';
+    $('admin-editor').hidden = true;
+    rows = [];
+    next = null;
+    clear($('admin-tbody'));
+    await Promise.all(['queues', 'skills', 'agents', 'channels'].map(loadNames));
+    await loadPage();
+  }
+
+  async function loadPage() {
+    const res = RESOURCES[current];
+    const key = current;
+    let data;
+    try {
+      data = await api('GET', res.path + '?limit=100' + (next ? '&after=' + encodeURIComponent(next) : ''));
+    } catch (err) {
+      if (key !== current) return;
+      renderRows();
+      showError(err.status === 404 ? res.title + ' are not available on this server yet' : 'Could not load ' + res.title.toLowerCase(), err);
+      return;
+    }
+    if (key !== current) return;
+    rows = rows.concat(items(data));
+    next = data && !Array.isArray(data) ? data.next || null : null;
+    renderRows();
+  }
+
+  function columnsFor(res) {
+    if (res.columns) return res.columns;
+    const sample = rows[0] || {};
+    return Object.keys(sample).filter((k) => !READ_ONLY.has(k)).slice(0, 5);
+  }
+
+  function renderRows() {
+    const res = RESOURCES[current];
+    const cols = columnsFor(res);
+    const head = clear($('admin-thead'));
+    head.appendChild(h('tr', null, cols.map((c) => h('th', { scope: 'col', text: label(c) })), h('th', { scope: 'col', class: 'actions', text: '' })));
+    const body = clear($('admin-tbody'));
+    for (const row of rows) {
+      const del = h('button', { type: 'button', class: 'small danger', text: 'Delete' });
+      del.addEventListener('click', () => confirmDelete(del, row));
+      body.appendChild(h('tr', { 'data-testid': 'admin-row', dataset: { id: row.id || '' } },
+        cols.map((c, i) => (i === 0 ? h('th', { scope: 'row', text: display(c, row[c]) }) : h('td', { text: display(c, row[c]) }))),
+        h('td', { class: 'actions' },
+          (res.actions || []).filter((a) => a.when(row)).map((a) => h('button', {
+            type: 'button', class: 'small', text: a.label, onclick: () => runAction(row, a),
+          })),
+          h('button', { type: 'button', class: 'small', text: 'Edit', onclick: () => edit(row) }),
+          del)));
+    }
+    $('admin-empty').hidden = rows.length > 0;
+    $('admin-more').hidden = !next;
+  }
+
+  /** Two clicks to delete: the first arms the button for a few seconds. */
+  function confirmDelete(button, row) {
+    if (button.dataset.armed !== 'true') {
+      button.dataset.armed = 'true';
+      button.textContent = 'Really delete?';
+      setTimeout(() => {
+        button.dataset.armed = '';
+        button.textContent = 'Delete';
+      }, 4000);
+      return;
+    }
+    remove(row);
+  }
+
+  async function remove(row) {
+    const res = RESOURCES[current];
+    try {
+      await api('DELETE', res.path + '/' + encodeURIComponent(row.id));
+      notify('Deleted.', 'info');
+      delete names[current];
+      show(current);
+    } catch (err) {
+      showError('Could not delete', err);
+    }
+  }
+
+  async function runAction(row, action) {
+    const res = RESOURCES[current];
+    try {
+      await api('POST', res.path + '/' + encodeURIComponent(row.id) + '/' + action.name);
+      notify(action.label + ': done.', 'info');
+      show(current);
+    } catch (err) {
+      showError('Could not ' + action.label.toLowerCase(), err);
+    }
+  }
+
+  // --- Editor ---------------------------------------------------------------------------------
+
+  function edit(row) {
+    const res = RESOURCES[current];
+    const fields = fieldsFor(current);
+    const form = clear($('admin-form'));
+    $('admin-editor').hidden = false;
+    $('admin-editor-title').textContent = (row ? 'Edit ' : 'New ') + res.title.toLowerCase().replace(/s$/, '');
+    if (!fields) {
+      // No schema published for this resource: edit its JSON as the API takes it.
+      const value = row ? Object.fromEntries(Object.entries(row).filter(([k]) => !READ_ONLY.has(k))) : {};
+      form.appendChild(h('div', { class: 'field wide' },
+        h('label', { for: 'f-json', text: 'JSON body' }),
+        h('textarea', { id: 'f-json', rows: 12, class: 'mono', spellcheck: 'false', value: JSON.stringify(value, null, 2) })));
+    } else {
+      for (const f of fields) form.appendChild(fieldWidget(f, row));
+    }
+    form.appendChild(h('div', { class: 'form-actions' },
+      h('button', { type: 'submit', class: 'primary', 'data-testid': 'admin-save', text: row ? 'Save' : 'Create' }),
+      h('button', { type: 'button', text: 'Cancel', onclick: () => { $('admin-editor').hidden = true; } })));
+    form.onsubmit = (ev) => {
+      ev.preventDefault();
+      save(row, fields);
+    };
+    const first = form.querySelector('input, select, textarea');
+    if (first) first.focus();
+    $('admin-editor').scrollIntoView({ block: 'nearest' });
+  }
+
+  function fieldWidget(f, row) {
+    const id = 'f-' + f.name;
+    const value = row ? row[f.name] : f.schema && f.schema.default;
+    const wrap = h('div', { class: 'field' + (f.kind === 'json' || f.kind === 'textarea' || f.kind === 'skills' || f.kind === 'multi-ref' ? ' wide' : '') });
+    wrap.appendChild(h('label', { for: id, text: label(f.name) + (f.required ? ' *' : '') }));
+    let input;
+    switch (f.kind) {
+      case 'enum': {
+        input = h('select', { id });
+        if (!f.required) input.appendChild(h('option', { value: '', text: '(none)' }));
+        for (const v of f.schema.enum) if (v !== null) input.appendChild(h('option', { value: v, text: v }));
+        if (value !== undefined && value !== null) input.value = value;
+        break;
+      }
+      case 'ref': {
+        input = h('select', { id });
+        input.appendChild(h('option', { value: '', text: '(none)' }));
+        for (const [rid, name] of names[REFERENCES[f.name]] || []) input.appendChild(h('option', { value: rid, text: name }));
+        if (value) input.value = value;
+        break;
+      }
+      case 'multi-ref': {
+        input = h('div', { id, class: 'checks', role: 'group' });
+        const chosen = new Set(Array.isArray(value) ? value : []);
+        for (const [rid, name] of names[REFERENCES[f.name]] || []) {
+          input.appendChild(h('label', { class: 'check' }, h('input', { type: 'checkbox', value: rid, checked: chosen.has(rid) }), ' ', name));
+        }
+        break;
+      }
+      case 'skills': {
+        input = h('div', { id, class: 'checks', role: 'group' });
+        const levels = new Map((Array.isArray(value) ? value : []).map((s) => [s.skill_id, s.level]));
+        for (const [rid, name] of names.skills || []) {
+          input.appendChild(h('label', { class: 'check' }, name + ' ',
+            h('input', { type: 'number', min: 1, max: 10, class: 'level', placeholder: '—', dataset: { skillId: rid }, value: levels.has(rid) ? levels.get(rid) : '' })));
+        }
+        break;
+      }
+      case 'bool':
+        input = h('input', { id, type: 'checkbox', checked: Boolean(value) });
+        break;
+      case 'number':
+        input = h('input', { id, type: 'number', value: value === undefined || value === null ? '' : value });
+        break;
+      case 'list':
+        input = h('input', { id, type: 'text', placeholder: 'comma-separated', value: Array.isArray(value) ? value.join(', ') : '' });
+        break;
+      case 'json':
+        input = h('textarea', {
+          id, rows: 5, class: 'mono', spellcheck: 'false',
+          placeholder: f.writeOnly ? 'Write-only: leave empty to keep what is set' : '{}',
+          value: f.writeOnly || value === undefined || value === null ? '' : JSON.stringify(value, null, 2),
+        });
+        break;
+      case 'textarea':
+        input = h('textarea', { id, rows: 4, value: value === undefined || value === null ? '' : value });
+        break;
+      default:
+        input = h('input', { id, type: 'text', value: value === undefined || value === null ? '' : value });
+    }
+    input.dataset.field = f.name;
+    wrap.appendChild(input);
+    const hint = f.description || (f.writeOnly && row && Array.isArray(row.secrets_set) && row.secrets_set.length ? 'Set: ' + row.secrets_set.join(', ') : '');
+    if (hint) wrap.appendChild(h('p', { class: 'muted small', text: hint }));
+    return wrap;
+  }
+
+  /** The request body from the form; throws a sentence when a value cannot be read. */
+  function collect(fields) {
+    if (!fields) {
+      try {
+        return JSON.parse($('f-json').value || '{}');
+      } catch (_) {
+        throw new Error('The JSON body is not valid JSON.');
+      }
+    }
+    const body = {};
+    for (const f of fields) {
+      const el = document.querySelector('[data-field="' + CSS.escape(f.name) + '"]');
+      if (!el) continue;
+      let v;
+      switch (f.kind) {
+        case 'bool': v = el.checked; break;
+        case 'number': v = el.value === '' ? undefined : Number(el.value); break;
+        case 'list': v = el.value.split(',').map((s) => s.trim()).filter(Boolean); break;
+        case 'multi-ref': v = Array.from(el.querySelectorAll('input:checked')).map((i) => i.value); break;
+        case 'skills':
+          v = Array.from(el.querySelectorAll('input.level')).filter((i) => i.value !== '')
+            .map((i) => ({ skill_id: i.dataset.skillId, level: Number(i.value) }));
+          break;
+        case 'json':
+          if (el.value.trim() === '') v = undefined;
+          else {
+            try {
+              v = JSON.parse(el.value);
+            } catch (_) {
+              throw new Error(label(f.name) + ' is not valid JSON.');
+            }
+          }
+          break;
+        default: v = el.value.trim() === '' ? undefined : el.value;
+      }
+      if (v === undefined || (typeof v === 'number' && Number.isNaN(v))) {
+        if (f.required) throw new Error(label(f.name) + ' is required.');
+        continue;
+      }
+      body[f.name] = v;
+    }
+    return body;
+  }
+
+  async function save(row, fields) {
+    const res = RESOURCES[current];
+    let payload;
+    try {
+      payload = collect(fields);
+    } catch (err) {
+      notify(err.message, 'error');
+      return;
+    }
+    try {
+      if (row) await api('PUT', res.path + '/' + encodeURIComponent(row.id), payload);
+      else await api('POST', res.path, payload);
+      notify(row ? 'Saved.' : 'Created.', 'info');
+      delete names[current];
+      show(current);
+    } catch (err) {
+      showError(row ? 'Not saved' : 'Not created', err);
+    }
+  }
+
+  document.addEventListener('DOMContentLoaded', async () => {
+    await loadOpenApi();
+    for (const tab of document.querySelectorAll('#admin-tabs [role="tab"]')) {
+      tab.addEventListener('click', () => show(tab.dataset.resource));
+    }
+    $('admin-new').addEventListener('click', () => edit(null));
+    $('admin-more').addEventListener('click', loadPage);
+    show(window.location.hash.slice(1));
+  });
+})();

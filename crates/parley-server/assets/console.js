@@ -1,0 +1,1050 @@
+// The agent console: incoming work, the agent's sessions, the conversation with the customer's whole
+// history, the composer and the customer panel. State lives on the server; this script fetches it
+// through the JSON API whenever the event stream says something changed (docs/console-api.md).
+'use strict';
+
+(function () {
+  const P = window.Parley;
+  const { api, h, clear, $, notify, showError, when, duration, debounce, items } = P;
+  const me = P.me || { id: '' };
+
+  const state = {
+    offers: [],
+    sessions: [],
+    selectedId: null,
+    /** The WorkItem shown in the conversation view (from /me/work, or built from the session). */
+    current: null,
+    /** Whether the current session is still among this agent's sessions. */
+    owned: false,
+    timeline: [],
+    user: null,
+    templates: [],
+    analyzeSeq: 0,
+    analysis: null,
+    sending: false,
+  };
+
+  const KIND_NAMES = { sms: 'SMS', whatsapp: 'WhatsApp', messenger: 'Messenger', web: 'Web chat' };
+  const STATUS_NAMES = {
+    received: 'Received', queued: 'Queued', sent: 'Sent', delivered: 'Delivered', read: 'Read',
+    undelivered: 'Undelivered', failed: 'Failed',
+  };
+  const SESSION_NAMES = {
+    new: 'New', waiting: 'Waiting', active: 'Active', consent: 'Consent', inactive: 'Inactive',
+    error: 'Error', ended: 'Ended',
+  };
+  const CONSENT_NAMES = {
+    OptedOut: 'Opted out', ImplicitlyOptedIn: 'Implicitly opted in',
+    ExplicitlyOptedIn: 'Explicitly opted in', DoublyOptedIn: 'Doubly opted in',
+  };
+
+  const kindName = (k) => KIND_NAMES[k] || k || '';
+  const customerName = (mu) => (mu && (mu.name || mu.platform_key)) || 'Customer';
+  const sessionOf = (item) => (item && item.session) || {};
+  const isOpen = (status) => status !== 'ended' && status !== 'error';
+
+  // --- Loading with coalescing ---------------------------------------------------------------
+
+  /**
+   * Runs `fn` soon, once, however many events ask for it; if it is already running, runs it again
+   * when it finishes so the last event is never lost.
+   */
+  function coalesced(fn) {
+    let timer = null;
+    let running = false;
+    let again = false;
+    const run = async () => {
+      timer = null;
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      try {
+        await fn();
+      } finally {
+        running = false;
+        if (again) {
+          again = false;
+          schedule();
+        }
+      }
+    };
+    const schedule = () => {
+      if (!timer) timer = setTimeout(run, 40);
+    };
+    return schedule;
+  }
+
+  const refreshWork = coalesced(loadWork);
+  const refreshTimeline = coalesced(loadTimeline);
+  const refreshSide = coalesced(loadSide);
+
+  // --- Work: offers and sessions ------------------------------------------------------------
+
+  async function loadWork() {
+    let work;
+    try {
+      work = await api('GET', '/api/v1/me/work');
+    } catch (err) {
+      showError('Could not load your work', err);
+      return;
+    }
+    state.offers = items(work && work.offers);
+    state.sessions = items(work && work.sessions);
+    renderOffers();
+    renderSessions();
+    if (state.selectedId) {
+      const mine = state.sessions.find((w) => sessionOf(w).id === state.selectedId);
+      if (mine) {
+        state.current = mine;
+        state.owned = true;
+      } else if (state.owned) {
+        // Transferred, ended or taken back: keep showing the history, read-only.
+        state.owned = false;
+        await refreshCurrentSession();
+      }
+      renderHeader();
+      markReadIfSeen();
+    }
+  }
+
+  function renderOffers() {
+    const list = $('offers');
+    clear(list);
+    for (const offer of state.offers) {
+      const s = sessionOf(offer);
+      const accept = h('button', {
+        type: 'button', class: 'primary small', 'data-testid': 'offer-accept',
+        title: 'Accept (Alt+A for the first offer)', text: 'Accept',
+        onclick: () => acceptOffer(s.id, accept),
+      });
+      const decline = h('button', {
+        type: 'button', class: 'small', 'data-testid': 'offer-decline', text: 'Decline',
+        onclick: () => declineOffer(s.id, decline),
+      });
+      const first = offer.first_message || offer.last_message || '';
+      list.appendChild(h('li', {
+        class: 'offer', 'data-testid': 'offer', dataset: { sessionId: s.id || '' },
+      },
+      h('div', { class: 'offer-head' },
+        h('span', { class: 'chip kind-' + ((offer.channel && offer.channel.kind) || '') , text: kindName(offer.channel && offer.channel.kind) }),
+        h('strong', { class: 'ellipsis', text: customerName(offer.messaging_user) }),
+        h('span', { class: 'expires muted small', dataset: { expires: offer.offer_expires_at || '' } })),
+      // AG-02: the customer's first message, visible before accepting (and in full on hover).
+      h('p', { class: 'first-message', 'data-testid': 'offer-first-message', title: first, text: first || '(no text)' }),
+      h('div', { class: 'offer-actions' }, accept, decline)));
+    }
+    $('offers-empty').hidden = state.offers.length > 0;
+    const count = $('offer-count');
+    count.hidden = state.offers.length === 0;
+    count.textContent = String(state.offers.length);
+    tickCountdowns();
+    document.title = (state.offers.length ? '(' + state.offers.length + ') ' : '') + 'Conversations · Parley';
+  }
+
+  function renderSessions() {
+    const list = $('sessions');
+    clear(list);
+    for (const item of state.sessions) {
+      const s = sessionOf(item);
+      const unread = Number(item.unread) || 0;
+      const li = h('li', {
+        class: 'session' + (unread ? ' has-unread' : ''), 'data-testid': 'session-item',
+        dataset: { sessionId: s.id || '', status: s.status || '' },
+        'aria-current': s.id === state.selectedId ? 'true' : null,
+      },
+      h('button', { type: 'button', class: 'session-button', onclick: () => select(s.id) },
+        h('span', { class: 'session-line' },
+          h('strong', { class: 'ellipsis', text: customerName(item.messaging_user) }),
+          h('span', { class: 'muted small', text: when(item.last_message_at) })),
+        h('span', { class: 'session-line' },
+          h('span', { class: 'ellipsis muted', text: item.last_message || '' }),
+          unread ? h('span', { class: 'unread', 'data-testid': 'unread', 'aria-label': unread + ' unread', text: String(unread) }) : null),
+        h('span', { class: 'session-line small' },
+          h('span', { class: 'chip kind-' + ((item.channel && item.channel.kind) || ''), text: kindName(item.channel && item.channel.kind) }),
+          s.status && s.status !== 'active' ? h('span', { class: 'chip status-' + s.status, text: SESSION_NAMES[s.status] || s.status }) : null)));
+      list.appendChild(li);
+    }
+    $('sessions-empty').hidden = state.sessions.length > 0;
+  }
+
+  async function acceptOffer(id, button) {
+    if (!id) return;
+    if (button) button.disabled = true;
+    try {
+      await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/accept');
+      await loadWork();
+      select(id);
+    } catch (err) {
+      showError('Could not accept', err);
+      refreshWork();
+    } finally {
+      if (button) button.disabled = false;
+    }
+  }
+
+  async function declineOffer(id, button) {
+    if (button) button.disabled = true;
+    try {
+      await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/decline');
+    } catch (err) {
+      showError('Could not decline', err);
+    } finally {
+      refreshWork();
+    }
+  }
+
+  function tickCountdowns() {
+    const now = Date.now();
+    for (const el of document.querySelectorAll('.expires[data-expires]')) {
+      const at = Date.parse(el.dataset.expires);
+      if (Number.isNaN(at)) {
+        el.textContent = '';
+        continue;
+      }
+      el.textContent = at > now ? duration(at - now) + ' left' : 'expiring';
+    }
+    renderWindow();
+  }
+
+  // --- Selecting a conversation ---------------------------------------------------------------
+
+  function select(id) {
+    if (!id) return;
+    const changed = id !== state.selectedId;
+    state.selectedId = id;
+    const mine = state.sessions.find((w) => sessionOf(w).id === id);
+    state.owned = Boolean(mine);
+    if (mine) state.current = mine;
+    if (changed) {
+      state.timeline = [];
+      state.user = null;
+      state.analysis = null;
+      clear($('messages'));
+      $('body').value = '';
+      closePopovers();
+      if (window.location.hash !== '#session=' + id) {
+        window.history.replaceState(null, '', '#session=' + encodeURIComponent(id));
+      }
+    }
+    for (const li of document.querySelectorAll('#sessions .session')) {
+      if (li.dataset.sessionId === id) li.setAttribute('aria-current', 'true');
+      else li.removeAttribute('aria-current');
+    }
+    $('no-conversation').hidden = true;
+    $('conv').hidden = false;
+    $('side').hidden = false;
+    const ready = mine ? Promise.resolve() : refreshCurrentSession();
+    ready.then(() => {
+      renderHeader();
+      refreshTimeline();
+      refreshSide();
+      if (changed) {
+        analyzeNow();
+        if (state.owned) $('body').focus();
+        loadTemplatesIfNeeded();
+      }
+      markReadIfSeen();
+    });
+  }
+
+  /** The selected session when it is not (or no longer) among the agent's work items. */
+  async function refreshCurrentSession() {
+    const id = state.selectedId;
+    try {
+      const session = await api('GET', '/api/v1/sessions/' + encodeURIComponent(id));
+      const prev = state.current && sessionOf(state.current).id === id ? state.current : null;
+      let channel = prev ? prev.channel : null;
+      if (!channel && session.channel_id) {
+        channel = await api('GET', '/api/v1/channels/' + encodeURIComponent(session.channel_id)).catch(() => ({ id: session.channel_id }));
+      }
+      state.current = Object.assign({}, prev || {}, {
+        session,
+        channel: channel || { id: session.channel_id },
+        messaging_user: (prev && prev.messaging_user) || { id: session.messaging_user_id },
+        care_window: prev ? prev.care_window : null,
+      });
+    } catch (err) {
+      if (err instanceof P.ApiError && err.status === 404) {
+        notify('That session does not exist any more.', 'error');
+        deselect();
+      } else {
+        showError('Could not load the session', err);
+      }
+    }
+  }
+
+  function deselect() {
+    state.selectedId = null;
+    state.current = null;
+    $('conv').hidden = true;
+    $('side').hidden = true;
+    $('no-conversation').hidden = false;
+    window.history.replaceState(null, '', window.location.pathname);
+  }
+
+  function renderHeader() {
+    const item = state.current;
+    if (!item) return;
+    const s = sessionOf(item);
+    const channel = item.channel || {};
+    $('conv-name').textContent = customerName(state.user || item.messaging_user);
+    $('conv-channel').textContent = [kindName(channel.kind), channel.name].filter(Boolean).join(' · ');
+    $('conv-channel').className = 'chip kind-' + (channel.kind || '');
+    const status = $('conv-status');
+    status.textContent = SESSION_NAMES[s.status] || s.status || '';
+    status.className = 'chip status status-' + (s.status || '');
+    status.dataset.status = s.status || '';
+
+    const open = isOpen(s.status);
+    const notice = $('conv-notice');
+    if (!state.owned) {
+      notice.hidden = false;
+      notice.textContent = open
+        ? 'This session is not assigned to you (' + (SESSION_NAMES[s.status] || s.status) + '). You can read its history.'
+        : 'This session has ended. Its history stays here.';
+    } else {
+      notice.hidden = true;
+    }
+    for (const id of ['transfer-open', 'inactive', 'end']) $(id).disabled = !state.owned || !open;
+    $('inactive').hidden = s.status === 'inactive';
+    renderWindow();
+    renderComposerMode();
+    renderStartPanel();
+  }
+
+  /** The WhatsApp care window: a chip while open, the template picker once closed. */
+  function renderWindow() {
+    const chip = $('conv-window');
+    const win = state.current && state.current.care_window;
+    if (!win || !win.state || win.state === 'none') {
+      chip.hidden = true;
+      return;
+    }
+    chip.hidden = false;
+    chip.dataset.state = win.state;
+    if (win.state === 'open') {
+      const closes = Date.parse(win.closes_at || '');
+      chip.textContent = Number.isNaN(closes)
+        ? 'Care window open'
+        : 'Care window open · closes in ' + duration(closes - Date.now());
+      chip.className = 'chip window open';
+    } else {
+      chip.textContent = 'Care window closed · templates only';
+      chip.className = 'chip window closed';
+    }
+  }
+
+  function windowClosed() {
+    const win = state.current && state.current.care_window;
+    return Boolean(win && win.state === 'closed');
+  }
+
+  function renderComposerMode() {
+    const s = sessionOf(state.current);
+    const canWrite = state.owned && isOpen(s.status);
+    const closed = windowClosed();
+    $('composer').hidden = !canWrite || closed;
+    $('template-form').hidden = !canWrite || !closed;
+    if (canWrite && closed) loadTemplatesIfNeeded();
+  }
+
+  // --- Timeline -----------------------------------------------------------------------------
+
+  async function loadTimeline() {
+    const item = state.current;
+    const userId = item && item.messaging_user && item.messaging_user.id;
+    if (!userId) return;
+    const forId = state.selectedId;
+    let data;
+    try {
+      data = await api('GET', '/api/v1/messaging-users/' + encodeURIComponent(userId) + '/timeline');
+    } catch (err) {
+      showError('Could not load the conversation', err);
+      return;
+    }
+    if (forId !== state.selectedId) return;
+    state.timeline = items(data, 'entries');
+    renderMessages();
+  }
+
+  function actorLabel(entry) {
+    if (entry.direction === 'inbound') return customerName(state.user || (state.current && state.current.messaging_user));
+    if (entry.actor === 'agent') return entry.actor_id && entry.actor_id === me.id ? 'You' : 'Agent';
+    if (entry.actor === 'bot') return 'Bot';
+    if (entry.actor === 'system') return 'Automatic';
+    return entry.actor || '';
+  }
+
+  function safeUrl(url) {
+    try {
+      const u = new URL(url, window.location.href);
+      return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function renderMessages() {
+    const list = $('messages');
+    const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+    clear(list);
+    let lastSession = null;
+    for (const e of state.timeline) {
+      if (e.session_id !== lastSession) {
+        lastSession = e.session_id;
+        const current = e.session_id === state.selectedId;
+        list.appendChild(h('li', { class: 'divider' + (current ? ' current' : ''), role: 'separator' },
+          h('span', { text: [
+            current ? 'This session' : 'Earlier session',
+            kindName(e.channel_kind),
+            SESSION_NAMES[e.session_status] || e.session_status,
+            when(e.created_at),
+          ].filter(Boolean).join(' · ') })));
+      }
+      const status = e.status || '';
+      const failed = status === 'failed' || status === 'undelivered';
+      const errorText = e.error_text || e.error_message;
+      const media = Array.isArray(e.media) ? e.media : [];
+      list.appendChild(h('li', {
+        class: 'message ' + (e.direction === 'inbound' ? 'in' : 'out') + ' actor-' + (e.actor || '') + (failed ? ' failed' : ''),
+        'data-testid': 'message',
+        dataset: { direction: e.direction || '', status, entryId: e.id || '', sessionId: e.session_id || '' },
+      },
+      h('div', { class: 'bubble' },
+        e.template ? h('span', { class: 'tag', text: 'Template' }) : null,
+        h('p', { class: 'text', 'data-testid': 'message-text', text: e.body || '' }),
+        media.map((m) => {
+          const href = safeUrl(m.url);
+          const label = 'Attachment (' + (m.content_type || 'file') + ')';
+          return href
+            ? h('a', { class: 'media', href, target: '_blank', rel: 'noopener noreferrer', text: label })
+            : h('span', { class: 'media', text: label });
+        })),
+      h('div', { class: 'meta' },
+        h('span', { text: actorLabel(e) }),
+        h('time', { datetime: e.created_at || '', text: when(e.created_at) }),
+        e.direction === 'outbound'
+          ? h('span', { class: 'delivery status-' + status, 'data-testid': 'message-status', text: STATUS_NAMES[status] || status })
+          : null),
+      failed || e.error_code
+        ? h('p', { class: 'error-text', 'data-testid': 'message-error', role: 'note' },
+          errorText || 'Not delivered.',
+          e.error_code ? h('span', { class: 'code', text: ' (error ' + e.error_code + ')' }) : null)
+        : null));
+    }
+    if (nearBottom || list.dataset.scrolled !== state.selectedId) {
+      list.scrollTop = list.scrollHeight;
+      list.dataset.scrolled = state.selectedId || '';
+    }
+  }
+
+  async function markReadIfSeen() {
+    const item = state.current;
+    if (!item || !state.owned || document.visibilityState !== 'visible') return;
+    if (!(Number(item.unread) > 0)) return;
+    const id = sessionOf(item).id;
+    item.unread = 0;
+    renderSessions();
+    try {
+      await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/read');
+    } catch (_) {
+      // Only a marker; the next refresh shows it again if the server did not clear it.
+    }
+  }
+
+  // --- Composer -----------------------------------------------------------------------------
+
+  const analyzeSoon = debounce(analyzeNow, 250);
+
+  /** Length, encoding and segments come from the server (parley-core), never computed here. */
+  async function analyzeNow() {
+    const item = state.current;
+    const channelId = item && item.channel && item.channel.id;
+    const counter = $('counter');
+    if (!channelId) return;
+    const body = $('body').value;
+    const seq = ++state.analyzeSeq;
+    let a;
+    try {
+      a = await api('POST', '/api/v1/compose/analyze', { channel_id: channelId, body });
+    } catch (_) {
+      if (seq === state.analyzeSeq) {
+        state.analysis = null;
+        counter.textContent = '';
+        updateSendButton();
+      }
+      return;
+    }
+    if (seq !== state.analyzeSeq || !a) return;
+    state.analysis = a;
+    const parts = [a.characters + ' / ' + a.limit];
+    if (a.encoding) {
+      parts.push(a.encoding);
+      parts.push(a.segments + (a.segments === 1 ? ' segment' : ' segments'));
+    }
+    counter.textContent = parts.join(' · ');
+    counter.dataset.characters = String(a.characters);
+    counter.dataset.segments = a.segments === null || a.segments === undefined ? '' : String(a.segments);
+    counter.dataset.encoding = a.encoding || '';
+    counter.classList.toggle('over', a.ok === false);
+    if (a.ok === false && a.error) counter.textContent += ' · ' + a.error;
+    updateSendButton();
+  }
+
+  function updateSendButton() {
+    const empty = $('body').value.trim() === '';
+    const refused = state.analysis && state.analysis.ok === false && !empty;
+    $('send').disabled = state.sending || empty || Boolean(refused);
+  }
+
+  async function send(ev) {
+    if (ev) ev.preventDefault();
+    const textarea = $('body');
+    const text = textarea.value;
+    const item = state.current;
+    if (!item || !state.owned || state.sending || text.trim() === '') return;
+    if (state.analysis && state.analysis.ok === false) {
+      notify('This message is too long for the channel; shorten it before sending.', 'error');
+      return;
+    }
+    const id = sessionOf(item).id;
+    state.sending = true;
+    updateSendButton();
+    try {
+      await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/messages', { body: text });
+      // Only clear what was sent: the agent may have kept typing while it went out.
+      if (textarea.value === text) textarea.value = '';
+      refreshTimeline();
+      refreshWork();
+    } catch (err) {
+      showError('Not sent', err);
+    } finally {
+      state.sending = false;
+      analyzeNow();
+      updateSendButton();
+      textarea.focus();
+    }
+  }
+
+  function wireComposer() {
+    const textarea = $('body');
+    $('composer').addEventListener('submit', send);
+    textarea.addEventListener('keydown', (ev) => {
+      // Enter sends; Shift+Enter is a new line; never interrupt an IME composition.
+      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing && !ev.altKey && !ev.ctrlKey && !ev.metaKey) {
+        ev.preventDefault();
+        send();
+      }
+    });
+    textarea.addEventListener('input', () => {
+      updateSendButton();
+      analyzeSoon();
+    });
+    updateSendButton();
+  }
+
+  // --- Templates (care window closed) -------------------------------------------------------
+
+  let templatesFor = null;
+
+  async function loadTemplatesIfNeeded() {
+    const channelId = state.current && state.current.channel && state.current.channel.id;
+    if (!channelId || !windowClosed() || templatesFor === channelId) return;
+    templatesFor = channelId;
+    const select = $('template-select');
+    clear(select);
+    try {
+      const data = await api('GET', '/api/v1/channels/' + encodeURIComponent(channelId) + '/templates');
+      state.templates = items(data, 'templates').filter((t) => !t.status || t.status === 'approved');
+    } catch (err) {
+      templatesFor = null;
+      state.templates = [];
+      showError('Could not load templates', err);
+    }
+    for (const [i, t] of state.templates.entries()) {
+      select.appendChild(h('option', { value: String(i), text: t.name + (t.language ? ' (' + t.language + ')' : '') }));
+    }
+    if (!state.templates.length) select.appendChild(h('option', { value: '', text: 'No approved template on this channel' }));
+    renderTemplateParams();
+  }
+
+  /** A template's parameters: its declared list, else the distinct `{{ name }}` of its body in order. */
+  function templateParams(t) {
+    if (Array.isArray(t.parameters)) return t.parameters.map((p) => (typeof p === 'string' ? p : p && p.name) || '');
+    const names = [];
+    const re = /\{\{\s*([\w.]+)\s*\}\}/g;
+    let m;
+    while ((m = re.exec(t.body || '')) !== null) if (!names.includes(m[1])) names.push(m[1]);
+    return names;
+  }
+
+  function renderTemplateParams() {
+    const box = clear($('template-params'));
+    const t = state.templates[Number($('template-select').value)];
+    $('template-preview').textContent = t ? t.body || '' : '';
+    $('template-send').disabled = !t;
+    if (!t) return;
+    templateParams(t).forEach((name, i) => {
+      const id = 'tp-' + i;
+      box.appendChild(h('div', { class: 'row' },
+        h('label', { for: id, text: name || 'Parameter ' + (i + 1) }),
+        h('input', { id, type: 'text', class: 'template-param', 'data-testid': 'template-param', dataset: { name } })));
+    });
+  }
+
+  async function sendTemplate(ev) {
+    ev.preventDefault();
+    const t = state.templates[Number($('template-select').value)];
+    if (!t || !state.current) return;
+    const parameters = Array.from(document.querySelectorAll('.template-param')).map((i) => i.value);
+    const id = sessionOf(state.current).id;
+    $('template-send').disabled = true;
+    try {
+      await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/messages', {
+        body: '', template: { name: t.name, language: t.language, parameters },
+      });
+      for (const i of document.querySelectorAll('.template-param')) i.value = '';
+      refreshTimeline();
+    } catch (err) {
+      showError('Template not sent', err);
+    } finally {
+      $('template-send').disabled = false;
+    }
+  }
+
+  // --- Quick text ---------------------------------------------------------------------------
+
+  const searchQuickText = debounce(loadQuickText, 200);
+
+  async function loadQuickText() {
+    const q = $('qt-q').value.trim();
+    const list = $('qt-list');
+    let found = [];
+    try {
+      found = items(await api('GET', '/api/v1/quick-texts?q=' + encodeURIComponent(q)));
+    } catch (err) {
+      showError('Could not load quick text', err);
+    }
+    clear(list);
+    for (const qt of found.slice(0, 20)) {
+      list.appendChild(h('li', null, h('button', {
+        type: 'button', class: 'pick', 'data-testid': 'quick-text-item', onclick: () => insertQuickText(qt.body || ''),
+      }, h('strong', { text: qt.title || '' }), h('span', { class: 'muted small ellipsis', text: qt.body || '' }))));
+    }
+    if (!found.length) list.appendChild(h('li', { class: 'muted small', text: q ? 'No quick text matches.' : 'No quick text yet.' }));
+  }
+
+  /** Inserts at the caret, keeping merge fields as they are: the server fills them on send. */
+  function insertQuickText(text) {
+    const ta = $('body');
+    const start = ta.selectionStart ?? ta.value.length;
+    const end = ta.selectionEnd ?? ta.value.length;
+    ta.value = ta.value.slice(0, start) + text + ta.value.slice(end);
+    const caret = start + text.length;
+    closePopovers();
+    ta.focus();
+    ta.setSelectionRange(caret, caret);
+    updateSendButton();
+    analyzeSoon();
+  }
+
+  // --- Popovers -----------------------------------------------------------------------------
+
+  function openPopover(box, opener, onOpen) {
+    closePopovers();
+    box.hidden = false;
+    opener.setAttribute('aria-expanded', 'true');
+    if (onOpen) onOpen();
+  }
+
+  function closePopovers() {
+    for (const [box, opener] of [['transfer-box', 'transfer-open'], ['qt-box', 'qt-open']]) {
+      $(box).hidden = true;
+      $(opener).setAttribute('aria-expanded', 'false');
+    }
+    for (const [box, opener] of [['end-confirm-box', 'end'], ['opt-out-confirm-box', 'opt-out']]) {
+      $(box).hidden = true;
+      $(opener).hidden = false;
+    }
+  }
+
+  function toggleQuickText() {
+    if (!$('qt-box').hidden) {
+      closePopovers();
+      return;
+    }
+    openPopover($('qt-box'), $('qt-open'), () => {
+      $('qt-q').focus();
+      loadQuickText();
+    });
+  }
+
+  // --- Transfer, inactive, end ----------------------------------------------------------------
+
+  const searchTargets = debounce(loadTransferTargets, 200);
+  let queuesLoaded = false;
+
+  async function loadTransferTargets() {
+    const list = clear($('transfer-agents'));
+    const q = $('transfer-q').value.trim();
+    let agents = [];
+    try {
+      agents = items(await api('GET', '/api/v1/agents/transfer-targets?q=' + encodeURIComponent(q)), 'agents');
+    } catch (err) {
+      showError('Could not load agents', err);
+    }
+    agents = agents.filter((a) => a.id !== me.id);
+    for (const a of agents) {
+      list.appendChild(h('li', null, h('button', {
+        type: 'button', class: 'pick', 'data-testid': 'transfer-target', dataset: { agentId: a.id },
+        onclick: () => transfer({ agent_id: a.id }, a.name),
+      }, h('span', { text: a.name || a.email || a.id }))));
+    }
+    if (!agents.length) list.appendChild(h('li', { class: 'muted small', text: 'No agent matches.' }));
+  }
+
+  async function loadTransferQueues() {
+    if (queuesLoaded) return;
+    const list = clear($('transfer-queues'));
+    try {
+      const queues = items(await api('GET', '/api/v1/queues?limit=100'));
+      queuesLoaded = true;
+      for (const q of queues) {
+        list.appendChild(h('li', null, h('button', {
+          type: 'button', class: 'pick', 'data-testid': 'transfer-queue', dataset: { queueId: q.id },
+          onclick: () => transfer({ queue_id: q.id }, q.name),
+        }, h('span', { text: q.name }))));
+      }
+    } catch (_) {
+      list.appendChild(h('li', { class: 'muted small', text: 'Queues are not available.' }));
+    }
+  }
+
+  async function transfer(target, name) {
+    const id = sessionOf(state.current).id;
+    closePopovers();
+    try {
+      await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/transfer', target);
+      notify('Transferred to ' + name + '. The session waits until they accept.', 'info');
+      watchHandOver(id);
+    } catch (err) {
+      showError('Could not transfer', err);
+    }
+    refreshWork();
+  }
+
+  /**
+   * After a transfer the session leaves this agent's list only when the target accepts (RT-09),
+   * and that change is the new owner's event, not necessarily ours: look again every few seconds
+   * until it is gone, for a bounded time.
+   */
+  function watchHandOver(id) {
+    let left = 100;
+    const tick = async () => {
+      left -= 1;
+      await loadWork();
+      const still = state.sessions.some((w) => sessionOf(w).id === id);
+      if (still && left > 0) setTimeout(tick, 3000);
+    };
+    setTimeout(tick, 3000);
+  }
+
+  async function sessionAction(action, doneText) {
+    const id = sessionOf(state.current).id;
+    closePopovers();
+    try {
+      await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/' + action);
+      notify(doneText, 'info');
+    } catch (err) {
+      showError('Could not ' + (action === 'end' ? 'end' : 'mark inactive'), err);
+    }
+    await loadWork();
+    if (state.selectedId === id && !state.owned) {
+      await refreshCurrentSession();
+      renderHeader();
+      refreshTimeline();
+    }
+  }
+
+  function wireActions() {
+    $('transfer-open').addEventListener('click', () => {
+      if (!$('transfer-box').hidden) {
+        closePopovers();
+        return;
+      }
+      openPopover($('transfer-box'), $('transfer-open'), () => {
+        $('transfer-q').value = '';
+        $('transfer-q').focus();
+        loadTransferTargets();
+        loadTransferQueues();
+      });
+    });
+    $('transfer-q').addEventListener('input', searchTargets);
+    $('transfer-q').addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter') {
+        ev.preventDefault();
+        const first = document.querySelector('#transfer-agents .pick');
+        if (first) first.click();
+      }
+    });
+    $('inactive').addEventListener('click', () => sessionAction('inactive', 'Marked inactive: your capacity is free; the customer is kept.'));
+    $('end').addEventListener('click', () => {
+      $('end').hidden = true;
+      $('end-confirm-box').hidden = false;
+      $('end-confirm').focus();
+    });
+    $('end-cancel').addEventListener('click', closePopovers);
+    $('end-confirm').addEventListener('click', () => sessionAction('end', 'Conversation ended.'));
+    $('qt-open').addEventListener('click', toggleQuickText);
+    $('qt-q').addEventListener('input', searchQuickText);
+    $('qt-q').addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter') {
+        ev.preventDefault();
+        const first = document.querySelector('#qt-list .pick');
+        if (first) first.click();
+      }
+    });
+    $('template-select').addEventListener('change', renderTemplateParams);
+    $('template-form').addEventListener('submit', sendTemplate);
+  }
+
+  // --- Side panel: messaging user, consent, contact, case -----------------------------------
+
+  function fact(dl, label, value) {
+    if (value === undefined || value === null || value === '') return;
+    dl.appendChild(h('dt', { text: label }));
+    dl.appendChild(h('dd', { text: String(value) }));
+  }
+
+  async function loadSide() {
+    const item = state.current;
+    const userId = item && item.messaging_user && item.messaging_user.id;
+    if (!userId) return;
+    const forId = state.selectedId;
+    let user;
+    try {
+      user = await api('GET', '/api/v1/messaging-users/' + encodeURIComponent(userId));
+    } catch (err) {
+      showError('Could not load the customer', err);
+      return;
+    }
+    if (forId !== state.selectedId) return;
+    state.user = user;
+    renderHeader();
+    const facts = clear($('mu-facts'));
+    fact(facts, 'Address', user.platform_key);
+    fact(facts, 'Name', user.name);
+    fact(facts, 'Channel', item.channel && [kindName(item.channel.kind), item.channel.name].filter(Boolean).join(' · '));
+    fact(facts, 'Locale', user.locale);
+    fact(facts, 'Known since', when(user.created_at));
+
+    const consent = $('consent-status');
+    consent.textContent = CONSENT_NAMES[user.consent_status] || 'No consent recorded';
+    consent.className = 'chip consent-' + (user.consent_status || 'none');
+    consent.dataset.status = user.consent_status || '';
+    const history = clear($('consent-history'));
+    for (const ev of (user.consent_history || []).slice().reverse()) {
+      history.appendChild(h('li', null,
+        h('strong', { text: CONSENT_NAMES[ev.to_status] || ev.to_status }),
+        h('span', { class: 'muted small', text: ' · ' + [ev.source, ev.reason, when(ev.at)].filter(Boolean).join(' · ') })));
+    }
+    $('opt-out').disabled = user.consent_status === 'OptedOut';
+
+    const contactFacts = clear($('contact-facts'));
+    const s = sessionOf(item);
+    if (user.contact_id) {
+      try {
+        const c = await api('GET', '/api/v1/contacts/' + encodeURIComponent(user.contact_id));
+        fact(contactFacts, 'Contact', [c.first_name, c.last_name].filter(Boolean).join(' ') || c.id);
+        fact(contactFacts, 'Phone', c.phone);
+        fact(contactFacts, 'E-mail', c.email);
+      } catch (_) {
+        fact(contactFacts, 'Contact', user.contact_id);
+      }
+    } else {
+      fact(contactFacts, 'Contact', 'None linked');
+    }
+    fact(contactFacts, 'Case', s.case_id || 'None');
+    $('link-case').value = s.case_id || '';
+    renderStartPanel();
+  }
+
+  let contactsLoaded = false;
+
+  async function loadContactChoices() {
+    if (contactsLoaded) return;
+    contactsLoaded = true;
+    const select = $('link-contact');
+    try {
+      const contacts = items(await api('GET', '/api/v1/contacts?limit=200'));
+      for (const c of contacts) {
+        const label = [c.first_name, c.last_name].filter(Boolean).join(' ') || c.email || c.phone || c.id;
+        select.appendChild(h('option', { value: c.id, text: label + (c.phone ? ' · ' + c.phone : '') }));
+      }
+      if (state.user && state.user.contact_id) select.value = state.user.contact_id;
+    } catch (err) {
+      contactsLoaded = false;
+      showError('Could not load contacts', err);
+    }
+  }
+
+  async function link(ev) {
+    ev.preventDefault();
+    const id = sessionOf(state.current).id;
+    const payload = {};
+    const contact = $('link-contact').value;
+    const caseId = $('link-case').value.trim();
+    if (contact) payload.contact_id = contact;
+    if (caseId) payload.case_id = caseId;
+    if (!Object.keys(payload).length) {
+      notify('Choose a contact or enter a case id to link.', 'info');
+      return;
+    }
+    try {
+      const session = await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/link', payload);
+      if (session && state.current) state.current.session = Object.assign({}, sessionOf(state.current), session);
+      notify('Linked.', 'info');
+      refreshSide();
+    } catch (err) {
+      showError('Could not link', err);
+    }
+  }
+
+  async function optOut() {
+    const userId = state.user && state.user.id;
+    closePopovers();
+    if (!userId) return;
+    try {
+      await api('POST', '/api/v1/messaging-users/' + encodeURIComponent(userId) + '/opt-out');
+      notify('Opted out. No more messages will be sent to this person on this channel.', 'info');
+    } catch (err) {
+      showError('Could not opt out', err);
+    }
+    refreshSide();
+    refreshWork();
+    refreshTimeline();
+  }
+
+  /** AG-11/SE-10: a new conversation only after the last one ended, never to someone opted out. */
+  function renderStartPanel() {
+    const s = sessionOf(state.current);
+    const optedOut = state.user && state.user.consent_status === 'OptedOut';
+    $('start-panel').hidden = !state.current || isOpen(s.status) || Boolean(optedOut);
+  }
+
+  async function startConversation(ev) {
+    ev.preventDefault();
+    const body = $('start-body').value;
+    const userId = state.current && state.current.messaging_user && state.current.messaging_user.id;
+    if (!userId || !body.trim()) return;
+    try {
+      const item = await api('POST', '/api/v1/conversations', { messaging_user_id: userId, body });
+      $('start-body').value = '';
+      await loadWork();
+      const id = item && sessionOf(item).id;
+      if (id) select(id);
+    } catch (err) {
+      showError('Could not start the conversation', err);
+    }
+  }
+
+  function wireSide() {
+    $('opt-out').addEventListener('click', () => {
+      $('opt-out').hidden = true;
+      $('opt-out-confirm-box').hidden = false;
+      $('opt-out-confirm').focus();
+    });
+    $('opt-out-cancel').addEventListener('click', closePopovers);
+    $('opt-out-confirm').addEventListener('click', optOut);
+    $('link-contact').addEventListener('focus', loadContactChoices);
+    $('link-contact').addEventListener('pointerdown', loadContactChoices);
+    $('link-form').addEventListener('submit', link);
+    $('start-form').addEventListener('submit', startConversation);
+  }
+
+  // --- Keyboard -----------------------------------------------------------------------------
+
+  function wireKeyboard() {
+    document.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape') {
+        closePopovers();
+        return;
+      }
+      if (!ev.altKey || ev.ctrlKey || ev.metaKey) return;
+      if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+        ev.preventDefault();
+        const ids = state.sessions.map((w) => sessionOf(w).id);
+        if (!ids.length) return;
+        const at = ids.indexOf(state.selectedId);
+        const next = ev.key === 'ArrowDown' ? Math.min(ids.length - 1, at + 1) : Math.max(0, at < 0 ? 0 : at - 1);
+        select(ids[next]);
+      } else if (ev.code === 'KeyA') {
+        ev.preventDefault();
+        const first = state.offers[0];
+        if (first) acceptOffer(sessionOf(first).id, null);
+      } else if (ev.code === 'KeyQ' && !$('conv').hidden && !$('composer').hidden) {
+        ev.preventDefault();
+        toggleQuickText();
+      }
+    });
+    document.addEventListener('click', (ev) => {
+      const t = ev.target;
+      if (!(t instanceof Element) || t.closest('.popover-wrap') || t.closest('.confirm-wrap')) return;
+      if (!$('transfer-box').hidden || !$('qt-box').hidden) closePopovers();
+    });
+  }
+
+  // --- Live events --------------------------------------------------------------------------
+
+  function touchesCurrent(sessionId) {
+    return Boolean(sessionId) && (sessionId === state.selectedId || state.timeline.some((e) => e.session_id === sessionId));
+  }
+
+  P.on('offer', refreshWork);
+  P.on('offer_withdrawn', (data) => {
+    // Gone at once: the server has already taken it back.
+    if (data && data.session_id) {
+      state.offers = state.offers.filter((o) => sessionOf(o).id !== data.session_id);
+      renderOffers();
+    }
+    refreshWork();
+  });
+  P.on('session', (data) => {
+    refreshWork();
+    if (data && touchesCurrent(data.session_id)) {
+      if (state.current && data.status) state.current.session = Object.assign({}, sessionOf(state.current), { status: data.status });
+      refreshTimeline();
+    }
+  });
+  P.on('entry', (data) => {
+    refreshWork();
+    if (data && touchesCurrent(data.session_id)) refreshTimeline();
+  });
+  P.on('resync', () => {
+    refreshWork();
+    if (state.selectedId) {
+      refreshTimeline();
+      refreshSide();
+    }
+  });
+
+  document.addEventListener('visibilitychange', markReadIfSeen);
+
+  // --- Start --------------------------------------------------------------------------------
+
+  document.addEventListener('DOMContentLoaded', async () => {
+    wireComposer();
+    wireActions();
+    wireSide();
+    wireKeyboard();
+    setInterval(tickCountdowns, 1000);
+    // A safety net only: events drive the lists, this catches one lost between reconnects.
+    setInterval(refreshWork, 60000);
+    await loadWork();
+    const m = /^#session=([0-9a-fA-F-]{36})$/.exec(window.location.hash);
+    if (m) select(m[1]);
+    else if (state.sessions.length) select(sessionOf(state.sessions[0]).id);
+  });
+})();

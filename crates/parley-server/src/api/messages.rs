@@ -1,0 +1,197 @@
+//! Sending into a session (`POST /api/v1/sessions/{id}/messages`, the compose path of
+//! `parley_engine::compose`) and reading customers' files (`GET /api/v1/media/{id}`).
+//!
+//! A message the channel's rules refuse is answered 422 with the catalogue code and the failed
+//! entry that records it: nothing is dropped silently.
+//!
+//! Who composes: a caller of this API is recorded as an agent (`actor: agent`, no `actor_id`,
+//! since an API token is not an agent), so the Messenger human-agent window applies as it does
+//! in the console.
+
+use axum::Extension;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use parley_core::model::Actor;
+use parley_engine::compose::{Author, ComposeError, MediaRef, OutgoingMessage, TemplateSend};
+use parley_engine::media::MediaError;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::conversations::EntryView;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+
+/// A file to send, by public link.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MediaInput {
+    /// A public http(s) link the provider fetches the file from.
+    pub url: String,
+    /// `image/png`, `application/pdf`...: checked against the channel's types.
+    pub content_type: String,
+    /// Bytes, when known: checked against the channel's limit.
+    pub size: Option<u64>,
+}
+
+/// An approved template of the session's channel, with the values of its placeholders.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateInput {
+    pub name: String,
+    /// The language it was approved in (`en_US`).
+    pub language: String,
+    /// Values of `{{1}}`, `{{2}}`... in order.
+    #[serde(default)]
+    pub parameters: Vec<String>,
+}
+
+/// A message: text, a file (with text where the channel allows it), or a template.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageInput {
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub media: Vec<MediaInput>,
+    pub template: Option<TemplateInput>,
+}
+
+/// A message the channel's rules refused, recorded as a failed entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefusedBody {
+    /// The catalogue code: "0004" window closed, "2002" no consent, "3001" content or template,
+    /// "3002" file type, "3004" too long, "3005" file too large, "3006" too many files.
+    pub code: &'static str,
+    /// Why, for people.
+    pub message: String,
+    /// The catalogue's words for the code, as agents see them.
+    pub error_message: &'static str,
+    pub entry_id: Uuid,
+    pub entry: EntryView,
+}
+
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/messages", tag = "conversations",
+    params(("id" = Uuid, Path)), request_body = MessageInput,
+    responses(
+        (status = 201, body = EntryView, description = "queued for sending"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the session is over"),
+        (status = 422, body = RefusedBody, description = "refused by the channel's rules (recorded as a failed entry), or a malformed request (code invalid_request)")))]
+pub async fn send_message(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(input): ApiJson<MessageInput>,
+) -> Result<Response, ApiError> {
+    caller.require_conversations()?;
+    let message = OutgoingMessage {
+        body: input.body,
+        media: input
+            .media
+            .into_iter()
+            .map(|m| MediaRef {
+                url: m.url,
+                content_type: m.content_type,
+                size: m.size,
+            })
+            .collect(),
+        template: input.template.map(|t| TemplateSend {
+            name: t.name,
+            language: t.language,
+            parameters: t.parameters,
+        }),
+    };
+    let author = Author {
+        actor: Actor::Agent,
+        actor_id: None,
+    };
+    match state
+        .engine
+        .compose()
+        .send_to_session(id, message, author)
+        .await
+    {
+        Ok(entry) => Ok((StatusCode::CREATED, Json(EntryView::from(entry))).into_response()),
+        Err(ComposeError::Refused {
+            entry,
+            code,
+            reason,
+        }) => {
+            let body = RefusedBody {
+                code: code.code(),
+                message: reason,
+                error_message: code.message(),
+                entry_id: entry.id,
+                entry: EntryView::from(*entry),
+            };
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
+        }
+        Err(ComposeError::SessionClosed(status)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("the session is {status}; a new message needs a new session"),
+        )),
+        Err(ComposeError::Invalid(m)) => Err(ApiError::invalid(m)),
+        Err(ComposeError::Store(e)) => Err(e.into()),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/media/{id}", tag = "conversations",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "the file, with its content type; anything but an image comes as an attachment"),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn get_media(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    caller.require_conversations()?;
+    let (row, bytes) = match state.engine.media.open(id).await {
+        Ok(found) => found,
+        Err(MediaError::Store(e)) => return Err(e.into()),
+        Err(MediaError::Missing) => return Err(ApiError::not_found("media")),
+        Err(e) => {
+            tracing::error!(error = %e, media = %id, "stored media unreadable");
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the file could not be read; it has been logged",
+            ));
+        }
+    };
+    // Customers choose these bytes: the browser must not guess a type (nosniff), and anything
+    // it could run or render as a page is a download, never inline.
+    let disposition = if parley_core::media::is_inline_image(&row.content_type) {
+        "inline".to_owned()
+    } else {
+        format!("attachment; filename=\"{id}\"")
+    };
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, row.content_type.as_str())
+        .header(header::CONTENT_LENGTH, bytes.len())
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(header::CONTENT_DISPOSITION, disposition)
+        .header(header::CACHE_CONTROL, "private, max-age=3600")
+        .header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; sandbox",
+        )
+        .body(Body::from(bytes))
+        .map_err(|e| {
+            // A stored content type that is not a valid header value.
+            tracing::error!(error = %e, media = %id, "media headers");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the file could not be served; it has been logged",
+            )
+        })
+}

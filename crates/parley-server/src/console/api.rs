@@ -1,0 +1,337 @@
+//! The agent's side of the REST API (docs/console-api.md): presence, work, offers, session actions,
+//! a customer's history, the supervisor's overview. These act as the signed-in agent, so they need
+//! the console cookie (and its CSRF token to change anything); an API token has no agent behind it.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use parley_core::model::Presence;
+use parley_engine::agents::{AgentActionError, TransferTo};
+use parley_store::Agent;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::console::session::ConsoleSession;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+
+impl From<AgentActionError> for ApiError {
+    fn from(e: AgentActionError) -> Self {
+        match e {
+            AgentActionError::NotFound(what) => ApiError::not_found(what),
+            AgentActionError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            AgentActionError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            AgentActionError::Invalid(m) => ApiError::invalid(m),
+            AgentActionError::Store(e) => ApiError::from(e),
+        }
+    }
+}
+
+/// The agent behind the request; API tokens are refused here.
+fn agent(session: Option<Extension<ConsoleSession>>) -> Result<Agent, ApiError> {
+    session.map(|Extension(s)| s.agent).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this action is an agent's: sign in to the console",
+        )
+    })
+}
+
+fn supervisor(agent: &Agent) -> Result<(), ApiError> {
+    use parley_core::model::AgentRole;
+    if matches!(agent.role, AgentRole::Admin | AgentRole::Supervisor) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("see every queue and agent"))
+    }
+}
+
+/// What an agent may do, for the console to hide what the server would refuse (PERM).
+fn permissions(agent: &Agent) -> Vec<&'static str> {
+    use parley_core::model::AgentRole::*;
+    match agent.role {
+        Admin => vec![
+            "converse",
+            "end",
+            "start",
+            "supervise",
+            "configure",
+            "broadcast",
+        ],
+        Supervisor => vec!["converse", "end", "start", "supervise"],
+        Agent => vec!["converse", "end", "start"],
+        Broadcaster => vec!["broadcast", "start"],
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/me", tag = "console",
+    responses((status = 200, description = "The signed-in agent, their load and permissions")))]
+pub async fn me(
+    State(state): State<AppState>,
+    session: Option<Extension<ConsoleSession>>,
+) -> Result<Response, ApiError> {
+    let agent = agent(session)?;
+    let agent = state.store.agent(agent.id).await?;
+    let loads = parley_engine::routing::agent_loads(&state.store).await?;
+    Ok(Json(json!({
+        "agent": agent,
+        "load": loads.get(&agent.id).copied().unwrap_or(0),
+        "permissions": permissions(&agent),
+    }))
+    .into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PresenceBody {
+    /// available, on_break, busy or offline
+    pub presence: String,
+}
+
+#[utoipa::path(put, path = "/api/v1/me/presence", tag = "console", request_body = PresenceBody,
+    responses((status = 200, description = "The agent with the new presence")))]
+pub async fn set_presence(
+    State(state): State<AppState>,
+    session: Option<Extension<ConsoleSession>>,
+    ApiJson(body): ApiJson<PresenceBody>,
+) -> Result<Response, ApiError> {
+    let agent = agent(session)?;
+    let presence: Presence = body
+        .presence
+        .parse()
+        .map_err(|e| ApiError::invalid(format!("presence: {e}")))?;
+    let agent = state.engine.desk.set_presence(&agent, presence).await?;
+    Ok(Json(json!({ "agent": agent })).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/me/work", tag = "console",
+    responses((status = 200, description = "Offers and sessions of the signed-in agent")))]
+pub async fn work(
+    State(state): State<AppState>,
+    session: Option<Extension<ConsoleSession>>,
+) -> Result<Response, ApiError> {
+    let agent = agent(session)?;
+    Ok(Json(state.engine.desk.work(&agent).await?).into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct IdPath {
+    pub id: Uuid,
+}
+
+macro_rules! session_action {
+    ($name:ident, $path:literal, $doc:literal, |$state:ident, $agent:ident, $id:ident| $body:expr) => {
+        #[utoipa::path(post, path = $path, tag = "console", params(IdPath),
+            responses((status = 200, description = $doc), (status = 409, description = "The session moved meanwhile")))]
+        pub async fn $name(
+            State($state): State<AppState>,
+            session: Option<Extension<ConsoleSession>>,
+            ApiPath(IdPath { id: $id }): ApiPath<IdPath>,
+        ) -> Result<Response, ApiError> {
+            let $agent = agent(session)?;
+            $body
+        }
+    };
+}
+
+session_action!(
+    accept,
+    "/api/v1/sessions/{id}/accept",
+    "The accepted session as a work item",
+    |state, agent, id| {
+        let session = state.engine.desk.accept(&agent, id).await?;
+        let now = state.clock.now();
+        Ok(Json(state.engine.desk.item(&agent, session, None, now).await?).into_response())
+    }
+);
+
+session_action!(
+    decline,
+    "/api/v1/sessions/{id}/decline",
+    "Declined; it goes to someone else",
+    |state, agent, id| {
+        state.engine.desk.decline(&agent, id).await?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    }
+);
+
+session_action!(
+    end,
+    "/api/v1/sessions/{id}/end",
+    "The ended session",
+    |state, agent, id| Ok(Json(state.engine.desk.end(&agent, id).await?).into_response())
+);
+
+session_action!(
+    inactive,
+    "/api/v1/sessions/{id}/inactive",
+    "The session, now inactive",
+    |state, agent, id| Ok(Json(state.engine.desk.mark_inactive(&agent, id).await?).into_response())
+);
+
+session_action!(
+    read,
+    "/api/v1/sessions/{id}/read",
+    "Marked read",
+    |state, agent, id| {
+        state.engine.desk.mark_read(&agent, id).await?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    }
+);
+
+session_action!(
+    opt_out,
+    "/api/v1/messaging-users/{id}/opt-out",
+    "The messaging user, opted out",
+    |state, agent, id| Ok(Json(state.engine.desk.opt_out(&agent, id).await?).into_response())
+);
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TransferBody {
+    pub agent_id: Option<Uuid>,
+    pub queue_id: Option<Uuid>,
+}
+
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/transfer", tag = "console", params(IdPath),
+    request_body = TransferBody, responses((status = 200, description = "The session, waiting for the target")))]
+pub async fn transfer(
+    State(state): State<AppState>,
+    session: Option<Extension<ConsoleSession>>,
+    ApiPath(IdPath { id }): ApiPath<IdPath>,
+    ApiJson(body): ApiJson<TransferBody>,
+) -> Result<Response, ApiError> {
+    let agent = agent(session)?;
+    let to = match (body.agent_id, body.queue_id) {
+        (Some(a), None) => TransferTo::Agent(a),
+        (None, Some(q)) => TransferTo::Queue(q),
+        _ => {
+            return Err(ApiError::invalid(
+                "give exactly one of agent_id and queue_id",
+            ));
+        }
+    };
+    Ok(Json(state.engine.desk.transfer(&agent, id, to).await?).into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LinkBody {
+    pub case_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+}
+
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/link", tag = "console", params(IdPath),
+    request_body = LinkBody, responses((status = 200, description = "The linked session")))]
+pub async fn link(
+    State(state): State<AppState>,
+    session: Option<Extension<ConsoleSession>>,
+    ApiPath(IdPath { id }): ApiPath<IdPath>,
+    ApiJson(body): ApiJson<LinkBody>,
+) -> Result<Response, ApiError> {
+    let agent = agent(session)?;
+    if body.case_id.is_none() && body.contact_id.is_none() {
+        return Err(ApiError::invalid("give a case_id, a contact_id or both"));
+    }
+    Ok(Json(
+        state
+            .engine
+            .desk
+            .link(&agent, id, body.case_id, body.contact_id)
+            .await?,
+    )
+    .into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StartBody {
+    pub messaging_user_id: Uuid,
+    pub body: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/conversations", tag = "console", request_body = StartBody,
+    responses((status = 201, description = "The new agent-initiated session as a work item")))]
+pub async fn start_conversation(
+    State(state): State<AppState>,
+    session: Option<Extension<ConsoleSession>>,
+    ApiJson(body): ApiJson<StartBody>,
+) -> Result<Response, ApiError> {
+    let agent = agent(session)?;
+    let session = state
+        .engine
+        .desk
+        .start_conversation(&agent, body.messaging_user_id, &body.body)
+        .await?;
+    let now = state.clock.now();
+    let item = state.engine.desk.item(&agent, session, None, now).await?;
+    Ok((StatusCode::CREATED, Json(item)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/messaging-users/{id}/timeline", tag = "console", params(IdPath),
+    responses((status = 200, description = "Every entry of this person across channels and sessions, oldest first")))]
+pub async fn timeline(
+    State(state): State<AppState>,
+    session: Option<Extension<ConsoleSession>>,
+    Extension(caller): Extension<crate::auth::Caller>,
+    ApiPath(IdPath { id }): ApiPath<IdPath>,
+) -> Result<Response, ApiError> {
+    caller.require_conversations()?;
+    let _ = session;
+    let entries = state.engine.desk.timeline(id, 500).await?;
+    Ok(Json(json!({ "entries": entries })).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/supervisor/overview", tag = "console",
+    responses((status = 200, description = "Queues with waiting sessions, agents with presence and load")))]
+pub async fn overview(
+    State(state): State<AppState>,
+    session: Option<Extension<ConsoleSession>>,
+    Extension(caller): Extension<crate::auth::Caller>,
+) -> Result<Response, ApiError> {
+    match session {
+        Some(Extension(s)) => supervisor(&s.agent)?,
+        None if matches!(
+            caller.role,
+            parley_core::model::TokenRole::Admin | parley_core::model::TokenRole::Supervisor
+        ) => {}
+        None => return Err(ApiError::forbidden("see every queue and agent")),
+    }
+    Ok(Json(state.engine.desk.overview().await?).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/queues/{id}/estimated-wait", tag = "console", params(IdPath),
+    responses((status = 200, description = "Estimated wait in whole minutes (RT-10), null without enough data")))]
+pub async fn estimated_wait(
+    State(state): State<AppState>,
+    ApiPath(IdPath { id }): ApiPath<IdPath>,
+) -> Result<Response, ApiError> {
+    state.store.queue(id).await?;
+    let minutes = state.engine.desk.estimated_wait(id).await?;
+    Ok(Json(json!({ "minutes": minutes })).into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SearchParams {
+    #[serde(default)]
+    pub q: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/agents/transfer-targets", tag = "console", params(SearchParams),
+    responses((status = 200, description = "Up to five agents, alphabetical, without their status (RT-09)")))]
+pub async fn transfer_targets(
+    State(state): State<AppState>,
+    session: Option<Extension<ConsoleSession>>,
+    ApiQuery(params): ApiQuery<SearchParams>,
+) -> Result<Response, ApiError> {
+    let agent = agent(session)?;
+    let items: Vec<_> = state
+        .engine
+        .desk
+        .transfer_targets(&agent, &params.q)
+        .await?
+        .into_iter()
+        .map(|(id, name)| json!({"id": id, "name": name}))
+        .collect();
+    Ok(Json(json!({ "items": items })).into_response())
+}

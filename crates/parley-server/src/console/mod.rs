@@ -1,0 +1,9 @@
+//! The agent console: sign-in (argon2, cookie sessions, CSRF), the server-rendered pages, and the
+//! SSE stream they live on. The pages only render shells; everything dynamic goes through the JSON
+//! API (see `docs/console-api.md`).
+
+pub mod api;
+pub mod auth;
+pub mod pages;
+pub mod session;
+pub mod sse;

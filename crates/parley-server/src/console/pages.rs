@@ -1,0 +1,351 @@
+//! The console's pages and their static files. Pages are shells rendered with minijinja (HTML
+//! auto-escaping on, templates embedded so the binary is self-contained); what they show comes
+//! from the JSON API and the SSE stream through our own small scripts under `/assets/`.
+//!
+//! Every page is served with a strict Content-Security-Policy: scripts and styles only from this
+//! origin, no inline code, so that a customer's text that slipped through as markup still could
+//! not run.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::AppState;
+use crate::console::session::ConsoleSession;
+use crate::error::{ApiError, ApiPath};
+use axum::extract::RawQuery;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use minijinja::{Environment, context};
+use parley_core::model::AgentRole;
+use sha2::{Digest, Sha256};
+
+/// The policy of every page. `connect-src 'self'` covers fetch and EventSource; images may be
+/// `data:` only for the tiny inline icons CSS might use; nothing may frame the console.
+const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+/// A file under `/assets/`, embedded at build time.
+struct Asset {
+    name: &'static str,
+    body: &'static str,
+    content_type: &'static str,
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+const ASSETS: &[Asset] = &[
+    Asset {
+        name: "common.js",
+        body: include_str!("../../assets/common.js"),
+        content_type: JS,
+    },
+    Asset {
+        name: "console.js",
+        body: include_str!("../../assets/console.js"),
+        content_type: JS,
+    },
+    Asset {
+        name: "supervisor.js",
+        body: include_str!("../../assets/supervisor.js"),
+        content_type: JS,
+    },
+    Asset {
+        name: "admin.js",
+        body: include_str!("../../assets/admin.js"),
+        content_type: JS,
+    },
+    Asset {
+        name: "simulator.js",
+        body: include_str!("../../assets/simulator.js"),
+        content_type: JS,
+    },
+    Asset {
+        name: "console.css",
+        body: include_str!("../../assets/console.css"),
+        content_type: CSS,
+    },
+    Asset {
+        name: "favicon.svg",
+        body: include_str!("../../assets/favicon.svg"),
+        content_type: "image/svg+xml",
+    },
+];
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("../../templates/layout.html")),
+    ("login.html", include_str!("../../templates/login.html")),
+    ("console.html", include_str!("../../templates/console.html")),
+    (
+        "supervisor.html",
+        include_str!("../../templates/supervisor.html"),
+    ),
+    ("admin.html", include_str!("../../templates/admin.html")),
+    (
+        "simulator.html",
+        include_str!("../../templates/simulator.html"),
+    ),
+    ("denied.html", include_str!("../../templates/denied.html")),
+];
+
+/// Content hashes of the assets, so pages can link `/assets/x.js?v=<hash>` and browsers may keep
+/// a versioned file forever: a new build changes the link, never the meaning of an old one.
+fn asset_versions() -> &'static HashMap<&'static str, String> {
+    static VERSIONS: OnceLock<HashMap<&'static str, String>> = OnceLock::new();
+    VERSIONS.get_or_init(|| {
+        ASSETS
+            .iter()
+            .map(|a| {
+                let digest = Sha256::digest(a.body.as_bytes());
+                (a.name, hex::encode(digest.get(..8).unwrap_or_default()))
+            })
+            .collect()
+    })
+}
+
+/// The template environment, built once. Auto-escaping follows the template name: every page is
+/// `.html`, so every `{{ }}` is HTML-escaped unless a template says otherwise (none does).
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            if let Err(e) = env.add_template(name, source) {
+                // Templates are part of the build; a broken one is caught by the page tests.
+                tracing::error!(template = name, error = %e, "console template does not compile");
+            }
+        }
+        // Marked safe so the link reads as written: it is built from our own asset names and a hex
+        // digest only, and an unknown name (a template typo) is left out rather than echoed.
+        env.add_function("asset", |name: &str| -> minijinja::Value {
+            match ASSETS.iter().find(|a| a.name == name) {
+                Some(a) => {
+                    let v = asset_versions()
+                        .get(a.name)
+                        .map(String::as_str)
+                        .unwrap_or_default();
+                    minijinja::Value::from_safe_string(format!("/assets/{}?v={v}", a.name))
+                }
+                None => minijinja::Value::from(""),
+            }
+        });
+        env
+    })
+}
+
+fn html_headers(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP),
+    );
+    // Pages carry the CSRF token: never stored by a cache, never shown from history after logout.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+}
+
+/// Renders one page with its headers; a rendering failure is logged and answered with a plain 500
+/// rather than half a page.
+fn render(status: StatusCode, template: &str, ctx: minijinja::Value) -> Response {
+    let rendered = environment()
+        .get_template(template)
+        .and_then(|t| t.render(ctx));
+    let mut response = match rendered {
+        Ok(body) => (status, body).into_response(),
+        Err(e) => {
+            tracing::error!(template, error = %e, "console page failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "<!doctype html><title>Error</title><p>This page could not be shown; the error has been logged.</p>",
+            )
+                .into_response()
+        }
+    };
+    html_headers(&mut response);
+    response
+}
+
+/// What every signed-in page knows about its agent.
+fn signed_in_context(session: &ConsoleSession, page: &str) -> minijinja::Value {
+    let role = session.agent.role;
+    context! {
+        page => page,
+        csrf_token => session.csrf_token.clone(),
+        agent_id => session.agent.id.to_string(),
+        agent_name => session.agent.name.clone(),
+        agent_email => session.agent.email.clone(),
+        agent_role => role.as_str(),
+        agent_presence => session.agent.presence.as_str(),
+        can_supervise => can_supervise(role),
+        can_configure => role == AgentRole::Admin,
+    }
+}
+
+fn can_supervise(role: AgentRole) -> bool {
+    matches!(role, AgentRole::Supervisor | AgentRole::Admin)
+}
+
+/// The login form. The backend's login handler calls this for `GET /console/login` and to show a
+/// failed attempt again (`error` is one generic sentence; `email` is what was typed). The answer is
+/// `200`; the caller sets another status (401, 429) when it needs one.
+pub fn render_login(error: Option<&str>, email: &str) -> Response {
+    render(
+        StatusCode::OK,
+        "login.html",
+        context! { page => "login", error => error, email => email },
+    )
+}
+
+async fn console_page(Extension(session): Extension<ConsoleSession>) -> Response {
+    render(
+        StatusCode::OK,
+        "console.html",
+        signed_in_context(&session, "console"),
+    )
+}
+
+async fn supervisor_page(Extension(session): Extension<ConsoleSession>) -> Response {
+    // The API refuses the overview to other roles anyway; this only spares them an empty page.
+    if !can_supervise(session.agent.role) {
+        return denied(&session, "supervisor");
+    }
+    render(
+        StatusCode::OK,
+        "supervisor.html",
+        signed_in_context(&session, "supervisor"),
+    )
+}
+
+async fn admin_page(Extension(session): Extension<ConsoleSession>) -> Response {
+    if session.agent.role != AgentRole::Admin {
+        return denied(&session, "admin");
+    }
+    render(
+        StatusCode::OK,
+        "admin.html",
+        signed_in_context(&session, "admin"),
+    )
+}
+
+fn denied(session: &ConsoleSession, page: &str) -> Response {
+    render(
+        StatusCode::FORBIDDEN,
+        "denied.html",
+        signed_in_context(session, page),
+    )
+}
+
+async fn simulator_page() -> Response {
+    render(
+        StatusCode::OK,
+        "simulator.html",
+        context! { page => "simulator" },
+    )
+}
+
+/// `GET /assets/{name}`: embedded files with their content type. A link carrying the current
+/// content hash (`?v=`) may be cached for a year; anything else is revalidated through its ETag.
+async fn asset(
+    ApiPath(name): ApiPath<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let Some(file) = ASSETS.iter().find(|a| a.name == name) else {
+        return ApiError::not_found("asset").into_response();
+    };
+    let version = asset_versions()
+        .get(file.name)
+        .map(String::as_str)
+        .unwrap_or_default();
+    let etag = format!("\"{version}\"");
+    let versioned = query
+        .as_deref()
+        .is_some_and(|q| q.split('&').any(|p| p.strip_prefix("v=") == Some(version)));
+    let cache = if versioned {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(file.content_type),
+            )],
+            file.body,
+        )
+            .into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// `GET /console`, `/console/supervisor`, `/console/admin`. Mount behind the console's auth
+/// middleware, which inserts the [`ConsoleSession`] these handlers need.
+pub fn signed_in_routes() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(console_page))
+        .route("/console/supervisor", get(supervisor_page))
+        .route("/console/admin", get(admin_page))
+}
+
+/// `GET /assets/{name}`: needs no session (the login page uses the stylesheet).
+pub fn public_routes() -> Router<AppState> {
+    Router::new().route("/assets/{name}", get(asset))
+}
+
+/// `GET /simulator`: the phone page (its data comes from `/simulator/channels`, `/simulator/inbound`
+/// and `/simulator/messages` in [`crate::simulator`]). Mount only when the simulator is on.
+pub fn simulator_routes() -> Router<AppState> {
+    Router::new().route("/simulator", get(simulator_page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_compiles() {
+        let env = environment();
+        for (name, _) in TEMPLATES {
+            env.get_template(name).unwrap();
+        }
+    }
+
+    #[test]
+    fn login_escapes_what_was_typed() {
+        let r = render_login(Some("<b>no</b>"), "\"><script>x()</script>");
+        assert_eq!(r.status(), StatusCode::OK);
+        let csp = r.headers().get(header::CONTENT_SECURITY_POLICY).unwrap();
+        assert!(csp.to_str().unwrap().contains("default-src 'self'"));
+    }
+}

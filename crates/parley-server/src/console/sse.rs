@@ -1,0 +1,138 @@
+//! The console's event stream (`GET /api/v1/events`): what the signed-in agent may see, live, and
+//! after a reconnect everything since the `Last-Event-ID` the browser sends back. Events come from
+//! the engine's [`Feed`](parley_engine::feed::Feed), which reads them from the database, so a
+//! stream on one node sees what happened on any node.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream;
+use parley_core::model::AgentRole;
+use parley_engine::feed::ConnectionGuard;
+use parley_store::ConsoleEvent;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::console::session::ConsoleSession;
+use crate::error::ApiError;
+
+/// Events replayed at most after a reconnect; a console further behind reloads its state.
+const REPLAY_LIMIT: i64 = 2_000;
+
+struct Stream {
+    rx: broadcast::Receiver<Arc<ConsoleEvent>>,
+    replay: VecDeque<ConsoleEvent>,
+    last_sent: i64,
+    agent_id: Uuid,
+    sees_all: bool,
+    _guard: ConnectionGuard,
+}
+
+impl Stream {
+    fn visible(&self, e: &ConsoleEvent) -> bool {
+        e.agent_id == Some(self.agent_id) || self.sees_all
+    }
+}
+
+fn to_event(e: &ConsoleEvent) -> Event {
+    Event::default()
+        .id(e.id.to_string())
+        .event(e.kind.clone())
+        .data(e.data.clone())
+}
+
+#[utoipa::path(get, path = "/api/v1/events", tag = "console",
+    responses((status = 200, description = "text/event-stream of console events (see docs/console-api.md)")))]
+pub async fn events(
+    State(state): State<AppState>,
+    session: Option<Extension<ConsoleSession>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(Extension(session)) = session else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the event stream is an agent's: sign in to the console",
+        ));
+    };
+    let agent = session.agent;
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|v| *v >= 0);
+    let feed = &state.engine.feed;
+    // Subscribe before reading the replay, so nothing falls between the two.
+    let rx = feed.subscribe();
+    let guard = feed.connect(agent.id).await;
+    let mut s = Stream {
+        rx,
+        replay: VecDeque::new(),
+        last_sent: last_event_id.unwrap_or(0),
+        agent_id: agent.id,
+        sees_all: matches!(agent.role, AgentRole::Admin | AgentRole::Supervisor),
+        _guard: guard,
+    };
+    if let Some(last) = last_event_id {
+        let replay = feed.replay(last, REPLAY_LIMIT).await?;
+        if replay.len() as i64 == REPLAY_LIMIT {
+            // Too far behind to replay: tell the console to reload instead.
+            s.replay.push_back(ConsoleEvent {
+                id: last,
+                agent_id: Some(agent.id),
+                kind: "resync".to_owned(),
+                data: "{}".to_owned(),
+                created_at: state.clock.now(),
+            });
+        } else {
+            let visible: Vec<ConsoleEvent> = replay.into_iter().filter(|e| s.visible(e)).collect();
+            s.replay.extend(visible);
+        }
+    }
+    let body = stream::unfold(s, |mut s| async move {
+        if let Some(e) = s.replay.pop_front() {
+            s.last_sent = s.last_sent.max(e.id);
+            let ev = to_event(&e);
+            return Some((Ok::<_, Infallible>(ev), s));
+        }
+        loop {
+            match s.rx.recv().await {
+                Ok(e) => {
+                    if e.id <= s.last_sent || !s.visible(&e) {
+                        continue;
+                    }
+                    s.last_sent = e.id;
+                    let ev = to_event(&e);
+                    return Some((Ok(ev), s));
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // This stream fell behind the node's feed: the console reloads its state.
+                    let ev = Event::default().event("resync").data("{}");
+                    return Some((Ok(ev), s));
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    let mut response = Sse::new(body)
+        .keep_alive(
+            KeepAlive::new()
+                .interval(Duration::from_secs(15))
+                .text("keep-alive"),
+        )
+        .into_response();
+    response.headers_mut().insert(
+        "x-accel-buffering",
+        axum::http::HeaderValue::from_static("no"),
+    );
+    Ok(response)
+}

@@ -1,0 +1,277 @@
+// The agent console in a real browser (Debian's Chromium, driven by playwright-core).
+//
+// How to run it by hand:
+//   1. Install the browser and the locked npm packages once: `scripts/browser-deps.sh`.
+//   2. Start the demo in one terminal: `cargo run -p parley -- demo` (it prints its URL; the
+//      simulator is on, the "Demo SMS" channel and the agents Ada and Sam exist). Give both agents
+//      a console password the way the server offers it, for example the CLI or API the demo prints.
+//   3. In another terminal, from this directory:
+//        PARLEY_URL=http://127.0.0.1:8080 \
+//        AGENT1_EMAIL=ada@demo.parley.test AGENT1_PASSWORD=... \
+//        AGENT2_EMAIL=sam@demo.parley.test AGENT2_PASSWORD=... \
+//        node console.mjs
+//      or the same as arguments: `node console.mjs --url=... --agent1=email:password
+//      --agent2=email:password [--channel="Demo SMS"] [--customer=+447400123456]`.
+//      Both agents must be members of the channel's queue. Set HEADFUL=1 to watch it.
+// It exits 0 when the whole scenario passed, 1 with the failing step (and a screenshot path)
+// otherwise, 2 when it was started wrongly.
+//
+// The scenario: agent 1 signs in and goes Available; a customer's SMS arrives through the simulator;
+// the offer shows the first message and agent 1 accepts; agent 1 replies (Enter sends) and the
+// customer, on the simulator phone page, sees the reply and answers; the answer appears live; a
+// message carrying a script tag is shown as text and never runs; agent 1 transfers to agent 2
+// (signed in in a second browser), who accepts; agent 1 no longer has the session; agent 2 ends it.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import process from 'node:process';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const FLAGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+const WAIT = Number(process.env.STEP_TIMEOUT_MS || 15000);
+
+function args() {
+  const out = {};
+  for (const a of process.argv.slice(2)) {
+    const m = /^--([\w-]+)=(.*)$/s.exec(a);
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
+}
+
+function credentials(value, emailVar, passwordVar) {
+  if (value) {
+    const at = value.indexOf(':');
+    if (at > 0) return { email: value.slice(0, at), password: value.slice(at + 1) };
+  }
+  return { email: process.env[emailVar] || '', password: process.env[passwordVar] || '' };
+}
+
+const a = args();
+const config = {
+  url: (a.url || process.env.PARLEY_URL || 'http://127.0.0.1:8080').replace(/\/+$/, ''),
+  agent1: credentials(a.agent1, 'AGENT1_EMAIL', 'AGENT1_PASSWORD'),
+  agent2: credentials(a.agent2, 'AGENT2_EMAIL', 'AGENT2_PASSWORD'),
+  channel: a.channel || process.env.SIM_CHANNEL || 'Demo SMS',
+  // A new customer per run, so earlier runs' history does not get in the way.
+  customer: a.customer || process.env.CUSTOMER || '+447400' + String(100000 + Math.floor(Math.random() * 899999)),
+};
+
+for (const who of ['agent1', 'agent2']) {
+  if (!config[who].email || !config[who].password) {
+    console.error(`console.mjs: ${who}'s e-mail and password are missing (--${who}=email:password or ${who.toUpperCase()}_EMAIL/_PASSWORD).`);
+    process.exit(2);
+  }
+}
+
+const dirs = [];
+const contexts = [];
+const pageErrors = [];
+let step = 'starting';
+
+/** A browser of its own for each agent: a fresh profile, so nothing leaks between them or runs. */
+async function browser(label) {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-console-'));
+  dirs.push(dir);
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM,
+    headless: !process.env.HEADFUL,
+    args: process.env.HEADFUL ? FLAGS.filter((f) => f !== '--headless') : FLAGS,
+    viewport: { width: 1400, height: 900 },
+  });
+  contexts.push(context);
+  context.setDefaultTimeout(WAIT);
+  context.on('page', (page) => watch(page, label));
+  for (const page of context.pages()) watch(page, label);
+  return context;
+}
+
+function watch(page, label) {
+  page.on('pageerror', (err) => pageErrors.push(`${label}: ${err.message}`));
+  page.on('console', (msg) => {
+    // A CSP violation is reported on the console: our pages must never cause one.
+    if (msg.type() === 'error' && /Content Security Policy/i.test(msg.text())) {
+      pageErrors.push(`${label}: ${msg.text()}`);
+    }
+  });
+}
+
+async function at(name, fn) {
+  step = name;
+  const started = Date.now();
+  const result = await fn();
+  console.log(`ok  ${name} (${Date.now() - started} ms)`);
+  if (pageErrors.length) throw new Error('errors in the page: ' + pageErrors.join(' | '));
+  return result;
+}
+
+async function simulatorInbound(text) {
+  const res = await fetch(config.url + '/simulator/inbound', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ channel: config.channel, from: config.customer, text }),
+  });
+  if (res.status !== 202) throw new Error(`simulator inbound answered ${res.status}: ${await res.text()}`);
+}
+
+async function signIn(page, who) {
+  await page.goto(config.url + '/console/login');
+  await page.fill('input[name="email"]', who.email);
+  await page.fill('input[name="password"]', who.password);
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === '/console'),
+    page.click('[data-testid="login-submit"]'),
+  ]);
+  await page.waitForSelector('[data-testid="connection"][data-state="live"]');
+}
+
+async function setPresence(page, presence) {
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/v1/me/presence') && r.request().method() === 'PUT' && r.ok()),
+    page.selectOption('[data-testid="presence"]', presence),
+  ]);
+}
+
+const sessionItem = (id) => `[data-testid="session-item"][data-session-id="${id}"]`;
+const message = (direction, text) => `[data-testid="message"][data-direction="${direction}"]:has([data-testid="message-text"]:text-is(${JSON.stringify(text)}))`;
+
+async function main() {
+  const first = 'Hello, my parcel has not arrived. Can you help?';
+  const reply = 'Sorry to hear that! Let me check your order.';
+  const answer = 'Thank you, the order number is 12345.';
+  const hostile = '<script>window.__xss=1</script>';
+
+  const one = await browser('agent 1');
+  const two = await browser('agent 2');
+  const p1 = one.pages()[0] || await one.newPage();
+  const p2 = two.pages()[0] || await two.newPage();
+
+  await at('agent 1 signs in', () => signIn(p1, config.agent1));
+  await at('agent 2 signs in and stays away for now', async () => {
+    await signIn(p2, config.agent2);
+    await setPresence(p2, 'busy');
+  });
+  await at('agent 1 goes available', () => setPresence(p1, 'available'));
+
+  await at('a customer SMS arrives', () => simulatorInbound(first));
+
+  const sessionId = await at('the offer shows the first message (AG-02)', async () => {
+    const offer = p1.locator('[data-testid="offer"]', { has: p1.locator('[data-testid="offer-first-message"]', { hasText: first }) });
+    await offer.waitFor();
+    return offer.getAttribute('data-session-id');
+  });
+  if (!sessionId) throw new Error('the offer has no session id');
+
+  await at('agent 1 accepts', async () => {
+    await p1.click(`[data-testid="offer"][data-session-id="${sessionId}"] [data-testid="offer-accept"]`);
+    await p1.waitForSelector(sessionItem(sessionId));
+    await p1.waitForSelector(`[data-testid="offer"][data-session-id="${sessionId}"]`, { state: 'detached' });
+    await p1.waitForSelector(message('inbound', first));
+  });
+
+  await at('agent 1 replies with Enter, and sees the segment counter', async () => {
+    await p1.click('[data-testid="composer"]');
+    await p1.keyboard.type(reply);
+    await p1.waitForFunction(() => {
+      const c = document.querySelector('[data-testid="segment-counter"]');
+      return c && /segment/.test(c.textContent || '');
+    });
+    await p1.keyboard.press('Enter');
+    await p1.waitForSelector(message('outbound', reply));
+    await p1.waitForSelector(`${message('outbound', reply)}:is([data-status="sent"], [data-status="delivered"], [data-status="read"])`);
+    const left = await p1.inputValue('[data-testid="composer"]');
+    if (left !== '') throw new Error('the composer was not cleared after sending');
+  });
+
+  await at('the customer sees the reply on the simulator phone and answers', async () => {
+    const phone = await one.newPage();
+    await phone.goto(config.url + '/simulator');
+    await phone.waitForSelector('[data-testid="sim-channel"] option[value]:not([value=""])', { state: 'attached' });
+    const value = await phone.$eval('[data-testid="sim-channel"]', (select, name) => {
+      const opt = Array.from(select.options).find((o) => o.textContent.startsWith(name + ' ('));
+      return opt ? opt.value : null;
+    }, config.channel);
+    if (!value) throw new Error(`the simulator phone does not offer the channel ${config.channel}`);
+    await phone.selectOption('[data-testid="sim-channel"]', value);
+    await phone.fill('[data-testid="sim-from"]', config.customer);
+    await phone.dispatchEvent('[data-testid="sim-from"]', 'change');
+    await phone.waitForSelector(`[data-testid="sim-message"][data-direction="outbound"]:has-text(${JSON.stringify(reply)})`);
+    await phone.fill('[data-testid="sim-text"]', answer);
+    await phone.press('[data-testid="sim-text"]', 'Enter');
+    await phone.waitForSelector(`[data-testid="sim-message"][data-direction="inbound"]:has-text(${JSON.stringify(answer)})`);
+    await phone.close();
+  });
+
+  await at("agent 1 sees the customer's answer live", () => p1.waitForSelector(message('inbound', answer)));
+
+  await at('a message with a script tag is shown as text and does not run', async () => {
+    await simulatorInbound(hostile);
+    await p1.waitForSelector(message('inbound', hostile));
+    const ran = await p1.evaluate(() => window.__xss);
+    if (ran !== undefined) throw new Error('the customer\'s script ran in the console');
+    const injected = await p1.$$eval('[data-testid="message-list"] script', (s) => s.length);
+    if (injected) throw new Error('a script element was created from customer text');
+  });
+
+  const agent2Name = await p2.evaluate(() => document.body.dataset.agentName);
+  await at('agent 2 becomes available', () => setPresence(p2, 'available'));
+
+  await at('agent 1 transfers to agent 2', async () => {
+    await p1.click('[data-testid="transfer"]');
+    await p1.fill('[data-testid="transfer-search"]', agent2Name);
+    const target = p1.locator('[data-testid="transfer-target"]', { hasText: agent2Name }).first();
+    await target.click();
+  });
+
+  await at('agent 2 gets the offer and accepts', async () => {
+    const accept = `[data-testid="offer"][data-session-id="${sessionId}"] [data-testid="offer-accept"]`;
+    await p2.waitForSelector(accept);
+    await p2.click(accept);
+    await p2.waitForSelector(sessionItem(sessionId));
+    // The whole history came along, still as text.
+    await p2.waitForSelector(message('inbound', hostile));
+    if (await p2.evaluate(() => window.__xss) !== undefined) throw new Error('the script ran for agent 2');
+  });
+
+  await at('agent 1 no longer has the session', () => p1.waitForSelector(sessionItem(sessionId), { state: 'detached' }));
+
+  await at('agent 2 ends it', async () => {
+    await p2.click(sessionItem(sessionId) + ' button');
+    await p2.click('[data-testid="end"]');
+    await p2.click('[data-testid="end-confirm"]');
+    await p2.waitForSelector(sessionItem(sessionId), { state: 'detached' });
+    await p2.waitForSelector('[data-testid="session-status"][data-status="ended"]');
+  });
+}
+
+let code = 0;
+try {
+  await main();
+  console.log('console scenario passed');
+} catch (err) {
+  code = 1;
+  console.error(`FAILED at step "${step}": ${err && err.message ? err.message : err}`);
+  if (pageErrors.length) console.error('page errors: ' + pageErrors.join(' | '));
+  try {
+    const shotDir = mkdtempSync(join(tmpdir(), 'parley-console-failure-'));
+    let i = 0;
+    for (const context of contexts) {
+      for (const page of context.pages()) {
+        const file = join(shotDir, `page-${++i}.png`);
+        await page.screenshot({ path: file, fullPage: true });
+        console.error(`screenshot: ${file} (${page.url()})`);
+      }
+    }
+  } catch (_) {
+    // Screenshots are a help, not the verdict.
+  }
+} finally {
+  for (const context of contexts) await context.close().catch(() => {});
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+}
+process.exit(code);

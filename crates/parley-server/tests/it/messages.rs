@@ -1,0 +1,766 @@
+//! Issue 4, templates and media, end to end through the real server and its workers against a
+//! local fake provider (Twilio's Messages and media URLs, Meta's Graph API): inbound MMS media
+//! fetched, stored and served to token holders only; outbound media refused by the channel's
+//! rules; WhatsApp templates accepted outside the window and sent as templates, free text and
+//! pending templates refused; the templates API.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode as AxStatus};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use parley_channels::twilio::{SignatureAlgorithm, compute_signature};
+use parley_core::model::*;
+use parley_core::{Clock, SystemClock, Timestamp};
+use parley_store::testing::TestBackend;
+use parley_store::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{TestApp, eventually};
+
+const ACCOUNT_SID: &str = "AC11111111111111111111111111111111";
+const AUTH_TOKEN: &str = "twilio-auth-token";
+const ACCESS_TOKEN: &str = "EAAG-test-token";
+const PHONE_NUMBER_ID: &str = "106540352242922";
+const CUSTOMER: &str = "+14155550123";
+/// A 1x1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52, 0, 0, 0,
+    1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1f, 0x15, 0xc4, 0x89, 0, 0, 0, 0x0a, 0x49, 0x44, 0x41, 0x54,
+    0x78, 0x9c, 0x63, 0, 1, 0, 0, 5, 0, 1, 0x0d, 0x0a, 0x2d, 0xb4, 0, 0, 0, 0, 0x49, 0x45, 0x4e,
+    0x44, 0xae, 0x42, 0x60, 0x82,
+];
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
+
+// ---------------------------------------------------------------------------------------------
+// The fake provider.
+
+#[derive(Default)]
+struct Seen {
+    /// Media downloads: (path, Authorization header).
+    downloads: Vec<(String, Option<String>)>,
+    /// Twilio sends, as form pairs.
+    twilio_sends: Vec<Vec<(String, String)>>,
+    /// Graph sends, as JSON.
+    graph_sends: Vec<Value>,
+}
+
+type Shared = Arc<Mutex<Seen>>;
+
+fn auth_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Twilio's media URL: checks the Basic credentials, then redirects to storage like Twilio does.
+async fn twilio_media(
+    State(seen): State<Shared>,
+    axum::extract::Path((_sid, _mm, me)): axum::extract::Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let auth = auth_of(&headers);
+    seen.lock()
+        .unwrap()
+        .downloads
+        .push((format!("media/{me}"), auth.clone()));
+    let expected = format!(
+        "Basic {}",
+        base64_encode(&format!("{ACCOUNT_SID}:{AUTH_TOKEN}"))
+    );
+    if auth.as_deref() != Some(expected.as_str()) {
+        return AxStatus::UNAUTHORIZED.into_response();
+    }
+    (
+        AxStatus::TEMPORARY_REDIRECT,
+        [("location", format!("/storage/{me}"))],
+    )
+        .into_response()
+}
+
+/// The storage behind the redirect: public, and must not receive the account's credentials.
+async fn storage(
+    State(seen): State<Shared>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    seen.lock()
+        .unwrap()
+        .downloads
+        .push((format!("storage/{name}"), auth_of(&headers)));
+    match name.as_str() {
+        "ME-png" => ([("content-type", "image/png")], PNG).into_response(),
+        "ME-pdf" => ([("content-type", "application/pdf")], PDF).into_response(),
+        _ => AxStatus::NOT_FOUND.into_response(),
+    }
+}
+
+async fn twilio_send(State(seen): State<Shared>, body: String) -> Response {
+    let form: Vec<(String, String)> = body
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect();
+    seen.lock().unwrap().twilio_sends.push(form);
+    (
+        AxStatus::CREATED,
+        [("content-type", "application/json")],
+        json!({"sid": format!("SM{}", Uuid::now_v7().simple()), "status": "queued"}).to_string(),
+    )
+        .into_response()
+}
+
+async fn graph_send(State(seen): State<Shared>, body: String) -> Response {
+    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let to = v["to"].as_str().unwrap_or_default().to_owned();
+    seen.lock().unwrap().graph_sends.push(v);
+    (
+        [("content-type", "application/json")],
+        json!({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
+               "messages": [{"id": format!("wamid.{}", Uuid::now_v7().simple())}]})
+        .to_string(),
+    )
+        .into_response()
+}
+
+async fn fake_provider() -> (String, Shared) {
+    let seen = Shared::default();
+    let app = Router::new()
+        .route(
+            "/2010-04-01/Accounts/{sid}/Messages/{mm}/Media/{me}",
+            get(twilio_media),
+        )
+        .route("/storage/{name}", get(storage))
+        .route(
+            "/2010-04-01/Accounts/{sid}/Messages.json",
+            post(twilio_send),
+        )
+        .route("/{version}/{node}/messages", post(graph_send))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (format!("http://{addr}"), seen)
+}
+
+fn base64_encode(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn decode(s: &str) -> String {
+    let s = s.replace('+', " ");
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures.
+
+async fn twilio_channel(app: &TestApp, base: &str) -> Channel {
+    let now = SystemClock.now();
+    let s = &app.db.store;
+    let mut spec = ChannelSpec {
+        name: "MMS".into(),
+        kind: ChannelKind::Sms,
+        provider: Provider::Twilio,
+        address: "+14155550100".into(),
+        number_type: Some(NumberType::LongCode),
+        provider_keyword: None,
+        country: Some("US".into()),
+        consent_level: ConsentLevel::Implicit,
+        queue_id: None,
+        throughput_mps: Some(100),
+        settings: json!({"base_url": base}),
+        secrets: json!({"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}),
+    };
+    let channel = s.create_channel(&spec, now).await.unwrap();
+    spec.settings = json!({
+        "base_url": base,
+        "public_url": format!("{}/webhooks/twilio/{}", app.base, channel.id),
+    });
+    s.update_channel(channel.id, &spec, now).await.unwrap()
+}
+
+async fn whatsapp_channel(app: &TestApp, base: &str) -> Channel {
+    app.db
+        .store
+        .create_channel(
+            &ChannelSpec {
+                name: "WhatsApp".into(),
+                kind: ChannelKind::Whatsapp,
+                provider: Provider::Meta,
+                address: "+15550783881".into(),
+                number_type: None,
+                provider_keyword: None,
+                country: None,
+                consent_level: ConsentLevel::Implicit,
+                queue_id: None,
+                throughput_mps: None,
+                settings: json!({"base_url": base, "api_version": "v21.0",
+                                 "phone_number_id": PHONE_NUMBER_ID}),
+                secrets: json!({"access_token": ACCESS_TOKEN, "app_secret": "s"}),
+            },
+            SystemClock.now(),
+        )
+        .await
+        .unwrap()
+}
+
+/// A customer with an open session on `channel`, whose last message was `hours_ago` hours ago.
+async fn session_on(app: &TestApp, channel: &Channel, key: &str, hours_ago: i64) -> Session {
+    let s = &app.db.store;
+    let now = SystemClock.now();
+    let user = s
+        .create_messaging_user(
+            &NewMessagingUser {
+                channel_id: channel.id,
+                platform_key: key.into(),
+                name: String::new(),
+                locale: None,
+                consent_status: Some(ConsentStatus::ImplicitlyOptedIn),
+                contact_id: None,
+            },
+            &ConsentOrigin {
+                source: ConsentSource::Inbound,
+                reason: "test customer".into(),
+                entry_id: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let mut session = s
+        .create_session(
+            &NewSession {
+                conversation_id: Uuid::now_v7(),
+                channel_id: channel.id,
+                messaging_user_id: user.id,
+                status: SessionStatus::Active,
+                context: SessionContext::Service,
+                queue_id: None,
+                case_id: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    session.last_customer_at = Some(Timestamp::from_millis(now.millis() - hours_ago * 3_600_000));
+    s.save_sessions(std::slice::from_ref(&session), now)
+        .await
+        .unwrap();
+    s.session(session.id).await.unwrap()
+}
+
+async fn send(app: &TestApp, session: Uuid, body: Value) -> (StatusCode, Value) {
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/api/v1/sessions/{session}/messages"),
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap())
+}
+
+/// Checks a refusal: 422 with the code, and a failed entry recording it.
+async fn refused(app: &TestApp, session: Uuid, body: Value, code: &str) -> Entry {
+    let (status, v) = send(app, session, body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["code"], code, "{v}");
+    assert!(!v["message"].as_str().unwrap().is_empty());
+    let id: Uuid = v["entry_id"].as_str().unwrap().parse().unwrap();
+    let entry = app.db.store.entry(id).await.unwrap();
+    assert_eq!(entry.status, EntryStatus::Failed);
+    assert_eq!(entry.error_code.as_deref(), Some(code));
+    assert_eq!(v["entry"]["status"], "failed");
+    entry
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests.
+
+async fn inbound_mms_media_is_stored_and_served(b: TestBackend) {
+    let app = TestApp::spawn(b).await;
+    let (base, seen) = fake_provider().await;
+    let channel = twilio_channel(&app, &base).await;
+    let url = format!("{}/webhooks/twilio/{}", app.base, channel.id);
+    let media =
+        |me: &str| format!("{base}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/MM1/Media/{me}");
+    let params: Vec<(String, String)> = [
+        ("MessageSid", "MM1".to_owned()),
+        ("AccountSid", ACCOUNT_SID.to_owned()),
+        ("From", CUSTOMER.to_owned()),
+        ("To", channel.address.clone()),
+        ("Body", "my receipt and a photo".to_owned()),
+        ("NumMedia", "2".to_owned()),
+        ("MediaUrl0", media("ME-png")),
+        ("MediaContentType0", "image/png".to_owned()),
+        ("MediaUrl1", media("ME-pdf")),
+        ("MediaContentType1", "application/pdf".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let sig = compute_signature(AUTH_TOKEN, &url, &params, SignatureAlgorithm::HmacSha1);
+    let form = params
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let r = app
+        .client
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("X-Twilio-Signature", sig)
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let user = app.wait_for_user(channel.id, CUSTOMER).await;
+    let store = app.db.store.clone();
+    let entry = eventually(&app.events, "media stored", || {
+        let store = store.clone();
+        async move {
+            let entries = store
+                .list_entries(
+                    store
+                        .list_sessions(
+                            SessionFilter {
+                                messaging_user_id: Some(user.id),
+                                ..Default::default()
+                            },
+                            PageRequest::new(None, 10),
+                        )
+                        .await
+                        .unwrap()
+                        .items
+                        .first()?
+                        .id,
+                    PageRequest::new(None, 10),
+                )
+                .await
+                .unwrap()
+                .items;
+            let e = entries
+                .into_iter()
+                .find(|e| e.direction == Direction::Inbound)?;
+            e.media.iter().all(|m| m.id.is_some()).then_some(e)
+        }
+    })
+    .await;
+    assert_eq!(entry.media.len(), 2);
+    assert_eq!(entry.media[0].size, Some(PNG.len() as u64));
+    assert_eq!(entry.media[0].content_type, "image/png");
+    assert_eq!(entry.media[1].size, Some(PDF.len() as u64));
+    assert!(entry.media.iter().all(|m| m.error.is_none()));
+    // Credentials went to Twilio's URL only, never to the storage it redirected to.
+    {
+        let seen = seen.lock().unwrap();
+        assert!(
+            seen.downloads
+                .iter()
+                .filter(|(p, _)| p.starts_with("storage/"))
+                .all(|(_, auth)| auth.is_none()),
+            "{:?}",
+            seen.downloads
+        );
+    }
+
+    let png_id = entry.media[0].id.unwrap();
+    let r = app
+        .req(Method::GET, &format!("/api/v1/media/{png_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers()["content-disposition"], "inline");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), PNG);
+
+    let pdf_id = entry.media[1].id.unwrap();
+    let r = app
+        .req(Method::GET, &format!("/api/v1/media/{pdf_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), PDF);
+
+    // Token holders only; an unknown id is 404.
+    let r = app
+        .anon(Method::GET, &format!("/api/v1/media/{png_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = app
+        .req(Method::GET, &format!("/api/v1/media/{}", Uuid::now_v7()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // The API shows where to download Parley's copy.
+    let v: Value = app
+        .req(
+            Method::GET,
+            &format!("/api/v1/sessions/{}/entries", entry.session_id),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shown = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["direction"] == "inbound")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        shown["media"][0]["download_url"],
+        format!("/api/v1/media/{png_id}")
+    );
+}
+
+async fn outbound_media_follows_the_channel_rules(b: TestBackend) {
+    let app = TestApp::spawn(b).await;
+    let (base, seen) = fake_provider().await;
+    let channel = twilio_channel(&app, &base).await;
+    let session = session_on(&app, &channel, CUSTOMER, 1).await;
+
+    let pdf = json!({"body": "", "media": [{"url": "https://files.example/a.pdf",
+        "content_type": "application/pdf"}]});
+    refused(&app, session.id, pdf, "3002").await;
+    let big = json!({"body": "look", "media": [{"url": "https://files.example/a.png",
+        "content_type": "image/png", "size": 2_000_000}]});
+    refused(&app, session.id, big, "3005").await;
+    let two = json!({"media": [
+        {"url": "https://files.example/a.png", "content_type": "image/png"},
+        {"url": "https://files.example/b.png", "content_type": "image/png"}]});
+    refused(&app, session.id, two, "3006").await;
+
+    // Not a message at all: refused without an entry.
+    let (status, v) = send(&app, session.id, json!({"body": "  "})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["code"], "invalid_request");
+    let (status, _) = send(
+        &app,
+        session.id,
+        json!({"media": [{"url": "ftp://x/a.png", "content_type": "image/png"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = send(&app, Uuid::now_v7(), json!({"body": "hi"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A picture within the rules goes, with its text, through Twilio.
+    let ok = json!({"body": "here it is", "media": [{"url": "https://files.example/a.png",
+        "content_type": "image/png", "size": 100_000}]});
+    let (status, v) = send(&app, session.id, ok).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["actor"], "agent");
+    assert_eq!(v["media"][0]["size"], 100_000);
+    let sent = eventually(&app.events, "the MMS at Twilio", || {
+        let seen = seen.clone();
+        async move { seen.lock().unwrap().twilio_sends.first().cloned() }
+    })
+    .await;
+    assert!(sent.contains(&("MediaUrl".into(), "https://files.example/a.png".into())));
+    assert!(sent.contains(&("Body".into(), "here it is".into())));
+    assert!(sent.contains(&("To".into(), CUSTOMER.into())));
+    assert_eq!(
+        seen.lock().unwrap().twilio_sends.len(),
+        1,
+        "refusals are never sent"
+    );
+
+    // An ended session takes no more messages.
+    let mut ended = app.db.store.session(session.id).await.unwrap();
+    ended.status = SessionStatus::Ended;
+    app.db
+        .store
+        .save_sessions(&[ended], SystemClock.now())
+        .await
+        .unwrap();
+    let (status, _) = send(&app, session.id, json!({"body": "hi"})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+async fn whatsapp_templates_outside_the_window(b: TestBackend) {
+    let app = TestApp::spawn(b).await;
+    let (base, seen) = fake_provider().await;
+    let channel = whatsapp_channel(&app, &base).await;
+    let session = session_on(&app, &channel, "+447400123456", 30).await;
+
+    // Templates through the API (admin token).
+    let create = |name: &str, status: &str, body: &str| {
+        json!({"name": name, "language": "en_US", "category": "utility",
+               "status": status, "body": body})
+    };
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/api/v1/channels/{}/templates", channel.id),
+        )
+        .json(&create(
+            "order_update",
+            "approved",
+            "Hi {{1}}, order {{2}} has shipped.",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let approved: Value = r.json().await.unwrap();
+    assert_eq!(approved["parameters"], 2);
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/api/v1/channels/{}/templates", channel.id),
+        )
+        .json(&create("promo", "pending", "Sale on {{1}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let pending: Value = r.json().await.unwrap();
+
+    // Free text outside the 24-hour window: 0004 (window.rs).
+    refused(&app, session.id, json!({"body": "are you there?"}), "0004").await;
+    // A pending template, an unknown one, or the wrong values: 3001.
+    let tpl = |name: &str, params: Value| json!({"template": {"name": name, "language": "en_US", "parameters": params}});
+    refused(&app, session.id, tpl("promo", json!(["shoes"])), "3001").await;
+    refused(&app, session.id, tpl("nope", json!([])), "3001").await;
+    refused(
+        &app,
+        session.id,
+        tpl("order_update", json!(["Ann"])),
+        "3001",
+    )
+    .await;
+
+    // The approved template goes, as a template message.
+    let (status, v) = send(&app, session.id, tpl("order_update", json!(["Ann", "#42"]))).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["body"], "Hi Ann, order #42 has shipped.");
+    assert_eq!(v["template"]["name"], "order_update");
+    let sent = eventually(&app.events, "the template at Meta", || {
+        let seen = seen.clone();
+        async move { seen.lock().unwrap().graph_sends.first().cloned() }
+    })
+    .await;
+    assert_eq!(sent["type"], "template", "{sent}");
+    assert_eq!(sent["to"], "+447400123456", "{sent}");
+    assert_eq!(sent["template"]["name"], "order_update");
+    assert_eq!(sent["template"]["language"]["code"], "en_US");
+    assert_eq!(sent["template"]["components"][0]["type"], "body");
+    assert_eq!(
+        sent["template"]["components"][0]["parameters"],
+        json!([{"type": "text", "text": "Ann"}, {"type": "text", "text": "#42"}])
+    );
+    assert!(sent.get("text").is_none_or(Value::is_null));
+    let entry_id: Uuid = v["id"].as_str().unwrap().parse().unwrap();
+    let store = app.db.store.clone();
+    eventually(&app.events, "the entry dispatched", || {
+        let store = store.clone();
+        async move {
+            let e = store.entry(entry_id).await.unwrap();
+            e.provider_message_id.is_some().then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        seen.lock().unwrap().graph_sends.len(),
+        1,
+        "refusals are never sent"
+    );
+
+    // Inside the window, free text goes as text.
+    let fresh = session_on(&app, &channel, "+447400123457", 1).await;
+    let (status, v) = send(&app, fresh.id, json!({"body": "hello"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let text = eventually(&app.events, "the text at Meta", || {
+        let seen = seen.clone();
+        async move { seen.lock().unwrap().graph_sends.get(1).cloned() }
+    })
+    .await;
+    assert_eq!(text["type"], "text");
+    assert_eq!(text["text"]["body"], "hello");
+
+    // A template that stops being approved fails the messages still queued with it.
+    let queued = app
+        .db
+        .store
+        .record_outgoing(
+            &Entry {
+                id: Uuid::now_v7(),
+                session_id: session.id,
+                direction: Direction::Outbound,
+                actor: Actor::Agent,
+                actor_id: None,
+                body: "Hi Bo, order #7 has shipped.".into(),
+                media: vec![],
+                provider_message_id: None,
+                status: EntryStatus::Queued,
+                error_code: None,
+                provider_error: None,
+                created_at: SystemClock.now(),
+                updated_at: SystemClock.now(),
+                template: Some(EntryTemplate {
+                    template_id: approved["id"].as_str().unwrap().parse().unwrap(),
+                    name: "order_update".into(),
+                    language: "en_US".into(),
+                    parameters: vec!["Bo".into(), "#7".into()],
+                }),
+            },
+            None,
+            SystemClock.now(),
+        )
+        .await
+        .unwrap();
+    let template_url = format!("/api/v1/templates/{}", approved["id"].as_str().unwrap());
+    let r = app
+        .req(Method::PUT, &template_url)
+        .json(&create(
+            "order_update",
+            "rejected",
+            "Hi {{1}}, order {{2}} has shipped.",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "rejected");
+    let after = app.db.store.entry(queued.id).await.unwrap();
+    assert_eq!(after.status, EntryStatus::Failed);
+    assert_eq!(after.error_code.as_deref(), Some("3001"));
+    refused(
+        &app,
+        session.id,
+        tpl("order_update", json!(["Ann", "#42"])),
+        "3001",
+    )
+    .await;
+
+    // The rest of the templates API.
+    let v: Value = app
+        .req(
+            Method::GET,
+            &format!("/api/v1/channels/{}/templates", channel.id),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["items"].as_array().unwrap().len(), 2);
+    let r = app.req(Method::GET, &template_url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/api/v1/channels/{}/templates", channel.id),
+        )
+        .json(&create("promo", "approved", "Sale on {{1}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/api/v1/channels/{}/templates", channel.id),
+        )
+        .json(&create("bad", "approved", "Skips {{2}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let agent = TestApp::token_for(&app.db, TokenRole::Agent).await;
+    let r = app
+        .client
+        .post(format!(
+            "{}/api/v1/channels/{}/templates",
+            app.base, channel.id
+        ))
+        .bearer_auth(&agent)
+        .json(&create("mine", "approved", "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = app
+        .client
+        .get(format!(
+            "{}/api/v1/channels/{}/templates",
+            app.base, channel.id
+        ))
+        .bearer_auth(&agent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "agents read templates");
+    let pending_url = format!("/api/v1/templates/{}", pending["id"].as_str().unwrap());
+    let r = app.req(Method::DELETE, &pending_url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = app.req(Method::GET, &pending_url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+parley_store::on_both_backends!(
+    inbound_mms_media_is_stored_and_served,
+    outbound_media_follows_the_channel_rules,
+    whatsapp_templates_outside_the_window,
+);

@@ -1,0 +1,289 @@
+//! The outbound dispatcher's side of the store: the batched reads a claim of send jobs needs
+//! (entries, their sessions, their messaging users, a few queries per batch instead of a few per
+//! message), and the one transaction that writes what a batch of sends did and settles its jobs.
+
+use parley_core::Timestamp;
+use parley_core::model::{ConsentSource, ConsentStatus, EntryStatus};
+use uuid::Uuid;
+
+use crate::records::{Entry, MessagingUser, Session};
+use crate::simulator::NewSimulatorMessage;
+use crate::{Backend, Result, Store, on_backend};
+
+/// Ids per `IN (...)` list: SQLite binds numbered parameters by name lookup, which is quadratic
+/// in their count, so long lists are cut into chunks of this size.
+const CHUNK: usize = 256;
+
+/// What a send did to its entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EntryChange {
+    /// A new status; the error code and the provider's words replace the stored ones only when
+    /// given (a retry note does not erase an earlier code).
+    Status {
+        status: EntryStatus,
+        error_code: Option<String>,
+        provider_error: Option<String>,
+    },
+    /// A provider took the message: its status and the provider's id for it.
+    Dispatched {
+        status: EntryStatus,
+        provider_message_id: String,
+    },
+    /// The simulator took the message: it is recorded (once per entry: a resend after a crash
+    /// finds the first record) and the entry takes the record's id as its provider id.
+    Simulated {
+        message: NewSimulatorMessage,
+        status: EntryStatus,
+    },
+}
+
+/// The carrier says the recipient unsubscribed (Twilio 21610): opt the messaging user out,
+/// with the entry in the consent history. Nothing is written if they are opted out already.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptOut {
+    pub messaging_user_id: Uuid,
+    pub entry_id: Uuid,
+    pub reason: String,
+}
+
+/// Everything one send changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxWrite {
+    pub entry_id: Uuid,
+    pub change: EntryChange,
+    pub opt_out: Option<OptOut>,
+}
+
+/// What becomes of a claimed job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settle {
+    Done,
+    /// Back to `ready` at `at`; `partition` (the sender's lease) brings it back to the node
+    /// that drives its sender.
+    Retry {
+        at: Timestamp,
+        error: String,
+        partition: Option<String>,
+    },
+    /// Dead-lettered.
+    Dead {
+        error: String,
+    },
+    /// Not attempted: back to `ready` as it was (the attempt is not counted), to be claimed
+    /// only by the holder of the lease `partition`.
+    Defer {
+        partition: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSettlement {
+    pub id: Uuid,
+    pub settle: Settle,
+}
+
+/// What [`Store::commit_outbox`] found while writing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutboxCommitted {
+    /// The simulator record of each simulated entry: `(entry id, record id)`.
+    pub simulator_messages: Vec<(Uuid, Uuid)>,
+    /// Messaging users this commit opted out (those opted out already are not listed).
+    pub opted_out: Vec<Uuid>,
+    /// Jobs settled; fewer than asked when the worker no longer held some (its lease ran out and
+    /// another runner took them over).
+    pub jobs_settled: u64,
+}
+
+impl Store {
+    /// The entries with these ids (those that exist).
+    pub async fn outbox_entries(&self, ids: &[Uuid]) -> Result<Vec<Entry>> {
+        self.outbox_rows("SELECT * FROM entries WHERE id IN", ids)
+            .await
+    }
+
+    /// The sessions with these ids (those that exist).
+    pub async fn outbox_sessions(&self, ids: &[Uuid]) -> Result<Vec<Session>> {
+        self.outbox_rows("SELECT * FROM sessions WHERE id IN", ids)
+            .await
+    }
+
+    /// The messaging users with these ids (those that exist).
+    pub async fn outbox_users(&self, ids: &[Uuid]) -> Result<Vec<MessagingUser>> {
+        self.outbox_rows("SELECT * FROM messaging_users WHERE id IN", ids)
+            .await
+    }
+
+    /// The channels with these ids (those that exist).
+    pub async fn outbox_channels(&self, ids: &[Uuid]) -> Result<Vec<crate::Channel>> {
+        self.outbox_rows("SELECT * FROM channels WHERE id IN", ids)
+            .await
+    }
+
+    /// `select` (a constant of this module ending in `IN`) for `ids`, a chunk per query.
+    async fn outbox_rows<T>(&self, select: &'static str, ids: &[Uuid]) -> Result<Vec<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!("{select} ({})", crate::config::placeholders(1, chunk.len()));
+            let rows: Vec<T> = on_backend!(self, read c => {
+                let mut q = sqlx::query_as::<_, T>(sqlx::AssertSqlSafe(sql.as_str()));
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(c).await
+            })?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// Writes what a batch of sends did and settles their jobs, in one transaction: a crash
+    /// before the commit leaves the jobs to run again with nothing written (and the entries still
+    /// `queued`), a crash after it leaves nothing to run again.
+    ///
+    /// Job updates only touch jobs `worker` still holds (running, leased by it). Unlike the
+    /// inbound commit, losing a job does not abort the batch: the sends happened, so their
+    /// effects are recorded whoever holds the job now (and that holder finds the entry no longer
+    /// `queued` and sends nothing).
+    pub async fn commit_outbox(
+        &self,
+        writes: &[OutboxWrite],
+        jobs: &[JobSettlement],
+        worker: &str,
+        now: Timestamp,
+    ) -> Result<OutboxCommitted> {
+        let mut committed = OutboxCommitted::default();
+        if writes.is_empty() && jobs.is_empty() {
+            return Ok(committed);
+        }
+        let at = now.millis();
+        let postgres = matches!(self.backend, Backend::Postgres(_));
+        // On PostgreSQL a provider's acceptances, the common case, go as one multi-row statement
+        // per chunk: a statement per row would be a round trip per row. SQLite is in-process, so
+        // a prepared statement per row costs less than binding hundreds of parameters.
+        let (bulk_dispatched, rest): (Vec<&OutboxWrite>, Vec<&OutboxWrite>) = writes
+            .iter()
+            .partition(|w| postgres && matches!(w.change, EntryChange::Dispatched { .. }));
+        let done: Vec<Uuid> = jobs
+            .iter()
+            .filter(|j| j.settle == Settle::Done)
+            .map(|j| j.id)
+            .collect();
+        on_backend!(self, write c => {
+            let mut tx = c.begin().await?;
+            for chunk in bulk_dispatched.chunks(CHUNK) {
+                let rows: Vec<String> = (0..chunk.len())
+                    .map(|i| format!("(${}, ${}, ${})", 2 + 3 * i, 3 + 3 * i, 4 + 3 * i))
+                    .collect();
+                let sql = format!(
+                    "UPDATE entries SET status = v.status, provider_message_id = v.pid, updated_at = $1 \
+                     FROM (VALUES {}) AS v(id, status, pid) WHERE entries.id = v.id",
+                    rows.join(", ")
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at);
+                for w in chunk {
+                    if let EntryChange::Dispatched { status, provider_message_id } = &w.change {
+                        q = q.bind(w.entry_id).bind(status.as_str()).bind(provider_message_id);
+                    }
+                }
+                q.execute(&mut *tx).await?;
+            }
+            for w in rest {
+                match &w.change {
+                    EntryChange::Status { status, error_code, provider_error } => {
+                        sqlx::query(
+                            "UPDATE entries SET status = $2, error_code = COALESCE($3, error_code), \
+                             provider_error = COALESCE($4, provider_error), updated_at = $5 WHERE id = $1")
+                            .bind(w.entry_id).bind(status.as_str()).bind(error_code).bind(provider_error).bind(at)
+                            .execute(&mut *tx).await?;
+                    }
+                    EntryChange::Dispatched { status, provider_message_id } => {
+                        sqlx::query(
+                            "UPDATE entries SET status = $2, provider_message_id = $3, updated_at = $4 WHERE id = $1")
+                            .bind(w.entry_id).bind(status.as_str()).bind(provider_message_id).bind(at)
+                            .execute(&mut *tx).await?;
+                    }
+                    EntryChange::Simulated { message: m, status } => {
+                        let id = parley_core::new_id();
+                        sqlx::query(
+                            "INSERT INTO simulator_messages (id, channel_id, direction, from_addr, to_addr, body, status, entry_id, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (entry_id) DO NOTHING")
+                            .bind(id).bind(m.channel_id).bind(m.direction.as_str()).bind(&m.from_addr)
+                            .bind(&m.to_addr).bind(&m.body).bind(&m.status).bind(w.entry_id).bind(at)
+                            .execute(&mut *tx).await?;
+                        // The record this entry got, now or on an earlier attempt.
+                        let record: Uuid = sqlx::query_scalar(
+                            "SELECT id FROM simulator_messages WHERE entry_id = $1")
+                            .bind(w.entry_id).fetch_one(&mut *tx).await?;
+                        sqlx::query(
+                            "UPDATE entries SET status = $2, provider_message_id = $3, updated_at = $4 WHERE id = $1")
+                            .bind(w.entry_id).bind(status.as_str()).bind(record.to_string()).bind(at)
+                            .execute(&mut *tx).await?;
+                        committed.simulator_messages.push((w.entry_id, record));
+                    }
+                }
+            }
+            for o in writes.iter().filter_map(|w| w.opt_out.as_ref()) {
+                let from: Option<Option<String>> = sqlx::query_scalar(
+                    "SELECT consent_status FROM messaging_users WHERE id = $1")
+                    .bind(o.messaging_user_id).fetch_optional(&mut *tx).await?;
+                let Some(from) = from else { continue };
+                if from.as_deref() == Some(ConsentStatus::OptedOut.as_str())
+                    || committed.opted_out.contains(&o.messaging_user_id)
+                {
+                    continue;
+                }
+                sqlx::query("UPDATE messaging_users SET consent_status = $2, updated_at = $3 WHERE id = $1")
+                    .bind(o.messaging_user_id).bind(ConsentStatus::OptedOut.as_str()).bind(at)
+                    .execute(&mut *tx).await?;
+                sqlx::query(
+                    "INSERT INTO consent_events (id, messaging_user_id, from_status, to_status, source, reason, entry_id, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                    .bind(parley_core::new_id()).bind(o.messaging_user_id).bind(from)
+                    .bind(ConsentStatus::OptedOut.as_str()).bind(ConsentSource::Provider.as_str())
+                    .bind(&o.reason).bind(o.entry_id).bind(at)
+                    .execute(&mut *tx).await?;
+                committed.opted_out.push(o.messaging_user_id);
+            }
+            for chunk in done.chunks(CHUNK) {
+                let sql = format!(
+                    "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = $1 \
+                     WHERE leased_by = $2 AND state = 'running' AND id IN ({})",
+                    crate::config::placeholders(3, chunk.len())
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at).bind(worker);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                committed.jobs_settled += q.execute(&mut *tx).await?.rows_affected();
+            }
+            for j in jobs {
+                let q = match &j.settle {
+                    Settle::Done => continue,
+                    Settle::Retry { at: due, error, partition } => sqlx::query(
+                        "UPDATE jobs SET state = 'ready', due_at = $3, lease_until = NULL, last_error = $4, \
+                         partition_key = COALESCE($5, partition_key), updated_at = $6 \
+                         WHERE id = $1 AND leased_by = $2 AND state = 'running'")
+                        .bind(j.id).bind(worker).bind(due.millis()).bind(error).bind(partition).bind(at),
+                    Settle::Dead { error } => sqlx::query(
+                        "UPDATE jobs SET state = 'dead', lease_until = NULL, last_error = $3, updated_at = $4 \
+                         WHERE id = $1 AND leased_by = $2 AND state = 'running'")
+                        .bind(j.id).bind(worker).bind(error).bind(at),
+                    Settle::Defer { partition } => sqlx::query(
+                        "UPDATE jobs SET state = 'ready', attempts = attempts - 1, lease_until = NULL, \
+                         partition_key = $3, updated_at = $4 \
+                         WHERE id = $1 AND leased_by = $2 AND state = 'running'")
+                        .bind(j.id).bind(worker).bind(partition).bind(at),
+                };
+                committed.jobs_settled += q.execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await
+        })?;
+        Ok(committed)
+    }
+}
