@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace on SQLite and on PostgreSQL: a throwaway PostgreSQL 15 is
+# Runs every test of the workspace on SQLite and on PostgreSQL (and the console in headless
+# Chromium): a throwaway PostgreSQL 15 is
 # started for the run (scripts/with-postgres.sh) and stopped at the end. Extra arguments go to
 # `cargo test`. The last line totals every test binary's results.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+
+# The console's browser tests need Debian's Chromium and the harness's npm packages.
+scripts/browser-deps.sh || { echo "cannot install the browser test dependencies" >&2; exit 1; }
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

@@ -15,13 +15,14 @@
 //!   what routing calls online (RT-06) and what the offline sweep reads (RT-08).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use parley_core::{Clock, Timestamp};
 use parley_store::{ConsoleEvent, NewConsoleEvent, Store};
 use serde_json::json;
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -43,6 +44,72 @@ pub struct Feed {
     tx: broadcast::Sender<Arc<ConsoleEvent>>,
     wake: Arc<Notify>,
     connected: Arc<Mutex<HashMap<Uuid, usize>>>,
+    streams: Arc<Mutex<Streams>>,
+    next_stream: Arc<AtomicU64>,
+}
+
+/// The open console streams of this node, by whom they belong to: an event wakes only the streams
+/// that may see it, not every stream of the node.
+#[derive(Default)]
+struct Streams {
+    by_agent: HashMap<Uuid, Vec<Subscriber>>,
+    /// Supervisors and admins see every event.
+    all: Vec<Subscriber>,
+}
+
+struct Subscriber {
+    id: u64,
+    tx: mpsc::Sender<Arc<ConsoleEvent>>,
+    lagged: Arc<AtomicBool>,
+}
+
+impl Subscriber {
+    fn offer(&self, e: &Arc<ConsoleEvent>) {
+        if self.tx.try_send(e.clone()).is_err() {
+            // Full (a stalled client) or closed: the stream tells its console to reload.
+            self.lagged.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One console stream's events, in order; dropping it unregisters the stream.
+pub struct StreamHandle {
+    pub rx: mpsc::Receiver<Arc<ConsoleEvent>>,
+    lagged: Arc<AtomicBool>,
+    id: u64,
+    agent_id: Uuid,
+    sees_all: bool,
+    streams: Arc<Mutex<Streams>>,
+}
+
+impl StreamHandle {
+    /// Whether events were dropped since the last call because the stream fell behind.
+    pub fn take_lagged(&self) -> bool {
+        self.lagged.swap(false, Ordering::Relaxed)
+    }
+}
+
+impl std::fmt::Debug for StreamHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamHandle")
+            .field("agent_id", &self.agent_id)
+            .finish()
+    }
+}
+
+impl Drop for StreamHandle {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.streams.lock() {
+            if self.sees_all {
+                s.all.retain(|sub| sub.id != self.id);
+            } else if let Some(v) = s.by_agent.get_mut(&self.agent_id) {
+                v.retain(|sub| sub.id != self.id);
+                if v.is_empty() {
+                    s.by_agent.remove(&self.agent_id);
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Feed {
@@ -80,7 +147,55 @@ impl Feed {
             tx,
             wake: Arc::new(Notify::new()),
             connected: Arc::new(Mutex::new(HashMap::new())),
+            streams: Arc::new(Mutex::new(Streams::default())),
+            next_stream: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// A console stream's events: those addressed to `agent_id`, or every event when `sees_all`
+    /// (supervisors). Register before reading a replay so nothing falls in between.
+    pub fn stream(&self, agent_id: Uuid, sees_all: bool) -> StreamHandle {
+        let (tx, rx) = mpsc::channel(4_096);
+        let lagged = Arc::new(AtomicBool::new(false));
+        let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
+        let sub = Subscriber {
+            id,
+            tx,
+            lagged: lagged.clone(),
+        };
+        if let Ok(mut s) = self.streams.lock() {
+            if sees_all {
+                s.all.push(sub);
+            } else {
+                s.by_agent.entry(agent_id).or_default().push(sub);
+            }
+        }
+        StreamHandle {
+            rx,
+            lagged,
+            id,
+            agent_id,
+            sees_all,
+            streams: self.streams.clone(),
+        }
+    }
+
+    /// Hands one event to the node's listeners: the broadcast, and the streams that may see it.
+    fn deliver(&self, e: ConsoleEvent) {
+        let e = Arc::new(e);
+        if let Ok(s) = self.streams.lock() {
+            if let Some(agent) = e.agent_id
+                && let Some(subs) = s.by_agent.get(&agent)
+            {
+                for sub in subs {
+                    sub.offer(&e);
+                }
+            }
+            for sub in &s.all {
+                sub.offer(&e);
+            }
+        }
+        let _ = self.tx.send(e);
     }
 
     /// Live events of this node, from now on.
@@ -275,13 +390,17 @@ impl Feed {
                 _ = notified => {}
                 _ = tokio::time::sleep(TAIL_TICK) => {}
             }
+            if self.store.is_closed() {
+                // The LISTEN connection came from the pool: closing waits for it.
+                return;
+            }
             let now = self.clock.now().millis();
             if !gaps.is_empty() {
                 let ids: Vec<i64> = gaps.keys().copied().collect();
                 if let Ok(found) = self.store.console_events_by_ids(&ids).await {
                     for e in found {
                         gaps.remove(&e.id);
-                        let _ = self.tx.send(Arc::new(e));
+                        self.deliver(e);
                     }
                 }
                 gaps.retain(|_, since| now - *since < GAP_PATIENCE_MS);
@@ -300,7 +419,7 @@ impl Feed {
                         gaps.insert(missing, now);
                     }
                     last = last.max(e.id);
-                    let _ = self.tx.send(Arc::new(e));
+                    self.deliver(e);
                 }
                 if !full {
                     break;

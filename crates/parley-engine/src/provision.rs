@@ -590,7 +590,25 @@ async fn apply_channel_children(
                 "template {}/{}/{}",
                 channel.name, spec.name, spec.language
             ));
-            store.upsert_template(&spec, now).await?;
+            let saved = store.upsert_template(&spec, now).await?;
+            // Messages queued with a template that is no longer approved, or whose text changed,
+            // must not go out with it (as the templates API does).
+            if found.is_some_and(|e| {
+                e.status == TemplateStatus::Approved
+                    && (saved.status != TemplateStatus::Approved || e.body != saved.body)
+            }) {
+                store
+                    .fail_queued_template_sends(
+                        saved.id,
+                        parley_core::ErrorCode::ContentRejected.code(),
+                        &format!(
+                            "not sent: template '{}' ({}) changed before the message went out",
+                            saved.name, saved.language
+                        ),
+                        now,
+                    )
+                    .await?;
+            }
         }
     }
     if prune {
@@ -614,6 +632,17 @@ async fn apply_channel_children(
                 channel.name, t.name, t.language
             ));
             store.delete_template(t.id).await?;
+            store
+                .fail_queued_template_sends(
+                    t.id,
+                    parley_core::ErrorCode::ContentRejected.code(),
+                    &format!(
+                        "not sent: template '{}' ({}) was deleted before the message went out",
+                        t.name, t.language
+                    ),
+                    now,
+                )
+                .await?;
         }
     }
     Ok(())
@@ -719,6 +748,8 @@ fn validate_file(file: &WorkspaceFile) -> Result<(), ProvisionError> {
         unique("template", templates.iter().map(String::as_str))?;
         for t in &c.templates {
             check_name("template", &t.name)?;
+            parley_core::template::placeholder_count(&t.body)
+                .map_err(|e| invalid(format!("template '{}': {e}", t.name.trim())))?;
         }
         if let Some(q) = &c.queue {
             known(&queues, "queue", q)?;

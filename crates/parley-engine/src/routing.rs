@@ -179,7 +179,7 @@ impl Router {
         }
 
         // 4 and 5.
-        let waiting = self.store.waiting_sessions(WAITING_PER_ROUND).await?;
+        let waiting = self.store.unoffered_sessions(WAITING_PER_ROUND).await?;
         let mut work = Vec::with_capacity(waiting.len());
         let mut new_rows = Vec::new();
         let mut rules_by_channel: HashMap<Uuid, Vec<RoutingRule>> = HashMap::new();

@@ -287,6 +287,20 @@ impl Store {
         let sessions = on_backend!(self, read c => sqlx::query_as::<_, Session>(
             "SELECT * FROM sessions WHERE status = 'waiting' ORDER BY status_since, id LIMIT $1")
             .bind(limit).fetch_all(c).await)?;
+        self.with_work(sessions).await
+    }
+
+    /// Waiting sessions not offered to anyone right now, oldest first: what a routing round plans.
+    pub async fn unoffered_sessions(&self, limit: i64) -> Result<Vec<WaitingSession>> {
+        let sessions = on_backend!(self, read c => sqlx::query_as::<_, Session>(
+            "SELECT s.* FROM sessions s LEFT JOIN routing_work w ON w.session_id = s.id \
+             WHERE s.status = 'waiting' AND w.offered_agent_id IS NULL \
+             ORDER BY s.status_since, s.id LIMIT $1")
+            .bind(limit).fetch_all(c).await)?;
+        self.with_work(sessions).await
+    }
+
+    async fn with_work(&self, sessions: Vec<Session>) -> Result<Vec<WaitingSession>> {
         let work = self
             .routing_work_of(&sessions.iter().map(|s| s.id).collect::<Vec<_>>())
             .await?;

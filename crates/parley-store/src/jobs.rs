@@ -320,6 +320,15 @@ impl Store {
             .bind(queue).fetch_one(c).await)?)
     }
 
+    /// Whether any job of a queue is still to run (ready or running). Stops at the first one
+    /// found, so it costs the same with one job waiting or a million.
+    pub async fn has_pending_jobs(&self, queue: &str) -> Result<bool> {
+        Ok(on_backend!(self, read c => sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND state = 'ready') \
+             OR EXISTS (SELECT 1 FROM jobs WHERE state = 'running' AND queue = $1)")
+            .bind(queue).fetch_one(c).await)?)
+    }
+
     /// When the earliest ready job of a queue is due, so an idle runner knows how long to wait.
     pub async fn next_due(&self, queue: &str) -> Result<Option<Timestamp>> {
         self.next_due_in(queue, None).await

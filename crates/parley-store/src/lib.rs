@@ -207,6 +207,14 @@ impl Store {
     }
 
     /// Closes every connection, waiting for queries in flight.
+    /// Whether [`Store::close`] was called: long-lived holders of a connection let it go.
+    pub fn is_closed(&self) -> bool {
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => writer.is_closed(),
+            Backend::Postgres(pool) => pool.is_closed(),
+        }
+    }
+
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite { writer, reader } => {

@@ -162,13 +162,17 @@ impl Store {
             return Ok(committed);
         }
         let at = now.millis();
-        let postgres = matches!(self.backend, Backend::Postgres(_));
-        // On PostgreSQL a provider's acceptances, the common case, go as one multi-row statement
-        // per chunk: a statement per row would be a round trip per row. SQLite is in-process, so
-        // a prepared statement per row costs less than binding hundreds of parameters.
+        // A provider's acceptances, the common case, go as one multi-row statement per chunk: a
+        // statement per row is a round trip per row (to the server on PostgreSQL, to the
+        // connection's worker thread on SQLite). SQLite's chunks are smaller because it binds
+        // parameters by name lookup, quadratic in their number.
+        let rows_per_statement = match self.backend {
+            Backend::Postgres(_) => CHUNK,
+            Backend::Sqlite { .. } => 64,
+        };
         let (bulk_dispatched, rest): (Vec<&OutboxWrite>, Vec<&OutboxWrite>) = writes
             .iter()
-            .partition(|w| postgres && matches!(w.change, EntryChange::Dispatched { .. }));
+            .partition(|w| matches!(w.change, EntryChange::Dispatched { .. }));
         let done: Vec<Uuid> = jobs
             .iter()
             .filter(|j| j.settle == Settle::Done)
@@ -176,13 +180,15 @@ impl Store {
             .collect();
         on_backend!(self, write c => {
             let mut tx = c.begin().await?;
-            for chunk in bulk_dispatched.chunks(CHUNK) {
+            for chunk in bulk_dispatched.chunks(rows_per_statement) {
                 let rows: Vec<String> = (0..chunk.len())
                     .map(|i| format!("(${}, ${}, ${})", 2 + 3 * i, 3 + 3 * i, 4 + 3 * i))
                     .collect();
+                // VALUES columns are named column1.. on both databases.
                 let sql = format!(
                     "UPDATE entries SET status = v.status, provider_message_id = v.pid, updated_at = $1 \
-                     FROM (VALUES {}) AS v(id, status, pid) WHERE entries.id = v.id",
+                     FROM (SELECT column1 AS id, column2 AS status, column3 AS pid FROM (VALUES {}) AS t) AS v \
+                     WHERE entries.id = v.id",
                     rows.join(", ")
                 );
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at);

@@ -53,6 +53,31 @@ pub enum BenchCommand {
         /// Database to measure; default a fresh SQLite file in a temporary directory.
         #[arg(long)]
         database_url: Option<String>,
+        /// Outbound runners of the engine.
+        #[arg(long, default_value_t = 2)]
+        runners: usize,
+        /// Send jobs claimed per batch.
+        #[arg(long, default_value_t = 256)]
+        batch: u32,
+        /// Provider calls of a batch in flight at once.
+        #[arg(long, default_value_t = 64)]
+        calls: usize,
+    },
+    /// Agents at scale: routing decisions per second, then the delay from a customer's message
+    /// reaching the server to its event on the owning agent's SSE stream, with every agent's
+    /// console connected.
+    Console {
+        #[arg(long, default_value_t = 1_000)]
+        agents: usize,
+        /// Active sessions (each customer waits, is routed and accepted first).
+        #[arg(long, default_value_t = 10_000)]
+        sessions: usize,
+        /// Customer messages sent into active sessions while the streams are open.
+        #[arg(long, default_value_t = 5_000)]
+        messages: usize,
+        /// Messages per second.
+        #[arg(long, default_value_t = 200)]
+        rate: usize,
     },
     /// Inbound pipeline: signed Twilio webhooks over loopback at a server on a fresh SQLite
     /// database, until every message is processed; next to the same server's /healthz.
@@ -79,6 +104,9 @@ pub async fn run(cmd: BenchCommand, config: &Config) -> Result<()> {
             senders,
             window,
             database_url,
+            runners,
+            batch,
+            calls,
         } => {
             crate::bench_outbound::run(crate::bench_outbound::Options {
                 messages,
@@ -88,6 +116,23 @@ pub async fn run(cmd: BenchCommand, config: &Config) -> Result<()> {
                 senders,
                 window,
                 database_url,
+                runners,
+                batch,
+                calls,
+            })
+            .await
+        }
+        BenchCommand::Console {
+            agents,
+            sessions,
+            messages,
+            rate,
+        } => {
+            crate::bench_console::run(crate::bench_console::Options {
+                agents,
+                sessions,
+                messages,
+                rate,
             })
             .await
         }

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod dispatch;
+mod feed;
 mod import;
 mod inbound;
 mod leases;

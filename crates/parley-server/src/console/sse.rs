@@ -5,7 +5,6 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Extension;
@@ -16,9 +15,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 use parley_core::model::AgentRole;
-use parley_engine::feed::ConnectionGuard;
+use parley_engine::feed::{ConnectionGuard, StreamHandle};
 use parley_store::ConsoleEvent;
-use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -29,7 +27,7 @@ use crate::error::ApiError;
 const REPLAY_LIMIT: i64 = 2_000;
 
 struct Stream {
-    rx: broadcast::Receiver<Arc<ConsoleEvent>>,
+    rx: StreamHandle,
     replay: VecDeque<ConsoleEvent>,
     last_sent: i64,
     agent_id: Uuid,
@@ -72,14 +70,15 @@ pub async fn events(
         .filter(|v| *v >= 0);
     let feed = &state.engine.feed;
     // Subscribe before reading the replay, so nothing falls between the two.
-    let rx = feed.subscribe();
+    let sees_all = matches!(agent.role, AgentRole::Admin | AgentRole::Supervisor);
+    let rx = feed.stream(agent.id, sees_all);
     let guard = feed.connect(agent.id).await;
     let mut s = Stream {
         rx,
         replay: VecDeque::new(),
         last_sent: last_event_id.unwrap_or(0),
         agent_id: agent.id,
-        sees_all: matches!(agent.role, AgentRole::Admin | AgentRole::Supervisor),
+        sees_all,
         _guard: guard,
     };
     if let Some(last) = last_event_id {
@@ -105,22 +104,18 @@ pub async fn events(
             return Some((Ok::<_, Infallible>(ev), s));
         }
         loop {
-            match s.rx.recv().await {
-                Ok(e) => {
-                    if e.id <= s.last_sent || !s.visible(&e) {
-                        continue;
-                    }
-                    s.last_sent = e.id;
-                    let ev = to_event(&e);
-                    return Some((Ok(ev), s));
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    // This stream fell behind the node's feed: the console reloads its state.
-                    let ev = Event::default().event("resync").data("{}");
-                    return Some((Ok(ev), s));
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
+            let e = s.rx.rx.recv().await?;
+            if s.rx.take_lagged() {
+                // This stream fell behind the node's feed: the console reloads its state.
+                let ev = Event::default().event("resync").data("{}");
+                return Some((Ok(ev), s));
             }
+            if e.id <= s.last_sent || !s.visible(&e) {
+                continue;
+            }
+            s.last_sent = e.id;
+            let ev = to_event(&e);
+            return Some((Ok(ev), s));
         }
     });
     let mut response = Sse::new(body)

@@ -744,7 +744,44 @@ async fn compose_analyze_figures(b: TestBackend) {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
+async fn openapi_lists_these_endpoints(b: TestBackend) {
+    let app = TestApp::spawn(b).await;
+    let doc: Value = app
+        .anon(Method::GET, "/api/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (path, methods) in [
+        ("/api/v1/quick-texts", &["get", "post"][..]),
+        ("/api/v1/quick-texts/{id}", &["get", "put", "delete"]),
+        ("/api/v1/quick-texts/{id}/render", &["post"]),
+        ("/api/v1/routing-rules", &["get", "post"]),
+        ("/api/v1/routing-rules/{id}", &["get", "put", "delete"]),
+        ("/api/v1/compose/analyze", &["post"]),
+    ] {
+        for m in methods {
+            assert!(doc["paths"][path][*m].is_object(), "{m} {path} missing");
+        }
+    }
+    let schemas = &doc["components"]["schemas"];
+    for s in [
+        "QuickTextInput",
+        "QuickTextView",
+        "RenderedQuickText",
+        "RoutingRuleInput",
+        "RoutingRuleView",
+        "AnalyzeInput",
+        "Analysis",
+    ] {
+        assert!(schemas[s].is_object(), "schema {s} missing");
+    }
+}
+
 parley_store::on_both_backends!(
+    openapi_lists_these_endpoints,
     quick_texts_crud_search_and_roles,
     quick_texts_refuse_bad_input,
     quick_text_renders_for_a_session,

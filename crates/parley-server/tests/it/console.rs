@@ -17,11 +17,11 @@ use uuid::Uuid;
 
 use crate::{TestApp, eventually};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
-struct Desk {
-    app: TestApp,
-    channel: Channel,
+pub(crate) struct Desk {
+    pub(crate) app: TestApp,
+    pub(crate) channel: Channel,
     queue: Queue,
 }
 
@@ -32,7 +32,7 @@ struct Console {
 }
 
 impl Desk {
-    async fn new(b: TestBackend) -> Self {
+    pub(crate) async fn new(b: TestBackend) -> Self {
         Self::with(b, EngineConfig::default()).await
     }
 
@@ -89,7 +89,7 @@ impl Desk {
         }
     }
 
-    async fn agent(&self, name: &str, capacity: i64, role: AgentRole) -> Agent {
+    pub(crate) async fn agent(&self, name: &str, capacity: i64, role: AgentRole) -> Agent {
         let s = &self.app.db.store;
         let now = SystemClock.now();
         let agent = s
@@ -798,7 +798,83 @@ async fn supervisor_sees_queues_and_agents(b: TestBackend) {
     assert_eq!(names, vec!["Sam"]);
 }
 
+async fn routing_rules_send_work_by_skill(b: TestBackend) {
+    let d = Desk::new(b).await;
+    let s = &d.app.db.store;
+    let now = SystemClock.now();
+    let french = s
+        .create_skill(
+            &SkillSpec {
+                name: "French".into(),
+                description: String::new(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let ada = d.agent("Ada", 5, AgentRole::Agent).await;
+    let fred = d.agent("Fred", 5, AgentRole::Agent).await;
+    let mut spec = AgentSpec {
+        name: fred.name.clone(),
+        email: fred.email.clone(),
+        role: fred.role,
+        capacity: 5,
+        queue_ids: fred.queue_ids.clone(),
+        skills: vec![AgentSkill {
+            skill_id: french.id,
+            level: 7,
+        }],
+    };
+    s.update_agent(fred.id, &spec, now).await.unwrap();
+    // A rule for this channel: French speakers go to French skill level 5 or more (RT-05).
+    s.create_routing_rule(
+        &parley_store::RoutingRuleSpec {
+            name: "French".into(),
+            position: 1,
+            channel_id: Some(d.channel.id),
+            conditions: json!([{"type": "first_message_matches_any", "words": ["bonjour", "merci"]}]),
+            actions: json!([{"type": "route_to_skills", "skills": [{"skill_id": french.id, "level": 5}]},
+                            {"type": "set_priority", "priority": 5}]),
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let (a, f) = (d.sign_in(&ada).await, d.sign_in(&fred).await);
+    d.go(&a, "available").await;
+    d.go(&f, "available").await;
+    d.customer_says("+447400000081", "Bonjour, ma commande?")
+        .await;
+    let offered = d.offered(&f).await;
+    assert_eq!(count(&d.work(&a).await, "offers"), 0, "Ada has no French");
+    let work = s.routing_work_of(&[offered]).await.unwrap();
+    assert_eq!(work[0].priority, 5);
+    // Without the skill, Fred is not eligible: at level 4 the next French session waits.
+    spec.skills[0].level = 4;
+    s.update_agent(fred.id, &spec, now).await.unwrap();
+    d.customer_says("+447400000082", "merci pour votre aide")
+        .await;
+    let store = s.clone();
+    eventually(&d.app.events, "the second French session waiting", || {
+        let store = store.clone();
+        async move { (store.waiting_sessions(10).await.unwrap().len() == 2).then_some(()) }
+    })
+    .await;
+    d.app.engine.router.route().await.unwrap();
+    assert_eq!(
+        count(&d.work(&f).await, "offers"),
+        1,
+        "only the first offer"
+    );
+    assert_eq!(count(&d.work(&a).await, "offers"), 0);
+    // Anything else falls back to the channel's queue, where both are members.
+    d.customer_says("+447400000083", "Hello there").await;
+    let english = d.offered(&a).await;
+    assert_ne!(english, offered);
+}
+
 parley_store::on_both_backends!(
+    routing_rules_send_work_by_skill,
     sign_in_checks_passwords_cookies_and_csrf,
     offers_accept_transfer_end,
     capacity_limits_offers_and_ending_frees_it,

@@ -4,6 +4,7 @@
 mod admin_api;
 mod api;
 mod bad_input;
+mod browser;
 mod console;
 mod inbound;
 mod messages;
