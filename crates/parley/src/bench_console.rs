@@ -291,8 +291,9 @@ pub async fn run(o: Options) -> Result<()> {
                         continue;
                     };
                     let v: serde_json::Value = serde_json::from_str(data)?;
-                    let Some(session) = v["session_id"]
-                        .as_str()
+                    let Some(session) = v
+                        .get("session_id")
+                        .and_then(|v| v.as_str())
                         .and_then(|s| s.parse::<Uuid>().ok())
                     else {
                         continue;
@@ -338,7 +339,9 @@ pub async fn run(o: Options) -> Result<()> {
     let start = Instant::now();
     for k in 0..o.messages {
         ticker.tick().await;
-        let (session, from) = sessions[k % sessions.len()].clone();
+        let Some((session, from)) = sessions.get(k % sessions.len()).cloned() else {
+            break;
+        };
         let client = client.clone();
         let url = format!("{base}/simulator/inbound");
         let channel_name = channel.name.clone();

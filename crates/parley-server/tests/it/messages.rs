@@ -47,6 +47,8 @@ struct Seen {
     twilio_sends: Vec<Vec<(String, String)>>,
     /// Graph sends, as JSON.
     graph_sends: Vec<Value>,
+    /// The fake's own base URL, for the links it hands out.
+    base: String,
 }
 
 type Shared = Arc<Mutex<Seen>>;
@@ -100,6 +102,48 @@ async fn storage(
     }
 }
 
+/// The Graph API's media lookup: where the file of a media id is.
+async fn graph_media(
+    State(seen): State<Shared>,
+    axum::extract::Path((_version, id)): axum::extract::Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let auth = auth_of(&headers);
+    seen.lock()
+        .unwrap()
+        .downloads
+        .push((format!("graph/{id}"), auth.clone()));
+    if auth.as_deref() != Some(&format!("Bearer {ACCESS_TOKEN}")) {
+        return AxStatus::UNAUTHORIZED.into_response();
+    }
+    let base = seen.lock().unwrap().base.clone();
+    (
+        [("content-type", "application/json")],
+        json!({"url": format!("{base}/lookaside/{id}"), "mime_type": "image/png",
+               "sha256": "x", "file_size": PNG.len(), "id": id, "messaging_product": "whatsapp"})
+        .to_string(),
+    )
+        .into_response()
+}
+
+/// Meta's download URL: the bearer token again.
+async fn lookaside(
+    State(seen): State<Shared>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let auth = auth_of(&headers);
+    seen.lock()
+        .unwrap()
+        .downloads
+        .push((format!("lookaside/{id}"), auth.clone()));
+    if auth.as_deref() != Some(&format!("Bearer {ACCESS_TOKEN}")) {
+        return AxStatus::UNAUTHORIZED.into_response();
+    }
+    // Meta serves a generic type here; the lookup's mime_type is the one kept.
+    ([("content-type", "application/octet-stream")], PNG).into_response()
+}
+
 async fn twilio_send(State(seen): State<Shared>, body: String) -> Response {
     let form: Vec<(String, String)> = body
         .split('&')
@@ -141,9 +185,12 @@ async fn fake_provider() -> (String, Shared) {
             post(twilio_send),
         )
         .route("/{version}/{node}/messages", post(graph_send))
+        .route("/{version}/{id}", get(graph_media))
+        .route("/lookaside/{id}", get(lookaside))
         .with_state(seen.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    seen.lock().unwrap().base = format!("http://{addr}");
     tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
@@ -472,6 +519,68 @@ async fn inbound_mms_media_is_stored_and_served(b: TestBackend) {
     );
 }
 
+async fn whatsapp_media_is_looked_up_and_stored(b: TestBackend) {
+    let app = TestApp::spawn(b).await;
+    let (base, seen) = fake_provider().await;
+    let channel = whatsapp_channel(&app, &base).await;
+    let body = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
+            "contacts": [{"profile": {"name": "Ada"}, "wa_id": "447400123456"}],
+            "messages": [{"from": "447400123456", "id": "wamid.IMG1", "timestamp": "1763719200",
+                "type": "image", "image": {"caption": "the box", "mime_type": "image/png",
+                "id": "1479537139650973"}}]
+        }}]}]
+    });
+    let raw = serde_json::to_vec(&body).unwrap();
+    let r = app
+        .anon(Method::POST, "/webhooks/meta/whatsapp")
+        .header("content-type", "application/json")
+        .header(
+            "X-Hub-Signature-256",
+            parley_channels::meta::compute_signature("s", &raw),
+        )
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let user = app.wait_for_user(channel.id, "+447400123456").await;
+    let store = app.db.store.clone();
+    let media = eventually(&app.events, "WhatsApp media stored", || {
+        let store = store.clone();
+        async move {
+            let session = store.open_session(user.id).await.unwrap()?;
+            let entries = store
+                .list_entries(session.id, PageRequest::new(None, 10))
+                .await
+                .unwrap()
+                .items;
+            let m = entries.first()?.media.first()?.clone();
+            m.id.is_some().then_some(m)
+        }
+    })
+    .await;
+    assert_eq!(media.url, "1479537139650973");
+    assert_eq!(media.content_type, "image/png");
+    assert_eq!(media.size, Some(PNG.len() as u64));
+    let r = app
+        .req(Method::GET, &format!("/api/v1/media/{}", media.id.unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), PNG);
+    let downloads = seen.lock().unwrap().downloads.clone();
+    assert_eq!(
+        downloads.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+        ["graph/1479537139650973", "lookaside/1479537139650973"]
+    );
+}
+
 async fn outbound_media_follows_the_channel_rules(b: TestBackend) {
     let app = TestApp::spawn(b).await;
     let (base, seen) = fake_provider().await;
@@ -761,6 +870,7 @@ async fn whatsapp_templates_outside_the_window(b: TestBackend) {
 
 parley_store::on_both_backends!(
     inbound_mms_media_is_stored_and_served,
+    whatsapp_media_is_looked_up_and_stored,
     outbound_media_follows_the_channel_rules,
     whatsapp_templates_outside_the_window,
 );
