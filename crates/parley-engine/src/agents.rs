@@ -578,6 +578,73 @@ impl AgentDesk {
         Ok(channel)
     }
 
+    /// The messaging user a conversation started from a record goes to (AG-11, AG-13): a messaging
+    /// user directly; a contact's (it must be linked, and the agent must pick one when the contact
+    /// has several); a case's (an inbound session of that messaging user must be linked to it).
+    pub async fn recipient(
+        &self,
+        messaging_user_id: Option<Uuid>,
+        contact_id: Option<Uuid>,
+        case_id: Option<Uuid>,
+    ) -> Result<Uuid> {
+        let mut candidates: Option<Vec<Uuid>> = None;
+        if let Some(contact_id) = contact_id {
+            self.store.contact(contact_id).await?;
+            let users: Vec<Uuid> = self
+                .store
+                .messaging_users_of_contact(contact_id)
+                .await?
+                .into_iter()
+                .map(|u| u.id)
+                .collect();
+            candidates = Some(users);
+        }
+        if let Some(case_id) = case_id {
+            self.store.case(case_id).await?;
+            let users: Vec<Uuid> = self
+                .store
+                .sessions_of_case(case_id)
+                .await?
+                .into_iter()
+                .filter(|s| s.initiated_by == Actor::Customer)
+                .map(|s| s.messaging_user_id)
+                .collect();
+            candidates = Some(match candidates {
+                Some(c) => c.into_iter().filter(|u| users.contains(u)).collect(),
+                None => users,
+            });
+        }
+        let mut candidates = candidates.map(|mut c| {
+            c.sort_unstable();
+            c.dedup();
+            c
+        });
+        match (messaging_user_id, candidates.as_mut()) {
+            (Some(id), None) => Ok(id),
+            (Some(id), Some(c)) if c.contains(&id) => Ok(id),
+            (Some(_), Some(_)) => Err(AgentActionError::Forbidden(
+                "that messaging user is not associated with this record (AG-13)".into(),
+            )),
+            (None, Some(c)) if c.len() == 1 => c
+                .first()
+                .copied()
+                .ok_or(AgentActionError::NotFound("messaging user")),
+            (None, Some(c)) if c.is_empty() => Err(AgentActionError::Forbidden(
+                "no messaging user is associated with this record: a case needs an inbound \
+                 session of the customer linked to it, a contact a linked messaging user (AG-13)"
+                    .into(),
+            )),
+            (None, Some(c)) => Err(AgentActionError::Invalid(format!(
+                "this record has {} messaging users; choose one with messaging_user_id: {}",
+                c.len(),
+                c.iter().map(Uuid::to_string).collect::<Vec<_>>().join(", ")
+            ))),
+            (None, None) => Err(AgentActionError::Invalid(
+                "give a messaging_user_id, a contact_id or a case_id".into(),
+            )),
+        }
+    }
+
     /// Starts an agent-initiated conversation (AG-11..13, SE-16): a `New` session owned by the
     /// agent, consuming no capacity until the customer replies, with the first message queued.
     pub async fn start_conversation(

@@ -367,11 +367,24 @@ fn fit(channel: &Channel, body: &str, media: &[Media]) -> Result<(), Refusal> {
             size: m.size,
         })
         .collect();
+    if !media.is_empty() && !provider_carries_files(channel.provider) {
+        return Err(Refusal::new(
+            ErrorCode::AttachmentTypeUnsupported,
+            format!("the {} provider carries no files", channel.provider),
+        ));
+    }
     check_outbound(media_channel(channel), body, &files)
         .map_err(|e| Refusal::new(e.error_code(), e))?;
     parley_core::sms::check_length(channel.kind, body)
         .map(|_| ())
         .map_err(|e| Refusal::new(e.error_code(), e))
+}
+
+/// Whether Parley sends files through this provider: SMPP carries no MMS, and the simulator
+/// records text only, so a file would be lost there.
+pub const fn provider_carries_files(provider: parley_core::model::Provider) -> bool {
+    use parley_core::model::Provider;
+    matches!(provider, Provider::Twilio | Provider::Meta)
 }
 
 /// The channel as the media rules see it.

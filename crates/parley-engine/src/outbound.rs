@@ -885,8 +885,7 @@ fn fit(channel: &Channel, entry: &Entry) -> Result<(), (ErrorCode, String)> {
     if entry.media.is_empty() {
         return Ok(());
     }
-    // SMPP carries no MMS, and the simulator records text only: a file would be lost there.
-    if matches!(channel.provider, Provider::Smpp | Provider::Simulator) {
+    if !crate::compose::provider_carries_files(channel.provider) {
         return Err((
             ErrorCode::AttachmentTypeUnsupported,
             format!(

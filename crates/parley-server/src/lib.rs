@@ -219,6 +219,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(console::api::overview))
         .routes(routes!(console::api::estimated_wait))
         .routes(routes!(console::api::transfer_targets))
+        .routes(routes!(console::api::set_password))
         .routes(routes!(console::sse::events))
         .split_for_parts();
     let api = api.route_layer(middleware::from_fn_with_state(

@@ -670,6 +670,13 @@ impl Store {
         Ok(out)
     }
 
+    /// Sessions linked to a case, oldest first.
+    pub async fn sessions_of_case(&self, case_id: Uuid) -> Result<Vec<Session>> {
+        Ok(on_backend!(self, read c => sqlx::query_as::<_, Session>(
+            "SELECT * FROM sessions WHERE case_id = $1 ORDER BY id")
+            .bind(case_id).fetch_all(c).await)?)
+    }
+
     /// The messaging users linked to a contact.
     pub async fn messaging_users_of_contact(
         &self,

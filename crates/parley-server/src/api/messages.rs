@@ -4,9 +4,9 @@
 //! A message the channel's rules refuse is answered 422 with the catalogue code and the failed
 //! entry that records it: nothing is dropped silently.
 //!
-//! Who composes: a caller of this API is recorded as an agent (`actor: agent`, no `actor_id`,
-//! since an API token is not an agent), so the Messenger human-agent window applies as it does
-//! in the console.
+//! Who composes: a caller of this API is recorded as an agent (`actor: agent`), with the
+//! signed-in agent's id for a console request and none for an API token (which is not an agent),
+//! so the Messenger human-agent window applies as it does in the console.
 
 use axum::Extension;
 use axum::Json;
@@ -108,7 +108,8 @@ pub async fn send_message(
     };
     let author = Author {
         actor: Actor::Agent,
-        actor_id: None,
+        // The signed-in agent for console requests; none for an API token.
+        actor_id: caller.agent_id,
     };
     match state
         .engine

@@ -246,7 +246,10 @@ pub async fn link(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StartBody {
-    pub messaging_user_id: Uuid,
+    /// Who to write to; or give the contact or case the conversation starts from (AG-11, AG-13).
+    pub messaging_user_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    pub case_id: Option<Uuid>,
     pub body: String,
 }
 
@@ -258,11 +261,11 @@ pub async fn start_conversation(
     ApiJson(body): ApiJson<StartBody>,
 ) -> Result<Response, ApiError> {
     let agent = agent(session)?;
-    let session = state
-        .engine
-        .desk
-        .start_conversation(&agent, body.messaging_user_id, &body.body)
+    let desk = &state.engine.desk;
+    let user = desk
+        .recipient(body.messaging_user_id, body.contact_id, body.case_id)
         .await?;
+    let session = desk.start_conversation(&agent, user, &body.body).await?;
     let now = state.clock.now();
     let item = state.engine.desk.item(&agent, session, None, now).await?;
     Ok((StatusCode::CREATED, Json(item)).into_response())
@@ -334,4 +337,40 @@ pub async fn transfer_targets(
         .map(|(id, name)| json!({"id": id, "name": name}))
         .collect();
     Ok(Json(json!({ "items": items })).into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PasswordBody {
+    /// At least 12 characters.
+    pub password: String,
+}
+
+#[utoipa::path(put, path = "/api/v1/agents/{id}/password", tag = "console", params(IdPath),
+    request_body = PasswordBody,
+    responses((status = 204, description = "The agent's console password is set"),
+              (status = 403, description = "Only admins, or the agent themself")))]
+pub async fn set_password(
+    State(state): State<AppState>,
+    Extension(caller): Extension<crate::auth::Caller>,
+    ApiPath(IdPath { id }): ApiPath<IdPath>,
+    ApiJson(body): ApiJson<PasswordBody>,
+) -> Result<Response, ApiError> {
+    if caller.agent_id != Some(id) {
+        caller.require_configure()?;
+    }
+    let length = body.password.chars().count();
+    if !(12..=1024).contains(&length) {
+        return Err(ApiError::invalid("a password has 12 to 1,024 characters"));
+    }
+    state.store.agent(id).await?;
+    let password = body.password;
+    let hash = tokio::task::spawn_blocking(move || crate::console::auth::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::invalid(format!("hashing failed: {e}")))?
+        .map_err(ApiError::invalid)?;
+    state
+        .store
+        .set_agent_password_hash(id, &hash, state.clock.now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

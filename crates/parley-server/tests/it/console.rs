@@ -545,18 +545,40 @@ async fn agent_initiated_reply_goes_to_the_agent(b: TestBackend) {
     let first = d.offered(&a).await;
     assert_eq!(d.act(&a, first, "accept").await.status(), StatusCode::OK);
     assert_eq!(d.act(&a, first, "end").await.status(), StatusCode::OK);
-    let user = d
+    let first_session = d.app.db.store.session(first).await.unwrap();
+    let user = first_session.messaging_user_id;
+    // From the case the customer's inbound session opened (AG-13): the case names the person.
+    let case_id = first_session.case_id.expect("the hand-off opened a case");
+    let unrelated = d
         .app
         .db
         .store
-        .session(first)
+        .create_contact(
+            &ContactSpec {
+                first_name: "Nobody".into(),
+                last_name: String::new(),
+                phone: None,
+                email: None,
+            },
+            SystemClock.now(),
+        )
         .await
-        .unwrap()
-        .messaging_user_id;
+        .unwrap();
+    let r = d
+        .call(&a, Method::POST, "/api/v1/conversations")
+        .json(&json!({"contact_id": unrelated.id, "body": "Hello"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "a contact with no messaging user"
+    );
 
     let r = d
         .call(&a, Method::POST, "/api/v1/conversations")
-        .json(&json!({"messaging_user_id": user, "body": "Your order shipped. Any questions?"}))
+        .json(&json!({"case_id": case_id, "body": "Your order shipped. Any questions?"}))
         .send()
         .await
         .unwrap();
@@ -873,8 +895,91 @@ async fn routing_rules_send_work_by_skill(b: TestBackend) {
     assert_ne!(english, offered);
 }
 
+async fn estimated_wait_needs_ten_recent_accepts(b: TestBackend) {
+    let d = Desk::new(b).await;
+    let ada = d.agent("Ada", 2, AgentRole::Agent).await;
+    let a = d.sign_in(&ada).await;
+    let s = &d.app.db.store;
+    let path = format!("/api/v1/queues/{}/estimated-wait", d.queue.id);
+    let minutes = |v: Value| v["minutes"].clone();
+    let accepts = |waited_ms: i64| ConsoleChange {
+        accepts: vec![AcceptWrite {
+            queue_id: d.queue.id,
+            waited_ms,
+        }],
+        ..ConsoleChange::default()
+    };
+    for _ in 0..9 {
+        s.commit_console(&accepts(70_000), SystemClock.now())
+            .await
+            .unwrap();
+    }
+    let r: Value = d
+        .call(&a, Method::GET, &path)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        minutes(r),
+        Value::Null,
+        "nine accepts are not enough (RT-10)"
+    );
+    s.commit_console(&accepts(110_000), SystemClock.now())
+        .await
+        .unwrap();
+    let r: Value = d
+        .call(&a, Method::GET, &path)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Mean wait 74 s, rounded up to whole minutes.
+    assert_eq!(minutes(r), json!(2));
+    // The store answers only the last ten minutes' accepts (older ones are core's to ignore too).
+    let later = SystemClock.now().plus(Duration::from_secs(60));
+    assert_eq!(s.queue_accepts(d.queue.id, later).await.unwrap().len(), 0);
+    // Agents set their own password; others need the admin role.
+    let r = d
+        .call(
+            &a,
+            Method::PUT,
+            &format!("/api/v1/agents/{}/password", ada.id),
+        )
+        .json(&json!({"password": "a much longer passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let bob = d.agent("Bob", 2, AgentRole::Agent).await;
+    let r = d
+        .call(
+            &a,
+            Method::PUT,
+            &format!("/api/v1/agents/{}/password", bob.id),
+        )
+        .json(&json!({"password": "a much longer passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = d
+        .app
+        .req(Method::PUT, &format!("/api/v1/agents/{}/password", bob.id))
+        .json(&json!({"password": "short"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
 parley_store::on_both_backends!(
     routing_rules_send_work_by_skill,
+    estimated_wait_needs_ten_recent_accepts,
     sign_in_checks_passwords_cookies_and_csrf,
     offers_accept_transfer_end,
     capacity_limits_offers_and_ending_frees_it,

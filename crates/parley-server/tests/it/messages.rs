@@ -576,7 +576,10 @@ async fn whatsapp_media_is_looked_up_and_stored(b: TestBackend) {
     assert_eq!(r.bytes().await.unwrap().as_ref(), PNG);
     let downloads = seen.lock().unwrap().downloads.clone();
     assert_eq!(
-        downloads.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+        downloads
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .collect::<Vec<_>>(),
         ["graph/1479537139650973", "lookaside/1479537139650973"]
     );
 }
