@@ -507,6 +507,26 @@ async fn offline_agent_work_is_rerouted(b: TestBackend) {
     assert_eq!(s.status, SessionStatus::Waiting);
     assert_eq!(d.offered(&bc).await, session);
     assert_eq!(count(&d.work(&a).await, "sessions"), 0);
+
+    // Bob accepts; then his console disappears (no stream renews his connection) past the grace
+    // period: the next round sets him offline and routes his session again.
+    assert_eq!(d.act(&bc, session, "accept").await.status(), StatusCode::OK);
+    let past = SystemClock.now().minus(Duration::from_secs(1));
+    d.app
+        .db
+        .store
+        .touch_agents_connected(&[bob.id], past)
+        .await
+        .unwrap();
+    d.app.engine.router.route().await.unwrap();
+    assert_eq!(
+        d.app.db.store.agent(bob.id).await.unwrap().presence,
+        Presence::Offline
+    );
+    assert_eq!(
+        d.app.db.store.session(session).await.unwrap().status,
+        SessionStatus::Waiting
+    );
 }
 
 async fn unanswered_offers_move_on(b: TestBackend) {
