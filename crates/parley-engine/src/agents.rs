@@ -293,7 +293,8 @@ impl AgentDesk {
         Ok(())
     }
 
-    fn may_handle(&self, agent: &Agent, session: &Session) -> Result<()> {
+    /// Whether the agent may act on (and write into) this session: it is theirs, or they supervise.
+    pub fn may_handle(&self, agent: &Agent, session: &Session) -> Result<()> {
         let supervisor = matches!(agent.role, AgentRole::Admin | AgentRole::Supervisor);
         if owned_by(session, agent.id) || supervisor {
             Ok(())

@@ -385,15 +385,13 @@ where
     let start = Instant::now();
     let workers = engine.spawn_workers(stop_rx);
     let deadline = Instant::now() + Duration::from_secs(900);
-    // Done when no job is ready (an index lookup) and none is running (a handful of rows).
-    // Counting the ready backlog on every poll would scan up to the whole queue each time and
-    // take a good share of a core from the pipeline being measured.
+    // Done when no job is ready or running. An existence check, not a count or a MIN: both
+    // scan the whole ready backlog on every poll and took a good share of a core from the
+    // pipeline being measured.
     loop {
-        if store
-            .next_due(parley_engine::outbound::QUEUE)
+        if !store
+            .has_pending_jobs(parley_engine::outbound::QUEUE)
             .await?
-            .is_none()
-            && store.pending_jobs(parley_engine::outbound::QUEUE).await? == 0
         {
             break;
         }

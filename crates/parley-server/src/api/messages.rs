@@ -89,6 +89,12 @@ pub async fn send_message(
     ApiJson(input): ApiJson<MessageInput>,
 ) -> Result<Response, ApiError> {
     caller.require_conversations()?;
+    // An agent writes only into their own sessions (supervisors and admins into any).
+    if let Some(agent_id) = caller.agent_id {
+        let agent = state.store.agent(agent_id).await?;
+        let session = state.store.session(id).await?;
+        state.engine.desk.may_handle(&agent, &session)?;
+    }
     let message = OutgoingMessage {
         body: input.body,
         media: input

@@ -359,6 +359,19 @@ async fn offers_accept_transfer_end(b: TestBackend) {
     assert_eq!(s.owner_id, Some(ada.id));
     assert_eq!(count(&d.work(&a).await, "sessions"), 1);
 
+    // Ada replies; Bob may not write into her session.
+    let reply = |c| {
+        d.call(
+            c,
+            Method::POST,
+            &format!("/api/v1/sessions/{session}/messages"),
+        )
+        .json(&json!({"body": "Let me check that for you."}))
+        .send()
+    };
+    assert_eq!(reply(&a).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(reply(&bc).await.unwrap().status(), StatusCode::FORBIDDEN);
+
     // The customer's next message is part of the conversation, not a new hand-off.
     d.customer_says("+447400000001", "Order 42").await;
     let w = d
@@ -406,7 +419,7 @@ async fn offers_accept_transfer_end(b: TestBackend) {
     assert_eq!(s.status, SessionStatus::Ended);
     assert_eq!(s.ended_by, Some(Actor::Agent));
     let user = s.messaging_user_id;
-    let all = d.app.wait_for_entries(user, 3).await;
+    let all = d.app.wait_for_entries(user, 4).await;
     assert!(
         all.iter()
             .any(|(_, e)| e.body == "Thanks, goodbye." && e.direction == Direction::Outbound)
