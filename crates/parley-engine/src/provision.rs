@@ -806,9 +806,14 @@ async fn prune_missing(
     let keep = |names: &mut dyn Iterator<Item = &str>| -> HashSet<String> {
         names.map(|n| n.trim().to_owned()).collect()
     };
-    let agents = keep(&mut file.agents.iter().map(|a| a.email.as_str()));
+    // E-mail addresses compare without case: the store keeps them lower-cased.
+    let agents: HashSet<String> = file
+        .agents
+        .iter()
+        .map(|a| a.email.trim().to_lowercase())
+        .collect();
     for a in all(|p| store.list_agents(p)).await? {
-        if !agents.contains(&a.email) {
+        if !agents.contains(&a.email.to_lowercase()) {
             report.deleted.push(format!("agent {}", a.email));
             store.delete_agent(a.id).await?;
         }

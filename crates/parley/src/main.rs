@@ -355,6 +355,28 @@ mod tests {
         assert_eq!(w.channels.len(), 2);
     }
 
+    #[tokio::test]
+    async fn demo_workspace_applies() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+        let store = Store::connect(&url, &parley_store::StoreOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let w: WorkspaceFile = serde_norway::from_str(include_str!("demo.yaml")).unwrap();
+        provision::apply(&store, &SystemClock, &w, false)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .agent_by_email("alex@demo.parley.test")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        store.close().await;
+    }
+
     #[test]
     fn workspace_files_parse_as_yaml_and_toml() {
         let toml = "[[queues]]\nname = \"Support\"\n\n[[channels]]\nname = \"Main\"\nkind = \"sms\"\nprovider = \"simulator\"\naddress = \"+14155550100\"\nnumber_type = \"toll_free\"\nqueue = \"Support\"\n";
