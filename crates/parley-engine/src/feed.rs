@@ -342,6 +342,12 @@ impl Feed {
             let Some(s) = sessions.get(&session_id) else {
                 continue;
             };
+            // A message of a session no agent holds (a campaign's, an auto-response before
+            // routing) concerns no console: the session's own events tell supervisors enough.
+            // Skipping them keeps bulk sending from writing a console row per message.
+            if kind == "entry" && owner_agent(s).is_none() {
+                continue;
+            }
             out.push(NewConsoleEvent {
                 agent_id: owner_agent(s),
                 kind: kind.to_owned(),
