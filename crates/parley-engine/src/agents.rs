@@ -28,7 +28,7 @@ use crate::channel_rules::behaviour_of;
 use crate::feed::{CONNECTION_GRACE, Feed};
 use crate::inbound::{row_of, state_of};
 use crate::outbound::{self, send_job};
-use crate::routing::{Router, agent_loads, all_queues, owned_by, presence_event, queue_events};
+use crate::routing::{Router, all_queues, owned_by, presence_event, queue_events};
 
 /// Why an agent action did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -841,19 +841,16 @@ impl AgentDesk {
     /// Queues with their waiting sessions and agents with presence and load (supervisor view).
     pub async fn overview(&self) -> Result<Overview> {
         let now = self.clock.now();
-        let loads = agent_loads(&self.store).await?;
-        let agents = self
-            .store
-            .agents_with_memberships()
-            .await?
+        let (states, _) = self.router.routing_state(now).await?;
+        let agents = states
             .into_iter()
-            .map(|(a, _, connected)| AgentOverview {
+            .map(|a| AgentOverview {
                 id: a.id,
                 name: a.name,
                 presence: a.presence,
-                online: connected.is_some_and(|c| c >= now),
-                load: loads.get(&a.id).copied().unwrap_or(0),
-                capacity: a.capacity,
+                online: a.online,
+                load: a.load,
+                capacity: i64::from(a.capacity),
             })
             .collect();
         let waiting = self.store.waiting_sessions(10_000).await?;

@@ -368,7 +368,7 @@ impl Outbound {
             .collect();
         let sessions: HashMap<Uuid, Session> = self
             .store()
-            .outbox_sessions(&dedup(session_ids))
+            .sessions_by_ids(&dedup(session_ids))
             .await?
             .into_iter()
             .map(|s| (s.id, s))

@@ -573,23 +573,10 @@ impl Store {
             .bind(agent_id).fetch_all(c).await)?)
     }
 
+    /// The sessions with these ids (those that exist).
     pub async fn sessions_by_ids(&self, ids: &[Uuid]) -> Result<Vec<Session>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(256) {
-            let sql = format!(
-                "SELECT * FROM sessions WHERE id IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let rows = on_backend!(self, read c => {
-                let mut q = sqlx::query_as::<_, Session>(sqlx::AssertSqlSafe(sql.clone()));
-                for id in chunk {
-                    q = q.bind(id);
-                }
-                q.fetch_all(c).await
-            })?;
-            out.extend(rows);
-        }
-        Ok(out)
+        self.rows_by_ids("SELECT * FROM sessions WHERE id IN", ids)
+            .await
     }
 
     /// The first customer message, the last message and the unread count of a session for an

@@ -6,7 +6,7 @@ use parley_core::Timestamp;
 use parley_core::model::{ConsentSource, ConsentStatus, EntryStatus};
 use uuid::Uuid;
 
-use crate::records::{Entry, MessagingUser, Session};
+use crate::records::{Entry, MessagingUser};
 use crate::simulator::NewSimulatorMessage;
 use crate::{Backend, Result, Store, on_backend};
 
@@ -97,30 +97,25 @@ pub struct OutboxCommitted {
 impl Store {
     /// The entries with these ids (those that exist).
     pub async fn outbox_entries(&self, ids: &[Uuid]) -> Result<Vec<Entry>> {
-        self.outbox_rows("SELECT * FROM entries WHERE id IN", ids)
+        self.rows_by_ids("SELECT * FROM entries WHERE id IN", ids)
             .await
     }
 
     /// The sessions with these ids (those that exist).
-    pub async fn outbox_sessions(&self, ids: &[Uuid]) -> Result<Vec<Session>> {
-        self.outbox_rows("SELECT * FROM sessions WHERE id IN", ids)
-            .await
-    }
-
     /// The messaging users with these ids (those that exist).
     pub async fn outbox_users(&self, ids: &[Uuid]) -> Result<Vec<MessagingUser>> {
-        self.outbox_rows("SELECT * FROM messaging_users WHERE id IN", ids)
+        self.rows_by_ids("SELECT * FROM messaging_users WHERE id IN", ids)
             .await
     }
 
     /// The channels with these ids (those that exist).
     pub async fn outbox_channels(&self, ids: &[Uuid]) -> Result<Vec<crate::Channel>> {
-        self.outbox_rows("SELECT * FROM channels WHERE id IN", ids)
+        self.rows_by_ids("SELECT * FROM channels WHERE id IN", ids)
             .await
     }
 
-    /// `select` (a constant of this module ending in `IN`) for `ids`, a chunk per query.
-    async fn outbox_rows<T>(&self, select: &'static str, ids: &[Uuid]) -> Result<Vec<T>>
+    /// `select` (a constant ending in `IN`) for `ids`, a chunk per query.
+    pub(crate) async fn rows_by_ids<T>(&self, select: &'static str, ids: &[Uuid]) -> Result<Vec<T>>
     where
         T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
             + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>

@@ -184,6 +184,24 @@ impl Desk {
         assert!(r.status().is_success(), "{}", r.text().await.unwrap());
     }
 
+    /// Waits until `n` sessions wait, then runs one routing round.
+    async fn route_once_waiting(&self, n: usize) {
+        let store = self.app.db.store.clone();
+        eventually(&self.app.events, &format!("{n} waiting sessions"), || {
+            let store = store.clone();
+            async move { (store.waiting_sessions(10).await.unwrap().len() >= n).then_some(()) }
+        })
+        .await;
+        self.app.engine.router.route().await.unwrap();
+    }
+
+    /// A GET with the console's cookie, answered with JSON.
+    async fn get(&self, c: &Console, path: &str) -> Value {
+        let r = self.call(c, Method::GET, path).send().await.unwrap();
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
     async fn work(&self, c: &Console) -> Value {
         let r = self
             .call(c, Method::GET, "/api/v1/me/work")
@@ -267,14 +285,7 @@ async fn sign_in_checks_passwords_cookies_and_csrf(b: TestBackend) {
     assert_eq!(page.headers()[LOCATION], "/console/login");
 
     let c = d.sign_in(&ada).await;
-    let me: Value = d
-        .call(&c, Method::GET, "/api/v1/me")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = d.get(&c, "/api/v1/me").await;
     assert_eq!(me["agent"]["email"], ada.email);
     assert!(me["agent"].get("password_hash").is_none());
     // A state change with the cookie but without the CSRF token is refused.
@@ -428,17 +439,8 @@ async fn offers_accept_transfer_end(b: TestBackend) {
 
     // The timeline shows the whole history with statuses.
     let t: Value = d
-        .call(
-            &bc,
-            Method::GET,
-            &format!("/api/v1/messaging-users/{user}/timeline"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get(&bc, &format!("/api/v1/messaging-users/{user}/timeline"))
+        .await;
     let bodies: Vec<&str> = t["entries"]
         .as_array()
         .unwrap()
@@ -450,17 +452,11 @@ async fn offers_accept_transfer_end(b: TestBackend) {
     // Accepting this queue's session once is recorded for the wait estimate; with one sample
     // there is no estimate yet (RT-10 needs ten).
     let ewt: Value = d
-        .call(
+        .get(
             &bc,
-            Method::GET,
             &format!("/api/v1/queues/{}/estimated-wait", d.queue.id),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(ewt["minutes"], Value::Null);
 }
 
@@ -474,13 +470,7 @@ async fn capacity_limits_offers_and_ending_frees_it(b: TestBackend) {
     d.customer_says("+447400000012", "Second question").await;
     // Wait until the second session waits, then route once more: Ada is full (the offer holds
     // her one slot), so nothing more is offered.
-    let store = d.app.db.store.clone();
-    eventually(&d.app.events, "the second session waiting", || {
-        let store = store.clone();
-        async move { (store.waiting_sessions(10).await.unwrap().len() == 2).then_some(()) }
-    })
-    .await;
-    d.app.engine.router.route().await.unwrap();
+    d.route_once_waiting(2).await;
     assert_eq!(count(&d.work(&a).await, "offers"), 1);
     assert_eq!(d.act(&a, first, "accept").await.status(), StatusCode::OK);
     d.app.engine.router.route().await.unwrap();
@@ -810,40 +800,20 @@ async fn supervisor_sees_queues_and_agents(b: TestBackend) {
     let sam = d.agent("Sam", 2, AgentRole::Supervisor).await;
     let (a, s) = (d.sign_in(&ada).await, d.sign_in(&sam).await);
     d.customer_says("+447400000071", "Waiting in line").await;
-    let store = d.app.db.store.clone();
-    eventually(&d.app.events, "a waiting session", || {
-        let store = store.clone();
-        async move { (!store.waiting_sessions(10).await.unwrap().is_empty()).then_some(()) }
-    })
-    .await;
-    d.app.engine.router.route().await.unwrap();
+    d.route_once_waiting(1).await;
     let r = d
         .call(&a, Method::GET, "/api/v1/supervisor/overview")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let o: Value = d
-        .call(&s, Method::GET, "/api/v1/supervisor/overview")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let o: Value = d.get(&s, "/api/v1/supervisor/overview").await;
     let q = &o["queues"][0];
     assert_eq!(q["name"], "Support");
     assert_eq!(q["waiting"].as_array().unwrap().len(), 1);
     assert!(q["waiting"][0]["waiting_ms"].as_i64().unwrap() >= 0);
     assert_eq!(o["agents"].as_array().unwrap().len(), 2);
-    let targets: Value = d
-        .call(&a, Method::GET, "/api/v1/agents/transfer-targets?q=")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let targets: Value = d.get(&a, "/api/v1/agents/transfer-targets?q=").await;
     let names: Vec<&str> = targets["items"]
         .as_array()
         .unwrap()
@@ -909,13 +879,7 @@ async fn routing_rules_send_work_by_skill(b: TestBackend) {
     s.update_agent(fred.id, &spec, now).await.unwrap();
     d.customer_says("+447400000082", "merci pour votre aide")
         .await;
-    let store = s.clone();
-    eventually(&d.app.events, "the second French session waiting", || {
-        let store = store.clone();
-        async move { (store.waiting_sessions(10).await.unwrap().len() == 2).then_some(()) }
-    })
-    .await;
-    d.app.engine.router.route().await.unwrap();
+    d.route_once_waiting(2).await;
     assert_eq!(
         count(&d.work(&f).await, "offers"),
         1,
@@ -947,14 +911,7 @@ async fn estimated_wait_needs_ten_recent_accepts(b: TestBackend) {
             .await
             .unwrap();
     }
-    let r: Value = d
-        .call(&a, Method::GET, &path)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = d.get(&a, &path).await;
     assert_eq!(
         minutes(r),
         Value::Null,
@@ -963,14 +920,7 @@ async fn estimated_wait_needs_ten_recent_accepts(b: TestBackend) {
     s.commit_console(&accepts(110_000), SystemClock.now())
         .await
         .unwrap();
-    let r: Value = d
-        .call(&a, Method::GET, &path)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = d.get(&a, &path).await;
     // Mean wait 74 s, rounded up to whole minutes.
     assert_eq!(minutes(r), json!(2));
     // The store answers only the last ten minutes' accepts (older ones are core's to ignore too).
