@@ -81,6 +81,8 @@ pub(crate) struct Target {
     pub(crate) channel: Arc<Channel>,
     pub(crate) purpose: SendPurpose,
     pub(crate) last_attempt: bool,
+    /// The entry's template is approved right now (true for entries without one).
+    pub(crate) template_approved: bool,
 }
 
 /// What one send decided: the entry's change, the job's outcome, and whether the entry's new
@@ -397,6 +399,19 @@ impl Outbound {
             held.insert(*id, self.leases.hold(&SenderLeases::name(*id)).await?);
         }
 
+        // Templates are checked at send time too: one read per template in the batch.
+        let mut approved: HashMap<(Uuid, String, String), bool> = HashMap::new();
+        for e in entries.values() {
+            let (Some(t), Some(s)) = (&e.template, sessions.get(&e.session_id)) else {
+                continue;
+            };
+            let key = (s.channel_id, t.name.clone(), t.language.clone());
+            if !approved.contains_key(&key) {
+                let ok = outbound::template_approved(self.store(), s.channel_id, e).await?;
+                approved.insert(key, ok);
+            }
+        }
+
         let mut plans = Vec::with_capacity(jobs.len());
         for (job, request) in jobs.iter().zip(requests) {
             let gone = |entity: &str, entry: Uuid| {
@@ -457,6 +472,12 @@ impl Outbound {
                 channel: channel.clone(),
                 purpose: request.purpose,
                 last_attempt: outbound::is_last_attempt(job),
+                template_approved: entry.template.as_ref().is_none_or(|t| {
+                    approved
+                        .get(&(session.channel_id, t.name.clone(), t.language.clone()))
+                        .copied()
+                        .unwrap_or(false)
+                }),
             })));
         }
         Ok(plans)

@@ -468,6 +468,7 @@ impl Outbound {
         let session = self.store.session(entry.session_id).await?;
         let user = self.store.messaging_user(session.messaging_user_id).await?;
         let channel = Arc::new(self.store.channel(session.channel_id).await?);
+        let template_approved = template_approved(&self.store, channel.id, &entry).await?;
         Ok(Some(Target {
             entry,
             session,
@@ -475,6 +476,7 @@ impl Outbound {
             channel,
             purpose: request.purpose,
             last_attempt,
+            template_approved,
         }))
     }
 
@@ -489,6 +491,7 @@ impl Outbound {
             channel,
             purpose,
             last_attempt,
+            template_approved,
         } = target;
         let (channel, last_attempt) = (channel.as_ref(), *last_attempt);
         let now = self.clock.now();
@@ -499,6 +502,15 @@ impl Outbound {
                 entry,
                 ErrorCode::RecipientBlockedUs,
                 &consent_reason(&refused),
+            );
+        }
+        // A template must still be approved when it leaves (it may have been paused or rejected
+        // since the message was queued).
+        if !template_approved {
+            return fail(
+                entry,
+                ErrorCode::ContentRejected,
+                "not sent: its template is no longer approved",
             );
         }
         // Fit: what the channel can carry.
@@ -746,6 +758,21 @@ impl Outbound {
         });
         Ok(())
     }
+}
+
+/// Whether an entry's template (if it has one) is approved on the channel now.
+pub(crate) async fn template_approved(
+    store: &Store,
+    channel_id: Uuid,
+    entry: &Entry,
+) -> Result<bool, StoreError> {
+    let Some(t) = &entry.template else {
+        return Ok(true);
+    };
+    Ok(store
+        .template(channel_id, &t.name, &t.language)
+        .await?
+        .is_some_and(|found| found.status == parley_core::model::TemplateStatus::Approved))
 }
 
 /// Whether this attempt is the job's last one, so a transient failure fails the entry instead.

@@ -804,6 +804,37 @@ async fn whatsapp_templates_outside_the_window(b: TestBackend) {
         "3001",
     )
     .await;
+    // The dispatcher checks again when it sends: a message that reached the outbox with a
+    // template no longer approved (here put there behind the API's back) fails, unsent.
+    let mut late_entry = queued.clone();
+    late_entry.id = Uuid::now_v7();
+    late_entry.status = EntryStatus::Queued;
+    late_entry.error_code = None;
+    let job = parley_engine::outbound::send_job(
+        late_entry.id,
+        parley_core::consent::SendPurpose::Conversation {
+            session_opt_in: false,
+        },
+        0,
+        SystemClock.now(),
+    );
+    let late = app
+        .db
+        .store
+        .record_outgoing(&late_entry, Some(&job), SystemClock.now())
+        .await
+        .unwrap();
+    let store = app.db.store.clone();
+    let failed = eventually(&app.events, "the late template message failed", || {
+        let store = store.clone();
+        async move {
+            let e = store.entry(late.id).await.unwrap();
+            (e.status == EntryStatus::Failed).then_some(e)
+        }
+    })
+    .await;
+    assert_eq!(failed.error_code.as_deref(), Some("3001"));
+    assert!(failed.provider_message_id.is_none(), "never reached Meta");
 
     // The rest of the templates API.
     let v: Value = app
