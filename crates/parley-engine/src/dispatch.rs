@@ -406,9 +406,8 @@ impl Outbound {
                 continue;
             };
             let key = (s.channel_id, t.name.clone(), t.language.clone());
-            if !approved.contains_key(&key) {
-                let ok = outbound::template_approved(self.store(), s.channel_id, e).await?;
-                approved.insert(key, ok);
+            if let std::collections::hash_map::Entry::Vacant(slot) = approved.entry(key) {
+                slot.insert(outbound::template_approved(self.store(), s.channel_id, e).await?);
             }
         }
 
