@@ -43,6 +43,9 @@ pub struct ChannelBehaviour {
     /// The context a customer's message opens (WhatsApp unified messaging: service by default).
     #[serde(default = "service")]
     pub default_context: SessionContext,
+    /// Opening hours, for routing rules' `within_business_hours` (absent: always open).
+    #[serde(default)]
+    pub business_hours: Option<parley_core::routing::BusinessHours>,
 }
 
 impl Default for ChannelBehaviour {
@@ -53,6 +56,7 @@ impl Default for ChannelBehaviour {
             session_policy: SessionPolicy::default(),
             contact_linking: ContactLinking::default(),
             default_context: SessionContext::Service,
+            business_hours: None,
         }
     }
 }
@@ -116,6 +120,18 @@ impl ChannelRules {
         if let Some(h) = &self.behaviour.case_handoff {
             parley_core::session::validate_handoff(h, &self.keywords, &self.profile)
                 .map_err(|e| RulesError::Invalid(e.to_string()))?;
+        }
+        if let Some(hours) = &self.behaviour.business_hours {
+            hours.validate().map_err(|errors| {
+                RulesError::Invalid(format!(
+                    "business_hours: {}",
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
+            })?;
         }
         Ok(())
     }

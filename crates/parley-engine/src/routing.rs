@@ -367,7 +367,7 @@ impl Router {
                 fields,
                 language,
                 now,
-                business_hours: None,
+                business_hours: behaviour.business_hours.as_ref(),
             };
             let decision = evaluate_rules(rules, &input, fallback);
             priority = decision.priority;

@@ -892,6 +892,55 @@ async fn routing_rules_send_work_by_skill(b: TestBackend) {
     assert_ne!(english, offered);
 }
 
+async fn after_hours_rules_follow_the_channel_hours(b: TestBackend) {
+    let d = Desk::new(b).await;
+    let s = &d.app.db.store;
+    let now = SystemClock.now();
+    // The channel is closed all week (no opening intervals); a rule raises the priority of what
+    // arrives out of hours.
+    let mut spec = ChannelSpec {
+        name: d.channel.name.clone(),
+        kind: d.channel.kind,
+        provider: d.channel.provider,
+        address: d.channel.address.clone(),
+        number_type: d.channel.number_type,
+        provider_keyword: None,
+        country: d.channel.country.clone(),
+        consent_level: d.channel.consent_level,
+        queue_id: d.channel.queue_id,
+        throughput_mps: None,
+        settings: json!({
+            "case_handoff": {"trigger": {"on": "non_keyword_reply"}},
+            "business_hours": {"utc_offset_minutes": 0, "intervals": []}
+        }),
+        secrets: json!({}),
+    };
+    s.update_channel(d.channel.id, &spec, now).await.unwrap();
+    d.app.engine.channels.invalidate(d.channel.id).await;
+    s.create_routing_rule(
+        &parley_store::RoutingRuleSpec {
+            name: "After hours".into(),
+            position: 1,
+            channel_id: None,
+            conditions: json!([{"type": "within_business_hours", "value": false}]),
+            actions: json!([{"type": "set_priority", "priority": 9}]),
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    d.customer_says("+447400000091", "Are you open?").await;
+    d.route_once_waiting(1).await;
+    let waiting = s.waiting_sessions(10).await.unwrap();
+    let work = waiting[0].work.as_ref().expect("classified");
+    assert_eq!(work.priority, 9);
+    // Hours that cannot be right are refused when the channel is provisioned.
+    spec.settings = json!({"business_hours": {"utc_offset_minutes": 0,
+        "intervals": [{"day": 9, "start_minute": 0, "end_minute": 60}]}});
+    let err = parley_engine::provision::check_rules(&spec, &Default::default());
+    assert!(err.is_err(), "day 9 is not a weekday");
+}
+
 async fn estimated_wait_needs_ten_recent_accepts(b: TestBackend) {
     let d = Desk::new(b).await;
     let ada = d.agent("Ada", 2, AgentRole::Agent).await;
@@ -962,6 +1011,7 @@ async fn estimated_wait_needs_ten_recent_accepts(b: TestBackend) {
 
 parley_store::on_both_backends!(
     routing_rules_send_work_by_skill,
+    after_hours_rules_follow_the_channel_hours,
     estimated_wait_needs_ten_recent_accepts,
     sign_in_checks_passwords_cookies_and_csrf,
     offers_accept_transfer_end,
