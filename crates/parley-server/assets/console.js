@@ -857,7 +857,7 @@
     if (user.contact_id) {
       try {
         const c = await api('GET', '/api/v1/contacts/' + encodeURIComponent(user.contact_id));
-        fact(contactFacts, 'Contact', [c.first_name, c.last_name].filter(Boolean).join(' ') || c.id);
+        fact(contactFacts, 'Contact', [c.first_name, c.last_name].filter(Boolean).join(' ') || 'Unnamed contact');
         fact(contactFacts, 'Phone', c.phone);
         fact(contactFacts, 'E-mail', c.email);
       } catch (_) {
