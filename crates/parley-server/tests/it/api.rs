@@ -36,14 +36,7 @@ async fn channels_crud(b: TestBackend) {
     );
     let id = c["id"].as_str().unwrap().to_owned();
 
-    let got: Value = app
-        .req(Method::GET, &format!("/api/v1/channels/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got: Value = app.get_json(&format!("/api/v1/channels/{id}")).await;
     assert_eq!(got["name"], "Main");
 
     // Replace without secrets keeps them.
@@ -163,14 +156,7 @@ async fn queues_skills_agents(b: TestBackend) {
         (Some("Help"), Some("most_available"), Some(3))
     );
 
-    let list: Value = app
-        .req(Method::GET, "/api/v1/agents")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/v1/agents").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     let r = app
         .req(
@@ -197,14 +183,7 @@ async fn list_endpoints_paginate_with_a_cursor(b: TestBackend) {
     let mut names = Vec::new();
     let mut path = "/api/v1/contacts?limit=3".to_owned();
     loop {
-        let page: Value = app
-            .req(Method::GET, &path)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = app.get_json(&path).await;
         names.extend(
             page["items"]
                 .as_array()
@@ -341,68 +320,28 @@ async fn conversations_are_readable(b: TestBackend) {
         .unwrap();
 
     let users: Value = app
-        .req(
-            Method::GET,
-            &format!("/api/v1/messaging-users?channel_id={}", c.id),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/messaging-users?channel_id={}", c.id))
+        .await;
     assert_eq!(users["items"][0]["consent_status"], "OptedOut");
     let detail: Value = app
-        .req(Method::GET, &format!("/api/v1/messaging-users/{}", u.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/messaging-users/{}", u.id))
+        .await;
     assert_eq!(detail["platform_key"], "+447400123456");
     assert_eq!(detail["consent_history"].as_array().unwrap().len(), 2);
     assert_eq!(detail["consent_history"][1]["reason"], "STOP");
 
-    let sessions: Value = app
-        .req(Method::GET, "/api/v1/sessions?status=waiting")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions: Value = app.get_json("/api/v1/sessions?status=waiting").await;
     assert_eq!(sessions["items"][0]["id"], session.id.to_string());
-    let none: Value = app
-        .req(Method::GET, "/api/v1/sessions?status=ended")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let none: Value = app.get_json("/api/v1/sessions?status=ended").await;
     assert!(none["items"].as_array().unwrap().is_empty());
     let one: Value = app
-        .req(Method::GET, &format!("/api/v1/sessions/{}", session.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/sessions/{}", session.id))
+        .await;
     assert_eq!(one["agent_messages"], 1);
 
     let entries: Value = app
-        .req(
-            Method::GET,
-            &format!("/api/v1/sessions/{}/entries", session.id),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/sessions/{}/entries", session.id))
+        .await;
     let e0 = &entries["items"][0];
     assert_eq!(e0["body"], "<script>x</script>");
     assert_eq!(e0["error_code"], "3004");

@@ -726,14 +726,7 @@ async fn simulator_conversation_with_auto_responses(b: TestBackend) {
     assert_eq!(msgs[1]["direction"], "outbound");
     assert!(msgs[1]["body"].as_str().unwrap().contains("STOP"));
     // The entry behind it is delivered.
-    let sessions: Value = app
-        .req(Method::GET, "/api/v1/sessions")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions: Value = app.get_json("/api/v1/sessions").await;
     let sid = sessions["items"][0]["id"].as_str().unwrap().to_owned();
     let entries: Value = eventually(&app.events, "delivered status", || {
         let app_req = app.req(Method::GET, &format!("/api/v1/sessions/{sid}/entries"));

@@ -167,6 +167,13 @@ impl TestApp {
         .await
     }
 
+    /// A GET with the admin token that must succeed, answered with JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let r = self.req(Method::GET, path).send().await.unwrap();
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
     /// A request without a token.
     pub fn anon(&self, method: Method, path: &str) -> RequestBuilder {
         self.client.request(method, format!("{}{path}", self.base))

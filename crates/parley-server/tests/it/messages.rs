@@ -496,16 +496,8 @@ async fn inbound_mms_media_is_stored_and_served(b: TestBackend) {
 
     // The API shows where to download Parley's copy.
     let v: Value = app
-        .req(
-            Method::GET,
-            &format!("/api/v1/sessions/{}/entries", entry.session_id),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/sessions/{}/entries", entry.session_id))
+        .await;
     let shown = v["items"]
         .as_array()
         .unwrap()
@@ -838,16 +830,8 @@ async fn whatsapp_templates_outside_the_window(b: TestBackend) {
 
     // The rest of the templates API.
     let v: Value = app
-        .req(
-            Method::GET,
-            &format!("/api/v1/channels/{}/templates", channel.id),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/channels/{}/templates", channel.id))
+        .await;
     assert_eq!(v["items"].as_array().unwrap().len(), 2);
     let r = app.req(Method::GET, &template_url).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
