@@ -29,7 +29,9 @@ pub struct EventBus {
 
 impl Default for EventBus {
     fn default() -> Self {
-        Self::new(4096)
+        // Room for bursts (the dispatcher settles hundreds of messages at once, at thousands a
+        // second) before a slower subscriber, such as the console recorder, loses events.
+        Self::new(65_536)
     }
 }
 
