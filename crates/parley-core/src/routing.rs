@@ -332,8 +332,36 @@ pub fn session_consumes_capacity(state: &SessionState) -> bool {
 /// matter: the conversation is already theirs, and the document only asks that they be online. This
 /// is the `owner_available` that [`crate::session::plan_inbound`] needs; the 24-hour window is
 /// checked there.
-pub fn owner_available_for_reply(agent: &AgentState) -> bool {
-    agent.online && agent.presence != Presence::Offline
+pub fn owner_available_for_reply(presence: Presence, online: bool) -> bool {
+    online && presence != Presence::Offline
+}
+
+/// How many agents the transfer picker shows (RT-09).
+pub const TRANSFER_PICKER_SIZE: usize = 5;
+
+/// The transfer picker (RT-09): agents other than `me` who take conversations, whose name contains
+/// the query (case-insensitive), alphabetical, at most [`TRANSFER_PICKER_SIZE`], without their
+/// status.
+pub fn transfer_targets(
+    agents: &[(Uuid, String, crate::model::AgentRole)],
+    me: Uuid,
+    query: &str,
+) -> Vec<(Uuid, String)> {
+    let q = query.trim().to_lowercase();
+    let mut found: Vec<(Uuid, String)> = agents
+        .iter()
+        .filter(|(id, name, role)| {
+            *id != me && role.converses() && (q.is_empty() || name.to_lowercase().contains(&q))
+        })
+        .map(|(id, name, _)| (*id, name.clone()))
+        .collect();
+    found.sort_by(|a, b| {
+        a.1.to_lowercase()
+            .cmp(&b.1.to_lowercase())
+            .then(a.0.cmp(&b.0))
+    });
+    found.truncate(TRANSFER_PICKER_SIZE);
+    found
 }
 
 /// How long an agent has to accept an offer before it goes to someone else. The agent is then
@@ -1550,16 +1578,39 @@ mod tests {
     }
 
     #[test]
+    fn transfer_picker_is_five_alphabetical_colleagues() {
+        use crate::model::AgentRole;
+        let me = Uuid::from_u128(99);
+        let names = ["zoe", "Bob", "amy", "Carl", "dan", "Eve", "fay"];
+        let mut agents: Vec<(Uuid, String, AgentRole)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                (
+                    Uuid::from_u128(i as u128),
+                    (*n).to_owned(),
+                    AgentRole::Agent,
+                )
+            })
+            .collect();
+        agents.push((me, "Aaron".into(), AgentRole::Agent));
+        agents.push((Uuid::from_u128(50), "Abe".into(), AgentRole::Broadcaster));
+        let picked: Vec<String> = transfer_targets(&agents, me, "")
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect();
+        assert_eq!(picked, vec!["amy", "Bob", "Carl", "dan", "Eve"]);
+        let picked = transfer_targets(&agents, me, " E ");
+        assert_eq!(picked.len(), 2, "zoe and Eve");
+    }
+
+    #[test]
     fn the_initiator_takes_the_reply_when_online_whatever_their_load() {
-        let mut a = agent(1, 1, 1, &[]);
-        assert!(owner_available_for_reply(&a));
-        a.presence = Presence::Busy;
-        assert!(owner_available_for_reply(&a));
-        a.presence = Presence::Offline;
-        assert!(!owner_available_for_reply(&a));
-        a.presence = Presence::Available;
-        a.online = false;
-        assert!(!owner_available_for_reply(&a));
+        assert!(owner_available_for_reply(Presence::Available, true));
+        assert!(owner_available_for_reply(Presence::Busy, true));
+        assert!(owner_available_for_reply(Presence::OnBreak, true));
+        assert!(!owner_available_for_reply(Presence::Offline, true));
+        assert!(!owner_available_for_reply(Presence::Available, false));
     }
 
     #[test]

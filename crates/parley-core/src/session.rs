@@ -97,6 +97,38 @@ crate::wire_enum! {
     }
 }
 
+/// Why an agent may not start a conversation with a messaging user now (AG-12, SE-10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StartRefused {
+    #[error("this customer opted out on this channel")]
+    OptedOut,
+    #[error("you are not in this channel's queue")]
+    NotInQueue,
+    #[error("this customer already has an open session; it must end first")]
+    SessionOpen,
+}
+
+/// Whether an agent may start a conversation (AG-11, AG-12, SE-10): the messaging user has not
+/// opted out, the agent is a member of the channel's queue (when it has one), and the user's
+/// previous session is over.
+pub fn may_start_conversation(
+    consent: Option<ConsentStatus>,
+    channel_queue: Option<Uuid>,
+    agent_queues: &[Uuid],
+    has_open_session: bool,
+) -> Result<(), StartRefused> {
+    if consent == Some(ConsentStatus::OptedOut) {
+        return Err(StartRefused::OptedOut);
+    }
+    if channel_queue.is_some_and(|q| !agent_queues.contains(&q)) {
+        return Err(StartRefused::NotInQueue);
+    }
+    if has_open_session {
+        return Err(StartRefused::SessionOpen);
+    }
+    Ok(())
+}
+
 /// A session as the rules see it. Ids belong to the store: the conversation id is shared by every
 /// session of a messaging user on a channel, and a session opened by a plan joins that conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -897,8 +929,10 @@ pub struct Handoff {
 
 /// Decides whether this inbound message hands the customer to a person. The compliance help response
 /// is sent either way (by consent); an opted-out user gets no hand-off, since nothing but the help
-/// response may reach them.
+/// response may reach them, and neither does a customer whose open session (`open`, its status) is
+/// already with a person or in line for one.
 pub fn decide_handoff(
+    open: Option<SessionStatus>,
     config: Option<&CaseHandoff>,
     keyword: Option<&KeywordMatch>,
     consent: &ConsentDecision,
@@ -906,6 +940,9 @@ pub fn decide_handoff(
     policy: &SessionPolicy,
 ) -> Option<Handoff> {
     let config = config?;
+    if !handoff_applies(open) {
+        return None;
+    }
     if consent.status_after == Some(ConsentStatus::OptedOut)
         || consent.disposition == Disposition::OptOut
     {
@@ -932,7 +969,7 @@ pub fn decide_handoff(
 /// Whether a message may hand the customer over at all: not while their open session is already
 /// with a person or in line for one (Waiting, Active). There it is simply the next message of the
 /// conversation; handing over again would repeat the hand-off reply and open another case.
-pub fn handoff_applies(open: Option<SessionStatus>) -> bool {
+fn handoff_applies(open: Option<SessionStatus>) -> bool {
     !matches!(open, Some(SessionStatus::Waiting | SessionStatus::Active))
 }
 
@@ -1129,6 +1166,25 @@ mod tests {
             .iter()
             .find(|(f, k, _)| *f == from && *k == kind)
             .map(|(_, _, to)| *to)
+    }
+
+    #[test]
+    fn starting_a_conversation_needs_consent_the_queue_and_no_open_session() {
+        let q = Uuid::from_u128(1);
+        assert_eq!(may_start_conversation(None, Some(q), &[q], false), Ok(()));
+        assert_eq!(may_start_conversation(None, None, &[], false), Ok(()));
+        assert_eq!(
+            may_start_conversation(Some(ConsentStatus::OptedOut), Some(q), &[q], false),
+            Err(StartRefused::OptedOut)
+        );
+        assert_eq!(
+            may_start_conversation(None, Some(q), &[Uuid::from_u128(2)], false),
+            Err(StartRefused::NotInQueue)
+        );
+        assert_eq!(
+            may_start_conversation(None, Some(q), &[q], true),
+            Err(StartRefused::SessionOpen)
+        );
     }
 
     #[test]
@@ -1692,7 +1748,7 @@ mod tests {
         };
         validate_handoff(&cfg, &c, &profile).unwrap();
         let (m, d) = consent_for(&c, &profile, Some(ConsentStatus::ExplicitlyOptedIn), "HELP");
-        let h = decide_handoff(Some(&cfg), m.as_ref(), &d, t(0), &p).unwrap();
+        let h = decide_handoff(None, Some(&cfg), m.as_ref(), &d, t(0), &p).unwrap();
         assert_eq!(h.session_opt_in_until, t(24));
         assert_eq!(
             h.reply.as_deref(),
@@ -1735,7 +1791,7 @@ mod tests {
         );
         assert!(session_opt_in_valid(&s, t(43), &p));
         // Without the option, HELP is only a keyword.
-        assert_eq!(decide_handoff(None, m.as_ref(), &d, t(0), &p), None);
+        assert_eq!(decide_handoff(None, None, m.as_ref(), &d, t(0), &p), None);
         assert_eq!(
             InboundKind::classify(&d, None),
             InboundKind::KeywordOnly {
@@ -1762,7 +1818,7 @@ mod tests {
         let user = Some(ConsentStatus::ImplicitlyOptedIn);
         let fires = |cfg: &CaseHandoff, text: &str, current| {
             let (m, d) = consent_for(&c, &profile, current, text);
-            decide_handoff(Some(cfg), m.as_ref(), &d, t(0), &p).is_some()
+            decide_handoff(None, Some(cfg), m.as_ref(), &d, t(0), &p).is_some()
         };
         assert!(fires(&by_keyword, "Agent!", user));
         assert!(!fires(&by_keyword, "help", user));

@@ -11,24 +11,27 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parley_core::model::{
-    Actor, AgentRole, ChannelKind, ConsentSource, ConsentStatus, OwnerKind, Presence, SessionStatus,
+    Actor, ChannelKind, ConsentSource, ConsentStatus, OwnerKind, Presence, SessionStatus,
 };
 use parley_core::routing::{AcceptSample, WorkTarget, estimated_wait};
 use parley_core::session::{SessionEvent, SessionOwner, SessionPolicy, apply, next_deadline};
 use parley_core::{Clock, ErrorCode, Timestamp};
 use parley_store::{
     AcceptWrite, Agent, Channel, ConsentWrite, ConsoleChange, GuardedSession, InboundWrite,
-    MessagingUser, NewConsoleEvent, RoutingWork, Session, Store, StoreError,
+    MessagingUser, NewConsoleEvent, Session, Store, StoreError,
 };
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::channel_rules::behaviour_of;
+use crate::compose::{Author, Compose, ComposeError, OutgoingMessage};
 use crate::feed::{CONNECTION_GRACE, Feed};
 use crate::inbound::{row_of, state_of};
 use crate::outbound::{self, send_job};
-use crate::routing::{Router, all_queues, owned_by, presence_event, queue_events};
+use crate::routing::{
+    Router, all_queues, owned_by, presence_event, queue_events, queue_of, target_of, waiting_row,
+};
 
 /// Why an agent action did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +147,7 @@ pub struct Overview {
 
 #[derive(Clone)]
 pub struct AgentDesk {
+    compose: Compose,
     store: Store,
     clock: Arc<dyn Clock>,
     feed: Feed,
@@ -163,9 +167,11 @@ impl AgentDesk {
         clock: Arc<dyn Clock>,
         feed: Feed,
         router: Router,
+        compose: Compose,
         outbound_wake: Arc<tokio::sync::Notify>,
     ) -> Self {
         Self {
+            compose,
             store,
             clock,
             feed,
@@ -234,7 +240,7 @@ impl AgentDesk {
             &SessionEvent::AgentAccepted { at: now, owner },
             &SessionPolicy::default(),
         )
-        .map_err(|e| AgentActionError::Conflict(e.to_string()))?;
+        .map_err(refused)?;
         let row = row_of(&session, &t.state);
         let mut change = ConsoleChange {
             sessions: vec![GuardedSession {
@@ -245,7 +251,7 @@ impl AgentDesk {
             work_deletes: vec![session_id],
             ..ConsoleChange::default()
         };
-        if let Ok(WorkTarget::Queue(queue_id)) = serde_json::from_str(&work.target) {
+        if let Some(WorkTarget::Queue(queue_id)) = target_of(&work) {
             change.accepts.push(AcceptWrite {
                 queue_id,
                 waited_ms: now.millis() - work.waiting_since.millis(),
@@ -295,8 +301,7 @@ impl AgentDesk {
 
     /// Whether the agent may act on (and write into) this session: it is theirs, or they supervise.
     pub fn may_handle(&self, agent: &Agent, session: &Session) -> Result<()> {
-        let supervisor = matches!(agent.role, AgentRole::Admin | AgentRole::Supervisor);
-        if owned_by(session, agent.id) || supervisor {
+        if owned_by(session, agent.id) || agent.role.supervises() {
             Ok(())
         } else {
             Err(AgentActionError::Forbidden(
@@ -319,11 +324,16 @@ impl AgentDesk {
             },
             &SessionPolicy::default(),
         )
-        .map_err(|e| AgentActionError::Conflict(e.to_string()))?;
+        .map_err(refused)?;
         let row = row_of(&session, &t.state);
         let channel = self.store.channel(session.channel_id).await?;
         let mut effects = InboundWrite::default();
-        if let Some(text) = end_reply(&channel) {
+        let reply = behaviour_of(&channel.settings)
+            .ok()
+            .and_then(|b| b.end_conversation_reply)
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty());
+        if let Some(text) = reply {
             let mut entry = outbound::auto_response_entry(session.id, text, now);
             entry.actor = Actor::System;
             effects.jobs.push(send_job(
@@ -366,7 +376,7 @@ impl AgentDesk {
             &SessionEvent::MarkedInactive { at: now },
             &policy,
         )
-        .map_err(|e| AgentActionError::Conflict(e.to_string()))?;
+        .map_err(refused)?;
         let row = row_of(&session, &t.state);
         let mut effects = InboundWrite::default();
         if let Some(deadline) = next_deadline(&t.state, &policy) {
@@ -426,24 +436,21 @@ impl AgentDesk {
             },
             &SessionPolicy::default(),
         )
-        .map_err(|e| AgentActionError::Conflict(e.to_string()))?;
+        .map_err(refused)?;
         let mut row = row_of(&session, &t.state);
         if let TransferTo::Queue(q) = to {
             row.queue_id = Some(q);
         }
         let mut change = ConsoleChange {
             sessions: vec![guard(&session, row.clone())],
-            work_upserts: vec![RoutingWork {
+            work_upserts: vec![waiting_row(
                 session_id,
-                target: serde_json::to_string(&target).unwrap_or_default(),
-                priority: 0,
-                waiting_since: now,
-                offered_agent_id: None,
-                offered_at: None,
-                offer_expires_at: None,
-                declined_by: from.into_iter().collect(),
-                transfer_from: from,
-            }],
+                &target,
+                0,
+                now,
+                from.into_iter().collect(),
+                from,
+            )],
             ..ConsoleChange::default()
         };
         change.events.push(session_event(agent.id, &row));
@@ -477,7 +484,7 @@ impl AgentDesk {
         let open = self.store.open_session(user.id).await?;
         if let Some(s) = &open {
             self.may_handle(agent, s)?;
-        } else if agent.role == AgentRole::Broadcaster {
+        } else if !agent.role.converses() {
             return Err(AgentActionError::Forbidden(
                 "opting customers out needs the agent role".into(),
             ));
@@ -551,32 +558,19 @@ impl AgentDesk {
     /// Whether the agent may start a conversation with this messaging user now (AG-11, AG-12,
     /// SE-10): not opted out, the agent is in the channel's queue, and no session is open.
     pub async fn may_start(&self, agent: &Agent, user: &MessagingUser) -> Result<Channel> {
-        if agent.role == AgentRole::Broadcaster {
-            return Err(AgentActionError::Forbidden(
-                "starting conversations needs the agent role".into(),
-            ));
-        }
-        if user.consent_status == Some(ConsentStatus::OptedOut) {
-            return Err(AgentActionError::Forbidden(
-                "this customer opted out on this channel".into(),
-            ));
-        }
+        use parley_core::session::{StartRefused, may_start_conversation};
         let channel = self.store.channel(user.channel_id).await?;
-        let admin = agent.role == AgentRole::Admin;
-        if let Some(q) = channel.queue_id
-            && !admin
-            && !agent.queue_ids.contains(&q)
-        {
-            return Err(AgentActionError::Forbidden(
-                "you are not in this channel's queue".into(),
-            ));
+        let open = self.store.open_session(user.id).await?.is_some();
+        match may_start_conversation(
+            user.consent_status,
+            channel.queue_id,
+            &agent.queue_ids,
+            open,
+        ) {
+            Ok(()) => Ok(channel),
+            Err(e @ StartRefused::SessionOpen) => Err(AgentActionError::Conflict(e.to_string())),
+            Err(e) => Err(AgentActionError::Forbidden(e.to_string())),
         }
-        if self.store.open_session(user.id).await?.is_some() {
-            return Err(AgentActionError::Conflict(
-                "this customer already has an open session; it must end first".into(),
-            ));
-        }
-        Ok(channel)
     }
 
     /// The messaging user a conversation started from a record goes to (AG-11, AG-13): a messaging
@@ -652,22 +646,11 @@ impl AgentDesk {
         &self,
         agent: &Agent,
         messaging_user_id: Uuid,
-        body: &str,
+        message: OutgoingMessage,
     ) -> Result<Session> {
         let now = self.clock.now();
         let user = self.store.messaging_user(messaging_user_id).await?;
         let channel = self.may_start(agent, &user).await?;
-        if body.trim().is_empty() {
-            return Err(AgentActionError::Invalid(
-                "the first message is empty".into(),
-            ));
-        }
-        if let Err(e) = parley_core::sms::check_length(channel.kind, body) {
-            return Err(AgentActionError::Invalid(format!(
-                "{e} (error {})",
-                e.error_code().code()
-            )));
-        }
         let behaviour = behaviour_of(&channel.settings).unwrap_or_default();
         let owner = SessionOwner {
             kind: OwnerKind::Agent,
@@ -675,7 +658,7 @@ impl AgentDesk {
         };
         let state =
             parley_core::session::open_outbound(None, owner, behaviour.default_context, now)
-                .map_err(|e| AgentActionError::Invalid(e.to_string()))?;
+                .map_err(refused)?;
         let conversation = self
             .store
             .conversation_of(user.id)
@@ -684,34 +667,46 @@ impl AgentDesk {
         let mut session =
             crate::inbound::new_session_row(&state, channel.id, user.id, conversation);
         session.queue_id = channel.queue_id;
+        // The first message goes through the compose path like any other: consent, the care
+        // window (a WhatsApp conversation opens with an approved template), length, media.
+        let author = Author {
+            actor: Actor::Agent,
+            actor_id: Some(agent.id),
+        };
+        let prepared = self
+            .compose
+            .prepare(&channel, &session, &message, author, now)
+            .await
+            .map_err(|e| match e {
+                ComposeError::Store(e) => AgentActionError::from(e),
+                other => AgentActionError::Invalid(other.to_string()),
+            })?;
+        let (Some(job), None) = (prepared.job, &prepared.refusal) else {
+            // Refused before anything exists: no session is opened for a message that cannot go.
+            let why = prepared
+                .refusal
+                .map(|r| format!("not sent ({}): {}", r.code.code(), r.reason))
+                .unwrap_or_default();
+            return Err(AgentActionError::Invalid(why));
+        };
         let t = apply(
             &state,
             &SessionEvent::AgentMessage { at: now },
             &behaviour.session_policy,
         )
-        .map_err(|e| AgentActionError::Invalid(e.to_string()))?;
+        .map_err(refused)?;
         apply_row(&mut session, &t.state);
-        let mut entry = outbound::auto_response_entry(session.id, body.to_owned(), now);
-        entry.actor = Actor::Agent;
-        entry.actor_id = Some(agent.id);
         let mut effects = InboundWrite {
             sessions: vec![session.clone()],
+            entries: vec![prepared.entry],
+            jobs: vec![job],
             ..InboundWrite::default()
         };
-        effects.jobs.push(send_job(
-            entry.id,
-            parley_core::consent::SendPurpose::Conversation {
-                session_opt_in: false,
-            },
-            outbound::REPLY_PRIORITY,
-            now,
-        ));
         if let Some(deadline) = next_deadline(&t.state, &behaviour.session_policy) {
             effects
                 .jobs
                 .push(crate::timers::timer_job(session.id, deadline));
         }
-        effects.entries.push(entry);
         let change = ConsoleChange {
             effects: Some(effects),
             events: vec![session_event(agent.id, &session)],
@@ -856,15 +851,7 @@ impl AgentDesk {
         let waiting = self.store.waiting_sessions(10_000).await?;
         let mut by_queue: HashMap<Uuid, Vec<WaitingItem>> = HashMap::new();
         for w in waiting {
-            let queue = w
-                .work
-                .as_ref()
-                .and_then(|r| match serde_json::from_str::<WorkTarget>(&r.target) {
-                    Ok(WorkTarget::Queue(q)) => Some(q),
-                    Ok(WorkTarget::Agent { fallback_queue, .. }) => fallback_queue,
-                    _ => None,
-                })
-                .or(w.session.queue_id);
+            let queue = w.work.as_ref().and_then(queue_of).or(w.session.queue_id);
             if let Some(q) = queue {
                 let since = w
                     .work
@@ -896,23 +883,28 @@ impl AgentDesk {
         agent: &Agent,
         query: &str,
     ) -> Result<Vec<(Uuid, String)>> {
-        let q = query.trim().to_lowercase();
-        let mut agents: Vec<(Uuid, String)> = self
+        let agents: Vec<_> = self
             .store
             .agents_with_memberships()
             .await?
             .into_iter()
-            .filter(|(a, _, _)| a.id != agent.id && a.role != AgentRole::Broadcaster)
-            .filter(|(a, _, _)| q.is_empty() || a.name.to_lowercase().contains(&q))
-            .map(|(a, _, _)| (a.id, a.name))
+            .map(|(a, _, _)| (a.id, a.name, a.role))
             .collect();
-        agents.sort_by(|a, b| {
-            a.1.to_lowercase()
-                .cmp(&b.1.to_lowercase())
-                .then(a.0.cmp(&b.0))
-        });
-        agents.truncate(5);
-        Ok(agents)
+        Ok(parley_core::routing::transfer_targets(
+            &agents, agent.id, query,
+        ))
+    }
+}
+
+/// A session transition the rules refused, as the agent should read it: the session moved on
+/// (another agent, a timeout, the customer) since their screen showed it.
+fn refused(e: parley_core::session::SessionError) -> AgentActionError {
+    use parley_core::session::SessionError;
+    match e {
+        SessionError::IllegalTransition { from, .. } => AgentActionError::Conflict(format!(
+            "this session is {from} now, so that is no longer possible; reload to see it"
+        )),
+        other => AgentActionError::Conflict(other.to_string()),
     }
 }
 
@@ -934,17 +926,6 @@ fn session_event(agent_id: Uuid, s: &Session) -> NewConsoleEvent {
         kind: "session".to_owned(),
         data: json!({"session_id": s.id, "status": s.status, "owner_id": s.owner_id}).to_string(),
     }
-}
-
-/// The channel's End Conversation auto-response, from its settings.
-fn end_reply(channel: &Channel) -> Option<String> {
-    channel
-        .settings
-        .get("end_conversation_reply")
-        .and_then(|v| v.as_str())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
 }
 
 /// The care window as the console shows it, decided by `parley_core::window`.

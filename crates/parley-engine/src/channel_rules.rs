@@ -43,6 +43,9 @@ pub struct ChannelBehaviour {
     /// The context a customer's message opens (WhatsApp unified messaging: service by default).
     #[serde(default = "service")]
     pub default_context: SessionContext,
+    /// The End Conversation auto-response, sent when an agent ends a conversation.
+    #[serde(default)]
+    pub end_conversation_reply: Option<String>,
     /// Opening hours, for routing rules' `within_business_hours` (absent: always open).
     #[serde(default)]
     pub business_hours: Option<parley_core::routing::BusinessHours>,
@@ -56,6 +59,7 @@ impl Default for ChannelBehaviour {
             session_policy: SessionPolicy::default(),
             contact_linking: ContactLinking::default(),
             default_context: SessionContext::Service,
+            end_conversation_reply: None,
             business_hours: None,
         }
     }

@@ -34,7 +34,7 @@ use parley_core::model::{Actor, Direction, EntryStatus, TemplateStatus};
 use parley_core::session::session_opt_in_valid;
 use parley_core::window::{Composer, MessageForm, WindowQuery};
 use parley_core::{Clock, ErrorCode, Timestamp, new_id};
-use parley_store::{Channel, Entry, EntryTemplate, Media, Session, Store, StoreError};
+use parley_store::{Channel, Entry, EntryTemplate, Media, NewJob, Session, Store, StoreError};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -96,6 +96,15 @@ pub enum ComposeError {
     Store(#[from] StoreError),
 }
 
+/// A composed message, not yet written.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub entry: Entry,
+    /// The send job; `None` when the message was refused.
+    pub job: Option<NewJob>,
+    pub refusal: Option<Refusal>,
+}
+
 /// The compose path's handle (see [`crate::Engine::compose`]).
 #[derive(Clone)]
 pub struct Compose {
@@ -112,9 +121,10 @@ impl std::fmt::Debug for Compose {
 }
 
 /// A refusal on its way to becoming a failed entry.
-struct Refusal {
-    code: ErrorCode,
-    reason: String,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub reason: String,
 }
 
 impl Refusal {
@@ -161,8 +171,49 @@ impl Compose {
         if !session.status.is_open() {
             return Err(ComposeError::SessionClosed(session.status));
         }
-        check_request(&message)?;
         let channel = self.store.channel(session.channel_id).await?;
+        let prepared = self
+            .prepare(&channel, &session, &message, author, now)
+            .await?;
+        let entry = self
+            .store
+            .record_outgoing(&prepared.entry, prepared.job.as_ref(), now)
+            .await?;
+        self.events.publish(DomainEvent::MessageStatusChanged {
+            session_id,
+            entry_id: entry.id,
+        });
+        match prepared.refusal {
+            None => {
+                if let Some(w) = &self.outbound_wake {
+                    w.notify_one();
+                }
+                Ok(entry)
+            }
+            Some(refusal) => {
+                metrics::counter!("parley_compose_refused_total", "code" => refusal.code.code())
+                    .increment(1);
+                Err(ComposeError::Refused {
+                    entry: Box::new(entry),
+                    code: refusal.code,
+                    reason: refusal.reason,
+                })
+            }
+        }
+    }
+
+    /// Composes `message` for `session` without writing anything: the entry with its send job,
+    /// or the failed entry that records a refusal (`refusal` set, no job). The caller writes both,
+    /// possibly with other changes in the same transaction (a conversation an agent starts).
+    pub async fn prepare(
+        &self,
+        channel: &Channel,
+        session: &Session,
+        message: &OutgoingMessage,
+        author: Author,
+        now: Timestamp,
+    ) -> Result<Prepared, ComposeError> {
+        check_request(message)?;
         let media: Vec<Media> = message
             .media
             .iter()
@@ -172,18 +223,18 @@ impl Compose {
             })
             .collect();
         let decided = self
-            .authorize_and_render(&channel, &session, &message, author.actor, now)
+            .authorize_and_render(channel, session, message, author.actor, now)
             .await?;
         let (body, template, verdict) = match decided {
             Ok(c) => {
-                let fitted = fit(&channel, &c.body, &media);
+                let fitted = fit(channel, &c.body, &media);
                 (c.body, c.template, fitted.map(|()| c.purpose))
             }
             Err(r) => (message.body.clone(), None, Err(r)),
         };
         let mut entry = Entry {
             id: new_id(),
-            session_id,
+            session_id: session.id,
             direction: Direction::Outbound,
             actor: author.actor,
             actor_id: author.actor_id,
@@ -197,37 +248,23 @@ impl Compose {
             updated_at: now,
             template,
         };
-        match verdict {
-            Ok(purpose) => {
-                let job = send_job(entry.id, purpose, outbound::REPLY_PRIORITY, now);
-                let entry = self.store.record_outgoing(&entry, Some(&job), now).await?;
-                self.events.publish(DomainEvent::MessageStatusChanged {
-                    session_id,
-                    entry_id: entry.id,
-                });
-                if let Some(w) = &self.outbound_wake {
-                    w.notify_one();
-                }
-                Ok(entry)
-            }
+        Ok(match verdict {
+            Ok(purpose) => Prepared {
+                job: Some(send_job(entry.id, purpose, outbound::REPLY_PRIORITY, now)),
+                entry,
+                refusal: None,
+            },
             Err(refusal) => {
                 entry.status = EntryStatus::Failed;
                 entry.error_code = Some(refusal.code.code().to_owned());
                 entry.provider_error = Some(refusal.reason.clone());
-                let entry = self.store.record_outgoing(&entry, None, now).await?;
-                self.events.publish(DomainEvent::MessageStatusChanged {
-                    session_id,
-                    entry_id: entry.id,
-                });
-                metrics::counter!("parley_compose_refused_total", "code" => refusal.code.code())
-                    .increment(1);
-                Err(ComposeError::Refused {
-                    entry: Box::new(entry),
-                    code: refusal.code,
-                    reason: refusal.reason,
-                })
+                Prepared {
+                    entry,
+                    job: None,
+                    refusal: Some(refusal),
+                }
             }
-        }
+        })
     }
 
     /// Authorize (consent, template, window) and render. The outer error is the store's; the

@@ -119,6 +119,8 @@ impl Engine {
             clock.clone(),
             feed.clone(),
             router.clone(),
+            crate::compose::Compose::new(store.clone(), clock.clone(), events.clone())
+                .with_outbound_wake(outbound_wake.clone()),
             outbound_wake.clone(),
         );
         Self {

@@ -8,9 +8,9 @@
 //!   session that opened or moved) into console events addressed to the session's agent, in
 //!   batches. Agent actions and routing write their own events in the transaction of the change.
 //! - the tailer reads new rows (woken by this node's writes, by PostgreSQL `NOTIFY` from other
-//!   nodes, or by a slow tick) and broadcasts them to this node's streams. On PostgreSQL ids are
-//!   taken before commit, so a reader can see id 7 before id 6 commits: ids skipped over are
-//!   looked for again for a few seconds before they are given up as rolled back.
+//!   nodes, or by a slow tick) and hands each to this node's streams that may see it. On
+//!   PostgreSQL ids are taken before commit, so a reader can see id 7 before id 6 commits: ids
+//!   skipped over are looked for again for a few seconds before they are given up as rolled back.
 //! - the heartbeat renews `connected_until` for every agent with an open stream here, which is
 //!   what routing calls online (RT-06) and what the offline sweep reads (RT-08).
 
@@ -41,7 +41,6 @@ const RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 pub struct Feed {
     store: Store,
     clock: Arc<dyn Clock>,
-    tx: broadcast::Sender<Arc<ConsoleEvent>>,
     wake: Arc<Notify>,
     connected: Arc<Mutex<HashMap<Uuid, usize>>>,
     streams: Arc<Mutex<Streams>>,
@@ -140,11 +139,9 @@ impl Drop for ConnectionGuard {
 
 impl Feed {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        let (tx, _) = broadcast::channel(16_384);
         Self {
             store,
             clock,
-            tx,
             wake: Arc::new(Notify::new()),
             connected: Arc::new(Mutex::new(HashMap::new())),
             streams: Arc::new(Mutex::new(Streams::default())),
@@ -180,7 +177,7 @@ impl Feed {
         }
     }
 
-    /// Hands one event to the node's listeners: the broadcast, and the streams that may see it.
+    /// Hands one event to the streams of this node that may see it.
     fn deliver(&self, e: ConsoleEvent) {
         let e = Arc::new(e);
         if let Ok(s) = self.streams.lock() {
@@ -195,12 +192,6 @@ impl Feed {
                 sub.offer(&e);
             }
         }
-        let _ = self.tx.send(e);
-    }
-
-    /// Live events of this node, from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<ConsoleEvent>> {
-        self.tx.subscribe()
     }
 
     /// Tells the tailer that events were written on this node.

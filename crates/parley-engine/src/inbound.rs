@@ -304,18 +304,14 @@ impl Inbound {
             });
         }
 
-        let open_status = customer.open.as_ref().map(|s| s.status);
-        let handoff = parley_core::session::handoff_applies(open_status)
-            .then(|| {
-                decide_handoff(
-                    rules.behaviour.case_handoff.as_ref(),
-                    matched.as_ref(),
-                    &decision,
-                    now,
-                    &rules.behaviour.session_policy,
-                )
-            })
-            .flatten();
+        let handoff = decide_handoff(
+            customer.open.as_ref().map(|s| s.status),
+            rules.behaviour.case_handoff.as_ref(),
+            matched.as_ref(),
+            &decision,
+            now,
+            &rules.behaviour.session_policy,
+        );
         let kind = InboundKind::classify(&decision, handoff.as_ref());
 
         // Session: reuse the open one, replace it, or open one in the customer's conversation.
@@ -842,18 +838,10 @@ impl Inbound {
             (Some(OwnerKind::Agent), Some(id)) => match self.store.agent(id).await {
                 Ok(a) => {
                     let connected = self.store.agent_connected_until(id).await?;
-                    let state = parley_core::routing::AgentState {
-                        id: a.id,
-                        name: a.name,
-                        presence: a.presence,
-                        online: connected.is_some_and(|c| c >= self.clock.now()),
-                        capacity: 0,
-                        load: 0,
-                        queues: Vec::new(),
-                        skills: Vec::new(),
-                        last_assigned_at: None,
-                    };
-                    Ok(parley_core::routing::owner_available_for_reply(&state))
+                    let online = connected.is_some_and(|c| c >= self.clock.now());
+                    Ok(parley_core::routing::owner_available_for_reply(
+                        a.presence, online,
+                    ))
                 }
                 Err(StoreError::NotFound { .. }) => Ok(false),
                 Err(e) => Err(e.into()),

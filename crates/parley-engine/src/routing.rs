@@ -197,7 +197,7 @@ impl Router {
             if row.offered_agent_id.is_some() {
                 continue;
             }
-            let Ok(target) = serde_json::from_str::<WorkTarget>(&row.target) else {
+            let Some(target) = target_of(&row) else {
                 continue;
             };
             work.push(WaitingWork {
@@ -210,13 +210,7 @@ impl Router {
         }
         if !new_rows.is_empty() {
             report.classified = new_rows.len();
-            let queues: Vec<Uuid> = new_rows
-                .iter()
-                .filter_map(|r| match serde_json::from_str::<WorkTarget>(&r.target) {
-                    Ok(WorkTarget::Queue(q)) => Some(q),
-                    _ => None,
-                })
-                .collect();
+            let queues: Vec<Uuid> = new_rows.iter().filter_map(queue_of).collect();
             let change = ConsoleChange {
                 work_upserts: new_rows,
                 events: queue_events(&queues),
@@ -376,17 +370,14 @@ impl Router {
             target = decision.work_target(fallback).or(target);
         }
         let target = target.unwrap_or(WorkTarget::Skills(Vec::new()));
-        Ok(RoutingWork {
-            session_id: session.id,
-            target: serde_json::to_string(&target).unwrap_or_default(),
-            priority: i64::from(priority),
-            waiting_since: session.status_since,
-            offered_agent_id: None,
-            offered_at: None,
-            offer_expires_at: None,
-            declined_by: Vec::new(),
-            transfer_from: None,
-        })
+        Ok(waiting_row(
+            session.id,
+            &target,
+            i64::from(priority),
+            session.status_since,
+            Vec::new(),
+            None,
+        ))
     }
 
     /// Takes an agent's work back: their offers are withdrawn and their active sessions wait
@@ -426,17 +417,9 @@ impl Router {
             let target = s
                 .queue_id
                 .map_or(WorkTarget::Skills(Vec::new()), WorkTarget::Queue);
-            change.work_upserts.push(RoutingWork {
-                session_id: s.id,
-                target: serde_json::to_string(&target).unwrap_or_default(),
-                priority: 0,
-                waiting_since: now,
-                offered_agent_id: None,
-                offered_at: None,
-                offer_expires_at: None,
-                declined_by: vec![agent_id],
-                transfer_from: None,
-            });
+            change
+                .work_upserts
+                .push(waiting_row(s.id, &target, 0, now, vec![agent_id], None));
             change.events.push(NewConsoleEvent {
                 agent_id: Some(agent_id),
                 kind: "session".to_owned(),
@@ -452,6 +435,42 @@ impl Router {
             .await?;
         self.feed.written();
         Ok(moved)
+    }
+}
+
+/// A routing row for a session that starts (or starts again) to wait for `target`.
+pub(crate) fn waiting_row(
+    session_id: Uuid,
+    target: &WorkTarget,
+    priority: i64,
+    since: Timestamp,
+    declined_by: Vec<Uuid>,
+    transfer_from: Option<Uuid>,
+) -> RoutingWork {
+    RoutingWork {
+        session_id,
+        target: serde_json::to_string(target).unwrap_or_default(),
+        priority,
+        waiting_since: since,
+        offered_agent_id: None,
+        offered_at: None,
+        offer_expires_at: None,
+        declined_by,
+        transfer_from,
+    }
+}
+
+/// What a routing row waits for; `None` for a row this version cannot read.
+pub(crate) fn target_of(row: &RoutingWork) -> Option<WorkTarget> {
+    serde_json::from_str(&row.target).ok()
+}
+
+/// The queue a routing row's work belongs to, if any (directly, or as an agent target's fallback).
+pub(crate) fn queue_of(row: &RoutingWork) -> Option<Uuid> {
+    match target_of(row)? {
+        WorkTarget::Queue(q) => Some(q),
+        WorkTarget::Agent { fallback_queue, .. } => fallback_queue,
+        WorkTarget::Skills(_) => None,
     }
 }
 

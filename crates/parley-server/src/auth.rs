@@ -58,17 +58,6 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// The token role an agent's console acts with (PERM: the same gates as API tokens).
-pub fn role_of_agent(role: parley_core::model::AgentRole) -> TokenRole {
-    use parley_core::model::AgentRole;
-    match role {
-        AgentRole::Admin => TokenRole::Admin,
-        AgentRole::Supervisor => TokenRole::Supervisor,
-        AgentRole::Agent => TokenRole::Agent,
-        AgentRole::Broadcaster => TokenRole::Broadcaster,
-    }
-}
-
 /// Rejects requests without a live token or console session with 401 (and cookie requests that
 /// change state without the CSRF token with 403), and attaches the [`Caller`] otherwise.
 pub async fn require_token(
@@ -89,7 +78,7 @@ pub async fn require_token(
         }
         req.extensions_mut().insert(Caller {
             token_id: Uuid::nil(),
-            role: role_of_agent(session.agent.role),
+            role: session.agent.role.token_role(),
             agent_id: Some(session.agent.id),
         });
         req.extensions_mut().insert(session);

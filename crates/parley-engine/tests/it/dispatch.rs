@@ -167,10 +167,8 @@ async fn twilio_messages(
     match to.as_str() {
         UNSUBSCRIBED => twilio_error(400, 21610, "Attempt to send to unsubscribed recipient"),
         BROKEN => (StatusCode::INTERNAL_SERVER_ERROR, "upstream exploded").into_response(),
-        SLOW => {
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            twilio_error(500, 20500, "too late")
-        }
+        // Never answers: the client's timeout decides, and must treat the send as ambiguous.
+        SLOW => std::future::pending::<Response>().await,
         _ if throttle_now => {
             let mut r = twilio_error(429, 20429, "Too Many Requests");
             r.headers_mut()

@@ -24,11 +24,11 @@ async fn events_cross_nodes(b: TestBackend) {
         EngineConfig::default(),
     );
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let mut live = node_b.feed.subscribe();
+    let agent = Uuid::now_v7();
+    let mut live = node_b.feed.stream(agent, false);
     let tasks = node_b.feed.spawn(&node_b.events, stop_rx);
 
     // Node A writes (here straight through its store, as its agent actions and router do).
-    let agent = Uuid::now_v7();
     let event = NewConsoleEvent {
         agent_id: Some(agent),
         kind: "offer".into(),
@@ -41,7 +41,8 @@ async fn events_cross_nodes(b: TestBackend) {
                 .append_console_events(std::slice::from_ref(&event), clock.now())
                 .await
                 .unwrap();
-            if let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(1500), live.recv()).await
+            if let Ok(Some(e)) =
+                tokio::time::timeout(Duration::from_millis(1500), live.rx.recv()).await
             {
                 return e;
             }

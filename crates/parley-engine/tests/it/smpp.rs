@@ -122,7 +122,10 @@ where
     Fut: std::future::Future<Output = Option<T>>,
 {
     let deadline = tokio::time::Instant::now() + WAIT;
+    // The SMSC runs in another process: its state can only be polled, at a bounded pace.
+    let mut pace = tokio::time::interval(Duration::from_millis(20));
     loop {
+        pace.tick().await;
         if let Some(v) = f().await {
             return v;
         }
@@ -130,7 +133,6 @@ where
             tokio::time::Instant::now() < deadline,
             "timed out waiting for a condition"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -393,10 +395,11 @@ async fn smpp_mo_messages_become_inbound_entries(b: TestBackend) {
     let runner = w.engine.inbound_runner();
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut processed = 0;
+    let mut pace = tokio::time::interval(Duration::from_millis(20));
     while processed < 2 {
+        pace.tick().await;
         assert!(tokio::time::Instant::now() < deadline, "MO not ingested");
         processed += runner.run_once().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
     let store = &w.engine.store;

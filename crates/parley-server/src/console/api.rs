@@ -42,29 +42,10 @@ fn agent(session: Option<Extension<ConsoleSession>>) -> Result<Agent, ApiError> 
 }
 
 fn supervisor(agent: &Agent) -> Result<(), ApiError> {
-    use parley_core::model::AgentRole;
-    if matches!(agent.role, AgentRole::Admin | AgentRole::Supervisor) {
+    if agent.role.supervises() {
         Ok(())
     } else {
         Err(ApiError::forbidden("see every queue and agent"))
-    }
-}
-
-/// What an agent may do, for the console to hide what the server would refuse (PERM).
-fn permissions(agent: &Agent) -> Vec<&'static str> {
-    use parley_core::model::AgentRole::*;
-    match agent.role {
-        Admin => vec![
-            "converse",
-            "end",
-            "start",
-            "supervise",
-            "configure",
-            "broadcast",
-        ],
-        Supervisor => vec!["converse", "end", "start", "supervise"],
-        Agent => vec!["converse", "end", "start"],
-        Broadcaster => vec!["broadcast", "start"],
     }
 }
 
@@ -80,7 +61,7 @@ pub async fn me(
     Ok(Json(json!({
         "agent": agent,
         "load": loads.get(&agent.id).copied().unwrap_or(0),
-        "permissions": permissions(&agent),
+        "permissions": agent.role.permissions(),
     }))
     .into_response())
 }
@@ -250,7 +231,10 @@ pub struct StartBody {
     pub messaging_user_id: Option<Uuid>,
     pub contact_id: Option<Uuid>,
     pub case_id: Option<Uuid>,
+    /// The first message; on WhatsApp outside the care window, give an approved `template`.
+    #[serde(default)]
     pub body: String,
+    pub template: Option<crate::api::messages::TemplateInput>,
 }
 
 #[utoipa::path(post, path = "/api/v1/conversations", tag = "console", request_body = StartBody,
@@ -265,7 +249,16 @@ pub async fn start_conversation(
     let user = desk
         .recipient(body.messaging_user_id, body.contact_id, body.case_id)
         .await?;
-    let session = desk.start_conversation(&agent, user, &body.body).await?;
+    let message = parley_engine::compose::OutgoingMessage {
+        body: body.body,
+        media: Vec::new(),
+        template: body.template.map(|t| parley_engine::compose::TemplateSend {
+            name: t.name,
+            language: t.language,
+            parameters: t.parameters,
+        }),
+    };
+    let session = desk.start_conversation(&agent, user, message).await?;
     let now = state.clock.now();
     let item = state.engine.desk.item(&agent, session, None, now).await?;
     Ok((StatusCode::CREATED, Json(item)).into_response())

@@ -191,13 +191,9 @@ fn signed_in_context(session: &ConsoleSession, page: &str) -> minijinja::Value {
         agent_email => session.agent.email.clone(),
         agent_role => role.as_str(),
         agent_presence => session.agent.presence.as_str(),
-        can_supervise => can_supervise(role),
+        can_supervise => role.supervises(),
         can_configure => role == AgentRole::Admin,
     }
-}
-
-fn can_supervise(role: AgentRole) -> bool {
-    matches!(role, AgentRole::Supervisor | AgentRole::Admin)
 }
 
 /// The login form. The backend's login handler calls this for `GET /console/login` and to show a
@@ -221,7 +217,7 @@ async fn console_page(Extension(session): Extension<ConsoleSession>) -> Response
 
 async fn supervisor_page(Extension(session): Extension<ConsoleSession>) -> Response {
     // The API refuses the overview to other roles anyway; this only spares them an empty page.
-    if !can_supervise(session.agent.role) {
+    if !session.agent.role.supervises() {
         return denied(&session, "supervisor");
     }
     render(

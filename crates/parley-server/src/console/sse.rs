@@ -14,7 +14,6 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
-use parley_core::model::AgentRole;
 use parley_engine::feed::{ConnectionGuard, StreamHandle};
 use parley_store::ConsoleEvent;
 use uuid::Uuid;
@@ -70,7 +69,7 @@ pub async fn events(
         .filter(|v| *v >= 0);
     let feed = &state.engine.feed;
     // Subscribe before reading the replay, so nothing falls between the two.
-    let sees_all = matches!(agent.role, AgentRole::Admin | AgentRole::Supervisor);
+    let sees_all = agent.role.supervises();
     let rx = feed.stream(agent.id, sees_all);
     let guard = feed.connect(agent.id).await;
     let mut s = Stream {

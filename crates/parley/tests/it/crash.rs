@@ -46,7 +46,10 @@ async fn serve(db: &str, port: u16, client: &reqwest::Client) -> Child {
     let mut child = parley(db, port, &["serve"]).spawn().unwrap();
     let url = format!("http://127.0.0.1:{port}/healthz");
     let mut up = false;
+    // Another process: poll its health endpoint at a bounded pace, for at most 12 s.
+    let mut pace = tokio::time::interval(Duration::from_millis(20));
     for _ in 0..600 {
+        pace.tick().await;
         up = client
             .get(&url)
             .send()
@@ -55,7 +58,6 @@ async fn serve(db: &str, port: u16, client: &reqwest::Client) -> Child {
         if up {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     if !up {
         let _ = child.kill();
@@ -121,14 +123,15 @@ async fn killed_mid_burst_loses_nothing_and_sends_nothing_twice(b: TestBackend) 
     let mut server = serve(&db, port, &client).await;
     let store = Store::connect(&db, &StoreOptions::default()).await.unwrap();
     let mut drained = false;
+    let mut pace = tokio::time::interval(Duration::from_millis(20));
     for _ in 0..1500 {
+        pace.tick().await;
         let inbound = store.pending_jobs("inbound").await.unwrap();
         let outbound = store.pending_jobs("outbound").await.unwrap();
         if inbound == 0 && outbound == 0 {
             drained = true;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.kill().unwrap();
     server.wait().unwrap();
