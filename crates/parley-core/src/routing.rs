@@ -378,10 +378,16 @@ pub fn offer_expired(offered_at: Timestamp, timeout_ms: i64, now: Timestamp) -> 
     now.millis().saturating_sub(offered_at.millis()) >= timeout_ms
 }
 
-/// Whether an agent disconnected since `offline_since` has been gone longer than the grace period,
-/// so their sessions go back to routing (RT-08).
-pub fn offline_grace_over(offline_since: Timestamp, grace_ms: i64, now: Timestamp) -> bool {
-    now.millis().saturating_sub(offline_since.millis()) >= grace_ms
+/// Whether an agent's console counts as connected (RT-06): its stream renews `connected_until`
+/// to the last renewal plus the grace period, so an agent whose console is gone for longer than
+/// the grace is disconnected, and their sessions go back to routing (RT-08).
+pub fn console_connected(connected_until: Option<Timestamp>, now: Timestamp) -> bool {
+    connected_until.is_some_and(|until| until >= now)
+}
+
+/// Whether an agent must be taken off work: not offline by choice, but no longer connected.
+pub fn gone_away(presence: Presence, connected_until: Option<Timestamp>, now: Timestamp) -> bool {
+    presence != Presence::Offline && !console_connected(connected_until, now)
 }
 
 /// One accepted session of a queue: when it was accepted and how long it had waited.
@@ -1630,16 +1636,15 @@ mod tests {
         ));
         assert!(offer_expired(t, 0, t));
         assert!(!offer_expired(Timestamp(i64::MAX), 1, Timestamp(i64::MIN)));
-        assert!(!offline_grace_over(
-            t,
-            DEFAULT_OFFLINE_GRACE_MS,
-            Timestamp(60_999)
-        ));
-        assert!(offline_grace_over(
-            t,
-            DEFAULT_OFFLINE_GRACE_MS,
-            Timestamp(61_000)
-        ));
+        // Renewed at t, the console counts as connected for the grace period and no longer.
+        let until = Some(Timestamp(t.millis() + DEFAULT_OFFLINE_GRACE_MS));
+        assert!(console_connected(until, Timestamp(61_000)));
+        assert!(!console_connected(until, Timestamp(61_001)));
+        assert!(!console_connected(None, t));
+        assert!(gone_away(Presence::Available, until, Timestamp(61_001)));
+        assert!(gone_away(Presence::Busy, None, t));
+        assert!(!gone_away(Presence::Offline, None, t));
+        assert!(!gone_away(Presence::Available, until, t));
     }
 
     // ---- estimated wait ----

@@ -28,9 +28,10 @@ use uuid::Uuid;
 
 use crate::events::{DomainEvent, EventBus};
 
-/// How long an agent counts as connected after their stream's last renewal: the grace period of
-/// RT-08 plus one heartbeat.
-pub const CONNECTION_GRACE: Duration = Duration::from_secs(60);
+/// How long an agent counts as connected after their stream's last renewal (every heartbeat): the
+/// grace period of RT-08, decided in core.
+pub const CONNECTION_GRACE: Duration =
+    Duration::from_millis(parley_core::routing::DEFAULT_OFFLINE_GRACE_MS.unsigned_abs());
 const HEARTBEAT: Duration = Duration::from_secs(15);
 const TAIL_TICK: Duration = Duration::from_secs(1);
 const GAP_PATIENCE_MS: i64 = 10_000;

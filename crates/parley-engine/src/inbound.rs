@@ -838,7 +838,8 @@ impl Inbound {
             (Some(OwnerKind::Agent), Some(id)) => match self.store.agent(id).await {
                 Ok(a) => {
                     let connected = self.store.agent_connected_until(id).await?;
-                    let online = connected.is_some_and(|c| c >= self.clock.now());
+                    let online =
+                        parley_core::routing::console_connected(connected, self.clock.now());
                     Ok(parley_core::routing::owner_available_for_reply(
                         a.presence, online,
                     ))

@@ -23,7 +23,7 @@ use std::time::Duration;
 use parley_core::model::{OwnerKind, Presence, SessionStatus};
 use parley_core::routing::{
     AgentState, QueueState, RoutingInput, RoutingRule, SkillLevel, WaitingWork, WorkTarget,
-    consumes_capacity, evaluate_rules, plan_offers,
+    console_connected, consumes_capacity, evaluate_rules, gone_away, offer_expired, plan_offers,
 };
 use parley_core::session::{SessionEvent, apply};
 use parley_core::{Clock, Timestamp};
@@ -149,7 +149,17 @@ impl Router {
         }
 
         // 2. Offers nobody took in time.
-        let expired = self.store.expired_offers(now).await?;
+        let timeout_ms = i64::try_from(self.offer_timeout.as_millis()).unwrap_or(i64::MAX);
+        let expired: Vec<RoutingWork> = self
+            .store
+            .open_offers()
+            .await?
+            .into_iter()
+            .filter(|w| {
+                w.offered_at
+                    .is_none_or(|at| offer_expired(at, timeout_ms, now))
+            })
+            .collect();
         if !expired.is_empty() {
             let mut upserts = Vec::with_capacity(expired.len());
             for mut w in expired {
@@ -174,8 +184,10 @@ impl Router {
         }
 
         // 3. Agents whose console is gone.
-        for agent_id in self.store.disconnected_agents(now).await? {
-            report.rerouted += self.take_back(agent_id, Presence::Offline).await?;
+        for (agent, _, connected_until) in self.store.agents_with_memberships().await? {
+            if gone_away(agent.presence, connected_until, now) {
+                report.rerouted += self.take_back(agent.id, Presence::Offline).await?;
+            }
         }
 
         // 4 and 5.
@@ -271,7 +283,7 @@ impl Router {
                 id: a.id,
                 name: a.name.clone(),
                 presence: a.presence,
-                online: connected_until.is_some_and(|c| c >= now),
+                online: console_connected(connected_until, now),
                 capacity: u32::try_from(a.capacity).unwrap_or(0),
                 load: loads.get(&a.id).copied().unwrap_or(0),
                 queues: a.queue_ids.clone(),

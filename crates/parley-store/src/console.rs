@@ -211,14 +211,6 @@ impl Store {
         Ok(v.flatten().map(Timestamp))
     }
 
-    /// Agents not offline whose console has been gone past its grace period (RT-08).
-    pub async fn disconnected_agents(&self, now: Timestamp) -> Result<Vec<Uuid>> {
-        Ok(on_backend!(self, read c => sqlx::query_scalar(
-            "SELECT id FROM agents WHERE presence <> 'offline' \
-             AND (connected_until IS NULL OR connected_until < $1) ORDER BY id")
-            .bind(now.millis()).fetch_all(c).await)?)
-    }
-
     /// Every agent with their memberships, for routing and the supervisor view.
     pub async fn agents_with_memberships(
         &self,
@@ -326,12 +318,11 @@ impl Store {
         })
     }
 
-    /// Offers that ran out before the agent answered.
-    pub async fn expired_offers(&self, now: Timestamp) -> Result<Vec<RoutingWork>> {
+    /// Sessions offered to someone right now.
+    pub async fn open_offers(&self) -> Result<Vec<RoutingWork>> {
         on_backend!(self, read c => {
-            let rows = sqlx::query(
-            "SELECT * FROM routing_work WHERE offered_agent_id IS NOT NULL AND offer_expires_at <= $1")
-            .bind(now.millis()).fetch_all(c).await?;
+            let rows = sqlx::query("SELECT * FROM routing_work WHERE offered_agent_id IS NOT NULL")
+                .fetch_all(c).await?;
             rows.iter().map(work_of_row).collect()
         })
     }
