@@ -215,15 +215,22 @@ impl Store {
     pub async fn agents_with_memberships(
         &self,
     ) -> Result<Vec<(Agent, Option<Timestamp>, Option<Timestamp>)>> {
-        let rows: Vec<(Uuid, Option<i64>, Option<i64>)> = on_backend!(self, read c => sqlx::query_as(
-            "SELECT id, last_assigned_at, connected_until FROM agents ORDER BY id")
-            .fetch_all(c).await)?;
-        let extra: std::collections::HashMap<Uuid, (Option<Timestamp>, Option<Timestamp>)> = rows
-            .into_iter()
-            .map(|(id, last, conn)| (id, (last.map(Timestamp), conn.map(Timestamp))))
-            .collect();
-        let mut agents = on_backend!(self, read c => sqlx::query_as::<_, Agent>(
+        // One read of the agents' rows: presence and connection must come from the same moment,
+        // or an agent going available between two reads would look gone away.
+        let rows: Vec<AgentWithMarks> = on_backend!(self, read c => sqlx::query_as::<_, AgentWithMarks>(
             "SELECT * FROM agents ORDER BY id").fetch_all(c).await)?;
+        let mut extra = std::collections::HashMap::with_capacity(rows.len());
+        let mut agents = Vec::with_capacity(rows.len());
+        for r in rows {
+            extra.insert(
+                r.agent.id,
+                (
+                    r.last_assigned_at.map(Timestamp),
+                    r.connected_until.map(Timestamp),
+                ),
+            );
+            agents.push(r.agent);
+        }
         let members: Vec<(Uuid, Uuid)> = on_backend!(self, read c => sqlx::query_as(
             "SELECT agent_id, queue_id FROM queue_members ORDER BY queue_id").fetch_all(c).await)?;
         let skills: Vec<(Uuid, Uuid, i64)> = on_backend!(self, read c => sqlx::query_as(
@@ -666,6 +673,15 @@ impl Store {
             .bind(contact_id).fetch_all(c).await)?,
         )
     }
+}
+
+/// An agent's row with the routing marks the `Agent` record does not carry.
+#[derive(sqlx::FromRow)]
+struct AgentWithMarks {
+    #[sqlx(flatten)]
+    agent: Agent,
+    last_assigned_at: Option<i64>,
+    connected_until: Option<i64>,
 }
 
 /// The console's summary of one session for one agent.
