@@ -152,7 +152,7 @@ impl Router {
         let timeout_ms = i64::try_from(self.offer_timeout.as_millis()).unwrap_or(i64::MAX);
         let expired: Vec<RoutingWork> = self
             .store
-            .open_offers()
+            .offers_due(now)
             .await?
             .into_iter()
             .filter(|w| {

@@ -64,6 +64,9 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     pub config: Arc<ServerConfig>,
     pub login_limiter: Arc<console::auth::LoginLimiter>,
+    /// Turns true when the server starts shutting down: long-lived responses (the console's
+    /// event streams) end then, so a graceful shutdown does not wait on them forever.
+    pub stopping: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl AppState {
@@ -75,6 +78,7 @@ impl AppState {
             metrics,
             config: Arc::new(config),
             login_limiter: Arc::default(),
+            stopping: None,
         }
     }
 }
@@ -310,13 +314,18 @@ pub fn app(state: AppState) -> Router {
 /// Serves `app` on `listener` until `shutdown` completes, then finishes requests in flight.
 pub async fn serve(
     listener: TcpListener,
-    state: AppState,
+    mut state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    state.stopping = Some(stopping);
     axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    })
     .await
 }

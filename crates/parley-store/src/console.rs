@@ -325,11 +325,13 @@ impl Store {
         })
     }
 
-    /// Sessions offered to someone right now.
-    pub async fn open_offers(&self) -> Result<Vec<RoutingWork>> {
+    /// Offers whose recorded deadline has passed (found by it, like a due job; the router still
+    /// asks core whether each has run out).
+    pub async fn offers_due(&self, now: Timestamp) -> Result<Vec<RoutingWork>> {
         on_backend!(self, read c => {
-            let rows = sqlx::query("SELECT * FROM routing_work WHERE offered_agent_id IS NOT NULL")
-                .fetch_all(c).await?;
+            let rows = sqlx::query(
+                "SELECT * FROM routing_work WHERE offered_agent_id IS NOT NULL AND offer_expires_at <= $1")
+                .bind(now.millis()).fetch_all(c).await?;
             rows.iter().map(work_of_row).collect()
         })
     }

@@ -27,6 +27,7 @@ const REPLAY_LIMIT: i64 = 2_000;
 
 struct Stream {
     rx: StreamHandle,
+    stopping: Option<tokio::sync::watch::Receiver<bool>>,
     replay: VecDeque<ConsoleEvent>,
     last_sent: i64,
     agent_id: Uuid,
@@ -74,6 +75,7 @@ pub async fn events(
     let guard = feed.connect(agent.id).await;
     let mut s = Stream {
         rx,
+        stopping: state.stopping.clone(),
         replay: VecDeque::new(),
         last_sent: last_event_id.unwrap_or(0),
         agent_id: agent.id,
@@ -103,7 +105,15 @@ pub async fn events(
             return Some((Ok::<_, Infallible>(ev), s));
         }
         loop {
-            let e = s.rx.rx.recv().await?;
+            let e = match s.stopping.as_mut() {
+                Some(stopping) => tokio::select! {
+                    // The server is shutting down: end the stream (the browser reconnects to
+                    // another node, or to this one when it is back, with its Last-Event-ID).
+                    _ = stopping.wait_for(|stop| *stop) => return None,
+                    e = s.rx.rx.recv() => e?,
+                },
+                None => s.rx.rx.recv().await?,
+            };
             if s.rx.take_lagged() {
                 // This stream fell behind the node's feed: the console reloads its state.
                 let ev = Event::default().event("resync").data("{}");

@@ -794,6 +794,48 @@ async fn event_stream_is_live_and_resumes(b: TestBackend) {
     );
 }
 
+async fn shutdown_ends_open_event_streams(b: TestBackend) {
+    let d = Desk::new(b).await;
+    let ada = d.agent("Ada", 2, AgentRole::Agent).await;
+    let c = d.sign_in(&ada).await;
+    // A second server on the same engine, so the test controls its shutdown.
+    let state = parley_server::AppState::new(
+        d.app.engine.clone(),
+        None,
+        ServerConfig {
+            simulator: true,
+            ..ServerConfig::default()
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(parley_server::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let mut stream = d
+        .app
+        .client
+        .get(format!("http://{addr}/api/v1/events"))
+        .header(COOKIE, &c.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    stop.send(()).unwrap();
+    // The server finishes, and the stream ends rather than holding the shutdown forever.
+    let finished = tokio::time::timeout(Duration::from_secs(10), server).await;
+    assert!(
+        finished.is_ok(),
+        "graceful shutdown waited on an event stream"
+    );
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(end.is_ok(), "the stream ended");
+}
+
 async fn supervisor_sees_queues_and_agents(b: TestBackend) {
     let d = Desk::new(b).await;
     let ada = d.agent("Ada", 2, AgentRole::Agent).await;
@@ -1021,5 +1063,6 @@ parley_store::on_both_backends!(
     agent_initiated_reply_goes_to_the_agent,
     opted_out_customers_cannot_be_contacted,
     event_stream_is_live_and_resumes,
+    shutdown_ends_open_event_streams,
     supervisor_sees_queues_and_agents,
 );
