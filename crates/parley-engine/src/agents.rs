@@ -27,11 +27,11 @@ use uuid::Uuid;
 use crate::channel_rules::behaviour_of;
 use crate::compose::{Author, Compose, ComposeError, OutgoingMessage};
 use crate::feed::{CONNECTION_GRACE, Feed};
-use crate::inbound::{row_of, state_of};
-use crate::outbound::{self, send_job};
+use crate::jobs::{self, send_job};
 use crate::routing::{
     Router, all_queues, owned_by, presence_event, queue_events, queue_of, target_of, waiting_row,
 };
+use crate::session_rows::{new_session_row, row_of, state_of};
 
 /// Why an agent action did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -334,14 +334,14 @@ impl AgentDesk {
             .map(|r| r.trim().to_owned())
             .filter(|r| !r.is_empty());
         if let Some(text) = reply {
-            let mut entry = outbound::auto_response_entry(session.id, text, now);
+            let mut entry = jobs::auto_response_entry(session.id, text, now);
             entry.actor = Actor::System;
             effects.jobs.push(send_job(
                 entry.id,
                 parley_core::consent::SendPurpose::Conversation {
                     session_opt_in: session.session_opt_in,
                 },
-                outbound::REPLY_PRIORITY,
+                jobs::REPLY_PRIORITY,
                 now,
             ));
             effects.entries.push(entry);
@@ -380,9 +380,7 @@ impl AgentDesk {
         let row = row_of(&session, &t.state);
         let mut effects = InboundWrite::default();
         if let Some(deadline) = next_deadline(&t.state, &policy) {
-            effects
-                .jobs
-                .push(crate::timers::timer_job(session.id, deadline));
+            effects.jobs.push(jobs::timer_job(session.id, deadline));
         }
         let change = ConsoleChange {
             sessions: vec![guard(&session, row.clone())],
@@ -664,8 +662,7 @@ impl AgentDesk {
             .conversation_of(user.id)
             .await?
             .unwrap_or_else(parley_core::new_id);
-        let mut session =
-            crate::inbound::new_session_row(&state, channel.id, user.id, conversation);
+        let mut session = new_session_row(&state, channel.id, user.id, conversation);
         session.queue_id = channel.queue_id;
         // The first message goes through the compose path like any other: consent, the care
         // window (a WhatsApp conversation opens with an approved template), length, media.
@@ -703,9 +700,7 @@ impl AgentDesk {
             ..InboundWrite::default()
         };
         if let Some(deadline) = next_deadline(&t.state, &behaviour.session_policy) {
-            effects
-                .jobs
-                .push(crate::timers::timer_job(session.id, deadline));
+            effects.jobs.push(jobs::timer_job(session.id, deadline));
         }
         let change = ConsoleChange {
             effects: Some(effects),

@@ -40,8 +40,8 @@ use uuid::Uuid;
 
 use crate::channel_rules::behaviour_of;
 use crate::events::{DomainEvent, EventBus};
-use crate::inbound::state_of;
-use crate::outbound::{self, send_job};
+use crate::jobs::{self, send_job};
+use crate::session_rows::state_of;
 
 /// A file to send, by public link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,7 +250,7 @@ impl Compose {
         };
         Ok(match verdict {
             Ok(purpose) => Prepared {
-                job: Some(send_job(entry.id, purpose, outbound::REPLY_PRIORITY, now)),
+                job: Some(send_job(entry.id, purpose, jobs::REPLY_PRIORITY, now)),
                 entry,
                 refusal: None,
             },

@@ -49,214 +49,24 @@
 //! (`lease_holder`). On SQLite (one process) the local node simply always gets every lease.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
 
-use parley_core::consent::SendPurpose;
+use parley_core::Timestamp;
 use parley_core::model::EntryStatus;
 use parley_core::retry::{RetryDecision, RetryPolicy};
-use parley_core::{Clock, Timestamp};
-use parley_store::outbox::{EntryChange, JobSettlement, OutboxCommitted, OutboxWrite, Settle};
-use parley_store::{Channel, Entry, Job, MessagingUser, Session, Store, StoreError};
-use tokio::sync::{Semaphore, watch};
+use parley_store::outbox::{JobSettlement, Settle};
+use parley_store::{Channel, Entry, Job, MessagingUser, Session, StoreError};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::events::DomainEvent;
-use crate::outbound::{self, Outbound, SendRequest};
+use crate::jobs::{self, Queue, SendRequest};
+use crate::outbound::{self, Outbound};
 use crate::runner::JobOutcome;
+use crate::verdict::{self, Target};
 
-/// How long a sender lease lasts unless renewed: how long a dead node's senders wait.
-pub const DEFAULT_SENDER_LEASE: Duration = Duration::from_secs(15);
-
-/// Provider calls in flight at once within a batch, by default.
-pub const DEFAULT_CONCURRENCY: usize = 64;
-
-/// Everything one send needs, read before the provider call.
-#[derive(Debug, Clone)]
-pub(crate) struct Target {
-    pub(crate) entry: Entry,
-    pub(crate) session: Session,
-    pub(crate) user: MessagingUser,
-    pub(crate) channel: Arc<Channel>,
-    pub(crate) purpose: SendPurpose,
-    pub(crate) last_attempt: bool,
-    /// The entry's template is approved right now (true for entries without one).
-    pub(crate) template_approved: bool,
-}
-
-/// What one send decided: the entry's change, the job's outcome, and whether the entry's new
-/// status is announced after the commit.
-#[derive(Debug, Clone)]
-pub(crate) struct Verdict {
-    pub(crate) session_id: Uuid,
-    pub(crate) write: Option<OutboxWrite>,
-    pub(crate) outcome: JobOutcome,
-    pub(crate) announce: bool,
-}
-
-impl Verdict {
-    pub(crate) fn write(
-        entry: &Entry,
-        change: EntryChange,
-        outcome: JobOutcome,
-        announce: bool,
-    ) -> Self {
-        Self {
-            session_id: entry.session_id,
-            write: Some(OutboxWrite {
-                entry_id: entry.id,
-                change,
-                opt_out: None,
-            }),
-            outcome,
-            announce,
-        }
-    }
-
-    pub(crate) fn with_outcome(mut self, outcome: JobOutcome) -> Self {
-        self.outcome = outcome;
-        self
-    }
-}
-
-/// The sender leases this node holds (see the module docs), with the expiry it last wrote.
-pub struct SenderLeases {
-    store: Store,
-    clock: Arc<dyn Clock>,
-    owner: String,
-    ttl: Duration,
-    held: Mutex<HashMap<String, Timestamp>>,
-}
-
-impl std::fmt::Debug for SenderLeases {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SenderLeases")
-            .field("owner", &self.owner)
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
-    }
-}
-
-impl SenderLeases {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, owner: String, ttl: Duration) -> Self {
-        Self {
-            store,
-            clock,
-            owner,
-            ttl,
-            held: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The lease name of a sender.
-    pub fn name(channel_id: Uuid) -> String {
-        format!("sender:{channel_id}")
-    }
-
-    /// This node's name in the lease table.
-    pub fn owner(&self) -> &str {
-        &self.owner
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Timestamp>> {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The leases held now, as this node last wrote them: the partitions its runner claims.
-    pub fn held(&self) -> Vec<String> {
-        let now = self.clock.now();
-        let mut names: Vec<String> = self
-            .lock()
-            .iter()
-            .filter(|(_, until)| **until > now)
-            .map(|(n, _)| n.clone())
-            .collect();
-        names.sort_unstable();
-        names
-    }
-
-    /// Whether this node may drive the sender of lease `name` now: yes without a query while
-    /// more than half of the TTL is left, otherwise after taking or extending it in the store.
-    pub async fn hold(&self, name: &str) -> Result<bool, StoreError> {
-        let now = self.clock.now();
-        let margin = self.ttl / 2;
-        if self
-            .lock()
-            .get(name)
-            .is_some_and(|until| until.since(now) > margin)
-        {
-            return Ok(true);
-        }
-        let taken = self
-            .store
-            .try_acquire_lease(name, &self.owner, self.ttl, now)
-            .await?;
-        let mut held = self.lock();
-        if taken {
-            held.insert(name.to_owned(), now.plus(self.ttl));
-        } else {
-            held.remove(name);
-        }
-        Ok(taken)
-    }
-
-    /// Renews every lease held (forgetting those lost), then takes over the expired leases that
-    /// ready jobs of `queue` wait for. Returns the leases held afterwards.
-    pub async fn maintain(&self, queue: &str) -> Result<Vec<String>, StoreError> {
-        let names: Vec<String> = self.lock().keys().cloned().collect();
-        for name in names {
-            let now = self.clock.now();
-            let kept = self
-                .store
-                .renew_lease(&name, &self.owner, self.ttl, now)
-                .await?;
-            let mut held = self.lock();
-            if kept {
-                held.insert(name, now.plus(self.ttl));
-            } else {
-                tracing::warn!(lease = %name, owner = %self.owner, "sender lease lost");
-                held.remove(&name);
-            }
-        }
-        let waiting = self.store.waiting_partitions(queue).await?;
-        for name in waiting {
-            if !self.lock().contains_key(&name) && self.hold(&name).await? {
-                tracing::info!(lease = %name, owner = %self.owner, "sender lease taken over");
-            }
-        }
-        Ok(self.held())
-    }
-
-    /// Gives every lease back (a clean shutdown), so other nodes need not wait for the TTL.
-    pub async fn release_all(&self) {
-        let names: Vec<String> = self.lock().drain().map(|(n, _)| n).collect();
-        for name in names {
-            if let Err(e) = self.store.release_lease(&name, &self.owner).await {
-                tracing::warn!(lease = %name, error = %e, "sender lease not released");
-            }
-        }
-    }
-
-    /// Keeps the leases until `shutdown`: [`SenderLeases::maintain`] every third of the TTL,
-    /// then releases them.
-    pub async fn run(self: Arc<Self>, queue: &'static str, mut shutdown: watch::Receiver<bool>) {
-        let every = (self.ttl / 3).max(Duration::from_millis(100));
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            if let Err(e) = self.maintain(queue).await {
-                tracing::error!(error = %e, "sender lease maintenance failed");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
-        self.release_all().await;
-    }
-}
+pub use crate::leases::{DEFAULT_SENDER_LEASE, SenderLeases};
+pub use crate::rate::DEFAULT_CONCURRENCY;
 
 /// A claimed job with what was found for it.
 enum Plan {
@@ -321,15 +131,24 @@ impl Outbound {
             }
         }
 
-        match self.commit_verdicts(verdicts, &settlements, &worker).await {
+        let now = self.clock().now();
+        let committed = verdict::commit(
+            self.store(),
+            self.events(),
+            now,
+            verdicts,
+            &settlements,
+            &worker,
+        );
+        match committed.await {
             Ok(_) => {
                 let done = outcomes
                     .iter()
                     .filter(|(_, o)| *o == JobOutcome::Done)
                     .count();
-                metrics::counter!("parley_jobs_completed_total", "queue" => outbound::QUEUE)
+                metrics::counter!("parley_jobs_completed_total", "queue" => Queue::Outbound.as_str())
                     .increment(done as u64);
-                metrics::counter!("parley_jobs_failed_total", "queue" => outbound::QUEUE)
+                metrics::counter!("parley_jobs_failed_total", "queue" => Queue::Outbound.as_str())
                     .increment((outcomes.len() - done) as u64);
                 Vec::new()
             }
@@ -470,7 +289,7 @@ impl Outbound {
                 user: user.clone(),
                 channel: channel.clone(),
                 purpose: request.purpose,
-                last_attempt: outbound::is_last_attempt(job),
+                last_attempt: jobs::is_last_attempt(job),
                 template_approved: entry.template.as_ref().is_none_or(|t| {
                     approved
                         .get(&(session.channel_id, t.name.clone(), t.language.clone()))
@@ -480,50 +299,6 @@ impl Outbound {
             })));
         }
         Ok(plans)
-    }
-
-    /// Writes verdicts and job settlements in one transaction, then publishes the events.
-    pub(crate) async fn commit_verdicts(
-        &self,
-        verdicts: Vec<Verdict>,
-        settlements: &[JobSettlement],
-        worker: &str,
-    ) -> Result<OutboxCommitted, StoreError> {
-        let writes: Vec<OutboxWrite> = verdicts.iter().filter_map(|v| v.write.clone()).collect();
-        let now = self.clock().now();
-        let committed = self
-            .store()
-            .commit_outbox(&writes, settlements, worker, now)
-            .await?;
-        let channels: HashMap<Uuid, Uuid> = writes
-            .iter()
-            .filter_map(|w| match &w.change {
-                EntryChange::Simulated { message, .. } => Some((w.entry_id, message.channel_id)),
-                _ => None,
-            })
-            .collect();
-        for (entry_id, message_id) in &committed.simulator_messages {
-            if let Some(channel_id) = channels.get(entry_id) {
-                self.events().publish(DomainEvent::SimulatorMessage {
-                    channel_id: *channel_id,
-                    message_id: *message_id,
-                });
-            }
-        }
-        for v in verdicts.iter().filter(|v| v.announce) {
-            if let Some(w) = &v.write {
-                self.events().publish(DomainEvent::MessageStatusChanged {
-                    session_id: v.session_id,
-                    entry_id: w.entry_id,
-                });
-            }
-        }
-        for user in &committed.opted_out {
-            self.events().publish(DomainEvent::ConsentChanged {
-                messaging_user_id: *user,
-            });
-        }
-        Ok(committed)
     }
 }
 

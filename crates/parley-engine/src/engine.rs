@@ -11,11 +11,12 @@ use tokio::task::JoinHandle;
 
 use crate::cache::ChannelCache;
 use crate::events::EventBus;
-use crate::inbound::{self, Inbound};
+use crate::inbound::Inbound;
 use crate::ingest::Ingest;
-use crate::outbound::{self, Outbound};
+use crate::jobs::{JobKind, Queue};
+use crate::outbound::Outbound;
 use crate::runner::{JobRunner, RunnerConfig};
-use crate::timers::{self, Timers};
+use crate::timers::Timers;
 
 /// Tuning for the workers.
 #[derive(Debug, Clone)]
@@ -48,9 +49,9 @@ impl Default for EngineConfig {
         Self {
             inbound_batch: 256,
             outbound_batch: 256,
-            outbound_concurrency: crate::dispatch::DEFAULT_CONCURRENCY,
+            outbound_concurrency: crate::rate::DEFAULT_CONCURRENCY,
             outbound_runners: 2,
-            sender_lease: crate::dispatch::DEFAULT_SENDER_LEASE,
+            sender_lease: crate::leases::DEFAULT_SENDER_LEASE,
             idle_poll: Duration::from_millis(500),
             lease: Duration::from_secs(60),
             media_dir: crate::media::DEFAULT_DIR.into(),
@@ -140,8 +141,8 @@ impl Engine {
         }
     }
 
-    fn runner(&self, queue: &str, batch: u32) -> JobRunner {
-        let mut cfg = RunnerConfig::new(queue);
+    fn runner(&self, queue: Queue, batch: u32) -> JobRunner {
+        let mut cfg = RunnerConfig::new(queue.as_str());
         cfg.batch = batch;
         cfg.idle_poll = self.config.idle_poll;
         cfg.lease = self.config.lease;
@@ -152,9 +153,9 @@ impl Engine {
     pub fn inbound_runner(&self) -> JobRunner {
         let pipeline = Inbound::new(self.store.clone(), self.clock.clone(), self.events.clone())
             .with_outbound_wake(self.outbound_wake.clone());
-        self.runner(inbound::QUEUE, self.config.inbound_batch)
+        self.runner(Queue::Inbound, self.config.inbound_batch)
             .with_waker(self.inbound_wake.clone())
-            .handle_batch(inbound::KIND, move |jobs| {
+            .handle_batch(JobKind::InboundMessage, move |jobs| {
                 let p = pipeline.clone();
                 async move { p.process_batch(jobs).await }
             })
@@ -165,10 +166,10 @@ impl Engine {
     pub fn outbound_runner(&self) -> JobRunner {
         let out = self.outbound.clone();
         let leases = self.outbound.sender_leases().clone();
-        self.runner(outbound::QUEUE, self.config.outbound_batch)
+        self.runner(Queue::Outbound, self.config.outbound_batch)
             .with_waker(self.outbound_wake.clone())
             .with_partitions(Arc::new(move || leases.held()))
-            .handle_batch(outbound::KIND, move |jobs| {
+            .handle_batch(JobKind::OutboundSend, move |jobs| {
                 let o = out.clone();
                 async move { o.send_batch(jobs).await }
             })
@@ -177,8 +178,8 @@ impl Engine {
     /// Session timers.
     pub fn timer_runner(&self) -> JobRunner {
         let t = Timers::new(self.store.clone(), self.clock.clone(), self.events.clone());
-        self.runner(timers::QUEUE, 64)
-            .handle(timers::KIND, move |job| {
+        self.runner(Queue::Timers, 64)
+            .handle(JobKind::SessionTimer, move |job| {
                 let t = t.clone();
                 async move { t.fire(job).await }
             })
@@ -193,8 +194,8 @@ impl Engine {
     /// Fetches inbound media files into the media store.
     pub fn media_runner(&self) -> JobRunner {
         let m = self.media.clone();
-        self.runner(crate::media::QUEUE, 16)
-            .handle(crate::media::KIND, move |job| {
+        self.runner(Queue::Media, 16)
+            .handle(JobKind::MediaFetch, move |job| {
                 let m = m.clone();
                 async move { m.fetch(job).await }
             })
@@ -215,7 +216,7 @@ impl Engine {
             self.outbound
                 .sender_leases()
                 .clone()
-                .run(outbound::QUEUE, shutdown.clone()),
+                .run(Queue::Outbound.as_str(), shutdown.clone()),
         )])
         .chain([tokio::spawn(
             self.router

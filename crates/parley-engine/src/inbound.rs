@@ -23,56 +23,26 @@ use parley_core::model::{
     Actor, ChannelKind, ConsentStatus, Direction, EntryStatus, KeywordList, NumberType, OwnerKind,
 };
 use parley_core::session::{
-    EndReason, FailurePlan, InboundKind, InboundMessage, InboundPlan, PriorSession, SessionOwner,
-    SessionState, decide_handoff, next_deadline, plan_failure, plan_inbound,
+    FailurePlan, InboundKind, InboundMessage, InboundPlan, PriorSession, decide_handoff,
+    next_deadline, plan_failure, plan_inbound,
 };
 use parley_core::{Clock, E164, Timestamp, new_id};
 use parley_store::{
-    CaseInsert, Channel, ConsentWrite, ContactInsert, Entry, InboundWrite, Job, Media, NewJob,
-    Session, Store, StoreError, UserInsert,
+    CaseInsert, Channel, ConsentWrite, ContactInsert, Entry, InboundWrite, Job, Session, Store,
+    StoreError, UserInsert,
 };
-use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::channel_rules::{ChannelRules, ContactLinking, RulesError};
 use crate::events::{DomainEvent, EventBus};
-use crate::outbound;
+use crate::jobs::{self, Queue};
 use crate::runner::JobOutcome;
-use crate::timers;
 
-pub const QUEUE: &str = "inbound";
-pub const KIND: &str = "inbound.message";
+pub use crate::jobs::InboundEvent;
+pub use crate::session_rows::{new_session_row, row_of, state_of};
 
-/// A customer's message as a provider delivered it, persisted before anything else happens.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InboundEvent {
-    pub channel_id: Uuid,
-    /// The provider's id for the message; the dedupe key.
-    pub provider_message_id: String,
-    /// The customer's address: E.164 for phone channels, the platform's user id otherwise.
-    pub from: String,
-    pub to: String,
-    pub text: String,
-    #[serde(default)]
-    pub media: Vec<Media>,
-    #[serde(default)]
-    pub profile_name: Option<String>,
-    pub received_at: Timestamp,
-}
-
-impl InboundEvent {
-    /// The job that carries this event. Its dedupe key makes a provider's retry a no-op.
-    pub fn job(&self) -> Result<NewJob, serde_json::Error> {
-        let mut job = NewJob::new(QUEUE, KIND, serde_json::to_string(self)?, self.received_at);
-        job.dedupe_key = Some(format!(
-            "in:{}:{}",
-            self.channel_id, self.provider_message_id
-        ));
-        job.max_attempts = 20;
-        Ok(job)
-    }
-}
+pub const QUEUE: &str = Queue::Inbound.as_str();
 
 /// What processing one message produced, for events and tests.
 #[derive(Debug, Clone)]
@@ -228,7 +198,7 @@ impl Inbound {
         }
         let sent_any = writes
             .iter()
-            .any(|w| w.jobs.iter().any(|j| j.queue == outbound::QUEUE));
+            .any(|w| w.jobs.iter().any(|j| j.queue == Queue::Outbound.as_str()));
         for e in events {
             self.events.publish(e);
         }
@@ -340,13 +310,13 @@ impl Inbound {
                 events.push(DomainEvent::SessionChanged {
                     session_id: open.id,
                 });
-                new_row(opened, channel.id, customer.user_id, conversation_id)
+                new_session_row(opened, channel.id, customer.user_id, conversation_id)
             }
             (InboundPlan::Open(opened), _) | (InboundPlan::Replace { opened, .. }, None) => {
-                new_row(opened, channel.id, customer.user_id, conversation_id)
+                new_session_row(opened, channel.id, customer.user_id, conversation_id)
             }
             (InboundPlan::Reuse(t), None) => {
-                new_row(&t.state, channel.id, customer.user_id, conversation_id)
+                new_session_row(&t.state, channel.id, customer.user_id, conversation_id)
             }
         };
         if needs_routing {
@@ -364,9 +334,7 @@ impl Inbound {
             .push(inbound_entry(event, inbound_entry_id, landed.id, None, now));
         // The files are fetched in the background, never in the webhook (see `crate::media`).
         if !event.media.is_empty() {
-            write
-                .jobs
-                .push(crate::media::fetch_job(inbound_entry_id, now));
+            write.jobs.push(jobs::fetch_job(inbound_entry_id, now));
         }
         let mut responses: Vec<(ResponseKind, String)> = decision
             .responses
@@ -377,19 +345,19 @@ impl Inbound {
             responses.push((ResponseKind::HandoffReply, reply));
         }
         for (i, (kind, text)) in responses.into_iter().enumerate() {
-            let entry = outbound::auto_response_entry(landed.id, text, now);
+            let entry = jobs::auto_response_entry(landed.id, text, now);
             let priority_offset = i64::try_from(i).unwrap_or(0);
-            write.jobs.push(outbound::send_job(
+            write.jobs.push(jobs::send_job(
                 entry.id,
                 SendPurpose::AutoResponse { kind },
-                outbound::REPLY_PRIORITY - priority_offset,
+                jobs::REPLY_PRIORITY - priority_offset,
                 now,
             ));
             write.entries.push(entry);
         }
 
         if let Some(deadline) = next_deadline(&state_of(&landed), &rules.behaviour.session_policy) {
-            write.jobs.push(timers::timer_job(landed.id, deadline));
+            write.jobs.push(jobs::timer_job(landed.id, deadline));
         }
 
         events.push(if is_new_session {
@@ -479,7 +447,7 @@ impl Inbound {
                 None => return Ok(None),
             },
             (FailurePlan::Open(state), _) => {
-                new_row(&state, rules.channel.id, customer.user_id, conversation_id)
+                new_session_row(&state, rules.channel.id, customer.user_id, conversation_id)
             }
             (FailurePlan::Fail(_), None) => return Ok(None),
         };
@@ -919,118 +887,4 @@ fn phone_of(kind: ChannelKind, key: &str) -> Option<E164> {
     matches!(kind, ChannelKind::Sms | ChannelKind::Whatsapp)
         .then(|| E164::from_network(key).ok())
         .flatten()
-}
-
-/// A stored session as the rules see it.
-pub fn state_of(s: &Session) -> SessionState {
-    let owner = match (s.owner_kind, s.owner_id) {
-        (Some(kind @ (OwnerKind::Agent | OwnerKind::Bot)), Some(id)) => {
-            Some(SessionOwner { kind, id })
-        }
-        _ => None,
-    };
-    SessionState {
-        status: s.status,
-        context: s.context,
-        initiated_by: s.initiated_by,
-        owner,
-        started_at: s.started_at,
-        status_since: s.status_since,
-        accepted_at: s.accepted_at,
-        ended_at: s.ended_at,
-        last_customer_message_at: s.last_customer_at,
-        last_agent_message_at: s.last_agent_at,
-        customer_messages: u32::try_from(s.customer_messages).unwrap_or(u32::MAX),
-        agent_messages: u32::try_from(s.agent_messages).unwrap_or(u32::MAX),
-        pending_inquiry: s.pending_inquiry,
-        session_opt_in: s.session_opt_in,
-        end_reason: s
-            .end_reason
-            .as_deref()
-            .and_then(|r| r.parse::<EndReason>().ok()),
-        ended_by: s.ended_by,
-        error_reason: s.error_reason.clone(),
-    }
-}
-
-/// The stored row of `base` after the rules moved it to `state`.
-pub fn row_of(base: &Session, state: &SessionState) -> Session {
-    let mut row = base.clone();
-    apply_state(&mut row, state);
-    row
-}
-
-/// A new session row for a state the rules opened.
-pub fn new_session_row(
-    state: &SessionState,
-    channel_id: Uuid,
-    user_id: Uuid,
-    conversation_id: Uuid,
-) -> Session {
-    new_row(state, channel_id, user_id, conversation_id)
-}
-
-fn new_row(
-    state: &SessionState,
-    channel_id: Uuid,
-    user_id: Uuid,
-    conversation_id: Uuid,
-) -> Session {
-    let mut row = Session {
-        id: new_id(),
-        conversation_id,
-        channel_id,
-        messaging_user_id: user_id,
-        status: state.status,
-        context: state.context,
-        owner_kind: None,
-        owner_id: None,
-        queue_id: None,
-        case_id: None,
-        error_reason: None,
-        agent_messages: 0,
-        customer_messages: 0,
-        started_at: state.started_at,
-        accepted_at: None,
-        ended_at: None,
-        last_customer_at: None,
-        last_agent_at: None,
-        initiated_by: state.initiated_by,
-        status_since: state.status_since,
-        pending_inquiry: false,
-        session_opt_in: false,
-        end_reason: None,
-        ended_by: None,
-        updated_at: state.status_since,
-    };
-    apply_state(&mut row, state);
-    row
-}
-
-fn apply_state(row: &mut Session, state: &SessionState) {
-    row.status = state.status;
-    row.context = state.context;
-    match state.owner {
-        Some(o) => {
-            row.owner_kind = Some(o.kind);
-            row.owner_id = Some(o.id);
-        }
-        None if row.owner_kind != Some(OwnerKind::Queue) => {
-            row.owner_kind = None;
-            row.owner_id = None;
-        }
-        None => {}
-    }
-    row.accepted_at = state.accepted_at;
-    row.ended_at = state.ended_at;
-    row.last_customer_at = state.last_customer_message_at;
-    row.last_agent_at = state.last_agent_message_at;
-    row.customer_messages = i64::from(state.customer_messages);
-    row.agent_messages = i64::from(state.agent_messages);
-    row.status_since = state.status_since;
-    row.pending_inquiry = state.pending_inquiry;
-    row.session_opt_in = state.session_opt_in;
-    row.end_reason = state.end_reason.map(|r| r.as_str().to_owned());
-    row.ended_by = state.ended_by;
-    row.error_reason = state.error_reason.clone();
 }

@@ -9,7 +9,7 @@ use parley_core::Clock;
 use parley_store::{NewJob, Store};
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::inbound::InboundEvent;
+use crate::jobs::InboundEvent;
 
 /// Most events written by one insert.
 const MAX_BATCH: usize = 512;

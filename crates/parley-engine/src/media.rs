@@ -27,40 +27,24 @@ use parley_channels::media as provider;
 use parley_channels::meta::send::{self as whatsapp_send, GraphEndpoint};
 use parley_core::media::{inbound_max_bytes, normalize_content_type};
 use parley_core::model::{ChannelKind, Provider};
-use parley_core::{Clock, Timestamp, new_id};
-use parley_store::{Channel, Job, Media, NewJob, Store, StoreError, StoredMedia};
-use serde::{Deserialize, Serialize};
+use parley_core::{Clock, new_id};
+use parley_store::{Channel, Job, Media, Store, StoreError, StoredMedia};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::events::{DomainEvent, EventBus};
+use crate::jobs::FetchRequest;
 use crate::runner::JobOutcome;
 use crate::transport::{DownloadError, HttpTransport, TransportError};
 
-pub const QUEUE: &str = "media";
-pub const KIND: &str = "media.fetch";
+pub use crate::jobs::fetch_job;
+pub const QUEUE: &str = crate::jobs::Queue::Media.as_str();
 /// The largest file stored whatever the channel allows (WhatsApp documents are 30 MB).
 pub const DEFAULT_MAX_BYTES: u64 = 32_000_000;
 /// Redirects followed per download (Twilio answers with one to its storage).
 pub const MAX_REDIRECTS: usize = 3;
 /// The default `media_dir`.
 pub const DEFAULT_DIR: &str = "./parley-media";
-
-/// What a fetch job carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct FetchRequest {
-    entry_id: Uuid,
-}
-
-/// The job that fetches the files of an inbound entry; one per entry.
-pub fn fetch_job(entry_id: Uuid, now: Timestamp) -> NewJob {
-    let payload = serde_json::to_string(&FetchRequest { entry_id })
-        .unwrap_or_else(|_| format!("{{\"entry_id\":\"{entry_id}\"}}"));
-    let mut job = NewJob::new(QUEUE, KIND, payload, now);
-    job.dedupe_key = Some(format!("media:{entry_id}"));
-    job.max_attempts = 8;
-    job
-}
 
 /// Why a file could not be stored or read back.
 #[derive(Debug, thiserror::Error)]
@@ -430,6 +414,8 @@ fn write_once(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use parley_core::Timestamp;
+
     use super::*;
 
     #[test]

@@ -38,16 +38,9 @@
 //! long (at most [`MAX_PAUSE`]); the throttled job itself goes back to the runner, whose backoff
 //! decides when it runs again.
 
-use std::collections::HashMap;
-use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use governor::clock::Clock as _;
-use governor::middleware::NoOpMiddleware;
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
 use parley_channels::http::{BuildError, HttpRequest, ProviderFailure, SendOutcome};
 use parley_channels::meta::messenger_send::{
     self, MessagingType, MessengerContent, MessengerOutbound,
@@ -58,30 +51,35 @@ use parley_channels::meta::send::{
 use parley_channels::twilio::outbound::{
     self as twilio_send, OutboundMessage, Sender, TwilioAccount, TwilioAuth,
 };
-use parley_core::consent::{SendPurpose, SendRefused, may_send};
-use parley_core::model::{Actor, ChannelKind, Direction, EntryStatus, Provider};
+use parley_core::consent::{SendRefused, may_send};
+use parley_core::model::{ChannelKind, Direction, EntryStatus, Provider};
 use parley_core::window::{Composer, MessageForm, WindowQuery};
-use parley_core::{Clock, ErrorCode, Timestamp, new_id};
+use parley_core::{Clock, ErrorCode, Timestamp};
 use parley_store::outbox::{EntryChange, OptOut};
 use parley_store::{
-    Channel, Entry, Job, MessagingUser, NewJob, NewSimulatorMessage, Session, Store, StoreError,
+    Channel, Entry, Job, MessagingUser, NewSimulatorMessage, Session, Store, StoreError,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::dispatch::{SenderLeases, Target, Verdict};
-use crate::events::{DomainEvent, EventBus};
+use crate::events::EventBus;
+use crate::jobs::Queue;
+use crate::leases::SenderLeases;
+use crate::rate::SenderRates;
 use crate::runner::JobOutcome;
 use crate::smpp_link::SmppLinks;
+use crate::status::StatusRecorder;
 use crate::transport::{HttpTransport, TransportError};
+use crate::verdict::{Target, Verdict};
 
-pub const QUEUE: &str = "outbound";
-pub const KIND: &str = "outbound.send";
-/// Answers to a customer who is waiting go first.
-pub const REPLY_PRIORITY: i64 = 100;
-/// Campaigns and broadcasts wait behind replies.
-pub const BULK_PRIORITY: i64 = 0;
+pub use crate::jobs::{
+    BULK_PRIORITY, REPLY_PRIORITY, SendRequest, auto_response_entry, is_last_attempt, send_job,
+};
+pub use crate::rate::{MAX_PAUSE, MAX_RATE_WAIT, rate_permits, sender_rate};
+pub(crate) use crate::verdict::{ambiguous, dispatched, fail, transient};
+
+pub const QUEUE: &str = Queue::Outbound.as_str();
 
 /// Failures the simulator injects, from a simulator channel's `settings.simulate`.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
@@ -107,51 +105,6 @@ enum FaultKind {
     Permanent,
 }
 
-/// What a send job carries: the entry to send and why, for the consent gate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SendRequest {
-    pub entry_id: Uuid,
-    pub purpose: SendPurpose,
-}
-
-/// The outbox job for an entry. The entry id is the idempotency key: one job per entry.
-pub fn send_job(entry_id: Uuid, purpose: SendPurpose, priority: i64, now: Timestamp) -> NewJob {
-    let payload = serde_json::to_string(&SendRequest { entry_id, purpose })
-        .unwrap_or_else(|_| format!("{{\"entry_id\":\"{entry_id}\"}}"));
-    let mut job = NewJob::new(QUEUE, KIND, payload, now);
-    job.priority = priority;
-    job.dedupe_key = Some(format!("send:{entry_id}"));
-    job
-}
-
-/// An automatic answer (consent confirmation, help, hand-off reply) as a queued entry.
-pub fn auto_response_entry(session_id: Uuid, text: String, now: Timestamp) -> Entry {
-    Entry {
-        id: new_id(),
-        session_id,
-        direction: Direction::Outbound,
-        actor: Actor::System,
-        actor_id: None,
-        body: text,
-        media: Vec::new(),
-        provider_message_id: None,
-        status: EntryStatus::Queued,
-        error_code: None,
-        provider_error: None,
-        created_at: now,
-        updated_at: now,
-        template: None,
-    }
-}
-
-/// The longest a send waits for its sender's rate limit before giving the job back to the
-/// runner (which retries it later): well inside the runner's 60-second lease.
-pub const MAX_RATE_WAIT: Duration = Duration::from_secs(20);
-
-/// The longest a provider's `Retry-After` holds a sender back; a longer one is the runner's
-/// backoff's business.
-pub const MAX_PAUSE: Duration = Duration::from_secs(60);
-
 /// The dispatcher.
 #[derive(Clone)]
 pub struct Outbound {
@@ -159,7 +112,8 @@ pub struct Outbound {
     clock: Arc<dyn Clock>,
     events: EventBus,
     transport: Option<HttpTransport>,
-    limiters: Arc<Mutex<HashMap<Uuid, Arc<SenderLimiter>>>>,
+    rates: Arc<SenderRates>,
+    statuses: StatusRecorder,
     /// The SMPP binds of SMS channels with provider `smpp` (see [`crate::smpp_link`]).
     smpp: Arc<SmppLinks>,
     /// The senders this node may drive (see [`crate::dispatch`]).
@@ -172,90 +126,6 @@ impl std::fmt::Debug for Outbound {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outbound").finish_non_exhaustive()
     }
-}
-
-/// The engine's clock as governor sees it: milliseconds since the epoch as a `Duration`. A
-/// manual clock in tests makes the limiter's decisions exact.
-#[derive(Debug, Clone)]
-struct LimiterClock(Arc<dyn Clock>);
-
-impl governor::clock::Clock for LimiterClock {
-    type Instant = Duration;
-
-    fn now(&self) -> Duration {
-        Duration::from_millis(u64::try_from(self.0.now().millis()).unwrap_or(0))
-    }
-}
-
-/// One sender's rate: a GCRA limiter with a burst of one second's worth of messages.
-struct SenderLimiter {
-    mps: u32,
-    limiter: RateLimiter<NotKeyed, InMemoryState, LimiterClock, NoOpMiddleware<Duration>>,
-    clock: LimiterClock,
-    /// Permits taken so far, for metrics and tests.
-    charged: AtomicU64,
-    /// The provider asked this sender to wait (`Retry-After` on a throttled send) until this
-    /// instant of the limiter's clock, in milliseconds: no permit before it.
-    paused_until: AtomicU64,
-}
-
-impl SenderLimiter {
-    fn new(mps: u32, clock: LimiterClock) -> Self {
-        let rate = NonZeroU32::new(mps).unwrap_or(NonZeroU32::MIN);
-        Self {
-            mps,
-            limiter: RateLimiter::direct_with_clock(Quota::per_second(rate), clock.clone()),
-            clock,
-            charged: AtomicU64::new(0),
-            paused_until: AtomicU64::new(0),
-        }
-    }
-
-    /// Takes one permit now, or says how long until one is free.
-    fn try_take(&self) -> Result<(), Duration> {
-        let now = u64::try_from(self.clock.now().as_millis()).unwrap_or(u64::MAX);
-        let paused = self.paused_until.load(Ordering::Relaxed);
-        if now < paused {
-            return Err(Duration::from_millis(paused - now));
-        }
-        match self.limiter.check() {
-            Ok(()) => {
-                self.charged.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            // Rounded up to whole milliseconds, the unit of the clock the limiter reads.
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(self.clock.now());
-                let millis = u64::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
-                Err(Duration::from_millis(millis.max(1)))
-            }
-        }
-    }
-}
-
-/// The permits a message costs its sender: one per SMS segment, one per message elsewhere.
-pub fn rate_permits(kind: ChannelKind, text: &str) -> u32 {
-    match kind {
-        ChannelKind::Sms => {
-            u32::try_from(parley_core::sms::analyze(text).segments.max(1)).unwrap_or(u32::MAX)
-        }
-        ChannelKind::Whatsapp | ChannelKind::Messenger | ChannelKind::Web => 1,
-    }
-}
-
-/// The messages per second a channel may send: its `throughput_mps`, or its default.
-pub fn sender_rate(channel: &Channel) -> u32 {
-    let configured = channel
-        .throughput_mps
-        .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
-    parley_core::channel::effective_throughput(channel.kind, channel.number_type, configured)
-        .unwrap_or_else(|_| {
-            channel
-                .number_type
-                .map_or(channel.kind.default_throughput(), |t| {
-                    t.default_throughput()
-                })
-        })
 }
 
 /// What the dispatcher decided before (or instead of) calling a provider.
@@ -279,18 +149,20 @@ impl Outbound {
                 None
             }
         };
+        let statuses = StatusRecorder::new(store.clone(), clock.clone(), events.clone());
         Self {
             events,
             transport,
-            limiters: Arc::new(Mutex::new(HashMap::new())),
-            smpp: Arc::new(SmppLinks::default()),
+            rates: Arc::new(SenderRates::new(clock.clone())),
+            smpp: Arc::new(SmppLinks::new(statuses.clone())),
+            statuses,
             leases: Arc::new(SenderLeases::new(
                 store.clone(),
                 clock.clone(),
                 format!("node-{}", Uuid::now_v7()),
-                crate::dispatch::DEFAULT_SENDER_LEASE,
+                crate::leases::DEFAULT_SENDER_LEASE,
             )),
-            concurrency: crate::dispatch::DEFAULT_CONCURRENCY,
+            concurrency: crate::rate::DEFAULT_CONCURRENCY,
             store,
             clock,
         }
@@ -347,76 +219,35 @@ impl Outbound {
         self
     }
 
-    /// The limiter of a channel, created at its current rate (and replaced when the rate changed).
-    /// The map's lock is held only for the lookup.
-    fn limiter(&self, channel: &Channel) -> Arc<SenderLimiter> {
-        let mps = sender_rate(channel);
-        let mut map = self
-            .limiters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match map.get(&channel.id) {
-            Some(l) if l.mps == mps => l.clone(),
-            _ => {
-                let l = Arc::new(SenderLimiter::new(mps, LimiterClock(self.clock.clone())));
-                map.insert(channel.id, l.clone());
-                l
-            }
-        }
-    }
-
     /// Takes `permits` from the channel's limiter if they are all free now; otherwise takes as
     /// many as are free and says how long until the next one. Never waits.
     pub fn try_acquire(&self, channel: &Channel, permits: u32) -> Result<(), Duration> {
-        let limiter = self.limiter(channel);
-        for _ in 0..permits {
-            limiter.try_take()?;
-        }
-        Ok(())
+        self.rates.try_acquire(channel, permits)
     }
 
     /// Holds the channel's sends back for `delay` (at most [`MAX_PAUSE`]): the provider throttled
     /// it and said when to come back, which holds for every message of the sender, not only the
     /// one that was refused.
     pub fn pause_sender(&self, channel: &Channel, delay: Duration) {
-        let limiter = self.limiter(channel);
-        let now = u64::try_from(limiter.clock.now().as_millis()).unwrap_or(u64::MAX);
-        let delay = u64::try_from(delay.min(MAX_PAUSE).as_millis()).unwrap_or(u64::MAX);
-        limiter
-            .paused_until
-            .fetch_max(now.saturating_add(delay), Ordering::Relaxed);
+        self.rates.pause(channel, delay);
     }
 
     /// Permits the channel's limiter has handed out since it was created at its current rate.
     pub fn permits_charged(&self, channel_id: Uuid) -> u64 {
-        let map = self
-            .limiters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(&channel_id)
-            .map_or(0, |l| l.charged.load(Ordering::Relaxed))
+        self.rates.charged(channel_id)
     }
 
-    /// Waits until the sender may send `permits` more segments, one permit at a time so a
-    /// message longer than the burst still goes. Gives up (false) after [`MAX_RATE_WAIT`].
-    pub(crate) async fn wait_for_rate(&self, channel: &Channel, permits: u32) -> bool {
-        let limiter = self.limiter(channel);
-        let mut waited = Duration::ZERO;
-        for _ in 0..permits {
-            loop {
-                match limiter.try_take() {
-                    Ok(()) => break,
-                    Err(wait) => {
-                        waited = waited.saturating_add(wait);
-                        if waited > MAX_RATE_WAIT {
-                            return false;
-                        }
-                        tokio::time::sleep(wait).await;
-                    }
-                }
-            }
-        }
-        true
+    /// The SMPP arm of [`Outbound::decide`] (see [`crate::smpp_link`]).
+    async fn send_smpp(
+        &self,
+        entry: &Entry,
+        channel: &Channel,
+        user: &MessagingUser,
+        last_attempt: bool,
+    ) -> Verdict {
+        self.smpp
+            .send(&self.rates, entry, channel, user, last_attempt)
+            .await
     }
 
     /// Sends one queued entry on its own: the same decisions as a batch
@@ -440,7 +271,7 @@ impl Outbound {
             }
             Err(e) => return JobOutcome::Retry(e.to_string()),
         };
-        let lease = crate::dispatch::SenderLeases::name(target.channel.id);
+        let lease = SenderLeases::name(target.channel.id);
         match self.leases.hold(&lease).await {
             Ok(true) => {}
             Ok(false) => return JobOutcome::Retry(format!("{lease} is held by another node")),
@@ -448,7 +279,10 @@ impl Outbound {
         }
         let verdict = self.decide(&target).await;
         let outcome = verdict.outcome.clone();
-        match self.commit_verdicts(vec![verdict], &[], "").await {
+        let now = self.clock.now();
+        let committed =
+            crate::verdict::commit(&self.store, &self.events, now, vec![verdict], &[], "");
+        match committed.await {
             Ok(_) => outcome,
             Err(e) => JobOutcome::Retry(e.to_string()),
         }
@@ -559,14 +393,12 @@ impl Outbound {
 
         // Dispatch: the sender's rate, then the provider. Nothing is locked meanwhile.
         let permits = rate_permits(channel.kind, &entry.body);
-        if !self.wait_for_rate(channel, permits).await {
-            // Nothing was sent: back to the queue like any transient failure (and failed with
-            // 0001 rather than left queued silently if this was the last attempt).
-            let detail = format!(
-                "the sender is at its rate of {} messages per second",
-                sender_rate(channel)
-            );
-            return transient(entry, ErrorCode::ServiceUnavailable, &detail, last_attempt);
+        if let Err(verdict) = self
+            .rates
+            .admit(entry, channel, permits, last_attempt)
+            .await
+        {
+            return verdict;
         }
         let answer = transport.execute(&request_http).await;
         let outcome = match answer {
@@ -682,9 +514,8 @@ impl Outbound {
         )
     }
 
-    /// Records a provider's status report for a message it took. Reports arrive in any order;
-    /// only a step forward is kept. A report that the recipient unsubscribed at the carrier
-    /// (Twilio 21610) opts the messaging user out.
+    /// Records a provider's status report for a message it took (see
+    /// [`StatusRecorder::record`]).
     pub async fn record_status(
         &self,
         channel_id: Uuid,
@@ -694,69 +525,16 @@ impl Outbound {
         provider_error: Option<&str>,
         recipient_opted_out: bool,
     ) -> Result<(), StoreError> {
-        let Some(entry) = self
-            .store
-            .entry_by_provider_id(channel_id, provider_message_id)
-            .await?
-        else {
-            tracing::debug!(provider_message_id, "status for a message we do not know");
-            return Ok(());
-        };
-        let now = self.clock.now();
-        if entry.status.may_become(status) {
-            self.store
-                .set_entry_status(
-                    entry.id,
-                    status,
-                    error_code.map(|c| c.code()),
-                    provider_error,
-                    now,
-                )
-                .await?;
-            self.events.publish(DomainEvent::MessageStatusChanged {
-                session_id: entry.session_id,
-                entry_id: entry.id,
-            });
-        }
-        if recipient_opted_out {
-            self.opt_out_recipient(&entry, provider_error, now).await?;
-        }
-        Ok(())
-    }
-
-    /// The carrier says the recipient unsubscribed from this sender (Twilio 21610): opt the
-    /// messaging user out, with the entry and the provider's code in the consent history. Once.
-    async fn opt_out_recipient(
-        &self,
-        entry: &Entry,
-        provider_error: Option<&str>,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        use parley_core::model::{ConsentSource, ConsentStatus};
-        let session = self.store.session(entry.session_id).await?;
-        let user = self.store.messaging_user(session.messaging_user_id).await?;
-        if user.consent_status == Some(ConsentStatus::OptedOut) {
-            return Ok(());
-        }
-        self.store
-            .set_consent(
-                user.id,
-                ConsentStatus::OptedOut,
-                &parley_store::ConsentOrigin {
-                    source: ConsentSource::Provider,
-                    reason: format!(
-                        "the carrier reports the recipient unsubscribed ({})",
-                        provider_error.unwrap_or("provider")
-                    ),
-                    entry_id: Some(entry.id),
-                },
-                now,
+        self.statuses
+            .record(
+                channel_id,
+                provider_message_id,
+                status,
+                error_code,
+                provider_error,
+                recipient_opted_out,
             )
-            .await?;
-        self.events.publish(DomainEvent::ConsentChanged {
-            messaging_user_id: user.id,
-        });
-        Ok(())
+            .await
     }
 }
 
@@ -773,89 +551,6 @@ pub(crate) async fn template_approved(
         .template(channel_id, &t.name, &t.language)
         .await?
         .is_some_and(|found| found.status == parley_core::model::TemplateStatus::Approved))
-}
-
-/// Whether this attempt is the job's last one, so a transient failure fails the entry instead.
-pub(crate) fn is_last_attempt(job: &Job) -> bool {
-    job.attempts
-        >= job.max_attempts.min(i64::from(
-            parley_core::retry::RetryPolicy::default().max_attempts,
-        ))
-}
-
-/// Nothing was sent, for a reason that should pass: the entry stays queued with the reason,
-/// and the runner retries; on the last attempt the entry fails with `code`.
-pub(crate) fn transient(
-    entry: &Entry,
-    code: ErrorCode,
-    detail: &str,
-    last_attempt: bool,
-) -> Verdict {
-    if last_attempt {
-        let reason = format!("gave up after the last attempt: {detail}");
-        return fail(entry, code, &reason).with_outcome(JobOutcome::Permanent(reason));
-    }
-    Verdict::write(
-        entry,
-        EntryChange::Status {
-            status: EntryStatus::Queued,
-            error_code: None,
-            provider_error: Some(format!("will retry: {detail}")),
-        },
-        JobOutcome::Retry(detail.to_owned()),
-        false,
-    )
-}
-
-/// The provider may have taken the message: keep the entry queued, say so, and dead-letter
-/// the job rather than risk texting the customer twice (see the module docs).
-pub(crate) fn ambiguous(entry: &Entry, provider: &'static str, reason: &str) -> Verdict {
-    let note = format!(
-        "ambiguous: {provider} may have taken this message ({reason}); not resent \
-         automatically"
-    );
-    metrics::counter!("parley_outbound_ambiguous_total", "provider" => provider).increment(1);
-    Verdict::write(
-        entry,
-        EntryChange::Status {
-            status: EntryStatus::Queued,
-            error_code: None,
-            provider_error: Some(note.clone()),
-        },
-        JobOutcome::Permanent(note),
-        true,
-    )
-}
-
-/// Not sent, for good: the entry fails with the catalogue code and the reason.
-pub(crate) fn fail(entry: &Entry, code: ErrorCode, reason: &str) -> Verdict {
-    Verdict::write(
-        entry,
-        EntryChange::Status {
-            status: EntryStatus::Failed,
-            error_code: Some(code.code().to_owned()),
-            provider_error: Some(reason.to_owned()),
-        },
-        JobOutcome::Done,
-        true,
-    )
-}
-
-/// The provider took the message.
-pub(crate) fn dispatched(
-    entry: &Entry,
-    status: EntryStatus,
-    provider_message_id: String,
-) -> Verdict {
-    Verdict::write(
-        entry,
-        EntryChange::Dispatched {
-            status,
-            provider_message_id,
-        },
-        JobOutcome::Done,
-        true,
-    )
 }
 
 fn consent_reason(refused: &SendRefused) -> String {

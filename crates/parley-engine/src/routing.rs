@@ -38,7 +38,7 @@ use uuid::Uuid;
 use crate::channel_rules::behaviour_of;
 use crate::events::{DomainEvent, EventBus};
 use crate::feed::Feed;
-use crate::inbound::{row_of, state_of};
+use crate::session_rows::{row_of, state_of};
 
 /// How long an agent has to accept an offer.
 pub const OFFER_TIMEOUT: Duration =

@@ -15,6 +15,8 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+use crate::jobs::JobKind;
+
 /// What a handler says about one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobOutcome {
@@ -74,8 +76,8 @@ pub struct JobRunner {
     store: Store,
     clock: Arc<dyn Clock>,
     config: RunnerConfig,
-    handlers: HashMap<String, Handler>,
-    batch_handlers: HashMap<String, BatchHandler>,
+    handlers: HashMap<JobKind, Handler>,
+    batch_handlers: HashMap<JobKind, BatchHandler>,
     wake: Arc<Notify>,
     partitions: Option<PartitionFilter>,
 }
@@ -103,7 +105,7 @@ impl JobRunner {
     }
 
     /// Registers the handler for a job kind.
-    pub fn handle<F, Fut>(mut self, kind: impl Into<String>, f: F) -> Self
+    pub fn handle<F, Fut>(mut self, kind: impl Into<JobKind>, f: F) -> Self
     where
         F: Fn(Job) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = JobOutcome> + Send + 'static,
@@ -114,7 +116,7 @@ impl JobRunner {
     }
 
     /// Registers the batch handler for a job kind.
-    pub fn handle_batch<F, Fut>(mut self, kind: impl Into<String>, f: F) -> Self
+    pub fn handle_batch<F, Fut>(mut self, kind: impl Into<JobKind>, f: F) -> Self
     where
         F: Fn(Vec<Job>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Vec<(Uuid, JobOutcome)>> + Send + 'static,
@@ -170,13 +172,14 @@ impl JobRunner {
         }
         let mut set = JoinSet::new();
         let mut unknown = Vec::new();
-        let mut batches: HashMap<String, Vec<Job>> = HashMap::new();
+        let mut batches: HashMap<JobKind, Vec<Job>> = HashMap::new();
         for job in jobs {
-            if self.batch_handlers.contains_key(&job.kind) {
-                batches.entry(job.kind.clone()).or_default().push(job);
+            let kind = JobKind::parse(&job.kind);
+            if self.batch_handlers.contains_key(&kind) {
+                batches.entry(kind).or_default().push(job);
                 continue;
             }
-            match self.handlers.get(&job.kind) {
+            match self.handlers.get(&kind) {
                 Some(h) => {
                     let h = h.clone();
                     let id = job.id;

@@ -4,7 +4,7 @@
 //!
 //! # Connections
 //!
-//! [`SmppLinks`] is the registry, held by [`Outbound`]. A channel's bind is made on its first
+//! [`SmppLinks`] is the registry, held by the dispatcher (`crate::outbound::Outbound`). A channel's bind is made on its first
 //! send, from `settings.host`, `settings.port` (default 2775), `settings.system_type`,
 //! `settings.window` (default 10), `secrets.system_id` and `secrets.password`; when those change
 //! a new bind replaces the old one (which is closed). The map's lock is held only for the
@@ -35,7 +35,7 @@
 //! # Receiving
 //!
 //! A task per bind reads its [`parley_smpp::InboundReceiver`]: a delivery receipt becomes
-//! [`Outbound::record_status`] (`DELIVRD` -> delivered; `REJECTD` -> failed; `UNDELIV`, `EXPIRED`,
+//! [`StatusRecorder::record`] (`DELIVRD` -> delivered; `REJECTD` -> failed; `UNDELIV`, `EXPIRED`,
 //! `DELETED`, `UNKNOWN`, `SKIPPED` -> undelivered; intermediate states -> sent); a
 //! mobile-originated message is decoded by its `data_coding` and submitted to the inbound
 //! pipeline ([`Ingest`]) with `from` = `+` and the source digits. The SMSC gives an MO no id of
@@ -59,10 +59,11 @@ use parley_store::{Channel, Entry, MessagingUser};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::dispatch::Verdict;
-use crate::inbound::InboundEvent;
 use crate::ingest::Ingest;
-use crate::outbound::{Outbound, ambiguous, dispatched, fail, sender_rate, transient};
+use crate::jobs::InboundEvent;
+use crate::rate::SenderRates;
+use crate::status::StatusRecorder;
+use crate::verdict::{Verdict, ambiguous, dispatched, fail, transient};
 
 /// The bind parameters of a channel: a change means a new bind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,10 +99,11 @@ struct Slot {
 }
 
 /// The SMPP binds of this server, one per SMPP channel, made on first use.
-#[derive(Default)]
 pub struct SmppLinks {
     slots: Mutex<HashMap<Uuid, Arc<Slot>>>,
-    ingest: OnceLock<Ingest>,
+    ingest: Arc<OnceLock<Ingest>>,
+    /// Where delivery receipts are recorded.
+    statuses: StatusRecorder,
 }
 
 impl std::fmt::Debug for SmppLinks {
@@ -120,6 +122,14 @@ pub(crate) enum LinkError {
 }
 
 impl SmppLinks {
+    pub fn new(statuses: StatusRecorder) -> Self {
+        Self {
+            slots: Mutex::new(HashMap::new()),
+            ingest: Arc::new(OnceLock::new()),
+            statuses,
+        }
+    }
+
     /// Where mobile-originated messages go. Set once (the engine does it); without it they are
     /// logged and dropped.
     pub fn set_ingest(&self, ingest: Ingest) {
@@ -153,11 +163,7 @@ impl SmppLinks {
     }
 
     /// The channel's bind, made now if there is none (or its settings changed).
-    pub(crate) async fn connect(
-        &self,
-        channel: &Channel,
-        outbound: &Outbound,
-    ) -> Result<SmppClient, LinkError> {
+    pub(crate) async fn connect(&self, channel: &Channel) -> Result<SmppClient, LinkError> {
         let key = bind_key(channel).map_err(LinkError::Misconfigured)?;
         let (slot, replaced) = {
             let mut map = self.lock();
@@ -188,7 +194,8 @@ impl SmppLinks {
                         })?;
                 tracing::info!(channel = %channel.id, host = %key.host, port = key.port, "SMPP bound");
                 tokio::spawn(receive(
-                    outbound.clone(),
+                    self.statuses.clone(),
+                    self.ingest.clone(),
                     channel.id,
                     channel.address.clone(),
                     inbound,
@@ -337,15 +344,19 @@ fn customer_address(address: &Address) -> String {
 
 /// Reads one bind's inbound events until the bind closes.
 async fn receive(
-    outbound: Outbound,
+    statuses: StatusRecorder,
+    ingest: Arc<OnceLock<Ingest>>,
     channel_id: Uuid,
     channel_address: String,
     mut inbound: InboundReceiver,
 ) {
     while let Some(event) = inbound.recv().await {
         match event {
-            SmppEvent::Receipt(receipt) => on_receipt(&outbound, channel_id, &receipt).await,
-            SmppEvent::Message(mo) => on_mo(&outbound, channel_id, &channel_address, mo).await,
+            SmppEvent::Receipt(receipt) => on_receipt(&statuses, channel_id, &receipt).await,
+            SmppEvent::Message(mo) => {
+                let received_at = statuses.now();
+                on_mo(ingest.get(), channel_id, &channel_address, mo, received_at).await
+            }
             SmppEvent::Undecodable(pdu) => tracing::warn!(
                 channel = %channel_id, command_id = pdu.command_id, error = %pdu.error,
                 "undecodable PDU from the SMSC"
@@ -355,7 +366,7 @@ async fn receive(
     tracing::debug!(channel = %channel_id, "SMPP inbound stream ended");
 }
 
-async fn on_receipt(outbound: &Outbound, channel_id: Uuid, receipt: &DeliveryReceipt) {
+async fn on_receipt(statuses: &StatusRecorder, channel_id: Uuid, receipt: &DeliveryReceipt) {
     let Some(message_id) = receipt.message_id.as_deref() else {
         tracing::warn!(channel = %channel_id, "delivery receipt without a message id");
         return;
@@ -376,14 +387,14 @@ async fn on_receipt(outbound: &Outbound, channel_id: Uuid, receipt: &DeliveryRec
         (status != EntryStatus::Delivered && status != EntryStatus::Sent).then_some(detail);
     // The SMSC may send the receipt right behind the submit_sm_resp, before the dispatcher has
     // stored the id: an unknown id is looked up again a few times, off the inbound stream.
-    match outbound
+    match statuses
         .store()
         .entry_by_provider_id(channel_id, message_id)
         .await
     {
         Ok(Some(_)) => {
             apply_receipt(
-                outbound,
+                statuses,
                 channel_id,
                 message_id,
                 status,
@@ -393,18 +404,18 @@ async fn on_receipt(outbound: &Outbound, channel_id: Uuid, receipt: &DeliveryRec
             .await;
         }
         Ok(None) | Err(_) => {
-            let outbound = outbound.clone();
+            let statuses = statuses.clone();
             let message_id = message_id.to_owned();
             tokio::spawn(async move {
                 for delay in RECEIPT_RETRY_MS {
                     tokio::time::sleep(Duration::from_millis(delay)).await;
-                    if let Ok(Some(_)) = outbound
+                    if let Ok(Some(_)) = statuses
                         .store()
                         .entry_by_provider_id(channel_id, &message_id)
                         .await
                     {
                         apply_receipt(
-                            &outbound,
+                            &statuses,
                             channel_id,
                             &message_id,
                             status,
@@ -426,7 +437,7 @@ async fn on_receipt(outbound: &Outbound, channel_id: Uuid, receipt: &DeliveryRec
 const RECEIPT_RETRY_MS: [u64; 6] = [50, 100, 200, 400, 800, 1600];
 
 async fn apply_receipt(
-    outbound: &Outbound,
+    statuses: &StatusRecorder,
     channel_id: Uuid,
     message_id: &str,
     status: EntryStatus,
@@ -434,8 +445,8 @@ async fn apply_receipt(
     provider_error: Option<String>,
 ) {
     for attempt in 1..=5u64 {
-        match outbound
-            .record_status(
+        match statuses
+            .record(
                 channel_id,
                 message_id,
                 status,
@@ -456,7 +467,13 @@ async fn apply_receipt(
     tracing::error!(channel = %channel_id, message_id, "receipt lost: the store kept failing");
 }
 
-async fn on_mo(outbound: &Outbound, channel_id: Uuid, channel_address: &str, mo: MobileOriginated) {
+async fn on_mo(
+    ingest: Option<&Ingest>,
+    channel_id: Uuid,
+    channel_address: &str,
+    mo: MobileOriginated,
+    received_at: Timestamp,
+) {
     if !mo.complete {
         tracing::warn!(channel = %channel_id, received = mo.parts_received, total = mo.parts_total,
             "concatenated SMS incomplete after the reassembly timeout");
@@ -469,9 +486,9 @@ async fn on_mo(outbound: &Outbound, channel_id: Uuid, channel_address: &str, mo:
         text: decode_mo(mo.data_coding, &mo.payload),
         media: Vec::new(),
         profile_name: None,
-        received_at: outbound.smpp_now(),
+        received_at,
     };
-    let Some(ingest) = outbound.smpp_links().ingest.get() else {
+    let Some(ingest) = ingest else {
         tracing::error!(channel = %channel_id, from = %event.from,
             "SMS received over SMPP but no inbound pipeline is attached");
         return;
@@ -494,16 +511,13 @@ fn describe(index: usize, total: usize, error: &SubmitError) -> String {
     format!("segment {} of {total}: {error}", index + 1)
 }
 
-impl Outbound {
-    fn smpp_now(&self) -> Timestamp {
-        self.clock().now()
-    }
-
+impl SmppLinks {
     /// The dispatcher's SMPP arm: bind (lazily), rate, submit, and the entry's status from the
     /// segments' results (see the module docs). Writes nothing: the verdict is committed with
     /// its batch.
-    pub(crate) async fn send_smpp(
+    pub(crate) async fn send(
         &self,
+        rates: &SenderRates,
         entry: &Entry,
         channel: &Channel,
         user: &MessagingUser,
@@ -524,7 +538,7 @@ impl Outbound {
                 );
             }
         };
-        let client = match self.smpp_links().connect(channel, self).await {
+        let client = match self.connect(channel).await {
             Ok(c) => c,
             Err(LinkError::Misconfigured(what)) => {
                 return fail(
@@ -551,12 +565,8 @@ impl Outbound {
         };
 
         let permits = u32::try_from(message.segments.len()).unwrap_or(u32::MAX);
-        if !self.wait_for_rate(channel, permits).await {
-            let detail = format!(
-                "the sender is at its rate of {} messages per second",
-                sender_rate(channel)
-            );
-            return transient(entry, ErrorCode::ServiceUnavailable, &detail, last_attempt);
+        if let Err(verdict) = rates.admit(entry, channel, permits, last_attempt).await {
+            return verdict;
         }
 
         let results = client.submit(&message).await;

@@ -6,36 +6,19 @@
 use std::sync::Arc;
 
 use parley_core::Clock;
-use parley_core::session::{Deadline, apply, due_event};
-use parley_store::{Job, NewJob, Store, StoreError};
-use serde::{Deserialize, Serialize};
+use parley_core::session::{apply, due_event};
+use parley_store::{Job, Store, StoreError};
 use uuid::Uuid;
 
 use crate::channel_rules::ChannelRules;
 use crate::events::{DomainEvent, EventBus};
-use crate::inbound::{row_of, state_of};
+use crate::jobs::{Queue, TimerPayload};
 use crate::runner::JobOutcome;
+use crate::session_rows::{row_of, state_of};
 
-pub const QUEUE: &str = "timers";
-pub const KIND: &str = "session.timer";
+pub use crate::jobs::timer_job;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct TimerPayload {
-    session_id: Uuid,
-}
-
-/// A timer job due at the deadline. One per session and deadline time.
-pub fn timer_job(session_id: Uuid, deadline: Deadline) -> NewJob {
-    let payload = serde_json::to_string(&TimerPayload { session_id })
-        .unwrap_or_else(|_| format!("{{\"session_id\":\"{session_id}\"}}"));
-    let mut job = NewJob::new(QUEUE, KIND, payload, deadline.at);
-    job.dedupe_key = Some(format!(
-        "timer:{session_id}:{}:{}",
-        deadline.event,
-        deadline.at.millis()
-    ));
-    job
-}
+pub const QUEUE: &str = Queue::Timers.as_str();
 
 #[derive(Clone)]
 pub struct Timers {

@@ -6,6 +6,7 @@ mod feed;
 mod import;
 mod inbound;
 mod leases;
+mod module_graph;
 mod processes;
 mod provision;
 mod provision_rules;

@@ -1,0 +1,306 @@
+//! The engine's jobs as they are queued: their kinds and queues, and the constructors of every job
+//! the pipelines enqueue. This module sits below the pipelines so that one pipeline can queue
+//! another's work (the inbound pipeline queues sends, timers and media fetches; agents queue sends
+//! and timers) without the pipelines importing each other.
+//!
+//! Kinds and queues are stored as text in the job table; the wire names below are what rows
+//! written by every earlier version carry, so they never change.
+
+use std::fmt;
+
+use parley_core::consent::SendPurpose;
+use parley_core::model::{Actor, Direction, EntryStatus};
+use parley_core::session::Deadline;
+use parley_core::{Timestamp, new_id};
+use parley_store::{Entry, Job, Media, NewJob};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The queues the engine's runners claim from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Queue {
+    Inbound,
+    Outbound,
+    Timers,
+    Media,
+}
+
+impl Queue {
+    pub const ALL: [Self; 4] = [Self::Inbound, Self::Outbound, Self::Timers, Self::Media];
+
+    /// The queue's name in the job table.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+            Self::Timers => "timers",
+            Self::Media => "media",
+        }
+    }
+}
+
+impl fmt::Display for Queue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a job is, which says which handler runs it. The job table keeps the kind as text and a
+/// row may carry a kind this build does not define (a benchmark's, a test's, or one written by a
+/// newer node): that is [`JobKind::Other`], which a runner without a handler for it dead-letters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    /// A customer's message, through the inbound pipeline.
+    InboundMessage,
+    /// An entry to hand to its provider, through the dispatcher.
+    OutboundSend,
+    /// A session's clock ran out (reply window, inactivity).
+    SessionTimer,
+    /// An inbound entry's files to download.
+    MediaFetch,
+    Other(String),
+}
+
+impl JobKind {
+    /// The kinds the engine defines.
+    pub const KNOWN: [Self; 4] = [
+        Self::InboundMessage,
+        Self::OutboundSend,
+        Self::SessionTimer,
+        Self::MediaFetch,
+    ];
+
+    /// The kind's name in the job table.
+    pub const fn as_str(&self) -> &str {
+        match self {
+            Self::InboundMessage => "inbound.message",
+            Self::OutboundSend => "outbound.send",
+            Self::SessionTimer => "session.timer",
+            Self::MediaFetch => "media.fetch",
+            Self::Other(name) => name.as_str(),
+        }
+    }
+
+    /// The kind a stored name stands for.
+    pub fn parse(name: &str) -> Self {
+        Self::KNOWN
+            .into_iter()
+            .find(|k| k.as_str() == name)
+            .unwrap_or_else(|| Self::Other(name.to_owned()))
+    }
+
+    /// The queue the engine puts jobs of this kind on (`None` for a kind it does not define).
+    pub const fn queue(&self) -> Option<Queue> {
+        match self {
+            Self::InboundMessage => Some(Queue::Inbound),
+            Self::OutboundSend => Some(Queue::Outbound),
+            Self::SessionTimer => Some(Queue::Timers),
+            Self::MediaFetch => Some(Queue::Media),
+            Self::Other(_) => None,
+        }
+    }
+
+    /// A new job of this kind on its queue.
+    fn job(&self, queue: Queue, payload: String, run_at: Timestamp) -> NewJob {
+        NewJob::new(queue.as_str(), self.as_str(), payload, run_at)
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for JobKind {
+    fn from(name: &str) -> Self {
+        Self::parse(name)
+    }
+}
+
+impl From<String> for JobKind {
+    fn from(name: String) -> Self {
+        Self::parse(&name)
+    }
+}
+
+/// Answers to a customer who is waiting go first.
+pub const REPLY_PRIORITY: i64 = 100;
+/// Campaigns and broadcasts wait behind replies.
+pub const BULK_PRIORITY: i64 = 0;
+
+/// What a send job carries: the entry to send and why, for the consent gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendRequest {
+    pub entry_id: Uuid,
+    pub purpose: SendPurpose,
+}
+
+/// The outbox job for an entry. The entry id is the idempotency key: one job per entry.
+pub fn send_job(entry_id: Uuid, purpose: SendPurpose, priority: i64, now: Timestamp) -> NewJob {
+    let payload = serde_json::to_string(&SendRequest { entry_id, purpose })
+        .unwrap_or_else(|_| format!("{{\"entry_id\":\"{entry_id}\"}}"));
+    let mut job = JobKind::OutboundSend.job(Queue::Outbound, payload, now);
+    job.priority = priority;
+    job.dedupe_key = Some(format!("send:{entry_id}"));
+    job
+}
+
+/// An automatic answer (consent confirmation, help, hand-off reply) as a queued entry, to go out
+/// with a [`send_job`].
+pub fn auto_response_entry(session_id: Uuid, text: String, now: Timestamp) -> Entry {
+    Entry {
+        id: new_id(),
+        session_id,
+        direction: Direction::Outbound,
+        actor: Actor::System,
+        actor_id: None,
+        body: text,
+        media: Vec::new(),
+        provider_message_id: None,
+        status: EntryStatus::Queued,
+        error_code: None,
+        provider_error: None,
+        created_at: now,
+        updated_at: now,
+        template: None,
+    }
+}
+
+/// Whether this attempt is the job's last one, so a transient failure fails the entry instead.
+pub fn is_last_attempt(job: &Job) -> bool {
+    job.attempts
+        >= job.max_attempts.min(i64::from(
+            parley_core::retry::RetryPolicy::default().max_attempts,
+        ))
+}
+
+/// What a timer job carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimerPayload {
+    pub session_id: Uuid,
+}
+
+/// A timer job due at the deadline. One per session and deadline time.
+pub fn timer_job(session_id: Uuid, deadline: Deadline) -> NewJob {
+    let payload = serde_json::to_string(&TimerPayload { session_id })
+        .unwrap_or_else(|_| format!("{{\"session_id\":\"{session_id}\"}}"));
+    let mut job = JobKind::SessionTimer.job(Queue::Timers, payload, deadline.at);
+    job.dedupe_key = Some(format!(
+        "timer:{session_id}:{}:{}",
+        deadline.event,
+        deadline.at.millis()
+    ));
+    job
+}
+
+/// What a media fetch job carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchRequest {
+    pub entry_id: Uuid,
+}
+
+/// The job that fetches the files of an inbound entry; one per entry.
+pub fn fetch_job(entry_id: Uuid, now: Timestamp) -> NewJob {
+    let payload = serde_json::to_string(&FetchRequest { entry_id })
+        .unwrap_or_else(|_| format!("{{\"entry_id\":\"{entry_id}\"}}"));
+    let mut job = JobKind::MediaFetch.job(Queue::Media, payload, now);
+    job.dedupe_key = Some(format!("media:{entry_id}"));
+    job.max_attempts = 8;
+    job
+}
+
+/// A customer's message as a provider delivered it, persisted (as an inbound job) before anything
+/// else happens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundEvent {
+    pub channel_id: Uuid,
+    /// The provider's id for the message; the dedupe key.
+    pub provider_message_id: String,
+    /// The customer's address: E.164 for phone channels, the platform's user id otherwise.
+    pub from: String,
+    pub to: String,
+    pub text: String,
+    #[serde(default)]
+    pub media: Vec<Media>,
+    #[serde(default)]
+    pub profile_name: Option<String>,
+    pub received_at: Timestamp,
+}
+
+impl InboundEvent {
+    /// The job that carries this event. Its dedupe key makes a provider's retry a no-op.
+    pub fn job(&self) -> Result<NewJob, serde_json::Error> {
+        let mut job = JobKind::InboundMessage.job(
+            Queue::Inbound,
+            serde_json::to_string(self)?,
+            self.received_at,
+        );
+        job.dedupe_key = Some(format!(
+            "in:{}:{}",
+            self.channel_id, self.provider_message_id
+        ));
+        job.max_attempts = 20;
+        Ok(job)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_keep_their_stored_names() {
+        let names: Vec<&str> = JobKind::KNOWN.iter().map(JobKind::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "inbound.message",
+                "outbound.send",
+                "session.timer",
+                "media.fetch"
+            ]
+        );
+        for kind in JobKind::KNOWN {
+            assert_eq!(JobKind::parse(kind.as_str()), kind);
+        }
+        assert_eq!(
+            JobKind::parse("bench.noop"),
+            JobKind::Other("bench.noop".to_owned())
+        );
+        let queues: Vec<&str> = Queue::ALL.iter().map(|q| q.as_str()).collect();
+        assert_eq!(queues, ["inbound", "outbound", "timers", "media"]);
+    }
+
+    #[test]
+    fn constructors_put_jobs_on_their_kind_s_queue() {
+        let now = Timestamp::from_millis(1);
+        let id = new_id();
+        let jobs = [
+            (
+                JobKind::OutboundSend,
+                send_job(id, SendPurpose::Notification, REPLY_PRIORITY, now),
+            ),
+            (JobKind::MediaFetch, fetch_job(id, now)),
+        ];
+        for (kind, job) in jobs {
+            assert_eq!(job.kind, kind.as_str());
+            assert_eq!(Some(job.queue.as_str()), kind.queue().map(Queue::as_str));
+        }
+        let inbound = InboundEvent {
+            channel_id: id,
+            provider_message_id: "m1".to_owned(),
+            from: "+15550100".to_owned(),
+            to: "+15550199".to_owned(),
+            text: "hi".to_owned(),
+            media: Vec::new(),
+            profile_name: None,
+            received_at: now,
+        }
+        .job()
+        .unwrap();
+        assert_eq!(inbound.kind, "inbound.message");
+        assert_eq!(inbound.queue, "inbound");
+        assert_eq!(inbound.dedupe_key, Some(format!("in:{id}:m1")));
+    }
+}

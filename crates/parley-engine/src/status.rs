@@ -1,0 +1,120 @@
+//! Provider status reports for messages a provider took: a webhook's status callback, an SMPP
+//! delivery receipt. Both land here, below the dispatcher and the SMPP link, so the link's
+//! receiving task needs nothing of the dispatcher.
+
+use std::sync::Arc;
+
+use parley_core::model::{ConsentSource, ConsentStatus, EntryStatus};
+use parley_core::{Clock, ErrorCode, Timestamp};
+use parley_store::{Entry, Store, StoreError};
+use uuid::Uuid;
+
+use crate::events::{DomainEvent, EventBus};
+
+/// Records status reports (see [`StatusRecorder::record`]).
+#[derive(Clone)]
+pub struct StatusRecorder {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    events: EventBus,
+}
+
+impl std::fmt::Debug for StatusRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusRecorder").finish_non_exhaustive()
+    }
+}
+
+impl StatusRecorder {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, events: EventBus) -> Self {
+        Self {
+            store,
+            clock,
+            events,
+        }
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Records a provider's status report for a message it took. Reports arrive in any order;
+    /// only a step forward is kept. A report that the recipient unsubscribed at the carrier
+    /// (Twilio 21610) opts the messaging user out.
+    pub async fn record(
+        &self,
+        channel_id: Uuid,
+        provider_message_id: &str,
+        status: EntryStatus,
+        error_code: Option<ErrorCode>,
+        provider_error: Option<&str>,
+        recipient_opted_out: bool,
+    ) -> Result<(), StoreError> {
+        let Some(entry) = self
+            .store
+            .entry_by_provider_id(channel_id, provider_message_id)
+            .await?
+        else {
+            tracing::debug!(provider_message_id, "status for a message we do not know");
+            return Ok(());
+        };
+        let now = self.clock.now();
+        if entry.status.may_become(status) {
+            self.store
+                .set_entry_status(
+                    entry.id,
+                    status,
+                    error_code.map(|c| c.code()),
+                    provider_error,
+                    now,
+                )
+                .await?;
+            self.events.publish(DomainEvent::MessageStatusChanged {
+                session_id: entry.session_id,
+                entry_id: entry.id,
+            });
+        }
+        if recipient_opted_out {
+            self.opt_out_recipient(&entry, provider_error, now).await?;
+        }
+        Ok(())
+    }
+
+    /// The carrier says the recipient unsubscribed from this sender (Twilio 21610): opt the
+    /// messaging user out, with the entry and the provider's code in the consent history. Once.
+    async fn opt_out_recipient(
+        &self,
+        entry: &Entry,
+        provider_error: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let session = self.store.session(entry.session_id).await?;
+        let user = self.store.messaging_user(session.messaging_user_id).await?;
+        if user.consent_status == Some(ConsentStatus::OptedOut) {
+            return Ok(());
+        }
+        self.store
+            .set_consent(
+                user.id,
+                ConsentStatus::OptedOut,
+                &parley_store::ConsentOrigin {
+                    source: ConsentSource::Provider,
+                    reason: format!(
+                        "the carrier reports the recipient unsubscribed ({})",
+                        provider_error.unwrap_or("provider")
+                    ),
+                    entry_id: Some(entry.id),
+                },
+                now,
+            )
+            .await?;
+        self.events.publish(DomainEvent::ConsentChanged {
+            messaging_user_id: user.id,
+        });
+        Ok(())
+    }
+}

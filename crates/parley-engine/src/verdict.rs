@@ -1,0 +1,183 @@
+//! The send verdict: what one send decided for its entry and its job, and the commit that writes a
+//! batch of verdicts. Every provider arm of the dispatcher (HTTP providers, the simulator, SMPP)
+//! speaks it, and the single-job and batch paths commit it the same way, so it sits below them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parley_core::consent::SendPurpose;
+use parley_core::model::EntryStatus;
+use parley_core::{ErrorCode, Timestamp};
+use parley_store::outbox::{EntryChange, JobSettlement, OutboxCommitted, OutboxWrite};
+use parley_store::{Channel, Entry, MessagingUser, Session, Store, StoreError};
+use uuid::Uuid;
+
+use crate::events::{DomainEvent, EventBus};
+use crate::runner::JobOutcome;
+
+/// Everything one send needs, read before the provider call.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) entry: Entry,
+    pub(crate) session: Session,
+    pub(crate) user: MessagingUser,
+    pub(crate) channel: Arc<Channel>,
+    pub(crate) purpose: SendPurpose,
+    pub(crate) last_attempt: bool,
+    /// The entry's template is approved right now (true for entries without one).
+    pub(crate) template_approved: bool,
+}
+
+/// What one send decided: the entry's change, the job's outcome, and whether the entry's new
+/// status is announced after the commit.
+#[derive(Debug, Clone)]
+pub(crate) struct Verdict {
+    pub(crate) session_id: Uuid,
+    pub(crate) write: Option<OutboxWrite>,
+    pub(crate) outcome: JobOutcome,
+    pub(crate) announce: bool,
+}
+
+impl Verdict {
+    pub(crate) fn write(
+        entry: &Entry,
+        change: EntryChange,
+        outcome: JobOutcome,
+        announce: bool,
+    ) -> Self {
+        Self {
+            session_id: entry.session_id,
+            write: Some(OutboxWrite {
+                entry_id: entry.id,
+                change,
+                opt_out: None,
+            }),
+            outcome,
+            announce,
+        }
+    }
+
+    pub(crate) fn with_outcome(mut self, outcome: JobOutcome) -> Self {
+        self.outcome = outcome;
+        self
+    }
+}
+
+/// Nothing was sent, for a reason that should pass: the entry stays queued with the reason,
+/// and the runner retries; on the last attempt the entry fails with `code`.
+pub(crate) fn transient(
+    entry: &Entry,
+    code: ErrorCode,
+    detail: &str,
+    last_attempt: bool,
+) -> Verdict {
+    if last_attempt {
+        let reason = format!("gave up after the last attempt: {detail}");
+        return fail(entry, code, &reason).with_outcome(JobOutcome::Permanent(reason));
+    }
+    Verdict::write(
+        entry,
+        EntryChange::Status {
+            status: EntryStatus::Queued,
+            error_code: None,
+            provider_error: Some(format!("will retry: {detail}")),
+        },
+        JobOutcome::Retry(detail.to_owned()),
+        false,
+    )
+}
+
+/// The provider may have taken the message: keep the entry queued, say so, and dead-letter
+/// the job rather than risk texting the customer twice (see `crate::outbound`'s docs).
+pub(crate) fn ambiguous(entry: &Entry, provider: &'static str, reason: &str) -> Verdict {
+    let note = format!(
+        "ambiguous: {provider} may have taken this message ({reason}); not resent \
+         automatically"
+    );
+    metrics::counter!("parley_outbound_ambiguous_total", "provider" => provider).increment(1);
+    Verdict::write(
+        entry,
+        EntryChange::Status {
+            status: EntryStatus::Queued,
+            error_code: None,
+            provider_error: Some(note.clone()),
+        },
+        JobOutcome::Permanent(note),
+        true,
+    )
+}
+
+/// Not sent, for good: the entry fails with the catalogue code and the reason.
+pub(crate) fn fail(entry: &Entry, code: ErrorCode, reason: &str) -> Verdict {
+    Verdict::write(
+        entry,
+        EntryChange::Status {
+            status: EntryStatus::Failed,
+            error_code: Some(code.code().to_owned()),
+            provider_error: Some(reason.to_owned()),
+        },
+        JobOutcome::Done,
+        true,
+    )
+}
+
+/// The provider took the message.
+pub(crate) fn dispatched(
+    entry: &Entry,
+    status: EntryStatus,
+    provider_message_id: String,
+) -> Verdict {
+    Verdict::write(
+        entry,
+        EntryChange::Dispatched {
+            status,
+            provider_message_id,
+        },
+        JobOutcome::Done,
+        true,
+    )
+}
+
+/// Writes verdicts and job settlements in one transaction, then publishes the events.
+pub(crate) async fn commit(
+    store: &Store,
+    events: &EventBus,
+    now: Timestamp,
+    verdicts: Vec<Verdict>,
+    settlements: &[JobSettlement],
+    worker: &str,
+) -> Result<OutboxCommitted, StoreError> {
+    let writes: Vec<OutboxWrite> = verdicts.iter().filter_map(|v| v.write.clone()).collect();
+    let committed = store
+        .commit_outbox(&writes, settlements, worker, now)
+        .await?;
+    let channels: HashMap<Uuid, Uuid> = writes
+        .iter()
+        .filter_map(|w| match &w.change {
+            EntryChange::Simulated { message, .. } => Some((w.entry_id, message.channel_id)),
+            _ => None,
+        })
+        .collect();
+    for (entry_id, message_id) in &committed.simulator_messages {
+        if let Some(channel_id) = channels.get(entry_id) {
+            events.publish(DomainEvent::SimulatorMessage {
+                channel_id: *channel_id,
+                message_id: *message_id,
+            });
+        }
+    }
+    for v in verdicts.iter().filter(|v| v.announce) {
+        if let Some(w) = &v.write {
+            events.publish(DomainEvent::MessageStatusChanged {
+                session_id: v.session_id,
+                entry_id: w.entry_id,
+            });
+        }
+    }
+    for user in &committed.opted_out {
+        events.publish(DomainEvent::ConsentChanged {
+            messaging_user_id: *user,
+        });
+    }
+    Ok(committed)
+}
