@@ -4,6 +4,7 @@ use parley_core::Timestamp;
 use parley_core::model::*;
 use parley_store::testing::{TestBackend, fresh};
 use parley_store::*;
+use parley_testkit::build;
 use serde_json::json;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
@@ -140,17 +141,9 @@ async fn routing_rule_crud_and_order(b: TestBackend) {
         .create_channel(
             &ChannelSpec {
                 name: "SMS".into(),
-                kind: ChannelKind::Sms,
-                provider: Provider::Simulator,
-                address: "+14155550100".into(),
                 number_type: Some(NumberType::LongCode),
-                provider_keyword: None,
                 country: Some("US".into()),
-                consent_level: ConsentLevel::Implicit,
-                queue_id: None,
-                throughput_mps: None,
-                settings: json!({}),
-                secrets: json!({}),
+                ..build::simulator_sms()
             },
             T0,
         )

@@ -2,27 +2,14 @@ use parley_core::Timestamp;
 use parley_core::model::*;
 use parley_store::testing::{TestBackend, fresh};
 use parley_store::*;
-use serde_json::json;
+use parley_testkit::build;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
 async fn setup(s: &Store) -> (Channel, MessagingUser) {
     let c = s
         .create_channel(
-            &ChannelSpec {
-                name: "Sim".into(),
-                kind: ChannelKind::Sms,
-                provider: Provider::Simulator,
-                address: "+14155550100".into(),
-                number_type: Some(NumberType::TollFree),
-                provider_keyword: None,
-                country: None,
-                consent_level: ConsentLevel::Implicit,
-                queue_id: None,
-                throughput_mps: None,
-                settings: json!({}),
-                secrets: json!({}),
-            },
+            &build::simulator_sms(),
             T0,
         )
         .await

@@ -7,3 +7,4 @@ mod conversations;
 mod import;
 mod jobs;
 mod processes;
+mod schema;

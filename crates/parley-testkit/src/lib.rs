@@ -1,0 +1,28 @@
+//! Fixtures shared by every Parley test suite, written once: fresh stores on either backend
+//! ([`db`]), the workspace a test needs built in the store ([`build`]), form encoding as the
+//! providers do it ([`form`]), local fakes of the Twilio and Meta Graph APIs ([`fake`], feature
+//! `fakes`) and a running server with its workers ([`TestApp`], feature `server`).
+//!
+//! The store suite uses the default features only, so `cargo test -p parley-store` builds neither
+//! the engine nor the server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+pub mod build;
+pub mod form;
+
+#[cfg(feature = "fakes")]
+pub mod fake;
+
+#[cfg(feature = "server")]
+mod app;
+
+#[cfg(feature = "server")]
+pub use app::{TestApp, eventually};
+
+/// Fresh, migrated stores on SQLite or PostgreSQL, and the macro that runs a case on both.
+pub mod db {
+    pub use parley_store::on_both_backends;
+    pub use parley_store::testing::{TestBackend, TestDb, fresh, fresh_url, pg_url};
+}
+
+pub use db::{TestBackend, TestDb, fresh};
