@@ -27,6 +27,7 @@ pub mod provision_rules;
 pub mod rate;
 pub mod routing;
 pub mod runner;
+pub mod service;
 pub mod session_rows;
 pub mod smpp_link;
 pub mod status;

@@ -11,8 +11,8 @@ use parley_core::model::{
 };
 use parley_core::{Clock, E164};
 use parley_store::{
-    AgentSkill, AgentSpec, Channel, ChannelSpec, ContactSpec, KeywordSetSpec, PageRequest,
-    QueueSpec, SkillSpec, Store, StoreError, TemplateSpec,
+    AgentSkill, AgentSpec, Channel, ChannelSpec, ContactSpec, PageRequest, QueueSpec, SkillSpec,
+    Store, StoreError, TemplateSpec,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -534,30 +534,8 @@ async fn apply_channel_children(
     now: parley_core::Timestamp,
     report: &mut ApplyReport,
 ) -> Result<(), ProvisionError> {
-    let existing_sets = store.keyword_sets(channel.id).await?;
-    for (language, config) in &file.keyword_sets {
-        match existing_sets.iter().find(|k| &k.language == language) {
-            Some(k) if &k.config == config => report.unchanged += 1,
-            found => {
-                let verb = if found.is_some() {
-                    &mut report.updated
-                } else {
-                    &mut report.created
-                };
-                verb.push(format!("keyword set {}/{language}", channel.name));
-                store
-                    .upsert_keyword_set(
-                        &KeywordSetSpec {
-                            channel_id: channel.id,
-                            language: language.clone(),
-                            config: config.clone(),
-                        },
-                        now,
-                    )
-                    .await?;
-            }
-        }
-    }
+    crate::service::keyword_sets::sync(store, channel, &file.keyword_sets, prune, now, report)
+        .await?;
     let existing_templates = store.list_templates(Some(channel.id)).await?;
     for t in &file.templates {
         let spec = TemplateSpec {
@@ -612,15 +590,6 @@ async fn apply_channel_children(
         }
     }
     if prune {
-        for k in existing_sets
-            .iter()
-            .filter(|k| !file.keyword_sets.contains_key(&k.language))
-        {
-            report
-                .deleted
-                .push(format!("keyword set {}/{}", channel.name, k.language));
-            store.delete_keyword_set(k.id).await?;
-        }
         for t in existing_templates.iter().filter(|e| {
             !file
                 .templates
@@ -649,7 +618,7 @@ async fn apply_channel_children(
 }
 
 /// The spec a stored channel was made from, to compare with a file's.
-fn spec_of(c: &Channel) -> ChannelSpec {
+pub(crate) fn spec_of(c: &Channel) -> ChannelSpec {
     ChannelSpec {
         name: c.name.clone(),
         kind: c.kind,

@@ -1,4 +1,4 @@
-// Admin area: forms over the REST API for channels, keyword processes, queues, skills, agents, quick
+// Admin area: forms over the REST API for channels, keyword sets, keyword processes, queues, skills, agents, quick
 // text and routing rules. The fields of each form come from the server's own OpenAPI document (the
 // request body of the resource's POST), so a form can never ask for what the API does not take;
 // a few fields get a better widget (pick a queue by name, skills with levels, JSON for settings).
@@ -22,6 +22,11 @@
         { name: 'pause', label: 'Pause', when: (i) => i.status === 'started' },
       ],
       list: ['custom_keywords'],
+    },
+    'keyword-sets': {
+      title: 'Keyword sets', path: '/api/v1/keyword-sets', columns: ['channel_id', 'language', 'config'],
+      help: 'A channel\'s keyword lists and responses per language (a Canadian short code: STOP and HELP in English, ARRET and AIDE in French). A keyword may be in only one list of a channel, across its languages.',
+      json: ['config'],
     },
     queues: { title: 'Queues', path: '/api/v1/queues', columns: ['name', 'routing_model', 'priority'], help: 'Where sessions wait for an agent. Higher priority is served first.' },
     skills: { title: 'Skills', path: '/api/v1/skills', columns: ['name', 'description'], help: 'What agents know; routing can ask for a skill.' },

@@ -70,9 +70,8 @@ pub async fn require_token(
             .await?
             .ok_or_else(ApiError::unauthorized)?;
         if !crate::console::auth::csrf_ok(req.method(), req.headers(), &session) {
-            return Err(ApiError::new(
-                axum::http::StatusCode::FORBIDDEN,
-                "csrf",
+            return Err(ApiError::coded(
+                crate::error::ErrorCode::Csrf,
                 "missing or wrong X-CSRF-Token header",
             ));
         }

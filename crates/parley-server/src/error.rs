@@ -12,25 +12,129 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
+/// Every error code the API answers with. The wire names are stable: clients branch on them,
+/// so a variant may be added but never renamed. Each has one HTTP status, given by
+/// [`ErrorCode::status`]; the one exception is `invalid_request`, which is 400 when the form of a
+/// request (its path, query or provider payload) is wrong and 422 when its content is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 401: no valid API token or console session.
+    Unauthorized,
+    /// 403: the caller's role may not do this, or a signature did not verify.
+    Forbidden,
+    /// 403: a console request without its CSRF token.
+    Csrf,
+    /// 404: the item or route does not exist.
+    NotFound,
+    /// 409: the item clashes with another (a name or address in use) or changed meanwhile.
+    Conflict,
+    /// 422 (400 for a malformed path, query or provider payload): a value is not allowed.
+    InvalidRequest,
+    /// 400: the body is not JSON.
+    InvalidJson,
+    /// 413: the body is larger than the endpoint accepts.
+    PayloadTooLarge,
+    /// 415: the body is not sent as JSON.
+    UnsupportedMediaType,
+    /// 503: the work could not be stored now; retrying later may succeed.
+    Unavailable,
+    /// 500: a failure on the server's side, logged there.
+    Internal,
+}
+
+impl ErrorCode {
+    pub const ALL: &[Self] = &[
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::Csrf,
+        Self::NotFound,
+        Self::Conflict,
+        Self::InvalidRequest,
+        Self::InvalidJson,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
+    /// The HTTP status each code is answered with, in one place.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::InvalidRequest => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InvalidJson => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::Csrf => "csrf",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidJson => "invalid_json",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// Stable, machine-readable: `unauthorized`, `forbidden`, `not_found`, `conflict`,
-    /// `invalid_request`, `invalid_json`, `payload_too_large`, `unsupported_media_type`, `internal`.
-    pub code: &'static str,
-    /// For people.
+    /// Stable and machine-readable; see [`ErrorCode`].
+    pub code: ErrorCode,
+    /// For people. Never a database's or library's own text.
     pub message: String,
 }
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ApiError {
+    /// An error answered with its code's status.
+    pub fn coded(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            status: code.status(),
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The older form with an explicit status and a code by name, kept for callers that have not
+    /// moved to [`ApiError::coded`]. A name outside [`ErrorCode`] is answered as `internal` (and
+    /// logged), so the document's list of codes stays complete.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        let code = ErrorCode::from_name(code).unwrap_or_else(|| {
+            tracing::warn!(code, "an API error code outside ErrorCode");
+            ErrorCode::Internal
+        });
         Self {
             status,
             code,
@@ -38,32 +142,44 @@ impl ApiError {
         }
     }
 
+    /// 422: the content of the request is not allowed.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+        Self::coded(ErrorCode::InvalidRequest, message)
+    }
+
+    /// 400: the form of the request (path, query, provider payload) is wrong.
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: ErrorCode::InvalidRequest,
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::coded(ErrorCode::Conflict, message)
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+        Self::coded(
+            ErrorCode::Unauthorized,
             "a valid API token is required: send 'Authorization: Bearer <token>'",
         )
     }
 
     pub fn forbidden(what: &str) -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+        Self::coded(
+            ErrorCode::Forbidden,
             format!("this token's role may not {what}"),
         )
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+        Self::coded(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::coded(ErrorCode::Internal, message)
     }
 }
 
@@ -81,21 +197,12 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { entity } => Self::not_found(entity),
-            StoreError::Conflict(m) => Self::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                format!("already exists: {m}"),
-            ),
-            StoreError::Invalid(m) => Self::invalid(format!(
-                "a referenced item does not exist or a value is not allowed: {m}"
-            )),
+            // The store words both as sentences for people, the same on every database.
+            StoreError::Conflict(m) => Self::conflict(m),
+            StoreError::Invalid(m) => Self::invalid(m),
             other => {
                 tracing::error!(error = %other, "storage failure");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "the server could not complete the request; it has been logged",
-                )
+                Self::internal("the server could not complete the request; it has been logged")
             }
         }
     }
@@ -117,28 +224,29 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
 fn json_rejection(r: JsonRejection) -> ApiError {
     match r {
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+        JsonRejection::MissingJsonContentType(_) => ApiError::coded(
+            ErrorCode::UnsupportedMediaType,
             "send the body as JSON with 'Content-Type: application/json'",
         ),
-        JsonRejection::JsonSyntaxError(e) => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
+        JsonRejection::JsonSyntaxError(e) => ApiError::coded(
+            ErrorCode::InvalidJson,
             format!("the body is not valid JSON: {}", e.body_text()),
         ),
         JsonRejection::JsonDataError(e) => ApiError::invalid(e.body_text()),
         JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             payload_too_large()
         }
-        other => ApiError::new(other.status(), "invalid_request", other.body_text()),
+        other => ApiError {
+            status: other.status(),
+            code: ErrorCode::InvalidRequest,
+            message: other.body_text(),
+        },
     }
 }
 
 pub fn payload_too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+    ApiError::coded(
+        ErrorCode::PayloadTooLarge,
         "the request body is larger than this endpoint accepts",
     )
 }
@@ -153,9 +261,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Self(q.0))
-            .map_err(|r: QueryRejection| {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", r.body_text())
-            })
+            .map_err(|r: QueryRejection| ApiError::malformed(r.body_text()))
     }
 }
 
@@ -169,9 +275,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Self(p.0))
-            .map_err(|r: PathRejection| {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", r.body_text())
-            })
+            .map_err(|r: PathRejection| ApiError::malformed(r.body_text()))
     }
 }
 
@@ -187,9 +291,8 @@ impl From<parley_engine::provision::ProvisionError> for ApiError {
 impl From<parley_engine::ingest::IngestError> for ApiError {
     fn from(e: parley_engine::ingest::IngestError) -> Self {
         tracing::error!(error = %e, "inbound event not accepted");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+        Self::coded(
+            ErrorCode::Unavailable,
             "the message could not be stored; retry later",
         )
     }

@@ -108,7 +108,7 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
     security(("bearer" = [])),
     tags(
         (name = "channels"), (name = "queues"), (name = "skills"), (name = "agents"),
-        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "quick-texts"), (name = "routing-rules"), (name = "templates"), (name = "simulator"), (name = "operations")
+        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "keyword-sets"), (name = "quick-texts"), (name = "routing-rules"), (name = "templates"), (name = "simulator"), (name = "operations")
     )
 )]
 struct ApiDoc;
@@ -195,6 +195,16 @@ pub fn app(state: AppState) -> Router {
             api::routing_rules::update_routing_rule,
             api::routing_rules::delete_routing_rule
         ))
+        .routes(routes!(
+            api::keyword_sets::list_keyword_sets,
+            api::keyword_sets::create_keyword_set
+        ))
+        .routes(routes!(
+            api::keyword_sets::get_keyword_set,
+            api::keyword_sets::update_keyword_set,
+            api::keyword_sets::delete_keyword_set
+        ))
+        .routes(routes!(api::keyword_sets::replace_channel_keyword_sets))
         .routes(routes!(api::compose::analyze_draft))
         .routes(routes!(api::messages::send_message))
         .routes(routes!(api::messages::get_media))

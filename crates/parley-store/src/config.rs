@@ -399,6 +399,59 @@ impl Store {
             .ok_or(StoreError::not_found("keyword set"))
     }
 
+    /// Stores a new keyword set; a second set for the same channel and language is a `Conflict`.
+    pub async fn create_keyword_set(
+        &self,
+        spec: &KeywordSetSpec,
+        now: Timestamp,
+    ) -> Result<KeywordSet> {
+        let id = new_id();
+        let sql = "INSERT INTO keyword_sets (id, channel_id, language, config, created_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, $5)";
+        on_backend!(self, write c => sqlx::query(sql)
+            .bind(id).bind(spec.channel_id).bind(&spec.language).bind(Json(&spec.config))
+            .bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;
+        self.keyword_set(id).await
+    }
+
+    /// Replaces a keyword set's language and configuration (its channel stays).
+    pub async fn update_keyword_set(
+        &self,
+        id: Uuid,
+        spec: &KeywordSetSpec,
+        now: Timestamp,
+    ) -> Result<KeywordSet> {
+        let done = on_backend!(self, write c => sqlx::query(
+            "UPDATE keyword_sets SET language = $2, config = $3, updated_at = $4 \
+             WHERE id = $1 AND channel_id = $5")
+            .bind(id).bind(&spec.language).bind(Json(&spec.config)).bind(now.millis())
+            .bind(spec.channel_id).execute(c).await.map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::not_found("keyword set"));
+        }
+        self.keyword_set(id).await
+    }
+
+    pub async fn keyword_set(&self, id: Uuid) -> Result<KeywordSet> {
+        on_backend!(self, read c => sqlx::query_as::<_, KeywordSet>(
+            "SELECT * FROM keyword_sets WHERE id = $1")
+            .bind(id).fetch_optional(c).await)?
+        .ok_or(StoreError::not_found("keyword set"))
+    }
+
+    /// Keyword sets in id order, of one channel or of all.
+    pub async fn list_keyword_sets(
+        &self,
+        channel_id: Option<Uuid>,
+        page: PageRequest,
+    ) -> Result<Paged<KeywordSet>> {
+        let rows = on_backend!(self, read c => sqlx::query_as::<_, KeywordSet>(
+            "SELECT * FROM keyword_sets WHERE ($1 IS NULL OR channel_id = $1) \
+             AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3")
+            .bind(channel_id).bind(page.after).bind(page.fetch_limit()).fetch_all(c).await)?;
+        Ok(paginate(rows, page))
+    }
+
     pub async fn keyword_sets(&self, channel_id: Uuid) -> Result<Vec<KeywordSet>> {
         Ok(on_backend!(self, read c => sqlx::query_as::<_, KeywordSet>(
             "SELECT * FROM keyword_sets WHERE channel_id = $1 ORDER BY language")

@@ -1,11 +1,16 @@
 use thiserror::Error;
 
 /// What can go wrong in storage, in terms a caller can act on.
+///
+/// Constraint failures never carry the database's own text: SQLite and PostgreSQL word them
+/// differently, and they name tables and indexes that are no business of a client. They are
+/// turned here into one sentence per rule, the same on both backends.
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("{entity} not found")]
     NotFound { entity: &'static str },
-    /// A uniqueness rule was broken (a name or address already in use).
+    /// A uniqueness rule was broken (a name or address already in use). The text is a sentence
+    /// for people naming the resource, e.g. "a queue with this name already exists".
     #[error("conflict: {0}")]
     Conflict(String),
     /// A reference points at something that does not exist, or a check failed.
@@ -32,13 +37,36 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         use sqlx::error::ErrorKind;
         match &e {
-            sqlx::Error::Database(db) => match db.kind() {
-                ErrorKind::UniqueViolation => Self::Conflict(db.message().to_owned()),
-                ErrorKind::ForeignKeyViolation
-                | ErrorKind::NotNullViolation
-                | ErrorKind::CheckViolation => Self::Invalid(db.message().to_owned()),
-                _ => Self::Database(e),
-            },
+            sqlx::Error::Database(db) => {
+                // Both the constraint name (PostgreSQL) and the message (SQLite names the
+                // columns or the index there) are searched for the rule that was broken.
+                let hint = format!(
+                    "{} {} {}",
+                    db.table().unwrap_or_default(),
+                    db.constraint().unwrap_or_default(),
+                    db.message()
+                );
+                match db.kind() {
+                    ErrorKind::UniqueViolation => {
+                        tracing::debug!(error = %db.message(), "unique violation");
+                        Self::Conflict(unique_rule(&hint).to_owned())
+                    }
+                    ErrorKind::ForeignKeyViolation => {
+                        tracing::debug!(error = %db.message(), "foreign key violation");
+                        Self::Invalid(
+                            "a referenced item does not exist, or the item is still in use"
+                                .to_owned(),
+                        )
+                    }
+                    ErrorKind::NotNullViolation => {
+                        Self::Invalid("a required value is missing".to_owned())
+                    }
+                    ErrorKind::CheckViolation => {
+                        Self::Invalid("a value is outside what is allowed".to_owned())
+                    }
+                    _ => Self::Database(e),
+                }
+            }
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
                 Self::Corrupt(e.to_string())
             }
@@ -47,4 +75,69 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// The sentence for a broken uniqueness rule, from the table and constraint named in the
+/// database's report. Each entry is (words that identify the rule, sentence); the first match
+/// wins, so rules of one table with more specific words come first.
+fn unique_rule(hint: &str) -> &'static str {
+    const RULES: &[(&[&str], &str)] = &[
+        (
+            &["channels_address"],
+            "a channel with this kind, address and provider keyword already exists",
+        ),
+        (&["channels"], "a channel with this name already exists"),
+        (&["queues"], "a queue with this name already exists"),
+        (&["skills"], "a skill with this name already exists"),
+        (&["agents"], "an agent with this email already exists"),
+        (
+            &["templates"],
+            "a template with this name and language already exists on this channel",
+        ),
+        (
+            &["keyword_sets"],
+            "this channel already has a keyword set for this language",
+        ),
+        (
+            &["messaging_users"],
+            "a messaging user with this platform key already exists on this channel",
+        ),
+        (
+            &["sessions_one_open", "sessions"],
+            "this messaging user already has an open session",
+        ),
+        (
+            &["sms_processes"],
+            "an SMS process of this type already exists for this number and provider keyword",
+        ),
+        (&["api_tokens"], "this token already exists"),
+        (&["jobs"], "this job is already queued"),
+    ];
+    RULES
+        .iter()
+        .find(|(words, _)| words.iter().any(|w| hint.contains(w)))
+        .map_or(
+            "an item with the same unique values already exists",
+            |(_, s)| s,
+        )
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::unique_rule;
+
+    #[test]
+    fn both_dialects_name_the_same_rule() {
+        // SQLite names columns or the index; PostgreSQL gives the table and constraint.
+        let sqlite = "  UNIQUE constraint failed: queues.name";
+        let pg = "queues queues_name_key duplicate key value violates unique constraint \"queues_name_key\"";
+        assert_eq!(unique_rule(sqlite), unique_rule(pg));
+        let sqlite = "  UNIQUE constraint failed: index 'channels_address'";
+        let pg = "channels channels_address duplicate key value violates unique constraint \"channels_address\"";
+        assert_eq!(unique_rule(sqlite), unique_rule(pg));
+        assert_ne!(
+            unique_rule("  UNIQUE constraint failed: channels.name"),
+            unique_rule(sqlite)
+        );
+    }
+}

@@ -63,6 +63,7 @@ macro_rules! has_id {
 }
 has_id!(
     Channel,
+    KeywordSet,
     Queue,
     Skill,
     Agent,

@@ -18,7 +18,7 @@ impl Store {
             .is_some()
         {
             return Err(StoreError::Conflict(format!(
-                "template '{}' in language '{}' on this channel",
+                "a template named '{}' in language '{}' already exists on this channel",
                 spec.name, spec.language
             )));
         }
@@ -53,7 +53,7 @@ impl Store {
             && other.id != id
         {
             return Err(StoreError::Conflict(format!(
-                "template '{}' in language '{}' on this channel",
+                "a template named '{}' in language '{}' already exists on this channel",
                 spec.name, spec.language
             )));
         }

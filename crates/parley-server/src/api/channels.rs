@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use parley_core::model::{ChannelKind, ConsentLevel, NumberType, Provider, RoutingModel};
 use parley_engine::provision::{self, ChannelDraft};
+use parley_engine::service::keyword_sets;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -48,6 +49,12 @@ pub struct ChannelInput {
     /// current ones.
     #[schema(value_type = Option<Object>)]
     pub secrets: Option<Map<String, Value>>,
+    /// Keyword sets by language (`{"en": {...}, "fr": {...}}`), as a workspace file writes them;
+    /// a channel that needs more than the English defaults (a Canadian short code) is created
+    /// with them. On replace, omit to keep the current ones.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub keyword_sets: Option<std::collections::BTreeMap<String, Value>>,
 }
 
 fn implicit() -> ConsentLevel {
@@ -135,9 +142,13 @@ pub async fn create_channel(
 ) -> Result<(StatusCode, Json<ChannelView>), ApiError> {
     caller.require_configure()?;
     let secrets = input.secrets.clone().unwrap_or_default();
+    let sets = input.keyword_sets.clone();
     let spec = provision::channel_spec(draft(input, secrets))?;
-    provision::check_rules(&spec, &Default::default())?;
+    provision::check_rules(&spec, &sets.clone().unwrap_or_default())?;
     let channel = state.store.create_channel(&spec, state.clock.now()).await?;
+    if let Some(sets) = &sets {
+        keyword_sets::replace_all(&state.store, channel.id, sets, state.clock.now()).await?;
+    }
     Ok((StatusCode::CREATED, Json(channel.into())))
 }
 
@@ -175,11 +186,18 @@ pub async fn update_channel(
         Some(s) => s.clone(),
         None => existing.secrets.as_object().cloned().unwrap_or_default(),
     };
+    let sets = input.keyword_sets.clone();
     let spec = provision::channel_spec(draft(input, secrets))?;
+    if let Some(sets) = &sets {
+        provision::check_rules(&spec, sets)?;
+    }
     let channel = state
         .store
         .update_channel(id, &spec, state.clock.now())
         .await?;
+    if let Some(sets) = &sets {
+        keyword_sets::replace_all(&state.store, channel.id, sets, state.clock.now()).await?;
+    }
     Ok(Json(channel.into()))
 }
 

@@ -138,9 +138,8 @@ pub async fn send_message(
             };
             Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
         }
-        Err(ComposeError::SessionClosed(status)) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
+        Err(ComposeError::SessionClosed(status)) => Err(ApiError::coded(
+            crate::error::ErrorCode::Conflict,
             format!("the session is {status}; a new message needs a new session"),
         )),
         Err(ComposeError::Invalid(m)) => Err(ApiError::invalid(m)),
@@ -166,9 +165,8 @@ pub async fn get_media(
         Err(MediaError::Missing) => return Err(ApiError::not_found("media")),
         Err(e) => {
             tracing::error!(error = %e, media = %id, "stored media unreadable");
-            return Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+            return Err(ApiError::coded(
+                crate::error::ErrorCode::Internal,
                 "the file could not be read; it has been logged",
             ));
         }
@@ -195,9 +193,8 @@ pub async fn get_media(
         .map_err(|e| {
             // A stored content type that is not a valid header value.
             tracing::error!(error = %e, media = %id, "media headers");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+            ApiError::coded(
+                crate::error::ErrorCode::Internal,
                 "the file could not be served; it has been logged",
             )
         })

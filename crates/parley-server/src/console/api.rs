@@ -22,8 +22,10 @@ impl From<AgentActionError> for ApiError {
     fn from(e: AgentActionError) -> Self {
         match e {
             AgentActionError::NotFound(what) => ApiError::not_found(what),
-            AgentActionError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
-            AgentActionError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            AgentActionError::Forbidden(m) => {
+                ApiError::coded(crate::error::ErrorCode::Forbidden, m)
+            }
+            AgentActionError::Conflict(m) => ApiError::coded(crate::error::ErrorCode::Conflict, m),
             AgentActionError::Invalid(m) => ApiError::invalid(m),
             AgentActionError::Store(e) => ApiError::from(e),
         }
@@ -33,9 +35,8 @@ impl From<AgentActionError> for ApiError {
 /// The agent behind the request; API tokens are refused here.
 fn agent(session: Option<Extension<ConsoleSession>>) -> Result<Agent, ApiError> {
     session.map(|Extension(s)| s.agent).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+        ApiError::coded(
+            crate::error::ErrorCode::Forbidden,
             "this action is an agent's: sign in to the console",
         )
     })

@@ -137,9 +137,8 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     if !same_origin(&headers) {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "csrf",
+        return ApiError::coded(
+            crate::error::ErrorCode::Csrf,
             "sign in from Parley's own page",
         )
         .into_response();
@@ -220,8 +219,11 @@ pub async fn logout(
         let now = state.clock.now();
         if let Ok(Some(login)) = state.store.console_login(&hash, now).await {
             if !constant_time_eq(login.csrf_token.as_bytes(), form.csrf.as_bytes()) {
-                return ApiError::new(StatusCode::FORBIDDEN, "csrf", "missing or wrong CSRF token")
-                    .into_response();
+                return ApiError::coded(
+                    crate::error::ErrorCode::Csrf,
+                    "missing or wrong CSRF token",
+                )
+                .into_response();
             }
             if let Err(e) = state.store.delete_console_login(&hash).await {
                 return ApiError::from(e).into_response();

@@ -10,7 +10,6 @@ use std::time::Duration;
 use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
@@ -56,9 +55,8 @@ pub async fn events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Some(Extension(session)) = session else {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+        return Err(ApiError::coded(
+            crate::error::ErrorCode::Forbidden,
             "the event stream is an agent's: sign in to the console",
         ));
     };

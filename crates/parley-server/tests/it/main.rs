@@ -7,6 +7,7 @@ mod bad_input;
 mod browser;
 mod console;
 mod inbound;
+mod keyword_sets;
 mod messages;
 mod meta;
 mod ops;

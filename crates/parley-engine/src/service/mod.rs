@@ -1,0 +1,21 @@
+//! One service function per write of a resource, shared by the REST API, the console and
+//! `parley apply`: each validates (with the rules of `parley-core`), writes through the store,
+//! and invalidates what a node caches, so no path can skip a rule another path runs.
+//!
+//! The errors are [`ServiceError`]s: `Invalid` (a person can fix the input) or a store error
+//! (`NotFound`, `Conflict` naming the resource, ...), which the HTTP layer maps to its codes.
+
+pub mod keyword_sets;
+
+pub use crate::provision::ProvisionError as ServiceError;
+
+use parley_store::StoreError;
+
+/// A lookup of something the input names: missing is a mistake in the input (422), not a missing
+/// resource of the path (404).
+pub(crate) fn referenced<T>(r: Result<T, StoreError>, what: &str) -> Result<T, ServiceError> {
+    r.map_err(|e| match e {
+        StoreError::NotFound { .. } => ServiceError::Invalid(format!("{what} does not exist")),
+        other => ServiceError::Store(other),
+    })
+}
