@@ -24,6 +24,7 @@ pub mod provision;
 pub mod provision_rules;
 pub mod routing;
 pub mod runner;
+pub mod service;
 pub mod smpp_link;
 pub mod timers;
 pub mod transport;

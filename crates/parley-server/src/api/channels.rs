@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use parley_core::model::{ChannelKind, ConsentLevel, NumberType, Provider, RoutingModel};
 use parley_engine::provision::{self, ChannelDraft};
+use parley_engine::service::channels::{self, Writes};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -109,7 +110,7 @@ impl From<parley_store::Channel> for ChannelView {
     }
 }
 
-fn draft(input: ChannelInput, secrets: Map<String, Value>) -> ChannelDraft {
+fn draft(input: ChannelInput) -> ChannelDraft {
     ChannelDraft {
         name: input.name,
         kind: input.kind,
@@ -122,7 +123,7 @@ fn draft(input: ChannelInput, secrets: Map<String, Value>) -> ChannelDraft {
         queue_id: input.queue_id,
         throughput_mps: input.throughput_mps,
         settings: input.settings,
-        secrets,
+        secrets: input.secrets.unwrap_or_default(),
     }
 }
 
@@ -134,10 +135,12 @@ pub async fn create_channel(
     ApiJson(input): ApiJson<ChannelInput>,
 ) -> Result<(StatusCode, Json<ChannelView>), ApiError> {
     caller.require_configure()?;
-    let secrets = input.secrets.clone().unwrap_or_default();
-    let spec = provision::channel_spec(draft(input, secrets))?;
-    provision::check_rules(&spec, &Default::default())?;
-    let channel = state.store.create_channel(&spec, state.clock.now()).await?;
+    let channel = channels::create(
+        Writes::of_engine(&state.engine),
+        draft(input),
+        state.clock.now(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(channel.into())))
 }
 
@@ -170,16 +173,15 @@ pub async fn update_channel(
     ApiJson(input): ApiJson<ChannelInput>,
 ) -> Result<Json<ChannelView>, ApiError> {
     caller.require_configure()?;
-    let existing = state.store.channel(id).await?;
-    let secrets = match &input.secrets {
-        Some(s) => s.clone(),
-        None => existing.secrets.as_object().cloned().unwrap_or_default(),
-    };
-    let spec = provision::channel_spec(draft(input, secrets))?;
-    let channel = state
-        .store
-        .update_channel(id, &spec, state.clock.now())
-        .await?;
+    let keep_secrets = input.secrets.is_none();
+    let channel = channels::replace(
+        Writes::of_engine(&state.engine),
+        id,
+        draft(input),
+        keep_secrets,
+        state.clock.now(),
+    )
+    .await?;
     Ok(Json(channel.into()))
 }
 
@@ -191,8 +193,7 @@ pub async fn delete_channel(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_configure()?;
-    state.store.delete_channel(id).await?;
-    state.engine.channels.invalidate(id).await;
+    channels::delete(Writes::of_engine(&state.engine), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
