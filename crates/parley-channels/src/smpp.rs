@@ -12,6 +12,149 @@
 //! | 0x45, 0xFE, 0xFF and every other value | ESME_RSUBMITFAIL, ESME_RDELIVERYFAILURE, ESME_RUNKNOWNERR, ... | 0002 service error |
 
 use parley_core::ErrorCode;
+use parley_core::model::{ChannelKind, Provider};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::adapter::{
+    Capabilities, ChannelConfig, ProviderAdapter, SendPath, SettingsError, optional, read_section,
+    required,
+};
+
+/// The SMPP port when `settings.port` is not given.
+pub const DEFAULT_PORT: u16 = 2775;
+/// Submits in flight per bind when `settings.window` is not given.
+pub const DEFAULT_WINDOW: usize = 10;
+
+/// `settings` of an SMPP channel. The object also holds the channel's behaviour, so unknown keys
+/// are not refused here.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SmppSettings {
+    /// The SMSC's host name or address.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// A JSON number or a string of digits.
+    #[serde(default)]
+    pub port: Option<Value>,
+    /// Submits in flight per bind.
+    #[serde(default)]
+    pub window: Option<Value>,
+    #[serde(default)]
+    pub system_type: Option<String>,
+}
+
+/// `secrets` of an SMPP channel.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmppSecrets {
+    #[serde(default)]
+    pub system_id: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// Everything a bind needs, read from a channel's typed settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmppBind {
+    pub host: String,
+    pub port: u16,
+    pub system_id: String,
+    pub password: String,
+    pub system_type: String,
+    pub window: usize,
+}
+
+/// A number written as a JSON number or a string of digits.
+fn number(field: &str, v: Option<&Value>) -> Result<Option<u64>, SettingsError> {
+    let bad = || SettingsError::new(field, "must be a positive whole number");
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(bad),
+        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| bad()),
+        Some(_) => Err(bad()),
+    }
+}
+
+impl SmppSettings {
+    pub fn read(channel: &ChannelConfig<'_>) -> Result<Self, SettingsError> {
+        let s: Self = read_section("settings", channel.settings)?;
+        s.port()?;
+        s.window()?;
+        Ok(s)
+    }
+
+    pub fn port(&self) -> Result<u16, SettingsError> {
+        match number("settings.port", self.port.as_ref())? {
+            None => Ok(DEFAULT_PORT),
+            Some(p) => u16::try_from(p)
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| SettingsError::new("settings.port", "must be 1 to 65535")),
+        }
+    }
+
+    /// A window of 0 or one too large to mean anything falls back to the default.
+    pub fn window(&self) -> Result<usize, SettingsError> {
+        Ok(number("settings.window", self.window.as_ref())?
+            .and_then(|w| usize::try_from(w).ok())
+            .filter(|w| *w > 0)
+            .unwrap_or(DEFAULT_WINDOW))
+    }
+}
+
+impl SmppBind {
+    /// The bind of a channel: `settings.host` (`port`, `window`, `system_type` optional) and
+    /// `secrets.system_id` and `secrets.password`.
+    pub fn read(channel: &ChannelConfig<'_>) -> Result<Self, SettingsError> {
+        let settings = SmppSettings::read(channel)?;
+        let secrets: SmppSecrets = read_section("secrets", channel.secrets)?;
+        Ok(Self {
+            host: required("settings.host", settings.host.as_deref())?.to_owned(),
+            port: settings.port()?,
+            system_id: required("secrets.system_id", secrets.system_id.as_deref())?.to_owned(),
+            // A password may legitimately be empty; only its absence is a mistake.
+            password: secrets
+                .password
+                .clone()
+                .ok_or_else(|| SettingsError::missing("secrets.password"))?,
+            system_type: optional(settings.system_type.as_deref())
+                .unwrap_or_default()
+                .to_owned(),
+            window: settings.window()?,
+        })
+    }
+}
+
+/// SMPP 3.4 through the engine's links (`parley-smpp`).
+#[derive(Debug, Default)]
+pub struct SmppAdapter;
+
+impl ProviderAdapter for SmppAdapter {
+    fn id(&self) -> Provider {
+        Provider::Smpp
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        // No MMS over SMPP.
+        Capabilities {
+            kinds: &[ChannelKind::Sms],
+            files: false,
+            components: false,
+            read_receipts: false,
+            care_window: false,
+        }
+    }
+
+    fn check_settings(&self, channel: &ChannelConfig<'_>) -> Result<(), SettingsError> {
+        SmppSettings::read(channel)?;
+        read_section::<SmppSecrets>("secrets", channel.secrets)?;
+        Ok(())
+    }
+
+    fn send_path(&self) -> SendPath {
+        SendPath::SmppLink
+    }
+}
 
 /// The catalogue code for an SMPP `command_status` (see the module's table).
 pub const fn error_code_for_command_status(status: u32) -> ErrorCode {

@@ -69,15 +69,97 @@ wire_enum! {
     }
 }
 
-wire_enum! {
-    /// Who carries a channel's traffic. `Simulator` plays the phone network inside Parley, so a
-    /// workspace works with no external credentials.
-    pub enum Provider: "provider" {
-        Simulator = "simulator",
-        Twilio = "twilio",
-        Smpp = "smpp",
-        Meta = "meta",
-        Web = "web",
+/// Who carries a channel's traffic: an open identifier (`twilio`, `meta`, `vonage`...), one
+/// lowercase word of ASCII letters, digits and `_`. Which names exist is the adapter registry's
+/// business (`parley_channels::registry`), not core's, so adding a provider touches no enum here;
+/// the built-in names below are only spellings kept for code and tests that name one.
+/// `simulator` plays the phone network inside Parley, so a workspace works with no credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Provider(std::borrow::Cow<'static, str>);
+
+// The built-in providers keep the spelling of the enum they replace (`Provider::Twilio`), so the
+// code and tests that name one read as before.
+#[allow(non_upper_case_globals)]
+impl Provider {
+    pub const Simulator: Provider = Provider::from_static("simulator");
+    pub const Twilio: Provider = Provider::from_static("twilio");
+    pub const Smpp: Provider = Provider::from_static("smpp");
+    pub const Meta: Provider = Provider::from_static("meta");
+    pub const Web: Provider = Provider::from_static("web");
+}
+
+/// Longest provider name accepted.
+pub const MAX_PROVIDER_NAME: usize = 32;
+
+impl Provider {
+    /// A provider name known at compile time (an adapter's own id). The name is not checked here:
+    /// adapters are written by us, and the registry's tests check every registered id with
+    /// [`Provider::parse`].
+    pub const fn from_static(name: &'static str) -> Self {
+        Self(std::borrow::Cow::Borrowed(name))
+    }
+
+    /// Reads a provider name as written by a person or stored in a row: 1 to 32 lowercase ASCII
+    /// letters, digits or `_`, starting with a letter. Whether such a provider exists is a
+    /// question for the registry.
+    pub fn parse(name: &str) -> Result<Self, UnknownVariant> {
+        let ok = name.len() <= MAX_PROVIDER_NAME
+            && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if ok {
+            Ok(Self(std::borrow::Cow::Owned(name.to_owned())))
+        } else {
+            Err(UnknownVariant {
+                kind: "provider",
+                value: name.to_owned(),
+                expected: "a provider name of lowercase letters, digits or '_'",
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Provider {
+    type Err = UnknownVariant;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for Provider {
+    type Error = UnknownVariant;
+    fn try_from(s: String) -> Result<Self, UnknownVariant> {
+        s.parse()
+    }
+}
+
+impl PartialEq<str> for Provider {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl serde::Serialize for Provider {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Provider {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::parse(&name).map_err(serde::de::Error::custom)
     }
 }
 
@@ -403,6 +485,20 @@ wire_enum! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn provider_names_are_open_but_well_formed() {
+        let p: Provider = serde_json::from_str("\"vonage\"").unwrap();
+        assert_eq!(p.as_str(), "vonage");
+        assert_eq!(
+            serde_json::to_string(&Provider::Twilio).unwrap(),
+            "\"twilio\""
+        );
+        assert_eq!("twilio".parse::<Provider>().unwrap(), Provider::Twilio);
+        for bad in ["", "Twilio", "1sms", "a b", "x-y", &"a".repeat(33)] {
+            assert!(Provider::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn wire_names_round_trip() {

@@ -3,12 +3,31 @@
 //! settings (HELP hand-off, session clocks, contact linking, default context) read from the
 //! channel's settings. Built once per channel per batch.
 
+use parley_channels::ProviderAdapter;
+use parley_channels::adapter::ChannelConfig;
 use parley_core::keywords::{ChannelProfile, KeywordConfig, Language, LanguageKeywords};
 use parley_core::model::SessionContext;
 use parley_core::session::{CaseHandoff, SessionPolicy};
 use parley_store::{Channel, KeywordSet, Store, StoreError};
 use serde::Deserialize;
 use serde_json::Value;
+
+/// The channel as its provider's adapter sees it.
+pub fn adapter_view(channel: &Channel) -> ChannelConfig<'_> {
+    ChannelConfig {
+        kind: channel.kind,
+        address: &channel.address,
+        number_type: channel.number_type,
+        settings: &channel.settings,
+        secrets: &channel.secrets,
+    }
+}
+
+/// The adapter of the channel's provider; `None` for a provider this build does not know (a row
+/// written by a newer build, or by hand).
+pub fn adapter_of(channel: &Channel) -> Option<&'static dyn ProviderAdapter> {
+    parley_channels::providers().get(&channel.provider)
+}
 
 /// How a customer's messaging user is linked to a contact (MU-05..07).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

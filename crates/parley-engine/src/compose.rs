@@ -404,7 +404,7 @@ fn fit(channel: &Channel, body: &str, media: &[Media]) -> Result<(), Refusal> {
             size: m.size,
         })
         .collect();
-    if !media.is_empty() && !provider_carries_files(channel.provider) {
+    if !media.is_empty() && !provider_carries_files(&channel.provider) {
         return Err(Refusal::new(
             ErrorCode::AttachmentTypeUnsupported,
             format!("the {} provider carries no files", channel.provider),
@@ -417,11 +417,12 @@ fn fit(channel: &Channel, body: &str, media: &[Media]) -> Result<(), Refusal> {
         .map_err(|e| Refusal::new(e.error_code(), e))
 }
 
-/// Whether Parley sends files through this provider: SMPP carries no MMS, and the simulator
-/// records text only, so a file would be lost there.
-pub const fn provider_carries_files(provider: parley_core::model::Provider) -> bool {
-    use parley_core::model::Provider;
-    matches!(provider, Provider::Twilio | Provider::Meta)
+/// Whether Parley sends files through this provider, as its adapter declares (SMPP carries no
+/// MMS, and the simulator records text only, so a file would be lost there).
+pub fn provider_carries_files(provider: &parley_core::model::Provider) -> bool {
+    parley_channels::providers()
+        .get(provider)
+        .is_some_and(|a| a.capabilities().files)
 }
 
 /// The channel as the media rules see it.

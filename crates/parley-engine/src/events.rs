@@ -12,12 +12,31 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum DomainEvent {
-    MessageReceived { session_id: Uuid, entry_id: Uuid },
-    MessageStatusChanged { session_id: Uuid, entry_id: Uuid },
-    ConsentChanged { messaging_user_id: Uuid },
-    SessionOpened { session_id: Uuid },
-    SessionChanged { session_id: Uuid },
-    SimulatorMessage { channel_id: Uuid, message_id: Uuid },
+    MessageReceived {
+        session_id: Uuid,
+        entry_id: Uuid,
+    },
+    MessageStatusChanged {
+        session_id: Uuid,
+        entry_id: Uuid,
+    },
+    ConsentChanged {
+        messaging_user_id: Uuid,
+    },
+    SessionOpened {
+        session_id: Uuid,
+    },
+    SessionChanged {
+        session_id: Uuid,
+    },
+    SimulatorMessage {
+        channel_id: Uuid,
+        message_id: Uuid,
+    },
+    /// A channel was created, replaced or deleted.
+    ChannelChanged {
+        channel_id: Uuid,
+    },
 }
 
 /// A broadcast channel of domain events. Slow subscribers lose the oldest events (they are told

@@ -22,11 +22,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use parley_channels::adapter::MediaFetch;
 use parley_channels::http::{HttpRequest, HttpResponse};
 use parley_channels::media as provider;
-use parley_channels::meta::send::{self as whatsapp_send, GraphEndpoint};
 use parley_core::media::{inbound_max_bytes, normalize_content_type};
-use parley_core::model::{ChannelKind, Provider};
 use parley_core::{Clock, new_id};
 use parley_store::{Channel, Job, Media, Store, StoreError, StoredMedia};
 use sha2::{Digest, Sha256};
@@ -296,22 +295,19 @@ impl MediaStore {
         channel: &Channel,
         item: &Media,
     ) -> Result<(HttpRequest, Option<String>), Fetched> {
-        let built = match (channel.provider, channel.kind) {
-            (Provider::Twilio, _) => {
-                let (Some(sid), Some(token)) = (
-                    setting(&channel.secrets, "account_sid"),
-                    setting(&channel.secrets, "auth_token"),
-                ) else {
-                    return Err(Fetched::Failed(
-                        "the channel has no Twilio credentials to fetch the file with".to_owned(),
-                    ));
-                };
-                provider::twilio_media_request(&item.url, sid, token)
-            }
-            (Provider::Meta, ChannelKind::Whatsapp) => {
-                let endpoint = graph_endpoint(channel).map_err(Fetched::Failed)?;
-                let lookup = provider::meta_media_info_request(&endpoint, &item.url)
-                    .map_err(|e| Fetched::Failed(e.to_string()))?;
+        let Some(adapter) = crate::channel_rules::adapter_of(channel) else {
+            return Err(Fetched::Failed(format!(
+                "the channel's provider '{}' is not known to this server",
+                channel.provider
+            )));
+        };
+        let config = crate::channel_rules::adapter_view(channel);
+        match adapter
+            .media_fetch(&config, &item.url)
+            .map_err(Fetched::Failed)?
+        {
+            MediaFetch::File(request) => Ok((request, None)),
+            MediaFetch::Lookup(lookup) => {
                 let answer = match download(transport, lookup, 64 * 1024).await {
                     Ok(r) => r,
                     Err(e) => return Err(Fetched::Retry(e.to_string())),
@@ -319,19 +315,12 @@ impl MediaStore {
                 if let Some(f) = refused(&answer, "media lookup") {
                     return Err(f);
                 }
-                let info = provider::parse_meta_media_info(&answer.body)
-                    .map_err(|e| Fetched::Failed(e.to_string()))?;
-                return provider::meta_download_request(&endpoint, &info.url)
-                    .map(|r| (r, info.mime_type))
-                    .map_err(|e| Fetched::Failed(e.to_string()));
+                let found = adapter
+                    .media_after_lookup(&config, &answer.body)
+                    .map_err(Fetched::Failed)?;
+                Ok((found.request, found.content_type))
             }
-            // Messenger attachment URLs are public; the simulator and web chat take media by
-            // link (demos).
-            _ => provider::download_request(&item.url),
-        };
-        built
-            .map(|r| (r, None))
-            .map_err(|e| Fetched::Failed(e.to_string()))
+        }
     }
 }
 
@@ -372,27 +361,6 @@ async fn download(
             .map_err(|e| TransportError::Invalid(e.to_string()))?;
     }
     Err(TransportError::Invalid(format!("more than {MAX_REDIRECTS} redirects")).into())
-}
-
-fn setting<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
-    v.get(key)
-        .and_then(serde_json::Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-}
-
-fn graph_endpoint(channel: &Channel) -> Result<GraphEndpoint, String> {
-    let token = setting(&channel.secrets, "access_token")
-        .ok_or("the channel has no Meta access token (secrets.access_token)")?;
-    let version = setting(&channel.settings, "api_version")
-        .ok_or("the channel has no Graph API version (settings.api_version)")?;
-    Ok(GraphEndpoint {
-        base_url: setting(&channel.settings, "base_url")
-            .unwrap_or(whatsapp_send::DEFAULT_BASE_URL)
-            .to_owned(),
-        api_version: version.to_owned(),
-        access_token: token.to_owned(),
-    })
 }
 
 /// Writes a content-addressed file unless it exists: through a temporary file and a rename, so a

@@ -41,26 +41,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use parley_channels::http::{BuildError, HttpRequest, ProviderFailure, SendOutcome};
-use parley_channels::meta::messenger_send::{
-    self, MessagingType, MessengerContent, MessengerOutbound,
-};
-use parley_channels::meta::send::{
-    self as whatsapp_send, GraphEndpoint, WhatsAppContent, WhatsAppOutbound, WhatsAppRecipient,
-};
-use parley_channels::twilio::outbound::{
-    self as twilio_send, OutboundMessage, Sender, TwilioAccount, TwilioAuth,
-};
+use parley_channels::adapter::{Outgoing, OutgoingFile, OutgoingTemplate, SendPath};
+use parley_channels::http::{ProviderFailure, SendOutcome};
+use parley_channels::simulator::{FaultKind, SimulatorSettings};
 use parley_core::consent::{SendRefused, may_send};
-use parley_core::model::{ChannelKind, Direction, EntryStatus, Provider};
-use parley_core::window::{Composer, MessageForm, WindowQuery};
+use parley_core::model::{Direction, EntryStatus};
 use parley_core::{Clock, ErrorCode, Timestamp};
 use parley_store::outbox::{EntryChange, OptOut};
 use parley_store::{
     Channel, Entry, Job, MessagingUser, NewSimulatorMessage, Session, Store, StoreError,
 };
-use serde::Deserialize;
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::events::EventBus;
@@ -80,30 +70,6 @@ pub use crate::rate::{MAX_PAUSE, MAX_RATE_WAIT, rate_permits, sender_rate};
 pub(crate) use crate::verdict::{ambiguous, dispatched, fail, transient};
 
 pub const QUEUE: &str = Queue::Outbound.as_str();
-
-/// Failures the simulator injects, from a simulator channel's `settings.simulate`.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SimulatorFaults {
-    /// Share of sends that fail, 0 to 1.
-    #[serde(default)]
-    error_rate: f64,
-    #[serde(default)]
-    error: FaultKind,
-    /// Delay before each send.
-    #[serde(default)]
-    latency_ms: u64,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum FaultKind {
-    /// Retried with backoff, as a timeout or a 5xx would be.
-    #[default]
-    Transient,
-    /// Fails the message (error 2001), as an invalid number would.
-    Permanent,
-}
 
 /// The dispatcher.
 #[derive(Clone)]
@@ -126,18 +92,6 @@ impl std::fmt::Debug for Outbound {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outbound").finish_non_exhaustive()
     }
-}
-
-/// What the dispatcher decided before (or instead of) calling a provider.
-enum Prepared {
-    /// A provider request, ready to go.
-    Http {
-        request: HttpRequest,
-        interpret: fn(&parley_channels::http::HttpResponse) -> SendOutcome,
-        provider: &'static str,
-    },
-    /// Refused here, with the catalogue code and a reason a person understands.
-    Refused { code: ErrorCode, reason: String },
 }
 
 impl Outbound {
@@ -352,38 +306,37 @@ impl Outbound {
             return fail(entry, code, &reason);
         }
 
-        let prepared = match channel.provider {
-            Provider::Simulator => {
+        let Some(adapter) = crate::channel_rules::adapter_of(channel) else {
+            let reason = format!(
+                "not sent: the channel's provider '{}' is not known to this server",
+                channel.provider
+            );
+            return fail(entry, ErrorCode::ChannelUnavailable, &reason)
+                .with_outcome(JobOutcome::Permanent(reason));
+        };
+        let config = crate::channel_rules::adapter_view(channel);
+        let prepared = match adapter.send_path() {
+            SendPath::Simulated => {
                 return self
                     .send_simulated(entry, channel, user, last_attempt)
                     .await;
             }
-            Provider::Twilio => prepare_twilio(channel, user, entry),
-            Provider::Meta => prepare_meta(channel, session, user, entry, now),
-            Provider::Smpp => {
+            SendPath::SmppLink => {
                 return self.send_smpp(entry, channel, user, last_attempt).await;
             }
-            other => Prepared::Refused {
-                code: ErrorCode::ChannelUnavailable,
-                reason: format!("sending through {other} is not available on this server yet"),
-            },
+            SendPath::Http | SendPath::Unavailable => {
+                adapter.prepare_send(&config, &outgoing(entry, session, user, now))
+            }
         };
         let (request_http, interpret, provider) = match prepared {
-            Prepared::Http {
-                request,
-                interpret,
-                provider,
-            } => (request, interpret, provider),
+            Ok(p) => (p.request, p.interpret, p.label),
             // A provider this server cannot drive yet dead-letters the job too, so operators
             // see it; every other refusal is fully recorded on the entry.
-            Prepared::Refused {
-                code: ErrorCode::ChannelUnavailable,
-                reason,
-            } => {
-                return fail(entry, ErrorCode::ChannelUnavailable, &reason)
-                    .with_outcome(JobOutcome::Permanent(reason));
+            Err(refusal) if refusal.code == ErrorCode::ChannelUnavailable => {
+                return fail(entry, ErrorCode::ChannelUnavailable, &refusal.reason)
+                    .with_outcome(JobOutcome::Permanent(refusal.reason));
             }
-            Prepared::Refused { code, reason } => return fail(entry, code, &reason),
+            Err(refusal) => return fail(entry, refusal.code, &refusal.reason),
         };
         let Some(transport) = &self.transport else {
             let reason = "this server has no HTTP client for provider sends".to_owned();
@@ -471,11 +424,7 @@ impl Outbound {
         user: &MessagingUser,
         last_attempt: bool,
     ) -> Verdict {
-        let faults: SimulatorFaults = channel
-            .settings
-            .get("simulate")
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default();
+        let faults = SimulatorSettings::faults(&crate::channel_rules::adapter_view(channel));
         if faults.latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(faults.latency_ms.min(10_000))).await;
         }
@@ -576,27 +525,6 @@ fn failure_text(f: &ProviderFailure) -> String {
     text
 }
 
-fn setting<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-}
-
-fn refused_build(e: BuildError) -> Prepared {
-    Prepared::Refused {
-        code: e.code,
-        reason: format!("not sent: {e}"),
-    }
-}
-
-fn missing(what: &str) -> Prepared {
-    Prepared::Refused {
-        code: ErrorCode::ServiceMisconfigured,
-        reason: format!("not sent: the channel has no {what}"),
-    }
-}
-
 /// Fit: whether the channel can carry the entry as it is: the length rule (3004) and the media
 /// rules of `parley_core::media` (3002 type, 3005 size, 3006 count, 3001 text with a file). A
 /// refusal carries the catalogue code and the reason recorded on the entry.
@@ -607,7 +535,7 @@ fn fit(channel: &Channel, entry: &Entry) -> Result<(), (ErrorCode, String)> {
     if entry.media.is_empty() {
         return Ok(());
     }
-    if !crate::compose::provider_carries_files(channel.provider) {
+    if !crate::compose::provider_carries_files(&channel.provider) {
         return Err((
             ErrorCode::AttachmentTypeUnsupported,
             format!(
@@ -628,182 +556,31 @@ fn fit(channel: &Channel, entry: &Entry) -> Result<(), (ErrorCode, String)> {
         .map_err(|e| (e.error_code(), format!("not sent: {e}")))
 }
 
-/// Twilio: `secrets.account_sid` and `secrets.auth_token`; `From` is the channel's address unless
-/// `settings.messaging_service_sid` names a Messaging Service; status callbacks go to
-/// `{settings.public_url}/status` (the webhook the server verifies).
-fn prepare_twilio(channel: &Channel, user: &MessagingUser, entry: &Entry) -> Prepared {
-    let (Some(sid), Some(token)) = (
-        setting(&channel.secrets, "account_sid"),
-        setting(&channel.secrets, "auth_token"),
-    ) else {
-        return missing("Twilio credentials (secrets.account_sid and secrets.auth_token)");
-    };
-    let account = TwilioAccount {
-        base_url: setting(&channel.settings, "base_url")
-            .unwrap_or(twilio_send::DEFAULT_BASE_URL)
-            .to_owned(),
-        account_sid: sid.to_owned(),
-        auth: TwilioAuth::AuthToken(token.to_owned()),
-    };
-    let sender = match setting(&channel.settings, "messaging_service_sid") {
-        Some(service) => Sender::MessagingService(service.to_owned()),
-        None => Sender::From(channel.address.clone()),
-    };
-    let mut message = OutboundMessage::text(user.platform_key.clone(), sender, entry.body.clone());
-    message.media_urls = entry.media.iter().map(|m| m.url.clone()).collect();
-    message.status_callback = setting(&channel.settings, "public_url")
-        .map(|u| format!("{}/status", u.trim_end_matches('/')));
-    match twilio_send::build_request(&account, &message) {
-        Ok(request) => Prepared::Http {
-            request,
-            interpret: twilio_send::interpret_response,
-            provider: "twilio",
-        },
-        Err(e) => refused_build(e),
-    }
-}
-
-/// Meta: WhatsApp Cloud API (`settings.phone_number_id`) or Messenger Send API (the page id is
-/// the channel's address), both with `secrets.access_token` and `settings.api_version`. Free-form
-/// messages only inside the window (`parley_core::window`). A WhatsApp entry that carries a
-/// template ([`parley_store::EntryTemplate`], chosen on the compose path) goes as a template
-/// message with its values as body parameters, inside or outside the window; a template that
-/// stops being approved fails its queued entries before they get here (the templates API). A
-/// file goes as media by link (its caption the body), on Messenger as an attachment.
-fn prepare_meta(
-    channel: &Channel,
+/// The message as the provider adapter sees it.
+fn outgoing<'a>(
+    entry: &'a Entry,
     session: &Session,
-    user: &MessagingUser,
-    entry: &Entry,
+    user: &'a MessagingUser,
     now: Timestamp,
-) -> Prepared {
-    let decision = match parley_core::window::decide(WindowQuery {
-        kind: channel.kind,
-        last_customer_message_at: session.last_customer_at,
+) -> Outgoing<'a> {
+    Outgoing {
+        to: &user.platform_key,
+        body: &entry.body,
+        files: entry
+            .media
+            .iter()
+            .map(|m| OutgoingFile {
+                url: &m.url,
+                content_type: &m.content_type,
+            })
+            .collect(),
+        template: entry.template.as_ref().map(|t| OutgoingTemplate {
+            name: &t.name,
+            language: &t.language,
+            parameters: &t.parameters,
+        }),
+        actor: entry.actor,
+        last_customer_at: session.last_customer_at,
         now,
-        composer: Composer::from_actor(entry.actor),
-        form: if channel.kind == ChannelKind::Whatsapp && entry.template.is_some() {
-            MessageForm::ApprovedTemplate
-        } else {
-            MessageForm::FreeForm
-        },
-    }) {
-        Ok(d) => d,
-        Err(closed) => {
-            return Prepared::Refused {
-                code: closed.error_code(),
-                reason: format!("not sent: {closed}"),
-            };
-        }
-    };
-    let Some(token) = setting(&channel.secrets, "access_token") else {
-        return missing("Meta access token (secrets.access_token)");
-    };
-    let Some(version) = setting(&channel.settings, "api_version") else {
-        return missing("Graph API version (settings.api_version)");
-    };
-    let endpoint = GraphEndpoint {
-        base_url: setting(&channel.settings, "base_url")
-            .unwrap_or(whatsapp_send::DEFAULT_BASE_URL)
-            .to_owned(),
-        api_version: version.to_owned(),
-        access_token: token.to_owned(),
-    };
-    match channel.kind {
-        ChannelKind::Whatsapp => {
-            let Some(phone_number_id) = setting(&channel.settings, "phone_number_id") else {
-                return missing("WhatsApp phone number id (settings.phone_number_id)");
-            };
-            // A business-scoped user id has a dot; anything else is a phone number (wa_id).
-            let recipient = if user.platform_key.contains('.') {
-                WhatsAppRecipient::UserId(user.platform_key.clone())
-            } else {
-                WhatsAppRecipient::Phone(user.platform_key.clone())
-            };
-            let content = match (&entry.template, entry.media.first()) {
-                (Some(t), _) => WhatsAppContent::Template(whatsapp_send::Template {
-                    name: t.name.clone(),
-                    language: t.language.clone(),
-                    components: if t.parameters.is_empty() {
-                        Vec::new()
-                    } else {
-                        vec![whatsapp_send::TemplateComponent::Body(
-                            t.parameters
-                                .iter()
-                                .map(whatsapp_send::TemplateParameter::text)
-                                .collect(),
-                        )]
-                    },
-                }),
-                (None, Some(file)) => {
-                    use parley_core::media::MediaClass;
-                    use whatsapp_send::OutboundMediaKind as K;
-                    let kind = match parley_core::media::class_of(&file.content_type) {
-                        Some(MediaClass::Image) => K::Image,
-                        Some(MediaClass::Audio) => K::Audio,
-                        Some(MediaClass::Video) => K::Video,
-                        Some(MediaClass::Document) | None => K::Document,
-                    };
-                    WhatsAppContent::Media {
-                        kind,
-                        link: file.url.clone(),
-                        caption: (!entry.body.trim().is_empty()).then(|| entry.body.clone()),
-                        filename: None,
-                    }
-                }
-                (None, None) => WhatsAppContent::text(entry.body.clone()),
-            };
-            let message = WhatsAppOutbound::new(recipient, content);
-            match whatsapp_send::build_request(&endpoint, phone_number_id, &message) {
-                Ok(request) => Prepared::Http {
-                    request,
-                    interpret: whatsapp_send::interpret_response,
-                    provider: "whatsapp",
-                },
-                Err(e) => refused_build(e),
-            }
-        }
-        ChannelKind::Messenger => {
-            let Some(messaging_type) = MessagingType::from_decision(decision) else {
-                return Prepared::Refused {
-                    code: ErrorCode::WindowClosed,
-                    reason: "not sent: Messenger allows no free-form message now".to_owned(),
-                };
-            };
-            let message = MessengerOutbound {
-                psid: user.platform_key.clone(),
-                messaging_type,
-                content: match entry.media.first() {
-                    Some(file) => {
-                        use messenger_send::AttachmentKind as K;
-                        use parley_core::media::MediaClass;
-                        MessengerContent::Attachment {
-                            kind: match parley_core::media::class_of(&file.content_type) {
-                                Some(MediaClass::Image) => K::Image,
-                                Some(MediaClass::Audio) => K::Audio,
-                                Some(MediaClass::Video) => K::Video,
-                                Some(MediaClass::Document) | None => K::File,
-                            },
-                            url: file.url.clone(),
-                            is_reusable: false,
-                        }
-                    }
-                    None => MessengerContent::Text(entry.body.clone()),
-                },
-                metadata: None,
-            };
-            match messenger_send::build_request(&endpoint, &channel.address, &message) {
-                Ok(request) => Prepared::Http {
-                    request,
-                    interpret: messenger_send::interpret_response,
-                    provider: "messenger",
-                },
-                Err(e) => refused_build(e),
-            }
-        }
-        ChannelKind::Sms | ChannelKind::Web => Prepared::Refused {
-            code: ErrorCode::ServiceMisconfigured,
-            reason: format!("not sent: a {} channel cannot use Meta", channel.kind),
-        },
     }
 }

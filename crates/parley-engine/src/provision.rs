@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::channel_rules::ChannelRules;
+use crate::service::channels::{self, Writes};
 
 /// Why a piece of configuration was refused, in words a person can act on.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +78,22 @@ pub fn channel_spec(d: ChannelDraft) -> Result<ChannelSpec, ProvisionError> {
         }
         None => None,
     };
-    provider_fits_kind(d.provider, d.kind)?;
+    let settings = Value::Object(d.settings);
+    let secrets = Value::Object(d.secrets);
+    // The provider's questions (does it exist, does it carry this kind, do the settings and
+    // secrets fit its typed structs) are its adapter's; the error names the field.
+    parley_channels::providers()
+        .check_channel(
+            &d.provider,
+            &parley_channels::adapter::ChannelConfig {
+                kind: d.kind,
+                address: &address,
+                number_type: d.number_type,
+                settings: &settings,
+                secrets: &secrets,
+            },
+        )
+        .map_err(|e| invalid(e.to_string()))?;
     Ok(ChannelSpec {
         name,
         kind: d.kind,
@@ -89,25 +105,9 @@ pub fn channel_spec(d: ChannelDraft) -> Result<ChannelSpec, ProvisionError> {
         consent_level: d.consent_level,
         queue_id: d.queue_id,
         throughput_mps: d.throughput_mps.map(|_| i64::from(throughput)),
-        settings: Value::Object(d.settings),
-        secrets: Value::Object(d.secrets),
+        settings,
+        secrets,
     })
-}
-
-fn provider_fits_kind(provider: Provider, kind: ChannelKind) -> Result<(), ProvisionError> {
-    let ok = match provider {
-        Provider::Simulator => true,
-        Provider::Twilio | Provider::Smpp => kind == ChannelKind::Sms,
-        Provider::Meta => matches!(kind, ChannelKind::Whatsapp | ChannelKind::Messenger),
-        Provider::Web => kind == ChannelKind::Web,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(format!(
-            "provider '{provider}' cannot carry a '{kind}' channel"
-        )))
-    }
 }
 
 pub fn queue_spec(
@@ -448,7 +448,7 @@ pub async fn apply(
         let spec = channel_spec(ChannelDraft {
             name: c.name.clone(),
             kind: c.kind,
-            provider: c.provider,
+            provider: c.provider.clone(),
             address: c.address.clone(),
             number_type: c.number_type,
             provider_keyword: c.provider_keyword.clone(),
@@ -462,12 +462,12 @@ pub async fn apply(
         let channel = match store.channel_by_name(&spec.name).await? {
             None => {
                 report.created.push(format!("channel {}", spec.name));
-                store.create_channel(&spec, now).await?
+                channels::create_spec(Writes::new(store), &spec, now).await?
             }
             Some(existing) => {
                 if spec_of(&existing) != spec {
                     report.updated.push(format!("channel {}", spec.name));
-                    store.update_channel(existing.id, &spec, now).await?
+                    channels::replace_spec(Writes::new(store), existing.id, &spec, now).await?
                 } else {
                     report.unchanged += 1;
                     existing
@@ -622,7 +622,7 @@ pub(crate) fn spec_of(c: &Channel) -> ChannelSpec {
     ChannelSpec {
         name: c.name.clone(),
         kind: c.kind,
-        provider: c.provider,
+        provider: c.provider.clone(),
         address: c.address.clone(),
         number_type: c.number_type,
         provider_keyword: c.provider_keyword.clone(),
@@ -646,7 +646,7 @@ pub fn check_rules(
         id: Uuid::nil(),
         name: spec.name.clone(),
         kind: spec.kind,
-        provider: spec.provider,
+        provider: spec.provider.clone(),
         address: spec.address.clone(),
         number_type: spec.number_type,
         provider_keyword: spec.provider_keyword.clone(),
@@ -726,7 +726,7 @@ fn validate_file(file: &WorkspaceFile) -> Result<(), ProvisionError> {
         channel_spec(ChannelDraft {
             name: c.name.clone(),
             kind: c.kind,
-            provider: c.provider,
+            provider: c.provider.clone(),
             address: c.address.clone(),
             number_type: c.number_type,
             provider_keyword: c.provider_keyword.clone(),
@@ -791,7 +791,7 @@ async fn prune_missing(
     for c in all(|p| store.list_channels(p)).await? {
         if !channels.contains(&c.name) {
             report.deleted.push(format!("channel {}", c.name));
-            store.delete_channel(c.id).await?;
+            channels::delete(Writes::new(store), c.id).await?;
         }
     }
     let skills = keep(&mut file.skills.iter().map(|s| s.name.as_str()));

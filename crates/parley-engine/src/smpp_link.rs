@@ -47,7 +47,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use parley_channels::smpp::error_code_for_command_status;
+use parley_channels::smpp::{SmppBind, error_code_for_command_status};
 use parley_core::model::EntryStatus;
 use parley_core::sms::{Encoding, decode_gsm7_unpacked, decode_ucs2, split};
 use parley_core::{ErrorCode, Timestamp, new_id};
@@ -56,7 +56,6 @@ use parley_smpp::{
     MobileOriginated, OutboundMessage, Segment, SmppClient, SmppConfig, SmppError, SubmitError,
 };
 use parley_store::{Channel, Entry, MessagingUser};
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::ingest::Ingest;
@@ -207,49 +206,17 @@ impl SmppLinks {
     }
 }
 
-fn setting<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-}
-
-/// A number in a setting, written as a JSON number or a string.
-fn number(v: &Value, key: &str) -> Option<u64> {
-    match v.get(key)? {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
+/// The bind of a channel, from the SMPP adapter's typed settings.
 fn bind_key(channel: &Channel) -> Result<BindKey, String> {
-    let host = setting(&channel.settings, "host").ok_or("SMSC host (settings.host)")?;
-    let system_id =
-        setting(&channel.secrets, "system_id").ok_or("SMPP system id (secrets.system_id)")?;
-    let password = channel
-        .secrets
-        .get("password")
-        .and_then(Value::as_str)
-        .ok_or("SMPP password (secrets.password)")?;
-    let port = match number(&channel.settings, "port") {
-        None if channel.settings.get("port").is_none() => 2775,
-        Some(p) => u16::try_from(p).map_err(|_| "valid SMSC port (settings.port)")?,
-        None => return Err("valid SMSC port (settings.port)".to_owned()),
-    };
-    let window = number(&channel.settings, "window")
-        .and_then(|w| usize::try_from(w).ok())
-        .filter(|w| *w > 0)
-        .unwrap_or(10);
+    let bind = SmppBind::read(&crate::channel_rules::adapter_view(channel))
+        .map_err(|e| format!("usable SMPP settings ({e})"))?;
     Ok(BindKey {
-        host: host.to_owned(),
-        port,
-        system_id: system_id.to_owned(),
-        password: password.to_owned(),
-        system_type: setting(&channel.settings, "system_type")
-            .unwrap_or_default()
-            .to_owned(),
-        window,
+        host: bind.host,
+        port: bind.port,
+        system_id: bind.system_id,
+        password: bind.password,
+        system_type: bind.system_type,
+        window: bind.window,
     })
 }
 

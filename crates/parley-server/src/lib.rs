@@ -268,13 +268,15 @@ pub fn app(state: AppState) -> Router {
     // Provider webhooks answer in the provider's format and are not part of the REST API.
     let webhooks = Router::new()
         .route(
-            "/webhooks/twilio/{channel}",
-            axum::routing::post(webhooks::twilio_inbound),
+            "/webhooks/{provider}/{channel}",
+            axum::routing::get(webhooks::channel_webhook).post(webhooks::channel_webhook),
         )
         .route(
-            "/webhooks/twilio/{channel}/status",
-            axum::routing::post(webhooks::twilio_status),
+            "/webhooks/{provider}/{channel}/{action}",
+            axum::routing::get(webhooks::channel_webhook).post(webhooks::channel_webhook),
         )
+        // Meta calls one URL per product for every channel of an app: the body names the
+        // channel. These static paths take precedence over the generic ones above.
         .route(
             "/webhooks/meta/whatsapp",
             axum::routing::get(webhooks_meta::whatsapp_handshake)

@@ -25,7 +25,6 @@ use parley_core::model::*;
 
 enum_schemas! {
     channel_kind => ChannelKind,
-    provider => Provider,
     number_type => NumberType,
     consent_level => ConsentLevel,
     consent_status => ConsentStatus,
@@ -41,4 +40,14 @@ enum_schemas! {
     routing_model => RoutingModel,
     process_type => parley_core::keyword_process::ProcessType,
     process_status => parley_core::keyword_process::ProcessStatus,
+}
+
+/// Providers are an open set: the document lists the ones this build registers.
+pub fn provider() -> RefOr<Schema> {
+    RefOr::T(Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(parley_channels::providers().names()))
+            .build(),
+    ))
 }

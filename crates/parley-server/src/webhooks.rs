@@ -1,136 +1,137 @@
-//! Provider webhooks. Each verifies the provider's signature over the raw body, parses the
+//! Provider webhooks whose path names the channel, dispatched through the adapter registry. Each
+//! verifies the provider's signature over the raw body, parses the
 //! provider's format (`parley-channels`), persists the event as a job, and answers at once; the
 //! pipeline does the rest. A provider retry of a message finds its dedupe key taken.
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use parley_channels::twilio::{self, SignatureAlgorithm};
+use parley_channels::adapter::{
+    WebhookError, WebhookEvent, WebhookMethod, WebhookRequest, WebhookRouting,
+};
 use parley_core::model::Provider;
+use parley_engine::channel_rules::adapter_view;
 use parley_engine::inbound::InboundEvent;
-use parley_store::{Channel, Media};
+use parley_store::Media;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiPath};
 
-fn twiml() -> Response {
-    (
-        StatusCode::OK,
-        [("content-type", twilio::TWIML_CONTENT_TYPE)],
-        twilio::EMPTY_TWIML_RESPONSE,
-    )
-        .into_response()
-}
-
-/// The channel a Twilio webhook is for, with its auth token and the public URL Twilio signs.
-async fn twilio_channel(state: &AppState, id: Uuid) -> Result<(Channel, String, String), ApiError> {
+/// `/webhooks/{provider}/{channel}` and `/webhooks/{provider}/{channel}/{action}`: a webhook
+/// of a provider whose path names the channel (Twilio's `/webhooks/twilio/{channel}` and
+/// `…/status`, Vonage's inbound and delivery receipts). The provider's adapter verifies the
+/// signature before anything in the body is believed, then parses; the events are made durable
+/// (inbound messages as jobs, statuses recorded) before the provider gets its 200, so a failure
+/// is answered with an error the provider retries, never dropped.
+pub async fn channel_webhook(
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<WebhookPath>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::not_found("webhook");
+    let provider = Provider::parse(&path.provider).map_err(|_| not_found())?;
+    let adapter = parley_channels::providers()
+        .get(&provider)
+        .filter(|a| a.webhook_routing() == WebhookRouting::PerChannel)
+        .ok_or_else(not_found)?;
+    let channel_id: Uuid = path.channel.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("'{}' is not a channel id", path.channel),
+        )
+    })?;
     let channel = state
         .engine
         .channels
-        .get(&state.store, id)
+        .get(&state.store, channel_id)
         .await?
-        .filter(|c| c.provider == Provider::Twilio)
+        .filter(|c| c.provider == provider)
         .ok_or_else(|| ApiError::not_found("channel"))?;
-    let token = channel.secrets.get("auth_token").and_then(|v| v.as_str());
-    let url = channel.settings.get("public_url").and_then(|v| v.as_str());
-    match (token, url) {
-        (Some(t), Some(u)) => {
-            let (t, u) = (t.to_owned(), u.to_owned());
-            Ok((channel, t, u))
-        }
-        _ => {
-            tracing::error!(channel = %channel.id, "Twilio channel lacks secrets.auth_token or settings.public_url");
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "this channel cannot verify Twilio signatures: its auth token or public URL is not configured",
-            ))
+    let method = match method {
+        Method::GET => WebhookMethod::Get,
+        Method::POST => WebhookMethod::Post,
+        _ => return Err(not_found()),
+    };
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let now = state.clock.now();
+    let request = WebhookRequest {
+        method,
+        action: path.action.as_deref(),
+        query: query.as_deref().unwrap_or(""),
+        headers: &headers,
+        body: &body,
+        now,
+    };
+    let hook = adapter
+        .handle_webhook(&adapter_view(&channel), &request)
+        .map_err(|e| match e {
+            WebhookError::Forbidden(why) => {
+                tracing::warn!(channel = %channel.id, %provider, "webhook refused: {why}");
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", why)
+            }
+            WebhookError::Malformed(why) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", why)
+            }
+            WebhookError::NotFound(why) => ApiError::new(StatusCode::NOT_FOUND, "not_found", why),
+        })?;
+    for event in hook.events {
+        match event {
+            WebhookEvent::Message(m) => {
+                let event = InboundEvent {
+                    channel_id: channel.id,
+                    provider_message_id: m.provider_message_id,
+                    from: m.from,
+                    to: m.to,
+                    text: m.text,
+                    media: m
+                        .files
+                        .into_iter()
+                        .map(|(url, content_type)| Media::new(url, content_type))
+                        .collect(),
+                    profile_name: m.profile_name,
+                    received_at: now,
+                };
+                state.engine.ingest.submit(&event).await?;
+            }
+            WebhookEvent::Status(s) => {
+                state
+                    .engine
+                    .outbound
+                    .record_status(
+                        channel.id,
+                        &s.provider_message_id,
+                        s.status,
+                        s.error_code,
+                        s.provider_error.as_deref(),
+                        s.recipient_opted_out,
+                    )
+                    .await?;
+            }
         }
     }
+    let status = StatusCode::from_u16(hook.reply.status).unwrap_or(StatusCode::OK);
+    Ok((
+        status,
+        [("content-type", hook.reply.content_type)],
+        hook.reply.body,
+    )
+        .into_response())
 }
 
-fn verify(
-    headers: &HeaderMap,
-    token: &str,
-    url: &str,
-    body: &[u8],
-) -> Result<twilio::FormParams, ApiError> {
-    let forbidden = |why: String| ApiError::new(StatusCode::FORBIDDEN, "forbidden", why);
-    let signature = headers
-        .get(twilio::SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| forbidden("missing X-Twilio-Signature".to_owned()))?;
-    let settings = headers
-        .get(twilio::SIGNATURE_SETTINGS_HEADER)
-        .and_then(|v| v.to_str().ok());
-    let algorithm = SignatureAlgorithm::from_settings_header(settings)
-        .map_err(|e| forbidden(format!("signature settings: {e}")))?;
-    twilio::verify_form_request(token, url, body, signature, algorithm)
-        .map_err(|e| forbidden(format!("signature check failed: {e}")))
-}
-
-/// `POST /webhooks/twilio/{channel}`: an inbound SMS or MMS.
-pub async fn twilio_inbound(
-    State(state): State<AppState>,
-    ApiPath(channel_id): ApiPath<Uuid>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let (channel, token, url) = twilio_channel(&state, channel_id).await?;
-    let form = verify(&headers, &token, &url, &body)?;
-    let message = twilio::InboundMessage::from_form(form)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
-    let event = InboundEvent {
-        channel_id: channel.id,
-        provider_message_id: message.message_sid,
-        from: message.from,
-        to: message.to,
-        text: message.body,
-        media: message
-            .media
-            .into_iter()
-            .map(|m| Media::new(m.url, m.content_type))
-            .collect(),
-        profile_name: message
-            .extra
-            .iter()
-            .find(|(k, _)| k == "ProfileName")
-            .map(|(_, v)| v.clone()),
-        received_at: state.clock.now(),
-    };
-    state.engine.ingest.submit(&event).await?;
-    Ok(twiml())
-}
-
-/// `POST /webhooks/twilio/{channel}/status`: a delivery status for a message we sent.
-pub async fn twilio_status(
-    State(state): State<AppState>,
-    ApiPath(channel_id): ApiPath<Uuid>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let (channel, token, url) = twilio_channel(&state, channel_id).await?;
-    let status_url = format!("{}/status", url.trim_end_matches('/'));
-    let form = verify(&headers, &token, &status_url, &body)?;
-    let callback = twilio::StatusCallback::from_form(form)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
-    let Some(status) = callback.entry_status() else {
-        return Ok(twiml());
-    };
-    let error = callback.error.as_ref();
-    state
-        .engine
-        .outbound
-        .record_status(
-            channel.id,
-            &callback.message_sid,
-            status,
-            error.map(|e| e.code),
-            error.map(|e| e.provider_code.as_str()),
-            callback.recipient_opted_out(),
-        )
-        .await?;
-    Ok(twiml())
+/// The segments of a per-channel webhook path.
+#[derive(Debug, serde::Deserialize)]
+pub struct WebhookPath {
+    provider: String,
+    channel: String,
+    #[serde(default)]
+    action: Option<String>,
 }

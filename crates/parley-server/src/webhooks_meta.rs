@@ -40,6 +40,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use parley_channels::meta::adapter::{MetaSecrets, MetaSettings};
 use parley_channels::meta::messenger::{self, MessengerAttachment, MessengerEvent};
 use parley_channels::meta::whatsapp::{self, WhatsAppEvent, WhatsAppMessage};
 use parley_channels::meta::{
@@ -47,6 +48,7 @@ use parley_channels::meta::{
 };
 use parley_core::E164;
 use parley_core::model::{ChannelKind, EntryStatus, Provider};
+use parley_engine::channel_rules::adapter_view;
 use parley_engine::inbound::InboundEvent;
 use parley_store::{Channel, Media};
 use uuid::Uuid;
@@ -74,12 +76,14 @@ async fn meta_channels(state: &AppState, kind: ChannelKind) -> Result<Vec<Channe
         .await?)
 }
 
-fn secret<'a>(channel: &'a Channel, name: &str) -> Option<&'a str> {
-    channel
-        .secrets
-        .get(name)
-        .and_then(|v| v.as_str())
-        .filter(|s| !s.is_empty())
+/// A channel's Meta secrets, typed. Secrets that do not read (written before they were checked)
+/// count as absent: such a channel verifies nothing.
+fn secrets_of(channel: &Channel) -> MetaSecrets {
+    MetaSecrets::read(&adapter_view(channel)).unwrap_or_default()
+}
+
+fn present(value: Option<String>) -> Option<String> {
+    value.filter(|s| !s.is_empty())
 }
 
 /// `GET /webhooks/meta/whatsapp`: Meta's subscription handshake.
@@ -111,10 +115,10 @@ pub async fn messenger_handshake(
 async fn handshake(state: &AppState, kind: ChannelKind, query: &str) -> Result<Response, ApiError> {
     let mut refusal = None;
     for channel in meta_channels(state, kind).await? {
-        let Some(token) = secret(&channel, "verify_token") else {
+        let Some(token) = present(secrets_of(&channel).verify_token) else {
             continue;
         };
-        match answer_handshake(query, token) {
+        match answer_handshake(query, &token) {
             Ok(challenge) => {
                 return Ok((
                     StatusCode::OK,
@@ -149,8 +153,8 @@ fn authenticate(
     named: &[&Channel],
     all: &[Channel],
 ) -> Result<(), ApiError> {
-    let verifies = |c: &Channel| match secret(c, "app_secret") {
-        Some(s) => verify_signature(s, body, header).is_ok(),
+    let verifies = |c: &Channel| match present(secrets_of(c).app_secret) {
+        Some(s) => verify_signature(&s, body, header).is_ok(),
         None => {
             tracing::error!(channel = %c.id, "Meta channel lacks secrets.app_secret");
             false
@@ -183,11 +187,13 @@ fn malformed(body: &[u8], header: &str, all: &[Channel], e: ParseError) -> ApiEr
 fn resolve(
     all: &[Channel],
     ids: impl IntoIterator<Item = String>,
-    id_of: impl Fn(&Channel) -> Option<&str>,
+    id_of: impl Fn(&Channel) -> Option<String>,
 ) -> BTreeMap<String, Option<&Channel>> {
     ids.into_iter()
         .map(|id| {
-            let found = all.iter().find(|c| id_of(c) == Some(id.as_str()));
+            let found = all
+                .iter()
+                .find(|c| id_of(c).as_deref() == Some(id.as_str()));
             (id, found)
         })
         .collect()
@@ -217,7 +223,9 @@ pub async fn whatsapp_inbound(
         WhatsAppEvent::Status(s) => s.business.phone_number_id.clone(),
     };
     let map = resolve(&all, hook.events.iter().map(business), |c| {
-        c.settings.get("phone_number_id").and_then(|v| v.as_str())
+        MetaSettings::read(&adapter_view(c))
+            .ok()
+            .and_then(|s| s.phone_number_id)
     });
     authenticate(&body, header, &named_channels(&map), &all)?;
 
@@ -325,7 +333,7 @@ pub async fn messenger_inbound(
         }
     };
     let map = resolve(&all, hook.events.iter().map(page), |c| {
-        Some(c.address.as_str())
+        Some(c.address.clone())
     });
     authenticate(&body, header, &named_channels(&map), &all)?;
 

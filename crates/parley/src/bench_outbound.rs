@@ -272,7 +272,7 @@ where
                 &ChannelSpec {
                     name: format!("Bench sender {i} {}", new_id().simple()),
                     kind: ChannelKind::Sms,
-                    provider,
+                    provider: provider.clone(),
                     address: format!("+1415555{:04}", 100 + i),
                     number_type: Some(NumberType::TollFree),
                     provider_keyword: None,

@@ -9,6 +9,7 @@
 //! and hands the events to the inbound pipeline. Fixtures in `fixtures/meta` are checked against
 //! pywa, a real WhatsApp client library (`scripts/oracles/meta`).
 
+pub mod adapter;
 pub mod errors;
 pub mod messenger;
 pub mod messenger_send;

@@ -15,6 +15,7 @@
 //! Typical use in a handler: `verify_form_request(token, configured_url, body, header, alg)`
 //! returns the decoded form, then `InboundMessage::from_form(form)`.
 
+pub mod adapter;
 pub mod errors;
 mod fields;
 pub mod form;

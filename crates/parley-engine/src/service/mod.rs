@@ -5,6 +5,7 @@
 //! The errors are [`ServiceError`]s: `Invalid` (a person can fix the input) or a store error
 //! (`NotFound`, `Conflict` naming the resource, ...), which the HTTP layer maps to its codes.
 
+pub mod channels;
 pub mod keyword_sets;
 
 pub use crate::provision::ProvisionError as ServiceError;

@@ -576,7 +576,7 @@ async fn twilio_messaging_service_replaces_from(b: TestBackend) {
     let spec = ChannelSpec {
         name: channel.name.clone(),
         kind: channel.kind,
-        provider: channel.provider,
+        provider: channel.provider.clone(),
         address: channel.address.clone(),
         number_type: channel.number_type,
         provider_keyword: None,

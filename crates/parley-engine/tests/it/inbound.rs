@@ -361,7 +361,7 @@ async fn simulator_failure_injection(b: TestBackend) {
         let mut spec = ChannelSpec {
             name: ch.name.clone(),
             kind: ch.kind,
-            provider: ch.provider,
+            provider: ch.provider.clone(),
             address: ch.address.clone(),
             number_type: ch.number_type,
             provider_keyword: None,

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use parley_core::model::{ChannelKind, ConsentLevel, NumberType, Provider, RoutingModel};
 use parley_engine::provision::{self, ChannelDraft};
-use parley_engine::service::keyword_sets;
+use parley_engine::service::channels::{self, Writes};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -116,7 +116,7 @@ impl From<parley_store::Channel> for ChannelView {
     }
 }
 
-fn draft(input: ChannelInput, secrets: Map<String, Value>) -> ChannelDraft {
+fn draft(input: ChannelInput) -> ChannelDraft {
     ChannelDraft {
         name: input.name,
         kind: input.kind,
@@ -129,7 +129,7 @@ fn draft(input: ChannelInput, secrets: Map<String, Value>) -> ChannelDraft {
         queue_id: input.queue_id,
         throughput_mps: input.throughput_mps,
         settings: input.settings,
-        secrets,
+        secrets: input.secrets.unwrap_or_default(),
     }
 }
 
@@ -141,14 +141,14 @@ pub async fn create_channel(
     ApiJson(input): ApiJson<ChannelInput>,
 ) -> Result<(StatusCode, Json<ChannelView>), ApiError> {
     caller.require_configure()?;
-    let secrets = input.secrets.clone().unwrap_or_default();
     let sets = input.keyword_sets.clone();
-    let spec = provision::channel_spec(draft(input, secrets))?;
-    provision::check_rules(&spec, &sets.clone().unwrap_or_default())?;
-    let channel = state.store.create_channel(&spec, state.clock.now()).await?;
-    if let Some(sets) = &sets {
-        keyword_sets::replace_all(&state.store, channel.id, sets, state.clock.now()).await?;
-    }
+    let channel = channels::create(
+        Writes::of_engine(&state.engine),
+        draft(input),
+        sets.as_ref(),
+        state.clock.now(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(channel.into())))
 }
 
@@ -181,23 +181,17 @@ pub async fn update_channel(
     ApiJson(input): ApiJson<ChannelInput>,
 ) -> Result<Json<ChannelView>, ApiError> {
     caller.require_configure()?;
-    let existing = state.store.channel(id).await?;
-    let secrets = match &input.secrets {
-        Some(s) => s.clone(),
-        None => existing.secrets.as_object().cloned().unwrap_or_default(),
-    };
+    let keep_secrets = input.secrets.is_none();
     let sets = input.keyword_sets.clone();
-    let spec = provision::channel_spec(draft(input, secrets))?;
-    if let Some(sets) = &sets {
-        provision::check_rules(&spec, sets)?;
-    }
-    let channel = state
-        .store
-        .update_channel(id, &spec, state.clock.now())
-        .await?;
-    if let Some(sets) = &sets {
-        keyword_sets::replace_all(&state.store, channel.id, sets, state.clock.now()).await?;
-    }
+    let channel = channels::replace(
+        Writes::of_engine(&state.engine),
+        id,
+        draft(input),
+        keep_secrets,
+        sets.as_ref(),
+        state.clock.now(),
+    )
+    .await?;
     Ok(Json(channel.into()))
 }
 
@@ -209,8 +203,7 @@ pub async fn delete_channel(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_configure()?;
-    state.store.delete_channel(id).await?;
-    state.engine.channels.invalidate(id).await;
+    channels::delete(Writes::of_engine(&state.engine), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -943,7 +943,7 @@ async fn after_hours_rules_follow_the_channel_hours(b: TestBackend) {
     let mut spec = ChannelSpec {
         name: d.channel.name.clone(),
         kind: d.channel.kind,
-        provider: d.channel.provider,
+        provider: d.channel.provider.clone(),
         address: d.channel.address.clone(),
         number_type: d.channel.number_type,
         provider_keyword: None,

@@ -5,6 +5,7 @@ mod admin_api;
 mod api;
 mod bad_input;
 mod browser;
+mod channel_settings;
 mod console;
 mod inbound;
 mod keyword_sets;

@@ -1,0 +1,273 @@
+//! Meta (WhatsApp Cloud API and Messenger) as a [`ProviderAdapter`]: typed settings, sends and
+//! media.
+
+use parley_core::media::{MediaClass, class_of};
+use parley_core::model::{ChannelKind, Provider};
+use parley_core::window::{self, Composer, MessageForm, WindowQuery};
+use serde::Deserialize;
+
+use super::messenger_send::{
+    self, AttachmentKind, MessagingType, MessengerContent, MessengerOutbound,
+};
+use super::send::{
+    self as whatsapp_send, GraphEndpoint, OutboundMediaKind, Template, TemplateComponent,
+    TemplateParameter, WhatsAppContent, WhatsAppOutbound, WhatsAppRecipient,
+};
+use crate::adapter::{
+    Capabilities, ChannelConfig, MediaFetch, MediaLocation, Outgoing, PreparedSend,
+    ProviderAdapter, SendRefusal, SettingsError, optional, read_section, required,
+};
+use crate::http::{base_url, path_segment};
+use crate::media::{meta_download_request, meta_media_info_request, parse_meta_media_info};
+
+/// `settings` of a Meta channel. The object also holds the channel's behaviour, so unknown keys
+/// are not refused here.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MetaSettings {
+    /// The Graph API version (`v21.0`): Meta retires old versions on a schedule.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// [`whatsapp_send::DEFAULT_BASE_URL`] unless a test points it at a fake.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// WhatsApp: the business phone number's id, which webhooks name in their metadata.
+    #[serde(default)]
+    pub phone_number_id: Option<String>,
+}
+
+/// `secrets` of a Meta channel.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaSecrets {
+    /// A system user token (WhatsApp) or a Page access token (Messenger).
+    #[serde(default)]
+    pub access_token: Option<String>,
+    /// Signs webhooks (`X-Hub-Signature-256`).
+    #[serde(default)]
+    pub app_secret: Option<String>,
+    /// Answers the subscription handshake (`hub.verify_token`).
+    #[serde(default)]
+    pub verify_token: Option<String>,
+}
+
+impl MetaSettings {
+    pub fn read(channel: &ChannelConfig<'_>) -> Result<Self, SettingsError> {
+        let s: Self = read_section("settings", channel.settings)?;
+        if let Some(url) = optional(s.base_url.as_deref()) {
+            base_url("base_url", url)
+                .map_err(|e| SettingsError::new("settings.base_url", e.reason))?;
+        }
+        if let Some(v) = optional(s.api_version.as_deref()) {
+            let digits = v.strip_prefix('v').unwrap_or_default();
+            let ok = !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                && digits.bytes().next().is_some_and(|b| b.is_ascii_digit());
+            if !ok {
+                return Err(SettingsError::new(
+                    "settings.api_version",
+                    format!("a Graph API version looks like 'v21.0', got '{v}'"),
+                ));
+            }
+        }
+        if let Some(id) = optional(s.phone_number_id.as_deref()) {
+            path_segment("phone_number_id", id)
+                .map_err(|e| SettingsError::new("settings.phone_number_id", e.reason))?;
+            if channel.kind != ChannelKind::Whatsapp {
+                return Err(SettingsError::new(
+                    "settings.phone_number_id",
+                    "only WhatsApp channels have a phone number id",
+                ));
+            }
+        }
+        Ok(s)
+    }
+
+    /// Where and as whom Graph API calls go: needs `settings.api_version` and
+    /// `secrets.access_token`.
+    pub fn endpoint(&self, secrets: &MetaSecrets) -> Result<GraphEndpoint, SettingsError> {
+        let token = required("secrets.access_token", secrets.access_token.as_deref())?;
+        let version = required("settings.api_version", self.api_version.as_deref())?;
+        Ok(GraphEndpoint {
+            base_url: optional(self.base_url.as_deref())
+                .unwrap_or(whatsapp_send::DEFAULT_BASE_URL)
+                .to_owned(),
+            api_version: version.to_owned(),
+            access_token: token.to_owned(),
+        })
+    }
+}
+
+impl MetaSecrets {
+    pub fn read(channel: &ChannelConfig<'_>) -> Result<Self, SettingsError> {
+        read_section("secrets", channel.secrets)
+    }
+}
+
+/// Settings and secrets of a channel, read for a call, with a refusal naming the field.
+fn endpoint_of(
+    channel: &ChannelConfig<'_>,
+) -> Result<(MetaSettings, GraphEndpoint), SettingsError> {
+    let settings = MetaSettings::read(channel)?;
+    let secrets = MetaSecrets::read(channel)?;
+    let endpoint = settings.endpoint(&secrets)?;
+    Ok((settings, endpoint))
+}
+
+#[derive(Debug, Default)]
+pub struct MetaAdapter;
+
+impl ProviderAdapter for MetaAdapter {
+    fn id(&self) -> Provider {
+        Provider::Meta
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            kinds: &[ChannelKind::Whatsapp, ChannelKind::Messenger],
+            files: true,
+            components: true,
+            read_receipts: true,
+            care_window: true,
+        }
+    }
+
+    fn check_settings(&self, channel: &ChannelConfig<'_>) -> Result<(), SettingsError> {
+        MetaSettings::read(channel)?;
+        MetaSecrets::read(channel)?;
+        Ok(())
+    }
+
+    /// WhatsApp Cloud API (`settings.phone_number_id`) or Messenger Send API (the page id is the
+    /// channel's address), both with `secrets.access_token` and `settings.api_version`. Free-form
+    /// messages only inside the window (`parley_core::window`). A WhatsApp message that carries a
+    /// template goes as a template message with its values as body parameters, inside or outside
+    /// the window. A file goes as media by link (its caption the body), on Messenger as an
+    /// attachment.
+    fn prepare_send(
+        &self,
+        channel: &ChannelConfig<'_>,
+        message: &Outgoing<'_>,
+    ) -> Result<PreparedSend, SendRefusal> {
+        let decision = window::decide(WindowQuery {
+            kind: channel.kind,
+            last_customer_message_at: message.last_customer_at,
+            now: message.now,
+            composer: Composer::from_actor(message.actor),
+            form: if channel.kind == ChannelKind::Whatsapp && message.template.is_some() {
+                MessageForm::ApprovedTemplate
+            } else {
+                MessageForm::FreeForm
+            },
+        })
+        .map_err(|closed| SendRefusal::new(closed.error_code(), format!("not sent: {closed}")))?;
+        let (settings, endpoint) = endpoint_of(channel).map_err(|e| SendRefusal::settings(&e))?;
+        match channel.kind {
+            ChannelKind::Whatsapp => {
+                let phone_number_id = required(
+                    "settings.phone_number_id",
+                    settings.phone_number_id.as_deref(),
+                )
+                .map_err(|e| SendRefusal::settings(&e))?;
+                // A business-scoped user id has a dot; anything else is a phone number (wa_id).
+                let recipient = if message.to.contains('.') {
+                    WhatsAppRecipient::UserId(message.to.to_owned())
+                } else {
+                    WhatsAppRecipient::Phone(message.to.to_owned())
+                };
+                let content = match (&message.template, message.files.first()) {
+                    (Some(t), _) => WhatsAppContent::Template(Template {
+                        name: t.name.to_owned(),
+                        language: t.language.to_owned(),
+                        components: if t.parameters.is_empty() {
+                            Vec::new()
+                        } else {
+                            vec![TemplateComponent::Body(
+                                t.parameters.iter().map(TemplateParameter::text).collect(),
+                            )]
+                        },
+                    }),
+                    (None, Some(file)) => WhatsAppContent::Media {
+                        kind: match class_of(file.content_type) {
+                            Some(MediaClass::Image) => OutboundMediaKind::Image,
+                            Some(MediaClass::Audio) => OutboundMediaKind::Audio,
+                            Some(MediaClass::Video) => OutboundMediaKind::Video,
+                            Some(MediaClass::Document) | None => OutboundMediaKind::Document,
+                        },
+                        link: file.url.to_owned(),
+                        caption: (!message.body.trim().is_empty()).then(|| message.body.to_owned()),
+                        filename: None,
+                    },
+                    (None, None) => WhatsAppContent::text(message.body),
+                };
+                let out = WhatsAppOutbound::new(recipient, content);
+                Ok(PreparedSend {
+                    request: whatsapp_send::build_request(&endpoint, phone_number_id, &out)?,
+                    interpret: whatsapp_send::interpret_response,
+                    label: "whatsapp",
+                })
+            }
+            ChannelKind::Messenger => {
+                let Some(messaging_type) = MessagingType::from_decision(decision) else {
+                    return Err(SendRefusal::new(
+                        parley_core::ErrorCode::WindowClosed,
+                        "not sent: Messenger allows no free-form message now",
+                    ));
+                };
+                let out = MessengerOutbound {
+                    psid: message.to.to_owned(),
+                    messaging_type,
+                    content: match message.files.first() {
+                        Some(file) => MessengerContent::Attachment {
+                            kind: match class_of(file.content_type) {
+                                Some(MediaClass::Image) => AttachmentKind::Image,
+                                Some(MediaClass::Audio) => AttachmentKind::Audio,
+                                Some(MediaClass::Video) => AttachmentKind::Video,
+                                Some(MediaClass::Document) | None => AttachmentKind::File,
+                            },
+                            url: file.url.to_owned(),
+                            is_reusable: false,
+                        },
+                        None => MessengerContent::Text(message.body.to_owned()),
+                    },
+                    metadata: None,
+                };
+                Ok(PreparedSend {
+                    request: messenger_send::build_request(&endpoint, channel.address, &out)?,
+                    interpret: messenger_send::interpret_response,
+                    label: "messenger",
+                })
+            }
+            ChannelKind::Sms | ChannelKind::Web => Err(SendRefusal::new(
+                parley_core::ErrorCode::ServiceMisconfigured,
+                format!("not sent: a {} channel cannot use Meta", channel.kind),
+            )),
+        }
+    }
+
+    /// WhatsApp media ids are looked up first; Messenger attachment URLs are public links.
+    fn media_fetch(&self, channel: &ChannelConfig<'_>, url: &str) -> Result<MediaFetch, String> {
+        if channel.kind != ChannelKind::Whatsapp {
+            return crate::media::download_request(url)
+                .map(MediaFetch::File)
+                .map_err(|e| e.to_string());
+        }
+        let (_, endpoint) = endpoint_of(channel).map_err(|e| format!("the channel's {e}"))?;
+        meta_media_info_request(&endpoint, url)
+            .map(MediaFetch::Lookup)
+            .map_err(|e| e.to_string())
+    }
+
+    fn media_after_lookup(
+        &self,
+        channel: &ChannelConfig<'_>,
+        answer: &[u8],
+    ) -> Result<MediaLocation, String> {
+        let (_, endpoint) = endpoint_of(channel).map_err(|e| format!("the channel's {e}"))?;
+        let info = parse_meta_media_info(answer).map_err(|e| e.to_string())?;
+        let request = meta_download_request(&endpoint, &info.url).map_err(|e| e.to_string())?;
+        Ok(MediaLocation {
+            request,
+            content_type: info.mime_type,
+        })
+    }
+}

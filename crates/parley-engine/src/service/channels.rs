@@ -1,0 +1,152 @@
+//! Channel writes. Create, replace and delete validate a channel exactly alike whichever path
+//! asks (kind, provider, number type and address rules, the provider adapter's typed settings and
+//! secrets, the keyword and behaviour rules), so a channel written through the API, the console
+//! or `apply` with the same content is the same row.
+
+use std::collections::BTreeMap;
+
+use parley_core::Timestamp;
+use parley_store::{Channel, ChannelSpec, Store};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::cache::ChannelCache;
+use crate::events::{DomainEvent, EventBus};
+use crate::provision::{ChannelDraft, ProvisionError, channel_spec, check_rules};
+
+/// Where a channel write lands. `cache` and `events` are those of the running node when the
+/// write comes through its API or console; `apply` from the command line has neither, and other
+/// nodes see the change when their short-lived cache entries expire.
+#[derive(Clone, Copy)]
+pub struct Writes<'a> {
+    pub store: &'a Store,
+    pub cache: Option<&'a ChannelCache>,
+    pub events: Option<&'a EventBus>,
+}
+
+impl<'a> Writes<'a> {
+    pub fn new(store: &'a Store) -> Self {
+        Self {
+            store,
+            cache: None,
+            events: None,
+        }
+    }
+
+    /// Writes of a running node: its cache is invalidated and its event bus told.
+    pub fn of_engine(engine: &'a crate::Engine) -> Self {
+        Self {
+            store: &engine.store,
+            cache: Some(&engine.channels),
+            events: Some(&engine.events),
+        }
+    }
+
+    async fn changed(&self, channel_id: Uuid) {
+        if let Some(cache) = self.cache {
+            cache.invalidate(channel_id).await;
+        }
+        if let Some(events) = self.events {
+            events.publish(DomainEvent::ChannelChanged { channel_id });
+        }
+    }
+}
+
+/// A channel's spec, validated with the keyword sets it has (`keyword_sets`: language to
+/// configuration).
+pub fn validate(
+    draft: ChannelDraft,
+    keyword_sets: &BTreeMap<String, Value>,
+) -> Result<ChannelSpec, ProvisionError> {
+    let spec = channel_spec(draft)?;
+    check_rules(&spec, keyword_sets)?;
+    Ok(spec)
+}
+
+/// The keyword sets a stored channel has, as `validate` reads them.
+async fn keyword_sets_of(
+    store: &Store,
+    channel_id: Uuid,
+) -> Result<BTreeMap<String, Value>, ProvisionError> {
+    Ok(store
+        .keyword_sets(channel_id)
+        .await?
+        .into_iter()
+        .map(|k| (k.language, k.config))
+        .collect())
+}
+
+/// Creates a channel, with its keyword sets (language to configuration) when given: the sets are
+/// validated with the channel before anything is written.
+pub async fn create(
+    w: Writes<'_>,
+    draft: ChannelDraft,
+    keyword_sets: Option<&BTreeMap<String, Value>>,
+    now: Timestamp,
+) -> Result<Channel, ProvisionError> {
+    let none = BTreeMap::new();
+    let spec = validate(draft, keyword_sets.unwrap_or(&none))?;
+    let channel = create_spec(w, &spec, now).await?;
+    if let Some(sets) = keyword_sets {
+        super::keyword_sets::replace_all(w.store, channel.id, sets, now).await?;
+        w.changed(channel.id).await;
+    }
+    Ok(channel)
+}
+
+/// Creates a channel from a spec that `validate` produced.
+pub async fn create_spec(
+    w: Writes<'_>,
+    spec: &ChannelSpec,
+    now: Timestamp,
+) -> Result<Channel, ProvisionError> {
+    let channel = w.store.create_channel(spec, now).await?;
+    w.changed(channel.id).await;
+    Ok(channel)
+}
+
+/// Replaces a channel's configuration, and its keyword sets when given (otherwise the stored sets
+/// stay, and the new configuration is checked against them); `keep_secrets` keeps the stored
+/// secrets (an API body that leaves them out). Nothing changes when the new configuration is
+/// refused.
+pub async fn replace(
+    w: Writes<'_>,
+    id: Uuid,
+    mut draft: ChannelDraft,
+    keep_secrets: bool,
+    keyword_sets: Option<&BTreeMap<String, Value>>,
+    now: Timestamp,
+) -> Result<Channel, ProvisionError> {
+    let existing = w.store.channel(id).await?;
+    if keep_secrets {
+        draft.secrets = existing.secrets.as_object().cloned().unwrap_or_default();
+    }
+    let spec = match keyword_sets {
+        Some(sets) => validate(draft, sets)?,
+        None => validate(draft, &keyword_sets_of(w.store, id).await?)?,
+    };
+    let channel = replace_spec(w, id, &spec, now).await?;
+    if let Some(sets) = keyword_sets {
+        super::keyword_sets::replace_all(w.store, id, sets, now).await?;
+        w.changed(id).await;
+    }
+    Ok(channel)
+}
+
+/// Replaces a channel's configuration with a spec that `validate` produced.
+pub async fn replace_spec(
+    w: Writes<'_>,
+    id: Uuid,
+    spec: &ChannelSpec,
+    now: Timestamp,
+) -> Result<Channel, ProvisionError> {
+    let channel = w.store.update_channel(id, spec, now).await?;
+    w.changed(id).await;
+    Ok(channel)
+}
+
+pub async fn delete(w: Writes<'_>, id: Uuid) -> Result<(), ProvisionError> {
+    w.store.delete_channel(id).await?;
+    w.changed(id).await;
+    Ok(())
+}
