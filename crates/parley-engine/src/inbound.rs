@@ -35,8 +35,8 @@ use parley_core::session::{
 };
 use parley_core::{Clock, E164, Timestamp, new_id};
 use parley_store::{
-    CaseInsert, Channel, ConsentWrite, ContactInsert, Entry, InboundWrite, Job, Session, Store,
-    StoreError, UserInsert,
+    CaseInsert, Channel, ConsentWrite, ContactInsert, ContactLink, Entry, InboundWrite, Job,
+    Session, Store, StoreError, UserInsert,
 };
 use tokio::sync::Notify;
 use tracing::{Instrument as _, field};
@@ -409,7 +409,12 @@ impl Inbound {
                 customer.contact_id = Some(contact);
                 match rows.user.as_mut() {
                     Some(u) => u.contact_id = Some(contact),
-                    None => rows.link = Some((customer.user_id, contact)),
+                    None => {
+                        rows.link = Some(ContactLink {
+                            messaging_user_id: customer.user_id,
+                            contact_id: contact,
+                        })
+                    }
                 }
             }
         }
@@ -840,8 +845,8 @@ impl Inbound {
                 }
             }
             let mut latest: HashMap<Uuid, Uuid> = HashMap::new();
-            for (user, conversation) in conversations {
-                latest.insert(user, conversation);
+            for c in conversations {
+                latest.insert(c.messaging_user_id, c.conversation_id);
             }
             let found: std::collections::HashSet<String> =
                 users.iter().map(|u| u.platform_key.clone()).collect();
@@ -935,7 +940,10 @@ impl Inbound {
                         u.contact_id = Some(id);
                     }
                 } else {
-                    write.link = Some((customer.user_id, id));
+                    write.link = Some(ContactLink {
+                        messaging_user_id: customer.user_id,
+                        contact_id: id,
+                    });
                 }
                 customer.contact_id = Some(id);
                 id

@@ -61,6 +61,7 @@ use parley_store::{
 };
 use serde::Deserialize;
 use serde_json::Value;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::events::EventBus;
@@ -277,7 +278,8 @@ impl Outbound {
             Ok(false) => return JobOutcome::Retry(format!("{lease} is held by another node")),
             Err(e) => return JobOutcome::Retry(e.to_string()),
         }
-        let verdict = self.decide(&target).await;
+        let span = crate::verdict::send_span(job.id, job.attempts, &target);
+        let verdict = self.decide(&target).instrument(span).await;
         let outcome = verdict.outcome.clone();
         let now = self.clock.now();
         let committed =
