@@ -32,7 +32,7 @@ use crate::jobs::{self, send_job};
 use crate::routing::{
     Router, all_queues, owned_by, presence_event, queue_events, queue_of, target_of, waiting_row,
 };
-use crate::session_rows::{new_session_row, row_of, state_of};
+use crate::session_rows::{SessionOf, new_session_row, row_of, state_of};
 
 /// Why an agent action did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -674,7 +674,12 @@ impl AgentDesk {
             .conversation_of(user.id)
             .await?
             .unwrap_or_else(parley_core::new_id);
-        let mut session = new_session_row(&state, channel.id, user.id, conversation);
+        let of = SessionOf {
+            channel_id: channel.id,
+            messaging_user_id: user.id,
+            conversation_id: conversation,
+        };
+        let mut session = new_session_row(&state, of);
         session.queue_id = channel.queue_id;
         // The first message goes through the compose path like any other: consent, the care
         // window (a WhatsApp conversation opens with an approved template), length, media.

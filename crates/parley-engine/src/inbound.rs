@@ -48,7 +48,7 @@ use crate::jobs::{self, Queue};
 use crate::runner::JobOutcome;
 
 pub use crate::jobs::InboundEvent;
-pub use crate::session_rows::{new_session_row, row_of, state_of};
+pub use crate::session_rows::{SessionOf, new_session_row, row_of, state_of};
 
 pub const QUEUE: &str = Queue::Inbound.as_str();
 
@@ -497,8 +497,12 @@ impl Inbound {
         )
         .map_err(|e| StageError::Permanent(format!("session rules refused the message: {e}")))?;
         let conversation_id = *customer.conversation_id.get_or_insert_with(new_id);
-        let (channel_id, user_id) = (rules.channel.id, customer.user_id);
-        let new_row = |state| new_session_row(state, channel_id, user_id, conversation_id);
+        let of = SessionOf {
+            channel_id: rules.channel.id,
+            messaging_user_id: customer.user_id,
+            conversation_id,
+        };
+        let new_row = |state| new_session_row(state, of);
         let (ended, landed) = match (&plan, customer.open.take()) {
             (InboundPlan::Reuse(t), Some(open)) => (None, row_of(&open, &t.state)),
             (InboundPlan::Replace { ended, opened }, Some(open)) => {
@@ -613,7 +617,12 @@ impl Inbound {
                 None => return Ok(None),
             },
             (FailurePlan::Open(state), _) => {
-                new_session_row(&state, rules.channel.id, customer.user_id, conversation_id)
+                let of = SessionOf {
+                    channel_id: rules.channel.id,
+                    messaging_user_id: customer.user_id,
+                    conversation_id,
+                };
+                new_session_row(&state, of)
             }
             (FailurePlan::Fail(_), None) => return Ok(None),
         };
