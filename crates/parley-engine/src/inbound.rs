@@ -51,6 +51,7 @@ pub use crate::jobs::InboundEvent;
 pub use crate::session_rows::{SessionOf, new_session_row, row_of, state_of};
 
 pub const QUEUE: &str = Queue::Inbound.as_str();
+pub const KIND: &str = jobs::JobKind::InboundMessage.as_str();
 
 /// What processing one message produced, for events and tests.
 #[derive(Debug, Clone)]

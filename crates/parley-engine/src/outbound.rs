@@ -81,6 +81,7 @@ pub use crate::rate::{MAX_PAUSE, MAX_RATE_WAIT, rate_permits, sender_rate};
 pub(crate) use crate::verdict::{ambiguous, dispatched, fail, transient};
 
 pub const QUEUE: &str = Queue::Outbound.as_str();
+pub const KIND: &str = crate::jobs::JobKind::OutboundSend.as_str();
 
 /// Failures the simulator injects, from a simulator channel's `settings.simulate`.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
