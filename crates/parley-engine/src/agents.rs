@@ -17,8 +17,9 @@ use parley_core::routing::{AcceptSample, WorkTarget, estimated_wait};
 use parley_core::session::{SessionEvent, SessionOwner, SessionPolicy, apply, next_deadline};
 use parley_core::{Clock, ErrorCode, Timestamp};
 use parley_store::{
-    AcceptWrite, Agent, Channel, ConsentWrite, ConsoleChange, GuardedSession, InboundWrite,
-    MessagingUser, NewConsoleEvent, Session, Store, StoreError,
+    AcceptWrite, Agent, Channel, ConsentWrite, ConsoleChange, ConsoleEventKind, ContactLink,
+    GuardedSession, InboundWrite, MessagingUser, NewConsoleEvent, ReadMarker, Session, Store,
+    StoreError,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -31,7 +32,7 @@ use crate::jobs::{self, send_job};
 use crate::routing::{
     Router, all_queues, owned_by, presence_event, queue_events, queue_of, target_of, waiting_row,
 };
-use crate::session_rows::{new_session_row, row_of, state_of};
+use crate::session_rows::{SessionOf, new_session_row, row_of, state_of};
 
 /// Why an agent action did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -260,7 +261,11 @@ impl AgentDesk {
         }
         // The agent saw the first message on the offer (AG-02): what came before is read.
         if let Some(last) = self.store.last_entry_id(session_id).await? {
-            change.reads.push((session_id, agent.id, last));
+            change.reads.push(ReadMarker {
+                session_id,
+                agent_id: agent.id,
+                entry_id: last,
+            });
         }
         change.events.push(session_event(agent.id, &row));
         if let Some(previous) = work.transfer_from.filter(|p| *p != agent.id) {
@@ -466,7 +471,11 @@ impl AgentDesk {
         self.may_handle(agent, &session)?;
         if let Some(last) = self.store.last_entry_id(session_id).await? {
             self.commit(&ConsoleChange {
-                reads: vec![(session_id, agent.id, last)],
+                reads: vec![ReadMarker {
+                    session_id,
+                    agent_id: agent.id,
+                    entry_id: last,
+                }],
                 ..ConsoleChange::default()
             })
             .await?;
@@ -541,7 +550,10 @@ impl AgentDesk {
         let mut effects = InboundWrite::default();
         if let Some(contact_id) = contact_id {
             self.store.contact(contact_id).await?;
-            effects.link = Some((session.messaging_user_id, contact_id));
+            effects.link = Some(ContactLink {
+                messaging_user_id: session.messaging_user_id,
+                contact_id,
+            });
         }
         let change = ConsoleChange {
             sessions: vec![guard(&session, row.clone())],
@@ -662,7 +674,12 @@ impl AgentDesk {
             .conversation_of(user.id)
             .await?
             .unwrap_or_else(parley_core::new_id);
-        let mut session = new_session_row(&state, channel.id, user.id, conversation);
+        let of = SessionOf {
+            channel_id: channel.id,
+            messaging_user_id: user.id,
+            conversation_id: conversation,
+        };
+        let mut session = new_session_row(&state, of);
         session.queue_id = channel.queue_id;
         // The first message goes through the compose path like any other: consent, the care
         // window (a WhatsApp conversation opens with an approved template), length, media.
@@ -918,7 +935,7 @@ fn apply_row(row: &mut Session, state: &parley_core::session::SessionState) {
 fn session_event(agent_id: Uuid, s: &Session) -> NewConsoleEvent {
     NewConsoleEvent {
         agent_id: Some(agent_id),
-        kind: "session".to_owned(),
+        kind: ConsoleEventKind::Session,
         data: json!({"session_id": s.id, "status": s.status, "owner_id": s.owner_id}).to_string(),
     }
 }

@@ -58,12 +58,13 @@ use parley_store::outbox::{JobSettlement, Settle};
 use parley_store::{Channel, Entry, Job, MessagingUser, Session, StoreError};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::jobs::{self, Queue, SendRequest};
 use crate::outbound::{self, Outbound};
 use crate::runner::JobOutcome;
-use crate::verdict::{self, Target};
+use crate::verdict::{self, Target, send_span};
 
 pub use crate::leases::{DEFAULT_SENDER_LEASE, SenderLeases};
 pub use crate::rate::DEFAULT_CONCURRENCY;
@@ -108,12 +109,16 @@ impl Outbound {
                 Plan::Send(target) => {
                     let (out, limit) = (self.clone(), limit.clone());
                     let (id, attempts) = (job.id, job.attempts);
-                    set.spawn(async move {
-                        // The semaphore is never closed, so acquiring only waits.
-                        let _permit = limit.acquire_owned().await.ok();
-                        let lease = SenderLeases::name(target.channel.id);
-                        (id, attempts, lease, out.decide(&target).await)
-                    });
+                    let span = send_span(id, attempts, &target);
+                    set.spawn(
+                        async move {
+                            // The semaphore is never closed, so acquiring only waits.
+                            let _permit = limit.acquire_owned().await.ok();
+                            let lease = SenderLeases::name(target.channel.id);
+                            (id, attempts, lease, out.decide(&target).await)
+                        }
+                        .instrument(span),
+                    );
                 }
             }
         }

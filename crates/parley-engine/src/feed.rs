@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use parley_core::{Clock, Timestamp};
-use parley_store::{ConsoleEvent, NewConsoleEvent, Store};
+use parley_store::{ConsoleEvent, ConsoleEventKind, NewConsoleEvent, Store};
 use serde_json::json;
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -307,7 +307,7 @@ impl Feed {
                     entry_id,
                 } => (
                     session_id,
-                    "entry",
+                    ConsoleEventKind::Entry,
                     json!({"session_id": session_id, "entry_id": entry_id, "direction": "inbound"}),
                 ),
                 DomainEvent::MessageStatusChanged {
@@ -315,7 +315,7 @@ impl Feed {
                     entry_id,
                 } => (
                     session_id,
-                    "entry",
+                    ConsoleEventKind::Entry,
                     json!({"session_id": session_id, "entry_id": entry_id, "direction": "outbound"}),
                 ),
                 DomainEvent::SessionOpened { session_id }
@@ -325,7 +325,7 @@ impl Feed {
                     };
                     (
                         session_id,
-                        "session",
+                        ConsoleEventKind::Session,
                         json!({"session_id": session_id, "status": s.status, "owner_id": s.owner_id}),
                     )
                 }
@@ -337,12 +337,12 @@ impl Feed {
             // A message of a session no agent holds (a campaign's, an auto-response before
             // routing) concerns no console: the session's own events tell supervisors enough.
             // Skipping them keeps bulk sending from writing a console row per message.
-            if kind == "entry" && owner_agent(s).is_none() {
+            if kind == ConsoleEventKind::Entry && owner_agent(s).is_none() {
                 continue;
             }
             out.push(NewConsoleEvent {
                 agent_id: owner_agent(s),
-                kind: kind.to_owned(),
+                kind,
                 data: data.to_string(),
             });
         }

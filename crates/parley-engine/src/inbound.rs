@@ -2,9 +2,15 @@
 //!
 //! ```text
 //! webhook -> verify -> parse -> persist (a job, deduplicated by provider message id)
-//!   -> resolve_program -> identify -> keywords_and_consent -> handoff -> plan_session
-//!   -> route -> respond -> commit (one transaction per batch) -> notify
+//!   -> identify (program, messaging user, contact) -> keywords_and_consent (and the HELP hand-off)
+//!   -> context -> session -> [flows and bots, before routing] -> route
+//!   -> write_plans (entry, auto-responses, timer) -> commit (one transaction per batch) -> notify
 //! ```
+//!
+//! Each stage returns a plan (`Identified`, `ConsentPlan`, `SessionPlan`) that the next
+//! stage or the writer consumes; a flow or bot stage takes its place between `session` and
+//! `route` in `Inbound::decide`. Each message runs in an `inbound.message` span (job, channel,
+//! messaging user, entry and session ids) with a child span per stage.
 //!
 //! The webhook's part ends once the event is a job row, so the provider gets its answer fast and a
 //! crash loses nothing; a provider retry of the same message id finds the job's dedupe key taken.
@@ -16,22 +22,24 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use parley_core::consent::{InboundConsent, SendPurpose, decide_inbound};
+use parley_core::consent::{ConsentDecision, InboundConsent, SendPurpose, decide_inbound};
 use parley_core::keyword_process::{ProcessOutcome, SmsProcess, match_process};
 use parley_core::keywords::{AutoResponse, KeywordMatch, Language, ResponseKind};
 use parley_core::model::{
     Actor, ChannelKind, ConsentStatus, Direction, EntryStatus, KeywordList, NumberType, OwnerKind,
+    SessionContext,
 };
 use parley_core::session::{
-    FailurePlan, InboundKind, InboundMessage, InboundPlan, PriorSession, decide_handoff,
+    FailurePlan, Handoff, InboundKind, InboundMessage, InboundPlan, PriorSession, decide_handoff,
     next_deadline, plan_failure, plan_inbound,
 };
 use parley_core::{Clock, E164, Timestamp, new_id};
 use parley_store::{
-    CaseInsert, Channel, ConsentWrite, ContactInsert, Entry, InboundWrite, Job, Session, Store,
-    StoreError, UserInsert,
+    CaseInsert, Channel, ConsentWrite, ContactInsert, ContactLink, Entry, InboundWrite, Job,
+    Session, Store, StoreError, UserInsert,
 };
 use tokio::sync::Notify;
+use tracing::{Instrument as _, field};
 use uuid::Uuid;
 
 use crate::channel_rules::{ChannelRules, ContactLinking, RulesError};
@@ -40,9 +48,10 @@ use crate::jobs::{self, Queue};
 use crate::runner::JobOutcome;
 
 pub use crate::jobs::InboundEvent;
-pub use crate::session_rows::{new_session_row, row_of, state_of};
+pub use crate::session_rows::{SessionOf, new_session_row, row_of, state_of};
 
 pub const QUEUE: &str = Queue::Inbound.as_str();
+pub const KIND: &str = jobs::JobKind::InboundMessage.as_str();
 
 /// What processing one message produced, for events and tests.
 #[derive(Debug, Clone)]
@@ -106,6 +115,135 @@ struct Customer {
     link_checked: bool,
 }
 
+/// The identify stage's plan: the channel (program) the message is for, and its customer.
+struct Identified {
+    rules: Arc<ChannelRules>,
+    key: String,
+    customer: Customer,
+    /// The rows identifying the customer adds (a messaging user, a contact, a link to one); the
+    /// routing stage adds the hand-off's case.
+    rows: InboundWrite,
+}
+
+/// The keywords-and-consent stage's plan.
+struct ConsentPlan {
+    decision: ConsentDecision,
+    /// The HELP hand-off, on a channel that opens a case for HELP.
+    handoff: Option<Handoff>,
+    /// What the message is to the session rules.
+    kind: InboundKind,
+    /// The id the customer's entry gets (the consent history points at it).
+    entry_id: Uuid,
+}
+
+/// The session stage's plan (and, once routed, the routing stage's).
+struct SessionPlan {
+    /// The open session the message ended, when it opened another.
+    ended: Option<Session>,
+    /// The session the message lands in, as it is written.
+    landed: Session,
+    is_new: bool,
+    needs_routing: bool,
+}
+
+/// Stage: the context (service or marketing) a new session of the message opens in: the
+/// channel's default context.
+fn context(rules: &ChannelRules) -> SessionContext {
+    rules.behaviour.default_context
+}
+
+/// The writer: the rows and events of one message from its stages' plans (the customer's
+/// entry, its files' fetch, the auto-responses in the order consent and hand-off decided, the
+/// session's next timer), and the batch's view of the customer for the next message.
+fn write_plans(
+    event: &InboundEvent,
+    who: Identified,
+    consent: ConsentPlan,
+    session: SessionPlan,
+    now: Timestamp,
+    cache: &mut BatchCache,
+) -> Processed {
+    let Identified {
+        rules,
+        key,
+        mut customer,
+        rows: mut write,
+    } = who;
+    let mut events = Vec::new();
+    let entry_id = consent.entry_id;
+    if let Some(change) = &consent.decision.change {
+        write.consent = Some(ConsentWrite {
+            messaging_user_id: customer.user_id,
+            from: change.from,
+            to: change.to,
+            source: change.source,
+            reason: change.reason.to_string(),
+            entry_id: Some(entry_id),
+        });
+        customer.consent = Some(change.to);
+        events.push(DomainEvent::ConsentChanged {
+            messaging_user_id: customer.user_id,
+        });
+    }
+    if let Some(ended) = session.ended {
+        events.push(DomainEvent::SessionChanged {
+            session_id: ended.id,
+        });
+        write.sessions.push(ended);
+    }
+    let landed = session.landed;
+
+    write
+        .entries
+        .push(inbound_entry(event, entry_id, landed.id, None, now));
+    // The files are fetched in the background, never in the webhook (see `crate::media`).
+    if !event.media.is_empty() {
+        write.jobs.push(jobs::fetch_job(entry_id, now));
+    }
+    let mut responses: Vec<(ResponseKind, String)> = consent
+        .decision
+        .responses
+        .iter()
+        .map(|r| (r.kind, r.text.clone()))
+        .collect();
+    if let Some(reply) = consent.handoff.as_ref().and_then(|h| h.reply.clone()) {
+        responses.push((ResponseKind::HandoffReply, reply));
+    }
+    for (i, (kind, text)) in responses.into_iter().enumerate() {
+        let entry = jobs::auto_response_entry(landed.id, text, now);
+        let priority_offset = i64::try_from(i).unwrap_or(0);
+        write.jobs.push(jobs::send_job(
+            entry.id,
+            SendPurpose::AutoResponse { kind },
+            jobs::REPLY_PRIORITY - priority_offset,
+            now,
+        ));
+        write.entries.push(entry);
+    }
+    if let Some(deadline) = next_deadline(&state_of(&landed), &rules.behaviour.session_policy) {
+        write.jobs.push(jobs::timer_job(landed.id, deadline));
+    }
+
+    events.push(if session.is_new {
+        DomainEvent::SessionOpened {
+            session_id: landed.id,
+        }
+    } else {
+        DomainEvent::SessionChanged {
+            session_id: landed.id,
+        }
+    });
+    events.push(DomainEvent::MessageReceived {
+        session_id: landed.id,
+        entry_id,
+    });
+
+    customer.open = landed.status.is_open().then(|| landed.clone());
+    write.sessions.push(landed);
+    cache.customers.insert((rules.channel.id, key), customer);
+    Processed { write, events }
+}
+
 impl Inbound {
     pub fn new(store: Store, clock: Arc<dyn Clock>, events: EventBus) -> Self {
         Self {
@@ -151,7 +289,15 @@ impl Inbound {
         }
         let mut remaining = parsed.into_iter();
         while let Some((job_id, event)) = remaining.next() {
-            match self.decide(&event, &mut cache).await {
+            let span = tracing::debug_span!(
+                "inbound.message",
+                job_id = %job_id,
+                channel_id = %event.channel_id,
+                messaging_user_id = field::Empty,
+                session_id = field::Empty,
+                entry_id = field::Empty,
+            );
+            match self.decide(&event, &mut cache).instrument(span).await {
                 Ok(p) => {
                     writes.push(p.write);
                     events.extend(p.events);
@@ -210,72 +356,104 @@ impl Inbound {
         outcomes
     }
 
+    /// One message through the stages of the pipeline (DESIGN.md section 3). Each stage reads
+    /// the plans of the stages before it and returns its own; [`write_plans`] turns them into
+    /// the rows and events of the message.
     async fn decide(
         &self,
         event: &InboundEvent,
         cache: &mut BatchCache,
     ) -> Result<Processed, StageError> {
         let now = self.clock.now();
+        // The message's span (see `process_batch`) gets the ids as the stages find them.
+        let span = tracing::Span::current();
+        let mut who = self.identify(event, cache).await?;
+        span.record("channel_id", field::display(who.rules.channel.id));
+        span.record("messaging_user_id", field::display(who.customer.user_id));
+        let consent = self
+            .keywords_and_consent(&who, event, &mut cache.processes, now)
+            .await?;
+        span.record("entry_id", field::display(consent.entry_id));
+        let context = context(&who.rules);
+        let session = self.session(&mut who, &consent, context, now).await?;
+        span.record("session_id", field::display(session.landed.id));
+        // Flows and bots run here, before routing: a flow stage reads the session plan, may take
+        // the conversation (its owner becomes the bot) and returns the plan routing goes on with.
+        // Compliance keywords have been decided above, so they pre-empt any bot.
+        let session = self.route(&mut who, &consent, session).await?;
+        Ok(write_plans(event, who, consent, session, now, cache))
+    }
+
+    /// Stage: the channel (program) the message is for and the customer who wrote it: their
+    /// messaging user, found or created (MU-01), and their contact, linked if the channel's rule
+    /// says so.
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn identify(
+        &self,
+        event: &InboundEvent,
+        cache: &mut BatchCache,
+    ) -> Result<Identified, StageError> {
         let rules = self.resolve_program(event, &mut cache.rules).await?;
         let channel = &rules.channel;
         let key = platform_key(channel.kind, &event.from)?;
-        let mut write = InboundWrite::default();
-        let mut events = Vec::new();
-
+        let mut rows = InboundWrite::default();
         let mut customer = match cache.customers.get(&(channel.id, key.clone())) {
             Some(c) => c.clone(),
             None => {
-                self.identify(&rules, &key, event, &mut write, cache)
+                self.find_or_create_user(&rules, &key, event, &mut rows, cache)
                     .await?
             }
         };
         if customer.contact_id.is_none() && !customer.link_checked {
             customer.link_checked = true;
-            if let Some(contact) = self.link(&rules, &key, &mut write, cache).await? {
+            if let Some(contact) = self.link(&rules, &key, &mut rows, cache).await? {
                 customer.contact_id = Some(contact);
-                match write.user.as_mut() {
+                match rows.user.as_mut() {
                     Some(u) => u.contact_id = Some(contact),
-                    None => write.link = Some((customer.user_id, contact)),
+                    None => {
+                        rows.link = Some(ContactLink {
+                            messaging_user_id: customer.user_id,
+                            contact_id: contact,
+                        })
+                    }
                 }
             }
         }
+        Ok(Identified {
+            rules,
+            key,
+            customer,
+            rows,
+        })
+    }
 
-        // Keywords and consent: compliance keywords pre-empt any session or bot; the number's SMS
-        // keyword processes come next.
+    /// Stage: keywords and consent. Compliance keywords pre-empt any session or bot; the
+    /// number's SMS keyword processes come next. The HELP hand-off is decided here too, since it
+    /// answers a keyword.
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn keywords_and_consent(
+        &self,
+        who: &Identified,
+        event: &InboundEvent,
+        processes: &mut HashMap<String, Vec<SmsProcess>>,
+        now: Timestamp,
+    ) -> Result<ConsentPlan, StageError> {
+        let rules = &who.rules;
         let matched: Option<KeywordMatch> =
             match rules.keywords.match_text(&rules.profile, &event.text) {
                 Some(m) => Some(m),
-                None => {
-                    self.process_keyword(&rules, &event.text, &mut cache.processes)
-                        .await?
-                }
+                None => self.process_keyword(rules, &event.text, processes).await?,
             };
-        let locale = customer.locale.as_deref().map(Language::new);
+        let locale = who.customer.locale.as_deref().map(Language::new);
         let decision = decide_inbound(&InboundConsent {
-            current: customer.consent,
-            required_level: channel.consent_level,
+            current: who.customer.consent,
+            required_level: rules.channel.consent_level,
             keyword: matched.as_ref(),
             keywords: &rules.keywords,
             locale: locale.as_ref(),
         });
-        let inbound_entry_id = new_id();
-        if let Some(change) = &decision.change {
-            write.consent = Some(ConsentWrite {
-                messaging_user_id: customer.user_id,
-                from: change.from,
-                to: change.to,
-                source: change.source,
-                reason: change.reason.to_string(),
-                entry_id: Some(inbound_entry_id),
-            });
-            customer.consent = Some(change.to);
-            events.push(DomainEvent::ConsentChanged {
-                messaging_user_id: customer.user_id,
-            });
-        }
-
         let handoff = decide_handoff(
-            customer.open.as_ref().map(|s| s.status),
+            who.customer.open.as_ref().map(|s| s.status),
             rules.behaviour.case_handoff.as_ref(),
             matched.as_ref(),
             &decision,
@@ -283,8 +461,26 @@ impl Inbound {
             &rules.behaviour.session_policy,
         );
         let kind = InboundKind::classify(&decision, handoff.as_ref());
+        Ok(ConsentPlan {
+            decision,
+            handoff,
+            kind,
+            entry_id: new_id(),
+        })
+    }
 
-        // Session: reuse the open one, replace it, or open one in the customer's conversation.
+    /// Stage: the session the message lands in: the open one reused, or replaced, or a new one
+    /// in the customer's conversation, as the session rules decide.
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn session(
+        &self,
+        who: &mut Identified,
+        consent: &ConsentPlan,
+        context: SessionContext,
+        now: Timestamp,
+    ) -> Result<SessionPlan, StageError> {
+        let rules = &who.rules;
+        let customer = &mut who.customer;
         let open_state = customer.open.as_ref().map(state_of);
         let owner_available = match customer.open.as_ref() {
             Some(s) => self.owner_available(s).await?,
@@ -294,90 +490,62 @@ impl Inbound {
             open_state.as_ref(),
             &InboundMessage {
                 at: now,
-                kind,
-                context: rules.behaviour.default_context,
+                kind: consent.kind,
+                context,
                 owner_available,
             },
             &rules.behaviour.session_policy,
         )
         .map_err(|e| StageError::Permanent(format!("session rules refused the message: {e}")))?;
         let conversation_id = *customer.conversation_id.get_or_insert_with(new_id);
-        let needs_routing = plan.needs_routing();
-        let mut landed = match (&plan, customer.open.take()) {
-            (InboundPlan::Reuse(t), Some(open)) => row_of(&open, &t.state),
+        let of = SessionOf {
+            channel_id: rules.channel.id,
+            messaging_user_id: customer.user_id,
+            conversation_id,
+        };
+        let new_row = |state| new_session_row(state, of);
+        let (ended, landed) = match (&plan, customer.open.take()) {
+            (InboundPlan::Reuse(t), Some(open)) => (None, row_of(&open, &t.state)),
             (InboundPlan::Replace { ended, opened }, Some(open)) => {
-                write.sessions.push(row_of(&open, &ended.state));
-                events.push(DomainEvent::SessionChanged {
-                    session_id: open.id,
-                });
-                new_session_row(opened, channel.id, customer.user_id, conversation_id)
+                (Some(row_of(&open, &ended.state)), new_row(opened))
             }
             (InboundPlan::Open(opened), _) | (InboundPlan::Replace { opened, .. }, None) => {
-                new_session_row(opened, channel.id, customer.user_id, conversation_id)
+                (None, new_row(opened))
             }
-            (InboundPlan::Reuse(t), None) => {
-                new_session_row(&t.state, channel.id, customer.user_id, conversation_id)
-            }
+            (InboundPlan::Reuse(t), None) => (None, new_row(&t.state)),
         };
-        if needs_routing {
-            route(&mut landed, channel);
+        Ok(SessionPlan {
+            ended,
+            landed,
+            is_new: !matches!(plan, InboundPlan::Reuse(_)),
+            needs_routing: plan.needs_routing(),
+        })
+    }
+
+    /// Stage: routing. A session that needs an agent goes in front of the channel's queue (the
+    /// routing engine picks the agent); the HELP hand-off also opens a case on the customer's
+    /// contact.
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn route(
+        &self,
+        who: &mut Identified,
+        consent: &ConsentPlan,
+        mut session: SessionPlan,
+    ) -> Result<SessionPlan, StageError> {
+        if session.needs_routing {
+            enqueue(&mut session.landed, &who.rules.channel);
         }
-        if handoff.is_some() {
-            self.open_case(&rules, &mut customer, &key, &mut landed, &mut write)
+        if consent.handoff.is_some() {
+            let Identified {
+                rules,
+                key,
+                customer,
+                rows,
+            } = who;
+            self.open_case(rules, customer, key, &mut session.landed, rows)
                 .await?;
         }
-        let is_new_session = !matches!(plan, InboundPlan::Reuse(_));
-
-        // The message itself, then the auto-responses in the order consent and hand-off decided.
-        write
-            .entries
-            .push(inbound_entry(event, inbound_entry_id, landed.id, None, now));
-        // The files are fetched in the background, never in the webhook (see `crate::media`).
-        if !event.media.is_empty() {
-            write.jobs.push(jobs::fetch_job(inbound_entry_id, now));
-        }
-        let mut responses: Vec<(ResponseKind, String)> = decision
-            .responses
-            .iter()
-            .map(|r| (r.kind, r.text.clone()))
-            .collect();
-        if let Some(reply) = handoff.as_ref().and_then(|h| h.reply.clone()) {
-            responses.push((ResponseKind::HandoffReply, reply));
-        }
-        for (i, (kind, text)) in responses.into_iter().enumerate() {
-            let entry = jobs::auto_response_entry(landed.id, text, now);
-            let priority_offset = i64::try_from(i).unwrap_or(0);
-            write.jobs.push(jobs::send_job(
-                entry.id,
-                SendPurpose::AutoResponse { kind },
-                jobs::REPLY_PRIORITY - priority_offset,
-                now,
-            ));
-            write.entries.push(entry);
-        }
-
-        if let Some(deadline) = next_deadline(&state_of(&landed), &rules.behaviour.session_policy) {
-            write.jobs.push(jobs::timer_job(landed.id, deadline));
-        }
-
-        events.push(if is_new_session {
-            DomainEvent::SessionOpened {
-                session_id: landed.id,
-            }
-        } else {
-            DomainEvent::SessionChanged {
-                session_id: landed.id,
-            }
-        });
-        events.push(DomainEvent::MessageReceived {
-            session_id: landed.id,
-            entry_id: inbound_entry_id,
-        });
-
-        customer.open = landed.status.is_open().then(|| landed.clone());
-        write.sessions.push(landed);
-        cache.customers.insert((channel.id, key), customer);
-        Ok(Processed { write, events })
+        Ok(session)
     }
 
     /// A message the pipeline cannot process is kept in an Error session with the reason, so an
@@ -400,7 +568,10 @@ impl Inbound {
         let mut write = InboundWrite::default();
         let mut customer = match cache.customers.get(&(rules.channel.id, key.clone())) {
             Some(c) => c.clone(),
-            None => match self.identify(&rules, &key, event, &mut write, cache).await {
+            None => match self
+                .find_or_create_user(&rules, &key, event, &mut write, cache)
+                .await
+            {
                 Ok(c) => c,
                 Err(StageError::Store(e)) => return Err(e),
                 Err(_) => return Ok(None),
@@ -447,7 +618,12 @@ impl Inbound {
                 None => return Ok(None),
             },
             (FailurePlan::Open(state), _) => {
-                new_session_row(&state, rules.channel.id, customer.user_id, conversation_id)
+                let of = SessionOf {
+                    channel_id: rules.channel.id,
+                    messaging_user_id: customer.user_id,
+                    conversation_id,
+                };
+                new_session_row(&state, of)
             }
             (FailurePlan::Fail(_), None) => return Ok(None),
         };
@@ -573,9 +749,9 @@ impl Inbound {
         Ok(rules)
     }
 
-    /// Stage: find the messaging user of this person on this channel, or create one (MU-01).
-    /// The batch's prefetch has usually answered already; a key it did not see is read here.
-    async fn identify(
+    /// The messaging user of this person on this channel, found or created (MU-01). The batch's
+    /// prefetch has usually answered already; a key it did not see is read here.
+    async fn find_or_create_user(
         &self,
         rules: &ChannelRules,
         key: &str,
@@ -679,8 +855,8 @@ impl Inbound {
                 }
             }
             let mut latest: HashMap<Uuid, Uuid> = HashMap::new();
-            for (user, conversation) in conversations {
-                latest.insert(user, conversation);
+            for c in conversations {
+                latest.insert(c.messaging_user_id, c.conversation_id);
             }
             let found: std::collections::HashSet<String> =
                 users.iter().map(|u| u.platform_key.clone()).collect();
@@ -774,7 +950,10 @@ impl Inbound {
                         u.contact_id = Some(id);
                     }
                 } else {
-                    write.link = Some((customer.user_id, id));
+                    write.link = Some(ContactLink {
+                        messaging_user_id: customer.user_id,
+                        contact_id: id,
+                    });
                 }
                 customer.contact_id = Some(id);
                 id
@@ -793,7 +972,7 @@ impl Inbound {
         if session.status == parley_core::model::SessionStatus::Waiting
             && session.queue_id.is_none()
         {
-            route(session, channel);
+            enqueue(session, channel);
         }
         Ok(())
     }
@@ -873,7 +1052,7 @@ fn create_contact(write: &mut InboundWrite, phone: Option<E164>) -> Uuid {
 }
 
 /// Puts a session in front of the channel's queue (the routing engine picks an agent from it).
-fn route(session: &mut Session, channel: &Channel) {
+fn enqueue(session: &mut Session, channel: &Channel) {
     session.queue_id = channel.queue_id;
 }
 

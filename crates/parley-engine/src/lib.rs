@@ -1,6 +1,17 @@
 //! Parley's orchestration: the workers that move work through the store. Rules come from
 //! `parley-core`, storage from `parley-store`, provider formats from `parley-channels`; this crate
 //! only decides what runs when.
+//!
+//! Modules import only modules below them (a test, `tests/it/module_graph.rs`, fails on a
+//! cycle). From the bottom up:
+//!
+//! - shared pieces: `jobs` (job kinds, queues and constructors), `session_rows`, `verdict` (what
+//!   a send decided), `rate` (each sender's rate), `leases` (each sender's node), `status`
+//!   (provider status reports), `events`, `runner`, `transport`, `cache`, `channel_rules`;
+//! - the pipelines and workers: `inbound`, `ingest`, `timers`, `media`, `feed`, `routing`,
+//!   `compose`, `smpp_link`, then `outbound` and its batch path `dispatch`, `agents`;
+//! - provisioning: `provision`, `processes`, `provision_rules`, `import`;
+//! - `engine`, which wires them together.
 #![cfg_attr(
     test,
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)

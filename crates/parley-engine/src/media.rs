@@ -38,6 +38,7 @@ use crate::transport::{DownloadError, HttpTransport, TransportError};
 
 pub use crate::jobs::fetch_job;
 pub const QUEUE: &str = crate::jobs::Queue::Media.as_str();
+pub const KIND: &str = crate::jobs::JobKind::MediaFetch.as_str();
 /// The largest file stored whatever the channel allows (WhatsApp documents are 30 MB).
 pub const DEFAULT_MAX_BYTES: u64 = 32_000_000;
 /// Redirects followed per download (Twilio answers with one to its storage).

@@ -51,6 +51,7 @@ use parley_store::outbox::{EntryChange, OptOut};
 use parley_store::{
     Channel, Entry, Job, MessagingUser, NewSimulatorMessage, Session, Store, StoreError,
 };
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::events::EventBus;
@@ -70,6 +71,7 @@ pub use crate::rate::{MAX_PAUSE, MAX_RATE_WAIT, rate_permits, sender_rate};
 pub(crate) use crate::verdict::{ambiguous, dispatched, fail, transient};
 
 pub const QUEUE: &str = Queue::Outbound.as_str();
+pub const KIND: &str = crate::jobs::JobKind::OutboundSend.as_str();
 
 /// The dispatcher.
 #[derive(Clone)]
@@ -231,7 +233,8 @@ impl Outbound {
             Ok(false) => return JobOutcome::Retry(format!("{lease} is held by another node")),
             Err(e) => return JobOutcome::Retry(e.to_string()),
         }
-        let verdict = self.decide(&target).await;
+        let span = crate::verdict::send_span(job.id, job.attempts, &target);
+        let verdict = self.decide(&target).instrument(span).await;
         let outcome = verdict.outcome.clone();
         let now = self.clock.now();
         let committed =

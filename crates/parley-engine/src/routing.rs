@@ -28,8 +28,8 @@ use parley_core::routing::{
 use parley_core::session::{SessionEvent, apply};
 use parley_core::{Clock, Timestamp};
 use parley_store::{
-    ConsoleChange, GuardedSession, NewConsoleEvent, OfferWrite, PageRequest, RoutingWork, Session,
-    Store, StoreError,
+    ConsoleChange, ConsoleEventKind, GuardedSession, NewConsoleEvent, OfferWrite, PageRequest,
+    RoutingWork, Session, Store, StoreError,
 };
 use serde_json::json;
 use tokio::sync::{Notify, watch};
@@ -253,7 +253,7 @@ impl Router {
                 &offers,
                 |o| NewConsoleEvent {
                     agent_id: Some(o.agent_id),
-                    kind: "offer".to_owned(),
+                    kind: ConsoleEventKind::Offer,
                     data: json!({"session_id": o.session_id,
                                  "offer_expires_at": o.expires_at.to_rfc3339()})
                     .to_string(),
@@ -434,7 +434,7 @@ impl Router {
                 .push(waiting_row(s.id, &target, 0, now, vec![agent_id], None));
             change.events.push(NewConsoleEvent {
                 agent_id: Some(agent_id),
-                kind: "session".to_owned(),
+                kind: ConsoleEventKind::Session,
                 data: json!({"session_id": s.id, "status": "waiting", "owner_id": null})
                     .to_string(),
             });
@@ -500,7 +500,7 @@ fn fall_back(target: &str) -> String {
 pub(crate) fn withdrawn(agent_id: Uuid, session_id: Uuid) -> NewConsoleEvent {
     NewConsoleEvent {
         agent_id: Some(agent_id),
-        kind: "offer_withdrawn".to_owned(),
+        kind: ConsoleEventKind::OfferWithdrawn,
         data: json!({"session_id": session_id}).to_string(),
     }
 }
@@ -508,7 +508,7 @@ pub(crate) fn withdrawn(agent_id: Uuid, session_id: Uuid) -> NewConsoleEvent {
 pub(crate) fn presence_event(agent_id: Uuid, presence: Presence) -> NewConsoleEvent {
     NewConsoleEvent {
         agent_id: Some(agent_id),
-        kind: "presence".to_owned(),
+        kind: ConsoleEventKind::Presence,
         data: json!({"agent_id": agent_id, "presence": presence}).to_string(),
     }
 }
@@ -520,7 +520,7 @@ pub(crate) fn queue_events(queues: &[Uuid]) -> Vec<NewConsoleEvent> {
     q.into_iter()
         .map(|queue_id| NewConsoleEvent {
             agent_id: None,
-            kind: "queue".to_owned(),
+            kind: ConsoleEventKind::Queue,
             data: json!({"queue_id": queue_id}).to_string(),
         })
         .collect()

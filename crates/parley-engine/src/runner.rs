@@ -1,6 +1,11 @@
 //! The job runner: claims due jobs of one queue in batches, runs each with the handler registered
 //! for its kind, and records the outcomes in batches. Failed attempts come back after the backoff
 //! of [`RetryPolicy`]; jobs whose runner died are recovered when their lease runs out.
+//!
+//! Tracing: each claim runs in a `jobs` span (queue, worker, jobs claimed), each batch handler in
+//! a `job_batch` span (kind, jobs) and each single job in a `job` span (job id, kind, attempt). The
+//! per-job spans are at debug level, so a busy queue formats nothing for them unless asked
+//! (`PARLEY_LOG=info,parley_engine=debug`); the pipelines add their own spans per message inside.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -13,6 +18,7 @@ use parley_core::retry::{RetryDecision, RetryPolicy};
 use parley_store::{ClaimRequest, Job, JobFailure, Store, StoreError};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::jobs::JobKind;
@@ -170,6 +176,19 @@ impl JobRunner {
         if claimed == 0 {
             return Ok(0);
         }
+        let round = tracing::info_span!(
+            "jobs",
+            queue = %self.config.queue,
+            worker = %self.config.worker,
+            claimed,
+        );
+        self.run_claimed(jobs).instrument(round).await?;
+        Ok(claimed)
+    }
+
+    /// Runs a claim's jobs and records their outcomes.
+    async fn run_claimed(&self, jobs: Vec<Job>) -> Result<(), StoreError> {
+        let claimed = jobs.len();
         let mut set = JoinSet::new();
         let mut unknown = Vec::new();
         let mut batches: HashMap<JobKind, Vec<Job>> = HashMap::new();
@@ -184,7 +203,13 @@ impl JobRunner {
                     let h = h.clone();
                     let id = job.id;
                     let attempts = job.attempts;
-                    set.spawn(async move { vec![(id, attempts, h(job).await)] });
+                    let span = tracing::debug_span!(
+                        "job",
+                        job_id = %id,
+                        kind = %job.kind,
+                        attempt = attempts,
+                    );
+                    set.spawn(async move { vec![(id, attempts, h(job).await)] }.instrument(span));
                 }
                 None => unknown.push(JobFailure {
                     id: job.id,
@@ -198,13 +223,17 @@ impl JobRunner {
                 continue;
             };
             let attempts: HashMap<Uuid, i64> = jobs.iter().map(|j| (j.id, j.attempts)).collect();
-            set.spawn(async move {
-                h(jobs)
-                    .await
-                    .into_iter()
-                    .map(|(id, outcome)| (id, attempts.get(&id).copied().unwrap_or(1), outcome))
-                    .collect::<Vec<_>>()
-            });
+            let span = tracing::info_span!("job_batch", kind = %kind, jobs = jobs.len());
+            set.spawn(
+                async move {
+                    h(jobs)
+                        .await
+                        .into_iter()
+                        .map(|(id, outcome)| (id, attempts.get(&id).copied().unwrap_or(1), outcome))
+                        .collect::<Vec<_>>()
+                }
+                .instrument(span),
+            );
         }
         let mut done = Vec::with_capacity(claimed);
         let mut failed = unknown;
@@ -230,7 +259,7 @@ impl JobRunner {
             .increment(done.len() as u64);
         metrics::counter!("parley_jobs_failed_total", "queue" => self.config.queue.clone())
             .increment(failed.len() as u64);
-        Ok(claimed)
+        Ok(())
     }
 
     fn record(

@@ -47,13 +47,21 @@ pub fn row_of(base: &Session, state: &SessionState) -> Session {
     row
 }
 
+/// Whose a new session is: named, because the three ids are all `Uuid`s and a swap would compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionOf {
+    pub channel_id: Uuid,
+    pub messaging_user_id: Uuid,
+    pub conversation_id: Uuid,
+}
+
 /// A new session row for a state the rules opened.
-pub fn new_session_row(
-    state: &SessionState,
-    channel_id: Uuid,
-    user_id: Uuid,
-    conversation_id: Uuid,
-) -> Session {
+pub fn new_session_row(state: &SessionState, of: SessionOf) -> Session {
+    let SessionOf {
+        channel_id,
+        messaging_user_id: user_id,
+        conversation_id,
+    } = of;
     let mut row = Session {
         id: new_id(),
         conversation_id,

@@ -19,6 +19,7 @@ use crate::session_rows::{row_of, state_of};
 pub use crate::jobs::timer_job;
 
 pub const QUEUE: &str = Queue::Timers.as_str();
+pub const KIND: &str = crate::jobs::JobKind::SessionTimer.as_str();
 
 #[derive(Clone)]
 pub struct Timers {

@@ -28,6 +28,19 @@ pub(crate) struct Target {
     pub(crate) template_approved: bool,
 }
 
+/// The span of one send: its job, entry, session and channel (debug level, so a busy dispatcher
+/// formats nothing for it unless asked).
+pub(crate) fn send_span(job_id: Uuid, attempt: i64, target: &Target) -> tracing::Span {
+    tracing::debug_span!(
+        "outbound.send",
+        job_id = %job_id,
+        attempt,
+        entry_id = %target.entry.id,
+        session_id = %target.session.id,
+        channel_id = %target.channel.id,
+    )
+}
+
 /// What one send decided: the entry's change, the job's outcome, and whether the entry's new
 /// status is announced after the commit.
 #[derive(Debug, Clone)]
@@ -158,11 +171,11 @@ pub(crate) async fn commit(
             _ => None,
         })
         .collect();
-    for (entry_id, message_id) in &committed.simulator_messages {
-        if let Some(channel_id) = channels.get(entry_id) {
+    for record in &committed.simulator_messages {
+        if let Some(channel_id) = channels.get(&record.entry_id) {
             events.publish(DomainEvent::SimulatorMessage {
                 channel_id: *channel_id,
-                message_id: *message_id,
+                message_id: record.message_id,
             });
         }
     }

@@ -53,16 +53,70 @@ pub struct OfferWrite {
     pub expires_at: Timestamp,
 }
 
+/// What a console event tells the console. Its name is stored in `console_events.kind` and is
+/// the SSE event name the console's pages listen for, so the names never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConsoleEventKind {
+    /// A message of a session in or out (`data`: session, entry, direction).
+    Entry,
+    /// A session opened, moved or changed owner.
+    Session,
+    /// A session offered to the agent.
+    Offer,
+    /// An offer taken back (accepted elsewhere, timed out, the session ended).
+    OfferWithdrawn,
+    /// An agent's presence changed.
+    Presence,
+    /// A queue's waiting sessions changed.
+    Queue,
+}
+
+impl ConsoleEventKind {
+    pub const ALL: [Self; 6] = [
+        Self::Entry,
+        Self::Session,
+        Self::Offer,
+        Self::OfferWithdrawn,
+        Self::Presence,
+        Self::Queue,
+    ];
+
+    /// The stored name, and the SSE event name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Entry => "entry",
+            Self::Session => "session",
+            Self::Offer => "offer",
+            Self::OfferWithdrawn => "offer_withdrawn",
+            Self::Presence => "presence",
+            Self::Queue => "queue",
+        }
+    }
+
+    /// The kind a stored name stands for (`None` for a name this build does not write).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for ConsoleEventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An event for the console's streams.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewConsoleEvent {
     /// The agent it concerns; `None` for events only supervisors see.
     pub agent_id: Option<Uuid>,
-    pub kind: String,
+    pub kind: ConsoleEventKind,
     pub data: String,
 }
 
-/// A stored console event.
+/// A stored console event. Its `kind` is the stored name, kept as text on the way out: a row
+/// written by a newer node may carry a kind this build does not write, and the console (not this
+/// node) is the one to make sense of it (see [`ConsoleEventKind`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsoleEvent {
     pub id: i64,
@@ -88,11 +142,21 @@ pub struct ConsoleChange {
     pub work_upserts: Vec<RoutingWork>,
     pub work_deletes: Vec<Uuid>,
     pub accepts: Vec<AcceptWrite>,
-    /// Read markers: (session, agent, last entry read).
-    pub reads: Vec<(Uuid, Uuid, Uuid)>,
+    /// Read markers: how far agents have read sessions.
+    pub reads: Vec<ReadMarker>,
     /// Entries, jobs, consent changes and the like, as the inbound pipeline writes them.
     pub effects: Option<InboundWrite>,
     pub events: Vec<NewConsoleEvent>,
+}
+
+/// An agent has read a session up to an entry. Named fields rather than a tuple: the three ids
+/// are all `Uuid`s and a swapped pair would compile and write a wrong marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadMarker {
+    pub session_id: Uuid,
+    pub agent_id: Uuid,
+    /// The last entry the agent has seen.
+    pub entry_id: Uuid,
 }
 
 /// How many sessions of one shape an agent holds; the engine applies the capacity rule to it.
@@ -459,7 +523,12 @@ impl Store {
                 sqlx::query("INSERT INTO routing_accepts (queue_id, accepted_at, waited_ms) VALUES ($1, $2, $3)")
                     .bind(a.queue_id).bind(at).bind(a.waited_ms).execute(&mut *tx).await?;
             }
-            for (session_id, agent_id, entry_id) in &change.reads {
+            for ReadMarker {
+                session_id,
+                agent_id,
+                entry_id,
+            } in &change.reads
+            {
                 sqlx::query(
                     "INSERT INTO session_reads (session_id, agent_id, last_entry_id) VALUES ($1, $2, $3) \
                      ON CONFLICT (session_id, agent_id) DO UPDATE SET last_entry_id = excluded.last_entry_id")
@@ -729,7 +798,7 @@ macro_rules! insert_event {
             "INSERT INTO console_events (agent_id, kind, data, created_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(e.agent_id)
-        .bind(&e.kind)
+        .bind(e.kind.as_str())
         .bind(&e.data)
         .bind($now.millis())
         .execute(&mut *$tx)

@@ -54,7 +54,7 @@ pub struct InboundWrite {
     pub contact: Option<ContactInsert>,
     pub user: Option<UserInsert>,
     /// Link an existing messaging user to a contact.
-    pub link: Option<(Uuid, Uuid)>,
+    pub link: Option<ContactLink>,
     pub consent: Option<ConsentWrite>,
     pub case: Option<CaseInsert>,
     /// Sessions written whole (inserted, or replaced by id): ended ones first, then the one the
@@ -64,6 +64,21 @@ pub struct InboundWrite {
     pub entries: Vec<Entry>,
     /// Outbound sends and session timers.
     pub jobs: Vec<NewJob>,
+}
+
+/// A messaging user linked to a contact (named: both ids are `Uuid`s, and swapped they would
+/// still compile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContactLink {
+    pub messaging_user_id: Uuid,
+    pub contact_id: Uuid,
+}
+
+/// The conversation a messaging user's sessions belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserConversation {
+    pub messaging_user_id: Uuid,
+    pub conversation_id: Uuid,
 }
 
 /// Writes one [`InboundWrite`] inside an open transaction `$tx` (also used by the console's
@@ -87,9 +102,9 @@ macro_rules! write_effects {
                 .bind(u.consent_status.map(parley_core::model::ConsentStatus::as_str)).bind(u.contact_id).bind(at)
                 .execute(&mut *$tx).await?;
         }
-        if let Some((user, contact)) = w.link {
+        if let Some(link) = w.link {
             sqlx::query("UPDATE messaging_users SET contact_id = $2, updated_at = $3 WHERE id = $1")
-                .bind(user).bind(contact).bind(at).execute(&mut *$tx).await?;
+                .bind(link.messaging_user_id).bind(link.contact_id).bind(at).execute(&mut *$tx).await?;
         }
         if let Some(cw) = &w.consent {
             sqlx::query("UPDATE messaging_users SET consent_status = $2, updated_at = $3 WHERE id = $1")
@@ -281,11 +296,12 @@ impl Store {
 /// Batched reads for the inbound pipeline: everything a batch of messages needs to know about its
 /// customers, in a few queries instead of a few per message.
 impl Store {
-    /// The open sessions, and the latest conversation id, of each of these messaging users.
+    /// The open sessions of these messaging users, and the conversation of each of their
+    /// sessions, oldest session first (so the last one of a user is their latest conversation).
     pub async fn sessions_of_users(
         &self,
         user_ids: &[Uuid],
-    ) -> Result<(Vec<Session>, Vec<(Uuid, Uuid)>)> {
+    ) -> Result<(Vec<Session>, Vec<UserConversation>)> {
         let mut open = Vec::new();
         let mut conversations = Vec::new();
         for chunk in user_ids.chunks(500) {
@@ -307,7 +323,13 @@ impl Store {
                 for id in chunk { q = q.bind(id); }
                 q.fetch_all(c).await
             })?;
-            conversations.extend(rows);
+            conversations.extend(
+                rows.into_iter()
+                    .map(|(messaging_user_id, conversation_id)| UserConversation {
+                        messaging_user_id,
+                        conversation_id,
+                    }),
+            );
         }
         Ok((open, conversations))
     }

@@ -41,14 +41,17 @@ use sqlx::sqlite::{
 };
 
 pub use console::{
-    AcceptWrite, AgentLoadRow, ConsoleChange, ConsoleEvent, ConsoleListener, ConsoleLogin,
-    GuardedSession, NewConsoleEvent, OfferWrite, RoutingWork, SessionSummary, TimelineRow,
-    WaitingSession,
+    AcceptWrite, AgentLoadRow, ConsoleChange, ConsoleEvent, ConsoleEventKind, ConsoleListener,
+    ConsoleLogin, GuardedSession, NewConsoleEvent, OfferWrite, ReadMarker, RoutingWork,
+    SessionSummary, TimelineRow, WaitingSession,
 };
 pub use conversations::{ConsentOrigin, MessagingUserFilter, SessionFilter};
 pub use error::{Result, StoreError};
 pub use import::{ConsentChange, ImportWritten, UserImportBatch, UserUpdate};
-pub use inbound::{CaseInsert, ConsentWrite, ContactInsert, InboundWrite, UserInsert};
+pub use inbound::{
+    CaseInsert, ConsentWrite, ContactInsert, ContactLink, InboundWrite, UserConversation,
+    UserInsert,
+};
 pub use jobs::{ClaimRequest, JobFailure, QueueCounts};
 pub use outgoing::StoredMedia;
 pub use processes::{SmsProcessSpec, StoredSmsProcess};

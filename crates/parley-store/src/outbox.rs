@@ -83,10 +83,18 @@ pub struct JobSettlement {
 }
 
 /// What [`Store::commit_outbox`] found while writing.
+/// The simulator's record of a simulated entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimulatorRecord {
+    pub entry_id: Uuid,
+    /// The record's id in `simulator_messages`.
+    pub message_id: Uuid,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OutboxCommitted {
-    /// The simulator record of each simulated entry: `(entry id, record id)`.
-    pub simulator_messages: Vec<(Uuid, Uuid)>,
+    /// The simulator record of each simulated entry.
+    pub simulator_messages: Vec<SimulatorRecord>,
     /// Messaging users this commit opted out (those opted out already are not listed).
     pub opted_out: Vec<Uuid>,
     /// Jobs settled; fewer than asked when the worker no longer held some (its lease ran out and
@@ -225,7 +233,10 @@ impl Store {
                             "UPDATE entries SET status = $2, provider_message_id = $3, updated_at = $4 WHERE id = $1")
                             .bind(w.entry_id).bind(status.as_str()).bind(record.to_string()).bind(at)
                             .execute(&mut *tx).await?;
-                        committed.simulator_messages.push((w.entry_id, record));
+                        committed.simulator_messages.push(SimulatorRecord {
+                            entry_id: w.entry_id,
+                            message_id: record,
+                        });
                     }
                 }
             }

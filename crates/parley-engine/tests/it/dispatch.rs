@@ -667,7 +667,7 @@ async fn twilio_429_is_retried_by_the_runner_then_accepted(b: TestBackend) {
         w.clock.clone(),
         RunnerConfig::new(outbound::QUEUE),
     )
-    .handle(parley_engine::JobKind::OutboundSend, move |job| {
+    .handle(outbound::KIND, move |job| {
         let out = out.clone();
         async move { out.send(job).await }
     });

@@ -8,7 +8,7 @@ use std::time::Duration;
 use parley_core::{Clock, SystemClock};
 use parley_engine::{Engine, EngineConfig, EventBus};
 use parley_store::testing::{TestBackend, fresh};
-use parley_store::{NewConsoleEvent, Store, StoreOptions};
+use parley_store::{ConsoleEventKind, NewConsoleEvent, Store, StoreOptions};
 use uuid::Uuid;
 
 async fn events_cross_nodes(b: TestBackend) {
@@ -31,7 +31,7 @@ async fn events_cross_nodes(b: TestBackend) {
     // Node A writes (here straight through its store, as its agent actions and router do).
     let event = NewConsoleEvent {
         agent_id: Some(agent),
-        kind: "offer".into(),
+        kind: ConsoleEventKind::Offer,
         data: r#"{"session_id":"s1"}"#.into(),
     };
     // The tailer starts from the newest id when it starts; write until it has started and seen one.
@@ -55,7 +55,7 @@ async fn events_cross_nodes(b: TestBackend) {
 
     // Replay after an id gives what came later, in order.
     let second = NewConsoleEvent {
-        kind: "session".into(),
+        kind: ConsoleEventKind::Session,
         ..event.clone()
     };
     db.store
