@@ -380,7 +380,10 @@ async fn graph_messages(
             Some("MESSAGE_TAG") => json["tag"] == "HUMAN_AGENT",
             _ => false,
         };
-        let recipient = json["recipient"]["id"].as_str().unwrap_or_default().to_owned();
+        let recipient = json["recipient"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let message = &json["message"];
         if !typed
             || recipient.is_empty()

@@ -15,7 +15,7 @@ use parley_engine::outbound;
 use parley_engine::{Engine, EngineConfig, EventBus, JobRunner};
 use parley_store::testing::{TestBackend, TestDb, fresh};
 use parley_store::*;
-use serde_json::json;
+use parley_testkit::build;
 use uuid::Uuid;
 
 /// Customers' numbers, unique across the tests of this binary.
@@ -50,17 +50,9 @@ async fn sender(store: &Store, address: &str, now: Timestamp) -> Channel {
         .create_channel(
             &ChannelSpec {
                 name: format!("sim-{address}"),
-                kind: ChannelKind::Sms,
-                provider: Provider::Simulator,
                 address: address.into(),
-                number_type: Some(NumberType::TollFree),
-                provider_keyword: None,
-                country: None,
-                consent_level: ConsentLevel::Implicit,
-                queue_id: None,
                 throughput_mps: Some(10_000),
-                settings: json!({}),
-                secrets: json!({}),
+                ..build::simulator_sms()
             },
             now,
         )

@@ -2,6 +2,7 @@ use parley_core::model::*;
 use parley_core::{Clock, SystemClock};
 use parley_store::testing::TestBackend;
 use parley_store::*;
+use parley_testkit::build;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -233,23 +234,7 @@ async fn conversations_are_readable(b: TestBackend) {
     let s = &app.db.store;
     let now = SystemClock.now();
     let c = s
-        .create_channel(
-            &ChannelSpec {
-                name: "Sim".into(),
-                kind: ChannelKind::Sms,
-                provider: Provider::Simulator,
-                address: "+14155550100".into(),
-                number_type: Some(NumberType::TollFree),
-                provider_keyword: None,
-                country: None,
-                consent_level: ConsentLevel::Implicit,
-                queue_id: None,
-                throughput_mps: None,
-                settings: json!({}),
-                secrets: json!({}),
-            },
-            now,
-        )
+        .create_channel(&build::simulator_sms(), now)
         .await
         .unwrap();
     let origin = ConsentOrigin {

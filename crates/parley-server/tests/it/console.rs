@@ -10,6 +10,7 @@ use parley_engine::EngineConfig;
 use parley_server::ServerConfig;
 use parley_store::testing::TestBackend;
 use parley_store::*;
+use parley_testkit::build;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -63,20 +64,13 @@ impl Desk {
             .create_channel(
                 &ChannelSpec {
                     name: "Desk SMS".into(),
-                    kind: ChannelKind::Sms,
-                    provider: Provider::Simulator,
-                    address: "+14155550100".into(),
-                    provider_keyword: None,
-                    number_type: Some(NumberType::TollFree),
                     country: Some("US".into()),
-                    consent_level: ConsentLevel::Implicit,
                     queue_id: Some(queue.id),
-                    throughput_mps: None,
                     settings: json!({
                         "case_handoff": {"trigger": {"on": "non_keyword_reply"}},
                         "end_conversation_reply": "Thanks, goodbye."
                     }),
-                    secrets: json!({}),
+                    ..build::simulator_sms()
                 },
                 now,
             )

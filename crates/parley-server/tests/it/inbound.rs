@@ -6,6 +6,7 @@ use parley_core::model::*;
 use parley_core::{Clock, SystemClock};
 use parley_store::testing::TestBackend;
 use parley_store::*;
+use parley_testkit::build;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -61,10 +62,6 @@ impl Sms {
                 .unwrap(),
         };
         let mut spec = ChannelSpec {
-            name: format!("SMS {address} {}", program.unwrap_or("")),
-            kind: ChannelKind::Sms,
-            provider: Provider::Twilio,
-            address: address.into(),
             number_type: Some(number_type),
             provider_keyword: program.map(str::to_owned),
             country: Some(if address.len() < 8 {
@@ -74,9 +71,12 @@ impl Sms {
             }),
             consent_level: level,
             queue_id: Some(queue.id),
-            throughput_mps: None,
-            settings: settings.clone(),
-            secrets: json!({"auth_token": TOKEN}),
+            ..build::twilio_sms(
+                &format!("SMS {address} {}", program.unwrap_or("")),
+                address,
+                settings.clone(),
+                json!({"auth_token": TOKEN}),
+            )
         };
         let channel = s.create_channel(&spec, now).await.unwrap();
         let url = format!("{}/webhooks/twilio/{}", app.base, channel.id);
@@ -628,18 +628,15 @@ async fn shared_short_code_programs_are_separate(b: TestBackend) {
     let now = SystemClock.now();
     let s = baby.app.db.store.clone();
     let mut spec_baby = ChannelSpec {
-        name: "baby".into(),
-        kind: ChannelKind::Sms,
-        provider: Provider::Twilio,
-        address: "11221".into(),
         number_type: Some(NumberType::SharedShortCode),
         provider_keyword: Some("baby".into()),
         country: Some("US".into()),
-        consent_level: ConsentLevel::Implicit,
-        queue_id: None,
-        throughput_mps: None,
-        settings: baby.channel.settings.clone(),
-        secrets: json!({"auth_token": TOKEN}),
+        ..build::twilio_sms(
+            "baby",
+            "11221",
+            baby.channel.settings.clone(),
+            json!({"auth_token": TOKEN}),
+        )
     };
     s.delete_channel(baby.channel.id).await.unwrap();
     let baby_ch = s.create_channel(&spec_baby, now).await.unwrap();

@@ -7,13 +7,7 @@ use parley_testkit::build;
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
 async fn setup(s: &Store) -> (Channel, MessagingUser) {
-    let c = s
-        .create_channel(
-            &build::simulator_sms(),
-            T0,
-        )
-        .await
-        .unwrap();
+    let c = s.create_channel(&build::simulator_sms(), T0).await.unwrap();
     let u = s
         .create_messaging_user(
             &NewMessagingUser {

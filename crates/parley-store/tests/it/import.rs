@@ -8,12 +8,7 @@ const T0: Timestamp = Timestamp(1_700_000_000_000);
 const T1: Timestamp = Timestamp(1_700_000_060_000);
 
 async fn channel(s: &Store) -> Channel {
-    s.create_channel(
-        &build::simulator_sms(),
-        T0,
-    )
-    .await
-    .unwrap()
+    s.create_channel(&build::simulator_sms(), T0).await.unwrap()
 }
 
 fn origin() -> ConsentOrigin {
