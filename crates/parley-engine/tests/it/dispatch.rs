@@ -8,7 +8,7 @@ use std::time::Duration;
 use parley_core::consent::SendPurpose;
 use parley_core::model::{
     Actor, ChannelKind, ConsentSource, ConsentStatus, Direction, EntryStatus, JobState,
-    SessionContext, SessionStatus,
+    SessionStatus,
 };
 use parley_core::{Clock, ErrorCode, ManualClock, Timestamp, new_id};
 use parley_engine::events::EventBus;
@@ -16,9 +16,7 @@ use parley_engine::outbound::{self, Outbound, rate_permits};
 use parley_engine::transport::HttpTransport;
 use parley_engine::{JobOutcome, JobRunner, RunnerConfig};
 use parley_store::testing::{TestBackend, fresh};
-use parley_store::{
-    Channel, ChannelSpec, ClaimRequest, Entry, Job, NewEntry, NewMessagingUser, NewSession, Store,
-};
+use parley_store::{Channel, ChannelSpec, ClaimRequest, Entry, Job, NewMessagingUser, Store};
 use parley_testkit::build;
 use parley_testkit::fake::{
     self, Account, BROKEN, SLOW, Shared, THROTTLED_ONCE, UNSUBSCRIBED, WA_OUTSIDE,
@@ -153,12 +151,8 @@ async fn queued_reply(
             .store
             .create_messaging_user(
                 &NewMessagingUser {
-                    channel_id: channel.id,
-                    platform_key: to.into(),
                     name: "Ada".into(),
-                    locale: None,
-                    consent_status: Some(ConsentStatus::ExplicitlyOptedIn),
-                    contact_id: None,
+                    ..build::new_user(channel.id, to, Some(ConsentStatus::ExplicitlyOptedIn))
                 },
                 &parley_store::ConsentOrigin {
                     source: ConsentSource::Import,
@@ -175,15 +169,7 @@ async fn queued_reply(
         None => w
             .store
             .create_session(
-                &NewSession {
-                    conversation_id: new_id(),
-                    channel_id: channel.id,
-                    messaging_user_id: user.id,
-                    status: SessionStatus::Active,
-                    context: SessionContext::Service,
-                    queue_id: None,
-                    case_id: None,
-                },
+                &build::new_session(channel.id, user.id, SessionStatus::Active),
                 w.clock.now(),
             )
             .await
@@ -192,16 +178,13 @@ async fn queued_reply(
     if let Some(at) = wrote_at {
         w.store
             .append_entry(
-                &NewEntry {
-                    session_id: session.id,
-                    direction: Direction::Inbound,
-                    actor: Actor::Customer,
-                    actor_id: None,
-                    body: "hello?".into(),
-                    media: Vec::new(),
-                    provider_message_id: None,
-                    status: EntryStatus::Received,
-                },
+                &build::new_entry(
+                    session.id,
+                    Direction::Inbound,
+                    Actor::Customer,
+                    "hello?",
+                    EntryStatus::Received,
+                ),
                 at,
             )
             .await
@@ -209,16 +192,13 @@ async fn queued_reply(
     }
     w.store
         .append_entry(
-            &NewEntry {
-                session_id: session.id,
-                direction: Direction::Outbound,
-                actor: Actor::Agent,
-                actor_id: None,
-                body: body.into(),
-                media: Vec::new(),
-                provider_message_id: None,
-                status: EntryStatus::Queued,
-            },
+            &build::new_entry(
+                session.id,
+                Direction::Outbound,
+                Actor::Agent,
+                body,
+                EntryStatus::Queued,
+            ),
             w.clock.now(),
         )
         .await

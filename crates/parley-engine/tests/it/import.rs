@@ -4,9 +4,8 @@ use parley_engine::import::{
     ImportError, ImportFile, ImportRecord, ImportReport, Progress, import_messaging_users,
 };
 use parley_store::testing::{TestBackend, fresh};
-use parley_store::{
-    Channel, ChannelSpec, ConsentOrigin, MessagingUser, NewMessagingUser, PageRequest, Store,
-};
+use parley_store::{Channel, ChannelSpec, MessagingUser, NewMessagingUser, PageRequest, Store};
+use parley_testkit::build;
 use serde_json::json;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
@@ -141,18 +140,10 @@ async fn a_changed_consent_is_updated_with_history(b: TestBackend) {
     let texter = s
         .create_messaging_user(
             &NewMessagingUser {
-                channel_id: sms.id,
-                platform_key: "+447400123456".into(),
-                name: String::new(),
                 locale: Some("en".into()),
-                consent_status: None,
-                contact_id: None,
+                ..build::new_user(sms.id, "+447400123456", None)
             },
-            &ConsentOrigin {
-                source: ConsentSource::Inbound,
-                reason: "first message".into(),
-                entry_id: None,
-            },
+            &build::origin(ConsentSource::Inbound, "first message"),
             T0,
         )
         .await

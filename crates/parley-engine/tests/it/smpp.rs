@@ -10,16 +10,14 @@ use std::time::Duration;
 use parley_core::consent::SendPurpose;
 use parley_core::model::{
     Actor, ChannelKind, ConsentLevel, ConsentSource, ConsentStatus, Direction, EntryStatus,
-    NumberType, Provider, SessionContext, SessionStatus,
+    NumberType, Provider, SessionStatus,
 };
 use parley_core::{Clock, SystemClock, new_id};
 use parley_engine::outbound;
 use parley_engine::{Engine, EngineConfig, EventBus, JobOutcome};
 use parley_store::testing::{TestBackend, TestDb, fresh};
-use parley_store::{
-    Channel, ChannelSpec, ClaimRequest, Entry, Job, NewEntry, NewMessagingUser, NewSession,
-    PageRequest,
-};
+use parley_store::{Channel, ChannelSpec, ClaimRequest, Entry, Job, NewMessagingUser, PageRequest};
+use parley_testkit::build;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
@@ -194,12 +192,8 @@ async fn queued_reply(w: &World, channel: &Channel, to: &str, body: &str) -> Ent
         None => store
             .create_messaging_user(
                 &NewMessagingUser {
-                    channel_id: channel.id,
-                    platform_key: to.into(),
                     name: "Ada".into(),
-                    locale: None,
-                    consent_status: Some(ConsentStatus::ExplicitlyOptedIn),
-                    contact_id: None,
+                    ..build::new_user(channel.id, to, Some(ConsentStatus::ExplicitlyOptedIn))
                 },
                 &parley_store::ConsentOrigin {
                     source: ConsentSource::Import,
@@ -215,15 +209,7 @@ async fn queued_reply(w: &World, channel: &Channel, to: &str, body: &str) -> Ent
         Some(s) => s,
         None => store
             .create_session(
-                &NewSession {
-                    conversation_id: new_id(),
-                    channel_id: channel.id,
-                    messaging_user_id: user.id,
-                    status: SessionStatus::Active,
-                    context: SessionContext::Service,
-                    queue_id: None,
-                    case_id: None,
-                },
+                &build::new_session(channel.id, user.id, SessionStatus::Active),
                 now,
             )
             .await
@@ -231,16 +217,13 @@ async fn queued_reply(w: &World, channel: &Channel, to: &str, body: &str) -> Ent
     };
     store
         .append_entry(
-            &NewEntry {
-                session_id: session.id,
-                direction: Direction::Outbound,
-                actor: Actor::Agent,
-                actor_id: None,
-                body: body.into(),
-                media: Vec::new(),
-                provider_message_id: None,
-                status: EntryStatus::Queued,
-            },
+            &build::new_entry(
+                session.id,
+                Direction::Outbound,
+                Actor::Agent,
+                body,
+                EntryStatus::Queued,
+            ),
             now,
         )
         .await

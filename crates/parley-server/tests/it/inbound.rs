@@ -755,14 +755,14 @@ async fn status_callbacks_move_forward_and_21610_opts_out(b: TestBackend) {
     let out = s
         .append_entry(
             &NewEntry {
-                session_id: entries[0].0.id,
-                direction: Direction::Outbound,
-                actor: Actor::Agent,
-                actor_id: None,
-                body: "hello".into(),
-                media: vec![],
                 provider_message_id: Some("SMOUT1".into()),
-                status: EntryStatus::Sent,
+                ..build::new_entry(
+                    entries[0].0.id,
+                    Direction::Outbound,
+                    Actor::Agent,
+                    "hello",
+                    EntryStatus::Sent,
+                )
             },
             SystemClock.now(),
         )

@@ -83,34 +83,15 @@ async fn session_on(app: &TestApp, channel: &Channel, key: &str, hours_ago: i64)
     let now = SystemClock.now();
     let user = s
         .create_messaging_user(
-            &NewMessagingUser {
-                channel_id: channel.id,
-                platform_key: key.into(),
-                name: String::new(),
-                locale: None,
-                consent_status: Some(ConsentStatus::ImplicitlyOptedIn),
-                contact_id: None,
-            },
-            &ConsentOrigin {
-                source: ConsentSource::Inbound,
-                reason: "test customer".into(),
-                entry_id: None,
-            },
+            &build::new_user(channel.id, key, Some(ConsentStatus::ImplicitlyOptedIn)),
+            &build::origin(ConsentSource::Inbound, "test customer"),
             now,
         )
         .await
         .unwrap();
     let mut session = s
         .create_session(
-            &NewSession {
-                conversation_id: Uuid::now_v7(),
-                channel_id: channel.id,
-                messaging_user_id: user.id,
-                status: SessionStatus::Active,
-                context: SessionContext::Service,
-                queue_id: None,
-                case_id: None,
-            },
+            &build::new_session(channel.id, user.id, SessionStatus::Active),
             now,
         )
         .await

@@ -7,6 +7,7 @@ use parley_core::model::*;
 use parley_core::{Clock, SystemClock};
 use parley_store::testing::TestBackend;
 use parley_store::*;
+use parley_testkit::build;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -117,14 +118,14 @@ impl Meta {
             .store
             .append_entry(
                 &NewEntry {
-                    session_id: entries[0].0.id,
-                    direction: Direction::Outbound,
-                    actor: Actor::Agent,
-                    actor_id: None,
-                    body: "hello".into(),
-                    media: vec![],
                     provider_message_id: Some(provider_id.into()),
-                    status: EntryStatus::Sent,
+                    ..build::new_entry(
+                        entries[0].0.id,
+                        Direction::Outbound,
+                        Actor::Agent,
+                        "hello",
+                        EntryStatus::Sent,
+                    )
                 },
                 SystemClock.now(),
             )

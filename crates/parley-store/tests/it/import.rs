@@ -22,18 +22,10 @@ fn origin() -> ConsentOrigin {
 async fn existing_user(s: &Store, c: &Channel, key: &str) -> MessagingUser {
     s.create_messaging_user(
         &NewMessagingUser {
-            channel_id: c.id,
-            platform_key: key.into(),
             name: "Old".into(),
-            locale: None,
-            consent_status: Some(ConsentStatus::ImplicitlyOptedIn),
-            contact_id: None,
+            ..build::new_user(c.id, key, Some(ConsentStatus::ImplicitlyOptedIn))
         },
-        &ConsentOrigin {
-            source: ConsentSource::Inbound,
-            reason: "first message".into(),
-            entry_id: None,
-        },
+        &build::origin(ConsentSource::Inbound, "first message"),
         T0,
     )
     .await
