@@ -50,14 +50,7 @@ impl Desk {
         let now = SystemClock.now();
         let s = &app.db.store;
         let queue = s
-            .create_queue(
-                &QueueSpec {
-                    name: "Support".into(),
-                    routing_model: RoutingModel::MostAvailable,
-                    priority: 0,
-                },
-                now,
-            )
+            .create_queue(&build::queue_spec("Support"), now)
             .await
             .unwrap();
         let channel = s
@@ -84,27 +77,12 @@ impl Desk {
     }
 
     pub(crate) async fn agent(&self, name: &str, capacity: i64, role: AgentRole) -> Agent {
-        let s = &self.app.db.store;
-        let now = SystemClock.now();
-        let agent = s
-            .create_agent(
-                &AgentSpec {
-                    name: name.into(),
-                    email: format!("{}@example.test", name.to_lowercase()),
-                    role,
-                    capacity,
-                    queue_ids: vec![self.queue.id],
-                    skills: vec![],
-                },
-                now,
+        self.app
+            .agent_with_password(
+                &build::agent_spec(name, role, capacity, vec![self.queue.id]),
+                PASSWORD,
             )
             .await
-            .unwrap();
-        let hash = parley_server::console::auth::hash_password(PASSWORD).unwrap();
-        s.set_agent_password_hash(agent.id, &hash, now)
-            .await
-            .unwrap();
-        agent
     }
 
     /// Signs in through the form and reads the CSRF token from the console page.

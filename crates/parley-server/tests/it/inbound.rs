@@ -50,14 +50,7 @@ impl Sms {
         let queue = match s.queue_by_name("Support").await.unwrap() {
             Some(q) => q,
             None => s
-                .create_queue(
-                    &QueueSpec {
-                        name: "Support".into(),
-                        routing_model: RoutingModel::MostAvailable,
-                        priority: 0,
-                    },
-                    now,
-                )
+                .create_queue(&build::queue_spec("Support"), now)
                 .await
                 .unwrap(),
         };

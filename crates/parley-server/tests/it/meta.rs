@@ -35,14 +35,7 @@ impl Meta {
         let now = SystemClock.now();
         let s = &app.db.store;
         let queue = s
-            .create_queue(
-                &QueueSpec {
-                    name: "Support".into(),
-                    routing_model: RoutingModel::MostAvailable,
-                    priority: 0,
-                },
-                now,
-            )
+            .create_queue(&build::queue_spec("Support"), now)
             .await
             .unwrap();
         let whatsapp = s
