@@ -8,7 +8,6 @@ use std::time::Duration;
 use parley_core::consent::SendPurpose;
 use parley_core::model::{
     Actor, ChannelKind, ConsentSource, ConsentStatus, Direction, EntryStatus, JobState,
-    SessionStatus,
 };
 use parley_core::{Clock, ErrorCode, ManualClock, Timestamp, new_id};
 use parley_engine::events::EventBus;
@@ -16,7 +15,7 @@ use parley_engine::outbound::{self, Outbound, rate_permits};
 use parley_engine::transport::HttpTransport;
 use parley_engine::{JobOutcome, JobRunner, RunnerConfig};
 use parley_store::testing::{TestBackend, fresh};
-use parley_store::{Channel, ChannelSpec, ClaimRequest, Entry, Job, NewMessagingUser, Store};
+use parley_store::{Channel, ChannelSpec, ClaimRequest, Entry, Job, Store};
 use parley_testkit::build;
 use parley_testkit::fake::{
     self, Account, BROKEN, SLOW, Shared, THROTTLED_ONCE, UNSUBSCRIBED, WA_OUTSIDE,
@@ -145,36 +144,7 @@ async fn queued_reply(
     body: &str,
     wrote_at: Option<Timestamp>,
 ) -> Entry {
-    let user = match w.store.messaging_user_by_key(channel.id, to).await.unwrap() {
-        Some(u) => u,
-        None => w
-            .store
-            .create_messaging_user(
-                &NewMessagingUser {
-                    name: "Ada".into(),
-                    ..build::new_user(channel.id, to, Some(ConsentStatus::ExplicitlyOptedIn))
-                },
-                &parley_store::ConsentOrigin {
-                    source: ConsentSource::Import,
-                    reason: "test".into(),
-                    entry_id: None,
-                },
-                w.clock.now(),
-            )
-            .await
-            .unwrap(),
-    };
-    let session = match w.store.open_session(user.id).await.unwrap() {
-        Some(s) => s,
-        None => w
-            .store
-            .create_session(
-                &build::new_session(channel.id, user.id, SessionStatus::Active),
-                w.clock.now(),
-            )
-            .await
-            .unwrap(),
-    };
+    let session = build::customer_session(&w.store, channel, to, w.clock.now()).await;
     if let Some(at) = wrote_at {
         w.store
             .append_entry(

@@ -9,14 +9,13 @@ use std::time::Duration;
 
 use parley_core::consent::SendPurpose;
 use parley_core::model::{
-    Actor, ChannelKind, ConsentLevel, ConsentSource, ConsentStatus, Direction, EntryStatus,
-    NumberType, Provider, SessionStatus,
+    Actor, ChannelKind, ConsentLevel, Direction, EntryStatus, NumberType, Provider,
 };
 use parley_core::{Clock, SystemClock, new_id};
 use parley_engine::outbound;
 use parley_engine::{Engine, EngineConfig, EventBus, JobOutcome};
 use parley_store::testing::{TestBackend, TestDb, fresh};
-use parley_store::{Channel, ChannelSpec, ClaimRequest, Entry, Job, NewMessagingUser, PageRequest};
+use parley_store::{Channel, ChannelSpec, ClaimRequest, Entry, Job, PageRequest};
 use parley_testkit::build;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -187,34 +186,7 @@ async fn smpp_channel(w: &World, port: u16, password: &str) -> Channel {
 async fn queued_reply(w: &World, channel: &Channel, to: &str, body: &str) -> Entry {
     let store = &w.engine.store;
     let now = w.engine.clock.now();
-    let user = match store.messaging_user_by_key(channel.id, to).await.unwrap() {
-        Some(u) => u,
-        None => store
-            .create_messaging_user(
-                &NewMessagingUser {
-                    name: "Ada".into(),
-                    ..build::new_user(channel.id, to, Some(ConsentStatus::ExplicitlyOptedIn))
-                },
-                &parley_store::ConsentOrigin {
-                    source: ConsentSource::Import,
-                    reason: "test".into(),
-                    entry_id: None,
-                },
-                now,
-            )
-            .await
-            .unwrap(),
-    };
-    let session = match store.open_session(user.id).await.unwrap() {
-        Some(s) => s,
-        None => store
-            .create_session(
-                &build::new_session(channel.id, user.id, SessionStatus::Active),
-                now,
-            )
-            .await
-            .unwrap(),
-    };
+    let session = build::customer_session(store, channel, to, now).await;
     store
         .append_entry(
             &build::new_entry(

@@ -7,6 +7,7 @@ use parley_core::{Clock, SystemClock};
 use parley_store::testing::TestBackend;
 use parley_store::*;
 use parley_testkit::build;
+use parley_testkit::form::encode as enc;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -164,20 +165,6 @@ impl Sms {
     async fn entries(&self, user: Uuid, n: usize) -> Vec<(Session, Entry)> {
         self.app.wait_for_entries(user, n).await
     }
-}
-
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 fn outbound_texts(entries: &[(Session, Entry)]) -> Vec<String> {

@@ -136,18 +136,9 @@ fn channel_spec(
     secrets: Value,
 ) -> ChannelSpec {
     ChannelSpec {
-        name: name.into(),
         kind,
-        provider: Provider::Meta,
-        address: address.into(),
-        number_type: None,
-        provider_keyword: None,
-        country: None,
-        consent_level: ConsentLevel::Implicit,
         queue_id,
-        throughput_mps: None,
-        settings,
-        secrets,
+        ..build::whatsapp(name, address, settings, secrets)
     }
 }
 
