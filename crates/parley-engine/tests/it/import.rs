@@ -6,7 +6,6 @@ use parley_engine::import::{
 use parley_store::testing::{TestBackend, fresh};
 use parley_store::{Channel, ChannelSpec, MessagingUser, NewMessagingUser, PageRequest, Store};
 use parley_testkit::build;
-use serde_json::json;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
@@ -15,25 +14,16 @@ async fn channel(s: &Store, name: &str, kind: ChannelKind, address: &str) -> Cha
         ChannelKind::Sms => (Provider::Simulator, Some(NumberType::TollFree)),
         _ => (Provider::Simulator, None),
     };
-    s.create_channel(
-        &ChannelSpec {
-            name: name.into(),
-            kind,
-            provider,
-            address: address.into(),
-            number_type,
-            provider_keyword: None,
-            country: None,
-            consent_level: ConsentLevel::Explicit,
-            queue_id: None,
-            throughput_mps: None,
-            settings: json!({}),
-            secrets: json!({}),
-        },
-        T0,
-    )
-    .await
-    .unwrap()
+    let spec = ChannelSpec {
+        name: name.into(),
+        kind,
+        provider,
+        address: address.into(),
+        number_type,
+        consent_level: ConsentLevel::Explicit,
+        ..build::simulator_sms()
+    };
+    build::channel(s, &spec, T0).await
 }
 
 async fn channels(s: &Store) -> (Channel, Channel) {
