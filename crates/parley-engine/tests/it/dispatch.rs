@@ -49,6 +49,7 @@ fn account() -> Account {
         phone_number_id: PHONE_NUMBER_ID.into(),
         page_id: PAGE_ID.into(),
         public_url: Some(PUBLIC_URL.into()),
+        psid: Some(PSID.into()),
     }
 }
 
