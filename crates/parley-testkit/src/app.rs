@@ -162,6 +162,22 @@ impl TestApp {
         r.json().await.unwrap()
     }
 
+    /// Creates an agent who can sign in to the console with `password`.
+    pub async fn agent_with_password(
+        &self,
+        spec: &parley_store::AgentSpec,
+        password: &str,
+    ) -> parley_store::Agent {
+        let s = &self.db.store;
+        let now = SystemClock.now();
+        let agent = s.create_agent(spec, now).await.unwrap();
+        let hash = parley_server::console::auth::hash_password(password).unwrap();
+        s.set_agent_password_hash(agent.id, &hash, now)
+            .await
+            .unwrap();
+        agent
+    }
+
     /// A request without a token.
     pub fn anon(&self, method: Method, path: &str) -> RequestBuilder {
         self.client.request(method, format!("{}{path}", self.base))

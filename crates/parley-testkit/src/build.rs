@@ -182,3 +182,30 @@ pub fn new_entry(
 pub async fn entry(store: &Store, entry: &NewEntry, now: Timestamp) -> Entry {
     store.append_entry(entry, now).await.unwrap()
 }
+
+/// The open session of the customer `key` on `channel`: the one there is, or else an Active one,
+/// with the customer created first (named Ada, explicitly opted in by an import) if unknown.
+pub async fn customer_session(
+    store: &Store,
+    channel: &Channel,
+    key: &str,
+    now: Timestamp,
+) -> Session {
+    let user = match store.messaging_user_by_key(channel.id, key).await.unwrap() {
+        Some(u) => u,
+        None => {
+            let new = NewMessagingUser {
+                name: "Ada".into(),
+                ..new_user(channel.id, key, Some(ConsentStatus::ExplicitlyOptedIn))
+            };
+            user(store, &new, &origin(ConsentSource::Import, "test"), now).await
+        }
+    };
+    match store.open_session(user.id).await.unwrap() {
+        Some(s) => s,
+        None => {
+            let new = new_session(channel.id, user.id, SessionStatus::Active);
+            session(store, &new, now).await
+        }
+    }
+}

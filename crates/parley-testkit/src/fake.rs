@@ -52,6 +52,8 @@ pub struct Account {
     pub page_id: String,
     /// When set, every Twilio `StatusCallback` must be `{public_url}/status`.
     pub public_url: Option<String>,
+    /// When set, every Messenger send must go to this page-scoped id.
+    pub psid: Option<String>,
 }
 
 impl Default for Account {
@@ -64,6 +66,7 @@ impl Default for Account {
             phone_number_id: "106540352242922".into(),
             page_id: "1029384756".into(),
             public_url: None,
+            psid: None,
         }
     }
 }
@@ -380,10 +383,15 @@ async fn graph_messages(
             Some("MESSAGE_TAG") => json["tag"] == "HUMAN_AGENT",
             _ => false,
         };
-        let recipient = json["recipient"]["id"].as_str().unwrap_or_default().to_owned();
+        let recipient = json["recipient"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let message = &json["message"];
+        let expected = account.psid.as_deref().unwrap_or(recipient.as_str());
         if !typed
             || recipient.is_empty()
+            || recipient != expected
             || !(message["text"].is_string() || message["attachment"].is_object())
         {
             violations.push(format!("body {json}"));

@@ -26,3 +26,13 @@ pub mod db {
 }
 
 pub use db::{TestBackend, TestDb, fresh};
+
+/// A loopback port free at the time of asking, for a process the test starts itself (one that
+/// cannot be handed a bound listener).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

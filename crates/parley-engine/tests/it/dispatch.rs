@@ -2,20 +2,12 @@
 //! checks every documented field of each request, and a WhatsApp Cloud API. The rate limit is
 //! shown by counting permits on a manual clock, never by timing.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use base64::Engine as _;
 use parley_core::consent::SendPurpose;
 use parley_core::model::{
-    Actor, ChannelKind, ConsentLevel, ConsentSource, ConsentStatus, Direction, EntryStatus,
-    JobState, NumberType, Provider, SessionContext, SessionStatus,
+    Actor, ChannelKind, ConsentSource, ConsentStatus, Direction, EntryStatus, JobState,
 };
 use parley_core::{Clock, ErrorCode, ManualClock, Timestamp, new_id};
 use parley_engine::events::EventBus;
@@ -23,313 +15,69 @@ use parley_engine::outbound::{self, Outbound, rate_permits};
 use parley_engine::transport::HttpTransport;
 use parley_engine::{JobOutcome, JobRunner, RunnerConfig};
 use parley_store::testing::{TestBackend, fresh};
-use parley_store::{
-    Channel, ChannelSpec, ClaimRequest, Entry, Job, NewEntry, NewMessagingUser, NewSession, Store,
+use parley_store::{Channel, ChannelSpec, ClaimRequest, Entry, Job, Store};
+use parley_testkit::build;
+use parley_testkit::fake::{
+    self, Account, BROKEN, SLOW, Shared, THROTTLED_ONCE, UNSUBSCRIBED, WA_OUTSIDE,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 const AUTH_TOKEN: &str = "twilio-secret-token";
 const FROM: &str = "+14155550100";
 const PUBLIC_URL: &str = "https://parley.example/webhooks/twilio/ch";
-const UNSUBSCRIBED: &str = "+14155550199";
-const THROTTLED_ONCE: &str = "+14155550142";
-const BROKEN: &str = "+14155550150";
-const SLOW: &str = "+14155550160";
 const OK_TO: &str = "+14155550123";
 
 const PHONE_NUMBER_ID: &str = "106540352242922";
 const ACCESS_TOKEN: &str = "EAAGraphToken";
 const WA_OK: &str = "447400123456";
-const WA_OUTSIDE: &str = "447400123457";
 
 // ---------------------------------------------------------------------------------------------
-// The fakes.
-
-/// What a fake saw: every request, and every way a request broke the provider's documented rules.
-#[derive(Default)]
-struct Seen {
-    requests: Vec<Vec<(String, String)>>,
-    bodies: Vec<Value>,
-    violations: Vec<String>,
-    throttled: bool,
-}
-
-type Shared = Arc<Mutex<Seen>>;
-
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    format!("http://{addr}")
-}
-
-fn twilio_error(status: u16, code: u32, message: &str) -> Response {
-    (
-        StatusCode::from_u16(status).unwrap(),
-        [("content-type", "application/json")],
-        json!({"code": code, "message": message,
-               "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status})
-        .to_string(),
-    )
-        .into_response()
-}
-
-/// Checks a `Create a Message` request the way Twilio documents it, and answers by recipient.
-async fn twilio_messages(
-    State(seen): State<Shared>,
-    Path(sid): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut violations = Vec::new();
-    if sid != ACCOUNT_SID {
-        violations.push(format!("account sid in the URL: {sid}"));
-    }
-    let expected_auth = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}"))
-    );
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&expected_auth) {
-        violations.push("basic auth is not account sid : auth token".into());
-    }
-    if headers.get("content-type").and_then(|v| v.to_str().ok())
-        != Some("application/x-www-form-urlencoded")
-    {
-        violations.push("content type is not a form".into());
-    }
-    let form = parley_channels::twilio::FormParams::parse(&body)
-        .map(|f| f.into_pairs())
-        .unwrap_or_default();
-    let get = |name: &str| -> Vec<&str> {
-        form.iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    };
-    const KNOWN: &[&str] = &[
-        "To",
-        "From",
-        "MessagingServiceSid",
-        "Body",
-        "MediaUrl",
-        "StatusCallback",
-        "ValidityPeriod",
-    ];
-    for (n, _) in &form {
-        if !KNOWN.contains(&n.as_str()) {
-            violations.push(format!("unknown field {n}"));
-        }
-    }
-    let to = get("To");
-    let e164 = |s: &str| {
-        s.strip_prefix('+')
-            .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
-    };
-    if to.len() != 1 || !e164(to[0]) {
-        violations.push(format!("To must be one E.164 number: {to:?}"));
-    }
-    let from = get("From");
-    let service = get("MessagingServiceSid");
-    match (from.as_slice(), service.as_slice()) {
-        ([f], []) if e164(f) || f.bytes().all(|b| b.is_ascii_digit()) => {}
-        ([], [s]) if s.starts_with("MG") && s.len() == 34 => {}
-        other => violations.push(format!(
-            "exactly one of From and MessagingServiceSid: {other:?}"
-        )),
-    }
-    let body_text = get("Body");
-    if body_text.len() != 1 || body_text[0].is_empty() || body_text[0].chars().count() > 1600 {
-        violations.push(format!("Body must be 1-1600 characters: {body_text:?}"));
-    }
-    let callback = get("StatusCallback");
-    if callback != [format!("{PUBLIC_URL}/status").as_str()] {
-        violations.push(format!("StatusCallback: {callback:?}"));
-    }
-    let to = to.first().map(|s| (*s).to_owned()).unwrap_or_default();
-    let throttle_now = {
-        let mut s = seen.lock().unwrap();
-        s.requests.push(form.clone());
-        let invalid = !violations.is_empty();
-        s.violations.extend(violations);
-        if invalid {
-            return twilio_error(400, 21604, "invalid request");
-        }
-        let first = to == THROTTLED_ONCE && !s.throttled;
-        if first {
-            s.throttled = true;
-        }
-        first
-    };
-    match to.as_str() {
-        UNSUBSCRIBED => twilio_error(400, 21610, "Attempt to send to unsubscribed recipient"),
-        BROKEN => (StatusCode::INTERNAL_SERVER_ERROR, "upstream exploded").into_response(),
-        // Never answers: the client's timeout decides, and must treat the send as ambiguous.
-        SLOW => std::future::pending::<Response>().await,
-        _ if throttle_now => {
-            let mut r = twilio_error(429, 20429, "Too Many Requests");
-            r.headers_mut()
-                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
-            r
-        }
-        _ => (
-            StatusCode::CREATED,
-            [("content-type", "application/json")],
-            json!({"sid": format!("SM{}", new_id().simple()), "status": "queued",
-                   "to": to, "error_code": null, "error_message": null})
-            .to_string(),
-        )
-            .into_response(),
-    }
-}
-
-/// The WhatsApp Cloud API's send endpoint: bearer token, a text message, and a 131047 refusal
-/// for the number whose window Meta considers closed.
-async fn graph_messages(
-    State(seen): State<Shared>,
-    Path((version, node)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut violations = Vec::new();
-    if version != "v21.0" || node != PHONE_NUMBER_ID {
-        violations.push(format!("path /{version}/{node}/messages"));
-    }
-    if headers.get("authorization").and_then(|v| v.to_str().ok())
-        != Some(&format!("Bearer {ACCESS_TOKEN}"))
-    {
-        violations.push("bearer token".into());
-    }
-    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if json["messaging_product"] != "whatsapp"
-        || json["recipient_type"] != "individual"
-        || json["type"] != "text"
-        || !json["text"]["body"].is_string()
-    {
-        violations.push(format!("body {json}"));
-    }
-    let to = json["to"].as_str().unwrap_or_default().to_owned();
-    {
-        let mut s = seen.lock().unwrap();
-        s.bodies.push(json.clone());
-        s.violations.extend(violations);
-    }
-    if to == WA_OUTSIDE {
-        return (
-            StatusCode::BAD_REQUEST,
-            [("content-type", "application/json")],
-            json!({"error": {"message": "Re-engagement message", "type": "OAuthException",
-                "code": 131047, "error_data": {"messaging_product": "whatsapp",
-                "details": "Message failed to send because more than 24 hours have passed since the customer last replied to this number."},
-                "fbtrace_id": "AbCdEf"}})
-            .to_string(),
-        )
-            .into_response();
-    }
-    (
-        StatusCode::OK,
-        [("content-type", "application/json")],
-        json!({"messaging_product": "whatsapp",
-               "contacts": [{"input": to, "wa_id": to}],
-               "messages": [{"id": format!("wamid.{}", new_id().simple())}]})
-        .to_string(),
-    )
-        .into_response()
-}
+// The fakes: the shared fake of the providers' APIs, expecting this file's account, that checks
+// every documented field of each request.
 
 const PAGE_ID: &str = "1029384756";
 const PSID: &str = "6789012345";
 
-/// The Messenger Send API: bearer token, the page in the path, a text message whose
-/// `messaging_type` is RESPONSE, or MESSAGE_TAG with the HUMAN_AGENT tag.
-async fn messenger_messages(
-    State(seen): State<Shared>,
-    Path((version, node)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut violations = Vec::new();
-    if version != "v21.0" || node != PAGE_ID {
-        violations.push(format!("path /{version}/{node}/messages"));
+fn account() -> Account {
+    Account {
+        account_sid: ACCOUNT_SID.into(),
+        auth_token: AUTH_TOKEN.into(),
+        access_token: ACCESS_TOKEN.into(),
+        api_version: "v21.0".into(),
+        phone_number_id: PHONE_NUMBER_ID.into(),
+        page_id: PAGE_ID.into(),
+        public_url: Some(PUBLIC_URL.into()),
+        psid: Some(PSID.into()),
     }
-    if headers.get("authorization").and_then(|v| v.to_str().ok())
-        != Some(&format!("Bearer {ACCESS_TOKEN}"))
-    {
-        violations.push("bearer token".into());
-    }
-    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let typed = match json["messaging_type"].as_str() {
-        Some("RESPONSE") => json.get("tag").is_none(),
-        Some("MESSAGE_TAG") => json["tag"] == "HUMAN_AGENT",
-        _ => false,
-    };
-    if !typed || json["recipient"]["id"] != PSID || !json["message"]["text"].is_string() {
-        violations.push(format!("body {json}"));
-    }
-    {
-        let mut s = seen.lock().unwrap();
-        s.bodies.push(json);
-        s.violations.extend(violations);
-    }
-    (
-        StatusCode::OK,
-        [("content-type", "application/json")],
-        json!({"recipient_id": PSID, "message_id": format!("m_{}", new_id().simple())}).to_string(),
-    )
-        .into_response()
+}
+
+async fn fake_twilio() -> (String, Shared) {
+    fake::provider(account()).await
+}
+
+async fn fake_graph() -> (String, Shared) {
+    fake::provider(account()).await
 }
 
 async fn fake_messenger() -> (String, Shared) {
-    let seen = Shared::default();
-    let app = Router::new()
-        .route("/{version}/{node}/messages", post(messenger_messages))
-        .with_state(seen.clone());
-    (serve(app).await, seen)
+    fake::provider(account()).await
 }
 
 async fn messenger_channel(w: &World, base_url: &str) -> Channel {
     w.store
         .create_channel(
-            &ChannelSpec {
-                name: format!("fb-{}", new_id().simple()),
-                kind: ChannelKind::Messenger,
-                provider: Provider::Meta,
-                address: PAGE_ID.into(),
-                number_type: None,
-                provider_keyword: None,
-                country: None,
-                consent_level: ConsentLevel::Implicit,
-                queue_id: None,
-                throughput_mps: None,
-                settings: json!({"base_url": base_url, "api_version": "v21.0"}),
-                secrets: json!({"access_token": ACCESS_TOKEN}),
-            },
+            &build::messenger(
+                &format!("fb-{}", new_id().simple()),
+                PAGE_ID,
+                json!({"base_url": base_url, "api_version": "v21.0"}),
+                json!({"access_token": ACCESS_TOKEN}),
+            ),
             w.clock.now(),
         )
         .await
         .unwrap()
-}
-
-async fn fake_twilio() -> (String, Shared) {
-    let seen = Shared::default();
-    let app = Router::new()
-        .route(
-            "/2010-04-01/Accounts/{sid}/Messages.json",
-            post(twilio_messages),
-        )
-        .with_state(seen.clone());
-    (serve(app).await, seen)
-}
-
-async fn fake_graph() -> (String, Shared) {
-    let seen = Shared::default();
-    let app = Router::new()
-        .route("/{version}/{node}/messages", post(graph_messages))
-        .with_state(seen.clone());
-    (serve(app).await, seen)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -360,46 +108,28 @@ async fn twilio_channel(w: &World, base_url: &str, mps: Option<i64>) -> Channel 
 }
 
 async fn twilio_channel_at(w: &World, base_url: &str, mps: Option<i64>, from: &str) -> Channel {
-    w.store
-        .create_channel(
-            &ChannelSpec {
-                name: format!("sms-{}", new_id().simple()),
-                kind: ChannelKind::Sms,
-                provider: Provider::Twilio,
-                address: from.into(),
-                number_type: Some(NumberType::LongCode),
-                provider_keyword: None,
-                country: Some("US".into()),
-                consent_level: ConsentLevel::Implicit,
-                queue_id: None,
-                throughput_mps: mps,
-                settings: json!({"base_url": base_url, "public_url": PUBLIC_URL}),
-                secrets: json!({"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}),
-            },
-            w.clock.now(),
+    let spec = ChannelSpec {
+        throughput_mps: mps,
+        ..build::twilio_sms(
+            &format!("sms-{}", new_id().simple()),
+            from,
+            json!({"base_url": base_url, "public_url": PUBLIC_URL}),
+            json!({"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}),
         )
-        .await
-        .unwrap()
+    };
+    w.store.create_channel(&spec, w.clock.now()).await.unwrap()
 }
 
 async fn whatsapp_channel(w: &World, base_url: &str) -> Channel {
     w.store
         .create_channel(
-            &ChannelSpec {
-                name: format!("wa-{}", new_id().simple()),
-                kind: ChannelKind::Whatsapp,
-                provider: Provider::Meta,
-                address: "+447400000001".into(),
-                number_type: None,
-                provider_keyword: None,
-                country: None,
-                consent_level: ConsentLevel::Implicit,
-                queue_id: None,
-                throughput_mps: None,
-                settings: json!({"base_url": base_url, "api_version": "v21.0",
-                                 "phone_number_id": PHONE_NUMBER_ID}),
-                secrets: json!({"access_token": ACCESS_TOKEN}),
-            },
+            &build::whatsapp(
+                &format!("wa-{}", new_id().simple()),
+                "+447400000001",
+                json!({"base_url": base_url, "api_version": "v21.0",
+                       "phone_number_id": PHONE_NUMBER_ID}),
+                json!({"access_token": ACCESS_TOKEN}),
+            ),
             w.clock.now(),
         )
         .await
@@ -415,61 +145,17 @@ async fn queued_reply(
     body: &str,
     wrote_at: Option<Timestamp>,
 ) -> Entry {
-    let user = match w.store.messaging_user_by_key(channel.id, to).await.unwrap() {
-        Some(u) => u,
-        None => w
-            .store
-            .create_messaging_user(
-                &NewMessagingUser {
-                    channel_id: channel.id,
-                    platform_key: to.into(),
-                    name: "Ada".into(),
-                    locale: None,
-                    consent_status: Some(ConsentStatus::ExplicitlyOptedIn),
-                    contact_id: None,
-                },
-                &parley_store::ConsentOrigin {
-                    source: ConsentSource::Import,
-                    reason: "test".into(),
-                    entry_id: None,
-                },
-                w.clock.now(),
-            )
-            .await
-            .unwrap(),
-    };
-    let session = match w.store.open_session(user.id).await.unwrap() {
-        Some(s) => s,
-        None => w
-            .store
-            .create_session(
-                &NewSession {
-                    conversation_id: new_id(),
-                    channel_id: channel.id,
-                    messaging_user_id: user.id,
-                    status: SessionStatus::Active,
-                    context: SessionContext::Service,
-                    queue_id: None,
-                    case_id: None,
-                },
-                w.clock.now(),
-            )
-            .await
-            .unwrap(),
-    };
+    let session = build::customer_session(&w.store, channel, to, w.clock.now()).await;
     if let Some(at) = wrote_at {
         w.store
             .append_entry(
-                &NewEntry {
-                    session_id: session.id,
-                    direction: Direction::Inbound,
-                    actor: Actor::Customer,
-                    actor_id: None,
-                    body: "hello?".into(),
-                    media: Vec::new(),
-                    provider_message_id: None,
-                    status: EntryStatus::Received,
-                },
+                &build::new_entry(
+                    session.id,
+                    Direction::Inbound,
+                    Actor::Customer,
+                    "hello?",
+                    EntryStatus::Received,
+                ),
                 at,
             )
             .await
@@ -477,16 +163,13 @@ async fn queued_reply(
     }
     w.store
         .append_entry(
-            &NewEntry {
-                session_id: session.id,
-                direction: Direction::Outbound,
-                actor: Actor::Agent,
-                actor_id: None,
-                body: body.into(),
-                media: Vec::new(),
-                provider_message_id: None,
-                status: EntryStatus::Queued,
-            },
+            &build::new_entry(
+                session.id,
+                Direction::Outbound,
+                Actor::Agent,
+                body,
+                EntryStatus::Queued,
+            ),
             w.clock.now(),
         )
         .await
@@ -547,7 +230,7 @@ async fn twilio_accepts_a_well_formed_request(b: TestBackend) {
         let seen = seen.lock().unwrap();
         assert!(seen.violations.is_empty(), "{:?}", seen.violations);
         assert_eq!(
-            seen.requests,
+            seen.twilio_sends,
             vec![vec![
                 ("To".to_owned(), OK_TO.to_owned()),
                 ("From".to_owned(), FROM.to_owned()),
@@ -595,7 +278,7 @@ async fn twilio_messaging_service_replaces_from(b: TestBackend) {
     assert_eq!(send(&w, &entry).await, JobOutcome::Done);
     let seen = seen.lock().unwrap();
     assert!(seen.violations.is_empty(), "{:?}", seen.violations);
-    let form = &seen.requests[0];
+    let form = &seen.twilio_sends[0];
     assert!(form.contains(&("MessagingServiceSid".to_owned(), service.to_owned())));
     assert!(!form.iter().any(|(n, _)| n == "From"), "{form:?}");
 }
@@ -699,7 +382,7 @@ async fn twilio_429_is_retried_by_the_runner_then_accepted(b: TestBackend) {
     assert!(sent.provider_message_id.unwrap().starts_with("SM"));
     assert_eq!(w.store.job(job_id).await.unwrap().state, JobState::Done);
     let seen = seen.lock().unwrap();
-    assert_eq!(seen.requests.len(), 2);
+    assert_eq!(seen.twilio_sends.len(), 2);
     assert!(seen.violations.is_empty(), "{:?}", seen.violations);
 }
 
@@ -760,7 +443,7 @@ async fn a_timeout_is_ambiguous_and_never_resent(b: TestBackend) {
         "{:?}",
         stored.provider_error
     );
-    assert_eq!(seen.lock().unwrap().requests.len(), 1);
+    assert_eq!(seen.lock().unwrap().twilio_sends.len(), 1);
 }
 
 async fn too_long_sms_is_refused_with_3004_without_a_call(b: TestBackend) {
@@ -772,7 +455,7 @@ async fn too_long_sms_is_refused_with_3004_without_a_call(b: TestBackend) {
     let stored = w.store.entry(entry.id).await.unwrap();
     assert_eq!(stored.status, EntryStatus::Failed);
     assert_eq!(stored.error_code.as_deref(), Some("3004"));
-    assert!(seen.lock().unwrap().requests.is_empty());
+    assert!(seen.lock().unwrap().twilio_sends.is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -799,8 +482,8 @@ async fn whatsapp_text_inside_the_window_is_accepted(b: TestBackend) {
     assert_ne!(stored.status, EntryStatus::Failed);
     let seen = seen.lock().unwrap();
     assert!(seen.violations.is_empty(), "{:?}", seen.violations);
-    assert_eq!(seen.bodies[0]["to"], WA_OK);
-    assert_eq!(seen.bodies[0]["text"]["body"], "Your order shipped");
+    assert_eq!(seen.graph_sends[0]["to"], WA_OK);
+    assert_eq!(seen.graph_sends[0]["text"]["body"], "Your order shipped");
 }
 
 async fn whatsapp_131047_fails_with_0004(b: TestBackend) {
@@ -823,7 +506,7 @@ async fn whatsapp_131047_fails_with_0004(b: TestBackend) {
         "{:?}",
         stored.provider_error
     );
-    assert_eq!(seen.lock().unwrap().bodies.len(), 1);
+    assert_eq!(seen.lock().unwrap().graph_sends.len(), 1);
 }
 
 async fn whatsapp_outside_the_window_is_refused_without_a_call(b: TestBackend) {
@@ -847,7 +530,7 @@ async fn whatsapp_outside_the_window_is_refused_without_a_call(b: TestBackend) {
             stored.provider_error
         );
     }
-    assert!(seen.lock().unwrap().bodies.is_empty(), "no HTTP call");
+    assert!(seen.lock().unwrap().graph_sends.is_empty(), "no HTTP call");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -888,10 +571,10 @@ async fn messenger_uses_the_window_to_pick_the_messaging_type(b: TestBackend) {
 
     let seen = seen.lock().unwrap();
     assert!(seen.violations.is_empty(), "{:?}", seen.violations);
-    assert_eq!(seen.bodies.len(), 2);
-    assert_eq!(seen.bodies[0]["messaging_type"], "RESPONSE");
-    assert_eq!(seen.bodies[1]["messaging_type"], "MESSAGE_TAG");
-    assert_eq!(seen.bodies[1]["tag"], "HUMAN_AGENT");
+    assert_eq!(seen.graph_sends.len(), 2);
+    assert_eq!(seen.graph_sends[0]["messaging_type"], "RESPONSE");
+    assert_eq!(seen.graph_sends[1]["messaging_type"], "MESSAGE_TAG");
+    assert_eq!(seen.graph_sends[1]["tag"], "HUMAN_AGENT");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -910,7 +593,7 @@ async fn the_rate_limit_charges_per_segment(b: TestBackend) {
     let entry = queued_reply(&w, &channel, OK_TO, &two_segments, None).await;
     assert_eq!(send(&w, &entry).await, JobOutcome::Done);
     assert_eq!(w.outbound.permits_charged(channel.id), 2, "one per segment");
-    assert_eq!(seen.lock().unwrap().requests.len(), 1);
+    assert_eq!(seen.lock().unwrap().twilio_sends.len(), 1);
 
     // One permit of the burst is left; after it the sender must wait a third of a second.
     w.outbound.try_acquire(&channel, 1).unwrap();

@@ -4,10 +4,8 @@ use parley_engine::import::{
     ImportError, ImportFile, ImportRecord, ImportReport, Progress, import_messaging_users,
 };
 use parley_store::testing::{TestBackend, fresh};
-use parley_store::{
-    Channel, ChannelSpec, ConsentOrigin, MessagingUser, NewMessagingUser, PageRequest, Store,
-};
-use serde_json::json;
+use parley_store::{Channel, ChannelSpec, MessagingUser, NewMessagingUser, PageRequest, Store};
+use parley_testkit::build;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
@@ -16,25 +14,16 @@ async fn channel(s: &Store, name: &str, kind: ChannelKind, address: &str) -> Cha
         ChannelKind::Sms => (Provider::Simulator, Some(NumberType::TollFree)),
         _ => (Provider::Simulator, None),
     };
-    s.create_channel(
-        &ChannelSpec {
-            name: name.into(),
-            kind,
-            provider,
-            address: address.into(),
-            number_type,
-            provider_keyword: None,
-            country: None,
-            consent_level: ConsentLevel::Explicit,
-            queue_id: None,
-            throughput_mps: None,
-            settings: json!({}),
-            secrets: json!({}),
-        },
-        T0,
-    )
-    .await
-    .unwrap()
+    let spec = ChannelSpec {
+        name: name.into(),
+        kind,
+        provider,
+        address: address.into(),
+        number_type,
+        consent_level: ConsentLevel::Explicit,
+        ..build::simulator_sms()
+    };
+    build::channel(s, &spec, T0).await
 }
 
 async fn channels(s: &Store) -> (Channel, Channel) {
@@ -141,18 +130,10 @@ async fn a_changed_consent_is_updated_with_history(b: TestBackend) {
     let texter = s
         .create_messaging_user(
             &NewMessagingUser {
-                channel_id: sms.id,
-                platform_key: "+447400123456".into(),
-                name: String::new(),
                 locale: Some("en".into()),
-                consent_status: None,
-                contact_id: None,
+                ..build::new_user(sms.id, "+447400123456", None)
             },
-            &ConsentOrigin {
-                source: ConsentSource::Inbound,
-                reason: "first message".into(),
-                entry_id: None,
-            },
+            &build::origin(ConsentSource::Inbound, "first message"),
             T0,
         )
         .await

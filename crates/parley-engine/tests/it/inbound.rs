@@ -9,24 +9,15 @@ use parley_engine::inbound::InboundEvent;
 use parley_engine::{Engine, EngineConfig, EventBus};
 use parley_store::testing::{TestBackend, fresh};
 use parley_store::*;
+use parley_testkit::build;
 use serde_json::json;
 
 async fn channel(store: &Store, now: Timestamp) -> Channel {
     store
         .create_channel(
             &ChannelSpec {
-                name: "Sim".into(),
-                kind: ChannelKind::Sms,
-                provider: Provider::Simulator,
-                address: "+14155550100".into(),
-                number_type: Some(NumberType::TollFree),
-                provider_keyword: None,
-                country: None,
-                consent_level: ConsentLevel::Implicit,
-                queue_id: None,
-                throughput_mps: None,
                 settings: json!({"session_policy": {"inactive_timeout_secs": 3600}}),
-                secrets: json!({}),
+                ..build::simulator_sms()
             },
             now,
         )
@@ -237,17 +228,11 @@ async fn unprocessable_messages_share_one_error_session(b: TestBackend) {
         .create_channel(
             &ChannelSpec {
                 name: "baby".into(),
-                kind: ChannelKind::Sms,
-                provider: Provider::Simulator,
                 address: "11221".into(),
                 number_type: Some(NumberType::SharedShortCode),
                 provider_keyword: Some("baby".into()),
                 country: Some("US".into()),
-                consent_level: ConsentLevel::Implicit,
-                queue_id: None,
-                throughput_mps: None,
-                settings: json!({}),
-                secrets: json!({}),
+                ..build::simulator_sms()
             },
             now,
         )

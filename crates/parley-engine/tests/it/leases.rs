@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use parley_core::consent::SendPurpose;
 use parley_core::model::*;
-use parley_core::{Clock, ManualClock, Timestamp, new_id};
+use parley_core::{Clock, ManualClock, Timestamp};
 use parley_engine::dispatch::SenderLeases;
 use parley_engine::outbound;
 use parley_engine::{Engine, EngineConfig, EventBus, JobRunner};
 use parley_store::testing::{TestBackend, TestDb, fresh};
 use parley_store::*;
-use serde_json::json;
+use parley_testkit::build;
 use uuid::Uuid;
 
 /// Customers' numbers, unique across the tests of this binary.
@@ -50,17 +50,9 @@ async fn sender(store: &Store, address: &str, now: Timestamp) -> Channel {
         .create_channel(
             &ChannelSpec {
                 name: format!("sim-{address}"),
-                kind: ChannelKind::Sms,
-                provider: Provider::Simulator,
                 address: address.into(),
-                number_type: Some(NumberType::TollFree),
-                provider_keyword: None,
-                country: None,
-                consent_level: ConsentLevel::Implicit,
-                queue_id: None,
                 throughput_mps: Some(10_000),
-                settings: json!({}),
-                secrets: json!({}),
+                ..build::simulator_sms()
             },
             now,
         )
@@ -81,52 +73,34 @@ async fn queue_replies(
         let user = store
             .create_messaging_user(
                 &NewMessagingUser {
-                    channel_id: channel.id,
-                    platform_key: format!(
-                        "+1415{}",
-                        5_550_000 + NEXT.fetch_add(1, Ordering::Relaxed)
-                    ),
                     name: "Ada".into(),
-                    locale: None,
-                    consent_status: Some(ConsentStatus::ImplicitlyOptedIn),
-                    contact_id: None,
+                    ..build::new_user(
+                        channel.id,
+                        &format!("+1415{}", 5_550_000 + NEXT.fetch_add(1, Ordering::Relaxed)),
+                        Some(ConsentStatus::ImplicitlyOptedIn),
+                    )
                 },
-                &ConsentOrigin {
-                    source: ConsentSource::Import,
-                    reason: "test".into(),
-                    entry_id: None,
-                },
+                &build::origin(ConsentSource::Import, "test"),
                 now,
             )
             .await
             .unwrap();
         let session = store
             .create_session(
-                &NewSession {
-                    conversation_id: new_id(),
-                    channel_id: channel.id,
-                    messaging_user_id: user.id,
-                    status: SessionStatus::Active,
-                    context: SessionContext::Service,
-                    queue_id: None,
-                    case_id: None,
-                },
+                &build::new_session(channel.id, user.id, SessionStatus::Active),
                 now,
             )
             .await
             .unwrap();
         let entry = store
             .append_entry(
-                &NewEntry {
-                    session_id: session.id,
-                    direction: Direction::Outbound,
-                    actor: Actor::Agent,
-                    actor_id: None,
-                    body: "Your order ships today".into(),
-                    media: Vec::new(),
-                    provider_message_id: None,
-                    status: EntryStatus::Queued,
-                },
+                &build::new_entry(
+                    session.id,
+                    Direction::Outbound,
+                    Actor::Agent,
+                    "Your order ships today",
+                    EntryStatus::Queued,
+                ),
                 now,
             )
             .await

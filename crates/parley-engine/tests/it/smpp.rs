@@ -9,17 +9,14 @@ use std::time::Duration;
 
 use parley_core::consent::SendPurpose;
 use parley_core::model::{
-    Actor, ChannelKind, ConsentLevel, ConsentSource, ConsentStatus, Direction, EntryStatus,
-    NumberType, Provider, SessionContext, SessionStatus,
+    Actor, ChannelKind, ConsentLevel, Direction, EntryStatus, NumberType, Provider,
 };
 use parley_core::{Clock, SystemClock, new_id};
 use parley_engine::outbound;
 use parley_engine::{Engine, EngineConfig, EventBus, JobOutcome};
 use parley_store::testing::{TestBackend, TestDb, fresh};
-use parley_store::{
-    Channel, ChannelSpec, ClaimRequest, Entry, Job, NewEntry, NewMessagingUser, NewSession,
-    PageRequest,
-};
+use parley_store::{Channel, ChannelSpec, ClaimRequest, Entry, Job, PageRequest};
+use parley_testkit::build;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
@@ -189,58 +186,16 @@ async fn smpp_channel(w: &World, port: u16, password: &str) -> Channel {
 async fn queued_reply(w: &World, channel: &Channel, to: &str, body: &str) -> Entry {
     let store = &w.engine.store;
     let now = w.engine.clock.now();
-    let user = match store.messaging_user_by_key(channel.id, to).await.unwrap() {
-        Some(u) => u,
-        None => store
-            .create_messaging_user(
-                &NewMessagingUser {
-                    channel_id: channel.id,
-                    platform_key: to.into(),
-                    name: "Ada".into(),
-                    locale: None,
-                    consent_status: Some(ConsentStatus::ExplicitlyOptedIn),
-                    contact_id: None,
-                },
-                &parley_store::ConsentOrigin {
-                    source: ConsentSource::Import,
-                    reason: "test".into(),
-                    entry_id: None,
-                },
-                now,
-            )
-            .await
-            .unwrap(),
-    };
-    let session = match store.open_session(user.id).await.unwrap() {
-        Some(s) => s,
-        None => store
-            .create_session(
-                &NewSession {
-                    conversation_id: new_id(),
-                    channel_id: channel.id,
-                    messaging_user_id: user.id,
-                    status: SessionStatus::Active,
-                    context: SessionContext::Service,
-                    queue_id: None,
-                    case_id: None,
-                },
-                now,
-            )
-            .await
-            .unwrap(),
-    };
+    let session = build::customer_session(store, channel, to, now).await;
     store
         .append_entry(
-            &NewEntry {
-                session_id: session.id,
-                direction: Direction::Outbound,
-                actor: Actor::Agent,
-                actor_id: None,
-                body: body.into(),
-                media: Vec::new(),
-                provider_message_id: None,
-                status: EntryStatus::Queued,
-            },
+            &build::new_entry(
+                session.id,
+                Direction::Outbound,
+                Actor::Agent,
+                body,
+                EntryStatus::Queued,
+            ),
             now,
         )
         .await

@@ -2,8 +2,9 @@
 
 use parley_core::model::{AgentRole, TokenRole};
 use parley_core::{Clock, E164, SystemClock};
+use parley_store::ContactSpec;
 use parley_store::testing::TestBackend;
-use parley_store::{AgentSpec, ContactSpec};
+use parley_testkit::build;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -350,26 +351,12 @@ async fn quick_text_renders_for_a_session(b: TestBackend) {
 /// Signs an agent in through the console form: its cookie, and the CSRF token of its pages.
 async fn console_sign_in(app: &TestApp, name: &str) -> (String, String) {
     const PASSWORD: &str = "correct horse battery staple";
-    let s = &app.db.store;
-    let now = SystemClock.now();
-    let agent = s
-        .create_agent(
-            &AgentSpec {
-                name: name.into(),
-                email: format!("{}@example.test", name.to_lowercase()),
-                role: AgentRole::Agent,
-                capacity: 2,
-                queue_ids: vec![],
-                skills: vec![],
-            },
-            now,
+    let agent = app
+        .agent_with_password(
+            &build::agent_spec(name, AgentRole::Agent, 2, vec![]),
+            PASSWORD,
         )
-        .await
-        .unwrap();
-    let hash = parley_server::console::auth::hash_password(PASSWORD).unwrap();
-    s.set_agent_password_hash(agent.id, &hash, now)
-        .await
-        .unwrap();
+        .await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -2,6 +2,7 @@ use parley_core::model::*;
 use parley_core::{Clock, SystemClock};
 use parley_store::testing::TestBackend;
 use parley_store::*;
+use parley_testkit::build;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -233,39 +234,19 @@ async fn conversations_are_readable(b: TestBackend) {
     let s = &app.db.store;
     let now = SystemClock.now();
     let c = s
-        .create_channel(
-            &ChannelSpec {
-                name: "Sim".into(),
-                kind: ChannelKind::Sms,
-                provider: Provider::Simulator,
-                address: "+14155550100".into(),
-                number_type: Some(NumberType::TollFree),
-                provider_keyword: None,
-                country: None,
-                consent_level: ConsentLevel::Implicit,
-                queue_id: None,
-                throughput_mps: None,
-                settings: json!({}),
-                secrets: json!({}),
-            },
-            now,
-        )
+        .create_channel(&build::simulator_sms(), now)
         .await
         .unwrap();
-    let origin = ConsentOrigin {
-        source: ConsentSource::Inbound,
-        reason: "first message".into(),
-        entry_id: None,
-    };
+    let origin = build::origin(ConsentSource::Inbound, "first message");
     let u = s
         .create_messaging_user(
             &NewMessagingUser {
-                channel_id: c.id,
-                platform_key: "+447400123456".into(),
                 name: "Ann".into(),
-                locale: None,
-                consent_status: Some(ConsentStatus::ImplicitlyOptedIn),
-                contact_id: None,
+                ..build::new_user(
+                    c.id,
+                    "+447400123456",
+                    Some(ConsentStatus::ImplicitlyOptedIn),
+                )
             },
             &origin,
             now,
@@ -275,42 +256,24 @@ async fn conversations_are_readable(b: TestBackend) {
     s.set_consent(
         u.id,
         ConsentStatus::OptedOut,
-        &ConsentOrigin {
-            source: ConsentSource::Keyword,
-            reason: "STOP".into(),
-            entry_id: None,
-        },
+        &build::origin(ConsentSource::Keyword, "STOP"),
         now,
     )
     .await
     .unwrap();
     let session = s
-        .create_session(
-            &NewSession {
-                conversation_id: uuid::Uuid::now_v7(),
-                channel_id: c.id,
-                messaging_user_id: u.id,
-                status: SessionStatus::Waiting,
-                context: SessionContext::Service,
-                queue_id: None,
-                case_id: None,
-            },
-            now,
-        )
+        .create_session(&build::new_session(c.id, u.id, SessionStatus::Waiting), now)
         .await
         .unwrap();
     let e = s
         .append_entry(
-            &NewEntry {
-                session_id: session.id,
-                direction: Direction::Outbound,
-                actor: Actor::Agent,
-                actor_id: None,
-                body: "<script>x</script>".into(),
-                media: vec![],
-                provider_message_id: None,
-                status: EntryStatus::Queued,
-            },
+            &build::new_entry(
+                session.id,
+                Direction::Outbound,
+                Actor::Agent,
+                "<script>x</script>",
+                EntryStatus::Queued,
+            ),
             now,
         )
         .await

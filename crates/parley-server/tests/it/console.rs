@@ -10,6 +10,7 @@ use parley_engine::EngineConfig;
 use parley_server::ServerConfig;
 use parley_store::testing::TestBackend;
 use parley_store::*;
+use parley_testkit::build;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -49,34 +50,20 @@ impl Desk {
         let now = SystemClock.now();
         let s = &app.db.store;
         let queue = s
-            .create_queue(
-                &QueueSpec {
-                    name: "Support".into(),
-                    routing_model: RoutingModel::MostAvailable,
-                    priority: 0,
-                },
-                now,
-            )
+            .create_queue(&build::queue_spec("Support"), now)
             .await
             .unwrap();
         let channel = s
             .create_channel(
                 &ChannelSpec {
                     name: "Desk SMS".into(),
-                    kind: ChannelKind::Sms,
-                    provider: Provider::Simulator,
-                    address: "+14155550100".into(),
-                    provider_keyword: None,
-                    number_type: Some(NumberType::TollFree),
                     country: Some("US".into()),
-                    consent_level: ConsentLevel::Implicit,
                     queue_id: Some(queue.id),
-                    throughput_mps: None,
                     settings: json!({
                         "case_handoff": {"trigger": {"on": "non_keyword_reply"}},
                         "end_conversation_reply": "Thanks, goodbye."
                     }),
-                    secrets: json!({}),
+                    ..build::simulator_sms()
                 },
                 now,
             )
@@ -90,27 +77,12 @@ impl Desk {
     }
 
     pub(crate) async fn agent(&self, name: &str, capacity: i64, role: AgentRole) -> Agent {
-        let s = &self.app.db.store;
-        let now = SystemClock.now();
-        let agent = s
-            .create_agent(
-                &AgentSpec {
-                    name: name.into(),
-                    email: format!("{}@example.test", name.to_lowercase()),
-                    role,
-                    capacity,
-                    queue_ids: vec![self.queue.id],
-                    skills: vec![],
-                },
-                now,
+        self.app
+            .agent_with_password(
+                &build::agent_spec(name, role, capacity, vec![self.queue.id]),
+                PASSWORD,
             )
             .await
-            .unwrap();
-        let hash = parley_server::console::auth::hash_password(PASSWORD).unwrap();
-        s.set_agent_password_hash(agent.id, &hash, now)
-            .await
-            .unwrap();
-        agent
     }
 
     /// Signs in through the form and reads the CSRF token from the console page.

@@ -6,6 +6,8 @@ use parley_core::model::*;
 use parley_core::{Clock, SystemClock};
 use parley_store::testing::TestBackend;
 use parley_store::*;
+use parley_testkit::build;
+use parley_testkit::form::encode as enc;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -49,22 +51,11 @@ impl Sms {
         let queue = match s.queue_by_name("Support").await.unwrap() {
             Some(q) => q,
             None => s
-                .create_queue(
-                    &QueueSpec {
-                        name: "Support".into(),
-                        routing_model: RoutingModel::MostAvailable,
-                        priority: 0,
-                    },
-                    now,
-                )
+                .create_queue(&build::queue_spec("Support"), now)
                 .await
                 .unwrap(),
         };
         let mut spec = ChannelSpec {
-            name: format!("SMS {address} {}", program.unwrap_or("")),
-            kind: ChannelKind::Sms,
-            provider: Provider::Twilio,
-            address: address.into(),
             number_type: Some(number_type),
             provider_keyword: program.map(str::to_owned),
             country: Some(if address.len() < 8 {
@@ -74,9 +65,12 @@ impl Sms {
             }),
             consent_level: level,
             queue_id: Some(queue.id),
-            throughput_mps: None,
-            settings: settings.clone(),
-            secrets: json!({"auth_token": TOKEN}),
+            ..build::twilio_sms(
+                &format!("SMS {address} {}", program.unwrap_or("")),
+                address,
+                settings.clone(),
+                json!({"auth_token": TOKEN}),
+            )
         };
         let channel = s.create_channel(&spec, now).await.unwrap();
         let url = format!("{}/webhooks/twilio/{}", app.base, channel.id);
@@ -171,20 +165,6 @@ impl Sms {
     async fn entries(&self, user: Uuid, n: usize) -> Vec<(Session, Entry)> {
         self.app.wait_for_entries(user, n).await
     }
-}
-
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 fn outbound_texts(entries: &[(Session, Entry)]) -> Vec<String> {
@@ -628,18 +608,15 @@ async fn shared_short_code_programs_are_separate(b: TestBackend) {
     let now = SystemClock.now();
     let s = baby.app.db.store.clone();
     let mut spec_baby = ChannelSpec {
-        name: "baby".into(),
-        kind: ChannelKind::Sms,
-        provider: Provider::Twilio,
-        address: "11221".into(),
         number_type: Some(NumberType::SharedShortCode),
         provider_keyword: Some("baby".into()),
         country: Some("US".into()),
-        consent_level: ConsentLevel::Implicit,
-        queue_id: None,
-        throughput_mps: None,
-        settings: baby.channel.settings.clone(),
-        secrets: json!({"auth_token": TOKEN}),
+        ..build::twilio_sms(
+            "baby",
+            "11221",
+            baby.channel.settings.clone(),
+            json!({"auth_token": TOKEN}),
+        )
     };
     s.delete_channel(baby.channel.id).await.unwrap();
     let baby_ch = s.create_channel(&spec_baby, now).await.unwrap();
@@ -758,14 +735,14 @@ async fn status_callbacks_move_forward_and_21610_opts_out(b: TestBackend) {
     let out = s
         .append_entry(
             &NewEntry {
-                session_id: entries[0].0.id,
-                direction: Direction::Outbound,
-                actor: Actor::Agent,
-                actor_id: None,
-                body: "hello".into(),
-                media: vec![],
                 provider_message_id: Some("SMOUT1".into()),
-                status: EntryStatus::Sent,
+                ..build::new_entry(
+                    entries[0].0.id,
+                    Direction::Outbound,
+                    Actor::Agent,
+                    "hello",
+                    EntryStatus::Sent,
+                )
             },
             SystemClock.now(),
         )

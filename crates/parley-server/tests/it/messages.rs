@@ -4,18 +4,14 @@
 //! rules; WhatsApp templates accepted outside the window and sent as templates, free text and
 //! pending templates refused; the templates API.
 
-use std::sync::{Arc, Mutex};
-
-use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode as AxStatus};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use parley_channels::twilio::{SignatureAlgorithm, compute_signature};
 use parley_core::model::*;
 use parley_core::{Clock, SystemClock, Timestamp};
 use parley_store::testing::TestBackend;
 use parley_store::*;
+use parley_testkit::build;
+use parley_testkit::fake::{self, Account, PDF, PNG, Shared};
+use parley_testkit::form::encode as enc;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -27,211 +23,17 @@ const AUTH_TOKEN: &str = "twilio-auth-token";
 const ACCESS_TOKEN: &str = "EAAG-test-token";
 const PHONE_NUMBER_ID: &str = "106540352242922";
 const CUSTOMER: &str = "+14155550123";
-/// A 1x1 PNG.
-const PNG: &[u8] = &[
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52, 0, 0, 0,
-    1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1f, 0x15, 0xc4, 0x89, 0, 0, 0, 0x0a, 0x49, 0x44, 0x41, 0x54,
-    0x78, 0x9c, 0x63, 0, 1, 0, 0, 5, 0, 1, 0x0d, 0x0a, 0x2d, 0xb4, 0, 0, 0, 0, 0x49, 0x45, 0x4e,
-    0x44, 0xae, 0x42, 0x60, 0x82,
-];
-const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
 
-// ---------------------------------------------------------------------------------------------
-// The fake provider.
-
-#[derive(Default)]
-struct Seen {
-    /// Media downloads: (path, Authorization header).
-    downloads: Vec<(String, Option<String>)>,
-    /// Twilio sends, as form pairs.
-    twilio_sends: Vec<Vec<(String, String)>>,
-    /// Graph sends, as JSON.
-    graph_sends: Vec<Value>,
-    /// The fake's own base URL, for the links it hands out.
-    base: String,
-}
-
-type Shared = Arc<Mutex<Seen>>;
-
-fn auth_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-/// Twilio's media URL: checks the Basic credentials, then redirects to storage like Twilio does.
-async fn twilio_media(
-    State(seen): State<Shared>,
-    axum::extract::Path((_sid, _mm, me)): axum::extract::Path<(String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let auth = auth_of(&headers);
-    seen.lock()
-        .unwrap()
-        .downloads
-        .push((format!("media/{me}"), auth.clone()));
-    let expected = format!(
-        "Basic {}",
-        base64_encode(&format!("{ACCOUNT_SID}:{AUTH_TOKEN}"))
-    );
-    if auth.as_deref() != Some(expected.as_str()) {
-        return AxStatus::UNAUTHORIZED.into_response();
-    }
-    (
-        AxStatus::TEMPORARY_REDIRECT,
-        [("location", format!("/storage/{me}"))],
-    )
-        .into_response()
-}
-
-/// The storage behind the redirect: public, and must not receive the account's credentials.
-async fn storage(
-    State(seen): State<Shared>,
-    axum::extract::Path(name): axum::extract::Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    seen.lock()
-        .unwrap()
-        .downloads
-        .push((format!("storage/{name}"), auth_of(&headers)));
-    match name.as_str() {
-        "ME-png" => ([("content-type", "image/png")], PNG).into_response(),
-        "ME-pdf" => ([("content-type", "application/pdf")], PDF).into_response(),
-        _ => AxStatus::NOT_FOUND.into_response(),
-    }
-}
-
-/// The Graph API's media lookup: where the file of a media id is.
-async fn graph_media(
-    State(seen): State<Shared>,
-    axum::extract::Path((_version, id)): axum::extract::Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let auth = auth_of(&headers);
-    seen.lock()
-        .unwrap()
-        .downloads
-        .push((format!("graph/{id}"), auth.clone()));
-    if auth.as_deref() != Some(&format!("Bearer {ACCESS_TOKEN}")) {
-        return AxStatus::UNAUTHORIZED.into_response();
-    }
-    let base = seen.lock().unwrap().base.clone();
-    (
-        [("content-type", "application/json")],
-        json!({"url": format!("{base}/lookaside/{id}"), "mime_type": "image/png",
-               "sha256": "x", "file_size": PNG.len(), "id": id, "messaging_product": "whatsapp"})
-        .to_string(),
-    )
-        .into_response()
-}
-
-/// Meta's download URL: the bearer token again.
-async fn lookaside(
-    State(seen): State<Shared>,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let auth = auth_of(&headers);
-    seen.lock()
-        .unwrap()
-        .downloads
-        .push((format!("lookaside/{id}"), auth.clone()));
-    if auth.as_deref() != Some(&format!("Bearer {ACCESS_TOKEN}")) {
-        return AxStatus::UNAUTHORIZED.into_response();
-    }
-    // Meta serves a generic type here; the lookup's mime_type is the one kept.
-    ([("content-type", "application/octet-stream")], PNG).into_response()
-}
-
-async fn twilio_send(State(seen): State<Shared>, body: String) -> Response {
-    let form: Vec<(String, String)> = body
-        .split('&')
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect();
-    seen.lock().unwrap().twilio_sends.push(form);
-    (
-        AxStatus::CREATED,
-        [("content-type", "application/json")],
-        json!({"sid": format!("SM{}", Uuid::now_v7().simple()), "status": "queued"}).to_string(),
-    )
-        .into_response()
-}
-
-async fn graph_send(State(seen): State<Shared>, body: String) -> Response {
-    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    let to = v["to"].as_str().unwrap_or_default().to_owned();
-    seen.lock().unwrap().graph_sends.push(v);
-    (
-        [("content-type", "application/json")],
-        json!({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
-               "messages": [{"id": format!("wamid.{}", Uuid::now_v7().simple())}]})
-        .to_string(),
-    )
-        .into_response()
-}
-
+/// The shared fake of Twilio's and Meta's APIs, with this file's account.
 async fn fake_provider() -> (String, Shared) {
-    let seen = Shared::default();
-    let app = Router::new()
-        .route(
-            "/2010-04-01/Accounts/{sid}/Messages/{mm}/Media/{me}",
-            get(twilio_media),
-        )
-        .route("/storage/{name}", get(storage))
-        .route(
-            "/2010-04-01/Accounts/{sid}/Messages.json",
-            post(twilio_send),
-        )
-        .route("/{version}/{node}/messages", post(graph_send))
-        .route("/{version}/{id}", get(graph_media))
-        .route("/lookaside/{id}", get(lookaside))
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    seen.lock().unwrap().base = format!("http://{addr}");
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    (format!("http://{addr}"), seen)
-}
-
-fn base64_encode(s: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-fn decode(s: &str) -> String {
-    let s = s.replace('+', " ");
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-            out.push(u8::from_str_radix(hex, 16).unwrap());
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
+    fake::provider(Account {
+        account_sid: ACCOUNT_SID.into(),
+        auth_token: AUTH_TOKEN.into(),
+        access_token: ACCESS_TOKEN.into(),
+        phone_number_id: PHONE_NUMBER_ID.into(),
+        ..Account::default()
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -241,18 +43,14 @@ async fn twilio_channel(app: &TestApp, base: &str) -> Channel {
     let now = SystemClock.now();
     let s = &app.db.store;
     let mut spec = ChannelSpec {
-        name: "MMS".into(),
-        kind: ChannelKind::Sms,
-        provider: Provider::Twilio,
-        address: "+14155550100".into(),
-        number_type: Some(NumberType::LongCode),
-        provider_keyword: None,
         country: Some("US".into()),
-        consent_level: ConsentLevel::Implicit,
-        queue_id: None,
         throughput_mps: Some(100),
-        settings: json!({"base_url": base}),
-        secrets: json!({"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}),
+        ..build::twilio_sms(
+            "MMS",
+            "+14155550100",
+            json!({"base_url": base}),
+            json!({"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}),
+        )
     };
     let channel = s.create_channel(&spec, now).await.unwrap();
     spec.settings = json!({
@@ -266,21 +64,13 @@ async fn whatsapp_channel(app: &TestApp, base: &str) -> Channel {
     app.db
         .store
         .create_channel(
-            &ChannelSpec {
-                name: "WhatsApp".into(),
-                kind: ChannelKind::Whatsapp,
-                provider: Provider::Meta,
-                address: "+15550783881".into(),
-                number_type: None,
-                provider_keyword: None,
-                country: None,
-                consent_level: ConsentLevel::Implicit,
-                queue_id: None,
-                throughput_mps: None,
-                settings: json!({"base_url": base, "api_version": "v21.0",
+            &build::whatsapp(
+                "WhatsApp",
+                "+15550783881",
+                json!({"base_url": base, "api_version": "v21.0",
                                  "phone_number_id": PHONE_NUMBER_ID}),
-                secrets: json!({"access_token": ACCESS_TOKEN, "app_secret": "s"}),
-            },
+                json!({"access_token": ACCESS_TOKEN, "app_secret": "s"}),
+            ),
             SystemClock.now(),
         )
         .await
@@ -293,34 +83,15 @@ async fn session_on(app: &TestApp, channel: &Channel, key: &str, hours_ago: i64)
     let now = SystemClock.now();
     let user = s
         .create_messaging_user(
-            &NewMessagingUser {
-                channel_id: channel.id,
-                platform_key: key.into(),
-                name: String::new(),
-                locale: None,
-                consent_status: Some(ConsentStatus::ImplicitlyOptedIn),
-                contact_id: None,
-            },
-            &ConsentOrigin {
-                source: ConsentSource::Inbound,
-                reason: "test customer".into(),
-                entry_id: None,
-            },
+            &build::new_user(channel.id, key, Some(ConsentStatus::ImplicitlyOptedIn)),
+            &build::origin(ConsentSource::Inbound, "test customer"),
             now,
         )
         .await
         .unwrap();
     let mut session = s
         .create_session(
-            &NewSession {
-                conversation_id: Uuid::now_v7(),
-                channel_id: channel.id,
-                messaging_user_id: user.id,
-                status: SessionStatus::Active,
-                context: SessionContext::Service,
-                queue_id: None,
-                case_id: None,
-            },
+            &build::new_session(channel.id, user.id, SessionStatus::Active),
             now,
         )
         .await

@@ -7,6 +7,7 @@ use parley_core::model::*;
 use parley_core::{Clock, SystemClock};
 use parley_store::testing::TestBackend;
 use parley_store::*;
+use parley_testkit::build;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -34,14 +35,7 @@ impl Meta {
         let now = SystemClock.now();
         let s = &app.db.store;
         let queue = s
-            .create_queue(
-                &QueueSpec {
-                    name: "Support".into(),
-                    routing_model: RoutingModel::MostAvailable,
-                    priority: 0,
-                },
-                now,
-            )
+            .create_queue(&build::queue_spec("Support"), now)
             .await
             .unwrap();
         let whatsapp = s
@@ -117,14 +111,14 @@ impl Meta {
             .store
             .append_entry(
                 &NewEntry {
-                    session_id: entries[0].0.id,
-                    direction: Direction::Outbound,
-                    actor: Actor::Agent,
-                    actor_id: None,
-                    body: "hello".into(),
-                    media: vec![],
                     provider_message_id: Some(provider_id.into()),
-                    status: EntryStatus::Sent,
+                    ..build::new_entry(
+                        entries[0].0.id,
+                        Direction::Outbound,
+                        Actor::Agent,
+                        "hello",
+                        EntryStatus::Sent,
+                    )
                 },
                 SystemClock.now(),
             )
@@ -142,18 +136,9 @@ fn channel_spec(
     secrets: Value,
 ) -> ChannelSpec {
     ChannelSpec {
-        name: name.into(),
         kind,
-        provider: Provider::Meta,
-        address: address.into(),
-        number_type: None,
-        provider_keyword: None,
-        country: None,
-        consent_level: ConsentLevel::Implicit,
         queue_id,
-        throughput_mps: None,
-        settings,
-        secrets,
+        ..build::whatsapp(name, address, settings, secrets)
     }
 }
 

@@ -2,24 +2,21 @@ use parley_core::model::*;
 use parley_core::{E164, Timestamp};
 use parley_store::testing::{TestBackend, fresh};
 use parley_store::*;
+use parley_testkit::build;
 use serde_json::json;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
 fn sms_channel(name: &str, address: &str, queue_id: Option<uuid::Uuid>) -> ChannelSpec {
     ChannelSpec {
-        name: name.to_owned(),
-        kind: ChannelKind::Sms,
-        provider: Provider::Twilio,
-        address: address.to_owned(),
-        number_type: Some(NumberType::LongCode),
-        provider_keyword: None,
-        country: Some("US".to_owned()),
         consent_level: ConsentLevel::Explicit,
         queue_id,
-        throughput_mps: None,
-        settings: json!({"public_url": "https://example.test/webhooks/twilio/x"}),
-        secrets: json!({"auth_token": "s3cret"}),
+        ..build::twilio_sms(
+            name,
+            address,
+            json!({"public_url": "https://example.test/webhooks/twilio/x"}),
+            json!({"auth_token": "s3cret"}),
+        )
     }
 }
 

@@ -7,28 +7,18 @@ use parley_testkit::build;
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
 async fn setup(s: &Store) -> (Channel, MessagingUser) {
-    let c = s
-        .create_channel(
-            &build::simulator_sms(),
-            T0,
-        )
-        .await
-        .unwrap();
+    let c = s.create_channel(&build::simulator_sms(), T0).await.unwrap();
     let u = s
         .create_messaging_user(
             &NewMessagingUser {
-                channel_id: c.id,
-                platform_key: "+447400123456".into(),
-                name: String::new(),
                 locale: Some("en".into()),
-                consent_status: Some(ConsentStatus::ImplicitlyOptedIn),
-                contact_id: None,
+                ..build::new_user(
+                    c.id,
+                    "+447400123456",
+                    Some(ConsentStatus::ImplicitlyOptedIn),
+                )
             },
-            &ConsentOrigin {
-                source: ConsentSource::Inbound,
-                reason: "first message".into(),
-                entry_id: None,
-            },
+            &build::origin(ConsentSource::Inbound, "first message"),
             T0,
         )
         .await
@@ -50,19 +40,8 @@ async fn consent_changes_are_recorded(b: TestBackend) {
     );
     let dup = s
         .create_messaging_user(
-            &NewMessagingUser {
-                channel_id: c.id,
-                platform_key: "+447400123456".into(),
-                name: String::new(),
-                locale: None,
-                consent_status: Some(ConsentStatus::OptedOut),
-                contact_id: None,
-            },
-            &ConsentOrigin {
-                source: ConsentSource::Import,
-                reason: String::new(),
-                entry_id: None,
-            },
+            &build::new_user(c.id, "+447400123456", Some(ConsentStatus::OptedOut)),
+            &build::origin(ConsentSource::Import, ""),
             T0,
         )
         .await;
@@ -76,11 +55,7 @@ async fn consent_changes_are_recorded(b: TestBackend) {
         .set_consent(
             u.id,
             ConsentStatus::OptedOut,
-            &ConsentOrigin {
-                source: ConsentSource::Keyword,
-                reason: "STOP".into(),
-                entry_id: None,
-            },
+            &build::origin(ConsentSource::Keyword, "STOP"),
             t1,
         )
         .await
@@ -101,11 +76,7 @@ async fn consent_changes_are_recorded(b: TestBackend) {
         .set_consent(
             uuid::Uuid::now_v7(),
             ConsentStatus::OptedOut,
-            &ConsentOrigin {
-                source: ConsentSource::Api,
-                reason: String::new(),
-                entry_id: None,
-            },
+            &build::origin(ConsentSource::Api, ""),
             t1,
         )
         .await;
@@ -142,12 +113,7 @@ async fn one_open_session_per_user(b: TestBackend) {
     let conversation = uuid::Uuid::now_v7();
     let new = NewSession {
         conversation_id: conversation,
-        channel_id: c.id,
-        messaging_user_id: u.id,
-        status: SessionStatus::Waiting,
-        context: SessionContext::Service,
-        queue_id: None,
-        case_id: None,
+        ..build::new_session(c.id, u.id, SessionStatus::Waiting)
     };
     let first = s.create_session(&new, T0).await.unwrap();
     assert_eq!(s.open_session(u.id).await.unwrap().unwrap().id, first.id);
@@ -192,31 +158,21 @@ async fn entries_count_messages(b: TestBackend) {
     let s = &db.store;
     let (c, u) = setup(s).await;
     let session = s
-        .create_session(
-            &NewSession {
-                conversation_id: uuid::Uuid::now_v7(),
-                channel_id: c.id,
-                messaging_user_id: u.id,
-                status: SessionStatus::Waiting,
-                context: SessionContext::Service,
-                queue_id: None,
-                case_id: None,
-            },
-            T0,
-        )
+        .create_session(&build::new_session(c.id, u.id, SessionStatus::Waiting), T0)
         .await
         .unwrap();
     let inbound = s
         .append_entry(
             &NewEntry {
-                session_id: session.id,
-                direction: Direction::Inbound,
-                actor: Actor::Customer,
-                actor_id: None,
-                body: "hello <b>there</b>".into(),
                 media: vec![Media::new("https://example.test/a.jpg", "image/jpeg")],
                 provider_message_id: Some("SM123".into()),
-                status: EntryStatus::Received,
+                ..build::new_entry(
+                    session.id,
+                    Direction::Inbound,
+                    Actor::Customer,
+                    "hello <b>there</b>",
+                    EntryStatus::Received,
+                )
             },
             T0,
         )
@@ -225,16 +181,13 @@ async fn entries_count_messages(b: TestBackend) {
     assert_eq!(inbound.media.len(), 1);
     let out = s
         .append_entry(
-            &NewEntry {
-                session_id: session.id,
-                direction: Direction::Outbound,
-                actor: Actor::Agent,
-                actor_id: None,
-                body: "hi".into(),
-                media: vec![],
-                provider_message_id: None,
-                status: EntryStatus::Queued,
-            },
+            &build::new_entry(
+                session.id,
+                Direction::Outbound,
+                Actor::Agent,
+                "hi",
+                EntryStatus::Queued,
+            ),
             Timestamp(T0.0 + 1),
         )
         .await

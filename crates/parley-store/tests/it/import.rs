@@ -8,12 +8,7 @@ const T0: Timestamp = Timestamp(1_700_000_000_000);
 const T1: Timestamp = Timestamp(1_700_000_060_000);
 
 async fn channel(s: &Store) -> Channel {
-    s.create_channel(
-        &build::simulator_sms(),
-        T0,
-    )
-    .await
-    .unwrap()
+    s.create_channel(&build::simulator_sms(), T0).await.unwrap()
 }
 
 fn origin() -> ConsentOrigin {
@@ -27,18 +22,10 @@ fn origin() -> ConsentOrigin {
 async fn existing_user(s: &Store, c: &Channel, key: &str) -> MessagingUser {
     s.create_messaging_user(
         &NewMessagingUser {
-            channel_id: c.id,
-            platform_key: key.into(),
             name: "Old".into(),
-            locale: None,
-            consent_status: Some(ConsentStatus::ImplicitlyOptedIn),
-            contact_id: None,
+            ..build::new_user(c.id, key, Some(ConsentStatus::ImplicitlyOptedIn))
         },
-        &ConsentOrigin {
-            source: ConsentSource::Inbound,
-            reason: "first message".into(),
-            entry_id: None,
-        },
+        &build::origin(ConsentSource::Inbound, "first message"),
         T0,
     )
     .await

@@ -98,10 +98,7 @@ async fn sqlite_schema(url: &str) -> Schema {
 
     let tables = "SELECT name FROM sqlite_master WHERE type = 'table' \
                   AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%' ORDER BY name";
-    let tables: Vec<String> = sqlx::query_scalar(tables)
-        .fetch_all(&mut c)
-        .await
-        .unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(tables).fetch_all(&mut c).await.unwrap();
     for table in &tables {
         schema.insert(format!("table {table}"));
         let columns = sqlx::query(

@@ -6,8 +6,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use parley_core::model::Direction;
-use parley_store::testing::{TestBackend, fresh_url};
 use parley_store::{PageRequest, Store, StoreOptions};
+use parley_testkit::db::{TestBackend, fresh_url};
+use parley_testkit::free_port;
 
 const WORKSPACE: &str = r#"
 channels:
@@ -18,14 +19,6 @@ channels:
     number_type: toll_free
     consent_level: implicit
 "#;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn parley(db: &str, port: u16, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_parley"));
