@@ -220,6 +220,11 @@ pub async fn act(
     Ok(store.set_sms_process_status(id, status, now).await?)
 }
 
+/// Deletes a process; the matcher stops using it with the next SMS.
+pub async fn delete(store: &Store, id: Uuid) -> Result<(), ProvisionError> {
+    Ok(store.delete_sms_process(id).await?)
+}
+
 // ---- parley apply ----
 
 /// An SMS process in a workspace file, identified by its number, provider keyword and type: at

@@ -12,7 +12,7 @@ use parley_core::model::{
 use parley_core::{Clock, E164};
 use parley_store::{
     AgentSkill, AgentSpec, Channel, ChannelSpec, ContactSpec, PageRequest, QueueSpec, SkillSpec,
-    Store, StoreError, TemplateSpec,
+    Store, StoreError,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -240,27 +240,11 @@ pub struct WorkspaceFile {
     pub routing_rules: Vec<crate::provision_rules::RoutingRuleFile>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueueFile {
-    pub name: String,
-    #[serde(default = "default_routing_model")]
-    pub routing_model: RoutingModel,
-    #[serde(default)]
-    pub priority: i64,
-}
+/// A queue in a workspace file: the API's input, field for field.
+pub type QueueFile = crate::service::queues::QueueInput;
 
-fn default_routing_model() -> RoutingModel {
-    RoutingModel::MostAvailable
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SkillFile {
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-}
+/// A skill in a workspace file: the API's input, field for field.
+pub type SkillFile = crate::service::skills::SkillInput;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -386,49 +370,14 @@ pub async fn apply(
 
     let mut queue_ids = BTreeMap::new();
     for q in &file.queues {
-        let spec = queue_spec(&q.name, q.routing_model, q.priority)?;
-        let id = match store.queue_by_name(&spec.name).await? {
-            None => {
-                report.created.push(format!("queue {}", spec.name));
-                store.create_queue(&spec, now).await?.id
-            }
-            Some(existing) => {
-                let current = QueueSpec {
-                    name: existing.name.clone(),
-                    routing_model: existing.routing_model,
-                    priority: existing.priority,
-                };
-                if current != spec {
-                    report.updated.push(format!("queue {}", spec.name));
-                    store.update_queue(existing.id, &spec, now).await?;
-                } else {
-                    report.unchanged += 1;
-                }
-                existing.id
-            }
-        };
-        queue_ids.insert(spec.name.clone(), id);
+        let id = crate::service::queues::put_by_name(store, q, now, &mut report).await?;
+        queue_ids.insert(q.name.trim().to_owned(), id);
     }
 
     let mut skill_ids = BTreeMap::new();
     for s in &file.skills {
-        let spec = skill_spec(&s.name, &s.description)?;
-        let id = match store.skill_by_name(&spec.name).await? {
-            None => {
-                report.created.push(format!("skill {}", spec.name));
-                store.create_skill(&spec, now).await?.id
-            }
-            Some(existing) => {
-                if existing.description != spec.description {
-                    report.updated.push(format!("skill {}", spec.name));
-                    store.update_skill(existing.id, &spec, now).await?;
-                } else {
-                    report.unchanged += 1;
-                }
-                existing.id
-            }
-        };
-        skill_ids.insert(spec.name.clone(), id);
+        let id = crate::service::skills::put_by_name(store, s, now, &mut report).await?;
+        skill_ids.insert(s.name.trim().to_owned(), id);
     }
 
     let lookup = |map: &BTreeMap<String, Uuid>, what: &str, name: &str| {
@@ -487,35 +436,21 @@ pub async fn apply(
             .skills
             .iter()
             .map(|s| {
-                Ok(AgentSkill {
+                Ok(crate::service::agents::AgentSkillLevel {
                     skill_id: lookup(&skill_ids, "skill", &s.name)?,
                     level: s.level,
                 })
             })
             .collect::<Result<Vec<_>, ProvisionError>>()?;
-        let spec = agent_spec(&a.name, &a.email, a.role, a.capacity, queues, skills)?;
-        match store.agent_by_email(&spec.email).await? {
-            None => {
-                report.created.push(format!("agent {}", spec.email));
-                store.create_agent(&spec, now).await?;
-            }
-            Some(existing) => {
-                let current = AgentSpec {
-                    name: existing.name.clone(),
-                    email: existing.email.clone(),
-                    role: existing.role,
-                    capacity: existing.capacity,
-                    queue_ids: existing.queue_ids.clone(),
-                    skills: existing.skills.clone(),
-                };
-                if current != spec {
-                    report.updated.push(format!("agent {}", spec.email));
-                    store.update_agent(existing.id, &spec, now).await?;
-                } else {
-                    report.unchanged += 1;
-                }
-            }
-        }
+        let input = crate::service::agents::AgentInput {
+            name: a.name.clone(),
+            email: a.email.clone(),
+            role: a.role,
+            capacity: a.capacity,
+            queue_ids: queues,
+            skills,
+        };
+        crate::service::agents::put_by_email(store, &input, now, &mut report).await?;
     }
 
     crate::processes::execute(store, process_plan, now, &mut report).await?;
@@ -537,57 +472,26 @@ async fn apply_channel_children(
     crate::service::keyword_sets::sync(store, channel, &file.keyword_sets, prune, now, report)
         .await?;
     let existing_templates = store.list_templates(Some(channel.id)).await?;
+    // `apply` runs in a process of its own: no console there listens to its events.
+    let events = crate::events::EventBus::new(1);
     for t in &file.templates {
-        let spec = TemplateSpec {
-            channel_id: channel.id,
-            name: check_name("template", &t.name)?,
-            language: t.language.trim().to_owned(),
-            category: t.category,
-            status: t.status,
-            body: t.body.clone(),
-            components: t.components.clone(),
-        };
-        let found = existing_templates
-            .iter()
-            .find(|e| e.name == spec.name && e.language == spec.language);
-        let same = found.is_some_and(|e| {
-            e.category == spec.category
-                && e.status == spec.status
-                && e.body == spec.body
-                && e.components == spec.components
-        });
-        if same {
-            report.unchanged += 1;
-        } else {
-            let verb = if found.is_some() {
-                &mut report.updated
-            } else {
-                &mut report.created
-            };
-            verb.push(format!(
-                "template {}/{}/{}",
-                channel.name, spec.name, spec.language
-            ));
-            let saved = store.upsert_template(&spec, now).await?;
-            // Messages queued with a template that is no longer approved, or whose text changed,
-            // must not go out with it (as the templates API does).
-            if found.is_some_and(|e| {
-                e.status == TemplateStatus::Approved
-                    && (saved.status != TemplateStatus::Approved || e.body != saved.body)
-            }) {
-                store
-                    .fail_queued_template_sends(
-                        saved.id,
-                        parley_core::ErrorCode::ContentRejected.code(),
-                        &format!(
-                            "not sent: template '{}' ({}) changed before the message went out",
-                            saved.name, saved.language
-                        ),
-                        now,
-                    )
-                    .await?;
+        let input = template_input(t);
+        crate::service::templates::put(
+            store,
+            &events,
+            channel,
+            &existing_templates,
+            &input,
+            now,
+            report,
+        )
+        .await
+        .map_err(|e| match e {
+            ProvisionError::Invalid(m) => {
+                invalid(format!("template '{}' of '{}': {m}", t.name, channel.name))
             }
-        }
+            other => other,
+        })?;
     }
     if prune {
         for t in existing_templates.iter().filter(|e| {
@@ -600,21 +504,22 @@ async fn apply_channel_children(
                 "template {}/{}/{}",
                 channel.name, t.name, t.language
             ));
-            store.delete_template(t.id).await?;
-            store
-                .fail_queued_template_sends(
-                    t.id,
-                    parley_core::ErrorCode::ContentRejected.code(),
-                    &format!(
-                        "not sent: template '{}' ({}) was deleted before the message went out",
-                        t.name, t.language
-                    ),
-                    now,
-                )
-                .await?;
+            crate::service::templates::delete(store, &events, t.id, now).await?;
         }
     }
     Ok(())
+}
+
+/// A file's template as the API's input: the same fields, with the file's defaults filled.
+fn template_input(t: &TemplateFile) -> crate::service::templates::TemplateInput {
+    crate::service::templates::TemplateInput {
+        name: t.name.clone(),
+        language: t.language.clone(),
+        category: t.category,
+        status: t.status,
+        body: t.body.clone(),
+        components: Some(t.components.clone()),
+    }
 }
 
 /// The spec a stored channel was made from, to compare with a file's.
@@ -642,7 +547,27 @@ pub fn check_rules(
     keyword_sets: &BTreeMap<String, Value>,
 ) -> Result<(), ProvisionError> {
     let now = parley_core::Timestamp(0);
-    let channel = Channel {
+    let channel = unsaved_channel(spec);
+    let sets: Vec<parley_store::KeywordSet> = keyword_sets
+        .iter()
+        .map(|(language, config)| parley_store::KeywordSet {
+            id: Uuid::nil(),
+            channel_id: Uuid::nil(),
+            language: language.clone(),
+            config: config.clone(),
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    ChannelRules::build(channel, &sets)
+        .and_then(|r| r.validate())
+        .map_err(|e| invalid(format!("channel '{}': {e}", spec.name)))
+}
+
+/// The channel a spec would make, for the rules that look at a channel before it is saved.
+fn unsaved_channel(spec: &ChannelSpec) -> Channel {
+    let now = parley_core::Timestamp(0);
+    Channel {
         id: Uuid::nil(),
         name: spec.name.clone(),
         kind: spec.kind,
@@ -658,21 +583,7 @@ pub fn check_rules(
         secrets: Value::Null,
         created_at: now,
         updated_at: now,
-    };
-    let sets: Vec<parley_store::KeywordSet> = keyword_sets
-        .iter()
-        .map(|(language, config)| parley_store::KeywordSet {
-            id: Uuid::nil(),
-            channel_id: Uuid::nil(),
-            language: language.clone(),
-            config: config.clone(),
-            created_at: now,
-            updated_at: now,
-        })
-        .collect();
-    ChannelRules::build(channel, &sets)
-        .and_then(|r| r.validate())
-        .map_err(|e| invalid(format!("channel '{}': {e}", spec.name)))
+    }
 }
 
 /// Refuses a file with duplicate names before anything is written.
@@ -723,7 +634,7 @@ fn validate_file(file: &WorkspaceFile) -> Result<(), ProvisionError> {
         if let Some(q) = &c.queue {
             known(&queues, "queue", q)?;
         }
-        channel_spec(ChannelDraft {
+        let spec = channel_spec(ChannelDraft {
             name: c.name.clone(),
             kind: c.kind,
             provider: c.provider.clone(),
@@ -737,8 +648,13 @@ fn validate_file(file: &WorkspaceFile) -> Result<(), ProvisionError> {
             settings: c.settings.clone(),
             secrets: c.secrets.clone(),
         })
-        .map_err(|e| invalid(format!("channel '{}': {e}", c.name)))
-        .and_then(|spec| check_rules(&spec, &c.keyword_sets))?;
+        .map_err(|e| invalid(format!("channel '{}': {e}", c.name)))?;
+        check_rules(&spec, &c.keyword_sets)?;
+        let channel = unsaved_channel(&spec);
+        for t in &c.templates {
+            crate::service::templates::spec_of(&channel, &template_input(t))
+                .map_err(|e| invalid(format!("template '{}' of '{}': {e}", t.name, c.name)))?;
+        }
     }
     for a in &file.agents {
         for q in &a.queues {
@@ -784,7 +700,7 @@ async fn prune_missing(
     for a in all(|p| store.list_agents(p)).await? {
         if !agents.contains(&a.email.to_lowercase()) {
             report.deleted.push(format!("agent {}", a.email));
-            store.delete_agent(a.id).await?;
+            crate::service::agents::delete(store, a.id).await?;
         }
     }
     let channels = keep(&mut file.channels.iter().map(|c| c.name.as_str()));
@@ -798,14 +714,14 @@ async fn prune_missing(
     for s in all(|p| store.list_skills(p)).await? {
         if !skills.contains(&s.name) {
             report.deleted.push(format!("skill {}", s.name));
-            store.delete_skill(s.id).await?;
+            crate::service::skills::delete(store, s.id).await?;
         }
     }
     let queues = keep(&mut file.queues.iter().map(|q| q.name.as_str()));
     for q in all(|p| store.list_queues(p)).await? {
         if !queues.contains(&q.name) {
             report.deleted.push(format!("queue {}", q.name));
-            store.delete_queue(q.id).await?;
+            crate::service::queues::delete(store, q.id).await?;
         }
     }
     Ok(())

@@ -9,21 +9,14 @@ use std::collections::HashSet;
 use parley_core::Timestamp;
 use parley_core::merge;
 use parley_core::routing::{Condition, RoutingRule, RuleAction, SkillLevel, validate_rule};
-use parley_store::{
-    PageRequest, QuickText, QuickTextSpec, RoutingRuleSpec, Store, StoreError, StoredRoutingRule,
-};
+use parley_store::{PageRequest, QuickText, RoutingRuleSpec, Store, StoreError, StoredRoutingRule};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::provision::{ApplyReport, ProvisionError, WorkspaceFile};
 
-/// A quick text in a workspace file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QuickTextFile {
-    pub title: String,
-    pub body: String,
-}
+/// A quick text in a workspace file: the API's input, field for field.
+pub type QuickTextFile = crate::service::quick_texts::QuickTextInput;
 
 /// A routing rule in a workspace file.
 #[derive(Debug, Clone, Deserialize)]
@@ -190,26 +183,9 @@ pub async fn apply(
     let existing_texts = all_quick_texts(store).await?;
     let mut kept_texts = HashSet::new();
     for t in &file.quick_texts {
-        let draft = merge::quick_text(&t.title, &t.body).map_err(|e| invalid(e.to_string()))?;
-        let spec = QuickTextSpec {
-            title: draft.title,
-            body: draft.body,
-        };
-        match existing_texts.iter().find(|e| e.title == spec.title) {
-            None => {
-                report.created.push(format!("quick text {}", spec.title));
-                kept_texts.insert(store.create_quick_text(&spec, now).await?.id);
-            }
-            Some(e) => {
-                if e.body != spec.body {
-                    report.updated.push(format!("quick text {}", spec.title));
-                    store.update_quick_text(e.id, &spec, now).await?;
-                } else {
-                    report.unchanged += 1;
-                }
-                kept_texts.insert(e.id);
-            }
-        }
+        let id = crate::service::quick_texts::put_by_title(store, &existing_texts, t, now, report)
+            .await?;
+        kept_texts.insert(id);
     }
 
     let existing_rules = store.routing_rules(None).await?;
@@ -256,22 +232,10 @@ pub async fn apply(
         let rule = to_rule(r, i, channel_id, |what, name| {
             next.next().ok_or_else(|| missing(what, name))
         })?;
-        let spec = spec_of(&rule)?;
-        match existing_rules.iter().find(|e| e.name == spec.name) {
-            None => {
-                report.created.push(format!("routing rule {}", spec.name));
-                kept_rules.insert(store.create_routing_rule(&spec, now).await?.id);
-            }
-            Some(e) => {
-                if e.spec() != spec {
-                    report.updated.push(format!("routing rule {}", spec.name));
-                    store.update_routing_rule(e.id, &spec, now).await?;
-                } else {
-                    report.unchanged += 1;
-                }
-                kept_rules.insert(e.id);
-            }
-        }
+        let id =
+            crate::service::routing_rules::put_by_name(store, &existing_rules, &rule, now, report)
+                .await?;
+        kept_rules.insert(id);
     }
 
     if prune {
@@ -280,14 +244,14 @@ pub async fn apply(
             .filter(|t| !kept_texts.contains(&t.id))
         {
             report.deleted.push(format!("quick text {}", t.title));
-            store.delete_quick_text(t.id).await?;
+            crate::service::quick_texts::delete(store, t.id).await?;
         }
         for r in existing_rules
             .iter()
             .filter(|r: &&StoredRoutingRule| !kept_rules.contains(&r.id))
         {
             report.deleted.push(format!("routing rule {}", r.name));
-            store.delete_routing_rule(r.id).await?;
+            crate::service::routing_rules::delete(store, r.id).await?;
         }
     }
     Ok(())

@@ -136,11 +136,11 @@ pub fn app(state: AppState) -> Router {
             channels::update_channel,
             channels::delete_channel
         ))
-        .routes(routes!(channels::create_queue, channels::list_queues))
+        .routes(routes!(api::queues::create_queue, api::queues::list_queues))
         .routes(routes!(
-            channels::get_queue,
-            channels::update_queue,
-            channels::delete_queue
+            api::queues::get_queue,
+            api::queues::update_queue,
+            api::queues::delete_queue
         ))
         .routes(routes!(people::create_skill, people::list_skills))
         .routes(routes!(

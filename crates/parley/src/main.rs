@@ -234,8 +234,7 @@ async fn open(config: &Config) -> Result<Store> {
 
 async fn create_token(store: &Store, name: &str, role: TokenRole) -> Result<String> {
     let (token, hash) = parley_server::auth::generate_token();
-    store
-        .create_api_token(name, role, &hash, SystemClock.now())
+    parley_engine::service::tokens::create_api_token(store, name, role, &hash, SystemClock.now())
         .await?;
     Ok(token)
 }

@@ -5,8 +5,18 @@
 //! The errors are [`ServiceError`]s: `Invalid` (a person can fix the input) or a store error
 //! (`NotFound`, `Conflict` naming the resource, ...), which the HTTP layer maps to its codes.
 
+pub mod agents;
 pub mod channels;
+pub mod contacts;
 pub mod keyword_sets;
+pub mod queues;
+pub mod quick_texts;
+pub mod routing_rules;
+pub mod schema;
+pub mod skills;
+pub mod sms_processes;
+pub mod templates;
+pub mod tokens;
 
 pub use crate::provision::ProvisionError as ServiceError;
 

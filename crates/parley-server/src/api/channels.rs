@@ -4,8 +4,8 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use parley_core::model::{ChannelKind, ConsentLevel, NumberType, Provider, RoutingModel};
-use parley_engine::provision::{self, ChannelDraft};
+use parley_core::model::{ChannelKind, ConsentLevel, NumberType, Provider};
+use parley_engine::provision::ChannelDraft;
 use parley_engine::service::channels::{self, Writes};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -204,109 +204,5 @@ pub async fn delete_channel(
 ) -> Result<StatusCode, ApiError> {
     caller.require_configure()?;
     channels::delete(Writes::of_engine(&state.engine), id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct QueueInput {
-    pub name: String,
-    #[serde(default = "most_available")]
-    #[schema(schema_with = schema::routing_model)]
-    pub routing_model: RoutingModel,
-    /// Higher is served first.
-    #[serde(default)]
-    pub priority: i64,
-}
-
-fn most_available() -> RoutingModel {
-    RoutingModel::MostAvailable
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct QueueView {
-    pub id: Uuid,
-    pub name: String,
-    #[schema(schema_with = schema::routing_model)]
-    pub routing_model: RoutingModel,
-    pub priority: i64,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl From<parley_store::Queue> for QueueView {
-    fn from(q: parley_store::Queue) -> Self {
-        Self {
-            id: q.id,
-            name: q.name,
-            routing_model: q.routing_model,
-            priority: q.priority,
-            created_at: time(q.created_at),
-            updated_at: time(q.updated_at),
-        }
-    }
-}
-
-#[utoipa::path(post, path = "/api/v1/queues", tag = "queues", request_body = QueueInput,
-    responses((status = 201, body = QueueView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn create_queue(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    ApiJson(input): ApiJson<QueueInput>,
-) -> Result<(StatusCode, Json<QueueView>), ApiError> {
-    caller.require_configure()?;
-    let spec = provision::queue_spec(&input.name, input.routing_model, input.priority)?;
-    let q = state.store.create_queue(&spec, state.clock.now()).await?;
-    Ok((StatusCode::CREATED, Json(q.into())))
-}
-
-#[utoipa::path(get, path = "/api/v1/queues", tag = "queues", params(PageParams),
-    responses((status = 200, body = Page<QueueView>)))]
-pub async fn list_queues(
-    State(state): State<AppState>,
-    ApiQuery(p): ApiQuery<PageParams>,
-) -> Result<Json<Page<QueueView>>, ApiError> {
-    let page = state.store.list_queues(p.page()).await?;
-    Ok(Json(Page::from_store(page, QueueView::from)))
-}
-
-#[utoipa::path(get, path = "/api/v1/queues/{id}", tag = "queues", params(("id" = Uuid, Path)),
-    responses((status = 200, body = QueueView), (status = 404, body = ErrorBody)))]
-pub async fn get_queue(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<QueueView>, ApiError> {
-    Ok(Json(state.store.queue(id).await?.into()))
-}
-
-#[utoipa::path(put, path = "/api/v1/queues/{id}", tag = "queues", params(("id" = Uuid, Path)),
-    request_body = QueueInput,
-    responses((status = 200, body = QueueView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn update_queue(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    ApiPath(id): ApiPath<Uuid>,
-    ApiJson(input): ApiJson<QueueInput>,
-) -> Result<Json<QueueView>, ApiError> {
-    caller.require_configure()?;
-    let spec = provision::queue_spec(&input.name, input.routing_model, input.priority)?;
-    Ok(Json(
-        state
-            .store
-            .update_queue(id, &spec, state.clock.now())
-            .await?
-            .into(),
-    ))
-}
-
-#[utoipa::path(delete, path = "/api/v1/queues/{id}", tag = "queues", params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
-pub async fn delete_queue(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    ApiPath(id): ApiPath<Uuid>,
-) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
-    state.store.delete_queue(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

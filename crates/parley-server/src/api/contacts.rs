@@ -3,8 +3,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use parley_engine::provision;
-use serde::{Deserialize, Serialize};
+use parley_engine::service::contacts::{self, ContactInput};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -12,18 +12,6 @@ use super::{Page, PageParams, time};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ContactInput {
-    #[serde(default)]
-    pub first_name: String,
-    #[serde(default)]
-    pub last_name: String,
-    /// International form; stored as E.164.
-    pub phone: Option<String>,
-    pub email: Option<String>,
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ContactView {
@@ -50,15 +38,6 @@ impl From<parley_store::Contact> for ContactView {
     }
 }
 
-fn spec(input: &ContactInput) -> Result<parley_store::ContactSpec, ApiError> {
-    Ok(provision::contact_spec(
-        &input.first_name,
-        &input.last_name,
-        input.phone.as_deref(),
-        input.email.as_deref(),
-    )?)
-}
-
 #[utoipa::path(post, path = "/api/v1/contacts", tag = "contacts", request_body = ContactInput,
     responses((status = 201, body = ContactView), (status = 422, body = ErrorBody)))]
 pub async fn create_contact(
@@ -67,10 +46,7 @@ pub async fn create_contact(
     ApiJson(input): ApiJson<ContactInput>,
 ) -> Result<(StatusCode, Json<ContactView>), ApiError> {
     caller.require_conversations()?;
-    let c = state
-        .store
-        .create_contact(&spec(&input)?, state.clock.now())
-        .await?;
+    let c = contacts::create(&state.store, &input, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(c.into())))
 }
 
@@ -107,10 +83,7 @@ pub async fn update_contact(
     ApiJson(input): ApiJson<ContactInput>,
 ) -> Result<Json<ContactView>, ApiError> {
     caller.require_conversations()?;
-    let c = state
-        .store
-        .update_contact(id, &spec(&input)?, state.clock.now())
-        .await?;
+    let c = contacts::update(&state.store, id, &input, state.clock.now()).await?;
     Ok(Json(c.into()))
 }
 
@@ -122,6 +95,6 @@ pub async fn delete_contact(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_conversations()?;
-    state.store.delete_contact(id).await?;
+    contacts::delete(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

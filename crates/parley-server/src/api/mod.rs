@@ -9,6 +9,7 @@ pub mod keyword_sets;
 pub mod messages;
 pub mod people;
 pub mod processes;
+pub mod queues;
 pub mod quick_texts;
 pub mod routing_rules;
 pub mod templates;

@@ -1,12 +1,12 @@
-//! Skills and agents.
+//! Skills and agents. Writes go through [`parley_engine::service`], as `parley apply`'s do.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use parley_core::model::{AgentRole, Presence};
-use parley_engine::provision;
-use parley_store::AgentSkill;
-use serde::{Deserialize, Serialize};
+use parley_engine::service::agents::{self, AgentInput, AgentSkillLevel};
+use parley_engine::service::skills::{self, SkillInput};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -15,14 +15,6 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use crate::schema;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SkillInput {
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SkillView {
@@ -53,8 +45,7 @@ pub async fn create_skill(
     ApiJson(input): ApiJson<SkillInput>,
 ) -> Result<(StatusCode, Json<SkillView>), ApiError> {
     caller.require_configure()?;
-    let spec = provision::skill_spec(&input.name, &input.description)?;
-    let s = state.store.create_skill(&spec, state.clock.now()).await?;
+    let s = skills::create(&state.store, &input, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(s.into())))
 }
 
@@ -87,14 +78,8 @@ pub async fn update_skill(
     ApiJson(input): ApiJson<SkillInput>,
 ) -> Result<Json<SkillView>, ApiError> {
     caller.require_configure()?;
-    let spec = provision::skill_spec(&input.name, &input.description)?;
-    Ok(Json(
-        state
-            .store
-            .update_skill(id, &spec, state.clock.now())
-            .await?
-            .into(),
-    ))
+    let s = skills::update(&state.store, id, &input, state.clock.now()).await?;
+    Ok(Json(s.into()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/skills/{id}", tag = "skills", params(("id" = Uuid, Path)),
@@ -105,41 +90,8 @@ pub async fn delete_skill(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_configure()?;
-    state.store.delete_skill(id).await?;
+    skills::delete(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AgentSkillLevel {
-    pub skill_id: Uuid,
-    /// 1 (basic) to 10 (expert).
-    pub level: i64,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AgentInput {
-    pub name: String,
-    pub email: String,
-    #[serde(default = "agent_role")]
-    #[schema(schema_with = schema::agent_role)]
-    pub role: AgentRole,
-    /// Sessions the agent can hold at once.
-    #[serde(default = "three")]
-    pub capacity: i64,
-    #[serde(default)]
-    pub queue_ids: Vec<Uuid>,
-    #[serde(default)]
-    pub skills: Vec<AgentSkillLevel>,
-}
-
-fn agent_role() -> AgentRole {
-    AgentRole::Agent
-}
-
-fn three() -> i64 {
-    3
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -182,25 +134,6 @@ impl From<parley_store::Agent> for AgentView {
     }
 }
 
-fn agent_spec(input: AgentInput) -> Result<parley_store::AgentSpec, ApiError> {
-    let skills = input
-        .skills
-        .iter()
-        .map(|s| AgentSkill {
-            skill_id: s.skill_id,
-            level: s.level,
-        })
-        .collect();
-    Ok(provision::agent_spec(
-        &input.name,
-        &input.email,
-        input.role,
-        input.capacity,
-        input.queue_ids,
-        skills,
-    )?)
-}
-
 #[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = AgentInput,
     responses((status = 201, body = AgentView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create_agent(
@@ -209,8 +142,7 @@ pub async fn create_agent(
     ApiJson(input): ApiJson<AgentInput>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
     caller.require_configure()?;
-    let spec = agent_spec(input)?;
-    let a = state.store.create_agent(&spec, state.clock.now()).await?;
+    let a = agents::create(&state.store, &input, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(a.into())))
 }
 
@@ -243,14 +175,8 @@ pub async fn update_agent(
     ApiJson(input): ApiJson<AgentInput>,
 ) -> Result<Json<AgentView>, ApiError> {
     caller.require_configure()?;
-    let spec = agent_spec(input)?;
-    Ok(Json(
-        state
-            .store
-            .update_agent(id, &spec, state.clock.now())
-            .await?
-            .into(),
-    ))
+    let a = agents::update(&state.store, id, &input, state.clock.now()).await?;
+    Ok(Json(a.into()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = Uuid, Path)),
@@ -261,6 +187,6 @@ pub async fn delete_agent(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_configure()?;
-    state.store.delete_agent(id).await?;
+    agents::delete(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -182,7 +182,7 @@ pub async fn delete_sms_process(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_configure()?;
-    state.store.delete_sms_process(id).await?;
+    processes::delete(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -8,7 +8,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use parley_core::merge::{self, MergeFields};
-use parley_store::{QuickText, QuickTextSpec, StoreError};
+use parley_engine::service::quick_texts::{self, QuickTextInput};
+use parley_store::{QuickText, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -17,16 +18,6 @@ use super::{Page, PageParams, time};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct QuickTextInput {
-    /// 1 to 100 characters, trimmed.
-    pub title: String,
-    /// 1 to 4,096 characters, kept exactly as written (line breaks included). Merge fields such as
-    /// `{{contact.first_name}}` and `{{agent.name}}` are filled when rendered for a session.
-    pub body: String,
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QuickTextView {
@@ -59,15 +50,6 @@ pub struct QuickTextParams {
     pub limit: Option<u32>,
 }
 
-fn spec(input: &QuickTextInput) -> Result<QuickTextSpec, ApiError> {
-    let draft = merge::quick_text(&input.title, &input.body)
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
-    Ok(QuickTextSpec {
-        title: draft.title,
-        body: draft.body,
-    })
-}
-
 #[utoipa::path(get, path = "/api/v1/quick-texts", tag = "quick-texts", params(QuickTextParams),
     responses((status = 200, body = Page<QuickTextView>), (status = 403, body = ErrorBody)))]
 pub async fn list_quick_texts(
@@ -93,10 +75,7 @@ pub async fn create_quick_text(
     ApiJson(input): ApiJson<QuickTextInput>,
 ) -> Result<(StatusCode, Json<QuickTextView>), ApiError> {
     caller.require_configure()?;
-    let t = state
-        .store
-        .create_quick_text(&spec(&input)?, state.clock.now())
-        .await?;
+    let t = quick_texts::create(&state.store, &input, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(t.into())))
 }
 
@@ -122,10 +101,7 @@ pub async fn update_quick_text(
     ApiJson(input): ApiJson<QuickTextInput>,
 ) -> Result<Json<QuickTextView>, ApiError> {
     caller.require_configure()?;
-    let t = state
-        .store
-        .update_quick_text(id, &spec(&input)?, state.clock.now())
-        .await?;
+    let t = quick_texts::update(&state.store, id, &input, state.clock.now()).await?;
     Ok(Json(t.into()))
 }
 
@@ -137,7 +113,7 @@ pub async fn delete_quick_text(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_configure()?;
-    state.store.delete_quick_text(id).await?;
+    quick_texts::delete(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

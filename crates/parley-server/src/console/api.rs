@@ -352,19 +352,15 @@ pub async fn set_password(
     if caller.agent_id != Some(id) {
         caller.require_configure()?;
     }
-    let length = body.password.chars().count();
-    if !(12..=1024).contains(&length) {
-        return Err(ApiError::invalid("a password has 12 to 1,024 characters"));
-    }
+    parley_engine::service::agents::check_password(&body.password)?;
+    // Read first: hashing is slow, and a missing agent needs none.
     state.store.agent(id).await?;
     let password = body.password;
     let hash = tokio::task::spawn_blocking(move || crate::console::auth::hash_password(&password))
         .await
         .map_err(|e| ApiError::invalid(format!("hashing failed: {e}")))?
         .map_err(ApiError::invalid)?;
-    state
-        .store
-        .set_agent_password_hash(id, &hash, state.clock.now())
+    parley_engine::service::agents::set_password_hash(&state.store, id, &hash, state.clock.now())
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -177,10 +177,15 @@ pub async fn login(
     let csrf = random_token();
     let now = state.clock.now();
     let expires = now.plus(SESSION_TTL);
-    if let Err(e) = state
-        .store
-        .create_console_login(&hash_token(&token), agent.id, &csrf, now, expires)
-        .await
+    if let Err(e) = parley_engine::service::tokens::open_console_login(
+        &state.store,
+        &hash_token(&token),
+        agent.id,
+        &csrf,
+        now,
+        expires,
+    )
+    .await
     {
         return ApiError::from(e).into_response();
     }
@@ -225,7 +230,9 @@ pub async fn logout(
                 )
                 .into_response();
             }
-            if let Err(e) = state.store.delete_console_login(&hash).await {
+            if let Err(e) =
+                parley_engine::service::tokens::close_console_login(&state.store, &hash).await
+            {
                 return ApiError::from(e).into_response();
             }
         }

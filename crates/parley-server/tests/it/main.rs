@@ -14,6 +14,7 @@ mod meta;
 mod ops;
 mod pages;
 mod processes;
+mod services;
 
 // The fixtures live in the shared test kit; these names stay here so every module reaches them as
 // `crate::TestApp` and `crate::eventually`.
