@@ -13,6 +13,7 @@ mod meta;
 mod ops;
 mod pages;
 mod processes;
+mod vonage;
 
 use std::sync::Arc;
 use std::time::Duration;
