@@ -15,6 +15,7 @@ pub mod registry;
 pub mod simulator;
 pub mod smpp;
 pub mod twilio;
+pub mod vonage;
 pub mod web;
 
 pub use adapter::ProviderAdapter;

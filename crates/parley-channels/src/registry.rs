@@ -34,6 +34,7 @@ impl Providers {
                 Box::new(crate::smpp::SmppAdapter),
                 Box::new(crate::meta::adapter::MetaAdapter),
                 Box::new(crate::web::WebAdapter),
+                Box::new(crate::vonage::VonageAdapter),
             ],
         }
     }

@@ -15,7 +15,7 @@ use super::send::{
 };
 use crate::adapter::{
     Capabilities, ChannelConfig, MediaFetch, MediaLocation, Outgoing, PreparedSend,
-    ProviderAdapter, SendRefusal, SettingsError, optional, read_section, required,
+    ProviderAdapter, SendRefusal, SettingsError, WebhookRouting, optional, read_section, required,
 };
 use crate::http::{base_url, path_segment};
 use crate::media::{meta_download_request, meta_media_info_request, parse_meta_media_info};
@@ -129,6 +129,12 @@ impl ProviderAdapter for MetaAdapter {
             read_receipts: true,
             care_window: true,
         }
+    }
+
+    /// Meta calls one URL per product (`/webhooks/meta/whatsapp`, `/webhooks/meta/messenger`)
+    /// for every channel of an app, the body naming the channel: the server's Meta routes.
+    fn webhook_routing(&self) -> WebhookRouting {
+        WebhookRouting::Shared
     }
 
     fn check_settings(&self, channel: &ChannelConfig<'_>) -> Result<(), SettingsError> {

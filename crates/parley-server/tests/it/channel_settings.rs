@@ -115,11 +115,18 @@ async fn api_and_apply_write_the_same_row(b: TestBackend) {
     let settings = json!({"api_version": "v21.0", "phone_number_id": "106540352242922",
                           "end_conversation_reply": "Bye"});
     let secrets = json!({"access_token": "EAAG", "app_secret": "s", "verify_token": "v"});
-    let mut body = whatsapp(settings.clone(), secrets.clone());
-    body["name"] = json!("Via API");
+    let content = |c: &parley_store::Channel| {
+        let mut v = serde_json::to_value(c).unwrap();
+        for k in ["id", "created_at", "updated_at"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        (v, c.secrets.clone())
+    };
+
+    // Through the API, then deleted (addresses are unique)...
     let r = app
         .req(Method::POST, "/api/v1/channels")
-        .json(&body)
+        .json(&whatsapp(settings.clone(), secrets.clone()))
         .send()
         .await
         .unwrap();
@@ -129,9 +136,17 @@ async fn api_and_apply_write_the_same_row(b: TestBackend) {
         .unwrap()
         .parse()
         .unwrap();
+    let via_api = content(&app.db.store.channel(api_id).await.unwrap());
+    let r = app
+        .req(Method::DELETE, &format!("/api/v1/channels/{api_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
 
+    // ...then the same content through `apply`.
     let file: WorkspaceFile = serde_json::from_value(json!({"channels": [{
-        "name": "Via apply", "kind": "whatsapp", "provider": "meta", "address": "+14155550123",
+        "name": "Support WA", "kind": "whatsapp", "provider": "meta", "address": "+14155550123",
         "settings": settings, "secrets": secrets
     }]}))
     .unwrap();
@@ -141,19 +156,12 @@ async fn api_and_apply_write_the_same_row(b: TestBackend) {
     let applied = app
         .db
         .store
-        .channel_by_name("Via apply")
+        .channel_by_name("Support WA")
         .await
         .unwrap()
         .unwrap();
-    let via_api = app.db.store.channel(api_id).await.unwrap();
-    let content = |c: &parley_store::Channel| {
-        let mut v = serde_json::to_value(c).unwrap();
-        for k in ["id", "name", "created_at", "updated_at"] {
-            v.as_object_mut().unwrap().remove(k);
-        }
-        (v, c.secrets.clone())
-    };
-    assert_eq!(content(&via_api), content(&applied));
+    assert_ne!(applied.id, api_id);
+    assert_eq!(via_api, content(&applied));
 }
 
 parley_store::on_both_backends!(
