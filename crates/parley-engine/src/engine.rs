@@ -49,9 +49,9 @@ impl Default for EngineConfig {
         Self {
             inbound_batch: 256,
             outbound_batch: 256,
-            outbound_concurrency: crate::rate::DEFAULT_CONCURRENCY,
+            outbound_concurrency: crate::outbound::rate::DEFAULT_CONCURRENCY,
             outbound_runners: 2,
-            sender_lease: crate::leases::DEFAULT_SENDER_LEASE,
+            sender_lease: crate::outbound::leases::DEFAULT_SENDER_LEASE,
             idle_poll: Duration::from_millis(500),
             lease: Duration::from_secs(60),
             media_dir: crate::media::DEFAULT_DIR.into(),
@@ -161,7 +161,7 @@ impl Engine {
             })
     }
 
-    /// The outbound dispatcher's runner: whole claims as batches ([`crate::dispatch`]), claiming
+    /// The outbound dispatcher's runner: whole claims as batches ([`crate::outbound::dispatch`]), claiming
     /// only jobs of senders this node holds the lease of (or not yet assigned to any).
     pub fn outbound_runner(&self) -> JobRunner {
         let out = self.outbound.clone();

@@ -5,12 +5,14 @@
 //! Modules import only modules below them (a test, `tests/it/module_graph.rs`, fails on a
 //! cycle). From the bottom up:
 //!
-//! - shared pieces: `jobs` (job kinds, queues and constructors), `session_rows`, `verdict` (what
-//!   a send decided), `rate` (each sender's rate), `leases` (each sender's node), `status`
-//!   (provider status reports), `events`, `runner`, `transport`, `cache`, `channel_rules`;
+//! - shared pieces: `jobs` (job kinds, queues and constructors), `session_rows`, `events`,
+//!   `runner`, `transport`, `cache`, `channel_rules`;
 //! - the pipelines and workers: `inbound`, `ingest`, `timers`, `media`, `feed`, `routing`,
-//!   `compose`, `smpp_link`, then `outbound` and its batch path `dispatch`, `agents`;
-//! - provisioning: `provision`, `processes`, `provision_rules`, `import`;
+//!   `compose`, then `outbound` (the dispatcher, with its batch path `dispatch`, the SMPP binds
+//!   `smpp_link`, and below them `verdict` (what a send decided), `rate` (each sender's rate),
+//!   `leases` (each sender's node) and `status` (provider status reports)), `agents`;
+//! - `service`: one function per write of a resource, for the API, the console and `apply`;
+//! - provisioning (`apply` and imports): `provision`, `processes`, `provision_rules`, `import`;
 //! - `engine`, which wires them together.
 #![cfg_attr(
     test,
@@ -21,7 +23,6 @@ pub mod agents;
 pub mod cache;
 pub mod channel_rules;
 pub mod compose;
-pub mod dispatch;
 mod engine;
 pub mod events;
 pub mod feed;
@@ -29,22 +30,17 @@ pub mod import;
 pub mod inbound;
 pub mod ingest;
 pub mod jobs;
-pub mod leases;
 pub mod media;
 pub mod outbound;
 pub mod processes;
 pub mod provision;
 pub mod provision_rules;
-pub mod rate;
 pub mod routing;
 pub mod runner;
 pub mod service;
 pub mod session_rows;
-pub mod smpp_link;
-pub mod status;
 pub mod timers;
 pub mod transport;
-pub mod verdict;
 
 pub use engine::{Engine, EngineConfig};
 pub use events::{DomainEvent, EventBus};

@@ -118,7 +118,7 @@ async fn run_smpp(o: Options) -> Result<()> {
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < messages {
-                let message = parley_engine::smpp_link::build_message(
+                let message = parley_engine::outbound::smpp_link::build_message(
                     "+14155550100",
                     "+14156660000",
                     "Your order ships today",

@@ -1,5 +1,5 @@
 //! Sender leases: which node drives each sender (channel). How they are taken, renewed, handed
-//! over and used to partition claims is told in [`crate::dispatch`]'s docs; the registry sits
+//! over and used to partition claims is told in [`crate::outbound::dispatch`]'s docs; the registry sits
 //! here, below the dispatcher, because the dispatcher's single-job path and its batches both hold
 //! leases through it.
 
@@ -15,7 +15,7 @@ use uuid::Uuid;
 /// How long a sender lease lasts unless renewed: how long a dead node's senders wait.
 pub const DEFAULT_SENDER_LEASE: Duration = Duration::from_secs(15);
 
-/// The sender leases this node holds (see `crate::dispatch`), with the expiry it last wrote.
+/// The sender leases this node holds (see `crate::outbound::dispatch`), with the expiry it last wrote.
 pub struct SenderLeases {
     store: Store,
     clock: Arc<dyn Clock>,

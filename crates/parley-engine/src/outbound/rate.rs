@@ -19,7 +19,7 @@ use parley_core::{Clock, ErrorCode};
 use parley_store::{Channel, Entry};
 use uuid::Uuid;
 
-use crate::verdict::{Verdict, transient};
+use crate::outbound::verdict::{Verdict, transient};
 
 /// Provider calls in flight at once within a batch, by default.
 pub const DEFAULT_CONCURRENCY: usize = 64;

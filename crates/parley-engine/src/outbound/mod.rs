@@ -5,7 +5,7 @@
 //! status. Replies to customers carry a higher priority than bulk traffic.
 //!
 //! Providers: the simulator (in-process), Twilio (REST), Meta WhatsApp Cloud API and Messenger
-//! Send API, and SMPP binds for SMS channels with provider `smpp` ([`crate::smpp_link`], which
+//! Send API, and SMPP binds for SMS channels with provider `smpp` ([`crate::outbound::smpp_link`], which
 //! documents how segment results map to the entry). Requests and answers are the pure functions of `parley-channels`; the HTTP call is
 //! [`crate::transport`]. Each channel's provider base URL is its `settings.base_url` (the
 //! provider's production API when absent), so tests point it at a local server.
@@ -25,10 +25,10 @@
 //! signal to look.
 //!
 //! Batches: the engine's runner hands the dispatcher a whole claim of send jobs
-//! ([`crate::dispatch`]): their entries, sessions and messaging users are read in a few queries,
+//! ([`crate::outbound::dispatch`]): their entries, sessions and messaging users are read in a few queries,
 //! the provider calls run concurrently (bounded), and every status change of the batch is written
 //! in one transaction that also settles the jobs. Each sender is driven by one node at a time,
-//! the holder of its lease (see [`crate::dispatch`]).
+//! the holder of its lease (see [`crate::outbound::dispatch`]).
 //!
 //! Rate limits: one GCRA limiter per sender (channel) in the [`Outbound`] value, at the channel's
 //! `throughput_mps` or the default for its number type or kind, charged one permit per SMS
@@ -37,6 +37,13 @@
 //! wait or a provider call. A throttled answer with `Retry-After` pauses the whole sender for that
 //! long (at most [`MAX_PAUSE`]); the throttled job itself goes back to the runner, whose backoff
 //! decides when it runs again.
+
+pub mod dispatch;
+pub mod leases;
+pub mod rate;
+pub mod smpp_link;
+pub mod status;
+pub mod verdict;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,19 +63,19 @@ use uuid::Uuid;
 
 use crate::events::EventBus;
 use crate::jobs::Queue;
-use crate::leases::SenderLeases;
-use crate::rate::SenderRates;
+use crate::outbound::leases::SenderLeases;
+use crate::outbound::rate::SenderRates;
+use crate::outbound::smpp_link::SmppLinks;
+use crate::outbound::status::StatusRecorder;
+use crate::outbound::verdict::{Target, Verdict};
 use crate::runner::JobOutcome;
-use crate::smpp_link::SmppLinks;
-use crate::status::StatusRecorder;
 use crate::transport::{HttpTransport, TransportError};
-use crate::verdict::{Target, Verdict};
 
 pub use crate::jobs::{
     BULK_PRIORITY, REPLY_PRIORITY, SendRequest, auto_response_entry, is_last_attempt, send_job,
 };
-pub use crate::rate::{MAX_PAUSE, MAX_RATE_WAIT, rate_permits, sender_rate};
-pub(crate) use crate::verdict::{ambiguous, dispatched, fail, transient};
+pub use crate::outbound::rate::{MAX_PAUSE, MAX_RATE_WAIT, rate_permits, sender_rate};
+pub(crate) use crate::outbound::verdict::{ambiguous, dispatched, fail, transient};
 
 pub const QUEUE: &str = Queue::Outbound.as_str();
 pub const KIND: &str = crate::jobs::JobKind::OutboundSend.as_str();
@@ -82,9 +89,9 @@ pub struct Outbound {
     transport: Option<HttpTransport>,
     rates: Arc<SenderRates>,
     statuses: StatusRecorder,
-    /// The SMPP binds of SMS channels with provider `smpp` (see [`crate::smpp_link`]).
+    /// The SMPP binds of SMS channels with provider `smpp` (see [`crate::outbound::smpp_link`]).
     smpp: Arc<SmppLinks>,
-    /// The senders this node may drive (see [`crate::dispatch`]).
+    /// The senders this node may drive (see [`crate::outbound::dispatch`]).
     pub(crate) leases: Arc<SenderLeases>,
     /// Provider calls in flight at once within a batch.
     pub(crate) concurrency: usize,
@@ -116,9 +123,9 @@ impl Outbound {
                 store.clone(),
                 clock.clone(),
                 format!("node-{}", Uuid::now_v7()),
-                crate::leases::DEFAULT_SENDER_LEASE,
+                crate::outbound::leases::DEFAULT_SENDER_LEASE,
             )),
-            concurrency: crate::rate::DEFAULT_CONCURRENCY,
+            concurrency: crate::outbound::rate::DEFAULT_CONCURRENCY,
             store,
             clock,
         }
@@ -193,7 +200,7 @@ impl Outbound {
         self.rates.charged(channel_id)
     }
 
-    /// The SMPP arm of [`Outbound::decide`] (see [`crate::smpp_link`]).
+    /// The SMPP arm of [`Outbound::decide`] (see [`crate::outbound::smpp_link`]).
     async fn send_smpp(
         &self,
         entry: &Entry,
@@ -233,12 +240,18 @@ impl Outbound {
             Ok(false) => return JobOutcome::Retry(format!("{lease} is held by another node")),
             Err(e) => return JobOutcome::Retry(e.to_string()),
         }
-        let span = crate::verdict::send_span(job.id, job.attempts, &target);
+        let span = crate::outbound::verdict::send_span(job.id, job.attempts, &target);
         let verdict = self.decide(&target).instrument(span).await;
         let outcome = verdict.outcome.clone();
         let now = self.clock.now();
-        let committed =
-            crate::verdict::commit(&self.store, &self.events, now, vec![verdict], &[], "");
+        let committed = crate::outbound::verdict::commit(
+            &self.store,
+            &self.events,
+            now,
+            vec![verdict],
+            &[],
+            "",
+        );
         match committed.await {
             Ok(_) => outcome,
             Err(e) => JobOutcome::Retry(e.to_string()),

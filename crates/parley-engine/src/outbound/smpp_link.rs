@@ -60,9 +60,9 @@ use uuid::Uuid;
 
 use crate::ingest::Ingest;
 use crate::jobs::InboundEvent;
-use crate::rate::SenderRates;
-use crate::status::StatusRecorder;
-use crate::verdict::{Verdict, ambiguous, dispatched, fail, transient};
+use crate::outbound::rate::SenderRates;
+use crate::outbound::status::StatusRecorder;
+use crate::outbound::verdict::{Verdict, ambiguous, dispatched, fail, transient};
 
 /// The bind parameters of a channel: a change means a new bind.
 #[derive(Debug, Clone, PartialEq, Eq)]

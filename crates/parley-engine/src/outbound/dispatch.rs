@@ -62,12 +62,12 @@ use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::jobs::{self, Queue, SendRequest};
+use crate::outbound::verdict::{self, Target, send_span};
 use crate::outbound::{self, Outbound};
 use crate::runner::JobOutcome;
-use crate::verdict::{self, Target, send_span};
 
-pub use crate::leases::{DEFAULT_SENDER_LEASE, SenderLeases};
-pub use crate::rate::DEFAULT_CONCURRENCY;
+pub use crate::outbound::leases::{DEFAULT_SENDER_LEASE, SenderLeases};
+pub use crate::outbound::rate::DEFAULT_CONCURRENCY;
 
 /// A claimed job with what was found for it.
 enum Plan {
