@@ -297,3 +297,13 @@ impl From<parley_engine::ingest::IngestError> for ApiError {
         )
     }
 }
+
+impl From<parley_engine::service::simulator::SimulatorError> for ApiError {
+    fn from(e: parley_engine::service::simulator::SimulatorError) -> Self {
+        use parley_engine::service::simulator::SimulatorError;
+        match e {
+            SimulatorError::Store(s) => s.into(),
+            SimulatorError::Ingest(i) => i.into(),
+        }
+    }
+}
