@@ -26,7 +26,7 @@
     'keyword-sets': {
       title: 'Keyword sets', path: '/api/v1/keyword-sets', columns: ['channel_id', 'language', 'config'],
       help: 'A channel\'s keyword lists and responses per language (a Canadian short code: STOP and HELP in English, ARRET and AIDE in French). A keyword may be in only one list of a channel, across its languages.',
-      json: ['config'],
+      json: ['config'], order: ['channel_id', 'language', 'config'],
     },
     queues: { title: 'Queues', path: '/api/v1/queues', columns: ['name', 'routing_model', 'priority'], help: 'Where sessions wait for an agent. Higher priority is served first.' },
     skills: { title: 'Skills', path: '/api/v1/skills', columns: ['name', 'description'], help: 'What agents know; routing can ask for a skill.' },
@@ -109,7 +109,10 @@
     if (!content || !content.schema) return res.fallback || null;
     const schema = resolve(content.schema);
     const required = new Set(schema.required || []);
-    return Object.entries(schema.properties || {}).map(([name, raw]) => {
+    const order = res.order || [];
+    const rank = (name) => (order.includes(name) ? order.indexOf(name) : order.length);
+    const entries = Object.entries(schema.properties || {}).sort((a, b) => rank(a[0]) - rank(b[0]));
+    return entries.map(([name, raw]) => {
       const s = resolve(raw);
       const field = { name, required: required.has(name) && !s.nullable, description: s.description || raw.description || '', schema: s };
       if ((res.json || []).includes(name)) field.kind = 'json';

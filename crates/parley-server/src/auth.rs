@@ -71,7 +71,7 @@ pub async fn require_token(
             .ok_or_else(ApiError::unauthorized)?;
         if !crate::console::auth::csrf_ok(req.method(), req.headers(), &session) {
             return Err(ApiError::coded(
-                crate::error::ErrorCode::Csrf,
+                crate::error::ApiErrorCode::Csrf,
                 "missing or wrong X-CSRF-Token header",
             ));
         }

@@ -14,11 +14,11 @@ use utoipa::ToSchema;
 
 /// Every error code the API answers with. The wire names are stable: clients branch on them,
 /// so a variant may be added but never renamed. Each has one HTTP status, given by
-/// [`ErrorCode::status`]; the one exception is `invalid_request`, which is 400 when the form of a
+/// [`ApiErrorCode::status`]; the one exception is `invalid_request`, which is 400 when the form of a
 /// request (its path, query or provider payload) is wrong and 422 when its content is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
+pub enum ApiErrorCode {
     /// 401: no valid API token or console session.
     Unauthorized,
     /// 403: the caller's role may not do this, or a signature did not verify.
@@ -43,7 +43,7 @@ pub enum ErrorCode {
     Internal,
 }
 
-impl ErrorCode {
+impl ApiErrorCode {
     pub const ALL: &[Self] = &[
         Self::Unauthorized,
         Self::Forbidden,
@@ -95,7 +95,7 @@ impl ErrorCode {
     }
 }
 
-impl std::fmt::Display for ErrorCode {
+impl std::fmt::Display for ApiErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -104,8 +104,8 @@ impl std::fmt::Display for ErrorCode {
 /// The body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// Stable and machine-readable; see [`ErrorCode`].
-    pub code: ErrorCode,
+    /// Stable and machine-readable; see [`ApiErrorCode`].
+    pub code: ApiErrorCode,
     /// For people. Never a database's or library's own text.
     pub message: String,
 }
@@ -113,13 +113,13 @@ pub struct ErrorBody {
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: ErrorCode,
+    pub code: ApiErrorCode,
     pub message: String,
 }
 
 impl ApiError {
     /// An error answered with its code's status.
-    pub fn coded(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub fn coded(code: ApiErrorCode, message: impl Into<String>) -> Self {
         Self {
             status: code.status(),
             code,
@@ -128,12 +128,12 @@ impl ApiError {
     }
 
     /// The older form with an explicit status and a code by name, kept for callers that have not
-    /// moved to [`ApiError::coded`]. A name outside [`ErrorCode`] is answered as `internal` (and
+    /// moved to [`ApiError::coded`]. A name outside [`ApiErrorCode`] is answered as `internal` (and
     /// logged), so the document's list of codes stays complete.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        let code = ErrorCode::from_name(code).unwrap_or_else(|| {
-            tracing::warn!(code, "an API error code outside ErrorCode");
-            ErrorCode::Internal
+        let code = ApiErrorCode::from_name(code).unwrap_or_else(|| {
+            tracing::warn!(code, "an API error code outside ApiErrorCode");
+            ApiErrorCode::Internal
         });
         Self {
             status,
@@ -144,42 +144,42 @@ impl ApiError {
 
     /// 422: the content of the request is not allowed.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::coded(ErrorCode::InvalidRequest, message)
+        Self::coded(ApiErrorCode::InvalidRequest, message)
     }
 
     /// 400: the form of the request (path, query, provider payload) is wrong.
     pub fn malformed(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
-            code: ErrorCode::InvalidRequest,
+            code: ApiErrorCode::InvalidRequest,
             message: message.into(),
         }
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::coded(ErrorCode::Conflict, message)
+        Self::coded(ApiErrorCode::Conflict, message)
     }
 
     pub fn unauthorized() -> Self {
         Self::coded(
-            ErrorCode::Unauthorized,
+            ApiErrorCode::Unauthorized,
             "a valid API token is required: send 'Authorization: Bearer <token>'",
         )
     }
 
     pub fn forbidden(what: &str) -> Self {
         Self::coded(
-            ErrorCode::Forbidden,
+            ApiErrorCode::Forbidden,
             format!("this token's role may not {what}"),
         )
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::coded(ErrorCode::NotFound, format!("{what} not found"))
+        Self::coded(ApiErrorCode::NotFound, format!("{what} not found"))
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::coded(ErrorCode::Internal, message)
+        Self::coded(ApiErrorCode::Internal, message)
     }
 }
 
@@ -225,11 +225,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 fn json_rejection(r: JsonRejection) -> ApiError {
     match r {
         JsonRejection::MissingJsonContentType(_) => ApiError::coded(
-            ErrorCode::UnsupportedMediaType,
+            ApiErrorCode::UnsupportedMediaType,
             "send the body as JSON with 'Content-Type: application/json'",
         ),
         JsonRejection::JsonSyntaxError(e) => ApiError::coded(
-            ErrorCode::InvalidJson,
+            ApiErrorCode::InvalidJson,
             format!("the body is not valid JSON: {}", e.body_text()),
         ),
         JsonRejection::JsonDataError(e) => ApiError::invalid(e.body_text()),
@@ -238,7 +238,7 @@ fn json_rejection(r: JsonRejection) -> ApiError {
         }
         other => ApiError {
             status: other.status(),
-            code: ErrorCode::InvalidRequest,
+            code: ApiErrorCode::InvalidRequest,
             message: other.body_text(),
         },
     }
@@ -246,7 +246,7 @@ fn json_rejection(r: JsonRejection) -> ApiError {
 
 pub fn payload_too_large() -> ApiError {
     ApiError::coded(
-        ErrorCode::PayloadTooLarge,
+        ApiErrorCode::PayloadTooLarge,
         "the request body is larger than this endpoint accepts",
     )
 }
@@ -292,8 +292,18 @@ impl From<parley_engine::ingest::IngestError> for ApiError {
     fn from(e: parley_engine::ingest::IngestError) -> Self {
         tracing::error!(error = %e, "inbound event not accepted");
         Self::coded(
-            ErrorCode::Unavailable,
+            ApiErrorCode::Unavailable,
             "the message could not be stored; retry later",
         )
+    }
+}
+
+impl From<parley_engine::service::simulator::SimulatorError> for ApiError {
+    fn from(e: parley_engine::service::simulator::SimulatorError) -> Self {
+        use parley_engine::service::simulator::SimulatorError;
+        match e {
+            SimulatorError::Store(s) => s.into(),
+            SimulatorError::Ingest(i) => i.into(),
+        }
     }
 }

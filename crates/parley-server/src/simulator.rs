@@ -6,9 +6,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use parley_core::model::{Direction, Provider};
-use parley_engine::DomainEvent;
-use parley_engine::inbound::InboundEvent;
-use parley_store::NewSimulatorMessage;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -85,41 +82,13 @@ pub async fn inbound(
         )));
     }
     let from = customer_address(channel.kind, &input.from)?;
-    let now = state.clock.now();
-    let m = state
-        .store
-        .record_simulator_message(
-            &NewSimulatorMessage {
-                channel_id: channel.id,
-                direction: Direction::Inbound,
-                from_addr: from.clone(),
-                to_addr: channel.address.clone(),
-                body: input.text.clone(),
-                status: "received".to_owned(),
-                entry_id: None,
-            },
-            now,
-        )
-        .await?;
-    // Into the same pipeline as a provider's webhook, keyed by the simulator's message id.
-    state
-        .engine
-        .ingest
-        .submit(&InboundEvent {
-            channel_id: channel.id,
-            provider_message_id: format!("sim-{}", m.id),
-            from,
-            to: channel.address.clone(),
-            text: input.text,
-            media: Vec::new(),
-            profile_name: None,
-            received_at: now,
-        })
-        .await?;
-    state.engine.events.publish(DomainEvent::SimulatorMessage {
-        channel_id: channel.id,
-        message_id: m.id,
-    });
+    let m = parley_engine::service::simulator::customer_message(
+        &state.engine,
+        &channel,
+        from,
+        input.text,
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(m.into())))
 }
 

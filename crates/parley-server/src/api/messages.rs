@@ -139,7 +139,7 @@ pub async fn send_message(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
         }
         Err(ComposeError::SessionClosed(status)) => Err(ApiError::coded(
-            crate::error::ErrorCode::Conflict,
+            crate::error::ApiErrorCode::Conflict,
             format!("the session is {status}; a new message needs a new session"),
         )),
         Err(ComposeError::Invalid(m)) => Err(ApiError::invalid(m)),
@@ -166,7 +166,7 @@ pub async fn get_media(
         Err(e) => {
             tracing::error!(error = %e, media = %id, "stored media unreadable");
             return Err(ApiError::coded(
-                crate::error::ErrorCode::Internal,
+                crate::error::ApiErrorCode::Internal,
                 "the file could not be read; it has been logged",
             ));
         }
@@ -194,7 +194,7 @@ pub async fn get_media(
             // A stored content type that is not a valid header value.
             tracing::error!(error = %e, media = %id, "media headers");
             ApiError::coded(
-                crate::error::ErrorCode::Internal,
+                crate::error::ApiErrorCode::Internal,
                 "the file could not be served; it has been logged",
             )
         })

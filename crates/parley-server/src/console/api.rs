@@ -23,9 +23,11 @@ impl From<AgentActionError> for ApiError {
         match e {
             AgentActionError::NotFound(what) => ApiError::not_found(what),
             AgentActionError::Forbidden(m) => {
-                ApiError::coded(crate::error::ErrorCode::Forbidden, m)
+                ApiError::coded(crate::error::ApiErrorCode::Forbidden, m)
             }
-            AgentActionError::Conflict(m) => ApiError::coded(crate::error::ErrorCode::Conflict, m),
+            AgentActionError::Conflict(m) => {
+                ApiError::coded(crate::error::ApiErrorCode::Conflict, m)
+            }
             AgentActionError::Invalid(m) => ApiError::invalid(m),
             AgentActionError::Store(e) => ApiError::from(e),
         }
@@ -36,7 +38,7 @@ impl From<AgentActionError> for ApiError {
 fn agent(session: Option<Extension<ConsoleSession>>) -> Result<Agent, ApiError> {
     session.map(|Extension(s)| s.agent).ok_or_else(|| {
         ApiError::coded(
-            crate::error::ErrorCode::Forbidden,
+            crate::error::ApiErrorCode::Forbidden,
             "this action is an agent's: sign in to the console",
         )
     })

@@ -138,7 +138,7 @@ pub async fn login(
 ) -> Response {
     if !same_origin(&headers) {
         return ApiError::coded(
-            crate::error::ErrorCode::Csrf,
+            crate::error::ApiErrorCode::Csrf,
             "sign in from Parley's own page",
         )
         .into_response();
@@ -225,7 +225,7 @@ pub async fn logout(
         if let Ok(Some(login)) = state.store.console_login(&hash, now).await {
             if !constant_time_eq(login.csrf_token.as_bytes(), form.csrf.as_bytes()) {
                 return ApiError::coded(
-                    crate::error::ErrorCode::Csrf,
+                    crate::error::ApiErrorCode::Csrf,
                     "missing or wrong CSRF token",
                 )
                 .into_response();

@@ -56,7 +56,7 @@ pub async fn events(
 ) -> Result<Response, ApiError> {
     let Some(Extension(session)) = session else {
         return Err(ApiError::coded(
-            crate::error::ErrorCode::Forbidden,
+            crate::error::ApiErrorCode::Forbidden,
             "the event stream is an agent's: sign in to the console",
         ));
     };

@@ -311,7 +311,7 @@ async fn openapi_documents_keyword_sets_and_error_codes(b: TestBackend) {
     }
     let schemas = &doc["components"]["schemas"];
     assert!(schemas["KeywordSetInput"].is_object());
-    let codes = &schemas["ErrorCode"]["enum"];
+    let codes = &schemas["ApiErrorCode"]["enum"];
     for code in [
         "conflict",
         "invalid_request",
@@ -326,7 +326,7 @@ async fn openapi_documents_keyword_sets_and_error_codes(b: TestBackend) {
     }
     assert_eq!(
         schemas["ErrorBody"]["properties"]["code"]["$ref"],
-        "#/components/schemas/ErrorCode"
+        "#/components/schemas/ApiErrorCode"
     );
 }
 
