@@ -12,7 +12,8 @@
 //!   `smpp_link`, and below them `verdict` (what a send decided), `rate` (each sender's rate),
 //!   `leases` (each sender's node) and `status` (provider status reports)), `agents`;
 //! - `service`: one function per write of a resource, for the API, the console and `apply`;
-//! - provisioning (`apply` and imports): `provision`, `processes`, `provision_rules`, `import`;
+//! - provisioning (`apply` and imports): `provision` (with its `processes` and `rules` parts),
+//!   `import`;
 //! - `engine`, which wires them together.
 #![cfg_attr(
     test,
@@ -32,9 +33,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod media;
 pub mod outbound;
-pub mod processes;
 pub mod provision;
-pub mod provision_rules;
 pub mod routing;
 pub mod runner;
 pub mod service;

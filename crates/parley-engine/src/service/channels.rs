@@ -10,9 +10,11 @@ use parley_store::{Channel, ChannelSpec, Store};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::ServiceError as ProvisionError;
+use super::specs::{ChannelDraft, channel_spec, invalid};
 use crate::cache::ChannelCache;
+use crate::channel_rules::ChannelRules;
 use crate::events::{DomainEvent, EventBus};
-use crate::provision::{ChannelDraft, ProvisionError, channel_spec, check_rules};
 
 /// Where a channel write lands. `cache` and `events` are those of the running node when the
 /// write comes through its API or console; `apply` from the command line has neither, and other
@@ -149,4 +151,68 @@ pub async fn delete(w: Writes<'_>, id: Uuid) -> Result<(), ProvisionError> {
     w.store.delete_channel(id).await?;
     w.changed(id).await;
     Ok(())
+}
+
+/// The spec a stored channel was made from, to compare with a file's.
+pub fn spec_of(c: &Channel) -> ChannelSpec {
+    ChannelSpec {
+        name: c.name.clone(),
+        kind: c.kind,
+        provider: c.provider.clone(),
+        address: c.address.clone(),
+        number_type: c.number_type,
+        provider_keyword: c.provider_keyword.clone(),
+        country: c.country.clone(),
+        consent_level: c.consent_level,
+        queue_id: c.queue_id,
+        throughput_mps: c.throughput_mps,
+        settings: c.settings.clone(),
+        secrets: c.secrets.clone(),
+    }
+}
+
+/// The save-time rules of a channel's keyword sets and behaviour settings (one list per keyword,
+/// short-code response lengths, required lists, hand-off), checked as the pipeline will read them.
+pub fn check_rules(
+    spec: &ChannelSpec,
+    keyword_sets: &BTreeMap<String, Value>,
+) -> Result<(), ProvisionError> {
+    let now = parley_core::Timestamp(0);
+    let channel = unsaved_channel(spec);
+    let sets: Vec<parley_store::KeywordSet> = keyword_sets
+        .iter()
+        .map(|(language, config)| parley_store::KeywordSet {
+            id: Uuid::nil(),
+            channel_id: Uuid::nil(),
+            language: language.clone(),
+            config: config.clone(),
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    ChannelRules::build(channel, &sets)
+        .and_then(|r| r.validate())
+        .map_err(|e| invalid(format!("channel '{}': {e}", spec.name)))
+}
+
+/// The channel a spec would make, for the rules that look at a channel before it is saved.
+pub(crate) fn unsaved_channel(spec: &ChannelSpec) -> Channel {
+    let now = parley_core::Timestamp(0);
+    Channel {
+        id: Uuid::nil(),
+        name: spec.name.clone(),
+        kind: spec.kind,
+        provider: spec.provider.clone(),
+        address: spec.address.clone(),
+        number_type: spec.number_type,
+        provider_keyword: spec.provider_keyword.clone(),
+        country: spec.country.clone(),
+        consent_level: spec.consent_level,
+        queue_id: spec.queue_id,
+        throughput_mps: spec.throughput_mps,
+        settings: spec.settings.clone(),
+        secrets: Value::Null,
+        created_at: now,
+        updated_at: now,
+    }
 }

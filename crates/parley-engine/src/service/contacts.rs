@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::ServiceError;
-use crate::provision::contact_spec;
+use super::specs::contact_spec;
 
 /// A contact as the API takes it.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -12,8 +12,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::ApplyReport;
+use super::channels::{check_rules, spec_of};
 use super::{ServiceError, referenced};
-use crate::provision::{ApplyReport, check_rules, spec_of};
 
 /// A keyword set as written by a person (the API's body; a workspace file writes the same
 /// `config` under the channel's `keyword_sets`, keyed by language).

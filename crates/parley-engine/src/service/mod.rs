@@ -19,7 +19,31 @@ pub mod sms_processes;
 pub mod templates;
 pub mod tokens;
 
-pub use crate::provision::ProvisionError as ServiceError;
+pub mod specs;
+
+/// Why a write was refused: `Invalid` in words a person can act on, or the store's error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What `apply` did, per kind of item.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ApplyReport {
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub unchanged: usize,
+    pub deleted: Vec<String>,
+}
+
+impl ApplyReport {
+    pub fn changed(&self) -> bool {
+        !(self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty())
+    }
+}
 
 use parley_store::StoreError;
 

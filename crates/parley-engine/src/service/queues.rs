@@ -7,8 +7,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::ApplyReport;
 use super::ServiceError;
-use crate::provision::{ApplyReport, queue_spec};
+use super::specs::queue_spec;
 
 /// A queue as the API takes it and a workspace file writes it.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

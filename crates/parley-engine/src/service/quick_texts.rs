@@ -8,8 +8,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::ApplyReport;
 use super::ServiceError;
-use crate::provision::ApplyReport;
 
 /// A quick text as the API takes it and a workspace file writes it.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

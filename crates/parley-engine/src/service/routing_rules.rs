@@ -5,15 +5,15 @@
 use std::collections::BTreeSet;
 
 use parley_core::Timestamp;
-use parley_core::routing::{Condition, RoutingRule, RuleAction};
+use parley_core::routing::{Condition, RoutingRule, RuleAction, validate_rule};
 use parley_store::{RoutingRuleSpec, Store, StoreError, StoredRoutingRule};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::ApplyReport;
 use super::ServiceError;
-use crate::provision::ApplyReport;
-use crate::provision_rules::spec_of;
+use super::specs::invalid;
 
 /// A rule as the API takes it (a workspace file names what the API gives by id).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -173,5 +173,30 @@ pub async fn put_by_name(
             }
             e.id
         }
+    })
+}
+
+/// Longest routing rule name, in characters, like every other name in a workspace.
+const MAX_RULE_NAME: usize = 100;
+
+/// Checks a rule's shape (`parley_core::routing::validate_rule`, and the name's length) and gives
+/// what the store keeps for it: its conditions and actions as JSON. Whether the ids it names exist
+/// is the caller's check.
+pub fn spec_of(rule: &RoutingRule) -> Result<RoutingRuleSpec, super::ServiceError> {
+    validate_rule(rule).map_err(|e| invalid(e.to_string()))?;
+    if rule.name.chars().count() > MAX_RULE_NAME {
+        return Err(invalid(format!(
+            "routing rule names must be at most {MAX_RULE_NAME} characters"
+        )));
+    }
+    let json = |v: Result<serde_json::Value, serde_json::Error>| {
+        v.map_err(|e| invalid(format!("routing rule '{}': {e}", rule.name)))
+    };
+    Ok(RoutingRuleSpec {
+        name: rule.name.clone(),
+        position: i64::from(rule.position),
+        channel_id: rule.channel_id,
+        conditions: json(serde_json::to_value(&rule.conditions))?,
+        actions: json(serde_json::to_value(&rule.actions))?,
     })
 }

@@ -6,8 +6,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::ApplyReport;
 use super::ServiceError;
-use crate::provision::{ApplyReport, skill_spec};
+use super::specs::skill_spec;
 
 /// A skill as the API takes it and a workspace file writes it.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

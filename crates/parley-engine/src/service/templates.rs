@@ -11,9 +11,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::ApplyReport;
 use super::ServiceError;
 use crate::events::{DomainEvent, EventBus};
-use crate::provision::ApplyReport;
 
 /// The longest template text Meta approves for a body, in characters.
 pub const MAX_WHATSAPP_BODY: usize = 1024;

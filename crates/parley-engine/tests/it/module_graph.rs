@@ -12,11 +12,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// A cycle that predates this test and is being removed on another branch (`processes`,
-/// `provision` and `provision_rules` share a workspace file type and its validation). The test
-/// tolerates it, and only it, and fails once it is gone so that this exemption is deleted too.
-const PENDING_CYCLE: &[&str] = &["processes", "provision", "provision_rules"];
-
 /// Source code without comments, string literals or character literals (each replaced by a
 /// space), so that only real paths remain.
 fn code_only(src: &str) -> String {
@@ -313,21 +308,11 @@ fn engine_modules_import_each_other_without_cycles() {
         "the engine's modules were not found in {}",
         src.display()
     );
-    let pending: Vec<String> = PENDING_CYCLE.iter().map(|s| (*s).to_owned()).collect();
-    let found = cycles(&graph);
-    let unexpected: Vec<String> = found
-        .iter()
-        .filter(|g| !g.iter().all(|m| pending.contains(m)))
-        .map(|g| describe(&graph, g))
-        .collect();
+    let found: Vec<String> = cycles(&graph).iter().map(|g| describe(&graph, g)).collect();
     assert!(
-        unexpected.is_empty(),
+        found.is_empty(),
         "import cycles between the engine's modules:\n{}",
-        unexpected.join("\n\n")
-    );
-    assert!(
-        found.iter().any(|g| g.iter().all(|m| pending.contains(m))),
-        "the cycle among {PENDING_CYCLE:?} is gone: delete PENDING_CYCLE from this test"
+        found.join("\n\n")
     );
 }
 

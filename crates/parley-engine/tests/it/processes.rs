@@ -1,7 +1,7 @@
 use parley_core::keyword_process::{ProcessStatus, ProcessType};
 use parley_core::{Clock, ManualClock, Timestamp};
-use parley_engine::processes::{self, ProcessDraft};
 use parley_engine::provision::{ProvisionError, WorkspaceFile, apply};
+use parley_engine::service::sms_processes::{self as processes, ProcessDraft};
 use parley_store::PageRequest;
 use parley_store::testing::{TestBackend, fresh};
 use serde_json::{Value, json};

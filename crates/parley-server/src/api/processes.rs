@@ -1,13 +1,13 @@
 //! SMS keyword processes (KP): per inbound number and provider keyword, an Unsubscribe and a Help
 //! process that answer their keywords on their own. Saving, starting and pausing go through
-//! `parley_engine::processes`, which `parley apply` uses too.
+//! `parley_engine::service::sms_processes`, which `parley apply` uses too.
 
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use parley_core::keyword_process::{ProcessAction, ProcessStatus, ProcessType, SmsProcess};
-use parley_engine::processes::{self, ProcessDraft};
+use parley_engine::service::sms_processes::{self as processes, ProcessDraft};
 use parley_store::{PageRequest, StoredSmsProcess};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

@@ -9,6 +9,7 @@ mod channel_settings;
 mod console;
 mod inbound;
 mod keyword_sets;
+mod layers;
 mod messages;
 mod meta;
 mod ops;

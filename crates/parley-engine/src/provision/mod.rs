@@ -2,218 +2,32 @@
 //! applying a whole workspace file idempotently: running it twice changes nothing, and removing an
 //! item from the file deletes it only when pruning is asked for.
 
+pub mod processes;
+pub mod rules;
+
 use std::collections::{BTreeMap, HashSet};
 
-use parley_core::channel::{effective_throughput, normalize_address, normalize_provider_keyword};
+use parley_core::Clock;
 use parley_core::model::{
-    AgentRole, ChannelKind, ConsentLevel, NumberType, Provider, RoutingModel, TemplateCategory,
-    TemplateStatus,
+    AgentRole, ChannelKind, ConsentLevel, NumberType, Provider, TemplateCategory, TemplateStatus,
 };
-use parley_core::{Clock, E164};
-use parley_store::{
-    AgentSkill, AgentSpec, Channel, ChannelSpec, ContactSpec, PageRequest, QueueSpec, SkillSpec,
-    Store, StoreError,
-};
+use parley_store::{Channel, PageRequest, Store, StoreError};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::channel_rules::ChannelRules;
+use crate::service::channels::unsaved_channel;
 use crate::service::channels::{self, Writes};
+use crate::service::specs::{check_name, check_skill_level, invalid};
 
-/// Why a piece of configuration was refused, in words a person can act on.
-#[derive(Debug, thiserror::Error)]
-pub enum ProvisionError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-fn invalid(msg: impl Into<String>) -> ProvisionError {
-    ProvisionError::Invalid(msg.into())
-}
-
-fn check_name(what: &str, name: &str) -> Result<String, ProvisionError> {
-    let n = name.trim();
-    if n.is_empty() || n.chars().count() > 100 {
-        return Err(invalid(format!("{what} name must be 1 to 100 characters")));
-    }
-    Ok(n.to_owned())
-}
-
-/// A channel as written by a person, before validation.
-#[derive(Debug, Clone)]
-pub struct ChannelDraft {
-    pub name: String,
-    pub kind: ChannelKind,
-    pub provider: Provider,
-    pub address: String,
-    pub number_type: Option<NumberType>,
-    pub provider_keyword: Option<String>,
-    pub country: Option<String>,
-    pub consent_level: ConsentLevel,
-    pub queue_id: Option<Uuid>,
-    pub throughput_mps: Option<u32>,
-    pub settings: Map<String, Value>,
-    pub secrets: Map<String, Value>,
-}
-
-pub fn channel_spec(d: ChannelDraft) -> Result<ChannelSpec, ProvisionError> {
-    let name = check_name("channel", &d.name)?;
-    let address =
-        normalize_address(d.kind, d.number_type, &d.address).map_err(|e| invalid(e.to_string()))?;
-    let provider_keyword = normalize_provider_keyword(d.number_type, d.provider_keyword.as_deref())
-        .map_err(|e| invalid(e.to_string()))?;
-    let throughput = effective_throughput(d.kind, d.number_type, d.throughput_mps)
-        .map_err(|e| invalid(e.to_string()))?;
-    let country = match d.country {
-        Some(c) if c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()) => {
-            Some(c.to_ascii_uppercase())
-        }
-        Some(c) => {
-            return Err(invalid(format!(
-                "country must be a two-letter ISO 3166 code, got '{c}'"
-            )));
-        }
-        None => None,
-    };
-    let settings = Value::Object(d.settings);
-    let secrets = Value::Object(d.secrets);
-    // The provider's questions (does it exist, does it carry this kind, do the settings and
-    // secrets fit its typed structs) are its adapter's; the error names the field.
-    parley_channels::providers()
-        .check_channel(
-            &d.provider,
-            &parley_channels::adapter::ChannelConfig {
-                kind: d.kind,
-                address: &address,
-                number_type: d.number_type,
-                settings: &settings,
-                secrets: &secrets,
-            },
-        )
-        .map_err(|e| invalid(e.to_string()))?;
-    Ok(ChannelSpec {
-        name,
-        kind: d.kind,
-        provider: d.provider,
-        address,
-        number_type: d.number_type,
-        provider_keyword,
-        country,
-        consent_level: d.consent_level,
-        queue_id: d.queue_id,
-        throughput_mps: d.throughput_mps.map(|_| i64::from(throughput)),
-        settings,
-        secrets,
-    })
-}
-
-pub fn queue_spec(
-    name: &str,
-    routing_model: RoutingModel,
-    priority: i64,
-) -> Result<QueueSpec, ProvisionError> {
-    if !(-1000..=1000).contains(&priority) {
-        return Err(invalid("queue priority must be between -1000 and 1000"));
-    }
-    Ok(QueueSpec {
-        name: check_name("queue", name)?,
-        routing_model,
-        priority,
-    })
-}
-
-pub fn skill_spec(name: &str, description: &str) -> Result<SkillSpec, ProvisionError> {
-    if description.chars().count() > 1000 {
-        return Err(invalid("skill description must be at most 1000 characters"));
-    }
-    Ok(SkillSpec {
-        name: check_name("skill", name)?,
-        description: description.to_owned(),
-    })
-}
-
-pub fn agent_spec(
-    name: &str,
-    email: &str,
-    role: AgentRole,
-    capacity: i64,
-    mut queue_ids: Vec<Uuid>,
-    mut skills: Vec<AgentSkill>,
-) -> Result<AgentSpec, ProvisionError> {
-    let email = check_email(email)?;
-    if !(0..=100).contains(&capacity) {
-        return Err(invalid("agent capacity must be between 0 and 100"));
-    }
-    for s in &skills {
-        check_skill_level(s.level)?;
-    }
-    queue_ids.sort();
-    queue_ids.dedup();
-    skills.sort_by_key(|s| s.skill_id);
-    if skills
-        .windows(2)
-        .any(|w| matches!(w, [a, b] if a.skill_id == b.skill_id))
-    {
-        return Err(invalid("a skill is listed twice for the same agent"));
-    }
-    Ok(AgentSpec {
-        name: check_name("agent", name)?,
-        email,
-        role,
-        capacity,
-        queue_ids,
-        skills,
-    })
-}
-
-fn check_skill_level(level: i64) -> Result<(), ProvisionError> {
-    if (1..=10).contains(&level) {
-        Ok(())
-    } else {
-        Err(invalid(format!("skill levels are 1 to 10, got {level}")))
-    }
-}
-
-fn check_email(email: &str) -> Result<String, ProvisionError> {
-    let e = email.trim();
-    let valid = e.len() <= 254
-        && e.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        })
-        && !e.chars().any(char::is_whitespace);
-    if valid {
-        Ok(e.to_ascii_lowercase())
-    } else {
-        Err(invalid(format!("'{e}' is not an email address")))
-    }
-}
-
-pub fn contact_spec(
-    first_name: &str,
-    last_name: &str,
-    phone: Option<&str>,
-    email: Option<&str>,
-) -> Result<ContactSpec, ProvisionError> {
-    if first_name.chars().count() > 100 || last_name.chars().count() > 100 {
-        return Err(invalid("names must be at most 100 characters"));
-    }
-    let phone = phone
-        .map(|p| E164::parse(p).map_err(|e| invalid(e.to_string())))
-        .transpose()?;
-    let email = email.map(check_email).transpose()?;
-    Ok(ContactSpec {
-        first_name: first_name.trim().to_owned(),
-        last_name: last_name.trim().to_owned(),
-        phone,
-        email,
-    })
-}
+// The validators and the report are the service layer's; `apply` re-exports them under the names
+// its callers know.
+pub use crate::service::ApplyReport;
+pub use crate::service::ServiceError as ProvisionError;
+pub use crate::service::channels::{check_rules, spec_of};
+pub use crate::service::specs::{
+    ChannelDraft, agent_spec, channel_spec, contact_spec, queue_spec, skill_spec,
+};
 
 // ---- parley apply ----
 
@@ -231,13 +45,13 @@ pub struct WorkspaceFile {
     pub agents: Vec<AgentFile>,
     /// SMS keyword processes, identified by number, provider keyword and type.
     #[serde(default)]
-    pub sms_processes: Vec<crate::processes::ProcessFile>,
+    pub sms_processes: Vec<self::processes::ProcessFile>,
     /// Identified by title.
     #[serde(default)]
-    pub quick_texts: Vec<crate::provision_rules::QuickTextFile>,
+    pub quick_texts: Vec<self::rules::QuickTextFile>,
     /// Identified by name; tried in file order unless positions say otherwise.
     #[serde(default)]
-    pub routing_rules: Vec<crate::provision_rules::RoutingRuleFile>,
+    pub routing_rules: Vec<self::rules::RoutingRuleFile>,
 }
 
 /// A queue in a workspace file: the API's input, field for field.
@@ -338,21 +152,6 @@ fn default_level() -> i64 {
     5
 }
 
-/// What `apply` did, per kind of item.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ApplyReport {
-    pub created: Vec<String>,
-    pub updated: Vec<String>,
-    pub unchanged: usize,
-    pub deleted: Vec<String>,
-}
-
-impl ApplyReport {
-    pub fn changed(&self) -> bool {
-        !(self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty())
-    }
-}
-
 /// Applies a workspace file. Every item is validated before anything is written, so a file with
 /// a mistake changes nothing.
 pub async fn apply(
@@ -362,9 +161,9 @@ pub async fn apply(
     prune: bool,
 ) -> Result<ApplyReport, ProvisionError> {
     validate_file(file)?;
-    crate::provision_rules::validate(file)?;
+    self::rules::validate(file)?;
     // Processes are checked against the stored ones too, still before anything is written.
-    let process_plan = crate::processes::plan(store, &file.sms_processes, prune).await?;
+    let process_plan = self::processes::plan(store, &file.sms_processes, prune).await?;
     let mut report = ApplyReport::default();
     let now = clock.now();
 
@@ -453,8 +252,8 @@ pub async fn apply(
         crate::service::agents::put_by_email(store, &input, now, &mut report).await?;
     }
 
-    crate::processes::execute(store, process_plan, now, &mut report).await?;
-    crate::provision_rules::apply(store, file, prune, now, &mut report).await?;
+    self::processes::execute(store, process_plan, now, &mut report).await?;
+    self::rules::apply(store, file, prune, now, &mut report).await?;
     if prune {
         prune_missing(store, file, &mut report).await?;
     }
@@ -522,70 +321,6 @@ fn template_input(t: &TemplateFile) -> crate::service::templates::TemplateInput 
     }
 }
 
-/// The spec a stored channel was made from, to compare with a file's.
-pub(crate) fn spec_of(c: &Channel) -> ChannelSpec {
-    ChannelSpec {
-        name: c.name.clone(),
-        kind: c.kind,
-        provider: c.provider.clone(),
-        address: c.address.clone(),
-        number_type: c.number_type,
-        provider_keyword: c.provider_keyword.clone(),
-        country: c.country.clone(),
-        consent_level: c.consent_level,
-        queue_id: c.queue_id,
-        throughput_mps: c.throughput_mps,
-        settings: c.settings.clone(),
-        secrets: c.secrets.clone(),
-    }
-}
-
-/// The save-time rules of a channel's keyword sets and behaviour settings (one list per keyword,
-/// short-code response lengths, required lists, hand-off), checked as the pipeline will read them.
-pub fn check_rules(
-    spec: &ChannelSpec,
-    keyword_sets: &BTreeMap<String, Value>,
-) -> Result<(), ProvisionError> {
-    let now = parley_core::Timestamp(0);
-    let channel = unsaved_channel(spec);
-    let sets: Vec<parley_store::KeywordSet> = keyword_sets
-        .iter()
-        .map(|(language, config)| parley_store::KeywordSet {
-            id: Uuid::nil(),
-            channel_id: Uuid::nil(),
-            language: language.clone(),
-            config: config.clone(),
-            created_at: now,
-            updated_at: now,
-        })
-        .collect();
-    ChannelRules::build(channel, &sets)
-        .and_then(|r| r.validate())
-        .map_err(|e| invalid(format!("channel '{}': {e}", spec.name)))
-}
-
-/// The channel a spec would make, for the rules that look at a channel before it is saved.
-fn unsaved_channel(spec: &ChannelSpec) -> Channel {
-    let now = parley_core::Timestamp(0);
-    Channel {
-        id: Uuid::nil(),
-        name: spec.name.clone(),
-        kind: spec.kind,
-        provider: spec.provider.clone(),
-        address: spec.address.clone(),
-        number_type: spec.number_type,
-        provider_keyword: spec.provider_keyword.clone(),
-        country: spec.country.clone(),
-        consent_level: spec.consent_level,
-        queue_id: spec.queue_id,
-        throughput_mps: spec.throughput_mps,
-        settings: spec.settings.clone(),
-        secrets: Value::Null,
-        created_at: now,
-        updated_at: now,
-    }
-}
-
 /// Refuses a file with duplicate names before anything is written.
 fn validate_file(file: &WorkspaceFile) -> Result<(), ProvisionError> {
     fn unique<'a>(what: &str, names: impl Iterator<Item = &'a str>) -> Result<(), ProvisionError> {
@@ -601,7 +336,7 @@ fn validate_file(file: &WorkspaceFile) -> Result<(), ProvisionError> {
     unique("skill", file.skills.iter().map(|s| s.name.as_str()))?;
     unique("channel", file.channels.iter().map(|c| c.name.as_str()))?;
     unique("agent", file.agents.iter().map(|a| a.email.as_str()))?;
-    crate::processes::validate_file_processes(&file.sms_processes)?;
+    self::processes::validate_file_processes(&file.sms_processes)?;
     let queues: HashSet<&str> = file.queues.iter().map(|q| q.name.trim()).collect();
     let skills: HashSet<&str> = file.skills.iter().map(|s| s.name.trim()).collect();
     let known = |set: &HashSet<&str>, what: &str, name: &str| {

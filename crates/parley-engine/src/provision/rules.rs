@@ -8,12 +8,14 @@ use std::collections::HashSet;
 
 use parley_core::Timestamp;
 use parley_core::merge;
-use parley_core::routing::{Condition, RoutingRule, RuleAction, SkillLevel, validate_rule};
-use parley_store::{PageRequest, QuickText, RoutingRuleSpec, Store, StoreError, StoredRoutingRule};
+use parley_core::routing::{Condition, RoutingRule, RuleAction, SkillLevel};
+use parley_store::{PageRequest, QuickText, Store, StoreError, StoredRoutingRule};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::provision::{ApplyReport, ProvisionError, WorkspaceFile};
+use super::WorkspaceFile;
+use crate::service::routing_rules::spec_of;
+use crate::service::{ApplyReport, ServiceError as ProvisionError};
 
 /// A quick text in a workspace file: the API's input, field for field.
 pub type QuickTextFile = crate::service::quick_texts::QuickTextInput;
@@ -259,31 +261,6 @@ pub async fn apply(
 
 fn missing(what: &str, name: &str) -> ProvisionError {
     invalid(format!("{what} '{name}' does not exist"))
-}
-
-/// Longest routing rule name, in characters, like every other name in a workspace.
-const MAX_RULE_NAME: usize = 100;
-
-/// Checks a rule's shape (`parley_core::routing::validate_rule`, and the name's length) and gives
-/// what the store keeps for it: its conditions and actions as JSON. Whether the ids it names exist
-/// is the caller's check.
-pub fn spec_of(rule: &RoutingRule) -> Result<RoutingRuleSpec, ProvisionError> {
-    validate_rule(rule).map_err(|e| invalid(e.to_string()))?;
-    if rule.name.chars().count() > MAX_RULE_NAME {
-        return Err(invalid(format!(
-            "routing rule names must be at most {MAX_RULE_NAME} characters"
-        )));
-    }
-    let json = |v: Result<serde_json::Value, serde_json::Error>| {
-        v.map_err(|e| invalid(format!("routing rule '{}': {e}", rule.name)))
-    };
-    Ok(RoutingRuleSpec {
-        name: rule.name.clone(),
-        position: i64::from(rule.position),
-        channel_id: rule.channel_id,
-        conditions: json(serde_json::to_value(&rule.conditions))?,
-        actions: json(serde_json::to_value(&rule.actions))?,
-    })
 }
 
 async fn all_quick_texts(store: &Store) -> Result<Vec<QuickText>, StoreError> {
