@@ -42,6 +42,9 @@ pub struct EngineConfig {
     pub media_dir: std::path::PathBuf,
     /// How long an agent has to accept an offered session before it goes to the next one.
     pub offer_timeout: Duration,
+    /// How long a node trusts a cached channel without hearing of a change (changes made through
+    /// the service functions reach every node at once; this bounds a missed notification).
+    pub channel_cache_ttl: Duration,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +59,7 @@ impl Default for EngineConfig {
             lease: Duration::from_secs(60),
             media_dir: crate::media::DEFAULT_DIR.into(),
             offer_timeout: crate::routing::OFFER_TIMEOUT,
+            channel_cache_ttl: crate::cache::DEFAULT_TTL,
         }
     }
 }
@@ -98,7 +102,7 @@ impl Engine {
         let inbound_wake = Arc::new(Notify::new());
         let outbound_wake = Arc::new(Notify::new());
         let ingest = Ingest::start(store.clone(), clock.clone(), inbound_wake.clone());
-        let channels = ChannelCache::default();
+        let channels = ChannelCache::with_ttl(config.channel_cache_ttl);
         let outbound = Outbound::new(store.clone(), clock.clone(), events.clone())
             .with_ingest(ingest.clone())
             .with_sender_leases(
@@ -222,6 +226,11 @@ impl Engine {
             self.router
                 .clone()
                 .run(self.events.clone(), shutdown.clone()),
+        )])
+        .chain([tokio::spawn(
+            self.channels
+                .clone()
+                .watch(self.store.clone(), shutdown.clone()),
         )])
         .chain(self.feed.spawn(&self.events, shutdown.clone()))
         .collect()

@@ -20,6 +20,7 @@ mod import;
 mod inbound;
 mod jobs;
 pub mod leases;
+mod notify;
 pub mod outbox;
 mod outgoing;
 mod processes;
@@ -53,6 +54,7 @@ pub use inbound::{
     UserInsert,
 };
 pub use jobs::{ClaimRequest, JobFailure, QueueCounts};
+pub use notify::{ConfigChange, ConfigListener};
 pub use outgoing::StoredMedia;
 pub use processes::{SmsProcessSpec, StoredSmsProcess};
 pub use quick_texts::{QuickText, QuickTextSpec};

@@ -17,8 +17,8 @@ use crate::channel_rules::ChannelRules;
 use crate::events::{DomainEvent, EventBus};
 
 /// Where a channel write lands. `cache` and `events` are those of the running node when the
-/// write comes through its API or console; `apply` from the command line has neither, and other
-/// nodes see the change when their short-lived cache entries expire.
+/// write comes through its API or console; `apply` from the command line has neither. Every write
+/// is also announced to the other nodes (see [`crate::cache`]).
 #[derive(Clone, Copy)]
 pub struct Writes<'a> {
     pub store: &'a Store,
@@ -47,6 +47,12 @@ impl<'a> Writes<'a> {
     async fn changed(&self, channel_id: Uuid) {
         if let Some(cache) = self.cache {
             cache.invalidate(channel_id).await;
+        }
+        // Other nodes (and this one, when the write came from the command line) drop their
+        // cached copy now rather than when it expires. The write has committed: a failed
+        // announcement only delays the change until the caches expire.
+        if let Err(e) = self.store.announce_channel_change(channel_id).await {
+            tracing::warn!(channel = %channel_id, error = %e, "channel change not announced to other nodes");
         }
         if let Some(events) = self.events {
             events.publish(DomainEvent::ChannelChanged { channel_id });
