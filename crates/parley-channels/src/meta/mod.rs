@@ -16,6 +16,7 @@ pub mod messenger_send;
 mod parse;
 pub mod send;
 pub mod signature;
+pub mod webhook;
 pub mod whatsapp;
 
 pub use errors::{ErrorMapping, ProviderError, map_error_code};
