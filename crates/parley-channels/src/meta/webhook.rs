@@ -187,8 +187,13 @@ fn resolve<'i>(
         .collect()
 }
 
-/// Verifies the body against the channels `map` names and splits the events into those routed
-/// to a channel and the addresses no channel has.
+/// A body's events each with the index of its channel, and the addresses no channel has.
+struct Routing<'e, E> {
+    routed: Vec<(usize, &'e E)>,
+    unrouted: Vec<String>,
+}
+
+/// Verifies the body against the channels its events name and routes the events.
 fn route<'e, E>(
     body: &[u8],
     header: &str,
@@ -196,7 +201,7 @@ fn route<'e, E>(
     events: &'e [E],
     address: impl Fn(&E) -> &str,
     id_of: impl Fn(&ChannelConfig<'_>) -> Option<String>,
-) -> Result<(Vec<(usize, &'e E)>, Vec<String>), WebhookError> {
+) -> Result<Routing<'e, E>, WebhookError> {
     let map = resolve(all, events.iter().map(&address), id_of);
     let mut named: Vec<usize> = map.values().flatten().copied().collect();
     named.sort_unstable();
@@ -215,7 +220,7 @@ fn route<'e, E>(
             }
         }
     }
-    Ok((routed, unrouted))
+    Ok(Routing { routed, unrouted })
 }
 
 fn whatsapp_events(
@@ -225,7 +230,7 @@ fn whatsapp_events(
     let header = signature(request)?;
     let body = request.body;
     let hook = whatsapp::parse(body).map_err(|e| malformed(body, header, all, e))?;
-    let (routed, unrouted) = route(
+    let Routing { routed, unrouted } = route(
         body,
         header,
         all,
@@ -317,7 +322,7 @@ fn messenger_events(
     let header = signature(request)?;
     let body = request.body;
     let hook = messenger::parse(body).map_err(|e| malformed(body, header, all, e))?;
-    let (routed, unrouted) = route(
+    let Routing { routed, unrouted } = route(
         body,
         header,
         all,
