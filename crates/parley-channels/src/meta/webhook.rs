@@ -570,6 +570,68 @@ mod tests {
     }
 
     #[test]
+    fn messenger_events_are_routed_by_page_and_echoes_dropped() {
+        let settings = json!({});
+        let secrets = json!({"app_secret": "fb"});
+        let all = [ChannelConfig {
+            kind: ChannelKind::Messenger,
+            ..channel("1001", &settings, &secrets)
+        }];
+        let body = serde_json::to_vec(&json!({"object": "page", "entry": [
+            {"id": "1001", "time": 1, "messaging": [
+                {"sender": {"id": "77"}, "recipient": {"id": "1001"}, "timestamp": 1,
+                 "message": {"mid": "m.1", "text": "hello"}},
+                {"sender": {"id": "1001"}, "recipient": {"id": "77"}, "timestamp": 2,
+                 "message": {"mid": "m.2", "text": "ours", "is_echo": true}},
+                {"sender": {"id": "77"}, "recipient": {"id": "1001"}, "timestamp": 3,
+                 "delivery": {"mids": ["m.out"], "watermark": 3}}
+            ]},
+            {"id": "2002", "time": 1, "messaging": [
+                {"sender": {"id": "78"}, "recipient": {"id": "2002"}, "timestamp": 1,
+                 "message": {"mid": "m.3", "text": "elsewhere"}}
+            ]}
+        ]}))
+        .unwrap();
+        let headers = [(
+            "x-hub-signature-256".to_owned(),
+            compute_signature("fb", &body),
+        )];
+        let hook = handle(ChannelKind::Messenger, &all, &post(&headers, &body)).unwrap();
+        assert_eq!(hook.unrouted, ["2002"]);
+        let ids: Vec<_> = hook
+            .events
+            .iter()
+            .map(|r| match &r.event {
+                WebhookEvent::Message(m) => (r.channel, m.provider_message_id.as_str(), "message"),
+                WebhookEvent::Status(s) => (r.channel, s.provider_message_id.as_str(), "status"),
+            })
+            .collect();
+        assert_eq!(ids, [(0, "m.1", "message"), (0, "m.out", "status")]);
+        // The WhatsApp path does not take a Messenger body.
+        assert!(matches!(
+            handle(ChannelKind::Whatsapp, &all, &post(&headers, &body)),
+            Err(WebhookError::Malformed(_))
+        ));
+    }
+
+    proptest::proptest! {
+        /// Whatever a caller sends, signed or not, the adapter answers without panicking, and an
+        /// unsigned body never yields events.
+        #[test]
+        fn any_body_is_answered_without_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let settings = json!({"phone_number_id": "111"});
+            let secrets = json!({"app_secret": "one"});
+            let all = [channel("+15550000001", &settings, &secrets)];
+            let signed = [("x-hub-signature-256".to_owned(), compute_signature("one", &body))];
+            let _ = handle(ChannelKind::Whatsapp, &all, &post(&signed, &body));
+            let _ = handle(ChannelKind::Messenger, &all, &post(&signed, &body));
+            let forged = [("x-hub-signature-256".to_owned(), compute_signature("two", &body))];
+            let refused = handle(ChannelKind::Whatsapp, &all, &post(&forged, &body));
+            proptest::prop_assert!(matches!(refused, Err(WebhookError::Forbidden(_))));
+        }
+    }
+
+    #[test]
     fn handshake_needs_a_channel_verify_token() {
         let settings = json!({});
         let secrets = json!({"verify_token": "tok"});
