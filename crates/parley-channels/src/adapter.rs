@@ -237,8 +237,9 @@ pub enum WebhookRouting {
     /// `/webhooks/{provider}/{channel}[/{action}]`: the path names the channel, handled by
     /// [`ProviderAdapter::handle_webhook`].
     PerChannel,
-    /// One URL per product shared by many channels, the body naming the channel (Meta): served
-    /// by the provider's own routes.
+    /// `/webhooks/{provider}/{product}`: one URL per product shared by many channels, the body
+    /// naming the channel of each event (Meta's phone number ids and page ids), handled by
+    /// [`ProviderAdapter::handle_shared_webhook`].
     Shared,
 }
 
@@ -332,6 +333,24 @@ pub struct Webhook {
     pub reply: WebhookReply,
 }
 
+/// An event of a shared webhook and the channel it is for: an index into the channels the call
+/// was checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutedEvent {
+    pub channel: usize,
+    pub event: WebhookEvent,
+}
+
+/// A verified and parsed call of a shared webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedWebhook {
+    pub events: Vec<RoutedEvent>,
+    /// Channel addresses the body names that no channel has (a number moved to another
+    /// server, say). Their events are dropped, not refused: the provider would retry forever.
+    pub unrouted: Vec<String>,
+    pub reply: WebhookReply,
+}
+
 /// Why a webhook call is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebhookError {
@@ -407,6 +426,28 @@ pub trait ProviderAdapter: Send + Sync + std::fmt::Debug {
     ) -> Result<Webhook, WebhookError> {
         Err(WebhookError::NotFound(format!(
             "the {} provider takes no webhooks here",
+            self.id()
+        )))
+    }
+
+    /// For [`WebhookRouting::Shared`]: the kind of the channels that share
+    /// `/webhooks/{provider}/{product}`, or `None` when the provider has no such product.
+    fn shared_webhook_kind(&self, _product: &str) -> Option<ChannelKind> {
+        None
+    }
+
+    /// Verifies a [`WebhookRouting::Shared`] webhook call and parses it into events, each routed
+    /// to the channel it names. `channels` are all the provider's channels of `kind`: the
+    /// adapter decides which of them the body speaks for, and checks the signature against
+    /// their secrets before anything in the body is believed.
+    fn handle_shared_webhook(
+        &self,
+        _kind: ChannelKind,
+        _channels: &[ChannelConfig<'_>],
+        _request: &WebhookRequest<'_>,
+    ) -> Result<SharedWebhook, WebhookError> {
+        Err(WebhookError::NotFound(format!(
+            "the {} provider takes no shared webhooks",
             self.id()
         )))
     }

@@ -14,7 +14,6 @@ pub mod error;
 pub mod ops;
 pub mod simulator;
 pub mod webhooks;
-pub mod webhooks_meta;
 
 mod schema;
 
@@ -274,18 +273,6 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/webhooks/{provider}/{channel}/{action}",
             axum::routing::get(webhooks::channel_webhook).post(webhooks::channel_webhook),
-        )
-        // Meta calls one URL per product for every channel of an app: the body names the
-        // channel. These static paths take precedence over the generic ones above.
-        .route(
-            "/webhooks/meta/whatsapp",
-            axum::routing::get(webhooks_meta::whatsapp_handshake)
-                .post(webhooks_meta::whatsapp_inbound),
-        )
-        .route(
-            "/webhooks/meta/messenger",
-            axum::routing::get(webhooks_meta::messenger_handshake)
-                .post(webhooks_meta::messenger_inbound),
         );
     let doc = Arc::new(doc);
 

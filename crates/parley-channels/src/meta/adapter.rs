@@ -15,7 +15,8 @@ use super::send::{
 };
 use crate::adapter::{
     Capabilities, ChannelConfig, MediaFetch, MediaLocation, Outgoing, PreparedSend,
-    ProviderAdapter, SendRefusal, SettingsError, WebhookRouting, optional, read_section, required,
+    ProviderAdapter, SendRefusal, SettingsError, SharedWebhook, WebhookError, WebhookRequest,
+    WebhookRouting, optional, read_section, required,
 };
 use crate::http::{base_url, path_segment};
 use crate::media::{meta_download_request, meta_media_info_request, parse_meta_media_info};
@@ -132,9 +133,22 @@ impl ProviderAdapter for MetaAdapter {
     }
 
     /// Meta calls one URL per product (`/webhooks/meta/whatsapp`, `/webhooks/meta/messenger`)
-    /// for every channel of an app, the body naming the channel: the server's Meta routes.
+    /// for every channel of an app, the body naming the channel ([`super::webhook`]).
     fn webhook_routing(&self) -> WebhookRouting {
         WebhookRouting::Shared
+    }
+
+    fn shared_webhook_kind(&self, product: &str) -> Option<ChannelKind> {
+        super::webhook::product_kind(product)
+    }
+
+    fn handle_shared_webhook(
+        &self,
+        kind: ChannelKind,
+        channels: &[ChannelConfig<'_>],
+        request: &WebhookRequest<'_>,
+    ) -> Result<SharedWebhook, WebhookError> {
+        super::webhook::handle(kind, channels, request)
     }
 
     fn check_settings(&self, channel: &ChannelConfig<'_>) -> Result<(), SettingsError> {

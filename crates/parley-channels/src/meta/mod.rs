@@ -5,8 +5,8 @@
 //! `whatsapp_business_account` ([`whatsapp`]) or `page` ([`messenger`]); [`parse_webhook`]
 //! dispatches on it for a single endpoint serving both.
 //!
-//! Pure functions only: the HTTP layer verifies the signature on the raw bytes, calls a parser,
-//! and hands the events to the inbound pipeline. Fixtures in `fixtures/meta` are checked against
+//! Pure functions only: [`webhook`] verifies the signature on the raw bytes, parses, and routes
+//! each event to the channel it names; the HTTP layer hands the events to the pipelines. Fixtures in `fixtures/meta` are checked against
 //! pywa, a real WhatsApp client library (`scripts/oracles/meta`).
 
 pub mod adapter;
@@ -16,6 +16,7 @@ pub mod messenger_send;
 mod parse;
 pub mod send;
 pub mod signature;
+pub mod webhook;
 pub mod whatsapp;
 
 pub use errors::{ErrorMapping, ProviderError, map_error_code};
