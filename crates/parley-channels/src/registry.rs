@@ -28,14 +28,7 @@ impl Providers {
     /// Every provider of this build.
     pub fn builtin() -> Self {
         Self {
-            adapters: vec![
-                Box::new(crate::simulator::SimulatorAdapter),
-                Box::new(crate::twilio::adapter::TwilioAdapter),
-                Box::new(crate::smpp::SmppAdapter),
-                Box::new(crate::meta::adapter::MetaAdapter),
-                Box::new(crate::web::WebAdapter),
-                Box::new(crate::vonage::VonageAdapter),
-            ],
+            adapters: crate::builtin_adapters(),
         }
     }
 
