@@ -655,21 +655,28 @@ impl Store {
         session_id: Uuid,
         agent_id: Uuid,
     ) -> Result<SessionSummary> {
-        let first: Option<String> = on_backend!(self, read c => sqlx::query_scalar(
-            "SELECT body FROM entries WHERE session_id = $1 AND direction = 'inbound' ORDER BY id LIMIT 1")
-            .bind(session_id).fetch_optional(c).await)?;
-        let last: Option<(String, i64)> = on_backend!(self, read c => sqlx::query_as(
-            "SELECT body, created_at FROM entries WHERE session_id = $1 ORDER BY id DESC LIMIT 1")
-            .bind(session_id).fetch_optional(c).await)?;
-        let unread: i64 = on_backend!(self, read c => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM entries e WHERE e.session_id = $1 AND e.direction = 'inbound' \
-             AND e.id > COALESCE((SELECT r.last_entry_id FROM session_reads r \
-                                  WHERE r.session_id = $1 AND r.agent_id = $2), $3)")
+        // One statement, so the three parts come from one snapshot: read apart, a message
+        // committed between them showed as unread while the last message was still the one
+        // before it.
+        let (first, last_body, last_at, unread): (
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            i64,
+        ) = on_backend!(self, read c => sqlx::query_as(
+            "SELECT \
+               (SELECT body FROM entries WHERE session_id = $1 AND direction = 'inbound' \
+                ORDER BY id LIMIT 1), \
+               (SELECT body FROM entries WHERE session_id = $1 ORDER BY id DESC LIMIT 1), \
+               (SELECT created_at FROM entries WHERE session_id = $1 ORDER BY id DESC LIMIT 1), \
+               (SELECT COUNT(*) FROM entries e WHERE e.session_id = $1 AND e.direction = 'inbound' \
+                AND e.id > COALESCE((SELECT r.last_entry_id FROM session_reads r \
+                                     WHERE r.session_id = $1 AND r.agent_id = $2), $3))")
             .bind(session_id).bind(agent_id).bind(Uuid::nil()).fetch_one(c).await)?;
         Ok(SessionSummary {
             first_message: first,
-            last_message: last.as_ref().map(|(b, _)| b.clone()),
-            last_message_at: last.map(|(_, t)| Timestamp(t)),
+            last_message: last_body,
+            last_message_at: last_at.map(Timestamp),
             unread,
         })
     }

@@ -26,7 +26,7 @@ pub use crate::service::ApplyReport;
 pub use crate::service::ServiceError as ProvisionError;
 pub use crate::service::channels::{check_rules, spec_of};
 pub use crate::service::specs::{
-    ChannelDraft, agent_spec, channel_spec, contact_spec, queue_spec, skill_spec,
+    ChannelInput, agent_spec, channel_spec, contact_spec, queue_spec, skill_spec,
 };
 
 // ---- parley apply ----
@@ -90,6 +90,28 @@ pub struct ChannelFile {
     pub keyword_sets: BTreeMap<String, Value>,
     #[serde(default)]
     pub templates: Vec<TemplateFile>,
+}
+
+impl ChannelFile {
+    /// The channel as the service validates it, with its queue's name resolved to `queue_id`
+    /// (its keyword sets and templates are applied after it).
+    fn draft(&self, queue_id: Option<Uuid>) -> ChannelInput {
+        ChannelInput {
+            name: self.name.clone(),
+            kind: self.kind,
+            provider: self.provider.clone(),
+            address: self.address.clone(),
+            number_type: self.number_type,
+            provider_keyword: self.provider_keyword.clone(),
+            country: self.country.clone(),
+            consent_level: self.consent_level,
+            queue_id,
+            throughput_mps: self.throughput_mps,
+            settings: self.settings.clone(),
+            secrets: Some(self.secrets.clone()),
+            keyword_sets: None,
+        }
+    }
 }
 
 fn default_consent_level() -> ConsentLevel {
@@ -193,20 +215,7 @@ pub async fn apply(
             .as_deref()
             .map(|q| lookup(&queue_ids, "queue", q))
             .transpose()?;
-        let spec = channel_spec(ChannelDraft {
-            name: c.name.clone(),
-            kind: c.kind,
-            provider: c.provider.clone(),
-            address: c.address.clone(),
-            number_type: c.number_type,
-            provider_keyword: c.provider_keyword.clone(),
-            country: c.country.clone(),
-            consent_level: c.consent_level,
-            queue_id,
-            throughput_mps: c.throughput_mps,
-            settings: c.settings.clone(),
-            secrets: c.secrets.clone(),
-        })?;
+        let spec = channel_spec(c.draft(queue_id))?;
         let channel = match store.channel_by_name(&spec.name).await? {
             None => {
                 report.created.push(format!("channel {}", spec.name));
@@ -369,21 +378,8 @@ fn validate_file(file: &WorkspaceFile) -> Result<(), ProvisionError> {
         if let Some(q) = &c.queue {
             known(&queues, "queue", q)?;
         }
-        let spec = channel_spec(ChannelDraft {
-            name: c.name.clone(),
-            kind: c.kind,
-            provider: c.provider.clone(),
-            address: c.address.clone(),
-            number_type: c.number_type,
-            provider_keyword: c.provider_keyword.clone(),
-            country: c.country.clone(),
-            consent_level: c.consent_level,
-            queue_id: None,
-            throughput_mps: c.throughput_mps,
-            settings: c.settings.clone(),
-            secrets: c.secrets.clone(),
-        })
-        .map_err(|e| invalid(format!("channel '{}': {e}", c.name)))?;
+        let spec = channel_spec(c.draft(None))
+            .map_err(|e| invalid(format!("channel '{}': {e}", c.name)))?;
         check_rules(&spec, &c.keyword_sets)?;
         let channel = unsaved_channel(&spec);
         for t in &c.templates {

@@ -11,7 +11,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::ServiceError as ProvisionError;
-use super::specs::{ChannelDraft, channel_spec, invalid};
+pub use super::specs::ChannelInput;
+use super::specs::{channel_spec, invalid};
 use crate::cache::ChannelCache;
 use crate::channel_rules::ChannelRules;
 use crate::events::{DomainEvent, EventBus};
@@ -63,7 +64,7 @@ impl<'a> Writes<'a> {
 /// A channel's spec, validated with the keyword sets it has (`keyword_sets`: language to
 /// configuration).
 pub fn validate(
-    draft: ChannelDraft,
+    draft: ChannelInput,
     keyword_sets: &BTreeMap<String, Value>,
 ) -> Result<ChannelSpec, ProvisionError> {
     let spec = channel_spec(draft)?;
@@ -88,14 +89,13 @@ async fn keyword_sets_of(
 /// validated with the channel before anything is written.
 pub async fn create(
     w: Writes<'_>,
-    draft: ChannelDraft,
-    keyword_sets: Option<&BTreeMap<String, Value>>,
+    mut input: ChannelInput,
     now: Timestamp,
 ) -> Result<Channel, ProvisionError> {
-    let none = BTreeMap::new();
-    let spec = validate(draft, keyword_sets.unwrap_or(&none))?;
+    let keyword_sets = input.keyword_sets.take();
+    let spec = validate(input, keyword_sets.as_ref().unwrap_or(&BTreeMap::new()))?;
     let channel = create_spec(w, &spec, now).await?;
-    if let Some(sets) = keyword_sets {
+    if let Some(sets) = &keyword_sets {
         super::keyword_sets::replace_all(w.store, channel.id, sets, now).await?;
         w.changed(channel.id).await;
     }
@@ -114,27 +114,25 @@ pub async fn create_spec(
 }
 
 /// Replaces a channel's configuration, and its keyword sets when given (otherwise the stored sets
-/// stay, and the new configuration is checked against them); `keep_secrets` keeps the stored
-/// secrets (an API body that leaves them out). Nothing changes when the new configuration is
-/// refused.
+/// stay, and the new configuration is checked against them). Secrets left out keep the stored
+/// ones. Nothing changes when the new configuration is refused.
 pub async fn replace(
     w: Writes<'_>,
     id: Uuid,
-    mut draft: ChannelDraft,
-    keep_secrets: bool,
-    keyword_sets: Option<&BTreeMap<String, Value>>,
+    mut input: ChannelInput,
     now: Timestamp,
 ) -> Result<Channel, ProvisionError> {
     let existing = w.store.channel(id).await?;
-    if keep_secrets {
-        draft.secrets = existing.secrets.as_object().cloned().unwrap_or_default();
+    if input.secrets.is_none() {
+        input.secrets = existing.secrets.as_object().cloned();
     }
-    let spec = match keyword_sets {
-        Some(sets) => validate(draft, sets)?,
-        None => validate(draft, &keyword_sets_of(w.store, id).await?)?,
+    let keyword_sets = input.keyword_sets.take();
+    let spec = match &keyword_sets {
+        Some(sets) => validate(input, sets)?,
+        None => validate(input, &keyword_sets_of(w.store, id).await?)?,
     };
     let channel = replace_spec(w, id, &spec, now).await?;
-    if let Some(sets) = keyword_sets {
+    if let Some(sets) = &keyword_sets {
         super::keyword_sets::replace_all(w.store, id, sets, now).await?;
         w.changed(id).await;
     }

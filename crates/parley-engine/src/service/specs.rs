@@ -8,10 +8,15 @@ use parley_core::model::{
     AgentRole, ChannelKind, ConsentLevel, NumberType, Provider, RoutingModel,
 };
 use parley_store::{AgentSkill, AgentSpec, ChannelSpec, ContactSpec, QueueSpec, SkillSpec};
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::ServiceError;
+use super::schema;
 
 pub(crate) fn invalid(msg: impl Into<String>) -> ServiceError {
     ServiceError::Invalid(msg.into())
@@ -25,24 +30,58 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<String, ServiceError>
     Ok(n.to_owned())
 }
 
-/// A channel as written by a person, before validation.
-#[derive(Debug, Clone)]
-pub struct ChannelDraft {
+/// A channel as created or replaced, through the API, the console or (from a workspace file's
+/// channel, its queue resolved) `parley apply`: one definition for all three and the OpenAPI
+/// document. Provider credentials go in `secrets`, which is write-only.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelInput {
     pub name: String,
+    #[schema(schema_with = schema::channel_kind)]
     pub kind: ChannelKind,
+    #[schema(schema_with = schema::provider)]
     pub provider: Provider,
+    /// E.164 number, short code, page id or web deployment slug, according to `kind`.
     pub address: String,
+    /// Required for SMS.
+    #[serde(default)]
+    #[schema(schema_with = schema::number_type, nullable)]
     pub number_type: Option<NumberType>,
+    /// Shared short codes only: the program's keyword ("baby" in "baby stop").
+    #[serde(default)]
     pub provider_keyword: Option<String>,
+    /// ISO 3166 alpha-2.
+    #[serde(default)]
     pub country: Option<String>,
+    #[serde(default = "implicit")]
+    #[schema(schema_with = schema::consent_level)]
     pub consent_level: ConsentLevel,
+    #[serde(default)]
     pub queue_id: Option<Uuid>,
+    /// Messages per second; defaults by number type or kind.
+    #[serde(default)]
     pub throughput_mps: Option<u32>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
     pub settings: Map<String, Value>,
-    pub secrets: Map<String, Value>,
+    /// Credentials (auth tokens, app secrets). Never returned. On replace, omit to keep the
+    /// current ones.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub secrets: Option<Map<String, Value>>,
+    /// Keyword sets by language (`{"en": {...}, "fr": {...}}`), as a workspace file writes them;
+    /// a channel that needs more than the English defaults (a Canadian short code) is created
+    /// with them. On replace, omit to keep the current ones.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub keyword_sets: Option<BTreeMap<String, Value>>,
 }
 
-pub fn channel_spec(d: ChannelDraft) -> Result<ChannelSpec, ServiceError> {
+fn implicit() -> ConsentLevel {
+    ConsentLevel::Implicit
+}
+
+pub fn channel_spec(d: ChannelInput) -> Result<ChannelSpec, ServiceError> {
     let name = check_name("channel", &d.name)?;
     let address =
         normalize_address(d.kind, d.number_type, &d.address).map_err(|e| invalid(e.to_string()))?;
@@ -62,7 +101,7 @@ pub fn channel_spec(d: ChannelDraft) -> Result<ChannelSpec, ServiceError> {
         None => None,
     };
     let settings = Value::Object(d.settings);
-    let secrets = Value::Object(d.secrets);
+    let secrets = Value::Object(d.secrets.unwrap_or_default());
     // The provider's questions (does it exist, does it carry this kind, do the settings and
     // secrets fit its typed structs) are its adapter's; the error names the field.
     parley_channels::providers()

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parley_core::{Clock, SystemClock};
-use parley_engine::provision::ChannelDraft;
-use parley_engine::service::channels::{self, Writes};
+use parley_engine::service::channels::{self, ChannelInput, Writes};
 use parley_engine::{Engine, EngineConfig, EventBus};
 use parley_store::testing::{TestBackend, fresh};
 use parley_store::{Channel, ChannelSpec, Store, StoreOptions, on_both_backends};
@@ -27,8 +26,8 @@ fn node(store: &Store) -> Engine {
     )
 }
 
-fn renamed(c: &Channel, name: &str) -> ChannelDraft {
-    ChannelDraft {
+fn renamed(c: &Channel, name: &str) -> ChannelInput {
+    ChannelInput {
         name: name.to_owned(),
         kind: c.kind,
         provider: c.provider.clone(),
@@ -40,7 +39,8 @@ fn renamed(c: &Channel, name: &str) -> ChannelDraft {
         queue_id: c.queue_id,
         throughput_mps: c.throughput_mps.and_then(|n| u32::try_from(n).ok()),
         settings: c.settings.as_object().cloned().unwrap_or_default(),
-        secrets: serde_json::Map::new(),
+        secrets: None,
+        keyword_sets: None,
     }
 }
 
@@ -89,8 +89,6 @@ async fn a_channel_change_reaches_every_node(backend: TestBackend) {
         Writes::of_engine(&b),
         channel.id,
         renamed(&channel, "After"),
-        true,
-        None,
         now,
     )
     .await

@@ -1,14 +1,15 @@
-//! Channels and queues: where messages come in and where sessions wait.
+//! Channels: where messages come in. Their input type and every rule of a write are the engine's
+//! (`service::channels`), shared with the console and `parley apply`.
 
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use parley_core::model::{ChannelKind, ConsentLevel, NumberType, Provider};
-use parley_engine::provision::ChannelDraft;
+pub use parley_engine::service::channels::ChannelInput;
 use parley_engine::service::channels::{self, Writes};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -17,49 +18,6 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use crate::schema;
-
-/// A channel as created or replaced. Provider credentials go in `secrets`, which is write-only.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChannelInput {
-    pub name: String,
-    #[schema(schema_with = schema::channel_kind)]
-    pub kind: ChannelKind,
-    #[schema(schema_with = schema::provider)]
-    pub provider: Provider,
-    /// E.164 number, short code, page id or web deployment slug, according to `kind`.
-    pub address: String,
-    /// Required for SMS.
-    #[schema(schema_with = schema::number_type, nullable)]
-    pub number_type: Option<NumberType>,
-    /// Shared short codes only: the program's keyword ("baby" in "baby stop").
-    pub provider_keyword: Option<String>,
-    /// ISO 3166 alpha-2.
-    pub country: Option<String>,
-    #[serde(default = "implicit")]
-    #[schema(schema_with = schema::consent_level)]
-    pub consent_level: ConsentLevel,
-    pub queue_id: Option<Uuid>,
-    /// Messages per second; defaults by number type or kind.
-    pub throughput_mps: Option<u32>,
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub settings: Map<String, Value>,
-    /// Credentials (auth tokens, app secrets). Never returned. On replace, omit to keep the
-    /// current ones.
-    #[schema(value_type = Option<Object>)]
-    pub secrets: Option<Map<String, Value>>,
-    /// Keyword sets by language (`{"en": {...}, "fr": {...}}`), as a workspace file writes them;
-    /// a channel that needs more than the English defaults (a Canadian short code) is created
-    /// with them. On replace, omit to keep the current ones.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub keyword_sets: Option<std::collections::BTreeMap<String, Value>>,
-}
-
-fn implicit() -> ConsentLevel {
-    ConsentLevel::Implicit
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChannelView {
@@ -116,23 +74,6 @@ impl From<parley_store::Channel> for ChannelView {
     }
 }
 
-fn draft(input: ChannelInput) -> ChannelDraft {
-    ChannelDraft {
-        name: input.name,
-        kind: input.kind,
-        provider: input.provider,
-        address: input.address,
-        number_type: input.number_type,
-        provider_keyword: input.provider_keyword,
-        country: input.country,
-        consent_level: input.consent_level,
-        queue_id: input.queue_id,
-        throughput_mps: input.throughput_mps,
-        settings: input.settings,
-        secrets: input.secrets.unwrap_or_default(),
-    }
-}
-
 #[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = ChannelInput,
     responses((status = 201, body = ChannelView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create_channel(
@@ -141,14 +82,8 @@ pub async fn create_channel(
     ApiJson(input): ApiJson<ChannelInput>,
 ) -> Result<(StatusCode, Json<ChannelView>), ApiError> {
     caller.require_configure()?;
-    let sets = input.keyword_sets.clone();
-    let channel = channels::create(
-        Writes::of_engine(&state.engine),
-        draft(input),
-        sets.as_ref(),
-        state.clock.now(),
-    )
-    .await?;
+    let channel =
+        channels::create(Writes::of_engine(&state.engine), input, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(channel.into())))
 }
 
@@ -181,14 +116,10 @@ pub async fn update_channel(
     ApiJson(input): ApiJson<ChannelInput>,
 ) -> Result<Json<ChannelView>, ApiError> {
     caller.require_configure()?;
-    let keep_secrets = input.secrets.is_none();
-    let sets = input.keyword_sets.clone();
     let channel = channels::replace(
         Writes::of_engine(&state.engine),
         id,
-        draft(input),
-        keep_secrets,
-        sets.as_ref(),
+        input,
         state.clock.now(),
     )
     .await?;
