@@ -209,3 +209,17 @@ where
         }
     }
 }
+
+/// Sends a request and answers its status with its body as JSON (`Null` when empty), whatever
+/// the status: for tests that assert on refusals as much as on successes.
+pub async fn status_and_json(r: RequestBuilder) -> (reqwest::StatusCode, serde_json::Value) {
+    let r = r.send().await.unwrap();
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    let v = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap()
+    };
+    (status, v)
+}

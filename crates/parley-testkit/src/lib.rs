@@ -17,7 +17,7 @@ pub mod fake;
 mod app;
 
 #[cfg(feature = "server")]
-pub use app::{TestApp, eventually};
+pub use app::{TestApp, eventually, status_and_json};
 
 /// Fresh, migrated stores on SQLite or PostgreSQL, and the macro that runs a case on both.
 pub mod db {

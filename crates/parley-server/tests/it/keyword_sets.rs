@@ -21,15 +21,7 @@ async fn call(
     if let Some(b) = body {
         r = r.json(&b);
     }
-    let r = r.send().await.unwrap();
-    let status = r.status();
-    let text = r.text().await.unwrap();
-    let v = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap()
-    };
-    (status, v)
+    parley_testkit::status_and_json(r).await
 }
 
 fn english() -> Value {
