@@ -161,18 +161,7 @@ async fn persist(
             state.engine.ingest.submit(&event).await?;
         }
         WebhookEvent::Status(s) => {
-            state
-                .engine
-                .outbound
-                .record_status(
-                    channel.id,
-                    &s.provider_message_id,
-                    s.status,
-                    s.error_code,
-                    s.provider_error.as_deref(),
-                    s.recipient_opted_out,
-                )
-                .await?;
+            state.engine.outbound.record_status(channel.id, &s).await?;
         }
     }
     Ok(())

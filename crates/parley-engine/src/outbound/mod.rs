@@ -48,7 +48,7 @@ pub mod verdict;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parley_channels::adapter::{Outgoing, OutgoingFile, OutgoingTemplate, SendPath};
+use parley_channels::adapter::{Outgoing, OutgoingFile, OutgoingTemplate, SendPath, StatusUpdate};
 use parley_channels::http::{ProviderFailure, SendOutcome};
 use parley_channels::simulator::{FaultKind, SimulatorSettings};
 use parley_core::consent::{SendRefused, may_send};
@@ -484,22 +484,9 @@ impl Outbound {
     pub async fn record_status(
         &self,
         channel_id: Uuid,
-        provider_message_id: &str,
-        status: EntryStatus,
-        error_code: Option<ErrorCode>,
-        provider_error: Option<&str>,
-        recipient_opted_out: bool,
+        report: &StatusUpdate,
     ) -> Result<(), StoreError> {
-        self.statuses
-            .record(
-                channel_id,
-                provider_message_id,
-                status,
-                error_code,
-                provider_error,
-                recipient_opted_out,
-            )
-            .await
+        self.statuses.record(channel_id, report).await
     }
 }
 

@@ -47,6 +47,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+use parley_channels::adapter::StatusUpdate;
 use parley_channels::smpp::{SmppBind, error_code_for_command_status};
 use parley_core::model::EntryStatus;
 use parley_core::sms::{Encoding, decode_gsm7_unpacked, decode_ucs2, split};
@@ -350,8 +351,14 @@ async fn on_receipt(statuses: &StatusRecorder, channel_id: Uuid, receipt: &Deliv
     if let Some((network, error)) = receipt.network_error_code {
         detail.push_str(&format!(" network_error:{network}/{error}"));
     }
-    let provider_error =
-        (status != EntryStatus::Delivered && status != EntryStatus::Sent).then_some(detail);
+    let report = StatusUpdate {
+        provider_message_id: message_id.to_owned(),
+        status,
+        error_code: code,
+        provider_error: (status != EntryStatus::Delivered && status != EntryStatus::Sent)
+            .then_some(detail),
+        recipient_opted_out: false,
+    };
     // The SMSC may send the receipt right behind the submit_sm_resp, before the dispatcher has
     // stored the id: an unknown id is looked up again a few times, off the inbound stream.
     match statuses
@@ -360,15 +367,7 @@ async fn on_receipt(statuses: &StatusRecorder, channel_id: Uuid, receipt: &Deliv
         .await
     {
         Ok(Some(_)) => {
-            apply_receipt(
-                statuses,
-                channel_id,
-                message_id,
-                status,
-                code,
-                provider_error,
-            )
-            .await;
+            apply_receipt(statuses, channel_id, &report).await;
         }
         Ok(None) | Err(_) => {
             let statuses = statuses.clone();
@@ -381,15 +380,7 @@ async fn on_receipt(statuses: &StatusRecorder, channel_id: Uuid, receipt: &Deliv
                         .entry_by_provider_id(channel_id, &message_id)
                         .await
                     {
-                        apply_receipt(
-                            &statuses,
-                            channel_id,
-                            &message_id,
-                            status,
-                            code,
-                            provider_error,
-                        )
-                        .await;
+                        apply_receipt(&statuses, channel_id, &report).await;
                         return;
                     }
                 }
@@ -403,26 +394,10 @@ async fn on_receipt(statuses: &StatusRecorder, channel_id: Uuid, receipt: &Deliv
 /// Delays between lookups of a receipt's message id that is not (yet) on any entry.
 const RECEIPT_RETRY_MS: [u64; 6] = [50, 100, 200, 400, 800, 1600];
 
-async fn apply_receipt(
-    statuses: &StatusRecorder,
-    channel_id: Uuid,
-    message_id: &str,
-    status: EntryStatus,
-    code: Option<ErrorCode>,
-    provider_error: Option<String>,
-) {
+async fn apply_receipt(statuses: &StatusRecorder, channel_id: Uuid, report: &StatusUpdate) {
+    let message_id = report.provider_message_id.as_str();
     for attempt in 1..=5u64 {
-        match statuses
-            .record(
-                channel_id,
-                message_id,
-                status,
-                code,
-                provider_error.as_deref(),
-                false,
-            )
-            .await
-        {
+        match statuses.record(channel_id, report).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(channel = %channel_id, message_id, error = %e, attempt,

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use parley_core::model::{ConsentSource, ConsentStatus, EntryStatus};
+use parley_channels::adapter::StatusUpdate;
+use parley_core::model::{ConsentSource, ConsentStatus};
 use parley_core::{Clock, ErrorCode, Timestamp};
 use parley_store::{Entry, Store, StoreError};
 use uuid::Uuid;
@@ -45,15 +46,15 @@ impl StatusRecorder {
     /// Records a provider's status report for a message it took. Reports arrive in any order;
     /// only a step forward is kept. A report that the recipient unsubscribed at the carrier
     /// (Twilio 21610) opts the messaging user out.
-    pub async fn record(
-        &self,
-        channel_id: Uuid,
-        provider_message_id: &str,
-        status: EntryStatus,
-        error_code: Option<ErrorCode>,
-        provider_error: Option<&str>,
-        recipient_opted_out: bool,
-    ) -> Result<(), StoreError> {
+    pub async fn record(&self, channel_id: Uuid, report: &StatusUpdate) -> Result<(), StoreError> {
+        let StatusUpdate {
+            provider_message_id,
+            status,
+            error_code,
+            provider_error,
+            recipient_opted_out,
+        } = report;
+        let (status, provider_error) = (*status, provider_error.as_deref());
         let Some(entry) = self
             .store
             .entry_by_provider_id(channel_id, provider_message_id)
@@ -68,7 +69,7 @@ impl StatusRecorder {
                 .set_entry_status(
                     entry.id,
                     status,
-                    error_code.map(|c| c.code()),
+                    error_code.map(ErrorCode::code),
                     provider_error,
                     now,
                 )
@@ -78,7 +79,7 @@ impl StatusRecorder {
                 entry_id: entry.id,
             });
         }
-        if recipient_opted_out {
+        if *recipient_opted_out {
             self.opt_out_recipient(&entry, provider_error, now).await?;
         }
         Ok(())

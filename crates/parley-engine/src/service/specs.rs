@@ -7,7 +7,9 @@ use parley_core::channel::{effective_throughput, normalize_address, normalize_pr
 use parley_core::model::{
     AgentRole, ChannelKind, ConsentLevel, NumberType, Provider, RoutingModel,
 };
-use parley_store::{AgentSkill, AgentSpec, ChannelSpec, ContactSpec, QueueSpec, SkillSpec};
+use parley_store::{
+    AgentSkill, AgentSpec, Channel, ChannelSpec, ContactSpec, QueueSpec, SkillSpec,
+};
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -75,6 +77,28 @@ pub struct ChannelInput {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub keyword_sets: Option<BTreeMap<String, Value>>,
+}
+
+impl From<&Channel> for ChannelInput {
+    /// The input that would write this channel again: what an edit starts from. Its secrets
+    /// are left out, which keeps the stored ones on replace.
+    fn from(c: &Channel) -> Self {
+        Self {
+            name: c.name.clone(),
+            kind: c.kind,
+            provider: c.provider.clone(),
+            address: c.address.clone(),
+            number_type: c.number_type,
+            provider_keyword: c.provider_keyword.clone(),
+            country: c.country.clone(),
+            consent_level: c.consent_level,
+            queue_id: c.queue_id,
+            throughput_mps: c.throughput_mps.and_then(|n| u32::try_from(n).ok()),
+            settings: c.settings.as_object().cloned().unwrap_or_default(),
+            secrets: None,
+            keyword_sets: None,
+        }
+    }
 }
 
 fn implicit() -> ConsentLevel {

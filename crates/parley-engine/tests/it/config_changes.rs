@@ -29,18 +29,7 @@ fn node(store: &Store) -> Engine {
 fn renamed(c: &Channel, name: &str) -> ChannelInput {
     ChannelInput {
         name: name.to_owned(),
-        kind: c.kind,
-        provider: c.provider.clone(),
-        address: c.address.clone(),
-        number_type: c.number_type,
-        provider_keyword: c.provider_keyword.clone(),
-        country: c.country.clone(),
-        consent_level: c.consent_level,
-        queue_id: c.queue_id,
-        throughput_mps: c.throughput_mps.and_then(|n| u32::try_from(n).ok()),
-        settings: c.settings.as_object().cloned().unwrap_or_default(),
-        secrets: None,
-        keyword_sets: None,
+        ..ChannelInput::from(c)
     }
 }
 

@@ -241,7 +241,16 @@ async fn twilio_accepts_a_well_formed_request(b: TestBackend) {
     }
     // The status callback finds the entry by the sid Twilio gave.
     w.outbound
-        .record_status(channel.id, &sid, EntryStatus::Delivered, None, None, false)
+        .record_status(
+            channel.id,
+            &parley_channels::adapter::StatusUpdate {
+                provider_message_id: sid.clone(),
+                status: EntryStatus::Delivered,
+                error_code: None,
+                provider_error: None,
+                recipient_opted_out: false,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(
