@@ -436,3 +436,13 @@ impl Store {
         Ok(true)
     }
 }
+
+impl Store {
+    /// The payload of the send job with dedupe key `key` (an entry's first send job is
+    /// `send:{entry id}`), if it is still kept.
+    pub async fn job_payload(&self, key: &str) -> Result<Option<String>> {
+        Ok(on_backend!(self, read c => sqlx::query_scalar(
+            "SELECT payload FROM jobs WHERE dedupe_key = $1")
+            .bind(key).fetch_optional(c).await)?)
+    }
+}

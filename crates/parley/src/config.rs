@@ -26,10 +26,13 @@ pub struct Config {
     pub job_lease_secs: u64,
     /// Directory where customers' files (MMS, WhatsApp media) are stored, content-addressed.
     pub media_dir: String,
+    /// Hours an `unknown` send outcome (the provider's answer never came) waits for a receipt
+    /// or status callback before it is failed.
+    pub unknown_expiry_hours: u64,
 }
 
 /// Every configuration key, as read from `PARLEY_<KEY>` variables.
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 9] = [
     "database_url",
     "listen",
     "max_body_bytes",
@@ -38,6 +41,7 @@ const KEYS: [&str; 8] = [
     "log_format",
     "job_lease_secs",
     "media_dir",
+    "unknown_expiry_hours",
 ];
 
 impl Default for Config {
@@ -51,6 +55,7 @@ impl Default for Config {
             log_format: "text".to_owned(),
             job_lease_secs: 60,
             media_dir: parley_engine::media::DEFAULT_DIR.to_owned(),
+            unknown_expiry_hours: 48,
         }
     }
 }

@@ -290,6 +290,9 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
     let engine_config = EngineConfig {
         lease: std::time::Duration::from_secs(config.job_lease_secs.clamp(1, 3600)),
         media_dir: config.media_dir.clone().into(),
+        unknown_expiry: std::time::Duration::from_secs(
+            config.unknown_expiry_hours.clamp(1, 24 * 365) * 3600,
+        ),
         ..EngineConfig::default()
     };
     let engine = Engine::new(store.clone(), clock, EventBus::default(), engine_config);

@@ -43,6 +43,7 @@ pub mod leases;
 pub mod rate;
 pub mod smpp_link;
 pub mod status;
+pub mod unknown;
 pub mod verdict;
 
 use std::sync::Arc;
