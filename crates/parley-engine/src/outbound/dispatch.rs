@@ -78,6 +78,8 @@ pub use crate::outbound::rate::DEFAULT_CONCURRENCY;
 enum Plan {
     /// Settled without a send: done, dead, or deferred to another node.
     Settled(Settle, JobOutcome),
+    /// Not sent, for good, with the entry failed (so it is not left `queued` behind a dead job).
+    Failed(Box<verdict::Verdict>),
     Send(Box<Target>),
 }
 
@@ -105,10 +107,24 @@ impl Outbound {
         let mut set = JoinSet::new();
         // Jobs settled without a send ride along with the first group's commit.
         let mut settled = Vec::new();
+        let mut failed = Vec::new();
         for (job, plan) in jobs.iter().zip(plans) {
             match plan {
                 Plan::Settled(settle, outcome) => {
                     settled.push((JobSettlement { id: job.id, settle }, outcome));
+                }
+                Plan::Failed(verdict) => {
+                    let settle = settle_for(
+                        &verdict.outcome,
+                        job.attempts,
+                        String::new(),
+                        self.clock().now(),
+                    );
+                    settled.push((
+                        JobSettlement { id: job.id, settle },
+                        verdict.outcome.clone(),
+                    ));
+                    failed.push(*verdict);
                 }
                 Plan::Send(target) => {
                     let (out, limit) = (self.clone(), limit.clone());
@@ -136,7 +152,7 @@ impl Outbound {
                 while let Some(more) = set.try_join_next() {
                     group.push(more);
                 }
-            } else if settled.is_empty() {
+            } else if settled.is_empty() && failed.is_empty() {
                 break;
             }
             let mut settlements = Vec::with_capacity(group.len() + settled.len());
@@ -145,7 +161,7 @@ impl Outbound {
                 outcomes.push(outcome);
                 settlements.push(settlement);
             }
-            let mut verdicts = Vec::with_capacity(group.len());
+            let mut verdicts: Vec<verdict::Verdict> = failed.drain(..).collect();
             for joined in group {
                 match joined {
                     Ok((id, attempts, lease, verdict)) => {
@@ -281,6 +297,15 @@ impl Outbound {
                     JobOutcome::Permanent(reason),
                 )
             };
+            // The entry is there but what it goes through is not: it fails (nothing stays
+            // `queued` behind a dead job), and the job is dead-lettered for the operator.
+            let unreachable = |entity: &str, entry: &Entry| {
+                let reason = format!("not sent: the {entity} of this message no longer exists");
+                Plan::Failed(Box::new(
+                    outbound::fail(entry, parley_core::ErrorCode::ChannelUnavailable, &reason)
+                        .with_outcome(JobOutcome::Permanent(reason)),
+                ))
+            };
             let request = match request {
                 Ok(r) => r,
                 Err(reason) => {
@@ -303,15 +328,15 @@ impl Outbound {
                 continue;
             }
             let Some(session) = sessions.get(&entry.session_id) else {
-                plans.push(gone("session", entry.id));
+                plans.push(unreachable("session", entry));
                 continue;
             };
             let Some(user) = users.get(&session.messaging_user_id) else {
-                plans.push(gone("messaging user", entry.id));
+                plans.push(unreachable("messaging user", entry));
                 continue;
             };
             let Some(channel) = channels.get(&session.channel_id) else {
-                plans.push(gone("channel", entry.id));
+                plans.push(unreachable("channel", entry));
                 continue;
             };
             if held.get(&channel.id) != Some(&true) {
