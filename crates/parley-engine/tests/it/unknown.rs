@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parley_core::consent::SendPurpose;
-use parley_core::model::{Actor, Direction, EntryStatus};
+use parley_core::model::{Actor, Direction, EntryStatus, JobState};
 use parley_core::{Clock, ErrorCode, ManualClock, Timestamp};
 use parley_engine::outbound;
 use parley_engine::service::deliveries;
@@ -165,7 +165,68 @@ async fn the_simulator_keeps_one_message_per_entry(b: TestBackend) {
     );
 }
 
+/// A send job that died with its lease after its last attempt (the node crashed mid-send) does
+/// not leave its message queued forever: the sweep makes it unknown, saying why.
+async fn a_dead_send_job_leaves_its_entry_unknown_not_queued(b: TestBackend) {
+    let w = world(b).await;
+    let orphan = entry(&w, "Mid-send", EntryStatus::Queued).await;
+    let mut job = outbound::send_job(
+        orphan.id,
+        SendPurpose::Conversation {
+            session_opt_in: false,
+        },
+        outbound::REPLY_PRIORITY,
+        w.clock.now(),
+    );
+    job.max_attempts = 1;
+    w.engine.store.enqueue(&job, w.clock.now()).await.unwrap();
+    let claimed = w
+        .engine
+        .store
+        .claim_jobs(ClaimRequest {
+            queue: outbound::QUEUE,
+            worker: "crashed",
+            limit: 10,
+            lease: Duration::from_secs(60),
+            now: w.clock.now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    w.clock.advance(Duration::from_secs(61));
+    assert_eq!(
+        w.engine
+            .store
+            .recover_expired_leases(w.clock.now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        w.engine.store.job(claimed[0].id).await.unwrap().state,
+        JobState::Dead
+    );
+    assert_eq!(
+        w.engine.store.entry(orphan.id).await.unwrap().status,
+        EntryStatus::Queued
+    );
+
+    w.clock.advance(Duration::from_secs(1));
+    assert_eq!(w.engine.unknown_sweep().orphans().await.unwrap(), 1);
+    let unknown = w.engine.store.entry(orphan.id).await.unwrap();
+    assert_eq!(unknown.status, EntryStatus::Unknown);
+    assert!(
+        unknown
+            .provider_error
+            .as_deref()
+            .is_some_and(|n| n.contains("send job died")),
+        "{unknown:?}"
+    );
+    assert_eq!(w.engine.unknown_sweep().orphans().await.unwrap(), 0, "once");
+}
+
 parley_store::on_both_backends!(
     unknown_outcomes_expire_after_the_setting,
     the_simulator_keeps_one_message_per_entry,
+    a_dead_send_job_leaves_its_entry_unknown_not_queued,
 );
