@@ -161,7 +161,7 @@ impl Outbound {
                 outcomes.push(outcome);
                 settlements.push(settlement);
             }
-            let mut verdicts: Vec<verdict::Verdict> = failed.drain(..).collect();
+            let mut verdicts: Vec<verdict::Verdict> = std::mem::take(&mut failed);
             for joined in group {
                 match joined {
                     Ok((id, attempts, lease, verdict)) => {
