@@ -16,8 +16,8 @@
 //!    runner claims by priority;
 //! 4. commits the verdicts as they arrive, in groups: it waits for the next finished send, takes
 //!    every other send finished by then, and writes their entry changes, 21610 opt-outs and job
-//!    settlements (done, retry at its backoff, dead, deferred; the jobs settled without a send go
-//!    with the first group) in one transaction (`Store::commit_outbox`), then publishes the
+//!    settlements (done, retry at its backoff, dead, deferred; the jobs settled without a send
+//!    are committed first, at once) in one transaction (`Store::commit_outbox`), then publishes the
 //!    events, while the batch's other sends go on. A commit never waits for a send that has not
 //!    finished. No transaction is open and no lock is held during a provider call.
 //!
@@ -105,7 +105,6 @@ impl Outbound {
 
         let limit = Arc::new(Semaphore::new(self.concurrency));
         let mut set = JoinSet::new();
-        // Jobs settled without a send ride along with the first group's commit.
         let mut settled = Vec::new();
         let mut failed = Vec::new();
         for (job, plan) in jobs.iter().zip(plans) {
@@ -147,13 +146,16 @@ impl Outbound {
         // only what was in flight or finished since the last commit, never the whole batch.
         loop {
             let mut group = Vec::new();
-            if let Some(first) = set.join_next().await {
+            // Jobs settled without a send (deferred to another node, say) are committed at
+            // once rather than held until the first send finishes.
+            if settled.is_empty() && failed.is_empty() {
+                let Some(first) = set.join_next().await else {
+                    break;
+                };
                 group.push(first);
-                while let Some(more) = set.try_join_next() {
-                    group.push(more);
-                }
-            } else if settled.is_empty() && failed.is_empty() {
-                break;
+            }
+            while let Some(more) = set.try_join_next() {
+                group.push(more);
             }
             let mut settlements = Vec::with_capacity(group.len() + settled.len());
             let mut outcomes = Vec::with_capacity(group.len() + settled.len());
