@@ -20,7 +20,7 @@ use crate::keywords::{
     AutoResponse, ChannelProfile, DEFAULT_HELP, DEFAULT_OPT_OUT, KeywordConfig, KeywordFormatError,
     KeywordMatch, Language, ResponseKind, check_custom_keyword, normalize, split_first_word,
 };
-use crate::model::{ChannelKind, KeywordList};
+use crate::model::{ChannelKind, KeywordList, NumberType};
 
 crate::wire_enum! {
     /// What a process does (KP-06).
@@ -93,6 +93,24 @@ impl InboundNumber {
                 let (first, rest) = split_first_word(text);
                 (normalize(first) == normalize(keyword)).then_some(rest)
             }
+        }
+    }
+}
+
+impl InboundNumber {
+    /// What kind of number this is, from its shape alone, since a process names a number rather
+    /// than a channel: a number written without `+` and of at most eight digits is a short code
+    /// (five or six digits in the US, up to eight elsewhere), shared when it has a provider keyword
+    /// (KP-02); anything else is a long code.
+    pub fn number_type(&self) -> NumberType {
+        let trimmed = self.number.trim();
+        let digits = trimmed.chars().filter(char::is_ascii_digit).count();
+        if trimmed.starts_with('+') || digits > 8 {
+            NumberType::LongCode
+        } else if self.provider_keyword.is_some() {
+            NumberType::SharedShortCode
+        } else {
+            NumberType::ShortCode
         }
     }
 }
@@ -871,6 +889,15 @@ mod tests {
             (m.list, m.response, m.language.as_str()),
             (KeywordList::OptOut, None, "de")
         );
+    }
+
+    #[test]
+    fn number_types_from_the_number() {
+        assert_eq!(long_code().number_type(), NumberType::LongCode);
+        assert_eq!(InboundNumber::new("11221", None).number_type(), NumberType::ShortCode);
+        assert_eq!(shared("kids").number_type(), NumberType::SharedShortCode);
+        assert_eq!(InboundNumber::new("4915112348765", None).number_type(), NumberType::LongCode);
+        assert_eq!(InboundNumber::new("+1 800 555", None).number_type(), NumberType::LongCode);
     }
 
     #[test]
