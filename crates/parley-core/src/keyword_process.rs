@@ -507,8 +507,32 @@ pub fn resolve<'a>(
         Some(found) => Some(KeywordHandler::Process(found)),
         None => channel
             .match_text(profile, text)
+            .or_else(|| bare_help(channel, profile, text))
             .map(KeywordHandler::Channel),
     }
+}
+
+/// CO-10: on a short code anyone who texts a help keyword gets the help response. On a shared
+/// short code a bare "HELP" names no program, so no process and no program's lists would answer
+/// it; the channel the number's messages arrive on answers it with its own help response. Only
+/// help: a bare STOP would have to opt out of every program on the number, which one channel's
+/// answer cannot do, so it is left to the caller's handling of a message naming no program.
+pub fn bare_help(
+    channel: &KeywordConfig,
+    profile: &ChannelProfile,
+    text: &str,
+) -> Option<KeywordMatch> {
+    if !profile.is_shared_short_code() {
+        return None;
+    }
+    let bare = ChannelProfile {
+        number_type: Some(NumberType::ShortCode),
+        provider_keyword: None,
+        ..profile.clone()
+    };
+    channel
+        .match_text(&bare, text)
+        .filter(|m| m.list == KeywordList::Help)
 }
 
 #[cfg(test)]
@@ -850,6 +874,27 @@ mod tests {
     }
 
     #[test]
+    fn a_bare_help_on_a_shared_short_code_gets_the_channels_help() {
+        let config = channel_config("kids");
+        let kids = shared_profile("kids");
+        let m = resolve(&[], "11221", "Help!", &config, &kids)
+            .unwrap()
+            .into_keyword_match(&Language::english());
+        assert_eq!(
+            (m.list, m.response.map(|r| r.text)),
+            (KeywordList::Help, Some("kids channel help".into()))
+        );
+        // Only help: a bare STOP is not one program's to answer.
+        assert!(resolve(&[], "11221", "STOP", &config, &kids).is_none());
+        assert!(bare_help(&config, &kids, "stop").is_none());
+        let exclusive = ChannelProfile {
+            number_type: Some(crate::model::NumberType::ShortCode),
+            ..ChannelProfile::new(ChannelKind::Sms, crate::model::ConsentLevel::Implicit)
+        };
+        assert!(bare_help(&config, &exclusive, "help").is_none());
+    }
+
+    #[test]
     fn a_paused_process_hands_its_keywords_back_to_the_channel() {
         for status in [ProcessStatus::Paused, ProcessStatus::New] {
             let mut help = process(1, ProcessType::Help, status, shared("kids"));
@@ -894,10 +939,19 @@ mod tests {
     #[test]
     fn number_types_from_the_number() {
         assert_eq!(long_code().number_type(), NumberType::LongCode);
-        assert_eq!(InboundNumber::new("11221", None).number_type(), NumberType::ShortCode);
+        assert_eq!(
+            InboundNumber::new("11221", None).number_type(),
+            NumberType::ShortCode
+        );
         assert_eq!(shared("kids").number_type(), NumberType::SharedShortCode);
-        assert_eq!(InboundNumber::new("4915112348765", None).number_type(), NumberType::LongCode);
-        assert_eq!(InboundNumber::new("+1 800 555", None).number_type(), NumberType::LongCode);
+        assert_eq!(
+            InboundNumber::new("4915112348765", None).number_type(),
+            NumberType::LongCode
+        );
+        assert_eq!(
+            InboundNumber::new("+1 800 555", None).number_type(),
+            NumberType::LongCode
+        );
     }
 
     #[test]

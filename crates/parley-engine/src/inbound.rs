@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use parley_core::consent::{ConsentDecision, InboundConsent, SendPurpose, decide_inbound};
 use parley_core::keyword_process::{
-    SmsProcess, might_be_process_keyword, resolve as resolve_keyword,
+    SmsProcess, bare_help, might_be_process_keyword, resolve as resolve_keyword,
 };
 use parley_core::keywords::{KeywordMatch, Language, ResponseKind};
 use parley_core::model::{
@@ -692,13 +692,18 @@ impl Inbound {
             .iter()
             .filter_map(|c| c.provider_keyword.as_deref())
             .collect();
-        let program = parley_core::keywords::program_of(&event.text, keywords.iter().copied())
-            .ok_or_else(|| {
-                StageError::Permanent(format!(
-                    "message to shared short code {} names no known program",
-                    rules.channel.address
-                ))
-            })?;
+        let Some(program) =
+            parley_core::keywords::program_of(&event.text, keywords.iter().copied())
+        else {
+            // CO-10: a bare HELP still gets an answer, from the channel it arrived on.
+            if bare_help(&rules.keywords, &rules.profile, &event.text).is_some() {
+                return Ok(rules);
+            }
+            return Err(StageError::Permanent(format!(
+                "message to shared short code {} names no known program",
+                rules.channel.address
+            )));
+        };
         let channel = siblings
             .iter()
             .find(|c| c.provider_keyword.as_deref() == Some(program))

@@ -219,6 +219,12 @@ async fn started_processes_answer_before_the_channel(b: TestBackend) {
         Some(ConsentStatus::OptedOut)
     );
 
+    // A plain HELP names no program: the channel the number's messages arrive on (baby's)
+    // answers with its help response (CO-10), and no process is involved.
+    let dan = "+447400100004";
+    w.text(dan, "HELP").await;
+    assert_eq!(w.replies(&w.baby, dan).await, vec![channel_help("baby")]);
+
     // Paused, the kids Help process answers nothing: its keyword falls back to the channel.
     processes::act(&store, now, kids_help, ProcessAction::Pause)
         .await
