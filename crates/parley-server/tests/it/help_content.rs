@@ -278,6 +278,22 @@ async fn short_code_help_process_message_is_checked(b: TestBackend) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     let stored = app.db.store.sms_process(id.parse().unwrap()).await.unwrap();
     assert_eq!(stored.process.message.as_deref(), Some(GOOD));
+
+    // A workspace file's process is held to the same rule, and nothing is written.
+    let file: WorkspaceFile = serde_json::from_value(json!({"sms_processes": [
+        {"name": "Shoes help", "kind": "help", "number": "11221", "provider_keyword": "shoes",
+         "message": "Shoes: call us."}
+    ]}))
+    .unwrap();
+    let err = apply(&app.db.store, &SystemClock, &file, false)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the message does not meet the short code rules"),
+        "{err}"
+    );
+    assert_eq!(app.db.store.sms_processes(None).await.unwrap().len(), 1);
 }
 
 parley_store::on_both_backends!(
