@@ -6,7 +6,9 @@
 //! and decides what an inbound SMS asks of them. Only a Started process handles anything: a New one
 //! has not been switched on, and a Paused one is off until restarted (KP-04). The matcher reads the
 //! processes as they are stored at the moment the SMS arrives, so an edit to a started process
-//! applies to the very next message (KP-04) without any reload step.
+//! applies to the very next message (KP-04) without any reload step. [`resolve`] is the one rule
+//! for who answers a keyword on an SMS number: a started process that covers it, else the channel's
+//! own keyword lists.
 //!
 //! Keywords match exactly as channel keywords do ([`crate::keywords::normalize`]): the whole message
 //! after the provider keyword, case-, accent- and edge-punctuation-insensitive. The documents never
@@ -77,6 +79,22 @@ impl InboundNumber {
         }
     }
 
+    /// What kind of number this is, from its shape alone, since a process names a number rather
+    /// than a channel: a number written without `+` and of at most eight digits is a short code
+    /// (five or six digits in the US, up to eight elsewhere), shared when it has a provider keyword
+    /// (KP-02); anything else is a long code.
+    pub fn number_type(&self) -> NumberType {
+        let trimmed = self.number.trim();
+        let digits = trimmed.chars().filter(char::is_ascii_digit).count();
+        if trimmed.starts_with('+') || digits > 8 {
+            NumberType::LongCode
+        } else if self.provider_keyword.is_some() {
+            NumberType::SharedShortCode
+        } else {
+            NumberType::ShortCode
+        }
+    }
+
     /// Whether two assignments are the same number and provider keyword.
     pub fn same_as(&self, other: &InboundNumber) -> bool {
         number_key(&self.number) == number_key(&other.number)
@@ -93,24 +111,6 @@ impl InboundNumber {
                 let (first, rest) = split_first_word(text);
                 (normalize(first) == normalize(keyword)).then_some(rest)
             }
-        }
-    }
-}
-
-impl InboundNumber {
-    /// What kind of number this is, from its shape alone, since a process names a number rather
-    /// than a channel: a number written without `+` and of at most eight digits is a short code
-    /// (five or six digits in the US, up to eight elsewhere), shared when it has a provider keyword
-    /// (KP-02); anything else is a long code.
-    pub fn number_type(&self) -> NumberType {
-        let trimmed = self.number.trim();
-        let digits = trimmed.chars().filter(char::is_ascii_digit).count();
-        if trimmed.starts_with('+') || digits > 8 {
-            NumberType::LongCode
-        } else if self.provider_keyword.is_some() {
-            NumberType::SharedShortCode
-        } else {
-            NumberType::ShortCode
         }
     }
 }
