@@ -6,7 +6,9 @@
 //! and decides what an inbound SMS asks of them. Only a Started process handles anything: a New one
 //! has not been switched on, and a Paused one is off until restarted (KP-04). The matcher reads the
 //! processes as they are stored at the moment the SMS arrives, so an edit to a started process
-//! applies to the very next message (KP-04) without any reload step.
+//! applies to the very next message (KP-04) without any reload step. [`resolve`] is the one rule
+//! for who answers a keyword on an SMS number: a started process that covers it, else the channel's
+//! own keyword lists.
 //!
 //! Keywords match exactly as channel keywords do ([`crate::keywords::normalize`]): the whole message
 //! after the provider keyword, case-, accent- and edge-punctuation-insensitive. The documents never
@@ -17,9 +19,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::keywords::{
-    DEFAULT_HELP, DEFAULT_OPT_OUT, KeywordFormatError, check_custom_keyword, normalize,
-    split_first_word,
+    AutoResponse, ChannelProfile, DEFAULT_HELP, DEFAULT_OPT_OUT, KeywordConfig, KeywordFormatError,
+    KeywordMatch, Language, ResponseKind, check_custom_keyword, normalize, split_first_word,
 };
+use crate::model::{ChannelKind, KeywordList, NumberType};
 
 crate::wire_enum! {
     /// What a process does (KP-06).
@@ -73,6 +76,22 @@ impl InboundNumber {
         Self {
             number: number.into(),
             provider_keyword: provider_keyword.map(str::to_owned),
+        }
+    }
+
+    /// What kind of number this is, from its shape alone, since a process names a number rather
+    /// than a channel: a number written without `+` and of at most eight digits is a short code
+    /// (five or six digits in the US, up to eight elsewhere), shared when it has a provider keyword
+    /// (KP-02); anything else is a long code.
+    pub fn number_type(&self) -> NumberType {
+        let trimmed = self.number.trim();
+        let digits = trimmed.chars().filter(char::is_ascii_digit).count();
+        if trimmed.starts_with('+') || digits > 8 {
+            NumberType::LongCode
+        } else if self.provider_keyword.is_some() {
+            NumberType::SharedShortCode
+        } else {
+            NumberType::ShortCode
         }
     }
 
@@ -401,6 +420,121 @@ pub fn match_process<'a>(
     None
 }
 
+/// Who answers an inbound SMS that is a keyword (issue 10, item 5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeywordHandler<'a> {
+    /// A started process of the number covers the keyword and answers with its own message.
+    Process(ProcessMatch<'a>),
+    /// No started process covers it: the channel's compliance and custom keywords answer.
+    Channel(KeywordMatch),
+}
+
+impl KeywordHandler<'_> {
+    /// The keyword the message is, as consent reads it, with the answer it earns. A process's
+    /// message is sent in the channel's default `language`: processes are not per language
+    /// (KP-08).
+    ///
+    /// An Unsubscribe process's keyword is an opt-out of *this channel*, the program the message
+    /// was addressed to. KP-06 says the sender joins "the internal unsubscribe list for the SMS
+    /// channel", KP-07 ties each process to one inbound number and provider keyword, and each
+    /// program of a shared short code is its own channel here (CO-02, KP-02: provider keywords
+    /// deliver to different clients), so "baby stop" opts out of baby and leaves kids alone, exactly
+    /// as the baby channel's own STOP does. Consent has one status per channel, so the opt-out stops
+    /// every message of the program, not only advertising: the safer reading of a STOP.
+    pub fn into_keyword_match(self, language: &Language) -> KeywordMatch {
+        let found = match self {
+            Self::Channel(m) => return m,
+            Self::Process(found) => found,
+        };
+        let (list, response) = match found.outcome {
+            ProcessOutcome::Unsubscribe { confirmation } => (
+                KeywordList::OptOut,
+                confirmation.map(|text| (ResponseKind::OptOutConfirmation, text)),
+            ),
+            ProcessOutcome::Help { message } => (
+                KeywordList::Help,
+                Some((ResponseKind::HelpResponse, message)),
+            ),
+        };
+        KeywordMatch {
+            list,
+            keyword: found.keyword.to_owned(),
+            language: language.clone(),
+            provider_keyword: found.process.inbound.provider_keyword.clone(),
+            response: response.map(|(kind, text)| AutoResponse {
+                kind,
+                language: language.clone(),
+                text,
+            }),
+        }
+    }
+}
+
+/// Whether `text` could be a process's keyword on this channel, so the caller reads the number's
+/// processes only when one might answer: process keywords are single words (KP-09), after the
+/// provider keyword on a shared short code.
+pub fn might_be_process_keyword(profile: &ChannelProfile, text: &str) -> bool {
+    profile.kind == ChannelKind::Sms
+        && profile.service_text(text).is_some_and(|body| {
+            let body = normalize(body);
+            !body.is_empty() && !body.contains(' ')
+        })
+}
+
+/// The precedence of keyword answers on an SMS number: a **started** process of the number that
+/// covers the keyword answers first, with its own message (KP-01, KP-06: a Help process's message
+/// for "kids help", an Unsubscribe process's confirmation for "baby stop"); where none does (no
+/// process, or a New or Paused one, KP-04), the channel's own keyword lists answer (CO-07..CO-10),
+/// so a paused process hands its keywords back to the channel's STOP and HELP.
+///
+/// The process comes first because it is the narrower, deliberate configuration: an admin who
+/// starts a Help process on a number wants its message sent for that number's HELP, and the
+/// channel's lists are the compliance floor underneath. Either way a STOP opts out (see
+/// [`KeywordHandler::into_keyword_match`]) and a HELP is answered, so no precedence drops a
+/// compliance keyword. `processes` are those of the channel's number (`number`); only the
+/// channel's kind, SMS, has processes.
+pub fn resolve<'a>(
+    processes: &'a [SmsProcess],
+    number: &str,
+    text: &str,
+    channel: &KeywordConfig,
+    profile: &ChannelProfile,
+) -> Option<KeywordHandler<'a>> {
+    let process = (profile.kind == ChannelKind::Sms)
+        .then(|| match_process(processes, number, text))
+        .flatten();
+    match process {
+        Some(found) => Some(KeywordHandler::Process(found)),
+        None => channel
+            .match_text(profile, text)
+            .or_else(|| bare_help(channel, profile, text))
+            .map(KeywordHandler::Channel),
+    }
+}
+
+/// CO-10: on a short code anyone who texts a help keyword gets the help response. On a shared
+/// short code a bare "HELP" names no program, so no process and no program's lists would answer
+/// it; the channel the number's messages arrive on answers it with its own help response. Only
+/// help: a bare STOP would have to opt out of every program on the number, which one channel's
+/// answer cannot do, so it is left to the caller's handling of a message naming no program.
+pub fn bare_help(
+    channel: &KeywordConfig,
+    profile: &ChannelProfile,
+    text: &str,
+) -> Option<KeywordMatch> {
+    if !profile.is_shared_short_code() {
+        return None;
+    }
+    let bare = ChannelProfile {
+        number_type: Some(NumberType::ShortCode),
+        provider_keyword: None,
+        ..profile.clone()
+    };
+    channel
+        .match_text(&bare, text)
+        .filter(|m| m.list == KeywordList::Help)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -679,6 +813,173 @@ mod tests {
             "{json}"
         );
         assert_eq!(serde_json::from_str::<SmsProcess>(&json).unwrap(), p);
+    }
+
+    fn shared_profile(keyword: &str) -> ChannelProfile {
+        ChannelProfile {
+            number_type: Some(crate::model::NumberType::SharedShortCode),
+            provider_keyword: Some(keyword.into()),
+            ..ChannelProfile::new(ChannelKind::Sms, crate::model::ConsentLevel::Implicit)
+        }
+    }
+
+    fn channel_config(program: &str) -> KeywordConfig {
+        KeywordConfig::defaults(format!("{program} channel help"))
+    }
+
+    fn answer(handler: Option<KeywordHandler<'_>>) -> Option<(KeywordList, Option<String>)> {
+        handler
+            .map(|h| h.into_keyword_match(&Language::english()))
+            .map(|m| (m.list, m.response.map(|r| r.text)))
+    }
+
+    #[test]
+    fn started_processes_answer_before_the_channel() {
+        let mut kids_help = started(ProcessType::Help, shared("kids"));
+        kids_help.message = Some("Kids help message".into());
+        let mut baby_stop = process(
+            3,
+            ProcessType::Unsubscribe,
+            ProcessStatus::Started,
+            shared("baby"),
+        );
+        baby_stop.message = Some("Baby: unsubscribed".into());
+        let set = vec![kids_help, baby_stop];
+        let kids = (channel_config("kids"), shared_profile("kids"));
+        let baby = (channel_config("baby"), shared_profile("baby"));
+        let on = |(config, profile): &(KeywordConfig, ChannelProfile), text: &str| {
+            answer(resolve(&set, "11221", text, config, profile))
+        };
+        assert_eq!(
+            on(&kids, "kids help"),
+            Some((KeywordList::Help, Some("Kids help message".into())))
+        );
+        assert_eq!(
+            on(&baby, "baby stop"),
+            Some((KeywordList::OptOut, Some("Baby: unsubscribed".into())))
+        );
+        // Keywords no started process covers: the channel's.
+        assert_eq!(
+            on(&baby, "baby help"),
+            Some((KeywordList::Help, Some("baby channel help".into())))
+        );
+        let (list, confirmation) = on(&kids, "kids stop").unwrap();
+        assert_eq!(list, KeywordList::OptOut);
+        assert!(confirmation.is_some_and(|c| c.contains("opted out")));
+        assert_eq!(on(&kids, "kids hello"), None);
+        let handler = resolve(&set, "11221", "kids help", &kids.0, &kids.1).unwrap();
+        assert!(
+            matches!(handler, KeywordHandler::Process(m) if m.process.kind == ProcessType::Help)
+        );
+    }
+
+    #[test]
+    fn a_bare_help_on_a_shared_short_code_gets_the_channels_help() {
+        let config = channel_config("kids");
+        let kids = shared_profile("kids");
+        let m = resolve(&[], "11221", "Help!", &config, &kids)
+            .unwrap()
+            .into_keyword_match(&Language::english());
+        assert_eq!(
+            (m.list, m.response.map(|r| r.text)),
+            (KeywordList::Help, Some("kids channel help".into()))
+        );
+        // Only help: a bare STOP is not one program's to answer.
+        assert!(resolve(&[], "11221", "STOP", &config, &kids).is_none());
+        assert!(bare_help(&config, &kids, "stop").is_none());
+        let exclusive = ChannelProfile {
+            number_type: Some(crate::model::NumberType::ShortCode),
+            ..ChannelProfile::new(ChannelKind::Sms, crate::model::ConsentLevel::Implicit)
+        };
+        assert!(bare_help(&config, &exclusive, "help").is_none());
+    }
+
+    #[test]
+    fn a_paused_process_hands_its_keywords_back_to_the_channel() {
+        for status in [ProcessStatus::Paused, ProcessStatus::New] {
+            let mut help = process(1, ProcessType::Help, status, shared("kids"));
+            help.message = Some("Kids help message".into());
+            let set = [help];
+            let config = channel_config("kids");
+            let handler = resolve(&set, "11221", "kids help", &config, &shared_profile("kids"));
+            assert!(
+                matches!(handler, Some(KeywordHandler::Channel(_))),
+                "{status}"
+            );
+            assert_eq!(
+                answer(handler),
+                Some((KeywordList::Help, Some("kids channel help".into())))
+            );
+        }
+    }
+
+    #[test]
+    fn an_unsubscribe_process_without_a_message_still_opts_out_silently() {
+        // KP-11: the confirmation may be forbidden in the destination country.
+        let set = [started(ProcessType::Unsubscribe, long_code())];
+        let profile = ChannelProfile {
+            number_type: Some(crate::model::NumberType::LongCode),
+            ..ChannelProfile::new(ChannelKind::Sms, crate::model::ConsentLevel::Implicit)
+        };
+        let m = resolve(
+            &set,
+            "+4915112348765",
+            "STOP",
+            &channel_config("de"),
+            &profile,
+        )
+        .unwrap()
+        .into_keyword_match(&Language::new("de"));
+        assert_eq!(
+            (m.list, m.response, m.language.as_str()),
+            (KeywordList::OptOut, None, "de")
+        );
+    }
+
+    #[test]
+    fn number_types_from_the_number() {
+        assert_eq!(long_code().number_type(), NumberType::LongCode);
+        assert_eq!(
+            InboundNumber::new("11221", None).number_type(),
+            NumberType::ShortCode
+        );
+        assert_eq!(shared("kids").number_type(), NumberType::SharedShortCode);
+        assert_eq!(
+            InboundNumber::new("4915112348765", None).number_type(),
+            NumberType::LongCode
+        );
+        assert_eq!(
+            InboundNumber::new("+1 800 555", None).number_type(),
+            NumberType::LongCode
+        );
+    }
+
+    #[test]
+    fn only_sms_channels_have_processes() {
+        let set = [started(ProcessType::Help, long_code())];
+        let whatsapp =
+            ChannelProfile::new(ChannelKind::Whatsapp, crate::model::ConsentLevel::Implicit);
+        let handler = resolve(
+            &set,
+            "+4915112348765",
+            "help",
+            &channel_config("wa"),
+            &whatsapp,
+        );
+        assert!(matches!(handler, Some(KeywordHandler::Channel(_))));
+        assert!(!might_be_process_keyword(&whatsapp, "help"));
+    }
+
+    #[test]
+    fn only_single_words_might_be_process_keywords() {
+        let kids = shared_profile("kids");
+        assert!(might_be_process_keyword(&kids, "Kids HELP!"));
+        assert!(!might_be_process_keyword(&kids, "kids help me"));
+        assert!(!might_be_process_keyword(&kids, "baby help"));
+        assert!(!might_be_process_keyword(&kids, "kids"));
+        let long = ChannelProfile::new(ChannelKind::Sms, crate::model::ConsentLevel::Implicit);
+        assert!(might_be_process_keyword(&long, " stop. "));
+        assert!(!might_be_process_keyword(&long, "stop it"));
     }
 
     fn status() -> impl Strategy<Value = ProcessStatus> {

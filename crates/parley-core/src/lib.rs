@@ -9,6 +9,7 @@
 
 pub mod channel;
 pub mod clock;
+pub mod compliance;
 pub mod consent;
 pub mod error_code;
 pub mod keyword_process;

@@ -68,6 +68,10 @@ pub struct ChannelBehaviour {
     /// Opening hours, for routing rules' `within_business_hours` (absent: always open).
     #[serde(default)]
     pub business_hours: Option<parley_core::routing::BusinessHours>,
+    /// Where customers get help (a toll-free number, support email or web address), named in the
+    /// default help response of a channel with no keyword sets (CO-16).
+    #[serde(default)]
+    pub help_contact: Option<String>,
 }
 
 impl Default for ChannelBehaviour {
@@ -80,6 +84,7 @@ impl Default for ChannelBehaviour {
             default_context: SessionContext::Service,
             end_conversation_reply: None,
             business_hours: None,
+            help_contact: None,
         }
     }
 }
@@ -125,7 +130,7 @@ impl ChannelRules {
             .iter()
             .map(|k| language_section(&k.language, &k.config))
             .collect::<Result<Vec<_>, _>>()?;
-        let keywords = keyword_config(&channel, behaviour.default_language.as_deref(), sections);
+        let keywords = keyword_config(&channel, &behaviour, sections);
         Ok(Self {
             channel,
             profile,
@@ -197,13 +202,14 @@ pub fn language_section(language: &str, config: &Value) -> Result<LanguageKeywor
 /// compliance defaults (STOP, HELP and the rest) in English, with a help response naming it.
 fn keyword_config(
     channel: &Channel,
-    default_language: Option<&str>,
+    behaviour: &ChannelBehaviour,
     sections: Vec<LanguageKeywords>,
 ) -> KeywordConfig {
+    let default_language = behaviour.default_language.as_deref();
     if sections.is_empty() {
-        let help = format!(
-            "{}: reply STOP to unsubscribe. Msg&data rates may apply.",
-            channel.name
+        let help = parley_core::compliance::default_help_response(
+            &channel.name,
+            behaviour.help_contact.as_deref(),
         );
         let mut config = KeywordConfig::defaults(help);
         // Prompts for channels that require explicit or double opt-in, so the defaults are

@@ -23,10 +23,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parley_core::consent::{ConsentDecision, InboundConsent, SendPurpose, decide_inbound};
-use parley_core::keyword_process::{ProcessOutcome, SmsProcess, match_process};
-use parley_core::keywords::{AutoResponse, KeywordMatch, Language, ResponseKind};
+use parley_core::keyword_process::{
+    SmsProcess, bare_help, might_be_process_keyword, resolve as resolve_keyword,
+};
+use parley_core::keywords::{KeywordMatch, Language, ResponseKind};
 use parley_core::model::{
-    Actor, ChannelKind, ConsentStatus, Direction, EntryStatus, KeywordList, NumberType, OwnerKind,
+    Actor, ChannelKind, ConsentStatus, Direction, EntryStatus, NumberType, OwnerKind,
     SessionContext,
 };
 use parley_core::session::{
@@ -427,9 +429,10 @@ impl Inbound {
         })
     }
 
-    /// Stage: keywords and consent. Compliance keywords pre-empt any session or bot; the
-    /// number's SMS keyword processes come next. The HELP hand-off is decided here too, since it
-    /// answers a keyword.
+    /// Stage: keywords and consent. Keywords pre-empt any session or bot: the number's started
+    /// SMS keyword processes answer theirs first, the channel's compliance keywords the rest
+    /// (`keyword_process::resolve`). The HELP hand-off is decided here too, since it answers a
+    /// keyword.
     #[tracing::instrument(level = "debug", skip_all)]
     async fn keywords_and_consent(
         &self,
@@ -439,11 +442,20 @@ impl Inbound {
         now: Timestamp,
     ) -> Result<ConsentPlan, StageError> {
         let rules = &who.rules;
-        let matched: Option<KeywordMatch> =
-            match rules.keywords.match_text(&rules.profile, &event.text) {
-                Some(m) => Some(m),
-                None => self.process_keyword(rules, &event.text, processes).await?,
-            };
+        let number = &rules.channel.address;
+        let processes = if might_be_process_keyword(&rules.profile, &event.text) {
+            self.processes_of(number, processes).await?
+        } else {
+            &[]
+        };
+        let matched: Option<KeywordMatch> = resolve_keyword(
+            processes,
+            number,
+            &event.text,
+            &rules.keywords,
+            &rules.profile,
+        )
+        .map(|h| h.into_keyword_match(&rules.keywords.default_language));
         let locale = who.customer.locale.as_deref().map(Language::new);
         let decision = decide_inbound(&InboundConsent {
             current: who.customer.consent,
@@ -645,53 +657,20 @@ impl Inbound {
         Ok(Some(write))
     }
 
-    /// Stage: an SMS keyword process of the channel's number (KP) answering the message, read as
-    /// the keyword it stands for so consent treats it like any other.
-    async fn process_keyword(
+    /// The SMS keyword processes of a number, read once per batch.
+    async fn processes_of<'c>(
         &self,
-        rules: &ChannelRules,
-        text: &str,
-        cache: &mut HashMap<String, Vec<SmsProcess>>,
-    ) -> Result<Option<KeywordMatch>, StageError> {
-        if rules.channel.kind != ChannelKind::Sms {
-            return Ok(None);
-        }
-        let number = rules.channel.address.clone();
-        if !cache.contains_key(&number) {
-            let found = self.store.sms_processes(Some(&number)).await?;
+        number: &str,
+        cache: &'c mut HashMap<String, Vec<SmsProcess>>,
+    ) -> Result<&'c [SmsProcess], StageError> {
+        if !cache.contains_key(number) {
+            let found = self.store.sms_processes(Some(number)).await?;
             cache.insert(
-                number.clone(),
+                number.to_owned(),
                 found.into_iter().map(|p| p.process).collect(),
             );
         }
-        let Some(found) = cache
-            .get(&number)
-            .and_then(|procs| match_process(procs, &number, text))
-        else {
-            return Ok(None);
-        };
-        let language = rules.keywords.default_language.clone();
-        let (list, response) = match found.outcome {
-            ProcessOutcome::Unsubscribe { confirmation } => (
-                KeywordList::OptOut,
-                confirmation.map(|text| (ResponseKind::OptOutConfirmation, text)),
-            ),
-            ProcessOutcome::Help { message } => (
-                KeywordList::Help,
-                Some((ResponseKind::HelpResponse, message)),
-            ),
-        };
-        Ok(Some(KeywordMatch {
-            list,
-            keyword: found.keyword.to_owned(),
-            language: language.clone(),
-            provider_keyword: found.process.inbound.provider_keyword.clone(),
-            response: response.map(|(kind, text)| AutoResponse {
-                kind,
-                language,
-                text,
-            }),
-        }))
+        Ok(cache.get(number).map_or(&[], Vec::as_slice))
     }
 
     /// Stage: on a shared short code the first word picks the program (its channel); elsewhere
@@ -713,13 +692,18 @@ impl Inbound {
             .iter()
             .filter_map(|c| c.provider_keyword.as_deref())
             .collect();
-        let program = parley_core::keywords::program_of(&event.text, keywords.iter().copied())
-            .ok_or_else(|| {
-                StageError::Permanent(format!(
-                    "message to shared short code {} names no known program",
-                    rules.channel.address
-                ))
-            })?;
+        let Some(program) =
+            parley_core::keywords::program_of(&event.text, keywords.iter().copied())
+        else {
+            // CO-10: a bare HELP still gets an answer, from the channel it arrived on.
+            if bare_help(&rules.keywords, &rules.profile, &event.text).is_some() {
+                return Ok(rules);
+            }
+            return Err(StageError::Permanent(format!(
+                "message to shared short code {} names no known program",
+                rules.channel.address
+            )));
+        };
         let channel = siblings
             .iter()
             .find(|c| c.provider_keyword.as_deref() == Some(program))

@@ -13,20 +13,26 @@
       title: 'Channels', path: '/api/v1/channels', columns: ['name', 'kind', 'provider', 'address', 'queue_id', 'consent_level'],
       help: 'Where messages come in and go out. Credentials go in Secrets: they are never shown again; leave the box empty to keep them.',
       json: ['settings', 'secrets'], writeOnly: ['secrets'],
+      fieldErrors: [
+        { field: 'keyword_sets', match: /responses\.help/ },
+        { field: 'settings', match: /default help response/ },
+      ],
     },
     'sms-processes': {
       title: 'Keywords', path: '/api/v1/sms-processes', columns: ['name', 'kind', 'status', 'inbound', 'keywords'],
-      help: 'SMS keyword processes: an Unsubscribe or Help process per number (and provider keyword) answers its keywords by itself once started.',
+      help: 'SMS keyword processes: an Unsubscribe or Help process per number (and provider keyword) answers its keywords by itself once started, before the channel\'s keyword lists; paused, it leaves them to the channel. On a short code a Help process\'s message must meet the help rules (program and what it sends, help contact, "Msg&data rates may apply", frequency, how to opt out, 160 characters).',
       actions: [
         { name: 'start', label: 'Start', when: (i) => i.status !== 'started' },
         { name: 'pause', label: 'Pause', when: (i) => i.status === 'started' },
       ],
       list: ['custom_keywords'],
+      fieldErrors: [{ field: 'message', match: /the message does not/ }],
     },
     'keyword-sets': {
       title: 'Keyword sets', path: '/api/v1/keyword-sets', columns: ['channel_id', 'language', 'config'],
-      help: 'A channel\'s keyword lists and responses per language (a Canadian short code: STOP and HELP in English, ARRET and AIDE in French). A keyword may be in only one list of a channel, across its languages.',
+      help: 'A channel\'s keyword lists and responses per language (a Canadian short code: STOP and HELP in English, ARRET and AIDE in French). A keyword may be in only one list of a channel, across its languages. On a short code the help response must name the program and what it sends, a help contact, "Msg&data rates may apply", the message frequency and how to opt out, in 160 characters.',
       json: ['config'], order: ['channel_id', 'language', 'config'],
+      fieldErrors: [{ field: 'config', match: /responses\.help/ }],
     },
     queues: { title: 'Queues', path: '/api/v1/queues', columns: ['name', 'routing_model', 'priority'], help: 'Where sessions wait for an agent. Higher priority is served first.' },
     skills: { title: 'Skills', path: '/api/v1/skills', columns: ['name', 'description'], help: 'What agents know; routing can ask for a skill.' },
@@ -417,6 +423,7 @@
       notify(err.message, 'error');
       return;
     }
+    for (const old of document.querySelectorAll('#admin-form .field-error')) old.remove();
     try {
       if (row) await api('PUT', res.path + '/' + encodeURIComponent(row.id), payload);
       else await api('POST', res.path, payload);
@@ -424,8 +431,21 @@
       delete names[current];
       show(current);
     } catch (err) {
+      showFieldError(res, err);
       showError(row ? 'Not saved' : 'Not created', err);
     }
+  }
+
+  /** A refusal about one field (a help text missing what the short code rules ask) is also shown
+   * under that field, where the admin fixes it; the toast alone goes away. */
+  function showFieldError(res, err) {
+    if (!err || err.status !== 422 || !res.fieldErrors) return;
+    const rule = res.fieldErrors.find((r) => r.match.test(err.message || ''));
+    if (!rule) return;
+    const el = document.querySelector('#admin-form [data-field="' + CSS.escape(rule.field) + '"]');
+    const wrap = el && el.closest('.field');
+    if (!wrap) return;
+    wrap.appendChild(h('p', { class: 'error-text field-error', role: 'alert', 'data-testid': 'field-error', text: err.message }));
   }
 
   document.addEventListener('DOMContentLoaded', async () => {

@@ -357,6 +357,31 @@ mod tests {
         assert_eq!(w.channels.len(), 2);
     }
 
+    /// The demo's help texts are what we tell admins to write: they pass the short code rules
+    /// (CO-12, CO-16) even on the toll-free number, which is not held to them.
+    #[test]
+    fn demo_help_responses_meet_the_short_code_rules() {
+        use parley_core::compliance::help_message_problems;
+        use parley_core::keywords::Language;
+        let w: WorkspaceFile = serde_norway::from_str(include_str!("demo.yaml")).unwrap();
+        let mut checked = 0;
+        for channel in &w.channels {
+            for (language, set) in &channel.keyword_sets {
+                let Some(help) = set["responses"]["help"].as_str() else {
+                    continue;
+                };
+                let problems = help_message_problems(
+                    help,
+                    Some(parley_core::model::NumberType::ShortCode),
+                    &Language::new(language),
+                );
+                assert_eq!(problems, vec![], "{}: {help}", channel.name);
+                checked += 1;
+            }
+        }
+        assert!(checked > 0);
+    }
+
     #[tokio::test]
     async fn demo_workspace_applies() {
         let dir = tempfile::tempdir().unwrap();

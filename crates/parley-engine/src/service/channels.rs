@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 
 use parley_core::Timestamp;
+use parley_core::compliance;
+use parley_core::keywords::ResponseKind;
 use parley_store::{Channel, ChannelSpec, Store};
 use serde_json::Value;
 use uuid::Uuid;
@@ -194,9 +196,56 @@ pub fn check_rules(
             updated_at: now,
         })
         .collect();
-    ChannelRules::build(channel, &sets)
-        .and_then(|r| r.validate())
-        .map_err(|e| invalid(format!("channel '{}': {e}", spec.name)))
+    let rules = ChannelRules::build(channel, &sets)
+        .and_then(|r| r.validate().map(|()| r))
+        .map_err(|e| invalid(format!("channel '{}': {e}", spec.name)))?;
+    check_help_content(spec, &rules, keyword_sets.is_empty())
+}
+
+/// CO-12, CO-16: a short code's help responses must name the program and what it sends, give a
+/// help contact, the "Msg&data rates may apply" disclaimer, the message frequency and how to opt
+/// out, in 160 characters. The guide states these as musts for short codes, so a short code's
+/// help text that lacks one is refused (422) naming the field and every missing element; other
+/// number types are not held to them. A channel with no keyword sets answers HELP with Parley's
+/// default, which needs `settings.help_contact` to pass.
+fn check_help_content(
+    spec: &ChannelSpec,
+    rules: &ChannelRules,
+    defaults: bool,
+) -> Result<(), ProvisionError> {
+    if spec.kind != parley_core::model::ChannelKind::Sms
+        || !compliance::applies_to(spec.number_type)
+    {
+        return Ok(());
+    }
+    let mut refusals = Vec::new();
+    for section in &rules.keywords.languages {
+        let Some(text) = section.responses.get(ResponseKind::HelpResponse) else {
+            continue;
+        };
+        let problems = compliance::help_message_problems(text, spec.number_type, &section.language);
+        if problems.is_empty() {
+            continue;
+        }
+        let field = if defaults {
+            "the default help response (write one in a keyword set, or set settings.help_contact to a toll-free number, support email or web address)".to_owned()
+        } else {
+            format!("keyword set '{}': responses.help", section.language)
+        };
+        refusals.push(format!(
+            "{field} does not meet the short code rules for help responses (CO-16): {}",
+            compliance::describe_problems(&problems)
+        ));
+    }
+    if refusals.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "channel '{}': {}",
+            spec.name,
+            refusals.join("; ")
+        )))
+    }
 }
 
 /// The channel a spec would make, for the rules that look at a channel before it is saved.

@@ -12,11 +12,12 @@
 //! provider keyword, or a keyword another process there already answers) is
 //! [`StoreError::Conflict`] (409), like any other uniqueness rule.
 
+use parley_core::compliance;
 use parley_core::keyword_process::{
     InboundNumber, ProcessAction, ProcessError, ProcessStatus, ProcessType, SmsProcess,
     apply_action, validate_process,
 };
-use parley_core::keywords::normalize;
+use parley_core::keywords::{Language, normalize};
 use parley_core::model::ChannelKind;
 use parley_core::sms::check_length;
 use parley_core::{Timestamp, new_id};
@@ -114,6 +115,7 @@ pub fn check(process: &SmsProcess, others: &[SmsProcess]) -> Result<(), Provisio
     {
         own.push(format!("the message does not fit in an SMS: {e}"));
     }
+    own.extend(help_content_problems(process));
     let neighbours = others.iter().filter(|o| {
         o.id != process.id && o.kind != process.kind && o.inbound.same_as(&process.inbound)
     });
@@ -155,6 +157,25 @@ pub fn check(process: &SmsProcess, others: &[SmsProcess]) -> Result<(), Provisio
     } else {
         Ok(())
     }
+}
+
+/// CO-12, CO-16: a Help process on a short code sends the short code's help response, so its
+/// message is held to the same rules as a channel's (see `service::channels`): refused, naming
+/// every missing element. Processes have no language (KP-08), and the rules are the US short-code
+/// guide's, so the message is read as English.
+fn help_content_problems(process: &SmsProcess) -> Option<String> {
+    let number_type = Some(process.inbound.number_type());
+    let message = process.message.as_deref()?;
+    if process.kind != ProcessType::Help || !compliance::applies_to(number_type) {
+        return None;
+    }
+    let problems = compliance::help_message_problems(message, number_type, &Language::english());
+    (!problems.is_empty()).then(|| {
+        format!(
+            "the message does not meet the short code rules for help responses (CO-16): {}",
+            compliance::describe_problems(&problems)
+        )
+    })
 }
 
 /// The stored processes on the number of `spec` (every provider keyword on it).

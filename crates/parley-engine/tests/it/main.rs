@@ -6,6 +6,7 @@ mod dispatch;
 mod feed;
 mod import;
 mod inbound;
+mod keyword_precedence;
 mod leases;
 mod module_graph;
 mod processes;

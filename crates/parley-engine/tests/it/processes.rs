@@ -16,7 +16,7 @@ fn three_processes() -> Value {
         {"name": "Kids stop", "kind": "unsubscribe", "number": "11221", "provider_keyword": "Kids",
          "custom_keywords": ["Basta"], "message": "Kids Club: you are unsubscribed."},
         {"name": "Kids help", "kind": "help", "number": "11221", "provider_keyword": "Kids",
-         "message": "Kids Club: help at kids.example. Reply STOP to end."},
+         "message": "Kids Club Alerts: Help at help@kids.example. Msg&data rates may apply. 2 msgs/week. Reply STOP to end."},
         {"name": "DE stop", "kind": "unsubscribe", "number": "+49 151 1234 8765"}
       ]
     })
@@ -219,7 +219,10 @@ async fn a_clash_with_a_stored_process_writes_nothing(b: TestBackend) {
             number: "11221".into(),
             provider_keyword: None,
             custom_keywords: vec!["Quit".into()],
-            message: Some("Help".into()),
+            message: Some(
+                "Acme Alerts: Help at help@acme.example. Msg&data rates may apply. 1 msg/day. Text STOP to cancel."
+                    .into(),
+            ),
         },
     )
     .await

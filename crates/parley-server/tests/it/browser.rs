@@ -63,4 +63,40 @@ fn tempfile_dir() -> PathBuf {
     p
 }
 
-parley_store::on_both_backends!(console_in_a_real_browser);
+/// The admin console shows a refused help text's reasons under the field (`tests/browser/admin.mjs`).
+async fn admin_help_refusal_in_a_real_browser(b: TestBackend) {
+    let dir = harness();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir()
+            && PathBuf::from("/usr/bin/chromium").exists(),
+        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
+    );
+    let d = Desk::new(b).await;
+    let admin = d.agent("Ada", 3, AgentRole::Admin).await;
+    let profile = tempfile_dir();
+    let run = tokio::process::Command::new("node")
+        .arg("admin.mjs")
+        .arg(format!("--url={}", d.app.base))
+        .arg(format!("--admin={}:{PASSWORD}", admin.email))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the admin scenario finishes within two minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "admin scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+parley_store::on_both_backends!(
+    console_in_a_real_browser,
+    admin_help_refusal_in_a_real_browser
+);

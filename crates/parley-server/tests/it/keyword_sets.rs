@@ -26,12 +26,12 @@ async fn call(
 
 fn english() -> Value {
     json!({"opt_out": ["STOP"], "help": ["HELP", "INFO"],
-           "responses": {"help": "Help in English.", "opt_out_confirmation": "Stopped."}})
+           "responses": {"help": "Acme Alerts: Help at help@acme.example. Msg&data rates may apply. 1 msg/day. Text STOP to cancel.", "opt_out_confirmation": "Stopped."}})
 }
 
 fn french(stopped: &str) -> Value {
     json!({"opt_out": ["ARRET"], "help": ["AIDE"],
-           "responses": {"help": "Aide en français.", "opt_out_confirmation": stopped}})
+           "responses": {"help": "Alertes Acme : aide à aide@acme.example. Des frais de messagerie peuvent s'appliquer. 1 msg/jour. Textez ARRET pour annuler.", "opt_out_confirmation": stopped}})
 }
 
 fn short_code(name: &str, sets: Option<Value>) -> Value {

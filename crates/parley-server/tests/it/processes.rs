@@ -6,11 +6,14 @@ use serde_json::{Value, json};
 use crate::TestApp;
 
 const BASE: &str = "/api/v1/sms-processes";
+/// Help texts that meet the short code rules (CO-16), as a Help process on 11221 must.
+const KIDS_HELP: &str = "Kids Club Alerts: Help at help@kids.example. Msg&data rates may apply. 2 msgs/week. Text STOP to cancel.";
+const KIDS_NEW_HELP: &str = "Kids Club News: Help at help@kids.example. Msg&data rates may apply. Msg frequency varies. Text STOP to cancel.";
 
 fn help(number: &str, keyword: Option<&str>) -> Value {
     json!({
         "name": "Kids help", "kind": "help", "number": number, "provider_keyword": keyword,
-        "custom_keywords": ["Hilfe"], "message": "Kids Club: help at kids.example"
+        "custom_keywords": ["Hilfe"], "message": KIDS_HELP
     })
 }
 
@@ -91,12 +94,12 @@ async fn sms_processes_crud_start_and_pause(b: TestBackend) {
     assert_eq!(status, StatusCode::OK, "{started}");
     assert_eq!(started["status"], "started");
     let mut edit = help("11221", Some("kids"));
-    edit["message"] = json!("Kids Club: new help text");
+    edit["message"] = json!(KIDS_NEW_HELP);
     edit["custom_keywords"] = json!(["Hilfe", "Aide"]);
     let (status, edited) = send(&app, Method::PUT, &one, Some(&edit)).await;
     assert_eq!(status, StatusCode::OK, "{edited}");
     assert_eq!(edited["status"], "started");
-    assert_eq!(edited["message"], "Kids Club: new help text");
+    assert_eq!(edited["message"], KIDS_NEW_HELP);
     let stored = app.db.store.sms_process(id.parse().unwrap()).await.unwrap();
     assert_eq!(stored.process.custom_keywords, vec!["Hilfe", "Aide"]);
 
