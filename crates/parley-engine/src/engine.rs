@@ -232,6 +232,11 @@ impl Engine {
                 .clone()
                 .watch(self.store.clone(), shutdown.clone()),
         )])
+        .chain([tokio::spawn(
+            self.outbound
+                .clone()
+                .keep_smpp_bound(self.channels.clone(), shutdown.clone()),
+        )])
         .chain(self.feed.spawn(&self.events, shutdown.clone()))
         .collect()
     }

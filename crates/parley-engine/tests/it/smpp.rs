@@ -472,10 +472,84 @@ async fn smpp_bind_failure_retries_then_fails_on_the_last_attempt(b: TestBackend
     );
 }
 
+/// Runs `engine`'s workers until a customer's SMS over the SMSC (the `binds`-th accepted bind's
+/// session, nothing sent before) is an inbound entry, then stops them.
+async fn customer_writes_first(
+    engine: &Engine,
+    smsc: &mut Smsc,
+    channel: &Channel,
+    binds: usize,
+    text: &str,
+) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = engine.spawn_workers(stopped);
+    eventually(|| async {
+        let bound = smsc.matching(|e| e["ev"] == "bind_transceiver" && e["accepted"] == true);
+        (bound.len() >= binds).then_some(())
+    })
+    .await;
+    assert!(smsc.submits().is_empty(), "nothing was sent");
+    let r = format!("mo-{binds}");
+    smsc.command(
+        json!({"cmd": "deliver", "ref": r, "source_addr": "447400123456",
+                        "destination_addr": SHORT_CODE, "data_coding": 0,
+                        "short_message_hex": hex(text.as_bytes())}),
+    )
+    .await;
+    let resp = smsc
+        .wait_for(|e| e["ev"] == "deliver_sm_resp" && e["ref"] == r)
+        .await;
+    assert_eq!(resp["command_status"], 0, "the SMS was taken");
+    let store = &engine.store;
+    eventually(|| async {
+        let user = store
+            .messaging_user_by_key(channel.id, CUSTOMER)
+            .await
+            .unwrap()?;
+        let session = store.open_session(user.id).await.unwrap()?;
+        let entries = store
+            .list_entries(session.id, PageRequest::new(None, 50))
+            .await
+            .unwrap()
+            .items;
+        entries
+            .iter()
+            .any(|e| e.direction == Direction::Inbound && e.body == text)
+            .then_some(())
+    })
+    .await;
+    stop.send(true).unwrap();
+    for w in workers {
+        w.await.unwrap();
+    }
+}
+
+/// A running engine binds its SMPP channels before anything is sent, so a customer who writes
+/// first is heard; and again after the engine restarts on the same database.
+async fn smpp_binds_at_start_and_hears_a_customer_who_writes_first(b: TestBackend) {
+    let w = world(b).await;
+    let mut smsc = Smsc::start(json!({})).await;
+    let channel = smpp_channel(&w, smsc.port, "secret").await;
+    customer_writes_first(&w.engine, &mut smsc, &channel, 1, "Is my order ready?").await;
+    assert!(
+        w.engine.outbound.smpp_links().client(channel.id).is_none(),
+        "the binds are closed when the workers stop"
+    );
+
+    let restarted = Engine::new(
+        w.engine.store.clone(),
+        Arc::new(SystemClock),
+        EventBus::default(),
+        EngineConfig::default(),
+    );
+    customer_writes_first(&restarted, &mut smsc, &channel, 2, "Hello again").await;
+}
+
 parley_store::on_both_backends!(
     smpp_sends_long_gsm_and_ucs2_and_receipts_deliver,
     smpp_mo_messages_become_inbound_entries,
     smpp_rejected_destination_fails_with_2001,
     smpp_lost_answer_is_ambiguous_and_not_resent,
     smpp_bind_failure_retries_then_fails_on_the_last_attempt,
+    smpp_binds_at_start_and_hears_a_customer_who_writes_first,
 );
