@@ -45,6 +45,8 @@ pub struct EngineConfig {
     /// How long a node trusts a cached channel without hearing of a change (changes made through
     /// the service functions reach every node at once; this bounds a missed notification).
     pub channel_cache_ttl: Duration,
+    /// This node's name as a sender lease holder; `None`: a fresh `node-<uuid>`.
+    pub node_name: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -60,6 +62,7 @@ impl Default for EngineConfig {
             media_dir: crate::media::DEFAULT_DIR.into(),
             offer_timeout: crate::routing::OFFER_TIMEOUT,
             channel_cache_ttl: crate::cache::DEFAULT_TTL,
+            node_name: None,
         }
     }
 }
@@ -106,7 +109,10 @@ impl Engine {
         let outbound = Outbound::new(store.clone(), clock.clone(), events.clone())
             .with_ingest(ingest.clone())
             .with_sender_leases(
-                format!("node-{}", uuid::Uuid::now_v7()),
+                config
+                    .node_name
+                    .clone()
+                    .unwrap_or_else(|| format!("node-{}", uuid::Uuid::now_v7())),
                 config.sender_lease,
             )
             .with_concurrency(config.outbound_concurrency);
