@@ -381,6 +381,14 @@ pub trait ProviderAdapter: Send + Sync + std::fmt::Debug {
         SendPath::Http
     }
 
+    /// Whether the provider honours an idempotency key on sends, so that a resend after a crash
+    /// (the same entry, the same key) reaches the customer once. The key is the entry's id. Of
+    /// our providers only the simulator does (one record per entry); Twilio, Meta and Vonage
+    /// document no such key, so their resends are duplicates (see `docs/delivery.md`).
+    fn idempotency_key(&self) -> bool {
+        false
+    }
+
     /// The request that sends `message` on `channel` (for [`SendPath::Http`] adapters).
     fn prepare_send(
         &self,

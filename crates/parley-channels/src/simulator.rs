@@ -78,6 +78,11 @@ impl ProviderAdapter for SimulatorAdapter {
         Provider::Simulator
     }
 
+    fn idempotency_key(&self) -> bool {
+        // The recorder keeps one message per entry id: a resend finds the first record.
+        true
+    }
+
     fn capabilities(&self) -> Capabilities {
         // The recorder keeps text only, so a file would be lost.
         Capabilities {

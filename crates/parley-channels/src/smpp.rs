@@ -169,9 +169,57 @@ pub const fn error_code_for_command_status(status: u32) -> ErrorCode {
     }
 }
 
+/// Whether a delivery receipt's `text:` field (`quoted`: the first characters of the message as
+/// the SMSC saw it) quotes `body`. It is how a receipt finds a message whose submit_sm_resp was
+/// lost, so whose SMSC id was never stored. SMSCs quote either the decoded text or the raw
+/// octets with unprintable ones as `.` (the npm SMSC does the latter: UCS-2 text then reads
+/// `.H.i`, and a concatenated message's first segment starts with its 6-octet UDH), so a `.`
+/// matches any character and both forms are tried. An empty or all-dot quote matches nothing.
+pub fn receipt_quotes(quoted: &str, body: &str) -> bool {
+    let quoted = quoted.trim_end();
+    if quoted.chars().all(|c| c == '.') {
+        return false;
+    }
+    let same = |quote: &str, text: &mut dyn Iterator<Item = char>| {
+        quote
+            .chars()
+            .all(|q| text.next().is_some_and(|c| q == '.' || q == c))
+    };
+    let ucs2 = || {
+        body.encode_utf16().flat_map(|u| {
+            u.to_be_bytes().map(|b| {
+                if (0x20..0x7f).contains(&b) {
+                    char::from(b)
+                } else {
+                    '.'
+                }
+            })
+        })
+    };
+    // The 8-bit concatenation UDH is 6 octets: "05 00 03 ref total 1".
+    let after_udh = quoted.char_indices().nth(6).map(|(i, _)| &quoted[i..]);
+    same(quoted, &mut body.chars())
+        || same(quoted, &mut ucs2())
+        || after_udh.is_some_and(|rest| {
+            !rest.is_empty() && (same(rest, &mut body.chars()) || same(rest, &mut ucs2()))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn receipts_quote_the_start_of_the_text() {
+        assert!(receipt_quotes("Hello there", "Hello there, your order"));
+        assert!(receipt_quotes("Price 10.00", "Price 10\u{20ac}00 today"));
+        assert!(receipt_quotes(".H.i", "Hi"));
+        assert!(receipt_quotes("......Part one", &format!("Part one{}", "x".repeat(200))));
+        assert!(!receipt_quotes("Hello", "Goodbye"));
+        assert!(!receipt_quotes("Hello there", "Hello"));
+        assert!(!receipt_quotes("", "Hello"));
+        assert!(!receipt_quotes("....", "Hello"));
+    }
 
     #[test]
     fn common_statuses_map_to_the_catalogue() {

@@ -317,17 +317,25 @@ wire_enum! {
         Read = "read",
         Undelivered = "undelivered",
         Failed = "failed",
+        /// The message was handed to the provider but its answer never came (a connection
+        /// dropped or timed out after the request was written): it may or may not have left.
+        /// Not resent automatically; a later receipt or status callback settles it, an operator
+        /// may resend it or mark it failed, and the expiry sweep fails it after a while.
+        Unknown = "unknown",
     }
 }
 
 impl EntryStatus {
-    /// How far along delivery a status is. Failures rank with delivery: both are outcomes.
+    /// How far along delivery a status is. Failures rank with delivery: both are outcomes. An
+    /// unknown outcome is past queued (the provider may have it) but before any provider news,
+    /// so every report moves it forward.
     const fn rank(self) -> u8 {
         match self {
             Self::Received | Self::Queued => 0,
-            Self::Sent => 1,
-            Self::Delivered | Self::Undelivered | Self::Failed => 2,
-            Self::Read => 3,
+            Self::Unknown => 1,
+            Self::Sent => 2,
+            Self::Delivered | Self::Undelivered | Self::Failed => 3,
+            Self::Read => 4,
         }
     }
 

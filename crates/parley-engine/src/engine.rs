@@ -47,6 +47,9 @@ pub struct EngineConfig {
     pub channel_cache_ttl: Duration,
     /// This node's name as a sender lease holder; `None`: a fresh `node-<uuid>`.
     pub node_name: Option<String>,
+    /// How long an `unknown` send outcome waits for a receipt or status callback before it is
+    /// failed (see [`crate::outbound::unknown`]).
+    pub unknown_expiry: Duration,
 }
 
 impl Default for EngineConfig {
@@ -63,6 +66,7 @@ impl Default for EngineConfig {
             offer_timeout: crate::routing::OFFER_TIMEOUT,
             channel_cache_ttl: crate::cache::DEFAULT_TTL,
             node_name: None,
+            unknown_expiry: crate::outbound::unknown::DEFAULT_UNKNOWN_EXPIRY,
         }
     }
 }
@@ -195,6 +199,11 @@ impl Engine {
             })
     }
 
+    /// Tells this node's outbound runners new send jobs are ready (a resend, say).
+    pub fn wake_outbound(&self) {
+        self.outbound_wake.notify_one();
+    }
+
     /// The compose path: agents', bots' and programs' messages into a session.
     pub fn compose(&self) -> crate::compose::Compose {
         crate::compose::Compose::new(self.store.clone(), self.clock.clone(), self.events.clone())
@@ -209,6 +218,17 @@ impl Engine {
                 let m = m.clone();
                 async move { m.fetch(job).await }
             })
+    }
+
+    /// The expiry of unknown send outcomes at this engine's setting (run by
+    /// [`Engine::spawn_workers`]; tests sweep by hand).
+    pub fn unknown_sweep(&self) -> crate::outbound::unknown::UnknownSweep {
+        crate::outbound::unknown::UnknownSweep::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.events.clone(),
+            self.config.unknown_expiry,
+        )
     }
 
     /// Starts every worker; they stop when `shutdown` turns true.
@@ -233,6 +253,7 @@ impl Engine {
                 .clone()
                 .run(self.events.clone(), shutdown.clone()),
         )])
+        .chain([tokio::spawn(self.unknown_sweep().run(shutdown.clone()))])
         .chain([tokio::spawn(
             self.channels
                 .clone()

@@ -27,7 +27,7 @@
   const KIND_NAMES = { sms: 'SMS', whatsapp: 'WhatsApp', messenger: 'Messenger', web: 'Web chat' };
   const STATUS_NAMES = {
     received: 'Received', queued: 'Queued', sent: 'Sent', delivered: 'Delivered', read: 'Read',
-    undelivered: 'Undelivered', failed: 'Failed',
+    undelivered: 'Undelivered', failed: 'Failed', unknown: 'Outcome unknown',
   };
   const SESSION_NAMES = {
     new: 'New', waiting: 'Waiting', active: 'Active', consent: 'Consent', inactive: 'Inactive',
@@ -432,7 +432,10 @@
         ? h('p', { class: 'error-text', 'data-testid': 'message-error', role: 'note' },
           errorText || 'Not delivered.',
           e.error_code ? h('span', { class: 'code', text: ' (error ' + e.error_code + ')' }) : null)
-        : null));
+        : status === 'unknown'
+          ? h('p', { class: 'error-text', 'data-testid': 'message-unknown', role: 'note',
+            text: "Outcome unknown: the provider's answer never came. It is not resent automatically." })
+          : null));
     }
     if (nearBottom || list.dataset.scrolled !== state.selectedId) {
       list.scrollTop = list.scrollHeight;

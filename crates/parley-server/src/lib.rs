@@ -207,6 +207,8 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(api::compose::analyze_draft))
         .routes(routes!(api::messages::send_message))
         .routes(routes!(api::messages::get_media))
+        .routes(routes!(api::messages::resend_message))
+        .routes(routes!(api::messages::mark_message_failed))
         .routes(routes!(
             api::templates::list_templates,
             api::templates::create_template

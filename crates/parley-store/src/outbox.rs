@@ -29,6 +29,12 @@ pub enum EntryChange {
         status: EntryStatus,
         provider_message_id: String,
     },
+    /// The provider's answer never came: the entry becomes `unknown` with a note, and with the
+    /// provider's id when part of the message was accepted (its receipts then find the entry).
+    Unknown {
+        provider_message_id: Option<String>,
+        provider_error: String,
+    },
     /// The simulator took the message: it is recorded (once per entry: a resend after a crash
     /// finds the first record) and the entry takes the record's id as its provider id.
     Simulated {
@@ -217,6 +223,14 @@ impl Store {
                             .bind(w.entry_id).bind(status.as_str()).bind(provider_message_id).bind(at)
                             .execute(&mut *tx).await?;
                     }
+                    EntryChange::Unknown { provider_message_id, provider_error } => {
+                        sqlx::query(
+                            "UPDATE entries SET status = $2, provider_message_id = COALESCE($3, provider_message_id), \
+                             provider_error = $4, updated_at = $5 WHERE id = $1")
+                            .bind(w.entry_id).bind(EntryStatus::Unknown.as_str()).bind(provider_message_id)
+                            .bind(provider_error).bind(at)
+                            .execute(&mut *tx).await?;
+                    }
                     EntryChange::Simulated { message: m, status } => {
                         let id = parley_core::new_id();
                         sqlx::query(
@@ -297,5 +311,138 @@ impl Store {
             tx.commit().await
         })?;
         Ok(committed)
+    }
+}
+
+/// An outbound entry's way out of `unknown` (or `failed`) that an operator or the expiry sweep
+/// chose.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Requeue {
+    pub entry_id: Uuid,
+    /// The note kept in `provider_error` (who resent it).
+    pub note: String,
+    /// The new send job; its dedupe key must differ from the entry's first job's.
+    pub job: crate::records::NewJob,
+}
+
+/// Unknown outcomes: the rows the receipt matcher and the expiry sweep read (through the
+/// partial index `entries_unknown`), and the operators' writes.
+impl Store {
+    /// The `unknown` outbound entries of a channel's customer (`platform_key`), oldest first, at
+    /// most `limit`: the candidates for a delivery receipt whose SMSC id was never stored.
+    pub async fn unknown_entries_of(
+        &self,
+        channel_id: Uuid,
+        platform_key: &str,
+        limit: i64,
+    ) -> Result<Vec<Entry>> {
+        Ok(on_backend!(self, read c => sqlx::query_as::<_, Entry>(
+            "SELECT e.* FROM entries e JOIN sessions s ON s.id = e.session_id \
+             JOIN messaging_users u ON u.id = s.messaging_user_id \
+             WHERE e.status = 'unknown' AND s.channel_id = $1 AND u.platform_key = $2 \
+             ORDER BY e.updated_at, e.id LIMIT $3")
+            .bind(channel_id).bind(platform_key).bind(limit).fetch_all(c).await)?)
+    }
+
+    /// Settles an `unknown` entry from a provider's report: its status, and the provider's id
+    /// when the submit answer that should have carried it was lost. `false` when the entry is no
+    /// longer unknown (another report or an operator came first).
+    pub async fn settle_unknown(
+        &self,
+        entry_id: Uuid,
+        status: EntryStatus,
+        error_code: Option<&str>,
+        provider_error: Option<&str>,
+        provider_message_id: Option<&str>,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let done = on_backend!(self, write c => sqlx::query(
+            "UPDATE entries SET status = $2, error_code = COALESCE($3, error_code), \
+             provider_error = COALESCE($4, provider_error), \
+             provider_message_id = COALESCE($5, provider_message_id), updated_at = $6 \
+             WHERE id = $1 AND status = 'unknown'")
+            .bind(entry_id).bind(status.as_str()).bind(error_code).bind(provider_error)
+            .bind(provider_message_id).bind(now.millis())
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    /// Fails the `unknown` entries with no news since `before` (oldest first, at most `limit`):
+    /// `failed` with `error_code` and `note`. Returns each failed entry's id and session id.
+    pub async fn expire_unknown(
+        &self,
+        before: Timestamp,
+        error_code: &str,
+        note: &str,
+        limit: i64,
+        now: Timestamp,
+    ) -> Result<Vec<(Uuid, Uuid)>> {
+        Ok(
+            on_backend!(self, write c => sqlx::query_as::<_, (Uuid, Uuid)>(
+            "UPDATE entries SET status = 'failed', error_code = $2, provider_error = $3, updated_at = $4 \
+             WHERE id IN (SELECT id FROM entries WHERE status = 'unknown' AND updated_at < $1 \
+             ORDER BY updated_at LIMIT $5) AND status = 'unknown' RETURNING id, session_id")
+            .bind(before.millis()).bind(error_code).bind(note).bind(now.millis()).bind(limit)
+            .fetch_all(c).await)?,
+        )
+    }
+
+    /// An operator marks an `unknown` outbound entry failed. `false` when it is not unknown.
+    pub async fn fail_unknown(
+        &self,
+        entry_id: Uuid,
+        error_code: &str,
+        note: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let done = on_backend!(self, write c => sqlx::query(
+            "UPDATE entries SET status = 'failed', error_code = $2, provider_error = $3, updated_at = $4 \
+             WHERE id = $1 AND status = 'unknown' AND direction = 'outbound'")
+            .bind(entry_id).bind(error_code).bind(note).bind(now.millis())
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    /// An operator resends an `unknown` or `failed` outbound entry: back to `queued` (the
+    /// error code cleared, the note kept) with a new send job, in one transaction. `false`, and
+    /// nothing written, when the entry is in another state.
+    pub async fn requeue_entry(&self, requeue: &Requeue, now: Timestamp) -> Result<bool> {
+        let at = now.millis();
+        let Requeue {
+            entry_id,
+            note,
+            job,
+        } = requeue;
+        on_backend!(self, write c => {
+            let mut tx = c.begin().await?;
+            let done = sqlx::query(
+                "UPDATE entries SET status = 'queued', error_code = NULL, provider_error = $2, updated_at = $3 \
+                 WHERE id = $1 AND status IN ('unknown', 'failed') AND direction = 'outbound'")
+                .bind(entry_id).bind(note).bind(at)
+                .execute(&mut *tx).await?.rows_affected();
+            if done == 0 {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO jobs (id, queue, kind, payload, state, priority, due_at, attempts, \
+                 max_attempts, dedupe_key, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'ready', $5, $6, 0, $7, $8, $9, $9)")
+                .bind(parley_core::new_id()).bind(&job.queue).bind(&job.kind).bind(&job.payload)
+                .bind(job.priority).bind(job.due_at.millis()).bind(job.max_attempts)
+                .bind(&job.dedupe_key).bind(at)
+                .execute(&mut *tx).await?;
+            tx.commit().await
+        })?;
+        Ok(true)
+    }
+}
+
+impl Store {
+    /// The payload of the send job with dedupe key `key` (an entry's first send job is
+    /// `send:{entry id}`), if it is still kept.
+    pub async fn job_payload(&self, key: &str) -> Result<Option<String>> {
+        Ok(on_backend!(self, read c => sqlx::query_scalar(
+            "SELECT payload FROM jobs WHERE dedupe_key = $1")
+            .bind(key).fetch_optional(c).await)?)
     }
 }

@@ -35,10 +35,13 @@ pub struct Config {
     /// This node's name in the `leases` table (which node drives which sender); empty: a fresh
     /// `node-<uuid>` at every start.
     pub node_name: String,
+    /// Hours an `unknown` send outcome (the provider's answer never came) waits for a receipt
+    /// or status callback before it is failed.
+    pub unknown_expiry_hours: u64,
 }
 
 /// Every configuration key, as read from `PARLEY_<KEY>` variables.
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 12] = [
     "database_url",
     "listen",
     "max_body_bytes",
@@ -50,6 +53,7 @@ const KEYS: [&str; 11] = [
     "outbound_concurrency",
     "sender_lease_secs",
     "node_name",
+    "unknown_expiry_hours",
 ];
 
 impl Default for Config {
@@ -66,6 +70,7 @@ impl Default for Config {
             outbound_concurrency: parley_engine::outbound::dispatch::DEFAULT_CONCURRENCY,
             sender_lease_secs: parley_engine::outbound::dispatch::DEFAULT_SENDER_LEASE.as_secs(),
             node_name: String::new(),
+            unknown_expiry_hours: 48,
         }
     }
 }

@@ -293,6 +293,9 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
         outbound_concurrency: config.outbound_concurrency.max(1),
         sender_lease: std::time::Duration::from_secs(config.sender_lease_secs.clamp(1, 3600)),
         node_name: (!config.node_name.is_empty()).then(|| config.node_name.clone()),
+        unknown_expiry: std::time::Duration::from_secs(
+            config.unknown_expiry_hours.clamp(1, 24 * 365) * 3600,
+        ),
         ..EngineConfig::default()
     };
     let engine = Engine::new(store.clone(), clock, EventBus::default(), engine_config);

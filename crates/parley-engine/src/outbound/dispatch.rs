@@ -14,13 +14,18 @@
 //!    flight, each waiting for its own sender's rate limiter (per SMS segment), so a slow or
 //!    throttled sender does not stop the others' calls. Replies go before bulk because the
 //!    runner claims by priority;
-//! 4. writes every entry change, 21610 opt-out and job settlement (done, retry at its backoff,
-//!    dead, deferred) in one transaction (`Store::commit_outbox`), and only then publishes the
-//!    events. No transaction is open and no lock is held during a provider call.
+//! 4. commits the verdicts as they arrive, in groups: it waits for the next finished send, takes
+//!    every other send finished by then, and writes their entry changes, 21610 opt-outs and job
+//!    settlements (done, retry at its backoff, dead, deferred; the jobs settled without a send go
+//!    with the first group) in one transaction (`Store::commit_outbox`), then publishes the
+//!    events, while the batch's other sends go on. A commit never waits for a send that has not
+//!    finished. No transaction is open and no lock is held during a provider call.
 //!
-//! A crash before the commit leaves the jobs to come back after their lease with the entries
-//! still `queued` (the messages the providers took in the meantime are the unavoidable window
-//! of any send-then-record system: resent once); a crash after it leaves nothing to redo.
+//! A crash leaves the jobs whose group was not committed to come back after their lease with
+//! their entries still `queued`: the messages in flight at that moment, and those answered since
+//! the last group's commit (at most one commit's time), are resent once. Everything committed
+//! before stays done (see `docs/delivery.md`). A failed commit is logged and leaves its jobs to
+//! lease recovery the same way.
 //!
 //! # Sender leases and partitioned claims
 //!
@@ -73,6 +78,8 @@ pub use crate::outbound::rate::DEFAULT_CONCURRENCY;
 enum Plan {
     /// Settled without a send: done, dead, or deferred to another node.
     Settled(Settle, JobOutcome),
+    /// Not sent, for good, with the entry failed (so it is not left `queued` behind a dead job).
+    Failed(Box<verdict::Verdict>),
     Send(Box<Target>),
 }
 
@@ -98,13 +105,26 @@ impl Outbound {
 
         let limit = Arc::new(Semaphore::new(self.concurrency));
         let mut set = JoinSet::new();
-        let mut settlements = Vec::with_capacity(jobs.len());
-        let mut outcomes = Vec::with_capacity(jobs.len());
+        // Jobs settled without a send ride along with the first group's commit.
+        let mut settled = Vec::new();
+        let mut failed = Vec::new();
         for (job, plan) in jobs.iter().zip(plans) {
             match plan {
                 Plan::Settled(settle, outcome) => {
-                    settlements.push(JobSettlement { id: job.id, settle });
-                    outcomes.push((job.id, outcome));
+                    settled.push((JobSettlement { id: job.id, settle }, outcome));
+                }
+                Plan::Failed(verdict) => {
+                    let settle = settle_for(
+                        &verdict.outcome,
+                        job.attempts,
+                        String::new(),
+                        self.clock().now(),
+                    );
+                    settled.push((
+                        JobSettlement { id: job.id, settle },
+                        verdict.outcome.clone(),
+                    ));
+                    failed.push(*verdict);
                 }
                 Plan::Send(target) => {
                     let (out, limit) = (self.clone(), limit.clone());
@@ -122,46 +142,77 @@ impl Outbound {
                 }
             }
         }
-        let mut verdicts = Vec::with_capacity(set.len());
-        while let Some(joined) = set.join_next().await {
-            match joined {
-                Ok((id, attempts, lease, verdict)) => {
-                    let settle = settle_for(&verdict.outcome, attempts, lease, self.clock().now());
-                    settlements.push(JobSettlement { id, settle });
-                    outcomes.push((id, verdict.outcome.clone()));
-                    verdicts.push(verdict);
+        // Verdicts are committed as they come: wait for the next finished send, take every other
+        // one finished meanwhile, commit that group while the rest go on. A crash then resends
+        // only what was in flight or finished since the last commit, never the whole batch.
+        loop {
+            let mut group = Vec::new();
+            if let Some(first) = set.join_next().await {
+                group.push(first);
+                while let Some(more) = set.try_join_next() {
+                    group.push(more);
                 }
-                // A send that panicked leaves its job to lease recovery, which retries it.
-                Err(e) => tracing::error!(error = %e, "outbound send panicked"),
+            } else if settled.is_empty() && failed.is_empty() {
+                break;
             }
+            let mut settlements = Vec::with_capacity(group.len() + settled.len());
+            let mut outcomes = Vec::with_capacity(group.len() + settled.len());
+            for (settlement, outcome) in settled.drain(..) {
+                outcomes.push(outcome);
+                settlements.push(settlement);
+            }
+            let mut verdicts: Vec<verdict::Verdict> = failed.drain(..).collect();
+            for joined in group {
+                match joined {
+                    Ok((id, attempts, lease, verdict)) => {
+                        let settle =
+                            settle_for(&verdict.outcome, attempts, lease, self.clock().now());
+                        settlements.push(JobSettlement { id, settle });
+                        outcomes.push(verdict.outcome.clone());
+                        verdicts.push(verdict);
+                    }
+                    // A send that panicked leaves its job to lease recovery, which retries it.
+                    Err(e) => tracing::error!(error = %e, "outbound send panicked"),
+                }
+            }
+            self.commit_group(verdicts, &settlements, &outcomes, &worker)
+                .await;
         }
+        Vec::new()
+    }
 
+    /// Commits one group of a batch's verdicts with their jobs' settlements.
+    async fn commit_group(
+        &self,
+        verdicts: Vec<verdict::Verdict>,
+        settlements: &[JobSettlement],
+        outcomes: &[JobOutcome],
+        worker: &str,
+    ) {
+        if settlements.is_empty() && verdicts.is_empty() {
+            return;
+        }
         let now = self.clock().now();
         let committed = verdict::commit(
             self.store(),
             self.events(),
             now,
             verdicts,
-            &settlements,
-            &worker,
+            settlements,
+            worker,
         );
         match committed.await {
             Ok(_) => {
-                let done = outcomes
-                    .iter()
-                    .filter(|(_, o)| *o == JobOutcome::Done)
-                    .count();
+                let done = outcomes.iter().filter(|o| **o == JobOutcome::Done).count();
                 metrics::counter!("parley_jobs_completed_total", "queue" => Queue::Outbound.as_str())
                     .increment(done as u64);
                 metrics::counter!("parley_jobs_failed_total", "queue" => Queue::Outbound.as_str())
                     .increment((outcomes.len() - done) as u64);
-                Vec::new()
             }
             Err(e) => {
                 // The sends happened but are not recorded: the jobs come back after their lease
                 // and find their entries still queued (the window documented above).
-                tracing::error!(error = %e, jobs = outcomes.len(), "outbound batch not recorded");
-                Vec::new()
+                tracing::error!(error = %e, jobs = outcomes.len(), "outbound group not recorded");
             }
         }
     }
@@ -246,6 +297,15 @@ impl Outbound {
                     JobOutcome::Permanent(reason),
                 )
             };
+            // The entry is there but what it goes through is not: it fails (nothing stays
+            // `queued` behind a dead job), and the job is dead-lettered for the operator.
+            let unreachable = |entity: &str, entry: &Entry| {
+                let reason = format!("not sent: the {entity} of this message no longer exists");
+                Plan::Failed(Box::new(
+                    outbound::fail(entry, parley_core::ErrorCode::ChannelUnavailable, &reason)
+                        .with_outcome(JobOutcome::Permanent(reason)),
+                ))
+            };
             let request = match request {
                 Ok(r) => r,
                 Err(reason) => {
@@ -268,15 +328,15 @@ impl Outbound {
                 continue;
             }
             let Some(session) = sessions.get(&entry.session_id) else {
-                plans.push(gone("session", entry.id));
+                plans.push(unreachable("session", entry));
                 continue;
             };
             let Some(user) = users.get(&session.messaging_user_id) else {
-                plans.push(gone("messaging user", entry.id));
+                plans.push(unreachable("messaging user", entry));
                 continue;
             };
             let Some(channel) = channels.get(&session.channel_id) else {
-                plans.push(gone("channel", entry.id));
+                plans.push(unreachable("channel", entry));
                 continue;
             };
             if held.get(&channel.id) != Some(&true) {

@@ -17,17 +17,22 @@
 //! | accepted | provider id and initial status (`queued`/`sent`) | done |
 //! | rejected | `failed`, catalogue code, provider code in `provider_error`; Twilio 21610 also opts the user out | done |
 //! | transient (429, 5xx, connect failure) | stays `queued`, last failure in `provider_error` | retried with the runner's backoff; on the last attempt the entry fails with the carried code |
-//! | ambiguous (timeout after the request was written, 2xx without an id) | stays `queued`, `provider_error` says the fate is unknown | dead-lettered (`Permanent`), never resent automatically |
+//! | ambiguous (timeout after the request was written, 2xx without an id) | `unknown`, `provider_error` says the fate is unknown | done, never resent automatically |
+//! | the entry's session, user or channel is gone | `failed` 0005 | dead-lettered |
 //!
-//! Ambiguous sends are not failed because the message may well have reached the customer (and a
-//! later status callback may still find it); they are not retried because no provider we use
-//! deduplicates sends, so a retry could text the customer twice. The dead job is the operator's
-//! signal to look.
+//! Ambiguous sends are not failed because the message may well have reached the customer, and
+//! not retried because no HTTP provider we use honours an idempotency key, so a retry could text
+//! the customer twice. `unknown` is a state of its own (counted in
+//! `parley_outbound_unknown_total` by provider): a later receipt or status callback settles it,
+//! an operator may resend it or mark it failed (`service::deliveries`), and after
+//! `EngineConfig::unknown_expiry` without news the sweep ([`crate::outbound::unknown`]) fails it
+//! with 0002. See `docs/delivery.md`.
 //!
 //! Batches: the engine's runner hands the dispatcher a whole claim of send jobs
 //! ([`crate::outbound::dispatch`]): their entries, sessions and messaging users are read in a few queries,
-//! the provider calls run concurrently (bounded), and every status change of the batch is written
-//! in one transaction that also settles the jobs. Each sender is driven by one node at a time,
+//! the provider calls run concurrently (bounded), and their status changes are committed as the
+//! sends finish, in groups, each group's transaction also settling its jobs (so a crash resends
+//! only what was in flight). Each sender is driven by one node at a time,
 //! the holder of its lease (see [`crate::outbound::dispatch`]).
 //!
 //! Rate limits: one GCRA limiter per sender (channel) in the [`Outbound`] value, at the channel's
@@ -44,6 +49,7 @@ pub mod rate;
 pub mod smpp_binds;
 pub mod smpp_link;
 pub mod status;
+pub mod unknown;
 pub mod verdict;
 
 use std::sync::Arc;
@@ -228,10 +234,28 @@ impl Outbound {
             // Sent already (a retry after a crash between the provider and the status write).
             Ok(None) => return JobOutcome::Done,
             Err(StoreError::NotFound { entity }) => {
-                return JobOutcome::Permanent(format!(
-                    "{entity} of entry {} no longer exists",
-                    request.entry_id
-                ));
+                let reason = format!("{entity} of entry {} no longer exists", request.entry_id);
+                // The entry fails rather than stay `queued` behind a dead job.
+                if entity != "entry"
+                    && let Ok(entry) = self.store.entry(request.entry_id).await
+                {
+                    let note = format!("not sent: the {entity} of this message no longer exists");
+                    let verdict = fail(&entry, ErrorCode::ChannelUnavailable, &note)
+                        .with_outcome(JobOutcome::Permanent(reason.clone()));
+                    let now = self.clock.now();
+                    let committed = crate::outbound::verdict::commit(
+                        &self.store,
+                        &self.events,
+                        now,
+                        vec![verdict],
+                        &[],
+                        "",
+                    );
+                    if let Err(e) = committed.await {
+                        return JobOutcome::Retry(e.to_string());
+                    }
+                }
+                return JobOutcome::Permanent(reason);
             }
             Err(e) => return JobOutcome::Retry(e.to_string()),
         };

@@ -27,12 +27,15 @@
 //! | all accepted | `sent`, `provider_message_id` = the first segment's SMSC id | done |
 //! | none accepted, one refused permanently (or not encodable) | `failed`, catalogue code from `parley_channels::smpp`, raw status in `provider_error` | done |
 //! | none accepted, all safe to resend (not sent, transient status) | stays `queued`, reason in `provider_error` | retried; failed on the last attempt |
-//! | none accepted, some outcome unknown | stays `queued`, "ambiguous" note | dead-lettered, never resent automatically |
-//! | some accepted, some not | stays `queued`, note with the accepted ids | dead-lettered (resending would duplicate the accepted parts) |
+//! | none accepted, some outcome unknown | `unknown`, "ambiguous" note | done, never resent automatically |
+//! | some accepted, some not | `unknown`, note with the accepted ids, the first segment's id when it was accepted | done (resending would duplicate the accepted parts) |
 //! | bind refused or SMSC unreachable | stays `queued`, "cannot bind" reason | retried; failed on the last attempt (0003 for refused credentials, 0001 otherwise) |
 //!
 //! Receipts are matched on the first segment's id, the one stored on the entry; the other
-//! segments' ids are logged (debug) and their receipts are ignored.
+//! segments' ids are logged (debug) and their receipts are ignored. A receipt whose id is on no
+//! entry (the submit_sm_resp was lost, so the id was never stored) settles the oldest `unknown`
+//! entry of the same channel and customer (the receipt's source) whose body its `text:` field
+//! quotes, and stores the SMSC id on it.
 //!
 //! # Receiving
 //!
@@ -65,7 +68,7 @@ use crate::ingest::Ingest;
 use crate::jobs::InboundEvent;
 use crate::outbound::rate::SenderRates;
 use crate::outbound::status::StatusRecorder;
-use crate::outbound::verdict::{Verdict, ambiguous, dispatched, fail, transient};
+use crate::outbound::verdict::{Verdict, ambiguous, dispatched, fail, transient, unknown};
 
 /// The bind parameters of a channel: a change means a new bind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -381,6 +384,8 @@ async fn on_receipt(statuses: &StatusRecorder, channel_id: Uuid, receipt: &Deliv
         Ok(None) | Err(_) => {
             let statuses = statuses.clone();
             let message_id = message_id.to_owned();
+            let customer = customer_address(&receipt.source);
+            let quoted = receipt.text.text.clone();
             tokio::spawn(async move {
                 for delay in RECEIPT_RETRY_MS {
                     tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -391,6 +396,19 @@ async fn on_receipt(statuses: &StatusRecorder, channel_id: Uuid, receipt: &Deliv
                     {
                         apply_receipt(&statuses, channel_id, &report).await;
                         return;
+                    }
+                    // No entry has this id: its submit answer may have been lost, leaving an
+                    // `unknown` entry that the receipt's quoted text can still find.
+                    if let Some(quoted) = &quoted {
+                        match statuses
+                            .settle_unknown(channel_id, &customer, quoted, &report)
+                            .await
+                        {
+                            Ok(true) => return,
+                            Ok(false) => {}
+                            Err(e) => tracing::warn!(channel = %channel_id, message_id,
+                                error = %e, "receipt not matched against unknown outcomes"),
+                        }
                     }
                 }
                 // Receipts of a concatenated message's later segments end here, by design.
@@ -555,7 +573,9 @@ impl SmppLinks {
                 "only some segments were accepted (SMSC ids {}); {detail}",
                 accepted.join(",")
             );
-            return ambiguous(entry, "smpp", &reason);
+            // Receipts are matched on the first segment's id: keep it when it is known.
+            let first = results.first().and_then(|r| r.as_ref().ok().cloned());
+            return unknown(entry, "smpp", &reason, first);
         }
         if failures
             .iter()

@@ -12,6 +12,9 @@ use uuid::Uuid;
 
 use crate::events::{DomainEvent, EventBus};
 
+/// The unknown entries of one customer a receipt's quoted text is compared with.
+const UNKNOWN_CANDIDATES: i64 = 50;
+
 /// Records status reports (see [`StatusRecorder::record`]).
 #[derive(Clone)]
 pub struct StatusRecorder {
@@ -83,6 +86,51 @@ impl StatusRecorder {
             self.opt_out_recipient(&entry, provider_error, now).await?;
         }
         Ok(())
+    }
+
+    /// Settles an `unknown` entry of the channel's customer `customer` from a report that names
+    /// no stored provider id: the submit answer that carried the id was lost, so the entry is
+    /// found by the text the report quotes (`quoted`, an SMPP receipt's `text:`; see
+    /// [`parley_channels::smpp::receipt_quotes`]), oldest first, and takes the report's status
+    /// and id. `false` when no unknown entry matches.
+    pub async fn settle_unknown(
+        &self,
+        channel_id: Uuid,
+        customer: &str,
+        quoted: &str,
+        report: &StatusUpdate,
+    ) -> Result<bool, StoreError> {
+        let candidates = self
+            .store
+            .unknown_entries_of(channel_id, customer, UNKNOWN_CANDIDATES)
+            .await?;
+        let Some(entry) = candidates
+            .into_iter()
+            .find(|e| parley_channels::smpp::receipt_quotes(quoted, &e.body))
+        else {
+            return Ok(false);
+        };
+        let settled = self
+            .store
+            .settle_unknown(
+                entry.id,
+                report.status,
+                report.error_code.map(ErrorCode::code),
+                report.provider_error.as_deref(),
+                Some(&report.provider_message_id),
+                self.clock.now(),
+            )
+            .await?;
+        if settled {
+            tracing::info!(entry = %entry.id, provider_message_id = %report.provider_message_id,
+                status = %report.status, "unknown outcome settled by a receipt");
+            metrics::counter!("parley_outbound_unknown_settled_total").increment(1);
+            self.events.publish(DomainEvent::MessageStatusChanged {
+                session_id: entry.session_id,
+                entry_id: entry.id,
+            });
+        }
+        Ok(settled)
     }
 
     /// The carrier says the recipient unsubscribed from this sender (Twilio 21610): opt the

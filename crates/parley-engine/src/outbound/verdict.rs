@@ -100,22 +100,34 @@ pub(crate) fn transient(
     )
 }
 
-/// The provider may have taken the message: keep the entry queued, say so, and dead-letter
-/// the job rather than risk texting the customer twice (see `crate::outbound`'s docs).
+/// The provider may have taken the message (its answer never came): the entry becomes
+/// `unknown` with a note and the job is done. It is not resent automatically, which could text
+/// the customer twice; a later receipt or status callback settles it, an operator may resend it
+/// or mark it failed, and the expiry sweep fails it after a while (see `docs/delivery.md`).
 pub(crate) fn ambiguous(entry: &Entry, provider: &'static str, reason: &str) -> Verdict {
+    unknown(entry, provider, reason, None)
+}
+
+/// [`ambiguous`], with the provider's id when part of the message was accepted (an SMPP
+/// message's first segment), so its receipts find the entry.
+pub(crate) fn unknown(
+    entry: &Entry,
+    provider: &'static str,
+    reason: &str,
+    provider_message_id: Option<String>,
+) -> Verdict {
     let note = format!(
         "ambiguous: {provider} may have taken this message ({reason}); not resent \
          automatically"
     );
-    metrics::counter!("parley_outbound_ambiguous_total", "provider" => provider).increment(1);
+    metrics::counter!("parley_outbound_unknown_total", "provider" => provider).increment(1);
     Verdict::write(
         entry,
-        EntryChange::Status {
-            status: EntryStatus::Queued,
-            error_code: None,
-            provider_error: Some(note.clone()),
+        EntryChange::Unknown {
+            provider_message_id,
+            provider_error: note,
         },
-        JobOutcome::Permanent(note),
+        JobOutcome::Done,
         true,
     )
 }

@@ -405,17 +405,17 @@ async fn smpp_rejected_destination_fails_with_2001(b: TestBackend) {
 }
 
 /// The SMSC takes the submit_sm and drops the connection without answering: the outcome is
-/// unknown, so the entry stays queued with an "ambiguous" note and the job is dead-lettered
-/// rather than resent (no blind duplicate).
+/// unknown, so the entry becomes `unknown` with an "ambiguous" note and the job is done rather
+/// than resent (no blind duplicate).
 async fn smpp_lost_answer_is_ambiguous_and_not_resent(b: TestBackend) {
     let w = world(b).await;
     let smsc = Smsc::start(json!({"drop_after": 1, "drop_without_resp": true})).await;
     let channel = smpp_channel(&w, smsc.port, "secret").await;
     let entry = queued_reply(&w, &channel, CUSTOMER, "Hello").await;
     let outcome = send(&w, &entry).await;
-    assert!(matches!(outcome, JobOutcome::Permanent(_)), "{outcome:?}");
+    assert_eq!(outcome, JobOutcome::Done, "not retried");
     let kept = w.engine.store.entry(entry.id).await.unwrap();
-    assert_eq!(kept.status, EntryStatus::Queued);
+    assert_eq!(kept.status, EntryStatus::Unknown);
     assert_eq!(kept.error_code, None);
     let note = kept.provider_error.unwrap();
     assert!(

@@ -1,5 +1,7 @@
 //! Sending into a session (`POST /api/v1/sessions/{id}/messages`, the compose path of
-//! `parley_engine::compose`) and reading customers' files (`GET /api/v1/media/{id}`).
+//! `parley_engine::compose`), reading customers' files (`GET /api/v1/media/{id}`), and an
+//! operator's answers to a delivery that went wrong (`POST /api/v1/messages/{id}/resend` and
+//! `/mark-failed`, through `parley_engine::service::deliveries`; see `docs/delivery.md`).
 //!
 //! A message the channel's rules refuse is answered 422 with the catalogue code and the failed
 //! entry that records it: nothing is dropped silently.
@@ -145,6 +147,73 @@ pub async fn send_message(
         Err(ComposeError::Invalid(m)) => Err(ApiError::invalid(m)),
         Err(ComposeError::Store(e)) => Err(e.into()),
     }
+}
+
+/// Who acted, as the entry's note names them.
+fn operator(caller: &Caller) -> String {
+    match caller.agent_id {
+        Some(agent) => format!("agent {agent}"),
+        None => format!("API token {}", caller.token_id),
+    }
+}
+
+/// Checks the caller may act on the entry's session (an agent only on their own sessions).
+async fn may_act_on(state: &AppState, caller: &Caller, entry_id: Uuid) -> Result<(), ApiError> {
+    caller.require_conversations()?;
+    if let Some(agent_id) = caller.agent_id {
+        let entry = state.store.entry(entry_id).await?;
+        let agent = state.store.agent(agent_id).await?;
+        let session = state.store.session(entry.session_id).await?;
+        state.engine.desk.may_handle(&agent, &session)?;
+    }
+    Ok(())
+}
+
+#[utoipa::path(post, path = "/api/v1/messages/{id}/resend", tag = "conversations",
+    params(("id" = Uuid, Path, description = "the entry")),
+    responses(
+        (status = 200, body = EntryView, description = "queued again with a new send job"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "not an outbound message whose outcome is unknown or that failed")))]
+pub async fn resend_message(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<EntryView>, ApiError> {
+    may_act_on(&state, &caller, id).await?;
+    let entry = parley_engine::service::deliveries::resend(
+        &state.store,
+        &state.engine.events,
+        id,
+        &operator(&caller),
+        state.clock.now(),
+    )
+    .await?;
+    state.engine.wake_outbound();
+    Ok(Json(EntryView::from(entry)))
+}
+
+#[utoipa::path(post, path = "/api/v1/messages/{id}/mark-failed", tag = "conversations",
+    params(("id" = Uuid, Path, description = "the entry")),
+    responses(
+        (status = 200, body = EntryView, description = "failed with code 0002"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "not an outbound message whose outcome is unknown")))]
+pub async fn mark_message_failed(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<EntryView>, ApiError> {
+    may_act_on(&state, &caller, id).await?;
+    let entry = parley_engine::service::deliveries::mark_failed(
+        &state.store,
+        &state.engine.events,
+        id,
+        &operator(&caller),
+        state.clock.now(),
+    )
+    .await?;
+    Ok(Json(EntryView::from(entry)))
 }
 
 #[utoipa::path(get, path = "/api/v1/media/{id}", tag = "conversations",
