@@ -446,3 +446,46 @@ impl Store {
             .bind(key).fetch_optional(c).await)?)
     }
 }
+
+/// A dead job of the outbound queue, as the unknown sweep reads it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeadSend {
+    pub payload: String,
+    pub last_error: Option<String>,
+    #[sqlx(try_from = "i64")]
+    pub updated_at: Timestamp,
+}
+
+impl Store {
+    /// Dead jobs of `queue` that died at or after `since`, newest first, at most `limit`.
+    pub async fn dead_jobs_since(
+        &self,
+        queue: &str,
+        since: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<DeadSend>> {
+        Ok(on_backend!(self, read c => sqlx::query_as::<_, DeadSend>(
+            "SELECT payload, last_error, updated_at FROM jobs \
+             WHERE state = 'dead' AND updated_at >= $1 AND queue = $2 \
+             ORDER BY updated_at DESC LIMIT $3")
+            .bind(since.millis()).bind(queue).bind(limit).fetch_all(c).await)?)
+    }
+
+    /// A `queued` entry untouched since `not_after` (its send job died then) becomes `unknown`
+    /// with `note`: whether it left is not known. `false` when the entry moved on meanwhile (sent,
+    /// or queued again by an operator's resend).
+    pub async fn queued_to_unknown(
+        &self,
+        entry_id: Uuid,
+        note: &str,
+        not_after: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let done = on_backend!(self, write c => sqlx::query(
+            "UPDATE entries SET status = 'unknown', provider_error = $2, updated_at = $3 \
+             WHERE id = $1 AND status = 'queued' AND direction = 'outbound' AND updated_at <= $4")
+            .bind(entry_id).bind(note).bind(now.millis()).bind(not_after.millis())
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+}

@@ -5,6 +5,11 @@
 //! catalogue code 0002 (the messaging service's error) and says why in `provider_error`.
 //! Every node sweeps; the update only touches rows still `unknown`, so two nodes sweeping at
 //! once fail each entry once.
+//!
+//! The sweep also makes sure no message stays `queued` behind a dead send job (a job that died
+//! with its lease after its last attempt, or used its attempts up some other way): such an entry
+//! becomes `unknown` (the job may have been mid-send when it died), so it is visible, settled by
+//! news or an operator, and failed at expiry like any other.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +19,7 @@ use parley_store::{Store, StoreError};
 use tokio::sync::watch;
 
 use crate::events::{DomainEvent, EventBus};
+use crate::jobs::{Queue, SendRequest};
 
 /// How long an unknown outcome waits for news by default.
 pub const DEFAULT_UNKNOWN_EXPIRY: Duration = Duration::from_secs(48 * 3600);
@@ -24,6 +30,9 @@ pub const EXPIRED_CODE: ErrorCode = ErrorCode::ServiceError;
 /// Entries failed per statement: a backlog is worked off over a few rounds rather than in one
 /// long write.
 const SWEEP_CHUNK: i64 = 500;
+
+/// Dead send jobs looked at per sweep, newest first.
+const ORPHAN_SCAN: i64 = 1000;
 
 /// Fails unknown outcomes older than `expiry` (see the module docs).
 #[derive(Clone)]
@@ -52,9 +61,58 @@ impl UnknownSweep {
         }
     }
 
-    /// One sweep: every unknown entry with no news for the expiry time becomes `failed`.
-    /// Returns how many.
+    /// Entries left `queued` behind a dead send job (that died within the expiry time) become
+    /// `unknown`. Returns how many.
+    pub async fn orphans(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let dead = self
+            .store
+            .dead_jobs_since(
+                Queue::Outbound.as_str(),
+                now.minus(self.expiry),
+                ORPHAN_SCAN,
+            )
+            .await?;
+        let mut found = 0;
+        for job in dead {
+            let Ok(request) = serde_json::from_str::<SendRequest>(&job.payload) else {
+                continue;
+            };
+            let note = format!(
+                "its send job died ({}); it may or may not have been sent; not resent \
+                 automatically",
+                job.last_error.as_deref().unwrap_or("no error recorded")
+            );
+            if self
+                .store
+                .queued_to_unknown(request.entry_id, &note, job.updated_at, now)
+                .await?
+            {
+                found += 1;
+                metrics::counter!("parley_outbound_unknown_total", "provider" => "dead_job")
+                    .increment(1);
+                if let Ok(entry) = self.store.entry(request.entry_id).await {
+                    self.events.publish(DomainEvent::MessageStatusChanged {
+                        session_id: entry.session_id,
+                        entry_id: entry.id,
+                    });
+                }
+            }
+        }
+        if found > 0 {
+            tracing::warn!(
+                entries = found,
+                "messages left queued behind a dead send job are now unknown"
+            );
+        }
+        Ok(found)
+    }
+
+    /// One sweep: every unknown entry with no news for the expiry time becomes `failed`, and
+    /// entries left queued behind a dead send job become unknown ([`UnknownSweep::orphans`]).
+    /// Returns how many were failed.
     pub async fn sweep(&self) -> Result<usize, StoreError> {
+        self.orphans().await?;
         let now = self.clock.now();
         let before = now.minus(self.expiry);
         let hours = self.expiry.as_secs() / 3600;

@@ -635,7 +635,109 @@ async fn default_rates_follow_number_type(b: TestBackend) {
     assert_eq!(wait, Duration::from_secs(1));
 }
 
+/// A batch commits its verdicts as they arrive: the fast sends are recorded while a slow one is
+/// still waiting for the provider, so a crash at that moment (the batch dropped) leaves only the
+/// slow one to be sent again.
+async fn a_batch_commits_fast_sends_while_a_slow_one_is_in_flight(b: TestBackend) {
+    let w = world(b).await;
+    let outbound = Outbound::new(w.store.clone(), w.clock.clone(), EventBus::default())
+        .with_transport(HttpTransport::with_timeout(Duration::from_secs(60)).unwrap());
+    let (base, _seen) = fake_twilio().await;
+    let channel = twilio_channel(&w, &base, Some(100)).await;
+    let slow = queued_reply(&w, &channel, SLOW, "Held back", None).await;
+    let mut fast = Vec::new();
+    for to in ["+14155550171", "+14155550172", "+14155550173"] {
+        fast.push(queued_reply(&w, &channel, to, "Quick one", None).await);
+    }
+    for entry in std::iter::once(&slow).chain(&fast) {
+        let job = outbound::send_job(
+            entry.id,
+            SendPurpose::Conversation {
+                session_opt_in: false,
+            },
+            outbound::REPLY_PRIORITY,
+            w.clock.now(),
+        );
+        w.store.enqueue(&job, w.clock.now()).await.unwrap();
+    }
+    let jobs = w
+        .store
+        .claim_jobs(ClaimRequest {
+            queue: outbound::QUEUE,
+            worker: "test",
+            limit: 10,
+            lease: Duration::from_secs(60),
+            now: w.clock.now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 4);
+    let slow_job = jobs
+        .iter()
+        .find(|j| j.payload.contains(&slow.id.to_string()))
+        .unwrap()
+        .id;
+    let batch = tokio::spawn(async move { outbound.send_batch(jobs).await });
+
+    // Poll (bounded) until every fast entry carries Twilio's id.
+    let mut recorded = false;
+    for _ in 0..300 {
+        let mut all = true;
+        for e in &fast {
+            all &= w
+                .store
+                .entry(e.id)
+                .await
+                .unwrap()
+                .provider_message_id
+                .is_some();
+        }
+        if all {
+            recorded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        recorded,
+        "the fast sends were not committed while the slow one was in flight"
+    );
+    assert!(!batch.is_finished(), "the slow send is still in flight");
+
+    // The crash: the batch is dropped with the slow send in flight.
+    batch.abort();
+    let _ = batch.await;
+    assert_eq!(
+        w.store.entry(slow.id).await.unwrap().status,
+        EntryStatus::Queued,
+        "the slow one is sent again after its job's lease"
+    );
+    assert_eq!(
+        w.store.job(slow_job).await.unwrap().state,
+        JobState::Running
+    );
+    let later = w.clock.now().plus(Duration::from_secs(61));
+    w.store.recover_expired_leases(later).await.unwrap();
+    let done = w
+        .store
+        .claim_jobs(ClaimRequest {
+            queue: outbound::QUEUE,
+            worker: "after",
+            limit: 10,
+            lease: Duration::from_secs(60),
+            now: later,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        done.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![slow_job],
+        "only the job in flight comes back"
+    );
+}
+
 parley_store::on_both_backends!(
+    a_batch_commits_fast_sends_while_a_slow_one_is_in_flight,
     twilio_accepts_a_well_formed_request,
     twilio_messaging_service_replaces_from,
     twilio_21610_fails_the_entry_and_opts_the_user_out,

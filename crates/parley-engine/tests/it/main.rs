@@ -13,3 +13,4 @@ mod provision;
 mod provision_rules;
 mod runner;
 mod smpp;
+mod unknown;

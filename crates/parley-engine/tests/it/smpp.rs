@@ -426,6 +426,34 @@ async fn smpp_lost_answer_is_ambiguous_and_not_resent(b: TestBackend) {
     w.engine.outbound.smpp_links().close_all().await;
 }
 
+/// The SMSC takes the submit_sm and sends its receipt (text only), but the submit_sm_resp is
+/// lost with the connection: the entry goes `unknown`, and the receipt, whose id is on no entry,
+/// settles it to delivered by the text it quotes, storing the SMSC's id.
+async fn smpp_lost_answer_then_receipt_settles_the_unknown_entry(b: TestBackend) {
+    let w = world(b).await;
+    let smsc = Smsc::start(json!({"lose_resp": 1, "receipts": "text"})).await;
+    let channel = smpp_channel(&w, smsc.port, "secret").await;
+    let entry = queued_reply(&w, &channel, CUSTOMER, "Your parcel is on its way").await;
+    assert_eq!(send(&w, &entry).await, JobOutcome::Done, "not retried");
+    let delivered = wait_status(&w, &entry, EntryStatus::Delivered).await;
+    let submits = smsc.submits();
+    assert_eq!(submits.len(), 1, "sent once");
+    assert!(submits[0]["message_id"].is_string());
+    assert_eq!(
+        delivered.provider_message_id.as_deref(),
+        submits[0]["message_id"].as_str(),
+        "the SMSC's id, learnt from the receipt"
+    );
+    assert!(
+        delivered
+            .provider_error
+            .as_deref()
+            .is_some_and(|n| n.contains("ambiguous")),
+        "the note of the unknown outcome stays: {delivered:?}"
+    );
+    w.engine.outbound.smpp_links().close_all().await;
+}
+
 /// A refused bind keeps the entry queued with the reason and gives the job back for a retry
 /// (nothing cached: the next send binds again); on the last attempt a refused bind fails the
 /// entry with 0003 and the SMSC's status rather than leaving it queued.
@@ -550,6 +578,7 @@ parley_store::on_both_backends!(
     smpp_mo_messages_become_inbound_entries,
     smpp_rejected_destination_fails_with_2001,
     smpp_lost_answer_is_ambiguous_and_not_resent,
+    smpp_lost_answer_then_receipt_settles_the_unknown_entry,
     smpp_bind_failure_retries_then_fails_on_the_last_attempt,
     smpp_binds_at_start_and_hears_a_customer_who_writes_first,
 );

@@ -657,9 +657,104 @@ async fn whatsapp_templates_outside_the_window(b: TestBackend) {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
+/// An outbound entry whose outcome is unknown shows as such in the API; an operator resends it
+/// (back to queued, sent again by the workers) or marks another failed (0002, naming who); both
+/// are refused with 409 for a delivered message.
+async fn unknown_outcomes_are_resent_or_marked_failed(b: TestBackend) {
+    let app = TestApp::spawn(b).await;
+    let (base, seen) = fake_provider().await;
+    let channel = twilio_channel(&app, &base).await;
+    let session = session_on(&app, &channel, CUSTOMER, 1).await;
+    let s = &app.db.store;
+    let now = SystemClock.now();
+    let outbound = |body: &str, status| {
+        build::new_entry(session.id, Direction::Outbound, Actor::Agent, body, status)
+    };
+    let lost = s
+        .append_entry(&outbound("Lost answer", EntryStatus::Unknown), now)
+        .await
+        .unwrap();
+    let given_up = s
+        .append_entry(&outbound("Given up", EntryStatus::Unknown), now)
+        .await
+        .unwrap();
+    let delivered = s
+        .append_entry(&outbound("Arrived", EntryStatus::Delivered), now)
+        .await
+        .unwrap();
+
+    let entries = app
+        .get_json(&format!("/api/v1/sessions/{}/entries", session.id))
+        .await;
+    assert!(
+        entries["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == lost.id.to_string() && e["status"] == "unknown"),
+        "{entries}"
+    );
+
+    let post = |path: String| app.req(Method::POST, &path);
+    let (status, v) =
+        parley_testkit::status_and_json(post(format!("/api/v1/messages/{}/resend", lost.id))).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "queued", "{v}");
+    let store = s.clone();
+    let sent = eventually(&app.events, "the resend at Twilio", || {
+        let store = store.clone();
+        async move {
+            let e = store.entry(lost.id).await.unwrap();
+            e.provider_message_id.is_some().then_some(e)
+        }
+    })
+    .await;
+    assert!(sent.provider_message_id.unwrap().starts_with("SM"));
+    assert_eq!(seen.lock().unwrap().twilio_sends.len(), 1);
+
+    let (status, v) = parley_testkit::status_and_json(post(format!(
+        "/api/v1/messages/{}/mark-failed",
+        given_up.id
+    )))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "failed", "{v}");
+    assert_eq!(v["error_code"], "0002", "{v}");
+    assert!(
+        v["provider_error"]
+            .as_str()
+            .unwrap()
+            .contains("marked failed by"),
+        "{v}"
+    );
+    let failed = s.entry(given_up.id).await.unwrap();
+    assert_eq!(failed.status, EntryStatus::Failed);
+
+    for action in ["resend", "mark-failed"] {
+        let (status, v) = parley_testkit::status_and_json(post(format!(
+            "/api/v1/messages/{}/{action}",
+            delivered.id
+        )))
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{action}: {v}");
+        assert_eq!(v["code"], "conflict", "{v}");
+    }
+    assert_eq!(
+        s.entry(delivered.id).await.unwrap().status,
+        EntryStatus::Delivered
+    );
+    let (status, _) = parley_testkit::status_and_json(post(format!(
+        "/api/v1/messages/{}/resend",
+        Uuid::now_v7()
+    )))
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 parley_store::on_both_backends!(
     inbound_mms_media_is_stored_and_served,
     whatsapp_media_is_looked_up_and_stored,
     outbound_media_follows_the_channel_rules,
     whatsapp_templates_outside_the_window,
+    unknown_outcomes_are_resent_or_marked_failed,
 );

@@ -14,6 +14,9 @@
 //                           send a delivery receipt for each accepted submit_sm asking for one
 //                           (registered_delivery & 1): with receipted_message_id/message_state
 //                           TLVs ("tlv") or with the receipt text only ("text")
+//   lose_resp: N            accept the N-th submit_sm (counted as drop_after) and send its receipt
+//                           (with `receipts`), but never its submit_sm_resp: the connection is
+//                           destroyed once the receipt is written (the answer was lost). Once.
 //   reject_destination: A   answer submit_sm to destination A with ESME_RINVDSTADR (0x0B)
 //   silent_enquire_link: bool  do not answer the client's enquire_link
 //   hold: bool              keep the submit_sm_resp of accepted submits until {"cmd":"release"}
@@ -87,7 +90,7 @@ function dropSession(session, why) {
   session.socket.destroy();
 }
 
-function sendReceipt(session, pdu, messageId) {
+function sendReceipt(session, pdu, messageId, afterSend) {
   const text =
     `id:${messageId} sub:001 dlvrd:001 submit date:2611011200 done date:2611011201 ` +
     `stat:DELIVRD err:000 text:${printable(pdu.raw_short_message_bytes)}`;
@@ -114,7 +117,7 @@ function sendReceipt(session, pdu, messageId) {
       seq: resp.sequence_number,
       command_status: resp.command_status,
     });
-  });
+  }, afterSend);
 }
 
 function onSubmit(session, pdu) {
@@ -171,6 +174,17 @@ function onSubmit(session, pdu) {
   entry.status = 0;
   entry.message_id = messageId;
   log(entry);
+  if (!dropped && config.lose_resp && accepted === config.lose_resp) {
+    dropped = true;
+    session.dropped = true;
+    const drop = () => dropSession(session, 'lose_resp');
+    if (config.receipts === 'tlv' || config.receipts === 'text') {
+      sendReceipt(session, pdu, messageId, drop);
+    } else {
+      drop();
+    }
+    return;
+  }
   if (dropNow) {
     dropped = true;
     session.dropped = true; // ignore whatever follows on this connection
