@@ -176,7 +176,10 @@ impl Cluster {
             .open(self.logs.join(format!("{port}.log")))
             .unwrap();
         cmd.env("PARLEY_OUTBOUND_CONCURRENCY", CONCURRENCY.to_string())
-            .env("PARLEY_SENDER_LEASE_SECS", "3")
+            .env("PARLEY_SENDER_LEASE_SECS", "5")
+            // Long enough that no batch outlives its jobs' lease (a second runner would send them
+            // again), short enough that a killed node's jobs come back soon.
+            .env("PARLEY_JOB_LEASE_SECS", "10")
             .env("PARLEY_NODE_NAME", name)
             .stderr(Stdio::from(log));
         cmd
