@@ -445,6 +445,8 @@ async fn killed_three_times(b: TestBackend, nodes: usize) {
             per_kill[run] += 1;
         }
     }
+    // What a node can have in flight: each runner's calls (a call holds its place until its
+    // result is committed), and the SMPP window of submits written and not yet answered.
     let runners = EngineConfig::default().outbound_runners;
     let window = runners * CONCURRENCY + WINDOW;
     println!(
