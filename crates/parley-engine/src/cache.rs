@@ -22,6 +22,9 @@ type Entries = HashMap<Uuid, (Instant, Option<Channel>)>;
 pub struct ChannelCache {
     inner: Arc<RwLock<Entries>>,
     ttl: Duration,
+    /// Counts the changes heard of (this node's writes and other nodes' announcements), for
+    /// whatever must follow a channel's configuration and not only read it (the SMPP binds).
+    changes: Arc<watch::Sender<u64>>,
 }
 
 impl Default for ChannelCache {
@@ -35,7 +38,17 @@ impl ChannelCache {
         Self {
             inner: Arc::default(),
             ttl,
+            changes: Arc::new(watch::Sender::new(0)),
         }
+    }
+
+    /// Sees every change to a channel this node hears of, as it invalidates its entry.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// The channel, or `None` if it does not exist.
@@ -60,10 +73,12 @@ impl ChannelCache {
 
     pub async fn invalidate(&self, id: Uuid) {
         self.inner.write().await.remove(&id);
+        self.changed();
     }
 
     async fn clear(&self) {
         self.inner.write().await.clear();
+        self.changed();
     }
 
     /// Drops the entries other nodes announce as changed, until `shutdown`. Without a listener

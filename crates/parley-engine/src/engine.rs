@@ -45,6 +45,8 @@ pub struct EngineConfig {
     /// How long a node trusts a cached channel without hearing of a change (changes made through
     /// the service functions reach every node at once; this bounds a missed notification).
     pub channel_cache_ttl: Duration,
+    /// This node's name as a sender lease holder; `None`: a fresh `node-<uuid>`.
+    pub node_name: Option<String>,
     /// How long an `unknown` send outcome waits for a receipt or status callback before it is
     /// failed (see [`crate::outbound::unknown`]).
     pub unknown_expiry: Duration,
@@ -63,6 +65,7 @@ impl Default for EngineConfig {
             media_dir: crate::media::DEFAULT_DIR.into(),
             offer_timeout: crate::routing::OFFER_TIMEOUT,
             channel_cache_ttl: crate::cache::DEFAULT_TTL,
+            node_name: None,
             unknown_expiry: crate::outbound::unknown::DEFAULT_UNKNOWN_EXPIRY,
         }
     }
@@ -110,7 +113,10 @@ impl Engine {
         let outbound = Outbound::new(store.clone(), clock.clone(), events.clone())
             .with_ingest(ingest.clone())
             .with_sender_leases(
-                format!("node-{}", uuid::Uuid::now_v7()),
+                config
+                    .node_name
+                    .clone()
+                    .unwrap_or_else(|| format!("node-{}", uuid::Uuid::now_v7())),
                 config.sender_lease,
             )
             .with_concurrency(config.outbound_concurrency);
@@ -252,6 +258,11 @@ impl Engine {
             self.channels
                 .clone()
                 .watch(self.store.clone(), shutdown.clone()),
+        )])
+        .chain([tokio::spawn(
+            self.outbound
+                .clone()
+                .keep_smpp_bound(self.channels.clone(), shutdown.clone()),
         )])
         .chain(self.feed.spawn(&self.events, shutdown.clone()))
         .collect()

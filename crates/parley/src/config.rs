@@ -26,13 +26,22 @@ pub struct Config {
     pub job_lease_secs: u64,
     /// Directory where customers' files (MMS, WhatsApp media) are stored, content-addressed.
     pub media_dir: String,
+    /// Provider calls in flight at once per outbound runner. Also the most messages a crash may
+    /// send twice, with the SMPP window (see `docs/delivery.md`).
+    pub outbound_concurrency: usize,
+    /// Seconds a node's hold on a sender lasts unless renewed: how long a dead node's senders
+    /// wait for another node to drive them.
+    pub sender_lease_secs: u64,
+    /// This node's name in the `leases` table (which node drives which sender); empty: a fresh
+    /// `node-<uuid>` at every start.
+    pub node_name: String,
     /// Hours an `unknown` send outcome (the provider's answer never came) waits for a receipt
     /// or status callback before it is failed.
     pub unknown_expiry_hours: u64,
 }
 
 /// Every configuration key, as read from `PARLEY_<KEY>` variables.
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 12] = [
     "database_url",
     "listen",
     "max_body_bytes",
@@ -41,6 +50,9 @@ const KEYS: [&str; 9] = [
     "log_format",
     "job_lease_secs",
     "media_dir",
+    "outbound_concurrency",
+    "sender_lease_secs",
+    "node_name",
     "unknown_expiry_hours",
 ];
 
@@ -55,6 +67,9 @@ impl Default for Config {
             log_format: "text".to_owned(),
             job_lease_secs: 60,
             media_dir: parley_engine::media::DEFAULT_DIR.to_owned(),
+            outbound_concurrency: parley_engine::outbound::dispatch::DEFAULT_CONCURRENCY,
+            sender_lease_secs: parley_engine::outbound::dispatch::DEFAULT_SENDER_LEASE.as_secs(),
+            node_name: String::new(),
             unknown_expiry_hours: 48,
         }
     }

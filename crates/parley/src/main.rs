@@ -290,6 +290,9 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
     let engine_config = EngineConfig {
         lease: std::time::Duration::from_secs(config.job_lease_secs.clamp(1, 3600)),
         media_dir: config.media_dir.clone().into(),
+        outbound_concurrency: config.outbound_concurrency.max(1),
+        sender_lease: std::time::Duration::from_secs(config.sender_lease_secs.clamp(1, 3600)),
+        node_name: (!config.node_name.is_empty()).then(|| config.node_name.clone()),
         unknown_expiry: std::time::Duration::from_secs(
             config.unknown_expiry_hours.clamp(1, 24 * 365) * 3600,
         ),

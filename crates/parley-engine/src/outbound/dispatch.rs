@@ -131,10 +131,13 @@ impl Outbound {
                     let span = send_span(id, attempts, &target);
                     set.spawn(
                         async move {
-                            // The semaphore is never closed, so acquiring only waits.
-                            let _permit = limit.acquire_owned().await.ok();
+                            // The semaphore is never closed, so acquiring only waits. The
+                            // permit is held until the verdict is committed: sent and not yet
+                            // recorded counts as in flight, so a crash resends at most
+                            // `concurrency` messages of this runner.
+                            let permit = limit.acquire_owned().await.ok();
                             let lease = SenderLeases::name(target.channel.id);
-                            (id, attempts, lease, out.decide(&target).await)
+                            (id, attempts, lease, out.decide(&target).await, permit)
                         }
                         .instrument(span),
                     );
@@ -164,9 +167,11 @@ impl Outbound {
                 settlements.push(settlement);
             }
             let mut verdicts: Vec<verdict::Verdict> = std::mem::take(&mut failed);
+            let mut permits = Vec::with_capacity(group.len());
             for joined in group {
                 match joined {
-                    Ok((id, attempts, lease, verdict)) => {
+                    Ok((id, attempts, lease, verdict, permit)) => {
+                        permits.push(permit);
                         let settle =
                             settle_for(&verdict.outcome, attempts, lease, self.clock().now());
                         settlements.push(JobSettlement { id, settle });
@@ -179,6 +184,7 @@ impl Outbound {
             }
             self.commit_group(verdicts, &settlements, &outcomes, &worker)
                 .await;
+            drop(permits);
         }
         Vec::new()
     }

@@ -46,6 +46,7 @@
 pub mod dispatch;
 pub mod leases;
 pub mod rate;
+pub mod smpp_binds;
 pub mod smpp_link;
 pub mod status;
 pub mod unknown;
@@ -165,7 +166,7 @@ impl Outbound {
         self
     }
 
-    /// The SMPP binds (made on each SMPP channel's first send).
+    /// The SMPP binds (kept up by [`Outbound::keep_smpp_bound`], or made on a channel's first send).
     pub fn smpp_links(&self) -> &SmppLinks {
         &self.smpp
     }

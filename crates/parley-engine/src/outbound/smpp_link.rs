@@ -4,8 +4,10 @@
 //!
 //! # Connections
 //!
-//! [`SmppLinks`] is the registry, held by the dispatcher (`crate::outbound::Outbound`). A channel's bind is made on its first
-//! send, from `settings.host`, `settings.port` (default 2775), `settings.system_type`,
+//! [`SmppLinks`] is the registry, held by the dispatcher (`crate::outbound::Outbound`). A running
+//! server binds every SMPP channel at start and keeps it bound ([`crate::outbound::smpp_binds`]);
+//! without that task (tests driving the dispatcher alone) a bind is made on the channel's first
+//! send. Binds are made from `settings.host`, `settings.port` (default 2775), `settings.system_type`,
 //! `settings.window` (default 10), `secrets.system_id` and `secrets.password`; when those change
 //! a new bind replaces the old one (which is closed). The map's lock is held only for the
 //! lookup: never across a bind or a submit. A refused or failed bind is not cached, so the next
@@ -159,6 +161,13 @@ impl SmppLinks {
                 client.close().await;
             }
         }
+    }
+
+    /// Forgets the channel's bind (its channel is gone), handing back the client to close.
+    pub(crate) fn forget(&self, channel_id: Uuid) -> Option<SmppClient> {
+        self.lock()
+            .remove(&channel_id)
+            .and_then(|s| s.client.get().cloned())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<Slot>>> {

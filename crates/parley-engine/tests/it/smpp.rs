@@ -157,27 +157,28 @@ async fn world(b: TestBackend) -> World {
     World { engine, _db: db }
 }
 
+fn smpp_spec(port: u16, password: &str) -> ChannelSpec {
+    ChannelSpec {
+        name: format!("smpp-{}", new_id().simple()),
+        kind: ChannelKind::Sms,
+        provider: Provider::Smpp,
+        address: SHORT_CODE.into(),
+        number_type: Some(NumberType::ShortCode),
+        provider_keyword: None,
+        country: Some("GB".into()),
+        consent_level: ConsentLevel::Implicit,
+        queue_id: None,
+        throughput_mps: Some(100),
+        settings: json!({"host": "127.0.0.1", "port": port, "system_type": "parley",
+                         "window": 4}),
+        secrets: json!({"system_id": "parley", "password": password}),
+    }
+}
+
 async fn smpp_channel(w: &World, port: u16, password: &str) -> Channel {
     w.engine
         .store
-        .create_channel(
-            &ChannelSpec {
-                name: format!("smpp-{}", new_id().simple()),
-                kind: ChannelKind::Sms,
-                provider: Provider::Smpp,
-                address: SHORT_CODE.into(),
-                number_type: Some(NumberType::ShortCode),
-                provider_keyword: None,
-                country: Some("GB".into()),
-                consent_level: ConsentLevel::Implicit,
-                queue_id: None,
-                throughput_mps: Some(100),
-                settings: json!({"host": "127.0.0.1", "port": port, "system_type": "parley",
-                                 "window": 4}),
-                secrets: json!({"system_id": "parley", "password": password}),
-            },
-            w.engine.clock.now(),
-        )
+        .create_channel(&smpp_spec(port, password), w.engine.clock.now())
         .await
         .unwrap()
 }
@@ -500,6 +501,136 @@ async fn smpp_bind_failure_retries_then_fails_on_the_last_attempt(b: TestBackend
     );
 }
 
+/// Runs `engine`'s workers until a customer's SMS over the SMSC (the `binds`-th accepted bind's
+/// session, nothing sent before) is an inbound entry, then stops them.
+async fn customer_writes_first(
+    engine: &Engine,
+    smsc: &mut Smsc,
+    channel: &Channel,
+    binds: usize,
+    text: &str,
+) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = engine.spawn_workers(stopped);
+    eventually(|| async {
+        let bound = smsc.matching(|e| e["ev"] == "bind_transceiver" && e["accepted"] == true);
+        (bound.len() >= binds).then_some(())
+    })
+    .await;
+    assert!(smsc.submits().is_empty(), "nothing was sent");
+    let r = format!("mo-{binds}");
+    smsc.command(
+        json!({"cmd": "deliver", "ref": r, "source_addr": "447400123456",
+                        "destination_addr": SHORT_CODE, "data_coding": 0,
+                        "short_message_hex": hex(text.as_bytes())}),
+    )
+    .await;
+    let resp = smsc
+        .wait_for(|e| e["ev"] == "deliver_sm_resp" && e["ref"] == r)
+        .await;
+    assert_eq!(resp["command_status"], 0, "the SMS was taken");
+    let store = &engine.store;
+    eventually(|| async {
+        let user = store
+            .messaging_user_by_key(channel.id, CUSTOMER)
+            .await
+            .unwrap()?;
+        let session = store.open_session(user.id).await.unwrap()?;
+        let entries = store
+            .list_entries(session.id, PageRequest::new(None, 50))
+            .await
+            .unwrap()
+            .items;
+        entries
+            .iter()
+            .any(|e| e.direction == Direction::Inbound && e.body == text)
+            .then_some(())
+    })
+    .await;
+    stop.send(true).unwrap();
+    for w in workers {
+        w.await.unwrap();
+    }
+}
+
+/// A running engine binds its SMPP channels before anything is sent, so a customer who writes
+/// first is heard; and again after the engine restarts on the same database.
+async fn smpp_binds_at_start_and_hears_a_customer_who_writes_first(b: TestBackend) {
+    let w = world(b).await;
+    let mut smsc = Smsc::start(json!({})).await;
+    let channel = smpp_channel(&w, smsc.port, "secret").await;
+    customer_writes_first(&w.engine, &mut smsc, &channel, 1, "Is my order ready?").await;
+    assert!(
+        w.engine.outbound.smpp_links().client(channel.id).is_none(),
+        "the binds are closed when the workers stop"
+    );
+
+    let restarted = Engine::new(
+        w.engine.store.clone(),
+        Arc::new(SystemClock),
+        EventBus::default(),
+        EngineConfig::default(),
+    );
+    customer_writes_first(&restarted, &mut smsc, &channel, 2, "Hello again").await;
+}
+
+/// The binds follow the channels while the engine runs: a channel created with a password the
+/// SMSC refuses is retried, bound once its password is fixed, bound again when its settings
+/// change (the old bind closed), and unbound when it is deleted.
+async fn smpp_binds_follow_channel_changes(b: TestBackend) {
+    use parley_engine::service::channels::{Writes, create_spec, delete, replace_spec};
+    let w = world(b).await;
+    let smsc = Smsc::start(json!({})).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = w.engine.spawn_workers(stopped);
+    let binds = |accepted: bool| {
+        smsc.matching(|e| e["ev"] == "bind_transceiver" && e["accepted"] == accepted)
+    };
+    let closed = |session: &Value| {
+        !smsc
+            .matching(|e| e["ev"] == "close" && e["session"] == *session)
+            .is_empty()
+    };
+
+    let mut spec = smpp_spec(smsc.port, "wrong");
+    let now = w.engine.clock.now();
+    let channel = create_spec(Writes::of_engine(&w.engine), &spec, now)
+        .await
+        .unwrap();
+    eventually(|| async { (binds(false).len() >= 2).then_some(()) }).await;
+    assert!(binds(true).is_empty());
+
+    spec.secrets = json!({"system_id": "parley", "password": "secret"});
+    replace_spec(Writes::of_engine(&w.engine), channel.id, &spec, now)
+        .await
+        .unwrap();
+    let first = eventually(|| async { binds(true).into_iter().next() }).await;
+    assert_eq!(first["system_type"], "parley");
+
+    spec.settings["system_type"] = json!("changed");
+    replace_spec(Writes::of_engine(&w.engine), channel.id, &spec, now)
+        .await
+        .unwrap();
+    let second = eventually(|| async {
+        binds(true)
+            .into_iter()
+            .find(|e| e["system_type"] == "changed")
+    })
+    .await;
+    eventually(|| async { closed(&first["session"]).then_some(()) }).await;
+
+    delete(Writes::of_engine(&w.engine), channel.id)
+        .await
+        .unwrap();
+    eventually(|| async { closed(&second["session"]).then_some(()) }).await;
+    assert!(w.engine.outbound.smpp_links().client(channel.id).is_none());
+    assert_eq!(binds(true).len(), 2, "no other bind");
+    stop.send(true).unwrap();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+}
+
 parley_store::on_both_backends!(
     smpp_sends_long_gsm_and_ucs2_and_receipts_deliver,
     smpp_mo_messages_become_inbound_entries,
@@ -507,4 +638,6 @@ parley_store::on_both_backends!(
     smpp_lost_answer_is_ambiguous_and_not_resent,
     smpp_lost_answer_then_receipt_settles_the_unknown_entry,
     smpp_bind_failure_retries_then_fails_on_the_last_attempt,
+    smpp_binds_at_start_and_hears_a_customer_who_writes_first,
+    smpp_binds_follow_channel_changes,
 );

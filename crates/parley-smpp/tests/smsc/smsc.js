@@ -20,6 +20,9 @@
 //   reject_destination: A   answer submit_sm to destination A with ESME_RINVDSTADR (0x0B)
 //   silent_enquire_link: bool  do not answer the client's enquire_link
 //   hold: bool              keep the submit_sm_resp of accepted submits until {"cmd":"release"}
+//   compact: bool           accept every submit_sm (the options above are ignored) and log
+//                           only {"ev":"submit_sm","session":S,"text":T} (T: short_message as
+//                           Latin-1), for runs of tens of thousands
 //
 // Control: JSON lines on stdin, applied to the most recently bound session:
 //   {"cmd":"deliver","ref":"x","source_addr":"...","source_addr_ton":1,"source_addr_npi":1,
@@ -121,6 +124,12 @@ function onSubmit(session, pdu) {
   submitsSeen += 1;
   const raw = Buffer.from(pdu.raw_short_message_hex || '', 'hex');
   pdu.raw_short_message_bytes = raw;
+  if (config.compact) {
+    const messageId = (nextMessageId++).toString(16).toUpperCase();
+    log({ ev: 'submit_sm', session: session.id, text: raw.toString('latin1') });
+    session.send(pdu.response({ message_id: messageId }));
+    return;
+  }
   const entry = {
     ev: 'submit_sm',
     session: session.id,

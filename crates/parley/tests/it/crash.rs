@@ -2,13 +2,14 @@
 //! restarted, sends nothing twice to the simulator's sink.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use parley_core::model::Direction;
 use parley_store::{PageRequest, Store, StoreOptions};
 use parley_testkit::db::{TestBackend, fresh_url};
 use parley_testkit::free_port;
+
+use crate::process::{parley, serve};
 
 const WORKSPACE: &str = r#"
 channels:
@@ -19,46 +20,6 @@ channels:
     number_type: toll_free
     consent_level: implicit
 "#;
-
-fn parley(db: &str, port: u16, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_parley"));
-    cmd.args(args)
-        .env("PARLEY_DATABASE_URL", db)
-        .env("PARLEY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PARLEY_SIMULATOR", "true")
-        .env("PARLEY_LOG", "warn")
-        // Short leases, so the restarted process takes over the killed one's jobs quickly.
-        .env("PARLEY_JOB_LEASE_SECS", "2")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    cmd
-}
-
-/// Starts `parley serve` and waits (bounded) until it answers.
-async fn serve(db: &str, port: u16, client: &reqwest::Client) -> Child {
-    let mut child = parley(db, port, &["serve"]).spawn().unwrap();
-    let url = format!("http://127.0.0.1:{port}/healthz");
-    let mut up = false;
-    // Another process: poll its health endpoint at a bounded pace, for at most 12 s.
-    let mut pace = tokio::time::interval(Duration::from_millis(20));
-    for _ in 0..600 {
-        pace.tick().await;
-        up = client
-            .get(&url)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if up {
-            break;
-        }
-    }
-    if !up {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("parley serve did not answer on port {port}");
-    }
-    child
-}
 
 async fn killed_mid_burst_loses_nothing_and_sends_nothing_twice(b: TestBackend) {
     let (db, _dir) = fresh_url(b).await;
