@@ -10,6 +10,7 @@
 pub mod channel;
 pub mod clock;
 pub mod consent;
+pub mod dead_letter;
 pub mod error_code;
 pub mod keyword_process;
 pub mod keywords;

@@ -3,6 +3,7 @@
 
 mod admin;
 mod config;
+mod dead_letters;
 mod conversations;
 mod import;
 mod jobs;
