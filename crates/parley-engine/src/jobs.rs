@@ -229,6 +229,35 @@ pub struct InboundEvent {
 }
 
 impl InboundEvent {
+    /// The event with every text field as Parley stores it
+    /// ([`parley_core::dead_letter::storable_text`]: NUL becomes U+FFFD), so SQLite and
+    /// PostgreSQL keep the same message. Applied where events enter the pipeline ([`crate::ingest`])
+    /// and again when a job is read, for events queued before this rule.
+    pub fn storable(self) -> Self {
+        use parley_core::dead_letter::storable_text;
+        let clean = |s: String| match storable_text(&s) {
+            std::borrow::Cow::Borrowed(_) => s,
+            std::borrow::Cow::Owned(o) => o,
+        };
+        Self {
+            provider_message_id: clean(self.provider_message_id),
+            from: clean(self.from),
+            to: clean(self.to),
+            text: clean(self.text),
+            profile_name: self.profile_name.map(clean),
+            media: self
+                .media
+                .into_iter()
+                .map(|mut m| {
+                    m.url = clean(m.url);
+                    m.content_type = clean(m.content_type);
+                    m
+                })
+                .collect(),
+            ..self
+        }
+    }
+
     /// The job that carries this event. Its dedupe key makes a provider's retry a no-op.
     pub fn job(&self) -> Result<NewJob, serde_json::Error> {
         let mut job = JobKind::InboundMessage.job(
