@@ -372,34 +372,41 @@ impl Inbound {
         if decided.is_empty() {
             return;
         }
-        let (ids, writes): (Vec<Uuid>, Vec<InboundWrite>) =
-            decided.iter().map(|(id, w, _)| (*id, w.clone())).unzip();
+        let n = decided.len();
+        let (mut ids, mut writes, mut events) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        for (id, write, e) in decided {
+            ids.push(id);
+            writes.push(write);
+            events.push(e);
+        }
         let result = self
             .store
             .commit_inbound(&writes, &ids, worker, self.clock.now())
             .await;
         match result {
-            Ok(()) => self.committed(decided, fate),
+            Ok(()) => self.committed(&ids, &writes, events, fate),
             Err(e) if e.is_refusal() => {
-                tracing::warn!(error = %e, n = ids.len(), "inbound batch refused; writing it message by message");
-                let mut rest = decided.into_iter();
-                while let Some((id, write, events)) = rest.next() {
-                    let one = self
+                tracing::warn!(error = %e, n, "inbound batch refused; writing it message by message");
+                let mut rest = ids.iter().zip(&writes).zip(events);
+                while let Some(((id, write), events)) = rest.next() {
+                    let one = std::slice::from_ref(write);
+                    match self
                         .store
-                        .commit_inbound(std::slice::from_ref(&write), &[id], worker, self.clock.now())
-                        .await;
-                    match one {
-                        Ok(()) => self.committed(vec![(id, write, events)], fate),
+                        .commit_inbound(one, &[*id], worker, self.clock.now())
+                        .await
+                    {
+                        Ok(()) => self.committed(&[*id], one, vec![events], fate),
                         Err(e) => {
                             let error = e.to_string();
                             if e.is_refusal() {
-                                let channel = channels.get(&id).copied();
-                                fate.bury(id, DeadLetterReason::DatabaseRefused, error.clone(), channel);
+                                let channel = channels.get(id).copied();
+                                fate.bury(*id, DeadLetterReason::DatabaseRefused, error.clone(), channel);
                             } else {
-                                fate.retry_all([id], &error, channels);
+                                fate.retry_all([*id], &error, channels);
                             }
-                            for (id, _, _) in rest.by_ref() {
-                                fate.outcomes.push((id, JobOutcome::Retry(error.clone())));
+                            for ((id, _), _) in rest.by_ref() {
+                                fate.outcomes.push((*id, JobOutcome::Retry(error.clone())));
                             }
                         }
                     }
@@ -413,22 +420,25 @@ impl Inbound {
     }
 
     /// After a commit: the messages' events go out, the dispatcher is woken for their replies.
-    fn committed(&self, decided: Vec<Decided>, fate: &mut Fate) {
-        let sent_any = decided.iter().any(|(_, w, _)| {
-            w.jobs
-                .iter()
-                .any(|j| j.queue == Queue::Outbound.as_str())
-        });
-        metrics::counter!("parley_inbound_messages_total").increment(decided.len() as u64);
-        for (id, _, events) in decided {
-            for e in events {
-                self.events.publish(e);
-            }
-            fate.outcomes.push((id, JobOutcome::Done));
+    fn committed(
+        &self,
+        ids: &[Uuid],
+        writes: &[InboundWrite],
+        events: Vec<Vec<DomainEvent>>,
+        fate: &mut Fate,
+    ) {
+        let sent_any = writes
+            .iter()
+            .any(|w| w.jobs.iter().any(|j| j.queue == Queue::Outbound.as_str()));
+        for e in events.into_iter().flatten() {
+            self.events.publish(e);
         }
         if sent_any && let Some(w) = &self.outbound_wake {
             w.notify_one();
         }
+        metrics::counter!("parley_inbound_messages_total").increment(ids.len() as u64);
+        fate.outcomes
+            .extend(ids.iter().map(|id| (*id, JobOutcome::Done)));
     }
 
     /// Writes the batch's dead letters (each counted by reason and logged at warn) and returns
@@ -1229,4 +1239,34 @@ fn phone_of(kind: ChannelKind, key: &str) -> Option<E164> {
     matches!(kind, ChannelKind::Sms | ChannelKind::Whatsapp)
         .then(|| E164::from_network(key).ok())
         .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_database_retries_except_on_the_last_attempt() {
+        let (early, last) = (new_id(), new_id());
+        let channel = new_id();
+        let mut fate = Fate::default();
+        fate.last.insert(last);
+        let channels = HashMap::from([(last, channel)]);
+        fate.retry_all([early, last], "pool timed out", &channels);
+        assert_eq!(
+            fate.outcomes,
+            [(early, JobOutcome::Retry("pool timed out".to_owned()))]
+        );
+        assert_eq!(
+            fate.dead,
+            [(
+                DeadLetterWrite {
+                    id: last,
+                    reason: DeadLetterReason::DatabaseUnavailable,
+                    detail: "pool timed out".to_owned(),
+                },
+                Some(channel)
+            )]
+        );
+    }
 }

@@ -115,7 +115,7 @@ fn who(caller: &Caller) -> String {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/dead-letters", tag = "dead letters", params(DeadLetterParams),
+#[utoipa::path(get, path = "/api/v1/dead-letters", tag = "dead-letters", params(DeadLetterParams),
     responses((status = 200, body = Page<DeadLetterView>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_dead_letters(
     State(state): State<AppState>,
@@ -129,7 +129,7 @@ pub async fn list_dead_letters(
     Ok(Json(Page::from_store(page, |l| DeadLetterView::from(&l))))
 }
 
-#[utoipa::path(get, path = "/api/v1/dead-letters/{id}", tag = "dead letters", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/dead-letters/{id}", tag = "dead-letters", params(("id" = Uuid, Path)),
     responses((status = 200, body = DeadLetterDetail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_dead_letter(
     State(state): State<AppState>,
@@ -145,7 +145,7 @@ pub async fn get_dead_letter(
     }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/dead-letters/{id}", tag = "dead letters", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v1/dead-letters/{id}", tag = "dead-letters", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn discard_dead_letter(
     State(state): State<AppState>,
@@ -157,7 +157,7 @@ pub async fn discard_dead_letter(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/dead-letters/{id}/replay", tag = "dead letters", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/v1/dead-letters/{id}/replay", tag = "dead-letters", params(("id" = Uuid, Path)),
     responses((status = 202, body = ReplayView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn replay_dead_letter(
     State(state): State<AppState>,
@@ -175,7 +175,7 @@ pub async fn replay_dead_letter(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/dead-letters/replay", tag = "dead letters", request_body = ReplayInput,
+#[utoipa::path(post, path = "/api/v1/dead-letters/replay", tag = "dead-letters", request_body = ReplayInput,
     responses((status = 202, body = ReplayView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn replay_dead_letters(
     State(state): State<AppState>,

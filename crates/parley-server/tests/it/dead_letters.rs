@@ -226,6 +226,34 @@ async fn a_broken_channel_configuration_is_replayed_once_fixed(b: TestBackend) {
     assert!(hook.dead_letters(None, 0).await.is_empty());
 }
 
+async fn a_message_for_a_removed_channel_is_a_dead_letter(b: TestBackend) {
+    let hook = Hook::new(b).await;
+    // Queued while the channel existed (a webhook answered 200), processed after it was removed.
+    let event = parley_engine::inbound::InboundEvent {
+        channel_id: hook.channel.id,
+        provider_message_id: "SM250".into(),
+        from: CUSTOMER.into(),
+        to: ADDRESS.into(),
+        text: "still there?".into(),
+        media: Vec::new(),
+        profile_name: None,
+        received_at: SystemClock.now(),
+    };
+    hook.app.db.store.delete_channel(hook.channel.id).await.unwrap();
+    hook.app.engine.ingest.submit(&event).await.unwrap();
+    let letters = hook.dead_letters(None, 1).await;
+    assert_eq!(
+        (letters[0]["reason"].as_str(), letters[0]["attempts"].as_i64()),
+        (Some("channel_unavailable"), Some(1))
+    );
+    assert!(
+        letters[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no longer exists")
+    );
+}
+
 async fn a_refused_row_dead_letters_only_its_own_message(b: TestBackend) {
     let hook = Hook::new(b).await;
     refuse_entries_with_body(&hook.app.db.store, "refuse me").await;
@@ -300,6 +328,7 @@ async fn dead_letters_are_for_admins(b: TestBackend) {
 parley_store::on_both_backends!(
     an_unreadable_sender_is_a_dead_letter_at_once,
     a_broken_channel_configuration_is_replayed_once_fixed,
+    a_message_for_a_removed_channel_is_a_dead_letter,
     a_refused_row_dead_letters_only_its_own_message,
     nul_in_text_is_stored_the_same_on_both_databases,
     dead_letters_are_for_admins,
