@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parley_core::consent::{ConsentDecision, InboundConsent, SendPurpose, decide_inbound};
+use parley_core::dead_letter::DeadLetterReason;
 use parley_core::keyword_process::{ProcessOutcome, SmsProcess, match_process};
 use parley_core::keywords::{AutoResponse, KeywordMatch, Language, ResponseKind};
 use parley_core::model::{
@@ -34,7 +35,6 @@ use parley_core::session::{
     next_deadline, plan_failure, plan_inbound,
 };
 use parley_core::{Clock, E164, Timestamp, new_id};
-use parley_core::dead_letter::DeadLetterReason;
 use parley_store::{
     CaseInsert, Channel, ConsentWrite, ContactInsert, ContactLink, DeadLetterWrite, Entry,
     InboundWrite, Job, Session, Store, StoreError, UserInsert,
@@ -373,8 +373,11 @@ impl Inbound {
             return;
         }
         let n = decided.len();
-        let (mut ids, mut writes, mut events) =
-            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut ids, mut writes, mut events) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
         for (id, write, e) in decided {
             ids.push(id);
             writes.push(write);
@@ -401,7 +404,12 @@ impl Inbound {
                             let error = e.to_string();
                             if e.is_refusal() {
                                 let channel = channels.get(id).copied();
-                                fate.bury(*id, DeadLetterReason::DatabaseRefused, error.clone(), channel);
+                                fate.bury(
+                                    *id,
+                                    DeadLetterReason::DatabaseRefused,
+                                    error.clone(),
+                                    channel,
+                                );
                             } else {
                                 fate.retry_all([*id], &error, channels);
                             }
@@ -446,9 +454,7 @@ impl Inbound {
     /// their jobs are retried, and decided again, rather than left to die without their reason.
     async fn settle(&self, worker: &str, fate: Fate) -> Vec<(Uuid, JobOutcome)> {
         let Fate {
-            mut outcomes,
-            dead,
-            ..
+            mut outcomes, dead, ..
         } = fate;
         if dead.is_empty() {
             return outcomes;
@@ -1178,7 +1184,8 @@ impl Fate {
                     channel,
                 );
             } else {
-                self.outcomes.push((id, JobOutcome::Retry(error.to_owned())));
+                self.outcomes
+                    .push((id, JobOutcome::Retry(error.to_owned())));
             }
         }
     }

@@ -134,7 +134,10 @@ impl Store {
             }
             q.fetch_all(c).await
         })?;
-        Ok(paginate(rows.into_iter().map(DeadLetter::from).collect(), page))
+        Ok(paginate(
+            rows.into_iter().map(DeadLetter::from).collect(),
+            page,
+        ))
     }
 
     /// One dead letter; `NotFound` when the id is not a dead job of the inbound queue (any more).

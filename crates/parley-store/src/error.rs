@@ -34,7 +34,9 @@ impl StoreError {
     pub fn is_refusal(&self) -> bool {
         match self {
             Self::Conflict(_) | Self::Invalid(_) | Self::Corrupt(_) => true,
-            Self::Database(sqlx::Error::Database(db)) => db.code().is_some_and(|c| refusal_code(&c)),
+            Self::Database(sqlx::Error::Database(db)) => {
+                db.code().is_some_and(|c| refusal_code(&c))
+            }
             Self::Database(sqlx::Error::Encode(_)) => true,
             _ => false,
         }
@@ -149,14 +151,18 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests {
-    use super::unique_rule;
+    use super::{refusal_code, unique_rule};
 
     #[test]
     fn refusals_are_told_from_failures_on_both_dialects() {
-        for code in ["22021", "22P05", "23514", "23505", "19", "1811", "2067", "787", "20", "18"] {
+        for code in [
+            "22021", "22P05", "23514", "23505", "19", "1811", "2067", "787", "20", "18",
+        ] {
             assert!(refusal_code(code), "{code}");
         }
-        for code in ["40001", "57P01", "08006", "53300", "5", "517", "10", "3338", "13"] {
+        for code in [
+            "40001", "57P01", "08006", "53300", "5", "517", "10", "3338", "13",
+        ] {
             assert!(!refusal_code(code), "{code}");
         }
     }

@@ -105,7 +105,10 @@ pub async fn refuse_entries_with_body(store: &Store, body: &str) {
                 "CREATE TRIGGER refuse_body BEFORE INSERT ON entries WHEN NEW.body = '{quoted}' \
                  BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
             );
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(writer).await.map(|_| ())
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(writer)
+                .await
+                .map(|_| ())
         }
         crate::Backend::Postgres(pool) => {
             let sql = format!(
@@ -114,7 +117,10 @@ pub async fn refuse_entries_with_body(store: &Store, body: &str) {
                  RETURN NEW; END $$ LANGUAGE plpgsql; \
                  CREATE TRIGGER refuse_body BEFORE INSERT ON entries FOR EACH ROW EXECUTE FUNCTION refuse_body();"
             );
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.map(|_| ())
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(pool)
+                .await
+                .map(|_| ())
         }
     };
     result.unwrap_or_else(|e| panic!("installing the refusing trigger: {e}"));

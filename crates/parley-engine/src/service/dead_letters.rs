@@ -67,7 +67,12 @@ pub async fn get(store: &Store, id: Uuid) -> Result<Letter, ServiceError> {
 
 /// Puts one dead letter back in the inbound queue. `NotFound` when it is not (any more) a dead
 /// letter.
-pub async fn replay(store: &Store, id: Uuid, who: &str, now: Timestamp) -> Result<(), ServiceError> {
+pub async fn replay(
+    store: &Store,
+    id: Uuid,
+    who: &str,
+    now: Timestamp,
+) -> Result<(), ServiceError> {
     let replayed = store.replay_dead_letters(Some(&[id]), None, now).await?;
     if replayed.is_empty() {
         return Err(parley_store::StoreError::NotFound {
@@ -99,7 +104,12 @@ pub async fn replay_all(
 
 /// Gives a dead letter up: its job is finished with who discarded it and when, and leaves the
 /// list. The message is not processed.
-pub async fn discard(store: &Store, id: Uuid, who: &str, now: Timestamp) -> Result<(), ServiceError> {
+pub async fn discard(
+    store: &Store,
+    id: Uuid,
+    who: &str,
+    now: Timestamp,
+) -> Result<(), ServiceError> {
     let note = format!("discarded by {who} at {}", now.to_rfc3339());
     store.discard_dead_letter(id, &note, now).await?;
     tracing::warn!(dead_letter = %id, by = who, "dead letter discarded");

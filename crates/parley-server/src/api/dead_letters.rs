@@ -104,7 +104,9 @@ pub struct ReplayView {
 }
 
 fn reason_of(name: Option<&str>) -> Result<Option<DeadLetterReason>, ApiError> {
-    name.map(dead_letters::reason).transpose().map_err(Into::into)
+    name.map(dead_letters::reason)
+        .transpose()
+        .map_err(Into::into)
 }
 
 /// Who made a change, for the log.

@@ -5,8 +5,9 @@
 //!
 //! Before dead letters, the same cases went: the unreadable sender and the broken channel to a
 //! dead job at once, seen nowhere but the job table; the refused row (a NUL on PostgreSQL) back
-//! to the queue with its whole batch, 20 times, then to a dead job, after the provider had been
-//! answered 200.
+//! to the queue with its whole batch, ten times (the retry policy's limit, below the job's 20), then
+//! to a dead job, after the provider had been answered 200; a database error while loading the
+//! channel's rules dead-lettered its message at once.
 
 use parley_channels::twilio::{SignatureAlgorithm, compute_signature};
 use parley_core::model::*;
@@ -152,7 +153,10 @@ async fn an_unreadable_sender_is_a_dead_letter_at_once(b: TestBackend) {
             .req(Method::POST, &format!("/api/v1/dead-letters/{id}/replay")),
     )
     .await;
-    assert_eq!((status, body["replayed"].as_u64()), (StatusCode::ACCEPTED, Some(1)));
+    assert_eq!(
+        (status, body["replayed"].as_u64()),
+        (StatusCode::ACCEPTED, Some(1))
+    );
     let again = eventually(&hook.app.events, "the replay to die again", || async {
         let j = hook.app.db.store.job(id.parse().unwrap()).await.unwrap();
         (j.state == JobState::Dead).then_some(j)
@@ -192,7 +196,10 @@ async fn a_broken_channel_configuration_is_replayed_once_fixed(b: TestBackend) {
     hook.text("SM200", CUSTOMER, "first").await;
     hook.text("SM201", CUSTOMER, "second").await;
     let letters = hook.dead_letters(Some("channel_unavailable"), 2).await;
-    let excerpts: Vec<&str> = letters.iter().map(|l| l["excerpt"].as_str().unwrap()).collect();
+    let excerpts: Vec<&str> = letters
+        .iter()
+        .map(|l| l["excerpt"].as_str().unwrap())
+        .collect();
     assert_eq!(excerpts, ["second", "first"], "newest first");
     assert!(
         s.messaging_user_by_key(hook.channel.id, CUSTOMER)
@@ -217,7 +224,10 @@ async fn a_broken_channel_configuration_is_replayed_once_fixed(b: TestBackend) {
             .json(&json!({"reason": "channel_unavailable"})),
     )
     .await;
-    assert_eq!((status, body["replayed"].as_u64()), (StatusCode::ACCEPTED, Some(2)));
+    assert_eq!(
+        (status, body["replayed"].as_u64()),
+        (StatusCode::ACCEPTED, Some(2))
+    );
     let user = hook.app.wait_for_user(hook.channel.id, CUSTOMER).await;
     let entries = hook.app.wait_for_entries(user.id, 2).await;
     let bodies: Vec<&str> = entries.iter().map(|(_, e)| e.body.as_str()).collect();
@@ -239,11 +249,19 @@ async fn a_message_for_a_removed_channel_is_a_dead_letter(b: TestBackend) {
         profile_name: None,
         received_at: SystemClock.now(),
     };
-    hook.app.db.store.delete_channel(hook.channel.id).await.unwrap();
+    hook.app
+        .db
+        .store
+        .delete_channel(hook.channel.id)
+        .await
+        .unwrap();
     hook.app.engine.ingest.submit(&event).await.unwrap();
     let letters = hook.dead_letters(None, 1).await;
     assert_eq!(
-        (letters[0]["reason"].as_str(), letters[0]["attempts"].as_i64()),
+        (
+            letters[0]["reason"].as_str(),
+            letters[0]["attempts"].as_i64()
+        ),
         (Some("channel_unavailable"), Some(1))
     );
     assert!(
@@ -263,10 +281,16 @@ async fn a_refused_row_dead_letters_only_its_own_message(b: TestBackend) {
     let letters = hook.dead_letters(None, 1).await;
     assert_eq!(letters.len(), 1);
     assert_eq!(
-        (letters[0]["reason"].as_str(), letters[0]["excerpt"].as_str()),
+        (
+            letters[0]["reason"].as_str(),
+            letters[0]["excerpt"].as_str()
+        ),
         (Some("database_refused"), Some("refuse me"))
     );
-    assert_eq!(letters[0]["attempts"], 1, "refused once is refused for good");
+    assert_eq!(
+        letters[0]["attempts"], 1,
+        "refused once is refused for good"
+    );
     let user = hook.app.wait_for_user(hook.channel.id, CUSTOMER).await;
     let entries = hook.app.wait_for_entries(user.id, 2).await;
     let mut bodies: Vec<&str> = entries.iter().map(|(_, e)| e.body.as_str()).collect();
@@ -288,7 +312,10 @@ async fn nul_in_text_is_stored_the_same_on_both_databases(b: TestBackend) {
     let session = entries[0].0.id;
     let (status, body) = status_and_json(
         hook.app
-            .req(Method::POST, &format!("/api/v1/sessions/{session}/messages"))
+            .req(
+                Method::POST,
+                &format!("/api/v1/sessions/{session}/messages"),
+            )
             .json(&json!({"body": "bad\0body"})),
     )
     .await;

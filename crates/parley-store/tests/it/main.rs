@@ -3,8 +3,8 @@
 
 mod admin;
 mod config;
-mod dead_letters;
 mod conversations;
+mod dead_letters;
 mod import;
 mod jobs;
 mod processes;
