@@ -69,7 +69,11 @@ impl Ingest {
     /// The event is stored with its text cleaned ([`InboundEvent::storable`]), so a character
     /// one database refuses cannot make the event, or its processing, differ between backends.
     pub async fn submit(&self, event: &InboundEvent) -> Result<(), IngestError> {
-        let job = event.clone().storable().job()?;
+        let job = if event.is_storable() {
+            event.job()?
+        } else {
+            event.clone().storable().job()?
+        };
         let (reply, done) = oneshot::channel();
         self.tx
             .send((job, reply))
