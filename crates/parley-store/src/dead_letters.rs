@@ -151,8 +151,9 @@ impl Store {
             .ok_or(StoreError::not_found("dead letter"))
     }
 
-    /// Puts dead letters back to run: `ready` now, attempts and reason cleared, so each gets its
-    /// full retries again and leaves the dead-letter list. With `ids`, those (the ones still
+    /// Puts dead letters back to run: `ready` at once, attempts and reason cleared, so each gets
+    /// its full retries again and leaves the dead-letter list. They are due from when they
+    /// arrived, so replayed messages are claimed in their arrival order, ahead of newer ones. With `ids`, those (the ones still
     /// dead); without, every dead letter of `reason` (or every one). Returns the ids replayed.
     pub async fn replay_dead_letters(
         &self,
@@ -161,7 +162,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<Vec<Uuid>> {
         let mut sql = format!(
-            "UPDATE jobs SET state = 'ready', attempts = 0, due_at = $1, dead_reason = NULL, \
+            "UPDATE jobs SET state = 'ready', attempts = 0, due_at = created_at, dead_reason = NULL, \
              lease_until = NULL, leased_by = NULL, updated_at = $1 \
              WHERE state = 'dead' AND queue = 'inbound'{}",
             reason_filter(reason, 2)

@@ -129,7 +129,7 @@ async fn dead_letters_are_listed_newest_first_replayed_and_discarded(b: TestBack
         Err(StoreError::NotFound { .. })
     ));
 
-    // Replaying a reason revives its letters only, with fresh attempts, due now.
+    // Replaying a reason revives its letters only, with fresh attempts, due since they arrived.
     let t1 = T0.plus(Duration::from_secs(60));
     let mut replayed = s
         .replay_dead_letters(None, Some(DeadLetterReason::InvalidSender), t1)
@@ -140,7 +140,7 @@ async fn dead_letters_are_listed_newest_first_replayed_and_discarded(b: TestBack
     expected.sort();
     assert_eq!(replayed, expected);
     let j = s.job(ids[0]).await.unwrap();
-    assert_eq!((j.state, j.attempts, j.due_at), (JobState::Ready, 0, t1));
+    assert_eq!((j.state, j.attempts, j.due_at), (JobState::Ready, 0, T0));
     assert!(matches!(
         s.dead_letter(ids[0]).await,
         Err(StoreError::NotFound { .. })
