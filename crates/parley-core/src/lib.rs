@@ -11,6 +11,7 @@ pub mod channel;
 pub mod clock;
 pub mod compliance;
 pub mod consent;
+pub mod dead_letter;
 pub mod error_code;
 pub mod keyword_process;
 pub mod keywords;

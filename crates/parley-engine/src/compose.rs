@@ -369,6 +369,23 @@ fn check_request(message: &OutgoingMessage) -> Result<(), ComposeError> {
             "give either a body or a template: a template's text is its own".to_owned(),
         ));
     }
+    // PostgreSQL refuses NUL in text and SQLite keeps it: refused here on both, naming the
+    // field, rather than changed (a business's own words are not rewritten; inbound text is
+    // cleaned instead, see `parley_core::dead_letter`).
+    if let Some(at) = parley_core::dead_letter::unstorable_at(&message.body) {
+        return Err(ComposeError::Invalid(format!(
+            "body: character {} is a NUL (U+0000), which Parley does not store",
+            at + 1
+        )));
+    }
+    let parameters = message.template.iter().flat_map(|t| t.parameters.iter());
+    for (i, p) in parameters.enumerate() {
+        if parley_core::dead_letter::unstorable_at(p).is_some() {
+            return Err(ComposeError::Invalid(format!(
+                "template.parameters[{i}] holds a NUL (U+0000), which Parley does not store"
+            )));
+        }
+    }
     if message.template.is_none() && message.body.trim().is_empty() && message.media.is_empty() {
         return Err(ComposeError::Invalid(
             "nothing to send: give a body, media or a template".to_owned(),

@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parley_core::consent::{ConsentDecision, InboundConsent, SendPurpose, decide_inbound};
+use parley_core::dead_letter::DeadLetterReason;
 use parley_core::keyword_process::{
     SmsProcess, bare_help, might_be_process_keyword, resolve as resolve_keyword,
 };
@@ -37,8 +38,8 @@ use parley_core::session::{
 };
 use parley_core::{Clock, E164, Timestamp, new_id};
 use parley_store::{
-    CaseInsert, Channel, ConsentWrite, ContactInsert, ContactLink, Entry, InboundWrite, Job,
-    Session, Store, StoreError, UserInsert,
+    CaseInsert, Channel, ConsentWrite, ContactInsert, ContactLink, DeadLetterWrite, Entry,
+    InboundWrite, Job, Session, Store, StoreError, UserInsert,
 };
 use tokio::sync::Notify;
 use tracing::{Instrument as _, field};
@@ -79,9 +80,10 @@ impl std::fmt::Debug for Inbound {
 
 #[derive(Debug, thiserror::Error)]
 enum StageError {
-    /// Will never succeed (a malformed event, a channel that no longer exists): dead-letter.
-    #[error("{0}")]
-    Permanent(String),
+    /// Will never succeed (a malformed event, a channel that no longer exists): kept in an Error
+    /// session when the customer can be identified, otherwise dead-lettered with the reason.
+    #[error("{1}")]
+    Permanent(DeadLetterReason, String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -263,12 +265,16 @@ impl Inbound {
     }
 
     /// Processes a claimed batch: decides every message in order, then commits them all at once.
+    ///
+    /// A message that cannot be processed ends one of three ways, never dropped in silence: in an
+    /// Error session (the customer is known: SE-08); as a dead letter at once when retrying
+    /// cannot help (see [`parley_core::dead_letter`]); or retried, becoming a dead letter only on
+    /// its last attempt, when the database failed. Dead letters are written here, with their
+    /// reason, and left out of the outcomes (the runner's contract for jobs a handler settles).
     pub async fn process_batch(&self, jobs: Vec<Job>) -> Vec<(Uuid, JobOutcome)> {
         let mut cache = BatchCache::default();
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        let mut writes = Vec::with_capacity(jobs.len());
-        let mut events = Vec::new();
-        let mut committed_ids = Vec::with_capacity(jobs.len());
+        let mut fate = Fate::default();
+        let mut decided: Vec<Decided> = Vec::with_capacity(jobs.len());
         let mut parsed = Vec::with_capacity(jobs.len());
         // One runner claimed the whole batch, so one worker holds every job of it.
         let worker = jobs
@@ -276,19 +282,29 @@ impl Inbound {
             .find_map(|j| j.leased_by.clone())
             .unwrap_or_default();
         for job in jobs {
+            if jobs::is_last_attempt(&job) {
+                fate.last.insert(job.id);
+            }
             match serde_json::from_str::<InboundEvent>(&job.payload) {
-                Ok(e) => parsed.push((job.id, e)),
-                Err(e) => outcomes.push((
+                // Events queued before text was cleaned at the door are cleaned here.
+                Ok(e) => parsed.push((job.id, e.storable())),
+                Err(e) => fate.bury(
                     job.id,
-                    JobOutcome::Permanent(format!("malformed inbound event: {e}")),
-                )),
+                    DeadLetterReason::Malformed,
+                    format!("malformed inbound event: {e}"),
+                    None,
+                ),
             }
         }
         if let Err(e) = self.prefetch(&parsed, &mut cache).await {
             tracing::warn!(error = %e, "inbound batch could not be read; it will be retried");
-            let ids = parsed.iter().map(|(id, _)| *id);
-            return retry_all(ids, outcomes, &e.to_string());
+            let channels: HashMap<Uuid, Uuid> =
+                parsed.iter().map(|(id, e)| (*id, e.channel_id)).collect();
+            fate.retry_all(parsed.iter().map(|(id, _)| *id), &e.to_string(), &channels);
+            return self.settle(&worker, fate).await;
         }
+        let channels: HashMap<Uuid, Uuid> =
+            parsed.iter().map(|(id, e)| (*id, e.channel_id)).collect();
         let mut remaining = parsed.into_iter();
         while let Some((job_id, event)) = remaining.next() {
             let span = tracing::debug_span!(
@@ -299,62 +315,180 @@ impl Inbound {
                 session_id = field::Empty,
                 entry_id = field::Empty,
             );
-            match self.decide(&event, &mut cache).instrument(span).await {
+            let failed = match self.decide(&event, &mut cache).instrument(span).await {
                 Ok(p) => {
-                    writes.push(p.write);
-                    events.extend(p.events);
-                    committed_ids.push(job_id);
+                    decided.push((job_id, p.write, p.events));
+                    None
                 }
-                Err(StageError::Permanent(m)) => {
+                Err(StageError::Permanent(reason, m)) => {
                     match self.record_failure(&event, &m, &mut cache).await {
                         // The message is kept in an Error session with its reason (SE-08).
                         Ok(Some(write)) => {
-                            events.push(DomainEvent::SessionChanged {
+                            let events = vec![DomainEvent::SessionChanged {
                                 session_id: write.sessions.last().map_or(Uuid::nil(), |s| s.id),
-                            });
-                            writes.push(write);
-                            committed_ids.push(job_id);
+                            }];
+                            decided.push((job_id, write, events));
+                            None
                         }
-                        Ok(None) => outcomes.push((job_id, JobOutcome::Permanent(m))),
+                        Ok(None) => {
+                            fate.bury(job_id, reason, m, Some(event.channel_id));
+                            None
+                        }
+                        Err(e) => Some(e),
+                    }
+                }
+                Err(StageError::Rules(RulesError::Store(e)) | StageError::Store(e)) => Some(e),
+                Err(StageError::Rules(e)) => {
+                    fate.bury(
+                        job_id,
+                        DeadLetterReason::ChannelUnavailable,
+                        format!("channel configuration: {e}"),
+                        Some(event.channel_id),
+                    );
+                    None
+                }
+            };
+            if let Some(e) = failed {
+                // The batch's reads failed: nothing was written, so every message can retry.
+                let rest = remaining.map(|(id, _)| id);
+                let ids = decided.iter().map(|d| d.0).chain([job_id]).chain(rest);
+                fate.retry_all(ids, &e.to_string(), &channels);
+                return self.settle(&worker, fate).await;
+            }
+        }
+        self.commit(&worker, decided, &mut fate, &channels).await;
+        self.settle(&worker, fate).await
+    }
+
+    /// Writes the decided messages in one transaction, which also completes their jobs. When the
+    /// database refuses the batch (a value it does not take), the messages are written one by one
+    /// until the one it refuses is found: that one is dead-lettered, those before it are kept,
+    /// those after it are decided again in a later batch (they may have counted on it).
+    async fn commit(
+        &self,
+        worker: &str,
+        decided: Vec<Decided>,
+        fate: &mut Fate,
+        channels: &HashMap<Uuid, Uuid>,
+    ) {
+        if decided.is_empty() {
+            return;
+        }
+        let n = decided.len();
+        let (mut ids, mut writes, mut events) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (id, write, e) in decided {
+            ids.push(id);
+            writes.push(write);
+            events.push(e);
+        }
+        let result = self
+            .store
+            .commit_inbound(&writes, &ids, worker, self.clock.now())
+            .await;
+        match result {
+            Ok(()) => self.committed(&ids, &writes, events, fate),
+            Err(e) if e.is_refusal() => {
+                tracing::warn!(error = %e, n, "inbound batch refused; writing it message by message");
+                let mut rest = ids.iter().zip(&writes).zip(events);
+                while let Some(((id, write), events)) = rest.next() {
+                    let one = std::slice::from_ref(write);
+                    match self
+                        .store
+                        .commit_inbound(one, &[*id], worker, self.clock.now())
+                        .await
+                    {
+                        Ok(()) => self.committed(&[*id], one, vec![events], fate),
                         Err(e) => {
-                            let rest = remaining.map(|(id, _)| id);
-                            let ids = committed_ids.into_iter().chain([job_id]).chain(rest);
-                            return retry_all(ids, outcomes, &e.to_string());
+                            let error = e.to_string();
+                            if e.is_refusal() {
+                                let channel = channels.get(id).copied();
+                                fate.bury(
+                                    *id,
+                                    DeadLetterReason::DatabaseRefused,
+                                    error.clone(),
+                                    channel,
+                                );
+                            } else {
+                                fate.retry_all([*id], &error, channels);
+                            }
+                            for ((id, _), _) in rest.by_ref() {
+                                fate.outcomes.push((*id, JobOutcome::Retry(error.clone())));
+                            }
                         }
                     }
                 }
-                Err(StageError::Rules(e)) => outcomes.push((
-                    job_id,
-                    JobOutcome::Permanent(format!("channel configuration: {e}")),
-                )),
-                Err(StageError::Store(e)) => {
-                    // The batch's reads failed: nothing was written, so every message can retry.
-                    let rest = remaining.map(|(id, _)| id);
-                    let ids = committed_ids.into_iter().chain([job_id]).chain(rest);
-                    return retry_all(ids, outcomes, &e.to_string());
-                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "inbound batch not committed; it will be retried");
+                fate.retry_all(ids, &e.to_string(), channels);
             }
         }
-        // The jobs whose effects are written are completed in the same transaction.
-        if let Err(e) = self
-            .store
-            .commit_inbound(&writes, &committed_ids, &worker, self.clock.now())
-            .await
-        {
-            tracing::warn!(error = %e, "inbound batch not committed; it will be retried");
-            return retry_all(committed_ids, outcomes, &e.to_string());
-        }
+    }
+
+    /// After a commit: the messages' events go out, the dispatcher is woken for their replies.
+    fn committed(
+        &self,
+        ids: &[Uuid],
+        writes: &[InboundWrite],
+        events: Vec<Vec<DomainEvent>>,
+        fate: &mut Fate,
+    ) {
         let sent_any = writes
             .iter()
             .any(|w| w.jobs.iter().any(|j| j.queue == Queue::Outbound.as_str()));
-        for e in events {
+        for e in events.into_iter().flatten() {
             self.events.publish(e);
         }
         if sent_any && let Some(w) = &self.outbound_wake {
             w.notify_one();
         }
-        metrics::counter!("parley_inbound_messages_total").increment(committed_ids.len() as u64);
-        outcomes.extend(committed_ids.into_iter().map(|id| (id, JobOutcome::Done)));
+        metrics::counter!("parley_inbound_messages_total").increment(ids.len() as u64);
+        fate.outcomes
+            .extend(ids.iter().map(|id| (*id, JobOutcome::Done)));
+    }
+
+    /// Writes the batch's dead letters (each counted by reason and logged at warn) and returns
+    /// the outcomes for the runner to record. When the dead letters cannot be written either,
+    /// their jobs are retried, and decided again, rather than left to die without their reason.
+    async fn settle(&self, worker: &str, fate: Fate) -> Vec<(Uuid, JobOutcome)> {
+        let Fate {
+            mut outcomes, dead, ..
+        } = fate;
+        if dead.is_empty() {
+            return outcomes;
+        }
+        let letters: Vec<DeadLetterWrite> = dead.iter().map(|(l, _)| l.clone()).collect();
+        match self
+            .store
+            .dead_letter_jobs(worker, &letters, self.clock.now())
+            .await
+        {
+            Ok(_) => {
+                for (l, channel) in dead {
+                    metrics::counter!("parley_inbound_dead_letters_total", "reason" => l.reason.as_str())
+                        .increment(1);
+                    tracing::warn!(
+                        job_id = %l.id,
+                        channel_id = channel.map(|c| c.to_string()),
+                        reason = %l.reason,
+                        detail = %l.detail,
+                        "inbound message dead-lettered"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, n = letters.len(), "dead letters not written; their messages will be retried");
+                outcomes.extend(
+                    letters
+                        .into_iter()
+                        .map(|l| (l.id, JobOutcome::Retry(l.detail))),
+                );
+            }
+        }
         outcomes
     }
 
@@ -508,7 +642,12 @@ impl Inbound {
             },
             &rules.behaviour.session_policy,
         )
-        .map_err(|e| StageError::Permanent(format!("session rules refused the message: {e}")))?;
+        .map_err(|e| {
+            StageError::Permanent(
+                DeadLetterReason::Other,
+                format!("session rules refused the message: {e}"),
+            )
+        })?;
         let conversation_id = *customer.conversation_id.get_or_insert_with(new_id);
         let of = SessionOf {
             channel_id: rules.channel.id,
@@ -699,15 +838,23 @@ impl Inbound {
             if bare_help(&rules.keywords, &rules.profile, &event.text).is_some() {
                 return Ok(rules);
             }
-            return Err(StageError::Permanent(format!(
-                "message to shared short code {} names no known program",
-                rules.channel.address
-            )));
+            return Err(StageError::Permanent(
+                DeadLetterReason::ChannelUnavailable,
+                format!(
+                    "message to shared short code {} names no known program",
+                    rules.channel.address
+                ),
+            ));
         };
         let channel = siblings
             .iter()
             .find(|c| c.provider_keyword.as_deref() == Some(program))
-            .ok_or_else(|| StageError::Permanent(format!("no channel for program '{program}'")))?;
+            .ok_or_else(|| {
+                StageError::Permanent(
+                    DeadLetterReason::ChannelUnavailable,
+                    format!("no channel for program '{program}'"),
+                )
+            })?;
         self.rules(channel.id, cache).await
     }
 
@@ -722,9 +869,10 @@ impl Inbound {
         let channel = match self.store.channel(channel_id).await {
             Ok(c) => c,
             Err(StoreError::NotFound { .. }) => {
-                return Err(StageError::Permanent(format!(
-                    "channel {channel_id} no longer exists"
-                )));
+                return Err(StageError::Permanent(
+                    DeadLetterReason::ChannelUnavailable,
+                    format!("channel {channel_id} no longer exists"),
+                ));
             }
             Err(e) => return Err(e.into()),
         };
@@ -983,16 +1131,48 @@ impl Inbound {
     }
 }
 
-fn retry_all(
-    ids: impl IntoIterator<Item = Uuid>,
-    mut outcomes: Vec<(Uuid, JobOutcome)>,
-    error: &str,
-) -> Vec<(Uuid, JobOutcome)> {
-    outcomes.extend(
-        ids.into_iter()
-            .map(|id| (id, JobOutcome::Retry(error.to_owned()))),
-    );
-    outcomes
+/// A decided message: its job, its rows and its events.
+type Decided = (Uuid, InboundWrite, Vec<DomainEvent>);
+
+/// What becomes of a batch's jobs besides being written: the runner's outcomes, and the dead
+/// letters (with the channel, for the log) the pipeline writes itself.
+#[derive(Default)]
+struct Fate {
+    outcomes: Vec<(Uuid, JobOutcome)>,
+    dead: Vec<(DeadLetterWrite, Option<Uuid>)>,
+    /// Jobs on their last attempt: a failure that would be retried is a dead letter instead.
+    last: std::collections::HashSet<Uuid>,
+}
+
+impl Fate {
+    fn bury(&mut self, id: Uuid, reason: DeadLetterReason, detail: String, channel: Option<Uuid>) {
+        self.dead
+            .push((DeadLetterWrite { id, reason, detail }, channel));
+    }
+
+    /// The database failed: every job is retried, except those out of attempts, which become
+    /// dead letters saying so.
+    fn retry_all(
+        &mut self,
+        ids: impl IntoIterator<Item = Uuid>,
+        error: &str,
+        channels: &HashMap<Uuid, Uuid>,
+    ) {
+        for id in ids {
+            if self.last.contains(&id) {
+                let channel = channels.get(&id).copied();
+                self.bury(
+                    id,
+                    DeadLetterReason::DatabaseUnavailable,
+                    error.to_owned(),
+                    channel,
+                );
+            } else {
+                self.outcomes
+                    .push((id, JobOutcome::Retry(error.to_owned())));
+            }
+        }
+    }
 }
 
 /// The customer's message as an entry of `session_id`; `problem` says why it could not be
@@ -1043,11 +1223,41 @@ fn enqueue(session: &mut Session, channel: &Channel) {
 /// The platform key of the sender, as the provider delivered it.
 fn platform_key(kind: ChannelKind, from: &str) -> Result<String, StageError> {
     parley_core::channel::platform_key(kind, from, parley_core::channel::KeySource::Network)
-        .map_err(|e| StageError::Permanent(format!("sender: {e}")))
+        .map_err(|e| StageError::Permanent(DeadLetterReason::InvalidSender, format!("sender: {e}")))
 }
 
 fn phone_of(kind: ChannelKind, key: &str) -> Option<E164> {
     matches!(kind, ChannelKind::Sms | ChannelKind::Whatsapp)
         .then(|| E164::from_network(key).ok())
         .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_database_retries_except_on_the_last_attempt() {
+        let (early, last) = (new_id(), new_id());
+        let channel = new_id();
+        let mut fate = Fate::default();
+        fate.last.insert(last);
+        let channels = HashMap::from([(last, channel)]);
+        fate.retry_all([early, last], "pool timed out", &channels);
+        assert_eq!(
+            fate.outcomes,
+            [(early, JobOutcome::Retry("pool timed out".to_owned()))]
+        );
+        assert_eq!(
+            fate.dead,
+            [(
+                DeadLetterWrite {
+                    id: last,
+                    reason: DeadLetterReason::DatabaseUnavailable,
+                    detail: "pool timed out".to_owned(),
+                },
+                Some(channel)
+            )]
+        );
+    }
 }

@@ -65,8 +65,15 @@ impl Ingest {
 
     /// Persists one event; returns once it is durable. A duplicate (same provider message id on
     /// the same channel) is accepted and ignored.
+    ///
+    /// The event is stored with its text cleaned ([`InboundEvent::storable`]), so a character
+    /// one database refuses cannot make the event, or its processing, differ between backends.
     pub async fn submit(&self, event: &InboundEvent) -> Result<(), IngestError> {
-        let job = event.job()?;
+        let job = if event.is_storable() {
+            event.job()?
+        } else {
+            event.clone().storable().job()?
+        };
         let (reply, done) = oneshot::channel();
         self.tx
             .send((job, reply))

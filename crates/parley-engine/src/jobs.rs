@@ -229,6 +229,46 @@ pub struct InboundEvent {
 }
 
 impl InboundEvent {
+    /// Whether [`InboundEvent::storable`] would leave the event as it is (the usual case, checked
+    /// without copying it).
+    pub fn is_storable(&self) -> bool {
+        use parley_core::dead_letter::storable_text;
+        [&self.provider_message_id, &self.from, &self.to, &self.text]
+            .into_iter()
+            .chain(&self.profile_name)
+            .chain(self.media.iter().flat_map(|m| [&m.url, &m.content_type]))
+            .all(|s| matches!(storable_text(s), std::borrow::Cow::Borrowed(_)))
+    }
+
+    /// The event with every text field as Parley stores it
+    /// ([`parley_core::dead_letter::storable_text`]: NUL becomes U+FFFD), so SQLite and
+    /// PostgreSQL keep the same message. Applied where events enter the pipeline ([`crate::ingest`])
+    /// and again when a job is read, for events queued before this rule.
+    pub fn storable(self) -> Self {
+        use parley_core::dead_letter::storable_text;
+        let clean = |s: String| match storable_text(&s) {
+            std::borrow::Cow::Borrowed(_) => s,
+            std::borrow::Cow::Owned(o) => o,
+        };
+        Self {
+            provider_message_id: clean(self.provider_message_id),
+            from: clean(self.from),
+            to: clean(self.to),
+            text: clean(self.text),
+            profile_name: self.profile_name.map(clean),
+            media: self
+                .media
+                .into_iter()
+                .map(|mut m| {
+                    m.url = clean(m.url);
+                    m.content_type = clean(m.content_type);
+                    m
+                })
+                .collect(),
+            ..self
+        }
+    }
+
     /// The job that carries this event. Its dedupe key makes a provider's retry a no-op.
     pub fn job(&self) -> Result<NewJob, serde_json::Error> {
         let mut job = JobKind::InboundMessage.job(
@@ -302,5 +342,31 @@ mod tests {
         assert_eq!(inbound.kind, "inbound.message");
         assert_eq!(inbound.queue, "inbound");
         assert_eq!(inbound.dedupe_key, Some(format!("in:{id}:m1")));
+    }
+
+    #[test]
+    fn inbound_text_is_stored_without_nul() {
+        let now = Timestamp::from_millis(1);
+        let event = InboundEvent {
+            channel_id: new_id(),
+            provider_message_id: "m\0".to_owned(),
+            from: "+15550100".to_owned(),
+            to: "+15550199".to_owned(),
+            text: "hi\0".to_owned(),
+            media: Vec::new(),
+            profile_name: Some("A\0nn".to_owned()),
+            received_at: now,
+        };
+        assert!(!event.is_storable());
+        let clean = event.storable();
+        assert!(clean.is_storable());
+        assert_eq!(
+            (
+                clean.text.as_str(),
+                clean.profile_name.as_deref(),
+                clean.provider_message_id.as_str()
+            ),
+            ("hi\u{FFFD}", Some("A\u{FFFD}nn"), "m\u{FFFD}")
+        );
     }
 }

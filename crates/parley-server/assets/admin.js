@@ -2,6 +2,7 @@
 // text and routing rules. The fields of each form come from the server's own OpenAPI document (the
 // request body of the resource's POST), so a form can never ask for what the API does not take;
 // a few fields get a better widget (pick a queue by name, skills with levels, JSON for settings).
+// Dead letters are not configuration: their tab lists them and replays them (see deadLetters below).
 'use strict';
 
 (function () {
@@ -51,6 +52,10 @@
     'routing-rules': {
       title: 'Routing rules', path: '/api/v1/routing-rules', columns: null,
       help: 'Which queue, skill or agent a session goes to.',
+    },
+    'dead-letters': {
+      title: 'Dead letters', path: '/api/v1/dead-letters', custom: true,
+      help: 'Customer messages that could not be processed, kept with the reason. Fix the cause, then replay them.',
     },
   };
 
@@ -184,6 +189,9 @@
     $('admin-title').textContent = res.title;
     $('admin-help').textContent = res.help || '';
     $('admin-editor').hidden = true;
+    $('admin-new').hidden = Boolean(res.custom);
+    $('dead-reasons').hidden = true;
+    $('admin-empty').textContent = res.custom ? 'No dead letters: every message that came in was processed.' : 'Nothing here yet.';
     rows = [];
     next = null;
     clear($('admin-tbody'));
@@ -217,6 +225,10 @@
 
   function renderRows() {
     const res = RESOURCES[current];
+    if (current === 'dead-letters') {
+      renderDeadLetters();
+      return;
+    }
     const cols = columnsFor(res);
     const head = clear($('admin-thead'));
     head.appendChild(h('tr', null, cols.map((c) => h('th', { scope: 'col', text: label(c) })), h('th', { scope: 'col', class: 'actions', text: '' })));
@@ -271,6 +283,60 @@
       show(current);
     } catch (err) {
       showError('Could not ' + action.label.toLowerCase(), err);
+    }
+  }
+
+  // --- Dead letters ---------------------------------------------------------------------------
+
+  /** "3 min ago", with the exact time in the tooltip. */
+  function ago(iso) {
+    const t = new Date(iso).getTime();
+    if (Number.isNaN(t)) return '—';
+    return P.duration(Date.now() - t) + ' ago';
+  }
+
+  function renderDeadLetters() {
+    const head = clear($('admin-thead'));
+    head.appendChild(h('tr', null, ['Received', 'Channel', 'Reason', 'Message'].map((c) => h('th', { scope: 'col', text: c })),
+      h('th', { scope: 'col', class: 'actions', text: '' })));
+    const body = clear($('admin-tbody'));
+    const channels = names.channels || new Map();
+    const reasons = new Map();
+    for (const row of rows) {
+      const seen = reasons.get(row.reason) || { text: row.reason_text, n: 0 };
+      seen.n += 1;
+      reasons.set(row.reason, seen);
+      const channel = row.channel_id ? channels.get(row.channel_id) || 'A removed channel' : '—';
+      // Every value is set as text: a customer's message is never markup here.
+      body.appendChild(h('tr', { 'data-testid': 'dead-letter', dataset: { id: row.id } },
+        h('th', { scope: 'row', title: P.when(row.received_at), text: ago(row.received_at) }),
+        h('td', { text: channel }),
+        h('td', { title: row.detail || '', text: row.reason_text }),
+        h('td', { class: 'excerpt', text: row.excerpt === null || row.excerpt === undefined ? '(unreadable)' : (row.from ? row.from + ': ' : '') + row.excerpt }),
+        h('td', { class: 'actions' },
+          h('button', { type: 'button', class: 'small', text: 'Replay', onclick: () => replay('/' + encodeURIComponent(row.id) + '/replay', null) }))));
+    }
+    const bar = clear($('dead-reasons'));
+    for (const [reason, seen] of reasons) {
+      bar.appendChild(h('button', {
+        type: 'button', class: 'small', dataset: { reason },
+        text: 'Replay all: ' + seen.text.toLowerCase() + ' (' + seen.n + (next ? '+' : '') + ')',
+        onclick: () => replay('/replay', { reason }),
+      }));
+    }
+    bar.hidden = reasons.size === 0;
+    $('admin-empty').hidden = rows.length > 0;
+    $('admin-more').hidden = !next;
+  }
+
+  async function replay(suffix, payload) {
+    try {
+      const done = await api('POST', RESOURCES['dead-letters'].path + suffix, payload || undefined);
+      const n = done && typeof done.replayed === 'number' ? done.replayed : 0;
+      notify(n === 1 ? 'Replayed 1 message.' : 'Replayed ' + n + ' messages.', 'info');
+      show('dead-letters');
+    } catch (err) {
+      showError('Could not replay', err);
     }
   }
 

@@ -107,7 +107,7 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
     security(("bearer" = [])),
     tags(
         (name = "channels"), (name = "queues"), (name = "skills"), (name = "agents"),
-        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "keyword-sets"), (name = "quick-texts"), (name = "routing-rules"), (name = "templates"), (name = "simulator"), (name = "operations")
+        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "keyword-sets"), (name = "quick-texts"), (name = "routing-rules"), (name = "templates"), (name = "dead-letters"), (name = "simulator"), (name = "operations")
     )
 )]
 struct ApiDoc;
@@ -206,6 +206,13 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(api::keyword_sets::replace_channel_keyword_sets))
         .routes(routes!(api::compose::analyze_draft))
         .routes(routes!(api::messages::send_message))
+        .routes(routes!(api::dead_letters::list_dead_letters))
+        .routes(routes!(api::dead_letters::replay_dead_letters))
+        .routes(routes!(
+            api::dead_letters::get_dead_letter,
+            api::dead_letters::discard_dead_letter
+        ))
+        .routes(routes!(api::dead_letters::replay_dead_letter))
         .routes(routes!(api::messages::get_media))
         .routes(routes!(api::messages::resend_message))
         .routes(routes!(api::messages::mark_message_failed))

@@ -28,6 +28,20 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database refused the values themselves (a constraint, a character or value it
+    /// does not take), so sending the same rows again fails the same way; anything else
+    /// (unreachable, timed out, busy, a deadlock) may pass on a retry.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            Self::Conflict(_) | Self::Invalid(_) | Self::Corrupt(_) => true,
+            Self::Database(sqlx::Error::Database(db)) => {
+                db.code().is_some_and(|c| refusal_code(&c))
+            }
+            Self::Database(sqlx::Error::Encode(_)) => true,
+            _ => false,
+        }
+    }
+
     pub(crate) fn not_found(entity: &'static str) -> Self {
         Self::NotFound { entity }
     }
@@ -73,6 +87,19 @@ impl From<sqlx::Error> for StoreError {
             _ => Self::Database(e),
         }
     }
+}
+
+/// Whether a database error code is a refusal of the data: PostgreSQL's SQLSTATE classes 22
+/// (data exception, such as 22021 for a NUL in text) and 23 (integrity constraint); SQLite's
+/// primary result codes 18 (too big), 19 (constraint, including a trigger's RAISE) and 20
+/// (datatype mismatch), which it reports as extended codes whose low byte is the primary one.
+/// A SQLSTATE always has five characters; SQLite's codes have at most four digits.
+fn refusal_code(code: &str) -> bool {
+    if code.len() == 5 {
+        return code.starts_with("22") || code.starts_with("23");
+    }
+    code.parse::<u32>()
+        .is_ok_and(|n| matches!(n & 0xff, 18..=20))
 }
 
 /// The sentence for a broken uniqueness rule, from the table and constraint named in the
@@ -124,7 +151,21 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests {
-    use super::unique_rule;
+    use super::{refusal_code, unique_rule};
+
+    #[test]
+    fn refusals_are_told_from_failures_on_both_dialects() {
+        for code in [
+            "22021", "22P05", "23514", "23505", "19", "1811", "2067", "787", "20", "18",
+        ] {
+            assert!(refusal_code(code), "{code}");
+        }
+        for code in [
+            "40001", "57P01", "08006", "53300", "5", "517", "10", "3338", "13",
+        ] {
+            assert!(!refusal_code(code), "{code}");
+        }
+    }
 
     #[test]
     fn both_dialects_name_the_same_rule() {

@@ -15,6 +15,7 @@ mod config;
 mod console;
 mod conversations;
 mod crm;
+mod dead_letters;
 mod error;
 mod import;
 mod inbound;
@@ -47,6 +48,7 @@ pub use console::{
     SessionSummary, TimelineRow, WaitingSession,
 };
 pub use conversations::{ConsentOrigin, MessagingUserFilter, SessionFilter};
+pub use dead_letters::{DEAD_LETTER_QUEUE, DeadLetter, DeadLetterWrite};
 pub use error::{Result, StoreError};
 pub use import::{ConsentChange, ImportWritten, UserImportBatch, UserUpdate};
 pub use inbound::{

@@ -93,6 +93,39 @@ pub async fn fresh(backend: TestBackend) -> TestDb {
     }
 }
 
+/// Makes the database refuse, as a constraint would, every entry whose body is `body`: a value
+/// both backends refuse the same way, for tests of what Parley does with a message its database
+/// will not take (SQLite through a trigger's `RAISE(ABORT)`, PostgreSQL through a trigger raising
+/// a check violation).
+pub async fn refuse_entries_with_body(store: &Store, body: &str) {
+    let quoted = body.replace('\'', "''");
+    let result = match &store.backend {
+        crate::Backend::Sqlite { writer, .. } => {
+            let sql = format!(
+                "CREATE TRIGGER refuse_body BEFORE INSERT ON entries WHEN NEW.body = '{quoted}' \
+                 BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
+            );
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(writer)
+                .await
+                .map(|_| ())
+        }
+        crate::Backend::Postgres(pool) => {
+            let sql = format!(
+                "CREATE FUNCTION refuse_body() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.body = '{quoted}' THEN RAISE EXCEPTION 'refused by test' USING ERRCODE = 'check_violation'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER refuse_body BEFORE INSERT ON entries FOR EACH ROW EXECUTE FUNCTION refuse_body();"
+            );
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(pool)
+                .await
+                .map(|_| ())
+        }
+    };
+    result.unwrap_or_else(|e| panic!("installing the refusing trigger: {e}"));
+}
+
 /// Declares each listed `async fn name(backend: TestBackend)` as two tests, `sqlite::name` and
 /// `postgres::name`, so every behaviour is checked on both databases.
 #[macro_export]

@@ -8,6 +8,7 @@
 pub mod agents;
 pub mod channels;
 pub mod contacts;
+pub mod dead_letters;
 pub mod deliveries;
 pub mod keyword_sets;
 pub mod queues;

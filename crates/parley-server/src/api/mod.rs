@@ -5,6 +5,7 @@ pub mod channels;
 pub mod compose;
 pub mod contacts;
 pub mod conversations;
+pub mod dead_letters;
 pub mod keyword_sets;
 pub mod messages;
 pub mod people;

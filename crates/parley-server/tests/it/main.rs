@@ -7,6 +7,7 @@ mod bad_input;
 mod browser;
 mod channel_settings;
 mod console;
+mod dead_letters;
 mod help_content;
 mod inbound;
 mod keyword_sets;

@@ -4,6 +4,7 @@
 mod admin;
 mod config;
 mod conversations;
+mod dead_letters;
 mod import;
 mod jobs;
 mod processes;
