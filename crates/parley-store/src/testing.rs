@@ -116,3 +116,111 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// How the database would run each of `statements` (as the store sends them, with `$N`
+/// parameters), for tests that check the per-message queries use indexes. SQLite: the details of
+/// `EXPLAIN QUERY PLAN`, one line per step (`SCAN t`, `SEARCH t USING INDEX i (c=?)`).
+/// PostgreSQL: `EXPLAIN` of the statement's generic plan (the one a prepared statement uses
+/// whatever its parameters) with sequential scans priced out, so a `Seq Scan` that remains means
+/// no index can answer, not that the planner preferred a scan of a table that is small today.
+/// A statement that cannot be explained gives its error instead of a plan.
+pub async fn query_plans(
+    store: &Store,
+    statements: &[String],
+) -> Vec<(String, std::result::Result<Vec<String>, String>)> {
+    let mut plans = Vec::with_capacity(statements.len());
+    match &store.backend {
+        crate::Backend::Sqlite { writer, .. } => {
+            for sql in statements {
+                let plan = sqlite_plan(writer, sql).await;
+                plans.push((sql.clone(), plan));
+            }
+        }
+        crate::Backend::Postgres(pool) => {
+            // A connection of its own, closed afterwards, so the session settings below never
+            // reach the store's pool.
+            let conn = match pool.acquire().await {
+                Ok(c) => c.detach(),
+                Err(e) => {
+                    return statements
+                        .iter()
+                        .map(|s| (s.clone(), Err(format!("connecting: {e}"))))
+                        .collect();
+                }
+            };
+            let mut conn = conn;
+            let setup = sqlx::raw_sql(
+                "SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan",
+            )
+            .execute(&mut conn)
+            .await;
+            for sql in statements {
+                let plan = match &setup {
+                    Err(e) => Err(format!("setting up: {e}")),
+                    Ok(_) => pg_generic_plan(&mut conn, sql).await,
+                };
+                plans.push((sql.clone(), plan));
+            }
+        }
+    }
+    plans
+}
+
+async fn sqlite_plan(
+    writer: &sqlx::SqlitePool,
+    sql: &str,
+) -> std::result::Result<Vec<String>, String> {
+    use sqlx::Row;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+        .fetch_all(writer)
+        .await
+        .map_err(|e| e.to_string())?;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(3).map_err(|e| e.to_string()))
+        .collect()
+}
+
+async fn pg_generic_plan(
+    conn: &mut sqlx::PgConnection,
+    sql: &str,
+) -> std::result::Result<Vec<String>, String> {
+    // PostgreSQL 15 has no EXPLAIN (GENERIC_PLAN): prepare the statement and explain its
+    // execution with every parameter NULL under force_generic_plan, which plans without values.
+    let params = highest_parameter(sql);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PREPARE parley_plan AS {sql}")))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| format!("preparing: {e}"))?;
+    let args = vec!["NULL"; params].join(", ");
+    let explain = if params == 0 {
+        "EXPLAIN EXECUTE parley_plan".to_owned()
+    } else {
+        format!("EXPLAIN EXECUTE parley_plan({args})")
+    };
+    let plan = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(explain))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| format!("explaining: {e}"));
+    let freed = sqlx::raw_sql("DEALLOCATE parley_plan")
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| format!("deallocating: {e}"));
+    let plan = plan?;
+    freed?;
+    Ok(plan)
+}
+
+/// The highest `$N` in `sql`: how many parameters a prepared statement of it takes.
+fn highest_parameter(sql: &str) -> usize {
+    let mut highest = 0;
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        let after = rest.get(at + 1..).unwrap_or("");
+        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+        if let Ok(n) = digits.parse::<usize>() {
+            highest = highest.max(n);
+        }
+        rest = after;
+    }
+    highest
+}

@@ -7,6 +7,7 @@ mod feed;
 mod import;
 mod inbound;
 mod leases;
+mod plans;
 mod module_graph;
 mod processes;
 mod provision;
