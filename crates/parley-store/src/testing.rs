@@ -139,6 +139,7 @@ pub async fn query_plans(
         crate::Backend::Postgres(pool) => {
             // A connection of its own, closed afterwards, so the session settings below never
             // reach the store's pool.
+            let types = pg_parameter_types(pool).await;
             let conn = match pool.acquire().await {
                 Ok(c) => c.detach(),
                 Err(e) => {
@@ -157,7 +158,7 @@ pub async fn query_plans(
             for sql in statements {
                 let plan = match &setup {
                     Err(e) => Err(format!("setting up: {e}")),
-                    Ok(_) => pg_generic_plan(&mut conn, sql).await,
+                    Ok(_) => pg_generic_plan(&mut conn, sql, types.get(sql.trim())).await,
                 };
                 plans.push((sql.clone(), plan));
             }
@@ -180,14 +181,44 @@ async fn sqlite_plan(
         .collect()
 }
 
+/// The parameter types sqlx gave each statement it prepared on the pool's connections, read from
+/// each connection's `pg_prepared_statements`: some statements cannot be prepared without them
+/// (`$1 IS NULL OR ...`, a `VALUES` list compared with a `uuid` column).
+async fn pg_parameter_types(pool: &sqlx::PgPool) -> std::collections::HashMap<String, Vec<String>> {
+    let mut types = std::collections::HashMap::new();
+    // Holding every connection at once makes each acquire return a different one.
+    let mut held = Vec::new();
+    for _ in 0..pool.size() {
+        let Ok(mut conn) = pool.try_acquire().ok_or(()) else {
+            break;
+        };
+        let rows = sqlx::query_as::<_, (String, Vec<String>)>(
+            "SELECT statement, parameter_types::text[] FROM pg_prepared_statements",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_default();
+        for (statement, params) in rows {
+            types.insert(statement.trim().to_owned(), params);
+        }
+        held.push(conn);
+    }
+    types
+}
+
 async fn pg_generic_plan(
     conn: &mut sqlx::PgConnection,
     sql: &str,
+    types: Option<&Vec<String>>,
 ) -> std::result::Result<Vec<String>, String> {
     // PostgreSQL 15 has no EXPLAIN (GENERIC_PLAN): prepare the statement and explain its
     // execution with every parameter NULL under force_generic_plan, which plans without values.
     let params = highest_parameter(sql);
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PREPARE parley_plan AS {sql}")))
+    let declared = match types {
+        Some(t) if !t.is_empty() => format!("({})", t.join(", ")),
+        _ => String::new(),
+    };
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PREPARE parley_plan{declared} AS {sql}")))
         .execute(&mut *conn)
         .await
         .map_err(|e| format!("preparing: {e}"))?;
