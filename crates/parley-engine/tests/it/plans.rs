@@ -163,6 +163,25 @@ async fn drain(engine: &Engine) {
     panic!("the pipelines did not settle");
 }
 
+async fn reply(engine: &Engine, session_id: uuid::Uuid) -> parley_store::Entry {
+    engine
+        .compose()
+        .send_to_session(
+            session_id,
+            OutgoingMessage {
+                body: "Hi, how can we help?".into(),
+                media: vec![],
+                template: None,
+            },
+            Author {
+                actor: Actor::Agent,
+                actor_id: None,
+            },
+        )
+        .await
+        .unwrap()
+}
+
 /// Drives both pipelines once each way and returns the statements they ran.
 async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
     let (base, seen) = fake::provider(Account {
@@ -193,6 +212,10 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
         EventBus::default(),
         EngineConfig::default(),
     );
+    // The console feed records every message's events as they happen: part of each message's
+    // cost.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let feed = engine.feed.spawn(&engine.events, stopped);
     // Setup above is not the pipelines: record from the first customer message on.
     recorder.0.lock().unwrap().clear();
 
@@ -216,22 +239,7 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
         .await
         .unwrap()
         .unwrap();
-    let entry = engine
-        .compose()
-        .send_to_session(
-            session.id,
-            OutgoingMessage {
-                body: "Hi, how can we help?".into(),
-                media: vec![],
-                template: None,
-            },
-            Author {
-                actor: Actor::Agent,
-                actor_id: None,
-            },
-        )
-        .await
-        .unwrap();
+    let entry = reply(&engine, session.id).await;
     drain(&engine).await;
     let sid = store
         .entry(entry.id)
@@ -262,6 +270,30 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
             .unwrap();
         drain(&engine).await;
     }
+    // The simulator's provider: a customer of the simulator channel and an agent's reply, which
+    // the simulator records as the message delivered.
+    let simulator = store
+        .create_channel(&build::simulator_sms(), clock.now())
+        .await
+        .unwrap();
+    engine
+        .ingest
+        .submit(&event(&simulator, "hello simulator", clock.now()))
+        .await
+        .unwrap();
+    drain(&engine).await;
+    let user = store
+        .messaging_user_by_key(simulator.id, CUSTOMER)
+        .await
+        .unwrap()
+        .unwrap();
+    let session = store.open_session(user.id).await.unwrap().unwrap();
+    let entry = reply(&engine, session.id).await;
+    drain(&engine).await;
+    assert_eq!(
+        store.entry(entry.id).await.unwrap().status,
+        EntryStatus::Delivered
+    );
     {
         let seen = seen.lock().unwrap();
         assert!(seen.violations.is_empty(), "{:?}", seen.violations);
@@ -270,6 +302,25 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
             "the reply and the opt-out confirmation reached the provider: {:?}",
             seen.twilio_sends
         );
+    }
+    // The feed writes in the background: wait (bounded) until it has recorded an event.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|s| s.starts_with("INSERT INTO console_events"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the feed recorded the messages' console events"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    for task in feed {
+        task.await.unwrap();
     }
     let recorded = recorder.0.lock().unwrap().clone();
     recorded.into_iter().filter(|s| has_plan(s)).collect()
