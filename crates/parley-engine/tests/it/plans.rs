@@ -206,6 +206,16 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
         )
         .await
         .unwrap();
+    let simulator = store
+        .create_channel(
+            &ChannelSpec {
+                address: "+14155550111".into(),
+                ..build::simulator_sms()
+            },
+            clock.now(),
+        )
+        .await
+        .unwrap();
     let engine = Engine::new(
         store.clone(),
         clock.clone(),
@@ -272,10 +282,6 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
     }
     // The simulator's provider: a customer of the simulator channel and an agent's reply, which
     // the simulator records as the message delivered.
-    let simulator = store
-        .create_channel(&build::simulator_sms(), clock.now())
-        .await
-        .unwrap();
     engine
         .ingest
         .submit(&event(&simulator, "hello simulator", clock.now()))
@@ -360,6 +366,15 @@ async fn pipeline_queries_use_indexes(b: TestBackend) {
     assert!(
         statements.len() >= 10,
         "sqlx's statement log was recorded: {statements:?}"
+    );
+
+    // The check itself can fail: a lookup by a column no index leads with is a scan on both.
+    let unindexed = "SELECT * FROM sessions WHERE context = $1".to_owned();
+    let probe = query_plans(&db.store, std::slice::from_ref(&unindexed)).await;
+    let probe_plan = probe[0].1.as_ref().unwrap();
+    assert!(
+        !full_scans(probe_plan).is_empty(),
+        "a scan is detected: {probe_plan:?}"
     );
 
     let mut failures = Vec::new();
