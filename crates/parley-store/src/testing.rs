@@ -150,11 +150,10 @@ pub async fn query_plans(
                 }
             };
             let mut conn = conn;
-            let setup = sqlx::raw_sql(
-                "SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan",
-            )
-            .execute(&mut conn)
-            .await;
+            let setup =
+                sqlx::raw_sql("SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan")
+                    .execute(&mut conn)
+                    .await;
             for sql in statements {
                 let plan = match &setup {
                     Err(e) => Err(format!("setting up: {e}")),
@@ -218,10 +217,12 @@ async fn pg_generic_plan(
         Some(t) if !t.is_empty() => format!("({})", t.join(", ")),
         _ => String::new(),
     };
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PREPARE parley_plan{declared} AS {sql}")))
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| format!("preparing: {e}"))?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "PREPARE parley_plan{declared} AS {sql}"
+    )))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| format!("preparing: {e}"))?;
     let args = vec!["NULL"; params].join(", ");
     let explain = if params == 0 {
         "EXPLAIN EXECUTE parley_plan".to_owned()

@@ -312,7 +312,10 @@ pub async fn run(o: Options) -> Result<()> {
             },
             |table, rows| {
                 if last.elapsed() > Duration::from_secs(10) {
-                    println!("  loading {table}: {rows} rows ({:.0} s)", t.elapsed().as_secs_f64());
+                    println!(
+                        "  loading {table}: {rows} rows ({:.0} s)",
+                        t.elapsed().as_secs_f64()
+                    );
                     last = Instant::now();
                 }
             },
@@ -379,7 +382,10 @@ pub async fn run(o: Options) -> Result<()> {
             s.name,
             "outbound in bulk",
             mean(&s.outbound_bulk),
-            s.outbound_bulk.iter().map(|r| r.round()).collect::<Vec<_>>()
+            s.outbound_bulk
+                .iter()
+                .map(|r| r.round())
+                .collect::<Vec<_>>()
         );
     }
     let ratio = |a: &[u64], b: &[u64]| {

@@ -244,11 +244,7 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
         .await
         .unwrap()
         .unwrap();
-    let session = store
-        .open_session(user.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let session = store.open_session(user.id).await.unwrap().unwrap();
     let entry = reply(&engine, session.id).await;
     drain(&engine).await;
     let sid = store
@@ -357,10 +353,8 @@ async fn pipeline_queries_use_indexes(b: TestBackend) {
     }
 
     let recorder = Recorder::default();
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(recorder.clone()),
-    )
-    .unwrap();
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(recorder.clone()))
+        .unwrap();
     let db = fresh(b).await;
     let statements = record_pipelines(&db.store, &recorder).await;
     assert!(
