@@ -21,7 +21,8 @@ pub struct BulkLoad {
     pub channel_id: Uuid,
     /// Messaging users, each with a contact (same phone) and one ended session.
     pub users: u64,
-    /// Entries, spread evenly over the sessions, alternately the customer's and an agent's.
+    /// Entries, spread evenly over the sessions, alternately the customer's and an agent's, the
+    /// customer's first.
     pub entries: u64,
     /// The time of the first generated row; row `i` is `i` milliseconds later.
     pub since: Timestamp,
@@ -163,9 +164,9 @@ fn sqlite_insert(table: &str, per_session: u64) -> String {
             let st = format!("($3 + {s})");
             format!(
                 "{rows} INSERT INTO entries (id, session_id, direction, actor, body, provider_message_id, status, created_at, updated_at) \
-                 SELECT {}, {}, CASE i % 2 WHEN 0 THEN 'inbound' ELSE 'outbound' END, \
-                 CASE i % 2 WHEN 0 THEN 'customer' ELSE 'agent' END, 'Bulk message ' || i, 'SMbulk' || i, \
-                 CASE i % 2 WHEN 0 THEN 'received' ELSE 'delivered' END, {st} + (i % {per_session}), {st} + (i % {per_session}) FROM n",
+                 SELECT {}, {}, CASE (i % {per_session}) % 2 WHEN 0 THEN 'inbound' ELSE 'outbound' END, \
+                 CASE (i % {per_session}) % 2 WHEN 0 THEN 'customer' ELSE 'agent' END, 'Bulk message ' || i, 'SMbulk' || i, \
+                 CASE (i % {per_session}) % 2 WHEN 0 THEN 'received' ELSE 'delivered' END, {st} + (i % {per_session}), {st} + (i % {per_session}) FROM n",
                 sqlite_id(ENTRY, &format!("{st} + (i % {per_session})"), "i"),
                 sqlite_id(SESSION, &st, s.as_str())
             )
@@ -206,9 +207,9 @@ fn pg_insert(table: &str, per_session: u64) -> String {
             let et = format!("({st} + (i % {per_session}))");
             format!(
                 "INSERT INTO entries (id, session_id, direction, actor, body, provider_message_id, status, created_at, updated_at) \
-                 SELECT {}, {}, CASE i % 2 WHEN 0 THEN 'inbound' ELSE 'outbound' END, \
-                 CASE i % 2 WHEN 0 THEN 'customer' ELSE 'agent' END, 'Bulk message ' || i, 'SMbulk' || i, \
-                 CASE i % 2 WHEN 0 THEN 'received' ELSE 'delivered' END, {et}, {et} {rows}",
+                 SELECT {}, {}, CASE (i % {per_session}) % 2 WHEN 0 THEN 'inbound' ELSE 'outbound' END, \
+                 CASE (i % {per_session}) % 2 WHEN 0 THEN 'customer' ELSE 'agent' END, 'Bulk message ' || i, 'SMbulk' || i, \
+                 CASE (i % {per_session}) % 2 WHEN 0 THEN 'received' ELSE 'delivered' END, {et}, {et} {rows}",
                 pg_id(ENTRY, &et, "i"),
                 pg_id(SESSION, &st, s.as_str())
             )
