@@ -180,15 +180,31 @@ async fn sqlite_plan(
         .collect()
 }
 
+/// How [`query_plans`] begins the error of a PostgreSQL statement it could not prepare because its
+/// parameter types are unknown: sqlx's connection that prepared it was not found among the pool's
+/// (a connection closed meanwhile), and PostgreSQL cannot infer them from the text.
+pub const UNTYPED: &str = "parameter types unknown";
+
 /// The parameter types sqlx gave each statement it prepared on the pool's connections, read from
 /// each connection's `pg_prepared_statements`: some statements cannot be prepared without them
 /// (`$1 IS NULL OR ...`, a `VALUES` list compared with a `uuid` column).
 async fn pg_parameter_types(pool: &sqlx::PgPool) -> std::collections::HashMap<String, Vec<String>> {
     let mut types = std::collections::HashMap::new();
+    // A connection dropped a moment ago is returned to the pool by a task of its own: wait
+    // (bounded) until every connection is idle, or one that prepared a statement is missed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while u32::try_from(pool.num_idle()).unwrap_or(u32::MAX) < pool.size()
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     // Holding every connection at once makes each acquire return a different one.
     let mut held = Vec::new();
     for _ in 0..pool.size() {
-        let Ok(mut conn) = pool.try_acquire().ok_or(()) else {
+        // Every connection is idle, so each acquire takes one of them rather than opening another.
+        let Ok(Ok(mut conn)) =
+            tokio::time::timeout(std::time::Duration::from_secs(5), pool.acquire()).await
+        else {
             break;
         };
         let rows = sqlx::query_as::<_, (String, Vec<String>)>(
@@ -222,7 +238,10 @@ async fn pg_generic_plan(
     )))
     .execute(&mut *conn)
     .await
-    .map_err(|e| format!("preparing: {e}"))?;
+    .map_err(|e| match types {
+        Some(_) => format!("preparing: {e}"),
+        None => format!("{UNTYPED}: {e}"),
+    })?;
     let args = vec!["NULL"; params].join(", ");
     let explain = if params == 0 {
         "EXPLAIN EXECUTE parley_plan".to_owned()
