@@ -149,3 +149,162 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// How the database would run each of `statements` (as the store sends them, with `$N`
+/// parameters), for tests that check the per-message queries use indexes. SQLite: the details of
+/// `EXPLAIN QUERY PLAN`, one line per step (`SCAN t`, `SEARCH t USING INDEX i (c=?)`).
+/// PostgreSQL: `EXPLAIN` of the statement's generic plan (the one a prepared statement uses
+/// whatever its parameters) with sequential scans priced out, so a `Seq Scan` that remains means
+/// no index can answer, not that the planner preferred a scan of a table that is small today.
+/// A statement that cannot be explained gives its error instead of a plan.
+pub async fn query_plans(
+    store: &Store,
+    statements: &[String],
+) -> Vec<(String, std::result::Result<Vec<String>, String>)> {
+    let mut plans = Vec::with_capacity(statements.len());
+    match &store.backend {
+        crate::Backend::Sqlite { writer, .. } => {
+            for sql in statements {
+                let plan = sqlite_plan(writer, sql).await;
+                plans.push((sql.clone(), plan));
+            }
+        }
+        crate::Backend::Postgres(pool) => {
+            // A connection of its own, closed afterwards, so the session settings below never
+            // reach the store's pool.
+            let types = pg_parameter_types(pool).await;
+            let conn = match pool.acquire().await {
+                Ok(c) => c.detach(),
+                Err(e) => {
+                    return statements
+                        .iter()
+                        .map(|s| (s.clone(), Err(format!("connecting: {e}"))))
+                        .collect();
+                }
+            };
+            let mut conn = conn;
+            let setup =
+                sqlx::raw_sql("SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan")
+                    .execute(&mut conn)
+                    .await;
+            for sql in statements {
+                let plan = match &setup {
+                    Err(e) => Err(format!("setting up: {e}")),
+                    Ok(_) => pg_generic_plan(&mut conn, sql, types.get(sql.trim())).await,
+                };
+                plans.push((sql.clone(), plan));
+            }
+        }
+    }
+    plans
+}
+
+async fn sqlite_plan(
+    writer: &sqlx::SqlitePool,
+    sql: &str,
+) -> std::result::Result<Vec<String>, String> {
+    use sqlx::Row;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+        .fetch_all(writer)
+        .await
+        .map_err(|e| e.to_string())?;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(3).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// How [`query_plans`] begins the error of a PostgreSQL statement it could not prepare because its
+/// parameter types are unknown: sqlx's connection that prepared it was not found among the pool's
+/// (a connection closed meanwhile), and PostgreSQL cannot infer them from the text.
+pub const UNTYPED: &str = "parameter types unknown";
+
+/// The parameter types sqlx gave each statement it prepared on the pool's connections, read from
+/// each connection's `pg_prepared_statements`: some statements cannot be prepared without them
+/// (`$1 IS NULL OR ...`, a `VALUES` list compared with a `uuid` column).
+async fn pg_parameter_types(pool: &sqlx::PgPool) -> std::collections::HashMap<String, Vec<String>> {
+    let mut types = std::collections::HashMap::new();
+    // A connection dropped a moment ago is returned to the pool by a task of its own: wait
+    // (bounded) until every connection is idle, or one that prepared a statement is missed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while u32::try_from(pool.num_idle()).unwrap_or(u32::MAX) < pool.size()
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Holding every connection at once makes each acquire return a different one.
+    let mut held = Vec::new();
+    for _ in 0..pool.size() {
+        // Every connection is idle, so each acquire takes one of them rather than opening another.
+        let Ok(Ok(mut conn)) =
+            tokio::time::timeout(std::time::Duration::from_secs(5), pool.acquire()).await
+        else {
+            break;
+        };
+        let rows = sqlx::query_as::<_, (String, Vec<String>)>(
+            "SELECT statement, parameter_types::text[] FROM pg_prepared_statements",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_default();
+        for (statement, params) in rows {
+            types.insert(statement.trim().to_owned(), params);
+        }
+        held.push(conn);
+    }
+    types
+}
+
+async fn pg_generic_plan(
+    conn: &mut sqlx::PgConnection,
+    sql: &str,
+    types: Option<&Vec<String>>,
+) -> std::result::Result<Vec<String>, String> {
+    // PostgreSQL 15 has no EXPLAIN (GENERIC_PLAN): prepare the statement and explain its
+    // execution with every parameter NULL under force_generic_plan, which plans without values.
+    let params = highest_parameter(sql);
+    let declared = match types {
+        Some(t) if !t.is_empty() => format!("({})", t.join(", ")),
+        _ => String::new(),
+    };
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "PREPARE parley_plan{declared} AS {sql}"
+    )))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| match types {
+        Some(_) => format!("preparing: {e}"),
+        None => format!("{UNTYPED}: {e}"),
+    })?;
+    let args = vec!["NULL"; params].join(", ");
+    let explain = if params == 0 {
+        "EXPLAIN EXECUTE parley_plan".to_owned()
+    } else {
+        format!("EXPLAIN EXECUTE parley_plan({args})")
+    };
+    let plan = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(explain))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| format!("explaining: {e}"));
+    let freed = sqlx::raw_sql("DEALLOCATE parley_plan")
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| format!("deallocating: {e}"));
+    let plan = plan?;
+    freed?;
+    Ok(plan)
+}
+
+/// The highest `$N` in `sql`: how many parameters a prepared statement of it takes.
+fn highest_parameter(sql: &str) -> usize {
+    let mut highest = 0;
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        let after = rest.get(at + 1..).unwrap_or("");
+        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+        if let Ok(n) = digits.parse::<usize>() {
+            highest = highest.max(n);
+        }
+        rest = after;
+    }
+    highest
+}

@@ -79,6 +79,30 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         rate: usize,
     },
+    /// Cost as data grows: inbound and outbound per message on a bulk-loaded database (months of
+    /// traffic) next to an empty one, measured alternately in the same run.
+    Scale {
+        /// Messaging users loaded (each with a contact and an ended session).
+        #[arg(long, default_value_t = 1_000_000)]
+        users: u64,
+        /// Entries loaded, spread over the loaded sessions.
+        #[arg(long, default_value_t = 5_000_000)]
+        entries: u64,
+        /// Messages each way per database per round.
+        #[arg(long, default_value_t = 1_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 4)]
+        rounds: usize,
+        /// Distinct customers of the measured traffic.
+        #[arg(long, default_value_t = 500)]
+        customers: usize,
+        /// PostgreSQL server (two new schemas on it); default two SQLite files.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Rows per bulk-load transaction.
+        #[arg(long, default_value_t = 250_000)]
+        chunk: u64,
+    },
     /// Inbound pipeline: signed Twilio webhooks over loopback at a server on a fresh SQLite
     /// database, until every message is processed; next to the same server's /healthz.
     Inbound {
@@ -96,6 +120,26 @@ pub enum BenchCommand {
 
 pub async fn run(cmd: BenchCommand, config: &Config) -> Result<()> {
     match cmd {
+        BenchCommand::Scale {
+            users,
+            entries,
+            messages,
+            rounds,
+            customers,
+            database_url,
+            chunk,
+        } => {
+            crate::bench_scale::run(crate::bench_scale::Options {
+                users,
+                entries,
+                messages,
+                rounds,
+                customers,
+                database_url,
+                chunk,
+            })
+            .await
+        }
         BenchCommand::Outbound {
             messages,
             customers,

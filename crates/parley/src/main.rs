@@ -10,6 +10,7 @@ mod bench;
 mod bench_console;
 mod bench_inbound;
 mod bench_outbound;
+mod bench_scale;
 mod bench_smsc;
 mod config;
 mod import;

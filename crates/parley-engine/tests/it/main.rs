@@ -9,6 +9,7 @@ mod inbound;
 mod keyword_precedence;
 mod leases;
 mod module_graph;
+mod plans;
 mod processes;
 mod provision;
 mod provision_rules;

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod admin;
+mod bulk;
 mod config;
 mod conversations;
 mod dead_letters;
