@@ -2,7 +2,8 @@
 //! find its rows through an index, never by scanning a table that grows with traffic.
 //!
 //! The statements are not a hand-kept list: the test drives the pipelines through the engine
-//! (customers writing in, a keyword, an agent's reply sent to a provider, its status callback) and
+//! (customers writing in, a keyword, an agent's reply sent to a provider, its status callback,
+//! the unknown-outcome sweeps, the dead-letter list) and
 //! records what sqlx logs, so a query added tomorrow is checked tomorrow. Each is then explained on
 //! the same database (see `parley_store::testing::query_plans`) and a full scan of a large table
 //! fails, naming the statement and its plan.
@@ -142,14 +143,54 @@ fn aliases(sql: &str) -> Vec<(String, &'static str)> {
     found
 }
 
+/// The partial indexes of the schema (`CREATE INDEX ... WHERE ...`), read from SQLite's
+/// migrations: they hold only the rows their condition keeps (unknown outcomes, dead inbound
+/// jobs), a set that grows with trouble, not with traffic, so reading one whole is not a scan of
+/// its table.
+fn partial_indexes() -> Vec<String> {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../parley-store/migrations/sqlite");
+    let mut names = Vec::new();
+    for file in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+        let text: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .flat_map(|l| [l, "\n"])
+            .collect();
+        for statement in text.split(';') {
+            let words: Vec<&str> = statement.split_whitespace().collect();
+            let Some(at) = words.iter().position(|w| w.eq_ignore_ascii_case("INDEX")) else {
+                continue;
+            };
+            if words
+                .first()
+                .is_some_and(|w| w.eq_ignore_ascii_case("CREATE"))
+                && words.iter().any(|w| w.eq_ignore_ascii_case("WHERE"))
+                && let Some(name) = words.get(at + 1)
+            {
+                names.push((*name).to_owned());
+            }
+        }
+    }
+    assert!(!names.is_empty(), "the migrations declare partial indexes");
+    names
+}
+
 /// The large tables a plan reads in full: SQLite's `SCAN <table or alias>` (with or without a
-/// covering index: either visits every row), PostgreSQL's `Seq Scan on <table>`.
+/// covering index: either visits every row, unless the index is partial), PostgreSQL's
+/// `Seq Scan on <table>`.
 fn full_scans(sql: &str, plan: &[String]) -> Vec<String> {
     let aliases = aliases(sql);
+    let partial = partial_indexes();
     let mut found = Vec::new();
     for line in plan {
         let line = line.trim().trim_start_matches("->").trim();
         let name = if let Some(rest) = line.strip_prefix("SCAN ") {
+            let through = rest.split_whitespace().skip_while(|w| *w != "INDEX").nth(1);
+            if through.is_some_and(|i| partial.iter().any(|p| p == i)) {
+                continue;
+            }
             rest.split_whitespace().next()
         } else if let Some(at) = line.find("Seq Scan on ") {
             line.get(at + "Seq Scan on ".len()..)
@@ -329,6 +370,20 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
         store.entry(entry.id).await.unwrap().status,
         EntryStatus::Delivered
     );
+    // Delivery's upkeep, which runs on every node whatever the traffic: the sweeps of unknown
+    // outcomes (expiry, and sends left behind dead jobs), an SMPP receipt's lookup of a customer's
+    // unknown messages when its id matches none, and the operator's list of dead letters.
+    let sweep = engine.unknown_sweep();
+    sweep.sweep().await.unwrap();
+    sweep.orphans().await.unwrap();
+    store
+        .unknown_entries_of(channel.id, CUSTOMER, 10)
+        .await
+        .unwrap();
+    store
+        .list_dead_letters(None, parley_store::PageRequest::new(None, 50))
+        .await
+        .unwrap();
     {
         let seen = seen.lock().unwrap();
         assert!(seen.violations.is_empty(), "{:?}", seen.violations);
