@@ -17,7 +17,7 @@ pub struct SimulatorSettings {
     pub simulate: Option<SimulatorFaults>,
 }
 
-/// What real networks do, injected: `{"error_rate": 0.2, "error": "transient" | "permanent",
+/// What real networks do, injected: `{"error_rate": 0.2, "error": "transient" | "permanent" | "unknown",
 /// "latency_ms": 50}`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +40,9 @@ pub enum FaultKind {
     Transient,
     /// Fails the message (error 2001), as an invalid number would.
     Permanent,
+    /// The answer never comes, as when a connection drops after the request was written: the
+    /// message's outcome is unknown (for rehearsing what operators do about it).
+    Unknown,
 }
 
 /// The simulator needs no credentials, and ignores any it is given: a simulator channel often

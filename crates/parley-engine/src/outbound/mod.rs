@@ -457,7 +457,7 @@ impl Outbound {
 
     /// The simulator "sends" by recording the message, keyed by entry so a retry records it once.
     /// Its channel's `settings.simulate` injects what real networks do, for tests and demos:
-    /// `{"error_rate": 0.2, "error": "transient" | "permanent", "latency_ms": 50}`.
+    /// `{"error_rate": 0.2, "error": "transient" | "permanent" | "unknown", "latency_ms": 50}`.
     async fn send_simulated(
         &self,
         entry: &Entry,
@@ -481,6 +481,11 @@ impl Outbound {
                     entry,
                     ErrorCode::DestinationInvalid,
                     "simulated: the number does not exist",
+                ),
+                FaultKind::Unknown => ambiguous(
+                    entry,
+                    "simulator",
+                    "simulated: the connection dropped before the answer",
                 ),
             };
         }

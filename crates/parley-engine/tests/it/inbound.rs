@@ -342,6 +342,7 @@ async fn simulator_failure_injection(b: TestBackend) {
     for (fault, key) in [
         ("permanent", "+447400123456"),
         ("transient", "+447400123457"),
+        ("unknown", "+447400123458"),
     ] {
         let mut spec = ChannelSpec {
             name: ch.name.clone(),
@@ -376,6 +377,13 @@ async fn simulator_failure_injection(b: TestBackend) {
     let waiting = reply_status("+447400123457").await;
     assert_eq!(waiting.status, EntryStatus::Queued);
     assert!(waiting.provider_error.unwrap().contains("will retry"));
+    let lost = reply_status("+447400123458").await;
+    assert_eq!(
+        lost.status,
+        EntryStatus::Unknown,
+        "never resent, not failed"
+    );
+    assert!(lost.provider_error.unwrap().contains("may have taken"));
     assert_eq!(
         db.store
             .queue_counts(parley_engine::outbound::QUEUE)
