@@ -435,11 +435,42 @@
         : status === 'unknown'
           ? h('p', { class: 'error-text', 'data-testid': 'message-unknown', role: 'note',
             text: "Outcome unknown: the provider's answer never came. It is not resent automatically." })
-          : null));
+          : null,
+      e.direction === 'outbound' && (status === 'unknown' || status === 'failed') && mayAnswerOutcome()
+        ? h('div', { class: 'outcome-actions' },
+          h('button', { type: 'button', class: 'link', 'data-testid': 'message-resend', dataset: { entryId: e.id || '', action: 'resend' },
+            title: 'Send it again: check first that the customer did not get it', text: 'Resend' }),
+          status === 'unknown'
+            ? h('button', { type: 'button', class: 'link', 'data-testid': 'message-mark-failed', dataset: { entryId: e.id || '', action: 'mark-failed' },
+              text: 'Mark failed' })
+            : null)
+        : null));
     }
     if (nearBottom || list.dataset.scrolled !== state.selectedId) {
       list.scrollTop = list.scrollHeight;
       list.dataset.scrolled = state.selectedId || '';
+    }
+  }
+
+  // Whoever may act on the session may settle a message whose outcome is unknown or resend a
+  // failed one (the API checks the same): the agent working it, supervisors and admins.
+  function mayAnswerOutcome() {
+    const role = document.body.dataset.agentRole || '';
+    return state.owned || role === 'supervisor' || role === 'admin';
+  }
+
+  async function answerOutcome(button) {
+    const id = button.dataset.entryId;
+    const action = button.dataset.action;
+    if (!id || (action !== 'resend' && action !== 'mark-failed')) return;
+    button.disabled = true;
+    try {
+      await api('POST', '/api/v1/messages/' + encodeURIComponent(id) + '/' + action);
+      notify(action === 'resend' ? 'Queued to be sent again.' : 'Marked as failed.', 'info');
+      refreshTimeline();
+    } catch (err) {
+      button.disabled = false;
+      showError(action === 'resend' ? 'Not resent' : 'Not marked failed', err);
     }
   }
 
@@ -801,6 +832,10 @@
     $('end-cancel').addEventListener('click', closePopovers);
     $('end-confirm').addEventListener('click', () => sessionAction('end', 'Conversation ended.'));
     $('qt-open').addEventListener('click', toggleQuickText);
+    $('messages').addEventListener('click', (ev) => {
+      const button = ev.target instanceof Element ? ev.target.closest('.outcome-actions button') : null;
+      if (button) answerOutcome(button);
+    });
     $('qt-q').addEventListener('input', searchQuickText);
     $('qt-q').addEventListener('keydown', (ev) => {
       if (ev.key === 'Enter') {
@@ -1049,5 +1084,11 @@
     const m = /^#session=([0-9a-fA-F-]{36})$/.exec(window.location.hash);
     if (m) select(m[1]);
     else if (state.sessions.length) select(sessionOf(state.sessions[0]).id);
+    // A link to another session of this page (from a notification, the supervisor view, the
+    // browser's history) changes only the hash: open that session without a reload.
+    window.addEventListener('hashchange', () => {
+      const to = /^#session=([0-9a-fA-F-]{36})$/.exec(window.location.hash);
+      if (to && to[1] !== state.selectedId) select(to[1]);
+    });
   });
 })();

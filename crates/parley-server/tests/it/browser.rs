@@ -7,8 +7,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use parley_core::model::AgentRole;
+use parley_core::model::{Actor, AgentRole, Direction, EntryStatus};
+use parley_core::{Clock as _, SystemClock};
 use parley_store::testing::TestBackend;
+use parley_testkit::build;
 
 use crate::console::{Desk, PASSWORD};
 
@@ -96,7 +98,60 @@ async fn admin_help_refusal_in_a_real_browser(b: TestBackend) {
     );
 }
 
+/// A message whose outcome is unknown, settled from the console (outcome.mjs): shown in words,
+/// marked failed, then resent.
+async fn unknown_outcome_answered_in_a_real_browser(b: TestBackend) {
+    let dir = harness();
+    let d = Desk::new(b).await;
+    let sam = d.agent("Sam", 3, AgentRole::Supervisor).await;
+    let store = &d.app.db.store;
+    let now = SystemClock.now();
+    let session = build::customer_session(store, &d.channel, "+14155550177", now).await;
+    let entry = build::entry(
+        store,
+        &build::new_entry(
+            session.id,
+            Direction::Outbound,
+            Actor::Agent,
+            "Your order left the warehouse today.",
+            EntryStatus::Unknown,
+        ),
+        now,
+    )
+    .await;
+    let profile = tempfile_dir();
+    let run = tokio::process::Command::new("node")
+        .arg("outcome.mjs")
+        .arg(format!("--url={}", d.app.base))
+        .arg(format!("--user={}:{PASSWORD}", sam.email))
+        .arg(format!("--session={}", session.id))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the outcome scenario finishes within two minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "outcome scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = store.entry(entry.id).await.unwrap();
+    assert_ne!(after.status, EntryStatus::Unknown);
+    assert_ne!(
+        after.status,
+        EntryStatus::Failed,
+        "resent after being marked failed"
+    );
+}
+
 parley_store::on_both_backends!(
     console_in_a_real_browser,
-    admin_help_refusal_in_a_real_browser
+    admin_help_refusal_in_a_real_browser,
+    unknown_outcome_answered_in_a_real_browser
 );
