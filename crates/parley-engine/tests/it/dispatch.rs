@@ -640,7 +640,8 @@ async fn default_rates_follow_number_type(b: TestBackend) {
 /// slow one to be sent again.
 async fn a_batch_commits_fast_sends_while_a_slow_one_is_in_flight(b: TestBackend) {
     let w = world(b).await;
-    let outbound = Outbound::new(w.store.clone(), w.clock.clone(), EventBus::default())
+    let bus = EventBus::default();
+    let outbound = Outbound::new(w.store.clone(), w.clock.clone(), bus.clone())
         .with_transport(HttpTransport::with_timeout(Duration::from_secs(60)).unwrap());
     let (base, _seen) = fake_twilio().await;
     let channel = twilio_channel(&w, &base, Some(100)).await;
@@ -679,29 +680,19 @@ async fn a_batch_commits_fast_sends_while_a_slow_one_is_in_flight(b: TestBackend
         .id;
     let batch = tokio::spawn(async move { outbound.send_batch(jobs).await });
 
-    // Poll (bounded) until every fast entry carries Twilio's id.
-    let mut recorded = false;
-    for _ in 0..300 {
-        let mut all = true;
-        for e in &fast {
-            all &= w
-                .store
-                .entry(e.id)
-                .await
-                .unwrap()
-                .provider_message_id
-                .is_some();
-        }
-        if all {
-            recorded = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(
-        recorded,
-        "the fast sends were not committed while the slow one was in flight"
-    );
+    // Woken by each commit's status events, bounded: every fast entry carries Twilio's id.
+    crate::until_event(
+        &bus,
+        "the fast sends committed while the slow one is in flight",
+        || async {
+            for e in &fast {
+                let entry = w.store.entry(e.id).await.unwrap();
+                entry.provider_message_id.as_ref()?;
+            }
+            Some(())
+        },
+    )
+    .await;
     assert!(!batch.is_finished(), "the slow send is still in flight");
 
     // The crash: the batch is dropped with the slow send in flight.

@@ -393,21 +393,20 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
             seen.twilio_sends
         );
     }
-    // The feed writes in the background: wait (bounded) until it has recorded an event.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !recorder
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|s| s.starts_with("INSERT INTO console_events"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the feed recorded the messages' console events"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    // The feed writes in the background, woken by the engine's events: wait (bounded) until it
+    // has recorded one.
+    crate::until_event(
+        &engine.events,
+        "the feed recorded the messages' console events",
+        || async {
+            let recorded = recorder.0.lock().unwrap();
+            recorded
+                .iter()
+                .any(|s| s.starts_with("INSERT INTO console_events"))
+                .then_some(())
+        },
+    )
+    .await;
     stop.send(true).unwrap();
     for task in feed {
         task.await.unwrap();
