@@ -233,7 +233,7 @@ fn check_help_content(
             format!("keyword set '{}': responses.help", section.language)
         };
         refusals.push(format!(
-            "{field} does not meet the short code rules for help responses (CO-16): {}",
+            "{field} does not meet the short code rules for help responses (carriers' CTIA rules): {}",
             compliance::describe_problems(&problems)
         ));
     }

@@ -172,7 +172,7 @@ fn help_content_problems(process: &SmsProcess) -> Option<String> {
     let problems = compliance::help_message_problems(message, number_type, &Language::english());
     (!problems.is_empty()).then(|| {
         format!(
-            "the message does not meet the short code rules for help responses (CO-16): {}",
+            "the message does not meet the short code rules for help responses (carriers' CTIA rules): {}",
             compliance::describe_problems(&problems)
         )
     })
