@@ -50,6 +50,10 @@ pub struct EngineConfig {
     /// How long an `unknown` send outcome waits for a receipt or status callback before it is
     /// failed (see [`crate::outbound::unknown`]).
     pub unknown_expiry: Duration,
+    /// Where campaign short links point: `{link_base}/l/{code}`, the operator's own domain
+    /// (`PARLEY_PUBLIC_URL` or a short domain; never a public shortener, SMS-08). `None` leaves
+    /// links as written, uncounted.
+    pub link_base: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -67,6 +71,7 @@ impl Default for EngineConfig {
             channel_cache_ttl: crate::cache::DEFAULT_TTL,
             node_name: None,
             unknown_expiry: crate::outbound::unknown::DEFAULT_UNKNOWN_EXPIRY,
+            link_base: None,
         }
     }
 }
@@ -88,6 +93,7 @@ pub struct Engine {
     config: EngineConfig,
     inbound_wake: Arc<Notify>,
     outbound_wake: Arc<Notify>,
+    campaign_wake: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -152,6 +158,7 @@ impl Engine {
             config,
             inbound_wake,
             outbound_wake,
+            campaign_wake: Arc::new(Notify::new()),
         }
     }
 
@@ -208,6 +215,18 @@ impl Engine {
     pub fn compose(&self) -> crate::compose::Compose {
         crate::compose::Compose::new(self.store.clone(), self.clock.clone(), self.events.clone())
             .with_outbound_wake(self.outbound_wake.clone())
+    }
+
+    /// Campaigns: the service functions' handle and the worker's.
+    pub fn campaigns(&self) -> crate::campaigns::Campaigns {
+        crate::campaigns::Campaigns {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            events: self.events.clone(),
+            link_base: self.config.link_base.clone(),
+            wake: self.campaign_wake.clone(),
+            outbound_wake: Some(self.outbound_wake.clone()),
+        }
     }
 
     /// Fetches inbound media files into the media store.

@@ -22,6 +22,7 @@
 
 pub mod agents;
 pub mod cache;
+pub mod campaigns;
 pub mod channel_rules;
 pub mod compose;
 mod engine;

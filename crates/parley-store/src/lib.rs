@@ -12,6 +12,7 @@
 )]
 
 pub mod bulk;
+mod campaigns;
 mod config;
 mod console;
 mod conversations;
@@ -43,6 +44,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use campaigns::{
+    Attribution, AudienceList, CampaignBatch, CampaignMessage, ExportRow, LinkTarget, ListMember,
+    ReplyKind, Segment, SegmentSpec, StoredCampaign,
+};
 pub use console::{
     AcceptWrite, AgentLoadRow, ConsoleChange, ConsoleEvent, ConsoleEventKind, ConsoleListener,
     ConsoleLogin, GuardedSession, NewConsoleEvent, OfferWrite, ReadMarker, RoutingWork,

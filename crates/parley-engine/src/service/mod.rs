@@ -6,6 +6,7 @@
 //! (`NotFound`, `Conflict` naming the resource, ...), which the HTTP layer maps to its codes.
 
 pub mod agents;
+pub mod campaigns;
 pub mod channels;
 pub mod contacts;
 pub mod dead_letters;

@@ -1,0 +1,94 @@
+-- Campaigns and broadcasts (issue 11): audiences (segments and lists), campaigns, the message
+-- each recipient got, and the short links that count clicks.
+
+-- What a segment can filter on, kept on the messaging user: custom attributes (a JSON object),
+-- tags (a JSON array of strings) and the time of the last message each way.
+ALTER TABLE messaging_users ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE messaging_users ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE messaging_users ADD COLUMN last_inbound_at INTEGER;
+ALTER TABLE messaging_users ADD COLUMN last_outbound_at INTEGER;
+ALTER TABLE contacts ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
+
+-- A saved filter (parley_core::campaign::audience::SegmentFilter as JSON).
+CREATE TABLE segments (
+    id          BLOB PRIMARY KEY NOT NULL,
+    name        TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    filter      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+
+-- A static list: phone numbers or contacts, imported from CSV or picked in the console.
+CREATE TABLE audience_lists (
+    id          BLOB PRIMARY KEY NOT NULL,
+    name        TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    members     INTEGER NOT NULL DEFAULT 0,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+
+-- One row per list entry; the id orders the list and pages it. A phone number is E.164.
+CREATE TABLE audience_list_members (
+    list_id    BLOB NOT NULL REFERENCES audience_lists(id) ON DELETE CASCADE,
+    id         BLOB NOT NULL,
+    phone      TEXT,
+    contact_id BLOB,
+    PRIMARY KEY (list_id, id)
+);
+CREATE UNIQUE INDEX audience_list_phone ON audience_list_members (list_id, phone) WHERE phone IS NOT NULL;
+CREATE UNIQUE INDEX audience_list_contact ON audience_list_members (list_id, contact_id) WHERE contact_id IS NOT NULL;
+
+-- A campaign: what the marketer decided (spec, JSON of parley_core::campaign::CampaignSpec), its
+-- state, and the expansion's progress: the cursor (the last audience row looked at), the counts
+-- so far (JSON of parley_core::campaign::results::Counts, the parts the expansion adds up) and
+-- the short links' targets (JSON array, index n is link n of every recipient's code).
+CREATE TABLE campaigns (
+    id           BLOB PRIMARY KEY NOT NULL,
+    name         TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    spec         TEXT NOT NULL,
+    -- The wa.me footer's WhatsApp channel: replies there are attributed by phone number.
+    whatsapp_channel_id BLOB,
+    links        TEXT NOT NULL DEFAULT '[]',
+    expansion    TEXT NOT NULL DEFAULT '{}',
+    expand_cursor BLOB,
+    expanded     INTEGER NOT NULL DEFAULT 0,
+    created_by   TEXT,
+    scheduled_at INTEGER,
+    started_at   INTEGER,
+    finished_at  INTEGER,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+);
+CREATE INDEX campaigns_state ON campaigns (state, scheduled_at);
+
+-- The message a recipient got from a campaign: its entry (status and error code live there), the
+-- recipient, and what they did with it. One per recipient (address) per campaign.
+CREATE TABLE campaign_messages (
+    entry_id          BLOB PRIMARY KEY NOT NULL,
+    campaign_id       BLOB NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+    messaging_user_id BLOB NOT NULL,
+    channel_id        BLOB NOT NULL,
+    address           TEXT NOT NULL,
+    code              TEXT,
+    clicks            INTEGER NOT NULL DEFAULT 0,
+    first_click_at    INTEGER,
+    replied_at        INTEGER,
+    help_at           INTEGER,
+    opted_out_at      INTEGER,
+    created_at        INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX campaign_messages_recipient ON campaign_messages (campaign_id, address);
+CREATE UNIQUE INDEX campaign_messages_code ON campaign_messages (code) WHERE code IS NOT NULL;
+-- A reply is attributed to the latest campaign message its sender got: on the same channel by
+-- messaging user, on the wa.me footer's WhatsApp channel by phone number.
+CREATE INDEX campaign_messages_user ON campaign_messages (messaging_user_id, created_at);
+CREATE INDEX campaign_messages_address ON campaign_messages (address, created_at);
+
+-- A campaign's send jobs carry its id, so pausing holds them and the expansion sees how many
+-- wait (it stays only a little ahead of the dispatcher). `held` is a job state of its own.
+ALTER TABLE jobs ADD COLUMN group_key TEXT;
+CREATE INDEX jobs_group ON jobs (group_key, state) WHERE group_key IS NOT NULL;
