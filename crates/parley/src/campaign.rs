@@ -34,15 +34,27 @@ pub enum CampaignCommand {
         file: PathBuf,
     },
     /// Start sending now.
-    Start { campaign: String },
+    Start {
+        campaign: String,
+    },
     /// Start at the file's `start_at`.
-    Schedule { campaign: String },
+    Schedule {
+        campaign: String,
+    },
     /// Back to draft (a scheduled campaign).
-    Unschedule { campaign: String },
-    Pause { campaign: String },
-    Resume { campaign: String },
+    Unschedule {
+        campaign: String,
+    },
+    Pause {
+        campaign: String,
+    },
+    Resume {
+        campaign: String,
+    },
     /// Stop for good; messages not yet handed to a provider are withdrawn.
-    Cancel { campaign: String },
+    Cancel {
+        campaign: String,
+    },
     /// The funnel: audience, exclusions, sent, delivered, failed, clicks, replies, opt-outs.
     Results {
         campaign: String,
@@ -274,7 +286,10 @@ pub async fn run(command: CampaignCommand, store: &Store, link_base: Option<Stri
     match command {
         CampaignCommand::List => {
             for c in store.campaigns().await? {
-                println!("{}  {:<10} {:<9} {}", c.id, c.state, c.spec.kind, c.spec.name);
+                println!(
+                    "{}  {:<10} {:<9} {}",
+                    c.id, c.state, c.spec.kind, c.spec.name
+                );
             }
             Ok(())
         }
@@ -286,9 +301,7 @@ pub async fn run(command: CampaignCommand, store: &Store, link_base: Option<Stri
         }
         CampaignCommand::Start { campaign } => act(CampaignAction::Start, campaign).await,
         CampaignCommand::Schedule { campaign } => act(CampaignAction::Schedule, campaign).await,
-        CampaignCommand::Unschedule { campaign } => {
-            act(CampaignAction::Unschedule, campaign).await
-        }
+        CampaignCommand::Unschedule { campaign } => act(CampaignAction::Unschedule, campaign).await,
         CampaignCommand::Pause { campaign } => act(CampaignAction::Pause, campaign).await,
         CampaignCommand::Resume { campaign } => act(CampaignAction::Resume, campaign).await,
         CampaignCommand::Cancel { campaign } => act(CampaignAction::Cancel, campaign).await,
@@ -327,7 +340,8 @@ pub async fn run(command: CampaignCommand, store: &Store, link_base: Option<Stri
             let c = find(store, &campaign).await?;
             let mut out: Box<dyn std::io::Write> = match &output {
                 Some(p) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+                    std::fs::File::create(p)
+                        .with_context(|| format!("creating {}", p.display()))?,
                 )),
                 None => Box::new(std::io::stdout().lock()),
             };

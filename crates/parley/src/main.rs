@@ -323,19 +323,27 @@ async fn seed_demo_campaign(store: &Store) -> Result<()> {
     ];
     let file = parley_engine::import::ImportFile {
         name: "demo subscribers".to_owned(),
-        header: ["channel", "platform_key", "consent_status", "first_name", "last_name"]
-            .map(str::to_owned)
-            .to_vec(),
+        header: [
+            "channel",
+            "platform_key",
+            "consent_status",
+            "first_name",
+            "last_name",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
         records: people
             .iter()
             .enumerate()
-            .map(|(i, (phone, first, last))| parley_engine::import::ImportRecord {
-                line: i as u64 + 2,
-                fields: [sms.name.as_str(), phone, "ExplicitlyOptedIn", first, last]
-                    .map(str::to_owned)
-                    .to_vec(),
-                unreadable: None,
-            })
+            .map(
+                |(i, (phone, first, last))| parley_engine::import::ImportRecord {
+                    line: i as u64 + 2,
+                    fields: [sms.name.as_str(), phone, "ExplicitlyOptedIn", first, last]
+                        .map(str::to_owned)
+                        .to_vec(),
+                    unreadable: None,
+                },
+            )
             .collect(),
     };
     parley_engine::import::import_messaging_users(store, &SystemClock, &file, |_| {}).await?;
@@ -523,7 +531,9 @@ mod tests {
         seed_demo_campaign(&store).await.unwrap();
         let campaigns = store.campaigns().await.unwrap();
         assert_eq!(campaigns.len(), 1);
-        assert!(campaigns[0].spec.footer.help && campaigns[0].spec.footer.whatsapp_channel_id.is_some());
+        assert!(
+            campaigns[0].spec.footer.help && campaigns[0].spec.footer.whatsapp_channel_id.is_some()
+        );
         assert!(
             store
                 .agent_by_email("alex@demo.parley.test")

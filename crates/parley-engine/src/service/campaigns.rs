@@ -144,10 +144,8 @@ async fn used_by(store: &Store, audience: &Audience) -> Result<Option<String>, S
         .await?
         .into_iter()
         .find(|c| {
-            !matches!(
-                c.state,
-                CampaignState::Completed | CampaignState::Cancelled
-            ) && &c.spec.audience == audience
+            !matches!(c.state, CampaignState::Completed | CampaignState::Cancelled)
+                && &c.spec.audience == audience
         })
         .map(|c| c.spec.name))
 }
@@ -196,7 +194,10 @@ pub async fn count_audience(
         };
         match eligibility::exclusion(spec.kind, template, &sender, &recipient, now) {
             Some(reason) => {
-                *count.excluded.entry(reason.as_str().to_owned()).or_insert(0) += 1;
+                *count
+                    .excluded
+                    .entry(reason.as_str().to_owned())
+                    .or_insert(0) += 1;
             }
             None => count.eligible += 1,
         }
@@ -263,7 +264,9 @@ pub async fn count_audience(
 fn list_name(name: &str) -> Result<&str, ServiceError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(ServiceError::Invalid("name: 1 to 200 characters".to_owned()));
+        return Err(ServiceError::Invalid(
+            "name: 1 to 200 characters".to_owned(),
+        ));
     }
     Ok(name)
 }
@@ -445,7 +448,9 @@ pub async fn list_members(
     limit: u32,
 ) -> Result<Vec<ListMember>, ServiceError> {
     store.audience_list(list_id).await?;
-    Ok(store.list_members(list_id, after, limit.clamp(1, 500)).await?)
+    Ok(store
+        .list_members(list_id, after, limit.clamp(1, 500))
+        .await?)
 }
 
 /// Refused while a campaign that is not finished uses it.
@@ -473,7 +478,10 @@ async fn sender_channels(store: &Store, ids: &[Uuid]) -> Result<Vec<Channel>, Se
                 "senders: a channel is named twice".to_owned(),
             ));
         }
-        channels.push(super::referenced(store.channel(*id).await, "a sender channel")?);
+        channels.push(super::referenced(
+            store.channel(*id).await,
+            "a sender channel",
+        )?);
     }
     Ok(channels)
 }
@@ -506,7 +514,9 @@ async fn compile(
     let senders = sender_channels(store, &spec.senders).await?;
     let kind = senders.first().map(|c| c.kind).unwrap_or(ChannelKind::Sms);
     if senders.iter().any(|c| c.kind != kind) {
-        return invalid("senders: every sender must be of one kind (all SMS or all WhatsApp)".to_owned());
+        return invalid(
+            "senders: every sender must be of one kind (all SMS or all WhatsApp)".to_owned(),
+        );
     }
     if !matches!(kind, ChannelKind::Sms | ChannelKind::Whatsapp) {
         return invalid(format!(
@@ -529,9 +539,7 @@ async fn compile(
             ));
         }
         if spec.content.template.is_none() {
-            return invalid(
-                "content: a broadcast sends an approved template (BC-04)".to_owned(),
-            );
+            return invalid("content: a broadcast sends an approved template (BC-04)".to_owned());
         }
     }
     match &spec.audience {
@@ -675,12 +683,18 @@ pub async fn preview(campaigns: &Campaigns, spec: &CampaignSpec) -> Result<Previ
     let now = campaigns.clock().now();
     let compiled = compile(store, spec, campaigns.link_base(), now).await?;
     let Some((channel, content)) = compiled.first() else {
-        return Err(ServiceError::Invalid("senders: pick at least one channel".to_owned()));
+        return Err(ServiceError::Invalid(
+            "senders: pick at least one channel".to_owned(),
+        ));
     };
     let found = first_member(store, spec, now).await?;
-    let sample = found
-        .as_ref()
-        .map(|m| if m.name.trim().is_empty() { m.platform_key.clone() } else { m.name.clone() });
+    let sample = found.as_ref().map(|m| {
+        if m.name.trim().is_empty() {
+            m.platform_key.clone()
+        } else {
+            m.name.clone()
+        }
+    });
     let member = found.unwrap_or_else(sample_member);
     let rendered = match content.render(&member, &channel.name, Some(PREVIEW_CODE)) {
         Ok(r) => r,
@@ -725,7 +739,11 @@ pub async fn act(
                 .first()
                 .map(|(_, c)| c.links().to_vec())
                 .unwrap_or_default();
-            let links = if campaigns.link_base().is_some() { links } else { Vec::new() };
+            let links = if campaigns.link_base().is_some() {
+                links
+            } else {
+                Vec::new()
+            };
             let c = store
                 .set_campaign_state(id, &from, target, Some(&links), None, now)
                 .await?;
@@ -748,7 +766,11 @@ pub async fn act(
                 .first()
                 .map(|(_, c)| c.links().to_vec())
                 .unwrap_or_default();
-            let links = if campaigns.link_base().is_some() { links } else { Vec::new() };
+            let links = if campaigns.link_base().is_some() {
+                links
+            } else {
+                Vec::new()
+            };
             store
                 .set_campaign_state(id, &from, target, Some(&links), Some(at), now)
                 .await?
@@ -825,7 +847,9 @@ pub async fn export_csv(
         }
         m
     };
-    write("message_id,recipient,sender,status,error_code,clicks,replied_at,help_at,opted_out_at,queued_at\n");
+    write(
+        "message_id,recipient,sender,status,error_code,clicks,replied_at,help_at,opted_out_at,queued_at\n",
+    );
     let time = |t: Option<Timestamp>| t.map(Timestamp::to_rfc3339).unwrap_or_default();
     let mut after = None;
     loop {
