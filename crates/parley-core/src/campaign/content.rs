@@ -556,7 +556,14 @@ impl Compiled {
             .map(|(i, url)| Value::from(short(i, url)))
             .collect();
         let ctx = Value::from_object(Context {
-            namespaces: namespaces.map(|ns| Value::from_object(Namespace(ns))),
+            // A namespace the content does not use is never looked up: no object for it.
+            namespaces: namespaces.map(|ns| {
+                if ns.is_empty() {
+                    Value::UNDEFINED
+                } else {
+                    Value::from_object(Namespace(ns))
+                }
+            }),
             links,
         });
 
@@ -1131,6 +1138,7 @@ mod tests {
         .unwrap();
         let m = member();
         let n = 20_000;
+        compiled.render(&m, "c", Some("abcDEF123")).unwrap();
         let start = std::time::Instant::now();
         for _ in 0..n {
             let r = compiled.render(&m, "c", Some("abcDEF123")).unwrap();
