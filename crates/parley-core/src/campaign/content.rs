@@ -603,9 +603,17 @@ impl Compiled {
             if !body.ends_with('\n') {
                 body.push('\n');
             }
-            let mut lines: Vec<String> = Vec::with_capacity(3);
+            // Lines go straight into the body: this runs once per recipient.
+            let mut first = true;
+            let mut line = |body: &mut String, text: &str| {
+                if !first {
+                    body.push('\n');
+                }
+                first = false;
+                body.push_str(text);
+            };
             if self.footer.help {
-                lines.push(HELP_FOOTER.to_owned());
+                line(&mut body, HELP_FOOTER);
             }
             if let Some(digits) = &self.footer.whatsapp_digits {
                 let written = format!("wa.me/{digits}");
@@ -614,12 +622,12 @@ impl Compiled {
                 } else {
                     written
                 };
-                lines.push(format!("{WHATSAPP_FOOTER}{link}"));
+                line(&mut body, WHATSAPP_FOOTER);
+                body.push_str(&link);
             }
             if let Some(custom) = &self.footer.custom {
-                lines.push(custom.clone());
+                line(&mut body, custom);
             }
-            body.push_str(&lines.join("\n"));
         }
         Ok(Rendered {
             body,
@@ -1123,6 +1131,12 @@ mod tests {
         assert_eq!((f.characters, f.encoding, f.segments), (4097, None, None));
         assert!(f.problem.is_some());
         assert!(fit(ChannelKind::Whatsapp, "hi").problem.is_none());
+    }
+
+    #[test]
+    fn compiled_content_is_shared_across_tasks() {
+        fn shared<T: Send + Sync + 'static>() {}
+        shared::<Compiled>();
     }
 
     #[test]
