@@ -556,7 +556,14 @@ impl Compiled {
             .map(|(i, url)| Value::from(short(i, url)))
             .collect();
         let ctx = Value::from_object(Context {
-            namespaces: namespaces.map(|ns| Value::from_object(Namespace(ns))),
+            // A namespace the content does not use is never looked up: no object for it.
+            namespaces: namespaces.map(|ns| {
+                if ns.is_empty() {
+                    Value::UNDEFINED
+                } else {
+                    Value::from_object(Namespace(ns))
+                }
+            }),
             links,
         });
 
@@ -596,9 +603,17 @@ impl Compiled {
             if !body.ends_with('\n') {
                 body.push('\n');
             }
-            let mut lines: Vec<String> = Vec::with_capacity(3);
+            // Lines go straight into the body: this runs once per recipient.
+            let mut first = true;
+            let mut line = |body: &mut String, text: &str| {
+                if !first {
+                    body.push('\n');
+                }
+                first = false;
+                body.push_str(text);
+            };
             if self.footer.help {
-                lines.push(HELP_FOOTER.to_owned());
+                line(&mut body, HELP_FOOTER);
             }
             if let Some(digits) = &self.footer.whatsapp_digits {
                 let written = format!("wa.me/{digits}");
@@ -607,12 +622,12 @@ impl Compiled {
                 } else {
                     written
                 };
-                lines.push(format!("{WHATSAPP_FOOTER}{link}"));
+                line(&mut body, WHATSAPP_FOOTER);
+                body.push_str(&link);
             }
             if let Some(custom) = &self.footer.custom {
-                lines.push(custom.clone());
+                line(&mut body, custom);
             }
-            body.push_str(&lines.join("\n"));
         }
         Ok(Rendered {
             body,
@@ -1119,6 +1134,12 @@ mod tests {
     }
 
     #[test]
+    fn compiled_content_is_shared_across_tasks() {
+        fn shared<T: Send + Sync + 'static>() {}
+        shared::<Compiled>();
+    }
+
+    #[test]
     fn render_cost() {
         // A rough figure for the benchmark's budget, printed only (no timing assertion).
         let c = text("Hi {{ contact.first_name }}, 20% off today: https://shop.example/sale");
@@ -1131,6 +1152,7 @@ mod tests {
         .unwrap();
         let m = member();
         let n = 20_000;
+        compiled.render(&m, "c", Some("abcDEF123")).unwrap();
         let start = std::time::Instant::now();
         for _ in 0..n {
             let r = compiled.render(&m, "c", Some("abcDEF123")).unwrap();
