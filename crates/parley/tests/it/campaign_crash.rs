@@ -40,7 +40,9 @@ async fn campaign_killed_twice(b: TestBackend, nodes: usize) {
     let points: Vec<usize> = (0..KILLS)
         .map(|k| from + k * slice + rng.random_range(0..slice / 2))
         .collect();
-    println!("{b:?}, {nodes} node(s): seed {seed} (PARLEY_CRASH_SEED), kills after {points:?} submits");
+    println!(
+        "{b:?}, {nodes} node(s): seed {seed} (PARLEY_CRASH_SEED), kills after {points:?} submits"
+    );
 
     let (db, _db_dir) = fresh_url(b).await;
     let store = Store::connect(&db, &StoreOptions::default()).await.unwrap();
@@ -90,7 +92,11 @@ async fn campaign_killed_twice(b: TestBackend, nodes: usize) {
     let imported = import_messaging_users(&store, &SystemClock, &file, |_| {})
         .await
         .unwrap();
-    assert!(imported.rejected.is_empty(), "{:?}", imported.rejected.first());
+    assert!(
+        imported.rejected.is_empty(),
+        "{:?}",
+        imported.rejected.first()
+    );
     let segment = service::create_segment(
         &store,
         &SegmentInput {
@@ -122,7 +128,9 @@ async fn campaign_killed_twice(b: TestBackend, nodes: usize) {
         footer: Default::default(),
         schedule: Default::default(),
     };
-    let campaign = service::create_campaign(&store, &spec, None, now).await.unwrap();
+    let campaign = service::create_campaign(&store, &spec, None, now)
+        .await
+        .unwrap();
 
     parley_engine::transport::install_crypto_provider();
     let logs = tempfile::tempdir().unwrap();
@@ -189,7 +197,10 @@ async fn campaign_killed_twice(b: TestBackend, nodes: usize) {
 
     let counts = service::results(&store, campaign.id).await.unwrap().counts;
     assert_eq!(counts.audience, RECIPIENTS as u64, "{counts:?}");
-    assert_eq!(counts.queued, RECIPIENTS as u64, "one message per recipient: {counts:?}");
+    assert_eq!(
+        counts.queued, RECIPIENTS as u64,
+        "one message per recipient: {counts:?}"
+    );
     assert_eq!(counts.sent, RECIPIENTS as u64, "{counts:?}");
 
     let submits = smsc.log.lock().unwrap().submits.clone();
@@ -201,7 +212,12 @@ async fn campaign_killed_twice(b: TestBackend, nodes: usize) {
         .map(|i| format!("campaign for {}", name_of(i)))
         .filter(|t| !seen.contains_key(t.as_str()))
         .collect();
-    assert!(lost.is_empty(), "{} recipients never reached: {:?}", lost.len(), lost.first());
+    assert!(
+        lost.is_empty(),
+        "{} recipients never reached: {:?}",
+        lost.len(),
+        lost.first()
+    );
     assert_eq!(seen.len(), RECIPIENTS);
     let twice: usize = seen.values().map(|n| n - 1).sum();
     let runners = EngineConfig::default().outbound_runners;
