@@ -54,6 +54,9 @@ pub struct EngineConfig {
     /// (`PARLEY_PUBLIC_URL` or a short domain; never a public shortener, SMS-08). `None` leaves
     /// links as written, uncounted.
     pub link_base: Option<String>,
+    /// The most of a campaign's messages its expansion leaves waiting for the dispatcher: what a
+    /// pause holds and a cancel withdraws (see [`crate::campaigns`]).
+    pub campaign_lookahead: u64,
 }
 
 impl Default for EngineConfig {
@@ -72,6 +75,7 @@ impl Default for EngineConfig {
             node_name: None,
             unknown_expiry: crate::outbound::unknown::DEFAULT_UNKNOWN_EXPIRY,
             link_base: None,
+            campaign_lookahead: crate::campaigns::LOOKAHEAD,
         }
     }
 }
@@ -93,7 +97,7 @@ pub struct Engine {
     config: EngineConfig,
     inbound_wake: Arc<Notify>,
     outbound_wake: Arc<Notify>,
-    campaign_wake: Arc<Notify>,
+    campaigns: crate::campaigns::Campaigns,
 }
 
 impl std::fmt::Debug for Engine {
@@ -144,6 +148,15 @@ impl Engine {
                 .with_outbound_wake(outbound_wake.clone()),
             outbound_wake.clone(),
         );
+        let mut campaigns =
+            crate::campaigns::Campaigns::new(store.clone(), clock.clone(), events.clone());
+        campaigns.link_base = config
+            .link_base
+            .as_ref()
+            .map(|b| b.trim_end_matches('/').to_owned());
+        campaigns.outbound_wake = Some(outbound_wake.clone());
+        campaigns.leases = Some(outbound.sender_leases().clone());
+        campaigns.lookahead = config.campaign_lookahead.max(1);
         Self {
             feed,
             router,
@@ -158,7 +171,7 @@ impl Engine {
             config,
             inbound_wake,
             outbound_wake,
-            campaign_wake: Arc::new(Notify::new()),
+            campaigns,
         }
     }
 
@@ -219,14 +232,7 @@ impl Engine {
 
     /// Campaigns: the service functions' handle and the worker's.
     pub fn campaigns(&self) -> crate::campaigns::Campaigns {
-        crate::campaigns::Campaigns {
-            store: self.store.clone(),
-            clock: self.clock.clone(),
-            events: self.events.clone(),
-            link_base: self.config.link_base.clone(),
-            wake: self.campaign_wake.clone(),
-            outbound_wake: Some(self.outbound_wake.clone()),
-        }
+        self.campaigns.clone()
     }
 
     /// Fetches inbound media files into the media store.
@@ -273,6 +279,7 @@ impl Engine {
                 .run(self.events.clone(), shutdown.clone()),
         )])
         .chain([tokio::spawn(self.unknown_sweep().run(shutdown.clone()))])
+        .chain([tokio::spawn(self.campaigns().run(shutdown.clone()))])
         .chain([tokio::spawn(
             self.channels
                 .clone()
