@@ -230,10 +230,25 @@ fn tag_ranges(source: &str) -> Vec<(usize, usize)> {
                 continue;
             }
         };
-        let end = source
+        let mut end = source
             .get(at + 2..)
             .and_then(|r| r.find(close))
             .map_or(source.len(), |i| at + 2 + i + 2);
+        let inner = source
+            .get(at + 2..end.saturating_sub(2))
+            .unwrap_or_default();
+        if close == "%}" && inner.trim_matches(['-', '+', ' ', '\t', '\n']) == "raw" {
+            // What a raw block holds is printed as written, so a link in it cannot become a
+            // variable: the whole block counts as one tag.
+            end = source
+                .get(end..)
+                .and_then(|r| r.find("endraw"))
+                .and_then(|i| {
+                    let after = end + i;
+                    source.get(after..)?.find("%}").map(|j| after + j + 2)
+                })
+                .unwrap_or(source.len());
+        }
         out.push((at, end));
         from = end;
     }
@@ -955,6 +970,23 @@ mod tests {
                 .body
                 .contains("https://other.example/p")
         );
+        // A link in a raw block is printed as written.
+        let c = text("{% raw %}https://a.example {{ x }}{% endraw %} https://b.example");
+        let compiled = Compiled::compile(
+            &c,
+            None,
+            FooterLines::default(),
+            Some(LinkBase("https://s".into())),
+        )
+        .unwrap();
+        assert_eq!(compiled.links(), ["https://b.example"]);
+        assert_eq!(
+            compiled
+                .render(&member(), "c", Some("abcDEF123"))
+                .unwrap()
+                .body,
+            "https://a.example {{ x }} https://s/l/abcDEF123"
+        );
         // A link inside an expression is the marketer's own business.
         let c = text("{{ 'https://a.example' }} x");
         let compiled = Compiled::compile(
@@ -1166,6 +1198,39 @@ mod tests {
         fn any_text_compiles_or_is_refused_without_panic(t in "[a-z {}%#.|_()'\"]{0,40}") {
             if let Ok(c) = compile(&text(&t)) {
                 let _ = c.render(&member(), "c", None);
+            }
+        }
+
+        #[test]
+        fn shortening_links_never_breaks_content(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "https://a.example/x", "http://b.example", " ", "\n", ".", "(", ")", "'", "\"",
+                "{{ contact.first_name }}", "{% if attributes.vip %}", "{% endif %}",
+                "{% raw %}", "{% endraw %}", "{{ 'https://c.example' }}", "hi", "{#", "#}",
+            ]), 0..12),
+        ) {
+            let t: String = pieces.concat();
+            if let Ok(plain) = compile(&text(&t)) {
+                let short = Compiled::compile(
+                    &text(&t),
+                    None,
+                    FooterLines::default(),
+                    Some(LinkBase("https://s.example".into())),
+                );
+                proptest::prop_assert!(short.is_ok(), "{:?}", short);
+                let short = short.unwrap();
+                // Without a code, the shortened content reads exactly like the plain one.
+                let m = member();
+                proptest::prop_assert_eq!(
+                    short.render(&m, "c", None).map(|r| r.body),
+                    plain.render(&m, "c", None).map(|r| r.body)
+                );
+                if let Ok(r) = short.render(&m, "c", Some("abcDEF123")) {
+                    // Every short link is this recipient's, and no variable name leaks.
+                    proptest::prop_assert!(!r.body.contains(LINK_VAR));
+                    let shortened = r.body.matches("https://s.example/l/abcDEF123").count();
+                    proptest::prop_assert_eq!(shortened, r.body.matches("https://s.example/").count());
+                }
             }
         }
 
