@@ -16,10 +16,9 @@ async fn bulk_rows_link_like_the_products(b: TestBackend) {
     let channel = s.create_channel(&build::simulator_sms(), T0).await.unwrap();
     let mut chunks = 0;
     let loaded = s
-        .bulk_load(
-            &BulkLoad::new(channel.id, 30, 150, T0, 20),
-            |_, _| chunks += 1,
-        )
+        .bulk_load(&BulkLoad::new(channel.id, 30, 150, T0, 20), |_, _| {
+            chunks += 1
+        })
         .await
         .unwrap();
     assert_eq!(
