@@ -7,6 +7,7 @@
 )]
 
 mod bench;
+mod bench_campaign;
 mod bench_console;
 mod bench_inbound;
 mod bench_outbound;

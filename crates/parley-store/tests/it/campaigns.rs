@@ -1032,13 +1032,7 @@ async fn campaign_statements_use_indexes(b: TestBackend) {
     let s = &db.store;
     let sms = channel(s, "+14155550100").await;
     s.bulk_load(
-        &parley_store::bulk::BulkLoad {
-            channel_id: sms.id,
-            users: 2000,
-            entries: 2000,
-            since: T0,
-            chunk: 1000,
-        },
+        &parley_store::bulk::BulkLoad::new(sms.id, 2000, 2000, T0, 1000),
         |_, _| {},
     )
     .await
