@@ -1161,13 +1161,7 @@ async fn expansion_throughput(b: TestBackend) {
     let sms = channel(s, "+14155550100").await;
     let load = std::time::Instant::now();
     s.bulk_load(
-        &parley_store::bulk::BulkLoad {
-            channel_id: sms.id,
-            users,
-            entries: users,
-            since: T0,
-            chunk: 50_000,
-        },
+        &parley_store::bulk::BulkLoad::new(sms.id, users, users, T0, 50_000),
         |_, _| {},
     )
     .await
