@@ -93,7 +93,7 @@ pub struct Engine {
     config: EngineConfig,
     inbound_wake: Arc<Notify>,
     outbound_wake: Arc<Notify>,
-    campaign_wake: Arc<Notify>,
+    campaigns: crate::campaigns::Campaigns,
 }
 
 impl std::fmt::Debug for Engine {
@@ -144,6 +144,14 @@ impl Engine {
                 .with_outbound_wake(outbound_wake.clone()),
             outbound_wake.clone(),
         );
+        let mut campaigns =
+            crate::campaigns::Campaigns::new(store.clone(), clock.clone(), events.clone());
+        campaigns.link_base = config
+            .link_base
+            .as_ref()
+            .map(|b| b.trim_end_matches('/').to_owned());
+        campaigns.outbound_wake = Some(outbound_wake.clone());
+        campaigns.leases = Some(outbound.sender_leases().clone());
         Self {
             feed,
             router,
@@ -158,7 +166,7 @@ impl Engine {
             config,
             inbound_wake,
             outbound_wake,
-            campaign_wake: Arc::new(Notify::new()),
+            campaigns,
         }
     }
 
@@ -219,14 +227,7 @@ impl Engine {
 
     /// Campaigns: the service functions' handle and the worker's.
     pub fn campaigns(&self) -> crate::campaigns::Campaigns {
-        crate::campaigns::Campaigns {
-            store: self.store.clone(),
-            clock: self.clock.clone(),
-            events: self.events.clone(),
-            link_base: self.config.link_base.clone(),
-            wake: self.campaign_wake.clone(),
-            outbound_wake: Some(self.outbound_wake.clone()),
-        }
+        self.campaigns.clone()
     }
 
     /// Fetches inbound media files into the media store.
@@ -273,6 +274,7 @@ impl Engine {
                 .run(self.events.clone(), shutdown.clone()),
         )])
         .chain([tokio::spawn(self.unknown_sweep().run(shutdown.clone()))])
+        .chain([tokio::spawn(self.campaigns().run(shutdown.clone()))])
         .chain([tokio::spawn(
             self.channels
                 .clone()

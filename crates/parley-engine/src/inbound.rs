@@ -39,7 +39,7 @@ use parley_core::session::{
 use parley_core::{Clock, E164, Timestamp, new_id};
 use parley_store::{
     CaseInsert, Channel, ConsentWrite, ContactInsert, ContactLink, DeadLetterWrite, Entry,
-    InboundWrite, Job, Session, Store, StoreError, UserInsert,
+    InboundWrite, Job, ReplyKind, ReplyWrite, Session, Store, StoreError, UserInsert,
 };
 use tokio::sync::Notify;
 use tracing::{Instrument as _, field};
@@ -197,6 +197,19 @@ fn write_plans(
     }
     let landed = session.landed;
 
+    write.reply = Some(ReplyWrite {
+        messaging_user_id: customer.user_id,
+        channel_id: rules.channel.id,
+        address: key.clone(),
+        kind: match consent.kind {
+            InboundKind::OptOut => ReplyKind::OptOut,
+            InboundKind::Handoff => ReplyKind::Help,
+            _ => ReplyKind::Reply,
+        },
+        at: now,
+        since: now.minus(crate::campaigns::ATTRIBUTION_WINDOW),
+        whatsapp: rules.channel.kind == ChannelKind::Whatsapp,
+    });
     write
         .entries
         .push(inbound_entry(event, entry_id, landed.id, None, now));

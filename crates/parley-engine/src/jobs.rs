@@ -134,13 +134,44 @@ pub const BULK_PRIORITY: i64 = 0;
 pub struct SendRequest {
     pub entry_id: Uuid,
     pub purpose: SendPurpose,
+    /// The campaign the message belongs to: the dispatcher holds it while the campaign is paused
+    /// and withdraws it once cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<Uuid>,
 }
 
 /// The outbox job for an entry. The entry id is the idempotency key: one job per entry.
 pub fn send_job(entry_id: Uuid, purpose: SendPurpose, priority: i64, now: Timestamp) -> NewJob {
-    let payload = serde_json::to_string(&SendRequest { entry_id, purpose })
+    let request = SendRequest {
+        entry_id,
+        purpose,
+        campaign: None,
+    };
+    send_request_job(&request, priority, now)
+}
+
+/// The outbox job for a campaign's entry, due at `due` (a recipient's local window may put it
+/// later than now).
+pub fn campaign_send_job(
+    entry_id: Uuid,
+    purpose: SendPurpose,
+    campaign: Uuid,
+    priority: i64,
+    due: Timestamp,
+) -> NewJob {
+    let request = SendRequest {
+        entry_id,
+        purpose,
+        campaign: Some(campaign),
+    };
+    send_request_job(&request, priority, due)
+}
+
+fn send_request_job(request: &SendRequest, priority: i64, due: Timestamp) -> NewJob {
+    let entry_id = request.entry_id;
+    let payload = serde_json::to_string(request)
         .unwrap_or_else(|_| format!("{{\"entry_id\":\"{entry_id}\"}}"));
-    let mut job = JobKind::OutboundSend.job(Queue::Outbound, payload, now);
+    let mut job = JobKind::OutboundSend.job(Queue::Outbound, payload, due);
     job.priority = priority;
     job.dedupe_key = Some(format!("send:{entry_id}"));
     job

@@ -13,6 +13,26 @@ use uuid::Uuid;
 
 use crate::{Entry, NewJob, Result, Session, Store};
 
+/// The latest campaign message a messaging user got since a time (`$1` user, `$2` since): the
+/// one their reply answers. Uses `campaign_messages_user`.
+pub(crate) const LATEST_FOR_USER: &str = "SELECT entry_id FROM campaign_messages \
+     WHERE messaging_user_id = $1 AND created_at >= $2 ORDER BY created_at DESC LIMIT 1";
+
+/// The latest campaign message sent to a number (`$1`) since `$2` by a campaign whose wa.me
+/// footer links to the WhatsApp channel `$3` (CMP-05). Uses `campaign_messages_address`.
+pub(crate) const LATEST_FOR_WHATSAPP_FOOTER: &str = "SELECT cm.entry_id FROM campaign_messages cm \
+     JOIN campaigns c ON c.id = cm.campaign_id \
+     WHERE cm.address = $1 AND cm.created_at >= $2 AND c.whatsapp_channel_id = $3 \
+     ORDER BY cm.created_at DESC LIMIT 1";
+
+/// Marks a campaign message answered (`$1` entry, `$2` at, `$3` a HELP hand-off, `$4` an
+/// opt-out); the first reply's time stays.
+pub(crate) const MARK_REPLY: &str = "UPDATE campaign_messages SET \
+     replied_at = COALESCE(replied_at, $2), \
+     help_at = CASE WHEN $3 THEN COALESCE(help_at, $2) ELSE help_at END, \
+     opted_out_at = CASE WHEN $4 THEN COALESCE(opted_out_at, $2) ELSE opted_out_at END \
+     WHERE entry_id = $1";
+
 /// A saved segment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Segment {

@@ -64,6 +64,23 @@ pub struct InboundWrite {
     pub entries: Vec<Entry>,
     /// Outbound sends and session timers.
     pub jobs: Vec<NewJob>,
+    /// The customer's message, for `last_inbound_at` and campaign reply attribution.
+    pub reply: Option<ReplyWrite>,
+}
+
+/// A customer's message as campaign attribution needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyWrite {
+    pub messaging_user_id: Uuid,
+    pub channel_id: Uuid,
+    /// The sender's platform key (E.164 on SMS and WhatsApp).
+    pub address: String,
+    pub kind: crate::campaigns::ReplyKind,
+    pub at: Timestamp,
+    /// Campaign messages older than this are not answered by it (the attribution window).
+    pub since: Timestamp,
+    /// The channel is WhatsApp: a reply may come through a campaign's wa.me footer.
+    pub whatsapp: bool,
 }
 
 /// A messaging user linked to a contact (named: both ids are `Uuid`s, and swapped they would
@@ -105,6 +122,26 @@ macro_rules! write_effects {
         if let Some(link) = w.link {
             sqlx::query("UPDATE messaging_users SET contact_id = $2, updated_at = $3 WHERE id = $1")
                 .bind(link.messaging_user_id).bind(link.contact_id).bind(at).execute(&mut *$tx).await?;
+        }
+        if let Some(r) = &w.reply {
+            // The customer wrote: segments filter on it, and it answers the latest campaign
+            // message they got (on this channel, or through a wa.me footer to it).
+            sqlx::query("UPDATE messaging_users SET last_inbound_at = $2 WHERE id = $1")
+                .bind(r.messaging_user_id).bind(r.at.millis()).execute(&mut *$tx).await?;
+            let mut answered: Option<uuid::Uuid> = sqlx::query_scalar($crate::campaigns::LATEST_FOR_USER)
+                .bind(r.messaging_user_id).bind(r.since.millis()).fetch_optional(&mut *$tx).await?;
+            if answered.is_none() && r.whatsapp {
+                answered = sqlx::query_scalar($crate::campaigns::LATEST_FOR_WHATSAPP_FOOTER)
+                    .bind(&r.address).bind(r.since.millis()).bind(r.channel_id)
+                    .fetch_optional(&mut *$tx).await?;
+            }
+            if let Some(entry_id) = answered {
+                sqlx::query($crate::campaigns::MARK_REPLY)
+                    .bind(entry_id).bind(r.at.millis())
+                    .bind(r.kind == $crate::campaigns::ReplyKind::Help)
+                    .bind(r.kind == $crate::campaigns::ReplyKind::OptOut)
+                    .execute(&mut *$tx).await?;
+            }
         }
         if let Some(cw) = &w.consent {
             sqlx::query("UPDATE messaging_users SET consent_status = $2, updated_at = $3 WHERE id = $1")

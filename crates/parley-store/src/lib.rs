@@ -58,8 +58,8 @@ pub use dead_letters::{DEAD_LETTER_QUEUE, DeadLetter, DeadLetterWrite};
 pub use error::{Result, StoreError};
 pub use import::{ConsentChange, ImportWritten, UserImportBatch, UserUpdate};
 pub use inbound::{
-    CaseInsert, ConsentWrite, ContactInsert, ContactLink, InboundWrite, UserConversation,
-    UserInsert,
+    CaseInsert, ConsentWrite, ContactInsert, ContactLink, InboundWrite, ReplyWrite,
+    UserConversation, UserInsert,
 };
 pub use jobs::{ClaimRequest, JobFailure, QueueCounts};
 pub use notify::{ConfigChange, ConfigListener};

@@ -80,6 +80,9 @@ pub enum Settle {
     Defer {
         partition: String,
     },
+    /// Not attempted: `held` (the attempt is not counted) until its campaign is resumed, which
+    /// makes its held jobs ready again.
+    Hold,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -305,6 +308,11 @@ impl Store {
                          partition_key = $3, updated_at = $4 \
                          WHERE id = $1 AND leased_by = $2 AND state = 'running'")
                         .bind(j.id).bind(worker).bind(partition).bind(at),
+                    Settle::Hold => sqlx::query(
+                        "UPDATE jobs SET state = 'held', attempts = attempts - 1, lease_until = NULL, \
+                         updated_at = $3 \
+                         WHERE id = $1 AND leased_by = $2 AND state = 'running'")
+                        .bind(j.id).bind(worker).bind(at),
                 };
                 committed.jobs_settled += q.execute(&mut *tx).await?.rows_affected();
             }

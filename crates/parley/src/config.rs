@@ -38,10 +38,17 @@ pub struct Config {
     /// Hours an `unknown` send outcome (the provider's answer never came) waits for a receipt
     /// or status callback before it is failed.
     pub unknown_expiry_hours: u64,
+    /// The address people reach this server at (`https://messages.example.com`): campaign short
+    /// links point here (`/l/<code>`) unless `short_link_base` is set. Empty: links in campaigns
+    /// are left as written and their clicks are not counted (the demo uses its listen address).
+    pub public_url: String,
+    /// A short domain of the operator's own for campaign links (`https://exm.pl`), routed to
+    /// this server's `/l/` path. Never a public shortener (SMS-08).
+    pub short_link_base: String,
 }
 
 /// Every configuration key, as read from `PARLEY_<KEY>` variables.
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 14] = [
     "database_url",
     "listen",
     "max_body_bytes",
@@ -54,6 +61,8 @@ const KEYS: [&str; 12] = [
     "sender_lease_secs",
     "node_name",
     "unknown_expiry_hours",
+    "public_url",
+    "short_link_base",
 ];
 
 impl Default for Config {
@@ -71,6 +80,8 @@ impl Default for Config {
             sender_lease_secs: parley_engine::outbound::dispatch::DEFAULT_SENDER_LEASE.as_secs(),
             node_name: String::new(),
             unknown_expiry_hours: 48,
+            public_url: String::new(),
+            short_link_base: String::new(),
         }
     }
 }
@@ -87,6 +98,15 @@ impl Config {
             .merge(Env::prefixed("PARLEY_").only(&KEYS))
             .extract()
             .map_err(Box::new)
+    }
+
+    /// Where campaign short links point: the short domain, else the public address, else none.
+    pub fn link_base(&self) -> Option<String> {
+        [&self.short_link_base, &self.public_url]
+            .into_iter()
+            .map(|b| b.trim().trim_end_matches('/'))
+            .find(|b| !b.is_empty())
+            .map(str::to_owned)
     }
 
     pub fn default_toml() -> String {

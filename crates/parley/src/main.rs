@@ -12,6 +12,7 @@ mod bench_inbound;
 mod bench_outbound;
 mod bench_scale;
 mod bench_smsc;
+mod campaign;
 mod config;
 mod import;
 
@@ -81,6 +82,11 @@ enum Command {
         #[command(subcommand)]
         command: import::ImportCommand,
     },
+    /// Campaigns and broadcasts, their segments and lists.
+    Campaign {
+        #[command(subcommand)]
+        command: campaign::CampaignCommand,
+    },
     /// Benchmarks that print throughput and latency.
     Bench {
         #[command(subcommand)]
@@ -128,6 +134,9 @@ fn main() -> Result<()> {
             Command::Demo { database_url } => {
                 config.database_url = database_url;
                 config.simulator = true;
+                if config.public_url.is_empty() {
+                    config.public_url = format!("http://{}", config.listen);
+                }
                 demo(config).await
             }
             Command::Migrate => {
@@ -165,6 +174,12 @@ fn main() -> Result<()> {
             Command::Import { command } => {
                 let store = open(&config).await?;
                 let outcome = import::run(command, &store).await;
+                store.close().await;
+                outcome
+            }
+            Command::Campaign { command } => {
+                let store = open(&config).await?;
+                let outcome = campaign::run(command, &store, config.link_base()).await;
                 store.close().await;
                 outcome
             }
@@ -250,6 +265,7 @@ async fn demo(config: Config) -> Result<()> {
     let workspace: WorkspaceFile =
         serde_norway::from_str(include_str!("demo.yaml")).context("the built-in demo workspace")?;
     provision::apply(&store, &SystemClock, &workspace, false).await?;
+    seed_demo_campaign(&store).await?;
     let token = create_token(&store, "demo", TokenRole::Admin).await?;
     // Fresh passwords at every start: the demo never ships a known credential.
     let mut logins = String::new();
@@ -269,7 +285,7 @@ async fn demo(config: Config) -> Result<()> {
         ));
     }
     let banner = format!(
-        "\nParley demo on http://{listen}\n  database:  {db}\n  console:   http://{listen}/console  (sign in as one of these, then go Available)\n{logins}  customer:  http://{listen}/simulator  (play the customer: send any question from Demo SMS)\n  API token: {token}\n  try:       curl -H 'Authorization: Bearer {token}' http://{listen}/api/v1/channels\n",
+        "\nParley demo on http://{listen}\n  database:  {db}\n  console:   http://{listen}/console  (sign in as one of these, then go Available)\n{logins}  customer:  http://{listen}/simulator  (play the customer: send any question from Demo SMS)\n  campaign:  Campaigns > Winter offer > Start, then reply HELP in the simulator as {DEMO_SUBSCRIBER}\n  API token: {token}\n  try:       curl -H 'Authorization: Bearer {token}' http://{listen}/api/v1/channels\n",
         listen = config.listen,
         db = config.database_url,
     );
@@ -277,6 +293,117 @@ async fn demo(config: Config) -> Result<()> {
 }
 
 /// A readable random password for a demo agent.
+/// The number the demo's campaign goes to, which a newcomer plays in the simulator.
+const DEMO_SUBSCRIBER: &str = "+14155552671";
+
+/// The demo's marketing half: a few subscribers of Demo SMS, a segment of them, and a draft
+/// campaign with a HELP footer and a wa.me footer to Demo WhatsApp, ready to start from the
+/// console. Seeded once: a restarted demo keeps what the newcomer did with it.
+async fn seed_demo_campaign(store: &Store) -> Result<()> {
+    use parley_core::campaign::audience::{Condition, ConsentFilter, SegmentFilter};
+    use parley_core::campaign::{Audience, CampaignKind, CampaignSpec, Content, Footer};
+    use parley_core::model::ConsentStatus;
+    use parley_engine::service::campaigns::{self as campaigns, SegmentInput};
+
+    const NAME: &str = "Winter offer";
+    if store.campaigns().await?.iter().any(|c| c.spec.name == NAME) {
+        return Ok(());
+    }
+    let (Some(sms), Some(whatsapp)) = (
+        store.channel_by_name("Demo SMS").await?,
+        store.channel_by_name("Demo WhatsApp").await?,
+    ) else {
+        return Ok(());
+    };
+    let people = [
+        (DEMO_SUBSCRIBER, "Jordan", "Lee"),
+        ("+14155552672", "Priya", "Shah"),
+        ("+14155552673", "Marco", "Rossi"),
+        ("+14155552674", "", ""),
+    ];
+    let file = parley_engine::import::ImportFile {
+        name: "demo subscribers".to_owned(),
+        header: [
+            "channel",
+            "platform_key",
+            "consent_status",
+            "first_name",
+            "last_name",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        records: people
+            .iter()
+            .enumerate()
+            .map(
+                |(i, (phone, first, last))| parley_engine::import::ImportRecord {
+                    line: i as u64 + 2,
+                    fields: [sms.name.as_str(), phone, "ExplicitlyOptedIn", first, last]
+                        .map(str::to_owned)
+                        .to_vec(),
+                    unreadable: None,
+                },
+            )
+            .collect(),
+    };
+    parley_engine::import::import_messaging_users(store, &SystemClock, &file, |_| {}).await?;
+    let now = SystemClock.now();
+    let segment = match store
+        .segments()
+        .await?
+        .into_iter()
+        .find(|s| s.name == "Demo SMS subscribers")
+    {
+        Some(s) => s,
+        None => {
+            let input = SegmentInput {
+                name: "Demo SMS subscribers".to_owned(),
+                description: "Everyone who opted in on Demo SMS".to_owned(),
+                filter: SegmentFilter {
+                    all: vec![
+                        Condition::Channel {
+                            channels: vec![sms.id],
+                        },
+                        Condition::Consent {
+                            statuses: vec![
+                                ConsentFilter::Status(ConsentStatus::ExplicitlyOptedIn),
+                                ConsentFilter::Status(ConsentStatus::DoublyOptedIn),
+                            ],
+                        },
+                    ],
+                },
+            };
+            campaigns::create_segment(store, &input, now).await?
+        }
+    };
+    let spec = CampaignSpec {
+        name: NAME.to_owned(),
+        kind: CampaignKind::Marketing,
+        senders: vec![sms.id],
+        audience: Audience::Segment {
+            segment_id: segment.id,
+        },
+        content: Content {
+            text: Some(
+                "Hi {{ messaging_user.name }}, our winter sale is on: 20% off everything until Sunday at https://demo.parley.test/winter"
+                    .to_owned(),
+            ),
+            template: None,
+            missing: parley_core::campaign::MissingValues::Fallback,
+            fallbacks: [("messaging_user.name".to_owned(), "there".to_owned())].into(),
+        },
+        footer: Footer {
+            help: true,
+            whatsapp_channel_id: Some(whatsapp.id),
+            shorten_whatsapp: false,
+            custom: None,
+        },
+        schedule: Default::default(),
+    };
+    campaigns::create_campaign(store, &spec, Some("demo"), now).await?;
+    Ok(())
+}
+
 fn demo_password() -> String {
     use base64::Engine as _;
     let bytes: [u8; 9] = rand::random();
@@ -297,6 +424,7 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
         unknown_expiry: std::time::Duration::from_secs(
             config.unknown_expiry_hours.clamp(1, 24 * 365) * 3600,
         ),
+        link_base: config.link_base(),
         ..EngineConfig::default()
     };
     let engine = Engine::new(store.clone(), clock, EventBus::default(), engine_config);
@@ -398,6 +526,14 @@ mod tests {
         provision::apply(&store, &SystemClock, &w, false)
             .await
             .unwrap();
+        // The marketing half: a segment and a draft campaign with both footers, seeded once.
+        seed_demo_campaign(&store).await.unwrap();
+        seed_demo_campaign(&store).await.unwrap();
+        let campaigns = store.campaigns().await.unwrap();
+        assert_eq!(campaigns.len(), 1);
+        assert!(
+            campaigns[0].spec.footer.help && campaigns[0].spec.footer.whatsapp_channel_id.is_some()
+        );
         assert!(
             store
                 .agent_by_email("alex@demo.parley.test")

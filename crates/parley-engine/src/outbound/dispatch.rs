@@ -57,6 +57,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use parley_core::Timestamp;
+use parley_core::campaign::CampaignState;
 use parley_core::model::EntryStatus;
 use parley_core::retry::{RetryDecision, RetryPolicy};
 use parley_store::outbox::{JobSettlement, Settle};
@@ -277,6 +278,17 @@ impl Outbound {
             .into_iter()
             .map(|c| (c.id, Arc::new(c)))
             .collect();
+        // A paused or cancelled campaign's messages are held, not sent: the pause held the
+        // ready ones, these were claimed just before it.
+        let campaign_ids: Vec<Uuid> = requests
+            .iter()
+            .filter_map(|r| r.as_ref().ok().and_then(|r| r.campaign))
+            .collect();
+        let campaigns = if campaign_ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.store().campaign_states(&dedup(campaign_ids)).await?
+        };
         let mut held: HashMap<Uuid, bool> = HashMap::with_capacity(channels.len());
         for id in channels.keys() {
             held.insert(*id, self.leases.hold(&SenderLeases::name(*id)).await?);
@@ -326,6 +338,15 @@ impl Outbound {
                     continue;
                 }
             };
+            if let Some(state) = request.campaign.and_then(|c| campaigns.get(&c))
+                && matches!(state, CampaignState::Paused | CampaignState::Cancelled)
+            {
+                plans.push(Plan::Settled(
+                    Settle::Hold,
+                    JobOutcome::Retry(format!("its campaign is {state}")),
+                ));
+                continue;
+            }
             let Some(entry) = entries.get(&request.entry_id) else {
                 plans.push(gone("entry", request.entry_id));
                 continue;

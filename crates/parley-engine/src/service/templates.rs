@@ -184,6 +184,23 @@ pub async fn delete(
     now: Timestamp,
 ) -> Result<(), ServiceError> {
     let current = store.template_by_id(id).await?;
+    // TM-05: a template a broadcast has used stays, so the broadcast's history keeps its words.
+    let used = store.campaigns().await?.into_iter().find(|c| {
+        c.spec.kind == parley_core::campaign::CampaignKind::Broadcast
+            && c.state != parley_core::campaign::CampaignState::Draft
+            && c.spec.senders.contains(&current.channel_id)
+            && c.spec
+                .content
+                .template
+                .as_ref()
+                .is_some_and(|t| t.name == current.name && t.language == current.language)
+    });
+    if let Some(c) = used {
+        return Err(ServiceError::Invalid(format!(
+            "template '{}' ({}) was used by the broadcast '{}' and cannot be deleted",
+            current.name, current.language, c.spec.name
+        )));
+    }
     store.delete_template(id).await?;
     fail_queued(store, events, &current, "was deleted", now).await;
     Ok(())
