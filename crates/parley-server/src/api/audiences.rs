@@ -284,11 +284,9 @@ pub async fn list_members(
     }
     // The list in the path must exist: an empty page would not tell a typo from an empty list.
     state.store.audience_list(id).await?;
-    // One more than asked tells whether another page follows.
-    let mut found = campaigns::list_members(&state.store, id, p.after, limit + 1).await?;
-    let more = found.len() > limit as usize;
-    found.truncate(limit as usize);
-    let next = if more {
+    let found = campaigns::list_members(&state.store, id, p.after, limit).await?;
+    // A full page may be the last one; the following request then answers an empty page.
+    let next = if found.len() == limit as usize {
         found.last().map(|m| m.id)
     } else {
         None
@@ -361,26 +359,57 @@ pub async fn import_list(
         ));
     }
     state.store.audience_list(id).await?;
-    let rows = read_csv(&body)?;
-    let report = campaigns::import_list(&state.store, id, &rows, state.clock.now(), |_| {}).await?;
+    let (rows, lines) = read_csv(&body)?;
+    let mut report =
+        campaigns::import_list(&state.store, id, &rows, state.clock.now(), |_| {}).await?;
+    // The import numbers rows as if each took one line; blank lines and quoted line breaks make
+    // the file's own line numbers differ, and those are the ones a person can find.
+    for e in &mut report.errors {
+        if let Some(line) = usize::try_from(e.line)
+            .ok()
+            .and_then(|l| l.checked_sub(1))
+            .and_then(|i| lines.get(i))
+        {
+            e.line = *line;
+        }
+    }
     Ok(Json(report))
 }
 
-/// The CSV's rows, header first. Rows may be shorter or longer than the header (the import
-/// reports what is missing); a row that is not UTF-8 is read lossily so it is still reported with
-/// its line number rather than failing the whole file.
-fn read_csv(body: &[u8]) -> Result<Vec<Vec<String>>, ApiError> {
+/// The CSV's rows, header first, and the file's line number each row starts on. Rows may be
+/// shorter or longer than the header (the import reports what is missing); a row that is not
+/// UTF-8 is read lossily so it is still reported with its line number rather than failing the
+/// whole file.
+fn read_csv(body: &[u8]) -> Result<(Vec<Vec<String>>, Vec<u64>), ApiError> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(body);
     let mut rows = Vec::new();
+    let mut lines = Vec::new();
+    let (mut counted, mut line) = (0usize, 1u64);
     for record in reader.byte_records() {
         let record = record.map_err(|e| {
             let line = e.position().map(|p| p.line()).unwrap_or(0);
             ApiError::invalid(format!("the file is not readable as CSV at line {line}"))
         })?;
+        // The reader's own line count skips blank lines; counting line breaks up to the
+        // record's first byte gives the line an editor shows.
+        let start = record
+            .position()
+            .and_then(|p| usize::try_from(p.byte()).ok())
+            .unwrap_or(counted);
+        // A record after blank lines is said to start on the first of them.
+        let start = start
+            + body.get(start..).map_or(0, |b| {
+                b.iter().take_while(|&&c| c == b'\n' || c == b'\r').count()
+            });
+        line += body
+            .get(counted..start)
+            .map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count() as u64);
+        counted = start.max(counted);
+        lines.push(line);
         rows.push(
             record
                 .iter()
@@ -393,7 +422,7 @@ fn read_csv(body: &[u8]) -> Result<Vec<Vec<String>>, ApiError> {
             "the file is empty: a header row (phone or contact_id) is expected",
         ));
     }
-    Ok(rows)
+    Ok((rows, lines))
 }
 
 #[cfg(test)]
@@ -402,9 +431,11 @@ mod tests {
 
     #[test]
     fn csv_rows_keep_their_shape() {
-        let rows =
-            read_csv(b"\xEF\xBB\xBFphone,country\n+447700900001\n\"07700 900002\",GB,x\n").unwrap();
+        let (rows, lines) =
+            read_csv(b"\xEF\xBB\xBFphone,country\n+447700900001\n\n\"07700 900002\",GB,x\n")
+                .unwrap();
         assert_eq!(rows.len(), 3);
+        assert_eq!(lines, vec![1, 2, 4]);
         assert_eq!(rows[0], vec!["phone", "country"]);
         assert_eq!(rows[1], vec!["+447700900001"]);
         assert_eq!(rows[2], vec!["07700 900002", "GB", "x"]);

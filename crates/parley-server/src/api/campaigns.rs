@@ -375,12 +375,7 @@ pub async fn list_senders(
     }
     let items = channels
         .iter()
-        .filter(|c| {
-            matches!(
-                c.kind,
-                ChannelKind::Sms | ChannelKind::Whatsapp | ChannelKind::Messenger
-            )
-        })
+        .filter(|c| matches!(c.kind, ChannelKind::Sms | ChannelKind::Whatsapp))
         .map(|c| CampaignSender {
             channel: sender_view(c),
             country: c.country.clone(),
