@@ -487,6 +487,8 @@ wire_enum! {
         Running = "running",
         Done = "done",
         Dead = "dead",
+        /// Set aside while its group (a paused campaign) waits: never claimed, not pending.
+        Held = "held",
     }
 }
 

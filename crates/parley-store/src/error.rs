@@ -136,6 +136,12 @@ fn unique_rule(hint: &str) -> &'static str {
             "an SMS process of this type already exists for this number and provider keyword",
         ),
         (&["api_tokens"], "this token already exists"),
+        (&["segments"], "a segment with this name already exists"),
+        (&["audience_lists"], "a list with this name already exists"),
+        (
+            &["campaign_messages"],
+            "this recipient already has a message of this campaign",
+        ),
         (&["jobs"], "this job is already queued"),
     ];
     RULES

@@ -20,8 +20,8 @@ const CHUNK: usize = 1000;
 
 /// One job, skipped when its dedupe key is taken.
 pub(crate) const INSERT_JOB: &str = "INSERT INTO jobs (id, queue, kind, payload, state, priority, due_at, \
-    attempts, max_attempts, dedupe_key, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, 'ready', $5, $6, 0, $7, $8, $9, $9) ON CONFLICT (dedupe_key) DO NOTHING";
+    attempts, max_attempts, dedupe_key, created_at, updated_at, group_key) \
+    VALUES ($1, $2, $3, $4, 'ready', $5, $6, 0, $7, $8, $9, $9, $10) ON CONFLICT (dedupe_key) DO NOTHING";
 
 /// What a runner asks for when it claims work.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +48,8 @@ pub struct QueueCounts {
     pub running: i64,
     pub done: i64,
     pub dead: i64,
+    /// Set aside by a paused campaign: not pending (nothing will run them until it resumes).
+    pub held: i64,
 }
 
 impl Store {
@@ -73,15 +75,15 @@ impl Store {
                 Backend::Postgres(pool) => {
                     let mut sql = String::from(
                         "INSERT INTO jobs (id, queue, kind, payload, state, priority, due_at, attempts, \
-                         max_attempts, dedupe_key, created_at, updated_at) VALUES ",
+                         max_attempts, dedupe_key, created_at, updated_at, group_key) VALUES ",
                     );
                     for i in 0..chunk.len() {
-                        let b = i * 9;
+                        let b = i * 10;
                         if i > 0 {
                             sql.push_str(", ");
                         }
                         sql.push_str(&format!(
-                            "(${}, ${}, ${}, ${}, 'ready', ${}, ${}, 0, ${}, ${}, ${}, ${})",
+                            "(${}, ${}, ${}, ${}, 'ready', ${}, ${}, 0, ${}, ${}, ${}, ${}, ${})",
                             b + 1,
                             b + 2,
                             b + 3,
@@ -91,7 +93,8 @@ impl Store {
                             b + 7,
                             b + 8,
                             b + 9,
-                            b + 9
+                            b + 9,
+                            b + 10
                         ));
                     }
                     sql.push_str(" ON CONFLICT (dedupe_key) DO NOTHING RETURNING id");
@@ -106,7 +109,8 @@ impl Store {
                             .bind(job.due_at.millis())
                             .bind(job.max_attempts)
                             .bind(&job.dedupe_key)
-                            .bind(now.millis());
+                            .bind(now.millis())
+                            .bind(&job.group_key);
                     }
                     let rows: Vec<Uuid> = q.fetch_all(pool).await?;
                     rows.into_iter().collect()
@@ -125,6 +129,7 @@ impl Store {
                             .bind(job.max_attempts)
                             .bind(&job.dedupe_key)
                             .bind(now.millis())
+                            .bind(&job.group_key)
                             .execute(&mut *tx)
                             .await?;
                         if done.rows_affected() > 0 {
@@ -305,6 +310,7 @@ impl Store {
                 "running" => counts.running = n,
                 "done" => counts.done = n,
                 "dead" => counts.dead = n,
+                "held" => counts.held = n,
                 other => return Err(StoreError::Corrupt(format!("unknown job state '{other}'"))),
             }
         }
@@ -313,6 +319,8 @@ impl Store {
 
     /// Jobs of a queue still to run (ready or running), counted through the partial indexes that
     /// cover only those states, so it stays cheap however many finished jobs the table holds.
+    /// Held jobs are not counted: a paused campaign's sends wait for a person, not for a runner,
+    /// and a drain or a benchmark waiting on them would wait forever.
     pub async fn pending_jobs(&self, queue: &str) -> Result<i64> {
         Ok(on_backend!(self, read c => sqlx::query_scalar(
             "SELECT (SELECT COUNT(*) FROM jobs WHERE queue = $1 AND state = 'ready') \
@@ -320,8 +328,9 @@ impl Store {
             .bind(queue).fetch_one(c).await)?)
     }
 
-    /// Whether any job of a queue is still to run (ready or running). Stops at the first one
-    /// found, so it costs the same with one job waiting or a million.
+    /// Whether any job of a queue is still to run (ready or running; not held, as
+    /// [`Store::pending_jobs`]). Stops at the first one found, so it costs the same with one job
+    /// waiting or a million.
     pub async fn has_pending_jobs(&self, queue: &str) -> Result<bool> {
         Ok(on_backend!(self, read c => sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND state = 'ready') \

@@ -46,7 +46,7 @@ use sqlx::sqlite::{
 
 pub use campaigns::{
     Attribution, AudienceList, CampaignBatch, CampaignMessage, ExportRow, LinkTarget, ListMember,
-    ReplyKind, Segment, SegmentSpec, StoredCampaign,
+    ReplyKind, Segment, SegmentSpec, StoredCampaign, campaign_group,
 };
 pub use console::{
     AcceptWrite, AgentLoadRow, ConsoleChange, ConsoleEvent, ConsoleEventKind, ConsoleListener,

@@ -80,8 +80,8 @@ pub enum Settle {
     Defer {
         partition: String,
     },
-    /// Not attempted: `held` (the attempt is not counted) until its campaign is resumed, which
-    /// makes its held jobs ready again.
+    /// Not attempted because its group (a campaign) was paused meanwhile: set aside as `held`
+    /// (the attempt is not counted) until the campaign resumes or is cancelled.
     Hold,
 }
 
@@ -310,8 +310,7 @@ impl Store {
                         .bind(j.id).bind(worker).bind(partition).bind(at),
                     Settle::Hold => sqlx::query(
                         "UPDATE jobs SET state = 'held', attempts = attempts - 1, lease_until = NULL, \
-                         updated_at = $3 \
-                         WHERE id = $1 AND leased_by = $2 AND state = 'running'")
+                         updated_at = $3 WHERE id = $1 AND leased_by = $2 AND state = 'running'")
                         .bind(j.id).bind(worker).bind(at),
                 };
                 committed.jobs_settled += q.execute(&mut *tx).await?.rows_affected();
@@ -433,11 +432,11 @@ impl Store {
             }
             sqlx::query(
                 "INSERT INTO jobs (id, queue, kind, payload, state, priority, due_at, attempts, \
-                 max_attempts, dedupe_key, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'ready', $5, $6, 0, $7, $8, $9, $9)")
+                 max_attempts, dedupe_key, created_at, updated_at, group_key) \
+                 VALUES ($1, $2, $3, $4, 'ready', $5, $6, 0, $7, $8, $9, $9, $10)")
                 .bind(parley_core::new_id()).bind(&job.queue).bind(&job.kind).bind(&job.payload)
                 .bind(job.priority).bind(job.due_at.millis()).bind(job.max_attempts)
-                .bind(&job.dedupe_key).bind(at)
+                .bind(&job.dedupe_key).bind(at).bind(&job.group_key)
                 .execute(&mut *tx).await?;
             tx.commit().await
         })?;

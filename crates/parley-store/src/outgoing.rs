@@ -57,7 +57,7 @@ impl Store {
                 sqlx::query(crate::jobs::INSERT_JOB)
                     .bind(parley_core::new_id()).bind(&j.queue).bind(&j.kind).bind(&j.payload)
                     .bind(j.priority).bind(j.due_at.millis()).bind(j.max_attempts).bind(&j.dedupe_key)
-                    .bind(at)
+                    .bind(at).bind(&j.group_key)
                     .execute(&mut *tx).await?;
             }
             tx.commit().await

@@ -610,6 +610,8 @@ pub struct Job {
     pub leased_by: Option<String>,
     pub dedupe_key: Option<String>,
     pub last_error: Option<String>,
+    /// The group the job belongs to (`campaign:{id}` for a campaign's sends).
+    pub group_key: Option<String>,
     #[sqlx(try_from = "i64")]
     pub created_at: Timestamp,
     #[sqlx(try_from = "i64")]
@@ -625,6 +627,8 @@ pub struct NewJob {
     pub due_at: Timestamp,
     pub max_attempts: i64,
     pub dedupe_key: Option<String>,
+    /// Jobs of one group (a campaign's sends) are held, released and counted together.
+    pub group_key: Option<String>,
 }
 
 impl NewJob {
@@ -643,6 +647,7 @@ impl NewJob {
             due_at: now,
             max_attempts: 10,
             dedupe_key: None,
+            group_key: None,
         }
     }
 }

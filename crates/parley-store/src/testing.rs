@@ -126,6 +126,13 @@ pub async fn refuse_entries_with_body(store: &Store, body: &str) {
     result.unwrap_or_else(|e| panic!("installing the refusing trigger: {e}"));
 }
 
+/// The statements the campaign paths run per message or per batch (audience pages, a batch's
+/// inserts, the backlog, counts, clicks, replies), as the store sends them for batches of `rows`,
+/// for the test that checks each of them uses an index.
+pub fn campaign_statements(store: &Store, rows: usize) -> Vec<String> {
+    crate::campaigns::hot_statements(store.kind(), rows)
+}
+
 /// Declares each listed `async fn name(backend: TestBackend)` as two tests, `sqlite::name` and
 /// `postgres::name`, so every behaviour is checked on both databases.
 #[macro_export]

@@ -31,11 +31,82 @@ pub struct IllegalAction {
 
 /// The state after `action`, or why not.
 pub fn apply(state: CampaignState, action: CampaignAction) -> Result<CampaignState, IllegalAction> {
-    let _ = (state, action);
-    todo!()
+    use CampaignAction as A;
+    use CampaignState as S;
+    match (state, action) {
+        (S::Draft | S::Scheduled, A::Start) | (S::Paused, A::Resume) => Ok(S::Sending),
+        (S::Draft, A::Schedule) => Ok(S::Scheduled),
+        (S::Scheduled, A::Unschedule) => Ok(S::Draft),
+        (S::Sending, A::Pause) => Ok(S::Paused),
+        (S::Sending, A::Complete) => Ok(S::Completed),
+        (S::Draft | S::Scheduled | S::Sending | S::Paused, A::Cancel) => Ok(S::Cancelled),
+        _ => Err(IllegalAction { state, action }),
+    }
 }
 
 /// Whether the campaign's content, audience and senders may still change.
 pub fn editable(state: CampaignState) -> bool {
     state == CampaignState::Draft
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CampaignAction as A;
+    use CampaignState as S;
+
+    #[test]
+    fn the_whole_table() {
+        let legal = [
+            (S::Draft, A::Start, S::Sending),
+            (S::Draft, A::Schedule, S::Scheduled),
+            (S::Scheduled, A::Start, S::Sending),
+            (S::Scheduled, A::Unschedule, S::Draft),
+            (S::Sending, A::Pause, S::Paused),
+            (S::Paused, A::Resume, S::Sending),
+            (S::Sending, A::Complete, S::Completed),
+            (S::Draft, A::Cancel, S::Cancelled),
+            (S::Scheduled, A::Cancel, S::Cancelled),
+            (S::Sending, A::Cancel, S::Cancelled),
+            (S::Paused, A::Cancel, S::Cancelled),
+        ];
+        for state in S::ALL {
+            for action in A::ALL {
+                let expected = legal
+                    .iter()
+                    .find(|(s, a, _)| s == state && a == action)
+                    .map(|(_, _, to)| *to);
+                match expected {
+                    Some(to) => assert_eq!(apply(*state, *action), Ok(to), "{state} {action}"),
+                    None => assert_eq!(
+                        apply(*state, *action),
+                        Err(IllegalAction {
+                            state: *state,
+                            action: *action
+                        }),
+                        "{state} {action}"
+                    ),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn finished_campaigns_stay_finished_and_only_drafts_change() {
+        for action in A::ALL {
+            assert!(apply(S::Completed, *action).is_err());
+            assert!(apply(S::Cancelled, *action).is_err());
+        }
+        for state in S::ALL {
+            assert_eq!(editable(*state), *state == S::Draft);
+        }
+        assert_eq!(
+            IllegalAction {
+                state: S::Completed,
+                action: A::Pause
+            }
+            .to_string(),
+            "a completed campaign cannot pause"
+        );
+    }
 }

@@ -288,9 +288,8 @@ pub(crate) async fn batch(
                 parameters: rendered.parameters.clone(),
             }),
         };
-        let job = jobs::campaign_send_job(entry.id, purpose, campaign.id, BULK_PRIORITY, due);
-        // MERGE(store): job.group_key = Some(group.clone());
-        let _ = &group;
+        let mut job = jobs::campaign_send_job(entry.id, purpose, campaign.id, BULK_PRIORITY, due);
+        job.group_key = Some(group.clone());
         write.messages.push(CampaignMessage {
             entry_id: entry.id,
             messaging_user_id: m.messaging_user_id,

@@ -1,6 +1,7 @@
 //! Engine tests against real databases: each case runs on SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod campaigns;
 mod config_changes;
 mod dispatch;
 mod feed;

@@ -87,6 +87,8 @@ CREATE UNIQUE INDEX campaign_messages_code ON campaign_messages (code) WHERE cod
 -- messaging user, on the wa.me footer's WhatsApp channel by phone number.
 CREATE INDEX campaign_messages_user ON campaign_messages (messaging_user_id, created_at);
 CREATE INDEX campaign_messages_address ON campaign_messages (address, created_at);
+-- A campaign's messages in entry order: its export pages through them, its funnel reads them.
+CREATE INDEX campaign_messages_campaign ON campaign_messages (campaign_id, entry_id);
 
 -- A campaign's send jobs carry its id, so pausing holds them and the expansion sees how many
 -- wait (it stays only a little ahead of the dispatcher). `held` is a job state of its own.

@@ -1,0 +1,916 @@
+//! Campaigns end to end through the engine (issue 11): audiences, who is left out and why, merge
+//! fields and footers, pause, resume and cancel, replies attributed to the campaign they answer,
+//! and clicks. The simulator provider plays the network; every case runs on both databases.
+
+use std::sync::Arc;
+
+use parley_core::campaign::audience::{Condition, SegmentFilter};
+use parley_core::campaign::state::CampaignAction;
+use parley_core::campaign::{
+    Audience, CampaignKind, CampaignSpec, CampaignState, Content, Footer, MissingValues,
+    TemplateContent,
+};
+use parley_core::model::*;
+use parley_core::{Clock, SystemClock, Timestamp};
+use parley_engine::inbound::InboundEvent;
+use parley_engine::service::ServiceError;
+use parley_engine::service::campaigns::{self as service, SegmentInput};
+use parley_engine::{Engine, EngineConfig, EventBus};
+use parley_store::testing::{TestBackend, TestDb, fresh};
+use parley_store::*;
+use parley_testkit::build;
+use serde_json::json;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::until_event;
+
+const LINKS: &str = "https://exm.pl";
+
+struct World {
+    db: TestDb,
+    engine: Engine,
+    bus: EventBus,
+    sms: Channel,
+    wa: Channel,
+    _stop: watch::Sender<bool>,
+}
+
+impl World {
+    fn store(&self) -> &Store {
+        &self.db.store
+    }
+
+    fn now(&self) -> Timestamp {
+        SystemClock.now()
+    }
+}
+
+async fn world(b: TestBackend) -> World {
+    world_with(b, true).await
+}
+
+/// A US SMS sender whose HELP opens a case (CMP-01), a WhatsApp channel for the wa.me footer,
+/// and an engine with its workers running (or not, to look between the steps).
+async fn world_with(b: TestBackend, workers: bool) -> World {
+    let db = fresh(b).await;
+    let now = SystemClock.now();
+    let queue = db
+        .store
+        .create_queue(&build::queue_spec("Support"), now)
+        .await
+        .unwrap();
+    let sms = db
+        .store
+        .create_channel(
+            &ChannelSpec {
+                name: "Offers SMS".into(),
+                country: Some("US".into()),
+                queue_id: Some(queue.id),
+                settings: json!({"case_handoff": {"trigger": {"on": "help"},
+                    "reply": "An agent will text you within 24 hours."}}),
+                ..build::simulator_sms()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let wa = db
+        .store
+        .create_channel(
+            &ChannelSpec {
+                name: "Offers WhatsApp".into(),
+                kind: ChannelKind::Whatsapp,
+                address: "+14155550101".into(),
+                number_type: None,
+                queue_id: Some(queue.id),
+                ..build::simulator_sms()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let bus = EventBus::default();
+    let engine = Engine::new(
+        db.store.clone(),
+        Arc::new(SystemClock),
+        bus.clone(),
+        EngineConfig {
+            link_base: Some(LINKS.into()),
+            idle_poll: std::time::Duration::from_millis(20),
+            ..EngineConfig::default()
+        },
+    );
+    let (stop, rx) = watch::channel(false);
+    if workers {
+        engine.spawn_workers(rx);
+    }
+    World {
+        db,
+        engine,
+        bus,
+        sms,
+        wa,
+        _stop: stop,
+    }
+}
+
+/// A messaging user on `channel` with a contact named `first` (when given).
+async fn person(
+    w: &World,
+    channel: &Channel,
+    phone: &str,
+    consent: Option<ConsentStatus>,
+    first: Option<&str>,
+) -> MessagingUser {
+    let contact = match first {
+        Some(name) => Some(
+            w.store()
+                .create_contact(
+                    &ContactSpec {
+                        first_name: name.into(),
+                        last_name: String::new(),
+                        phone: Some(parley_core::E164::parse(phone).unwrap()),
+                        email: None,
+                    },
+                    w.now(),
+                )
+                .await
+                .unwrap()
+                .id,
+        ),
+        None => None,
+    };
+    w.store()
+        .create_messaging_user(
+            &NewMessagingUser {
+                contact_id: contact,
+                ..build::new_user(channel.id, phone, consent)
+            },
+            &build::origin(ConsentSource::Import, "test"),
+            w.now(),
+        )
+        .await
+        .unwrap()
+}
+
+async fn segment_of(w: &World, channel: &Channel) -> Segment {
+    service::create_segment(
+        w.store(),
+        &SegmentInput {
+            name: format!("on {}", channel.name),
+            description: String::new(),
+            filter: SegmentFilter {
+                all: vec![Condition::Channel {
+                    channels: vec![channel.id],
+                }],
+            },
+        },
+        w.now(),
+    )
+    .await
+    .unwrap()
+}
+
+fn text_campaign(name: &str, sender: Uuid, audience: Audience, text: &str) -> CampaignSpec {
+    CampaignSpec {
+        name: name.into(),
+        kind: CampaignKind::Marketing,
+        senders: vec![sender],
+        audience,
+        content: Content {
+            text: Some(text.into()),
+            template: None,
+            missing: MissingValues::Fallback,
+            fallbacks: Default::default(),
+        },
+        footer: Footer::default(),
+        schedule: Default::default(),
+    }
+}
+
+async fn start(w: &World, spec: &CampaignSpec) -> StoredCampaign {
+    let c = service::create_campaign(w.store(), spec, Some("test"), w.now())
+        .await
+        .unwrap();
+    service::act(&w.engine.campaigns(), c.id, CampaignAction::Start)
+        .await
+        .unwrap()
+}
+
+async fn finished(w: &World, id: Uuid) -> StoredCampaign {
+    until_event(&w.bus, "the campaign to complete", || async {
+        let c = w.store().campaign(id).await.unwrap();
+        (c.state == CampaignState::Completed).then_some(c)
+    })
+    .await
+}
+
+/// What the simulator phone of `to` received.
+async fn received(w: &World, to: &str) -> Vec<String> {
+    w.store()
+        .simulator_messages(to, None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.direction == Direction::Outbound)
+        .map(|m| m.body)
+        .collect()
+}
+
+/// A segment's campaign reaches exactly the members who may receive it, with the merge field,
+/// a short link on the operator's own domain and both footers; everyone else is counted by
+/// reason (consent, opt-out, country).
+async fn a_segment_campaign_reaches_the_eligible_and_counts_the_rest(b: TestBackend) {
+    let w = world(b).await;
+    let sms = w.sms.clone();
+    person(
+        &w,
+        &sms,
+        "+14155552671",
+        Some(ConsentStatus::ExplicitlyOptedIn),
+        Some("Jordan"),
+    )
+    .await;
+    person(
+        &w,
+        &sms,
+        "+14155552672",
+        Some(ConsentStatus::ImplicitlyOptedIn),
+        None,
+    )
+    .await;
+    person(
+        &w,
+        &sms,
+        "+14155552673",
+        Some(ConsentStatus::OptedOut),
+        Some("Olga"),
+    )
+    .await;
+    person(&w, &sms, "+14155552674", None, Some("Nora")).await;
+    person(
+        &w,
+        &sms,
+        "+447400123456",
+        Some(ConsentStatus::ExplicitlyOptedIn),
+        Some("Ian"),
+    )
+    .await;
+    // On another channel: not in the segment.
+    person(
+        &w,
+        &w.wa.clone(),
+        "+14155552675",
+        Some(ConsentStatus::ExplicitlyOptedIn),
+        None,
+    )
+    .await;
+    let segment = segment_of(&w, &sms).await;
+    let mut spec = text_campaign(
+        "Winter",
+        sms.id,
+        Audience::Segment {
+            segment_id: segment.id,
+        },
+        "Hi {{ contact.first_name }}, 20% off at https://shop.example.com/winter",
+    );
+    spec.content.fallbacks = [("contact.first_name".to_owned(), "there".to_owned())].into();
+    spec.footer = Footer {
+        help: true,
+        whatsapp_channel_id: Some(w.wa.id),
+        shorten_whatsapp: false,
+        custom: None,
+    };
+    let c = start(&w, &spec).await;
+    let done = finished(&w, c.id).await;
+    assert!(done.expanded);
+
+    let jordan = received(&w, "+14155552671").await;
+    assert_eq!(jordan.len(), 1, "{jordan:?}");
+    let body = &jordan[0];
+    assert!(
+        body.starts_with("Hi Jordan, 20% off at https://exm.pl/l/"),
+        "{body}"
+    );
+    assert!(!body.contains("shop.example.com"), "{body}");
+    assert!(
+        body.contains("Reply HELP for help, STOP to opt out."),
+        "{body}"
+    );
+    assert!(body.contains("wa.me/14155550101"), "{body}");
+    let implicit = received(&w, "+14155552672").await;
+    assert_eq!(implicit.len(), 1);
+    assert!(implicit[0].starts_with("Hi there, "), "{}", implicit[0]);
+    for nobody in [
+        "+14155552673",
+        "+14155552674",
+        "+447400123456",
+        "+14155552675",
+    ] {
+        assert!(
+            received(&w, nobody).await.is_empty(),
+            "{nobody} got a message"
+        );
+    }
+
+    let results = service::results(w.store(), c.id).await.unwrap();
+    let n = &results.counts;
+    assert_eq!(n.audience, 5);
+    assert_eq!(n.excluded.get("opted_out"), Some(&1));
+    assert_eq!(n.excluded.get("no_consent"), Some(&1));
+    assert_eq!(n.excluded.get("out_of_country"), Some(&1));
+    assert_eq!(n.excluded_total(), 3);
+    assert_eq!(n.queued, 2);
+    assert_eq!(n.sent, 2);
+    assert_eq!(n.failed_total(), 0);
+
+    // CMP-03: the message is an entry in the recipient's conversation, in a marketing session.
+    let user = w
+        .store()
+        .messaging_user_by_key(sms.id, "+14155552671")
+        .await
+        .unwrap()
+        .unwrap();
+    let sessions = w
+        .store()
+        .list_sessions(
+            SessionFilter {
+                messaging_user_id: Some(user.id),
+                ..Default::default()
+            },
+            PageRequest::new(None, 10),
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].context, SessionContext::Marketing);
+    assert_eq!(sessions[0].status, SessionStatus::Ended);
+}
+
+/// A list of numbers: each reaches the messaging user of that number on the sender; a number
+/// with none is counted as not on the sender; the same number twice gets one message.
+async fn a_list_campaign_sends_one_message_per_number(b: TestBackend) {
+    let w = world(b).await;
+    let sms = w.sms.clone();
+    person(
+        &w,
+        &sms,
+        "+14155552671",
+        Some(ConsentStatus::ExplicitlyOptedIn),
+        Some("Jordan"),
+    )
+    .await;
+    person(
+        &w,
+        &sms,
+        "+14155552672",
+        Some(ConsentStatus::ExplicitlyOptedIn),
+        Some("Priya"),
+    )
+    .await;
+    let list = service::create_list(w.store(), "VIPs", "", w.now())
+        .await
+        .unwrap();
+    let rows: Vec<Vec<String>> = [
+        vec!["phone"],
+        vec!["+1 (415) 555-2671"],
+        vec!["+14155552671"],
+        vec!["4155552672"],
+        vec!["not a number"],
+        vec!["+14155552679"],
+    ]
+    .iter()
+    .map(|r| r.iter().map(|s| (*s).to_owned()).collect())
+    .collect();
+    let mut seen = Vec::new();
+    let report = service::import_list(w.store(), list.id, &rows, w.now(), |p| seen.push(p))
+        .await
+        .unwrap();
+    assert_eq!(report.rows, 5);
+    assert_eq!(report.added, 2, "{report:?}");
+    assert_eq!(report.duplicates, 1);
+    let lines: Vec<u64> = report.errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, vec![4, 5], "{report:?}");
+    assert_eq!(seen.last().map(|p| (p.done, p.total)), Some((5, 5)));
+
+    let c = start(
+        &w,
+        &text_campaign(
+            "VIP night",
+            sms.id,
+            Audience::List { list_id: list.id },
+            "See you tonight",
+        ),
+    )
+    .await;
+    finished(&w, c.id).await;
+    assert_eq!(received(&w, "+14155552671").await.len(), 1);
+    assert!(received(&w, "+14155552679").await.is_empty());
+    let n = service::results(w.store(), c.id).await.unwrap().counts;
+    assert_eq!(n.audience, 2);
+    assert_eq!(n.excluded.get("not_on_sender"), Some(&1), "{n:?}");
+    assert_eq!(n.sent, 1);
+}
+
+/// A missing merge value either takes the fallback or leaves the recipient out, as the campaign
+/// says; a field that does not exist is refused when the campaign is saved.
+async fn missing_values_take_the_fallback_or_exclude(b: TestBackend) {
+    let w = world(b).await;
+    let sms = w.sms.clone();
+    person(
+        &w,
+        &sms,
+        "+14155552671",
+        Some(ConsentStatus::ExplicitlyOptedIn),
+        Some("Jordan"),
+    )
+    .await;
+    person(
+        &w,
+        &sms,
+        "+14155552672",
+        Some(ConsentStatus::ExplicitlyOptedIn),
+        None,
+    )
+    .await;
+    let segment = segment_of(&w, &sms).await;
+    let audience = Audience::Segment {
+        segment_id: segment.id,
+    };
+
+    let typo = text_campaign(
+        "Typo",
+        sms.id,
+        audience.clone(),
+        "Hi {{ contact.frist_name }}",
+    );
+    let refused = service::create_campaign(w.store(), &typo, None, w.now()).await;
+    assert!(
+        matches!(&refused, Err(ServiceError::Invalid(m)) if m.contains("frist_name")),
+        "{refused:?}"
+    );
+
+    let mut exclude = text_campaign(
+        "Only named",
+        sms.id,
+        audience,
+        "Hi {{ contact.first_name }}!",
+    );
+    exclude.content.missing = MissingValues::Exclude;
+    let c = start(&w, &exclude).await;
+    finished(&w, c.id).await;
+    assert_eq!(
+        received(&w, "+14155552671").await,
+        vec!["Hi Jordan!".to_owned()]
+    );
+    assert!(received(&w, "+14155552672").await.is_empty());
+    let n = service::results(w.store(), c.id).await.unwrap().counts;
+    assert_eq!(n.excluded.get("missing_field"), Some(&1));
+}
+
+/// Broadcasts (BC-01, BC-02, BC-04): SMS from a short code or toll-free number with an approved
+/// template, to explicitly or doubly opted-in recipients only, whatever the channel's level.
+async fn a_broadcast_needs_explicit_opt_in_and_a_template(b: TestBackend) {
+    let w = world(b).await;
+    let sms = w.sms.clone();
+    person(
+        &w,
+        &sms,
+        "+14155552671",
+        Some(ConsentStatus::ExplicitlyOptedIn),
+        Some("Jordan"),
+    )
+    .await;
+    person(
+        &w,
+        &sms,
+        "+14155552672",
+        Some(ConsentStatus::ImplicitlyOptedIn),
+        Some("Priya"),
+    )
+    .await;
+    let segment = segment_of(&w, &sms).await;
+    let audience = Audience::Segment {
+        segment_id: segment.id,
+    };
+    let mut spec = text_campaign("Outage", sms.id, audience, "Service is down");
+    spec.kind = CampaignKind::Broadcast;
+    let refused = service::create_campaign(w.store(), &spec, None, w.now()).await;
+    assert!(
+        matches!(refused, Err(ServiceError::Invalid(_))),
+        "{refused:?}"
+    );
+
+    w.store()
+        .upsert_template(
+            &TemplateSpec {
+                channel_id: sms.id,
+                name: "outage".into(),
+                language: "en".into(),
+                category: TemplateCategory::Utility,
+                status: TemplateStatus::Approved,
+                body: "Hi {{1}}, our service is down until {{2}}.".into(),
+                components: json!([]),
+            },
+            w.now(),
+        )
+        .await
+        .unwrap();
+    spec.content = Content {
+        text: None,
+        template: Some(TemplateContent {
+            name: "outage".into(),
+            language: "en".into(),
+            parameters: vec!["{{ contact.first_name }}".into(), "6 pm".into()],
+        }),
+        missing: MissingValues::Fallback,
+        fallbacks: Default::default(),
+    };
+    let c = start(&w, &spec).await;
+    finished(&w, c.id).await;
+    assert_eq!(
+        received(&w, "+14155552671").await,
+        vec!["Hi Jordan, our service is down until 6 pm.".to_owned()]
+    );
+    assert!(received(&w, "+14155552672").await.is_empty());
+    let n = service::results(w.store(), c.id).await.unwrap().counts;
+    assert_eq!(n.excluded.get("not_explicitly_opted_in"), Some(&1), "{n:?}");
+
+    // TM-05: the template a broadcast used stays.
+    let t = w
+        .store()
+        .template(sms.id, "outage", "en")
+        .await
+        .unwrap()
+        .unwrap();
+    let refused = parley_engine::service::templates::delete(w.store(), &w.bus, t.id, w.now()).await;
+    assert!(
+        matches!(refused, Err(ServiceError::Invalid(_))),
+        "{refused:?}"
+    );
+}
+
+/// Pause holds what the expansion queued, resume sends it, cancel withdraws what was not sent;
+/// each step seen without the dispatcher running.
+async fn pause_resume_and_cancel(b: TestBackend) {
+    let w = world_with(b, false).await;
+    let sms = w.sms.clone();
+    for i in 0..30 {
+        person(
+            &w,
+            &sms,
+            &format!("+1415555{:04}", 2600 + i),
+            Some(ConsentStatus::ExplicitlyOptedIn),
+            None,
+        )
+        .await;
+    }
+    let segment = segment_of(&w, &sms).await;
+    let audience = Audience::Segment {
+        segment_id: segment.id,
+    };
+    let campaigns = w.engine.campaigns();
+    let c = service::create_campaign(
+        w.store(),
+        &text_campaign("Flash", sms.id, audience, "Flash sale"),
+        None,
+        w.now(),
+    )
+    .await
+    .unwrap();
+    service::act(&campaigns, c.id, CampaignAction::Start)
+        .await
+        .unwrap();
+    let pass = campaigns.pass().await.unwrap();
+    assert_eq!(pass.queued, 30);
+    let outbound = parley_engine::outbound::QUEUE;
+    assert_eq!(w.store().queue_counts(outbound).await.unwrap().ready, 30);
+
+    let paused = service::act(&campaigns, c.id, CampaignAction::Pause)
+        .await
+        .unwrap();
+    assert_eq!(paused.state, CampaignState::Paused);
+    assert_eq!(w.store().queue_counts(outbound).await.unwrap().ready, 0);
+    assert_eq!(w.engine.outbound_runner().run_once().await.unwrap(), 0);
+    assert!(received(&w, "+14155552600").await.is_empty());
+    // Pausing twice is refused, in words.
+    let again = service::act(&campaigns, c.id, CampaignAction::Pause).await;
+    assert!(matches!(again, Err(ServiceError::Invalid(_))), "{again:?}");
+
+    service::act(&campaigns, c.id, CampaignAction::Resume)
+        .await
+        .unwrap();
+    assert_eq!(w.store().queue_counts(outbound).await.unwrap().ready, 30);
+    // Ten go out, then the campaign is cancelled: the other twenty are withdrawn unsent.
+    let mut sent = 0;
+    while sent < 10 {
+        let jobs = w
+            .store()
+            .claim_jobs(ClaimRequest {
+                queue: outbound,
+                worker: "t",
+                limit: 10,
+                lease: std::time::Duration::from_secs(60),
+                now: w.now(),
+            })
+            .await
+            .unwrap();
+        sent += jobs.len();
+        w.engine.outbound.send_batch(jobs).await;
+    }
+    let cancelled = service::act(&campaigns, c.id, CampaignAction::Cancel)
+        .await
+        .unwrap();
+    assert_eq!(cancelled.state, CampaignState::Cancelled);
+    let n = service::results(w.store(), c.id).await.unwrap().counts;
+    assert_eq!(n.sent, 10, "{n:?}");
+    assert_eq!(n.withdrawn, 20, "{n:?}");
+    assert_eq!(n.queued, 10, "{n:?}");
+    assert_eq!(w.store().queue_counts(outbound).await.unwrap().ready, 0);
+    let resumed = service::act(&campaigns, c.id, CampaignAction::Resume).await;
+    assert!(
+        matches!(resumed, Err(ServiceError::Invalid(_))),
+        "{resumed:?}"
+    );
+}
+
+async fn inbound(w: &World, channel: &Channel, from: &str, text: &str) {
+    let id = format!("in-{}", Uuid::now_v7().simple());
+    w.engine
+        .ingest
+        .submit(&InboundEvent {
+            channel_id: channel.id,
+            provider_message_id: id.clone(),
+            from: from.into(),
+            to: channel.address.clone(),
+            text: text.into(),
+            media: vec![],
+            profile_name: None,
+            received_at: w.now(),
+        })
+        .await
+        .unwrap();
+    until_event(&w.bus, "the inbound message", || async {
+        w.store()
+            .queue_counts(parley_engine::inbound::QUEUE)
+            .await
+            .ok()
+            .filter(|c| c.ready == 0 && c.running == 0)
+    })
+    .await;
+}
+
+/// CMP-01: HELP to a campaign gets the help answer and opens a case linked to the contact found
+/// by phone, with the session's own opt-in, routed to the queue; the campaign counts the reply
+/// and the hand-off; STOP from another recipient opts out and counts against the campaign.
+async fn help_and_stop_replies_count_against_the_campaign(b: TestBackend) {
+    let w = world(b).await;
+    let sms = w.sms.clone();
+    let jordan = person(
+        &w,
+        &sms,
+        "+14155552671",
+        Some(ConsentStatus::ExplicitlyOptedIn),
+        Some("Jordan"),
+    )
+    .await;
+    person(
+        &w,
+        &sms,
+        "+14155552672",
+        Some(ConsentStatus::ExplicitlyOptedIn),
+        Some("Priya"),
+    )
+    .await;
+    let segment = segment_of(&w, &sms).await;
+    let mut spec = text_campaign(
+        "Winter",
+        sms.id,
+        Audience::Segment {
+            segment_id: segment.id,
+        },
+        "Winter sale this week",
+    );
+    spec.footer.help = true;
+    let c = start(&w, &spec).await;
+    finished(&w, c.id).await;
+
+    inbound(&w, &sms, "+14155552671", "HELP").await;
+    inbound(&w, &sms, "+14155552672", "STOP").await;
+
+    let contact = jordan.contact_id.unwrap();
+    let cases = until_event(&w.bus, "the case", || async {
+        let cases = w.store().cases_of_contact(contact).await.unwrap();
+        (!cases.is_empty()).then_some(cases)
+    })
+    .await;
+    assert_eq!(cases.len(), 1);
+    let sessions = w.store().sessions_of_case(cases[0].id).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].context, SessionContext::Service);
+    assert!(sessions[0].session_opt_in);
+    assert_eq!(sessions[0].status, SessionStatus::Waiting);
+    // The agent sees the campaign message above the customer's HELP: same conversation.
+    let campaign_session = w
+        .store()
+        .list_sessions(
+            SessionFilter {
+                messaging_user_id: Some(jordan.id),
+                ..Default::default()
+            },
+            PageRequest::new(None, 10),
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(campaign_session.len(), 2);
+    assert!(
+        campaign_session
+            .iter()
+            .all(|s| s.conversation_id == sessions[0].conversation_id)
+    );
+
+    let n = service::results(w.store(), c.id).await.unwrap().counts;
+    assert_eq!(n.replied, 2, "{n:?}");
+    assert_eq!(n.help_handoffs, 1, "{n:?}");
+    assert_eq!(n.opt_outs, 1, "{n:?}");
+    let priya = w
+        .store()
+        .messaging_user_by_key(sms.id, "+14155552672")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(priya.consent_status, Some(ConsentStatus::OptedOut));
+}
+
+/// CMP-05: a first WhatsApp message from a number the campaign's wa.me footer reached is
+/// attributed to that campaign.
+async fn a_whatsapp_reply_through_the_footer_is_attributed(b: TestBackend) {
+    let w = world(b).await;
+    let sms = w.sms.clone();
+    person(
+        &w,
+        &sms,
+        "+14155552671",
+        Some(ConsentStatus::ExplicitlyOptedIn),
+        Some("Jordan"),
+    )
+    .await;
+    let segment = segment_of(&w, &sms).await;
+    let mut spec = text_campaign(
+        "Chat with us",
+        sms.id,
+        Audience::Segment {
+            segment_id: segment.id,
+        },
+        "Questions? We are on WhatsApp.",
+    );
+    spec.footer.whatsapp_channel_id = Some(w.wa.id);
+    let c = start(&w, &spec).await;
+    finished(&w, c.id).await;
+    let wa = w.wa.clone();
+    inbound(&w, &wa, "+14155552671", "Do you ship to Canada?").await;
+    let n = service::results(w.store(), c.id).await.unwrap().counts;
+    assert_eq!(n.replied, 1, "{n:?}");
+}
+
+/// Clicks count per recipient; a preview bot and a HEAD request are redirected but not counted.
+async fn short_links_count_clicks_but_not_previews(b: TestBackend) {
+    let w = world(b).await;
+    let sms = w.sms.clone();
+    person(
+        &w,
+        &sms,
+        "+14155552671",
+        Some(ConsentStatus::ExplicitlyOptedIn),
+        Some("Jordan"),
+    )
+    .await;
+    let segment = segment_of(&w, &sms).await;
+    let c = start(
+        &w,
+        &text_campaign(
+            "Links",
+            sms.id,
+            Audience::Segment {
+                segment_id: segment.id,
+            },
+            "Shop https://shop.example.com/a or read https://blog.example.com/b.",
+        ),
+    )
+    .await;
+    finished(&w, c.id).await;
+    let body = received(&w, "+14155552671").await.remove(0);
+    let links: Vec<&str> = body
+        .split_whitespace()
+        .filter_map(|t| t.strip_prefix("https://exm.pl/l/"))
+        .map(|t| t.trim_end_matches('.'))
+        .collect();
+    assert_eq!(links.len(), 2, "{body}");
+    let store = w.store();
+    let now = w.now();
+    let first = service::follow_link(store, links[0], Some("Mozilla/5.0"), false, now)
+        .await
+        .unwrap();
+    assert_eq!(first.as_deref(), Some("https://shop.example.com/a"));
+    let second = service::follow_link(store, links[1], Some("Mozilla/5.0"), false, now)
+        .await
+        .unwrap();
+    assert_eq!(second.as_deref(), Some("https://blog.example.com/b"));
+    let bot = service::follow_link(store, links[0], Some("WhatsApp/2.23.20.0"), false, now)
+        .await
+        .unwrap();
+    assert_eq!(bot.as_deref(), Some("https://shop.example.com/a"));
+    service::follow_link(store, links[0], None, true, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        service::follow_link(store, "nope", None, false, now)
+            .await
+            .unwrap(),
+        None
+    );
+    let n = service::results(store, c.id).await.unwrap().counts;
+    assert_eq!((n.clicks_total, n.clicks_unique), (2, 1), "{n:?}");
+}
+
+/// SE-18: a campaign message to someone with an open session on the sender lands in that
+/// session, not in a new one.
+async fn a_message_to_an_open_session_lands_in_it(b: TestBackend) {
+    let w = world(b).await;
+    let sms = w.sms.clone();
+    person(
+        &w,
+        &sms,
+        "+14155552671",
+        Some(ConsentStatus::ExplicitlyOptedIn),
+        Some("Jordan"),
+    )
+    .await;
+    inbound(&w, &sms, "+14155552671", "Is my order on its way?").await;
+    let user = w
+        .store()
+        .messaging_user_by_key(sms.id, "+14155552671")
+        .await
+        .unwrap()
+        .unwrap();
+    let open = w
+        .store()
+        .open_session(user.id)
+        .await
+        .unwrap()
+        .expect("the question opened a session");
+    let segment = segment_of(&w, &sms).await;
+    let c = start(
+        &w,
+        &text_campaign(
+            "Notice",
+            sms.id,
+            Audience::Segment {
+                segment_id: segment.id,
+            },
+            "Our stores close early today",
+        ),
+    )
+    .await;
+    finished(&w, c.id).await;
+    let entries = w
+        .store()
+        .list_entries(open.id, PageRequest::new(None, 100))
+        .await
+        .unwrap()
+        .items;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.body == "Our stores close early today"),
+        "{entries:?}"
+    );
+    let sessions = w
+        .store()
+        .list_sessions(
+            SessionFilter {
+                messaging_user_id: Some(user.id),
+                ..Default::default()
+            },
+            PageRequest::new(None, 10),
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(sessions.len(), 1);
+}
+
+parley_store::on_both_backends!(
+    a_segment_campaign_reaches_the_eligible_and_counts_the_rest,
+    a_list_campaign_sends_one_message_per_number,
+    missing_values_take_the_fallback_or_exclude,
+    a_broadcast_needs_explicit_opt_in_and_a_template,
+    pause_resume_and_cancel,
+    help_and_stop_replies_count_against_the_campaign,
+    a_whatsapp_reply_through_the_footer_is_attributed,
+    short_links_count_clicks_but_not_previews,
+    a_message_to_an_open_session_lands_in_it,
+);
