@@ -355,10 +355,9 @@ impl TryFrom<MemberRow> for Member {
         // The contact's attributes first, the user's over them: the user's are about this
         // channel, so they are the more specific.
         let mut attributes = match &r.contact_attributes {
-            Some(text) => from_json::<serde_json::Map<String, serde_json::Value>>(
-                "contact attributes",
-                text,
-            )?,
+            Some(text) => {
+                from_json::<serde_json::Map<String, serde_json::Value>>("contact attributes", text)?
+            }
             None => serde_json::Map::new(),
         };
         let own: serde_json::Map<String, serde_json::Value> =
@@ -401,16 +400,26 @@ const MEMBER_SELECT: &str = "SELECT u.id, u.channel_id, u.platform_key, u.name, 
     FROM messaging_users u LEFT JOIN contacts c ON c.id = u.contact_id \
     LEFT JOIN sessions s ON s.messaging_user_id = u.id AND s.status NOT IN ('ended', 'error')";
 
-/// The channel condition of an audience read. On SQLite the column is written `+u.channel_id`,
-/// which keeps the planner from reading by the `(channel_id, platform_key)` index: the page must
-/// be read by the key it is ordered and bounded by, or each page costs a sort of the whole
-/// channel. PostgreSQL has no unary plus for a uuid, and its statistics choose right.
-fn channel_term(kind: BackendKind, n: usize) -> String {
-    let column = match kind {
-        BackendKind::Sqlite => "+u.channel_id",
-        BackendKind::Postgres => "u.channel_id",
+/// The channel condition of an audience read. When another index must lead (`by` is not the
+/// channel's), SQLite gets the column written `+u.channel_id`, which keeps its planner from
+/// reading by the `(channel_id, platform_key)` index: a page must be read by the key it is
+/// ordered and bounded by, or each page costs a sort of the whole channel. PostgreSQL has no
+/// unary plus for a uuid, and its statistics choose right.
+fn channel_term(kind: BackendKind, n: usize, by: Lead) -> String {
+    let column = match (kind, by) {
+        (BackendKind::Sqlite, Lead::Other) => "+u.channel_id",
+        _ => "u.channel_id",
     };
     format!("{column} IN ({})", repeat("?", n))
+}
+
+/// Which index an audience read is meant to go through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lead {
+    /// `(channel_id, platform_key)`.
+    Channel,
+    /// The primary key or the contact's index.
+    Other,
 }
 
 #[derive(sqlx::FromRow)]
@@ -507,7 +516,8 @@ impl<'a> Kept<'a> {
             .filter(|e| dropped_entries.contains(&e.id) && !kept_sessions.contains(&e.session_id))
             .map(|e| e.session_id)
             .collect();
-        let dropped_keys: HashSet<String> = dropped_entries.iter().map(|id| send_key(*id)).collect();
+        let dropped_keys: HashSet<String> =
+            dropped_entries.iter().map(|id| send_key(*id)).collect();
         let mut users: Vec<Uuid> = messages.iter().map(|m| m.messaging_user_id).collect();
         users.sort_unstable();
         users.dedup();
@@ -521,7 +531,11 @@ impl<'a> Kept<'a> {
             jobs: batch
                 .jobs
                 .iter()
-                .filter(|j| j.dedupe_key.as_ref().is_none_or(|k| !dropped_keys.contains(k)))
+                .filter(|j| {
+                    j.dedupe_key
+                        .as_ref()
+                        .is_none_or(|k| !dropped_keys.contains(k))
+                })
                 .collect(),
             dropped: dropped_entries.len() as u64,
             messages,
@@ -607,6 +621,56 @@ fn touch_outbound_sql(kind: BackendKind, n: usize) -> String {
     )
 }
 
+/// A withdrawn chunk's jobs that no worker holds (by the send jobs' dedupe keys).
+fn withdraw_jobs_sql(kind: BackendKind, n: usize) -> String {
+    dialect(
+        kind,
+        &format!(
+            "DELETE FROM jobs WHERE dedupe_key IN ({}) AND state IN ('ready', 'held')",
+            repeat("?", n)
+        ),
+    )
+}
+
+fn running_keys_sql(kind: BackendKind, n: usize) -> String {
+    dialect(
+        kind,
+        &format!(
+            "SELECT dedupe_key FROM jobs WHERE dedupe_key IN ({}) AND state = 'running'",
+            repeat("?", n)
+        ),
+    )
+}
+
+/// The withdrawn messages' recipient rows, then their entries (still queued).
+fn withdraw_messages_sql(kind: BackendKind, n: usize) -> [String; 2] {
+    let marks = repeat("?", n);
+    [
+        dialect(
+            kind,
+            &format!("DELETE FROM campaign_messages WHERE entry_id IN ({marks})"),
+        ),
+        dialect(
+            kind,
+            &format!("DELETE FROM entries WHERE id IN ({marks}) AND status = 'queued'"),
+        ),
+    ]
+}
+
+/// Of the withdrawn messages' sessions, those the expansion made (ended marketing sessions the
+/// system opened) that hold nothing else now.
+fn withdraw_sessions_sql(kind: BackendKind, n: usize) -> String {
+    dialect(
+        kind,
+        &format!(
+            "DELETE FROM sessions WHERE id IN ({}) AND status = 'ended' \
+             AND context = 'marketing' AND initiated_by = 'system' \
+             AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.session_id = sessions.id)",
+            repeat("?", n)
+        ),
+    )
+}
+
 /// Runs `$sql` (built for `$rows` rows of `$per` parameters) with `$bind` adding each row's
 /// values: kept among the connection's prepared statements when the chunk is full (every batch
 /// reuses it), planned once otherwise (a remainder's row count rarely comes again).
@@ -616,8 +680,8 @@ macro_rules! run_rows {
         let mut affected = 0_u64;
         for chunk in $items.chunks(per_statement) {
             let sql = $sql($kind, chunk.len());
-            let mut $q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .persistent(chunk.len() == per_statement);
+            let mut $q =
+                sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(chunk.len() == per_statement);
             for $it in chunk {
                 $q = $bind;
             }
@@ -633,16 +697,16 @@ macro_rules! run_rows {
 pub(crate) fn hot_statements(kind: BackendKind, n: usize) -> Vec<String> {
     let page = format!(
         "{MEMBER_SELECT} WHERE {} AND u.id > ? ORDER BY u.id LIMIT ?",
-        channel_term(kind, 1)
+        channel_term(kind, 1, Lead::Other)
     );
     let by_phone = format!(
         "{MEMBER_SELECT} WHERE {} AND u.platform_key IN ({})",
-        channel_term(kind, 1),
+        channel_term(kind, 1, Lead::Channel),
         repeat("?", n)
     );
     let by_contact = format!(
         "{MEMBER_SELECT} WHERE {} AND u.contact_id IN ({})",
-        channel_term(kind, 1),
+        channel_term(kind, 1, Lead::Other),
         repeat("?", n)
     );
     vec![
@@ -668,7 +732,13 @@ pub(crate) fn hot_statements(kind: BackendKind, n: usize) -> Vec<String> {
         REPLY_BY_ADDRESS.to_owned(),
         TOUCH_INBOUND.to_owned(),
         WITHDRAWABLE.to_owned(),
+        withdraw_jobs_sql(kind, n),
+        running_keys_sql(kind, n),
+        withdraw_sessions_sql(kind, n),
     ]
+    .into_iter()
+    .chain(withdraw_messages_sql(kind, n))
+    .collect()
 }
 
 /// The campaign's progress after a batch; refused once the campaign is over.
@@ -937,7 +1007,7 @@ impl Store {
             kind,
             &format!(
                 "{MEMBER_SELECT} WHERE {}{bound} ORDER BY u.id LIMIT ?",
-                channel_term(kind, channels.len())
+                channel_term(kind, channels.len(), Lead::Other)
             ),
         );
         let rows = on_backend!(self, read c => {
@@ -972,7 +1042,7 @@ impl Store {
                 kind,
                 &format!(
                     "{MEMBER_SELECT} WHERE {} AND u.platform_key IN ({})",
-                    channel_term(kind, channels.len()),
+                    channel_term(kind, channels.len(), Lead::Channel),
                     repeat("?", chunk.len())
                 ),
             );
@@ -993,7 +1063,7 @@ impl Store {
                 kind,
                 &format!(
                     "{MEMBER_SELECT} WHERE {} AND u.contact_id IN ({})",
-                    channel_term(kind, channels.len()),
+                    channel_term(kind, channels.len(), Lead::Other),
                     repeat("?", chunk.len())
                 ),
             );
@@ -1099,7 +1169,8 @@ impl Store {
 
     /// Every campaign, newest first.
     pub async fn campaigns(&self) -> Result<Vec<StoredCampaign>> {
-        let sql = format!("SELECT {CAMPAIGN_COLS} FROM campaigns ORDER BY created_at DESC, id DESC");
+        let sql =
+            format!("SELECT {CAMPAIGN_COLS} FROM campaigns ORDER BY created_at DESC, id DESC");
         let rows = on_backend!(self, read c => sqlx::query_as::<_, CampaignRow>(sqlx::AssertSqlSafe(sql))
             .fetch_all(c).await)?;
         rows.into_iter().map(StoredCampaign::try_from).collect()
@@ -1344,19 +1415,15 @@ impl Store {
             let mut withdrawn = 0_u64;
             for chunk in queued.chunks(per_statement) {
                 let keys: Vec<String> = chunk.iter().map(|(e, _)| send_key(*e)).collect();
-                let sql = dialect(kind, &format!(
-                    "DELETE FROM jobs WHERE state IN ('ready', 'held') AND dedupe_key IN ({})",
-                    repeat("?", keys.len())));
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(withdraw_jobs_sql(kind, keys.len())))
+                    .persistent(false);
                 for k in &keys {
                     q = q.bind(k);
                 }
                 q.execute(&mut *tx).await?;
                 // What is left is on its way (running) or was settled by a worker already.
-                let sql = dialect(kind, &format!(
-                    "SELECT dedupe_key FROM jobs WHERE dedupe_key IN ({}) AND state = 'running'",
-                    repeat("?", keys.len())));
-                let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).persistent(false);
+                let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(
+                    running_keys_sql(kind, keys.len()))).persistent(false);
                 for k in &keys {
                     q = q.bind(k);
                 }
@@ -1369,9 +1436,7 @@ impl Store {
                 if gone.is_empty() {
                     continue;
                 }
-                for table in ["campaign_messages WHERE entry_id", "entries WHERE status = 'queued' AND id"] {
-                    let sql = dialect(kind, &format!(
-                        "DELETE FROM {table} IN ({})", repeat("?", gone.len())));
+                for sql in withdraw_messages_sql(kind, gone.len()) {
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
                     for (e, _) in &gone {
                         q = q.bind(e);
@@ -1381,14 +1446,8 @@ impl Store {
                 let mut sessions: Vec<Uuid> = gone.iter().map(|(_, s)| *s).collect();
                 sessions.sort_unstable();
                 sessions.dedup();
-                // Only the sessions the expansion made (ended marketing sessions the system
-                // opened) and that hold nothing else now.
-                let sql = dialect(kind, &format!(
-                    "DELETE FROM sessions WHERE id IN ({}) AND status = 'ended' \
-                     AND context = 'marketing' AND initiated_by = 'system' \
-                     AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.session_id = sessions.id)",
-                    repeat("?", sessions.len())));
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(withdraw_sessions_sql(kind, sessions.len())))
+                    .persistent(false);
                 for s in &sessions {
                     q = q.bind(s);
                 }
@@ -1449,9 +1508,8 @@ impl Store {
             Some(after) => on_backend!(self, read c => sqlx::query_as(EXPORT_AFTER)
                 .bind(campaign_id).bind(after).bind(limit).fetch_all(c).await)?,
             None => {
-                let sql = format!(
-                    "{EXPORT_COLS} WHERE m.campaign_id = $1 ORDER BY m.entry_id LIMIT $2"
-                );
+                let sql =
+                    format!("{EXPORT_COLS} WHERE m.campaign_id = $1 ORDER BY m.entry_id LIMIT $2");
                 on_backend!(self, read c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(campaign_id).bind(limit).fetch_all(c).await)?
             }
@@ -1503,12 +1561,18 @@ impl Store {
     /// only), the HELP hand-off or the opt-out. Answers the campaign.
     pub async fn attribute_reply(&self, a: &Attribution<'_>) -> Result<Option<Uuid>> {
         let stamp = match a.kind {
-            ReplyKind::Reply => "UPDATE campaign_messages SET replied_at = COALESCE(replied_at, $2) \
-                WHERE entry_id = $1",
-            ReplyKind::Help => "UPDATE campaign_messages SET replied_at = COALESCE(replied_at, $2), \
-                help_at = COALESCE(help_at, $2) WHERE entry_id = $1",
-            ReplyKind::OptOut => "UPDATE campaign_messages SET replied_at = COALESCE(replied_at, $2), \
-                opted_out_at = COALESCE(opted_out_at, $2) WHERE entry_id = $1",
+            ReplyKind::Reply => {
+                "UPDATE campaign_messages SET replied_at = COALESCE(replied_at, $2) \
+                WHERE entry_id = $1"
+            }
+            ReplyKind::Help => {
+                "UPDATE campaign_messages SET replied_at = COALESCE(replied_at, $2), \
+                help_at = COALESCE(help_at, $2) WHERE entry_id = $1"
+            }
+            ReplyKind::OptOut => {
+                "UPDATE campaign_messages SET replied_at = COALESCE(replied_at, $2), \
+                opted_out_at = COALESCE(opted_out_at, $2) WHERE entry_id = $1"
+            }
         };
         let campaign = on_backend!(self, write c => {
             let mut tx = c.begin().await?;
@@ -1527,6 +1591,45 @@ impl Store {
             Ok::<Option<Uuid>, StoreError>(found.map(|(_, campaign)| campaign))
         })?;
         Ok(campaign)
+    }
+
+    /// Replaces a messaging user's custom attributes (a JSON object) and tags, what segments
+    /// filter on and merge fields read.
+    pub async fn set_user_profile(
+        &self,
+        messaging_user_id: Uuid,
+        attributes: &serde_json::Map<String, serde_json::Value>,
+        tags: &[String],
+        now: Timestamp,
+    ) -> Result<()> {
+        let (attributes, tags) = (to_json(attributes)?, to_json(tags)?);
+        let done = on_backend!(self, write c => sqlx::query(
+            "UPDATE messaging_users SET attributes = $2, tags = $3, updated_at = $4 WHERE id = $1")
+            .bind(messaging_user_id).bind(&attributes).bind(&tags).bind(now.millis())
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::not_found("messaging user"));
+        }
+        Ok(())
+    }
+
+    /// Replaces a contact's custom attributes (a JSON object); a messaging user's own win over
+    /// them.
+    pub async fn set_contact_attributes(
+        &self,
+        contact_id: Uuid,
+        attributes: &serde_json::Map<String, serde_json::Value>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let attributes = to_json(attributes)?;
+        let done = on_backend!(self, write c => sqlx::query(
+            "UPDATE contacts SET attributes = $2, updated_at = $3 WHERE id = $1")
+            .bind(contact_id).bind(&attributes).bind(now.millis())
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::not_found("contact"));
+        }
+        Ok(())
     }
 
     /// Stamps `last_inbound_at` of a messaging user.

@@ -93,4 +93,5 @@ CREATE INDEX campaign_messages_campaign ON campaign_messages (campaign_id, entry
 -- A campaign's send jobs carry its id, so pausing holds them and the expansion sees how many
 -- wait (it stays only a little ahead of the dispatcher). `held` is a job state of its own.
 ALTER TABLE jobs ADD COLUMN group_key TEXT;
-CREATE INDEX jobs_group ON jobs (group_key, state) WHERE group_key IS NOT NULL;
+-- With the due time, so a campaign's backlog (ready and due) is read from this index alone.
+CREATE INDEX jobs_group ON jobs (group_key, state, due_at) WHERE group_key IS NOT NULL;

@@ -3,6 +3,7 @@
 
 mod admin;
 mod bulk;
+mod campaigns;
 mod config;
 mod conversations;
 mod dead_letters;
