@@ -389,12 +389,27 @@
       at.disabled = form.querySelector('input[name="cmp-when"]:checked').value !== 'at';
     }
 
+    /** The merge fields written in the content now (the server's list comes with the preview,
+     * which a stale fallback would make fail, so the form reads them itself). */
+    function usedNow() {
+      const templ = form.querySelector('input[name="cmp-mode"]:checked').value === 'template';
+      const sources = templ ? Array.from(params.querySelectorAll('input')).map((i) => i.value) : [text.value];
+      const found = new Set();
+      for (const src of sources) {
+        for (const m of src.matchAll(/\{\{-?\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)/g)) found.add(m[1]);
+      }
+      return Array.from(found);
+    }
+
     function refreshFallbacks(fields) {
-      for (const i of fallbacks.querySelectorAll('input')) fallbackValues[i.dataset.field] = i.value;
-      clear(fallbacks);
       const exclude = form.querySelector('input[name="cmp-missing"]:checked').value === 'exclude';
-      if (exclude || !fields || !fields.length) return;
-      for (const f of fields) {
+      const wanted = exclude || !fields ? [] : fields;
+      const shown = Array.from(fallbacks.querySelectorAll('input'));
+      // Rebuilt only when the fields change, so typing in a fallback keeps its focus.
+      if (shown.map((i) => i.dataset.field).join('|') === wanted.join('|')) return;
+      for (const i of shown) fallbackValues[i.dataset.field] = i.value;
+      clear(fallbacks);
+      for (const f of wanted) {
         fallbacks.appendChild(h('label', { class: 'check' }, 'Fallback for ' + f + ' ',
           h('input', { type: 'text', value: fallbackValues[f] || '', dataset: { field: f }, oninput: changed })));
       }
@@ -404,8 +419,10 @@
       const templ = form.querySelector('input[name="cmp-mode"]:checked').value === 'template';
       const t = templ ? chosenTemplate() : null;
       for (const i of fallbacks.querySelectorAll('input')) fallbackValues[i.dataset.field] = i.value;
+      // Only the fields the content uses now: the server refuses a fallback for any other.
       const fb = {};
-      for (const [k, v] of Object.entries(fallbackValues)) if (v) fb[k] = v;
+      const used = usedNow();
+      for (const [k, v] of Object.entries(fallbackValues)) if (v && used.includes(k)) fb[k] = v;
       const [akind, aid] = audience.value.split(':');
       const windowSpec = windowOn.checked ? {
         opens: timeToMinutes(opens.value), closes: timeToMinutes(closes.value), default_time_zone: zone.value.trim(),
@@ -459,8 +476,9 @@
         $('cmp-links').textContent = notes.join(' ');
         problem.hidden = !(p.fit && p.fit.problem);
         problem.textContent = p.fit && p.fit.problem ? p.fit.problem : '';
-        refreshFallbacks(p.fields);
+        refreshFallbacks(p.fields && p.fields.length ? p.fields : usedNow());
       } else {
+        refreshFallbacks(usedNow());
         problem.hidden = false;
         problem.textContent = pv.reason && pv.reason.message ? pv.reason.message : 'The preview failed.';
         $('cmp-fit').textContent = '';
@@ -485,7 +503,7 @@
       changed();
     });
     form.addEventListener('change', (e) => {
-      if (e.target.name === 'cmp-missing') refreshFallbacks(null);
+      if (e.target.name === 'cmp-missing') refreshFallbacks(usedNow());
       changed();
     });
     form.addEventListener('submit', async (e) => {
