@@ -126,7 +126,7 @@
   }
 
   function head(title, ...actions) {
-    return h('div', { class: 'admin-head' }, h('h2', { text: title }), h('div', { class: 'row' }, actions));
+    return h('div', { class: 'admin-head' }, h('h2', { text: title }), h('div', { class: 'cmp-row' }, actions));
   }
 
   function setTabs(area) {
@@ -265,7 +265,7 @@
       text.setSelectionRange(caret, caret);
       changed();
     });
-    const textBox = h('div', { class: 'field wide', id: 'cmp-text-box' }, h('label', { for: 'cmp-text', text: 'Message' }), text, h('div', { class: 'row' }, picker));
+    const textBox = h('div', { class: 'field wide', id: 'cmp-text-box' }, h('label', { for: 'cmp-text', text: 'Message' }), text, h('div', { class: 'cmp-row' }, picker));
     const template = h('select', { id: 'cmp-template', 'data-testid': 'cmp-template' });
     const params = h('div', { class: 'cmp-params', id: 'cmp-params' });
     const templateBox = h('div', { class: 'field wide', id: 'cmp-template-box' }, h('label', { for: 'cmp-template', text: 'Template' }), template, params);
@@ -563,7 +563,7 @@
     setTabs('campaigns');
     const c = await api('GET', '/api/v1/campaigns/' + id);
     const root = clear(view());
-    const actions = h('div', { class: 'row', id: 'cmp-actions' });
+    const actions = h('div', { class: 'cmp-row', id: 'cmp-actions' });
     root.appendChild(h('div', { class: 'admin-head' },
       h('h2', null, h('span', { id: 'cmp-title', text: c.name }), ' ', h('span', { id: 'cmp-state-box' }, stateChip(c.state))),
       actions));
@@ -897,7 +897,7 @@
     const list = items(await api('GET', '/api/v1/lists'));
     const root = clear(view());
     const name = h('input', { type: 'text', id: 'list-name', 'data-testid': 'list-name', placeholder: 'Name of a new list', 'aria-label': 'Name of a new list' });
-    const form = h('form', { class: 'row', 'data-testid': 'list-form' }, name, h('button', { type: 'submit', class: 'primary', text: 'New list' }));
+    const form = h('form', { class: 'cmp-row', 'data-testid': 'list-form' }, name, h('button', { type: 'submit', class: 'primary', text: 'New list' }));
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       if (!name.value.trim()) { name.focus(); return; }
@@ -931,7 +931,7 @@
     const bar = h('progress', { id: 'list-upload', max: '100', value: '0', hidden: true, 'aria-label': 'Upload progress' });
     const report = h('div', { id: 'list-report', 'data-testid': 'list-report', 'aria-live': 'polite' });
     const upload = h('button', { type: 'submit', class: 'primary', text: 'Import' });
-    const importForm = h('form', { class: 'row', 'data-testid': 'list-import' }, h('label', { for: 'list-file', text: 'CSV file ' }), file, upload, bar);
+    const importForm = h('form', { class: 'cmp-row', 'data-testid': 'list-import' }, h('label', { for: 'list-file', text: 'CSV file ' }), file, upload, bar);
     importForm.addEventListener('submit', (e) => {
       e.preventDefault();
       if (!file.files || !file.files[0]) { notify('Choose a CSV file first.', 'error'); return; }
