@@ -561,7 +561,7 @@
 
   async function showCampaign(id) {
     setTabs('campaigns');
-    const c = await api('GET', '/api/v1/campaigns/' + id);
+    const [c] = await Promise.all([api('GET', '/api/v1/campaigns/' + id), loadSenders().catch(() => [])]);
     const root = clear(view());
     const actions = h('div', { class: 'cmp-row', id: 'cmp-actions' });
     root.appendChild(h('div', { class: 'admin-head' },
@@ -579,8 +579,16 @@
     const message = c.spec.content.text !== null && c.spec.content.text !== undefined
       ? c.spec.content.text
       : c.spec.content.template ? 'Template ' + c.spec.content.template.name + ' (' + c.spec.content.template.language + ')' : '';
+    const f = c.spec.footer || {};
+    const wa = f.whatsapp_channel_id ? (senders || []).find((s) => s.id === f.whatsapp_channel_id) : null;
+    const footer = [
+      f.help ? 'Reply HELP for help, STOP to opt out.' : null,
+      f.whatsapp_channel_id ? (wa ? 'wa.me/' + waDigits(wa.address) : 'a WhatsApp link') + (f.shorten_whatsapp ? ' (shortened)' : '') : null,
+      f.custom || null,
+    ].filter(Boolean);
     root.appendChild(h('div', { class: 'cmp-summary' }, facts,
-      h('div', { class: 'cmp-phone' }, h('div', { class: 'bubble cmp-bubble' }, h('p', { class: 'text', text: message })))));
+      h('div', { class: 'cmp-phone' }, h('div', { class: 'bubble cmp-bubble' }, h('p', { class: 'text', text: message }),
+        footer.length ? h('p', { class: 'text small muted', text: footer.join('\n') }) : null))));
     const live = h('section', { class: 'cmp-results', id: 'cmp-results', 'data-testid': 'cmp-results' });
     root.appendChild(live);
     renderActions(c, actions);
@@ -652,6 +660,15 @@
         h('strong', { text: r.state === 'sending' ? 'Sending: ' : r.state === 'completed' ? 'Done: ' : '' }),
         progressBar(counts),
         h('span', { class: 'small muted', text: ' ' + plural(done, 'message', 'messages') + ' settled of ' + num(total) })));
+    }
+    if (c.state === 'draft') {
+      const count = h('p', { class: 'notice', 'data-testid': 'cmp-draft-count', text: 'Counting who receives it…' });
+      box.appendChild(count);
+      box.appendChild(h('p', { class: 'muted', text: 'The results appear here once the campaign starts.' }));
+      api('POST', '/api/v1/campaigns/audience-count', c.spec)
+        .then((n) => { count.textContent = 'If it started now: ' + countWords(n) + '.'; })
+        .catch((err) => { count.textContent = 'Not counted: ' + err.message; });
+      return;
     }
     funnelVersion += 1;
     box.appendChild(h('figure', { class: 'cmp-funnel' },
