@@ -32,6 +32,17 @@ impl Caller {
         }
     }
 
+    /// Campaigns, segments and lists: the roles that send one-to-many (admin and broadcaster).
+    /// Supervisors and agents see none of it: an audience is a list of customers picked for
+    /// marketing, not a conversation they work on.
+    pub fn require_campaigns(&self) -> Result<(), ApiError> {
+        if matches!(self.role, TokenRole::Admin | TokenRole::Broadcaster) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("read or send campaigns"))
+        }
+    }
+
     pub fn require_conversations(&self) -> Result<(), ApiError> {
         if self.role.can_read_conversations() {
             Ok(())

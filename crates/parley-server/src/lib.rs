@@ -107,7 +107,7 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
     security(("bearer" = [])),
     tags(
         (name = "channels"), (name = "queues"), (name = "skills"), (name = "agents"),
-        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "keyword-sets"), (name = "quick-texts"), (name = "routing-rules"), (name = "templates"), (name = "dead-letters"), (name = "simulator"), (name = "operations")
+        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "keyword-sets"), (name = "quick-texts"), (name = "routing-rules"), (name = "templates"), (name = "dead-letters"), (name = "campaigns"), (name = "simulator"), (name = "operations")
     )
 )]
 struct ApiDoc;
@@ -243,6 +243,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(console::api::transfer_targets))
         .routes(routes!(console::api::set_password))
         .routes(routes!(console::sse::events))
+        .merge(campaign_routes())
         .split_for_parts();
     let api = api.route_layer(middleware::from_fn_with_state(
         state.clone(),
@@ -291,6 +292,11 @@ pub fn app(state: AppState) -> Router {
         .merge(open)
         .merge(webhooks)
         .merge(console::pages::public_routes())
+        .route(
+            "/l/{code}",
+            axum::routing::get(api::campaigns::follow_short_link)
+                .head(api::campaigns::follow_short_link),
+        )
         .merge(
             console::pages::signed_in_routes().route_layer(middleware::from_fn_with_state(
                 state.clone(),
@@ -317,6 +323,42 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The campaigns API (issue 11): segments, lists, campaigns. A list import takes a CSV of up to
+/// [`api::audiences::IMPORT_LIMIT`]; every other route keeps the server's JSON limit.
+fn campaign_routes() -> OpenApiRouter<AppState> {
+    use api::{audiences, campaigns};
+    let import = OpenApiRouter::new()
+        .routes(routes!(audiences::import_list))
+        .layer(DefaultBodyLimit::max(audiences::IMPORT_LIMIT));
+    OpenApiRouter::new()
+        .routes(routes!(audiences::list_segments, audiences::create_segment))
+        .routes(routes!(
+            audiences::get_segment,
+            audiences::update_segment,
+            audiences::delete_segment
+        ))
+        .routes(routes!(audiences::list_lists, audiences::create_list))
+        .routes(routes!(audiences::get_list, audiences::delete_list))
+        .routes(routes!(audiences::list_members, audiences::add_members))
+        .routes(routes!(
+            campaigns::list_campaigns,
+            campaigns::create_campaign
+        ))
+        .routes(routes!(campaigns::list_senders))
+        .routes(routes!(campaigns::audience_count))
+        .routes(routes!(campaigns::preview))
+        .routes(routes!(
+            campaigns::get_campaign,
+            campaigns::update_campaign,
+            campaigns::delete_campaign
+        ))
+        .routes(routes!(campaigns::act_on_campaign))
+        .routes(routes!(campaigns::results))
+        .routes(routes!(campaigns::results_csv))
+        .routes(routes!(campaigns::funnel_svg))
+        .merge(import)
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then finishes requests in flight.

@@ -1,6 +1,8 @@
 //! The REST API under `/api/v1`. Every handler authenticates through the token middleware, checks
 //! the caller's role, validates its input into the store's specs, and answers JSON.
 
+pub mod audiences;
+pub mod campaigns;
 pub mod channels;
 pub mod compose;
 pub mod contacts;

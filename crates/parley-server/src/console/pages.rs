@@ -59,6 +59,11 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
     },
     Asset {
+        name: "campaigns.js",
+        body: include_str!("../../assets/campaigns.js"),
+        content_type: JS,
+    },
+    Asset {
         name: "simulator.js",
         body: include_str!("../../assets/simulator.js"),
         content_type: JS,
@@ -84,6 +89,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/supervisor.html"),
     ),
     ("admin.html", include_str!("../../templates/admin.html")),
+    (
+        "campaigns.html",
+        include_str!("../../templates/campaigns.html"),
+    ),
     (
         "simulator.html",
         include_str!("../../templates/simulator.html"),
@@ -193,6 +202,7 @@ fn signed_in_context(session: &ConsoleSession, page: &str) -> minijinja::Value {
         agent_presence => session.agent.presence.as_str(),
         can_supervise => role.supervises(),
         can_configure => role == AgentRole::Admin,
+        can_campaign => sends_campaigns(role),
     }
 }
 
@@ -235,6 +245,22 @@ async fn admin_page(Extension(session): Extension<ConsoleSession>) -> Response {
         StatusCode::OK,
         "admin.html",
         signed_in_context(&session, "admin"),
+    )
+}
+
+/// The roles that send one-to-many (the API's `Caller::require_campaigns`).
+fn sends_campaigns(role: AgentRole) -> bool {
+    matches!(role, AgentRole::Admin | AgentRole::Broadcaster)
+}
+
+async fn campaigns_page(Extension(session): Extension<ConsoleSession>) -> Response {
+    if !sends_campaigns(session.agent.role) {
+        return denied(&session, "campaigns");
+    }
+    render(
+        StatusCode::OK,
+        "campaigns.html",
+        signed_in_context(&session, "campaigns"),
     )
 }
 
@@ -305,13 +331,14 @@ async fn asset(
     response
 }
 
-/// `GET /console`, `/console/supervisor`, `/console/admin`. Mount behind the console's auth
+/// `GET /console`, `/console/supervisor`, `/console/admin`, `/console/campaigns`. Mount behind the console's auth
 /// middleware, which inserts the [`ConsoleSession`] these handlers need.
 pub fn signed_in_routes() -> Router<AppState> {
     Router::new()
         .route("/console", get(console_page))
         .route("/console/supervisor", get(supervisor_page))
         .route("/console/admin", get(admin_page))
+        .route("/console/campaigns", get(campaigns_page))
 }
 
 /// `GET /assets/{name}`: needs no session (the login page uses the stylesheet).

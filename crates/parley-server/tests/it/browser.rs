@@ -150,7 +150,79 @@ async fn unknown_outcome_answered_in_a_real_browser(b: TestBackend) {
     );
 }
 
+/// The Campaigns area (`tests/browser/campaigns.mjs`): a broadcaster writes a campaign with a live
+/// preview, starts it, watches it complete on the simulator and reads its results; builds a
+/// segment and imports a list. Screenshots of each page go under the target's temporary folder.
+async fn campaigns_in_a_real_browser(b: TestBackend) {
+    use parley_core::model::{ConsentSource, ConsentStatus};
+    let dir = harness();
+    let backend = format!("{b:?}").to_lowercase();
+    let d = Desk::new(b).await;
+    let bea = d.agent("Bea", 1, AgentRole::Broadcaster).await;
+    let store = &d.app.db.store;
+    let now = SystemClock.now();
+    for (key, consent) in [
+        ("+14155550281", ConsentStatus::ExplicitlyOptedIn),
+        ("+14155550282", ConsentStatus::ExplicitlyOptedIn),
+        ("+14155550283", ConsentStatus::DoublyOptedIn),
+        ("+14155550284", ConsentStatus::OptedOut),
+    ] {
+        build::user(
+            store,
+            &build::new_user(d.channel.id, key, Some(consent)),
+            &build::origin(ConsentSource::Import, "test"),
+            now,
+        )
+        .await;
+    }
+    let segment = parley_engine::service::campaigns::create_segment(
+        store,
+        &parley_engine::service::campaigns::SegmentInput {
+            name: "Opted-in customers".into(),
+            description: String::new(),
+            filter: Default::default(),
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("campaign-shots")
+        .join(backend);
+    let profile = tempfile_dir();
+    let run = tokio::process::Command::new("node")
+        .arg("campaigns.mjs")
+        .arg(format!("--url={}", d.app.base))
+        .arg(format!("--user={}:{PASSWORD}", bea.email))
+        .arg(format!("--sender={}", d.channel.name))
+        .arg(format!("--segment={}", segment.name))
+        .arg(format!("--shots={}", shots.display()))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the campaigns scenario finishes within three minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "campaigns scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let campaigns = store.campaigns().await.unwrap();
+    assert_eq!(campaigns.len(), 1);
+    assert_eq!(
+        campaigns[0].state,
+        parley_core::campaign::CampaignState::Completed
+    );
+}
+
 parley_store::on_both_backends!(
+    campaigns_in_a_real_browser,
     console_in_a_real_browser,
     admin_help_refusal_in_a_real_browser,
     unknown_outcome_answered_in_a_real_browser

@@ -5,6 +5,7 @@ mod admin_api;
 mod api;
 mod bad_input;
 mod browser;
+mod campaigns;
 mod channel_settings;
 mod console;
 mod dead_letters;
