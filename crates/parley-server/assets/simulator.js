@@ -138,6 +138,9 @@
     const saved = recall();
     if (saved.channel && channels.some((c) => c.id === saved.channel)) select.value = saved.channel;
     if (saved.from) $('sim-from').value = saved.from;
+    // A link may name who to play (`?from=+14155552671`): the demo's campaign recipient, say.
+    const asked = new URLSearchParams(window.location.search).get('from');
+    if (asked && asked.trim()) $('sim-from').value = asked.trim();
     select.addEventListener('change', reset);
     $('sim-from').addEventListener('change', reset);
     $('sim-form').addEventListener('submit', send);

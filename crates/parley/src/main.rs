@@ -286,9 +286,10 @@ async fn demo(config: Config) -> Result<()> {
         ));
     }
     let banner = format!(
-        "\nParley demo on http://{listen}\n  database:  {db}\n  console:   http://{listen}/console  (sign in as one of these, then go Available)\n{logins}  customer:  http://{listen}/simulator  (play the customer: send any question from Demo SMS)\n  campaign:  Campaigns > Winter offer > Start, then reply HELP in the simulator as {DEMO_SUBSCRIBER}\n  API token: {token}\n  try:       curl -H 'Authorization: Bearer {token}' http://{listen}/api/v1/channels\n",
+        "\nParley demo on http://{listen}\n  database:  {db}\n  console:   http://{listen}/console  (sign in as one of these, then go Available)\n{logins}  customer:  http://{listen}/simulator  (play the customer: send any question from Demo SMS)\n  campaign:  Campaigns > Winter offer > Start, then reply HELP as its recipient: http://{listen}/simulator?from=%2B{subscriber}\n  API token: {token}\n  try:       curl -H 'Authorization: Bearer {token}' http://{listen}/api/v1/channels\n",
         listen = config.listen,
         db = config.database_url,
+        subscriber = DEMO_SUBSCRIBER.trim_start_matches('+'),
     );
     run_server(config, store, Some(banner)).await
 }
@@ -386,7 +387,7 @@ async fn seed_demo_campaign(store: &Store) -> Result<()> {
         },
         content: Content {
             text: Some(
-                "Hi {{ messaging_user.name }}, our winter sale is on: 20% off everything until Sunday at https://demo.parley.test/winter"
+                "Hi {{ messaging_user.name }}! Winter sale: 20% off until Sunday at https://demo.parley.test/winter"
                     .to_owned(),
             ),
             template: None,
