@@ -176,6 +176,9 @@ async function main() {
       page.waitForResponse((r) => r.url().endsWith('/api/v1/segments') && r.request().method() === 'POST' && r.status() === 201),
       page.click('[data-testid="seg-save"]'),
     ]);
+    // The saved segment opens on its own page, counted again there.
+    await page.waitForURL(/#segment\/[0-9a-f-]{36}$/);
+    await page.waitForSelector('[data-testid="seg-count"]:not(:text("Counting"))');
     await page.waitForFunction(() => /^2 people match now/.test((document.querySelector('[data-testid="seg-count"]') || {}).textContent || ''));
     await shot('6-segment-builder');
   });
