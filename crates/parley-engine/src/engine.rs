@@ -54,6 +54,9 @@ pub struct EngineConfig {
     /// (`PARLEY_PUBLIC_URL` or a short domain; never a public shortener, SMS-08). `None` leaves
     /// links as written, uncounted.
     pub link_base: Option<String>,
+    /// The most of a campaign's messages its expansion leaves waiting for the dispatcher: what a
+    /// pause holds and a cancel withdraws (see [`crate::campaigns`]).
+    pub campaign_lookahead: u64,
 }
 
 impl Default for EngineConfig {
@@ -72,6 +75,7 @@ impl Default for EngineConfig {
             node_name: None,
             unknown_expiry: crate::outbound::unknown::DEFAULT_UNKNOWN_EXPIRY,
             link_base: None,
+            campaign_lookahead: crate::campaigns::LOOKAHEAD,
         }
     }
 }
@@ -152,6 +156,7 @@ impl Engine {
             .map(|b| b.trim_end_matches('/').to_owned());
         campaigns.outbound_wake = Some(outbound_wake.clone());
         campaigns.leases = Some(outbound.sender_leases().clone());
+        campaigns.lookahead = config.campaign_lookahead.max(1);
         Self {
             feed,
             router,

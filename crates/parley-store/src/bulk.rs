@@ -10,6 +10,7 @@
 //! sort by time as the product's own do.
 
 use parley_core::Timestamp;
+use parley_core::model::ConsentStatus;
 use uuid::Uuid;
 
 use crate::{Backend, Result, Store};
@@ -28,6 +29,34 @@ pub struct BulkLoad {
     pub since: Timestamp,
     /// Rows per transaction.
     pub chunk: u64,
+    /// Every generated messaging user's consent.
+    pub consent: ConsentStatus,
+    /// Every generated contact's first name.
+    pub first_name: String,
+    /// The row number of the first generated customer. Ids and phone numbers derive from the row
+    /// number, so loads with disjoint ranges (one per channel, say) never collide.
+    pub offset: u64,
+    /// Write an ended session per user and the entries; `false` writes contacts and users only
+    /// (an audience that has never written, as a campaign's often has).
+    pub sessions: bool,
+}
+
+impl BulkLoad {
+    /// `users` customers on `channel_id` as `bench scale` loads them: implicitly opted in, each
+    /// with an ended session, `entries` entries over the sessions.
+    pub fn new(channel_id: Uuid, users: u64, entries: u64, since: Timestamp, chunk: u64) -> Self {
+        Self {
+            channel_id,
+            users,
+            entries,
+            since,
+            chunk,
+            consent: ConsentStatus::ImplicitlyOptedIn,
+            first_name: "Bulk".to_owned(),
+            offset: 0,
+            sessions: true,
+        }
+    }
 }
 
 /// Rows written per table.
@@ -74,22 +103,30 @@ impl Store {
         let per_session = spec.entries.checked_div(spec.users).unwrap_or(0).max(1);
         let t0 = spec.since.millis();
         let chunk = spec.chunk.max(1);
-        for table in ["contacts", "messaging_users", "sessions", "entries"] {
-            let total = match table {
-                "entries" if spec.users > 0 => spec.entries,
-                "entries" => 0,
-                _ => spec.users,
+        let tables: &[&str] = if spec.sessions {
+            &["contacts", "messaging_users", "sessions", "entries"]
+        } else {
+            &["contacts", "messaging_users"]
+        };
+        // Entries are numbered from the sessions' offset times the entries per session, so entry
+        // `j` still belongs to session `j / per_session`.
+        for &table in tables {
+            let (total, base) = match table {
+                "entries" if spec.users > 0 => (spec.entries, spec.offset * per_session),
+                "entries" => (0, 0),
+                _ => (spec.users, spec.offset),
             };
             let mut from = 0;
             while from < total {
                 let to = (from + chunk).min(total);
+                let (lo, hi) = (base + from, base + to);
                 let sql = match &self.backend {
                     Backend::Sqlite { .. } => sqlite_insert(table, per_session),
                     Backend::Postgres(_) => pg_insert(table, per_session),
                 };
                 let (a, b) = (
-                    i64::try_from(from).unwrap_or(i64::MAX),
-                    i64::try_from(to).unwrap_or(i64::MAX),
+                    i64::try_from(lo).unwrap_or(i64::MAX),
+                    i64::try_from(hi).unwrap_or(i64::MAX),
                 );
                 match &self.backend {
                     Backend::Sqlite { writer, .. } => {
@@ -98,6 +135,8 @@ impl Store {
                             .bind(b)
                             .bind(t0)
                             .bind(spec.channel_id)
+                            .bind(spec.consent.as_str())
+                            .bind(spec.first_name.as_str())
                             .execute(writer)
                             .await?;
                     }
@@ -107,6 +146,8 @@ impl Store {
                             .bind(b)
                             .bind(t0)
                             .bind(spec.channel_id)
+                            .bind(spec.consent.as_str())
+                            .bind(spec.first_name.as_str())
                             .execute(pool)
                             .await?;
                     }
@@ -130,7 +171,8 @@ impl Store {
     }
 }
 
-/// Rows `$1 <= i < $2` of `table`; `$3` the first row's time, `$4` the channel.
+/// Rows `$1 <= i < $2` of `table`; `$3` the first row's time, `$4` the channel, `$5` the users'
+/// consent, `$6` the contacts' first name.
 fn sqlite_insert(table: &str, per_session: u64) -> String {
     let rows = "WITH RECURSIVE n(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $2)";
     let t = "$3 + i";
@@ -138,12 +180,12 @@ fn sqlite_insert(table: &str, per_session: u64) -> String {
     match table {
         "contacts" => format!(
             "{rows} INSERT INTO contacts (id, first_name, last_name, phone, email, created_at, updated_at) \
-             SELECT {}, 'Bulk', 'Customer ' || i, {phone}, NULL, {t}, {t} FROM n",
+             SELECT {}, $6, 'Customer ' || i, {phone}, NULL, {t}, {t} FROM n",
             sqlite_id(CONTACT, t, "i")
         ),
         "messaging_users" => format!(
             "{rows} INSERT INTO messaging_users (id, channel_id, platform_key, name, locale, consent_status, contact_id, created_at, updated_at) \
-             SELECT {}, $4, {phone}, '', NULL, 'ImplicitlyOptedIn', {}, {t}, {t} FROM n",
+             SELECT {}, $4, {phone}, '', NULL, $5, {}, {t}, {t} FROM n",
             sqlite_id(USER, t, "i"),
             sqlite_id(CONTACT, t, "i")
         ),
@@ -181,12 +223,12 @@ fn pg_insert(table: &str, per_session: u64) -> String {
     match table {
         "contacts" => format!(
             "INSERT INTO contacts (id, first_name, last_name, phone, email, created_at, updated_at) \
-             SELECT {}, 'Bulk', 'Customer ' || i, {phone}, NULL, {t}, {t} {rows}",
+             SELECT {}, $6::text, 'Customer ' || i, {phone}, NULL, {t}, {t} {rows}",
             pg_id(CONTACT, t, "i")
         ),
         "messaging_users" => format!(
             "INSERT INTO messaging_users (id, channel_id, platform_key, name, locale, consent_status, contact_id, created_at, updated_at) \
-             SELECT {}, $4, {phone}, '', NULL, 'ImplicitlyOptedIn', {}, {t}, {t} {rows}",
+             SELECT {}, $4, {phone}, '', NULL, $5::text, {}, {t}, {t} {rows}",
             pg_id(USER, t, "i"),
             pg_id(CONTACT, t, "i")
         ),

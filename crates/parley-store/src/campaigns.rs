@@ -1467,7 +1467,15 @@ impl Store {
     /// The campaign's funnel: the expansion's counts, plus the messages' statuses (from their
     /// entries), clicks, replies, HELP hand-offs and opt-outs.
     pub async fn campaign_counts(&self, campaign_id: Uuid) -> Result<Counts> {
-        let mut counts = self.campaign(campaign_id).await?.expansion;
+        let stored = self.campaign(campaign_id).await?.expansion;
+        // What the expansion adds up (the audience, exclusions, withdrawals) is kept; what the
+        // messages say is read from them, whatever a stored copy says.
+        let mut counts = Counts {
+            audience: stored.audience,
+            excluded: stored.excluded,
+            withdrawn: stored.withdrawn,
+            ..Counts::default()
+        };
         let rows: Vec<FunnelRow> = on_backend!(self, read c => sqlx::query_as::<_, FunnelRow>(COUNTS)
             .bind(campaign_id).fetch_all(c).await)?;
         let n = |v: i64| u64::try_from(v).unwrap_or(0);

@@ -63,6 +63,44 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 64)]
         calls: usize,
     },
+    /// A marketing campaign to opted-in messaging users over several senders, from Start to
+    /// completed (expansion, consent filtering, a merge field and a short link per message,
+    /// dispatch to the local sink); next to the outbound pipeline and the sink alone.
+    Campaign {
+        /// Opted-in messaging users in the audience, spread over the senders.
+        #[arg(long, default_value_t = 1_000_000)]
+        recipients: u64,
+        /// SMS channels (senders) the campaign goes out on.
+        #[arg(long, default_value_t = 4)]
+        senders: usize,
+        /// How the dispatcher reaches the sink: Twilio's API over HTTP, or SMPP binds.
+        #[arg(long, value_enum, default_value = "http")]
+        via: crate::bench_outbound::Via,
+        /// The SMPP window of each bind (`settings.window`).
+        #[arg(long, default_value_t = 64)]
+        window: usize,
+        /// Requests (HTTP) or submits (SMPP) in flight for the baseline.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Messages of the outbound pipeline (and the baseline) measured in the same run.
+        #[arg(long, default_value_t = 100_000)]
+        outbound_messages: usize,
+        /// PostgreSQL server (new schemas on it); default fresh SQLite files.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Outbound runners of the engine.
+        #[arg(long, default_value_t = 2)]
+        runners: usize,
+        /// Send jobs claimed per batch.
+        #[arg(long, default_value_t = 256)]
+        batch: u32,
+        /// Provider calls of a batch in flight at once.
+        #[arg(long, default_value_t = 64)]
+        calls: usize,
+        /// Rows per bulk-load transaction.
+        #[arg(long, default_value_t = 250_000)]
+        chunk: u64,
+    },
     /// Agents at scale: routing decisions per second, then the delay from a customer's message
     /// reaching the server to its event on the owning agent's SSE stream, with every agent's
     /// console connected.
@@ -163,6 +201,34 @@ pub async fn run(cmd: BenchCommand, config: &Config) -> Result<()> {
                 runners,
                 batch,
                 calls,
+            })
+            .await
+        }
+        BenchCommand::Campaign {
+            recipients,
+            senders,
+            via,
+            window,
+            concurrency,
+            outbound_messages,
+            database_url,
+            runners,
+            batch,
+            calls,
+            chunk,
+        } => {
+            crate::bench_campaign::run(crate::bench_campaign::Options {
+                recipients,
+                senders,
+                via,
+                window,
+                concurrency,
+                database_url,
+                runners,
+                batch,
+                calls,
+                outbound_messages,
+                chunk,
             })
             .await
         }

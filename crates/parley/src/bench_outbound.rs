@@ -24,27 +24,48 @@ use tokio::sync::Mutex;
 
 use crate::bench::{percentile, rate};
 
+/// The HTTP sink: accepts every message and notes when it arrived.
 #[derive(Default)]
-struct Sink {
+pub(crate) struct Sink {
     received: AtomicUsize,
     latencies: Mutex<Vec<u64>>,
+    /// Messages without a queueing time in their text: the recipient's digits and the arrival.
+    arrivals: Mutex<Vec<(u64, i64)>>,
 }
 
-/// Accepts any message; the body carries the time its entry was queued, so the sink measures
-/// queue-to-provider latency without reading the database.
+/// A form field's value as Twilio's API shape carries it (`+` for a space, `%2B` for a plus).
+fn form_field<'a>(body: &'a str, name: &str) -> Option<&'a str> {
+    body.split('&').find_map(|kv| {
+        kv.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('='))
+    })
+}
+
+/// The digits of a phone number as a number (`+1 202 555 0100` is 12025550100), so arrivals
+/// match recipients without keeping a string per message.
+pub(crate) fn digits(number: &str) -> Option<u64> {
+    let number = number.strip_prefix("%2B").unwrap_or(number);
+    let d: String = number.chars().filter(char::is_ascii_digit).collect();
+    d.parse().ok()
+}
+
+/// Accepts any message. The outbound bench's bodies carry the time their entry was queued, so the
+/// sink measures queue-to-provider latency without reading the database; other messages (a
+/// campaign's) are noted by recipient and arrival, for the bench to match with the database.
 async fn accept(
     axum::extract::State(sink): axum::extract::State<Arc<Sink>>,
     body: String,
 ) -> (axum::http::StatusCode, String) {
     let n = sink.received.fetch_add(1, Ordering::Relaxed);
-    let sent_at = body
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("Body="))
+    let now = SystemClock.now().millis();
+    let sent_at = form_field(&body, "Body")
         .and_then(|b| b.split("+at+").nth(1))
         .and_then(|t| t.parse::<i64>().ok());
     if let Some(t) = sent_at {
-        let waited = u64::try_from(SystemClock.now().millis() - t).unwrap_or(0);
+        let waited = u64::try_from(now - t).unwrap_or(0);
         sink.latencies.lock().await.push(waited);
+    } else if let Some(to) = form_field(&body, "To").and_then(digits) {
+        sink.arrivals.lock().await.push((to, now));
     }
     (
         axum::http::StatusCode::CREATED,
@@ -81,32 +102,177 @@ pub struct Options {
     pub calls: usize,
 }
 
-pub async fn run(o: Options) -> Result<()> {
-    match o.via {
-        Via::Http => run_http(o).await,
-        Via::Smpp => run_smpp(o).await,
+/// The engine with the outbound tuning of `--runners`, `--batch` and `--calls`.
+pub(crate) fn engine_config(runners: usize, batch: u32, calls: usize) -> EngineConfig {
+    EngineConfig {
+        outbound_runners: runners.max(1),
+        outbound_batch: batch.max(1),
+        outbound_concurrency: calls.max(1),
+        ..EngineConfig::default()
     }
 }
 
-async fn run_smpp(o: Options) -> Result<()> {
-    let (messages, concurrency) = (o.messages, o.concurrency.max(1));
-    let smsc = crate::bench_smsc::start().await?;
-    println!(
-        "outbound benchmark: {messages} SMS to {} customers over SMPP (window {}, {} sender(s)) to an in-process SMSC, rate lifted to 10,000/s per sender",
-        o.customers.clamp(1, messages.max(1)),
-        o.window,
-        o.senders.max(1)
-    );
+/// The sink the senders point at: an HTTP server in Twilio's API shape, or an in-process SMSC.
+pub(crate) enum Target {
+    Http { sink: Arc<Sink>, url: String },
+    Smpp(crate::bench_smsc::Smsc),
+}
 
-    // Baseline: the SMSC alone, driven through one parley-smpp bind, `concurrency` submits at
-    // once (bounded by the window).
+impl Target {
+    pub(crate) async fn start(via: Via) -> Result<Self> {
+        Ok(match via {
+            Via::Http => {
+                let sink = Arc::new(Sink::default());
+                let app = Router::new()
+                    .route("/2010-04-01/Accounts/{sid}/Messages.json", post(accept))
+                    .with_state(sink.clone());
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                let addr = listener.local_addr()?;
+                tokio::spawn(async move { axum::serve(listener, app).await });
+                Self::Http {
+                    sink,
+                    url: format!("http://{addr}"),
+                }
+            }
+            Via::Smpp => Self::Smpp(crate::bench_smsc::start().await?),
+        })
+    }
+
+    /// The senders' provider, settings and secrets.
+    pub(crate) fn provider(
+        &self,
+        window: usize,
+    ) -> (Provider, serde_json::Value, serde_json::Value) {
+        match self {
+            Self::Http { url, .. } => (
+                Provider::Twilio,
+                json!({"base_url": url}),
+                json!({"account_sid": "AC00000000000000000000000000000000", "auth_token": "token"}),
+            ),
+            Self::Smpp(smsc) => (
+                Provider::Smpp,
+                json!({
+                    "host": smsc.addr.ip().to_string(),
+                    "port": smsc.addr.port(),
+                    "window": window.max(1),
+                }),
+                json!({"system_id": "bench", "password": "bench"}),
+            ),
+        }
+    }
+
+    /// Messages the sink accepted.
+    pub(crate) fn received(&self) -> usize {
+        match self {
+            Self::Http { sink, .. } => sink.received.load(Ordering::Relaxed),
+            Self::Smpp(smsc) => smsc.stats.submitted.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Queue-to-sink waits (ms) of messages that carried their queueing time.
+    pub(crate) async fn waits(&self) -> Vec<u64> {
+        match self {
+            Self::Http { sink, .. } => sink.latencies.lock().await.clone(),
+            Self::Smpp(smsc) => smsc.stats.waits.lock().await.clone(),
+        }
+    }
+
+    /// The other messages: recipient digits and arrival (millis), taken out of the sink.
+    pub(crate) async fn take_arrivals(&self) -> Vec<(u64, i64)> {
+        match self {
+            Self::Http { sink, .. } => std::mem::take(&mut *sink.arrivals.lock().await),
+            Self::Smpp(smsc) => std::mem::take(&mut *smsc.stats.arrivals.lock().await),
+        }
+    }
+
+    /// Forgets what was received, between two measurements.
+    pub(crate) async fn reset(&self) {
+        match self {
+            Self::Http { sink, .. } => {
+                sink.received.store(0, Ordering::Relaxed);
+                sink.latencies.lock().await.clear();
+                sink.arrivals.lock().await.clear();
+            }
+            Self::Smpp(smsc) => {
+                smsc.stats.submitted.store(0, Ordering::Relaxed);
+                smsc.stats.waits.lock().await.clear();
+                smsc.stats.arrivals.lock().await.clear();
+            }
+        }
+    }
+
+    /// The baseline: the sink alone, `messages` driven directly with `concurrency` in flight
+    /// (HTTP requests with reqwest, or submits over one `parley-smpp` bind of `window`). Prints
+    /// its line, forgets what it sent, and answers its rate.
+    pub(crate) async fn baseline(
+        &self,
+        messages: usize,
+        concurrency: usize,
+        window: usize,
+    ) -> Result<f64> {
+        let concurrency = concurrency.max(1);
+        let (label, what, elapsed, mut lat) = match self {
+            Self::Http { url, .. } => {
+                let (elapsed, lat) = baseline_http(url, messages, concurrency).await?;
+                ("baseline: sink alone", "request to response", elapsed, lat)
+            }
+            Self::Smpp(smsc) => {
+                let (elapsed, lat) = baseline_smpp(smsc, messages, concurrency, window).await?;
+                (
+                    "baseline: SMSC alone (one bind)",
+                    "submit to submit_sm_resp",
+                    elapsed,
+                    lat,
+                )
+            }
+        };
+        lat.sort_unstable();
+        let r = rate(messages, elapsed);
+        println!(
+            "  {label:<34} {r:>8.0} msg/s   {what} p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
+            ms(percentile(&lat, 0.50)),
+            ms(percentile(&lat, 0.90)),
+            ms(percentile(&lat, 0.99)),
+        );
+        self.reset().await;
+        Ok(r)
+    }
+}
+
+pub async fn run(o: Options) -> Result<()> {
+    let target = Target::start(o.via).await?;
+    let customers = o.customers.clamp(1, o.messages.max(1));
+    match o.via {
+        Via::Http => println!(
+            "outbound benchmark: {} SMS to {customers} customers through Twilio's API shape to a local HTTP sink ({} sender(s)), rate lifted to 10,000/s per sender",
+            o.messages,
+            o.senders.max(1)
+        ),
+        Via::Smpp => println!(
+            "outbound benchmark: {} SMS to {customers} customers over SMPP (window {}, {} sender(s)) to an in-process SMSC, rate lifted to 10,000/s per sender",
+            o.messages,
+            o.window,
+            o.senders.max(1)
+        ),
+    }
+    target.baseline(o.messages, o.concurrency, o.window).await?;
+    pipeline(&o, &target).await?;
+    Ok(())
+}
+
+async fn baseline_smpp(
+    smsc: &crate::bench_smsc::Smsc,
+    messages: usize,
+    concurrency: usize,
+    window: usize,
+) -> Result<(Duration, Vec<u64>)> {
     let mut config = parley_smpp::SmppConfig::new(
         smsc.addr.ip().to_string(),
         smsc.addr.port(),
         "bench".to_owned(),
         "bench".to_owned(),
     );
-    config.window = o.window.max(1);
+    config.window = window.max(1);
     let (client, _inbound) = parley_smpp::SmppClient::connect(config)
         .await
         .context("binding to the bench SMSC")?;
@@ -140,47 +306,14 @@ async fn run_smpp(o: Options) -> Result<()> {
     }
     let elapsed = start.elapsed();
     client.close().await;
-    lat.sort_unstable();
-    println!(
-        "  {:<34} {:>8.0} msg/s   submit to submit_sm_resp p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
-        "baseline: SMSC alone (one bind)",
-        rate(messages, elapsed),
-        ms(percentile(&lat, 0.50)),
-        ms(percentile(&lat, 0.90)),
-        ms(percentile(&lat, 0.99)),
-    );
-    smsc.stats.submitted.store(0, Ordering::Relaxed);
-    smsc.stats.waits.lock().await.clear();
-
-    let settings = json!({
-        "host": smsc.addr.ip().to_string(),
-        "port": smsc.addr.port(),
-        "window": o.window.max(1),
-    });
-    let secrets = json!({"system_id": "bench", "password": "bench"});
-    let received = || smsc.stats.submitted.load(Ordering::Relaxed);
-    let waits = || async { smsc.stats.waits.lock().await.clone() };
-    pipeline(&o, Provider::Smpp, settings, secrets, received, waits).await
+    Ok((elapsed, lat))
 }
 
-async fn run_http(o: Options) -> Result<()> {
-    let (messages, concurrency) = (o.messages, o.concurrency);
-
-    let sink = Arc::new(Sink::default());
-    let app = Router::new()
-        .route("/2010-04-01/Accounts/{sid}/Messages.json", post(accept))
-        .with_state(sink.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let sink_url = format!("http://{addr}");
-    println!(
-        "outbound benchmark: {messages} SMS to {} customers through Twilio's API shape to a local HTTP sink ({} sender(s)), rate lifted to 10,000/s per sender",
-        o.customers.clamp(1, messages.max(1)),
-        o.senders.max(1)
-    );
-
-    // Baseline: the sink alone, driven directly.
+async fn baseline_http(
+    sink_url: &str,
+    messages: usize,
+    concurrency: usize,
+) -> Result<(Duration, Vec<u64>)> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;
@@ -189,7 +322,7 @@ async fn run_http(o: Options) -> Result<()> {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..concurrency.max(1) {
+    for _ in 0..concurrency {
         let (client, url, next) = (client.clone(), url.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -211,25 +344,7 @@ async fn run_http(o: Options) -> Result<()> {
     for t in tasks {
         lat.extend(t.await.context("baseline task")??);
     }
-    let elapsed = start.elapsed();
-    lat.sort_unstable();
-    println!(
-        "  {:<34} {:>8.0} msg/s   request to response p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
-        "baseline: sink alone",
-        rate(messages, elapsed),
-        ms(percentile(&lat, 0.50)),
-        ms(percentile(&lat, 0.90)),
-        ms(percentile(&lat, 0.99)),
-    );
-    sink.received.store(0, Ordering::Relaxed);
-    sink.latencies.lock().await.clear();
-
-    let settings = json!({"base_url": sink_url});
-    let secrets =
-        json!({"account_sid": "AC00000000000000000000000000000000", "auth_token": "token"});
-    let received = || sink.received.load(Ordering::Relaxed);
-    let waits = || async { sink.latencies.lock().await.clone() };
-    pipeline(&o, Provider::Twilio, settings, secrets, received, waits).await
+    Ok((start.elapsed(), lat))
 }
 
 fn micros(d: Duration) -> u64 {
@@ -240,33 +355,17 @@ fn ms(micros: u64) -> f64 {
     micros as f64 / 1000.0
 }
 
-/// The measured run: the outbox as the pipelines leave it (customers with sessions, queued
-/// entries, send jobs), then the engine's workers until the queue is empty.
-async fn pipeline<R, W, F>(
-    o: &Options,
-    provider: Provider,
-    settings: serde_json::Value,
-    secrets: serde_json::Value,
-    received: R,
-    waits: W,
-) -> Result<()>
-where
-    R: Fn() -> usize,
-    W: Fn() -> F,
-    F: std::future::Future<Output = Vec<u64>>,
-{
-    let messages = o.messages;
-    let customers = o.customers.clamp(1, messages.max(1));
-    let dir = tempfile::tempdir()?;
-    let url = o
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let store = Store::connect(&url, &StoreOptions::default()).await?;
-    store.migrate().await?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+/// `senders` SMS channels in the US pointed at `target`, rate lifted to 10,000/s each.
+pub(crate) async fn create_senders(
+    store: &Store,
+    senders: usize,
+    target: &Target,
+    window: usize,
+    now: parley_core::Timestamp,
+) -> Result<Vec<Channel>> {
+    let (provider, settings, secrets) = target.provider(window);
     let mut channels = Vec::new();
-    for i in 0..o.senders.max(1) {
+    for i in 0..senders.max(1) {
         let channel = store
             .create_channel(
                 &ChannelSpec {
@@ -283,11 +382,33 @@ where
                     settings: settings.clone(),
                     secrets: secrets.clone(),
                 },
-                clock.now(),
+                now,
             )
             .await?;
-        channels.push(channel.id);
+        channels.push(channel);
     }
+    Ok(channels)
+}
+
+/// The measured run: the outbox as the pipelines leave it (customers with sessions, queued
+/// entries, send jobs), then the engine's workers until the queue is empty. Prints its line and
+/// answers the pipeline's rate.
+pub(crate) async fn pipeline(o: &Options, target: &Target) -> Result<f64> {
+    let messages = o.messages;
+    let customers = o.customers.clamp(1, messages.max(1));
+    let dir = tempfile::tempdir()?;
+    let url = o
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let store = Store::connect(&url, &StoreOptions::default()).await?;
+    store.migrate().await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let channels: Vec<_> = create_senders(&store, o.senders, target, o.window, clock.now())
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
 
     let now = clock.now();
     let mut writes = Vec::new();
@@ -374,12 +495,7 @@ where
         store.clone(),
         clock,
         EventBus::default(),
-        EngineConfig {
-            outbound_runners: o.runners.max(1),
-            outbound_batch: o.batch.max(1),
-            outbound_concurrency: o.calls.max(1),
-            ..EngineConfig::default()
-        },
+        engine_config(o.runners, o.batch, o.calls),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let start = Instant::now();
@@ -405,19 +521,21 @@ where
     }
     engine.outbound.smpp_links().close_all().await;
     let counts = store.queue_counts(parley_engine::outbound::QUEUE).await?;
-    let mut lat = waits().await;
+    let mut lat = target.waits().await;
     lat.sort_unstable();
+    let r = rate(messages, elapsed);
     println!(
         "  {:<34} {:>8.0} msg/s   queued to provider p50 {} ms, p90 {} ms, p99 {} ms ({} accepted by the sink, {} dead; {:?})",
         "outbound pipeline to the sink",
-        rate(messages, elapsed),
+        r,
         percentile(&lat, 0.50),
         percentile(&lat, 0.90),
         percentile(&lat, 0.99),
-        received(),
+        target.received(),
         counts.dead,
         store.kind(),
     );
     store.close().await;
-    Ok(())
+    target.reset().await;
+    Ok(r)
 }

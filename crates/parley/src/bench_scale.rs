@@ -303,13 +303,7 @@ pub async fn run(o: Options) -> Result<()> {
     let written = loaded
         .store
         .bulk_load(
-            &BulkLoad {
-                channel_id: loaded.channel.id,
-                users: o.users,
-                entries: o.entries,
-                since,
-                chunk: o.chunk,
-            },
+            &BulkLoad::new(loaded.channel.id, o.users, o.entries, since, o.chunk),
             |table, rows| {
                 if last.elapsed() > Duration::from_secs(10) {
                     println!(

@@ -1,7 +1,9 @@
 //! The SMSC of `parley bench outbound --via smpp`: an in-process SMPP 3.4 server on loopback,
 //! framed and decoded with rusmpp's codec, that binds anyone and answers every submit_sm with a
 //! submit_sm_resp at once (ESME_ROK and a fresh message id). It counts what it accepted and, from
-//! the text (`... at <millis>`), how long each message waited since it was queued.
+//! the text (`... at <millis>`), how long each message waited since it was queued; a text without
+//! that time (a campaign's) is noted by its destination and arrival time instead, for the bench
+//! to match with the queueing times it reads from the database.
 //!
 //! Answers are written without a flush per PDU: they are flushed when no further PDU is waiting
 //! in the read buffer, so a full window is answered with one write, as a real SMSC under load
@@ -28,6 +30,8 @@ pub struct SmscStats {
     pub submitted: AtomicUsize,
     /// Milliseconds from a message's queueing (in its text) to its submit_sm.
     pub waits: Mutex<Vec<u64>>,
+    /// Messages without a queueing time: the destination's digits and the arrival (millis).
+    pub arrivals: Mutex<Vec<(u64, i64)>>,
 }
 
 /// A running SMSC: where to bind, and its counters.
@@ -67,6 +71,7 @@ async fn session(stream: TcpStream, stats: Arc<SmscStats>) {
     let mut framed = Framed::new(stream, CommandCodec::new());
     let mut next_id: u64 = 0;
     let mut waits = Vec::new();
+    let mut arrivals = Vec::new();
     while let Some(read) = framed.next().await {
         let Ok(command) = read else {
             break;
@@ -87,8 +92,13 @@ async fn session(stream: TcpStream, stats: Arc<SmscStats>) {
             ),
             Some(Pdu::SubmitSm(submit)) => {
                 stats.submitted.fetch_add(1, Ordering::Relaxed);
+                let now = SystemClock.now().millis();
                 if let Some(t) = queued_at(submit.short_message().as_ref()) {
-                    waits.push(u64::try_from(SystemClock.now().millis() - t).unwrap_or(0));
+                    waits.push(u64::try_from(now - t).unwrap_or(0));
+                } else if let Some(to) = crate::bench_outbound::digits(&String::from_utf8_lossy(
+                    submit.destination_addr.as_ref(),
+                )) {
+                    arrivals.push((to, now));
                 }
                 next_id += 1;
                 (
@@ -120,9 +130,13 @@ async fn session(stream: TcpStream, stats: Arc<SmscStats>) {
         if waits.len() >= 1024 {
             stats.waits.lock().await.append(&mut waits);
         }
+        if arrivals.len() >= 1024 {
+            stats.arrivals.lock().await.append(&mut arrivals);
+        }
         if last {
             break;
         }
     }
     stats.waits.lock().await.append(&mut waits);
+    stats.arrivals.lock().await.append(&mut arrivals);
 }

@@ -45,10 +45,12 @@ pub struct Config {
     /// A short domain of the operator's own for campaign links (`https://exm.pl`), routed to
     /// this server's `/l/` path. Never a public shortener (SMS-08).
     pub short_link_base: String,
+    /// The most of a campaign's messages queued ahead of the dispatcher: what a pause holds.
+    pub campaign_lookahead: u64,
 }
 
 /// Every configuration key, as read from `PARLEY_<KEY>` variables.
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 15] = [
     "database_url",
     "listen",
     "max_body_bytes",
@@ -63,6 +65,7 @@ const KEYS: [&str; 14] = [
     "unknown_expiry_hours",
     "public_url",
     "short_link_base",
+    "campaign_lookahead",
 ];
 
 impl Default for Config {
@@ -82,6 +85,7 @@ impl Default for Config {
             unknown_expiry_hours: 48,
             public_url: String::new(),
             short_link_base: String::new(),
+            campaign_lookahead: parley_engine::campaigns::LOOKAHEAD,
         }
     }
 }

@@ -7,6 +7,7 @@
 )]
 
 mod bench;
+mod bench_campaign;
 mod bench_console;
 mod bench_inbound;
 mod bench_outbound;
@@ -425,6 +426,7 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
             config.unknown_expiry_hours.clamp(1, 24 * 365) * 3600,
         ),
         link_base: config.link_base(),
+        campaign_lookahead: config.campaign_lookahead,
         ..EngineConfig::default()
     };
     let engine = Engine::new(store.clone(), clock, EventBus::default(), engine_config);

@@ -230,10 +230,25 @@ fn tag_ranges(source: &str) -> Vec<(usize, usize)> {
                 continue;
             }
         };
-        let end = source
+        let mut end = source
             .get(at + 2..)
             .and_then(|r| r.find(close))
             .map_or(source.len(), |i| at + 2 + i + 2);
+        let inner = source
+            .get(at + 2..end.saturating_sub(2))
+            .unwrap_or_default();
+        if close == "%}" && inner.trim_matches(['-', '+', ' ', '\t', '\n']) == "raw" {
+            // What a raw block holds is printed as written, so a link in it cannot become a
+            // variable: the whole block counts as one tag.
+            end = source
+                .get(end..)
+                .and_then(|r| r.find("endraw"))
+                .and_then(|i| {
+                    let after = end + i;
+                    source.get(after..)?.find("%}").map(|j| after + j + 2)
+                })
+                .unwrap_or(source.len());
+        }
         out.push((at, end));
         from = end;
     }
@@ -556,7 +571,14 @@ impl Compiled {
             .map(|(i, url)| Value::from(short(i, url)))
             .collect();
         let ctx = Value::from_object(Context {
-            namespaces: namespaces.map(|ns| Value::from_object(Namespace(ns))),
+            // A namespace the content does not use is never looked up: no object for it.
+            namespaces: namespaces.map(|ns| {
+                if ns.is_empty() {
+                    Value::UNDEFINED
+                } else {
+                    Value::from_object(Namespace(ns))
+                }
+            }),
             links,
         });
 
@@ -596,9 +618,17 @@ impl Compiled {
             if !body.ends_with('\n') {
                 body.push('\n');
             }
-            let mut lines: Vec<String> = Vec::with_capacity(3);
+            // Lines go straight into the body: this runs once per recipient.
+            let mut first = true;
+            let mut line = |body: &mut String, text: &str| {
+                if !first {
+                    body.push('\n');
+                }
+                first = false;
+                body.push_str(text);
+            };
             if self.footer.help {
-                lines.push(HELP_FOOTER.to_owned());
+                line(&mut body, HELP_FOOTER);
             }
             if let Some(digits) = &self.footer.whatsapp_digits {
                 let written = format!("wa.me/{digits}");
@@ -607,12 +637,12 @@ impl Compiled {
                 } else {
                     written
                 };
-                lines.push(format!("{WHATSAPP_FOOTER}{link}"));
+                line(&mut body, WHATSAPP_FOOTER);
+                body.push_str(&link);
             }
             if let Some(custom) = &self.footer.custom {
-                lines.push(custom.clone());
+                line(&mut body, custom);
             }
-            body.push_str(&lines.join("\n"));
         }
         Ok(Rendered {
             body,
@@ -940,6 +970,23 @@ mod tests {
                 .body
                 .contains("https://other.example/p")
         );
+        // A link in a raw block is printed as written.
+        let c = text("{% raw %}https://a.example {{ x }}{% endraw %} https://b.example");
+        let compiled = Compiled::compile(
+            &c,
+            None,
+            FooterLines::default(),
+            Some(LinkBase("https://s".into())),
+        )
+        .unwrap();
+        assert_eq!(compiled.links(), ["https://b.example"]);
+        assert_eq!(
+            compiled
+                .render(&member(), "c", Some("abcDEF123"))
+                .unwrap()
+                .body,
+            "https://a.example {{ x }} https://s/l/abcDEF123"
+        );
         // A link inside an expression is the marketer's own business.
         let c = text("{{ 'https://a.example' }} x");
         let compiled = Compiled::compile(
@@ -1119,6 +1166,12 @@ mod tests {
     }
 
     #[test]
+    fn compiled_content_is_shared_across_tasks() {
+        fn shared<T: Send + Sync + 'static>() {}
+        shared::<Compiled>();
+    }
+
+    #[test]
     fn render_cost() {
         // A rough figure for the benchmark's budget, printed only (no timing assertion).
         let c = text("Hi {{ contact.first_name }}, 20% off today: https://shop.example/sale");
@@ -1131,6 +1184,7 @@ mod tests {
         .unwrap();
         let m = member();
         let n = 20_000;
+        compiled.render(&m, "c", Some("abcDEF123")).unwrap();
         let start = std::time::Instant::now();
         for _ in 0..n {
             let r = compiled.render(&m, "c", Some("abcDEF123")).unwrap();
@@ -1144,6 +1198,39 @@ mod tests {
         fn any_text_compiles_or_is_refused_without_panic(t in "[a-z {}%#.|_()'\"]{0,40}") {
             if let Ok(c) = compile(&text(&t)) {
                 let _ = c.render(&member(), "c", None);
+            }
+        }
+
+        #[test]
+        fn shortening_links_never_breaks_content(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "https://a.example/x", "http://b.example", " ", "\n", ".", "(", ")", "'", "\"",
+                "{{ contact.first_name }}", "{% if attributes.vip %}", "{% endif %}",
+                "{% raw %}", "{% endraw %}", "{{ 'https://c.example' }}", "hi", "{#", "#}",
+            ]), 0..12),
+        ) {
+            let t: String = pieces.concat();
+            if let Ok(plain) = compile(&text(&t)) {
+                let short = Compiled::compile(
+                    &text(&t),
+                    None,
+                    FooterLines::default(),
+                    Some(LinkBase("https://s.example".into())),
+                );
+                proptest::prop_assert!(short.is_ok(), "{:?}", short);
+                let short = short.unwrap();
+                // Without a code, the shortened content reads exactly like the plain one.
+                let m = member();
+                proptest::prop_assert_eq!(
+                    short.render(&m, "c", None).map(|r| r.body),
+                    plain.render(&m, "c", None).map(|r| r.body)
+                );
+                if let Ok(r) = short.render(&m, "c", Some("abcDEF123")) {
+                    // Every short link is this recipient's, and no variable name leaks.
+                    proptest::prop_assert!(!r.body.contains(LINK_VAR));
+                    let shortened = r.body.matches("https://s.example/l/abcDEF123").count();
+                    proptest::prop_assert_eq!(shortened, r.body.matches("https://s.example/").count());
+                }
             }
         }
 

@@ -512,6 +512,28 @@ mod tests {
         assert_eq!(recipient_zone(None, None, &w), "America/New_York");
     }
 
+    #[test]
+    fn next_opening_cost() {
+        // A rough figure, printed only: the expansion asks once per recipient of a windowed
+        // campaign.
+        let w = window(540, 1200);
+        let now = t("2026-01-15T03:00:00Z");
+        let expected = next_opening(&w, "America/New_York", now).unwrap();
+        let n = 50_000u32;
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            let zone = recipient_zone(Some("America/New_York"), Some("US"), &w);
+            assert_eq!(
+                next_opening(&w, zone, std::hint::black_box(now)),
+                Ok(expected)
+            );
+        }
+        println!(
+            "recipient_zone + next_opening: {:?} per recipient",
+            start.elapsed() / n
+        );
+    }
+
     proptest! {
         #[test]
         fn the_opening_is_inside_the_window_and_not_before_now(

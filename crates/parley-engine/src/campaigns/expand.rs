@@ -251,8 +251,7 @@ pub(crate) async fn batch(
         let due = match &prepared.spec.schedule.window {
             Some(window) => {
                 let attribute = m.attributes.get("time_zone").and_then(|v| v.as_str());
-                // MERGE(core): the number's country.
-                let country: Option<String> = None;
+                let country = parley_core::campaign::audience::country_of(&m.platform_key);
                 let zone = schedule::recipient_zone(attribute, country.as_deref(), window);
                 schedule::next_opening(window, zone, now).unwrap_or(now)
             }

@@ -60,6 +60,8 @@ pub struct Campaigns {
     pub(crate) wake: Arc<Notify>,
     pub(crate) outbound_wake: Option<Arc<Notify>>,
     pub(crate) leases: Option<Arc<SenderLeases>>,
+    /// The most of a campaign's messages left waiting for the dispatcher (see [`LOOKAHEAD`]).
+    pub(crate) lookahead: u64,
     /// Compiled campaigns, by id (content compiled once per campaign, not per batch).
     pub(crate) prepared: Arc<Mutex<HashMap<Uuid, Arc<expand::Prepared>>>>,
 }
@@ -89,8 +91,15 @@ impl Campaigns {
             wake: Arc::new(Notify::new()),
             outbound_wake: None,
             leases: None,
+            lookahead: LOOKAHEAD,
             prepared: Arc::default(),
         }
+    }
+
+    /// Keeps at most `n` of a campaign's messages waiting for the dispatcher.
+    pub fn with_lookahead(mut self, n: u64) -> Self {
+        self.lookahead = n.max(1);
+        self
     }
 
     /// Points short links at `base` (`None`: links stay as written).
@@ -203,7 +212,7 @@ impl Campaigns {
                 return Ok(pass);
             }
             let now = self.clock.now();
-            if self.store.campaign_backlog(id, now).await? >= LOOKAHEAD {
+            if self.store.campaign_backlog(id, now).await? >= self.lookahead {
                 return Ok(pass);
             }
             let prepared = self.prepared(&campaign).await?;

@@ -903,7 +903,87 @@ async fn a_message_to_an_open_session_lands_in_it(b: TestBackend) {
     assert_eq!(sessions.len(), 1);
 }
 
+/// WhatsApp's care window: free text only to someone who wrote in the last 24 hours; the others
+/// are counted as outside the window. A local time window that is closed now holds a
+/// recipient's message for its next opening instead of sending it.
+async fn windows_decide_who_gets_it_and_when(b: TestBackend) {
+    let w = world(b).await;
+    let wa = w.wa.clone();
+    person(
+        &w,
+        &wa,
+        "+14155552671",
+        Some(ConsentStatus::ExplicitlyOptedIn),
+        Some("Jordan"),
+    )
+    .await;
+    person(
+        &w,
+        &wa,
+        "+14155552672",
+        Some(ConsentStatus::ExplicitlyOptedIn),
+        Some("Priya"),
+    )
+    .await;
+    inbound(&w, &wa, "+14155552671", "hi").await;
+    let segment = segment_of(&w, &wa).await;
+    let audience = Audience::Segment {
+        segment_id: segment.id,
+    };
+    let c = start(
+        &w,
+        &text_campaign("WA", wa.id, audience.clone(), "New arrivals are in"),
+    )
+    .await;
+    finished(&w, c.id).await;
+    let n = service::results(w.store(), c.id).await.unwrap().counts;
+    assert_eq!(n.sent, 1, "{n:?}");
+    assert_eq!(n.excluded.get("outside_care_window"), Some(&1), "{n:?}");
+
+    // A window that opens an hour from now and closes an hour later, in the recipient's own zone
+    // (their `time_zone` attribute, which wins over their number's country): not their time yet.
+    let jordan = w
+        .store()
+        .messaging_user_by_key(wa.id, "+14155552671")
+        .await
+        .unwrap()
+        .unwrap();
+    let zone: serde_json::Map<String, serde_json::Value> =
+        [("time_zone".to_owned(), json!("Etc/UTC"))]
+            .into_iter()
+            .collect();
+    w.store()
+        .set_user_profile(jordan.id, &zone, &[], w.now())
+        .await
+        .unwrap();
+    let minute = |t: Timestamp| u16::try_from((t.millis() / 60_000) % 1440).unwrap();
+    let now = w.now();
+    let mut later = text_campaign("Later", wa.id, audience, "Good morning");
+    later.schedule.window = Some(parley_core::campaign::LocalWindow {
+        opens: (minute(now) + 60) % 1440,
+        closes: (minute(now) + 120) % 1440,
+        default_time_zone: "Asia/Tokyo".into(),
+    });
+    let c = start(&w, &later).await;
+    let held = until_event(&w.bus, "the expansion", || async {
+        let c = w.store().campaign(c.id).await.unwrap();
+        c.expanded.then_some(c)
+    })
+    .await;
+    assert_eq!(held.state, CampaignState::Sending);
+    let n = service::results(w.store(), c.id).await.unwrap().counts;
+    assert_eq!((n.queued, n.sent), (1, 0), "{n:?}");
+    let due = w
+        .store()
+        .campaign_backlog(c.id, w.now().plus(std::time::Duration::from_secs(2 * 3600)))
+        .await
+        .unwrap();
+    assert_eq!(due, 1, "the message is due within the window");
+    assert_eq!(w.store().campaign_backlog(c.id, w.now()).await.unwrap(), 0);
+}
+
 parley_store::on_both_backends!(
+    windows_decide_who_gets_it_and_when,
     a_segment_campaign_reaches_the_eligible_and_counts_the_rest,
     a_list_campaign_sends_one_message_per_number,
     missing_values_take_the_fallback_or_exclude,

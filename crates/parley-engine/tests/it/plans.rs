@@ -48,10 +48,19 @@ const LARGE: &[&str] = &[
     "session_reads",
     "routing_work",
     "routing_accepts",
+    "campaign_messages",
+    "audience_list_members",
 ];
 
-/// Statements allowed to scan, each with why. Matched by the start of the statement's text.
-const ALLOWED: &[(&str, &str)] = &[];
+/// Statements allowed to scan, each with why. Matched by a part of the statement's text that
+/// only it has.
+const ALLOWED: &[(&str, &str)] = &[(
+    "WHERE +u.channel_id IN",
+    "a campaign's expansion walks its audience once, a page at a time in id order; the first \
+     page has no cursor yet, so its plan reads the primary key from the start (up to the page's \
+     LIMIT). Per campaign and proportional to its audience, not per message; later pages search \
+     from their cursor",
+)];
 
 const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 const AUTH_TOKEN: &str = "twilio-secret-token";
@@ -256,6 +265,125 @@ async fn reply(engine: &Engine, session_id: uuid::Uuid) -> parley_store::Entry {
         .unwrap()
 }
 
+/// A campaign's per-message and per-batch statements: expansion (a segment and a list), its
+/// dispatch, a click, a reply attributed to it, a pause, a resume and a cancel, the results and
+/// the export.
+async fn campaign(store: &Store, engine: &Engine, channel: &parley_store::Channel) {
+    use parley_core::campaign::audience::{Condition, SegmentFilter};
+    use parley_core::campaign::state::CampaignAction;
+    use parley_core::campaign::{Audience, CampaignKind, CampaignSpec, Content, Footer};
+    use parley_engine::service::campaigns::{self as service, SegmentInput};
+    let now = SystemClock.now();
+    store
+        .create_messaging_user(
+            &build::new_user(
+                channel.id,
+                "+14155550124",
+                Some(parley_core::model::ConsentStatus::ExplicitlyOptedIn),
+            ),
+            &build::origin(parley_core::model::ConsentSource::Import, "plans"),
+            now,
+        )
+        .await
+        .unwrap();
+    let segment = service::create_segment(
+        store,
+        &SegmentInput {
+            name: "everyone".into(),
+            description: String::new(),
+            filter: SegmentFilter {
+                all: vec![Condition::Channel {
+                    channels: vec![channel.id],
+                }],
+            },
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let list = service::create_list(store, "list", "", now).await.unwrap();
+    let rows = vec![vec!["phone".to_owned()], vec![CUSTOMER.to_owned()]];
+    service::import_list(store, list.id, &rows, now, |_| {})
+        .await
+        .unwrap();
+    let spec = |name: &str, audience: Audience| CampaignSpec {
+        name: name.into(),
+        kind: CampaignKind::Marketing,
+        senders: vec![channel.id],
+        audience,
+        content: Content {
+            text: Some("Hi {{ contact.first_name }}: https://shop.example.com/x".into()),
+            template: None,
+            missing: Default::default(),
+            fallbacks: Default::default(),
+        },
+        footer: Footer {
+            help: true,
+            ..Footer::default()
+        },
+        schedule: Default::default(),
+    };
+    let campaigns = engine.campaigns();
+    let mut ids = Vec::new();
+    for (name, audience) in [
+        (
+            "segment",
+            Audience::Segment {
+                segment_id: segment.id,
+            },
+        ),
+        ("list", Audience::List { list_id: list.id }),
+    ] {
+        let c = service::create_campaign(store, &spec(name, audience), None, now)
+            .await
+            .unwrap();
+        service::act(&campaigns, c.id, CampaignAction::Start)
+            .await
+            .unwrap();
+        ids.push(c.id);
+    }
+    campaigns.pass().await.unwrap();
+    service::act(&campaigns, ids[1], CampaignAction::Pause)
+        .await
+        .unwrap();
+    service::act(&campaigns, ids[1], CampaignAction::Resume)
+        .await
+        .unwrap();
+    service::act(&campaigns, ids[1], CampaignAction::Cancel)
+        .await
+        .unwrap();
+    drain(engine).await;
+    campaigns.pass().await.unwrap();
+    let first = store.campaign_export(ids[0], None, 10).await.unwrap();
+    assert!(!first.is_empty());
+    let code = store
+        .simulator_messages("+14155550124", None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .find_map(|m| {
+            m.body
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("https://exm.pl/l/").map(str::to_owned))
+        })
+        .expect("the campaign's short link");
+    service::follow_link(store, &code, Some("Mozilla/5.0"), false, now)
+        .await
+        .unwrap();
+    engine
+        .ingest
+        .submit(&event(
+            channel,
+            "is this offer still on?",
+            SystemClock.now(),
+        ))
+        .await
+        .unwrap();
+    drain(engine).await;
+    service::results(store, ids[0]).await.unwrap();
+    service::export_csv(store, ids[0], |_| {}).await.unwrap();
+}
+
 /// Drives both pipelines once each way and returns the statements they ran.
 async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
     let (base, seen) = fake::provider(Account {
@@ -294,7 +422,10 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
         store.clone(),
         clock.clone(),
         EventBus::default(),
-        EngineConfig::default(),
+        EngineConfig {
+            link_base: Some("https://exm.pl".into()),
+            ..EngineConfig::default()
+        },
     );
     // The console feed records every message's events as they happen: part of each message's
     // cost.
@@ -370,6 +501,7 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
         store.entry(entry.id).await.unwrap().status,
         EntryStatus::Delivered
     );
+    campaign(store, &engine, &simulator).await;
     // Delivery's upkeep, which runs on every node whatever the traffic: the sweeps of unknown
     // outcomes (expiry, and sends left behind dead jobs), an SMPP receipt's lookup of a customer's
     // unknown messages when its id matches none, and the operator's list of dead letters.
@@ -482,7 +614,7 @@ async fn pipeline_queries_use_indexes(b: TestBackend) {
             }
         };
         let scans = full_scans(&sql, &plan);
-        let allowed = ALLOWED.iter().any(|(start, _)| sql.starts_with(start));
+        let allowed = ALLOWED.iter().any(|(part, _)| sql.contains(part));
         println!(
             "{}{sql}\n  {}",
             if allowed { "[allowed] " } else { "" },

@@ -5,7 +5,7 @@ use parley_core::Timestamp;
 use parley_core::model::{ConsentStatus, Direction, SessionStatus};
 use parley_store::bulk::{BulkLoad, bulk_phone};
 use parley_store::testing::{TestBackend, fresh};
-use parley_store::{PageRequest, SessionFilter};
+use parley_store::{ChannelSpec, PageRequest, SessionFilter};
 use parley_testkit::build;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
@@ -16,16 +16,9 @@ async fn bulk_rows_link_like_the_products(b: TestBackend) {
     let channel = s.create_channel(&build::simulator_sms(), T0).await.unwrap();
     let mut chunks = 0;
     let loaded = s
-        .bulk_load(
-            &BulkLoad {
-                channel_id: channel.id,
-                users: 30,
-                entries: 150,
-                since: T0,
-                chunk: 20,
-            },
-            |_, _| chunks += 1,
-        )
+        .bulk_load(&BulkLoad::new(channel.id, 30, 150, T0, 20), |_, _| {
+            chunks += 1
+        })
         .await
         .unwrap();
     assert_eq!(
@@ -88,4 +81,80 @@ async fn bulk_rows_link_like_the_products(b: TestBackend) {
     assert_eq!(found.id, last.id);
 }
 
-parley_store::on_both_backends!(bulk_rows_link_like_the_products);
+/// The campaign benchmark's audience: several channels loaded side by side (distinct numbers and
+/// ids), explicitly opted in, with a first name, and no sessions or entries.
+async fn bulk_audiences_on_several_channels(b: TestBackend) {
+    let db = fresh(b).await;
+    let s = &db.store;
+    let mut channels = Vec::new();
+    for i in 0..2u64 {
+        let spec = ChannelSpec {
+            name: format!("Sender {i}"),
+            address: format!("+1415555010{i}"),
+            ..build::simulator_sms()
+        };
+        let channel = s.create_channel(&spec, T0).await.unwrap();
+        let loaded = s
+            .bulk_load(
+                &BulkLoad {
+                    consent: ConsentStatus::ExplicitlyOptedIn,
+                    first_name: "Ann".to_owned(),
+                    offset: 100 + i * 10,
+                    sessions: false,
+                    ..BulkLoad::new(channel.id, 10, 50, T0, 4)
+                },
+                |_, _| {},
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                loaded.contacts,
+                loaded.users,
+                loaded.sessions,
+                loaded.entries
+            ),
+            (10, 10, 0, 0)
+        );
+        channels.push(channel.id);
+    }
+    // The second channel's customers start where the first one's end.
+    assert!(
+        s.messaging_user_by_key(channels[0], &bulk_phone(109))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        s.messaging_user_by_key(channels[0], &bulk_phone(110))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let user = s
+        .messaging_user_by_key(channels[1], &bulk_phone(110))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.consent_status, Some(ConsentStatus::ExplicitlyOptedIn));
+    let contacts = s.contacts_by_phones(&[bulk_phone(110)]).await.unwrap();
+    assert_eq!(contacts.len(), 1);
+    assert_eq!(contacts[0].first_name, "Ann");
+    assert_eq!(user.contact_id, Some(contacts[0].id));
+    let sessions = s
+        .list_sessions(
+            SessionFilter {
+                messaging_user_id: Some(user.id),
+                ..Default::default()
+            },
+            PageRequest::new(None, 10),
+        )
+        .await
+        .unwrap();
+    assert!(sessions.items.is_empty());
+}
+
+parley_store::on_both_backends!(
+    bulk_rows_link_like_the_products,
+    bulk_audiences_on_several_channels
+);

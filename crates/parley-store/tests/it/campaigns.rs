@@ -76,11 +76,20 @@ struct Recipient {
 }
 
 fn recipient(campaign: Uuid, u: &MessagingUser, code: Option<&str>, now: Timestamp) -> Recipient {
+    recipient_of(campaign, (u.id, u.channel_id, &u.platform_key), code, now)
+}
+
+fn recipient_of(
+    campaign: Uuid,
+    (user_id, channel_id, key): (Uuid, Uuid, &str),
+    code: Option<&str>,
+    now: Timestamp,
+) -> Recipient {
     let session = Session {
         id: new_id(),
         conversation_id: new_id(),
-        channel_id: u.channel_id,
-        messaging_user_id: u.id,
+        channel_id,
+        messaging_user_id: user_id,
         status: SessionStatus::Ended,
         context: SessionContext::Marketing,
         owner_kind: None,
@@ -109,7 +118,7 @@ fn recipient(campaign: Uuid, u: &MessagingUser, code: Option<&str>, now: Timesta
         direction: Direction::Outbound,
         actor: Actor::System,
         actor_id: None,
-        body: format!("Hello {}", u.platform_key),
+        body: format!("Hello {key}, our spring sale starts today: https://example.com/s/abc"),
         media: vec![],
         provider_message_id: None,
         status: EntryStatus::Queued,
@@ -129,9 +138,9 @@ fn recipient(campaign: Uuid, u: &MessagingUser, code: Option<&str>, now: Timesta
     job.group_key = Some(campaign_group(campaign));
     let message = CampaignMessage {
         entry_id: entry.id,
-        messaging_user_id: u.id,
-        channel_id: u.channel_id,
-        address: u.platform_key.clone(),
+        messaging_user_id: user_id,
+        channel_id,
+        address: key.to_owned(),
         code: code.map(str::to_owned),
     };
     Recipient {
@@ -1023,13 +1032,7 @@ async fn campaign_statements_use_indexes(b: TestBackend) {
     let s = &db.store;
     let sms = channel(s, "+14155550100").await;
     s.bulk_load(
-        &parley_store::bulk::BulkLoad {
-            channel_id: sms.id,
-            users: 2000,
-            entries: 2000,
-            since: T0,
-            chunk: 1000,
-        },
+        &parley_store::bulk::BulkLoad::new(sms.id, 2000, 2000, T0, 1000),
         |_, _| {},
     )
     .await
@@ -1144,3 +1147,84 @@ parley_store::on_both_backends!(
     funnels_links_and_replies,
     campaign_statements_use_indexes,
 );
+
+/// A measurement, not a check of behaviour (run by hand, `--ignored --nocapture`): expands a
+/// campaign over `PARLEY_BENCH_USERS` (200,000 by default) bulk-loaded users in batches of 2,000,
+/// each read with `audience_page` and written with `write_campaign_batch`, and prints the rates.
+async fn expansion_throughput(b: TestBackend) {
+    let users: u64 = std::env::var("PARLEY_BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let db = fresh(b).await;
+    let s = &db.store;
+    let sms = channel(s, "+14155550100").await;
+    let load = std::time::Instant::now();
+    s.bulk_load(
+        &parley_store::bulk::BulkLoad::new(sms.id, users, users, T0, 50_000),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    let loaded = load.elapsed();
+    let c = sending_campaign(s, vec![sms.id]).await;
+    let (mut reading, mut writing) = (Duration::ZERO, Duration::ZERO);
+    let mut cursor = None;
+    let mut written = 0_u64;
+    let mut batches = 0;
+    loop {
+        let t = std::time::Instant::now();
+        let page = s.audience_page(&[sms.id], cursor, 2000).await.unwrap();
+        reading += t.elapsed();
+        let Some(last) = page.last() else { break };
+        cursor = Some(last.messaging_user_id);
+        let now = later(batches);
+        let rs: Vec<Recipient> = page
+            .iter()
+            .map(|m| {
+                let code = m.messaging_user_id.simple().to_string();
+                recipient_of(
+                    c.id,
+                    (m.messaging_user_id, m.channel_id, &m.platform_key),
+                    Some(&code),
+                    now,
+                )
+            })
+            .collect();
+        let mut next = batch(c.id, &rs, written + rs.len() as u64);
+        next.cursor = cursor;
+        let t = std::time::Instant::now();
+        assert_eq!(s.write_campaign_batch(&next, now).await.unwrap(), 0);
+        writing += t.elapsed();
+        written += rs.len() as u64;
+        batches += 1;
+    }
+    assert_eq!(written, users);
+    assert_eq!(s.campaign_counts(c.id).await.unwrap().queued, users);
+    let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
+    eprintln!(
+        "{b:?}: {users} users loaded in {:.1} s; {batches} batches: pages read in {:.2} s \
+         ({:.0} members/s), batches written in {:.2} s ({:.0} recipients/s, {:.0} rows/s \
+         over sessions, entries, jobs and recipient rows)",
+        loaded.as_secs_f64(),
+        reading.as_secs_f64(),
+        rate(users, reading),
+        writing.as_secs_f64(),
+        rate(users, writing),
+        rate(users * 4, writing),
+    );
+}
+
+mod measure {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement: run by hand with --ignored --nocapture"]
+    async fn expansion_throughput_sqlite() {
+        super::expansion_throughput(parley_store::testing::TestBackend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement: run by hand with --ignored --nocapture"]
+    async fn expansion_throughput_postgres() {
+        super::expansion_throughput(parley_store::testing::TestBackend::Postgres).await
+    }
+}

@@ -1,6 +1,7 @@
 //! The `parley` binary as an operator runs it: separate processes, killed and restarted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod campaign_crash;
 mod crash;
 mod process;
 mod smpp_crash;

@@ -37,31 +37,31 @@ const MESSAGES: usize = 20_000;
 const CUSTOMERS: usize = 100;
 const KILLS: usize = 3;
 /// The dispatcher's provider calls in flight per outbound runner (`PARLEY_OUTBOUND_CONCURRENCY`).
-const CONCURRENCY: usize = 32;
+pub(crate) const CONCURRENCY: usize = 32;
 /// The channel's SMPP window: submits written and not yet answered.
-const WINDOW: usize = 10;
+pub(crate) const WINDOW: usize = 10;
 /// Bounds on waiting for another process: each phase, and the whole drain after the last kill.
-const PHASE: Duration = Duration::from_secs(90);
-const DRAIN: Duration = Duration::from_secs(120);
+pub(crate) const PHASE: Duration = Duration::from_secs(90);
+pub(crate) const DRAIN: Duration = Duration::from_secs(120);
 
 // ---------------------------------------------------------------------------------------------
 // The SMSC, in compact mode: one line per submit_sm, its session and text.
 
 #[derive(Debug, Default)]
-struct SmscLog {
+pub(crate) struct SmscLog {
     port: Option<u16>,
     /// Sessions bound and not closed yet.
     open: Vec<u64>,
     /// Every submit_sm in the order the SMSC took them: (session, text).
-    submits: Vec<(u64, String)>,
+    pub(crate) submits: Vec<(u64, String)>,
 }
 
-struct Smsc {
+pub(crate) struct Smsc {
     _child: tokio::process::Child,
     // The SMSC stops when its stdin closes: held for the whole test.
     _stdin: tokio::process::ChildStdin,
-    log: Arc<Mutex<SmscLog>>,
-    port: u16,
+    pub(crate) log: Arc<Mutex<SmscLog>>,
+    pub(crate) port: u16,
 }
 
 fn smsc_dir() -> PathBuf {
@@ -69,7 +69,7 @@ fn smsc_dir() -> PathBuf {
 }
 
 impl Smsc {
-    async fn start() -> Smsc {
+    pub(crate) async fn start() -> Smsc {
         let dir = smsc_dir();
         if !dir.join("node_modules/smpp/package.json").exists() {
             let status = Command::new("npm")
@@ -127,18 +127,18 @@ impl Smsc {
         }
     }
 
-    fn submitted(&self) -> usize {
+    pub(crate) fn submitted(&self) -> usize {
         self.log.lock().unwrap().submits.len()
     }
 
-    fn open_sessions(&self) -> usize {
+    pub(crate) fn open_sessions(&self) -> usize {
         self.log.lock().unwrap().open.len()
     }
 }
 
 /// Polls `f` every 10 ms until it gives a value, for at most `limit`: the other side is another
 /// process, whose progress can only be watched.
-async fn poll<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) async fn poll<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
     let mut pace = tokio::time::interval(Duration::from_millis(10));
     loop {
@@ -154,17 +154,17 @@ async fn poll<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) 
 // The nodes.
 
 /// One `parley serve` slot: a port, and the process now running on it.
-struct Node {
-    port: u16,
-    name: String,
-    child: Child,
+pub(crate) struct Node {
+    pub(crate) port: u16,
+    pub(crate) name: String,
+    pub(crate) child: Child,
 }
 
-struct Cluster {
-    db: String,
-    logs: PathBuf,
-    client: reqwest::Client,
-    nodes: Vec<Node>,
+pub(crate) struct Cluster {
+    pub(crate) db: String,
+    pub(crate) logs: PathBuf,
+    pub(crate) client: reqwest::Client,
+    pub(crate) nodes: Vec<Node>,
 }
 
 impl Cluster {
@@ -181,17 +181,19 @@ impl Cluster {
             // again), short enough that a killed node's jobs come back soon.
             .env("PARLEY_JOB_LEASE_SECS", "10")
             .env("PARLEY_NODE_NAME", name)
+            // A campaign's expansion stays only a little ahead, so kills land in it too.
+            .env("PARLEY_CAMPAIGN_LOOKAHEAD", "1000")
             .stderr(Stdio::from(log));
         cmd
     }
 
-    async fn start(&mut self, generation: usize, port: u16) -> Node {
+    pub(crate) async fn start(&mut self, generation: usize, port: u16) -> Node {
         let name = format!("crash-{port}-{generation}");
         let child = serve_command(self.command(port, &name), port, &self.client).await;
         Node { port, name, child }
     }
 
-    fn stop_all(&mut self) {
+    pub(crate) fn stop_all(&mut self) {
         for node in &mut self.nodes {
             let _ = node.child.kill();
             let _ = node.child.wait();
@@ -275,7 +277,7 @@ fn text_of(i: usize) -> String {
 // The run.
 
 /// The seed of the kill moments: `PARLEY_CRASH_SEED`, or the clock.
-fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     std::env::var("PARLEY_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
