@@ -780,7 +780,10 @@
       if (last) last.focus();
     });
 
+    let conditionsChanged = () => {};
+
     function renderConditions() {
+      conditionsChanged();
       clear(list);
       if (!conditions.length) list.appendChild(h('li', { class: 'empty', text: 'No condition: everyone on the campaign\'s senders.' }));
       conditions.forEach((c, i) => list.appendChild(h('li', { class: 'seg-condition' },
@@ -789,8 +792,9 @@
     }
 
     const countSender = h('select', { id: 'seg-count-sender', 'aria-label': 'Count on sender' },
+      h('option', { value: '', text: 'every SMS and WhatsApp channel' }),
       channels.map((s) => h('option', { value: s.id, text: s.name + ' (' + s.kind + ')' })));
-    const count = h('p', { class: 'notice', id: 'seg-count', 'data-testid': 'seg-count', text: existing ? 'Counting…' : 'Saved segments are counted here.' });
+    const count = h('p', { class: 'notice', id: 'seg-count', 'data-testid': 'seg-count', text: 'Counting…' });
     const save = h('button', { type: 'submit', class: 'primary', 'data-testid': 'seg-save', text: 'Save segment' });
     const buttons = h('div', { class: 'form-actions' }, save,
       h('button', { type: 'button', text: 'Back', onclick: () => go('#segments') }),
@@ -805,21 +809,26 @@
     root.appendChild(form);
     renderConditions();
 
-    async function recount(segmentId) {
-      if (!segmentId || !countSender.value) return;
-      const sender = channels.find((s) => s.id === countSender.value);
+    // The count follows the conditions as they are written, saved or not.
+    let asked = 0;
+    const recount = debounce(async () => {
+      const mine = ++asked;
       try {
-        const c = await api('POST', '/api/v1/campaigns/audience-count', {
-          name: 'Count', kind: 'marketing', senders: [sender.id], audience: { kind: 'segment', segment_id: segmentId },
-          content: { text: 'Count' },
+        const c = await api('POST', '/api/v1/segments/count', {
+          filter: { all: conditions }, channels: countSender.value ? [countSender.value] : [],
         });
-        count.textContent = countWords(c);
+        if (mine !== asked) return;
+        const parts = Object.entries(c.consent).sort((a, b) => b[1] - a[1])
+          .map(([k, n]) => num(n) + ' ' + (CONSENTS.find((x) => x[0] === k) || [k, k])[1]);
+        count.textContent = plural(c.members, 'person matches', 'people match') + ' now' + (parts.length ? ': ' + parts.join(', ') : '') + '.';
       } catch (err) {
-        count.textContent = 'Not counted: ' + err.message;
+        if (mine === asked) count.textContent = 'Not counted: ' + err.message;
       }
-    }
-    countSender.addEventListener('change', () => recount(existing && existing.id));
-    if (existing) recount(existing.id);
+    }, 400);
+    form.addEventListener('input', recount);
+    form.addEventListener('change', recount);
+    conditionsChanged = recount;
+    recount();
 
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
@@ -831,7 +840,6 @@
         notify('Segment saved.');
         if (!existing) { go('#segment/' + s.id); return; }
         existing.name = s.name;
-        recount(s.id);
       } catch (err) {
         showError('The segment was not saved', err);
       } finally {

@@ -334,6 +334,7 @@ fn campaign_routes() -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(audiences::IMPORT_LIMIT));
     OpenApiRouter::new()
         .routes(routes!(audiences::list_segments, audiences::create_segment))
+        .routes(routes!(audiences::count_segment))
         .routes(routes!(
             audiences::get_segment,
             audiences::update_segment,

@@ -16,6 +16,7 @@ pub mod queues;
 pub mod quick_texts;
 pub mod routing_rules;
 pub mod schema;
+pub mod segment_count;
 pub mod simulator;
 pub mod skills;
 pub mod sms_processes;

@@ -8,7 +8,10 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
+use parley_core::campaign::audience::SegmentFilter;
+use parley_core::model::ChannelKind;
 use parley_engine::service::campaigns::{self, ListImportReport, SegmentInput};
+use parley_engine::service::segment_count::{self, FilterCount};
 use parley_store::{AudienceList, ListMember, Segment};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -207,6 +210,44 @@ pub async fn delete_segment(
     caller.require_campaigns()?;
     campaigns::delete_segment(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A filter to count before it is saved.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilterCountInput {
+    /// `{"all": [conditions]}`, as a segment takes it.
+    #[schema(value_type = Object)]
+    pub filter: SegmentFilter,
+    /// Count on these channels; every SMS and WhatsApp channel when absent or empty.
+    #[serde(default)]
+    pub channels: Vec<Uuid>,
+}
+
+/// How many messaging users a filter matches now, by consent status: the segment builder's live
+/// count, before the segment is saved.
+#[utoipa::path(post, path = "/api/v1/segments/count", tag = "campaigns", request_body = FilterCountInput,
+    responses((status = 200, body = FilterCount), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn count_segment(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(input): ApiJson<FilterCountInput>,
+) -> Result<Json<FilterCount>, ApiError> {
+    caller.require_campaigns()?;
+    let channels = if input.channels.is_empty() {
+        super::campaigns::all_channels(&state.store)
+            .await?
+            .into_iter()
+            .filter(|c| matches!(c.kind, ChannelKind::Sms | ChannelKind::Whatsapp))
+            .map(|c| c.id)
+            .collect()
+    } else {
+        input.channels
+    };
+    Ok(Json(
+        segment_count::count_filter(&state.store, &input.filter, &channels, state.clock.now())
+            .await?,
+    ))
 }
 
 // Lists.

@@ -198,7 +198,7 @@ fn sender_view(c: &Channel) -> SenderView {
     }
 }
 
-async fn all_channels(store: &Store) -> Result<Vec<Channel>, StoreError> {
+pub(crate) async fn all_channels(store: &Store) -> Result<Vec<Channel>, StoreError> {
     let mut out = Vec::new();
     let mut after = None;
     loop {

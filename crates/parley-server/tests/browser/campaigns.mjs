@@ -2,7 +2,8 @@
 // broadcaster signs in, sees Campaigns in the navigation, writes a draft (senders, audience by
 // name, a merge field, the HELP footer) and sees the live preview's encoding and segments and the
 // audience count, saves it, starts it, watches the progress reach completed (the simulator
-// delivers), and sees the funnel chart and the CSV link; then builds a segment and imports a CSV
+// delivers), and sees the funnel chart and the CSV link; then builds a segment (counted live as
+// its conditions change) and imports a CSV
 // into a list with its row report. A campaign name with markup is shown as text.
 //
 // Run by hand: `node campaigns.mjs --url=http://127.0.0.1:8080 --user=email:password
@@ -165,8 +166,20 @@ async function main() {
     await page.fill('[data-testid="seg-name"]', 'Explicit opt-ins');
     await page.selectOption('[data-testid="seg-add"]', 'consent');
     await page.waitForSelector('[data-testid="seg-conditions"] .seg-condition');
-    await page.click('[data-testid="seg-save"]');
-    await page.waitForFunction(() => /will receive it/.test((document.querySelector('[data-testid="seg-count"]') || {}).textContent || ''));
+    // Counted live, before the segment is saved: the opted-out customer does not match.
+    const expected = '3 people match now: 2 explicitly opted in, 1 doubly opted in.';
+    await page.waitForFunction((want) => (document.querySelector('[data-testid="seg-count"]') || {}).textContent === want, expected);
+    // Unticking a status changes the count.
+    await page.locator('[data-testid="seg-conditions"] label.check', { hasText: 'doubly opted in' }).locator('input').uncheck();
+    await page.waitForFunction(() => /^2 people match now/.test((document.querySelector('[data-testid="seg-count"]') || {}).textContent || ''));
+    await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/api/v1/segments') && r.request().method() === 'POST' && r.status() === 201),
+      page.click('[data-testid="seg-save"]'),
+    ]);
+    // The saved segment opens on its own page, counted again there.
+    await page.waitForURL(/#segment\/[0-9a-f-]{36}$/);
+    await page.waitForSelector('[data-testid="seg-count"]:not(:text("Counting"))');
+    await page.waitForFunction(() => /^2 people match now/.test((document.querySelector('[data-testid="seg-count"]') || {}).textContent || ''));
     await shot('6-segment-builder');
   });
 

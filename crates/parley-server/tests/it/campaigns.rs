@@ -468,6 +468,42 @@ async fn a_campaign_runs_and_counts_clicks(b: TestBackend) {
     assert_eq!(count["eligible"], 3);
     assert_eq!(count["excluded"]["opted_out"], 1);
 
+    // The segment builder's count, before a segment is saved.
+    let (status, counted) = send(
+        &app,
+        &app.token,
+        Method::POST,
+        "/api/v1/segments/count",
+        Some(json!({"filter": {"all": [{"field": "consent", "statuses": ["ExplicitlyOptedIn"]}]}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{counted}");
+    assert_eq!(
+        counted,
+        json!({"members": 3, "consent": {"ExplicitlyOptedIn": 3}})
+    );
+    let (status, counted) = send(
+        &app,
+        &app.token,
+        Method::POST,
+        "/api/v1/segments/count",
+        Some(json!({"filter": {"all": []}, "channels": [channel.id]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{counted}");
+    assert_eq!(counted["members"], 4);
+    assert_eq!(counted["consent"]["OptedOut"], 1);
+    let agent = TestApp::token_for(&app.db, TokenRole::Agent).await;
+    let (status, _) = send(
+        &app,
+        &agent,
+        Method::POST,
+        "/api/v1/segments/count",
+        Some(json!({"filter": {"all": []}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
     let (status, preview) = send(
         &app,
         &app.token,
