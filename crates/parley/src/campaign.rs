@@ -345,17 +345,10 @@ pub async fn run(command: CampaignCommand, store: &Store, link_base: Option<Stri
                 )),
                 None => Box::new(std::io::stdout().lock()),
             };
-            let mut failed = None;
-            service::export_csv(store, c.id, |chunk| {
-                if failed.is_none()
-                    && let Err(e) = out.write_all(chunk.as_bytes())
-                {
-                    failed = Some(e);
-                }
-            })
-            .await?;
-            if let Some(e) = failed {
-                return Err(e).context("writing the export");
+            let mut export = service::CsvExport::new(store, c.id).await?;
+            while let Some(chunk) = export.next_chunk().await? {
+                out.write_all(chunk.as_bytes())
+                    .context("writing the export")?;
             }
             out.flush()?;
             Ok(())

@@ -830,39 +830,71 @@ fn csv_field(v: &str) -> String {
     }
 }
 
-/// The CSV export, a page at a time: header first, then one line per message.
-pub async fn export_csv(
-    store: &Store,
+/// Messages per page of the CSV export.
+const EXPORT_PAGE: u32 = 1_000;
+
+/// A campaign's CSV export, read a page at a time as the reader asks for it, so a slow download
+/// never holds more than a page (a million recipients are not gathered in memory).
+#[derive(Debug)]
+pub struct CsvExport {
+    store: Store,
     id: Uuid,
-    mut write: impl FnMut(&str),
-) -> Result<(), ServiceError> {
-    store.campaign(id).await?;
-    let names: std::collections::HashMap<Uuid, String> = {
+    senders: std::collections::HashMap<Uuid, String>,
+    after: Option<Uuid>,
+    header_sent: bool,
+    done: bool,
+}
+
+impl CsvExport {
+    /// The export of campaign `id` (`NotFound` when there is none).
+    pub async fn new(store: &Store, id: Uuid) -> Result<Self, ServiceError> {
         let c = store.campaign(id).await?;
-        let mut m = std::collections::HashMap::new();
+        let mut senders = std::collections::HashMap::new();
         for s in c.spec.senders {
             if let Ok(ch) = store.channel(s).await {
-                m.insert(s, ch.name);
+                senders.insert(s, ch.name);
             }
         }
-        m
-    };
-    write(
-        "message_id,recipient,sender,status,error_code,clicks,replied_at,help_at,opted_out_at,queued_at\n",
-    );
-    let time = |t: Option<Timestamp>| t.map(Timestamp::to_rfc3339).unwrap_or_default();
-    let mut after = None;
-    loop {
-        let rows = store.campaign_export(id, after, 1_000).await?;
-        after = rows.last().map(|r| r.entry_id);
-        let mut chunk = String::with_capacity(rows.len() * 120);
+        Ok(Self {
+            store: store.clone(),
+            id,
+            senders,
+            after: None,
+            header_sent: false,
+            done: false,
+        })
+    }
+
+    /// The next part of the file: the header first, then a page of lines; `None` at the end.
+    pub async fn next_chunk(&mut self) -> Result<Option<String>, ServiceError> {
+        if !self.header_sent {
+            self.header_sent = true;
+            return Ok(Some(
+                "message_id,recipient,sender,status,error_code,clicks,replied_at,help_at,opted_out_at,queued_at\n"
+                    .to_owned(),
+            ));
+        }
+        if self.done {
+            return Ok(None);
+        }
+        let rows = self
+            .store
+            .campaign_export(self.id, self.after, EXPORT_PAGE)
+            .await?;
+        self.after = rows.last().map(|r| r.entry_id);
+        self.done = rows.len() < EXPORT_PAGE as usize;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let time = |t: Option<Timestamp>| t.map(Timestamp::to_rfc3339).unwrap_or_default();
+        let mut chunk = String::with_capacity(rows.len() * 140);
         for r in &rows {
-            let sender = names.get(&r.channel_id).cloned().unwrap_or_default();
+            let sender = self.senders.get(&r.channel_id).map_or("", String::as_str);
             chunk.push_str(&format!(
                 "{},{},{},{},{},{},{},{},{},{}\n",
                 r.entry_id,
                 csv_field(&r.address),
-                csv_field(&sender),
+                csv_field(sender),
                 r.status,
                 r.error_code.as_deref().unwrap_or(""),
                 r.clicks,
@@ -872,10 +904,7 @@ pub async fn export_csv(
                 r.created_at.to_rfc3339(),
             ));
         }
-        write(&chunk);
-        if rows.len() < 1_000 {
-            return Ok(());
-        }
+        Ok(Some(chunk))
     }
 }
 

@@ -381,7 +381,8 @@ async fn campaign(store: &Store, engine: &Engine, channel: &parley_store::Channe
         .unwrap();
     drain(engine).await;
     service::results(store, ids[0]).await.unwrap();
-    service::export_csv(store, ids[0], |_| {}).await.unwrap();
+    let mut export = service::CsvExport::new(store, ids[0]).await.unwrap();
+    while export.next_chunk().await.unwrap().is_some() {}
 }
 
 /// Drives both pipelines once each way and returns the statements they ran.

@@ -396,9 +396,6 @@ pub async fn results(
     Ok(Json(campaigns::results(&state.store, id).await?))
 }
 
-/// Bytes of CSV gathered before they are handed to the connection.
-const CSV_CHUNK: usize = 64 * 1024;
-
 /// One line per message: address, sender, status, error code, clicks, reply, HELP and opt-out
 /// times. Streamed as it is read, so a campaign of a million recipients is not held in memory
 /// as one answer.
@@ -411,36 +408,21 @@ pub async fn results_csv(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
     caller.require_campaigns()?;
-    // Checked before the first byte, so an unknown campaign is a JSON 404 and not an empty file.
-    state.store.campaign(id).await?;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<String, std::io::Error>>();
-    let store = state.store.clone();
-    tokio::spawn(async move {
-        let mut buf = String::new();
-        let sink = tx.clone();
-        let done = campaigns::export_csv(&store, id, |line| {
-            buf.push_str(line);
-            if buf.len() >= CSV_CHUNK {
-                let _ = sink.send(Ok(std::mem::take(&mut buf)));
-            }
-        })
-        .await;
-        match done {
-            Ok(()) => {
-                if !buf.is_empty() {
-                    let _ = tx.send(Ok(buf));
-                }
-            }
+    // Made before the first byte, so an unknown campaign is a JSON 404 and not an empty file.
+    let export = campaigns::CsvExport::new(&state.store, id).await?;
+    // Pulled a page at a time as the client reads: a slow download holds one page, not the file.
+    let stream = futures_util::stream::unfold(Some(export), move |export| async move {
+        let mut export = export?;
+        match export.next_chunk().await {
+            Ok(Some(chunk)) => Some((Ok::<String, std::io::Error>(chunk), Some(export))),
+            Ok(None) => None,
             // The status line is gone already: breaking the transfer is the only way left to
             // tell the client that the file is incomplete.
             Err(e) => {
                 tracing::error!(error = %e, campaign = %id, "campaign export failed");
-                let _ = tx.send(Err(std::io::Error::other("the export failed")));
+                Some((Err(std::io::Error::other("the export failed")), None))
             }
         }
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
     });
     let mut response = Body::from_stream(stream).into_response();
     let h = response.headers_mut();
