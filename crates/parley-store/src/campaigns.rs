@@ -601,12 +601,18 @@ fn insert_messages_sql(kind: BackendKind, rows: usize) -> String {
 }
 const MESSAGE_COLS: usize = 7;
 
+/// Which of `n` addresses (bound first) already have the campaign's message (bound last). One
+/// lookup per address in the unique `(campaign_id, address)` index, written as a correlated
+/// subquery so that no planner can do otherwise: PostgreSQL, given `address IN (...)`, chose
+/// to read every message of the campaign by `campaign_messages_campaign` and filter them (a
+/// plan cached while the table was small), which made each batch cost more than the last.
 fn addresses_sent_sql(kind: BackendKind, n: usize) -> String {
     dialect(
         kind,
         &format!(
-            "SELECT address FROM campaign_messages WHERE campaign_id = ? AND address IN ({})",
-            repeat("?", n)
+            "SELECT v.column1 FROM (VALUES {}) AS v WHERE (SELECT 1 FROM campaign_messages m \
+             WHERE m.campaign_id = ? AND m.address = v.column1 LIMIT 1) IS NOT NULL",
+            repeat("(?)", n)
         ),
     )
 }
@@ -1291,12 +1297,11 @@ impl Store {
             for chunk in addresses.chunks(per_lookup) {
                 let sql = addresses_sent_sql(kind, chunk.len());
                 let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
-                    .persistent(chunk.len() == per_lookup)
-                    .bind(batch.campaign_id);
+                    .persistent(chunk.len() == per_lookup);
                 for a in chunk {
                     q = q.bind(*a);
                 }
-                taken.extend(q.fetch_all(&mut *tx).await?);
+                taken.extend(q.bind(batch.campaign_id).fetch_all(&mut *tx).await?);
             }
             let kept = Kept::of(batch, &taken);
             run_rows!(tx, kind, kept.sessions, SESSION_COLS, insert_sessions_sql, |q, s| q
@@ -1351,12 +1356,11 @@ impl Store {
             let sql = addresses_sent_sql(kind, chunk.len());
             let mut rows: Vec<String> = on_backend!(self, read c => {
                 let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                    .persistent(chunk.len() == per_statement)
-                    .bind(campaign_id);
+                    .persistent(chunk.len() == per_statement);
                 for a in chunk {
                     q = q.bind(a);
                 }
-                q.fetch_all(c).await
+                q.bind(campaign_id).fetch_all(c).await
             })?;
             found.append(&mut rows);
         }
