@@ -766,12 +766,15 @@ const RELEASE: &str = "UPDATE jobs SET state = 'ready', updated_at = $2 \
     WHERE group_key = $1 AND state = 'held'";
 
 /// The funnel of a campaign's messages, grouped by their entries' status and error code.
-const COUNTS: &str = "SELECT e.status, e.error_code, COUNT(*) AS messages, \
+/// A message the provider took (it has the provider's id) but reports as still queued on its side
+/// (Twilio answers `queued`) counts as sent: it left Parley.
+const COUNTS: &str = "SELECT CASE WHEN e.status = 'queued' AND e.provider_message_id IS NOT NULL \
+    THEN 'accepted' ELSE e.status END AS status, e.error_code, COUNT(*) AS messages, \
     CAST(SUM(m.clicks) AS BIGINT) AS clicks, \
     CAST(SUM(CASE WHEN m.clicks > 0 THEN 1 ELSE 0 END) AS BIGINT) AS clicked, \
     COUNT(m.replied_at) AS replied, COUNT(m.help_at) AS help, COUNT(m.opted_out_at) AS opted_out \
     FROM campaign_messages m JOIN entries e ON e.id = m.entry_id \
-    WHERE m.campaign_id = $1 GROUP BY e.status, e.error_code";
+    WHERE m.campaign_id = $1 GROUP BY 1, e.error_code";
 
 const EXPORT_COLS: &str = "SELECT m.entry_id, m.address, m.channel_id, e.status, e.error_code, \
     m.clicks, m.replied_at, m.help_at, m.opted_out_at, m.created_at \
@@ -1487,7 +1490,7 @@ impl Store {
             let messages = n(r.messages);
             counts.queued += messages;
             match r.status.as_str() {
-                "sent" => counts.sent += messages,
+                "sent" | "accepted" => counts.sent += messages,
                 "delivered" | "read" => {
                     counts.sent += messages;
                     counts.delivered += messages;
