@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use parley_core::model::{ChannelKind, ConsentSource, ConsentStatus};
 use parley_core::{Clock, new_id};
 use parley_store::{
-    Channel, ConsentChange, ConsentOrigin, MessagingUser, PageRequest, Store, StoreError,
-    UserImportBatch, UserInsert, UserUpdate,
+    Channel, ConsentChange, ConsentOrigin, MessagingUser, PageRequest, ProfileMerge, Store,
+    StoreError, UserImportBatch, UserInsert, UserUpdate,
 };
 use uuid::Uuid;
 
@@ -34,7 +34,11 @@ Columns (a header row names them; case does not matter; other columns are ignore
   consent_status  DoublyOptedIn, ExplicitlyOptedIn, ImplicitlyOptedIn or OptedOut (required)
   first_name      optional
   last_name       optional; with first_name it makes the messaging user's name
-  locale          optional, e.g. en or fr-CA";
+  locale          optional, e.g. en or fr-CA
+  tags            optional: the person's tags, separated by ; (replace the ones they had)
+  attr:<name>     optional, any number: custom attribute <name> (letters, digits, _), which
+                  segments filter on and campaigns merge as {{ attributes.<name> }}; an empty
+                  cell leaves the attribute as it was";
 
 const MAX_NAME_CHARS: usize = 200;
 const MAX_LOCALE_CHARS: usize = 35;
@@ -49,7 +53,7 @@ pub enum ImportError {
 }
 
 /// Where each column is in a row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Columns {
     channel: usize,
     platform_key: usize,
@@ -57,6 +61,36 @@ pub struct Columns {
     first_name: Option<usize>,
     last_name: Option<usize>,
     locale: Option<usize>,
+    tags: Option<usize>,
+    /// Custom attribute columns (`attr:<name>`): where, and the attribute's name.
+    attributes: Vec<(usize, String)>,
+}
+
+/// Tags a person may have, and the longest tag.
+const MAX_TAGS: usize = 50;
+const MAX_TAG_CHARS: usize = 64;
+
+/// The attribute a header names (`attr:tier`, `attribute:tier`, `attributes.tier`), if any.
+fn attribute_column(header: &str) -> Option<Result<String, String>> {
+    let h = header.trim_start_matches('\u{feff}').trim();
+    let lower = h.to_ascii_lowercase();
+    let rest = ["attr:", "attribute:", "attributes."]
+        .iter()
+        .find_map(|p| {
+            lower
+                .starts_with(p)
+                .then(|| h.get(p.len()..).unwrap_or("").trim())
+        })?;
+    let ok = !rest.is_empty()
+        && rest.len() <= 64
+        && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    Some(if ok {
+        Ok(rest.to_owned())
+    } else {
+        Err(format!(
+            "column '{h}': an attribute's name is 1 to 64 letters, digits or _"
+        ))
+    })
 }
 
 fn column_key(name: &str) -> String {
@@ -79,8 +113,20 @@ impl Columns {
             ("firstname", "first_name"),
             ("lastname", "last_name"),
             ("locale", "locale"),
+            ("tags", "tags"),
         ];
+        let mut attributes: Vec<(usize, String)> = Vec::new();
         for (i, h) in header.iter().enumerate() {
+            if let Some(name) = attribute_column(h.as_ref()) {
+                let name = name.map_err(ImportError::Header)?;
+                if attributes.iter().any(|(_, n)| *n == name) {
+                    return Err(ImportError::Header(format!(
+                        "the header names attribute {name} twice"
+                    )));
+                }
+                attributes.push((i, name));
+                continue;
+            }
             let key = column_key(h.as_ref());
             if let Some((_, name)) = known.iter().find(|(k, _)| *k == key)
                 && found.insert(name, i).is_some()
@@ -115,6 +161,8 @@ impl Columns {
             first_name: found.get("first_name").copied(),
             last_name: found.get("last_name").copied(),
             locale: found.get("locale").copied(),
+            tags: found.get("tags").copied(),
+            attributes,
         })
     }
 }
@@ -194,6 +242,10 @@ struct ValidRow {
     consent: ConsentStatus,
     name: Option<String>,
     locale: Option<String>,
+    /// The tags, when the file has a tags column and this row fills it.
+    tags: Option<Vec<String>>,
+    /// The attributes this row sets.
+    attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The channels a row may name, by id and by name.
@@ -311,6 +363,30 @@ fn validate(
             ));
         }
     }
+    let tags = field(record, cols.tags).map(|v| {
+        let mut tags: Vec<String> = Vec::new();
+        for t in v.split(';').map(str::trim).filter(|t| !t.is_empty()) {
+            if !tags.iter().any(|have| have == t) {
+                tags.push(t.to_owned());
+            }
+        }
+        tags
+    });
+    if let Some(t) = &tags {
+        if t.len() > MAX_TAGS {
+            problems.push(format!("tags: at most {MAX_TAGS}"));
+        }
+        if let Some(long) = t.iter().find(|t| t.chars().count() > MAX_TAG_CHARS) {
+            problems.push(format!("tag '{long}': at most {MAX_TAG_CHARS} characters"));
+        }
+    }
+    let attributes: serde_json::Map<String, serde_json::Value> = cols
+        .attributes
+        .iter()
+        .filter_map(|(i, name)| {
+            field(record, Some(*i)).map(|v| (name.clone(), serde_json::Value::from(v)))
+        })
+        .collect();
     match (channel, key, consent) {
         (Some(c), Some(platform_key), Some(consent)) if problems.is_empty() => Ok(ValidRow {
             line: record.line,
@@ -319,6 +395,8 @@ fn validate(
             consent,
             name,
             locale: locale.map(str::to_owned),
+            tags,
+            attributes,
         }),
         _ => Err(problems.join("; ")),
     }
@@ -400,11 +478,27 @@ async fn import_batch(
             creates: Vec::new(),
             updates: Vec::new(),
             consent: Vec::new(),
+            profiles: Vec::new(),
             origin: origin.clone(),
         };
         let mut counts = Counts::default();
         for r in rows {
-            match plan_row(r, existing.get(&(r.channel_id, r.platform_key.clone()))) {
+            let found = existing.get(&(r.channel_id, r.platform_key.clone()));
+            let change = plan_row(r, found);
+            let id = match &change {
+                Change::Create(u) => Some(u.id),
+                _ => found.map(|u| u.id),
+            };
+            if let Some(id) = id
+                && (r.tags.is_some() || !r.attributes.is_empty())
+            {
+                batch.profiles.push(ProfileMerge {
+                    messaging_user_id: id,
+                    attributes: r.attributes.clone(),
+                    tags: r.tags.clone(),
+                });
+            }
+            match change {
                 Change::Create(u) => {
                     batch.consent.push(ConsentChange {
                         messaging_user_id: u.id,
@@ -581,6 +675,8 @@ mod tests {
             consent,
             name: name.map(str::to_owned),
             locale: locale.map(str::to_owned),
+            tags: None,
+            attributes: serde_json::Map::new(),
         }
     }
 

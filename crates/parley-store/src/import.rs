@@ -54,7 +54,19 @@ pub struct UserImportBatch {
     pub updates: Vec<UserUpdate>,
     /// History rows, all with the batch's `origin` (source, reason, entry).
     pub consent: Vec<ConsentChange>,
+    /// Attributes merged into the users' own and tags replaced (users created or read in this
+    /// batch).
+    pub profiles: Vec<ProfileMerge>,
     pub origin: ConsentOrigin,
+}
+
+/// A messaging user's custom attributes to merge (the keys given are set, the others stay) and
+/// tags to replace (when given).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileMerge {
+    pub messaging_user_id: Uuid,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub tags: Option<Vec<String>>,
 }
 
 /// What one import batch wrote.
@@ -117,7 +129,11 @@ impl Store {
         batch: &UserImportBatch,
         now: Timestamp,
     ) -> Result<ImportWritten> {
-        if batch.creates.is_empty() && batch.updates.is_empty() && batch.consent.is_empty() {
+        if batch.creates.is_empty()
+            && batch.updates.is_empty()
+            && batch.consent.is_empty()
+            && batch.profiles.is_empty()
+        {
             return Ok(ImportWritten::default());
         }
         let at = now.millis();
@@ -126,6 +142,30 @@ impl Store {
         let update_rows = self.rows_per_statement(5, 1);
         let event_rows = self.rows_per_statement(4, 4);
         let expected_updates = batch.updates.len() as u64;
+        // JSON merge is spelled differently by the two databases; `updated_at` is left alone, as
+        // the import's own check of a concurrent change reads it.
+        let merge_profile = match self.kind() {
+            crate::BackendKind::Sqlite => {
+                "UPDATE messaging_users SET attributes = json_patch(attributes, $2), \
+                 tags = COALESCE($3, tags) WHERE id = $1"
+            }
+            crate::BackendKind::Postgres => {
+                "UPDATE messaging_users SET attributes = (attributes::jsonb || $2::jsonb)::text, \
+                 tags = COALESCE($3, tags) WHERE id = $1"
+            }
+        };
+        let profiles: Vec<(Uuid, String, Option<String>)> = batch
+            .profiles
+            .iter()
+            .map(|p| {
+                let attributes = serde_json::Value::Object(p.attributes.clone()).to_string();
+                let tags = p
+                    .tags
+                    .as_ref()
+                    .map(|t| serde_json::Value::from(t.clone()).to_string());
+                (p.messaging_user_id, attributes, tags)
+            })
+            .collect();
         let written = on_backend!(self, write c => {
             let mut tx = c.begin().await?;
             let mut written = ImportWritten::default();
@@ -181,6 +221,10 @@ impl Store {
                         .bind(e.from.map(ConsentStatus::as_str)).bind(e.to.as_str());
                 }
                 written.consent_events += q.execute(&mut *tx).await.map(|r| r.rows_affected())?;
+            }
+            for (id, attributes, tags) in &profiles {
+                sqlx::query(merge_profile).bind(id).bind(attributes).bind(tags)
+                    .execute(&mut *tx).await?;
             }
             tx.commit().await.map(|()| written)
         })?;

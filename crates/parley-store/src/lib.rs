@@ -56,7 +56,7 @@ pub use console::{
 pub use conversations::{ConsentOrigin, MessagingUserFilter, SessionFilter};
 pub use dead_letters::{DEAD_LETTER_QUEUE, DeadLetter, DeadLetterWrite};
 pub use error::{Result, StoreError};
-pub use import::{ConsentChange, ImportWritten, UserImportBatch, UserUpdate};
+pub use import::{ConsentChange, ImportWritten, ProfileMerge, UserImportBatch, UserUpdate};
 pub use inbound::{
     CaseInsert, ConsentWrite, ContactInsert, ContactLink, InboundWrite, ReplyWrite,
     UserConversation, UserInsert,

@@ -982,7 +982,137 @@ async fn windows_decide_who_gets_it_and_when(b: TestBackend) {
     assert_eq!(w.store().campaign_backlog(c.id, w.now()).await.unwrap(), 0);
 }
 
+/// Attributes and tags imported with the messaging users (`attr:<name>` and `tags` columns)
+/// are what a segment filters on and what a campaign merges; a second import merges attributes
+/// and replaces tags.
+async fn imported_attributes_and_tags_drive_segments_and_merge_fields(b: TestBackend) {
+    use parley_core::campaign::audience::ValueOp;
+    use parley_engine::import::{ImportFile, ImportRecord, import_messaging_users};
+    let w = world(b).await;
+    let sms = w.sms.clone();
+    let import = |rows: Vec<Vec<&str>>| ImportFile {
+        name: "people.csv".into(),
+        header: rows[0].iter().map(|s| (*s).to_owned()).collect(),
+        records: rows[1..]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ImportRecord {
+                line: i as u64 + 2,
+                fields: r.iter().map(|s| (*s).to_owned()).collect(),
+                unreadable: None,
+            })
+            .collect(),
+    };
+    let first = import(vec![
+        vec![
+            "channel",
+            "platform_key",
+            "consent_status",
+            "tags",
+            "attr:tier",
+            "attr:city",
+        ],
+        vec![
+            "Offers SMS",
+            "+14155552671",
+            "ExplicitlyOptedIn",
+            "vip; early",
+            "gold",
+            "Austin",
+        ],
+        vec![
+            "Offers SMS",
+            "+14155552672",
+            "ExplicitlyOptedIn",
+            "early",
+            "gold",
+            "",
+        ],
+        vec![
+            "Offers SMS",
+            "+14155552673",
+            "ExplicitlyOptedIn",
+            "vip",
+            "silver",
+            "Boston",
+        ],
+    ]);
+    let report = import_messaging_users(w.store(), &SystemClock, &first, |_| {})
+        .await
+        .unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    // Again: Priya becomes a VIP and gets a city; her tier stays.
+    let second = import(vec![
+        vec![
+            "channel",
+            "platform_key",
+            "consent_status",
+            "tags",
+            "attr:city",
+        ],
+        vec![
+            "Offers SMS",
+            "+14155552672",
+            "ExplicitlyOptedIn",
+            "vip",
+            "Denver",
+        ],
+    ]);
+    import_messaging_users(w.store(), &SystemClock, &second, |_| {})
+        .await
+        .unwrap();
+    let segment = service::create_segment(
+        w.store(),
+        &SegmentInput {
+            name: "gold VIPs".into(),
+            description: String::new(),
+            filter: SegmentFilter {
+                all: vec![
+                    Condition::Channel {
+                        channels: vec![sms.id],
+                    },
+                    Condition::Attribute {
+                        name: "tier".into(),
+                        op: ValueOp::Equals,
+                        value: "Gold".into(),
+                    },
+                    Condition::Tag {
+                        tag: "vip".into(),
+                        present: true,
+                    },
+                ],
+            },
+        },
+        w.now(),
+    )
+    .await
+    .unwrap();
+    let c = start(
+        &w,
+        &text_campaign(
+            "Gold",
+            sms.id,
+            Audience::Segment {
+                segment_id: segment.id,
+            },
+            "See you in {{ attributes.city }}",
+        ),
+    )
+    .await;
+    finished(&w, c.id).await;
+    assert_eq!(
+        received(&w, "+14155552671").await,
+        vec!["See you in Austin".to_owned()]
+    );
+    assert_eq!(
+        received(&w, "+14155552672").await,
+        vec!["See you in Denver".to_owned()]
+    );
+    assert!(received(&w, "+14155552673").await.is_empty());
+}
+
 parley_store::on_both_backends!(
+    imported_attributes_and_tags_drive_segments_and_merge_fields,
     windows_decide_who_gets_it_and_when,
     a_segment_campaign_reaches_the_eligible_and_counts_the_rest,
     a_list_campaign_sends_one_message_per_number,

@@ -79,6 +79,7 @@ async fn a_batch_creates_updates_and_records_history(b: TestBackend) {
             consent_status: Some(ConsentStatus::OptedOut),
         }],
         consent,
+        profiles: vec![],
         origin: origin(),
     };
     let written = s.import_messaging_users(&batch, T1).await.unwrap();
@@ -134,6 +135,7 @@ async fn a_batch_creates_updates_and_records_history(b: TestBackend) {
         creates: vec![],
         updates: vec![],
         consent: vec![],
+        profiles: vec![],
         origin: origin(),
     };
     assert_eq!(
@@ -179,6 +181,7 @@ async fn a_stale_batch_writes_nothing(b: TestBackend) {
                 to: ConsentStatus::OptedOut,
             },
         ],
+        profiles: vec![],
         origin: origin(),
     };
     let err = s.import_messaging_users(&stale, T1).await.unwrap_err();
@@ -204,6 +207,7 @@ async fn a_stale_batch_writes_nothing(b: TestBackend) {
         ],
         updates: vec![],
         consent: vec![],
+        profiles: vec![],
         origin: origin(),
     };
     let err = s.import_messaging_users(&duplicate, T1).await.unwrap_err();
