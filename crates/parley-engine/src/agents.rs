@@ -113,6 +113,9 @@ pub struct TimelineEntry {
     pub session_status: SessionStatus,
     /// The error code in words.
     pub error_text: Option<String>,
+    /// The campaign that sent this message, by name (CMP-03: the agent sees the campaign
+    /// message above the customer's reply, and knows it for one).
+    pub campaign: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -823,6 +826,7 @@ impl AgentDesk {
                 channel_kind: kind,
                 session_status: r.session_status,
                 error_text,
+                campaign: r.campaign,
             });
         }
         Ok(out)

@@ -373,7 +373,7 @@
     if (entry.direction === 'inbound') return customerName(state.user || (state.current && state.current.messaging_user));
     if (entry.actor === 'agent') return entry.actor_id && entry.actor_id === me.id ? 'You' : 'Agent';
     if (entry.actor === 'bot') return 'Bot';
-    if (entry.actor === 'system') return 'Automatic';
+    if (entry.actor === 'system') return entry.campaign ? 'Campaign' : 'Automatic';
     return entry.actor || '';
   }
 
@@ -413,6 +413,7 @@
         dataset: { direction: e.direction || '', status, entryId: e.id || '', sessionId: e.session_id || '' },
       },
       h('div', { class: 'bubble' },
+        e.campaign ? h('span', { class: 'tag', 'data-testid': 'message-campaign', text: 'Campaign: ' + e.campaign }) : null,
         e.template ? h('span', { class: 'tag', text: 'Template' }) : null,
         h('p', { class: 'text', 'data-testid': 'message-text', text: e.body || '' }),
         media.map((m) => {

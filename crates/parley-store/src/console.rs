@@ -698,8 +698,11 @@ impl Store {
         let mut out = Vec::new();
         for chunk in messaging_user_ids.chunks(64) {
             let sql = format!(
-                "SELECT e.*, s.channel_id AS t_channel_id, s.status AS t_session_status \
+                "SELECT e.*, s.channel_id AS t_channel_id, s.status AS t_session_status, \
+                 c.name AS t_campaign \
                  FROM entries e JOIN sessions s ON s.id = e.session_id \
+                 LEFT JOIN campaign_messages cm ON cm.entry_id = e.id \
+                 LEFT JOIN campaigns c ON c.id = cm.campaign_id \
                  WHERE s.messaging_user_id IN ({}) ORDER BY e.id DESC LIMIT {limit}",
                 placeholders(1, chunk.len())
             );
@@ -715,6 +718,7 @@ impl Store {
                     let status: String = r.try_get("t_session_status")?;
                     v.push(TimelineRow {
                         entry,
+                        campaign: r.try_get("t_campaign")?,
                         channel_id: r.try_get("t_channel_id")?,
                         session_status: status
                             .parse()
@@ -774,6 +778,8 @@ pub struct SessionSummary {
 #[derive(Debug, Clone)]
 pub struct TimelineRow {
     pub entry: crate::Entry,
+    /// The campaign that sent this message, by name, when a campaign did.
+    pub campaign: Option<String>,
     pub channel_id: Uuid,
     pub session_status: SessionStatus,
 }

@@ -731,6 +731,17 @@ async fn help_and_stop_replies_count_against_the_campaign(b: TestBackend) {
             .iter()
             .all(|s| s.conversation_id == sessions[0].conversation_id)
     );
+    // The agent's timeline shows it as the campaign's, above the HELP.
+    let timeline = w.engine.desk.timeline(jordan.id, 50).await.unwrap();
+    let campaign_at = timeline
+        .iter()
+        .position(|t| t.campaign.as_deref() == Some("Winter"))
+        .expect("the campaign message, named");
+    let help_at = timeline
+        .iter()
+        .position(|t| t.entry.body == "HELP")
+        .expect("the customer's HELP");
+    assert!(campaign_at < help_at);
 
     let n = service::results(w.store(), c.id).await.unwrap().counts;
     assert_eq!(n.replied, 2, "{n:?}");
