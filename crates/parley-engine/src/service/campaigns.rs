@@ -720,6 +720,20 @@ pub async fn preview(campaigns: &Campaigns, spec: &CampaignSpec) -> Result<Previ
     })
 }
 
+/// The targets of the campaign's short links, checked and fixed when it starts or is scheduled
+/// (none without a short-link base: links then stay as written).
+async fn short_link_targets(
+    campaigns: &Campaigns,
+    spec: &CampaignSpec,
+    now: Timestamp,
+) -> Result<Vec<String>, ServiceError> {
+    let compiled = compile(campaigns.store(), spec, campaigns.link_base(), now).await?;
+    Ok(match (campaigns.link_base(), compiled.first()) {
+        (Some(_), Some((_, c))) => c.links().to_vec(),
+        _ => Vec::new(),
+    })
+}
+
 /// Start, schedule, unschedule, pause, resume or cancel.
 pub async fn act(
     campaigns: &Campaigns,
@@ -734,16 +748,7 @@ pub async fn act(
     let from = [current.state];
     let changed = match action {
         CampaignAction::Start => {
-            let compiled = compile(store, &current.spec, campaigns.link_base(), now).await?;
-            let links = compiled
-                .first()
-                .map(|(_, c)| c.links().to_vec())
-                .unwrap_or_default();
-            let links = if campaigns.link_base().is_some() {
-                links
-            } else {
-                Vec::new()
-            };
+            let links = short_link_targets(campaigns, &current.spec, now).await?;
             let c = store
                 .set_campaign_state(id, &from, target, Some(&links), None, now)
                 .await?;
@@ -761,16 +766,7 @@ pub async fn act(
                     "schedule.start_at is in the past: start it now instead".to_owned(),
                 ));
             }
-            let compiled = compile(store, &current.spec, campaigns.link_base(), now).await?;
-            let links = compiled
-                .first()
-                .map(|(_, c)| c.links().to_vec())
-                .unwrap_or_default();
-            let links = if campaigns.link_base().is_some() {
-                links
-            } else {
-                Vec::new()
-            };
+            let links = short_link_targets(campaigns, &current.spec, now).await?;
             store
                 .set_campaign_state(id, &from, target, Some(&links), Some(at), now)
                 .await?

@@ -12,18 +12,18 @@ use std::time::{Duration, Instant};
 use parley_core::campaign::audience::{Condition, SegmentFilter};
 use parley_core::campaign::state::CampaignAction;
 use parley_core::campaign::{Audience, CampaignKind, CampaignSpec, CampaignState, Content};
-use parley_core::model::{ChannelKind, ConsentLevel, NumberType, Provider};
 use parley_core::{Clock, SystemClock};
 use parley_engine::EngineConfig;
 use parley_engine::import::{ImportFile, ImportRecord, import_messaging_users};
 use parley_engine::service::campaigns::{self as service, SegmentInput};
-use parley_store::{ChannelSpec, Store, StoreOptions};
+use parley_store::{Store, StoreOptions};
 use parley_testkit::db::{TestBackend, fresh_url};
 use parley_testkit::free_port;
 use rand::{Rng, SeedableRng};
-use serde_json::json;
 
-use crate::smpp_crash::{CONCURRENCY, Cluster, DRAIN, PHASE, Smsc, WINDOW, poll, seed};
+use crate::smpp_crash::{
+    CONCURRENCY, Cluster, DRAIN, PHASE, Smsc, WINDOW, poll, seed, smpp_channel,
+};
 
 const RECIPIENTS: usize = 8_000;
 const KILLS: usize = 2;
@@ -50,23 +50,7 @@ async fn campaign_killed_twice(b: TestBackend, nodes: usize) {
     let smsc = Smsc::start().await;
     let now = SystemClock.now();
     let channel = store
-        .create_channel(
-            &ChannelSpec {
-                name: "Campaign SMPP".into(),
-                kind: ChannelKind::Sms,
-                provider: Provider::Smpp,
-                address: "+14155550100".into(),
-                number_type: Some(NumberType::TollFree),
-                provider_keyword: None,
-                country: Some("US".into()),
-                consent_level: ConsentLevel::Implicit,
-                queue_id: None,
-                throughput_mps: Some(10_000),
-                settings: json!({"host": "127.0.0.1", "port": smsc.port, "window": WINDOW}),
-                secrets: json!({"system_id": "parley", "password": "secret"}),
-            },
-            now,
-        )
+        .create_channel(&smpp_channel("Campaign SMPP", smsc.port), now)
         .await
         .unwrap();
     // The recipients, opted in, each with a name of their own: the SMSC's log shows whose

@@ -210,29 +210,32 @@ impl Drop for Cluster {
 // ---------------------------------------------------------------------------------------------
 // The outbox.
 
+/// A US toll-free SMS channel over SMPP to the SMSC at `port`, with its rate lifted and the
+/// test's window.
+pub(crate) fn smpp_channel(name: &str, port: u16) -> ChannelSpec {
+    ChannelSpec {
+        name: name.into(),
+        kind: ChannelKind::Sms,
+        provider: Provider::Smpp,
+        address: "+14155550100".into(),
+        number_type: Some(NumberType::TollFree),
+        provider_keyword: None,
+        country: Some("US".into()),
+        consent_level: ConsentLevel::Implicit,
+        queue_id: None,
+        throughput_mps: Some(10_000),
+        settings: json!({"host": "127.0.0.1", "port": port, "window": WINDOW}),
+        secrets: json!({"system_id": "parley", "password": "secret"}),
+    }
+}
+
 /// An SMPP channel to the SMSC at `port`, with its rate lifted, and `MESSAGES` queued messages to
 /// `CUSTOMERS` customers with their send jobs, written as the pipelines leave them. Returns the
 /// channel and the customers' session ids.
 async fn outbox(store: &Store, port: u16) -> (Channel, Vec<uuid::Uuid>) {
     let now = SystemClock.now();
     let channel = store
-        .create_channel(
-            &ChannelSpec {
-                name: "Crash SMPP".into(),
-                kind: ChannelKind::Sms,
-                provider: Provider::Smpp,
-                address: "+14155550100".into(),
-                number_type: Some(NumberType::TollFree),
-                provider_keyword: None,
-                country: Some("US".into()),
-                consent_level: ConsentLevel::Implicit,
-                queue_id: None,
-                throughput_mps: Some(10_000),
-                settings: json!({"host": "127.0.0.1", "port": port, "window": WINDOW}),
-                secrets: json!({"system_id": "parley", "password": "secret"}),
-            },
-            now,
-        )
+        .create_channel(&smpp_channel("Crash SMPP", port), now)
         .await
         .unwrap();
     let mut sessions = Vec::with_capacity(CUSTOMERS);
