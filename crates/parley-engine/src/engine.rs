@@ -18,6 +18,9 @@ use crate::outbound::Outbound;
 use crate::runner::{JobRunner, RunnerConfig};
 use crate::timers::Timers;
 
+/// The queues the dispatcher claims from: their jobs wait for sender leases.
+static DISPATCH_QUEUES: [&str; 2] = [Queue::Outbound.as_str(), Queue::Campaign.as_str()];
+
 /// Tuning for the workers.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -57,6 +60,11 @@ pub struct EngineConfig {
     /// The most of a campaign's messages its expansion leaves waiting for the dispatcher: what a
     /// pause holds and a cancel withdraws (see [`crate::campaigns`]).
     pub campaign_lookahead: u64,
+    /// Entries per campaign chunk job at most (see [`crate::campaigns::CHUNK`]).
+    pub campaign_chunk: usize,
+    /// Campaign chunk jobs claimed per batch of a campaign runner (there are
+    /// `outbound_runners` of them).
+    pub campaign_batch: u32,
 }
 
 impl Default for EngineConfig {
@@ -76,6 +84,8 @@ impl Default for EngineConfig {
             unknown_expiry: crate::outbound::unknown::DEFAULT_UNKNOWN_EXPIRY,
             link_base: None,
             campaign_lookahead: crate::campaigns::LOOKAHEAD,
+            campaign_chunk: crate::campaigns::CHUNK,
+            campaign_batch: 2,
         }
     }
 }
@@ -97,6 +107,7 @@ pub struct Engine {
     config: EngineConfig,
     inbound_wake: Arc<Notify>,
     outbound_wake: Arc<Notify>,
+    campaign_wake: Arc<Notify>,
     campaigns: crate::campaigns::Campaigns,
 }
 
@@ -118,6 +129,7 @@ impl Engine {
     ) -> Self {
         let inbound_wake = Arc::new(Notify::new());
         let outbound_wake = Arc::new(Notify::new());
+        let campaign_wake = Arc::new(Notify::new());
         let ingest = Ingest::start(store.clone(), clock.clone(), inbound_wake.clone());
         let channels = ChannelCache::with_ttl(config.channel_cache_ttl);
         let outbound = Outbound::new(store.clone(), clock.clone(), events.clone())
@@ -154,9 +166,10 @@ impl Engine {
             .link_base
             .as_ref()
             .map(|b| b.trim_end_matches('/').to_owned());
-        campaigns.outbound_wake = Some(outbound_wake.clone());
+        campaigns.dispatch_wake = vec![campaign_wake.clone(), outbound_wake.clone()];
         campaigns.leases = Some(outbound.sender_leases().clone());
         campaigns.lookahead = config.campaign_lookahead.max(1);
+        campaigns.chunk = config.campaign_chunk.max(1);
         Self {
             feed,
             router,
@@ -171,6 +184,7 @@ impl Engine {
             config,
             inbound_wake,
             outbound_wake,
+            campaign_wake,
             campaigns,
         }
     }
@@ -204,6 +218,21 @@ impl Engine {
             .with_waker(self.outbound_wake.clone())
             .with_partitions(Arc::new(move || leases.held()))
             .handle_batch(JobKind::OutboundSend, move |jobs| {
+                let o = out.clone();
+                async move { o.send_batch(jobs).await }
+            })
+    }
+
+    /// The campaign runner: a claim of campaign chunk jobs through the same dispatcher batch as
+    /// send jobs (each chunk's entries are its sends), on their own queue and runners so that
+    /// bulk never delays a reply's batch.
+    pub fn campaign_runner(&self) -> JobRunner {
+        let out = self.outbound.clone();
+        let leases = self.outbound.sender_leases().clone();
+        self.runner(Queue::Campaign, self.config.campaign_batch.max(1))
+            .with_waker(self.campaign_wake.clone())
+            .with_partitions(Arc::new(move || leases.held()))
+            .handle_batch(JobKind::CampaignSend, move |jobs| {
                 let o = out.clone();
                 async move { o.send_batch(jobs).await }
             })
@@ -266,12 +295,13 @@ impl Engine {
         ]
         .into_iter()
         .chain((1..self.config.outbound_runners).map(|_| self.outbound_runner()))
+        .chain((0..self.config.outbound_runners.max(1)).map(|_| self.campaign_runner()))
         .map(|r| tokio::spawn(r.run(shutdown.clone())))
         .chain([tokio::spawn(
             self.outbound
                 .sender_leases()
                 .clone()
-                .run(Queue::Outbound.as_str(), shutdown.clone()),
+                .run(&DISPATCH_QUEUES, shutdown.clone()),
         )])
         .chain([tokio::spawn(
             self.router

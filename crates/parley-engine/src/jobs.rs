@@ -23,10 +23,19 @@ pub enum Queue {
     Outbound,
     Timers,
     Media,
+    /// Campaign messages, a chunk per job: runners of their own, so a campaign's sends never
+    /// stand between a customer and the reply they wait for.
+    Campaign,
 }
 
 impl Queue {
-    pub const ALL: [Self; 4] = [Self::Inbound, Self::Outbound, Self::Timers, Self::Media];
+    pub const ALL: [Self; 5] = [
+        Self::Inbound,
+        Self::Outbound,
+        Self::Timers,
+        Self::Media,
+        Self::Campaign,
+    ];
 
     /// The queue's name in the job table.
     pub const fn as_str(self) -> &'static str {
@@ -35,6 +44,7 @@ impl Queue {
             Self::Outbound => "outbound",
             Self::Timers => "timers",
             Self::Media => "media",
+            Self::Campaign => "campaign",
         }
     }
 }
@@ -58,16 +68,19 @@ pub enum JobKind {
     SessionTimer,
     /// An inbound entry's files to download.
     MediaFetch,
+    /// A chunk of a campaign's entries to hand to one sender, through the dispatcher.
+    CampaignSend,
     Other(String),
 }
 
 impl JobKind {
     /// The kinds the engine defines.
-    pub const KNOWN: [Self; 4] = [
+    pub const KNOWN: [Self; 5] = [
         Self::InboundMessage,
         Self::OutboundSend,
         Self::SessionTimer,
         Self::MediaFetch,
+        Self::CampaignSend,
     ];
 
     /// The kind's name in the job table.
@@ -77,6 +90,7 @@ impl JobKind {
             Self::OutboundSend => "outbound.send",
             Self::SessionTimer => "session.timer",
             Self::MediaFetch => "media.fetch",
+            Self::CampaignSend => "campaign.send",
             Self::Other(name) => name.as_str(),
         }
     }
@@ -96,6 +110,7 @@ impl JobKind {
             Self::OutboundSend => Some(Queue::Outbound),
             Self::SessionTimer => Some(Queue::Timers),
             Self::MediaFetch => Some(Queue::Media),
+            Self::CampaignSend => Some(Queue::Campaign),
             Self::Other(_) => None,
         }
     }
@@ -150,13 +165,42 @@ pub fn send_job(entry_id: Uuid, purpose: SendPurpose, priority: i64, now: Timest
     send_request_job(&request, priority, now)
 }
 
-/// The outbox job for a campaign's entry, due at `due` (a recipient's local window may put it
-/// later than now).
+/// The group key of a campaign's send jobs: what a pause holds and a cancel withdraws.
+pub fn group_key(campaign_id: Uuid) -> String {
+    format!("campaign:{campaign_id}")
+}
+
+/// What a campaign chunk job carries: entries of one campaign on one sender, due together.
+/// The store reads `entries` of running chunks when a campaign is cancelled (the messages on
+/// their way are not withdrawn), so the field's name is part of the job table's format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignChunk {
+    pub campaign: Uuid,
+    pub purpose: SendPurpose,
+    pub entries: Vec<Uuid>,
+}
+
+/// A chunk of a campaign's entries, due at `due` (a recipient's local window may put it later
+/// than now). One job for many messages: the job table's insert, claim and settlement are paid
+/// once per chunk, not per message. The first entry names the chunk (entries are new ids, so a
+/// chunk written twice by a repeated batch is written once).
+pub fn campaign_chunk_job(chunk: &CampaignChunk, priority: i64, due: Timestamp) -> NewJob {
+    let first = chunk.entries.first().copied().unwrap_or_default();
+    let payload = serde_json::to_string(chunk).unwrap_or_default();
+    let mut job = JobKind::CampaignSend.job(Queue::Campaign, payload, due);
+    job.priority = priority;
+    job.dedupe_key = Some(format!("campaign-send:{first}"));
+    job
+}
+
+/// The send job of one campaign entry whose send failed in its chunk for a reason that should
+/// pass: tried again on its own, at `due`, in the campaign's group (so a pause holds it and a
+/// cancel withdraws it).
 pub fn campaign_send_job(
     entry_id: Uuid,
     purpose: SendPurpose,
     campaign: Uuid,
-    priority: i64,
+    group: String,
     due: Timestamp,
 ) -> NewJob {
     let request = SendRequest {
@@ -164,7 +208,9 @@ pub fn campaign_send_job(
         purpose,
         campaign: Some(campaign),
     };
-    send_request_job(&request, priority, due)
+    let mut job = send_request_job(&request, BULK_PRIORITY, due);
+    job.group_key = Some(group);
+    job
 }
 
 fn send_request_job(request: &SendRequest, priority: i64, due: Timestamp) -> NewJob {
@@ -329,7 +375,8 @@ mod tests {
                 "inbound.message",
                 "outbound.send",
                 "session.timer",
-                "media.fetch"
+                "media.fetch",
+                "campaign.send"
             ]
         );
         for kind in JobKind::KNOWN {
@@ -340,7 +387,10 @@ mod tests {
             JobKind::Other("bench.noop".to_owned())
         );
         let queues: Vec<&str> = Queue::ALL.iter().map(|q| q.as_str()).collect();
-        assert_eq!(queues, ["inbound", "outbound", "timers", "media"]);
+        assert_eq!(
+            queues,
+            ["inbound", "outbound", "timers", "media", "campaign"]
+        );
     }
 
     #[test]
@@ -353,6 +403,22 @@ mod tests {
                 send_job(id, SendPurpose::Notification, REPLY_PRIORITY, now),
             ),
             (JobKind::MediaFetch, fetch_job(id, now)),
+            (
+                JobKind::CampaignSend,
+                campaign_chunk_job(
+                    &CampaignChunk {
+                        campaign: id,
+                        purpose: SendPurpose::Campaign,
+                        entries: vec![id],
+                    },
+                    BULK_PRIORITY,
+                    now,
+                ),
+            ),
+            (
+                JobKind::OutboundSend,
+                campaign_send_job(id, SendPurpose::Campaign, id, "g".to_owned(), now),
+            ),
         ];
         for (kind, job) in jobs {
             assert_eq!(job.kind, kind.as_str());

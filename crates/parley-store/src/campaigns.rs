@@ -118,7 +118,8 @@ pub struct CampaignMessage {
 
 /// One expansion batch, written in one transaction: the new sessions (a recipient with no open
 /// session on the sender gets a marketing session, already ended, in their conversation), the
-/// entries (queued), their send jobs (with the campaign's `group_key`), the recipient rows, the
+/// entries (queued), their send jobs (chunks of entries, with the campaign's `group_key`; a
+/// chunk naming a recipient left out below finds no entry for them and skips it), the recipient rows, the
 /// campaign's cursor and counts, and the recipients' `last_outbound_at`.
 #[derive(Debug, Clone, Default)]
 pub struct CampaignBatch {
@@ -627,25 +628,27 @@ fn touch_outbound_sql(kind: BackendKind, n: usize) -> String {
     )
 }
 
-/// A withdrawn chunk's jobs that no worker holds (by the send jobs' dedupe keys).
-fn withdraw_jobs_sql(kind: BackendKind, n: usize) -> String {
-    dialect(
-        kind,
-        &format!(
-            "DELETE FROM jobs WHERE dedupe_key IN ({}) AND state IN ('ready', 'held')",
-            repeat("?", n)
-        ),
-    )
-}
+/// The campaign's send jobs that no worker holds: withdrawn with their messages.
+const WITHDRAW_JOBS: &str = "DELETE FROM jobs WHERE group_key = $1 AND state IN ('ready', 'held')";
 
-fn running_keys_sql(kind: BackendKind, n: usize) -> String {
-    dialect(
-        kind,
-        &format!(
-            "SELECT dedupe_key FROM jobs WHERE dedupe_key IN ({}) AND state = 'running'",
-            repeat("?", n)
-        ),
-    )
+/// The campaign's send jobs a worker holds: their messages are on their way.
+const RUNNING_PAYLOADS: &str =
+    "SELECT payload FROM jobs WHERE group_key = $1 AND state = 'running'";
+
+/// The entries a running send job of a campaign carries: a chunk's `entries`, a single send's
+/// `entry_id` (the engine's `CampaignChunk` and `SendRequest`).
+fn entries_in_payload(payload: &str) -> Vec<Uuid> {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(payload) else {
+        return Vec::new();
+    };
+    let ids = match (value.get("entries"), value.get("entry_id")) {
+        (Some(serde_json::Value::Array(ids)), _) => ids.iter().collect(),
+        (_, Some(id)) => vec![id],
+        _ => Vec::new(),
+    };
+    ids.into_iter()
+        .filter_map(|v| v.as_str().and_then(|s| s.parse().ok()))
+        .collect()
 }
 
 /// The withdrawn messages' recipient rows, then their entries (still queued).
@@ -738,8 +741,8 @@ pub(crate) fn hot_statements(kind: BackendKind, n: usize) -> Vec<String> {
         REPLY_BY_ADDRESS.to_owned(),
         TOUCH_INBOUND.to_owned(),
         WITHDRAWABLE.to_owned(),
-        withdraw_jobs_sql(kind, n),
-        running_keys_sql(kind, n),
+        WITHDRAW_JOBS.to_owned(),
+        RUNNING_PAYLOADS.to_owned(),
         withdraw_sessions_sql(kind, n),
     ]
     .into_iter()
@@ -1417,35 +1420,20 @@ impl Store {
             let Some(expansion) = expansion else {
                 return Err(StoreError::not_found("campaign"));
             };
+            sqlx::query(WITHDRAW_JOBS).bind(campaign_group(campaign_id)).execute(&mut *tx).await?;
+            // What is left is on its way (running) or was settled by a worker already.
+            let running: Vec<String> = sqlx::query_scalar(RUNNING_PAYLOADS)
+                .bind(campaign_group(campaign_id)).fetch_all(&mut *tx).await?;
+            let in_flight: HashSet<Uuid> = running.iter().flat_map(|p| entries_in_payload(p)).collect();
             let queued: Vec<(Uuid, Uuid)> = sqlx::query_as(WITHDRAWABLE)
                 .bind(campaign_id).fetch_all(&mut *tx).await?;
+            let queued: Vec<(Uuid, Uuid)> =
+                queued.into_iter().filter(|(e, _)| !in_flight.contains(e)).collect();
             let mut withdrawn = 0_u64;
-            for chunk in queued.chunks(per_statement) {
-                let keys: Vec<String> = chunk.iter().map(|(e, _)| send_key(*e)).collect();
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(withdraw_jobs_sql(kind, keys.len())))
-                    .persistent(false);
-                for k in &keys {
-                    q = q.bind(k);
-                }
-                q.execute(&mut *tx).await?;
-                // What is left is on its way (running) or was settled by a worker already.
-                let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(
-                    running_keys_sql(kind, keys.len()))).persistent(false);
-                for k in &keys {
-                    q = q.bind(k);
-                }
-                let running: HashSet<String> = q.fetch_all(&mut *tx).await?.into_iter().collect();
-                let gone: Vec<(Uuid, Uuid)> = chunk
-                    .iter()
-                    .filter(|(e, _)| !running.contains(&send_key(*e)))
-                    .copied()
-                    .collect();
-                if gone.is_empty() {
-                    continue;
-                }
+            for gone in queued.chunks(per_statement) {
                 for sql in withdraw_messages_sql(kind, gone.len()) {
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-                    for (e, _) in &gone {
+                    for (e, _) in gone {
                         q = q.bind(e);
                     }
                     q.execute(&mut *tx).await?;

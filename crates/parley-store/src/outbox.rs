@@ -58,6 +58,9 @@ pub struct OutboxWrite {
     pub entry_id: Uuid,
     pub change: EntryChange,
     pub opt_out: Option<OptOut>,
+    /// The send to try again on its own, written with the change: a campaign chunk's entry
+    /// that failed for a reason that should pass (the chunk's job is done with the rest).
+    pub retry: Option<crate::records::NewJob>,
 }
 
 /// What becomes of a claimed job.
@@ -278,6 +281,13 @@ impl Store {
                     .bind(&o.reason).bind(o.entry_id).bind(at)
                     .execute(&mut *tx).await?;
                 committed.opted_out.push(o.messaging_user_id);
+            }
+            for job in writes.iter().filter_map(|w| w.retry.as_ref()) {
+                sqlx::query(crate::jobs::INSERT_JOB)
+                    .bind(parley_core::new_id()).bind(&job.queue).bind(&job.kind).bind(&job.payload)
+                    .bind(job.priority).bind(job.due_at.millis()).bind(job.max_attempts)
+                    .bind(&job.dedupe_key).bind(at).bind(&job.group_key)
+                    .execute(&mut *tx).await?;
             }
             for chunk in done.chunks(CHUNK) {
                 let sql = format!(

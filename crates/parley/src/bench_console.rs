@@ -128,7 +128,7 @@ pub async fn run(o: Options) -> Result<()> {
                 .outbound
                 .sender_leases()
                 .clone()
-                .run(parley_engine::outbound::QUEUE, stop_rx.clone()),
+                .run(&[parley_engine::outbound::QUEUE], stop_rx.clone()),
         ),
     ];
     workers.extend(engine.feed.spawn(&engine.events, stop_rx.clone()));

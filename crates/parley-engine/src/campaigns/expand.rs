@@ -3,7 +3,7 @@
 //! footer), and written in one transaction with the cursor and the counts, so a crash between
 //! batches loses nothing and repeats nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use parley_core::campaign::audience::{Member, SegmentFilter};
 use parley_core::campaign::content::{Compiled, FooterLines, LinkBase, RenderError};
@@ -28,6 +28,22 @@ pub const BATCH: u32 = 2_000;
 
 /// The most of a campaign's messages left waiting for the dispatcher before the expansion waits.
 pub const LOOKAHEAD: u64 = 20_000;
+
+/// Entries per campaign chunk job at most (see [`chunk_size`]).
+pub const CHUNK: usize = 500;
+
+/// How long a chunk's sends may take at its sender's rate: a quarter of the job lease, so a
+/// chunk of a slow sender (a 10 msg/s long code gets 150 entries) is done well before another
+/// runner could take its job over.
+const CHUNK_SECONDS: u32 = 15;
+
+/// Entries per chunk job on `channel`: at most `limit`, and no more than its sender sends in
+/// [`CHUNK_SECONDS`].
+fn chunk_size(limit: usize, channel: &Channel) -> usize {
+    let rate = crate::outbound::rate::sender_rate(channel);
+    let by_rate = usize::try_from(rate.saturating_mul(CHUNK_SECONDS)).unwrap_or(usize::MAX);
+    limit.min(by_rate).max(1)
+}
 
 /// An exclusion counted by a reason of the expansion's own (not a rule of who may receive it).
 const RENDER_FAILED: &str = "render_failed";
@@ -205,6 +221,8 @@ pub(crate) async fn batch(
         .into_iter()
         .collect();
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_rng(&mut rand::rng());
+    // The batch's entries by sender and due time, each list cut into chunk jobs.
+    let mut chunks: BTreeMap<(Uuid, Timestamp), (usize, Vec<Uuid>)> = BTreeMap::new();
     for m in &members {
         let Some(sender) = prepared.senders.get(&m.channel_id) else {
             continue;
@@ -287,8 +305,11 @@ pub(crate) async fn batch(
                 parameters: rendered.parameters.clone(),
             }),
         };
-        let mut job = jobs::campaign_send_job(entry.id, purpose, campaign.id, BULK_PRIORITY, due);
-        job.group_key = Some(group.clone());
+        chunks
+            .entry((channel.id, due))
+            .or_insert_with(|| (chunk_size(campaigns.chunk, channel), Vec::new()))
+            .1
+            .push(entry.id);
         write.messages.push(CampaignMessage {
             entry_id: entry.id,
             messaging_user_id: m.messaging_user_id,
@@ -296,8 +317,19 @@ pub(crate) async fn batch(
             address: m.platform_key.clone(),
             code,
         });
-        write.jobs.push(job);
         write.entries.push(entry);
+    }
+    for ((_, due), (size, entries)) in chunks {
+        for part in entries.chunks(size) {
+            let chunk = jobs::CampaignChunk {
+                campaign: campaign.id,
+                purpose,
+                entries: part.to_vec(),
+            };
+            let mut job = jobs::campaign_chunk_job(&chunk, BULK_PRIORITY, due);
+            job.group_key = Some(group.clone());
+            write.jobs.push(job);
+        }
     }
     // SE-18: a campaign message in an open session shows in the agent's console at once.
     let new_sessions: HashSet<Uuid> = write.sessions.iter().map(|s| s.id).collect();

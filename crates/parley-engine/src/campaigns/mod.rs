@@ -8,7 +8,9 @@
 //!   so two nodes never race over a cursor; the unique `(campaign, address)` index is the
 //!   backstop. Dispatch is spread over the nodes as for any message.
 //! - **Look-ahead.** The expansion keeps at most [`LOOKAHEAD`] of the campaign's messages
-//!   waiting for the dispatcher. A pause then holds at most that many jobs, a cancel withdraws at
+//!   waiting for the dispatcher, in chunk jobs of at most [`CHUNK`] entries of one sender each
+//!   (one job row per chunk, not per message; the dispatcher sends a chunk's entries as a batch
+//!   and a message that fails for a passing reason gets a send job of its own). A pause then holds at most that many jobs, a cancel withdraws at
 //!   most that many entries, and rules applied at expansion (consent, window) are never more than
 //!   a few seconds old when the message goes. The dispatcher applies consent again anyway.
 //! - **Where the message lives.** In the recipient's open session on the sender when there is one
@@ -33,7 +35,7 @@ use uuid::Uuid;
 use crate::events::EventBus;
 use crate::outbound::leases::SenderLeases;
 
-pub use expand::{BATCH, LOOKAHEAD};
+pub use expand::{BATCH, CHUNK, LOOKAHEAD};
 
 /// The lease whose holder expands campaigns.
 pub const EXPANDER_LEASE: &str = "campaigns";
@@ -44,10 +46,7 @@ pub const ATTRIBUTION_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How often the worker looks for work when nothing woke it.
 const IDLE: Duration = Duration::from_millis(250);
 
-/// The group key of a campaign's send jobs.
-pub fn group_key(campaign_id: Uuid) -> String {
-    format!("campaign:{campaign_id}")
-}
+pub use crate::jobs::group_key;
 
 /// The campaigns' handle: what the service functions and the worker share.
 #[derive(Clone)]
@@ -58,10 +57,14 @@ pub struct Campaigns {
     /// Where short links point (`{link_base}/l/{code}`); `None` leaves links as written.
     pub(crate) link_base: Option<String>,
     pub(crate) wake: Arc<Notify>,
-    pub(crate) outbound_wake: Option<Arc<Notify>>,
+    /// The dispatcher's runners to wake when messages are ready (campaign chunks, and single
+    /// sends a resume released).
+    pub(crate) dispatch_wake: Vec<Arc<Notify>>,
     pub(crate) leases: Option<Arc<SenderLeases>>,
     /// The most of a campaign's messages left waiting for the dispatcher (see [`LOOKAHEAD`]).
     pub(crate) lookahead: u64,
+    /// Entries per chunk job at most (see [`expand::CHUNK`]).
+    pub(crate) chunk: usize,
     /// Compiled campaigns, by id (content compiled once per campaign, not per batch).
     pub(crate) prepared: Arc<Mutex<HashMap<Uuid, Arc<expand::Prepared>>>>,
 }
@@ -89,9 +92,10 @@ impl Campaigns {
             events,
             link_base: None,
             wake: Arc::new(Notify::new()),
-            outbound_wake: None,
+            dispatch_wake: Vec::new(),
             leases: None,
             lookahead: LOOKAHEAD,
+            chunk: CHUNK,
             prepared: Arc::default(),
         }
     }
@@ -99,6 +103,12 @@ impl Campaigns {
     /// Keeps at most `n` of a campaign's messages waiting for the dispatcher.
     pub fn with_lookahead(mut self, n: u64) -> Self {
         self.lookahead = n.max(1);
+        self
+    }
+
+    /// Cuts the expansion's messages into chunk jobs of at most `n` entries.
+    pub fn with_chunk(mut self, n: usize) -> Self {
+        self.chunk = n.max(1);
         self
     }
 
@@ -127,7 +137,7 @@ impl Campaigns {
     }
 
     pub(crate) fn wake_outbound(&self) {
-        if let Some(w) = &self.outbound_wake {
+        for w in &self.dispatch_wake {
             w.notify_one();
         }
     }
@@ -212,7 +222,9 @@ impl Campaigns {
                 return Ok(pass);
             }
             let now = self.clock.now();
-            if self.store.campaign_backlog(id, now).await? >= self.lookahead {
+            // Jobs waiting, counted as full chunks: the look-ahead is a bound, not an estimate.
+            let waiting = self.store.campaign_backlog(id, now).await?;
+            if waiting.saturating_mul(self.chunk as u64) >= self.lookahead {
                 return Ok(pass);
             }
             let prepared = self.prepared(&campaign).await?;

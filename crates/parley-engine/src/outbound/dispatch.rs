@@ -21,6 +21,16 @@
 //!    events, while the batch's other sends go on. A commit never waits for a send that has not
 //!    finished. No transaction is open and no lock is held during a provider call.
 //!
+//! # Campaign chunks
+//!
+//! A campaign's messages come as chunk jobs (`campaign.send`, on the campaign queue and its own
+//! runners): one job for up to a few hundred entries of one sender, so the job table is written
+//! once per chunk rather than three times per message. A chunk's entries are sends of the batch
+//! like any other; the chunk is settled done in the commit that holds its last verdict. An entry
+//! that failed for a reason that should pass gets a send job of its own in that same commit
+//! (the single-job retry path), a chunk whose sender another node drives is deferred whole, and
+//! a chunk claimed again after a crash sends only its entries still `queued`.
+//!
 //! A crash leaves the jobs whose group was not committed to come back after their lease with
 //! their entries still `queued`: the messages in flight at that moment, and those answered since
 //! the last group's commit (at most one commit's time), are resent once. Everything committed
@@ -58,7 +68,8 @@ use std::sync::Arc;
 
 use parley_core::Timestamp;
 use parley_core::campaign::CampaignState;
-use parley_core::model::EntryStatus;
+use parley_core::consent::SendPurpose;
+use parley_core::model::{EntryStatus, SessionStatus};
 use parley_core::retry::{RetryDecision, RetryPolicy};
 use parley_store::outbox::{JobSettlement, Settle};
 use parley_store::{Channel, Entry, Job, MessagingUser, Session, StoreError};
@@ -67,7 +78,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use crate::jobs::{self, Queue, SendRequest};
+use crate::jobs::{self, CampaignChunk, JobKind, Queue, SendRequest, group_key};
 use crate::outbound::verdict::{self, Target, send_span};
 use crate::outbound::{self, Outbound};
 use crate::runner::JobOutcome;
@@ -75,19 +86,118 @@ use crate::runner::JobOutcome;
 pub use crate::outbound::leases::{DEFAULT_SENDER_LEASE, SenderLeases};
 pub use crate::outbound::rate::DEFAULT_CONCURRENCY;
 
-/// A claimed job with what was found for it.
-enum Plan {
-    /// Settled without a send: done, dead, or deferred to another node.
+/// What a claimed job comes to before any send.
+enum JobPlan {
+    /// Settled without a send: done, dead, deferred to another node, held.
     Settled(Settle, JobOutcome),
-    /// Not sent, for good, with the entry failed (so it is not left `queued` behind a dead job).
-    Failed(Box<verdict::Verdict>),
-    Send(Box<Target>),
+    /// Its campaign was cancelled after the claim: held, then withdrawn with the campaign's
+    /// other messages no worker holds.
+    Cancelled(Uuid),
+    /// Its sends (one for a send job; a campaign chunk's entries still `queued`), and the
+    /// verdicts reached without a send (an entry whose session, user or channel is gone: it
+    /// fails rather than stay `queued`).
+    Sends {
+        failed: Vec<verdict::Verdict>,
+        targets: Vec<Target>,
+    },
+}
+
+/// What a claimed job asks for.
+enum Request {
+    Send(SendRequest),
+    Chunk(CampaignChunk),
+}
+
+impl Request {
+    fn parse(job: &Job) -> Result<Self, String> {
+        if JobKind::parse(&job.kind) == JobKind::CampaignSend {
+            serde_json::from_str(&job.payload)
+                .map(Self::Chunk)
+                .map_err(|e| format!("malformed campaign chunk: {e}"))
+        } else {
+            serde_json::from_str(&job.payload)
+                .map(Self::Send)
+                .map_err(|e| format!("malformed send request: {e}"))
+        }
+    }
+
+    fn entries(&self) -> &[Uuid] {
+        match self {
+            Self::Send(r) => std::slice::from_ref(&r.entry_id),
+            Self::Chunk(c) => &c.entries,
+        }
+    }
+
+    fn campaign(&self) -> Option<Uuid> {
+        match self {
+            Self::Send(r) => r.campaign,
+            Self::Chunk(c) => Some(c.campaign),
+        }
+    }
+}
+
+/// A claimed job whose sends are under way: it is settled in the commit that holds its last
+/// verdict.
+struct Open {
+    id: Uuid,
+    attempts: i64,
+    /// A campaign chunk (done once every entry has its verdict), not a single send.
+    chunk: Option<(Uuid, SendPurpose)>,
+    pending: usize,
+}
+
+impl Open {
+    /// One verdict of this job's: what the commit writes for it, and the job's settlement when it
+    /// was the job's last. A chunk's entry that should be tried again gets a send job of its
+    /// own (the chunk is done with the rest); a send job is retried as a whole.
+    fn conclude(
+        &mut self,
+        mut verdict: verdict::Verdict,
+        lease: String,
+        now: Timestamp,
+    ) -> (verdict::Verdict, Option<(JobSettlement, JobOutcome)>) {
+        self.pending = self.pending.saturating_sub(1);
+        let Some((campaign, purpose)) = self.chunk else {
+            let settle = settle_for(&verdict.outcome, self.attempts, lease, now);
+            let outcome = verdict.outcome.clone();
+            return (
+                verdict,
+                Some((
+                    JobSettlement {
+                        id: self.id,
+                        settle,
+                    },
+                    outcome,
+                )),
+            );
+        };
+        if let (JobOutcome::Retry(_), Some(write)) = (&verdict.outcome, verdict.write.as_mut()) {
+            let due = match RetryPolicy::default().decide(1, rand::random::<f64>()) {
+                RetryDecision::RetryAfter(d) => now.plus(d),
+                RetryDecision::DeadLetter => now,
+            };
+            write.retry = Some(jobs::campaign_send_job(
+                write.entry_id,
+                purpose,
+                campaign,
+                group_key(campaign),
+                due,
+            ));
+        }
+        let done = JobSettlement {
+            id: self.id,
+            settle: Settle::Done,
+        };
+        let settled = (self.pending == 0).then_some((done, JobOutcome::Done));
+        (verdict, settled)
+    }
 }
 
 impl Outbound {
-    /// Sends a claim of send jobs as one batch (see the module docs). Jobs whose fate the batch's
-    /// commit recorded are left out of the answer; the answer holds only the jobs the runner
-    /// must record itself (when the commit failed, the jobs come back after their lease).
+    /// Sends a claim of send jobs and campaign chunks as one batch (see the module docs). Jobs
+    /// whose fate the batch's commit recorded are left out of the answer; the answer holds only
+    /// the jobs the runner must record itself (when the commit failed, the jobs come back after
+    /// their lease).
     pub async fn send_batch(&self, jobs: Vec<Job>) -> Vec<(Uuid, JobOutcome)> {
         let Some(worker) = jobs.first().and_then(|j| j.leased_by.clone()) else {
             return Vec::new();
@@ -107,42 +217,58 @@ impl Outbound {
         let limit = Arc::new(Semaphore::new(self.concurrency));
         let mut set = JoinSet::new();
         let mut settled = Vec::new();
-        let mut failed = Vec::new();
-        for (job, plan) in jobs.iter().zip(plans) {
-            match plan {
-                Plan::Settled(settle, outcome) => {
+        let mut failed: Vec<(usize, verdict::Verdict)> = Vec::new();
+        let mut open: Vec<Open> = Vec::with_capacity(jobs.len());
+        let mut cancelled = HashSet::new();
+        for (index, (job, (plan, chunk))) in jobs.iter().zip(plans).enumerate() {
+            let (verdicts, targets) = match plan {
+                JobPlan::Cancelled(campaign) => {
+                    cancelled.insert(campaign);
+                    let reason = format!("its campaign is {}", CampaignState::Cancelled);
+                    let settlement = JobSettlement {
+                        id: job.id,
+                        settle: Settle::Hold,
+                    };
+                    settled.push((settlement, JobOutcome::Retry(reason)));
+                    (Vec::new(), Vec::new())
+                }
+                JobPlan::Settled(settle, outcome) => {
                     settled.push((JobSettlement { id: job.id, settle }, outcome));
+                    (Vec::new(), Vec::new())
                 }
-                Plan::Failed(verdict) => {
-                    let settle = settle_for(
-                        &verdict.outcome,
-                        job.attempts,
-                        String::new(),
-                        self.clock().now(),
-                    );
-                    settled.push((
-                        JobSettlement { id: job.id, settle },
-                        verdict.outcome.clone(),
-                    ));
-                    failed.push(*verdict);
-                }
-                Plan::Send(target) => {
-                    let (out, limit) = (self.clone(), limit.clone());
-                    let (id, attempts) = (job.id, job.attempts);
-                    let span = send_span(id, attempts, &target);
-                    set.spawn(
-                        async move {
-                            // The semaphore is never closed, so acquiring only waits. The
-                            // permit is held until the verdict is committed: sent and not yet
-                            // recorded counts as in flight, so a crash resends at most
-                            // `concurrency` messages of this runner.
-                            let permit = limit.acquire_owned().await.ok();
-                            let lease = SenderLeases::name(target.channel.id);
-                            (id, attempts, lease, out.decide(&target).await, permit)
-                        }
-                        .instrument(span),
-                    );
-                }
+                JobPlan::Sends { failed, targets } => (failed, targets),
+            };
+            // Every job has its slot, so a verdict's index always finds it.
+            open.push(Open {
+                id: job.id,
+                attempts: job.attempts,
+                chunk,
+                pending: verdicts.len() + targets.len(),
+            });
+            failed.extend(verdicts.into_iter().map(|v| (index, v)));
+            let bulk = chunk.is_some();
+            for target in targets {
+                let (out, limit) = (self.clone(), limit.clone());
+                let span = send_span(job.id, job.attempts, &target);
+                set.spawn(
+                    async move {
+                        // The semaphore is never closed, so acquiring only waits. The permit
+                        // is held until the verdict is committed: sent and not yet recorded
+                        // counts as in flight, so a crash resends at most `concurrency`
+                        // messages of this runner.
+                        let permit = limit.acquire_owned().await.ok();
+                        let lease = SenderLeases::name(target.channel.id);
+                        let mut verdict = out.decide(&target).await;
+                        // A campaign message in a marketing session of its own (ended, nobody
+                        // holds it) concerns no console: announcing it would only make the feed
+                        // read its session to find that out, a read per message.
+                        verdict.announce &= !(bulk
+                            && target.session.status == SessionStatus::Ended
+                            && target.session.owner_id.is_none());
+                        (index, lease, verdict, permit)
+                    }
+                    .instrument(span),
+                );
             }
         }
         // Verdicts are committed as they come: wait for the next finished send, take every other
@@ -167,25 +293,45 @@ impl Outbound {
                 outcomes.push(outcome);
                 settlements.push(settlement);
             }
-            let mut verdicts: Vec<verdict::Verdict> = std::mem::take(&mut failed);
+            let mut verdicts = Vec::with_capacity(group.len() + failed.len());
             let mut permits = Vec::with_capacity(group.len());
-            for joined in group {
-                match joined {
-                    Ok((id, attempts, lease, verdict, permit)) => {
+            let now = self.clock().now();
+            let concluded = failed
+                .drain(..)
+                .map(|(index, verdict)| (index, String::new(), verdict))
+                .chain(group.into_iter().filter_map(|joined| match joined {
+                    Ok((index, lease, verdict, permit)) => {
                         permits.push(permit);
-                        let settle =
-                            settle_for(&verdict.outcome, attempts, lease, self.clock().now());
-                        settlements.push(JobSettlement { id, settle });
-                        outcomes.push(verdict.outcome.clone());
-                        verdicts.push(verdict);
+                        Some((index, lease, verdict))
                     }
-                    // A send that panicked leaves its job to lease recovery, which retries it.
-                    Err(e) => tracing::error!(error = %e, "outbound send panicked"),
+                    // A send that panicked leaves its job to lease recovery, which retries it
+                    // (a chunk resends only its entries still queued).
+                    Err(e) => {
+                        tracing::error!(error = %e, "outbound send panicked");
+                        None
+                    }
+                }));
+            for (index, lease, verdict) in concluded.collect::<Vec<_>>() {
+                let Some(job) = open.get_mut(index) else {
+                    continue;
+                };
+                let (verdict, settled) = job.conclude(verdict, lease, now);
+                verdicts.push(verdict);
+                if let Some((settlement, outcome)) = settled {
+                    settlements.push(settlement);
+                    outcomes.push(outcome);
                 }
             }
             self.commit_group(verdicts, &settlements, &outcomes, &worker)
                 .await;
             drop(permits);
+        }
+        // Messages a cancel found on their way and this batch held: nothing will send them now.
+        for campaign in cancelled {
+            let now = self.clock().now();
+            if let Err(e) = self.store().withdraw_campaign(campaign, now).await {
+                tracing::warn!(campaign = %campaign, error = %e, "cancelled campaign's messages not withdrawn");
+            }
         }
         Vec::new()
     }
@@ -227,18 +373,16 @@ impl Outbound {
     }
 
     /// Step 1 and 2 of a batch: what each job needs, read in a few queries, and whether this
-    /// node drives its sender.
-    async fn plan(&self, jobs: &[Job]) -> Result<Vec<Plan>, StoreError> {
-        let requests: Vec<Result<SendRequest, String>> = jobs
-            .iter()
-            .map(|j| {
-                serde_json::from_str::<SendRequest>(&j.payload)
-                    .map_err(|e| format!("malformed send request: {e}"))
-            })
-            .collect();
+    /// node drives its sender. A campaign chunk's entries are read with the rest of the claim.
+    async fn plan(
+        &self,
+        jobs: &[Job],
+    ) -> Result<Vec<(JobPlan, Option<(Uuid, SendPurpose)>)>, StoreError> {
+        let requests: Vec<Result<Request, String>> = jobs.iter().map(Request::parse).collect();
         let entry_ids: Vec<Uuid> = requests
             .iter()
-            .filter_map(|r| r.as_ref().ok().map(|r| r.entry_id))
+            .filter_map(|r| r.as_ref().ok())
+            .flat_map(|r| r.entries().iter().copied())
             .collect();
         let entries: HashMap<Uuid, Entry> = self
             .store()
@@ -282,7 +426,7 @@ impl Outbound {
         // ready ones, these were claimed just before it.
         let campaign_ids: Vec<Uuid> = requests
             .iter()
-            .filter_map(|r| r.as_ref().ok().and_then(|r| r.campaign))
+            .filter_map(|r| r.as_ref().ok().and_then(Request::campaign))
             .collect();
         let campaigns = if campaign_ids.is_empty() {
             HashMap::new()
@@ -305,95 +449,177 @@ impl Outbound {
                 slot.insert(outbound::template_approved(self.store(), s.channel_id, e).await?);
             }
         }
+        let found = Found {
+            entries: &entries,
+            sessions: &sessions,
+            users: &users,
+            channels: &channels,
+            held: &held,
+            approved: &approved,
+        };
 
         let mut plans = Vec::with_capacity(jobs.len());
         for (job, request) in jobs.iter().zip(requests) {
-            let gone = |entity: &str, entry: Uuid| {
-                let reason = format!("{entity} of entry {entry} no longer exists");
-                Plan::Settled(
+            let request = match request {
+                Ok(r) => r,
+                Err(reason) => {
+                    let dead = Settle::Dead {
+                        error: reason.clone(),
+                    };
+                    plans.push((JobPlan::Settled(dead, JobOutcome::Permanent(reason)), None));
+                    continue;
+                }
+            };
+            let campaign = request
+                .campaign()
+                .and_then(|c| campaigns.get(&c).map(|state| (c, *state)));
+            match campaign {
+                Some((_, CampaignState::Paused)) => {
+                    let reason = format!("its campaign is {}", CampaignState::Paused);
+                    plans.push((
+                        JobPlan::Settled(Settle::Hold, JobOutcome::Retry(reason)),
+                        None,
+                    ));
+                    continue;
+                }
+                Some((id, CampaignState::Cancelled)) => {
+                    plans.push((JobPlan::Cancelled(id), None));
+                    continue;
+                }
+                _ => {}
+            }
+            plans.push(match request {
+                Request::Send(r) => (found.send(&r, jobs::is_last_attempt(job)), None),
+                Request::Chunk(c) => (found.chunk(&c), Some((c.campaign, c.purpose))),
+            });
+        }
+        Ok(plans)
+    }
+}
+
+/// What a batch read for its jobs.
+struct Found<'a> {
+    entries: &'a HashMap<Uuid, Entry>,
+    sessions: &'a HashMap<Uuid, Session>,
+    users: &'a HashMap<Uuid, MessagingUser>,
+    channels: &'a HashMap<Uuid, Arc<Channel>>,
+    /// Whether this node drives each sender.
+    held: &'a HashMap<Uuid, bool>,
+    approved: &'a HashMap<(Uuid, String, String), bool>,
+}
+
+/// What becomes of one entry of a job.
+enum Reached {
+    /// Not `queued` any more (sent already: a retry after a crash between the provider and the
+    /// commit), or gone.
+    Nothing(&'static str),
+    /// Its session, messaging user or channel is gone: it fails.
+    Unreachable(Box<verdict::Verdict>),
+    /// Its sender is driven by another node.
+    Elsewhere(Uuid),
+    Send(Box<Target>),
+}
+
+impl Found<'_> {
+    fn reach(&self, entry_id: Uuid, purpose: SendPurpose, last_attempt: bool) -> Reached {
+        let Some(entry) = self.entries.get(&entry_id) else {
+            return Reached::Nothing("entry");
+        };
+        if entry.status != EntryStatus::Queued {
+            return Reached::Nothing("");
+        }
+        // The entry is there but what it goes through is not: it fails (nothing stays `queued`
+        // behind a dead job), and a send job is dead-lettered for the operator.
+        let unreachable = |entity: &str| {
+            let reason = format!("not sent: the {entity} of this message no longer exists");
+            Reached::Unreachable(Box::new(
+                outbound::fail(entry, parley_core::ErrorCode::ChannelUnavailable, &reason)
+                    .with_outcome(JobOutcome::Permanent(reason)),
+            ))
+        };
+        let Some(session) = self.sessions.get(&entry.session_id) else {
+            return unreachable("session");
+        };
+        let Some(user) = self.users.get(&session.messaging_user_id) else {
+            return unreachable("messaging user");
+        };
+        let Some(channel) = self.channels.get(&session.channel_id) else {
+            return unreachable("channel");
+        };
+        if self.held.get(&channel.id) != Some(&true) {
+            return Reached::Elsewhere(channel.id);
+        }
+        let template_approved = entry.template.as_ref().is_none_or(|t| {
+            self.approved
+                .get(&(session.channel_id, t.name.clone(), t.language.clone()))
+                .copied()
+                .unwrap_or(false)
+        });
+        Reached::Send(Box::new(Target {
+            entry: entry.clone(),
+            session: session.clone(),
+            user: user.clone(),
+            channel: channel.clone(),
+            purpose,
+            last_attempt,
+            template_approved,
+        }))
+    }
+
+    /// A send job's plan.
+    fn send(&self, request: &SendRequest, last_attempt: bool) -> JobPlan {
+        match self.reach(request.entry_id, request.purpose, last_attempt) {
+            Reached::Nothing("") => JobPlan::Settled(Settle::Done, JobOutcome::Done),
+            Reached::Nothing(entity) => {
+                let reason = format!("{entity} of entry {} no longer exists", request.entry_id);
+                JobPlan::Settled(
                     Settle::Dead {
                         error: reason.clone(),
                     },
                     JobOutcome::Permanent(reason),
                 )
-            };
-            // The entry is there but what it goes through is not: it fails (nothing stays
-            // `queued` behind a dead job), and the job is dead-lettered for the operator.
-            let unreachable = |entity: &str, entry: &Entry| {
-                let reason = format!("not sent: the {entity} of this message no longer exists");
-                Plan::Failed(Box::new(
-                    outbound::fail(entry, parley_core::ErrorCode::ChannelUnavailable, &reason)
-                        .with_outcome(JobOutcome::Permanent(reason)),
-                ))
-            };
-            let request = match request {
-                Ok(r) => r,
-                Err(reason) => {
-                    plans.push(Plan::Settled(
-                        Settle::Dead {
-                            error: reason.clone(),
-                        },
-                        JobOutcome::Permanent(reason),
-                    ));
-                    continue;
-                }
-            };
-            if let Some(state) = request.campaign.and_then(|c| campaigns.get(&c))
-                && matches!(state, CampaignState::Paused | CampaignState::Cancelled)
-            {
-                plans.push(Plan::Settled(
-                    Settle::Hold,
-                    JobOutcome::Retry(format!("its campaign is {state}")),
-                ));
-                continue;
             }
-            let Some(entry) = entries.get(&request.entry_id) else {
-                plans.push(gone("entry", request.entry_id));
-                continue;
-            };
-            if entry.status != EntryStatus::Queued {
-                // Sent already (a retry after a crash between the provider and the commit).
-                plans.push(Plan::Settled(Settle::Done, JobOutcome::Done));
-                continue;
-            }
-            let Some(session) = sessions.get(&entry.session_id) else {
-                plans.push(unreachable("session", entry));
-                continue;
-            };
-            let Some(user) = users.get(&session.messaging_user_id) else {
-                plans.push(unreachable("messaging user", entry));
-                continue;
-            };
-            let Some(channel) = channels.get(&session.channel_id) else {
-                plans.push(unreachable("channel", entry));
-                continue;
-            };
-            if held.get(&channel.id) != Some(&true) {
-                let partition = SenderLeases::name(channel.id);
-                let reason = format!("{partition} is held by another node");
-                plans.push(Plan::Settled(
-                    Settle::Defer { partition },
-                    JobOutcome::Retry(reason),
-                ));
-                continue;
-            }
-            plans.push(Plan::Send(Box::new(Target {
-                entry: entry.clone(),
-                session: session.clone(),
-                user: user.clone(),
-                channel: channel.clone(),
-                purpose: request.purpose,
-                last_attempt: jobs::is_last_attempt(job),
-                template_approved: entry.template.as_ref().is_none_or(|t| {
-                    approved
-                        .get(&(session.channel_id, t.name.clone(), t.language.clone()))
-                        .copied()
-                        .unwrap_or(false)
-                }),
-            })));
+            Reached::Unreachable(verdict) => JobPlan::Sends {
+                failed: vec![*verdict],
+                targets: Vec::new(),
+            },
+            Reached::Elsewhere(channel) => deferred(channel),
+            Reached::Send(target) => JobPlan::Sends {
+                failed: Vec::new(),
+                targets: vec![*target],
+            },
         }
-        Ok(plans)
     }
+
+    /// A campaign chunk's plan: its entries still `queued` (a chunk claimed again after a crash
+    /// resends only what was in flight), the chunk deferred whole when another node drives its
+    /// sender. A chunk's send is never its last attempt: one that should be tried again gets a
+    /// send job of its own.
+    fn chunk(&self, chunk: &CampaignChunk) -> JobPlan {
+        let mut failed = Vec::new();
+        let mut targets = Vec::with_capacity(chunk.entries.len());
+        for id in &chunk.entries {
+            match self.reach(*id, chunk.purpose, false) {
+                Reached::Nothing(_) => {}
+                Reached::Unreachable(verdict) => {
+                    failed.push(verdict.with_outcome(JobOutcome::Done));
+                }
+                Reached::Elsewhere(channel) => return deferred(channel),
+                Reached::Send(target) => targets.push(*target),
+            }
+        }
+        if failed.is_empty() && targets.is_empty() {
+            return JobPlan::Settled(Settle::Done, JobOutcome::Done);
+        }
+        JobPlan::Sends { failed, targets }
+    }
+}
+
+/// Not attempted here: the job goes to the node that holds its sender's lease.
+fn deferred(channel: Uuid) -> JobPlan {
+    let partition = SenderLeases::name(channel);
+    let reason = format!("{partition} is held by another node");
+    JobPlan::Settled(Settle::Defer { partition }, JobOutcome::Retry(reason))
 }
 
 /// What the commit does with a job after its send: the runner's retry policy decides when a

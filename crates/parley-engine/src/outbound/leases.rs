@@ -97,8 +97,8 @@ impl SenderLeases {
     }
 
     /// Renews every lease held (forgetting those lost), then takes over the expired leases that
-    /// ready jobs of `queue` wait for. Returns the leases held afterwards.
-    pub async fn maintain(&self, queue: &str) -> Result<Vec<String>, StoreError> {
+    /// ready jobs of `queues` wait for. Returns the leases held afterwards.
+    pub async fn maintain(&self, queues: &[&str]) -> Result<Vec<String>, StoreError> {
         let names: Vec<String> = self.lock().keys().cloned().collect();
         for name in names {
             let now = self.clock.now();
@@ -114,7 +114,10 @@ impl SenderLeases {
                 held.remove(&name);
             }
         }
-        let waiting = self.store.waiting_partitions(queue).await?;
+        let mut waiting = Vec::new();
+        for queue in queues {
+            waiting.extend(self.store.waiting_partitions(queue).await?);
+        }
         for name in waiting {
             if !self.lock().contains_key(&name) && self.hold(&name).await? {
                 tracing::info!(lease = %name, owner = %self.owner, "sender lease taken over");
@@ -135,13 +138,17 @@ impl SenderLeases {
 
     /// Keeps the leases until `shutdown`: [`SenderLeases::maintain`] every third of the TTL,
     /// then releases them.
-    pub async fn run(self: Arc<Self>, queue: &'static str, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(
+        self: Arc<Self>,
+        queues: &'static [&'static str],
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let every = (self.ttl / 3).max(Duration::from_millis(100));
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            if let Err(e) = self.maintain(queue).await {
+            if let Err(e) = self.maintain(queues).await {
                 tracing::error!(error = %e, "sender lease maintenance failed");
             }
             tokio::select! {

@@ -64,6 +64,7 @@ impl Verdict {
                 entry_id: entry.id,
                 change,
                 opt_out: None,
+                retry: None,
             }),
             outcome,
             announce,

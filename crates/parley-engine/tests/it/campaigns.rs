@@ -13,6 +13,7 @@ use parley_core::campaign::{
 use parley_core::model::*;
 use parley_core::{Clock, SystemClock, Timestamp};
 use parley_engine::inbound::InboundEvent;
+use parley_engine::jobs::Queue;
 use parley_engine::service::ServiceError;
 use parley_engine::service::campaigns::{self as service, SegmentInput};
 use parley_engine::{Engine, EngineConfig, EventBus};
@@ -26,6 +27,8 @@ use uuid::Uuid;
 use crate::until_event;
 
 const LINKS: &str = "https://exm.pl";
+/// Entries per campaign chunk job in these tests.
+const CHUNK: usize = 10;
 
 struct World {
     db: TestDb,
@@ -98,6 +101,8 @@ async fn world_with(b: TestBackend, workers: bool) -> World {
         EngineConfig {
             link_base: Some(LINKS.into()),
             idle_poll: std::time::Duration::from_millis(20),
+            // Small chunks, so a campaign of a few dozen is several chunk jobs.
+            campaign_chunk: CHUNK,
             ..EngineConfig::default()
         },
     );
@@ -585,15 +590,19 @@ async fn pause_resume_and_cancel(b: TestBackend) {
         .unwrap();
     let pass = campaigns.pass().await.unwrap();
     assert_eq!(pass.queued, 30);
+    // Three chunk jobs of ten on the campaign queue, none on the replies' queue.
+    let queue = Queue::Campaign.as_str();
+    assert_eq!(w.store().queue_counts(queue).await.unwrap().ready, 3);
     let outbound = parley_engine::outbound::QUEUE;
-    assert_eq!(w.store().queue_counts(outbound).await.unwrap().ready, 30);
+    assert_eq!(w.store().queue_counts(outbound).await.unwrap().ready, 0);
 
     let paused = service::act(&campaigns, c.id, CampaignAction::Pause)
         .await
         .unwrap();
     assert_eq!(paused.state, CampaignState::Paused);
-    assert_eq!(w.store().queue_counts(outbound).await.unwrap().ready, 0);
-    assert_eq!(w.engine.outbound_runner().run_once().await.unwrap(), 0);
+    assert_eq!(w.store().queue_counts(queue).await.unwrap().ready, 0);
+    assert_eq!(w.store().queue_counts(queue).await.unwrap().held, 3);
+    assert_eq!(w.engine.campaign_runner().run_once().await.unwrap(), 0);
     assert!(received(&w, "+14155552600").await.is_empty());
     // Pausing twice is refused, in words.
     let again = service::act(&campaigns, c.id, CampaignAction::Pause).await;
@@ -602,33 +611,41 @@ async fn pause_resume_and_cancel(b: TestBackend) {
     service::act(&campaigns, c.id, CampaignAction::Resume)
         .await
         .unwrap();
-    assert_eq!(w.store().queue_counts(outbound).await.unwrap().ready, 30);
-    // Ten go out, then the campaign is cancelled: the other twenty are withdrawn unsent.
-    let mut sent = 0;
-    while sent < 10 {
-        let jobs = w
-            .store()
-            .claim_jobs(ClaimRequest {
-                queue: outbound,
-                worker: "t",
-                limit: 10,
-                lease: std::time::Duration::from_secs(60),
-                now: w.now(),
-            })
-            .await
-            .unwrap();
-        sent += jobs.len();
-        w.engine.outbound.send_batch(jobs).await;
-    }
+    assert_eq!(w.store().queue_counts(queue).await.unwrap().ready, 3);
+    // One chunk of ten goes out, a second is claimed (on its way), then the campaign is
+    // cancelled: the third chunk's ten are withdrawn unsent, the second's are left to it.
+    let claim = |limit| ClaimRequest {
+        queue,
+        worker: "t",
+        limit,
+        lease: std::time::Duration::from_secs(60),
+        now: w.now(),
+    };
+    let first = w.store().claim_jobs(claim(1)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    w.engine.outbound.send_batch(first).await;
+    let second = w.store().claim_jobs(claim(1)).await.unwrap();
+    assert_eq!(second.len(), 1);
     let cancelled = service::act(&campaigns, c.id, CampaignAction::Cancel)
         .await
         .unwrap();
     assert_eq!(cancelled.state, CampaignState::Cancelled);
     let n = service::results(w.store(), c.id).await.unwrap().counts;
-    assert_eq!(n.sent, 10, "{n:?}");
-    assert_eq!(n.withdrawn, 20, "{n:?}");
-    assert_eq!(n.queued, 10, "{n:?}");
-    assert_eq!(w.store().queue_counts(outbound).await.unwrap().ready, 0);
+    assert_eq!((n.sent, n.withdrawn), (10, 10), "{n:?}");
+    assert_eq!(w.store().queue_counts(queue).await.unwrap().ready, 0);
+    // The chunk on its way finds its campaign cancelled: its ten are withdrawn too, unsent.
+    w.engine.outbound.send_batch(second).await;
+    let counts = w.store().queue_counts(queue).await.unwrap();
+    assert_eq!((counts.ready, counts.held, counts.running), (0, 0, 0));
+    let n = service::results(w.store(), c.id).await.unwrap().counts;
+    assert_eq!((n.sent, n.withdrawn, n.queued), (10, 20, 10), "{n:?}");
+    let mut reached = 0;
+    for i in 0..30 {
+        reached += received(&w, &format!("+1415555{:04}", 2600 + i))
+            .await
+            .len();
+    }
+    assert_eq!(reached, 10);
     let resumed = service::act(&campaigns, c.id, CampaignAction::Resume).await;
     assert!(
         matches!(resumed, Err(ServiceError::Invalid(_))),

@@ -317,7 +317,7 @@ async fn each_sender_is_driven_by_one_node_and_taken_over_after_the_ttl(b: TestB
     clock.advance(TTL - Duration::from_secs(1));
     assert!(
         !leases_b
-            .maintain(outbound::QUEUE)
+            .maintain(&[outbound::QUEUE])
             .await
             .unwrap()
             .contains(&name_x)
@@ -327,7 +327,7 @@ async fn each_sender_is_driven_by_one_node_and_taken_over_after_the_ttl(b: TestB
     clock.advance(Duration::from_secs(2));
     assert!(
         leases_b
-            .maintain(outbound::QUEUE)
+            .maintain(&[outbound::QUEUE])
             .await
             .unwrap()
             .contains(&name_x)
@@ -340,7 +340,7 @@ async fn each_sender_is_driven_by_one_node_and_taken_over_after_the_ttl(b: TestB
     // (B's renewal task runs every third of the TTL; here it runs once after the jump.)
     assert!(
         leases_b
-            .maintain(outbound::QUEUE)
+            .maintain(&[outbound::QUEUE])
             .await
             .unwrap()
             .contains(&name_x)

@@ -239,7 +239,8 @@ async fn drain(engine: &Engine) {
     for _ in 0..20 {
         let inbound = engine.inbound_runner().run_once().await.unwrap();
         let outbound = engine.outbound_runner().run_once().await.unwrap();
-        if inbound == 0 && outbound == 0 {
+        let campaign = engine.campaign_runner().run_once().await.unwrap();
+        if inbound == 0 && outbound == 0 && campaign == 0 {
             return;
         }
     }
