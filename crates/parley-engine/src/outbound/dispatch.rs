@@ -510,9 +510,11 @@ struct Found<'a> {
 
 /// What becomes of one entry of a job.
 enum Reached {
-    /// Not `queued` any more (sent already: a retry after a crash between the provider and the
-    /// commit), or gone.
-    Nothing(&'static str),
+    /// Not `queued` any more: sent already (a retry after a crash between the provider and the
+    /// commit).
+    Sent,
+    /// The entry no longer exists.
+    Gone,
     /// Its session, messaging user or channel is gone: it fails.
     Unreachable(Box<verdict::Verdict>),
     /// Its sender is driven by another node.
@@ -523,10 +525,10 @@ enum Reached {
 impl Found<'_> {
     fn reach(&self, entry_id: Uuid, purpose: SendPurpose, last_attempt: bool) -> Reached {
         let Some(entry) = self.entries.get(&entry_id) else {
-            return Reached::Nothing("entry");
+            return Reached::Gone;
         };
         if entry.status != EntryStatus::Queued {
-            return Reached::Nothing("");
+            return Reached::Sent;
         }
         // The entry is there but what it goes through is not: it fails (nothing stays `queued`
         // behind a dead job), and a send job is dead-lettered for the operator.
@@ -569,9 +571,9 @@ impl Found<'_> {
     /// A send job's plan.
     fn send(&self, request: &SendRequest, last_attempt: bool) -> JobPlan {
         match self.reach(request.entry_id, request.purpose, last_attempt) {
-            Reached::Nothing("") => JobPlan::Settled(Settle::Done, JobOutcome::Done),
-            Reached::Nothing(entity) => {
-                let reason = format!("{entity} of entry {} no longer exists", request.entry_id);
+            Reached::Sent => JobPlan::Settled(Settle::Done, JobOutcome::Done),
+            Reached::Gone => {
+                let reason = format!("entry {} no longer exists", request.entry_id);
                 JobPlan::Settled(
                     Settle::Dead {
                         error: reason.clone(),
@@ -600,7 +602,7 @@ impl Found<'_> {
         let mut targets = Vec::with_capacity(chunk.entries.len());
         for id in &chunk.entries {
             match self.reach(*id, chunk.purpose, false) {
-                Reached::Nothing(_) => {}
+                Reached::Sent | Reached::Gone => {}
                 Reached::Unreachable(verdict) => {
                     failed.push(verdict.with_outcome(JobOutcome::Done));
                 }

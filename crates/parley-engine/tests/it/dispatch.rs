@@ -11,6 +11,7 @@ use parley_core::model::{
 };
 use parley_core::{Clock, ErrorCode, ManualClock, Timestamp, new_id};
 use parley_engine::events::EventBus;
+use parley_engine::jobs;
 use parley_engine::outbound::{self, Outbound, rate_permits};
 use parley_engine::transport::HttpTransport;
 use parley_engine::{JobOutcome, JobRunner, RunnerConfig};
@@ -727,7 +728,81 @@ async fn a_batch_commits_fast_sends_while_a_slow_one_is_in_flight(b: TestBackend
     );
 }
 
+/// A campaign chunk: its entries go as one batch, an entry that no longer exists is skipped, the
+/// chunk's job is done with its last verdict, and the one message the provider refused for a
+/// passing reason gets a send job of its own in the campaign's group, nothing else resent.
+async fn a_campaign_chunk_retries_only_its_failed_message_on_its_own(b: TestBackend) {
+    let w = world(b).await;
+    let (base, seen) = fake_twilio().await;
+    let channel = twilio_channel(&w, &base, Some(100)).await;
+    let ok = queued_reply(&w, &channel, OK_TO, "Winter offer", None).await;
+    let broken = queued_reply(&w, &channel, BROKEN, "Winter offer", None).await;
+    let campaign = new_id();
+    let chunk = jobs::CampaignChunk {
+        campaign,
+        purpose: SendPurpose::Conversation {
+            session_opt_in: false,
+        },
+        entries: vec![ok.id, new_id(), broken.id],
+    };
+    let mut job = jobs::campaign_chunk_job(&chunk, jobs::BULK_PRIORITY, w.clock.now());
+    job.group_key = Some(jobs::group_key(campaign));
+    w.store.enqueue(&job, w.clock.now()).await.unwrap();
+    let claim = |queue| ClaimRequest {
+        queue,
+        worker: "test",
+        limit: 10,
+        lease: Duration::from_secs(60),
+        now: w.clock.now(),
+    };
+    let queue = jobs::Queue::Campaign.as_str();
+    let claimed = w.store.claim_jobs(claim(queue)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(w.outbound.send_batch(claimed).await.is_empty());
+
+    assert_eq!(seen.lock().unwrap().twilio_sends.len(), 2);
+    let sent = w.store.entry(ok.id).await.unwrap();
+    assert!(sent.provider_message_id.is_some(), "{sent:?}");
+    let refused = w.store.entry(broken.id).await.unwrap();
+    assert_eq!(refused.status, EntryStatus::Queued);
+    assert!(
+        refused
+            .provider_error
+            .as_deref()
+            .is_some_and(|e| e.contains("will retry")),
+        "{refused:?}"
+    );
+    let chunks = w.store.queue_counts(queue).await.unwrap();
+    assert_eq!((chunks.done, chunks.ready, chunks.running), (1, 0, 0));
+    let singles = w.store.queue_counts(outbound::QUEUE).await.unwrap();
+    assert_eq!(singles.ready, 1, "the refused message, on its own");
+    assert!(w.store.campaign_unsettled(campaign).await.unwrap());
+
+    // Its own job, after the backoff, carries that message and only that one.
+    w.clock.advance(Duration::from_secs(600));
+    let retry = w
+        .store
+        .claim_jobs(ClaimRequest {
+            now: w.clock.now(),
+            ..claim(outbound::QUEUE)
+        })
+        .await
+        .unwrap();
+    assert_eq!(retry.len(), 1);
+    assert!(
+        retry
+            .iter()
+            .all(|j| j.payload.contains(&broken.id.to_string()))
+    );
+    assert!(
+        retry
+            .iter()
+            .all(|j| j.group_key == Some(jobs::group_key(campaign)))
+    );
+}
+
 parley_store::on_both_backends!(
+    a_campaign_chunk_retries_only_its_failed_message_on_its_own,
     a_batch_commits_fast_sends_while_a_slow_one_is_in_flight,
     twilio_accepts_a_well_formed_request,
     twilio_messaging_service_replaces_from,
