@@ -1,12 +1,14 @@
 //! The outbound dispatcher's side of the store: the batched reads a claim of send jobs needs
-//! (entries, their sessions, their messaging users, a few queries per batch instead of a few per
-//! message), and the one transaction that writes what a batch of sends did and settles its jobs.
+//! (each entry with what its send needs of its session and messaging user, one query per few
+//! hundred messages), and the one transaction that writes what a batch of sends did and settles
+//! its jobs.
 
 use parley_core::Timestamp;
-use parley_core::model::{ConsentSource, ConsentStatus, EntryStatus};
+use parley_core::model::{ConsentSource, ConsentStatus, EntryStatus, SessionStatus};
+use sqlx::{FromRow, Row};
 use uuid::Uuid;
 
-use crate::records::{Entry, MessagingUser};
+use crate::records::{Entry, MessagingUser, opt_enum, req_enum};
 use crate::simulator::NewSimulatorMessage;
 use crate::{Backend, Result, Store, on_backend};
 
@@ -114,18 +116,90 @@ pub struct OutboxCommitted {
     pub jobs_settled: u64,
 }
 
-impl Store {
-    /// The entries with these ids (those that exist).
-    pub async fn outbox_entries(&self, ids: &[Uuid]) -> Result<Vec<Entry>> {
-        self.rows_by_ids("SELECT * FROM entries WHERE id IN", ids)
-            .await
-    }
+/// What a send needs of its entry's session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxSession {
+    pub id: Uuid,
+    pub channel_id: Uuid,
+    pub messaging_user_id: Uuid,
+    pub status: SessionStatus,
+    pub owner_id: Option<Uuid>,
+    /// The customer's last message: WhatsApp's care window runs from it.
+    pub last_customer_at: Option<Timestamp>,
+}
 
-    /// The sessions with these ids (those that exist).
-    /// The messaging users with these ids (those that exist).
-    pub async fn outbox_users(&self, ids: &[Uuid]) -> Result<Vec<MessagingUser>> {
-        self.rows_by_ids("SELECT * FROM messaging_users WHERE id IN", ids)
-            .await
+/// An entry to send with its session and messaging user, read together.
+#[derive(Debug, Clone)]
+pub struct OutboxTarget {
+    pub entry: Entry,
+    /// `None`: the entry's session no longer exists.
+    pub session: Option<OutboxSession>,
+    /// `None`: the session's messaging user no longer exists.
+    pub user: Option<MessagingUser>,
+}
+
+/// One join by primary keys, naming only the columns a send reads: the three `SELECT *` reads it
+/// replaces cost a third of the campaign benchmark's SQLite time, most of it copying columns no
+/// send looks at (a user's attributes and tags, a session's counters). The session's and the
+/// user's columns carry prefixes, so no name is read from the wrong table.
+const TARGETS: &str = "SELECT e.*, s.id AS s_id, s.channel_id AS s_channel_id, \
+    s.messaging_user_id AS s_messaging_user_id, s.status AS s_status, s.owner_id AS s_owner_id, \
+    s.last_customer_at AS s_last_customer_at, u.id AS u_id, u.channel_id AS u_channel_id, \
+    u.platform_key AS u_platform_key, u.name AS u_name, u.locale AS u_locale, \
+    u.consent_status AS u_consent_status, u.contact_id AS u_contact_id, \
+    u.created_at AS u_created_at, u.updated_at AS u_updated_at \
+    FROM entries e LEFT JOIN sessions s ON s.id = e.session_id \
+    LEFT JOIN messaging_users u ON u.id = s.messaging_user_id WHERE e.id IN";
+
+impl<'r, R: Row> FromRow<'r, R> for OutboxTarget
+where
+    Entry: FromRow<'r, R>,
+    &'r str: sqlx::ColumnIndex<R>,
+    Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> std::result::Result<Self, sqlx::Error> {
+        let entry = Entry::from_row(row)?;
+        let session = match row.try_get::<Option<Uuid>, _>("s_id")? {
+            None => None,
+            Some(id) => Some(OutboxSession {
+                id,
+                channel_id: row.try_get("s_channel_id")?,
+                messaging_user_id: row.try_get("s_messaging_user_id")?,
+                status: req_enum("s_status", row.try_get("s_status")?)?,
+                owner_id: row.try_get("s_owner_id")?,
+                last_customer_at: row
+                    .try_get::<Option<i64>, _>("s_last_customer_at")?
+                    .map(Timestamp),
+            }),
+        };
+        let user = match row.try_get::<Option<Uuid>, _>("u_id")? {
+            None => None,
+            Some(id) => Some(MessagingUser {
+                id,
+                channel_id: row.try_get("u_channel_id")?,
+                platform_key: row.try_get("u_platform_key")?,
+                name: row.try_get("u_name")?,
+                locale: row.try_get("u_locale")?,
+                consent_status: opt_enum("u_consent_status", row.try_get("u_consent_status")?)?,
+                contact_id: row.try_get("u_contact_id")?,
+                created_at: Timestamp(row.try_get("u_created_at")?),
+                updated_at: Timestamp(row.try_get("u_updated_at")?),
+            }),
+        };
+        Ok(Self {
+            entry,
+            session,
+            user,
+        })
+    }
+}
+
+impl Store {
+    /// The entries with these ids (those that exist), each with its session and messaging user.
+    pub async fn outbox_targets(&self, ids: &[Uuid]) -> Result<Vec<OutboxTarget>> {
+        self.rows_by_ids(TARGETS, ids).await
     }
 
     /// The channels with these ids (those that exist).

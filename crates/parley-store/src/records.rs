@@ -110,7 +110,7 @@ impl TryFrom<OptConsent> for Option<ConsentStatus> {
 }
 
 /// Decodes an enum column in a hand-written `FromRow`.
-fn req_enum<T: std::str::FromStr<Err = parley_core::model::UnknownVariant>>(
+pub(crate) fn req_enum<T: std::str::FromStr<Err = parley_core::model::UnknownVariant>>(
     column: &str,
     raw: String,
 ) -> Result<T, sqlx::Error> {
@@ -121,7 +121,7 @@ fn req_enum<T: std::str::FromStr<Err = parley_core::model::UnknownVariant>>(
 }
 
 /// Decodes an optional enum column; sqlx's `try_from` attribute cannot express `Option<Enum>`.
-fn opt_enum<T: std::str::FromStr<Err = parley_core::model::UnknownVariant>>(
+pub(crate) fn opt_enum<T: std::str::FromStr<Err = parley_core::model::UnknownVariant>>(
     column: &str,
     raw: Option<String>,
 ) -> Result<Option<T>, sqlx::Error> {

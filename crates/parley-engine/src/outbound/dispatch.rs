@@ -71,8 +71,9 @@ use parley_core::campaign::CampaignState;
 use parley_core::consent::SendPurpose;
 use parley_core::model::{EntryStatus, SessionStatus};
 use parley_core::retry::{RetryDecision, RetryPolicy};
+use parley_store::outbox::OutboxTarget;
 use parley_store::outbox::{JobSettlement, Settle};
-use parley_store::{Channel, Entry, Job, MessagingUser, Session, StoreError};
+use parley_store::{Channel, Job, StoreError};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
@@ -384,37 +385,21 @@ impl Outbound {
             .filter_map(|r| r.as_ref().ok())
             .flat_map(|r| r.entries().iter().copied())
             .collect();
-        let entries: HashMap<Uuid, Entry> = self
+        let targets: HashMap<Uuid, OutboxTarget> = self
             .store()
-            .outbox_entries(&dedup(entry_ids))
+            .outbox_targets(&dedup(entry_ids))
             .await?
             .into_iter()
-            .map(|e| (e.id, e))
-            .collect();
-        let session_ids = entries
-            .values()
-            .filter(|e| e.status == EntryStatus::Queued)
-            .map(|e| e.session_id)
-            .collect();
-        let sessions: HashMap<Uuid, Session> = self
-            .store()
-            .sessions_by_ids(&dedup(session_ids))
-            .await?
-            .into_iter()
-            .map(|s| (s.id, s))
-            .collect();
-        let user_ids = sessions.values().map(|s| s.messaging_user_id).collect();
-        let users: HashMap<Uuid, MessagingUser> = self
-            .store()
-            .outbox_users(&dedup(user_ids))
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u))
+            .map(|t| (t.entry.id, t))
             .collect();
         // Channels are read with every batch (one small query for the batch's few senders)
         // rather than through the engine's few-seconds cache: a change made on any node
         // (credentials, rate, a channel removed) applies to the very next batch.
-        let channel_ids = sessions.values().map(|s| s.channel_id).collect();
+        let channel_ids = targets
+            .values()
+            .filter(|t| t.entry.status == EntryStatus::Queued)
+            .filter_map(|t| t.session.as_ref().map(|s| s.channel_id))
+            .collect();
         let channels: HashMap<Uuid, Arc<Channel>> = self
             .store()
             .outbox_channels(&dedup(channel_ids))
@@ -440,19 +425,18 @@ impl Outbound {
 
         // Templates are checked at send time too: one read per template in the batch.
         let mut approved: HashMap<(Uuid, String, String), bool> = HashMap::new();
-        for e in entries.values() {
-            let (Some(t), Some(s)) = (&e.template, sessions.get(&e.session_id)) else {
+        for target in targets.values() {
+            let (Some(t), Some(s)) = (&target.entry.template, &target.session) else {
                 continue;
             };
             let key = (s.channel_id, t.name.clone(), t.language.clone());
             if let std::collections::hash_map::Entry::Vacant(slot) = approved.entry(key) {
-                slot.insert(outbound::template_approved(self.store(), s.channel_id, e).await?);
+                let ok = outbound::template_approved(self.store(), s.channel_id, &target.entry);
+                slot.insert(ok.await?);
             }
         }
         let found = Found {
-            entries: &entries,
-            sessions: &sessions,
-            users: &users,
+            targets: &targets,
             channels: &channels,
             held: &held,
             approved: &approved,
@@ -499,9 +483,7 @@ impl Outbound {
 
 /// What a batch read for its jobs.
 struct Found<'a> {
-    entries: &'a HashMap<Uuid, Entry>,
-    sessions: &'a HashMap<Uuid, Session>,
-    users: &'a HashMap<Uuid, MessagingUser>,
+    targets: &'a HashMap<Uuid, OutboxTarget>,
     channels: &'a HashMap<Uuid, Arc<Channel>>,
     /// Whether this node drives each sender.
     held: &'a HashMap<Uuid, bool>,
@@ -524,9 +506,10 @@ enum Reached {
 
 impl Found<'_> {
     fn reach(&self, entry_id: Uuid, purpose: SendPurpose, last_attempt: bool) -> Reached {
-        let Some(entry) = self.entries.get(&entry_id) else {
+        let Some(found) = self.targets.get(&entry_id) else {
             return Reached::Gone;
         };
+        let entry = &found.entry;
         if entry.status != EntryStatus::Queued {
             return Reached::Sent;
         }
@@ -539,10 +522,10 @@ impl Found<'_> {
                     .with_outcome(JobOutcome::Permanent(reason)),
             ))
         };
-        let Some(session) = self.sessions.get(&entry.session_id) else {
+        let Some(session) = &found.session else {
             return unreachable("session");
         };
-        let Some(user) = self.users.get(&session.messaging_user_id) else {
+        let Some(user) = &found.user else {
             return unreachable("messaging user");
         };
         let Some(channel) = self.channels.get(&session.channel_id) else {

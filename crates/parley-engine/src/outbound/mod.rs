@@ -61,10 +61,8 @@ use parley_channels::simulator::{FaultKind, SimulatorSettings};
 use parley_core::consent::{SendRefused, may_send};
 use parley_core::model::{Direction, EntryStatus};
 use parley_core::{Clock, ErrorCode, Timestamp};
-use parley_store::outbox::{EntryChange, OptOut};
-use parley_store::{
-    Channel, Entry, Job, MessagingUser, NewSimulatorMessage, Session, Store, StoreError,
-};
+use parley_store::outbox::{EntryChange, OptOut, OutboxSession, OutboxTarget};
+use parley_store::{Channel, Entry, Job, MessagingUser, NewSimulatorMessage, Store, StoreError};
 use tracing::Instrument as _;
 use uuid::Uuid;
 
@@ -290,12 +288,26 @@ impl Outbound {
         request: &SendRequest,
         last_attempt: bool,
     ) -> Result<Option<Target>, StoreError> {
-        let entry = self.store.entry(request.entry_id).await?;
+        let found = self.store.outbox_targets(&[request.entry_id]).await?;
+        let Some(OutboxTarget {
+            entry,
+            session,
+            user,
+        }) = found.into_iter().next()
+        else {
+            return Err(StoreError::NotFound { entity: "entry" });
+        };
         if entry.status != EntryStatus::Queued {
             return Ok(None);
         }
-        let session = self.store.session(entry.session_id).await?;
-        let user = self.store.messaging_user(session.messaging_user_id).await?;
+        let Some(session) = session else {
+            return Err(StoreError::NotFound { entity: "session" });
+        };
+        let Some(user) = user else {
+            return Err(StoreError::NotFound {
+                entity: "messaging user",
+            });
+        };
         let channel = Arc::new(self.store.channel(session.channel_id).await?);
         let template_approved = template_approved(&self.store, channel.id, &entry).await?;
         Ok(Some(Target {
@@ -592,7 +604,7 @@ fn fit(channel: &Channel, entry: &Entry) -> Result<(), (ErrorCode, String)> {
 /// The message as the provider adapter sees it.
 fn outgoing<'a>(
     entry: &'a Entry,
-    session: &Session,
+    session: &OutboxSession,
     user: &'a MessagingUser,
     now: Timestamp,
 ) -> Outgoing<'a> {

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use parley_core::consent::SendPurpose;
 use parley_core::model::EntryStatus;
 use parley_core::{ErrorCode, Timestamp};
-use parley_store::outbox::{EntryChange, JobSettlement, OutboxCommitted, OutboxWrite};
-use parley_store::{Channel, Entry, MessagingUser, Session, Store, StoreError};
+use parley_store::outbox::{
+    EntryChange, JobSettlement, OutboxCommitted, OutboxSession, OutboxWrite,
+};
+use parley_store::{Channel, Entry, MessagingUser, Store, StoreError};
 use uuid::Uuid;
 
 use crate::events::{DomainEvent, EventBus};
@@ -19,7 +21,7 @@ use crate::runner::JobOutcome;
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     pub(crate) entry: Entry,
-    pub(crate) session: Session,
+    pub(crate) session: OutboxSession,
     pub(crate) user: MessagingUser,
     pub(crate) channel: Arc<Channel>,
     pub(crate) purpose: SendPurpose,

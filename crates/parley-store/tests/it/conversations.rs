@@ -250,9 +250,86 @@ async fn simulator_messages_by_party(b: TestBackend) {
     assert_eq!(after.len(), 1);
 }
 
+/// The dispatcher's joined read gives each entry with the same session and messaging user fields
+/// as the tables' own reads, and leaves out ids that match no entry.
+async fn outbox_targets_read_entry_session_and_user_together(b: TestBackend) {
+    let db = fresh(b).await;
+    let s = &db.store;
+    let (c, u) = setup(s).await;
+    let session = s
+        .create_session(&build::new_session(c.id, u.id, SessionStatus::Active), T0)
+        .await
+        .unwrap();
+    s.append_entry(
+        &build::new_entry(
+            session.id,
+            Direction::Inbound,
+            Actor::Customer,
+            "hello",
+            EntryStatus::Received,
+        ),
+        T0,
+    )
+    .await
+    .unwrap();
+    let out = s
+        .append_entry(
+            &build::new_entry(
+                session.id,
+                Direction::Outbound,
+                Actor::Agent,
+                "hi there",
+                EntryStatus::Queued,
+            ),
+            Timestamp(T0.0 + 1),
+        )
+        .await
+        .unwrap();
+    let found = s
+        .outbox_targets(&[out.id, parley_core::new_id()])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let target = &found[0];
+    assert_eq!(
+        (target.entry.id, target.entry.body.as_str()),
+        (out.id, "hi there")
+    );
+    assert_eq!(target.entry.status, EntryStatus::Queued);
+    let full = s.session(session.id).await.unwrap();
+    assert_eq!(
+        target.session,
+        Some(parley_store::outbox::OutboxSession {
+            id: full.id,
+            channel_id: full.channel_id,
+            messaging_user_id: full.messaging_user_id,
+            status: full.status,
+            owner_id: full.owner_id,
+            last_customer_at: full.last_customer_at,
+        })
+    );
+    assert_eq!(full.last_customer_at, Some(T0));
+    let user = target.user.as_ref().expect("the session's messaging user");
+    let stored = s.messaging_user(u.id).await.unwrap();
+    assert_eq!(
+        (&user.platform_key, user.consent_status, &user.locale),
+        (&stored.platform_key, stored.consent_status, &stored.locale)
+    );
+    assert_eq!(
+        (user.id, user.channel_id, user.contact_id, user.created_at),
+        (
+            stored.id,
+            stored.channel_id,
+            stored.contact_id,
+            stored.created_at
+        )
+    );
+}
+
 parley_store::on_both_backends!(
     consent_changes_are_recorded,
     one_open_session_per_user,
     entries_count_messages,
     simulator_messages_by_party,
+    outbox_targets_read_entry_session_and_user_together,
 );
