@@ -4,8 +4,8 @@
 //! # A batch
 //!
 //! [`Outbound::send_batch`] takes the jobs the runner claimed and:
-//! 1. reads their entries, then those entries' sessions, then the sessions' messaging users, a
-//!    query per chunk of ids each (the store's `outbox_*` reads), and the batch's channels in one
+//! 1. reads their entries, each joined with what its send needs of its session and messaging
+//!    user, a query per chunk of ids (`Store::outbox_targets`), and the batch's channels in one
 //!    more. An entry no longer `queued` was sent already (a crash between
 //!    the provider and the commit, then a retry): its job is simply done;
 //! 2. makes sure this node holds each sender's lease (below), deferring the jobs of senders it
