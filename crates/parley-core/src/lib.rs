@@ -10,10 +10,12 @@
 pub mod campaign;
 pub mod channel;
 pub mod clock;
+pub mod component;
 pub mod compliance;
 pub mod consent;
 pub mod dead_letter;
 pub mod error_code;
+pub mod flow;
 pub mod keyword_process;
 pub mod keywords;
 pub mod media;
