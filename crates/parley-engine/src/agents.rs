@@ -67,6 +67,8 @@ type Result<T> = std::result::Result<T, AgentActionError>;
 pub enum TransferTo {
     Agent(Uuid),
     Queue(Uuid),
+    /// A flow (a bot): it takes the conversation at its first step (RT-09).
+    Flow(Uuid),
 }
 
 /// One line of the console's work panel or session list.
@@ -157,6 +159,8 @@ pub struct AgentDesk {
     feed: Feed,
     router: Router,
     outbound_wake: Arc<tokio::sync::Notify>,
+    flows: crate::flow_runs::FlowCatalog,
+    flow_wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl std::fmt::Debug for AgentDesk {
@@ -181,7 +185,20 @@ impl AgentDesk {
             feed,
             router,
             outbound_wake,
+            flows: Default::default(),
+            flow_wake: None,
         }
+    }
+
+    /// Shares the engine's parsed flows and wakes its flow runners (transfers to a flow).
+    pub fn with_flows(
+        mut self,
+        flows: crate::flow_runs::FlowCatalog,
+        wake: Arc<tokio::sync::Notify>,
+    ) -> Self {
+        self.flows = flows;
+        self.flow_wake = Some(wake);
+        self
     }
 
     async fn commit(&self, change: &ConsoleChange) -> Result<()> {
@@ -412,6 +429,9 @@ impl AgentDesk {
         let now = self.clock.now();
         let session = self.store.session(session_id).await?;
         self.may_handle(agent, &session)?;
+        if let TransferTo::Flow(flow_id) = to {
+            return self.transfer_to_flow(agent, &session, flow_id, now).await;
+        }
         let target = match to {
             TransferTo::Agent(id) => {
                 if id == agent.id {
@@ -429,6 +449,7 @@ impl AgentDesk {
                 self.store.queue(id).await?;
                 WorkTarget::Queue(id)
             }
+            TransferTo::Flow(_) => unreachable_flow()?,
         };
         let from = crate::feed::owner_agent(&session);
         let t = apply(
@@ -465,6 +486,52 @@ impl AgentDesk {
         }
         self.commit(&change).await?;
         self.router.wake();
+        Ok(row)
+    }
+
+    /// An agent hands the conversation to a flow (RT-09): the flow owns it from its first step,
+    /// and hands it back to people when it must.
+    async fn transfer_to_flow(
+        &self,
+        agent: &Agent,
+        session: &Session,
+        flow_id: Uuid,
+        now: Timestamp,
+    ) -> Result<Session> {
+        let flow = self.store.flow(flow_id).await?;
+        let definition = match self.flows.definition(&self.store, &flow, flow.version).await {
+            Ok(found) => found,
+            Err(crate::flow_runs::FlowUseError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(AgentActionError::Invalid(e.to_string())),
+        };
+        let Some(row) = crate::flow_runs::held_by_flow(session, flow.id, now) else {
+            return Err(AgentActionError::Conflict(format!(
+                "this session is {} now, so it cannot go to a flow; reload to see it",
+                session.status
+            )));
+        };
+        let start = crate::flow_runs::start_run(
+            &flow,
+            &definition,
+            session.id,
+            crate::flow_runs::Trigger::Transfer,
+            Default::default(),
+            now,
+        );
+        let mut change = ConsoleChange {
+            sessions: vec![guard(session, row.clone())],
+            effects: Some(InboundWrite {
+                flow_runs: vec![start.run],
+                jobs: vec![start.job],
+                ..InboundWrite::default()
+            }),
+            ..ConsoleChange::default()
+        };
+        change.events.push(session_event(agent.id, &row));
+        self.commit(&change).await?;
+        if let Some(w) = &self.flow_wake {
+            w.notify_one();
+        }
         Ok(row)
     }
 
@@ -910,6 +977,13 @@ impl AgentDesk {
             &agents, agent.id, query,
         ))
     }
+}
+
+/// The flow case of a transfer is taken before the target is built.
+fn unreachable_flow() -> Result<WorkTarget> {
+    Err(AgentActionError::Invalid(
+        "a transfer to a flow starts the flow".into(),
+    ))
 }
 
 /// A session transition the rules refused, as the agent should read it: the session moved on

@@ -72,6 +72,122 @@ pub struct ChannelBehaviour {
     /// default help response of a channel with no keyword sets (CO-16).
     #[serde(default)]
     pub help_contact: Option<String>,
+    /// The flows this channel starts (issue 12).
+    #[serde(default)]
+    pub flows: ChannelFlows,
+    /// Automatic replies (CO-20), each a text per language.
+    #[serde(default)]
+    pub auto_replies: AutoReplies,
+}
+
+/// The flows a channel starts, by name. Compliance keywords always come first: none of these
+/// sees STOP, HELP or START.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelFlows {
+    /// The bot of new service conversations: it answers the first message (so the conversation
+    /// acknowledgment is not sent, BOT-02) and hands off to people when it must.
+    #[serde(default)]
+    pub bot: Option<String>,
+    /// The flow of new conversations outside business hours (BOT-03); without it, the
+    /// after-hours reply is sent and the conversation waits for people.
+    #[serde(default)]
+    pub after_hours: Option<String>,
+    /// The marketing journey of new conversations when the channel's default context is
+    /// marketing (CMP-13).
+    #[serde(default)]
+    pub journey: Option<String>,
+    /// Marketing keywords: a message that is exactly one of them (folded like every keyword)
+    /// starts its flow in a new conversation ("coupon").
+    #[serde(default)]
+    pub keywords: std::collections::BTreeMap<String, String>,
+    /// Whether a marketing keyword may move a customer whose last service conversation is over
+    /// back to marketing (CMP-15 a: "Allow reserved keywords").
+    #[serde(default = "yes")]
+    pub allow_reserved_keywords: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl ChannelFlows {
+    /// Every flow name this channel refers to.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.bot
+            .iter()
+            .chain(&self.after_hours)
+            .chain(&self.journey)
+            .chain(self.keywords.values())
+            .map(String::as_str)
+    }
+}
+
+/// The automatic replies of CO-20. Each is one text for every language, or texts by language
+/// (`{"en": "...", "fr": "..."}`), picked by the customer's language, then the channel's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoReplies {
+    /// The answer to the first message of a new conversation for people (after the opt-in
+    /// confirmation where one is required); not sent when a bot answers.
+    #[serde(default)]
+    pub acknowledgment: Option<Localized>,
+    /// Sent when an agent joins (accepts) the conversation.
+    #[serde(default)]
+    pub start_conversation: Option<Localized>,
+    /// Sent when an agent ends the conversation.
+    #[serde(default)]
+    pub end_conversation: Option<Localized>,
+    /// Sent when the conversation is transferred to another agent, queue or flow.
+    #[serde(default)]
+    pub transfer: Option<Localized>,
+    /// Sent to a new conversation outside business hours when no after-hours flow is set.
+    #[serde(default)]
+    pub after_hours: Option<Localized>,
+}
+
+/// A text for every language, or one per language.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(untagged)]
+pub enum Localized {
+    One(String),
+    PerLanguage(std::collections::BTreeMap<String, String>),
+}
+
+impl Localized {
+    /// The text for `language` (or its primary subtag), else for `fallback`, else the first.
+    pub fn pick(&self, language: Option<&str>, fallback: Option<&str>) -> Option<&str> {
+        let texts = match self {
+            Self::One(t) => return Some(t.as_str()).filter(|t| !t.trim().is_empty()),
+            Self::PerLanguage(m) => m,
+        };
+        let find = |lang: &str| {
+            let primary = lang.split(['-', '_']).next().unwrap_or(lang);
+            texts
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(lang))
+                .or_else(|| texts.iter().find(|(k, _)| k.eq_ignore_ascii_case(primary)))
+                .map(|(_, v)| v.as_str())
+        };
+        language
+            .and_then(find)
+            .or_else(|| fallback.and_then(find))
+            .or_else(|| texts.values().next().map(String::as_str))
+            .filter(|t| !t.trim().is_empty())
+    }
+}
+
+impl ChannelBehaviour {
+    /// An automatic reply for a customer, in their language.
+    pub fn auto_reply<'a>(
+        &'a self,
+        which: &'a Option<Localized>,
+        locale: Option<&str>,
+    ) -> Option<&'a str> {
+        which
+            .as_ref()?
+            .pick(locale, self.default_language.as_deref())
+    }
 }
 
 impl Default for ChannelBehaviour {
@@ -85,6 +201,8 @@ impl Default for ChannelBehaviour {
             end_conversation_reply: None,
             business_hours: None,
             help_contact: None,
+            flows: ChannelFlows::default(),
+            auto_replies: AutoReplies::default(),
         }
     }
 }

@@ -66,6 +66,9 @@ pub struct OutgoingMessage {
     pub body: String,
     pub media: Vec<MediaRef>,
     pub template: Option<TemplateSend>,
+    /// A component (buttons, a list, a link card); `body` is then its text fallback, what SMS
+    /// sends and people read in lists.
+    pub component: Option<parley_core::component::Component>,
 }
 
 /// Who wrote it.
@@ -213,6 +216,17 @@ impl Compose {
         author: Author,
         now: Timestamp,
     ) -> Result<Prepared, ComposeError> {
+        let filled;
+        let message = match &message.component {
+            Some(c) if message.body.trim().is_empty() => {
+                filled = OutgoingMessage {
+                    body: c.text_fallback(),
+                    ..message.clone()
+                };
+                &filled
+            }
+            _ => message,
+        };
         check_request(message)?;
         let media: Vec<Media> = message
             .media
@@ -247,6 +261,7 @@ impl Compose {
             created_at: now,
             updated_at: now,
             template,
+            component: message.component.clone(),
         };
         Ok(match verdict {
             Ok(purpose) => Prepared {
@@ -358,6 +373,11 @@ impl Compose {
 
 /// Refuses requests that are not a message at all (not recorded: see the module docs).
 fn check_request(message: &OutgoingMessage) -> Result<(), ComposeError> {
+    if message.component.is_some() && (message.template.is_some() || !message.media.is_empty()) {
+        return Err(ComposeError::Invalid(
+            "a component is a message of its own: send templates and files apart".to_owned(),
+        ));
+    }
     if message.template.is_some() && !message.media.is_empty() {
         return Err(ComposeError::Invalid(
             "a template message carries no files; send the files in a message of their own"

@@ -65,6 +65,11 @@ pub struct EngineConfig {
     /// Campaign chunk jobs claimed per batch of a campaign runner (there are
     /// `outbound_runners` of them).
     pub campaign_batch: u32,
+    /// The key flows' webhook calls are signed with (`X-Parley-Signature: sha256=...`); `None`
+    /// sends them unsigned.
+    pub flow_secret: Option<String>,
+    /// Flow events claimed per batch.
+    pub flow_batch: u32,
 }
 
 impl Default for EngineConfig {
@@ -86,6 +91,8 @@ impl Default for EngineConfig {
             campaign_lookahead: crate::campaigns::LOOKAHEAD,
             campaign_chunk: crate::campaigns::CHUNK,
             campaign_batch: 2,
+            flow_secret: None,
+            flow_batch: 128,
         }
     }
 }
@@ -109,6 +116,9 @@ pub struct Engine {
     outbound_wake: Arc<Notify>,
     campaign_wake: Arc<Notify>,
     campaigns: crate::campaigns::Campaigns,
+    /// Parsed flow definitions, shared by every trigger and the flow worker.
+    pub flows: crate::flow_runs::FlowCatalog,
+    flow_wake: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -128,6 +138,8 @@ impl Engine {
         config: EngineConfig,
     ) -> Self {
         let inbound_wake = Arc::new(Notify::new());
+        let flows = crate::flow_runs::FlowCatalog::default();
+        let flow_wake = Arc::new(Notify::new());
         let outbound_wake = Arc::new(Notify::new());
         let campaign_wake = Arc::new(Notify::new());
         let ingest = Ingest::start(store.clone(), clock.clone(), inbound_wake.clone());
@@ -149,7 +161,8 @@ impl Engine {
             events.clone(),
         );
         let feed = crate::feed::Feed::new(store.clone(), clock.clone());
-        let mut router = crate::routing::Router::new(store.clone(), clock.clone(), feed.clone());
+        let mut router = crate::routing::Router::new(store.clone(), clock.clone(), feed.clone())
+            .with_flows(flows.clone(), flow_wake.clone());
         router.offer_timeout = config.offer_timeout;
         let desk = crate::agents::AgentDesk::new(
             store.clone(),
@@ -159,7 +172,8 @@ impl Engine {
             crate::compose::Compose::new(store.clone(), clock.clone(), events.clone())
                 .with_outbound_wake(outbound_wake.clone()),
             outbound_wake.clone(),
-        );
+        )
+        .with_flows(flows.clone(), flow_wake.clone());
         let mut campaigns =
             crate::campaigns::Campaigns::new(store.clone(), clock.clone(), events.clone());
         campaigns.link_base = config
@@ -186,6 +200,8 @@ impl Engine {
             outbound_wake,
             campaign_wake,
             campaigns,
+            flows,
+            flow_wake,
         }
     }
 
@@ -200,7 +216,8 @@ impl Engine {
     /// The inbound runner: batches of customer messages through the pipeline.
     pub fn inbound_runner(&self) -> JobRunner {
         let pipeline = Inbound::new(self.store.clone(), self.clock.clone(), self.events.clone())
-            .with_outbound_wake(self.outbound_wake.clone());
+            .with_outbound_wake(self.outbound_wake.clone())
+            .with_flows(self.flows.clone(), self.flow_wake.clone());
         self.runner(Queue::Inbound, self.config.inbound_batch)
             .with_waker(self.inbound_wake.clone())
             .handle_batch(JobKind::InboundMessage, move |jobs| {
@@ -235,6 +252,35 @@ impl Engine {
             .handle_batch(JobKind::CampaignSend, move |jobs| {
                 let o = out.clone();
                 async move { o.send_batch(jobs).await }
+            })
+    }
+
+    /// The flow worker: starts, replies and timeouts of flow runs.
+    pub fn flow_worker(&self) -> crate::flows::FlowWorker {
+        crate::flows::FlowWorker::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.events.clone(),
+            self.flows.clone(),
+            self.compose(),
+            self.config.flow_secret.clone(),
+        )
+        .with_outbound_wake(self.outbound_wake.clone())
+    }
+
+    /// Wakes this node's flow runners (a run was started outside the inbound pipeline).
+    pub fn wake_flows(&self) {
+        self.flow_wake.notify_one();
+    }
+
+    /// The flows runner.
+    pub fn flow_runner(&self) -> JobRunner {
+        let worker = self.flow_worker();
+        self.runner(Queue::Flows, self.config.flow_batch.max(1))
+            .with_waker(self.flow_wake.clone())
+            .handle_batch(JobKind::FlowEvent, move |jobs| {
+                let w = worker.clone();
+                async move { w.process_batch(jobs).await }
             })
     }
 
@@ -292,6 +338,7 @@ impl Engine {
             self.outbound_runner(),
             self.timer_runner(),
             self.media_runner(),
+            self.flow_runner(),
         ]
         .into_iter()
         .chain((1..self.config.outbound_runners).map(|_| self.outbound_runner()))

@@ -30,7 +30,7 @@ use parley_core::keyword_process::{
 use parley_core::keywords::{KeywordMatch, Language, ResponseKind};
 use parley_core::model::{
     Actor, ChannelKind, ConsentStatus, Direction, EntryStatus, NumberType, OwnerKind,
-    SessionContext,
+    SessionContext, SessionStatus,
 };
 use parley_core::session::{
     FailurePlan, Handoff, InboundKind, InboundMessage, InboundPlan, PriorSession, decide_handoff,
@@ -46,6 +46,7 @@ use tracing::{Instrument as _, field};
 use uuid::Uuid;
 
 use crate::channel_rules::{ChannelRules, ContactLinking, RulesError};
+use crate::flow_runs::{FlowCatalog, FlowUseError, Trigger, held_by_flow, start_run};
 use crate::events::{DomainEvent, EventBus};
 use crate::jobs::{self, Queue};
 use crate::runner::JobOutcome;
@@ -70,6 +71,8 @@ pub struct Inbound {
     clock: Arc<dyn Clock>,
     events: EventBus,
     outbound_wake: Option<Arc<Notify>>,
+    flows: FlowCatalog,
+    flow_wake: Option<Arc<Notify>>,
 }
 
 impl std::fmt::Debug for Inbound {
@@ -268,7 +271,16 @@ impl Inbound {
             clock,
             events,
             outbound_wake: None,
+            flows: FlowCatalog::default(),
+            flow_wake: None,
         }
+    }
+
+    /// Shares the engine's parsed flows, and wakes its flow runners when a message went to a flow.
+    pub fn with_flows(mut self, flows: FlowCatalog, wake: Arc<Notify>) -> Self {
+        self.flows = flows;
+        self.flow_wake = Some(wake);
+        self
     }
 
     /// Wakes the outbound dispatcher when auto-responses were queued.
@@ -459,6 +471,12 @@ impl Inbound {
         if sent_any && let Some(w) = &self.outbound_wake {
             w.notify_one();
         }
+        let to_flows = writes
+            .iter()
+            .any(|w| w.jobs.iter().any(|j| j.queue == Queue::Flows.as_str()));
+        if to_flows && let Some(w) = &self.flow_wake {
+            w.notify_one();
+        }
         metrics::counter!("parley_inbound_messages_total").increment(ids.len() as u64);
         fate.outcomes
             .extend(ids.iter().map(|id| (*id, JobOutcome::Done)));
@@ -526,9 +544,10 @@ impl Inbound {
         let context = context(&who.rules);
         let session = self.session(&mut who, &consent, context, now).await?;
         span.record("session_id", field::display(session.landed.id));
-        // Flows and bots run here, before routing: a flow stage reads the session plan, may take
-        // the conversation (its owner becomes the bot) and returns the plan routing goes on with.
         // Compliance keywords have been decided above, so they pre-empt any bot.
+        let session = self
+            .flows_and_replies(&mut who, &consent, event, session, now)
+            .await?;
         let session = self.route(&mut who, &consent, session).await?;
         Ok(write_plans(event, who, consent, session, now, cache))
     }
@@ -684,6 +703,123 @@ impl Inbound {
             is_new: !matches!(plan, InboundPlan::Reuse(_)),
             needs_routing: plan.needs_routing(),
         })
+    }
+
+    /// Stage: flows and bots, before routing. A reply in a conversation a flow holds goes to
+    /// the flow; a new conversation may be taken by one (a marketing keyword, the after-hours
+    /// flow, the marketing journey, the channel's bot, in that order), which then owns it; one
+    /// left for people gets the acknowledgment (or the after-hours reply), CO-20.
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn flows_and_replies(
+        &self,
+        who: &mut Identified,
+        consent: &ConsentPlan,
+        event: &InboundEvent,
+        mut session: SessionPlan,
+        now: Timestamp,
+    ) -> Result<SessionPlan, StageError> {
+        if consent.kind != InboundKind::Inquiry {
+            return Ok(session);
+        }
+        let landed = &session.landed;
+        if !session.is_new
+            && landed.status == SessionStatus::Active
+            && landed.owner_kind == Some(OwnerKind::Bot)
+        {
+            who.rows.jobs.push(jobs::flow_job(
+                &jobs::FlowJob {
+                    session_id: landed.id,
+                    event: jobs::FlowJobEvent::Reply {
+                        entry_id: consent.entry_id,
+                        text: event.text.clone(),
+                        choice: event.choice.clone(),
+                    },
+                },
+                now,
+            ));
+            return Ok(session);
+        }
+        if !session.needs_routing {
+            return Ok(session);
+        }
+        let rules = who.rules.clone();
+        let behaviour = &rules.behaviour;
+        let flows = &behaviour.flows;
+        let open = behaviour
+            .business_hours
+            .as_ref()
+            .is_none_or(|h| h.is_open(now));
+        let said = parley_core::keywords::normalize(&event.text);
+        let keyword = flows
+            .keywords
+            .iter()
+            .find(|(k, _)| parley_core::keywords::normalize(k) == said)
+            .map(|(_, f)| f)
+            // CMP-15: on a service channel a marketing keyword starts its journey only where
+            // reserved keywords are allowed.
+            .filter(|_| {
+                flows.allow_reserved_keywords
+                    || behaviour.default_context == SessionContext::Marketing
+            });
+        let chosen = if let Some(f) = keyword {
+            Some((f, Trigger::Keyword))
+        } else if let (false, Some(f)) = (open, &flows.after_hours) {
+            Some((f, Trigger::AfterHours))
+        } else if landed.context == SessionContext::Marketing {
+            flows.journey.as_ref().map(|f| (f, Trigger::Journey))
+        } else {
+            flows.bot.as_ref().map(|f| (f, Trigger::Channel))
+        };
+        if let Some((name, trigger)) = chosen {
+            match self.flows.current(&self.store, name).await {
+                Ok((flow, definition)) => {
+                    if let Some(mut held) = held_by_flow(landed, flow.id, now) {
+                        held.context = flow.context;
+                        let start = start_run(
+                            &flow,
+                            &definition,
+                            held.id,
+                            trigger,
+                            Default::default(),
+                            now,
+                        );
+                        who.rows.flow_runs.push(start.run);
+                        who.rows.jobs.push(start.job);
+                        session.landed = held;
+                        session.needs_routing = false;
+                        return Ok(session);
+                    }
+                }
+                Err(FlowUseError::Store(e)) => return Err(e.into()),
+                Err(e) => {
+                    // A person answers rather than nobody; the channel's settings name a flow
+                    // that cannot run, which the log says.
+                    tracing::warn!(channel_id = %rules.channel.id, error = %e, "the channel's flow cannot start");
+                }
+            }
+        }
+        let reply = if open {
+            &behaviour.auto_replies.acknowledgment
+        } else {
+            &behaviour.auto_replies.after_hours
+        };
+        if let Some(text) = behaviour.auto_reply(reply, who.customer.locale.as_deref()) {
+            let entry = jobs::auto_response_entry(landed.id, text.to_owned(), now);
+            let session_opt_in = parley_core::session::session_opt_in_valid(
+                &state_of(landed),
+                now,
+                &behaviour.session_policy,
+            );
+            // After the consent answers of the same message (their priorities are above).
+            who.rows.jobs.push(jobs::send_job(
+                entry.id,
+                SendPurpose::Conversation { session_opt_in },
+                jobs::REPLY_PRIORITY - 16,
+                now,
+            ));
+            who.rows.entries.push(entry);
+        }
+        Ok(session)
     }
 
     /// Stage: routing. A session that needs an agent goes in front of the channel's queue (the
@@ -1212,6 +1348,7 @@ fn inbound_entry(
         created_at: now,
         updated_at: now,
         template: None,
+        component: None,
     }
 }
 

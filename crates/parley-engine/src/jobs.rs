@@ -26,15 +26,19 @@ pub enum Queue {
     /// Campaign messages, a chunk per job: runners of their own, so a campaign's sends never
     /// stand between a customer and the reply they wait for.
     Campaign,
+    /// Flow events (a run started, a reply to a bot, an ask's timeout): their own runners, so a
+    /// webhook a flow calls never holds up inbound messages or sends.
+    Flows,
 }
 
 impl Queue {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Inbound,
         Self::Outbound,
         Self::Timers,
         Self::Media,
         Self::Campaign,
+        Self::Flows,
     ];
 
     /// The queue's name in the job table.
@@ -45,6 +49,7 @@ impl Queue {
             Self::Timers => "timers",
             Self::Media => "media",
             Self::Campaign => "campaign",
+            Self::Flows => "flows",
         }
     }
 }
@@ -70,17 +75,20 @@ pub enum JobKind {
     MediaFetch,
     /// A chunk of a campaign's entries to hand to one sender, through the dispatcher.
     CampaignSend,
+    /// Something happened to a flow run (see [`FlowJob`]).
+    FlowEvent,
     Other(String),
 }
 
 impl JobKind {
     /// The kinds the engine defines.
-    pub const KNOWN: [Self; 5] = [
+    pub const KNOWN: [Self; 6] = [
         Self::InboundMessage,
         Self::OutboundSend,
         Self::SessionTimer,
         Self::MediaFetch,
         Self::CampaignSend,
+        Self::FlowEvent,
     ];
 
     /// The kind's name in the job table.
@@ -91,6 +99,7 @@ impl JobKind {
             Self::SessionTimer => "session.timer",
             Self::MediaFetch => "media.fetch",
             Self::CampaignSend => "campaign.send",
+            Self::FlowEvent => "flow.event",
             Self::Other(name) => name.as_str(),
         }
     }
@@ -111,6 +120,7 @@ impl JobKind {
             Self::SessionTimer => Some(Queue::Timers),
             Self::MediaFetch => Some(Queue::Media),
             Self::CampaignSend => Some(Queue::Campaign),
+            Self::FlowEvent => Some(Queue::Flows),
             Self::Other(_) => None,
         }
     }
@@ -137,6 +147,44 @@ impl From<String> for JobKind {
     fn from(name: String) -> Self {
         Self::parse(&name)
     }
+}
+
+/// What a flow job carries: the session whose run it concerns and what happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowJob {
+    pub session_id: Uuid,
+    pub event: FlowJobEvent,
+}
+
+/// The event of a [`FlowJob`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FlowJobEvent {
+    /// Run `run_id` from its first step.
+    Start { run_id: Uuid },
+    /// The customer wrote (entry `entry_id`) in a session a flow holds.
+    Reply {
+        entry_id: Uuid,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        choice: Option<String>,
+    },
+    /// The wait of run `run_id` at write `seq` timed out.
+    Timeout { run_id: Uuid, seq: i64 },
+}
+
+/// A job for a flow event, due at `due` (now, or an ask's timeout). The flow worker applies a
+/// session's jobs in the order they were made.
+pub fn flow_job(job: &FlowJob, due: Timestamp) -> NewJob {
+    let payload = serde_json::to_string(job).unwrap_or_default();
+    let mut new = JobKind::FlowEvent.job(Queue::Flows, payload, due);
+    new.priority = REPLY_PRIORITY;
+    new.dedupe_key = Some(match &job.event {
+        FlowJobEvent::Start { run_id } => format!("flow-start:{run_id}"),
+        FlowJobEvent::Reply { entry_id, .. } => format!("flow-reply:{entry_id}"),
+        FlowJobEvent::Timeout { run_id, seq } => format!("flow-timeout:{run_id}:{seq}"),
+    });
+    new
 }
 
 /// Answers to a customer who is waiting go first.
@@ -241,6 +289,7 @@ pub fn auto_response_entry(session_id: Uuid, text: String, now: Timestamp) -> En
         created_at: now,
         updated_at: now,
         template: None,
+        component: None,
     }
 }
 
@@ -303,6 +352,10 @@ pub struct InboundEvent {
     #[serde(default)]
     pub profile_name: Option<String>,
     pub received_at: Timestamp,
+    /// The id of the option the customer tapped (a button, a list row, a quick reply), when
+    /// they tapped one; `text` is its title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice: Option<String>,
 }
 
 impl InboundEvent {
@@ -433,6 +486,7 @@ mod tests {
             media: Vec::new(),
             profile_name: None,
             received_at: now,
+            choice: None,
         }
         .job()
         .unwrap();
@@ -453,6 +507,7 @@ mod tests {
             media: Vec::new(),
             profile_name: Some("A\0nn".to_owned()),
             received_at: now,
+            choice: None,
         };
         assert!(!event.is_storable());
         let clean = event.storable();

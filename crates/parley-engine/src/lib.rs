@@ -28,6 +28,8 @@ pub mod compose;
 mod engine;
 pub mod events;
 pub mod feed;
+pub mod flow_runs;
+pub mod flows;
 pub mod import;
 pub mod inbound;
 pub mod ingest;

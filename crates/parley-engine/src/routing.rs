@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use parley_core::model::{OwnerKind, Presence, SessionStatus};
 use parley_core::routing::{
-    AgentState, QueueState, RoutingInput, RoutingRule, SkillLevel, WaitingWork, WorkTarget,
+    AgentState, QueueState, RouteTarget, RoutingInput, RoutingRule, SkillLevel, WaitingWork,
+    WorkTarget,
     console_connected, consumes_capacity, evaluate_rules, gone_away, offer_expired, plan_offers,
 };
 use parley_core::session::{SessionEvent, apply};
@@ -38,6 +39,7 @@ use uuid::Uuid;
 use crate::channel_rules::behaviour_of;
 use crate::events::{DomainEvent, EventBus};
 use crate::feed::Feed;
+use crate::flow_runs::{FlowCatalog, FlowUseError, RunStart, Trigger, held_by_flow, start_run};
 use crate::session_rows::{row_of, state_of};
 
 /// How long an agent has to accept an offer.
@@ -64,6 +66,8 @@ pub struct Router {
     wake: Arc<Notify>,
     node: String,
     pub offer_timeout: Duration,
+    flows: FlowCatalog,
+    flow_wake: Option<Arc<Notify>>,
 }
 
 impl std::fmt::Debug for Router {
@@ -81,6 +85,8 @@ impl Router {
             wake: Arc::new(Notify::new()),
             node: format!("router-{}", Uuid::now_v7()),
             offer_timeout: OFFER_TIMEOUT,
+            flows: FlowCatalog::default(),
+            flow_wake: None,
         }
     }
 
@@ -195,16 +201,23 @@ impl Router {
         let mut work = Vec::with_capacity(waiting.len());
         let mut new_rows = Vec::new();
         let mut rules_by_channel: HashMap<Uuid, Vec<RoutingRule>> = HashMap::new();
+        let mut to_flows = Vec::new();
         for w in waiting {
             let row = match w.work {
                 Some(row) => row,
-                None => {
-                    let row = self
-                        .classify(&w.session, &mut rules_by_channel, now)
-                        .await?;
-                    new_rows.push(row.clone());
-                    row
-                }
+                None => match self
+                    .classify(&w.session, &mut rules_by_channel, now)
+                    .await?
+                {
+                    Classified::Work(row) => {
+                        new_rows.push(row.clone());
+                        row
+                    }
+                    Classified::Flow(start) => {
+                        to_flows.push(start);
+                        continue;
+                    }
+                },
             };
             if row.offered_agent_id.is_some() {
                 continue;
@@ -220,8 +233,36 @@ impl Router {
                 declined_by: row.declined_by.clone(),
             });
         }
+        for (held, expected, start) in to_flows {
+            // RT-12: a rule's bot is a flow; it takes the session as an agent would.
+            let change = ConsoleChange {
+                sessions: vec![GuardedSession {
+                    expected_status: expected.status,
+                    expected_updated_at: expected.updated_at,
+                    row: held,
+                }],
+                effects: Some(parley_store::InboundWrite {
+                    flow_runs: vec![start.run],
+                    jobs: vec![start.job],
+                    ..Default::default()
+                }),
+                ..ConsoleChange::default()
+            };
+            match self.store.commit_console(&change, now).await {
+                Ok(()) => {
+                    report.classified += 1;
+                    if let Some(w) = &self.flow_wake {
+                        w.notify_one();
+                    }
+                }
+                // The session moved meanwhile (the customer wrote, it ended): the next round
+                // sees it as it is now.
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
         if !new_rows.is_empty() {
-            report.classified = new_rows.len();
+            report.classified += new_rows.len();
             let queues: Vec<Uuid> = new_rows.iter().filter_map(queue_of).collect();
             let change = ConsoleChange {
                 work_upserts: new_rows,
@@ -316,7 +357,7 @@ impl Router {
         session: &Session,
         rules_cache: &mut HashMap<Uuid, Vec<RoutingRule>>,
         now: Timestamp,
-    ) -> Result<RoutingWork, StoreError> {
+    ) -> Result<Classified, StoreError> {
         let fallback = session.queue_id;
         #[allow(clippy::map_entry)] // the value needs an await between the lookup and the insert
         if !rules_cache.contains_key(&session.channel_id) {
@@ -377,19 +418,47 @@ impl Router {
             };
             let decision = evaluate_rules(rules, &input, fallback);
             priority = decision.priority;
-            // A bot target has no bot runtime yet: the fallback queue takes the session so a
-            // person answers rather than nobody (documented in docs/console-api.md).
+            if let RouteTarget::Bot(name) = &decision.target {
+                match self.flows.current(&self.store, name).await {
+                    Ok((flow, definition)) => {
+                        if let Some(held) = held_by_flow(session, flow.id, now) {
+                            let start = start_run(
+                                &flow,
+                                &definition,
+                                session.id,
+                                Trigger::RoutingRule,
+                                Default::default(),
+                                now,
+                            );
+                            return Ok(Classified::Flow((held, session.clone(), start)));
+                        }
+                    }
+                    Err(FlowUseError::Store(e)) => return Err(e),
+                    // A rule naming a flow that cannot run: the fallback queue takes the
+                    // session so a person answers rather than nobody.
+                    Err(e) => {
+                        tracing::warn!(session_id = %session.id, error = %e, "route_to_bot: the flow cannot start")
+                    }
+                }
+            }
             target = decision.work_target(fallback).or(target);
         }
         let target = target.unwrap_or(WorkTarget::Skills(Vec::new()));
-        Ok(waiting_row(
+        Ok(Classified::Work(waiting_row(
             session.id,
             &target,
             i64::from(priority),
             session.status_since,
             Vec::new(),
             None,
-        ))
+        )))
+    }
+
+    /// Shares the engine's parsed flows and wakes its flow runners (for `route_to_bot`).
+    pub fn with_flows(mut self, flows: FlowCatalog, wake: Arc<Notify>) -> Self {
+        self.flows = flows;
+        self.flow_wake = Some(wake);
+        self
     }
 
     /// Takes an agent's work back: their offers are withdrawn and their active sessions wait
@@ -470,6 +539,15 @@ pub(crate) fn waiting_row(
         declined_by,
         transfer_from,
     }
+}
+
+/// Where classification sends a newly waiting session.
+enum Classified {
+    /// People: the routing row to write.
+    Work(RoutingWork),
+    /// A flow (a rule's `route_to_bot`): the session as the flow holds it, as it was read, and
+    /// the run's rows.
+    Flow((Session, Session, RunStart)),
 }
 
 /// What a routing row waits for; `None` for a row this version cannot read.

@@ -107,7 +107,7 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
     security(("bearer" = [])),
     tags(
         (name = "channels"), (name = "queues"), (name = "skills"), (name = "agents"),
-        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "keyword-sets"), (name = "quick-texts"), (name = "routing-rules"), (name = "templates"), (name = "dead-letters"), (name = "campaigns"), (name = "simulator"), (name = "operations")
+        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "keyword-sets"), (name = "quick-texts"), (name = "flows"), (name = "routing-rules"), (name = "templates"), (name = "dead-letters"), (name = "campaigns"), (name = "simulator"), (name = "operations")
     )
 )]
 struct ApiDoc;
@@ -185,6 +185,15 @@ pub fn app(state: AppState) -> Router {
             api::quick_texts::delete_quick_text
         ))
         .routes(routes!(api::quick_texts::render_quick_text))
+        .routes(routes!(api::flows::list_flows, api::flows::save_flow))
+        .routes(routes!(
+            api::flows::get_flow,
+            api::flows::put_flow,
+            api::flows::delete_flow
+        ))
+        .routes(routes!(api::flows::export_flow))
+        .routes(routes!(api::flows::test_flow))
+        .routes(routes!(api::flows::session_flow_runs))
         .routes(routes!(
             api::routing_rules::list_routing_rules,
             api::routing_rules::create_routing_rule

@@ -157,6 +157,7 @@ async fn persist(
                     .collect(),
                 profile_name: m.profile_name,
                 received_at: now,
+                choice: None,
             };
             state.engine.ingest.submit(&event).await?;
         }

@@ -54,6 +54,26 @@ impl Store {
         self.messaging_user(id).await
     }
 
+    /// Changes a messaging user's display name or locale (a flow's `set`); `None` leaves a field
+    /// as it is.
+    pub async fn update_user_profile(
+        &self,
+        id: Uuid,
+        name: Option<&str>,
+        locale: Option<&str>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let done = on_backend!(self, write c => sqlx::query(
+            "UPDATE messaging_users SET name = COALESCE($2, name), locale = COALESCE($3, locale), \
+             updated_at = $4 WHERE id = $1")
+            .bind(id).bind(name).bind(locale).bind(now.millis())
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::not_found("messaging user"));
+        }
+        Ok(())
+    }
+
     pub async fn messaging_user(&self, id: Uuid) -> Result<MessagingUser> {
         on_backend!(self, read c => sqlx::query_as::<_, MessagingUser>("SELECT * FROM messaging_users WHERE id = $1")
             .bind(id).fetch_optional(c).await)?

@@ -98,6 +98,25 @@ impl Store {
         .ok_or(StoreError::not_found("case"))
     }
 
+    /// Changes a case's subject or status (a flow's `set`); `None` leaves a field as it is.
+    pub async fn update_case_fields(
+        &self,
+        id: Uuid,
+        subject: Option<&str>,
+        status: Option<CaseStatus>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let done = on_backend!(self, write c => sqlx::query(
+            "UPDATE cases SET subject = COALESCE($2, subject), status = COALESCE($3, status), \
+             updated_at = $4 WHERE id = $1")
+            .bind(id).bind(subject).bind(status.map(CaseStatus::as_str)).bind(now.millis())
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::not_found("case"));
+        }
+        Ok(())
+    }
+
     pub async fn cases_of_contact(&self, contact_id: Uuid) -> Result<Vec<Case>> {
         Ok(on_backend!(self, read c => sqlx::query_as::<_, Case>(
             "SELECT * FROM cases WHERE contact_id = $1 ORDER BY id")

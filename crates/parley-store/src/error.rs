@@ -13,6 +13,10 @@ pub enum StoreError {
     /// for people naming the resource, e.g. "a queue with this name already exists".
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A row changed since it was read (a flow run another worker advanced): read it again and
+    /// decide again. Not a refusal: the same write can pass on the next try.
+    #[error("changed since read: {0}")]
+    Stale(String),
     /// A reference points at something that does not exist, or a check failed.
     #[error("invalid reference or value: {0}")]
     Invalid(String),

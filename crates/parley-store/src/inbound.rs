@@ -66,6 +66,8 @@ pub struct InboundWrite {
     pub jobs: Vec<NewJob>,
     /// The customer's message, for `last_inbound_at` and campaign reply attribution.
     pub reply: Option<ReplyWrite>,
+    /// Flow runs started or advanced with these rows.
+    pub flow_runs: Vec<crate::flows::FlowRunWrite>,
 }
 
 /// A customer's message as campaign attribution needs it.
@@ -176,14 +178,18 @@ macro_rules! write_effects {
         for e in &w.entries {
             sqlx::query(
                 "INSERT INTO entries (id, session_id, direction, actor, actor_id, body, media, \
-                 provider_message_id, status, error_code, provider_error, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)")
+                 provider_message_id, status, error_code, provider_error, created_at, updated_at, \
+                 template, component) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)")
                 .bind(e.id).bind(e.session_id).bind(e.direction.as_str()).bind(e.actor.as_str())
                 .bind(e.actor_id).bind(&e.body).bind(sqlx::types::Json::<&Vec<$crate::records::Media>>(&e.media))
                 .bind(&e.provider_message_id).bind(e.status.as_str()).bind(&e.error_code)
                 .bind(&e.provider_error).bind(e.created_at.millis())
+                .bind(e.template.as_ref().map(sqlx::types::Json::<&$crate::records::EntryTemplate>))
+                .bind(e.component.as_ref().map(sqlx::types::Json::<&parley_core::component::Component>))
                 .execute(&mut *$tx).await?;
         }
+        $crate::flows::write_runs!($tx, &w.flow_runs);
         for j in &w.jobs {
             sqlx::query($crate::jobs::INSERT_JOB)
                 .bind(parley_core::new_id()).bind(&j.queue).bind(&j.kind).bind(&j.payload)

@@ -19,6 +19,7 @@ mod conversations;
 mod crm;
 mod dead_letters;
 mod error;
+mod flows;
 mod import;
 mod inbound;
 mod jobs;
@@ -56,6 +57,7 @@ pub use console::{
 pub use conversations::{ConsentOrigin, MessagingUserFilter, SessionFilter};
 pub use dead_letters::{DEAD_LETTER_QUEUE, DeadLetter, DeadLetterWrite};
 pub use error::{Result, StoreError};
+pub use flows::{FlowRun, FlowRunWrite, FlowSaved, OpenRuns, StoredFlow};
 pub use import::{ConsentChange, ImportWritten, ProfileMerge, UserImportBatch, UserUpdate};
 pub use inbound::{
     CaseInsert, ConsentWrite, ContactInsert, ContactLink, InboundWrite, ReplyWrite,

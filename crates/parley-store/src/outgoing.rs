@@ -39,13 +39,14 @@ impl Store {
             let mut tx = c.begin().await?;
             sqlx::query(
                 "INSERT INTO entries (id, session_id, direction, actor, actor_id, body, media, \
-                 provider_message_id, status, error_code, provider_error, created_at, updated_at, template) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)")
+                 provider_message_id, status, error_code, provider_error, created_at, updated_at, template, \
+                 component) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)")
                 .bind(entry.id).bind(entry.session_id).bind(entry.direction.as_str())
                 .bind(entry.actor.as_str()).bind(entry.actor_id).bind(&entry.body)
                 .bind(Json::<&Vec<Media>>(&entry.media)).bind(&entry.provider_message_id)
                 .bind(entry.status.as_str()).bind(&entry.error_code).bind(&entry.provider_error)
                 .bind(at).bind(entry.template.as_ref().map(Json::<&EntryTemplate>))
+                .bind(entry.component.as_ref().map(Json::<&parley_core::component::Component>))
                 .execute(&mut *tx).await?;
             if by_agent > 0 {
                 sqlx::query(

@@ -488,6 +488,10 @@ pub struct Entry {
     /// the rendered text, for people to read).
     #[sqlx(json(nullable))]
     pub template: Option<EntryTemplate>,
+    /// The component this outbound entry is sent as, when it is one (the body then holds its
+    /// text fallback: what SMS sends and what people read in lists).
+    #[sqlx(json(nullable))]
+    pub component: Option<parley_core::component::Component>,
 }
 
 /// Which approved template an entry is sent as, and the values of its placeholders.

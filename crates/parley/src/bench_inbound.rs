@@ -230,6 +230,7 @@ pub async fn run(messages: usize, concurrency: usize, customers: usize) -> Resul
                 media: Vec::new(),
                 profile_name: None,
                 received_at: SystemClock.now(),
+                choice: None,
             };
             event.job()
         })

@@ -155,6 +155,7 @@ impl Side {
             media: Vec::new(),
             profile_name: None,
             received_at: now,
+            choice: None,
         }
     }
 
@@ -203,6 +204,7 @@ impl Side {
                     body: "Your order ships today".into(),
                     media: Vec::new(),
                     template: None,
+                    component: None,
                 },
                 Author {
                     actor: Actor::Agent,

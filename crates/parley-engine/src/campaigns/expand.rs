@@ -304,6 +304,7 @@ pub(crate) async fn batch(
                 language: t.language.clone(),
                 parameters: rendered.parameters.clone(),
             }),
+            component: None,
         };
         chunks
             .entry((channel.id, due))

@@ -456,6 +456,7 @@ async fn on_mo(
         media: Vec::new(),
         profile_name: None,
         received_at,
+        choice: None,
     };
     let Some(ingest) = ingest else {
         tracing::error!(channel = %channel_id, from = %event.from,

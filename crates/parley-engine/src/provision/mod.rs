@@ -52,6 +52,9 @@ pub struct WorkspaceFile {
     /// Identified by name; tried in file order unless positions say otherwise.
     #[serde(default)]
     pub routing_rules: Vec<self::rules::RoutingRuleFile>,
+    /// Flows (bots, journeys), identified by name; a changed one becomes a new version.
+    #[serde(default)]
+    pub flows: Vec<parley_core::flow::FlowDefinition>,
 }
 
 /// A queue in a workspace file: the API's input, field for field.
@@ -186,8 +189,14 @@ pub async fn apply(
     self::rules::validate(file)?;
     // Processes are checked against the stored ones too, still before anything is written.
     let process_plan = self::processes::plan(store, &file.sms_processes, prune).await?;
+    for f in &file.flows {
+        crate::service::flows::check(f)?;
+    }
     let mut report = ApplyReport::default();
     let now = clock.now();
+
+    // Before channels: their settings name the flows they start.
+    crate::service::flows::apply(store, &file.flows, prune, now, &mut report).await?;
 
     let mut queue_ids = BTreeMap::new();
     for q in &file.queues {

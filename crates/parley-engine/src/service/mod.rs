@@ -11,6 +11,7 @@ pub mod channels;
 pub mod contacts;
 pub mod dead_letters;
 pub mod deliveries;
+pub mod flows;
 pub mod keyword_sets;
 pub mod queues;
 pub mod quick_texts;

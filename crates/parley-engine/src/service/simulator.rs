@@ -52,6 +52,7 @@ pub async fn customer_message(
             media: Vec::new(),
             profile_name: None,
             received_at: now,
+            choice: None,
         })
         .await?;
     engine.events.publish(DomainEvent::SimulatorMessage {

@@ -666,6 +666,7 @@ async fn inbound(w: &World, channel: &Channel, from: &str, text: &str) {
             media: vec![],
             profile_name: None,
             received_at: w.now(),
+            choice: None,
         })
         .await
         .unwrap();

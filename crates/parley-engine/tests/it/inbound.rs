@@ -35,6 +35,7 @@ fn event(channel: &Channel, id: &str, text: &str, at: Timestamp) -> InboundEvent
         media: vec![],
         profile_name: None,
         received_at: at,
+        choice: None,
     }
 }
 

@@ -79,6 +79,7 @@ fn event(channel: &Channel, from: &str, text: &str, at: Timestamp) -> InboundEve
         media: vec![],
         profile_name: None,
         received_at: at,
+        choice: None,
     }
 }
 

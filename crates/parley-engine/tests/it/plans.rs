@@ -232,6 +232,7 @@ fn event(channel: &Channel, text: &str, at: Timestamp) -> InboundEvent {
         media: vec![],
         profile_name: None,
         received_at: at,
+        choice: None,
     }
 }
 
@@ -257,6 +258,7 @@ async fn reply(engine: &Engine, session_id: uuid::Uuid) -> parley_store::Entry {
                 body: "Hi, how can we help?".into(),
                 media: vec![],
                 template: None,
+                component: None,
             },
             Author {
                 actor: Actor::Agent,

@@ -61,6 +61,10 @@ pub struct MessageInput {
     #[serde(default)]
     pub media: Vec<MediaInput>,
     pub template: Option<TemplateInput>,
+    /// A component (buttons, a list, a link card, time slots), rendered in the best format the
+    /// channel has; its numbered text goes to SMS. See `parley_core::component::Component`.
+    #[schema(value_type = Option<Object>)]
+    pub component: Option<parley_core::component::Component>,
 }
 
 /// A message the channel's rules refused, recorded as a failed entry.
@@ -113,6 +117,7 @@ pub async fn send_message(
             language: t.language,
             parameters: t.parameters,
         }),
+        component: input.component,
     };
     let author = Author {
         actor: Actor::Agent,

@@ -8,6 +8,7 @@ pub mod compose;
 pub mod contacts;
 pub mod conversations;
 pub mod dead_letters;
+pub mod flows;
 pub mod keyword_sets;
 pub mod messages;
 pub mod people;

@@ -177,6 +177,9 @@ session_action!(
 pub struct TransferBody {
     pub agent_id: Option<Uuid>,
     pub queue_id: Option<Uuid>,
+    /// A flow (a bot) by id: it takes the conversation (RT-09).
+    #[serde(default)]
+    pub flow_id: Option<Uuid>,
 }
 
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/transfer", tag = "console", params(IdPath),
@@ -188,12 +191,13 @@ pub async fn transfer(
     ApiJson(body): ApiJson<TransferBody>,
 ) -> Result<Response, ApiError> {
     let agent = agent(session)?;
-    let to = match (body.agent_id, body.queue_id) {
-        (Some(a), None) => TransferTo::Agent(a),
-        (None, Some(q)) => TransferTo::Queue(q),
+    let to = match (body.agent_id, body.queue_id, body.flow_id) {
+        (Some(a), None, None) => TransferTo::Agent(a),
+        (None, Some(q), None) => TransferTo::Queue(q),
+        (None, None, Some(f)) => TransferTo::Flow(f),
         _ => {
             return Err(ApiError::invalid(
-                "give exactly one of agent_id and queue_id",
+                "give exactly one of agent_id, queue_id and flow_id",
             ));
         }
     };
@@ -260,6 +264,7 @@ pub async fn start_conversation(
             language: t.language,
             parameters: t.parameters,
         }),
+        component: None,
     };
     let session = desk.start_conversation(&agent, user, message).await?;
     let now = state.clock.now();

@@ -249,6 +249,7 @@ async fn a_message_for_a_removed_channel_is_a_dead_letter(b: TestBackend) {
         media: Vec::new(),
         profile_name: None,
         received_at: SystemClock.now(),
+        choice: None,
     };
     hook.app
         .db

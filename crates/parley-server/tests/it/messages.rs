@@ -537,6 +537,7 @@ async fn whatsapp_templates_outside_the_window(b: TestBackend) {
                     language: "en_US".into(),
                     parameters: vec!["Bo".into(), "#7".into()],
                 }),
+                component: None,
             },
             None,
             SystemClock.now(),

@@ -127,6 +127,7 @@ fn recipient_of(
         created_at: now,
         updated_at: now,
         template: None,
+        component: None,
     };
     let mut job = NewJob::new(
         "outbound",
