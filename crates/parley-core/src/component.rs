@@ -178,8 +178,9 @@ impl Component {
         }
     }
 
-    /// The choices with what each shows besides its title (option descriptions; slots have none).
-    fn choices(&self) -> Vec<Choice<'_>> {
+    /// The choices with everything a format may show of them: a question's options, or time
+    /// slots (id: the start; no description or image). Empty for a link.
+    pub fn choices(&self) -> Vec<Choice<'_>> {
         match self {
             Self::Question { options, .. } => options
                 .iter()
@@ -187,6 +188,7 @@ impl Component {
                     id: &o.id,
                     title: &o.title,
                     description: o.description.as_deref(),
+                    image_url: o.image_url.as_deref(),
                 })
                 .collect(),
             Self::TimeSlots { slots, .. } => slots
@@ -195,6 +197,7 @@ impl Component {
                     id: &s.start,
                     title: &s.title,
                     description: None,
+                    image_url: None,
                 })
                 .collect(),
             Self::Link { .. } => Vec::new(),
@@ -352,11 +355,14 @@ impl Component {
     }
 }
 
-/// A choice as every format reads it.
-struct Choice<'a> {
-    id: &'a str,
-    title: &'a str,
-    description: Option<&'a str>,
+/// A choice as every format reads it, whether an option or a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice<'a> {
+    /// What a tap sends back.
+    pub id: &'a str,
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    pub image_url: Option<&'a str>,
 }
 
 fn one_line(s: &str) -> String {
