@@ -16,7 +16,10 @@
 //!   a BSUID for some messages (authentication templates) with error 131062.
 //! - Content ([`WhatsAppContent`]): text, media by public link (`image`, `audio`, `video`,
 //!   `document`, `sticker`; captions on image, video and document; a filename on documents), or an
-//!   approved template with header, body and button parameters.
+//!   approved template with header, body and button parameters, or an interactive message
+//!   ([`Interactive`]): reply buttons, a list, or a CTA URL button with an optional image header
+//!   (`{"type":"interactive","interactive":{"type":"button"|"list"|"cta_url","header"?,"body":
+//!   {"text"},"action":{...}}}`), checked against [`parley_core::component::limits`].
 //! - `context.message_id` makes the message a reply; `biz_opaque_callback_data` (up to 512
 //!   characters) comes back on every status webhook of the message, which lets the engine match a
 //!   status to an outbox entry even when the send's own response was lost.
