@@ -513,6 +513,51 @@ mod tests {
         serde_json::from_slice(&prepared.request.body).unwrap()
     }
 
+    proptest::proptest! {
+        /// Whatever format `choose_format` picks, Meta's request builds: the core's capacities
+        /// and the builders' checks agree.
+        #[test]
+        fn a_chosen_format_always_builds(
+            text in "[a-z][a-z ]{0,700}",
+            options in proptest::collection::vec(
+                ("[a-zé][a-zé ]{0,30}", proptest::option::of("[a-z]{1,90}"),
+                 proptest::option::of("https://cdn[.]example/[a-z]{1,8}")),
+                1..16,
+            ),
+            button in proptest::option::of("[A-Za-z]{1,20}"),
+            formats in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    Format::Buttons, Format::List, Format::QuickReplies, Format::Carousel,
+                    Format::Text,
+                ]),
+                0..4,
+            ),
+        ) {
+            let c = Component::Question {
+                text,
+                options: options
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (title, description, image_url))| ComponentOption {
+                        id: format!("o{i}"),
+                        title,
+                        description,
+                        image_url,
+                    })
+                    .collect(),
+                button,
+                formats,
+            };
+            for kind in [ChannelKind::Whatsapp, ChannelKind::Messenger] {
+                // A long text fallback is the engine's fit stage's to refuse (3004), not ours.
+                if component::choose_format(&c, kind, true) != Format::Text {
+                    // `sent` unwraps the prepared send.
+                    let _ = sent(kind, &c, false);
+                }
+            }
+        }
+    }
+
     #[test]
     fn whatsapp_renders_the_chosen_format() {
         let buttons = sent(ChannelKind::Whatsapp, &question(2, vec![]), false);
