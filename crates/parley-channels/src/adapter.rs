@@ -7,6 +7,7 @@
 //! exact request to make and reads the answer; the engine owns the HTTP client, the SMPP links,
 //! the simulator's recorder, the clock and the retries.
 
+use parley_core::component::Component;
 use parley_core::model::{Actor, ChannelKind, NumberType, Provider};
 use parley_core::{ErrorCode, Timestamp};
 use serde::de::DeserializeOwned;
@@ -169,6 +170,10 @@ pub struct Outgoing<'a> {
     /// When the customer last wrote in this session.
     pub last_customer_at: Option<Timestamp>,
     pub now: Timestamp,
+    /// A component to render natively where the channel can. `body` then holds its text
+    /// fallback ([`Component::text_fallback`]), which is what goes when the adapter picks
+    /// [`parley_core::component::Format::Text`] ([`parley_core::component::choose_format`]).
+    pub component: Option<&'a Component>,
 }
 
 /// A send ready for the engine's HTTP client.
@@ -286,6 +291,10 @@ pub struct InboundMessage {
     /// Files by location (a URL or a provider's media id) and content type.
     pub files: Vec<(String, String)>,
     pub profile_name: Option<String>,
+    /// The id of the option the customer tapped (a WhatsApp reply button or list row, a
+    /// template's quick-reply payload, a Messenger quick reply or postback). `text` stays what
+    /// the customer saw: the option's title.
+    pub choice: Option<String>,
 }
 
 /// A delivery status for a message Parley sent.

@@ -107,6 +107,20 @@ mod tests {
         assert!(names.iter().any(|n| n == "twilio"));
     }
 
+    /// Components render natively on Meta (WhatsApp, Messenger) and the web widget; SMS
+    /// providers send the numbered text fallback.
+    #[test]
+    fn only_meta_and_web_render_components() {
+        for name in providers().names() {
+            let adapter = providers().get(&Provider::parse(&name).unwrap()).unwrap();
+            let native = matches!(name.as_str(), "meta" | "web");
+            assert_eq!(adapter.capabilities().components, native, "{name}");
+        }
+        for name in ["twilio", "vonage", "smpp", "simulator"] {
+            assert!(providers().names().iter().any(|n| n == name), "{name}");
+        }
+    }
+
     #[test]
     fn unknown_providers_and_kinds_are_refused() {
         let empty = json!({});

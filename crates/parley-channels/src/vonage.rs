@@ -472,6 +472,7 @@ impl ProviderAdapter for VonageAdapter {
                 text: param(&params, "text").unwrap_or_default().to_owned(),
                 files: Vec::new(),
                 profile_name: None,
+                choice: None,
             })]
         };
         Ok(Webhook {
@@ -597,6 +598,7 @@ mod tests {
                 text: "Hello".into(),
                 files: vec![],
                 profile_name: None,
+                choice: None,
             })]
         );
         let tampered = query.replace("Hello", "Hullo");

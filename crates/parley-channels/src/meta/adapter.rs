@@ -1,17 +1,20 @@
 //! Meta (WhatsApp Cloud API and Messenger) as a [`ProviderAdapter`]: typed settings, sends and
 //! media.
 
+use parley_core::component::{self, Component, Format};
 use parley_core::media::{MediaClass, class_of};
 use parley_core::model::{ChannelKind, Provider};
 use parley_core::window::{self, Composer, MessageForm, WindowQuery};
 use serde::Deserialize;
 
 use super::messenger_send::{
-    self, AttachmentKind, MessagingType, MessengerContent, MessengerOutbound,
+    self, AttachmentKind, GenericElement, MessagingType, MessengerContent, MessengerOutbound,
+    QuickReply, TemplateButton,
 };
 use super::send::{
-    self as whatsapp_send, GraphEndpoint, OutboundMediaKind, Template, TemplateComponent,
-    TemplateParameter, WhatsAppContent, WhatsAppOutbound, WhatsAppRecipient,
+    self as whatsapp_send, GraphEndpoint, Interactive, ListRow, ListSection, OutboundMediaKind,
+    ReplyButton, Template, TemplateComponent, TemplateParameter, WhatsAppContent, WhatsAppOutbound,
+    WhatsAppRecipient,
 };
 use crate::adapter::{
     Capabilities, ChannelConfig, MediaFetch, MediaLocation, Outgoing, PreparedSend,
@@ -161,8 +164,11 @@ impl ProviderAdapter for MetaAdapter {
     /// channel's address), both with `secrets.access_token` and `settings.api_version`. Free-form
     /// messages only inside the window (`parley_core::window`). A WhatsApp message that carries a
     /// template goes as a template message with its values as body parameters, inside or outside
-    /// the window. A file goes as media by link (its caption the body), on Messenger as an
-    /// attachment.
+    /// the window. A component goes in the format [`component::choose_format`] picks for the
+    /// channel (WhatsApp reply buttons, list or link button; Messenger quick replies, button or
+    /// generic template); when that is Text, the body (the engine's text fallback) goes as any
+    /// message. A file goes as media by link (its caption the body), on Messenger as an
+    /// attachment. A template wins over a component, and a component over a file.
     fn prepare_send(
         &self,
         channel: &ChannelConfig<'_>,
@@ -194,8 +200,11 @@ impl ProviderAdapter for MetaAdapter {
                 } else {
                     WhatsAppRecipient::Phone(message.to.to_owned())
                 };
-                let content = match (&message.template, message.files.first()) {
-                    (Some(t), _) => WhatsAppContent::Template(Template {
+                let native = message
+                    .component
+                    .and_then(|c| whatsapp_component(c, self.capabilities().components));
+                let content = match (&message.template, native, message.files.first()) {
+                    (Some(t), _, _) => WhatsAppContent::Template(Template {
                         name: t.name.to_owned(),
                         language: t.language.to_owned(),
                         components: if t.parameters.is_empty() {
@@ -206,7 +215,8 @@ impl ProviderAdapter for MetaAdapter {
                             )]
                         },
                     }),
-                    (None, Some(file)) => WhatsAppContent::Media {
+                    (None, Some(native), _) => native,
+                    (None, None, Some(file)) => WhatsAppContent::Media {
                         kind: match class_of(file.content_type) {
                             Some(MediaClass::Image) => OutboundMediaKind::Image,
                             Some(MediaClass::Audio) => OutboundMediaKind::Audio,
@@ -217,7 +227,7 @@ impl ProviderAdapter for MetaAdapter {
                         caption: (!message.body.trim().is_empty()).then(|| message.body.to_owned()),
                         filename: None,
                     },
-                    (None, None) => WhatsAppContent::text(message.body),
+                    (None, None, None) => WhatsAppContent::text(message.body),
                 };
                 let out = WhatsAppOutbound::new(recipient, content);
                 Ok(PreparedSend {
@@ -236,8 +246,14 @@ impl ProviderAdapter for MetaAdapter {
                 let out = MessengerOutbound {
                     psid: message.to.to_owned(),
                     messaging_type,
-                    content: match message.files.first() {
-                        Some(file) => MessengerContent::Attachment {
+                    content: match (
+                        message
+                            .component
+                            .and_then(|c| messenger_component(c, self.capabilities().components)),
+                        message.files.first(),
+                    ) {
+                        (Some(native), _) => native,
+                        (None, Some(file)) => MessengerContent::Attachment {
                             kind: match class_of(file.content_type) {
                                 Some(MediaClass::Image) => AttachmentKind::Image,
                                 Some(MediaClass::Audio) => AttachmentKind::Audio,
@@ -247,7 +263,7 @@ impl ProviderAdapter for MetaAdapter {
                             url: file.url.to_owned(),
                             is_reusable: false,
                         },
-                        None => MessengerContent::Text(message.body.to_owned()),
+                        (None, None) => MessengerContent::Text(message.body.to_owned()),
                     },
                     metadata: None,
                 };
@@ -289,5 +305,350 @@ impl ProviderAdapter for MetaAdapter {
             request,
             content_type: info.mime_type,
         })
+    }
+}
+
+/// A component as WhatsApp renders it natively, or `None` when its format is Text.
+fn whatsapp_component(c: &Component, native: bool) -> Option<WhatsAppContent> {
+    let body = c.text().to_owned();
+    let interactive = match (
+        component::choose_format(c, ChannelKind::Whatsapp, native),
+        c,
+    ) {
+        (Format::Buttons, _) => Interactive::Buttons {
+            body,
+            buttons: c
+                .choices()
+                .iter()
+                .map(|o| ReplyButton {
+                    id: o.id.to_owned(),
+                    title: o.title.to_owned(),
+                })
+                .collect(),
+        },
+        (Format::List, _) => {
+            let button = component::list_button(c).to_owned();
+            Interactive::List {
+                body,
+                // pywa titles every section; with one, its title repeats the button's label.
+                sections: vec![ListSection {
+                    title: Some(button.clone()),
+                    rows: c
+                        .choices()
+                        .iter()
+                        .map(|o| ListRow {
+                            id: o.id.to_owned(),
+                            title: o.title.to_owned(),
+                            description: o.description.map(str::to_owned),
+                        })
+                        .collect(),
+                }],
+                button,
+            }
+        }
+        (
+            Format::RichLink,
+            Component::Link {
+                url,
+                title,
+                image_url,
+                ..
+            },
+        ) => Interactive::CtaUrl {
+            body,
+            display_text: title.clone(),
+            url: url.clone(),
+            header_image: image_url.clone(),
+        },
+        _ => return None,
+    };
+    Some(WhatsAppContent::Interactive(interactive))
+}
+
+/// A component as Messenger renders it natively, or `None` when its format is Text.
+fn messenger_component(c: &Component, native: bool) -> Option<MessengerContent> {
+    let text = c.text().to_owned();
+    let postback = |title: &str, id: &str| TemplateButton::Postback {
+        title: title.to_owned(),
+        payload: id.to_owned(),
+    };
+    Some(
+        match (
+            component::choose_format(c, ChannelKind::Messenger, native),
+            c,
+        ) {
+            (Format::QuickReplies, _) => MessengerContent::QuickReplies {
+                text,
+                replies: c
+                    .choices()
+                    .iter()
+                    .map(|o| QuickReply {
+                        title: o.title.to_owned(),
+                        payload: o.id.to_owned(),
+                        image_url: o.image_url.map(str::to_owned),
+                    })
+                    .collect(),
+            },
+            (Format::Buttons, _) => MessengerContent::ButtonTemplate {
+                text,
+                buttons: c
+                    .choices()
+                    .iter()
+                    .map(|o| postback(o.title, o.id))
+                    .collect(),
+            },
+            // The generic template has no text of its own: a carousel is its cards.
+            (Format::Carousel, _) => MessengerContent::GenericTemplate {
+                elements: c
+                    .choices()
+                    .iter()
+                    .map(|o| GenericElement {
+                        title: o.title.to_owned(),
+                        subtitle: o.description.map(str::to_owned),
+                        image_url: o.image_url.map(str::to_owned),
+                        buttons: vec![postback(component::card_button(c, o.title), o.id)],
+                    })
+                    .collect(),
+            },
+            (
+                Format::RichLink,
+                Component::Link {
+                    url,
+                    title,
+                    image_url,
+                    ..
+                },
+            ) => MessengerContent::GenericTemplate {
+                elements: vec![GenericElement {
+                    title: title.clone(),
+                    subtitle: Some(text),
+                    image_url: image_url.clone(),
+                    buttons: vec![TemplateButton::WebUrl {
+                        title: title.clone(),
+                        url: url.clone(),
+                    }],
+                }],
+            },
+            _ => return None,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use parley_core::Timestamp;
+    use parley_core::component::{ComponentOption, Format};
+    use parley_core::model::Actor;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::adapter::OutgoingTemplate;
+
+    fn question(n: usize, formats: Vec<Format>) -> Component {
+        Component::Question {
+            text: "Which store?".into(),
+            options: (1..=n)
+                .map(|i| ComponentOption {
+                    id: format!("s{i}"),
+                    title: format!("Store {i}"),
+                    description: (i == 1).then(|| "Open till 9".to_owned()),
+                    image_url: None,
+                })
+                .collect(),
+            button: None,
+            formats,
+        }
+    }
+
+    fn link() -> Component {
+        Component::Link {
+            text: "Track your order".into(),
+            url: "https://shop.example/t/1042".into(),
+            title: "Track".into(),
+            image_url: Some("https://cdn.example/parcel.png".into()),
+            formats: vec![],
+        }
+    }
+
+    /// The JSON body Meta would get for `component` on a channel of `kind`, the body being its
+    /// text fallback as the engine fills it.
+    fn sent(kind: ChannelKind, component: &Component, template: bool) -> Value {
+        let (address, settings, to) = match kind {
+            ChannelKind::Whatsapp => (
+                "+15550783881",
+                json!({"api_version": "v21.0", "phone_number_id": "106540352242922"}),
+                "447400123456",
+            ),
+            _ => (
+                "104885245713421",
+                json!({"api_version": "v21.0"}),
+                "6783451290871234",
+            ),
+        };
+        let secrets = json!({"access_token": "EAAG"});
+        let channel = ChannelConfig {
+            kind,
+            address,
+            number_type: None,
+            settings: &settings,
+            secrets: &secrets,
+        };
+        let fallback = component.text_fallback();
+        let now = Timestamp::from_millis(1_763_719_200_000);
+        let message = Outgoing {
+            to,
+            body: &fallback,
+            files: vec![],
+            template: template.then_some(OutgoingTemplate {
+                name: "order_update",
+                language: "en_US",
+                parameters: &[],
+            }),
+            actor: Actor::Bot,
+            last_customer_at: Some(Timestamp::from_millis(now.millis() - 60_000)),
+            now,
+            component: Some(component),
+        };
+        let prepared = MetaAdapter.prepare_send(&channel, &message).unwrap();
+        serde_json::from_slice(&prepared.request.body).unwrap()
+    }
+
+    proptest::proptest! {
+        /// Whatever format `choose_format` picks, Meta's request builds: the core's capacities
+        /// and the builders' checks agree.
+        #[test]
+        fn a_chosen_format_always_builds(
+            text in "[a-z][a-z ]{0,700}",
+            options in proptest::collection::vec(
+                ("[a-zé][a-zé ]{0,30}", proptest::option::of("[a-z]{1,90}"),
+                 proptest::option::of("https://cdn[.]example/[a-z]{1,8}")),
+                1..16,
+            ),
+            button in proptest::option::of("[A-Za-z]{1,20}"),
+            formats in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    Format::Buttons, Format::List, Format::QuickReplies, Format::Carousel,
+                    Format::Text,
+                ]),
+                0..4,
+            ),
+        ) {
+            let c = Component::Question {
+                text,
+                options: options
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (title, description, image_url))| ComponentOption {
+                        id: format!("o{i}"),
+                        title,
+                        description,
+                        image_url,
+                    })
+                    .collect(),
+                button,
+                formats,
+            };
+            for kind in [ChannelKind::Whatsapp, ChannelKind::Messenger] {
+                // A long text fallback is the engine's fit stage's to refuse (3004), not ours.
+                if component::choose_format(&c, kind, true) != Format::Text {
+                    // `sent` unwraps the prepared send.
+                    let _ = sent(kind, &c, false);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn whatsapp_renders_the_chosen_format() {
+        let buttons = sent(ChannelKind::Whatsapp, &question(2, vec![]), false);
+        assert_eq!(buttons["type"], "interactive");
+        assert_eq!(
+            buttons["interactive"],
+            json!({"type": "button", "body": {"text": "Which store?"}, "action": {"buttons": [
+                {"type": "reply", "reply": {"id": "s1", "title": "Store 1"}},
+                {"type": "reply", "reply": {"id": "s2", "title": "Store 2"}}
+            ]}})
+        );
+        let list = sent(ChannelKind::Whatsapp, &question(4, vec![]), false);
+        assert_eq!(list["interactive"]["type"], "list");
+        assert_eq!(list["interactive"]["action"]["button"], "Options");
+        assert_eq!(
+            list["interactive"]["action"]["sections"][0]["rows"][0],
+            json!({"id": "s1", "title": "Store 1", "description": "Open till 9"})
+        );
+        assert_eq!(
+            list["interactive"]["action"]["sections"][0]["rows"]
+                .as_array()
+                .map(Vec::len),
+            Some(4)
+        );
+        assert_eq!(
+            sent(ChannelKind::Whatsapp, &link(), false)["interactive"],
+            json!({"type": "cta_url",
+                   "header": {"type": "image", "image": {"link": "https://cdn.example/parcel.png"}},
+                   "body": {"text": "Track your order"},
+                   "action": {"name": "cta_url", "parameters": {
+                       "display_text": "Track", "url": "https://shop.example/t/1042"}}})
+        );
+        // Beyond a list's 10 rows: the numbered fallback, as text.
+        let text = sent(ChannelKind::Whatsapp, &question(11, vec![]), false);
+        assert_eq!(text["type"], "text");
+        assert!(
+            text["text"]["body"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("Which store?\n1. Store 1 - Open till 9\n2."))
+        );
+        // A template wins: it is what may go outside the window.
+        assert_eq!(
+            sent(ChannelKind::Whatsapp, &question(2, vec![]), true)["type"],
+            "template"
+        );
+    }
+
+    #[test]
+    fn messenger_renders_the_chosen_format() {
+        let psid = json!({"id": "6783451290871234"});
+        let quick = sent(ChannelKind::Messenger, &question(5, vec![]), false);
+        assert_eq!(quick["recipient"], psid);
+        assert_eq!(quick["message"]["text"], "Which store?");
+        assert_eq!(
+            quick["message"]["quick_replies"][4],
+            json!({"content_type": "text", "title": "Store 5", "payload": "s5"})
+        );
+        let buttons = sent(ChannelKind::Messenger, &question(2, vec![]), false);
+        assert_eq!(
+            buttons["message"]["attachment"],
+            json!({"type": "template", "payload": {"template_type": "button",
+            "text": "Which store?", "buttons": [
+                {"type": "postback", "title": "Store 1", "payload": "s1"},
+                {"type": "postback", "title": "Store 2", "payload": "s2"}
+            ]}})
+        );
+        let carousel = sent(
+            ChannelKind::Messenger,
+            &question(2, vec![Format::Carousel]),
+            false,
+        );
+        assert_eq!(
+            carousel["message"]["attachment"]["payload"]["elements"][0],
+            json!({"title": "Store 1", "subtitle": "Open till 9", "buttons": [
+                {"type": "postback", "title": "Store 1", "payload": "s1"}]})
+        );
+        assert_eq!(
+            sent(ChannelKind::Messenger, &link(), false)["message"]["attachment"]["payload"],
+            json!({"template_type": "generic", "elements": [{
+                "title": "Track", "subtitle": "Track your order",
+                "image_url": "https://cdn.example/parcel.png",
+                "buttons": [{"type": "web_url", "url": "https://shop.example/t/1042", "title": "Track"}]
+            }]})
+        );
+        // More than 13: the numbered fallback.
+        let text = sent(ChannelKind::Messenger, &question(14, vec![]), false);
+        assert!(text["message"]["attachment"].is_null());
+        assert!(
+            text["message"]["text"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("\n14. Store 14"))
+        );
     }
 }

@@ -11,6 +11,13 @@
 //!  "message":{"attachment":{"type":"image","payload":{"url":"https://…","is_reusable":false}}}}
 //! ```
 //!
+//! Components render as Meta's reference documents them ([`MessengerContent`]): quick replies
+//! (`message.text` with `message.quick_replies[{content_type:"text",title,payload}]`), the button
+//! template (`attachment.type:"template"`, `payload.template_type:"button"`, `text`,
+//! `buttons[{type:"postback",title,payload}]`) and the generic template (`template_type:"generic"`,
+//! `elements[{title,subtitle,image_url,buttons:[web_url or postback]}]`), each checked against the
+//! capacities in [`parley_core::component::limits`].
+//!
 //! Which `messaging_type` to use is a domain rule, [`parley_core::window::decide`]: inside 24
 //! hours of the customer's last message `RESPONSE`; up to 7 days, and only for a human agent,
 //! `MESSAGE_TAG` with `HUMAN_AGENT`; otherwise nothing (0004). The builder takes the decided
@@ -102,7 +109,8 @@ impl AttachmentKind {
     }
 }
 
-/// What a Messenger message carries: text, or one attachment (Messenger sends them separately).
+/// What a Messenger message carries: text, one attachment (Messenger sends them separately),
+/// or a component rendered natively. Limits: [`parley_core::component::limits`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessengerContent {
     Text(String),
@@ -112,6 +120,48 @@ pub enum MessengerContent {
         /// Let Meta keep the upload for reuse by attachment id.
         is_reusable: bool,
     },
+    /// Text with up to 13 quick replies above the composer; a tap comes back as a message with
+    /// the reply's title as its text and `quick_reply.payload`.
+    QuickReplies {
+        text: String,
+        replies: Vec<QuickReply>,
+    },
+    /// The button template: text with up to 3 buttons under it.
+    ButtonTemplate {
+        text: String,
+        buttons: Vec<TemplateButton>,
+    },
+    /// The generic template: up to 10 cards side by side (one card is a link preview).
+    GenericTemplate {
+        elements: Vec<GenericElement>,
+    },
+}
+
+/// A text quick reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuickReply {
+    pub title: String,
+    pub payload: String,
+    /// An icon beside the title.
+    pub image_url: Option<String>,
+}
+
+/// A button of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateButton {
+    /// Sends a `messaging_postbacks` event with `payload` to the webhook.
+    Postback { title: String, payload: String },
+    /// Opens `url`.
+    WebUrl { title: String, url: String },
+}
+
+/// A card of the generic template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenericElement {
+    pub title: String,
+    pub subtitle: Option<String>,
+    pub image_url: Option<String>,
+    pub buttons: Vec<TemplateButton>,
 }
 
 /// One Messenger message to send.
@@ -145,6 +195,8 @@ struct Message<'a> {
     text: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     attachment: Option<Attachment<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    quick_replies: Vec<QuickReplyJson<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<&'a str>,
 }
@@ -157,9 +209,167 @@ struct Attachment<'a> {
 }
 
 #[derive(Serialize)]
-struct Payload<'a> {
-    url: &'a str,
-    is_reusable: bool,
+#[serde(untagged)]
+enum Payload<'a> {
+    Media {
+        url: &'a str,
+        is_reusable: bool,
+    },
+    Buttons {
+        template_type: &'static str,
+        text: &'a str,
+        buttons: Vec<ButtonJson<'a>>,
+    },
+    Generic {
+        template_type: &'static str,
+        elements: Vec<ElementJson<'a>>,
+    },
+}
+
+#[derive(Serialize)]
+struct QuickReplyJson<'a> {
+    content_type: &'static str,
+    title: &'a str,
+    payload: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image_url: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ButtonJson<'a> {
+    Postback { title: &'a str, payload: &'a str },
+    WebUrl { url: &'a str, title: &'a str },
+}
+
+#[derive(Serialize)]
+struct ElementJson<'a> {
+    title: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subtitle: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    buttons: Vec<ButtonJson<'a>>,
+}
+
+/// The longest payload Messenger returns on a tap.
+pub const MAX_PAYLOAD_CHARS: usize = 1000;
+/// Buttons on one card of the generic template.
+const MAX_CARD_BUTTONS: usize = 3;
+
+fn rejected(field: &'static str, reason: impl Into<String>) -> BuildError {
+    BuildError::new(ErrorCode::ContentRejected, field, reason)
+}
+
+/// A label Messenger shows: present and within `max` characters.
+fn label(field: &'static str, text: &str, max: usize) -> Result<(), BuildError> {
+    let n = text.chars().count();
+    if text.trim().is_empty() || n > max {
+        return Err(rejected(
+            field,
+            format!("{n} characters; 1 to {max} are allowed"),
+        ));
+    }
+    Ok(())
+}
+
+fn count(field: &'static str, n: usize, max: usize) -> Result<(), BuildError> {
+    if (1..=max).contains(&n) {
+        Ok(())
+    } else {
+        Err(rejected(
+            field,
+            format!("{n} given; 1 to {max} are allowed"),
+        ))
+    }
+}
+
+fn payload(field: &'static str, payload: &str) -> Result<(), BuildError> {
+    if payload.is_empty() || payload.chars().count() > MAX_PAYLOAD_CHARS {
+        return Err(rejected(
+            field,
+            format!("a payload is 1 to {MAX_PAYLOAD_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn public_url(field: &'static str, url: &str) -> Result<(), BuildError> {
+    if parley_core::component::is_http_url(url) {
+        Ok(())
+    } else {
+        Err(rejected(
+            field,
+            "must be a public http(s) URL without spaces",
+        ))
+    }
+}
+
+/// The message text: present and within `max` characters (longer is 3004).
+fn text(field: &'static str, text: &str, max: usize) -> Result<(), BuildError> {
+    if text.trim().is_empty() {
+        return Err(rejected(field, "the text is empty"));
+    }
+    let n = text.chars().count();
+    if n > max {
+        return Err(BuildError::new(
+            ErrorCode::BodyTooLarge,
+            field,
+            format!("{n} characters; Messenger accepts at most {max}"),
+        ));
+    }
+    Ok(())
+}
+
+fn button_json(b: &TemplateButton) -> Result<ButtonJson<'_>, BuildError> {
+    use parley_core::component::limits as l;
+    Ok(match b {
+        TemplateButton::Postback { title, payload: p } => {
+            label("buttons.title", title, l::MESSENGER_BUTTON_TITLE)?;
+            payload("buttons.payload", p)?;
+            ButtonJson::Postback { title, payload: p }
+        }
+        TemplateButton::WebUrl { title, url } => {
+            label("buttons.title", title, l::MESSENGER_BUTTON_TITLE)?;
+            public_url("buttons.url", url)?;
+            ButtonJson::WebUrl { url, title }
+        }
+    })
+}
+
+fn buttons_json(buttons: &[TemplateButton]) -> Result<Vec<ButtonJson<'_>>, BuildError> {
+    buttons.iter().map(button_json).collect()
+}
+
+fn element_json(e: &GenericElement) -> Result<ElementJson<'_>, BuildError> {
+    use parley_core::component::limits as l;
+    label("elements.title", &e.title, l::MESSENGER_CARD_TITLE)?;
+    if let Some(sub) = &e.subtitle {
+        label("elements.subtitle", sub, l::MESSENGER_CARD_SUBTITLE)?;
+    }
+    if let Some(url) = &e.image_url {
+        public_url("elements.image_url", url)?;
+    }
+    if e.buttons.len() > MAX_CARD_BUTTONS {
+        return Err(rejected(
+            "elements.buttons",
+            format!("at most {MAX_CARD_BUTTONS} buttons on a card"),
+        ));
+    }
+    // Meta refuses a card with a title alone.
+    if e.subtitle.is_none() && e.image_url.is_none() && e.buttons.is_empty() {
+        return Err(rejected(
+            "elements",
+            "a card needs a subtitle, an image or a button besides its title",
+        ));
+    }
+    Ok(ElementJson {
+        title: &e.title,
+        subtitle: e.subtitle.as_deref(),
+        image_url: e.image_url.as_deref(),
+        buttons: buttons_json(&e.buttons)?,
+    })
 }
 
 /// The Send API request for `message` from Page `page_id` (or `me`).
@@ -190,24 +400,74 @@ pub fn build_request(
             ));
         }
     }
+    use parley_core::component::limits as l;
+    let mut quick_replies = Vec::new();
     let (text, attachment) = match &message.content {
-        MessengerContent::Text(text) => {
-            if text.trim().is_empty() {
-                return Err(BuildError::new(
-                    ErrorCode::ContentRejected,
-                    "text",
-                    "the text is empty",
-                ));
+        MessengerContent::Text(body) => {
+            text("text", body, MAX_TEXT_CHARS)?;
+            (Some(body.as_str()), None)
+        }
+        MessengerContent::QuickReplies {
+            text: body,
+            replies,
+        } => {
+            text("text", body, MAX_TEXT_CHARS)?;
+            count("quick_replies", replies.len(), l::MESSENGER_QUICK_REPLIES)?;
+            for r in replies {
+                label(
+                    "quick_replies.title",
+                    &r.title,
+                    l::MESSENGER_QUICK_REPLY_TITLE,
+                )?;
+                payload("quick_replies.payload", &r.payload)?;
+                if let Some(url) = &r.image_url {
+                    public_url("quick_replies.image_url", url)?;
+                }
+                quick_replies.push(QuickReplyJson {
+                    content_type: "text",
+                    title: &r.title,
+                    payload: &r.payload,
+                    image_url: r.image_url.as_deref(),
+                });
             }
-            let n = text.chars().count();
-            if n > MAX_TEXT_CHARS {
-                return Err(BuildError::new(
-                    ErrorCode::BodyTooLarge,
-                    "text",
-                    format!("{n} characters; Messenger accepts at most {MAX_TEXT_CHARS}"),
-                ));
-            }
-            (Some(text.as_str()), None)
+            (Some(body.as_str()), None)
+        }
+        MessengerContent::ButtonTemplate {
+            text: body,
+            buttons,
+        } => {
+            text("text", body, l::MESSENGER_BUTTON_TEXT)?;
+            count("buttons", buttons.len(), l::MESSENGER_BUTTONS)?;
+            let payload = Payload::Buttons {
+                template_type: "button",
+                text: body,
+                buttons: buttons_json(buttons)?,
+            };
+            (
+                None,
+                Some(Attachment {
+                    kind: "template",
+                    payload,
+                }),
+            )
+        }
+        MessengerContent::GenericTemplate { elements } => {
+            count("elements", elements.len(), l::MESSENGER_CARDS)?;
+            let elements = elements
+                .iter()
+                .map(element_json)
+                .collect::<Result<Vec<_>, _>>()?;
+            let payload = Payload::Generic {
+                template_type: "generic",
+                elements,
+            };
+            (
+                None,
+                Some(Attachment {
+                    kind: "template",
+                    payload,
+                }),
+            )
         }
         MessengerContent::Attachment {
             kind,
@@ -230,7 +490,7 @@ pub fn build_request(
                 None,
                 Some(Attachment {
                     kind: kind.as_str(),
-                    payload: Payload {
+                    payload: Payload::Media {
                         url,
                         is_reusable: *is_reusable,
                     },
@@ -245,6 +505,7 @@ pub fn build_request(
         message: Message {
             text,
             attachment,
+            quick_replies,
             metadata: message.metadata.as_deref(),
         },
     };
@@ -439,6 +700,159 @@ mod tests {
                 )
             );
         }
+    }
+
+    /// Each component shape against a request written in the shape Meta's Send API reference
+    /// documents (its quick replies, button template and generic template examples).
+    #[test]
+    fn quick_replies_and_templates_match_metas_documented_shapes() {
+        let message = |content| MessengerOutbound {
+            psid: PSID.into(),
+            messaging_type: MessagingType::Response,
+            content,
+            metadata: None,
+        };
+        let same = |content, name: &str| {
+            let ours: serde_json::Value =
+                serde_json::from_str(&body_of(&message(content))).unwrap();
+            let want: serde_json::Value = serde_json::from_slice(&fixture(name)).unwrap();
+            assert_eq!(ours, want, "{name}");
+        };
+        let reply = |title: &str, payload: &str, image: &str| QuickReply {
+            title: title.into(),
+            payload: payload.into(),
+            image_url: Some(image.into()),
+        };
+        same(
+            MessengerContent::QuickReplies {
+                text: "Pick a color:".into(),
+                replies: vec![
+                    reply("Red", "COLOR_RED", "http://example.com/img/red.png"),
+                    reply("Green", "COLOR_GREEN", "http://example.com/img/green.png"),
+                ],
+            },
+            "messenger_quick_replies_request.json",
+        );
+        let visit = TemplateButton::WebUrl {
+            title: "Visit Messenger".into(),
+            url: "https://www.messenger.com".into(),
+        };
+        let chat = TemplateButton::Postback {
+            title: "Start Chatting".into(),
+            payload: "DEVELOPER_DEFINED_PAYLOAD".into(),
+        };
+        same(
+            MessengerContent::ButtonTemplate {
+                text: "What do you want to do next?".into(),
+                buttons: vec![visit, chat.clone()],
+            },
+            "messenger_button_template_request.json",
+        );
+        same(
+            MessengerContent::GenericTemplate {
+                elements: vec![
+                    GenericElement {
+                        title: "Welcome!".into(),
+                        subtitle: Some("We have the right hat for everyone.".into()),
+                        image_url: Some("https://cdn.example/hats/welcome.jpg".into()),
+                        buttons: vec![
+                            TemplateButton::WebUrl {
+                                title: "View Website".into(),
+                                url: "https://shop.example".into(),
+                            },
+                            chat,
+                        ],
+                    },
+                    GenericElement {
+                        title: "Work hats".into(),
+                        subtitle: None,
+                        image_url: Some("https://cdn.example/hats/work.jpg".into()),
+                        buttons: vec![TemplateButton::Postback {
+                            title: "Choose".into(),
+                            payload: "HAT_WORK".into(),
+                        }],
+                    },
+                ],
+            },
+            "messenger_generic_template_request.json",
+        );
+    }
+
+    #[test]
+    fn component_shapes_are_checked_against_messengers_limits() {
+        let err = |content| {
+            build_request(
+                &endpoint(),
+                PAGE,
+                &MessengerOutbound {
+                    psid: PSID.into(),
+                    messaging_type: MessagingType::Response,
+                    content,
+                    metadata: None,
+                },
+            )
+            .unwrap_err()
+        };
+        let replies = |n: usize, title: &str| MessengerContent::QuickReplies {
+            text: "Pick".into(),
+            replies: (0..n)
+                .map(|i| QuickReply {
+                    title: title.into(),
+                    payload: i.to_string(),
+                    image_url: None,
+                })
+                .collect(),
+        };
+        assert_eq!(err(replies(14, "A")).field, "quick_replies");
+        assert_eq!(err(replies(0, "A")).field, "quick_replies");
+        assert_eq!(
+            err(replies(2, &"t".repeat(21))).field,
+            "quick_replies.title"
+        );
+        let postback = |payload: &str| TemplateButton::Postback {
+            title: "Go".into(),
+            payload: payload.into(),
+        };
+        let buttons = |text: &str, buttons| MessengerContent::ButtonTemplate {
+            text: text.into(),
+            buttons,
+        };
+        assert_eq!(
+            err(buttons(&"t".repeat(641), vec![postback("a")])).code,
+            ErrorCode::BodyTooLarge
+        );
+        assert_eq!(
+            err(buttons("Pick", vec![postback("a"); 4])).field,
+            "buttons"
+        );
+        assert_eq!(
+            err(buttons("Pick", vec![postback(&"p".repeat(1001))])).field,
+            "buttons.payload"
+        );
+        let card = |title: &str, buttons: Vec<TemplateButton>| GenericElement {
+            title: title.into(),
+            subtitle: None,
+            image_url: None,
+            buttons,
+        };
+        let generic = |elements| MessengerContent::GenericTemplate { elements };
+        assert_eq!(
+            err(generic(vec![card("A", vec![postback("a")]); 11])).field,
+            "elements"
+        );
+        assert_eq!(err(generic(vec![card("A", vec![])])).field, "elements");
+        assert_eq!(
+            err(generic(vec![card(&"t".repeat(81), vec![postback("a")])])).field,
+            "elements.title"
+        );
+        let web = TemplateButton::WebUrl {
+            title: "Open".into(),
+            url: "ftp://x".into(),
+        };
+        assert_eq!(
+            err(generic(vec![card("A", vec![web])])).field,
+            "buttons.url"
+        );
     }
 
     #[test]

@@ -16,7 +16,10 @@
 //!   a BSUID for some messages (authentication templates) with error 131062.
 //! - Content ([`WhatsAppContent`]): text, media by public link (`image`, `audio`, `video`,
 //!   `document`, `sticker`; captions on image, video and document; a filename on documents), or an
-//!   approved template with header, body and button parameters.
+//!   approved template with header, body and button parameters, or an interactive message
+//!   ([`Interactive`]): reply buttons, a list, or a CTA URL button with an optional image header
+//!   (`{"type":"interactive","interactive":{"type":"button"|"list"|"cta_url","header"?,"body":
+//!   {"text"},"action":{...}}}`), checked against [`parley_core::component::limits`].
 //! - `context.message_id` makes the message a reply; `biz_opaque_callback_data` (up to 512
 //!   characters) comes back on every status webhook of the message, which lets the engine match a
 //!   status to an outbox entry even when the send's own response was lost.
@@ -254,6 +257,8 @@ pub enum WhatsAppContent {
     /// An approved message template: the only thing that may open a conversation outside the
     /// 24-hour window ([`parley_core::window`]).
     Template(Template),
+    /// Reply buttons, a list or a link button: how a component renders natively.
+    Interactive(Interactive),
 }
 
 impl WhatsAppContent {
@@ -337,6 +342,51 @@ impl TemplateParameter {
     }
 }
 
+/// An interactive message: a free-form message, so only inside the care window. Its limits
+/// are [`parley_core::component::limits`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interactive {
+    /// Up to 3 reply buttons under the body; a tap comes back as a `button_reply` with its id.
+    Buttons {
+        body: String,
+        buttons: Vec<ReplyButton>,
+    },
+    /// Up to 10 rows behind a button; a choice comes back as a `list_reply` with its id.
+    List {
+        body: String,
+        /// The label of the button that opens the list.
+        button: String,
+        sections: Vec<ListSection>,
+    },
+    /// A button that opens `url`, with an optional image above the body.
+    CtaUrl {
+        body: String,
+        display_text: String,
+        url: String,
+        header_image: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyButton {
+    pub id: String,
+    pub title: String,
+}
+
+/// Rows under a heading. Meta needs the heading only when a list has several sections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListSection {
+    pub title: Option<String>,
+    pub rows: Vec<ListRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListRow {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+}
+
 /// One WhatsApp message to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WhatsAppOutbound {
@@ -388,7 +438,75 @@ struct Body<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     template: Option<TemplateJson<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    interactive: Option<InteractiveJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     biz_opaque_callback_data: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct InteractiveJson<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    header: Option<HeaderJson<'a>>,
+    body: BodyTextJson<'a>,
+    action: ActionJson<'a>,
+}
+
+#[derive(Serialize)]
+struct HeaderJson<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    image: MediaJson<'a>,
+}
+
+#[derive(Serialize)]
+struct BodyTextJson<'a> {
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ActionJson<'a> {
+    Buttons {
+        buttons: Vec<ReplyButtonJson<'a>>,
+    },
+    List {
+        button: &'a str,
+        sections: Vec<SectionJson<'a>>,
+    },
+    CtaUrl {
+        name: &'static str,
+        parameters: CtaParametersJson<'a>,
+    },
+}
+
+#[derive(Serialize)]
+struct ReplyButtonJson<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    reply: IdTitleJson<'a>,
+}
+
+#[derive(Serialize)]
+struct IdTitleJson<'a> {
+    id: &'a str,
+    title: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct SectionJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<&'a str>,
+    rows: Vec<IdTitleJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct CtaParametersJson<'a> {
+    display_text: &'a str,
+    url: &'a str,
 }
 
 #[derive(Serialize)]
@@ -509,6 +627,7 @@ pub fn build_request(
         document: None,
         sticker: None,
         template: None,
+        interactive: None,
         biz_opaque_callback_data: message.callback_data.as_deref(),
     };
     match &message.content {
@@ -542,6 +661,10 @@ pub fn build_request(
         WhatsAppContent::Template(t) => {
             body.kind = "template";
             body.template = Some(template_json(t)?);
+        }
+        WhatsAppContent::Interactive(i) => {
+            body.kind = "interactive";
+            body.interactive = Some(interactive_json(i)?);
         }
     }
     let json = serde_json::to_vec(&body)
@@ -760,6 +883,173 @@ fn parameter_json(p: &TemplateParameter) -> Result<ParameterJson<'_>, BuildError
             )?),
             ..ParameterJson::new("document")
         },
+    })
+}
+
+/// A label Meta shows (a button's or row's title): present and within `max` characters.
+fn label(field: &'static str, text: &str, max: usize) -> Result<(), BuildError> {
+    let n = text.chars().count();
+    if text.trim().is_empty() || n > max {
+        return Err(BuildError::new(
+            ErrorCode::ContentRejected,
+            field,
+            format!("{n} characters; 1 to {max} are allowed"),
+        ));
+    }
+    Ok(())
+}
+
+/// An option id Meta sends back on a tap: present and within `max` characters.
+fn reply_id(field: &'static str, id: &str, max: usize) -> Result<(), BuildError> {
+    if id.is_empty() || id.chars().count() > max {
+        return Err(BuildError::new(
+            ErrorCode::ContentRejected,
+            field,
+            format!("an id is 1 to {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn count(field: &'static str, n: usize, max: usize) -> Result<(), BuildError> {
+    if (1..=max).contains(&n) {
+        Ok(())
+    } else {
+        Err(BuildError::new(
+            ErrorCode::ContentRejected,
+            field,
+            format!("{n} given; 1 to {max} are allowed"),
+        ))
+    }
+}
+
+/// The longest reply button id and list row id Meta takes.
+const MAX_BUTTON_ID_CHARS: usize = 256;
+const MAX_ROW_ID_CHARS: usize = 200;
+/// Meta needs distinct section titles of at most 24 characters when a list has several.
+const MAX_SECTIONS: usize = 10;
+const MAX_SECTION_TITLE_CHARS: usize = 24;
+
+fn interactive_json(i: &Interactive) -> Result<InteractiveJson<'_>, BuildError> {
+    use parley_core::component::limits as l;
+    let (kind, body, header, action) = match i {
+        Interactive::Buttons { body, buttons } => {
+            count("interactive.buttons", buttons.len(), l::WHATSAPP_BUTTONS)?;
+            let mut json = Vec::with_capacity(buttons.len());
+            for b in buttons {
+                reply_id("interactive.buttons.id", &b.id, MAX_BUTTON_ID_CHARS)?;
+                label(
+                    "interactive.buttons.title",
+                    &b.title,
+                    l::WHATSAPP_BUTTON_TITLE,
+                )?;
+                json.push(ReplyButtonJson {
+                    kind: "reply",
+                    reply: IdTitleJson {
+                        id: &b.id,
+                        title: &b.title,
+                        description: None,
+                    },
+                });
+            }
+            ("button", body, None, ActionJson::Buttons { buttons: json })
+        }
+        Interactive::List {
+            body,
+            button,
+            sections,
+        } => {
+            label("interactive.button", button, l::WHATSAPP_LIST_BUTTON)?;
+            count("interactive.sections", sections.len(), MAX_SECTIONS)?;
+            let rows: usize = sections.iter().map(|s| s.rows.len()).sum();
+            count("interactive.rows", rows, l::WHATSAPP_LIST_ROWS)?;
+            let mut json = Vec::with_capacity(sections.len());
+            for section in sections {
+                match &section.title {
+                    Some(t) => label("interactive.sections.title", t, MAX_SECTION_TITLE_CHARS)?,
+                    None if sections.len() > 1 => {
+                        return Err(BuildError::new(
+                            ErrorCode::ContentRejected,
+                            "interactive.sections.title",
+                            "every section of a list with several needs a title",
+                        ));
+                    }
+                    None => {}
+                }
+                let mut rows = Vec::with_capacity(section.rows.len());
+                for r in &section.rows {
+                    reply_id("interactive.rows.id", &r.id, MAX_ROW_ID_CHARS)?;
+                    label("interactive.rows.title", &r.title, l::WHATSAPP_ROW_TITLE)?;
+                    if let Some(d) = &r.description {
+                        label(
+                            "interactive.rows.description",
+                            d,
+                            l::WHATSAPP_ROW_DESCRIPTION,
+                        )?;
+                    }
+                    rows.push(IdTitleJson {
+                        id: &r.id,
+                        title: &r.title,
+                        description: r.description.as_deref(),
+                    });
+                }
+                json.push(SectionJson {
+                    title: section.title.as_deref(),
+                    rows,
+                });
+            }
+            (
+                "list",
+                body,
+                None,
+                ActionJson::List {
+                    button,
+                    sections: json,
+                },
+            )
+        }
+        Interactive::CtaUrl {
+            body,
+            display_text,
+            url,
+            header_image,
+        } => {
+            label(
+                "interactive.display_text",
+                display_text,
+                l::WHATSAPP_CTA_TITLE,
+            )?;
+            if !parley_core::component::is_http_url(url) {
+                return Err(BuildError::new(
+                    ErrorCode::ContentRejected,
+                    "interactive.url",
+                    "a link button opens an http(s) URL",
+                ));
+            }
+            let header = match header_image {
+                Some(link) => Some(HeaderJson {
+                    kind: "image",
+                    image: media_json(OutboundMediaKind::Image, link, None, None)?,
+                }),
+                None => None,
+            };
+            (
+                "cta_url",
+                body,
+                header,
+                ActionJson::CtaUrl {
+                    name: "cta_url",
+                    parameters: CtaParametersJson { display_text, url },
+                },
+            )
+        }
+    };
+    check_text("interactive.body", body, l::WHATSAPP_BODY)?;
+    Ok(InteractiveJson {
+        kind,
+        header,
+        body: BodyTextJson { text: body },
+        action,
     })
 }
 
@@ -1077,6 +1367,103 @@ mod tests {
     }
 
     #[test]
+    fn interactive_messages_in_metas_field_order_and_within_its_limits() {
+        let buttons = |titles: &[&str]| {
+            phone_to(WhatsAppContent::Interactive(Interactive::Buttons {
+                body: "Which store?".into(),
+                buttons: titles
+                    .iter()
+                    .map(|t| ReplyButton {
+                        id: t.to_lowercase(),
+                        title: (*t).into(),
+                    })
+                    .collect(),
+            }))
+        };
+        assert_eq!(
+            body_of(&buttons(&["North", "South"])),
+            r#"{"messaging_product":"whatsapp","recipient_type":"individual","to":"+447400123456","type":"interactive","interactive":{"type":"button","body":{"text":"Which store?"},"action":{"buttons":[{"type":"reply","reply":{"id":"north","title":"North"}},{"type":"reply","reply":{"id":"south","title":"South"}}]}}}"#
+        );
+        let err = |m: WhatsAppOutbound| build_request(&endpoint(), PHONE_ID, &m).unwrap_err();
+        assert_eq!(
+            err(buttons(&["A", "B", "C", "D"])).field,
+            "interactive.buttons"
+        );
+        assert_eq!(err(buttons(&[])).field, "interactive.buttons");
+        assert_eq!(
+            err(buttons(&["twenty-one characters"])).field,
+            "interactive.buttons.title"
+        );
+        let list = |sections: Vec<ListSection>| {
+            phone_to(WhatsAppContent::Interactive(Interactive::List {
+                body: "Pick".into(),
+                button: "Topics".into(),
+                sections,
+            }))
+        };
+        let row = |id: &str| ListRow {
+            id: id.into(),
+            title: id.to_uppercase(),
+            description: None,
+        };
+        assert_eq!(
+            body_of(&list(vec![ListSection {
+                title: None,
+                rows: vec![row("a")]
+            }])),
+            r#"{"messaging_product":"whatsapp","recipient_type":"individual","to":"+447400123456","type":"interactive","interactive":{"type":"list","body":{"text":"Pick"},"action":{"button":"Topics","sections":[{"rows":[{"id":"a","title":"A"}]}]}}}"#
+        );
+        let eleven = ListSection {
+            title: None,
+            rows: (0..11).map(|i| row(&i.to_string())).collect(),
+        };
+        assert_eq!(err(list(vec![eleven])).field, "interactive.rows");
+        let untitled = || ListSection {
+            title: None,
+            rows: vec![row("a")],
+        };
+        assert_eq!(
+            err(list(vec![untitled(), untitled()])).field,
+            "interactive.sections.title"
+        );
+        let described = ListSection {
+            title: None,
+            rows: vec![ListRow {
+                description: Some("d".repeat(73)),
+                ..row("a")
+            }],
+        };
+        assert_eq!(
+            err(list(vec![described])).field,
+            "interactive.rows.description"
+        );
+        let cta = |url: &str, body: &str| {
+            phone_to(WhatsAppContent::Interactive(Interactive::CtaUrl {
+                body: body.into(),
+                display_text: "Track".into(),
+                url: url.into(),
+                header_image: Some("https://cdn.example/p.png".into()),
+            }))
+        };
+        assert_eq!(
+            body_of(&cta("https://shop.example/t", "Track it")),
+            r#"{"messaging_product":"whatsapp","recipient_type":"individual","to":"+447400123456","type":"interactive","interactive":{"type":"cta_url","header":{"type":"image","image":{"link":"https://cdn.example/p.png"}},"body":{"text":"Track it"},"action":{"name":"cta_url","parameters":{"display_text":"Track","url":"https://shop.example/t"}}}}"#
+        );
+        assert_eq!(
+            err(cta("javascript:x", "Track it")).field,
+            "interactive.url"
+        );
+        assert_eq!(
+            err(cta("https://shop.example/t", &"b".repeat(1025))).code,
+            ErrorCode::BodyTooLarge
+        );
+        assert_eq!(
+            err(cta("https://shop.example/t", " ")).code,
+            ErrorCode::ContentRejected
+        );
+    }
+
+    #[test]
     fn inputs_are_checked() {
         let err = |m: WhatsAppOutbound| build_request(&endpoint(), PHONE_ID, &m).unwrap_err();
         assert_eq!(
@@ -1194,7 +1581,15 @@ mod tests {
             filename: filename.map(Into::into),
         };
         let cases = oracle["whatsapp"].as_array().unwrap();
-        assert_eq!(cases.len(), 9);
+        assert_eq!(cases.len(), 13);
+        let cta = |header_image: Option<&str>| {
+            WhatsAppContent::Interactive(Interactive::CtaUrl {
+                body: "Track your order".into(),
+                display_text: "Track".into(),
+                url: "https://shop.example/t/1042".into(),
+                header_image: header_image.map(Into::into),
+            })
+        };
         for case in cases {
             let name = case["name"].as_str().unwrap();
             let message = match name {
@@ -1266,6 +1661,48 @@ mod tests {
                         }])],
                     }),
                 ),
+                "interactive_buttons" => WhatsAppOutbound::new(
+                    to(),
+                    WhatsAppContent::Interactive(Interactive::Buttons {
+                        body: "Which store?".into(),
+                        buttons: vec![
+                            ReplyButton {
+                                id: "north".into(),
+                                title: "North".into(),
+                            },
+                            ReplyButton {
+                                id: "south".into(),
+                                title: "South ✨".into(),
+                            },
+                        ],
+                    }),
+                ),
+                "interactive_list" => WhatsAppOutbound::new(
+                    to(),
+                    WhatsAppContent::Interactive(Interactive::List {
+                        body: "Pick a topic".into(),
+                        button: "Topics".into(),
+                        sections: vec![ListSection {
+                            title: Some("Topics".into()),
+                            rows: vec![
+                                ListRow {
+                                    id: "topic-billing".into(),
+                                    title: "Billing".into(),
+                                    description: Some("Invoices and refunds".into()),
+                                },
+                                ListRow {
+                                    id: "topic-delivery".into(),
+                                    title: "Delivery".into(),
+                                    description: None,
+                                },
+                            ],
+                        }],
+                    }),
+                ),
+                "interactive_cta_url" => WhatsAppOutbound::new(to(), cta(None)),
+                "interactive_cta_url_image" => {
+                    WhatsAppOutbound::new(to(), cta(Some("https://cdn.example/parcel.png")))
+                }
                 other => panic!("unknown oracle case {other}"),
             };
             let req = build_request(&endpoint(), PHONE_ID, &message).unwrap();

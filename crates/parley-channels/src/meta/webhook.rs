@@ -23,7 +23,9 @@
 //!   as E.164 (`wa_id` with a `+`), or the `user_id` of a user without a number, or the
 //!   Messenger PSID). Text is the text, a media caption, or the title of the tapped button or
 //!   list row; files are WhatsApp's media ids (fetched through the Graph API) or Messenger's
-//!   attachment URLs.
+//!   attachment URLs. A tap on an option also carries the option's id as the message's
+//!   `choice`: a WhatsApp reply button's or list row's id, a template quick reply's payload, a
+//!   Messenger quick reply's or postback's payload.
 //! - Content Parley cannot show (stickers, locations, contacts, reactions, unknown types, and
 //!   Messenger attachments other than image, audio, video and file) is kept as a line of text the
 //!   agent sees: `[unsupported content: sticker]` (the provider's type name).
@@ -274,16 +276,20 @@ fn whatsapp_sender(m: &WhatsAppMessage) -> Option<String> {
 fn whatsapp_message(channel: &ChannelConfig<'_>, m: &WhatsAppMessage) -> Option<InboundMessage> {
     let from = whatsapp_sender(m)?;
     let mut files = Vec::new();
+    let mut choice = None;
     let text = match &m.content {
         WhatsAppContent::Text { body } => body.clone(),
         WhatsAppContent::Media(x) => {
             files.push((x.media_id.clone(), x.mime_type.clone()));
             x.caption.clone().unwrap_or_default()
         }
-        WhatsAppContent::ButtonReply { title, .. } | WhatsAppContent::ListReply { title, .. } => {
+        WhatsAppContent::ButtonReply { id, title }
+        | WhatsAppContent::ListReply { id, title, .. } => {
+            choice = Some(id.clone());
             title.clone()
         }
         WhatsAppContent::QuickReply { payload, text } => {
+            choice = Some(payload.clone());
             if text.is_empty() {
                 payload.clone()
             } else {
@@ -299,6 +305,7 @@ fn whatsapp_message(channel: &ChannelConfig<'_>, m: &WhatsAppMessage) -> Option<
         text,
         files,
         profile_name: m.sender.name.clone(),
+        choice,
     })
 }
 
@@ -339,7 +346,7 @@ fn messenger_events(
     let mut events = Vec::new();
     for (channel, event) in routed {
         let to = all.get(channel).map(|c| c.address).unwrap_or_default();
-        let inbound = |provider_message_id: String, from: &str, text: String, files| {
+        let inbound = |provider_message_id: String, from: &str, text: String, files, choice| {
             WebhookEvent::Message(InboundMessage {
                 provider_message_id,
                 from: from.to_owned(),
@@ -347,13 +354,15 @@ fn messenger_events(
                 text,
                 files,
                 profile_name: None,
+                choice,
             })
         };
         match event {
             MessengerEvent::Message(m) if m.is_echo => {}
             MessengerEvent::Message(m) => {
                 let (text, files) = messenger_content(m.text.as_deref(), &m.attachments);
-                let event = inbound(m.mid.clone(), &m.who.sender_id, text, files);
+                let choice = m.quick_reply_payload.clone();
+                let event = inbound(m.mid.clone(), &m.who.sender_id, text, files, choice);
                 events.push(RoutedEvent { channel, event });
             }
             MessengerEvent::Postback(p) => {
@@ -362,7 +371,8 @@ fn messenger_events(
                     .clone()
                     .unwrap_or_else(|| postback_id(&p.who.sender_id, p.timestamp, &p.payload));
                 let text = p.title.clone().unwrap_or_else(|| p.payload.clone());
-                let event = inbound(id, &p.who.sender_id, text, Vec::new());
+                let choice = Some(p.payload.clone());
+                let event = inbound(id, &p.who.sender_id, text, Vec::new(), choice);
                 events.push(RoutedEvent { channel, event });
             }
             MessengerEvent::Delivery(d) => {
@@ -612,6 +622,85 @@ mod tests {
             handle(ChannelKind::Whatsapp, &all, &post(&headers, &body)),
             Err(WebhookError::Malformed(_))
         ));
+    }
+
+    /// The messages of a signed fixture body, for one channel of `kind` at `address`.
+    fn messages_of(kind: ChannelKind, address: &str, fixture: &str) -> Vec<InboundMessage> {
+        let path = format!("{}/fixtures/meta/{fixture}", env!("CARGO_MANIFEST_DIR"));
+        let body = std::fs::read(&path).unwrap();
+        let settings = match kind {
+            ChannelKind::Whatsapp => json!({"phone_number_id": "106540352242922"}),
+            _ => json!({}),
+        };
+        let secrets = json!({"app_secret": "s"});
+        let all = [ChannelConfig {
+            kind,
+            ..channel(address, &settings, &secrets)
+        }];
+        let headers = [(
+            "x-hub-signature-256".to_owned(),
+            compute_signature("s", &body),
+        )];
+        handle(kind, &all, &post(&headers, &body))
+            .unwrap()
+            .events
+            .into_iter()
+            .filter_map(|r| match r.event {
+                WebhookEvent::Message(m) => Some(m),
+                WebhookEvent::Status(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_tapped_option_carries_its_id_as_the_choice_and_its_title_as_the_text() {
+        let cases = [
+            (
+                ChannelKind::Whatsapp,
+                "whatsapp_button_reply.json",
+                "Track my order",
+                Some("track-order"),
+            ),
+            (
+                ChannelKind::Whatsapp,
+                "whatsapp_list_reply.json",
+                "Billing",
+                Some("topic-billing"),
+            ),
+            (
+                ChannelKind::Whatsapp,
+                "whatsapp_quick_reply_button.json",
+                "Stop promotions",
+                Some("STOP_PROMOS"),
+            ),
+            (ChannelKind::Whatsapp, "whatsapp_text.json", "", None),
+            (
+                ChannelKind::Messenger,
+                "messenger_quick_reply.json",
+                "Yes please",
+                Some("CONFIRM_YES"),
+            ),
+            (
+                ChannelKind::Messenger,
+                "messenger_postback.json",
+                "Talk to an agent",
+                Some("AGENT"),
+            ),
+            (ChannelKind::Messenger, "messenger_text.json", "", None),
+        ];
+        for (kind, fixture, text, choice) in cases {
+            let address = match kind {
+                ChannelKind::Whatsapp => "+15550783881",
+                _ => "104885245713421",
+            };
+            let messages = messages_of(kind, address, fixture);
+            assert_eq!(messages.len(), 1, "{fixture}");
+            let m = &messages[0];
+            assert_eq!(m.choice.as_deref(), choice, "{fixture}");
+            if choice.is_some() {
+                assert_eq!(m.text, text, "{fixture}");
+            }
+        }
     }
 
     proptest::proptest! {

@@ -191,6 +191,8 @@ impl ProviderAdapter for TwilioAdapter {
         } else {
             let message = super::InboundMessage::from_form(form).map_err(malformed)?;
             vec![WebhookEvent::Message(InboundMessage {
+                // Twilio's WhatsApp button payloads are not read yet: a tap reads as its text.
+                choice: None,
                 profile_name: message
                     .extra
                     .iter()
