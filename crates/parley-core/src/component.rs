@@ -1000,27 +1000,3 @@ mod tests {
     }
 }
 
-impl Component {
-    /// The component as plain text (what SMS sends): the text, then one numbered line per option.
-    pub fn text_fallback(&self) -> String {
-        match self {
-            Self::Link {
-                text, url, title, ..
-            } => format!("{text}\n{title}: {url}"),
-            Self::Question { text, options, .. } => {
-                let mut out = text.clone();
-                for (i, o) in options.iter().enumerate() {
-                    out.push_str(&format!("\n{}. {}", i + 1, o.title));
-                }
-                out
-            }
-            Self::TimeSlots { text, slots, .. } => {
-                let mut out = text.clone();
-                for (i, s) in slots.iter().enumerate() {
-                    out.push_str(&format!("\n{}. {}", i + 1, s.title));
-                }
-                out
-            }
-        }
-    }
-}

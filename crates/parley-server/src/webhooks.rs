@@ -157,7 +157,7 @@ async fn persist(
                     .collect(),
                 profile_name: m.profile_name,
                 received_at: now,
-                choice: None,
+                choice: m.choice,
             };
             state.engine.ingest.submit(&event).await?;
         }

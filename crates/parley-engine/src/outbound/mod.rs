@@ -624,6 +624,7 @@ fn outgoing<'a>(
             language: &t.language,
             parameters: &t.parameters,
         }),
+        component: entry.component.as_ref(),
         actor: entry.actor,
         last_customer_at: session.last_customer_at,
         now,

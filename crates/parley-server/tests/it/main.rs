@@ -9,6 +9,7 @@ mod campaigns;
 mod channel_settings;
 mod console;
 mod dead_letters;
+mod flows;
 mod help_content;
 mod inbound;
 mod keyword_sets;
