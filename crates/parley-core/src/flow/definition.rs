@@ -69,6 +69,9 @@ pub struct Step {
 
 /// What a step does. A step's `next` names the step after it; absent, the next step in the list
 /// runs, and after the last one the flow ends.
+// A definition is read once and its steps are few: boxing the `ask` variant would only change
+// the public shape the engine builds against.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StepAction {

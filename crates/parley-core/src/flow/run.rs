@@ -202,7 +202,12 @@ pub struct Advanced {
 
 /// Runs the flow from `state` given `event`: see the module doc. An event the state does not
 /// wait for (a reply while waiting for a webhook, a timeout that is not due) changes nothing.
-pub fn advance(flow: &FlowDefinition, state: RunState, event: FlowEvent, facts: &Facts) -> Advanced {
+pub fn advance(
+    flow: &FlowDefinition,
+    state: RunState,
+    event: FlowEvent,
+    facts: &Facts,
+) -> Advanced {
     let _ = (flow, event, facts);
     Advanced {
         state,
