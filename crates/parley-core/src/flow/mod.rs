@@ -15,3 +15,6 @@ pub use definition::*;
 pub use matchers::*;
 pub use run::*;
 pub use validate::*;
+
+#[cfg(test)]
+mod advance_tests;
