@@ -143,7 +143,8 @@ pub struct Facts {
     pub business_hours_open: bool,
     pub language: Option<String>,
     pub context: SessionContext,
-    /// The channel's country calling code (for the phone matcher), when it has one.
+    /// The channel's country calling code (for the phone matcher), when it has one: `44` or
+    /// `+44`; an ISO 3166 region (`GB`) is read too.
     pub country: Option<String>,
     pub now: Timestamp,
 }
