@@ -2,7 +2,7 @@
 //! and automatic replies. A flow is a versioned, declarative [`FlowDefinition`]; [`validate`]
 //! checks one at save with errors that name the step; [`advance`] is the whole runtime as a pure
 //! function of (flow, state, event, facts). The engine keeps each run's [`RunState`] durable and
-//! carries out the [`Action`]s. [`matches`] is how an `ask` reads a reply, and [`text`] how merge
+//! carries out the [`Action`]s. [`matches()`] is how an `ask` reads a reply, and [`text`] how merge
 //! fields are filled in.
 
 mod definition;
