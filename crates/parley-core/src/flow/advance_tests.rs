@@ -1133,3 +1133,15 @@ proptest! {
         prop_assert!(out.state.is_over(), "{:?}", out.state);
     }
 }
+
+#[test]
+fn falling_into_a_step_whose_id_an_earlier_step_has_fails_the_run() {
+    let f = flow(json!([
+        {"id": "a", "type": "send", "message": {"text": "one"}, "next": "b"},
+        {"id": "b", "type": "send", "message": {"text": "two"}},
+        {"id": "a", "type": "ask", "cases": [{"when": {"type": "any"}, "next": "b"}]},
+    ]));
+    let out = start(&f);
+    assert_eq!(texts(&out.actions), vec!["one", "two"]);
+    assert_eq!(out.state.status, ended(RunEnd::Failed));
+}

@@ -330,6 +330,11 @@ impl<'a> Runner<'a> {
                     None => return self.end(RunEnd::Failed),
                 },
                 Goto::After(i) => match self.flow.steps.get(i + 1) {
+                    // A step whose id an earlier step also has (an unvalidated flow) cannot be
+                    // named by the state, so a wait there would resume at the other one.
+                    Some(step) if self.find(&step.id).is_some_and(|(first, _)| first != i + 1) => {
+                        return self.end(RunEnd::Failed);
+                    }
                     Some(step) => (i + 1, step),
                     None => return self.end(RunEnd::Completed),
                 },
