@@ -10,8 +10,8 @@
 pub mod campaign;
 pub mod channel;
 pub mod clock;
-pub mod component;
 pub mod compliance;
+pub mod component;
 pub mod consent;
 pub mod dead_letter;
 pub mod error_code;

@@ -79,8 +79,8 @@ pub fn render(template: &str, fields: &MergeFields) -> Rendered {
 }
 
 /// The field at the start of `s` (which starts with `{{`): its name and how many bytes the whole
-/// `{{ name }}` takes.
-fn parse_field(s: &str) -> Option<(&str, usize)> {
+/// `{{ name }}` takes. Shared with the flow renderer so both read one syntax.
+pub(crate) fn parse_field(s: &str) -> Option<(&str, usize)> {
     let inner = s.strip_prefix("{{")?;
     let lead = inner.len() - inner.trim_start_matches(' ').len();
     let body = inner.get(lead..)?;

@@ -17,14 +17,41 @@
 //!         next: lookup
 //!       - when: { type: keyword, words: [agent, human] }
 //!         next: to_agent
+//!     invalid: { text: "An order number has 6 digits, like 123456." }
+//!     other: to_agent
 //!     timeout: { after_seconds: 600, next: bye }
 //!   - id: lookup
 //!     type: webhook
 //!     url: "http://127.0.0.1:8080/demo/orders/{{flow.order_number}}"
 //!     save_as: order
 //!     on_error: to_agent
-//!   ...
+//!   - id: status
+//!     type: send
+//!     message: { text: "Order {{flow.order_number}} is {{flow.order.status}}." }
+//!   - id: more
+//!     type: ask
+//!     message:
+//!       component:
+//!         type: question
+//!         text: "Anything else?"
+//!         options: [{ id: "yes", title: "Yes" }, { id: "no", title: "No" }]
+//!     cases:
+//!       - when: { type: option, option: "yes" }
+//!         next: to_agent
+//!       - when: { type: option, option: "no" }
+//!         next: bye
+//!     other: bye
+//!   - id: to_agent
+//!     type: handoff
+//!     queue: support
+//!     message: { text: "Connecting you to an agent." }
+//!   - id: bye
+//!     type: end
+//!     message: { text: "Goodbye!" }
+//!     end_session: true
 //! ```
+//!
+//! The same flow as JSON is tested in `advance_tests.rs` (parsed, validated and run).
 
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +96,9 @@ pub struct Step {
 
 /// What a step does. A step's `next` names the step after it; absent, the next step in the list
 /// runs, and after the last one the flow ends.
+// A definition is read once and its steps are few: boxing the `ask` variant would only change
+// the public shape the engine builds against.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StepAction {
@@ -259,7 +289,8 @@ pub enum Condition {
     },
     /// The conversation is on a channel of this kind.
     Channel { kind: ChannelKind },
-    /// The customer's language (its primary subtag: `fr` matches `fr-CA`).
+    /// The customer's language, as a range: `fr` matches `fr`, `fr-CA` and `fr_ca` (any case);
+    /// `fr-CA` matches `fr-CA` only.
     Language { language: String },
     /// The session's context.
     Context { context: SessionContext },

@@ -2,15 +2,19 @@
 //! and automatic replies. A flow is a versioned, declarative [`FlowDefinition`]; [`validate`]
 //! checks one at save with errors that name the step; [`advance`] is the whole runtime as a pure
 //! function of (flow, state, event, facts). The engine keeps each run's [`RunState`] durable and
-//! carries out the [`Action`]s.
+//! carries out the [`Action`]s. [`matches()`] is how an `ask` reads a reply, and [`text`] how merge
+//! fields are filled in.
 
 mod definition;
+mod matchers;
 mod run;
+pub mod text;
+mod validate;
 
 pub use definition::*;
+pub use matchers::*;
 pub use run::*;
+pub use validate::*;
 
-/// Placeholder until the validator lands.
-pub fn validate(_flow: &FlowDefinition) -> Result<(), Vec<String>> {
-    Ok(())
-}
+#[cfg(test)]
+mod advance_tests;

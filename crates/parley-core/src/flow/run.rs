@@ -11,9 +11,16 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::definition::{FieldScope, FlowDefinition, TemplateRef};
+use super::definition::{
+    Compare, Condition, FieldScope, FlowDefinition, FlowMessage, Step, StepAction, TemplateRef,
+};
+use super::matchers::{MatchContext, matches, parse_number};
+use super::text::{
+    FlowFields, WEBHOOK_PREFIX, render_json, render_message, render_text, render_url,
+};
 use crate::Timestamp;
 use crate::component::Component;
+use crate::keywords::{Language, normalize};
 use crate::model::{ChannelKind, SessionContext};
 
 /// Steps one call of [`advance`] runs at most before it ends the run as looping.
@@ -136,7 +143,8 @@ pub struct Facts {
     pub business_hours_open: bool,
     pub language: Option<String>,
     pub context: SessionContext,
-    /// The channel's country calling code (for the phone matcher), when it has one.
+    /// The channel's country calling code (for the phone matcher), when it has one: `44` or
+    /// `+44`; an ISO 3166 region (`GB`) is read too.
     pub country: Option<String>,
     pub now: Timestamp,
 }
@@ -200,12 +208,540 @@ pub struct Advanced {
     pub actions: Vec<Action>,
 }
 
+/// Deepest level of a webhook's JSON answer that is flattened (`webhook.a.b.c.d`); an object or
+/// array below it is kept as its JSON text.
+pub const WEBHOOK_MAX_DEPTH: usize = 4;
+/// Most `webhook.*` fields one answer writes; the rest of a large answer is dropped, so an
+/// endpoint cannot bloat every run's durable row.
+pub const WEBHOOK_MAX_FIELDS: usize = 200;
+
 /// Runs the flow from `state` given `event`: see the module doc. An event the state does not
 /// wait for (a reply while waiting for a webhook, a timeout that is not due) changes nothing.
-pub fn advance(flow: &FlowDefinition, state: RunState, event: FlowEvent, facts: &Facts) -> Advanced {
-    let _ = (flow, event, facts);
-    Advanced {
+///
+/// How each step runs:
+/// - `send` sends and goes on; `ask` sends its message (when it has one) and waits, until
+///   `now + after_seconds` when it has a timeout;
+/// - a reply to an `ask` goes to the first case that accepts it, saving the value as `save_as`;
+///   a reply no case accepts counts as invalid: below the flow's `max_invalid` the `invalid`
+///   message is sent (else the ask's message again) and the wait goes on with the same deadline;
+///   at `max_invalid` the run goes to `other`, or ends [`RunEnd::Failed`];
+/// - `set` writes `flow.*` fields into the state, and other scopes through
+///   [`Action::SetField`] (later steps of the same call already see the new value);
+/// - `branch` goes to its first case whose condition holds, else `otherwise`, else on;
+/// - `webhook` asks the engine for the call and waits; its answer is flattened into
+///   `webhook.*` (and `<save_as>.*`), replacing the previous answer's fields;
+/// - `handoff`, `start_flow` and `end` end the run after their actions.
+///
+/// Every text is rendered by [`super::text`]. The options of the last question sent (a
+/// `question` or `time_slots` component, from any step) are kept in [`RunState::options`]; an
+/// `ask` whose own message is something else forgets them. A step name that is not in the flow
+/// (possible only in an unvalidated flow, or a run whose flow changed while it waited) ends the
+/// run [`RunEnd::Failed`].
+pub fn advance(
+    flow: &FlowDefinition,
+    state: RunState,
+    event: FlowEvent,
+    facts: &Facts,
+) -> Advanced {
+    let mut run = Runner {
+        flow,
+        facts,
         state,
         actions: Vec::new(),
+        updated: BTreeMap::new(),
+    };
+    match (run.state.status, event) {
+        (RunStatus::Ready, FlowEvent::Start) => {
+            // The id is borrowed from the flow, which outlives the run.
+            match run.current() {
+                Some((_, step)) => run.run_from(Goto::Step(&step.id)),
+                None => run.end(RunEnd::Failed),
+            }
+        }
+        (RunStatus::WaitingReply { .. }, FlowEvent::Reply(reply)) => run.on_reply(&reply),
+        (
+            RunStatus::WaitingReply {
+                timeout_at: Some(at),
+            },
+            FlowEvent::Timeout,
+        ) if at <= facts.now => {
+            run.on_timeout();
+        }
+        (RunStatus::WaitingWebhook, FlowEvent::Webhook(result)) => run.on_webhook(result),
+        _ => {}
     }
+    Advanced {
+        state: run.state,
+        actions: run.actions,
+    }
+}
+
+/// Where the run goes after a step.
+#[derive(Debug, Clone, Copy)]
+enum Goto<'a> {
+    /// The step with this id.
+    Step(&'a str),
+    /// The step after the one at this index in the list (the end after the last).
+    After(usize),
+}
+
+fn next_or_after(next: Option<&String>, index: usize) -> Goto<'_> {
+    next.map_or(Goto::After(index), |n| Goto::Step(n))
+}
+
+struct Runner<'a> {
+    flow: &'a FlowDefinition,
+    facts: &'a Facts,
+    state: RunState,
+    actions: Vec<Action>,
+    /// Facts written by `set` steps in this call, by full name (`contact.first_name`).
+    updated: BTreeMap<String, String>,
+}
+
+impl<'a> Runner<'a> {
+    fn fields(&self) -> FlowFields<'_> {
+        FlowFields {
+            run: &self.state.fields,
+            updated: &self.updated,
+            facts: &self.facts.fields,
+        }
+    }
+
+    fn find(&self, id: &str) -> Option<(usize, &'a Step)> {
+        self.flow.steps.iter().enumerate().find(|(_, s)| s.id == id)
+    }
+
+    fn current(&self) -> Option<(usize, &'a Step)> {
+        self.find(&self.state.step)
+    }
+
+    fn end(&mut self, how: RunEnd) {
+        self.state.status = RunStatus::Ended { how };
+    }
+
+    /// Runs steps from `goto` until one waits or the run ends.
+    fn run_from(&mut self, mut goto: Goto<'a>) {
+        self.state.status = RunStatus::Ready;
+        let mut executed = 0;
+        loop {
+            let (index, step) = match goto {
+                Goto::Step(id) => match self.find(id) {
+                    Some(found) => found,
+                    None => return self.end(RunEnd::Failed),
+                },
+                Goto::After(i) => match self.flow.steps.get(i + 1) {
+                    // A step whose id an earlier step also has (an unvalidated flow) cannot be
+                    // named by the state, so a wait there would resume at the other one.
+                    Some(step) if self.find(&step.id).is_some_and(|(first, _)| first != i + 1) => {
+                        return self.end(RunEnd::Failed);
+                    }
+                    Some(step) => (i + 1, step),
+                    None => return self.end(RunEnd::Completed),
+                },
+            };
+            self.state.step.clone_from(&step.id);
+            // Checked once the next step is known, so a flow that ends or fails exactly at the
+            // limit ends that way rather than as looping.
+            if executed == MAX_STEPS_PER_ADVANCE {
+                return self.end(RunEnd::Looped);
+            }
+            executed += 1;
+            match self.execute(index, step) {
+                Some(next) => goto = next,
+                None => return,
+            }
+        }
+    }
+
+    /// Runs one step: where to go next, or `None` when the run waits or ended.
+    fn execute(&mut self, index: usize, step: &'a Step) -> Option<Goto<'a>> {
+        match &step.action {
+            StepAction::Send { message, next } => {
+                self.send(message);
+                Some(next_or_after(next.as_ref(), index))
+            }
+            StepAction::Ask {
+                message, timeout, ..
+            } => {
+                if let Some(m) = message {
+                    if !is_question(m) {
+                        self.state.options.clear();
+                    }
+                    self.send(m);
+                }
+                self.state.invalid = 0;
+                let timeout_at = timeout.as_ref().map(|t| {
+                    self.facts
+                        .now
+                        .plus(std::time::Duration::from_secs(u64::from(t.after_seconds)))
+                });
+                self.state.status = RunStatus::WaitingReply { timeout_at };
+                None
+            }
+            StepAction::Set { field, value, next } => {
+                let value = render_text(value, &self.fields());
+                self.set(field.scope, &field.name, value);
+                Some(next_or_after(next.as_ref(), index))
+            }
+            StepAction::Branch { cases, otherwise } => {
+                let chosen = cases.iter().find(|c| self.holds(&c.when));
+                Some(match chosen {
+                    Some(case) => Goto::Step(&case.next),
+                    None => next_or_after(otherwise.as_ref(), index),
+                })
+            }
+            StepAction::Webhook {
+                url,
+                method,
+                body,
+                timeout_ms,
+                retries,
+                ..
+            } => {
+                let fields = self.fields();
+                let call = WebhookCall {
+                    url: render_url(url, &fields),
+                    method: *method,
+                    body: body.as_ref().map(|b| render_json(b, &fields)),
+                    timeout_ms: *timeout_ms,
+                    retries: *retries,
+                };
+                self.actions.push(Action::CallWebhook(call));
+                self.state.status = RunStatus::WaitingWebhook;
+                None
+            }
+            StepAction::Handoff {
+                queue,
+                skills,
+                agent,
+                message,
+            } => {
+                if let Some(m) = message {
+                    self.send(m);
+                }
+                let collected = self
+                    .state
+                    .fields
+                    .iter()
+                    .filter(|(k, _)| !k.starts_with(WEBHOOK_PREFIX))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                self.actions.push(Action::Handoff(HandoffTarget {
+                    queue: queue.clone(),
+                    skills: skills.clone(),
+                    agent: agent.clone(),
+                    collected,
+                }));
+                self.end(RunEnd::HandedOff);
+                None
+            }
+            StepAction::StartFlow { flow } => {
+                self.actions.push(Action::StartFlow {
+                    flow: flow.clone(),
+                    fields: self.state.fields.clone(),
+                });
+                self.end(RunEnd::Continued);
+                None
+            }
+            StepAction::End {
+                message,
+                end_session,
+            } => {
+                if let Some(m) = message {
+                    self.send(m);
+                }
+                if *end_session {
+                    self.actions.push(Action::EndSession);
+                }
+                self.end(RunEnd::Completed);
+                None
+            }
+        }
+    }
+
+    fn send(&mut self, message: &FlowMessage) {
+        let Some(out) = render_message(message, &self.fields()) else {
+            return;
+        };
+        if let OutMessage::Component(component) = &out {
+            match component {
+                Component::Question { options, .. } => {
+                    self.state.options = options
+                        .iter()
+                        .map(|o| ChoiceOption {
+                            id: o.id.clone(),
+                            title: o.title.clone(),
+                        })
+                        .collect();
+                }
+                Component::TimeSlots { slots, .. } => {
+                    self.state.options = slots
+                        .iter()
+                        .map(|s| ChoiceOption {
+                            id: s.start.clone(),
+                            title: s.title.clone(),
+                        })
+                        .collect();
+                }
+                Component::Link { .. } => {}
+            }
+        }
+        self.actions.push(Action::Send(out));
+    }
+
+    fn set(&mut self, scope: FieldScope, name: &str, value: String) {
+        let prefix = match scope {
+            FieldScope::Flow => {
+                self.state.fields.insert(name.to_owned(), value);
+                return;
+            }
+            FieldScope::Contact => "contact",
+            FieldScope::MessagingUser => "messaging_user",
+            FieldScope::Case => "case",
+        };
+        self.updated
+            .insert(format!("{prefix}.{name}"), value.clone());
+        if scope == FieldScope::Contact && matches!(name, "first_name" | "last_name") {
+            // `contact.name` is derived from the parts; keep it in step for later texts.
+            let fields = self.fields();
+            let full = crate::merge::full_name(
+                fields.get("contact.first_name").unwrap_or_default(),
+                fields.get("contact.last_name").unwrap_or_default(),
+            );
+            self.updated.insert("contact.name".to_owned(), full);
+        }
+        self.actions.push(Action::SetField {
+            scope,
+            name: name.to_owned(),
+            value,
+        });
+    }
+
+    fn holds(&self, condition: &Condition) -> bool {
+        match condition {
+            Condition::Field { field, op, value } => {
+                let fields = self.fields();
+                let actual = fields.get(field).unwrap_or_default();
+                let expected = value
+                    .as_deref()
+                    .map(|v| render_text(v, &fields))
+                    .unwrap_or_default();
+                compare(actual, *op, &expected)
+            }
+            Condition::BusinessHours { open } => self.facts.business_hours_open == *open,
+            Condition::Channel { kind } => self.facts.channel_kind == *kind,
+            Condition::Language { language } => self
+                .facts
+                .language
+                .as_deref()
+                .is_some_and(|tag| language_matches(language, tag)),
+            Condition::Context { context } => self.facts.context == *context,
+            Condition::All { conditions } => conditions.iter().all(|c| self.holds(c)),
+            Condition::AnyOf { conditions } => conditions.iter().any(|c| self.holds(c)),
+        }
+    }
+
+    fn on_reply(&mut self, reply: &Reply) {
+        let Some((
+            _,
+            Step {
+                action:
+                    StepAction::Ask {
+                        message,
+                        save_as,
+                        cases,
+                        other,
+                        invalid,
+                        ..
+                    },
+                ..
+            },
+        )) = self.current()
+        else {
+            return self.end(RunEnd::Failed);
+        };
+        let ctx = MatchContext {
+            options: &self.state.options,
+            country: self.facts.country.as_deref(),
+        };
+        let hit = cases
+            .iter()
+            .find_map(|case| matches(&case.when, reply, &ctx).map(|value| (case, value)));
+        if let Some((case, value)) = hit {
+            if let Some(key) = save_as {
+                self.state.fields.insert(key.clone(), value);
+            }
+            self.state.invalid = 0;
+            return self.run_from(Goto::Step(&case.next));
+        }
+        self.state.invalid = self.state.invalid.saturating_add(1);
+        if self.state.invalid >= self.flow.max_invalid {
+            self.state.invalid = 0;
+            return match other {
+                Some(o) => self.run_from(Goto::Step(o)),
+                None => self.end(RunEnd::Failed),
+            };
+        }
+        // Re-prompt the way RapidPro does: the "not understood" message when there is one, else
+        // the question again. The deadline stays: a customer cannot extend it by typing.
+        if let Some(m) = invalid.as_ref().or(message.as_ref()) {
+            self.send(m);
+        }
+    }
+
+    fn on_timeout(&mut self) {
+        match self.current() {
+            Some((
+                _,
+                Step {
+                    action:
+                        StepAction::Ask {
+                            timeout: Some(t), ..
+                        },
+                    ..
+                },
+            )) => {
+                self.state.invalid = 0;
+                self.run_from(Goto::Step(&t.next));
+            }
+            // The ask lost its timeout in a new version of the flow: keep waiting for a reply.
+            Some((
+                _,
+                Step {
+                    action: StepAction::Ask { .. },
+                    ..
+                },
+            )) => {}
+            _ => self.end(RunEnd::Failed),
+        }
+    }
+
+    fn on_webhook(&mut self, result: WebhookResult) {
+        let Some((
+            index,
+            Step {
+                action:
+                    StepAction::Webhook {
+                        save_as,
+                        next,
+                        on_error,
+                        ..
+                    },
+                ..
+            },
+        )) = self.current()
+        else {
+            return self.end(RunEnd::Failed);
+        };
+        let mirror = save_as.as_ref().map(|s| format!("{s}."));
+        self.state.fields.retain(|k, _| {
+            !k.starts_with(WEBHOOK_PREFIX) && !mirror.as_ref().is_some_and(|m| k.starts_with(m))
+        });
+        let mut written: Vec<(String, String)> = Vec::new();
+        let outcome = match result {
+            WebhookResult::Success { body, .. } => {
+                match body {
+                    Some(serde_json::Value::Object(map)) => {
+                        for (key, value) in &map {
+                            flatten(value, format!("{WEBHOOK_PREFIX}{key}"), 1, &mut written);
+                        }
+                    }
+                    Some(serde_json::Value::String(s)) => {
+                        written.push((format!("{WEBHOOK_PREFIX}body"), s));
+                    }
+                    Some(other) => {
+                        written.push((format!("{WEBHOOK_PREFIX}body"), other.to_string()))
+                    }
+                    None => {}
+                }
+                Ok(next_or_after(next.as_ref(), index))
+            }
+            WebhookResult::Failure { status, error } => {
+                written.push((format!("{WEBHOOK_PREFIX}error"), error));
+                if let Some(status) = status {
+                    written.push((format!("{WEBHOOK_PREFIX}status"), status.to_string()));
+                }
+                Err(on_error.as_ref())
+            }
+        };
+        for (key, value) in written {
+            if let (Some(m), Some(rest)) = (&mirror, key.strip_prefix(WEBHOOK_PREFIX)) {
+                self.state
+                    .fields
+                    .insert(format!("{m}{rest}"), value.clone());
+            }
+            self.state.fields.insert(key, value);
+        }
+        match outcome {
+            Ok(goto) => self.run_from(goto),
+            Err(Some(on_error)) => self.run_from(Goto::Step(on_error)),
+            Err(None) => self.end(RunEnd::Failed),
+        }
+    }
+}
+
+fn is_question(message: &FlowMessage) -> bool {
+    matches!(
+        message.component,
+        Some(Component::Question { .. } | Component::TimeSlots { .. })
+    )
+}
+
+/// Flattens one value of a webhook's answer under `path` (see [`WEBHOOK_MAX_DEPTH`] and
+/// [`WEBHOOK_MAX_FIELDS`]): strings as they are, `null` as empty, other scalars as JSON.
+fn flatten(value: &serde_json::Value, path: String, depth: usize, out: &mut Vec<(String, String)>) {
+    use serde_json::Value;
+    if out.len() >= WEBHOOK_MAX_FIELDS {
+        return;
+    }
+    match value {
+        Value::Object(map) if depth < WEBHOOK_MAX_DEPTH => {
+            for (key, v) in map {
+                flatten(v, format!("{path}.{key}"), depth + 1, out);
+            }
+        }
+        Value::Array(items) if depth < WEBHOOK_MAX_DEPTH => {
+            for (i, v) in items.iter().enumerate() {
+                flatten(v, format!("{path}.{i}"), depth + 1, out);
+            }
+        }
+        Value::String(s) => out.push((path, s.clone())),
+        Value::Null => out.push((path, String::new())),
+        other => out.push((path, other.to_string())),
+    }
+}
+
+/// A field against a value: equality and `contains` on the folded forms, `gt`/`lt` on numbers
+/// (either side not a number: false), presence on a non-blank value.
+fn compare(actual: &str, op: Compare, expected: &str) -> bool {
+    let number = |s: &str| parse_number(s).map(|(_, n)| n);
+    match op {
+        Compare::Eq => normalize(actual) == normalize(expected),
+        Compare::Ne => normalize(actual) != normalize(expected),
+        Compare::Contains => {
+            let needle = normalize(expected);
+            !needle.is_empty() && normalize(actual).contains(&needle)
+        }
+        Compare::Gt => number(actual)
+            .zip(number(expected))
+            .is_some_and(|(a, e)| a > e),
+        Compare::Lt => number(actual)
+            .zip(number(expected))
+            .is_some_and(|(a, e)| a < e),
+        Compare::Present => !actual.trim().is_empty(),
+        Compare::Absent => actual.trim().is_empty(),
+    }
+}
+
+/// The condition's language is a range (RFC 4647 basic filtering): `fr` holds for `fr`, `fr-CA`
+/// and `fr_ca`; `fr-CA` holds for `fr-CA` only, not for `fr-FR`. A bare primary subtag, the usual
+/// case, is therefore the primary-subtag comparison the definition describes.
+fn language_matches(range: &str, tag: &str) -> bool {
+    let (range, tag) = (Language::new(range), Language::new(tag));
+    let (range, tag) = (range.as_str(), tag.as_str());
+    !range.is_empty()
+        && (tag == range
+            || tag
+                .strip_prefix(range)
+                .is_some_and(|rest| rest.starts_with('-')))
 }
