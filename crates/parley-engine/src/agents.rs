@@ -499,7 +499,11 @@ impl AgentDesk {
         now: Timestamp,
     ) -> Result<Session> {
         let flow = self.store.flow(flow_id).await?;
-        let definition = match self.flows.definition(&self.store, &flow, flow.version).await {
+        let definition = match self
+            .flows
+            .definition(&self.store, &flow, flow.version)
+            .await
+        {
             Ok(found) => found,
             Err(crate::flow_runs::FlowUseError::Store(e)) => return Err(e.into()),
             Err(e) => return Err(AgentActionError::Invalid(e.to_string())),

@@ -167,7 +167,10 @@ impl FlowWorker {
         let mut by_session: HashMap<Uuid, Vec<(Uuid, FlowJob)>> = HashMap::new();
         for job in jobs {
             match serde_json::from_str::<FlowJob>(&job.payload) {
-                Ok(f) => by_session.entry(f.session_id).or_default().push((job.id, f)),
+                Ok(f) => by_session
+                    .entry(f.session_id)
+                    .or_default()
+                    .push((job.id, f)),
                 Err(e) => outcomes.push((
                     job.id,
                     JobOutcome::Permanent(format!("malformed flow job: {e}")),
@@ -189,7 +192,9 @@ impl FlowWorker {
         while let Some(done) = set.join_next().await {
             match done {
                 Ok(out) => outcomes.extend(out),
-                Err(e) => tracing::error!(error = %e, "a flow task panicked; its jobs will be retried"),
+                Err(e) => {
+                    tracing::error!(error = %e, "a flow task panicked; its jobs will be retried")
+                }
             }
         }
         outcomes
@@ -532,11 +537,12 @@ impl FlowWorker {
                         say(&mut lines, "system", format!("{prefix}.{name} = {value}"));
                     }
                     Action::Handoff(t) => {
-                        let to = t
-                            .agent
-                            .or(t.queue)
-                            .unwrap_or_else(|| t.skills.join(", "));
-                        let to = if to.is_empty() { "the channel's queue".into() } else { to };
+                        let to = t.agent.or(t.queue).unwrap_or_else(|| t.skills.join(", "));
+                        let to = if to.is_empty() {
+                            "the channel's queue".into()
+                        } else {
+                            to
+                        };
                         say(&mut lines, "system", format!("handed off to {to}"));
                     }
                     Action::StartFlow { flow, .. } => {
@@ -555,8 +561,12 @@ impl FlowWorker {
                 };
                 let result = self.send_webhook(&c, body, "test").await;
                 let said = match &result {
-                    WebhookResult::Success { status, .. } => format!("webhook {} answered {status}", c.url),
-                    WebhookResult::Failure { error, .. } => format!("webhook {} failed: {error}", c.url),
+                    WebhookResult::Success { status, .. } => {
+                        format!("webhook {} answered {status}", c.url)
+                    }
+                    WebhookResult::Failure { error, .. } => {
+                        format!("webhook {} failed: {error}", c.url)
+                    }
                 };
                 say(&mut lines, "system", said);
                 event = FlowEvent::Webhook(result);
@@ -903,6 +913,9 @@ impl FlowWorker {
             (None, true, None) => WorkTarget::Skills(Vec::new()),
         };
         row.queue_id = fallback;
+        // People serve: a journey's customer moves to service with the marketing history in
+        // the same session, where the agent sees it (CMP-14).
+        row.context = parley_core::model::SessionContext::Service;
         let routing = waiting_row(row.id, &work, 0, now, Vec::new(), None);
         Ok(Some((row, routing)))
     }

@@ -46,8 +46,8 @@ use tracing::{Instrument as _, field};
 use uuid::Uuid;
 
 use crate::channel_rules::{ChannelRules, ContactLinking, RulesError};
-use crate::flow_runs::{FlowCatalog, FlowUseError, Trigger, held_by_flow, start_run};
 use crate::events::{DomainEvent, EventBus};
+use crate::flow_runs::{FlowCatalog, FlowUseError, Trigger, held_by_flow, start_run};
 use crate::jobs::{self, Queue};
 use crate::runner::JobOutcome;
 

@@ -23,8 +23,8 @@ use std::time::Duration;
 use parley_core::model::{OwnerKind, Presence, SessionStatus};
 use parley_core::routing::{
     AgentState, QueueState, RouteTarget, RoutingInput, RoutingRule, SkillLevel, WaitingWork,
-    WorkTarget,
-    console_connected, consumes_capacity, evaluate_rules, gone_away, offer_expired, plan_offers,
+    WorkTarget, console_connected, consumes_capacity, evaluate_rules, gone_away, offer_expired,
+    plan_offers,
 };
 use parley_core::session::{SessionEvent, apply};
 use parley_core::{Clock, Timestamp};

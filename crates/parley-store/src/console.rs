@@ -485,7 +485,7 @@ impl Store {
                     "UPDATE sessions SET status = $3, owner_kind = $4, owner_id = $5, queue_id = $6, \
                      case_id = $7, accepted_at = $8, ended_at = $9, last_agent_at = $10, \
                      agent_messages = $11, status_since = $12, end_reason = $13, ended_by = $14, \
-                     updated_at = $15 \
+                     updated_at = $15, context = $17 \
                      WHERE id = $1 AND status = $2 AND updated_at = $16")
                     .bind(g.row.id).bind(g.expected_status.as_str()).bind(g.row.status.as_str())
                     .bind(g.row.owner_kind.map(|k| k.as_str())).bind(g.row.owner_id).bind(g.row.queue_id)
@@ -493,7 +493,7 @@ impl Store {
                     .bind(g.row.ended_at.map(Timestamp::millis)).bind(g.row.last_agent_at.map(Timestamp::millis))
                     .bind(g.row.agent_messages).bind(g.row.status_since.millis()).bind(&g.row.end_reason)
                     .bind(g.row.ended_by.map(|a| a.as_str())).bind(at.max(g.expected_updated_at.millis() + 1))
-                    .bind(g.expected_updated_at.millis())
+                    .bind(g.expected_updated_at.millis()).bind(g.row.context.as_str())
                     .execute(&mut *tx).await?.rows_affected();
                 if n != 1 {
                     tx.rollback().await?;

@@ -151,21 +151,40 @@ macro_rules! write_runs {
             match w.expect_seq {
                 None => {
                     sqlx::query($crate::flows::INSERT_RUN)
-                        .bind(r.id).bind(r.session_id).bind(r.flow_id).bind(r.version)
-                        .bind(&r.trigger).bind(&r.status).bind(&r.step).bind(&r.state)
-                        .bind(&r.last_event).bind(r.seq).bind(r.started_at.millis())
-                        .bind(r.updated_at.millis()).bind(ended)
-                        .execute(&mut *$tx).await?;
+                        .bind(r.id)
+                        .bind(r.session_id)
+                        .bind(r.flow_id)
+                        .bind(r.version)
+                        .bind(&r.trigger)
+                        .bind(&r.status)
+                        .bind(&r.step)
+                        .bind(&r.state)
+                        .bind(&r.last_event)
+                        .bind(r.seq)
+                        .bind(r.started_at.millis())
+                        .bind(r.updated_at.millis())
+                        .bind(ended)
+                        .execute(&mut *$tx)
+                        .await?;
                 }
                 Some(seq) => {
                     let n = sqlx::query($crate::flows::UPDATE_RUN)
-                        .bind(r.id).bind(&r.status).bind(&r.step).bind(&r.state)
-                        .bind(&r.last_event).bind(r.seq).bind(r.updated_at.millis()).bind(ended)
+                        .bind(r.id)
+                        .bind(&r.status)
+                        .bind(&r.step)
+                        .bind(&r.state)
+                        .bind(&r.last_event)
+                        .bind(r.seq)
+                        .bind(r.updated_at.millis())
+                        .bind(ended)
                         .bind(seq)
-                        .execute(&mut *$tx).await?.rows_affected();
+                        .execute(&mut *$tx)
+                        .await?
+                        .rows_affected();
                     if n != 1 {
                         return Err($crate::StoreError::Stale(format!(
-                            "flow run {} moved past {seq}", r.id
+                            "flow run {} moved past {seq}",
+                            r.id
                         )));
                     }
                 }
@@ -241,13 +260,17 @@ impl Store {
 
     /// Every flow, by name.
     pub async fn flows(&self) -> Result<Vec<StoredFlow>> {
-        Ok(on_backend!(self, read c => sqlx::query_as("SELECT * FROM flows ORDER BY name")
-            .fetch_all(c).await)?)
+        Ok(
+            on_backend!(self, read c => sqlx::query_as("SELECT * FROM flows ORDER BY name")
+            .fetch_all(c).await)?,
+        )
     }
 
     pub async fn flow_by_name(&self, name: &str) -> Result<Option<StoredFlow>> {
-        Ok(on_backend!(self, read c => sqlx::query_as("SELECT * FROM flows WHERE name = $1")
-            .bind(name).fetch_optional(c).await)?)
+        Ok(
+            on_backend!(self, read c => sqlx::query_as("SELECT * FROM flows WHERE name = $1")
+            .bind(name).fetch_optional(c).await)?,
+        )
     }
 
     pub async fn flow(&self, id: Uuid) -> Result<StoredFlow> {
@@ -291,11 +314,12 @@ impl Store {
 
     /// The run a session is in now, if any.
     pub async fn open_flow_run(&self, session_id: Uuid) -> Result<Option<FlowRun>> {
-        let sql = format!(
-            "SELECT {RUN_COLS} FROM flow_runs WHERE session_id = $1 AND ended_at IS NULL"
-        );
-        Ok(on_backend!(self, read c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(session_id).fetch_optional(c).await)?)
+        let sql =
+            format!("SELECT {RUN_COLS} FROM flow_runs WHERE session_id = $1 AND ended_at IS NULL");
+        Ok(
+            on_backend!(self, read c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(session_id).fetch_optional(c).await)?,
+        )
     }
 
     pub async fn flow_run(&self, id: Uuid) -> Result<FlowRun> {
@@ -308,8 +332,10 @@ impl Store {
     /// A session's runs, oldest first.
     pub async fn flow_runs_of_session(&self, session_id: Uuid) -> Result<Vec<FlowRun>> {
         let sql = format!("SELECT {RUN_COLS} FROM flow_runs WHERE session_id = $1 ORDER BY id");
-        Ok(on_backend!(self, read c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(session_id).fetch_all(c).await)?)
+        Ok(
+            on_backend!(self, read c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(session_id).fetch_all(c).await)?,
+        )
     }
 
     /// How many conversations are in each flow that has any.

@@ -221,6 +221,11 @@ impl Outbound {
         let mut failed: Vec<(usize, verdict::Verdict)> = Vec::new();
         let mut open: Vec<Open> = Vec::with_capacity(jobs.len());
         let mut cancelled = HashSet::new();
+        // Sends of one session leave in the order they were written (entry ids grow with time):
+        // a bot's welcome before its question, a consent answer before the acknowledgment. Each
+        // waits for the one before it in its session, before taking a permit, so waiting never
+        // holds a slot another send needs.
+        let mut spawns: Vec<(usize, Uuid, i64, bool, Target)> = Vec::new();
         for (index, (job, (plan, chunk))) in jobs.iter().zip(plans).enumerate() {
             let (verdicts, targets) = match plan {
                 JobPlan::Cancelled(campaign) => {
@@ -249,10 +254,23 @@ impl Outbound {
             failed.extend(verdicts.into_iter().map(|v| (index, v)));
             let bulk = chunk.is_some();
             for target in targets {
+                spawns.push((index, job.id, job.attempts, bulk, target));
+            }
+        }
+        spawns.sort_by_key(|(_, _, _, _, t)| t.entry.id);
+        let mut before: HashMap<Uuid, tokio::sync::oneshot::Receiver<()>> = HashMap::new();
+        for (index, job_id, attempts, bulk, target) in spawns {
+            {
                 let (out, limit) = (self.clone(), limit.clone());
-                let span = send_span(job.id, job.attempts, &target);
+                let span = send_span(job_id, attempts, &target);
+                let (done, next) = tokio::sync::oneshot::channel::<()>();
+                let previous = before.insert(target.session.id, next);
                 set.spawn(
                     async move {
+                        if let Some(previous) = previous {
+                            // Closed when the previous send of the session was decided.
+                            let _ = previous.await;
+                        }
                         // The semaphore is never closed, so acquiring only waits. The permit
                         // is held until the verdict is committed: sent and not yet recorded
                         // counts as in flight, so a crash resends at most `concurrency`
@@ -260,6 +278,7 @@ impl Outbound {
                         let permit = limit.acquire_owned().await.ok();
                         let lease = SenderLeases::name(target.channel.id);
                         let mut verdict = out.decide(&target).await;
+                        drop(done);
                         // A campaign message in a marketing session of its own (ended, nobody
                         // holds it) concerns no console: announcing it would only make the feed
                         // read its session to find that out, a read per message.

@@ -228,7 +228,10 @@ pub async fn export_flow(
     let disposition = format!("attachment; filename=\"{}.yaml\"", flow.name);
     Ok((
         [
-            (header::CONTENT_TYPE, "application/yaml; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_TYPE,
+                "application/yaml; charset=utf-8".to_owned(),
+            ),
             (header::CONTENT_DISPOSITION, disposition),
         ],
         d.yaml,

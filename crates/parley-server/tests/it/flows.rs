@@ -43,7 +43,10 @@ impl Receiver {
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or_default()
                         .to_owned();
-                    calls.lock().unwrap().push((path.to_owned(), sig, body.to_vec()));
+                    calls
+                        .lock()
+                        .unwrap()
+                        .push((path.to_owned(), sig, body.to_vec()));
                     match path {
                         "orders" => (
                             AxStatus::OK,
@@ -53,7 +56,11 @@ impl Receiver {
                         "slow" => {
                             // A peer slower than the step's timeout: the flow must not wait.
                             tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-                            (AxStatus::OK, [("content-type", "application/json")], "{}".into())
+                            (
+                                AxStatus::OK,
+                                [("content-type", "application/json")],
+                                "{}".into(),
+                            )
                         }
                         _ => (
                             AxStatus::INTERNAL_SERVER_ERROR,
@@ -169,11 +176,11 @@ async fn channel(app: &TestApp, settings: Value) -> Uuid {
             .json(&json!({"name": "Support"})),
     )
     .await;
-    assert!(s.is_success() || s == StatusCode::CONFLICT, "{q}");
+    assert_eq!(s, StatusCode::CREATED, "{q}");
     let (s, c) = parley_testkit::status_and_json(app.req(Method::POST, "/api/v1/channels").json(
         &json!({"name": "Sim", "kind": "sms", "provider": "simulator", "address": "+14155550100",
                 "number_type": "long_code", "country": "US", "consent_level": "implicit",
-                "queue": "Support", "settings": settings}),
+                "queue_id": q["id"], "settings": settings}),
     ))
     .await;
     assert_eq!(s, StatusCode::CREATED, "{c}");
@@ -193,18 +200,22 @@ async fn say(app: &TestApp, text: &str) {
 /// What the customer's phone received, oldest first, once there are `n` messages.
 async fn received(app: &TestApp, n: usize) -> Vec<String> {
     let s = app.db.store.clone();
-    eventually(&app.events, &format!("{n} messages to the customer"), || {
-        let s = s.clone();
-        async move {
-            let all = s.simulator_messages(CUSTOMER, None, 200).await.unwrap();
-            let out: Vec<String> = all
-                .into_iter()
-                .filter(|m| m.direction == parley_core::model::Direction::Outbound)
-                .map(|m| m.body)
-                .collect();
-            (out.len() >= n).then_some(out)
-        }
-    })
+    eventually(
+        &app.events,
+        &format!("{n} messages to the customer"),
+        || {
+            let s = s.clone();
+            async move {
+                let all = s.simulator_messages(CUSTOMER, None, 200).await.unwrap();
+                let out: Vec<String> = all
+                    .into_iter()
+                    .filter(|m| m.direction == parley_core::model::Direction::Outbound)
+                    .map(|m| m.body)
+                    .collect();
+                (out.len() >= n).then_some(out)
+            }
+        },
+    )
     .await
 }
 
@@ -380,10 +391,18 @@ async fn webhook_errors_and_timeouts_take_on_error(b: TestBackend) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| format!("{}: {}", l["from"].as_str().unwrap(), l["text"].as_str().unwrap()))
+        .map(|l| {
+            format!(
+                "{}: {}",
+                l["from"].as_str().unwrap(),
+                l["text"].as_str().unwrap()
+            )
+        })
         .collect();
     assert!(
-        lines.iter().any(|l| l.contains("failed: no answer within 300 ms")),
+        lines
+            .iter()
+            .any(|l| l.contains("failed: no answer within 300 ms")),
         "{lines:?}"
     );
     assert!(
@@ -578,7 +597,10 @@ steps:
     .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     say(&app, "hello").await;
-    assert_eq!(received(&app, 1).await, ["Triage bot here: sales or support?"]);
+    assert_eq!(
+        received(&app, 1).await,
+        ["Triage bot here: sales or support?"]
+    );
     let s = sessions(&app, ch).await;
     let runs = app
         .get_json(&format!("/api/v1/sessions/{}/flow-runs", s[0].id))
