@@ -291,6 +291,10 @@ impl AgentDesk {
         if let Some(previous) = work.transfer_from.filter(|p| *p != agent.id) {
             change.events.push(session_event(previous, &row));
         }
+        let mut effects = InboundWrite::default();
+        self.auto_reply(&row, |a| &a.start_conversation, None, &mut effects, now)
+            .await?;
+        change.effects = Some(effects);
         self.commit(&change).await?;
         Ok(row)
     }
@@ -324,6 +328,46 @@ impl AgentDesk {
         Ok(())
     }
 
+    /// Queues one of the channel's automatic replies (CO-20) into `effects`, in the customer's
+    /// language, when the channel has it. `fallback` is an older setting's text for the same.
+    async fn auto_reply(
+        &self,
+        session: &Session,
+        which: fn(&crate::channel_rules::AutoReplies) -> &Option<crate::channel_rules::Localized>,
+        fallback: Option<String>,
+        effects: &mut InboundWrite,
+        now: Timestamp,
+    ) -> Result<()> {
+        let channel = self.store.channel(session.channel_id).await?;
+        let Ok(behaviour) = behaviour_of(&channel.settings) else {
+            return Ok(());
+        };
+        let chosen = which(&behaviour.auto_replies);
+        let text = if chosen.is_some() {
+            let user = self.store.messaging_user(session.messaging_user_id).await?;
+            behaviour
+                .auto_reply(chosen, user.locale.as_deref())
+                .map(str::to_owned)
+        } else {
+            fallback
+        };
+        let Some(text) = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) else {
+            return Ok(());
+        };
+        let mut entry = jobs::auto_response_entry(session.id, text, now);
+        entry.actor = Actor::System;
+        effects.jobs.push(send_job(
+            entry.id,
+            parley_core::consent::SendPurpose::Conversation {
+                session_opt_in: session.session_opt_in,
+            },
+            jobs::REPLY_PRIORITY,
+            now,
+        ));
+        effects.entries.push(entry);
+        Ok(())
+    }
+
     /// Whether the agent may act on (and write into) this session: it is theirs, or they supervise.
     pub fn may_handle(&self, agent: &Agent, session: &Session) -> Result<()> {
         if owned_by(session, agent.id) || agent.role.supervises() {
@@ -353,24 +397,11 @@ impl AgentDesk {
         let row = row_of(&session, &t.state);
         let channel = self.store.channel(session.channel_id).await?;
         let mut effects = InboundWrite::default();
-        let reply = behaviour_of(&channel.settings)
+        let older = behaviour_of(&channel.settings)
             .ok()
-            .and_then(|b| b.end_conversation_reply)
-            .map(|r| r.trim().to_owned())
-            .filter(|r| !r.is_empty());
-        if let Some(text) = reply {
-            let mut entry = jobs::auto_response_entry(session.id, text, now);
-            entry.actor = Actor::System;
-            effects.jobs.push(send_job(
-                entry.id,
-                parley_core::consent::SendPurpose::Conversation {
-                    session_opt_in: session.session_opt_in,
-                },
-                jobs::REPLY_PRIORITY,
-                now,
-            ));
-            effects.entries.push(entry);
-        }
+            .and_then(|b| b.end_conversation_reply);
+        self.auto_reply(&session, |a| &a.end_conversation, older, &mut effects, now)
+            .await?;
         let mut change = ConsoleChange {
             sessions: vec![guard(&session, row.clone())],
             work_deletes: vec![session_id],
@@ -484,6 +515,10 @@ impl AgentDesk {
         if let TransferTo::Queue(q) = to {
             change.events.extend(queue_events(&[q]));
         }
+        let mut effects = InboundWrite::default();
+        self.auto_reply(&session, |a| &a.transfer, None, &mut effects, now)
+            .await?;
+        change.effects = Some(effects);
         self.commit(&change).await?;
         self.router.wake();
         Ok(row)

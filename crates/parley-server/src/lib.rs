@@ -268,6 +268,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(simulator::inbound))
         .routes(routes!(simulator::messages))
         .routes(routes!(simulator::channels))
+        .routes(routes!(simulator::demo_order))
         .split_for_parts();
     // The simulator routes are documented always but served only when enabled: a router of their
     // own, because a literal route would win over the `{*rest}` catch below.

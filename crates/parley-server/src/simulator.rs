@@ -167,3 +167,41 @@ pub async fn channels(
     found.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Json(found))
 }
+
+/// An order as the demo's order service answers it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DemoOrder {
+    pub number: String,
+    /// `processing`, `shipped` or `delivered`.
+    pub status: String,
+    /// The status in words, for the bot to say.
+    pub status_text: String,
+}
+
+/// The demo's order service, which the demo's order bot calls from its webhook step (a stand-in
+/// for a shop's own system): a 6-digit number's status follows from its last digit; numbers
+/// ending in 0 do not exist (404), so the bot's error branch can be tried too.
+#[utoipa::path(get, path = "/simulator/demo/orders/{number}", tag = "simulator",
+    params(("number" = String, Path)),
+    responses((status = 200, body = DemoOrder), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn demo_order(
+    crate::error::ApiPath(number): crate::error::ApiPath<String>,
+) -> Result<Json<DemoOrder>, ApiError> {
+    let last = match number.as_bytes() {
+        digits if digits.len() == 6 && digits.iter().all(u8::is_ascii_digit) => {
+            digits.last().copied().unwrap_or(b'0')
+        }
+        _ => return Err(ApiError::invalid("an order number has 6 digits")),
+    };
+    let (status, status_text) = match last {
+        b'0' => return Err(ApiError::not_found("order")),
+        b'1'..=b'3' => ("processing", "being packed; it ships tomorrow"),
+        b'4'..=b'6' => ("shipped", "on its way, arriving on Thursday"),
+        _ => ("delivered", "delivered on Monday"),
+    };
+    Ok(Json(DemoOrder {
+        number,
+        status: status.to_owned(),
+        status_text: status_text.to_owned(),
+    }))
+}

@@ -47,10 +47,13 @@ pub struct Config {
     pub short_link_base: String,
     /// The most of a campaign's messages queued ahead of the dispatcher: what a pause holds.
     pub campaign_lookahead: u64,
+    /// The key flows sign their webhook calls with (`X-Parley-Signature: sha256=<hex>` of the
+    /// body's HMAC-SHA256). Empty: calls go unsigned.
+    pub flow_secret: String,
 }
 
 /// Every configuration key, as read from `PARLEY_<KEY>` variables.
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 16] = [
     "database_url",
     "listen",
     "max_body_bytes",
@@ -66,6 +69,7 @@ const KEYS: [&str; 15] = [
     "public_url",
     "short_link_base",
     "campaign_lookahead",
+    "flow_secret",
 ];
 
 impl Default for Config {
@@ -86,6 +90,7 @@ impl Default for Config {
             public_url: String::new(),
             short_link_base: String::new(),
             campaign_lookahead: parley_engine::campaigns::LOOKAHEAD,
+            flow_secret: String::new(),
         }
     }
 }

@@ -268,7 +268,8 @@ async fn serve(config: Config) -> Result<()> {
 async fn demo(config: Config) -> Result<()> {
     let store = open(&config).await?;
     let workspace: WorkspaceFile =
-        serde_norway::from_str(include_str!("demo.yaml")).context("the built-in demo workspace")?;
+        serde_norway::from_str(&demo_workspace(&config.listen.to_string()))
+            .context("the built-in demo workspace")?;
     provision::apply(&store, &SystemClock, &workspace, false).await?;
     seed_demo_campaign(&store).await?;
     let token = create_token(&store, "demo", TokenRole::Admin).await?;
@@ -296,6 +297,17 @@ async fn demo(config: Config) -> Result<()> {
         subscriber = DEMO_SUBSCRIBER.trim_start_matches('+'),
     );
     run_server(config, store, Some(banner)).await
+}
+
+/// The demo's workspace file, its order bot calling this server's demo order service.
+fn demo_workspace(listen: &str) -> String {
+    // A wildcard listen address is reached on loopback.
+    let port = listen.rsplit(':').next().unwrap_or("8080");
+    let host = match listen.rsplit_once(':').map(|(h, _)| h) {
+        Some("0.0.0.0" | "[::]" | "") | None => "127.0.0.1",
+        Some(h) => h,
+    };
+    include_str!("demo.yaml").replace("{demo_base}", &format!("http://{host}:{port}"))
 }
 
 /// A readable random password for a demo agent.
@@ -432,6 +444,7 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
         ),
         link_base: config.link_base(),
         campaign_lookahead: config.campaign_lookahead,
+        flow_secret: (!config.flow_secret.is_empty()).then(|| config.flow_secret.clone()),
         ..EngineConfig::default()
     };
     let engine = Engine::new(store.clone(), clock, EventBus::default(), engine_config);
@@ -492,8 +505,16 @@ mod tests {
 
     #[test]
     fn demo_workspace_parses() {
-        let w: WorkspaceFile = serde_norway::from_str(include_str!("demo.yaml")).unwrap();
+        let w: WorkspaceFile = serde_norway::from_str(&demo_workspace("127.0.0.1:8080")).unwrap();
         assert_eq!(w.channels.len(), 2);
+        // The order bot is a valid flow calling this server's demo order service.
+        let bot = &w.flows[0];
+        parley_engine::service::flows::check(bot).unwrap();
+        assert!(
+            serde_json::to_string(bot)
+                .unwrap()
+                .contains("http://127.0.0.1:8080/simulator/demo/orders/")
+        );
     }
 
     /// The demo's help texts are what we tell admins to write: they pass the short code rules
@@ -502,7 +523,7 @@ mod tests {
     fn demo_help_responses_meet_the_short_code_rules() {
         use parley_core::compliance::help_message_problems;
         use parley_core::keywords::Language;
-        let w: WorkspaceFile = serde_norway::from_str(include_str!("demo.yaml")).unwrap();
+        let w: WorkspaceFile = serde_norway::from_str(&demo_workspace("127.0.0.1:8080")).unwrap();
         let mut checked = 0;
         for channel in &w.channels {
             for (language, set) in &channel.keyword_sets {
@@ -529,7 +550,7 @@ mod tests {
             .await
             .unwrap();
         store.migrate().await.unwrap();
-        let w: WorkspaceFile = serde_norway::from_str(include_str!("demo.yaml")).unwrap();
+        let w: WorkspaceFile = serde_norway::from_str(&demo_workspace("127.0.0.1:8080")).unwrap();
         provision::apply(&store, &SystemClock, &w, false)
             .await
             .unwrap();
