@@ -3,5 +3,6 @@
 
 mod campaign_crash;
 mod crash;
+mod flow_crash;
 mod process;
 mod smpp_crash;
