@@ -429,7 +429,8 @@ mod tests {
                 "outbound.send",
                 "session.timer",
                 "media.fetch",
-                "campaign.send"
+                "campaign.send",
+                "flow.event"
             ]
         );
         for kind in JobKind::KNOWN {
@@ -442,7 +443,7 @@ mod tests {
         let queues: Vec<&str> = Queue::ALL.iter().map(|q| q.as_str()).collect();
         assert_eq!(
             queues,
-            ["inbound", "outbound", "timers", "media", "campaign"]
+            ["inbound", "outbound", "timers", "media", "campaign", "flows"]
         );
     }
 

@@ -51,6 +51,7 @@ const LARGE: &[&str] = &[
     "routing_accepts",
     "campaign_messages",
     "audience_list_members",
+    "flow_runs",
 ];
 
 /// Statements allowed to scan, each with why. Matched by a part of the statement's text that
@@ -242,7 +243,8 @@ async fn drain(engine: &Engine) {
         let inbound = engine.inbound_runner().run_once().await.unwrap();
         let outbound = engine.outbound_runner().run_once().await.unwrap();
         let campaign = engine.campaign_runner().run_once().await.unwrap();
-        if inbound == 0 && outbound == 0 && campaign == 0 {
+        let flows = engine.flow_runner().run_once().await.unwrap();
+        if inbound == 0 && outbound == 0 && campaign == 0 && flows == 0 {
             return;
         }
     }
@@ -390,6 +392,55 @@ async fn campaign(store: &Store, engine: &Engine, channel: &parley_store::Channe
 }
 
 /// Drives both pipelines once each way and returns the statements they ran.
+/// A channel's bot: a customer's first message starts it (its question sent), their answer is
+/// taken where the run waits, and the run hands the conversation to people.
+async fn bot(store: &Store, engine: &Engine) {
+    let flow = parley_core::flow::FlowDefinition {
+        name: "plans-bot".into(),
+        description: String::new(),
+        context: parley_core::model::SessionContext::Service,
+        max_invalid: 3,
+        steps: serde_json::from_value(json!([
+            {"id": "ask", "type": "ask", "message": {"text": "Your order number?"},
+             "save_as": "order", "cases": [{"when": {"type": "number"}, "next": "bye"}]},
+            {"id": "bye", "type": "handoff", "queue": "nobody"}
+        ]))
+        .unwrap(),
+    };
+    parley_engine::service::flows::save(store, &flow, SystemClock.now())
+        .await
+        .unwrap();
+    let channel = store
+        .create_channel(
+            &ChannelSpec {
+                address: "+14155550112".into(),
+                name: "plans-bot-channel".into(),
+                settings: json!({"flows": {"bot": "plans-bot"}}),
+                ..build::simulator_sms()
+            },
+            SystemClock.now(),
+        )
+        .await
+        .unwrap();
+    for text in ["hello bot", "123456"] {
+        engine
+            .ingest
+            .submit(&event(&channel, text, SystemClock.now()))
+            .await
+            .unwrap();
+        drain(engine).await;
+    }
+    let user = store
+        .messaging_user_by_key(channel.id, CUSTOMER)
+        .await
+        .unwrap()
+        .unwrap();
+    let session = store.open_session(user.id).await.unwrap().unwrap();
+    let runs = store.flow_runs_of_session(session.id).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "ended", "the answer was taken");
+}
+
 async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
     let (base, seen) = fake::provider(Account {
         account_sid: ACCOUNT_SID.into(),
@@ -507,6 +558,7 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
         EntryStatus::Delivered
     );
     campaign(store, &engine, &simulator).await;
+    bot(store, &engine).await;
     // The router's round, once a second on every node whatever the traffic, with the campaign's
     // marketing sessions in the table.
     engine.router.route().await.unwrap();

@@ -1023,7 +1023,109 @@ async fn estimated_wait_needs_ten_recent_accepts(b: TestBackend) {
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
+/// The channel's automatic replies (CO-20) in the customer's language: the acknowledgment of a
+/// new conversation for people, the start when an agent accepts, the transfer message; then an
+/// agent transfers the conversation to a flow (RT-09), which takes it and ends it.
+async fn automatic_replies_and_a_transfer_to_a_flow(b: TestBackend) {
+    let d = Desk::new(b).await;
+    let s = &d.app.db.store;
+    let mut spec = parley_engine::provision::spec_of(&d.channel);
+    spec.settings = json!({
+        "default_language": "en",
+        "auto_replies": {
+            "acknowledgment": {"en": "Thanks, a person will answer soon.", "fr": "Merci, une personne va répondre."},
+            "start_conversation": "Hi, this is your agent.",
+            "transfer": "Transferring you now."
+        }
+    });
+    s.update_channel(d.channel.id, &spec, SystemClock.now())
+        .await
+        .unwrap();
+    d.app.engine.channels.invalidate(d.channel.id).await;
+    let flow = r#"
+name: followup
+steps:
+  - id: helpful
+    type: ask
+    message: { text: "Was this helpful? YES or NO" }
+    cases:
+      - when: { type: keyword, words: ["yes"] }
+        next: glad
+    other: glad
+  - id: glad
+    type: end
+    message: { text: "Glad to help." }
+"#;
+    let (st, f) = parley_testkit::status_and_json(
+        d.app
+            .req(Method::POST, "/api/v1/flows")
+            .header("content-type", "application/yaml")
+            .body(flow),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{f}");
+
+    let ada = d.agent("Ada", 2, AgentRole::Agent).await;
+    let a = d.sign_in(&ada).await;
+    d.go(&a, "available").await;
+    let customer = "+447400000077";
+    d.customer_says(customer, "Where is my parcel?").await;
+    let session = d.offered(&a).await;
+    assert_eq!(d.act(&a, session, "accept").await.status(), StatusCode::OK);
+    let r = d
+        .call(&a, Method::POST, &format!("/api/v1/sessions/{session}/transfer"))
+        .json(&json!({"flow_id": f["id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let held = s.session(session).await.unwrap();
+    assert_eq!(held.owner_kind, Some(OwnerKind::Bot));
+    assert_eq!(held.status, SessionStatus::Active);
+    assert_eq!(count(&d.work(&a).await, "sessions"), 0, "Ada no longer has it");
+
+    let phone = |n: usize| {
+        let store = s.clone();
+        async move {
+            eventually(&d.app.events, &format!("{n} messages on the phone"), || {
+                let store = store.clone();
+                async move {
+                    let mut m: Vec<(Timestamp, String)> = store
+                        .simulator_messages(customer, None, 50)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .filter(|m| m.direction == Direction::Outbound)
+                        .map(|m| (m.created_at, m.body))
+                        .collect();
+                    m.sort();
+                    (m.len() >= n).then(|| m.into_iter().map(|(_, b)| b).collect::<Vec<_>>())
+                }
+            })
+            .await
+        }
+    };
+    let got = phone(4).await;
+    assert_eq!(
+        got,
+        [
+            "Thanks, a person will answer soon.",
+            "Hi, this is your agent.",
+            "Transferring you now.",
+            "Was this helpful? YES or NO"
+        ]
+    );
+    d.customer_says(customer, "yes").await;
+    assert_eq!(phone(5).await[4], "Glad to help.");
+    let runs: Value = d
+        .get(&a, &format!("/api/v1/sessions/{session}/flow-runs"))
+        .await;
+    assert_eq!(runs[0]["trigger"], "transfer");
+    assert_eq!(runs[0]["status"], "ended");
+}
+
 parley_store::on_both_backends!(
+    automatic_replies_and_a_transfer_to_a_flow,
     routing_rules_send_work_by_skill,
     after_hours_rules_follow_the_channel_hours,
     estimated_wait_needs_ten_recent_accepts,

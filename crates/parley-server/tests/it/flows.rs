@@ -643,7 +643,66 @@ steps:
     assert_eq!(v, json!([]));
 }
 
+/// An `ask` nobody answers takes its timeout branch when the time is up, and a reply after that
+/// is not taken as the answer (the run moved on). Outside business hours the after-hours flow
+/// starts instead of the channel's bot (BOT-03).
+async fn an_unanswered_question_times_out_and_after_hours_has_its_flow(b: TestBackend) {
+    let app = app(b).await;
+    let flow = r#"
+name: quick
+steps:
+  - id: q
+    type: ask
+    message: { text: "Still there?" }
+    cases:
+      - when: { type: any }
+        next: yes
+    timeout: { after_seconds: 1, next: gone }
+  - id: yes
+    type: end
+    message: { text: "Great." }
+  - id: gone
+    type: end
+    message: { text: "We will be here when you need us." }
+"#;
+    let (s, v) = post_flow(&app, flow).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let closed = r#"
+name: closed
+steps:
+  - id: sorry
+    type: end
+    message: { text: "We are closed; we open at 9." }
+"#;
+    let (s, v) = post_flow(&app, closed).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let ch = channel(&app, json!({"flows": {"bot": "quick"}})).await;
+    say(&app, "hi").await;
+    assert_eq!(received(&app, 1).await, ["Still there?"]);
+    // Nobody answers: one second later the timer takes the timeout branch.
+    let got = received(&app, 2).await;
+    assert_eq!(got[1], "We will be here when you need us.");
+    session_where(&app, ch, "the ended session", |s| {
+        s.status == SessionStatus::Ended
+    })
+    .await;
+
+    // The channel closes (no open hours at all): a new conversation gets the after-hours flow.
+    let mut spec = parley_engine::provision::spec_of(&app.db.store.channel(ch).await.unwrap());
+    spec.settings = json!({"flows": {"bot": "quick", "after_hours": "closed"},
+                           "business_hours": {"utc_offset_minutes": 0, "intervals": []}});
+    app.db
+        .store
+        .update_channel(ch, &spec, parley_core::SystemClock.now())
+        .await
+        .unwrap();
+    app.engine.channels.invalidate(ch).await;
+    say(&app, "hello?").await;
+    assert_eq!(received(&app, 3).await[2], "We are closed; we open at 9.");
+}
+
 parley_store::on_both_backends!(
+    an_unanswered_question_times_out_and_after_hours_has_its_flow,
     a_channel_bot_collects_calls_a_webhook_and_hands_off,
     webhook_errors_and_timeouts_take_on_error,
     a_flow_edited_while_conversations_wait,
