@@ -557,13 +557,14 @@ impl AgentDesk {
             Default::default(),
             now,
         );
+        let mut effects = InboundWrite::default();
+        self.auto_reply(session, |a| &a.transfer, None, &mut effects, now)
+            .await?;
+        effects.flow_runs.push(start.run);
+        effects.jobs.push(start.job);
         let mut change = ConsoleChange {
             sessions: vec![guard(session, row.clone())],
-            effects: Some(InboundWrite {
-                flow_runs: vec![start.run],
-                jobs: vec![start.job],
-                ..InboundWrite::default()
-            }),
+            effects: Some(effects),
             ..ConsoleChange::default()
         };
         change.events.push(session_event(agent.id, &row));

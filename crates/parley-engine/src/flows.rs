@@ -227,7 +227,7 @@ impl FlowWorker {
                 text,
                 choice,
             } => {
-                let Some(run) = self.store.open_flow_run(job.session_id).await? else {
+                let Some(run) = self.store.current_flow_run(job.session_id).await? else {
                     return Ok(());
                 };
                 let key = entry_id.to_string();

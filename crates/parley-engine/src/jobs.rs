@@ -443,7 +443,9 @@ mod tests {
         let queues: Vec<&str> = Queue::ALL.iter().map(|q| q.as_str()).collect();
         assert_eq!(
             queues,
-            ["inbound", "outbound", "timers", "media", "campaign", "flows"]
+            [
+                "inbound", "outbound", "timers", "media", "campaign", "flows"
+            ]
         );
     }
 

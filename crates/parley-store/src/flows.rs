@@ -313,7 +313,7 @@ impl Store {
     }
 
     /// The run a session is in now, if any.
-    pub async fn open_flow_run(&self, session_id: Uuid) -> Result<Option<FlowRun>> {
+    pub async fn current_flow_run(&self, session_id: Uuid) -> Result<Option<FlowRun>> {
         let sql =
             format!("SELECT {RUN_COLS} FROM flow_runs WHERE session_id = $1 AND ended_at IS NULL");
         Ok(
@@ -339,7 +339,7 @@ impl Store {
     }
 
     /// How many conversations are in each flow that has any.
-    pub async fn open_flow_runs(&self) -> Result<Vec<OpenRuns>> {
+    pub async fn flow_run_counts(&self) -> Result<Vec<OpenRuns>> {
         let rows: Vec<(Uuid, i64)> = on_backend!(self, read c => sqlx::query_as(
             "SELECT flow_id, COUNT(*) FROM flow_runs WHERE ended_at IS NULL GROUP BY flow_id")
             .fetch_all(c).await)?;

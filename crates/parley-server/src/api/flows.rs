@@ -82,7 +82,7 @@ fn detail(f: &StoredFlow, open_runs: i64) -> Result<FlowDetail, ApiError> {
 async fn open_runs(state: &AppState, id: Uuid) -> Result<i64, ApiError> {
     Ok(state
         .store
-        .open_flow_runs()
+        .flow_run_counts()
         .await?
         .into_iter()
         .find(|o| o.flow_id == id)
@@ -137,7 +137,7 @@ pub async fn list_flows(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Vec<FlowView>>, ApiError> {
     caller.require_conversations()?;
-    let open = state.store.open_flow_runs().await?;
+    let open = state.store.flow_run_counts().await?;
     let all = state.store.flows().await?;
     Ok(Json(
         all.iter()

@@ -1023,6 +1023,27 @@ async fn estimated_wait_needs_ten_recent_accepts(b: TestBackend) {
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
+/// What the simulated phone `customer` received, oldest first, once there are `n` messages.
+async fn phone(app: &TestApp, customer: &str, n: usize) -> Vec<String> {
+    let store = app.db.store.clone();
+    eventually(&app.events, &format!("{n} messages on the phone"), || {
+        let store = store.clone();
+        async move {
+            let mut m: Vec<(parley_core::Timestamp, String)> = store
+                .simulator_messages(customer, None, 50)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|m| m.direction == Direction::Outbound)
+                .map(|m| (m.created_at, m.body))
+                .collect();
+            m.sort();
+            (m.len() >= n).then(|| m.into_iter().map(|(_, b)| b).collect::<Vec<_>>())
+        }
+    })
+    .await
+}
+
 /// The channel's automatic replies (CO-20) in the customer's language: the acknowledgment of a
 /// new conversation for people, the start when an agent accepts, the transfer message; then an
 /// agent transfers the conversation to a flow (RT-09), which takes it and ends it.
@@ -1030,6 +1051,7 @@ async fn automatic_replies_and_a_transfer_to_a_flow(b: TestBackend) {
     let d = Desk::new(b).await;
     let s = &d.app.db.store;
     let mut spec = parley_engine::provision::spec_of(&d.channel);
+    spec.consent_level = ConsentLevel::Implicit;
     spec.settings = json!({
         "default_language": "en",
         "auto_replies": {
@@ -1047,9 +1069,9 @@ name: followup
 steps:
   - id: helpful
     type: ask
-    message: { text: "Was this helpful? YES or NO" }
+    message: { text: "Was this helpful?" }
     cases:
-      - when: { type: keyword, words: ["yes"] }
+      - when: { type: any_word, words: ["thanks", "helpful"] }
         next: glad
     other: glad
   - id: glad
@@ -1073,7 +1095,11 @@ steps:
     let session = d.offered(&a).await;
     assert_eq!(d.act(&a, session, "accept").await.status(), StatusCode::OK);
     let r = d
-        .call(&a, Method::POST, &format!("/api/v1/sessions/{session}/transfer"))
+        .call(
+            &a,
+            Method::POST,
+            &format!("/api/v1/sessions/{session}/transfer"),
+        )
         .json(&json!({"flow_id": f["id"]}))
         .send()
         .await
@@ -1082,41 +1108,25 @@ steps:
     let held = s.session(session).await.unwrap();
     assert_eq!(held.owner_kind, Some(OwnerKind::Bot));
     assert_eq!(held.status, SessionStatus::Active);
-    assert_eq!(count(&d.work(&a).await, "sessions"), 0, "Ada no longer has it");
+    assert_eq!(
+        count(&d.work(&a).await, "sessions"),
+        0,
+        "Ada no longer has it"
+    );
 
-    let phone = |n: usize| {
-        let store = s.clone();
-        async move {
-            eventually(&d.app.events, &format!("{n} messages on the phone"), || {
-                let store = store.clone();
-                async move {
-                    let mut m: Vec<(Timestamp, String)> = store
-                        .simulator_messages(customer, None, 50)
-                        .await
-                        .unwrap()
-                        .into_iter()
-                        .filter(|m| m.direction == Direction::Outbound)
-                        .map(|m| (m.created_at, m.body))
-                        .collect();
-                    m.sort();
-                    (m.len() >= n).then(|| m.into_iter().map(|(_, b)| b).collect::<Vec<_>>())
-                }
-            })
-            .await
-        }
-    };
-    let got = phone(4).await;
+    let got = phone(&d.app, customer, 4).await;
     assert_eq!(
         got,
         [
             "Thanks, a person will answer soon.",
             "Hi, this is your agent.",
             "Transferring you now.",
-            "Was this helpful? YES or NO"
+            "Was this helpful?"
         ]
     );
-    d.customer_says(customer, "yes").await;
-    assert_eq!(phone(5).await[4], "Glad to help.");
+    // (YES would be the opt-in keyword, which compliance answers before any flow.)
+    d.customer_says(customer, "it was, thanks").await;
+    assert_eq!(phone(&d.app, customer, 5).await[4], "Glad to help.");
     let runs: Value = d
         .get(&a, &format!("/api/v1/sessions/{session}/flow-runs"))
         .await;

@@ -10,6 +10,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode as AxStatus};
 use axum::routing::post;
+use parley_core::Clock as _;
 use parley_core::model::{OwnerKind, SessionContext, SessionStatus};
 use parley_engine::EngineConfig;
 use parley_store::testing::TestBackend;

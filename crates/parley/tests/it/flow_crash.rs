@@ -118,7 +118,10 @@ async fn waiting_flows_resume_after_a_sigkill(b: TestBackend) {
             refused.push(n);
         }
     }
-    assert!(!refused.is_empty(), "the server was killed before some answers");
+    assert!(
+        !refused.is_empty(),
+        "the server was killed before some answers"
+    );
 
     let mut server = serve(&db, port, &client).await;
     for &n in &refused {
