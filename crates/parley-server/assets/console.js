@@ -79,6 +79,7 @@
   const refreshWork = coalesced(loadWork);
   const refreshTimeline = coalesced(loadTimeline);
   const refreshSide = coalesced(loadSide);
+  const refreshBot = coalesced(loadBot);
 
   // --- Work: offers and sessions ------------------------------------------------------------
 
@@ -222,6 +223,8 @@
       state.user = null;
       state.analysis = null;
       clear($('messages'));
+      clear($('bot-runs'));
+      $('bot-panel').hidden = true;
       $('body').value = '';
       closePopovers();
       if (window.location.hash !== '#session=' + id) {
@@ -240,6 +243,7 @@
       renderHeader();
       refreshTimeline();
       refreshSide();
+      refreshBot();
       if (changed) {
         analyzeNow();
         if (state.owned) $('body').focus();
@@ -757,12 +761,38 @@
     }
   }
 
-  async function transfer(target, name) {
+  let flowsLoaded = false;
+
+  /** Service flows (bots) as transfer targets: the bot takes the conversation at once. */
+  async function loadTransferFlows() {
+    if (flowsLoaded) return;
+    const list = clear($('transfer-flows'));
+    try {
+      const flows = items(await api('GET', '/api/v1/flows')).filter((f) => f.context === 'service');
+      flowsLoaded = true;
+      for (const f of flows) {
+        list.appendChild(h('li', null, h('button', {
+          type: 'button', class: 'pick', 'data-testid': 'transfer-flow', dataset: { flowId: f.id },
+          onclick: () => transfer({ flow_id: f.id }, f.name, true),
+        }, h('span', { text: f.name }), f.description ? h('span', { class: 'muted small ellipsis', text: f.description }) : null)));
+      }
+      $('transfer-flows').hidden = flows.length === 0;
+      $('transfer-flows-label').hidden = flows.length === 0;
+    } catch (_) {
+      // Bots are an extra: without them the picker still offers agents and queues.
+      $('transfer-flows').hidden = true;
+      $('transfer-flows-label').hidden = true;
+    }
+  }
+
+  async function transfer(target, name, toBot) {
     const id = sessionOf(state.current).id;
     closePopovers();
     try {
       await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/transfer', target);
-      notify('Transferred to ' + name + '. The session waits until they accept.', 'info');
+      notify(toBot
+        ? 'Handed to the bot ' + name + '. It answers the customer from now on.'
+        : 'Transferred to ' + name + '. The session waits until they accept.', 'info');
       watchHandOver(id);
     } catch (err) {
       showError('Could not transfer', err);
@@ -814,6 +844,7 @@
         $('transfer-q').focus();
         loadTransferTargets();
         loadTransferQueues();
+        loadTransferFlows();
       });
     });
     $('transfer-q').addEventListener('input', searchTargets);
@@ -908,6 +939,59 @@
     fact(contactFacts, 'Case', s.case_id || 'None');
     $('link-case').value = s.case_id || '';
     renderStartPanel();
+  }
+
+  // --- Side panel: the bot's part (flow runs of this session) --------------------------------
+
+  const TRIGGER_WORDS = {
+    channel: 'channel bot', keyword: 'keyword', after_hours: 'after hours', journey: 'journey',
+    routing_rule: 'routing rule', transfer: 'transfer', flow: 'another flow', api: 'the API',
+  };
+  const RUN_WORDS = {
+    ready: 'Running', waiting_reply: 'Waiting for the customer', waiting_webhook: 'Calling a webhook',
+    ended: 'Ended',
+  };
+
+  /** "order_number" as "order number"; dotted webhook fields keep their dots. */
+  const fieldLabel = (k) => String(k).replace(/_/g, ' ');
+
+  async function loadBot() {
+    const id = state.selectedId;
+    if (!id) return;
+    let runs;
+    try {
+      runs = items(await api('GET', '/api/v1/sessions/' + encodeURIComponent(id) + '/flow-runs'));
+    } catch (_) {
+      // Only an addition to the panel: a session without it is still workable.
+      return;
+    }
+    if (id !== state.selectedId) return;
+    const box = clear($('bot-runs'));
+    $('bot-panel').hidden = runs.length === 0;
+    const admin = (document.body.dataset.agentRole || '') === 'admin';
+    // Newest first: the run that matters now is the last one started.
+    for (const r of runs.slice().reverse().slice(0, 3)) {
+      const dl = h('dl', { class: 'facts' });
+      dl.append(h('dt', { text: 'Flow' }), h('dd', null, admin
+        ? h('a', { href: '/console/flows#flow/' + encodeURIComponent(r.flow), 'data-testid': 'bot-flow', text: r.flow })
+        : h('span', { 'data-testid': 'bot-flow', text: r.flow })));
+      fact(dl, 'Started by', TRIGGER_WORDS[r.trigger] || String(r.trigger || '').replace(/_/g, ' '));
+      const status = (RUN_WORDS[r.status] || r.status) + (r.step ? ' · at ' + r.step : '');
+      dl.append(h('dt', { text: 'Status' }), h('dd', null, h('span', {
+        class: 'chip run-' + (r.status || ''), 'data-testid': 'bot-status', text: status,
+      })));
+      fact(dl, 'Started', when(r.started_at));
+      if (r.ended_at) fact(dl, 'Ended', when(r.ended_at));
+      const fields = Object.entries(r.fields || {});
+      box.appendChild(h('div', { class: 'bot-run', 'data-testid': 'bot-run' }, dl,
+        fields.length
+          ? h('table', { class: 'kv', 'data-testid': 'bot-fields', 'aria-label': 'What the bot collected' },
+            h('caption', { class: 'label', text: 'Collected' }),
+            h('tbody', null, fields.map(([k, v]) => h('tr', null,
+              h('th', { scope: 'row', title: k, text: fieldLabel(k) }), h('td', { text: String(v) })))))
+          : h('p', { class: 'muted small', text: 'Nothing collected yet.' })));
+    }
+    if (runs.length > 3) box.appendChild(h('p', { class: 'muted small', text: (runs.length - 3) + ' earlier runs not shown.' }));
   }
 
   let contactsLoaded = false;
@@ -1055,17 +1139,22 @@
     if (data && touchesCurrent(data.session_id)) {
       if (state.current && data.status) state.current.session = Object.assign({}, sessionOf(state.current), { status: data.status });
       refreshTimeline();
+      refreshBot();
     }
   });
   P.on('entry', (data) => {
     refreshWork();
-    if (data && touchesCurrent(data.session_id)) refreshTimeline();
+    if (data && touchesCurrent(data.session_id)) {
+      refreshTimeline();
+      if (data.session_id === state.selectedId) refreshBot();
+    }
   });
   P.on('resync', () => {
     refreshWork();
     if (state.selectedId) {
       refreshTimeline();
       refreshSide();
+      refreshBot();
     }
   });
 
