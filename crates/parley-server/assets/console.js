@@ -954,6 +954,20 @@
 
   /** "order_number" as "order number"; dotted webhook fields keep their dots. */
   const fieldLabel = (k) => String(k).replace(/_/g, ' ');
+  /** What the flow asked for first, then what webhooks answered (`webhook.*`, `x.status`). */
+  const fieldOrder = ([a], [b]) => (a.includes('.') - b.includes('.')) || (a < b ? -1 : a > b ? 1 : 0);
+  const STEP_END_WORDS = { handoff: 'Handed off to people', end: 'Completed', start_flow: 'Went on in another flow' };
+  const definitions = new Map();
+
+  /** How an ended run ended, in words, from the kind of step it stopped at (flows are cached). */
+  async function endWords(r) {
+    if (!definitions.has(r.flow)) {
+      definitions.set(r.flow, api('GET', '/api/v1/flows/' + encodeURIComponent(r.flow)).then((f) => f.definition).catch(() => null));
+    }
+    const def = await definitions.get(r.flow);
+    const step = def && Array.isArray(def.steps) ? def.steps.find((x) => x.id === r.step) : null;
+    return (step && STEP_END_WORDS[step.type]) || 'Ended at ' + r.step;
+  }
 
   async function loadBot() {
     const id = state.selectedId;
@@ -970,25 +984,28 @@
     $('bot-panel').hidden = runs.length === 0;
     const admin = (document.body.dataset.agentRole || '') === 'admin';
     // Newest first: the run that matters now is the last one started.
-    for (const r of runs.slice().reverse().slice(0, 3)) {
+    const shown = runs.slice().reverse().slice(0, 3);
+    const ends = await Promise.all(shown.map((r) => (r.status === 'ended' ? endWords(r) : null)));
+    if (id !== state.selectedId) return;
+    for (const [i, r] of shown.entries()) {
       const dl = h('dl', { class: 'facts' });
       dl.append(h('dt', { text: 'Flow' }), h('dd', null, admin
         ? h('a', { href: '/console/flows#flow/' + encodeURIComponent(r.flow), 'data-testid': 'bot-flow', text: r.flow })
         : h('span', { 'data-testid': 'bot-flow', text: r.flow })));
       fact(dl, 'Started by', TRIGGER_WORDS[r.trigger] || String(r.trigger || '').replace(/_/g, ' '));
-      const status = (RUN_WORDS[r.status] || r.status) + (r.step ? ' · at ' + r.step : '');
+      const status = ends[i] || (RUN_WORDS[r.status] || r.status) + (r.step ? ' · at ' + r.step : '');
       dl.append(h('dt', { text: 'Status' }), h('dd', null, h('span', {
         class: 'chip run-' + (r.status || ''), 'data-testid': 'bot-status', text: status,
       })));
       fact(dl, 'Started', when(r.started_at));
       if (r.ended_at) fact(dl, 'Ended', when(r.ended_at));
-      const fields = Object.entries(r.fields || {});
+      const fields = Object.entries(r.fields || {}).sort(fieldOrder);
       box.appendChild(h('div', { class: 'bot-run', 'data-testid': 'bot-run' }, dl,
         fields.length
           ? h('table', { class: 'kv', 'data-testid': 'bot-fields', 'aria-label': 'What the bot collected' },
             h('caption', { class: 'label', text: 'Collected' }),
             h('tbody', null, fields.map(([k, v]) => h('tr', null,
-              h('th', { scope: 'row', title: k, text: fieldLabel(k) }), h('td', { text: String(v) })))))
+              h('th', { scope: 'row', title: k, text: fieldLabel(k) }), h('td', { title: String(v) }, h('span', { class: 'clamp', text: String(v) }))))))
           : h('p', { class: 'muted small', text: 'Nothing collected yet.' })));
     }
     if (runs.length > 3) box.appendChild(h('p', { class: 'muted small', text: (runs.length - 3) + ' earlier runs not shown.' }));

@@ -482,6 +482,7 @@
     const send = h('button', { type: 'submit', class: 'primary', 'data-testid': 'flow-test-send', text: 'Send' });
     const form = h('form', { class: 'flow-test-form', autocomplete: 'off' }, input, send);
     let seq = 0;
+    let sendDisabled = false;
 
     async function run() {
       const mine = ++seq;
@@ -495,7 +496,7 @@
       } catch (err) {
         if (mine === seq) showError('The test did not run', err);
       } finally {
-        if (mine === seq) send.disabled = false;
+        if (mine === seq) send.disabled = sendDisabled;
       }
     }
 
@@ -516,9 +517,12 @@
       where.textContent = stateWords(r.state);
       where.classList.toggle('ended', Boolean(ended));
       input.disabled = Boolean(ended);
-      input.placeholder = ended ? 'The flow has ended: Reset to try again' : 'Reply as the customer';
+      sendDisabled = Boolean(ended);
+      send.disabled = sendDisabled;
+      input.placeholder = ended ? 'The flow has ended' : 'Reply as the customer';
       transcript.scrollTop = transcript.scrollHeight;
-      const fields = r.state && r.state.fields ? Object.entries(r.state.fields) : [];
+      const fields = r.state && r.state.fields ? Object.entries(r.state.fields)
+        .sort(([a], [b]) => (a.includes('.') - b.includes('.')) || (a < b ? -1 : 1)) : [];
       clear(collected);
       if (fields.length) {
         collected.appendChild(h('p', { class: 'label', text: 'Collected' }));
