@@ -22,6 +22,8 @@
     analyzeSeq: 0,
     analysis: null,
     sending: false,
+    /** The name of the flow holding the selected session, while its run is not over. */
+    botOpen: null,
   };
 
   const KIND_NAMES = { sms: 'SMS', whatsapp: 'WhatsApp', messenger: 'Messenger', web: 'Web chat' };
@@ -225,6 +227,7 @@
       clear($('messages'));
       clear($('bot-runs'));
       $('bot-panel').hidden = true;
+      state.botOpen = null;
       $('body').value = '';
       closePopovers();
       if (window.location.hash !== '#session=' + id) {
@@ -305,9 +308,11 @@
     const notice = $('conv-notice');
     if (!state.owned) {
       notice.hidden = false;
-      notice.textContent = open
-        ? 'This session is not assigned to you (' + (SESSION_NAMES[s.status] || s.status) + '). You can read its history.'
-        : 'This session has ended. Its history stays here.';
+      notice.textContent = !open
+        ? 'This session has ended. Its history stays here.'
+        : state.botOpen
+          ? 'The bot “' + state.botOpen + '” is answering this conversation. You can read its history.'
+          : 'This session is not assigned to you (' + (SESSION_NAMES[s.status] || s.status) + '). You can read its history.';
     } else {
       notice.hidden = true;
     }
@@ -982,6 +987,12 @@
     if (id !== state.selectedId) return;
     const box = clear($('bot-runs'));
     $('bot-panel').hidden = runs.length === 0;
+    const live = runs.slice().reverse().find((r) => r.status !== 'ended');
+    const botOpen = live ? live.flow : null;
+    if (botOpen !== state.botOpen) {
+      state.botOpen = botOpen;
+      renderHeader();
+    }
     const admin = (document.body.dataset.agentRole || '') === 'admin';
     // Newest first: the run that matters now is the last one started.
     const shown = runs.slice().reverse().slice(0, 3);
@@ -993,10 +1004,9 @@
         ? h('a', { href: '/console/flows#flow/' + encodeURIComponent(r.flow), 'data-testid': 'bot-flow', text: r.flow })
         : h('span', { 'data-testid': 'bot-flow', text: r.flow })));
       fact(dl, 'Started by', TRIGGER_WORDS[r.trigger] || String(r.trigger || '').replace(/_/g, ' '));
-      const status = ends[i] || (RUN_WORDS[r.status] || r.status) + (r.step ? ' · at ' + r.step : '');
       dl.append(h('dt', { text: 'Status' }), h('dd', null, h('span', {
-        class: 'chip run-' + (r.status || ''), 'data-testid': 'bot-status', text: status,
-      })));
+        class: 'chip run-' + (r.status || ''), 'data-testid': 'bot-status', text: ends[i] || RUN_WORDS[r.status] || r.status,
+      }), ends[i] || !r.step ? null : h('span', { class: 'muted small', 'data-testid': 'bot-step' }, ' at step ', h('span', { class: 'mono', text: r.step }))));
       fact(dl, 'Started', when(r.started_at));
       if (r.ended_at) fact(dl, 'Ended', when(r.ended_at));
       const fields = Object.entries(r.fields || {}).sort(fieldOrder);

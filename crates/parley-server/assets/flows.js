@@ -235,7 +235,7 @@
     });
     const panel = h('section', { class: 'panel flow-import', id: 'flow-import-panel', hidden: true },
       h('h3', { text: 'Import a flow' }),
-      h('p', { class: 'small muted', text: 'The same file as `parley apply` takes. A flow with an existing name becomes its new version; conversations already in it finish on theirs.' }),
+      h('p', { class: 'small muted' }, 'The same file ', h('code', { text: 'parley apply' }), ' takes. A flow with an existing name becomes its new version; conversations already in it finish on theirs.'),
       form);
     return panel;
   }

@@ -255,7 +255,12 @@ async function main() {
     const facts = await panel.locator('.facts').first().textContent();
     if (!facts.includes('Started bychannel bot')) throw new Error('the facts read: ' + facts);
     const status = await panel.locator('[data-testid="bot-status"]').textContent();
-    if (status !== 'Waiting for the customer · at ask_order') throw new Error('the status reads: ' + status);
+    const at = await panel.locator('[data-testid="bot-step"]').textContent();
+    if (status !== 'Waiting for the customer' || at !== ' at step ask_order') throw new Error('the status reads: ' + status + at);
+    const notice = await page.locator('#conv-notice').textContent();
+    if (notice !== 'The bot “' + args.bot + '” is answering this conversation. You can read its history.') {
+      throw new Error('the notice reads: ' + notice);
+    }
     const rows = await panel.locator('[data-testid="bot-fields"] tr').allTextContents();
     if (!rows.includes('name<img src=x onerror=alert(1)> Ada')) throw new Error('the fields read: ' + rows.join(' | '));
     if (await panel.locator('img').count()) throw new Error('the customer\'s text was parsed as markup');
