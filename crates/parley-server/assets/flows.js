@@ -88,7 +88,7 @@
       case 'date': return 'the reply is a date';
       case 'email': return 'the reply is an e-mail address';
       case 'phone': return 'the reply is a phone number';
-      case 'regex': return 'the reply matches the pattern ' + m.pattern;
+      case 'regex': return ['the reply matches the pattern ', h('code', { class: 'mono', text: m.pattern })];
       case 'any': return 'any reply';
       default: return 'the reply matches ' + JSON.stringify(m);
     }
@@ -322,7 +322,7 @@
   /** One line of a card: "If the reply is ... → next". */
   function branchLine(name, words, next, testid) {
     return h('li', { class: 'flow-case', 'data-testid': testid || 'flow-case' },
-      h('span', { text: words }), h('span', { class: 'arrow', 'aria-hidden': 'true', text: ' → ' }),
+      h('span', null, words), h('span', { class: 'arrow', 'aria-hidden': 'true', text: ' → ' }),
       h('span', { class: 'visually-hidden', text: ' goes to ' }),
       next ? stepLink(name, next) : h('span', { class: 'muted', text: 'the flow ends' }));
   }
@@ -347,7 +347,7 @@
         body.push(messageBox(step.message));
         if (step.save_as) body.push(h('p', { class: 'small' }, 'Saves the answer as ', h('span', { class: 'mono', text: 'flow.' + step.save_as })));
         const options = step.message && step.message.component && step.message.component.options;
-        const cases = (step.cases || []).map((c) => branchLine(name, 'If ' + matcherWords(c.when, options), c.next));
+        const cases = (step.cases || []).map((c) => branchLine(name, ['If ', matcherWords(c.when, options)], c.next));
         if (step.timeout) {
           cases.push(branchLine(name, 'If there is no reply within ' + seconds(step.timeout.after_seconds), step.timeout.next, 'flow-timeout'));
         }
