@@ -22,6 +22,8 @@
     analyzeSeq: 0,
     analysis: null,
     sending: false,
+    /** The name of the flow holding the selected session, while its run is not over. */
+    botOpen: null,
   };
 
   const KIND_NAMES = { sms: 'SMS', whatsapp: 'WhatsApp', messenger: 'Messenger', web: 'Web chat' };
@@ -79,6 +81,7 @@
   const refreshWork = coalesced(loadWork);
   const refreshTimeline = coalesced(loadTimeline);
   const refreshSide = coalesced(loadSide);
+  const refreshBot = coalesced(loadBot);
 
   // --- Work: offers and sessions ------------------------------------------------------------
 
@@ -222,6 +225,9 @@
       state.user = null;
       state.analysis = null;
       clear($('messages'));
+      clear($('bot-runs'));
+      $('bot-panel').hidden = true;
+      state.botOpen = null;
       $('body').value = '';
       closePopovers();
       if (window.location.hash !== '#session=' + id) {
@@ -240,6 +246,7 @@
       renderHeader();
       refreshTimeline();
       refreshSide();
+      refreshBot();
       if (changed) {
         analyzeNow();
         if (state.owned) $('body').focus();
@@ -301,9 +308,11 @@
     const notice = $('conv-notice');
     if (!state.owned) {
       notice.hidden = false;
-      notice.textContent = open
-        ? 'This session is not assigned to you (' + (SESSION_NAMES[s.status] || s.status) + '). You can read its history.'
-        : 'This session has ended. Its history stays here.';
+      notice.textContent = !open
+        ? 'This session has ended. Its history stays here.'
+        : state.botOpen
+          ? 'The bot “' + state.botOpen + '” is answering this conversation. You can read its history.'
+          : 'This session is not assigned to you (' + (SESSION_NAMES[s.status] || s.status) + '). You can read its history.';
     } else {
       notice.hidden = true;
     }
@@ -757,12 +766,38 @@
     }
   }
 
-  async function transfer(target, name) {
+  let flowsLoaded = false;
+
+  /** Service flows (bots) as transfer targets: the bot takes the conversation at once. */
+  async function loadTransferFlows() {
+    if (flowsLoaded) return;
+    const list = clear($('transfer-flows'));
+    try {
+      const flows = items(await api('GET', '/api/v1/flows')).filter((f) => f.context === 'service');
+      flowsLoaded = true;
+      for (const f of flows) {
+        list.appendChild(h('li', null, h('button', {
+          type: 'button', class: 'pick', 'data-testid': 'transfer-flow', dataset: { flowId: f.id },
+          onclick: () => transfer({ flow_id: f.id }, f.name, true),
+        }, h('span', { text: f.name }), f.description ? h('span', { class: 'muted small ellipsis', text: f.description }) : null)));
+      }
+      $('transfer-flows').hidden = flows.length === 0;
+      $('transfer-flows-label').hidden = flows.length === 0;
+    } catch (_) {
+      // Bots are an extra: without them the picker still offers agents and queues.
+      $('transfer-flows').hidden = true;
+      $('transfer-flows-label').hidden = true;
+    }
+  }
+
+  async function transfer(target, name, toBot) {
     const id = sessionOf(state.current).id;
     closePopovers();
     try {
       await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/transfer', target);
-      notify('Transferred to ' + name + '. The session waits until they accept.', 'info');
+      notify(toBot
+        ? 'Handed to the bot ' + name + '. It answers the customer from now on.'
+        : 'Transferred to ' + name + '. The session waits until they accept.', 'info');
       watchHandOver(id);
     } catch (err) {
       showError('Could not transfer', err);
@@ -814,6 +849,7 @@
         $('transfer-q').focus();
         loadTransferTargets();
         loadTransferQueues();
+        loadTransferFlows();
       });
     });
     $('transfer-q').addEventListener('input', searchTargets);
@@ -908,6 +944,81 @@
     fact(contactFacts, 'Case', s.case_id || 'None');
     $('link-case').value = s.case_id || '';
     renderStartPanel();
+  }
+
+  // --- Side panel: the bot's part (flow runs of this session) --------------------------------
+
+  const TRIGGER_WORDS = {
+    channel: 'channel bot', keyword: 'keyword', after_hours: 'after hours', journey: 'journey',
+    routing_rule: 'routing rule', transfer: 'transfer', flow: 'another flow', api: 'the API',
+  };
+  const RUN_WORDS = {
+    ready: 'Running', waiting_reply: 'Waiting for the customer', waiting_webhook: 'Calling a webhook',
+    ended: 'Ended',
+  };
+
+  /** "order_number" as "order number"; dotted webhook fields keep their dots. */
+  const fieldLabel = (k) => String(k).replace(/_/g, ' ');
+  /** What the flow asked for first, then what webhooks answered (`webhook.*`, `x.status`). */
+  const fieldOrder = ([a], [b]) => (a.includes('.') - b.includes('.')) || (a < b ? -1 : a > b ? 1 : 0);
+  const STEP_END_WORDS = { handoff: 'Handed off to people', end: 'Completed', start_flow: 'Went on in another flow' };
+  const definitions = new Map();
+
+  /** How an ended run ended, in words, from the kind of step it stopped at (flows are cached). */
+  async function endWords(r) {
+    if (!definitions.has(r.flow)) {
+      definitions.set(r.flow, api('GET', '/api/v1/flows/' + encodeURIComponent(r.flow)).then((f) => f.definition).catch(() => null));
+    }
+    const def = await definitions.get(r.flow);
+    const step = def && Array.isArray(def.steps) ? def.steps.find((x) => x.id === r.step) : null;
+    return (step && STEP_END_WORDS[step.type]) || 'Ended at ' + r.step;
+  }
+
+  async function loadBot() {
+    const id = state.selectedId;
+    if (!id) return;
+    let runs;
+    try {
+      runs = items(await api('GET', '/api/v1/sessions/' + encodeURIComponent(id) + '/flow-runs'));
+    } catch (_) {
+      // Only an addition to the panel: a session without it is still workable.
+      return;
+    }
+    if (id !== state.selectedId) return;
+    const box = clear($('bot-runs'));
+    $('bot-panel').hidden = runs.length === 0;
+    const live = runs.slice().reverse().find((r) => r.status !== 'ended');
+    const botOpen = live ? live.flow : null;
+    if (botOpen !== state.botOpen) {
+      state.botOpen = botOpen;
+      renderHeader();
+    }
+    const admin = (document.body.dataset.agentRole || '') === 'admin';
+    // Newest first: the run that matters now is the last one started.
+    const shown = runs.slice().reverse().slice(0, 3);
+    const ends = await Promise.all(shown.map((r) => (r.status === 'ended' ? endWords(r) : null)));
+    if (id !== state.selectedId) return;
+    for (const [i, r] of shown.entries()) {
+      const dl = h('dl', { class: 'facts' });
+      dl.append(h('dt', { text: 'Flow' }), h('dd', null, admin
+        ? h('a', { href: '/console/flows#flow/' + encodeURIComponent(r.flow), 'data-testid': 'bot-flow', text: r.flow })
+        : h('span', { 'data-testid': 'bot-flow', text: r.flow })));
+      fact(dl, 'Started by', TRIGGER_WORDS[r.trigger] || String(r.trigger || '').replace(/_/g, ' '));
+      dl.append(h('dt', { text: 'Status' }), h('dd', null, h('span', {
+        class: 'chip run-' + (r.status || ''), 'data-testid': 'bot-status', text: ends[i] || RUN_WORDS[r.status] || r.status,
+      }), ends[i] || !r.step ? null : h('span', { class: 'muted small', 'data-testid': 'bot-step' }, ' at step ', h('span', { class: 'mono', text: r.step }))));
+      fact(dl, 'Started', when(r.started_at));
+      if (r.ended_at) fact(dl, 'Ended', when(r.ended_at));
+      const fields = Object.entries(r.fields || {}).sort(fieldOrder);
+      box.appendChild(h('div', { class: 'bot-run', 'data-testid': 'bot-run' }, dl,
+        fields.length
+          ? h('table', { class: 'kv', 'data-testid': 'bot-fields', 'aria-label': 'What the bot collected' },
+            h('caption', { class: 'label', text: 'Collected' }),
+            h('tbody', null, fields.map(([k, v]) => h('tr', null,
+              h('th', { scope: 'row', title: k, text: fieldLabel(k) }), h('td', { title: String(v) }, h('span', { class: 'clamp', text: String(v) }))))))
+          : h('p', { class: 'muted small', text: 'Nothing collected yet.' })));
+    }
+    if (runs.length > 3) box.appendChild(h('p', { class: 'muted small', text: (runs.length - 3) + ' earlier runs not shown.' }));
   }
 
   let contactsLoaded = false;
@@ -1055,17 +1166,22 @@
     if (data && touchesCurrent(data.session_id)) {
       if (state.current && data.status) state.current.session = Object.assign({}, sessionOf(state.current), { status: data.status });
       refreshTimeline();
+      refreshBot();
     }
   });
   P.on('entry', (data) => {
     refreshWork();
-    if (data && touchesCurrent(data.session_id)) refreshTimeline();
+    if (data && touchesCurrent(data.session_id)) {
+      refreshTimeline();
+      if (data.session_id === state.selectedId) refreshBot();
+    }
   });
   P.on('resync', () => {
     refreshWork();
     if (state.selectedId) {
       refreshTimeline();
       refreshSide();
+      refreshBot();
     }
   });
 

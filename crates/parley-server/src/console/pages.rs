@@ -64,6 +64,11 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
     },
     Asset {
+        name: "flows.js",
+        body: include_str!("../../assets/flows.js"),
+        content_type: JS,
+    },
+    Asset {
         name: "simulator.js",
         body: include_str!("../../assets/simulator.js"),
         content_type: JS,
@@ -93,6 +98,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "campaigns.html",
         include_str!("../../templates/campaigns.html"),
     ),
+    ("flows.html", include_str!("../../templates/flows.html")),
     (
         "simulator.html",
         include_str!("../../templates/simulator.html"),
@@ -264,6 +270,18 @@ async fn campaigns_page(Extension(session): Extension<ConsoleSession>) -> Respon
     )
 }
 
+/// Flows are configuration: admins only (the API's `Caller::require_configure` for writes).
+async fn flows_page(Extension(session): Extension<ConsoleSession>) -> Response {
+    if session.agent.role != AgentRole::Admin {
+        return denied(&session, "flows");
+    }
+    render(
+        StatusCode::OK,
+        "flows.html",
+        signed_in_context(&session, "flows"),
+    )
+}
+
 fn denied(session: &ConsoleSession, page: &str) -> Response {
     render(
         StatusCode::FORBIDDEN,
@@ -331,7 +349,7 @@ async fn asset(
     response
 }
 
-/// `GET /console`, `/console/supervisor`, `/console/admin`, `/console/campaigns`. Mount behind the console's auth
+/// `GET /console`, `/console/supervisor`, `/console/admin`, `/console/campaigns`, `/console/flows`. Mount behind the console's auth
 /// middleware, which inserts the [`ConsoleSession`] these handlers need.
 pub fn signed_in_routes() -> Router<AppState> {
     Router::new()
@@ -339,6 +357,7 @@ pub fn signed_in_routes() -> Router<AppState> {
         .route("/console/supervisor", get(supervisor_page))
         .route("/console/admin", get(admin_page))
         .route("/console/campaigns", get(campaigns_page))
+        .route("/console/flows", get(flows_page))
 }
 
 /// `GET /assets/{name}`: needs no session (the login page uses the stylesheet).

@@ -221,7 +221,166 @@ async fn campaigns_in_a_real_browser(b: TestBackend) {
     );
 }
 
+/// A bot that collects a name and an order number; the customer stops after the name.
+const INTAKE: &str = r#"
+name: intake
+description: Asks the customer's name and order number before a person answers.
+steps:
+  - id: ask_name
+    type: ask
+    message: { text: "Hi! You are talking to our bot. What is your name?" }
+    save_as: name
+    cases:
+      - when: { type: any }
+        next: ask_order
+  - id: ask_order
+    type: ask
+    message: { text: "Thanks. What is your order number?" }
+    save_as: order_number
+    cases:
+      - when: { type: regex, pattern: "([0-9]{6})" }
+        next: to_agent
+    invalid: { text: "An order number has 6 digits." }
+  - id: to_agent
+    type: handoff
+    queue: Support
+    message: { text: "Connecting you to a person." }
+"#;
+
+/// The Flows area and the bot's part of a conversation (`tests/browser/flows.mjs`): an admin
+/// imports, reads, tests, exports and deletes a flow, sees a broken one refused with its step
+/// named, and sees the Bot section of a conversation a channel bot holds (made here through the
+/// API and the simulator, as `tests/it/flows.rs` does).
+async fn flows_in_a_real_browser(b: TestBackend) {
+    use reqwest::{Method, StatusCode};
+    use serde_json::{Value, json};
+    let dir = harness();
+    let backend = format!("{b:?}").to_lowercase();
+    let d = Desk::new(b).await;
+    let alex = d.agent("Alex", 3, AgentRole::Admin).await;
+    let app = &d.app;
+
+    let (s, v) = parley_testkit::status_and_json(
+        app.req(Method::POST, "/api/v1/flows")
+            .header("content-type", "application/yaml")
+            .body(INTAKE),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, c) = parley_testkit::status_and_json(app.req(Method::POST, "/api/v1/channels").json(
+        &json!({"name": "Bot SMS", "kind": "sms", "provider": "simulator", "address": "+14155550109",
+                "number_type": "long_code", "country": "US", "consent_level": "implicit",
+                "queue_id": d.channel.queue_id, "settings": {"flows": {"bot": "intake"}}}),
+    ))
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let channel: uuid::Uuid = c["id"].as_str().unwrap().parse().unwrap();
+    let customer = format!("+1415555{:04}", rand_suffix() % 10_000);
+    for text in ["hello", "<img src=x onerror=alert(1)> Ada"] {
+        let r = app
+            .anon(Method::POST, "/simulator/inbound")
+            .json(&json!({"channel": "Bot SMS", "from": customer, "text": text}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        // One reply at a time: the second must find the bot waiting at its question.
+        let uid = app.wait_for_user(channel, &customer).await.id;
+        let store = app.db.store.clone();
+        let want = if text == "hello" {
+            "ask_name"
+        } else {
+            "ask_order"
+        };
+        crate::eventually(&app.events, want, || {
+            let store = store.clone();
+            async move {
+                let sessions = store
+                    .list_sessions(
+                        parley_store::SessionFilter {
+                            messaging_user_id: Some(uid),
+                            ..Default::default()
+                        },
+                        parley_store::PageRequest::new(None, 10),
+                    )
+                    .await
+                    .unwrap()
+                    .items;
+                let s = sessions.first()?;
+                let runs = store.flow_runs_of_session(s.id).await.unwrap();
+                runs.iter()
+                    .any(|r| r.step == want && r.status == "waiting_reply")
+                    .then_some(())
+            }
+        })
+        .await;
+    }
+    let user = app.wait_for_user(channel, &customer).await;
+    let session = app
+        .db
+        .store
+        .list_sessions(
+            parley_store::SessionFilter {
+                messaging_user_id: Some(user.id),
+                ..Default::default()
+            },
+            parley_store::PageRequest::new(None, 10),
+        )
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let runs: Value = app
+        .get_json(&format!("/api/v1/sessions/{}/flow-runs", session.id))
+        .await;
+    assert_eq!(
+        runs[0]["fields"]["name"], "<img src=x onerror=alert(1)> Ada",
+        "{runs}"
+    );
+
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("flow-shots")
+        .join(backend);
+    let profile = tempfile_dir();
+    let run = tokio::process::Command::new("node")
+        .arg("flows.mjs")
+        .arg(format!("--url={}", app.base))
+        .arg(format!("--user={}:{PASSWORD}", alex.email))
+        .arg(format!("--session={}", session.id))
+        .arg("--bot=intake")
+        .arg(format!("--shots={}", shots.display()))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the flows scenario finishes within three minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "flows scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let flows: Value = app.get_json("/api/v1/flows").await;
+    let names: Vec<&str> = flows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["intake"],
+        "the imported flow was deleted, the busy one kept"
+    );
+}
+
 parley_store::on_both_backends!(
+    flows_in_a_real_browser,
     campaigns_in_a_real_browser,
     console_in_a_real_browser,
     admin_help_refusal_in_a_real_browser,
