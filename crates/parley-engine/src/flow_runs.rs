@@ -20,10 +20,13 @@ use uuid::Uuid;
 use crate::jobs::{FlowJob, FlowJobEvent, flow_job};
 use crate::session_rows::{row_of, state_of};
 
+/// Parsed definitions by flow id and version.
+type Parsed = HashMap<(Uuid, i64), Arc<FlowDefinition>>;
+
 /// Parsed flow versions, by flow id and version.
 #[derive(Clone, Default)]
 pub struct FlowCatalog {
-    parsed: Arc<Mutex<HashMap<(Uuid, i64), Arc<FlowDefinition>>>>,
+    parsed: Arc<Mutex<Parsed>>,
 }
 
 impl std::fmt::Debug for FlowCatalog {

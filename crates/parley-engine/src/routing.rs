@@ -233,7 +233,8 @@ impl Router {
                 declined_by: row.declined_by.clone(),
             });
         }
-        for (held, expected, start) in to_flows {
+        for boxed in to_flows {
+            let (held, expected, start) = *boxed;
             // RT-12: a rule's bot is a flow; it takes the session as an agent would.
             let change = ConsoleChange {
                 sessions: vec![GuardedSession {
@@ -430,7 +431,7 @@ impl Router {
                                 Default::default(),
                                 now,
                             );
-                            return Ok(Classified::Flow((held, session.clone(), start)));
+                            return Ok(Classified::Flow(Box::new((held, session.clone(), start))));
                         }
                     }
                     Err(FlowUseError::Store(e)) => return Err(e),
@@ -547,7 +548,7 @@ enum Classified {
     Work(RoutingWork),
     /// A flow (a rule's `route_to_bot`): the session as the flow holds it, as it was read, and
     /// the run's rows.
-    Flow((Session, Session, RunStart)),
+    Flow(Box<(Session, Session, RunStart)>),
 }
 
 /// What a routing row waits for; `None` for a row this version cannot read.

@@ -28,8 +28,11 @@ const CUSTOMER: &str = "+14155550123";
 /// 500, `POST /slow` after the caller gave up. Records every call's body and signature.
 #[derive(Clone, Default)]
 struct Receiver {
-    calls: Arc<Mutex<Vec<(String, String, Vec<u8>)>>>,
+    calls: Arc<Mutex<Vec<Call>>>,
 }
+
+/// A call the receiver answered: its path, its signature header and its body.
+type Call = (String, String, Vec<u8>);
 
 impl Receiver {
     async fn start(&self) -> String {
