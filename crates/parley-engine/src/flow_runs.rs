@@ -144,6 +144,8 @@ pub enum Trigger {
     AfterHours,
     /// The channel's marketing journey (default context marketing).
     Journey,
+    /// The reply flow of the campaign the customer answers.
+    Campaign,
     /// A routing rule's `route_to_bot`.
     RoutingRule,
     /// An agent's transfer.
@@ -161,6 +163,7 @@ impl Trigger {
             Self::Keyword => "keyword",
             Self::AfterHours => "after_hours",
             Self::Journey => "journey",
+            Self::Campaign => "campaign",
             Self::RoutingRule => "routing_rule",
             Self::Transfer => "transfer",
             Self::Flow => "flow",

@@ -761,8 +761,23 @@ impl Inbound {
                 flows.allow_reserved_keywords
                     || behaviour.default_context == SessionContext::Marketing
             });
+        // A reply to a campaign with a reply flow (a journey) is the journey's (one indexed read,
+        // for new conversations only).
+        let campaign = match keyword {
+            Some(_) => None,
+            None => {
+                self.store
+                    .campaign_reply_flow(
+                        who.customer.user_id,
+                        now.minus(crate::campaigns::ATTRIBUTION_WINDOW),
+                    )
+                    .await?
+            }
+        };
         let chosen = if let Some(f) = keyword {
             Some((f, Trigger::Keyword))
+        } else if let Some(f) = &campaign {
+            Some((f, Trigger::Campaign))
         } else if let (false, Some(f)) = (open, &flows.after_hours) {
             Some((f, Trigger::AfterHours))
         } else if landed.context == SessionContext::Marketing {

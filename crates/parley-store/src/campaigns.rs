@@ -1171,6 +1171,23 @@ impl Store {
             .transpose()
     }
 
+    /// The reply flow of the campaign whose message `user` got last since `since`, if that
+    /// campaign has one (a journey that takes its replies). Uses `campaign_messages_user`.
+    pub async fn campaign_reply_flow(
+        &self,
+        user: Uuid,
+        since: Timestamp,
+    ) -> Result<Option<String>> {
+        let spec: Option<String> = on_backend!(self, read c => sqlx::query_scalar(
+            "SELECT c.spec FROM campaign_messages cm JOIN campaigns c ON c.id = cm.campaign_id \
+             WHERE cm.messaging_user_id = $1 AND cm.created_at >= $2 \
+             ORDER BY cm.created_at DESC LIMIT 1")
+            .bind(user).bind(since.millis()).fetch_optional(c).await)?;
+        Ok(spec
+            .and_then(|s| serde_json::from_str::<parley_core::campaign::CampaignSpec>(&s).ok())
+            .and_then(|s| s.reply_flow))
+    }
+
     pub async fn campaign(&self, id: Uuid) -> Result<StoredCampaign> {
         let sql = format!("SELECT {CAMPAIGN_COLS} FROM campaigns WHERE id = $1");
         on_backend!(self, read c => sqlx::query_as::<_, CampaignRow>(sqlx::AssertSqlSafe(sql))

@@ -208,6 +208,7 @@ async fn campaign(
         },
         footer: Footer::default(),
         schedule: Schedule::default(),
+        reply_flow: None,
     };
     let created = service::create_campaign(store, &spec, Some("bench"), now)
         .await

@@ -248,6 +248,7 @@ async fn resolve(store: &Store, file: CampaignFile) -> Result<CampaignSpec> {
             custom: file.footer.custom,
         },
         schedule: Schedule { start_at, window },
+        reply_flow: None,
     })
 }
 

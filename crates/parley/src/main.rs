@@ -417,6 +417,7 @@ async fn seed_demo_campaign(store: &Store) -> Result<()> {
             custom: None,
         },
         schedule: Default::default(),
+        reply_flow: None,
     };
     campaigns::create_campaign(store, &spec, Some("demo"), now).await?;
     Ok(())

@@ -157,4 +157,8 @@ pub struct CampaignSpec {
     pub footer: Footer,
     #[serde(default)]
     pub schedule: Schedule,
+    /// A flow (a marketing journey) that takes a reply to this campaign from a customer with no
+    /// open conversation (CMP-12..15): its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_flow: Option<String>,
 }

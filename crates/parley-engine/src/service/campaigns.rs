@@ -511,6 +511,11 @@ async fn compile(
     if name.is_empty() || name.chars().count() > 200 {
         return invalid("name: 1 to 200 characters".to_owned());
     }
+    if let Some(flow) = &spec.reply_flow
+        && store.flow_by_name(flow).await?.is_none()
+    {
+        return invalid(format!("reply_flow: no flow is named '{flow}'"));
+    }
     let senders = sender_channels(store, &spec.senders).await?;
     let kind = senders.first().map(|c| c.kind).unwrap_or(ChannelKind::Sms);
     if senders.iter().any(|c| c.kind != kind) {

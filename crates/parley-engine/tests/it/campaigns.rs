@@ -191,6 +191,7 @@ fn text_campaign(name: &str, sender: Uuid, audience: Audience, text: &str) -> Ca
         },
         footer: Footer::default(),
         schedule: Default::default(),
+        reply_flow: None,
     }
 }
 
@@ -1140,7 +1141,109 @@ async fn imported_attributes_and_tags_drive_segments_and_merge_fields(b: TestBac
     assert!(received(&w, "+14155552673").await.is_empty());
 }
 
+/// A campaign with a reply flow: a recipient's reply opens a new conversation that the journey
+/// takes (its trigger `campaign`), in the marketing context; HELP still gets its compliance answer
+/// and the hand-off, never the journey.
+async fn a_reply_to_a_campaign_runs_its_journey(b: TestBackend) {
+    let w = world(b).await;
+    let sms = w.sms.clone();
+    let jordan = person(
+        &w,
+        &sms,
+        "+14155552671",
+        Some(ConsentStatus::ExplicitlyOptedIn),
+        Some("Jordan"),
+    )
+    .await;
+    person(
+        &w,
+        &sms,
+        "+14155552672",
+        Some(ConsentStatus::ExplicitlyOptedIn),
+        Some("Priya"),
+    )
+    .await;
+    let journey: parley_core::flow::FlowDefinition = serde_json::from_value(json!({
+        "name": "winter-journey", "context": "marketing",
+        "steps": [
+            {"id": "size", "type": "ask", "message": {"text": "Which size, {{contact.first_name}}?"},
+             "save_as": "size", "cases": [{"when": {"type": "any"}, "next": "done"}]},
+            {"id": "done", "type": "end", "message": {"text": "Size {{flow.size}} reserved."}}
+        ]
+    }))
+    .unwrap();
+    parley_engine::service::flows::save(w.store(), &journey, SystemClock.now())
+        .await
+        .unwrap();
+    let segment = segment_of(&w, &sms).await;
+    let mut spec = text_campaign(
+        "Winter",
+        sms.id,
+        Audience::Segment {
+            segment_id: segment.id,
+        },
+        "Winter coats are back",
+    );
+    spec.reply_flow = Some("winter-journey".into());
+    let c = start(&w, &spec).await;
+    finished(&w, c.id).await;
+
+    inbound(&w, &sms, "+14155552671", "I want one").await;
+    let got = until_event(&w.bus, "the journey's question", || async {
+        let got = received(&w, "+14155552671").await;
+        (got.len() >= 2).then_some(got)
+    })
+    .await;
+    assert!(got.contains(&"Which size, Jordan?".to_owned()), "{got:?}");
+    inbound(&w, &sms, "+14155552671", "M").await;
+    until_event(&w.bus, "the journey's end", || async {
+        received(&w, "+14155552671")
+            .await
+            .contains(&"Size M reserved.".to_owned())
+            .then_some(())
+    })
+    .await;
+    let sessions = w
+        .store()
+        .list_sessions(
+            SessionFilter {
+                messaging_user_id: Some(jordan.id),
+                ..Default::default()
+            },
+            PageRequest::new(None, 10),
+        )
+        .await
+        .unwrap()
+        .items;
+    let journey_session = sessions
+        .iter()
+        .find(|s| s.context == SessionContext::Marketing && s.owner_kind.is_some())
+        .expect("the journey's session");
+    let runs = w
+        .store()
+        .flow_runs_of_session(journey_session.id)
+        .await
+        .unwrap();
+    assert_eq!(runs[0].trigger, "campaign");
+
+    // HELP is compliance's, whatever the campaign's reply flow.
+    inbound(&w, &sms, "+14155552672", "HELP").await;
+    until_event(&w.bus, "the help answer", || async {
+        let got = received(&w, "+14155552672").await;
+        (got.len() >= 3).then_some(())
+    })
+    .await;
+    assert!(
+        !received(&w, "+14155552672")
+            .await
+            .iter()
+            .any(|m| m.starts_with("Which size")),
+        "HELP never starts the journey"
+    );
+}
+
 parley_store::on_both_backends!(
+    a_reply_to_a_campaign_runs_its_journey,
     imported_attributes_and_tags_drive_segments_and_merge_fields,
     windows_decide_who_gets_it_and_when,
     a_segment_campaign_reaches_the_eligible_and_counts_the_rest,

@@ -328,6 +328,7 @@ async fn campaign(store: &Store, engine: &Engine, channel: &parley_store::Channe
             ..Footer::default()
         },
         schedule: Default::default(),
+        reply_flow: None,
     };
     let campaigns = engine.campaigns();
     let mut ids = Vec::new();

@@ -55,6 +55,9 @@ pub struct CampaignSpecDoc {
     /// "default_time_zone": "Europe/London"}}`; minutes after local midnight.
     #[schema(value_type = Object)]
     pub schedule: (),
+    /// A flow (a marketing journey) that takes a reply to this campaign from a customer with no
+    /// open conversation: its name.
+    pub reply_flow: Option<String>,
 }
 
 /// A sender channel of a campaign, by name.

@@ -705,7 +705,69 @@ steps:
     assert_eq!(received(&app, 3).await[2], "We are closed; we open at 9.");
 }
 
+/// CMP-15: a marketing keyword moves a service customer to marketing only where reserved keywords
+/// are allowed and their last service conversation is over; inside an open service conversation
+/// it is just a message to the agent.
+async fn reserved_keywords_need_the_setting_and_no_open_service_session(b: TestBackend) {
+    let app = app(b).await;
+    let journey = r#"
+name: coupon
+context: marketing
+steps:
+  - id: code
+    type: end
+    message: { text: "Your code: SAVE20" }
+"#;
+    let (s, v) = post_flow(&app, journey).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let ch = channel(
+        &app,
+        json!({"flows": {"keywords": {"coupon": "coupon"}, "allow_reserved_keywords": false}}),
+    )
+    .await;
+    say(&app, "coupon").await;
+    let open = session_where(&app, ch, "a service session", |s| {
+        s.status == SessionStatus::Waiting
+    })
+    .await;
+    assert_eq!(open.context, SessionContext::Service);
+    assert!(open.owner_kind.is_none());
+
+    // Allowed now, but the customer's service conversation is still open: it stays there.
+    let mut spec = parley_engine::provision::spec_of(&app.db.store.channel(ch).await.unwrap());
+    spec.settings = json!({"flows": {"keywords": {"coupon": "coupon"}}});
+    app.db
+        .store
+        .update_channel(ch, &spec, parley_core::SystemClock.now())
+        .await
+        .unwrap();
+    app.engine.channels.invalidate(ch).await;
+    say(&app, "coupon").await;
+    let user = app.wait_for_user(ch, CUSTOMER).await;
+    app.wait_for_entries(user.id, 2).await;
+    assert_eq!(sessions(&app, ch).await.len(), 1);
+    assert!(
+        received(&app, 0).await.is_empty(),
+        "no journey inside service"
+    );
+
+    // Once that conversation is over, the keyword starts the journey.
+    app.db
+        .store
+        .set_session_status(
+            open.id,
+            SessionStatus::Ended,
+            None,
+            parley_core::SystemClock.now(),
+        )
+        .await
+        .unwrap();
+    say(&app, "coupon").await;
+    assert_eq!(received(&app, 1).await, ["Your code: SAVE20"]);
+}
+
 parley_store::on_both_backends!(
+    reserved_keywords_need_the_setting_and_no_open_service_session,
     an_unanswered_question_times_out_and_after_hours_has_its_flow,
     a_channel_bot_collects_calls_a_webhook_and_hands_off,
     webhook_errors_and_timeouts_take_on_error,

@@ -40,6 +40,7 @@ fn spec(name: &str, senders: Vec<Uuid>) -> CampaignSpec {
         },
         footer: Footer::default(),
         schedule: Schedule::default(),
+        reply_flow: None,
     }
 }
 

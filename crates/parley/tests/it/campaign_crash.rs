@@ -111,6 +111,7 @@ async fn campaign_killed_twice(b: TestBackend, nodes: usize) {
         },
         footer: Default::default(),
         schedule: Default::default(),
+        reply_flow: None,
     };
     let campaign = service::create_campaign(&store, &spec, None, now)
         .await
