@@ -33,12 +33,19 @@ pub enum Component {
     Question {
         /// The question (merge fields allowed).
         text: String,
+        /// Fixed options (none when they all come from `options_from`).
+        #[serde(default)]
         options: Vec<ComponentOption>,
         /// The label of the button that opens a list (WhatsApp lists), at most 20 characters.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         button: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         formats: Vec<Format>,
+        /// Options computed per customer (MC-06): one per item of a list the flow holds (a
+        /// webhook's answer), after the fixed `options`. The flow runtime fills them in and sends
+        /// the question with concrete options only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        options_from: Option<OptionsFrom>,
     },
     /// Time slots to pick from (MC-07); each option's id is the slot's start, in RFC 3339.
     TimeSlots {
@@ -47,6 +54,67 @@ pub enum Component {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         formats: Vec<Format>,
     },
+}
+
+/// Where a question's per-customer options come from: a list of the flow's fields, such as
+/// `webhook.orders` (a webhook answer `{"orders": [{"number": "123", "label": "Shoes"}]}` is held
+/// as `webhook.orders.0.number`, `webhook.orders.0.label`...), and which field of each item is the
+/// option's id and which its title.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionsFrom {
+    /// The list's field name, without an index (`webhook.orders`).
+    pub list: String,
+    /// The item's field that is the option's id (default `id`).
+    #[serde(default = "default_id_field")]
+    pub id: String,
+    /// The item's field shown to the customer (default `title`).
+    #[serde(default = "default_title_field")]
+    pub title: String,
+    /// The item's field shown under the title, when the format has room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+fn default_id_field() -> String {
+    "id".to_owned()
+}
+
+fn default_title_field() -> String {
+    "title".to_owned()
+}
+
+impl OptionsFrom {
+    /// The options of the list's items, in order, read with `get` (a field's value by its full
+    /// name), at most [`MAX_OPTIONS`]. An item without an id or a title is left out; a list of
+    /// plain values (`webhook.sizes.0` = `M`) gives options whose id and title are the value.
+    pub fn options<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> Vec<ComponentOption> {
+        let mut out = Vec::new();
+        for i in 0..MAX_OPTIONS {
+            let item = format!("{}.{i}", self.list);
+            let field = |name: &str| get(&format!("{item}.{name}"));
+            let (id, title) = match (field(&self.id), field(&self.title), get(&item)) {
+                (Some(id), Some(title), _) => (id, title),
+                (None, None, Some(plain)) => (plain, plain),
+                (None, None, None) => break,
+                _ => continue,
+            };
+            if id.trim().is_empty() || title.trim().is_empty() {
+                continue;
+            }
+            out.push(ComponentOption {
+                id: id.to_owned(),
+                title: title.to_owned(),
+                description: self
+                    .description
+                    .as_deref()
+                    .and_then(&field)
+                    .map(str::to_owned),
+                image_url: None,
+            });
+        }
+        out
+    }
 }
 
 /// One choice of a question. `id` is what a tap sends back (a WhatsApp button id, a Messenger
@@ -543,6 +611,7 @@ mod tests {
                 .collect(),
             button: None,
             formats,
+            options_from: None,
         }
     }
 
@@ -588,6 +657,7 @@ mod tests {
             ],
             button: None,
             formats: vec![],
+            options_from: None,
         };
         assert_eq!(
             q.text_fallback(),
@@ -638,6 +708,7 @@ mod tests {
             ],
             button: Some("A label far too long for it".into()),
             formats: vec![Format::RichLink],
+            options_from: None,
         };
         assert_eq!(
             bad.validate().unwrap_err(),
@@ -765,6 +836,7 @@ mod tests {
             options: vec![option("a", &"t".repeat(len)), option("b", "B")],
             button: None,
             formats: vec![],
+            options_from: None,
         };
         // 21 characters: no WhatsApp button, but a list row (24).
         assert_eq!(
@@ -786,6 +858,7 @@ mod tests {
             options: vec![option("a", &"é".repeat(20))],
             button: None,
             formats: vec![],
+            options_from: None,
         };
         assert_eq!(
             choose_format(&accented, ChannelKind::Whatsapp, true),
@@ -802,6 +875,7 @@ mod tests {
                 .collect(),
             button: Some("Choose".into()),
             formats: vec![],
+            options_from: None,
         };
         assert_eq!(
             choose_format(&described, ChannelKind::Whatsapp, true),
@@ -921,6 +995,7 @@ mod tests {
                     .collect(),
                 button,
                 formats,
+                options_from: None,
             })
     }
 

@@ -457,6 +457,7 @@ mod tests {
                 .collect(),
             button: None,
             formats,
+            options_from: None,
         }
     }
 
@@ -547,6 +548,7 @@ mod tests {
                     .collect(),
                 button,
                 formats,
+                options_from: None,
             };
             for kind in [ChannelKind::Whatsapp, ChannelKind::Messenger] {
                 // A long text fallback is the engine's fit stage's to refuse (3004), not ours.

@@ -864,6 +864,7 @@ fn message() -> BoxedStrategy<FlowMessage> {
                     .collect(),
                 button: None,
                 formats: Vec::new(),
+                options_from: None,
             }),
             ..FlowMessage::default()
         }),
@@ -1144,4 +1145,124 @@ fn falling_into_a_step_whose_id_an_earlier_step_has_fails_the_run() {
     let out = start(&f);
     assert_eq!(texts(&out.actions), vec!["one", "two"]);
     assert_eq!(out.state.status, ended(RunEnd::Failed));
+}
+
+/// MC-06: a question whose options come from a webhook's answer is sent with one option per
+/// item, and the customer's number picks the item's id.
+#[test]
+fn a_question_takes_its_options_from_a_webhook_answer() {
+    let flow: FlowDefinition = serde_json::from_value(serde_json::json!({
+        "name": "pick-order",
+        "steps": [
+            {"id": "orders", "type": "webhook", "url": "http://shop.test/orders"},
+            {"id": "pick", "type": "ask",
+             "message": {"component": {"type": "question", "text": "Which order?",
+                "options_from": {"list": "webhook.orders", "id": "number", "title": "label"}}},
+             "save_as": "order",
+             "cases": [{"when": {"type": "any"}, "next": "done"}]},
+            {"id": "done", "type": "end", "message": {"text": "Order {{flow.order}}"}}
+        ]
+    }))
+    .unwrap();
+    assert!(validate(&flow).is_ok(), "{:?}", validate(&flow));
+    let facts = dynamic_facts();
+    let started = advance(
+        &flow,
+        RunState::start(&flow, Default::default()),
+        FlowEvent::Start,
+        &facts,
+    );
+    let answered = advance(
+        &flow,
+        started.state,
+        FlowEvent::Webhook(WebhookResult::Success {
+            status: 200,
+            body: Some(serde_json::json!({"orders": [
+                {"number": "A-1", "label": "Shoes"},
+                {"number": "B-2", "label": "Coat"}
+            ]})),
+        }),
+        &facts,
+    );
+    let Some(Action::Send(OutMessage::Component(crate::component::Component::Question {
+        options,
+        options_from,
+        ..
+    }))) = answered.actions.first()
+    else {
+        panic!("{:?}", answered.actions);
+    };
+    assert!(options_from.is_none(), "sent with concrete options only");
+    let titles: Vec<&str> = options.iter().map(|o| o.title.as_str()).collect();
+    assert_eq!(titles, ["Shoes", "Coat"]);
+    let picked = advance(
+        &flow,
+        answered.state,
+        FlowEvent::Reply(Reply {
+            text: "2".into(),
+            choice: None,
+        }),
+        &facts,
+    );
+    assert_eq!(
+        picked.state.fields.get("order").map(String::as_str),
+        Some("2")
+    );
+    // The `option` matcher reads the id: "2" is the second option, B-2.
+    let by_option: FlowDefinition = serde_json::from_value(serde_json::json!({
+        "name": "pick-order",
+        "steps": [
+            {"id": "orders", "type": "webhook", "url": "http://shop.test/orders"},
+            {"id": "pick", "type": "ask",
+             "message": {"component": {"type": "question", "text": "Which order?",
+                "options_from": {"list": "webhook.orders", "id": "number", "title": "label"}}},
+             "cases": [{"when": {"type": "option", "option": "B-2"}, "next": "done"}]},
+            {"id": "done", "type": "end", "message": {"text": "Coat it is"}}
+        ]
+    }))
+    .unwrap();
+    assert!(validate(&by_option).is_ok(), "{:?}", validate(&by_option));
+    let s = advance(
+        &by_option,
+        RunState::start(&by_option, Default::default()),
+        FlowEvent::Start,
+        &facts,
+    );
+    let s = advance(
+        &by_option,
+        s.state,
+        FlowEvent::Webhook(WebhookResult::Success {
+            status: 200,
+            body: Some(serde_json::json!({"orders": [
+                {"number": "A-1", "label": "Shoes"},
+                {"number": "B-2", "label": "Coat"}
+            ]})),
+        }),
+        &facts,
+    );
+    let s = advance(
+        &by_option,
+        s.state,
+        FlowEvent::Reply(Reply {
+            text: "2".into(),
+            choice: None,
+        }),
+        &facts,
+    );
+    assert_eq!(
+        s.actions.first(),
+        Some(&Action::Send(OutMessage::Text("Coat it is".into())))
+    );
+}
+
+fn dynamic_facts() -> Facts {
+    Facts {
+        fields: Default::default(),
+        channel_kind: crate::model::ChannelKind::Sms,
+        business_hours_open: true,
+        language: None,
+        context: crate::model::SessionContext::Service,
+        country: None,
+        now: crate::Timestamp(0),
+    }
 }

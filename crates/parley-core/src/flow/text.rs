@@ -145,6 +145,7 @@ pub fn render_component(component: &Component, fields: &FlowFields<'_>) -> Compo
             options,
             button,
             formats,
+            options_from,
         } => Component::Question {
             text: r(text),
             options: options
@@ -155,9 +156,17 @@ pub fn render_component(component: &Component, fields: &FlowFields<'_>) -> Compo
                     description: ro(&o.description),
                     image_url: o.image_url.as_deref().map(|u| render_url(u, fields)),
                 })
+                // Per-customer options are values as they are, never templates themselves.
+                .chain(
+                    options_from
+                        .iter()
+                        .flat_map(|from| from.options(|name| fields.get(name))),
+                )
+                .take(crate::component::MAX_OPTIONS)
                 .collect(),
             button: ro(button),
             formats: formats.clone(),
+            options_from: None,
         },
         Component::TimeSlots {
             text,
@@ -303,6 +312,7 @@ mod tests {
             }],
             button: Some("{{flow.size}}".into()),
             formats: vec![],
+            options_from: None,
         };
         let Component::Question {
             text,

@@ -365,9 +365,19 @@ fn check_text(text: &str, what: &str, out: &mut Issues) {
 fn check_component(component: &Component, what: &str, out: &mut Issues) {
     match component {
         Component::Link { text, .. } => check_text(text, &format!("{what} component text"), out),
-        Component::Question { text, options, .. } => {
+        Component::Question {
+            text,
+            options,
+            options_from,
+            ..
+        } => {
             check_text(text, &format!("{what} component text"), out);
-            if options.is_empty() {
+            if let Some(from) = options_from
+                && from.list.trim().is_empty()
+            {
+                out.push(format!("{what} question's options_from names no list"));
+            }
+            if options.is_empty() && options_from.is_none() {
                 out.push(format!("{what} question has no options"));
             }
             let mut ids = BTreeSet::new();
@@ -394,6 +404,11 @@ fn check_component(component: &Component, what: &str, out: &mut Issues) {
 /// The option ids a question offers, `None` for any other component.
 fn question_ids(component: &Component) -> Option<Vec<String>> {
     match component {
+        // Options computed per customer are not known before the flow runs.
+        Component::Question {
+            options_from: Some(_),
+            ..
+        } => None,
         Component::Question { options, .. } => Some(options.iter().map(|o| o.id.clone()).collect()),
         Component::TimeSlots { slots, .. } => Some(slots.iter().map(|s| s.start.clone()).collect()),
         Component::Link { .. } => None,
