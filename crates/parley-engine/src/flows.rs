@@ -52,6 +52,11 @@ use crate::routing::waiting_row;
 use crate::runner::JobOutcome;
 use crate::session_rows::{row_of, state_of};
 
+/// How long a run waits for a reply to an `ask` without a timeout of its own: then the
+/// customer is taken to have left, and the flow ends its conversation rather than hold it
+/// forever (the care window of WhatsApp is as long).
+pub const IDLE: Duration = Duration::from_secs(24 * 3600);
+
 /// Webhook calls one job makes at most (a flow that calls webhooks back to back without
 /// waiting for the customer).
 const MAX_CALLS_PER_JOB: usize = 8;
@@ -251,6 +256,26 @@ impl FlowWorker {
                     return Ok(());
                 }
                 (run, FlowEvent::Timeout, format!("timeout:{seq}"))
+            }
+            FlowJobEvent::Abandon { run_id, seq } => {
+                let run = self.store.flow_run(*run_id).await?;
+                if run.seq != *seq || run.ended_at.is_some() {
+                    return Ok(());
+                }
+                let mut state: RunState = serde_json::from_str(&run.state).map_err(|e| {
+                    FlowError::Permanent(format!("flow run {}: state: {e}", run.id))
+                })?;
+                let ctx = self.context(run, now).await?;
+                let key = format!("abandon:{seq}");
+                if !ctx.session.status.is_open() || !held_by(&ctx.session, ctx.run.flow_id) {
+                    return self.stop(&ctx, state, key, now).await;
+                }
+                state.status = RunStatus::Ended {
+                    how: RunEnd::Stopped,
+                };
+                return self
+                    .commit(ctx, state, vec![Action::EndSession], key, now)
+                    .await;
             }
         };
         let state: RunState = serde_json::from_str(&run.state)
@@ -687,17 +712,27 @@ impl FlowWorker {
                 }
             }
         }
-        if let RunStatus::WaitingReply {
-            timeout_at: Some(at),
-        } = state.status
-        {
-            effects.jobs.push(flow_job(
-                &FlowJob {
-                    session_id: session.id,
-                    event: FlowJobEvent::Timeout {
+        if let RunStatus::WaitingReply { timeout_at } = state.status {
+            let (event, at) = match timeout_at {
+                Some(at) => (
+                    FlowJobEvent::Timeout {
                         run_id: run.id,
                         seq: run.seq + 1,
                     },
+                    at,
+                ),
+                None => (
+                    FlowJobEvent::Abandon {
+                        run_id: run.id,
+                        seq: run.seq + 1,
+                    },
+                    now.plus(IDLE),
+                ),
+            };
+            effects.jobs.push(flow_job(
+                &FlowJob {
+                    session_id: session.id,
+                    event,
                 },
                 at,
             ));

@@ -171,6 +171,9 @@ pub enum FlowJobEvent {
     },
     /// The wait of run `run_id` at write `seq` timed out.
     Timeout { run_id: Uuid, seq: i64 },
+    /// Run `run_id` has waited at write `seq` for a reply, with no timeout of its own, as long
+    /// as a flow waits ([`crate::flows::IDLE`]): the customer left.
+    Abandon { run_id: Uuid, seq: i64 },
 }
 
 /// A job for a flow event, due at `due` (now, or an ask's timeout). The flow worker applies a
@@ -183,6 +186,7 @@ pub fn flow_job(job: &FlowJob, due: Timestamp) -> NewJob {
         FlowJobEvent::Start { run_id } => format!("flow-start:{run_id}"),
         FlowJobEvent::Reply { entry_id, .. } => format!("flow-reply:{entry_id}"),
         FlowJobEvent::Timeout { run_id, seq } => format!("flow-timeout:{run_id}:{seq}"),
+        FlowJobEvent::Abandon { run_id, seq } => format!("flow-abandon:{run_id}:{seq}"),
     });
     new
 }

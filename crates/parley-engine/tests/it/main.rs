@@ -5,6 +5,7 @@ mod campaigns;
 mod config_changes;
 mod dispatch;
 mod feed;
+mod flows;
 mod import;
 mod inbound;
 mod keyword_precedence;
