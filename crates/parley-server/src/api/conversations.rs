@@ -282,6 +282,10 @@ pub struct EntryView {
     pub updated_at: String,
     /// Present when the entry is sent as a template; `body` is then its rendered text.
     pub template: Option<EntryTemplateView>,
+    /// Present when the entry is sent as a component (buttons, a list, a link card); `body` is
+    /// then its numbered text, what SMS sends (`parley_core::component::Component`).
+    #[schema(value_type = Option<Object>)]
+    pub component: Option<parley_core::component::Component>,
 }
 
 impl From<parley_store::Entry> for EntryView {
@@ -312,6 +316,7 @@ impl From<parley_store::Entry> for EntryView {
                 language: t.language,
                 parameters: t.parameters,
             }),
+            component: e.component,
         }
     }
 }
