@@ -328,6 +328,34 @@ impl FlowWorker {
                 fields.insert("contact.phone".to_owned(), p.clone());
             }
         }
+        // The wait a hand-off message may announce (BOT-07, RT-10), read only for flows that
+        // mention the queue.
+        if let Some(queue_id) = channel.queue_id
+            && flow.definition.contains("queue.")
+        {
+            if let Ok(q) = self.store.queue(queue_id).await {
+                fields.insert("queue.name".to_owned(), q.name);
+            }
+            let since = Timestamp(now.millis() - parley_core::routing::ESTIMATED_WAIT_WINDOW_MS);
+            let samples: Vec<parley_core::routing::AcceptSample> = self
+                .store
+                .queue_accepts(queue_id, since)
+                .await?
+                .into_iter()
+                .map(
+                    |(accepted_at, waited_ms)| parley_core::routing::AcceptSample {
+                        accepted_at: Timestamp(accepted_at),
+                        waited_ms,
+                    },
+                )
+                .collect();
+            if let Some(minutes) = parley_core::routing::estimated_wait(&samples, now) {
+                fields.insert(
+                    "queue.estimated_wait_minutes".to_owned(),
+                    minutes.to_string(),
+                );
+            }
+        }
         if let Some(case_id) = session.case_id
             && let Ok(case) = self.store.case(case_id).await
         {

@@ -630,8 +630,14 @@ impl Inbound {
             keywords: &rules.keywords,
             locale: locale.as_ref(),
         });
+        // A conversation a bot holds is not with a person: HELP there hands over like anywhere
+        // else (CMP-14), so the rule sees no open session.
         let handoff = decide_handoff(
-            who.customer.open.as_ref().map(|s| s.status),
+            who.customer
+                .open
+                .as_ref()
+                .filter(|s| s.owner_kind != Some(OwnerKind::Bot))
+                .map(|s| s.status),
             rules.behaviour.case_handoff.as_ref(),
             matched.as_ref(),
             &decision,
@@ -718,6 +724,13 @@ impl Inbound {
         mut session: SessionPlan,
         now: Timestamp,
     ) -> Result<SessionPlan, StageError> {
+        if consent.kind == InboundKind::Handoff
+            && !session.is_new
+            && session.landed.status == SessionStatus::Active
+            && session.landed.owner_kind == Some(OwnerKind::Bot)
+        {
+            return self.help_takes_over(who, session, now).await;
+        }
         if consent.kind != InboundKind::Inquiry {
             return Ok(session);
         }
@@ -834,6 +847,41 @@ impl Inbound {
             ));
             who.rows.entries.push(entry);
         }
+        Ok(session)
+    }
+
+    /// HELP in a conversation a flow holds, on a channel that hands HELP to people: people take
+    /// it over, in service (CMP-14), and the flow's run ends with these rows.
+    async fn help_takes_over(
+        &self,
+        who: &mut Identified,
+        mut session: SessionPlan,
+        now: Timestamp,
+    ) -> Result<SessionPlan, StageError> {
+        let moved = parley_core::session::apply(
+            &state_of(&session.landed),
+            &parley_core::session::SessionEvent::Transferred { at: now, to: None },
+            &who.rules.behaviour.session_policy,
+        );
+        let Ok(moved) = moved else {
+            return Ok(session);
+        };
+        if let Some(run) = self.store.current_flow_run(session.landed.id).await?
+            && let Ok(mut state) = serde_json::from_str::<parley_core::flow::RunState>(&run.state)
+        {
+            state.status = parley_core::flow::RunStatus::Ended {
+                how: parley_core::flow::RunEnd::Stopped,
+            };
+            let row = crate::flow_runs::run_row(&run, &state, "help".to_owned(), now);
+            who.rows.flow_runs.push(parley_store::FlowRunWrite {
+                run: row,
+                expect_seq: Some(run.seq),
+            });
+        }
+        let mut row = row_of(&session.landed, &moved.state);
+        row.context = SessionContext::Service;
+        session.landed = row;
+        session.needs_routing = true;
         Ok(session)
     }
 

@@ -766,7 +766,41 @@ steps:
     assert_eq!(received(&app, 1).await, ["Your code: SAVE20"]);
 }
 
+/// HELP inside a bot's conversation on a channel that hands HELP to people: the compliance answer,
+/// then people take the same conversation over with a case, and the bot's run ends (CMP-14).
+async fn help_inside_a_bot_conversation_goes_to_people(b: TestBackend) {
+    let app = app(b).await;
+    let (s, _) = post_flow(&app, &order_bot("http://127.0.0.1:9", "orders")).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let ch = channel(
+        &app,
+        json!({"flows": {"bot": "order-status"},
+               "case_handoff": {"trigger": {"on": "help"}, "reply": "A person will text you."}}),
+    )
+    .await;
+    say(&app, "hi").await;
+    received(&app, 2).await;
+    say(&app, "HELP").await;
+    let waiting = session_where(&app, ch, "people take over", |s| {
+        s.status == SessionStatus::Waiting
+    })
+    .await;
+    assert_eq!(waiting.context, SessionContext::Service);
+    assert!(waiting.case_id.is_some(), "the hand-off opened a case");
+    assert_eq!(sessions(&app, ch).await.len(), 1, "the same conversation");
+    let runs = app
+        .get_json(&format!("/api/v1/sessions/{}/flow-runs", waiting.id))
+        .await;
+    assert_eq!(runs[0]["status"], "ended");
+    let got = received(&app, 4).await;
+    assert!(
+        got.iter().any(|m| m == "A person will text you."),
+        "{got:?}"
+    );
+}
+
 parley_store::on_both_backends!(
+    help_inside_a_bot_conversation_goes_to_people,
     reserved_keywords_need_the_setting_and_no_open_service_session,
     an_unanswered_question_times_out_and_after_hours_has_its_flow,
     a_channel_bot_collects_calls_a_webhook_and_hands_off,
