@@ -230,6 +230,7 @@
       state.botOpen = null;
       $('body').value = '';
       closePopovers();
+      resetComponentDraft();
       if (window.location.hash !== '#session=' + id) {
         window.history.replaceState(null, '', '#session=' + encodeURIComponent(id));
       }
@@ -395,11 +396,102 @@
     }
   }
 
+  // --- Components in the timeline: a question's options as chips, a link as a card -----------
+
+  /** The entry's component when it is one this page knows how to show. */
+  function componentOf(e) {
+    const c = e && e.component;
+    return c && typeof c === 'object' && (c.type === 'question' || c.type === 'time_slots' || c.type === 'link') ? c : null;
+  }
+
+  /** A question's options or a time selector's slots as {id, title}, in the order numbered. */
+  function choicesOf(c) {
+    const list = c.type === 'question' ? c.options : c.type === 'time_slots' ? c.slots : null;
+    return (Array.isArray(list) ? list : []).map((o) => ({
+      id: String((o && (c.type === 'time_slots' ? o.start : o.id)) ?? ''),
+      title: String((o && o.title) ?? ''),
+    }));
+  }
+
+  /** What the server does with a title in the numbered text: whitespace runs become one space. */
+  const oneLine = (s) => String(s ?? '').split(/\s+/).filter(Boolean).join(' ');
+
+  /**
+   * The option a customer's reply names: its number ("2", what SMS customers type) or its title
+   * (what a tap on WhatsApp or Messenger sends), compared without case. 1-based, or 0.
+   */
+  function chosenNumber(choices, reply) {
+    const t = oneLine(reply);
+    if (!t) return 0;
+    if (/^[0-9]+$/.test(t)) {
+      const n = Number(t);
+      return n >= 1 && n <= choices.length ? n : 0;
+    }
+    const lower = t.toLocaleLowerCase();
+    return choices.findIndex((ch) => oneLine(ch.title).toLocaleLowerCase() === lower) + 1;
+  }
+
+  /**
+   * Which inbound entries answer a question: the customer's next message after a question sent
+   * in the same session, whatever the agent wrote in between (another question takes over; a
+   * refused one asked nothing). Reply entry id to {n, title}, and question entry id to n.
+   */
+  function answersOf(timeline) {
+    const replies = new Map();
+    const chosen = new Map();
+    let asked = null;
+    for (const e of timeline) {
+      const c = componentOf(e);
+      if (e.direction === 'outbound') {
+        const failed = e.status === 'failed' || e.status === 'undelivered';
+        if (c && c.type !== 'link' && !failed) asked = { entry: e, choices: choicesOf(c) };
+        continue;
+      }
+      if (asked && asked.entry.session_id === e.session_id) {
+        const n = chosenNumber(asked.choices, e.body);
+        if (n) {
+          replies.set(e.id, { n, title: asked.choices[n - 1].title });
+          chosen.set(asked.entry.id, n);
+        }
+      }
+      asked = null;
+    }
+    return { replies, chosen };
+  }
+
+  /** The bubble's content for a component: its text, then the options or the link card. */
+  function componentContent(c, chosen) {
+    if (c.type === 'link') {
+      const href = safeUrl(c.url);
+      return [
+        h('span', { class: 'tag', text: 'Link card' }),
+        h('p', { class: 'text', 'data-testid': 'message-text', text: c.text || '' }),
+        h('div', { class: 'link-card', 'data-testid': 'message-link' },
+          h('strong', { class: 'link-title', text: c.title || '' }),
+          href
+            ? h('a', { class: 'link-url', href, target: '_blank', rel: 'noopener noreferrer', text: c.url })
+            : h('span', { class: 'link-url', text: c.url || '' })),
+      ];
+    }
+    const choices = choicesOf(c);
+    return [
+      h('span', { class: 'tag', text: c.type === 'time_slots' ? 'Time slots' : 'Question' }),
+      h('p', { class: 'text', 'data-testid': 'message-text', text: c.text || '' }),
+      h('ol', { class: 'choices', 'data-testid': 'message-options', 'aria-label': 'Options offered' },
+        choices.map((ch, i) => h('li', {
+          class: 'choice' + (chosen === i + 1 ? ' chosen' : ''), 'data-testid': 'message-option',
+          dataset: { n: String(i + 1), optionId: ch.id }, 'aria-current': chosen === i + 1 ? 'true' : null,
+        },
+        h('span', { class: 'choice-n', text: (i + 1) + '.' }), ' ', ch.title))),
+    ];
+  }
+
   function renderMessages() {
     const list = $('messages');
     const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
     clear(list);
     let lastSession = null;
+    const answers = answersOf(state.timeline);
     for (const e of state.timeline) {
       if (e.session_id !== lastSession) {
         lastSession = e.session_id;
@@ -416,15 +508,20 @@
       const failed = status === 'failed' || status === 'undelivered';
       const errorText = e.error_text || e.error_message;
       const media = Array.isArray(e.media) ? e.media : [];
+      const component = componentOf(e);
+      const answer = answers.replies.get(e.id);
       list.appendChild(h('li', {
-        class: 'message ' + (e.direction === 'inbound' ? 'in' : 'out') + ' actor-' + (e.actor || '') + (failed ? ' failed' : ''),
+        class: 'message ' + (e.direction === 'inbound' ? 'in' : 'out') + ' actor-' + (e.actor || '') + (failed ? ' failed' : '')
+          + (component ? ' component' : ''),
         'data-testid': 'message',
-        dataset: { direction: e.direction || '', status, entryId: e.id || '', sessionId: e.session_id || '' },
+        dataset: { direction: e.direction || '', status, entryId: e.id || '', sessionId: e.session_id || '', ...(component ? { component: component.type } : {}) },
       },
       h('div', { class: 'bubble' },
         e.campaign ? h('span', { class: 'tag', 'data-testid': 'message-campaign', text: 'Campaign: ' + e.campaign }) : null,
         e.template ? h('span', { class: 'tag', text: 'Template' }) : null,
-        h('p', { class: 'text', 'data-testid': 'message-text', text: e.body || '' }),
+        component
+          ? componentContent(component, answers.chosen.get(e.id) || 0)
+          : h('p', { class: 'text', 'data-testid': 'message-text', text: e.body || '' }),
         media.map((m) => {
           const href = safeUrl(m.url);
           const label = 'Attachment (' + (m.content_type || 'file') + ')';
@@ -432,6 +529,10 @@
             ? h('a', { class: 'media', href, target: '_blank', rel: 'noopener noreferrer', text: label })
             : h('span', { class: 'media', text: label });
         })),
+      answer
+        ? h('p', { class: 'chose', 'data-testid': 'message-choice', dataset: { n: String(answer.n) } },
+          h('span', { class: 'chose-label', text: 'chose: ' }), h('strong', { text: answer.title }))
+        : null,
       h('div', { class: 'meta' },
         h('span', { text: actorLabel(e) }),
         h('time', { datetime: e.created_at || '', text: when(e.created_at) }),
@@ -533,9 +634,12 @@
     counter.dataset.segments = a.segments === null || a.segments === undefined ? '' : String(a.segments);
     counter.dataset.encoding = a.encoding || '';
     counter.classList.toggle('over', a.ok === false);
-    if (a.ok === false && a.error) counter.textContent += ' · ' + a.error;
+    if (a.ok === false && problemText(a.error)) counter.textContent += ' · ' + problemText(a.error);
     updateSendButton();
   }
+
+  /** An analysis's problem in words: `{code, message}` from the server (a string tolerated). */
+  const problemText = (p) => (typeof p === 'string' ? p : (p && p.message) || '');
 
   function updateSendButton() {
     const empty = $('body').value.trim() === '';
@@ -694,6 +798,283 @@
     analyzeSoon();
   }
 
+  // --- Options and link cards (components) ---------------------------------------------------
+
+  const MIN_OPTIONS = 2;
+  const MAX_OPTIONS = 10;
+  const draft = { kind: 'question', titles: ['', ''] };
+  let componentSending = false;
+
+  /** An option's id from its title: lower case, letters and digits joined by dashes. */
+  function slug(title) {
+    const dashed = oneLine(title).normalize('NFKD').replace(/\p{M}/gu, '').toLocaleLowerCase()
+      .replace(/[^\p{L}\p{N}]+/gu, '-').replace(/^-+|-+$/g, '');
+    // By code points, so a letter outside the BMP is never cut in half.
+    return Array.from(dashed).slice(0, 40).join('').replace(/-+$/, '');
+  }
+
+  /** Ids for the titles, unique: `option-3` for a title without letters, `yes-2` for a repeat. */
+  function optionIds(titles) {
+    const used = new Set();
+    return titles.map((t, i) => {
+      const base = slug(t) || 'option-' + (i + 1);
+      let id = base;
+      for (let n = 2; used.has(id); n += 1) id = base + '-' + n;
+      used.add(id);
+      return id;
+    });
+  }
+
+  /** The component as written in the panel, with what still stops it from being sent. */
+  function draftComponent() {
+    const problems = [];
+    if (draft.kind === 'link') {
+      const text = $('card-text').value.trim();
+      const title = oneLine($('card-title').value);
+      const url = $('card-url').value.trim();
+      if (!text) problems.push('Write the text above the link.');
+      if (!title) problems.push('Give the link a title.');
+      if (!/^https?:\/\/[^\s/][^\s]*$/i.test(url)) problems.push('The URL must start with http:// or https://.');
+      return { component: { type: 'link', text, title, url }, problems };
+    }
+    const text = $('opt-text').value.trim();
+    const titles = draft.titles.map(oneLine);
+    const ids = optionIds(titles);
+    if (!text) problems.push('Write the question.');
+    const empty = titles.findIndex((t) => !t);
+    if (empty >= 0) problems.push('Option ' + (empty + 1) + ' has no title: write one or remove it.');
+    if (titles.length < MIN_OPTIONS) problems.push('Give at least ' + MIN_OPTIONS + ' options.');
+    const seen = new Set();
+    for (const t of titles) {
+      const key = t.toLocaleLowerCase();
+      if (t && seen.has(key)) {
+        problems.push('Two options are called “' + t + '”: a reply could not tell them apart.');
+        break;
+      }
+      seen.add(key);
+    }
+    return {
+      component: { type: 'question', text, options: titles.map((title, i) => ({ id: ids[i], title })) },
+      problems,
+    };
+  }
+
+  /** The numbered text SMS customers read, as the server writes it (`text_fallback`). */
+  function smsText(c) {
+    const lines = [];
+    if (c.text.trim()) lines.push(c.text.trim());
+    if (c.type === 'link') {
+      if (oneLine(c.title)) lines.push(oneLine(c.title));
+      lines.push(c.url.trim());
+    } else {
+      c.options.forEach((o, i) => lines.push((i + 1) + '. ' + (oneLine(o.title) || '…')));
+    }
+    return lines.join('\n');
+  }
+
+  let componentSeq = 0;
+  const analyzeComponentSoon = debounce(analyzeComponent, 250);
+
+  /** On SMS, the numbered text's length and segments, from the server like the reply counter's. */
+  async function analyzeComponent() {
+    const fit = $('opt-fit');
+    const channel = state.current && state.current.channel;
+    const seq = ++componentSeq;
+    if (!channel || !channel.id || channel.kind !== 'sms' || $('opt-box').hidden || draftComponent().problems.length) {
+      fit.textContent = '';
+      return;
+    }
+    let a;
+    try {
+      a = await api('POST', '/api/v1/compose/analyze', { channel_id: channel.id, body: $('opt-preview').textContent });
+    } catch (_) {
+      if (seq === componentSeq) fit.textContent = '';
+      return;
+    }
+    if (seq !== componentSeq || !a) return;
+    const parts = [a.characters + ' characters'];
+    if (a.segments !== null && a.segments !== undefined) parts.push(a.segments + (a.segments === 1 ? ' segment' : ' segments'));
+    if (a.encoding) parts.push(a.encoding);
+    if (a.ok === false && problemText(a.error)) parts.push(problemText(a.error));
+    fit.textContent = parts.join(' · ');
+    fit.classList.toggle('over', a.ok === false);
+  }
+
+  function renderComponentPreview() {
+    const { component, problems } = draftComponent();
+    $('opt-preview').textContent = smsText(component);
+    if (problems.length) {
+      // Nothing to measure yet (an empty option reads "…" in the preview).
+      componentSeq += 1;
+      $('opt-fit').textContent = '';
+    } else {
+      analyzeComponentSoon();
+    }
+    $('opt-native').textContent = draft.kind === 'link'
+      ? 'WhatsApp and Messenger show a link button or card.'
+      : 'WhatsApp and Messenger show buttons or a list.';
+    $('opt-hint').textContent = problems[0] || '';
+    $('opt-send').disabled = componentSending || problems.length > 0;
+    const ids = optionIds(draft.titles.map(oneLine));
+    for (const input of document.querySelectorAll('#opt-rows .option-title')) {
+      const i = Number(input.dataset.index);
+      input.title = draft.titles[i].trim() ? 'Reply id: ' + ids[i] : '';
+    }
+  }
+
+  /** The option rows, built again only when rows come or go (typing keeps its focus). */
+  function renderOptionRows(focusIndex) {
+    const list = clear($('opt-rows'));
+    draft.titles.forEach((title, i) => {
+      list.appendChild(h('li', { class: 'option-row' },
+        h('span', { class: 'choice-n', 'aria-hidden': 'true', text: (i + 1) + '.' }),
+        h('input', {
+          type: 'text', class: 'option-title', value: title, maxlength: '100', 'data-testid': 'component-option',
+          'aria-label': 'Option ' + (i + 1), placeholder: 'Option ' + (i + 1), dataset: { index: String(i) },
+        }),
+        h('button', {
+          type: 'button', class: 'small icon', 'data-testid': 'component-remove-option', dataset: { index: String(i) },
+          'aria-label': 'Remove option ' + (i + 1), title: 'Remove option ' + (i + 1), text: '×',
+          disabled: draft.titles.length <= MIN_OPTIONS,
+        })));
+    });
+    $('opt-add').disabled = draft.titles.length >= MAX_OPTIONS;
+    $('opt-add').textContent = draft.titles.length >= MAX_OPTIONS ? 'At most ' + MAX_OPTIONS + ' options' : '+ Add option';
+    if (focusIndex !== undefined) {
+      const input = list.querySelectorAll('.option-title')[focusIndex];
+      if (input) input.focus();
+    }
+    renderComponentPreview();
+  }
+
+  function addOption(after) {
+    if (draft.titles.length >= MAX_OPTIONS) return;
+    const at = after === undefined ? draft.titles.length : after + 1;
+    draft.titles.splice(at, 0, '');
+    renderOptionRows(at);
+  }
+
+  function removeOption(i) {
+    if (draft.titles.length <= MIN_OPTIONS || i < 0 || i >= draft.titles.length) return;
+    draft.titles.splice(i, 1);
+    renderOptionRows(Math.min(i, draft.titles.length - 1));
+  }
+
+  function setComponentKind(kind) {
+    draft.kind = kind === 'link' ? 'link' : 'question';
+    for (const r of document.querySelectorAll('input[name="opt-kind"]')) r.checked = r.value === draft.kind;
+    $('opt-question').hidden = draft.kind !== 'question';
+    $('opt-link').hidden = draft.kind !== 'link';
+    showComponentError('');
+    renderComponentPreview();
+  }
+
+  function showComponentError(message) {
+    const box = $('opt-error');
+    box.textContent = message;
+    box.hidden = !message;
+  }
+
+  function resetComponentDraft() {
+    draft.titles = ['', ''];
+    for (const id of ['opt-text', 'card-text', 'card-title', 'card-url']) $(id).value = '';
+    showComponentError('');
+    renderOptionRows();
+    setComponentKind('question');
+  }
+
+  function toggleComponents() {
+    if (!$('opt-box').hidden) {
+      closePopovers();
+      $('body').focus();
+      return;
+    }
+    openPopover($('opt-box'), $('opt-open'), () => {
+      renderComponentPreview();
+      $(draft.kind === 'link' ? 'card-text' : 'opt-text').focus();
+    });
+  }
+
+  async function sendComponent() {
+    const item = state.current;
+    if (!item || !state.owned || componentSending) return;
+    const { component, problems } = draftComponent();
+    if (problems.length) {
+      showComponentError(problems[0]);
+      return;
+    }
+    const id = sessionOf(item).id;
+    componentSending = true;
+    showComponentError('');
+    renderComponentPreview();
+    try {
+      // No body: the server writes the numbered text from the component.
+      await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/messages', { component });
+      if (state.selectedId === id) {
+        resetComponentDraft();
+        closePopovers();
+        $('body').focus();
+      }
+      refreshTimeline();
+      refreshWork();
+    } catch (err) {
+      const detail = err instanceof P.ApiError && err.code === 'csrf'
+        ? 'The page is out of date; reload it and try again.'
+        : String((err && err.message) || err).replace(/^not sent:\s*/i, '');
+      showComponentError('Not sent: ' + detail);
+      // A refusal by the channel's rules is recorded as a failed entry: show it.
+      if (err instanceof P.ApiError && err.status === 422) refreshTimeline();
+    } finally {
+      componentSending = false;
+      renderComponentPreview();
+    }
+  }
+
+  function wireComponents() {
+    $('opt-open').addEventListener('click', toggleComponents);
+    $('opt-cancel').addEventListener('click', () => {
+      closePopovers();
+      $('body').focus();
+    });
+    $('opt-send').addEventListener('click', sendComponent);
+    $('opt-add').addEventListener('click', () => addOption());
+    for (const r of document.querySelectorAll('input[name="opt-kind"]')) {
+      r.addEventListener('change', () => {
+        if (r.checked) setComponentKind(r.value);
+      });
+    }
+    $('opt-rows').addEventListener('input', (ev) => {
+      const t = ev.target;
+      if (!(t instanceof HTMLInputElement) || !t.classList.contains('option-title')) return;
+      draft.titles[Number(t.dataset.index)] = t.value;
+      renderComponentPreview();
+    });
+    $('opt-rows').addEventListener('click', (ev) => {
+      const button = ev.target instanceof Element ? ev.target.closest('[data-testid="component-remove-option"]') : null;
+      if (button) removeOption(Number(button.dataset.index));
+    });
+    for (const id of ['opt-text', 'card-text', 'card-title', 'card-url']) $(id).addEventListener('input', renderComponentPreview);
+    $('opt-box').addEventListener('keydown', (ev) => {
+      if (ev.key !== 'Enter' || ev.isComposing) return;
+      const t = ev.target;
+      if (ev.ctrlKey || ev.metaKey) {
+        ev.preventDefault();
+        sendComponent();
+        return;
+      }
+      // The panel lives in the reply form: Enter in a field must never send the reply.
+      if (!(t instanceof HTMLInputElement) || t.type === 'radio') return;
+      ev.preventDefault();
+      if (t.classList.contains('option-title')) {
+        // Enter in an option goes to the next one, adding it after the last.
+        const i = Number(t.dataset.index);
+        if (i < draft.titles.length - 1) $('opt-rows').querySelectorAll('.option-title')[i + 1].focus();
+        else if (t.value.trim()) addOption(i);
+      }
+    });
+    renderOptionRows();
+  }
+
   // --- Popovers -----------------------------------------------------------------------------
 
   function openPopover(box, opener, onOpen) {
@@ -704,7 +1085,7 @@
   }
 
   function closePopovers() {
-    for (const [box, opener] of [['transfer-box', 'transfer-open'], ['qt-box', 'qt-open']]) {
+    for (const [box, opener] of [['transfer-box', 'transfer-open'], ['qt-box', 'qt-open'], ['opt-box', 'opt-open']]) {
       $(box).hidden = true;
       $(opener).setAttribute('aria-expanded', 'false');
     }
@@ -1119,7 +1500,9 @@
   function wireKeyboard() {
     document.addEventListener('keydown', (ev) => {
       if (ev.key === 'Escape') {
+        const fromOptions = !$('opt-box').hidden;
         closePopovers();
+        if (fromOptions) $('opt-open').focus();
         return;
       }
       if (!ev.altKey || ev.ctrlKey || ev.metaKey) return;
@@ -1137,12 +1520,16 @@
       } else if (ev.code === 'KeyQ' && !$('conv').hidden && !$('composer').hidden) {
         ev.preventDefault();
         toggleQuickText();
+      } else if (ev.code === 'KeyO' && !$('conv').hidden && !$('composer').hidden) {
+        ev.preventDefault();
+        toggleComponents();
       }
     });
     document.addEventListener('click', (ev) => {
       const t = ev.target;
-      if (!(t instanceof Element) || t.closest('.popover-wrap') || t.closest('.confirm-wrap')) return;
-      if (!$('transfer-box').hidden || !$('qt-box').hidden) closePopovers();
+      // A control that removed itself (an option row's remove button) was inside a popover too.
+      if (!(t instanceof Element) || !t.isConnected || t.closest('.popover-wrap') || t.closest('.confirm-wrap')) return;
+      if (!$('transfer-box').hidden || !$('qt-box').hidden || !$('opt-box').hidden) closePopovers();
     });
   }
 
@@ -1191,6 +1578,7 @@
 
   document.addEventListener('DOMContentLoaded', async () => {
     wireComposer();
+    wireComponents();
     wireActions();
     wireSide();
     wireKeyboard();

@@ -379,7 +379,92 @@ async fn flows_in_a_real_browser(b: TestBackend) {
     );
 }
 
+/// Options from the agent console (`tests/browser/components.mjs`): an agent accepts a session
+/// opened by a simulator SMS, sends a question with three options through the Options panel, sees
+/// it as chips, and the customer's "2" is marked as the second option; a question too long for
+/// SMS is refused in the panel. Screenshots of the panel and the timeline go under the target's
+/// temporary folder.
+async fn components_in_a_real_browser(b: TestBackend) {
+    use parley_core::component::Component;
+    let dir = harness();
+    let backend = format!("{b:?}").to_lowercase();
+    let d = Desk::new(b).await;
+    let ada = d.agent("Ada", 3, AgentRole::Agent).await;
+    let customer = format!("+1415556{:04}", rand_suffix() % 10_000);
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("component-shots")
+        .join(backend);
+    let profile = tempfile_dir();
+    let run = tokio::process::Command::new("node")
+        .arg("components.mjs")
+        .arg(format!("--url={}", d.app.base))
+        .arg(format!("--agent={}:{PASSWORD}", ada.email))
+        .arg(format!("--channel={}", d.channel.name))
+        .arg(format!("--customer={customer}"))
+        .arg(format!("--shots={}", shots.display()))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the components scenario finishes within three minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "components scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // What the panel sent is what the server keeps: the question, and its numbered text as body.
+    let store = &d.app.db.store;
+    let user = d.app.wait_for_user(d.channel.id, &customer).await;
+    let session = store
+        .list_sessions(
+            parley_store::SessionFilter {
+                messaging_user_id: Some(user.id),
+                ..Default::default()
+            },
+            parley_store::PageRequest::new(None, 10),
+        )
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let entries = store
+        .list_entries(session.id, parley_store::PageRequest::new(None, 100))
+        .await
+        .unwrap()
+        .items;
+    let sent = entries
+        .iter()
+        .find(|e| e.direction == Direction::Outbound && e.status != EntryStatus::Failed)
+        .expect("the question was sent");
+    assert_eq!(
+        sent.body,
+        "When should we deliver?\n1. Tomorrow morning\n2. Tomorrow afternoon\n3. Next week"
+    );
+    match sent.component.as_ref().expect("sent as a component") {
+        Component::Question { text, options, .. } => {
+            assert_eq!(text, "When should we deliver?");
+            let ids: Vec<&str> = options.iter().map(|o| o.id.as_str()).collect();
+            assert_eq!(ids, ["tomorrow-morning", "tomorrow-afternoon", "next-week"]);
+        }
+        other => panic!("sent as {other:?}"),
+    }
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.direction == Direction::Outbound && e.status == EntryStatus::Failed),
+        "the question too long for SMS is recorded as refused"
+    );
+}
+
 parley_store::on_both_backends!(
+    components_in_a_real_browser,
     flows_in_a_real_browser,
     campaigns_in_a_real_browser,
     console_in_a_real_browser,
