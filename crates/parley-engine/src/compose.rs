@@ -373,10 +373,27 @@ impl Compose {
 
 /// Refuses requests that are not a message at all (not recorded: see the module docs).
 fn check_request(message: &OutgoingMessage) -> Result<(), ComposeError> {
-    if message.component.is_some() && (message.template.is_some() || !message.media.is_empty()) {
-        return Err(ComposeError::Invalid(
-            "a component is a message of its own: send templates and files apart".to_owned(),
-        ));
+    if let Some(component) = &message.component {
+        if message.template.is_some() || !message.media.is_empty() {
+            return Err(ComposeError::Invalid(
+                "a component is a message of its own: send templates and files apart".to_owned(),
+            ));
+        }
+        if let parley_core::component::Component::Question {
+            options_from: Some(_),
+            ..
+        } = component
+        {
+            return Err(ComposeError::Invalid(
+                "component: options_from is for flows, which fill it in; give the options".into(),
+            ));
+        }
+        if let Err(problems) = component.validate() {
+            return Err(ComposeError::Invalid(format!(
+                "component: {}",
+                problems.join("; ")
+            )));
+        }
     }
     if message.template.is_some() && !message.media.is_empty() {
         return Err(ComposeError::Invalid(

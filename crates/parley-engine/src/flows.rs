@@ -1048,6 +1048,15 @@ fn outgoing(message: OutMessage) -> OutgoingMessage {
             }),
             ..OutgoingMessage::default()
         },
+        // A question whose per-customer options came out empty is only its question.
+        OutMessage::Component(parley_core::component::Component::Question {
+            text,
+            options,
+            ..
+        }) if options.is_empty() => OutgoingMessage {
+            body: text,
+            ..OutgoingMessage::default()
+        },
         OutMessage::Component(c) => OutgoingMessage {
             body: c.text_fallback(),
             component: Some(c),
