@@ -6,10 +6,12 @@
 //!    case `{type: any}` -> `send` "Got it" -> the same `ask`), a simulator SMS channel whose bot
 //!    it is, and a second simulator channel without a bot. `--conversations` customers write "hi"
 //!    on each; the bot's channel's conversations all wait in the flow (open runs, flow queue
-//!    empty), the other channel's wait for an agent.
-//! 2. Baseline: the inbound pipeline alone, customers of the channel without a bot writing again:
-//!    latency from the submit (`Ingest::submit`) to the message committed
-//!    (`DomainEvent::MessageReceived`).
+//!    empty), the other channel's are offered to agents (one per 1,000) who accept them all, so
+//!    no session is left waiting (the router reads every waiting session in each round, and each
+//!    inbound message starts a round: 10,000 unattended sessions cost more than the flows).
+//! 2. Baseline: the inbound pipeline alone, customers of the channel without a bot writing again
+//!    into their conversations with the agents: latency from the submit (`Ingest::submit`) to
+//!    the message committed (`DomainEvent::MessageReceived`).
 //! 3. Flows: the waiting customers reply: latency from the submit to the bot's answer committed
 //!    (the first new entry announced by `MessageStatusChanged` in that session after the submit).
 //!    Each reply runs three steps: the `ask` takes the reply (match), the `send`, the `ask` again
@@ -25,11 +27,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use parley_core::model::{ChannelKind, ConsentLevel, NumberType, OwnerKind, Provider};
+use parley_core::model::{
+    AgentRole, ChannelKind, ConsentLevel, NumberType, OwnerKind, Presence, Provider, RoutingModel,
+};
 use parley_core::{Clock, SystemClock};
 use parley_engine::inbound::InboundEvent;
 use parley_engine::{DomainEvent, Engine, EngineConfig, EventBus};
-use parley_store::{Channel, ChannelSpec, Store, StoreOptions};
+use parley_store::{AgentSpec, Channel, ChannelSpec, QueueSpec, Store, StoreOptions};
 use serde_json::json;
 use tokio::sync::{broadcast, oneshot, watch};
 use uuid::Uuid;
@@ -68,6 +72,8 @@ const STEPS_PER_REPLY: usize = 3;
 const MESSAGES_PER_REPLY: usize = 2;
 /// The longest a phase waits for its last answers.
 const DRAIN: Duration = Duration::from_secs(300);
+/// Conversations per agent of the baseline's channel.
+const AGENT_CAPACITY: usize = 1_000;
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
@@ -445,7 +451,13 @@ fn machine() -> String {
     format!("{cpus} CPUs ({model}), load average {load}")
 }
 
-async fn simulator_channel(store: &Store, name: &str, address: &str, bot: bool) -> Result<Channel> {
+async fn simulator_channel(
+    store: &Store,
+    name: &str,
+    address: &str,
+    bot: bool,
+    queue_id: Option<Uuid>,
+) -> Result<Channel> {
     let settings = if bot {
         json!({"flows": {"bot": "bench"}})
     } else {
@@ -462,7 +474,7 @@ async fn simulator_channel(store: &Store, name: &str, address: &str, bot: bool) 
                 provider_keyword: None,
                 country: Some("US".into()),
                 consent_level: ConsentLevel::Implicit,
-                queue_id: None,
+                queue_id,
                 throughput_mps: Some(100_000),
                 settings,
                 secrets: json!({}),
@@ -533,8 +545,49 @@ pub async fn run(o: Options) -> Result<()> {
         .await?
         .context("the bench flow was not saved")?
         .id;
-    let bot = simulator_channel(&store, "Bench bot", "+14155550100", true).await?;
-    let plain = simulator_channel(&store, "Bench inbound", "+14155550101", false).await?;
+    let bot = simulator_channel(&store, "Bench bot", "+14155550100", true, None).await?;
+    // The baseline's conversations are taken by agents, so that none waits: the router reads
+    // every waiting session on each round, and every inbound message starts a round.
+    let queue = store
+        .create_queue(
+            &QueueSpec {
+                name: "Bench".into(),
+                routing_model: RoutingModel::MostAvailable,
+                priority: 0,
+            },
+            clock.now(),
+        )
+        .await?;
+    let plain = simulator_channel(
+        &store,
+        "Bench inbound",
+        "+14155550101",
+        false,
+        Some(queue.id),
+    )
+    .await?;
+    let agent_count = n.div_ceil(AGENT_CAPACITY);
+    let mut agents = Vec::with_capacity(agent_count);
+    let until = clock.now().plus(Duration::from_secs(24 * 3600));
+    for i in 0..agent_count {
+        let a = store
+            .create_agent(
+                &AgentSpec {
+                    name: format!("Bench agent {i}"),
+                    email: format!("agent{i}@bench.test"),
+                    role: AgentRole::Agent,
+                    capacity: AGENT_CAPACITY as i64 + 1,
+                    queue_ids: vec![queue.id],
+                    skills: vec![],
+                },
+                clock.now(),
+            )
+            .await?;
+        store
+            .set_agent_presence(a.id, Presence::Available, Some(until), clock.now())
+            .await?;
+        agents.push(a);
+    }
 
     // A bus deep enough that the collector never loses an event.
     let events = EventBus::new(1 << 20);
@@ -600,6 +653,27 @@ pub async fn run(o: Options) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let waiting = start.elapsed();
+    // The background router offers the other channel's conversations; the agents accept them.
+    let mut accepted = 0usize;
+    while accepted < n {
+        let mut offers = 0;
+        for a in &agents {
+            for w in store.offers_of(a.id).await? {
+                offers += 1;
+                if bench.engine.desk.accept(a, w.session_id).await.is_ok() {
+                    accepted += 1;
+                }
+            }
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "setup: {accepted} of {n} conversations accepted by agents"
+        );
+        if offers == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let active = start.elapsed();
     let bot_sessions = sessions_of(&store, &bot, n).await?;
     let plain_sessions = sessions_of(&store, &plain, n).await?;
     let held = bot_sessions.iter().filter(|s| s.held_by_bot).count();
@@ -608,11 +682,12 @@ pub async fn run(o: Options) -> Result<()> {
         "setup: {held} of {n} conversations held by the bot"
     );
     println!(
-        "  setup: {} first messages submitted in {:.1} s; {n} conversations waiting in the flow (and {n} for an agent) after {:.1} s ({:.0} conversations/s)",
+        "  setup: {} first messages submitted in {:.1} s; {n} conversations waiting in the flow after {:.1} s ({:.0} first messages/s processed); {n} taken by {agent_count} agents after {:.1} s",
         2 * n,
         submitted.as_secs_f64(),
         waiting.as_secs_f64(),
-        rate(2 * n, waiting)
+        rate(2 * n, waiting),
+        active.as_secs_f64(),
     );
     let (setup_phase, _) = bench.settle().await?;
     drop(setup_phase);
