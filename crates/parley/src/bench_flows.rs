@@ -533,9 +533,12 @@ pub async fn run(o: Options) -> Result<()> {
         o.rate, o.seconds, o.concurrency
     );
     println!(
-        "  machine: {}; database {:?}; engine, load and database in one process",
+        "  machine: {}; database {}; engine and load in one process",
         machine(),
-        store.kind()
+        match store.kind() {
+            parley_store::BackendKind::Sqlite => "SQLite (in process)",
+            parley_store::BackendKind::Postgres => "PostgreSQL (server on the same machine)",
+        }
     );
 
     let flow = parley_engine::service::flows::parse(FLOW)?;
@@ -566,6 +569,7 @@ pub async fn run(o: Options) -> Result<()> {
         Some(queue.id),
     )
     .await?;
+    // Twice the room needed: an agent whose offers expired is not offered them again.
     let agent_count = n.div_ceil(AGENT_CAPACITY);
     let mut agents = Vec::with_capacity(agent_count);
     let until = clock.now().plus(Duration::from_secs(24 * 3600));
@@ -576,7 +580,7 @@ pub async fn run(o: Options) -> Result<()> {
                     name: format!("Bench agent {i}"),
                     email: format!("agent{i}@bench.test"),
                     role: AgentRole::Agent,
-                    capacity: AGENT_CAPACITY as i64 + 1,
+                    capacity: 2 * AGENT_CAPACITY as i64,
                     queue_ids: vec![queue.id],
                     skills: vec![],
                 },
@@ -653,23 +657,35 @@ pub async fn run(o: Options) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let waiting = start.elapsed();
-    // The background router offers the other channel's conversations; the agents accept them.
+    // The background router offers the other channel's conversations; the agents accept them,
+    // side by side (an offer not accepted within the offer timeout goes to another agent).
     let mut accepted = 0usize;
+    let mut progress = Instant::now();
     while accepted < n {
-        let mut offers = 0;
+        let mut tasks = Vec::with_capacity(agents.len());
         for a in &agents {
-            for w in store.offers_of(a.id).await? {
-                offers += 1;
-                if bench.engine.desk.accept(a, w.session_id).await.is_ok() {
-                    accepted += 1;
+            let a = a.clone();
+            let b = bench.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut took = 0usize;
+                for w in b.store.offers_of(a.id).await? {
+                    took += usize::from(b.engine.desk.accept(&a, w.session_id).await.is_ok());
                 }
-            }
+                anyhow::Ok(took)
+            }));
         }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "setup: {accepted} of {n} conversations accepted by agents"
-        );
-        if offers == 0 {
+        let mut took = 0;
+        for t in tasks {
+            took += t.await.context("accept task")??;
+        }
+        accepted += took;
+        if took > 0 {
+            progress = Instant::now();
+        } else {
+            anyhow::ensure!(
+                progress.elapsed() < Duration::from_secs(120),
+                "setup: {accepted} of {n} conversations accepted by agents, no progress"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
