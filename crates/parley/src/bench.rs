@@ -141,6 +141,27 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 250_000)]
         chunk: u64,
     },
+    /// Flows: conversations waiting in a flow, customers answering at a steady rate (open loop),
+    /// then as fast as the engine answers (closed loop); next to the inbound pipeline alone at
+    /// the same rate in the same run.
+    Flows {
+        /// Conversations waiting in the flow (customers).
+        #[arg(long, default_value_t = 10_000)]
+        conversations: usize,
+        /// Replies per second of the open-loop runs.
+        #[arg(long, default_value_t = 500)]
+        rate: usize,
+        /// Length of each measured run.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Replies outstanding in the closed-loop (saturation) runs.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Database to measure (PostgreSQL: a new schema on it); default a fresh SQLite file in
+        /// a temporary directory.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Inbound pipeline: signed Twilio webhooks over loopback at a server on a fresh SQLite
     /// database, until every message is processed; next to the same server's /healthz.
     Inbound {
@@ -243,6 +264,22 @@ pub async fn run(cmd: BenchCommand, config: &Config) -> Result<()> {
                 sessions,
                 messages,
                 rate,
+            })
+            .await
+        }
+        BenchCommand::Flows {
+            conversations,
+            rate,
+            seconds,
+            concurrency,
+            database_url,
+        } => {
+            crate::bench_flows::run(crate::bench_flows::Options {
+                conversations,
+                rate,
+                seconds,
+                concurrency,
+                database_url,
             })
             .await
         }

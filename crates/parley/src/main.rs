@@ -13,6 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bench;
 mod bench_campaign;
 mod bench_console;
+mod bench_flows;
 mod bench_inbound;
 mod bench_outbound;
 mod bench_scale;
