@@ -635,7 +635,7 @@ pub async fn run(o: Options) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(1800);
     loop {
         let open: i64 = store
-            .open_flow_runs()
+            .flow_run_counts()
             .await?
             .iter()
             .filter(|r| r.flow_id == flow_id)
@@ -751,7 +751,7 @@ pub async fn run(o: Options) -> Result<()> {
     let mut writes = 0i64;
     let mut still_waiting = 0usize;
     for s in flows.sessions.iter() {
-        if let Some(run) = store.open_flow_run(*s).await?
+        if let Some(run) = store.current_flow_run(*s).await?
             && run.status == "waiting_reply"
         {
             still_waiting += 1;
