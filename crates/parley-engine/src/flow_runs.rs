@@ -27,6 +27,8 @@ type Parsed = HashMap<(Uuid, i64), Arc<FlowDefinition>>;
 #[derive(Clone, Default)]
 pub struct FlowCatalog {
     parsed: Arc<Mutex<Parsed>>,
+    /// Flows' names by id.
+    names: Arc<Mutex<HashMap<Uuid, Arc<str>>>>,
 }
 
 impl std::fmt::Debug for FlowCatalog {
@@ -80,6 +82,33 @@ impl FlowCatalog {
 
     fn cached(&self, id: Uuid, version: i64) -> Option<Arc<FlowDefinition>> {
         self.parsed.lock().ok()?.get(&(id, version)).cloned()
+    }
+
+    /// What a run needs of its flow: the flow's name and version `version`'s definition. Both
+    /// stay as they are for a version (a rename is a new flow), so the flow's row is read once
+    /// per version and node, not at every event of every run.
+    pub async fn for_run(
+        &self,
+        store: &Store,
+        flow_id: Uuid,
+        version: i64,
+    ) -> Result<(Arc<str>, Arc<FlowDefinition>), FlowUseError> {
+        if let Some(found) = self
+            .names
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&flow_id).cloned())
+            && let Some(d) = self.cached(flow_id, version)
+        {
+            return Ok((found, d));
+        }
+        let flow = store.flow(flow_id).await?;
+        let d = self.definition(store, &flow, version).await?;
+        let name: Arc<str> = Arc::from(flow.name.as_str());
+        if let Ok(mut m) = self.names.lock() {
+            m.insert(flow_id, name.clone());
+        }
+        Ok((name, d))
     }
 
     /// The current version of the flow named `name`, with its definition.

@@ -291,10 +291,9 @@ impl FlowWorker {
 
     /// Reads what the flow sees.
     async fn context(&self, run: FlowRun, now: Timestamp) -> Result<Context, FlowError> {
-        let flow = self.store.flow(run.flow_id).await?;
-        let definition = self
+        let (flow_name, definition) = self
             .catalog
-            .definition(&self.store, &flow, run.version)
+            .for_run(&self.store, run.flow_id, run.version)
             .await?;
         let session = self.store.session(run.session_id).await?;
         let channel = self.store.channel(session.channel_id).await?;
@@ -331,7 +330,7 @@ impl FlowWorker {
         // The wait a hand-off message may announce (BOT-07, RT-10), read only for flows that
         // mention the queue.
         if let Some(queue_id) = channel.queue_id
-            && flow.definition.contains("queue.")
+            && mentions_queue(&definition)
         {
             if let Ok(q) = self.store.queue(queue_id).await {
                 fields.insert("queue.name".to_owned(), q.name);
@@ -376,7 +375,7 @@ impl FlowWorker {
         };
         Ok(Context {
             run,
-            flow_name: flow.name,
+            flow_name: flow_name.to_string(),
             definition,
             session,
             channel,
@@ -999,6 +998,12 @@ pub struct TestLine {
     /// `bot`, `customer` or `system`.
     pub from: &'static str,
     pub text: String,
+}
+
+/// Whether a definition uses the queue's fields (`{{queue.name}}`...), so the queue's wait is
+/// worth reading.
+fn mentions_queue(definition: &FlowDefinition) -> bool {
+    serde_json::to_string(definition).is_ok_and(|j| j.contains("queue."))
 }
 
 /// Whether the flow holds the session (a bot owner that is this flow).
