@@ -162,44 +162,7 @@ pub struct RunStart {
     pub job: NewJob,
 }
 
-/// What started a run (stored with it, shown to agents and in reports).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    /// The channel's bot for new service conversations.
-    Channel,
-    /// A marketing keyword.
-    Keyword,
-    /// The channel's flow for messages outside business hours.
-    AfterHours,
-    /// The channel's marketing journey (default context marketing).
-    Journey,
-    /// The reply flow of the campaign the customer answers.
-    Campaign,
-    /// A routing rule's `route_to_bot`.
-    RoutingRule,
-    /// An agent's transfer.
-    Transfer,
-    /// Another flow's `start_flow`.
-    Flow,
-    /// The console's test panel or the API.
-    Api,
-}
-
-impl Trigger {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Channel => "channel",
-            Self::Keyword => "keyword",
-            Self::AfterHours => "after_hours",
-            Self::Journey => "journey",
-            Self::Campaign => "campaign",
-            Self::RoutingRule => "routing_rule",
-            Self::Transfer => "transfer",
-            Self::Flow => "flow",
-            Self::Api => "api",
-        }
-    }
-}
+pub use parley_core::flow::Trigger;
 
 /// A new run of `flow` (its current version) in `session_id`, with `fields` collected so far,
 /// and the job that runs its first steps.

@@ -47,7 +47,7 @@ use uuid::Uuid;
 
 use crate::channel_rules::{ChannelRules, ContactLinking, RulesError};
 use crate::events::{DomainEvent, EventBus};
-use crate::flow_runs::{FlowCatalog, FlowUseError, Trigger, held_by_flow, start_run};
+use crate::flow_runs::{FlowCatalog, FlowUseError, held_by_flow, start_run};
 use crate::jobs::{self, Queue};
 use crate::runner::JobOutcome;
 
@@ -762,18 +762,15 @@ impl Inbound {
             .business_hours
             .as_ref()
             .is_none_or(|h| h.is_open(now));
-        let said = parley_core::keywords::normalize(&event.text);
-        let keyword = flows
-            .keywords
-            .iter()
-            .find(|(k, _)| parley_core::keywords::normalize(k) == said)
-            .map(|(_, f)| f)
-            // CMP-15: on a service channel a marketing keyword starts its journey only where
-            // reserved keywords are allowed.
-            .filter(|_| {
-                flows.allow_reserved_keywords
-                    || behaviour.default_context == SessionContext::Marketing
-            });
+        let triggers = parley_core::flow::ChannelFlows {
+            keywords: &flows.keywords,
+            allow_reserved_keywords: flows.allow_reserved_keywords,
+            default_context: behaviour.default_context,
+            after_hours: flows.after_hours.as_deref(),
+            journey: flows.journey.as_deref(),
+            bot: flows.bot.as_deref(),
+        };
+        let keyword = triggers.keyword(&event.text);
         // A reply to a campaign with a reply flow (a journey) is the journey's (one indexed read,
         // for new conversations only).
         let campaign = match keyword {
@@ -787,17 +784,7 @@ impl Inbound {
                     .await?
             }
         };
-        let chosen = if let Some(f) = keyword {
-            Some((f, Trigger::Keyword))
-        } else if let Some(f) = &campaign {
-            Some((f, Trigger::Campaign))
-        } else if let (false, Some(f)) = (open, &flows.after_hours) {
-            Some((f, Trigger::AfterHours))
-        } else if landed.context == SessionContext::Marketing {
-            flows.journey.as_ref().map(|f| (f, Trigger::Journey))
-        } else {
-            flows.bot.as_ref().map(|f| (f, Trigger::Channel))
-        };
+        let chosen = triggers.choose(keyword, campaign.as_deref(), open, landed.context);
         if let Some((name, trigger)) = chosen {
             match self.flows.current(&self.store, name).await {
                 Ok((flow, definition)) => {

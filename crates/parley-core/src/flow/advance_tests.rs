@@ -1147,11 +1147,9 @@ fn falling_into_a_step_whose_id_an_earlier_step_has_fails_the_run() {
     assert_eq!(out.state.status, ended(RunEnd::Failed));
 }
 
-/// MC-06: a question whose options come from a webhook's answer is sent with one option per
-/// item, and the customer's number picks the item's id.
-#[test]
-fn a_question_takes_its_options_from_a_webhook_answer() {
-    let flow: FlowDefinition = serde_json::from_value(serde_json::json!({
+/// A flow that asks which order, the options from a webhook's `orders`, with these cases.
+fn pick_order(cases: serde_json::Value, done: &str) -> FlowDefinition {
+    serde_json::from_value(json!({
         "name": "pick-order",
         "steps": [
             {"id": "orders", "type": "webhook", "url": "http://shop.test/orders"},
@@ -1159,32 +1157,40 @@ fn a_question_takes_its_options_from_a_webhook_answer() {
              "message": {"component": {"type": "question", "text": "Which order?",
                 "options_from": {"list": "webhook.orders", "id": "number", "title": "label"}}},
              "save_as": "order",
-             "cases": [{"when": {"type": "any"}, "next": "done"}]},
-            {"id": "done", "type": "end", "message": {"text": "Order {{flow.order}}"}}
+             "cases": cases},
+            {"id": "done", "type": "end", "message": {"text": done}}
         ]
     }))
-    .unwrap();
-    assert!(validate(&flow).is_ok(), "{:?}", validate(&flow));
-    let facts = dynamic_facts();
-    let started = advance(
-        &flow,
-        RunState::start(&flow, Default::default()),
-        FlowEvent::Start,
-        &facts,
-    );
-    let answered = advance(
-        &flow,
-        started.state,
+    .unwrap()
+}
+
+/// Starts `flow` and answers its webhook with two orders.
+fn with_orders(flow: &FlowDefinition) -> Advanced {
+    advance(
+        flow,
+        start(flow).state,
         FlowEvent::Webhook(WebhookResult::Success {
             status: 200,
-            body: Some(serde_json::json!({"orders": [
+            body: Some(json!({"orders": [
                 {"number": "A-1", "label": "Shoes"},
                 {"number": "B-2", "label": "Coat"}
             ]})),
         }),
-        &facts,
+        &facts(),
+    )
+}
+
+/// MC-06: a question whose options come from a webhook's answer is sent with one option per
+/// item, and the customer's number picks the item's id.
+#[test]
+fn a_question_takes_its_options_from_a_webhook_answer() {
+    let flow = pick_order(
+        json!([{"when": {"type": "any"}, "next": "done"}]),
+        "Order {{flow.order}}",
     );
-    let Some(Action::Send(OutMessage::Component(crate::component::Component::Question {
+    assert!(validate(&flow).is_ok(), "{:?}", validate(&flow));
+    let answered = with_orders(&flow);
+    let Some(Action::Send(OutMessage::Component(Component::Question {
         options,
         options_from,
         ..
@@ -1195,74 +1201,22 @@ fn a_question_takes_its_options_from_a_webhook_answer() {
     assert!(options_from.is_none(), "sent with concrete options only");
     let titles: Vec<&str> = options.iter().map(|o| o.title.as_str()).collect();
     assert_eq!(titles, ["Shoes", "Coat"]);
-    let picked = advance(
-        &flow,
-        answered.state,
-        FlowEvent::Reply(Reply {
-            text: "2".into(),
-            choice: None,
-        }),
-        &facts,
-    );
+    let picked = reply(&flow, answered.state, "2");
     assert_eq!(
         picked.state.fields.get("order").map(String::as_str),
         Some("2")
     );
+
     // The `option` matcher reads the id: "2" is the second option, B-2.
-    let by_option: FlowDefinition = serde_json::from_value(serde_json::json!({
-        "name": "pick-order",
-        "steps": [
-            {"id": "orders", "type": "webhook", "url": "http://shop.test/orders"},
-            {"id": "pick", "type": "ask",
-             "message": {"component": {"type": "question", "text": "Which order?",
-                "options_from": {"list": "webhook.orders", "id": "number", "title": "label"}}},
-             "cases": [{"when": {"type": "option", "option": "B-2"}, "next": "done"}]},
-            {"id": "done", "type": "end", "message": {"text": "Coat it is"}}
-        ]
-    }))
-    .unwrap();
+    let by_option = pick_order(
+        json!([{"when": {"type": "option", "option": "B-2"}, "next": "done"}]),
+        "Coat it is",
+    );
     assert!(validate(&by_option).is_ok(), "{:?}", validate(&by_option));
-    let s = advance(
-        &by_option,
-        RunState::start(&by_option, Default::default()),
-        FlowEvent::Start,
-        &facts,
-    );
-    let s = advance(
-        &by_option,
-        s.state,
-        FlowEvent::Webhook(WebhookResult::Success {
-            status: 200,
-            body: Some(serde_json::json!({"orders": [
-                {"number": "A-1", "label": "Shoes"},
-                {"number": "B-2", "label": "Coat"}
-            ]})),
-        }),
-        &facts,
-    );
-    let s = advance(
-        &by_option,
-        s.state,
-        FlowEvent::Reply(Reply {
-            text: "2".into(),
-            choice: None,
-        }),
-        &facts,
-    );
+    let answered = with_orders(&by_option);
+    let s = reply(&by_option, answered.state, "2");
     assert_eq!(
         s.actions.first(),
         Some(&Action::Send(OutMessage::Text("Coat it is".into())))
     );
-}
-
-fn dynamic_facts() -> Facts {
-    Facts {
-        fields: Default::default(),
-        channel_kind: crate::model::ChannelKind::Sms,
-        business_hours_open: true,
-        language: None,
-        context: crate::model::SessionContext::Service,
-        country: None,
-        now: crate::Timestamp(0),
-    }
 }

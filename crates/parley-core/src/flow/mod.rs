@@ -9,11 +9,13 @@ mod definition;
 mod matchers;
 mod run;
 pub mod text;
+mod trigger;
 mod validate;
 
 pub use definition::*;
 pub use matchers::*;
 pub use run::*;
+pub use trigger::*;
 pub use validate::*;
 
 #[cfg(test)]

@@ -58,8 +58,8 @@ impl Receiver {
                             json!({"order": {"status": "shipped", "eta": "Tuesday"}}).to_string(),
                         ),
                         "slow" => {
-                            // A peer slower than the step's timeout: the flow must not wait.
-                            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                            // A peer that never answers: the step's timeout must end the wait.
+                            std::future::pending::<()>().await;
                             (
                                 AxStatus::OK,
                                 [("content-type", "application/json")],
@@ -225,11 +225,15 @@ async fn received(app: &TestApp, n: usize) -> Vec<String> {
 
 async fn sessions(app: &TestApp, channel: Uuid) -> Vec<Session> {
     let user = app.wait_for_user(channel, CUSTOMER).await;
-    app.db
-        .store
+    sessions_of(&app.db.store, user.id).await
+}
+
+/// A messaging user's sessions.
+async fn sessions_of(store: &parley_store::Store, user: Uuid) -> Vec<Session> {
+    store
         .list_sessions(
             SessionFilter {
-                messaging_user_id: Some(user.id),
+                messaging_user_id: Some(user),
                 ..Default::default()
             },
             PageRequest::new(None, 50),
@@ -250,20 +254,7 @@ async fn session_where(
     eventually(&app.events, what, || {
         let s = s.clone();
         let f = &f;
-        async move {
-            s.list_sessions(
-                SessionFilter {
-                    messaging_user_id: Some(user.id),
-                    ..Default::default()
-                },
-                PageRequest::new(None, 50),
-            )
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .find(|x| f(x))
-        }
+        async move { sessions_of(&s, user.id).await.into_iter().find(|x| f(x)) }
     })
     .await
 }
