@@ -37,6 +37,11 @@ pub enum DomainEvent {
     ChannelChanged {
         channel_id: Uuid,
     },
+    /// A case was opened, changed (subject, status, owner, its sessions) or closed. Subscribers
+    /// read the case to learn which.
+    CaseChanged {
+        case_id: Uuid,
+    },
 }
 
 /// A broadcast channel of domain events. Slow subscribers lose the oldest events (they are told
