@@ -21,6 +21,7 @@ pub mod keywords;
 pub mod media;
 pub mod merge;
 pub mod model;
+pub mod notification;
 pub mod phone;
 pub mod retry;
 pub mod routing;

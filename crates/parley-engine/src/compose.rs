@@ -162,6 +162,13 @@ impl Compose {
         self
     }
 
+    /// Tells the dispatcher a message was queued by a caller that wrote it itself.
+    pub fn wake_outbound(&self) {
+        if let Some(w) = &self.outbound_wake {
+            w.notify_one();
+        }
+    }
+
     /// Sends `message` into session `session_id` as `author`: the queued entry, or why not.
     pub async fn send_to_session(
         &self,

@@ -305,6 +305,12 @@ impl Engine {
             .with_outbound_wake(self.outbound_wake.clone())
     }
 
+    /// One message to one person outside a conversation (notifications, the Twilio-compatible
+    /// API).
+    pub fn outreach(&self) -> crate::outreach::Outreach {
+        crate::outreach::Outreach::new(self.store.clone(), self.events.clone(), self.compose())
+    }
+
     /// Campaigns: the service functions' handle and the worker's.
     pub fn campaigns(&self) -> crate::campaigns::Campaigns {
         self.campaigns.clone()

@@ -36,6 +36,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod media;
 pub mod outbound;
+pub mod outreach;
 pub mod provision;
 pub mod routing;
 pub mod runner;

@@ -2,7 +2,8 @@
 //! [`Session`] row and `parley-core`'s [`SessionState`], shared by every stage that moves a
 //! session (inbound, timers, routing, agents' actions, compose).
 
-use parley_core::model::OwnerKind;
+use parley_core::Timestamp;
+use parley_core::model::{Actor, OwnerKind, SessionContext, SessionStatus};
 use parley_core::new_id;
 use parley_core::session::{EndReason, SessionOwner, SessionState};
 use parley_store::Session;
@@ -53,6 +54,39 @@ pub struct SessionOf {
     pub channel_id: Uuid,
     pub messaging_user_id: Uuid,
     pub conversation_id: Uuid,
+}
+
+/// A session that only holds the transcript of a message the business sent to someone with no
+/// open session (a campaign, a notification: SE-19): created already ended, so a reply opens a
+/// new session in the same conversation as after any ended one.
+pub fn transcript_session(of: SessionOf, context: SessionContext, now: Timestamp) -> Session {
+    Session {
+        id: new_id(),
+        conversation_id: of.conversation_id,
+        channel_id: of.channel_id,
+        messaging_user_id: of.messaging_user_id,
+        status: SessionStatus::Ended,
+        context,
+        owner_kind: None,
+        owner_id: None,
+        queue_id: None,
+        case_id: None,
+        error_reason: None,
+        agent_messages: 0,
+        customer_messages: 0,
+        started_at: now,
+        accepted_at: None,
+        ended_at: Some(now),
+        last_customer_at: None,
+        last_agent_at: None,
+        initiated_by: Actor::System,
+        status_since: now,
+        pending_inquiry: false,
+        session_opt_in: false,
+        end_reason: Some(parley_core::session::EndReason::Closed.as_str().to_owned()),
+        ended_by: Some(Actor::System),
+        updated_at: now,
+    }
 }
 
 /// A new session row for a state the rules opened.

@@ -27,6 +27,7 @@ pub mod leases;
 mod notify;
 pub mod outbox;
 mod outgoing;
+mod outreach;
 mod processes;
 mod quick_texts;
 mod records;
@@ -66,6 +67,9 @@ pub use inbound::{
 pub use jobs::{ClaimRequest, JobFailure, QueueCounts};
 pub use notify::{ConfigChange, ConfigListener};
 pub use outgoing::StoredMedia;
+pub use outreach::{
+    EarlierSend, IDEMPOTENCY_TTL_MILLIS, IdempotencyKey, OutreachTarget, OutreachWritten,
+};
 pub use processes::{SmsProcessSpec, StoredSmsProcess};
 pub use quick_texts::{QuickText, QuickTextSpec};
 pub use records::*;

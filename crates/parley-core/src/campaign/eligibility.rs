@@ -46,6 +46,9 @@ crate::wire_enum! {
         NotOnSender = "not_on_sender",
         /// A list entry whose number is not a valid phone number.
         InvalidNumber = "invalid_number",
+        /// A notification to someone with no messaging user on a channel that needs consent
+        /// first (TM-09: only implicit channels create one on send).
+        NoMessagingUser = "no_messaging_user",
     }
 }
 
@@ -82,13 +85,25 @@ pub fn exclusion(
         CampaignKind::Marketing => SendPurpose::Campaign,
         CampaignKind::Broadcast => SendPurpose::Broadcast,
     };
+    exclusion_for(purpose, template, sender, recipient, now)
+}
+
+/// [`exclusion`] for any automated send to a person outside a conversation: a campaign, a
+/// broadcast, or a notification ([`crate::notification`]).
+pub fn exclusion_for(
+    purpose: SendPurpose,
+    template: bool,
+    sender: &Sender<'_>,
+    recipient: &Recipient<'_>,
+    now: Timestamp,
+) -> Option<Exclusion> {
     if let Err(refused) = may_send(recipient.consent, sender.consent_level, purpose) {
         return Some(match refused {
             SendRefused::OptedOut => Exclusion::OptedOut,
             SendRefused::NoConsent { .. } => Exclusion::NoConsent,
-            SendRefused::InsufficientConsent { .. } => match kind {
-                CampaignKind::Marketing => Exclusion::ConsentTooLow,
-                CampaignKind::Broadcast => Exclusion::NotExplicitlyOptedIn,
+            SendRefused::InsufficientConsent { .. } => match purpose {
+                SendPurpose::Broadcast => Exclusion::NotExplicitlyOptedIn,
+                _ => Exclusion::ConsentTooLow,
             },
         });
     }
@@ -113,6 +128,24 @@ pub fn exclusion(
         return Some(Exclusion::OutsideCareWindow);
     }
     None
+}
+
+impl Exclusion {
+    /// The catalogue code a refused single send reports (a campaign counts reasons instead).
+    pub const fn error_code(self) -> crate::ErrorCode {
+        use crate::ErrorCode;
+        match self {
+            Self::OptedOut | Self::NoConsent | Self::ConsentTooLow | Self::NotExplicitlyOptedIn => {
+                ErrorCode::RecipientBlockedUs
+            }
+            Self::OutOfCountry | Self::InvalidNumber | Self::NoMessagingUser => {
+                ErrorCode::DestinationInvalid
+            }
+            Self::OutsideCareWindow => ErrorCode::WindowClosed,
+            Self::MissingField => ErrorCode::ContentRejected,
+            Self::Duplicate | Self::NotOnSender => ErrorCode::DestinationInvalid,
+        }
+    }
 }
 
 /// Whether two E.164 numbers share a country calling code (`+1` US and `+1` CA do: NANP is one

@@ -12,7 +12,7 @@ use parley_core::campaign::results::Counts;
 use parley_core::campaign::schedule;
 use parley_core::campaign::{Audience, CampaignKind, CampaignSpec};
 use parley_core::consent::SendPurpose;
-use parley_core::model::{Actor, Direction, EntryStatus, SessionContext, SessionStatus};
+use parley_core::model::{Actor, Direction, EntryStatus, SessionContext};
 use parley_core::{E164, Timestamp, new_id};
 use parley_store::{
     CampaignBatch, CampaignMessage, Channel, Entry, EntryTemplate, Session, StoreError,
@@ -363,33 +363,12 @@ pub(crate) async fn batch(
 /// A marketing session of its own for a recipient with no open session on the sender: in their
 /// conversation, already ended (see the module docs of [`crate::campaigns`]).
 fn campaign_session(m: &Member, channel_id: Uuid, now: Timestamp) -> Session {
-    Session {
-        id: new_id(),
-        conversation_id: m.conversation_id.unwrap_or_else(new_id),
+    let of = crate::session_rows::SessionOf {
         channel_id,
         messaging_user_id: m.messaging_user_id,
-        status: SessionStatus::Ended,
-        context: SessionContext::Marketing,
-        owner_kind: None,
-        owner_id: None,
-        queue_id: None,
-        case_id: None,
-        error_reason: None,
-        agent_messages: 0,
-        customer_messages: 0,
-        started_at: now,
-        accepted_at: None,
-        ended_at: Some(now),
-        last_customer_at: None,
-        last_agent_at: None,
-        initiated_by: Actor::System,
-        status_since: now,
-        pending_inquiry: false,
-        session_opt_in: false,
-        end_reason: Some(parley_core::session::EndReason::Closed.as_str().to_owned()),
-        ended_by: Some(Actor::System),
-        updated_at: now,
-    }
+        conversation_id: m.conversation_id.unwrap_or_else(new_id),
+    };
+    crate::session_rows::transcript_session(of, SessionContext::Marketing, now)
 }
 
 /// A list entry's phone as E.164, for a list import (`None`: not a number).
