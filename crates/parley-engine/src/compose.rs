@@ -34,7 +34,9 @@ use parley_core::model::{Actor, Direction, EntryStatus, TemplateStatus};
 use parley_core::session::session_opt_in_valid;
 use parley_core::window::{Composer, MessageForm, WindowQuery};
 use parley_core::{Clock, ErrorCode, Timestamp, new_id};
-use parley_store::{Channel, Entry, EntryTemplate, Media, NewJob, Session, Store, StoreError};
+use parley_store::{
+    Channel, Entry, EntryTemplate, Media, MessagingUser, NewJob, Session, Store, StoreError,
+};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -223,6 +225,22 @@ impl Compose {
         author: Author,
         now: Timestamp,
     ) -> Result<Prepared, ComposeError> {
+        let user = self.store.messaging_user(session.messaging_user_id).await?;
+        self.prepare_for(channel, session, &user, message, author, now)
+            .await
+    }
+
+    /// [`Compose::prepare`] for a messaging user the caller holds (one it is about to create
+    /// with the message, say).
+    pub async fn prepare_for(
+        &self,
+        channel: &Channel,
+        session: &Session,
+        user: &MessagingUser,
+        message: &OutgoingMessage,
+        author: Author,
+        now: Timestamp,
+    ) -> Result<Prepared, ComposeError> {
         let filled;
         let message = match &message.component {
             Some(c) if message.body.trim().is_empty() => {
@@ -244,7 +262,7 @@ impl Compose {
             })
             .collect();
         let decided = self
-            .authorize_and_render(channel, session, message, author.actor, now)
+            .authorize_and_render(channel, session, user, message, author.actor, now)
             .await?;
         let (body, template, verdict) = match decided {
             Ok(c) => {
@@ -295,11 +313,11 @@ impl Compose {
         &self,
         channel: &Channel,
         session: &Session,
+        user: &MessagingUser,
         message: &OutgoingMessage,
         actor: Actor,
         now: Timestamp,
     ) -> Result<Result<Composed, Refusal>, StoreError> {
-        let user = self.store.messaging_user(session.messaging_user_id).await?;
         let policy = behaviour_of(&channel.settings)
             .map(|b| b.session_policy)
             .unwrap_or_default();

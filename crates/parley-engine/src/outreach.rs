@@ -19,12 +19,12 @@
 
 use parley_core::campaign::eligibility::{Exclusion, Recipient as Facts, Sender};
 use parley_core::consent::SendPurpose;
-use parley_core::model::{ChannelKind, SessionContext};
+use parley_core::model::{ChannelKind, ConsentSource, ConsentStatus, SessionContext};
 use parley_core::notification::{UnknownRecipient, exclusion, unknown_recipient};
 use parley_core::{E164, ErrorCode, Timestamp, new_id};
 use parley_store::{
-    Channel, Entry, IdempotencyKey, InboundWrite, MessagingUser, OutreachTarget, OutreachWritten,
-    Session, Store, StoreError, UserInsert,
+    Channel, ConsentWrite, Entry, IdempotencyKey, InboundWrite, MessagingUser, OutreachTarget,
+    OutreachWritten, Session, Store, StoreError, UserInsert,
 };
 use uuid::Uuid;
 
@@ -236,7 +236,14 @@ impl Outreach {
         judged.last_customer_at = last_customer_at;
         let prepared = self
             .compose
-            .prepare(channel, &judged, &request.message, request.author, now)
+            .prepare_for(
+                channel,
+                &judged,
+                &target.user,
+                &request.message,
+                request.author,
+                now,
+            )
             .await
             .map_err(|e| match e {
                 ComposeError::Store(e) => OutreachError::Store(e),
@@ -265,6 +272,23 @@ impl Outreach {
             ..InboundWrite::default()
         };
         let created_user = effects.user.is_some();
+        let mut effects = effects;
+        if let Some(new) = &effects.user {
+            // Every consent status has its origin in the history (MU-04).
+            effects.consent = Some(ConsentWrite {
+                messaging_user_id: new.id,
+                from: None,
+                to: new
+                    .consent_status
+                    .unwrap_or(ConsentStatus::ImplicitlyOptedIn),
+                source: ConsentSource::Api,
+                reason: format!(
+                    "first message to a new recipient on '{}', whose consent level is implicit",
+                    channel.name
+                ),
+                entry_id: Some(entry.id),
+            });
+        }
         match self
             .store
             .write_outreach(&effects, request.idempotency.as_ref(), entry.id, now)

@@ -11,6 +11,7 @@ mod inbound;
 mod keyword_precedence;
 mod leases;
 mod module_graph;
+mod outreach;
 mod plans;
 mod processes;
 mod provision;
