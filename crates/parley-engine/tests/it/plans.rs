@@ -52,6 +52,7 @@ const LARGE: &[&str] = &[
     "campaign_messages",
     "audience_list_members",
     "flow_runs",
+    "idempotency_keys",
 ];
 
 /// Statements allowed to scan, each with why. Matched by a part of the statement's text that
@@ -442,6 +443,42 @@ async fn bot(store: &Store, engine: &Engine) {
     assert_eq!(runs[0].status, "ended", "the answer was taken");
 }
 
+/// Messages to people outside a conversation (notifications, the Twilio-compatible API): a new
+/// number, a known one, a key presented twice, and the keys' expiry.
+async fn outreach(store: &Store, engine: &Engine, channel: &Channel) {
+    use parley_engine::outreach::{OutreachRequest, Recipient};
+    for (to, key) in [("+12125550900", "k1"), (CUSTOMER, "k2"), (CUSTOMER, "k2")] {
+        let request = OutreachRequest {
+            channel_id: channel.id,
+            recipient: Recipient::Address(to.into()),
+            message: OutgoingMessage {
+                body: "Your order shipped".into(),
+                ..OutgoingMessage::default()
+            },
+            author: Author {
+                actor: Actor::System,
+                actor_id: None,
+            },
+            idempotency: Some(parley_store::IdempotencyKey {
+                scope: "plans".into(),
+                key: key.into(),
+                fingerprint: to.into(),
+            }),
+            contact_id: None,
+        };
+        engine
+            .outreach()
+            .send(&request, SystemClock.now())
+            .await
+            .unwrap();
+    }
+    drain(engine).await;
+    store
+        .delete_expired_idempotency_keys(SystemClock.now(), 500)
+        .await
+        .unwrap();
+}
+
 async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
     let (base, seen) = fake::provider(Account {
         account_sid: ACCOUNT_SID.into(),
@@ -560,6 +597,7 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
     );
     campaign(store, &engine, &simulator).await;
     bot(store, &engine).await;
+    outreach(store, &engine, &simulator).await;
     // The router's round, once a second on every node whatever the traffic, with the campaign's
     // marketing sessions in the table.
     engine.router.route().await.unwrap();
