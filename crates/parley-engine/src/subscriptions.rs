@@ -170,12 +170,9 @@ impl Webhooks {
             )
             .await?;
         self.wake.notify_one();
-        let id = ids
-            .into_iter()
-            .next()
-            .ok_or(StoreError::NotFound {
-                entity: "webhook delivery",
-            })?;
+        let id = ids.into_iter().next().ok_or(StoreError::NotFound {
+            entity: "webhook delivery",
+        })?;
         self.store.webhook_delivery(id).await
     }
 
@@ -195,10 +192,7 @@ impl Webhooks {
 
     /// Starts recording deliveries for the bus's events until `shutdown`. The bus is subscribed
     /// to before this returns, so no event published afterwards is missed.
-    pub fn spawn_recorder(
-        &self,
-        shutdown: watch::Receiver<bool>,
-    ) -> tokio::task::JoinHandle<()> {
+    pub fn spawn_recorder(&self, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         let rx = self.events.subscribe();
         tokio::spawn(self.clone().run_recorder(rx, shutdown))
     }
@@ -334,7 +328,11 @@ impl Webhooks {
         }))
     }
 
-    async fn entry_view(&self, session_id: Uuid, entry_id: Uuid) -> Result<(Uuid, Value), StoreError> {
+    async fn entry_view(
+        &self,
+        session_id: Uuid,
+        entry_id: Uuid,
+    ) -> Result<(Uuid, Value), StoreError> {
         let e = self.store.entry(entry_id).await?;
         let s = self.store.session(session_id).await?;
         Ok((
@@ -588,9 +586,7 @@ mod tests {
     #[test]
     fn only_domain_events_with_webhook_types_are_candidates() {
         let id = Uuid::nil();
-        assert!(
-            candidates(&DomainEvent::ChannelChanged { channel_id: id }).is_empty()
-        );
+        assert!(candidates(&DomainEvent::ChannelChanged { channel_id: id }).is_empty());
         assert_eq!(
             candidates(&DomainEvent::SessionChanged { session_id: id }),
             &["session.ended"]

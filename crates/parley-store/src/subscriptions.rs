@@ -170,8 +170,7 @@ impl Store {
 
     /// Deletes the subscription and, through the foreign key, its deliveries.
     pub async fn delete_webhook_subscription(&self, id: Uuid) -> Result<()> {
-        crate::config::delete_by_id(self, "webhook_subscriptions", "webhook subscription", id)
-            .await
+        crate::config::delete_by_id(self, "webhook_subscriptions", "webhook subscription", id).await
     }
 
     pub async fn webhook_subscription(&self, id: Uuid) -> Result<WebhookSubscription> {
@@ -193,9 +192,11 @@ impl Store {
 
     /// Every active subscription: few rows, read whenever one changes.
     pub async fn active_webhook_subscriptions(&self) -> Result<Vec<WebhookSubscription>> {
-        Ok(on_backend!(self, read c => sqlx::query_as::<_, WebhookSubscription>(
+        Ok(
+            on_backend!(self, read c => sqlx::query_as::<_, WebhookSubscription>(
             "SELECT * FROM webhook_subscriptions WHERE active = $1 ORDER BY id")
-            .bind(true).fetch_all(c).await)?)
+            .bind(true).fetch_all(c).await)?,
+        )
     }
 
     /// Writes deliveries in one transaction, due now.

@@ -90,7 +90,10 @@ fn secret(given: Option<&str>) -> Result<String, ServiceError> {
 
 async fn check_channels(store: &Store, spec: &SubscriptionSpec) -> Result<(), ServiceError> {
     for id in spec.channel_ids.iter().flatten() {
-        referenced(store.channel(*id).await, &format!("channel_ids: channel {id}"))?;
+        referenced(
+            store.channel(*id).await,
+            &format!("channel_ids: channel {id}"),
+        )?;
     }
     Ok(())
 }
@@ -164,7 +167,12 @@ mod tests {
         assert!(spec(&i).unwrap_err().to_string().starts_with("url:"));
         let mut i = input();
         i.event_types = vec!["message.sent".into()];
-        assert!(spec(&i).unwrap_err().to_string().starts_with("event_types:"));
+        assert!(
+            spec(&i)
+                .unwrap_err()
+                .to_string()
+                .starts_with("event_types:")
+        );
         assert!(spec(&input()).is_ok());
     }
 
@@ -172,6 +180,9 @@ mod tests {
     fn secrets_are_generated_or_long_enough() {
         assert!(secret(None).unwrap().len() > MIN_SECRET_LEN);
         assert!(secret(Some("short")).is_err());
-        assert_eq!(secret(Some("0123456789abcdef")).unwrap(), "0123456789abcdef");
+        assert_eq!(
+            secret(Some("0123456789abcdef")).unwrap(),
+            "0123456789abcdef"
+        );
     }
 }

@@ -107,7 +107,12 @@ async fn say(app: &TestApp, channel: &str, text: &str) {
     assert_eq!(r.status(), StatusCode::ACCEPTED);
 }
 
-async fn subscribe(app: &TestApp, url: &str, events: &[&str], channels: Option<Vec<Uuid>>) -> Value {
+async fn subscribe(
+    app: &TestApp,
+    url: &str,
+    events: &[&str],
+    channels: Option<Vec<Uuid>>,
+) -> Value {
     let (s, v) = parley_testkit::status_and_json(
         app.req(Method::POST, "/api/v1/webhook-subscriptions")
             .json(&json!({"name": "shop", "url": url, "event_types": events,
@@ -164,7 +169,10 @@ async fn a_failing_receiver_gets_its_delivery_after_retries(b: TestBackend) {
     .await;
     let delivery = first[0].id;
     assert_eq!(first[0].status, "pending");
-    assert!(first[0].next_attempt_at > app.engine.clock.now(), "backs off");
+    assert!(
+        first[0].next_attempt_at > app.engine.clock.now(),
+        "backs off"
+    );
     // The backoff is minutes long: make the retry due as the clock would.
     for n in 2..=3_i64 {
         app.engine.webhooks.retry(sub_id, delivery).await.unwrap();
@@ -177,7 +185,9 @@ async fn a_failing_receiver_gets_its_delivery_after_retries(b: TestBackend) {
         .await;
     }
     let page = app
-        .get_json(&format!("/api/v1/webhook-subscriptions/{sub_id}/deliveries"))
+        .get_json(&format!(
+            "/api/v1/webhook-subscriptions/{sub_id}/deliveries"
+        ))
         .await;
     let d = &page["items"][0];
     assert_eq!(d["status"], "succeeded", "{page}");
@@ -186,13 +196,20 @@ async fn a_failing_receiver_gets_its_delivery_after_retries(b: TestBackend) {
     assert_eq!(d["last_response"], "thanks, got it");
     assert_eq!(d["event_type"], "message.received");
     assert_eq!(d["payload"]["data"]["body"], "where is my order?");
-    assert_eq!(d["payload"]["data"]["messaging_user"]["platform_key"], CUSTOMER);
+    assert_eq!(
+        d["payload"]["data"]["messaging_user"]["platform_key"],
+        CUSTOMER
+    );
     assert_eq!(d["payload"]["data"]["channel"]["name"], "Sim");
 
     let calls = rx.calls();
     assert_eq!(calls.len(), 3);
     for c in &calls {
-        assert_eq!(c.delivery, delivery.to_string(), "one delivery id across attempts");
+        assert_eq!(
+            c.delivery,
+            delivery.to_string(),
+            "one delivery id across attempts"
+        );
         assert_eq!(c.event, "message.received");
         let mut signed = c.timestamp.clone().into_bytes();
         signed.push(b'.');
@@ -204,9 +221,10 @@ async fn a_failing_receiver_gets_its_delivery_after_retries(b: TestBackend) {
     assert!(body["occurred_at"].as_str().unwrap().contains('T'));
 
     // A ping, and the secret rotates.
-    let (s, _) = parley_testkit::status_and_json(
-        app.req(Method::POST, &format!("/api/v1/webhook-subscriptions/{sub_id}/test")),
-    )
+    let (s, _) = parley_testkit::status_and_json(app.req(
+        Method::POST,
+        &format!("/api/v1/webhook-subscriptions/{sub_id}/test"),
+    ))
     .await;
     assert_eq!(s, StatusCode::ACCEPTED);
     eventually(&app.events, "the ping", || {
@@ -227,7 +245,10 @@ async fn a_failing_receiver_gets_its_delivery_after_retries(b: TestBackend) {
 
     // Deleting the subscription deletes its deliveries.
     let r = app
-        .req(Method::DELETE, &format!("/api/v1/webhook-subscriptions/{sub_id}"))
+        .req(
+            Method::DELETE,
+            &format!("/api/v1/webhook-subscriptions/{sub_id}"),
+        )
         .send()
         .await
         .unwrap();
@@ -237,7 +258,8 @@ async fn a_failing_receiver_gets_its_delivery_after_retries(b: TestBackend) {
 
 async fn each_event_reaches_its_subscribers_only(b: TestBackend) {
     let app = TestApp::spawn(b).await;
-    let settings = json!({"case_handoff": {"trigger": {"on": "help"}, "reply": "A person will text you."}});
+    let settings =
+        json!({"case_handoff": {"trigger": {"on": "help"}, "reply": "A person will text you."}});
     channel(&app, "Sim", "+14155550100", settings).await;
     let other = channel(&app, "Other", "+14155550199", json!({})).await;
     let mut receivers = Vec::new();
@@ -364,7 +386,10 @@ async fn bad_input_names_the_field(b: TestBackend) {
     }
     let (s, _) = parley_testkit::status_and_json(app.req(
         Method::GET,
-        &format!("/api/v1/webhook-subscriptions/{}/deliveries", Uuid::now_v7()),
+        &format!(
+            "/api/v1/webhook-subscriptions/{}/deliveries",
+            Uuid::now_v7()
+        ),
     ))
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
