@@ -58,7 +58,7 @@ impl Receiver {
                         body: body.to_vec(),
                     });
                     if calls.len() <= failures {
-                        (AxStatus::INTERNAL_SERVER_ERROR, "not yet".to_owned())
+                        (AxStatus::INTERNAL_SERVER_ERROR, "<b>not yet</b>".to_owned())
                     } else {
                         (AxStatus::OK, "thanks, got it".to_owned())
                     }
@@ -395,7 +395,79 @@ async fn bad_input_names_the_field(b: TestBackend) {
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
+/// The Webhooks admin page (`tests/browser/webhooks.mjs`): the list, a failed delivery's answer
+/// shown as text, Retry, and a new subscription's secret. Screenshots go to `PARLEY_SHOTS` when
+/// set.
+async fn webhooks_in_a_real_browser(b: TestBackend) {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use parley_core::model::AgentRole;
+
+    use crate::console::{Desk, PASSWORD};
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir()
+            && PathBuf::from("/usr/bin/chromium").exists(),
+        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
+    );
+    let d = Desk::new(b).await;
+    let admin = d.agent("Alex", 3, AgentRole::Admin).await;
+    let app = &d.app;
+    let rx = Receiver::default();
+    let url = rx.start(1).await;
+    let sub = id_of(&subscribe(app, &url, &["message.received"], None).await);
+    let r = app
+        .anon(Method::POST, "/simulator/inbound")
+        .json(&json!({"channel": d.channel.name, "from": CUSTOMER, "text": "hello"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    deliveries_where(app, sub, "a failed attempt", |d| {
+        d.len() == 1 && d[0].last_status_code == Some(500)
+    })
+    .await;
+    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("webhook-shots")
+                .join(format!("{b:?}").to_lowercase())
+        },
+        PathBuf::from,
+    );
+    let run = tokio::process::Command::new("node")
+        .arg("webhooks.mjs")
+        .arg(format!("--url={}", app.base))
+        .arg(format!("--user={}:{PASSWORD}", admin.email))
+        .arg(format!("--hook={url}"))
+        .arg(format!("--shots={}", shots.display()))
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the webhooks scenario finishes within three minutes")
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "webhooks scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = app
+        .db
+        .store
+        .list_webhook_deliveries(sub, PageRequest::new(None, 10))
+        .await
+        .unwrap();
+    assert_eq!(done.items[0].status, "succeeded");
+    assert_eq!(rx.calls().len(), 2);
+}
+
 parley_store::on_both_backends!(
+    webhooks_in_a_real_browser,
     a_failing_receiver_gets_its_delivery_after_retries,
     each_event_reaches_its_subscribers_only,
     bad_input_names_the_field,
