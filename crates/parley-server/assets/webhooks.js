@@ -33,6 +33,7 @@
       if (a < 86400) { const hr = Math.round(a / 3600); return hr + (hr === 1 ? ' hour' : ' hours'); }
       const d = Math.round(a / 86400); return d + (d === 1 ? ' day' : ' days');
     };
+    if (s < 0 && s > -45) return 'in a few seconds';
     if (Math.abs(s) < 45) return 'just now';
     if (s < 0) return 'in ' + words(s);
     if (s < 86400 * 7) return words(s) + ' ago';
