@@ -466,7 +466,69 @@ async fn webhooks_in_a_real_browser(b: TestBackend) {
     assert_eq!(rx.calls().len(), 2);
 }
 
+/// The backoff follows the engine's clock: moving a manual clock past the wait makes the retry
+/// due, with no waiting in real time.
+async fn the_backoff_follows_the_engine_clock(b: TestBackend) {
+    use std::time::Duration;
+
+    use parley_core::{Clock, ManualClock, SystemClock};
+    use parley_engine::EventBus;
+    use parley_engine::subscriptions::Webhooks;
+
+    let db = parley_store::testing::fresh(b).await;
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let bus = EventBus::default();
+    let hooks = Webhooks::new(db.store.clone(), clock.clone(), bus.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(hooks.clone().run_sender(stopped));
+    let rx = Receiver::default();
+    let url = rx.start(1).await;
+    let sub = db
+        .store
+        .create_webhook_subscription(
+            &parley_store::SubscriptionSpec {
+                name: "shop".into(),
+                url,
+                event_types: vec!["message.received".into()],
+                channel_ids: None,
+                active: true,
+            },
+            "0123456789abcdef",
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    let ping = hooks.ping(sub.id).await.unwrap();
+    let read = |what: &'static str, done: fn(&WebhookDelivery) -> bool| {
+        let s = db.store.clone();
+        let bus = bus.clone();
+        async move {
+            eventually(&bus, what, || {
+                let s = s.clone();
+                async move {
+                    let d = s.webhook_delivery(ping.id).await.unwrap();
+                    done(&d).then_some(d)
+                }
+            })
+            .await
+        }
+    };
+    let first = read("the first attempt", |d| d.last_status_code == Some(500)).await;
+    let wait = first.next_attempt_at.since(clock.now());
+    assert!(
+        wait >= Duration::from_secs(10) && wait <= Duration::from_secs(12),
+        "{wait:?}"
+    );
+    assert_eq!(first.status, "pending");
+    clock.advance(Duration::from_secs(13));
+    let second = read("the retry", |d| d.status == "succeeded").await;
+    assert_eq!(second.attempts, 2);
+    assert_eq!(second.last_response.as_deref(), Some("thanks, got it"));
+    stop.send(true).unwrap();
+}
+
 parley_store::on_both_backends!(
+    the_backoff_follows_the_engine_clock,
     webhooks_in_a_real_browser,
     a_failing_receiver_gets_its_delivery_after_retries,
     each_event_reaches_its_subscribers_only,
