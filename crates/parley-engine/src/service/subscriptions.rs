@@ -37,20 +37,26 @@ pub struct SubscriptionInput {
 
 pub fn spec(input: &SubscriptionInput) -> Result<SubscriptionSpec, ServiceError> {
     let name = input.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ServiceError::Invalid(
-            "name: must be 1 to 100 characters".into(),
+            "name: must be 1 to 100 characters, without control characters".into(),
         ));
     }
-    let url = input.url.trim();
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+    // Stored as parsed, so what is called is what the URL parser understood.
+    let url = match reqwest::Url::parse(input.url.trim()) {
+        Ok(u)
+            if matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some()
+                && u.as_str().len() <= 2048 =>
+        {
+            u.to_string()
+        }
         _ => {
             return Err(ServiceError::Invalid(
-                "url: must be an absolute http or https URL".into(),
+                "url: must be an absolute http or https URL of at most 2,048 characters".into(),
             ));
         }
-    }
+    };
     if input.event_types.is_empty() {
         return Err(ServiceError::Invalid(
             "event_types: name at least one event type".into(),
@@ -69,7 +75,7 @@ pub fn spec(input: &SubscriptionInput) -> Result<SubscriptionSpec, ServiceError>
     }
     Ok(SubscriptionSpec {
         name: name.to_owned(),
-        url: url.to_owned(),
+        url,
         event_types: events,
         channel_ids: input.channel_ids.clone(),
         active: input.active.unwrap_or(true),
@@ -78,9 +84,14 @@ pub fn spec(input: &SubscriptionInput) -> Result<SubscriptionSpec, ServiceError>
 
 fn secret(given: Option<&str>) -> Result<String, ServiceError> {
     match given {
-        Some(s) if s.chars().count() < MIN_SECRET_LEN || s.trim() != s => {
+        Some(s)
+            if s.chars().count() < MIN_SECRET_LEN
+                || s.len() > 256
+                || s.trim() != s
+                || s.chars().any(char::is_control) =>
+        {
             Err(ServiceError::Invalid(format!(
-                "secret: must be at least {MIN_SECRET_LEN} characters, without surrounding spaces"
+                "secret: must be {MIN_SECRET_LEN} to 256 characters, without surrounding spaces or control characters"
             )))
         }
         Some(s) => Ok(s.to_owned()),
