@@ -28,6 +28,7 @@ pub mod routing;
 pub mod session;
 pub mod sms;
 pub mod template;
+pub mod webhook;
 pub mod window;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

@@ -119,6 +119,8 @@ pub struct Engine {
     /// Parsed flow definitions, shared by every trigger and the flow worker.
     pub flows: crate::flow_runs::FlowCatalog,
     flow_wake: Arc<Notify>,
+    /// Outgoing webhook subscriptions: records deliveries from events and sends them.
+    pub webhooks: crate::subscriptions::Webhooks,
 }
 
 impl std::fmt::Debug for Engine {
@@ -184,7 +186,10 @@ impl Engine {
         campaigns.leases = Some(outbound.sender_leases().clone());
         campaigns.lookahead = config.campaign_lookahead.max(1);
         campaigns.chunk = config.campaign_chunk.max(1);
+        let webhooks =
+            crate::subscriptions::Webhooks::new(store.clone(), clock.clone(), events.clone());
         Self {
+            webhooks,
             feed,
             router,
             desk,
@@ -373,6 +378,10 @@ impl Engine {
                 .clone()
                 .keep_smpp_bound(self.channels.clone(), shutdown.clone()),
         )])
+        .chain([
+            self.webhooks.spawn_recorder(shutdown.clone()),
+            tokio::spawn(self.webhooks.clone().run_sender(shutdown.clone())),
+        ])
         .chain(self.feed.spawn(&self.events, shutdown.clone()))
         .collect()
     }

@@ -468,6 +468,11 @@ impl Inbound {
         for e in events.into_iter().flatten() {
             self.events.publish(e);
         }
+        // A HELP hand-off opened a case (webhook subscriptions report `case.opened`).
+        for case in writes.iter().filter_map(|w| w.case.as_ref()) {
+            self.events
+                .publish(DomainEvent::CaseChanged { case_id: case.id });
+        }
         if sent_any && let Some(w) = &self.outbound_wake {
             w.notify_one();
         }

@@ -11,6 +11,7 @@
 //!   `compose`, then `outbound` (the dispatcher, with its batch path `dispatch`, the SMPP binds
 //!   `smpp_link`, and below them `verdict` (what a send decided), `rate` (each sender's rate),
 //!   `leases` (each sender's node) and `status` (provider status reports)), `agents`;
+//! - `subscriptions`: outgoing webhook subscriptions (the recorder and the sender);
 //! - `service`: one function per write of a resource, for the API, the console and `apply`;
 //! - provisioning (`apply` and imports): `provision` (with its `processes` and `rules` parts),
 //!   `import`;
@@ -42,6 +43,7 @@ pub mod routing;
 pub mod runner;
 pub mod service;
 pub mod session_rows;
+pub mod subscriptions;
 pub mod timers;
 pub mod transport;
 

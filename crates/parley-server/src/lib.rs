@@ -253,6 +253,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(console::api::set_password))
         .routes(routes!(console::sse::events))
         .merge(campaign_routes())
+        .merge(api::subscriptions::subscription_routes())
         .split_for_parts();
     let api = api.route_layer(middleware::from_fn_with_state(
         state.clone(),

@@ -33,6 +33,7 @@ mod quick_texts;
 mod records;
 mod routing_rules;
 mod simulator;
+mod subscriptions;
 mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -75,6 +76,9 @@ pub use quick_texts::{QuickText, QuickTextSpec};
 pub use records::*;
 pub use routing_rules::{RoutingRuleSpec, StoredRoutingRule};
 pub use simulator::NewSimulatorMessage;
+pub use subscriptions::{
+    DeliveryAttempt, NewDelivery, SubscriptionSpec, WebhookDelivery, WebhookSubscription,
+};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -53,6 +53,7 @@ const LARGE: &[&str] = &[
     "audience_list_members",
     "flow_runs",
     "idempotency_keys",
+    "webhook_deliveries",
 ];
 
 /// Statements allowed to scan, each with why. Matched by a part of the statement's text that
@@ -613,6 +614,42 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
         .unwrap();
     store
         .list_dead_letters(None, parley_store::PageRequest::new(None, 50))
+        .await
+        .unwrap();
+    // Webhook subscriptions: the sender's claim of due deliveries, on every node whatever the
+    // traffic, and a subscription's deliveries newest first.
+    let sub = store
+        .create_webhook_subscription(
+            &parley_store::SubscriptionSpec {
+                name: "shop".into(),
+                url: "http://127.0.0.1:9/hook".into(),
+                event_types: vec!["message.received".into()],
+                channel_ids: None,
+                active: true,
+            },
+            "0123456789abcdef",
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    store
+        .write_webhook_deliveries(
+            &[parley_store::NewDelivery {
+                subscription_id: sub.id,
+                event_type: "message.received".into(),
+                event_id: new_id(),
+                payload: "{}".into(),
+            }],
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    store
+        .claim_webhook_deliveries(clock.now(), std::time::Duration::from_secs(60), 32)
+        .await
+        .unwrap();
+    store
+        .list_webhook_deliveries(sub.id, parley_store::PageRequest::new(None, 50))
         .await
         .unwrap();
     {

@@ -16,6 +16,7 @@ pub mod processes;
 pub mod queues;
 pub mod quick_texts;
 pub mod routing_rules;
+pub mod subscriptions;
 pub mod templates;
 
 use parley_core::Timestamp;

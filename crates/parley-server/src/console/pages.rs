@@ -69,6 +69,11 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
     },
     Asset {
+        name: "webhooks.js",
+        body: include_str!("../../assets/webhooks.js"),
+        content_type: JS,
+    },
+    Asset {
         name: "simulator.js",
         body: include_str!("../../assets/simulator.js"),
         content_type: JS,
@@ -99,6 +104,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/campaigns.html"),
     ),
     ("flows.html", include_str!("../../templates/flows.html")),
+    (
+        "webhooks.html",
+        include_str!("../../templates/webhooks.html"),
+    ),
     (
         "simulator.html",
         include_str!("../../templates/simulator.html"),
@@ -282,6 +291,18 @@ async fn flows_page(Extension(session): Extension<ConsoleSession>) -> Response {
     )
 }
 
+/// Webhook subscriptions are configuration: admins only, like the API.
+async fn webhooks_page(Extension(session): Extension<ConsoleSession>) -> Response {
+    if session.agent.role != AgentRole::Admin {
+        return denied(&session, "webhooks");
+    }
+    render(
+        StatusCode::OK,
+        "webhooks.html",
+        signed_in_context(&session, "webhooks"),
+    )
+}
+
 fn denied(session: &ConsoleSession, page: &str) -> Response {
     render(
         StatusCode::FORBIDDEN,
@@ -358,6 +379,7 @@ pub fn signed_in_routes() -> Router<AppState> {
         .route("/console/admin", get(admin_page))
         .route("/console/campaigns", get(campaigns_page))
         .route("/console/flows", get(flows_page))
+        .route("/console/webhooks", get(webhooks_page))
 }
 
 /// `GET /assets/{name}`: needs no session (the login page uses the stylesheet).
