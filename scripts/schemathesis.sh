@@ -12,7 +12,7 @@ if [ ! -x "$venv/bin/schemathesis" ] || ! cmp -s "$req" "$venv/requirements.txt"
 fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 dir=$(mktemp -d)
-PARLEY_LISTEN="127.0.0.1:$port" "$root/target/debug/parley" demo \
+PARLEY_LISTEN="127.0.0.1:$port" "${PARLEY_BIN:-$root/target/debug/parley}" demo \
   --database-url "sqlite://$dir/demo.db" >"$dir/server.log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
