@@ -24,5 +24,5 @@ token=$(grep -o 'API token: [^ ]*' "$dir/server.log" | head -1 | cut -d' ' -f3)
 seed=${SCHEMATHESIS_SEED:-13}
 echo "schemathesis seed: $seed"
 "$venv/bin/schemathesis" run "http://127.0.0.1:$port/api/openapi.json" \
-  -H "Authorization: Bearer $token" --checks not_a_server_error \
+  -H "Authorization: Bearer $token" --checks not_a_server_error --experimental=openapi-3.1 \
   --hypothesis-max-examples 20 --hypothesis-seed "$seed" --hypothesis-derandomize
