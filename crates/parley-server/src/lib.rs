@@ -13,6 +13,7 @@ pub mod console;
 pub mod error;
 pub mod ops;
 pub mod simulator;
+pub mod twilio_api;
 pub mod webhooks;
 
 mod schema;
@@ -284,6 +285,8 @@ pub fn app(state: AppState) -> Router {
     };
     doc.merge(open_doc);
     doc.merge(sim_doc);
+    let (twilio, twilio_doc) = twilio_routes().split_for_parts();
+    doc.merge(twilio_doc);
     // Provider webhooks answer in the provider's format and are not part of the REST API.
     let webhooks = Router::new()
         .route(
@@ -301,6 +304,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .merge(open)
         .merge(webhooks)
+        .merge(twilio)
         .merge(console::pages::public_routes())
         .route(
             "/l/{code}",
@@ -333,6 +337,18 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The Twilio-compatible Messages API (issue 13): outside `/api/v1`, with its own HTTP Basic
+/// authentication (an account Parley issued) and Twilio's error format.
+fn twilio_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(
+            twilio_api::create_message,
+            twilio_api::list_messages
+        ))
+        .routes(routes!(twilio_api::get_message))
+        .layer(DefaultBodyLimit::max(twilio_api::BODY_LIMIT))
 }
 
 /// The campaigns API (issue 11): segments, lists, campaigns. A list import takes a CSV of up to

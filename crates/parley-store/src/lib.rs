@@ -37,6 +37,7 @@ mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
+mod twilio;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -75,6 +76,7 @@ pub use quick_texts::{QuickText, QuickTextSpec};
 pub use records::*;
 pub use routing_rules::{RoutingRuleSpec, StoredRoutingRule};
 pub use simulator::NewSimulatorMessage;
+pub use twilio::{TwilioAccount, TwilioMessage};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

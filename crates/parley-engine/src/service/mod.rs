@@ -23,6 +23,7 @@ pub mod skills;
 pub mod sms_processes;
 pub mod templates;
 pub mod tokens;
+pub mod twilio;
 
 pub mod specs;
 
