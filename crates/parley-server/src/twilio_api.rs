@@ -506,10 +506,10 @@ async fn resource(state: &AppState, row: &TwilioMessage) -> Result<MessageResour
 
 /// Fetches one message.
 #[utoipa::path(
-    get, path = "/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json", tag = "twilio",
+    get, path = "/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}", tag = "twilio",
     params(
         ("AccountSid" = String, Path, description = "The account SID Parley issued"),
-        ("Sid" = String, Path, description = "The message SID (SM...)"),
+        ("Sid" = String, Path, description = "The message SID (SM...) followed by .json (axum allows one parameter per path segment, so the suffix is part of it)"),
     ),
     responses((status = 200, body = MessageResource), (status = 404, body = TwilioError)),
     security(("basic" = []))

@@ -20,6 +20,7 @@ mod ops;
 mod pages;
 mod processes;
 mod services;
+mod twilio_api;
 mod vonage;
 
 // The fixtures live in the shared test kit; these names stay here so every module reaches them as
