@@ -207,9 +207,9 @@ pub fn rfc2822(at: Timestamp) -> String {
     ];
     format!(
         "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
-        DAYS[days.rem_euclid(7) as usize],
+        DAYS.get(days.rem_euclid(7) as usize).unwrap_or(&"Thu"),
         day,
-        MONTHS[(month - 1) as usize],
+        MONTHS.get((month - 1) as usize).unwrap_or(&"Jan"),
         year,
         rem / 3600,
         rem % 3600 / 60,
@@ -576,7 +576,9 @@ pub async fn list_messages(
         .twilio_messages_page(&account.sid, after, page_size + 1)
         .await?;
     let more = rows.len() as i64 > page_size;
-    let rows = &rows[..rows.len().min(page_size as usize)];
+    let mut rows = rows;
+    rows.truncate(page_size as usize);
+    let rows = rows.as_slice();
     let mut messages = Vec::with_capacity(rows.len());
     for row in rows {
         messages.push(resource(&state, row).await?);
