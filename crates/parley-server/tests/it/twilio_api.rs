@@ -157,7 +157,7 @@ async fn send_fetch_and_list(b: TestBackend) {
 
 async fn refusals_and_auth_have_twilio_codes(b: TestBackend) {
     let app = app(b).await;
-    let (account, _) = setup(&app).await;
+    let (account, channel) = setup(&app).await;
     let cases: [(&[(&str, &str)], u64); 5] = [
         (
             &[("To", "+447911123456"), ("From", FROM), ("Body", "hi")],
@@ -184,6 +184,39 @@ async fn refusals_and_auth_have_twilio_codes(b: TestBackend) {
         assert_eq!(v["code"], code, "{form:?}: {v}");
         assert_eq!(v["status"], 400);
     }
+    // A number that replied STOP is Twilio's 21610.
+    let r = app
+        .anon(Method::POST, "/simulator/inbound")
+        .json(&json!({"channel": "Sim", "from": "+14155550177", "text": "STOP"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let store = app.db.store.clone();
+    crate::eventually(&app.events, "the opt-out", || {
+        let store = store.clone();
+        async move {
+            let user = store
+                .messaging_user_by_key(channel, "+14155550177")
+                .await
+                .unwrap()?;
+            (user.consent_status == Some(parley_core::model::ConsentStatus::OptedOut)).then_some(())
+        }
+    })
+    .await;
+    let (s, v) = send(
+        &app,
+        &account,
+        &account.auth_token,
+        &[("To", "+14155550177"), ("From", FROM), ("Body", "hi")],
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(21610)),
+        "{v}"
+    );
+
     let too_long = "x".repeat(1601);
     let (s, v) = send(
         &app,
