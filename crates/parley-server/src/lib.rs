@@ -13,6 +13,7 @@ pub mod console;
 pub mod error;
 pub mod ops;
 pub mod simulator;
+pub mod twilio_api;
 pub mod webhooks;
 
 mod schema;
@@ -107,7 +108,7 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
     security(("bearer" = [])),
     tags(
         (name = "channels"), (name = "queues"), (name = "skills"), (name = "agents"),
-        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "keyword-sets"), (name = "quick-texts"), (name = "flows"), (name = "routing-rules"), (name = "templates"), (name = "dead-letters"), (name = "campaigns"), (name = "simulator"), (name = "operations")
+        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "keyword-sets"), (name = "quick-texts"), (name = "flows"), (name = "routing-rules"), (name = "templates"), (name = "dead-letters"), (name = "campaigns"), (name = "simulator"), (name = "operations"), (name = "twilio")
     )
 )]
 struct ApiDoc;
@@ -120,6 +121,11 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        // The Twilio-compatible API authenticates as Twilio does: account SID and auth token.
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
         );
     }
 }
@@ -285,6 +291,8 @@ pub fn app(state: AppState) -> Router {
     };
     doc.merge(open_doc);
     doc.merge(sim_doc);
+    let (twilio, twilio_doc) = twilio_routes().split_for_parts();
+    doc.merge(twilio_doc);
     // Provider webhooks answer in the provider's format and are not part of the REST API.
     let webhooks = Router::new()
         .route(
@@ -302,6 +310,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .merge(open)
         .merge(webhooks)
+        .merge(twilio)
         .merge(console::pages::public_routes())
         .route(
             "/l/{code}",
@@ -334,6 +343,18 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The Twilio-compatible Messages API (issue 13): outside `/api/v1`, with its own HTTP Basic
+/// authentication (an account Parley issued) and Twilio's error format.
+fn twilio_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(
+            twilio_api::create_message,
+            twilio_api::list_messages
+        ))
+        .routes(routes!(twilio_api::get_message))
+        .layer(DefaultBodyLimit::max(twilio_api::BODY_LIMIT))
 }
 
 /// The campaigns API (issue 11): segments, lists, campaigns. A list import takes a CSV of up to

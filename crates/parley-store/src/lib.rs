@@ -38,6 +38,7 @@ mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
+mod twilio;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -79,6 +80,7 @@ pub use simulator::NewSimulatorMessage;
 pub use subscriptions::{
     DeliveryAttempt, NewDelivery, SubscriptionSpec, WebhookDelivery, WebhookSubscription,
 };
+pub use twilio::{TwilioAccount, TwilioMessage};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -126,6 +126,39 @@ pub const fn map_error_code(code: u32) -> ErrorMapping {
     }
 }
 
+/// The Twilio error code Parley's Twilio-compatible Messages API answers for a catalogue code
+/// (the reverse direction of [`map_error_code`]): the exclusion, when the send was refused for
+/// one, says more than the catalogue code (out of country and an invalid number are both 2001).
+/// One table, used for refused sends and for failures reported later (status and callbacks).
+pub fn api_error_code(
+    code: ErrorCode,
+    exclusion: Option<parley_core::campaign::eligibility::Exclusion>,
+) -> u32 {
+    use parley_core::campaign::eligibility::Exclusion as X;
+    match (exclusion, code) {
+        (Some(X::OptedOut | X::NoConsent | X::ConsentTooLow | X::NotExplicitlyOptedIn), _) => {
+            21610
+        }
+        (Some(X::NoMessagingUser), _) => 21610,
+        (Some(X::OutOfCountry), _) => 21408,
+        (Some(X::OutsideCareWindow), _) | (_, ErrorCode::WindowClosed) => 63016,
+        (Some(X::InvalidNumber), _) | (_, ErrorCode::DestinationInvalid) => 21211,
+        (_, ErrorCode::RecipientBlockedUs) => 21610,
+        (_, ErrorCode::CarrierBlocked) => 30007,
+        (_, ErrorCode::BodyTooLarge) => 21617,
+        (_, ErrorCode::FlaggedAsSpam) => 30007,
+        (_, ErrorCode::ContentRejected) => 30007,
+        (_, ErrorCode::AttachmentTypeUnsupported) => 21623,
+        (_, ErrorCode::AttachmentTooLarge) => 11751,
+        (_, ErrorCode::TooManyAttachments) => 21623,
+        (_, ErrorCode::SourceInvalid | ErrorCode::SourceRejected) => 21606,
+        (_, ErrorCode::SourceUnverified | ErrorCode::SourceBlocked) => 30034,
+        (_, ErrorCode::ServiceUnavailable | ErrorCode::ChannelUnavailable) => 30001,
+        (_, ErrorCode::SessionControlledElsewhere) => 30008,
+        (_, ErrorCode::ServiceError | ErrorCode::ServiceMisconfigured) => 30008,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +211,16 @@ mod tests {
             ProviderError::from_twilio(30007, Some(" ".into())).message,
             None
         );
+    }
+
+    #[test]
+    fn api_codes_name_the_exclusion_before_the_catalogue_code() {
+        use parley_core::campaign::eligibility::Exclusion;
+        let out = super::api_error_code(ErrorCode::DestinationInvalid, Some(Exclusion::OutOfCountry));
+        assert_eq!(out, 21408);
+        assert_eq!(super::api_error_code(ErrorCode::DestinationInvalid, None), 21211);
+        assert_eq!(super::api_error_code(ErrorCode::RecipientBlockedUs, Some(Exclusion::OptedOut)), 21610);
+        assert_eq!(super::api_error_code(ErrorCode::WindowClosed, None), 63016);
+        assert_eq!(super::api_error_code(ErrorCode::BodyTooLarge, None), 21617);
     }
 }

@@ -24,7 +24,7 @@ pub mod outbound;
 pub mod signature;
 pub mod status;
 
-pub use errors::{ErrorMapping, ProviderError, map_error_code};
+pub use errors::{ErrorMapping, ProviderError, api_error_code, map_error_code};
 pub use fields::ParseError;
 pub use form::{FormError, FormParams};
 pub use inbound::{Geo, InboundMedia, InboundMessage, MAX_MEDIA};

@@ -24,6 +24,7 @@ pub mod sms_processes;
 pub mod subscriptions;
 pub mod templates;
 pub mod tokens;
+pub mod twilio;
 
 pub mod specs;
 

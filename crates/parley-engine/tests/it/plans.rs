@@ -54,6 +54,8 @@ const LARGE: &[&str] = &[
     "flow_runs",
     "idempotency_keys",
     "webhook_deliveries",
+    "twilio_messages",
+    "twilio_accounts",
 ];
 
 /// Statements allowed to scan, each with why. Matched by a part of the statement's text that
@@ -480,6 +482,33 @@ async fn outreach(store: &Store, engine: &Engine, channel: &Channel) {
         .unwrap();
 }
 
+/// The Twilio-compatible API's reads and writes per message: the account of a request, the row
+/// of a sent message (the status callback path reads it at every status change), the list pages.
+async fn twilio_api(store: &Store) {
+    let now = SystemClock.now();
+    let account = parley_engine::service::twilio::create_twilio_account(store, "plans", now)
+        .await
+        .unwrap();
+    store.twilio_account(&account.sid).await.unwrap();
+    let row = parley_store::TwilioMessage {
+        entry_id: parley_core::new_id(),
+        account_sid: account.sid.clone(),
+        messaging_service_sid: None,
+        status_callback: None,
+        created_at: now,
+    };
+    store.write_twilio_message(&row).await.unwrap();
+    store.twilio_message(row.entry_id).await.unwrap();
+    store
+        .twilio_messages_page(&account.sid, None, 2)
+        .await
+        .unwrap();
+    store
+        .twilio_messages_page(&account.sid, Some((now.millis(), row.entry_id)), 2)
+        .await
+        .unwrap();
+}
+
 async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
     let (base, seen) = fake::provider(Account {
         account_sid: ACCOUNT_SID.into(),
@@ -599,6 +628,7 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
     campaign(store, &engine, &simulator).await;
     bot(store, &engine).await;
     outreach(store, &engine, &simulator).await;
+    twilio_api(store).await;
     // The router's round, once a second on every node whatever the traffic, with the campaign's
     // marketing sessions in the table.
     engine.router.route().await.unwrap();

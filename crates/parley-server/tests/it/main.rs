@@ -21,6 +21,7 @@ mod pages;
 mod processes;
 mod services;
 mod subscriptions;
+mod twilio_api;
 mod vonage;
 
 // The fixtures live in the shared test kit; these names stay here so every module reaches them as

@@ -89,6 +89,11 @@ async fn openapi_describes_every_endpoint(b: TestBackend) {
         ("/simulator/messages", &["get"]),
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
+        (
+            "/2010-04-01/Accounts/{AccountSid}/Messages.json",
+            &["get", "post"],
+        ),
+        ("/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}", &["get"]),
     ];
     for (path, methods) in expect {
         let item = paths

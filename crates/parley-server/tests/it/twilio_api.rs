@@ -1,0 +1,275 @@
+//! Issue 13: the Twilio-compatible Messages API through the real server, on both databases:
+//! send, fetch, list (keyset pages the SDKs follow), Twilio's error codes for refused sends and
+//! bad input, HTTP Basic authentication, and the message in the conversation.
+
+use parley_engine::EngineConfig;
+use parley_store::testing::TestBackend;
+use parley_store::{PageRequest, TwilioAccount};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::TestApp;
+
+const FROM: &str = "+14155550100";
+
+async fn app(b: TestBackend) -> TestApp {
+    TestApp::spawn_full(
+        b,
+        parley_server::ServerConfig {
+            simulator: true,
+            ..parley_server::ServerConfig::default()
+        },
+        EngineConfig::default(),
+    )
+    .await
+}
+
+async fn setup(app: &TestApp) -> (TwilioAccount, Uuid) {
+    let (s, c) = parley_testkit::status_and_json(app.req(Method::POST, "/api/v1/channels").json(
+        &json!({"name": "Sim", "kind": "sms", "provider": "simulator", "address": FROM,
+                "number_type": "long_code", "country": "US", "consent_level": "implicit"}),
+    ))
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let now = app.engine.clock.now();
+    let account =
+        parley_engine::service::twilio::create_twilio_account(&app.db.store, "Legacy app", now)
+            .await
+            .unwrap();
+    (account, c["id"].as_str().unwrap().parse().unwrap())
+}
+
+async fn send(
+    app: &TestApp,
+    account: &TwilioAccount,
+    token: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    parley_testkit::status_and_json(
+        app.anon(
+            Method::POST,
+            &format!("/2010-04-01/Accounts/{}/Messages.json", account.sid),
+        )
+        .basic_auth(&account.sid, Some(token))
+        .form(form),
+    )
+    .await
+}
+
+async fn get(app: &TestApp, account: &TwilioAccount, path: &str) -> (StatusCode, Value) {
+    parley_testkit::status_and_json(
+        app.anon(Method::GET, path)
+            .basic_auth(&account.sid, Some(&account.auth_token)),
+    )
+    .await
+}
+
+async fn send_fetch_and_list(b: TestBackend) {
+    let app = app(b).await;
+    let (account, channel) = setup(&app).await;
+    assert!(account.sid.starts_with("AC") && account.sid.len() == 34);
+    let (s, m) = send(
+        &app,
+        &account,
+        &account.auth_token,
+        &[
+            ("To", "+14155550123"),
+            ("From", FROM),
+            ("Body", "Your code is 123456"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let sid = m["sid"].as_str().unwrap().to_owned();
+    assert!(sid.starts_with("SM") && sid.len() == 34, "{m}");
+    assert_eq!(m["account_sid"], account.sid.as_str());
+    assert_eq!(m["to"], "+14155550123");
+    assert_eq!(m["from"], FROM);
+    assert_eq!(m["body"], "Your code is 123456");
+    assert_eq!(m["status"], "queued");
+    assert_eq!(m["direction"], "outbound-api");
+    assert_eq!(m["api_version"], "2010-04-01");
+    assert_eq!(m["num_segments"], "1");
+    assert_eq!(m["num_media"], "0");
+    assert!(m["error_code"].is_null());
+    assert!(m["date_created"].as_str().unwrap().ends_with("+0000"));
+
+    let uri = m["uri"].as_str().unwrap().to_owned();
+    let (s, f) = get(&app, &account, &uri).await;
+    assert_eq!(s, StatusCode::OK, "{f}");
+    assert_eq!(f["sid"], sid.as_str());
+
+    // The message is in the person's conversation.
+    let entry_id: Uuid = sid[2..].parse().unwrap();
+    let entry = app.db.store.entry(entry_id).await.unwrap();
+    let session = app.db.store.session(entry.session_id).await.unwrap();
+    assert_eq!(session.channel_id, channel);
+    let listed = app
+        .db
+        .store
+        .list_entries(session.id, PageRequest::new(None, 50))
+        .await
+        .unwrap();
+    assert!(listed.items.iter().any(|e| e.id == entry_id));
+
+    // Two more, then pages of two: the next page's URI leads to the rest, newest first.
+    for body in ["second", "third"] {
+        let (s, v) = send(
+            &app,
+            &account,
+            &account.auth_token,
+            &[("To", "+14155550123"), ("From", FROM), ("Body", body)],
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let list = format!(
+        "/2010-04-01/Accounts/{}/Messages.json?PageSize=2",
+        account.sid
+    );
+    let (s, p1) = get(&app, &account, &list).await;
+    assert_eq!(s, StatusCode::OK, "{p1}");
+    let bodies: Vec<&str> = p1["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["third", "second"]);
+    let next = p1["next_page_uri"].as_str().unwrap().to_owned();
+    let (s, p2) = get(&app, &account, &next).await;
+    assert_eq!(s, StatusCode::OK, "{p2}");
+    assert_eq!(p2["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(p2["messages"][0]["sid"], sid.as_str());
+    assert!(p2["next_page_uri"].is_null());
+
+    // An unknown message is Twilio's 20404.
+    let missing = format!(
+        "/2010-04-01/Accounts/{}/Messages/SM{}.json",
+        account.sid,
+        Uuid::nil().simple()
+    );
+    let (s, v) = get(&app, &account, &missing).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    assert_eq!(v["code"], 20404);
+}
+
+async fn refusals_and_auth_have_twilio_codes(b: TestBackend) {
+    let app = app(b).await;
+    let (account, channel) = setup(&app).await;
+    let cases: [(&[(&str, &str)], u64); 5] = [
+        (
+            &[("To", "+447911123456"), ("From", FROM), ("Body", "hi")],
+            21408,
+        ),
+        (&[("From", FROM), ("Body", "hi")], 21604),
+        (&[("To", "+14155550123"), ("From", FROM)], 21602),
+        (
+            &[
+                ("To", "+14155550123"),
+                ("From", "+19995550100"),
+                ("Body", "hi"),
+            ],
+            21606,
+        ),
+        (
+            &[("To", "not a number"), ("From", FROM), ("Body", "hi")],
+            21211,
+        ),
+    ];
+    for (form, code) in cases {
+        let (s, v) = send(&app, &account, &account.auth_token, form).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{form:?}: {v}");
+        assert_eq!(v["code"], code, "{form:?}: {v}");
+        assert_eq!(v["status"], 400);
+    }
+    // A number that replied STOP is Twilio's 21610.
+    let r = app
+        .anon(Method::POST, "/simulator/inbound")
+        .json(&json!({"channel": "Sim", "from": "+14155550177", "text": "STOP"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let store = app.db.store.clone();
+    crate::eventually(&app.events, "the opt-out", || {
+        let store = store.clone();
+        async move {
+            let user = store
+                .messaging_user_by_key(channel, "+14155550177")
+                .await
+                .unwrap()?;
+            (user.consent_status == Some(parley_core::model::ConsentStatus::OptedOut)).then_some(())
+        }
+    })
+    .await;
+    let (s, v) = send(
+        &app,
+        &account,
+        &account.auth_token,
+        &[("To", "+14155550177"), ("From", FROM), ("Body", "hi")],
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(21610)),
+        "{v}"
+    );
+
+    let too_long = "x".repeat(1601);
+    let (s, v) = send(
+        &app,
+        &account,
+        &account.auth_token,
+        &[("To", "+14155550123"), ("From", FROM), ("Body", &too_long)],
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(21617))
+    );
+
+    let (s, v) = send(&app, &account, "wrong", &[("To", "+14155550123")]).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    assert_eq!(v["code"], 20003);
+    let (s, v) = parley_testkit::status_and_json(app.anon(
+        Method::GET,
+        &format!("/2010-04-01/Accounts/{}/Messages.json", account.sid),
+    ))
+    .await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::UNAUTHORIZED, json!(20003))
+    );
+
+    // Another account's path with valid credentials of this one.
+    let now = app.engine.clock.now();
+    let other = parley_engine::service::twilio::create_twilio_account(&app.db.store, "Other", now)
+        .await
+        .unwrap();
+    let (s, v) = parley_testkit::status_and_json(
+        app.anon(
+            Method::GET,
+            &format!("/2010-04-01/Accounts/{}/Messages.json", other.sid),
+        )
+        .basic_auth(&account.sid, Some(&account.auth_token)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(v["code"], 20003);
+
+    // A revoked account no longer authenticates.
+    parley_engine::service::twilio::revoke_twilio_account(&app.db.store, &account.sid, now)
+        .await
+        .unwrap();
+    let (s, _) = get(
+        &app,
+        &account,
+        &format!("/2010-04-01/Accounts/{}/Messages.json", account.sid),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+parley_store::on_both_backends!(send_fetch_and_list, refusals_and_auth_have_twilio_codes,);
