@@ -44,6 +44,7 @@ pub mod service;
 pub mod session_rows;
 pub mod timers;
 pub mod transport;
+pub mod twilio_callbacks;
 
 pub use engine::{Engine, EngineConfig};
 pub use events::{DomainEvent, EventBus};
