@@ -30,6 +30,11 @@ pub struct CallbackJob {
     pub entry_id: Uuid,
     /// Twilio's status word (sent, delivered, ...).
     pub status: String,
+    /// The status to call back after this one succeeds: an entry that went from queued straight
+    /// to delivered (the simulator, a fast report) is called back `sent` then `delivered`, in
+    /// that order, as Twilio does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then: Option<String>,
 }
 
 /// The job that calls back `status` for `entry_id`; one per entry and status.
@@ -116,14 +121,37 @@ impl TwilioCallbacks {
             return Ok(());
         }
         let entry = self.store.entry(entry_id).await?;
-        if matches!(entry.status, EntryStatus::Queued | EntryStatus::Received) {
+        // `sending` is Parley's "outcome unknown": Twilio's callbacks start at `sent`.
+        if matches!(
+            entry.status,
+            EntryStatus::Queued | EntryStatus::Received | EntryStatus::Unknown
+        ) {
             return Ok(());
+        }
+        let status = parley_channels::twilio::api_status(entry.status).to_owned();
+        let now = self.clock.now();
+        let after_sent = matches!(
+            entry.status,
+            EntryStatus::Delivered | EntryStatus::Read | EntryStatus::Undelivered
+        );
+        if after_sent {
+            // A `sent` job not queued before means `sent` was skipped: it goes first and queues
+            // this status when it is done.
+            let sent = CallbackJob {
+                entry_id,
+                status: "sent".to_owned(),
+                then: Some(status.clone()),
+            };
+            if self.store.enqueue(&callback_job(&sent, now), now).await?.is_some() {
+                self.wake.notify_one();
+                return Ok(());
+            }
         }
         let job = CallbackJob {
             entry_id,
-            status: parley_channels::twilio::api_status(entry.status).to_owned(),
+            status,
+            then: None,
         };
-        let now = self.clock.now();
         if self.store.enqueue(&callback_job(&job, now), now).await?.is_some() {
             self.wake.notify_one();
         }
@@ -154,12 +182,32 @@ impl TwilioCallbacks {
             .send()
             .await;
         match sent {
-            Ok(r) if r.status().is_success() => JobOutcome::Done,
+            Ok(r) if r.status().is_success() => self.queue_next(&cb).await,
             Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
                 JobOutcome::Permanent(format!("callback refused: HTTP {}", r.status()))
             }
             Ok(r) => JobOutcome::Retry(format!("callback answered HTTP {}", r.status())),
             Err(e) => JobOutcome::Retry(format!("callback failed: {e}")),
+        }
+    }
+
+    async fn queue_next(&self, cb: &CallbackJob) -> JobOutcome {
+        let Some(next) = &cb.then else {
+            return JobOutcome::Done;
+        };
+        let job = CallbackJob {
+            entry_id: cb.entry_id,
+            status: next.clone(),
+            then: None,
+        };
+        let now = self.clock.now();
+        match self.store.enqueue(&callback_job(&job, now), now).await {
+            Ok(_) => {
+                self.wake.notify_one();
+                JobOutcome::Done
+            }
+            // Posting `sent` again is Twilio's at-least-once; losing the next status is not.
+            Err(e) => JobOutcome::Retry(format!("next callback not queued: {e}")),
         }
     }
 

@@ -272,4 +272,103 @@ async fn refusals_and_auth_have_twilio_codes(b: TestBackend) {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
-parley_store::on_both_backends!(send_fetch_and_list, refusals_and_auth_have_twilio_codes,);
+/// What the local receiver got: the signature header and the form fields, in order.
+type Received = (String, Vec<(String, String)>);
+
+async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<Received>) {
+    use axum::http::HeaderMap;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Received>();
+    let router = axum::Router::new().route(
+        "/status",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let tx = tx.clone();
+            async move {
+                let signature = headers
+                    .get("x-twilio-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let form = parley_channels::twilio::FormParams::parse(&body)
+                    .map(|f| f.into_pairs())
+                    .unwrap_or_default();
+                let _ = tx.send((signature, form));
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{addr}/status?source=parley"), rx)
+}
+
+async fn status_callbacks_are_signed_as_twilio_signs(b: TestBackend) {
+    let app = app(b).await;
+    let (account, _) = setup(&app).await;
+    let (url, mut rx) = receiver().await;
+    let (s, m) = send(
+        &app,
+        &account,
+        &account.auth_token,
+        &[
+            ("To", "+14155550124"),
+            ("From", FROM),
+            ("Body", "Your order shipped"),
+            ("StatusCallback", url.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let sid = m["sid"].as_str().unwrap().to_owned();
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let (signature, form) = tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv())
+            .await
+            .expect("a status callback")
+            .unwrap();
+        let expected = parley_channels::twilio::compute_signature(
+            &account.auth_token,
+            &url,
+            &form,
+            parley_channels::twilio::SignatureAlgorithm::HmacSha1,
+        );
+        assert_eq!(signature, expected, "{form:?}");
+        let field = |name: &str| {
+            form.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(field("MessageSid"), sid);
+        assert_eq!(field("SmsSid"), sid);
+        assert_eq!(field("AccountSid"), account.sid);
+        assert_eq!(field("From"), FROM);
+        assert_eq!(field("To"), "+14155550124");
+        assert_eq!(field("ApiVersion"), "2010-04-01");
+        assert_eq!(field("SmsStatus"), field("MessageStatus"));
+        statuses.push(field("MessageStatus"));
+    }
+    assert_eq!(statuses, ["sent", "delivered"]);
+    // A token other than the account's does not produce the signature.
+    let form = vec![("MessageSid".to_owned(), sid.clone())];
+    assert_ne!(
+        parley_channels::twilio::compute_signature(
+            "not-the-token",
+            &url,
+            &form,
+            parley_channels::twilio::SignatureAlgorithm::HmacSha1,
+        ),
+        parley_channels::twilio::compute_signature(
+            &account.auth_token,
+            &url,
+            &form,
+            parley_channels::twilio::SignatureAlgorithm::HmacSha1,
+        )
+    );
+}
+
+parley_store::on_both_backends!(
+    send_fetch_and_list,
+    refusals_and_auth_have_twilio_codes,
+    status_callbacks_are_signed_as_twilio_signs,
+);
