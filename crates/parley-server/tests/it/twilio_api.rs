@@ -25,7 +25,7 @@ async fn app(b: TestBackend) -> TestApp {
     .await
 }
 
-async fn setup(app: &TestApp) -> (TwilioAccount, Uuid) {
+async fn setup_account(app: &TestApp) -> (TwilioAccount, Uuid) {
     let (s, c) = parley_testkit::status_and_json(app.req(Method::POST, "/api/v1/channels").json(
         &json!({"name": "Sim", "kind": "sms", "provider": "simulator", "address": FROM,
                 "number_type": "long_code", "country": "US", "consent_level": "implicit"}),
@@ -67,7 +67,7 @@ async fn get(app: &TestApp, account: &TwilioAccount, path: &str) -> (StatusCode,
 
 async fn send_fetch_and_list(b: TestBackend) {
     let app = app(b).await;
-    let (account, channel) = setup(&app).await;
+    let (account, channel) = setup_account(&app).await;
     assert!(account.sid.starts_with("AC") && account.sid.len() == 34);
     let (s, m) = send(
         &app,
@@ -157,7 +157,7 @@ async fn send_fetch_and_list(b: TestBackend) {
 
 async fn refusals_and_auth_have_twilio_codes(b: TestBackend) {
     let app = app(b).await;
-    let (account, channel) = setup(&app).await;
+    let (account, channel) = setup_account(&app).await;
     let cases: [(&[(&str, &str)], u64); 5] = [
         (
             &[("To", "+447911123456"), ("From", FROM), ("Body", "hi")],
@@ -304,7 +304,7 @@ async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<Received>) 
 
 async fn status_callbacks_are_signed_as_twilio_signs(b: TestBackend) {
     let app = app(b).await;
-    let (account, _) = setup(&app).await;
+    let (account, _) = setup_account(&app).await;
     let (url, mut rx) = receiver().await;
     let (s, m) = send(
         &app,
@@ -372,3 +372,100 @@ parley_store::on_both_backends!(
     refusals_and_auth_have_twilio_codes,
     status_callbacks_are_signed_as_twilio_signs,
 );
+
+/// The official SDKs (scripts/oracles/twilio-sdk, installed into target/twilio-sdk on first use)
+/// against the real server: send, fetch, list (following next_page_uri), the status callback
+/// their own validator accepts, and a refused send as their exception with Twilio's code.
+/// SQLite: the API's behaviour on both databases is checked by the tests above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_sdks_send_fetch_list_and_validate_callbacks() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let oracle = root.join("scripts/oracles/twilio-sdk");
+    let setup = tokio::process::Command::new("bash")
+        .arg(oracle.join("setup.sh"))
+        .output()
+        .await
+        .expect("bash");
+    assert!(
+        setup.status.success(),
+        "twilio SDK setup failed: {}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let sdk_dir = String::from_utf8_lossy(&setup.stdout).trim().to_owned();
+
+    let app = app(TestBackend::Sqlite).await;
+    let (account, _) = setup_account(&app).await;
+    // A message before the SDKs' own, so a list of one per page has a next page to follow.
+    let (s, m) = send(
+        &app,
+        &account,
+        &account.auth_token,
+        &[("To", "+14155550176"), ("From", FROM), ("Body", "first")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let python = format!("{sdk_dir}/venv/bin/python");
+    let runs = [
+        ("python", python.as_str(), oracle.join("check.py"), None),
+        (
+            "node",
+            "node",
+            oracle.join("check.js"),
+            Some(format!("{sdk_dir}/node/node_modules")),
+        ),
+    ];
+    for (name, program, script, node_path) in runs {
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.arg(&script)
+            .env("PARLEY_BASE_URL", &app.base)
+            .env("ACCOUNT_SID", &account.sid)
+            .env("AUTH_TOKEN", &account.auth_token)
+            .env("FROM", FROM)
+            .env("TO", "+14155550177")
+            .env("REFUSED_TO", "+442071838750");
+        if let Some(p) = node_path {
+            cmd.env("NODE_PATH", p);
+        }
+        let run = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+            .await
+            .expect("the SDK script finishes")
+            .expect("the SDK script starts");
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            run.status.success(),
+            "{name}: {stdout}\n{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let out: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!("{name}: not JSON ({e}): {stdout}")
+        });
+        let sid = out["created"]["sid"].as_str().unwrap_or_default();
+        assert!(sid.starts_with("SM"), "{name}: {out}");
+        assert_eq!(out["created"]["status"], "queued", "{name}: {out}");
+        assert_eq!(out["created"]["to"], "+14155550177", "{name}: {out}");
+        assert_eq!(out["created"]["from"], FROM, "{name}: {out}");
+        assert_eq!(out["created"]["direction"], "outbound-api", "{name}: {out}");
+        assert_eq!(out["fetched"]["sid"], sid, "{name}: {out}");
+        let listed: Vec<&str> = out["listed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(listed.contains(&sid), "{name}: {out}");
+        assert_eq!(out["paged"].as_array().map(Vec::len), Some(2), "{name}: {out}");
+        let callbacks = out["callbacks"].as_array().unwrap();
+        let statuses: Vec<&str> = callbacks
+            .iter()
+            .filter_map(|c| c["status"].as_str())
+            .collect();
+        assert_eq!(statuses, ["sent", "delivered"], "{name}: {out}");
+        for c in callbacks {
+            assert_eq!(c["sid"], sid, "{name}: {out}");
+            assert_eq!(c["valid"], true, "{name}: {out}");
+            assert_eq!(c["forged_valid"], false, "{name}: {out}");
+        }
+        assert_eq!(out["refused"]["code"], 21408, "{name}: {out}");
+        assert_eq!(out["refused"]["status"], 400, "{name}: {out}");
+    }
+}
