@@ -142,7 +142,12 @@ impl TwilioCallbacks {
                 status: "sent".to_owned(),
                 then: Some(status.clone()),
             };
-            if self.store.enqueue(&callback_job(&sent, now), now).await?.is_some() {
+            if self
+                .store
+                .enqueue(&callback_job(&sent, now), now)
+                .await?
+                .is_some()
+            {
                 self.wake.notify_one();
                 return Ok(());
             }
@@ -152,7 +157,12 @@ impl TwilioCallbacks {
             status,
             then: None,
         };
-        if self.store.enqueue(&callback_job(&job, now), now).await?.is_some() {
+        if self
+            .store
+            .enqueue(&callback_job(&job, now), now)
+            .await?
+            .is_some()
+        {
             self.wake.notify_one();
         }
         Ok(())
@@ -232,10 +242,7 @@ impl TwilioCallbacks {
         let entry = self.store.entry(cb.entry_id).await?;
         let session = self.store.session(entry.session_id).await?;
         let channel = self.store.channel(session.channel_id).await?;
-        let user = self
-            .store
-            .messaging_user(session.messaging_user_id)
-            .await?;
+        let user = self.store.messaging_user(session.messaging_user_id).await?;
         let prefix = if channel.kind == ChannelKind::Whatsapp {
             "whatsapp:"
         } else {

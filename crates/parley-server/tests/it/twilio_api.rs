@@ -436,9 +436,8 @@ async fn official_sdks_send_fetch_list_and_validate_callbacks() {
             "{name}: {stdout}\n{}",
             String::from_utf8_lossy(&run.stderr)
         );
-        let out: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-            panic!("{name}: not JSON ({e}): {stdout}")
-        });
+        let out: Value = serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {stdout}"));
         let sid = out["created"]["sid"].as_str().unwrap_or_default();
         assert!(sid.starts_with("SM"), "{name}: {out}");
         assert_eq!(out["created"]["status"], "queued", "{name}: {out}");
@@ -453,7 +452,11 @@ async fn official_sdks_send_fetch_list_and_validate_callbacks() {
             .filter_map(Value::as_str)
             .collect();
         assert!(listed.contains(&sid), "{name}: {out}");
-        assert_eq!(out["paged"].as_array().map(Vec::len), Some(2), "{name}: {out}");
+        assert_eq!(
+            out["paged"].as_array().map(Vec::len),
+            Some(2),
+            "{name}: {out}"
+        );
         let callbacks = out["callbacks"].as_array().unwrap();
         let statuses: Vec<&str> = callbacks
             .iter()
