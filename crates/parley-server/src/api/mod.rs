@@ -17,6 +17,7 @@ pub mod queues;
 pub mod quick_texts;
 pub mod routing_rules;
 pub mod templates;
+pub mod twilio_accounts;
 
 use parley_core::Timestamp;
 use serde::{Deserialize, Serialize};
