@@ -367,7 +367,58 @@ async fn status_callbacks_are_signed_as_twilio_signs(b: TestBackend) {
     );
 }
 
+async fn accounts_through_the_admin_api(b: TestBackend) {
+    let app = app(b).await;
+    let (_, _) = setup_account(&app).await;
+    let (s, created) = parley_testkit::status_and_json(
+        app.req(Method::POST, "/api/v1/twilio-accounts")
+            .json(&json!({"name": "Shop"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let sid = created["sid"].as_str().unwrap().to_owned();
+    let token = created["auth_token"].as_str().unwrap().to_owned();
+    assert!(sid.starts_with("AC") && token.len() == 32, "{created}");
+    let (s, bad) = parley_testkit::status_and_json(
+        app.req(Method::POST, "/api/v1/twilio-accounts")
+            .json(&json!({"name": ""})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+
+    let (s, list) =
+        parley_testkit::status_and_json(app.req(Method::GET, "/api/v1/twilio-accounts")).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let listed = list.as_array().unwrap();
+    let mine = listed.iter().find(|a| a["sid"] == sid.as_str()).unwrap();
+    assert_eq!(mine["name"], "Shop");
+    assert!(mine.get("auth_token").is_none(), "{mine}");
+    assert!(!list.to_string().contains(&token));
+
+    let account = app.db.store.twilio_account(&sid).await.unwrap().unwrap();
+    let form = [("To", "+14155550125"), ("From", FROM), ("Body", "hi")];
+    let (s, m) = send(&app, &account, &token, &form).await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+
+    let revoked = app
+        .req(Method::DELETE, &format!("/api/v1/twilio-accounts/{sid}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    let (s, m) = send(&app, &account, &token, &form).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{m}");
+    assert_eq!(m["code"], 20003);
+    let again = app
+        .req(Method::DELETE, &format!("/api/v1/twilio-accounts/{sid}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+}
+
 parley_store::on_both_backends!(
+    accounts_through_the_admin_api,
     send_fetch_and_list,
     refusals_and_auth_have_twilio_codes,
     status_callbacks_are_signed_as_twilio_signs,
