@@ -121,6 +121,7 @@ pub struct Engine {
     flow_wake: Arc<Notify>,
     /// Outgoing webhook subscriptions: records deliveries from events and sends them.
     pub webhooks: crate::subscriptions::Webhooks,
+    callback_wake: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -207,6 +208,7 @@ impl Engine {
             campaigns,
             flows,
             flow_wake,
+            callback_wake: Arc::new(Notify::new()),
         }
     }
 
@@ -289,6 +291,27 @@ impl Engine {
             })
     }
 
+    /// Status callbacks of the Twilio-compatible API: the bus watcher that queues them and the
+    /// runner that calls them.
+    pub fn twilio_callbacks(&self) -> crate::twilio_callbacks::TwilioCallbacks {
+        crate::twilio_callbacks::TwilioCallbacks::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.callback_wake.clone(),
+        )
+    }
+
+    /// Runs the Twilio-compatible API's status callbacks.
+    pub fn callback_runner(&self) -> JobRunner {
+        let c = self.twilio_callbacks();
+        self.runner(Queue::Callbacks, 16)
+            .with_waker(self.callback_wake.clone())
+            .handle(JobKind::TwilioCallback, move |job| {
+                let c = c.clone();
+                async move { c.run(job).await }
+            })
+    }
+
     /// Session timers.
     pub fn timer_runner(&self) -> JobRunner {
         let t = Timers::new(self.store.clone(), self.clock.clone(), self.events.clone());
@@ -350,6 +373,7 @@ impl Engine {
             self.timer_runner(),
             self.media_runner(),
             self.flow_runner(),
+            self.callback_runner(),
         ]
         .into_iter()
         .chain((1..self.config.outbound_runners).map(|_| self.outbound_runner()))
@@ -365,6 +389,10 @@ impl Engine {
             self.router
                 .clone()
                 .run(self.events.clone(), shutdown.clone()),
+        )])
+        .chain([tokio::spawn(
+            self.twilio_callbacks()
+                .watch(self.events.clone(), shutdown.clone()),
         )])
         .chain([tokio::spawn(self.unknown_sweep().run(shutdown.clone()))])
         .chain([tokio::spawn(self.campaigns().run(shutdown.clone()))])

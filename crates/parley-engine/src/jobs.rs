@@ -29,16 +29,20 @@ pub enum Queue {
     /// Flow events (a run started, a reply to a bot, an ask's timeout): their own runners, so a
     /// webhook a flow calls never holds up inbound messages or sends.
     Flows,
+    /// Calls Parley makes to programs' URLs (the Twilio-compatible API's status callbacks): a
+    /// slow receiver never holds up messages.
+    Callbacks,
 }
 
 impl Queue {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Inbound,
         Self::Outbound,
         Self::Timers,
         Self::Media,
         Self::Campaign,
         Self::Flows,
+        Self::Callbacks,
     ];
 
     /// The queue's name in the job table.
@@ -50,6 +54,7 @@ impl Queue {
             Self::Media => "media",
             Self::Campaign => "campaign",
             Self::Flows => "flows",
+            Self::Callbacks => "callbacks",
         }
     }
 }
@@ -77,18 +82,21 @@ pub enum JobKind {
     CampaignSend,
     /// Something happened to a flow run (see [`FlowJob`]).
     FlowEvent,
+    /// A status callback of the Twilio-compatible API ([`crate::twilio_callbacks`]).
+    TwilioCallback,
     Other(String),
 }
 
 impl JobKind {
     /// The kinds the engine defines.
-    pub const KNOWN: [Self; 6] = [
+    pub const KNOWN: [Self; 7] = [
         Self::InboundMessage,
         Self::OutboundSend,
         Self::SessionTimer,
         Self::MediaFetch,
         Self::CampaignSend,
         Self::FlowEvent,
+        Self::TwilioCallback,
     ];
 
     /// The kind's name in the job table.
@@ -100,6 +108,7 @@ impl JobKind {
             Self::MediaFetch => "media.fetch",
             Self::CampaignSend => "campaign.send",
             Self::FlowEvent => "flow.event",
+            Self::TwilioCallback => "twilio.callback",
             Self::Other(name) => name.as_str(),
         }
     }
@@ -121,6 +130,7 @@ impl JobKind {
             Self::MediaFetch => Some(Queue::Media),
             Self::CampaignSend => Some(Queue::Campaign),
             Self::FlowEvent => Some(Queue::Flows),
+            Self::TwilioCallback => Some(Queue::Callbacks),
             Self::Other(_) => None,
         }
     }
@@ -434,7 +444,8 @@ mod tests {
                 "session.timer",
                 "media.fetch",
                 "campaign.send",
-                "flow.event"
+                "flow.event",
+                "twilio.callback"
             ]
         );
         for kind in JobKind::KNOWN {
@@ -448,7 +459,13 @@ mod tests {
         assert_eq!(
             queues,
             [
-                "inbound", "outbound", "timers", "media", "campaign", "flows"
+                "inbound",
+                "outbound",
+                "timers",
+                "media",
+                "campaign",
+                "flows",
+                "callbacks"
             ]
         );
     }

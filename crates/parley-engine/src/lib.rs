@@ -46,6 +46,7 @@ pub mod session_rows;
 pub mod subscriptions;
 pub mod timers;
 pub mod transport;
+pub mod twilio_callbacks;
 
 pub use engine::{Engine, EngineConfig};
 pub use events::{DomainEvent, EventBus};

@@ -260,6 +260,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(console::sse::events))
         .merge(campaign_routes())
         .merge(api::subscriptions::subscription_routes())
+        .merge(twilio_account_routes())
         .split_for_parts();
     let api = api.route_layer(middleware::from_fn_with_state(
         state.clone(),
@@ -355,6 +356,14 @@ fn twilio_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(twilio_api::get_message))
         .layer(DefaultBodyLimit::max(twilio_api::BODY_LIMIT))
+}
+
+/// The accounts of the Twilio-compatible API (issue 13), under /api/v1 with the API token.
+fn twilio_account_routes() -> OpenApiRouter<AppState> {
+    use api::twilio_accounts as t;
+    OpenApiRouter::new()
+        .routes(routes!(t::list_twilio_accounts, t::create_twilio_account))
+        .routes(routes!(t::revoke_twilio_account))
 }
 
 /// The campaigns API (issue 11): segments, lists, campaigns. A list import takes a CSV of up to

@@ -161,21 +161,12 @@ pub struct ListQuery {
 
 /// Twilio's status words for an entry's status.
 pub fn twilio_status(status: EntryStatus) -> &'static str {
-    match status {
-        EntryStatus::Received => "received",
-        EntryStatus::Queued => "queued",
-        EntryStatus::Unknown => "sending",
-        EntryStatus::Sent => "sent",
-        EntryStatus::Delivered => "delivered",
-        EntryStatus::Read => "read",
-        EntryStatus::Undelivered => "undelivered",
-        EntryStatus::Failed => "failed",
-    }
+    parley_channels::twilio::api_status(status)
 }
 
 /// "SM" and the entry's UUID as 32 hex digits: no mapping table is needed to find it again.
 pub fn message_sid(entry_id: Uuid) -> String {
-    format!("SM{}", entry_id.simple())
+    parley_engine::twilio_callbacks::message_sid(entry_id)
 }
 
 fn entry_of_sid(sid: &str) -> Option<Uuid> {

@@ -7,6 +7,11 @@ use uuid::Uuid;
 use crate::records::{paginate, *};
 use crate::{Result, Store, StoreError, on_backend};
 
+/// Takes the next case number inside the insert's transaction: SQLite serialises writers and
+/// PostgreSQL locks the counter's row, so two cases never share a number.
+pub(crate) const NEXT_CASE_NUMBER: &str =
+    "UPDATE case_counter SET next_number = next_number + 1 WHERE id = 1 RETURNING next_number - 1";
+
 impl Store {
     pub async fn create_contact(&self, spec: &ContactSpec, now: Timestamp) -> Result<Contact> {
         let id = new_id();
@@ -84,11 +89,16 @@ impl Store {
         now: Timestamp,
     ) -> Result<Case> {
         let id = new_id();
-        on_backend!(self, write c => sqlx::query(
-            "INSERT INTO cases (id, contact_id, channel_id, subject, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6)")
-            .bind(id).bind(contact_id).bind(channel_id).bind(subject)
-            .bind(CaseStatus::New.as_str()).bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;
+        on_backend!(self, write c => {
+            let mut tx = c.begin().await?;
+            let number: i64 = sqlx::query_scalar(NEXT_CASE_NUMBER).fetch_one(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO cases (id, number, contact_id, channel_id, subject, status, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)")
+                .bind(id).bind(number).bind(contact_id).bind(channel_id).bind(subject)
+                .bind(CaseStatus::New.as_str()).bind(now.millis()).execute(&mut *tx).await?;
+            tx.commit().await
+        })?;
         self.case(id).await
     }
 

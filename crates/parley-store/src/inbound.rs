@@ -156,10 +156,12 @@ macro_rules! write_effects {
                 .execute(&mut *$tx).await?;
         }
         if let Some(cs) = &w.case {
+            let number: i64 = sqlx::query_scalar($crate::crm::NEXT_CASE_NUMBER)
+                .fetch_one(&mut *$tx).await?;
             sqlx::query(
-                "INSERT INTO cases (id, contact_id, channel_id, subject, status, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'new', $5, $5)")
-                .bind(cs.id).bind(cs.contact_id).bind(cs.channel_id).bind(&cs.subject).bind(at)
+                "INSERT INTO cases (id, number, contact_id, channel_id, subject, status, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'new', $6, $6)")
+                .bind(cs.id).bind(number).bind(cs.contact_id).bind(cs.channel_id).bind(&cs.subject).bind(at)
                 .execute(&mut *$tx).await?;
         }
         for s in &w.sessions {

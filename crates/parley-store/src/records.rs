@@ -302,6 +302,8 @@ pub struct ContactSpec {
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct Case {
     pub id: Uuid,
+    /// The number people use for it (1001, 1002...), given in creation order.
+    pub number: Option<i64>,
     pub contact_id: Uuid,
     pub channel_id: Option<Uuid>,
     pub subject: String,

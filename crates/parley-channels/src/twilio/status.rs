@@ -85,6 +85,20 @@ impl TwilioStatus {
     }
 }
 
+/// The status word Twilio's Messages API shows (and calls back) for an entry's status.
+pub fn api_status(status: EntryStatus) -> &'static str {
+    match status {
+        EntryStatus::Received => "received",
+        EntryStatus::Queued => "queued",
+        EntryStatus::Unknown => "sending",
+        EntryStatus::Sent => "sent",
+        EntryStatus::Delivered => "delivered",
+        EntryStatus::Read => "read",
+        EntryStatus::Undelivered => "undelivered",
+        EntryStatus::Failed => "failed",
+    }
+}
+
 /// One status callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusCallback {

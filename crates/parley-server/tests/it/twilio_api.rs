@@ -25,7 +25,7 @@ async fn app(b: TestBackend) -> TestApp {
     .await
 }
 
-async fn setup(app: &TestApp) -> (TwilioAccount, Uuid) {
+async fn setup_account(app: &TestApp) -> (TwilioAccount, Uuid) {
     let (s, c) = parley_testkit::status_and_json(app.req(Method::POST, "/api/v1/channels").json(
         &json!({"name": "Sim", "kind": "sms", "provider": "simulator", "address": FROM,
                 "number_type": "long_code", "country": "US", "consent_level": "implicit"}),
@@ -67,7 +67,7 @@ async fn get(app: &TestApp, account: &TwilioAccount, path: &str) -> (StatusCode,
 
 async fn send_fetch_and_list(b: TestBackend) {
     let app = app(b).await;
-    let (account, channel) = setup(&app).await;
+    let (account, channel) = setup_account(&app).await;
     assert!(account.sid.starts_with("AC") && account.sid.len() == 34);
     let (s, m) = send(
         &app,
@@ -157,7 +157,7 @@ async fn send_fetch_and_list(b: TestBackend) {
 
 async fn refusals_and_auth_have_twilio_codes(b: TestBackend) {
     let app = app(b).await;
-    let (account, channel) = setup(&app).await;
+    let (account, channel) = setup_account(&app).await;
     let cases: [(&[(&str, &str)], u64); 5] = [
         (
             &[("To", "+447911123456"), ("From", FROM), ("Body", "hi")],
@@ -272,4 +272,254 @@ async fn refusals_and_auth_have_twilio_codes(b: TestBackend) {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
-parley_store::on_both_backends!(send_fetch_and_list, refusals_and_auth_have_twilio_codes,);
+/// What the local receiver got: the signature header and the form fields, in order.
+type Received = (String, Vec<(String, String)>);
+
+async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<Received>) {
+    use axum::http::HeaderMap;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Received>();
+    let router = axum::Router::new().route(
+        "/status",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let tx = tx.clone();
+            async move {
+                let signature = headers
+                    .get("x-twilio-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let form = parley_channels::twilio::FormParams::parse(&body)
+                    .map(|f| f.into_pairs())
+                    .unwrap_or_default();
+                let _ = tx.send((signature, form));
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{addr}/status?source=parley"), rx)
+}
+
+async fn status_callbacks_are_signed_as_twilio_signs(b: TestBackend) {
+    let app = app(b).await;
+    let (account, _) = setup_account(&app).await;
+    let (url, mut rx) = receiver().await;
+    let (s, m) = send(
+        &app,
+        &account,
+        &account.auth_token,
+        &[
+            ("To", "+14155550124"),
+            ("From", FROM),
+            ("Body", "Your order shipped"),
+            ("StatusCallback", url.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let sid = m["sid"].as_str().unwrap().to_owned();
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let (signature, form) = tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv())
+            .await
+            .expect("a status callback")
+            .unwrap();
+        let expected = parley_channels::twilio::compute_signature(
+            &account.auth_token,
+            &url,
+            &form,
+            parley_channels::twilio::SignatureAlgorithm::HmacSha1,
+        );
+        assert_eq!(signature, expected, "{form:?}");
+        let field = |name: &str| {
+            form.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(field("MessageSid"), sid);
+        assert_eq!(field("SmsSid"), sid);
+        assert_eq!(field("AccountSid"), account.sid);
+        assert_eq!(field("From"), FROM);
+        assert_eq!(field("To"), "+14155550124");
+        assert_eq!(field("ApiVersion"), "2010-04-01");
+        assert_eq!(field("SmsStatus"), field("MessageStatus"));
+        statuses.push(field("MessageStatus"));
+    }
+    assert_eq!(statuses, ["sent", "delivered"]);
+    // A token other than the account's does not produce the signature.
+    let form = vec![("MessageSid".to_owned(), sid.clone())];
+    assert_ne!(
+        parley_channels::twilio::compute_signature(
+            "not-the-token",
+            &url,
+            &form,
+            parley_channels::twilio::SignatureAlgorithm::HmacSha1,
+        ),
+        parley_channels::twilio::compute_signature(
+            &account.auth_token,
+            &url,
+            &form,
+            parley_channels::twilio::SignatureAlgorithm::HmacSha1,
+        )
+    );
+}
+
+async fn accounts_through_the_admin_api(b: TestBackend) {
+    let app = app(b).await;
+    let (_, _) = setup_account(&app).await;
+    let (s, created) = parley_testkit::status_and_json(
+        app.req(Method::POST, "/api/v1/twilio-accounts")
+            .json(&json!({"name": "Shop"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let sid = created["sid"].as_str().unwrap().to_owned();
+    let token = created["auth_token"].as_str().unwrap().to_owned();
+    assert!(sid.starts_with("AC") && token.len() == 32, "{created}");
+    let (s, bad) = parley_testkit::status_and_json(
+        app.req(Method::POST, "/api/v1/twilio-accounts")
+            .json(&json!({"name": ""})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+
+    let (s, list) =
+        parley_testkit::status_and_json(app.req(Method::GET, "/api/v1/twilio-accounts")).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let listed = list.as_array().unwrap();
+    let mine = listed.iter().find(|a| a["sid"] == sid.as_str()).unwrap();
+    assert_eq!(mine["name"], "Shop");
+    assert!(mine.get("auth_token").is_none(), "{mine}");
+    assert!(!list.to_string().contains(&token));
+
+    let account = app.db.store.twilio_account(&sid).await.unwrap().unwrap();
+    let form = [("To", "+14155550125"), ("From", FROM), ("Body", "hi")];
+    let (s, m) = send(&app, &account, &token, &form).await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+
+    let revoked = app
+        .req(Method::DELETE, &format!("/api/v1/twilio-accounts/{sid}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    let (s, m) = send(&app, &account, &token, &form).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{m}");
+    assert_eq!(m["code"], 20003);
+    let again = app
+        .req(Method::DELETE, &format!("/api/v1/twilio-accounts/{sid}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+}
+
+parley_store::on_both_backends!(
+    accounts_through_the_admin_api,
+    send_fetch_and_list,
+    refusals_and_auth_have_twilio_codes,
+    status_callbacks_are_signed_as_twilio_signs,
+);
+
+/// The official SDKs (scripts/oracles/twilio-sdk, installed into target/twilio-sdk on first use)
+/// against the real server: send, fetch, list (following next_page_uri), the status callback
+/// their own validator accepts, and a refused send as their exception with Twilio's code.
+/// SQLite: the API's behaviour on both databases is checked by the tests above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_sdks_send_fetch_list_and_validate_callbacks() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let oracle = root.join("scripts/oracles/twilio-sdk");
+    let setup = tokio::process::Command::new("bash")
+        .arg(oracle.join("setup.sh"))
+        .output()
+        .await
+        .expect("bash");
+    assert!(
+        setup.status.success(),
+        "twilio SDK setup failed: {}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let sdk_dir = String::from_utf8_lossy(&setup.stdout).trim().to_owned();
+
+    let app = app(TestBackend::Sqlite).await;
+    let (account, _) = setup_account(&app).await;
+    // A message before the SDKs' own, so a list of one per page has a next page to follow.
+    let (s, m) = send(
+        &app,
+        &account,
+        &account.auth_token,
+        &[("To", "+14155550176"), ("From", FROM), ("Body", "first")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let python = format!("{sdk_dir}/venv/bin/python");
+    let runs = [
+        ("python", python.as_str(), oracle.join("check.py"), None),
+        (
+            "node",
+            "node",
+            oracle.join("check.js"),
+            Some(format!("{sdk_dir}/node/node_modules")),
+        ),
+    ];
+    for (name, program, script, node_path) in runs {
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.arg(&script)
+            .env("PARLEY_BASE_URL", &app.base)
+            .env("ACCOUNT_SID", &account.sid)
+            .env("AUTH_TOKEN", &account.auth_token)
+            .env("FROM", FROM)
+            .env("TO", "+14155550177")
+            .env("REFUSED_TO", "+442071838750");
+        if let Some(p) = node_path {
+            cmd.env("NODE_PATH", p);
+        }
+        let run = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+            .await
+            .expect("the SDK script finishes")
+            .expect("the SDK script starts");
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            run.status.success(),
+            "{name}: {stdout}\n{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let out: Value = serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {stdout}"));
+        let sid = out["created"]["sid"].as_str().unwrap_or_default();
+        assert!(sid.starts_with("SM"), "{name}: {out}");
+        assert_eq!(out["created"]["status"], "queued", "{name}: {out}");
+        assert_eq!(out["created"]["to"], "+14155550177", "{name}: {out}");
+        assert_eq!(out["created"]["from"], FROM, "{name}: {out}");
+        assert_eq!(out["created"]["direction"], "outbound-api", "{name}: {out}");
+        assert_eq!(out["fetched"]["sid"], sid, "{name}: {out}");
+        let listed: Vec<&str> = out["listed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(listed.contains(&sid), "{name}: {out}");
+        assert_eq!(
+            out["paged"].as_array().map(Vec::len),
+            Some(2),
+            "{name}: {out}"
+        );
+        let callbacks = out["callbacks"].as_array().unwrap();
+        let statuses: Vec<&str> = callbacks
+            .iter()
+            .filter_map(|c| c["status"].as_str())
+            .collect();
+        assert_eq!(statuses, ["sent", "delivered"], "{name}: {out}");
+        for c in callbacks {
+            assert_eq!(c["sid"], sid, "{name}: {out}");
+            assert_eq!(c["valid"], true, "{name}: {out}");
+            assert_eq!(c["forged_valid"], false, "{name}: {out}");
+        }
+        assert_eq!(out["refused"]["code"], 21408, "{name}: {out}");
+        assert_eq!(out["refused"]["status"], 400, "{name}: {out}");
+    }
+}
