@@ -312,7 +312,27 @@ async fn contacts_match_by_phone_then_email(b: TestBackend) {
         .await
         .unwrap();
     assert_eq!(case.status, CaseStatus::New);
-    assert_eq!(s.cases_of_contact(by_phone.id).await.unwrap().len(), 1);
+    assert_eq!(case.number, Some(1001), "numbers start at 1001");
+    // Concurrent creates never share a number, and numbers follow creation.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = s.clone();
+        let contact = by_phone.id;
+        tasks.push(tokio::spawn(async move {
+            s.create_case(contact, None, &format!("case {i}"), T0)
+                .await
+                .unwrap()
+                .number
+                .unwrap()
+        }));
+    }
+    let mut numbers = Vec::new();
+    for t in tasks {
+        numbers.push(t.await.unwrap());
+    }
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1002..1022).collect::<Vec<i64>>());
+    assert_eq!(s.cases_of_contact(by_phone.id).await.unwrap().len(), 21);
     // A contact with cases cannot be deleted out from under them.
     assert!(matches!(
         s.delete_contact(by_phone.id).await,
