@@ -149,4 +149,15 @@ impl Store {
              (SELECT id FROM notification_errors WHERE at <= $1 LIMIT $2)")
             .bind(before.millis()).bind(limit).execute(c).await.map(|r| r.rows_affected()))?)
     }
+
+    /// A template's merge fields, one per placeholder (empty when none were given).
+    pub async fn template_merge_fields(&self, template_id: Uuid) -> Result<Vec<String>> {
+        let raw: Option<Option<String>> = on_backend!(self, read c => sqlx::query_scalar(
+            "SELECT merge_fields FROM templates WHERE id = $1")
+            .bind(template_id).fetch_optional(c).await)?;
+        let raw = raw.ok_or(StoreError::not_found("template"))?;
+        Ok(raw
+            .and_then(|t| serde_json::from_str::<Vec<String>>(&t).ok())
+            .unwrap_or_default())
+    }
 }

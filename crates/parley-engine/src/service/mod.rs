@@ -21,6 +21,7 @@ pub mod segment_count;
 pub mod simulator;
 pub mod skills;
 pub mod sms_processes;
+pub mod notifications;
 pub mod templates;
 pub mod tokens;
 
