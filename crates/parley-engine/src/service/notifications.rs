@@ -400,3 +400,8 @@ async fn attempt(
         replayed: reached.replayed,
     })
 }
+
+/// Deletes one entry of the error log (an operator dealt with it).
+pub async fn delete_error(store: &Store, id: Uuid) -> Result<(), StoreError> {
+    store.delete_notification_error(id).await
+}
