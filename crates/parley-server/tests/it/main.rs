@@ -15,6 +15,7 @@ mod inbound;
 mod keyword_sets;
 mod layers;
 mod messages;
+mod notifications;
 mod meta;
 mod ops;
 mod pages;
