@@ -193,12 +193,12 @@ async fn missing_fields_and_out_of_country_are_refused_and_logged(b: TestBackend
 
     let (s, e, _) = post(
         &app,
-        &notification(json!({"phone": "+447700900123"}), json!(["Ann", "A-1"])),
+        &notification(json!({"phone": "+447911123456"}), json!(["Ann", "A-1"])),
         None,
     )
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
-    assert_eq!(e["exclusion"], "out_of_country");
+    assert_eq!(e["exclusion"], "out_of_country", "{e}");
     assert_eq!(e["code"], "2001");
 
     let log = error_log(&app).await;
@@ -206,7 +206,7 @@ async fn missing_fields_and_out_of_country_are_refused_and_logged(b: TestBackend
     // Newest first.
     assert_eq!(log[0]["stage"], "exclusion");
     assert_eq!(log[0]["code"], "2001");
-    assert_eq!(log[0]["recipient"], "+447700900123");
+    assert_eq!(log[0]["recipient"], "+447911123456");
     assert_eq!(log[1]["stage"], "validation");
     assert!(log[1]["reason"].as_str().unwrap().contains("contact.first_name"));
     assert_eq!(log[1]["inputs"]["recipient"]["phone"], CUSTOMER);
