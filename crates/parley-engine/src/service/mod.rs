@@ -13,6 +13,7 @@ pub mod dead_letters;
 pub mod deliveries;
 pub mod flows;
 pub mod keyword_sets;
+pub mod notifications;
 pub mod queues;
 pub mod quick_texts;
 pub mod routing_rules;
@@ -21,7 +22,6 @@ pub mod segment_count;
 pub mod simulator;
 pub mod skills;
 pub mod sms_processes;
-pub mod notifications;
 pub mod templates;
 pub mod tokens;
 

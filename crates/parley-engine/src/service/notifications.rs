@@ -122,7 +122,9 @@ pub enum NotifyError {
 impl NotifyError {
     fn stage_and_code(&self) -> Option<(&'static str, ErrorCode)> {
         match self {
-            Self::Invalid(_) | Self::Unresolved(_) => Some(("validation", ErrorCode::ContentRejected)),
+            Self::Invalid(_) | Self::Unresolved(_) => {
+                Some(("validation", ErrorCode::ContentRejected))
+            }
             Self::Excluded { code, .. } => Some(("exclusion", *code)),
             Self::Refused { code, .. } => Some(("validation", *code)),
             Self::KeyReused | Self::Store(_) => None,
@@ -241,7 +243,8 @@ async fn attempt(
     }
     // TM-13: WhatsApp notifications are utility or marketing templates; an authentication
     // template carries a one-time code, which is not a notification.
-    if channel.kind == ChannelKind::Whatsapp && template.category == TemplateCategory::Authentication
+    if channel.kind == ChannelKind::Whatsapp
+        && template.category == TemplateCategory::Authentication
     {
         return Err(invalid(format!(
             "template: {} is an authentication template; notifications use utility or marketing templates",
@@ -251,10 +254,14 @@ async fn attempt(
 
     // The recipient: exactly one form.
     let r = &input.recipient;
-    let forms = [r.phone.is_some(), r.messaging_user_id.is_some(), r.contact_id.is_some()]
-        .iter()
-        .filter(|x| **x)
-        .count();
+    let forms = [
+        r.phone.is_some(),
+        r.messaging_user_id.is_some(),
+        r.contact_id.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
     if forms != 1 {
         return Err(invalid(
             "recipient: give exactly one of phone, messaging_user_id, contact_id",
@@ -263,9 +270,15 @@ async fn attempt(
     let mut link_contact = None;
     let (recipient, platform_key) = if let Some(phone) = &r.phone {
         let e = E164::parse(phone).map_err(|e| invalid(format!("recipient.phone: {e}")))?;
-        (Recipient::Address(e.as_str().to_owned()), e.as_str().to_owned())
+        (
+            Recipient::Address(e.as_str().to_owned()),
+            e.as_str().to_owned(),
+        )
     } else if let Some(id) = r.messaging_user_id {
-        let user = named(store.messaging_user(id).await, "recipient.messaging_user_id")?;
+        let user = named(
+            store.messaging_user(id).await,
+            "recipient.messaging_user_id",
+        )?;
         if user.channel_id != channel.id {
             return Err(invalid(
                 "recipient.messaging_user_id: a messaging user of another channel",

@@ -130,13 +130,13 @@ pub async fn send_notification(
             }
             Ok(response)
         }
-        Err(e @ NotifyError::Excluded { exclusion, code, .. }) => {
-            Ok(not_sent(code, Some(exclusion.as_str()), &e))
-        }
+        Err(
+            e @ NotifyError::Excluded {
+                exclusion, code, ..
+            },
+        ) => Ok(not_sent(code, Some(exclusion.as_str()), &e)),
         Err(e @ NotifyError::Refused { code, .. }) => Ok(not_sent(code, None, &e)),
-        Err(e @ NotifyError::Unresolved(_)) => {
-            Ok(not_sent(ErrorCode::ContentRejected, None, &e))
-        }
+        Err(e @ NotifyError::Unresolved(_)) => Ok(not_sent(ErrorCode::ContentRejected, None, &e)),
         Err(NotifyError::Invalid(m)) => Err(ApiError::invalid(m)),
         Err(e @ NotifyError::KeyReused) => Err(ApiError::invalid(e.to_string())),
         Err(NotifyError::Store(e)) => Err(e.into()),

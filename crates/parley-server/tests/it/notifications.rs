@@ -35,8 +35,10 @@ async fn channel(app: &TestApp) -> Uuid {
     let id: Uuid = c["id"].as_str().unwrap().parse().unwrap();
     let (s, t) = parley_testkit::status_and_json(
         app.req(Method::POST, &format!("/api/v1/channels/{id}/templates"))
-            .json(&json!({"name": "order_ready", "language": "en", "status": "approved",
-                          "body": "Hi {{1}}, order {{2}} is ready."})),
+            .json(
+                &json!({"name": "order_ready", "language": "en", "status": "approved",
+                          "body": "Hi {{1}}, order {{2}} is ready."}),
+            ),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{t}");
@@ -96,7 +98,10 @@ async fn each_recipient_form_reaches_the_phone(b: TestBackend) {
     // A phone number never seen: a new messaging user, a new ended session holding it.
     let (s, n, _) = post(
         &app,
-        &notification(json!({"phone": CUSTOMER}), json!(["Ann", "{{data.order.number}}"])),
+        &notification(
+            json!({"phone": CUSTOMER}),
+            json!(["Ann", "{{data.order.number}}"]),
+        ),
         None,
     )
     .await;
@@ -188,8 +193,14 @@ async fn missing_fields_and_out_of_country_are_refused_and_logged(b: TestBackend
     )
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
-    assert_eq!(e["missing_fields"], json!(["contact.first_name", "data.order.eta"]));
-    assert!(e["message"].as_str().unwrap().contains("data.order.eta"), "{e}");
+    assert_eq!(
+        e["missing_fields"],
+        json!(["contact.first_name", "data.order.eta"])
+    );
+    assert!(
+        e["message"].as_str().unwrap().contains("data.order.eta"),
+        "{e}"
+    );
 
     let (s, e, _) = post(
         &app,
@@ -208,7 +219,12 @@ async fn missing_fields_and_out_of_country_are_refused_and_logged(b: TestBackend
     assert_eq!(log[0]["code"], "2001");
     assert_eq!(log[0]["recipient"], "+447911123456");
     assert_eq!(log[1]["stage"], "validation");
-    assert!(log[1]["reason"].as_str().unwrap().contains("contact.first_name"));
+    assert!(
+        log[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("contact.first_name")
+    );
     assert_eq!(log[1]["inputs"]["recipient"]["phone"], CUSTOMER);
 
     let id = log[1]["id"].as_str().unwrap();
@@ -252,7 +268,11 @@ async fn an_idempotency_key_never_sends_twice(b: TestBackend) {
     assert_eq!(e["code"], "invalid_request");
 
     received(&app, CUSTOMER, 1).await;
-    let user: Uuid = first["messaging_user_id"].as_str().unwrap().parse().unwrap();
+    let user: Uuid = first["messaging_user_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let sent = app
         .db
         .store
