@@ -288,7 +288,49 @@ async fn an_idempotency_key_never_sends_twice(b: TestBackend) {
     let _ = user;
 }
 
+async fn the_error_log_expires_after_its_retention(b: TestBackend) {
+    use parley_core::Clock as _;
+    let app = app(b).await;
+    channel(&app).await;
+    let (s, _, _) = post(
+        &app,
+        &notification(json!({"phone": "+447911123456"}), json!(["Ann", "A-1"])),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_log(&app).await.len(), 1);
+    let retention = EngineConfig::default().notification_error_retention;
+    let now = parley_core::SystemClock.now();
+    let day = 24 * 3600 * 1000;
+    let store = &app.db.store;
+    let sweep = parley_engine::service::notifications::sweep;
+    assert_eq!(
+        sweep(
+            store,
+            parley_core::Timestamp::from_millis(now.millis() + 29 * day),
+            retention
+        )
+        .await
+        .unwrap(),
+        0
+    );
+    assert_eq!(error_log(&app).await.len(), 1);
+    assert_eq!(
+        sweep(
+            store,
+            parley_core::Timestamp::from_millis(now.millis() + 31 * day),
+            retention
+        )
+        .await
+        .unwrap(),
+        1
+    );
+    assert!(error_log(&app).await.is_empty());
+}
+
 parley_store::on_both_backends!(
+    the_error_log_expires_after_its_retention,
     each_recipient_form_reaches_the_phone,
     an_open_session_gets_the_notification_appended,
     missing_fields_and_out_of_country_are_refused_and_logged,
