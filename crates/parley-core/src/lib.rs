@@ -22,6 +22,7 @@ pub mod media;
 pub mod merge;
 pub mod model;
 pub mod notification;
+pub mod notify_fields;
 pub mod phone;
 pub mod retry;
 pub mod routing;

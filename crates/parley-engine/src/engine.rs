@@ -70,6 +70,8 @@ pub struct EngineConfig {
     pub flow_secret: Option<String>,
     /// Flow events claimed per batch.
     pub flow_batch: u32,
+    /// How long the notification error log keeps an entry (TM-08: 30 days by default).
+    pub notification_error_retention: Duration,
 }
 
 impl Default for EngineConfig {
@@ -93,6 +95,7 @@ impl Default for EngineConfig {
             campaign_batch: 2,
             flow_secret: None,
             flow_batch: 128,
+            notification_error_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -396,6 +399,12 @@ impl Engine {
         )])
         .chain([tokio::spawn(self.unknown_sweep().run(shutdown.clone()))])
         .chain([tokio::spawn(self.campaigns().run(shutdown.clone()))])
+        .chain([tokio::spawn(crate::service::notifications::run_sweep(
+            self.store.clone(),
+            self.clock.clone(),
+            self.config.notification_error_retention,
+            shutdown.clone(),
+        ))])
         .chain([tokio::spawn(
             self.channels
                 .clone()

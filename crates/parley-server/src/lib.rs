@@ -261,6 +261,7 @@ pub fn app(state: AppState) -> Router {
         .merge(campaign_routes())
         .merge(api::subscriptions::subscription_routes())
         .merge(twilio_account_routes())
+        .merge(notification_routes())
         .split_for_parts();
     let api = api.route_layer(middleware::from_fn_with_state(
         state.clone(),
@@ -401,6 +402,18 @@ fn campaign_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(campaigns::results_csv))
         .routes(routes!(campaigns::funnel_svg))
         .merge(import)
+}
+
+/// Triggered notifications and their error log (issue 13).
+fn notification_routes() -> OpenApiRouter<AppState> {
+    use api::notifications;
+    OpenApiRouter::new()
+        .routes(routes!(notifications::send_notification))
+        .routes(routes!(notifications::list_notification_errors))
+        .routes(routes!(
+            notifications::get_notification_error,
+            notifications::delete_notification_error
+        ))
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then finishes requests in flight.

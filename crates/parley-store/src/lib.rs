@@ -24,6 +24,7 @@ mod import;
 mod inbound;
 mod jobs;
 pub mod leases;
+mod notifications;
 mod notify;
 pub mod outbox;
 mod outgoing;
@@ -67,6 +68,7 @@ pub use inbound::{
     UserConversation, UserInsert,
 };
 pub use jobs::{ClaimRequest, JobFailure, QueueCounts};
+pub use notifications::{NotificationError, NotificationErrorWrite, NotificationRecord};
 pub use notify::{ConfigChange, ConfigListener};
 pub use outgoing::StoredMedia;
 pub use outreach::{

@@ -13,6 +13,7 @@ pub mod dead_letters;
 pub mod deliveries;
 pub mod flows;
 pub mod keyword_sets;
+pub mod notifications;
 pub mod queues;
 pub mod quick_texts;
 pub mod routing_rules;

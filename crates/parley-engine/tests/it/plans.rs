@@ -56,6 +56,8 @@ const LARGE: &[&str] = &[
     "webhook_deliveries",
     "twilio_messages",
     "twilio_accounts",
+    "notifications",
+    "notification_errors",
 ];
 
 /// Statements allowed to scan, each with why. Matched by a part of the statement's text that
@@ -478,6 +480,16 @@ async fn outreach(store: &Store, engine: &Engine, channel: &Channel) {
     drain(engine).await;
     store
         .delete_expired_idempotency_keys(SystemClock.now(), 500)
+        .await
+        .unwrap();
+    // A dispatcher's status change asks whether the entry is a notification's; the retention
+    // sweep deletes old log entries by time.
+    store
+        .notification_by_entry(uuid::Uuid::nil())
+        .await
+        .unwrap();
+    store
+        .delete_notification_errors_before(SystemClock.now(), 500)
         .await
         .unwrap();
 }

@@ -11,6 +11,7 @@ pub mod dead_letters;
 pub mod flows;
 pub mod keyword_sets;
 pub mod messages;
+pub mod notifications;
 pub mod people;
 pub mod processes;
 pub mod queues;

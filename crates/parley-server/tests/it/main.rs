@@ -16,6 +16,7 @@ mod keyword_sets;
 mod layers;
 mod messages;
 mod meta;
+mod notifications;
 mod ops;
 mod pages;
 mod processes;

@@ -9,5 +9,6 @@ mod conversations;
 mod dead_letters;
 mod import;
 mod jobs;
+mod notifications;
 mod processes;
 mod schema;
