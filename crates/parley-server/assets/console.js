@@ -35,6 +35,7 @@
     new: 'New', waiting: 'Waiting', active: 'Active', consent: 'Consent', inactive: 'Inactive',
     error: 'Error', ended: 'Ended',
   };
+  const CASE_STATUS_NAMES = { new: 'New', working: 'Working', closed: 'Closed' };
   const CONSENT_NAMES = {
     OptedOut: 'Opted out', ImplicitlyOptedIn: 'Implicitly opted in',
     ExplicitlyOptedIn: 'Explicitly opted in', DoublyOptedIn: 'Doubly opted in',
@@ -1322,7 +1323,17 @@
     } else {
       fact(contactFacts, 'Contact', 'None linked');
     }
-    fact(contactFacts, 'Case', s.case_id || 'None');
+    if (s.case_id) {
+      try {
+        const c = await api('GET', '/api/v1/cases/' + encodeURIComponent(s.case_id));
+        const label = (c.number ? 'Case ' + c.number + ' · ' : '') + (c.subject || 'No subject');
+        fact(contactFacts, 'Case', label + ' (' + (CASE_STATUS_NAMES[c.status] || c.status) + ')');
+      } catch (_) {
+        fact(contactFacts, 'Case', s.case_id);
+      }
+    } else {
+      fact(contactFacts, 'Case', 'None');
+    }
     $('link-case').value = s.case_id || '';
     renderStartPanel();
   }

@@ -160,6 +160,7 @@ pub fn app(state: AppState) -> Router {
             people::delete_agent
         ))
         .routes(routes!(contacts::create_contact, contacts::list_contacts))
+        .routes(routes!(contacts::get_case))
         .routes(routes!(
             contacts::get_contact,
             contacts::update_contact,

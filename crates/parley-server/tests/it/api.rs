@@ -225,6 +225,35 @@ async fn contacts_store_e164(b: TestBackend) {
         (u["first_name"].as_str(), u["phone"].clone()),
         (Some("Anne"), Value::Null)
     );
+    // A contact's case reads with the number people use for it.
+    let contact = uuid::Uuid::parse_str(id).unwrap();
+    let case = app
+        .db
+        .store
+        .create_case(contact, None, "Parcel late", SystemClock.now())
+        .await
+        .unwrap();
+    let r = app
+        .req(Method::GET, &format!("/api/v1/cases/{}", case.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (
+            v["number"].as_i64(),
+            v["subject"].as_str(),
+            v["status"].as_str()
+        ),
+        (Some(1001), Some("Parcel late"), Some("new"))
+    );
+    let r = app
+        .req(Method::GET, &format!("/api/v1/cases/{}", uuid::Uuid::nil()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
 /// Conversation data written by the pipelines is readable through the API, with consent history
