@@ -438,7 +438,7 @@
       h('span', { class: 'chip', 'data-testid': 'flow-open-runs', text: f.open_runs ? plural(f.open_runs, 'conversation', 'conversations') + ' in it now' : 'no conversation in it now' }), ' ',
       h('span', { class: 'muted small', title: dateTime(f.updated_at), text: 'updated ' + ago(f.updated_at) })));
     if (f.description) root.appendChild(h('p', { class: 'flow-description', text: f.description }));
-    const steps = h('ol', { class: 'flow-steps', id: 'flow-steps', 'data-testid': 'flow-steps', 'aria-label': 'Steps' },
+    const steps = h('ol', { class: 'flow-steps', id: 'flow-steps', 'data-testid': 'flow-steps', 'data-flow': f.name, 'aria-label': 'Steps' },
       def.steps.map((s, i) => stepCard(def, s, i)));
     root.appendChild(h('div', { class: 'flow-detail' },
       h('div', { class: 'flow-main' }, h('h3', { text: plural(def.steps.length, 'step', 'steps') + ', in order' }), steps),

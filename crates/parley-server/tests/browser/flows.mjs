@@ -235,8 +235,9 @@ async function main() {
     await page.click('[data-testid="confirm-yes"]');
     const refused = await page.locator('[data-testid="flow-delete-error"]').textContent();
     if (!refused.startsWith('Not deleted: ')) throw new Error('the refusal reads: ' + refused);
+    // A change of hash only: wait for the feedback flow itself, not the steps still shown.
     await page.goto(url + '/console/flows#flow/feedback');
-    await page.waitForSelector('[data-testid="flow-steps"]');
+    await page.waitForSelector('[data-testid="flow-steps"][data-flow="feedback"]');
     await page.click('[data-testid="flow-delete"]');
     await Promise.all([
       page.waitForResponse((r) => r.url().endsWith('/api/v1/flows/feedback') && r.request().method() === 'DELETE' && r.status() === 204),
