@@ -23,6 +23,7 @@ pub mod merge;
 pub mod model;
 pub mod notification;
 pub mod notify_fields;
+pub mod notify_triggers;
 pub mod phone;
 pub mod retry;
 pub mod routing;

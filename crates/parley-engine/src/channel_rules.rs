@@ -78,6 +78,61 @@ pub struct ChannelBehaviour {
     /// Automatic replies (CO-20), each a text per language.
     #[serde(default)]
     pub auto_replies: AutoReplies,
+    /// Notifications this channel sends when a case closes, a session ends or a consent changes
+    /// (issue 13; [`crate::notify_triggers`]).
+    #[serde(default)]
+    pub notification_triggers: Vec<NotificationTrigger>,
+}
+
+/// One notification trigger: on `on`, send `template` to the person the event concerns.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationTrigger {
+    pub on: parley_core::notify_triggers::TriggerOn,
+    /// A template of this channel, by name.
+    pub template: String,
+    /// The template's language; without it, the channel's default language, else the template's
+    /// only (or first) approved language.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// The placeholders' values in order, each a literal or a `{{field}}` (as
+    /// `POST /api/v1/notifications` takes them); without it, the template's merge fields.
+    #[serde(default)]
+    pub parameters: Option<Vec<String>>,
+    /// For `consent_changed`: the statuses that fire it (empty: every change).
+    #[serde(default)]
+    pub consent: Vec<parley_core::notify_triggers::ConsentFilter>,
+}
+
+impl ChannelBehaviour {
+    /// The save-time rule of the triggers: each names a template of the channel (`templates`:
+    /// name and language of every template it has).
+    pub fn check_triggers(&self, templates: &[(String, String)]) -> Result<(), String> {
+        use parley_core::notify_triggers::TriggerOn;
+        for (i, t) in self.notification_triggers.iter().enumerate() {
+            let field = format!("settings.notification_triggers[{i}]");
+            let name = t.template.trim();
+            let found = templates.iter().any(|(n, l)| {
+                n == name && t.language.as_deref().is_none_or(|want| want.trim() == l)
+            });
+            if !found {
+                let lang = t
+                    .language
+                    .as_deref()
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "{field}.template: '{name}'{lang} is not a template of this channel (create the template first)"
+                ));
+            }
+            if !t.consent.is_empty() && t.on != TriggerOn::ConsentChanged {
+                return Err(format!(
+                    "{field}.consent: only a consent_changed trigger filters by consent"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The flows a channel starts, by name. Compliance keywords always come first: none of these
@@ -203,6 +258,7 @@ impl Default for ChannelBehaviour {
             help_contact: None,
             flows: ChannelFlows::default(),
             auto_replies: AutoReplies::default(),
+            notification_triggers: Vec::new(),
         }
     }
 }

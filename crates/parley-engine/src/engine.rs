@@ -368,9 +368,18 @@ impl Engine {
         )
     }
 
+    /// Notifications that events send: the bus watcher and the runner of its jobs share one
+    /// handle (the watcher wakes the runner).
+    pub fn notify_triggers(&self) -> crate::notify_triggers::NotifyTriggers {
+        crate::notify_triggers::NotifyTriggers::new(self.clone())
+    }
+
     /// Starts every worker; they stop when `shutdown` turns true.
     pub fn spawn_workers(&self, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+        let triggers = self.notify_triggers();
+        let trigger_watcher = triggers.spawn_watcher(shutdown.clone());
         [
+            triggers.runner(self.runner(Queue::Notifications, 16)),
             self.inbound_runner(),
             self.outbound_runner(),
             self.timer_runner(),
@@ -415,6 +424,7 @@ impl Engine {
                 .clone()
                 .keep_smpp_bound(self.channels.clone(), shutdown.clone()),
         )])
+        .chain([trigger_watcher])
         .chain([
             self.webhooks.spawn_recorder(shutdown.clone()),
             tokio::spawn(self.webhooks.clone().run_sender(shutdown.clone())),

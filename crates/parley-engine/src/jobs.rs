@@ -32,10 +32,12 @@ pub enum Queue {
     /// Calls Parley makes to programs' URLs (the Twilio-compatible API's status callbacks): a
     /// slow receiver never holds up messages.
     Callbacks,
+    /// Notifications that events send ([`crate::notify_triggers`]).
+    Notifications,
 }
 
 impl Queue {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Inbound,
         Self::Outbound,
         Self::Timers,
@@ -43,6 +45,7 @@ impl Queue {
         Self::Campaign,
         Self::Flows,
         Self::Callbacks,
+        Self::Notifications,
     ];
 
     /// The queue's name in the job table.
@@ -55,6 +58,7 @@ impl Queue {
             Self::Campaign => "campaign",
             Self::Flows => "flows",
             Self::Callbacks => "callbacks",
+            Self::Notifications => "notifications",
         }
     }
 }
@@ -84,12 +88,14 @@ pub enum JobKind {
     FlowEvent,
     /// A status callback of the Twilio-compatible API ([`crate::twilio_callbacks`]).
     TwilioCallback,
+    /// A notification a channel's trigger sends ([`crate::notify_triggers`]).
+    NotificationTrigger,
     Other(String),
 }
 
 impl JobKind {
     /// The kinds the engine defines.
-    pub const KNOWN: [Self; 7] = [
+    pub const KNOWN: [Self; 8] = [
         Self::InboundMessage,
         Self::OutboundSend,
         Self::SessionTimer,
@@ -97,6 +103,7 @@ impl JobKind {
         Self::CampaignSend,
         Self::FlowEvent,
         Self::TwilioCallback,
+        Self::NotificationTrigger,
     ];
 
     /// The kind's name in the job table.
@@ -109,6 +116,7 @@ impl JobKind {
             Self::CampaignSend => "campaign.send",
             Self::FlowEvent => "flow.event",
             Self::TwilioCallback => "twilio.callback",
+            Self::NotificationTrigger => "notification.trigger",
             Self::Other(name) => name.as_str(),
         }
     }
@@ -131,6 +139,7 @@ impl JobKind {
             Self::CampaignSend => Some(Queue::Campaign),
             Self::FlowEvent => Some(Queue::Flows),
             Self::TwilioCallback => Some(Queue::Callbacks),
+            Self::NotificationTrigger => Some(Queue::Notifications),
             Self::Other(_) => None,
         }
     }

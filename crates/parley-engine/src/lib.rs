@@ -13,6 +13,7 @@
 //!   `leases` (each sender's node) and `status` (provider status reports)), `agents`;
 //! - `subscriptions`: outgoing webhook subscriptions (the recorder and the sender);
 //! - `service`: one function per write of a resource, for the API, the console and `apply`;
+//! - `notify_triggers`: notifications that events send, and provider failures of notifications;
 //! - provisioning (`apply` and imports): `provision` (with its `processes` and `rules` parts),
 //!   `import`;
 //! - `engine`, which wires them together.
@@ -36,6 +37,7 @@ pub mod inbound;
 pub mod ingest;
 pub mod jobs;
 pub mod media;
+pub mod notify_triggers;
 pub mod outbound;
 pub mod outreach;
 pub mod provision;

@@ -138,10 +138,22 @@ impl Outreach {
         }
     }
 
-    /// Sends `request` at `now`.
+    /// Sends `request` at `now`, as a notification.
     pub async fn send(
         &self,
         request: &OutreachRequest,
+        now: Timestamp,
+    ) -> Result<Reached, OutreachError> {
+        self.send_as(request, SendPurpose::Notification, now).await
+    }
+
+    /// Sends `request` at `now` under the consent rule of `purpose`: a broadcast-type
+    /// notification (TM-06 "Triggered Outbound Type") needs explicit opt-in whatever the
+    /// channel's level, here and again when the dispatcher sends it.
+    pub async fn send_as(
+        &self,
+        request: &OutreachRequest,
+        purpose: SendPurpose,
         now: Timestamp,
     ) -> Result<Reached, OutreachError> {
         if let Some(key) = &request.idempotency
@@ -152,7 +164,7 @@ impl Outreach {
         let channel = self.store.channel(request.channel_id).await?;
         let mut tries = 0;
         loop {
-            match self.try_send(&channel, request, now).await {
+            match self.try_send(&channel, request, purpose, now).await {
                 Err(OutreachError::Store(StoreError::Conflict(why))) if tries < RACE_RETRIES => {
                     tracing::debug!(%why, "outreach raced another writer; trying again");
                     tries += 1;
@@ -187,6 +199,7 @@ impl Outreach {
         &self,
         channel: &Channel,
         request: &OutreachRequest,
+        purpose: SendPurpose,
         now: Timestamp,
     ) -> Result<Reached, OutreachError> {
         let (target, new_user) = self.target(channel, request).await?;
@@ -206,7 +219,13 @@ impl Outreach {
             last_customer_at,
         };
         let template = request.message.template.is_some();
-        if let Some(out) = exclusion(template, &sender, &facts, now) {
+        let excluded = match purpose {
+            SendPurpose::Notification => exclusion(template, &sender, &facts, now),
+            other => parley_core::campaign::eligibility::exclusion_for(
+                other, template, &sender, &facts, now,
+            ),
+        };
+        if let Some(out) = excluded {
             return Err(OutreachError::excluded(
                 out,
                 exclusion_reason(out, channel, &target.user.platform_key),
@@ -259,7 +278,7 @@ impl Outreach {
             });
         }
         let entry = prepared.entry;
-        let job = send_job(entry.id, SendPurpose::Notification, REPLY_PRIORITY, now);
+        let job = send_job(entry.id, purpose, REPLY_PRIORITY, now);
         let effects = InboundWrite {
             user: new_user,
             sessions: if appended {
@@ -423,7 +442,12 @@ fn exclusion_reason(out: Exclusion, channel: &Channel, address: &str) -> String 
             channel.name, channel.address
         ),
         Exclusion::OptedOut => format!("{address} opted out on '{}'", channel.name),
-        Exclusion::NoConsent | Exclusion::ConsentTooLow | Exclusion::NotExplicitlyOptedIn => {
+        Exclusion::NotExplicitlyOptedIn => format!(
+            "{address} has not explicitly opted in on '{}': a broadcast needs explicit opt-in, \
+             implicit consent is not enough",
+            channel.name
+        ),
+        Exclusion::NoConsent | Exclusion::ConsentTooLow => {
             format!(
                 "{address} is not opted in at the {} level '{}' requires",
                 channel.consent_level, channel.name

@@ -84,6 +84,15 @@ impl Store {
         )
     }
 
+    /// Marks a notification failed at its provider. False when it already was, so a status
+    /// reported twice logs one provider failure.
+    pub async fn update_notification_failed(&self, id: Uuid) -> Result<bool> {
+        let n = on_backend!(self, write c => sqlx::query(
+            "UPDATE notifications SET status = 'failed' WHERE id = $1 AND status <> 'failed'")
+            .bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n > 0)
+    }
+
     /// Logs a failure and, in the same breath, the delivery error reports count.
     pub async fn write_notification_error(
         &self,

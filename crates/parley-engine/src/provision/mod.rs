@@ -390,6 +390,12 @@ fn validate_file(file: &WorkspaceFile) -> Result<(), ProvisionError> {
         let spec = channel_spec(c.draft(None))
             .map_err(|e| invalid(format!("channel '{}': {e}", c.name)))?;
         check_rules(&spec, &c.keyword_sets)?;
+        let file_templates: Vec<(String, String)> = c
+            .templates
+            .iter()
+            .map(|t| (t.name.trim().to_owned(), t.language.trim().to_owned()))
+            .collect();
+        crate::service::channels::check_triggers(&spec, &file_templates)?;
         let channel = unsaved_channel(&spec);
         for t in &c.templates {
             crate::service::templates::spec_of(&channel, &template_input(t))

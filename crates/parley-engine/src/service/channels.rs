@@ -96,6 +96,8 @@ pub async fn create(
 ) -> Result<Channel, ProvisionError> {
     let keyword_sets = input.keyword_sets.take();
     let spec = validate(input, keyword_sets.as_ref().unwrap_or(&BTreeMap::new()))?;
+    // A new channel has no templates yet: its triggers come with a later replace.
+    check_triggers(&spec, &[])?;
     let channel = create_spec(w, &spec, now).await?;
     if let Some(sets) = &keyword_sets {
         super::keyword_sets::replace_all(w.store, channel.id, sets, now).await?;
@@ -133,6 +135,14 @@ pub async fn replace(
         Some(sets) => validate(input, sets)?,
         None => validate(input, &keyword_sets_of(w.store, id).await?)?,
     };
+    let templates: Vec<(String, String)> = w
+        .store
+        .list_templates(Some(id))
+        .await?
+        .into_iter()
+        .map(|t| (t.name, t.language))
+        .collect();
+    check_triggers(&spec, &templates)?;
     let channel = replace_spec(w, id, &spec, now).await?;
     if let Some(sets) = &keyword_sets {
         super::keyword_sets::replace_all(w.store, id, sets, now).await?;
@@ -157,6 +167,18 @@ pub async fn delete(w: Writes<'_>, id: Uuid) -> Result<(), ProvisionError> {
     w.store.delete_channel(id).await?;
     w.changed(id).await;
     Ok(())
+}
+
+/// The notification triggers of a channel's settings name templates it has (name, language).
+pub fn check_triggers(
+    spec: &ChannelSpec,
+    templates: &[(String, String)],
+) -> Result<(), ProvisionError> {
+    let behaviour = crate::channel_rules::behaviour_of(&spec.settings)
+        .map_err(|e| invalid(format!("channel '{}': {e}", spec.name)))?;
+    behaviour
+        .check_triggers(templates)
+        .map_err(|e| invalid(format!("channel '{}': {e}", spec.name)))
 }
 
 /// The spec a stored channel was made from, to compare with a file's.

@@ -9,6 +9,7 @@
 //! request is refused.
 
 use parley_core::campaign::eligibility::Exclusion;
+use parley_core::consent::SendPurpose;
 use parley_core::model::{Actor, ChannelKind, TemplateCategory, TemplateStatus};
 use parley_core::notify_fields::{self, CaseValues, ContactValues, Context};
 use parley_core::{E164, ErrorCode, Timestamp, new_id};
@@ -70,7 +71,8 @@ pub struct NotificationInput {
     pub recipient: RecipientInput,
     #[serde(default)]
     pub context: ContextInput,
-    /// `standard` (default) or `broadcast` (TM-06).
+    /// `standard` (default; `transactional` is the same) or `broadcast`, which needs the
+    /// recipient's explicit opt-in (TM-06, TM-09).
     #[serde(rename = "type")]
     pub kind: Option<String>,
 }
@@ -96,6 +98,8 @@ pub struct Notified {
     pub body: String,
     pub status: String,
     pub replayed: bool,
+    /// The template's category (utility, marketing...), as WhatsApp bills it (TM-13).
+    pub category: TemplateCategory,
 }
 
 /// Why nothing was sent. Each but `KeyReused` and `Store` has an entry in the error log.
@@ -217,14 +221,18 @@ async fn attempt(
     let store = &engine.store;
     let channel = channel_of(store, &input.channel).await?;
     *channel_id = Some(channel.id);
-    match input.kind.as_deref() {
-        None | Some("standard") | Some("broadcast") => {}
+    // TM-06's Triggered Outbound Type. A broadcast is a message sent because the business
+    // chose to, not because the person did something: it needs explicit opt-in (TM-09, BC-02),
+    // never the implicit consent a first message on an implicit channel gives.
+    let purpose = match input.kind.as_deref().map(str::trim) {
+        None | Some("standard") | Some("transactional") => SendPurpose::Notification,
+        Some("broadcast") => SendPurpose::Broadcast,
         Some(other) => {
             return Err(invalid(format!(
-                "type: {other} is not standard or broadcast"
+                "type: {other} is not standard (transactional) or broadcast"
             )));
         }
-    }
+    };
     let template = store
         .template(channel.id, &input.template.name, &input.template.language)
         .await?
@@ -318,8 +326,7 @@ async fn attempt(
             phone: k.phone.unwrap_or_default(),
         }),
         case: case.map(|k| CaseValues {
-            // Cases have no number of their own yet: the id stands for it.
-            number: k.id.to_string(),
+            number: k.number.map_or_else(|| k.id.to_string(), |n| n.to_string()),
             subject: k.subject,
             status: k.status.as_str().to_owned(),
         }),
@@ -358,7 +365,7 @@ async fn attempt(
     };
     let reached = engine
         .outreach()
-        .send(&request, now)
+        .send_as(&request, purpose, now)
         .await
         .map_err(|e| match e {
             OutreachError::Excluded {
@@ -411,6 +418,7 @@ async fn attempt(
         body: reached.entry.body.clone(),
         status: reached.entry.status.as_str().to_owned(),
         replayed: reached.replayed,
+        category: template.category,
     })
 }
 

@@ -39,6 +39,9 @@ pub struct NotificationView {
     pub created_messaging_user: bool,
     /// The text as rendered from the template.
     pub body: String,
+    /// The template's category, which WhatsApp bills by (TM-13).
+    #[schema(schema_with = crate::schema::template_category)]
+    pub category: parley_core::model::TemplateCategory,
 }
 
 /// A notification that was not sent (also written to the error log).
@@ -117,6 +120,7 @@ pub async fn send_notification(
                 appended: n.appended,
                 created_messaging_user: n.created_messaging_user,
                 body: n.body,
+                category: n.category,
             };
             let mut response = if replayed {
                 (StatusCode::OK, Json(view)).into_response()
