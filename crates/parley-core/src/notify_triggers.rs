@@ -57,8 +57,13 @@ impl ConsentFilter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Happened {
     /// A case is closed; `at` is when it last changed (its closing, unless edited since).
-    CaseClosed { case_id: Uuid, at: Timestamp },
-    SessionEnded { session_id: Uuid },
+    CaseClosed {
+        case_id: Uuid,
+        at: Timestamp,
+    },
+    SessionEnded {
+        session_id: Uuid,
+    },
     /// A messaging user's consent is now `to`; `change` is the consent history row that says so.
     ConsentChanged {
         messaging_user_id: Uuid,
@@ -141,7 +146,11 @@ mod tests {
         let out = consent(Some(ConsentStatus::OptedOut));
         let explicit = consent(Some(ConsentStatus::ExplicitlyOptedIn));
         assert!(fires(TriggerOn::ConsentChanged, &[], &out));
-        assert!(fires(TriggerOn::ConsentChanged, &[ConsentFilter::OptedOut], &out));
+        assert!(fires(
+            TriggerOn::ConsentChanged,
+            &[ConsentFilter::OptedOut],
+            &out
+        ));
         assert!(!fires(
             TriggerOn::ConsentChanged,
             &[ConsentFilter::OptedOut],

@@ -209,11 +209,7 @@ impl NotifyTriggers {
                 let Some((channel, triggers)) = self.triggers_of(user.channel_id).await? else {
                     return Ok(());
                 };
-                let change = store
-                    .consent_history(user.id)
-                    .await?
-                    .last()
-                    .map(|c| c.id);
+                let change = store.consent_history(user.id).await?.last().map(|c| c.id);
                 let happened = Happened::ConsentChanged {
                     messaging_user_id: user.id,
                     to: user.consent_status,

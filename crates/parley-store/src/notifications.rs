@@ -61,15 +61,20 @@ pub struct NotificationErrorWrite {
 }
 
 impl Store {
-    pub async fn create_notification(&self, n: &NotificationRecord) -> Result<()> {
+    /// Records a notification; when one already holds its entry (a concurrent request with the
+    /// same idempotency key recorded it first), answers that one instead.
+    pub async fn create_notification(&self, n: &NotificationRecord) -> Result<NotificationRecord> {
         on_backend!(self, write c => sqlx::query(
             "INSERT INTO notifications (id, channel_id, template_name, template_language, recipient, \
              entry_id, session_id, messaging_user_id, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (entry_id) DO NOTHING")
             .bind(n.id).bind(n.channel_id).bind(&n.template_name).bind(&n.template_language)
             .bind(&n.recipient).bind(n.entry_id).bind(n.session_id).bind(n.messaging_user_id)
             .bind(&n.status).bind(n.created_at.millis()).execute(c).await.map(|r| r.rows_affected()))?;
-        Ok(())
+        let stored = on_backend!(self, write c => sqlx::query_as::<_, NotificationRecord>(
+            "SELECT * FROM notifications WHERE entry_id = $1")
+            .bind(n.entry_id).fetch_optional(c).await)?;
+        stored.ok_or(StoreError::not_found("notification"))
     }
 
     /// The notification that sent `entry_id`, if any (per message: index `notifications_entry`).

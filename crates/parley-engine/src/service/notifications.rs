@@ -403,8 +403,7 @@ async fn attempt(
                 status: "queued".into(),
                 created_at: now,
             };
-            store.create_notification(&n).await?;
-            n
+            store.create_notification(&n).await?
         }
     };
     Ok(Notified {

@@ -329,7 +329,437 @@ async fn the_error_log_expires_after_its_retention(b: TestBackend) {
     assert!(error_log(&app).await.is_empty());
 }
 
+/// Creates `name` on channel `ch` (approved unless `status` says otherwise).
+async fn template(app: &TestApp, ch: Uuid, body: Value) {
+    let (s, t) = parley_testkit::status_and_json(
+        app.req(Method::POST, &format!("/api/v1/channels/{ch}/templates"))
+            .json(&body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+}
+
+/// Replaces the Sim channel's settings.
+async fn put_settings(app: &TestApp, ch: Uuid, settings: Value) -> (StatusCode, Value) {
+    parley_testkit::status_and_json(app.req(Method::PUT, &format!("/api/v1/channels/{ch}")).json(
+        &json!({"name": "Sim", "kind": "sms", "provider": "simulator", "address": "+14155550100",
+                "number_type": "long_code", "country": "US", "consent_level": "implicit",
+                "settings": settings}),
+    ))
+    .await
+}
+
+fn outbound_bodies(all: &[parley_store::SimulatorMessage]) -> Vec<String> {
+    all.iter()
+        .filter(|m| m.direction == parley_core::model::Direction::Outbound)
+        .map(|m| m.body.clone())
+        .collect()
+}
+
+async fn each_trigger_fires_once(b: TestBackend) {
+    use parley_core::Clock as _;
+    use parley_engine::DomainEvent;
+    let app = app(b).await;
+    let ch = channel(&app).await;
+    template(
+        &app,
+        ch,
+        json!({"name": "case_done", "language": "en", "status": "approved",
+        "body": "Case {{1}} is closed."}),
+    )
+    .await;
+    template(
+        &app,
+        ch,
+        json!({"name": "bye", "language": "en", "status": "approved",
+        "body": "Thanks for writing to {{1}}."}),
+    )
+    .await;
+    template(
+        &app,
+        ch,
+        json!({"name": "subscribed", "language": "en", "status": "approved",
+        "body": "You are subscribed."}),
+    )
+    .await;
+
+    // A trigger must name a template of the channel.
+    let (s, e) = put_settings(
+        &app,
+        ch,
+        json!({"notification_triggers": [{"on": "case_closed", "template": "nope"}]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("notification_triggers[0].template"),
+        "{e}"
+    );
+    let (s, e) = put_settings(
+        &app,
+        ch,
+        json!({"notification_triggers": [{"on": "case_closed", "template": "case_done", "when": 1}]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+
+    let (s, c) = put_settings(
+        &app,
+        ch,
+        json!({"notification_triggers": [
+            {"on": "case_closed", "template": "case_done", "parameters": ["{{case.number}}"]},
+            {"on": "session_ended", "template": "bye", "language": "en",
+             "parameters": ["{{channel.name}}"]},
+            {"on": "consent_changed", "template": "subscribed",
+             "consent": ["explicitly_opted_in", "doubly_opted_in"]}]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+
+    // The customer writes: an implicitly opted-in user (no trigger: its filter wants explicit)
+    // and an open session.
+    let r = app
+        .anon(Method::POST, "/simulator/inbound")
+        .json(&json!({"channel": "Sim", "from": CUSTOMER, "text": "hello"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let user = app.wait_for_user(ch, CUSTOMER).await.id;
+    let store = app.db.store.clone();
+    let session = eventually(&app.events, "the customer's open session", || {
+        let s = store.clone();
+        async move { s.open_session(user).await.unwrap() }
+    })
+    .await;
+    let triggers = app.engine.notify_triggers();
+    let now = || parley_core::SystemClock.now();
+
+    // Session ended.
+    store
+        .set_session_status(
+            session.id,
+            parley_core::model::SessionStatus::Ended,
+            None,
+            now(),
+        )
+        .await
+        .unwrap();
+    let ended = DomainEvent::SessionChanged {
+        session_id: session.id,
+    };
+    app.events.publish(ended.clone());
+    let got = received(&app, CUSTOMER, 1).await;
+    assert_eq!(got, ["Thanks for writing to Sim."]);
+    // Replayed: queued once, so nothing more.
+    triggers.on_event(&ended).await.unwrap();
+
+    // Consent changed to explicit.
+    store
+        .set_consent(
+            user,
+            parley_core::model::ConsentStatus::ExplicitlyOptedIn,
+            &parley_store::ConsentOrigin {
+                source: parley_core::model::ConsentSource::Api,
+                reason: "test".into(),
+                entry_id: None,
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    let consent = DomainEvent::ConsentChanged {
+        messaging_user_id: user,
+    };
+    app.events.publish(consent.clone());
+    let got = received(&app, CUSTOMER, 2).await;
+    assert_eq!(got[1], "You are subscribed.");
+    triggers.on_event(&consent).await.unwrap();
+
+    // Case closed: the case's contact has the customer's number.
+    let (s, contact) = parley_testkit::status_and_json(
+        app.req(Method::POST, "/api/v1/contacts")
+            .json(&json!({"first_name": "Ann", "phone": CUSTOMER})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{contact}");
+    let contact: Uuid = contact["id"].as_str().unwrap().parse().unwrap();
+    let case = store
+        .create_case(contact, Some(ch), "Broken", now())
+        .await
+        .unwrap();
+    // An open case fires nothing.
+    triggers
+        .on_event(&DomainEvent::CaseChanged { case_id: case.id })
+        .await
+        .unwrap();
+    store
+        .update_case_fields(
+            case.id,
+            None,
+            Some(parley_core::model::CaseStatus::Closed),
+            now(),
+        )
+        .await
+        .unwrap();
+    let closed = DomainEvent::CaseChanged { case_id: case.id };
+    app.events.publish(closed.clone());
+    let got = received(&app, CUSTOMER, 3).await;
+    let number = store.case(case.id).await.unwrap().number.unwrap();
+    assert_eq!(got[2], format!("Case {number} is closed."));
+    triggers.on_event(&closed).await.unwrap();
+    // Even on a node that has never seen the case (no memory of it), the key holds.
+    app.engine
+        .notify_triggers()
+        .on_event(&closed)
+        .await
+        .unwrap();
+
+    // Three firings, three jobs, three messages.
+    let counts = store.queue_counts("notifications").await.unwrap();
+    assert_eq!(
+        counts.ready + counts.running + counts.done + counts.dead,
+        3,
+        "{counts:?}"
+    );
+    eventually(&app.events, "the trigger jobs are done", || {
+        let s = store.clone();
+        async move { (!s.has_pending_jobs("notifications").await.unwrap()).then_some(()) }
+    })
+    .await;
+    let all = store.simulator_messages(CUSTOMER, None, 200).await.unwrap();
+    let mut bodies = outbound_bodies(&all);
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        [
+            format!("Case {number} is closed."),
+            "Thanks for writing to Sim.".to_owned(),
+            "You are subscribed.".to_owned()
+        ]
+    );
+}
+
+async fn a_provider_failure_is_logged(b: TestBackend) {
+    let app = app(b).await;
+    let ch = channel(&app).await;
+    // Every send fails for good, as an invalid number would (error 2001).
+    let (s, c) = put_settings(
+        &app,
+        ch,
+        json!({"simulate": {"error_rate": 1.0, "error": "permanent"}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    let (s, n, _) = post(
+        &app,
+        &notification(json!({"phone": CUSTOMER}), json!(["Ann", "A-1"])),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{n}");
+    let app_ref = &app;
+    let log = eventually(
+        &app.events,
+        "the provider failure in the error log",
+        || async move {
+            let log = error_log(app_ref).await;
+            (!log.is_empty()).then_some(log)
+        },
+    )
+    .await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["stage"], "provider");
+    assert_eq!(log[0]["code"], "2001");
+    assert_eq!(log[0]["entry_id"], n["entry_id"]);
+    assert_eq!(log[0]["notification_id"], n["id"]);
+    assert_eq!(log[0]["template"], "order_ready/en");
+    // The status reported again logs nothing more.
+    let entry: Uuid = n["entry_id"].as_str().unwrap().parse().unwrap();
+    let session: Uuid = n["session_id"].as_str().unwrap().parse().unwrap();
+    app.engine
+        .notify_triggers()
+        .on_event(&parley_engine::DomainEvent::MessageStatusChanged {
+            session_id: session,
+            entry_id: entry,
+        })
+        .await
+        .unwrap();
+    assert_eq!(error_log(&app).await.len(), 1);
+    let stored = app
+        .db
+        .store
+        .notification_by_entry(entry)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, "failed");
+}
+
+async fn a_broadcast_needs_explicit_opt_in(b: TestBackend) {
+    let app = app(b).await;
+    channel(&app).await;
+    let mut body = notification(json!({"phone": CUSTOMER}), json!(["Ann", "A-1"]));
+    body["type"] = json!("broadcast");
+    // A new number on an implicit channel would be implicitly opted in: not enough.
+    let (s, e, _) = post(&app, &body, None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["exclusion"], "not_explicitly_opted_in", "{e}");
+    assert_eq!(e["code"], "2002");
+    // Nobody was created for it.
+    let ch = app
+        .db
+        .store
+        .channel_by_name("Sim")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert!(
+        app.db
+            .store
+            .messaging_user_by_key(ch, CUSTOMER)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A standard notification creates them, implicitly opted in: still not enough.
+    let (s, n, _) = post(
+        &app,
+        &notification(json!({"phone": CUSTOMER}), json!(["Ann", "A-1"])),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{n}");
+    let (s, e, _) = post(&app, &body, None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let log = error_log(&app).await;
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log.iter().all(|l| l["stage"] == "exclusion"));
+    assert_eq!(log[0]["inputs"]["type"], "broadcast");
+    // Explicitly opted in: it goes.
+    let user: Uuid = n["messaging_user_id"].as_str().unwrap().parse().unwrap();
+    app.db
+        .store
+        .set_consent(
+            user,
+            parley_core::model::ConsentStatus::ExplicitlyOptedIn,
+            &parley_store::ConsentOrigin {
+                source: parley_core::model::ConsentSource::Api,
+                reason: "test".into(),
+                entry_id: None,
+            },
+            parley_core::Clock::now(&parley_core::SystemClock),
+        )
+        .await
+        .unwrap();
+    let (s, ok, _) = post(&app, &body, None).await;
+    assert_eq!(s, StatusCode::CREATED, "{ok}");
+    received(&app, CUSTOMER, 2).await;
+    // An unknown type is refused.
+    body["type"] = json!("promotional");
+    let (s, e, _) = post(&app, &body, None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("type"), "{e}");
+}
+
+async fn whatsapp_notifications_keep_their_category(b: TestBackend) {
+    let app = app(b).await;
+    let (s, c) = parley_testkit::status_and_json(app.req(Method::POST, "/api/v1/channels").json(
+        &json!({"name": "WA", "kind": "whatsapp", "provider": "simulator",
+                "address": "+14155550199", "consent_level": "implicit"}),
+    ))
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let wa: Uuid = c["id"].as_str().unwrap().parse().unwrap();
+    template(
+        &app,
+        wa,
+        json!({"name": "payment_update", "language": "en", "status": "approved",
+        "category": "utility", "body": "Payment {{1}} received."}),
+    )
+    .await;
+    template(
+        &app,
+        wa,
+        json!({"name": "spring_sale", "language": "en", "status": "approved",
+        "category": "marketing", "body": "Spring sale starts {{1}}."}),
+    )
+    .await;
+    template(
+        &app,
+        wa,
+        json!({"name": "new_terms", "language": "en", "status": "pending",
+        "category": "utility", "body": "Our terms changed on {{1}}."}),
+    )
+    .await;
+    let send = |name: &str, value: &str| {
+        json!({"channel": "WA", "template": {"name": name, "language": "en"},
+               "parameters": [value], "recipient": {"phone": "+447400123456"}})
+    };
+    let (s, n, _) = post(&app, &send("payment_update", "P-1"), None).await;
+    assert_eq!(s, StatusCode::CREATED, "{n}");
+    assert_eq!(n["category"], "utility");
+    assert_eq!(n["body"], "Payment P-1 received.");
+    let entry: Uuid = n["entry_id"].as_str().unwrap().parse().unwrap();
+    let stored = app.db.store.entry(entry).await.unwrap();
+    assert!(stored.template.is_some(), "sent as the approved template");
+    let (s, n, _) = post(&app, &send("spring_sale", "today"), None).await;
+    assert_eq!(s, StatusCode::CREATED, "{n}");
+    assert_eq!(n["category"], "marketing");
+
+    let (s, e, _) = post(&app, &send("new_terms", "1 May"), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("pending"), "{e}");
+    let log = error_log(&app).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["stage"], "validation");
+    assert_eq!(log[0]["template"], "new_terms/en");
+}
+
+async fn concurrent_retries_with_one_key_make_one_entry(b: TestBackend) {
+    let app = app(b).await;
+    channel(&app).await;
+    let body = notification(json!({"phone": CUSTOMER}), json!(["Ann", "A-1"]));
+    let answers = futures_util::future::join_all(
+        (0..20).map(|_| post(&app, &body, Some("order-A-1-concurrent"))),
+    )
+    .await;
+    let created = answers
+        .iter()
+        .filter(|(s, _, _)| *s == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|(s, _, _)| *s == StatusCode::CREATED || *s == StatusCode::OK),
+        "{answers:?}"
+    );
+    let first = &answers[0].1;
+    for (_, v, _) in &answers {
+        assert_eq!(v["entry_id"], first["entry_id"], "{answers:?}");
+        assert_eq!(v["id"], first["id"], "{answers:?}");
+    }
+    received(&app, CUSTOMER, 1).await;
+    let all = app
+        .db
+        .store
+        .simulator_messages(CUSTOMER, None, 200)
+        .await
+        .unwrap();
+    assert_eq!(outbound_bodies(&all).len(), 1);
+}
+
 parley_store::on_both_backends!(
+    each_trigger_fires_once,
+    a_provider_failure_is_logged,
+    a_broadcast_needs_explicit_opt_in,
+    whatsapp_notifications_keep_their_category,
+    concurrent_retries_with_one_key_make_one_entry,
     the_error_log_expires_after_its_retention,
     each_recipient_form_reaches_the_phone,
     an_open_session_gets_the_notification_appended,
