@@ -26,6 +26,60 @@ pub const FIELDS: &[&str] = &[
     "channel.name",
 ];
 
+/// Whether `name` is a field a notification can fill: one of [`FIELDS`], or `data.` and a
+/// dotted path of non-empty parts.
+pub fn known(name: &str) -> bool {
+    FIELDS.contains(&name)
+        || name
+            .strip_prefix("data.")
+            .is_some_and(|p| p.split('.').all(|part| !part.trim().is_empty()))
+}
+
+/// A template's declared merge fields (`{"1": "contact.first_name", "2": "case.number"}`) as the
+/// ordered list its placeholders take, checked against the template's `placeholders`: every
+/// placeholder named once, each by a known field.
+pub fn declared(
+    fields: &std::collections::BTreeMap<String, String>,
+    placeholders: usize,
+) -> Result<Vec<String>, String> {
+    let mut out = vec![String::new(); placeholders];
+    for (k, v) in fields {
+        let n: usize = k
+            .trim()
+            .trim_start_matches("{{")
+            .trim_end_matches("}}")
+            .trim()
+            .parse()
+            .map_err(|_| format!("merge_fields: '{k}' is not a placeholder number such as 1"))?;
+        let slot = n
+            .checked_sub(1)
+            .and_then(|i| out.get_mut(i))
+            .ok_or_else(|| {
+                format!(
+                    "merge_fields: the text has no placeholder {{{{{n}}}}} (it has {placeholders})"
+                )
+            })?;
+        let name = v.trim();
+        if !known(name) {
+            return Err(format!(
+                "merge_fields.{k}: '{name}' is not a merge field (one of {}, or data.<path>)",
+                FIELDS.join(", ")
+            ));
+        }
+        if !slot.is_empty() {
+            return Err(format!("merge_fields: placeholder {n} is named twice"));
+        }
+        *slot = name.to_owned();
+    }
+    if let Some(i) = out.iter().position(String::is_empty) {
+        return Err(format!(
+            "merge_fields: placeholder {{{{{}}}}} has no field (name every placeholder, or none)",
+            i + 1
+        ));
+    }
+    Ok(out)
+}
+
 /// The record a notification is about, as plain values (the engine reads the rows).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Context {
@@ -213,6 +267,33 @@ mod tests {
         assert_eq!(
             values(Some(&ps), &[], &empty).unwrap_err().missing,
             ["case.subject"]
+        );
+    }
+
+    #[test]
+    fn declared_fields_name_every_placeholder() {
+        let map = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        assert_eq!(
+            declared(
+                &map(&[("2", "case.number"), ("1", "contact.first_name")]),
+                2
+            )
+            .unwrap(),
+            ["contact.first_name", "case.number"]
+        );
+        assert!(declared(&map(&[("1", "contact.first_name")]), 2).is_err());
+        assert!(declared(&map(&[("3", "contact.first_name")]), 2).is_err());
+        assert!(declared(&map(&[("1", "agent.name")]), 1).is_err());
+        assert!(declared(&map(&[("x", "contact.first_name")]), 1).is_err());
+        assert!(declared(&map(&[("1", "data.")]), 1).is_err());
+        assert_eq!(
+            declared(&map(&[("1", "data.order.id")]), 1).unwrap(),
+            ["data.order.id"]
         );
     }
 

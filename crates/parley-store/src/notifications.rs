@@ -164,6 +164,22 @@ impl Store {
             .bind(before.millis()).bind(limit).execute(c).await.map(|r| r.rows_affected()))?)
     }
 
+    /// Declares a template's merge fields, one per placeholder in order (`None`: none).
+    pub async fn set_template_merge_fields(
+        &self,
+        template_id: Uuid,
+        fields: Option<&[String]>,
+    ) -> Result<()> {
+        let raw = fields.map(|f| serde_json::Value::from(f.to_vec()).to_string());
+        let done = on_backend!(self, write c => sqlx::query(
+            "UPDATE templates SET merge_fields = $2 WHERE id = $1")
+            .bind(template_id).bind(raw).execute(c).await.map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::not_found("template"));
+        }
+        Ok(())
+    }
+
     /// A template's merge fields, one per placeholder (empty when none were given).
     pub async fn template_merge_fields(&self, template_id: Uuid) -> Result<Vec<String>> {
         let raw: Option<Option<String>> = on_backend!(self, read c => sqlx::query_scalar(

@@ -566,6 +566,10 @@ pub struct Template {
     pub created_at: Timestamp,
     #[sqlx(try_from = "i64")]
     pub updated_at: Timestamp,
+    /// The merge field of each placeholder in order, a JSON array of names (issue 13); `None`
+    /// when none were declared.
+    #[sqlx(default)]
+    pub merge_fields: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

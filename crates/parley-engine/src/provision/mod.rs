@@ -132,6 +132,9 @@ pub struct TemplateFile {
     pub body: String,
     #[serde(default = "empty_array")]
     pub components: Value,
+    /// Placeholder number to merge field, as the templates API takes them.
+    #[serde(default)]
+    pub merge_fields: Option<BTreeMap<String, String>>,
 }
 
 fn default_template_status() -> TemplateStatus {
@@ -336,6 +339,7 @@ fn template_input(t: &TemplateFile) -> crate::service::templates::TemplateInput 
         status: t.status,
         body: t.body.clone(),
         components: Some(t.components.clone()),
+        merge_fields: t.merge_fields.clone(),
     }
 }
 
@@ -399,6 +403,8 @@ fn validate_file(file: &WorkspaceFile) -> Result<(), ProvisionError> {
         let channel = unsaved_channel(&spec);
         for t in &c.templates {
             crate::service::templates::spec_of(&channel, &template_input(t))
+                .map_err(|e| invalid(format!("template '{}' of '{}': {e}", t.name, c.name)))?;
+            crate::service::templates::merge_fields_of(&template_input(t))
                 .map_err(|e| invalid(format!("template '{}' of '{}': {e}", t.name, c.name)))?;
         }
     }

@@ -39,6 +39,46 @@ pub struct TemplateInput {
     #[serde(default)]
     #[schema(value_type = Option<Vec<Object>>)]
     pub components: Option<Value>,
+    /// The field that fills each placeholder when a notification gives no parameters
+    /// (`{"1": "contact.first_name", "2": "case.number"}`): every placeholder, or none.
+    #[serde(default)]
+    pub merge_fields: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// The declared merge fields as stored (in placeholder order), checked against the body.
+pub fn merge_fields_of(input: &TemplateInput) -> Result<Option<Vec<String>>, ServiceError> {
+    let Some(map) = &input.merge_fields else {
+        return Ok(None);
+    };
+    if map.is_empty() {
+        return Ok(None);
+    }
+    let count = placeholder_count(&input.body).map_err(|e| invalid(format!("body: {e}")))?;
+    parley_core::notify_fields::declared(map, count)
+        .map(Some)
+        .map_err(invalid)
+}
+
+/// The stored merge fields as the API shows them: placeholder number to field.
+pub fn merge_fields_view(t: &Template) -> Option<std::collections::BTreeMap<String, String>> {
+    let list: Vec<String> = serde_json::from_str(t.merge_fields.as_deref()?).ok()?;
+    Some(
+        list.into_iter()
+            .enumerate()
+            .map(|(i, f)| ((i + 1).to_string(), f))
+            .collect(),
+    )
+}
+
+async fn write_merge_fields(
+    store: &Store,
+    template: Template,
+    fields: Option<Vec<String>>,
+) -> Result<Template, ServiceError> {
+    store
+        .set_template_merge_fields(template.id, fields.as_deref())
+        .await?;
+    Ok(store.template_by_id(template.id).await?)
 }
 
 fn utility() -> TemplateCategory {
@@ -138,7 +178,9 @@ pub async fn create(
 ) -> Result<Template, ServiceError> {
     let channel = store.channel(channel_id).await?;
     let spec = spec_of(&channel, input)?;
-    Ok(store.create_template(&spec, now).await?)
+    let fields = merge_fields_of(input)?;
+    let created = store.create_template(&spec, now).await?;
+    write_merge_fields(store, created, fields).await
 }
 
 /// Replaces a template; queued messages of the old one fail when it stops being approved or its
@@ -153,9 +195,10 @@ pub async fn update(
     let current = store.template_by_id(id).await?;
     let channel = store.channel(current.channel_id).await?;
     let spec = spec_of(&channel, input)?;
+    let fields = merge_fields_of(input)?;
     let updated = store.update_template(id, &spec, now).await?;
     settle_queued(store, events, &current, &updated, now).await;
-    Ok(updated)
+    write_merge_fields(store, updated, fields).await
 }
 
 async fn settle_queued(
@@ -218,6 +261,7 @@ pub async fn put(
     report: &mut ApplyReport,
 ) -> Result<(), ServiceError> {
     let spec = spec_of(channel, input)?;
+    let fields = merge_fields_of(input)?;
     let label = format!("template {}/{}/{}", channel.name, spec.name, spec.language);
     match existing
         .iter()
@@ -225,13 +269,15 @@ pub async fn put(
     {
         None => {
             report.created.push(label);
-            store.create_template(&spec, now).await?;
+            let created = store.create_template(&spec, now).await?;
+            write_merge_fields(store, created, fields).await?;
         }
         Some(e)
             if e.category == spec.category
                 && e.status == spec.status
                 && e.body == spec.body
-                && e.components == spec.components =>
+                && e.components == spec.components
+                && merge_fields_view(e) == input.merge_fields.clone().filter(|m| !m.is_empty()) =>
         {
             report.unchanged += 1;
         }
@@ -239,6 +285,7 @@ pub async fn put(
             report.updated.push(label);
             let updated = store.update_template(e.id, &spec, now).await?;
             settle_queued(store, events, e, &updated, now).await;
+            write_merge_fields(store, updated, fields).await?;
         }
     }
     Ok(())

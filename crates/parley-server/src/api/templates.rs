@@ -43,6 +43,8 @@ pub struct TemplateView {
     pub parameters: usize,
     #[schema(value_type = Vec<Object>)]
     pub components: Value,
+    /// Placeholder number to the merge field that fills it in a notification (issue 13).
+    pub merge_fields: Option<std::collections::BTreeMap<String, String>>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -51,6 +53,7 @@ impl From<Template> for TemplateView {
     fn from(t: Template) -> Self {
         Self {
             parameters: placeholder_count(&t.body).unwrap_or(0),
+            merge_fields: templates::merge_fields_view(&t),
             id: t.id,
             channel_id: t.channel_id,
             name: t.name,

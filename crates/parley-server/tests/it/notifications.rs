@@ -754,7 +754,70 @@ async fn concurrent_retries_with_one_key_make_one_entry(b: TestBackend) {
     assert_eq!(outbound_bodies(&all).len(), 1);
 }
 
+async fn declared_merge_fields_fill_a_notification(b: TestBackend) {
+    let app = app(b).await;
+    let ch = channel(&app).await;
+    let url = format!("/api/v1/channels/{ch}/templates");
+    // Refused: an unknown field, a placeholder left without one.
+    for (fields, word) in [
+        (
+            json!({"1": "contact.first_name", "2": "agent.name"}),
+            "agent.name",
+        ),
+        (json!({"1": "contact.first_name"}), "placeholder {{2}}"),
+        (
+            json!({"1": "contact.first_name", "3": "case.number"}),
+            "no placeholder {{3}}",
+        ),
+    ] {
+        let (s, e) = parley_testkit::status_and_json(app.req(Method::POST, &url).json(
+            &json!({"name": "hello", "language": "en", "status": "approved",
+                    "body": "Hi {{1}}, case {{2}}.", "merge_fields": fields}),
+        ))
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        let m = e["message"].as_str().unwrap();
+        assert!(m.contains("merge_fields") && m.contains(word), "{e}");
+    }
+    let (s, t) = parley_testkit::status_and_json(app.req(Method::POST, &url).json(
+        &json!({"name": "hello", "language": "en", "status": "approved",
+                "body": "Hi {{1}}, order {{2}}.",
+                "merge_fields": {"2": "data.order.number", "1": "contact.first_name"}}),
+    ))
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    assert_eq!(
+        t["merge_fields"],
+        json!({"1": "contact.first_name", "2": "data.order.number"})
+    );
+    let (s, got) = parley_testkit::status_and_json(app.req(
+        Method::GET,
+        &format!("/api/v1/templates/{}", t["id"].as_str().unwrap()),
+    ))
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(got["merge_fields"], t["merge_fields"]);
+
+    let (s, c) = parley_testkit::status_and_json(
+        app.req(Method::POST, "/api/v1/contacts")
+            .json(&json!({"first_name": "Cleo", "phone": CUSTOMER})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let (s, n, _) = post(
+        &app,
+        &json!({"channel": "Sim", "template": {"name": "hello", "language": "en"},
+                "recipient": {"contact_id": c["id"]},
+                "context": {"data": {"order": {"number": "Z-9"}}}}),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{n}");
+    assert_eq!(n["body"], "Hi Cleo, order Z-9.");
+}
+
 parley_store::on_both_backends!(
+    declared_merge_fields_fill_a_notification,
     each_trigger_fires_once,
     a_provider_failure_is_logged,
     a_broadcast_needs_explicit_opt_in,
