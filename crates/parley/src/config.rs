@@ -50,10 +50,13 @@ pub struct Config {
     /// The key flows sign their webhook calls with (`X-Parley-Signature: sha256=<hex>` of the
     /// body's HMAC-SHA256). Empty: calls go unsigned.
     pub flow_secret: String,
+    /// Days a notification error-log entry is kept before the hourly sweep deletes it (TM-08:
+    /// 30).
+    pub notification_error_retention_days: u64,
 }
 
 /// Every configuration key, as read from `PARLEY_<KEY>` variables.
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 17] = [
     "database_url",
     "listen",
     "max_body_bytes",
@@ -70,6 +73,7 @@ const KEYS: [&str; 16] = [
     "short_link_base",
     "campaign_lookahead",
     "flow_secret",
+    "notification_error_retention_days",
 ];
 
 impl Default for Config {
@@ -91,6 +95,7 @@ impl Default for Config {
             short_link_base: String::new(),
             campaign_lookahead: parley_engine::campaigns::LOOKAHEAD,
             flow_secret: String::new(),
+            notification_error_retention_days: 30,
         }
     }
 }
@@ -145,6 +150,16 @@ mod tests {
         let mut fields = fields;
         fields.sort_unstable();
         assert_eq!(fields, keys);
+    }
+
+    #[test]
+    fn notification_error_retention_is_configurable() {
+        assert_eq!(Config::default().notification_error_retention_days, 30);
+        let c: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string("notification_error_retention_days = 7"))
+            .extract()
+            .unwrap();
+        assert_eq!(c.notification_error_retention_days, 7);
     }
 
     #[test]

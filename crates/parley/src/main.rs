@@ -447,6 +447,9 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
         link_base: config.link_base(),
         campaign_lookahead: config.campaign_lookahead,
         flow_secret: (!config.flow_secret.is_empty()).then(|| config.flow_secret.clone()),
+        notification_error_retention: std::time::Duration::from_secs(
+            config.notification_error_retention_days.clamp(1, 3650) * 24 * 3600,
+        ),
         ..EngineConfig::default()
     };
     let engine = Engine::new(store.clone(), clock, EventBus::default(), engine_config);
