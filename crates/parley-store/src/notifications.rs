@@ -126,11 +126,26 @@ impl Store {
         before: Option<Timestamp>,
         limit: i64,
     ) -> Result<Vec<NotificationError>> {
+        self.notification_errors_where(before, limit, None, None)
+            .await
+    }
+
+    /// The error log of one channel or one stage (either may be `None`: any), as
+    /// [`Store::notification_errors`].
+    pub async fn notification_errors_where(
+        &self,
+        before: Option<Timestamp>,
+        limit: i64,
+        channel_id: Option<Uuid>,
+        stage: Option<&str>,
+    ) -> Result<Vec<NotificationError>> {
         let before = before.map_or(i64::MAX, |t| t.millis());
         Ok(
             on_backend!(self, read c => sqlx::query_as::<_, NotificationError>(
-            "SELECT * FROM notification_errors WHERE at < $1 ORDER BY at DESC, id DESC LIMIT $2")
-            .bind(before).bind(limit).fetch_all(c).await)?,
+            "SELECT * FROM notification_errors WHERE at < $1 \
+             AND ($3 IS NULL OR channel_id = $3) AND ($4 IS NULL OR stage = $4) \
+             ORDER BY at DESC, id DESC LIMIT $2")
+            .bind(before).bind(limit).bind(channel_id).bind(stage).fetch_all(c).await)?,
         )
     }
 

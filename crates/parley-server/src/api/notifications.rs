@@ -209,6 +209,10 @@ pub struct ErrorLogParams {
     pub before: Option<i64>,
     /// Items per page, 1 to 500 (default 50).
     pub limit: Option<u32>,
+    /// Only this channel's entries.
+    pub channel_id: Option<Uuid>,
+    /// Only entries of this stage: `validation`, `exclusion` or `provider`.
+    pub stage: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/notification-errors", tag = "notifications", params(ErrorLogParams),
@@ -223,9 +227,22 @@ pub async fn list_notification_errors(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit: 1 to 500"));
     }
+    let stage = p.stage.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    if let Some(s) = stage
+        && !["validation", "exclusion", "provider"].contains(&s)
+    {
+        return Err(ApiError::invalid(
+            "stage: one of validation, exclusion, provider",
+        ));
+    }
     let rows = state
         .store
-        .notification_errors(p.before.map(Timestamp::from_millis), i64::from(limit))
+        .notification_errors_where(
+            p.before.map(Timestamp::from_millis),
+            i64::from(limit),
+            p.channel_id,
+            stage,
+        )
         .await?;
     let next_before = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| r.at.millis()))

@@ -74,6 +74,11 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
     },
     Asset {
+        name: "notification-errors.js",
+        body: include_str!("../../assets/notification-errors.js"),
+        content_type: JS,
+    },
+    Asset {
         name: "simulator.js",
         body: include_str!("../../assets/simulator.js"),
         content_type: JS,
@@ -107,6 +112,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "webhooks.html",
         include_str!("../../templates/webhooks.html"),
+    ),
+    (
+        "notification-errors.html",
+        include_str!("../../templates/notification-errors.html"),
     ),
     (
         "simulator.html",
@@ -303,6 +312,18 @@ async fn webhooks_page(Extension(session): Extension<ConsoleSession>) -> Respons
     )
 }
 
+/// The notification error log (TM-08): configuration's view of what was not sent, admins only.
+async fn notification_errors_page(Extension(session): Extension<ConsoleSession>) -> Response {
+    if session.agent.role != AgentRole::Admin {
+        return denied(&session, "notification-errors");
+    }
+    render(
+        StatusCode::OK,
+        "notification-errors.html",
+        signed_in_context(&session, "notification-errors"),
+    )
+}
+
 fn denied(session: &ConsoleSession, page: &str) -> Response {
     render(
         StatusCode::FORBIDDEN,
@@ -380,6 +401,10 @@ pub fn signed_in_routes() -> Router<AppState> {
         .route("/console/campaigns", get(campaigns_page))
         .route("/console/flows", get(flows_page))
         .route("/console/webhooks", get(webhooks_page))
+        .route(
+            "/console/notification-errors",
+            get(notification_errors_page),
+        )
 }
 
 /// `GET /assets/{name}`: needs no session (the login page uses the stylesheet).

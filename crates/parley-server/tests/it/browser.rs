@@ -463,7 +463,110 @@ async fn components_in_a_real_browser(b: TestBackend) {
     );
 }
 
+/// The Notification errors admin page (`tests/browser/notification-errors.mjs`): the log in
+/// words, filters by stage and channel, an entry's inputs as text, Delete. Screenshots go to
+/// `PARLEY_SHOTS` when set.
+async fn notification_errors_in_a_real_browser(b: TestBackend) {
+    use reqwest::{Method, StatusCode};
+    use serde_json::json;
+    let dir = harness();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir()
+            && PathBuf::from("/usr/bin/chromium").exists(),
+        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
+    );
+    let d = Desk::new(b).await;
+    let admin = d.agent("Ada", 3, AgentRole::Admin).await;
+    let app = &d.app;
+    let (s, other) =
+        parley_testkit::status_and_json(app.req(Method::POST, "/api/v1/channels").json(
+            &json!({"name": "Other SMS", "kind": "sms", "provider": "simulator",
+                "address": "+14155550188", "number_type": "long_code", "country": "US",
+                "consent_level": "implicit"}),
+        ))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{other}");
+    for ch in [
+        d.channel.id.to_string(),
+        other["id"].as_str().unwrap().to_owned(),
+    ] {
+        let (s, t) = parley_testkit::status_and_json(
+            app.req(Method::POST, &format!("/api/v1/channels/{ch}/templates"))
+                .json(
+                    &json!({"name": "order_ready", "language": "en", "status": "approved",
+                              "body": "Hi {{1}}, order {{2}} is ready."}),
+                ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{t}");
+    }
+    let notify = |channel: &str, recipient: serde_json::Value, parameters: serde_json::Value| {
+        json!({"channel": channel, "template": {"name": "order_ready", "language": "en"},
+               "parameters": parameters, "recipient": recipient,
+               "context": {"data": {"note": "<img src=x onerror=alert(1)>"}}})
+    };
+    let refused = [
+        notify(
+            &d.channel.name,
+            json!({"phone": "+14155550123"}),
+            json!(["{{data.missing}}", "A-1"]),
+        ),
+        notify(
+            &d.channel.name,
+            json!({"phone": "+447911123456"}),
+            json!(["Ann", "A-1"]),
+        ),
+        notify(
+            "Other SMS",
+            json!({"phone": "<b>bold</b>"}),
+            json!(["Ann", "A-1"]),
+        ),
+    ];
+    for body in &refused {
+        let (s, v) = parley_testkit::status_and_json(
+            app.req(Method::POST, "/api/v1/notifications").json(body),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    }
+    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("notification-error-shots")
+                .join(format!("{b:?}").to_lowercase())
+        },
+        PathBuf::from,
+    );
+    let profile = tempfile_dir();
+    let run = tokio::process::Command::new("node")
+        .arg("notification-errors.mjs")
+        .arg(format!("--url={}", app.base))
+        .arg(format!("--user={}:{PASSWORD}", admin.email))
+        .arg("--other=Other SMS")
+        .arg(format!("--shots={}", shots.display()))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the notification errors scenario finishes within three minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "notification errors scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left = app.db.store.notification_errors(None, 10).await.unwrap();
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().all(|e| e.recipient != "<b>bold</b>"));
+}
+
 parley_store::on_both_backends!(
+    notification_errors_in_a_real_browser,
     components_in_a_real_browser,
     flows_in_a_real_browser,
     campaigns_in_a_real_browser,
