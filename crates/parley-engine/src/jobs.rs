@@ -454,7 +454,8 @@ mod tests {
                 "media.fetch",
                 "campaign.send",
                 "flow.event",
-                "twilio.callback"
+                "twilio.callback",
+                "notification.trigger"
             ]
         );
         for kind in JobKind::KNOWN {
@@ -474,7 +475,8 @@ mod tests {
                 "media",
                 "campaign",
                 "flows",
-                "callbacks"
+                "callbacks",
+                "notifications"
             ]
         );
     }
