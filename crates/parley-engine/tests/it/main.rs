@@ -11,6 +11,7 @@ mod inbound;
 mod keyword_precedence;
 mod leases;
 mod module_graph;
+mod notify_apply;
 mod outreach;
 mod plans;
 mod processes;
