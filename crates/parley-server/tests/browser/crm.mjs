@@ -1,0 +1,204 @@
+// The side panel's contact and case (issue 13, item 4), in a real browser (Debian's Chromium,
+// driven by playwright-core): a supervisor edits the contact's name in place, finds a case by
+// subject as they type (arrows, Escape, Enter) and links it, changes its status and closes it,
+// finds another by number, and creates a new case from typed text. Customer text with markup is
+// shown as text.
+//
+// Run by hand like console.mjs:
+// `node crm.mjs --url=http://127.0.0.1:8080 --user=email:password --session=<id> --number=<n>
+//   [--shots=/tmp/shots]`. --number is the number of a second case to find by number.
+// Exits 0 when the scenario passed, 1 with the failing step otherwise, 2 when started wrongly.
+
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import process from 'node:process';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const FLAGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+const WAIT = Number(process.env.STEP_TIMEOUT_MS || 15000);
+
+const args = Object.fromEntries(process.argv.slice(2)
+  .map((a) => /^--([\w-]+)=(.*)$/s.exec(a)).filter(Boolean).map((m) => [m[1], m[2]]));
+const url = (args.url || '').replace(/\/+$/, '');
+const at = (args.user || '').indexOf(':');
+if (!url || at <= 0 || !args.session || !args.number) {
+  console.error('crm.mjs: --url, --user=email:password, --session=<id> and --number=<n> are required.');
+  process.exit(2);
+}
+const user = { email: args.user.slice(0, at), password: args.user.slice(at + 1) };
+const shots = args.shots || '';
+if (shots) mkdirSync(shots, { recursive: true });
+
+let step = 'starting';
+const pageErrors = [];
+const dir = mkdtempSync(join(tmpdir(), 'parley-crm-'));
+let context = null;
+let page = null;
+
+async function stage(name, fn) {
+  step = name;
+  await fn();
+  console.log(`ok  ${name}`);
+  if (pageErrors.length) throw new Error('errors in the page: ' + pageErrors.join(' | '));
+}
+
+async function shot(name) {
+  if (!shots) return;
+  const path = join(shots, name + '.png');
+  await page.screenshot({ path, fullPage: true });
+  console.log(`shot ${path}`);
+}
+
+const sel = (id) => `[data-testid="${id}"]`;
+
+async function text(id) {
+  return (await page.textContent(sel(id))).trim();
+}
+
+async function expectText(id, want) {
+  await page.waitForFunction(([s, w]) => {
+    const n = document.querySelector(s);
+    return n && n.textContent.trim() === w;
+  }, [sel(id), want]);
+}
+
+/** Types into the picker and waits for its list to answer with at least `n` options. */
+async function search(q, n) {
+  await page.fill(sel('case-search'), '');
+  await page.type(sel('case-search'), q);
+  await page.waitForFunction(([q, n]) => {
+    const list = document.querySelector('[data-testid="case-results"]');
+    const input = document.querySelector('[data-testid="case-search"]');
+    return list && !list.hidden && input.value.trim() === q
+      && list.querySelectorAll('[role="option"]:not([aria-disabled])').length >= n;
+  }, [q, n]);
+}
+
+async function activeOption() {
+  return page.evaluate(() => {
+    const id = document.querySelector('[data-testid="case-search"]').getAttribute('aria-activedescendant');
+    const li = id && document.getElementById(id);
+    return li ? li.textContent.trim() : '';
+  });
+}
+
+async function main() {
+  context = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1400, height: 900 },
+  });
+  context.setDefaultTimeout(WAIT);
+  page = context.pages()[0] || await context.newPage();
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+
+  await stage('supervisor signs in and opens the session', async () => {
+    await page.goto(url + '/console/login');
+    await page.fill('input[name="email"]', user.email);
+    await page.fill('input[name="password"]', user.password);
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === '/console'),
+      page.click('[data-testid="login-submit"]'),
+    ]);
+    await page.goto(url + '/console#session=' + args.session);
+    await page.waitForSelector(sel('contact-name-form') + ':not([hidden])');
+    const first = await page.inputValue(sel('contact-first'));
+    if (first !== 'Ada') throw new Error('first name shown as ' + JSON.stringify(first));
+  });
+
+  await stage("the contact's name is edited in place, and markup in it stays text", async () => {
+    if (!(await page.isDisabled(sel('contact-name-save')))) throw new Error('Save is enabled before any change');
+    await page.fill(sel('contact-last'), 'Lovelace <b>x</b>');
+    await page.click(sel('contact-name-save'));
+    await page.waitForFunction(() => {
+      const dl = document.querySelector('[data-testid="contact"]');
+      return dl && dl.textContent.includes('Ada Lovelace <b>x</b>');
+    });
+    if (await page.$('[data-testid="contact"] b')) throw new Error('the name was rendered as HTML');
+  });
+
+  let firstNumber = '';
+  await stage('typing a subject lists matching cases; arrows move, Escape closes then clears', async () => {
+    await search('parcel', 2);
+    const options = await page.$$eval(sel('case-option'), (ls) => ls.map((l) => l.textContent.trim()));
+    if (!options.some((o) => o.includes('Parcel late <i>again</i>'))) throw new Error('options: ' + JSON.stringify(options));
+    if (await page.$(sel('case-results') + ' i')) throw new Error('a subject was rendered as HTML');
+    const top = await activeOption();
+    await page.keyboard.press('ArrowDown');
+    const second = await activeOption();
+    if (!second || second === top) throw new Error('ArrowDown did not move: ' + top + ' / ' + second);
+    await page.keyboard.press('ArrowUp');
+    if ((await activeOption()) !== top) throw new Error('ArrowUp did not come back');
+    await shot('h6-case-picker');
+    await page.keyboard.press('Escape');
+    await page.waitForSelector(sel('case-results'), { state: 'hidden' });
+    if ((await page.inputValue(sel('case-search'))) !== 'parcel') throw new Error('the first Escape cleared the text');
+    await page.keyboard.press('Escape');
+    if ((await page.inputValue(sel('case-search'))) !== '') throw new Error('the second Escape kept the text');
+  });
+
+  await stage('Enter links the highlighted case; its number, subject and status are shown', async () => {
+    await search('parcel late', 1);
+    const top = await activeOption();
+    await page.keyboard.press('Enter');
+    await page.waitForSelector(sel('case-current') + ':not([hidden])');
+    await page.waitForFunction((t) => {
+      const s = document.querySelector('[data-testid="case-subject"]');
+      return s && t.includes(s.textContent.trim());
+    }, top);
+    firstNumber = await text('case-number');
+    if (!/^Case \d+$/.test(firstNumber)) throw new Error('number shown as ' + firstNumber);
+    if ((await page.inputValue(sel('case-status'))) !== 'new') throw new Error('status is not new');
+  });
+
+  await stage('the status select changes the status; Close closes; Reopen reopens', async () => {
+    await page.selectOption(sel('case-status'), 'working');
+    await page.waitForSelector(sel('case-status') + '[data-status="working"]');
+    await page.click(sel('case-close'));
+    await page.waitForSelector(sel('case-status') + '[data-status="closed"]');
+    await page.waitForSelector(sel('case-reopen') + ':not([hidden])');
+    if (!(await page.isDisabled(sel('case-status')))) throw new Error('the status of a closed case can still be picked');
+    await shot('h6-case-closed');
+    await page.click(sel('case-reopen'));
+    await page.waitForSelector(sel('case-status') + '[data-status="working"]');
+  });
+
+  await stage('a number finds its case exactly, and Enter links it', async () => {
+    await search('#' + args.number, 1);
+    const options = await page.$$eval('[data-testid="case-results"] [role="option"]', (ls) => ls.map((l) => l.textContent.trim()));
+    if (options.length !== 1 || !options[0].startsWith('Case ' + args.number)) {
+      throw new Error('options for a number: ' + JSON.stringify(options));
+    }
+    await page.keyboard.press('Enter');
+    await expectText('case-number', 'Case ' + args.number);
+  });
+
+  await stage('typed text that matches nothing becomes a new case', async () => {
+    await search('Refund for broken <mug>', 1);
+    const options = await page.$$eval('[data-testid="case-results"] [role="option"]', (ls) => ls.map((l) => l.dataset.testid));
+    if (options.join() !== 'case-option-new') throw new Error('options: ' + JSON.stringify(options));
+    await page.keyboard.press('Enter');
+    await expectText('case-subject', 'Refund for broken <mug>');
+    const number = await text('case-number');
+    if (number === firstNumber || number === 'Case ' + args.number) throw new Error('no new case: ' + number);
+    if ((await page.inputValue(sel('case-status'))) !== 'new') throw new Error('the new case is not new');
+    await shot('h6-case-created');
+  });
+}
+
+main()
+  .then(async () => { await context.close(); rmSync(dir, { recursive: true, force: true }); process.exit(0); })
+  .catch(async (err) => {
+    console.error(`FAILED at: ${step}\n${err && err.stack ? err.stack : err}`);
+    if (page) {
+      await shot('h6-failed').catch(() => {});
+      const shownText = await page.innerText('main').catch(() => '(no page)');
+      console.error('the page showed:\n' + shownText);
+    }
+    if (context) await context.close().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(1);
+  });
