@@ -1457,44 +1457,57 @@
 
   // --- Side panel: the contact's name, edited in place -----------------------------------------
 
+  /**
+   * The contact's name, edited in place. Without a contact the same fields add one (MU-07: the
+   * agent asks the customer's name): matched by the customer's number first, created otherwise.
+   */
   function renderContactName() {
     const c = state.contact;
     const form = $('contact-name-form');
-    form.hidden = !c;
-    if (!c) return;
+    const key = c ? c.id : 'new:' + ((state.user && state.user.id) || '');
+    form.hidden = !state.user;
+    if (!state.user) return;
     // Keep what the agent is typing when the panel refreshes under them.
-    if (form.contains(document.activeElement) && form.dataset.contactId === c.id) return;
-    form.dataset.contactId = c.id;
-    $('contact-first').value = c.first_name || '';
-    $('contact-last').value = c.last_name || '';
+    if (form.contains(document.activeElement) && form.dataset.contactId === key) return;
+    form.dataset.contactId = key;
+    $('contact-first').value = c ? c.first_name || '' : '';
+    $('contact-last').value = c ? c.last_name || '' : '';
+    $('contact-name-save').textContent = c ? 'Save name' : 'Add contact';
     $('contact-name-save').disabled = true;
   }
 
   function nameEdited() {
     const c = state.contact;
-    $('contact-name-save').disabled = !c
-      || ($('contact-first').value.trim() === (c.first_name || '') && $('contact-last').value.trim() === (c.last_name || ''));
+    const first = $('contact-first').value.trim();
+    const last = $('contact-last').value.trim();
+    $('contact-name-save').disabled = c
+      ? first === (c.first_name || '') && last === (c.last_name || '')
+      : !first && !last;
   }
 
   async function saveContactName(ev) {
     ev.preventDefault();
     const c = state.contact;
-    if (!c) return;
-    // The contacts API replaces the whole contact: send its phone and e-mail back unchanged.
-    const body = {
-      first_name: $('contact-first').value.trim(),
-      last_name: $('contact-last').value.trim(),
-      phone: c.phone || undefined,
-      email: c.email || undefined,
-    };
+    const first = $('contact-first').value.trim();
+    const last = $('contact-last').value.trim();
     try {
-      state.contact = await api('PUT', '/api/v1/contacts/' + encodeURIComponent(c.id), body);
+      if (c) {
+        // The contacts API replaces the whole contact: send its phone and e-mail back unchanged.
+        const body = { first_name: first, last_name: last, phone: c.phone || undefined, email: c.email || undefined };
+        state.contact = await api('PUT', '/api/v1/contacts/' + encodeURIComponent(c.id), body);
+        notify('Name saved.', 'info');
+      } else {
+        const userId = state.user && state.user.id;
+        if (!userId) return;
+        const match = { by_phone: true, create_when_missing: true, first_name: first, last_name: last };
+        const linked = await api('PUT', '/api/v1/messaging-users/' + encodeURIComponent(userId) + '/contact', { match });
+        notify(linked.linked_by === 'created' ? 'Contact added.' : 'Linked to the contact with this number.', 'info');
+      }
       $('contact-name-save').disabled = true;
-      notify('Name saved.', 'info');
-      document.activeElement.blur();
+      if (document.activeElement) document.activeElement.blur();
       refreshSide();
     } catch (err) {
-      showError('Could not save the name', err);
+      showError(c ? 'Could not save the name' : 'Could not add the contact', err);
     }
   }
 

@@ -1,5 +1,6 @@
 // The side panel's contact and case (issue 13, item 4), in a real browser (Debian's Chromium,
-// driven by playwright-core): a supervisor edits the contact's name in place, finds a case by
+// driven by playwright-core): a supervisor adds the customer's contact from a typed name (MU-07)
+// and edits the name in place, finds a case by
 // subject as they type (arrows, Escape, Enter) and links it, changes its status and closes it,
 // finds another by number, and creates a new case from typed text. Customer text with markup is
 // shown as text.
@@ -105,6 +106,19 @@ async function main() {
     ]);
     await page.goto(url + '/console#session=' + args.session);
     await page.waitForSelector(sel('contact-name-form') + ':not([hidden])');
+  });
+
+  await stage('a customer without a contact gets one from the name the agent types', async () => {
+    await expectText('contact-name-save', 'Add contact');
+    if (!(await page.isDisabled(sel('contact-name-save')))) throw new Error('Add contact is enabled without a name');
+    await page.fill(sel('contact-first'), 'Ada');
+    await shot('h6-no-contact');
+    await page.click(sel('contact-name-save'));
+    await expectText('contact-name-save', 'Save name');
+    await page.waitForFunction(() => {
+      const dl = document.querySelector('[data-testid="contact"]');
+      return dl && dl.textContent.includes('Ada') && dl.textContent.includes('+14155550177');
+    });
     const first = await page.inputValue(sel('contact-first'));
     if (first !== 'Ada') throw new Error('first name shown as ' + JSON.stringify(first));
   });

@@ -463,8 +463,8 @@ async fn components_in_a_real_browser(b: TestBackend) {
     );
 }
 
-/// The side panel's contact and case (`tests/browser/crm.mjs`): the contact's name edited in
-/// place, a case found by subject and by number in the picker and linked, its status changed,
+/// The side panel's contact and case (`tests/browser/crm.mjs`): a contact added from the name
+/// the agent types and edited in place, a case found by subject and by number in the picker and linked, its status changed,
 /// closed and reopened, and a new case made from typed text. Screenshots go under the target's
 /// temporary folder, or to `PARLEY_SHOTS` when set.
 async fn case_picker_in_a_real_browser(b: TestBackend) {
@@ -476,20 +476,17 @@ async fn case_picker_in_a_real_browser(b: TestBackend) {
     let store = &d.app.db.store;
     let now = SystemClock.now();
     let session = build::customer_session(store, &d.channel, "+14155550177", now).await;
-    let contact = store
+    // The cases to find belong to an older record; the customer has no contact yet.
+    let older = store
         .create_contact(
             &parley_store::ContactSpec {
-                first_name: "Ada".into(),
+                first_name: "Ada (old record)".into(),
                 last_name: String::new(),
-                phone: Some("+14155550177".parse().unwrap()),
+                phone: None,
                 email: None,
             },
             now,
         )
-        .await
-        .unwrap();
-    store
-        .link_contact(session.messaging_user_id, contact.id, now)
         .await
         .unwrap();
     let mut numbers = Vec::new();
@@ -500,7 +497,7 @@ async fn case_picker_in_a_real_browser(b: TestBackend) {
     ] {
         let input = CaseInput {
             subject: subject.into(),
-            contact_id: Some(contact.id),
+            contact_id: Some(older.id),
             channel_id: None,
             owner_agent_id: None,
             session_ids: vec![],
@@ -540,13 +537,23 @@ async fn case_picker_in_a_real_browser(b: TestBackend) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    let user = store
+        .messaging_user(session.messaging_user_id)
+        .await
+        .unwrap();
+    let contact = store
+        .contact(user.contact_id.expect("a contact was added"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (contact.first_name.as_str(), contact.last_name.as_str()),
+        ("Ada", "Lovelace <b>x</b>")
+    );
+    assert_eq!(contact.phone.as_deref(), Some("+14155550177"));
     let linked = store.session(session.id).await.unwrap().case_id.unwrap();
     let case = store.case(linked).await.unwrap();
     assert_eq!(case.subject, "Refund for broken <mug>");
     assert_eq!(case.contact_id, contact.id);
-    let contact = store.contact(contact.id).await.unwrap();
-    assert_eq!(contact.last_name, "Lovelace <b>x</b>");
-    assert_eq!(contact.phone.as_deref(), Some("+14155550177"));
 }
 
 parley_store::on_both_backends!(
