@@ -65,6 +65,36 @@ async fn a_user_is_created_with_consent_and_its_consent_changes_with_a_reason(b:
     assert_eq!(user["consent_status"], "ExplicitlyOptedIn");
     let uid = id(&user);
 
+    // The list beside the create, and the document names every new route with its schemas.
+    let listed = app
+        .get_json(&format!("/api/v1/messaging-users?channel_id={}", ch.id))
+        .await;
+    assert_eq!(listed["items"][0]["id"], uid, "{listed}");
+    let doc = app.get_json("/api/openapi.json").await;
+    for (path, methods) in [
+        ("/api/v1/messaging-users", &["get", "post"][..]),
+        ("/api/v1/messaging-users/{id}/consent", &["post"]),
+        ("/api/v1/messaging-users/{id}/consent-history", &["get"]),
+        ("/api/v1/messaging-users/{id}/contact", &["put", "delete"]),
+        ("/api/v1/cases", &["get", "post"]),
+        ("/api/v1/cases/{id}", &["get", "patch"]),
+        ("/api/v1/cases/{id}/close", &["post"]),
+        ("/api/v1/cases/{id}/reopen", &["post"]),
+        (
+            "/api/v1/cases/{id}/sessions/{session_id}",
+            &["put", "delete"],
+        ),
+    ] {
+        for m in methods {
+            assert!(
+                doc["paths"][path][m]["responses"].is_object(),
+                "{m} {path} is documented"
+            );
+        }
+    }
+    assert!(doc["components"]["schemas"]["CaseView"].is_object());
+    assert!(doc["components"]["schemas"]["MessagingUserInput"].is_object());
+
     let (status, again) = post(
         &app,
         "/api/v1/messaging-users",
@@ -543,8 +573,59 @@ async fn cases_are_numbered_searched_changed_closed_and_reopened(b: TestBackend)
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+async fn inbound_messages_link_by_the_same_rules(b: TestBackend) {
+    let app = TestApp::spawn(b).await;
+    let phoebe = contact(&app, "Phoebe", Some("+14155550111"), None).await;
+    let mut channels = Vec::new();
+    for (name, address, linking) in [
+        ("Phone", "+14155550100", json!({"by_phone": true})),
+        (
+            "Create",
+            "+14155550101",
+            json!({"by_phone": false, "create_when_missing": true}),
+        ),
+        ("Off", "+14155550102", json!("off")),
+    ] {
+        let (s, ch) = post(
+            &app,
+            "/api/v1/channels",
+            json!({"name": name, "kind": "sms", "provider": "simulator", "address": address,
+                   "number_type": "toll_free", "settings": {"contact_linking": linking}}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{ch}");
+        let r = app
+            .anon(Method::POST, "/simulator/inbound")
+            .json(&json!({"channel": name, "from": "+14155550111", "text": "hello"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        channels.push(id(&ch).parse::<Uuid>().unwrap());
+    }
+    let by_phone = app.wait_for_user(channels[0], "+14155550111").await;
+    assert_eq!(by_phone.contact_id, Some(phoebe));
+    let created = app.wait_for_user(channels[1], "+14155550111").await;
+    let made = created.contact_id.expect("a contact was created");
+    assert_ne!(made, phoebe);
+    let made = app.db.store.contact(made).await.unwrap();
+    assert_eq!(made.phone.as_deref(), Some("+14155550111"));
+    let off = app.wait_for_user(channels[2], "+14155550111").await;
+    assert_eq!(off.contact_id, None);
+    // A setting that is neither a preset nor the rules is refused when the channel is written.
+    let (s, v) = post(
+        &app,
+        "/api/v1/channels",
+        json!({"name": "Bad", "kind": "sms", "provider": "simulator", "address": "+14155550103",
+               "number_type": "toll_free", "settings": {"contact_linking": {"by_fax": true}}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+}
+
 parley_store::on_both_backends!(
     a_user_is_created_with_consent_and_its_consent_changes_with_a_reason,
     contacts_link_by_the_channels_matching_rules,
     cases_are_numbered_searched_changed_closed_and_reopened,
+    inbound_messages_link_by_the_same_rules,
 );
