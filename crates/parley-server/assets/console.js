@@ -18,6 +18,9 @@
     owned: false,
     timeline: [],
     user: null,
+    /** The customer's contact and the session's case, as the side panel shows them. */
+    contact: null,
+    case: null,
     templates: [],
     analyzeSeq: 0,
     analysis: null,

@@ -141,10 +141,17 @@ pub async fn update(
         }
         None => case.status,
     };
-    if case.status == CaseStatus::Closed
-        && (patch.subject.is_some() || patch.owner_agent_id.is_some())
-    {
-        return Err(invalid("status: the case is closed: reopen it first"));
+    if case.status == CaseStatus::Closed {
+        let field = match (&patch.subject, &patch.owner_agent_id) {
+            (Some(_), _) => Some("subject"),
+            (None, Some(_)) => Some("owner_agent_id"),
+            (None, None) => None,
+        };
+        if let Some(field) = field {
+            return Err(invalid(format!(
+                "{field}: the case is closed: reopen it first"
+            )));
+        }
     }
     let owner = patch.owner_agent_id.unwrap_or(case.owner_agent_id);
     if owner != case.owner_agent_id {

@@ -464,6 +464,9 @@ async fn cases_are_numbered_searched_changed_closed_and_reopened(b: TestBackend)
     );
     let (s, v) = patch(json!({"status": "working"})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (s, v) = patch(json!({"subject": "Renamed"})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v.to_string().contains("subject: the case is closed"), "{v}");
     let (s, v) = post(&app, &format!("/api/v1/cases/{pid}/reopen"), json!({})).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "working");
