@@ -1,59 +1,24 @@
 // The side panel's contact and case (issue 13, item 4), in a real browser (Debian's Chromium,
 // driven by playwright-core): a supervisor adds the customer's contact from a typed name (MU-07)
-// and edits the name in place, finds a case by
-// subject as they type (arrows, Escape, Enter) and links it, changes its status and closes it,
-// finds another by number, and creates a new case from typed text. Customer text with markup is
-// shown as text.
+// and edits the name in place, finds a case by subject as they type (arrows, Escape, Enter) and
+// links it, changes its status and closes it, finds another by number, and creates a new case
+// from typed text. Customer text with markup is shown as text.
 //
 // Run by hand like console.mjs:
 // `node crm.mjs --url=http://127.0.0.1:8080 --user=email:password --session=<id> --number=<n>
 //   [--shots=/tmp/shots]`. --number is the number of a second case to find by number.
 // Exits 0 when the scenario passed, 1 with the failing step otherwise, 2 when started wrongly.
 
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import process from 'node:process';
-import { chromium } from 'playwright-core';
+import { args, credentials, needs, Scenario, signIn, url } from './harness.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-const WAIT = Number(process.env.STEP_TIMEOUT_MS || 15000);
+const user = credentials(args.user);
+needs(url && user && args.session && args.number, 'crm.mjs',
+  '--url, --user=email:password, --session=<id> and --number=<n> are required.');
 
-const args = Object.fromEntries(process.argv.slice(2)
-  .map((a) => /^--([\w-]+)=(.*)$/s.exec(a)).filter(Boolean).map((m) => [m[1], m[2]]));
-const url = (args.url || '').replace(/\/+$/, '');
-const at = (args.user || '').indexOf(':');
-if (!url || at <= 0 || !args.session || !args.number) {
-  console.error('crm.mjs: --url, --user=email:password, --session=<id> and --number=<n> are required.');
-  process.exit(2);
-}
-const user = { email: args.user.slice(0, at), password: args.user.slice(at + 1) };
-const shots = args.shots || '';
-if (shots) mkdirSync(shots, { recursive: true });
-
-let step = 'starting';
-const pageErrors = [];
-const dir = mkdtempSync(join(tmpdir(), 'parley-crm-'));
-let context = null;
+const scenario = new Scenario('crm');
+const stage = (name, fn) => scenario.stage(name, fn);
 let page = null;
-
-async function stage(name, fn) {
-  step = name;
-  await fn();
-  console.log(`ok  ${name}`);
-  if (pageErrors.length) throw new Error('errors in the page: ' + pageErrors.join(' | '));
-}
-
-async function shot(name) {
-  if (!shots) return;
-  const path = join(shots, name + '.png');
-  await page.screenshot({ path, fullPage: true });
-  console.log(`shot ${path}`);
-}
+const shot = (name) => scenario.shot(name, page);
 
 const sel = (id) => `[data-testid="${id}"]`;
 
@@ -89,21 +54,10 @@ async function activeOption() {
 }
 
 async function main() {
-  context = await chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1400, height: 900 },
-  });
-  context.setDefaultTimeout(WAIT);
-  page = context.pages()[0] || await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page = await scenario.page();
 
   await stage('supervisor signs in and opens the session', async () => {
-    await page.goto(url + '/console/login');
-    await page.fill('input[name="email"]', user.email);
-    await page.fill('input[name="password"]', user.password);
-    await Promise.all([
-      page.waitForURL((u) => u.pathname === '/console'),
-      page.click('[data-testid="login-submit"]'),
-    ]);
+    await signIn(page, user);
     await page.goto(url + '/console#session=' + args.session);
     await page.waitForSelector(sel('contact-name-form') + ':not([hidden])');
   });
@@ -203,16 +157,4 @@ async function main() {
   });
 }
 
-main()
-  .then(async () => { await context.close(); rmSync(dir, { recursive: true, force: true }); process.exit(0); })
-  .catch(async (err) => {
-    console.error(`FAILED at: ${step}\n${err && err.stack ? err.stack : err}`);
-    if (page) {
-      await shot('h6-failed').catch(() => {});
-      const shownText = await page.innerText('main').catch(() => '(no page)');
-      console.error('the page showed:\n' + shownText);
-    }
-    if (context) await context.close().catch(() => {});
-    rmSync(dir, { recursive: true, force: true });
-    process.exit(1);
-  });
+await scenario.run(main);
