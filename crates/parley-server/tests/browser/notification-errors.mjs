@@ -7,73 +7,26 @@
 //   --other=<name of the second channel> [--shots=/tmp/shots]`.
 // Exits 0 when the scenario passed, 1 with the failing step otherwise, 2 when started wrongly.
 
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import process from 'node:process';
-import { chromium } from 'playwright-core';
+import { args, credentials, needs, Scenario, signIn, url } from './harness.mjs';
 
-const BROWSER = process.env.CHROMIUM || '/usr/bin/chromium';
-const WAIT = Number(process.env.STEP_TIMEOUT_MS || 15000);
-const opts = {};
-for (const a of process.argv.slice(2)) {
-  const m = /^--([\w-]+)=(.*)$/s.exec(a);
-  if (m) opts[m[1]] = m[2];
-}
-const base = (opts.url || '').replace(/\/+$/, '');
-const colon = (opts.user || '').indexOf(':');
-if (!base || colon <= 0 || !opts.other) {
-  console.error('notification-errors.mjs: --url, --user=email:password and --other are required.');
-  process.exit(2);
-}
-const email = opts.user.slice(0, colon);
-const password = opts.user.slice(colon + 1);
-if (opts.shots) mkdirSync(opts.shots, { recursive: true });
+const user = credentials(args.user);
+needs(url && user && args.other, 'notification-errors.mjs',
+  '--url, --user=email:password and --other are required.');
 
-const profile = mkdtempSync(join(tmpdir(), 'parley-nerr-'));
-const errors = [];
-let current = 'starting';
-let browser = null;
+const scenario = new Scenario('notification-errors');
+const step = (name, fn) => scenario.stage(name, fn);
 let page = null;
-
-async function step(name, body) {
-  current = name;
-  await body();
-  if (errors.length) throw new Error('errors in the page: ' + errors.join(' | '));
-  console.log(`ok  ${name}`);
-}
-
-async function snap(name) {
-  if (!opts.shots) return;
-  const file = join(opts.shots, name + '.png');
-  await page.screenshot({ path: file, fullPage: true });
-  console.log(`shot ${file}`);
-}
+const snap = (name) => scenario.shot(name, page);
 
 const rows = () => page.locator('[data-testid="nerr-row"]');
 const rowCount = (n) => page.waitForFunction(
   (want) => document.querySelectorAll('[data-testid="nerr-row"]').length === want, n);
 
-async function scenario() {
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: BROWSER,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-sync',
-      '--disable-background-networking', '--disable-component-update'],
-    viewport: { width: 1400, height: 900 },
-  });
-  browser.setDefaultTimeout(WAIT);
-  page = browser.pages()[0] || await browser.newPage();
-  page.on('pageerror', (e) => errors.push(e.message));
+async function main() {
+  page = await scenario.page();
 
   await step('admin signs in and opens Notification errors from the navigation', async () => {
-    await page.goto(base + '/console/login');
-    await page.fill('input[name="email"]', email);
-    await page.fill('input[name="password"]', password);
-    await Promise.all([
-      page.waitForURL((u) => u.pathname === '/console'),
-      page.click('[data-testid="login-submit"]'),
-    ]);
+    await signIn(page, user);
     await Promise.all([
       page.waitForURL((u) => u.pathname === '/console/notification-errors'),
       page.click('nav.nav a[href="/console/notification-errors"]'),
@@ -100,10 +53,10 @@ async function scenario() {
     await snap('h7-notification-errors-filtered');
     await page.selectOption('[data-testid="nerr-stage"]', '');
     await rowCount(3);
-    await page.selectOption('[data-testid="nerr-channel"]', { label: opts.other });
+    await page.selectOption('[data-testid="nerr-channel"]', { label: args.other });
     await rowCount(1);
     const channel = await rows().first().locator('td').nth(1).textContent();
-    if (channel !== opts.other) throw new Error('the filtered row is of ' + channel);
+    if (channel !== args.other) throw new Error('the filtered row is of ' + channel);
     await page.selectOption('[data-testid="nerr-channel"]', '');
     await rowCount(3);
   });
@@ -130,16 +83,4 @@ async function scenario() {
   });
 }
 
-let exit = 0;
-try {
-  await scenario();
-  console.log('notification errors scenario passed');
-} catch (err) {
-  exit = 1;
-  console.error(`FAILED at step "${current}": ${err && err.message ? err.message : err}`);
-  if (page) await snap('h7-failure').catch(() => {});
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
-}
-process.exit(exit);
+scenario.run(main);
