@@ -56,7 +56,7 @@ impl ConsentFilter {
 /// What happened, as the records show it once the event arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Happened {
-    /// A case is closed; `at` is when it last changed (its closing, unless edited since).
+    /// A case is closed; `at` is when it was closed (reopening and closing again is a new `at`).
     CaseClosed {
         case_id: Uuid,
         at: Timestamp,

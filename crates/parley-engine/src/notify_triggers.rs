@@ -38,7 +38,7 @@ use crate::service::notifications::{
     Caller, ContextInput, NotificationInput, NotifyError, RecipientInput, TemplateRef, send,
 };
 
-/// Closed cases remembered per node, so an edit of an already closed case fires nothing.
+/// Closed cases remembered per node, so a repeated event costs no job insert.
 const REMEMBERED: usize = 100_000;
 
 /// What a trigger job carries: the notification to send and the key it is sent under.
@@ -174,9 +174,10 @@ impl NotifyTriggers {
                     case_id: Some(c.id),
                     ..ContextInput::default()
                 };
+                // The closing's own time: an edit of a closed case keeps it, so it fires nothing.
                 let happened = Happened::CaseClosed {
                     case_id: c.id,
-                    at: c.updated_at,
+                    at: c.closed_at.unwrap_or(c.updated_at),
                 };
                 self.enqueue(&channel, &triggers, &happened, recipient, context)
                     .await

@@ -511,7 +511,18 @@ async fn each_trigger_fires_once(b: TestBackend) {
     let number = store.case(case.id).await.unwrap().number.unwrap();
     assert_eq!(got[2], format!("Case {number} is closed."));
     triggers.on_event(&closed).await.unwrap();
-    // Even on a node that has never seen the case (no memory of it), the key holds.
+    // Even on a node that has never seen the case (no memory of it), the key holds; an edit of
+    // the closed case keeps its closing time, so it fires nothing either.
+    app.engine
+        .notify_triggers()
+        .on_event(&closed)
+        .await
+        .unwrap();
+    store
+        .update_case_fields(case.id, Some("Broken (edited)"), None, now())
+        .await
+        .unwrap();
+    assert!(store.case(case.id).await.unwrap().closed_at.is_some());
     app.engine
         .notify_triggers()
         .on_event(&closed)
