@@ -82,7 +82,9 @@ pub use simulator::NewSimulatorMessage;
 pub use subscriptions::{
     DeliveryAttempt, NewDelivery, SubscriptionSpec, WebhookDelivery, WebhookSubscription,
 };
-pub use twilio::{TwilioAccount, TwilioMessage};
+pub use twilio::{
+    TwilioAccount, TwilioMessage, TwilioMessageFilter, TwilioMessagingService, TwilioPageCursor,
+};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
