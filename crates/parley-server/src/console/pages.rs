@@ -74,6 +74,11 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
     },
     Asset {
+        name: "twilio.js",
+        body: include_str!("../../assets/twilio.js"),
+        content_type: JS,
+    },
+    Asset {
         name: "simulator.js",
         body: include_str!("../../assets/simulator.js"),
         content_type: JS,
@@ -108,6 +113,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "webhooks.html",
         include_str!("../../templates/webhooks.html"),
     ),
+    ("twilio.html", include_str!("../../templates/twilio.html")),
     (
         "simulator.html",
         include_str!("../../templates/simulator.html"),
@@ -303,6 +309,18 @@ async fn webhooks_page(Extension(session): Extension<ConsoleSession>) -> Respons
     )
 }
 
+/// The Twilio-compatible API's accounts are configuration: admins only, like the API.
+async fn twilio_page(Extension(session): Extension<ConsoleSession>) -> Response {
+    if session.agent.role != AgentRole::Admin {
+        return denied(&session, "twilio");
+    }
+    render(
+        StatusCode::OK,
+        "twilio.html",
+        signed_in_context(&session, "twilio"),
+    )
+}
+
 fn denied(session: &ConsoleSession, page: &str) -> Response {
     render(
         StatusCode::FORBIDDEN,
@@ -380,6 +398,7 @@ pub fn signed_in_routes() -> Router<AppState> {
         .route("/console/campaigns", get(campaigns_page))
         .route("/console/flows", get(flows_page))
         .route("/console/webhooks", get(webhooks_page))
+        .route("/console/twilio", get(twilio_page))
 }
 
 /// `GET /assets/{name}`: needs no session (the login page uses the stylesheet).
