@@ -25,9 +25,7 @@ pub fn choose_sender(
     sticky: Option<Uuid>,
     to_country: Option<&str>,
 ) -> Option<Uuid> {
-    let matches = |s: &PoolSender| {
-        matches!((s.country.as_deref(), to_country), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b))
-    };
+    let matches = |s: &PoolSender| matches!((s.country.as_deref(), to_country), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b));
     let sticky = sticky.and_then(|id| pool.iter().find(|s| s.channel_id == id));
     let local = pool.iter().find(|s| matches(s));
     match (sticky, local) {
@@ -59,7 +57,10 @@ mod tests {
             sender(3, Some("GB")),
         ];
         // No history: the first of the recipient's country.
-        assert_eq!(choose_sender(&pool, None, Some("GB")), Some(Uuid::from_u128(2)));
+        assert_eq!(
+            choose_sender(&pool, None, Some("GB")),
+            Some(Uuid::from_u128(2))
+        );
         // The sender that already wrote to this person keeps doing so.
         assert_eq!(
             choose_sender(&pool, Some(Uuid::from_u128(3)), Some("GB")),
@@ -76,7 +77,10 @@ mod tests {
             Some(Uuid::from_u128(2))
         );
         // No country match, no history: pool order.
-        assert_eq!(choose_sender(&pool, None, Some("FR")), Some(Uuid::from_u128(1)));
+        assert_eq!(
+            choose_sender(&pool, None, Some("FR")),
+            Some(Uuid::from_u128(1))
+        );
         assert_eq!(choose_sender(&pool, None, None), Some(Uuid::from_u128(1)));
         // A sticky channel no longer in the pool is ignored.
         assert_eq!(

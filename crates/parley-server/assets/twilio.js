@@ -130,6 +130,7 @@
   async function revoke(a) {
     try {
       await api('DELETE', BASE + '/' + encodeURIComponent(a.sid));
+      $('tw-account').hidden = true;
       notify(a.name + ' revoked', 'info');
       showAccounts();
     } catch (e) {

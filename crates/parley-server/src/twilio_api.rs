@@ -471,17 +471,21 @@ pub async fn create_message(
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
     let pool_failure = |e: PoolError| match e {
-        PoolError::NotFound(sid) => TwilioFailure::bad(
-            21701,
-            format!("The Messaging Service {sid} does not exist"),
-        ),
+        PoolError::NotFound(sid) => {
+            TwilioFailure::bad(21701, format!("The Messaging Service {sid} does not exist"))
+        }
         PoolError::NoSender(sid, kind) => TwilioFailure::bad(
             21703,
-            format!("The Messaging Service {sid} does not have a {kind} sender available to send to {to}"),
+            format!(
+                "The Messaging Service {sid} does not have a {kind} sender available to send to {to}"
+            ),
         ),
         PoolError::Store(e) => TwilioFailure::internal(e),
     };
-    let channel_id = match (form.get("From").filter(|f| !f.trim().is_empty()), &service_sid) {
+    let channel_id = match (
+        form.get("From").filter(|f| !f.trim().is_empty()),
+        &service_sid,
+    ) {
         (Some(from), service) => {
             // With both, Twilio sends from `From` and files the message under the service.
             if let Some(sid) = service
@@ -685,7 +689,11 @@ pub async fn get_message(
 
 /// `PA` (older than this row: the next page) or `PB` (newer: the previous page), then the keyset.
 fn page_token(kind: &str, row: &TwilioMessage) -> String {
-    format!("{kind}{}_{}", row.created_at.millis(), row.entry_id.simple())
+    format!(
+        "{kind}{}_{}",
+        row.created_at.millis(),
+        row.entry_id.simple()
+    )
 }
 
 fn parse_page_token(token: &str) -> Option<TwilioPageCursor> {
@@ -724,7 +732,9 @@ pub async fn list_messages(
     }
     let filter = list_filter(&query)?;
     let cursor = match query.PageToken.as_deref().filter(|t| !t.is_empty()) {
-        Some(t) => parse_page_token(t).ok_or_else(|| TwilioFailure::bad(20001, "Invalid PageToken"))?,
+        Some(t) => {
+            parse_page_token(t).ok_or_else(|| TwilioFailure::bad(20001, "Invalid PageToken"))?
+        }
         None => TwilioPageCursor::First,
     };
     // Without a token the page is the first, whatever `Page` says: keyset pages are reached only
@@ -761,7 +771,10 @@ pub async fn list_messages(
     let filters = filter_params(&query);
     let start = page * page_size;
     let here = match query.PageToken.as_deref().filter(|t| !t.is_empty()) {
-        Some(t) => format!("{base}?PageSize={page_size}{filters}&Page={page}&PageToken={}", form_encode(t)),
+        Some(t) => format!(
+            "{base}?PageSize={page_size}{filters}&Page={page}&PageToken={}",
+            form_encode(t)
+        ),
         None => format!("{base}?PageSize={page_size}{filters}&Page=0"),
     };
     Ok(Json(MessagePage {
@@ -776,17 +789,20 @@ pub async fn list_messages(
                 page_token("PA", last)
             )
         }),
-        previous_page_uri: rows.first().filter(|_| newer_exists && page > 0).map(|first| {
-            if page == 1 {
-                format!("{base}?PageSize={page_size}{filters}&Page=0")
-            } else {
-                format!(
-                    "{base}?PageSize={page_size}{filters}&Page={}&PageToken={}",
-                    page - 1,
-                    page_token("PB", first)
-                )
-            }
-        }),
+        previous_page_uri: rows
+            .first()
+            .filter(|_| newer_exists && page > 0)
+            .map(|first| {
+                if page == 1 {
+                    format!("{base}?PageSize={page_size}{filters}&Page=0")
+                } else {
+                    format!(
+                        "{base}?PageSize={page_size}{filters}&Page={}&PageToken={}",
+                        page - 1,
+                        page_token("PB", first)
+                    )
+                }
+            }),
         start,
         end: start + messages.len() as i64 - 1,
         messages,

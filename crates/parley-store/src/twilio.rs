@@ -262,10 +262,7 @@ impl Store {
         .flatten())
     }
 
-    pub async fn create_twilio_messaging_service(
-        &self,
-        s: &TwilioMessagingService,
-    ) -> Result<()> {
+    pub async fn create_twilio_messaging_service(&self, s: &TwilioMessagingService) -> Result<()> {
         let ids = serde_json::to_string(&s.channel_ids)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         on_backend!(self, write c => sqlx::query(

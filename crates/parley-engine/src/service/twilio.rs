@@ -69,7 +69,9 @@ async fn live_account(store: &Store, account_sid: &str) -> Result<TwilioAccount,
     let account = store
         .twilio_account(account_sid)
         .await?
-        .ok_or(StoreError::NotFound { entity: "twilio account" })?;
+        .ok_or(StoreError::NotFound {
+            entity: "twilio account",
+        })?;
     if account.revoked_at.is_some() {
         return Err(ServiceError::Invalid(format!(
             "twilio account {account_sid} is revoked"
@@ -88,7 +90,9 @@ async fn own_service(
         .twilio_messaging_service(sid)
         .await?
         .filter(|s| s.account_sid == account_sid)
-        .ok_or(StoreError::NotFound { entity: "messaging service" })?)
+        .ok_or(StoreError::NotFound {
+            entity: "messaging service",
+        })?)
 }
 
 /// A service's name and pool: 1 to 100 characters; 1 to 100 distinct SMS or WhatsApp channels.

@@ -146,7 +146,9 @@ pub async fn list_messaging_services(
         return Err(ApiError::not_found("twilio account"));
     }
     let services = state.store.list_twilio_messaging_services(&sid).await?;
-    Ok(Json(services.iter().map(MessagingServiceView::from).collect()))
+    Ok(Json(
+        services.iter().map(MessagingServiceView::from).collect(),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/twilio-accounts/{sid}/messaging-services", tag = "twilio",

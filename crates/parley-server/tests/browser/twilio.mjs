@@ -118,6 +118,7 @@ async function main() {
     await page.selectOption('#tw-channel-pick', value);
     const pool = await page.locator('[data-testid="tw-pool"]').textContent();
     if (!pool.includes(args.channel)) throw new Error('the pool reads: ' + pool);
+    await shot('h8-twilio-service-form');
     await Promise.all([
       page.waitForResponse((r) => r.url().endsWith('/messaging-services') && r.request().method() === 'POST' && r.status() === 201),
       page.click('[data-testid="tw-service-edit"] button[type="submit"]'),

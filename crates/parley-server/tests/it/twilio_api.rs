@@ -417,7 +417,6 @@ async fn accounts_through_the_admin_api(b: TestBackend) {
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
 }
 
-
 async fn channel(app: &TestApp, name: &str, address: &str, country: &str) -> String {
     let (s, c) = parley_testkit::status_and_json(app.req(Method::POST, "/api/v1/channels").json(
         &json!({"name": name, "kind": "sms", "provider": "simulator", "address": address,
@@ -454,9 +453,10 @@ async fn messaging_services_pick_senders(b: TestBackend) {
         json!({"name": "", "channel_ids": [us1]}),
     ];
     for body in bad {
-        let (s, v) =
-            parley_testkit::status_and_json(app.req(Method::POST, &services_path(&account)).json(&body))
-                .await;
+        let (s, v) = parley_testkit::status_and_json(
+            app.req(Method::POST, &services_path(&account)).json(&body),
+        )
+        .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
     }
     let (s, v) = parley_testkit::status_and_json(
@@ -495,7 +495,11 @@ async fn messaging_services_pick_senders(b: TestBackend) {
                 app,
                 account,
                 &account.auth_token,
-                &[("To", to), ("MessagingServiceSid", mg.as_str()), ("Body", "hi")],
+                &[
+                    ("To", to),
+                    ("MessagingServiceSid", mg.as_str()),
+                    ("Body", "hi"),
+                ],
             )
             .await
         }
@@ -526,7 +530,11 @@ async fn messaging_services_pick_senders(b: TestBackend) {
 
     // No WhatsApp channel in the pool for a WhatsApp recipient.
     let (s, v) = via("whatsapp:+14155550123").await;
-    assert_eq!((s, v["code"].clone()), (StatusCode::BAD_REQUEST, json!(21703)), "{v}");
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(21703)),
+        "{v}"
+    );
 
     // Unknown services and another account's are Twilio's 21701.
     let now = app.engine.clock.now();
@@ -538,17 +546,22 @@ async fn messaging_services_pick_senders(b: TestBackend) {
             &app,
             &other,
             &other.auth_token,
-            &[("To", "+14155550123"), ("MessagingServiceSid", sid.as_str()), ("Body", "hi")],
+            &[
+                ("To", "+14155550123"),
+                ("MessagingServiceSid", sid.as_str()),
+                ("Body", "hi"),
+            ],
         )
         .await;
-        assert_eq!((s, v["code"].clone()), (StatusCode::BAD_REQUEST, json!(21701)), "{v}");
+        assert_eq!(
+            (s, v["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!(21701)),
+            "{v}"
+        );
     }
     // Another account cannot change or delete it either.
     let r = app
-        .req(
-            Method::DELETE,
-            &format!("{}/{mg}", services_path(&other)),
-        )
+        .req(Method::DELETE, &format!("{}/{mg}", services_path(&other)))
         .send()
         .await
         .unwrap();
@@ -561,7 +574,11 @@ async fn messaging_services_pick_senders(b: TestBackend) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let (s, v) = via("+14155550123").await;
-    assert_eq!((s, v["code"].clone()), (StatusCode::BAD_REQUEST, json!(21701)), "{v}");
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(21701)),
+        "{v}"
+    );
 }
 
 fn sids(page: &Value) -> Vec<String> {
@@ -615,14 +632,21 @@ async fn list_filters_and_pages_both_ways(b: TestBackend) {
         (format!("DateSent%3C={today}"), 5),
         (format!("DateSent%3E={today}"), 5),
         (format!("DateSent%3E={tomorrow}"), 0),
-        (format!("DateSent%3E={today}T00:00:00Z&To=%2B14155550132"), 2),
+        (
+            format!("DateSent%3E={today}T00:00:00Z&To=%2B14155550132"),
+            2,
+        ),
     ] {
         let (s, p) = get(&app, &account, &format!("{base}?{query}")).await;
         assert_eq!(s, StatusCode::OK, "{query}: {p}");
         assert_eq!(sids(&p).len(), count, "{query}: {p}");
     }
     let (s, v) = get(&app, &account, &format!("{base}?DateSent=04/12/2026")).await;
-    assert_eq!((s, v["code"].clone()), (StatusCode::BAD_REQUEST, json!(20001)), "{v}");
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(20001)),
+        "{v}"
+    );
     assert!(v["message"].as_str().unwrap().contains("DateSent"), "{v}");
 
     // Pages of two, forwards to the end and back again; the filter rides along.
@@ -648,7 +672,12 @@ async fn list_filters_and_pages_both_ways(b: TestBackend) {
     let (_, again) = get(&app, &account, p1["uri"].as_str().unwrap()).await;
     assert_eq!(sids(&again), sids(&p1));
 
-    let (_, f0) = get(&app, &account, &format!("{base}?PageSize=2&To=%2B14155550131")).await;
+    let (_, f0) = get(
+        &app,
+        &account,
+        &format!("{base}?PageSize=2&To=%2B14155550131"),
+    )
+    .await;
     let next = f0["next_page_uri"].as_str().unwrap();
     assert!(next.contains("To=%2B14155550131"), "{next}");
     let (_, f1) = get(&app, &account, next).await;
@@ -657,7 +686,11 @@ async fn list_filters_and_pages_both_ways(b: TestBackend) {
     assert_eq!(sids(&fb), sids(&f0));
 
     let (s, v) = get(&app, &account, &format!("{base}?PageToken=nonsense")).await;
-    assert_eq!((s, v["code"].clone()), (StatusCode::BAD_REQUEST, json!(20001)), "{v}");
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(20001)),
+        "{v}"
+    );
 }
 
 parley_store::on_both_backends!(
@@ -755,10 +788,21 @@ async fn official_sdks_send_fetch_list_and_validate_callbacks() {
         );
         let to_filtered = out["to_filtered"].as_array().unwrap();
         assert!(!to_filtered.is_empty(), "{name}: {out}");
-        assert!(to_filtered.iter().all(|t| t == "+14155550177"), "{name}: {out}");
+        assert!(
+            to_filtered.iter().all(|t| t == "+14155550177"),
+            "{name}: {out}"
+        );
         let back = &out["back"];
-        assert_eq!(back["first"].as_array().map(Vec::len), Some(1), "{name}: {out}");
-        assert_eq!(back["second"].as_array().map(Vec::len), Some(1), "{name}: {out}");
+        assert_eq!(
+            back["first"].as_array().map(Vec::len),
+            Some(1),
+            "{name}: {out}"
+        );
+        assert_eq!(
+            back["second"].as_array().map(Vec::len),
+            Some(1),
+            "{name}: {out}"
+        );
         assert_ne!(back["first"], back["second"], "{name}: {out}");
         assert_eq!(back["back"], back["first"], "{name}: {out}");
         let callbacks = out["callbacks"].as_array().unwrap();

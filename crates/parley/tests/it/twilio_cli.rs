@@ -61,14 +61,25 @@ async fn accounts_and_services_from_the_command_line(b: TestBackend) {
 
     let (ok, list, err) = run(&db, &["twilio", "accounts", "list"]);
     assert!(ok, "{err}");
-    assert!(list.contains(&sid) && list.contains("Shop") && list.contains("active"), "{list}");
+    assert!(
+        list.contains(&sid) && list.contains("Shop") && list.contains("active"),
+        "{list}"
+    );
     assert!(!list.contains(&token), "{list}");
 
     let (ok, out, err) = run(
         &db,
         &[
-            "twilio", "services", "create", "--account", &sid, "--name", "Alerts", "--channel",
-            "Alerts UK", "Alerts US",
+            "twilio",
+            "services",
+            "create",
+            "--account",
+            &sid,
+            "--name",
+            "Alerts",
+            "--channel",
+            "Alerts UK",
+            "Alerts US",
         ],
     );
     assert!(ok, "{err}");
@@ -76,12 +87,25 @@ async fn accounts_and_services_from_the_command_line(b: TestBackend) {
     assert!(mg.starts_with("MG") && mg.len() == 34, "{out}");
     let (ok, services, err) = run(&db, &["twilio", "services", "list", "--account", &sid]);
     assert!(ok, "{err}");
-    assert!(services.contains(&mg) && services.contains("Alerts UK, Alerts US"), "{services}");
+    assert!(
+        services.contains(&mg) && services.contains("Alerts UK, Alerts US"),
+        "{services}"
+    );
 
     // What the API would refuse, the command refuses: an unknown channel, an empty name.
     let (ok, _, err) = run(
         &db,
-        &["twilio", "services", "create", "--account", &sid, "--name", "X", "--channel", "Nope"],
+        &[
+            "twilio",
+            "services",
+            "create",
+            "--account",
+            &sid,
+            "--name",
+            "X",
+            "--channel",
+            "Nope",
+        ],
     );
     assert!(!ok && err.contains("Nope"), "{err}");
     let (ok, _, err) = run(&db, &["twilio", "accounts", "create", "--name", " "]);
