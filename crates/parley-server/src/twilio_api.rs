@@ -519,7 +519,6 @@ pub async fn create_message(
             ));
         }
     };
-    let channel = state.store.channel(channel_id).await?;
     let status_callback = form
         .get("StatusCallback")
         .map(str::to_owned)
@@ -570,6 +569,9 @@ pub async fn create_message(
         .send(&request, now)
         .await
         .map_err(outreach_failure)?;
+    // The session's channel, not the one chosen now: a replayed send may have gone out from
+    // another channel of the pool.
+    let channel = state.store.channel(reached.session.channel_id).await?;
     let prefix = if channel.kind == ChannelKind::Whatsapp {
         "whatsapp:"
     } else {
