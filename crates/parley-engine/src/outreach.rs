@@ -6,7 +6,8 @@
 //! idempotency key -> recipient (messaging user, or an address: created where the channel's
 //!   level is implicit) -> exclusions (parley_core::notification) -> session (the open one, or
 //!   a new one holding the transcript, SE-19) -> compose (template, length, media)
-//!   -> outbox (user, session, entry, send job and key in one transaction)
+//!   -> outbox (user, session, entry, send job, key and the caller's origin record in one
+//!      transaction)
 //! ```
 //!
 //! Nothing is written for a message that cannot go: an excluded recipient or a refused message
@@ -24,7 +25,7 @@ use parley_core::notification::{UnknownRecipient, exclusion, unknown_recipient};
 use parley_core::{E164, ErrorCode, Timestamp, new_id};
 use parley_store::{
     Channel, ConsentWrite, Entry, IdempotencyKey, InboundWrite, MessagingUser, OutreachTarget,
-    OutreachWritten, Session, Store, StoreError, UserInsert,
+    OutreachWritten, SendOrigin, Session, Store, StoreError, UserInsert,
 };
 use uuid::Uuid;
 
@@ -144,6 +145,17 @@ impl Outreach {
         request: &OutreachRequest,
         now: Timestamp,
     ) -> Result<Reached, OutreachError> {
+        self.send_recorded(request, None, now).await
+    }
+
+    /// Sends `request` at `now` and writes the caller's `origin` record in the same transaction
+    /// (a replayed send writes nothing: the first one did).
+    pub async fn send_recorded(
+        &self,
+        request: &OutreachRequest,
+        origin: Option<&SendOrigin>,
+        now: Timestamp,
+    ) -> Result<Reached, OutreachError> {
         if let Some(key) = &request.idempotency
             && let Some(earlier) = self.store.earlier_send(&key.scope, &key.key, now).await?
         {
@@ -152,7 +164,7 @@ impl Outreach {
         let channel = self.store.channel(request.channel_id).await?;
         let mut tries = 0;
         loop {
-            match self.try_send(&channel, request, now).await {
+            match self.try_send(&channel, request, origin, now).await {
                 Err(OutreachError::Store(StoreError::Conflict(why))) if tries < RACE_RETRIES => {
                     tracing::debug!(%why, "outreach raced another writer; trying again");
                     tries += 1;
@@ -187,6 +199,7 @@ impl Outreach {
         &self,
         channel: &Channel,
         request: &OutreachRequest,
+        origin: Option<&SendOrigin>,
         now: Timestamp,
     ) -> Result<Reached, OutreachError> {
         let (target, new_user) = self.target(channel, request).await?;
@@ -291,7 +304,13 @@ impl Outreach {
         }
         match self
             .store
-            .write_outreach(&effects, request.idempotency.as_ref(), entry.id, now)
+            .write_outreach(
+                &effects,
+                request.idempotency.as_ref(),
+                entry.id,
+                origin,
+                now,
+            )
             .await?
         {
             OutreachWritten::Written => {}

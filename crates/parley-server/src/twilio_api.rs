@@ -18,7 +18,7 @@ use parley_engine::compose::{Author, MediaRef, OutgoingMessage};
 use parley_engine::outreach::{OutreachError, OutreachRequest, Recipient};
 use parley_engine::service::twilio::{self, PoolError};
 use parley_store::{
-    IdempotencyKey, TwilioAccount, TwilioMessage, TwilioMessageFilter, TwilioPageCursor,
+    IdempotencyKey, SendOrigin, TwilioAccount, TwilioMessage, TwilioMessageFilter, TwilioPageCursor,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -563,32 +563,44 @@ pub async fn create_message(
         contact_id: None,
     };
     let now = state.clock.now();
+    let origin = SendOrigin::TwilioApi {
+        account_sid: account.sid.clone(),
+        messaging_service_sid: service_sid.clone(),
+        status_callback: status_callback.clone(),
+    };
     let reached = state
         .engine
         .outreach()
-        .send(&request, now)
+        .send_recorded(&request, Some(&origin), now)
         .await
         .map_err(outreach_failure)?;
-    // The session's channel, not the one chosen now: a replayed send may have gone out from
-    // another channel of the pool.
-    let channel = state.store.channel(reached.session.channel_id).await?;
-    let prefix = if channel.kind == ChannelKind::Whatsapp {
-        "whatsapp:"
-    } else {
-        ""
+    let row = match state.store.twilio_message(reached.entry.id).await? {
+        Some(row) => row,
+        // A replay of a send made before the row was written with it: write it now.
+        None => {
+            // The session's channel, not the one chosen now: the first send may have gone out
+            // from another channel of the pool.
+            let channel = state.store.channel(reached.session.channel_id).await?;
+            let prefix = if channel.kind == ChannelKind::Whatsapp {
+                "whatsapp:"
+            } else {
+                ""
+            };
+            let row = TwilioMessage {
+                entry_id: reached.entry.id,
+                account_sid: account.sid.clone(),
+                messaging_service_sid: service_sid,
+                status_callback,
+                created_at: now,
+                to_address: format!("{prefix}{}", reached.user.platform_key),
+                from_address: format!("{prefix}{}", channel.address),
+            };
+            twilio::record_twilio_message(&state.store, &row)
+                .await
+                .map_err(TwilioFailure::internal)?;
+            row
+        }
     };
-    let row = TwilioMessage {
-        entry_id: reached.entry.id,
-        account_sid: account.sid.clone(),
-        messaging_service_sid: service_sid,
-        status_callback,
-        created_at: now,
-        to_address: format!("{prefix}{}", reached.user.platform_key),
-        from_address: format!("{prefix}{}", channel.address),
-    };
-    twilio::record_twilio_message(&state.store, &row)
-        .await
-        .map_err(TwilioFailure::internal)?;
     // The entry as the send left it: a fast provider may have delivered it already, and Twilio
     // answers a create with the message as it was accepted.
     let resource = resource_of(&state, &row, reached.entry).await?;

@@ -73,6 +73,7 @@ pub use notify::{ConfigChange, ConfigListener};
 pub use outgoing::StoredMedia;
 pub use outreach::{
     EarlierSend, IDEMPOTENCY_TTL_MILLIS, IdempotencyKey, OutreachTarget, OutreachWritten,
+    SendOrigin,
 };
 pub use processes::{SmsProcessSpec, StoredSmsProcess};
 pub use quick_texts::{QuickText, QuickTextSpec};

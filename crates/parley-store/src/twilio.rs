@@ -153,8 +153,9 @@ impl Store {
         Ok(())
     }
 
-    /// Records that `entry_id` was sent through the API. Written right after the send (the seam
-    /// owns its transaction); a crash between the two loses only the API's view of the message.
+    /// Records that `entry_id` was sent through the API, for a send whose row is missing (a
+    /// replay of a send made before the row was written in the send's transaction, see
+    /// [`crate::SendOrigin`]).
     pub async fn write_twilio_message(&self, m: &TwilioMessage) -> Result<()> {
         on_backend!(self, write c => sqlx::query(
             "INSERT INTO twilio_messages (entry_id, account_sid, messaging_service_sid, status_callback, created_at, to_address, from_address) \

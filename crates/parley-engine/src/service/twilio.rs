@@ -50,7 +50,8 @@ pub async fn revoke_twilio_account(
     Ok(store.revoke_twilio_account(sid, now).await?)
 }
 
-/// Records that `entry_id` went out through the API (see `Store::write_twilio_message`).
+/// Records that `entry_id` went out through the API when its send did not (see
+/// `Store::write_twilio_message`).
 pub async fn record_twilio_message(
     store: &Store,
     message: &parley_store::TwilioMessage,
