@@ -691,6 +691,34 @@ async fn list_filters_and_pages_both_ways(b: TestBackend) {
         (StatusCode::BAD_REQUEST, json!(20001)),
         "{v}"
     );
+
+    // A retried send with the same idempotency token is the same message, listed once; the
+    // token reused for another request is refused.
+    let retry = |body: &'static str| {
+        parley_testkit::status_and_json(
+            app.anon(Method::POST, &base)
+                .basic_auth(&account.sid, Some(&account.auth_token))
+                .header("I-Twilio-Idempotency-Token", "order-42")
+                .form(&[("To", "+14155550133"), ("From", FROM), ("Body", body)]),
+        )
+    };
+    let (s1, m1) = retry("Your order shipped").await;
+    let (s2, m2) = retry("Your order shipped").await;
+    assert_eq!(
+        (s1, s2),
+        (StatusCode::CREATED, StatusCode::CREATED),
+        "{m1} {m2}"
+    );
+    assert_eq!(m1["sid"], m2["sid"]);
+    assert_eq!(m2["to"], "+14155550133");
+    let (_, p) = get(&app, &account, &format!("{base}?To=%2B14155550133")).await;
+    assert_eq!(sids(&p), [m1["sid"].as_str().unwrap()]);
+    let (s, v) = retry("Something else").await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::CONFLICT, json!(20409)),
+        "{v}"
+    );
 }
 
 parley_store::on_both_backends!(
