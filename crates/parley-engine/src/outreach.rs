@@ -6,7 +6,8 @@
 //! idempotency key -> recipient (messaging user, or an address: created where the channel's
 //!   level is implicit) -> exclusions (parley_core::notification) -> session (the open one, or
 //!   a new one holding the transcript, SE-19) -> compose (template, length, media)
-//!   -> outbox (user, session, entry, send job and key in one transaction)
+//!   -> outbox (user, session, entry, send job, key and the caller's origin record in one
+//!      transaction)
 //! ```
 //!
 //! Nothing is written for a message that cannot go: an excluded recipient or a refused message
@@ -24,7 +25,7 @@ use parley_core::notification::{UnknownRecipient, exclusion, unknown_recipient};
 use parley_core::{E164, ErrorCode, Timestamp, new_id};
 use parley_store::{
     Channel, ConsentWrite, Entry, IdempotencyKey, InboundWrite, MessagingUser, OutreachTarget,
-    OutreachWritten, Session, Store, StoreError, UserInsert,
+    OutreachWritten, SendOrigin, Session, Store, StoreError, UserInsert,
 };
 use uuid::Uuid;
 
@@ -144,7 +145,8 @@ impl Outreach {
         request: &OutreachRequest,
         now: Timestamp,
     ) -> Result<Reached, OutreachError> {
-        self.send_as(request, SendPurpose::Notification, now).await
+        self.send_with(request, SendPurpose::Notification, None, now)
+            .await
     }
 
     /// Sends `request` at `now` under the consent rule of `purpose`: a broadcast-type
@@ -156,6 +158,28 @@ impl Outreach {
         purpose: SendPurpose,
         now: Timestamp,
     ) -> Result<Reached, OutreachError> {
+        self.send_with(request, purpose, None, now).await
+    }
+
+    /// Sends `request` at `now` and writes the caller's `origin` record in the same transaction
+    /// (a replayed send writes nothing: the first one did).
+    pub async fn send_recorded(
+        &self,
+        request: &OutreachRequest,
+        origin: Option<&SendOrigin>,
+        now: Timestamp,
+    ) -> Result<Reached, OutreachError> {
+        self.send_with(request, SendPurpose::Notification, origin, now)
+            .await
+    }
+
+    async fn send_with(
+        &self,
+        request: &OutreachRequest,
+        purpose: SendPurpose,
+        origin: Option<&SendOrigin>,
+        now: Timestamp,
+    ) -> Result<Reached, OutreachError> {
         if let Some(key) = &request.idempotency
             && let Some(earlier) = self.store.earlier_send(&key.scope, &key.key, now).await?
         {
@@ -164,7 +188,7 @@ impl Outreach {
         let channel = self.store.channel(request.channel_id).await?;
         let mut tries = 0;
         loop {
-            match self.try_send(&channel, request, purpose, now).await {
+            match self.try_send(&channel, request, purpose, origin, now).await {
                 Err(OutreachError::Store(StoreError::Conflict(why))) if tries < RACE_RETRIES => {
                     tracing::debug!(%why, "outreach raced another writer; trying again");
                     tries += 1;
@@ -200,6 +224,7 @@ impl Outreach {
         channel: &Channel,
         request: &OutreachRequest,
         purpose: SendPurpose,
+        origin: Option<&SendOrigin>,
         now: Timestamp,
     ) -> Result<Reached, OutreachError> {
         let (target, new_user) = self.target(channel, request).await?;
@@ -310,7 +335,13 @@ impl Outreach {
         }
         match self
             .store
-            .write_outreach(&effects, request.idempotency.as_ref(), entry.id, now)
+            .write_outreach(
+                &effects,
+                request.idempotency.as_ref(),
+                entry.id,
+                origin,
+                now,
+            )
             .await?
         {
             OutreachWritten::Written => {}

@@ -366,6 +366,14 @@ fn twilio_account_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(t::list_twilio_accounts, t::create_twilio_account))
         .routes(routes!(t::revoke_twilio_account))
+        .routes(routes!(
+            t::list_messaging_services,
+            t::create_messaging_service
+        ))
+        .routes(routes!(
+            t::update_messaging_service,
+            t::delete_messaging_service
+        ))
 }
 
 /// The campaigns API (issue 11): segments, lists, campaigns. A list import takes a CSV of up to

@@ -16,7 +16,10 @@ use parley_core::model::{Actor, ChannelKind, EntryStatus};
 use parley_core::{ErrorCode, Timestamp};
 use parley_engine::compose::{Author, MediaRef, OutgoingMessage};
 use parley_engine::outreach::{OutreachError, OutreachRequest, Recipient};
-use parley_store::{IdempotencyKey, TwilioAccount, TwilioMessage};
+use parley_engine::service::twilio::{self, PoolError};
+use parley_store::{
+    IdempotencyKey, SendOrigin, TwilioAccount, TwilioMessage, TwilioMessageFilter, TwilioPageCursor,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
@@ -153,10 +156,123 @@ pub struct MessagePage {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only messages to this address (E.164, or `whatsapp:` + E.164).
+    pub To: Option<String>,
+    /// Only messages from this address.
+    pub From: Option<String>,
+    /// Only messages sent that day (`YYYY-MM-DD`, UTC), or at that instant (`YYYY-MM-DDTHH:MM:SSZ`).
+    pub DateSent: Option<String>,
+    /// Sent on or before that day (or instant).
+    #[serde(rename = "DateSent<")]
+    #[param(rename = "DateSent<")]
+    pub DateSentBefore: Option<String>,
+    /// Sent on or after that day (or instant).
+    #[serde(rename = "DateSent>")]
+    #[param(rename = "DateSent>")]
+    pub DateSentAfter: Option<String>,
     pub PageSize: Option<i64>,
     pub Page: Option<i64>,
-    /// Opaque: where the previous page ended.
+    /// Opaque: where the previous page ended (`PA...`) or the next one began (`PB...`).
     pub PageToken: Option<String>,
+}
+
+/// A date filter's value: a UTC day (its first millisecond and the next day's) or an instant.
+enum DateValue {
+    Day(i64, i64),
+    Instant(i64),
+}
+
+fn parse_date(field: &str, value: &str) -> Result<DateValue, TwilioFailure> {
+    let value = value.trim();
+    if let Ok(day) = value.parse::<jiff::civil::Date>()
+        && value.len() == 10
+    {
+        let start = |d: jiff::civil::Date| {
+            d.to_zoned(jiff::tz::TimeZone::UTC)
+                .map(|z| z.timestamp().as_millisecond())
+        };
+        let next = day.tomorrow().ok().map(start);
+        if let (Ok(a), Some(Ok(b))) = (start(day), next) {
+            return Ok(DateValue::Day(a, b));
+        }
+    }
+    if let Ok(at) = value.parse::<jiff::Timestamp>() {
+        return Ok(DateValue::Instant(at.as_millisecond()));
+    }
+    Err(TwilioFailure::bad(
+        20001,
+        format!("{field} must be a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM:SSZ"),
+    ))
+}
+
+/// The list's filters; `DateSent` is the day the API accepted the message (Parley hands it to
+/// the sender's queue at once).
+fn list_filter(query: &ListQuery) -> Result<TwilioMessageFilter, TwilioFailure> {
+    let mut filter = TwilioMessageFilter {
+        to: query.To.clone().filter(|s| !s.is_empty()),
+        from: query.From.clone().filter(|s| !s.is_empty()),
+        ..TwilioMessageFilter::default()
+    };
+    let mut narrow = |since: Option<i64>, until: Option<i64>| {
+        if let Some(s) = since {
+            filter.since = Some(filter.since.map_or(s, |v| v.max(s)));
+        }
+        if let Some(u) = until {
+            filter.until = Some(filter.until.map_or(u, |v| v.min(u)));
+        }
+    };
+    if let Some(v) = &query.DateSent {
+        match parse_date("DateSent", v)? {
+            DateValue::Day(a, b) => narrow(Some(a), Some(b)),
+            DateValue::Instant(t) => narrow(Some(t), Some(t + 1)),
+        }
+    }
+    if let Some(v) = &query.DateSentBefore {
+        match parse_date("DateSent<", v)? {
+            DateValue::Day(_, b) => narrow(None, Some(b)),
+            DateValue::Instant(t) => narrow(None, Some(t + 1)),
+        }
+    }
+    if let Some(v) = &query.DateSentAfter {
+        match parse_date("DateSent>", v)? {
+            DateValue::Day(a, _) | DateValue::Instant(a) => narrow(Some(a), None),
+        }
+    }
+    Ok(filter)
+}
+
+/// The filters as query parameters, for the page URIs.
+fn filter_params(query: &ListQuery) -> String {
+    let pairs = [
+        ("To", &query.To),
+        ("From", &query.From),
+        ("DateSent", &query.DateSent),
+        ("DateSent<", &query.DateSentBefore),
+        ("DateSent>", &query.DateSentAfter),
+    ];
+    let mut out = String::new();
+    for (name, value) in pairs {
+        if let Some(v) = value {
+            out.push('&');
+            out.push_str(&form_encode(name));
+            out.push('=');
+            out.push_str(&form_encode(v));
+        }
+    }
+    out
+}
+
+fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b))
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// Twilio's status words for an entry's status.
@@ -349,9 +465,38 @@ pub async fn create_message(
         Some(rest) => (ChannelKind::Whatsapp, rest.to_owned()),
         None => (ChannelKind::Sms, to.to_owned()),
     };
-    let service_sid = form.get("MessagingServiceSid").map(str::to_owned);
-    let channel_id = match (form.get("From"), &service_sid) {
-        (Some(from), _) => {
+    let service_sid = form
+        .get("MessagingServiceSid")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let pool_failure = |e: PoolError| match e {
+        PoolError::NotFound(sid) => {
+            TwilioFailure::bad(21701, format!("The Messaging Service {sid} does not exist"))
+        }
+        PoolError::NoSender(sid, kind) => TwilioFailure::bad(
+            21703,
+            format!(
+                "The Messaging Service {sid} does not have a {kind} sender available to send to {to}"
+            ),
+        ),
+        PoolError::Store(e) => TwilioFailure::internal(e),
+    };
+    let channel_id = match (
+        form.get("From").filter(|f| !f.trim().is_empty()),
+        &service_sid,
+    ) {
+        (Some(from), service) => {
+            // With both, Twilio sends from `From` and files the message under the service.
+            if let Some(sid) = service
+                && state
+                    .store
+                    .twilio_messaging_service(sid)
+                    .await?
+                    .is_none_or(|s| s.account_sid != account.sid)
+            {
+                return Err(pool_failure(PoolError::NotFound(sid.clone())));
+            }
             let from_address = from.strip_prefix("whatsapp:").unwrap_or(from);
             state
                 .store
@@ -364,12 +509,9 @@ pub async fn create_message(
                     )
                 })?
         }
-        (None, Some(_)) => {
-            return Err(TwilioFailure::bad(
-                21701,
-                "Messaging services are not supported yet; pass From",
-            ));
-        }
+        (None, Some(sid)) => twilio::pool_sender(&state.store, &account.sid, sid, kind, to)
+            .await
+            .map_err(pool_failure)?,
         (None, None) => {
             return Err(TwilioFailure::bad(
                 21603,
@@ -421,28 +563,60 @@ pub async fn create_message(
         contact_id: None,
     };
     let now = state.clock.now();
+    let origin = SendOrigin::TwilioApi {
+        account_sid: account.sid.clone(),
+        messaging_service_sid: service_sid.clone(),
+        status_callback: status_callback.clone(),
+    };
     let reached = state
         .engine
         .outreach()
-        .send(&request, now)
+        .send_recorded(&request, Some(&origin), now)
         .await
         .map_err(outreach_failure)?;
-    let row = TwilioMessage {
-        entry_id: reached.entry.id,
-        account_sid: account.sid.clone(),
-        messaging_service_sid: service_sid,
-        status_callback,
-        created_at: now,
+    let row = match state.store.twilio_message(reached.entry.id).await? {
+        Some(row) => row,
+        // A replay of a send made before the row was written with it: write it now.
+        None => {
+            // The session's channel, not the one chosen now: the first send may have gone out
+            // from another channel of the pool.
+            let channel = state.store.channel(reached.session.channel_id).await?;
+            let prefix = if channel.kind == ChannelKind::Whatsapp {
+                "whatsapp:"
+            } else {
+                ""
+            };
+            let row = TwilioMessage {
+                entry_id: reached.entry.id,
+                account_sid: account.sid.clone(),
+                messaging_service_sid: service_sid,
+                status_callback,
+                created_at: now,
+                to_address: format!("{prefix}{}", reached.user.platform_key),
+                from_address: format!("{prefix}{}", channel.address),
+            };
+            twilio::record_twilio_message(&state.store, &row)
+                .await
+                .map_err(TwilioFailure::internal)?;
+            row
+        }
     };
-    parley_engine::service::twilio::record_twilio_message(&state.store, &row)
-        .await
-        .map_err(TwilioFailure::internal)?;
-    let resource = resource(&state, &row).await?;
+    // The entry as the send left it: a fast provider may have delivered it already, and Twilio
+    // answers a create with the message as it was accepted.
+    let resource = resource_of(&state, &row, reached.entry).await?;
     Ok((StatusCode::CREATED, Json(resource)).into_response())
 }
 
 async fn resource(state: &AppState, row: &TwilioMessage) -> Result<MessageResource, TwilioFailure> {
     let entry = state.store.entry(row.entry_id).await?;
+    resource_of(state, row, entry).await
+}
+
+async fn resource_of(
+    state: &AppState,
+    row: &TwilioMessage,
+    entry: parley_store::Entry,
+) -> Result<MessageResource, TwilioFailure> {
     let session = state.store.session(entry.session_id).await?;
     let channel = state.store.channel(session.channel_id).await?;
     let user = state
@@ -527,20 +701,35 @@ pub async fn get_message(
     Ok(Json(resource(&state, &row).await?))
 }
 
-fn page_token(row: &TwilioMessage) -> String {
-    format!("PA{}_{}", row.created_at.millis(), row.entry_id.simple())
+/// `PA` (older than this row: the next page) or `PB` (newer: the previous page), then the keyset.
+fn page_token(kind: &str, row: &TwilioMessage) -> String {
+    format!(
+        "{kind}{}_{}",
+        row.created_at.millis(),
+        row.entry_id.simple()
+    )
 }
 
-fn parse_page_token(token: &str) -> Option<(i64, Uuid)> {
-    let (at, id) = token.strip_prefix("PA")?.split_once('_')?;
-    Some((at.parse().ok()?, Uuid::try_parse(id).ok()?))
+fn parse_page_token(token: &str) -> Option<TwilioPageCursor> {
+    let (older, rest) = match token.get(..2)? {
+        "PA" => (true, token.get(2..)?),
+        "PB" => (false, token.get(2..)?),
+        _ => return None,
+    };
+    let (at, id) = rest.split_once('_')?;
+    let (at, id) = (at.parse().ok()?, Uuid::try_parse(id).ok()?);
+    Some(if older {
+        TwilioPageCursor::Older(at, id)
+    } else {
+        TwilioPageCursor::Newer(at, id)
+    })
 }
 
-/// Lists the account's messages, newest first.
+/// Lists the account's messages, newest first, filtered by `To`, `From` and the `DateSent`s.
 #[utoipa::path(
     get, path = "/2010-04-01/Accounts/{AccountSid}/Messages.json", tag = "twilio",
     params(("AccountSid" = String, Path, description = "The account SID Parley issued"), ListQuery),
-    responses((status = 200, body = MessagePage), (status = 401, body = TwilioError)),
+    responses((status = 200, body = MessagePage), (status = 400, body = TwilioError), (status = 401, body = TwilioError)),
     security(("basic" = []))
 )]
 pub async fn list_messages(
@@ -555,40 +744,79 @@ pub async fn list_messages(
     if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
         return Err(TwilioFailure::bad(20001, "PageSize must be 1 to 1000"));
     }
-    let page = query.Page.unwrap_or(0).max(0);
-    let after = match query.PageToken.as_deref() {
-        Some(t) => Some(
-            parse_page_token(t).ok_or_else(|| TwilioFailure::bad(20001, "Invalid PageToken"))?,
-        ),
-        None => None,
+    let filter = list_filter(&query)?;
+    let cursor = match query.PageToken.as_deref().filter(|t| !t.is_empty()) {
+        Some(t) => {
+            parse_page_token(t).ok_or_else(|| TwilioFailure::bad(20001, "Invalid PageToken"))?
+        }
+        None => TwilioPageCursor::First,
     };
-    let rows = state
+    // Without a token the page is the first, whatever `Page` says: keyset pages are reached only
+    // by following the URIs.
+    let page = match cursor {
+        TwilioPageCursor::First => 0,
+        _ => query.Page.unwrap_or(1).max(1),
+    };
+    let mut rows = state
         .store
-        .twilio_messages_page(&account.sid, after, page_size + 1)
+        .twilio_messages_page(&account.sid, &filter, cursor, page_size + 1)
         .await?;
     let more = rows.len() as i64 > page_size;
-    let mut rows = rows;
-    rows.truncate(page_size as usize);
-    let rows = rows.as_slice();
+    if more {
+        match cursor {
+            // A backward read comes back newest first: its extra row, the farthest from the
+            // cursor, is the first.
+            TwilioPageCursor::Newer(..) => {
+                rows.remove(0);
+            }
+            _ => rows.truncate(page_size as usize),
+        }
+    }
+    let (older_exists, newer_exists) = match cursor {
+        TwilioPageCursor::First => (more, false),
+        TwilioPageCursor::Older(..) => (more, true),
+        TwilioPageCursor::Newer(..) => (true, more),
+    };
     let mut messages = Vec::with_capacity(rows.len());
-    for row in rows {
+    for row in &rows {
         messages.push(resource(&state, row).await?);
     }
     let base = format!("/{API_VERSION}/Accounts/{}/Messages.json", account.sid);
+    let filters = filter_params(&query);
     let start = page * page_size;
+    let here = match query.PageToken.as_deref().filter(|t| !t.is_empty()) {
+        Some(t) => format!(
+            "{base}?PageSize={page_size}{filters}&Page={page}&PageToken={}",
+            form_encode(t)
+        ),
+        None => format!("{base}?PageSize={page_size}{filters}&Page=0"),
+    };
     Ok(Json(MessagePage {
         page,
         page_size,
-        uri: format!("{base}?PageSize={page_size}&Page={page}"),
-        first_page_uri: format!("{base}?PageSize={page_size}&Page=0"),
-        next_page_uri: (more).then(|| rows.last()).flatten().map(|last| {
+        uri: here,
+        first_page_uri: format!("{base}?PageSize={page_size}{filters}&Page=0"),
+        next_page_uri: rows.last().filter(|_| older_exists).map(|last| {
             format!(
-                "{base}?PageSize={page_size}&Page={}&PageToken={}",
+                "{base}?PageSize={page_size}{filters}&Page={}&PageToken={}",
                 page + 1,
-                page_token(last)
+                page_token("PA", last)
             )
         }),
-        previous_page_uri: None,
+        previous_page_uri: rows
+            .first()
+            .filter(|_| newer_exists && page > 0)
+            .map(|first| {
+                if page == 1 {
+                    format!("{base}?PageSize={page_size}{filters}&Page=0")
+                } else {
+                    format!(
+                        "{base}?PageSize={page_size}{filters}&Page={}&PageToken={}",
+                        page - 1,
+                        page_token("PB", first)
+                    )
+                }
+            }),
         start,
         end: start + messages.len() as i64 - 1,
         messages,

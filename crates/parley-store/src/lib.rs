@@ -73,6 +73,7 @@ pub use notify::{ConfigChange, ConfigListener};
 pub use outgoing::StoredMedia;
 pub use outreach::{
     EarlierSend, IDEMPOTENCY_TTL_MILLIS, IdempotencyKey, OutreachTarget, OutreachWritten,
+    SendOrigin,
 };
 pub use processes::{SmsProcessSpec, StoredSmsProcess};
 pub use quick_texts::{QuickText, QuickTextSpec};
@@ -82,7 +83,9 @@ pub use simulator::NewSimulatorMessage;
 pub use subscriptions::{
     DeliveryAttempt, NewDelivery, SubscriptionSpec, WebhookDelivery, WebhookSubscription,
 };
-pub use twilio::{TwilioAccount, TwilioMessage};
+pub use twilio::{
+    TwilioAccount, TwilioMessage, TwilioMessageFilter, TwilioMessagingService, TwilioPageCursor,
+};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

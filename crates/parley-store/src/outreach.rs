@@ -27,6 +27,19 @@ pub struct EarlierSend {
     pub fingerprint: String,
 }
 
+/// The caller's own record of a send, written in the send's transaction so that it exists
+/// exactly when the message does. The send path carries it without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOrigin {
+    /// A message through the Twilio-compatible API: a `twilio_messages` row. Its `To` and `From`
+    /// are read from the entry's session and channel in the same transaction.
+    TwilioApi {
+        account_sid: String,
+        messaging_service_sid: Option<String>,
+        status_callback: Option<String>,
+    },
+}
+
 /// What [`Store::write_outreach`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutreachWritten {
@@ -104,6 +117,7 @@ impl Store {
         effects: &InboundWrite,
         key: Option<&IdempotencyKey>,
         entry_id: Uuid,
+        origin: Option<&SendOrigin>,
         now: Timestamp,
     ) -> Result<OutreachWritten> {
         let at = now.millis();
@@ -131,6 +145,21 @@ impl Store {
                 }
             }
             write_effects!(tx, effects, at);
+            if let Some(SendOrigin::TwilioApi { account_sid, messaging_service_sid, status_callback }) = origin {
+                sqlx::query(
+                    "INSERT INTO twilio_messages (entry_id, account_sid, messaging_service_sid, status_callback, \
+                     created_at, to_address, from_address) \
+                     SELECT e.id, $2, $3, $4, $5, \
+                     CASE WHEN c.kind = 'whatsapp' THEN 'whatsapp:' ELSE '' END || u.platform_key, \
+                     CASE WHEN c.kind = 'whatsapp' THEN 'whatsapp:' ELSE '' END || c.address \
+                     FROM entries e JOIN sessions s ON s.id = e.session_id \
+                     JOIN messaging_users u ON u.id = s.messaging_user_id \
+                     JOIN channels c ON c.id = s.channel_id \
+                     WHERE e.id = $1 ON CONFLICT (entry_id) DO NOTHING")
+                    .bind(entry_id).bind(account_sid).bind(messaging_service_sid)
+                    .bind(status_callback).bind(at)
+                    .execute(&mut *tx).await?;
+            }
             tx.commit().await.map(|()| OutreachWritten::Written)
         });
         taken.map_err(StoreError::from)

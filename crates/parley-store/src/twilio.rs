@@ -25,10 +25,69 @@ pub struct TwilioMessage {
     pub messaging_service_sid: Option<String>,
     pub status_callback: Option<String>,
     pub created_at: Timestamp,
+    /// `To` and `From` as the API shows them (`whatsapp:` prefix included): the list's filters
+    /// and the messaging services' sticky sender.
+    pub to_address: String,
+    pub from_address: String,
+}
+
+/// A pool of SMS or WhatsApp channels an account sends from with `MessagingServiceSid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwilioMessagingService {
+    /// "MG" and 32 hex digits.
+    pub sid: String,
+    pub account_sid: String,
+    pub name: String,
+    /// The pool, in its order (the last resort of the sender choice).
+    pub channel_ids: Vec<Uuid>,
+    pub created_at: Timestamp,
+}
+
+/// Which messages a list page holds, besides the account's keyset position.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TwilioMessageFilter {
+    pub to: Option<String>,
+    pub from: Option<String>,
+    /// `created_at >= since` (milliseconds).
+    pub since: Option<i64>,
+    /// `created_at < until` (milliseconds).
+    pub until: Option<i64>,
+}
+
+/// Where a page starts: strictly older than the keyset (the next page) or strictly newer
+/// (the previous page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TwilioPageCursor {
+    First,
+    Older(i64, Uuid),
+    Newer(i64, Uuid),
 }
 
 type AccountRow = (String, String, String, i64, Option<i64>);
-type MessageRow = (Uuid, String, Option<String>, Option<String>, i64);
+type MessageRow = (
+    Uuid,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+type ServiceRow = (String, String, String, String, i64);
+
+const MESSAGE_COLS: &str = "entry_id, account_sid, messaging_service_sid, status_callback, created_at, to_address, from_address";
+
+fn service(row: ServiceRow) -> Result<TwilioMessagingService> {
+    let channel_ids: Vec<Uuid> = serde_json::from_str(&row.3)
+        .map_err(|e| StoreError::Corrupt(format!("twilio_messaging_services.channel_ids: {e}")))?;
+    Ok(TwilioMessagingService {
+        sid: row.0,
+        account_sid: row.1,
+        name: row.2,
+        channel_ids,
+        created_at: Timestamp::from_millis(row.4),
+    })
+}
 
 fn account(row: AccountRow) -> TwilioAccount {
     TwilioAccount {
@@ -47,6 +106,8 @@ fn message(row: MessageRow) -> TwilioMessage {
         messaging_service_sid: row.2,
         status_callback: row.3,
         created_at: Timestamp::from_millis(row.4),
+        to_address: row.5.unwrap_or_default(),
+        from_address: row.6.unwrap_or_default(),
     }
 }
 
@@ -92,14 +153,16 @@ impl Store {
         Ok(())
     }
 
-    /// Records that `entry_id` was sent through the API. Written right after the send (the seam
-    /// owns its transaction); a crash between the two loses only the API's view of the message.
+    /// Records that `entry_id` was sent through the API, for a send whose row is missing (a
+    /// replay of a send made before the row was written in the send's transaction, see
+    /// [`crate::SendOrigin`]).
     pub async fn write_twilio_message(&self, m: &TwilioMessage) -> Result<()> {
         on_backend!(self, write c => sqlx::query(
-            "INSERT INTO twilio_messages (entry_id, account_sid, messaging_service_sid, status_callback, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (entry_id) DO NOTHING")
+            "INSERT INTO twilio_messages (entry_id, account_sid, messaging_service_sid, status_callback, created_at, to_address, from_address) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (entry_id) DO NOTHING")
             .bind(m.entry_id).bind(&m.account_sid).bind(&m.messaging_service_sid)
             .bind(&m.status_callback).bind(m.created_at.millis())
+            .bind(&m.to_address).bind(&m.from_address)
             .execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
@@ -107,28 +170,157 @@ impl Store {
     /// The API's row of `entry_id`, if it was sent through the API (by primary key: the status
     /// callback path reads it for every status change).
     pub async fn twilio_message(&self, entry_id: Uuid) -> Result<Option<TwilioMessage>> {
-        let row: Option<MessageRow> = on_backend!(self, read c => sqlx::query_as(
-            "SELECT entry_id, account_sid, messaging_service_sid, status_callback, created_at \
-             FROM twilio_messages WHERE entry_id = $1")
+        let sql = format!("SELECT {MESSAGE_COLS} FROM twilio_messages WHERE entry_id = $1");
+        let row: Option<MessageRow> = on_backend!(self, read c => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(entry_id).fetch_optional(c).await)?;
         Ok(row.map(message))
     }
 
-    /// A page of the account's messages, newest first, after the keyset `(created_at, entry_id)`.
+    /// A page of the account's messages matching `filter`, newest first, from `cursor`. Each
+    /// filter shape reads its own index: `To` (account, to, created_at, id), `From` (account,
+    /// from, ...), neither (account, created_at, id); dates bound the same range.
     pub async fn twilio_messages_page(
         &self,
         account_sid: &str,
-        before: Option<(i64, Uuid)>,
+        filter: &TwilioMessageFilter,
+        cursor: TwilioPageCursor,
         limit: i64,
     ) -> Result<Vec<TwilioMessage>> {
-        let (at, id) = before.unwrap_or((i64::MAX, Uuid::max()));
-        let rows: Vec<MessageRow> = on_backend!(self, read c => sqlx::query_as(
-            "SELECT entry_id, account_sid, messaging_service_sid, status_callback, created_at \
-             FROM twilio_messages WHERE account_sid = $1 \
-             AND (created_at < $2 OR (created_at = $2 AND entry_id < $3)) \
-             ORDER BY created_at DESC, entry_id DESC LIMIT $4")
-            .bind(account_sid).bind(at).bind(id).bind(limit).fetch_all(c).await)?;
-        Ok(rows.into_iter().map(message).collect())
+        // Placeholders are numbered in the order they are bound below.
+        let mut sql = format!("SELECT {MESSAGE_COLS} FROM twilio_messages WHERE account_sid = $1");
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        if filter.to.is_some() {
+            sql.push_str(&format!(" AND to_address = ${}", next()));
+        }
+        if filter.from.is_some() {
+            sql.push_str(&format!(" AND from_address = ${}", next()));
+        }
+        if filter.since.is_some() {
+            sql.push_str(&format!(" AND created_at >= ${}", next()));
+        }
+        if filter.until.is_some() {
+            sql.push_str(&format!(" AND created_at < ${}", next()));
+        }
+        let newer = matches!(cursor, TwilioPageCursor::Newer(..));
+        let keyset = match cursor {
+            TwilioPageCursor::First => None,
+            TwilioPageCursor::Older(at, id) | TwilioPageCursor::Newer(at, id) => Some((at, id)),
+        };
+        if keyset.is_some() {
+            let (a, b) = (next(), next());
+            let op = if newer { ">" } else { "<" };
+            sql.push_str(&format!(
+                " AND (created_at {op} ${a} OR (created_at = ${a} AND entry_id {op} ${b}))"
+            ));
+        }
+        let order = if newer { "ASC" } else { "DESC" };
+        sql.push_str(&format!(
+            " ORDER BY created_at {order}, entry_id {order} LIMIT ${}",
+            next()
+        ));
+        let rows: Vec<MessageRow> = on_backend!(self, read c => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(account_sid);
+            if let Some(to) = &filter.to {
+                q = q.bind(to);
+            }
+            if let Some(from) = &filter.from {
+                q = q.bind(from);
+            }
+            if let Some(since) = filter.since {
+                q = q.bind(since);
+            }
+            if let Some(until) = filter.until {
+                q = q.bind(until);
+            }
+            if let Some((at, id)) = keyset {
+                q = q.bind(at).bind(id);
+            }
+            q.bind(limit).fetch_all(c).await
+        })?;
+        let mut page: Vec<TwilioMessage> = rows.into_iter().map(message).collect();
+        if newer {
+            page.reverse();
+        }
+        Ok(page)
+    }
+
+    /// The sender of the service's last message to `to` (Twilio's sticky sender mapping).
+    pub async fn twilio_last_sender(
+        &self,
+        account_sid: &str,
+        service_sid: &str,
+        to: &str,
+    ) -> Result<Option<String>> {
+        Ok(on_backend!(self, read c => sqlx::query_scalar(
+            "SELECT from_address FROM twilio_messages \
+             WHERE account_sid = $1 AND to_address = $2 AND messaging_service_sid = $3 \
+             ORDER BY created_at DESC, entry_id DESC LIMIT 1")
+            .bind(account_sid).bind(to).bind(service_sid).fetch_optional(c).await)?
+        .flatten())
+    }
+
+    pub async fn create_twilio_messaging_service(&self, s: &TwilioMessagingService) -> Result<()> {
+        let ids = serde_json::to_string(&s.channel_ids)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        on_backend!(self, write c => sqlx::query(
+            "INSERT INTO twilio_messaging_services (sid, account_sid, name, channel_ids, created_at) \
+             VALUES ($1, $2, $3, $4, $5)")
+            .bind(&s.sid).bind(&s.account_sid).bind(&s.name).bind(ids).bind(s.created_at.millis())
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn twilio_messaging_service(
+        &self,
+        sid: &str,
+    ) -> Result<Option<TwilioMessagingService>> {
+        let row: Option<ServiceRow> = on_backend!(self, read c => sqlx::query_as(
+            "SELECT sid, account_sid, name, channel_ids, created_at FROM twilio_messaging_services WHERE sid = $1")
+            .bind(sid).fetch_optional(c).await)?;
+        row.map(service).transpose()
+    }
+
+    pub async fn list_twilio_messaging_services(
+        &self,
+        account_sid: &str,
+    ) -> Result<Vec<TwilioMessagingService>> {
+        let rows: Vec<ServiceRow> = on_backend!(self, read c => sqlx::query_as(
+            "SELECT sid, account_sid, name, channel_ids, created_at FROM twilio_messaging_services \
+             WHERE account_sid = $1 ORDER BY created_at, sid")
+            .bind(account_sid).fetch_all(c).await)?;
+        rows.into_iter().map(service).collect()
+    }
+
+    /// Replaces the service's name and pool.
+    pub async fn update_twilio_messaging_service(
+        &self,
+        sid: &str,
+        name: &str,
+        channel_ids: &[Uuid],
+    ) -> Result<()> {
+        let ids =
+            serde_json::to_string(channel_ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let done = on_backend!(self, write c => sqlx::query(
+            "UPDATE twilio_messaging_services SET name = $2, channel_ids = $3 WHERE sid = $1")
+            .bind(sid).bind(name).bind(ids).execute(c).await.map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::not_found("messaging service"));
+        }
+        Ok(())
+    }
+
+    pub async fn delete_twilio_messaging_service(&self, sid: &str) -> Result<()> {
+        let done = on_backend!(self, write c => sqlx::query(
+            "DELETE FROM twilio_messaging_services WHERE sid = $1")
+            .bind(sid).execute(c).await.map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::not_found("messaging service"));
+        }
+        Ok(())
     }
 }
 

@@ -22,6 +22,7 @@ mod bench_smsc;
 mod campaign;
 mod config;
 mod import;
+mod twilio;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -93,6 +94,11 @@ enum Command {
     Campaign {
         #[command(subcommand)]
         command: campaign::CampaignCommand,
+    },
+    /// The Twilio-compatible API: accounts and messaging services.
+    Twilio {
+        #[command(subcommand)]
+        command: twilio::TwilioCommand,
     },
     /// Benchmarks that print throughput and latency.
     Bench {
@@ -187,6 +193,12 @@ fn main() -> Result<()> {
             Command::Campaign { command } => {
                 let store = open(&config).await?;
                 let outcome = campaign::run(command, &store, config.link_base()).await;
+                store.close().await;
+                outcome
+            }
+            Command::Twilio { command } => {
+                let store = open(&config).await?;
+                let outcome = twilio::run(command, &store).await;
                 store.close().await;
                 outcome
             }

@@ -59,6 +59,16 @@ async function main() {
   out.listed = (await client.messages.list({ limit: 50 })).map((m) => m.sid);
   // One per page: the SDK follows next_page_uri.
   out.paged = (await client.messages.list({ pageSize: 1, limit: 2 })).map((m) => m.sid);
+  // The list's `to` filter, and a page read forwards then backwards through previous_page_uri.
+  out.to_filtered = (await client.messages.list({ to: env.TO, limit: 50 })).map((m) => m.to);
+  const first = await client.messages.page({ pageSize: 1 });
+  const second = await first.nextPage();
+  const back = second ? await second.previousPage() : null;
+  out.back = {
+    first: first.instances.map((m) => m.sid),
+    second: second ? second.instances.map((m) => m.sid) : null,
+    back: back ? back.instances.map((m) => m.sid) : null,
+  };
 
   const deadline = Date.now() + 30000;
   while (Date.now() < deadline && !received.some((c) => c.status === "delivered")) {

@@ -63,6 +63,16 @@ out["fetched"] = {"sid": fetched.sid, "body": fetched.body, "status": fetched.st
 out["listed"] = [m.sid for m in client.messages.list(limit=50)]
 # One per page: the SDK follows next_page_uri.
 out["paged"] = [m.sid for m in client.messages.list(page_size=1, limit=2)]
+# The list's `To` filter, and a page read forwards then backwards through previous_page_uri.
+out["to_filtered"] = [m.to for m in client.messages.list(to=os.environ["TO"], limit=50)]
+first = client.messages.page(page_size=1)
+second = first.next_page()
+back = second.previous_page() if second is not None else None
+out["back"] = {
+    "first": [m.sid for m in first],
+    "second": [m.sid for m in second] if second is not None else None,
+    "back": [m.sid for m in back] if back is not None else None,
+}
 
 callbacks = []
 deadline = time.time() + 30

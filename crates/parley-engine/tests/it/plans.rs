@@ -508,15 +508,46 @@ async fn twilio_api(store: &Store) {
         messaging_service_sid: None,
         status_callback: None,
         created_at: now,
+        to_address: CUSTOMER.to_owned(),
+        from_address: FROM.to_owned(),
     };
     store.write_twilio_message(&row).await.unwrap();
     store.twilio_message(row.entry_id).await.unwrap();
+    let keyset = (now.millis(), row.entry_id);
+    let day = Some(now.millis() - 86_400_000);
+    let filters = [
+        parley_store::TwilioMessageFilter::default(),
+        parley_store::TwilioMessageFilter {
+            to: Some(CUSTOMER.to_owned()),
+            since: day,
+            until: Some(now.millis() + 1),
+            ..Default::default()
+        },
+        parley_store::TwilioMessageFilter {
+            from: Some(FROM.to_owned()),
+            ..Default::default()
+        },
+        parley_store::TwilioMessageFilter {
+            since: day,
+            until: Some(now.millis() + 1),
+            ..Default::default()
+        },
+    ];
+    for filter in &filters {
+        for cursor in [
+            parley_store::TwilioPageCursor::First,
+            parley_store::TwilioPageCursor::Older(keyset.0, keyset.1),
+            parley_store::TwilioPageCursor::Newer(keyset.0, keyset.1),
+        ] {
+            store
+                .twilio_messages_page(&account.sid, filter, cursor, 2)
+                .await
+                .unwrap();
+        }
+    }
+    // A send through a messaging service: its sticky sender.
     store
-        .twilio_messages_page(&account.sid, None, 2)
-        .await
-        .unwrap();
-    store
-        .twilio_messages_page(&account.sid, Some((now.millis(), row.entry_id)), 2)
+        .twilio_last_sender(&account.sid, "MG0123456789abcdef0123456789abcdef", CUSTOMER)
         .await
         .unwrap();
 }

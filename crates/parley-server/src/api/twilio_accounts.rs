@@ -1,16 +1,18 @@
 //! Accounts of the Twilio-compatible Messages API (issue 13): create (the auth token is shown in
 //! the answer once and never listed), list, revoke. Revoking keeps the row, so the account's
 //! messages stay readable in conversations; the account can no longer authenticate. Configure
-//! role.
+//! role. Each account's messaging services (pools of SMS and WhatsApp channels) are managed
+//! under it.
 
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use parley_engine::service::twilio;
-use parley_store::TwilioAccount;
+use parley_store::{TwilioAccount, TwilioMessagingService};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::time;
 use crate::AppState;
@@ -93,5 +95,119 @@ pub async fn revoke_twilio_account(
 ) -> Result<StatusCode, ApiError> {
     caller.require_configure()?;
     twilio::revoke_twilio_account(&state.store, &sid, state.clock.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A pool of SMS or WhatsApp channels: `MessagingServiceSid` in a send picks its sender from it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagingServiceView {
+    /// "MG" and 32 hex digits.
+    pub sid: String,
+    pub account_sid: String,
+    pub name: String,
+    /// The pool, in its order.
+    pub channel_ids: Vec<Uuid>,
+    pub created_at: String,
+}
+
+impl From<&TwilioMessagingService> for MessagingServiceView {
+    fn from(s: &TwilioMessagingService) -> Self {
+        Self {
+            sid: s.sid.clone(),
+            account_sid: s.account_sid.clone(),
+            name: s.name.clone(),
+            channel_ids: s.channel_ids.clone(),
+            created_at: time(s.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessagingServiceInput {
+    /// 1 to 100 characters.
+    pub name: String,
+    /// 1 to 100 distinct SMS or WhatsApp channels, in the order the last resort of the sender
+    /// choice takes them.
+    pub channel_ids: Vec<Uuid>,
+}
+
+#[utoipa::path(get, path = "/api/v1/twilio-accounts/{sid}/messaging-services", tag = "twilio",
+    params(("sid" = String, Path, description = "The account SID")),
+    responses((status = 200, body = Vec<MessagingServiceView>), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn list_messaging_services(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(sid): ApiPath<String>,
+) -> Result<Json<Vec<MessagingServiceView>>, ApiError> {
+    caller.require_configure()?;
+    if state.store.twilio_account(&sid).await?.is_none() {
+        return Err(ApiError::not_found("twilio account"));
+    }
+    let services = state.store.list_twilio_messaging_services(&sid).await?;
+    Ok(Json(
+        services.iter().map(MessagingServiceView::from).collect(),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/twilio-accounts/{sid}/messaging-services", tag = "twilio",
+    params(("sid" = String, Path, description = "The account SID")),
+    request_body = MessagingServiceInput,
+    responses((status = 201, body = MessagingServiceView), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_messaging_service(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(sid): ApiPath<String>,
+    ApiJson(input): ApiJson<MessagingServiceInput>,
+) -> Result<(StatusCode, Json<MessagingServiceView>), ApiError> {
+    caller.require_configure()?;
+    let s = twilio::create_twilio_messaging_service(
+        &state.store,
+        &sid,
+        &input.name,
+        &input.channel_ids,
+        state.clock.now(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(MessagingServiceView::from(&s))))
+}
+
+#[utoipa::path(put, path = "/api/v1/twilio-accounts/{sid}/messaging-services/{service_sid}", tag = "twilio",
+    params(("sid" = String, Path, description = "The account SID"),
+        ("service_sid" = String, Path, description = "The messaging service SID (MG...)")),
+    request_body = MessagingServiceInput,
+    responses((status = 200, body = MessagingServiceView), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_messaging_service(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath((sid, service_sid)): ApiPath<(String, String)>,
+    ApiJson(input): ApiJson<MessagingServiceInput>,
+) -> Result<Json<MessagingServiceView>, ApiError> {
+    caller.require_configure()?;
+    let s = twilio::update_twilio_messaging_service(
+        &state.store,
+        &sid,
+        &service_sid,
+        &input.name,
+        &input.channel_ids,
+    )
+    .await?;
+    Ok(Json(MessagingServiceView::from(&s)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/twilio-accounts/{sid}/messaging-services/{service_sid}", tag = "twilio",
+    params(("sid" = String, Path, description = "The account SID"),
+        ("service_sid" = String, Path, description = "The messaging service SID (MG...)")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_messaging_service(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath((sid, service_sid)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_configure()?;
+    twilio::delete_twilio_messaging_service(&state.store, &sid, &service_sid).await?;
     Ok(StatusCode::NO_CONTENT)
 }

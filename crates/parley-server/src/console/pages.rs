@@ -79,6 +79,11 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
     },
     Asset {
+        name: "twilio.js",
+        body: include_str!("../../assets/twilio.js"),
+        content_type: JS,
+    },
+    Asset {
         name: "simulator.js",
         body: include_str!("../../assets/simulator.js"),
         content_type: JS,
@@ -113,6 +118,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "webhooks.html",
         include_str!("../../templates/webhooks.html"),
     ),
+    ("twilio.html", include_str!("../../templates/twilio.html")),
     (
         "notification-errors.html",
         include_str!("../../templates/notification-errors.html"),
@@ -324,6 +330,18 @@ async fn notification_errors_page(Extension(session): Extension<ConsoleSession>)
     )
 }
 
+/// The Twilio-compatible API's accounts are configuration: admins only, like the API.
+async fn twilio_page(Extension(session): Extension<ConsoleSession>) -> Response {
+    if session.agent.role != AgentRole::Admin {
+        return denied(&session, "twilio");
+    }
+    render(
+        StatusCode::OK,
+        "twilio.html",
+        signed_in_context(&session, "twilio"),
+    )
+}
+
 fn denied(session: &ConsoleSession, page: &str) -> Response {
     render(
         StatusCode::FORBIDDEN,
@@ -405,6 +423,7 @@ pub fn signed_in_routes() -> Router<AppState> {
             "/console/notification-errors",
             get(notification_errors_page),
         )
+        .route("/console/twilio", get(twilio_page))
 }
 
 /// `GET /assets/{name}`: needs no session (the login page uses the stylesheet).

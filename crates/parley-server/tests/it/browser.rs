@@ -658,8 +658,71 @@ async fn notification_errors_in_a_real_browser(b: TestBackend) {
     assert!(left.iter().all(|e| e.recipient != "<b>bold</b>"));
 }
 
+/// The Twilio API area (`tests/browser/twilio.mjs`): an account issued with its token shown once
+/// and copied, the SDK snippet, a messaging service whose channel is picked by name, and a
+/// revoke after a confirmation. Screenshots go to `PARLEY_SHOTS` when set.
+async fn twilio_in_a_real_browser(b: TestBackend) {
+    let dir = harness();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir()
+            && PathBuf::from("/usr/bin/chromium").exists(),
+        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
+    );
+    let d = Desk::new(b).await;
+    let admin = d.agent("Alex", 3, AgentRole::Admin).await;
+    let profile = tempfile_dir();
+    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("twilio-shots")
+                .join(format!("{b:?}").to_lowercase())
+        },
+        PathBuf::from,
+    );
+    let run = tokio::process::Command::new("node")
+        .arg("twilio.mjs")
+        .arg(format!("--url={}", d.app.base))
+        .arg(format!("--user={}:{PASSWORD}", admin.email))
+        .arg(format!("--channel={}", d.channel.name))
+        .arg(format!("--shots={}", shots.display()))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the twilio scenario finishes within three minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "twilio scenario failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sid = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("sid="))
+        .expect("the scenario prints the account SID");
+    let account = d.app.db.store.twilio_account(sid).await.unwrap().unwrap();
+    assert_eq!(account.name, "Order <b>system</b>");
+    assert!(account.revoked_at.is_some());
+    let services = d
+        .app
+        .db
+        .store
+        .list_twilio_messaging_services(sid)
+        .await
+        .unwrap();
+    assert_eq!(services.len(), 1);
+    assert_eq!(services[0].name, "Alerts");
+    assert_eq!(services[0].channel_ids, vec![d.channel.id]);
+}
+
 parley_store::on_both_backends!(
     notification_errors_in_a_real_browser,
+    twilio_in_a_real_browser,
     components_in_a_real_browser,
     flows_in_a_real_browser,
     campaigns_in_a_real_browser,

@@ -417,7 +417,313 @@ async fn accounts_through_the_admin_api(b: TestBackend) {
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
 }
 
+async fn channel(app: &TestApp, name: &str, address: &str, country: &str) -> String {
+    let (s, c) = parley_testkit::status_and_json(app.req(Method::POST, "/api/v1/channels").json(
+        &json!({"name": name, "kind": "sms", "provider": "simulator", "address": address,
+                "number_type": "long_code", "country": country, "consent_level": "implicit"}),
+    ))
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    c["id"].as_str().unwrap().to_owned()
+}
+
+fn services_path(account: &TwilioAccount) -> String {
+    format!("/api/v1/twilio-accounts/{}/messaging-services", account.sid)
+}
+
+async fn messaging_services_pick_senders(b: TestBackend) {
+    let app = app(b).await;
+    let (account, us1) = setup_account(&app).await;
+    let us1 = us1.to_string();
+    let us2 = channel(&app, "Sim 2", "+14155550101", "US").await;
+    let gb = channel(&app, "Sim GB", "+447400123400", "GB").await;
+    let (s, web) = parley_testkit::status_and_json(
+        app.req(Method::POST, "/api/v1/channels")
+            .json(&json!({"name": "Site", "kind": "web", "provider": "web", "address": "site"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{web}");
+
+    // The pool is checked: SMS or WhatsApp channels that exist, listed once, at least one.
+    let bad = [
+        json!({"name": "Pool", "channel_ids": [web["id"]]}),
+        json!({"name": "Pool", "channel_ids": [Uuid::nil()]}),
+        json!({"name": "Pool", "channel_ids": []}),
+        json!({"name": "Pool", "channel_ids": [us1, us1]}),
+        json!({"name": "", "channel_ids": [us1]}),
+    ];
+    for body in bad {
+        let (s, v) = parley_testkit::status_and_json(
+            app.req(Method::POST, &services_path(&account)).json(&body),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+    }
+    let (s, v) = parley_testkit::status_and_json(
+        app.req(
+            Method::POST,
+            "/api/v1/twilio-accounts/AC00000000000000000000000000000000/messaging-services",
+        )
+        .json(&json!({"name": "Pool", "channel_ids": [us1]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+
+    let (s, service) = parley_testkit::status_and_json(
+        app.req(Method::POST, &services_path(&account))
+            .json(&json!({"name": "Notifications", "channel_ids": [us1, gb, us2]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{service}");
+    let mg = service["sid"].as_str().unwrap().to_owned();
+    assert!(
+        mg.starts_with("MG") && mg.len() == 34 && mg[2..].chars().all(|c| c.is_ascii_hexdigit()),
+        "{service}"
+    );
+    let (s, list) =
+        parley_testkit::status_and_json(app.req(Method::GET, &services_path(&account))).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    assert_eq!(list[0]["sid"], mg.as_str());
+    assert_eq!(list[0]["channel_ids"], json!([us1, gb, us2]));
+
+    let via = |to: &'static str| {
+        let app = &app;
+        let account = &account;
+        let mg = mg.clone();
+        async move {
+            send(
+                app,
+                account,
+                &account.auth_token,
+                &[
+                    ("To", to),
+                    ("MessagingServiceSid", mg.as_str()),
+                    ("Body", "hi"),
+                ],
+            )
+            .await
+        }
+    };
+    // Geomatch: a GB number gets the GB channel, a US number the first US one.
+    let (s, m) = via("+447400123456").await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    assert_eq!(m["from"], "+447400123400");
+    assert_eq!(m["messaging_service_sid"], mg.as_str());
+    let (s, m) = via("+14155550123").await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    assert_eq!(m["from"], FROM);
+    let (_, fetched) = get(&app, &account, m["uri"].as_str().unwrap()).await;
+    assert_eq!(fetched["messaging_service_sid"], mg.as_str());
+
+    // The pool's order changes: a known recipient keeps its sender (sticky), a new one gets the
+    // new first US channel.
+    let (s, v) = parley_testkit::status_and_json(
+        app.req(Method::PUT, &format!("{}/{mg}", services_path(&account)))
+            .json(&json!({"name": "Notifications", "channel_ids": [us2, us1, gb]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, m) = via("+14155550123").await;
+    assert_eq!(m["from"], FROM, "{m}");
+    let (_, m) = via("+14155550124").await;
+    assert_eq!(m["from"], "+14155550101", "{m}");
+
+    // No WhatsApp channel in the pool for a WhatsApp recipient.
+    let (s, v) = via("whatsapp:+14155550123").await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(21703)),
+        "{v}"
+    );
+
+    // Unknown services and another account's are Twilio's 21701.
+    let now = app.engine.clock.now();
+    let other = parley_engine::service::twilio::create_twilio_account(&app.db.store, "Other", now)
+        .await
+        .unwrap();
+    for sid in [format!("MG{}", Uuid::nil().simple()), mg.clone()] {
+        let (s, v) = send(
+            &app,
+            &other,
+            &other.auth_token,
+            &[
+                ("To", "+14155550123"),
+                ("MessagingServiceSid", sid.as_str()),
+                ("Body", "hi"),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (s, v["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!(21701)),
+            "{v}"
+        );
+    }
+    // Another account cannot change or delete it either.
+    let r = app
+        .req(Method::DELETE, &format!("{}/{mg}", services_path(&other)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    let r = app
+        .req(Method::DELETE, &format!("{}/{mg}", services_path(&account)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (s, v) = via("+14155550123").await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(21701)),
+        "{v}"
+    );
+}
+
+fn sids(page: &Value) -> Vec<String> {
+    page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["sid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn list_filters_and_pages_both_ways(b: TestBackend) {
+    let app = app(b).await;
+    let (account, _) = setup_account(&app).await;
+    let a = "+14155550131";
+    let bee = "+14155550132";
+    let mut to_a = Vec::new();
+    for (i, to) in [a, bee, a, bee, a].into_iter().enumerate() {
+        let body = format!("message {i}");
+        let (s, m) = send(
+            &app,
+            &account,
+            &account.auth_token,
+            &[("To", to), ("From", FROM), ("Body", body.as_str())],
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{m}");
+        if to == a {
+            to_a.insert(0, m["sid"].as_str().unwrap().to_owned());
+        }
+    }
+    let base = format!("/2010-04-01/Accounts/{}/Messages.json", account.sid);
+    let (s, p) = get(&app, &account, &format!("{base}?To=%2B14155550131")).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(sids(&p), to_a);
+    let (_, p) = get(&app, &account, &format!("{base}?From=%2B14155550100")).await;
+    assert_eq!(sids(&p).len(), 5);
+    let (_, p) = get(&app, &account, &format!("{base}?From=%2B19995550100")).await;
+    assert_eq!(sids(&p).len(), 0);
+
+    let today = jiff::Timestamp::from_millisecond(app.engine.clock.now().millis())
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let yesterday = today.yesterday().unwrap();
+    let tomorrow = today.tomorrow().unwrap();
+    for (query, count) in [
+        (format!("DateSent={today}"), 5),
+        (format!("DateSent={yesterday}"), 0),
+        (format!("DateSent%3C={yesterday}"), 0),
+        (format!("DateSent%3C={today}"), 5),
+        (format!("DateSent%3E={today}"), 5),
+        (format!("DateSent%3E={tomorrow}"), 0),
+        (
+            format!("DateSent%3E={today}T00:00:00Z&To=%2B14155550132"),
+            2,
+        ),
+    ] {
+        let (s, p) = get(&app, &account, &format!("{base}?{query}")).await;
+        assert_eq!(s, StatusCode::OK, "{query}: {p}");
+        assert_eq!(sids(&p).len(), count, "{query}: {p}");
+    }
+    let (s, v) = get(&app, &account, &format!("{base}?DateSent=04/12/2026")).await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(20001)),
+        "{v}"
+    );
+    assert!(v["message"].as_str().unwrap().contains("DateSent"), "{v}");
+
+    // Pages of two, forwards to the end and back again; the filter rides along.
+    let (_, p0) = get(&app, &account, &format!("{base}?PageSize=2")).await;
+    assert_eq!(p0["page"], 0);
+    assert_eq!(p0["page_size"], 2);
+    assert!(p0["previous_page_uri"].is_null(), "{p0}");
+    assert_eq!(p0["uri"], p0["first_page_uri"]);
+    let (_, p1) = get(&app, &account, p0["next_page_uri"].as_str().unwrap()).await;
+    assert_eq!(p1["page"], 1);
+    assert_eq!(p1["start"], 2);
+    let (_, p2) = get(&app, &account, p1["next_page_uri"].as_str().unwrap()).await;
+    assert_eq!(sids(&p2).len(), 1);
+    assert!(p2["next_page_uri"].is_null(), "{p2}");
+    let all: Vec<String> = [sids(&p0), sids(&p1), sids(&p2)].concat();
+    assert_eq!(all.len(), 5);
+    let (_, back1) = get(&app, &account, p2["previous_page_uri"].as_str().unwrap()).await;
+    assert_eq!(sids(&back1), sids(&p1), "{back1}");
+    assert_eq!(back1["page"], 1);
+    let (_, back0) = get(&app, &account, back1["previous_page_uri"].as_str().unwrap()).await;
+    assert_eq!(sids(&back0), sids(&p0), "{back0}");
+    assert!(back0["previous_page_uri"].is_null());
+    let (_, again) = get(&app, &account, p1["uri"].as_str().unwrap()).await;
+    assert_eq!(sids(&again), sids(&p1));
+
+    let (_, f0) = get(
+        &app,
+        &account,
+        &format!("{base}?PageSize=2&To=%2B14155550131"),
+    )
+    .await;
+    let next = f0["next_page_uri"].as_str().unwrap();
+    assert!(next.contains("To=%2B14155550131"), "{next}");
+    let (_, f1) = get(&app, &account, next).await;
+    assert_eq!([sids(&f0), sids(&f1)].concat(), to_a);
+    let (_, fb) = get(&app, &account, f1["previous_page_uri"].as_str().unwrap()).await;
+    assert_eq!(sids(&fb), sids(&f0));
+
+    let (s, v) = get(&app, &account, &format!("{base}?PageToken=nonsense")).await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(20001)),
+        "{v}"
+    );
+
+    // A retried send with the same idempotency token is the same message, listed once; the
+    // token reused for another request is refused.
+    let retry = |body: &'static str| {
+        parley_testkit::status_and_json(
+            app.anon(Method::POST, &base)
+                .basic_auth(&account.sid, Some(&account.auth_token))
+                .header("I-Twilio-Idempotency-Token", "order-42")
+                .form(&[("To", "+14155550133"), ("From", FROM), ("Body", body)]),
+        )
+    };
+    let (s1, m1) = retry("Your order shipped").await;
+    let (s2, m2) = retry("Your order shipped").await;
+    assert_eq!(
+        (s1, s2),
+        (StatusCode::CREATED, StatusCode::CREATED),
+        "{m1} {m2}"
+    );
+    assert_eq!(m1["sid"], m2["sid"]);
+    assert_eq!(m2["to"], "+14155550133");
+    let (_, p) = get(&app, &account, &format!("{base}?To=%2B14155550133")).await;
+    assert_eq!(sids(&p), [m1["sid"].as_str().unwrap()]);
+    let (s, v) = retry("Something else").await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::CONFLICT, json!(20409)),
+        "{v}"
+    );
+}
+
 parley_store::on_both_backends!(
+    messaging_services_pick_senders,
+    list_filters_and_pages_both_ways,
     accounts_through_the_admin_api,
     send_fetch_and_list,
     refusals_and_auth_have_twilio_codes,
@@ -508,6 +814,25 @@ async fn official_sdks_send_fetch_list_and_validate_callbacks() {
             Some(2),
             "{name}: {out}"
         );
+        let to_filtered = out["to_filtered"].as_array().unwrap();
+        assert!(!to_filtered.is_empty(), "{name}: {out}");
+        assert!(
+            to_filtered.iter().all(|t| t == "+14155550177"),
+            "{name}: {out}"
+        );
+        let back = &out["back"];
+        assert_eq!(
+            back["first"].as_array().map(Vec::len),
+            Some(1),
+            "{name}: {out}"
+        );
+        assert_eq!(
+            back["second"].as_array().map(Vec::len),
+            Some(1),
+            "{name}: {out}"
+        );
+        assert_ne!(back["first"], back["second"], "{name}: {out}");
+        assert_eq!(back["back"], back["first"], "{name}: {out}");
         let callbacks = out["callbacks"].as_array().unwrap();
         let statuses: Vec<&str> = callbacks
             .iter()

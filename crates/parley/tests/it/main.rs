@@ -6,3 +6,4 @@ mod crash;
 mod flow_crash;
 mod process;
 mod smpp_crash;
+mod twilio_cli;
