@@ -5,4 +5,5 @@ mod campaign_crash;
 mod crash;
 mod flow_crash;
 mod process;
+mod schemathesis;
 mod smpp_crash;
