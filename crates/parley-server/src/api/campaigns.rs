@@ -18,7 +18,7 @@ use parley_core::campaign::{Audience, CampaignSpec};
 use parley_core::model::{ChannelKind, TemplateStatus};
 use parley_engine::service::campaigns::{self, AudienceCount, CampaignResults, Preview};
 use parley_store::{Channel, PageRequest, Store, StoreError, StoredCampaign};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -29,8 +29,9 @@ use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 
 /// What a campaign is made of (`parley_core::campaign::CampaignSpec`): documented here because
 /// the core crate carries no OpenAPI derive. The API reads the body with the core type itself,
-/// which refuses unknown fields.
-#[derive(Debug, ToSchema)]
+/// which refuses unknown fields (so does this, for the document's `additionalProperties`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = CampaignSpec)]
 #[allow(dead_code)]
 pub struct CampaignSpecDoc {
@@ -40,9 +41,7 @@ pub struct CampaignSpecDoc {
     pub kind: String,
     /// The sender channels, all of one kind; the audience is spread over them.
     pub senders: Vec<Uuid>,
-    /// `{"kind": "segment", "segment_id": ...}` or `{"kind": "list", "list_id": ...}`.
-    #[schema(value_type = Object)]
-    pub audience: (),
+    pub audience: AudienceDoc,
     /// `{"text": "Hi {{ contact.first_name }}", "missing": {"policy": "fallback"},
     /// "fallbacks": {"contact.first_name": "there"}}`, or `{"template": {"name", "language",
     /// "parameters": [...]}}`.
@@ -58,6 +57,17 @@ pub struct CampaignSpecDoc {
     /// A flow (a marketing journey) that takes a reply to this campaign from a customer with no
     /// open conversation: its name.
     pub reply_flow: Option<String>,
+}
+
+/// Who a campaign goes to (`parley_core::campaign::Audience`, same wire form), for the document.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(dead_code)]
+pub enum AudienceDoc {
+    /// A saved segment: `{"kind": "segment", "segment_id": ...}`.
+    Segment { segment_id: Uuid },
+    /// A static list: `{"kind": "list", "list_id": ...}`.
+    List { list_id: Uuid },
 }
 
 /// A sender channel of a campaign, by name.

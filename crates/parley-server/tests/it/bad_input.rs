@@ -313,9 +313,40 @@ async fn nul_characters_are_refused(b: TestBackend) {
     assert_eq!(created["name"], "Eng\\u0000lish");
 }
 
+/// JSON numbers at the ends of f64's range, in a free-form document (a template's components),
+/// are read back as written. PostgreSQL stores them as exact decimals (309 digits for 1.8e308),
+/// which serde_json's default parser overflowed on: the template was saved, then every read of it
+/// was a 500 (found by schemathesis: `PUT /api/v1/templates/{id}`, then `GET`).
+async fn extreme_json_numbers_are_read_back(b: TestBackend) {
+    use parley_core::{Clock, SystemClock};
+    let app = TestApp::spawn(b).await;
+    let spec = parley_testkit::build::simulator_sms();
+    let channel = parley_testkit::build::channel(&app.db.store, &spec, SystemClock.now()).await;
+    let components = json!([{"type": "body", "min": f64::MIN, "max": f64::MAX,
+        "tiny": 5e-324, "big": u64::MAX, "neg": i64::MIN}]);
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/api/v1/channels/{}/templates", channel.id),
+        )
+        .json(&json!({"name": "order_update", "language": "en", "status": "approved",
+            "body": "Hi {{1}}", "components": components}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["components"], components);
+    let read = app
+        .get_json(&format!("/api/v1/templates/{}", created["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(read["components"], components);
+}
+
 parley_store::on_both_backends!(
     missing_or_wrong_tokens_are_401,
     nul_characters_are_refused,
+    extreme_json_numbers_are_read_back,
     malformed_bodies_are_refused,
     invalid_phone_numbers_are_refused,
     oversized_bodies_are_413,
