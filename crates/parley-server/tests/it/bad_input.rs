@@ -280,17 +280,25 @@ async fn nul_characters_are_refused(b: TestBackend) {
         .await
         .unwrap();
     let body = expect(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
-    assert!(body["message"].as_str().unwrap().starts_with("name:"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().starts_with("name:"),
+        "{body}"
+    );
     let r = app
         .req(Method::POST, "/api/v1/keyword-sets")
-        .json(&json!({"channel_id": uuid::Uuid::now_v7(), "language": "en",
-            "config": {"help": ["HELP", "IN\u{0}FO"]}}))
+        .json(
+            &json!({"channel_id": uuid::Uuid::now_v7(), "language": "en",
+            "config": {"help": ["HELP", "IN\u{0}FO"]}}),
+        )
         .send()
         .await
         .unwrap();
     let body = expect(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
     assert!(
-        body["message"].as_str().unwrap().starts_with("config.help[1]:"),
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("config.help[1]:"),
         "{body}"
     );
     // A NUL in the query string or the path is a malformed request.
@@ -329,8 +337,10 @@ async fn extreme_json_numbers_are_read_back(b: TestBackend) {
             Method::POST,
             &format!("/api/v1/channels/{}/templates", channel.id),
         )
-        .json(&json!({"name": "order_update", "language": "en", "status": "approved",
-            "body": "Hi {{1}}", "components": components}))
+        .json(
+            &json!({"name": "order_update", "language": "en", "status": "approved",
+            "body": "Hi {{1}}", "components": components}),
+        )
         .send()
         .await
         .unwrap();
@@ -338,7 +348,10 @@ async fn extreme_json_numbers_are_read_back(b: TestBackend) {
     let created: Value = r.json().await.unwrap();
     assert_eq!(created["components"], components);
     let read = app
-        .get_json(&format!("/api/v1/templates/{}", created["id"].as_str().unwrap()))
+        .get_json(&format!(
+            "/api/v1/templates/{}",
+            created["id"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(read["components"], components);
 }

@@ -25,7 +25,8 @@ async fn the_api_answers_no_server_error(b: TestBackend) {
         let _turn = ONE_RUN_AT_A_TIME
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cmd.output().expect("running scripts/schemathesis.sh with bash")
+        cmd.output()
+            .expect("running scripts/schemathesis.sh with bash")
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
