@@ -309,8 +309,8 @@ pub async fn delete_campaign(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The `{action}` a person can take on a campaign, for the document: the path takes only these
-/// (`complete` is the worker's), and a client or fuzzer told "any string" would only find 404s.
+// Documented as the enum it is: a client (or fuzzer) told "any string" would only find 404s.
+/// What a person can do to a campaign (`complete` is the worker's, never a person's).
 #[derive(Debug, ToSchema)]
 #[schema(rename_all = "lowercase")]
 #[allow(dead_code)]
