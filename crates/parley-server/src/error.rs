@@ -231,7 +231,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         match Json::<T>::from_request(again, state).await {
             Ok(Json(v)) => match nul_in_json(&bytes) {
                 Some(at) => Err(ApiError::invalid(format!(
-                    "{at}: text must not contain NUL characters (\\u0000)"
+                    "{at}: holds a NUL (U+0000), which Parley does not store"
                 ))),
                 None => Ok(Self(v)),
             },
