@@ -13,6 +13,7 @@ pub mod clock;
 pub mod compliance;
 pub mod component;
 pub mod consent;
+pub mod crm;
 pub mod dead_letter;
 pub mod error_code;
 pub mod flow;

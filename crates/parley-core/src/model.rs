@@ -250,6 +250,8 @@ wire_enum! {
         Api = "api",
         Provider = "provider",
         Inbound = "inbound",
+        /// A sign-up form on the business's website.
+        WebForm = "web_form",
     }
 }
 

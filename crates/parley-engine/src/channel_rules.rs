@@ -29,18 +29,10 @@ pub fn adapter_of(channel: &Channel) -> Option<&'static dyn ProviderAdapter> {
     parley_channels::providers().get(&channel.provider)
 }
 
-/// How a customer's messaging user is linked to a contact (MU-05..07).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ContactLinking {
-    /// Never link automatically.
-    Off,
-    /// Link to a contact with the same phone number (then email) when there is one.
-    #[default]
-    Match,
-    /// As `Match`, creating the contact when none matches.
-    MatchOrCreate,
-}
+/// How a customer's messaging user is linked to a contact (MU-05..07): `off`, `match`,
+/// `match_or_create`, or the rules spelled out (`{by_phone, by_email, create_when_missing}`). The
+/// inbound pipeline and the API's link call both follow it.
+pub use parley_core::crm::ContactMatching as ContactLinking;
 
 fn service() -> SessionContext {
     SessionContext::Service

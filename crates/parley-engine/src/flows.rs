@@ -924,6 +924,7 @@ impl FlowWorker {
                 self.store
                     .update_case_fields(case_id, subject, status, now)
                     .await?;
+                self.events.publish(DomainEvent::CaseChanged { case_id });
             }
         }
         Ok(())

@@ -45,11 +45,12 @@ use tokio::sync::Notify;
 use tracing::{Instrument as _, field};
 use uuid::Uuid;
 
-use crate::channel_rules::{ChannelRules, ContactLinking, RulesError};
+use crate::channel_rules::{ChannelRules, RulesError};
 use crate::events::{DomainEvent, EventBus};
 use crate::flow_runs::{FlowCatalog, FlowUseError, held_by_flow, start_run};
 use crate::jobs::{self, Queue};
 use crate::runner::JobOutcome;
+use parley_core::crm::MatchDecision;
 
 pub use crate::jobs::InboundEvent;
 pub use crate::session_rows::{SessionOf, new_session_row, row_of, state_of};
@@ -1167,7 +1168,7 @@ impl Inbound {
                 .await?;
             let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
             let (open, conversations) = self.store.sessions_of_users(&ids).await?;
-            if rules.behaviour.contact_linking != ContactLinking::Off {
+            if rules.behaviour.contact_linking.by_phone {
                 let linked: std::collections::HashSet<&str> = users
                     .iter()
                     .filter(|u| u.contact_id.is_some())
@@ -1233,32 +1234,30 @@ impl Inbound {
         write: &mut InboundWrite,
         cache: &mut BatchCache,
     ) -> Result<Option<Uuid>, StageError> {
-        if rules.behaviour.contact_linking == ContactLinking::Off {
+        let rule = rules.behaviour.contact_linking;
+        if rule.is_off() {
             return Ok(None);
         }
+        // A customer's message carries no e-mail address: only the phone can match here.
         let phone = phone_of(rules.channel.kind, key);
-        let found = match phone
-            .as_ref()
-            .map(|p| cache.contacts.get(p.as_str()).copied())
-        {
-            Some(Some(cached)) => cached,
-            _ => self
-                .store
-                .find_contact(phone.as_ref(), None)
-                .await?
-                .map(|c| c.id),
+        let found = match rule.lookups(phone.as_ref(), None).0 {
+            None => None,
+            Some(p) => match cache.contacts.get(p.as_str()).copied() {
+                Some(cached) => cached,
+                None => self.store.find_contact(Some(p), None).await?.map(|c| c.id),
+            },
         };
-        if found.is_some() {
-            return Ok(found);
-        }
-        if rules.behaviour.contact_linking == ContactLinking::MatchOrCreate {
-            let id = create_contact(write, phone.clone());
-            if let Some(p) = phone {
-                cache.contacts.insert(p.into_string(), Some(id));
+        match rule.decide(found) {
+            MatchDecision::Link(id) => Ok(Some(id)),
+            MatchDecision::Create => {
+                let id = create_contact(write, phone.clone());
+                if let Some(p) = phone {
+                    cache.contacts.insert(p.into_string(), Some(id));
+                }
+                Ok(Some(id))
             }
-            return Ok(Some(id));
+            MatchDecision::Leave => Ok(None),
         }
-        Ok(None)
     }
 
     /// Stage: the HELP hand-off opens a case on the customer's contact, matched by phone or

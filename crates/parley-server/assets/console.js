@@ -18,6 +18,9 @@
     owned: false,
     timeline: [],
     user: null,
+    /** The customer's contact and the session's case, as the side panel shows them. */
+    contact: null,
+    case: null,
     templates: [],
     analyzeSeq: 0,
     analysis: null,
@@ -1311,9 +1314,12 @@
 
     const contactFacts = clear($('contact-facts'));
     const s = sessionOf(item);
+    state.contact = null;
     if (user.contact_id) {
       try {
         const c = await api('GET', '/api/v1/contacts/' + encodeURIComponent(user.contact_id));
+        if (forId !== state.selectedId) return;
+        state.contact = c;
         fact(contactFacts, 'Contact', [c.first_name, c.last_name].filter(Boolean).join(' ') || 'Unnamed contact');
         fact(contactFacts, 'Phone', c.phone);
         fact(contactFacts, 'E-mail', c.email);
@@ -1323,18 +1329,20 @@
     } else {
       fact(contactFacts, 'Contact', 'None linked');
     }
+    renderContactName();
+    state.case = null;
     if (s.case_id) {
       try {
         const c = await api('GET', '/api/v1/cases/' + encodeURIComponent(s.case_id));
-        const label = (c.number ? 'Case ' + c.number + ' · ' : '') + (c.subject || 'No subject');
-        fact(contactFacts, 'Case', label + ' (' + (CASE_STATUS_NAMES[c.status] || c.status) + ')');
+        if (forId !== state.selectedId) return;
+        state.case = c;
       } catch (_) {
         fact(contactFacts, 'Case', s.case_id);
       }
     } else {
       fact(contactFacts, 'Case', 'None');
     }
-    $('link-case').value = s.case_id || '';
+    renderCase();
     renderStartPanel();
   }
 
@@ -1435,23 +1443,238 @@
   async function link(ev) {
     ev.preventDefault();
     const id = sessionOf(state.current).id;
-    const payload = {};
     const contact = $('link-contact').value;
-    const caseId = $('link-case').value.trim();
-    if (contact) payload.contact_id = contact;
-    if (caseId) payload.case_id = caseId;
-    if (!Object.keys(payload).length) {
-      notify('Choose a contact or enter a case id to link.', 'info');
+    if (!contact) {
+      notify('Choose a contact to link.', 'info');
       return;
     }
     try {
-      const session = await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/link', payload);
+      const session = await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/link', { contact_id: contact });
       if (session && state.current) state.current.session = Object.assign({}, sessionOf(state.current), session);
       notify('Linked.', 'info');
       refreshSide();
     } catch (err) {
       showError('Could not link', err);
     }
+  }
+
+  // --- Side panel: the contact's name, edited in place -----------------------------------------
+
+  /**
+   * The contact's name, edited in place. Without a contact the same fields add one (MU-07: the
+   * agent asks the customer's name): matched by the customer's number first, created otherwise.
+   */
+  function renderContactName() {
+    const c = state.contact;
+    const form = $('contact-name-form');
+    const key = c ? c.id : 'new:' + ((state.user && state.user.id) || '');
+    form.hidden = !state.user;
+    if (!state.user) return;
+    // Keep what the agent is typing when the panel refreshes under them.
+    if (form.contains(document.activeElement) && form.dataset.contactId === key) return;
+    form.dataset.contactId = key;
+    $('contact-first').value = c ? c.first_name || '' : '';
+    $('contact-last').value = c ? c.last_name || '' : '';
+    $('contact-name-save').textContent = c ? 'Save name' : 'Add contact';
+    $('contact-name-save').disabled = true;
+  }
+
+  function nameEdited() {
+    const c = state.contact;
+    const first = $('contact-first').value.trim();
+    const last = $('contact-last').value.trim();
+    $('contact-name-save').disabled = c
+      ? first === (c.first_name || '') && last === (c.last_name || '')
+      : !first && !last;
+  }
+
+  async function saveContactName(ev) {
+    ev.preventDefault();
+    const c = state.contact;
+    const first = $('contact-first').value.trim();
+    const last = $('contact-last').value.trim();
+    try {
+      if (c) {
+        // The contacts API replaces the whole contact: send its phone and e-mail back unchanged.
+        const body = { first_name: first, last_name: last, phone: c.phone || undefined, email: c.email || undefined };
+        state.contact = await api('PUT', '/api/v1/contacts/' + encodeURIComponent(c.id), body);
+        notify('Name saved.', 'info');
+      } else {
+        const userId = state.user && state.user.id;
+        if (!userId) return;
+        const match = { by_phone: true, create_when_missing: true, first_name: first, last_name: last };
+        const linked = await api('PUT', '/api/v1/messaging-users/' + encodeURIComponent(userId) + '/contact', { match });
+        notify(linked.linked_by === 'created' ? 'Contact added.' : 'Linked to the contact with this number.', 'info');
+      }
+      $('contact-name-save').disabled = true;
+      if (document.activeElement) document.activeElement.blur();
+      refreshSide();
+    } catch (err) {
+      showError(c ? 'Could not save the name' : 'Could not add the contact', err);
+    }
+  }
+
+  // --- Side panel: the session's case and the case picker ----------------------------------------
+
+  const caseLabel = (c) => (c.number ? 'Case ' + c.number : 'Case');
+
+  function renderCase() {
+    const c = state.case;
+    $('case-current').hidden = !c;
+    $('case-search-label').textContent = c ? 'Link another case' : 'Link a case';
+    if (!c) return;
+    $('case-number').textContent = caseLabel(c);
+    $('case-subject').textContent = c.subject || 'No subject';
+    const closed = c.status === 'closed';
+    const select = $('case-status');
+    select.value = c.status;
+    select.dataset.status = c.status;
+    // A closed case changes only by reopening it.
+    select.disabled = closed;
+    $('case-close').hidden = closed;
+    $('case-reopen').hidden = !closed;
+  }
+
+  const picker = { results: [], active: -1, seq: 0, query: '' };
+
+  function pickerOptions() {
+    const opts = picker.results.map((c) => ({ kind: 'case', c }));
+    const q = picker.query;
+    // A number finds a case; any other text may also become a new case's subject.
+    if (q && !/^#?\d+$/.test(q)) opts.push({ kind: 'new', subject: q });
+    return opts;
+  }
+
+  function renderPicker() {
+    const list = clear($('case-results'));
+    const input = $('case-search');
+    const opts = pickerOptions();
+    const open = picker.query !== '' && document.activeElement === input;
+    list.hidden = !open;
+    input.setAttribute('aria-expanded', String(open));
+    input.removeAttribute('aria-activedescendant');
+    if (!open) return;
+    if (!opts.length) {
+      list.appendChild(h('li', { class: 'combo-empty', role: 'option', 'aria-disabled': 'true', text: 'No case found.' }));
+      return;
+    }
+    opts.forEach((o, i) => {
+      const selected = i === picker.active;
+      const li = o.kind === 'case'
+        ? h('li', { id: 'case-opt-' + i, role: 'option', 'aria-selected': String(selected), 'data-testid': 'case-option' },
+          h('span', { class: 'case-no', text: caseLabel(o.c) }),
+          h('span', { text: o.c.subject || 'No subject' }),
+          h('span', { class: 'muted small', text: ' (' + (CASE_STATUS_NAMES[o.c.status] || o.c.status) + ')' }))
+        : h('li', { id: 'case-opt-' + i, role: 'option', 'aria-selected': String(selected), 'data-testid': 'case-option-new' },
+          'Create case “', h('strong', { text: o.subject }), '”');
+      // mousedown, not click: the input's blur would close the list before a click lands.
+      li.addEventListener('mousedown', (ev) => { ev.preventDefault(); choose(o); });
+      list.appendChild(li);
+      if (selected) input.setAttribute('aria-activedescendant', li.id);
+    });
+  }
+
+  const searchCases = debounce(async () => {
+    const q = picker.query;
+    const seq = ++picker.seq;
+    if (!q) {
+      picker.results = [];
+      renderPicker();
+      return;
+    }
+    try {
+      const found = items(await api('GET', '/api/v1/cases?limit=8&q=' + encodeURIComponent(q)));
+      if (seq !== picker.seq) return;
+      picker.results = found;
+      picker.active = found.length || pickerOptions().length ? 0 : -1;
+      renderPicker();
+    } catch (err) {
+      showError('Could not search cases', err);
+    }
+  }, 200);
+
+  function closePicker(clearText) {
+    if (clearText) $('case-search').value = '';
+    picker.query = clearText ? '' : picker.query;
+    picker.results = clearText ? [] : picker.results;
+    picker.active = -1;
+    $('case-results').hidden = true;
+    $('case-search').setAttribute('aria-expanded', 'false');
+    $('case-search').removeAttribute('aria-activedescendant');
+  }
+
+  function pickerKey(ev) {
+    const opts = pickerOptions();
+    if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+      if (!opts.length) return;
+      ev.preventDefault();
+      const step = ev.key === 'ArrowDown' ? 1 : -1;
+      picker.active = (picker.active + step + opts.length) % opts.length;
+      renderPicker();
+      const li = $('case-opt-' + picker.active);
+      if (li) li.scrollIntoView({ block: 'nearest' });
+    } else if (ev.key === 'Enter') {
+      ev.preventDefault();
+      const o = opts[picker.active];
+      if (o) choose(o);
+    } else if (ev.key === 'Escape') {
+      // The list first, then the text: the page's own Escape handling stays out of it.
+      ev.stopPropagation();
+      if (!$('case-results').hidden) closePicker(false);
+      else closePicker(true);
+    }
+  }
+
+  async function choose(o) {
+    const session = sessionOf(state.current);
+    if (!session.id) return;
+    closePicker(true);
+    try {
+      if (o.kind === 'case') {
+        const row = await api('POST', '/api/v1/sessions/' + encodeURIComponent(session.id) + '/link', { case_id: o.c.id });
+        if (row && state.current) state.current.session = Object.assign({}, sessionOf(state.current), row);
+        notify('Linked to ' + caseLabel(o.c) + '.', 'info');
+      } else {
+        const c = await api('POST', '/api/v1/cases', { subject: o.subject, session_ids: [session.id] });
+        if (state.current) state.current.session = Object.assign({}, sessionOf(state.current), { case_id: c.id });
+        notify(caseLabel(c) + ' created.', 'info');
+      }
+    } catch (err) {
+      showError(o.kind === 'case' ? 'Could not link the case' : 'Could not create the case', err);
+    }
+    refreshSide();
+  }
+
+  async function caseAction(path, method, body, what) {
+    const c = state.case;
+    if (!c) return;
+    try {
+      state.case = await api(method, '/api/v1/cases/' + encodeURIComponent(c.id) + path, body);
+      renderCase();
+    } catch (err) {
+      showError(what, err);
+      renderCase();
+    }
+  }
+
+  function wireCase() {
+    const input = $('case-search');
+    input.addEventListener('input', () => {
+      picker.query = input.value.trim();
+      picker.active = -1;
+      searchCases();
+    });
+    input.addEventListener('focus', () => { if (picker.query) renderPicker(); });
+    input.addEventListener('blur', () => closePicker(false));
+    input.addEventListener('keydown', pickerKey);
+    $('case-status').addEventListener('change', (ev) => {
+      caseAction('', 'PATCH', { status: ev.target.value }, 'Could not change the status');
+    });
+    $('case-close').addEventListener('click', () => caseAction('/close', 'POST', undefined, 'Could not close the case'));
+    $('case-reopen').addEventListener('click', () => caseAction('/reopen', 'POST', undefined, 'Could not reopen the case'));
+    $('contact-first').addEventListener('input', nameEdited);
+    $('contact-last').addEventListener('input', nameEdited);
+    $('contact-name-form').addEventListener('submit', saveContactName);
   }
 
   async function optOut() {
@@ -1503,6 +1726,7 @@
     $('link-contact').addEventListener('focus', loadContactChoices);
     $('link-contact').addEventListener('pointerdown', loadContactChoices);
     $('link-form').addEventListener('submit', link);
+    wireCase();
     $('start-form').addEventListener('submit', startConversation);
   }
 

@@ -160,7 +160,6 @@ pub fn app(state: AppState) -> Router {
             people::delete_agent
         ))
         .routes(routes!(contacts::create_contact, contacts::list_contacts))
-        .routes(routes!(contacts::get_case))
         .routes(routes!(
             contacts::get_contact,
             contacts::update_contact,
@@ -263,6 +262,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::subscriptions::subscription_routes())
         .merge(twilio_account_routes())
         .merge(notification_routes())
+        .merge(api::cases::crm_routes())
         .split_for_parts();
     let api = api.route_layer(middleware::from_fn_with_state(
         state.clone(),

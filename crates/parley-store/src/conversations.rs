@@ -163,6 +163,22 @@ impl Store {
         Ok(())
     }
 
+    /// Links a messaging user to a contact, or unlinks it (`None`).
+    pub async fn set_user_contact(
+        &self,
+        messaging_user_id: Uuid,
+        contact_id: Option<Uuid>,
+        now: Timestamp,
+    ) -> Result<MessagingUser> {
+        let done = on_backend!(self, write c => sqlx::query(
+            "UPDATE messaging_users SET contact_id = $2, updated_at = $3 WHERE id = $1")
+            .bind(messaging_user_id).bind(contact_id).bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::not_found("messaging user"));
+        }
+        self.messaging_user(messaging_user_id).await
+    }
+
     /// Opens a session. The database refuses a second open session for the same messaging user
     /// (a `Conflict`), whatever the callers race to do.
     pub async fn create_session(&self, new: &NewSession, now: Timestamp) -> Result<Session> {

@@ -109,6 +109,39 @@ impl TryFrom<OptConsent> for Option<ConsentStatus> {
     }
 }
 
+/// A nullable millisecond column, decoded through `#[sqlx(try_from)]`.
+pub struct OptMillis(Option<i64>);
+
+impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for OptMillis
+where
+    Option<i64>: sqlx::Decode<'r, DB>,
+{
+    fn decode(
+        value: <DB as sqlx::Database>::ValueRef<'r>,
+    ) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(Self(<Option<i64> as sqlx::Decode<DB>>::decode(value)?))
+    }
+}
+
+impl<DB: sqlx::Database> sqlx::Type<DB> for OptMillis
+where
+    i64: sqlx::Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <i64 as sqlx::Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <i64 as sqlx::Type<DB>>::compatible(ty)
+    }
+}
+
+impl From<OptMillis> for Option<Timestamp> {
+    fn from(v: OptMillis) -> Self {
+        v.0.map(Timestamp::from_millis)
+    }
+}
+
 /// Decodes an enum column in a hand-written `FromRow`.
 pub(crate) fn req_enum<T: std::str::FromStr<Err = parley_core::model::UnknownVariant>>(
     column: &str,
@@ -309,10 +342,47 @@ pub struct Case {
     pub subject: String,
     #[sqlx(try_from = "String")]
     pub status: CaseStatus,
+    /// The agent responsible for it, if any.
+    pub owner_agent_id: Option<Uuid>,
     #[sqlx(try_from = "i64")]
     pub created_at: Timestamp,
     #[sqlx(try_from = "i64")]
     pub updated_at: Timestamp,
+    /// Set when the case is closed, cleared when it is reopened.
+    #[sqlx(try_from = "OptMillis")]
+    pub closed_at: Option<Timestamp>,
+}
+
+/// A case as written by [`crate::Store::create_case_with`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCase {
+    pub contact_id: Uuid,
+    pub channel_id: Option<Uuid>,
+    pub subject: String,
+    pub owner_agent_id: Option<Uuid>,
+    /// Sessions linked to the case in the same transaction.
+    pub session_ids: Vec<Uuid>,
+}
+
+/// A case's editable fields, written whole by [`crate::Store::update_case`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseWrite {
+    pub subject: String,
+    pub status: CaseStatus,
+    pub owner_agent_id: Option<Uuid>,
+    pub closed_at: Option<Timestamp>,
+}
+
+/// What a case search looks for; `None` filters nothing.
+#[derive(Debug, Clone, Default)]
+pub struct CaseQuery {
+    /// A case number: an exact match.
+    pub number: Option<i64>,
+    /// Text that the subject contains, in any case.
+    pub text: Option<String>,
+    pub status: Option<CaseStatus>,
+    pub contact_id: Option<Uuid>,
+    pub owner_agent_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Serialize, FromRow)]

@@ -162,6 +162,28 @@ pub enum BenchCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Notifications: 64 clients through `POST /api/v1/notifications`, then through the
+    /// Twilio-compatible Messages.json, to customers of a preloaded history; accepted and
+    /// dispatched per second next to the same server's /healthz.
+    Notifications {
+        /// Requests per endpoint (and for the baseline).
+        #[arg(long, default_value_t = 20_000)]
+        notifications: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Distinct recipients, among the preloaded customers.
+        #[arg(long, default_value_t = 10_000)]
+        customers: usize,
+        /// Customers loaded first, each with a contact and an ended session (0: an empty database).
+        #[arg(long, default_value_t = 200_000)]
+        preload_users: u64,
+        /// Entries loaded over their sessions.
+        #[arg(long, default_value_t = 1_000_000)]
+        preload_entries: u64,
+        /// PostgreSQL server (a new schema on it); default a fresh SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Inbound pipeline: signed Twilio webhooks over loopback at a server on a fresh SQLite
     /// database, until every message is processed; next to the same server's /healthz.
     Inbound {
@@ -279,6 +301,24 @@ pub async fn run(cmd: BenchCommand, config: &Config) -> Result<()> {
                 rate,
                 seconds,
                 concurrency,
+                database_url,
+            })
+            .await
+        }
+        BenchCommand::Notifications {
+            notifications,
+            concurrency,
+            customers,
+            preload_users,
+            preload_entries,
+            database_url,
+        } => {
+            crate::bench_notifications::run(crate::bench_notifications::Options {
+                notifications,
+                concurrency,
+                customers,
+                preload_users,
+                preload_entries,
                 database_url,
             })
             .await

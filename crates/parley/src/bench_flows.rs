@@ -433,7 +433,7 @@ impl Outcome {
 }
 
 /// `nproc`, the CPU model and the load average.
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()

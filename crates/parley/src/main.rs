@@ -15,6 +15,7 @@ mod bench_campaign;
 mod bench_console;
 mod bench_flows;
 mod bench_inbound;
+mod bench_notifications;
 mod bench_outbound;
 mod bench_scale;
 mod bench_smsc;

@@ -7,12 +7,14 @@
 
 pub mod agents;
 pub mod campaigns;
+pub mod cases;
 pub mod channels;
 pub mod contacts;
 pub mod dead_letters;
 pub mod deliveries;
 pub mod flows;
 pub mod keyword_sets;
+pub mod messaging_users;
 pub mod notifications;
 pub mod queues;
 pub mod quick_texts;

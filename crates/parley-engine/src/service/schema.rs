@@ -31,6 +31,7 @@ enum_schemas! {
     consent_level => ConsentLevel,
     consent_status => ConsentStatus,
     consent_source => ConsentSource,
+    case_status => CaseStatus,
     session_status => SessionStatus,
     session_context => SessionContext,
     owner_kind => OwnerKind,

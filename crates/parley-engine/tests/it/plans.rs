@@ -694,6 +694,30 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
         .list_webhook_deliveries(sub.id, parley_store::PageRequest::new(None, 50))
         .await
         .unwrap();
+    // The console's case picker: by number, by subject text, and the filtered list, each with a
+    // cursor as the next page sends it.
+    for q in [
+        parley_store::CaseQuery {
+            number: Some(1001),
+            ..Default::default()
+        },
+        parley_store::CaseQuery {
+            text: Some("parcel".into()),
+            status: Some(parley_core::model::CaseStatus::New),
+            ..Default::default()
+        },
+        parley_store::CaseQuery {
+            contact_id: Some(new_id()),
+            ..Default::default()
+        },
+    ] {
+        for after in [None, Some(new_id())] {
+            store
+                .search_cases(&q, parley_store::PageRequest::new(after, 20))
+                .await
+                .unwrap();
+        }
+    }
     {
         let seen = seen.lock().unwrap();
         assert!(seen.violations.is_empty(), "{:?}", seen.violations);

@@ -1,4 +1,4 @@
-//! Contacts, the people behind messaging users, and their cases.
+//! Contacts, the people behind messaging users (their cases: `api::cases`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -97,45 +97,4 @@ pub async fn delete_contact(
     caller.require_conversations()?;
     contacts::delete(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A case, as people refer to it: by its number.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CaseView {
-    pub id: Uuid,
-    /// 1001, 1002...: given in creation order.
-    pub number: Option<i64>,
-    pub subject: String,
-    /// `new`, `working` or `closed`.
-    pub status: String,
-    pub contact_id: Uuid,
-    pub channel_id: Option<Uuid>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl From<parley_store::Case> for CaseView {
-    fn from(c: parley_store::Case) -> Self {
-        Self {
-            id: c.id,
-            number: c.number,
-            subject: c.subject,
-            status: c.status.as_str().to_owned(),
-            contact_id: c.contact_id,
-            channel_id: c.channel_id,
-            created_at: time(c.created_at),
-            updated_at: time(c.updated_at),
-        }
-    }
-}
-
-#[utoipa::path(get, path = "/api/v1/cases/{id}", tag = "contacts", params(("id" = Uuid, Path)),
-    responses((status = 200, body = CaseView), (status = 404, body = ErrorBody)))]
-pub async fn get_case(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<CaseView>, ApiError> {
-    caller.require_conversations()?;
-    Ok(Json(state.store.case(id).await?.into()))
 }

@@ -3,6 +3,7 @@
 
 pub mod audiences;
 pub mod campaigns;
+pub mod cases;
 pub mod channels;
 pub mod compose;
 pub mod contacts;
@@ -11,6 +12,7 @@ pub mod dead_letters;
 pub mod flows;
 pub mod keyword_sets;
 pub mod messages;
+pub mod messaging_users;
 pub mod notifications;
 pub mod people;
 pub mod processes;

@@ -5,60 +5,22 @@
 // Run by hand like console.mjs: `node admin.mjs --url=http://127.0.0.1:8080 --admin=email:password`.
 // Exits 0 when the scenario passed, 1 with the failing step otherwise, 2 when started wrongly.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import process from 'node:process';
-import { chromium } from 'playwright-core';
+import { args, credentials, needs, Scenario, signIn, url } from './harness.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-const WAIT = Number(process.env.STEP_TIMEOUT_MS || 15000);
-
-const args = Object.fromEntries(process.argv.slice(2)
-  .map((a) => /^--([\w-]+)=(.*)$/s.exec(a)).filter(Boolean).map((m) => [m[1], m[2]]));
-const url = (args.url || process.env.PARLEY_URL || '').replace(/\/+$/, '');
-const at = (args.admin || '').indexOf(':');
-if (!url || at <= 0) {
-  console.error('admin.mjs: --url and --admin=email:password are required.');
-  process.exit(2);
-}
-const admin = { email: args.admin.slice(0, at), password: args.admin.slice(at + 1) };
+const admin = credentials(args.admin);
+needs(url && admin, 'admin.mjs', '--url and --admin=email:password are required.');
 
 const BAD = 'Kids Club: help at kids.example';
 const GOOD = 'Kids Club Alerts: Help at help@kids.example. Msg&data rates may apply. 2 msgs/week. Text STOP to cancel.';
 
-let step = 'starting';
-const pageErrors = [];
-const dir = mkdtempSync(join(tmpdir(), 'parley-admin-'));
-let context = null;
-
-async function stage(name, fn) {
-  step = name;
-  await fn();
-  console.log(`ok  ${name}`);
-  if (pageErrors.length) throw new Error('errors in the page: ' + pageErrors.join(' | '));
-}
+const scenario = new Scenario('admin');
+const stage = (name, fn) => scenario.stage(name, fn);
 
 async function main() {
-  context = await chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1400, height: 900 },
-  });
-  context.setDefaultTimeout(WAIT);
-  const page = context.pages()[0] || await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(err.message));
+  const page = await scenario.page();
 
   await stage('admin signs in', async () => {
-    await page.goto(url + '/console/login');
-    await page.fill('input[name="email"]', admin.email);
-    await page.fill('input[name="password"]', admin.password);
-    await Promise.all([
-      page.waitForURL((u) => u.pathname === '/console'),
-      page.click('[data-testid="login-submit"]'),
-    ]);
+    await signIn(page, admin);
   });
 
   await stage('opens a new keyword process', async () => {
@@ -95,15 +57,4 @@ async function main() {
   });
 }
 
-let code = 0;
-try {
-  await main();
-  console.log('admin scenario passed');
-} catch (err) {
-  code = 1;
-  console.error(`FAILED at step "${step}": ${err && err.message ? err.message : err}`);
-} finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(dir, { recursive: true, force: true });
-}
-process.exit(code);
+await scenario.run(main);

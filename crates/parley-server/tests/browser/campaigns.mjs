@@ -10,70 +10,24 @@
 //   --sender="Desk SMS" --segment="Opted-in customers" [--shots=/tmp/shots]`.
 // Exits 0 when the scenario passed, 1 with the failing step otherwise, 2 when started wrongly.
 
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import process from 'node:process';
-import { chromium } from 'playwright-core';
+import { args, credentials, needs, Scenario, signIn, url } from './harness.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-const WAIT = Number(process.env.STEP_TIMEOUT_MS || 15000);
-
-const args = Object.fromEntries(process.argv.slice(2)
-  .map((a) => /^--([\w-]+)=(.*)$/s.exec(a)).filter(Boolean).map((m) => [m[1], m[2]]));
-const url = (args.url || process.env.PARLEY_URL || '').replace(/\/+$/, '');
-const at = (args.user || '').indexOf(':');
-if (!url || at <= 0 || !args.sender || !args.segment) {
-  console.error('campaigns.mjs: --url, --user=email:password, --sender and --segment are required.');
-  process.exit(2);
-}
-const user = { email: args.user.slice(0, at), password: args.user.slice(at + 1) };
-const shots = args.shots || '';
-if (shots) mkdirSync(shots, { recursive: true });
+const user = credentials(args.user);
+needs(url && user && args.sender && args.segment, 'campaigns.mjs', '--url, --user=email:password, --sender and --segment are required.');
 
 const NAME = 'Spring <b>sale</b>';
 const TEXT = 'Hi {{ contact.first_name }}, spring prices are in: 20% off everything until Sunday.';
 
-let step = 'starting';
-const pageErrors = [];
-const dir = mkdtempSync(join(tmpdir(), 'parley-campaigns-'));
-let context = null;
+const scenario = new Scenario('campaigns');
+const stage = (name, fn) => scenario.stage(name, fn);
 let page = null;
-
-async function stage(name, fn) {
-  step = name;
-  await fn();
-  console.log(`ok  ${name}`);
-  if (pageErrors.length) throw new Error('errors in the page: ' + pageErrors.join(' | '));
-}
-
-async function shot(name) {
-  if (!shots) return;
-  const path = join(shots, name + '.png');
-  await page.screenshot({ path, fullPage: true });
-  console.log(`shot ${path}`);
-}
+const shot = (name) => scenario.shot(name, page);
 
 async function main() {
-  context = await chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1400, height: 900 },
-  });
-  context.setDefaultTimeout(WAIT);
-  page = context.pages()[0] || await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page = await scenario.page();
 
   await stage('broadcaster signs in and finds Campaigns in the navigation', async () => {
-    await page.goto(url + '/console/login');
-    await page.fill('input[name="email"]', user.email);
-    await page.fill('input[name="password"]', user.password);
-    await Promise.all([
-      page.waitForURL((u) => u.pathname === '/console'),
-      page.click('[data-testid="login-submit"]'),
-    ]);
+    await signIn(page, user);
     await Promise.all([
       page.waitForURL((u) => u.pathname === '/console/campaigns'),
       page.click('nav.nav a[href="/console/campaigns"]'),
@@ -204,16 +158,4 @@ async function main() {
   });
 }
 
-let code = 0;
-try {
-  await main();
-  console.log('campaigns scenario passed');
-} catch (err) {
-  code = 1;
-  console.error(`FAILED at step "${step}": ${err && err.message ? err.message : err}`);
-  if (page) await shot('failure').catch(() => {});
-} finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(dir, { recursive: true, force: true });
-}
-process.exit(code);
+await scenario.run(main);

@@ -15,89 +15,27 @@
 // text); a question too long for SMS is refused by the API and the panel says why. Screenshots of
 // the panel, the timeline and the refusal go to --shots.
 
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import process from 'node:process';
-import { chromium } from 'playwright-core';
+import { args, credentials, message, needs, Scenario, signIn, simulatorInbound, url } from './harness.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-const WAIT = Number(process.env.STEP_TIMEOUT_MS || 15000);
-
-const args = Object.fromEntries(process.argv.slice(2)
-  .map((a) => /^--([\w-]+)=(.*)$/s.exec(a)).filter(Boolean).map((m) => [m[1], m[2]]));
-const url = (args.url || '').replace(/\/+$/, '');
-const colon = (args.agent || '').indexOf(':');
-if (!url || colon <= 0) {
-  console.error('components.mjs: --url and --agent=email:password are required.');
-  process.exit(2);
-}
-const agent = { email: args.agent.slice(0, colon), password: args.agent.slice(colon + 1) };
+const agent = credentials(args.agent);
+needs(url && agent, 'components.mjs', '--url and --agent=email:password are required.');
 const channel = args.channel || 'Demo SMS';
 const customer = args.customer || '+1415555' + String(1000 + Math.floor(Math.random() * 8999));
-const shots = args.shots || '';
 
-let step = 'starting';
-const pageErrors = [];
-const dir = mkdtempSync(join(tmpdir(), 'parley-components-'));
-let context = null;
-let page = null;
-
-async function stage(name, fn) {
-  step = name;
-  const started = Date.now();
-  const result = await fn();
-  console.log(`ok  ${name} (${Date.now() - started} ms)`);
-  if (pageErrors.length) throw new Error('errors in the page: ' + pageErrors.join(' | '));
-  return result;
-}
-
-async function simulatorInbound(text) {
-  const res = await fetch(url + '/simulator/inbound', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ channel, from: customer, text }),
-  });
-  if (res.status !== 202) throw new Error(`simulator inbound answered ${res.status}: ${await res.text()}`);
-}
-
-async function shot(name, locator) {
-  if (!shots) return;
-  mkdirSync(shots, { recursive: true });
-  const path = join(shots, name + '.png');
-  await locator.screenshot({ path });
-  console.log(`    screenshot ${path}`);
-}
-
-const message = (direction, text) => `[data-testid="message"][data-direction="${direction}"]:has([data-testid="message-text"]:text-is(${JSON.stringify(text)}))`;
+const scenario = new Scenario('components');
+const stage = (name, fn) => scenario.stage(name, fn);
+const shot = (name, locator) => scenario.shot(name, locator);
+const inbound = (text) => simulatorInbound(channel, customer, text);
 
 async function main() {
   const first = 'Hi, my new sofa is ready. When can you deliver it?';
   const question = 'When should we deliver?';
   const options = ['Tomorrow morning', 'Tomorrow afternoon', 'Next week'];
 
-  context = await chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1400, height: 900 },
-  });
-  context.setDefaultTimeout(WAIT);
-  page = context.pages()[0] || await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' && /Content Security Policy/i.test(msg.text())) pageErrors.push(msg.text());
-  });
+  const page = await scenario.page();
 
   await stage('the agent signs in and goes available', async () => {
-    await page.goto(url + '/console/login');
-    await page.fill('input[name="email"]', agent.email);
-    await page.fill('input[name="password"]', agent.password);
-    await Promise.all([
-      page.waitForURL((u) => u.pathname === '/console'),
-      page.click('[data-testid="login-submit"]'),
-    ]);
+    await signIn(page, agent);
     await page.waitForSelector('[data-testid="connection"][data-state="live"]');
     await Promise.all([
       page.waitForResponse((r) => r.url().endsWith('/api/v1/me/presence') && r.request().method() === 'PUT' && r.ok()),
@@ -106,7 +44,7 @@ async function main() {
   });
 
   await stage('a customer writes; the agent accepts the session', async () => {
-    await simulatorInbound(first);
+    await inbound(first);
     const accept = page.locator('[data-testid="offer"]', { hasText: first }).locator('[data-testid="offer-accept"]');
     await accept.click();
     await page.waitForSelector(message('inbound', first));
@@ -168,7 +106,7 @@ async function main() {
   });
 
   await stage('the customer answers "2": the timeline marks the choice', async () => {
-    await simulatorInbound('2');
+    await inbound('2');
     const reply = page.locator(message('inbound', '2'));
     await reply.waitFor();
     const chose = (await reply.locator('[data-testid="message-choice"]').textContent()).trim();
@@ -228,26 +166,4 @@ async function main() {
   });
 }
 
-let code = 0;
-try {
-  await main();
-  console.log('components scenario passed');
-} catch (err) {
-  code = 1;
-  console.error(`FAILED at step "${step}": ${err && err.message ? err.message : err}`);
-  if (pageErrors.length) console.error('page errors: ' + pageErrors.join(' | '));
-  if (page) {
-    try {
-      const file = join(mkdtempSync(join(tmpdir(), 'parley-components-failure-')), 'page.png');
-      await page.screenshot({ path: file, fullPage: true });
-      console.error(`screenshot: ${file}`);
-      console.error('the page showed:\n' + await page.innerText('main'));
-    } catch (_) {
-      // A help, not the verdict.
-    }
-  }
-} finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(dir, { recursive: true, force: true });
-}
-process.exit(code);
+await scenario.run(main);

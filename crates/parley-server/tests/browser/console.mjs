@@ -22,111 +22,31 @@
 // message carrying a script tag is shown as text and never runs; agent 1 transfers to agent 2
 // (signed in in a second browser), who accepts; agent 1 no longer has the session; agent 2 ends it.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import process from 'node:process';
-import { chromium } from 'playwright-core';
+import {
+  args, credentials, message, needs, Scenario, signIn as enter, simulatorInbound, url,
+} from './harness.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-const WAIT = Number(process.env.STEP_TIMEOUT_MS || 15000);
-
-function args() {
-  const out = {};
-  for (const a of process.argv.slice(2)) {
-    const m = /^--([\w-]+)=(.*)$/s.exec(a);
-    if (m) out[m[1]] = m[2];
-  }
-  return out;
-}
-
-function credentials(value, emailVar, passwordVar) {
-  if (value) {
-    const at = value.indexOf(':');
-    if (at > 0) return { email: value.slice(0, at), password: value.slice(at + 1) };
-  }
-  return { email: process.env[emailVar] || '', password: process.env[passwordVar] || '' };
-}
-
-const a = args();
 const config = {
-  url: (a.url || process.env.PARLEY_URL || 'http://127.0.0.1:8080').replace(/\/+$/, ''),
-  agent1: credentials(a.agent1, 'AGENT1_EMAIL', 'AGENT1_PASSWORD'),
-  agent2: credentials(a.agent2, 'AGENT2_EMAIL', 'AGENT2_PASSWORD'),
-  channel: a.channel || process.env.SIM_CHANNEL || 'Demo SMS',
+  url,
+  agent1: credentials(args.agent1, 'AGENT1_EMAIL', 'AGENT1_PASSWORD'),
+  agent2: credentials(args.agent2, 'AGENT2_EMAIL', 'AGENT2_PASSWORD'),
+  channel: args.channel || process.env.SIM_CHANNEL || 'Demo SMS',
   // A new customer per run, so earlier runs' history does not get in the way.
-  customer: a.customer || process.env.CUSTOMER || '+447400' + String(100000 + Math.floor(Math.random() * 899999)),
+  customer: args.customer || process.env.CUSTOMER || '+447400' + String(100000 + Math.floor(Math.random() * 899999)),
 };
-
+needs(url, 'console.mjs', 'the server\'s URL is missing (--url=... or PARLEY_URL).');
 for (const who of ['agent1', 'agent2']) {
-  if (!config[who].email || !config[who].password) {
-    console.error(`console.mjs: ${who}'s e-mail and password are missing (--${who}=email:password or ${who.toUpperCase()}_EMAIL/_PASSWORD).`);
-    process.exit(2);
-  }
+  needs(config[who], 'console.mjs', `${who}'s e-mail and password are missing (--${who}=email:password or ${who.toUpperCase()}_EMAIL/_PASSWORD).`);
 }
 
-const dirs = [];
-const contexts = [];
-const pageErrors = [];
-let step = 'starting';
+const scenario = new Scenario('console');
+const browser = (label) => scenario.browser(label);
+const at = (name, fn) => scenario.stage(name, fn);
+const customerSays = (text) => simulatorInbound(config.channel, config.customer, text);
 
-/** A browser of its own for each agent: a fresh profile, so nothing leaks between them or runs. */
-async function browser(label) {
-  const dir = mkdtempSync(join(tmpdir(), 'parley-console-'));
-  dirs.push(dir);
-  const context = await chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM,
-    headless: !process.env.HEADFUL,
-    args: process.env.HEADFUL ? FLAGS.filter((f) => f !== '--headless') : FLAGS,
-    viewport: { width: 1400, height: 900 },
-  });
-  contexts.push(context);
-  context.setDefaultTimeout(WAIT);
-  context.on('page', (page) => watch(page, label));
-  for (const page of context.pages()) watch(page, label);
-  return context;
-}
-
-function watch(page, label) {
-  page.on('pageerror', (err) => pageErrors.push(`${label}: ${err.message}`));
-  page.on('console', (msg) => {
-    // A CSP violation is reported on the console: our pages must never cause one.
-    if (msg.type() === 'error' && /Content Security Policy/i.test(msg.text())) {
-      pageErrors.push(`${label}: ${msg.text()}`);
-    }
-  });
-}
-
-async function at(name, fn) {
-  step = name;
-  const started = Date.now();
-  const result = await fn();
-  console.log(`ok  ${name} (${Date.now() - started} ms)`);
-  if (pageErrors.length) throw new Error('errors in the page: ' + pageErrors.join(' | '));
-  return result;
-}
-
-async function simulatorInbound(text) {
-  const res = await fetch(config.url + '/simulator/inbound', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ channel: config.channel, from: config.customer, text }),
-  });
-  if (res.status !== 202) throw new Error(`simulator inbound answered ${res.status}: ${await res.text()}`);
-}
-
+/** Signs in and waits until the console's live stream is connected. */
 async function signIn(page, who) {
-  await page.goto(config.url + '/console/login');
-  await page.fill('input[name="email"]', who.email);
-  await page.fill('input[name="password"]', who.password);
-  await Promise.all([
-    page.waitForURL((u) => u.pathname === '/console'),
-    page.click('[data-testid="login-submit"]'),
-  ]);
+  await enter(page, who);
   await page.waitForSelector('[data-testid="connection"][data-state="live"]');
 }
 
@@ -138,7 +58,6 @@ async function setPresence(page, presence) {
 }
 
 const sessionItem = (id) => `[data-testid="session-item"][data-session-id="${id}"]`;
-const message = (direction, text) => `[data-testid="message"][data-direction="${direction}"]:has([data-testid="message-text"]:text-is(${JSON.stringify(text)}))`;
 
 async function main() {
   const first = 'Hello, my parcel has not arrived. Can you help?';
@@ -158,7 +77,7 @@ async function main() {
   });
   await at('agent 1 goes available', () => setPresence(p1, 'available'));
 
-  await at('a customer SMS arrives', () => simulatorInbound(first));
+  await at('a customer SMS arrives', () => customerSays(first));
 
   const sessionId = await at('the offer shows the first message (AG-02)', async () => {
     const offer = p1.locator('[data-testid="offer"]', { has: p1.locator('[data-testid="offer-first-message"]', { hasText: first }) });
@@ -210,7 +129,7 @@ async function main() {
   await at("agent 1 sees the customer's answer live", () => p1.waitForSelector(message('inbound', answer)));
 
   await at('a message with a script tag is shown as text and does not run', async () => {
-    await simulatorInbound(hostile);
+    await customerSays(hostile);
     await p1.waitForSelector(message('inbound', hostile));
     const ran = await p1.evaluate(() => window.__xss);
     if (ran !== undefined) throw new Error('the customer\'s script ran in the console');
@@ -249,29 +168,4 @@ async function main() {
   });
 }
 
-let code = 0;
-try {
-  await main();
-  console.log('console scenario passed');
-} catch (err) {
-  code = 1;
-  console.error(`FAILED at step "${step}": ${err && err.message ? err.message : err}`);
-  if (pageErrors.length) console.error('page errors: ' + pageErrors.join(' | '));
-  try {
-    const shotDir = mkdtempSync(join(tmpdir(), 'parley-console-failure-'));
-    let i = 0;
-    for (const context of contexts) {
-      for (const page of context.pages()) {
-        const file = join(shotDir, `page-${++i}.png`);
-        await page.screenshot({ path: file, fullPage: true });
-        console.error(`screenshot: ${file} (${page.url()})`);
-      }
-    }
-  } catch (_) {
-    // Screenshots are a help, not the verdict.
-  }
-} finally {
-  for (const context of contexts) await context.close().catch(() => {});
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-}
-process.exit(code);
+await scenario.run(main);

@@ -11,30 +11,11 @@
 //   --session=<id of a session held by a bot> --bot=<its flow's name> [--shots=/tmp/shots]`.
 // Exits 0 when the scenario passed, 1 with the failing step otherwise, 2 when started wrongly.
 
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import process from 'node:process';
-import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { args, credentials, needs, Scenario, signIn, url } from './harness.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-const WAIT = Number(process.env.STEP_TIMEOUT_MS || 15000);
-
-const args = Object.fromEntries(process.argv.slice(2)
-  .map((a) => /^--([\w-]+)=(.*)$/s.exec(a)).filter(Boolean).map((m) => [m[1], m[2]]));
-const url = (args.url || process.env.PARLEY_URL || '').replace(/\/+$/, '');
-const at = (args.user || '').indexOf(':');
-if (!url || at <= 0 || !args.session || !args.bot) {
-  console.error('flows.mjs: --url, --user=email:password, --session and --bot are required.');
-  process.exit(2);
-}
-const user = { email: args.user.slice(0, at), password: args.user.slice(at + 1) };
-const shots = args.shots || '';
-if (shots) mkdirSync(shots, { recursive: true });
+const user = credentials(args.user);
+needs(url && user && args.session && args.bot, 'flows.mjs', '--url, --user=email:password, --session and --bot are required.');
 
 // Its webhook goes nowhere (the discard port): answered or not, the run goes on to "bye".
 const FLOW = `name: feedback
@@ -85,45 +66,17 @@ steps:
         next: nowhere
 `;
 
-let step = 'starting';
-const pageErrors = [];
-const dir = mkdtempSync(join(tmpdir(), 'parley-flows-'));
-let context = null;
+const scenario = new Scenario('flows');
+const stage = (name, fn) => scenario.stage(name, fn);
 let page = null;
-
-async function stage(name, fn) {
-  step = name;
-  await fn();
-  console.log(`ok  ${name}`);
-  if (pageErrors.length) throw new Error('errors in the page: ' + pageErrors.join(' | '));
-}
-
-async function shot(name) {
-  if (!shots) return;
-  const path = join(shots, name + '.png');
-  await page.screenshot({ path, fullPage: true });
-  console.log(`shot ${path}`);
-}
-
+const shot = (name) => scenario.shot(name, page);
 const text = (sel) => page.locator(sel).first().textContent();
 
 async function main() {
-  context = await chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1400, height: 900 },
-    acceptDownloads: true,
-  });
-  context.setDefaultTimeout(WAIT);
-  page = context.pages()[0] || await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page = await scenario.page('', { acceptDownloads: true });
 
   await stage('admin signs in and finds Flows in the navigation', async () => {
-    await page.goto(url + '/console/login');
-    await page.fill('input[name="email"]', user.email);
-    await page.fill('input[name="password"]', user.password);
-    await Promise.all([
-      page.waitForURL((u) => u.pathname === '/console'),
-      page.click('[data-testid="login-submit"]'),
-    ]);
+    await signIn(page, user);
     await Promise.all([
       page.waitForURL((u) => u.pathname === '/console/flows'),
       page.click('nav.nav a[href="/console/flows"]'),
@@ -269,16 +222,4 @@ async function main() {
   });
 }
 
-let code = 0;
-try {
-  await main();
-  console.log('flows scenario passed');
-} catch (err) {
-  code = 1;
-  console.error(`FAILED at step "${step}": ${err && err.message ? err.message : err}`);
-  if (page) await shot('failure').catch(() => {});
-} finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(dir, { recursive: true, force: true });
-}
-process.exit(code);
+await scenario.run(main);

@@ -6,60 +6,20 @@
 // `node outcome.mjs --url=http://127.0.0.1:8080 --user=email:password --session=<id>`.
 // Exits 0 when the scenario passed, 1 with the failing step otherwise, 2 when started wrongly.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import process from 'node:process';
-import { chromium } from 'playwright-core';
+import { args, credentials, needs, Scenario, signIn, url } from './harness.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-const WAIT = Number(process.env.STEP_TIMEOUT_MS || 15000);
+const user = credentials(args.user);
+needs(url && user && args.session, 'outcome.mjs', '--url, --user=email:password and --session=<id> are required.');
 
-const args = Object.fromEntries(process.argv.slice(2)
-  .map((a) => /^--([\w-]+)=(.*)$/s.exec(a)).filter(Boolean).map((m) => [m[1], m[2]]));
-const url = (args.url || '').replace(/\/+$/, '');
-const at = (args.user || '').indexOf(':');
-if (!url || at <= 0 || !args.session) {
-  console.error('outcome.mjs: --url, --user=email:password and --session=<id> are required.');
-  process.exit(2);
-}
-const user = { email: args.user.slice(0, at), password: args.user.slice(at + 1) };
-
-let step = 'starting';
-const pageErrors = [];
-const dir = mkdtempSync(join(tmpdir(), 'parley-outcome-'));
-let context = null;
-let shown = null;
-
-async function stage(name, fn) {
-  step = name;
-  await fn();
-  console.log(`ok  ${name}`);
-  if (pageErrors.length) throw new Error('errors in the page: ' + pageErrors.join(' | '));
-}
+const scenario = new Scenario('outcome');
+const stage = (name, fn) => scenario.stage(name, fn);
 
 async function main() {
-  context = await chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1400, height: 900 },
-  });
-  context.setDefaultTimeout(WAIT);
-  const page = context.pages()[0] || await context.newPage();
-  shown = page;
-  page.on('pageerror', (err) => pageErrors.push(err.message));
+  const page = await scenario.page();
   const message = '[data-testid="message"][data-direction="outbound"]';
 
   await stage('supervisor signs in', async () => {
-    await page.goto(url + '/console/login');
-    await page.fill('input[name="email"]', user.email);
-    await page.fill('input[name="password"]', user.password);
-    await Promise.all([
-      page.waitForURL((u) => u.pathname === '/console'),
-      page.click('[data-testid="login-submit"]'),
-    ]);
+    await signIn(page, user);
   });
 
   await stage('the unknown outcome is shown in words, with what can be done', async () => {
@@ -84,15 +44,4 @@ async function main() {
   });
 }
 
-main()
-  .then(async () => { await context.close(); rmSync(dir, { recursive: true, force: true }); process.exit(0); })
-  .catch(async (err) => {
-    console.error(`FAILED at: ${step}\n${err && err.stack ? err.stack : err}`);
-    if (shown) {
-      const text = await shown.innerText('main').catch(() => '(no page)');
-      console.error('the page showed:\n' + text);
-    }
-    if (context) await context.close().catch(() => {});
-    rmSync(dir, { recursive: true, force: true });
-    process.exit(1);
-  });
+await scenario.run(main);

@@ -463,11 +463,105 @@ async fn components_in_a_real_browser(b: TestBackend) {
     );
 }
 
+/// The side panel's contact and case (`tests/browser/crm.mjs`): a contact added from the name
+/// the agent types and edited in place, a case found by subject and by number in the picker and linked, its status changed,
+/// closed and reopened, and a new case made from typed text. Screenshots go under the target's
+/// temporary folder, or to `PARLEY_SHOTS` when set.
+async fn case_picker_in_a_real_browser(b: TestBackend) {
+    use parley_engine::service::cases::{self, CaseInput};
+    let dir = harness();
+    let backend = format!("{b:?}").to_lowercase();
+    let d = Desk::new(b).await;
+    let sam = d.agent("Sam", 3, AgentRole::Supervisor).await;
+    let store = &d.app.db.store;
+    let now = SystemClock.now();
+    let session = build::customer_session(store, &d.channel, "+14155550177", now).await;
+    // The cases to find belong to an older record; the customer has no contact yet.
+    let older = store
+        .create_contact(
+            &parley_store::ContactSpec {
+                first_name: "Ada (old record)".into(),
+                last_name: String::new(),
+                phone: None,
+                email: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let mut numbers = Vec::new();
+    for subject in [
+        "Parcel late <i>again</i>",
+        "Parcel damaged",
+        "Invoice address",
+    ] {
+        let input = CaseInput {
+            subject: subject.into(),
+            contact_id: Some(older.id),
+            channel_id: None,
+            owner_agent_id: None,
+            session_ids: vec![],
+        };
+        let c = cases::create(store, None, &input, now).await.unwrap();
+        numbers.push(c.number.unwrap());
+    }
+    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("crm-shots")
+                .join(&backend)
+        },
+        PathBuf::from,
+    );
+    let profile = tempfile_dir();
+    let run = tokio::process::Command::new("node")
+        .arg("crm.mjs")
+        .arg(format!("--url={}", d.app.base))
+        .arg(format!("--user={}:{PASSWORD}", sam.email))
+        .arg(format!("--session={}", session.id))
+        .arg(format!("--number={}", numbers[2]))
+        .arg(format!("--shots={}", shots.display()))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the case picker scenario finishes within three minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "case picker scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let user = store
+        .messaging_user(session.messaging_user_id)
+        .await
+        .unwrap();
+    let contact = store
+        .contact(user.contact_id.expect("a contact was added"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (contact.first_name.as_str(), contact.last_name.as_str()),
+        ("Ada", "Lovelace <b>x</b>")
+    );
+    assert_eq!(contact.phone.as_deref(), Some("+14155550177"));
+    let linked = store.session(session.id).await.unwrap().case_id.unwrap();
+    let case = store.case(linked).await.unwrap();
+    assert_eq!(case.subject, "Refund for broken <mug>");
+    assert_eq!(case.contact_id, contact.id);
+}
+
 parley_store::on_both_backends!(
     components_in_a_real_browser,
     flows_in_a_real_browser,
     campaigns_in_a_real_browser,
     console_in_a_real_browser,
     admin_help_refusal_in_a_real_browser,
-    unknown_outcome_answered_in_a_real_browser
+    unknown_outcome_answered_in_a_real_browser,
+    case_picker_in_a_real_browser
 );

@@ -8,6 +8,7 @@ mod browser;
 mod campaigns;
 mod channel_settings;
 mod console;
+mod crm;
 mod dead_letters;
 mod flows;
 mod help_content;
