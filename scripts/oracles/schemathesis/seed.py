@@ -104,6 +104,9 @@ for _ in range(50):
     if ids["sessions"]:
         break
     time.sleep(0.2)
+ids["cases"] = ensure(
+    "/api/v1/cases", "/api/v1/cases", {"subject": "Fuzz case", "contact_id": ids["contacts"]}
+)
 flow = first("/api/v1/flows", "name")
 twilio = ensure("/api/v1/twilio-accounts", "/api/v1/twilio-accounts", {"name": "Fuzz"}, "sid")
 
@@ -122,6 +125,8 @@ def pin(path_regex, params):
     lines.append("")
 
 
+# The more specific entry first: an operation takes the first entry that matches it.
+pin("^/api/v1/cases/\\{id\\}/sessions/", {"id": ids["cases"], "session_id": ids["sessions"]})
 for family, value in ids.items():
     pin(f"^/api/v1/{family}/\\{{id\\}}", {"id": value})
 pin("^/api/v1/flows/\\{name\\}", {"name": flow})
