@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs schemathesis against a fresh `parley demo` server's /api/openapi.json and fails on any
-# server error (5xx). Bounded: a fixed seed, a fixed number of examples per operation, and a
-# wall-clock timeout for the whole run. The Rust test crates/parley/tests/it/schemathesis.rs runs
-# this with the binary it just built (PARLEY_BIN). Needs python3 with venv, and PyPI once per pin.
+# server error (5xx) or panic. Bounded: a fixed seed, a fixed number of examples per operation,
+# and a wall-clock timeout for each of its two `st run`s. The Rust test
+# crates/parley/tests/it/schemathesis.rs runs this with the binary it just built (PARLEY_BIN).
+# Needs python3 with venv, and PyPI once per pin.
 #
 # Environment: PARLEY_BIN (default target/debug/parley), SCHEMATHESIS_SEED (default 13),
 # SCHEMATHESIS_MAX_EXAMPLES (default 15), SCHEMATHESIS_TIMEOUT (seconds for each of the
