@@ -2,6 +2,7 @@
 //! extractors that turn malformed requests into such errors instead of plain-text rejections.
 
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
@@ -208,17 +209,71 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// `Json<T>` whose rejections are [`ApiError`]s.
+/// `Json<T>` whose rejections are [`ApiError`]s. A body whose text holds a NUL character is
+/// refused too (422, naming the field): PostgreSQL cannot store one in text, SQLite can, so without
+/// this the same request was a 500 on one database and accepted on the other.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Self(v)),
+        // Read once (within the route's body limit, kept in the extensions) so the text can be
+        // checked after `Json` has judged the request exactly as before.
+        let (parts, body) = req.into_parts();
+        let (headers, extensions) = (parts.headers.clone(), parts.extensions.clone());
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| json_rejection(e.into()))?;
+        let mut again = Request::new(Body::from(bytes.clone()));
+        *again.headers_mut() = headers;
+        *again.extensions_mut() = extensions;
+        match Json::<T>::from_request(again, state).await {
+            Ok(Json(v)) => match nul_in_json(&bytes) {
+                Some(at) => Err(ApiError::invalid(format!(
+                    "{at}: holds a NUL (U+0000), which Parley does not store"
+                ))),
+                None => Ok(Self(v)),
+            },
             Err(rejection) => Err(json_rejection(rejection)),
         }
+    }
+}
+
+/// Where a JSON text holds a NUL character, as a path (`skills[0].name`), or `None`.
+fn nul_in_json(bytes: &[u8]) -> Option<String> {
+    // JSON can only write a NUL as `\u0000` (raw control characters are invalid), so a body
+    // without that sequence needs no second parse; one with it may still be an escaped backslash.
+    if !bytes.windows(6).any(|w| w == br"\u0000") {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    nul_path(&value, "the body")
+}
+
+fn nul_path(v: &serde_json::Value, at: &str) -> Option<String> {
+    use serde_json::Value;
+    let below = |key: &str| {
+        if at == "the body" {
+            key.to_owned()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    match v {
+        Value::String(s) => s.contains('\0').then(|| at.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_path(x, &format!("{at}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(k, x)| {
+            if k.contains('\0') {
+                Some(format!("a key of {at}"))
+            } else {
+                nul_path(x, &below(k))
+            }
+        }),
+        _ => None,
     }
 }
 
@@ -258,10 +313,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
+        let q = axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
-            .map(|q| Self(q.0))
-            .map_err(|r: QueryRejection| ApiError::malformed(r.body_text()))
+            .map_err(|r: QueryRejection| ApiError::malformed(r.body_text()))?;
+        // `%00` is unambiguous in a URL (a literal `%` is `%25`); see [`ApiJson`] for why NUL.
+        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
+            return Err(ApiError::malformed(
+                "the query string must not contain NUL characters (%00)",
+            ));
+        }
+        Ok(Self(q.0))
     }
 }
 
@@ -272,10 +333,15 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
+        let p = axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
-            .map(|p| Self(p.0))
-            .map_err(|r: PathRejection| ApiError::malformed(r.body_text()))
+            .map_err(|r: PathRejection| ApiError::malformed(r.body_text()))?;
+        if parts.uri.path().contains("%00") {
+            return Err(ApiError::malformed(
+                "the path must not contain NUL characters (%00)",
+            ));
+        }
+        Ok(Self(p.0))
     }
 }
 

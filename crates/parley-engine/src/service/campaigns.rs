@@ -29,9 +29,21 @@ pub struct SegmentInput {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    /// `{"all": [conditions]}`; see `parley_core::campaign::audience::Condition`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = SegmentFilterDoc)]
     pub filter: SegmentFilter,
+}
+
+/// A segment's filter (`parley_core::campaign::audience::SegmentFilter`, same wire form), for
+/// the document: the core crate has no OpenAPI derive.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct SegmentFilterDoc {
+    /// Conditions that must all hold, each an object with a `field`; see
+    /// `parley_core::campaign::audience::Condition`.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub all: Vec<serde_json::Value>,
 }
 
 /// How many an audience holds, and how many of them the campaign could reach now.

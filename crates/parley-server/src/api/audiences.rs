@@ -216,8 +216,8 @@ pub async fn delete_segment(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilterCountInput {
-    /// `{"all": [conditions]}`, as a segment takes it.
-    #[schema(value_type = Object)]
+    /// As a segment takes it.
+    #[schema(value_type = parley_engine::service::campaigns::SegmentFilterDoc)]
     pub filter: SegmentFilter,
     /// Count on these channels; every SMS and WhatsApp channel when absent or empty.
     #[serde(default)]

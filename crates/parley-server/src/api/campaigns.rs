@@ -18,7 +18,7 @@ use parley_core::campaign::{Audience, CampaignSpec};
 use parley_core::model::{ChannelKind, TemplateStatus};
 use parley_engine::service::campaigns::{self, AudienceCount, CampaignResults, Preview};
 use parley_store::{Channel, PageRequest, Store, StoreError, StoredCampaign};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -29,8 +29,9 @@ use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 
 /// What a campaign is made of (`parley_core::campaign::CampaignSpec`): documented here because
 /// the core crate carries no OpenAPI derive. The API reads the body with the core type itself,
-/// which refuses unknown fields.
-#[derive(Debug, ToSchema)]
+/// which refuses unknown fields (so does this, for the document's `additionalProperties`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = CampaignSpec)]
 #[allow(dead_code)]
 pub struct CampaignSpecDoc {
@@ -40,9 +41,7 @@ pub struct CampaignSpecDoc {
     pub kind: String,
     /// The sender channels, all of one kind; the audience is spread over them.
     pub senders: Vec<Uuid>,
-    /// `{"kind": "segment", "segment_id": ...}` or `{"kind": "list", "list_id": ...}`.
-    #[schema(value_type = Object)]
-    pub audience: (),
+    pub audience: AudienceDoc,
     /// `{"text": "Hi {{ contact.first_name }}", "missing": {"policy": "fallback"},
     /// "fallbacks": {"contact.first_name": "there"}}`, or `{"template": {"name", "language",
     /// "parameters": [...]}}`.
@@ -58,6 +57,17 @@ pub struct CampaignSpecDoc {
     /// A flow (a marketing journey) that takes a reply to this campaign from a customer with no
     /// open conversation: its name.
     pub reply_flow: Option<String>,
+}
+
+/// Who a campaign goes to (`parley_core::campaign::Audience`, same wire form), for the document.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(dead_code)]
+pub enum AudienceDoc {
+    /// A saved segment: `{"kind": "segment", "segment_id": ...}`.
+    Segment { segment_id: Uuid },
+    /// A static list: `{"kind": "list", "list_id": ...}`.
+    List { list_id: Uuid },
 }
 
 /// A sender channel of a campaign, by name.
@@ -299,11 +309,26 @@ pub async fn delete_campaign(
     Ok(StatusCode::NO_CONTENT)
 }
 
+// Documented as the enum it is: a client (or fuzzer) told "any string" would only find 404s.
+/// What a person can do to a campaign (`complete` is the worker's, never a person's).
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum CampaignActionDoc {
+    Start,
+    Schedule,
+    Unschedule,
+    Pause,
+    Resume,
+    Cancel,
+}
+
 /// Moves a campaign on: `start` (now), `schedule` (at the schedule's `start_at`), `unschedule`
 /// (back to draft), `pause`, `resume` or `cancel`. An action its state does not allow is 422.
 #[utoipa::path(post, path = "/api/v1/campaigns/{id}/{action}", tag = "campaigns",
     params(("id" = Uuid, Path),
-        ("action" = String, Path, description = "start, schedule, unschedule, pause, resume or cancel")),
+        ("action" = inline(CampaignActionDoc), Path,
+            description = "start, schedule, unschedule, pause, resume or cancel")),
     responses((status = 200, body = CampaignView), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn act_on_campaign(

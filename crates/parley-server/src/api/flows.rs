@@ -261,7 +261,7 @@ pub struct FlowTestInput {
     pub replies: Vec<String>,
     /// `sms`, `whatsapp`, `messenger` or `web` (default `sms`).
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::schema::channel_kind)]
     pub channel_kind: Option<parley_core::model::ChannelKind>,
     /// Whether the business is open (default true).
     #[serde(default)]

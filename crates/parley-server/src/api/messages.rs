@@ -41,8 +41,11 @@ pub struct MediaInput {
 }
 
 /// An approved template of the session's channel, with the values of its placeholders.
+// Named apart in the document: the templates API's own `TemplateInput` (the definition an admin
+// writes) would otherwise share the name and one of the two bodies would be documented wrong.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TemplateSendInput)]
 pub struct TemplateInput {
     pub name: String,
     /// The language it was approved in (`en_US`).

@@ -268,8 +268,98 @@ async fn bad_paths_and_queries(b: TestBackend) {
     expect(r, StatusCode::NOT_FOUND, "not_found").await;
 }
 
+/// PostgreSQL cannot store a NUL in text (SQLite can): a NUL anywhere in a request's text was a
+/// 500 on PostgreSQL (found by schemathesis: `POST /api/v1/skills {"name": "\u0000..."}`). Now it
+/// is refused on both databases, naming the field, and nothing is written.
+async fn nul_characters_are_refused(b: TestBackend) {
+    let app = TestApp::spawn(b).await;
+    let r = app
+        .req(Method::POST, "/api/v1/skills")
+        .json(&json!({"name": "Eng\u{0}lish"}))
+        .send()
+        .await
+        .unwrap();
+    let body = expect(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    assert!(
+        body["message"].as_str().unwrap().starts_with("name:"),
+        "{body}"
+    );
+    let r = app
+        .req(Method::POST, "/api/v1/keyword-sets")
+        .json(
+            &json!({"channel_id": uuid::Uuid::now_v7(), "language": "en",
+            "config": {"help": ["HELP", "IN\u{0}FO"]}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let body = expect(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("config.help[1]:"),
+        "{body}"
+    );
+    // A NUL in the query string or the path is a malformed request.
+    for path in ["/api/v1/quick-texts?q=a%00b", "/api/v1/flows/a%00b"] {
+        let r = app.req(Method::GET, path).send().await.unwrap();
+        expect(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+    let skills = app.db.store.list_skills(PageRequest::new(None, 10));
+    assert!(skills.await.unwrap().items.is_empty());
+    // The six characters `\u0000` written as text (an escaped backslash) are not a NUL.
+    let r = app
+        .req(Method::POST, "/api/v1/skills")
+        .body(r#"{"name": "Eng\\u0000lish"}"#)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["name"], "Eng\\u0000lish");
+}
+
+/// JSON numbers at the ends of f64's range, in a free-form document (a template's components),
+/// are read back as written. PostgreSQL stores them as exact decimals (309 digits for 1.8e308),
+/// which serde_json's default parser overflowed on: the template was saved, then every read of it
+/// was a 500 (found by schemathesis: `PUT /api/v1/templates/{id}`, then `GET`).
+async fn extreme_json_numbers_are_read_back(b: TestBackend) {
+    use parley_core::{Clock, SystemClock};
+    let app = TestApp::spawn(b).await;
+    let spec = parley_testkit::build::simulator_sms();
+    let channel = parley_testkit::build::channel(&app.db.store, &spec, SystemClock.now()).await;
+    let components = json!([{"type": "body", "min": f64::MIN, "max": f64::MAX,
+        "tiny": 5e-324, "big": u64::MAX, "neg": i64::MIN}]);
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/api/v1/channels/{}/templates", channel.id),
+        )
+        .json(
+            &json!({"name": "order_update", "language": "en", "status": "approved",
+            "body": "Hi {{1}}", "components": components}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["components"], components);
+    let read = app
+        .get_json(&format!(
+            "/api/v1/templates/{}",
+            created["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(read["components"], components);
+}
+
 parley_store::on_both_backends!(
     missing_or_wrong_tokens_are_401,
+    nul_characters_are_refused,
+    extreme_json_numbers_are_read_back,
     malformed_bodies_are_refused,
     invalid_phone_numbers_are_refused,
     oversized_bodies_are_413,

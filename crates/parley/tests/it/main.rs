@@ -5,5 +5,6 @@ mod campaign_crash;
 mod crash;
 mod flow_crash;
 mod process;
+mod schemathesis;
 mod smpp_crash;
 mod twilio_cli;
