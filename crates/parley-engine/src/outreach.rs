@@ -173,7 +173,8 @@ impl Outreach {
             .await
     }
 
-    async fn send_with(
+    /// Sends `request` at `now` under `purpose`, writing `origin` in the send's transaction.
+    pub async fn send_with(
         &self,
         request: &OutreachRequest,
         purpose: SendPurpose,

@@ -38,6 +38,13 @@ pub enum SendOrigin {
         messaging_service_sid: Option<String>,
         status_callback: Option<String>,
     },
+    /// A notification (`POST /api/v1/notifications` or a trigger): its `notifications` row, the
+    /// recipient, session and user read from the entry in the same transaction.
+    Notification {
+        id: Uuid,
+        template_name: String,
+        template_language: String,
+    },
 }
 
 /// What [`Store::write_outreach`] did.
@@ -145,20 +152,34 @@ impl Store {
                 }
             }
             write_effects!(tx, effects, at);
-            if let Some(SendOrigin::TwilioApi { account_sid, messaging_service_sid, status_callback }) = origin {
-                sqlx::query(
-                    "INSERT INTO twilio_messages (entry_id, account_sid, messaging_service_sid, status_callback, \
-                     created_at, to_address, from_address) \
-                     SELECT e.id, $2, $3, $4, $5, \
-                     CASE WHEN c.kind = 'whatsapp' THEN 'whatsapp:' ELSE '' END || u.platform_key, \
-                     CASE WHEN c.kind = 'whatsapp' THEN 'whatsapp:' ELSE '' END || c.address \
-                     FROM entries e JOIN sessions s ON s.id = e.session_id \
-                     JOIN messaging_users u ON u.id = s.messaging_user_id \
-                     JOIN channels c ON c.id = s.channel_id \
-                     WHERE e.id = $1 ON CONFLICT (entry_id) DO NOTHING")
-                    .bind(entry_id).bind(account_sid).bind(messaging_service_sid)
-                    .bind(status_callback).bind(at)
-                    .execute(&mut *tx).await?;
+            match origin {
+                Some(SendOrigin::TwilioApi { account_sid, messaging_service_sid, status_callback }) => {
+                    sqlx::query(
+                        "INSERT INTO twilio_messages (entry_id, account_sid, messaging_service_sid, status_callback, \
+                         created_at, to_address, from_address) \
+                         SELECT e.id, $2, $3, $4, $5, \
+                         CASE WHEN c.kind = 'whatsapp' THEN 'whatsapp:' ELSE '' END || u.platform_key, \
+                         CASE WHEN c.kind = 'whatsapp' THEN 'whatsapp:' ELSE '' END || c.address \
+                         FROM entries e JOIN sessions s ON s.id = e.session_id \
+                         JOIN messaging_users u ON u.id = s.messaging_user_id \
+                         JOIN channels c ON c.id = s.channel_id \
+                         WHERE e.id = $1 ON CONFLICT (entry_id) DO NOTHING")
+                        .bind(entry_id).bind(account_sid).bind(messaging_service_sid)
+                        .bind(status_callback).bind(at)
+                        .execute(&mut *tx).await?;
+                }
+                Some(SendOrigin::Notification { id, template_name, template_language }) => {
+                    sqlx::query(
+                        "INSERT INTO notifications (id, channel_id, template_name, template_language, recipient, \
+                         entry_id, session_id, messaging_user_id, status, created_at) \
+                         SELECT $2, s.channel_id, $3, $4, u.platform_key, e.id, s.id, u.id, 'queued', $5 \
+                         FROM entries e JOIN sessions s ON s.id = e.session_id \
+                         JOIN messaging_users u ON u.id = s.messaging_user_id \
+                         WHERE e.id = $1 ON CONFLICT (entry_id) DO NOTHING")
+                        .bind(entry_id).bind(id).bind(template_name).bind(template_language).bind(at)
+                        .execute(&mut *tx).await?;
+                }
+                None => {}
             }
             tx.commit().await.map(|()| OutreachWritten::Written)
         });

@@ -14,7 +14,8 @@ use parley_core::model::{Actor, ChannelKind, TemplateCategory, TemplateStatus};
 use parley_core::notify_fields::{self, CaseValues, ContactValues, Context};
 use parley_core::{E164, ErrorCode, Timestamp, new_id};
 use parley_store::{
-    Channel, IdempotencyKey, NotificationErrorWrite, NotificationRecord, Store, StoreError,
+    Channel, IdempotencyKey, NotificationErrorWrite, NotificationRecord, SendOrigin, Store,
+    StoreError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -363,9 +364,17 @@ async fn attempt(
         idempotency,
         contact_id: link_contact,
     };
+    // The notification's row is written in the send's own transaction: a crash cannot leave a
+    // sent message that the error log's provider hook and the API cannot find.
+    let notification_id = new_id();
+    let origin = SendOrigin::Notification {
+        id: notification_id,
+        template_name: template.name.clone(),
+        template_language: template.language.clone(),
+    };
     let reached = engine
         .outreach()
-        .send_as(&request, purpose, now)
+        .send_with(&request, purpose, Some(&origin), now)
         .await
         .map_err(|e| match e {
             OutreachError::Excluded {
@@ -383,27 +392,25 @@ async fn attempt(
             OutreachError::Store(e) => NotifyError::Store(e),
         })?;
 
-    let existing = if reached.replayed {
-        store.notification_by_entry(reached.entry.id).await?
-    } else {
-        None
+    let written = NotificationRecord {
+        id: notification_id,
+        channel_id: channel.id,
+        template_name: template.name.clone(),
+        template_language: template.language.clone(),
+        recipient: reached.user.platform_key.clone(),
+        entry_id: reached.entry.id,
+        session_id: reached.session.id,
+        messaging_user_id: reached.user.id,
+        status: "queued".into(),
+        created_at: now,
     };
-    let record = match existing {
-        Some(n) => n,
-        None => {
-            let n = NotificationRecord {
-                id: new_id(),
-                channel_id: channel.id,
-                template_name: template.name.clone(),
-                template_language: template.language.clone(),
-                recipient: reached.user.platform_key.clone(),
-                entry_id: reached.entry.id,
-                session_id: reached.session.id,
-                messaging_user_id: reached.user.id,
-                status: "queued".into(),
-                created_at: now,
-            };
-            store.create_notification(&n).await?
+    let record = if !reached.replayed {
+        written
+    } else {
+        match store.notification_by_entry(reached.entry.id).await? {
+            Some(n) => n,
+            // A replay of a send made before notifications were written with their message.
+            None => store.create_notification(&written).await?,
         }
     };
     Ok(Notified {
