@@ -12,6 +12,17 @@ use serde::{Deserialize, Serialize};
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 
+/// How people read a time in a message: `2026-12-04 14:40 UTC` (minutes; a message that says
+/// when a window closed needs no more, and UTC is the one zone every reader can convert from).
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match jiff::Timestamp::from_millisecond(self.0) {
+            Ok(t) => write!(f, "{}", t.strftime("%Y-%m-%d %H:%M UTC")),
+            Err(_) => write!(f, "{} ms after 1970-01-01 UTC", self.0),
+        }
+    }
+}
+
 impl Timestamp {
     pub const fn from_millis(ms: i64) -> Self {
         Self(ms)
@@ -127,6 +138,23 @@ impl Clock for ManualClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_reads_as_a_date_in_words_not_milliseconds() {
+        assert_eq!(
+            Timestamp(1_796_385_040_138).to_string(),
+            "2026-12-04 11:50 UTC"
+        );
+        let closed = crate::window::WindowClosed::Expired {
+            closed_at: Timestamp(1_796_385_040_138),
+            hint: "send a template",
+        };
+        assert_eq!(
+            closed.to_string(),
+            "the messaging window closed at 2026-12-04 11:50 UTC; send a template"
+        );
+        assert!(Timestamp(i64::MAX).to_string().contains("1970-01-01"));
+    }
 
     #[test]
     fn manual_clock_moves_only_when_told() {

@@ -89,7 +89,7 @@ pub enum WindowClosed {
     #[error("the customer has never written on this channel; {hint}")]
     NeverOpened { hint: &'static str },
     /// The window closed at `closed_at`.
-    #[error("the messaging window closed at {closed_at:?}; {hint}")]
+    #[error("the messaging window closed at {closed_at}; {hint}")]
     Expired {
         closed_at: Timestamp,
         hint: &'static str,
