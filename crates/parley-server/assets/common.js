@@ -151,6 +151,25 @@
     return sameDay ? clockFmt.format(d) : dayFmt.format(d);
   }
 
+  /** For lists of records: "just now", "5 minutes ago", "in 3 minutes", else the date. */
+  function ago(iso) {
+    if (!iso) return '';
+    const t = new Date(iso).getTime();
+    if (Number.isNaN(t)) return '';
+    const s = Math.round((Date.now() - t) / 1000);
+    const words = (n) => {
+      const a = Math.abs(n);
+      if (a < 5400) { const m = Math.max(1, Math.round(a / 60)); return m + (m === 1 ? ' minute' : ' minutes'); }
+      if (a < 86400) { const hr = Math.round(a / 3600); return hr + (hr === 1 ? ' hour' : ' hours'); }
+      const d = Math.round(a / 86400); return d + (d === 1 ? ' day' : ' days');
+    };
+    if (s < 0 && s > -45) return 'in a few seconds';
+    if (Math.abs(s) < 45) return 'just now';
+    if (s < 0) return 'in ' + words(s);
+    if (s < 86400 * 7) return words(s) + ' ago';
+    return new Date(iso).toLocaleDateString(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
+  }
+
   /** "45 s", "3 min", "2 h 5 min": for ages and countdowns. */
   function duration(ms) {
     const s = Math.max(0, Math.round(ms / 1000));
@@ -279,7 +298,7 @@
   }
 
   window.Parley = {
-    ApiError, api, items, h, append, clear, $, notify, showError, when, duration, debounce,
+    ApiError, api, items, h, append, clear, $, notify, showError, when, ago, duration, debounce,
     on, emit, setPresence, csrf,
     me: signedIn ? { id: body.dataset.agentId, name: body.dataset.agentName, role: body.dataset.agentRole } : null,
   };

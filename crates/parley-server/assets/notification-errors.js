@@ -7,7 +7,7 @@
 
 (function () {
   const P = window.Parley;
-  const { api, h, clear, $, notify, showError, items } = P;
+  const { api, h, clear, $, notify, showError, items, ago } = P;
   const BASE = '/api/v1/notification-errors';
   const STAGES = [
     ['', 'All stages'],
@@ -23,21 +23,6 @@
 
   let channels = new Map();
   const filter = { channel_id: '', stage: '' };
-
-  /** "just now", "5 minutes ago", "3 days ago", else the date. */
-  function ago(iso) {
-    const t = new Date(iso).getTime();
-    if (Number.isNaN(t)) return '';
-    const s = Math.max(0, Math.round((Date.now() - t) / 1000));
-    if (s < 45) return 'just now';
-    const m = Math.round(s / 60);
-    if (s < 5400) return m + (m === 1 ? ' minute ago' : ' minutes ago');
-    const hr = Math.round(s / 3600);
-    if (s < 86400 * 1.5) return hr + (hr === 1 ? ' hour ago' : ' hours ago');
-    const d = Math.round(s / 86400);
-    if (d < 31) return d + (d === 1 ? ' day ago' : ' days ago');
-    return new Date(iso).toLocaleDateString(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
-  }
 
   async function loadChannels() {
     try {

@@ -7,7 +7,7 @@
 
 (function () {
   const P = window.Parley;
-  const { api, h, clear, $, notify, showError, items } = P;
+  const { api, h, clear, $, notify, showError, items, ago } = P;
   const BASE = '/api/v1/twilio-accounts';
   let channels = [];
 
@@ -23,12 +23,6 @@
   function channelLabel(id) {
     const c = channels.find((x) => x.id === id);
     return c ? c.name + ' (' + c.kind + ' ' + c.address + ')' : id + ' (deleted)';
-  }
-
-  function date(iso) {
-    if (!iso) return '';
-    const d = new Date(iso);
-    return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
   }
 
   async function showAccounts() {
@@ -66,8 +60,8 @@
     const rows = list.map((a) => h('tr', { 'data-testid': 'tw-row', 'data-sid': a.sid },
       h('td', null, h('strong', { text: a.name })),
       h('td', null, h('code', { text: a.sid })),
-      h('td', { text: date(a.created_at) }),
-      h('td', { text: a.revoked_at ? 'Revoked ' + date(a.revoked_at) : 'Active' }),
+      h('td', { title: a.created_at, text: ago(a.created_at) }),
+      h('td', { text: a.revoked_at ? 'Revoked ' + ago(a.revoked_at) : 'Active' }),
       h('td', null,
         h('button', { type: 'button', onclick: () => showAccount(a) }, 'Messaging services'), ' ',
         a.revoked_at ? null : h('button', { type: 'button', class: 'danger', 'data-testid': 'tw-revoke', onclick: (ev) => confirmRevoke(a, ev.target) }, 'Revoke'))));

@@ -6,7 +6,7 @@
 
 (function () {
   const P = window.Parley;
-  const { api, h, clear, $, notify, showError, items } = P;
+  const { api, h, clear, $, notify, showError, items, ago } = P;
   const BASE = '/api/v1/webhook-subscriptions';
 
   const EVENTS = [
@@ -20,25 +20,6 @@
     ['case.closed', 'A case is closed'],
   ];
   const STATUS_WORDS = { pending: 'Retrying', succeeded: 'Delivered', failed: 'Gave up' };
-
-  /** "just now", "5 minutes ago", "in 3 minutes", else the date. */
-  function ago(iso) {
-    if (!iso) return '';
-    const t = new Date(iso).getTime();
-    if (Number.isNaN(t)) return '';
-    const s = Math.round((Date.now() - t) / 1000);
-    const words = (n) => {
-      const a = Math.abs(n);
-      if (a < 5400) { const m = Math.max(1, Math.round(a / 60)); return m + (m === 1 ? ' minute' : ' minutes'); }
-      if (a < 86400) { const hr = Math.round(a / 3600); return hr + (hr === 1 ? ' hour' : ' hours'); }
-      const d = Math.round(a / 86400); return d + (d === 1 ? ' day' : ' days');
-    };
-    if (s < 0 && s > -45) return 'in a few seconds';
-    if (Math.abs(s) < 45) return 'just now';
-    if (s < 0) return 'in ' + words(s);
-    if (s < 86400 * 7) return words(s) + ' ago';
-    return new Date(iso).toLocaleDateString(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
-  }
 
   function deliveryState(d) {
     if (!d) return h('span', { class: 'empty', text: 'No deliveries yet' });

@@ -80,14 +80,14 @@ impl Target {
     }
 }
 
-fn micros(d: Duration) -> u64 {
+pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-fn report(label: &str, n: usize, elapsed: Duration, mut lat: Vec<u64>) {
+pub(crate) fn report(label: &str, n: usize, elapsed: Duration, mut lat: Vec<u64>) {
     lat.sort_unstable();
     println!(
-        "  {label:<34} {:>8.0} /s   latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "  {label:<38} {:>8.0} /s   latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         rate(n, elapsed),
         percentile(&lat, 0.50) as f64 / 1000.0,
         percentile(&lat, 0.90) as f64 / 1000.0,
@@ -97,7 +97,11 @@ fn report(label: &str, n: usize, elapsed: Duration, mut lat: Vec<u64>) {
 }
 
 /// Runs `n` requests with `concurrency` in flight; returns elapsed time and latencies.
-async fn closed_loop<F, Fut>(n: usize, concurrency: usize, f: F) -> Result<(Duration, Vec<u64>)>
+pub(crate) async fn closed_loop<F, Fut>(
+    n: usize,
+    concurrency: usize,
+    f: F,
+) -> Result<(Duration, Vec<u64>)>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<u64>> + Send,
@@ -246,7 +250,7 @@ pub async fn run(messages: usize, concurrency: usize, customers: usize) -> Resul
     drained(&store, messages).await?;
     let direct = start.elapsed();
     println!(
-        "  {:<34} {:>8.0} /s   ({messages} queued events processed in {:.2} s, no HTTP)",
+        "  {:<38} {:>8.0} /s   ({messages} queued events processed in {:.2} s, no HTTP)",
         "pipeline alone",
         rate(messages, direct),
         direct.as_secs_f64()
@@ -271,7 +275,7 @@ pub async fn run(messages: usize, concurrency: usize, customers: usize) -> Resul
     drained(&store, 2 * messages).await?;
     let processed = start.elapsed();
     println!(
-        "  {:<34} {:>8.0} /s   ({messages} messages fully processed in {:.2} s)",
+        "  {:<38} {:>8.0} /s   ({messages} messages fully processed in {:.2} s)",
         "inbound fully processed",
         rate(messages, processed),
         processed.as_secs_f64()

@@ -12,7 +12,6 @@
 //! so every lookup runs against a table of realistic size, not an empty database.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -24,7 +23,8 @@ use parley_store::bulk::{BulkLoad, bulk_phone, new_pg_schema_url};
 use parley_store::{ChannelSpec, Store, StoreOptions, TemplateSpec};
 use serde_json::json;
 
-use crate::bench::{percentile, rate};
+use crate::bench::rate;
+use crate::bench_inbound::{closed_loop, micros, report};
 use crate::bench_outbound::{Target, Via, engine_config};
 
 /// What to measure.
@@ -50,55 +50,6 @@ const SENDER: &str = "+14155550100";
 /// `bulk_phone`) have an exchange from 200 up, valid in the US number plan.
 const FIRST_ROW: u64 = 2_000_000;
 
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-fn report(label: &str, n: usize, elapsed: Duration, mut lat: Vec<u64>) {
-    lat.sort_unstable();
-    println!(
-        "  {label:<38} {:>8.0} /s   latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        rate(n, elapsed),
-        percentile(&lat, 0.50) as f64 / 1000.0,
-        percentile(&lat, 0.90) as f64 / 1000.0,
-        percentile(&lat, 0.99) as f64 / 1000.0,
-        lat.last().copied().unwrap_or(0) as f64 / 1000.0,
-    );
-}
-
-/// Runs request `0..n` with `concurrency` in flight; answers the elapsed time and each latency
-/// (microseconds).
-async fn closed_loop<F, Fut>(n: usize, concurrency: usize, f: F) -> Result<(Duration, Vec<u64>)>
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<()>> + Send,
-{
-    let f = Arc::new(f);
-    let next = Arc::new(AtomicUsize::new(0));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency.max(1) {
-        let (f, next) = (f.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    return anyhow::Ok(lat);
-                }
-                let t = Instant::now();
-                f(i).await?;
-                lat.push(micros(t.elapsed()));
-            }
-        }));
-    }
-    let mut all = Vec::with_capacity(n);
-    for t in tasks {
-        all.extend(t.await.context("load task")??);
-    }
-    Ok((start.elapsed(), all))
-}
-
 /// Waits until the sink has received `total` messages, polling it (bounded).
 async fn sink_holds(target: &Target, total: usize) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(900);
@@ -113,7 +64,9 @@ async fn sink_holds(target: &Target, total: usize) -> Result<()> {
     Ok(())
 }
 
-async fn expect(r: reqwest::RequestBuilder, want: reqwest::StatusCode) -> Result<()> {
+/// Sends `r`; answers its latency (microseconds) when it answered `want`.
+async fn expect(r: reqwest::RequestBuilder, want: reqwest::StatusCode) -> Result<u64> {
+    let start = Instant::now();
     let r = r.send().await?;
     let status = r.status();
     let body = r.bytes().await?;
@@ -122,7 +75,7 @@ async fn expect(r: reqwest::RequestBuilder, want: reqwest::StatusCode) -> Result
         "answered {status}: {}",
         String::from_utf8_lossy(&body)
     );
-    Ok(())
+    Ok(micros(start.elapsed()))
 }
 
 pub async fn run(o: Options) -> Result<()> {
