@@ -6,7 +6,9 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
-use parley_core::model::TokenRole;
+use parley_core::access::{SessionScope, session_scope};
+use parley_core::model::{AgentRole, TokenRole};
+use parley_store::Session;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -19,7 +21,7 @@ pub struct Caller {
     /// The API token used; nil for a signed-in console.
     pub token_id: Uuid,
     pub role: TokenRole,
-    /// The agent behind a console request.
+    /// The agent behind a console request, or the agent an agent-role token acts as.
     pub agent_id: Option<Uuid>,
 }
 
@@ -40,6 +42,50 @@ impl Caller {
             Ok(())
         } else {
             Err(ApiError::forbidden("read or send campaigns"))
+        }
+    }
+
+    /// The sessions this caller may read (`parley_core::access`).
+    pub fn session_scope(&self) -> SessionScope {
+        session_scope(self.role, self.agent_id)
+    }
+
+    /// Refuses a session the caller may not read with 404, as if it did not exist: an agent
+    /// learns nothing about other queues' conversations, not even that they are there.
+    pub async fn require_session_read(&self, state: &AppState, session_id: Uuid) -> Result<(), ApiError> {
+        self.require_conversations()?;
+        let visible = match self.session_scope() {
+            SessionScope::All => true,
+            SessionScope::Agent(agent) => state.store.session_visible_to(agent, session_id).await?,
+            SessionScope::Nothing => false,
+        };
+        if visible {
+            Ok(())
+        } else {
+            Err(ApiError::not_found("session"))
+        }
+    }
+
+    /// Whether the caller may write into (send into, resend in) this session: the console's rule
+    /// ([`parley_engine::agents::AgentDesk::may_handle`]) for anyone acting as an agent; admin and
+    /// supervisor tokens write anywhere; an agent-role token without an agent nowhere.
+    pub async fn require_session_write(&self, state: &AppState, session: &Session) -> Result<(), ApiError> {
+        self.require_conversations()?;
+        match (self.agent_id, self.role) {
+            (Some(agent_id), role) => {
+                let mut agent = state.store.agent(agent_id).await?;
+                // A token acts with its own role, never more than the agent's.
+                if role == TokenRole::Agent {
+                    agent.role = AgentRole::Agent;
+                }
+                state.engine.desk.may_handle(&agent, session)?;
+                Ok(())
+            }
+            (None, TokenRole::Admin | TokenRole::Supervisor) => Ok(()),
+            (None, _) => Err(ApiError::coded(
+                crate::error::ApiErrorCode::Forbidden,
+                "this token acts as no agent, so it writes into no session",
+            )),
         }
     }
 
@@ -102,15 +148,27 @@ pub async fn require_token(
         .map(str::trim)
         .filter(|t| t.starts_with("pk_") && t.len() <= 128)
         .ok_or_else(ApiError::unauthorized)?;
+    // Looked up on every request, never cached: a token revoked on one node is refused by every
+    // node at its next request.
+    let now = state.clock.now();
     let found = state
         .store
         .api_token_by_hash(&hash_token(token))
         .await?
+        .filter(|t| t.live_at(now))
         .ok_or_else(ApiError::unauthorized)?;
+    // Compared here first so a busy token costs no write at all between two stamps; the store
+    // compares again, for two nodes racing.
+    if found
+        .last_used_at
+        .is_none_or(|at| now.millis() - at >= parley_store::LAST_USED_GRANULARITY_MS)
+    {
+        parley_engine::service::tokens::record_token_use(&state.store, found.id, now).await?;
+    }
     req.extensions_mut().insert(Caller {
         token_id: found.id,
         role: found.role,
-        agent_id: None,
+        agent_id: found.agent_id,
     });
     Ok(next.run(req).await)
 }

@@ -44,6 +44,11 @@ pub struct ServerConfig {
     /// Serve the simulator's endpoints. On for the demo and tests; off by default in production,
     /// where injecting customer messages must not be possible.
     pub simulator: bool,
+    /// When set, `/metrics` needs `Authorization: Bearer <this>`.
+    pub metrics_token: Option<String>,
+    /// When set, `/metrics` is served only on this address ([`ops::metrics_app`]), not on the
+    /// main one.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +56,8 @@ impl Default for ServerConfig {
         Self {
             max_body_bytes: 64 * 1024,
             simulator: false,
+            metrics_token: None,
+            metrics_listen: None,
         }
     }
 }
@@ -263,6 +270,7 @@ pub fn app(state: AppState) -> Router {
         .merge(twilio_account_routes())
         .merge(notification_routes())
         .merge(api::cases::crm_routes())
+        .merge(api::tokens::token_routes())
         .split_for_parts();
     let api = api.route_layer(middleware::from_fn_with_state(
         state.clone(),
@@ -344,7 +352,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn(ops::track))
         .layer(DefaultBodyLimit::max(limit))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(ops::request_span))
         .with_state(state)
 }
 

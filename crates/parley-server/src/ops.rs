@@ -4,7 +4,9 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use sha2::{Digest, Sha256};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -29,9 +31,35 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, body = String)))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus text exposition. With `metrics_token` set it needs `Authorization: Bearer <token>`;
+/// with `metrics_listen` set it is served only there ([`metrics_app`]) and not on the main port.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, body = String), (status = 401, body = String), (status = 404, body = String)))]
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if state.config.metrics_listen.is_some() {
+        return (StatusCode::NOT_FOUND, "metrics are served on their own address").into_response();
+    }
+    render_metrics(&state, &headers)
+}
+
+fn render_metrics(state: &AppState, headers: &HeaderMap) -> Response {
+    if let Some(expected) = state.config.metrics_token.as_deref() {
+        let given = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or_default();
+        // Compared as hashes: equal length, and no early exit that times the match.
+        if Sha256::digest(given.as_bytes()) != Sha256::digest(expected.as_bytes()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(WWW_AUTHENTICATE, "Bearer")],
+                "metrics need the metrics token",
+            )
+                .into_response();
+        }
+    }
     match &state.metrics {
         Some(handle) => (
             [("content-type", "text/plain; version=0.0.4")],
@@ -40,6 +68,69 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             .into_response(),
         None => (StatusCode::NOT_FOUND, "metrics are not enabled").into_response(),
     }
+}
+
+/// `/metrics` alone, for the separate `metrics_listen` address (a port kept inside the
+/// operator's network). The metrics token, when set, is asked there too.
+pub fn metrics_app(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|State(state): State<AppState>, headers: HeaderMap| async move {
+                render_metrics(&state, &headers)
+            }),
+        )
+        .with_state(state)
+}
+
+/// Query parameters whose values are secrets: Meta's subscription handshake carries the channel's
+/// verify token in the URL, and some clients put tokens in the query.
+const SECRET_PARAMS: &[&str] = &[
+    "hub.verify_token",
+    "verify_token",
+    "token",
+    "access_token",
+    "auth_token",
+    "api_key",
+    "apikey",
+    "key",
+    "secret",
+    "client_secret",
+    "password",
+    "signature",
+    "code",
+];
+
+/// The request's path and query for logs, every secret query value replaced with `REDACTED`.
+pub fn redacted_uri(uri: &Uri) -> String {
+    let path = uri.path();
+    let Some(query) = uri.query() else {
+        return path.to_owned();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decoded = name.replace("%2E", ".").replace("%2e", ".").to_ascii_lowercase();
+            if !value.is_empty() && SECRET_PARAMS.contains(&decoded.as_str()) {
+                format!("{name}=REDACTED")
+            } else {
+                pair.to_owned()
+            }
+        })
+        .collect();
+    format!("{path}?{}", pairs.join("&"))
+}
+
+/// The request span of the trace layer: method, redacted URI and version, never headers (they
+/// carry bearer tokens, Basic credentials and console cookies).
+pub fn request_span(req: &Request) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        uri = %redacted_uri(req.uri()),
+        version = ?req.version(),
+    )
 }
 
 /// Counts requests and observes their latency by route template (never by raw path, which would
@@ -58,4 +149,27 @@ pub async fn track(req: Request, next: Next) -> Response {
     metrics::histogram!("parley_http_request_duration_seconds", "method" => method, "route" => route)
         .record(start.elapsed().as_secs_f64());
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_query_values_are_redacted() {
+        let uri: Uri = "/webhooks/meta/x?hub.mode=subscribe&hub.verify_token=s3cret&hub.challenge=42"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            redacted_uri(&uri),
+            "/webhooks/meta/x?hub.mode=subscribe&hub.verify_token=REDACTED&hub.challenge=42"
+        );
+        let uri: Uri = "/a?Token=x&access_token=y&page=2&hub%2Everify_token=z".parse().unwrap();
+        assert_eq!(
+            redacted_uri(&uri),
+            "/a?Token=REDACTED&access_token=REDACTED&page=2&hub%2Everify_token=REDACTED"
+        );
+        let uri: Uri = "/plain".parse().unwrap();
+        assert_eq!(redacted_uri(&uri), "/plain");
+    }
 }

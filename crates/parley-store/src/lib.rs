@@ -13,6 +13,7 @@
 
 pub mod bulk;
 mod campaigns;
+mod access;
 mod config;
 mod console;
 mod conversations;
@@ -39,6 +40,7 @@ mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
+pub use tokens::{LAST_USED_GRANULARITY_MS, NewApiToken};
 mod twilio;
 
 use std::str::FromStr;

@@ -742,6 +742,17 @@ pub struct ApiToken {
     pub created_at: Timestamp,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// Past this the token is refused; none lasts until revoked.
+    pub expires_at: Option<i64>,
+    /// The agent an agent-role token acts as.
+    pub agent_id: Option<Uuid>,
+}
+
+impl ApiToken {
+    /// Whether the token may still be used at `now`.
+    pub fn live_at(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| now.millis() < e)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, FromRow)]

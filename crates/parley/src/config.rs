@@ -53,10 +53,15 @@ pub struct Config {
     /// Days a notification error-log entry is kept before the hourly sweep deletes it (TM-08:
     /// 30).
     pub notification_error_retention_days: u64,
+    /// A bearer token `/metrics` asks for (`Authorization: Bearer <token>`). Empty: open.
+    pub metrics_token: String,
+    /// An address of its own for `/metrics` (`127.0.0.1:9090`), which the main address then no
+    /// longer serves. Empty: `/metrics` is on the main address.
+    pub metrics_listen: String,
 }
 
 /// Every configuration key, as read from `PARLEY_<KEY>` variables.
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 19] = [
     "database_url",
     "listen",
     "max_body_bytes",
@@ -74,6 +79,8 @@ const KEYS: [&str; 17] = [
     "campaign_lookahead",
     "flow_secret",
     "notification_error_retention_days",
+    "metrics_token",
+    "metrics_listen",
 ];
 
 impl Default for Config {
@@ -96,6 +103,8 @@ impl Default for Config {
             campaign_lookahead: parley_engine::campaigns::LOOKAHEAD,
             flow_secret: String::new(),
             notification_error_retention_days: 30,
+            metrics_token: String::new(),
+            metrics_listen: String::new(),
         }
     }
 }

@@ -22,6 +22,7 @@ mod bench_smsc;
 mod campaign;
 mod config;
 mod import;
+mod tokens;
 mod twilio;
 
 use std::path::{Path, PathBuf};
@@ -66,10 +67,11 @@ enum Command {
     },
     /// Apply the database migrations and exit.
     Migrate,
-    /// API tokens.
+    /// API tokens: create (shown once), list, revoke.
+    #[command(name = "tokens", visible_alias = "token")]
     Token {
         #[command(subcommand)]
-        command: TokenCommand,
+        command: tokens::TokenCommand,
     },
     /// Provision channels, queues, skills, agents, keyword sets and templates from a YAML or TOML
     /// file. Running it twice changes nothing.
@@ -104,17 +106,6 @@ enum Command {
     Bench {
         #[command(subcommand)]
         command: bench::BenchCommand,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum TokenCommand {
-    /// Create a token and print it once.
-    Create {
-        #[arg(long, default_value = "admin")]
-        role: TokenRole,
-        #[arg(long, default_value = "cli")]
-        name: String,
     },
 }
 
@@ -158,14 +149,11 @@ fn main() -> Result<()> {
                 println!("migrations applied to {}", redact(&config.database_url));
                 Ok(())
             }
-            Command::Token {
-                command: TokenCommand::Create { role, name },
-            } => {
+            Command::Token { command } => {
                 let store = open(&config).await?;
-                let token = create_token(&store, &name, role).await?;
-                println!("{token}");
+                let outcome = tokens::run(command, &store).await;
                 store.close().await;
-                Ok(())
+                outcome
             }
             Command::Apply { file, prune } => {
                 let store = open(&config).await?;
@@ -465,6 +453,21 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
         ),
         ..EngineConfig::default()
     };
+    let metrics_listen: Option<std::net::SocketAddr> = match config.metrics_listen.trim() {
+        "" => None,
+        a => Some(
+            a.parse()
+                .with_context(|| format!("metrics_listen: {a:?} is not an address like 127.0.0.1:9090"))?,
+        ),
+    };
+    let metrics_listener = match metrics_listen {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("listening on {a} for metrics"))?,
+        ),
+        None => None,
+    };
     let engine = Engine::new(store.clone(), clock, EventBus::default(), engine_config);
     let state = AppState::new(
         engine.clone(),
@@ -472,8 +475,19 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
         ServerConfig {
             max_body_bytes: config.max_body_bytes,
             simulator: config.simulator,
+            metrics_token: (!config.metrics_token.is_empty()).then(|| config.metrics_token.clone()),
+            metrics_listen,
+            ..ServerConfig::default()
         },
     );
+    if let Some(listener) = metrics_listener {
+        let app = parley_server::ops::metrics_app(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let workers = engine.spawn_workers(stop_rx);
     tracing::info!(listen = %config.listen, database = %redact(&config.database_url), "parley serving");

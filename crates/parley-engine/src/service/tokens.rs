@@ -3,7 +3,7 @@
 
 use parley_core::Timestamp;
 use parley_core::model::TokenRole;
-use parley_store::{ApiToken, Store};
+use parley_store::{ApiToken, NewApiToken, Store};
 use uuid::Uuid;
 
 use super::ServiceError;
@@ -27,6 +27,61 @@ pub async fn create_api_token(
 ) -> Result<ApiToken, ServiceError> {
     let name = check_name(name)?;
     Ok(store.create_api_token(name, role, token_hash, now).await?)
+}
+
+/// A token with an expiry and, for the agent role, the agent it acts as. An agent-role token
+/// must name its agent (it reads and writes what that agent may, `parley_core::access`); the other
+/// roles name none, since their reach does not depend on an agent.
+pub async fn issue_api_token(
+    store: &Store,
+    new: &NewApiToken<'_>,
+    now: Timestamp,
+) -> Result<ApiToken, ServiceError> {
+    let name = check_name(new.name)?;
+    match (new.role, new.agent_id) {
+        (TokenRole::Agent, None) => {
+            return Err(ServiceError::Invalid(
+                "agent_id: an agent-role token acts as one agent; name it".to_owned(),
+            ));
+        }
+        (TokenRole::Agent, Some(agent)) => {
+            super::referenced(store.agent(agent).await, "agent_id")?;
+        }
+        (_, Some(_)) => {
+            return Err(ServiceError::Invalid(
+                "agent_id: only an agent-role token names an agent".to_owned(),
+            ));
+        }
+        (_, None) => {}
+    }
+    if new.expires_at.is_some_and(|e| e <= now) {
+        return Err(ServiceError::Invalid(
+            "expires_at: the expiry is in the past".to_owned(),
+        ));
+    }
+    Ok(store
+        .create_scoped_api_token(&NewApiToken { name, ..new.clone() }, now)
+        .await?)
+}
+
+/// Stamps a token's last use, at most once a minute (the store compares before writing).
+pub async fn record_token_use(store: &Store, id: Uuid, now: Timestamp) -> Result<(), ServiceError> {
+    store.touch_api_token(id, now).await?;
+    Ok(())
+}
+
+/// A new password for an agent: the hash (made by the HTTP layer) is stored and every console
+/// of the agent but `keep_login` (the cookie hash of the console that changed it) is signed out,
+/// so whoever knew the old password loses the sessions it opened.
+pub async fn change_password(
+    store: &Store,
+    agent_id: Uuid,
+    hash: &str,
+    keep_login: Option<&str>,
+    now: Timestamp,
+) -> Result<u64, ServiceError> {
+    store.set_agent_password_hash(agent_id, hash, now).await?;
+    Ok(store.delete_console_logins_of(agent_id, keep_login).await?)
 }
 
 pub async fn revoke_api_token(store: &Store, id: Uuid, now: Timestamp) -> Result<(), ServiceError> {

@@ -7,6 +7,7 @@ use parley_core::model::{
     Actor, ConsentSource, ConsentStatus, Direction, EntryStatus, OwnerKind, SessionContext,
     SessionStatus,
 };
+use parley_core::access::SessionScope;
 use parley_store::{MessagingUserFilter, SessionFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -207,7 +208,19 @@ pub async fn list_sessions(
         limit: p.limit,
     }
     .page();
-    let found = state.store.list_sessions(filter, page).await?;
+    let found = match caller.session_scope() {
+        SessionScope::All => state.store.list_sessions(filter, page).await?,
+        SessionScope::Agent(agent) => {
+            state
+                .store
+                .list_sessions_visible_to(agent, filter, page)
+                .await?
+        }
+        SessionScope::Nothing => parley_store::Paged {
+            items: Vec::new(),
+            next: None,
+        },
+    };
     Ok(Json(Page::from_store(found, SessionView::from)))
 }
 
@@ -218,7 +231,7 @@ pub async fn get_session(
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<SessionView>, ApiError> {
-    caller.require_conversations()?;
+    caller.require_session_read(&state, id).await?;
     Ok(Json(state.store.session(id).await?.into()))
 }
 
@@ -330,9 +343,8 @@ pub async fn list_entries(
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> Result<Json<Page<EntryView>>, ApiError> {
-    caller.require_conversations()?;
-    // A missing session is a 404, not an empty list.
-    state.store.session(id).await?;
+    // A missing session (or one the caller may not read) is a 404, not an empty list.
+    caller.require_session_read(&state, id).await?;
     let found = state.store.list_entries(id, p.page()).await?;
     Ok(Json(Page::from_store(found, EntryView::from)))
 }

@@ -381,7 +381,6 @@ pub async fn session_flow_runs(
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Vec<FlowRunView>>, ApiError> {
-    caller.require_conversations()?;
-    state.store.session(id).await?;
+    caller.require_session_read(&state, id).await?;
     Ok(Json(run_views(&state, id).await?))
 }

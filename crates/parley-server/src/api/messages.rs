@@ -97,13 +97,9 @@ pub async fn send_message(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<MessageInput>,
 ) -> Result<Response, ApiError> {
-    caller.require_conversations()?;
     // An agent writes only into their own sessions (supervisors and admins into any).
-    if let Some(agent_id) = caller.agent_id {
-        let agent = state.store.agent(agent_id).await?;
-        let session = state.store.session(id).await?;
-        state.engine.desk.may_handle(&agent, &session)?;
-    }
+    let session = state.store.session(id).await?;
+    caller.require_session_write(&state, &session).await?;
     let message = OutgoingMessage {
         body: input.body,
         media: input
@@ -168,13 +164,9 @@ fn operator(caller: &Caller) -> String {
 /// Checks the caller may act on the entry's session (an agent only on their own sessions).
 async fn may_act_on(state: &AppState, caller: &Caller, entry_id: Uuid) -> Result<(), ApiError> {
     caller.require_conversations()?;
-    if let Some(agent_id) = caller.agent_id {
-        let entry = state.store.entry(entry_id).await?;
-        let agent = state.store.agent(agent_id).await?;
-        let session = state.store.session(entry.session_id).await?;
-        state.engine.desk.may_handle(&agent, &session)?;
-    }
-    Ok(())
+    let entry = state.store.entry(entry_id).await?;
+    let session = state.store.session(entry.session_id).await?;
+    caller.require_session_write(state, &session).await
 }
 
 #[utoipa::path(post, path = "/api/v1/messages/{id}/resend", tag = "conversations",

@@ -21,6 +21,7 @@ pub mod quick_texts;
 pub mod routing_rules;
 pub mod subscriptions;
 pub mod templates;
+pub mod tokens;
 pub mod twilio_accounts;
 
 use parley_core::Timestamp;

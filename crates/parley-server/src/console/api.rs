@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use parley_core::access::SessionScope;
 use parley_core::model::Presence;
 use parley_engine::agents::{AgentActionError, TransferTo};
 use parley_store::Agent;
@@ -282,6 +283,27 @@ pub async fn timeline(
 ) -> Result<Response, ApiError> {
     caller.require_conversations()?;
     let _ = session;
+    // A person's history spans their sessions: an agent reads it when they may read one of them
+    // (the one they work on), and sees the rest of the person's history with it.
+    if let SessionScope::Agent(_) | SessionScope::Nothing = caller.session_scope() {
+        let filter = parley_store::SessionFilter {
+            messaging_user_id: Some(id),
+            ..Default::default()
+        };
+        let one = parley_store::PageRequest::new(None, 1);
+        let readable = match caller.session_scope() {
+            SessionScope::Agent(agent) => !state
+                .store
+                .list_sessions_visible_to(agent, filter, one)
+                .await?
+                .items
+                .is_empty(),
+            _ => false,
+        };
+        if !readable {
+            return Err(ApiError::not_found("messaging user"));
+        }
+    }
     let entries = state.engine.desk.timeline(id, 500).await?;
     Ok(Json(json!({ "entries": entries })).into_response())
 }
@@ -344,30 +366,66 @@ pub async fn transfer_targets(
 pub struct PasswordBody {
     /// At least 12 characters.
     pub password: String,
+    /// The password being replaced: required when agents change their own (a stolen session or
+    /// token must not be enough to take the account over); not when an admin sets another's.
+    #[serde(default)]
+    pub current_password: Option<String>,
 }
 
 #[utoipa::path(put, path = "/api/v1/agents/{id}/password", tag = "console", params(IdPath),
     request_body = PasswordBody,
-    responses((status = 204, description = "The agent's console password is set"),
-              (status = 403, description = "Only admins, or the agent themself")))]
+    responses((status = 204, description = "The agent's console password is set; the agent's other consoles are signed out"),
+              (status = 403, description = "Only admins, or the agent themself with the current password"),
+              (status = 422, description = "The new password is too short or long, or current_password is missing")))]
 pub async fn set_password(
     State(state): State<AppState>,
     Extension(caller): Extension<crate::auth::Caller>,
+    headers: axum::http::HeaderMap,
     ApiPath(IdPath { id }): ApiPath<IdPath>,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> Result<Response, ApiError> {
-    if caller.agent_id != Some(id) {
+    let own = caller.agent_id == Some(id);
+    if !own {
         caller.require_configure()?;
     }
     parley_engine::service::agents::check_password(&body.password)?;
     // Read first: hashing is slow, and a missing agent needs none.
-    state.store.agent(id).await?;
+    let agent = state.store.agent(id).await?;
+    if own {
+        let current = body
+            .current_password
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| ApiError::invalid("current_password: give the password being replaced"))?;
+        let stored = agent.password_hash.clone().unwrap_or_default();
+        let matches = current.len() <= 1024
+            && tokio::task::spawn_blocking(move || {
+                crate::console::auth::verify_password(&current, &stored)
+            })
+            .await
+            .unwrap_or(false);
+        if !matches {
+            return Err(ApiError::coded(
+                crate::error::ApiErrorCode::Forbidden,
+                "current_password: the current password is wrong",
+            ));
+        }
+    }
     let password = body.password;
     let hash = tokio::task::spawn_blocking(move || crate::console::auth::hash_password(&password))
         .await
         .map_err(|e| ApiError::invalid(format!("hashing failed: {e}")))?
         .map_err(ApiError::invalid)?;
-    parley_engine::service::agents::set_password_hash(&state.store, id, &hash, state.clock.now())
-        .await?;
+    // The console that made the change stays signed in; every other one of the agent ends.
+    let keep = crate::console::auth::cookie_token(&headers)
+        .filter(|_| own)
+        .map(|t| crate::auth::hash_token(&t));
+    parley_engine::service::tokens::change_password(
+        &state.store,
+        id,
+        &hash,
+        keep.as_deref(),
+        state.clock.now(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

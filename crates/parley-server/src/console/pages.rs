@@ -84,6 +84,11 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
     },
     Asset {
+        name: "api-tokens.js",
+        body: include_str!("../../assets/api-tokens.js"),
+        content_type: JS,
+    },
+    Asset {
         name: "simulator.js",
         body: include_str!("../../assets/simulator.js"),
         content_type: JS,
@@ -126,6 +131,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "simulator.html",
         include_str!("../../templates/simulator.html"),
+    ),
+    (
+        "api-tokens.html",
+        include_str!("../../templates/api-tokens.html"),
     ),
     ("denied.html", include_str!("../../templates/denied.html")),
 ];
@@ -342,6 +351,18 @@ async fn twilio_page(Extension(session): Extension<ConsoleSession>) -> Response 
     )
 }
 
+/// API tokens are configuration: admins only, like the API.
+async fn api_tokens_page(Extension(session): Extension<ConsoleSession>) -> Response {
+    if session.agent.role != AgentRole::Admin {
+        return denied(&session, "api-tokens");
+    }
+    render(
+        StatusCode::OK,
+        "api-tokens.html",
+        signed_in_context(&session, "api-tokens"),
+    )
+}
+
 fn denied(session: &ConsoleSession, page: &str) -> Response {
     render(
         StatusCode::FORBIDDEN,
@@ -424,6 +445,7 @@ pub fn signed_in_routes() -> Router<AppState> {
             get(notification_errors_page),
         )
         .route("/console/twilio", get(twilio_page))
+        .route("/console/api-tokens", get(api_tokens_page))
 }
 
 /// `GET /assets/{name}`: needs no session (the login page uses the stylesheet).

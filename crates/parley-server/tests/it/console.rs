@@ -989,18 +989,27 @@ async fn estimated_wait_needs_ten_recent_accepts(b: TestBackend) {
     // The store answers only the last ten minutes' accepts (older ones are core's to ignore too).
     let later = SystemClock.now().plus(Duration::from_secs(60));
     assert_eq!(s.queue_accepts(d.queue.id, later).await.unwrap().len(), 0);
-    // Agents set their own password; others need the admin role.
-    let r = d
-        .call(
-            &a,
-            Method::PUT,
-            &format!("/api/v1/agents/{}/password", ada.id),
-        )
-        .json(&json!({"password": "a much longer passphrase"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // Agents set their own password, giving the current one; it signs out their other consoles
+    // (issue 17). Others need the admin role.
+    let other = d.sign_in(&ada).await;
+    let own = format!("/api/v1/agents/{}/password", ada.id);
+    for (current, status) in [
+        (json!(null), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!("not the password"), StatusCode::FORBIDDEN),
+        (json!(PASSWORD), StatusCode::NO_CONTENT),
+    ] {
+        let r = d
+            .call(&a, Method::PUT, &own)
+            .json(&json!({"password": "a much longer passphrase", "current_password": current}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{current}");
+    }
+    let r = d.call(&other, Method::GET, "/api/v1/me").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the other console is signed out");
+    let r = d.call(&a, Method::GET, "/api/v1/me").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the console that changed it stays");
     let bob = d.agent("Bob", 2, AgentRole::Agent).await;
     let r = d
         .call(

@@ -23,6 +23,7 @@ mod pages;
 mod processes;
 mod services;
 mod subscriptions;
+mod tokens;
 mod twilio_api;
 mod vonage;
 

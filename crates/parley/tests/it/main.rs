@@ -7,4 +7,5 @@ mod flow_crash;
 mod process;
 mod schemathesis;
 mod smpp_crash;
+mod tokens_cli;
 mod twilio_cli;

@@ -1,0 +1,84 @@
+//! `parley tokens` (issue 17): create with a name, role, lifetime and agent; list; revoke. The
+//! token is printed alone on standard output, so scripts keep capturing it.
+
+use parley_store::{Store, StoreOptions};
+use parley_testkit::db::{TestBackend, fresh_url};
+
+use crate::process::parley;
+
+const WORKSPACE: &str = r#"
+queues:
+  - name: Support
+    routing_model: most_available
+agents:
+  - name: Ada
+    email: ada@example.test
+    role: agent
+    capacity: 2
+    queues: [Support]
+"#;
+
+/// Runs `parley <args>` and returns (success, stdout, stderr).
+fn run(db: &str, args: &[&str]) -> (bool, String, String) {
+    let out = parley(db, 0, args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn tokens_from_the_command_line(b: TestBackend) {
+    let (db, _dir) = fresh_url(b).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("workspace.yaml");
+    std::fs::write(&file, WORKSPACE).unwrap();
+    let (ok, _, err) = run(&db, &["apply", "-f", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+
+    // The old spelling still works.
+    let (ok, out, err) = run(&db, &["token", "create", "--role", "admin"]);
+    assert!(ok, "{err}");
+    assert!(out.trim().starts_with("pk_") && out.lines().count() == 1, "{out}");
+
+    let (ok, out, err) = run(
+        &db,
+        &[
+            "tokens", "create", "--name", "Ada's script", "--role", "agent", "--agent",
+            "ada@example.test", "--expires-in", "30d",
+        ],
+    );
+    assert!(ok, "{err}");
+    let secret = out.trim().to_owned();
+    assert!(secret.starts_with("pk_"), "{out}");
+
+    let (ok, _, err) = run(&db, &["tokens", "create", "--role", "agent"]);
+    assert!(!ok && err.contains("agent_id"), "an agent token names its agent: {err}");
+    let (ok, _, err) = run(&db, &["tokens", "create", "--expires-in", "soon"]);
+    assert!(!ok && err.contains("expires-in"), "{err}");
+
+    let (ok, list, err) = run(&db, &["tokens", "list"]);
+    assert!(ok, "{err}");
+    let line = list.lines().find(|l| l.contains("Ada's script")).unwrap_or_else(|| panic!("{list}"));
+    assert!(line.contains("agent") && line.contains("expires"), "{line}");
+    assert!(!list.contains(&secret), "{list}");
+    let id = line.split('\t').next().unwrap().to_owned();
+
+    let (ok, _, err) = run(&db, &["tokens", "revoke", &id]);
+    assert!(ok, "{err}");
+    let (ok, list, _) = run(&db, &["tokens", "list"]);
+    assert!(ok && list.lines().any(|l| l.starts_with(&id) && l.contains("revoked")), "{list}");
+    let (ok, _, _) = run(&db, &["tokens", "revoke", &id]);
+    assert!(!ok, "revoking twice fails");
+
+    let store = Store::connect(&db, &StoreOptions::default()).await.unwrap();
+    let t = store.api_token(id.parse().unwrap()).await.unwrap();
+    assert!(t.revoked_at.is_some() && t.agent_id.is_some() && t.expires_at.is_some());
+    store.close().await;
+}
+
+parley_store::on_both_backends!(tokens_from_the_command_line);
