@@ -2,9 +2,9 @@
 //! console and API tokens alike:
 //!
 //! - admins and supervisors read and write every session;
-//! - an agent reads the sessions of the queues they are a member of, the sessions they own, are
-//!   offered or transferred away, and the sessions they wrote into; they write only into the
-//!   sessions they own;
+//! - an agent reads the sessions of the queues they are a member of, and the sessions they own,
+//!   are offered, transferred away, accepted or read before, or wrote into; they write only into
+//!   the sessions they own;
 //! - an agent-role API token acts as the agent it was issued for; one issued for no agent (made
 //!   before tokens named their agent) reads and writes no session;
 //! - broadcasters read no conversation at all.

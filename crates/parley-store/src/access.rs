@@ -8,7 +8,9 @@ use crate::records::{PageRequest, Paged, Session, paginate};
 use crate::{Result, SessionFilter, Store, on_backend};
 
 /// `$head`, then the condition on the session row `s` for the agent `$1`, then `$tail`. Every
-/// branch goes through an index (queue members by agent, routing work and entries by session).
+/// branch goes through an index (queue members by agent; routing work, read markers and entries
+/// by session). A read marker is left by every accept, so an agent keeps reading a session they
+/// worked on after it moved on (transferred, ended).
 macro_rules! visible {
     ($head:literal, $tail:literal) => {
         concat!(
@@ -17,6 +19,7 @@ macro_rules! visible {
              OR s.queue_id IN (SELECT m.queue_id FROM queue_members m WHERE m.agent_id = $1) \
              OR EXISTS (SELECT 1 FROM routing_work w WHERE w.session_id = s.id \
                         AND (w.offered_agent_id = $1 OR w.transfer_from = $1)) \
+             OR EXISTS (SELECT 1 FROM session_reads r WHERE r.session_id = s.id AND r.agent_id = $1) \
              OR EXISTS (SELECT 1 FROM entries e WHERE e.session_id = s.id AND e.actor_id = $1)) ",
             $tail
         )
