@@ -52,15 +52,20 @@ impl Caller {
 
     /// Refuses a session the caller may not read with 404, as if it did not exist: an agent
     /// learns nothing about other queues' conversations, not even that they are there.
-    pub async fn require_session_read(&self, state: &AppState, session_id: Uuid) -> Result<(), ApiError> {
+    pub async fn require_session_read(
+        &self,
+        state: &AppState,
+        session_id: Uuid,
+    ) -> Result<Session, ApiError> {
         self.require_conversations()?;
+        let session = state.store.session(session_id).await?;
         let visible = match self.session_scope() {
             SessionScope::All => true,
             SessionScope::Agent(agent) => state.store.session_visible_to(agent, session_id).await?,
             SessionScope::Nothing => false,
         };
         if visible {
-            Ok(())
+            Ok(session)
         } else {
             Err(ApiError::not_found("session"))
         }

@@ -231,8 +231,7 @@ pub async fn get_session(
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<SessionView>, ApiError> {
-    caller.require_session_read(&state, id).await?;
-    Ok(Json(state.store.session(id).await?.into()))
+    Ok(Json(caller.require_session_read(&state, id).await?.into()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
