@@ -68,10 +68,19 @@ mod tests {
     fn roles_scope_sessions() {
         let a = Uuid::from_u128(7);
         assert_eq!(session_scope(TokenRole::Admin, None), SessionScope::All);
-        assert_eq!(session_scope(TokenRole::Supervisor, Some(a)), SessionScope::All);
-        assert_eq!(session_scope(TokenRole::Agent, Some(a)), SessionScope::Agent(a));
+        assert_eq!(
+            session_scope(TokenRole::Supervisor, Some(a)),
+            SessionScope::All
+        );
+        assert_eq!(
+            session_scope(TokenRole::Agent, Some(a)),
+            SessionScope::Agent(a)
+        );
         assert_eq!(session_scope(TokenRole::Agent, None), SessionScope::Nothing);
-        assert_eq!(session_scope(TokenRole::Broadcaster, Some(a)), SessionScope::Nothing);
+        assert_eq!(
+            session_scope(TokenRole::Broadcaster, Some(a)),
+            SessionScope::Nothing
+        );
     }
 
     #[test]
@@ -79,7 +88,15 @@ mod tests {
         assert_eq!(parse_lifetime("30d"), Ok(Duration::from_secs(30 * 86_400)));
         assert_eq!(parse_lifetime("90m"), Ok(Duration::from_secs(5_400)));
         assert_eq!(parse_lifetime("3600"), Ok(Duration::from_secs(3_600)));
-        for bad in ["", "d", "0d", "-1d", "3x", "99999999999999999999d", "11000d"] {
+        for bad in [
+            "",
+            "d",
+            "0d",
+            "-1d",
+            "3x",
+            "99999999999999999999d",
+            "11000d",
+        ] {
             assert!(parse_lifetime(bad).is_err(), "{bad}");
         }
     }

@@ -74,7 +74,11 @@ impl Caller {
     /// Whether the caller may write into (send into, resend in) this session: the console's rule
     /// ([`parley_engine::agents::AgentDesk::may_handle`]) for anyone acting as an agent; admin and
     /// supervisor tokens write anywhere; an agent-role token without an agent nowhere.
-    pub async fn require_session_write(&self, state: &AppState, session: &Session) -> Result<(), ApiError> {
+    pub async fn require_session_write(
+        &self,
+        state: &AppState,
+        session: &Session,
+    ) -> Result<(), ApiError> {
         self.require_conversations()?;
         match (self.agent_id, self.role) {
             (Some(agent_id), role) => {

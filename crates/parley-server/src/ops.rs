@@ -6,9 +6,9 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use sha2::{Digest, Sha256};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
 
 use crate::AppState;
 
@@ -37,7 +37,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     responses((status = 200, body = String), (status = 401, body = String), (status = 404, body = String)))]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if state.config.metrics_listen.is_some() {
-        return (StatusCode::NOT_FOUND, "metrics are served on their own address").into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            "metrics are served on their own address",
+        )
+            .into_response();
     }
     render_metrics(&state, &headers)
 }
@@ -76,9 +80,11 @@ pub fn metrics_app(state: AppState) -> axum::Router {
     axum::Router::new()
         .route(
             "/metrics",
-            axum::routing::get(|State(state): State<AppState>, headers: HeaderMap| async move {
-                render_metrics(&state, &headers)
-            }),
+            axum::routing::get(
+                |State(state): State<AppState>, headers: HeaderMap| async move {
+                    render_metrics(&state, &headers)
+                },
+            ),
         )
         .with_state(state)
 }
@@ -111,7 +117,10 @@ pub fn redacted_uri(uri: &Uri) -> String {
         .split('&')
         .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let decoded = name.replace("%2E", ".").replace("%2e", ".").to_ascii_lowercase();
+            let decoded = name
+                .replace("%2E", ".")
+                .replace("%2e", ".")
+                .to_ascii_lowercase();
             if !value.is_empty() && SECRET_PARAMS.contains(&decoded.as_str()) {
                 format!("{name}=REDACTED")
             } else {
@@ -157,14 +166,17 @@ mod tests {
 
     #[test]
     fn secret_query_values_are_redacted() {
-        let uri: Uri = "/webhooks/meta/x?hub.mode=subscribe&hub.verify_token=s3cret&hub.challenge=42"
-            .parse()
-            .unwrap();
+        let uri: Uri =
+            "/webhooks/meta/x?hub.mode=subscribe&hub.verify_token=s3cret&hub.challenge=42"
+                .parse()
+                .unwrap();
         assert_eq!(
             redacted_uri(&uri),
             "/webhooks/meta/x?hub.mode=subscribe&hub.verify_token=REDACTED&hub.challenge=42"
         );
-        let uri: Uri = "/a?Token=x&access_token=y&page=2&hub%2Everify_token=z".parse().unwrap();
+        let uri: Uri = "/a?Token=x&access_token=y&page=2&hub%2Everify_token=z"
+            .parse()
+            .unwrap();
         assert_eq!(
             redacted_uri(&uri),
             "/a?Token=REDACTED&access_token=REDACTED&page=2&hub%2Everify_token=REDACTED"

@@ -11,9 +11,9 @@
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+mod access;
 pub mod bulk;
 mod campaigns;
-mod access;
 mod config;
 mod console;
 mod conversations;

@@ -124,7 +124,11 @@ impl Store {
 impl Store {
     /// Signs an agent out of every console but the one with `keep` (a cookie hash), e.g. after a
     /// password change. Returns how many were ended.
-    pub async fn delete_console_logins_of(&self, agent_id: Uuid, keep: Option<&str>) -> Result<u64> {
+    pub async fn delete_console_logins_of(
+        &self,
+        agent_id: Uuid,
+        keep: Option<&str>,
+    ) -> Result<u64> {
         Ok(on_backend!(self, write c => sqlx::query(
             "DELETE FROM console_sessions WHERE agent_id = $1 AND ($2 IS NULL OR token_hash <> $2)")
             .bind(agent_id).bind(keep).execute(c).await.map(|r| r.rows_affected()))?)

@@ -455,10 +455,9 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
     };
     let metrics_listen: Option<std::net::SocketAddr> = match config.metrics_listen.trim() {
         "" => None,
-        a => Some(
-            a.parse()
-                .with_context(|| format!("metrics_listen: {a:?} is not an address like 127.0.0.1:9090"))?,
-        ),
+        a => Some(a.parse().with_context(|| {
+            format!("metrics_listen: {a:?} is not an address like 127.0.0.1:9090")
+        })?),
     };
     let metrics_listener = match metrics_listen {
         Some(a) => Some(

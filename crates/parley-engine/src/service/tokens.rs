@@ -60,7 +60,13 @@ pub async fn issue_api_token(
         ));
     }
     Ok(store
-        .create_scoped_api_token(&NewApiToken { name, ..new.clone() }, now)
+        .create_scoped_api_token(
+            &NewApiToken {
+                name,
+                ..new.clone()
+            },
+            now,
+        )
         .await?)
 }
 

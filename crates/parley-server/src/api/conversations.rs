@@ -3,11 +3,11 @@
 
 use axum::extract::State;
 use axum::{Extension, Json};
+use parley_core::access::SessionScope;
 use parley_core::model::{
     Actor, ConsentSource, ConsentStatus, Direction, EntryStatus, OwnerKind, SessionContext,
     SessionStatus,
 };
-use parley_core::access::SessionScope;
 use parley_store::{MessagingUserFilter, SessionFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

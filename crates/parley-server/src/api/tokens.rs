@@ -11,9 +11,9 @@ use parley_core::model::TokenRole;
 use parley_store::{ApiToken, NewApiToken};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 use super::time;
 use crate::AppState;

@@ -395,7 +395,9 @@ pub async fn set_password(
         let current = body
             .current_password
             .filter(|p| !p.is_empty())
-            .ok_or_else(|| ApiError::invalid("current_password: give the password being replaced"))?;
+            .ok_or_else(|| {
+                ApiError::invalid("current_password: give the password being replaced")
+            })?;
         let stored = agent.password_hash.clone().unwrap_or_default();
         let matches = current.len() <= 1024
             && tokio::task::spawn_blocking(move || {

@@ -1006,10 +1006,22 @@ async fn estimated_wait_needs_ten_recent_accepts(b: TestBackend) {
             .unwrap();
         assert_eq!(r.status(), status, "{current}");
     }
-    let r = d.call(&other, Method::GET, "/api/v1/me").send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the other console is signed out");
+    let r = d
+        .call(&other, Method::GET, "/api/v1/me")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "the other console is signed out"
+    );
     let r = d.call(&a, Method::GET, "/api/v1/me").send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "the console that changed it stays");
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the console that changed it stays"
+    );
     let bob = d.agent("Bob", 2, AgentRole::Agent).await;
     let r = d
         .call(

@@ -4,16 +4,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use parley_core::model::{
-    AgentRole, ConsentStatus, OwnerKind, SessionStatus, TokenRole,
-};
+use parley_core::model::{AgentRole, ConsentStatus, OwnerKind, SessionStatus, TokenRole};
 use parley_core::{Clock, SystemClock, Timestamp};
 use parley_engine::{Engine, EngineConfig, EventBus};
 use parley_server::{AppState, ServerConfig};
 use parley_store::testing::TestBackend;
-use parley_store::{
-    ConsoleChange, GuardedSession, NewApiToken, Session, Store, StoreOptions,
-};
+use parley_store::{ConsoleChange, GuardedSession, NewApiToken, Session, Store, StoreOptions};
 use parley_testkit::build;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
@@ -46,10 +42,23 @@ async fn tokens_are_named_listed_expired_and_revoked(b: TestBackend) {
         (json!({"name": "x", "role": "root"}), "role"),
         (json!({"name": "", "role": "admin"}), "name"),
         (json!({"name": "x", "role": "agent"}), "agent_id"),
-        (json!({"name": "x", "role": "admin", "expires_in": "soon"}), "expires_in"),
-        (json!({"name": "x", "role": "admin", "agent_id": Uuid::now_v7()}), "agent_id"),
+        (
+            json!({"name": "x", "role": "admin", "expires_in": "soon"}),
+            "expires_in",
+        ),
+        (
+            json!({"name": "x", "role": "admin", "agent_id": Uuid::now_v7()}),
+            "agent_id",
+        ),
     ] {
-        let (s, v) = call(&app, &admin, Method::POST, "/api/v1/api-tokens", Some(body.clone())).await;
+        let (s, v) = call(
+            &app,
+            &admin,
+            Method::POST,
+            "/api/v1/api-tokens",
+            Some(body.clone()),
+        )
+        .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body} {v}");
         assert!(v["message"].as_str().unwrap().contains(field), "{v}");
     }
@@ -77,15 +86,28 @@ async fn tokens_are_named_listed_expired_and_revoked(b: TestBackend) {
     let first = store.api_token(uuid).await.unwrap().last_used_at.unwrap();
     let (s, _) = call(&app, &secret, Method::GET, "/api/v1/queues", None).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(store.api_token(uuid).await.unwrap().last_used_at, Some(first));
+    assert_eq!(
+        store.api_token(uuid).await.unwrap().last_used_at,
+        Some(first)
+    );
     let later = Timestamp(first + 61_000);
     assert!(store.touch_api_token(uuid, later).await.unwrap());
-    assert!(!store.touch_api_token(uuid, Timestamp(first + 62_000)).await.unwrap());
+    assert!(
+        !store
+            .touch_api_token(uuid, Timestamp(first + 62_000))
+            .await
+            .unwrap()
+    );
 
     // The list never shows secrets; other roles may not read it.
     let (s, list) = call(&app, &admin, Method::GET, "/api/v1/api-tokens", None).await;
     assert_eq!(s, StatusCode::OK);
-    let row = list.as_array().unwrap().iter().find(|t| t["id"] == id.as_str()).unwrap();
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id.as_str())
+        .unwrap();
     assert_eq!(row["role"], "supervisor");
     assert!(row.get("token").is_none() && !list.to_string().contains(&secret));
     let (s, _) = call(&app, &secret, Method::GET, "/api/v1/api-tokens", None).await;
@@ -120,13 +142,20 @@ async fn tokens_are_named_listed_expired_and_revoked(b: TestBackend) {
     let r = app.req(Method::DELETE, &path).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let (_, list) = call(&app, &admin, Method::GET, "/api/v1/api-tokens", None).await;
-    let row = list.as_array().unwrap().iter().find(|t| t["id"] == id.as_str()).unwrap();
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id.as_str())
+        .unwrap();
     assert!(row["revoked_at"].is_string(), "{row}");
 }
 
 /// A second server (its own store, engine and port) on the same database as `app`.
 async fn second_node(app: &TestApp) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let store = Store::connect(&app.db.url, &StoreOptions::default()).await.unwrap();
+    let store = Store::connect(&app.db.url, &StoreOptions::default())
+        .await
+        .unwrap();
     let engine = Engine::new(
         store,
         Arc::new(SystemClock),
@@ -164,7 +193,10 @@ async fn a_revoke_on_one_node_is_refused_by_the_other(b: TestBackend) {
     };
     assert_eq!(on_other().await.unwrap().status(), StatusCode::OK);
     let r = app
-        .req(Method::DELETE, &format!("/api/v1/api-tokens/{}", created["id"].as_str().unwrap()))
+        .req(
+            Method::DELETE,
+            &format!("/api/v1/api-tokens/{}", created["id"].as_str().unwrap()),
+        )
         .send()
         .await
         .unwrap();
@@ -213,7 +245,13 @@ async fn sign_in(app: &TestApp, email: &str) -> (String, String) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()[LOCATION], "/console");
-    let cookie = r.headers()[SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let cookie = r.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let html = client
         .get(format!("{}/console", app.base))
         .header(COOKIE, &cookie)
@@ -291,18 +329,35 @@ async fn agents_read_their_queues_and_write_their_own_sessions(b: TestBackend) {
     ] {
         let (s, v) = call(&app, &ada_token, Method::GET, &get(id), None).await;
         assert_eq!(s, status, "{v}");
-        let (s, _) = call(&app, &ada_token, Method::GET, &format!("{}/entries", get(id)), None).await;
+        let (s, _) = call(
+            &app,
+            &ada_token,
+            Method::GET,
+            &format!("{}/entries", get(id)),
+            None,
+        )
+        .await;
         assert_eq!(s, status);
     }
     let (_, list) = call(&app, &ada_token, Method::GET, "/api/v1/sessions", None).await;
-    let ids: Vec<&str> = list["items"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
-    assert!(ids.contains(&mine.id.to_string().as_str()) && ids.contains(&bobs.id.to_string().as_str()));
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&mine.id.to_string().as_str()) && ids.contains(&bobs.id.to_string().as_str())
+    );
     assert!(!ids.contains(&legal.id.to_string().as_str()), "{list}");
     let (s, _) = call(
         &app,
         &ada_token,
         Method::GET,
-        &format!("/api/v1/messaging-users/{}/timeline", legal.messaging_user_id),
+        &format!(
+            "/api/v1/messaging-users/{}/timeline",
+            legal.messaging_user_id
+        ),
         None,
     )
     .await;
@@ -331,15 +386,25 @@ async fn agents_read_their_queues_and_write_their_own_sessions(b: TestBackend) {
     // The console applies the same rule.
     let (cookie, csrf) = sign_in(&app, &ada.email).await;
     let console = |method: Method, path: &str| {
-        app.anon(method, path).header(COOKIE, &cookie).header("x-csrf-token", &csrf)
+        app.anon(method, path)
+            .header(COOKIE, &cookie)
+            .header("x-csrf-token", &csrf)
     };
     let r = console(Method::GET, &get(legal.id)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let r = console(Method::GET, &get(bobs.id)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let r = console(Method::POST, &send(bobs.id)).json(&json!({"body": "Hi"})).send().await.unwrap();
+    let r = console(Method::POST, &send(bobs.id))
+        .json(&json!({"body": "Hi"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = console(Method::POST, &send(mine.id)).json(&json!({"body": "Hi"})).send().await.unwrap();
+    let r = console(Method::POST, &send(mine.id))
+        .json(&json!({"body": "Hi"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
 }
 
@@ -380,7 +445,10 @@ async fn secrets_stay_out_of_request_logs(b: TestBackend) {
     let bearer = app.token.clone();
     let cookie = "parley_console=COOKIE-SECRET-5678";
     for uri in [
-        format!("/webhooks/meta/{}?hub.mode=subscribe&hub.verify_token={verify}&hub.challenge=7", Uuid::now_v7()),
+        format!(
+            "/webhooks/meta/{}?hub.mode=subscribe&hub.verify_token={verify}&hub.challenge=7",
+            Uuid::now_v7()
+        ),
         format!("/api/v1/queues?token={verify}"),
         "/api/v1/queues".to_owned(),
     ] {
@@ -394,7 +462,10 @@ async fn secrets_stay_out_of_request_logs(b: TestBackend) {
     }
     drop(_guard);
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(text.contains("/webhooks/meta/"), "the request was logged: {text}");
+    assert!(
+        text.contains("/webhooks/meta/"),
+        "the request was logged: {text}"
+    );
     assert!(text.contains("hub.verify_token=REDACTED"), "{text}");
     for secret in [verify, bearer.as_str(), "COOKIE-SECRET-5678"] {
         assert!(!text.contains(secret), "{secret} in the logs:\n{text}");
@@ -412,13 +483,37 @@ async fn metrics_behind_a_token(b: TestBackend) {
     .await;
     let r = app.anon(Method::GET, "/metrics").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let r = app.anon(Method::GET, "/metrics").bearer_auth("wrong").send().await.unwrap();
+    let r = app
+        .anon(Method::GET, "/metrics")
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let r = app.anon(Method::GET, "/metrics").bearer_auth(&app.token).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "an API token is not the metrics token");
-    let r = app.anon(Method::GET, "/metrics").bearer_auth("m3trics").send().await.unwrap();
+    let r = app
+        .anon(Method::GET, "/metrics")
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "an API token is not the metrics token"
+    );
+    let r = app
+        .anon(Method::GET, "/metrics")
+        .bearer_auth("m3trics")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().contains("parley_http_requests_total"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("parley_http_requests_total")
+    );
 }
 
 async fn metrics_on_their_own_address(b: TestBackend) {
@@ -442,16 +537,95 @@ async fn metrics_on_their_own_address(b: TestBackend) {
             ..ServerConfig::default()
         },
     );
-    tokio::spawn(async move {
-        axum::serve(listener, parley_server::ops::metrics_app(state)).await
-    });
-    let r = app.client.get(format!("http://{addr}/metrics")).send().await.unwrap();
+    tokio::spawn(
+        async move { axum::serve(listener, parley_server::ops::metrics_app(state)).await },
+    );
+    let r = app
+        .client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let r = app.client.get(format!("http://{addr}/api/v1/queues")).send().await.unwrap();
+    let r = app
+        .client
+        .get(format!("http://{addr}/api/v1/queues"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "only metrics there");
 }
 
+/// The API tokens area (`tests/browser/api-tokens.mjs`): an agent token made for 30 days, shown
+/// once and copied, listed with its agent and expiry in words, revoked after a confirmation; the
+/// revoked token is then refused. Screenshots go to `PARLEY_SHOTS` when set.
+async fn tokens_in_a_real_browser(b: TestBackend) {
+    use std::path::PathBuf;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir()
+            && PathBuf::from("/usr/bin/chromium").exists(),
+        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
+    );
+    let app = TestApp::spawn(b).await;
+    let spec = |name: &str, role| build::agent_spec(name, role, 3, vec![]);
+    let admin = app
+        .agent_with_password(&spec("Alex", AgentRole::Admin), PASSWORD)
+        .await;
+    let ada = app
+        .agent_with_password(&spec("Ada", AgentRole::Agent), PASSWORD)
+        .await;
+    let profile = std::env::temp_dir().join(format!("parley-browser-{}", Uuid::now_v7()));
+    std::fs::create_dir_all(&profile).unwrap();
+    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("api-tokens-shots")
+                .join(format!("{b:?}").to_lowercase())
+        },
+        PathBuf::from,
+    );
+    let run = tokio::process::Command::new("node")
+        .arg("api-tokens.mjs")
+        .arg(format!("--url={}", app.base))
+        .arg(format!("--user={}:{PASSWORD}", admin.email))
+        .arg(format!("--agent={}", ada.email))
+        .arg(format!("--shots={}", shots.display()))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(180), run)
+        .await
+        .expect("the API tokens scenario finishes within three minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "API tokens scenario failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let field = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("{name} in {stdout}"))
+            .to_owned()
+    };
+    let id: Uuid = field("id=").parse().unwrap();
+    let stored = app.db.store.api_token(id).await.unwrap();
+    assert_eq!(stored.name, "Ada <b>script</b>");
+    assert_eq!(stored.role, TokenRole::Agent);
+    assert_eq!(stored.agent_id, Some(ada.id));
+    assert!(stored.revoked_at.is_some() && stored.expires_at.is_some());
+    let (s, _) = call(&app, &field("token="), Method::GET, "/api/v1/queues", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
 parley_store::on_both_backends!(
+    tokens_in_a_real_browser,
     tokens_are_named_listed_expired_and_revoked,
     a_revoke_on_one_node_is_refused_by_the_other,
     agents_read_their_queues_and_write_their_own_sessions,

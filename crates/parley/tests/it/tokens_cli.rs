@@ -43,13 +43,24 @@ async fn tokens_from_the_command_line(b: TestBackend) {
     // The old spelling still works.
     let (ok, out, err) = run(&db, &["token", "create", "--role", "admin"]);
     assert!(ok, "{err}");
-    assert!(out.trim().starts_with("pk_") && out.lines().count() == 1, "{out}");
+    assert!(
+        out.trim().starts_with("pk_") && out.lines().count() == 1,
+        "{out}"
+    );
 
     let (ok, out, err) = run(
         &db,
         &[
-            "tokens", "create", "--name", "Ada's script", "--role", "agent", "--agent",
-            "ada@example.test", "--expires-in", "30d",
+            "tokens",
+            "create",
+            "--name",
+            "Ada's script",
+            "--role",
+            "agent",
+            "--agent",
+            "ada@example.test",
+            "--expires-in",
+            "30d",
         ],
     );
     assert!(ok, "{err}");
@@ -57,13 +68,19 @@ async fn tokens_from_the_command_line(b: TestBackend) {
     assert!(secret.starts_with("pk_"), "{out}");
 
     let (ok, _, err) = run(&db, &["tokens", "create", "--role", "agent"]);
-    assert!(!ok && err.contains("agent_id"), "an agent token names its agent: {err}");
+    assert!(
+        !ok && err.contains("agent_id"),
+        "an agent token names its agent: {err}"
+    );
     let (ok, _, err) = run(&db, &["tokens", "create", "--expires-in", "soon"]);
     assert!(!ok && err.contains("expires-in"), "{err}");
 
     let (ok, list, err) = run(&db, &["tokens", "list"]);
     assert!(ok, "{err}");
-    let line = list.lines().find(|l| l.contains("Ada's script")).unwrap_or_else(|| panic!("{list}"));
+    let line = list
+        .lines()
+        .find(|l| l.contains("Ada's script"))
+        .unwrap_or_else(|| panic!("{list}"));
     assert!(line.contains("agent") && line.contains("expires"), "{line}");
     assert!(!list.contains(&secret), "{list}");
     let id = line.split('\t').next().unwrap().to_owned();
@@ -71,7 +88,12 @@ async fn tokens_from_the_command_line(b: TestBackend) {
     let (ok, _, err) = run(&db, &["tokens", "revoke", &id]);
     assert!(ok, "{err}");
     let (ok, list, _) = run(&db, &["tokens", "list"]);
-    assert!(ok && list.lines().any(|l| l.starts_with(&id) && l.contains("revoked")), "{list}");
+    assert!(
+        ok && list
+            .lines()
+            .any(|l| l.starts_with(&id) && l.contains("revoked")),
+        "{list}"
+    );
     let (ok, _, _) = run(&db, &["tokens", "revoke", &id]);
     assert!(!ok, "revoking twice fails");
 
