@@ -476,7 +476,6 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
             simulator: config.simulator,
             metrics_token: (!config.metrics_token.is_empty()).then(|| config.metrics_token.clone()),
             metrics_listen,
-            ..ServerConfig::default()
         },
     );
     if let Some(listener) = metrics_listener {
