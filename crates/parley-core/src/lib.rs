@@ -21,6 +21,7 @@ pub mod keyword_process;
 pub mod keywords;
 pub mod media;
 pub mod merge;
+pub mod net;
 pub mod model;
 pub mod notification;
 pub mod notify_fields;
