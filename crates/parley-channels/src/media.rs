@@ -92,7 +92,8 @@ impl MediaHosts {
 
     /// Adds provider storage or CDN hosts (HTTPS), fetched without credentials.
     pub fn provider_storage(mut self, hosts: &[&str]) -> Self {
-        self.fetch.extend(hosts.iter().filter_map(|h| rule(h, true)));
+        self.fetch
+            .extend(hosts.iter().filter_map(|h| rule(h, true)));
         self
     }
 
@@ -159,9 +160,10 @@ impl MediaHosts {
 }
 
 fn rule(host: &str, https_only: bool) -> Option<HostRule> {
-    HostPattern::parse(host)
-        .ok()
-        .map(|pattern| HostRule { pattern, https_only })
+    HostPattern::parse(host).ok().map(|pattern| HostRule {
+        pattern,
+        https_only,
+    })
 }
 
 /// `https://user@host:port/path` -> `("https", "host")`; IPv6 keeps its brackets.
@@ -344,11 +346,7 @@ mod tests {
             .provider_api(TWILIO_API_HOSTS)
             .provider_storage(TWILIO_STORAGE_HOSTS)
             .configured_api(base_url)
-            .configured(
-                own.iter()
-                    .map(|h| HostPattern::parse(h).unwrap())
-                    .collect(),
-            )
+            .configured(own.iter().map(|h| HostPattern::parse(h).unwrap()).collect())
     }
 
     #[test]
@@ -422,8 +420,12 @@ mod tests {
         let read = |v: Value| media_hosts_setting(&serde_json::json!({ "media_hosts": v }));
         assert_eq!(read(Value::Null).unwrap(), vec![]);
         assert_eq!(media_hosts_setting(&serde_json::json!({})).unwrap(), vec![]);
-        let ok = read(serde_json::json!(["media.example.com", "*.cdn.example.com", "10.0.0.5"]))
-            .unwrap();
+        let ok = read(serde_json::json!([
+            "media.example.com",
+            "*.cdn.example.com",
+            "10.0.0.5"
+        ]))
+        .unwrap();
         assert_eq!(ok.len(), 3);
         let e = read(serde_json::json!(["ok.example", "https://x.example/"])).unwrap_err();
         assert_eq!(e.field, "settings.media_hosts[1]");

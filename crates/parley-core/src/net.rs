@@ -316,7 +316,10 @@ mod tests {
     #[test]
     fn allow_private_relaxes_only_local_networks() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert_eq!(refusal(ip("127.0.0.1"), false), Some(AddressClass::Loopback));
+        assert_eq!(
+            refusal(ip("127.0.0.1"), false),
+            Some(AddressClass::Loopback)
+        );
         assert_eq!(refusal(ip("127.0.0.1"), true), None);
         assert_eq!(refusal(ip("10.0.0.1"), true), None);
         assert_eq!(refusal(ip("::ffff:127.0.0.1"), true), None);

@@ -320,7 +320,6 @@ impl MediaStore {
             Err(e) => Fetched::Retry(e.to_string()),
         }
     }
-
 }
 
 /// The download request for a media item, with the content type the provider states when it
@@ -391,9 +390,9 @@ fn admit(hosts: &MediaHosts, request: &mut HttpRequest) -> Result<(), DownloadEr
     match hosts.access(url.scheme(), host) {
         MediaAccess::Refused(reason) => Err(FetchRefused(reason).into()),
         MediaAccess::Anonymous => {
-            request
-                .headers
-                .retain(|(name, _)| !CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str()));
+            request.headers.retain(|(name, _)| {
+                !CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+            });
             Ok(())
         }
         MediaAccess::WithCredentials => Ok(()),

@@ -49,7 +49,9 @@ async fn listener(ip: &str, redirects: Vec<String>) -> (u16, Seen) {
                 .and_then(|n| n.parse::<usize>().ok())
                 .and_then(|n| redirects.get(n).cloned());
             let response: Response = match target {
-                Some(location) => (AxumStatus::FOUND, [(header::LOCATION, location)]).into_response(),
+                Some(location) => {
+                    (AxumStatus::FOUND, [(header::LOCATION, location)]).into_response()
+                }
                 None => ([(header::CONTENT_TYPE, "image/png")], PNG).into_response(),
             };
             response
@@ -208,8 +210,16 @@ async fn local_addresses_are_never_fetched(b: TestBackend) {
     refused(&media[2], "loopback");
     refused(&media[3], "link-local");
 
-    assert!(seen1.lock().unwrap().is_empty(), "{:?}", seen1.lock().unwrap());
-    assert!(seen2.lock().unwrap().is_empty(), "{:?}", seen2.lock().unwrap());
+    assert!(
+        seen1.lock().unwrap().is_empty(),
+        "{:?}",
+        seen1.lock().unwrap()
+    );
+    assert!(
+        seen2.lock().unwrap().is_empty(),
+        "{:?}",
+        seen2.lock().unwrap()
+    );
 }
 
 async fn redirects_and_credentials_stay_on_allowed_hosts(b: TestBackend) {
@@ -269,7 +279,11 @@ async fn redirects_and_credentials_stay_on_allowed_hosts(b: TestBackend) {
         seen.iter().all(|(_, auth)| auth.is_none()),
         "credentials reached a host that is not Twilio's API: {seen:?}"
     );
-    assert!(seen3.lock().unwrap().is_empty(), "{:?}", seen3.lock().unwrap());
+    assert!(
+        seen3.lock().unwrap().is_empty(),
+        "{:?}",
+        seen3.lock().unwrap()
+    );
 }
 
 async fn media_hosts_are_checked_when_saved(b: TestBackend) {
@@ -343,7 +357,10 @@ async fn stored_files_are_served_safely(b: TestBackend) {
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{content_type:?}");
         let h = r.headers().clone();
-        assert_eq!(h["content-type"], "application/octet-stream", "{content_type:?}");
+        assert_eq!(
+            h["content-type"], "application/octet-stream",
+            "{content_type:?}"
+        );
         assert_eq!(
             h["content-disposition"],
             format!("attachment; filename=\"{id}\"").as_str()
@@ -373,10 +390,16 @@ async fn every_answer_says_nosniff(b: TestBackend) {
             app.req(Method::GET, &format!("/api/v1/channels/{}", Uuid::now_v7())),
             StatusCode::NOT_FOUND,
         ),
-        (app.anon(Method::GET, "/api/v1/channels"), StatusCode::UNAUTHORIZED),
+        (
+            app.anon(Method::GET, "/api/v1/channels"),
+            StatusCode::UNAUTHORIZED,
+        ),
         (app.anon(Method::GET, "/healthz"), StatusCode::OK),
         (app.anon(Method::GET, "/api/openapi.json"), StatusCode::OK),
-        (app.anon(Method::GET, "/no/such/route"), StatusCode::NOT_FOUND),
+        (
+            app.anon(Method::GET, "/no/such/route"),
+            StatusCode::NOT_FOUND,
+        ),
     ] {
         let r = request.send().await.unwrap();
         let url = r.url().to_string();
