@@ -421,6 +421,17 @@ pub trait ProviderAdapter: Send + Sync + std::fmt::Debug {
             .map_err(|e| e.to_string())
     }
 
+    /// Where this channel's media fetches may go, and which of those hosts may receive its
+    /// credentials (see [`crate::media::MediaHosts`]). By default only the hosts of the
+    /// channel's own `settings.media_hosts`, without credentials.
+    fn media_hosts(
+        &self,
+        channel: &ChannelConfig<'_>,
+    ) -> Result<crate::media::MediaHosts, SettingsError> {
+        Ok(crate::media::MediaHosts::default()
+            .configured(crate::media::media_hosts_setting(channel.settings)?))
+    }
+
     /// After a [`MediaFetch::Lookup`]: where the file is, from the lookup's answer.
     fn media_after_lookup(
         &self,

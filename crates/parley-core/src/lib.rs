@@ -23,6 +23,7 @@ pub mod keywords;
 pub mod media;
 pub mod merge;
 pub mod model;
+pub mod net;
 pub mod notification;
 pub mod notify_fields;
 pub mod notify_triggers;

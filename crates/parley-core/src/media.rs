@@ -156,6 +156,105 @@ pub fn is_inline_image(content_type: &str) -> bool {
     )
 }
 
+/// The type a fetched file is stored under: [`normalize_content_type`], and
+/// `application/octet-stream` unless the result is a well-formed `type/subtype` (RFC 6838 names:
+/// letters, digits and `!#$&-^_.+`). A provider's or customer's type never reaches a response
+/// header unchecked: control characters, spaces, wildcards (`image/*`) and empty types all end
+/// here.
+pub fn stored_content_type(content_type: &str) -> String {
+    let ct = normalize_content_type(content_type);
+    let name = |s: &str| {
+        (1..=127).contains(&s.len())
+            && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    match ct.split_once('/') {
+        Some((top, sub)) if name(top) && name(sub) => ct,
+        _ => OCTET_STREAM.to_owned(),
+    }
+}
+
+pub const OCTET_STREAM: &str = "application/octet-stream";
+
+/// How Parley's copy of a customer's file is served from the product's own origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedAs {
+    /// The `Content-Type` header.
+    pub content_type: String,
+    /// `Content-Disposition: inline`; otherwise an attachment.
+    pub inline: bool,
+    /// The file name's extension for an attachment, when the type is an inert document.
+    pub extension: Option<&'static str>,
+}
+
+/// Files shown inline with their own type: raster images, audio and video a browser plays.
+/// Nothing a browser could run or render as a page (HTML, SVG, XML, scripts) is here.
+const INLINE: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/bmp",
+    "image/webp",
+    "image/tiff",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/aac",
+    "audio/ogg",
+    "audio/amr",
+    "audio/wav",
+    "audio/webm",
+    "video/mp4",
+    "video/3gpp",
+    "video/webm",
+    "video/quicktime",
+];
+
+/// Document types whose downloads keep a telling extension (the type itself is not sent).
+const DOCUMENT_EXTENSIONS: &[(&str, &str)] = &[
+    ("application/pdf", "pdf"),
+    ("text/plain", "txt"),
+    ("text/csv", "csv"),
+    ("application/msword", "doc"),
+    (
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "docx",
+    ),
+    ("application/vnd.ms-excel", "xls"),
+    (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "xlsx",
+    ),
+    ("application/vnd.ms-powerpoint", "ppt"),
+    (
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "pptx",
+    ),
+    ("application/zip", "zip"),
+];
+
+/// How a stored file of `content_type` is served: inline with its own type when it is on the
+/// safe list, otherwise as an `application/octet-stream` attachment, so no customer's file is
+/// ever interpreted by the browser as HTML, SVG or script from Parley's origin.
+pub fn served_as(content_type: &str) -> ServedAs {
+    let ct = stored_content_type(content_type);
+    if INLINE.contains(&ct.as_str()) {
+        return ServedAs {
+            content_type: ct,
+            inline: true,
+            extension: None,
+        };
+    }
+    ServedAs {
+        content_type: OCTET_STREAM.to_owned(),
+        inline: false,
+        extension: DOCUMENT_EXTENSIONS
+            .iter()
+            .find(|(t, _)| *t == ct)
+            .map(|(_, e)| *e),
+    }
+}
+
 const WHATSAPP_DOCUMENTS: &[&str] = &[
     "application/pdf",
     "text/plain",
@@ -446,6 +545,58 @@ mod tests {
         assert!(is_inline_image("image/jpeg"));
         assert!(!is_inline_image("image/svg+xml"));
         assert!(!is_inline_image("text/html"));
+    }
+
+    #[test]
+    fn stored_types_are_well_formed() {
+        assert_eq!(stored_content_type("Image/PNG; charset=x"), "image/png");
+        assert_eq!(
+            stored_content_type("application/vnd.ms-excel"),
+            "application/vnd.ms-excel"
+        );
+        assert_eq!(stored_content_type("image/svg+xml"), "image/svg+xml");
+        for bad in [
+            "",
+            "image",
+            "image/*",
+            "text/html\u{1}",
+            "text/ht ml",
+            "image/png\r\nSet-Cookie: a=b",
+            "/png",
+            "image/",
+            "ïmage/png",
+        ] {
+            assert_eq!(stored_content_type(bad), OCTET_STREAM, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_safe_types_are_served_inline() {
+        let png = served_as("image/png");
+        assert!(png.inline);
+        assert_eq!(png.content_type, "image/png");
+        assert!(served_as("video/mp4").inline);
+        assert!(served_as("audio/mpeg").inline);
+        for risky in [
+            "text/html",
+            "image/svg+xml",
+            "application/xhtml+xml",
+            "text/xml",
+            "application/xml",
+            "application/javascript",
+            "text/javascript",
+            "application/x-shockwave-flash",
+            "text/html\u{7}",
+            "application/pdf",
+            "something/unknown",
+        ] {
+            let s = served_as(risky);
+            assert!(!s.inline, "{risky}");
+            assert_eq!(s.content_type, OCTET_STREAM, "{risky}");
+        }
+        assert_eq!(served_as("application/pdf").extension, Some("pdf"));
+        assert_eq!(served_as("text/html").extension, None);
+        assert_eq!(served_as("image/svg+xml").extension, None);
     }
 
     #[test]

@@ -43,6 +43,11 @@ pub struct EngineConfig {
     pub lease: Duration,
     /// Where inbound media files are stored (config key `media_dir`; see [`crate::media`]).
     pub media_dir: std::path::PathBuf,
+    /// Whether inbound media downloads may reach loopback and private networks (config key
+    /// `media_fetch_allow_private`). Off in production: a webhook could otherwise make the
+    /// server fetch from its own network. Tests and the demo, whose fakes listen on loopback,
+    /// turn it on. Link-local (cloud metadata) stays refused either way.
+    pub media_fetch_allow_private: bool,
     /// How long an agent has to accept an offered session before it goes to the next one.
     pub offer_timeout: Duration,
     /// How long a node trusts a cached channel without hearing of a change (changes made through
@@ -85,6 +90,7 @@ impl Default for EngineConfig {
             idle_poll: Duration::from_millis(500),
             lease: Duration::from_secs(60),
             media_dir: crate::media::DEFAULT_DIR.into(),
+            media_fetch_allow_private: false,
             offer_timeout: crate::routing::OFFER_TIMEOUT,
             channel_cache_ttl: crate::cache::DEFAULT_TTL,
             node_name: None,
@@ -165,6 +171,7 @@ impl Engine {
             store.clone(),
             clock.clone(),
             events.clone(),
+            config.media_fetch_allow_private,
         );
         let feed = crate::feed::Feed::new(store.clone(), clock.clone());
         let mut router = crate::routing::Router::new(store.clone(), clock.clone(), feed.clone())

@@ -13,19 +13,29 @@
 //! Size limits: the channel's inbound limit for the type (`parley_core::media::inbound_max_bytes`)
 //! and at most [`MediaStore::max_bytes`] whatever the channel; the download stops reading past
 //! the limit. Redirects are followed (at most [`MAX_REDIRECTS`]) without the provider's
-//! credentials, which go only to the URL the provider gave.
+//! credentials.
+//!
+//! Where a download may go (server-side request forgery: the URL comes from a webhook): every
+//! hop, the first and each redirect, must be on a host the channel's provider declares
+//! (`parley_channels::media::MediaHosts`: its API hosts, its storage and CDN hosts, the channel's
+//! `base_url` host and `settings.media_hosts`), and credentials stay on the request only when
+//! the hop is a provider API host. The media client then connects only to public addresses
+//! (`parley_core::net`), checked after DNS by its resolver and for IP-literal hosts before the
+//! request; `media_fetch_allow_private` (tests, the demo) lets loopback and private networks
+//! through, never link-local. A refused fetch is final.
 //!
 //! Failures: a provider that answers 429, 5xx or not at all is retried with the runner's backoff;
-//! a refusal (4xx), a file over the limit, or a channel without credentials is final, and the
-//! reason is written on the media item (`error`) so the agent sees why there is no copy.
+//! a refusal (4xx), a file over the limit, a host or address that is not allowed, or a channel
+//! without credentials is final, and the reason is written on the media item (`error`) and
+//! logged, so the agent sees why there is no copy.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parley_channels::adapter::MediaFetch;
+use parley_channels::adapter::{ChannelConfig, MediaFetch, ProviderAdapter};
 use parley_channels::http::{HttpRequest, HttpResponse};
-use parley_channels::media as provider;
-use parley_core::media::{inbound_max_bytes, normalize_content_type};
+use parley_channels::media::{self as provider, MediaAccess, MediaHosts};
+use parley_core::media::{inbound_max_bytes, stored_content_type};
 use parley_core::{Clock, new_id};
 use parley_store::{Channel, Job, Media, Store, StoreError, StoredMedia};
 use sha2::{Digest, Sha256};
@@ -34,7 +44,7 @@ use uuid::Uuid;
 use crate::events::{DomainEvent, EventBus};
 use crate::jobs::FetchRequest;
 use crate::runner::JobOutcome;
-use crate::transport::{DownloadError, HttpTransport, TransportError};
+use crate::transport::{AddressGuard, DownloadError, FetchRefused, HttpTransport, TransportError};
 
 pub use crate::jobs::fetch_job;
 pub const QUEUE: &str = crate::jobs::Queue::Media.as_str();
@@ -90,8 +100,16 @@ enum Fetched {
 }
 
 impl MediaStore {
-    pub fn new(dir: PathBuf, store: Store, clock: Arc<dyn Clock>, events: EventBus) -> Self {
-        let transport = match HttpTransport::new() {
+    /// `allow_private`: whether downloads may reach loopback and private networks (config
+    /// `media_fetch_allow_private`; tests and the demo, whose fakes listen on 127.0.0.1).
+    pub fn new(
+        dir: PathBuf,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        events: EventBus,
+        allow_private: bool,
+    ) -> Self {
+        let transport = match HttpTransport::for_media(AddressGuard { allow_private }) {
             Ok(t) => Some(t),
             Err(e) => {
                 tracing::error!(error = %e, "no HTTP client: inbound media will not be fetched");
@@ -159,7 +177,7 @@ impl MediaStore {
         let row = StoredMedia {
             id: new_id(),
             sha256,
-            content_type: normalize_content_type(content_type),
+            content_type: stored_content_type(content_type),
             size: i64::try_from(size).unwrap_or(i64::MAX),
             entry_id,
             created_at: self.clock.now().millis(),
@@ -246,17 +264,32 @@ impl MediaStore {
             return Fetched::Retry("this server has no HTTP client".to_owned());
         };
         let limit = inbound_max_bytes(channel.kind, &item.content_type).min(self.max_bytes);
-        let (request, content_type) = match self.first_request(transport, channel, item).await {
-            Ok(r) => r,
-            Err(f) => return f,
+        let Some(adapter) = crate::channel_rules::adapter_of(channel) else {
+            return Fetched::Failed(format!(
+                "the channel's provider '{}' is not known to this server",
+                channel.provider
+            ));
         };
-        let response = match download(transport, request, limit).await {
+        let config = crate::channel_rules::adapter_view(channel);
+        let hosts = match adapter.media_hosts(&config) {
+            Ok(h) => h,
+            Err(e) => return Fetched::Failed(format!("the channel's {e}")),
+        };
+        let (request, content_type) =
+            match first_request(transport, adapter, &config, &hosts, item).await {
+                Ok(r) => r,
+                Err(f) => return f,
+            };
+        let response = match download(transport, &hosts, request, limit).await {
             Ok(r) => r,
             Err(DownloadError::TooLarge { limit }) => {
                 return Fetched::Failed(format!(
                     "the file is larger than the {limit} bytes a {} channel keeps",
                     channel.kind
                 ));
+            }
+            Err(DownloadError::Refused(FetchRefused(reason))) => {
+                return Fetched::Failed(format!("not fetched: {reason}"));
             }
             Err(DownloadError::Transport(TransportError::Invalid(e))) => {
                 return Fetched::Failed(e);
@@ -287,40 +320,40 @@ impl MediaStore {
             Err(e) => Fetched::Retry(e.to_string()),
         }
     }
+}
 
-    /// The download request for a media item, with the content type the provider states when it
-    /// states one (WhatsApp's lookup does).
-    async fn first_request(
-        &self,
-        transport: &HttpTransport,
-        channel: &Channel,
-        item: &Media,
-    ) -> Result<(HttpRequest, Option<String>), Fetched> {
-        let Some(adapter) = crate::channel_rules::adapter_of(channel) else {
-            return Err(Fetched::Failed(format!(
-                "the channel's provider '{}' is not known to this server",
-                channel.provider
-            )));
-        };
-        let config = crate::channel_rules::adapter_view(channel);
-        match adapter
-            .media_fetch(&config, &item.url)
-            .map_err(Fetched::Failed)?
-        {
-            MediaFetch::File(request) => Ok((request, None)),
-            MediaFetch::Lookup(lookup) => {
-                let answer = match download(transport, lookup, 64 * 1024).await {
-                    Ok(r) => r,
-                    Err(e) => return Err(Fetched::Retry(e.to_string())),
-                };
-                if let Some(f) = refused(&answer, "media lookup") {
-                    return Err(f);
+/// The download request for a media item, with the content type the provider states when it
+/// states one (WhatsApp's lookup does).
+async fn first_request(
+    transport: &HttpTransport,
+    adapter: &dyn ProviderAdapter,
+    config: &ChannelConfig<'_>,
+    hosts: &MediaHosts,
+    item: &Media,
+) -> Result<(HttpRequest, Option<String>), Fetched> {
+    match adapter
+        .media_fetch(config, &item.url)
+        .map_err(Fetched::Failed)?
+    {
+        MediaFetch::File(request) => Ok((request, None)),
+        MediaFetch::Lookup(lookup) => {
+            let answer = match download(transport, hosts, lookup, 64 * 1024).await {
+                Ok(r) => r,
+                Err(DownloadError::Refused(FetchRefused(reason))) => {
+                    return Err(Fetched::Failed(format!("media lookup not made: {reason}")));
                 }
-                let found = adapter
-                    .media_after_lookup(&config, &answer.body)
-                    .map_err(Fetched::Failed)?;
-                Ok((found.request, found.content_type))
+                Err(e @ DownloadError::TooLarge { .. }) => {
+                    return Err(Fetched::Failed(format!("the media lookup answer: {e}")));
+                }
+                Err(e) => return Err(Fetched::Retry(e.to_string())),
+            };
+            if let Some(f) = refused(&answer, "media lookup") {
+                return Err(f);
             }
+            let found = adapter
+                .media_after_lookup(config, &answer.body)
+                .map_err(Fetched::Failed)?;
+            Ok((found.request, found.content_type))
         }
     }
 }
@@ -341,13 +374,40 @@ fn refused(response: &HttpResponse, what: &str) -> Option<Fetched> {
     })
 }
 
-/// GETs `request`, following redirects without its credentials.
+/// Headers that carry a credential of some kind: removed from every hop that is not a
+/// provider API host.
+const CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+
+/// Holds a hop to the channel's hosts: refused when its host is not one of them; stripped of
+/// its credentials unless the host is a provider API host.
+fn admit(hosts: &MediaHosts, request: &mut HttpRequest) -> Result<(), DownloadError> {
+    let url = reqwest::Url::parse(&request.url)
+        .map_err(|e| TransportError::Invalid(format!("media URL '{}': {e}", request.url)))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(FetchRefused("a media URL with a user name or password".to_owned()).into());
+    }
+    let host = url.host_str().unwrap_or_default();
+    match hosts.access(url.scheme(), host) {
+        MediaAccess::Refused(reason) => Err(FetchRefused(reason).into()),
+        MediaAccess::Anonymous => {
+            request.headers.retain(|(name, _)| {
+                !CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+            });
+            Ok(())
+        }
+        MediaAccess::WithCredentials => Ok(()),
+    }
+}
+
+/// GETs `request` from the channel's hosts, following redirects without its credentials.
 async fn download(
     transport: &HttpTransport,
+    hosts: &MediaHosts,
     mut request: HttpRequest,
     limit: u64,
 ) -> Result<HttpResponse, DownloadError> {
     for _ in 0..=MAX_REDIRECTS {
+        admit(hosts, &mut request)?;
         let response = transport.download(&request, limit).await?;
         let location = response
             .header("location")

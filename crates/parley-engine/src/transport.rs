@@ -16,10 +16,12 @@
 //! - [`TransportError::Invalid`]: the request itself cannot be made (bad URL or header); a
 //!   configuration fault, never retried.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Once;
 use std::time::Duration;
 
 use parley_channels::http::{HttpRequest, HttpResponse, Method, RetrySafety};
+use parley_core::net;
 
 /// The longest a whole send may take, from connecting to the last byte of the answer.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -55,6 +57,90 @@ pub fn install_crypto_provider() {
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
     client: reqwest::Client,
+    /// Set on the media client: the addresses its downloads may reach.
+    guard: Option<AddressGuard>,
+}
+
+/// Which addresses a guarded client may connect to (see `parley_core::net`): public ones, and
+/// loopback and private networks too when `allow_private` is on (tests, the demo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressGuard {
+    pub allow_private: bool,
+}
+
+/// A download refused before connecting: the host is not one the channel may fetch from, or
+/// its address is loopback, private, link-local and so on. Final: retrying cannot change it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FetchRefused(pub String);
+
+impl AddressGuard {
+    /// Checks an address `host` resolved to, before connecting to it.
+    pub fn check(&self, host: &str, ip: IpAddr) -> Result<(), FetchRefused> {
+        match net::refusal(ip, self.allow_private) {
+            None => Ok(()),
+            Some(class) => Err(FetchRefused(format!(
+                "{host} resolves to {ip}, {}: media is never fetched from there",
+                class.describe()
+            ))),
+        }
+    }
+
+    /// Checks a URL whose host is an IP address: such a host never goes through the resolver.
+    pub fn check_literal(&self, url: &reqwest::Url) -> Result<(), FetchRefused> {
+        let Some(host) = url.host_str() else {
+            return Err(FetchRefused(format!("'{url}' has no host")));
+        };
+        match host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            Ok(ip) => match net::refusal(ip, self.allow_private) {
+                None => Ok(()),
+                Some(class) => Err(FetchRefused(format!(
+                    "{host} is {}: media is never fetched from there",
+                    class.describe()
+                ))),
+            },
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// The media client's resolver: resolves as the system does, then keeps only the addresses the
+/// guard allows, so the connection is made to an address that was checked (a name that
+/// resolves to a public address when checked and to a private one when connecting cannot
+/// slip through).
+#[derive(Debug, Clone, Copy)]
+struct GuardedResolver(AddressGuard);
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let guard = self.0;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refused = None;
+            let kept: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|a| match guard.check(&host, a.ip()) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        refused.get_or_insert(e);
+                        false
+                    }
+                })
+                .collect();
+            match refused {
+                Some(e) if kept.is_empty() => {
+                    Err(Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+                }
+                _ => Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs),
+            }
+        })
+    }
 }
 
 impl HttpTransport {
@@ -66,14 +152,38 @@ impl HttpTransport {
     /// A client whose sends give up (ambiguously) after `timeout`.
     pub fn with_timeout(timeout: Duration) -> Result<Self, TransportError> {
         install_crypto_provider();
-        let client = reqwest::Client::builder()
+        let client = Self::builder(timeout)
+            .build()
+            .map_err(|e| TransportError::Invalid(format!("building the HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            guard: None,
+        })
+    }
+
+    /// The client of media downloads, whose URLs come from webhooks: it connects only to
+    /// addresses `guard` allows, checked after DNS (by its resolver) and for IP-literal hosts
+    /// (by [`HttpTransport::download`]), and never through a proxy (which would resolve the
+    /// name itself, unchecked).
+    pub fn for_media(guard: AddressGuard) -> Result<Self, TransportError> {
+        install_crypto_provider();
+        let client = Self::builder(DEFAULT_TIMEOUT)
+            .no_proxy()
+            .dns_resolver(GuardedResolver(guard))
+            .build()
+            .map_err(|e| TransportError::Invalid(format!("building the HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            guard: Some(guard),
+        })
+    }
+
+    fn builder(timeout: Duration) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
             .user_agent(concat!("parley/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| TransportError::Invalid(format!("building the HTTP client: {e}")))?;
-        Ok(Self { client })
     }
 
     /// Sends `request` and returns the provider's answer, whatever its status.
@@ -118,6 +228,9 @@ pub enum DownloadError {
     /// The answer is longer than the caller accepts; reading stopped there.
     #[error("the file is larger than {limit} bytes")]
     TooLarge { limit: u64 },
+    /// Not fetched: the host or its address is not allowed. Final.
+    #[error(transparent)]
+    Refused(#[from] FetchRefused),
 }
 
 impl HttpTransport {
@@ -130,17 +243,25 @@ impl HttpTransport {
         request: &HttpRequest,
         max_bytes: u64,
     ) -> Result<HttpResponse, DownloadError> {
+        if let Some(guard) = &self.guard {
+            let url = reqwest::Url::parse(&request.url)
+                .map_err(|e| TransportError::Invalid(format!("'{}': {e}", request.url)))?;
+            guard.check_literal(&url)?;
+        }
         let mut builder = self.client.get(&request.url);
         for (name, value) in &request.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
         let mut response = builder.send().await.map_err(|e| {
+            if let Some(refused) = refusal_in(&e) {
+                return DownloadError::Refused(refused);
+            }
             let text = error_chain(&e);
             if e.is_builder() {
-                TransportError::Invalid(text)
+                TransportError::Invalid(text).into()
             } else {
                 // A read has no side effect: whatever broke, trying again is safe.
-                TransportError::NotSent(text)
+                TransportError::NotSent(text).into()
             }
         })?;
         let status = response.status().as_u16();
@@ -189,6 +310,18 @@ fn classify(e: &reqwest::Error, safety: &RetrySafety) -> TransportError {
             text
         }),
     }
+}
+
+/// The guard's refusal, when the resolver's error is what stopped the request.
+fn refusal_in(e: &reqwest::Error) -> Option<FetchRefused> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(refused) = s.downcast_ref::<FetchRefused>() {
+            return Some(refused.clone());
+        }
+        source = s.source();
+    }
+    None
 }
 
 /// An error with its sources, which say what actually went wrong (reqwest's own text is terse).
@@ -253,6 +386,78 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, TransportError::Ambiguous(_)), "{e:?}");
         server.abort();
+    }
+
+    fn get(url: String) -> HttpRequest {
+        HttpRequest {
+            method: Method::Get,
+            url,
+            headers: Vec::new(),
+            body: Vec::new(),
+            retry_safety: RetrySafety::NotIdempotent,
+        }
+    }
+
+    /// A listener that answers every request with 200 and counts them.
+    async fn counting_listener(ip: &str) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                // The request first (a GET's head fits one read), then the answer.
+                let mut buf = vec![0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            }
+        });
+        (port, hits)
+    }
+
+    #[tokio::test]
+    async fn the_media_client_never_connects_to_local_addresses() {
+        use std::sync::atomic::Ordering;
+        let (port, hits) = counting_listener("127.0.0.1").await;
+        let strict = HttpTransport::for_media(AddressGuard {
+            allow_private: false,
+        })
+        .unwrap();
+        for url in [
+            format!("http://127.0.0.1:{port}/x"),
+            format!("http://localhost:{port}/x"),
+            format!("http://[::ffff:127.0.0.1]:{port}/x"),
+            format!("http://2130706433:{port}/x"),
+            format!("http://0x7f.1:{port}/x"),
+        ] {
+            let e = strict.download(&get(url.clone()), 100).await.unwrap_err();
+            assert!(matches!(e, DownloadError::Refused(_)), "{url}: {e:?}");
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 0);
+
+        // The switch lets loopback through (tests, the demo), never link-local.
+        let relaxed = HttpTransport::for_media(AddressGuard {
+            allow_private: true,
+        })
+        .unwrap();
+        let ok = relaxed
+            .download(&get(format!("http://localhost:{port}/x")), 100)
+            .await
+            .unwrap();
+        assert_eq!(ok.body, b"ok");
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        let e = relaxed
+            .download(&get("http://169.254.169.254/latest/meta-data/".into()), 100)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, DownloadError::Refused(_)), "{e:?}");
     }
 
     #[tokio::test]

@@ -17,6 +17,7 @@ pub mod twilio_api;
 pub mod webhooks;
 
 mod schema;
+mod security_headers;
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -350,6 +351,7 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .fallback(|| async { ApiError::not_found("route") })
+        .layer(middleware::map_response(security_headers::add))
         .layer(middleware::from_fn(ops::track))
         .layer(DefaultBodyLimit::max(limit))
         .layer(TraceLayer::new_for_http().make_span_with(ops::request_span))

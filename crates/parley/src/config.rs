@@ -26,6 +26,11 @@ pub struct Config {
     pub job_lease_secs: u64,
     /// Directory where customers' files (MMS, WhatsApp media) are stored, content-addressed.
     pub media_dir: String,
+    /// Let inbound media downloads reach loopback and private networks (10/8, 172.16/12,
+    /// 192.168/16, fc00::/7, 100.64/10). Off: a webhook's media URL could otherwise make the
+    /// server fetch from its own network. For tests and a provider fake on this machine; the
+    /// demo turns it on. Link-local addresses (cloud metadata) are refused whatever this says.
+    pub media_fetch_allow_private: bool,
     /// Provider calls in flight at once per outbound runner. Also the most messages a crash may
     /// send twice, with the SMPP window (see `docs/delivery.md`).
     pub outbound_concurrency: usize,
@@ -61,7 +66,7 @@ pub struct Config {
 }
 
 /// Every configuration key, as read from `PARLEY_<KEY>` variables.
-const KEYS: [&str; 19] = [
+const KEYS: [&str; 20] = [
     "database_url",
     "listen",
     "max_body_bytes",
@@ -70,6 +75,7 @@ const KEYS: [&str; 19] = [
     "log_format",
     "job_lease_secs",
     "media_dir",
+    "media_fetch_allow_private",
     "outbound_concurrency",
     "sender_lease_secs",
     "node_name",
@@ -94,6 +100,7 @@ impl Default for Config {
             log_format: "text".to_owned(),
             job_lease_secs: 60,
             media_dir: parley_engine::media::DEFAULT_DIR.to_owned(),
+            media_fetch_allow_private: false,
             outbound_concurrency: parley_engine::outbound::dispatch::DEFAULT_CONCURRENCY,
             sender_lease_secs: parley_engine::outbound::dispatch::DEFAULT_SENDER_LEASE.as_secs(),
             node_name: String::new(),

@@ -138,6 +138,8 @@ fn main() -> Result<()> {
             Command::Demo { database_url } => {
                 config.database_url = database_url;
                 config.simulator = true;
+                // The demo's fakes and simulator live on loopback.
+                config.media_fetch_allow_private = true;
                 if config.public_url.is_empty() {
                     config.public_url = format!("http://{}", config.listen);
                 }
@@ -439,6 +441,7 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
     let engine_config = EngineConfig {
         lease: std::time::Duration::from_secs(config.job_lease_secs.clamp(1, 3600)),
         media_dir: config.media_dir.clone().into(),
+        media_fetch_allow_private: config.media_fetch_allow_private,
         outbound_concurrency: config.outbound_concurrency.max(1),
         sender_lease: std::time::Duration::from_secs(config.sender_lease_secs.clamp(1, 3600)),
         node_name: (!config.node_name.is_empty()).then(|| config.node_name.clone()),

@@ -22,7 +22,10 @@ use crate::adapter::{
     WebhookRouting, optional, read_section, required,
 };
 use crate::http::{base_url, path_segment};
-use crate::media::{meta_download_request, meta_media_info_request, parse_meta_media_info};
+use crate::media::{
+    META_API_HOSTS, META_CDN_HOSTS, MediaHosts, media_hosts_setting, meta_download_request,
+    meta_media_info_request, parse_meta_media_info,
+};
 
 /// `settings` of a Meta channel. The object also holds the channel's behaviour, so unknown keys
 /// are not refused here.
@@ -37,6 +40,10 @@ pub struct MetaSettings {
     /// WhatsApp: the business phone number's id, which webhooks name in their metadata.
     #[serde(default)]
     pub phone_number_id: Option<String>,
+    /// Hosts besides Meta's own that inbound media may be fetched from, without the token
+    /// (see [`crate::media::MediaHosts`]).
+    #[serde(default)]
+    pub media_hosts: Option<Vec<String>>,
 }
 
 /// `secrets` of a Meta channel.
@@ -83,6 +90,7 @@ impl MetaSettings {
                 ));
             }
         }
+        media_hosts_setting(channel.settings)?;
         Ok(s)
     }
 
@@ -291,6 +299,17 @@ impl ProviderAdapter for MetaAdapter {
         meta_media_info_request(&endpoint, url)
             .map(MediaFetch::Lookup)
             .map_err(|e| e.to_string())
+    }
+
+    /// The Graph API and WhatsApp's media host with the token, Meta's CDNs without, the
+    /// channel's `base_url` host as an API host, and `settings.media_hosts`.
+    fn media_hosts(&self, channel: &ChannelConfig<'_>) -> Result<MediaHosts, SettingsError> {
+        let settings = MetaSettings::read(channel)?;
+        Ok(MediaHosts::default()
+            .provider_api(META_API_HOSTS)
+            .provider_storage(META_CDN_HOSTS)
+            .configured_api(optional(settings.base_url.as_deref()))
+            .configured(media_hosts_setting(channel.settings)?))
     }
 
     fn media_after_lookup(

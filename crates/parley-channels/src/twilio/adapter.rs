@@ -14,6 +14,7 @@ use crate::adapter::{
     WebhookMethod, WebhookReply, WebhookRequest, WebhookRouting, optional, read_section, required,
 };
 use crate::http::base_url;
+use crate::media::{MediaHosts, TWILIO_API_HOSTS, TWILIO_STORAGE_HOSTS, media_hosts_setting};
 
 /// `settings` of a Twilio channel. The object also holds the channel's behaviour, so unknown
 /// keys are not refused here.
@@ -29,6 +30,10 @@ pub struct TwilioSettings {
     /// and with `/status` where status callbacks go.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Hosts besides Twilio's own that inbound media may be fetched from, without credentials
+    /// (`["media.example.com", "*.cdn.example.com"]`; see [`crate::media::MediaHosts`]).
+    #[serde(default)]
+    pub media_hosts: Option<Vec<String>>,
 }
 
 /// `secrets` of a Twilio channel.
@@ -53,6 +58,7 @@ impl TwilioSettings {
             base_url("public_url", url)
                 .map_err(|e| SettingsError::new("settings.public_url", e.reason))?;
         }
+        media_hosts_setting(channel.settings)?;
         Ok(s)
     }
 
@@ -143,6 +149,17 @@ impl ProviderAdapter for TwilioAdapter {
         crate::media::twilio_media_request(url, sid, token)
             .map(MediaFetch::File)
             .map_err(|e| e.to_string())
+    }
+
+    /// Twilio's API hosts with the credentials, its media storage without, the channel's
+    /// `base_url` host as an API host, and `settings.media_hosts`.
+    fn media_hosts(&self, channel: &ChannelConfig<'_>) -> Result<MediaHosts, SettingsError> {
+        let settings = TwilioSettings::read(channel)?;
+        Ok(MediaHosts::default()
+            .provider_api(TWILIO_API_HOSTS)
+            .provider_storage(TWILIO_STORAGE_HOSTS)
+            .configured_api(optional(settings.base_url.as_deref()))
+            .configured(media_hosts_setting(channel.settings)?))
     }
 
     fn webhook_routing(&self) -> WebhookRouting {

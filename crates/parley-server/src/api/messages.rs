@@ -14,7 +14,7 @@ use axum::Extension;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use parley_core::model::Actor;
 use parley_engine::compose::{Author, ComposeError, MediaRef, OutgoingMessage, TemplateSend};
@@ -219,7 +219,7 @@ pub async fn mark_message_failed(
 #[utoipa::path(get, path = "/api/v1/media/{id}", tag = "conversations",
     params(("id" = Uuid, Path)),
     responses(
-        (status = 200, description = "the file, with its content type; anything but an image comes as an attachment"),
+        (status = 200, description = "the file: images, audio and video inline with their own type; anything else as an application/octet-stream attachment"),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn get_media(
@@ -240,16 +240,25 @@ pub async fn get_media(
             ));
         }
     };
-    // Customers choose these bytes: the browser must not guess a type (nosniff), and anything
-    // it could run or render as a page is a download, never inline.
-    let disposition = if parley_core::media::is_inline_image(&row.content_type) {
+    // Customers choose these bytes: the browser must not guess a type (nosniff), and only
+    // images, audio and video a browser plays are shown inline with their own type; anything
+    // else (HTML, SVG, XML, scripts, unknown or malformed types) is an octet-stream download,
+    // and the sandbox CSP keeps even a mistaken render from running script on this origin.
+    let served = parley_core::media::served_as(&row.content_type);
+    let disposition = if served.inline {
         "inline".to_owned()
     } else {
-        format!("attachment; filename=\"{id}\"")
+        match served.extension {
+            Some(ext) => format!("attachment; filename=\"{id}.{ext}\""),
+            None => format!("attachment; filename=\"{id}\""),
+        }
     };
+    // `served_as` only hands back well-formed types, so this always holds one.
+    let content_type = HeaderValue::from_str(&served.content_type)
+        .unwrap_or(HeaderValue::from_static(parley_core::media::OCTET_STREAM));
     Response::builder()
         .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, row.content_type.as_str())
+        .header(header::CONTENT_TYPE, content_type)
         .header(header::CONTENT_LENGTH, bytes.len())
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header(header::CONTENT_DISPOSITION, disposition)
@@ -260,7 +269,6 @@ pub async fn get_media(
         )
         .body(Body::from(bytes))
         .map_err(|e| {
-            // A stored content type that is not a valid header value.
             tracing::error!(error = %e, media = %id, "media headers");
             ApiError::coded(
                 crate::error::ApiErrorCode::Internal,

@@ -15,6 +15,7 @@ mod help_content;
 mod inbound;
 mod keyword_sets;
 mod layers;
+mod media_security;
 mod messages;
 mod meta;
 mod notifications;

@@ -39,6 +39,24 @@ async fn fake_provider() -> (String, Shared) {
 // ---------------------------------------------------------------------------------------------
 // Fixtures.
 
+/// A server whose media fetches may reach the fake provider on 127.0.0.1
+/// (`media_fetch_allow_private`); the fake's host is the channels' `base_url` host, so it is
+/// their provider API host.
+async fn spawn_with_loopback_media(b: TestBackend) -> TestApp {
+    TestApp::spawn_full(
+        b,
+        parley_server::ServerConfig {
+            simulator: true,
+            ..Default::default()
+        },
+        parley_engine::EngineConfig {
+            media_fetch_allow_private: true,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 async fn twilio_channel(app: &TestApp, base: &str) -> Channel {
     let now = SystemClock.now();
     let s = &app.db.store;
@@ -135,7 +153,7 @@ async fn refused(app: &TestApp, session: Uuid, body: Value, code: &str) -> Entry
 // Tests.
 
 async fn inbound_mms_media_is_stored_and_served(b: TestBackend) {
-    let app = TestApp::spawn(b).await;
+    let app = spawn_with_loopback_media(b).await;
     let (base, seen) = fake_provider().await;
     let channel = twilio_channel(&app, &base).await;
     let url = format!("{}/webhooks/twilio/{}", app.base, channel.id);
@@ -242,12 +260,11 @@ async fn inbound_mms_media_is_stored_and_served(b: TestBackend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.headers()["content-type"], "application/pdf");
-    assert!(
-        r.headers()["content-disposition"]
-            .to_str()
-            .unwrap()
-            .starts_with("attachment")
+    // Not a type shown inline: a download, with a telling extension.
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    assert_eq!(
+        r.headers()["content-disposition"],
+        format!("attachment; filename=\"{pdf_id}.pdf\"").as_str()
     );
     assert_eq!(r.bytes().await.unwrap().as_ref(), PDF);
 
@@ -283,7 +300,7 @@ async fn inbound_mms_media_is_stored_and_served(b: TestBackend) {
 }
 
 async fn whatsapp_media_is_looked_up_and_stored(b: TestBackend) {
-    let app = TestApp::spawn(b).await;
+    let app = spawn_with_loopback_media(b).await;
     let (base, seen) = fake_provider().await;
     let channel = whatsapp_channel(&app, &base).await;
     let body = json!({
