@@ -11,6 +11,7 @@ pub mod api;
 pub mod auth;
 pub mod console;
 pub mod error;
+pub mod listen;
 pub mod ops;
 pub mod simulator;
 pub mod twilio_api;
@@ -44,6 +45,8 @@ pub struct ServerConfig {
     /// Serve the simulator's endpoints. On for the demo and tests; off by default in production,
     /// where injecting customer messages must not be possible.
     pub simulator: bool,
+    /// Connection caps and timeouts (see [`listen`]).
+    pub connections: listen::ConnectionLimits,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +54,7 @@ impl Default for ServerConfig {
         Self {
             max_body_bytes: 64 * 1024,
             simulator: false,
+            connections: listen::ConnectionLimits::default(),
         }
     }
 }
@@ -425,7 +429,8 @@ fn notification_routes() -> OpenApiRouter<AppState> {
         ))
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then finishes requests in flight.
+/// Serves `app` on `listener` until `shutdown` completes, then finishes requests in flight, within
+/// the configured connection limits.
 pub async fn serve(
     listener: TcpListener,
     mut state: AppState,
@@ -433,11 +438,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
     state.stopping = Some(stopping);
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let limits = state.config.connections;
+    listen::serve(listener, app(state), limits, async move {
         shutdown.await;
         let _ = stop.send(true);
     })

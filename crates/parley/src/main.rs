@@ -472,6 +472,7 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
         ServerConfig {
             max_body_bytes: config.max_body_bytes,
             simulator: config.simulator,
+            connections: config.connection_limits(raise_descriptor_limit()),
         },
     );
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -490,6 +491,36 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
     store.close().await;
     tracing::info!("parley stopped");
     Ok(())
+}
+
+/// Raises this process's open-file limit to the most it may have, so that a burst of connections
+/// meets the connection caps rather than a failing `accept`; answers the limit then in force
+/// (`None`: unlimited or unknown).
+fn raise_descriptor_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let limit = getrlimit(Resource::Nofile);
+        if limit.current.is_some() && limit.current != limit.maximum {
+            let raised = Rlimit {
+                current: limit.maximum,
+                maximum: limit.maximum,
+            };
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => {
+                    tracing::info!(from = ?limit.current, to = ?limit.maximum, "raised the open-file limit");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, limit = ?limit.current, "cannot raise the open-file limit");
+                }
+            }
+        }
+        getrlimit(Resource::Nofile).current
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 async fn shutdown_signal() {

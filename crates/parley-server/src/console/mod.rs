@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod limiter;
 pub mod funnel;
 pub mod pages;
 pub mod session;

@@ -6,5 +6,6 @@ mod crash;
 mod flow_crash;
 mod process;
 mod schemathesis;
+mod sign_in_flood;
 mod smpp_crash;
 mod twilio_cli;
