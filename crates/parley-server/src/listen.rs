@@ -366,10 +366,7 @@ mod tests {
         let two: IpAddr = Ipv4Addr::new(10, 0, 0, 2).into();
         let a = Slot::take(&global, &per, one, 2).unwrap();
         let _b = Slot::take(&global, &per, one, 2).unwrap();
-        assert_eq!(
-            Slot::take(&global, &per, one, 2).err(),
-            Some("per_address")
-        );
+        assert_eq!(Slot::take(&global, &per, one, 2).err(), Some("per_address"));
         let c = Slot::take(&global, &per, two, 2).unwrap();
         assert_eq!(Slot::take(&global, &per, two, 2).err(), Some("total"));
         drop(a);

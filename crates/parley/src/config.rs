@@ -133,7 +133,9 @@ impl Config {
         }
         ConnectionLimits {
             max_connections,
-            max_per_address: self.http_max_connections_per_address.clamp(1, max_connections),
+            max_per_address: self
+                .http_max_connections_per_address
+                .clamp(1, max_connections),
             header_timeout: Duration::from_secs(self.http_header_timeout_secs.clamp(1, 3600)),
             idle_timeout: Duration::from_secs(self.http_idle_timeout_secs.clamp(1, 24 * 3600)),
         }

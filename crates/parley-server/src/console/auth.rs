@@ -103,7 +103,11 @@ pub async fn login(
         .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
     if state.login_limiter.allow(&email, addr).is_err() {
-        return refused("Too many attempts. Wait a minute and try again.", &email, 60);
+        return refused(
+            "Too many attempts. Wait a minute and try again.",
+            &email,
+            60,
+        );
     }
     if email.is_empty() || form.password.is_empty() || form.password.len() > 1024 {
         return failed(&email);

@@ -4,8 +4,8 @@
 
 pub mod api;
 pub mod auth;
-pub mod limiter;
 pub mod funnel;
+pub mod limiter;
 pub mod pages;
 pub mod session;
 pub mod sse;

@@ -136,7 +136,11 @@ async fn one_address_cannot_take_every_connection(b: TestBackend) {
         "{} connections from one address, per-address cap {per_address}: {closed} closed at once",
         IDLE + SLOW
     );
-    assert_eq!(closed, IDLE + SLOW - per_address, "the cap's worth stays open");
+    assert_eq!(
+        closed,
+        IDLE + SLOW - per_address,
+        "the cap's worth stays open"
+    );
     // Another address still gets through, at once.
     assert_eq!(
         healthz_from(loopback(2), server).await,
@@ -182,7 +186,10 @@ async fn idle_and_slow_header_connections_are_closed_by_the_server(b: TestBacken
     let mut sockets = flood(from, server).await;
     // Everyone is still served meanwhile, the flooding address included.
     assert_eq!(healthz_from(from, server).await, Some(StatusCode::OK));
-    assert_eq!(healthz_from(loopback(2), server).await, Some(StatusCode::OK));
+    assert_eq!(
+        healthz_from(loopback(2), server).await,
+        Some(StatusCode::OK)
+    );
     // Every socket is closed by the server once its head timeout runs out (a bounded wait for
     // the close, well past the 1 s timeout).
     let started = std::time::Instant::now();
@@ -244,7 +251,10 @@ async fn a_stalled_upload_is_cut_but_the_event_stream_is_not(b: TestBackend) {
     // The console's event stream sends keep-alives often enough to outlive the idle timeout.
     let password = "correct horse battery staple";
     let ada = app
-        .agent_with_password(&build::agent_spec("Ada", AgentRole::Agent, 1, vec![]), password)
+        .agent_with_password(
+            &build::agent_spec("Ada", AgentRole::Agent, 1, vec![]),
+            password,
+        )
         .await;
     let cookie = sign_in(&app, &ada.email, password).await;
     let mut stream = app

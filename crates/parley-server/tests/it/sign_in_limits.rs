@@ -34,7 +34,12 @@ fn client_from(last: u8) -> reqwest::Client {
         .unwrap()
 }
 
-async fn attempt(app: &TestApp, client: &reqwest::Client, email: &str, password: &str) -> StatusCode {
+async fn attempt(
+    app: &TestApp,
+    client: &reqwest::Client,
+    email: &str,
+    password: &str,
+) -> StatusCode {
     client
         .post(format!("{}/console/login", app.base))
         .form(&[("email", email), ("password", password)])
@@ -47,7 +52,10 @@ async fn attempt(app: &TestApp, client: &reqwest::Client, email: &str, password:
 async fn a_stranger_cannot_lock_an_agent_out(b: TestBackend) {
     let app = TestApp::spawn(b).await;
     let ada = app
-        .agent_with_password(&build::agent_spec("Ada", AgentRole::Agent, 1, vec![]), PASSWORD)
+        .agent_with_password(
+            &build::agent_spec("Ada", AgentRole::Agent, 1, vec![]),
+            PASSWORD,
+        )
         .await;
     let stranger = client_from(2);
     let started = Instant::now();
@@ -89,7 +97,10 @@ async fn a_stranger_cannot_lock_an_agent_out(b: TestBackend) {
 async fn an_address_gets_thirty_attempts_a_minute(b: TestBackend) {
     let app = TestApp::spawn(b).await;
     let ada = app
-        .agent_with_password(&build::agent_spec("Ada", AgentRole::Agent, 1, vec![]), PASSWORD)
+        .agent_with_password(
+            &build::agent_spec("Ada", AgentRole::Agent, 1, vec![]),
+            PASSWORD,
+        )
         .await;
     let sprayer = client_from(3);
     // Attempts with no password count too, and need no hashing: the allowance runs out fast.
@@ -98,7 +109,10 @@ async fn an_address_gets_thirty_attempts_a_minute(b: TestBackend) {
     let refusal = loop {
         let r = sprayer
             .post(format!("{}/console/login", app.base))
-            .form(&[("email", format!("nobody{checked}@example.test")), ("password", String::new())])
+            .form(&[
+                ("email", format!("nobody{checked}@example.test")),
+                ("password", String::new()),
+            ])
             .send()
             .await
             .unwrap();
@@ -109,7 +123,9 @@ async fn an_address_gets_thirty_attempts_a_minute(b: TestBackend) {
         assert!(checked < 100, "no limit");
     };
     let elapsed = started.elapsed();
-    println!("one address, a new e-mail each time: {checked} checked over {elapsed:?}, then refused");
+    println!(
+        "one address, a new e-mail each time: {checked} checked over {elapsed:?}, then refused"
+    );
     let allowance = allowance(PER_ADDRESS, elapsed);
     assert!(
         (PER_ADDRESS as usize..=allowance).contains(&checked),

@@ -89,7 +89,10 @@ async fn parallel_sign_ins_stay_within_bounded_memory(b: TestBackend) {
         idle_kb / 1024,
         PEAK_LIMIT_KB / 1024
     );
-    assert!(other.is_empty(), "answers other than 401 and 429: {other:?}");
+    assert!(
+        other.is_empty(),
+        "answers other than 401 and 429: {other:?}"
+    );
     assert!(checked > 0, "some attempts were checked");
     assert!(
         peak_kb < PEAK_LIMIT_KB,
