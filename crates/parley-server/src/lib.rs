@@ -11,6 +11,7 @@ pub mod api;
 pub mod auth;
 pub mod console;
 pub mod error;
+pub mod listen;
 pub mod ops;
 pub mod simulator;
 pub mod twilio_api;
@@ -50,6 +51,8 @@ pub struct ServerConfig {
     /// When set, `/metrics` is served only on this address ([`ops::metrics_app`]), not on the
     /// main one.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Connection caps and timeouts (see [`listen`]).
+    pub connections: listen::ConnectionLimits,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +62,7 @@ impl Default for ServerConfig {
             simulator: false,
             metrics_token: None,
             metrics_listen: None,
+            connections: listen::ConnectionLimits::default(),
         }
     }
 }
@@ -435,7 +439,8 @@ fn notification_routes() -> OpenApiRouter<AppState> {
         ))
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then finishes requests in flight.
+/// Serves `app` on `listener` until `shutdown` completes, then finishes requests in flight, within
+/// the configured connection limits.
 pub async fn serve(
     listener: TcpListener,
     mut state: AppState,
@@ -443,11 +448,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
     state.stopping = Some(stopping);
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let limits = state.config.connections;
+    listen::serve(listener, app(state), limits, async move {
         shutdown.await;
         let _ = stop.send(true);
     })

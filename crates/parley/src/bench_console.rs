@@ -137,6 +137,8 @@ pub async fn run(o: Options) -> Result<()> {
         None,
         ServerConfig {
             simulator: true,
+            // Every agent's console stream comes from the same loopback address.
+            connections: parley_server::listen::ConnectionLimits::one_client_address(),
             ..ServerConfig::default()
         },
     );

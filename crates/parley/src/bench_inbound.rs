@@ -205,7 +205,15 @@ pub async fn run(messages: usize, concurrency: usize, customers: usize) -> Resul
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = engine.spawn_workers(stop_rx);
     let engine_for_workers = engine.clone();
-    let state = AppState::new(engine, None, ServerConfig::default());
+    // Every client of the benchmark shares one loopback address.
+    let state = AppState::new(
+        engine,
+        None,
+        ServerConfig {
+            connections: parley_server::listen::ConnectionLimits::one_client_address(),
+            ..ServerConfig::default()
+        },
+    );
     let (quit_tx, quit_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(parley_server::serve(listener, state, async {
         let _ = quit_rx.await;

@@ -192,7 +192,15 @@ pub async fn run(o: Options) -> Result<()> {
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = engine.spawn_workers(stop_rx);
-    let state = AppState::new(engine, None, ServerConfig::default());
+    // Every client of the benchmark shares one loopback address.
+    let state = AppState::new(
+        engine,
+        None,
+        ServerConfig {
+            connections: parley_server::listen::ConnectionLimits::one_client_address(),
+            ..ServerConfig::default()
+        },
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (quit_tx, quit_rx) = tokio::sync::oneshot::channel::<()>();

@@ -2,9 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use parley_server::listen::ConnectionLimits;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,10 +65,21 @@ pub struct Config {
     /// An address of its own for `/metrics` (`127.0.0.1:9090`), which the main address then no
     /// longer serves. Empty: `/metrics` is on the main address.
     pub metrics_listen: String,
+    /// HTTP connections open at once, in all; beyond it a new connection is closed at once.
+    /// Lowered at start to what the file-descriptor limit allows.
+    pub http_max_connections: usize,
+    /// HTTP connections open at once from one client address (one /64 for IPv6). Behind a
+    /// reverse proxy every connection comes from the proxy: raise it to `http_max_connections`.
+    pub http_max_connections_per_address: usize,
+    /// Seconds a client has to send a request's head, on a new connection and between the
+    /// requests of a kept-alive one.
+    pub http_header_timeout_secs: u64,
+    /// Seconds a connection may go without a byte read or written before it is closed.
+    pub http_idle_timeout_secs: u64,
 }
 
 /// Every configuration key, as read from `PARLEY_<KEY>` variables.
-const KEYS: [&str; 20] = [
+const KEYS: [&str; 24] = [
     "database_url",
     "listen",
     "max_body_bytes",
@@ -87,6 +100,10 @@ const KEYS: [&str; 20] = [
     "notification_error_retention_days",
     "metrics_token",
     "metrics_listen",
+    "http_max_connections",
+    "http_max_connections_per_address",
+    "http_header_timeout_secs",
+    "http_idle_timeout_secs",
 ];
 
 impl Default for Config {
@@ -112,11 +129,34 @@ impl Default for Config {
             notification_error_retention_days: 30,
             metrics_token: String::new(),
             metrics_listen: String::new(),
+            http_max_connections: 10_000,
+            http_max_connections_per_address: 256,
+            http_header_timeout_secs: 10,
+            http_idle_timeout_secs: 60,
         }
     }
 }
 
 impl Config {
+    /// The HTTP connection limits, within sane bounds, with at most `descriptors` connections in
+    /// all (the process's file-descriptor limit less what the rest of the server needs).
+    pub fn connection_limits(&self, descriptors: Option<u64>) -> ConnectionLimits {
+        let mut max_connections = self.http_max_connections.max(1);
+        if let Some(d) = descriptors {
+            // Database connections, media files, SMPP binds and the listener itself.
+            let usable = usize::try_from(d.saturating_sub(256)).unwrap_or(usize::MAX);
+            max_connections = max_connections.min(usable.max(16));
+        }
+        ConnectionLimits {
+            max_connections,
+            max_per_address: self
+                .http_max_connections_per_address
+                .clamp(1, max_connections),
+            header_timeout: Duration::from_secs(self.http_header_timeout_secs.clamp(1, 3600)),
+            idle_timeout: Duration::from_secs(self.http_idle_timeout_secs.clamp(1, 24 * 3600)),
+        }
+    }
+
     pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
@@ -176,6 +216,27 @@ mod tests {
             .extract()
             .unwrap();
         assert_eq!(c.notification_error_retention_days, 7);
+    }
+
+    #[test]
+    fn connection_limits_fit_the_descriptor_limit() {
+        let c = Config::default();
+        let l = c.connection_limits(None);
+        assert_eq!((l.max_connections, l.max_per_address), (10_000, 256));
+        assert_eq!(l.header_timeout, Duration::from_secs(10));
+        assert_eq!(l.idle_timeout, Duration::from_secs(60));
+        let l = c.connection_limits(Some(1024));
+        assert_eq!((l.max_connections, l.max_per_address), (768, 256));
+        let l = c.connection_limits(Some(300));
+        assert_eq!((l.max_connections, l.max_per_address), (44, 44));
+        let tiny = Config {
+            http_max_connections: 0,
+            http_header_timeout_secs: 0,
+            ..Config::default()
+        };
+        let l = tiny.connection_limits(None);
+        assert_eq!((l.max_connections, l.max_per_address), (1, 1));
+        assert_eq!(l.header_timeout, Duration::from_secs(1));
     }
 
     #[test]

@@ -479,12 +479,16 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
             simulator: config.simulator,
             metrics_token: (!config.metrics_token.is_empty()).then(|| config.metrics_token.clone()),
             metrics_listen,
+            connections: config.connection_limits(raise_descriptor_limit()),
         },
     );
     if let Some(listener) = metrics_listener {
         let app = parley_server::ops::metrics_app(state.clone());
+        // The same caps and timeouts as the main address: a scraper's port is still a port.
+        let limits = state.config.connections;
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
+            let forever = std::future::pending::<()>();
+            if let Err(e) = parley_server::listen::serve(listener, app, limits, forever).await {
                 tracing::error!(error = %e, "the metrics listener stopped");
             }
         });
@@ -505,6 +509,36 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
     store.close().await;
     tracing::info!("parley stopped");
     Ok(())
+}
+
+/// Raises this process's open-file limit to the most it may have, so that a burst of connections
+/// meets the connection caps rather than a failing `accept`; answers the limit then in force
+/// (`None`: unlimited or unknown).
+fn raise_descriptor_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let limit = getrlimit(Resource::Nofile);
+        if limit.current.is_some() && limit.current != limit.maximum {
+            let raised = Rlimit {
+                current: limit.maximum,
+                maximum: limit.maximum,
+            };
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => {
+                    tracing::info!(from = ?limit.current, to = ?limit.maximum, "raised the open-file limit");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, limit = ?limit.current, "cannot raise the open-file limit");
+                }
+            }
+        }
+        getrlimit(Resource::Nofile).current
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 async fn shutdown_signal() {

@@ -391,6 +391,14 @@ pub async fn set_password(
     parley_engine::service::agents::check_password(&body.password)?;
     // Read first: hashing is slow, and a missing agent needs none.
     let agent = state.store.agent(id).await?;
+    // Through the sign-in's gate: each hash takes 19 MiB, and this endpoint must not be a way
+    // around the cap on how many run at once.
+    let Some(_slot) = state.login_limiter.hash_slot().await else {
+        return Err(ApiError::coded(
+            crate::error::ApiErrorCode::Unavailable,
+            "the server is busy hashing passwords; try again in a few seconds",
+        ));
+    };
     if own {
         let current = body
             .current_password

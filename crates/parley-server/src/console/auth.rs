@@ -2,25 +2,20 @@
 //! cookie whose SHA-256 is the key of its `console_sessions` row, so a leaked database does not
 //! leak sessions. The cookie is HttpOnly and SameSite=Lax; every state-changing request made with it
 //! must also carry the session's CSRF token in `X-CSRF-Token` (forms: a `csrf` field), which a page
-//! of another origin cannot read. Sign-in attempts are rate limited per e-mail and per address.
+//! of another origin cannot read. Sign-in attempts are rate limited per address and per address and
+//! e-mail, and at most a few passwords are hashed at once (see [`crate::console::limiter`]): each
+//! argon2id hash holds 19 MiB, and 100 unbounded parallel attempts took the server to 2 GB.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{ConnectInfo, Form, Request, State};
-use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::header::{COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use governor::clock::DefaultClock;
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -61,47 +56,7 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password("parley-decoy-password").unwrap_or_default())
 }
 
-type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
-
-/// Per-key limiters for sign-in attempts: 10 a minute per e-mail, 30 a minute per address.
-#[derive(Default)]
-pub struct LoginLimiter {
-    keys: Mutex<HashMap<String, Arc<Limiter>>>,
-}
-
-impl std::fmt::Debug for LoginLimiter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LoginLimiter")
-    }
-}
-
-impl LoginLimiter {
-    fn check(&self, key: String, per_minute: u32) -> bool {
-        let Ok(mut keys) = self.keys.lock() else {
-            return false;
-        };
-        if keys.len() > 100_000 {
-            // Bounded memory under a spray of addresses: start over rather than grow.
-            keys.clear();
-        }
-        let limiter = keys
-            .entry(key)
-            .or_insert_with(|| {
-                let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
-                Arc::new(RateLimiter::direct(Quota::per_minute(n)))
-            })
-            .clone();
-        drop(keys);
-        limiter.check().is_ok()
-    }
-
-    /// Whether one more attempt for this e-mail from this address may be checked.
-    pub fn allow(&self, email: &str, addr: Option<IpAddr>) -> bool {
-        let by_email = self.check(format!("e:{}", email.to_lowercase()), 10);
-        let by_addr = addr.is_none_or(|a| self.check(format!("a:{a}"), 30));
-        by_email && by_addr
-    }
-}
+pub use crate::console::limiter::LoginLimiter;
 
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
@@ -147,32 +102,44 @@ pub async fn login(
     let addr = extensions
         .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
-    if !state.login_limiter.allow(&email, addr) {
-        let mut r = render_login(
-            Some("Too many attempts. Wait a minute and try again."),
+    if state.login_limiter.allow(&email, addr).is_err() {
+        return refused(
+            "Too many attempts. Wait a minute and try again.",
             &email,
+            60,
         );
-        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        return r;
     }
     if email.is_empty() || form.password.is_empty() || form.password.len() > 1024 {
         return failed(&email);
     }
+    // Known and unknown e-mails alike hash through the same gate, so both cost and take the same.
+    let Some(slot) = state.login_limiter.hash_slot().await else {
+        return refused(
+            "The server is busy signing people in. Try again in a few seconds.",
+            &email,
+            1,
+        );
+    };
     let agent = match state.store.agent_by_email(&email).await {
         Ok(a) => a,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let hash = agent
-        .as_ref()
-        .and_then(|a| a.password_hash.clone())
-        .unwrap_or_else(|| decoy_hash().to_owned());
+    let hash = agent.as_ref().and_then(|a| a.password_hash.clone());
     let password = form.password;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
+    let ok = tokio::task::spawn_blocking(move || {
+        let ok = match hash {
+            Some(hash) => verify_password(&password, &hash),
+            None => verify_password(&password, decoy_hash()),
+        };
+        drop(slot);
+        ok
+    })
+    .await
+    .unwrap_or(false);
     let Some(agent) = agent.filter(|a| ok && a.password_hash.is_some()) else {
         return failed(&email);
     };
+    state.login_limiter.signed_in(&email, addr);
     let token = random_token();
     let csrf = random_token();
     let now = state.clock.now();
@@ -200,6 +167,15 @@ pub async fn login(
         if secure { "; Secure" } else { "" }
     );
     redirect_with_cookie("/console", &cookie)
+}
+
+/// The sign-in page again with `message`, as 429 with `Retry-After`.
+fn refused(message: &str, email: &str, retry_after_secs: u32) -> Response {
+    let mut r = render_login(Some(message), email);
+    *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    r.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    r
 }
 
 fn failed(email: &str) -> Response {

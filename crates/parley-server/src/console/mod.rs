@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod funnel;
+pub mod limiter;
 pub mod pages;
 pub mod session;
 pub mod sse;

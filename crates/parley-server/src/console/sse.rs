@@ -128,7 +128,11 @@ pub async fn events(
     let mut response = Sse::new(body)
         .keep_alive(
             KeepAlive::new()
-                .interval(Duration::from_secs(15))
+                // Well inside the idle timeout, which would otherwise cut a quiet stream.
+                .interval(
+                    (state.config.connections.idle_timeout / 2)
+                        .clamp(Duration::from_millis(100), Duration::from_secs(15)),
+                )
                 .text("keep-alive"),
         )
         .into_response();

@@ -6,6 +6,7 @@ mod crash;
 mod flow_crash;
 mod process;
 mod schemathesis;
+mod sign_in_flood;
 mod smpp_crash;
 mod tokens_cli;
 mod twilio_cli;
