@@ -71,6 +71,30 @@ impl Caller {
         }
     }
 
+    /// A customer's file is read with its session: 404 for a file of a session the caller may
+    /// not read (or of no session, for callers who do not read every session).
+    pub async fn require_media_read(
+        &self,
+        state: &AppState,
+        media_id: Uuid,
+    ) -> Result<(), ApiError> {
+        self.require_conversations()?;
+        if self.session_scope() == SessionScope::All {
+            return Ok(());
+        }
+        let entry_id = state
+            .store
+            .media(media_id)
+            .await?
+            .entry_id
+            .ok_or_else(|| ApiError::not_found("media"))?;
+        let entry = state.store.entry(entry_id).await?;
+        self.require_session_read(state, entry.session_id)
+            .await
+            .map(|_| ())
+            .map_err(|_| ApiError::not_found("media"))
+    }
+
     /// Whether the caller may write into (send into, resend in) this session: the console's rule
     /// ([`parley_engine::agents::AgentDesk::may_handle`]) for anyone acting as an agent; admin and
     /// supervisor tokens write anywhere; an agent-role token without an agent nowhere.

@@ -227,7 +227,7 @@ pub async fn get_media(
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    caller.require_conversations()?;
+    caller.require_media_read(&state, id).await?;
     let (row, bytes) = match state.engine.media.open(id).await {
         Ok(found) => found,
         Err(MediaError::Store(e)) => return Err(e.into()),

@@ -365,6 +365,50 @@ async fn agents_read_their_queues_and_write_their_own_sessions(b: TestBackend) {
     // Supervisors read everything.
     let (s, _) = call(&app, &supervisor, Method::GET, &get(legal.id), None).await;
     assert_eq!(s, StatusCode::OK);
+    // Customers' files go with their session.
+    let mut files = Vec::new();
+    for session in [mine, legal] {
+        let e = build::entry(
+            store,
+            &build::new_entry(
+                session.id,
+                parley_core::model::Direction::Inbound,
+                parley_core::model::Actor::Customer,
+                "",
+                parley_core::model::EntryStatus::Received,
+            ),
+            now,
+        )
+        .await;
+        let m = app
+            .engine
+            .media
+            .save(Some(e.id), "image/png", b"not really a png".to_vec())
+            .await
+            .unwrap();
+        files.push(format!("/api/v1/media/{}", m.id));
+    }
+    let r = app
+        .anon(Method::GET, &files[0])
+        .bearer_auth(&ada_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .anon(Method::GET, &files[1])
+        .bearer_auth(&ada_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = app
+        .anon(Method::GET, &files[1])
+        .bearer_auth(&supervisor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 
     // Writing: only the agent's own session.
     let (s, v) = call(&app, &ada_token, Method::POST, &send(bobs.id), text()).await;
