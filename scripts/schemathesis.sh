@@ -71,7 +71,7 @@ st_run() {
   timeout --kill-after=10 "$budget" "$venv/bin/st" --config-file "$dir/schemathesis.toml" \
     run "$base/api/openapi.json" \
     -H "Authorization: Bearer $token" \
-    --checks not_a_server_error \
+    --checks "${SCHEMATHESIS_CHECKS:-all}" \
     --max-examples "$examples" --seed "$seed" \
     --generation-database none \
     --suppress-health-check filter_too_much,too_slow \

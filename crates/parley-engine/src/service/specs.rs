@@ -47,7 +47,7 @@ pub struct ChannelInput {
     pub address: String,
     /// Required for SMS.
     #[serde(default)]
-    #[schema(schema_with = schema::number_type, nullable)]
+    #[schema(schema_with = schema::number_type_or_null)]
     pub number_type: Option<NumberType>,
     /// Shared short codes only: the program's keyword ("baby" in "baby stop").
     #[serde(default)]

@@ -27,7 +27,7 @@ pub struct MessagingUserView {
     pub name: String,
     pub locale: Option<String>,
     /// Absent until the person consents or opts out on this channel.
-    #[schema(schema_with = schema::consent_status, nullable)]
+    #[schema(schema_with = schema::consent_status_or_null)]
     pub consent_status: Option<ConsentStatus>,
     pub contact_id: Option<Uuid>,
     pub created_at: String,
@@ -52,7 +52,7 @@ impl From<parley_store::MessagingUser> for MessagingUserView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConsentEventView {
-    #[schema(schema_with = schema::consent_status, nullable)]
+    #[schema(schema_with = schema::consent_status_or_null)]
     pub from_status: Option<ConsentStatus>,
     #[schema(schema_with = schema::consent_status)]
     pub to_status: ConsentStatus,
@@ -139,7 +139,7 @@ pub struct SessionView {
     pub status: SessionStatus,
     #[schema(schema_with = schema::session_context)]
     pub context: SessionContext,
-    #[schema(schema_with = schema::owner_kind, nullable)]
+    #[schema(schema_with = schema::owner_kind_or_null)]
     pub owner_kind: Option<OwnerKind>,
     pub owner_id: Option<Uuid>,
     pub queue_id: Option<Uuid>,
