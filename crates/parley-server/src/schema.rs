@@ -27,6 +27,8 @@ pub enum Access {
 /// an operation takes, not by which it is, so a route added later is covered without any
 /// annotation of its own:
 /// - every operation: 500 (a failure on the server's side; `E` still);
+/// - every write (not GET): 409 (a name or address in use, a change meanwhile: the store's
+///   unique constraints and guards can refuse any write);
 /// - `Access::Authenticated`: 401 and 403;
 /// - path parameters: 400 (a malformed value, such as an id that is not a UUID) and 404;
 /// - query parameters: 400 (a malformed or unknown parameter);
@@ -37,8 +39,8 @@ pub enum Access {
 /// body of the handler's own gets `E` as an alternative (`anyOf`), since the extractors and
 /// layers in front of the handler answer with `E`.
 ///
-/// What only some handlers answer (409 for a clash, 503 when work cannot be stored, 404 for an id
-/// named in a body) stays in their own `responses(...)`.
+/// What only some handlers answer (503 when work cannot be stored, 404 for an id named in a body,
+/// 422 on a read) stays in their own `responses(...)`.
 pub fn document_errors<E: ToSchema>(doc: &mut OpenApi, access: Access) {
     let body = E::name().into_owned();
     let components = doc.components.get_or_insert_with(Default::default);
@@ -52,12 +54,15 @@ pub fn document_errors<E: ToSchema>(doc: &mut OpenApi, access: Access) {
     }
     for item in doc.paths.paths.values_mut() {
         let shared_params = item.parameters.clone().unwrap_or_default();
-        for op in operations_mut(item) {
+        for (reads, op) in operations_mut(item) {
             let mut statuses = BTreeSet::from([500]);
             if access == Access::Authenticated {
                 statuses.extend([401, 403]);
             } else {
                 open(op);
+            }
+            if !reads {
+                statuses.insert(409);
             }
             let params = shared_params.iter().chain(op.parameters.iter().flatten());
             for p in params {
@@ -98,7 +103,7 @@ pub fn document_errors<E: ToSchema>(doc: &mut OpenApi, access: Access) {
 /// document's global bearer requirement does not claim they refuse anonymous callers.
 pub fn open_to_anyone(doc: &mut OpenApi) {
     for item in doc.paths.paths.values_mut() {
-        operations_mut(item).for_each(open);
+        operations_mut(item).for_each(|(_, op)| open(op));
     }
 }
 
@@ -143,6 +148,7 @@ fn error_response(status: u16, body: &str) -> RefOr<utoipa::openapi::Response> {
             "the caller's role may not do this, or a console request came without its CSRF token"
         }
         404 => "no such item",
+        409 => "the change clashes with another item (a name in use) or with a change meanwhile",
         413 => "the body is larger than this operation accepts",
         415 => "the body is not sent in the content type this operation takes",
         422 => "a value in the request is not allowed",
@@ -158,18 +164,23 @@ fn error_response(status: u16, body: &str) -> RefOr<utoipa::openapi::Response> {
         .into()
 }
 
-fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+/// Every operation of `item`, with whether it only reads (GET, HEAD, OPTIONS, TRACE).
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = (bool, &mut Operation)> {
     [
-        &mut item.get,
-        &mut item.put,
-        &mut item.post,
-        &mut item.delete,
-        &mut item.patch,
-        &mut item.head,
-        &mut item.options,
-        &mut item.trace,
+        (true, &mut item.get),
+        (false, &mut item.put),
+        (false, &mut item.post),
+        (false, &mut item.delete),
+        (false, &mut item.patch),
+        (true, &mut item.head),
+        (true, &mut item.options),
+        (true, &mut item.trace),
     ]
     .into_iter()
-    .flatten()
-    .chain(item.additional_operations.values_mut())
+    .filter_map(|(reads, op)| op.as_mut().map(|op| (reads, op)))
+    .chain(
+        item.additional_operations
+            .values_mut()
+            .map(|op| (false, op)),
+    )
 }

@@ -78,6 +78,8 @@ pub struct MessagingUserParams {
     pub channel_id: Option<Uuid>,
     pub contact_id: Option<Uuid>,
     pub after: Option<Uuid>,
+    #[param(minimum = 1, maximum = 500)]
+    #[serde(default, deserialize_with = "crate::api::page_limit")]
     pub limit: Option<u32>,
 }
 
@@ -186,6 +188,8 @@ pub struct SessionParams {
     #[param(schema_with = schema::session_status)]
     pub status: Option<SessionStatus>,
     pub after: Option<Uuid>,
+    #[param(minimum = 1, maximum = 500)]
+    #[serde(default, deserialize_with = "crate::api::page_limit")]
     pub limit: Option<u32>,
 }
 
