@@ -229,6 +229,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         *again.headers_mut() = headers;
         *again.extensions_mut() = extensions;
         match Json::<T>::from_request(again, state).await {
+            // serde fills a struct from an array too, field by field (`[null, null]` was a valid
+            // case update); the document says an object, so only an object is taken.
+            Ok(Json(_)) if takes_object::<T>() && top_level_array(&bytes) => Err(
+                ApiError::invalid("the body must be a JSON object, not an array"),
+            ),
             Ok(Json(v)) => match nul_in_json(&bytes) {
                 Some(at) => Err(ApiError::invalid(format!(
                     "{at}: holds a NUL (U+0000), which Parley does not store"
@@ -237,6 +242,65 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             },
             Err(rejection) => Err(json_rejection(rejection)),
         }
+    }
+}
+
+fn top_level_array(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+}
+
+/// Whether `T` reads itself from a JSON object (a struct or a map), found by asking it to
+/// deserialize from [`Probe`], which answers only with the kind of value it was asked for.
+fn takes_object<T: DeserializeOwned>() -> bool {
+    matches!(T::deserialize(Probe), Err(Asked::Object))
+}
+
+/// A deserializer that holds no value: it fails at once, saying which kind was asked for.
+struct Probe;
+
+#[derive(Debug)]
+enum Asked {
+    Object,
+    Other,
+}
+
+impl std::fmt::Display for Asked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+impl std::error::Error for Asked {}
+
+impl serde::de::Error for Asked {
+    fn custom<M: std::fmt::Display>(_: M) -> Self {
+        Self::Other
+    }
+}
+
+impl<'de> serde::Deserializer<'de> for Probe {
+    type Error = Asked;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Asked> {
+        Err(Asked::Other)
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Asked> {
+        Err(Asked::Object)
+    }
+
+    fn deserialize_map<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Asked> {
+        Err(Asked::Object)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct enum identifier ignored_any
     }
 }
 

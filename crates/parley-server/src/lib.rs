@@ -37,6 +37,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
+use crate::schema::Access;
 
 /// HTTP settings.
 #[derive(Debug, Clone)]
@@ -282,12 +283,12 @@ pub fn app(state: AppState) -> Router {
         auth::require_token,
     ));
 
-    let (open, open_doc) = OpenApiRouter::new()
+    let (open, mut open_doc) = OpenApiRouter::new()
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
         .split_for_parts();
-    let (sim, sim_doc) = OpenApiRouter::new()
+    let (sim, mut sim_doc) = OpenApiRouter::new()
         .routes(routes!(simulator::inbound))
         .routes(routes!(simulator::messages))
         .routes(routes!(simulator::channels))
@@ -305,9 +306,15 @@ pub fn app(state: AppState) -> Router {
             }),
         )
     };
+    // The error answers of each part, by rule (see `schema::document_errors`): every route
+    // merged above is covered without annotations of its own.
+    schema::document_errors::<error::ErrorBody>(&mut doc, Access::Authenticated);
+    schema::open_to_anyone(&mut open_doc);
+    schema::document_errors::<error::ErrorBody>(&mut sim_doc, Access::Public);
     doc.merge(open_doc);
     doc.merge(sim_doc);
-    let (twilio, twilio_doc) = twilio_routes().split_for_parts();
+    let (twilio, mut twilio_doc) = twilio_routes().split_for_parts();
+    schema::document_errors::<twilio_api::TwilioError>(&mut twilio_doc, Access::Authenticated);
     doc.merge(twilio_doc);
     // Provider webhooks answer in the provider's format and are not part of the REST API.
     let webhooks = Router::new()

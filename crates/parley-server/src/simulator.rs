@@ -183,7 +183,8 @@ pub struct DemoOrder {
 /// ending in 0 do not exist (404), so the bot's error branch can be tried too.
 #[utoipa::path(get, path = "/simulator/demo/orders/{number}", tag = "simulator",
     params(("number" = String, Path)),
-    responses((status = 200, body = DemoOrder), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = DemoOrder), (status = 404, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody, description = "not a 6-digit number")))]
 pub async fn demo_order(
     crate::error::ApiPath(number): crate::error::ApiPath<String>,
 ) -> Result<Json<DemoOrder>, ApiError> {

@@ -11,6 +11,7 @@ later operation of that family aims at. The stateful phase still deletes what it
 Usage: seed.py BASE_URL TOKEN OUT_TOML
 """
 
+import base64
 import json
 import sys
 import time
@@ -108,20 +109,29 @@ ids["cases"] = ensure(
     "/api/v1/cases", "/api/v1/cases", {"subject": "Fuzz case", "contact_id": ids["contacts"]}
 )
 flow = first("/api/v1/flows", "name")
-twilio = ensure("/api/v1/twilio-accounts", "/api/v1/twilio-accounts", {"name": "Fuzz"}, "sid")
+# A new account each run: its auth token is only shown when it is created. The Twilio-compatible
+# API takes HTTP Basic with the account's SID and token, not the run's bearer token.
+status, account = call("POST", "/api/v1/twilio-accounts", {"name": "Fuzz"})
+if status >= 300 or not isinstance(account, dict):
+    print(f"seed: POST /api/v1/twilio-accounts answered {status}: {account}", file=sys.stderr)
+    account = {}
+twilio = account.get("sid")
 
 lines = []
 
 
-def pin(path_regex, params):
+def pin(path_regex, params, headers=None, deletes=False):
     params = {k: v for k, v in params.items() if v}
     if not params:
         return
     inline = ", ".join(f'"{k}" = {json.dumps(v)}' for k, v in params.items())
     lines.append("[[operations]]")
     lines.append(f"include-path-regex = {json.dumps(path_regex)}")
-    lines.append('exclude-method = "DELETE"')
+    if not deletes:
+        lines.append('exclude-method = "DELETE"')
     lines.append(f"parameters = {{ {inline} }}")
+    if headers:
+        lines.append("headers = { " + ", ".join(f'"{k}" = {json.dumps(v)}' for k, v in headers.items()) + " }")
     lines.append("")
 
 
@@ -131,6 +141,10 @@ for family, value in ids.items():
     pin(f"^/api/v1/{family}/\\{{id\\}}", {"id": value})
 pin("^/api/v1/flows/\\{name\\}", {"name": flow})
 pin("^/api/v1/twilio-accounts/\\{sid\\}", {"sid": twilio})
+if twilio and account.get("auth_token"):
+    basic = base64.b64encode(f"{twilio}:{account['auth_token']}".encode()).decode()
+    # An operation's own headers replace the run's `Authorization: Bearer` for it.
+    pin("^/2010-04-01/", {"AccountSid": twilio}, {"Authorization": "Basic " + basic}, deletes=True)
 
 with open(out, "w") as f:
     f.write("\n".join(lines))

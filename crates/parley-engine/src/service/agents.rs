@@ -25,6 +25,8 @@ pub struct AgentSkillLevel {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentInput {
+    /// 1 to 100 characters, not blank; stored trimmed.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     pub email: String,
     #[serde(default = "agent_role")]

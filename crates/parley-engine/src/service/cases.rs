@@ -37,7 +37,7 @@ pub struct CaseInput {
 #[serde(deny_unknown_fields)]
 pub struct CasePatch {
     pub subject: Option<String>,
-    #[schema(schema_with = super::schema::case_status, nullable)]
+    #[schema(schema_with = super::schema::case_status_or_null)]
     pub status: Option<CaseStatus>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Uuid>)]

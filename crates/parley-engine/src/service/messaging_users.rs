@@ -33,10 +33,10 @@ pub struct MessagingUserInput {
     /// A language tag such as `en` or `pt-BR`.
     pub locale: Option<String>,
     /// The consent the person gave, if any; its `consent_source` is then required.
-    #[schema(schema_with = super::schema::consent_status, nullable)]
+    #[schema(schema_with = super::schema::consent_status_or_null)]
     pub consent_status: Option<ConsentStatus>,
     /// Where that consent was collected: `api`, `import`, `web_form`, ...
-    #[schema(schema_with = super::schema::consent_source, nullable)]
+    #[schema(schema_with = super::schema::consent_source_or_null)]
     pub consent_source: Option<ConsentSource>,
     /// Words for the history ("signed up at the checkout").
     #[serde(default)]
@@ -53,7 +53,7 @@ pub struct ConsentInput {
     /// Why it changed; required, kept in the consent history.
     pub reason: String,
     /// Who or what changed it; `api` when absent.
-    #[schema(schema_with = super::schema::consent_source, nullable)]
+    #[schema(schema_with = super::schema::consent_source_or_null)]
     pub source: Option<ConsentSource>,
 }
 

@@ -15,6 +15,8 @@ use super::specs::queue_spec;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueueInput {
+    /// 1 to 100 characters, not blank; stored trimmed.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[serde(default = "most_available")]
     #[schema(schema_with = super::schema::routing_model)]

@@ -3,7 +3,7 @@
 //! code. Here, beside the service inputs that use them, so one input type serves the API, its
 //! document and the workspace file.
 
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{Object, RefOr, Schema};
 
 fn string_enum(names: &[&'static str]) -> Object {
@@ -13,11 +13,29 @@ fn string_enum(names: &[&'static str]) -> Object {
         .build()
 }
 
+/// The same list with `null` allowed, for an `Option` field. A separate function because
+/// utoipa's `nullable` does nothing next to `schema_with` (which replaces the whole schema), so
+/// `#[schema(schema_with = number_type_or_null)]` documented `null` as not allowed.
+fn nullable_string_enum(names: &[&'static str]) -> Object {
+    let values = names
+        .iter()
+        .map(|n| serde_json::Value::from(*n))
+        .chain([serde_json::Value::Null]);
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(values))
+        .build()
+}
+
 macro_rules! enum_schemas {
-    ($($fn_name:ident => $ty:ty),+ $(,)?) => {
+    ($($fn_name:ident / $or_null:ident => $ty:ty),+ $(,)?) => {
         $(
             pub fn $fn_name() -> RefOr<Schema> {
                 RefOr::T(Schema::Object(string_enum(<$ty>::NAMES)))
+            }
+
+            pub fn $or_null() -> RefOr<Schema> {
+                RefOr::T(Schema::Object(nullable_string_enum(<$ty>::NAMES)))
             }
         )+
     };
@@ -26,25 +44,25 @@ macro_rules! enum_schemas {
 use parley_core::model::*;
 
 enum_schemas! {
-    channel_kind => ChannelKind,
-    number_type => NumberType,
-    consent_level => ConsentLevel,
-    consent_status => ConsentStatus,
-    consent_source => ConsentSource,
-    case_status => CaseStatus,
-    session_status => SessionStatus,
-    session_context => SessionContext,
-    owner_kind => OwnerKind,
-    direction => Direction,
-    actor => Actor,
-    entry_status => EntryStatus,
-    agent_role => AgentRole,
-    presence => Presence,
-    routing_model => RoutingModel,
-    template_category => TemplateCategory,
-    template_status => TemplateStatus,
-    process_type => parley_core::keyword_process::ProcessType,
-    process_status => parley_core::keyword_process::ProcessStatus,
+    channel_kind / channel_kind_or_null => ChannelKind,
+    number_type / number_type_or_null => NumberType,
+    consent_level / consent_level_or_null => ConsentLevel,
+    consent_status / consent_status_or_null => ConsentStatus,
+    consent_source / consent_source_or_null => ConsentSource,
+    case_status / case_status_or_null => CaseStatus,
+    session_status / session_status_or_null => SessionStatus,
+    session_context / session_context_or_null => SessionContext,
+    owner_kind / owner_kind_or_null => OwnerKind,
+    direction / direction_or_null => Direction,
+    actor / actor_or_null => Actor,
+    entry_status / entry_status_or_null => EntryStatus,
+    agent_role / agent_role_or_null => AgentRole,
+    presence / presence_or_null => Presence,
+    routing_model / routing_model_or_null => RoutingModel,
+    template_category / template_category_or_null => TemplateCategory,
+    template_status / template_status_or_null => TemplateStatus,
+    process_type / process_type_or_null => parley_core::keyword_process::ProcessType,
+    process_status / process_status_or_null => parley_core::keyword_process::ProcessStatus,
 }
 
 /// Providers are an open set: the document lists the ones this build registers.

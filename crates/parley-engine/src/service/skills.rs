@@ -14,6 +14,8 @@ use super::specs::skill_spec;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SkillInput {
+    /// 1 to 100 characters, not blank; stored trimmed.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[serde(default)]
     pub description: String,

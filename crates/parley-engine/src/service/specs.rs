@@ -24,9 +24,11 @@ pub(crate) fn invalid(msg: impl Into<String>) -> ServiceError {
     ServiceError::Invalid(msg.into())
 }
 
+/// 1 to 100 characters as sent (the document's `maxLength`, which counts the spaces around it
+/// too), and not blank; stored trimmed.
 pub(crate) fn check_name(what: &str, name: &str) -> Result<String, ServiceError> {
     let n = name.trim();
-    if n.is_empty() || n.chars().count() > 100 {
+    if n.is_empty() || name.chars().count() > 100 {
         return Err(invalid(format!("{what} name must be 1 to 100 characters")));
     }
     Ok(n.to_owned())
@@ -38,6 +40,8 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<String, ServiceError>
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelInput {
+    /// 1 to 100 characters, not blank; stored trimmed.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[schema(schema_with = schema::channel_kind)]
     pub kind: ChannelKind,
@@ -47,7 +51,7 @@ pub struct ChannelInput {
     pub address: String,
     /// Required for SMS.
     #[serde(default)]
-    #[schema(schema_with = schema::number_type, nullable)]
+    #[schema(schema_with = schema::number_type_or_null)]
     pub number_type: Option<NumberType>,
     /// Shared short codes only: the program's keyword ("baby" in "baby stop").
     #[serde(default)]

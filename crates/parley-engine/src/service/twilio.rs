@@ -31,14 +31,15 @@ pub async fn create_twilio_account(
     name: &str,
     now: Timestamp,
 ) -> Result<TwilioAccount, ServiceError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
+    // Counted as sent, like the document's maxLength; stored trimmed.
+    let trimmed = name.trim();
+    if trimmed.is_empty() || name.chars().count() > 100 {
         return Err(ServiceError::Invalid(
             "account name must be 1 to 100 characters".to_owned(),
         ));
     }
     Ok(store
-        .create_twilio_account(&new_account_sid(), name, &new_auth_token(), now)
+        .create_twilio_account(&new_account_sid(), trimmed, &new_auth_token(), now)
         .await?)
 }
 

@@ -124,6 +124,8 @@ pub struct MemberParams {
     /// Start after this entry (the `next` of the previous page).
     pub after: Option<Uuid>,
     /// Entries per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    #[serde(default, deserialize_with = "crate::api::page_limit")]
     pub limit: Option<u32>,
 }
 

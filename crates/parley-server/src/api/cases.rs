@@ -161,6 +161,8 @@ pub struct CaseParams {
     /// Start after this case (the `next` of the previous page).
     pub after: Option<Uuid>,
     /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    #[serde(default, deserialize_with = "crate::api::page_limit")]
     pub limit: Option<u32>,
 }
 

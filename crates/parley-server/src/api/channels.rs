@@ -28,7 +28,7 @@ pub struct ChannelView {
     #[schema(schema_with = schema::provider)]
     pub provider: Provider,
     pub address: String,
-    #[schema(schema_with = schema::number_type, nullable)]
+    #[schema(schema_with = schema::number_type_or_null)]
     pub number_type: Option<NumberType>,
     pub provider_keyword: Option<String>,
     pub country: Option<String>,

@@ -28,7 +28,7 @@ pub struct MessagingUserView {
     pub name: String,
     pub locale: Option<String>,
     /// Absent until the person consents or opts out on this channel.
-    #[schema(schema_with = schema::consent_status, nullable)]
+    #[schema(schema_with = schema::consent_status_or_null)]
     pub consent_status: Option<ConsentStatus>,
     pub contact_id: Option<Uuid>,
     pub created_at: String,
@@ -53,7 +53,7 @@ impl From<parley_store::MessagingUser> for MessagingUserView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConsentEventView {
-    #[schema(schema_with = schema::consent_status, nullable)]
+    #[schema(schema_with = schema::consent_status_or_null)]
     pub from_status: Option<ConsentStatus>,
     #[schema(schema_with = schema::consent_status)]
     pub to_status: ConsentStatus,
@@ -79,6 +79,8 @@ pub struct MessagingUserParams {
     pub channel_id: Option<Uuid>,
     pub contact_id: Option<Uuid>,
     pub after: Option<Uuid>,
+    #[param(minimum = 1, maximum = 500)]
+    #[serde(default, deserialize_with = "crate::api::page_limit")]
     pub limit: Option<u32>,
 }
 
@@ -140,7 +142,7 @@ pub struct SessionView {
     pub status: SessionStatus,
     #[schema(schema_with = schema::session_context)]
     pub context: SessionContext,
-    #[schema(schema_with = schema::owner_kind, nullable)]
+    #[schema(schema_with = schema::owner_kind_or_null)]
     pub owner_kind: Option<OwnerKind>,
     pub owner_id: Option<Uuid>,
     pub queue_id: Option<Uuid>,
@@ -187,6 +189,8 @@ pub struct SessionParams {
     #[param(schema_with = schema::session_status)]
     pub status: Option<SessionStatus>,
     pub after: Option<Uuid>,
+    #[param(minimum = 1, maximum = 500)]
+    #[serde(default, deserialize_with = "crate::api::page_limit")]
     pub limit: Option<u32>,
 }
 

@@ -83,6 +83,8 @@ pub struct DeadLetterParams {
     /// Start after this id (the `next` of the previous page).
     pub after: Option<Uuid>,
     /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    #[serde(default, deserialize_with = "crate::api::page_limit")]
     pub limit: Option<u32>,
     /// Only dead letters of this reason.
     pub reason: Option<String>,

@@ -215,7 +215,7 @@ pub async fn get_flow(
 }
 
 #[utoipa::path(get, path = "/api/v1/flows/{name}/export", tag = "flows", params(("name" = String, Path)),
-    responses((status = 200, content_type = "application/yaml", body = String, description = "The definition as a YAML file"),
+    responses((status = 200, content_type = "application/yaml", body = Object, description = "The definition as a YAML file"),
         (status = 404, body = ErrorBody)))]
 pub async fn export_flow(
     State(state): State<AppState>,
@@ -261,7 +261,7 @@ pub struct FlowTestInput {
     pub replies: Vec<String>,
     /// `sms`, `whatsapp`, `messenger` or `web` (default `sms`).
     #[serde(default)]
-    #[schema(schema_with = crate::schema::channel_kind)]
+    #[schema(schema_with = crate::schema::channel_kind_or_null)]
     pub channel_kind: Option<parley_core::model::ChannelKind>,
     /// Whether the business is open (default true).
     #[serde(default)]

@@ -53,6 +53,8 @@ pub struct KeywordSetParams {
     /// Only the sets of this channel.
     pub channel_id: Option<Uuid>,
     pub after: Option<Uuid>,
+    #[param(minimum = 1, maximum = 500)]
+    #[serde(default, deserialize_with = "crate::api::page_limit")]
     pub limit: Option<u32>,
 }
 

@@ -38,8 +38,22 @@ use parley_store::{PageRequest, Paged};
 pub struct PageParams {
     /// Start after this id (the `next` of the previous page).
     pub after: Option<Uuid>,
-    /// Items per page, 1 to 500 (default 50).
+    /// Items per page, 1 to 500 (default 50). Outside that range the request is refused (400),
+    /// as the document says, rather than quietly clamped.
+    #[param(minimum = 1, maximum = 500)]
+    #[serde(default, deserialize_with = "page_limit")]
     pub limit: Option<u32>,
+}
+
+/// A page size of 1 to [`PageRequest::MAX_LIMIT`], for every list's `limit`.
+pub(crate) fn page_limit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let limit = Option::<u32>::deserialize(d)?;
+    match limit {
+        Some(n) if !(1..=PageRequest::MAX_LIMIT).contains(&n) => Err(serde::de::Error::custom(
+            format!("limit: 1 to {}", PageRequest::MAX_LIMIT),
+        )),
+        _ => Ok(limit),
+    }
 }
 
 impl PageParams {

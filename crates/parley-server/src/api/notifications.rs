@@ -208,6 +208,8 @@ pub struct ErrorLogParams {
     /// of the previous page).
     pub before: Option<i64>,
     /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    #[serde(default, deserialize_with = "crate::api::page_limit")]
     pub limit: Option<u32>,
     /// Only this channel's entries.
     pub channel_id: Option<Uuid>,

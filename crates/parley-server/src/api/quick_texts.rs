@@ -47,6 +47,8 @@ pub struct QuickTextParams {
     /// Only texts whose title or body contains this, ignoring case.
     pub q: Option<String>,
     pub after: Option<Uuid>,
+    #[param(minimum = 1, maximum = 500)]
+    #[serde(default, deserialize_with = "crate::api::page_limit")]
     pub limit: Option<u32>,
 }
 

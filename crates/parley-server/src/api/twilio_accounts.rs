@@ -51,7 +51,8 @@ pub struct CreatedTwilioAccount {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TwilioAccountInput {
-    /// 1 to 100 characters.
+    /// 1 to 100 characters, not blank.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
 

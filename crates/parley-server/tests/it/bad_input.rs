@@ -356,6 +356,66 @@ async fn extreme_json_numbers_are_read_back(b: TestBackend) {
     assert_eq!(read["components"], components);
 }
 
+/// What the OpenAPI document refuses, the server refuses (schemathesis's negative_data_rejection
+/// found each): a page size outside 1 to 500 (was clamped), an array where the body is an object
+/// (serde filled the struct from it), a name over 100 characters counting its spaces.
+async fn what_the_document_refuses_is_refused(b: TestBackend) {
+    let app = TestApp::spawn(b).await;
+    for query in ["limit=0", "limit=501", "limit=2147483648"] {
+        for list in [
+            "/api/v1/channels",
+            "/api/v1/sessions",
+            "/api/v1/cases",
+            "/api/v1/quick-texts",
+        ] {
+            let r = app
+                .req(Method::GET, &format!("{list}?{query}"))
+                .send()
+                .await
+                .unwrap();
+            let body = expect(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+            assert!(
+                body["message"].as_str().unwrap().contains("limit"),
+                "{list}?{query}: {body}"
+            );
+        }
+    }
+    let r = app
+        .req(Method::GET, "/api/v1/channels?limit=500")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .req(Method::POST, "/api/v1/queues")
+        .json(&json!(["Array queue", "least_active", 0]))
+        .send()
+        .await
+        .unwrap();
+    let body = expect(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    assert!(
+        body["message"].as_str().unwrap().contains("object"),
+        "{body}"
+    );
+    let long = format!("{} ", "q".repeat(100));
+    let r = app
+        .req(Method::POST, "/api/v1/queues")
+        .json(&json!({"name": long}))
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    let r = app
+        .req(Method::POST, "/api/v1/queues")
+        .json(&json!({"name": " Padded "}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["name"], "Padded");
+}
+
 parley_store::on_both_backends!(
     missing_or_wrong_tokens_are_401,
     nul_characters_are_refused,
@@ -364,4 +424,5 @@ parley_store::on_both_backends!(
     invalid_phone_numbers_are_refused,
     oversized_bodies_are_413,
     bad_paths_and_queries,
+    what_the_document_refuses_is_refused,
 );

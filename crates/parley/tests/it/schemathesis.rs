@@ -1,6 +1,7 @@
 //! schemathesis against the `parley` binary just built: scripts/schemathesis.sh boots
 //! `parley demo` on a fresh database, aims schemathesis at its /api/openapi.json and fails on any
-//! server error (5xx) or panic. Bounded by the script: a fixed seed, a fixed number of examples
+//! server error (5xx), panic, or answer the document does not describe (status, content type,
+//! headers, body schema), or request the document refuses that the server takes. Bounded by the script: a fixed seed, a fixed number of examples
 //! per operation and a wall-clock timeout. The first run installs schemathesis (pinned in
 //! scripts/oracles/schemathesis/requirements.txt) into a venv under target/, so it needs PyPI once.
 
