@@ -60,8 +60,10 @@ const ROUNDS: usize = 20;
 const KILLS: usize = 12;
 /// The sender lease: how long a dead node's senders wait, and the bound on a node's recovery.
 const SENDER_LEASE_SECS: u64 = 3;
-/// Longer than any pause, so a frozen database never hands a running job to a second runner.
-const JOB_LEASE_SECS: u64 = 10;
+/// Longer than any pause plus the longest wait for a sender's rate
+/// (`parley_engine::outbound::rate::MAX_RATE_WAIT`, 20 s), so neither a frozen database nor a slow
+/// sender hands a running job to a second runner; a killed node's jobs come back this much later.
+const JOB_LEASE_SECS: u64 = 30;
 /// Provider calls in flight per outbound runner: with the runners, what a kill may resend.
 const CONCURRENCY: usize = 8;
 const CUSTOMERS: usize = 40;
@@ -69,7 +71,12 @@ const AGENTS: usize = 3;
 const AGENT_CAPACITY: usize = 4;
 /// One inbound webhook every this often during the chaos, one API send every `API_EVERY`.
 const INBOUND_EVERY: Duration = Duration::from_millis(100);
-const API_EVERY: Duration = Duration::from_millis(250);
+const API_EVERY: Duration = Duration::from_millis(400);
+/// API replies sent at once, now and then, to the slow sender's customers.
+const BURST: usize = 30;
+/// The slow sender's rate: a burst takes it seconds, so chaos strikes in the middle of batches
+/// that wait for the rate.
+const SLOW_MPS: u32 = 5;
 /// How long a request may take before the client gives up on that node (Twilio's own timeout).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Bounds on waiting for the other processes.
@@ -86,6 +93,7 @@ fn workspace(fake: &str) -> String {
     let mut yaml = String::from("queues:\n  - name: Support\n    routing_model: most_available\n");
     yaml.push_str("channels:\n");
     for (i, address) in ADDRESSES.iter().enumerate() {
+        let mps = if i == 0 { SLOW_MPS } else { 1000 };
         yaml.push_str(&format!(
             r#"  - name: Chaos {i}
     kind: sms
@@ -94,7 +102,7 @@ fn workspace(fake: &str) -> String {
     number_type: toll_free
     country: US
     consent_level: implicit
-    throughput_mps: 1000
+    throughput_mps: {mps}
     queue: Support
     settings:
       base_url: "{fake}"
@@ -463,6 +471,7 @@ struct Webhook {
     sid: String,
     from: String,
     channel: usize,
+    help: bool,
     accepted: bool,
     attempts: usize,
 }
@@ -517,6 +526,7 @@ impl Load {
             sid: sid.to_owned(),
             from: from.to_owned(),
             channel,
+            help: text == "HELP",
             accepted,
             attempts,
         }
@@ -891,18 +901,30 @@ async fn chaos_postgres_three_nodes_killed_and_database_paused_lose_nothing() {
         tokio::spawn(async move {
             let mut tasks = Vec::new();
             let mut pace = tokio::time::interval(API_EVERY);
-            for n in 0usize.. {
+            let mut next_burst = Instant::now() + Duration::from_secs(2);
+            let mut n = 0usize;
+            loop {
                 tokio::select! {
                     _ = pace.tick() => {}
                     _ = stop.changed() => break,
                 }
-                let session = sessions[rng.random_range(0..sessions.len())];
-                let node = rng.random_range(0..NODES);
-                let load = load.clone();
-                tasks.push(tokio::spawn(async move {
-                    let body = format!("agent reply {n}");
-                    (body.clone(), load.reply(node, session, &body).await)
-                }));
+                // A steady trickle on the fast sender (odd customers); now and then a burst on
+                // the slow one (even customers) that its rate spreads over seconds.
+                let mut picks = vec![2 * rng.random_range(0..CUSTOMERS / 2) + 1];
+                if Instant::now() >= next_burst {
+                    picks.extend((0..BURST).map(|_| 2 * rng.random_range(0..CUSTOMERS / 2)));
+                    next_burst =
+                        Instant::now() + Duration::from_millis(rng.random_range(5000..9000));
+                }
+                for c in picks {
+                    n += 1;
+                    let (session, node, load) =
+                        (sessions[c], rng.random_range(0..NODES), load.clone());
+                    tasks.push(tokio::spawn(async move {
+                        let body = format!("agent reply {n}");
+                        (body.clone(), load.reply(node, session, &body).await)
+                    }));
+                }
             }
             let mut done = Vec::new();
             for t in tasks {
@@ -1038,6 +1060,35 @@ async fn chaos_postgres_three_nodes_killed_and_database_paused_lose_nothing() {
         .collect();
     let twice: Vec<(&String, &usize)> = inbound_entries.iter().filter(|(_, n)| **n > 1).collect();
     let failed_over = webhooks.iter().filter(|w| w.attempts > 1).count();
+
+    // ---- Automatic answers: one per accepted HELP, one acknowledgment per conversation.
+    let mut answers_wrong = Vec::new();
+    for w in accepted.iter().filter(|w| w.help) {
+        let convs = &by_customer[&(w.channel, w.from.clone())];
+        let helps = convs
+            .iter()
+            .flat_map(|(_, entries)| entries)
+            .filter(|e| e.direction == Direction::Outbound && e.body == HELP_TEXT)
+            .count();
+        if helps != 1 {
+            answers_wrong.push(format!("{}: {helps} HELP answers", w.from));
+        }
+    }
+    for c in 0..CUSTOMERS {
+        let convs = &by_customer[&(c % ADDRESSES.len(), customer(c))];
+        let acks = convs
+            .iter()
+            .flat_map(|(_, entries)| entries)
+            .filter(|e| e.direction == Direction::Outbound && e.body == ACK_TEXT)
+            .count();
+        if convs.len() != 1 || acks != 1 {
+            answers_wrong.push(format!(
+                "{}: {} sessions, {acks} acknowledgments",
+                customer(c),
+                convs.len()
+            ));
+        }
+    }
 
     // ---- Sessions and routing.
     let mut two_open = Vec::new();
@@ -1235,8 +1286,11 @@ async fn chaos_postgres_three_nodes_killed_and_database_paused_lose_nothing() {
         offers.values().collect::<Vec<_>>()
     );
     println!(
-        "  leases: {} samples, {} hand-overs seen in the table, {} at the provider",
-        lease_watch.samples, lease_watch.handovers, provider_handovers
+        "  leases: {} samples, {} hand-overs seen in the table, {} at the provider ({} sends whose node was gone before it could be named)",
+        lease_watch.samples,
+        lease_watch.handovers,
+        provider_handovers,
+        sends.iter().filter(|s| s.node.is_none()).count()
     );
     println!(
         "  recovery: after a kill, ready within {:.2} s at most (per kill: {}); after a pause, every node within {:.2} s; sender lease {SENDER_LEASE_SECS} s",
@@ -1260,6 +1314,10 @@ async fn chaos_postgres_three_nodes_killed_and_database_paused_lose_nothing() {
     assert!(
         twice.is_empty(),
         "inbound messages with two entries: {twice:?}"
+    );
+    assert!(
+        answers_wrong.is_empty(),
+        "automatic answers not sent exactly once: {answers_wrong:?}"
     );
     assert!(
         two_open.is_empty(),
