@@ -57,7 +57,6 @@ use crate::process::{parley, serve_command};
 
 const NODES: usize = 3;
 const ROUNDS: usize = 20;
-const KILLS: usize = 12;
 /// The sender lease: how long a dead node's senders wait, and the bound on a node's recovery.
 const SENDER_LEASE_SECS: u64 = 3;
 /// Longer than any pause plus the longest wait for a sender's rate
@@ -72,11 +71,47 @@ const AGENT_CAPACITY: usize = 4;
 /// One inbound webhook every this often during the chaos, one API send every `API_EVERY`.
 const INBOUND_EVERY: Duration = Duration::from_millis(100);
 const API_EVERY: Duration = Duration::from_millis(400);
-/// API replies sent at once, now and then, to the slow sender's customers.
-const BURST: usize = 30;
-/// The slow sender's rate: a burst takes it seconds, so chaos strikes in the middle of batches
-/// that wait for the rate.
-const SLOW_MPS: u32 = 5;
+/// How hard the chaos hits. The default fits the test command's time; `PARLEY_CHAOS_HEAVY=1`
+/// makes 16 of the 20 rounds long database pauses (past the sender lease) and the slow sender's
+/// bursts bigger: the run that found batches outliving their leases (see the report of issue 17,
+/// and `outbound::CALL_MARGIN`, `SenderLeases::holds`). It takes a few minutes, and its recovery
+/// times are not asserted (a loaded database answers `/readyz` late).
+#[derive(Debug, Clone)]
+struct Profile {
+    heavy: bool,
+    kills: usize,
+    pause_ms: std::ops::Range<u64>,
+    /// API replies sent at once, now and then, to the slow sender's customers, and how often.
+    burst: usize,
+    burst_every_ms: std::ops::Range<u64>,
+    /// The slow sender's rate: a burst takes it seconds, so chaos strikes in the middle of
+    /// batches that wait for the rate.
+    slow_mps: u32,
+}
+
+impl Profile {
+    fn from_env() -> Self {
+        if std::env::var("PARLEY_CHAOS_HEAVY").is_ok_and(|v| v == "1") {
+            Self {
+                heavy: true,
+                kills: 4,
+                pause_ms: 3500..4500,
+                burst: 50,
+                burst_every_ms: 5000..8000,
+                slow_mps: 10,
+            }
+        } else {
+            Self {
+                heavy: false,
+                kills: 12,
+                pause_ms: 1500..4000,
+                burst: 30,
+                burst_every_ms: 5000..9000,
+                slow_mps: 5,
+            }
+        }
+    }
+}
 /// How long a request may take before the client gives up on that node (Twilio's own timeout).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Bounds on waiting for the other processes.
@@ -89,11 +124,11 @@ const AUTH_TOKEN: &str = "chaos-twilio-token";
 const ACCOUNT_SID: &str = "AC00000000000000000000000000c4a05";
 const ADDRESSES: [&str; 2] = ["+14155550100", "+14155550101"];
 
-fn workspace(fake: &str) -> String {
+fn workspace(fake: &str, slow_mps: u32) -> String {
     let mut yaml = String::from("queues:\n  - name: Support\n    routing_model: most_available\n");
     yaml.push_str("channels:\n");
     for (i, address) in ADDRESSES.iter().enumerate() {
-        let mps = if i == 0 { SLOW_MPS } else { 1000 };
+        let mps = if i == 0 { slow_mps } else { 1000 };
         yaml.push_str(&format!(
             r#"  - name: Chaos {i}
     kind: sms
@@ -708,8 +743,9 @@ async fn chaos_postgres_three_nodes_killed_and_database_paused_lose_nothing() {
     // used is this test's own.
     let _ = parley_testkit::db::pg_url();
     let seed = seed();
+    let profile = Profile::from_env();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    println!("chaos: seed {seed} (PARLEY_CHAOS_SEED replays it)");
+    println!("chaos: seed {seed} (PARLEY_CHAOS_SEED replays it), {profile:?}");
     let pg = Postgres::start();
     let db = pg.url.clone();
 
@@ -718,7 +754,7 @@ async fn chaos_postgres_three_nodes_killed_and_database_paused_lose_nothing() {
     let (fake_url, fake) = fake_provider(registry.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("workspace.yaml");
-    std::fs::write(&file, workspace(&fake_url)).unwrap();
+    std::fs::write(&file, workspace(&fake_url, profile.slow_mps)).unwrap();
     let out = parley(&db, 0, &["apply", "-f", file.to_str().unwrap()])
         .stderr(Stdio::piped())
         .output()
@@ -898,6 +934,7 @@ async fn chaos_postgres_three_nodes_killed_and_database_paused_lose_nothing() {
         let (load, mut stop) = (load.clone(), stop_rx.clone());
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x2);
         let sessions = sessions.clone();
+        let burst = profile.clone();
         tokio::spawn(async move {
             let mut tasks = Vec::new();
             let mut pace = tokio::time::interval(API_EVERY);
@@ -912,9 +949,9 @@ async fn chaos_postgres_three_nodes_killed_and_database_paused_lose_nothing() {
                 // the slow one (even customers) that its rate spreads over seconds.
                 let mut picks = vec![2 * rng.random_range(0..CUSTOMERS / 2) + 1];
                 if Instant::now() >= next_burst {
-                    picks.extend((0..BURST).map(|_| 2 * rng.random_range(0..CUSTOMERS / 2)));
-                    next_burst =
-                        Instant::now() + Duration::from_millis(rng.random_range(5000..9000));
+                    picks.extend((0..burst.burst).map(|_| 2 * rng.random_range(0..CUSTOMERS / 2)));
+                    next_burst = Instant::now()
+                        + Duration::from_millis(rng.random_range(burst.burst_every_ms.clone()));
                 }
                 for c in picks {
                     n += 1;
@@ -935,7 +972,7 @@ async fn chaos_postgres_three_nodes_killed_and_database_paused_lose_nothing() {
     };
 
     // The rounds: a shuffled mix of kills and pauses, each after a random quiet spell.
-    let mut kinds: Vec<bool> = (0..ROUNDS).map(|r| r < KILLS).collect();
+    let mut kinds: Vec<bool> = (0..ROUNDS).map(|r| r < profile.kills).collect();
     kinds.shuffle(&mut rng);
     let mut events: Vec<Chaos> = Vec::new();
     let mut kill_recovery: Vec<(String, Duration)> = Vec::new();
@@ -968,7 +1005,7 @@ async fn chaos_postgres_three_nodes_killed_and_database_paused_lose_nothing() {
             );
             kill_recovery.push((label, took));
         } else {
-            let pause = Duration::from_millis(rng.random_range(1500..4000));
+            let pause = Duration::from_millis(rng.random_range(profile.pause_ms.clone()));
             let at = Instant::now();
             let paused = pg.pause();
             let frozen = paused.pids.len();
@@ -1377,7 +1414,7 @@ async fn chaos_postgres_three_nodes_killed_and_database_paused_lose_nothing() {
         "live sender leases held by dead nodes: {final_holders:?}"
     );
     assert!(
-        max_kill_recovery <= lease && max_pause_recovery <= lease,
+        profile.heavy || (max_kill_recovery <= lease && max_pause_recovery <= lease),
         "a node was not ready again within the {SENDER_LEASE_SECS} s sender lease"
     );
     store.close().await;
