@@ -334,9 +334,10 @@ impl Outbound {
 
     /// Whether the provider may be called for `target` now, after the wait for its sender's rate:
     /// only while this node still holds the sender's lease and the job's own lease has time left.
-    /// Otherwise nothing is sent and the job comes back (to the sender's node) like any transient
-    /// failure: the lease may be another node's by now, or the job another runner's.
-    fn may_call(&self, target: &Target) -> Result<(), Verdict> {
+    /// Otherwise (the verdict answered) nothing is sent and the job comes back (to the sender's
+    /// node) like any transient failure: the lease may be another node's by now, or the job
+    /// another runner's.
+    fn no_call(&self, target: &Target) -> Option<Verdict> {
         let now = self.clock.now();
         let lease = SenderLeases::name(target.channel.id);
         let why = if target.call_by.is_some_and(|by| now >= by) {
@@ -344,10 +345,10 @@ impl Outbound {
         } else if !self.leases.holds(&lease) {
             "this node's lease on the sender ran out before the call"
         } else {
-            return Ok(());
+            return None;
         };
         metrics::counter!("parley_outbound_not_called_total").increment(1);
-        Err(crate::outbound::verdict::transient(
+        Some(crate::outbound::verdict::transient(
             &target.entry,
             ErrorCode::ServiceUnavailable,
             &format!("not sent: {why}"),
@@ -441,7 +442,7 @@ impl Outbound {
         {
             return verdict;
         }
-        if let Err(verdict) = self.may_call(target) {
+        if let Some(verdict) = self.no_call(target) {
             return verdict;
         }
         let answer = transport.execute(&request_http).await;

@@ -697,12 +697,11 @@ where
     }
 }
 
+/// A session and its entries.
+type Conversation = (parley_store::Session, Vec<parley_store::Entry>);
+
 /// Every session of a customer on a channel, and their entries.
-async fn conversations(
-    store: &Store,
-    channel: uuid::Uuid,
-    number: &str,
-) -> Vec<(parley_store::Session, Vec<parley_store::Entry>)> {
+async fn conversations(store: &Store, channel: uuid::Uuid, number: &str) -> Vec<Conversation> {
     let Some(user) = store.messaging_user_by_key(channel, number).await.unwrap() else {
         return Vec::new();
     };
@@ -823,7 +822,7 @@ async fn chaos_postgres_three_nodes_killed_and_database_paused_lose_nothing() {
         nodes: Vec::new(),
         registry: registry.clone(),
     };
-    let mut generation = vec![0usize; NODES];
+    let mut generation = [0usize; NODES];
     for slot in 0..NODES {
         let node = cluster.start(slot, 0, parley_testkit::free_port()).await;
         cluster.nodes.push(node);
@@ -1068,15 +1067,12 @@ async fn chaos_postgres_three_nodes_killed_and_database_paused_lose_nothing() {
             logs.display()
         );
     }
-    let mut by_customer: BTreeMap<
-        (usize, String),
-        Vec<(parley_store::Session, Vec<parley_store::Entry>)>,
-    > = BTreeMap::new();
+    let mut by_customer: BTreeMap<(usize, String), Vec<Conversation>> = BTreeMap::new();
     for w in &webhooks {
-        let key = (w.channel, w.from.clone());
-        if !by_customer.contains_key(&key) {
-            let convs = conversations(&store, channels[w.channel].0, &w.from).await;
-            by_customer.insert(key, convs);
+        if let std::collections::btree_map::Entry::Vacant(slot) =
+            by_customer.entry((w.channel, w.from.clone()))
+        {
+            slot.insert(conversations(&store, channels[w.channel].0, &w.from).await);
         }
     }
     let mut inbound_entries: HashMap<String, usize> = HashMap::new();
