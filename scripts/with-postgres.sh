@@ -3,7 +3,10 @@
 #
 # The server runs as the `postgres` user when this runs as root (initdb and postgres refuse root),
 # on a free loopback port with a private data directory that is removed at the end, whatever
-# happens. The command sees its URL in PARLEY_TEST_PG_URL. Tests trade durability for speed
+# happens. The command sees its URL in PARLEY_TEST_PG_URL and its data directory in
+# PARLEY_TEST_PG_DATA (whose postmaster.pid names the server's process, for tests that pause it:
+# crates/parley/tests/it/chaos.rs runs a server of its own through this script for that, so no
+# other test stalls). Tests trade durability for speed
 # (fsync off); set PG_DURABLE=1 to keep PostgreSQL's defaults, as the benchmarks do.
 set -euo pipefail
 
@@ -38,6 +41,7 @@ if [ "${PG_DURABLE:-0}" != 1 ]; then
 fi
 as_pg "$PG_BIN/pg_ctl" -D "$workdir/data" -l "$workdir/postgres.log" -w -t 60 -o "$opts" start >/dev/null
 export PARLEY_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+export PARLEY_TEST_PG_DATA="$workdir/data"
 echo "throwaway PostgreSQL 15 on 127.0.0.1:$port" >&2
 
 "$@"

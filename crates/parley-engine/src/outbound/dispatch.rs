@@ -253,7 +253,11 @@ impl Outbound {
             });
             failed.extend(verdicts.into_iter().map(|v| (index, v)));
             let bulk = chunk.is_some();
-            for target in targets {
+            let call_by = job
+                .lease_until
+                .map(|until| Timestamp(until).minus(outbound::CALL_MARGIN));
+            for mut target in targets {
+                target.call_by = call_by;
                 spawns.push((index, job.id, job.attempts, bulk, target));
             }
         }
@@ -567,6 +571,7 @@ impl Found<'_> {
             purpose,
             last_attempt,
             template_approved,
+            call_by: None,
         }))
     }
 

@@ -71,6 +71,18 @@ impl SenderLeases {
         names
     }
 
+    /// Whether this node's hold on `name`, as it last wrote it, still has more than a quarter of
+    /// the TTL to run: asked (without a query) right before each provider call. A batch can
+    /// outlast the check its plan made (a sender's rate spreads it over seconds, the database may
+    /// stall meanwhile so renewals fail); a node that could not renew must stop calling before
+    /// its lease runs out and another node takes the sender over, not when its batch ends.
+    pub fn holds(&self, name: &str) -> bool {
+        let now = self.clock.now();
+        self.lock()
+            .get(name)
+            .is_some_and(|until| until.since(now) > self.ttl / 4)
+    }
+
     /// Whether this node may drive the sender of lease `name` now: yes without a query while
     /// more than half of the TTL is left, otherwise after taking or extending it in the store.
     pub async fn hold(&self, name: &str) -> Result<bool, StoreError> {

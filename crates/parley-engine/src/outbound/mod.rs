@@ -80,6 +80,12 @@ pub use crate::jobs::{
     BULK_PRIORITY, REPLY_PRIORITY, SendRequest, auto_response_entry, is_last_attempt, send_job,
 };
 pub use crate::outbound::rate::{MAX_PAUSE, MAX_RATE_WAIT, rate_permits, sender_rate};
+
+/// No provider call starts this close to the end of its job's lease: the call and the commit of
+/// its answer must be done before the lease runs out and another runner may claim the job again
+/// (with its entry still `queued`) and send it a second time. A batch that waited this long for
+/// its sender's rate or a stalled database gives the rest of its jobs back instead.
+pub const CALL_MARGIN: Duration = Duration::from_secs(10);
 pub(crate) use crate::outbound::verdict::{ambiguous, dispatched, fail, transient};
 
 pub const QUEUE: &str = Queue::Outbound.as_str();
@@ -263,6 +269,10 @@ impl Outbound {
             Ok(false) => return JobOutcome::Retry(format!("{lease} is held by another node")),
             Err(e) => return JobOutcome::Retry(e.to_string()),
         }
+        let mut target = target;
+        target.call_by = job
+            .lease_until
+            .map(|until| Timestamp(until).minus(CALL_MARGIN));
         let span = crate::outbound::verdict::send_span(job.id, job.attempts, &target);
         let verdict = self.decide(&target).instrument(span).await;
         let outcome = verdict.outcome.clone();
@@ -318,7 +328,32 @@ impl Outbound {
             purpose: request.purpose,
             last_attempt,
             template_approved,
+            call_by: None,
         }))
+    }
+
+    /// Whether the provider may be called for `target` now, after the wait for its sender's rate:
+    /// only while this node still holds the sender's lease and the job's own lease has time left.
+    /// Otherwise (the verdict answered) nothing is sent and the job comes back (to the sender's
+    /// node) like any transient failure: the lease may be another node's by now, or the job
+    /// another runner's.
+    fn no_call(&self, target: &Target) -> Option<Verdict> {
+        let now = self.clock.now();
+        let lease = SenderLeases::name(target.channel.id);
+        let why = if target.call_by.is_some_and(|by| now >= by) {
+            "its job's lease runs out before the provider could answer"
+        } else if !self.leases.holds(&lease) {
+            "this node's lease on the sender ran out before the call"
+        } else {
+            return None;
+        };
+        metrics::counter!("parley_outbound_not_called_total").increment(1);
+        Some(crate::outbound::verdict::transient(
+            &target.entry,
+            ErrorCode::ServiceUnavailable,
+            &format!("not sent: {why}"),
+            target.last_attempt,
+        ))
     }
 
     /// Authorize, fit, prepare, wait for the sender's rate, call the provider, and say what that
@@ -333,6 +368,7 @@ impl Outbound {
             purpose,
             last_attempt,
             template_approved,
+            call_by: _,
         } = target;
         let (channel, last_attempt) = (channel.as_ref(), *last_attempt);
         let now = self.clock.now();
@@ -404,6 +440,9 @@ impl Outbound {
             .admit(entry, channel, permits, last_attempt)
             .await
         {
+            return verdict;
+        }
+        if let Some(verdict) = self.no_call(target) {
             return verdict;
         }
         let answer = transport.execute(&request_http).await;

@@ -28,6 +28,9 @@ pub(crate) struct Target {
     pub(crate) last_attempt: bool,
     /// The entry's template is approved right now (true for entries without one).
     pub(crate) template_approved: bool,
+    /// No provider call may start from this moment: its job's lease ends soon after, and a call
+    /// answered later could race another runner that claimed the job again (`None`: no bound).
+    pub(crate) call_by: Option<Timestamp>,
 }
 
 /// The span of one send: its job, entry, session and channel (debug level, so a busy dispatcher

@@ -456,6 +456,51 @@ async fn a_timeout_is_ambiguous_and_never_resent(b: TestBackend) {
     assert_eq!(seen.lock().unwrap().twilio_sends.len(), 1);
 }
 
+/// A send whose job's lease is about to run out (its batch waited that long for the sender's rate
+/// or for a stalled database) is given back without calling the provider: a call answered after
+/// the lease could race another runner that claimed the job again and sent the message a second
+/// time, as the chaos test (crates/parley/tests/it/chaos.rs) saw. Claimed again, it goes once.
+async fn a_send_near_the_end_of_its_job_lease_is_given_back_without_a_call(b: TestBackend) {
+    let w = world(b).await;
+    let (base, seen) = fake_twilio().await;
+    let channel = twilio_channel(&w, &base, Some(100)).await;
+    let entry = queued_reply(&w, &channel, OK_TO, "Late one", None).await;
+    let job = claimed_job(&w, &entry).await;
+    // 55 s into its 60 s lease: too late to start a call (outbound::CALL_MARGIN).
+    w.clock.advance(Duration::from_secs(55));
+    w.outbound.send_batch(vec![job.clone()]).await;
+    assert!(seen.lock().unwrap().twilio_sends.is_empty(), "no call");
+    let stored = w.store.entry(entry.id).await.unwrap();
+    assert_eq!(stored.status, EntryStatus::Queued);
+    assert!(
+        stored
+            .provider_error
+            .as_deref()
+            .is_some_and(|e| e.contains("lease")),
+        "{:?}",
+        stored.provider_error
+    );
+    assert_eq!(w.store.job(job.id).await.unwrap().state, JobState::Ready);
+
+    w.clock.advance(Duration::from_secs(600));
+    let jobs = w
+        .store
+        .claim_jobs(ClaimRequest {
+            queue: outbound::QUEUE,
+            worker: "again",
+            limit: 10,
+            lease: Duration::from_secs(60),
+            now: w.clock.now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1);
+    w.outbound.send_batch(jobs).await;
+    assert_eq!(seen.lock().unwrap().twilio_sends.len(), 1);
+    let stored = w.store.entry(entry.id).await.unwrap();
+    assert!(stored.provider_message_id.is_some(), "{stored:?}");
+}
+
 async fn too_long_sms_is_refused_with_3004_without_a_call(b: TestBackend) {
     let w = world(b).await;
     let (base, seen) = fake_twilio().await;
@@ -802,6 +847,7 @@ async fn a_campaign_chunk_retries_only_its_failed_message_on_its_own(b: TestBack
 }
 
 parley_store::on_both_backends!(
+    a_send_near_the_end_of_its_job_lease_is_given_back_without_a_call,
     a_campaign_chunk_retries_only_its_failed_message_on_its_own,
     a_batch_commits_fast_sends_while_a_slow_one_is_in_flight,
     twilio_accepts_a_well_formed_request,

@@ -372,7 +372,39 @@ async fn each_sender_is_driven_by_one_node_and_taken_over_after_the_ttl(b: TestB
     store_b.close().await;
 }
 
+/// What a node asks right before each provider call (`SenderLeases::holds`, no query): its hold
+/// as it last wrote it stops counting a quarter of the TTL before it runs out, counts again once
+/// renewed, and not at all once another node took the sender over. A batch that outlived its
+/// plan's check (the sender's rate, a database that stalled and let the lease lapse) stops
+/// calling the provider before another node may drive the sender; the chaos test
+/// (crates/parley/tests/it/chaos.rs) saw two nodes send for one sender before this.
+async fn a_hold_stops_counting_before_the_lease_runs_out(b: TestBackend) {
+    let db = fresh(b).await;
+    let clock = Arc::new(ManualClock::new(T0));
+    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    let a = SenderLeases::new(db.store.clone(), dyn_clock.clone(), "node-a".into(), TTL);
+    let b = SenderLeases::new(db.store.clone(), dyn_clock, "node-b".into(), TTL);
+    let name = "sender:held";
+    assert!(!a.holds(name), "never taken");
+    assert!(a.hold(name).await.unwrap());
+    assert!(a.holds(name));
+    clock.advance(Duration::from_millis(11_000));
+    assert!(a.holds(name), "4 s of 15 left");
+    clock.advance(Duration::from_millis(500));
+    assert!(!a.holds(name), "3.5 s left: less than a quarter");
+    a.maintain(&[]).await.unwrap();
+    assert!(a.holds(name), "renewed");
+    // The renewals stop (the database stalled); the lease runs out and node b takes it.
+    clock.advance(TTL);
+    assert!(!a.holds(name));
+    assert!(b.hold(name).await.unwrap());
+    a.maintain(&[]).await.unwrap();
+    assert!(!a.holds(name), "lost to node b");
+    assert!(b.holds(name));
+}
+
 parley_store::on_both_backends!(
+    a_hold_stops_counting_before_the_lease_runs_out,
     the_store_lease_is_exclusive_until_it_expires,
     each_sender_is_driven_by_one_node_and_taken_over_after_the_ttl,
 );

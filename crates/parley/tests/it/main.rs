@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod campaign_crash;
+mod chaos;
 mod crash;
 mod flow_crash;
 mod process;
