@@ -281,12 +281,17 @@ fn is_edge_noise(c: char) -> bool {
 /// case-folded, accents removed (NFD, then combining marks dropped), inner whitespace collapsed to
 /// single spaces. Two texts are the same keyword exactly when their normal forms are equal.
 ///
-/// Case folding maps to upper case and back to lower case, which folds `ß` to `ss` and final sigma
-/// to sigma as full Unicode case folding does; plain `to_lowercase` would not.
+/// Case folding maps to upper case and back to lower case, twice, which folds `ß` and `ẞ` to `ss`
+/// and final sigma to sigma as full Unicode case folding does; plain `to_lowercase` would not.
+/// The normal form of a normal form is itself.
 pub fn normalize(text: &str) -> String {
     // Fold before trimming: dropping a combining mark can expose punctuation at an edge.
+    // Two rounds: the capital sharp s (U+1E9E) lowers to `ß`, which only a second round turns
+    // into `ss`; with one, "STRAẞE" and "straße" had different forms (found by fuzzing).
     let folded: String = text
         .chars()
+        .flat_map(char::to_uppercase)
+        .flat_map(char::to_lowercase)
         .flat_map(char::to_uppercase)
         .flat_map(char::to_lowercase)
         .nfd()
@@ -1018,6 +1023,26 @@ mod tests {
         assert_eq!(normalize("Stop   please!"), "stop please");
         assert_eq!(normalize("stop 🙂"), "stop 🙂");
         assert_eq!(normalize("?!"), "");
+    }
+
+    /// Found by fuzz/fuzz_targets/keywords.rs (seed fuzz/corpus/keywords/unicode_fold): the
+    /// capital sharp s lowered to `ß` in one round of folding, so its normal form was not normal.
+    #[test]
+    fn capital_sharp_s_folds_like_small_sharp_s() {
+        let text = "STRA\u{1E9E}E\u{200D}";
+        assert_eq!(normalize(text), "strasse");
+        assert_eq!(normalize(&normalize(text)), normalize(text));
+        assert_eq!(normalize(text), normalize("straße"));
+        let mut c = KeywordConfig::defaults(HELP_EN);
+        c.languages[0].custom.push(CustomKeyword {
+            keyword: "straße".into(),
+            response: "Willkommen".into(),
+        });
+        let p = ChannelProfile::new(ChannelKind::Sms, ConsentLevel::Implicit);
+        assert_eq!(
+            matched(&c, &p, text).map(|(list, _)| list),
+            Some(KeywordList::Custom)
+        );
     }
 
     #[test]

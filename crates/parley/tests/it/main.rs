@@ -4,6 +4,7 @@
 mod campaign_crash;
 mod crash;
 mod flow_crash;
+mod fuzz;
 mod process;
 mod schemathesis;
 mod smpp_crash;
