@@ -23,8 +23,9 @@
 # `cargo fuzz run <target>` (nightly, with ASan) or `cargo +stable fuzz run --sanitizer none
 # <target>` work from the repository root.
 #
-# Environment: FUZZ_TARGET_DIR (default target/fuzz: the instrumented build, the working corpus
-# each run grows in <dir>/corpus/<target>, and crashing inputs in <dir>/artifacts/<target>),
+# Environment: FUZZ_TARGET_DIR (default fuzz/ in CARGO_TARGET_DIR or target/: the instrumented
+# build, the working corpus each run grows in <dir>/corpus/<target>, crashing inputs in
+# <dir>/artifacts/<target>, and each target's libFuzzer log in <dir>/logs),
 # FUZZ_TIMEOUT (seconds one input may take, default 10), FUZZ_RSS_MB (default 2048). Extra
 # libFuzzer flags: FUZZ_ARGS. The committed seeds in fuzz/corpus/<target> are read, never
 # written.
@@ -41,7 +42,9 @@ for t in "${targets[@]}"; do
   [ -f "$root/fuzz/fuzz_targets/$t.rs" ] || { echo "fuzz.sh: no target '$t' (targets: ${all[*]})" >&2; exit 2; }
 done
 
-dir="${FUZZ_TARGET_DIR:-$root/target/fuzz}"
+# Beside the workspace's build (CI keeps CARGO_TARGET_DIR across runs), never inside it: the
+# instrumented build has flags of its own.
+dir="${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$root/target}/fuzz}"
 host=$(rustc -vV | sed -n 's/^host: //p')
 [ -n "$host" ] || { echo "fuzz.sh: cannot read the host triple from rustc -vV" >&2; exit 2; }
 
@@ -79,8 +82,8 @@ for t in "${targets[@]}"; do
   artifacts="$dir/artifacts/$t"
   log="$dir/logs/$t.log"
   mkdir -p "$corpus" "$artifacts" "$dir/logs"
-  # Inputs written by an earlier crash of this target would be mistaken for this run's.
-  find "$artifacts" -type f -delete
+  # Earlier crashes' inputs stay; this run's are those newer than its start mark.
+  touch "$dir/logs/$t.start"
   # New inputs go to the first corpus directory (the working one); the seeds are only read.
   # shellcheck disable=SC2086
   "$bin" -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-10}" \
@@ -101,7 +104,7 @@ for t in "${targets[@]}"; do
     summary+=("fuzz: $row  ok")
   else
     failed=$((failed + 1))
-    crash=$(find "$artifacts" -type f | head -n 1)
+    crash=$(find "$artifacts" -type f -newer "$dir/logs/$t.start" | head -n 1)
     summary+=("fuzz: $row  FAILED (exit $code) input: ${crash:-none written}")
     echo "fuzz: $t failed (exit $code); the end of its log ($log):" >&2
     tail -n 60 "$log" >&2

@@ -319,6 +319,18 @@ pub enum KeywordFormatError {
     Digit(char),
     #[error("it contains the special character '{0}'; use letters only")]
     Special(char),
+    /// Only accents or other marks, which matching drops: the keyword could never be matched.
+    #[error("it has no letter left once accents are removed")]
+    OnlyMarks,
+}
+
+/// A keyword that would match nothing: its normal form is empty although it has characters.
+pub(crate) fn only_marks(keyword: &str) -> Result<(), KeywordFormatError> {
+    if normalize(keyword).is_empty() {
+        Err(KeywordFormatError::OnlyMarks)
+    } else {
+        Ok(())
+    }
 }
 
 /// Custom keywords are letters only: no digits, no special characters, no spaces. Accented letters
@@ -339,7 +351,7 @@ pub fn check_custom_keyword(keyword: &str) -> Result<(), KeywordFormatError> {
             return Err(KeywordFormatError::Special(c));
         }
     }
-    Ok(())
+    only_marks(keyword)
 }
 
 /// Provider keywords are assigned by the carrier and may hold digits, but are one word.
@@ -356,7 +368,9 @@ fn check_provider_keyword(keyword: &str) -> Result<(), KeywordFormatError> {
             return Err(KeywordFormatError::Special(c));
         }
     }
-    Ok(())
+    // A provider keyword that normalises to nothing picks no message, so on its shared short
+    // code even STOP would never be read (found by fuzzing).
+    only_marks(keyword)
 }
 
 /// A custom keyword and the text it answers with.
@@ -1023,6 +1037,31 @@ mod tests {
         assert_eq!(normalize("Stop   please!"), "stop please");
         assert_eq!(normalize("stop 🙂"), "stop 🙂");
         assert_eq!(normalize("?!"), "");
+    }
+
+    /// Found by fuzz/fuzz_targets/keywords.rs (fuzz/corpus/keywords/provider_keyword_marks): a
+    /// provider keyword of combining marks only was valid, yet normalises to nothing, so no
+    /// message, STOP included, was ever for its program.
+    #[test]
+    fn a_keyword_of_marks_only_is_refused() {
+        let mut p = ChannelProfile::new(ChannelKind::Sms, ConsentLevel::Implicit);
+        p.number_type = Some(NumberType::SharedShortCode);
+        p.provider_keyword = Some("\u{59A}".into());
+        let c = KeywordConfig::defaults(HELP_EN);
+        assert_eq!(c.match_text(&p, "\u{59A} STOP"), None);
+        let errors = c.validate(&p).unwrap_err().errors;
+        assert!(
+            errors.contains(&KeywordConfigError::InvalidProviderKeyword {
+                keyword: "\u{59A}".into(),
+                problem: KeywordFormatError::OnlyMarks,
+            }),
+            "{errors:?}"
+        );
+        assert_eq!(
+            check_custom_keyword("\u{301}\u{93E}"),
+            Err(KeywordFormatError::OnlyMarks)
+        );
+        assert_eq!(check_custom_keyword("e\u{301}"), Ok(()));
     }
 
     /// Found by fuzz/fuzz_targets/keywords.rs (seed fuzz/corpus/keywords/unicode_fold): the
