@@ -312,7 +312,8 @@ fn check_provider_keyword(keyword: &str) -> Result<(), KeywordFormatError> {
     match keyword.chars().find(|c| !c.is_alphanumeric()) {
         Some(c) if c.is_whitespace() => Err(KeywordFormatError::Space),
         Some(c) => Err(KeywordFormatError::Special(c)),
-        None => Ok(()),
+        // Spacing marks such as U+093E are alphanumeric, but matching drops them.
+        None => crate::keywords::only_marks(keyword),
     }
 }
 
@@ -575,6 +576,29 @@ mod tests {
             ProcessStatus::Started,
             inbound,
         )
+    }
+
+    /// The process side of a fuzzing finding (see keywords' `a_keyword_of_marks_only_is_refused`):
+    /// a spacing mark is alphanumeric but normalises to nothing, which the channel's own lists
+    /// can never match on the same shared short code.
+    #[test]
+    fn a_provider_keyword_of_marks_only_is_refused() {
+        let mut p = started(ProcessType::Unsubscribe, shared("\u{93E}"));
+        p.custom_keywords = vec!["\u{301}".into()];
+        let err = validate_process(&p, &[]).unwrap_err();
+        assert_eq!(
+            err.errors,
+            vec![
+                ProcessError::InvalidProviderKeyword {
+                    keyword: "\u{93E}".into(),
+                    problem: KeywordFormatError::OnlyMarks
+                },
+                ProcessError::InvalidCustomKeyword {
+                    keyword: "\u{301}".into(),
+                    problem: KeywordFormatError::OnlyMarks
+                },
+            ]
+        );
     }
 
     #[test]

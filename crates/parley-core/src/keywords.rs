@@ -281,12 +281,17 @@ fn is_edge_noise(c: char) -> bool {
 /// case-folded, accents removed (NFD, then combining marks dropped), inner whitespace collapsed to
 /// single spaces. Two texts are the same keyword exactly when their normal forms are equal.
 ///
-/// Case folding maps to upper case and back to lower case, which folds `ß` to `ss` and final sigma
-/// to sigma as full Unicode case folding does; plain `to_lowercase` would not.
+/// Case folding maps to upper case and back to lower case, twice, which folds `ß` and `ẞ` to `ss`
+/// and final sigma to sigma as full Unicode case folding does; plain `to_lowercase` would not.
+/// The normal form of a normal form is itself.
 pub fn normalize(text: &str) -> String {
     // Fold before trimming: dropping a combining mark can expose punctuation at an edge.
+    // Two rounds: the capital sharp s (U+1E9E) lowers to `ß`, which only a second round turns
+    // into `ss`; with one, "STRAẞE" and "straße" had different forms (found by fuzzing).
     let folded: String = text
         .chars()
+        .flat_map(char::to_uppercase)
+        .flat_map(char::to_lowercase)
         .flat_map(char::to_uppercase)
         .flat_map(char::to_lowercase)
         .nfd()
@@ -314,6 +319,18 @@ pub enum KeywordFormatError {
     Digit(char),
     #[error("it contains the special character '{0}'; use letters only")]
     Special(char),
+    /// Only accents or other marks, which matching drops: the keyword could never be matched.
+    #[error("it has no letter left once accents are removed")]
+    OnlyMarks,
+}
+
+/// A keyword that would match nothing: its normal form is empty although it has characters.
+pub(crate) fn only_marks(keyword: &str) -> Result<(), KeywordFormatError> {
+    if normalize(keyword).is_empty() {
+        Err(KeywordFormatError::OnlyMarks)
+    } else {
+        Ok(())
+    }
 }
 
 /// Custom keywords are letters only: no digits, no special characters, no spaces. Accented letters
@@ -334,7 +351,7 @@ pub fn check_custom_keyword(keyword: &str) -> Result<(), KeywordFormatError> {
             return Err(KeywordFormatError::Special(c));
         }
     }
-    Ok(())
+    only_marks(keyword)
 }
 
 /// Provider keywords are assigned by the carrier and may hold digits, but are one word.
@@ -351,7 +368,9 @@ fn check_provider_keyword(keyword: &str) -> Result<(), KeywordFormatError> {
             return Err(KeywordFormatError::Special(c));
         }
     }
-    Ok(())
+    // A provider keyword that normalises to nothing picks no message, so on its shared short
+    // code even STOP would never be read (found by fuzzing).
+    only_marks(keyword)
 }
 
 /// A custom keyword and the text it answers with.
@@ -1018,6 +1037,51 @@ mod tests {
         assert_eq!(normalize("Stop   please!"), "stop please");
         assert_eq!(normalize("stop 🙂"), "stop 🙂");
         assert_eq!(normalize("?!"), "");
+    }
+
+    /// Found by fuzz/fuzz_targets/keywords.rs (fuzz/corpus/keywords/provider_keyword_marks): a
+    /// provider keyword of combining marks only was valid, yet normalises to nothing, so no
+    /// message, STOP included, was ever for its program.
+    #[test]
+    fn a_keyword_of_marks_only_is_refused() {
+        let mut p = ChannelProfile::new(ChannelKind::Sms, ConsentLevel::Implicit);
+        p.number_type = Some(NumberType::SharedShortCode);
+        p.provider_keyword = Some("\u{59A}".into());
+        let c = KeywordConfig::defaults(HELP_EN);
+        assert_eq!(c.match_text(&p, "\u{59A} STOP"), None);
+        let errors = c.validate(&p).unwrap_err().errors;
+        assert!(
+            errors.contains(&KeywordConfigError::InvalidProviderKeyword {
+                keyword: "\u{59A}".into(),
+                problem: KeywordFormatError::OnlyMarks,
+            }),
+            "{errors:?}"
+        );
+        assert_eq!(
+            check_custom_keyword("\u{301}\u{93E}"),
+            Err(KeywordFormatError::OnlyMarks)
+        );
+        assert_eq!(check_custom_keyword("e\u{301}"), Ok(()));
+    }
+
+    /// Found by fuzz/fuzz_targets/keywords.rs (seed fuzz/corpus/keywords/unicode_fold): the
+    /// capital sharp s lowered to `ß` in one round of folding, so its normal form was not normal.
+    #[test]
+    fn capital_sharp_s_folds_like_small_sharp_s() {
+        let text = "STRA\u{1E9E}E\u{200D}";
+        assert_eq!(normalize(text), "strasse");
+        assert_eq!(normalize(&normalize(text)), normalize(text));
+        assert_eq!(normalize(text), normalize("straße"));
+        let mut c = KeywordConfig::defaults(HELP_EN);
+        c.languages[0].custom.push(CustomKeyword {
+            keyword: "straße".into(),
+            response: "Willkommen".into(),
+        });
+        let p = ChannelProfile::new(ChannelKind::Sms, ConsentLevel::Implicit);
+        assert_eq!(
+            matched(&c, &p, text).map(|(list, _)| list),
+            Some(KeywordList::Custom)
+        );
     }
 
     #[test]

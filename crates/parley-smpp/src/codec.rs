@@ -18,7 +18,7 @@ const HEADER_LENGTH: usize = 16;
 
 /// One PDU as read from the wire: its header, and its bytes after the length prefix.
 #[derive(Debug, Clone)]
-pub(crate) struct Frame {
+pub struct Frame {
     pub command_id: u32,
     pub command_status: u32,
     pub sequence_number: u32,
@@ -28,7 +28,7 @@ pub(crate) struct Frame {
 
 impl Frame {
     /// Decodes the frame with rusmpp.
-    pub(crate) fn decode(&self) -> Result<Command, String> {
+    pub fn decode(&self) -> Result<Command, String> {
         let mut buf = self.bytes.clone();
         let length = buf.len();
         Command::decode(&mut buf, length)
@@ -37,7 +37,7 @@ impl Frame {
     }
 
     /// The body after the 12 header octets.
-    pub(crate) fn body(&self) -> &[u8] {
+    pub fn body(&self) -> &[u8] {
         self.bytes.get(12..).unwrap_or_default()
     }
 }
@@ -49,7 +49,7 @@ fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
 
 /// The SMPP codec used on every connection.
 #[derive(Debug, Default)]
-pub(crate) struct SmppCodec;
+pub struct SmppCodec;
 
 impl Decoder for SmppCodec {
     type Item = Frame;

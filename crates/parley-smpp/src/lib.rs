@@ -58,6 +58,8 @@ mod codec;
 mod concat;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod receipt;
 mod session;
 mod types;

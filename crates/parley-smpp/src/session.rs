@@ -724,91 +724,101 @@ impl Worker {
     }
 
     fn inbound_events(&mut self, deliver: &DeliverSm) -> Vec<InboundEvent> {
-        let source = Address::new(
-            u8::from(deliver.source_addr_ton),
-            u8::from(deliver.source_addr_npi),
-            trim_nul(deliver.source_addr.as_ref()),
-        );
-        let destination = Address::new(
-            u8::from(deliver.dest_addr_ton),
-            u8::from(deliver.dest_addr_npi),
-            trim_nul(deliver.destination_addr.as_ref()),
-        );
-        let esm_class = u8::from(deliver.esm_class);
-        let data_coding = DataCoding::from_raw(u8::from(deliver.data_coding));
+        deliver_events(&mut self.reassembler, deliver, std::time::Instant::now())
+    }
+}
 
-        let mut payload: Option<Vec<u8>> = None;
-        let mut receipted_id = None;
-        let mut message_state = None;
-        let mut network_error = None;
-        let (mut sar_ref, mut sar_total, mut sar_seq) = (None, None, None);
-        for tlv in deliver.tlvs() {
-            match tlv.value() {
-                Some(TlvValue::MessagePayload(p)) => payload = Some(p.value.as_ref().to_vec()),
-                Some(TlvValue::ReceiptedMessageId(id)) => {
-                    receipted_id = Some(trim_nul(id.as_ref()));
-                }
-                Some(TlvValue::MessageState(state)) => message_state = Some(u8::from(*state)),
-                Some(TlvValue::NetworkErrorCode(code)) => {
-                    network_error = Some((u8::from(code.network_type), code.error_code));
-                }
-                Some(TlvValue::SarMsgRefNum(r)) => sar_ref = Some(*r),
-                Some(TlvValue::SarTotalSegments(t)) => sar_total = Some(*t),
-                Some(TlvValue::SarSegmentSeqnum(s)) => sar_seq = Some(*s),
-                _ => {}
+/// What one decoded deliver_sm becomes: a delivery receipt, or a mobile-originated message once
+/// `reassembler` holds all its parts (plus any partial message that expired by `now`). A free
+/// function so the fuzz targets (`crate::fuzzing`) drive the same code as the session.
+pub(crate) fn deliver_events(
+    reassembler: &mut Reassembler,
+    deliver: &DeliverSm,
+    now: std::time::Instant,
+) -> Vec<InboundEvent> {
+    let source = Address::new(
+        u8::from(deliver.source_addr_ton),
+        u8::from(deliver.source_addr_npi),
+        trim_nul(deliver.source_addr.as_ref()),
+    );
+    let destination = Address::new(
+        u8::from(deliver.dest_addr_ton),
+        u8::from(deliver.dest_addr_npi),
+        trim_nul(deliver.destination_addr.as_ref()),
+    );
+    let esm_class = u8::from(deliver.esm_class);
+    let data_coding = DataCoding::from_raw(u8::from(deliver.data_coding));
+
+    let mut payload: Option<Vec<u8>> = None;
+    let mut receipted_id = None;
+    let mut message_state = None;
+    let mut network_error = None;
+    let (mut sar_ref, mut sar_total, mut sar_seq) = (None, None, None);
+    for tlv in deliver.tlvs() {
+        match tlv.value() {
+            Some(TlvValue::MessagePayload(p)) => payload = Some(p.value.as_ref().to_vec()),
+            Some(TlvValue::ReceiptedMessageId(id)) => {
+                receipted_id = Some(trim_nul(id.as_ref()));
             }
+            Some(TlvValue::MessageState(state)) => message_state = Some(u8::from(*state)),
+            Some(TlvValue::NetworkErrorCode(code)) => {
+                network_error = Some((u8::from(code.network_type), code.error_code));
+            }
+            Some(TlvValue::SarMsgRefNum(r)) => sar_ref = Some(*r),
+            Some(TlvValue::SarTotalSegments(t)) => sar_total = Some(*t),
+            Some(TlvValue::SarSegmentSeqnum(s)) => sar_seq = Some(*s),
+            _ => {}
         }
-        let short_message = deliver.short_message().as_ref();
-        let raw = match payload {
-            Some(p) if short_message.is_empty() => p,
-            _ => short_message.to_vec(),
-        };
+    }
+    let short_message = deliver.short_message().as_ref();
+    let raw = match payload {
+        Some(p) if short_message.is_empty() => p,
+        _ => short_message.to_vec(),
+    };
 
-        let message_type = esm_class & 0x3C;
-        if message_type == 0x04 || message_type == 0x20 {
-            let text = parse_receipt_text(&raw);
-            let state = message_state
-                .map(MessageState::from_code)
-                .or_else(|| text.stat.as_deref().map(MessageState::from_stat));
-            let message_id = receipted_id.clone().or_else(|| text.id.clone());
-            return vec![InboundEvent::Receipt(Box::new(DeliveryReceipt {
-                message_id,
-                state,
-                network_error_code: network_error,
-                tlv_receipted_message_id: receipted_id,
-                tlv_message_state: message_state,
-                text,
-                source,
-                destination,
-                esm_class,
-                raw,
-            }))];
-        }
-
-        let udhi = esm_class & 0x40 != 0;
-        let (mut concat, user_data) = split_udh(&raw, udhi);
-        if concat.is_none()
-            && let (Some(reference), Some(total), Some(seq)) = (sar_ref, sar_total, sar_seq)
-        {
-            concat = Some(crate::concat::ConcatInfo {
-                reference,
-                total,
-                seq,
-            });
-        }
-        let part = Part {
+    let message_type = esm_class & 0x3C;
+    if message_type == 0x04 || message_type == 0x20 {
+        let text = parse_receipt_text(&raw);
+        let state = message_state
+            .map(MessageState::from_code)
+            .or_else(|| text.stat.as_deref().map(MessageState::from_stat));
+        let message_id = receipted_id.clone().or_else(|| text.id.clone());
+        return vec![InboundEvent::Receipt(Box::new(DeliveryReceipt {
+            message_id,
+            state,
+            network_error_code: network_error,
+            tlv_receipted_message_id: receipted_id,
+            tlv_message_state: message_state,
+            text,
             source,
             destination,
-            data_coding,
             esm_class,
-            concat,
-            user_data: user_data.to_vec(),
-        };
-        let now = std::time::Instant::now();
-        let mut messages = self.reassembler.push(part, now);
-        messages.extend(self.reassembler.expire(now));
-        messages.into_iter().map(InboundEvent::Message).collect()
+            raw,
+        }))];
     }
+
+    let udhi = esm_class & 0x40 != 0;
+    let (mut concat, user_data) = split_udh(&raw, udhi);
+    if concat.is_none()
+        && let (Some(reference), Some(total), Some(seq)) = (sar_ref, sar_total, sar_seq)
+    {
+        concat = Some(crate::concat::ConcatInfo {
+            reference,
+            total,
+            seq,
+        });
+    }
+    let part = Part {
+        source,
+        destination,
+        data_coding,
+        esm_class,
+        concat,
+        user_data: user_data.to_vec(),
+    };
+    let mut messages = reassembler.push(part, now);
+    messages.extend(reassembler.expire(now));
+    messages.into_iter().map(InboundEvent::Message).collect()
 }
 
 fn trim_nul(bytes: &[u8]) -> String {
@@ -817,7 +827,7 @@ fn trim_nul(bytes: &[u8]) -> String {
 }
 
 /// The message_id of a successful submit_sm_resp; lenient when rusmpp cannot decode it.
-fn message_id_of(frame: &Frame) -> MessageId {
+pub(crate) fn message_id_of(frame: &Frame) -> MessageId {
     if let Ok(command) = frame.decode()
         && let Some(Pdu::SubmitSmResp(resp)) = command.pdu()
     {

@@ -438,6 +438,16 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
+    let floor = parley_engine::outbound::rate::MAX_RATE_WAIT + parley_engine::outbound::CALL_MARGIN;
+    if config.job_lease_secs < floor.as_secs() {
+        // Not refused: tests shorten it to see crash recovery quickly. In production a batch
+        // that waits for a slow sender's rate would give most of its sends back unsent.
+        tracing::warn!(
+            job_lease_secs = config.job_lease_secs,
+            "job_lease_secs is below {} s (the longest rate wait plus the margin a send keeps before its job's lease ends); slow senders will retry sends instead of making them",
+            floor.as_secs()
+        );
+    }
     let engine_config = EngineConfig {
         lease: std::time::Duration::from_secs(config.job_lease_secs.clamp(1, 3600)),
         media_dir: config.media_dir.clone().into(),

@@ -5,6 +5,7 @@ mod campaign_crash;
 mod chaos;
 mod crash;
 mod flow_crash;
+mod fuzz;
 mod process;
 mod schemathesis;
 mod sign_in_flood;
