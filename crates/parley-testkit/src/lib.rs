@@ -36,3 +36,15 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Writes a test's figures to the process's real standard error, one line each. libtest keeps
+/// what `println!` and `eprintln!` print in a passing test, and the figures of the chaos,
+/// schemathesis, sign-in and connection tests are what a reader of the test command's output
+/// looks for.
+#[macro_export]
+macro_rules! figures {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}

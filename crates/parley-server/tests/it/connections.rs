@@ -132,7 +132,7 @@ async fn one_address_cannot_take_every_connection(b: TestBackend) {
             break;
         }
     }
-    println!(
+    parley_testkit::figures!(
         "{} connections from one address, per-address cap {per_address}: {closed} closed at once",
         IDLE + SLOW
     );
@@ -200,7 +200,7 @@ async fn idle_and_slow_header_connections_are_closed_by_the_server(b: TestBacken
             open += 1;
         }
     }
-    println!(
+    parley_testkit::figures!(
         "{IDLE} idle and {SLOW} slow-header connections, head timeout 1 s: {open} left open after {:?}",
         started.elapsed()
     );
@@ -287,7 +287,7 @@ async fn a_stalled_upload_is_cut_but_the_event_stream_is_not(b: TestBackend) {
         true
     })
     .await;
-    println!(
+    parley_testkit::figures!(
         "event stream with idle timeout {idle:?}: {keep_alives} keep-alives over {:?}",
         started.elapsed()
     );

@@ -744,7 +744,7 @@ async fn chaos_postgres_three_nodes_killed_and_database_paused_lose_nothing() {
     let seed = seed();
     let profile = Profile::from_env();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    println!("chaos: seed {seed} (PARLEY_CHAOS_SEED replays it), {profile:?}");
+    parley_testkit::figures!("chaos: seed {seed} (PARLEY_CHAOS_SEED replays it), {profile:?}");
     let pg = Postgres::start();
     let db = pg.url.clone();
 
@@ -1295,10 +1295,10 @@ async fn chaos_postgres_three_nodes_killed_and_database_paused_lose_nothing() {
         .max()
         .unwrap_or_default();
     let max_pause_recovery = pause_recovery.iter().copied().max().unwrap_or_default();
-    println!(
+    parley_testkit::figures!(
         "chaos: seed {seed}; {chaos_time:.1} s of chaos, {kills} SIGKILLs, {pauses} database pauses"
     );
-    println!(
+    parley_testkit::figures!(
         "  in:  {} webhooks, {} accepted ({} after failing over to another node), {} refused by every node; {} entries",
         webhooks.len(),
         accepted.len(),
@@ -1306,26 +1306,26 @@ async fn chaos_postgres_three_nodes_killed_and_database_paused_lose_nothing() {
         webhooks.len() - accepted.len(),
         inbound_entries.len()
     );
-    println!(
+    parley_testkit::figures!(
         "  out: {} API replies queued of {}, {outbound} outbound entries, {} sends at the provider, {duplicates} second copies (most for one kill {max_per_kill}, bound {runners} runners x {CONCURRENCY} = {window}), {unknown} unknown",
         queued_replies.len(),
         replies.len(),
         sends.len()
     );
-    println!(
+    parley_testkit::figures!(
         "  routing: {} waiting sessions, {} offered to agents ({:?})",
         waiting.len(),
         offers.values().sum::<usize>(),
         offers.values().collect::<Vec<_>>()
     );
-    println!(
+    parley_testkit::figures!(
         "  leases: {} samples, {} hand-overs seen in the table, {} at the provider ({} sends whose node was gone before it could be named)",
         lease_watch.samples,
         lease_watch.handovers,
         provider_handovers,
         sends.iter().filter(|s| s.node.is_none()).count()
     );
-    println!(
+    parley_testkit::figures!(
         "  recovery: after a kill, ready within {:.2} s at most (per kill: {}); after a pause, every node within {:.2} s; sender lease {SENDER_LEASE_SECS} s",
         max_kill_recovery.as_secs_f64(),
         kill_recovery

@@ -37,7 +37,7 @@ async fn the_api_answers_no_server_error(b: TestBackend) {
     for line in stdout.lines() {
         in_summary |= line.contains("= SUMMARY =");
         if in_summary {
-            eprintln!("{line}");
+            parley_testkit::figures!("{line}");
             in_summary = !line.starts_with("====") || line.contains("SUMMARY");
         }
     }

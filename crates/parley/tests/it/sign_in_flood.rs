@@ -82,7 +82,7 @@ async fn parallel_sign_ins_stay_within_bounded_memory(b: TestBackend) {
     let peak_kb = peak_rss_kb(pid);
     server.kill().unwrap();
     server.wait().unwrap();
-    println!(
+    parley_testkit::figures!(
         "{ATTEMPTS} parallel sign-ins ({b:?}): {checked} checked (401), {busy} refused as busy (429); \
          peak RSS {} MB (idle {} MB, limit {} MB)",
         peak_kb / 1024,
