@@ -7,7 +7,7 @@
 
 (function () {
   const P = window.Parley;
-  const { api, h, clear, $, notify, showError, items, ago } = P;
+  const { api, h, clear, $, notify, showError, items, ago, copyButton } = P;
   const BASE = '/api/v1/api-tokens';
   const ROLES = ['admin', 'supervisor', 'agent', 'broadcaster'];
   const LIFETIMES = [['', 'Until revoked'], ['1d', '1 day'], ['7d', '7 days'], ['30d', '30 days'], ['90d', '90 days'], ['365d', '1 year']];
@@ -107,21 +107,7 @@
     box.hidden = false;
     clear(box);
     const token = h('code', { 'data-testid': 'tok-value', text: created.token });
-    const copy = h('button', { type: 'button', 'data-testid': 'tok-copy' }, 'Copy token');
-    copy.addEventListener('click', async () => {
-      try {
-        await navigator.clipboard.writeText(created.token);
-        notify('Token copied', 'info');
-      } catch (_) {
-        // No clipboard permission: select it so Ctrl+C copies it.
-        const range = document.createRange();
-        range.selectNodeContents(token);
-        const sel = window.getSelection();
-        sel.removeAllRanges();
-        sel.addRange(range);
-        notify('Press Ctrl+C to copy the selected token', 'info');
-      }
-    });
+    const copy = copyButton(created.token, token, 'Copy token', 'tok-copy');
     box.append(h('h3', { text: 'Token ' + created.name }),
       h('p', { class: 'empty', text: 'Copy it now: it is not shown again.' }),
       h('div', { class: 'token-line' }, token, ' ', copy),

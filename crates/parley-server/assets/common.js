@@ -297,8 +297,30 @@
     });
   }
 
+  /**
+   * A button that copies `text` (a secret shown once) to the clipboard; without clipboard
+   * permission it selects `shown`, the element showing the text, so Ctrl+C copies it.
+   */
+  function copyButton(text, shown, label, testid) {
+    const button = h('button', { type: 'button', 'data-testid': testid }, label);
+    button.addEventListener('click', async () => {
+      try {
+        await navigator.clipboard.writeText(text);
+        notify('Token copied', 'info');
+      } catch (_) {
+        const range = document.createRange();
+        range.selectNodeContents(shown);
+        const sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+        notify('Press Ctrl+C to copy the selected token', 'info');
+      }
+    });
+    return button;
+  }
+
   window.Parley = {
-    ApiError, api, items, h, append, clear, $, notify, showError, when, ago, duration, debounce,
+    ApiError, api, items, h, append, clear, $, notify, showError, when, ago, duration, debounce, copyButton,
     on, emit, setPresence, csrf,
     me: signedIn ? { id: body.dataset.agentId, name: body.dataset.agentName, role: body.dataset.agentRole } : null,
   };

@@ -7,7 +7,7 @@
 
 (function () {
   const P = window.Parley;
-  const { api, h, clear, $, notify, showError, items, ago } = P;
+  const { api, h, clear, $, notify, showError, items, ago, copyButton } = P;
   const BASE = '/api/v1/twilio-accounts';
   let channels = [];
 
@@ -88,21 +88,7 @@
     box.hidden = false;
     clear(box);
     const token = h('code', { 'data-testid': 'tw-token-value', text: created.auth_token });
-    const copy = h('button', { type: 'button', 'data-testid': 'tw-copy' }, 'Copy token');
-    copy.addEventListener('click', async () => {
-      try {
-        await navigator.clipboard.writeText(created.auth_token);
-        notify('Token copied', 'info');
-      } catch (_) {
-        // No clipboard permission: select it so Ctrl+C copies it.
-        const range = document.createRange();
-        range.selectNodeContents(token);
-        const sel = window.getSelection();
-        sel.removeAllRanges();
-        sel.addRange(range);
-        notify('Press Ctrl+C to copy the selected token', 'info');
-      }
-    });
+    const copy = copyButton(created.auth_token, token, 'Copy token', 'tw-copy');
     box.append(h('h3', { text: 'Auth token of ' + created.name }),
       h('p', { class: 'empty', text: 'Copy it now: it is not shown again. It is the HTTP Basic password of account ' + created.sid + ' and signs its status callbacks.' }),
       h('div', { class: 'token-line' }, token, ' ', copy),

@@ -7,14 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, StatusCode as AxumStatus, Uri, header};
 use axum::response::{IntoResponse, Response};
-use parley_channels::twilio::{SignatureAlgorithm, compute_signature};
 use parley_core::model::*;
 use parley_core::{Clock, SystemClock};
 use parley_store::testing::TestBackend;
 use parley_store::*;
 use parley_testkit::build;
 use parley_testkit::fake::PNG;
-use parley_testkit::form::encode as enc;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -95,21 +93,7 @@ async fn inbound_mms(app: &TestApp, channel: &Channel, sid: &str, urls: &[String
         params.push((format!("MediaUrl{i}"), u.clone()));
         params.push((format!("MediaContentType{i}"), "image/png".into()));
     }
-    let sig = compute_signature(AUTH_TOKEN, &url, &params, SignatureAlgorithm::HmacSha1);
-    let form = params
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    let r = app
-        .client
-        .post(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("X-Twilio-Signature", sig)
-        .body(form)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::messages::post_signed_twilio(app, AUTH_TOKEN, &url, &params).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     let user = app.wait_for_user(channel.id, CUSTOMER).await;
     let store = app.db.store.clone();

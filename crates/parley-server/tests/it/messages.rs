@@ -149,6 +149,29 @@ async fn refused(app: &TestApp, session: Uuid, body: Value, code: &str) -> Entry
     entry
 }
 
+/// Posts a Twilio webhook form to `url`, signed as Twilio signs it with `auth_token`.
+pub(crate) async fn post_signed_twilio(
+    app: &TestApp,
+    auth_token: &str,
+    url: &str,
+    params: &[(String, String)],
+) -> reqwest::Response {
+    let sig = compute_signature(auth_token, url, params, SignatureAlgorithm::HmacSha1);
+    let form = params
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    app.client
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("X-Twilio-Signature", sig)
+        .body(form)
+        .send()
+        .await
+        .unwrap()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tests.
 
@@ -174,21 +197,7 @@ async fn inbound_mms_media_is_stored_and_served(b: TestBackend) {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let sig = compute_signature(AUTH_TOKEN, &url, &params, SignatureAlgorithm::HmacSha1);
-    let form = params
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    let r = app
-        .client
-        .post(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("X-Twilio-Signature", sig)
-        .body(form)
-        .send()
-        .await
-        .unwrap();
+    let r = post_signed_twilio(&app, AUTH_TOKEN, &url, &params).await;
     assert_eq!(r.status(), StatusCode::OK);
 
     let user = app.wait_for_user(channel.id, CUSTOMER).await;

@@ -1009,6 +1009,7 @@ async fn chaos_postgres_three_nodes_killed_and_database_paused_lose_nothing() {
             let paused = pg.pause();
             let frozen = paused.pids.len();
             events.push(Chaos::Pause { at });
+            // How long the database stays frozen is the fault itself, not a wait for work.
             tokio::time::sleep(pause).await;
             drop(paused);
             let thawed = Instant::now();

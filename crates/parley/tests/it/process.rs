@@ -49,3 +49,26 @@ pub async fn serve_command(mut cmd: Command, port: u16, client: &reqwest::Client
     }
     child
 }
+
+/// Runs `parley <args>` on `db` to its end and returns (success, stdout, stderr).
+pub fn run(db: &str, args: &[&str]) -> (bool, String, String) {
+    let out = parley(db, 0, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `parley apply -f` with `workspace` (YAML) on `db`, which must succeed.
+pub fn apply(db: &str, workspace: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("workspace.yaml");
+    std::fs::write(&file, workspace).unwrap();
+    let (ok, _, err) = run(db, &["apply", "-f", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+}

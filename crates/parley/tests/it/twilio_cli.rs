@@ -4,7 +4,7 @@
 use parley_store::{Store, StoreOptions};
 use parley_testkit::db::{TestBackend, fresh_url};
 
-use crate::process::parley;
+use crate::process::{apply, run};
 
 const WORKSPACE: &str = r#"
 channels:
@@ -24,27 +24,9 @@ channels:
     consent_level: implicit
 "#;
 
-/// Runs `parley <args>` and returns (success, stdout, stderr).
-fn run(db: &str, args: &[&str]) -> (bool, String, String) {
-    let out = parley(db, 0, args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 async fn accounts_and_services_from_the_command_line(b: TestBackend) {
     let (db, _dir) = fresh_url(b).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("workspace.yaml");
-    std::fs::write(&file, WORKSPACE).unwrap();
-    let (ok, _, err) = run(&db, &["apply", "-f", file.to_str().unwrap()]);
-    assert!(ok, "{err}");
+    apply(&db, WORKSPACE);
 
     let (ok, out, err) = run(&db, &["twilio", "accounts", "create", "--name", "Shop"]);
     assert!(ok, "{err}");
