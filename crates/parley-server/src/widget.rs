@@ -462,7 +462,11 @@ pub struct SessionView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MediaView {
+    /// Parley's copy (`GET /widget/v1/media/{id}`); none for a file an agent sent by link.
     pub id: Option<Uuid>,
+    /// The public link of a file sent by link (no copy in Parley).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     pub content_type: String,
     pub filename: String,
     pub size: Option<u64>,
@@ -505,6 +509,8 @@ fn entry_view(e: &Entry, author_name: Option<String>) -> EntryView {
                 let stem = m.id.map_or_else(|| "file".to_owned(), |id| id.to_string());
                 MediaView {
                     id: m.id,
+                    url: (m.id.is_none() && e.direction == parley_core::model::Direction::Outbound)
+                        .then(|| m.url.clone()),
                     content_type: m.content_type.clone(),
                     filename: match served.extension {
                         Some(ext) => format!("{stem}.{ext}"),
