@@ -631,9 +631,14 @@ async fn web_chat(store: &Store, engine: &Engine) {
     let entry = reply(engine, session.id).await;
     drain(engine).await;
     let sessions = web_chat::sessions(engine, &visitor).await.unwrap();
-    web_chat::entries(engine, &visitor, &sessions, Some(conversation.entries[0].id))
-        .await
-        .unwrap();
+    web_chat::entries(
+        engine,
+        &visitor,
+        &sessions,
+        Some(conversation.entries[0].id),
+    )
+    .await
+    .unwrap();
     web_chat::may_read_media(engine, &visitor, file.id)
         .await
         .unwrap();

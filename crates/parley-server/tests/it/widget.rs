@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use parley_core::web::{
-    Branding, OriginPattern, Prechat, PrechatField, PrechatKind, WebDeployment,
-    WebDeploymentSpec, WidgetSettings,
-};
 use parley_core::ManualClock;
+use parley_core::web::{
+    Branding, OriginPattern, Prechat, PrechatField, PrechatKind, WebDeployment, WebDeploymentSpec,
+    WidgetSettings,
+};
 use parley_engine::EngineConfig;
 use parley_server::ServerConfig;
 use parley_store::testing::TestBackend;
@@ -40,22 +40,26 @@ async fn setup_with(app: TestApp) -> Web {
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{support}");
-    let (_, gold) =
-        parley_testkit::status_and_json(app.req(Method::POST, "/api/v1/queues").json(&json!({"name": "Gold"})))
-            .await;
-    let (s, channel) = parley_testkit::status_and_json(app.req(Method::POST, "/api/v1/channels").json(
-        &json!({"name": "Shop", "kind": "web", "provider": "web", "address": "shop",
-                "queue_id": support["id"]}),
-    ))
+    let (_, gold) = parley_testkit::status_and_json(
+        app.req(Method::POST, "/api/v1/queues")
+            .json(&json!({"name": "Gold"})),
+    )
     .await;
+    let (s, channel) =
+        parley_testkit::status_and_json(app.req(Method::POST, "/api/v1/channels").json(
+            &json!({"name": "Shop", "kind": "web", "provider": "web", "address": "shop",
+                "queue_id": support["id"]}),
+        ))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{channel}");
     let channel_id: Uuid = channel["id"].as_str().unwrap().parse().unwrap();
-    let (s, rule) = parley_testkit::status_and_json(app.req(Method::POST, "/api/v1/routing-rules").json(
-        &json!({"name": "Gold plan", "channel_id": channel_id,
+    let (s, rule) =
+        parley_testkit::status_and_json(app.req(Method::POST, "/api/v1/routing-rules").json(
+            &json!({"name": "Gold plan", "channel_id": channel_id,
                 "conditions": [{"type": "field_equals", "field": "prechat.plan", "value": "gold"}],
                 "actions": [{"type": "route_to_queue", "queue_id": gold["id"]}]}),
-    ))
-    .await;
+        ))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{rule}");
     let deployment = app
         .db
@@ -136,7 +140,8 @@ impl Web {
 
     async fn conversation(&self, token: &str) -> Value {
         let (s, v) =
-            parley_testkit::status_and_json(self.visitor_call(token, Method::GET, "/conversation")).await;
+            parley_testkit::status_and_json(self.visitor_call(token, Method::GET, "/conversation"))
+                .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         v
     }
@@ -194,7 +199,11 @@ async fn read_until(
                 }
             }
             if !event.is_empty() {
-                out.push((event, id, serde_json::from_str(&data).unwrap_or(Value::Null)));
+                out.push((
+                    event,
+                    id,
+                    serde_json::from_str(&data).unwrap_or(Value::Null),
+                ));
             }
         }
     }
@@ -226,7 +235,11 @@ async fn origins_are_checked(b: TestBackend) {
     assert_eq!(config["labels"]["send"], "Send");
 
     // Another site, and no Origin at all: refused, and nothing a browser may read.
-    for origin in [Some("https://evil.example"), Some("http://shop.example"), None] {
+    for origin in [
+        Some("https://evil.example"),
+        Some("http://shop.example"),
+        None,
+    ] {
         let mut req = w
             .app
             .anon(Method::GET, "/widget/v1/deployments/shop/config");
@@ -244,7 +257,10 @@ async fn origins_are_checked(b: TestBackend) {
     let r = w
         .call(Method::OPTIONS, "/messages")
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization, content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
         .send()
         .await
         .unwrap();
@@ -255,7 +271,11 @@ async fn origins_are_checked(b: TestBackend) {
         .unwrap()
         .to_owned();
     assert!(allowed.contains("authorization") && allowed.contains("last-event-id"));
-    assert!(r.headers().get("access-control-allow-credentials").is_none());
+    assert!(
+        r.headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
     let r = w
         .app
         .anon(Method::OPTIONS, "/widget/v1/deployments/shop/visitors")
@@ -354,7 +374,9 @@ async fn a_conversation_from_prechat_to_agent_reply(b: TestBackend) {
         let (store, gold) = (store.clone(), gold.clone());
         async move {
             let work = store.routing_work_of(&[session_id]).await.unwrap();
-            work.first().filter(|w| w.target.contains(&gold)).map(|_| ())
+            work.first()
+                .filter(|w| w.target.contains(&gold))
+                .map(|_| ())
         }
     })
     .await;
@@ -379,14 +401,18 @@ async fn a_conversation_from_prechat_to_agent_reply(b: TestBackend) {
     assert_eq!(stream.headers()["access-control-allow-origin"], ORIGIN);
     let (s, sent) = parley_testkit::status_and_json(
         w.app
-            .req(Method::POST, &format!("/api/v1/sessions/{session_id}/messages"))
+            .req(
+                Method::POST,
+                &format!("/api/v1/sessions/{session_id}/messages"),
+            )
             .json(&json!({"body": "Hello Ann, <i>how</i> can I help?"})),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{sent}");
     let mut buf = String::new();
     let got = read_until(&mut stream, &mut buf, |got| {
-        got.iter().any(|(e, _, d)| e == "entry" && d["direction"] == "outbound")
+        got.iter()
+            .any(|(e, _, d)| e == "entry" && d["direction"] == "outbound")
     })
     .await;
     let (_, id, reply) = got
@@ -423,7 +449,8 @@ async fn a_conversation_from_prechat_to_agent_reply(b: TestBackend) {
         .unwrap();
     assert_eq!(entry.status.as_str(), "read");
     let got = read_until(&mut stream, &mut buf, |got| {
-        got.iter().any(|(e, _, d)| e == "status" && d["status"] == "read")
+        got.iter()
+            .any(|(e, _, d)| e == "status" && d["status"] == "read")
     })
     .await;
     assert!(!got.is_empty());
@@ -450,7 +477,8 @@ async fn a_conversation_from_prechat_to_agent_reply(b: TestBackend) {
         parley_testkit::status_and_json(w.visitor_call(&token, Method::POST, "/end")).await;
     assert_eq!(s, StatusCode::OK, "{ended}");
     assert_eq!(ended["status"], "ended");
-    let (s, _) = parley_testkit::status_and_json(w.visitor_call(&token, Method::POST, "/end")).await;
+    let (s, _) =
+        parley_testkit::status_and_json(w.visitor_call(&token, Method::POST, "/end")).await;
     assert_eq!(s, StatusCode::CONFLICT);
     let c = w.conversation(&token).await;
     assert_eq!(c["prechat_done"], false, "a new session asks again");
@@ -501,7 +529,10 @@ async fn a_reconnect_replays_what_was_missed(b: TestBackend) {
     w.conversation_with(&token, 3).await;
     let (s, _) = parley_testkit::status_and_json(
         w.app
-            .req(Method::POST, &format!("/api/v1/sessions/{session_id}/messages"))
+            .req(
+                Method::POST,
+                &format!("/api/v1/sessions/{session_id}/messages"),
+            )
             .json(&json!({"body": "reply"})),
     )
     .await;
@@ -531,7 +562,11 @@ async fn a_reconnect_replays_what_was_missed(b: TestBackend) {
         .filter(|(e, _, _)| e == "entry")
         .map(|(_, _, d)| d["text"].as_str().unwrap())
         .collect();
-    assert_eq!(replayed, ["two", "three", "reply"], "nothing lost, nothing twice");
+    assert_eq!(
+        replayed,
+        ["two", "three", "reply"],
+        "nothing lost, nothing twice"
+    );
 }
 
 async fn files_go_both_ways(b: TestBackend) {
@@ -547,7 +582,8 @@ async fn files_go_both_ways(b: TestBackend) {
     assert_eq!(file["content_type"], "image/png");
     // Not an accepted type, or not what it claims to be: 415 naming the file.
     let (s, body) =
-        parley_testkit::status_and_json(upload("text/html", b"<html><script>x</script>".to_vec())).await;
+        parley_testkit::status_and_json(upload("text/html", b"<html><script>x</script>".to_vec()))
+            .await;
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
     assert!(body["message"].as_str().unwrap().starts_with("file:"));
     let (s, _) = parley_testkit::status_and_json(upload("application/pdf", PNG.to_vec())).await;
@@ -597,9 +633,14 @@ async fn files_go_both_ways(b: TestBackend) {
     let session_id = c["session"]["id"].as_str().unwrap();
     let (s, sent) = parley_testkit::status_and_json(
         w.app
-            .req(Method::POST, &format!("/api/v1/sessions/{session_id}/messages"))
-            .json(&json!({"body": "the invoice", "media": [{"url": "https://files.example/i.pdf",
-                "content_type": "application/pdf", "size": 2048}]})),
+            .req(
+                Method::POST,
+                &format!("/api/v1/sessions/{session_id}/messages"),
+            )
+            .json(
+                &json!({"body": "the invoice", "media": [{"url": "https://files.example/i.pdf",
+                "content_type": "application/pdf", "size": 2048}]}),
+            ),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{sent}");
@@ -635,7 +676,13 @@ async fn anonymous_history_ends_after_six_hours(b: TestBackend) {
     assert_eq!(s, StatusCode::ACCEPTED);
     w.conversation_with(&token, 1).await;
     clock.advance(Duration::from_secs(5 * 3600));
-    assert_eq!(w.conversation(&token).await["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        w.conversation(&token).await["entries"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     clock.advance(Duration::from_secs(3600 + 60));
     let (s, body) =
         parley_testkit::status_and_json(w.visitor_call(&token, Method::GET, "/conversation")).await;
@@ -659,8 +706,10 @@ async fn limits_answer_413_and_429(b: TestBackend) {
     for i in 0..40 {
         let r = w
             .visitor_call(&token, Method::POST, "/messages")
-            .json(&json!({"client_message_id": format!("r{i}"), "text": "spam",
-                          "prechat": {"first_name": "Sam"}}))
+            .json(
+                &json!({"client_message_id": format!("r{i}"), "text": "spam",
+                          "prechat": {"first_name": "Sam"}}),
+            )
             .send()
             .await
             .unwrap();
