@@ -131,6 +131,8 @@ pub struct Engine {
     /// Outgoing webhook subscriptions: records deliveries from events and sends them.
     pub webhooks: crate::subscriptions::Webhooks,
     callback_wake: Arc<Notify>,
+    /// Web visitors' identity tokens, with the keysets' JWKS cache.
+    pub web_identity: crate::web_identity::WebIdentity,
 }
 
 impl std::fmt::Debug for Engine {
@@ -199,7 +201,12 @@ impl Engine {
         campaigns.chunk = config.campaign_chunk.max(1);
         let webhooks =
             crate::subscriptions::Webhooks::new(store.clone(), clock.clone(), events.clone());
+        let web_identity = crate::web_identity::WebIdentity::new(
+            store.clone(),
+            config.media_fetch_allow_private,
+        );
         Self {
+            web_identity,
             webhooks,
             feed,
             router,
