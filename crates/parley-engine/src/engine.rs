@@ -201,10 +201,8 @@ impl Engine {
         campaigns.chunk = config.campaign_chunk.max(1);
         let webhooks =
             crate::subscriptions::Webhooks::new(store.clone(), clock.clone(), events.clone());
-        let web_identity = crate::web_identity::WebIdentity::new(
-            store.clone(),
-            config.media_fetch_allow_private,
-        );
+        let web_identity =
+            crate::web_identity::WebIdentity::new(store.clone(), config.media_fetch_allow_private);
         Self {
             web_identity,
             webhooks,

@@ -129,7 +129,8 @@ fn read_header(token: &str) -> Result<Header, IdentityError> {
         )));
     }
     let mut parts = token.split('.');
-    let (Some(head), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(head), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(IdentityError::Malformed(
             "a JWT has three dot-separated parts".to_owned(),
@@ -230,13 +231,11 @@ impl WebIdentity {
         validation.required_spec_claims.clear();
         let data = jsonwebtoken::decode::<Value>(token.trim(), &decoding_key(&key)?, &validation)
             .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => IdentityError::BadSignature,
-                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm
-                | jsonwebtoken::errors::ErrorKind::InvalidAlgorithmName => {
-                    IdentityError::BadAlgorithm
-                }
-                _ => IdentityError::Malformed(e.to_string()),
-            })?;
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => IdentityError::BadSignature,
+            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm
+            | jsonwebtoken::errors::ErrorKind::InvalidAlgorithmName => IdentityError::BadAlgorithm,
+            _ => IdentityError::Malformed(e.to_string()),
+        })?;
         let claims = data.claims;
         if !claims.is_object() {
             return Err(IdentityError::Malformed(
@@ -337,9 +336,9 @@ impl WebIdentity {
 
     fn has_fresh(&self, keyset_id: Uuid, url: &str, now: Timestamp) -> bool {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache
-            .get(&keyset_id)
-            .is_some_and(|f| f.url == url && now.millis() - f.fetched_at.millis() < millis(self.ttl))
+        cache.get(&keyset_id).is_some_and(|f| {
+            f.url == url && now.millis() - f.fetched_at.millis() < millis(self.ttl)
+        })
     }
 
     /// Takes the stored answer (another node's fetch, or one from before a restart) when the
@@ -426,9 +425,10 @@ impl WebIdentity {
 
     /// One GET of a JWKS endpoint: `{ "keys": [ ... ] }`.
     pub async fn get_jwks(&self, url: &str) -> Result<Value, IdentityError> {
-        let http = self.http.as_ref().ok_or_else(|| {
-            IdentityError::Unavailable("no HTTP client on this node".to_owned())
-        })?;
+        let http = self
+            .http
+            .as_ref()
+            .ok_or_else(|| IdentityError::Unavailable("no HTTP client on this node".to_owned()))?;
         let request = HttpRequest {
             method: Method::Get,
             url: url.to_owned(),

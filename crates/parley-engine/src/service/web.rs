@@ -160,7 +160,10 @@ async fn checked(
         return Err(config_errors(&errors));
     };
     if existing.is_none() {
-        let channel = referenced(store.channel(spec.channel_id).await, "channel_id: the channel")?;
+        let channel = referenced(
+            store.channel(spec.channel_id).await,
+            "channel_id: the channel",
+        )?;
         if channel.kind != ChannelKind::Web {
             return Err(ServiceError::Invalid(format!(
                 "channel_id: '{}' is a {} channel; a deployment needs a web channel",
