@@ -867,6 +867,119 @@ async fn verified_history_follows_the_user(b: TestBackend) {
     assert_eq!(user.platform_key, "uid:user-1");
 }
 
+/// A widget connected to another node than the one where things happen: the agent who accepts
+/// and their reply reach it through the console feed (the database), not the first node's bus.
+async fn another_node_hears_the_agent_and_the_reply(b: TestBackend) {
+    use parley_core::model::{AgentRole, Presence};
+    use parley_engine::web_hub::WidgetEvent;
+    let w = setup(b).await;
+    let (token, _) = w.visitor().await;
+    let (s, _) = w
+        .send(
+            &token,
+            json!({"client_message_id": "n1", "text": "hello", "prechat": {"first_name": "Flo", "plan": "gold"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let c = w.conversation_with(&token, 1).await;
+    let session_id: Uuid = c["session"]["id"].as_str().unwrap().parse().unwrap();
+    let user = data_user(&w, session_id).await;
+
+    // Node B: its own engine on the same database, with its feed running.
+    let other = parley_store::Store::connect(&w.app.db.url, &parley_store::StoreOptions::default())
+        .await
+        .unwrap();
+    let node_b = parley_engine::Engine::new(
+        other,
+        w.app.engine.clock.clone(),
+        parley_engine::EventBus::default(),
+        EngineConfig::default(),
+    );
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let tasks = node_b.feed.spawn(&node_b.events, stop_rx);
+    let mut stream = node_b.web.subscribe(user, &[session_id]);
+    assert_eq!(node_b.web.connections(), 1);
+
+    // Node A: an agent of the Gold queue is offered the session and accepts it.
+    let store = &w.app.db.store;
+    let now = w.app.engine.clock.now();
+    let ada = store
+        .create_agent(
+            &parley_store::AgentSpec {
+                name: "Ada".into(),
+                email: "ada@example.test".into(),
+                role: AgentRole::Agent,
+                capacity: 2,
+                queue_ids: vec![w.gold_queue],
+                skills: vec![],
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let ada = w
+        .app
+        .engine
+        .desk
+        .set_presence(&ada, Presence::Available)
+        .await
+        .unwrap();
+    let s2 = store.clone();
+    eventually(&w.app.events, "the offer to Ada", || {
+        let s2 = s2.clone();
+        async move {
+            let work = s2.routing_work_of(&[session_id]).await.unwrap();
+            work.first()
+                .filter(|x| x.offered_agent_id == Some(ada.id))
+                .map(|_| ())
+        }
+    })
+    .await;
+    w.app.engine.desk.accept(&ada, session_id).await.unwrap();
+    let (s, _) = parley_testkit::status_and_json(
+        w.app
+            .req(
+                Method::POST,
+                &format!("/api/v1/sessions/{session_id}/messages"),
+            )
+            .json(&json!({"body": "Ada here"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    let (mut joined, mut replied) = (false, false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !(joined && replied) {
+        let e = tokio::time::timeout_at(deadline, stream.rx.recv())
+            .await
+            .expect("node B's widget hears node A in time")
+            .expect("stream open");
+        match e.as_ref() {
+            WidgetEvent::Session {
+                status, agent_name, ..
+            } if status.as_str() == "active" => {
+                assert_eq!(agent_name.as_deref(), Some("Ada"));
+                joined = true;
+            }
+            WidgetEvent::Entry { entry, author_name } if entry.body == "Ada here" => {
+                assert_eq!(author_name.as_deref(), None, "an API token is no agent");
+                replied = true;
+            }
+            _ => {}
+        }
+    }
+    drop(stream);
+    assert_eq!(
+        node_b.web.connections(),
+        0,
+        "a closed widget leaves the hub"
+    );
+    let _ = stop.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
 parley_store::on_both_backends!(
     origins_are_checked,
     a_conversation_from_prechat_to_agent_reply,
@@ -875,4 +988,5 @@ parley_store::on_both_backends!(
     anonymous_history_ends_after_six_hours,
     limits_answer_413_and_429,
     verified_history_follows_the_user,
+    another_node_hears_the_agent_and_the_reply,
 );
