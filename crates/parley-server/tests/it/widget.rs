@@ -732,6 +732,22 @@ async fn limits_answer_413_and_429(b: TestBackend) {
         s == StatusCode::UNPROCESSABLE_ENTITY || s == StatusCode::TOO_MANY_REQUESTS,
         "{s} {body}"
     );
+    // Visitors per client address.
+    let mut refused = false;
+    for _ in 0..70 {
+        let r = w
+            .call(Method::POST, "/deployments/shop/visitors")
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(r.headers().get("retry-after").is_some());
+            refused = true;
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    assert!(refused, "at most {} visitors a minute from one address", 60);
     let _ = w.channel_id;
     let _ = &w.deployment;
 }
@@ -980,6 +996,58 @@ async fn another_node_hears_the_agent_and_the_reply(b: TestBackend) {
     }
 }
 
+/// The hub with 10,000 widgets on one node: each hears its own visitor's event and no other's;
+/// the memory the registrations take is printed (VmRSS delta per stream, Linux), not asserted.
+async fn ten_thousand_streams_each_hear_their_own(b: TestBackend) {
+    use parley_engine::DomainEvent;
+    use parley_engine::web_hub::WidgetEvent;
+    const N: usize = 10_000;
+    let w = setup(b).await;
+    let hub = &w.app.engine.web;
+    let before = rss_kib();
+    let pairs: Vec<(Uuid, Uuid)> = (0..N).map(|_| (Uuid::now_v7(), Uuid::now_v7())).collect();
+    let mut streams: Vec<_> = pairs
+        .iter()
+        .map(|(user, session)| hub.subscribe(*user, &[*session]))
+        .collect();
+    let after = rss_kib();
+    assert_eq!(hub.connections(), N);
+    if let (Some(a), Some(b)) = (before, after) {
+        println!(
+            "widget hub: {N} streams, VmRSS +{} KiB, {} bytes per stream",
+            b.saturating_sub(a),
+            b.saturating_sub(a) * 1024 / N as u64
+        );
+    }
+    let agent = Uuid::now_v7();
+    for (_, session) in &pairs {
+        w.app.events.publish(DomainEvent::AgentTyping {
+            session_id: *session,
+            agent_id: agent,
+            typing: true,
+        });
+    }
+    for s in &mut streams {
+        let e = tokio::time::timeout(Duration::from_secs(10), s.rx.recv())
+            .await
+            .expect("its event in time")
+            .expect("open");
+        assert!(matches!(
+            e.as_ref(),
+            WidgetEvent::Typing { typing: true, .. }
+        ));
+        assert!(s.rx.try_recv().is_err(), "nobody else's event");
+    }
+    drop(streams);
+    assert_eq!(hub.connections(), 0);
+}
+
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 parley_store::on_both_backends!(
     origins_are_checked,
     a_conversation_from_prechat_to_agent_reply,
@@ -989,4 +1057,5 @@ parley_store::on_both_backends!(
     limits_answer_413_and_429,
     verified_history_follows_the_user,
     another_node_hears_the_agent_and_the_reply,
+    ten_thousand_streams_each_hear_their_own,
 );
