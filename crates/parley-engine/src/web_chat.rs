@@ -74,6 +74,9 @@ pub enum WebChatError {
     Store(#[from] StoreError),
     #[error("media: {0}")]
     Media(String),
+    /// A dependency is down (503): retrying later may succeed.
+    #[error("not available now: {0}")]
+    Unavailable(String),
 }
 
 impl From<MediaError> for WebChatError {
@@ -210,7 +213,11 @@ async fn verified_sub(
     crate::web_identity::verify_identity_token(engine, deployment, jwt, now)
         .await
         .map(|identity| identity.sub)
-        .map_err(|e| WebChatError::Identity(e.to_string()))
+        .map_err(|e| match e {
+            // Not the token's fault (the database or the site's JWKS endpoint is down).
+            crate::web_identity::IdentityError::Unavailable(why) => WebChatError::Unavailable(why),
+            other => WebChatError::Identity(other.to_string()),
+        })
 }
 
 /// The messaging user of `key` on the deployment's channel, found or created; two devices of a

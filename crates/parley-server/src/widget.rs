@@ -199,6 +199,13 @@ impl From<WebChatError> for ApiError {
                 )
             }
             WebChatError::Store(e) => e.into(),
+            WebChatError::Unavailable(why) => {
+                tracing::warn!(error = %why, "identity token not checked");
+                ApiError::coded(
+                    ApiErrorCode::Unavailable,
+                    "the identity token cannot be checked now; retry later",
+                )
+            }
             WebChatError::Media(m) => {
                 tracing::error!(error = %m, "widget upload not stored");
                 ApiError::internal("the file could not be stored; it has been logged")

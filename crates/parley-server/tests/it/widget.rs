@@ -1048,6 +1048,44 @@ fn rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Closed hours: the config and the conversation say so, with the channel's after-hours reply.
+async fn business_hours_reach_the_widget(b: TestBackend) {
+    let w = setup(b).await;
+    let store = &w.app.db.store;
+    let ch = store.channel(w.channel_id).await.unwrap();
+    let spec = parley_store::ChannelSpec {
+        name: ch.name.clone(),
+        kind: ch.kind,
+        provider: ch.provider.clone(),
+        address: ch.address.clone(),
+        number_type: ch.number_type,
+        provider_keyword: None,
+        country: ch.country.clone(),
+        consent_level: ch.consent_level,
+        queue_id: ch.queue_id,
+        throughput_mps: None,
+        settings: json!({
+            "business_hours": {"utc_offset_minutes": 0, "intervals": []},
+            "auto_replies": {"after_hours": "We are closed; we answer from 9:00."}
+        }),
+        secrets: json!({}),
+    };
+    store
+        .update_channel(ch.id, &spec, w.app.engine.clock.now())
+        .await
+        .unwrap();
+    let (_, config) =
+        parley_testkit::status_and_json(w.call(Method::GET, "/deployments/shop/config")).await;
+    assert_eq!(config["business_hours"]["open"], false, "{config}");
+    assert_eq!(
+        config["business_hours"]["message"],
+        "We are closed; we answer from 9:00."
+    );
+    let (token, _) = w.visitor().await;
+    let c = w.conversation(&token).await;
+    assert_eq!(c["business_hours"]["open"], false);
+}
+
 parley_store::on_both_backends!(
     origins_are_checked,
     a_conversation_from_prechat_to_agent_reply,
@@ -1058,4 +1096,5 @@ parley_store::on_both_backends!(
     verified_history_follows_the_user,
     another_node_hears_the_agent_and_the_reply,
     ten_thousand_streams_each_hear_their_own,
+    business_hours_reach_the_widget,
 );
