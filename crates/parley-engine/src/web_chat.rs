@@ -631,6 +631,8 @@ pub async fn logout(engine: &Engine, visitor: &WebVisitor) -> Result<()> {
         .store
         .revoke_web_visitor(visitor.id, engine.clock.now())
         .await?;
+    // Its open streams on this node end now; on other nodes at their next reconnect (401).
+    engine.web.disconnect_visitor(visitor.id);
     Ok(())
 }
 

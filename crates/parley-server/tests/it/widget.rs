@@ -483,13 +483,23 @@ async fn a_conversation_from_prechat_to_agent_reply(b: TestBackend) {
     let c = w.conversation(&token).await;
     assert_eq!(c["prechat_done"], false, "a new session asks again");
 
-    // Logout revokes the token.
+    // Logout revokes the token and ends its stream.
     let r = w
         .visitor_call(&token, Method::POST, "/logout")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.chunk().await {
+                Ok(Some(_)) => continue,
+                _ => return,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ends at logout");
     let (s, body) =
         parley_testkit::status_and_json(w.visitor_call(&token, Method::GET, "/conversation")).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
