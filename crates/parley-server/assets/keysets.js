@@ -114,7 +114,8 @@
       return;
     }
     clear(box);
-    box.append(h('div', { class: 'admin-head' }, h('h2', { text: 'Keysets' })),
+    box.append(h('div', { class: 'admin-head' }, h('h2', { text: 'Keysets' }),
+      h('a', { href: '/console/admin/web-deployments', text: 'Back to web chat deployments' })),
       h('p', { class: 'empty', text: 'Websites sign a token for their logged-in user (RS256 or ES256, with kid, iss = the keyset issuer, sub, exp); the widget presents it and Parley checks it with these keys.' }),
       newForm());
     if (!list.length) {

@@ -181,6 +181,7 @@
 
     const form = h('form', { class: 'admin-form', 'data-testid': 'wd-form-el' },
       h('h3', { text: editing ? 'Edit ' + d.name : 'New deployment' }),
+      snippetBox,
       field('Name', name, 'Lowercase letters, digits and -; used in the snippet.'),
       field('Web channel', channel, editing ? 'The channel of a deployment cannot change.' : 'Chosen once: it cannot change later.'),
       field('Allowed origins, one per line', origins, 'Scheme and host (and port), no path. *.example.com covers every subdomain, not example.com itself.'),
@@ -199,8 +200,7 @@
       errors,
       h('div', { class: 'form-actions' },
         h('button', { type: 'submit', class: 'primary', 'data-testid': 'wd-save' }, editing ? 'Save' : 'Create'), ' ',
-        h('button', { type: 'button', onclick: () => { box.hidden = true; clear(box); } }, 'Close')),
-      snippetBox);
+        h('button', { type: 'button', onclick: () => { box.hidden = true; clear(box); } }, 'Close')));
 
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
