@@ -19,6 +19,7 @@ pub mod webhooks;
 
 mod schema;
 mod security_headers;
+pub mod widget_assets;
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -335,6 +336,7 @@ pub fn app(state: AppState) -> Router {
         .merge(webhooks)
         .merge(twilio)
         .merge(console::pages::public_routes())
+        .merge(widget_assets::widget_asset_routes())
         .route(
             "/l/{code}",
             axum::routing::get(api::campaigns::follow_short_link)
