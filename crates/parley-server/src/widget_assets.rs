@@ -21,6 +21,7 @@ const WIDGET_JS: &str = include_str!("../assets/widget.js");
 const SHOP_HTML: &str = include_str!("../assets/shop.html");
 const SHOP_JS: &str = include_str!("../assets/shop.js");
 const SHOP_CSS: &str = include_str!("../assets/shop.css");
+const PARCEL_PNG: &[u8] = include_bytes!("../assets/parcel.png");
 
 /// How long a browser may use its copy of the unversioned script before asking again.
 const FRESH_SECS: u32 = 300;
@@ -128,16 +129,16 @@ pub fn demo_shop_router(parley_url: &str, deployment: &str, language: &str) -> R
         .route("/", get(page))
         .route(
             "/shop.js",
-            get(|| file(SHOP_JS, "text/javascript; charset=utf-8")),
+            get(|| file(SHOP_JS.as_bytes(), "text/javascript; charset=utf-8")),
         )
         .route(
             "/shop.css",
-            get(|| file(SHOP_CSS, "text/css; charset=utf-8")),
+            get(|| file(SHOP_CSS.as_bytes(), "text/css; charset=utf-8")),
         )
         .layer(axum::middleware::map_response(nosniff))
 }
 
-async fn file(body: &'static str, content_type: &'static str) -> Response {
+async fn file(body: &'static [u8], content_type: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
