@@ -42,6 +42,8 @@ pub mod testing;
 mod tokens;
 pub use tokens::{LAST_USED_GRANULARITY_MS, NewApiToken};
 mod twilio;
+mod web;
+pub use web::{JwksCache, StoredJwk};
 
 use std::str::FromStr;
 use std::time::Duration;
