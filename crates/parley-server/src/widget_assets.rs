@@ -135,6 +135,7 @@ pub fn demo_shop_router(parley_url: &str, deployment: &str, language: &str) -> R
             "/shop.css",
             get(|| file(SHOP_CSS.as_bytes(), "text/css; charset=utf-8")),
         )
+        .route("/parcel.png", get(|| file(PARCEL_PNG, "image/png")))
         .layer(axum::middleware::map_response(nosniff))
 }
 
