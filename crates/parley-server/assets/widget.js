@@ -27,10 +27,10 @@
       intro: 'Tell us a little about you and we will be right with you.', required: 'required',
       need: 'This field is required.', bad_email: 'Enter a valid e-mail address.', bad_tel: 'Enter a valid phone number.',
       bad_number: 'Enter a number.', first_name: 'First name', last_name: 'Last name', email: 'E-mail', subject: 'Subject',
-      end: 'End chat', end_q: 'End this chat?', cancel: 'Cancel', transcript: 'Transcript', ended: 'This chat has ended.',
+      end: 'End chat', end_q: 'End this chat?', cancel: 'Cancel', transcript: 'Download transcript', ended: 'This chat has ended.',
       new_chat: 'Start a new chat', waiting: 'Waiting for an agent', wait_1: 'Estimated wait: about 1 minute',
       wait_n: 'Estimated wait: about {n} minutes', with: 'Chatting with {name}', typing: '{name} is typing…',
-      someone: 'Someone', reconnecting: 'Reconnecting…', offline: 'Can’t reach the server. Check your connection.',
+      someone: 'Someone', reconnecting: 'Reconnecting…', unreachable: 'Can’t reach the server. Check your connection.',
       retry: 'Retry', unavailable: 'Chat is not available on this website.',
       closed: 'We are closed right now. Leave a message and we will answer when we are back.',
       sign_in: 'Please sign in to chat with us.', not_verified: 'We could not verify your sign-in.',
@@ -45,10 +45,10 @@
       intro: 'Présentez-vous en quelques mots et nous arrivons.', required: 'obligatoire',
       need: 'Ce champ est obligatoire.', bad_email: 'Saisissez une adresse e-mail valide.', bad_tel: 'Saisissez un numéro de téléphone valide.',
       bad_number: 'Saisissez un nombre.', first_name: 'Prénom', last_name: 'Nom', email: 'E-mail', subject: 'Objet',
-      end: 'Terminer', end_q: 'Terminer ce chat ?', cancel: 'Annuler', transcript: 'Transcription', ended: 'Ce chat est terminé.',
+      end: 'Terminer', end_q: 'Terminer ce chat ?', cancel: 'Annuler', transcript: 'Télécharger la transcription', ended: 'Ce chat est terminé.',
       new_chat: 'Nouveau chat', waiting: 'En attente d’un agent', wait_1: 'Attente estimée : environ 1 minute',
       wait_n: 'Attente estimée : environ {n} minutes', with: 'En conversation avec {name}', typing: '{name} écrit…',
-      someone: 'Quelqu’un', reconnecting: 'Reconnexion…', offline: 'Impossible de joindre le serveur. Vérifiez votre connexion.',
+      someone: 'Quelqu’un', reconnecting: 'Reconnexion…', unreachable: 'Impossible de joindre le serveur. Vérifiez votre connexion.',
       retry: 'Réessayer', unavailable: 'Le chat n’est pas disponible sur ce site.',
       closed: 'Nous sommes fermés. Laissez un message, nous répondrons à notre retour.',
       sign_in: 'Connectez-vous pour discuter avec nous.', not_verified: 'Votre connexion n’a pas pu être vérifiée.',
@@ -68,10 +68,10 @@
 .badge{position:absolute;top:-4px;right:-4px;min-width:20px;border-radius:10px;background:#c62828;color:#fff;font-size:12px;padding:1px 5px}
 svg{width:22px;height:22px;fill:currentColor}.launch svg{width:28px;height:28px}
 .win{position:fixed;right:20px;bottom:88px;z-index:2147483000;width:370px;height:min(600px,calc(100vh - 108px));background:#fff;color:#1d1d1f;border-radius:14px;box-shadow:0 10px 40px #0005;display:flex;flex-direction:column;overflow:hidden}
-header{background:var(--a);color:var(--on);padding:10px 12px;display:flex;align-items:center;gap:10px}
+header{background:var(--a);color:var(--on);padding:10px 12px;display:flex;flex-wrap:wrap;align-items:center;gap:4px 10px}.tools{flex-basis:100%;display:flex;justify-content:flex-end;gap:4px}.tools:empty,.tools:not(:has(:not([hidden]))){display:none}
 header img{width:40px;height:40px;border-radius:50%;object-fit:cover}
 .ht{flex:1;min-width:0}h2{margin:0;font-size:16px;font-weight:600;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.sub{margin:0;font-size:12px}
-header button{background:none;border:0;padding:4px 8px;border-radius:6px;font-size:12px}header button:hover{background:#fff3}.x{font-size:22px}
+header button{background:none;border:0;padding:2px 8px;border-radius:6px;font-size:12px}header button:hover{background:#fff3}.tools button{border:1px solid currentColor}.x{font-size:22px}
 .note{margin:0;padding:8px 14px;font-size:13px;background:#fff8e1;color:#5d4200}.conn,.oops{background:#fdecea;color:#7a1010}
 .body{flex:1;overflow-y:auto;padding:14px;background:#f6f7f9}.log{display:flex;flex-direction:column;gap:8px}
 .e{display:flex;flex-direction:column;align-items:flex-start;max-width:85%}.me{align-self:flex-end;align-items:flex-end}.sys{align-self:center;align-items:center}
@@ -107,7 +107,7 @@ header button{background:none;border:0;padding:4px 8px;border-radius:6px;font-si
   const SKELETON = `<div class="root"><button type="button" class="launch" data-testid="parley-launcher" aria-expanded="false" aria-controls="pw-win">${svg('M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H8l-5 4V5a2 2 0 0 1 1-2z')}<span class="badge" hidden></span></button>
 <div class="win" id="pw-win" role="dialog" aria-modal="false" aria-labelledby="pw-title" hidden>
 <header><img class="av" alt="" hidden><div class="ht"><h2 id="pw-title"></h2><p class="sub" data-testid="parley-status"></p></div>
-<button type="button" class="tr" data-testid="parley-transcript" hidden></button><button type="button" class="end" data-testid="parley-end" hidden></button><button type="button" class="x" data-testid="parley-close">×</button></header>
+<button type="button" class="x" data-testid="parley-close">×</button><div class="tools"><button type="button" class="tr" data-testid="parley-transcript" hidden></button><button type="button" class="end" data-testid="parley-end" hidden></button></div></header>
 <p class="note conn" role="status" data-testid="parley-connection" hidden><span></span><button type="button" hidden></button></p>
 <p class="note info" role="status" data-testid="parley-notice" hidden></p><p class="note oops" role="alert" data-testid="parley-error" hidden></p>
 <p class="note wait" role="status" data-testid="parley-wait" hidden></p>
@@ -231,7 +231,7 @@ header button{background:none;border:0;padding:4px 8px;border-radius:6px;font-si
       if (visitor) await resume();
     } catch (e) {
       cfg = null;
-      failed = e && (e.status === 403 || e.status === 404) ? 'unavailable' : 'offline';
+      failed = e && (e.status === 403 || e.status === 404) ? 'unavailable' : 'unreachable';
     }
     loaded = true;
     render();
@@ -813,7 +813,7 @@ header button{background:none;border:0;padding:4px 8px;border-radius:6px;font-si
   function online(ok) {
     // A first failure reads as a hiccup; after three it is an outage, with a way to retry now.
     const down = failures >= 3;
-    connText.textContent = down ? L.offline : L.reconnecting;
+    connText.textContent = down ? L.unreachable : L.reconnecting;
     connBtn.textContent = L.retry;
     connBtn.hidden = !down;
     conn.hidden = ok;

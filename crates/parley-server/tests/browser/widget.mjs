@@ -90,7 +90,8 @@ async function main() {
     const launcher = page.locator(W.launcher);
     await launcher.waitFor();
     const label = await launcher.getAttribute('aria-label');
-    if (!/Open chat/.test(label || '')) throw new Error('launcher label ' + JSON.stringify(label));
+    // Its name comes from the deployment's labels and title.
+    if (!/Parley Demo Shop/.test(label || '')) throw new Error('launcher label ' + JSON.stringify(label));
     // The host page's loud CSS (uppercase, serif buttons) does not reach into the widget.
     const transform = await launcher.evaluate((el) => getComputedStyle(el).textTransform);
     if (transform !== 'none') throw new Error('host CSS leaked in: text-transform ' + transform);
