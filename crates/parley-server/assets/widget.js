@@ -225,7 +225,11 @@ header button{background:none;border:0;padding:2px 8px;border-radius:6px;font-si
   async function init() {
     try {
       cfg = await json(await fetch(BASE + DEP + 'config', { credentials: 'omit', cache: 'no-store' }));
-      L = Object.assign({}, TEXT[LANG] || TEXT[cfg.language] || TEXT.en, cfg.labels || {});
+      // WEB-07: the snippet's language must be supported; the deployment's applies otherwise.
+      if (LANG && !TEXT[LANG]) console.warn(`Parley: data-language "${LANG}" is not supported (en, fr)`);
+      const lang = TEXT[LANG] ? LANG : cfg.language;
+      // The server's labels are in the deployment's language: used only when the page's matches.
+      L = Object.assign({}, TEXT[lang] || TEXT.en, lang === cfg.language ? cfg.labels : {});
       brand();
       visitor = loadVisitor();
       if (visitor) await resume();
@@ -460,7 +464,7 @@ header button{background:none;border:0;padding:2px 8px;border-radius:6px;font-si
     const go = pre.querySelector('.primary');
     go.disabled = true;
     try {
-      await send(pre.querySelector('textarea').value.trim(), { prechat: values });
+      await send(pre.querySelector('[name=__message]').value.trim(), { prechat: values });
       prechatDone = true;
       render();
       input.focus();
@@ -646,6 +650,11 @@ header button{background:none;border:0;padding:2px 8px;border-radius:6px;font-si
     if (visitor) trBtn.hidden = false;
     if (live) {
       settleChoices();
+      // A session just started: the estimate is known once the server has queued it.
+      if (mine && session && session.status === 'waiting' && !session.asked) {
+        session.asked = true;
+        backfill();
+      }
       if (!mine) {
         agentTyping('');
         if (isOpen) markRead();
@@ -799,7 +808,7 @@ header button{background:none;border:0;padding:2px 8px;border-radius:6px;font-si
   function backfill() {
     call('GET', 'conversation').then(json).then((c) => {
       for (const e of c.entries || []) addEntry(e, true);
-      if (c.session) session = Object.assign({}, session, c.session);
+      if (c.session) session = Object.assign({}, session, c.session, { asked: true });
       setWait(c.estimated_wait_minutes);
       render();
     }).catch(() => {});
