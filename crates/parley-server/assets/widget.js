@@ -235,11 +235,18 @@ header button{background:none;border:0;padding:2px 8px;border-radius:6px;font-si
       if (visitor) await resume();
     } catch (e) {
       cfg = null;
-      failed = e && (e.status === 403 || e.status === 404) ? 'unavailable' : 'unreachable';
+      failed = e && e.status ? 'unavailable' : await reachable();
     }
     loaded = true;
     render();
     if (wantOpen) open();
+  }
+
+  // A refusal of this page's origin carries no CORS header, so the browser reports it like a
+  // network failure; an opaque answer to a no-cors request tells the two apart.
+  function reachable() {
+    return fetch(BASE + DEP + 'config', { mode: 'no-cors', credentials: 'omit', cache: 'no-store' })
+      .then(() => 'unavailable', () => 'unreachable');
   }
 
   function brand() {

@@ -2,7 +2,9 @@
 //! other origins than Parley: listeners of their own on other ports, serving the demo's shop page
 //! (`tests/browser/widget.mjs` drives them). One page's origin is on the `shop` deployment's
 //! allowlist, one is not, and one embeds `members`, a deployment whose visitors must be verified
-//! with a token signed by a key of a keyset. Screenshots go to `PARLEY_SHOTS` when set.
+//! with a token signed by a key of a keyset. The pages reach Parley through a relay the scenario
+//! can cut, to see the widget lose its stream and resume it. Screenshots go to `PARLEY_SHOTS` when
+//! set.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -36,6 +38,59 @@ async fn host_page(parley: &str, deployment: &str) -> String {
         let _ = axum::serve(listener, app).await;
     });
     format!("http://{addr}")
+}
+
+/// A TCP relay in front of Parley that the scenario can cut, as a dropped network would:
+/// `POST {control}/cut` closes every relayed connection and refuses new ones until
+/// `POST {control}/restore`. Answers the relay's base URL and the control's.
+async fn relay(target: &str) -> (String, String) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let target = target.trim_start_matches("http://").to_owned();
+    let cut = Arc::new(AtomicBool::new(false));
+    let (drop_all, _) = tokio::sync::broadcast::channel::<()>(1);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (c, tx) = (cut.clone(), drop_all.clone());
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            if c.load(Ordering::SeqCst) {
+                continue;
+            }
+            let target = target.clone();
+            let mut dropped = tx.subscribe();
+            tokio::spawn(async move {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    _ = dropped.recv() => {}
+                }
+            });
+        }
+    });
+    let control = axum::Router::new()
+        .route(
+            "/cut",
+            axum::routing::post({
+                let (cut, tx) = (cut.clone(), drop_all.clone());
+                move || async move {
+                    cut.store(true, Ordering::SeqCst);
+                    let _ = tx.send(());
+                }
+            }),
+        )
+        .route(
+            "/restore",
+            axum::routing::post(move || async move { cut.store(false, Ordering::SeqCst) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let control_base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, control).await;
+    });
+    (base, control_base)
 }
 
 fn field(name: &str, label: &str, kind: PrechatKind, required: bool, hidden: bool) -> PrechatField {
@@ -115,9 +170,11 @@ async fn widget_in_a_real_browser(b: TestBackend) {
         .unwrap();
     }
 
-    let shop = host_page(&app.base, "shop").await;
-    let refused = host_page(&app.base, "shop").await;
-    let members = host_page(&app.base, "members").await;
+    // The pages load the widget through the relay, so the scenario can drop its connections.
+    let (parley, control) = relay(&app.base).await;
+    let shop = host_page(&parley, "shop").await;
+    let refused = host_page(&parley, "shop").await;
+    let members = host_page(&parley, "members").await;
     let spec = |name: &str, origin: &str, prechat: Prechat, keyset_id| WebDeploymentSpec {
         name: name.into(),
         channel_id: channel.id,
@@ -208,6 +265,7 @@ async fn widget_in_a_real_browser(b: TestBackend) {
     let run = tokio::process::Command::new("node")
         .arg("widget.mjs")
         .arg(format!("--url={}", app.base))
+        .arg(format!("--relay={control}"))
         .arg(format!("--shop={shop}"))
         .arg(format!("--refused={refused}"))
         .arg(format!("--members={members}"))
