@@ -272,7 +272,7 @@ async function main() {
     await phone.locator(W.prechat).waitFor();
     const box = await phone.locator(W.dialog).boundingBox();
     if (Math.round(box.width) !== 375 || Math.round(box.height) !== 740) throw new Error('window box ' + JSON.stringify(box));
-    await shot('widget-mobile', phone);
+    await shot('widget-mobile', phone.locator(W.dialog));
   });
 
   await stage('End chat asks first, then ends the session', async () => {
@@ -301,7 +301,7 @@ async function main() {
 
   await stage("the keyset gets the shop's public key (one JWK per upload)", async () => {
     const jwk = { ...publicKey.export({ format: 'jwk' }), kid: KID, alg: 'RS256', use: 'sig' };
-    const r = await api(`/api/v1/web/keysets/${keyset}/keys`, { method: 'POST', body: JSON.stringify(jwk) });
+    const r = await api(`/api/v1/keysets/${keyset}/keys`, { method: 'POST', body: JSON.stringify(jwk) });
     if (r.status !== 201) throw new Error(`uploading the key answered ${r.status}: ${await r.text()}`);
   });
 
