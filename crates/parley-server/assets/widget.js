@@ -284,10 +284,9 @@ header button{background:none;border:0;padding:2px 8px;border-radius:6px;font-si
     }
   }
 
-  // The stream opens first, then the history loads: nothing said in between is missed, and
-  // entries are deduplicated by id.
+  // The history loads first, then the stream opens from its last entry (Last-Event-ID): the
+  // server replays what was said in between, and entries are deduplicated by id.
   async function resume() {
-    connect();
     try {
       const c = await json(await call('GET', 'conversation'));
       session = c.session || null;
@@ -299,6 +298,7 @@ header button{background:none;border:0;padding:2px 8px;border-radius:6px;font-si
     } catch (e) {
       if (e && e.status) problem(L.error);
     }
+    connect();
     render();
   }
 
@@ -609,11 +609,19 @@ header button{background:none;border:0;padding:2px 8px;border-radius:6px;font-si
   function media(m) {
     const wrap = h('div', 'm', null, { 'data-testid': 'parley-media' });
     const name = m.filename || L.file;
+    const image = /^image\/(png|jpeg|gif|bmp)$/;
+    if (!m.id) {
+      // A file an agent sent by link: shown from there.
+      if (!httpUrl(m.url)) return h('div', 'm', '📎 ' + name);
+      if (image.test(m.content_type)) wrap.append(h('img', '', null, { referrerpolicy: 'no-referrer', alt: name, src: m.url }));
+      else wrap.append(h('a', '', '📎 ' + name, { href: m.url, target: '_blank', rel: 'noopener noreferrer' }));
+      return wrap;
+    }
     call('GET', 'media/' + encodeURIComponent(m.id))
       .then((res) => { if (!res.ok) throw res; return res.blob(); })
       .then((blob) => {
         const url = URL.createObjectURL(blob);
-        if (/^image\/(png|jpeg|gif|bmp)$/.test(m.content_type || blob.type)) {
+        if (image.test(m.content_type || blob.type)) {
           const img = h('img', '', null, { alt: name });
           img.onload = scroll;
           img.src = url;
@@ -630,8 +638,19 @@ header button{background:none;border:0;padding:2px 8px;border-radius:6px;font-si
   const mineOf = (e) => e.author === 'customer' || (!e.author && e.direction === 'inbound');
   function addEntry(e, live) {
     if (!e || !e.id) return;
-    if (entries[e.id]) return setReceipt(entries[e.id], e.status);
     const mine = mineOf(e);
+    const old = entries[e.id];
+    if (old) {
+      // The same entry again replaces what is shown when its content changed (a file stored
+      // later); a new status only updates the receipt.
+      if (old.dataset.sig !== sig(e)) {
+        const fresh = entryElement(e, mine);
+        old.replaceWith(fresh);
+        entries[e.id] = fresh;
+        settleChoices();
+      }
+      return setReceipt(entries[e.id], e.status);
+    }
     let el = null;
     if (mine) {
       // The echo of a message sent from this tab replaces the bubble shown while sending.
@@ -675,9 +694,10 @@ header button{background:none;border:0;padding:2px 8px;border-radius:6px;font-si
     scroll();
   }
 
+  const sig = (e) => JSON.stringify([e.text, e.media, e.component, e.author_name]);
   function entryElement(e, mine) {
     const sys = e.author === 'system';
-    const el = h('div', mine ? 'e me' : sys ? 'e sys' : 'e', null, { 'data-testid': 'parley-message', 'data-id': e.id, 'data-author': e.author || (mine ? 'customer' : 'agent') });
+    const el = h('div', mine ? 'e me' : sys ? 'e sys' : 'e', null, { 'data-testid': 'parley-message', 'data-id': e.id, 'data-author': e.author || (mine ? 'customer' : 'agent'), 'data-sig': sig(e) });
     if (!mine && !sys) el.append(h('div', 'who', e.author_name || titleEl.textContent));
     const c = e.component;
     const b = h('div', 'b');
