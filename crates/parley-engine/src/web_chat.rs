@@ -481,6 +481,13 @@ pub async fn send(
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
+    // The pre-chat's name is the customer's name in the console, unless they have one.
+    if !profile_name.is_empty() && user.name.is_empty() {
+        engine
+            .store
+            .update_user_profile(user.id, Some(&profile_name), None, engine.clock.now())
+            .await?;
+    }
     let identity = visitor
         .verified
         .then(|| user.platform_key.strip_prefix("uid:").map(str::to_owned))

@@ -32,7 +32,7 @@ pub const STREAM_BUFFER: usize = 32;
 pub enum WidgetEvent {
     /// A message of the conversation, new or changed (the widget replaces one it has by id).
     Entry {
-        entry: Entry,
+        entry: Box<Entry>,
         author_name: Option<String>,
     },
     /// A delivery status of a message the widget has (read, failed).
@@ -328,7 +328,10 @@ impl Inner {
                     }
                     _ => {
                         let author_name = self.author_name(&entry).await;
-                        WidgetEvent::Entry { entry, author_name }
+                        WidgetEvent::Entry {
+                            entry: Box::new(entry),
+                            author_name,
+                        }
                     }
                 };
                 self.send(user, event);

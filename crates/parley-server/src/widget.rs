@@ -464,7 +464,11 @@ pub struct SessionView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MediaView {
+    /// Parley's copy (`GET /widget/v1/media/{id}`); none for a file an agent sent by link.
     pub id: Option<Uuid>,
+    /// The public link of a file sent by link (no copy in Parley).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     pub content_type: String,
     pub filename: String,
     pub size: Option<u64>,
@@ -507,6 +511,8 @@ fn entry_view(e: &Entry, author_name: Option<String>) -> EntryView {
                 let stem = m.id.map_or_else(|| "file".to_owned(), |id| id.to_string());
                 MediaView {
                     id: m.id,
+                    url: (m.id.is_none() && e.direction == parley_core::model::Direction::Outbound)
+                        .then(|| m.url.clone()),
                     content_type: m.content_type.clone(),
                     filename: match served.extension {
                         Some(ext) => format!("{stem}.{ext}"),
@@ -672,7 +678,7 @@ pub async fn config(
         name: d.name.clone(),
         language: d.language.clone(),
         branding: to_value(serde_json::to_value(&d.branding)),
-        settings: to_value(serde_json::to_value(&d.settings)),
+        settings: to_value(serde_json::to_value(d.settings)),
         prechat: to_value(serde_json::to_value(&d.prechat)),
         verification_required: d.keyset_id.is_some(),
         business_hours: BusinessHoursView {
@@ -1032,11 +1038,13 @@ async fn replay_after(
             .filter(|_| e.actor == parley_core::model::Actor::Agent)
         {
             Some(id) => {
-                if !names.contains_key(&id) {
+                if let Some(known) = names.get(&id) {
+                    known.clone()
+                } else {
                     let n = engine.store.agent(id).await.ok().map(|a| a.name);
-                    names.insert(id, n);
+                    names.insert(id, n.clone());
+                    n
                 }
-                names.get(&id).cloned().flatten()
             }
             None => None,
         };
