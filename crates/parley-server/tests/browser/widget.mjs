@@ -197,7 +197,7 @@ async function main() {
     await page.locator('[data-testid="parley-error"]:text("Files must be 5 MB or less.")').waitFor();
   });
 
-  if (!process.env.WIDGET_SKIP_AGENT_FILE) await stage('the agent sends a picture; the visitor sees it inline', async () => {
+  await stage('the agent sends a picture; the visitor sees it inline', async () => {
     const r = await api(`/api/v1/sessions/${sessionId}/messages`, {
       method: 'POST',
       body: JSON.stringify({ body: 'Here is your parcel', media: [{ url: shop + '/parcel.png', content_type: 'image/png' }] }),
