@@ -613,7 +613,12 @@ header button{background:none;border:0;padding:2px 8px;border-radius:6px;font-si
     if (!m.id) {
       // A file an agent sent by link: shown from there.
       if (!httpUrl(m.url)) return h('div', 'm', '📎 ' + name);
-      if (image.test(m.content_type)) wrap.append(h('img', '', null, { referrerpolicy: 'no-referrer', alt: name, src: m.url }));
+      if (image.test(m.content_type)) {
+        const img = h('img', '', null, { referrerpolicy: 'no-referrer', alt: name });
+        img.onload = scroll;
+        img.src = m.url;
+        wrap.append(img);
+      }
       else wrap.append(h('a', '', '📎 ' + name, { href: m.url, target: '_blank', rel: 'noopener noreferrer' }));
       return wrap;
     }
