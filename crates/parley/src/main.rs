@@ -616,6 +616,14 @@ async fn shutdown_signal() {
 mod tests {
     use super::*;
 
+    /// The demo shop is the next port on the same host; a wildcard listen is reached on loopback.
+    #[test]
+    fn the_demo_shop_is_on_the_next_port() {
+        assert_eq!(shop_origin("127.0.0.1:8080"), "http://127.0.0.1:8081");
+        assert_eq!(shop_origin("0.0.0.0:9000"), "http://127.0.0.1:9001");
+        assert_eq!(shop_origin("[::]:8080"), "http://127.0.0.1:8081");
+    }
+
     #[test]
     fn demo_workspace_parses() {
         let w: WorkspaceFile = serde_norway::from_str(&demo_workspace("127.0.0.1:8080")).unwrap();
