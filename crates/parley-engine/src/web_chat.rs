@@ -200,16 +200,17 @@ pub async fn create_visitor(
     Ok(NewVisitor { visitor, token })
 }
 
-/// The `sub` of a valid identity token of the deployment's keyset.
+/// The `sub` of a valid identity token of the deployment's keyset (WEB-19).
 async fn verified_sub(
-    _engine: &Engine,
-    _deployment: &WebDeployment,
-    _jwt: &str,
-    _now: Timestamp,
+    engine: &Engine,
+    deployment: &WebDeployment,
+    jwt: &str,
+    now: Timestamp,
 ) -> Result<String> {
-    Err(WebChatError::Identity(
-        "identity tokens are not checked on this server yet".to_owned(),
-    ))
+    crate::web_identity::verify_identity_token(engine, deployment, jwt, now)
+        .await
+        .map(|identity| identity.sub)
+        .map_err(|e| WebChatError::Identity(e.to_string()))
 }
 
 /// The messaging user of `key` on the deployment's channel, found or created; two devices of a

@@ -736,6 +736,137 @@ async fn limits_answer_413_and_429(b: TestBackend) {
     let _ = &w.deployment;
 }
 
+/// An ES256 key made here, its JWK, and identity tokens signed with it.
+struct Signer {
+    der: Vec<u8>,
+    jwk: Value,
+}
+
+const ISS: &str = "https://shop.example";
+
+fn signer(kid: &str) -> Signer {
+    use base64::Engine as _;
+    use p256::pkcs8::EncodePrivateKey;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let sk = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let point = sk.verifying_key().to_encoded_point(false);
+    Signer {
+        der: sk.to_pkcs8_der().unwrap().as_bytes().to_vec(),
+        jwk: json!({"kty": "EC", "kid": kid, "alg": "ES256", "crv": "P-256",
+            "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap())}),
+    }
+}
+
+impl Signer {
+    fn token(&self, sub: &str, iss: &str) -> String {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        h.kid = self.jwk["kid"].as_str().map(str::to_owned);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = json!({"sub": sub, "iss": iss, "exp": now + 600, "iat": now});
+        jsonwebtoken::encode(
+            &h,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ec_der(&self.der),
+        )
+        .unwrap()
+    }
+}
+
+async fn verified_history_follows_the_user(b: TestBackend) {
+    use parley_engine::service::web::{self as svc, KeysetInput};
+    let w = setup(b).await;
+    let store = &w.app.db.store;
+    let now = w.app.engine.clock.now();
+    let ks = svc::create_keyset(
+        store,
+        &KeysetInput {
+            name: "Members".into(),
+            issuer: ISS.into(),
+            jwks_url: None,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let key = signer("k1");
+    svc::upload_key(store, ks.id, &key.jwk, now).await.unwrap();
+    let mut spec = w.deployment.spec();
+    spec.name = "members".into();
+    spec.keyset_id = Some(ks.id);
+    spec.prechat = Prechat::default();
+    store.create_web_deployment(&spec, now).await.unwrap();
+    let create = |body: Value| {
+        parley_testkit::status_and_json(
+            w.call(Method::POST, "/deployments/members/visitors")
+                .json(&body),
+        )
+    };
+    let (s, config) =
+        parley_testkit::status_and_json(w.call(Method::GET, "/deployments/members/config")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(config["verification_required"], true);
+    // This deployment takes verified users only, with a token of its keyset.
+    let (s, body) = create(json!({})).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["code"], "identity_token_invalid");
+    let (s, body) =
+        create(json!({"identity_token": key.token("user-1", "https://other.example")})).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+    let (s, body) = create(json!({"identity_token": signer("k1").token("user-1", ISS)})).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "a forged signature: {body}");
+
+    // Two devices of the same user share one history.
+    let (s, laptop) = create(json!({"identity_token": key.token("user-1", ISS)})).await;
+    assert_eq!(s, StatusCode::CREATED, "{laptop}");
+    assert_eq!(laptop["verified"], true);
+    let laptop = laptop["visitor_token"].as_str().unwrap().to_owned();
+    let (s, _) = w
+        .send(
+            &laptop,
+            json!({"client_message_id": "l1", "text": "from my laptop"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let c = w.conversation_with(&laptop, 1).await;
+    let session_id: Uuid = c["session"]["id"].as_str().unwrap().parse().unwrap();
+    let data = store.web_session_data(session_id).await.unwrap().unwrap();
+    assert_eq!(data.identity.as_deref(), Some("user-1"));
+    let (s, phone) = create(json!({"identity_token": key.token("user-1", ISS)})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let phone = phone["visitor_token"].as_str().unwrap().to_owned();
+    let c = w.conversation(&phone).await;
+    assert_eq!(c["entries"][0]["text"], "from my laptop");
+    // Another user sees nothing of it.
+    let (_, other) = create(json!({"identity_token": key.token("user-2", ISS)})).await;
+    let other = other["visitor_token"].as_str().unwrap().to_owned();
+    assert_eq!(w.conversation(&other).await["entries"], json!([]));
+    // Logging out on the phone ends the phone's token only.
+    let r = w
+        .visitor_call(&phone, Method::POST, "/logout")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (s, _) =
+        parley_testkit::status_and_json(w.visitor_call(&phone, Method::GET, "/conversation")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        w.conversation(&laptop).await["entries"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let user = store
+        .messaging_user(data_user(&w, session_id).await)
+        .await
+        .unwrap();
+    assert_eq!(user.platform_key, "uid:user-1");
+}
+
 parley_store::on_both_backends!(
     origins_are_checked,
     a_conversation_from_prechat_to_agent_reply,
@@ -743,4 +874,5 @@ parley_store::on_both_backends!(
     files_go_both_ways,
     anonymous_history_ends_after_six_hours,
     limits_answer_413_and_429,
+    verified_history_follows_the_user,
 );
