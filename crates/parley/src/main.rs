@@ -526,6 +526,7 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
             metrics_token: (!config.metrics_token.is_empty()).then(|| config.metrics_token.clone()),
             metrics_listen,
             connections: config.connection_limits(raise_descriptor_limit()),
+            public_url: (!config.public_url.is_empty()).then(|| config.public_url.clone()),
         },
     );
     if let Some(listener) = metrics_listener {
