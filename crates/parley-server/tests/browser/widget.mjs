@@ -353,7 +353,11 @@ async function main() {
     const stored = await laptop.evaluate(() => JSON.parse(localStorage.getItem('parley.members.visitor')).token);
     await laptop.evaluate(() => window.Parley.logout());
     if (await laptop.evaluate(() => localStorage.getItem('parley.members.visitor')) !== null) throw new Error('the token is still stored');
-    const status = await laptop.evaluate(async ({ base, t }) => (await fetch(base + '/widget/v1/conversation', { headers: { Authorization: 'Bearer ' + t } })).status, { base: url, t: stored });
+    // Asked from the page, through the address its snippet loads Parley from.
+    const status = await laptop.evaluate(async (t) => {
+      const base = new URL('./', document.querySelector('script[data-deployment]').src).href;
+      return (await fetch(base + 'widget/v1/conversation', { headers: { Authorization: 'Bearer ' + t } })).status;
+    }, stored);
     if (status !== 401) throw new Error('the revoked token answered ' + status);
     await laptop.locator(W.notice + ':text("Please sign in to chat with us.")').waitFor();
   });
