@@ -11,13 +11,14 @@
 // The scenario: a visitor of the shop opens the widget (launcher, keyboard focus), fills pre-chat
 // (client-side checks, then a server refusal shown by field), and sees the estimated wait; the
 // agent goes Available, accepts, and sees the pre-chat's first message as text; they chat live
-// both ways; customer HTML stays text on both sides; the visitor sends a picture and receives
-// one; the agent asks a question with buttons and the visitor's tap is the answer; the network
-// drops ("Reconnecting…", then "Can't reach the server") and the stream resumes without losing or
-// repeating anything; a reload keeps the conversation; the
-// transcript downloads; End chat asks first. A page on an origin not on the allowlist cannot load
-// the widget (403); a verified user continues their history in a second browser; expired,
-// wrong-issuer, wrong-kid, alg none and HMAC-confused tokens are refused; logout revokes the token.
+// both ways (the widget reports what was read and when the visitor types); customer HTML stays
+// text on both sides; the visitor sends a picture and receives one; the agent asks a question
+// with buttons and the visitor's tap is the answer; the network drops ("Reconnecting…", then
+// "Can't reach the server") and the stream resumes without losing or repeating anything; a reload
+// keeps the conversation; the transcript downloads; End chat asks first. A page on an origin not
+// on the allowlist cannot load the widget (403); a verified user continues their history in a
+// second browser; expired, wrong-issuer, wrong-kid, alg none and HMAC-confused tokens are
+// refused; logout revokes the token.
 
 import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -168,12 +169,23 @@ async function main() {
   await stage('they chat live both ways', async () => {
     await page.locator(W.status + ':text("Chatting with")').waitFor();
     await page.locator(W.wait).waitFor({ state: 'hidden' });
+    const widgetCall = (path) => page.waitForRequest((r) => r.url().endsWith('/widget/v1/' + path) && r.method() === 'POST');
+    // The open window reports what the visitor has read (receipts are on for this deployment).
+    const read = widgetCall('read');
     await agentPage.click('[data-testid="composer"]');
     await agentPage.keyboard.type(reply);
     await agentPage.keyboard.press('Enter');
     await page.locator(said('agent', reply)).waitFor();
+    const up = (await read).postDataJSON().up_to;
+    const replyId = await page.locator(said('agent', reply)).getAttribute('data-id');
+    if (up !== replyId) throw new Error(`read up to ${up}, not the reply ${replyId}`);
+    // Typing is reported while the visitor writes, and its end when the message goes.
+    const typing = widgetCall('typing');
     await page.fill(W.input, answer);
+    if ((await typing).postDataJSON().typing !== true) throw new Error('typing was not reported');
+    const stopped = widgetCall('typing');
     await page.press(W.input, 'Enter');
+    if ((await stopped).postDataJSON().typing !== false) throw new Error('the end of typing was not reported');
     await page.locator(said('customer', answer)).waitFor();
     await agentPage.waitForSelector(message('inbound', answer));
   });
