@@ -23,8 +23,8 @@ use parley_core::model::{Actor, Direction, EntryStatus};
 use parley_core::web::WebDeployment;
 use parley_core::{Timestamp, new_id};
 use parley_store::{
-    ConsentOrigin, Entry, MessagingUser, NewMessagingUser, NewWebVisitor, Session, StoreError,
-    WebEntryQuery, WebVisitor,
+    ConsentOrigin, Entry, MessagingUser, NewMessagingUser, NewWebVisitor, Session, Store,
+    StoreError, WebEntryQuery, WebVisitor,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -74,6 +74,9 @@ pub enum WebChatError {
     Store(#[from] StoreError),
     #[error("media: {0}")]
     Media(String),
+    /// A dependency is down (503): retrying later may succeed.
+    #[error("not available now: {0}")]
+    Unavailable(String),
 }
 
 impl From<MediaError> for WebChatError {
@@ -210,7 +213,11 @@ async fn verified_sub(
     crate::web_identity::verify_identity_token(engine, deployment, jwt, now)
         .await
         .map(|identity| identity.sub)
-        .map_err(|e| WebChatError::Identity(e.to_string()))
+        .map_err(|e| match e {
+            // Not the token's fault (the database or the site's JWKS endpoint is down).
+            crate::web_identity::IdentityError::Unavailable(why) => WebChatError::Unavailable(why),
+            other => WebChatError::Identity(other.to_string()),
+        })
 }
 
 /// The messaging user of `key` on the deployment's channel, found or created; two devices of a
@@ -279,33 +286,74 @@ pub async fn resolve(engine: &Engine, token: &str) -> Result<WebVisitor> {
 
 /// The visitor's sessions in their history window, newest first.
 pub async fn sessions(engine: &Engine, visitor: &WebVisitor) -> Result<Vec<Session>> {
-    let since = history_since(visitor, engine.clock.now());
-    Ok(engine
-        .store
-        .web_sessions(visitor.messaging_user_id, since)
-        .await?)
+    sessions_at(&engine.store, visitor, engine.clock.now()).await
+}
+
+/// [`sessions`] with the store and time given (an event stream keeps no engine).
+pub async fn sessions_at(
+    store: &Store,
+    visitor: &WebVisitor,
+    now: Timestamp,
+) -> Result<Vec<Session>> {
+    let since = history_since(visitor, now);
+    Ok(store.web_sessions(visitor.messaging_user_id, since).await?)
 }
 
 /// Entries of the visitor's sessions in the window: all of them, or (a stream's replay) those
-/// after `after` plus those changed since it was written.
+/// after `after` plus the outbound ones changed since it was written.
 pub async fn entries(
     engine: &Engine,
     visitor: &WebVisitor,
     sessions: &[Session],
     after: Option<Uuid>,
 ) -> Result<Vec<Entry>> {
+    entries_at(&engine.store, visitor, sessions, after, engine.clock.now()).await
+}
+
+/// [`entries`] with the store and time given.
+pub async fn entries_at(
+    store: &Store,
+    visitor: &WebVisitor,
+    sessions: &[Session],
+    after: Option<Uuid>,
+    now: Timestamp,
+) -> Result<Vec<Entry>> {
     let ids: Vec<Uuid> = sessions.iter().map(|s| s.id).collect();
     let changed_since = after.and_then(uuid_time);
-    Ok(engine
-        .store
+    Ok(store
         .web_entries(&WebEntryQuery {
             session_ids: &ids,
-            since: history_since(visitor, engine.clock.now()),
+            since: history_since(visitor, now),
             after,
             changed_since,
             limit: MAX_ENTRIES,
         })
         .await?)
+}
+
+/// How long an expired visitor row is kept (its token answers 401 meanwhile, like a revoked one).
+pub const EXPIRED_KEPT: Duration = Duration::from_secs(24 * 3600);
+
+/// Deletes visitor rows long expired, hourly (their sessions and entries stay).
+pub async fn run_sweep(
+    store: Store,
+    clock: std::sync::Arc<dyn parley_core::Clock>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let before = clock.now().minus(EXPIRED_KEPT);
+                if let Err(e) = store.delete_expired_web_visitors(before).await {
+                    tracing::warn!(error = %e, "web visitor sweep failed");
+                }
+            }
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { return; }
+            }
+        }
+    }
 }
 
 /// The creation time a UUID v7 carries.

@@ -199,6 +199,13 @@ impl From<WebChatError> for ApiError {
                 )
             }
             WebChatError::Store(e) => e.into(),
+            WebChatError::Unavailable(why) => {
+                tracing::warn!(error = %why, "identity token not checked");
+                ApiError::coded(
+                    ApiErrorCode::Unavailable,
+                    "the identity token cannot be checked now; retry later",
+                )
+            }
             WebChatError::Media(m) => {
                 tracing::error!(error = %m, "widget upload not stored");
                 ApiError::internal("the file could not be stored; it has been logged")
@@ -980,7 +987,9 @@ struct Stream {
     stopping: Option<tokio::sync::watch::Receiver<bool>>,
     /// The newest entry sent: a lag replays after it.
     last_entry: Option<Uuid>,
-    engine: parley_engine::Engine,
+    // The store and clock, not the whole engine: this is kept per open widget.
+    store: parley_store::Store,
+    clock: Arc<dyn parley_core::Clock>,
     visitor: WebVisitor,
 }
 
@@ -1024,12 +1033,13 @@ fn widget_event(e: &WidgetEvent) -> Event {
 }
 
 async fn replay_after(
-    engine: &parley_engine::Engine,
+    store: &parley_store::Store,
+    now: parley_core::Timestamp,
     visitor: &WebVisitor,
     after: Option<Uuid>,
 ) -> Result<Vec<Event>, ApiError> {
-    let sessions = web_chat::sessions(engine, visitor).await?;
-    let entries = web_chat::entries(engine, visitor, &sessions, after).await?;
+    let sessions = web_chat::sessions_at(store, visitor, now).await?;
+    let entries = web_chat::entries_at(store, visitor, &sessions, after, now).await?;
     let mut names: BTreeMap<Uuid, Option<String>> = BTreeMap::new();
     let mut out = Vec::with_capacity(entries.len());
     for e in &entries {
@@ -1041,7 +1051,7 @@ async fn replay_after(
                 if let Some(known) = names.get(&id) {
                     known.clone()
                 } else {
-                    let n = engine.store.agent(id).await.ok().map(|a| a.name);
+                    let n = store.agent(id).await.ok().map(|a| a.name);
                     names.insert(id, n.clone());
                     n
                 }
@@ -1063,17 +1073,17 @@ pub async fn events(
     headers: HeaderMap,
 ) -> Result<Response, WidgetError> {
     let visitor = caller.visitor()?.clone();
-    let engine = state.engine.clone();
+    let engine = &state.engine;
     let last = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<Uuid>().ok());
-    let sessions = web_chat::sessions(&engine, &visitor).await?;
+    let sessions = web_chat::sessions(engine, &visitor).await?;
     let ids: Vec<Uuid> = sessions.iter().map(|s| s.id).collect();
     // Subscribe before reading the replay, so nothing falls between the two.
     let rx = engine.web.subscribe(visitor.messaging_user_id, &ids);
     let replay = match last {
-        Some(after) => replay_after(&engine, &visitor, Some(after)).await?,
+        Some(after) => replay_after(&state.store, state.clock.now(), &visitor, Some(after)).await?,
         None => Vec::new(),
     };
     let s = Stream {
@@ -1081,7 +1091,8 @@ pub async fn events(
         replay: replay.into(),
         stopping: state.stopping.clone(),
         last_entry: last,
-        engine,
+        store: state.store.clone(),
+        clock: state.clock.clone(),
         visitor,
     };
     let body = stream::unfold(s, |mut s| async move {
@@ -1098,7 +1109,7 @@ pub async fn events(
             };
             if s.rx.take_lagged() {
                 // Fell behind: what was dropped is read again from the database.
-                match replay_after(&s.engine, &s.visitor, s.last_entry).await {
+                match replay_after(&s.store, s.clock.now(), &s.visitor, s.last_entry).await {
                     Ok(events) => s.replay.extend(events),
                     Err(_) => return None,
                 }

@@ -732,6 +732,22 @@ async fn limits_answer_413_and_429(b: TestBackend) {
         s == StatusCode::UNPROCESSABLE_ENTITY || s == StatusCode::TOO_MANY_REQUESTS,
         "{s} {body}"
     );
+    // Visitors per client address.
+    let mut refused = false;
+    for _ in 0..70 {
+        let r = w
+            .call(Method::POST, "/deployments/shop/visitors")
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(r.headers().get("retry-after").is_some());
+            refused = true;
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    assert!(refused, "at most {} visitors a minute from one address", 60);
     let _ = w.channel_id;
     let _ = &w.deployment;
 }
@@ -867,6 +883,209 @@ async fn verified_history_follows_the_user(b: TestBackend) {
     assert_eq!(user.platform_key, "uid:user-1");
 }
 
+/// A widget connected to another node than the one where things happen: the agent who accepts
+/// and their reply reach it through the console feed (the database), not the first node's bus.
+async fn another_node_hears_the_agent_and_the_reply(b: TestBackend) {
+    use parley_core::model::{AgentRole, Presence};
+    use parley_engine::web_hub::WidgetEvent;
+    let w = setup(b).await;
+    let (token, _) = w.visitor().await;
+    let (s, _) = w
+        .send(
+            &token,
+            json!({"client_message_id": "n1", "text": "hello", "prechat": {"first_name": "Flo", "plan": "gold"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let c = w.conversation_with(&token, 1).await;
+    let session_id: Uuid = c["session"]["id"].as_str().unwrap().parse().unwrap();
+    let user = data_user(&w, session_id).await;
+
+    // Node B: its own engine on the same database, with its feed running.
+    let other = parley_store::Store::connect(&w.app.db.url, &parley_store::StoreOptions::default())
+        .await
+        .unwrap();
+    let node_b = parley_engine::Engine::new(
+        other,
+        w.app.engine.clock.clone(),
+        parley_engine::EventBus::default(),
+        EngineConfig::default(),
+    );
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let tasks = node_b.feed.spawn(&node_b.events, stop_rx);
+    let mut stream = node_b.web.subscribe(user, &[session_id]);
+    assert_eq!(node_b.web.connections(), 1);
+
+    // Node A: an agent of the Gold queue is offered the session and accepts it.
+    let store = &w.app.db.store;
+    let now = w.app.engine.clock.now();
+    let ada = store
+        .create_agent(
+            &parley_store::AgentSpec {
+                name: "Ada".into(),
+                email: "ada@example.test".into(),
+                role: AgentRole::Agent,
+                capacity: 2,
+                queue_ids: vec![w.gold_queue],
+                skills: vec![],
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let ada = w
+        .app
+        .engine
+        .desk
+        .set_presence(&ada, Presence::Available)
+        .await
+        .unwrap();
+    let s2 = store.clone();
+    eventually(&w.app.events, "the offer to Ada", || {
+        let s2 = s2.clone();
+        async move {
+            let work = s2.routing_work_of(&[session_id]).await.unwrap();
+            work.first()
+                .filter(|x| x.offered_agent_id == Some(ada.id))
+                .map(|_| ())
+        }
+    })
+    .await;
+    w.app.engine.desk.accept(&ada, session_id).await.unwrap();
+    let (s, _) = parley_testkit::status_and_json(
+        w.app
+            .req(
+                Method::POST,
+                &format!("/api/v1/sessions/{session_id}/messages"),
+            )
+            .json(&json!({"body": "Ada here"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    let (mut joined, mut replied) = (false, false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !(joined && replied) {
+        let e = tokio::time::timeout_at(deadline, stream.rx.recv())
+            .await
+            .expect("node B's widget hears node A in time")
+            .expect("stream open");
+        match e.as_ref() {
+            WidgetEvent::Session {
+                status, agent_name, ..
+            } if status.as_str() == "active" => {
+                assert_eq!(agent_name.as_deref(), Some("Ada"));
+                joined = true;
+            }
+            WidgetEvent::Entry { entry, author_name } if entry.body == "Ada here" => {
+                assert_eq!(author_name.as_deref(), None, "an API token is no agent");
+                replied = true;
+            }
+            _ => {}
+        }
+    }
+    drop(stream);
+    assert_eq!(
+        node_b.web.connections(),
+        0,
+        "a closed widget leaves the hub"
+    );
+    let _ = stop.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// The hub with 10,000 widgets on one node: each hears its own visitor's event and no other's;
+/// the memory the registrations take is printed (VmRSS delta per stream, Linux), not asserted.
+async fn ten_thousand_streams_each_hear_their_own(b: TestBackend) {
+    use parley_engine::DomainEvent;
+    use parley_engine::web_hub::WidgetEvent;
+    const N: usize = 10_000;
+    let w = setup(b).await;
+    let hub = &w.app.engine.web;
+    let before = rss_kib();
+    let pairs: Vec<(Uuid, Uuid)> = (0..N).map(|_| (Uuid::now_v7(), Uuid::now_v7())).collect();
+    let mut streams: Vec<_> = pairs
+        .iter()
+        .map(|(user, session)| hub.subscribe(*user, &[*session]))
+        .collect();
+    let after = rss_kib();
+    assert_eq!(hub.connections(), N);
+    if let (Some(a), Some(b)) = (before, after) {
+        println!(
+            "widget hub: {N} streams, VmRSS +{} KiB, {} bytes per stream",
+            b.saturating_sub(a),
+            b.saturating_sub(a) * 1024 / N as u64
+        );
+    }
+    let agent = Uuid::now_v7();
+    for (_, session) in &pairs {
+        w.app.events.publish(DomainEvent::AgentTyping {
+            session_id: *session,
+            agent_id: agent,
+            typing: true,
+        });
+    }
+    for s in &mut streams {
+        let e = tokio::time::timeout(Duration::from_secs(10), s.rx.recv())
+            .await
+            .expect("its event in time")
+            .expect("open");
+        assert!(matches!(
+            e.as_ref(),
+            WidgetEvent::Typing { typing: true, .. }
+        ));
+        assert!(s.rx.try_recv().is_err(), "nobody else's event");
+    }
+    drop(streams);
+    assert_eq!(hub.connections(), 0);
+}
+
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Closed hours: the config and the conversation say so, with the channel's after-hours reply.
+async fn business_hours_reach_the_widget(b: TestBackend) {
+    let w = setup(b).await;
+    let store = &w.app.db.store;
+    let ch = store.channel(w.channel_id).await.unwrap();
+    let spec = parley_store::ChannelSpec {
+        name: ch.name.clone(),
+        kind: ch.kind,
+        provider: ch.provider.clone(),
+        address: ch.address.clone(),
+        number_type: ch.number_type,
+        provider_keyword: None,
+        country: ch.country.clone(),
+        consent_level: ch.consent_level,
+        queue_id: ch.queue_id,
+        throughput_mps: None,
+        settings: json!({
+            "business_hours": {"utc_offset_minutes": 0, "intervals": []},
+            "auto_replies": {"after_hours": "We are closed; we answer from 9:00."}
+        }),
+        secrets: json!({}),
+    };
+    store
+        .update_channel(ch.id, &spec, w.app.engine.clock.now())
+        .await
+        .unwrap();
+    let (_, config) =
+        parley_testkit::status_and_json(w.call(Method::GET, "/deployments/shop/config")).await;
+    assert_eq!(config["business_hours"]["open"], false, "{config}");
+    assert_eq!(
+        config["business_hours"]["message"],
+        "We are closed; we answer from 9:00."
+    );
+    let (token, _) = w.visitor().await;
+    let c = w.conversation(&token).await;
+    assert_eq!(c["business_hours"]["open"], false);
+}
+
 parley_store::on_both_backends!(
     origins_are_checked,
     a_conversation_from_prechat_to_agent_reply,
@@ -875,4 +1094,7 @@ parley_store::on_both_backends!(
     anonymous_history_ends_after_six_hours,
     limits_answer_413_and_429,
     verified_history_follows_the_user,
+    another_node_hears_the_agent_and_the_reply,
+    ten_thousand_streams_each_hear_their_own,
+    business_hours_reach_the_widget,
 );
