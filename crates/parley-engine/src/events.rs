@@ -42,6 +42,18 @@ pub enum DomainEvent {
     CaseChanged {
         case_id: Uuid,
     },
+    /// An agent started or stopped typing in a session (the console publishes it, the web chat
+    /// widget shows it).
+    AgentTyping {
+        session_id: Uuid,
+        agent_id: Uuid,
+        typing: bool,
+    },
+    /// A web chat visitor started or stopped typing in their session.
+    CustomerTyping {
+        session_id: Uuid,
+        typing: bool,
+    },
 }
 
 /// A broadcast channel of domain events. Slow subscribers lose the oldest events (they are told
