@@ -114,6 +114,9 @@ pub enum SendPath {
     SmppLink,
     /// The built-in simulator records it.
     Simulated,
+    /// Parley itself is the network: the message is delivered by committing it, and the web
+    /// chat's stream hub hands it to the visitor's open widgets (or their next replay).
+    Native,
     /// This server cannot send through this provider (yet): the message fails with 0005.
     Unavailable,
 }

@@ -1,5 +1,5 @@
-//! The web chat widget's provider. The widget itself is a later issue; until then a web channel
-//! can be configured but not sent through.
+//! The web chat widget's provider. Parley is the network: a message to a visitor is delivered
+//! when it is committed, and the widget's stream (`/widget/v1/events`) carries it to the browser.
 
 use parley_core::model::{ChannelKind, Provider};
 use serde::Deserialize;
@@ -24,7 +24,7 @@ impl ProviderAdapter for WebAdapter {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             kinds: &[ChannelKind::Web],
-            files: false,
+            files: true,
             components: true,
             read_receipts: true,
             care_window: false,
@@ -37,6 +37,6 @@ impl ProviderAdapter for WebAdapter {
     }
 
     fn send_path(&self) -> SendPath {
-        SendPath::Unavailable
+        SendPath::Native
     }
 }

@@ -259,6 +259,19 @@ fn write_plans(
         entry_id,
     });
 
+    if session.is_new
+        && let Some(web) = &event.web
+    {
+        write.web_session = Some(parley_store::WebSessionWrite {
+            session_id: landed.id,
+            deployment_id: web.deployment_id,
+            visitor_id: web.visitor_id,
+            prechat: web.prechat.clone(),
+            page_url: web.page_url.clone(),
+            identity: web.identity.clone(),
+            user_agent: web.user_agent.clone(),
+        });
+    }
     customer.open = landed.status.is_open().then(|| landed.clone());
     write.sessions.push(landed);
     cache.customers.insert((rules.channel.id, key), customer);
@@ -796,14 +809,13 @@ impl Inbound {
                 Ok((flow, definition)) => {
                     if let Some(mut held) = held_by_flow(landed, flow.id, now) {
                         held.context = flow.context;
-                        let start = start_run(
-                            &flow,
-                            &definition,
-                            held.id,
-                            trigger,
-                            Default::default(),
-                            now,
-                        );
+                        // The widget's pre-chat values are the run's first fields (WEB-12).
+                        let fields = event
+                            .web
+                            .as_ref()
+                            .map(|w| w.prechat.clone())
+                            .unwrap_or_default();
+                        let start = start_run(&flow, &definition, held.id, trigger, fields, now);
                         who.rows.flow_runs.push(start.run);
                         who.rows.jobs.push(start.job);
                         session.landed = held;

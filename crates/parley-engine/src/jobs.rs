@@ -379,6 +379,25 @@ pub struct InboundEvent {
     /// they tapped one; `text` is its title.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub choice: Option<String>,
+    /// What the web chat widget tells about the visitor, on web channels only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<WebInbound>,
+}
+
+/// The widget's context of a web message: written as the session's `web_session_data` when the
+/// message opens a session; its pre-chat values reach routing rules (`prechat.<name>`) and flows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebInbound {
+    pub deployment_id: Uuid,
+    pub visitor_id: Uuid,
+    #[serde(default)]
+    pub prechat: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub page_url: Option<String>,
+    #[serde(default)]
+    pub identity: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
 }
 
 impl InboundEvent {

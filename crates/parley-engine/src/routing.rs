@@ -395,6 +395,7 @@ impl Router {
                 .first_message
                 .unwrap_or_default();
             let mut fields = BTreeMap::new();
+            let mut prechat = BTreeMap::new();
             if let Some(contact_id) = user.contact_id
                 && let Ok(c) = self.store.contact(contact_id).await
             {
@@ -405,6 +406,15 @@ impl Router {
                         fields.insert("contact.email".to_owned(), email.clone());
                     }
                 }
+            }
+            // The web chat's pre-chat values, as `prechat.<name>` (issue 14).
+            if channel.kind == parley_core::model::ChannelKind::Web
+                && let Some(web) = self.store.web_session_data(session.id).await?
+            {
+                for (name, value) in &web.prechat {
+                    fields.insert(format!("prechat.{name}"), value.clone());
+                }
+                prechat = web.prechat;
             }
             let behaviour = behaviour_of(&channel.settings).unwrap_or_default();
             let language = user.locale.clone().or(behaviour.default_language.clone());
@@ -428,7 +438,7 @@ impl Router {
                                 &definition,
                                 session.id,
                                 Trigger::RoutingRule,
-                                Default::default(),
+                                prechat,
                                 now,
                             );
                             return Ok(Classified::Flow(Box::new((held, session.clone(), start))));

@@ -158,6 +158,7 @@ async fn persist(
                 profile_name: m.profile_name,
                 received_at: now,
                 choice: m.choice,
+                web: None,
             };
             state.engine.ingest.submit(&event).await?;
         }

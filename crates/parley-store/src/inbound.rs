@@ -68,6 +68,8 @@ pub struct InboundWrite {
     pub reply: Option<ReplyWrite>,
     /// Flow runs started or advanced with these rows.
     pub flow_runs: Vec<crate::flows::FlowRunWrite>,
+    /// What the widget told about the web session this message opens.
+    pub web_session: Option<crate::web_visitors::WebSessionWrite>,
 }
 
 /// A customer's message as campaign attribution needs it.
@@ -176,6 +178,9 @@ macro_rules! write_effects {
                 .bind(s.session_opt_in).bind(&s.end_reason).bind(s.ended_by.map(|a| a.as_str()))
                 .bind(at)
                 .execute(&mut *$tx).await?;
+        }
+        if let Some(web) = &w.web_session {
+            $crate::web_visitors::write_web_session!($tx, web, at);
         }
         for e in &w.entries {
             sqlx::query(

@@ -42,6 +42,11 @@ pub mod testing;
 mod tokens;
 pub use tokens::{LAST_USED_GRANULARITY_MS, NewApiToken};
 mod twilio;
+mod web_visitors;
+pub use web_visitors::{
+    LAST_SEEN_GRANULARITY_MS, MAX_HISTORY_SESSIONS, NewWebVisitor, WebEntryQuery, WebSessionData,
+    WebSessionWrite, WebVisitor,
+};
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -210,6 +210,7 @@ impl Bench {
             profile_name: None,
             received_at: SystemClock.now(),
             choice: None,
+            web: None,
         }
     }
 

@@ -243,6 +243,7 @@ pub async fn run(messages: usize, concurrency: usize, customers: usize) -> Resul
                 profile_name: None,
                 received_at: SystemClock.now(),
                 choice: None,
+                web: None,
             };
             event.job()
         })

@@ -156,6 +156,7 @@ impl Side {
             profile_name: None,
             received_at: now,
             choice: None,
+            web: None,
         }
     }
 

@@ -413,6 +413,13 @@ impl Outbound {
             SendPath::SmppLink => {
                 return self.send_smpp(entry, channel, user, last_attempt).await;
             }
+            SendPath::Native => {
+                // Committing the entry is the delivery: the web chat's stream hub hears the status
+                // change and hands it to the visitor (a widget offline replays it on return).
+                metrics::counter!("parley_outbound_sent_total", "provider" => "web")
+                    .increment(1);
+                return dispatched(entry, EntryStatus::Delivered, format!("web:{}", entry.id));
+            }
             SendPath::Http | SendPath::Unavailable => {
                 adapter.prepare_send(&config, &outgoing(entry, session, user, now))
             }

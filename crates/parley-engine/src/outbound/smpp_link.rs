@@ -457,6 +457,7 @@ async fn on_mo(
         profile_name: None,
         received_at,
         choice: None,
+        web: None,
     };
     let Some(ingest) = ingest else {
         tracing::error!(channel = %channel_id, from = %event.from,

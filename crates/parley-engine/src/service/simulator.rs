@@ -53,6 +53,7 @@ pub async fn customer_message(
             profile_name: None,
             received_at: now,
             choice: None,
+            web: None,
         })
         .await?;
     engine.events.publish(DomainEvent::SimulatorMessage {

@@ -668,6 +668,7 @@ async fn inbound(w: &World, channel: &Channel, from: &str, text: &str) {
             profile_name: None,
             received_at: w.now(),
             choice: None,
+            web: None,
         })
         .await
         .unwrap();

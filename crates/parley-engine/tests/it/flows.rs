@@ -26,6 +26,7 @@ fn event(channel: &parley_store::Channel, from: &str, text: &str, at: Timestamp)
         profile_name: None,
         received_at: at,
         choice: None,
+        web: None,
     }
 }
 

@@ -36,6 +36,7 @@ fn event(channel: &Channel, id: &str, text: &str, at: Timestamp) -> InboundEvent
         profile_name: None,
         received_at: at,
         choice: None,
+        web: None,
     }
 }
 

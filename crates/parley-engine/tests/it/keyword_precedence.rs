@@ -80,6 +80,7 @@ fn event(channel: &Channel, from: &str, text: &str, at: Timestamp) -> InboundEve
         profile_name: None,
         received_at: at,
         choice: None,
+        web: None,
     }
 }
 

@@ -240,6 +240,7 @@ fn event(channel: &Channel, text: &str, at: Timestamp) -> InboundEvent {
         profile_name: None,
         received_at: at,
         choice: None,
+        web: None,
     }
 }
 

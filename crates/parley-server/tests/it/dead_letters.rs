@@ -250,6 +250,7 @@ async fn a_message_for_a_removed_channel_is_a_dead_letter(b: TestBackend) {
         profile_name: None,
         received_at: SystemClock.now(),
         choice: None,
+        web: None,
     };
     hook.app
         .db
