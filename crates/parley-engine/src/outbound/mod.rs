@@ -416,8 +416,7 @@ impl Outbound {
             SendPath::Native => {
                 // Committing the entry is the delivery: the web chat's stream hub hears the status
                 // change and hands it to the visitor (a widget offline replays it on return).
-                metrics::counter!("parley_outbound_sent_total", "provider" => "web")
-                    .increment(1);
+                metrics::counter!("parley_outbound_sent_total", "provider" => "web").increment(1);
                 return dispatched(entry, EntryStatus::Delivered, format!("web:{}", entry.id));
             }
             SendPath::Http | SendPath::Unavailable => {

@@ -100,7 +100,12 @@ pub async fn session_visitor(
         if let Some(value) = answers.remove(&f.name) {
             prechat.push(PrechatAnswer {
                 name: f.name.clone(),
-                label: f.label.clone(),
+                // Hidden fields need no label on the form; the panel still names them.
+                label: if f.label.trim().is_empty() {
+                    f.name.clone()
+                } else {
+                    f.label.clone()
+                },
                 value,
                 hidden: f.hidden,
             });
@@ -208,25 +213,14 @@ pub async fn agent_typing(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The seam with the widget API's store (seam14.md): `web_session_data(session_id)` and the
-/// deployment's pre-chat fields. Stands in until `s14-api` and `s14-deploy` are merged here.
+/// The seam with the web deployments' store (seam14.md): the labels of a deployment's pre-chat
+/// fields. Stands in until `s14-deploy` is merged here.
 mod seam {
-    use std::collections::BTreeMap;
-
+    use parley_store::WebSessionData;
     use uuid::Uuid;
 
     use crate::AppState;
     use crate::error::ApiError;
-
-    pub struct WebSessionData {
-        pub deployment_id: Uuid,
-        pub deployment_name: String,
-        pub visitor_id: Uuid,
-        pub prechat: BTreeMap<String, String>,
-        pub page_url: Option<String>,
-        pub identity: Option<String>,
-        pub user_agent: Option<String>,
-    }
 
     pub struct PrechatField {
         pub name: String,
@@ -235,9 +229,12 @@ mod seam {
     }
 
     pub async fn load(
-        _state: &AppState,
-        _session_id: Uuid,
+        state: &AppState,
+        session_id: Uuid,
     ) -> Result<Option<(WebSessionData, Vec<PrechatField>)>, ApiError> {
-        Ok(None)
+        let Some(data) = state.store.web_session_data(session_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some((data, Vec::new())))
     }
 }
