@@ -35,6 +35,7 @@ pub mod session;
 pub mod sms;
 pub mod template;
 pub mod visitor;
+pub mod web;
 pub mod webhook;
 pub mod window;
 

@@ -400,9 +400,44 @@ pub fn check_outbound(
     Ok(())
 }
 
+/// The web chat's file types (WEB-22: PDF, PNG, JPEG, BMP, GIF, TIFF), told by the file's first
+/// bytes rather than by the type the browser claims: a renamed HTML page is none of them.
+pub fn sniff_web_file(bytes: &[u8]) -> Option<&'static str> {
+    const SIGNATURES: [(&[u8], &str); 8] = [
+        (b"%PDF-", "application/pdf"),
+        (b"\x89PNG\r\n\x1a\n", "image/png"),
+        (b"\xff\xd8\xff", "image/jpeg"),
+        (b"GIF87a", "image/gif"),
+        (b"GIF89a", "image/gif"),
+        (b"BM", "image/bmp"),
+        (b"II*\0", "image/tiff"),
+        (b"MM\0*", "image/tiff"),
+    ];
+    SIGNATURES
+        .iter()
+        .find(|(magic, _)| bytes.starts_with(magic))
+        .map(|(_, ct)| *ct)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn web_files_are_told_by_their_first_bytes() {
+        assert_eq!(sniff_web_file(b"%PDF-1.7\n"), Some("application/pdf"));
+        assert_eq!(
+            sniff_web_file(b"\x89PNG\r\n\x1a\n\0\0"),
+            Some("image/png")
+        );
+        assert_eq!(sniff_web_file(b"\xff\xd8\xff\xe0"), Some("image/jpeg"));
+        assert_eq!(sniff_web_file(b"GIF89a..."), Some("image/gif"));
+        assert_eq!(sniff_web_file(b"BM...."), Some("image/bmp"));
+        assert_eq!(sniff_web_file(b"II*\0...."), Some("image/tiff"));
+        assert_eq!(sniff_web_file(b"MM\0*...."), Some("image/tiff"));
+        assert_eq!(sniff_web_file(b"<html><script>"), None);
+        assert_eq!(sniff_web_file(b""), None);
+    }
     use proptest::prelude::*;
 
     fn ch(kind: ChannelKind) -> MediaChannel<'static> {

@@ -382,15 +382,24 @@ impl AgentDesk {
     /// Ends a session (SE-09, SE-12) and sends the channel's End Conversation auto-response
     /// (`settings.end_conversation_reply`), if it has one and consent allows it at send time.
     pub async fn end(&self, agent: &Agent, session_id: Uuid) -> Result<Session> {
-        let now = self.clock.now();
         let session = self.store.session(session_id).await?;
         self.may_handle(agent, &session)?;
+        self.end_as(session, Actor::Agent, Some(agent.id)).await
+    }
+
+    /// The customer ends their own session (the web chat's End Chat): the same end as an
+    /// agent's, with the customer as the one who ended it.
+    pub async fn end_by_customer(&self, session_id: Uuid) -> Result<Session> {
+        let session = self.store.session(session_id).await?;
+        self.end_as(session, Actor::Customer, None).await
+    }
+
+    async fn end_as(&self, session: Session, by: Actor, agent: Option<Uuid>) -> Result<Session> {
+        let now = self.clock.now();
+        let session_id = session.id;
         let t = apply(
             &state_of(&session),
-            &SessionEvent::Ended {
-                at: now,
-                by: Actor::Agent,
-            },
+            &SessionEvent::Ended { at: now, by },
             &SessionPolicy::default(),
         )
         .map_err(refused)?;
@@ -408,8 +417,10 @@ impl AgentDesk {
             effects: Some(effects),
             ..ConsoleChange::default()
         };
-        change.events.push(session_event(agent.id, &row));
-        if let Some(owner) = crate::feed::owner_agent(&session).filter(|o| *o != agent.id) {
+        if let Some(agent) = agent {
+            change.events.push(session_event(agent, &row));
+        }
+        if let Some(owner) = crate::feed::owner_agent(&session).filter(|o| Some(*o) != agent) {
             change.events.push(session_event(owner, &row));
         }
         self.commit(&change).await?;

@@ -120,6 +120,8 @@ pub struct Engine {
     pub feed: crate::feed::Feed,
     pub router: crate::routing::Router,
     pub desk: crate::agents::AgentDesk,
+    /// The web chat widgets' streams of this node.
+    pub web: crate::web_hub::WebHub,
     config: EngineConfig,
     inbound_wake: Arc<Notify>,
     outbound_wake: Arc<Notify>,
@@ -199,8 +201,11 @@ impl Engine {
         campaigns.chunk = config.campaign_chunk.max(1);
         let webhooks =
             crate::subscriptions::Webhooks::new(store.clone(), clock.clone(), events.clone());
+        let web =
+            crate::web_hub::WebHub::new(store.clone(), events.clone(), feed.clone(), desk.clone());
         Self {
             webhooks,
+            web,
             feed,
             router,
             desk,

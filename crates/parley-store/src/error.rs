@@ -112,6 +112,15 @@ fn refusal_code(code: &str) -> bool {
 fn unique_rule(hint: &str) -> &'static str {
     const RULES: &[(&[&str], &str)] = &[
         (
+            &["web_deployments"],
+            "a web deployment with this name already exists",
+        ),
+        (
+            &["web_keyset_keys"],
+            "this keyset already has a key with this kid",
+        ),
+        (&["web_keysets"], "a keyset with this name already exists"),
+        (
             &["channels_address"],
             "a channel with this kind, address and provider keyword already exists",
         ),

@@ -42,6 +42,8 @@ pub mod testing;
 mod tokens;
 pub use tokens::{LAST_USED_GRANULARITY_MS, NewApiToken};
 mod twilio;
+mod web;
+pub use web::{JwksCache, StoredJwk};
 mod web_visitors;
 pub use web_visitors::{
     LAST_SEEN_GRANULARITY_MS, MAX_HISTORY_SESSIONS, NewWebVisitor, WebEntryQuery, WebSessionData,

@@ -12,3 +12,4 @@ mod jobs;
 mod notifications;
 mod processes;
 mod schema;
+mod web;
