@@ -426,10 +426,7 @@ mod tests {
     #[test]
     fn web_files_are_told_by_their_first_bytes() {
         assert_eq!(sniff_web_file(b"%PDF-1.7\n"), Some("application/pdf"));
-        assert_eq!(
-            sniff_web_file(b"\x89PNG\r\n\x1a\n\0\0"),
-            Some("image/png")
-        );
+        assert_eq!(sniff_web_file(b"\x89PNG\r\n\x1a\n\0\0"), Some("image/png"));
         assert_eq!(sniff_web_file(b"\xff\xd8\xff\xe0"), Some("image/jpeg"));
         assert_eq!(sniff_web_file(b"GIF89a..."), Some("image/gif"));
         assert_eq!(sniff_web_file(b"BM...."), Some("image/bmp"));

@@ -91,8 +91,14 @@ pub async fn session_visitor(
     ApiPath(IdPath { id }): ApiPath<IdPath>,
 ) -> Result<Json<VisitorBody>, ApiError> {
     let session = caller.require_session_read(&state, id).await?;
-    let Some((data, fields)) = seam::load(&state, session.id).await? else {
+    let Some(data) = state.store.web_session_data(session.id).await? else {
         return Ok(Json(VisitorBody { visitor: None }));
+    };
+    let fields = match state.store.web_deployment(data.deployment_id).await {
+        Ok(d) => d.prechat.fields,
+        // Deleted since (its sessions' data goes with it, but a read may race the delete).
+        Err(parley_store::StoreError::NotFound { .. }) => Vec::new(),
+        Err(e) => return Err(e.into()),
     };
     let mut answers = data.prechat.clone();
     let mut prechat = Vec::with_capacity(answers.len());
@@ -211,30 +217,4 @@ pub async fn agent_typing(
         });
     }
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// The seam with the web deployments' store (seam14.md): the labels of a deployment's pre-chat
-/// fields. Stands in until `s14-deploy` is merged here.
-mod seam {
-    use parley_store::WebSessionData;
-    use uuid::Uuid;
-
-    use crate::AppState;
-    use crate::error::ApiError;
-
-    pub struct PrechatField {
-        pub name: String,
-        pub label: String,
-        pub hidden: bool,
-    }
-
-    pub async fn load(
-        state: &AppState,
-        session_id: Uuid,
-    ) -> Result<Option<(WebSessionData, Vec<PrechatField>)>, ApiError> {
-        let Some(data) = state.store.web_session_data(session_id).await? else {
-            return Ok(None);
-        };
-        Ok(Some((data, Vec::new())))
-    }
 }

@@ -29,6 +29,7 @@ mod subscriptions;
 mod tokens;
 mod twilio_api;
 mod vonage;
+mod web_agent;
 
 // The fixtures live in the shared test kit; these names stay here so every module reaches them as
 // `crate::TestApp` and `crate::eventually`.

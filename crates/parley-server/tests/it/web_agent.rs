@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use parley_core::model::*;
 use parley_core::web::{
-    Branding, OriginPattern, Prechat, PrechatField, PrechatKind, WebDeployment,
-    WebDeploymentSpec, WidgetSettings,
+    Branding, OriginPattern, Prechat, PrechatField, PrechatKind, WebDeployment, WebDeploymentSpec,
+    WidgetSettings,
 };
 use parley_core::{Clock, SystemClock};
 use parley_engine::events::DomainEvent;
@@ -207,9 +207,21 @@ async fn web_sessions_at_the_agent_desk(b: TestBackend) {
     assert_eq!(v["browser"], "Firefox 133 on Linux");
     assert_eq!(v["user_agent"], FIREFOX);
     assert_eq!(v["earlier_sessions"], json!([]));
-    // Bob works on nothing of this visitor's: the session is not his to read.
+    // An agent outside the session's queue may not read it, nor who its visitor is.
+    let cy = d
+        .app
+        .agent_with_password(
+            &parley_testkit::build::agent_spec("Cy", AgentRole::Agent, 1, vec![]),
+            crate::console::PASSWORD,
+        )
+        .await;
+    let cc = d.sign_in(&cy).await;
     let r = d
-        .call(&bc, Method::GET, &format!("/api/v1/sessions/{session}/visitor"))
+        .call(
+            &cc,
+            Method::GET,
+            &format!("/api/v1/sessions/{session}/visitor"),
+        )
         .send()
         .await
         .unwrap();
@@ -311,13 +323,23 @@ async fn web_sessions_at_the_agent_desk(b: TestBackend) {
     let r = w
         .post(&a, &messages, json!({"body": rendered["body"]}))
         .await;
-    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
     let component = json!({"type": "question", "text": "Which order?",
         "options": [{"id": "o1", "title": "Order 41"}, {"id": "o2", "title": "Order 42"}]});
     let r = w
         .post(&a, &messages, json!({"body": "", "component": component}))
         .await;
-    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
     let user = store.session(session).await.unwrap().messaging_user_id;
     let entries = eventually(&d.app.events, "both replies sent to the visitor", || {
         let store = store.clone();
@@ -377,6 +399,7 @@ async fn web_sessions_at_the_agent_desk(b: TestBackend) {
     );
 
     // The same visitor comes back from another page: a new session, with the first as history.
+    d.go(&a, "offline").await;
     w.visitor_says(visitor, "Me again", &[], "javascript:alert(1)")
         .await;
     let again = d.offered(&bc).await;
