@@ -47,7 +47,25 @@
   };
 
   const kindName = (k) => KIND_NAMES[k] || k || '';
-  const customerName = (mu) => (mu && (mu.name || mu.platform_key)) || 'Customer';
+  /**
+   * What to call the customer: their profile name; for the open web session's visitor, the name
+   * they gave in the pre-chat form; a verified visitor's user id; an anonymous visitor as
+   * "Visitor" and the end of their id (the full id is in the side panel).
+   */
+  const customerName = (mu) => {
+    if (mu && mu.name) return mu.name;
+    const v = state.visitor;
+    const selectedUser = state.current && state.current.messaging_user;
+    if (v && mu && selectedUser && mu.id === selectedUser.id) {
+      const given = (name) => ((v.prechat || []).find((a) => a.name === name) || {}).value || '';
+      const full = [given('first_name'), given('last_name')].filter(Boolean).join(' ').trim();
+      if (full) return full;
+    }
+    const key = (mu && mu.platform_key) || '';
+    if (key.startsWith('anon:')) return 'Visitor ' + key.slice(-6);
+    if (key.startsWith('uid:')) return key.slice(4);
+    return key || 'Customer';
+  };
   const sessionOf = (item) => (item && item.session) || {};
   const isOpen = (status) => status !== 'ended' && status !== 'error';
 
@@ -1809,6 +1827,11 @@
     if (id !== state.selectedId) return;
     state.visitor = (data && data.visitor) || null;
     renderVisitor();
+    if (state.visitor) {
+      // The pre-chat name, once known, names the customer in the header and the messages.
+      renderHeader();
+      if (state.timeline.length) renderMessages();
+    }
   }
 
   function renderVisitor() {

@@ -423,4 +423,107 @@ async fn web_sessions_at_the_agent_desk(b: TestBackend) {
     assert!(sessions.contains(again.to_string().as_str()));
 }
 
-parley_store::on_both_backends!(web_sessions_at_the_agent_desk);
+/// The console with a web session open, in headless Chromium (`tests/browser/web-agent.mjs`): the
+/// Visitor panel, the agent's typing sent and stopped, the visitor's typing shown. Screenshots go
+/// to `PARLEY_SHOTS` when set.
+async fn web_session_in_a_real_browser(b: TestBackend) {
+    use crate::browser::{harness, tempfile_dir};
+    let dir = harness();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir()
+            && std::path::PathBuf::from("/usr/bin/chromium").exists(),
+        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
+    );
+    let w = Web::new(b).await;
+    let d = &w.d;
+    let ada = d.agent("Ada", 2, AgentRole::Agent).await;
+    w.visitor_says(
+        Uuid::now_v7(),
+        "My parcel is late",
+        &[
+            ("first_name", "<b>Zoë</b>"),
+            ("subject", "Late order"),
+            ("plan", "gold"),
+        ],
+        "https://shop.example/cart?step=2",
+    )
+    .await;
+    // The visitor types once the agent's reply is stored; again until the page shows it (the
+    // indicator hides by itself after a few seconds).
+    let store = d.app.db.store.clone();
+    let events = d.app.events.clone();
+    let visitor_types = tokio::spawn(async move {
+        // Unbounded here: the scenario's own timeout ends this task.
+        let mut bus = events.subscribe();
+        let session = loop {
+            let sessions = store
+                .list_sessions(SessionFilter::default(), PageRequest::new(None, 10))
+                .await
+                .unwrap()
+                .items;
+            let mut found = None;
+            for s in sessions {
+                let entries = store
+                    .list_entries(s.id, PageRequest::new(None, 10))
+                    .await
+                    .unwrap()
+                    .items;
+                if entries.iter().any(|e| e.actor == Actor::Agent) {
+                    found = Some(s.id);
+                }
+            }
+            if let Some(id) = found {
+                break id;
+            }
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(200), bus.recv()).await;
+        };
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            events.publish(DomainEvent::CustomerTyping {
+                session_id: session,
+                typing: true,
+            });
+        }
+    });
+    let profile = tempfile_dir();
+    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
+        || {
+            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("web-agent-shots")
+                .join(format!("{b:?}").to_lowercase())
+        },
+        std::path::PathBuf::from,
+    );
+    let run = tokio::process::Command::new("node")
+        .arg("web-agent.mjs")
+        .arg(format!("--url={}", d.app.base))
+        .arg(format!(
+            "--agent={}:{}",
+            ada.email,
+            crate::console::PASSWORD
+        ))
+        .arg(format!("--shots={}", shots.display()))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(180), run)
+        .await
+        .expect("the web-agent scenario finishes within three minutes")
+        .expect("node runs");
+    visitor_types.abort();
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "web-agent scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+parley_store::on_both_backends!(
+    web_sessions_at_the_agent_desk,
+    web_session_in_a_real_browser
+);
