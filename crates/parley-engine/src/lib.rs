@@ -49,6 +49,7 @@ pub mod subscriptions;
 pub mod timers;
 pub mod transport;
 pub mod twilio_callbacks;
+pub mod web_chat;
 pub mod web_hub;
 
 pub use engine::{Engine, EngineConfig};

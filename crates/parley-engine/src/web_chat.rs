@@ -170,11 +170,8 @@ pub async fn create_visitor(
     let (key, verified, lifetime) = match identity_token.map(str::trim).filter(|t| !t.is_empty())
     {
         Some(jwt) => {
-            let identity =
-                crate::web_identity::verify_identity_token(engine, deployment, jwt, now)
-                    .await
-                    .map_err(|e| WebChatError::Identity(e.to_string()))?;
-            let sub = identity.sub.trim();
+            let sub = verified_sub(engine, deployment, jwt, now).await?;
+            let sub = sub.trim();
             if sub.is_empty() || sub.chars().count() > parley_core::channel::MAX_USER_ID_CHARS - 4
             {
                 return Err(WebChatError::Identity(format!(
@@ -205,6 +202,18 @@ pub async fn create_visitor(
     Ok(NewVisitor { visitor, token })
 }
 
+/// The `sub` of a valid identity token of the deployment's keyset.
+async fn verified_sub(
+    _engine: &Engine,
+    _deployment: &WebDeployment,
+    _jwt: &str,
+    _now: Timestamp,
+) -> Result<String> {
+    Err(WebChatError::Identity(
+        "identity tokens are not checked on this server yet".to_owned(),
+    ))
+}
+
 /// The messaging user of `key` on the deployment's channel, found or created; two devices of a
 /// verified user racing end with the same one.
 async fn messaging_user(
@@ -228,7 +237,7 @@ async fn messaging_user(
         contact_id: None,
     };
     let origin = ConsentOrigin {
-        source: parley_core::model::ConsentSource::Customer,
+        source: parley_core::model::ConsentSource::Inbound,
         reason: "web chat visitor".to_owned(),
         entry_id: None,
     };

@@ -42,6 +42,14 @@ pub enum ApiErrorCode {
     Unavailable,
     /// 500: a failure on the server's side, logged there.
     Internal,
+    /// 403: the web chat request's Origin is not on the deployment's allowlist.
+    OriginNotAllowed,
+    /// 401: the web chat visitor token is unknown, expired or revoked.
+    VisitorTokenInvalid,
+    /// 401: the web chat identity token (the website's JWT) is missing or refused.
+    IdentityTokenInvalid,
+    /// 429: too many requests; `Retry-After` says when to try again.
+    RateLimited,
 }
 
 impl ApiErrorCode {
@@ -57,6 +65,10 @@ impl ApiErrorCode {
         Self::UnsupportedMediaType,
         Self::Unavailable,
         Self::Internal,
+        Self::OriginNotAllowed,
+        Self::VisitorTokenInvalid,
+        Self::IdentityTokenInvalid,
+        Self::RateLimited,
     ];
 
     /// The HTTP status each code is answered with, in one place.
@@ -72,6 +84,9 @@ impl ApiErrorCode {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::OriginNotAllowed => StatusCode::FORBIDDEN,
+            Self::VisitorTokenInvalid | Self::IdentityTokenInvalid => StatusCode::UNAUTHORIZED,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -88,6 +103,10 @@ impl ApiErrorCode {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::OriginNotAllowed => "origin_not_allowed",
+            Self::VisitorTokenInvalid => "visitor_token_invalid",
+            Self::IdentityTokenInvalid => "identity_token_invalid",
+            Self::RateLimited => "rate_limited",
         }
     }
 

@@ -16,6 +16,7 @@ pub mod ops;
 pub mod simulator;
 pub mod twilio_api;
 pub mod webhooks;
+pub mod widget;
 
 mod schema;
 mod security_headers;
@@ -80,6 +81,8 @@ pub struct AppState {
     /// Turns true when the server starts shutting down: long-lived responses (the console's
     /// event streams) end then, so a graceful shutdown does not wait on them forever.
     pub stopping: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The web chat widget's rate limits.
+    pub widget: Arc<widget::WidgetLimits>,
 }
 
 impl AppState {
@@ -92,6 +95,7 @@ impl AppState {
             config: Arc::new(config),
             login_limiter: Arc::default(),
             stopping: None,
+            widget: Arc::default(),
         }
     }
 }
@@ -121,7 +125,7 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
     security(("bearer" = [])),
     tags(
         (name = "channels"), (name = "queues"), (name = "skills"), (name = "agents"),
-        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "keyword-sets"), (name = "quick-texts"), (name = "flows"), (name = "routing-rules"), (name = "templates"), (name = "dead-letters"), (name = "campaigns"), (name = "simulator"), (name = "operations"), (name = "twilio")
+        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "keyword-sets"), (name = "quick-texts"), (name = "flows"), (name = "routing-rules"), (name = "templates"), (name = "dead-letters"), (name = "campaigns"), (name = "simulator"), (name = "operations"), (name = "twilio"), (name = "widget")
     )
 )]
 struct ApiDoc;
@@ -314,6 +318,8 @@ pub fn app(state: AppState) -> Router {
     schema::document_errors::<error::ErrorBody>(&mut sim_doc, Access::Public);
     doc.merge(open_doc);
     doc.merge(sim_doc);
+    let (widget, widget_doc) = widget_routes(&state);
+    doc.merge(widget_doc);
     let (twilio, mut twilio_doc) = twilio_routes().split_for_parts();
     schema::document_errors::<twilio_api::TwilioError>(&mut twilio_doc, Access::Authenticated);
     doc.merge(twilio_doc);
@@ -335,6 +341,7 @@ pub fn app(state: AppState) -> Router {
         .merge(open)
         .merge(webhooks)
         .merge(twilio)
+        .merge(widget)
         .merge(console::pages::public_routes())
         .route(
             "/l/{code}",
@@ -368,6 +375,13 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(TraceLayer::new_for_http().make_span_with(ops::request_span))
         .with_state(state)
+}
+
+/// The web chat widget's public API (issue 14): its own origin checks, limits and errors.
+fn widget_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = widget::widget_routes(state.clone()).split_for_parts();
+    schema::document_errors::<error::ErrorBody>(&mut doc, Access::Public);
+    (router, doc)
 }
 
 /// The Twilio-compatible Messages API (issue 13): outside `/api/v1`, with its own HTTP Basic

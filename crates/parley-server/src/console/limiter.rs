@@ -57,10 +57,11 @@ pub enum Refusal {
 /// [`crate::listen::address_block`]), or `None` for requests not over a socket (in-process tests).
 type Source = Option<IpAddr>;
 
-/// Allowances for one kind of key.
+/// Allowances for one kind of key (the widget's limits use it too, with their own window).
 #[derive(Debug)]
-struct Table<K> {
+pub(crate) struct Table<K> {
     per_window: u32,
+    window: Duration,
     /// Per key: when its allowance is whole again, plus one interval (GCRA's "theoretical
     /// arrival time").
     due: HashMap<K, Instant>,
@@ -70,21 +71,28 @@ struct Table<K> {
 
 impl<K: Hash + Eq> Table<K> {
     fn new(per_window: u32, cap: usize, now: Instant) -> Self {
+        Self::with_window(per_window, WINDOW, cap, now)
+    }
+
+    /// `per_window` attempts per `window` for each key, at most `cap` keys.
+    pub(crate) fn with_window(per_window: u32, window: Duration, cap: usize, now: Instant) -> Self {
         Self {
             per_window: per_window.max(1),
+            window,
             due: HashMap::new(),
             cap,
             last_sweep: now,
         }
     }
 
-    fn interval(&self) -> Duration {
-        WINDOW / self.per_window
+    /// The time one attempt's allowance takes to come back.
+    pub(crate) fn interval(&self) -> Duration {
+        self.window / self.per_window
     }
 
     /// Takes one attempt from `key`'s allowance, or says why not.
-    fn take(&mut self, key: K, now: Instant) -> Result<(), Refusal> {
-        if now.saturating_duration_since(self.last_sweep) >= WINDOW {
+    pub(crate) fn take(&mut self, key: K, now: Instant) -> Result<(), Refusal> {
+        if now.saturating_duration_since(self.last_sweep) >= self.window {
             self.sweep(now);
         }
         let held = self.due.get(&key).copied();
@@ -97,7 +105,7 @@ impl<K: Hash + Eq> Table<K> {
             }
         }
         let next = held.map_or(now, |due| due.max(now)) + self.interval();
-        if next.saturating_duration_since(now) > WINDOW {
+        if next.saturating_duration_since(now) > self.window {
             return Err(Refusal::TooMany);
         }
         self.due.insert(key, next);
