@@ -167,13 +167,11 @@ pub async fn create_visitor(
     identity_token: Option<&str>,
 ) -> Result<NewVisitor> {
     let now = engine.clock.now();
-    let (key, verified, lifetime) = match identity_token.map(str::trim).filter(|t| !t.is_empty())
-    {
+    let (key, verified, lifetime) = match identity_token.map(str::trim).filter(|t| !t.is_empty()) {
         Some(jwt) => {
             let sub = verified_sub(engine, deployment, jwt, now).await?;
             let sub = sub.trim();
-            if sub.is_empty() || sub.chars().count() > parley_core::channel::MAX_USER_ID_CHARS - 4
-            {
+            if sub.is_empty() || sub.chars().count() > parley_core::channel::MAX_USER_ID_CHARS - 4 {
                 return Err(WebChatError::Identity(format!(
                     "sub must be 1 to {} characters",
                     parley_core::channel::MAX_USER_ID_CHARS - 4
@@ -512,10 +510,7 @@ pub async fn send(
 
 /// The visitor's open session, if any.
 async fn open_session(engine: &Engine, visitor: &WebVisitor) -> Result<Option<Session>> {
-    Ok(engine
-        .store
-        .open_session(visitor.messaging_user_id)
-        .await?)
+    Ok(engine.store.open_session(visitor.messaging_user_id).await?)
 }
 
 /// The visitor is typing (or stopped): the console of the session's agent hears it.
@@ -568,7 +563,9 @@ pub async fn end(engine: &Engine, visitor: &WebVisitor) -> Result<Session> {
         .end_by_customer(s.id)
         .await
         .map_err(|e| WebChatError::Conflict(e.to_string()))?;
-    engine.events.publish(DomainEvent::SessionChanged { session_id: s.id });
+    engine
+        .events
+        .publish(DomainEvent::SessionChanged { session_id: s.id });
     Ok(ended)
 }
 

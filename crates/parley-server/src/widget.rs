@@ -211,7 +211,9 @@ impl From<WebChatError> for ApiError {
 pub fn widget_routes(state: AppState) -> OpenApiRouter<AppState> {
     let uploads = OpenApiRouter::new()
         .routes(routes!(upload))
-        .layer(DefaultBodyLimit::max(web_chat::MAX_UPLOAD_BYTES + 64 * 1024));
+        .layer(DefaultBodyLimit::max(
+            web_chat::MAX_UPLOAD_BYTES + 64 * 1024,
+        ));
     OpenApiRouter::new()
         .routes(routes!(config))
         .routes(routes!(create_visitor))
@@ -623,11 +625,27 @@ fn labels(language: &str) -> BTreeMap<&'static str, &'static str> {
         ("attach", "Attach a file", "Joindre un fichier"),
         ("start", "Start chat", "Commencer"),
         ("end_chat", "End chat", "Terminer la conversation"),
-        ("transcript", "Download transcript", "Télécharger la conversation"),
+        (
+            "transcript",
+            "Download transcript",
+            "Télécharger la conversation",
+        ),
         ("logout", "Log out", "Se déconnecter"),
-        ("waiting", "Waiting for an agent", "En attente d'un conseiller"),
-        ("wait_minutes", "Estimated wait: {n} min", "Attente estimée : {n} min"),
-        ("agent_joined", "{name} joined", "{name} a rejoint la conversation"),
+        (
+            "waiting",
+            "Waiting for an agent",
+            "En attente d'un conseiller",
+        ),
+        (
+            "wait_minutes",
+            "Estimated wait: {n} min",
+            "Attente estimée : {n} min",
+        ),
+        (
+            "agent_joined",
+            "{name} joined",
+            "{name} a rejoint la conversation",
+        ),
         ("typing", "{name} is typing", "{name} écrit"),
         ("delivered", "Delivered", "Remis"),
         ("read", "Read", "Lu"),
@@ -779,10 +797,7 @@ pub async fn upload(
     if body.len() > web_chat::MAX_UPLOAD_BYTES {
         return Err(ApiError::coded(
             ApiErrorCode::PayloadTooLarge,
-            format!(
-                "file: at most {} bytes (5 MiB)",
-                web_chat::MAX_UPLOAD_BYTES
-            ),
+            format!("file: at most {} bytes (5 MiB)", web_chat::MAX_UPLOAD_BYTES),
         )
         .into());
     }
@@ -790,7 +805,13 @@ pub async fn upload(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(parley_core::media::normalize_content_type)
-        .map(|ct| if ct == "image/jpg" { "image/jpeg".to_owned() } else { ct });
+        .map(|ct| {
+            if ct == "image/jpg" {
+                "image/jpeg".to_owned()
+            } else {
+                ct
+            }
+        });
     let unsupported = |m: &str| {
         WidgetError::from(ApiError::coded(
             ApiErrorCode::UnsupportedMediaType,
@@ -1006,7 +1027,10 @@ async fn replay_after(
     let mut names: BTreeMap<Uuid, Option<String>> = BTreeMap::new();
     let mut out = Vec::with_capacity(entries.len());
     for e in &entries {
-        let name = match e.actor_id.filter(|_| e.actor == parley_core::model::Actor::Agent) {
+        let name = match e
+            .actor_id
+            .filter(|_| e.actor == parley_core::model::Actor::Agent)
+        {
             Some(id) => {
                 if !names.contains_key(&id) {
                     let n = engine.store.agent(id).await.ok().map(|a| a.name);

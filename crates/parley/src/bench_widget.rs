@@ -460,27 +460,63 @@ pub async fn run(o: Options) -> Result<()> {
             .await?;
         anyhow::ensure!(r.status().is_success(), "first message: {}", r.status());
     }
-    // Accept every offer as it comes; the accepted item's first message names the visitor.
+    // Accept every offer as it comes; the accepted item's first message names the visitor. An
+    // offer whose event does not come within a few seconds is picked up from `/me/work` (counted:
+    // the console stream should have told).
     let mut session_of: HashMap<Uuid, usize> = HashMap::new();
+    let mut offered: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut buf = String::new();
     let mut accepts = Vec::new();
+    let mut from_work = 0usize;
     let accept_sem = Arc::new(Semaphore::new(16));
     let deadline = Instant::now() + Duration::from_secs(180);
     while accepts.len() < measured.len() {
-        let chunk =
-            tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), console.chunk())
-                .await
-                .context("offers stopped coming")??
-                .context("the console stream ended")?;
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-        for (event, data) in take_events(&mut buf) {
-            if event != "offer" {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "offers stopped coming ({} of {} accepted)",
+            accepts.len(),
+            measured.len()
+        );
+        let mut sessions = Vec::new();
+        match tokio::time::timeout(Duration::from_secs(3), console.chunk()).await {
+            Ok(chunk) => {
+                let chunk = chunk?.context("the console stream ended")?;
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                for (event, data) in take_events(&mut buf) {
+                    if event == "resync" {
+                        eprintln!("  (the console stream asked for a resync)");
+                    }
+                    if event != "offer" {
+                        continue;
+                    }
+                    let v: Value = serde_json::from_str(&data)?;
+                    if let Some(session) = v["session_id"].as_str() {
+                        sessions.push(session.to_owned());
+                    }
+                }
+            }
+            Err(_) => {
+                let work: Value = agent
+                    .get(format!("{base}/api/v1/me/work"))
+                    .header("cookie", &cookie)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                for o in work["offers"].as_array().into_iter().flatten() {
+                    if let Some(session) = o["session"]["id"].as_str()
+                        && !offered.contains(session)
+                    {
+                        from_work += 1;
+                        sessions.push(session.to_owned());
+                    }
+                }
+            }
+        }
+        for session in sessions {
+            if !offered.insert(session.clone()) {
                 continue;
             }
-            let v: Value = serde_json::from_str(&data)?;
-            let Some(session) = v["session_id"].as_str() else {
-                continue;
-            };
             let url = format!("{base}/api/v1/sessions/{session}/accept");
             let (agent, cookie, sem) = (agent.clone(), cookie.clone(), accept_sem.clone());
             accepts.push(tokio::spawn(async move {
@@ -509,6 +545,9 @@ pub async fn run(o: Options) -> Result<()> {
     for a in accepts {
         let (id, idx) = a.await.context("accept task")??;
         session_of.insert(id, idx);
+    }
+    if from_work > 0 {
+        println!("  ({from_work} offers had no offer event within 3 s; found in /me/work)");
     }
     println!(
         "  {:<44} {:>8.0} /s   ({} sessions active)",
