@@ -298,8 +298,9 @@ pub async fn run(o: Options) -> Result<()> {
             let status = r.status();
             let body: Value = r.json().await.unwrap_or(Value::Null);
             anyhow::ensure!(status.is_success(), "new visitor: {status} {body}");
-            let token = body["visitor_token"]
-                .as_str()
+            let token = body
+                .get("visitor_token")
+                .and_then(Value::as_str)
                 .context("no visitor_token")?
                 .to_owned();
             anyhow::Ok(Visitor { token, client })
@@ -490,7 +491,7 @@ pub async fn run(o: Options) -> Result<()> {
                         continue;
                     }
                     let v: Value = serde_json::from_str(&data)?;
-                    if let Some(session) = v["session_id"].as_str() {
+                    if let Some(session) = v.get("session_id").and_then(Value::as_str) {
                         sessions.push(session.to_owned());
                     }
                 }
@@ -503,8 +504,13 @@ pub async fn run(o: Options) -> Result<()> {
                     .await?
                     .json()
                     .await?;
-                for o in work["offers"].as_array().into_iter().flatten() {
-                    if let Some(session) = o["session"]["id"].as_str()
+                for o in work
+                    .get("offers")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(session) = o.pointer("/session/id").and_then(Value::as_str)
                         && !offered.contains(session)
                     {
                         from_work += 1;
@@ -529,12 +535,14 @@ pub async fn run(o: Options) -> Result<()> {
                     .await?;
                 anyhow::ensure!(r.status().is_success(), "accept: {}", r.status());
                 let item: Value = r.json().await?;
-                let id: Uuid = item["session"]["id"]
-                    .as_str()
+                let id: Uuid = item
+                    .pointer("/session/id")
+                    .and_then(Value::as_str)
                     .context("no session id")?
                     .parse()?;
-                let idx: usize = item["first_message"]
-                    .as_str()
+                let idx: usize = item
+                    .get("first_message")
+                    .and_then(Value::as_str)
                     .and_then(|m| m.strip_prefix("hello "))
                     .context("no first message")?
                     .parse()?;
@@ -572,8 +580,9 @@ pub async fn run(o: Options) -> Result<()> {
                         continue;
                     }
                     let v: Value = serde_json::from_str(&data)?;
-                    let Some(session) = v["session_id"]
-                        .as_str()
+                    let Some(session) = v
+                        .get("session_id")
+                        .and_then(Value::as_str)
                         .and_then(|s| s.parse::<Uuid>().ok())
                     else {
                         continue;
