@@ -101,10 +101,26 @@ impl Web {
         prechat: &[(&str, &str)],
         page_url: &str,
     ) {
+        self.says(visitor, None, text, prechat, page_url).await;
+    }
+
+    /// `identity`: a verified visitor's `sub`, whose messaging user is `uid:<sub>` (WEB-19).
+    async fn says(
+        &self,
+        visitor: Uuid,
+        identity: Option<&str>,
+        text: &str,
+        prechat: &[(&str, &str)],
+        page_url: &str,
+    ) {
+        let from = match identity {
+            Some(sub) => format!("uid:{sub}"),
+            None => format!("anon:{visitor}"),
+        };
         let event = InboundEvent {
             channel_id: self.channel.id,
             provider_message_id: format!("web-{}", Uuid::now_v7()),
-            from: format!("anon:{visitor}"),
+            from,
             to: self.channel.address.clone(),
             text: text.into(),
             media: Vec::new(),
@@ -119,7 +135,7 @@ impl Web {
                     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                     .collect::<BTreeMap<_, _>>(),
                 page_url: Some(page_url.into()),
-                identity: None,
+                identity: identity.map(str::to_owned),
                 user_agent: Some(FIREFOX.into()),
             }),
         };
@@ -421,6 +437,24 @@ async fn web_sessions_at_the_agent_desk(b: TestBackend) {
         .collect();
     assert!(sessions.contains(session.to_string().as_str()));
     assert!(sessions.contains(again.to_string().as_str()));
+
+    // A verified visitor: the panel names their user id instead of "anonymous".
+    w.says(
+        Uuid::now_v7(),
+        Some("user-123"),
+        "Signed in now",
+        &[],
+        "https://shop.example/",
+    )
+    .await;
+    let verified = d.offered(&bc).await;
+    assert_eq!(
+        d.act(&bc, verified, "accept").await.status(),
+        StatusCode::OK
+    );
+    let v = w.visitor(&bc, verified).await;
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["identity"], "user-123");
 }
 
 /// The console with a web session open, in headless Chromium (`tests/browser/web-agent.mjs`): the
