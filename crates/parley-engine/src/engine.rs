@@ -133,6 +133,8 @@ pub struct Engine {
     /// Outgoing webhook subscriptions: records deliveries from events and sends them.
     pub webhooks: crate::subscriptions::Webhooks,
     callback_wake: Arc<Notify>,
+    /// Web visitors' identity tokens, with the keysets' JWKS cache.
+    pub web_identity: crate::web_identity::WebIdentity,
 }
 
 impl std::fmt::Debug for Engine {
@@ -203,7 +205,10 @@ impl Engine {
             crate::subscriptions::Webhooks::new(store.clone(), clock.clone(), events.clone());
         let web =
             crate::web_hub::WebHub::new(store.clone(), events.clone(), feed.clone(), desk.clone());
+        let web_identity =
+            crate::web_identity::WebIdentity::new(store.clone(), config.media_fetch_allow_private);
         Self {
+            web_identity,
             webhooks,
             web,
             feed,
@@ -424,6 +429,11 @@ impl Engine {
             self.store.clone(),
             self.clock.clone(),
             self.config.notification_error_retention,
+            shutdown.clone(),
+        ))])
+        .chain([tokio::spawn(crate::web_chat::run_sweep(
+            self.store.clone(),
+            self.clock.clone(),
             shutdown.clone(),
         ))])
         .chain([tokio::spawn(

@@ -541,6 +541,7 @@ mod tests {
             profile_name: None,
             received_at: now,
             choice: None,
+            web: None,
         }
         .job()
         .unwrap();
@@ -562,6 +563,7 @@ mod tests {
             profile_name: Some("A\0nn".to_owned()),
             received_at: now,
             choice: None,
+            web: None,
         };
         assert!(!event.is_storable());
         let clean = event.storable();

@@ -51,6 +51,7 @@ pub mod transport;
 pub mod twilio_callbacks;
 pub mod web_chat;
 pub mod web_hub;
+pub mod web_identity;
 
 pub use engine::{Engine, EngineConfig};
 pub use events::{DomainEvent, EventBus};

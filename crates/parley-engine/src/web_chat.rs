@@ -23,8 +23,8 @@ use parley_core::model::{Actor, Direction, EntryStatus};
 use parley_core::web::WebDeployment;
 use parley_core::{Timestamp, new_id};
 use parley_store::{
-    ConsentOrigin, Entry, MessagingUser, NewMessagingUser, NewWebVisitor, Session, StoreError,
-    WebEntryQuery, WebVisitor,
+    ConsentOrigin, Entry, MessagingUser, NewMessagingUser, NewWebVisitor, Session, Store,
+    StoreError, WebEntryQuery, WebVisitor,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -200,16 +200,17 @@ pub async fn create_visitor(
     Ok(NewVisitor { visitor, token })
 }
 
-/// The `sub` of a valid identity token of the deployment's keyset.
+/// The `sub` of a valid identity token of the deployment's keyset (WEB-19).
 async fn verified_sub(
-    _engine: &Engine,
-    _deployment: &WebDeployment,
-    _jwt: &str,
-    _now: Timestamp,
+    engine: &Engine,
+    deployment: &WebDeployment,
+    jwt: &str,
+    now: Timestamp,
 ) -> Result<String> {
-    Err(WebChatError::Identity(
-        "identity tokens are not checked on this server yet".to_owned(),
-    ))
+    crate::web_identity::verify_identity_token(engine, deployment, jwt, now)
+        .await
+        .map(|identity| identity.sub)
+        .map_err(|e| WebChatError::Identity(e.to_string()))
 }
 
 /// The messaging user of `key` on the deployment's channel, found or created; two devices of a
@@ -278,33 +279,74 @@ pub async fn resolve(engine: &Engine, token: &str) -> Result<WebVisitor> {
 
 /// The visitor's sessions in their history window, newest first.
 pub async fn sessions(engine: &Engine, visitor: &WebVisitor) -> Result<Vec<Session>> {
-    let since = history_since(visitor, engine.clock.now());
-    Ok(engine
-        .store
-        .web_sessions(visitor.messaging_user_id, since)
-        .await?)
+    sessions_at(&engine.store, visitor, engine.clock.now()).await
+}
+
+/// [`sessions`] with the store and time given (an event stream keeps no engine).
+pub async fn sessions_at(
+    store: &Store,
+    visitor: &WebVisitor,
+    now: Timestamp,
+) -> Result<Vec<Session>> {
+    let since = history_since(visitor, now);
+    Ok(store.web_sessions(visitor.messaging_user_id, since).await?)
 }
 
 /// Entries of the visitor's sessions in the window: all of them, or (a stream's replay) those
-/// after `after` plus those changed since it was written.
+/// after `after` plus the outbound ones changed since it was written.
 pub async fn entries(
     engine: &Engine,
     visitor: &WebVisitor,
     sessions: &[Session],
     after: Option<Uuid>,
 ) -> Result<Vec<Entry>> {
+    entries_at(&engine.store, visitor, sessions, after, engine.clock.now()).await
+}
+
+/// [`entries`] with the store and time given.
+pub async fn entries_at(
+    store: &Store,
+    visitor: &WebVisitor,
+    sessions: &[Session],
+    after: Option<Uuid>,
+    now: Timestamp,
+) -> Result<Vec<Entry>> {
     let ids: Vec<Uuid> = sessions.iter().map(|s| s.id).collect();
     let changed_since = after.and_then(uuid_time);
-    Ok(engine
-        .store
+    Ok(store
         .web_entries(&WebEntryQuery {
             session_ids: &ids,
-            since: history_since(visitor, engine.clock.now()),
+            since: history_since(visitor, now),
             after,
             changed_since,
             limit: MAX_ENTRIES,
         })
         .await?)
+}
+
+/// How long an expired visitor row is kept (its token answers 401 meanwhile, like a revoked one).
+pub const EXPIRED_KEPT: Duration = Duration::from_secs(24 * 3600);
+
+/// Deletes visitor rows long expired, hourly (their sessions and entries stay).
+pub async fn run_sweep(
+    store: Store,
+    clock: std::sync::Arc<dyn parley_core::Clock>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let before = clock.now().minus(EXPIRED_KEPT);
+                if let Err(e) = store.delete_expired_web_visitors(before).await {
+                    tracing::warn!(error = %e, "web visitor sweep failed");
+                }
+            }
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { return; }
+            }
+        }
+    }
 }
 
 /// The creation time a UUID v7 carries.
@@ -481,6 +523,13 @@ pub async fn send(
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
+    // The pre-chat's name is the customer's name in the console, unless they have one.
+    if !profile_name.is_empty() && user.name.is_empty() {
+        engine
+            .store
+            .update_user_profile(user.id, Some(&profile_name), None, engine.clock.now())
+            .await?;
+    }
     let identity = visitor
         .verified
         .then(|| user.platform_key.strip_prefix("uid:").map(str::to_owned))

@@ -32,7 +32,7 @@ pub const STREAM_BUFFER: usize = 32;
 pub enum WidgetEvent {
     /// A message of the conversation, new or changed (the widget replaces one it has by id).
     Entry {
-        entry: Entry,
+        entry: Box<Entry>,
         author_name: Option<String>,
     },
     /// A delivery status of a message the widget has (read, failed).
@@ -68,7 +68,13 @@ struct Registry {
     session_user: HashMap<Uuid, Uuid>,
     /// The last session state told, so the two sources do not tell it twice.
     told: HashMap<Uuid, (SessionStatus, Option<Uuid>)>,
+    /// Entries this node's bus already told, so the feed's copy of the same event (which exists
+    /// for other nodes' sake) costs no second read.
+    told_entries: HashMap<Uuid, EntryStatus>,
 }
+
+/// Entries remembered at most in `told_entries` before it starts afresh.
+const TOLD_ENTRIES_MAX: usize = 100_000;
 
 impl Registry {
     fn user_of(&self, session_id: Uuid) -> Option<Uuid> {
@@ -286,19 +292,35 @@ impl Inner {
             if feed.take_lagged() {
                 self.lag_all();
             }
-            if e.kind != ConsoleEventKind::Session.as_str() {
+            let session = e.kind == ConsoleEventKind::Session.as_str();
+            let entry = e.kind == ConsoleEventKind::Entry.as_str();
+            if !session && !entry {
                 continue;
             }
-            let Some(session_id) = serde_json::from_str::<serde_json::Value>(&e.data)
-                .ok()
-                .and_then(|v| v.get("session_id")?.as_str()?.parse::<Uuid>().ok())
-            else {
+            let Ok(data) = serde_json::from_str::<serde_json::Value>(&e.data) else {
                 continue;
             };
-            if let Some(user) = self.known(session_id)
-                && let Err(err) = self.tell_session(user, session_id).await
-            {
-                tracing::warn!(error = %err, "web chat hub: session change not handed on");
+            let id = |key: &str| data.get(key)?.as_str()?.parse::<Uuid>().ok();
+            let Some(session_id) = id("session_id") else {
+                continue;
+            };
+            let Some(user) = self.known(session_id) else {
+                continue;
+            };
+            let done = if session {
+                self.tell_session(user, session_id).await
+            } else {
+                // Another node's message (its dispatcher holds the web channel's lease, or an
+                // agent's action there): read once here, unless this node's bus told it.
+                match id("entry_id") {
+                    Some(entry_id) if !self.told_entry(entry_id) => {
+                        self.tell_entry(user, entry_id).await
+                    }
+                    _ => Ok(()),
+                }
+            };
+            if let Err(err) = done {
+                tracing::warn!(error = %err, "web chat hub: console event not handed on");
             }
         }
     }
@@ -316,22 +338,7 @@ impl Inner {
                 let Some(user) = self.known(session_id) else {
                     return Ok(());
                 };
-                let entry = self.store.entry(entry_id).await?;
-                let event = match entry.status {
-                    // Queued: not the visitor's yet; the dispatcher's delivery tells it.
-                    EntryStatus::Queued => return Ok(()),
-                    EntryStatus::Read | EntryStatus::Failed | EntryStatus::Undelivered => {
-                        WidgetEvent::Status {
-                            entry_id,
-                            status: entry.status,
-                        }
-                    }
-                    _ => {
-                        let author_name = self.author_name(&entry).await;
-                        WidgetEvent::Entry { entry, author_name }
-                    }
-                };
-                self.send(user, event);
+                self.tell_entry(user, entry_id).await?;
             }
             DomainEvent::SessionOpened { session_id } => {
                 if !self.any_streams() {
@@ -373,6 +380,46 @@ impl Inner {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    fn told_entry(&self, entry_id: Uuid) -> bool {
+        self.registry
+            .lock()
+            .map(|r| r.told_entries.contains_key(&entry_id))
+            .unwrap_or(false)
+    }
+
+    /// A message as it is now: the whole entry when new to the widget (or changed in content),
+    /// its status when only that moved on.
+    async fn tell_entry(&self, user: Uuid, entry_id: Uuid) -> Result<(), parley_store::StoreError> {
+        let entry = self.store.entry(entry_id).await?;
+        if entry.status != EntryStatus::Queued
+            && let Ok(mut r) = self.registry.lock()
+        {
+            if r.told_entries.len() >= TOLD_ENTRIES_MAX {
+                r.told_entries.clear();
+            }
+            r.told_entries.insert(entry_id, entry.status);
+        }
+        let event = match entry.status {
+            // Queued: not the visitor's yet; the dispatcher's delivery tells it.
+            EntryStatus::Queued => return Ok(()),
+            EntryStatus::Read | EntryStatus::Failed | EntryStatus::Undelivered => {
+                WidgetEvent::Status {
+                    entry_id,
+                    status: entry.status,
+                }
+            }
+            _ => {
+                let author_name = self.author_name(&entry).await;
+                WidgetEvent::Entry {
+                    entry: Box::new(entry),
+                    author_name,
+                }
+            }
+        };
+        self.send(user, event);
         Ok(())
     }
 

@@ -464,7 +464,11 @@ pub struct SessionView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MediaView {
+    /// Parley's copy (`GET /widget/v1/media/{id}`); none for a file an agent sent by link.
     pub id: Option<Uuid>,
+    /// The public link of a file sent by link (no copy in Parley).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     pub content_type: String,
     pub filename: String,
     pub size: Option<u64>,
@@ -507,6 +511,8 @@ fn entry_view(e: &Entry, author_name: Option<String>) -> EntryView {
                 let stem = m.id.map_or_else(|| "file".to_owned(), |id| id.to_string());
                 MediaView {
                     id: m.id,
+                    url: (m.id.is_none() && e.direction == parley_core::model::Direction::Outbound)
+                        .then(|| m.url.clone()),
                     content_type: m.content_type.clone(),
                     filename: match served.extension {
                         Some(ext) => format!("{stem}.{ext}"),
@@ -672,7 +678,7 @@ pub async fn config(
         name: d.name.clone(),
         language: d.language.clone(),
         branding: to_value(serde_json::to_value(&d.branding)),
-        settings: to_value(serde_json::to_value(&d.settings)),
+        settings: to_value(serde_json::to_value(d.settings)),
         prechat: to_value(serde_json::to_value(&d.prechat)),
         verification_required: d.keyset_id.is_some(),
         business_hours: BusinessHoursView {
@@ -974,7 +980,9 @@ struct Stream {
     stopping: Option<tokio::sync::watch::Receiver<bool>>,
     /// The newest entry sent: a lag replays after it.
     last_entry: Option<Uuid>,
-    engine: parley_engine::Engine,
+    // The store and clock, not the whole engine: this is kept per open widget.
+    store: parley_store::Store,
+    clock: Arc<dyn parley_core::Clock>,
     visitor: WebVisitor,
 }
 
@@ -1018,12 +1026,13 @@ fn widget_event(e: &WidgetEvent) -> Event {
 }
 
 async fn replay_after(
-    engine: &parley_engine::Engine,
+    store: &parley_store::Store,
+    now: parley_core::Timestamp,
     visitor: &WebVisitor,
     after: Option<Uuid>,
 ) -> Result<Vec<Event>, ApiError> {
-    let sessions = web_chat::sessions(engine, visitor).await?;
-    let entries = web_chat::entries(engine, visitor, &sessions, after).await?;
+    let sessions = web_chat::sessions_at(store, visitor, now).await?;
+    let entries = web_chat::entries_at(store, visitor, &sessions, after, now).await?;
     let mut names: BTreeMap<Uuid, Option<String>> = BTreeMap::new();
     let mut out = Vec::with_capacity(entries.len());
     for e in &entries {
@@ -1032,11 +1041,13 @@ async fn replay_after(
             .filter(|_| e.actor == parley_core::model::Actor::Agent)
         {
             Some(id) => {
-                if !names.contains_key(&id) {
-                    let n = engine.store.agent(id).await.ok().map(|a| a.name);
-                    names.insert(id, n);
+                if let Some(known) = names.get(&id) {
+                    known.clone()
+                } else {
+                    let n = store.agent(id).await.ok().map(|a| a.name);
+                    names.insert(id, n.clone());
+                    n
                 }
-                names.get(&id).cloned().flatten()
             }
             None => None,
         };
@@ -1055,17 +1066,17 @@ pub async fn events(
     headers: HeaderMap,
 ) -> Result<Response, WidgetError> {
     let visitor = caller.visitor()?.clone();
-    let engine = state.engine.clone();
+    let engine = &state.engine;
     let last = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<Uuid>().ok());
-    let sessions = web_chat::sessions(&engine, &visitor).await?;
+    let sessions = web_chat::sessions(engine, &visitor).await?;
     let ids: Vec<Uuid> = sessions.iter().map(|s| s.id).collect();
     // Subscribe before reading the replay, so nothing falls between the two.
     let rx = engine.web.subscribe(visitor.messaging_user_id, &ids);
     let replay = match last {
-        Some(after) => replay_after(&engine, &visitor, Some(after)).await?,
+        Some(after) => replay_after(&state.store, state.clock.now(), &visitor, Some(after)).await?,
         None => Vec::new(),
     };
     let s = Stream {
@@ -1073,7 +1084,8 @@ pub async fn events(
         replay: replay.into(),
         stopping: state.stopping.clone(),
         last_entry: last,
-        engine,
+        store: state.store.clone(),
+        clock: state.clock.clone(),
         visitor,
     };
     let body = stream::unfold(s, |mut s| async move {
@@ -1090,7 +1102,7 @@ pub async fn events(
             };
             if s.rx.take_lagged() {
                 // Fell behind: what was dropped is read again from the database.
-                match replay_after(&s.engine, &s.visitor, s.last_entry).await {
+                match replay_after(&s.store, s.clock.now(), &s.visitor, s.last_entry).await {
                     Ok(events) => s.replay.extend(events),
                     Err(_) => return None,
                 }

@@ -78,7 +78,8 @@ pub struct WebEntryQuery<'a> {
     pub session_ids: &'a [Uuid],
     /// Entries created before this are outside the history window.
     pub since: Timestamp,
-    /// Entries after this id, or (with `changed_since`) changed since then: a stream's replay.
+    /// Entries after this id and (with `changed_since`) outbound ones changed since then: a
+    /// stream's replay.
     pub after: Option<Uuid>,
     pub changed_since: Option<Timestamp>,
     pub limit: i64,
@@ -259,7 +260,13 @@ impl Store {
         }
         let n = q.session_ids.len();
         let changed = match (q.after, q.changed_since) {
-            (Some(_), Some(_)) => format!("AND (id > ${} OR updated_at >= ${})", n + 3, n + 4),
+            // An outbound message written before `after` but delivered since: sent again (the
+            // widget replaces what it has by id), never lost.
+            (Some(_), Some(_)) => format!(
+                "AND (id > ${a} OR (id < ${a} AND direction = 'outbound' AND updated_at >= ${t}))",
+                a = n + 3,
+                t = n + 4
+            ),
             (Some(_), None) => format!("AND id > ${}", n + 3),
             _ => String::new(),
         };

@@ -55,11 +55,22 @@ impl TestApp {
         config: ServerConfig,
         engine_config: EngineConfig,
     ) -> Self {
+        Self::spawn_clocked(backend, config, engine_config, Arc::new(SystemClock)).await
+    }
+
+    /// A server whose engine reads `clock` (a `ManualClock` moves time for rules that take
+    /// hours).
+    pub async fn spawn_clocked(
+        backend: TestBackend,
+        config: ServerConfig,
+        engine_config: EngineConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         parley_engine::transport::install_crypto_provider();
         let db = fresh(backend).await;
         let engine = Engine::new(
             db.store.clone(),
-            Arc::new(SystemClock),
+            clock,
             EventBus::default(),
             EngineConfig {
                 // Each app keeps the files it fetches apart (and out of the source tree).

@@ -28,6 +28,7 @@ pub mod subscriptions;
 pub mod templates;
 pub mod tokens;
 pub mod twilio;
+pub mod web;
 
 pub mod specs;
 

@@ -20,6 +20,7 @@ mod provision_rules;
 mod runner;
 mod smpp;
 mod unknown;
+mod web_identity;
 
 /// Waits until `f` gives a value, trying again whenever the engine publishes an event (the
 /// signal that something was committed), for at most ten seconds. The test kit's `eventually`

@@ -58,6 +58,9 @@ const LARGE: &[&str] = &[
     "twilio_accounts",
     "notifications",
     "notification_errors",
+    "web_visitors",
+    "web_session_data",
+    "web_uploads",
 ];
 
 /// Statements allowed to scan, each with why. Matched by a part of the statement's text that
@@ -553,6 +556,102 @@ async fn twilio_api(store: &Store) {
         .unwrap();
 }
 
+/// The web chat's statements per visitor and per message: a visitor created and its token
+/// resolved, a message in with its files and pre-chat, the conversation and a stream's replay,
+/// an agent's reply delivered natively, the visitor's read receipt, End Chat, logout.
+async fn web_chat(store: &Store, engine: &Engine) {
+    use parley_core::web::{Branding, OriginPattern, Prechat, WebDeploymentSpec, WidgetSettings};
+    use parley_engine::web_chat::{self, VisitorMessage};
+    let now = SystemClock.now();
+    let channel = store
+        .create_channel(
+            &ChannelSpec {
+                name: "plans-web".into(),
+                kind: parley_core::model::ChannelKind::Web,
+                provider: parley_core::model::Provider::Web,
+                address: "plans-web".into(),
+                number_type: None,
+                ..build::simulator_sms()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let deployment = store
+        .create_web_deployment(
+            &WebDeploymentSpec {
+                name: "plans-web".into(),
+                channel_id: channel.id,
+                origins: vec![OriginPattern::parse("https://shop.example").unwrap()],
+                language: "en".into(),
+                branding: Branding::default(),
+                settings: WidgetSettings::default(),
+                prechat: Prechat::default(),
+                keyset_id: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let created = web_chat::create_visitor(engine, &deployment, None)
+        .await
+        .unwrap();
+    let visitor = web_chat::resolve(engine, &created.token).await.unwrap();
+    store
+        .web_deployment_by_name("plans-web")
+        .await
+        .unwrap()
+        .unwrap();
+    let png = b"\x89PNG\r\n\x1a\n0000".to_vec();
+    let file = web_chat::upload(engine, &visitor, "image/png", png)
+        .await
+        .unwrap();
+    for (i, media) in [vec![file.id], vec![]].into_iter().enumerate() {
+        web_chat::send(
+            engine,
+            &deployment,
+            &visitor,
+            VisitorMessage {
+                client_message_id: format!("m{i}"),
+                text: "hello web".into(),
+                media_ids: media,
+                page_url: Some("https://shop.example/".into()),
+                ..VisitorMessage::default()
+            },
+        )
+        .await
+        .unwrap();
+        drain(engine).await;
+    }
+    let conversation = web_chat::conversation(engine, &deployment, &visitor)
+        .await
+        .unwrap();
+    let session = conversation.session.clone().expect("a session");
+    store.web_session_data(session.id).await.unwrap().unwrap();
+    let entry = reply(engine, session.id).await;
+    drain(engine).await;
+    let sessions = web_chat::sessions(engine, &visitor).await.unwrap();
+    web_chat::entries(
+        engine,
+        &visitor,
+        &sessions,
+        Some(conversation.entries[0].id),
+    )
+    .await
+    .unwrap();
+    web_chat::may_read_media(engine, &visitor, file.id)
+        .await
+        .unwrap();
+    assert_eq!(web_chat::read(engine, &visitor, entry.id).await.unwrap(), 1);
+    web_chat::end(engine, &visitor).await.unwrap();
+    drain(engine).await;
+    web_chat::logout(engine, &visitor).await.unwrap();
+    store
+        .delete_expired_web_visitors(SystemClock.now())
+        .await
+        .unwrap();
+}
+
 async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
     let (base, seen) = fake::provider(Account {
         account_sid: ACCOUNT_SID.into(),
@@ -673,6 +772,7 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
     bot(store, &engine).await;
     outreach(store, &engine, &simulator).await;
     twilio_api(store).await;
+    web_chat(store, &engine).await;
     // The router's round, once a second on every node whatever the traffic, with the campaign's
     // marketing sessions in the table.
     engine.router.route().await.unwrap();
