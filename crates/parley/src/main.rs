@@ -19,6 +19,7 @@ mod bench_notifications;
 mod bench_outbound;
 mod bench_scale;
 mod bench_smsc;
+mod bench_widget;
 mod campaign;
 mod config;
 mod import;

@@ -174,8 +174,11 @@ async function main() {
     const read = widgetCall('read');
     await agentPage.click('[data-testid="composer"]');
     await agentPage.keyboard.type(reply);
+    // The agent's typing shows in the widget, and goes when the message arrives.
+    await page.locator('[data-testid="parley-typing"]:has-text("Ada")').waitFor();
     await agentPage.keyboard.press('Enter');
     await page.locator(said('agent', reply)).waitFor();
+    await page.locator('[data-testid="parley-typing"]:text-is("")').waitFor({ state: 'attached' });
     const up = (await read).postDataJSON().up_to;
     const replyId = await page.locator(said('agent', reply)).getAttribute('data-id');
     if (up !== replyId) throw new Error(`read up to ${up}, not the reply ${replyId}`);

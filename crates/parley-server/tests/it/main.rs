@@ -29,6 +29,7 @@ mod subscriptions;
 mod tokens;
 mod twilio_api;
 mod vonage;
+mod web_agent;
 mod web_deployments;
 mod widget;
 mod widget_browser;
