@@ -1,9 +1,9 @@
 // The web chat widget on another origin than Parley, in a real browser (Debian's Chromium, driven
-// by playwright-core). Run by `tests/it/widget.rs`, which starts Parley and host pages on their own
-// ports; by hand against `parley demo` it needs the same arguments:
+// by playwright-core). Run by `tests/it/widget_browser.rs`, which starts Parley, host pages on
+// ports of their own, and a relay between them; by hand it needs the same arguments:
 //   node widget.mjs --url=http://127.0.0.1:8080 --shop=http://127.0.0.1:8081 \
-//     --refused=http://127.0.0.1:8090 --members=http://127.0.0.1:8091 --agent=email:password \
-//     --token=<admin API token> --keyset=<keyset id> --issuer=<its iss> \
+//     --refused=http://127.0.0.1:8090 --members=http://127.0.0.1:8091 --night=http://127.0.0.1:8092 \
+//     --agent=email:password --token=<admin API token> --keyset=<keyset id> --issuer=<its iss> \
 //     --relay=<the control address of a relay the pages reach Parley through> [--shots=/some/dir]
 // Exits 0 when the scenario passed, 1 with the failing step (and screenshots) otherwise, 2 when
 // started wrongly.
@@ -11,23 +11,23 @@
 // The scenario: a visitor of the shop opens the widget (launcher, keyboard focus), fills pre-chat
 // (client-side checks, then a server refusal shown by field), and sees the estimated wait; the
 // agent goes Available, accepts, and sees the pre-chat's first message as text; they chat live
-// both ways (the widget reports what was read and when the visitor types); customer HTML stays
-// text on both sides; the visitor sends a picture and receives one; the agent asks a question
-// with buttons and the visitor's tap is the answer; the network drops ("Reconnecting…", then
-// "Can't reach the server") and the stream resumes without losing or repeating anything; a reload
-// keeps the conversation; the transcript downloads; End chat asks first. A page on an origin not
-// on the allowlist cannot load the widget (403); a verified user continues their history in a
-// second browser; expired, wrong-issuer, wrong-kid, alg none and HMAC-confused tokens are
-// refused; logout revokes the token.
+// both ways (typing shown both ways, reads reported); customer HTML stays text on both sides; the
+// visitor sends a picture and receives one; the agent asks a question with buttons and the
+// visitor's tap is the answer; the network drops ("Reconnecting…", then "Can't reach the
+// server") and the stream resumes without losing or repeating anything; a reload keeps the
+// conversation; the transcript downloads; End chat asks first. A page on an origin not on the
+// allowlist cannot load the widget (403); a closed chat shows its after-hours message; a verified
+// user continues their history in a second browser; expired, wrong-issuer, wrong-kid, alg none
+// and HMAC-confused tokens are refused; logout revokes the token.
 
 import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { args, credentials, message, needs, Scenario, signIn, url } from './harness.mjs';
 
 const agent = credentials(args.agent);
-const { shop, refused, members, token, keyset, issuer, relay } = args;
-needs(url && shop && refused && members && agent && token && keyset && issuer && relay, 'widget.mjs',
-  '--url, --shop, --refused, --members, --agent=email:password, --token, --keyset, --issuer and --relay are required.');
+const { shop, refused, members, night, token, keyset, issuer, relay } = args;
+needs(url && shop && refused && members && night && agent && token && keyset && issuer && relay, 'widget.mjs',
+  '--url, --shop, --refused, --members, --night, --agent=email:password, --token, --keyset, --issuer and --relay are required.');
 
 const scenario = new Scenario('widget');
 const stage = (name, fn) => scenario.stage(name, fn);
@@ -312,6 +312,14 @@ async function main() {
     await other.locator(W.launcher + '[data-state="unavailable"]').waitFor();
     await other.click(W.launcher);
     await other.locator(W.notice + ':text("Chat is not available on this website.")').waitFor();
+  });
+
+  await stage('outside business hours the window says so, and a message can still be left', async () => {
+    const late = await scenario.page('night');
+    await late.goto(night + '/');
+    await late.click(W.launcher);
+    await late.locator(W.notice + ':text("We are closed; we answer from 9:00.")').waitFor();
+    if (!await late.locator(W.input).isVisible()) throw new Error('no way to leave a message');
   });
 
   await stage("the keyset gets the shop's public key (one JWK per upload)", async () => {

@@ -1,7 +1,7 @@
 //! The web chat widget (`GET /widget.js`) in headless Chromium, embedded by pages served from
 //! other origins than Parley: listeners of their own on other ports, serving the demo's shop page
 //! (`tests/browser/widget.mjs` drives them). One page's origin is on the `shop` deployment's
-//! allowlist, one is not, and one embeds `members`, a deployment whose visitors must be verified
+//! allowlist, one is not, one embeds `members`, a deployment whose visitors must be verified
 //! with a token signed by a key of a keyset. The pages reach Parley through a relay the scenario
 //! can cut, to see the widget lose its stream and resume it. Screenshots go to `PARLEY_SHOTS` when
 //! set.
@@ -93,6 +93,24 @@ async fn relay(target: &str) -> (String, String) {
     (base, control_base)
 }
 
+/// A web channel routed to `queue_id`, open at all hours.
+fn web_channel(queue_id: uuid::Uuid) -> ChannelSpec {
+    ChannelSpec {
+        name: "Shop chat".into(),
+        kind: ChannelKind::Web,
+        provider: Provider::Web,
+        address: "shop-chat".into(),
+        number_type: None,
+        provider_keyword: None,
+        country: None,
+        consent_level: ConsentLevel::Implicit,
+        queue_id: Some(queue_id),
+        throughput_mps: None,
+        settings: json!({}),
+        secrets: json!({}),
+    }
+}
+
 fn field(name: &str, label: &str, kind: PrechatKind, required: bool, hidden: bool) -> PrechatField {
     PrechatField {
         name: name.into(),
@@ -127,26 +145,7 @@ async fn widget_in_a_real_browser(b: TestBackend) {
         .create_queue(&build::queue_spec("Web support"), now)
         .await
         .unwrap();
-    let channel = s
-        .create_channel(
-            &ChannelSpec {
-                name: "Shop chat".into(),
-                kind: ChannelKind::Web,
-                provider: Provider::Web,
-                address: "shop-chat".into(),
-                number_type: None,
-                provider_keyword: None,
-                country: None,
-                consent_level: ConsentLevel::Implicit,
-                queue_id: Some(queue.id),
-                throughput_mps: None,
-                settings: json!({}),
-                secrets: json!({}),
-            },
-            now,
-        )
-        .await
-        .unwrap();
+    let channel = s.create_channel(&web_channel(queue.id), now).await.unwrap();
     let ada = app
         .agent_with_password(
             &build::agent_spec("Ada", AgentRole::Agent, 3, vec![queue.id]),
@@ -175,6 +174,7 @@ async fn widget_in_a_real_browser(b: TestBackend) {
     let shop = host_page(&parley, "shop").await;
     let refused = host_page(&parley, "shop").await;
     let members = host_page(&parley, "members").await;
+    let night = host_page(&parley, "night").await;
     let spec = |name: &str, origin: &str, prechat: Prechat, keyset_id| WebDeploymentSpec {
         name: name.into(),
         channel_id: channel.id,
@@ -215,6 +215,31 @@ async fn widget_in_a_real_browser(b: TestBackend) {
         .unwrap();
     s.create_web_deployment(
         &spec("members", &members, Prechat::default(), Some(keyset.id)),
+        now,
+    )
+    .await
+    .unwrap();
+    // A chat whose channel is closed at every hour, with its after-hours message.
+    let closed = s
+        .create_channel(
+            &ChannelSpec {
+                name: "Night chat".into(),
+                address: "night-chat".into(),
+                settings: json!({
+                    "business_hours": {"utc_offset_minutes": 0, "intervals": []},
+                    "auto_replies": {"after_hours": "We are closed; we answer from 9:00."}
+                }),
+                ..web_channel(queue.id)
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    s.create_web_deployment(
+        &WebDeploymentSpec {
+            channel_id: closed.id,
+            ..spec("night", &night, Prechat::default(), None)
+        },
         now,
     )
     .await
@@ -269,6 +294,7 @@ async fn widget_in_a_real_browser(b: TestBackend) {
         .arg(format!("--shop={shop}"))
         .arg(format!("--refused={refused}"))
         .arg(format!("--members={members}"))
+        .arg(format!("--night={night}"))
         .arg(format!("--agent={}:{PASSWORD}", ada.email))
         .arg(format!("--token={}", app.token))
         .arg(format!("--keyset={}", keyset.id))
