@@ -14,11 +14,12 @@
 // both ways (the agent's typing shows in the widget; the visitor's typing and reads are reported);
 // customer HTML stays text on both sides; the visitor sends a picture and receives one; the
 // agent asks a question with buttons and the visitor's tap is the answer; the network drops
-// ("Reconnecting…", then "Can't reach the server") and the stream resumes without losing or repeating anything; a reload keeps the
-// conversation; the transcript downloads; End chat asks first. A page on an origin not on the
-// allowlist cannot load the widget (403); a closed chat shows its after-hours message; a verified
-// user continues their history in a second browser; expired, wrong-issuer, wrong-kid, alg none
-// and HMAC-confused tokens are refused; logout revokes the token.
+// ("Reconnecting…", then "Can't reach the server") and the stream resumes without losing or
+// repeating anything; a reload keeps the conversation; the transcript downloads; End chat asks
+// first. A page on an origin not on the allowlist cannot load the widget (403); a closed chat
+// shows its after-hours message; a verified user continues their history in a second browser;
+// expired, wrong-issuer, wrong-kid, alg none and HMAC-confused tokens are refused; logout revokes
+// the token.
 
 import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
