@@ -34,6 +34,7 @@ pub mod sender_pool;
 pub mod session;
 pub mod sms;
 pub mod template;
+pub mod visitor;
 pub mod web;
 pub mod webhook;
 pub mod window;

@@ -283,7 +283,8 @@ impl Feed {
                 DomainEvent::MessageReceived { session_id, .. }
                 | DomainEvent::MessageStatusChanged { session_id, .. }
                 | DomainEvent::SessionOpened { session_id }
-                | DomainEvent::SessionChanged { session_id } => Some(session_id),
+                | DomainEvent::SessionChanged { session_id }
+                | DomainEvent::CustomerTyping { session_id, .. } => Some(session_id),
                 _ => None,
             })
             .collect();
@@ -329,6 +330,12 @@ impl Feed {
                         json!({"session_id": session_id, "status": s.status, "owner_id": s.owner_id}),
                     )
                 }
+                DomainEvent::CustomerTyping { session_id, typing } => (
+                    session_id,
+                    ConsoleEventKind::Typing,
+                    // `at` lets a console ignore a replayed "typing" that is long over.
+                    json!({"session_id": session_id, "typing": typing, "at": self.clock.now().millis()}),
+                ),
                 _ => continue,
             };
             let Some(s) = sessions.get(&session_id) else {
@@ -337,7 +344,9 @@ impl Feed {
             // A message of a session no agent holds (a campaign's, an auto-response before
             // routing) concerns no console: the session's own events tell supervisors enough.
             // Skipping them keeps bulk sending from writing a console row per message.
-            if kind == ConsoleEventKind::Entry && owner_agent(s).is_none() {
+            if matches!(kind, ConsoleEventKind::Entry | ConsoleEventKind::Typing)
+                && owner_agent(s).is_none()
+            {
                 continue;
             }
             out.push(NewConsoleEvent {

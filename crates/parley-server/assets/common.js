@@ -208,7 +208,7 @@
     }
   }
 
-  const EVENT_NAMES = ['offer', 'offer_withdrawn', 'session', 'entry', 'presence', 'queue'];
+  const EVENT_NAMES = ['offer', 'offer_withdrawn', 'session', 'entry', 'presence', 'queue', 'typing'];
   let source = null;
   let everOpen = false;
   let retryTimer = null;

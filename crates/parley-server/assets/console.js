@@ -27,6 +27,8 @@
     sending: false,
     /** The name of the flow holding the selected session, while its run is not over. */
     botOpen: null,
+    /** The web visitor of the selected session (GET /sessions/{id}/visitor), or null. */
+    visitor: null,
   };
 
   const KIND_NAMES = { sms: 'SMS', whatsapp: 'WhatsApp', messenger: 'Messenger', web: 'Web chat' };
@@ -45,7 +47,25 @@
   };
 
   const kindName = (k) => KIND_NAMES[k] || k || '';
-  const customerName = (mu) => (mu && (mu.name || mu.platform_key)) || 'Customer';
+  /**
+   * What to call the customer: their profile name; for the open web session's visitor, the name
+   * they gave in the pre-chat form; a verified visitor's user id; an anonymous visitor as
+   * "Visitor" and the end of their id (the full id is in the side panel).
+   */
+  const customerName = (mu) => {
+    if (mu && mu.name) return mu.name;
+    const v = state.visitor;
+    const selectedUser = state.current && state.current.messaging_user;
+    if (v && mu && selectedUser && mu.id === selectedUser.id) {
+      const given = (name) => ((v.prechat || []).find((a) => a.name === name) || {}).value || '';
+      const full = [given('first_name'), given('last_name')].filter(Boolean).join(' ').trim();
+      if (full) return full;
+    }
+    const key = (mu && mu.platform_key) || '';
+    if (key.startsWith('anon:')) return 'Visitor ' + key.slice(-6);
+    if (key.startsWith('uid:')) return key.slice(4);
+    return key || 'Customer';
+  };
   const sessionOf = (item) => (item && item.session) || {};
   const isOpen = (status) => status !== 'ended' && status !== 'error';
 
@@ -86,6 +106,7 @@
   const refreshTimeline = coalesced(loadTimeline);
   const refreshSide = coalesced(loadSide);
   const refreshBot = coalesced(loadBot);
+  const refreshVisitor = coalesced(loadVisitor);
 
   // --- Work: offers and sessions ------------------------------------------------------------
 
@@ -232,6 +253,10 @@
       clear($('bot-runs'));
       $('bot-panel').hidden = true;
       state.botOpen = null;
+      stopTyping();
+      showVisitorTyping(false);
+      state.visitor = null;
+      $('visitor-panel').hidden = true;
       $('body').value = '';
       closePopovers();
       resetComponentDraft();
@@ -251,6 +276,7 @@
       renderHeader();
       refreshTimeline();
       refreshSide();
+      refreshVisitor();
       refreshBot();
       if (changed) {
         analyzeNow();
@@ -527,7 +553,8 @@
           ? componentContent(component, answers.chosen.get(e.id) || 0)
           : h('p', { class: 'text', 'data-testid': 'message-text', text: e.body || '' }),
         media.map((m) => {
-          const href = safeUrl(m.url);
+          // Parley's own copy when it has one (web uploads have no public address).
+          const href = m.id ? '/api/v1/media/' + encodeURIComponent(m.id) : safeUrl(m.url);
           const label = 'Attachment (' + (m.content_type || 'file') + ')';
           return href
             ? h('a', { class: 'media', href, target: '_blank', rel: 'noopener noreferrer', text: label })
@@ -664,6 +691,7 @@
     const id = sessionOf(item).id;
     state.sending = true;
     updateSendButton();
+    stopTyping();
     try {
       await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/messages', { body: text });
       // Only clear what was sent: the agent may have kept typing while it went out.
@@ -693,7 +721,10 @@
     textarea.addEventListener('input', () => {
       updateSendButton();
       analyzeSoon();
+      if (textarea.value.trim() === '') stopTyping();
+      else typed();
     });
+    textarea.addEventListener('blur', stopTyping);
     updateSendButton();
   }
 
@@ -1730,6 +1761,113 @@
     $('start-form').addEventListener('submit', startConversation);
   }
 
+  // --- Web chat: the visitor panel and typing indicators (WEB-21, WEB-28) ---------------------
+
+  /** How long a visitor's "typing" shows without a fresh event (their stop may be lost). */
+  const VISITOR_TYPING_MS = 8000;
+  /** The agent's typing: sent at most every 3 s while typing, and stopped after 5 s idle. */
+  const TYPING_EVERY_MS = 3000;
+  const TYPING_IDLE_MS = 5000;
+  const typing = { sessionId: null, sentAt: 0, idle: null, shown: null };
+
+  function webSession() {
+    const item = state.current;
+    return Boolean(item && item.channel && item.channel.kind === 'web' && state.owned && isOpen(sessionOf(item).status));
+  }
+
+  function postTyping(sessionId, on) {
+    api('POST', '/api/v1/sessions/' + encodeURIComponent(sessionId) + '/typing', { typing: on }).catch(() => {
+      // Only an indicator: a lost one is corrected by the next, or by the visitor's own timeout.
+    });
+  }
+
+  function typed() {
+    if (!webSession()) return;
+    const id = state.selectedId;
+    const now = Date.now();
+    if (typing.sessionId !== id || now - typing.sentAt >= TYPING_EVERY_MS) {
+      typing.sessionId = id;
+      typing.sentAt = now;
+      postTyping(id, true);
+    }
+    clearTimeout(typing.idle);
+    typing.idle = setTimeout(stopTyping, TYPING_IDLE_MS);
+  }
+
+  function stopTyping() {
+    clearTimeout(typing.idle);
+    typing.idle = null;
+    if (typing.sessionId) {
+      postTyping(typing.sessionId, false);
+      typing.sessionId = null;
+      typing.sentAt = 0;
+    }
+  }
+
+  function showVisitorTyping(on) {
+    const el = $('visitor-typing');
+    clearTimeout(typing.shown);
+    el.hidden = !on;
+    if (on) {
+      el.textContent = customerName(state.user || (state.current && state.current.messaging_user)) + ' is typing…';
+      typing.shown = setTimeout(() => { el.hidden = true; }, VISITOR_TYPING_MS);
+    }
+  }
+
+  async function loadVisitor() {
+    const id = state.selectedId;
+    if (!id) return;
+    let data;
+    try {
+      data = await api('GET', '/api/v1/sessions/' + encodeURIComponent(id) + '/visitor');
+    } catch (_) {
+      // Not a web session the server knows of, or gone: no panel.
+      data = null;
+    }
+    if (id !== state.selectedId) return;
+    state.visitor = (data && data.visitor) || null;
+    renderVisitor();
+    if (state.visitor) {
+      // The pre-chat name, once known, names the customer in the header and the messages.
+      renderHeader();
+      if (state.timeline.length) renderMessages();
+    }
+  }
+
+  function renderVisitor() {
+    const v = state.visitor;
+    const panel = $('visitor-panel');
+    panel.hidden = !v;
+    if (!v) return;
+    const facts = clear($('visitor-facts'));
+    const identity = $('visitor-identity');
+    identity.textContent = v.verified ? 'Verified' : 'Anonymous visitor';
+    identity.className = 'chip ' + (v.verified ? 'verified' : 'anonymous');
+    identity.dataset.verified = v.verified ? 'true' : 'false';
+    if (v.verified) fact(facts, 'User id', v.identity);
+    for (const a of v.prechat || []) fact(facts, a.label || a.name, a.value);
+    if (v.page_url) {
+      facts.appendChild(h('dt', { text: 'Page' }));
+      facts.appendChild(h('dd', { class: 'page-url', 'data-testid': 'visitor-page' },
+        v.page_link
+          ? h('a', { href: v.page_link, target: '_blank', rel: 'noopener noreferrer', title: v.page_url, text: v.page_url })
+          : h('span', { text: v.page_url })));
+    }
+    if (v.browser) {
+      facts.appendChild(h('dt', { text: 'Browser' }));
+      facts.appendChild(h('dd', { title: v.user_agent || '', 'data-testid': 'visitor-browser', text: v.browser }));
+    }
+    fact(facts, 'Deployment', v.deployment_name);
+    const earlier = clear($('visitor-earlier'));
+    const sessions = v.earlier_sessions || [];
+    $('visitor-earlier-h').hidden = sessions.length === 0;
+    for (const s of sessions) {
+      earlier.appendChild(h('li', null,
+        h('a', { href: '#session=' + encodeURIComponent(s.id), text: when(s.started_at) }),
+        h('span', { class: 'muted small', text: ' · ' + (SESSION_NAMES[s.status] || s.status) })));
+    }
+  }
+
   // --- Keyboard -----------------------------------------------------------------------------
 
   function wireKeyboard() {
@@ -1803,8 +1941,19 @@
     if (state.selectedId) {
       refreshTimeline();
       refreshSide();
+      refreshVisitor();
       refreshBot();
     }
+  });
+  P.on('typing', (data) => {
+    // A replayed event after a reconnect may be long over: only recent ones count.
+    if (!data || data.session_id !== state.selectedId) return;
+    if (data.typing && typeof data.at === 'number' && Date.now() - data.at > VISITOR_TYPING_MS) return;
+    showVisitorTyping(Boolean(data.typing));
+  });
+  P.on('entry', (data) => {
+    // The visitor's message arrived: they have stopped typing it.
+    if (data && data.session_id === state.selectedId && data.direction === 'inbound') showVisitorTyping(false);
   });
 
   document.addEventListener('visibilitychange', markReadIfSeen);

@@ -20,6 +20,7 @@ pub mod widget;
 
 mod schema;
 mod security_headers;
+pub mod widget_assets;
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -129,7 +130,7 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
     security(("bearer" = [])),
     tags(
         (name = "channels"), (name = "queues"), (name = "skills"), (name = "agents"),
-        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "keyword-sets"), (name = "quick-texts"), (name = "flows"), (name = "routing-rules"), (name = "templates"), (name = "dead-letters"), (name = "campaigns"), (name = "simulator"), (name = "operations"), (name = "twilio"), (name = "web-deployments"), (name = "widget")
+        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "keyword-sets"), (name = "quick-texts"), (name = "flows"), (name = "routing-rules"), (name = "templates"), (name = "dead-letters"), (name = "campaigns"), (name = "simulator"), (name = "operations"), (name = "twilio"), (name = "widget"), (name = "web-deployments")
     )
 )]
 struct ApiDoc;
@@ -286,6 +287,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::cases::crm_routes())
         .merge(api::tokens::token_routes())
         .merge(api::web_deployments::web_routes())
+        .merge(console::visitor::visitor_routes())
         .split_for_parts();
     let api = api.route_layer(middleware::from_fn_with_state(
         state.clone(),
@@ -347,6 +349,7 @@ pub fn app(state: AppState) -> Router {
         .merge(twilio)
         .merge(widget)
         .merge(console::pages::public_routes())
+        .merge(widget_assets::widget_asset_routes())
         .route(
             "/l/{code}",
             axum::routing::get(api::campaigns::follow_short_link)

@@ -69,16 +69,19 @@ pub enum ConsoleEventKind {
     Presence,
     /// A queue's waiting sessions changed.
     Queue,
+    /// A web visitor started or stopped typing (`data`: session, typing).
+    Typing,
 }
 
 impl ConsoleEventKind {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Entry,
         Self::Session,
         Self::Offer,
         Self::OfferWithdrawn,
         Self::Presence,
         Self::Queue,
+        Self::Typing,
     ];
 
     /// The stored name, and the SSE event name.
@@ -90,6 +93,7 @@ impl ConsoleEventKind {
             Self::OfferWithdrawn => "offer_withdrawn",
             Self::Presence => "presence",
             Self::Queue => "queue",
+            Self::Typing => "typing",
         }
     }
 

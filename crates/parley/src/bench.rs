@@ -117,6 +117,22 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         rate: usize,
     },
+    /// Web chat at scale: a spawned `parley serve` holding `--visitors` widget event streams,
+    /// its memory per stream, and the round trip visitor -> agent -> reply on the visitor's stream.
+    Widget {
+        /// Visitors created, each holding `GET /widget/v1/events` open.
+        #[arg(long, default_value_t = 10_000)]
+        visitors: usize,
+        /// Of them, visitors who write (a first message routed and accepted, then the measured one).
+        #[arg(long, default_value_t = 1_000)]
+        messages: usize,
+        /// Measured messages per second.
+        #[arg(long, default_value_t = 200)]
+        rate: usize,
+        /// Database to measure; default a fresh SQLite file in a temporary directory.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Cost as data grows: inbound and outbound per message on a bulk-loaded database (months of
     /// traffic) next to an empty one, measured alternately in the same run.
     Scale {
@@ -286,6 +302,20 @@ pub async fn run(cmd: BenchCommand, config: &Config) -> Result<()> {
                 sessions,
                 messages,
                 rate,
+            })
+            .await
+        }
+        BenchCommand::Widget {
+            visitors,
+            messages,
+            rate,
+            database_url,
+        } => {
+            crate::bench_widget::run(crate::bench_widget::Options {
+                visitors,
+                messages,
+                rate,
+                database_url,
             })
             .await
         }

@@ -19,6 +19,7 @@ mod bench_notifications;
 mod bench_outbound;
 mod bench_scale;
 mod bench_smsc;
+mod bench_widget;
 mod campaign;
 mod config;
 mod import;
@@ -294,13 +295,49 @@ async fn demo(config: Config) -> Result<()> {
             agent.email, found.role
         ));
     }
+    let shop = serve_demo_shop(&config).await?;
     let banner = format!(
-        "\nParley demo on http://{listen}\n  database:  {db}\n  console:   http://{listen}/console  (sign in as one of these, then go Available)\n{logins}  customer:  http://{listen}/simulator  (play the customer: send any question from Demo SMS)\n  campaign:  Campaigns > Winter offer > Start, then reply HELP as its recipient: http://{listen}/simulator?from=%2B{subscriber}\n  API token: {token}\n  try:       curl -H 'Authorization: Bearer {token}' http://{listen}/api/v1/channels\n",
+        "\nParley demo on http://{listen}\n  database:  {db}\n  console:   http://{listen}/console  (sign in as one of these, then go Available)\n{logins}  customer:  http://{listen}/simulator  (play the customer: send any question from Demo SMS)\n  shop:      {shop}/  (chat with Ada from the widget)\n  campaign:  Campaigns > Winter offer > Start, then reply HELP as its recipient: http://{listen}/simulator?from=%2B{subscriber}\n  API token: {token}\n  try:       curl -H 'Authorization: Bearer {token}' http://{listen}/api/v1/channels\n",
         listen = config.listen,
         db = config.database_url,
         subscriber = DEMO_SUBSCRIBER.trim_start_matches('+'),
     );
     run_server(config, store, Some(banner)).await
+}
+
+/// The demo's sample shop on a second origin (the demo's port + 1, same host) with the web chat
+/// widget of the `shop` deployment; answers its URL.
+async fn serve_demo_shop(config: &Config) -> Result<String> {
+    let mut addr = config.listen;
+    addr.set_port(
+        addr.port()
+            .checked_add(1)
+            .context("the demo's port is the last one")?,
+    );
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr} for the demo shop"))?;
+    let app = parley_server::widget_assets::demo_shop_router(&config.public_url, "shop", "en");
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the demo shop stopped");
+        }
+    });
+    Ok(shop_origin(&config.listen.to_string()))
+}
+
+/// The demo shop's origin for a listen address: loopback for a wildcard, port + 1.
+fn shop_origin(listen: &str) -> String {
+    let port: u16 = listen
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8080);
+    let host = match listen.rsplit_once(':').map(|(h, _)| h) {
+        Some("0.0.0.0" | "[::]" | "") | None => "127.0.0.1",
+        Some(h) => h,
+    };
+    format!("http://{host}:{}", port.saturating_add(1))
 }
 
 /// The demo's workspace file, its order bot calling this server's demo order service.
@@ -583,6 +620,14 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The demo shop is the next port on the same host; a wildcard listen is reached on loopback.
+    #[test]
+    fn the_demo_shop_is_on_the_next_port() {
+        assert_eq!(shop_origin("127.0.0.1:8080"), "http://127.0.0.1:8081");
+        assert_eq!(shop_origin("0.0.0.0:9000"), "http://127.0.0.1:9001");
+        assert_eq!(shop_origin("[::]:8080"), "http://127.0.0.1:8081");
+    }
 
     #[test]
     fn demo_workspace_parses() {

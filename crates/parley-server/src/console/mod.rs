@@ -9,3 +9,4 @@ pub mod limiter;
 pub mod pages;
 pub mod session;
 pub mod sse;
+pub mod visitor;

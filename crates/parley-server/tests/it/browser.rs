@@ -14,7 +14,7 @@ use parley_testkit::build;
 
 use crate::console::{Desk, PASSWORD};
 
-fn harness() -> PathBuf {
+pub(crate) fn harness() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
 }
 
@@ -59,7 +59,7 @@ fn rand_suffix() -> u32 {
     (uuid::Uuid::now_v7().as_u128() % 100_000) as u32
 }
 
-fn tempfile_dir() -> PathBuf {
+pub(crate) fn tempfile_dir() -> PathBuf {
     let p = std::env::temp_dir().join(format!("parley-browser-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&p).expect("a temporary directory");
     p

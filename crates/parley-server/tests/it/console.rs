@@ -23,13 +23,13 @@ pub(crate) const PASSWORD: &str = "correct horse battery staple";
 pub(crate) struct Desk {
     pub(crate) app: TestApp,
     pub(crate) channel: Channel,
-    queue: Queue,
+    pub(crate) queue: Queue,
 }
 
 /// An agent's signed-in console: its cookie and CSRF token.
-struct Console {
-    cookie: String,
-    csrf: String,
+pub(crate) struct Console {
+    pub(crate) cookie: String,
+    pub(crate) csrf: String,
 }
 
 impl Desk {
@@ -86,7 +86,7 @@ impl Desk {
     }
 
     /// Signs in through the form and reads the CSRF token from the console page.
-    async fn sign_in(&self, agent: &Agent) -> Console {
+    pub(crate) async fn sign_in(&self, agent: &Agent) -> Console {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -122,7 +122,7 @@ impl Desk {
         Console { cookie, csrf }
     }
 
-    fn call(&self, c: &Console, method: Method, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn call(&self, c: &Console, method: Method, path: &str) -> reqwest::RequestBuilder {
         let unsafe_method = method != Method::GET;
         let mut r = self
             .app
@@ -135,7 +135,7 @@ impl Desk {
         r
     }
 
-    async fn go(&self, c: &Console, presence: &str) {
+    pub(crate) async fn go(&self, c: &Console, presence: &str) {
         let r = self
             .call(c, Method::PUT, "/api/v1/me/presence")
             .json(&json!({ "presence": presence }))
@@ -168,13 +168,13 @@ impl Desk {
     }
 
     /// A GET with the console's cookie, answered with JSON.
-    async fn get(&self, c: &Console, path: &str) -> Value {
+    pub(crate) async fn get(&self, c: &Console, path: &str) -> Value {
         let r = self.call(c, Method::GET, path).send().await.unwrap();
         assert!(r.status().is_success(), "GET {path}: {}", r.status());
         r.json().await.unwrap()
     }
 
-    async fn work(&self, c: &Console) -> Value {
+    pub(crate) async fn work(&self, c: &Console) -> Value {
         let r = self
             .call(c, Method::GET, "/api/v1/me/work")
             .send()
@@ -195,7 +195,7 @@ impl Desk {
         .await
     }
 
-    async fn offered(&self, c: &Console) -> Uuid {
+    pub(crate) async fn offered(&self, c: &Console) -> Uuid {
         let w = self
             .work_until(c, "an offer", |w| {
                 !w["offers"].as_array().unwrap().is_empty()
@@ -208,7 +208,7 @@ impl Desk {
             .unwrap()
     }
 
-    async fn act(&self, c: &Console, session: Uuid, action: &str) -> reqwest::Response {
+    pub(crate) async fn act(&self, c: &Console, session: Uuid, action: &str) -> reqwest::Response {
         self.call(
             c,
             Method::POST,
@@ -660,7 +660,7 @@ async fn opted_out_customers_cannot_be_contacted(b: TestBackend) {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
-type Sse = Vec<(i64, String, Value)>;
+pub(crate) type Sse = Vec<(i64, String, Value)>;
 
 /// Reads SSE events from a response until `n` have arrived: (id, event, data).
 async fn read_events(r: reqwest::Response, n: usize) -> Sse {
@@ -668,7 +668,7 @@ async fn read_events(r: reqwest::Response, n: usize) -> Sse {
 }
 
 /// Reads SSE events until `done` says the events so far are enough.
-async fn read_until(r: reqwest::Response, done: impl Fn(&Sse) -> bool) -> Sse {
+pub(crate) async fn read_until(r: reqwest::Response, done: impl Fn(&Sse) -> bool) -> Sse {
     let mut out = Vec::new();
     let mut buf = String::new();
     let mut r = r;

@@ -29,8 +29,10 @@ mod subscriptions;
 mod tokens;
 mod twilio_api;
 mod vonage;
+mod web_agent;
 mod web_deployments;
 mod widget;
+mod widget_browser;
 
 // The fixtures live in the shared test kit; these names stay here so every module reaches them as
 // `crate::TestApp` and `crate::eventually`.
