@@ -12,6 +12,10 @@
 //!   `smpp_link`, and below them `verdict` (what a send decided), `rate` (each sender's rate),
 //!   `leases` (each sender's node) and `status` (provider status reports)), `agents`;
 //! - `subscriptions`: outgoing webhook subscriptions (the recorder and the sender);
+//! - `web_identity`: web chat visitors' identity tokens checked against keysets (uploaded keys
+//!   and cached JWKS endpoints);
+//! - `web_hub`: the web chat widgets' streams of a node (events fanned out per visitor), then
+//!   `web_chat`: visitors, their tokens and what they do (above `agents`, `ingest`, `media`);
 //! - `service`: one function per write of a resource, for the API, the console and `apply`;
 //! - `notify_triggers`: notifications that events send, and provider failures of notifications;
 //! - provisioning (`apply` and imports): `provision` (with its `processes` and `rules` parts),

@@ -74,6 +74,9 @@ pub enum WebChatError {
     Store(#[from] StoreError),
     #[error("media: {0}")]
     Media(String),
+    /// A dependency is down (503): retrying later may succeed.
+    #[error("not available now: {0}")]
+    Unavailable(String),
 }
 
 impl From<MediaError> for WebChatError {
@@ -210,7 +213,11 @@ async fn verified_sub(
     crate::web_identity::verify_identity_token(engine, deployment, jwt, now)
         .await
         .map(|identity| identity.sub)
-        .map_err(|e| WebChatError::Identity(e.to_string()))
+        .map_err(|e| match e {
+            // Not the token's fault (the database or the site's JWKS endpoint is down).
+            crate::web_identity::IdentityError::Unavailable(why) => WebChatError::Unavailable(why),
+            other => WebChatError::Identity(other.to_string()),
+        })
 }
 
 /// The messaging user of `key` on the deployment's channel, found or created; two devices of a
@@ -624,6 +631,8 @@ pub async fn logout(engine: &Engine, visitor: &WebVisitor) -> Result<()> {
         .store
         .revoke_web_visitor(visitor.id, engine.clock.now())
         .await?;
+    // Its open streams on this node end now; on other nodes at their next reconnect (401).
+    engine.web.disconnect_visitor(visitor.id);
     Ok(())
 }
 

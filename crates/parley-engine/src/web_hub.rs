@@ -52,6 +52,8 @@ pub enum WidgetEvent {
 
 struct Subscriber {
     id: u64,
+    /// The visitor token the stream was opened with (`Uuid::nil()` when not told).
+    visitor: Uuid,
     tx: mpsc::Sender<Arc<WidgetEvent>>,
     lagged: Arc<AtomicBool>,
 }
@@ -205,6 +207,12 @@ impl WebHub {
     /// so nothing falls between the two. Call within a Tokio runtime: the hub's listeners start
     /// with the first stream.
     pub fn subscribe(&self, user: Uuid, sessions: &[Uuid]) -> WebStream {
+        self.subscribe_as(user, Uuid::nil(), sessions)
+    }
+
+    /// [`WebHub::subscribe`] for one visitor token, so [`WebHub::disconnect_visitor`] can end
+    /// its streams (a logout) while the same user's other devices stay.
+    pub fn subscribe_as(&self, user: Uuid, visitor: Uuid, sessions: &[Uuid]) -> WebStream {
         self.start();
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let lagged = Arc::new(AtomicBool::new(false));
@@ -212,6 +220,7 @@ impl WebHub {
         if let Ok(mut r) = self.inner.registry.lock() {
             r.by_user.entry(user).or_default().subs.push(Subscriber {
                 id,
+                visitor,
                 tx,
                 lagged: lagged.clone(),
             });
@@ -225,6 +234,15 @@ impl WebHub {
             id,
             user,
             inner: self.inner.clone(),
+        }
+    }
+
+    /// Ends this node's streams of a visitor token (their receivers see the end).
+    pub fn disconnect_visitor(&self, visitor: Uuid) {
+        if let Ok(mut r) = self.inner.registry.lock() {
+            for v in r.by_user.values_mut() {
+                v.subs.retain(|s| s.visitor != visitor);
+            }
         }
     }
 

@@ -301,19 +301,19 @@
    * A button that copies `text` (a secret shown once) to the clipboard; without clipboard
    * permission it selects `shown`, the element showing the text, so Ctrl+C copies it.
    */
-  function copyButton(text, shown, label, testid) {
+  function copyButton(text, shown, label, testid, what = 'Token') {
     const button = h('button', { type: 'button', 'data-testid': testid }, label);
     button.addEventListener('click', async () => {
       try {
         await navigator.clipboard.writeText(text);
-        notify('Token copied', 'info');
+        notify(what + ' copied', 'info');
       } catch (_) {
         const range = document.createRange();
         range.selectNodeContents(shown);
         const sel = window.getSelection();
         sel.removeAllRanges();
         sel.addRange(range);
-        notify('Press Ctrl+C to copy the selected token', 'info');
+        notify('Press Ctrl+C to copy the selected ' + what.toLowerCase(), 'info');
       }
     });
     return button;

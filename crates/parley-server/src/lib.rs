@@ -55,6 +55,9 @@ pub struct ServerConfig {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Connection caps and timeouts (see [`listen`]).
     pub connections: listen::ConnectionLimits,
+    /// The address people reach this server at (config `public_url`), for what is pasted
+    /// elsewhere (the web chat snippet). `None`: the address a request came to.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +68,7 @@ impl Default for ServerConfig {
             metrics_token: None,
             metrics_listen: None,
             connections: listen::ConnectionLimits::default(),
+            public_url: None,
         }
     }
 }
@@ -125,7 +129,7 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
     security(("bearer" = [])),
     tags(
         (name = "channels"), (name = "queues"), (name = "skills"), (name = "agents"),
-        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "keyword-sets"), (name = "quick-texts"), (name = "flows"), (name = "routing-rules"), (name = "templates"), (name = "dead-letters"), (name = "campaigns"), (name = "simulator"), (name = "operations"), (name = "twilio"), (name = "widget")
+        (name = "contacts"), (name = "conversations"), (name = "sms-processes"), (name = "keyword-sets"), (name = "quick-texts"), (name = "flows"), (name = "routing-rules"), (name = "templates"), (name = "dead-letters"), (name = "campaigns"), (name = "simulator"), (name = "operations"), (name = "twilio"), (name = "web-deployments"), (name = "widget")
     )
 )]
 struct ApiDoc;
@@ -282,6 +286,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::cases::crm_routes())
         .merge(api::tokens::token_routes())
         .merge(console::visitor::visitor_routes())
+        .merge(api::web_deployments::web_routes())
         .split_for_parts();
     let api = api.route_layer(middleware::from_fn_with_state(
         state.clone(),

@@ -199,6 +199,13 @@ impl From<WebChatError> for ApiError {
                 )
             }
             WebChatError::Store(e) => e.into(),
+            WebChatError::Unavailable(why) => {
+                tracing::warn!(error = %why, "identity token not checked");
+                ApiError::coded(
+                    ApiErrorCode::Unavailable,
+                    "the identity token cannot be checked now; retry later",
+                )
+            }
             WebChatError::Media(m) => {
                 tracing::error!(error = %m, "widget upload not stored");
                 ApiError::internal("the file could not be stored; it has been logged")
@@ -978,6 +985,7 @@ struct Stream {
     rx: WebStream,
     replay: std::collections::VecDeque<Event>,
     stopping: Option<tokio::sync::watch::Receiver<bool>>,
+    expiry: tokio::time::Instant,
     /// The newest entry sent: a lag replays after it.
     last_entry: Option<Uuid>,
     // The store and clock, not the whole engine: this is kept per open widget.
@@ -1074,7 +1082,13 @@ pub async fn events(
     let sessions = web_chat::sessions(engine, &visitor).await?;
     let ids: Vec<Uuid> = sessions.iter().map(|s| s.id).collect();
     // Subscribe before reading the replay, so nothing falls between the two.
-    let rx = engine.web.subscribe(visitor.messaging_user_id, &ids);
+    let rx = engine
+        .web
+        .subscribe_as(visitor.messaging_user_id, visitor.id, &ids);
+    // The token's end ends the stream (the widget reconnects and learns it is gone).
+    let left = visitor.expires_at.millis() - state.clock.now().millis();
+    let expiry =
+        tokio::time::Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(0));
     let replay = match last {
         Some(after) => replay_after(&state.store, state.clock.now(), &visitor, Some(after)).await?,
         None => Vec::new(),
@@ -1083,6 +1097,7 @@ pub async fn events(
         rx,
         replay: replay.into(),
         stopping: state.stopping.clone(),
+        expiry,
         last_entry: last,
         store: state.store.clone(),
         clock: state.clock.clone(),
@@ -1093,12 +1108,17 @@ pub async fn events(
             if let Some(ev) = s.replay.pop_front() {
                 return Some((Ok::<_, Infallible>(ev), s));
             }
+            let expiry = tokio::time::sleep_until(s.expiry);
             let e = match s.stopping.as_mut() {
                 Some(stopping) => tokio::select! {
                     _ = stopping.wait_for(|stop| *stop) => return None,
+                    _ = expiry => return None,
                     e = s.rx.rx.recv() => e?,
                 },
-                None => s.rx.rx.recv().await?,
+                None => tokio::select! {
+                    _ = expiry => return None,
+                    e = s.rx.rx.recv() => e?,
+                },
             };
             if s.rx.take_lagged() {
                 // Fell behind: what was dropped is read again from the database.

@@ -253,7 +253,9 @@ impl Store {
     }
 
     /// Entries of these sessions the visitor may see, oldest first: everything the customer
-    /// wrote and every outbound message that left (queued ones are not the visitor's yet).
+    /// wrote and every outbound message that left (queued ones are not the visitor's yet). At
+    /// most `limit`: the newest ones for the whole view, the first ones after `after` for a
+    /// replay.
     pub async fn web_entries(&self, q: &WebEntryQuery<'_>) -> Result<Vec<Entry>> {
         if q.session_ids.is_empty() {
             return Ok(Vec::new());
@@ -270,10 +272,13 @@ impl Store {
             (Some(_), None) => format!("AND id > ${}", n + 3),
             _ => String::new(),
         };
+        // The whole view keeps the newest entries when there are too many; a replay the oldest
+        // after its id (it continues from there at the next reconnect).
+        let order = if q.after.is_some() { "" } else { "DESC" };
         let sql = format!(
             "SELECT * FROM entries WHERE session_id IN ({}) AND created_at >= ${} \
              AND NOT (direction = 'outbound' AND status = 'queued') {changed} \
-             ORDER BY id LIMIT ${}",
+             ORDER BY id {order} LIMIT ${}",
             placeholders(1, n),
             n + 1,
             n + 2,
@@ -291,6 +296,10 @@ impl Store {
                 }
             }
             Ok::<_, StoreError>(query.fetch_all(c).await?)
+        })
+        .map(|mut rows: Vec<Entry>| {
+            rows.sort_by_key(|e| e.id);
+            rows
         })
     }
 

@@ -312,7 +312,10 @@ fn demo_workspace(listen: &str) -> String {
         Some("0.0.0.0" | "[::]" | "") | None => "127.0.0.1",
         Some(h) => h,
     };
-    include_str!("demo.yaml").replace("{demo_base}", &format!("http://{host}:{port}"))
+    let shop_port = port.parse::<u16>().map_or(8081, |p| p.saturating_add(1));
+    include_str!("demo.yaml")
+        .replace("{demo_base}", &format!("http://{host}:{port}"))
+        .replace("{shop_origin}", &format!("http://{host}:{shop_port}"))
 }
 
 /// A readable random password for a demo agent.
@@ -491,6 +494,7 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
             metrics_token: (!config.metrics_token.is_empty()).then(|| config.metrics_token.clone()),
             metrics_listen,
             connections: config.connection_limits(raise_descriptor_limit()),
+            public_url: (!config.public_url.is_empty()).then(|| config.public_url.clone()),
         },
     );
     if let Some(listener) = metrics_listener {
@@ -584,7 +588,11 @@ mod tests {
     #[test]
     fn demo_workspace_parses() {
         let w: WorkspaceFile = serde_norway::from_str(&demo_workspace("127.0.0.1:8080")).unwrap();
-        assert_eq!(w.channels.len(), 2);
+        assert_eq!(w.channels.len(), 3);
+        assert_eq!(
+            w.web_deployments[0].origins,
+            vec!["http://127.0.0.1:8081".to_owned()]
+        );
         // The order bot is a valid flow calling this server's demo order service.
         let bot = &w.flows[0];
         parley_engine::service::flows::check(bot).unwrap();

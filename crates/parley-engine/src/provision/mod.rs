@@ -4,6 +4,7 @@
 
 pub mod processes;
 pub mod rules;
+pub mod web;
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -55,6 +56,12 @@ pub struct WorkspaceFile {
     /// Flows (bots, journeys), identified by name; a changed one becomes a new version.
     #[serde(default)]
     pub flows: Vec<parley_core::flow::FlowDefinition>,
+    /// Keysets that verify web chat visitors, identified by name.
+    #[serde(default)]
+    pub keysets: Vec<self::web::KeysetFile>,
+    /// Web chat deployments, identified by name.
+    #[serde(default)]
+    pub web_deployments: Vec<self::web::WebDeploymentFile>,
 }
 
 /// A queue in a workspace file: the API's input, field for field.
@@ -190,6 +197,7 @@ pub async fn apply(
 ) -> Result<ApplyReport, ProvisionError> {
     validate_file(file)?;
     self::rules::validate(file)?;
+    self::web::validate(file)?;
     // Processes are checked against the stored ones too, still before anything is written.
     let process_plan = self::processes::plan(store, &file.sms_processes, prune).await?;
     for f in &file.flows {
@@ -275,6 +283,7 @@ pub async fn apply(
 
     self::processes::execute(store, process_plan, now, &mut report).await?;
     self::rules::apply(store, file, prune, now, &mut report).await?;
+    self::web::apply(store, file, prune, now, &mut report).await?;
     if prune {
         prune_missing(store, file, &mut report).await?;
     }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{ServiceError, referenced};
+use super::{ApplyReport, ServiceError, referenced};
 
 /// A deployment as the API and `parley apply` give it.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -263,4 +263,99 @@ pub async fn upload_key(
 pub async fn remove_key(store: &Store, keyset_id: Uuid, kid: &str) -> Result<(), ServiceError> {
     store.keyset(keyset_id).await?;
     Ok(store.delete_keyset_key(keyset_id, kid).await?)
+}
+
+/// `parley apply`: creates the deployment named in `input`, or replaces it when it differs.
+pub async fn put_deployment_by_name(
+    store: &Store,
+    input: &WebDeploymentInput,
+    now: Timestamp,
+    report: &mut ApplyReport,
+) -> Result<Uuid, ServiceError> {
+    let name = input.name.trim();
+    match store.web_deployment_by_name(name).await? {
+        None => {
+            let d = create_deployment(store, input, now).await?;
+            report.created.push(format!("web deployment {}", d.name));
+            Ok(d.id)
+        }
+        Some(existing) => {
+            let spec = checked(store, input, Some(&existing)).await?;
+            if spec == existing.spec() {
+                report.unchanged += 1;
+            } else {
+                store.update_web_deployment(existing.id, &spec, now).await?;
+                report
+                    .updated
+                    .push(format!("web deployment {}", existing.name));
+            }
+            Ok(existing.id)
+        }
+    }
+}
+
+/// `parley apply`: the keyset named in `input` with exactly the uploaded `keys` of the file
+/// (keys it does not list are removed only with `prune`).
+pub async fn put_keyset_by_name(
+    store: &Store,
+    input: &KeysetInput,
+    keys: &[Value],
+    prune: bool,
+    now: Timestamp,
+    report: &mut ApplyReport,
+) -> Result<Uuid, ServiceError> {
+    let spec = keyset_spec(input)?;
+    let checked_keys = keys
+        .iter()
+        .map(|k| {
+            check_jwk(k).map_err(|e| ServiceError::Invalid(format!("keyset '{}': {e}", spec.name)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let keyset = match store.keyset_by_name(&spec.name).await? {
+        None => {
+            report.created.push(format!("keyset {}", spec.name));
+            store.create_keyset(&spec, now).await?
+        }
+        Some(existing) => {
+            let same = existing.issuer == spec.issuer && existing.jwks_url == spec.jwks_url;
+            if same {
+                report.unchanged += 1;
+                existing
+            } else {
+                report.updated.push(format!("keyset {}", spec.name));
+                store.update_keyset(existing.id, &spec, now).await?
+            }
+        }
+    };
+    let stored = store.keyset_keys(keyset.id).await?;
+    for key in &checked_keys {
+        match stored.iter().find(|s| s.kid == key.kid) {
+            Some(s) if s.jwk == key.jwk && s.alg == key.alg => {}
+            Some(_) => {
+                store.delete_keyset_key(keyset.id, &key.kid).await?;
+                store.create_keyset_key(keyset.id, key, now).await?;
+                report
+                    .updated
+                    .push(format!("key {}/{}", keyset.name, key.kid));
+            }
+            None => {
+                store.create_keyset_key(keyset.id, key, now).await?;
+                report
+                    .created
+                    .push(format!("key {}/{}", keyset.name, key.kid));
+            }
+        }
+    }
+    if prune {
+        for s in stored
+            .iter()
+            .filter(|s| !checked_keys.iter().any(|k| k.kid == s.kid))
+        {
+            store.delete_keyset_key(keyset.id, &s.kid).await?;
+            report
+                .deleted
+                .push(format!("key {}/{}", keyset.name, s.kid));
+        }
+    }
+    Ok(keyset.id)
 }

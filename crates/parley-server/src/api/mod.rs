@@ -23,6 +23,7 @@ pub mod subscriptions;
 pub mod templates;
 pub mod tokens;
 pub mod twilio_accounts;
+pub mod web_deployments;
 
 use parley_core::Timestamp;
 use serde::{Deserialize, Serialize};

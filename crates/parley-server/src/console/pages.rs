@@ -89,6 +89,16 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
     },
     Asset {
+        name: "web-deployments.js",
+        body: include_str!("../../assets/web-deployments.js"),
+        content_type: JS,
+    },
+    Asset {
+        name: "keysets.js",
+        body: include_str!("../../assets/keysets.js"),
+        content_type: JS,
+    },
+    Asset {
         name: "simulator.js",
         body: include_str!("../../assets/simulator.js"),
         content_type: JS,
@@ -136,6 +146,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         "api-tokens.html",
         include_str!("../../templates/api-tokens.html"),
     ),
+    (
+        "web-deployments.html",
+        include_str!("../../templates/web-deployments.html"),
+    ),
+    ("keysets.html", include_str!("../../templates/keysets.html")),
     ("denied.html", include_str!("../../templates/denied.html")),
 ];
 
@@ -363,6 +378,29 @@ async fn api_tokens_page(Extension(session): Extension<ConsoleSession>) -> Respo
     )
 }
 
+/// Web chat deployments and keysets are configuration: admins only, like the API.
+async fn web_deployments_page(Extension(session): Extension<ConsoleSession>) -> Response {
+    if session.agent.role != AgentRole::Admin {
+        return denied(&session, "web-deployments");
+    }
+    render(
+        StatusCode::OK,
+        "web-deployments.html",
+        signed_in_context(&session, "web-deployments"),
+    )
+}
+
+async fn keysets_page(Extension(session): Extension<ConsoleSession>) -> Response {
+    if session.agent.role != AgentRole::Admin {
+        return denied(&session, "keysets");
+    }
+    render(
+        StatusCode::OK,
+        "keysets.html",
+        signed_in_context(&session, "keysets"),
+    )
+}
+
 fn denied(session: &ConsoleSession, page: &str) -> Response {
     render(
         StatusCode::FORBIDDEN,
@@ -446,6 +484,8 @@ pub fn signed_in_routes() -> Router<AppState> {
         )
         .route("/console/twilio", get(twilio_page))
         .route("/console/api-tokens", get(api_tokens_page))
+        .route("/console/admin/web-deployments", get(web_deployments_page))
+        .route("/console/admin/keysets", get(keysets_page))
 }
 
 /// `GET /assets/{name}`: needs no session (the login page uses the stylesheet).

@@ -720,7 +720,78 @@ async fn twilio_in_a_real_browser(b: TestBackend) {
     assert_eq!(services[0].channel_ids, vec![d.channel.id]);
 }
 
+/// The Web chat area (`tests/browser/web-deployments.mjs`): a keyset with one pasted JWK, a
+/// deployment whose bad origins are marked by line, its snippet, and a channel fixed on edit.
+/// Screenshots go under the target's temporary folder, or to `PARLEY_SHOTS` when set.
+async fn web_deployments_in_a_real_browser(b: TestBackend) {
+    let dir = harness();
+    let backend = format!("{b:?}").to_lowercase();
+    let d = Desk::new(b).await;
+    let admin = d.agent("Ada", 3, AgentRole::Admin).await;
+    let store = &d.app.db.store;
+    let web = parley_store::ChannelSpec {
+        name: "Shop chat".into(),
+        kind: parley_core::model::ChannelKind::Web,
+        provider: parley_core::model::Provider::Web,
+        address: "shop".into(),
+        number_type: None,
+        provider_keyword: None,
+        country: None,
+        consent_level: parley_core::model::ConsentLevel::Implicit,
+        queue_id: None,
+        throughput_mps: None,
+        settings: serde_json::json!({}),
+        secrets: serde_json::json!({}),
+    };
+    store.create_channel(&web, SystemClock.now()).await.unwrap();
+    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("web-deployment-shots")
+                .join(&backend)
+        },
+        PathBuf::from,
+    );
+    let profile = tempfile_dir();
+    let run = tokio::process::Command::new("node")
+        .arg("web-deployments.mjs")
+        .arg(format!("--url={}", d.app.base))
+        .arg(format!("--admin={}:{PASSWORD}", admin.email))
+        .arg("--channel=Shop chat")
+        .arg(format!("--shots={}", shots.display()))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the web chat scenario finishes within three minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "web chat scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let saved = store.web_deployment_by_name("shop").await.unwrap().unwrap();
+    assert_eq!(saved.branding.title, "Demo Shop");
+    assert_eq!(saved.language, "fr");
+    assert!(saved.settings.enter_inserts_newline);
+    let names: Vec<&str> = saved
+        .prechat
+        .fields
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(names, ["first_name", "email", "cart_total"]);
+    assert!(saved.prechat.fields[2].hidden && !saved.prechat.fields[2].required);
+    assert!(saved.keyset_id.is_some());
+}
+
 parley_store::on_both_backends!(
+    web_deployments_in_a_real_browser,
     notification_errors_in_a_real_browser,
     twilio_in_a_real_browser,
     components_in_a_real_browser,

@@ -30,6 +30,7 @@ mod tokens;
 mod twilio_api;
 mod vonage;
 mod web_agent;
+mod web_deployments;
 mod widget;
 
 // The fixtures live in the shared test kit; these names stay here so every module reaches them as

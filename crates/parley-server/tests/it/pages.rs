@@ -25,7 +25,7 @@ use crate::TestApp;
 const HOSTILE: &str = "<script>alert(1)</script>";
 
 /// A signed-in page as the backend would serve it: the route with its session attached.
-async fn signed_in_page(
+pub(crate) async fn signed_in_page(
     backend: TestBackend,
     role: AgentRole,
     name: &str,
@@ -73,7 +73,7 @@ async fn signed_in_page(
 
 /// What CSP with `script-src 'self'` would block must not be in a page at all: inline scripts,
 /// event handler attributes, style attributes.
-fn assert_csp_clean(html: &str) {
+pub(crate) fn assert_csp_clean(html: &str) {
     for (i, _) in html.match_indices("<script") {
         let tag_end = html[i..].find('>').unwrap() + i;
         assert!(

@@ -483,13 +483,23 @@ async fn a_conversation_from_prechat_to_agent_reply(b: TestBackend) {
     let c = w.conversation(&token).await;
     assert_eq!(c["prechat_done"], false, "a new session asks again");
 
-    // Logout revokes the token.
+    // Logout revokes the token and ends its stream.
     let r = w
         .visitor_call(&token, Method::POST, "/logout")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.chunk().await {
+                Ok(Some(_)) => continue,
+                _ => return,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ends at logout");
     let (s, body) =
         parley_testkit::status_and_json(w.visitor_call(&token, Method::GET, "/conversation")).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
@@ -732,6 +742,22 @@ async fn limits_answer_413_and_429(b: TestBackend) {
         s == StatusCode::UNPROCESSABLE_ENTITY || s == StatusCode::TOO_MANY_REQUESTS,
         "{s} {body}"
     );
+    // Visitors per client address.
+    let mut refused = false;
+    for _ in 0..70 {
+        let r = w
+            .call(Method::POST, "/deployments/shop/visitors")
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(r.headers().get("retry-after").is_some());
+            refused = true;
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    assert!(refused, "at most {} visitors a minute from one address", 60);
     let _ = w.channel_id;
     let _ = &w.deployment;
 }
@@ -980,6 +1006,96 @@ async fn another_node_hears_the_agent_and_the_reply(b: TestBackend) {
     }
 }
 
+/// The hub with 10,000 widgets on one node: each hears its own visitor's event and no other's;
+/// the memory the registrations take is printed (VmRSS delta per stream, Linux), not asserted.
+async fn ten_thousand_streams_each_hear_their_own(b: TestBackend) {
+    use parley_engine::DomainEvent;
+    use parley_engine::web_hub::WidgetEvent;
+    const N: usize = 10_000;
+    let w = setup(b).await;
+    let hub = &w.app.engine.web;
+    let before = rss_kib();
+    let pairs: Vec<(Uuid, Uuid)> = (0..N).map(|_| (Uuid::now_v7(), Uuid::now_v7())).collect();
+    let mut streams: Vec<_> = pairs
+        .iter()
+        .map(|(user, session)| hub.subscribe(*user, &[*session]))
+        .collect();
+    let after = rss_kib();
+    assert_eq!(hub.connections(), N);
+    if let (Some(a), Some(b)) = (before, after) {
+        println!(
+            "widget hub: {N} streams, VmRSS +{} KiB, {} bytes per stream",
+            b.saturating_sub(a),
+            b.saturating_sub(a) * 1024 / N as u64
+        );
+    }
+    let agent = Uuid::now_v7();
+    for (_, session) in &pairs {
+        w.app.events.publish(DomainEvent::AgentTyping {
+            session_id: *session,
+            agent_id: agent,
+            typing: true,
+        });
+    }
+    for s in &mut streams {
+        let e = tokio::time::timeout(Duration::from_secs(10), s.rx.recv())
+            .await
+            .expect("its event in time")
+            .expect("open");
+        assert!(matches!(
+            e.as_ref(),
+            WidgetEvent::Typing { typing: true, .. }
+        ));
+        assert!(s.rx.try_recv().is_err(), "nobody else's event");
+    }
+    drop(streams);
+    assert_eq!(hub.connections(), 0);
+}
+
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Closed hours: the config and the conversation say so, with the channel's after-hours reply.
+async fn business_hours_reach_the_widget(b: TestBackend) {
+    let w = setup(b).await;
+    let store = &w.app.db.store;
+    let ch = store.channel(w.channel_id).await.unwrap();
+    let spec = parley_store::ChannelSpec {
+        name: ch.name.clone(),
+        kind: ch.kind,
+        provider: ch.provider.clone(),
+        address: ch.address.clone(),
+        number_type: ch.number_type,
+        provider_keyword: None,
+        country: ch.country.clone(),
+        consent_level: ch.consent_level,
+        queue_id: ch.queue_id,
+        throughput_mps: None,
+        settings: json!({
+            "business_hours": {"utc_offset_minutes": 0, "intervals": []},
+            "auto_replies": {"after_hours": "We are closed; we answer from 9:00."}
+        }),
+        secrets: json!({}),
+    };
+    store
+        .update_channel(ch.id, &spec, w.app.engine.clock.now())
+        .await
+        .unwrap();
+    let (_, config) =
+        parley_testkit::status_and_json(w.call(Method::GET, "/deployments/shop/config")).await;
+    assert_eq!(config["business_hours"]["open"], false, "{config}");
+    assert_eq!(
+        config["business_hours"]["message"],
+        "We are closed; we answer from 9:00."
+    );
+    let (token, _) = w.visitor().await;
+    let c = w.conversation(&token).await;
+    assert_eq!(c["business_hours"]["open"], false);
+}
+
 parley_store::on_both_backends!(
     origins_are_checked,
     a_conversation_from_prechat_to_agent_reply,
@@ -989,4 +1105,6 @@ parley_store::on_both_backends!(
     limits_answer_413_and_429,
     verified_history_follows_the_user,
     another_node_hears_the_agent_and_the_reply,
+    ten_thousand_streams_each_hear_their_own,
+    business_hours_reach_the_widget,
 );
