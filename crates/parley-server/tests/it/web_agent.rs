@@ -457,6 +457,148 @@ async fn web_sessions_at_the_agent_desk(b: TestBackend) {
     assert_eq!(v["identity"], "user-123");
 }
 
+/// The widget's API and the console together: a visitor made through `/widget/v1` writes with
+/// pre-chat answers; the agent sees them, and each sees the other type; the agent's reply reaches
+/// the visitor's stream.
+async fn widget_visitor_and_agent_see_each_other(b: TestBackend) {
+    let w = Web::new(b).await;
+    let d = &w.d;
+    let ada = d.agent("Ada", 2, AgentRole::Agent).await;
+    let a = d.sign_in(&ada).await;
+    d.go(&a, "available").await;
+    let widget = |method: Method, path: &str| {
+        d.app
+            .client
+            .request(method, format!("{}/widget/v1{path}", d.app.base))
+            .header("origin", "https://shop.example")
+    };
+    let r = widget(Method::POST, "/deployments/shop/visitors")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = r.json().await.unwrap();
+    let bearer = format!("Bearer {}", v["visitor_token"].as_str().unwrap());
+    let r = widget(Method::POST, "/messages")
+        .header("authorization", &bearer)
+        .header("user-agent", FIREFOX)
+        .json(
+            &json!({"client_message_id": Uuid::now_v7(), "text": "Is it in stock?",
+            "prechat": {"first_name": "Zoë", "subject": "Stock"},
+            "page_url": "https://shop.example/p/42"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let session = d.offered(&a).await;
+    assert_eq!(d.act(&a, session, "accept").await.status(), StatusCode::OK);
+    let visitor = w.visitor(&a, session).await;
+    assert_eq!(visitor["visitor_id"], v["visitor_id"]);
+    assert_eq!(visitor["page_link"], "https://shop.example/p/42");
+    assert_eq!(visitor["browser"], "Firefox 133 on Linux");
+    assert_eq!(visitor["prechat"][0]["label"], "What is it about?");
+    assert_eq!(visitor["prechat"][0]["value"], "Stock");
+    assert_eq!(visitor["prechat"][1]["value"], "Zoë");
+
+    // The agent types: the visitor's stream says so, under the agent's name.
+    let stream = widget(Method::GET, "/events")
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let typing = format!("/api/v1/sessions/{session}/typing");
+    let agent_types = w.post(&a, &typing, json!({"typing": true}));
+    let (seen, ()) = tokio::join!(
+        read_events_until(stream, |e| e.iter().any(|(k, _)| k == "typing")),
+        async {
+            assert_eq!(agent_types.await.status(), StatusCode::NO_CONTENT);
+        }
+    );
+    let (stream, events) = seen;
+    let (_, data) = events.iter().find(|(k, _)| k == "typing").unwrap();
+    assert_eq!(data["typing"], true);
+    assert_eq!(data["author_name"], "Ada");
+
+    // The visitor types: the agent's console stream says so.
+    let console = d
+        .call(&a, Method::GET, "/api/v1/events")
+        .send()
+        .await
+        .unwrap();
+    let r = widget(Method::POST, "/typing")
+        .header("authorization", &bearer)
+        .json(&json!({"typing": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let events = read_until(console, |got| got.iter().any(|(_, k, _)| k == "typing")).await;
+    let (_, _, data) = events.iter().find(|(_, k, _)| k == "typing").unwrap();
+    assert_eq!(data["session_id"], session.to_string());
+
+    // The agent's reply reaches the visitor's stream.
+    let r = w
+        .post(
+            &a,
+            &format!("/api/v1/sessions/{session}/messages"),
+            json!({"body": "Yes, two left."}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let (_, events) = read_events_until(stream, |e| {
+        e.iter()
+            .any(|(k, d)| k == "entry" && d["text"] == "Yes, two left.")
+    })
+    .await;
+    let (_, entry) = events
+        .iter()
+        .find(|(k, d)| k == "entry" && d["text"] == "Yes, two left.")
+        .unwrap();
+    assert_eq!(entry["author"], "agent");
+}
+
+/// The widget stream's events (`event`, JSON data), read until `done`; the stream is handed back
+/// to read on.
+async fn read_events_until(
+    mut r: reqwest::Response,
+    done: impl Fn(&[(String, Value)]) -> bool,
+) -> (reqwest::Response, Vec<(String, Value)>) {
+    let mut out = Vec::new();
+    let mut buf = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done(&out) {
+        let chunk = tokio::time::timeout_at(deadline, r.chunk())
+            .await
+            .expect("widget events in time")
+            .unwrap()
+            .expect("the widget stream open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let (mut event, mut data) = (String::new(), String::new());
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                }
+            }
+            if !event.is_empty() {
+                out.push((event, serde_json::from_str(&data).unwrap_or(Value::Null)));
+            }
+        }
+    }
+    (r, out)
+}
+
 /// The console with a web session open, in headless Chromium (`tests/browser/web-agent.mjs`): the
 /// Visitor panel, the agent's typing sent and stopped, the visitor's typing shown. Screenshots go
 /// to `PARLEY_SHOTS` when set.
@@ -559,5 +701,6 @@ async fn web_session_in_a_real_browser(b: TestBackend) {
 
 parley_store::on_both_backends!(
     web_sessions_at_the_agent_desk,
+    widget_visitor_and_agent_see_each_other,
     web_session_in_a_real_browser
 );
