@@ -387,7 +387,7 @@ pub fn app(state: AppState) -> Router {
 /// The web chat widget's public API (issue 14): its own origin checks, limits and errors.
 fn widget_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = widget::widget_routes(state.clone()).split_for_parts();
-    schema::document_errors::<error::ErrorBody>(&mut doc, Access::Public);
+    schema::document_errors::<error::ErrorBody>(&mut doc, Access::Origin);
     (router, doc)
 }
 

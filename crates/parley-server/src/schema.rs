@@ -20,6 +20,9 @@ pub enum Access {
     Authenticated,
     /// Open to anyone (see [`open_to_anyone`]).
     Public,
+    /// Open to pages of allowed origins (the web chat widget): refused with 403 from any other
+    /// origin and 429 past the per-visitor and per-address limits.
+    Origin,
 }
 
 /// Documents the error answers that the layers in front of every handler can give, with `E` as
@@ -29,7 +32,7 @@ pub enum Access {
 /// - every operation: 500 (a failure on the server's side; `E` still);
 /// - every write (not GET): 409 (a name or address in use, a change meanwhile: the store's
 ///   unique constraints and guards can refuse any write);
-/// - `Access::Authenticated`: 401 and 403;
+/// - `Access::Authenticated`: 401 and 403; `Access::Origin`: 403 and 429;
 /// - path parameters: 400 (a malformed value, such as an id that is not a UUID) and 404;
 /// - query parameters: 400 (a malformed or unknown parameter);
 /// - a request body: 413 (over the route's limit), 415 (another content type), 422 (a value
@@ -56,10 +59,13 @@ pub fn document_errors<E: ToSchema>(doc: &mut OpenApi, access: Access) {
         let shared_params = item.parameters.clone().unwrap_or_default();
         for (reads, op) in operations_mut(item) {
             let mut statuses = BTreeSet::from([500]);
-            if access == Access::Authenticated {
-                statuses.extend([401, 403]);
-            } else {
-                open(op);
+            match access {
+                Access::Authenticated => statuses.extend([401, 403]),
+                Access::Public => open(op),
+                Access::Origin => {
+                    statuses.extend([403, 429]);
+                    open(op);
+                }
             }
             if !reads {
                 statuses.insert(409);

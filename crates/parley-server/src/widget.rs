@@ -17,7 +17,7 @@
 //! visitor creation per client address, messages, uploads and other actions per visitor (429
 //! with `Retry-After`). Every answer carries a strict CSP and `nosniff`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -221,7 +221,7 @@ pub fn widget_routes(state: AppState) -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(
             web_chat::MAX_UPLOAD_BYTES + 64 * 1024,
         ));
-    OpenApiRouter::new()
+    let routes = OpenApiRouter::new()
         .routes(routes!(config))
         .routes(routes!(create_visitor))
         .routes(routes!(conversation))
@@ -234,8 +234,59 @@ pub fn widget_routes(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(transcript))
         .routes(routes!(logout))
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
-        .merge(uploads)
-        .layer(middleware::from_fn_with_state(state, guard))
+        .merge(uploads);
+    // A method no operation declares gets 405 whatever the origin (before the origin check that
+    // would otherwise answer 403); preflights (OPTIONS, which no operation declares) are answered
+    // by the outer layer.
+    let declared = Arc::new(declared_operations(routes.get_openapi()));
+    routes
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard))
+        .route_layer(middleware::from_fn(move |req: Request, next: Next| {
+            let declared = declared.clone();
+            async move {
+                let undeclared = req
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .is_some_and(|p| {
+                        !declared.contains(&(p.as_str().to_owned(), req.method().clone()))
+                    });
+                if undeclared {
+                    StatusCode::METHOD_NOT_ALLOWED.into_response()
+                } else {
+                    next.run(req).await
+                }
+            }
+        }))
+        .layer(middleware::from_fn_with_state(state, preflight))
+}
+
+/// Each (path template, method) the document declares.
+fn declared_operations(doc: &utoipa::openapi::OpenApi) -> HashSet<(String, Method)> {
+    let mut declared = HashSet::new();
+    for (path, item) in &doc.paths.paths {
+        let methods = [
+            (item.get.is_some(), Method::GET),
+            (item.post.is_some(), Method::POST),
+            (item.put.is_some(), Method::PUT),
+            (item.patch.is_some(), Method::PATCH),
+            (item.delete.is_some(), Method::DELETE),
+        ];
+        for (present, method) in methods {
+            if present {
+                declared.insert((path.clone(), method));
+            }
+        }
+    }
+    declared
+}
+
+/// Answers CORS preflights through [`guard`]; every other request goes on to the routes.
+async fn preflight(state: State<AppState>, req: Request, next: Next) -> Response {
+    if req.method() == Method::OPTIONS {
+        guard(state, req, next).await
+    } else {
+        next.run(req).await
+    }
 }
 
 fn origin_of(headers: &HeaderMap) -> Option<&str> {

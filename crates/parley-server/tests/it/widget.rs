@@ -234,6 +234,15 @@ async fn origins_are_checked(b: TestBackend) {
     assert_eq!(config["business_hours"]["open"], true);
     assert_eq!(config["labels"]["send"], "Send");
 
+    // A method no operation declares is 405 from any origin, before the origin check.
+    for (method, path) in [
+        (Method::GET, "/widget/v1/end"),
+        (Method::DELETE, "/widget/v1/conversation"),
+    ] {
+        let r = w.app.anon(method, path).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+    }
+
     // Another site, and no Origin at all: refused, and nothing a browser may read.
     for origin in [
         Some("https://evil.example"),
