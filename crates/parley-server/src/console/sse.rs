@@ -3,7 +3,7 @@
 //! the engine's [`Feed`](parley_engine::feed::Feed), which reads them from the database, so a
 //! stream on one node sees what happened on any node.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -23,12 +23,17 @@ use crate::error::ApiError;
 
 /// Events replayed at most after a reconnect; a console further behind reloads its state.
 const REPLAY_LIMIT: i64 = 2_000;
+/// Ids of sent events remembered to skip a second copy. On PostgreSQL ids are taken before
+/// commit, so the feed may hand over id 6 after id 7 (see `parley_engine::feed`): a stream must
+/// not take "lower than the last sent" for "already sent". Gaps close within seconds, far inside
+/// this many events.
+const SENT_MEMORY: usize = 4_096;
 
 struct Stream {
     rx: StreamHandle,
     stopping: Option<tokio::sync::watch::Receiver<bool>>,
     replay: VecDeque<ConsoleEvent>,
-    last_sent: i64,
+    sent: SentIds,
     agent_id: Uuid,
     sees_all: bool,
     _guard: ConnectionGuard,
@@ -38,13 +43,50 @@ impl Stream {
     fn visible(&self, e: &ConsoleEvent) -> bool {
         e.agent_id == Some(self.agent_id) || self.sees_all
     }
+
+    /// The event with the highest id sent so far as its SSE id, so the `Last-Event-ID` a
+    /// reconnecting browser sends never goes back when an event arrives after a higher one.
+    fn to_event(&self, e: &ConsoleEvent) -> Event {
+        Event::default()
+            .id(self.sent.cursor().to_string())
+            .event(e.kind.clone())
+            .data(e.data.clone())
+    }
 }
 
-fn to_event(e: &ConsoleEvent) -> Event {
-    Event::default()
-        .id(e.id.to_string())
-        .event(e.kind.clone())
-        .data(e.data.clone())
+/// The ids one stream has sent lately, and below them a floor: everything at or under it counts
+/// as sent (the `Last-Event-ID` the console came back with, then what the set forgot).
+#[derive(Debug)]
+struct SentIds {
+    sent: BTreeSet<i64>,
+    floor: i64,
+}
+
+impl SentIds {
+    fn new(floor: i64) -> Self {
+        Self {
+            sent: BTreeSet::new(),
+            floor,
+        }
+    }
+
+    /// Records `id` as sent; false when it already was.
+    fn first(&mut self, id: i64) -> bool {
+        if id <= self.floor || !self.sent.insert(id) {
+            return false;
+        }
+        while self.sent.len() > SENT_MEMORY {
+            if let Some(forgotten) = self.sent.pop_first() {
+                self.floor = forgotten;
+            }
+        }
+        true
+    }
+
+    /// The highest id sent (or the floor).
+    fn cursor(&self) -> i64 {
+        self.sent.last().copied().unwrap_or(self.floor)
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/events", tag = "console",
@@ -75,7 +117,7 @@ pub async fn events(
         rx,
         stopping: state.stopping.clone(),
         replay: VecDeque::new(),
-        last_sent: last_event_id.unwrap_or(0),
+        sent: SentIds::new(last_event_id.unwrap_or(0)),
         agent_id: agent.id,
         sees_all,
         _guard: guard,
@@ -97,10 +139,12 @@ pub async fn events(
         }
     }
     let body = stream::unfold(s, |mut s| async move {
-        if let Some(e) = s.replay.pop_front() {
-            s.last_sent = s.last_sent.max(e.id);
-            let ev = to_event(&e);
-            return Some((Ok::<_, Infallible>(ev), s));
+        while let Some(e) = s.replay.pop_front() {
+            // The resync marker carries the console's own Last-Event-ID.
+            if e.kind == "resync" || s.sent.first(e.id) {
+                let ev = s.to_event(&e);
+                return Some((Ok::<_, Infallible>(ev), s));
+            }
         }
         loop {
             let e = match s.stopping.as_mut() {
@@ -117,11 +161,10 @@ pub async fn events(
                 let ev = Event::default().event("resync").data("{}");
                 return Some((Ok(ev), s));
             }
-            if e.id <= s.last_sent || !s.visible(&e) {
+            if !s.visible(&e) || !s.sent.first(e.id) {
                 continue;
             }
-            s.last_sent = e.id;
-            let ev = to_event(&e);
+            let ev = s.to_event(&e);
             return Some((Ok(ev), s));
         }
     });
@@ -141,4 +184,34 @@ pub async fn events(
         axum::http::HeaderValue::from_static("no"),
     );
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_committed_after_a_higher_id_is_still_sent_once() {
+        let mut sent = SentIds::new(0);
+        assert!(sent.first(7));
+        // Id 6 committed after 7 (PostgreSQL takes ids before commit): new, not "old".
+        assert!(sent.first(6));
+        assert_eq!(sent.cursor(), 7, "the resume cursor never goes back");
+        assert!(!sent.first(6));
+        assert!(!sent.first(7));
+    }
+
+    #[test]
+    fn the_last_event_id_and_what_is_forgotten_count_as_sent() {
+        let mut sent = SentIds::new(100);
+        assert!(!sent.first(100));
+        assert!(!sent.first(42));
+        assert_eq!(sent.cursor(), 100);
+        for id in 101..=(101 + SENT_MEMORY as i64) {
+            assert!(sent.first(id));
+        }
+        assert_eq!(sent.sent.len(), SENT_MEMORY);
+        assert!(!sent.first(101), "forgotten ids are under the floor");
+        assert!(sent.first(102 + SENT_MEMORY as i64));
+    }
 }
