@@ -691,6 +691,9 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
         EventBus::default(),
         EngineConfig {
             link_base: Some("https://exm.pl".into()),
+            // The widget's upload writes a file: never into the source tree.
+            media_dir: std::env::temp_dir()
+                .join(format!("parley-plans-media-{}", uuid::Uuid::now_v7())),
             ..EngineConfig::default()
         },
     );
