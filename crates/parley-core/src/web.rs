@@ -525,15 +525,7 @@ impl Branding {
                 format!("a color is #rrggbb, got '{}'", self.color),
             )),
         }
-        self.avatar_url = self
-            .avatar_url
-            .map(|u| u.trim().to_owned())
-            .filter(|u| !u.is_empty());
-        if let Some(url) = &self.avatar_url
-            && let Err(why) = check_http_url(url)
-        {
-            errors.push(WebConfigError::new("branding.avatar_url", why));
-        }
+        self.avatar_url = optional_http_url(self.avatar_url, "branding.avatar_url", &mut errors);
         if errors.is_empty() {
             Ok(self)
         } else {
@@ -547,6 +539,22 @@ pub fn check_color(s: &str) -> Option<String> {
     let s = s.trim();
     let hex = s.strip_prefix('#')?;
     (hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| s.to_ascii_lowercase())
+}
+
+/// An optional http(s) URL: trimmed, empty as none, anything else checked (an error names
+/// `field`).
+fn optional_http_url(
+    url: Option<String>,
+    field: &str,
+    errors: &mut Vec<WebConfigError>,
+) -> Option<String> {
+    let url = url.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty());
+    if let Some(u) = &url
+        && let Err(why) = check_http_url(u)
+    {
+        errors.push(WebConfigError::new(field, why));
+    }
+    url
 }
 
 /// An absolute http(s) URL with a host and nothing that could break out of an attribute or a
@@ -919,15 +927,7 @@ impl KeysetSpec {
                 format!("1-{ISSUER_MAX} characters, equal to the tokens' iss"),
             ));
         }
-        self.jwks_url = self
-            .jwks_url
-            .map(|u| u.trim().to_owned())
-            .filter(|u| !u.is_empty());
-        if let Some(url) = &self.jwks_url
-            && let Err(why) = check_http_url(url)
-        {
-            errors.push(WebConfigError::new("jwks_url", why));
-        }
+        self.jwks_url = optional_http_url(self.jwks_url, "jwks_url", &mut errors);
         if errors.is_empty() {
             Ok(self)
         } else {

@@ -9,6 +9,7 @@
 
 pub mod build;
 pub mod form;
+pub mod sse;
 
 #[cfg(feature = "fakes")]
 pub mod fake;

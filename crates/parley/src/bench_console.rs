@@ -26,29 +26,13 @@ use serde_json::json;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::bench::{percentile, rate};
+use crate::bench::{micros, print_latencies, rate};
 
 pub struct Options {
     pub agents: usize,
     pub sessions: usize,
     pub messages: usize,
     pub rate: usize,
-}
-
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-fn report(label: &str, mut lat: Vec<u64>) {
-    lat.sort_unstable();
-    println!(
-        "  {label:<40} n={:<6} p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        lat.len(),
-        percentile(&lat, 0.50) as f64 / 1000.0,
-        percentile(&lat, 0.90) as f64 / 1000.0,
-        percentile(&lat, 0.99) as f64 / 1000.0,
-        lat.last().copied().unwrap_or(0) as f64 / 1000.0,
-    );
 }
 
 fn phone(i: usize) -> String {
@@ -229,7 +213,7 @@ pub async fn run(o: Options) -> Result<()> {
         rate(offered, routing),
         routing.as_secs_f64()
     );
-    report("routing round", round_times);
+    print_latencies("routing round", round_times);
 
     let start = Instant::now();
     let mut owner: HashMap<Uuid, (Uuid, String)> = HashMap::new();
@@ -329,7 +313,7 @@ pub async fn run(o: Options) -> Result<()> {
         let _ = r.bytes().await?;
         health.push(micros(t.elapsed()));
     }
-    report("baseline: GET /healthz", health);
+    print_latencies("baseline: GET /healthz", health);
 
     // Customers of active sessions write at a fixed rate; each to a session with nothing pending.
     let sessions: Vec<(Uuid, String)> = owner.iter().map(|(s, (_, p))| (*s, p.clone())).collect();
@@ -387,7 +371,7 @@ pub async fn run(o: Options) -> Result<()> {
     }
     let elapsed = start.elapsed();
     let request_times = request_times.lock().map(|v| v.clone()).unwrap_or_default();
-    report("inbound request (durable, baseline)", request_times);
+    print_latencies("inbound request (durable, baseline)", request_times);
     let delays = delays.lock().map(|v| v.clone()).unwrap_or_default();
     println!(
         "  {:<40} {:>8.0} /s   ({} of {} events delivered)",
@@ -396,7 +380,7 @@ pub async fn run(o: Options) -> Result<()> {
         delays.len(),
         o.messages
     );
-    report("customer message -> agent's SSE event", delays);
+    print_latencies("customer message -> agent's SSE event", delays);
 
     for s in streams {
         s.abort();

@@ -38,7 +38,7 @@ use serde_json::json;
 use tokio::sync::{broadcast, oneshot, watch};
 use uuid::Uuid;
 
-use crate::bench::{percentile, rate};
+use crate::bench::{micros, percentile, rate};
 
 pub struct Options {
     pub conversations: usize,
@@ -74,10 +74,6 @@ const MESSAGES_PER_REPLY: usize = 2;
 const DRAIN: Duration = Duration::from_secs(300);
 /// Conversations per agent of the baseline's channel.
 const AGENT_CAPACITY: usize = 1_000;
-
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
 
 fn phone(i: usize) -> String {
     // Valid NANP numbers: exchange 200 and up, four-digit subscriber numbers.

@@ -16,7 +16,7 @@ use parley_server::{AppState, ServerConfig};
 use parley_store::{ChannelSpec, Store, StoreOptions};
 use serde_json::json;
 
-use crate::bench::{percentile, rate};
+use crate::bench::{micros, percentile, rate};
 
 const TOKEN: &str = "bench-auth-token";
 
@@ -78,10 +78,6 @@ impl Target {
         let _ = r.bytes().await?;
         Ok(micros(start.elapsed()))
     }
-}
-
-pub(crate) fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 pub(crate) fn report(label: &str, n: usize, elapsed: Duration, mut lat: Vec<u64>) {

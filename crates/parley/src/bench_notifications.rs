@@ -23,8 +23,8 @@ use parley_store::bulk::{BulkLoad, bulk_phone, new_pg_schema_url};
 use parley_store::{ChannelSpec, Store, StoreOptions, TemplateSpec};
 use serde_json::json;
 
-use crate::bench::rate;
-use crate::bench_inbound::{closed_loop, micros, report};
+use crate::bench::{micros, rate};
+use crate::bench_inbound::{closed_loop, report};
 use crate::bench_outbound::{Target, Via, engine_config};
 
 /// What to measure.

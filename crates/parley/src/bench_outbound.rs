@@ -22,7 +22,7 @@ use parley_store::*;
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use crate::bench::{percentile, rate};
+use crate::bench::{micros, percentile, rate};
 
 /// The HTTP sink: accepts every message and notes when it arrived.
 #[derive(Default)]
@@ -345,10 +345,6 @@ async fn baseline_http(
         lat.extend(t.await.context("baseline task")??);
     }
     Ok((start.elapsed(), lat))
-}
-
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 fn ms(micros: u64) -> f64 {

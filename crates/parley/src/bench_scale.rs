@@ -30,7 +30,7 @@ use parley_store::*;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::bench::{percentile, rate};
+use crate::bench::{micros, percentile, rate};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -137,10 +137,6 @@ async fn side(
 
 fn customer(i: usize, customers: usize) -> String {
     format!("+1415777{:04}", i % customers.clamp(1, 10_000))
-}
-
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 impl Side {

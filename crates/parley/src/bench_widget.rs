@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::bench::{percentile, rate};
+use crate::bench::{micros, print_latencies, rate};
 
 pub struct Options {
     pub visitors: usize,
@@ -49,22 +49,6 @@ const DEPLOYMENT: &str = "bench";
 /// New visitors one source address may create a minute (the widget's limit is 60).
 const VISITORS_PER_ADDRESS: usize = 50;
 const CSRF: &str = "bench-csrf";
-
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-fn report(label: &str, mut lat: Vec<u64>) {
-    lat.sort_unstable();
-    println!(
-        "  {label:<44} n={:<6} p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        lat.len(),
-        percentile(&lat, 0.50) as f64 / 1000.0,
-        percentile(&lat, 0.90) as f64 / 1000.0,
-        percentile(&lat, 0.99) as f64 / 1000.0,
-        lat.last().copied().unwrap_or(0) as f64 / 1000.0,
-    );
-}
 
 /// The `i`th loopback source address, skipping 127.0.0.1 (the agent's and the baseline's).
 fn source(i: usize) -> IpAddr {
@@ -416,7 +400,7 @@ pub async fn run(o: Options) -> Result<()> {
         let _ = r.bytes().await?;
         health.push(micros(t.elapsed()));
     }
-    report("baseline: GET /healthz", health);
+    print_latencies("baseline: GET /healthz", health);
 
     // 4. The agent: console stream, available, accepts each first message's offer.
     let cookie = format!(
@@ -663,11 +647,11 @@ pub async fn run(o: Options) -> Result<()> {
         let _ = tokio::time::timeout(Duration::from_millis(100), replied.notified()).await;
     }
     let elapsed = start.elapsed();
-    report(
+    print_latencies(
         "visitor message request (baseline)",
         request_times.lock().map(|v| v.clone()).unwrap_or_default(),
     );
-    report(
+    print_latencies(
         "visitor message -> agent's console event",
         seen.lock().map(|v| v.clone()).unwrap_or_default(),
     );
@@ -679,7 +663,7 @@ pub async fn run(o: Options) -> Result<()> {
         trips.len(),
         measured.len()
     );
-    report("visitor -> agent -> reply on visitor's stream", trips);
+    print_latencies("visitor -> agent -> reply on visitor's stream", trips);
     println!(
         "  server memory at the end (VmRSS)             {:.1} MiB",
         rss_kib(pid)? as f64 / 1024.0

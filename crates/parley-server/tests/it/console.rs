@@ -680,23 +680,12 @@ pub(crate) async fn read_until(r: reqwest::Response, done: impl Fn(&Sse) -> bool
             .unwrap()
             .expect("stream open");
         buf.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buf.find("\n\n") {
-            let block: String = buf.drain(..end + 2).collect();
-            let (mut id, mut event, mut data) = (None, String::new(), String::new());
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("id: ") {
-                    id = v.parse().ok();
-                } else if let Some(v) = line.strip_prefix("event: ") {
-                    event = v.to_owned();
-                } else if let Some(v) = line.strip_prefix("data: ") {
-                    data.push_str(v);
-                }
-            }
-            if let Some(id) = id {
+        for e in parley_testkit::sse::take_events(&mut buf) {
+            if let Some(id) = e.id.and_then(|id| id.parse().ok()) {
                 out.push((
                     id,
-                    event,
-                    serde_json::from_str(&data).unwrap_or(Value::Null),
+                    e.event,
+                    serde_json::from_str(&e.data).unwrap_or(Value::Null),
                 ));
             }
         }

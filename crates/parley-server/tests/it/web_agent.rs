@@ -581,18 +581,12 @@ async fn read_events_until(
             .unwrap()
             .expect("the widget stream open");
         buf.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buf.find("\n\n") {
-            let block: String = buf.drain(..end + 2).collect();
-            let (mut event, mut data) = (String::new(), String::new());
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("event:") {
-                    event = v.trim().to_owned();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data.push_str(v.trim_start());
-                }
-            }
-            if !event.is_empty() {
-                out.push((event, serde_json::from_str(&data).unwrap_or(Value::Null)));
+        for e in parley_testkit::sse::take_events(&mut buf) {
+            if !e.event.is_empty() {
+                out.push((
+                    e.event,
+                    serde_json::from_str(&e.data).unwrap_or(Value::Null),
+                ));
             }
         }
     }

@@ -186,23 +186,12 @@ async fn read_until(
             .unwrap()
             .expect("stream open");
         buf.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buf.find("\n\n") {
-            let block: String = buf.drain(..end + 2).collect();
-            let (mut id, mut event, mut data) = (None, String::new(), String::new());
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("id: ") {
-                    id = Some(v.to_owned());
-                } else if let Some(v) = line.strip_prefix("event: ") {
-                    event = v.to_owned();
-                } else if let Some(v) = line.strip_prefix("data: ") {
-                    data.push_str(v);
-                }
-            }
-            if !event.is_empty() {
+        for e in parley_testkit::sse::take_events(buf) {
+            if !e.event.is_empty() {
                 out.push((
-                    event,
-                    id,
-                    serde_json::from_str(&data).unwrap_or(Value::Null),
+                    e.event,
+                    e.id,
+                    serde_json::from_str(&e.data).unwrap_or(Value::Null),
                 ));
             }
         }
