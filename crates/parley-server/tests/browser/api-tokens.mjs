@@ -46,7 +46,8 @@ async function main() {
     ]);
     token = (await page.locator('[data-testid="tok-value"]').textContent()).trim();
     if (!/^pk_[A-Za-z0-9_-]{43}$/.test(token)) throw new Error('the token reads: ' + token);
-    const row = page.locator('[data-testid="tok-row"]').first();
+    // The list reloads after the answer: wait for the new token's row, not whichever is first.
+    const row = page.locator('[data-testid="tok-row"]', { hasText: NAME }).first();
     await row.waitFor();
     id = await row.getAttribute('data-id');
     const cells = await row.locator('td').allTextContents();
