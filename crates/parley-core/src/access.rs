@@ -15,6 +15,122 @@ use uuid::Uuid;
 
 use crate::model::TokenRole;
 
+crate::wire_enum! {
+    /// What a person or token may do (PERM). Every API route, console page and CLI command checks
+    /// one of these, never a role name. A role is only a default set of them
+    /// ([`PermissionSet::for_role`]); issue 18 stores the sets and lets admins grant them.
+    pub enum Permission: "permission" {
+        /// Take, send and receive in conversations (Messaging Agent).
+        SendReceive = "send_receive",
+        /// End sessions, and close a customer's conversation (End Messaging Session, SE-20).
+        EndSessions = "end_sessions",
+        /// Start a conversation with a customer (Agent Initiated Outbound Messaging).
+        AgentOutbound = "agent_outbound",
+        /// Send one message to many: start, pause and cancel campaigns and broadcasts
+        /// (Send One-to-Many Messages).
+        SendOneToMany = "send_one_to_many",
+        /// Set one's own presence status (Service Presence Statuses Access).
+        PresenceStatus = "presence_status",
+        /// Read every conversation and customer record.
+        ViewAllConversations = "view_all_conversations",
+        /// Read the conversations of one's own queues and sessions (`access` module rule).
+        ViewQueueConversations = "view_queue_conversations",
+        /// The supervisor's board: watch agents, assign and transfer others' sessions, whisper.
+        Supervise = "supervise",
+        /// Channels, queues, skills, routing, keyword processes, templates, deployments, keysets,
+        /// webhooks, the error log and dead letters (Configure Messaging).
+        ConfigureMessaging = "configure_messaging",
+        /// Agents, roles, permission sets and API tokens.
+        ManageUsers = "manage_users",
+        /// Flows and bots (Manage Flow).
+        ManageFlows = "manage_flows",
+        /// Campaigns, broadcasts, segments, lists and notifications' setup.
+        ManageCampaigns = "manage_campaigns",
+        /// Access, export, erasure and restriction requests (issue 16).
+        PrivacyRequests = "privacy_requests",
+        /// Edit per-language texts (keyword responses, automatic replies, widget labels) without
+        /// configuration rights (Translator).
+        Translate = "translate",
+    }
+}
+
+/// A set of [`Permission`]s, one bit each: `Copy`, so a `Caller` carries it for free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PermissionSet(u32);
+
+impl PermissionSet {
+    pub const EMPTY: Self = Self(0);
+
+    const fn bit(p: Permission) -> u32 {
+        1 << (p as u32)
+    }
+
+    pub fn all() -> Self {
+        Self::from_slice(Permission::ALL)
+    }
+
+    pub fn from_slice(ps: &[Permission]) -> Self {
+        ps.iter().fold(Self::EMPTY, |s, p| s.with(*p))
+    }
+
+    #[must_use]
+    pub const fn with(self, p: Permission) -> Self {
+        Self(self.0 | Self::bit(p))
+    }
+
+    pub const fn contains(self, p: Permission) -> bool {
+        self.0 & Self::bit(p) != 0
+    }
+
+    #[must_use]
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    #[must_use]
+    pub const fn intersection(self, other: Self) -> Self {
+        Self(self.0 & other.0)
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Permission> {
+        Permission::ALL
+            .iter()
+            .copied()
+            .filter(move |p| self.contains(*p))
+    }
+
+    /// The default set of one of the four built-in roles: exactly what the role could do before
+    /// permissions were grantable, so nothing changes for an existing workspace.
+    pub fn for_role(role: TokenRole) -> Self {
+        use Permission::*;
+        match role {
+            TokenRole::Admin => Self::all(),
+            TokenRole::Supervisor => Self::from_slice(&[
+                SendReceive,
+                EndSessions,
+                AgentOutbound,
+                PresenceStatus,
+                ViewAllConversations,
+                ViewQueueConversations,
+                Supervise,
+            ]),
+            TokenRole::Agent => Self::from_slice(&[
+                SendReceive,
+                EndSessions,
+                AgentOutbound,
+                PresenceStatus,
+                ViewQueueConversations,
+            ]),
+            TokenRole::Broadcaster => Self::from_slice(&[
+                SendOneToMany,
+                ManageCampaigns,
+                AgentOutbound,
+                PresenceStatus,
+            ]),
+        }
+    }
+}
+
 /// Which sessions a caller may read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionScope {
@@ -63,6 +179,18 @@ pub fn parse_lifetime(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn permission_sets() {
+        let all = PermissionSet::all();
+        assert_eq!(all.iter().count(), Permission::ALL.len());
+        let agent = PermissionSet::for_role(TokenRole::Agent);
+        assert!(agent.contains(Permission::SendReceive));
+        assert!(!agent.contains(Permission::ConfigureMessaging));
+        assert_eq!(agent.intersection(all), agent);
+        assert_eq!(PermissionSet::EMPTY.union(agent), agent);
+        assert_eq!(PermissionSet::for_role(TokenRole::Admin), all);
+    }
 
     #[test]
     fn roles_scope_sessions() {

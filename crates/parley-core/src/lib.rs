@@ -18,6 +18,7 @@ pub mod crm;
 pub mod dead_letter;
 pub mod error_code;
 pub mod flow;
+pub mod i18n;
 pub mod keyword_process;
 pub mod keywords;
 pub mod media;

@@ -319,8 +319,24 @@
     return button;
   }
 
+  /**
+   * The text of a catalogue key (parley_core::i18n) in the agent's language, with each {name}
+   * filled from `vars`. The page carries its language's catalogue as JSON in
+   * <script id="i18n" type="application/json">; a missing key shows as itself.
+   */
+  let catalogue = null;
+  function t(key, vars) {
+    if (catalogue === null) {
+      const el = document.getElementById('i18n');
+      try { catalogue = el ? JSON.parse(el.textContent) : {}; } catch (_) { catalogue = {}; }
+    }
+    const text = Object.prototype.hasOwnProperty.call(catalogue, key) ? catalogue[key] : key;
+    if (!vars) return text;
+    return text.replace(/\{(\w+)\}/g, (m, name) => (Object.prototype.hasOwnProperty.call(vars, name) ? String(vars[name]) : m));
+  }
+
   window.Parley = {
-    ApiError, api, items, h, append, clear, $, notify, showError, when, ago, duration, debounce, copyButton,
+    t, ApiError, api, items, h, append, clear, $, notify, showError, when, ago, duration, debounce, copyButton,
     on, emit, setPresence, csrf,
     me: signedIn ? { id: body.dataset.agentId, name: body.dataset.agentName, role: body.dataset.agentRole } : null,
   };

@@ -6,7 +6,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
-use parley_core::access::{SessionScope, session_scope};
+use parley_core::access::{Permission, PermissionSet, SessionScope, session_scope};
 use parley_core::model::{AgentRole, TokenRole};
 use parley_store::Session;
 use sha2::{Digest, Sha256};
@@ -23,9 +23,20 @@ pub struct Caller {
     pub role: TokenRole,
     /// The agent behind a console request, or the agent an agent-role token acts as.
     pub agent_id: Option<Uuid>,
+    /// What this caller may do: every route checks one of these with [`Caller::require`].
+    pub permissions: PermissionSet,
 }
 
 impl Caller {
+    /// Refuses with 403 unless the caller holds `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.permissions.contains(permission) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden_permission(permission))
+        }
+    }
+
     pub fn require_configure(&self) -> Result<(), ApiError> {
         if self.role.can_configure() {
             Ok(())
@@ -169,6 +180,7 @@ pub async fn require_token(
             token_id: Uuid::nil(),
             role: session.agent.role.token_role(),
             agent_id: Some(session.agent.id),
+            permissions: PermissionSet::for_role(session.agent.role.token_role()),
         });
         req.extensions_mut().insert(session);
         return Ok(next.run(req).await);
@@ -202,6 +214,7 @@ pub async fn require_token(
         token_id: found.id,
         role: found.role,
         agent_id: found.agent_id,
+        permissions: PermissionSet::for_role(found.role),
     });
     Ok(next.run(req).await)
 }

@@ -194,6 +194,14 @@ impl ApiError {
         )
     }
 
+    /// 403 naming the permission the caller lacks, so an admin knows what to grant.
+    pub fn forbidden_permission(permission: parley_core::access::Permission) -> Self {
+        Self::coded(
+            ApiErrorCode::Forbidden,
+            format!("this needs the permission {permission}, which the caller does not hold"),
+        )
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::coded(ApiErrorCode::NotFound, format!("{what} not found"))
     }
