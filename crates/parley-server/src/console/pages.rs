@@ -195,6 +195,15 @@ fn environment() -> &'static Environment<'static> {
                 None => minijinja::Value::from(""),
             }
         });
+        // `{{ t("area.key") }}`: catalogue text in the page's `locale` (English when the context
+        // has none); auto-escaped like any other value.
+        env.add_function("t", |state: &minijinja::State, key: &str| -> String {
+            let locale = state
+                .lookup("locale")
+                .and_then(|v| v.as_str().and_then(|s| s.parse().ok()))
+                .unwrap_or(parley_core::i18n::Locale::En);
+            parley_core::i18n::text(locale, key).to_owned()
+        });
         env
     })
 }
