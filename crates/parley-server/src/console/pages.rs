@@ -204,7 +204,38 @@ fn environment() -> &'static Environment<'static> {
                 .unwrap_or(parley_core::i18n::Locale::En);
             parley_core::i18n::text(locale, key).to_owned()
         });
+        // `{{ catalogue() }}`: the page language's catalogue as JSON for `Parley.t`, safe inside
+        // `<script type="application/json">`: `<`, `>` and `&` are escaped so no text can end the
+        // element.
+        env.add_function(
+            "catalogue",
+            |state: &minijinja::State| -> minijinja::Value {
+                let locale = state
+                    .lookup("locale")
+                    .and_then(|v| v.as_str().and_then(|s| s.parse().ok()))
+                    .unwrap_or(parley_core::i18n::Locale::En);
+                minijinja::Value::from_safe_string(catalogue_json(locale).to_owned())
+            },
+        );
         env
+    })
+}
+
+/// One language's catalogue as script-safe JSON, built once per language.
+fn catalogue_json(locale: parley_core::i18n::Locale) -> &'static str {
+    use parley_core::i18n::Locale;
+    static EN: OnceLock<String> = OnceLock::new();
+    static FR: OnceLock<String> = OnceLock::new();
+    let cell = match locale {
+        Locale::En => &EN,
+        Locale::Fr => &FR,
+    };
+    cell.get_or_init(|| {
+        serde_json::to_string(parley_core::i18n::catalogue(locale))
+            .unwrap_or_else(|_| "{}".to_owned())
+            .replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026")
     })
 }
 
