@@ -3,6 +3,8 @@
 //! API (see `docs/console-api.md`).
 
 pub mod api;
+#[cfg(test)]
+mod catalogue_keys;
 pub mod auth;
 pub mod funnel;
 pub mod limiter;
