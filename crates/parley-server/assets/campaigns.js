@@ -86,11 +86,11 @@
 
   function countWords(c) {
     const excluded = Object.values(c.excluded || {}).reduce((a, b) => a + b, 0);
-    let text = plural(c.members, 'campaigns.count.people', { eligible: num(c.eligible) });
+    let text = t('campaigns.count.sentence', { people: plural(c.members, 'campaigns.count.people'), receive: plural(c.eligible, 'campaigns.count.receive') });
     if (excluded > 0) {
       const reasons = Object.entries(c.excluded).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1])
         .map(([r, n]) => reason(r) + ' ' + num(n));
-      text = t('campaigns.count.excluded', { count: text, excluded: num(excluded), reasons: reasons.join(', ') });
+      text = t('campaigns.count.with_excluded', { count: text, excluded: plural(excluded, 'campaigns.count.excluded'), reasons: reasons.join(', ') });
     }
     return text;
   }

@@ -80,7 +80,7 @@
     return plural(Math.round(n / 86400), 'flows.day');
   }
 
-  const quoted = (w) => '“' + w + '”';
+  const quoted = (w) => t('flows.quote', { w });
   const orList = (words) => words.map(quoted).join(t('flows.or'));
 
   function matcherWords(m, options) {
@@ -187,8 +187,8 @@
   /** The server's sentence, with each `step "x": ...` issue on its own line, the step in bold. */
   function issueList(message) {
     const text = String(message || '').replace(/^the flow is not valid:\s*/, '');
-    const parts = text.split(/;\s+(?=step "|name |the flow |steps )/);
-    return h('ul', { class: 'flow-issues' }, parts.map((p) => {
+    const issues = text.split(/;\s+(?=step "|name |the flow |steps )/);
+    return h('ul', { class: 'flow-issues' }, issues.map((p) => {
       const m = /^step "([^"]*)":\s*(.*)$/s.exec(p);
       return m
         ? h('li', null, parts('flows.issue_step', { step: h('strong', { class: 'mono', text: m[1] }), issue: m[2] }))
