@@ -3,9 +3,9 @@
 //! API (see `docs/console-api.md`).
 
 pub mod api;
+pub mod auth;
 #[cfg(test)]
 mod catalogue_keys;
-pub mod auth;
 pub mod funnel;
 pub mod limiter;
 pub mod pages;

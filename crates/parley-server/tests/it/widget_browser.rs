@@ -264,7 +264,13 @@ async fn widget_in_a_real_browser(b: TestBackend) {
             },
             prechat: Prechat {
                 enabled: true,
-                fields: vec![field("first_name", "Prénom", PrechatKind::Text, true, false)],
+                fields: vec![field(
+                    "first_name",
+                    "Prénom",
+                    PrechatKind::Text,
+                    true,
+                    false,
+                )],
             },
             ..spec("boutique", &french, Prechat::default(), None)
         },
