@@ -338,7 +338,8 @@
     try {
       const done = await api('POST', RESOURCES['dead-letters'].path + suffix, payload || undefined);
       const n = done && typeof done.replayed === 'number' ? done.replayed : 0;
-      notify(n === 1 ? t('admin.dl.replayed_one') : t('admin.dl.replayed_other', { n }), 'info');
+      const form = new Intl.PluralRules(document.documentElement.lang || 'en').select(n) === 'one' ? 'one' : 'other';
+      notify(t('admin.dl.replayed_' + form, { n }), 'info');
       show('dead-letters');
     } catch (err) {
       showError(t('admin.dl.error.replay'), err);

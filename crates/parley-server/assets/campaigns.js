@@ -55,7 +55,7 @@
     if (s < 45) return t('campaigns.just_now');
     if (s < 86400 * 2 && s >= 86400) return t('campaigns.yesterday');
     if (s < 86400 * 7) return t('campaigns.ago', { duration: inWords(s) });
-    return new Date(iso).toLocaleDateString(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
+    return new Date(iso).toLocaleDateString(lang, { day: 'numeric', month: 'short', year: 'numeric' });
   }
 
   function inWords(s) {
@@ -69,7 +69,7 @@
     if (!iso) return '';
     const d = new Date(iso);
     if (Number.isNaN(d.getTime())) return '';
-    return t('campaigns.date_ago', { date: d.toLocaleString(undefined, { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' }), ago: ago(iso) });
+    return t('campaigns.date_ago', { date: d.toLocaleString(lang, { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' }), ago: ago(iso) });
   }
 
   function stateChip(state) {

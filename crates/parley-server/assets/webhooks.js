@@ -8,6 +8,7 @@
   const P = window.Parley;
   const { api, h, clear, $, notify, showError, items, ago, t } = P;
   const BASE = '/api/v1/webhook-subscriptions';
+  const plurals = new Intl.PluralRules(document.documentElement.lang || 'en');
 
   const EVENTS = [
     ['message.received', t('webhooks.event.message_received')],
@@ -50,7 +51,7 @@
     const rows = list.map((s) => h('tr', { 'data-testid': 'hook-row' },
       h('td', null, h('strong', { text: s.name }), h('div', { class: 'empty', text: s.url })),
       h('td', { text: s.event_types.join(', ') }),
-      h('td', { text: s.channel_ids ? t(s.channel_ids.length === 1 ? 'webhooks.channels_one' : 'webhooks.channels_other', { n: s.channel_ids.length }) : t('webhooks.all_channels') }),
+      h('td', { text: s.channel_ids ? t('webhooks.channels_' + (plurals.select(s.channel_ids.length) === 'one' ? 'one' : 'other'), { n: s.channel_ids.length }) : t('webhooks.all_channels') }),
       h('td', { text: s.active ? t('webhooks.active') : t('webhooks.paused') }),
       h('td', null, deliveryState(s.last_delivery)),
       h('td', null,

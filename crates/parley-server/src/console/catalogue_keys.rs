@@ -63,8 +63,9 @@ const FILES: &[(&str, &str)] = &[
 
 /// The quoted literals of `source` that are keys of [`AREAS`]: whole literals such as
 /// `'flows.save'` or `"admin.new"`, whichever call they are in (`t(...)`, `Parley.t(...)`, a
-/// ternary choosing the plural). A literal ending in a dot is a prefix completed at run time
-/// (`'admin.field.' + name`, looked up with a fallback) and is not a key.
+/// ternary choosing the plural). A literal ending in a dot or an underscore is a prefix completed
+/// at run time (`'admin.field.' + name` with a fallback, `'webhooks.channels_' + form`) and is not
+/// a key.
 fn keys_in(source: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = source;
@@ -79,7 +80,7 @@ fn keys_in(source: &str) -> Vec<&str> {
             literal
                 .strip_prefix(a)
                 .and_then(|r| r.strip_prefix('.'))
-                .is_some_and(|r| !r.is_empty() && !r.ends_with('.'))
+                .is_some_and(|r| !r.is_empty() && !r.ends_with(['.', '_']))
         }) && literal
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
@@ -148,7 +149,7 @@ fn the_widget_reads_every_label_it_names_from_the_catalogue() {
 #[test]
 fn literals_are_read_whole() {
     assert_eq!(
-        keys_in("t('flows.save'), \"admin.new\", 'admin.field.' + n, 'x.y', 'flows.a b'"),
+        keys_in("t('flows.save'), \"admin.new\", 'admin.field.' + n, 'admin.b_' + f, 'x.y', 'flows.a b'"),
         ["flows.save", "admin.new"]
     );
 }
