@@ -687,7 +687,7 @@
         ? table([{ label: t('campaigns.col.code') }, { label: t('campaigns.col.messages'), num: true }], failed.map(([k, n]) => h('tr', null, h('td', { class: 'mono', text: k }), h('td', { class: 'num', text: num(n) }))), 'cmp-failed')
         : h('p', { class: 'empty', text: t('campaigns.no_failures') })),
       h('div', null, h('h3', { text: t('campaigns.engagement') }), h('dl', { class: 'facts' },
-        h('dt', { text: t('campaigns.clicks') }), h('dd', { text: t('campaigns.clicks_words', { people: num(counts.clicks_unique), clicks: plural(counts.clicks_total, 'campaigns.click') }) }),
+        h('dt', { text: t('campaigns.clicks') }), h('dd', { text: t('campaigns.clicks_words', { people: plural(counts.clicks_unique, 'campaigns.clickers'), clicks: plural(counts.clicks_total, 'campaigns.click') }) }),
         h('dt', { text: t('campaigns.replies') }), h('dd', { text: num(counts.replied) }),
         h('dt', { text: t('campaigns.help_handoffs') }), h('dd', { text: num(counts.help_handoffs) }),
         h('dt', { text: t('campaigns.opt_outs') }), h('dd', { text: num(counts.opt_outs) }),
