@@ -149,7 +149,9 @@ fn the_widget_reads_every_label_it_names_from_the_catalogue() {
 #[test]
 fn literals_are_read_whole() {
     assert_eq!(
-        keys_in("t('flows.save'), \"admin.new\", 'admin.field.' + n, 'admin.b_' + f, 'x.y', 'flows.a b'"),
+        keys_in(
+            "t('flows.save'), \"admin.new\", 'admin.field.' + n, 'admin.b_' + f, 'x.y', 'flows.a b'"
+        ),
         ["flows.save", "admin.new"]
     );
 }
