@@ -729,7 +729,18 @@ pub async fn config(
     State(state): State<AppState>,
     Extension(caller): Extension<WidgetCaller>,
 ) -> Result<axum::Json<WidgetConfig>, WidgetError> {
-    let d = &caller.deployment;
+    // Translators' labels for the deployment's language over the configured ones (WEB-06).
+    let mut translated = (*caller.deployment).clone();
+    let rows = state
+        .store
+        .translations_of(
+            parley_engine::service::translations::WIDGET_LABEL,
+            &translated.id.to_string(),
+        )
+        .await?;
+    let language = translated.language.clone();
+    parley_engine::service::translations::apply_widget_labels(&mut translated, &rows, &language);
+    let d = &translated;
     let hours = web_chat::hours(&state.engine, d).await?;
     let to_value = |v: serde_json::Result<serde_json::Value>| v.unwrap_or(serde_json::Value::Null);
     Ok(axum::Json(WidgetConfig {

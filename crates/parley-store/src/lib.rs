@@ -40,6 +40,8 @@ mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
+mod translations;
+pub use translations::{Translation, TranslationKey};
 pub use tokens::{LAST_USED_GRANULARITY_MS, NewApiToken};
 mod twilio;
 mod web;
