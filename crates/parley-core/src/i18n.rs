@@ -101,7 +101,11 @@ pub fn from_accept_language(header: &str) -> Locale {
     let mut best: Option<(f32, Locale)> = None;
     for part in header.split(',') {
         let mut fields = part.split(';');
-        let tag = fields.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let tag = fields
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         let q = fields
             .filter_map(|f| f.trim().strip_prefix("q="))
             .find_map(|v| v.trim().parse::<f32>().ok())
@@ -138,7 +142,10 @@ mod tests {
     #[test]
     fn accept_language_picks_the_best_known_language() {
         assert_eq!(from_accept_language("fr-CA,fr;q=0.9,en;q=0.8"), Locale::Fr);
-        assert_eq!(from_accept_language("de-DE, en;q=0.5, fr;q=0.7"), Locale::Fr);
+        assert_eq!(
+            from_accept_language("de-DE, en;q=0.5, fr;q=0.7"),
+            Locale::Fr
+        );
         assert_eq!(from_accept_language("de, es"), Locale::En);
         assert_eq!(from_accept_language("fr;q=0, en"), Locale::En);
         assert_eq!(from_accept_language(""), Locale::En);

@@ -1140,7 +1140,10 @@ mod tests {
         assert_eq!(custom.keyword, "HOURS");
         assert_eq!(custom.response.unwrap().text, "Open 9-5 weekdays.");
         let stop = c.match_text(&p, "stop").unwrap().response.unwrap();
-        assert_eq!(stop.text, crate::i18n::text(Locale::En, "auto.opt_out_confirmation"));
+        assert_eq!(
+            stop.text,
+            crate::i18n::text(Locale::En, "auto.opt_out_confirmation")
+        );
     }
 
     #[test]
@@ -1161,13 +1164,19 @@ mod tests {
             let r = m.response.unwrap();
             assert_eq!(
                 (r.language.as_str(), r.text.as_str()),
-                ("fr", crate::i18n::text(Locale::Fr, "auto.opt_out_confirmation"))
+                (
+                    "fr",
+                    crate::i18n::text(Locale::Fr, "auto.opt_out_confirmation")
+                )
             );
         }
         let stop = c.match_text(&p, "STOP").unwrap().response.unwrap();
         assert_eq!(
             (stop.language.as_str(), stop.text.as_str()),
-            ("en", crate::i18n::text(Locale::En, "auto.opt_out_confirmation"))
+            (
+                "en",
+                crate::i18n::text(Locale::En, "auto.opt_out_confirmation")
+            )
         );
         let help = c.match_text(&p, "HELP").unwrap().response.unwrap();
         assert_eq!(
@@ -1188,7 +1197,10 @@ mod tests {
         let r = c
             .response(ResponseKind::OptOutConfirmation, &Language::new("fr-CA"))
             .unwrap();
-        assert_eq!(r.text, crate::i18n::text(Locale::Fr, "auto.opt_out_confirmation"));
+        assert_eq!(
+            r.text,
+            crate::i18n::text(Locale::Fr, "auto.opt_out_confirmation")
+        );
         let r = c
             .response(ResponseKind::HelpResponse, &Language::new("de"))
             .unwrap();

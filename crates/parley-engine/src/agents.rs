@@ -339,8 +339,7 @@ impl AgentDesk {
         now: Timestamp,
     ) -> Result<()> {
         let channel = self.store.channel(session.channel_id).await?;
-        let Ok(behaviour) =
-            crate::channel_rules::translated_behaviour(&self.store, &channel).await
+        let Ok(behaviour) = crate::channel_rules::translated_behaviour(&self.store, &channel).await
         else {
             return Ok(());
         };

@@ -284,9 +284,7 @@ impl ChannelRules {
         let sets = store.keyword_sets(channel.id).await?;
         let mut rules = Self::build(channel, &sets)?;
         let owner = rules.channel.id.to_string();
-        let responses = store
-            .translations_of(KEYWORD_RESPONSE, &owner)
-            .await?;
+        let responses = store.translations_of(KEYWORD_RESPONSE, &owner).await?;
         apply_keyword_translations(&mut rules.keywords, &responses);
         let replies = store.translations_of(AUTO_REPLY, &owner).await?;
         apply_reply_translations(&mut rules.behaviour.auto_replies, &replies);
@@ -401,7 +399,10 @@ pub fn apply_keyword_translations(config: &mut KeywordConfig, rows: &[parley_sto
 }
 
 /// The automatic reply called `name` in the settings.
-pub fn reply_slot<'a>(replies: &'a mut AutoReplies, name: &str) -> Option<&'a mut Option<Localized>> {
+pub fn reply_slot<'a>(
+    replies: &'a mut AutoReplies,
+    name: &str,
+) -> Option<&'a mut Option<Localized>> {
     Some(match name {
         "acknowledgment" => &mut replies.acknowledgment,
         "start_conversation" => &mut replies.start_conversation,
@@ -431,7 +432,10 @@ pub fn apply_reply_translations(replies: &mut AutoReplies, rows: &[parley_store:
 
 /// The channel's behaviour with translated automatic replies, for the paths that read the
 /// behaviour without the keyword rules.
-pub async fn translated_behaviour(store: &Store, channel: &Channel) -> Result<ChannelBehaviour, RulesError> {
+pub async fn translated_behaviour(
+    store: &Store,
+    channel: &Channel,
+) -> Result<ChannelBehaviour, RulesError> {
     let mut behaviour = behaviour_of(&channel.settings)?;
     let rows = store
         .translations_of(AUTO_REPLY, &channel.id.to_string())

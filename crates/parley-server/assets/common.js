@@ -147,10 +147,6 @@
   const dateFmt = new Intl.DateTimeFormat(lang, { day: 'numeric', month: 'short', year: 'numeric' });
   const relFmt = new Intl.RelativeTimeFormat(lang, { numeric: 'auto' });
   const numFmt = new Intl.NumberFormat(lang);
-  const unitFmt = (unit) => new Intl.NumberFormat(lang, { style: 'unit', unit, unitDisplay: 'narrow' });
-  const secFmt = unitFmt('second');
-  const minFmt = unitFmt('minute');
-  const hourFmt = unitFmt('hour');
 
   /** A count in the agent's language (1,234 or 1 234). */
   function number(n) {
@@ -172,7 +168,7 @@
     if (Number.isNaN(at)) return '';
     const s = Math.round((at - Date.now()) / 1000);
     const a = Math.abs(s);
-    if (a < 45) return relFmt.format(0, 'second');
+    if (a < 45) return t('common.just_now');
     if (-s >= 86400 * 7) return dateFmt.format(new Date(iso));
     if (a < 5400) return relFmt.format(Math.sign(s) * Math.max(1, Math.round(a / 60)), 'minute');
     if (a < 86400) return relFmt.format(Math.sign(s) * Math.round(a / 3600), 'hour');
@@ -182,11 +178,11 @@
   /** "45 s", "3 min", "2 h 5 min": for ages and countdowns. */
   function duration(ms) {
     const s = Math.max(0, Math.round(ms / 1000));
-    if (s < 60) return secFmt.format(s);
+    if (s < 60) return t('common.seconds', { n: number(s) });
     const m = Math.floor(s / 60);
-    if (m < 60) return minFmt.format(m);
+    if (m < 60) return t('common.minutes', { n: number(m) });
     const hours = Math.floor(m / 60);
-    return hourFmt.format(hours) + (m % 60 ? ' ' + minFmt.format(m % 60) : '');
+    return t('common.hours', { n: number(hours) }) + (m % 60 ? ' ' + t('common.minutes', { n: number(m % 60) }) : '');
   }
 
   function debounce(fn, ms) {

@@ -36,7 +36,7 @@
         h('th', { scope: 'row', text: q.name || '' }),
         h('td', { class: 'num', text: number(waiting.length) }),
         h('td', { class: longest + elapsed > 5 * 60000 && waiting.length ? 'warn' : '', text: waiting.length ? duration(longest + elapsed) : '—' }),
-        h('td', { text: est === null || est === undefined ? t('supervisor.not_enough_data') : duration(est * 60000) }),
+        h('td', { text: est === null || est === undefined ? t('supervisor.not_enough_data') : t('common.minutes', { n: number(est) }) }),
         h('td', null, h('ul', { class: 'waits' }, waiting.map((w) => h('li', {
           'data-testid': 'supervisor-waiting', dataset: { sessionId: w.session_id || '' },
         }, h('span', { class: 'chip', text: duration((Number(w.waiting_ms) || 0) + elapsed) })))))));

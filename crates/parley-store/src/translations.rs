@@ -46,18 +46,22 @@ impl Store {
 
     /// Every translation of one kind (all owners, all languages), for the translators' list.
     pub async fn translations_of_kind(&self, kind: &str) -> Result<Vec<Translation>> {
-        Ok(on_backend!(self, read c => sqlx::query_as::<_, Translation>(
+        Ok(
+            on_backend!(self, read c => sqlx::query_as::<_, Translation>(
             "SELECT * FROM translations WHERE kind = $1 ORDER BY owner_id, key, locale")
-            .bind(kind).fetch_all(c).await)?)
+            .bind(kind).fetch_all(c).await)?,
+        )
     }
 
     /// The translations of one owner's texts of one kind: a channel's keyword responses or
     /// automatic replies, a deployment's labels. Read when a channel's rules are loaded and per
     /// widget load: the primary key's prefix.
     pub async fn translations_of(&self, kind: &str, owner_id: &str) -> Result<Vec<Translation>> {
-        Ok(on_backend!(self, read c => sqlx::query_as::<_, Translation>(
+        Ok(
+            on_backend!(self, read c => sqlx::query_as::<_, Translation>(
             "SELECT * FROM translations WHERE kind = $1 AND owner_id = $2 ORDER BY key, locale")
-            .bind(kind).bind(owner_id).fetch_all(c).await)?)
+            .bind(kind).bind(owner_id).fetch_all(c).await)?,
+        )
     }
 
     /// Writes (or, with an empty text, removes) one translation.

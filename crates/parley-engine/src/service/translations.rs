@@ -96,10 +96,7 @@ pub async fn list(store: &Store, locale: Locale) -> Result<Vec<TranslatableText>
             key: key.to_owned(),
             source_locale: source.0.to_owned(),
             source: source.1.to_owned(),
-            translation: mine
-                .map(String::as_str)
-                .or(existing)
-                .map(str::to_owned),
+            translation: mine.map(String::as_str).or(existing).map(str::to_owned),
             translated: mine.is_some(),
             max_length,
         });
@@ -260,10 +257,7 @@ pub async fn write(
             let known = key == "title"
                 || key == "greeting"
                 || key.strip_prefix("prechat.").is_some_and(|name| {
-                    d.prechat
-                        .fields
-                        .iter()
-                        .any(|f| f.name == name && !f.hidden)
+                    d.prechat.fields.iter().any(|f| f.name == name && !f.hidden)
                 });
             if !known {
                 return Err(ServiceError::Invalid(format!(

@@ -21,9 +21,9 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::auth::hash_token;
 use crate::console::pages::render_login;
-use parley_core::i18n::Locale;
 use crate::console::session::ConsoleSession;
 use crate::error::ApiError;
+use parley_core::i18n::Locale;
 
 pub const COOKIE_NAME: &str = "parley_console";
 /// How long a console stays signed in without signing in again.

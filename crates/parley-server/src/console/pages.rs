@@ -239,13 +239,16 @@ fn catalogue_json(locale: parley_core::i18n::Locale) -> &'static str {
         Locale::En => &EN,
         Locale::Fr => &FR,
     };
-    cell.get_or_init(|| {
-        serde_json::to_string(parley_core::i18n::catalogue(locale))
-            .unwrap_or_else(|_| "{}".to_owned())
-            .replace('<', "\\u003c")
-            .replace('>', "\\u003e")
-            .replace('&', "\\u0026")
-    })
+    cell.get_or_init(|| script_json(parley_core::i18n::catalogue(locale)))
+}
+
+/// `value` as JSON that cannot end the `<script>` element it sits in, nor open a comment.
+fn script_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value)
+        .unwrap_or_else(|_| "{}".to_owned())
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 fn html_headers(response: &mut Response) {
@@ -584,6 +587,23 @@ mod tests {
         let env = environment();
         for (name, _) in TEMPLATES {
             env.get_template(name).unwrap();
+        }
+    }
+
+    #[test]
+    fn catalogue_json_cannot_end_its_script() {
+        let map: HashMap<&str, &str> =
+            [("x.y", "a </script><script>alert(1)</script> & <!-- b")].into();
+        let json = script_json(&map);
+        assert!(
+            !json.contains('<') && !json.contains('>') && !json.contains('&'),
+            "{json}"
+        );
+        let back: HashMap<String, String> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["x.y"], map["x.y"]);
+        for locale in parley_core::i18n::Locale::ALL {
+            let json = catalogue_json(*locale);
+            assert!(!json.contains("</"), "{json}");
         }
     }
 
