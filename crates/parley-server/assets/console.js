@@ -1337,7 +1337,7 @@
     for (const ev of (user.consent_history || []).slice().reverse()) {
       history.appendChild(h('li', null,
         h('strong', { text: CONSENT_NAMES[ev.to_status] || ev.to_status }),
-        h('span', { class: 'muted small', text: ' · ' + [ev.source, ev.reason, when(ev.at)].filter(Boolean).join(' · ') })));
+        h('span', { class: 'muted small', text: ' · ' + [named('consent_source', ev.source), ev.reason, when(ev.at)].filter(Boolean).join(' · ') })));
     }
     $('opt-out').disabled = user.consent_status === 'OptedOut';
 
