@@ -21,7 +21,9 @@
 
   async function save(item, input) {
     const text = input.value.trim();
-    if (text === (item.translation || '')) return;
+    // Enter saves, and so does leaving the field: one write per text.
+    if (text === (item.translation || '') || input.dataset.saving === text) return;
+    input.dataset.saving = text;
     input.disabled = true;
     try {
       const locale = $('tr-locale').value;
@@ -33,6 +35,7 @@
     } catch (err) {
       showError(t('translations.save_failed'), err);
     } finally {
+      delete input.dataset.saving;
       input.disabled = false;
     }
   }

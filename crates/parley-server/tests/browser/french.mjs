@@ -14,6 +14,8 @@ import { args, credentials, message, needs, Scenario, signIn, simulatorInbound, 
 
 const config = {
   agent: credentials(args.agent, 'AGENT_EMAIL', 'AGENT_PASSWORD'),
+  // Optional: an admin (who holds `translate`) for the Translations page.
+  admin: credentials(args.admin, 'ADMIN_EMAIL', 'ADMIN_PASSWORD'),
   channel: args.channel || process.env.SIM_CHANNEL || 'Demo SMS',
   customer: args.customer || '+1514555' + String(1000 + Math.floor(Math.random() * 8999)),
 };
@@ -43,6 +45,12 @@ function readable() {
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
     const parent = n.parentElement;
     if (!parent || parent.closest('script, style')) continue;
+    // Stored data (a case's subject, written once in its channel's language) is marked
+    // translate="no", and text marked as another language (a translation's source) is meant to be
+    // read as it is.
+    if (parent.closest('[translate="no"]')) continue;
+    const marked = parent.closest('[lang]');
+    if (marked && marked !== document.documentElement && marked.lang !== document.documentElement.lang) continue;
     const text = n.textContent.trim();
     if (!text) continue;
     if (parent.closest('option') || seen(parent)) out.push({ where: parent.tagName.toLowerCase() + (parent.id ? '#' + parent.id : ''), text });
@@ -162,6 +170,28 @@ async function main() {
     await p.waitForSelector('[data-testid="session-status"][data-status="ended"]');
     await checkFrench(p, en, 'ended');
     await scenario.shot('fr-console-ended', p);
+  });
+
+  if (!config.admin) return;
+  const a = await scenario.page('admin');
+  await at('an admin opens Translations in French and translates a keyword response', async () => {
+    await signIn(a, config.admin);
+    await Promise.all([a.waitForEvent('load'), a.selectOption('[data-testid="locale"]', 'fr')]);
+    await a.waitForSelector('html[lang="fr"]');
+    await a.goto(url + '/console/translations');
+    const row = a.locator('[data-testid="translation-row"][data-kind="keyword_response"][data-missing="true"]').first();
+    await row.waitFor();
+    await checkFrench(a, en, 'translations');
+    await a.check('[data-testid="translations-missing"]');
+    await row.locator('[data-testid="translation-text"]').fill('Merci! Vous recevrez nos messages.');
+    await Promise.all([
+      a.waitForResponse((r) => r.url().includes('/api/v1/translations/keyword_response/') && r.request().method() === 'PUT' && r.ok()),
+      row.locator('[data-testid="translation-text"]').press('Enter'),
+    ]);
+    await a.uncheck('[data-testid="translations-missing"]');
+    await a.waitForSelector('[data-testid="translation-row"][data-missing="false"]');
+    await checkFrench(a, en, 'translated');
+    await scenario.shot('fr-translations', a);
   });
 }
 

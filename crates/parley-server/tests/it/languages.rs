@@ -591,6 +591,13 @@ async fn french_console_in_a_real_browser(b: TestBackend) {
             crate::console::PASSWORD,
         )
         .await;
+    let admin = desk
+        .app
+        .agent_with_password(
+            &build::agent_spec("Ada", AgentRole::Admin, 3, vec![desk.queue.id]),
+            crate::console::PASSWORD,
+        )
+        .await;
     let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
         || {
             std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -607,6 +614,11 @@ async fn french_console_in_a_real_browser(b: TestBackend) {
         .arg(format!(
             "--agent={}:{}",
             agent.email,
+            crate::console::PASSWORD
+        ))
+        .arg(format!(
+            "--admin={}:{}",
+            admin.email,
             crate::console::PASSWORD
         ))
         .arg(format!("--channel={}", desk.channel.name))
@@ -630,6 +642,15 @@ async fn french_console_in_a_real_browser(b: TestBackend) {
     );
     let me = desk.app.db.store.agent(agent.id).await.unwrap();
     assert_eq!(me.locale, Locale::Fr);
+    let written = desk
+        .app
+        .db
+        .store
+        .translations_of("keyword_response", &desk.channel.id.to_string())
+        .await
+        .unwrap();
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert_eq!(written[0].text, "Merci! Vous recevrez nos messages.");
 }
 
 parley_store::on_both_backends!(
