@@ -46,6 +46,19 @@
 
   const kindName = (k) => named('kind', k);
   /**
+   * A consent change's reason in the agent's language. The server stores the reason as words
+   * (parley_core::consent::ChangeReason's Display): its two fixed forms are read back here; a note
+   * someone wrote stays as written.
+   */
+  const KEYWORD_LISTS = { 'opt-out': 'opt_out', 'opt-in': 'opt_in', 'double opt-in': 'double_opt_in', help: 'help', custom: 'custom' };
+  function consentReason(reason) {
+    if (!reason) return '';
+    if (reason === 'first inbound message on an implicit opt-in channel') return P.t('console.consent_reason_first_inbound');
+    const m = /^(opt-out|opt-in|double opt-in|help|custom) keyword (\S+) \(([^)]+)\)$/.exec(reason);
+    if (!m) return reason;
+    return P.t('console.consent_reason_keyword', { list: P.t('console.keyword_list_' + KEYWORD_LISTS[m[1]]), keyword: m[2], language: m[3] });
+  }
+  /**
    * What to call the customer: their profile name; for the open web session's visitor, the name
    * they gave in the pre-chat form; a verified visitor's user id; an anonymous visitor as
    * "Visitor" and the end of their id (the full id is in the side panel).
@@ -1337,7 +1350,7 @@
     for (const ev of (user.consent_history || []).slice().reverse()) {
       history.appendChild(h('li', null,
         h('strong', { text: CONSENT_NAMES[ev.to_status] || ev.to_status }),
-        h('span', { class: 'muted small', text: ' · ' + [named('consent_source', ev.source), ev.reason, when(ev.at)].filter(Boolean).join(' · ') })));
+        h('span', { class: 'muted small', text: ' · ' + [named('consent_source', ev.source), consentReason(ev.reason), when(ev.at)].filter(Boolean).join(' · ') })));
     }
     $('opt-out').disabled = user.consent_status === 'OptedOut';
 
