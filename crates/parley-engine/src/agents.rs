@@ -339,7 +339,8 @@ impl AgentDesk {
         now: Timestamp,
     ) -> Result<()> {
         let channel = self.store.channel(session.channel_id).await?;
-        let Ok(behaviour) = behaviour_of(&channel.settings) else {
+        let Ok(behaviour) = crate::channel_rules::translated_behaviour(&self.store, &channel).await
+        else {
             return Ok(());
         };
         let chosen = which(&behaviour.auto_replies);

@@ -1312,7 +1312,17 @@ impl Inbound {
                 id: case_id,
                 contact_id,
                 channel_id: channel.id,
-                subject: format!("Help request on {}", channel.name),
+                // Written by Parley for the agents: in the channel's default language.
+                subject: parley_core::i18n::format(
+                    rules
+                        .keywords
+                        .default_language
+                        .primary()
+                        .parse()
+                        .unwrap_or(parley_core::i18n::Locale::En),
+                    "auto.case_subject",
+                    &[("channel", channel.name.as_str())],
+                ),
             });
             session.case_id = Some(case_id);
         }

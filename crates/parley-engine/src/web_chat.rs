@@ -425,7 +425,9 @@ fn agent_of(s: &Session) -> Option<Uuid> {
 /// The web channel's business hours now (routing's `BusinessHours`).
 pub async fn hours(engine: &Engine, deployment: &WebDeployment) -> Result<Hours> {
     let channel = engine.store.channel(deployment.channel_id).await?;
-    let behaviour = crate::channel_rules::behaviour_of(&channel.settings).unwrap_or_default();
+    let behaviour = crate::channel_rules::translated_behaviour(&engine.store, &channel)
+        .await
+        .unwrap_or_default();
     let open = behaviour
         .business_hours
         .as_ref()

@@ -719,8 +719,22 @@ pub async fn config(
     Extension(caller): Extension<WidgetCaller>,
     ApiQuery(query): ApiQuery<ConfigQuery>,
 ) -> Result<axum::Json<WidgetConfig>, WidgetError> {
-    let d = &caller.deployment;
-    let locale = labels_locale(query.language.as_deref(), &d.language);
+    let locale = labels_locale(query.language.as_deref(), &caller.deployment.language);
+    // Translators' texts for the widget's language over the configured ones (WEB-06).
+    let mut translated = (*caller.deployment).clone();
+    let rows = state
+        .store
+        .translations_of(
+            parley_engine::service::translations::WIDGET_LABEL,
+            &translated.id.to_string(),
+        )
+        .await?;
+    parley_engine::service::translations::apply_widget_labels(
+        &mut translated,
+        &rows,
+        locale.as_str(),
+    );
+    let d = &translated;
     let hours = web_chat::hours(&state.engine, d).await?;
     let to_value = |v: serde_json::Result<serde_json::Value>| v.unwrap_or(serde_json::Value::Null);
     Ok(axum::Json(WidgetConfig {

@@ -40,7 +40,9 @@ mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
+mod translations;
 pub use tokens::{LAST_USED_GRANULARITY_MS, NewApiToken};
+pub use translations::{Translation, TranslationKey};
 mod twilio;
 mod web;
 pub use web::{JwksCache, StoredJwk};

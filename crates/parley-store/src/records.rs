@@ -2,6 +2,7 @@
 //! version does not know is a `Corrupt` error, never a panic.
 
 use parley_core::Timestamp;
+use parley_core::i18n::Locale;
 use parley_core::model::{
     Actor, AgentRole, CaseStatus, ChannelKind, ConsentLevel, ConsentSource, ConsentStatus,
     Direction, EntryStatus, JobState, NumberType, OwnerKind, Presence, Provider, RoutingModel,
@@ -281,6 +282,9 @@ pub struct Agent {
     pub capacity: i64,
     #[sqlx(try_from = "String")]
     pub presence: Presence,
+    /// The console language the agent chose.
+    #[sqlx(try_from = "String")]
+    pub locale: Locale,
     #[serde(skip)]
     pub password_hash: Option<String>,
     #[sqlx(try_from = "i64")]

@@ -27,6 +27,7 @@ pub mod sms_processes;
 pub mod subscriptions;
 pub mod templates;
 pub mod tokens;
+pub mod translations;
 pub mod twilio;
 pub mod web;
 

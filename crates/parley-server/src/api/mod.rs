@@ -22,6 +22,7 @@ pub mod routing_rules;
 pub mod subscriptions;
 pub mod templates;
 pub mod tokens;
+pub mod translations;
 pub mod twilio_accounts;
 pub mod web_deployments;
 

@@ -104,6 +104,11 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
     },
     Asset {
+        name: "translations.js",
+        body: include_str!("../../assets/translations.js"),
+        content_type: JS,
+    },
+    Asset {
         name: "console.css",
         body: include_str!("../../assets/console.css"),
         content_type: CSS,
@@ -152,6 +157,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("keysets.html", include_str!("../../templates/keysets.html")),
     ("denied.html", include_str!("../../templates/denied.html")),
+    (
+        "translations.html",
+        include_str!("../../templates/translations.html"),
+    ),
 ];
 
 /// Content hashes of the assets, so pages can link `/assets/x.js?v=<hash>` and browsers may keep
@@ -230,13 +239,16 @@ fn catalogue_json(locale: parley_core::i18n::Locale) -> &'static str {
         Locale::En => &EN,
         Locale::Fr => &FR,
     };
-    cell.get_or_init(|| {
-        serde_json::to_string(parley_core::i18n::catalogue(locale))
-            .unwrap_or_else(|_| "{}".to_owned())
-            .replace('<', "\\u003c")
-            .replace('>', "\\u003e")
-            .replace('&', "\\u0026")
-    })
+    cell.get_or_init(|| script_json(parley_core::i18n::catalogue(locale)))
+}
+
+/// `value` as JSON that cannot end the `<script>` element it sits in, nor open a comment.
+fn script_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value)
+        .unwrap_or_else(|_| "{}".to_owned())
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 fn html_headers(response: &mut Response) {
@@ -288,6 +300,8 @@ fn signed_in_context(session: &ConsoleSession, page: &str) -> minijinja::Value {
     let role = session.agent.role;
     context! {
         page => page,
+        locale => session.agent.locale.as_str(),
+        locales => parley_core::i18n::Locale::ALL.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
         csrf_token => session.csrf_token.clone(),
         agent_id => session.agent.id.to_string(),
         agent_name => session.agent.name.clone(),
@@ -297,17 +311,22 @@ fn signed_in_context(session: &ConsoleSession, page: &str) -> minijinja::Value {
         can_supervise => role.supervises(),
         can_configure => role == AgentRole::Admin,
         can_campaign => sends_campaigns(role),
+        can_translate => translates(role),
     }
 }
 
 /// The login form. The backend's login handler calls this for `GET /console/login` and to show a
-/// failed attempt again (`error` is one generic sentence; `email` is what was typed). The answer is
-/// `200`; the caller sets another status (401, 429) when it needs one.
-pub fn render_login(error: Option<&str>, email: &str) -> Response {
+/// failed attempt again (`error` is the catalogue key of one generic sentence; `email` is what was
+/// typed). The answer is `200`; the caller sets another status (401, 429) when it needs one.
+pub fn render_login(
+    locale: parley_core::i18n::Locale,
+    error: Option<&str>,
+    email: &str,
+) -> Response {
     render(
         StatusCode::OK,
         "login.html",
-        context! { page => "login", error => error, email => email },
+        context! { page => "login", locale => locale.as_str(), error => error, email => email },
     )
 }
 
@@ -339,6 +358,24 @@ async fn admin_page(Extension(session): Extension<ConsoleSession>) -> Response {
         StatusCode::OK,
         "admin.html",
         signed_in_context(&session, "admin"),
+    )
+}
+
+/// Whether the agent's permissions include `translate` (the API's check for the texts).
+fn translates(role: AgentRole) -> bool {
+    parley_core::access::PermissionSet::for_role(role.token_role())
+        .contains(parley_core::access::Permission::Translate)
+}
+
+/// Translators write per-language texts; the page needs no configuration rights.
+async fn translations_page(Extension(session): Extension<ConsoleSession>) -> Response {
+    if !translates(session.agent.role) {
+        return denied(&session, "translations");
+    }
+    render(
+        StatusCode::OK,
+        "translations.html",
+        signed_in_context(&session, "translations"),
     )
 }
 
@@ -449,11 +486,12 @@ fn denied(session: &ConsoleSession, page: &str) -> Response {
     )
 }
 
-async fn simulator_page() -> Response {
+async fn simulator_page(headers: HeaderMap) -> Response {
+    let locale = crate::console::auth::browser_locale(&headers);
     render(
         StatusCode::OK,
         "simulator.html",
-        context! { page => "simulator" },
+        context! { page => "simulator", locale => locale.as_str() },
     )
 }
 
@@ -526,6 +564,7 @@ pub fn signed_in_routes() -> Router<AppState> {
         .route("/console/api-tokens", get(api_tokens_page))
         .route("/console/admin/web-deployments", get(web_deployments_page))
         .route("/console/admin/keysets", get(keysets_page))
+        .route("/console/translations", get(translations_page))
 }
 
 /// `GET /assets/{name}`: needs no session (the login page uses the stylesheet).
@@ -552,8 +591,29 @@ mod tests {
     }
 
     #[test]
+    fn catalogue_json_cannot_end_its_script() {
+        let map: HashMap<&str, &str> =
+            [("x.y", "a </script><script>alert(1)</script> & <!-- b")].into();
+        let json = script_json(&map);
+        assert!(
+            !json.contains('<') && !json.contains('>') && !json.contains('&'),
+            "{json}"
+        );
+        let back: HashMap<String, String> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["x.y"], map["x.y"]);
+        for locale in parley_core::i18n::Locale::ALL {
+            let json = catalogue_json(*locale);
+            assert!(!json.contains("</"), "{json}");
+        }
+    }
+
+    #[test]
     fn login_escapes_what_was_typed() {
-        let r = render_login(Some("<b>no</b>"), "\"><script>x()</script>");
+        let r = render_login(
+            parley_core::i18n::Locale::Fr,
+            Some("login.mismatch"),
+            "\"><script>x()</script>",
+        );
         assert_eq!(r.status(), StatusCode::OK);
         let csp = r.headers().get(header::CONTENT_SECURITY_POLICY).unwrap();
         assert!(csp.to_str().unwrap().contains("default-src 'self'"));

@@ -15,6 +15,7 @@ mod flows;
 mod help_content;
 mod inbound;
 mod keyword_sets;
+mod languages;
 mod layers;
 mod media_security;
 mod messages;
