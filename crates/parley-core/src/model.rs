@@ -295,6 +295,9 @@ wire_enum! {
     pub enum Direction: "direction" {
         Inbound = "inbound",
         Outbound = "outbound",
+        /// Something that happened in the session, for the transcript, never sent to anyone:
+        /// the reason a conversation was closed (SE-20).
+        Event = "event",
     }
 }
 

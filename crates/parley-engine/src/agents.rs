@@ -154,10 +154,10 @@ pub struct Overview {
 #[derive(Clone)]
 pub struct AgentDesk {
     compose: Compose,
-    store: Store,
-    clock: Arc<dyn Clock>,
+    pub(crate) store: Store,
+    pub(crate) clock: Arc<dyn Clock>,
     feed: Feed,
-    router: Router,
+    pub(crate) router: Router,
     outbound_wake: Arc<tokio::sync::Notify>,
     flows: crate::flow_runs::FlowCatalog,
     flow_wake: Option<Arc<tokio::sync::Notify>>,
@@ -201,7 +201,7 @@ impl AgentDesk {
         self
     }
 
-    async fn commit(&self, change: &ConsoleChange) -> Result<()> {
+    pub(crate) async fn commit(&self, change: &ConsoleChange) -> Result<()> {
         self.store.commit_console(change, self.clock.now()).await?;
         if !change.events.is_empty() {
             self.feed.written();
@@ -330,7 +330,7 @@ impl AgentDesk {
 
     /// Queues one of the channel's automatic replies (CO-20) into `effects`, in the customer's
     /// language, when the channel has it. `fallback` is an older setting's text for the same.
-    async fn auto_reply(
+    pub(crate) async fn auto_reply(
         &self,
         session: &Session,
         which: fn(&crate::channel_rules::AutoReplies) -> &Option<crate::channel_rules::Localized>,
@@ -1039,7 +1039,7 @@ fn unreachable_flow() -> Result<WorkTarget> {
 
 /// A session transition the rules refused, as the agent should read it: the session moved on
 /// (another agent, a timeout, the customer) since their screen showed it.
-fn refused(e: parley_core::session::SessionError) -> AgentActionError {
+pub(crate) fn refused(e: parley_core::session::SessionError) -> AgentActionError {
     use parley_core::session::SessionError;
     match e {
         SessionError::IllegalTransition { from, .. } => AgentActionError::Conflict(format!(
@@ -1049,7 +1049,7 @@ fn refused(e: parley_core::session::SessionError) -> AgentActionError {
     }
 }
 
-fn guard(session: &Session, row: Session) -> GuardedSession {
+pub(crate) fn guard(session: &Session, row: Session) -> GuardedSession {
     GuardedSession {
         expected_status: session.status,
         expected_updated_at: session.updated_at,
@@ -1061,7 +1061,7 @@ fn apply_row(row: &mut Session, state: &parley_core::session::SessionState) {
     *row = row_of(row, state);
 }
 
-fn session_event(agent_id: Uuid, s: &Session) -> NewConsoleEvent {
+pub(crate) fn session_event(agent_id: Uuid, s: &Session) -> NewConsoleEvent {
     NewConsoleEvent {
         agent_id: Some(agent_id),
         kind: ConsoleEventKind::Session,

@@ -143,7 +143,7 @@
     for (const offer of state.offers) {
       const s = sessionOf(offer);
       const accept = h('button', {
-        type: 'button', class: 'primary small', 'data-testid': 'offer-accept',
+        type: 'button', class: 'primary small', 'data-testid': 'offer-accept', 'data-permission': 'send_receive',
         title: 'Accept (Alt+A for the first offer)', text: 'Accept',
         onclick: () => acceptOffer(s.id, accept),
       });
@@ -348,6 +348,8 @@
       notice.hidden = true;
     }
     for (const id of ['transfer-open', 'inactive', 'end']) $(id).disabled = !state.owned || !open;
+    // Closing the conversation (SE-20): its owner, or a supervisor for anyone's.
+    $('close-open').disabled = !open || !(state.owned || P.can('supervise'));
     $('inactive').hidden = s.status === 'inactive';
     renderWindow();
     renderComposerMode();
@@ -533,6 +535,14 @@
             SESSION_NAMES[e.session_status] || e.session_status,
             when(e.created_at),
           ].filter(Boolean).join(' · ') })));
+      }
+      if (e.direction === 'event') {
+        // A note of the session's history (a close's reason), never a message to anyone.
+        list.appendChild(h('li', { class: 'event', 'data-testid': 'message-event', role: 'note', dataset: { sessionId: e.session_id || '' } },
+          h('span', { text: P.t('conversation.closed_note', { reason: e.body || '' }) }),
+          ' ',
+          h('time', { datetime: e.created_at || '', text: when(e.created_at) })));
+        continue;
       }
       const status = e.status || '';
       const failed = status === 'failed' || status === 'undelivered';
@@ -1120,7 +1130,7 @@
   }
 
   function closePopovers() {
-    for (const [box, opener] of [['transfer-box', 'transfer-open'], ['qt-box', 'qt-open'], ['opt-box', 'opt-open']]) {
+    for (const [box, opener] of [['transfer-box', 'transfer-open'], ['qt-box', 'qt-open'], ['opt-box', 'opt-open'], ['close-box', 'close-open']]) {
       $(box).hidden = true;
       $(opener).setAttribute('aria-expanded', 'false');
     }
@@ -1254,6 +1264,66 @@
     }
   }
 
+  /**
+   * Close Conversation (SE-20): a reason picked from the list or typed, then a confirmation; every
+   * open session of the customer's conversation ends and their next message starts a new one.
+   */
+  function wireCloseConversation() {
+    const T = P.t;
+    const showOther = () => {
+      const other = $('close-reason').value === 'other';
+      $('close-other').hidden = !other;
+      $('close-other-label').hidden = !other;
+      if (other) $('close-other').focus();
+    };
+    $('close-open').addEventListener('click', () => {
+      if (!$('close-box').hidden) {
+        closePopovers();
+        return;
+      }
+      openPopover($('close-box'), $('close-open'), () => {
+        $('close-reason').value = 'resolved';
+        $('close-other').value = '';
+        showOther();
+        $('close-reason').focus();
+      });
+    });
+    $('close-reason').addEventListener('change', showOther);
+    $('close-cancel').addEventListener('click', () => {
+      closePopovers();
+      $('close-open').focus();
+    });
+    $('close-box').addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const picked = $('close-reason').value;
+      const reason = picked === 'other'
+        ? $('close-other').value.trim()
+        : T('conversation.reason_' + picked);
+      if (!reason) {
+        notify(T('conversation.reason_required'), 'error');
+        $('close-other').focus();
+        return;
+      }
+      const id = sessionOf(state.current).id;
+      $('close-confirm').disabled = true;
+      try {
+        await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/close-conversation', { reason });
+        closePopovers();
+        notify(T('conversation.closed'), 'info');
+      } catch (err) {
+        showError(T('conversation.close_failed'), err);
+      } finally {
+        $('close-confirm').disabled = false;
+      }
+      await loadWork();
+      if (state.selectedId === id) {
+        await refreshCurrentSession();
+        renderHeader();
+        refreshTimeline();
+      }
+    });
+  }
+
   function wireActions() {
     $('transfer-open').addEventListener('click', () => {
       if (!$('transfer-box').hidden) {
@@ -1284,6 +1354,7 @@
     });
     $('end-cancel').addEventListener('click', closePopovers);
     $('end-confirm').addEventListener('click', () => sessionAction('end', 'Conversation ended.'));
+    wireCloseConversation();
     $('qt-open').addEventListener('click', toggleQuickText);
     $('messages').addEventListener('click', (ev) => {
       const button = ev.target instanceof Element ? ev.target.closest('.outcome-actions button') : null;
@@ -1889,7 +1960,7 @@
       } else if (ev.code === 'KeyA') {
         ev.preventDefault();
         const first = state.offers[0];
-        if (first) acceptOffer(sessionOf(first).id, null);
+        if (first && P.can('send_receive')) acceptOffer(sessionOf(first).id, null);
       } else if (ev.code === 'KeyQ' && !$('conv').hidden && !$('composer').hidden) {
         ev.preventDefault();
         toggleQuickText();

@@ -288,6 +288,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::tokens::token_routes())
         .merge(api::web_deployments::web_routes())
         .merge(console::visitor::visitor_routes())
+        .merge(api::close_conversation::close_conversation_routes())
         .split_for_parts();
     let api = api.route_layer(middleware::from_fn_with_state(
         state.clone(),

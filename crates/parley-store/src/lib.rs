@@ -14,6 +14,8 @@
 mod access;
 pub mod bulk;
 mod campaigns;
+mod closures;
+pub use closures::ConversationClosure;
 mod config;
 mod console;
 mod conversations;

@@ -10,6 +10,7 @@ pub mod campaigns;
 pub mod cases;
 pub mod channels;
 pub mod contacts;
+pub mod conversations;
 pub mod dead_letters;
 pub mod deliveries;
 pub mod flows;

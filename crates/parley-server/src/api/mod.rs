@@ -5,6 +5,7 @@ pub mod audiences;
 pub mod campaigns;
 pub mod cases;
 pub mod channels;
+pub mod close_conversation;
 pub mod compose;
 pub mod contacts;
 pub mod conversations;

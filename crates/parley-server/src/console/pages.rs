@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use minijinja::{Environment, context};
-use parley_core::model::AgentRole;
+use parley_core::access::{Permission, PermissionSet};
 use sha2::{Digest, Sha256};
 
 /// The policy of every page. `connect-src 'self'` covers fetch and EventSource; images may be
@@ -38,6 +38,11 @@ const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
 const ASSETS: &[Asset] = &[
+    Asset {
+        name: "permissions.js",
+        body: include_str!("../../assets/permissions.js"),
+        content_type: JS,
+    },
     Asset {
         name: "common.js",
         body: include_str!("../../assets/common.js"),
@@ -119,6 +124,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("../../templates/layout.html")),
     ("login.html", include_str!("../../templates/login.html")),
     ("console.html", include_str!("../../templates/console.html")),
+    (
+        "permissions.html",
+        include_str!("../../templates/permissions.html"),
+    ),
     (
         "supervisor.html",
         include_str!("../../templates/supervisor.html"),
@@ -204,6 +213,14 @@ fn environment() -> &'static Environment<'static> {
                 .unwrap_or(parley_core::i18n::Locale::En);
             parley_core::i18n::text(locale, key).to_owned()
         });
+        // `{% if can("end_sessions") %}`: whether the page's agent holds a permission, from the
+        // context's `permissions` (space-separated names, as `<body data-permissions>` carries).
+        env.add_function("can", |state: &minijinja::State, name: &str| -> bool {
+            state
+                .lookup("permissions")
+                .and_then(|v| v.as_str().map(|s| s.split(' ').any(|p| p == name)))
+                .unwrap_or(false)
+        });
         // `{{ catalogue() }}`: the page language's catalogue as JSON for `Parley.t`, safe inside
         // `<script type="application/json">`: `<`, `>` and `&` are escaped so no text can end the
         // element.
@@ -283,9 +300,21 @@ fn render(status: StatusCode, template: &str, ctx: minijinja::Value) -> Response
     response
 }
 
+/// What the signed-in agent may do: the pages, links and buttons follow it; the API checks the
+/// same set on every request anyway.
+fn permissions_of(session: &ConsoleSession) -> PermissionSet {
+    PermissionSet::for_role(session.agent.role.token_role())
+}
+
+fn permits(session: &ConsoleSession, permission: Permission) -> bool {
+    permissions_of(session).contains(permission)
+}
+
 /// What every signed-in page knows about its agent.
 fn signed_in_context(session: &ConsoleSession, page: &str) -> minijinja::Value {
     let role = session.agent.role;
+    let permissions = permissions_of(session);
+    let names: Vec<&str> = permissions.iter().map(Permission::as_str).collect();
     context! {
         page => page,
         csrf_token => session.csrf_token.clone(),
@@ -294,9 +323,7 @@ fn signed_in_context(session: &ConsoleSession, page: &str) -> minijinja::Value {
         agent_email => session.agent.email.clone(),
         agent_role => role.as_str(),
         agent_presence => session.agent.presence.as_str(),
-        can_supervise => role.supervises(),
-        can_configure => role == AgentRole::Admin,
-        can_campaign => sends_campaigns(role),
+        permissions => names.join(" "),
     }
 }
 
@@ -321,7 +348,7 @@ async fn console_page(Extension(session): Extension<ConsoleSession>) -> Response
 
 async fn supervisor_page(Extension(session): Extension<ConsoleSession>) -> Response {
     // The API refuses the overview to other roles anyway; this only spares them an empty page.
-    if !session.agent.role.supervises() {
+    if !permits(&session, Permission::Supervise) {
         return denied(&session, "supervisor");
     }
     render(
@@ -332,7 +359,7 @@ async fn supervisor_page(Extension(session): Extension<ConsoleSession>) -> Respo
 }
 
 async fn admin_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
+    if !permits(&session, Permission::ConfigureMessaging) {
         return denied(&session, "admin");
     }
     render(
@@ -342,13 +369,8 @@ async fn admin_page(Extension(session): Extension<ConsoleSession>) -> Response {
     )
 }
 
-/// The roles that send one-to-many (the API's `Caller::require_campaigns`).
-fn sends_campaigns(role: AgentRole) -> bool {
-    matches!(role, AgentRole::Admin | AgentRole::Broadcaster)
-}
-
 async fn campaigns_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if !sends_campaigns(session.agent.role) {
+    if !permits(&session, Permission::ManageCampaigns) {
         return denied(&session, "campaigns");
     }
     render(
@@ -360,7 +382,7 @@ async fn campaigns_page(Extension(session): Extension<ConsoleSession>) -> Respon
 
 /// Flows are configuration: admins only (the API's `Caller::require_configure` for writes).
 async fn flows_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
+    if !permits(&session, Permission::ManageFlows) {
         return denied(&session, "flows");
     }
     render(
@@ -372,7 +394,7 @@ async fn flows_page(Extension(session): Extension<ConsoleSession>) -> Response {
 
 /// Webhook subscriptions are configuration: admins only, like the API.
 async fn webhooks_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
+    if !permits(&session, Permission::ConfigureMessaging) {
         return denied(&session, "webhooks");
     }
     render(
@@ -384,7 +406,7 @@ async fn webhooks_page(Extension(session): Extension<ConsoleSession>) -> Respons
 
 /// The notification error log (TM-08): configuration's view of what was not sent, admins only.
 async fn notification_errors_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
+    if !permits(&session, Permission::ConfigureMessaging) {
         return denied(&session, "notification-errors");
     }
     render(
@@ -396,7 +418,7 @@ async fn notification_errors_page(Extension(session): Extension<ConsoleSession>)
 
 /// The Twilio-compatible API's accounts are configuration: admins only, like the API.
 async fn twilio_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
+    if !permits(&session, Permission::ConfigureMessaging) {
         return denied(&session, "twilio");
     }
     render(
@@ -408,7 +430,7 @@ async fn twilio_page(Extension(session): Extension<ConsoleSession>) -> Response 
 
 /// API tokens are configuration: admins only, like the API.
 async fn api_tokens_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
+    if !permits(&session, Permission::ManageUsers) {
         return denied(&session, "api-tokens");
     }
     render(
@@ -420,7 +442,7 @@ async fn api_tokens_page(Extension(session): Extension<ConsoleSession>) -> Respo
 
 /// Web chat deployments and keysets are configuration: admins only, like the API.
 async fn web_deployments_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
+    if !permits(&session, Permission::ConfigureMessaging) {
         return denied(&session, "web-deployments");
     }
     render(
@@ -431,13 +453,25 @@ async fn web_deployments_page(Extension(session): Extension<ConsoleSession>) -> 
 }
 
 async fn keysets_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
+    if !permits(&session, Permission::ConfigureMessaging) {
         return denied(&session, "keysets");
     }
     render(
         StatusCode::OK,
         "keysets.html",
         signed_in_context(&session, "keysets"),
+    )
+}
+
+/// Permission sets and agents' grants (issue 18): for whoever manages users.
+async fn permissions_page(Extension(session): Extension<ConsoleSession>) -> Response {
+    if !permits(&session, Permission::ManageUsers) {
+        return denied(&session, "permissions");
+    }
+    render(
+        StatusCode::OK,
+        "permissions.html",
+        signed_in_context(&session, "permissions"),
     )
 }
 
@@ -526,6 +560,7 @@ pub fn signed_in_routes() -> Router<AppState> {
         .route("/console/api-tokens", get(api_tokens_page))
         .route("/console/admin/web-deployments", get(web_deployments_page))
         .route("/console/admin/keysets", get(keysets_page))
+        .route("/console/admin/permissions", get(permissions_page))
 }
 
 /// `GET /assets/{name}`: needs no session (the login page uses the stylesheet).
