@@ -12,6 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::channel_rules::behaviour_of;
 use crate::agents::{AgentActionError, AgentDesk, guard, refused, session_event};
 use crate::session_rows::{row_of, state_of};
 
@@ -67,7 +68,11 @@ pub async fn close_conversation(
         let t = close_session(&state_of(session), now, actor).map_err(refused)?;
         let row = row_of(session, &t.state);
         // The customer hears what an End would tell them (the channel's End Conversation reply).
-        desk.auto_reply(session, |a| &a.end_conversation, None, &mut effects, now)
+        let channel = desk.store.channel(session.channel_id).await?;
+        let older = behaviour_of(&channel.settings)
+            .ok()
+            .and_then(|b| b.end_conversation_reply);
+        desk.auto_reply(session, |a| &a.end_conversation, older, &mut effects, now)
             .await?;
         if let Some(agent) = by.agent_id {
             change.events.push(session_event(agent, &row));

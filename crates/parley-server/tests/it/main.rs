@@ -4,6 +4,7 @@
 mod admin_api;
 mod api;
 mod bad_input;
+mod close_conversation;
 mod browser;
 mod campaigns;
 mod channel_settings;
