@@ -22,6 +22,7 @@ mod meta;
 mod notifications;
 mod ops;
 mod pages;
+mod permissions;
 mod processes;
 mod services;
 mod sign_in_limits;
