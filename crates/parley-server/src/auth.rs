@@ -38,27 +38,16 @@ impl Caller {
     }
 
     pub fn require_configure(&self) -> Result<(), ApiError> {
-        if self.role.can_configure() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("change the workspace configuration"))
-        }
+        self.require(Permission::ConfigureMessaging)
     }
 
-    /// Campaigns, segments and lists: the roles that send one-to-many (admin and broadcaster).
-    /// Supervisors and agents see none of it: an audience is a list of customers picked for
-    /// marketing, not a conversation they work on.
     pub fn require_campaigns(&self) -> Result<(), ApiError> {
-        if matches!(self.role, TokenRole::Admin | TokenRole::Broadcaster) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("read or send campaigns"))
-        }
+        self.require(Permission::ManageCampaigns)
     }
 
     /// The sessions this caller may read (`parley_core::access`).
     pub fn session_scope(&self) -> SessionScope {
-        session_scope(self.role, self.agent_id)
+        session_scope(self.permissions, self.agent_id)
     }
 
     /// Refuses a session the caller may not read with 404, as if it did not exist: an agent
@@ -133,13 +122,12 @@ impl Caller {
         }
     }
 
+    /// Reading conversations and customer records at all: one's queues' or everyone's.
     pub fn require_conversations(&self) -> Result<(), ApiError> {
-        if self.role.can_read_conversations() {
+        if self.permissions.contains(Permission::ViewAllConversations) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(
-                "read conversations or customer records",
-            ))
+            self.require(Permission::ViewQueueConversations)
         }
     }
 }
@@ -176,11 +164,17 @@ pub async fn require_token(
                 "missing or wrong X-CSRF-Token header",
             ));
         }
+        // Read at every request, like the session itself: a grant or a role's set changed by an
+        // admin applies at the agent's next request.
+        let permissions = state
+            .store
+            .agent_permissions(session.agent.id, session.agent.role)
+            .await?;
         req.extensions_mut().insert(Caller {
             token_id: Uuid::nil(),
             role: session.agent.role.token_role(),
             agent_id: Some(session.agent.id),
-            permissions: PermissionSet::for_role(session.agent.role.token_role()),
+            permissions,
         });
         req.extensions_mut().insert(session);
         return Ok(next.run(req).await);
@@ -210,11 +204,15 @@ pub async fn require_token(
     {
         parley_engine::service::tokens::record_token_use(&state.store, found.id, now).await?;
     }
+    let permissions = state
+        .store
+        .token_permissions(found.role, found.permission_set_id, found.agent_id)
+        .await?;
     req.extensions_mut().insert(Caller {
         token_id: found.id,
         role: found.role,
         agent_id: found.agent_id,
-        permissions: PermissionSet::for_role(found.role),
+        permissions,
     });
     Ok(next.run(req).await)
 }

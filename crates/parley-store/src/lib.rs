@@ -32,6 +32,8 @@ mod notify;
 pub mod outbox;
 mod outgoing;
 mod outreach;
+mod permissions;
+pub use permissions::{LAST_MANAGER, StoredPermissionSet, builtin_permission_set_id};
 mod processes;
 mod quick_texts;
 mod records;

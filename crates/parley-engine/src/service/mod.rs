@@ -17,6 +17,7 @@ pub mod flows;
 pub mod keyword_sets;
 pub mod messaging_users;
 pub mod notifications;
+pub mod permissions;
 pub mod queues;
 pub mod quick_texts;
 pub mod routing_rules;

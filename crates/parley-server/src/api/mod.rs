@@ -16,6 +16,7 @@ pub mod messages;
 pub mod messaging_users;
 pub mod notifications;
 pub mod people;
+pub mod permissions;
 pub mod processes;
 pub mod queues;
 pub mod quick_texts;

@@ -142,7 +142,7 @@ pub async fn create_agent(
     ApiJson(input): ApiJson<AgentInput>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
     caller.require_configure()?;
-    let a = agents::create(&state.store, &input, state.clock.now()).await?;
+    let a = agents::create(&state.store, caller.permissions, &input, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(a.into())))
 }
 
@@ -175,7 +175,14 @@ pub async fn update_agent(
     ApiJson(input): ApiJson<AgentInput>,
 ) -> Result<Json<AgentView>, ApiError> {
     caller.require_configure()?;
-    let a = agents::update(&state.store, id, &input, state.clock.now()).await?;
+    let a = agents::update(
+        &state.store,
+        caller.permissions,
+        id,
+        &input,
+        state.clock.now(),
+    )
+    .await?;
     Ok(Json(a.into()))
 }
 

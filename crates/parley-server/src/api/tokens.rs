@@ -35,6 +35,9 @@ pub struct ApiTokenView {
     pub role: String,
     /// The agent an agent-role token acts as.
     pub agent_id: Option<Uuid>,
+    /// The permission set the token is limited to: it holds its role's set intersected with this
+    /// one (and, acting as an agent, with the agent's permissions).
+    pub permission_set_id: Option<Uuid>,
     pub created_at: String,
     /// Written at most once a minute.
     pub last_used_at: Option<String>,
@@ -50,6 +53,7 @@ impl From<&ApiToken> for ApiTokenView {
             name: t.name.clone(),
             role: t.role.as_str().to_owned(),
             agent_id: t.agent_id,
+            permission_set_id: t.permission_set_id,
             created_at: time(t.created_at),
             last_used_at: at(t.last_used_at),
             expires_at: at(t.expires_at),
@@ -80,6 +84,10 @@ pub struct ApiTokenInput {
     /// How long the token lasts: `30d`, `12h`, `90m`, `3600s`; absent, until revoked.
     #[serde(default)]
     pub expires_in: Option<String>,
+    /// Limits the token to this permission set (within its role's): the one who issues it must
+    /// hold what it grants.
+    #[serde(default)]
+    pub permission_set_id: Option<Uuid>,
 }
 
 #[utoipa::path(get, path = "/api/v1/api-tokens", tag = "api-tokens",
@@ -115,8 +123,9 @@ pub async fn create_api_token(
         .map_err(|e| ApiError::invalid(format!("expires_in: {e}")))?
         .map(|d| now.plus(d));
     let (token, hash) = generate_token();
-    let created = parley_engine::service::tokens::issue_api_token(
+    let created = parley_engine::service::tokens::issue_api_token_by(
         &state.store,
+        caller.permissions,
         &NewApiToken {
             name: &input.name,
             role,
@@ -124,6 +133,7 @@ pub async fn create_api_token(
             expires_at,
             agent_id: input.agent_id,
         },
+        input.permission_set_id,
         now,
     )
     .await?;

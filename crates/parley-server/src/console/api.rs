@@ -54,18 +54,39 @@ fn supervisor(agent: &Agent) -> Result<(), ApiError> {
 }
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "console",
-    responses((status = 200, description = "The signed-in agent, their load and permissions")))]
+    extensions(("x-permission" = json!("signed_in"))),
+    responses((status = 200, description = "Who is calling: `id`, `name`, `email`, `role`, `locale` \
+        and `permissions` (names); for a signed-in agent or an agent's token also `agent` and `load`")))]
 pub async fn me(
     State(state): State<AppState>,
-    session: Option<Extension<ConsoleSession>>,
+    Extension(caller): Extension<crate::auth::Caller>,
 ) -> Result<Response, ApiError> {
-    let agent = agent(session)?;
-    let agent = state.store.agent(agent.id).await?;
+    let permissions: Vec<&str> = caller.permissions.iter().map(|p| p.as_str()).collect();
+    let Some(agent_id) = caller.agent_id else {
+        // A token of no agent: it is itself the caller.
+        let token = state.store.api_token(caller.token_id).await?;
+        return Ok(Json(json!({
+            "id": null,
+            "name": token.name,
+            "email": null,
+            "role": caller.role.as_str(),
+            "locale": "en",
+            "token_id": token.id,
+            "permissions": permissions,
+        }))
+        .into_response());
+    };
+    let agent = state.store.agent(agent_id).await?;
     let loads = parley_engine::routing::agent_loads(&state.store).await?;
     Ok(Json(json!({
+        "id": agent.id,
+        "name": agent.name,
+        "email": agent.email,
+        "role": caller.role.as_str(),
+        "locale": "en",
+        "permissions": permissions,
         "agent": agent,
         "load": loads.get(&agent.id).copied().unwrap_or(0),
-        "permissions": agent.role.permissions(),
     }))
     .into_response())
 }

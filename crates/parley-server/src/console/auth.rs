@@ -264,9 +264,17 @@ pub async fn console_session(
         .store
         .console_login(&hash_token(&token), state.clock.now())
         .await?;
-    Ok(login.map(|l| ConsoleSession {
+    let Some(l) = login else {
+        return Ok(None);
+    };
+    let permissions = state
+        .store
+        .agent_permissions(l.agent.id, l.agent.role)
+        .await?;
+    Ok(Some(ConsoleSession {
         agent: l.agent,
         csrf_token: l.csrf_token,
+        permissions,
     }))
 }
 

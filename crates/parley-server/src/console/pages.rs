@@ -303,7 +303,7 @@ fn render(status: StatusCode, template: &str, ctx: minijinja::Value) -> Response
 /// What the signed-in agent may do: the pages, links and buttons follow it; the API checks the
 /// same set on every request anyway.
 fn permissions_of(session: &ConsoleSession) -> PermissionSet {
-    PermissionSet::for_role(session.agent.role.token_role())
+    session.permissions
 }
 
 fn permits(session: &ConsoleSession, permission: Permission) -> bool {

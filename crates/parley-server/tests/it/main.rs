@@ -23,6 +23,7 @@ mod meta;
 mod notifications;
 mod ops;
 mod pages;
+mod permissions;
 mod processes;
 mod services;
 mod sign_in_limits;
