@@ -74,7 +74,10 @@ mod tests {
         assert_eq!(close_reason("a\tb").unwrap(), "a b");
         assert_eq!(close_reason(" \n "), Err(ReasonError::Empty));
         assert_eq!(
-            close_reason(&"é".repeat(MAX_REASON_CHARS)).unwrap().chars().count(),
+            close_reason(&"é".repeat(MAX_REASON_CHARS))
+                .unwrap()
+                .chars()
+                .count(),
             MAX_REASON_CHARS
         );
         assert_eq!(

@@ -29,11 +29,7 @@ macro_rules! area {
 }
 
 /// Every area's file. Add a line for a new area (one line each, so parallel work merges cleanly).
-const FILES: &[(&str, [&str; 2])] = &[
-    area!("common"),
-    area!("conversation"),
-    area!("permissions"),
-];
+const FILES: &[(&str, [&str; 2])] = &[area!("common"), area!("conversation"), area!("permissions")];
 
 type Table = HashMap<&'static str, &'static str>;
 

@@ -1207,7 +1207,10 @@ impl Inbound {
             // starts a new one.
             let mut latest: HashMap<Uuid, Option<Uuid>> = HashMap::new();
             for c in conversations {
-                latest.insert(c.messaging_user_id, (!c.closed).then_some(c.conversation_id));
+                latest.insert(
+                    c.messaging_user_id,
+                    (!c.closed).then_some(c.conversation_id),
+                );
             }
             let found: std::collections::HashSet<String> =
                 users.iter().map(|u| u.platform_key.clone()).collect();

@@ -49,6 +49,8 @@
       const updated = await api('PUT', '/api/v1/permission-sets/' + encodeURIComponent(set.id), body);
       Object.assign(set, updated);
       notify(t('permissions.saved', { name: setLabel(set) }), 'info');
+      // What each agent may do follows the sets they hold.
+      loadAgents();
     } catch (e) {
       showError(t('permissions.save_failed'), e);
     }
@@ -109,7 +111,7 @@
       return;
     }
     const head = h('tr', {}, h('th', { scope: 'col', text: t('permissions.permission') }), ...sets.map(setHead));
-    const rows = permissions.map((p) => h('tr', { dataset: { permission: p.name } },
+    const rows = permissions.map((p) => h('tr', { dataset: { perm: p.name } },
       h('th', { scope: 'row' },
         h('div', { class: 'perm-name', text: p.name }),
         h('div', { class: 'perm-desc', text: describe(p) })),
@@ -117,7 +119,7 @@
         const box = h('input', {
           type: 'checkbox', 'data-testid': 'perm-check',
           'aria-label': t('permissions.check_label', { permission: p.name, set: setLabel(set) }),
-          dataset: { setId: set.id, permission: p.name },
+          dataset: { setId: set.id, perm: p.name },
         });
         box.checked = (set.permissions || []).includes(p.name);
         box.addEventListener('change', () => {
@@ -129,7 +131,7 @@
             box.checked = (set.permissions || []).includes(p.name);
           });
         });
-        return h('td', { class: 'check' }, box);
+        return h('td', { class: 'perm-cell' }, box);
       })));
     box.append(h('div', { class: 'table-scroll' },
       h('table', { class: 'perm-table', 'data-testid': 'perm-table' }, h('thead', {}, head), h('tbody', {}, ...rows))));

@@ -41,8 +41,10 @@ impl Store {
         &self,
         conversation_id: Uuid,
     ) -> Result<Option<ConversationClosure>> {
-        Ok(on_backend!(self, read c => sqlx::query_as::<_, ConversationClosure>(
+        Ok(
+            on_backend!(self, read c => sqlx::query_as::<_, ConversationClosure>(
             "SELECT * FROM conversation_closures WHERE conversation_id = $1")
-            .bind(conversation_id).fetch_optional(c).await)?)
+            .bind(conversation_id).fetch_optional(c).await)?,
+        )
     }
 }

@@ -381,14 +381,13 @@ impl Store {
                 for id in chunk { q = q.bind(id); }
                 q.fetch_all(c).await
             })?;
-            conversations.extend(
-                rows.into_iter()
-                    .map(|(messaging_user_id, conversation_id, closed)| UserConversation {
-                        messaging_user_id,
-                        conversation_id,
-                        closed,
-                    }),
-            );
+            conversations.extend(rows.into_iter().map(
+                |(messaging_user_id, conversation_id, closed)| UserConversation {
+                    messaging_user_id,
+                    conversation_id,
+                    closed,
+                },
+            ));
         }
         Ok((open, conversations))
     }

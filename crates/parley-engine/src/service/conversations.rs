@@ -12,8 +12,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::channel_rules::behaviour_of;
 use crate::agents::{AgentActionError, AgentDesk, guard, refused, session_event};
+use crate::channel_rules::behaviour_of;
 use crate::session_rows::{row_of, state_of};
 
 /// Who closes: a signed-in agent (or an agent-bound token), or a token acting as no agent.
@@ -77,8 +77,7 @@ pub async fn close_conversation(
         if let Some(agent) = by.agent_id {
             change.events.push(session_event(agent, &row));
         }
-        if let Some(owner) = crate::feed::owner_agent(session).filter(|o| Some(*o) != by.agent_id)
-        {
+        if let Some(owner) = crate::feed::owner_agent(session).filter(|o| Some(*o) != by.agent_id) {
             change.events.push(session_event(owner, &row));
         }
         change.work_deletes.push(session.id);

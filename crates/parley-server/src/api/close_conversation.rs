@@ -47,7 +47,10 @@ pub async fn close(
     ApiJson(body): ApiJson<CloseBody>,
 ) -> Result<Json<ConversationClosed>, ApiError> {
     caller.require(Permission::EndSessions)?;
-    let sessions = state.store.sessions_of_conversation(conversation_id).await?;
+    let sessions = state
+        .store
+        .sessions_of_conversation(conversation_id)
+        .await?;
     closing(&state, &caller, conversation_id, &sessions, &body.reason).await
 }
 
@@ -70,7 +73,14 @@ pub async fn close_of_session(
         .store
         .sessions_of_conversation(session.conversation_id)
         .await?;
-    closing(&state, &caller, session.conversation_id, &sessions, &body.reason).await
+    closing(
+        &state,
+        &caller,
+        session.conversation_id,
+        &sessions,
+        &body.reason,
+    )
+    .await
 }
 
 /// Checks the caller may end what the close ends, then closes. A conversation the caller may not

@@ -89,7 +89,7 @@ async function main() {
   });
 
   await stage('the admin takes end_sessions out of the agent role set', async () => {
-    const box = `[data-testid="perm-check"][data-set-id="${sets.agentSet.id}"][data-permission="end_sessions"]`;
+    const box = `[data-testid="perm-check"][data-set-id="${sets.agentSet.id}"][data-perm="end_sessions"]`;
     if (!(await adminPage.isChecked(box))) throw new Error('the agent set should hold end_sessions at first');
     await Promise.all([
       adminPage.waitForResponse((r) => r.url().endsWith('/api/v1/permission-sets/' + sets.agentSet.id) && r.request().method() === 'PUT' && r.ok()),
@@ -104,7 +104,7 @@ async function main() {
       adminPage.press('[data-testid="perm-new-name"]', 'Enter'),
     ]);
     const set = await created.json();
-    const box = `[data-testid="perm-check"][data-set-id="${set.id}"][data-permission="configure_messaging"]`;
+    const box = `[data-testid="perm-check"][data-set-id="${set.id}"][data-perm="configure_messaging"]`;
     await adminPage.waitForSelector(box);
     await Promise.all([
       adminPage.waitForResponse((r) => r.url().endsWith('/api/v1/permission-sets/' + set.id) && r.request().method() === 'PUT' && r.ok()),

@@ -839,7 +839,10 @@ async fn permissions_in_a_real_browser(b: TestBackend) {
     );
     // What the pages did is what the database holds: the grant, and the agent's work still open.
     let store = &d.app.db.store;
-    let effective = store.agent_permissions(rex.id, AgentRole::Agent).await.unwrap();
+    let effective = store
+        .agent_permissions(rex.id, AgentRole::Agent)
+        .await
+        .unwrap();
     use parley_core::access::Permission;
     assert!(effective.contains(Permission::ConfigureMessaging));
     assert!(!effective.contains(Permission::EndSessions));

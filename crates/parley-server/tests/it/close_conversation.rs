@@ -17,7 +17,10 @@ use crate::{TestApp, eventually};
 async fn json_of(r: reqwest::Response) -> (StatusCode, Value) {
     let status = r.status();
     let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 async fn an_agent_closes_and_the_next_message_opens_a_new_conversation(b: TestBackend) {
@@ -170,7 +173,12 @@ async fn every_open_session_closes_at_once_and_permissions_are_checked(b: TestBa
         json!({"reason": "x".repeat(501)}),
         json!({"reason": "ok", "extra": 1}),
     ] {
-        let r = app.req(Method::POST, &path).json(&bad).send().await.unwrap();
+        let r = app
+            .req(Method::POST, &path)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
         let (status, body) = json_of(r).await;
         assert!(
             status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::BAD_REQUEST,
@@ -221,13 +229,20 @@ async fn every_open_session_closes_at_once_and_permissions_are_checked(b: TestBa
         assert_eq!(events[0]["body"], "Spam");
         assert_eq!(events[0]["actor"], "system");
     }
-    let closure = store.conversation_closure(conversation).await.unwrap().unwrap();
+    let closure = store
+        .conversation_closure(conversation)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(closure.reason, "Spam");
     assert_eq!(closure.closed_by_agent, None);
     assert!(closure.closed_by_token.is_some());
     // Both users' latest conversation is closed: neither continues it.
     for s in &sessions {
-        assert_eq!(store.conversation_of(s.messaging_user_id).await.unwrap(), None);
+        assert_eq!(
+            store.conversation_of(s.messaging_user_id).await.unwrap(),
+            None
+        );
     }
     let r = app
         .req(Method::POST, &path)

@@ -4,10 +4,10 @@
 mod admin_api;
 mod api;
 mod bad_input;
-mod close_conversation;
 mod browser;
 mod campaigns;
 mod channel_settings;
+mod close_conversation;
 mod connections;
 mod console;
 mod crm;
