@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use parley_core::access::{Permission, PermissionSet};
 use parley_core::model::{
     Actor, ChannelKind, ConsentSource, ConsentStatus, OwnerKind, Presence, SessionStatus,
 };
@@ -368,9 +369,26 @@ impl AgentDesk {
         Ok(())
     }
 
-    /// Whether the agent may act on (and write into) this session: it is theirs, or they supervise.
-    pub fn may_handle(&self, agent: &Agent, session: &Session) -> Result<()> {
-        if owned_by(session, agent.id) || agent.role.supervises() {
+    /// What a signed-in agent may do: their role's set and the sets granted to them, read at each
+    /// action so a change applies at once.
+    pub async fn permissions_of(&self, agent: &Agent) -> Result<PermissionSet> {
+        Ok(self.store.agent_permissions(agent.id, agent.role).await?)
+    }
+
+    async fn may_handle_as(&self, agent: &Agent, session: &Session) -> Result<()> {
+        let permissions = self.permissions_of(agent).await?;
+        self.may_handle(agent, permissions, session)
+    }
+
+    /// Whether the agent, holding `permissions`, may act on (and write into) this session: it is
+    /// theirs, or they hold `supervise`.
+    pub fn may_handle(
+        &self,
+        agent: &Agent,
+        permissions: PermissionSet,
+        session: &Session,
+    ) -> Result<()> {
+        if owned_by(session, agent.id) || permissions.contains(Permission::Supervise) {
             Ok(())
         } else {
             Err(AgentActionError::Forbidden(
@@ -383,7 +401,7 @@ impl AgentDesk {
     /// (`settings.end_conversation_reply`), if it has one and consent allows it at send time.
     pub async fn end(&self, agent: &Agent, session_id: Uuid) -> Result<Session> {
         let session = self.store.session(session_id).await?;
-        self.may_handle(agent, &session)?;
+        self.may_handle_as(agent, &session).await?;
         self.end_as(session, Actor::Agent, Some(agent.id)).await
     }
 
@@ -433,7 +451,7 @@ impl AgentDesk {
     pub async fn mark_inactive(&self, agent: &Agent, session_id: Uuid) -> Result<Session> {
         let now = self.clock.now();
         let session = self.store.session(session_id).await?;
-        self.may_handle(agent, &session)?;
+        self.may_handle_as(agent, &session).await?;
         let channel = self.store.channel(session.channel_id).await?;
         let policy = behaviour_of(&channel.settings)
             .map(|b| b.session_policy)
@@ -470,7 +488,7 @@ impl AgentDesk {
     ) -> Result<Session> {
         let now = self.clock.now();
         let session = self.store.session(session_id).await?;
-        self.may_handle(agent, &session)?;
+        self.may_handle_as(agent, &session).await?;
         if let TransferTo::Flow(flow_id) = to {
             return self.transfer_to_flow(agent, &session, flow_id, now).await;
         }
@@ -589,7 +607,7 @@ impl AgentDesk {
     /// Everything in the session so far has been read by this agent.
     pub async fn mark_read(&self, agent: &Agent, session_id: Uuid) -> Result<()> {
         let session = self.store.session(session_id).await?;
-        self.may_handle(agent, &session)?;
+        self.may_handle_as(agent, &session).await?;
         if let Some(last) = self.store.last_entry_id(session_id).await? {
             self.commit(&ConsoleChange {
                 reads: vec![ReadMarker {
@@ -610,11 +628,12 @@ impl AgentDesk {
         let now = self.clock.now();
         let user = self.store.messaging_user(messaging_user_id).await?;
         let open = self.store.open_session(user.id).await?;
+        let permissions = self.permissions_of(agent).await?;
         if let Some(s) = &open {
-            self.may_handle(agent, s)?;
-        } else if !agent.role.converses() {
+            self.may_handle(agent, permissions, s)?;
+        } else if !permissions.contains(Permission::SendReceive) {
             return Err(AgentActionError::Forbidden(
-                "opting customers out needs the agent role".into(),
+                "opting customers out needs the send_receive permission".into(),
             ));
         }
         if user.consent_status == Some(ConsentStatus::OptedOut) {
@@ -662,7 +681,7 @@ impl AgentDesk {
         contact_id: Option<Uuid>,
     ) -> Result<Session> {
         let session = self.store.session(session_id).await?;
-        self.may_handle(agent, &session)?;
+        self.may_handle_as(agent, &session).await?;
         let mut row = session.clone();
         if let Some(case_id) = case_id {
             self.store.case(case_id).await?;
@@ -1017,12 +1036,16 @@ impl AgentDesk {
         agent: &Agent,
         query: &str,
     ) -> Result<Vec<(Uuid, String)>> {
+        let permissions = self.store.agents_permissions().await?;
         let agents: Vec<_> = self
             .store
             .agents_with_memberships()
             .await?
             .into_iter()
-            .map(|(a, _, _)| (a.id, a.name, a.role))
+            .map(|(a, _, _)| {
+                let held = permissions.get(&a.id).copied().unwrap_or_default();
+                (a.id, a.name, held)
+            })
             .collect();
         Ok(parley_core::routing::transfer_targets(
             &agents, agent.id, query,

@@ -7,7 +7,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
 use parley_core::access::{Permission, PermissionSet, SessionScope, session_scope};
-use parley_core::model::{AgentRole, TokenRole};
+use parley_core::model::TokenRole;
 use parley_store::Session;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -96,26 +96,26 @@ impl Caller {
     }
 
     /// Whether the caller may write into (send into, resend in) this session: the console's rule
-    /// ([`parley_engine::agents::AgentDesk::may_handle`]) for anyone acting as an agent; admin and
-    /// supervisor tokens write anywhere; an agent-role token without an agent nowhere.
+    /// ([`parley_engine::agents::AgentDesk::may_handle`], with the caller's permissions: their own
+    /// sessions, or any with `supervise`) for anyone acting as an agent; a token of no agent
+    /// writes anywhere with `supervise`, nowhere without.
     pub async fn require_session_write(
         &self,
         state: &AppState,
         session: &Session,
     ) -> Result<(), ApiError> {
-        self.require_conversations()?;
-        match (self.agent_id, self.role) {
-            (Some(agent_id), role) => {
-                let mut agent = state.store.agent(agent_id).await?;
-                // A token acts with its own role, never more than the agent's.
-                if role == TokenRole::Agent {
-                    agent.role = AgentRole::Agent;
-                }
-                state.engine.desk.may_handle(&agent, session)?;
+        self.require(Permission::SendReceive)?;
+        match self.agent_id {
+            Some(agent_id) => {
+                let agent = state.store.agent(agent_id).await?;
+                state
+                    .engine
+                    .desk
+                    .may_handle(&agent, self.permissions, session)?;
                 Ok(())
             }
-            (None, TokenRole::Admin | TokenRole::Supervisor) => Ok(()),
-            (None, _) => Err(ApiError::coded(
+            None if self.permissions.contains(Permission::Supervise) => Ok(()),
+            None => Err(ApiError::coded(
                 crate::error::ApiErrorCode::Forbidden,
                 "this token acts as no agent, so it writes into no session",
             )),

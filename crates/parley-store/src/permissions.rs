@@ -287,6 +287,26 @@ impl Store {
             .fold(PermissionSet::EMPTY, PermissionSet::union))
     }
 
+    /// Every agent's permissions (role's set and grants), for routing and the transfer picker:
+    /// one query over the sets and grants, whatever the number of agents.
+    pub async fn agents_permissions(
+        &self,
+    ) -> Result<std::collections::HashMap<Uuid, PermissionSet>> {
+        let rows: Vec<(Uuid, String)> = on_backend!(self, read c => sqlx::query_as(
+            "SELECT a.id, s.permissions FROM agents a \
+               JOIN permission_sets s ON s.builtin_role = a.role \
+             UNION ALL \
+             SELECT g.agent_id, s.permissions FROM agent_permission_sets g \
+               JOIN permission_sets s ON s.id = g.permission_set_id")
+            .fetch_all(c).await)?;
+        let mut by_agent = std::collections::HashMap::new();
+        for (agent, names) in rows {
+            let set: &mut PermissionSet = by_agent.entry(agent).or_default();
+            *set = set.union(PermissionSet::from_names(&names));
+        }
+        Ok(by_agent)
+    }
+
     /// The permissions of an API token, in one query: its role's set, intersected with the set it
     /// names (if any) and with the effective set of the agent it acts as (if any: that agent's
     /// role's set and grants).

@@ -173,3 +173,88 @@ pub async fn check_agent_removal(store: &Store, id: Uuid) -> Result<(), ServiceE
     }
     Ok(())
 }
+
+/// `parley apply`: the set of this name made as the file says (a built-in role's set is found by
+/// its name like any other, and edited). Run by the server's operator: no grant check.
+pub async fn put_by_name(
+    store: &Store,
+    input: &PermissionSetInput,
+    now: Timestamp,
+    report: &mut super::ApplyReport,
+) -> Result<Uuid, ServiceError> {
+    let (name, set) = check_input(input)?;
+    let existing = store
+        .list_permission_sets()
+        .await?
+        .into_iter()
+        .find(|s| s.name == name);
+    Ok(match existing {
+        None => {
+            report.created.push(format!("permission set {name}"));
+            store.create_permission_set(name, set, now).await?.id
+        }
+        Some(s) if s.permissions != set => {
+            report.updated.push(format!("permission set {name}"));
+            store.update_permission_set(s.id, name, set, now).await?.id
+        }
+        Some(s) => {
+            report.unchanged += 1;
+            s.id
+        }
+    })
+}
+
+/// `parley apply`: an agent's granted sets, by name, made as the file says.
+pub async fn put_agent_grants(
+    store: &Store,
+    agent_id: Uuid,
+    email: &str,
+    set_names: &[String],
+    report: &mut super::ApplyReport,
+) -> Result<(), ServiceError> {
+    let sets = store.list_permission_sets().await?;
+    let mut ids = Vec::with_capacity(set_names.len());
+    for name in set_names {
+        let set = sets.iter().find(|s| s.name == name.trim()).ok_or_else(|| {
+            ServiceError::Invalid(format!(
+                "agent '{email}': permission set '{name}' does not exist"
+            ))
+        })?;
+        ids.push(set.id);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    if store.agent_permission_set_ids(agent_id).await? == ids {
+        report.unchanged += 1;
+    } else {
+        report
+            .updated
+            .push(format!("permission sets of agent {email}"));
+        set_agent_permission_sets(store, PermissionSet::all(), agent_id, &ids).await?;
+    }
+    Ok(())
+}
+
+/// `parley apply --prune`: deletes the sets the file no longer names (never a built-in one).
+pub async fn prune_missing(
+    store: &Store,
+    keep: &[String],
+    report: &mut super::ApplyReport,
+) -> Result<(), ServiceError> {
+    for s in store.list_permission_sets().await? {
+        if s.builtin_role.is_none() && !keep.iter().any(|k| k.trim() == s.name) {
+            report.deleted.push(format!("permission set {}", s.name));
+            delete_permission_set(store, s.id).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks a workspace file's sets before anything is written.
+pub fn check_file_sets(sets: &[PermissionSetInput]) -> Result<(), ServiceError> {
+    for s in sets {
+        check_input(s)
+            .map_err(|e| ServiceError::Invalid(format!("permission set '{}': {e}", s.name)))?;
+    }
+    Ok(())
+}

@@ -90,18 +90,18 @@ pub struct ApiTokenInput {
     pub permission_set_id: Option<Uuid>,
 }
 
-#[utoipa::path(get, path = "/api/v1/api-tokens", tag = "api-tokens",
+#[utoipa::path(get, path = "/api/v1/api-tokens",
+    extensions(("x-permission" = json!("manage_users"))), tag = "api-tokens",
     responses((status = 200, body = Vec<ApiTokenView>), (status = 403, body = ErrorBody)))]
 pub async fn list_api_tokens(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
 ) -> Result<Json<Vec<ApiTokenView>>, ApiError> {
-    caller.require_configure()?;
     let tokens = state.store.list_api_tokens().await?;
     Ok(Json(tokens.iter().map(ApiTokenView::from).collect()))
 }
 
-#[utoipa::path(post, path = "/api/v1/api-tokens", tag = "api-tokens", request_body = ApiTokenInput,
+#[utoipa::path(post, path = "/api/v1/api-tokens",
+    extensions(("x-permission" = json!("manage_users"))), tag = "api-tokens", request_body = ApiTokenInput,
     responses((status = 201, body = CreatedApiToken), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn create_api_token(
@@ -109,7 +109,6 @@ pub async fn create_api_token(
     Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<ApiTokenInput>,
 ) -> Result<(StatusCode, Json<CreatedApiToken>), ApiError> {
-    caller.require_configure()?;
     let role: TokenRole = input
         .role
         .parse()
@@ -146,15 +145,14 @@ pub async fn create_api_token(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/api-tokens/{id}", tag = "api-tokens",
+#[utoipa::path(delete, path = "/api/v1/api-tokens/{id}",
+    extensions(("x-permission" = json!("manage_users"))), tag = "api-tokens",
     params(("id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke_api_token(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     parley_engine::service::tokens::revoke_api_token(&state.store, id, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

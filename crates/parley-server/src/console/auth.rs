@@ -264,17 +264,9 @@ pub async fn console_session(
         .store
         .console_login(&hash_token(&token), state.clock.now())
         .await?;
-    let Some(l) = login else {
-        return Ok(None);
-    };
-    let permissions = state
-        .store
-        .agent_permissions(l.agent.id, l.agent.role)
-        .await?;
-    Ok(Some(ConsoleSession {
+    Ok(login.map(|l| ConsoleSession {
         agent: l.agent,
         csrf_token: l.csrf_token,
-        permissions,
     }))
 }
 

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use crate::AppState;
 use crate::console::session::ConsoleSession;
 use crate::error::{ApiError, ApiPath};
-use axum::extract::RawQuery;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -300,30 +300,50 @@ fn render(status: StatusCode, template: &str, ctx: minijinja::Value) -> Response
     response
 }
 
-/// What the signed-in agent may do: the pages, links and buttons follow it; the API checks the
-/// same set on every request anyway.
-fn permissions_of(session: &ConsoleSession) -> PermissionSet {
-    session.permissions
-}
-
-fn permits(session: &ConsoleSession, permission: Permission) -> bool {
-    permissions_of(session).contains(permission)
-}
-
-/// What every signed-in page knows about its agent.
-fn signed_in_context(session: &ConsoleSession, page: &str) -> minijinja::Value {
-    let role = session.agent.role;
-    let permissions = permissions_of(session);
-    let names: Vec<&str> = permissions.iter().map(Permission::as_str).collect();
+/// What every signed-in page knows about its agent. `permissions` (names separated by spaces)
+/// is what the agent holds, read at this request, so the page shows only what the API will do.
+fn signed_in_context(
+    session: &ConsoleSession,
+    permissions: PermissionSet,
+    page: &str,
+) -> minijinja::Value {
     context! {
         page => page,
         csrf_token => session.csrf_token.clone(),
         agent_id => session.agent.id.to_string(),
         agent_name => session.agent.name.clone(),
         agent_email => session.agent.email.clone(),
-        agent_role => role.as_str(),
+        agent_role => session.agent.role.as_str(),
         agent_presence => session.agent.presence.as_str(),
-        permissions => names.join(" "),
+        permissions => permissions.to_names(),
+        can_supervise => permissions.contains(Permission::Supervise),
+        can_configure => permissions.contains(Permission::ConfigureMessaging),
+        can_campaign => permissions.contains(Permission::ManageCampaigns),
+    }
+}
+
+/// A signed-in page for agents holding any of `needs` (none: every signed-in agent), or the
+/// "denied" page (403). The API refuses the same people anyway; this spares them an empty page.
+async fn guarded_page(
+    state: &AppState,
+    session: &ConsoleSession,
+    page: &str,
+    template: &str,
+    needs: &[Permission],
+) -> Response {
+    let permissions = match state
+        .store
+        .agent_permissions(session.agent.id, session.agent.role)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let ctx = signed_in_context(session, permissions, page);
+    if needs.is_empty() || needs.iter().any(|p| permissions.contains(*p)) {
+        render(StatusCode::OK, template, ctx)
+    } else {
+        render(StatusCode::FORBIDDEN, "denied.html", ctx)
     }
 }
 
@@ -338,149 +358,169 @@ pub fn render_login(error: Option<&str>, email: &str) -> Response {
     )
 }
 
-async fn console_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    render(
-        StatusCode::OK,
-        "console.html",
-        signed_in_context(&session, "console"),
-    )
+/// Each page's permission (any of them) is also in docs/permissions.md's table of pages.
+async fn console_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(&state, &session, "console", "console.html", &[]).await
 }
 
-async fn supervisor_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    // The API refuses the overview to other roles anyway; this only spares them an empty page.
-    if !permits(&session, Permission::Supervise) {
-        return denied(&session, "supervisor");
-    }
-    render(
-        StatusCode::OK,
+async fn supervisor_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "supervisor",
         "supervisor.html",
-        signed_in_context(&session, "supervisor"),
+        &[Permission::Supervise],
     )
+    .await
 }
 
-async fn admin_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if !permits(&session, Permission::ConfigureMessaging) {
-        return denied(&session, "admin");
-    }
-    render(
-        StatusCode::OK,
+/// Channels, queues and skills, and the agents: for who configures messaging or manages users.
+async fn admin_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "admin",
         "admin.html",
-        signed_in_context(&session, "admin"),
+        &[Permission::ConfigureMessaging, Permission::ManageUsers],
     )
+    .await
 }
 
-async fn campaigns_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if !permits(&session, Permission::ManageCampaigns) {
-        return denied(&session, "campaigns");
-    }
-    render(
-        StatusCode::OK,
+async fn campaigns_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "campaigns",
         "campaigns.html",
-        signed_in_context(&session, "campaigns"),
+        &[Permission::ManageCampaigns],
     )
+    .await
 }
 
-/// Flows are configuration: admins only (the API's `Caller::require_configure` for writes).
-async fn flows_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if !permits(&session, Permission::ManageFlows) {
-        return denied(&session, "flows");
-    }
-    render(
-        StatusCode::OK,
+async fn flows_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "flows",
         "flows.html",
-        signed_in_context(&session, "flows"),
+        &[Permission::ManageFlows],
     )
+    .await
 }
 
-/// Webhook subscriptions are configuration: admins only, like the API.
-async fn webhooks_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if !permits(&session, Permission::ConfigureMessaging) {
-        return denied(&session, "webhooks");
-    }
-    render(
-        StatusCode::OK,
+async fn webhooks_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "webhooks",
         "webhooks.html",
-        signed_in_context(&session, "webhooks"),
+        &[Permission::ConfigureMessaging],
     )
+    .await
 }
 
-/// The notification error log (TM-08): configuration's view of what was not sent, admins only.
-async fn notification_errors_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if !permits(&session, Permission::ConfigureMessaging) {
-        return denied(&session, "notification-errors");
-    }
-    render(
-        StatusCode::OK,
+/// The notification error log (TM-08): configuration's view of what was not sent.
+async fn notification_errors_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "notification-errors",
         "notification-errors.html",
-        signed_in_context(&session, "notification-errors"),
+        &[Permission::ConfigureMessaging],
     )
+    .await
 }
 
-/// The Twilio-compatible API's accounts are configuration: admins only, like the API.
-async fn twilio_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if !permits(&session, Permission::ConfigureMessaging) {
-        return denied(&session, "twilio");
-    }
-    render(
-        StatusCode::OK,
+async fn twilio_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "twilio",
         "twilio.html",
-        signed_in_context(&session, "twilio"),
+        &[Permission::ConfigureMessaging],
     )
+    .await
 }
 
-/// API tokens are configuration: admins only, like the API.
-async fn api_tokens_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if !permits(&session, Permission::ManageUsers) {
-        return denied(&session, "api-tokens");
-    }
-    render(
-        StatusCode::OK,
+async fn api_tokens_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "api-tokens",
         "api-tokens.html",
-        signed_in_context(&session, "api-tokens"),
+        &[Permission::ManageUsers],
     )
+    .await
 }
 
-/// Web chat deployments and keysets are configuration: admins only, like the API.
-async fn web_deployments_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if !permits(&session, Permission::ConfigureMessaging) {
-        return denied(&session, "web-deployments");
-    }
-    render(
-        StatusCode::OK,
+async fn web_deployments_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "web-deployments",
         "web-deployments.html",
-        signed_in_context(&session, "web-deployments"),
+        &[Permission::ConfigureMessaging],
     )
+    .await
 }
 
-async fn keysets_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if !permits(&session, Permission::ConfigureMessaging) {
-        return denied(&session, "keysets");
-    }
-    render(
-        StatusCode::OK,
+async fn keysets_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "keysets",
         "keysets.html",
-        signed_in_context(&session, "keysets"),
+        &[Permission::ConfigureMessaging],
     )
+    .await
 }
 
 /// Permission sets and agents' grants (issue 18): for whoever manages users.
-async fn permissions_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if !permits(&session, Permission::ManageUsers) {
-        return denied(&session, "permissions");
-    }
-    render(
-        StatusCode::OK,
+async fn permissions_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "permissions",
         "permissions.html",
-        signed_in_context(&session, "permissions"),
+        &[Permission::ManageUsers],
     )
-}
-
-fn denied(session: &ConsoleSession, page: &str) -> Response {
-    render(
-        StatusCode::FORBIDDEN,
-        "denied.html",
-        signed_in_context(session, page),
-    )
+    .await
 }
 
 async fn simulator_page() -> Response {

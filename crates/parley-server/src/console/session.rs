@@ -7,7 +7,4 @@ use parley_store::Agent;
 pub struct ConsoleSession {
     pub agent: Agent,
     pub csrf_token: String,
-    /// What the agent may do (their role's set and the sets granted to them), read with the
-    /// session at every request, so a grant applies at the next page load.
-    pub permissions: parley_core::access::PermissionSet,
 }

@@ -23,6 +23,7 @@ mod meta;
 mod notifications;
 mod ops;
 mod pages;
+mod permission_walk;
 mod permissions;
 mod processes;
 mod services;

@@ -54,7 +54,6 @@ pub(crate) async fn signed_in_page(
         .await
         .unwrap();
     let session = ConsoleSession {
-        permissions: parley_core::access::PermissionSet::for_role(agent.role.token_role()),
         agent,
         csrf_token: "csrf-\"quoted\"-<token>".to_owned(),
     };
