@@ -37,6 +37,9 @@ impl Caller {
         }
     }
 
+    /// `configure_messaging`. Routes declare their permission with `x-permission` in their
+    /// `#[utoipa::path]` (`crate::api::permissions`); these two remain for handlers written
+    /// against the seam before that.
     pub fn require_configure(&self) -> Result<(), ApiError> {
         self.require(Permission::ConfigureMessaging)
     }

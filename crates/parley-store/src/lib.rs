@@ -33,7 +33,10 @@ pub mod outbox;
 mod outgoing;
 mod outreach;
 mod permissions;
-pub use permissions::{LAST_MANAGER, StoredPermissionSet, builtin_permission_set_id};
+pub use permissions::{
+    AGENT_PERMISSIONS_SQL, LAST_MANAGER, StoredPermissionSet, TOKEN_PERMISSIONS_SQL,
+    builtin_permission_set_id,
+};
 mod processes;
 mod quick_texts;
 mod records;

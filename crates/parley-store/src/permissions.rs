@@ -54,6 +54,24 @@ fn count_managers_sql() -> String {
     )
 }
 
+/// A signed-in agent's permissions (`$1` role, `$2` agent): run at every console request.
+pub const AGENT_PERMISSIONS_SQL: &str = "SELECT permissions FROM permission_sets WHERE builtin_role = $1 \
+     UNION ALL \
+     SELECT s.permissions FROM agent_permission_sets g \
+       JOIN permission_sets s ON s.id = g.permission_set_id WHERE g.agent_id = $2";
+
+/// A token's permissions in parts (`$1` its role, `$2` its set, `$3` its agent): run at every
+/// request made with a token.
+pub const TOKEN_PERMISSIONS_SQL: &str = "SELECT 0 AS part, permissions FROM permission_sets WHERE builtin_role = $1 \
+     UNION ALL \
+     SELECT 1, permissions FROM permission_sets WHERE id = $2 \
+     UNION ALL \
+     SELECT 2, s.permissions FROM agents a \
+       JOIN permission_sets s ON s.builtin_role = a.role WHERE a.id = $3 \
+     UNION ALL \
+     SELECT 2, s.permissions FROM agent_permission_sets g \
+       JOIN permission_sets s ON s.id = g.permission_set_id WHERE g.agent_id = $3";
+
 const SELECT_SETS: &str =
     "SELECT id, name, permissions, builtin_role, created_at, updated_at FROM permission_sets";
 
@@ -275,11 +293,7 @@ impl Store {
         agent_id: Uuid,
         role: AgentRole,
     ) -> Result<PermissionSet> {
-        let rows: Vec<String> = on_backend!(self, read c => sqlx::query_scalar(
-            "SELECT permissions FROM permission_sets WHERE builtin_role = $1 \
-             UNION ALL \
-             SELECT s.permissions FROM agent_permission_sets g \
-               JOIN permission_sets s ON s.id = g.permission_set_id WHERE g.agent_id = $2")
+        let rows: Vec<String> = on_backend!(self, read c => sqlx::query_scalar(AGENT_PERMISSIONS_SQL)
             .bind(role.as_str()).bind(agent_id).fetch_all(c).await)?;
         Ok(rows
             .iter()
@@ -316,16 +330,7 @@ impl Store {
         set_id: Option<Uuid>,
         agent_id: Option<Uuid>,
     ) -> Result<PermissionSet> {
-        let rows: Vec<(i32, String)> = on_backend!(self, read c => sqlx::query_as(
-            "SELECT 0 AS part, permissions FROM permission_sets WHERE builtin_role = $1 \
-             UNION ALL \
-             SELECT 1, permissions FROM permission_sets WHERE id = $2 \
-             UNION ALL \
-             SELECT 2, s.permissions FROM agents a \
-               JOIN permission_sets s ON s.builtin_role = a.role WHERE a.id = $3 \
-             UNION ALL \
-             SELECT 2, s.permissions FROM agent_permission_sets g \
-               JOIN permission_sets s ON s.id = g.permission_set_id WHERE g.agent_id = $3")
+        let rows: Vec<(i32, String)> = on_backend!(self, read c => sqlx::query_as(TOKEN_PERMISSIONS_SQL)
             .bind(role.as_str()).bind(set_id).bind(agent_id).fetch_all(c).await)?;
         let part = |n: i32| {
             rows.iter()

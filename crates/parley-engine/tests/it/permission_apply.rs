@@ -81,4 +81,22 @@ async fn sets_and_grants_are_applied(b: TestBackend) {
     }
 }
 
-parley_store::on_both_backends!(sets_and_grants_are_applied);
+/// The permission lookups run at every API request find their rows through indexes (the roles'
+/// sets by their unique `builtin_role`, grants and agents by primary key), on both databases.
+async fn request_lookups_use_indexes(b: TestBackend) {
+    let db = fresh(b).await;
+    let statements = [
+        parley_store::AGENT_PERMISSIONS_SQL.to_owned(),
+        parley_store::TOKEN_PERMISSIONS_SQL.to_owned(),
+    ];
+    for (sql, plan) in parley_store::testing::query_plans(&db.store, &statements).await {
+        let plan = plan.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        for step in &plan {
+            let scans =
+                step.contains("Seq Scan") || (step.starts_with("SCAN") && !step.contains("USING"));
+            assert!(!scans, "{sql}\nscans: {plan:#?}");
+        }
+    }
+}
+
+parley_store::on_both_backends!(sets_and_grants_are_applied, request_lookups_use_indexes);

@@ -90,9 +90,14 @@ impl Requirement {
     pub fn check(&self, caller: &Caller) -> Result<(), ApiError> {
         match self {
             Self::SignedIn => Ok(()),
-            Self::AnyOf(ps) => match ps.iter().find(|p| caller.permissions.contains(**p)) {
-                Some(_) => Ok(()),
-                None => Err(ApiError::forbidden_permission(ps[0])),
+            Self::AnyOf(ps) => match ps.first() {
+                _ if ps.iter().any(|p| caller.permissions.contains(*p)) => Ok(()),
+                Some(first) => Err(ApiError::forbidden_permission(*first)),
+                // An unreadable declaration: refused to everyone (see `from_doc`).
+                None => Err(ApiError::coded(
+                    crate::error::ApiErrorCode::Forbidden,
+                    "this route's permission could not be read; it is refused to everyone",
+                )),
             },
         }
     }
