@@ -139,8 +139,9 @@
 
   async function loadAgents() {
     try {
-      agents = items(await api('GET', '/api/v1/agents?limit=500'));
-      await Promise.all(agents.map(async (a) => {
+      // Filled whole before it replaces the list: a render meanwhile shows the previous one.
+      const loaded = items(await api('GET', '/api/v1/agents?limit=500'));
+      await Promise.all(loaded.map(async (a) => {
         try {
           const g = await api('GET', '/api/v1/agents/' + encodeURIComponent(a.id) + '/permission-sets');
           a.granted = g.permission_set_ids || [];
@@ -150,6 +151,7 @@
           a.effective = [];
         }
       }));
+      agents = loaded;
     } catch (e) {
       showError(t('permissions.agents_failed'), e);
       return;
@@ -168,9 +170,9 @@
     const rows = agents.map((a) => {
       const picks = grantable.map((set) => {
         const box = h('input', { type: 'checkbox', 'data-testid': 'perm-grant', dataset: { setId: set.id, agentId: a.id } });
-        box.checked = a.granted.includes(set.id);
+        box.checked = (a.granted || []).includes(set.id);
         box.addEventListener('change', async () => {
-          const next = new Set(a.granted);
+          const next = new Set(a.granted || []);
           if (box.checked) next.add(set.id); else next.delete(set.id);
           box.disabled = true;
           try {
