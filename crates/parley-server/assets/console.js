@@ -1268,6 +1268,19 @@
    * Close Conversation (SE-20): a reason picked from the list or typed, then a confirmation; every
    * open session of the customer's conversation ends and their next message starts a new one.
    */
+  /**
+   * Customer-record actions (opt-out, the contact's name, linking a contact or a case) need
+   * send_receive like the rest of the desk: marked here so the page's permission rule hides them.
+   */
+  function markCustomerActions() {
+    for (const id of ['opt-out', 'contact-name-form', 'link-form', 'case-current']) {
+      const el = $(id);
+      if (el) el.dataset.permission = 'send_receive';
+    }
+    const picker = document.querySelector('.case-picker');
+    if (picker) picker.dataset.permission = 'send_receive';
+  }
+
   function wireCloseConversation() {
     const T = P.t;
     const showOther = () => {
@@ -1355,6 +1368,7 @@
     $('end-cancel').addEventListener('click', closePopovers);
     $('end-confirm').addEventListener('click', () => sessionAction('end', 'Conversation ended.'));
     wireCloseConversation();
+    markCustomerActions();
     $('qt-open').addEventListener('click', toggleQuickText);
     $('messages').addEventListener('click', (ev) => {
       const button = ev.target instanceof Element ? ev.target.closest('.outcome-actions button') : null;
