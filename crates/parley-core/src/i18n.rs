@@ -47,6 +47,8 @@ const FILES: &[(&str, [&str; 2])] = &[
     area!("simulator"),
     area!("auto"),
     area!("translations"),
+    area!("conversation"),
+    area!("permissions"),
 ];
 
 type Table = HashMap<&'static str, &'static str>;

@@ -1203,9 +1203,14 @@ impl Inbound {
                     }
                 }
             }
-            let mut latest: HashMap<Uuid, Uuid> = HashMap::new();
+            // A closed latest conversation (SE-20) is continued by nobody: the next session
+            // starts a new one.
+            let mut latest: HashMap<Uuid, Option<Uuid>> = HashMap::new();
             for c in conversations {
-                latest.insert(c.messaging_user_id, c.conversation_id);
+                latest.insert(
+                    c.messaging_user_id,
+                    (!c.closed).then_some(c.conversation_id),
+                );
             }
             let found: std::collections::HashSet<String> =
                 users.iter().map(|u| u.platform_key.clone()).collect();
@@ -1217,7 +1222,7 @@ impl Inbound {
                 let conversation_id = open
                     .as_ref()
                     .map(|s| s.conversation_id)
-                    .or_else(|| latest.get(&user.id).copied());
+                    .or_else(|| latest.get(&user.id).copied().flatten());
                 cache.customers.insert(
                     (channel_id, user.platform_key.clone()),
                     Customer {

@@ -607,6 +607,8 @@
         type: 'button', class: (action === 'start' || action === 'resume') ? 'primary' : danger ? 'danger' : null,
         'data-testid': 'cmp-' + action, text: label,
         onclick: (e) => act(c, action, e.currentTarget),
+        // Sending (start, schedule, pause, resume, cancel) is its own permission; editing is not.
+        'data-permission': action === 'edit' || action === 'delete' ? null : 'send_one_to_many',
       }));
     }
   }

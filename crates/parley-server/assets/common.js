@@ -360,8 +360,16 @@
     return text.replace(/\{(\w+)\}/g, (m, name) => (Object.prototype.hasOwnProperty.call(vars, name) ? String(vars[name]) : m));
   }
 
+  /**
+   * Whether the signed-in agent holds a permission (`<body data-permissions>`, from the server's
+   * permission sets). The page hides what the agent cannot do; the API refuses it anyway.
+   */
+  function can(permission) {
+    return (body.dataset.permissions || '').split(' ').includes(permission);
+  }
+
   window.Parley = {
-    t, ApiError, api, items, h, append, clear, $, notify, showError, when, ago, duration, number, debounce, copyButton,
+    t, can, ApiError, api, items, h, append, clear, $, notify, showError, when, ago, duration, number, debounce, copyButton,
     on, emit, setPresence, csrf,
     me: signedIn ? { id: body.dataset.agentId, name: body.dataset.agentName, role: body.dataset.agentRole } : null,
   };

@@ -154,7 +154,7 @@
     for (const offer of state.offers) {
       const s = sessionOf(offer);
       const accept = h('button', {
-        type: 'button', class: 'primary small', 'data-testid': 'offer-accept',
+        type: 'button', class: 'primary small', 'data-testid': 'offer-accept', 'data-permission': 'send_receive',
         title: P.t('console.accept_title'), text: P.t('console.accept'),
         onclick: () => acceptOffer(s.id, accept),
       });
@@ -359,6 +359,8 @@
       notice.hidden = true;
     }
     for (const id of ['transfer-open', 'inactive', 'end']) $(id).disabled = !state.owned || !open;
+    // Closing the conversation (SE-20): its owner, or a supervisor for anyone's.
+    $('close-open').disabled = !open || !(state.owned || P.can('supervise'));
     $('inactive').hidden = s.status === 'inactive';
     renderWindow();
     renderComposerMode();
@@ -544,6 +546,14 @@
             SESSION_NAMES[e.session_status] || e.session_status,
             when(e.created_at),
           ].filter(Boolean).join(' · ') })));
+      }
+      if (e.direction === 'event') {
+        // A note of the session's history (a close's reason), never a message to anyone.
+        list.appendChild(h('li', { class: 'event', 'data-testid': 'message-event', role: 'note', dataset: { sessionId: e.session_id || '' } },
+          h('span', { text: P.t('conversation.closed_note', { reason: e.body || '' }) }),
+          ' ',
+          h('time', { datetime: e.created_at || '', text: when(e.created_at) })));
+        continue;
       }
       const status = e.status || '';
       const failed = status === 'failed' || status === 'undelivered';
@@ -1131,7 +1141,7 @@
   }
 
   function closePopovers() {
-    for (const [box, opener] of [['transfer-box', 'transfer-open'], ['qt-box', 'qt-open'], ['opt-box', 'opt-open']]) {
+    for (const [box, opener] of [['transfer-box', 'transfer-open'], ['qt-box', 'qt-open'], ['opt-box', 'opt-open'], ['close-box', 'close-open']]) {
       $(box).hidden = true;
       $(opener).setAttribute('aria-expanded', 'false');
     }
@@ -1265,6 +1275,79 @@
     }
   }
 
+  /**
+   * Close Conversation (SE-20): a reason picked from the list or typed, then a confirmation; every
+   * open session of the customer's conversation ends and their next message starts a new one.
+   */
+  /**
+   * Customer-record actions (opt-out, the contact's name, linking a contact or a case) need
+   * send_receive like the rest of the desk: marked here so the page's permission rule hides them.
+   */
+  function markCustomerActions() {
+    for (const id of ['opt-out', 'contact-name-form', 'link-form', 'case-current']) {
+      const el = $(id);
+      if (el) el.dataset.permission = 'send_receive';
+    }
+    const picker = document.querySelector('.case-picker');
+    if (picker) picker.dataset.permission = 'send_receive';
+  }
+
+  function wireCloseConversation() {
+    const T = P.t;
+    const showOther = () => {
+      const other = $('close-reason').value === 'other';
+      $('close-other').hidden = !other;
+      $('close-other-label').hidden = !other;
+      if (other) $('close-other').focus();
+    };
+    $('close-open').addEventListener('click', () => {
+      if (!$('close-box').hidden) {
+        closePopovers();
+        return;
+      }
+      openPopover($('close-box'), $('close-open'), () => {
+        $('close-reason').value = 'resolved';
+        $('close-other').value = '';
+        showOther();
+        $('close-reason').focus();
+      });
+    });
+    $('close-reason').addEventListener('change', showOther);
+    $('close-cancel').addEventListener('click', () => {
+      closePopovers();
+      $('close-open').focus();
+    });
+    $('close-box').addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const picked = $('close-reason').value;
+      const reason = picked === 'other'
+        ? $('close-other').value.trim()
+        : T('conversation.reason_' + picked);
+      if (!reason) {
+        notify(T('conversation.reason_required'), 'error');
+        $('close-other').focus();
+        return;
+      }
+      const id = sessionOf(state.current).id;
+      $('close-confirm').disabled = true;
+      try {
+        await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/close-conversation', { reason });
+        closePopovers();
+        notify(T('conversation.closed'), 'info');
+      } catch (err) {
+        showError(T('conversation.close_failed'), err);
+      } finally {
+        $('close-confirm').disabled = false;
+      }
+      await loadWork();
+      if (state.selectedId === id) {
+        await refreshCurrentSession();
+        renderHeader();
+        refreshTimeline();
+      }
+    });
+  }
+
   function wireActions() {
     $('transfer-open').addEventListener('click', () => {
       if (!$('transfer-box').hidden) {
@@ -1295,6 +1378,8 @@
     });
     $('end-cancel').addEventListener('click', closePopovers);
     $('end-confirm').addEventListener('click', () => sessionAction('end', P.t('console.ended')));
+    wireCloseConversation();
+    markCustomerActions();
     $('qt-open').addEventListener('click', toggleQuickText);
     $('messages').addEventListener('click', (ev) => {
       const button = ev.target instanceof Element ? ev.target.closest('.outcome-actions button') : null;
@@ -1894,7 +1979,7 @@
       } else if (ev.code === 'KeyA') {
         ev.preventDefault();
         const first = state.offers[0];
-        if (first) acceptOffer(sessionOf(first).id, null);
+        if (first && P.can('send_receive')) acceptOffer(sessionOf(first).id, null);
       } else if (ev.code === 'KeyQ' && !$('conv').hidden && !$('composer').hidden) {
         ev.preventDefault();
         toggleQuickText();

@@ -750,6 +750,8 @@ pub struct ApiToken {
     pub expires_at: Option<i64>,
     /// The agent an agent-role token acts as.
     pub agent_id: Option<Uuid>,
+    /// The permission set the token is limited to, if it names one (issue 18).
+    pub permission_set_id: Option<Uuid>,
 }
 
 impl ApiToken {

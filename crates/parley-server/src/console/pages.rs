@@ -12,13 +12,13 @@ use std::sync::OnceLock;
 use crate::AppState;
 use crate::console::session::ConsoleSession;
 use crate::error::{ApiError, ApiPath};
-use axum::extract::RawQuery;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use minijinja::{Environment, context};
-use parley_core::model::AgentRole;
+use parley_core::access::{Permission, PermissionSet};
 use sha2::{Digest, Sha256};
 
 /// The policy of every page. `connect-src 'self'` covers fetch and EventSource; images may be
@@ -38,6 +38,11 @@ const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
 const ASSETS: &[Asset] = &[
+    Asset {
+        name: "permissions.js",
+        body: include_str!("../../assets/permissions.js"),
+        content_type: JS,
+    },
     Asset {
         name: "common.js",
         body: include_str!("../../assets/common.js"),
@@ -124,6 +129,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("../../templates/layout.html")),
     ("login.html", include_str!("../../templates/login.html")),
     ("console.html", include_str!("../../templates/console.html")),
+    (
+        "permissions.html",
+        include_str!("../../templates/permissions.html"),
+    ),
     (
         "supervisor.html",
         include_str!("../../templates/supervisor.html"),
@@ -213,6 +222,14 @@ fn environment() -> &'static Environment<'static> {
                 .unwrap_or(parley_core::i18n::Locale::En);
             parley_core::i18n::text(locale, key).to_owned()
         });
+        // `{% if can("end_sessions") %}`: whether the page's agent holds a permission, from the
+        // context's `permissions` (space-separated names, as `<body data-permissions>` carries).
+        env.add_function("can", |state: &minijinja::State, name: &str| -> bool {
+            state
+                .lookup("permissions")
+                .and_then(|v| v.as_str().map(|s| s.split(' ').any(|p| p == name)))
+                .unwrap_or(false)
+        });
         // `{{ catalogue() }}`: the page language's catalogue as JSON for `Parley.t`, safe inside
         // `<script type="application/json">`: `<`, `>` and `&` are escaped so no text can end the
         // element.
@@ -295,9 +312,13 @@ fn render(status: StatusCode, template: &str, ctx: minijinja::Value) -> Response
     response
 }
 
-/// What every signed-in page knows about its agent.
-fn signed_in_context(session: &ConsoleSession, page: &str) -> minijinja::Value {
-    let role = session.agent.role;
+/// What every signed-in page knows about its agent. `permissions` (names separated by spaces)
+/// is what the agent holds, read at this request, so the page shows only what the API will do.
+fn signed_in_context(
+    session: &ConsoleSession,
+    permissions: PermissionSet,
+    page: &str,
+) -> minijinja::Value {
     context! {
         page => page,
         locale => session.agent.locale.as_str(),
@@ -306,12 +327,37 @@ fn signed_in_context(session: &ConsoleSession, page: &str) -> minijinja::Value {
         agent_id => session.agent.id.to_string(),
         agent_name => session.agent.name.clone(),
         agent_email => session.agent.email.clone(),
-        agent_role => role.as_str(),
+        agent_role => session.agent.role.as_str(),
         agent_presence => session.agent.presence.as_str(),
-        can_supervise => role.supervises(),
-        can_configure => role == AgentRole::Admin,
-        can_campaign => sends_campaigns(role),
-        can_translate => translates(role),
+        permissions => permissions.to_names(),
+        can_supervise => permissions.contains(Permission::Supervise),
+        can_configure => permissions.contains(Permission::ConfigureMessaging),
+        can_campaign => permissions.contains(Permission::ManageCampaigns),
+    }
+}
+
+/// A signed-in page for agents holding any of `needs` (none: every signed-in agent), or the
+/// "denied" page (403). The API refuses the same people anyway; this spares them an empty page.
+async fn guarded_page(
+    state: &AppState,
+    session: &ConsoleSession,
+    page: &str,
+    template: &str,
+    needs: &[Permission],
+) -> Response {
+    let permissions = match state
+        .store
+        .agent_permissions(session.agent.id, session.agent.role)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let ctx = signed_in_context(session, permissions, page);
+    if needs.is_empty() || needs.iter().any(|p| permissions.contains(*p)) {
+        render(StatusCode::OK, template, ctx)
+    } else {
+        render(StatusCode::FORBIDDEN, "denied.html", ctx)
     }
 }
 
@@ -330,160 +376,184 @@ pub fn render_login(
     )
 }
 
-async fn console_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    render(
-        StatusCode::OK,
-        "console.html",
-        signed_in_context(&session, "console"),
-    )
+/// Each page's permission (any of them) is also in docs/permissions.md's table of pages.
+async fn console_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(&state, &session, "console", "console.html", &[]).await
 }
 
-async fn supervisor_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    // The API refuses the overview to other roles anyway; this only spares them an empty page.
-    if !session.agent.role.supervises() {
-        return denied(&session, "supervisor");
-    }
-    render(
-        StatusCode::OK,
+async fn supervisor_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "supervisor",
         "supervisor.html",
-        signed_in_context(&session, "supervisor"),
+        &[Permission::Supervise],
     )
+    .await
 }
 
-async fn admin_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
-        return denied(&session, "admin");
-    }
-    render(
-        StatusCode::OK,
+/// Channels, queues and skills, and the agents: for who configures messaging or manages users.
+async fn admin_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "admin",
         "admin.html",
-        signed_in_context(&session, "admin"),
+        &[Permission::ConfigureMessaging, Permission::ManageUsers],
     )
-}
-
-/// Whether the agent's permissions include `translate` (the API's check for the texts).
-fn translates(role: AgentRole) -> bool {
-    parley_core::access::PermissionSet::for_role(role.token_role())
-        .contains(parley_core::access::Permission::Translate)
+    .await
 }
 
 /// Translators write per-language texts; the page needs no configuration rights.
-async fn translations_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if !translates(session.agent.role) {
-        return denied(&session, "translations");
-    }
-    render(
-        StatusCode::OK,
+async fn translations_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "translations",
         "translations.html",
-        signed_in_context(&session, "translations"),
+        &[Permission::Translate],
     )
+    .await
 }
 
-/// The roles that send one-to-many (the API's `Caller::require_campaigns`).
-fn sends_campaigns(role: AgentRole) -> bool {
-    matches!(role, AgentRole::Admin | AgentRole::Broadcaster)
-}
-
-async fn campaigns_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if !sends_campaigns(session.agent.role) {
-        return denied(&session, "campaigns");
-    }
-    render(
-        StatusCode::OK,
+async fn campaigns_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "campaigns",
         "campaigns.html",
-        signed_in_context(&session, "campaigns"),
+        &[Permission::ManageCampaigns],
     )
+    .await
 }
 
-/// Flows are configuration: admins only (the API's `Caller::require_configure` for writes).
-async fn flows_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
-        return denied(&session, "flows");
-    }
-    render(
-        StatusCode::OK,
+async fn flows_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "flows",
         "flows.html",
-        signed_in_context(&session, "flows"),
+        &[Permission::ManageFlows],
     )
+    .await
 }
 
-/// Webhook subscriptions are configuration: admins only, like the API.
-async fn webhooks_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
-        return denied(&session, "webhooks");
-    }
-    render(
-        StatusCode::OK,
+async fn webhooks_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "webhooks",
         "webhooks.html",
-        signed_in_context(&session, "webhooks"),
+        &[Permission::ConfigureMessaging],
     )
+    .await
 }
 
-/// The notification error log (TM-08): configuration's view of what was not sent, admins only.
-async fn notification_errors_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
-        return denied(&session, "notification-errors");
-    }
-    render(
-        StatusCode::OK,
+/// The notification error log (TM-08): configuration's view of what was not sent.
+async fn notification_errors_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "notification-errors",
         "notification-errors.html",
-        signed_in_context(&session, "notification-errors"),
+        &[Permission::ConfigureMessaging],
     )
+    .await
 }
 
-/// The Twilio-compatible API's accounts are configuration: admins only, like the API.
-async fn twilio_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
-        return denied(&session, "twilio");
-    }
-    render(
-        StatusCode::OK,
+async fn twilio_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "twilio",
         "twilio.html",
-        signed_in_context(&session, "twilio"),
+        &[Permission::ConfigureMessaging],
     )
+    .await
 }
 
-/// API tokens are configuration: admins only, like the API.
-async fn api_tokens_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
-        return denied(&session, "api-tokens");
-    }
-    render(
-        StatusCode::OK,
+async fn api_tokens_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "api-tokens",
         "api-tokens.html",
-        signed_in_context(&session, "api-tokens"),
+        &[Permission::ManageUsers],
     )
+    .await
 }
 
-/// Web chat deployments and keysets are configuration: admins only, like the API.
-async fn web_deployments_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
-        return denied(&session, "web-deployments");
-    }
-    render(
-        StatusCode::OK,
+async fn web_deployments_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "web-deployments",
         "web-deployments.html",
-        signed_in_context(&session, "web-deployments"),
+        &[Permission::ConfigureMessaging],
     )
+    .await
 }
 
-async fn keysets_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
-        return denied(&session, "keysets");
-    }
-    render(
-        StatusCode::OK,
+async fn keysets_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "keysets",
         "keysets.html",
-        signed_in_context(&session, "keysets"),
+        &[Permission::ConfigureMessaging],
     )
+    .await
 }
 
-fn denied(session: &ConsoleSession, page: &str) -> Response {
-    render(
-        StatusCode::FORBIDDEN,
-        "denied.html",
-        signed_in_context(session, page),
+/// Permission sets and agents' grants (issue 18): for whoever manages users.
+async fn permissions_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "permissions",
+        "permissions.html",
+        &[Permission::ManageUsers],
     )
+    .await
 }
 
 async fn simulator_page(headers: HeaderMap) -> Response {
@@ -565,6 +635,7 @@ pub fn signed_in_routes() -> Router<AppState> {
         .route("/console/admin/web-deployments", get(web_deployments_page))
         .route("/console/admin/keysets", get(keysets_page))
         .route("/console/translations", get(translations_page))
+        .route("/console/admin/permissions", get(permissions_page))
 }
 
 /// `GET /assets/{name}`: needs no session (the login page uses the stylesheet).
