@@ -1,13 +1,12 @@
-//! Who may read and write which conversations (issue 17, PERM "object access"). One rule for the
-//! console and API tokens alike:
+//! Who may read and write which conversations (issues 17 and 18, PERM). One rule for the console
+//! and API tokens alike, by permission (a role is only a default set of them):
 //!
-//! - admins and supervisors read and write every session;
-//! - an agent reads the sessions of the queues they are a member of, and the sessions they own,
-//!   are offered, transferred away, accepted or read before, or wrote into; they write only into
-//!   the sessions they own;
-//! - an agent-role API token acts as the agent it was issued for; one issued for no agent (made
-//!   before tokens named their agent) reads and writes no session;
-//! - broadcasters read no conversation at all.
+//! - with `view_all_conversations`, every session is read; with `supervise`, every one is written;
+//! - with `view_queue_conversations`, an agent reads the sessions of the queues they are a member
+//!   of, and the sessions they own, are offered, transferred away, accepted or read before, or
+//!   wrote into; they write only into the sessions they own;
+//! - an API token acting as an agent holds no more than that agent; a token of no agent reads no
+//!   queue's sessions (only `view_all_conversations` reads without an agent).
 
 use std::time::Duration;
 

@@ -145,9 +145,9 @@ pub async fn check_agent_role(
         return Ok(());
     }
     check_grant(by, role_permissions(store, role).await?, "role")?;
-    if let Some((id, _)) = agent {
+    if let Some((id, current)) = agent {
         let holds_now = store
-            .agent_permissions(id, agent.map_or(role, |(_, r)| r))
+            .agent_permissions(id, current)
             .await?
             .contains(Permission::ManageUsers);
         let would_hold = store

@@ -80,13 +80,6 @@ impl Requirement {
         }
     }
 
-    pub fn permissions(&self) -> &[Permission] {
-        match self {
-            Self::SignedIn => &[],
-            Self::AnyOf(ps) => ps,
-        }
-    }
-
     pub fn check(&self, caller: &Caller) -> Result<(), ApiError> {
         match self {
             Self::SignedIn => Ok(()),
