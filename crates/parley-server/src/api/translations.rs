@@ -45,6 +45,7 @@ pub struct LocaleView {
 
 /// The signed-in agent's console language (or, for an agent-bound token, its agent's).
 #[utoipa::path(put, path = "/api/v1/me/locale", tag = "console", request_body = LocaleBody,
+    extensions(("x-permission" = json!("signed_in"))),
     responses((status = 200, body = LocaleView), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn set_my_locale(
@@ -79,6 +80,7 @@ pub struct TranslationList {
 
 /// Every per-language text a translator may write, with its source beside it.
 #[utoipa::path(get, path = "/api/v1/translations", tag = "translations",
+    extensions(("x-permission" = json!("translate"))),
     params(TranslationsQuery),
     responses((status = 200, body = TranslationList), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
@@ -113,6 +115,7 @@ pub struct TranslationView {
 
 /// Writes one language of one text.
 #[utoipa::path(put, path = "/api/v1/translations/{kind}/{id}/{locale}", tag = "translations",
+    extensions(("x-permission" = json!("translate"))),
     params(("kind" = String, Path, description = "keyword_response, auto_reply or widget_label"),
         ("id" = String, Path, description = "`<owner id>:<key>` as the list gives it"),
         ("locale" = String, Path, description = "en or fr")),
