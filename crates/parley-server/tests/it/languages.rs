@@ -318,10 +318,41 @@ async fn translators_write_responses_and_labels(b: TestBackend) {
     .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
+    // A translator: a token holding `translate` only (a permission set of that one permission).
+    let (s, set) = call(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/permission-sets",
+        Some(json!({"name": "Translators", "permissions": ["translate"]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{set}");
+    let (s, v) = call(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/api-tokens",
+        Some(json!({"name": "translator", "role": "admin", "permission_set_id": set["id"]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let translator = v["token"].as_str().unwrap().to_owned();
+    // No configuration rights: the channel itself stays out of reach.
+    let (s, v) = call(
+        &app,
+        &translator,
+        Method::PUT,
+        &format!("/api/v1/channels/{ch}"),
+        Some(json!({"name": "Renamed"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+
     // The list: each text with its English source and what French it has.
     let (s, list) = call(
         &app,
-        &admin,
+        &translator,
         Method::GET,
         "/api/v1/translations?locale=fr",
         None,
@@ -347,7 +378,7 @@ async fn translators_write_responses_and_labels(b: TestBackend) {
     // Writes: one language of one text; bad input is a 422 naming the field.
     let (s, v) = call(
         &app,
-        &admin,
+        &translator,
         Method::PUT,
         &path,
         Some(json!({"text": "Vous ne recevrez plus nos messages."})),
@@ -399,7 +430,7 @@ async fn translators_write_responses_and_labels(b: TestBackend) {
     ] {
         let (s, v) = call(
             &app,
-            &admin,
+            &translator,
             Method::PUT,
             &format!("/api/v1/translations/widget_label/{dep}:{key}/fr"),
             Some(json!({"text": text})),
