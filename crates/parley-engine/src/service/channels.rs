@@ -287,6 +287,7 @@ pub(crate) fn unsaved_channel(spec: &ChannelSpec) -> Channel {
         throughput_mps: spec.throughput_mps,
         settings: spec.settings.clone(),
         secrets: Value::Null,
+        sender_limits: Value::Null,
         created_at: now,
         updated_at: now,
     }
