@@ -47,7 +47,7 @@ impl<'a> Writes<'a> {
         }
     }
 
-    async fn changed(&self, channel_id: Uuid) {
+    pub(crate) async fn changed(&self, channel_id: Uuid) {
         if let Some(cache) = self.cache {
             cache.invalidate(channel_id).await;
         }
