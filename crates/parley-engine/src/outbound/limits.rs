@@ -76,6 +76,9 @@ struct Tracked {
     /// Charged here and not yet committed (kept across a refresh).
     pending: Usage,
     loaded_at: Option<Timestamp>,
+    /// The channel row's `updated_at` at the refresh: a change of its limits (or anything else)
+    /// makes the view read again.
+    channel_updated_at: Timestamp,
     day: i64,
     /// Customers reached here since the refresh.
     reached: HashSet<Uuid>,
@@ -102,6 +105,12 @@ fn uncharge(u: &mut Usage, cost: SendCost) {
     }
 }
 
+/// A new UTC day, or a view older than [`REFRESH`].
+fn stale_at(t: &Tracked, now: Timestamp) -> bool {
+    t.day != parley_core::sender_limits::day_of(now)
+        || t.loaded_at.is_none_or(|at| now.since(at) >= REFRESH)
+}
+
 /// Every sender's usage as this node sees it.
 #[derive(Debug)]
 pub struct SenderUsages {
@@ -117,18 +126,16 @@ impl SenderUsages {
         }
     }
 
-    fn stale(&self, channel_id: Uuid, now: Timestamp) -> bool {
+    fn stale(&self, channel: &Channel, now: Timestamp) -> bool {
         let map = self.senders.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(&channel_id).is_none_or(|t| {
-            t.day != parley_core::sender_limits::day_of(now)
-                || t.loaded_at.is_none_or(|at| now.since(at) >= REFRESH)
-        })
+        map.get(&channel.id)
+            .is_none_or(|t| t.channel_updated_at != channel.updated_at || stale_at(t, now))
     }
 
     /// Reads the sender's usage from the store when this node's view is missing or old.
     pub(crate) async fn refresh(&self, channel: &Channel, now: Timestamp) -> Result<(), StoreError> {
         let config = config_of(channel);
-        if !limited(channel, &config) || !self.stale(channel.id, now) {
+        if !limited(channel, &config) || !self.stale(channel, now) {
             return Ok(());
         }
         let whatsapp = channel.kind == ChannelKind::Whatsapp;
@@ -139,6 +146,7 @@ impl SenderUsages {
             t.loaded = loaded;
             t.local = t.pending;
             t.loaded_at = Some(now);
+            t.channel_updated_at = channel.updated_at;
             t.day = parley_core::sender_limits::day_of(now);
             t.reached.clear();
         }
@@ -170,7 +178,8 @@ impl SenderUsages {
             let map = self.senders.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(t) = map.get(&channel.id)
                 && t.loaded_at.is_some()
-                && !self.stale_locked(t, now)
+                && t.channel_updated_at == channel.updated_at
+                && !stale_at(t, now)
             {
                 return Ok(t.usage());
             }
@@ -178,11 +187,6 @@ impl SenderUsages {
         self.store
             .sender_usage(channel.id, now, channel.kind == ChannelKind::Whatsapp)
             .await
-    }
-
-    fn stale_locked(&self, t: &Tracked, now: Timestamp) -> bool {
-        t.day != parley_core::sender_limits::day_of(now)
-            || t.loaded_at.is_none_or(|at| now.since(at) >= REFRESH)
     }
 
     /// The limits' decision for one send, before its provider call: `Err` is the verdict that

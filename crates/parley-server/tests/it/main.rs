@@ -23,6 +23,7 @@ mod notifications;
 mod ops;
 mod pages;
 mod processes;
+mod sender_limits;
 mod services;
 mod sign_in_limits;
 mod subscriptions;

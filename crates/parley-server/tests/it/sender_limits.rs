@@ -1,0 +1,340 @@
+//! Sender limits (issue 18) end to end through the real server, its dispatcher and the
+//! simulator, on both databases: a long code reaches its monthly volume and its ratio, and each
+//! action happens (warn: sent and shown as reached; hold: held, then released and sent, or
+//! cancelled; refuse: failed with 0005 and `sender_limit:<limit>` beside it); inbound messages
+//! open room under the ratio; the configuration is checked per kind; only `configure_messaging`
+//! reads or changes it.
+
+use parley_core::model::*;
+use parley_core::{Clock, SystemClock};
+use parley_engine::EngineConfig;
+use parley_server::ServerConfig;
+use parley_store::testing::TestBackend;
+use parley_store::*;
+use parley_testkit::{build, status_and_json};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{TestApp, eventually};
+
+const CUSTOMER: &str = "+14155550123";
+
+async fn app_with_long_code(b: TestBackend) -> (TestApp, Channel) {
+    let app = TestApp::spawn_full(
+        b,
+        ServerConfig {
+            simulator: true,
+            ..ServerConfig::default()
+        },
+        EngineConfig::default(),
+    )
+    .await;
+    let channel = build::channel(
+        &app.db.store,
+        &ChannelSpec {
+            name: "Sim".into(),
+            number_type: Some(NumberType::LongCode),
+            throughput_mps: Some(100),
+            country: Some("US".into()),
+            ..build::simulator_sms()
+        },
+        SystemClock.now(),
+    )
+    .await;
+    (app, channel)
+}
+
+async fn session(app: &TestApp, channel: &Channel) -> Session {
+    let s = &app.db.store;
+    let now = SystemClock.now();
+    let user = s
+        .create_messaging_user(
+            &build::new_user(channel.id, CUSTOMER, Some(ConsentStatus::ImplicitlyOptedIn)),
+            &build::origin(ConsentSource::Inbound, "test customer"),
+            now,
+        )
+        .await
+        .unwrap();
+    s.create_session(
+        &build::new_session(channel.id, user.id, SessionStatus::Active),
+        now,
+    )
+    .await
+    .unwrap()
+}
+
+async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let mut r = app.req(method, path);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    status_and_json(r).await
+}
+
+async fn set_limits(app: &TestApp, channel: Uuid, body: Value) -> Value {
+    let (status, v) = call(
+        app,
+        Method::PUT,
+        &format!("/api/v1/channels/{channel}/limits"),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    v
+}
+
+async fn send(app: &TestApp, session: Uuid, text: &str) -> Uuid {
+    let (status, v) = call(
+        app,
+        Method::POST,
+        &format!("/api/v1/sessions/{session}/messages"),
+        Some(json!({"body": text})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// Waits until the entry satisfies `done`.
+async fn entry_until(app: &TestApp, id: Uuid, what: &str, done: impl Fn(&Entry) -> bool) -> Entry {
+    let s = app.db.store.clone();
+    eventually(&app.events, what, || {
+        let s = s.clone();
+        let done = &done;
+        async move { s.entry(id).await.ok().filter(|e| done(e)) }
+    })
+    .await
+}
+
+fn limit<'a>(view: &'a Value, name: &str) -> &'a Value {
+    view["limits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["limit"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {view}"))
+}
+
+async fn limits(app: &TestApp, channel: Uuid) -> Value {
+    app.get_json(&format!("/api/v1/channels/{channel}/limits"))
+        .await
+}
+
+async fn a_long_code_reaches_its_limits(b: TestBackend) {
+    let (app, channel) = app_with_long_code(b).await;
+    let session = session(&app, &channel).await;
+
+    // Defaults of a long code: 1 message per second unless set, the ratio and 15,000 a month.
+    let v = limits(&app, channel.id).await;
+    assert_eq!(v["throughput_mps"], 100);
+    assert_eq!(limit(&v, "monthly_volume")["max"], 15_000);
+    assert_eq!(limit(&v, "outbound_ratio")["max"], 50);
+    assert_eq!(limit(&v, "outbound_ratio")["window"], "rolling_30_days");
+    assert_eq!(limit(&v, "monthly_volume")["state"], "ok");
+
+    // warn: over the volume, still sent, and the limit shows as reached.
+    set_limits(&app, channel.id, json!({"action": "warn", "monthly_volume": 2})).await;
+    for n in 1..=3 {
+        let id = send(&app, session.id, &format!("warned {n}")).await;
+        entry_until(&app, id, "a warned message delivered", |e| {
+            e.status == EntryStatus::Delivered
+        })
+        .await;
+    }
+    let v = limits(&app, channel.id).await;
+    let volume = limit(&v, "monthly_volume");
+    assert_eq!(volume["used"], 3, "{v}");
+    assert_eq!(volume["max"], 2);
+    assert_eq!(volume["state"], "reached");
+    assert_eq!(volume["action"], "warn");
+
+    // hold: kept queued and listed, then released by an admin and sent.
+    set_limits(&app, channel.id, json!({"action": "hold", "monthly_volume": 2})).await;
+    let held = send(&app, session.id, "held").await;
+    let e = entry_until(&app, held, "the message held", |e| {
+        e.provider_error
+            .as_deref()
+            .is_some_and(|p| p.contains("held for review"))
+    })
+    .await;
+    assert_eq!(e.status, EntryStatus::Queued);
+    assert!(
+        e.provider_error
+            .as_deref()
+            .unwrap()
+            .contains("sender_limit:monthly_volume")
+    );
+    let v = limits(&app, channel.id).await;
+    assert_eq!(v["held"][0]["entry_id"], held.to_string(), "{v}");
+    assert_eq!(v["held"][0]["limit"], "monthly_volume");
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/sender-holds/{held}/release"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    entry_until(&app, held, "the released message delivered", |e| {
+        e.status == EntryStatus::Delivered
+    })
+    .await;
+    assert!(limits(&app, channel.id).await["held"].as_array().unwrap().is_empty());
+    // Released once; a second release finds nothing held.
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/sender-holds/{held}/release"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A held message cancelled by an admin fails.
+    let cancelled = send(&app, session.id, "cancelled").await;
+    entry_until(&app, cancelled, "the second message held", |e| {
+        e.provider_error
+            .as_deref()
+            .is_some_and(|p| p.contains("held for review"))
+    })
+    .await;
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/sender-holds/{cancelled}/cancel"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let e = app.db.store.entry(cancelled).await.unwrap();
+    assert_eq!(e.status, EntryStatus::Failed);
+    assert_eq!(e.error_code.as_deref(), Some("0005"));
+
+    // refuse: failed with the catalogue code, the limit kept beside it.
+    set_limits(&app, channel.id, json!({"action": "refuse", "monthly_volume": 2})).await;
+    let refused = send(&app, session.id, "refused").await;
+    let e = entry_until(&app, refused, "the message refused", |e| {
+        e.status == EntryStatus::Failed
+    })
+    .await;
+    assert_eq!(e.error_code.as_deref(), Some("0005"));
+    assert!(
+        e.provider_error
+            .as_deref()
+            .unwrap()
+            .contains("sender_limit:monthly_volume"),
+        "{e:?}"
+    );
+
+    // The ratio: no allowance and no inbound yet, so nothing goes; two answers from the
+    // customer open room for six messages in all (3:1), four of which were sent already.
+    set_limits(&app, channel.id, json!({"action": "refuse", "ratio_allowance": 0})).await;
+    let refused = send(&app, session.id, "nobody answered").await;
+    let e = entry_until(&app, refused, "the ratio refusal", |e| {
+        e.status == EntryStatus::Failed
+    })
+    .await;
+    assert!(
+        e.provider_error
+            .as_deref()
+            .unwrap()
+            .contains("sender_limit:outbound_ratio"),
+        "{e:?}"
+    );
+    for text in ["hi", "are you there"] {
+        let r = app
+            .anon(Method::POST, "/simulator/inbound")
+            .json(&json!({"channel": "Sim", "from": CUSTOMER, "text": text}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+    let store = app.db.store.clone();
+    let channel_id = channel.id;
+    eventually(&app.events, "two inbound messages counted", || {
+        let store = store.clone();
+        async move {
+            let u = store
+                .sender_usage(channel_id, SystemClock.now(), false)
+                .await
+                .unwrap();
+            (u.ratio_inbound == 2).then_some(())
+        }
+    })
+    .await;
+    let v = set_limits(&app, channel.id, json!({"action": "refuse", "ratio_allowance": 0})).await;
+    assert_eq!(limit(&v, "outbound_ratio")["max"], 6, "{v}");
+    assert_eq!(limit(&v, "outbound_ratio")["used"], 4, "{v}");
+    let sent = send(&app, session.id, "thanks for answering").await;
+    entry_until(&app, sent, "a message sent under the ratio", |e| {
+        e.status == EntryStatus::Delivered
+    })
+    .await;
+
+    // The list of every channel, and the gauges.
+    let all = app.get_json("/api/v1/sender-limits").await;
+    assert!(
+        all["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["channel_id"] == channel.id.to_string())
+    );
+}
+
+async fn limits_are_checked_and_guarded(b: TestBackend) {
+    let (app, channel) = app_with_long_code(b).await;
+    let path = format!("/api/v1/channels/{}/limits", channel.id);
+    for (body, field) in [
+        (json!({"messaging_tier": "250"}), "messaging_tier"),
+        (json!({"daily_cap": 10}), "daily_cap"),
+        (json!({"action": "shout"}), "action"),
+        (json!({"warn_at_percent": 0}), "warn_at_percent"),
+        (json!({"monthly_volume": 0}), "monthly_volume"),
+    ] {
+        let (status, v) = call(&app, Method::PUT, &path, Some(body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert!(v.to_string().contains(field), "{field}: {v}");
+    }
+    let (status, _) = call(&app, Method::PUT, &path, Some(json!({"nope": 1}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/channels/{}/limits", Uuid::now_v7()),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let agent = TestApp::token_for(&app.db, TokenRole::Agent).await;
+    for (method, p) in [
+        (Method::GET, path.clone()),
+        (Method::GET, "/api/v1/sender-limits".to_owned()),
+    ] {
+        let r = app
+            .client
+            .request(method, format!("{}{p}", app.base))
+            .bearer_auth(&agent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{p}");
+    }
+    let r = app
+        .client
+        .put(format!("{}{path}", app.base))
+        .bearer_auth(&agent)
+        .json(&json!({"action": "hold"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+parley_store::on_both_backends!(
+    a_long_code_reaches_its_limits,
+    limits_are_checked_and_guarded,
+);
