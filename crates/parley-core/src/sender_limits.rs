@@ -11,8 +11,9 @@
 //!   answered, and 3:1 is the carriers' maximum. Going over 1:1 (past the allowance) already
 //!   shows a warning, because 1:1 is what carriers expect of person-to-person traffic;
 //! - **monthly volume** (long codes, CH-34): outbound in the calendar month (UTC), 15,000;
-//! - **daily cap** (Messenger, CH-35): outbound in the UTC day, when configured (Meta's cap is
-//!   200 × the people the page can message, which only the operator knows);
+//! - **daily cap** (Messenger's CH-35, and any other sender an operator wants to cap): outbound
+//!   in the UTC day, when configured (Meta's cap is 200 × the people the page can message,
+//!   which only the operator knows, so there is no default);
 //! - **messaging tier** (WhatsApp, CH-36): unique customers reached by business-initiated
 //!   messages in a rolling 24 hours. A reply inside the customer care window costs nothing, and
 //!   neither does a customer already reached in the last 24 hours.
@@ -196,7 +197,7 @@ impl LimitConfig {
                 return Err(not("monthly_volume"));
             }
         }
-        if kind != ChannelKind::Messenger && self.daily_cap.is_some() {
+        if kind == ChannelKind::Web && self.daily_cap.is_some() {
             return Err(not("daily_cap"));
         }
         if kind != ChannelKind::Whatsapp && self.messaging_tier.is_some() {
@@ -340,7 +341,7 @@ fn limits_of(
             "calendar_month_utc",
         ));
     }
-    if kind == ChannelKind::Messenger
+    if kind != ChannelKind::Web
         && let Some(cap) = config.daily_cap
     {
         out.push((LimitKind::DailyCap, Some(cap), usage.day_outbound, "utc_day"));

@@ -332,3 +332,38 @@ impl Store {
             .count() as u64)
     }
 }
+
+impl Store {
+    /// Records why a campaign was paused by its senders' limits.
+    pub async fn set_campaign_pause_reason(
+        &self,
+        campaign_id: Uuid,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        on_backend!(self, write c => {
+            sqlx::query(
+                "INSERT INTO campaign_pauses (campaign_id, reason, paused_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (campaign_id) DO UPDATE SET reason = excluded.reason, paused_at = excluded.paused_at")
+                .bind(campaign_id).bind(reason).bind(now.millis()).execute(c).await.map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Why the campaign was paused by its senders' limits, if it was.
+    pub async fn campaign_pause_reason(&self, campaign_id: Uuid) -> Result<Option<String>> {
+        Ok(on_backend!(self, read c => {
+            sqlx::query_scalar("SELECT reason FROM campaign_pauses WHERE campaign_id = $1")
+                .bind(campaign_id).fetch_optional(c).await
+        })?)
+    }
+
+    /// Forgets the pause reason (the campaign resumed).
+    pub async fn delete_campaign_pause(&self, campaign_id: Uuid) -> Result<()> {
+        on_backend!(self, write c => {
+            sqlx::query("DELETE FROM campaign_pauses WHERE campaign_id = $1")
+                .bind(campaign_id).execute(c).await.map(|_| ())
+        })?;
+        Ok(())
+    }
+}

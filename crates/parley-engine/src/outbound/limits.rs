@@ -64,7 +64,7 @@ pub fn config_of(channel: &Channel) -> LimitConfig {
 pub fn limited(channel: &Channel, config: &LimitConfig) -> bool {
     is_long_code(channel.kind, channel.number_type)
         || channel.kind == ChannelKind::Whatsapp
-        || (channel.kind == ChannelKind::Messenger && config.daily_cap.is_some())
+        || (channel.kind != ChannelKind::Web && config.daily_cap.is_some())
 }
 
 #[derive(Debug, Default)]

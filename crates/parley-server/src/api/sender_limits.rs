@@ -47,7 +47,7 @@ pub struct LimitsInput {
     pub ratio_allowance: Option<u64>,
     /// Long codes: messages per calendar month, UTC (default 15000).
     pub monthly_volume: Option<u64>,
-    /// Messenger: messages per UTC day (no cap by default).
+    /// Messages per UTC day (Messenger's cap, or any sender's; none by default; not for web).
     pub daily_cap: Option<u64>,
     /// WhatsApp: `250`, `1000` (default), `10000`, `100000` or `unlimited`.
     pub messaging_tier: Option<String>,

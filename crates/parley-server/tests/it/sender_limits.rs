@@ -289,7 +289,7 @@ async fn limits_are_checked_and_guarded(b: TestBackend) {
     let path = format!("/api/v1/channels/{}/limits", channel.id);
     for (body, field) in [
         (json!({"messaging_tier": "250"}), "messaging_tier"),
-        (json!({"daily_cap": 10}), "daily_cap"),
+        (json!({"max_ratio": 0}), "max_ratio"),
         (json!({"action": "shout"}), "action"),
         (json!({"warn_at_percent": 0}), "warn_at_percent"),
         (json!({"monthly_volume": 0}), "monthly_volume"),
@@ -334,7 +334,144 @@ async fn limits_are_checked_and_guarded(b: TestBackend) {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
+/// Campaigns send from toll-free numbers and short codes only (BC-02).
+async fn toll_free(app: &TestApp, name: &str, address: &str) -> Channel {
+    build::channel(
+        &app.db.store,
+        &ChannelSpec {
+            name: name.into(),
+            address: address.into(),
+            number_type: Some(NumberType::TollFree),
+            throughput_mps: Some(100),
+            country: Some("US".into()),
+            ..build::simulator_sms()
+        },
+        SystemClock.now(),
+    )
+    .await
+}
+
+/// Sent messages the simulator recorded from `from` to `to`.
+async fn sent_from(app: &TestApp, to: &str, from: &str) -> usize {
+    let path = format!("/simulator/messages?to={}", to.replace('+', "%2B"));
+    let v: Value = app
+        .anon(Method::GET, &path)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["direction"] == "outbound" && m["from"] == from)
+        .count()
+}
+
+async fn start_campaign(app: &TestApp, name: &str, senders: &[Uuid], segment: &str) -> String {
+    let (status, c) = call(
+        app,
+        Method::POST,
+        "/api/v1/campaigns",
+        Some(json!({
+            "name": name,
+            "kind": "marketing",
+            "senders": senders,
+            "audience": {"kind": "segment", "segment_id": segment},
+            "content": {"text": "The shop opens at nine.", "fallbacks": {}},
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    let id = c["id"].as_str().unwrap().to_owned();
+    let (status, started) = call(app, Method::POST, &format!("/api/v1/campaigns/{id}/start"), None).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    id
+}
+
+async fn a_campaign_spreads_then_pauses_at_the_limits(b: TestBackend) {
+    let (app, _) = app_with_long_code(b).await;
+    let first = toll_free(&app, "First", "+18885550111").await;
+    let second = toll_free(&app, "Second", "+18885550112").await;
+    let customers = ["+14155550201", "+14155550202", "+14155550203"];
+    for channel in [&first, &second] {
+        for key in customers {
+            build::user(
+                &app.db.store,
+                &build::new_user(channel.id, key, Some(ConsentStatus::ExplicitlyOptedIn)),
+                &build::origin(ConsentSource::Import, "test"),
+                SystemClock.now(),
+            )
+            .await;
+        }
+    }
+    // The first sender is at its daily cap already; the second has room for three.
+    set_limits(&app, first.id, json!({"action": "refuse", "daily_cap": 1})).await;
+    set_limits(&app, second.id, json!({"action": "refuse", "daily_cap": 3})).await;
+    let mut used = parley_store::sender_limits::SenderCharges::default();
+    used.charge(first.id, None, SystemClock.now());
+    app.db
+        .store
+        .commit_outbox_with(&[], &[], &used, "test", SystemClock.now())
+        .await
+        .unwrap();
+    let (status, seg) = call(
+        &app,
+        Method::POST,
+        "/api/v1/segments",
+        Some(json!({"name": "Everyone", "filter": {"all": []}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{seg}");
+    let segment = seg["id"].as_str().unwrap().to_owned();
+
+    // Every recipient goes through the second sender.
+    start_campaign(&app, "Opening hours", &[first.id, second.id], &segment).await;
+    for to in customers {
+        let app = &app;
+        let from = second.address.as_str();
+        eventually(&app.events, "the message through the second sender", || async move {
+            (sent_from(app, to, from).await == 1).then_some(())
+        })
+        .await;
+        assert_eq!(sent_from(&app, to, &first.address).await, 0, "{to}");
+    }
+
+    // Both senders at their limit now: the next campaign pauses with the reason.
+    let store = app.db.store.clone();
+    let second_id = second.id;
+    eventually(&app.events, "the second sender's three messages counted", || {
+        let store = store.clone();
+        async move {
+            let u = store.sender_usage(second_id, SystemClock.now(), false).await.unwrap();
+            (u.day_outbound == 3).then_some(())
+        }
+    })
+    .await;
+    let id = start_campaign(&app, "Closing hours", &[first.id, second.id], &segment).await;
+    let path = format!("/api/v1/campaigns/{id}");
+    let paused = eventually(&app.events, "the campaign paused", || {
+        let app = &app;
+        let path = path.clone();
+        async move {
+            let c = app.get_json(&path).await;
+            (c["state"] == "paused").then_some(c)
+        }
+    })
+    .await;
+    let reason = paused["paused_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("every sender is at a limit"), "{paused}");
+    assert!(reason.contains("First (sender_limit:daily_cap)"), "{reason}");
+    assert!(reason.contains("Second (sender_limit:daily_cap)"), "{reason}");
+    for to in customers {
+        assert_eq!(sent_from(&app, to, &first.address).await, 0);
+        assert_eq!(sent_from(&app, to, &second.address).await, 1);
+    }
+}
+
 parley_store::on_both_backends!(
     a_long_code_reaches_its_limits,
     limits_are_checked_and_guarded,
+    a_campaign_spreads_then_pauses_at_the_limits,
 );

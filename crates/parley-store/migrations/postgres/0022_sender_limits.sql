@@ -35,3 +35,11 @@ CREATE TABLE sender_holds (
     held_at    BIGINT NOT NULL
 );
 CREATE INDEX sender_holds_channel ON sender_holds (channel_id, held_at);
+
+-- Why a campaign was paused by its senders' limits (every sender at a limit), shown with it;
+-- removed when it resumes.
+CREATE TABLE campaign_pauses (
+    campaign_id UUID PRIMARY KEY NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+    reason      TEXT NOT NULL,
+    paused_at   BIGINT NOT NULL
+);
