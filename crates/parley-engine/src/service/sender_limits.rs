@@ -166,3 +166,98 @@ pub async fn cancel_hold(
     }
     Ok(())
 }
+
+/// Where a WhatsApp channel names its business account (WABA): templates are counted per
+/// account (CH-36: 250 per WABA). A channel without one is its own account.
+pub const WABA_SETTING: &str = "waba_id";
+/// Where a WhatsApp channel names its Meta business account (Business Manager): numbers are
+/// counted per business (CH-36: 20). Channels without one are not counted together.
+pub const BUSINESS_SETTING: &str = "business_id";
+
+fn setting<'a>(settings: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    settings
+        .get(key)
+        .and_then(serde_json::Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// Refuses a new template on a WhatsApp channel whose business account holds 250 already.
+pub async fn check_template_cap(
+    store: &parley_store::Store,
+    channel: &Channel,
+) -> Result<(), ServiceError> {
+    if channel.kind != parley_core::model::ChannelKind::Whatsapp {
+        return Ok(());
+    }
+    let account = setting(&channel.settings, WABA_SETTING);
+    let templates = store.list_templates(None).await?;
+    let mut channels: std::collections::HashMap<Uuid, bool> = std::collections::HashMap::new();
+    let mut count = 0u64;
+    for t in &templates {
+        let same = match channels.get(&t.channel_id) {
+            Some(same) => *same,
+            None => {
+                let same = if t.channel_id == channel.id {
+                    true
+                } else if let Some(account) = account {
+                    match store.channel(t.channel_id).await {
+                        Ok(other) => {
+                            other.kind == parley_core::model::ChannelKind::Whatsapp
+                                && setting(&other.settings, WABA_SETTING) == Some(account)
+                        }
+                        Err(StoreError::NotFound { .. }) => false,
+                        Err(e) => return Err(e.into()),
+                    }
+                } else {
+                    false
+                };
+                channels.insert(t.channel_id, same);
+                same
+            }
+        };
+        count += u64::from(same);
+    }
+    let label = account.map_or_else(|| format!("of channel '{}'", channel.name), str::to_owned);
+    parley_core::sender_limits::check_template_cap(&label, count)
+        .map_err(|e| ServiceError::Invalid(format!("templates: {e}")))
+}
+
+/// Refuses one more WhatsApp number in a Meta business account that has 20 already.
+pub async fn check_number_cap(
+    store: &parley_store::Store,
+    kind: parley_core::model::ChannelKind,
+    settings: &serde_json::Value,
+    except: Option<Uuid>,
+) -> Result<(), ServiceError> {
+    if kind != parley_core::model::ChannelKind::Whatsapp {
+        return Ok(());
+    }
+    let Some(business) = setting(settings, BUSINESS_SETTING) else {
+        return Ok(());
+    };
+    let mut count = 0u64;
+    let mut after = None;
+    loop {
+        let page = store
+            .list_channels(parley_store::PageRequest::new(
+                after,
+                parley_store::PageRequest::MAX_LIMIT,
+            ))
+            .await?;
+        count += page
+            .items
+            .iter()
+            .filter(|c| {
+                c.kind == parley_core::model::ChannelKind::Whatsapp
+                    && Some(c.id) != except
+                    && setting(&c.settings, BUSINESS_SETTING) == Some(business)
+            })
+            .count() as u64;
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    parley_core::sender_limits::check_number_cap(business, count)
+        .map_err(|e| ServiceError::Invalid(format!("settings.{BUSINESS_SETTING}: {e}")))
+}

@@ -470,7 +470,80 @@ async fn a_campaign_spreads_then_pauses_at_the_limits(b: TestBackend) {
     }
 }
 
+/// CH-36: 20 WhatsApp numbers per Meta business account, 250 templates per WhatsApp business
+/// account, both refused with 422 by the service functions.
+async fn whatsapp_account_caps(b: TestBackend) {
+    let app = TestApp::spawn(b).await;
+    let now = SystemClock.now();
+    let wa = |n: usize| {
+        json!({
+            "name": format!("WA {n}"), "kind": "whatsapp", "provider": "meta",
+            "address": format!("+1415555{n:04}"),
+            "settings": {"api_version": "v21.0", "phone_number_id": format!("10654035224{n:04}"),
+                         "business_id": "biz-1", "waba_id": "waba-1"},
+            "secrets": {"access_token": "EAAG", "app_secret": "s"}
+        })
+    };
+    let mut first = None;
+    for n in 0..20 {
+        let (status, v) = call(&app, Method::POST, "/api/v1/channels", Some(wa(n))).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        first.get_or_insert(v["id"].as_str().unwrap().parse::<Uuid>().unwrap());
+    }
+    let (status, v) = call(&app, Method::POST, "/api/v1/channels", Some(wa(20))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("settings.business_id"), "{v}");
+    // Another business account is not counted with it.
+    let mut other = wa(21);
+    other["settings"]["business_id"] = json!("biz-2");
+    let (status, v) = call(&app, Method::POST, "/api/v1/channels", Some(other)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+
+    let channel = first.unwrap();
+    for n in 0..250 {
+        app.db
+            .store
+            .create_template(
+                &TemplateSpec {
+                    channel_id: channel,
+                    name: format!("t{n}"),
+                    language: "en_US".into(),
+                    category: TemplateCategory::Utility,
+                    status: TemplateStatus::Approved,
+                    body: "Hello".into(),
+                    components: json!([]),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    // The account's other number shares the 250.
+    let (status, all) = call(&app, Method::GET, "/api/v1/channels?limit=100", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let sibling = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "WA 1")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, v) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/channels/{sibling}/templates"),
+        Some(json!({"name": "one_more", "language": "en_US", "category": "utility",
+                    "status": "approved", "body": "Hi"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("waba-1"), "{v}");
+}
+
 parley_store::on_both_backends!(
+    whatsapp_account_caps,
     a_long_code_reaches_its_limits,
     limits_are_checked_and_guarded,
     a_campaign_spreads_then_pauses_at_the_limits,
