@@ -29,7 +29,7 @@ macro_rules! area {
 }
 
 /// Every area's file. Add a line for a new area (one line each, so parallel work merges cleanly).
-const FILES: &[(&str, [&str; 2])] = &[area!("common")];
+const FILES: &[(&str, [&str; 2])] = &[area!("common"), area!("limits")];
 
 type Table = HashMap<&'static str, &'static str>;
 

@@ -344,7 +344,12 @@ fn limits_of(
     if kind != ChannelKind::Web
         && let Some(cap) = config.daily_cap
     {
-        out.push((LimitKind::DailyCap, Some(cap), usage.day_outbound, "utc_day"));
+        out.push((
+            LimitKind::DailyCap,
+            Some(cap),
+            usage.day_outbound,
+            "utc_day",
+        ));
     }
     if kind == ChannelKind::Whatsapp {
         let tier = config.messaging_tier.unwrap_or(MessagingTier::Tier1k);
@@ -463,9 +468,13 @@ pub fn reach_since(now: Timestamp) -> Timestamp {
 /// An account cap a new template or number would go over.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AccountCapError {
-    #[error("the WhatsApp business account {account} has {count} templates already; at most {TEMPLATES_PER_ACCOUNT} are allowed")]
+    #[error(
+        "the WhatsApp business account {account} has {count} templates already; at most {TEMPLATES_PER_ACCOUNT} are allowed"
+    )]
     Templates { account: String, count: u64 },
-    #[error("the Meta business account {account} has {count} WhatsApp numbers already; at most {NUMBERS_PER_ACCOUNT} are allowed")]
+    #[error(
+        "the Meta business account {account} has {count} WhatsApp numbers already; at most {NUMBERS_PER_ACCOUNT} are allowed"
+    )]
     Numbers { account: String, count: u64 },
 }
 
@@ -558,7 +567,11 @@ mod tests {
             month_outbound: n,
             ..Usage::default()
         };
-        assert!(decide(&config, SMS, LONG, &at(78), cost).warnings.is_empty());
+        assert!(
+            decide(&config, SMS, LONG, &at(78), cost)
+                .warnings
+                .is_empty()
+        );
         assert_eq!(
             decide(&config, SMS, LONG, &at(79), cost).warnings,
             vec![LimitKind::MonthlyVolume]
@@ -653,7 +666,10 @@ mod tests {
         let at = Timestamp(1_796_385_600_000);
         let day = day_of(at);
         assert_eq!(crate::clock::civil_from_days(day), (2026, 12, 4));
-        assert_eq!(crate::clock::civil_from_days(month_start(day)), (2026, 12, 1));
+        assert_eq!(
+            crate::clock::civil_from_days(month_start(day)),
+            (2026, 12, 1)
+        );
         assert_eq!(day - ratio_window_start(day), 29);
         assert_eq!(reach_since(at).0, at.0 - DAY_MILLIS);
     }
@@ -672,7 +688,10 @@ mod tests {
             warn_at_percent: Some(0),
             ..LimitConfig::default()
         };
-        assert_eq!(c.validate(SMS, LONG).unwrap_err().field(), "warn_at_percent");
+        assert_eq!(
+            c.validate(SMS, LONG).unwrap_err().field(),
+            "warn_at_percent"
+        );
         let c = LimitConfig {
             messaging_tier: Some(MessagingTier::Tier250),
             ..LimitConfig::default()

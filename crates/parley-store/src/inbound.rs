@@ -231,7 +231,11 @@ impl Store {
         let mut inbound: std::collections::HashMap<(Uuid, i64), i64> =
             std::collections::HashMap::new();
         for w in batch {
-            for e in w.entries.iter().filter(|e| e.direction == Direction::Inbound) {
+            for e in w
+                .entries
+                .iter()
+                .filter(|e| e.direction == Direction::Inbound)
+            {
                 if let Some(s) = w.sessions.iter().find(|s| s.id == e.session_id) {
                     let day = parley_core::sender_limits::day_of(e.created_at);
                     *inbound.entry((s.channel_id, day)).or_default() += 1;

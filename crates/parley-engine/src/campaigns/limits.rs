@@ -84,8 +84,5 @@ pub fn all_at_limit(rooms: &HashMap<Uuid, Room>) -> Option<String> {
         .map(|r| format!("{} ({})", r.channel_name, r.reached.join(", ")))
         .collect();
     names.sort();
-    Some(format!(
-        "every sender is at a limit: {}",
-        names.join("; ")
-    ))
+    Some(format!("every sender is at a limit: {}", names.join("; ")))
 }

@@ -245,7 +245,12 @@ impl Campaigns {
     }
 
     /// Pauses a sending campaign whose every sender is at a limit, with the reason shown.
-    async fn pause_for_limits(&self, id: Uuid, reason: &str, now: parley_core::Timestamp) -> Result<(), StoreError> {
+    async fn pause_for_limits(
+        &self,
+        id: Uuid,
+        reason: &str,
+        now: parley_core::Timestamp,
+    ) -> Result<(), StoreError> {
         match self
             .store
             .set_campaign_state(
@@ -264,7 +269,9 @@ impl Campaigns {
             Err(e) => return Err(e),
         }
         self.store.hold_campaign_jobs(id, now).await?;
-        self.store.set_campaign_pause_reason(id, reason, now).await?;
+        self.store
+            .set_campaign_pause_reason(id, reason, now)
+            .await?;
         metrics::counter!("parley_campaign_limit_pauses_total").increment(1);
         tracing::warn!(campaign = %id, reason, "campaign paused: every sender is at a limit");
         Ok(())

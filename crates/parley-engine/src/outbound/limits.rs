@@ -133,7 +133,11 @@ impl SenderUsages {
     }
 
     /// Reads the sender's usage from the store when this node's view is missing or old.
-    pub(crate) async fn refresh(&self, channel: &Channel, now: Timestamp) -> Result<(), StoreError> {
+    pub(crate) async fn refresh(
+        &self,
+        channel: &Channel,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let config = config_of(channel);
         if !limited(channel, &config) || !self.stale(channel, now) {
             return Ok(());

@@ -97,8 +97,8 @@ pub async fn set_limits(
     config
         .validate(channel.kind, channel.number_type)
         .map_err(|e| ServiceError::Invalid(format!("{}: {e}", e.field())))?;
-    let value = serde_json::to_value(config)
-        .map_err(|e| ServiceError::Invalid(format!("limits: {e}")))?;
+    let value =
+        serde_json::to_value(config).map_err(|e| ServiceError::Invalid(format!("limits: {e}")))?;
     writes
         .store
         .set_sender_limits(channel_id, &value, now)
@@ -158,7 +158,10 @@ pub async fn cancel_hold(
         hold.limit
     );
     let code = ErrorCode::ChannelUnavailable.code();
-    if !store.cancel_sender_hold(entry_id, code, &reason, now).await? {
+    if !store
+        .cancel_sender_hold(entry_id, code, &reason, now)
+        .await?
+    {
         return Err(StoreError::NotFound {
             entity: "held message",
         }

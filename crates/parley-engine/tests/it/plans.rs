@@ -898,7 +898,11 @@ async fn sender_limits(store: &Store, channel: &Channel) {
         .await
         .unwrap();
     store
-        .reached_since(channel.id, &[user, new_id()], now.minus(std::time::Duration::from_secs(3600)))
+        .reached_since(
+            channel.id,
+            &[user, new_id()],
+            now.minus(std::time::Duration::from_secs(3600)),
+        )
         .await
         .unwrap();
     store.sender_usage(channel.id, now, true).await.unwrap();

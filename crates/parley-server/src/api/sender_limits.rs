@@ -203,8 +203,7 @@ pub async fn put_channel_limits(
     caller.require(Permission::ConfigureMessaging)?;
     let config = input.config()?;
     let now = state.clock.now();
-    let channel =
-        svc::set_limits(Writes::of_engine(&state.engine), id, &config, now).await?;
+    let channel = svc::set_limits(Writes::of_engine(&state.engine), id, &config, now).await?;
     let limits = svc::channel_limits(&state.store, &channel, now).await?;
     Ok(Json(view(limits)))
 }

@@ -64,7 +64,12 @@ async fn session(app: &TestApp, channel: &Channel) -> Session {
     .unwrap()
 }
 
-async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut r = app.req(method, path);
     if let Some(b) = body {
         r = r.json(&b);
@@ -134,7 +139,12 @@ async fn a_long_code_reaches_its_limits(b: TestBackend) {
     assert_eq!(limit(&v, "monthly_volume")["state"], "ok");
 
     // warn: over the volume, still sent, and the limit shows as reached.
-    set_limits(&app, channel.id, json!({"action": "warn", "monthly_volume": 2})).await;
+    set_limits(
+        &app,
+        channel.id,
+        json!({"action": "warn", "monthly_volume": 2}),
+    )
+    .await;
     for n in 1..=3 {
         let id = send(&app, session.id, &format!("warned {n}")).await;
         entry_until(&app, id, "a warned message delivered", |e| {
@@ -150,7 +160,12 @@ async fn a_long_code_reaches_its_limits(b: TestBackend) {
     assert_eq!(volume["action"], "warn");
 
     // hold: kept queued and listed, then released by an admin and sent.
-    set_limits(&app, channel.id, json!({"action": "hold", "monthly_volume": 2})).await;
+    set_limits(
+        &app,
+        channel.id,
+        json!({"action": "hold", "monthly_volume": 2}),
+    )
+    .await;
     let held = send(&app, session.id, "held").await;
     let e = entry_until(&app, held, "the message held", |e| {
         e.provider_error
@@ -180,7 +195,12 @@ async fn a_long_code_reaches_its_limits(b: TestBackend) {
         e.status == EntryStatus::Delivered
     })
     .await;
-    assert!(limits(&app, channel.id).await["held"].as_array().unwrap().is_empty());
+    assert!(
+        limits(&app, channel.id).await["held"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     // Released once; a second release finds nothing held.
     let (status, _) = call(
         &app,
@@ -212,7 +232,12 @@ async fn a_long_code_reaches_its_limits(b: TestBackend) {
     assert_eq!(e.error_code.as_deref(), Some("0005"));
 
     // refuse: failed with the catalogue code, the limit kept beside it.
-    set_limits(&app, channel.id, json!({"action": "refuse", "monthly_volume": 2})).await;
+    set_limits(
+        &app,
+        channel.id,
+        json!({"action": "refuse", "monthly_volume": 2}),
+    )
+    .await;
     let refused = send(&app, session.id, "refused").await;
     let e = entry_until(&app, refused, "the message refused", |e| {
         e.status == EntryStatus::Failed
@@ -229,7 +254,12 @@ async fn a_long_code_reaches_its_limits(b: TestBackend) {
 
     // The ratio: no allowance and no inbound yet, so nothing goes; two answers from the
     // customer open room for six messages in all (3:1), four of which were sent already.
-    set_limits(&app, channel.id, json!({"action": "refuse", "ratio_allowance": 0})).await;
+    set_limits(
+        &app,
+        channel.id,
+        json!({"action": "refuse", "ratio_allowance": 0}),
+    )
+    .await;
     let refused = send(&app, session.id, "nobody answered").await;
     let e = entry_until(&app, refused, "the ratio refusal", |e| {
         e.status == EntryStatus::Failed
@@ -264,7 +294,12 @@ async fn a_long_code_reaches_its_limits(b: TestBackend) {
         }
     })
     .await;
-    let v = set_limits(&app, channel.id, json!({"action": "refuse", "ratio_allowance": 0})).await;
+    let v = set_limits(
+        &app,
+        channel.id,
+        json!({"action": "refuse", "ratio_allowance": 0}),
+    )
+    .await;
     assert_eq!(limit(&v, "outbound_ratio")["max"], 6, "{v}");
     assert_eq!(limit(&v, "outbound_ratio")["used"], 4, "{v}");
     let sent = send(&app, session.id, "thanks for answering").await;
@@ -385,7 +420,13 @@ async fn start_campaign(app: &TestApp, name: &str, senders: &[Uuid], segment: &s
     .await;
     assert_eq!(status, StatusCode::CREATED, "{c}");
     let id = c["id"].as_str().unwrap().to_owned();
-    let (status, started) = call(app, Method::POST, &format!("/api/v1/campaigns/{id}/start"), None).await;
+    let (status, started) = call(
+        app,
+        Method::POST,
+        &format!("/api/v1/campaigns/{id}/start"),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{started}");
     id
 }
@@ -431,9 +472,11 @@ async fn a_campaign_spreads_then_pauses_at_the_limits(b: TestBackend) {
     for to in customers {
         let app = &app;
         let from = second.address.as_str();
-        eventually(&app.events, "the message through the second sender", || async move {
-            (sent_from(app, to, from).await == 1).then_some(())
-        })
+        eventually(
+            &app.events,
+            "the message through the second sender",
+            || async move { (sent_from(app, to, from).await == 1).then_some(()) },
+        )
         .await;
         assert_eq!(sent_from(&app, to, &first.address).await, 0, "{to}");
     }
@@ -441,13 +484,20 @@ async fn a_campaign_spreads_then_pauses_at_the_limits(b: TestBackend) {
     // Both senders at their limit now: the next campaign pauses with the reason.
     let store = app.db.store.clone();
     let second_id = second.id;
-    eventually(&app.events, "the second sender's three messages counted", || {
-        let store = store.clone();
-        async move {
-            let u = store.sender_usage(second_id, SystemClock.now(), false).await.unwrap();
-            (u.day_outbound == 3).then_some(())
-        }
-    })
+    eventually(
+        &app.events,
+        "the second sender's three messages counted",
+        || {
+            let store = store.clone();
+            async move {
+                let u = store
+                    .sender_usage(second_id, SystemClock.now(), false)
+                    .await
+                    .unwrap();
+                (u.day_outbound == 3).then_some(())
+            }
+        },
+    )
     .await;
     let id = start_campaign(&app, "Closing hours", &[first.id, second.id], &segment).await;
     let path = format!("/api/v1/campaigns/{id}");
@@ -462,8 +512,14 @@ async fn a_campaign_spreads_then_pauses_at_the_limits(b: TestBackend) {
     .await;
     let reason = paused["paused_reason"].as_str().unwrap_or_default();
     assert!(reason.contains("every sender is at a limit"), "{paused}");
-    assert!(reason.contains("First (sender_limit:daily_cap)"), "{reason}");
-    assert!(reason.contains("Second (sender_limit:daily_cap)"), "{reason}");
+    assert!(
+        reason.contains("First (sender_limit:daily_cap)"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("Second (sender_limit:daily_cap)"),
+        "{reason}"
+    );
     for to in customers {
         assert_eq!(sent_from(&app, to, &first.address).await, 0);
         assert_eq!(sent_from(&app, to, &second.address).await, 1);
@@ -492,7 +548,13 @@ async fn whatsapp_account_caps(b: TestBackend) {
     }
     let (status, v) = call(&app, Method::POST, "/api/v1/channels", Some(wa(20))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("settings.business_id"), "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("settings.business_id"),
+        "{v}"
+    );
     // Another business account is not counted with it.
     let mut other = wa(21);
     other["settings"]["business_id"] = json!("biz-2");
@@ -534,8 +596,10 @@ async fn whatsapp_account_caps(b: TestBackend) {
         &app,
         Method::POST,
         &format!("/api/v1/channels/{sibling}/templates"),
-        Some(json!({"name": "one_more", "language": "en_US", "category": "utility",
-                    "status": "approved", "body": "Hi"})),
+        Some(
+            json!({"name": "one_more", "language": "en_US", "category": "utility",
+                    "status": "approved", "body": "Hi"}),
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
