@@ -195,7 +195,11 @@ impl SenderUsages {
 
     /// The limits' decision for one send, before its provider call: `Err` is the verdict that
     /// stops it (held or refused), `Ok` what it charged (refund it if it does not go out).
-    pub(crate) fn gate(&self, target: &Target, now: Timestamp) -> Result<Option<Charge>, Verdict> {
+    pub(crate) fn gate(
+        &self,
+        target: &Target,
+        now: Timestamp,
+    ) -> Result<Option<Charge>, Box<Verdict>> {
         let channel = target.channel.as_ref();
         let config = config_of(channel);
         if !limited(channel, &config) {
@@ -271,13 +275,13 @@ impl SenderUsages {
                     reason,
                     payload: serde_json::to_string(&request).unwrap_or_default(),
                 });
-                Err(verdict)
+                Err(Box::new(verdict))
             }
-            LimitAction::Refuse => Err(fail(
+            LimitAction::Refuse => Err(Box::new(fail(
                 &target.entry,
                 ErrorCode::ChannelUnavailable,
                 &format!("not sent: {}", breach.reason()),
-            )),
+            ))),
         }
     }
 
@@ -351,9 +355,12 @@ pub fn set_gauges(channel: &Channel, config: &LimitConfig, usage: &Usage) {
 
 /// Whether a verdict sent its message (to the provider or the customer): only those count.
 pub(crate) fn went_out(verdict: &Verdict) -> bool {
-    match verdict.write.as_ref().map(|w| &w.change) {
-        Some(EntryChange::Dispatched { .. } | EntryChange::Simulated { .. }) => true,
-        Some(EntryChange::Unknown { .. }) => true,
-        _ => false,
-    }
+    matches!(
+        verdict.write.as_ref().map(|w| &w.change),
+        Some(
+            EntryChange::Dispatched { .. }
+                | EntryChange::Simulated { .. }
+                | EntryChange::Unknown { .. }
+        )
+    )
 }

@@ -384,7 +384,7 @@ impl Outbound {
         let now = self.clock.now();
         let charge = match self.usages.gate(target, now) {
             Ok(charge) => charge,
-            Err(stopped) => return stopped,
+            Err(stopped) => return *stopped,
         };
         let mut verdict = self.decide_send(target).await;
         if let Some(charge) = charge {

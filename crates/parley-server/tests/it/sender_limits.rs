@@ -478,7 +478,7 @@ async fn a_campaign_spreads_then_pauses_at_the_limits(b: TestBackend) {
             || async move { (sent_from(app, to, from).await == 1).then_some(()) },
         )
         .await;
-        assert_eq!(sent_from(&app, to, &first.address).await, 0, "{to}");
+        assert_eq!(sent_from(app, to, &first.address).await, 0, "{to}");
     }
 
     // Both senders at their limit now: the next campaign pauses with the reason.
