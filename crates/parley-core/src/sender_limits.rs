@@ -103,7 +103,7 @@ crate::wire_enum! {
 
 /// A sender's limit configuration as stored (every field optional: absent means the default
 /// for the sender's kind and number type).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -82,6 +82,8 @@ struct Tracked {
     day: i64,
     /// Customers reached here since the refresh.
     reached: HashSet<Uuid>,
+    /// The channel's configuration as read at the refresh (parsed once, not per send).
+    config: LimitConfig,
 }
 
 impl Tracked {
@@ -151,6 +153,7 @@ impl SenderUsages {
             t.local = t.pending;
             t.loaded_at = Some(now);
             t.channel_updated_at = channel.updated_at;
+            t.config = config;
             t.day = parley_core::sender_limits::day_of(now);
             t.reached.clear();
         }
@@ -201,14 +204,26 @@ impl SenderUsages {
         now: Timestamp,
     ) -> Result<Option<Charge>, Box<Verdict>> {
         let channel = target.channel.as_ref();
-        let config = config_of(channel);
-        if !limited(channel, &config) {
-            return Ok(None);
-        }
         let initiated = business_initiated(target.session.last_customer_at, now);
         let user = target.user.id;
         let (decision, cost) = {
             let mut map = self.senders.lock().unwrap_or_else(PoisonError::into_inner);
+            // The view a batch refreshed holds the parsed configuration; a sender without one
+            // (no limit applies, or its row changed since) is read here.
+            let cached = map
+                .get(&channel.id)
+                .filter(|t| t.loaded_at.is_some() && t.channel_updated_at == channel.updated_at)
+                .map(|t| t.config);
+            let config = match cached {
+                Some(c) => c,
+                None => {
+                    let c = config_of(channel);
+                    if !limited(channel, &c) {
+                        return Ok(None);
+                    }
+                    c
+                }
+            };
             let t = map.entry(channel.id).or_default();
             let already = target.already_reached || t.reached.contains(&user);
             let cost = send_cost(channel.kind, initiated, already);
