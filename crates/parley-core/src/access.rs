@@ -1,13 +1,12 @@
-//! Who may read and write which conversations (issue 17, PERM "object access"). One rule for the
-//! console and API tokens alike:
+//! Who may read and write which conversations (issues 17 and 18, PERM). One rule for the console
+//! and API tokens alike, by permission (a role is only a default set of them):
 //!
-//! - admins and supervisors read and write every session;
-//! - an agent reads the sessions of the queues they are a member of, and the sessions they own,
-//!   are offered, transferred away, accepted or read before, or wrote into; they write only into
-//!   the sessions they own;
-//! - an agent-role API token acts as the agent it was issued for; one issued for no agent (made
-//!   before tokens named their agent) reads and writes no session;
-//! - broadcasters read no conversation at all.
+//! - with `view_all_conversations`, every session is read; with `supervise`, every one is written;
+//! - with `view_queue_conversations`, an agent reads the sessions of the queues they are a member
+//!   of, and the sessions they own, are offered, transferred away, accepted or read before, or
+//!   wrote into; they write only into the sessions they own;
+//! - an API token acting as an agent holds no more than that agent; a token of no agent reads no
+//!   queue's sessions (only `view_all_conversations` reads without an agent).
 
 use std::time::Duration;
 
@@ -92,6 +91,44 @@ impl PermissionSet {
         Self(self.0 & other.0)
     }
 
+    #[must_use]
+    pub const fn difference(self, other: Self) -> Self {
+        Self(self.0 & !other.0)
+    }
+
+    /// Whether every permission of `self` is in `other`.
+    pub const fn is_subset(self, other: Self) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The stored form: names separated by single spaces, in the catalogue's order.
+    pub fn to_names(self) -> String {
+        self.iter()
+            .map(Permission::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Reads the stored form. A name this version does not know (a permission removed since) is
+    /// skipped: it grants nothing, and must not make the whole set unreadable.
+    pub fn from_names(text: &str) -> Self {
+        text.split_whitespace()
+            .filter_map(|n| n.parse::<Permission>().ok())
+            .fold(Self::EMPTY, Self::with)
+    }
+
+    /// Reads names given by a person: every one must be a permission.
+    pub fn parse_list<S: AsRef<str>>(names: &[S]) -> Result<Self, crate::model::UnknownVariant> {
+        names
+            .iter()
+            .map(|n| n.as_ref().trim().parse::<Permission>())
+            .try_fold(Self::EMPTY, |s, p| p.map(|p| s.with(p)))
+    }
+
     pub fn iter(self) -> impl Iterator<Item = Permission> {
         Permission::ALL
             .iter()
@@ -131,6 +168,36 @@ impl PermissionSet {
     }
 }
 
+impl Permission {
+    /// One line on what the permission grants, for the console's catalogue and the API.
+    pub const fn description(self) -> &'static str {
+        match self {
+            Self::SendReceive => {
+                "Take offered conversations, send and receive in them, transfer them"
+            }
+            Self::EndSessions => "End sessions and close a customer's conversation",
+            Self::AgentOutbound => "Start a conversation with a customer",
+            Self::SendOneToMany => "Send one message to many: start, pause and cancel campaigns",
+            Self::PresenceStatus => "Set one's own presence status (available, busy, on break)",
+            Self::ViewAllConversations => "Read every conversation and customer record",
+            Self::ViewQueueConversations => {
+                "Read the conversations of one's own queues and sessions, and customer records"
+            }
+            Self::Supervise => {
+                "Watch agents and queues, act on other agents' sessions (assign, transfer, end)"
+            }
+            Self::ConfigureMessaging => {
+                "Channels, queues, skills, routing, keywords, templates, deployments, webhooks, errors"
+            }
+            Self::ManageUsers => "Agents, permission sets and their grants, API tokens",
+            Self::ManageFlows => "Flows and bots",
+            Self::ManageCampaigns => "Campaigns, segments, lists, subscriptions and notifications",
+            Self::PrivacyRequests => "Access, export, erasure and restriction requests",
+            Self::Translate => "Edit per-language texts without configuration rights",
+        }
+    }
+}
+
 /// Which sessions a caller may read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionScope {
@@ -142,12 +209,18 @@ pub enum SessionScope {
     Nothing,
 }
 
-/// The sessions a caller with this role, acting as this agent (if any), may read.
-pub const fn session_scope(role: TokenRole, agent: Option<Uuid>) -> SessionScope {
-    match (role, agent) {
-        (TokenRole::Admin | TokenRole::Supervisor, _) => SessionScope::All,
-        (TokenRole::Agent, Some(a)) => SessionScope::Agent(a),
-        (TokenRole::Agent | TokenRole::Broadcaster, _) => SessionScope::Nothing,
+/// The sessions a caller with these permissions, acting as this agent (if any), may read: every
+/// one with `view_all_conversations`; with `view_queue_conversations`, those of the agent; else
+/// none (a token of no agent reads no queue's sessions).
+pub const fn session_scope(permissions: PermissionSet, agent: Option<Uuid>) -> SessionScope {
+    if permissions.contains(Permission::ViewAllConversations) {
+        return SessionScope::All;
+    }
+    match agent {
+        Some(a) if permissions.contains(Permission::ViewQueueConversations) => {
+            SessionScope::Agent(a)
+        }
+        _ => SessionScope::Nothing,
     }
 }
 
@@ -195,20 +268,44 @@ mod tests {
     #[test]
     fn roles_scope_sessions() {
         let a = Uuid::from_u128(7);
-        assert_eq!(session_scope(TokenRole::Admin, None), SessionScope::All);
+        let scope = |r, agent| session_scope(PermissionSet::for_role(r), agent);
+        assert_eq!(scope(TokenRole::Admin, None), SessionScope::All);
+        assert_eq!(scope(TokenRole::Supervisor, Some(a)), SessionScope::All);
+        assert_eq!(scope(TokenRole::Agent, Some(a)), SessionScope::Agent(a));
+        assert_eq!(scope(TokenRole::Agent, None), SessionScope::Nothing);
         assert_eq!(
-            session_scope(TokenRole::Supervisor, Some(a)),
-            SessionScope::All
-        );
-        assert_eq!(
-            session_scope(TokenRole::Agent, Some(a)),
-            SessionScope::Agent(a)
-        );
-        assert_eq!(session_scope(TokenRole::Agent, None), SessionScope::Nothing);
-        assert_eq!(
-            session_scope(TokenRole::Broadcaster, Some(a)),
+            scope(TokenRole::Broadcaster, Some(a)),
             SessionScope::Nothing
         );
+    }
+
+    #[test]
+    fn stored_names_round_trip() {
+        for role in TokenRole::ALL {
+            let set = PermissionSet::for_role(*role);
+            assert_eq!(PermissionSet::from_names(&set.to_names()), set);
+        }
+        assert_eq!(
+            PermissionSet::from_names("  supervise  retired_permission send_receive"),
+            PermissionSet::from_slice(&[Permission::Supervise, Permission::SendReceive])
+        );
+        assert!(PermissionSet::parse_list(&["supervise", "root"]).is_err());
+        let agent = PermissionSet::for_role(TokenRole::Agent);
+        let admin = PermissionSet::for_role(TokenRole::Admin);
+        assert!(agent.is_subset(admin));
+        assert!(!admin.is_subset(agent));
+        assert!(agent.difference(admin).is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn set_algebra(a in 0u32..(1 << 14), b in 0u32..(1 << 14)) {
+            let (a, b) = (PermissionSet(a), PermissionSet(b));
+            proptest::prop_assert!(a.intersection(b).is_subset(a));
+            proptest::prop_assert!(a.is_subset(a.union(b)));
+            proptest::prop_assert_eq!(a.difference(b).intersection(b), PermissionSet::EMPTY);
+            proptest::prop_assert_eq!(PermissionSet::from_names(&a.to_names()), a);
+        }
     }
 
     #[test]

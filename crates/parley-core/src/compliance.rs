@@ -137,13 +137,14 @@ pub fn describe_problems(problems: &[HelpProblem]) -> String {
 /// CO-16, so a short code without one is refused at save time and the admin told to add it.
 pub fn default_help_response(program: &str, help_contact: Option<&str>) -> String {
     let program = program.trim();
+    let en = crate::i18n::Locale::En;
     match help_contact.map(str::trim).filter(|c| !c.is_empty()) {
-        Some(contact) => format!(
-            "{program} Alerts: Help at {contact}. Msg&data rates may apply. Msg frequency varies. Text STOP to cancel."
+        Some(contact) => crate::i18n::format(
+            en,
+            "auto.help_with_contact",
+            &[("program", program), ("contact", contact)],
         ),
-        None => format!(
-            "{program} Alerts: Msg&data rates may apply. Msg frequency varies. Text STOP to cancel."
-        ),
+        None => crate::i18n::format(en, "auto.help", &[("program", program)]),
     }
 }
 

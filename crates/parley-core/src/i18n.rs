@@ -29,7 +29,28 @@ macro_rules! area {
 }
 
 /// Every area's file. Add a line for a new area (one line each, so parallel work merges cleanly).
-const FILES: &[(&str, [&str; 2])] = &[area!("common"), area!("limits")];
+const FILES: &[(&str, [&str; 2])] = &[
+    area!("common"),
+    area!("admin"),
+    area!("campaigns"),
+    area!("flows"),
+    area!("webhooks"),
+    area!("tokens"),
+    area!("twilio"),
+    area!("notification_errors"),
+    area!("web_deployments"),
+    area!("keysets"),
+    area!("widget"),
+    area!("login"),
+    area!("console"),
+    area!("supervisor"),
+    area!("simulator"),
+    area!("auto"),
+    area!("translations"),
+    area!("conversation"),
+    area!("permissions"),
+    area!("limits"),
+];
 
 type Table = HashMap<&'static str, &'static str>;
 
@@ -87,6 +108,32 @@ pub fn format(locale: Locale, key: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
+/// The first language of an `Accept-Language` header the catalogue has (`fr-CA;q=0.9` is French),
+/// by the header's weights; English when none is.
+pub fn from_accept_language(header: &str) -> Locale {
+    let mut best: Option<(f32, Locale)> = None;
+    for part in header.split(',') {
+        let mut fields = part.split(';');
+        let tag = fields
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let q = fields
+            .filter_map(|f| f.trim().strip_prefix("q="))
+            .find_map(|v| v.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let primary = tag.split(['-', '_']).next().unwrap_or_default();
+        let Ok(locale) = primary.parse::<Locale>() else {
+            continue;
+        };
+        if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
+            best = Some((q, locale));
+        }
+    }
+    best.map_or(Locale::En, |(_, l)| l)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +150,18 @@ mod tests {
                 assert!(en.contains_key(k), "{k} in {locale} but not in en");
             }
         }
+    }
+
+    #[test]
+    fn accept_language_picks_the_best_known_language() {
+        assert_eq!(from_accept_language("fr-CA,fr;q=0.9,en;q=0.8"), Locale::Fr);
+        assert_eq!(
+            from_accept_language("de-DE, en;q=0.5, fr;q=0.7"),
+            Locale::Fr
+        );
+        assert_eq!(from_accept_language("de, es"), Locale::En);
+        assert_eq!(from_accept_language("fr;q=0, en"), Locale::En);
+        assert_eq!(from_accept_language(""), Locale::En);
     }
 
     #[test]

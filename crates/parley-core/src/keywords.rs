@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
+use crate::i18n::Locale;
 use crate::model::{ChannelKind, ConsentLevel, KeywordList, NumberType};
 
 /// Opt-out keywords every channel starts with (CO-08, plus REVOKE and OPTOUT from DESIGN.md).
@@ -62,14 +63,6 @@ const CANADA_MANDATORY: &[(&str, KeywordList, bool)] = &[
 
 /// Short code auto-responses may be at most this many characters (CO-12).
 pub const SHORT_CODE_RESPONSE_MAX: usize = 160;
-
-const EN_OPT_IN_CONFIRMATION: &str = "Thanks for opting in and allowing us to send you messages.";
-const EN_OPT_OUT_CONFIRMATION: &str =
-    "You've opted out of receiving messages from us, so we won't contact you again.";
-const FR_OPT_IN_CONFIRMATION: &str =
-    "Merci de votre inscription : vous acceptez de recevoir nos messages.";
-const FR_OPT_OUT_CONFIRMATION: &str =
-    "Vous êtes désabonné(e) : nous ne vous enverrons plus de messages.";
 
 crate::wire_enum! {
     /// Which auto-response a text is. Each is answered in the language of the keyword that asked for
@@ -519,14 +512,22 @@ fn strings(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| (*w).to_owned()).collect()
 }
 
+/// Parley's own confirmations, from the catalogue (area `auto`) in each language it has.
 fn builtin_response(kind: ResponseKind, language: &str) -> Option<&'static str> {
-    match (kind, language) {
-        (ResponseKind::OptInConfirmation, "en") => Some(EN_OPT_IN_CONFIRMATION),
-        (ResponseKind::OptOutConfirmation, "en") => Some(EN_OPT_OUT_CONFIRMATION),
-        (ResponseKind::OptInConfirmation, "fr") => Some(FR_OPT_IN_CONFIRMATION),
-        (ResponseKind::OptOutConfirmation, "fr") => Some(FR_OPT_OUT_CONFIRMATION),
-        _ => None,
-    }
+    let locale: Locale = language.parse().ok()?;
+    let key = match kind {
+        ResponseKind::OptInConfirmation => "auto.opt_in_confirmation",
+        ResponseKind::OptOutConfirmation => "auto.opt_out_confirmation",
+        _ => return None,
+    };
+    Some(crate::i18n::text(locale, key))
+}
+
+/// [`builtin_response`] where the language is known to be in the catalogue.
+fn builtin_text(kind: ResponseKind, locale: Locale) -> String {
+    builtin_response(kind, locale.as_str())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 impl KeywordConfig {
@@ -540,8 +541,8 @@ impl KeywordConfig {
         en.double_opt_in = strings(DEFAULT_DOUBLE_OPT_IN);
         en.help = strings(DEFAULT_HELP);
         en.responses = Responses {
-            opt_in_confirmation: Some(EN_OPT_IN_CONFIRMATION.to_owned()),
-            opt_out_confirmation: Some(EN_OPT_OUT_CONFIRMATION.to_owned()),
+            opt_in_confirmation: Some(builtin_text(ResponseKind::OptInConfirmation, Locale::En)),
+            opt_out_confirmation: Some(builtin_text(ResponseKind::OptOutConfirmation, Locale::En)),
             help: Some(help_response.into()),
             ..Responses::default()
         };
@@ -559,8 +560,8 @@ impl KeywordConfig {
         fr.opt_out = strings(CANADA_FRENCH_OPT_OUT);
         fr.help = strings(CANADA_FRENCH_HELP);
         fr.responses = Responses {
-            opt_in_confirmation: Some(FR_OPT_IN_CONFIRMATION.to_owned()),
-            opt_out_confirmation: Some(FR_OPT_OUT_CONFIRMATION.to_owned()),
+            opt_in_confirmation: Some(builtin_text(ResponseKind::OptInConfirmation, Locale::Fr)),
+            opt_out_confirmation: Some(builtin_text(ResponseKind::OptOutConfirmation, Locale::Fr)),
             help: Some(help_fr.into()),
             ..Responses::default()
         };
@@ -1139,7 +1140,10 @@ mod tests {
         assert_eq!(custom.keyword, "HOURS");
         assert_eq!(custom.response.unwrap().text, "Open 9-5 weekdays.");
         let stop = c.match_text(&p, "stop").unwrap().response.unwrap();
-        assert_eq!(stop.text, EN_OPT_OUT_CONFIRMATION);
+        assert_eq!(
+            stop.text,
+            crate::i18n::text(Locale::En, "auto.opt_out_confirmation")
+        );
     }
 
     #[test]
@@ -1160,13 +1164,19 @@ mod tests {
             let r = m.response.unwrap();
             assert_eq!(
                 (r.language.as_str(), r.text.as_str()),
-                ("fr", FR_OPT_OUT_CONFIRMATION)
+                (
+                    "fr",
+                    crate::i18n::text(Locale::Fr, "auto.opt_out_confirmation")
+                )
             );
         }
         let stop = c.match_text(&p, "STOP").unwrap().response.unwrap();
         assert_eq!(
             (stop.language.as_str(), stop.text.as_str()),
-            ("en", EN_OPT_OUT_CONFIRMATION)
+            (
+                "en",
+                crate::i18n::text(Locale::En, "auto.opt_out_confirmation")
+            )
         );
         let help = c.match_text(&p, "HELP").unwrap().response.unwrap();
         assert_eq!(
@@ -1187,7 +1197,10 @@ mod tests {
         let r = c
             .response(ResponseKind::OptOutConfirmation, &Language::new("fr-CA"))
             .unwrap();
-        assert_eq!(r.text, FR_OPT_OUT_CONFIRMATION);
+        assert_eq!(
+            r.text,
+            crate::i18n::text(Locale::Fr, "auto.opt_out_confirmation")
+        );
         let r = c
             .response(ResponseKind::HelpResponse, &Language::new("de"))
             .unwrap();

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod compliance;
 pub mod component;
 pub mod consent;
+pub mod conversation;
 pub mod crm;
 pub mod dead_letter;
 pub mod error_code;

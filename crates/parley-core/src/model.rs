@@ -295,6 +295,9 @@ wire_enum! {
     pub enum Direction: "direction" {
         Inbound = "inbound",
         Outbound = "outbound",
+        /// Something that happened in the session, for the transcript, never sent to anyone:
+        /// the reason a conversation was closed (SE-20).
+        Event = "event",
     }
 }
 
@@ -360,17 +363,6 @@ wire_enum! {
 }
 
 impl AgentRole {
-    /// Supervisors and admins see every queue, agent and session, and may act on any session.
-    pub const fn supervises(self) -> bool {
-        matches!(self, Self::Admin | Self::Supervisor)
-    }
-
-    /// Whether the role takes conversations (receive, send, end, transfer, opt out on request).
-    /// A broadcaster sends one-to-many messages only (PERM).
-    pub const fn converses(self) -> bool {
-        !matches!(self, Self::Broadcaster)
-    }
-
     /// The gates an API call made by an agent of this role passes: the same as a token's.
     pub const fn token_role(self) -> TokenRole {
         match self {
@@ -378,23 +370,6 @@ impl AgentRole {
             Self::Supervisor => TokenRole::Supervisor,
             Self::Agent => TokenRole::Agent,
             Self::Broadcaster => TokenRole::Broadcaster,
-        }
-    }
-
-    /// What the role may do (PERM), for the console to hide what the server would refuse.
-    pub const fn permissions(self) -> &'static [&'static str] {
-        match self {
-            Self::Admin => &[
-                "converse",
-                "end",
-                "start",
-                "supervise",
-                "configure",
-                "broadcast",
-            ],
-            Self::Supervisor => &["converse", "end", "start", "supervise"],
-            Self::Agent => &["converse", "end", "start"],
-            Self::Broadcaster => &["broadcast", "start"],
         }
     }
 }
@@ -467,19 +442,6 @@ wire_enum! {
         Supervisor = "supervisor",
         Agent = "agent",
         Broadcaster = "broadcaster",
-    }
-}
-
-impl TokenRole {
-    /// Whether this role may change configuration (channels, queues, skills, agents). Roles gate
-    /// every admin action on the server (PERM: Configure Messaging).
-    pub const fn can_configure(self) -> bool {
-        matches!(self, Self::Admin)
-    }
-
-    /// Whether this role may read and edit customer records (contacts, sessions).
-    pub const fn can_read_conversations(self) -> bool {
-        !matches!(self, Self::Broadcaster)
     }
 }
 

@@ -342,8 +342,8 @@ pub const TRANSFER_PICKER_SIZE: usize = 5;
 /// The transfer picker (RT-09): agents other than `me` who take conversations, whose name contains
 /// the query (case-insensitive), alphabetical, at most [`TRANSFER_PICKER_SIZE`], without their
 /// status.
-pub fn transfer_targets(
-    agents: &[(Uuid, String, crate::model::AgentRole)],
+pub fn transfer_targets<T: TakesConversations>(
+    agents: &[(Uuid, String, T)],
     me: Uuid,
     query: &str,
 ) -> Vec<(Uuid, String)> {
@@ -351,7 +351,9 @@ pub fn transfer_targets(
     let mut found: Vec<(Uuid, String)> = agents
         .iter()
         .filter(|(id, name, role)| {
-            *id != me && role.converses() && (q.is_empty() || name.to_lowercase().contains(&q))
+            *id != me
+                && role.takes_conversations()
+                && (q.is_empty() || name.to_lowercase().contains(&q))
         })
         .map(|(id, name, _)| (*id, name.clone()))
         .collect();
@@ -362,6 +364,24 @@ pub fn transfer_targets(
     });
     found.truncate(TRANSFER_PICKER_SIZE);
     found
+}
+
+/// Whether an agent takes conversations (is offered work, can be transferred to): by their
+/// permissions (`send_receive`), or by a role's default set.
+pub trait TakesConversations {
+    fn takes_conversations(&self) -> bool;
+}
+
+impl TakesConversations for crate::access::PermissionSet {
+    fn takes_conversations(&self) -> bool {
+        self.contains(crate::access::Permission::SendReceive)
+    }
+}
+
+impl TakesConversations for crate::model::AgentRole {
+    fn takes_conversations(&self) -> bool {
+        crate::access::PermissionSet::for_role(self.token_role()).takes_conversations()
+    }
 }
 
 /// How long an agent has to accept an offer before it goes to someone else. The agent is then

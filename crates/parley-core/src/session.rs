@@ -94,6 +94,8 @@ crate::wire_enum! {
         InactivityTimeout = "inactivity_timeout",
         ReplyWindowExpired = "reply_window_expired",
         OwnerUnavailable = "owner_unavailable",
+        /// Its conversation was closed (SE-20): the next message starts a new conversation.
+        ConversationClosed = "conversation_closed",
     }
 }
 

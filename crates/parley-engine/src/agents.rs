@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use parley_core::access::{Permission, PermissionSet};
 use parley_core::model::{
     Actor, ChannelKind, ConsentSource, ConsentStatus, OwnerKind, Presence, SessionStatus,
 };
@@ -154,10 +155,10 @@ pub struct Overview {
 #[derive(Clone)]
 pub struct AgentDesk {
     compose: Compose,
-    store: Store,
-    clock: Arc<dyn Clock>,
+    pub(crate) store: Store,
+    pub(crate) clock: Arc<dyn Clock>,
     feed: Feed,
-    router: Router,
+    pub(crate) router: Router,
     outbound_wake: Arc<tokio::sync::Notify>,
     flows: crate::flow_runs::FlowCatalog,
     flow_wake: Option<Arc<tokio::sync::Notify>>,
@@ -201,7 +202,7 @@ impl AgentDesk {
         self
     }
 
-    async fn commit(&self, change: &ConsoleChange) -> Result<()> {
+    pub(crate) async fn commit(&self, change: &ConsoleChange) -> Result<()> {
         self.store.commit_console(change, self.clock.now()).await?;
         if !change.events.is_empty() {
             self.feed.written();
@@ -330,7 +331,7 @@ impl AgentDesk {
 
     /// Queues one of the channel's automatic replies (CO-20) into `effects`, in the customer's
     /// language, when the channel has it. `fallback` is an older setting's text for the same.
-    async fn auto_reply(
+    pub(crate) async fn auto_reply(
         &self,
         session: &Session,
         which: fn(&crate::channel_rules::AutoReplies) -> &Option<crate::channel_rules::Localized>,
@@ -339,7 +340,8 @@ impl AgentDesk {
         now: Timestamp,
     ) -> Result<()> {
         let channel = self.store.channel(session.channel_id).await?;
-        let Ok(behaviour) = behaviour_of(&channel.settings) else {
+        let Ok(behaviour) = crate::channel_rules::translated_behaviour(&self.store, &channel).await
+        else {
             return Ok(());
         };
         let chosen = which(&behaviour.auto_replies);
@@ -368,9 +370,26 @@ impl AgentDesk {
         Ok(())
     }
 
-    /// Whether the agent may act on (and write into) this session: it is theirs, or they supervise.
-    pub fn may_handle(&self, agent: &Agent, session: &Session) -> Result<()> {
-        if owned_by(session, agent.id) || agent.role.supervises() {
+    /// What a signed-in agent may do: their role's set and the sets granted to them, read at each
+    /// action so a change applies at once.
+    pub async fn permissions_of(&self, agent: &Agent) -> Result<PermissionSet> {
+        Ok(self.store.agent_permissions(agent.id, agent.role).await?)
+    }
+
+    async fn may_handle_as(&self, agent: &Agent, session: &Session) -> Result<()> {
+        let permissions = self.permissions_of(agent).await?;
+        self.may_handle(agent, permissions, session)
+    }
+
+    /// Whether the agent, holding `permissions`, may act on (and write into) this session: it is
+    /// theirs, or they hold `supervise`.
+    pub fn may_handle(
+        &self,
+        agent: &Agent,
+        permissions: PermissionSet,
+        session: &Session,
+    ) -> Result<()> {
+        if owned_by(session, agent.id) || permissions.contains(Permission::Supervise) {
             Ok(())
         } else {
             Err(AgentActionError::Forbidden(
@@ -383,7 +402,7 @@ impl AgentDesk {
     /// (`settings.end_conversation_reply`), if it has one and consent allows it at send time.
     pub async fn end(&self, agent: &Agent, session_id: Uuid) -> Result<Session> {
         let session = self.store.session(session_id).await?;
-        self.may_handle(agent, &session)?;
+        self.may_handle_as(agent, &session).await?;
         self.end_as(session, Actor::Agent, Some(agent.id)).await
     }
 
@@ -433,7 +452,7 @@ impl AgentDesk {
     pub async fn mark_inactive(&self, agent: &Agent, session_id: Uuid) -> Result<Session> {
         let now = self.clock.now();
         let session = self.store.session(session_id).await?;
-        self.may_handle(agent, &session)?;
+        self.may_handle_as(agent, &session).await?;
         let channel = self.store.channel(session.channel_id).await?;
         let policy = behaviour_of(&channel.settings)
             .map(|b| b.session_policy)
@@ -470,7 +489,7 @@ impl AgentDesk {
     ) -> Result<Session> {
         let now = self.clock.now();
         let session = self.store.session(session_id).await?;
-        self.may_handle(agent, &session)?;
+        self.may_handle_as(agent, &session).await?;
         if let TransferTo::Flow(flow_id) = to {
             return self.transfer_to_flow(agent, &session, flow_id, now).await;
         }
@@ -589,7 +608,7 @@ impl AgentDesk {
     /// Everything in the session so far has been read by this agent.
     pub async fn mark_read(&self, agent: &Agent, session_id: Uuid) -> Result<()> {
         let session = self.store.session(session_id).await?;
-        self.may_handle(agent, &session)?;
+        self.may_handle_as(agent, &session).await?;
         if let Some(last) = self.store.last_entry_id(session_id).await? {
             self.commit(&ConsoleChange {
                 reads: vec![ReadMarker {
@@ -610,11 +629,12 @@ impl AgentDesk {
         let now = self.clock.now();
         let user = self.store.messaging_user(messaging_user_id).await?;
         let open = self.store.open_session(user.id).await?;
+        let permissions = self.permissions_of(agent).await?;
         if let Some(s) = &open {
-            self.may_handle(agent, s)?;
-        } else if !agent.role.converses() {
+            self.may_handle(agent, permissions, s)?;
+        } else if !permissions.contains(Permission::SendReceive) {
             return Err(AgentActionError::Forbidden(
-                "opting customers out needs the agent role".into(),
+                "opting customers out needs the send_receive permission".into(),
             ));
         }
         if user.consent_status == Some(ConsentStatus::OptedOut) {
@@ -662,7 +682,7 @@ impl AgentDesk {
         contact_id: Option<Uuid>,
     ) -> Result<Session> {
         let session = self.store.session(session_id).await?;
-        self.may_handle(agent, &session)?;
+        self.may_handle_as(agent, &session).await?;
         let mut row = session.clone();
         if let Some(case_id) = case_id {
             self.store.case(case_id).await?;
@@ -1017,12 +1037,16 @@ impl AgentDesk {
         agent: &Agent,
         query: &str,
     ) -> Result<Vec<(Uuid, String)>> {
+        let permissions = self.store.agents_permissions().await?;
         let agents: Vec<_> = self
             .store
             .agents_with_memberships()
             .await?
             .into_iter()
-            .map(|(a, _, _)| (a.id, a.name, a.role))
+            .map(|(a, _, _)| {
+                let held = permissions.get(&a.id).copied().unwrap_or_default();
+                (a.id, a.name, held)
+            })
             .collect();
         Ok(parley_core::routing::transfer_targets(
             &agents, agent.id, query,
@@ -1039,7 +1063,7 @@ fn unreachable_flow() -> Result<WorkTarget> {
 
 /// A session transition the rules refused, as the agent should read it: the session moved on
 /// (another agent, a timeout, the customer) since their screen showed it.
-fn refused(e: parley_core::session::SessionError) -> AgentActionError {
+pub(crate) fn refused(e: parley_core::session::SessionError) -> AgentActionError {
     use parley_core::session::SessionError;
     match e {
         SessionError::IllegalTransition { from, .. } => AgentActionError::Conflict(format!(
@@ -1049,7 +1073,7 @@ fn refused(e: parley_core::session::SessionError) -> AgentActionError {
     }
 }
 
-fn guard(session: &Session, row: Session) -> GuardedSession {
+pub(crate) fn guard(session: &Session, row: Session) -> GuardedSession {
     GuardedSession {
         expected_status: session.status,
         expected_updated_at: session.updated_at,
@@ -1061,7 +1085,7 @@ fn apply_row(row: &mut Session, state: &parley_core::session::SessionState) {
     *row = row_of(row, state);
 }
 
-fn session_event(agent_id: Uuid, s: &Session) -> NewConsoleEvent {
+pub(crate) fn session_event(agent_id: Uuid, s: &Session) -> NewConsoleEvent {
     NewConsoleEvent {
         agent_id: Some(agent_id),
         kind: ConsoleEventKind::Session,

@@ -5,7 +5,9 @@
 
 use parley_channels::ProviderAdapter;
 use parley_channels::adapter::ChannelConfig;
-use parley_core::keywords::{ChannelProfile, KeywordConfig, Language, LanguageKeywords};
+use parley_core::keywords::{
+    ChannelProfile, KeywordConfig, Language, LanguageKeywords, ResponseKind,
+};
 use parley_core::model::SessionContext;
 use parley_core::session::{CaseHandoff, SessionPolicy};
 use parley_store::{Channel, KeywordSet, Store, StoreError};
@@ -277,9 +279,16 @@ pub struct ChannelRules {
 }
 
 impl ChannelRules {
+    /// The rules with what translators wrote laid over the configuration's own texts.
     pub async fn load(store: &Store, channel: Channel) -> Result<Self, RulesError> {
         let sets = store.keyword_sets(channel.id).await?;
-        Self::build(channel, &sets)
+        let mut rules = Self::build(channel, &sets)?;
+        let owner = rules.channel.id.to_string();
+        let responses = store.translations_of(KEYWORD_RESPONSE, &owner).await?;
+        apply_keyword_translations(&mut rules.keywords, &responses);
+        let replies = store.translations_of(AUTO_REPLY, &owner).await?;
+        apply_reply_translations(&mut rules.behaviour.auto_replies, &replies);
+        Ok(rules)
     }
 
     /// Assembles and validates the rules from a channel and its keyword sets.
@@ -329,6 +338,110 @@ impl ChannelRules {
         }
         Ok(())
     }
+}
+
+/// Translation kind of a channel's keyword responses (key: the response kind).
+pub const KEYWORD_RESPONSE: &str = "keyword_response";
+/// Translation kind of a channel's automatic replies (key: the reply's setting name).
+pub const AUTO_REPLY: &str = "auto_reply";
+
+/// The keyword responses a translator may write, by key.
+pub const TRANSLATABLE_RESPONSES: &[ResponseKind] = &[
+    ResponseKind::OptInPrompt,
+    ResponseKind::DoubleOptInPrompt,
+    ResponseKind::OptInConfirmation,
+    ResponseKind::OptOutConfirmation,
+    ResponseKind::HelpResponse,
+];
+
+/// The automatic replies a translator may write, by setting name.
+pub const TRANSLATABLE_REPLIES: &[&str] = &[
+    "acknowledgment",
+    "start_conversation",
+    "end_conversation",
+    "transfer",
+    "after_hours",
+];
+
+/// Translated keyword responses replace the configured text of their language's section; a
+/// language the channel has no section for gets one without keywords, so a customer whose locale
+/// it is is answered in it.
+pub fn apply_keyword_translations(config: &mut KeywordConfig, rows: &[parley_store::Translation]) {
+    for row in rows {
+        let Ok(kind) = row.key.parse::<ResponseKind>() else {
+            continue;
+        };
+        let language = Language::new(&row.locale);
+        let index = match config
+            .languages
+            .iter()
+            .position(|s| s.language.primary() == language.primary())
+        {
+            Some(i) => i,
+            None => {
+                config.languages.push(LanguageKeywords::new(language));
+                config.languages.len() - 1
+            }
+        };
+        let Some(section) = config.languages.get_mut(index) else {
+            continue;
+        };
+        let slot = match kind {
+            ResponseKind::OptInPrompt => &mut section.responses.opt_in_prompt,
+            ResponseKind::DoubleOptInPrompt => &mut section.responses.double_opt_in_prompt,
+            ResponseKind::OptInConfirmation => &mut section.responses.opt_in_confirmation,
+            ResponseKind::OptOutConfirmation => &mut section.responses.opt_out_confirmation,
+            ResponseKind::HelpResponse => &mut section.responses.help,
+            ResponseKind::CustomResponse | ResponseKind::HandoffReply => continue,
+        };
+        *slot = Some(row.text.clone());
+    }
+}
+
+/// The automatic reply called `name` in the settings.
+pub fn reply_slot<'a>(
+    replies: &'a mut AutoReplies,
+    name: &str,
+) -> Option<&'a mut Option<Localized>> {
+    Some(match name {
+        "acknowledgment" => &mut replies.acknowledgment,
+        "start_conversation" => &mut replies.start_conversation,
+        "end_conversation" => &mut replies.end_conversation,
+        "transfer" => &mut replies.transfer,
+        "after_hours" => &mut replies.after_hours,
+        _ => return None,
+    })
+}
+
+/// Translated automatic replies join the configured texts as one more language. A reply the
+/// channel does not send at all stays unsent: translating must not switch a reply on.
+pub fn apply_reply_translations(replies: &mut AutoReplies, rows: &[parley_store::Translation]) {
+    for row in rows {
+        let Some(Some(reply)) = reply_slot(replies, &row.key) else {
+            continue;
+        };
+        let mut texts = match std::mem::replace(reply, Localized::One(String::new())) {
+            Localized::PerLanguage(m) => m,
+            // One text for every language: it stays the answer for the other languages.
+            Localized::One(t) => std::iter::once(("*".to_owned(), t)).collect(),
+        };
+        texts.insert(row.locale.clone(), row.text.clone());
+        *reply = Localized::PerLanguage(texts);
+    }
+}
+
+/// The channel's behaviour with translated automatic replies, for the paths that read the
+/// behaviour without the keyword rules.
+pub async fn translated_behaviour(
+    store: &Store,
+    channel: &Channel,
+) -> Result<ChannelBehaviour, RulesError> {
+    let mut behaviour = behaviour_of(&channel.settings)?;
+    let rows = store
+        .translations_of(AUTO_REPLY, &channel.id.to_string())
+        .await?;
+    apply_reply_translations(&mut behaviour.auto_replies, &rows);
+    Ok(behaviour)
 }
 
 pub fn behaviour_of(settings: &Value) -> Result<ChannelBehaviour, RulesError> {
@@ -381,20 +494,20 @@ fn keyword_config(
         // Prompts for channels that require explicit or double opt-in, so the defaults are
         // complete whatever the channel's level.
         for section in &mut config.languages {
+            let locale = section
+                .language
+                .primary()
+                .parse()
+                .unwrap_or(parley_core::i18n::Locale::En);
+            let name = [("program", channel.name.as_str())];
             section.responses.opt_in_prompt.get_or_insert_with(|| {
-                format!(
-                    "Reply YES to get messages from {}. Reply STOP to opt out.",
-                    channel.name
-                )
+                parley_core::i18n::format(locale, "auto.opt_in_prompt", &name)
             });
             section
                 .responses
                 .double_opt_in_prompt
                 .get_or_insert_with(|| {
-                    format!(
-                        "Reply CONFIRM to confirm you want messages from {}.",
-                        channel.name
-                    )
+                    parley_core::i18n::format(locale, "auto.double_opt_in_prompt", &name)
                 });
         }
         return config;

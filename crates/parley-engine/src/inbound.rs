@@ -1203,9 +1203,14 @@ impl Inbound {
                     }
                 }
             }
-            let mut latest: HashMap<Uuid, Uuid> = HashMap::new();
+            // A closed latest conversation (SE-20) is continued by nobody: the next session
+            // starts a new one.
+            let mut latest: HashMap<Uuid, Option<Uuid>> = HashMap::new();
             for c in conversations {
-                latest.insert(c.messaging_user_id, c.conversation_id);
+                latest.insert(
+                    c.messaging_user_id,
+                    (!c.closed).then_some(c.conversation_id),
+                );
             }
             let found: std::collections::HashSet<String> =
                 users.iter().map(|u| u.platform_key.clone()).collect();
@@ -1217,7 +1222,7 @@ impl Inbound {
                 let conversation_id = open
                     .as_ref()
                     .map(|s| s.conversation_id)
-                    .or_else(|| latest.get(&user.id).copied());
+                    .or_else(|| latest.get(&user.id).copied().flatten());
                 cache.customers.insert(
                     (channel_id, user.platform_key.clone()),
                     Customer {
@@ -1312,7 +1317,17 @@ impl Inbound {
                 id: case_id,
                 contact_id,
                 channel_id: channel.id,
-                subject: format!("Help request on {}", channel.name),
+                // Written by Parley for the agents: in the channel's default language.
+                subject: parley_core::i18n::format(
+                    rules
+                        .keywords
+                        .default_language
+                        .primary()
+                        .parse()
+                        .unwrap_or(parley_core::i18n::Locale::En),
+                    "auto.case_subject",
+                    &[("channel", channel.name.as_str())],
+                ),
             });
             session.case_id = Some(case_id);
         }

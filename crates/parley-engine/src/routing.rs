@@ -275,7 +275,15 @@ impl Router {
         if work.is_empty() {
             return Ok(report);
         }
-        let (agents, queues) = self.routing_state(now).await?;
+        let (mut agents, queues) = self.routing_state(now).await?;
+        // Work is offered only to agents who take conversations (`send_receive`).
+        let permissions = self.store.agents_permissions().await?;
+        agents.retain(|a| {
+            use parley_core::routing::TakesConversations;
+            permissions
+                .get(&a.id)
+                .is_some_and(TakesConversations::takes_conversations)
+        });
         let plan = plan_offers(&work, &agents, &queues);
         if plan.is_empty() {
             return Ok(report);

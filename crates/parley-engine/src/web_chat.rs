@@ -320,7 +320,7 @@ pub async fn entries_at(
 ) -> Result<Vec<Entry>> {
     let ids: Vec<Uuid> = sessions.iter().map(|s| s.id).collect();
     let changed_since = after.and_then(uuid_time);
-    Ok(store
+    let mut found = store
         .web_entries(&WebEntryQuery {
             session_ids: &ids,
             since: history_since(visitor, now),
@@ -328,7 +328,10 @@ pub async fn entries_at(
             changed_since,
             limit: MAX_ENTRIES,
         })
-        .await?)
+        .await?;
+    // Transcript events (a close's reason) are the business's notes, not the visitor's to read.
+    found.retain(|e| e.direction != Direction::Event);
+    Ok(found)
 }
 
 /// How long an expired visitor row is kept (its token answers 401 meanwhile, like a revoked one).
@@ -425,7 +428,9 @@ fn agent_of(s: &Session) -> Option<Uuid> {
 /// The web channel's business hours now (routing's `BusinessHours`).
 pub async fn hours(engine: &Engine, deployment: &WebDeployment) -> Result<Hours> {
     let channel = engine.store.channel(deployment.channel_id).await?;
-    let behaviour = crate::channel_rules::behaviour_of(&channel.settings).unwrap_or_default();
+    let behaviour = crate::channel_rules::translated_behaviour(&engine.store, &channel)
+        .await
+        .unwrap_or_default();
     let open = behaviour
         .business_hours
         .as_ref()

@@ -7,12 +7,17 @@
 
 (function () {
   const P = window.Parley;
-  const { api, h, clear, $, notify, showError, items } = P;
+  const { api, h, clear, $, notify, showError, items, t } = P;
+  /** A catalogue text, or `fallback` when the catalogue has no such key (names built at run time). */
+  const tOr = (key, fallback) => {
+    const text = t(key);
+    return text === key ? fallback : text;
+  };
 
   const RESOURCES = {
     channels: {
-      title: 'Channels', path: '/api/v1/channels', columns: ['name', 'kind', 'provider', 'address', 'queue_id', 'consent_level'],
-      help: 'Where messages come in and go out. Credentials go in Secrets: they are never shown again; leave the box empty to keep them.',
+      title: t('admin.channels.title'), key: 'channels', path: '/api/v1/channels', columns: ['name', 'kind', 'provider', 'address', 'queue_id', 'consent_level'],
+      help: t('admin.channels.help'),
       json: ['settings', 'secrets'], writeOnly: ['secrets'],
       fieldErrors: [
         { field: 'keyword_sets', match: /responses\.help/ },
@@ -20,42 +25,42 @@
       ],
     },
     'sms-processes': {
-      title: 'Keywords', path: '/api/v1/sms-processes', columns: ['name', 'kind', 'status', 'inbound', 'keywords'],
-      help: 'SMS keyword processes: an Unsubscribe or Help process per number (and provider keyword) answers its keywords by itself once started, before the channel\'s keyword lists; paused, it leaves them to the channel. On a short code a Help process\'s message must meet the help rules (program and what it sends, help contact, "Msg&data rates may apply", frequency, how to opt out, 160 characters).',
+      title: t('admin.sms_processes.title'), key: 'sms_processes', path: '/api/v1/sms-processes', columns: ['name', 'kind', 'status', 'inbound', 'keywords'],
+      help: t('admin.sms_processes.help'),
       actions: [
-        { name: 'start', label: 'Start', when: (i) => i.status !== 'started' },
-        { name: 'pause', label: 'Pause', when: (i) => i.status === 'started' },
+        { name: 'start', label: t('admin.action.start'), when: (i) => i.status !== 'started' },
+        { name: 'pause', label: t('admin.action.pause'), when: (i) => i.status === 'started' },
       ],
       list: ['custom_keywords'],
       fieldErrors: [{ field: 'message', match: /the message does not/ }],
     },
     'keyword-sets': {
-      title: 'Keyword sets', path: '/api/v1/keyword-sets', columns: ['channel_id', 'language', 'config'],
-      help: 'A channel\'s keyword lists and responses per language (a Canadian short code: STOP and HELP in English, ARRET and AIDE in French). A keyword may be in only one list of a channel, across its languages. On a short code the help response must name the program and what it sends, a help contact, "Msg&data rates may apply", the message frequency and how to opt out, in 160 characters.',
+      title: t('admin.keyword_sets.title'), key: 'keyword_sets', path: '/api/v1/keyword-sets', columns: ['channel_id', 'language', 'config'],
+      help: t('admin.keyword_sets.help'),
       json: ['config'], order: ['channel_id', 'language', 'config'],
       fieldErrors: [{ field: 'config', match: /responses\.help/ }],
     },
-    queues: { title: 'Queues', path: '/api/v1/queues', columns: ['name', 'routing_model', 'priority'], help: 'Where sessions wait for an agent. Higher priority is served first.' },
-    skills: { title: 'Skills', path: '/api/v1/skills', columns: ['name', 'description'], help: 'What agents know; routing can ask for a skill.' },
+    queues: { title: t('admin.queues.title'), key: 'queues', path: '/api/v1/queues', columns: ['name', 'routing_model', 'priority'], help: t('admin.queues.help') },
+    skills: { title: t('admin.skills.title'), key: 'skills', path: '/api/v1/skills', columns: ['name', 'description'], help: t('admin.skills.help') },
     agents: {
-      title: 'Agents', path: '/api/v1/agents', columns: ['name', 'email', 'role', 'capacity', 'presence', 'queue_ids'],
-      help: 'People who answer. Capacity is how many sessions one can hold at once.',
+      title: t('admin.agents.title'), key: 'agents', path: '/api/v1/agents', columns: ['name', 'email', 'role', 'capacity', 'presence', 'queue_ids'],
+      help: t('admin.agents.help'),
     },
     'quick-texts': {
-      title: 'Quick text', path: '/api/v1/quick-texts', columns: ['title', 'body'],
-      help: 'Prepared replies agents insert from the composer. Merge fields such as {{contact.first_name}} and {{agent.name}} are filled when the message is sent.',
+      title: t('admin.quick_texts.title'), key: 'quick_texts', path: '/api/v1/quick-texts', columns: ['title', 'body'],
+      help: t('admin.quick_texts.help'),
       fallback: [
         { name: 'title', kind: 'text', required: true },
         { name: 'body', kind: 'textarea', required: true },
       ],
     },
     'routing-rules': {
-      title: 'Routing rules', path: '/api/v1/routing-rules', columns: null,
-      help: 'Which queue, skill or agent a session goes to.',
+      title: t('admin.routing_rules.title'), key: 'routing_rules', path: '/api/v1/routing-rules', columns: null,
+      help: t('admin.routing_rules.help'),
     },
     'dead-letters': {
-      title: 'Dead letters', path: '/api/v1/dead-letters', custom: true,
-      help: 'Customer messages that could not be processed, kept with the reason. Fix the cause, then replay them.',
+      title: t('admin.dead_letters.title'), key: 'dead_letters', path: '/api/v1/dead-letters', custom: true,
+      help: t('admin.dead_letters.help'),
     },
   };
 
@@ -159,7 +164,7 @@
 
   function label(name) {
     const s = name.replace(/_ids?$/, (m) => (m === '_ids' ? 's' : '')).replace(/_/g, ' ');
-    return s.charAt(0).toUpperCase() + s.slice(1);
+    return tOr('admin.field.' + name, s.charAt(0).toUpperCase() + s.slice(1));
   }
 
   function display(name, value) {
@@ -191,7 +196,7 @@
     $('admin-editor').hidden = true;
     $('admin-new').hidden = Boolean(res.custom);
     $('dead-reasons').hidden = true;
-    $('admin-empty').textContent = res.custom ? 'No dead letters: every message that came in was processed.' : 'Nothing here yet.';
+    $('admin-empty').textContent = res.custom ? t('admin.dead_letters.empty') : t('admin.empty');
     rows = [];
     next = null;
     clear($('admin-tbody'));
@@ -208,7 +213,7 @@
     } catch (err) {
       if (key !== current) return;
       renderRows();
-      showError(err.status === 404 ? res.title + ' are not available on this server yet' : 'Could not load ' + res.title.toLowerCase(), err);
+      showError(err.status === 404 ? t('admin.error.unavailable', { what: res.title }) : t('admin.error.load', { what: res.title.toLowerCase() }), err);
       return;
     }
     if (key !== current) return;
@@ -234,7 +239,7 @@
     head.appendChild(h('tr', null, cols.map((c) => h('th', { scope: 'col', text: label(c) })), h('th', { scope: 'col', class: 'actions', text: '' })));
     const body = clear($('admin-tbody'));
     for (const row of rows) {
-      const del = h('button', { type: 'button', class: 'small danger', text: 'Delete' });
+      const del = h('button', { type: 'button', class: 'small danger', text: t('admin.delete') });
       del.addEventListener('click', () => confirmDelete(del, row));
       body.appendChild(h('tr', { 'data-testid': 'admin-row', dataset: { id: row.id || '' } },
         cols.map((c, i) => (i === 0 ? h('th', { scope: 'row', text: display(c, row[c]) }) : h('td', { text: display(c, row[c]) }))),
@@ -242,7 +247,7 @@
           (res.actions || []).filter((a) => a.when(row)).map((a) => h('button', {
             type: 'button', class: 'small', text: a.label, onclick: () => runAction(row, a),
           })),
-          h('button', { type: 'button', class: 'small', text: 'Edit', onclick: () => edit(row) }),
+          h('button', { type: 'button', class: 'small', text: t('admin.edit'), onclick: () => edit(row) }),
           del)));
     }
     $('admin-empty').hidden = rows.length > 0;
@@ -253,10 +258,10 @@
   function confirmDelete(button, row) {
     if (button.dataset.armed !== 'true') {
       button.dataset.armed = 'true';
-      button.textContent = 'Really delete?';
+      button.textContent = t('admin.really_delete');
       setTimeout(() => {
         button.dataset.armed = '';
-        button.textContent = 'Delete';
+        button.textContent = t('admin.delete');
       }, 4000);
       return;
     }
@@ -267,11 +272,11 @@
     const res = RESOURCES[current];
     try {
       await api('DELETE', res.path + '/' + encodeURIComponent(row.id));
-      notify('Deleted.', 'info');
+      notify(t('admin.deleted'), 'info');
       delete names[current];
       show(current);
     } catch (err) {
-      showError('Could not delete', err);
+      showError(t('admin.error.delete'), err);
     }
   }
 
@@ -279,10 +284,10 @@
     const res = RESOURCES[current];
     try {
       await api('POST', res.path + '/' + encodeURIComponent(row.id) + '/' + action.name);
-      notify(action.label + ': done.', 'info');
+      notify(t('admin.action_done', { action: action.label }), 'info');
       show(current);
     } catch (err) {
-      showError('Could not ' + action.label.toLowerCase(), err);
+      showError(t('admin.error.action', { action: action.label.toLowerCase() }), err);
     }
   }
 
@@ -290,14 +295,14 @@
 
   /** "3 min ago", with the exact time in the tooltip. */
   function ago(iso) {
-    const t = new Date(iso).getTime();
-    if (Number.isNaN(t)) return '—';
-    return P.duration(Date.now() - t) + ' ago';
+    const at = new Date(iso).getTime();
+    if (Number.isNaN(at)) return '—';
+    return t('admin.ago', { duration: P.duration(Date.now() - at) });
   }
 
   function renderDeadLetters() {
     const head = clear($('admin-thead'));
-    head.appendChild(h('tr', null, ['Received', 'Channel', 'Reason', 'Message'].map((c) => h('th', { scope: 'col', text: c })),
+    head.appendChild(h('tr', null, [t('admin.dl.col.received'), t('admin.dl.col.channel'), t('admin.dl.col.reason'), t('admin.dl.col.message')].map((c) => h('th', { scope: 'col', text: c })),
       h('th', { scope: 'col', class: 'actions', text: '' })));
     const body = clear($('admin-tbody'));
     const channels = names.channels || new Map();
@@ -306,21 +311,21 @@
       const seen = reasons.get(row.reason) || { text: row.reason_text, n: 0 };
       seen.n += 1;
       reasons.set(row.reason, seen);
-      const channel = row.channel_id ? channels.get(row.channel_id) || 'A removed channel' : '—';
+      const channel = row.channel_id ? channels.get(row.channel_id) || t('admin.dl.removed_channel') : '—';
       // Every value is set as text: a customer's message is never markup here.
       body.appendChild(h('tr', { 'data-testid': 'dead-letter', dataset: { id: row.id } },
         h('th', { scope: 'row', title: P.when(row.received_at), text: ago(row.received_at) }),
         h('td', { text: channel }),
         h('td', { title: row.detail || '', text: row.reason_text }),
-        h('td', { class: 'excerpt', text: row.excerpt === null || row.excerpt === undefined ? '(unreadable)' : (row.from ? row.from + ': ' : '') + row.excerpt }),
+        h('td', { class: 'excerpt', text: row.excerpt === null || row.excerpt === undefined ? t('admin.dl.unreadable') : (row.from ? row.from + ': ' : '') + row.excerpt }),
         h('td', { class: 'actions' },
-          h('button', { type: 'button', class: 'small', text: 'Replay', onclick: () => replay('/' + encodeURIComponent(row.id) + '/replay', null) }))));
+          h('button', { type: 'button', class: 'small', text: t('admin.dl.replay'), onclick: () => replay('/' + encodeURIComponent(row.id) + '/replay', null) }))));
     }
     const bar = clear($('dead-reasons'));
     for (const [reason, seen] of reasons) {
       bar.appendChild(h('button', {
         type: 'button', class: 'small', dataset: { reason },
-        text: 'Replay all: ' + seen.text.toLowerCase() + ' (' + seen.n + (next ? '+' : '') + ')',
+        text: t('admin.dl.replay_all', { reason: seen.text.toLowerCase(), n: seen.n + (next ? '+' : '') }),
         onclick: () => replay('/replay', { reason }),
       }));
     }
@@ -333,10 +338,11 @@
     try {
       const done = await api('POST', RESOURCES['dead-letters'].path + suffix, payload || undefined);
       const n = done && typeof done.replayed === 'number' ? done.replayed : 0;
-      notify(n === 1 ? 'Replayed 1 message.' : 'Replayed ' + n + ' messages.', 'info');
+      const form = new Intl.PluralRules(document.documentElement.lang || 'en').select(n) === 'one' ? 'one' : 'other';
+      notify(t('admin.dl.replayed_' + form, { n }), 'info');
       show('dead-letters');
     } catch (err) {
-      showError('Could not replay', err);
+      showError(t('admin.dl.error.replay'), err);
     }
   }
 
@@ -347,19 +353,19 @@
     const fields = fieldsFor(current);
     const form = clear($('admin-form'));
     $('admin-editor').hidden = false;
-    $('admin-editor-title').textContent = (row ? 'Edit ' : 'New ') + res.title.toLowerCase().replace(/s$/, '');
+    $('admin-editor-title').textContent = t('admin.' + res.key + (row ? '.edit' : '.new'));
     if (!fields) {
       // No schema published for this resource: edit its JSON as the API takes it.
       const value = row ? Object.fromEntries(Object.entries(row).filter(([k]) => !READ_ONLY.has(k))) : {};
       form.appendChild(h('div', { class: 'field wide' },
-        h('label', { for: 'f-json', text: 'JSON body' }),
+        h('label', { for: 'f-json', text: t('admin.json_body') }),
         h('textarea', { id: 'f-json', rows: 12, class: 'mono', spellcheck: 'false', value: JSON.stringify(value, null, 2) })));
     } else {
       for (const f of fields) form.appendChild(fieldWidget(f, row));
     }
     form.appendChild(h('div', { class: 'form-actions' },
-      h('button', { type: 'submit', class: 'primary', 'data-testid': 'admin-save', text: row ? 'Save' : 'Create' }),
-      h('button', { type: 'button', text: 'Cancel', onclick: () => { $('admin-editor').hidden = true; } })));
+      h('button', { type: 'submit', class: 'primary', 'data-testid': 'admin-save', text: row ? t('admin.save') : t('admin.create') }),
+      h('button', { type: 'button', text: t('admin.cancel'), onclick: () => { $('admin-editor').hidden = true; } })));
     form.onsubmit = (ev) => {
       ev.preventDefault();
       save(row, fields);
@@ -378,14 +384,14 @@
     switch (f.kind) {
       case 'enum': {
         input = h('select', { id });
-        if (!f.required) input.appendChild(h('option', { value: '', text: '(none)' }));
+        if (!f.required) input.appendChild(h('option', { value: '', text: t('admin.none') }));
         for (const v of f.schema.enum) if (v !== null) input.appendChild(h('option', { value: v, text: v }));
         if (value !== undefined && value !== null) input.value = value;
         break;
       }
       case 'ref': {
         input = h('select', { id });
-        input.appendChild(h('option', { value: '', text: '(none)' }));
+        input.appendChild(h('option', { value: '', text: t('admin.none') }));
         for (const [rid, name] of names[REFERENCES[f.name]] || []) input.appendChild(h('option', { value: rid, text: name }));
         if (value) input.value = value;
         break;
@@ -414,12 +420,12 @@
         input = h('input', { id, type: 'number', value: value === undefined || value === null ? '' : value });
         break;
       case 'list':
-        input = h('input', { id, type: 'text', placeholder: 'comma-separated', value: Array.isArray(value) ? value.join(', ') : '' });
+        input = h('input', { id, type: 'text', placeholder: t('admin.comma_separated'), value: Array.isArray(value) ? value.join(', ') : '' });
         break;
       case 'json':
         input = h('textarea', {
           id, rows: 5, class: 'mono', spellcheck: 'false',
-          placeholder: f.writeOnly ? 'Write-only: leave empty to keep what is set' : '{}',
+          placeholder: f.writeOnly ? t('admin.write_only') : '{}',
           value: f.writeOnly || value === undefined || value === null ? '' : JSON.stringify(value, null, 2),
         });
         break;
@@ -431,7 +437,7 @@
     }
     input.dataset.field = f.name;
     wrap.appendChild(input);
-    const hint = f.description || (f.writeOnly && row && Array.isArray(row.secrets_set) && row.secrets_set.length ? 'Set: ' + row.secrets_set.join(', ') : '');
+    const hint = f.description || (f.writeOnly && row && Array.isArray(row.secrets_set) && row.secrets_set.length ? t('admin.secrets_set', { names: row.secrets_set.join(', ') }) : '');
     if (hint) wrap.appendChild(h('p', { class: 'muted small', text: hint }));
     return wrap;
   }
@@ -442,7 +448,7 @@
       try {
         return JSON.parse($('f-json').value || '{}');
       } catch (_) {
-        throw new Error('The JSON body is not valid JSON.');
+        throw new Error(t('admin.invalid_json_body'));
       }
     }
     const body = {};
@@ -465,14 +471,14 @@
             try {
               v = JSON.parse(el.value);
             } catch (_) {
-              throw new Error(label(f.name) + ' is not valid JSON.');
+              throw new Error(t('admin.invalid_json', { field: label(f.name) }));
             }
           }
           break;
         default: v = el.value.trim() === '' ? undefined : el.value;
       }
       if (v === undefined || (typeof v === 'number' && Number.isNaN(v))) {
-        if (f.required) throw new Error(label(f.name) + ' is required.');
+        if (f.required) throw new Error(t('admin.required', { field: label(f.name) }));
         continue;
       }
       body[f.name] = v;
@@ -493,12 +499,12 @@
     try {
       if (row) await api('PUT', res.path + '/' + encodeURIComponent(row.id), payload);
       else await api('POST', res.path, payload);
-      notify(row ? 'Saved.' : 'Created.', 'info');
+      notify(row ? t('admin.saved') : t('admin.created'), 'info');
       delete names[current];
       show(current);
     } catch (err) {
       showFieldError(res, err);
-      showError(row ? 'Not saved' : 'Not created', err);
+      showError(row ? t('admin.not_saved') : t('admin.not_created'), err);
     }
   }
 

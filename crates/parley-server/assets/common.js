@@ -39,7 +39,7 @@
     try {
       res = await fetch(path, init);
     } catch (_) {
-      throw new ApiError(0, 'network', 'The server could not be reached. Check the connection and try again.');
+      throw new ApiError(0, 'network', t('common.network_error'));
     }
     if (res.status === 204 || res.status === 304) return null;
     const text = await res.text();
@@ -55,11 +55,11 @@
       const err = data && typeof data.error === 'object' && data.error ? data.error : data || {};
       if (res.status === 401 && signedIn) {
         // The console session ended (signed out elsewhere, expired): back to the form.
-        notify('Your session has ended. Taking you to the sign-in page…', 'error');
+        notify(t('common.session_ended'), 'error');
         setTimeout(() => { window.location.assign('/console/login'); }, 1500);
       }
       throw new ApiError(res.status, String(err.code || 'http_' + res.status),
-        String(err.message || res.statusText || 'The request failed.'));
+        String(err.message || res.statusText || t('common.request_failed')));
     }
     return data;
   }
@@ -118,7 +118,7 @@
     const box = $('toasts');
     if (!box) return;
     const item = h('div', { class: 'toast ' + (kind || 'info'), role: kind === 'error' ? 'alert' : 'status' });
-    const close = h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss', text: '×' });
+    const close = h('button', { type: 'button', class: 'toast-close', 'aria-label': t('common.dismiss'), text: '×' });
     close.addEventListener('click', () => item.remove());
     append(item, [h('span', { text: message }), close]);
     box.appendChild(item);
@@ -129,7 +129,7 @@
   function showError(what, err) {
     if (err instanceof ApiError) {
       const detail = err.code === 'csrf'
-        ? 'The page is out of date; reload it and try again.'
+        ? t('common.csrf_stale')
         : err.message;
       notify(what + ': ' + detail, 'error');
     } else {
@@ -140,8 +140,18 @@
 
   // --- Time ----------------------------------------------------------------------------------
 
-  const clockFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
-  const dayFmt = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+  // Dates and numbers follow the agent's language (<html lang>), not the browser's.
+  const lang = (document.documentElement && document.documentElement.lang) || 'en';
+  const clockFmt = new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' });
+  const dayFmt = new Intl.DateTimeFormat(lang, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+  const dateFmt = new Intl.DateTimeFormat(lang, { day: 'numeric', month: 'short', year: 'numeric' });
+  const relFmt = new Intl.RelativeTimeFormat(lang, { numeric: 'auto' });
+  const numFmt = new Intl.NumberFormat(lang);
+
+  /** A count in the agent's language (1,234 or 1 234). */
+  function number(n) {
+    return numFmt.format(n);
+  }
 
   function when(iso) {
     if (!iso) return '';
@@ -154,30 +164,25 @@
   /** For lists of records: "just now", "5 minutes ago", "in 3 minutes", else the date. */
   function ago(iso) {
     if (!iso) return '';
-    const t = new Date(iso).getTime();
-    if (Number.isNaN(t)) return '';
-    const s = Math.round((Date.now() - t) / 1000);
-    const words = (n) => {
-      const a = Math.abs(n);
-      if (a < 5400) { const m = Math.max(1, Math.round(a / 60)); return m + (m === 1 ? ' minute' : ' minutes'); }
-      if (a < 86400) { const hr = Math.round(a / 3600); return hr + (hr === 1 ? ' hour' : ' hours'); }
-      const d = Math.round(a / 86400); return d + (d === 1 ? ' day' : ' days');
-    };
-    if (s < 0 && s > -45) return 'in a few seconds';
-    if (Math.abs(s) < 45) return 'just now';
-    if (s < 0) return 'in ' + words(s);
-    if (s < 86400 * 7) return words(s) + ' ago';
-    return new Date(iso).toLocaleDateString(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
+    const at = new Date(iso).getTime();
+    if (Number.isNaN(at)) return '';
+    const s = Math.round((at - Date.now()) / 1000);
+    const a = Math.abs(s);
+    if (a < 45) return t('common.just_now');
+    if (-s >= 86400 * 7) return dateFmt.format(new Date(iso));
+    if (a < 5400) return relFmt.format(Math.sign(s) * Math.max(1, Math.round(a / 60)), 'minute');
+    if (a < 86400) return relFmt.format(Math.sign(s) * Math.round(a / 3600), 'hour');
+    return relFmt.format(Math.sign(s) * Math.round(a / 86400), 'day');
   }
 
   /** "45 s", "3 min", "2 h 5 min": for ages and countdowns. */
   function duration(ms) {
     const s = Math.max(0, Math.round(ms / 1000));
-    if (s < 60) return s + ' s';
+    if (s < 60) return t('common.seconds', { n: number(s) });
     const m = Math.floor(s / 60);
-    if (m < 60) return m + ' min';
+    if (m < 60) return t('common.minutes', { n: number(m) });
     const hours = Math.floor(m / 60);
-    return hours + ' h' + (m % 60 ? ' ' + (m % 60) + ' min' : '');
+    return t('common.hours', { n: number(hours) }) + (m % 60 ? ' ' + t('common.minutes', { n: number(m % 60) }) : '');
   }
 
   function debounce(fn, ms) {
@@ -228,22 +233,22 @@
    */
   function connect() {
     if (!window.EventSource) {
-      setConnection('offline', 'No live updates');
+      setConnection('offline', t('common.conn_none'));
       return;
     }
     clearTimeout(retryTimer);
     source = new EventSource('/api/v1/events');
     source.addEventListener('open', () => {
-      setConnection('live', 'Live');
+      setConnection('live', t('common.conn_live'));
       if (everOpen) emit('resync', null);
       everOpen = true;
     });
     source.addEventListener('error', () => {
       if (source.readyState === EventSource.CLOSED) {
-        setConnection('offline', 'Offline');
+        setConnection('offline', t('common.conn_offline'));
         retryTimer = setTimeout(connect, 5000);
       } else {
-        setConnection('reconnecting', 'Reconnecting');
+        setConnection('reconnecting', t('common.conn_reconnecting'));
       }
     });
     for (const name of EVENT_NAMES) {
@@ -283,7 +288,7 @@
         emit('presence_changed', current);
       } catch (err) {
         setPresence(current);
-        showError('Could not change presence', err);
+        showError(t('common.presence_failed'), err);
       } finally {
         select.disabled = false;
       }
@@ -297,23 +302,43 @@
     });
   }
 
+  // --- Language (top bar) ---------------------------------------------------------------------
+
+  /** The agent's language: stored on the agent, then the page is reloaded in it. */
+  function wireLocale() {
+    const select = $('locale');
+    if (!select) return;
+    const current = select.value;
+    select.addEventListener('change', async () => {
+      select.disabled = true;
+      try {
+        await api('PUT', '/api/v1/me/locale', { locale: select.value });
+        window.location.reload();
+      } catch (err) {
+        select.value = current;
+        select.disabled = false;
+        showError(t('common.language_failed'), err);
+      }
+    });
+  }
+
   /**
    * A button that copies `text` (a secret shown once) to the clipboard; without clipboard
    * permission it selects `shown`, the element showing the text, so Ctrl+C copies it.
    */
-  function copyButton(text, shown, label, testid, what = 'Token') {
+  function copyButton(text, shown, label, testid, what = t('common.token')) {
     const button = h('button', { type: 'button', 'data-testid': testid }, label);
     button.addEventListener('click', async () => {
       try {
         await navigator.clipboard.writeText(text);
-        notify(what + ' copied', 'info');
+        notify(t('common.copied', { what }), 'info');
       } catch (_) {
         const range = document.createRange();
         range.selectNodeContents(shown);
         const sel = window.getSelection();
         sel.removeAllRanges();
         sel.addRange(range);
-        notify('Press Ctrl+C to copy the selected ' + what.toLowerCase(), 'info');
+        notify(t('common.press_ctrl_c', { what: what.toLowerCase() }), 'info');
       }
     });
     return button;
@@ -335,8 +360,16 @@
     return text.replace(/\{(\w+)\}/g, (m, name) => (Object.prototype.hasOwnProperty.call(vars, name) ? String(vars[name]) : m));
   }
 
+  /**
+   * Whether the signed-in agent holds a permission (`<body data-permissions>`, from the server's
+   * permission sets). The page hides what the agent cannot do; the API refuses it anyway.
+   */
+  function can(permission) {
+    return (body.dataset.permissions || '').split(' ').includes(permission);
+  }
+
   window.Parley = {
-    t, ApiError, api, items, h, append, clear, $, notify, showError, when, ago, duration, debounce, copyButton,
+    t, can, ApiError, api, items, h, append, clear, $, notify, showError, when, ago, duration, number, debounce, copyButton,
     on, emit, setPresence, csrf,
     me: signedIn ? { id: body.dataset.agentId, name: body.dataset.agentName, role: body.dataset.agentRole } : null,
   };
@@ -346,6 +379,7 @@
   document.addEventListener('DOMContentLoaded', () => {
     if (!signedIn) return;
     wirePresence();
+    wireLocale();
     connect();
   });
   window.addEventListener('beforeunload', () => { if (source) source.close(); });

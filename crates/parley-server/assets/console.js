@@ -31,22 +31,33 @@
     visitor: null,
   };
 
-  const KIND_NAMES = { sms: 'SMS', whatsapp: 'WhatsApp', messenger: 'Messenger', web: 'Web chat' };
-  const STATUS_NAMES = {
-    received: 'Received', queued: 'Queued', sent: 'Sent', delivered: 'Delivered', read: 'Read',
-    undelivered: 'Undelivered', failed: 'Failed', unknown: 'Outcome unknown',
+  // Names of wire values, from the catalogue (`console.<group>_<value>`); an unknown value shows as
+  // itself.
+  const named = (group, v) => {
+    if (!v) return '';
+    const key = 'console.' + group + '_' + v;
+    const text = P.t(key);
+    return text === key ? v : text;
   };
-  const SESSION_NAMES = {
-    new: 'New', waiting: 'Waiting', active: 'Active', consent: 'Consent', inactive: 'Inactive',
-    error: 'Error', ended: 'Ended',
-  };
-  const CASE_STATUS_NAMES = { new: 'New', working: 'Working', closed: 'Closed' };
-  const CONSENT_NAMES = {
-    OptedOut: 'Opted out', ImplicitlyOptedIn: 'Implicitly opted in',
-    ExplicitlyOptedIn: 'Explicitly opted in', DoublyOptedIn: 'Doubly opted in',
-  };
+  const STATUS_NAMES = new Proxy({}, { get: (_, v) => named('entry', v) });
+  const SESSION_NAMES = new Proxy({}, { get: (_, v) => named('session', v) });
+  const CASE_STATUS_NAMES = new Proxy({}, { get: (_, v) => named('case', v) });
+  const CONSENT_NAMES = new Proxy({}, { get: (_, v) => (v ? named('consent', String(v).toLowerCase()) : undefined) });
 
-  const kindName = (k) => KIND_NAMES[k] || k || '';
+  const kindName = (k) => named('kind', k);
+  /**
+   * A consent change's reason in the agent's language. The server stores the reason as words
+   * (parley_core::consent::ChangeReason's Display): its two fixed forms are read back here; a note
+   * someone wrote stays as written.
+   */
+  const KEYWORD_LISTS = { 'opt-out': 'opt_out', 'opt-in': 'opt_in', 'double opt-in': 'double_opt_in', help: 'help', custom: 'custom' };
+  function consentReason(reason) {
+    if (!reason) return '';
+    if (reason === 'first inbound message on an implicit opt-in channel') return P.t('console.consent_reason_first_inbound');
+    const m = /^(opt-out|opt-in|double opt-in|help|custom) keyword (\S+) \(([^)]+)\)$/.exec(reason);
+    if (!m) return reason;
+    return P.t('console.consent_reason_keyword', { list: P.t('console.keyword_list_' + KEYWORD_LISTS[m[1]]), keyword: m[2], language: m[3] });
+  }
   /**
    * What to call the customer: their profile name; for the open web session's visitor, the name
    * they gave in the pre-chat form; a verified visitor's user id; an anonymous visitor as
@@ -62,9 +73,9 @@
       if (full) return full;
     }
     const key = (mu && mu.platform_key) || '';
-    if (key.startsWith('anon:')) return 'Visitor ' + key.slice(-6);
+    if (key.startsWith('anon:')) return P.t('console.visitor_short', { id: key.slice(-6) });
     if (key.startsWith('uid:')) return key.slice(4);
-    return key || 'Customer';
+    return key || P.t('console.customer');
   };
   const sessionOf = (item) => (item && item.session) || {};
   const isOpen = (status) => status !== 'ended' && status !== 'error';
@@ -115,7 +126,7 @@
     try {
       work = await api('GET', '/api/v1/me/work');
     } catch (err) {
-      showError('Could not load your work', err);
+      showError(P.t('console.load_work_failed'), err);
       return;
     }
     state.offers = items(work && work.offers);
@@ -143,12 +154,12 @@
     for (const offer of state.offers) {
       const s = sessionOf(offer);
       const accept = h('button', {
-        type: 'button', class: 'primary small', 'data-testid': 'offer-accept',
-        title: 'Accept (Alt+A for the first offer)', text: 'Accept',
+        type: 'button', class: 'primary small', 'data-testid': 'offer-accept', 'data-permission': 'send_receive',
+        title: P.t('console.accept_title'), text: P.t('console.accept'),
         onclick: () => acceptOffer(s.id, accept),
       });
       const decline = h('button', {
-        type: 'button', class: 'small', 'data-testid': 'offer-decline', text: 'Decline',
+        type: 'button', class: 'small', 'data-testid': 'offer-decline', text: P.t('console.decline'),
         onclick: () => declineOffer(s.id, decline),
       });
       const first = offer.first_message || offer.last_message || '';
@@ -160,15 +171,15 @@
         h('strong', { class: 'ellipsis', text: customerName(offer.messaging_user) }),
         h('span', { class: 'expires muted small', dataset: { expires: offer.offer_expires_at || '' } })),
       // AG-02: the customer's first message, visible before accepting (and in full on hover).
-      h('p', { class: 'first-message', 'data-testid': 'offer-first-message', title: first, text: first || '(no text)' }),
+      h('p', { class: 'first-message', 'data-testid': 'offer-first-message', title: first, text: first || P.t('console.no_text') }),
       h('div', { class: 'offer-actions' }, accept, decline)));
     }
     $('offers-empty').hidden = state.offers.length > 0;
     const count = $('offer-count');
     count.hidden = state.offers.length === 0;
-    count.textContent = String(state.offers.length);
+    count.textContent = P.number(state.offers.length);
     tickCountdowns();
-    document.title = (state.offers.length ? '(' + state.offers.length + ') ' : '') + 'Conversations · Parley';
+    document.title = (state.offers.length ? '(' + P.number(state.offers.length) + ') ' : '') + P.t('console.title') + ' · Parley';
   }
 
   function renderSessions() {
@@ -188,7 +199,7 @@
           h('span', { class: 'muted small', text: when(item.last_message_at) })),
         h('span', { class: 'session-line' },
           h('span', { class: 'ellipsis muted', text: item.last_message || '' }),
-          unread ? h('span', { class: 'unread', 'data-testid': 'unread', 'aria-label': unread + ' unread', text: String(unread) }) : null),
+          unread ? h('span', { class: 'unread', 'data-testid': 'unread', 'aria-label': P.t('console.unread', { n: P.number(unread) }), text: P.number(unread) }) : null),
         h('span', { class: 'session-line small' },
           h('span', { class: 'chip kind-' + ((item.channel && item.channel.kind) || ''), text: kindName(item.channel && item.channel.kind) }),
           s.status && s.status !== 'active' ? h('span', { class: 'chip status-' + s.status, text: SESSION_NAMES[s.status] || s.status }) : null)));
@@ -205,7 +216,7 @@
       await loadWork();
       select(id);
     } catch (err) {
-      showError('Could not accept', err);
+      showError(P.t('console.accept_failed'), err);
       refreshWork();
     } finally {
       if (button) button.disabled = false;
@@ -217,7 +228,7 @@
     try {
       await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/decline');
     } catch (err) {
-      showError('Could not decline', err);
+      showError(P.t('console.decline_failed'), err);
     } finally {
       refreshWork();
     }
@@ -231,7 +242,7 @@
         el.textContent = '';
         continue;
       }
-      el.textContent = at > now ? duration(at - now) + ' left' : 'expiring';
+      el.textContent = at > now ? P.t('console.time_left', { time: duration(at - now) }) : P.t('console.expiring');
     }
     renderWindow();
   }
@@ -305,10 +316,10 @@
       });
     } catch (err) {
       if (err instanceof P.ApiError && err.status === 404) {
-        notify('That session does not exist any more.', 'error');
+        notify(P.t('console.session_gone'), 'error');
         deselect();
       } else {
-        showError('Could not load the session', err);
+        showError(P.t('console.load_session_failed'), err);
       }
     }
   }
@@ -340,14 +351,16 @@
     if (!state.owned) {
       notice.hidden = false;
       notice.textContent = !open
-        ? 'This session has ended. Its history stays here.'
+        ? P.t('console.notice_ended')
         : state.botOpen
-          ? 'The bot “' + state.botOpen + '” is answering this conversation. You can read its history.'
-          : 'This session is not assigned to you (' + (SESSION_NAMES[s.status] || s.status) + '). You can read its history.';
+          ? P.t('console.notice_bot', { bot: state.botOpen })
+          : P.t('console.notice_not_yours', { status: SESSION_NAMES[s.status] || s.status });
     } else {
       notice.hidden = true;
     }
     for (const id of ['transfer-open', 'inactive', 'end']) $(id).disabled = !state.owned || !open;
+    // Closing the conversation (SE-20): its owner, or a supervisor for anyone's.
+    $('close-open').disabled = !open || !(state.owned || P.can('supervise'));
     $('inactive').hidden = s.status === 'inactive';
     renderWindow();
     renderComposerMode();
@@ -367,11 +380,11 @@
     if (win.state === 'open') {
       const closes = Date.parse(win.closes_at || '');
       chip.textContent = Number.isNaN(closes)
-        ? 'Care window open'
-        : 'Care window open · closes in ' + duration(closes - Date.now());
+        ? P.t('console.window_open')
+        : P.t('console.window_open_closes', { time: duration(closes - Date.now()) });
       chip.className = 'chip window open';
     } else {
-      chip.textContent = 'Care window closed · templates only';
+      chip.textContent = P.t('console.window_closed_chip');
       chip.className = 'chip window closed';
     }
   }
@@ -401,7 +414,7 @@
     try {
       data = await api('GET', '/api/v1/messaging-users/' + encodeURIComponent(userId) + '/timeline');
     } catch (err) {
-      showError('Could not load the conversation', err);
+      showError(P.t('console.load_conversation_failed'), err);
       return;
     }
     if (forId !== state.selectedId) return;
@@ -411,9 +424,9 @@
 
   function actorLabel(entry) {
     if (entry.direction === 'inbound') return customerName(state.user || (state.current && state.current.messaging_user));
-    if (entry.actor === 'agent') return entry.actor_id && entry.actor_id === me.id ? 'You' : 'Agent';
-    if (entry.actor === 'bot') return 'Bot';
-    if (entry.actor === 'system') return entry.campaign ? 'Campaign' : 'Automatic';
+    if (entry.actor === 'agent') return entry.actor_id && entry.actor_id === me.id ? P.t('console.actor_you') : P.t('console.actor_agent');
+    if (entry.actor === 'bot') return P.t('console.actor_bot');
+    if (entry.actor === 'system') return entry.campaign ? P.t('console.actor_campaign') : P.t('console.actor_automatic');
     return entry.actor || '';
   }
 
@@ -494,7 +507,7 @@
     if (c.type === 'link') {
       const href = safeUrl(c.url);
       return [
-        h('span', { class: 'tag', text: 'Link card' }),
+        h('span', { class: 'tag', text: P.t('console.link_card') }),
         h('p', { class: 'text', 'data-testid': 'message-text', text: c.text || '' }),
         h('div', { class: 'link-card', 'data-testid': 'message-link' },
           h('strong', { class: 'link-title', text: c.title || '' }),
@@ -505,9 +518,9 @@
     }
     const choices = choicesOf(c);
     return [
-      h('span', { class: 'tag', text: c.type === 'time_slots' ? 'Time slots' : 'Question' }),
+      h('span', { class: 'tag', text: c.type === 'time_slots' ? P.t('console.time_slots') : P.t('console.question') }),
       h('p', { class: 'text', 'data-testid': 'message-text', text: c.text || '' }),
-      h('ol', { class: 'choices', 'data-testid': 'message-options', 'aria-label': 'Options offered' },
+      h('ol', { class: 'choices', 'data-testid': 'message-options', 'aria-label': P.t('console.options_offered') },
         choices.map((ch, i) => h('li', {
           class: 'choice' + (chosen === i + 1 ? ' chosen' : ''), 'data-testid': 'message-option',
           dataset: { n: String(i + 1), optionId: ch.id }, 'aria-current': chosen === i + 1 ? 'true' : null,
@@ -528,11 +541,19 @@
         const current = e.session_id === state.selectedId;
         list.appendChild(h('li', { class: 'divider' + (current ? ' current' : ''), role: 'separator' },
           h('span', { text: [
-            current ? 'This session' : 'Earlier session',
+            current ? P.t('console.this_session') : P.t('console.earlier_session'),
             kindName(e.channel_kind),
             SESSION_NAMES[e.session_status] || e.session_status,
             when(e.created_at),
           ].filter(Boolean).join(' · ') })));
+      }
+      if (e.direction === 'event') {
+        // A note of the session's history (a close's reason), never a message to anyone.
+        list.appendChild(h('li', { class: 'event', 'data-testid': 'message-event', role: 'note', dataset: { sessionId: e.session_id || '' } },
+          h('span', { text: P.t('conversation.closed_note', { reason: e.body || '' }) }),
+          ' ',
+          h('time', { datetime: e.created_at || '', text: when(e.created_at) })));
+        continue;
       }
       const status = e.status || '';
       const failed = status === 'failed' || status === 'undelivered';
@@ -547,22 +568,22 @@
         dataset: { direction: e.direction || '', status, entryId: e.id || '', sessionId: e.session_id || '', ...(component ? { component: component.type } : {}) },
       },
       h('div', { class: 'bubble' },
-        e.campaign ? h('span', { class: 'tag', 'data-testid': 'message-campaign', text: 'Campaign: ' + e.campaign }) : null,
-        e.template ? h('span', { class: 'tag', text: 'Template' }) : null,
+        e.campaign ? h('span', { class: 'tag', 'data-testid': 'message-campaign', text: P.t('console.campaign_tag', { name: e.campaign }) }) : null,
+        e.template ? h('span', { class: 'tag', text: P.t('console.template') }) : null,
         component
           ? componentContent(component, answers.chosen.get(e.id) || 0)
           : h('p', { class: 'text', 'data-testid': 'message-text', text: e.body || '' }),
         media.map((m) => {
           // Parley's own copy when it has one (web uploads have no public address).
           const href = m.id ? '/api/v1/media/' + encodeURIComponent(m.id) : safeUrl(m.url);
-          const label = 'Attachment (' + (m.content_type || 'file') + ')';
+          const label = P.t('console.attachment', { type: m.content_type || P.t('console.file') });
           return href
             ? h('a', { class: 'media', href, target: '_blank', rel: 'noopener noreferrer', text: label })
             : h('span', { class: 'media', text: label });
         })),
       answer
         ? h('p', { class: 'chose', 'data-testid': 'message-choice', dataset: { n: String(answer.n) } },
-          h('span', { class: 'chose-label', text: 'chose: ' }), h('strong', { text: answer.title }))
+          h('span', { class: 'chose-label', text: P.t('console.chose') }), h('strong', { text: answer.title }))
         : null,
       h('div', { class: 'meta' },
         h('span', { text: actorLabel(e) }),
@@ -572,19 +593,19 @@
           : null),
       failed || e.error_code
         ? h('p', { class: 'error-text', 'data-testid': 'message-error', role: 'note' },
-          errorText || 'Not delivered.',
-          e.error_code ? h('span', { class: 'code', text: ' (error ' + e.error_code + ')' }) : null)
+          errorText || P.t('console.not_delivered'),
+          e.error_code ? h('span', { class: 'code', text: ' ' + P.t('console.error_code', { code: e.error_code }) }) : null)
         : status === 'unknown'
           ? h('p', { class: 'error-text', 'data-testid': 'message-unknown', role: 'note',
-            text: "Outcome unknown: the provider's answer never came. It is not resent automatically." })
+            text: P.t('console.outcome_unknown') })
           : null,
       e.direction === 'outbound' && (status === 'unknown' || status === 'failed') && mayAnswerOutcome()
         ? h('div', { class: 'outcome-actions' },
           h('button', { type: 'button', class: 'link', 'data-testid': 'message-resend', dataset: { entryId: e.id || '', action: 'resend' },
-            title: 'Send it again: check first that the customer did not get it', text: 'Resend' }),
+            title: P.t('console.resend_title'), text: P.t('console.resend') }),
           status === 'unknown'
             ? h('button', { type: 'button', class: 'link', 'data-testid': 'message-mark-failed', dataset: { entryId: e.id || '', action: 'mark-failed' },
-              text: 'Mark failed' })
+              text: P.t('console.mark_failed') })
             : null)
         : null));
     }
@@ -608,11 +629,11 @@
     button.disabled = true;
     try {
       await api('POST', '/api/v1/messages/' + encodeURIComponent(id) + '/' + action);
-      notify(action === 'resend' ? 'Queued to be sent again.' : 'Marked as failed.', 'info');
+      notify(action === 'resend' ? P.t('console.resent') : P.t('console.marked_failed'), 'info');
       refreshTimeline();
     } catch (err) {
       button.disabled = false;
-      showError(action === 'resend' ? 'Not resent' : 'Not marked failed', err);
+      showError(action === 'resend' ? P.t('console.not_resent') : P.t('console.not_marked_failed'), err);
     }
   }
 
@@ -655,10 +676,10 @@
     }
     if (seq !== state.analyzeSeq || !a) return;
     state.analysis = a;
-    const parts = [a.characters + ' / ' + a.limit];
+    const parts = [P.number(a.characters) + ' / ' + P.number(a.limit)];
     if (a.encoding) {
       parts.push(a.encoding);
-      parts.push(a.segments + (a.segments === 1 ? ' segment' : ' segments'));
+      parts.push(P.t(a.segments === 1 ? 'console.segment_one' : 'console.segments', { n: P.number(a.segments) }));
     }
     counter.textContent = parts.join(' · ');
     counter.dataset.characters = String(a.characters);
@@ -685,7 +706,7 @@
     const item = state.current;
     if (!item || !state.owned || state.sending || text.trim() === '') return;
     if (state.analysis && state.analysis.ok === false) {
-      notify('This message is too long for the channel; shorten it before sending.', 'error');
+      notify(P.t('console.too_long'), 'error');
       return;
     }
     const id = sessionOf(item).id;
@@ -699,7 +720,7 @@
       refreshTimeline();
       refreshWork();
     } catch (err) {
-      showError('Not sent', err);
+      showError(P.t('console.not_sent'), err);
     } finally {
       state.sending = false;
       analyzeNow();
@@ -744,12 +765,12 @@
     } catch (err) {
       templatesFor = null;
       state.templates = [];
-      showError('Could not load templates', err);
+      showError(P.t('console.load_templates_failed'), err);
     }
     for (const [i, t] of state.templates.entries()) {
       select.appendChild(h('option', { value: String(i), text: t.name + (t.language ? ' (' + t.language + ')' : '') }));
     }
-    if (!state.templates.length) select.appendChild(h('option', { value: '', text: 'No approved template on this channel' }));
+    if (!state.templates.length) select.appendChild(h('option', { value: '', text: P.t('console.no_template') }));
     renderTemplateParams();
   }
 
@@ -772,7 +793,7 @@
     templateParams(t).forEach((name, i) => {
       const id = 'tp-' + i;
       box.appendChild(h('div', { class: 'row' },
-        h('label', { for: id, text: name || 'Parameter ' + (i + 1) }),
+        h('label', { for: id, text: name || P.t('console.parameter', { n: i + 1 }) }),
         h('input', { id, type: 'text', class: 'template-param', 'data-testid': 'template-param', dataset: { name } })));
     });
   }
@@ -791,7 +812,7 @@
       for (const i of document.querySelectorAll('.template-param')) i.value = '';
       refreshTimeline();
     } catch (err) {
-      showError('Template not sent', err);
+      showError(P.t('console.template_not_sent'), err);
     } finally {
       $('template-send').disabled = false;
     }
@@ -808,7 +829,7 @@
     try {
       found = items(await api('GET', '/api/v1/quick-texts?q=' + encodeURIComponent(q)));
     } catch (err) {
-      showError('Could not load quick text', err);
+      showError(P.t('console.load_quick_text_failed'), err);
     }
     clear(list);
     for (const qt of found.slice(0, 20)) {
@@ -816,7 +837,7 @@
         type: 'button', class: 'pick', 'data-testid': 'quick-text-item', onclick: () => insertQuickText(qt.body || ''),
       }, h('strong', { text: qt.title || '' }), h('span', { class: 'muted small ellipsis', text: qt.body || '' }))));
     }
-    if (!found.length) list.appendChild(h('li', { class: 'muted small', text: q ? 'No quick text matches.' : 'No quick text yet.' }));
+    if (!found.length) list.appendChild(h('li', { class: 'muted small', text: q ? P.t('console.no_quick_text_match') : P.t('console.no_quick_text') }));
   }
 
   /** Inserts at the caret, keeping merge fields as they are: the server fills them on send. */
@@ -867,23 +888,23 @@
       const text = $('card-text').value.trim();
       const title = oneLine($('card-title').value);
       const url = $('card-url').value.trim();
-      if (!text) problems.push('Write the text above the link.');
-      if (!title) problems.push('Give the link a title.');
-      if (!/^https?:\/\/[^\s/][^\s]*$/i.test(url)) problems.push('The URL must start with http:// or https://.');
+      if (!text) problems.push(P.t('console.problem_link_text'));
+      if (!title) problems.push(P.t('console.problem_link_title'));
+      if (!/^https?:\/\/[^\s/][^\s]*$/i.test(url)) problems.push(P.t('console.problem_url'));
       return { component: { type: 'link', text, title, url }, problems };
     }
     const text = $('opt-text').value.trim();
     const titles = draft.titles.map(oneLine);
     const ids = optionIds(titles);
-    if (!text) problems.push('Write the question.');
+    if (!text) problems.push(P.t('console.problem_question'));
     const empty = titles.findIndex((t) => !t);
-    if (empty >= 0) problems.push('Option ' + (empty + 1) + ' has no title: write one or remove it.');
-    if (titles.length < MIN_OPTIONS) problems.push('Give at least ' + MIN_OPTIONS + ' options.');
+    if (empty >= 0) problems.push(P.t('console.problem_option_empty', { n: empty + 1 }));
+    if (titles.length < MIN_OPTIONS) problems.push(P.t('console.problem_min_options', { n: MIN_OPTIONS }));
     const seen = new Set();
     for (const t of titles) {
       const key = t.toLocaleLowerCase();
       if (t && seen.has(key)) {
-        problems.push('Two options are called “' + t + '”: a reply could not tell them apart.');
+        problems.push(P.t('console.problem_duplicate', { title: t }));
         break;
       }
       seen.add(key);
@@ -927,8 +948,8 @@
       return;
     }
     if (seq !== componentSeq || !a) return;
-    const parts = [a.characters + ' characters'];
-    if (a.segments !== null && a.segments !== undefined) parts.push(a.segments + (a.segments === 1 ? ' segment' : ' segments'));
+    const parts = [P.t('console.characters', { n: P.number(a.characters) })];
+    if (a.segments !== null && a.segments !== undefined) parts.push(P.t(a.segments === 1 ? 'console.segment_one' : 'console.segments', { n: P.number(a.segments) }));
     if (a.encoding) parts.push(a.encoding);
     if (a.ok === false && problemText(a.error)) parts.push(problemText(a.error));
     fit.textContent = parts.join(' · ');
@@ -946,14 +967,14 @@
       analyzeComponentSoon();
     }
     $('opt-native').textContent = draft.kind === 'link'
-      ? 'WhatsApp and Messenger show a link button or card.'
-      : 'WhatsApp and Messenger show buttons or a list.';
+      ? P.t('console.native_link')
+      : P.t('console.native_note');
     $('opt-hint').textContent = problems[0] || '';
     $('opt-send').disabled = componentSending || problems.length > 0;
     const ids = optionIds(draft.titles.map(oneLine));
     for (const input of document.querySelectorAll('#opt-rows .option-title')) {
       const i = Number(input.dataset.index);
-      input.title = draft.titles[i].trim() ? 'Reply id: ' + ids[i] : '';
+      input.title = draft.titles[i].trim() ? P.t('console.reply_id', { id: ids[i] }) : '';
     }
   }
 
@@ -965,16 +986,16 @@
         h('span', { class: 'choice-n', 'aria-hidden': 'true', text: (i + 1) + '.' }),
         h('input', {
           type: 'text', class: 'option-title', value: title, maxlength: '100', 'data-testid': 'component-option',
-          'aria-label': 'Option ' + (i + 1), placeholder: 'Option ' + (i + 1), dataset: { index: String(i) },
+          'aria-label': P.t('console.option_n', { n: i + 1 }), placeholder: P.t('console.option_n', { n: i + 1 }), dataset: { index: String(i) },
         }),
         h('button', {
           type: 'button', class: 'small icon', 'data-testid': 'component-remove-option', dataset: { index: String(i) },
-          'aria-label': 'Remove option ' + (i + 1), title: 'Remove option ' + (i + 1), text: '×',
+          'aria-label': P.t('console.remove_option', { n: i + 1 }), title: P.t('console.remove_option', { n: i + 1 }), text: '×',
           disabled: draft.titles.length <= MIN_OPTIONS,
         })));
     });
     $('opt-add').disabled = draft.titles.length >= MAX_OPTIONS;
-    $('opt-add').textContent = draft.titles.length >= MAX_OPTIONS ? 'At most ' + MAX_OPTIONS + ' options' : '+ Add option';
+    $('opt-add').textContent = draft.titles.length >= MAX_OPTIONS ? P.t('console.max_options', { n: MAX_OPTIONS }) : P.t('console.add_option');
     if (focusIndex !== undefined) {
       const input = list.querySelectorAll('.option-title')[focusIndex];
       if (input) input.focus();
@@ -1054,9 +1075,9 @@
       refreshWork();
     } catch (err) {
       const detail = err instanceof P.ApiError && err.code === 'csrf'
-        ? 'The page is out of date; reload it and try again.'
+        ? P.t('common.csrf_stale')
         : String((err && err.message) || err).replace(/^not sent:\s*/i, '');
-      showComponentError('Not sent: ' + detail);
+      showComponentError(P.t('console.not_sent_detail', { detail }));
       // A refusal by the channel's rules is recorded as a failed entry: show it.
       if (err instanceof P.ApiError && err.status === 422) refreshTimeline();
     } finally {
@@ -1120,7 +1141,7 @@
   }
 
   function closePopovers() {
-    for (const [box, opener] of [['transfer-box', 'transfer-open'], ['qt-box', 'qt-open'], ['opt-box', 'opt-open']]) {
+    for (const [box, opener] of [['transfer-box', 'transfer-open'], ['qt-box', 'qt-open'], ['opt-box', 'opt-open'], ['close-box', 'close-open']]) {
       $(box).hidden = true;
       $(opener).setAttribute('aria-expanded', 'false');
     }
@@ -1153,7 +1174,7 @@
     try {
       agents = items(await api('GET', '/api/v1/agents/transfer-targets?q=' + encodeURIComponent(q)), 'agents');
     } catch (err) {
-      showError('Could not load agents', err);
+      showError(P.t('console.load_agents_failed'), err);
     }
     agents = agents.filter((a) => a.id !== me.id);
     for (const a of agents) {
@@ -1162,7 +1183,7 @@
         onclick: () => transfer({ agent_id: a.id }, a.name),
       }, h('span', { text: a.name || a.email || a.id }))));
     }
-    if (!agents.length) list.appendChild(h('li', { class: 'muted small', text: 'No agent matches.' }));
+    if (!agents.length) list.appendChild(h('li', { class: 'muted small', text: P.t('console.no_agent_match') }));
   }
 
   async function loadTransferQueues() {
@@ -1178,7 +1199,7 @@
         }, h('span', { text: q.name }))));
       }
     } catch (_) {
-      list.appendChild(h('li', { class: 'muted small', text: 'Queues are not available.' }));
+      list.appendChild(h('li', { class: 'muted small', text: P.t('console.no_queues') }));
     }
   }
 
@@ -1212,11 +1233,11 @@
     try {
       await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/transfer', target);
       notify(toBot
-        ? 'Handed to the bot ' + name + '. It answers the customer from now on.'
-        : 'Transferred to ' + name + '. The session waits until they accept.', 'info');
+        ? P.t('console.handed_to_bot', { name })
+        : P.t('console.transferred', { name }), 'info');
       watchHandOver(id);
     } catch (err) {
-      showError('Could not transfer', err);
+      showError(P.t('console.transfer_failed'), err);
     }
     refreshWork();
   }
@@ -1244,7 +1265,7 @@
       await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/' + action);
       notify(doneText, 'info');
     } catch (err) {
-      showError('Could not ' + (action === 'end' ? 'end' : 'mark inactive'), err);
+      showError(action === 'end' ? P.t('console.end_failed') : P.t('console.inactive_failed'), err);
     }
     await loadWork();
     if (state.selectedId === id && !state.owned) {
@@ -1252,6 +1273,79 @@
       renderHeader();
       refreshTimeline();
     }
+  }
+
+  /**
+   * Close Conversation (SE-20): a reason picked from the list or typed, then a confirmation; every
+   * open session of the customer's conversation ends and their next message starts a new one.
+   */
+  /**
+   * Customer-record actions (opt-out, the contact's name, linking a contact or a case) need
+   * send_receive like the rest of the desk: marked here so the page's permission rule hides them.
+   */
+  function markCustomerActions() {
+    for (const id of ['opt-out', 'contact-name-form', 'link-form', 'case-current']) {
+      const el = $(id);
+      if (el) el.dataset.permission = 'send_receive';
+    }
+    const picker = document.querySelector('.case-picker');
+    if (picker) picker.dataset.permission = 'send_receive';
+  }
+
+  function wireCloseConversation() {
+    const T = P.t;
+    const showOther = () => {
+      const other = $('close-reason').value === 'other';
+      $('close-other').hidden = !other;
+      $('close-other-label').hidden = !other;
+      if (other) $('close-other').focus();
+    };
+    $('close-open').addEventListener('click', () => {
+      if (!$('close-box').hidden) {
+        closePopovers();
+        return;
+      }
+      openPopover($('close-box'), $('close-open'), () => {
+        $('close-reason').value = 'resolved';
+        $('close-other').value = '';
+        showOther();
+        $('close-reason').focus();
+      });
+    });
+    $('close-reason').addEventListener('change', showOther);
+    $('close-cancel').addEventListener('click', () => {
+      closePopovers();
+      $('close-open').focus();
+    });
+    $('close-box').addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const picked = $('close-reason').value;
+      const reason = picked === 'other'
+        ? $('close-other').value.trim()
+        : T('conversation.reason_' + picked);
+      if (!reason) {
+        notify(T('conversation.reason_required'), 'error');
+        $('close-other').focus();
+        return;
+      }
+      const id = sessionOf(state.current).id;
+      $('close-confirm').disabled = true;
+      try {
+        await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/close-conversation', { reason });
+        closePopovers();
+        notify(T('conversation.closed'), 'info');
+      } catch (err) {
+        showError(T('conversation.close_failed'), err);
+      } finally {
+        $('close-confirm').disabled = false;
+      }
+      await loadWork();
+      if (state.selectedId === id) {
+        await refreshCurrentSession();
+        renderHeader();
+        refreshTimeline();
+      }
+    });
   }
 
   function wireActions() {
@@ -1276,14 +1370,16 @@
         if (first) first.click();
       }
     });
-    $('inactive').addEventListener('click', () => sessionAction('inactive', 'Marked inactive: your capacity is free; the customer is kept.'));
+    $('inactive').addEventListener('click', () => sessionAction('inactive', P.t('console.marked_inactive')));
     $('end').addEventListener('click', () => {
       $('end').hidden = true;
       $('end-confirm-box').hidden = false;
       $('end-confirm').focus();
     });
     $('end-cancel').addEventListener('click', closePopovers);
-    $('end-confirm').addEventListener('click', () => sessionAction('end', 'Conversation ended.'));
+    $('end-confirm').addEventListener('click', () => sessionAction('end', P.t('console.ended')));
+    wireCloseConversation();
+    markCustomerActions();
     $('qt-open').addEventListener('click', toggleQuickText);
     $('messages').addEventListener('click', (ev) => {
       const button = ev.target instanceof Element ? ev.target.closest('.outcome-actions button') : null;
@@ -1318,28 +1414,28 @@
     try {
       user = await api('GET', '/api/v1/messaging-users/' + encodeURIComponent(userId));
     } catch (err) {
-      showError('Could not load the customer', err);
+      showError(P.t('console.load_customer_failed'), err);
       return;
     }
     if (forId !== state.selectedId) return;
     state.user = user;
     renderHeader();
     const facts = clear($('mu-facts'));
-    fact(facts, 'Address', user.platform_key);
-    fact(facts, 'Name', user.name);
-    fact(facts, 'Channel', item.channel && [kindName(item.channel.kind), item.channel.name].filter(Boolean).join(' · '));
-    fact(facts, 'Locale', user.locale);
-    fact(facts, 'Known since', when(user.created_at));
+    fact(facts, P.t('console.fact_address'), user.platform_key);
+    fact(facts, P.t('console.fact_name'), user.name);
+    fact(facts, P.t('console.fact_channel'), item.channel && [kindName(item.channel.kind), item.channel.name].filter(Boolean).join(' · '));
+    fact(facts, P.t('console.fact_locale'), user.locale);
+    fact(facts, P.t('console.fact_known_since'), when(user.created_at));
 
     const consent = $('consent-status');
-    consent.textContent = CONSENT_NAMES[user.consent_status] || 'No consent recorded';
+    consent.textContent = CONSENT_NAMES[user.consent_status] || P.t('console.no_consent');
     consent.className = 'chip consent-' + (user.consent_status || 'none');
     consent.dataset.status = user.consent_status || '';
     const history = clear($('consent-history'));
     for (const ev of (user.consent_history || []).slice().reverse()) {
       history.appendChild(h('li', null,
         h('strong', { text: CONSENT_NAMES[ev.to_status] || ev.to_status }),
-        h('span', { class: 'muted small', text: ' · ' + [ev.source, ev.reason, when(ev.at)].filter(Boolean).join(' · ') })));
+        h('span', { class: 'muted small', text: ' · ' + [named('consent_source', ev.source), consentReason(ev.reason), when(ev.at)].filter(Boolean).join(' · ') })));
     }
     $('opt-out').disabled = user.consent_status === 'OptedOut';
 
@@ -1351,14 +1447,14 @@
         const c = await api('GET', '/api/v1/contacts/' + encodeURIComponent(user.contact_id));
         if (forId !== state.selectedId) return;
         state.contact = c;
-        fact(contactFacts, 'Contact', [c.first_name, c.last_name].filter(Boolean).join(' ') || 'Unnamed contact');
-        fact(contactFacts, 'Phone', c.phone);
-        fact(contactFacts, 'E-mail', c.email);
+        fact(contactFacts, P.t('console.fact_contact'), [c.first_name, c.last_name].filter(Boolean).join(' ') || P.t('console.unnamed_contact'));
+        fact(contactFacts, P.t('console.fact_phone'), c.phone);
+        fact(contactFacts, P.t('console.fact_email'), c.email);
       } catch (_) {
-        fact(contactFacts, 'Contact', user.contact_id);
+        fact(contactFacts, P.t('console.fact_contact'), user.contact_id);
       }
     } else {
-      fact(contactFacts, 'Contact', 'None linked');
+      fact(contactFacts, P.t('console.fact_contact'), P.t('console.none_linked'));
     }
     renderContactName();
     state.case = null;
@@ -1368,10 +1464,10 @@
         if (forId !== state.selectedId) return;
         state.case = c;
       } catch (_) {
-        fact(contactFacts, 'Case', s.case_id);
+        fact(contactFacts, P.t('console.fact_case'), s.case_id);
       }
     } else {
-      fact(contactFacts, 'Case', 'None');
+      fact(contactFacts, P.t('console.fact_case'), P.t('console.none'));
     }
     renderCase();
     renderStartPanel();
@@ -1379,20 +1475,14 @@
 
   // --- Side panel: the bot's part (flow runs of this session) --------------------------------
 
-  const TRIGGER_WORDS = {
-    channel: 'channel bot', keyword: 'keyword', after_hours: 'after hours', journey: 'journey',
-    routing_rule: 'routing rule', transfer: 'transfer', flow: 'another flow', api: 'the API',
-  };
-  const RUN_WORDS = {
-    ready: 'Running', waiting_reply: 'Waiting for the customer', waiting_webhook: 'Calling a webhook',
-    ended: 'Ended',
-  };
+  const TRIGGER_WORDS = new Proxy({}, { get: (_, v) => (v ? named('trigger', v) : undefined) });
+  const RUN_WORDS = new Proxy({}, { get: (_, v) => (v ? named('run', v) : undefined) });
 
   /** "order_number" as "order number"; dotted webhook fields keep their dots. */
   const fieldLabel = (k) => String(k).replace(/_/g, ' ');
   /** What the flow asked for first, then what webhooks answered (`webhook.*`, `x.status`). */
   const fieldOrder = ([a], [b]) => (a.includes('.') - b.includes('.')) || (a < b ? -1 : a > b ? 1 : 0);
-  const STEP_END_WORDS = { handoff: 'Handed off to people', end: 'Completed', start_flow: 'Went on in another flow' };
+  const STEP_END_WORDS = new Proxy({}, { get: (_, v) => (typeof v === 'string' && ['handoff', 'end', 'start_flow'].includes(v) ? P.t('console.step_end_' + v) : undefined) });
   const definitions = new Map();
 
   /** How an ended run ended, in words, from the kind of step it stopped at (flows are cached). */
@@ -1402,7 +1492,7 @@
     }
     const def = await definitions.get(r.flow);
     const step = def && Array.isArray(def.steps) ? def.steps.find((x) => x.id === r.step) : null;
-    return (step && STEP_END_WORDS[step.type]) || 'Ended at ' + r.step;
+    return (step && STEP_END_WORDS[step.type]) || P.t('console.ended_at', { step: r.step });
   }
 
   async function loadBot() {
@@ -1431,23 +1521,23 @@
     if (id !== state.selectedId) return;
     for (const [i, r] of shown.entries()) {
       const dl = h('dl', { class: 'facts' });
-      dl.append(h('dt', { text: 'Flow' }), h('dd', null, admin
+      dl.append(h('dt', { text: P.t('console.fact_flow') }), h('dd', null, admin
         ? h('a', { href: '/console/flows#flow/' + encodeURIComponent(r.flow), 'data-testid': 'bot-flow', text: r.flow })
         : h('span', { 'data-testid': 'bot-flow', text: r.flow })));
-      fact(dl, 'Started by', TRIGGER_WORDS[r.trigger] || String(r.trigger || '').replace(/_/g, ' '));
-      dl.append(h('dt', { text: 'Status' }), h('dd', null, h('span', {
+      fact(dl, P.t('console.fact_started_by'), TRIGGER_WORDS[r.trigger] || String(r.trigger || '').replace(/_/g, ' '));
+      dl.append(h('dt', { text: P.t('console.status') }), h('dd', null, h('span', {
         class: 'chip run-' + (r.status || ''), 'data-testid': 'bot-status', text: ends[i] || RUN_WORDS[r.status] || r.status,
       }), ends[i] || !r.step ? null : h('span', { class: 'muted small', 'data-testid': 'bot-step' }, ' at step ', h('span', { class: 'mono', text: r.step }))));
-      fact(dl, 'Started', when(r.started_at));
-      if (r.ended_at) fact(dl, 'Ended', when(r.ended_at));
+      fact(dl, P.t('console.fact_started'), when(r.started_at));
+      if (r.ended_at) fact(dl, P.t('console.fact_ended'), when(r.ended_at));
       const fields = Object.entries(r.fields || {}).sort(fieldOrder);
       box.appendChild(h('div', { class: 'bot-run', 'data-testid': 'bot-run' }, dl,
         fields.length
-          ? h('table', { class: 'kv', 'data-testid': 'bot-fields', 'aria-label': 'What the bot collected' },
-            h('caption', { class: 'label', text: 'Collected' }),
+          ? h('table', { class: 'kv', 'data-testid': 'bot-fields', 'aria-label': P.t('console.bot_collected_label') },
+            h('caption', { class: 'label', text: P.t('console.collected') }),
             h('tbody', null, fields.map(([k, v]) => h('tr', null,
               h('th', { scope: 'row', title: k, text: fieldLabel(k) }), h('td', { title: String(v) }, h('span', { class: 'clamp', text: String(v) }))))))
-          : h('p', { class: 'muted small', text: 'Nothing collected yet.' })));
+          : h('p', { class: 'muted small', text: P.t('console.nothing_collected') })));
     }
     if (runs.length > 3) box.appendChild(h('p', { class: 'muted small', text: (runs.length - 3) + ' earlier runs not shown.' }));
   }
@@ -1467,7 +1557,7 @@
       if (state.user && state.user.contact_id) select.value = state.user.contact_id;
     } catch (err) {
       contactsLoaded = false;
-      showError('Could not load contacts', err);
+      showError(P.t('console.load_contacts_failed'), err);
     }
   }
 
@@ -1476,16 +1566,16 @@
     const id = sessionOf(state.current).id;
     const contact = $('link-contact').value;
     if (!contact) {
-      notify('Choose a contact to link.', 'info');
+      notify(P.t('console.choose_contact_to_link'), 'info');
       return;
     }
     try {
       const session = await api('POST', '/api/v1/sessions/' + encodeURIComponent(id) + '/link', { contact_id: contact });
       if (session && state.current) state.current.session = Object.assign({}, sessionOf(state.current), session);
-      notify('Linked.', 'info');
+      notify(P.t('console.linked'), 'info');
       refreshSide();
     } catch (err) {
-      showError('Could not link', err);
+      showError(P.t('console.link_failed'), err);
     }
   }
 
@@ -1506,7 +1596,7 @@
     form.dataset.contactId = key;
     $('contact-first').value = c ? c.first_name || '' : '';
     $('contact-last').value = c ? c.last_name || '' : '';
-    $('contact-name-save').textContent = c ? 'Save name' : 'Add contact';
+    $('contact-name-save').textContent = c ? P.t('console.save_name') : P.t('console.add_contact');
     $('contact-name-save').disabled = true;
   }
 
@@ -1529,33 +1619,33 @@
         // The contacts API replaces the whole contact: send its phone and e-mail back unchanged.
         const body = { first_name: first, last_name: last, phone: c.phone || undefined, email: c.email || undefined };
         state.contact = await api('PUT', '/api/v1/contacts/' + encodeURIComponent(c.id), body);
-        notify('Name saved.', 'info');
+        notify(P.t('console.name_saved'), 'info');
       } else {
         const userId = state.user && state.user.id;
         if (!userId) return;
         const match = { by_phone: true, create_when_missing: true, first_name: first, last_name: last };
         const linked = await api('PUT', '/api/v1/messaging-users/' + encodeURIComponent(userId) + '/contact', { match });
-        notify(linked.linked_by === 'created' ? 'Contact added.' : 'Linked to the contact with this number.', 'info');
+        notify(linked.linked_by === 'created' ? P.t('console.contact_added') : P.t('console.linked_by_number'), 'info');
       }
       $('contact-name-save').disabled = true;
       if (document.activeElement) document.activeElement.blur();
       refreshSide();
     } catch (err) {
-      showError(c ? 'Could not save the name' : 'Could not add the contact', err);
+      showError(c ? P.t('console.save_name_failed') : P.t('console.add_contact_failed'), err);
     }
   }
 
   // --- Side panel: the session's case and the case picker ----------------------------------------
 
-  const caseLabel = (c) => (c.number ? 'Case ' + c.number : 'Case');
+  const caseLabel = (c) => (c.number ? P.t('console.case_number', { number: c.number }) : P.t('console.fact_case'));
 
   function renderCase() {
     const c = state.case;
     $('case-current').hidden = !c;
-    $('case-search-label').textContent = c ? 'Link another case' : 'Link a case';
+    $('case-search-label').textContent = c ? P.t('console.link_another_case') : P.t('console.link_case');
     if (!c) return;
     $('case-number').textContent = caseLabel(c);
-    $('case-subject').textContent = c.subject || 'No subject';
+    $('case-subject').textContent = c.subject || P.t('console.no_subject');
     const closed = c.status === 'closed';
     const select = $('case-status');
     select.value = c.status;
@@ -1586,7 +1676,7 @@
     input.removeAttribute('aria-activedescendant');
     if (!open) return;
     if (!opts.length) {
-      list.appendChild(h('li', { class: 'combo-empty', role: 'option', 'aria-disabled': 'true', text: 'No case found.' }));
+      list.appendChild(h('li', { class: 'combo-empty', role: 'option', 'aria-disabled': 'true', text: P.t('console.no_case') }));
       return;
     }
     opts.forEach((o, i) => {
@@ -1594,10 +1684,10 @@
       const li = o.kind === 'case'
         ? h('li', { id: 'case-opt-' + i, role: 'option', 'aria-selected': String(selected), 'data-testid': 'case-option' },
           h('span', { class: 'case-no', text: caseLabel(o.c) }),
-          h('span', { text: o.c.subject || 'No subject' }),
+          h('span', { text: o.c.subject || P.t('console.no_subject') }),
           h('span', { class: 'muted small', text: ' (' + (CASE_STATUS_NAMES[o.c.status] || o.c.status) + ')' }))
         : h('li', { id: 'case-opt-' + i, role: 'option', 'aria-selected': String(selected), 'data-testid': 'case-option-new' },
-          'Create case “', h('strong', { text: o.subject }), '”');
+          P.t('console.create_case_before'), h('strong', { text: o.subject }), P.t('console.create_case_after'));
       // mousedown, not click: the input's blur would close the list before a click lands.
       li.addEventListener('mousedown', (ev) => { ev.preventDefault(); choose(o); });
       list.appendChild(li);
@@ -1620,7 +1710,7 @@
       picker.active = found.length || pickerOptions().length ? 0 : -1;
       renderPicker();
     } catch (err) {
-      showError('Could not search cases', err);
+      showError(P.t('console.search_cases_failed'), err);
     }
   }, 200);
 
@@ -1664,14 +1754,14 @@
       if (o.kind === 'case') {
         const row = await api('POST', '/api/v1/sessions/' + encodeURIComponent(session.id) + '/link', { case_id: o.c.id });
         if (row && state.current) state.current.session = Object.assign({}, sessionOf(state.current), row);
-        notify('Linked to ' + caseLabel(o.c) + '.', 'info');
+        notify(P.t('console.linked_to', { name: caseLabel(o.c) }), 'info');
       } else {
         const c = await api('POST', '/api/v1/cases', { subject: o.subject, session_ids: [session.id] });
         if (state.current) state.current.session = Object.assign({}, sessionOf(state.current), { case_id: c.id });
-        notify(caseLabel(c) + ' created.', 'info');
+        notify(P.t('console.created', { name: caseLabel(c) }), 'info');
       }
     } catch (err) {
-      showError(o.kind === 'case' ? 'Could not link the case' : 'Could not create the case', err);
+      showError(o.kind === 'case' ? P.t('console.link_case_failed') : P.t('console.create_case_failed'), err);
     }
     refreshSide();
   }
@@ -1699,10 +1789,10 @@
     input.addEventListener('blur', () => closePicker(false));
     input.addEventListener('keydown', pickerKey);
     $('case-status').addEventListener('change', (ev) => {
-      caseAction('', 'PATCH', { status: ev.target.value }, 'Could not change the status');
+      caseAction('', 'PATCH', { status: ev.target.value }, P.t('console.status_failed'));
     });
-    $('case-close').addEventListener('click', () => caseAction('/close', 'POST', undefined, 'Could not close the case'));
-    $('case-reopen').addEventListener('click', () => caseAction('/reopen', 'POST', undefined, 'Could not reopen the case'));
+    $('case-close').addEventListener('click', () => caseAction('/close', 'POST', undefined, P.t('console.close_case_failed')));
+    $('case-reopen').addEventListener('click', () => caseAction('/reopen', 'POST', undefined, P.t('console.reopen_case_failed')));
     $('contact-first').addEventListener('input', nameEdited);
     $('contact-last').addEventListener('input', nameEdited);
     $('contact-name-form').addEventListener('submit', saveContactName);
@@ -1714,9 +1804,9 @@
     if (!userId) return;
     try {
       await api('POST', '/api/v1/messaging-users/' + encodeURIComponent(userId) + '/opt-out');
-      notify('Opted out. No more messages will be sent to this person on this channel.', 'info');
+      notify(P.t('console.opted_out'), 'info');
     } catch (err) {
-      showError('Could not opt out', err);
+      showError(P.t('console.opt_out_failed'), err);
     }
     refreshSide();
     refreshWork();
@@ -1742,7 +1832,7 @@
       const id = item && sessionOf(item).id;
       if (id) select(id);
     } catch (err) {
-      showError('Could not start the conversation', err);
+      showError(P.t('console.start_failed'), err);
     }
   }
 
@@ -1809,7 +1899,7 @@
     clearTimeout(typing.shown);
     el.hidden = !on;
     if (on) {
-      el.textContent = customerName(state.user || (state.current && state.current.messaging_user)) + ' is typing…';
+      el.textContent = P.t('console.typing', { name: customerName(state.user || (state.current && state.current.messaging_user)) });
       typing.shown = setTimeout(() => { el.hidden = true; }, VISITOR_TYPING_MS);
     }
   }
@@ -1841,23 +1931,23 @@
     if (!v) return;
     const facts = clear($('visitor-facts'));
     const identity = $('visitor-identity');
-    identity.textContent = v.verified ? 'Verified' : 'Anonymous visitor';
+    identity.textContent = v.verified ? P.t('console.verified') : P.t('console.anonymous_visitor');
     identity.className = 'chip ' + (v.verified ? 'verified' : 'anonymous');
     identity.dataset.verified = v.verified ? 'true' : 'false';
-    if (v.verified) fact(facts, 'User id', v.identity);
+    if (v.verified) fact(facts, P.t('console.fact_user_id'), v.identity);
     for (const a of v.prechat || []) fact(facts, a.label || a.name, a.value);
     if (v.page_url) {
-      facts.appendChild(h('dt', { text: 'Page' }));
+      facts.appendChild(h('dt', { text: P.t('console.fact_page') }));
       facts.appendChild(h('dd', { class: 'page-url', 'data-testid': 'visitor-page' },
         v.page_link
           ? h('a', { href: v.page_link, target: '_blank', rel: 'noopener noreferrer', title: v.page_url, text: v.page_url })
           : h('span', { text: v.page_url })));
     }
     if (v.browser) {
-      facts.appendChild(h('dt', { text: 'Browser' }));
+      facts.appendChild(h('dt', { text: P.t('console.fact_browser') }));
       facts.appendChild(h('dd', { title: v.user_agent || '', 'data-testid': 'visitor-browser', text: v.browser }));
     }
-    fact(facts, 'Deployment', v.deployment_name);
+    fact(facts, P.t('console.fact_deployment'), v.deployment_name);
     const earlier = clear($('visitor-earlier'));
     const sessions = v.earlier_sessions || [];
     $('visitor-earlier-h').hidden = sessions.length === 0;
@@ -1889,7 +1979,7 @@
       } else if (ev.code === 'KeyA') {
         ev.preventDefault();
         const first = state.offers[0];
-        if (first) acceptOffer(sessionOf(first).id, null);
+        if (first && P.can('send_receive')) acceptOffer(sessionOf(first).id, null);
       } else if (ev.code === 'KeyQ' && !$('conv').hidden && !$('composer').hidden) {
         ev.preventDefault();
         toggleQuickText();

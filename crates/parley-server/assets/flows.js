@@ -6,30 +6,38 @@
 
 (function () {
   const P = window.Parley;
-  const { api, h, clear, $, notify, showError, items } = P;
+  const { api, h, clear, $, notify, showError, items, t } = P;
 
   const view = () => $('flow-view');
-  const nf = new Intl.NumberFormat('en');
+  const lang = document.documentElement.lang || 'en';
+  const nf = new Intl.NumberFormat(lang);
+  const plurals = new Intl.PluralRules(lang);
   const num = (n) => nf.format(Number(n) || 0);
-  const plural = (n, one, many) => num(n) + ' ' + (Number(n) === 1 ? one : many);
+  /** The `<key>_one` or `<key>_other` text for `n`, by the page language's plural rule. */
+  const plural = (n, key) => t(key + (plurals.select(Number(n) || 0) === 'one' ? '_one' : '_other'), { n: num(n) });
+  /** A catalogue text whose `{name}`s are nodes (links, code): the pieces in the language's order. */
+  const parts = (key, nodes) => t(key).split(/(\{\w+\})/).map((p) => {
+    const m = /^\{(\w+)\}$/.exec(p);
+    return m && nodes[m[1]] !== undefined ? nodes[m[1]] : p;
+  }).flat().filter((p) => p !== '' && p !== null && p !== undefined);
 
   const KIND_WORDS = {
-    send: 'Send', ask: 'Ask', set: 'Set field', branch: 'Branch', webhook: 'Call webhook',
-    handoff: 'Hand off', start_flow: 'Start flow', end: 'End',
+    send: t('flows.kind.send'), ask: t('flows.kind.ask'), set: t('flows.kind.set'), branch: t('flows.kind.branch'), webhook: t('flows.kind.webhook'),
+    handoff: t('flows.kind.handoff'), start_flow: t('flows.kind.start_flow'), end: t('flows.kind.end'),
   };
-  const CONTEXT_WORDS = { service: 'Service bot', marketing: 'Marketing journey' };
-  const CHANNEL_WORDS = { sms: 'SMS', whatsapp: 'WhatsApp', messenger: 'Messenger', web: 'Web chat' };
+  const CONTEXT_WORDS = { service: t('flows.context.service'), marketing: t('flows.context.marketing') };
+  const CHANNEL_WORDS = { sms: 'SMS', whatsapp: 'WhatsApp', messenger: 'Messenger', web: t('flows.channel.web') };
   const END_WORDS = {
-    completed: 'Ended: the flow completed',
-    handed_off: 'Ended: handed off to people',
-    continued: 'Ended: another flow took over',
-    failed: 'Ended: the flow failed',
-    looped: 'Ended: too many steps without waiting (a loop)',
-    stopped: 'Ended: stopped from outside',
+    completed: t('flows.end.completed'),
+    handed_off: t('flows.end.handed_off'),
+    continued: t('flows.end.continued'),
+    failed: t('flows.end.failed'),
+    looped: t('flows.end.looped'),
+    stopped: t('flows.end.stopped'),
   };
   const OPS = {
-    eq: 'is', ne: 'is not', contains: 'contains', gt: 'is more than', lt: 'is less than',
-    present: 'has a value', absent: 'is empty',
+    eq: t('flows.op.eq'), ne: t('flows.op.ne'), contains: t('flows.op.contains'), gt: t('flows.op.gt'), lt: t('flows.op.lt'),
+    present: t('flows.op.present'), absent: t('flows.op.absent'),
   };
 
   // --- Words -----------------------------------------------------------------------------------
@@ -37,72 +45,72 @@
   /** "just now", "5 minutes ago", "2 hours ago", "yesterday", "3 days ago", else the date. */
   function ago(iso) {
     if (!iso) return '';
-    const t = new Date(iso).getTime();
-    if (Number.isNaN(t)) return '';
-    const s = Math.round((Date.now() - t) / 1000);
-    if (s < 45) return 'just now';
-    if (s < 86400 * 2 && s >= 86400) return 'yesterday';
-    if (s < 86400 * 7) return inWords(s) + ' ago';
-    return new Date(iso).toLocaleDateString(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
+    const at = new Date(iso).getTime();
+    if (Number.isNaN(at)) return '';
+    const s = Math.round((Date.now() - at) / 1000);
+    if (s < 45) return t('flows.just_now');
+    if (s < 86400 * 2 && s >= 86400) return t('flows.yesterday');
+    if (s < 86400 * 7) return t('flows.ago', { duration: inWords(s) });
+    return new Date(iso).toLocaleDateString(lang, { day: 'numeric', month: 'short', year: 'numeric' });
   }
 
   function inWords(s) {
-    if (s < 5400) return plural(Math.max(1, Math.round(s / 60)), 'minute', 'minutes');
-    if (s < 86400) return plural(Math.round(s / 3600), 'hour', 'hours');
-    return plural(Math.round(s / 86400), 'day', 'days');
+    if (s < 5400) return plural(Math.max(1, Math.round(s / 60)), 'flows.minute');
+    if (s < 86400) return plural(Math.round(s / 3600), 'flows.hour');
+    return plural(Math.round(s / 86400), 'flows.day');
   }
 
   function dateTime(iso) {
     if (!iso) return '';
     const d = new Date(iso);
     if (Number.isNaN(d.getTime())) return '';
-    return d.toLocaleString(undefined, { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+    return d.toLocaleString(lang, { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
   }
 
   /** "10 minutes", "1 hour 30 minutes", "2 days": a timeout as people say it. */
   function seconds(s) {
     const n = Number(s) || 0;
-    if (n < 60) return plural(n, 'second', 'seconds');
-    if (n < 3600) return plural(Math.round(n / 60), 'minute', 'minutes');
+    if (n < 60) return plural(n, 'flows.second');
+    if (n < 3600) return plural(Math.round(n / 60), 'flows.minute');
     if (n < 86400) {
       const hrs = Math.floor(n / 3600);
       const min = Math.round((n % 3600) / 60);
-      return plural(hrs, 'hour', 'hours') + (min ? ' ' + plural(min, 'minute', 'minutes') : '');
+      return plural(hrs, 'flows.hour') + (min ? ' ' + plural(min, 'flows.minute') : '');
     }
-    return plural(Math.round(n / 86400), 'day', 'days');
+    return plural(Math.round(n / 86400), 'flows.day');
   }
 
-  const quoted = (w) => '“' + w + '”';
-  const orList = (words) => words.map(quoted).join(' or ');
+  const quoted = (w) => t('flows.quote', { w });
+  const orList = (words) => words.map(quoted).join(t('flows.or'));
 
   function matcherWords(m, options) {
     switch (m && m.type) {
-      case 'keyword': return 'the reply is ' + orList(m.words || []);
-      case 'any_word': return 'the reply contains ' + orList(m.words || []);
+      case 'keyword': return t('flows.m.keyword', { words: orList(m.words || []) });
+      case 'any_word': return t('flows.m.any_word', { words: orList(m.words || []) });
       case 'option': {
         const o = (options || []).find((x) => x.id === m.option);
-        return 'the customer picks ' + quoted(o ? o.title : m.option);
+        return t('flows.m.option', { option: quoted(o ? o.title : m.option) });
       }
-      case 'number': return 'the reply is a number';
-      case 'number_between': return 'the reply is a number from ' + m.min + ' to ' + m.max;
-      case 'date': return 'the reply is a date';
-      case 'email': return 'the reply is an e-mail address';
-      case 'phone': return 'the reply is a phone number';
-      case 'regex': return ['the reply matches the pattern ', h('code', { class: 'mono', text: m.pattern })];
-      case 'any': return 'any reply';
-      default: return 'the reply matches ' + JSON.stringify(m);
+      case 'number': return t('flows.m.number');
+      case 'number_between': return t('flows.m.number_between', { min: m.min, max: m.max });
+      case 'date': return t('flows.m.date');
+      case 'email': return t('flows.m.email');
+      case 'phone': return t('flows.m.phone');
+      case 'regex': return parts('flows.m.regex', { pattern: h('code', { class: 'mono', text: m.pattern }) });
+      case 'any': return t('flows.m.any');
+      default: return t('flows.m.other', { json: JSON.stringify(m) });
     }
   }
 
   function conditionWords(c) {
     switch (c && c.type) {
       case 'field': return c.field + ' ' + (OPS[c.op] || c.op) + (c.value !== undefined && c.value !== null ? ' ' + quoted(c.value) : '');
-      case 'business_hours': return c.open === false ? 'outside business hours' : 'during business hours';
-      case 'channel': return 'the channel is ' + (CHANNEL_WORDS[c.kind] || c.kind);
-      case 'language': return 'the customer’s language is ' + c.language;
-      case 'context': return 'the conversation is ' + (c.context === 'marketing' ? 'a marketing journey' : 'a service conversation');
-      case 'all': return (c.conditions || []).map(conditionWords).join(' and ');
-      case 'any_of': return (c.conditions || []).map(conditionWords).join(' or ');
+      case 'business_hours': return c.open === false ? t('flows.c.outside_hours') : t('flows.c.inside_hours');
+      case 'channel': return t('flows.c.channel', { channel: CHANNEL_WORDS[c.kind] || c.kind });
+      case 'language': return t('flows.c.language', { language: c.language });
+      case 'context': return c.context === 'marketing' ? t('flows.c.marketing') : t('flows.c.service');
+      case 'all': return (c.conditions || []).map(conditionWords).join(t('flows.and'));
+      case 'any_of': return (c.conditions || []).map(conditionWords).join(t('flows.or'));
       default: return JSON.stringify(c);
     }
   }
@@ -111,10 +119,13 @@
     const status = st && st.status ? st.status : {};
     const at = st && st.step ? st.step : '';
     switch (status.status) {
-      case 'waiting_reply': return 'Waiting for the customer’s reply at step ' + quoted(at);
-      case 'waiting_webhook': return 'Waiting for the webhook at step ' + quoted(at);
-      case 'ended': return (END_WORDS[status.how] || 'Ended') + (at ? ' (at step ' + quoted(at) + ')' : '');
-      default: return 'Ready at step ' + quoted(at);
+      case 'waiting_reply': return t('flows.state.waiting_reply', { step: quoted(at) });
+      case 'waiting_webhook': return t('flows.state.waiting_webhook', { step: quoted(at) });
+      case 'ended': {
+        const ended = END_WORDS[status.how] || t('flows.ended');
+        return at ? t('flows.state.ended_at', { ended, step: quoted(at) }) : ended;
+      }
+      default: return t('flows.state.ready', { step: quoted(at) });
     }
   }
 
@@ -155,13 +166,13 @@
         body: text,
       });
     } catch (_) {
-      throw new P.ApiError(0, 'network', 'The server could not be reached. Check the connection and try again.');
+      throw new P.ApiError(0, 'network', t('flows.unreachable'));
     }
     let data = null;
     try { data = JSON.parse(await res.text()); } catch (_) { data = null; }
     if (!res.ok) {
       const err = data && typeof data.error === 'object' && data.error ? data.error : data || {};
-      throw new P.ApiError(res.status, String(err.code || 'http_' + res.status), String(err.message || 'The flow was not imported.'));
+      throw new P.ApiError(res.status, String(err.code || 'http_' + res.status), String(err.message || t('flows.not_imported')));
     }
     return { status: res.status, flow: data };
   }
@@ -176,11 +187,11 @@
   /** The server's sentence, with each `step "x": ...` issue on its own line, the step in bold. */
   function issueList(message) {
     const text = String(message || '').replace(/^the flow is not valid:\s*/, '');
-    const parts = text.split(/;\s+(?=step "|name |the flow |steps )/);
-    return h('ul', { class: 'flow-issues' }, parts.map((p) => {
+    const issues = text.split(/;\s+(?=step "|name |the flow |steps )/);
+    return h('ul', { class: 'flow-issues' }, issues.map((p) => {
       const m = /^step "([^"]*)":\s*(.*)$/s.exec(p);
       return m
-        ? h('li', null, 'Step ', h('strong', { class: 'mono', text: m[1] }), ': ' + m[2])
+        ? h('li', null, parts('flows.issue_step', { step: h('strong', { class: 'mono', text: m[1] }), issue: m[2] }))
         : h('li', { text: p });
     }));
   }
@@ -188,12 +199,12 @@
   function importPanel() {
     const text = h('textarea', {
       id: 'flow-import-text', rows: '10', spellcheck: 'false', class: 'mono', 'data-testid': 'flow-import-text',
-      placeholder: 'name: order-status\nsteps:\n  - id: welcome\n    type: send\n    message: { text: "Hi!" }',
+      placeholder: t('flows.import_placeholder'),
     });
     const file = h('input', { type: 'file', id: 'flow-import-file', accept: '.yaml,.yml,.json,application/json,application/yaml', 'data-testid': 'flow-import-file' });
     const result = h('div', { id: 'flow-import-result', 'data-testid': 'flow-import-result', 'aria-live': 'polite' });
-    const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'flow-import-submit', text: 'Import' });
-    const cancel = h('button', { type: 'button', text: 'Cancel', onclick: () => { panel.hidden = true; $('flow-import-open').focus(); } });
+    const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'flow-import-submit', text: t('flows.import') });
+    const cancel = h('button', { type: 'button', text: t('flows.cancel'), onclick: () => { panel.hidden = true; $('flow-import-open').focus(); } });
     let fileName = '';
     file.addEventListener('change', async () => {
       const f = file.files && file.files[0];
@@ -203,8 +214,8 @@
       clear(result);
     });
     const form = h('form', { class: 'flow-import-form', 'data-testid': 'flow-import' },
-      h('div', { class: 'field' }, h('label', { for: 'flow-import-text', text: 'Paste a flow (YAML or JSON)' }), text),
-      h('div', { class: 'cmp-row' }, h('label', { for: 'flow-import-file', class: 'small muted', text: 'or pick a file' }), file),
+      h('div', { class: 'field' }, h('label', { for: 'flow-import-text', text: t('flows.paste') }), text),
+      h('div', { class: 'cmp-row' }, h('label', { for: 'flow-import-file', class: 'small muted', text: t('flows.or_file') }), file),
       result,
       h('div', { class: 'form-actions' }, submit, cancel));
     form.addEventListener('submit', async (ev) => {
@@ -212,30 +223,30 @@
       const body = text.value;
       clear(result);
       if (!body.trim()) {
-        result.appendChild(h('p', { class: 'alert', role: 'alert', text: 'Paste a flow or pick a file first.' }));
+        result.appendChild(h('p', { class: 'alert', role: 'alert', text: t('flows.paste_first') }));
         return;
       }
       submit.disabled = true;
       try {
         const { status, flow } = await postDefinition(body, typeOf(body, fileName));
-        const what = status === 201 ? 'Imported “' + flow.name + '”.'
-          : 'Saved “' + flow.name + '” (version ' + flow.version + ').';
+        const what = status === 201 ? t('flows.imported', { name: quoted(flow.name) })
+          : t('flows.saved_version', { name: quoted(flow.name), version: flow.version });
         notify(what, 'info');
         go('#flow/' + encodeURIComponent(flow.name));
       } catch (err) {
         if (err instanceof P.ApiError && (err.status === 422 || err.status === 400)) {
           result.appendChild(h('div', { class: 'alert', role: 'alert', 'data-testid': 'flow-import-error' },
-            h('strong', { text: 'This flow was not imported.' }), issueList(err.message)));
+            h('strong', { text: t('flows.not_imported_strong') }), issueList(err.message)));
         } else {
-          showError('The flow was not imported', err);
+          showError(t('flows.error.import'), err);
         }
       } finally {
         submit.disabled = false;
       }
     });
     const panel = h('section', { class: 'panel flow-import', id: 'flow-import-panel', hidden: true },
-      h('h3', { text: 'Import a flow' }),
-      h('p', { class: 'small muted' }, 'The same file ', h('code', { text: 'parley apply' }), ' takes. A flow with an existing name becomes its new version; conversations already in it finish on theirs.'),
+      h('h3', { text: t('flows.import_title') }),
+      h('p', { class: 'small muted' }, parts('flows.import_hint', { command: h('code', { text: 'parley apply' }) })),
       form);
     return panel;
   }
@@ -247,14 +258,14 @@
     const root = clear(view());
     const imp = importPanel();
     const open = h('button', {
-      type: 'button', class: 'primary', id: 'flow-import-open', 'data-testid': 'flow-import-open', text: 'Import a flow',
+      type: 'button', class: 'primary', id: 'flow-import-open', 'data-testid': 'flow-import-open', text: t('flows.import_title'),
       onclick: () => { imp.hidden = false; $('flow-import-text').focus(); },
     });
-    root.appendChild(head('Flows', open));
-    root.appendChild(h('p', { class: 'muted', text: 'Bots that answer on a channel and marketing journeys: each a versioned list of steps. Open one to read it as steps and try it as the customer.' }));
+    root.appendChild(head(t('flows.title'), open));
+    root.appendChild(h('p', { class: 'muted', text: t('flows.intro') }));
     root.appendChild(imp);
     if (!data.length) {
-      root.appendChild(h('p', { class: 'empty', 'data-testid': 'flow-list-empty', text: 'No flows yet. Import one (a YAML or JSON file), then name it in a channel’s settings as its bot.' }));
+      root.appendChild(h('p', { class: 'empty', 'data-testid': 'flow-list-empty', text: t('flows.none') }));
       return;
     }
     data.sort((a, b) => a.name.localeCompare(b.name));
@@ -264,12 +275,12 @@
       h('td', null, h('span', { class: 'chip flow-context context-' + f.context, text: CONTEXT_WORDS[f.context] || f.context })),
       h('td', { class: 'num', text: String(f.version) }),
       h('td', { class: 'num', text: num(f.steps) }),
-      h('td', { class: 'num' + (f.open_runs ? '' : ' muted'), text: f.open_runs ? plural(f.open_runs, 'conversation', 'conversations') + ' in it now' : 'none' }),
+      h('td', { class: 'num' + (f.open_runs ? '' : ' muted'), text: f.open_runs ? plural(f.open_runs, 'flows.in_it') : t('flows.in_it_none') }),
       h('td', { text: ago(f.updated_at), title: dateTime(f.updated_at) })));
     const list = h('table', { class: 'grid flow-list', 'data-testid': 'flow-list' },
       h('thead', null, h('tr', null,
-        h('th', { text: 'Flow' }), h('th', { text: 'Kind' }), h('th', { class: 'num', text: 'Version' }),
-        h('th', { class: 'num', text: 'Steps' }), h('th', { class: 'num', text: 'In it now' }), h('th', { text: 'Updated' }))),
+        h('th', { text: t('flows.col.flow') }), h('th', { text: t('flows.col.kind') }), h('th', { class: 'num', text: t('flows.col.version') }),
+        h('th', { class: 'num', text: t('flows.col.steps') }), h('th', { class: 'num', text: t('flows.col.in_it') }), h('th', { text: t('flows.col.updated') }))),
       h('tbody', null, rows));
     // Arrow keys move between the flows; Enter opens one (it is a link).
     list.addEventListener('keydown', (ev) => {
@@ -282,7 +293,7 @@
       links[next].focus();
     });
     root.appendChild(list);
-    root.appendChild(h('p', { class: 'hint', text: 'Keys: ↑/↓ move between flows, Enter opens one.' }));
+    root.appendChild(h('p', { class: 'hint', text: t('flows.keys_hint') }));
   }
 
   // --- Detail ------------------------------------------------------------------------------------------
@@ -300,9 +311,11 @@
     if (label) box.appendChild(h('span', { class: 'tag', text: label }));
     if (msg.text !== undefined && msg.text !== null) box.appendChild(h('p', { class: 'text', text: msg.text }));
     if (msg.template) {
-      const t = msg.template;
-      box.appendChild(h('p', { class: 'text' }, 'Template ', h('strong', { text: t.name }), ' (' + t.language + ')',
-        t.parameters && t.parameters.length ? ' with ' + t.parameters.map(quoted).join(', ') : ''));
+      const tpl = msg.template;
+      const withParams = tpl.parameters && tpl.parameters.length;
+      box.appendChild(h('p', { class: 'text' }, parts(withParams ? 'flows.template_with' : 'flows.template', {
+        name: h('strong', { text: tpl.name }), language: tpl.language, parameters: withParams ? tpl.parameters.map(quoted).join(', ') : '',
+      })));
     }
     const c = msg.component;
     if (c) {
@@ -323,14 +336,14 @@
   function branchLine(name, words, next, testid) {
     return h('li', { class: 'flow-case', 'data-testid': testid || 'flow-case' },
       h('span', null, words), h('span', { class: 'arrow', 'aria-hidden': 'true', text: ' → ' }),
-      h('span', { class: 'visually-hidden', text: ' goes to ' }),
-      next ? stepLink(name, next) : h('span', { class: 'muted', text: 'the flow ends' }));
+      h('span', { class: 'visually-hidden', text: t('flows.goes_to') }),
+      next ? stepLink(name, next) : h('span', { class: 'muted', text: t('flows.flow_ends') }));
   }
 
   function thenLine(name, next, isLast, nextInOrder) {
-    if (next) return h('p', { class: 'flow-then' }, 'Then ', stepLink(name, next));
-    if (isLast) return h('p', { class: 'flow-then muted', text: 'Then the flow ends.' });
-    return h('p', { class: 'flow-then muted' }, 'Then the next step, ', stepLink(name, nextInOrder));
+    if (next) return h('p', { class: 'flow-then' }, parts('flows.then', { step: stepLink(name, next) }));
+    if (isLast) return h('p', { class: 'flow-then muted', text: t('flows.then_ends') });
+    return h('p', { class: 'flow-then muted' }, parts('flows.then_next', { step: stepLink(name, nextInOrder) }));
   }
 
   function stepCard(def, step, index) {
@@ -345,58 +358,58 @@
         break;
       case 'ask': {
         body.push(messageBox(step.message));
-        if (step.save_as) body.push(h('p', { class: 'small' }, 'Saves the answer as ', h('span', { class: 'mono', text: 'flow.' + step.save_as })));
+        if (step.save_as) body.push(h('p', { class: 'small' }, parts('flows.saves_as', { field: h('span', { class: 'mono', text: 'flow.' + step.save_as }) })));
         const options = step.message && step.message.component && step.message.component.options;
-        const cases = (step.cases || []).map((c) => branchLine(name, ['If ', matcherWords(c.when, options)], c.next));
+        const cases = (step.cases || []).map((c) => branchLine(name, parts('flows.if', { condition: matcherWords(c.when, options) }), c.next));
         if (step.timeout) {
-          cases.push(branchLine(name, 'If there is no reply within ' + seconds(step.timeout.after_seconds), step.timeout.next, 'flow-timeout'));
+          cases.push(branchLine(name, t('flows.no_reply_within', { duration: seconds(step.timeout.after_seconds) }), step.timeout.next, 'flow-timeout'));
         }
         body.push(h('ul', { class: 'flow-cases' }, cases));
         const tries = def.max_invalid || 3;
         const invalid = h('div', { class: 'flow-invalid', 'data-testid': 'flow-invalid' },
-          h('p', { class: 'small' }, 'If the reply is not understood: ',
-            step.invalid ? 'says the message below and asks again' : 'asks again',
-            ', up to ' + plural(tries, 'time', 'times') + ', then ',
-            step.other ? stepLink(name, step.other) : h('span', { text: 'the flow ends' }), '.'),
-          messageBox(step.invalid, 'Not understood'));
+          h('p', { class: 'small' }, parts(step.invalid ? 'flows.invalid_says' : 'flows.invalid_asks', {
+            tries: plural(tries, 'flows.time'),
+            then: step.other ? stepLink(name, step.other) : h('span', { text: t('flows.flow_ends') }),
+          })),
+          messageBox(step.invalid, t('flows.not_understood')));
         body.push(invalid);
         break;
       }
       case 'set':
-        body.push(h('p', null, 'Sets ', h('span', { class: 'mono', text: step.field.scope + '.' + step.field.name }), ' to ', h('span', { class: 'mono', text: quoted(step.value) })),
+        body.push(h('p', null, parts('flows.sets', { field: h('span', { class: 'mono', text: step.field.scope + '.' + step.field.name }), value: h('span', { class: 'mono', text: quoted(step.value) }) })),
           thenLine(name, step.next, isLast, nextInOrder));
         break;
       case 'branch': {
-        const lines = (step.cases || []).map((c) => branchLine(name, 'If ' + conditionWords(c.when), c.next));
+        const lines = (step.cases || []).map((c) => branchLine(name, t('flows.if', { condition: conditionWords(c.when) }), c.next));
         lines.push(step.otherwise
-          ? branchLine(name, 'Otherwise', step.otherwise)
-          : isLast ? branchLine(name, 'Otherwise', null) : branchLine(name, 'Otherwise the next step', nextInOrder));
+          ? branchLine(name, t('flows.otherwise'), step.otherwise)
+          : isLast ? branchLine(name, t('flows.otherwise'), null) : branchLine(name, t('flows.otherwise_next'), nextInOrder));
         body.push(h('ul', { class: 'flow-cases' }, lines));
         break;
       }
       case 'webhook':
         body.push(h('p', { class: 'flow-url' }, h('span', { class: 'chip', text: step.method || 'POST' }), ' ', h('span', { class: 'mono', text: step.url })),
-          h('p', { class: 'small muted', text: 'Signed with the flow secret; waits ' + ((step.timeout_ms || 5000) / 1000) + ' s, ' + plural(step.retries === undefined ? 2 : step.retries, 'retry', 'retries') + '.' }),
-          step.save_as ? h('p', { class: 'small' }, 'Saves the answer as ', h('span', { class: 'mono', text: 'webhook.*' }), ' and ', h('span', { class: 'mono', text: 'flow.' + step.save_as + '.*' })) : null,
+          h('p', { class: 'small muted', text: t('flows.webhook_waits', { seconds: num((step.timeout_ms || 5000) / 1000), retries: plural(step.retries === undefined ? 2 : step.retries, 'flows.retry') }) }),
+          step.save_as ? h('p', { class: 'small' }, parts('flows.saves_webhook', { webhook: h('span', { class: 'mono', text: 'webhook.*' }), field: h('span', { class: 'mono', text: 'flow.' + step.save_as + '.*' }) })) : null,
           h('ul', { class: 'flow-cases' },
-            step.next ? branchLine(name, 'If it answers', step.next)
-              : isLast ? branchLine(name, 'If it answers', null) : branchLine(name, 'If it answers, the next step', nextInOrder),
-            branchLine(name, 'If it fails (an error, no answer in time)', step.on_error, 'flow-on-error')));
+            step.next ? branchLine(name, t('flows.if_answers'), step.next)
+              : isLast ? branchLine(name, t('flows.if_answers'), null) : branchLine(name, t('flows.if_answers_next'), nextInOrder),
+            branchLine(name, t('flows.if_fails'), step.on_error, 'flow-on-error')));
         break;
       case 'handoff': {
         const to = [];
-        if (step.queue) to.push(h('span', null, 'the queue ', h('strong', { text: step.queue })));
-        if (step.skills && step.skills.length) to.push(h('span', null, 'agents with ', h('strong', { text: step.skills.join(', ') })));
-        if (step.agent) to.push(h('span', null, 'the agent ', h('strong', { text: step.agent })));
+        if (step.queue) to.push(h('span', null, parts('flows.to_queue', { queue: h('strong', { text: step.queue }) })));
+        if (step.skills && step.skills.length) to.push(h('span', null, parts('flows.to_skills', { skills: h('strong', { text: step.skills.join(', ') }) })));
+        if (step.agent) to.push(h('span', null, parts('flows.to_agent', { agent: h('strong', { text: step.agent }) })));
         body.push(messageBox(step.message),
-          h('p', null, 'Hands the conversation to ', to.length ? to.flatMap((x, i) => (i ? [', ', x] : [x])) : 'people', ', with what the flow collected.'));
+          h('p', null, parts('flows.hands_off', { to: to.length ? to.flatMap((x, i) => (i ? [', ', x] : [x])) : t('flows.to_people') })));
         break;
       }
       case 'start_flow':
-        body.push(h('p', null, 'Starts the flow ', h('a', { href: '#flow/' + encodeURIComponent(step.flow), class: 'mono', text: step.flow }), ' with the fields so far.'));
+        body.push(h('p', null, parts('flows.starts_flow', { flow: h('a', { href: '#flow/' + encodeURIComponent(step.flow), class: 'mono', text: step.flow }) })));
         break;
       case 'end':
-        body.push(messageBox(step.message), h('p', { class: 'flow-then muted', text: step.end_session ? 'Ends the flow and the session.' : 'Ends the flow; the session stays open.' }));
+        body.push(messageBox(step.message), h('p', { class: 'flow-then muted', text: step.end_session ? t('flows.ends_session') : t('flows.ends_flow') }));
         break;
       default:
         body.push(h('pre', { class: 'mono', text: JSON.stringify(step, null, 2) }));
@@ -427,41 +440,41 @@
     shown = { name: f.name, definition: f.definition };
     const def = f.definition;
     const root = clear(view());
-    const exportLink = h('a', { class: 'button', href: flowPath(f.name) + '/export', download: f.name + '.yaml', 'data-testid': 'flow-export', text: 'Export YAML' });
-    const del = h('button', { type: 'button', class: 'danger', 'data-testid': 'flow-delete', text: 'Delete…' });
+    const exportLink = h('a', { class: 'button', href: flowPath(f.name) + '/export', download: f.name + '.yaml', 'data-testid': 'flow-export', text: t('flows.export') });
+    const del = h('button', { type: 'button', class: 'danger', 'data-testid': 'flow-delete', text: t('flows.delete') });
     del.addEventListener('click', () => deleteFlow(f, del));
-    root.appendChild(h('p', { class: 'small' }, h('a', { href: '#flows', text: '← All flows' })));
+    root.appendChild(h('p', { class: 'small' }, h('a', { href: '#flows', text: t('flows.all_flows') })));
     root.appendChild(head(f.name, exportLink, del));
     root.appendChild(h('p', { class: 'flow-facts' },
       h('span', { class: 'chip flow-context context-' + f.context, text: CONTEXT_WORDS[f.context] || f.context }), ' ',
-      h('span', { class: 'chip', text: 'version ' + f.version }), ' ',
-      h('span', { class: 'chip', 'data-testid': 'flow-open-runs', text: f.open_runs ? plural(f.open_runs, 'conversation', 'conversations') + ' in it now' : 'no conversation in it now' }), ' ',
-      h('span', { class: 'muted small', title: dateTime(f.updated_at), text: 'updated ' + ago(f.updated_at) })));
+      h('span', { class: 'chip', text: t('flows.version', { version: f.version }) }), ' ',
+      h('span', { class: 'chip', 'data-testid': 'flow-open-runs', text: f.open_runs ? plural(f.open_runs, 'flows.in_it') : t('flows.no_run') }), ' ',
+      h('span', { class: 'muted small', title: dateTime(f.updated_at), text: t('flows.updated', { when: ago(f.updated_at) }) })));
     if (f.description) root.appendChild(h('p', { class: 'flow-description', text: f.description }));
-    const steps = h('ol', { class: 'flow-steps', id: 'flow-steps', 'data-testid': 'flow-steps', 'data-flow': f.name, 'aria-label': 'Steps' },
+    const steps = h('ol', { class: 'flow-steps', id: 'flow-steps', 'data-testid': 'flow-steps', 'data-flow': f.name, 'aria-label': t('flows.steps_label') },
       def.steps.map((s, i) => stepCard(def, s, i)));
     root.appendChild(h('div', { class: 'flow-detail' },
-      h('div', { class: 'flow-main' }, h('h3', { text: plural(def.steps.length, 'step', 'steps') + ', in order' }), steps),
+      h('div', { class: 'flow-main' }, h('h3', { text: plural(def.steps.length, 'flows.steps_in_order') }), steps),
       testPanel(f)));
     if (stepId) focusStep(stepId);
   }
 
   async function deleteFlow(f, button) {
-    if (!(await confirmAction('Delete the flow “' + f.name + '”? Channels or other flows that name it stop finding it.'))) return;
+    if (!(await confirmAction(t('flows.delete_q', { name: quoted(f.name) })))) return;
     button.disabled = true;
     try {
       await api('DELETE', flowPath(f.name));
-      notify('Deleted “' + f.name + '”.', 'info');
+      notify(t('flows.deleted', { name: quoted(f.name) }), 'info');
       shown = null;
       go('#flows');
     } catch (err) {
       if (err instanceof P.ApiError && err.status === 409) {
         const box = $('flow-delete-error') || h('p', { class: 'alert', id: 'flow-delete-error', role: 'alert', 'data-testid': 'flow-delete-error' });
-        box.textContent = 'Not deleted: ' + err.message;
+        box.textContent = t('flows.not_deleted', { reason: err.message });
         const facts = view().querySelector('.flow-facts');
         if (facts && !box.parentNode) facts.after(box);
       } else {
-        showError('The flow was not deleted', err);
+        showError(t('flows.error.delete'), err);
       }
     } finally {
       button.disabled = false;
@@ -475,11 +488,11 @@
     const kind = h('select', { id: 'flow-test-kind', 'data-testid': 'flow-test-kind' },
       Object.entries(CHANNEL_WORDS).map(([v, label]) => h('option', { value: v, text: label })));
     const hours = h('input', { type: 'checkbox', id: 'flow-test-hours', checked: true, 'data-testid': 'flow-test-hours' });
-    const reset = h('button', { type: 'button', class: 'small', 'data-testid': 'flow-test-reset', text: 'Reset' });
-    const transcript = h('ol', { class: 'messages flow-transcript', id: 'flow-transcript', 'data-testid': 'flow-transcript', 'aria-live': 'polite', 'aria-label': 'Test conversation' });
+    const reset = h('button', { type: 'button', class: 'small', 'data-testid': 'flow-test-reset', text: t('flows.reset') });
+    const transcript = h('ol', { class: 'messages flow-transcript', id: 'flow-transcript', 'data-testid': 'flow-transcript', 'aria-live': 'polite', 'aria-label': t('flows.test_conversation') });
     const where = h('p', { class: 'flow-where', id: 'flow-test-state', 'data-testid': 'flow-test-state', role: 'status' });
-    const input = h('input', { type: 'text', id: 'flow-test-reply', 'data-testid': 'flow-test-reply', autocomplete: 'off', placeholder: 'Reply as the customer', 'aria-label': 'The customer’s reply' });
-    const send = h('button', { type: 'submit', class: 'primary', 'data-testid': 'flow-test-send', text: 'Send' });
+    const input = h('input', { type: 'text', id: 'flow-test-reply', 'data-testid': 'flow-test-reply', autocomplete: 'off', placeholder: t('flows.reply_placeholder'), 'aria-label': t('flows.reply_label') });
+    const send = h('button', { type: 'submit', class: 'primary', 'data-testid': 'flow-test-send', text: t('flows.send') });
     const form = h('form', { class: 'flow-test-form', autocomplete: 'off' }, input, send);
     let seq = 0;
     let sendDisabled = false;
@@ -494,7 +507,7 @@
         if (mine !== seq) return;
         render(r);
       } catch (err) {
-        if (mine === seq) showError('The test did not run', err);
+        if (mine === seq) showError(t('flows.error.test'), err);
       } finally {
         if (mine === seq) send.disabled = sendDisabled;
       }
@@ -510,22 +523,22 @@
         const customer = line.from === 'customer';
         transcript.appendChild(h('li', { class: 'message ' + (customer ? 'out' : 'in actor-bot'), 'data-testid': 'flow-line', dataset: { from: line.from } },
           h('div', { class: 'bubble' }, h('p', { class: 'text', text: line.text })),
-          h('div', { class: 'meta' }, h('span', { text: customer ? 'Customer' : 'Bot' }))));
+          h('div', { class: 'meta' }, h('span', { text: customer ? t('flows.customer') : t('flows.bot') }))));
       }
-      if (!(r.transcript || []).length) transcript.appendChild(h('li', { class: 'empty', text: 'The flow said nothing yet.' }));
+      if (!(r.transcript || []).length) transcript.appendChild(h('li', { class: 'empty', text: t('flows.said_nothing') }));
       const ended = r.state && r.state.status && r.state.status.status === 'ended';
       where.textContent = stateWords(r.state);
       where.classList.toggle('ended', Boolean(ended));
       input.disabled = Boolean(ended);
       sendDisabled = Boolean(ended);
       send.disabled = sendDisabled;
-      input.placeholder = ended ? 'The flow has ended' : 'Reply as the customer';
+      input.placeholder = ended ? t('flows.has_ended') : t('flows.reply_placeholder');
       transcript.scrollTop = transcript.scrollHeight;
       const fields = r.state && r.state.fields ? Object.entries(r.state.fields)
         .sort(([a], [b]) => (a.includes('.') - b.includes('.')) || (a < b ? -1 : 1)) : [];
       clear(collected);
       if (fields.length) {
-        collected.appendChild(h('p', { class: 'label', text: 'Collected' }));
+        collected.appendChild(h('p', { class: 'label', text: t('flows.collected') }));
         collected.appendChild(fieldTable(fields));
       }
     }
@@ -549,11 +562,11 @@
     run();
 
     return h('aside', { class: 'panel flow-test', 'aria-labelledby': 'flow-test-h', 'data-testid': 'flow-test' },
-      h('div', { class: 'admin-head' }, h('h3', { id: 'flow-test-h', text: 'Try it as the customer' }), reset),
+      h('div', { class: 'admin-head' }, h('h3', { id: 'flow-test-h', text: t('flows.try_title') }), reset),
       h('div', { class: 'flow-test-options' },
-        h('label', { for: 'flow-test-kind', class: 'small muted', text: 'Channel' }), kind,
-        h('label', { class: 'check' }, hours, 'Business hours open')),
-      h('p', { class: 'small muted', text: 'Nothing is sent to anyone and nothing is saved. Webhooks are called for real, so you see what your service answers.' }),
+        h('label', { for: 'flow-test-kind', class: 'small muted', text: t('flows.channel_label') }), kind,
+        h('label', { class: 'check' }, hours, t('flows.hours_open'))),
+      h('p', { class: 'small muted', text: t('flows.try_hint') }),
       transcript, where, collected, form);
   }
 
@@ -581,11 +594,11 @@
     } catch (err) {
       shown = null;
       if (err instanceof P.ApiError && err.status === 404) {
-        clear(view()).append(h('p', { class: 'small' }, h('a', { href: '#flows', text: '← All flows' })),
-          h('p', { class: 'alert', text: 'There is no flow named “' + name + '”.' }));
+        clear(view()).append(h('p', { class: 'small' }, h('a', { href: '#flows', text: t('flows.all_flows') })),
+          h('p', { class: 'alert', text: t('flows.no_such_flow', { name: quoted(name) }) }));
         return;
       }
-      showError('This page could not be shown', err);
+      showError(t('flows.error.page'), err);
       clear(view()).appendChild(h('p', { class: 'alert', text: err && err.message ? err.message : String(err) }));
     }
   }

@@ -7,18 +7,18 @@
 
 (function () {
   const P = window.Parley;
-  const { api, h, clear, $, notify, showError, items, ago } = P;
+  const { api, h, clear, $, notify, showError, items, ago, t } = P;
   const BASE = '/api/v1/notification-errors';
   const STAGES = [
-    ['', 'All stages'],
-    ['validation', 'Validation'],
-    ['exclusion', 'Exclusion'],
-    ['provider', 'Provider'],
+    ['', t('notification_errors.stage.all')],
+    ['validation', t('notification_errors.stage.validation')],
+    ['exclusion', t('notification_errors.stage.exclusion')],
+    ['provider', t('notification_errors.stage.provider')],
   ];
   const STAGE_WORDS = {
-    validation: 'Validation',
-    exclusion: 'Recipient excluded',
-    provider: 'Failed at the provider',
+    validation: t('notification_errors.stage.validation'),
+    exclusion: t('notification_errors.stage_words.exclusion'),
+    provider: t('notification_errors.stage_words.provider'),
   };
 
   let channels = new Map();
@@ -28,7 +28,7 @@
     try {
       channels = new Map(items(await api('GET', '/api/v1/channels?limit=200')).map((c) => [c.id, c.name]));
     } catch (e) {
-      showError('Loading channels', e);
+      showError(t('notification_errors.error.load_channels'), e);
     }
   }
 
@@ -39,10 +39,10 @@
   }
 
   function filters() {
-    const chans = [['', 'All channels'], ...[...channels.entries()].sort((a, b) => a[1].localeCompare(b[1]))];
+    const chans = [['', t('notification_errors.all_channels')], ...[...channels.entries()].sort((a, b) => a[1].localeCompare(b[1]))];
     return h('div', { class: 'filters', 'data-testid': 'nerr-filters' },
-      select('nerr-channel', 'Channel', chans, filter.channel_id, (v) => { filter.channel_id = v; show(); }), ' ',
-      select('nerr-stage', 'Stage', STAGES, filter.stage, (v) => { filter.stage = v; show(); }));
+      select('nerr-channel', t('notification_errors.channel'), chans, filter.channel_id, (v) => { filter.channel_id = v; show(); }), ' ',
+      select('nerr-stage', t('notification_errors.stage'), STAGES, filter.stage, (v) => { filter.stage = v; show(); }));
   }
 
   function inputsText(e) {
@@ -58,19 +58,19 @@
       await api('DELETE', BASE + '/' + encodeURIComponent(e.id));
       row.remove();
       detail.remove();
-      notify('Error entry deleted', 'info');
+      notify(t('notification_errors.deleted'), 'info');
     } catch (err) {
-      showError('Deleting the entry', err);
+      showError(t('notification_errors.error.delete'), err);
     }
   }
 
   function rowsOf(e) {
-    const channel = e.channel_id ? (channels.get(e.channel_id) || 'Deleted channel') : '—';
+    const channel = e.channel_id ? (channels.get(e.channel_id) || t('notification_errors.deleted_channel')) : '—';
     const detail = h('tr', { class: 'detail', hidden: true, 'data-testid': 'nerr-detail' },
       h('td', { colspan: '6' },
-        h('div', { class: 'empty', text: 'Template ' + e.template + (e.entry_id ? ' · message ' + e.entry_id : '') }),
+        h('div', { class: 'empty', text: e.entry_id ? t('notification_errors.template_message', { template: e.template, entry: e.entry_id }) : t('notification_errors.template', { template: e.template }) }),
         h('pre', { class: 'inputs', 'data-testid': 'nerr-inputs', text: inputsText(e) })));
-    const toggle = h('button', { type: 'button', 'aria-expanded': 'false', 'data-testid': 'nerr-expand' }, 'Inputs');
+    const toggle = h('button', { type: 'button', 'aria-expanded': 'false', 'data-testid': 'nerr-expand' }, t('notification_errors.inputs'));
     toggle.addEventListener('click', () => {
       detail.hidden = !detail.hidden;
       toggle.setAttribute('aria-expanded', String(!detail.hidden));
@@ -83,7 +83,7 @@
       h('td', { text: STAGE_WORDS[e.stage] || e.stage }),
       h('td', null, h('strong', { text: code }), h('div', { class: 'reason', text: e.reason })),
       h('td', { class: 'actions' }, toggle, ' ',
-        h('button', { type: 'button', class: 'danger', 'data-testid': 'nerr-delete', onclick: () => remove(e, row, detail) }, 'Delete')));
+        h('button', { type: 'button', class: 'danger', 'data-testid': 'nerr-delete', onclick: () => remove(e, row, detail) }, t('notification_errors.delete'))));
     return [row, detail];
   }
 
@@ -96,20 +96,20 @@
     try {
       list = items(await api('GET', BASE + '?' + q.toString()));
     } catch (e) {
-      showError('Loading the notification errors', e);
+      showError(t('notification_errors.error.load'), e);
       return;
     }
     clear(box);
-    box.append(h('div', { class: 'admin-head' }, h('h2', { text: 'Notification errors' })));
+    box.append(h('div', { class: 'admin-head' }, h('h2', { text: t('notification_errors.title') })));
     box.append(h('p', { class: 'empty' },
-      'Notifications that were not sent: a merge field without a value, a recipient the rules exclude, a template that cannot go, or a failure at the provider. Entries are deleted automatically after the retention period (30 days unless configured).'));
+      t('notification_errors.intro')));
     box.append(filters());
     if (!list.length) {
-      box.append(h('p', { class: 'empty', 'data-testid': 'nerr-empty', text: 'No notification errors.' }));
+      box.append(h('p', { class: 'empty', 'data-testid': 'nerr-empty', text: t('notification_errors.none') }));
       return;
     }
     box.append(h('table', { class: 'grid' },
-      h('thead', null, h('tr', null, ...['When', 'Channel', 'Recipient', 'Stage', 'Code and reason', ''].map((t) => h('th', { text: t })))),
+      h('thead', null, h('tr', null, ...[t('notification_errors.col.when'), t('notification_errors.channel'), t('notification_errors.col.recipient'), t('notification_errors.stage'), t('notification_errors.col.code'), ''].map((x) => h('th', { text: x })))),
       h('tbody', null, ...list.flatMap(rowsOf))));
   }
 

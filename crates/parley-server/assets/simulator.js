@@ -5,7 +5,7 @@
 
 (function () {
   const P = window.Parley;
-  const { api, h, clear, $, showError, when } = P;
+  const { api, h, clear, $, showError, when, t } = P;
 
   const POLL_MS = 1500;
   const POLL_HIDDEN_MS = 6000;
@@ -19,10 +19,10 @@
   let generation = 0;
 
   const FROM_LABELS = {
-    sms: ['Your phone number', 'E.164, for example +447400123456'],
-    whatsapp: ['Your WhatsApp number', 'E.164, for example +447400123456'],
-    messenger: ['Your Messenger id', 'Any page-scoped id, for example 6100012345'],
-    web: ['Your web user id', 'Any id, for example visitor-1'],
+    sms: ['simulator.from_phone', 'simulator.hint_phone'],
+    whatsapp: ['simulator.from_whatsapp', 'simulator.hint_phone'],
+    messenger: ['simulator.from_messenger', 'simulator.hint_messenger'],
+    web: ['simulator.from_web', 'simulator.hint_web'],
   };
 
   function channel() {
@@ -48,9 +48,9 @@
   function describe() {
     const c = channel();
     const [labelText, hint] = FROM_LABELS[(c && c.kind) || 'sms'] || FROM_LABELS.sms;
-    $('sim-from-label').textContent = labelText;
-    $('sim-from-hint').textContent = hint;
-    $('sim-peer').textContent = c ? c.name + ' · ' + c.address : 'No simulator channel';
+    $('sim-from-label').textContent = t(labelText);
+    $('sim-from-hint').textContent = t(hint);
+    $('sim-peer').textContent = c ? c.name + ' · ' + c.address : t('simulator.no_channel');
   }
 
   /** Starts the conversation view over: another channel or another customer. */
@@ -80,7 +80,7 @@
     h('div', { class: 'bubble' }, h('p', { class: 'text', text: m.body || '' })),
     h('div', { class: 'meta' },
       h('time', { datetime: m.created_at || '', text: when(m.created_at) }),
-      h('span', { class: 'delivery', text: m.status || '' }))));
+      h('span', { class: 'delivery', text: m.status ? t('simulator.status_' + m.status) : '' }))));
     if (nearBottom) list.scrollTop = list.scrollHeight;
   }
 
@@ -118,7 +118,7 @@
       if ($('sim-text').value === text) $('sim-text').value = '';
       render(m);
     } catch (err) {
-      showError('Not sent', err);
+      showError(t('simulator.not_sent'), err);
     }
     $('sim-text').focus();
   }
@@ -127,14 +127,14 @@
     try {
       channels = await api('GET', '/simulator/channels');
     } catch (err) {
-      showError('Could not list the simulator channels', err);
+      showError(t('simulator.channels_failed'), err);
       channels = [];
     }
     const select = $('sim-channel');
     for (const c of channels) {
-      select.appendChild(h('option', { value: c.id, text: c.name + ' (' + c.kind + ', ' + c.address + ')' }));
+      select.appendChild(h('option', { value: c.id, text: c.name + ' (' + t('simulator.kind_' + c.kind) + ', ' + c.address + ')' }));
     }
-    if (!channels.length) select.appendChild(h('option', { value: '', text: 'No channel uses the simulator' }));
+    if (!channels.length) select.appendChild(h('option', { value: '', text: t('simulator.no_channels') }));
     const saved = recall();
     if (saved.channel && channels.some((c) => c.id === saved.channel)) select.value = saved.channel;
     if (saved.from) $('sim-from').value = saved.from;

@@ -4,9 +4,8 @@
 
 (function () {
   const P = window.Parley;
-  const { api, h, clear, $, showError, duration, items } = P;
+  const { api, h, clear, $, showError, duration, items, t, number } = P;
 
-  const PRESENCE_NAMES = { available: 'Available', busy: 'Busy', on_break: 'On break', offline: 'Offline' };
   let overview = null;
   let fetchedAt = 0;
   let failing = false;
@@ -19,7 +18,7 @@
       render();
     } catch (err) {
       // One notice per outage, not one per event.
-      if (!failing) showError('Could not load the overview', err);
+      if (!failing) showError(t('supervisor.load_failed'), err);
       failing = true;
     }
   }
@@ -35,9 +34,9 @@
       const est = q.estimated_wait_minutes;
       queues.appendChild(h('tr', { 'data-testid': 'supervisor-queue', dataset: { queueId: q.id || '' } },
         h('th', { scope: 'row', text: q.name || '' }),
-        h('td', { class: 'num', text: String(waiting.length) }),
+        h('td', { class: 'num', text: number(waiting.length) }),
         h('td', { class: longest + elapsed > 5 * 60000 && waiting.length ? 'warn' : '', text: waiting.length ? duration(longest + elapsed) : '—' }),
-        h('td', { text: est === null || est === undefined ? 'Not enough data' : est + ' min' }),
+        h('td', { text: est === null || est === undefined ? t('supervisor.not_enough_data') : t('common.minutes', { n: number(est) }) }),
         h('td', null, h('ul', { class: 'waits' }, waiting.map((w) => h('li', {
           'data-testid': 'supervisor-waiting', dataset: { sessionId: w.session_id || '' },
         }, h('span', { class: 'chip', text: duration((Number(w.waiting_ms) || 0) + elapsed) })))))));
@@ -50,15 +49,15 @@
       agents.appendChild(h('tr', { 'data-testid': 'supervisor-agent', dataset: { agentId: a.id || '', presence: a.presence || '' } },
         h('th', { scope: 'row', text: a.name || '' }),
         h('td', null, h('span', { class: 'presence-chip', dataset: { presence: a.presence || '' } },
-          h('span', { class: 'dot', 'aria-hidden': 'true' }), PRESENCE_NAMES[a.presence] || a.presence || '')),
+          h('span', { class: 'dot', 'aria-hidden': 'true' }), a.presence ? t('common.presence_' + a.presence) : '')),
         h('td', null,
-          h('span', { class: 'meter', role: 'img', 'aria-label': load + ' of ' + capacity },
+          h('span', { class: 'meter', role: 'img', 'aria-label': t('supervisor.load_of', { load: number(load), capacity: number(capacity) }) },
             h('span', { class: 'meter-fill' + (pct >= 100 ? ' full' : ''), style: null, dataset: { pct: String(pct) } })),
-          h('span', { class: 'small', text: ' ' + load + ' / ' + capacity }))));
+          h('span', { class: 'small', text: ' ' + number(load) + ' / ' + number(capacity) }))));
     }
     // Widths through CSSOM, not a style attribute: the policy allows no inline styles.
     for (const fill of document.querySelectorAll('.meter-fill')) fill.style.width = fill.dataset.pct + '%';
-    $('updated').textContent = 'Updated ' + new Date(fetchedAt).toLocaleTimeString();
+    $('updated').textContent = t('supervisor.updated', { time: new Date(fetchedAt).toLocaleTimeString(document.documentElement.lang || 'en') });
   }
 
   const refresh = (function () {

@@ -7,12 +7,12 @@
 
 (function () {
   const P = window.Parley;
-  const { api, h, clear, $, notify, showError, items, copyButton } = P;
+  const { api, h, clear, $, notify, showError, items, copyButton, t } = P;
   const BASE = '/api/v1/web-deployments';
-  const LANGUAGES = [['en', 'English'], ['fr', 'French']];
+  const LANGUAGES = [['en', t('web_deployments.lang.en')], ['fr', t('web_deployments.lang.fr')]];
   const KINDS = ['text', 'email', 'phone', 'number', 'checkbox'];
-  const STANDARD = [['first_name', 'First name', 'text'], ['last_name', 'Last name', 'text'],
-    ['email', 'E-mail', 'email'], ['subject', 'Subject', 'text']];
+  const STANDARD = [['first_name', t('web_deployments.std.first_name'), 'text'], ['last_name', t('web_deployments.std.last_name'), 'text'],
+    ['email', t('web_deployments.std.email'), 'email'], ['subject', t('web_deployments.std.subject'), 'text']];
   let channels = [];
   let keysets = [];
 
@@ -21,7 +21,7 @@
       channels = items(await api('GET', '/api/v1/channels?limit=500')).filter((c) => c.kind === 'web');
       keysets = items(await api('GET', '/api/v1/keysets'));
     } catch (e) {
-      showError('Loading channels and keysets', e);
+      showError(t('web_deployments.error.load_refs'), e);
     }
   }
 
@@ -36,16 +36,16 @@
     try {
       list = items(await api('GET', BASE));
     } catch (e) {
-      showError('Loading deployments', e);
+      showError(t('web_deployments.error.load'), e);
       return;
     }
     clear(box);
-    box.append(h('div', { class: 'admin-head' }, h('h2', { text: 'Web chat deployments' }),
-      h('button', { type: 'button', class: 'primary', 'data-testid': 'wd-new', onclick: () => showForm(null) }, 'New deployment')),
-    h('p', { class: 'empty', text: 'A deployment is the chat window a website embeds: which pages may load it, how it looks, its pre-chat form. Keysets for verified visitors are on the ' },
-      h('a', { href: '/console/admin/keysets', text: 'Keysets' }), ' page.'));
+    box.append(h('div', { class: 'admin-head' }, h('h2', { text: t('web_deployments.title') }),
+      h('button', { type: 'button', class: 'primary', 'data-testid': 'wd-new', onclick: () => showForm(null) }, t('web_deployments.new'))),
+    h('p', { class: 'empty', text: t('web_deployments.intro') },
+      h('a', { href: '/console/admin/keysets', text: t('web_deployments.intro_link') }), t('web_deployments.intro_end')));
     if (!list.length) {
-      box.append(h('p', { class: 'empty', text: 'No deployments yet.' }));
+      box.append(h('p', { class: 'empty', text: t('web_deployments.none') }));
       return;
     }
     const rows = list.map((d) => h('tr', { 'data-testid': 'wd-row', 'data-name': d.name },
@@ -53,12 +53,12 @@
       h('td', { text: channelName(d.channel_id) }),
       h('td', { text: d.origins.join(', ') }),
       h('td', { text: d.language }),
-      h('td', { text: d.verification_required ? 'Verified users only' : 'Anyone' }),
+      h('td', { text: d.verification_required ? t('web_deployments.verified_only') : t('web_deployments.anyone') }),
       h('td', null,
-        h('button', { type: 'button', 'data-testid': 'wd-edit', onclick: () => showForm(d) }, 'Edit'), ' ',
-        h('button', { type: 'button', class: 'danger', 'data-testid': 'wd-delete', onclick: (ev) => confirmDelete(d, ev.target) }, 'Delete'))));
+        h('button', { type: 'button', 'data-testid': 'wd-edit', onclick: () => showForm(d) }, t('web_deployments.edit')), ' ',
+        h('button', { type: 'button', class: 'danger', 'data-testid': 'wd-delete', onclick: (ev) => confirmDelete(d, ev.target) }, t('web_deployments.delete')))));
     box.append(h('table', { class: 'grid' },
-      h('thead', null, h('tr', null, ...['Name', 'Channel', 'Origins', 'Language', 'Visitors', ''].map((x) => h('th', { text: x })))),
+      h('thead', null, h('tr', null, ...[t('web_deployments.col.name'), t('web_deployments.col.channel'), t('web_deployments.col.origins'), t('web_deployments.col.language'), t('web_deployments.col.visitors'), ''].map((x) => h('th', { text: x })))),
       h('tbody', null, ...rows)));
   }
 
@@ -66,19 +66,19 @@
     const cell = button.parentElement;
     clear(cell);
     cell.append(h('span', { class: 'confirm', 'data-testid': 'wd-confirm' },
-      h('span', { text: 'Delete ' + d.name + '? Websites with its snippet lose their chat. ' }),
-      h('button', { type: 'button', class: 'danger', 'data-testid': 'wd-confirm-yes', onclick: () => remove(d) }, 'Yes, delete'), ' ',
-      h('button', { type: 'button', onclick: () => showList() }, 'Cancel')));
+      h('span', { text: t('web_deployments.delete_confirm', { name: d.name }) }),
+      h('button', { type: 'button', class: 'danger', 'data-testid': 'wd-confirm-yes', onclick: () => remove(d) }, t('web_deployments.delete_yes')), ' ',
+      h('button', { type: 'button', onclick: () => showList() }, t('web_deployments.cancel'))));
   }
 
   async function remove(d) {
     try {
       await api('DELETE', BASE + '/' + encodeURIComponent(d.id));
-      notify(d.name + ' deleted', 'info');
+      notify(t('web_deployments.deleted', { name: d.name }), 'info');
       $('wd-form').hidden = true;
       showList();
     } catch (e) {
-      showError('Deleting the deployment', e);
+      showError(t('web_deployments.error.delete'), e);
     }
   }
 
@@ -94,12 +94,12 @@
 
   /** One row of the pre-chat editor. */
   function prechatRow(f, onRemove) {
-    const name = h('input', { type: 'text', value: f.name || '', placeholder: 'cart_total', 'aria-label': 'Name', 'data-testid': 'pc-name', maxlength: 40 });
-    const label = h('input', { type: 'text', value: f.label || '', placeholder: 'Label shown', 'aria-label': 'Label', 'data-testid': 'pc-label', maxlength: 80 });
-    const kind = h('select', { 'aria-label': 'Kind', 'data-testid': 'pc-kind' },
+    const name = h('input', { type: 'text', value: f.name || '', placeholder: 'cart_total', 'aria-label': t('web_deployments.pc.name'), 'data-testid': 'pc-name', maxlength: 40 });
+    const label = h('input', { type: 'text', value: f.label || '', placeholder: t('web_deployments.pc.label_placeholder'), 'aria-label': t('web_deployments.pc.label'), 'data-testid': 'pc-label', maxlength: 80 });
+    const kind = h('select', { 'aria-label': t('web_deployments.pc.kind'), 'data-testid': 'pc-kind' },
       ...KINDS.map((k) => h('option', { value: k, text: k, selected: k === (f.kind || 'text') })));
-    const required = h('input', { type: 'checkbox', 'aria-label': 'Required', 'data-testid': 'pc-required', checked: !!f.required });
-    const hidden = h('input', { type: 'checkbox', 'aria-label': 'Hidden', 'data-testid': 'pc-hidden', checked: !!f.hidden });
+    const required = h('input', { type: 'checkbox', 'aria-label': t('web_deployments.pc.required'), 'data-testid': 'pc-required', checked: !!f.required });
+    const hidden = h('input', { type: 'checkbox', 'aria-label': t('web_deployments.pc.hidden'), 'data-testid': 'pc-hidden', checked: !!f.hidden });
     // WEB-11: a hidden field is text and never required.
     const sync = () => {
       if (hidden.checked) {
@@ -114,7 +114,7 @@
     const row = h('tr', { 'data-testid': 'pc-row' },
       h('td', null, name), h('td', null, label), h('td', null, kind),
       h('td', { class: 'center' }, required), h('td', { class: 'center' }, hidden),
-      h('td', null, h('button', { type: 'button', class: 'link', onclick: () => { row.remove(); onRemove(); } }, 'Remove')));
+      h('td', null, h('button', { type: 'button', class: 'link', onclick: () => { row.remove(); onRemove(); } }, t('web_deployments.pc.remove'))));
     row.read = () => ({ name: name.value.trim(), label: label.value.trim(), kind: kind.value, required: required.checked, hidden: hidden.checked });
     return row;
   }
@@ -140,7 +140,7 @@
     const editing = !!d;
     const v = d || {
       name: '', channel_id: channels.length ? channels[0].id : '', origins: [], language: 'en',
-      branding: { title: 'Chat with us', color: '#2563eb', avatar_url: null, greeting: '' },
+      branding: { title: t('web_deployments.default_title'), color: '#2563eb', avatar_url: null, greeting: '' },
       settings: { receipts: true, typing: true, emoji: true, enter_inserts_newline: false },
       prechat: { enabled: false, fields: [] }, keyset_id: null,
     };
@@ -157,50 +157,50 @@
     const avatar = h('input', { id: 'wd-avatar', type: 'url', value: v.branding.avatar_url || '', placeholder: 'https://www.example.com/agent-40x40.png' });
     const greeting = h('textarea', { id: 'wd-greeting', rows: 2, maxlength: 500 });
     greeting.value = v.branding.greeting || '';
-    const [receipts, receiptsLabel] = check('wd-receipts', 'Show delivery and read receipts', v.settings.receipts);
-    const [typing, typingLabel] = check('wd-typing', 'Show typing indicators', v.settings.typing);
-    const [emoji, emojiLabel] = check('wd-emoji', 'Show the emoji picker', v.settings.emoji);
-    const [newline, newlineLabel] = check('wd-newline', 'Enter inserts a new line instead of sending', v.settings.enter_inserts_newline);
-    const [prechatOn, prechatLabel] = check('wd-prechat', 'Ask the pre-chat form before the first message', v.prechat.enabled);
+    const [receipts, receiptsLabel] = check('wd-receipts', t('web_deployments.receipts'), v.settings.receipts);
+    const [typing, typingLabel] = check('wd-typing', t('web_deployments.typing'), v.settings.typing);
+    const [emoji, emojiLabel] = check('wd-emoji', t('web_deployments.emoji'), v.settings.emoji);
+    const [newline, newlineLabel] = check('wd-newline', t('web_deployments.newline'), v.settings.enter_inserts_newline);
+    const [prechatOn, prechatLabel] = check('wd-prechat', t('web_deployments.prechat_on'), v.prechat.enabled);
     const body = h('tbody', { 'data-testid': 'pc-rows' });
     const addRow = (f) => body.append(prechatRow(f, () => {}));
     v.prechat.fields.forEach(addRow);
-    const standard = h('select', { 'aria-label': 'Standard field', 'data-testid': 'pc-standard' },
-      h('option', { value: '', text: 'Custom field' }),
+    const standard = h('select', { 'aria-label': t('web_deployments.standard_field'), 'data-testid': 'pc-standard' },
+      h('option', { value: '', text: t('web_deployments.custom_field') }),
       ...STANDARD.map(([n, l]) => h('option', { value: n, text: l })));
     const add = h('button', { type: 'button', 'data-testid': 'pc-add', onclick: () => {
       const s = STANDARD.find(([n]) => n === standard.value);
       addRow(s ? { name: s[0], label: s[1], kind: s[2] } : { kind: 'text' });
-    } }, 'Add field');
+    } }, t('web_deployments.add_field'));
     const keyset = h('select', { id: 'wd-keyset', 'data-testid': 'wd-keyset' },
-      h('option', { value: '', text: 'None: anyone may chat' }),
+      h('option', { value: '', text: t('web_deployments.no_keyset') }),
       ...keysets.map((k) => h('option', { value: k.id, text: k.name + ' (iss ' + k.issuer + ')', selected: k.id === v.keyset_id })));
     const errors = h('ul', { class: 'field-errors', 'data-testid': 'wd-errors', hidden: true });
     const snippetBox = h('div', { 'data-testid': 'wd-snippet-box' });
     if (d) showSnippet(snippetBox, d);
 
     const form = h('form', { class: 'admin-form', 'data-testid': 'wd-form-el' },
-      h('h3', { text: editing ? 'Edit ' + d.name : 'New deployment' }),
+      h('h3', { text: editing ? t('web_deployments.edit_title', { name: d.name }) : t('web_deployments.new') }),
       snippetBox,
-      field('Name', name, 'Lowercase letters, digits and -; used in the snippet.'),
-      field('Web channel', channel, editing ? 'The channel of a deployment cannot change.' : 'Chosen once: it cannot change later.'),
-      field('Allowed origins, one per line', origins, 'Scheme and host (and port), no path. *.example.com covers every subdomain, not example.com itself.'),
+      field(t('web_deployments.f.name'), name, t('web_deployments.f.name_hint')),
+      field(t('web_deployments.f.channel'), channel, editing ? t('web_deployments.f.channel_fixed') : t('web_deployments.f.channel_once')),
+      field(t('web_deployments.f.origins'), origins, t('web_deployments.f.origins_hint')),
       originErrors,
-      field('Language', language),
-      h('fieldset', null, h('legend', { text: 'Branding' }),
-        field('Title', title), field('Color', color), field('Avatar URL (40 × 40 px)', avatar), field('Greeting', greeting)),
-      h('fieldset', null, h('legend', { text: 'Window' }), receiptsLabel, typingLabel, emojiLabel, newlineLabel),
-      h('fieldset', null, h('legend', { text: 'Pre-chat' }), prechatLabel,
+      field(t('web_deployments.f.language'), language),
+      h('fieldset', null, h('legend', { text: t('web_deployments.f.branding') }),
+        field(t('web_deployments.f.title'), title), field(t('web_deployments.f.color'), color), field(t('web_deployments.f.avatar'), avatar), field(t('web_deployments.f.greeting'), greeting)),
+      h('fieldset', null, h('legend', { text: t('web_deployments.f.window') }), receiptsLabel, typingLabel, emojiLabel, newlineLabel),
+      h('fieldset', null, h('legend', { text: t('web_deployments.f.prechat') }), prechatLabel,
         h('table', { class: 'grid prechat' },
-          h('thead', null, h('tr', null, ...['Name', 'Label', 'Kind', 'Required', 'Hidden', ''].map((x) => h('th', { text: x })))),
+          h('thead', null, h('tr', null, ...[t('web_deployments.pc.name'), t('web_deployments.pc.label'), t('web_deployments.pc.kind'), t('web_deployments.pc.required'), t('web_deployments.pc.hidden'), ''].map((x) => h('th', { text: x })))),
           body),
         h('div', { class: 'form-actions' }, standard, ' ', add),
-        h('p', { class: 'hint', text: 'Hidden fields are set by the website with Parley.setHiddenFields({...}); they are text and never required. Names are shared by hidden and visible fields.' })),
-      h('fieldset', null, h('legend', { text: 'User verification' }), field('Keyset', keyset, 'With a keyset, visitors must present a token signed by one of its keys.')),
+        h('p', { class: 'hint', text: t('web_deployments.pc.hint') })),
+      h('fieldset', null, h('legend', { text: t('web_deployments.f.verification') }), field(t('web_deployments.f.keyset'), keyset, t('web_deployments.f.keyset_hint'))),
       errors,
       h('div', { class: 'form-actions' },
-        h('button', { type: 'submit', class: 'primary', 'data-testid': 'wd-save' }, editing ? 'Save' : 'Create'), ' ',
-        h('button', { type: 'button', onclick: () => { box.hidden = true; clear(box); } }, 'Close')));
+        h('button', { type: 'submit', class: 'primary', 'data-testid': 'wd-save' }, editing ? t('web_deployments.save') : t('web_deployments.create')), ' ',
+        h('button', { type: 'button', onclick: () => { box.hidden = true; clear(box); } }, t('web_deployments.close'))));
 
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
@@ -218,7 +218,7 @@
         const saved = editing
           ? await api('PUT', BASE + '/' + encodeURIComponent(d.id), payload)
           : await api('POST', BASE, payload);
-        notify(saved.name + ' saved', 'info');
+        notify(t('web_deployments.saved', { name: saved.name }), 'info');
         showList();
         showForm(saved);
       } catch (e) {
@@ -227,16 +227,16 @@
           for (const part of e.message.split('; ')) {
             const m = /^origins\[(\d+)\]: (.*)$/.exec(part);
             if (m) {
-              originErrors.append(h('li', { text: 'Line ' + (lineOf[Number(m[1])] || '?') + ': ' + m[2] }));
+              originErrors.append(h('li', { text: t('web_deployments.line_error', { line: lineOf[Number(m[1])] || '?', error: m[2] }) }));
               originErrors.hidden = false;
             } else {
               errors.append(h('li', { text: part }));
               errors.hidden = false;
             }
           }
-          notify('The deployment was not saved: see the errors in the form', 'error');
+          notify(t('web_deployments.not_saved'), 'error');
         } else {
-          showError('Saving the deployment', e);
+          showError(t('web_deployments.error.save'), e);
         }
       }
     });
@@ -247,10 +247,10 @@
   function showSnippet(box, d) {
     clear(box);
     const code = h('code', { 'data-testid': 'wd-snippet', text: d.snippet });
-    box.append(h('h3', { text: 'Snippet' }),
-      h('p', { class: 'hint', text: 'Paste it into every page of the website, just before </body> (never in <head>).' }),
+    box.append(h('h3', { text: t('web_deployments.snippet') }),
+      h('p', { class: 'hint', text: t('web_deployments.snippet_hint') }),
       h('pre', { class: 'snippet' }, code),
-      h('div', { class: 'form-actions' }, copyButton(d.snippet, code, 'Copy snippet', 'wd-copy', 'Snippet')));
+      h('div', { class: 'form-actions' }, copyButton(d.snippet, code, t('web_deployments.copy_snippet'), 'wd-copy', t('web_deployments.snippet'))));
   }
 
   document.addEventListener('DOMContentLoaded', async () => {

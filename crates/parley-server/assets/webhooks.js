@@ -6,23 +6,24 @@
 
 (function () {
   const P = window.Parley;
-  const { api, h, clear, $, notify, showError, items, ago } = P;
+  const { api, h, clear, $, notify, showError, items, ago, t } = P;
   const BASE = '/api/v1/webhook-subscriptions';
+  const plurals = new Intl.PluralRules(document.documentElement.lang || 'en');
 
   const EVENTS = [
-    ['message.received', 'A customer’s message arrives'],
-    ['message.status', 'A message is sent, delivered, read or fails'],
-    ['consent.changed', 'A customer’s consent changes'],
-    ['session.opened', 'A session opens'],
-    ['session.ended', 'A session ends'],
-    ['case.opened', 'A case is opened'],
-    ['case.updated', 'A case changes'],
-    ['case.closed', 'A case is closed'],
+    ['message.received', t('webhooks.event.message_received')],
+    ['message.status', t('webhooks.event.message_status')],
+    ['consent.changed', t('webhooks.event.consent_changed')],
+    ['session.opened', t('webhooks.event.session_opened')],
+    ['session.ended', t('webhooks.event.session_ended')],
+    ['case.opened', t('webhooks.event.case_opened')],
+    ['case.updated', t('webhooks.event.case_updated')],
+    ['case.closed', t('webhooks.event.case_closed')],
   ];
-  const STATUS_WORDS = { pending: 'Retrying', succeeded: 'Delivered', failed: 'Gave up' };
+  const STATUS_WORDS = { pending: t('webhooks.status.pending'), succeeded: t('webhooks.status.succeeded'), failed: t('webhooks.status.failed') };
 
   function deliveryState(d) {
-    if (!d) return h('span', { class: 'empty', text: 'No deliveries yet' });
+    if (!d) return h('span', { class: 'empty', text: t('webhooks.no_deliveries_short') });
     const code = d.last_status_code ? ' (' + d.last_status_code + ')' : '';
     return h('span', { class: 'status-' + d.status, title: d.created_at },
       (STATUS_WORDS[d.status] || d.status) + code + ' · ' + ago(d.created_at));
@@ -34,31 +35,31 @@
     try {
       list = items(await api('GET', BASE + '?limit=200'));
     } catch (e) {
-      showError('Loading webhooks', e);
+      showError(t('webhooks.error.load'), e);
       return;
     }
     clear(box);
     box.append(h('div', { class: 'admin-head' },
-      h('h2', { text: 'Webhooks' }),
-      h('button', { type: 'button', class: 'primary', 'data-testid': 'hook-new', onclick: () => edit(null) }, 'New subscription')));
+      h('h2', { text: t('webhooks.title') }),
+      h('button', { type: 'button', class: 'primary', 'data-testid': 'hook-new', onclick: () => edit(null) }, t('webhooks.new'))));
     box.append(h('p', { class: 'empty' },
-      'Other systems learn what happens here: Parley POSTs each event, signed with the subscription’s secret, and retries with backoff until it is accepted.'));
+      t('webhooks.intro')));
     if (!list.length) {
-      box.append(h('p', { class: 'empty', text: 'No subscriptions yet.' }));
+      box.append(h('p', { class: 'empty', text: t('webhooks.none') }));
       return;
     }
     const rows = list.map((s) => h('tr', { 'data-testid': 'hook-row' },
       h('td', null, h('strong', { text: s.name }), h('div', { class: 'empty', text: s.url })),
       h('td', { text: s.event_types.join(', ') }),
-      h('td', { text: s.channel_ids ? s.channel_ids.length + ' channel(s)' : 'All channels' }),
-      h('td', { text: s.active ? 'Active' : 'Paused' }),
+      h('td', { text: s.channel_ids ? t('webhooks.channels_' + (plurals.select(s.channel_ids.length) === 'one' ? 'one' : 'other'), { n: s.channel_ids.length }) : t('webhooks.all_channels') }),
+      h('td', { text: s.active ? t('webhooks.active') : t('webhooks.paused') }),
       h('td', null, deliveryState(s.last_delivery)),
       h('td', null,
-        h('button', { type: 'button', onclick: () => deliveries(s) }, 'Deliveries'), ' ',
-        h('button', { type: 'button', onclick: () => edit(s) }, 'Edit'), ' ',
-        h('button', { type: 'button', onclick: () => ping(s) }, 'Send test'))));
+        h('button', { type: 'button', onclick: () => deliveries(s) }, t('webhooks.deliveries')), ' ',
+        h('button', { type: 'button', onclick: () => edit(s) }, t('webhooks.edit')), ' ',
+        h('button', { type: 'button', onclick: () => ping(s) }, t('webhooks.send_test')))));
     box.append(h('table', { class: 'grid' },
-      h('thead', null, h('tr', null, ...['Name and URL', 'Events', 'Channels', 'State', 'Last delivery', ''].map((t) => h('th', { text: t })))),
+      h('thead', null, h('tr', null, ...[t('webhooks.col.name_url'), t('webhooks.col.events'), t('webhooks.col.channels'), t('webhooks.col.state'), t('webhooks.col.last_delivery'), ''].map((x) => h('th', { text: x })))),
       h('tbody', null, ...rows)));
   }
 
@@ -74,15 +75,15 @@
     const checks = EVENTS.map(([id, words]) => h('label', { class: 'check' },
       h('input', { type: 'checkbox', value: id, checked: chosen.has(id), 'data-event': id }), ' ', h('span', { title: words, text: id })));
     const form = h('form', { class: 'form-grid' },
-      h('div', { class: 'field' }, h('label', { for: 'hook-name', text: 'Name' }), name),
-      h('div', { class: 'field' }, h('label', { for: 'hook-url', text: 'URL' }), url),
-      h('div', { class: 'field wide' }, h('label', { text: 'Events' }), h('div', { class: 'checks' }, ...checks)),
-      h('label', { class: 'check' }, active, ' Active'),
+      h('div', { class: 'field' }, h('label', { for: 'hook-name', text: t('webhooks.name') }), name),
+      h('div', { class: 'field' }, h('label', { for: 'hook-url', text: t('webhooks.url') }), url),
+      h('div', { class: 'field wide' }, h('label', { text: t('webhooks.col.events') }), h('div', { class: 'checks' }, ...checks)),
+      h('label', { class: 'check' }, active, t('webhooks.active_check')),
       h('div', { class: 'form-actions' },
-        h('button', { type: 'submit', class: 'primary' }, s ? 'Save' : 'Create'),
-        s ? h('button', { type: 'button', onclick: () => rotate(s) }, 'Rotate secret') : null,
-        s ? h('button', { type: 'button', class: 'danger', onclick: () => remove(s) }, 'Delete') : null,
-        h('button', { type: 'button', onclick: () => { box.hidden = true; } }, 'Cancel')));
+        h('button', { type: 'submit', class: 'primary' }, s ? t('webhooks.save') : t('webhooks.create')),
+        s ? h('button', { type: 'button', onclick: () => rotate(s) }, t('webhooks.rotate')) : null,
+        s ? h('button', { type: 'button', class: 'danger', onclick: () => remove(s) }, t('webhooks.delete')) : null,
+        h('button', { type: 'button', onclick: () => { box.hidden = true; } }, t('webhooks.cancel'))));
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       const event_types = [...form.querySelectorAll('input[data-event]')].filter((c) => c.checked).map((c) => c.value);
@@ -92,52 +93,52 @@
         const saved = await api(s ? 'PUT' : 'POST', s ? BASE + '/' + s.id : BASE, body);
         if (saved.secret) showSecret(saved);
         else box.hidden = true;
-        notify(s ? 'Subscription saved' : 'Subscription created', 'info');
+        notify(s ? t('webhooks.saved') : t('webhooks.created'), 'info');
         showList();
       } catch (e) {
-        showError(s ? 'Saving the subscription' : 'Creating the subscription', e);
+        showError(s ? t('webhooks.error.save') : t('webhooks.error.create'), e);
       }
     });
-    box.append(h('h3', { text: s ? 'Edit ' + s.name : 'New subscription' }), form);
+    box.append(h('h3', { text: s ? t('webhooks.edit_title', { name: s.name }) : t('webhooks.new') }), form);
   }
 
   function showSecret(saved) {
     const box = $('hook-edit');
     box.hidden = false;
     clear(box);
-    box.append(h('h3', { text: 'Signing secret of ' + saved.name }),
-      h('p', { class: 'empty', text: 'Copy it now: it is not shown again. Verify X-Parley-Signature with it.' }),
+    box.append(h('h3', { text: t('webhooks.secret_title', { name: saved.name }) }),
+      h('p', { class: 'empty', text: t('webhooks.secret_once') }),
       h('code', { 'data-testid': 'hook-secret', text: saved.secret }),
-      h('div', { class: 'form-actions' }, h('button', { type: 'button', onclick: () => { box.hidden = true; } }, 'Done')));
+      h('div', { class: 'form-actions' }, h('button', { type: 'button', onclick: () => { box.hidden = true; } }, t('webhooks.done'))));
   }
 
   async function rotate(s) {
     try {
       showSecret(await api('POST', BASE + '/' + s.id + '/rotate-secret', {}));
     } catch (e) {
-      showError('Rotating the secret', e);
+      showError(t('webhooks.error.rotate'), e);
     }
   }
 
   async function remove(s) {
-    if (!window.confirm('Delete ' + s.name + ' and its deliveries?')) return;
+    if (!window.confirm(t('webhooks.delete_q', { name: s.name }))) return;
     try {
       await api('DELETE', BASE + '/' + s.id);
       $('hook-edit').hidden = true;
-      notify('Subscription deleted', 'info');
+      notify(t('webhooks.deleted'), 'info');
       showList();
     } catch (e) {
-      showError('Deleting the subscription', e);
+      showError(t('webhooks.error.delete'), e);
     }
   }
 
   async function ping(s) {
     try {
       await api('POST', BASE + '/' + s.id + '/test');
-      notify('A ping is on its way to ' + s.url, 'info');
+      notify(t('webhooks.ping_sent', { url: s.url }), 'info');
       setTimeout(() => deliveries(s), 1000);
     } catch (e) {
-      showError('Sending a test', e);
+      showError(t('webhooks.error.test'), e);
     }
   }
 
@@ -149,15 +150,15 @@
     try {
       list = items(await api('GET', BASE + '/' + s.id + '/deliveries?limit=50'));
     } catch (e) {
-      showError('Loading deliveries', e);
+      showError(t('webhooks.error.load_deliveries'), e);
       return;
     }
     clear(box);
     box.append(h('div', { class: 'admin-head' },
-      h('h3', { text: 'Deliveries of ' + s.name }),
-      h('button', { type: 'button', onclick: () => deliveries(s) }, 'Refresh')));
+      h('h3', { text: t('webhooks.deliveries_of', { name: s.name }) }),
+      h('button', { type: 'button', onclick: () => deliveries(s) }, t('webhooks.refresh'))));
     if (!list.length) {
-      box.append(h('p', { class: 'empty', text: 'No deliveries yet.' }));
+      box.append(h('p', { class: 'empty', text: t('webhooks.no_deliveries') }));
       return;
     }
     const rows = list.map((d) => h('tr', { 'data-testid': 'delivery-row' },
@@ -167,20 +168,20 @@
       h('td', { text: String(d.attempts) }),
       h('td', { text: d.last_status_code ? String(d.last_status_code) : (d.last_error || '') }),
       h('td', { class: 'excerpt', title: d.last_response || '', text: d.last_response || '' }),
-      h('td', { text: d.status === 'pending' && d.next_attempt_at ? 'next ' + ago(d.next_attempt_at) : '' }),
-      h('td', null, h('button', { type: 'button', onclick: () => retry(s, d) }, 'Retry'))));
+      h('td', { text: d.status === 'pending' && d.next_attempt_at ? t('webhooks.next', { when: ago(d.next_attempt_at) }) : '' }),
+      h('td', null, h('button', { type: 'button', onclick: () => retry(s, d) }, t('webhooks.retry')))));
     box.append(h('table', { class: 'grid' },
-      h('thead', null, h('tr', null, ...['When', 'Event', 'Status', 'Attempts', 'Response', 'Answer', 'Next try', ''].map((t) => h('th', { text: t })))),
+      h('thead', null, h('tr', null, ...[t('webhooks.col.when'), t('webhooks.col.event'), t('webhooks.col.status'), t('webhooks.col.attempts'), t('webhooks.col.response'), t('webhooks.col.answer'), t('webhooks.col.next'), ''].map((x) => h('th', { text: x })))),
       h('tbody', null, ...rows)));
   }
 
   async function retry(s, d) {
     try {
       await api('POST', BASE + '/' + s.id + '/deliveries/' + d.id + '/retry');
-      notify('Redelivering now', 'info');
+      notify(t('webhooks.redelivering'), 'info');
       setTimeout(() => { deliveries(s); showList(); }, 1000);
     } catch (e) {
-      showError('Retrying the delivery', e);
+      showError(t('webhooks.error.retry'), e);
     }
   }
 

@@ -20,43 +20,25 @@
   const MAX = 5 * 1024 * 1024;
   const EMOJI = '😀 😂 😊 😍 🙂 😢 😮 🤔 👍 👎 🙏 👋 🎉 ❤️ ✅ ❌'.split(' ');
 
-  const TEXT = {
-    en: {
-      open: 'Open chat', close: 'Close chat', message: 'Message', placeholder: 'Type a message…', send: 'Send',
-      attach: 'Attach a file', emoji: 'Insert an emoji', start: 'Start chat', first: 'How can we help?',
-      intro: 'Tell us a little about you and we will be right with you.', required: 'required',
-      need: 'This field is required.', bad_email: 'Enter a valid e-mail address.', bad_tel: 'Enter a valid phone number.',
-      bad_number: 'Enter a number.', first_name: 'First name', last_name: 'Last name', email: 'E-mail', subject: 'Subject',
-      end: 'End chat', end_q: 'End this chat?', cancel: 'Cancel', transcript: 'Download transcript', ended: 'This chat has ended.',
-      new_chat: 'Start a new chat', waiting: 'Waiting for an agent', wait_1: 'Estimated wait: about 1 minute',
-      wait_n: 'Estimated wait: about {n} minutes', with: 'Chatting with {name}', typing: '{name} is typing…',
-      someone: 'Someone', reconnecting: 'Reconnecting…', unreachable: 'Can’t reach the server. Check your connection.',
-      retry: 'Retry', unavailable: 'Chat is not available on this website.',
-      closed: 'We are closed right now. Leave a message and we will answer when we are back.',
-      sign_in: 'Please sign in to chat with us.', not_verified: 'We could not verify your sign-in.',
-      sending: 'Sending…', sent: 'Sent', delivered: 'Delivered', read: 'Read', failed: 'Not sent.',
-      too_big: 'Files must be 5 MB or less.', bad_type: 'Attach a PDF or an image (PNG, JPEG, BMP, GIF, TIFF).',
-      download: 'download', slow: 'Too many messages: try again in a moment.', error: 'Something went wrong. Try again.',
-      messages: 'Messages', file: 'File', unread: 'unread',
-    },
-    fr: {
-      open: 'Ouvrir le chat', close: 'Fermer le chat', message: 'Message', placeholder: 'Écrivez un message…', send: 'Envoyer',
-      attach: 'Joindre un fichier', emoji: 'Insérer un emoji', start: 'Démarrer le chat', first: 'Comment pouvons-nous vous aider ?',
-      intro: 'Présentez-vous en quelques mots et nous arrivons.', required: 'obligatoire',
-      need: 'Ce champ est obligatoire.', bad_email: 'Saisissez une adresse e-mail valide.', bad_tel: 'Saisissez un numéro de téléphone valide.',
-      bad_number: 'Saisissez un nombre.', first_name: 'Prénom', last_name: 'Nom', email: 'E-mail', subject: 'Objet',
-      end: 'Terminer', end_q: 'Terminer ce chat ?', cancel: 'Annuler', transcript: 'Télécharger la transcription', ended: 'Ce chat est terminé.',
-      new_chat: 'Nouveau chat', waiting: 'En attente d’un agent', wait_1: 'Attente estimée : environ 1 minute',
-      wait_n: 'Attente estimée : environ {n} minutes', with: 'En conversation avec {name}', typing: '{name} écrit…',
-      someone: 'Quelqu’un', reconnecting: 'Reconnexion…', unreachable: 'Impossible de joindre le serveur. Vérifiez votre connexion.',
-      retry: 'Réessayer', unavailable: 'Le chat n’est pas disponible sur ce site.',
-      closed: 'Nous sommes fermés. Laissez un message, nous répondrons à notre retour.',
-      sign_in: 'Connectez-vous pour discuter avec nous.', not_verified: 'Votre connexion n’a pas pu être vérifiée.',
-      sending: 'Envoi…', sent: 'Envoyé', delivered: 'Distribué', read: 'Lu', failed: 'Non envoyé.',
-      too_big: 'Les fichiers doivent faire 5 Mo au plus.', bad_type: 'Joignez un PDF ou une image (PNG, JPEG, BMP, GIF, TIFF).',
-      download: 'télécharger', slow: 'Trop de messages : réessayez dans un instant.', error: 'Une erreur est survenue. Réessayez.',
-      messages: 'Messages', file: 'Fichier', unread: 'non lus',
-    },
+  // English built in: the server hands the labels of the deployment's language (or the snippet's)
+  // from its catalogue with the config, and these stand in until then or when it cannot be reached.
+  const EN = {
+    open: 'Open chat', close: 'Close chat', message: 'Message', placeholder: 'Type a message…', send: 'Send',
+    attach: 'Attach a file', emoji: 'Insert an emoji', start: 'Start chat', first: 'How can we help?',
+    intro: 'Tell us a little about you and we will be right with you.', required: 'required',
+    need: 'This field is required.', bad_email: 'Enter a valid e-mail address.', bad_tel: 'Enter a valid phone number.',
+    bad_number: 'Enter a number.', first_name: 'First name', last_name: 'Last name', email: 'E-mail', subject: 'Subject',
+    end: 'End chat', end_q: 'End this chat?', cancel: 'Cancel', transcript: 'Download transcript', ended: 'This chat has ended.',
+    new_chat: 'Start a new chat', waiting: 'Waiting for an agent', wait_1: 'Estimated wait: about 1 minute',
+    wait_n: 'Estimated wait: about {n} minutes', with: 'Chatting with {name}', typing: '{name} is typing…',
+    someone: 'Someone', reconnecting: 'Reconnecting…', unreachable: 'Can’t reach the server. Check your connection.',
+    retry: 'Retry', unavailable: 'Chat is not available on this website.',
+    closed: 'We are closed right now. Leave a message and we will answer when we are back.',
+    sign_in: 'Please sign in to chat with us.', not_verified: 'We could not verify your sign-in.',
+    sending: 'Sending…', sent: 'Sent', delivered: 'Delivered', read: 'Read', failed: 'Not sent.',
+    too_big: 'Files must be 5 MB or less.', bad_type: 'Attach a PDF or an image (PNG, JPEG, BMP, GIF, TIFF).',
+    download: 'download', slow: 'Too many messages: try again in a moment.', error: 'Something went wrong. Try again.',
+    messages: 'Messages', file: 'File', unread: 'unread',
   };
 
   const CSS = `:host{all:initial}.root{--a:#2456d6;--on:#fff;--a2:#2456d6}
@@ -120,7 +102,7 @@ header button{background:none;border:0;padding:2px 8px;border-radius:6px;font-si
 <div class="emo" role="group" hidden></div><button type="submit" class="ic send" data-testid="parley-send">${svg('M2 21l21-9L2 3v7l15 2-15 2z')}</button></form></div></div>`;
 
   // ---- state ----
-  let L = TEXT.en;
+  let L = EN;
   let cfg = null; // the deployment's config, once loaded
   let failed = ''; // why the widget cannot load: a label key
   let visitor = null; // { token, expires_at, verified, visitor_id, sub }
@@ -224,12 +206,11 @@ header button{background:none;border:0;padding:2px 8px;border-radius:6px;font-si
   // ---- lifecycle ----
   async function init() {
     try {
-      cfg = await json(await fetch(BASE + DEP + 'config', { credentials: 'omit', cache: 'no-store' }));
+      const query = LANG ? '?language=' + encodeURIComponent(LANG) : '';
+      cfg = await json(await fetch(BASE + DEP + 'config' + query, { credentials: 'omit', cache: 'no-store' }));
       // WEB-07: the snippet's language must be supported; the deployment's applies otherwise.
-      if (LANG && !TEXT[LANG]) console.warn(`Parley: data-language "${LANG}" is not supported (en, fr)`);
-      const lang = TEXT[LANG] ? LANG : cfg.language;
-      // The server's labels are in the deployment's language: used only when the page's matches.
-      L = Object.assign({}, TEXT[lang] || TEXT.en, lang === cfg.language ? cfg.labels : {});
+      if (LANG && cfg.labels_language !== LANG) console.warn(`Parley: data-language "${LANG}" is not supported; using "${cfg.labels_language}"`);
+      L = Object.assign({}, EN, cfg.labels || {});
       brand();
       visitor = loadVisitor();
       if (visitor) await resume();

@@ -7,7 +7,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
 use parley_core::access::{Permission, PermissionSet, SessionScope, session_scope};
-use parley_core::model::{AgentRole, TokenRole};
+use parley_core::model::TokenRole;
 use parley_store::Session;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -37,28 +37,20 @@ impl Caller {
         }
     }
 
+    /// `configure_messaging`. Routes declare their permission with `x-permission` in their
+    /// `#[utoipa::path]` (`crate::api::permissions`); these two remain for handlers written
+    /// against the seam before that.
     pub fn require_configure(&self) -> Result<(), ApiError> {
-        if self.role.can_configure() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("change the workspace configuration"))
-        }
+        self.require(Permission::ConfigureMessaging)
     }
 
-    /// Campaigns, segments and lists: the roles that send one-to-many (admin and broadcaster).
-    /// Supervisors and agents see none of it: an audience is a list of customers picked for
-    /// marketing, not a conversation they work on.
     pub fn require_campaigns(&self) -> Result<(), ApiError> {
-        if matches!(self.role, TokenRole::Admin | TokenRole::Broadcaster) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("read or send campaigns"))
-        }
+        self.require(Permission::ManageCampaigns)
     }
 
     /// The sessions this caller may read (`parley_core::access`).
     pub fn session_scope(&self) -> SessionScope {
-        session_scope(self.role, self.agent_id)
+        session_scope(self.permissions, self.agent_id)
     }
 
     /// Refuses a session the caller may not read with 404, as if it did not exist: an agent
@@ -107,39 +99,38 @@ impl Caller {
     }
 
     /// Whether the caller may write into (send into, resend in) this session: the console's rule
-    /// ([`parley_engine::agents::AgentDesk::may_handle`]) for anyone acting as an agent; admin and
-    /// supervisor tokens write anywhere; an agent-role token without an agent nowhere.
+    /// ([`parley_engine::agents::AgentDesk::may_handle`], with the caller's permissions: their own
+    /// sessions, or any with `supervise`) for anyone acting as an agent; a token of no agent
+    /// writes anywhere with `supervise`, nowhere without.
     pub async fn require_session_write(
         &self,
         state: &AppState,
         session: &Session,
     ) -> Result<(), ApiError> {
-        self.require_conversations()?;
-        match (self.agent_id, self.role) {
-            (Some(agent_id), role) => {
-                let mut agent = state.store.agent(agent_id).await?;
-                // A token acts with its own role, never more than the agent's.
-                if role == TokenRole::Agent {
-                    agent.role = AgentRole::Agent;
-                }
-                state.engine.desk.may_handle(&agent, session)?;
+        self.require(Permission::SendReceive)?;
+        match self.agent_id {
+            Some(agent_id) => {
+                let agent = state.store.agent(agent_id).await?;
+                state
+                    .engine
+                    .desk
+                    .may_handle(&agent, self.permissions, session)?;
                 Ok(())
             }
-            (None, TokenRole::Admin | TokenRole::Supervisor) => Ok(()),
-            (None, _) => Err(ApiError::coded(
+            None if self.permissions.contains(Permission::Supervise) => Ok(()),
+            None => Err(ApiError::coded(
                 crate::error::ApiErrorCode::Forbidden,
                 "this token acts as no agent, so it writes into no session",
             )),
         }
     }
 
+    /// Reading conversations and customer records at all: one's queues' or everyone's.
     pub fn require_conversations(&self) -> Result<(), ApiError> {
-        if self.role.can_read_conversations() {
+        if self.permissions.contains(Permission::ViewAllConversations) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(
-                "read conversations or customer records",
-            ))
+            self.require(Permission::ViewQueueConversations)
         }
     }
 }
@@ -176,11 +167,17 @@ pub async fn require_token(
                 "missing or wrong X-CSRF-Token header",
             ));
         }
+        // Read at every request, like the session itself: a grant or a role's set changed by an
+        // admin applies at the agent's next request.
+        let permissions = state
+            .store
+            .agent_permissions(session.agent.id, session.agent.role)
+            .await?;
         req.extensions_mut().insert(Caller {
             token_id: Uuid::nil(),
             role: session.agent.role.token_role(),
             agent_id: Some(session.agent.id),
-            permissions: PermissionSet::for_role(session.agent.role.token_role()),
+            permissions,
         });
         req.extensions_mut().insert(session);
         return Ok(next.run(req).await);
@@ -210,11 +207,15 @@ pub async fn require_token(
     {
         parley_engine::service::tokens::record_token_use(&state.store, found.id, now).await?;
     }
+    let permissions = state
+        .store
+        .token_permissions(found.role, found.permission_set_id, found.agent_id)
+        .await?;
     req.extensions_mut().insert(Caller {
         token_id: found.id,
         role: found.role,
         agent_id: found.agent_id,
-        permissions: PermissionSet::for_role(found.role),
+        permissions,
     });
     Ok(next.run(req).await)
 }

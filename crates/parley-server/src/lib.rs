@@ -289,11 +289,22 @@ pub fn app(state: AppState) -> Router {
         .merge(api::web_deployments::web_routes())
         .merge(api::sender_limits::sender_limit_routes())
         .merge(console::visitor::visitor_routes())
+        .merge(api::translations::translation_routes())
+        .merge(api::close_conversation::close_conversation_routes())
+        .merge(api::permissions::permission_routes())
         .split_for_parts();
-    let api = api.route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_token,
-    ));
+    // Each route's permission, as its `#[utoipa::path]` declares it (`x-permission`), checked
+    // after the caller is known and before the handler.
+    let requirements = Arc::new(api::permissions::RouteRequirements::from_doc(&doc));
+    let api = api
+        .route_layer(middleware::from_fn_with_state(
+            requirements,
+            api::permissions::enforce,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
 
     let (open, mut open_doc) = OpenApiRouter::new()
         .routes(routes!(ops::healthz))

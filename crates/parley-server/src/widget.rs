@@ -31,19 +31,20 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
+use parley_core::i18n::{self, Locale};
 use parley_core::web::WebDeployment;
 use parley_engine::web_chat::{self, Conversation, VisitorMessage, WebChatError};
 use parley_engine::web_hub::{WebStream, WidgetEvent};
 use parley_store::{Entry, WebVisitor};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::console::limiter::{Refusal, Table};
-use crate::error::{ApiError, ApiErrorCode, ApiJson, ApiPath, ErrorBody};
+use crate::error::{ApiError, ApiErrorCode, ApiJson, ApiPath, ApiQuery, ErrorBody};
 
 /// The largest JSON body of a widget request.
 pub const JSON_LIMIT: usize = 16 * 1024;
@@ -480,8 +481,11 @@ pub struct WidgetConfig {
     /// Visitors must send an identity token (user verification, WEB-16).
     pub verification_required: bool,
     pub business_hours: BusinessHoursView,
-    /// The widget's texts in the deployment's language.
-    pub labels: BTreeMap<&'static str, &'static str>,
+    /// The language of `labels`: the one asked for (`?language=`) when supported, else the
+    /// deployment's.
+    pub labels_language: String,
+    /// The widget's texts in `labels_language`, by name (`send`, `placeholder`, ...).
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -679,57 +683,58 @@ pub struct ReadMarked {
 // ---------------------------------------------------------------------------------------------
 // Handlers
 
-fn labels(language: &str) -> BTreeMap<&'static str, &'static str> {
-    let fr = language == "fr";
-    let pairs: [(&str, &str, &str); 16] = [
-        ("open", "Chat with us", "Discuter avec nous"),
-        ("close", "Close", "Fermer"),
-        ("placeholder", "Type a message", "Écrivez un message"),
-        ("send", "Send", "Envoyer"),
-        ("attach", "Attach a file", "Joindre un fichier"),
-        ("start", "Start chat", "Commencer"),
-        ("end_chat", "End chat", "Terminer la conversation"),
-        (
-            "transcript",
-            "Download transcript",
-            "Télécharger la conversation",
-        ),
-        ("logout", "Log out", "Se déconnecter"),
-        (
-            "waiting",
-            "Waiting for an agent",
-            "En attente d'un conseiller",
-        ),
-        (
-            "wait_minutes",
-            "Estimated wait: {n} min",
-            "Attente estimée : {n} min",
-        ),
-        (
-            "agent_joined",
-            "{name} joined",
-            "{name} a rejoint la conversation",
-        ),
-        ("typing", "{name} is typing", "{name} écrit"),
-        ("delivered", "Delivered", "Remis"),
-        ("read", "Read", "Lu"),
-        ("offline", "Reconnecting…", "Reconnexion…"),
-    ];
-    pairs
-        .into_iter()
-        .map(|(k, en, fr_text)| (k, if fr { fr_text } else { en }))
+/// The widget's texts in `locale`: the catalogue's `widget` area without its prefix, so the
+/// script looks up `send`, not `widget.send`. One source for both the console's translators and
+/// the script, whose built-in English only stands in while the config has not come.
+fn labels(locale: Locale) -> BTreeMap<String, String> {
+    i18n::catalogue(locale)
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("widget.")?.to_owned(), (*v).to_owned())))
         .collect()
 }
 
+/// The labels' language: the snippet's `data-language` when the catalogue has it (WEB-07),
+/// else the deployment's, else English.
+fn labels_locale(asked: Option<&str>, deployment: &str) -> Locale {
+    asked
+        .and_then(|l| l.to_ascii_lowercase().parse().ok())
+        .or_else(|| deployment.parse().ok())
+        .unwrap_or(Locale::En)
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct ConfigQuery {
+    /// The page's language (the snippet's `data-language`); the deployment's when absent or not
+    /// supported.
+    #[serde(default)]
+    pub language: Option<String>,
+}
+
 #[utoipa::path(get, path = "/widget/v1/deployments/{name}/config", tag = "widget",
-    params(("name" = String, Path, description = "the deployment's name")),
+    params(("name" = String, Path, description = "the deployment's name"), ConfigQuery),
     responses((status = 200, body = WidgetConfig),
         (status = 403, body = ErrorBody, description = "origin_not_allowed")))]
 pub async fn config(
     State(state): State<AppState>,
     Extension(caller): Extension<WidgetCaller>,
+    ApiQuery(query): ApiQuery<ConfigQuery>,
 ) -> Result<axum::Json<WidgetConfig>, WidgetError> {
-    let d = &caller.deployment;
+    let locale = labels_locale(query.language.as_deref(), &caller.deployment.language);
+    // Translators' texts for the widget's language over the configured ones (WEB-06).
+    let mut translated = (*caller.deployment).clone();
+    let rows = state
+        .store
+        .translations_of(
+            parley_engine::service::translations::WIDGET_LABEL,
+            &translated.id.to_string(),
+        )
+        .await?;
+    parley_engine::service::translations::apply_widget_labels(
+        &mut translated,
+        &rows,
+        locale.as_str(),
+    );
+    let d = &translated;
     let hours = web_chat::hours(&state.engine, d).await?;
     let to_value = |v: serde_json::Result<serde_json::Value>| v.unwrap_or(serde_json::Value::Null);
     Ok(axum::Json(WidgetConfig {
@@ -743,7 +748,8 @@ pub async fn config(
             open: hours.open,
             message: hours.message,
         },
-        labels: labels(&d.language),
+        labels_language: locale.as_str().to_owned(),
+        labels: labels(locale),
     }))
 }
 
@@ -1221,10 +1227,20 @@ mod tests {
 
     #[test]
     fn labels_exist_in_both_languages() {
-        let en = labels("en");
-        let fr = labels("fr");
+        let en = labels(Locale::En);
+        let fr = labels(Locale::Fr);
         assert_eq!(en.len(), fr.len());
+        assert!(en.len() > 40, "the widget's labels: {}", en.len());
         assert_eq!(en["send"], "Send");
         assert_eq!(fr["send"], "Envoyer");
+        assert!(!en.keys().any(|k| k.contains('.')));
+    }
+
+    #[test]
+    fn the_snippets_language_wins_when_supported() {
+        assert_eq!(labels_locale(Some("FR"), "en"), Locale::Fr);
+        assert_eq!(labels_locale(Some("de"), "fr"), Locale::Fr);
+        assert_eq!(labels_locale(None, "en"), Locale::En);
+        assert_eq!(labels_locale(Some("xx"), "yy"), Locale::En);
     }
 }

@@ -391,13 +391,14 @@ impl TryFrom<MemberRow> for Member {
 
 /// What an audience read selects, and from where: the user, its contact (by primary key), its
 /// open session (the partial unique index `sessions_one_open`) and its latest session's
-/// conversation (`sessions_user`), each a lookup per user.
+/// conversation (`sessions_user`) unless it was closed (SE-20), each a lookup per user.
 const MEMBER_SELECT: &str = "SELECT u.id, u.channel_id, u.platform_key, u.name, u.consent_status, \
     u.locale, u.contact_id, c.first_name, c.last_name, c.email, c.phone, u.attributes, \
     c.attributes AS contact_attributes, u.tags, u.last_inbound_at, u.last_outbound_at, \
     s.id AS session_id, s.last_customer_at, \
-    (SELECT l.conversation_id FROM sessions l WHERE l.messaging_user_id = u.id \
-     ORDER BY l.id DESC LIMIT 1) AS conversation_id \
+    (SELECT l.conversation_id FROM (SELECT conversation_id FROM sessions \
+     WHERE messaging_user_id = u.id ORDER BY id DESC LIMIT 1) l WHERE NOT EXISTS \
+     (SELECT 1 FROM conversation_closures x WHERE x.conversation_id = l.conversation_id)) AS conversation_id \
     FROM messaging_users u LEFT JOIN contacts c ON c.id = u.contact_id \
     LEFT JOIN sessions s ON s.messaging_user_id = u.id AND s.status NOT IN ('ended', 'error')";
 

@@ -151,6 +151,8 @@ pub struct ConsoleChange {
     /// Entries, jobs, consent changes and the like, as the inbound pipeline writes them.
     pub effects: Option<InboundWrite>,
     pub events: Vec<NewConsoleEvent>,
+    /// Conversations closed (SE-20); one already closed makes the whole change a `Conflict`.
+    pub closures: Vec<crate::ConversationClosure>,
 }
 
 /// An agent has read a session up to an entry. Named fields rather than a tuple: the three ids
@@ -503,6 +505,18 @@ impl Store {
                     tx.rollback().await?;
                     return Err(StoreError::Conflict(format!(
                         "session {} changed meanwhile; read it again", g.row.id)));
+                }
+            }
+            for x in &change.closures {
+                let n = sqlx::query(crate::closures::INSERT_CLOSURE)
+                    .bind(x.conversation_id).bind(x.channel_id).bind(x.messaging_user_id)
+                    .bind(&x.reason).bind(x.closed_by_agent).bind(x.closed_by_token)
+                    .bind(x.closed_at.millis())
+                    .execute(&mut *tx).await?.rows_affected();
+                if n != 1 {
+                    tx.rollback().await?;
+                    return Err(StoreError::Conflict(format!(
+                        "conversation {} is already closed", x.conversation_id)));
                 }
             }
             for id in &change.work_deletes {

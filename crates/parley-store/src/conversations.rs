@@ -254,7 +254,7 @@ impl Store {
         let (agent, customer) = match (new.direction, new.actor) {
             (Direction::Inbound, _) => (0_i64, 1_i64),
             (Direction::Outbound, Actor::Agent) => (1, 0),
-            (Direction::Outbound, _) => (0, 0),
+            (Direction::Outbound | Direction::Event, _) => (0, 0),
         };
         let last_customer = (customer > 0).then_some(now.millis());
         on_backend!(self, write c => {

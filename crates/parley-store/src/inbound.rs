@@ -100,6 +100,8 @@ pub struct ContactLink {
 pub struct UserConversation {
     pub messaging_user_id: Uuid,
     pub conversation_id: Uuid,
+    /// Closed (SE-20): the user's next session starts a new conversation instead.
+    pub closed: bool,
 }
 
 /// Writes one [`InboundWrite`] inside an open transaction `$tx` (also used by the console's
@@ -349,11 +351,15 @@ impl Store {
              WHERE e.provider_message_id = $1 AND s.channel_id = $2 ORDER BY e.id LIMIT 1")
             .bind(provider_message_id).bind(channel_id).fetch_optional(c).await)?)
     }
-    /// The conversation id of the user's latest session, if it ever had one.
+    /// The conversation id of the user's latest session, if it ever had one and nobody closed it
+    /// (SE-20: after a close, the next session starts a new conversation).
     pub async fn conversation_of(&self, messaging_user_id: Uuid) -> Result<Option<Uuid>> {
-        Ok(on_backend!(self, read c => sqlx::query_scalar(
-            "SELECT conversation_id FROM sessions WHERE messaging_user_id = $1 ORDER BY id DESC LIMIT 1")
-            .bind(messaging_user_id).fetch_optional(c).await)?)
+        let latest: Option<(Uuid, bool)> = on_backend!(self, read c => sqlx::query_as(
+            "SELECT s.conversation_id, x.conversation_id IS NOT NULL FROM sessions s \
+             LEFT JOIN conversation_closures x ON x.conversation_id = s.conversation_id \
+             WHERE s.messaging_user_id = $1 ORDER BY s.id DESC LIMIT 1")
+            .bind(messaging_user_id).fetch_optional(c).await)?;
+        Ok(latest.and_then(|(id, closed)| (!closed).then_some(id)))
     }
 
     /// Every open session of a messaging user (normally one; opt-out ends them all).
@@ -381,7 +387,9 @@ impl Store {
                 "SELECT * FROM sessions WHERE status NOT IN ('ended', 'error') AND messaging_user_id IN ({marks})"
             );
             let conv_sql = format!(
-                "SELECT messaging_user_id, conversation_id FROM sessions WHERE messaging_user_id IN ({marks}) ORDER BY id"
+                "SELECT s.messaging_user_id, s.conversation_id, x.conversation_id IS NOT NULL FROM sessions s \
+                 LEFT JOIN conversation_closures x ON x.conversation_id = s.conversation_id \
+                 WHERE s.messaging_user_id IN ({marks}) ORDER BY s.id"
             );
             let rows: Vec<Session> = on_backend!(self, read c => {
                 let mut q = sqlx::query_as::<_, Session>(sqlx::AssertSqlSafe(open_sql.as_str()));
@@ -389,18 +397,18 @@ impl Store {
                 q.fetch_all(c).await
             })?;
             open.extend(rows);
-            let rows: Vec<(Uuid, Uuid)> = on_backend!(self, read c => {
+            let rows: Vec<(Uuid, Uuid, bool)> = on_backend!(self, read c => {
                 let mut q = sqlx::query_as(sqlx::AssertSqlSafe(conv_sql.as_str()));
                 for id in chunk { q = q.bind(id); }
                 q.fetch_all(c).await
             })?;
-            conversations.extend(
-                rows.into_iter()
-                    .map(|(messaging_user_id, conversation_id)| UserConversation {
-                        messaging_user_id,
-                        conversation_id,
-                    }),
-            );
+            conversations.extend(rows.into_iter().map(
+                |(messaging_user_id, conversation_id, closed)| UserConversation {
+                    messaging_user_id,
+                    conversation_id,
+                    closed,
+                },
+            ));
         }
         Ok((open, conversations))
     }

@@ -14,6 +14,8 @@
 mod access;
 pub mod bulk;
 mod campaigns;
+mod closures;
+pub use closures::ConversationClosure;
 mod config;
 mod console;
 mod conversations;
@@ -30,6 +32,11 @@ mod notify;
 pub mod outbox;
 mod outgoing;
 mod outreach;
+mod permissions;
+pub use permissions::{
+    AGENT_PERMISSIONS_SQL, LAST_MANAGER, StoredPermissionSet, TOKEN_PERMISSIONS_SQL,
+    builtin_permission_set_id,
+};
 mod processes;
 mod quick_texts;
 mod records;
@@ -41,7 +48,9 @@ mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
+mod translations;
 pub use tokens::{LAST_USED_GRANULARITY_MS, NewApiToken};
+pub use translations::{Translation, TranslationKey};
 mod twilio;
 mod web;
 pub use web::{JwksCache, StoredJwk};

@@ -2,6 +2,7 @@
 //! version does not know is a `Corrupt` error, never a panic.
 
 use parley_core::Timestamp;
+use parley_core::i18n::Locale;
 use parley_core::model::{
     Actor, AgentRole, CaseStatus, ChannelKind, ConsentLevel, ConsentSource, ConsentStatus,
     Direction, EntryStatus, JobState, NumberType, OwnerKind, Presence, Provider, RoutingModel,
@@ -289,6 +290,9 @@ pub struct Agent {
     pub capacity: i64,
     #[sqlx(try_from = "String")]
     pub presence: Presence,
+    /// The console language the agent chose.
+    #[sqlx(try_from = "String")]
+    pub locale: Locale,
     #[serde(skip)]
     pub password_hash: Option<String>,
     #[sqlx(try_from = "i64")]
@@ -754,6 +758,8 @@ pub struct ApiToken {
     pub expires_at: Option<i64>,
     /// The agent an agent-role token acts as.
     pub agent_id: Option<Uuid>,
+    /// The permission set the token is limited to, if it names one (issue 18).
+    pub permission_set_id: Option<Uuid>,
 }
 
 impl ApiToken {

@@ -11,7 +11,8 @@ use crate::{Result, Store, StoreError, on_backend};
 macro_rules! select_tokens {
     ($rest:literal) => {
         concat!(
-            "SELECT id, name, role, created_at, last_used_at, revoked_at, expires_at, agent_id \
+            "SELECT id, name, role, created_at, last_used_at, revoked_at, expires_at, agent_id, \
+             permission_set_id \
              FROM api_tokens ",
             $rest
         )

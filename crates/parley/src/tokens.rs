@@ -23,6 +23,9 @@ pub enum TokenCommand {
         /// For the agent role: the e-mail of the agent the token acts as.
         #[arg(long)]
         agent: Option<String>,
+        /// Limits the token to this permission set (by name), within its role's.
+        #[arg(long)]
+        permission_set: Option<String>,
     },
     /// Every token, revoked ones included (never their secrets).
     List,
@@ -37,7 +40,20 @@ pub async fn run(command: TokenCommand, store: &Store) -> Result<()> {
             name,
             expires_in,
             agent,
+            permission_set,
         } => {
+            let permission_set_id = match permission_set {
+                Some(name) => match store
+                    .list_permission_sets()
+                    .await?
+                    .into_iter()
+                    .find(|s| s.name == name.trim())
+                {
+                    Some(s) => Some(s.id),
+                    None => bail!("no permission set is named {name}"),
+                },
+                None => None,
+            };
             let agent_id = match agent {
                 Some(email) => match store.agent_by_email(&email).await? {
                     Some(a) => Some(a.id),
@@ -53,7 +69,7 @@ pub async fn run(command: TokenCommand, store: &Store) -> Result<()> {
                 .map_err(anyhow::Error::msg)
                 .context("--expires-in")?
                 .map(|d| now.plus(d));
-            let token = create(store, &name, role, expires_at, agent_id).await?;
+            let token = create(store, &name, role, expires_at, agent_id, permission_set_id).await?;
             println!("{token}");
         }
         TokenCommand::List => {
@@ -94,10 +110,13 @@ pub async fn create(
     role: TokenRole,
     expires_at: Option<Timestamp>,
     agent_id: Option<Uuid>,
+    permission_set_id: Option<Uuid>,
 ) -> Result<String> {
     let (token, hash) = parley_server::auth::generate_token();
-    let created = parley_engine::service::tokens::issue_api_token(
+    // The operator's command: it may issue any token, so it grants as one holding everything.
+    let created = parley_engine::service::tokens::issue_api_token_by(
         store,
+        parley_core::access::PermissionSet::all(),
         &NewApiToken {
             name,
             role,
@@ -105,6 +124,7 @@ pub async fn create(
             expires_at,
             agent_id,
         },
+        permission_set_id,
         SystemClock.now(),
     )
     .await?;

@@ -62,6 +62,9 @@ pub struct WorkspaceFile {
     /// Web chat deployments, identified by name.
     #[serde(default)]
     pub web_deployments: Vec<self::web::WebDeploymentFile>,
+    /// Permission sets, identified by name; one named like a built-in role's set edits it.
+    #[serde(default)]
+    pub permission_sets: Vec<crate::service::permissions::PermissionSetInput>,
 }
 
 /// A queue in a workspace file: the API's input, field for field.
@@ -165,6 +168,9 @@ pub struct AgentFile {
     pub queues: Vec<String>,
     #[serde(default)]
     pub skills: Vec<AgentSkillFile>,
+    /// The permission sets granted to the agent, by name. Absent: the grants stay as they are.
+    #[serde(default)]
+    pub permission_sets: Option<Vec<String>>,
 }
 
 fn default_role() -> AgentRole {
@@ -203,11 +209,33 @@ pub async fn apply(
     for f in &file.flows {
         crate::service::flows::check(f)?;
     }
+    // The sets agents are granted: in the file, or already stored.
+    let stored_sets = store.list_permission_sets().await?;
+    for a in &file.agents {
+        for name in a.permission_sets.iter().flatten() {
+            let known = file
+                .permission_sets
+                .iter()
+                .any(|s| s.name.trim() == name.trim())
+                || stored_sets.iter().any(|s| s.name == name.trim());
+            if !known {
+                return Err(ProvisionError::Invalid(format!(
+                    "agent '{}': permission set '{name}' is neither in the file nor stored",
+                    a.email
+                )));
+            }
+        }
+    }
     let mut report = ApplyReport::default();
     let now = clock.now();
 
     // Before channels: their settings name the flows they start.
     crate::service::flows::apply(store, &file.flows, prune, now, &mut report).await?;
+
+    // Before agents: they name the sets granted to them.
+    for set in &file.permission_sets {
+        crate::service::permissions::put_by_name(store, set, now, &mut report).await?;
+    }
 
     let mut queue_ids = BTreeMap::new();
     for q in &file.queues {
@@ -279,6 +307,18 @@ pub async fn apply(
             skills,
         };
         crate::service::agents::put_by_email(store, &input, now, &mut report).await?;
+        if let Some(sets) = &a.permission_sets
+            && let Some(agent) = store.agent_by_email(a.email.trim()).await?
+        {
+            crate::service::permissions::put_agent_grants(
+                store,
+                agent.id,
+                &agent.email,
+                sets,
+                &mut report,
+            )
+            .await?;
+        }
     }
 
     self::processes::execute(store, process_plan, now, &mut report).await?;
@@ -286,6 +326,12 @@ pub async fn apply(
     self::web::apply(store, file, prune, now, &mut report).await?;
     if prune {
         prune_missing(store, file, &mut report).await?;
+        let keep: Vec<String> = file
+            .permission_sets
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        crate::service::permissions::prune_missing(store, &keep, &mut report).await?;
     }
     Ok(report)
 }
@@ -367,6 +413,11 @@ fn validate_file(file: &WorkspaceFile) -> Result<(), ProvisionError> {
     unique("skill", file.skills.iter().map(|s| s.name.as_str()))?;
     unique("channel", file.channels.iter().map(|c| c.name.as_str()))?;
     unique("agent", file.agents.iter().map(|a| a.email.as_str()))?;
+    unique(
+        "permission set",
+        file.permission_sets.iter().map(|s| s.name.as_str()),
+    )?;
+    crate::service::permissions::check_file_sets(&file.permission_sets)?;
     self::processes::validate_file_processes(&file.sms_processes)?;
     let queues: HashSet<&str> = file.queues.iter().map(|q| q.name.trim()).collect();
     let skills: HashSet<&str> = file.skills.iter().map(|s| s.name.trim()).collect();

@@ -3,6 +3,7 @@
 //! through the same functions.
 
 use parley_core::Timestamp;
+use parley_core::access::PermissionSet;
 use parley_core::model::AgentRole;
 use parley_store::{Agent, AgentSkill, AgentSpec, Store};
 use serde::{Deserialize, Serialize};
@@ -68,24 +69,37 @@ pub fn spec(input: &AgentInput) -> Result<AgentSpec, ServiceError> {
     )
 }
 
+/// A new agent, made by someone holding `by`: the role's permissions are granted, so `by` must
+/// hold them all (`service::permissions`).
 pub async fn create(
     store: &Store,
+    by: PermissionSet,
     input: &AgentInput,
     now: Timestamp,
 ) -> Result<Agent, ServiceError> {
-    Ok(store.create_agent(&spec(input)?, now).await?)
+    let spec = spec(input)?;
+    super::permissions::check_agent_role(store, by, None, spec.role).await?;
+    Ok(store.create_agent(&spec, now).await?)
 }
 
+/// Changes an agent; a new role is a grant (as for [`create`]) and may not take `manage_users`
+/// from the last agent who holds it.
 pub async fn update(
     store: &Store,
+    by: PermissionSet,
     id: Uuid,
     input: &AgentInput,
     now: Timestamp,
 ) -> Result<Agent, ServiceError> {
-    Ok(store.update_agent(id, &spec(input)?, now).await?)
+    let spec = spec(input)?;
+    let current = store.agent(id).await?;
+    super::permissions::check_agent_role(store, by, Some((id, current.role)), spec.role).await?;
+    Ok(store.update_agent(id, &spec, now).await?)
 }
 
+/// Deletes an agent, unless they are the last who holds `manage_users`.
 pub async fn delete(store: &Store, id: Uuid) -> Result<(), ServiceError> {
+    super::permissions::check_agent_removal(store, id).await?;
     Ok(store.delete_agent(id).await?)
 }
 

@@ -2,7 +2,8 @@
 //! and hashing the secret is the HTTP layer's (it hands the secret to the person once).
 
 use parley_core::Timestamp;
-use parley_core::model::TokenRole;
+use parley_core::access::PermissionSet;
+use parley_core::model::{AgentRole, TokenRole};
 use parley_store::{ApiToken, NewApiToken, Store};
 use uuid::Uuid;
 
@@ -68,6 +69,43 @@ pub async fn issue_api_token(
             now,
         )
         .await?)
+}
+
+/// A token issued through the API by someone holding `by`: it grants no permission they lack
+/// (its role's set, narrowed by the permission set it names, if any). The set is checked before
+/// the token is made and named on it before its secret is handed out.
+pub async fn issue_api_token_by(
+    store: &Store,
+    by: PermissionSet,
+    new: &NewApiToken<'_>,
+    permission_set_id: Option<Uuid>,
+    now: Timestamp,
+) -> Result<ApiToken, ServiceError> {
+    let role_set = super::permissions::role_permissions(store, agent_role(new.role)).await?;
+    let granted = match permission_set_id {
+        Some(id) => {
+            let set = super::referenced(store.permission_set(id).await, "permission_set_id")?;
+            role_set.intersection(set.permissions)
+        }
+        None => role_set,
+    };
+    super::permissions::check_grant(by, granted, "role")?;
+    let token = issue_api_token(store, new, now).await?;
+    if let Some(id) = permission_set_id {
+        store
+            .set_api_token_permission_set(token.id, Some(id))
+            .await?;
+    }
+    Ok(store.api_token(token.id).await?)
+}
+
+const fn agent_role(role: TokenRole) -> AgentRole {
+    match role {
+        TokenRole::Admin => AgentRole::Admin,
+        TokenRole::Supervisor => AgentRole::Supervisor,
+        TokenRole::Agent => AgentRole::Agent,
+        TokenRole::Broadcaster => AgentRole::Broadcaster,
+    }
 }
 
 /// Stamps a token's last use, at most once a minute (the store compares before writing).

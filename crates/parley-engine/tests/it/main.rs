@@ -13,6 +13,7 @@ mod leases;
 mod module_graph;
 mod notify_apply;
 mod outreach;
+mod permission_apply;
 mod plans;
 mod processes;
 mod provision;

@@ -42,6 +42,7 @@ const LARGE: &[&str] = &[
     "cases",
     "consent_events",
     "sessions",
+    "conversation_closures",
     "entries",
     "jobs",
     "console_events",

@@ -3,7 +3,6 @@
 //! roles that send one-to-many (admin, broadcaster) see them; what a filter means and how an
 //! import row is read are `parley_engine::service::campaigns`'s.
 
-use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -19,7 +18,6 @@ use uuid::Uuid;
 
 use super::time;
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiErrorCode, ApiJson, ApiPath, ApiQuery, ErrorBody};
 
 /// The largest CSV a list import takes: about a million phone numbers.
@@ -148,68 +146,61 @@ pub struct MembersAdded {
 
 // Segments.
 
-#[utoipa::path(get, path = "/api/v1/segments", tag = "campaigns",
+#[utoipa::path(get, path = "/api/v1/segments",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns",
     responses((status = 200, body = SegmentList), (status = 403, body = ErrorBody)))]
-pub async fn list_segments(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-) -> Result<Json<SegmentList>, ApiError> {
-    caller.require_campaigns()?;
+pub async fn list_segments(State(state): State<AppState>) -> Result<Json<SegmentList>, ApiError> {
     let items = state.store.segments().await?;
     Ok(Json(SegmentList {
         items: items.into_iter().map(SegmentView::from).collect(),
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/segments", tag = "campaigns", request_body = SegmentInput,
+#[utoipa::path(post, path = "/api/v1/segments",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns", request_body = SegmentInput,
     responses((status = 201, body = SegmentView), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_segment(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<SegmentInput>,
 ) -> Result<(StatusCode, Json<SegmentView>), ApiError> {
-    caller.require_campaigns()?;
     let s = campaigns::create_segment(&state.store, &input, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(s.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/segments/{id}", tag = "campaigns", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/segments/{id}",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns", params(("id" = Uuid, Path)),
     responses((status = 200, body = SegmentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_segment(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<SegmentView>, ApiError> {
-    caller.require_campaigns()?;
     Ok(Json(state.store.segment(id).await?.into()))
 }
 
-#[utoipa::path(put, path = "/api/v1/segments/{id}", tag = "campaigns", params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/api/v1/segments/{id}",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns", params(("id" = Uuid, Path)),
     request_body = SegmentInput,
     responses((status = 200, body = SegmentView), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_segment(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<SegmentInput>,
 ) -> Result<Json<SegmentView>, ApiError> {
-    caller.require_campaigns()?;
     let s = campaigns::update_segment(&state.store, id, &input, state.clock.now()).await?;
     Ok(Json(s.into()))
 }
 
 /// Refused (422) while a campaign that is not finished uses the segment.
-#[utoipa::path(delete, path = "/api/v1/segments/{id}", tag = "campaigns", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v1/segments/{id}",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn delete_segment(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_campaigns()?;
     campaigns::delete_segment(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -228,14 +219,13 @@ pub struct FilterCountInput {
 
 /// How many messaging users a filter matches now, by consent status: the segment builder's live
 /// count, before the segment is saved.
-#[utoipa::path(post, path = "/api/v1/segments/count", tag = "campaigns", request_body = FilterCountInput,
+#[utoipa::path(post, path = "/api/v1/segments/count",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns", request_body = FilterCountInput,
     responses((status = 200, body = FilterCount), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn count_segment(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<FilterCountInput>,
 ) -> Result<Json<FilterCount>, ApiError> {
-    caller.require_campaigns()?;
     let channels = if input.channels.is_empty() {
         super::campaigns::all_channels(&state.store)
             .await?
@@ -254,28 +244,24 @@ pub async fn count_segment(
 
 // Lists.
 
-#[utoipa::path(get, path = "/api/v1/lists", tag = "campaigns",
+#[utoipa::path(get, path = "/api/v1/lists",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns",
     responses((status = 200, body = ListList), (status = 403, body = ErrorBody)))]
-pub async fn list_lists(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-) -> Result<Json<ListList>, ApiError> {
-    caller.require_campaigns()?;
+pub async fn list_lists(State(state): State<AppState>) -> Result<Json<ListList>, ApiError> {
     let items = state.store.audience_lists().await?;
     Ok(Json(ListList {
         items: items.into_iter().map(ListView::from).collect(),
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/lists", tag = "campaigns", request_body = ListInput,
+#[utoipa::path(post, path = "/api/v1/lists",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns", request_body = ListInput,
     responses((status = 201, body = ListView), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_list(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<ListInput>,
 ) -> Result<(StatusCode, Json<ListView>), ApiError> {
-    caller.require_campaigns()?;
     let l = campaigns::create_list(
         &state.store,
         &input.name,
@@ -286,41 +272,38 @@ pub async fn create_list(
     Ok((StatusCode::CREATED, Json(l.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/lists/{id}", tag = "campaigns", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/lists/{id}",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns", params(("id" = Uuid, Path)),
     responses((status = 200, body = ListView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_list(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<ListView>, ApiError> {
-    caller.require_campaigns()?;
     Ok(Json(state.store.audience_list(id).await?.into()))
 }
 
 /// Refused (422) while a campaign that is not finished uses the list.
-#[utoipa::path(delete, path = "/api/v1/lists/{id}", tag = "campaigns", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v1/lists/{id}",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn delete_list(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_campaigns()?;
     campaigns::delete_list(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/lists/{id}/members", tag = "campaigns",
+#[utoipa::path(get, path = "/api/v1/lists/{id}/members",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns",
     params(("id" = Uuid, Path), MemberParams),
     responses((status = 200, body = ListMemberPage), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list_members(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(p): ApiQuery<MemberParams>,
 ) -> Result<Json<ListMemberPage>, ApiError> {
-    caller.require_campaigns()?;
     let limit = p.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::malformed("limit must be between 1 and 500"));
@@ -340,17 +323,16 @@ pub async fn list_members(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/lists/{id}/members", tag = "campaigns",
+#[utoipa::path(post, path = "/api/v1/lists/{id}/members",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns",
     params(("id" = Uuid, Path)), request_body = MembersInput,
     responses((status = 200, body = MembersAdded), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add_members(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<MembersInput>,
 ) -> Result<Json<MembersAdded>, ApiError> {
-    caller.require_campaigns()?;
     state.store.audience_list(id).await?;
     let added = campaigns::add_to_list(
         &state.store,
@@ -366,7 +348,8 @@ pub async fn add_members(
 /// Imports a CSV file (UTF-8, header row first) into the list: a `phone` column (E.164, or
 /// national with a `country` column) or a `contact_id` column. Bad rows are reported with their
 /// line numbers and the others added all the same.
-#[utoipa::path(post, path = "/api/v1/lists/{id}/import", tag = "campaigns",
+#[utoipa::path(post, path = "/api/v1/lists/{id}/import",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns",
     params(("id" = Uuid, Path)),
     request_body(content = String, content_type = "text/csv", description = "The CSV file, up to 20 MB."),
     responses((status = 200, body = ListImportReport), (status = 403, body = ErrorBody),
@@ -374,12 +357,10 @@ pub async fn add_members(
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn import_list(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<ListImportReport>, ApiError> {
-    caller.require_campaigns()?;
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             crate::error::payload_too_large()

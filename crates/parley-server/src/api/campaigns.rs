@@ -249,13 +249,10 @@ async fn creator(state: &AppState, caller: &Caller) -> Result<String, ApiError> 
     Ok(format!("token {}", caller.token_id))
 }
 
-#[utoipa::path(get, path = "/api/v1/campaigns", tag = "campaigns",
+#[utoipa::path(get, path = "/api/v1/campaigns",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns",
     responses((status = 200, body = CampaignList), (status = 403, body = ErrorBody)))]
-pub async fn list_campaigns(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-) -> Result<Json<CampaignList>, ApiError> {
-    caller.require_campaigns()?;
+pub async fn list_campaigns(State(state): State<AppState>) -> Result<Json<CampaignList>, ApiError> {
     let found = state.store.campaigns().await?;
     let names = Names::load(&state.store).await?;
     Ok(Json(CampaignList {
@@ -263,57 +260,54 @@ pub async fn list_campaigns(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/campaigns", tag = "campaigns", request_body = CampaignSpecDoc,
+#[utoipa::path(post, path = "/api/v1/campaigns",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns", request_body = CampaignSpecDoc,
     responses((status = 201, body = CampaignView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_campaign(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(spec): ApiJson<CampaignSpec>,
 ) -> Result<(StatusCode, Json<CampaignView>), ApiError> {
-    caller.require_campaigns()?;
     let who = creator(&state, &caller).await?;
     let c = campaigns::create_campaign(&state.store, &spec, Some(&who), state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(view_of(&state.store, c).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns", params(("id" = Uuid, Path)),
     responses((status = 200, body = CampaignView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_campaign(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<CampaignView>, ApiError> {
-    caller.require_campaigns()?;
     let c = state.store.campaign(id).await?;
     Ok(Json(view_of(&state.store, c).await?))
 }
 
 /// A draft only; any other state is refused with 422.
-#[utoipa::path(put, path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/api/v1/campaigns/{id}",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns", params(("id" = Uuid, Path)),
     request_body = CampaignSpecDoc,
     responses((status = 200, body = CampaignView), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_campaign(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(spec): ApiJson<CampaignSpec>,
 ) -> Result<Json<CampaignView>, ApiError> {
-    caller.require_campaigns()?;
     let c = campaigns::update_campaign(&state.store, id, &spec, state.clock.now()).await?;
     Ok(Json(view_of(&state.store, c).await?))
 }
 
 /// A draft only; any other state is refused with 422 (cancel it instead).
-#[utoipa::path(delete, path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v1/campaigns/{id}",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn delete_campaign(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_campaigns()?;
     campaigns::delete_campaign(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -334,7 +328,8 @@ pub enum CampaignActionDoc {
 
 /// Moves a campaign on: `start` (now), `schedule` (at the schedule's `start_at`), `unschedule`
 /// (back to draft), `pause`, `resume` or `cancel`. An action its state does not allow is 422.
-#[utoipa::path(post, path = "/api/v1/campaigns/{id}/{action}", tag = "campaigns",
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/{action}",
+    extensions(("x-permission" = json!("send_one_to_many"))), tag = "campaigns",
     params(("id" = Uuid, Path),
         ("action" = inline(CampaignActionDoc), Path,
             description = "start, schedule, unschedule, pause, resume or cancel")),
@@ -342,10 +337,8 @@ pub enum CampaignActionDoc {
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn act_on_campaign(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath((id, action)): ApiPath<(Uuid, String)>,
 ) -> Result<Json<CampaignView>, ApiError> {
-    caller.require_campaigns()?;
     // `complete` is the worker's, never a person's.
     let action = match action.parse::<CampaignAction>() {
         Ok(CampaignAction::Complete) | Err(_) => return Err(ApiError::not_found("route")),
@@ -357,30 +350,28 @@ pub async fn act_on_campaign(
 
 /// How many the audience holds on the senders and how many would receive the campaign now, with
 /// the others by reason. The spec need not be saved.
-#[utoipa::path(post, path = "/api/v1/campaigns/audience-count", tag = "campaigns",
+#[utoipa::path(post, path = "/api/v1/campaigns/audience-count",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns",
     request_body = CampaignSpecDoc,
     responses((status = 200, body = AudienceCount), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn audience_count(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiJson(spec): ApiJson<CampaignSpec>,
 ) -> Result<Json<AudienceCount>, ApiError> {
-    caller.require_campaigns()?;
     Ok(Json(
         campaigns::count_audience(&state.store, &spec, state.clock.now()).await?,
     ))
 }
 
 /// The message as the audience's first member would read it, with its encoding and segments.
-#[utoipa::path(post, path = "/api/v1/campaigns/preview", tag = "campaigns",
+#[utoipa::path(post, path = "/api/v1/campaigns/preview",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns",
     request_body = CampaignSpecDoc,
     responses((status = 200, body = Preview), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn preview(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiJson(spec): ApiJson<CampaignSpec>,
 ) -> Result<Json<Preview>, ApiError> {
-    caller.require_campaigns()?;
     Ok(Json(
         campaigns::preview(&state.engine.campaigns(), &spec).await?,
     ))
@@ -388,13 +379,10 @@ pub async fn preview(
 
 /// The channels a campaign may send from, with each one's approved templates: what the console's
 /// pickers offer (a broadcaster may not read the templates API).
-#[utoipa::path(get, path = "/api/v1/campaigns/senders", tag = "campaigns",
+#[utoipa::path(get, path = "/api/v1/campaigns/senders",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns",
     responses((status = 200, body = SenderList), (status = 403, body = ErrorBody)))]
-pub async fn list_senders(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-) -> Result<Json<SenderList>, ApiError> {
-    caller.require_campaigns()?;
+pub async fn list_senders(State(state): State<AppState>) -> Result<Json<SenderList>, ApiError> {
     let channels = all_channels(&state.store).await?;
     let mut templates: HashMap<Uuid, Vec<SenderTemplate>> = HashMap::new();
     for t in state.store.list_templates(None).await? {
@@ -422,29 +410,27 @@ pub async fn list_senders(
     Ok(Json(SenderList { items }))
 }
 
-#[utoipa::path(get, path = "/api/v1/campaigns/{id}/results", tag = "campaigns", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}/results",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns", params(("id" = Uuid, Path)),
     responses((status = 200, body = CampaignResults), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn results(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<CampaignResults>, ApiError> {
-    caller.require_campaigns()?;
     Ok(Json(campaigns::results(&state.store, id).await?))
 }
 
 /// One line per message: address, sender, status, error code, clicks, reply, HELP and opt-out
 /// times. Streamed as it is read, so a campaign of a million recipients is not held in memory
 /// as one answer.
-#[utoipa::path(get, path = "/api/v1/campaigns/{id}/results.csv", tag = "campaigns", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}/results.csv",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns", params(("id" = Uuid, Path)),
     responses((status = 200, body = String, content_type = "text/csv"), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn results_csv(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    caller.require_campaigns()?;
     // Made before the first byte, so an unknown campaign is a JSON 404 and not an empty file.
     let export = campaigns::CsvExport::new(&state.store, id).await?;
     // Pulled a page at a time as the client reads: a slow download holds one page, not the file.
@@ -475,15 +461,14 @@ pub async fn results_csv(
 }
 
 /// The funnel as an SVG image: one bar per step with its count and rate, readable without colour.
-#[utoipa::path(get, path = "/api/v1/campaigns/{id}/funnel.svg", tag = "campaigns", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}/funnel.svg",
+    extensions(("x-permission" = json!("manage_campaigns"))), tag = "campaigns", params(("id" = Uuid, Path)),
     responses((status = 200, body = String, content_type = "image/svg+xml"), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn funnel_svg(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    caller.require_campaigns()?;
     let r = campaigns::results(&state.store, id).await?;
     let svg = crate::console::funnel::render(&r);
     Ok((

@@ -1,9 +1,9 @@
 //! Cases as an API resource (CMP-01): search by number or subject, create, change, close, reopen,
 //! and the sessions linked to them. Agents may do all of it, as with contacts.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::{Extension, Json};
 use parley_core::crm::case_number_query;
 use parley_core::model::{CaseStatus, SessionStatus};
 use parley_engine::service::cases::{self, CaseInput, CasePatch};
@@ -16,7 +16,6 @@ use uuid::Uuid;
 
 use super::{Page, opt_time, time};
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use crate::schema;
 
@@ -166,14 +165,13 @@ pub struct CaseParams {
     pub limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/api/v1/cases", tag = "contacts", params(CaseParams),
+#[utoipa::path(get, path = "/api/v1/cases",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "contacts", params(CaseParams),
     responses((status = 200, body = Page<CaseSummary>), (status = 422, body = ErrorBody)))]
 pub async fn list_cases(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiQuery(p): ApiQuery<CaseParams>,
 ) -> Result<Json<Page<CaseSummary>>, ApiError> {
-    caller.require_conversations()?;
     let status = p
         .status
         .as_deref()
@@ -201,14 +199,13 @@ pub async fn list_cases(
     Ok(Json(Page::from_store(found, CaseSummary::from)))
 }
 
-#[utoipa::path(post, path = "/api/v1/cases", tag = "contacts", request_body = CaseInput,
+#[utoipa::path(post, path = "/api/v1/cases",
+    extensions(("x-permission" = json!("send_receive"))), tag = "contacts", request_body = CaseInput,
     responses((status = 201, body = CaseView), (status = 422, body = ErrorBody)))]
 pub async fn create_case(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<CaseInput>,
 ) -> Result<(StatusCode, Json<CaseView>), ApiError> {
-    caller.require_conversations()?;
     let c = cases::create(
         &state.store,
         Some(&state.engine.events),
@@ -219,29 +216,27 @@ pub async fn create_case(
     Ok((StatusCode::CREATED, Json(view(&state, c).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/cases/{id}", tag = "contacts", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/cases/{id}",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "contacts", params(("id" = Uuid, Path)),
     responses((status = 200, body = CaseView), (status = 404, body = ErrorBody)))]
 pub async fn get_case(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<CaseView>, ApiError> {
-    caller.require_conversations()?;
     let c = state.store.case(id).await?;
     Ok(Json(view(&state, c).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/cases/{id}", tag = "contacts", params(("id" = Uuid, Path)),
+#[utoipa::path(patch, path = "/api/v1/cases/{id}",
+    extensions(("x-permission" = json!("send_receive"))), tag = "contacts", params(("id" = Uuid, Path)),
     request_body = CasePatch,
     responses((status = 200, body = CaseView), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_case(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(patch): ApiJson<CasePatch>,
 ) -> Result<Json<CaseView>, ApiError> {
-    caller.require_conversations()?;
     let c = cases::update(
         &state.store,
         Some(&state.engine.events),
@@ -253,14 +248,13 @@ pub async fn update_case(
     Ok(Json(view(&state, c).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/cases/{id}/close", tag = "contacts", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/v1/cases/{id}/close",
+    extensions(("x-permission" = json!("send_receive"))), tag = "contacts", params(("id" = Uuid, Path)),
     responses((status = 200, body = CaseView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn close_case(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<CaseView>, ApiError> {
-    caller.require_conversations()?;
     let c = cases::close(
         &state.store,
         Some(&state.engine.events),
@@ -271,15 +265,14 @@ pub async fn close_case(
     Ok(Json(view(&state, c).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/cases/{id}/reopen", tag = "contacts", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/v1/cases/{id}/reopen",
+    extensions(("x-permission" = json!("send_receive"))), tag = "contacts", params(("id" = Uuid, Path)),
     responses((status = 200, body = CaseView), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn reopen_case(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<CaseView>, ApiError> {
-    caller.require_conversations()?;
     let c = cases::reopen(
         &state.store,
         Some(&state.engine.events),
@@ -297,15 +290,14 @@ pub struct CaseSessionPath {
     pub session_id: Uuid,
 }
 
-#[utoipa::path(put, path = "/api/v1/cases/{id}/sessions/{session_id}", tag = "contacts",
+#[utoipa::path(put, path = "/api/v1/cases/{id}/sessions/{session_id}",
+    extensions(("x-permission" = json!("send_receive"))), tag = "contacts",
     params(CaseSessionPath),
     responses((status = 200, body = CaseView), (status = 404, body = ErrorBody)))]
 pub async fn link_session(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(CaseSessionPath { id, session_id }): ApiPath<CaseSessionPath>,
 ) -> Result<Json<CaseView>, ApiError> {
-    caller.require_conversations()?;
     let c = cases::link_session(
         &state.store,
         Some(&state.engine.events),
@@ -317,15 +309,14 @@ pub async fn link_session(
     Ok(Json(view(&state, c).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/cases/{id}/sessions/{session_id}", tag = "contacts",
+#[utoipa::path(delete, path = "/api/v1/cases/{id}/sessions/{session_id}",
+    extensions(("x-permission" = json!("send_receive"))), tag = "contacts",
     params(CaseSessionPath),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn unlink_session(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(CaseSessionPath { id, session_id }): ApiPath<CaseSessionPath>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_conversations()?;
     cases::unlink_session(
         &state.store,
         Some(&state.engine.events),

@@ -1,7 +1,6 @@
 //! Channels: where messages come in. Their input type and every rule of a write are the engine's
 //! (`service::channels`), shared with the console and `parley apply`.
 
-use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,7 +14,6 @@ use uuid::Uuid;
 
 use super::{Page, PageParams, time};
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use crate::schema;
 
@@ -74,20 +72,20 @@ impl From<parley_store::Channel> for ChannelView {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = ChannelInput,
+#[utoipa::path(post, path = "/api/v1/channels",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "channels", request_body = ChannelInput,
     responses((status = 201, body = ChannelView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create_channel(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<ChannelInput>,
 ) -> Result<(StatusCode, Json<ChannelView>), ApiError> {
-    caller.require_configure()?;
     let channel =
         channels::create(Writes::of_engine(&state.engine), input, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(channel.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/channels", tag = "channels", params(PageParams),
+#[utoipa::path(get, path = "/api/v1/channels",
+    extensions(("x-permission" = json!("signed_in"))), tag = "channels", params(PageParams),
     responses((status = 200, body = Page<ChannelView>)))]
 pub async fn list_channels(
     State(state): State<AppState>,
@@ -97,7 +95,8 @@ pub async fn list_channels(
     Ok(Json(Page::from_store(page, ChannelView::from)))
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/channels/{id}",
+    extensions(("x-permission" = json!("signed_in"))), tag = "channels", params(("id" = Uuid, Path)),
     responses((status = 200, body = ChannelView), (status = 404, body = ErrorBody)))]
 pub async fn get_channel(
     State(state): State<AppState>,
@@ -106,16 +105,15 @@ pub async fn get_channel(
     Ok(Json(state.store.channel(id).await?.into()))
 }
 
-#[utoipa::path(put, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/api/v1/channels/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "channels", params(("id" = Uuid, Path)),
     request_body = ChannelInput,
     responses((status = 200, body = ChannelView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_channel(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<ChannelInput>,
 ) -> Result<Json<ChannelView>, ApiError> {
-    caller.require_configure()?;
     let channel = channels::replace(
         Writes::of_engine(&state.engine),
         id,
@@ -126,14 +124,13 @@ pub async fn update_channel(
     Ok(Json(channel.into()))
 }
 
-#[utoipa::path(delete, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v1/channels/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "channels", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_channel(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     channels::delete(Writes::of_engine(&state.engine), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

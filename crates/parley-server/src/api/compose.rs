@@ -78,7 +78,8 @@ fn analyze(kind: ChannelKind, body: &str) -> Analysis {
 
 /// Open to every signed-in role: agents compose replies and broadcasters compose broadcasts, and
 /// the answer reveals nothing about customers.
-#[utoipa::path(post, path = "/api/v1/compose/analyze", tag = "conversations", request_body = AnalyzeInput,
+#[utoipa::path(post, path = "/api/v1/compose/analyze",
+    extensions(("x-permission" = json!(["send_receive", "agent_outbound", "send_one_to_many"]))), tag = "conversations", request_body = AnalyzeInput,
     responses((status = 200, body = Analysis), (status = 422, body = ErrorBody)))]
 pub async fn analyze_draft(
     State(state): State<AppState>,

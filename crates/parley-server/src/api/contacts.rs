@@ -1,8 +1,8 @@
 //! Contacts, the people behind messaging users (their cases: `api::cases`).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::{Extension, Json};
 use parley_engine::service::contacts::{self, ContactInput};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -10,7 +10,6 @@ use uuid::Uuid;
 
 use super::{Page, PageParams, time};
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -38,63 +37,58 @@ impl From<parley_store::Contact> for ContactView {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/contacts", tag = "contacts", request_body = ContactInput,
+#[utoipa::path(post, path = "/api/v1/contacts",
+    extensions(("x-permission" = json!("send_receive"))), tag = "contacts", request_body = ContactInput,
     responses((status = 201, body = ContactView), (status = 422, body = ErrorBody)))]
 pub async fn create_contact(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<ContactInput>,
 ) -> Result<(StatusCode, Json<ContactView>), ApiError> {
-    caller.require_conversations()?;
     let c = contacts::create(&state.store, &input, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(c.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/contacts", tag = "contacts", params(PageParams),
+#[utoipa::path(get, path = "/api/v1/contacts",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "contacts", params(PageParams),
     responses((status = 200, body = Page<ContactView>)))]
 pub async fn list_contacts(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> Result<Json<Page<ContactView>>, ApiError> {
-    caller.require_conversations()?;
     let page = state.store.list_contacts(p.page()).await?;
     Ok(Json(Page::from_store(page, ContactView::from)))
 }
 
-#[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "contacts", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/contacts/{id}",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "contacts", params(("id" = Uuid, Path)),
     responses((status = 200, body = ContactView), (status = 404, body = ErrorBody)))]
 pub async fn get_contact(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<ContactView>, ApiError> {
-    caller.require_conversations()?;
     Ok(Json(state.store.contact(id).await?.into()))
 }
 
-#[utoipa::path(put, path = "/api/v1/contacts/{id}", tag = "contacts", params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/api/v1/contacts/{id}",
+    extensions(("x-permission" = json!("send_receive"))), tag = "contacts", params(("id" = Uuid, Path)),
     request_body = ContactInput,
     responses((status = 200, body = ContactView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_contact(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<ContactInput>,
 ) -> Result<Json<ContactView>, ApiError> {
-    caller.require_conversations()?;
     let c = contacts::update(&state.store, id, &input, state.clock.now()).await?;
     Ok(Json(c.into()))
 }
 
-#[utoipa::path(delete, path = "/api/v1/contacts/{id}", tag = "contacts", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v1/contacts/{id}",
+    extensions(("x-permission" = json!("send_receive"))), tag = "contacts", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_contact(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_conversations()?;
     contacts::delete(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -84,14 +84,13 @@ pub struct MessagingUserParams {
     pub limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/api/v1/messaging-users", tag = "conversations", params(MessagingUserParams),
+#[utoipa::path(get, path = "/api/v1/messaging-users",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "conversations", params(MessagingUserParams),
     responses((status = 200, body = Page<MessagingUserView>)))]
 pub async fn list_messaging_users(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiQuery(p): ApiQuery<MessagingUserParams>,
 ) -> Result<Json<Page<MessagingUserView>>, ApiError> {
-    caller.require_conversations()?;
     let filter = MessagingUserFilter {
         channel_id: p.channel_id,
         contact_id: p.contact_id,
@@ -105,14 +104,13 @@ pub async fn list_messaging_users(
     Ok(Json(Page::from_store(found, MessagingUserView::from)))
 }
 
-#[utoipa::path(get, path = "/api/v1/messaging-users/{id}", tag = "conversations", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/messaging-users/{id}",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "conversations", params(("id" = Uuid, Path)),
     responses((status = 200, body = MessagingUserDetail), (status = 404, body = ErrorBody)))]
 pub async fn get_messaging_user(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<MessagingUserDetail>, ApiError> {
-    caller.require_conversations()?;
     let user = state.store.messaging_user(id).await?;
     let history = state.store.consent_history(id).await?;
     Ok(Json(MessagingUserDetail {
@@ -194,14 +192,14 @@ pub struct SessionParams {
     pub limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/api/v1/sessions", tag = "conversations", params(SessionParams),
+#[utoipa::path(get, path = "/api/v1/sessions",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "conversations", params(SessionParams),
     responses((status = 200, body = Page<SessionView>)))]
 pub async fn list_sessions(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiQuery(p): ApiQuery<SessionParams>,
 ) -> Result<Json<Page<SessionView>>, ApiError> {
-    caller.require_conversations()?;
     let filter = SessionFilter {
         channel_id: p.channel_id,
         messaging_user_id: p.messaging_user_id,
@@ -228,7 +226,8 @@ pub async fn list_sessions(
     Ok(Json(Page::from_store(found, SessionView::from)))
 }
 
-#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "conversations", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/sessions/{id}",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "conversations", params(("id" = Uuid, Path)),
     responses((status = 200, body = SessionView), (status = 404, body = ErrorBody)))]
 pub async fn get_session(
     State(state): State<AppState>,
@@ -337,7 +336,8 @@ impl From<parley_store::Entry> for EntryView {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/entries", tag = "conversations",
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/entries",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "conversations",
     params(("id" = Uuid, Path), PageParams),
     responses((status = 200, body = Page<EntryView>), (status = 404, body = ErrorBody)))]
 pub async fn list_entries(

@@ -119,28 +119,26 @@ fn who(caller: &Caller) -> String {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/dead-letters", tag = "dead-letters", params(DeadLetterParams),
+#[utoipa::path(get, path = "/api/v1/dead-letters",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "dead-letters", params(DeadLetterParams),
     responses((status = 200, body = Page<DeadLetterView>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_dead_letters(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiQuery(p): ApiQuery<DeadLetterParams>,
 ) -> Result<Json<Page<DeadLetterView>>, ApiError> {
-    caller.require_configure()?;
     let reason = reason_of(p.reason.as_deref())?;
     let page = PageRequest::new(p.after, p.limit.unwrap_or(50));
     let page = dead_letters::list(&state.store, reason, page).await?;
     Ok(Json(Page::from_store(page, |l| DeadLetterView::from(&l))))
 }
 
-#[utoipa::path(get, path = "/api/v1/dead-letters/{id}", tag = "dead-letters", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/dead-letters/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "dead-letters", params(("id" = Uuid, Path)),
     responses((status = 200, body = DeadLetterDetail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_dead_letter(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<DeadLetterDetail>, ApiError> {
-    caller.require_configure()?;
     let l = dead_letters::get(&state.store, id).await?;
     Ok(Json(DeadLetterDetail {
         letter: DeadLetterView::from(&l),
@@ -149,26 +147,26 @@ pub async fn get_dead_letter(
     }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/dead-letters/{id}", tag = "dead-letters", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v1/dead-letters/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "dead-letters", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn discard_dead_letter(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     dead_letters::discard(&state.store, id, &who(&caller), state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/dead-letters/{id}/replay", tag = "dead-letters", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/v1/dead-letters/{id}/replay",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "dead-letters", params(("id" = Uuid, Path)),
     responses((status = 202, body = ReplayView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn replay_dead_letter(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<(StatusCode, Json<ReplayView>), ApiError> {
-    caller.require_configure()?;
     dead_letters::replay(&state.store, id, &who(&caller), state.clock.now()).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -179,14 +177,14 @@ pub async fn replay_dead_letter(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/dead-letters/replay", tag = "dead-letters", request_body = ReplayInput,
+#[utoipa::path(post, path = "/api/v1/dead-letters/replay",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "dead-letters", request_body = ReplayInput,
     responses((status = 202, body = ReplayView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn replay_dead_letters(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<ReplayInput>,
 ) -> Result<(StatusCode, Json<ReplayView>), ApiError> {
-    caller.require_configure()?;
     let reason = reason_of(input.reason.as_deref())?;
     let ids =
         dead_letters::replay_all(&state.store, reason, &who(&caller), state.clock.now()).await?;

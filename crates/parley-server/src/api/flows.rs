@@ -130,13 +130,10 @@ fn read_definition(
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/flows", tag = "flows",
+#[utoipa::path(get, path = "/api/v1/flows",
+    extensions(("x-permission" = json!(["manage_flows", "view_all_conversations", "view_queue_conversations"]))), tag = "flows",
     responses((status = 200, body = Vec<FlowView>), (status = 403, body = ErrorBody)))]
-pub async fn list_flows(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-) -> Result<Json<Vec<FlowView>>, ApiError> {
-    caller.require_conversations()?;
+pub async fn list_flows(State(state): State<AppState>) -> Result<Json<Vec<FlowView>>, ApiError> {
     let open = state.store.flow_run_counts().await?;
     let all = state.store.flows().await?;
     Ok(Json(
@@ -152,18 +149,17 @@ pub async fn list_flows(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/flows", tag = "flows",
+#[utoipa::path(post, path = "/api/v1/flows",
+    extensions(("x-permission" = json!("manage_flows"))), tag = "flows",
     request_body(content = Object, description = "The flow definition, as JSON or YAML (`Content-Type: application/yaml`)."),
     responses((status = 201, body = FlowDetail, description = "created"),
         (status = 200, body = FlowDetail, description = "a new version, or unchanged"),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn save_flow(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require_configure()?;
     let definition = read_definition(&headers, body)?;
     save(&state, &definition).await
 }
@@ -179,18 +175,17 @@ async fn save(state: &AppState, definition: &FlowDefinition) -> Result<Response,
     Ok((status, Json(detail(flow, open)?)).into_response())
 }
 
-#[utoipa::path(put, path = "/api/v1/flows/{name}", tag = "flows", params(("name" = String, Path)),
+#[utoipa::path(put, path = "/api/v1/flows/{name}",
+    extensions(("x-permission" = json!("manage_flows"))), tag = "flows", params(("name" = String, Path)),
     request_body(content = Object, description = "The flow definition, as JSON or YAML; its name must be the path's."),
     responses((status = 200, body = FlowDetail), (status = 201, body = FlowDetail),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn put_flow(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require_configure()?;
     let definition = read_definition(&headers, body)?;
     if definition.name != name {
         return Err(ApiError::invalid(format!(
@@ -201,28 +196,26 @@ pub async fn put_flow(
     save(&state, &definition).await
 }
 
-#[utoipa::path(get, path = "/api/v1/flows/{name}", tag = "flows", params(("name" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/flows/{name}",
+    extensions(("x-permission" = json!(["manage_flows", "view_all_conversations", "view_queue_conversations"]))), tag = "flows", params(("name" = String, Path)),
     responses((status = 200, body = FlowDetail), (status = 404, body = ErrorBody)))]
 pub async fn get_flow(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<FlowDetail>, ApiError> {
-    caller.require_conversations()?;
     let flow = by_name(&state, &name).await?;
     let open = open_runs(&state, flow.id).await?;
     Ok(Json(detail(&flow, open)?))
 }
 
-#[utoipa::path(get, path = "/api/v1/flows/{name}/export", tag = "flows", params(("name" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/flows/{name}/export",
+    extensions(("x-permission" = json!("manage_flows"))), tag = "flows", params(("name" = String, Path)),
     responses((status = 200, content_type = "application/yaml", body = Object, description = "The definition as a YAML file"),
         (status = 404, body = ErrorBody)))]
 pub async fn export_flow(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    caller.require_configure()?;
     let flow = by_name(&state, &name).await?;
     let d = detail(&flow, 0)?;
     let disposition = format!("attachment; filename=\"{}.yaml\"", flow.name);
@@ -239,15 +232,14 @@ pub async fn export_flow(
         .into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v1/flows/{name}", tag = "flows", params(("name" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/flows/{name}",
+    extensions(("x-permission" = json!("manage_flows"))), tag = "flows", params(("name" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "conversations are in the flow")))]
 pub async fn delete_flow(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     flows::delete(&state.store, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -284,16 +276,15 @@ pub struct FlowTestView {
     pub state: RunState,
 }
 
-#[utoipa::path(post, path = "/api/v1/flows/{name}/test", tag = "flows", params(("name" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/flows/{name}/test",
+    extensions(("x-permission" = json!("manage_flows"))), tag = "flows", params(("name" = String, Path)),
     request_body = FlowTestInput,
     responses((status = 200, body = FlowTestView), (status = 404, body = ErrorBody)))]
 pub async fn test_flow(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(name): ApiPath<String>,
     ApiJson(input): ApiJson<FlowTestInput>,
 ) -> Result<Json<FlowTestView>, ApiError> {
-    caller.require_configure()?;
     let flow = by_name(&state, &name).await?;
     let definition: FlowDefinition = serde_json::from_str(&flow.definition)
         .map_err(|e| ApiError::internal(format!("flow {}: {e}", flow.name)))?;
@@ -374,7 +365,8 @@ fn run_view(r: FlowRun, flow: String) -> FlowRunView {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/flow-runs", tag = "flows", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/flow-runs",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "flows", params(("id" = Uuid, Path)),
     responses((status = 200, body = Vec<FlowRunView>), (status = 404, body = ErrorBody)))]
 pub async fn session_flow_runs(
     State(state): State<AppState>,

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,7 +18,6 @@ use uuid::Uuid;
 
 use super::{Page, PageParams, time};
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -58,14 +56,13 @@ pub struct KeywordSetParams {
     pub limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/api/v1/keyword-sets", tag = "keyword-sets", params(KeywordSetParams),
+#[utoipa::path(get, path = "/api/v1/keyword-sets",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "keyword-sets", params(KeywordSetParams),
     responses((status = 200, body = Page<KeywordSetView>), (status = 403, body = ErrorBody)))]
 pub async fn list_keyword_sets(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiQuery(p): ApiQuery<KeywordSetParams>,
 ) -> Result<Json<Page<KeywordSetView>>, ApiError> {
-    caller.require_configure()?;
     let page = PageParams {
         after: p.after,
         limit: p.limit,
@@ -75,53 +72,49 @@ pub async fn list_keyword_sets(
     Ok(Json(Page::from_store(found, KeywordSetView::from)))
 }
 
-#[utoipa::path(post, path = "/api/v1/keyword-sets", tag = "keyword-sets", request_body = KeywordSetInput,
+#[utoipa::path(post, path = "/api/v1/keyword-sets",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "keyword-sets", request_body = KeywordSetInput,
     responses((status = 201, body = KeywordSetView), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_keyword_set(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<KeywordSetInput>,
 ) -> Result<(StatusCode, Json<KeywordSetView>), ApiError> {
-    caller.require_configure()?;
     let k = keyword_sets::create(&state.store, &input, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(k.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/keyword-sets/{id}", tag = "keyword-sets", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/keyword-sets/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "keyword-sets", params(("id" = Uuid, Path)),
     responses((status = 200, body = KeywordSetView), (status = 404, body = ErrorBody)))]
 pub async fn get_keyword_set(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<KeywordSetView>, ApiError> {
-    caller.require_configure()?;
     Ok(Json(state.store.keyword_set(id).await?.into()))
 }
 
-#[utoipa::path(put, path = "/api/v1/keyword-sets/{id}", tag = "keyword-sets", params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/api/v1/keyword-sets/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "keyword-sets", params(("id" = Uuid, Path)),
     request_body = KeywordSetInput,
     responses((status = 200, body = KeywordSetView), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_keyword_set(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<KeywordSetInput>,
 ) -> Result<Json<KeywordSetView>, ApiError> {
-    caller.require_configure()?;
     let k = keyword_sets::replace(&state.store, id, &input, state.clock.now()).await?;
     Ok(Json(k.into()))
 }
 
-#[utoipa::path(delete, path = "/api/v1/keyword-sets/{id}", tag = "keyword-sets", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v1/keyword-sets/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "keyword-sets", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn delete_keyword_set(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     keyword_sets::delete(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -130,7 +123,8 @@ pub async fn delete_keyword_set(
 /// channel's `keyword_sets`.
 pub type KeywordSetsByLanguage = BTreeMap<String, Value>;
 
-#[utoipa::path(put, path = "/api/v1/channels/{id}/keyword-sets", tag = "keyword-sets",
+#[utoipa::path(put, path = "/api/v1/channels/{id}/keyword-sets",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "keyword-sets",
     params(("id" = Uuid, Path)),
     request_body(content = Object, description = "Every keyword set of the channel, by language \
         (`{\"en\": {...}, \"fr\": {...}}`, each as a set's `config`); languages left out are deleted."),
@@ -138,11 +132,9 @@ pub type KeywordSetsByLanguage = BTreeMap<String, Value>;
         (status = 422, body = ErrorBody)))]
 pub async fn replace_channel_keyword_sets(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(sets): ApiJson<KeywordSetsByLanguage>,
 ) -> Result<Json<Vec<KeywordSetView>>, ApiError> {
-    caller.require_configure()?;
     let stored = keyword_sets::replace_all(&state.store, id, &sets, state.clock.now()).await?;
     Ok(Json(stored.into_iter().map(KeywordSetView::from).collect()))
 }

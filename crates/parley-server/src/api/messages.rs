@@ -84,7 +84,8 @@ pub struct RefusedBody {
     pub entry: EntryView,
 }
 
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/messages", tag = "conversations",
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/messages",
+    extensions(("x-permission" = json!("send_receive"))), tag = "conversations",
     params(("id" = Uuid, Path)), request_body = MessageInput,
     responses(
         (status = 201, body = EntryView, description = "queued for sending"),
@@ -163,13 +164,13 @@ fn operator(caller: &Caller) -> String {
 
 /// Checks the caller may act on the entry's session (an agent only on their own sessions).
 async fn may_act_on(state: &AppState, caller: &Caller, entry_id: Uuid) -> Result<(), ApiError> {
-    caller.require_conversations()?;
     let entry = state.store.entry(entry_id).await?;
     let session = state.store.session(entry.session_id).await?;
     caller.require_session_write(state, &session).await
 }
 
-#[utoipa::path(post, path = "/api/v1/messages/{id}/resend", tag = "conversations",
+#[utoipa::path(post, path = "/api/v1/messages/{id}/resend",
+    extensions(("x-permission" = json!("send_receive"))), tag = "conversations",
     params(("id" = Uuid, Path, description = "the entry")),
     responses(
         (status = 200, body = EntryView, description = "queued again with a new send job"),
@@ -193,7 +194,8 @@ pub async fn resend_message(
     Ok(Json(EntryView::from(entry)))
 }
 
-#[utoipa::path(post, path = "/api/v1/messages/{id}/mark-failed", tag = "conversations",
+#[utoipa::path(post, path = "/api/v1/messages/{id}/mark-failed",
+    extensions(("x-permission" = json!("send_receive"))), tag = "conversations",
     params(("id" = Uuid, Path, description = "the entry")),
     responses(
         (status = 200, body = EntryView, description = "failed with code 0002"),
@@ -216,7 +218,8 @@ pub async fn mark_message_failed(
     Ok(Json(EntryView::from(entry)))
 }
 
-#[utoipa::path(get, path = "/api/v1/media/{id}", tag = "conversations",
+#[utoipa::path(get, path = "/api/v1/media/{id}",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "conversations",
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, description = "the file: images, audio and video inline with their own type; anything else as an application/octet-stream attachment"),

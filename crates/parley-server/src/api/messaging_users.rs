@@ -1,9 +1,9 @@
 //! Messaging users as an API resource (MU-03..07): create one with its first consent and the
 //! source of it, change its consent with a reason, link or unlink its contact.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::{Extension, Json};
 use parley_engine::service::messaging_users::{
     self, ConsentInput, ContactLinkInput, LinkedBy, MessagingUserInput,
 };
@@ -16,7 +16,6 @@ use super::contacts::ContactView;
 use super::conversations::{ConsentEventView, MessagingUserView};
 use super::time;
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 
 fn event_view(e: ConsentEvent) -> ConsentEventView {
@@ -30,16 +29,15 @@ fn event_view(e: ConsentEvent) -> ConsentEventView {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/messaging-users", tag = "conversations",
+#[utoipa::path(post, path = "/api/v1/messaging-users",
+    extensions(("x-permission" = json!("send_receive"))), tag = "conversations",
     request_body = MessagingUserInput,
     responses((status = 201, body = MessagingUserView), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn create_messaging_user(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<MessagingUserInput>,
 ) -> Result<(StatusCode, Json<MessagingUserView>), ApiError> {
-    caller.require_conversations()?;
     let u = messaging_users::create(
         &state.store,
         Some(&state.engine.events),
@@ -50,17 +48,16 @@ pub async fn create_messaging_user(
     Ok((StatusCode::CREATED, Json(u.into())))
 }
 
-#[utoipa::path(post, path = "/api/v1/messaging-users/{id}/consent", tag = "conversations",
+#[utoipa::path(post, path = "/api/v1/messaging-users/{id}/consent",
+    extensions(("x-permission" = json!("send_receive"))), tag = "conversations",
     params(("id" = Uuid, Path)), request_body = ConsentInput,
     responses((status = 200, body = ConsentEventView), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn change_consent(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<ConsentInput>,
 ) -> Result<Json<ConsentEventView>, ApiError> {
-    caller.require_conversations()?;
     let e = messaging_users::change_consent(
         &state.store,
         Some(&state.engine.events),
@@ -72,15 +69,14 @@ pub async fn change_consent(
     Ok(Json(event_view(e)))
 }
 
-#[utoipa::path(get, path = "/api/v1/messaging-users/{id}/consent-history", tag = "conversations",
+#[utoipa::path(get, path = "/api/v1/messaging-users/{id}/consent-history",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "conversations",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = Vec<ConsentEventView>), (status = 404, body = ErrorBody)))]
 pub async fn consent_history(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Vec<ConsentEventView>>, ApiError> {
-    caller.require_conversations()?;
     state.store.messaging_user(id).await?;
     let history = state.store.consent_history(id).await?;
     Ok(Json(history.into_iter().map(event_view).collect()))
@@ -96,17 +92,16 @@ pub struct ContactLinkView {
     pub linked_by: Option<LinkedBy>,
 }
 
-#[utoipa::path(put, path = "/api/v1/messaging-users/{id}/contact", tag = "conversations",
+#[utoipa::path(put, path = "/api/v1/messaging-users/{id}/contact",
+    extensions(("x-permission" = json!("send_receive"))), tag = "conversations",
     params(("id" = Uuid, Path)), request_body = ContactLinkInput,
     responses((status = 200, body = ContactLinkView), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn link_contact(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<ContactLinkInput>,
 ) -> Result<Json<ContactLinkView>, ApiError> {
-    caller.require_conversations()?;
     let linked = messaging_users::link_contact(&state.store, id, &input, state.clock.now()).await?;
     Ok(Json(ContactLinkView {
         messaging_user: linked.user.into(),
@@ -115,15 +110,14 @@ pub async fn link_contact(
     }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/messaging-users/{id}/contact", tag = "conversations",
+#[utoipa::path(delete, path = "/api/v1/messaging-users/{id}/contact",
+    extensions(("x-permission" = json!("send_receive"))), tag = "conversations",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = MessagingUserView), (status = 404, body = ErrorBody)))]
 pub async fn unlink_contact(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<MessagingUserView>, ApiError> {
-    caller.require_conversations()?;
     let u = messaging_users::unlink_contact(&state.store, id, state.clock.now()).await?;
     Ok(Json(u.into()))
 }

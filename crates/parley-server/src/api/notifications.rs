@@ -72,7 +72,8 @@ fn not_sent(code: ErrorCode, exclusion: Option<&'static str>, e: &NotifyError) -
     (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
 }
 
-#[utoipa::path(post, path = "/api/v1/notifications", tag = "notifications",
+#[utoipa::path(post, path = "/api/v1/notifications",
+    extensions(("x-permission" = json!("send_receive"))), tag = "notifications",
     request_body = parley_engine::service::notifications::NotificationInput,
     params(("Idempotency-Key" = Option<String>, Header, description = "the caller's name for this request; a retry with the same key and body never sends twice")),
     responses(
@@ -86,7 +87,6 @@ pub async fn send_notification(
     headers: HeaderMap,
     ApiJson(input): ApiJson<notifications::NotificationInput>,
 ) -> Result<Response, ApiError> {
-    caller.require_conversations()?;
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
@@ -217,14 +217,13 @@ pub struct ErrorLogParams {
     pub stage: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/notification-errors", tag = "notifications", params(ErrorLogParams),
+#[utoipa::path(get, path = "/api/v1/notification-errors",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "notifications", params(ErrorLogParams),
     responses((status = 200, body = NotificationErrorPage), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_notification_errors(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiQuery(p): ApiQuery<ErrorLogParams>,
 ) -> Result<Json<NotificationErrorPage>, ApiError> {
-    caller.require_conversations()?;
     let limit = p.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit: 1 to 500"));
@@ -255,25 +254,23 @@ pub async fn list_notification_errors(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/notification-errors/{id}", tag = "notifications", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/notification-errors/{id}",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "notifications", params(("id" = Uuid, Path)),
     responses((status = 200, body = NotificationErrorView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_notification_error(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<NotificationErrorView>, ApiError> {
-    caller.require_conversations()?;
     Ok(Json(state.store.notification_error(id).await?.into()))
 }
 
-#[utoipa::path(delete, path = "/api/v1/notification-errors/{id}", tag = "notifications", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v1/notification-errors/{id}",
+    extensions(("x-permission" = json!("send_receive"))), tag = "notifications", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_notification_error(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_conversations()?;
     notifications::delete_error(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

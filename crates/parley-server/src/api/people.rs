@@ -37,19 +37,19 @@ impl From<parley_store::Skill> for SkillView {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/skills", tag = "skills", request_body = SkillInput,
+#[utoipa::path(post, path = "/api/v1/skills",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "skills", request_body = SkillInput,
     responses((status = 201, body = SkillView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create_skill(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<SkillInput>,
 ) -> Result<(StatusCode, Json<SkillView>), ApiError> {
-    caller.require_configure()?;
     let s = skills::create(&state.store, &input, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(s.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/skills", tag = "skills", params(PageParams),
+#[utoipa::path(get, path = "/api/v1/skills",
+    extensions(("x-permission" = json!("signed_in"))), tag = "skills", params(PageParams),
     responses((status = 200, body = Page<SkillView>)))]
 pub async fn list_skills(
     State(state): State<AppState>,
@@ -59,7 +59,8 @@ pub async fn list_skills(
     Ok(Json(Page::from_store(page, SkillView::from)))
 }
 
-#[utoipa::path(get, path = "/api/v1/skills/{id}", tag = "skills", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/skills/{id}",
+    extensions(("x-permission" = json!("signed_in"))), tag = "skills", params(("id" = Uuid, Path)),
     responses((status = 200, body = SkillView), (status = 404, body = ErrorBody)))]
 pub async fn get_skill(
     State(state): State<AppState>,
@@ -68,28 +69,26 @@ pub async fn get_skill(
     Ok(Json(state.store.skill(id).await?.into()))
 }
 
-#[utoipa::path(put, path = "/api/v1/skills/{id}", tag = "skills", params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/api/v1/skills/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "skills", params(("id" = Uuid, Path)),
     request_body = SkillInput,
     responses((status = 200, body = SkillView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_skill(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<SkillInput>,
 ) -> Result<Json<SkillView>, ApiError> {
-    caller.require_configure()?;
     let s = skills::update(&state.store, id, &input, state.clock.now()).await?;
     Ok(Json(s.into()))
 }
 
-#[utoipa::path(delete, path = "/api/v1/skills/{id}", tag = "skills", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v1/skills/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "skills", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_skill(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     skills::delete(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -134,19 +133,20 @@ impl From<parley_store::Agent> for AgentView {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = AgentInput,
+#[utoipa::path(post, path = "/api/v1/agents",
+    extensions(("x-permission" = json!("manage_users"))), tag = "agents", request_body = AgentInput,
     responses((status = 201, body = AgentView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create_agent(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<AgentInput>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
-    caller.require_configure()?;
-    let a = agents::create(&state.store, &input, state.clock.now()).await?;
+    let a = agents::create(&state.store, caller.permissions, &input, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(a.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/agents", tag = "agents", params(PageParams),
+#[utoipa::path(get, path = "/api/v1/agents",
+    extensions(("x-permission" = json!("signed_in"))), tag = "agents", params(PageParams),
     responses((status = 200, body = Page<AgentView>)))]
 pub async fn list_agents(
     State(state): State<AppState>,
@@ -156,7 +156,8 @@ pub async fn list_agents(
     Ok(Json(Page::from_store(page, AgentView::from)))
 }
 
-#[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/agents/{id}",
+    extensions(("x-permission" = json!("signed_in"))), tag = "agents", params(("id" = Uuid, Path)),
     responses((status = 200, body = AgentView), (status = 404, body = ErrorBody)))]
 pub async fn get_agent(
     State(state): State<AppState>,
@@ -165,7 +166,8 @@ pub async fn get_agent(
     Ok(Json(state.store.agent(id).await?.into()))
 }
 
-#[utoipa::path(put, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/api/v1/agents/{id}",
+    extensions(("x-permission" = json!("manage_users"))), tag = "agents", params(("id" = Uuid, Path)),
     request_body = AgentInput,
     responses((status = 200, body = AgentView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_agent(
@@ -174,19 +176,24 @@ pub async fn update_agent(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<AgentInput>,
 ) -> Result<Json<AgentView>, ApiError> {
-    caller.require_configure()?;
-    let a = agents::update(&state.store, id, &input, state.clock.now()).await?;
+    let a = agents::update(
+        &state.store,
+        caller.permissions,
+        id,
+        &input,
+        state.clock.now(),
+    )
+    .await?;
     Ok(Json(a.into()))
 }
 
-#[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v1/agents/{id}",
+    extensions(("x-permission" = json!("manage_users"))), tag = "agents", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_agent(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     agents::delete(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

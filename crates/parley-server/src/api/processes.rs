@@ -2,7 +2,6 @@
 //! process that answer their keywords on their own. Saving, starting and pausing go through
 //! `parley_engine::service::sms_processes`, which `parley apply` uses too.
 
-use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,7 +14,6 @@ use uuid::Uuid;
 
 use super::{Page, time};
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use crate::schema;
 
@@ -122,20 +120,20 @@ pub struct SmsProcessParams {
     pub number: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/sms-processes", tag = "sms-processes",
+#[utoipa::path(post, path = "/api/v1/sms-processes",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "sms-processes",
     request_body = SmsProcessInput,
     responses((status = 201, body = SmsProcessView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create_sms_process(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<SmsProcessInput>,
 ) -> Result<(StatusCode, Json<SmsProcessView>), ApiError> {
-    caller.require_configure()?;
     let p = processes::create(&state.store, state.clock.now(), &input.into()).await?;
     Ok((StatusCode::CREATED, Json(p.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/sms-processes", tag = "sms-processes", params(SmsProcessParams),
+#[utoipa::path(get, path = "/api/v1/sms-processes",
+    extensions(("x-permission" = json!("signed_in"))), tag = "sms-processes", params(SmsProcessParams),
     responses((status = 200, body = Page<SmsProcessView>)))]
 pub async fn list_sms_processes(
     State(state): State<AppState>,
@@ -152,7 +150,8 @@ pub async fn list_sms_processes(
     Ok(Json(Page::from_store(page, SmsProcessView::from)))
 }
 
-#[utoipa::path(get, path = "/api/v1/sms-processes/{id}", tag = "sms-processes", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/sms-processes/{id}",
+    extensions(("x-permission" = json!("signed_in"))), tag = "sms-processes", params(("id" = Uuid, Path)),
     responses((status = 200, body = SmsProcessView), (status = 404, body = ErrorBody)))]
 pub async fn get_sms_process(
     State(state): State<AppState>,
@@ -161,65 +160,61 @@ pub async fn get_sms_process(
     Ok(Json(state.store.sms_process(id).await?.into()))
 }
 
-#[utoipa::path(put, path = "/api/v1/sms-processes/{id}", tag = "sms-processes", params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/api/v1/sms-processes/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "sms-processes", params(("id" = Uuid, Path)),
     request_body = SmsProcessInput,
     responses((status = 200, body = SmsProcessView), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn update_sms_process(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<SmsProcessInput>,
 ) -> Result<Json<SmsProcessView>, ApiError> {
-    caller.require_configure()?;
     let p = processes::update(&state.store, state.clock.now(), id, &input.into()).await?;
     Ok(Json(p.into()))
 }
 
-#[utoipa::path(delete, path = "/api/v1/sms-processes/{id}", tag = "sms-processes", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v1/sms-processes/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "sms-processes", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_sms_process(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     processes::delete(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn act(
     state: &AppState,
-    caller: &Caller,
     id: Uuid,
     action: ProcessAction,
 ) -> Result<Json<SmsProcessView>, ApiError> {
-    caller.require_configure()?;
     let p = processes::act(&state.store, state.clock.now(), id, action).await?;
     Ok(Json(p.into()))
 }
 
 /// Starts a new or paused process: from now on it handles inbound SMS. Refused (422) while the
 /// process is incomplete or already started.
-#[utoipa::path(post, path = "/api/v1/sms-processes/{id}/start", tag = "sms-processes", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/v1/sms-processes/{id}/start",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "sms-processes", params(("id" = Uuid, Path)),
     responses((status = 200, body = SmsProcessView), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn start_sms_process(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<SmsProcessView>, ApiError> {
-    act(&state, &caller, id, ProcessAction::Start).await
+    act(&state, id, ProcessAction::Start).await
 }
 
 /// Pauses a started process: inbound SMS are no longer handled until it is started again.
 /// Refused (422) unless the process is started.
-#[utoipa::path(post, path = "/api/v1/sms-processes/{id}/pause", tag = "sms-processes", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/v1/sms-processes/{id}/pause",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "sms-processes", params(("id" = Uuid, Path)),
     responses((status = 200, body = SmsProcessView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn pause_sms_process(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<SmsProcessView>, ApiError> {
-    act(&state, &caller, id, ProcessAction::Pause).await
+    act(&state, id, ProcessAction::Pause).await
 }

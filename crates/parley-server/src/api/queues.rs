@@ -1,7 +1,6 @@
 //! Queues: where sessions wait for an agent. Writes go through
 //! [`parley_engine::service::queues`], as `parley apply`'s do.
 
-use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,7 +12,6 @@ use uuid::Uuid;
 
 use super::{Page, PageParams, time};
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use crate::schema;
 
@@ -41,19 +39,19 @@ impl From<parley_store::Queue> for QueueView {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/queues", tag = "queues", request_body = QueueInput,
+#[utoipa::path(post, path = "/api/v1/queues",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "queues", request_body = QueueInput,
     responses((status = 201, body = QueueView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create_queue(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<QueueInput>,
 ) -> Result<(StatusCode, Json<QueueView>), ApiError> {
-    caller.require_configure()?;
     let q = queues::create(&state.store, &input, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(q.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/queues", tag = "queues", params(PageParams),
+#[utoipa::path(get, path = "/api/v1/queues",
+    extensions(("x-permission" = json!("signed_in"))), tag = "queues", params(PageParams),
     responses((status = 200, body = Page<QueueView>)))]
 pub async fn list_queues(
     State(state): State<AppState>,
@@ -63,7 +61,8 @@ pub async fn list_queues(
     Ok(Json(Page::from_store(page, QueueView::from)))
 }
 
-#[utoipa::path(get, path = "/api/v1/queues/{id}", tag = "queues", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/queues/{id}",
+    extensions(("x-permission" = json!("signed_in"))), tag = "queues", params(("id" = Uuid, Path)),
     responses((status = 200, body = QueueView), (status = 404, body = ErrorBody)))]
 pub async fn get_queue(
     State(state): State<AppState>,
@@ -72,28 +71,26 @@ pub async fn get_queue(
     Ok(Json(state.store.queue(id).await?.into()))
 }
 
-#[utoipa::path(put, path = "/api/v1/queues/{id}", tag = "queues", params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/api/v1/queues/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "queues", params(("id" = Uuid, Path)),
     request_body = QueueInput,
     responses((status = 200, body = QueueView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_queue(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<QueueInput>,
 ) -> Result<Json<QueueView>, ApiError> {
-    caller.require_configure()?;
     let q = queues::update(&state.store, id, &input, state.clock.now()).await?;
     Ok(Json(q.into()))
 }
 
-#[utoipa::path(delete, path = "/api/v1/queues/{id}", tag = "queues", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v1/queues/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "queues", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_queue(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     queues::delete(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -52,14 +52,13 @@ pub struct QuickTextParams {
     pub limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/api/v1/quick-texts", tag = "quick-texts", params(QuickTextParams),
+#[utoipa::path(get, path = "/api/v1/quick-texts",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "quick-texts", params(QuickTextParams),
     responses((status = 200, body = Page<QuickTextView>), (status = 403, body = ErrorBody)))]
 pub async fn list_quick_texts(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiQuery(p): ApiQuery<QuickTextParams>,
 ) -> Result<Json<Page<QuickTextView>>, ApiError> {
-    caller.require_conversations()?;
     let page = PageParams {
         after: p.after,
         limit: p.limit,
@@ -69,52 +68,48 @@ pub async fn list_quick_texts(
     Ok(Json(Page::from_store(found, QuickTextView::from)))
 }
 
-#[utoipa::path(post, path = "/api/v1/quick-texts", tag = "quick-texts", request_body = QuickTextInput,
+#[utoipa::path(post, path = "/api/v1/quick-texts",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "quick-texts", request_body = QuickTextInput,
     responses((status = 201, body = QuickTextView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_quick_text(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<QuickTextInput>,
 ) -> Result<(StatusCode, Json<QuickTextView>), ApiError> {
-    caller.require_configure()?;
     let t = quick_texts::create(&state.store, &input, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(t.into())))
 }
 
 /// Reading one is open to the same roles as the list, which already shows every body.
-#[utoipa::path(get, path = "/api/v1/quick-texts/{id}", tag = "quick-texts", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/quick-texts/{id}",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "quick-texts", params(("id" = Uuid, Path)),
     responses((status = 200, body = QuickTextView), (status = 404, body = ErrorBody)))]
 pub async fn get_quick_text(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<QuickTextView>, ApiError> {
-    caller.require_conversations()?;
     Ok(Json(state.store.quick_text(id).await?.into()))
 }
 
-#[utoipa::path(put, path = "/api/v1/quick-texts/{id}", tag = "quick-texts", params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/api/v1/quick-texts/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "quick-texts", params(("id" = Uuid, Path)),
     request_body = QuickTextInput,
     responses((status = 200, body = QuickTextView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_quick_text(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<QuickTextInput>,
 ) -> Result<Json<QuickTextView>, ApiError> {
-    caller.require_configure()?;
     let t = quick_texts::update(&state.store, id, &input, state.clock.now()).await?;
     Ok(Json(t.into()))
 }
 
-#[utoipa::path(delete, path = "/api/v1/quick-texts/{id}", tag = "quick-texts", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v1/quick-texts/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "quick-texts", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_quick_text(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     quick_texts::delete(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -138,7 +133,8 @@ pub struct RenderedQuickText {
     pub unknown_fields: Vec<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/quick-texts/{id}/render", tag = "quick-texts", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/v1/quick-texts/{id}/render",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "quick-texts", params(("id" = Uuid, Path)),
     request_body = RenderInput,
     responses((status = 200, body = RenderedQuickText), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn render_quick_text(
@@ -147,7 +143,6 @@ pub async fn render_quick_text(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<RenderInput>,
 ) -> Result<Json<RenderedQuickText>, ApiError> {
-    caller.require_conversations()?;
     let text = state.store.quick_text(id).await?;
     let fields = session_fields(&state, &caller, input.session_id).await?;
     let rendered = merge::render(&text.body, &fields);

@@ -2,7 +2,6 @@
 //! validation belong to `parley_core::routing`; [`parley_engine::service::routing_rules`] checks
 //! that what a rule names (channel, queues, agents, skills) exists, and stores the rule.
 
-use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,7 +14,6 @@ use uuid::Uuid;
 
 use super::time;
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -61,65 +59,60 @@ pub struct RoutingRuleParams {
     pub channel_id: Option<Uuid>,
 }
 
-#[utoipa::path(get, path = "/api/v1/routing-rules", tag = "routing-rules", params(RoutingRuleParams),
+#[utoipa::path(get, path = "/api/v1/routing-rules",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "routing-rules", params(RoutingRuleParams),
     responses((status = 200, body = RoutingRuleList), (status = 403, body = ErrorBody)))]
 pub async fn list_routing_rules(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiQuery(p): ApiQuery<RoutingRuleParams>,
 ) -> Result<Json<RoutingRuleList>, ApiError> {
-    caller.require_configure()?;
     let rules = state.store.routing_rules(p.channel_id).await?;
     Ok(Json(RoutingRuleList {
         items: rules.into_iter().map(RoutingRuleView::from).collect(),
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/routing-rules", tag = "routing-rules", request_body = RoutingRuleInput,
+#[utoipa::path(post, path = "/api/v1/routing-rules",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "routing-rules", request_body = RoutingRuleInput,
     responses((status = 201, body = RoutingRuleView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_routing_rule(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<RoutingRuleInput>,
 ) -> Result<(StatusCode, Json<RoutingRuleView>), ApiError> {
-    caller.require_configure()?;
     let rule = routing_rules::create(&state.store, &input, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(rule.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/routing-rules/{id}", tag = "routing-rules", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/routing-rules/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "routing-rules", params(("id" = Uuid, Path)),
     responses((status = 200, body = RoutingRuleView), (status = 404, body = ErrorBody)))]
 pub async fn get_routing_rule(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<RoutingRuleView>, ApiError> {
-    caller.require_configure()?;
     Ok(Json(state.store.routing_rule(id).await?.into()))
 }
 
-#[utoipa::path(put, path = "/api/v1/routing-rules/{id}", tag = "routing-rules", params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/api/v1/routing-rules/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "routing-rules", params(("id" = Uuid, Path)),
     request_body = RoutingRuleInput,
     responses((status = 200, body = RoutingRuleView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_routing_rule(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<RoutingRuleInput>,
 ) -> Result<Json<RoutingRuleView>, ApiError> {
-    caller.require_configure()?;
     let rule = routing_rules::update(&state.store, id, &input, state.clock.now()).await?;
     Ok(Json(rule.into()))
 }
 
-#[utoipa::path(delete, path = "/api/v1/routing-rules/{id}", tag = "routing-rules", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v1/routing-rules/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "routing-rules", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_routing_rule(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     routing_rules::delete(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

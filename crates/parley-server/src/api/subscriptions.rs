@@ -2,7 +2,6 @@
 //! read what each delivery got back. Admin only, like channel configuration. The secret is shown
 //! when a subscription is created and when it is rotated, never in reads.
 
-use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -18,7 +17,6 @@ use uuid::Uuid;
 
 use super::{Page, PageParams, time};
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -119,15 +117,14 @@ async fn with_secret(
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/webhook-subscriptions", tag = "webhook-subscriptions",
+#[utoipa::path(get, path = "/api/v1/webhook-subscriptions",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "webhook-subscriptions",
     params(PageParams),
     responses((status = 200, body = Page<SubscriptionView>), (status = 403, body = ErrorBody)))]
 pub async fn list_subscriptions(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> Result<Json<Page<SubscriptionView>>, ApiError> {
-    caller.require_configure()?;
     let found = state.store.list_webhook_subscriptions(p.page()).await?;
     let mut items = Vec::with_capacity(found.items.len());
     for s in found.items {
@@ -139,59 +136,55 @@ pub async fn list_subscriptions(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/webhook-subscriptions", tag = "webhook-subscriptions",
+#[utoipa::path(post, path = "/api/v1/webhook-subscriptions",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "webhook-subscriptions",
     request_body = SubscriptionInput,
     responses((status = 201, body = SubscriptionWithSecret), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn create_subscription(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<SubscriptionInput>,
 ) -> Result<(StatusCode, Json<SubscriptionWithSecret>), ApiError> {
-    caller.require_configure()?;
     let s = subscriptions::create(&state.store, &input, state.clock.now()).await?;
     state.engine.webhooks.refresh().await;
     Ok((StatusCode::CREATED, Json(with_secret(&state, s).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/webhook-subscriptions/{id}", tag = "webhook-subscriptions",
+#[utoipa::path(get, path = "/api/v1/webhook-subscriptions/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "webhook-subscriptions",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = SubscriptionView), (status = 404, body = ErrorBody)))]
 pub async fn get_subscription(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<SubscriptionView>, ApiError> {
-    caller.require_configure()?;
     let s = state.store.webhook_subscription(id).await?;
     Ok(Json(view(&state, s).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/webhook-subscriptions/{id}", tag = "webhook-subscriptions",
+#[utoipa::path(put, path = "/api/v1/webhook-subscriptions/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "webhook-subscriptions",
     params(("id" = Uuid, Path)), request_body = SubscriptionInput,
     responses((status = 200, body = SubscriptionView), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn update_subscription(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<SubscriptionInput>,
 ) -> Result<Json<SubscriptionView>, ApiError> {
-    caller.require_configure()?;
     let s = subscriptions::update(&state.store, id, &input, state.clock.now()).await?;
     state.engine.webhooks.refresh().await;
     Ok(Json(view(&state, s).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/webhook-subscriptions/{id}", tag = "webhook-subscriptions",
+#[utoipa::path(delete, path = "/api/v1/webhook-subscriptions/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "webhook-subscriptions",
     params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_subscription(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     subscriptions::delete(&state.store, id).await?;
     state.engine.webhooks.refresh().await;
     Ok(StatusCode::NO_CONTENT)
@@ -206,16 +199,15 @@ pub struct RotateInput {
 }
 
 #[utoipa::path(post, path = "/api/v1/webhook-subscriptions/{id}/rotate-secret",
+    extensions(("x-permission" = json!("configure_messaging"))),
     tag = "webhook-subscriptions", params(("id" = Uuid, Path)), request_body = RotateInput,
     responses((status = 200, body = SubscriptionWithSecret), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<RotateInput>,
 ) -> Result<Json<SubscriptionWithSecret>, ApiError> {
-    caller.require_configure()?;
     let s =
         subscriptions::rotate_secret(&state.store, id, input.secret.as_deref(), state.clock.now())
             .await?;
@@ -223,42 +215,39 @@ pub async fn rotate_secret(
 }
 
 #[utoipa::path(get, path = "/api/v1/webhook-subscriptions/{id}/deliveries",
+    extensions(("x-permission" = json!("configure_messaging"))),
     tag = "webhook-subscriptions", params(("id" = Uuid, Path), PageParams),
     responses((status = 200, body = Page<DeliveryView>), (status = 404, body = ErrorBody)))]
 pub async fn list_deliveries(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> Result<Json<Page<DeliveryView>>, ApiError> {
-    caller.require_configure()?;
     state.store.webhook_subscription(id).await?;
     let found = state.store.list_webhook_deliveries(id, p.page()).await?;
     Ok(Json(Page::from_store(found, DeliveryView::from)))
 }
 
 #[utoipa::path(post, path = "/api/v1/webhook-subscriptions/{id}/deliveries/{delivery_id}/retry",
+    extensions(("x-permission" = json!("configure_messaging"))),
     tag = "webhook-subscriptions", params(("id" = Uuid, Path), ("delivery_id" = Uuid, Path)),
     responses((status = 202, body = DeliveryView), (status = 404, body = ErrorBody)))]
 pub async fn retry_delivery(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath((id, delivery_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
-    caller.require_configure()?;
     let d = state.engine.webhooks.retry(id, delivery_id).await?;
     Ok((StatusCode::ACCEPTED, Json(d.into())))
 }
 
 #[utoipa::path(post, path = "/api/v1/webhook-subscriptions/{id}/test",
+    extensions(("x-permission" = json!("configure_messaging"))),
     tag = "webhook-subscriptions", params(("id" = Uuid, Path)),
     responses((status = 202, body = DeliveryView), (status = 404, body = ErrorBody)))]
 pub async fn test_subscription(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
-    caller.require_configure()?;
     let d = state.engine.webhooks.ping(id).await?;
     Ok((StatusCode::ACCEPTED, Json(d.into())))
 }

@@ -9,7 +9,6 @@
 //! goes out with a template Meta would refuse; [`parley_engine::service::templates`] does the
 //! writes, for `parley apply` too.
 
-use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -24,7 +23,6 @@ use uuid::Uuid;
 
 use super::time;
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::schema;
 
@@ -73,15 +71,14 @@ pub struct TemplateList {
     pub items: Vec<TemplateView>,
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{id}/templates", tag = "templates",
+#[utoipa::path(get, path = "/api/v1/channels/{id}/templates",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "templates",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = TemplateList), (status = 404, body = ErrorBody)))]
 pub async fn list_templates(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(channel_id): ApiPath<Uuid>,
 ) -> Result<Json<TemplateList>, ApiError> {
-    caller.require_conversations()?;
     state.store.channel(channel_id).await?;
     let items = state.store.list_templates(Some(channel_id)).await?;
     Ok(Json(TemplateList {
@@ -89,58 +86,54 @@ pub async fn list_templates(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/channels/{id}/templates", tag = "templates",
+#[utoipa::path(post, path = "/api/v1/channels/{id}/templates",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "templates",
     params(("id" = Uuid, Path)), request_body = TemplateInput,
     responses((status = 201, body = TemplateView), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_template(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(channel_id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<TemplateInput>,
 ) -> Result<(StatusCode, Json<TemplateView>), ApiError> {
-    caller.require_configure()?;
     let created = templates::create(&state.store, channel_id, &input, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/templates/{id}", tag = "templates",
+#[utoipa::path(get, path = "/api/v1/templates/{id}",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "templates",
     params(("id" = Uuid, Path)),
     responses((status = 200, body = TemplateView), (status = 404, body = ErrorBody)))]
 pub async fn get_template(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<TemplateView>, ApiError> {
-    caller.require_conversations()?;
     Ok(Json(state.store.template_by_id(id).await?.into()))
 }
 
-#[utoipa::path(put, path = "/api/v1/templates/{id}", tag = "templates",
+#[utoipa::path(put, path = "/api/v1/templates/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "templates",
     params(("id" = Uuid, Path)), request_body = TemplateInput,
     responses((status = 200, body = TemplateView), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_template(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<TemplateInput>,
 ) -> Result<Json<TemplateView>, ApiError> {
-    caller.require_configure()?;
     let e = &state.engine;
     let updated = templates::update(&e.store, &e.events, id, &input, state.clock.now()).await?;
     Ok(Json(updated.into()))
 }
 
-#[utoipa::path(delete, path = "/api/v1/templates/{id}", tag = "templates",
+#[utoipa::path(delete, path = "/api/v1/templates/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "templates",
     params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_template(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     let e = &state.engine;
     templates::delete(&e.store, &e.events, id, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -35,6 +35,9 @@ pub struct ApiTokenView {
     pub role: String,
     /// The agent an agent-role token acts as.
     pub agent_id: Option<Uuid>,
+    /// The permission set the token is limited to: it holds its role's set intersected with this
+    /// one (and, acting as an agent, with the agent's permissions).
+    pub permission_set_id: Option<Uuid>,
     pub created_at: String,
     /// Written at most once a minute.
     pub last_used_at: Option<String>,
@@ -50,6 +53,7 @@ impl From<&ApiToken> for ApiTokenView {
             name: t.name.clone(),
             role: t.role.as_str().to_owned(),
             agent_id: t.agent_id,
+            permission_set_id: t.permission_set_id,
             created_at: time(t.created_at),
             last_used_at: at(t.last_used_at),
             expires_at: at(t.expires_at),
@@ -80,20 +84,24 @@ pub struct ApiTokenInput {
     /// How long the token lasts: `30d`, `12h`, `90m`, `3600s`; absent, until revoked.
     #[serde(default)]
     pub expires_in: Option<String>,
+    /// Limits the token to this permission set (within its role's): the one who issues it must
+    /// hold what it grants.
+    #[serde(default)]
+    pub permission_set_id: Option<Uuid>,
 }
 
-#[utoipa::path(get, path = "/api/v1/api-tokens", tag = "api-tokens",
+#[utoipa::path(get, path = "/api/v1/api-tokens",
+    extensions(("x-permission" = json!("manage_users"))), tag = "api-tokens",
     responses((status = 200, body = Vec<ApiTokenView>), (status = 403, body = ErrorBody)))]
 pub async fn list_api_tokens(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
 ) -> Result<Json<Vec<ApiTokenView>>, ApiError> {
-    caller.require_configure()?;
     let tokens = state.store.list_api_tokens().await?;
     Ok(Json(tokens.iter().map(ApiTokenView::from).collect()))
 }
 
-#[utoipa::path(post, path = "/api/v1/api-tokens", tag = "api-tokens", request_body = ApiTokenInput,
+#[utoipa::path(post, path = "/api/v1/api-tokens",
+    extensions(("x-permission" = json!("manage_users"))), tag = "api-tokens", request_body = ApiTokenInput,
     responses((status = 201, body = CreatedApiToken), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn create_api_token(
@@ -101,7 +109,6 @@ pub async fn create_api_token(
     Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<ApiTokenInput>,
 ) -> Result<(StatusCode, Json<CreatedApiToken>), ApiError> {
-    caller.require_configure()?;
     let role: TokenRole = input
         .role
         .parse()
@@ -115,8 +122,9 @@ pub async fn create_api_token(
         .map_err(|e| ApiError::invalid(format!("expires_in: {e}")))?
         .map(|d| now.plus(d));
     let (token, hash) = generate_token();
-    let created = parley_engine::service::tokens::issue_api_token(
+    let created = parley_engine::service::tokens::issue_api_token_by(
         &state.store,
+        caller.permissions,
         &NewApiToken {
             name: &input.name,
             role,
@@ -124,6 +132,7 @@ pub async fn create_api_token(
             expires_at,
             agent_id: input.agent_id,
         },
+        input.permission_set_id,
         now,
     )
     .await?;
@@ -136,15 +145,14 @@ pub async fn create_api_token(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/api-tokens/{id}", tag = "api-tokens",
+#[utoipa::path(delete, path = "/api/v1/api-tokens/{id}",
+    extensions(("x-permission" = json!("manage_users"))), tag = "api-tokens",
     params(("id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke_api_token(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     parley_engine::service::tokens::revoke_api_token(&state.store, id, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,7 +4,6 @@
 //! role. Each account's messaging services (pools of SMS and WhatsApp channels) are managed
 //! under it.
 
-use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,7 +15,6 @@ use uuid::Uuid;
 
 use super::time;
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -56,26 +54,24 @@ pub struct TwilioAccountInput {
     pub name: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/twilio-accounts", tag = "twilio",
+#[utoipa::path(get, path = "/api/v1/twilio-accounts",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "twilio",
     responses((status = 200, body = Vec<TwilioAccountView>), (status = 403, body = ErrorBody)))]
 pub async fn list_twilio_accounts(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
 ) -> Result<Json<Vec<TwilioAccountView>>, ApiError> {
-    caller.require_configure()?;
     let accounts = state.store.list_twilio_accounts().await?;
     Ok(Json(accounts.iter().map(TwilioAccountView::from).collect()))
 }
 
-#[utoipa::path(post, path = "/api/v1/twilio-accounts", tag = "twilio", request_body = TwilioAccountInput,
+#[utoipa::path(post, path = "/api/v1/twilio-accounts",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "twilio", request_body = TwilioAccountInput,
     responses((status = 201, body = CreatedTwilioAccount), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn create_twilio_account(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<TwilioAccountInput>,
 ) -> Result<(StatusCode, Json<CreatedTwilioAccount>), ApiError> {
-    caller.require_configure()?;
     let a = twilio::create_twilio_account(&state.store, &input.name, state.clock.now()).await?;
     Ok((
         StatusCode::CREATED,
@@ -86,15 +82,14 @@ pub async fn create_twilio_account(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/twilio-accounts/{sid}", tag = "twilio",
+#[utoipa::path(delete, path = "/api/v1/twilio-accounts/{sid}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "twilio",
     params(("sid" = String, Path, description = "The account SID")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke_twilio_account(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(sid): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     twilio::revoke_twilio_account(&state.store, &sid, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -133,16 +128,15 @@ pub struct MessagingServiceInput {
     pub channel_ids: Vec<Uuid>,
 }
 
-#[utoipa::path(get, path = "/api/v1/twilio-accounts/{sid}/messaging-services", tag = "twilio",
+#[utoipa::path(get, path = "/api/v1/twilio-accounts/{sid}/messaging-services",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "twilio",
     params(("sid" = String, Path, description = "The account SID")),
     responses((status = 200, body = Vec<MessagingServiceView>), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn list_messaging_services(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(sid): ApiPath<String>,
 ) -> Result<Json<Vec<MessagingServiceView>>, ApiError> {
-    caller.require_configure()?;
     if state.store.twilio_account(&sid).await?.is_none() {
         return Err(ApiError::not_found("twilio account"));
     }
@@ -152,18 +146,17 @@ pub async fn list_messaging_services(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/twilio-accounts/{sid}/messaging-services", tag = "twilio",
+#[utoipa::path(post, path = "/api/v1/twilio-accounts/{sid}/messaging-services",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "twilio",
     params(("sid" = String, Path, description = "The account SID")),
     request_body = MessagingServiceInput,
     responses((status = 201, body = MessagingServiceView), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_messaging_service(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(sid): ApiPath<String>,
     ApiJson(input): ApiJson<MessagingServiceInput>,
 ) -> Result<(StatusCode, Json<MessagingServiceView>), ApiError> {
-    caller.require_configure()?;
     let s = twilio::create_twilio_messaging_service(
         &state.store,
         &sid,
@@ -175,7 +168,8 @@ pub async fn create_messaging_service(
     Ok((StatusCode::CREATED, Json(MessagingServiceView::from(&s))))
 }
 
-#[utoipa::path(put, path = "/api/v1/twilio-accounts/{sid}/messaging-services/{service_sid}", tag = "twilio",
+#[utoipa::path(put, path = "/api/v1/twilio-accounts/{sid}/messaging-services/{service_sid}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "twilio",
     params(("sid" = String, Path, description = "The account SID"),
         ("service_sid" = String, Path, description = "The messaging service SID (MG...)")),
     request_body = MessagingServiceInput,
@@ -183,11 +177,9 @@ pub async fn create_messaging_service(
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_messaging_service(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath((sid, service_sid)): ApiPath<(String, String)>,
     ApiJson(input): ApiJson<MessagingServiceInput>,
 ) -> Result<Json<MessagingServiceView>, ApiError> {
-    caller.require_configure()?;
     let s = twilio::update_twilio_messaging_service(
         &state.store,
         &sid,
@@ -199,16 +191,15 @@ pub async fn update_messaging_service(
     Ok(Json(MessagingServiceView::from(&s)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/twilio-accounts/{sid}/messaging-services/{service_sid}", tag = "twilio",
+#[utoipa::path(delete, path = "/api/v1/twilio-accounts/{sid}/messaging-services/{service_sid}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "twilio",
     params(("sid" = String, Path, description = "The account SID"),
         ("service_sid" = String, Path, description = "The messaging service SID (MG...)")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_messaging_service(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath((sid, service_sid)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     twilio::delete_twilio_messaging_service(&state.store, &sid, &service_sid).await?;
     Ok(StatusCode::NO_CONTENT)
 }

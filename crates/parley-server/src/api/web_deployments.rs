@@ -2,7 +2,6 @@
 //! visitors (WEB-16..19). Configuration, so admins only. The rules are `parley_core::web`'s and
 //! the references are checked by [`parley_engine::service::web`].
 
-use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -18,7 +17,6 @@ use uuid::Uuid;
 
 use super::time;
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 
 pub fn web_routes() -> OpenApiRouter<AppState> {
@@ -117,14 +115,13 @@ fn view(d: WebDeployment, base: &str) -> WebDeploymentView {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/web-deployments", tag = "web-deployments",
+#[utoipa::path(get, path = "/api/v1/web-deployments",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "web-deployments",
     responses((status = 200, body = WebDeploymentList), (status = 403, body = ErrorBody)))]
 pub async fn list_web_deployments(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
 ) -> Result<Json<WebDeploymentList>, ApiError> {
-    caller.require_configure()?;
     let base = public_base(&state, &headers);
     let items = state.store.web_deployments().await?;
     Ok(Json(WebDeploymentList {
@@ -132,16 +129,15 @@ pub async fn list_web_deployments(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/web-deployments", tag = "web-deployments",
+#[utoipa::path(post, path = "/api/v1/web-deployments",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "web-deployments",
     request_body = WebDeploymentInput,
     responses((status = 201, body = WebDeploymentView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_web_deployment(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     ApiJson(input): ApiJson<WebDeploymentInput>,
 ) -> Result<(StatusCode, Json<WebDeploymentView>), ApiError> {
-    caller.require_configure()?;
     let d = svc::create_deployment(&state.store, &input, state.clock.now()).await?;
     Ok((
         StatusCode::CREATED,
@@ -149,43 +145,40 @@ pub async fn create_web_deployment(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/web-deployments/{id}", tag = "web-deployments", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/web-deployments/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "web-deployments", params(("id" = Uuid, Path)),
     responses((status = 200, body = WebDeploymentView), (status = 404, body = ErrorBody)))]
 pub async fn get_web_deployment(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<WebDeploymentView>, ApiError> {
-    caller.require_configure()?;
     let d = state.store.web_deployment(id).await?;
     Ok(Json(view(d, &public_base(&state, &headers))))
 }
 
 /// Replaces the deployment. `channel_id` must be the one it was created with (WEB-03), else 422.
-#[utoipa::path(put, path = "/api/v1/web-deployments/{id}", tag = "web-deployments", params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/api/v1/web-deployments/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "web-deployments", params(("id" = Uuid, Path)),
     request_body = WebDeploymentInput,
     responses((status = 200, body = WebDeploymentView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_web_deployment(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<WebDeploymentInput>,
 ) -> Result<Json<WebDeploymentView>, ApiError> {
-    caller.require_configure()?;
     let d = svc::update_deployment(&state.store, id, &input, state.clock.now()).await?;
     Ok(Json(view(d, &public_base(&state, &headers))))
 }
 
-#[utoipa::path(delete, path = "/api/v1/web-deployments/{id}", tag = "web-deployments", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v1/web-deployments/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "web-deployments", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_web_deployment(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     svc::delete_deployment(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -253,13 +246,10 @@ async fn keyset_view(state: &AppState, k: Keyset) -> Result<KeysetView, ApiError
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/keysets", tag = "web-deployments",
+#[utoipa::path(get, path = "/api/v1/keysets",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "web-deployments",
     responses((status = 200, body = KeysetList), (status = 403, body = ErrorBody)))]
-pub async fn list_keysets(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-) -> Result<Json<KeysetList>, ApiError> {
-    caller.require_configure()?;
+pub async fn list_keysets(State(state): State<AppState>) -> Result<Json<KeysetList>, ApiError> {
     let mut items = Vec::new();
     for k in state.store.keysets().await? {
         items.push(keyset_view(&state, k).await?);
@@ -267,82 +257,76 @@ pub async fn list_keysets(
     Ok(Json(KeysetList { items }))
 }
 
-#[utoipa::path(post, path = "/api/v1/keysets", tag = "web-deployments", request_body = KeysetInput,
+#[utoipa::path(post, path = "/api/v1/keysets",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "web-deployments", request_body = KeysetInput,
     responses((status = 201, body = KeysetView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_keyset(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiJson(input): ApiJson<KeysetInput>,
 ) -> Result<(StatusCode, Json<KeysetView>), ApiError> {
-    caller.require_configure()?;
     let k = svc::create_keyset(&state.store, &input, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(keyset_view(&state, k).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/keysets/{id}", tag = "web-deployments", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/keysets/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "web-deployments", params(("id" = Uuid, Path)),
     responses((status = 200, body = KeysetView), (status = 404, body = ErrorBody)))]
 pub async fn get_keyset(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<KeysetView>, ApiError> {
-    caller.require_configure()?;
     let k = state.store.keyset(id).await?;
     Ok(Json(keyset_view(&state, k).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/keysets/{id}", tag = "web-deployments", params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/api/v1/keysets/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "web-deployments", params(("id" = Uuid, Path)),
     request_body = KeysetInput,
     responses((status = 200, body = KeysetView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_keyset(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<KeysetInput>,
 ) -> Result<Json<KeysetView>, ApiError> {
-    caller.require_configure()?;
     let k = svc::update_keyset(&state.store, id, &input, state.clock.now()).await?;
     Ok(Json(keyset_view(&state, k).await?))
 }
 
 /// Deletes a keyset and its keys; one that a deployment uses is refused (422).
-#[utoipa::path(delete, path = "/api/v1/keysets/{id}", tag = "web-deployments", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v1/keysets/{id}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "web-deployments", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn delete_keyset(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     svc::delete_keyset(&state.store, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Uploads ONE public key, a JWK object (WEB-17: not an array): `kty` RSA (at least 2048 bits,
 /// `alg` RS256) or EC P-256 (`alg` ES256), with a `kid` not yet in the keyset.
-#[utoipa::path(post, path = "/api/v1/keysets/{id}/keys", tag = "web-deployments", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/v1/keysets/{id}/keys",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "web-deployments", params(("id" = Uuid, Path)),
     request_body(content = Object, description = "One JWK"),
     responses((status = 201, body = KeyView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn upload_key(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(jwk): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<KeyView>), ApiError> {
-    caller.require_configure()?;
     let k = svc::upload_key(&state.store, id, &jwk, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(k.into())))
 }
 
-#[utoipa::path(delete, path = "/api/v1/keysets/{id}/keys/{kid}", tag = "web-deployments",
+#[utoipa::path(delete, path = "/api/v1/keysets/{id}/keys/{kid}",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "web-deployments",
     params(("id" = Uuid, Path), ("kid" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn remove_key(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath((id, kid)): ApiPath<(Uuid, String)>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_configure()?;
     svc::remove_key(&state.store, id, &kid).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use parley_core::access::SessionScope;
+use parley_core::access::{Permission, SessionScope};
 use parley_core::model::Presence;
 use parley_engine::agents::{AgentActionError, TransferTo};
 use parley_store::Agent;
@@ -45,27 +45,40 @@ fn agent(session: Option<Extension<ConsoleSession>>) -> Result<Agent, ApiError> 
     })
 }
 
-fn supervisor(agent: &Agent) -> Result<(), ApiError> {
-    if agent.role.supervises() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("see every queue and agent"))
-    }
-}
-
 #[utoipa::path(get, path = "/api/v1/me", tag = "console",
-    responses((status = 200, description = "The signed-in agent, their load and permissions")))]
+    extensions(("x-permission" = json!("signed_in"))),
+    responses((status = 200, description = "Who is calling: `id`, `name`, `email`, `role`, `locale` \
+        and `permissions` (names); for a signed-in agent or an agent's token also `agent` and `load`")))]
 pub async fn me(
     State(state): State<AppState>,
-    session: Option<Extension<ConsoleSession>>,
+    Extension(caller): Extension<crate::auth::Caller>,
 ) -> Result<Response, ApiError> {
-    let agent = agent(session)?;
-    let agent = state.store.agent(agent.id).await?;
+    let permissions: Vec<&str> = caller.permissions.iter().map(|p| p.as_str()).collect();
+    let Some(agent_id) = caller.agent_id else {
+        // A token of no agent: it is itself the caller.
+        let token = state.store.api_token(caller.token_id).await?;
+        return Ok(Json(json!({
+            "id": null,
+            "name": token.name,
+            "email": null,
+            "role": caller.role.as_str(),
+            "locale": "en",
+            "token_id": token.id,
+            "permissions": permissions,
+        }))
+        .into_response());
+    };
+    let agent = state.store.agent(agent_id).await?;
     let loads = parley_engine::routing::agent_loads(&state.store).await?;
     Ok(Json(json!({
+        "id": agent.id,
+        "name": agent.name,
+        "email": agent.email,
+        "role": caller.role.as_str(),
+        "locale": "en",
+        "permissions": permissions,
         "agent": agent,
         "load": loads.get(&agent.id).copied().unwrap_or(0),
-        "permissions": agent.role.permissions(),
     }))
     .into_response())
 }
@@ -76,7 +89,8 @@ pub struct PresenceBody {
     pub presence: String,
 }
 
-#[utoipa::path(put, path = "/api/v1/me/presence", tag = "console", request_body = PresenceBody,
+#[utoipa::path(put, path = "/api/v1/me/presence",
+    extensions(("x-permission" = json!("presence_status"))), tag = "console", request_body = PresenceBody,
     responses((status = 200, description = "The agent with the new presence")))]
 pub async fn set_presence(
     State(state): State<AppState>,
@@ -92,7 +106,8 @@ pub async fn set_presence(
     Ok(Json(json!({ "agent": agent })).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/me/work", tag = "console",
+#[utoipa::path(get, path = "/api/v1/me/work",
+    extensions(("x-permission" = json!("signed_in"))), tag = "console",
     responses((status = 200, description = "Offers and sessions of the signed-in agent")))]
 pub async fn work(
     State(state): State<AppState>,
@@ -108,8 +123,9 @@ pub struct IdPath {
 }
 
 macro_rules! session_action {
-    ($name:ident, $path:literal, $doc:literal, |$state:ident, $agent:ident, $id:ident| $body:expr) => {
+    ($name:ident, $path:literal, $permission:literal, $doc:literal, |$state:ident, $agent:ident, $id:ident| $body:expr) => {
         #[utoipa::path(post, path = $path, tag = "console", params(IdPath),
+            extensions(("x-permission" = json!($permission))),
             responses((status = 200, description = $doc), (status = 409, description = "The session moved meanwhile")))]
         pub async fn $name(
             State($state): State<AppState>,
@@ -125,6 +141,7 @@ macro_rules! session_action {
 session_action!(
     accept,
     "/api/v1/sessions/{id}/accept",
+    "send_receive",
     "The accepted session as a work item",
     |state, agent, id| {
         let session = state.engine.desk.accept(&agent, id).await?;
@@ -136,6 +153,7 @@ session_action!(
 session_action!(
     decline,
     "/api/v1/sessions/{id}/decline",
+    "send_receive",
     "Declined; it goes to someone else",
     |state, agent, id| {
         state.engine.desk.decline(&agent, id).await?;
@@ -146,6 +164,7 @@ session_action!(
 session_action!(
     end,
     "/api/v1/sessions/{id}/end",
+    "end_sessions",
     "The ended session",
     |state, agent, id| Ok(Json(state.engine.desk.end(&agent, id).await?).into_response())
 );
@@ -153,6 +172,7 @@ session_action!(
 session_action!(
     inactive,
     "/api/v1/sessions/{id}/inactive",
+    "end_sessions",
     "The session, now inactive",
     |state, agent, id| Ok(Json(state.engine.desk.mark_inactive(&agent, id).await?).into_response())
 );
@@ -160,6 +180,7 @@ session_action!(
 session_action!(
     read,
     "/api/v1/sessions/{id}/read",
+    "send_receive",
     "Marked read",
     |state, agent, id| {
         state.engine.desk.mark_read(&agent, id).await?;
@@ -170,6 +191,7 @@ session_action!(
 session_action!(
     opt_out,
     "/api/v1/messaging-users/{id}/opt-out",
+    "send_receive",
     "The messaging user, opted out",
     |state, agent, id| Ok(Json(state.engine.desk.opt_out(&agent, id).await?).into_response())
 );
@@ -183,7 +205,8 @@ pub struct TransferBody {
     pub flow_id: Option<Uuid>,
 }
 
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/transfer", tag = "console", params(IdPath),
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/transfer",
+    extensions(("x-permission" = json!("send_receive"))), tag = "console", params(IdPath),
     request_body = TransferBody, responses((status = 200, description = "The session, waiting for the target")))]
 pub async fn transfer(
     State(state): State<AppState>,
@@ -211,7 +234,8 @@ pub struct LinkBody {
     pub contact_id: Option<Uuid>,
 }
 
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/link", tag = "console", params(IdPath),
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/link",
+    extensions(("x-permission" = json!("send_receive"))), tag = "console", params(IdPath),
     request_body = LinkBody, responses((status = 200, description = "The linked session")))]
 pub async fn link(
     State(state): State<AppState>,
@@ -245,7 +269,8 @@ pub struct StartBody {
     pub template: Option<crate::api::messages::TemplateInput>,
 }
 
-#[utoipa::path(post, path = "/api/v1/conversations", tag = "console", request_body = StartBody,
+#[utoipa::path(post, path = "/api/v1/conversations",
+    extensions(("x-permission" = json!("agent_outbound"))), tag = "console", request_body = StartBody,
     responses((status = 201, description = "The new agent-initiated session as a work item")))]
 pub async fn start_conversation(
     State(state): State<AppState>,
@@ -273,7 +298,8 @@ pub async fn start_conversation(
     Ok((StatusCode::CREATED, Json(item)).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/messaging-users/{id}/timeline", tag = "console", params(IdPath),
+#[utoipa::path(get, path = "/api/v1/messaging-users/{id}/timeline",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "console", params(IdPath),
     responses((status = 200, description = "Every entry of this person across channels and sessions, oldest first")))]
 pub async fn timeline(
     State(state): State<AppState>,
@@ -281,7 +307,6 @@ pub async fn timeline(
     Extension(caller): Extension<crate::auth::Caller>,
     ApiPath(IdPath { id }): ApiPath<IdPath>,
 ) -> Result<Response, ApiError> {
-    caller.require_conversations()?;
     let _ = session;
     // A person's history spans their sessions: an agent reads it when they may read one of them
     // (the one they work on), and sees the rest of the person's history with it.
@@ -308,25 +333,15 @@ pub async fn timeline(
     Ok(Json(json!({ "entries": entries })).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/supervisor/overview", tag = "console",
+#[utoipa::path(get, path = "/api/v1/supervisor/overview",
+    extensions(("x-permission" = json!("supervise"))), tag = "console",
     responses((status = 200, description = "Queues with waiting sessions, agents with presence and load")))]
-pub async fn overview(
-    State(state): State<AppState>,
-    session: Option<Extension<ConsoleSession>>,
-    Extension(caller): Extension<crate::auth::Caller>,
-) -> Result<Response, ApiError> {
-    match session {
-        Some(Extension(s)) => supervisor(&s.agent)?,
-        None if matches!(
-            caller.role,
-            parley_core::model::TokenRole::Admin | parley_core::model::TokenRole::Supervisor
-        ) => {}
-        None => return Err(ApiError::forbidden("see every queue and agent")),
-    }
+pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(state.engine.desk.overview().await?).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/queues/{id}/estimated-wait", tag = "console", params(IdPath),
+#[utoipa::path(get, path = "/api/v1/queues/{id}/estimated-wait",
+    extensions(("x-permission" = json!("signed_in"))), tag = "console", params(IdPath),
     responses((status = 200, description = "Estimated wait in whole minutes (RT-10), null without enough data")))]
 pub async fn estimated_wait(
     State(state): State<AppState>,
@@ -343,7 +358,8 @@ pub struct SearchParams {
     pub q: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/agents/transfer-targets", tag = "console", params(SearchParams),
+#[utoipa::path(get, path = "/api/v1/agents/transfer-targets",
+    extensions(("x-permission" = json!("send_receive"))), tag = "console", params(SearchParams),
     responses((status = 200, description = "Up to five agents, alphabetical, without their status (RT-09)")))]
 pub async fn transfer_targets(
     State(state): State<AppState>,
@@ -372,7 +388,8 @@ pub struct PasswordBody {
     pub current_password: Option<String>,
 }
 
-#[utoipa::path(put, path = "/api/v1/agents/{id}/password", tag = "console", params(IdPath),
+#[utoipa::path(put, path = "/api/v1/agents/{id}/password",
+    extensions(("x-permission" = json!("signed_in"))), tag = "console", params(IdPath),
     request_body = PasswordBody,
     responses((status = 204, description = "The agent's console password is set; the agent's other consoles are signed out"),
               (status = 403, description = "Only admins, or the agent themself with the current password"),
@@ -386,7 +403,7 @@ pub async fn set_password(
 ) -> Result<Response, ApiError> {
     let own = caller.agent_id == Some(id);
     if !own {
-        caller.require_configure()?;
+        caller.require(Permission::ManageUsers)?;
     }
     parley_engine::service::agents::check_password(&body.password)?;
     // Read first: hashing is slow, and a missing agent needs none.

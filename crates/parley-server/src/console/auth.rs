@@ -23,6 +23,7 @@ use crate::auth::hash_token;
 use crate::console::pages::render_login;
 use crate::console::session::ConsoleSession;
 use crate::error::ApiError;
+use parley_core::i18n::Locale;
 
 pub const COOKIE_NAME: &str = "parley_console";
 /// How long a console stays signed in without signing in again.
@@ -66,8 +67,17 @@ pub struct LoginForm {
     password: String,
 }
 
-pub async fn login_page() -> Response {
-    render_login(None, "")
+pub async fn login_page(headers: HeaderMap) -> Response {
+    render_login(browser_locale(&headers), None, "")
+}
+
+/// The sign-in page has no agent yet: it speaks the browser's language when the catalogue has it.
+pub fn browser_locale(headers: &HeaderMap) -> Locale {
+    headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(parley_core::i18n::from_accept_language)
+        .unwrap_or(Locale::En)
 }
 
 /// Whether a form post comes from our own pages: browsers send `Origin` on POST; when present it
@@ -99,26 +109,19 @@ pub async fn login(
         .into_response();
     }
     let email = form.email.trim().to_owned();
+    let locale = browser_locale(&headers);
     let addr = extensions
         .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
     if state.login_limiter.allow(&email, addr).is_err() {
-        return refused(
-            "Too many attempts. Wait a minute and try again.",
-            &email,
-            60,
-        );
+        return refused(locale, "login.too_many_attempts", &email, 60);
     }
     if email.is_empty() || form.password.is_empty() || form.password.len() > 1024 {
-        return failed(&email);
+        return failed(locale, &email);
     }
     // Known and unknown e-mails alike hash through the same gate, so both cost and take the same.
     let Some(slot) = state.login_limiter.hash_slot().await else {
-        return refused(
-            "The server is busy signing people in. Try again in a few seconds.",
-            &email,
-            1,
-        );
+        return refused(locale, "login.busy", &email, 1);
     };
     let agent = match state.store.agent_by_email(&email).await {
         Ok(a) => a,
@@ -137,7 +140,7 @@ pub async fn login(
     .await
     .unwrap_or(false);
     let Some(agent) = agent.filter(|a| ok && a.password_hash.is_some()) else {
-        return failed(&email);
+        return failed(locale, &email);
     };
     state.login_limiter.signed_in(&email, addr);
     let token = random_token();
@@ -169,17 +172,17 @@ pub async fn login(
     redirect_with_cookie("/console", &cookie)
 }
 
-/// The sign-in page again with `message`, as 429 with `Retry-After`.
-fn refused(message: &str, email: &str, retry_after_secs: u32) -> Response {
-    let mut r = render_login(Some(message), email);
+/// The sign-in page again with the catalogue's `message`, as 429 with `Retry-After`.
+fn refused(locale: Locale, message: &str, email: &str, retry_after_secs: u32) -> Response {
+    let mut r = render_login(locale, Some(message), email);
     *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     r.headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
     r
 }
 
-fn failed(email: &str) -> Response {
-    let mut r = render_login(Some("That e-mail and password do not match."), email);
+fn failed(locale: Locale, email: &str) -> Response {
+    let mut r = render_login(locale, Some("login.mismatch"), email);
     *r.status_mut() = StatusCode::UNAUTHORIZED;
     r
 }

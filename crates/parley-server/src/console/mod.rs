@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod auth;
+#[cfg(test)]
+mod catalogue_keys;
 pub mod funnel;
 pub mod limiter;
 pub mod pages;

@@ -12,13 +12,13 @@ use std::sync::OnceLock;
 use crate::AppState;
 use crate::console::session::ConsoleSession;
 use crate::error::{ApiError, ApiPath};
-use axum::extract::RawQuery;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use minijinja::{Environment, context};
-use parley_core::model::AgentRole;
+use parley_core::access::{Permission, PermissionSet};
 use sha2::{Digest, Sha256};
 
 /// The policy of every page. `connect-src 'self'` covers fetch and EventSource; images may be
@@ -38,6 +38,11 @@ const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
 const ASSETS: &[Asset] = &[
+    Asset {
+        name: "permissions.js",
+        body: include_str!("../../assets/permissions.js"),
+        content_type: JS,
+    },
     Asset {
         name: "common.js",
         body: include_str!("../../assets/common.js"),
@@ -109,6 +114,11 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
     },
     Asset {
+        name: "translations.js",
+        body: include_str!("../../assets/translations.js"),
+        content_type: JS,
+    },
+    Asset {
         name: "console.css",
         body: include_str!("../../assets/console.css"),
         content_type: CSS,
@@ -124,6 +134,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("../../templates/layout.html")),
     ("login.html", include_str!("../../templates/login.html")),
     ("console.html", include_str!("../../templates/console.html")),
+    (
+        "permissions.html",
+        include_str!("../../templates/permissions.html"),
+    ),
     (
         "supervisor.html",
         include_str!("../../templates/supervisor.html"),
@@ -157,6 +171,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("keysets.html", include_str!("../../templates/keysets.html")),
     ("denied.html", include_str!("../../templates/denied.html")),
+    (
+        "translations.html",
+        include_str!("../../templates/translations.html"),
+    ),
 ];
 
 /// Content hashes of the assets, so pages can link `/assets/x.js?v=<hash>` and browsers may keep
@@ -209,6 +227,14 @@ fn environment() -> &'static Environment<'static> {
                 .unwrap_or(parley_core::i18n::Locale::En);
             parley_core::i18n::text(locale, key).to_owned()
         });
+        // `{% if can("end_sessions") %}`: whether the page's agent holds a permission, from the
+        // context's `permissions` (space-separated names, as `<body data-permissions>` carries).
+        env.add_function("can", |state: &minijinja::State, name: &str| -> bool {
+            state
+                .lookup("permissions")
+                .and_then(|v| v.as_str().map(|s| s.split(' ').any(|p| p == name)))
+                .unwrap_or(false)
+        });
         // `{{ catalogue() }}`: the page language's catalogue as JSON for `Parley.t`, safe inside
         // `<script type="application/json">`: `<`, `>` and `&` are escaped so no text can end the
         // element.
@@ -235,13 +261,16 @@ fn catalogue_json(locale: parley_core::i18n::Locale) -> &'static str {
         Locale::En => &EN,
         Locale::Fr => &FR,
     };
-    cell.get_or_init(|| {
-        serde_json::to_string(parley_core::i18n::catalogue(locale))
-            .unwrap_or_else(|_| "{}".to_owned())
-            .replace('<', "\\u003c")
-            .replace('>', "\\u003e")
-            .replace('&', "\\u0026")
-    })
+    cell.get_or_init(|| script_json(parley_core::i18n::catalogue(locale)))
+}
+
+/// `value` as JSON that cannot end the `<script>` element it sits in, nor open a comment.
+fn script_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value)
+        .unwrap_or_else(|_| "{}".to_owned())
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 fn html_headers(response: &mut Response) {
@@ -288,177 +317,256 @@ fn render(status: StatusCode, template: &str, ctx: minijinja::Value) -> Response
     response
 }
 
-/// What every signed-in page knows about its agent.
-fn signed_in_context(session: &ConsoleSession, page: &str) -> minijinja::Value {
-    let role = session.agent.role;
+/// What every signed-in page knows about its agent. `permissions` (names separated by spaces)
+/// is what the agent holds, read at this request, so the page shows only what the API will do.
+fn signed_in_context(
+    session: &ConsoleSession,
+    permissions: PermissionSet,
+    page: &str,
+) -> minijinja::Value {
     context! {
         page => page,
+        locale => session.agent.locale.as_str(),
+        locales => parley_core::i18n::Locale::ALL.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
         csrf_token => session.csrf_token.clone(),
         agent_id => session.agent.id.to_string(),
         agent_name => session.agent.name.clone(),
         agent_email => session.agent.email.clone(),
-        agent_role => role.as_str(),
+        agent_role => session.agent.role.as_str(),
         agent_presence => session.agent.presence.as_str(),
-        can_supervise => role.supervises(),
-        can_configure => role == AgentRole::Admin,
-        can_campaign => sends_campaigns(role),
+        permissions => permissions.to_names(),
+        can_supervise => permissions.contains(Permission::Supervise),
+        can_configure => permissions.contains(Permission::ConfigureMessaging),
+        can_campaign => permissions.contains(Permission::ManageCampaigns),
+    }
+}
+
+/// A signed-in page for agents holding any of `needs` (none: every signed-in agent), or the
+/// "denied" page (403). The API refuses the same people anyway; this spares them an empty page.
+async fn guarded_page(
+    state: &AppState,
+    session: &ConsoleSession,
+    page: &str,
+    template: &str,
+    needs: &[Permission],
+) -> Response {
+    let permissions = match state
+        .store
+        .agent_permissions(session.agent.id, session.agent.role)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let ctx = signed_in_context(session, permissions, page);
+    if needs.is_empty() || needs.iter().any(|p| permissions.contains(*p)) {
+        render(StatusCode::OK, template, ctx)
+    } else {
+        render(StatusCode::FORBIDDEN, "denied.html", ctx)
     }
 }
 
 /// The login form. The backend's login handler calls this for `GET /console/login` and to show a
-/// failed attempt again (`error` is one generic sentence; `email` is what was typed). The answer is
-/// `200`; the caller sets another status (401, 429) when it needs one.
-pub fn render_login(error: Option<&str>, email: &str) -> Response {
+/// failed attempt again (`error` is the catalogue key of one generic sentence; `email` is what was
+/// typed). The answer is `200`; the caller sets another status (401, 429) when it needs one.
+pub fn render_login(
+    locale: parley_core::i18n::Locale,
+    error: Option<&str>,
+    email: &str,
+) -> Response {
     render(
         StatusCode::OK,
         "login.html",
-        context! { page => "login", error => error, email => email },
+        context! { page => "login", locale => locale.as_str(), error => error, email => email },
     )
 }
 
-async fn console_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    render(
-        StatusCode::OK,
-        "console.html",
-        signed_in_context(&session, "console"),
-    )
+/// Each page's permission (any of them) is also in docs/permissions.md's table of pages.
+async fn console_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(&state, &session, "console", "console.html", &[]).await
 }
 
-async fn supervisor_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    // The API refuses the overview to other roles anyway; this only spares them an empty page.
-    if !session.agent.role.supervises() {
-        return denied(&session, "supervisor");
-    }
-    render(
-        StatusCode::OK,
+async fn supervisor_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "supervisor",
         "supervisor.html",
-        signed_in_context(&session, "supervisor"),
+        &[Permission::Supervise],
     )
+    .await
 }
 
-async fn admin_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
-        return denied(&session, "admin");
-    }
-    render(
-        StatusCode::OK,
+/// Channels, queues and skills, and the agents: for who configures messaging or manages users.
+async fn admin_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "admin",
         "admin.html",
-        signed_in_context(&session, "admin"),
+        &[Permission::ConfigureMessaging, Permission::ManageUsers],
     )
+    .await
 }
 
-/// The roles that send one-to-many (the API's `Caller::require_campaigns`).
-fn sends_campaigns(role: AgentRole) -> bool {
-    matches!(role, AgentRole::Admin | AgentRole::Broadcaster)
+/// Translators write per-language texts; the page needs no configuration rights.
+async fn translations_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "translations",
+        "translations.html",
+        &[Permission::Translate],
+    )
+    .await
 }
 
-async fn campaigns_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if !sends_campaigns(session.agent.role) {
-        return denied(&session, "campaigns");
-    }
-    render(
-        StatusCode::OK,
+async fn campaigns_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "campaigns",
         "campaigns.html",
-        signed_in_context(&session, "campaigns"),
+        &[Permission::ManageCampaigns],
     )
+    .await
 }
 
-/// Flows are configuration: admins only (the API's `Caller::require_configure` for writes).
-async fn flows_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
-        return denied(&session, "flows");
-    }
-    render(
-        StatusCode::OK,
+async fn flows_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "flows",
         "flows.html",
-        signed_in_context(&session, "flows"),
+        &[Permission::ManageFlows],
     )
+    .await
 }
 
-/// Webhook subscriptions are configuration: admins only, like the API.
-async fn webhooks_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
-        return denied(&session, "webhooks");
-    }
-    render(
-        StatusCode::OK,
+async fn webhooks_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "webhooks",
         "webhooks.html",
-        signed_in_context(&session, "webhooks"),
+        &[Permission::ConfigureMessaging],
     )
+    .await
 }
 
-/// The notification error log (TM-08): configuration's view of what was not sent, admins only.
-async fn notification_errors_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
-        return denied(&session, "notification-errors");
-    }
-    render(
-        StatusCode::OK,
+/// The notification error log (TM-08): configuration's view of what was not sent.
+async fn notification_errors_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "notification-errors",
         "notification-errors.html",
-        signed_in_context(&session, "notification-errors"),
+        &[Permission::ConfigureMessaging],
     )
+    .await
 }
 
-/// The Twilio-compatible API's accounts are configuration: admins only, like the API.
-async fn twilio_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
-        return denied(&session, "twilio");
-    }
-    render(
-        StatusCode::OK,
+async fn twilio_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "twilio",
         "twilio.html",
-        signed_in_context(&session, "twilio"),
+        &[Permission::ConfigureMessaging],
     )
+    .await
 }
 
-/// API tokens are configuration: admins only, like the API.
-async fn api_tokens_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
-        return denied(&session, "api-tokens");
-    }
-    render(
-        StatusCode::OK,
+async fn api_tokens_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "api-tokens",
         "api-tokens.html",
-        signed_in_context(&session, "api-tokens"),
+        &[Permission::ManageUsers],
     )
+    .await
 }
 
-/// Web chat deployments and keysets are configuration: admins only, like the API.
-async fn web_deployments_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
-        return denied(&session, "web-deployments");
-    }
-    render(
-        StatusCode::OK,
+async fn web_deployments_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "web-deployments",
         "web-deployments.html",
-        signed_in_context(&session, "web-deployments"),
+        &[Permission::ConfigureMessaging],
     )
+    .await
 }
 
-async fn keysets_page(Extension(session): Extension<ConsoleSession>) -> Response {
-    if session.agent.role != AgentRole::Admin {
-        return denied(&session, "keysets");
-    }
-    render(
-        StatusCode::OK,
+async fn keysets_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "keysets",
         "keysets.html",
-        signed_in_context(&session, "keysets"),
+        &[Permission::ConfigureMessaging],
     )
+    .await
 }
 
-fn denied(session: &ConsoleSession, page: &str) -> Response {
-    render(
-        StatusCode::FORBIDDEN,
-        "denied.html",
-        signed_in_context(session, page),
+/// Permission sets and agents' grants (issue 18): for whoever manages users.
+async fn permissions_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<ConsoleSession>,
+) -> Response {
+    guarded_page(
+        &state,
+        &session,
+        "permissions",
+        "permissions.html",
+        &[Permission::ManageUsers],
     )
+    .await
 }
 
-async fn simulator_page() -> Response {
+async fn simulator_page(headers: HeaderMap) -> Response {
+    let locale = crate::console::auth::browser_locale(&headers);
     render(
         StatusCode::OK,
         "simulator.html",
-        context! { page => "simulator" },
+        context! { page => "simulator", locale => locale.as_str() },
     )
 }
 
@@ -531,6 +639,8 @@ pub fn signed_in_routes() -> Router<AppState> {
         .route("/console/api-tokens", get(api_tokens_page))
         .route("/console/admin/web-deployments", get(web_deployments_page))
         .route("/console/admin/keysets", get(keysets_page))
+        .route("/console/translations", get(translations_page))
+        .route("/console/admin/permissions", get(permissions_page))
 }
 
 /// `GET /assets/{name}`: needs no session (the login page uses the stylesheet).
@@ -557,8 +667,29 @@ mod tests {
     }
 
     #[test]
+    fn catalogue_json_cannot_end_its_script() {
+        let map: HashMap<&str, &str> =
+            [("x.y", "a </script><script>alert(1)</script> & <!-- b")].into();
+        let json = script_json(&map);
+        assert!(
+            !json.contains('<') && !json.contains('>') && !json.contains('&'),
+            "{json}"
+        );
+        let back: HashMap<String, String> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["x.y"], map["x.y"]);
+        for locale in parley_core::i18n::Locale::ALL {
+            let json = catalogue_json(*locale);
+            assert!(!json.contains("</"), "{json}");
+        }
+    }
+
+    #[test]
     fn login_escapes_what_was_typed() {
-        let r = render_login(Some("<b>no</b>"), "\"><script>x()</script>");
+        let r = render_login(
+            parley_core::i18n::Locale::Fr,
+            Some("login.mismatch"),
+            "\"><script>x()</script>",
+        );
         assert_eq!(r.status(), StatusCode::OK);
         let csp = r.headers().get(header::CONTENT_SECURITY_POLICY).unwrap();
         assert!(csp.to_str().unwrap().contains("default-src 'self'"));

@@ -89,11 +89,13 @@ impl SentIds {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/events", tag = "console",
+#[utoipa::path(get, path = "/api/v1/events",
+    extensions(("x-permission" = json!("signed_in"))), tag = "console",
     responses((status = 200, description = "text/event-stream of console events (see docs/console-api.md)")))]
 pub async fn events(
     State(state): State<AppState>,
     session: Option<Extension<ConsoleSession>>,
+    Extension(caller): Extension<crate::auth::Caller>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Some(Extension(session)) = session else {
@@ -110,7 +112,8 @@ pub async fn events(
         .filter(|v| *v >= 0);
     let feed = &state.engine.feed;
     // Subscribe before reading the replay, so nothing falls between the two.
-    let sees_all = agent.role.supervises();
+    // Every session's events for whoever reads every conversation; else the agent's own.
+    let sees_all = caller.session_scope() == parley_core::access::SessionScope::All;
     let rx = feed.stream(agent.id, sees_all);
     let guard = feed.connect(agent.id).await;
     let mut s = Stream {

@@ -82,7 +82,8 @@ pub struct VisitorBody {
     pub visitor: Option<VisitorView>,
 }
 
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/visitor", tag = "console", params(IdPath),
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/visitor",
+    extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "console", params(IdPath),
     responses((status = 200, body = VisitorBody,
         description = "The web visitor of this session: pre-chat answers, identity, page, browser, earlier sessions")))]
 pub async fn session_visitor(
@@ -177,7 +178,8 @@ pub struct TypingBody {
     pub typing: bool,
 }
 
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/typing", tag = "console", params(IdPath),
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/typing",
+    extensions(("x-permission" = json!("send_receive"))), tag = "console", params(IdPath),
     request_body = TypingBody,
     responses((status = 204, description = "Relayed to the visitor's stream (web sessions); nothing is stored"),
               (status = 409, description = "The session is not the agent's, or is closed")))]

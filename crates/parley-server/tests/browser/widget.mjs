@@ -26,9 +26,9 @@ import { readFileSync } from 'node:fs';
 import { args, credentials, message, needs, Scenario, signIn, url } from './harness.mjs';
 
 const agent = credentials(args.agent);
-const { shop, refused, members, night, token, keyset, issuer, relay } = args;
-needs(url && shop && refused && members && night && agent && token && keyset && issuer && relay, 'widget.mjs',
-  '--url, --shop, --refused, --members, --night, --agent=email:password, --token, --keyset, --issuer and --relay are required.');
+const { shop, refused, members, night, french, token, keyset, issuer, relay } = args;
+needs(url && shop && refused && members && night && french && agent && token && keyset && issuer && relay, 'widget.mjs',
+  '--url, --shop, --refused, --members, --night, --french, --agent=email:password, --token, --keyset, --issuer and --relay are required.');
 
 const scenario = new Scenario('widget');
 const stage = (name, fn) => scenario.stage(name, fn);
@@ -321,6 +321,27 @@ async function main() {
     await late.click(W.launcher);
     await late.locator(W.notice + ':text("We are closed; we answer from 9:00.")').waitFor();
     if (!await late.locator(W.input).isVisible()) throw new Error('no way to leave a message');
+  });
+
+  await stage("a French deployment's widget speaks French; its own texts stay as written", async () => {
+    const fr = await scenario.page('french');
+    await fr.goto(french + '/');
+    // The launcher is named once the config (with the labels) has come.
+    await fr.waitForFunction(() => {
+      const host = document.querySelector('[data-parley-deployment]');
+      const l = host && host.shadowRoot.querySelector('[data-testid="parley-launcher"]');
+      return l && l.getAttribute('aria-label') === 'Ouvrir le chat: La Boutique';
+    });
+    await fr.click(W.launcher);
+    await fr.locator(W.prechat + ' :text("Présentez-vous en quelques mots et nous arrivons.")').waitFor();
+    await fr.locator(W.prechat + ' label:has-text("Prénom")').waitFor();
+    const start = await fr.locator(W.start).textContent();
+    if (start !== 'Démarrer le chat') throw new Error('the start button reads ' + JSON.stringify(start));
+    const placeholder = await fr.locator(W.input).getAttribute('placeholder');
+    if (placeholder !== 'Écrivez un message…') throw new Error('the composer reads ' + JSON.stringify(placeholder));
+    await fr.click(W.start);
+    await fr.locator('#pw-f-first_name-err:text("Ce champ est obligatoire.")').waitFor();
+    await shot('widget-french', fr);
   });
 
   await stage("the keyset gets the shop's public key (one JWK per upload)", async () => {

@@ -790,7 +790,81 @@ async fn web_deployments_in_a_real_browser(b: TestBackend) {
     assert!(saved.keyset_id.is_some());
 }
 
+/// The console by permission (`tests/browser/permissions.mjs`, issue 18): the admin edits the
+/// agent role's set and creates a set on the permissions page and closes a conversation with a
+/// reason; a restricted agent sees no End, Close or admin links and the API refuses them; a grant
+/// shows the admin links at the agent's next page load. Screenshots go to `PARLEY_SHOTS`.
+async fn permissions_in_a_real_browser(b: TestBackend) {
+    let dir = harness();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir()
+            && PathBuf::from("/usr/bin/chromium").exists(),
+        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
+    );
+    let backend = format!("{b:?}").to_lowercase();
+    let d = Desk::new(b).await;
+    let admin = d.agent("Ada", 3, AgentRole::Admin).await;
+    let rex = d.agent("Rex", 3, AgentRole::Agent).await;
+    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("permissions-shots")
+                .join(&backend)
+        },
+        |p| PathBuf::from(p).join(&backend),
+    );
+    let profile = tempfile_dir();
+    let run = tokio::process::Command::new("node")
+        .arg("permissions.mjs")
+        .arg(format!("--url={}", d.app.base))
+        .arg(format!("--admin={}:{PASSWORD}", admin.email))
+        .arg(format!("--agent={}:{PASSWORD}", rex.email))
+        .arg(format!("--channel={}", d.channel.name))
+        .arg(format!("--shots={}", shots.display()))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(240), run)
+        .await
+        .expect("the permissions scenario finishes within four minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "permissions scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What the pages did is what the database holds: the grant, and the agent's work still open.
+    let store = &d.app.db.store;
+    let effective = store
+        .agent_permissions(rex.id, AgentRole::Agent)
+        .await
+        .unwrap();
+    use parley_core::access::Permission;
+    assert!(effective.contains(Permission::ConfigureMessaging));
+    assert!(!effective.contains(Permission::EndSessions));
+    let active = store
+        .list_sessions(
+            parley_store::SessionFilter {
+                channel_id: Some(d.channel.id),
+                messaging_user_id: None,
+                status: Some(parley_core::model::SessionStatus::Active),
+            },
+            parley_store::PageRequest::new(None, 100),
+        )
+        .await
+        .unwrap();
+    assert!(
+        active.items.iter().any(|s| s.owner_id == Some(rex.id)),
+        "the restricted agent's session is still open"
+    );
+}
+
 parley_store::on_both_backends!(
+    permissions_in_a_real_browser,
     web_deployments_in_a_real_browser,
     notification_errors_in_a_real_browser,
     twilio_in_a_real_browser,

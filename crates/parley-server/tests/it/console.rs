@@ -145,7 +145,7 @@ impl Desk {
         assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     }
 
-    async fn customer_says(&self, from: &str, text: &str) {
+    pub(crate) async fn customer_says(&self, from: &str, text: &str) {
         let r = self
             .app
             .anon(Method::POST, "/simulator/inbound")

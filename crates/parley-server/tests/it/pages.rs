@@ -180,7 +180,7 @@ async fn supervisor_and_admin_pages_follow_the_role(b: TestBackend) {
 }
 
 async fn login_form_renders_and_escapes(_b: TestBackend) {
-    let r = pages::render_login(None, "");
+    let r = pages::render_login(parley_core::i18n::Locale::En, None, "");
     assert_eq!(r.status().as_u16(), 200);
     assert_page_headers(r.headers());
     let html = String::from_utf8(
@@ -198,7 +198,11 @@ async fn login_form_renders_and_escapes(_b: TestBackend) {
     assert_csp_clean(&html);
 
     let typed = "\"><script>alert(1)</script>";
-    let r = pages::render_login(Some("Wrong <b>e-mail</b> or password."), typed);
+    let r = pages::render_login(
+        parley_core::i18n::Locale::En,
+        Some("Wrong <b>e-mail</b> or password."),
+        typed,
+    );
     let html = String::from_utf8(
         axum::body::to_bytes(r.into_body(), 1 << 20)
             .await

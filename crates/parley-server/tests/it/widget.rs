@@ -222,6 +222,25 @@ async fn origins_are_checked(b: TestBackend) {
     assert_eq!(config["prechat"]["fields"][0]["name"], "first_name");
     assert_eq!(config["business_hours"]["open"], true);
     assert_eq!(config["labels"]["send"], "Send");
+    assert_eq!(config["labels_language"], "en");
+    // The snippet's language, when the catalogue has it, picks the labels (WEB-07); an unknown
+    // one leaves the deployment's.
+    for (asked, send, language) in [("fr", "Envoyer", "fr"), ("xx", "Send", "en")] {
+        let config: Value = w
+            .call(
+                Method::GET,
+                &format!("/deployments/shop/config?language={asked}"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(config["labels"]["send"], send, "{asked}");
+        assert_eq!(config["labels_language"], language, "{asked}");
+        assert_eq!(config["language"], "en");
+    }
 
     // A method no operation declares is 405 from any origin, before the origin check.
     for (method, path) in [

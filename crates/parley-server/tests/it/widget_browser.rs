@@ -31,9 +31,14 @@ const ISSUER: &str = "https://shop.example/auth";
 
 /// A listener on a port of its own serving the shop page for `deployment`: another origin.
 async fn host_page(parley: &str, deployment: &str) -> String {
+    host_page_in(parley, deployment, "en").await
+}
+
+/// [`host_page`] whose snippet names `language` (empty: none, so the deployment's applies).
+async fn host_page_in(parley: &str, deployment: &str, language: &str) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = demo_shop_router(parley, deployment, "en");
+    let app = demo_shop_router(parley, deployment, language);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -175,6 +180,8 @@ async fn widget_in_a_real_browser(b: TestBackend) {
     let refused = host_page(&parley, "shop").await;
     let members = host_page(&parley, "members").await;
     let night = host_page(&parley, "night").await;
+    // The snippet names no language: the deployment's (French) applies to the widget's labels.
+    let french = host_page_in(&parley, "boutique", "").await;
     let spec = |name: &str, origin: &str, prechat: Prechat, keyset_id| WebDeploymentSpec {
         name: name.into(),
         channel_id: channel.id,
@@ -245,6 +252,33 @@ async fn widget_in_a_real_browser(b: TestBackend) {
     .await
     .unwrap();
 
+    // A French deployment: the widget's own labels come in French, its branding as written.
+    s.create_web_deployment(
+        &WebDeploymentSpec {
+            language: "fr".into(),
+            branding: Branding {
+                title: "La Boutique".into(),
+                color: "#1f3b2d".into(),
+                avatar_url: None,
+                greeting: "Bonjour! Une question sur votre commande?".into(),
+            },
+            prechat: Prechat {
+                enabled: true,
+                fields: vec![field(
+                    "first_name",
+                    "Prénom",
+                    PrechatKind::Text,
+                    true,
+                    false,
+                )],
+            },
+            ..spec("boutique", &french, Prechat::default(), None)
+        },
+        now,
+    )
+    .await
+    .unwrap();
+
     // The script itself: cacheable, typed, loadable from any page.
     let r = app
         .client
@@ -295,6 +329,7 @@ async fn widget_in_a_real_browser(b: TestBackend) {
         .arg(format!("--refused={refused}"))
         .arg(format!("--members={members}"))
         .arg(format!("--night={night}"))
+        .arg(format!("--french={french}"))
         .arg(format!("--agent={}:{PASSWORD}", ada.email))
         .arg(format!("--token={}", app.token))
         .arg(format!("--keyset={}", keyset.id))
