@@ -606,7 +606,87 @@ async fn whatsapp_account_caps(b: TestBackend) {
     assert!(v["message"].as_str().unwrap().contains("waba-1"), "{v}");
 }
 
+/// The console's limits view in headless Chromium (`tests/browser/sender-limits.mjs`): a long
+/// code over its monthly volume shows as reached, and a held message is released from the page.
+/// Screenshots go to `PARLEY_SHOTS` when set.
+async fn limits_view_in_a_real_browser(b: TestBackend) {
+    let dir = crate::browser::harness();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir()
+            && std::path::PathBuf::from("/usr/bin/chromium").exists(),
+        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
+    );
+    let (app, channel) = app_with_long_code(b).await;
+    let session = session(&app, &channel).await;
+    set_limits(
+        &app,
+        channel.id,
+        json!({"action": "warn", "monthly_volume": 2}),
+    )
+    .await;
+    for n in 1..=3 {
+        let id = send(&app, session.id, &format!("warned {n}")).await;
+        entry_until(&app, id, "a warned message delivered", |e| {
+            e.status == EntryStatus::Delivered
+        })
+        .await;
+    }
+    set_limits(
+        &app,
+        channel.id,
+        json!({"action": "hold", "monthly_volume": 2}),
+    )
+    .await;
+    let held = send(&app, session.id, "held <b>for</b> review").await;
+    entry_until(&app, held, "the message held", |e| {
+        e.provider_error
+            .as_deref()
+            .is_some_and(|p| p.contains("held for review"))
+    })
+    .await;
+    let admin = app
+        .agent_with_password(
+            &build::agent_spec("Ada", AgentRole::Admin, 3, Vec::new()),
+            crate::console::PASSWORD,
+        )
+        .await;
+    let shots = std::env::var_os("PARLEY_SHOTS")
+        .map_or_else(crate::browser::tempfile_dir, std::path::PathBuf::from);
+    let profile = crate::browser::tempfile_dir();
+    let run = tokio::process::Command::new("node")
+        .arg("sender-limits.mjs")
+        .arg(format!("--url={}", app.base))
+        .arg(format!(
+            "--admin={}:{}",
+            admin.email,
+            crate::console::PASSWORD
+        ))
+        .arg(format!("--held={held}"))
+        .arg(format!("--shots={}", shots.display()))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+        .await
+        .expect("the scenario finishes within two minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "sender-limits scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    entry_until(&app, held, "the released message delivered", |e| {
+        e.status == EntryStatus::Delivered
+    })
+    .await;
+}
+
 parley_store::on_both_backends!(
+    limits_view_in_a_real_browser,
     whatsapp_account_caps,
     a_long_code_reaches_its_limits,
     limits_are_checked_and_guarded,
