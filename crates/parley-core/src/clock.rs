@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 /// A point in time, in milliseconds since the Unix epoch (UTC). Stored as a 64-bit integer on
 /// both databases so comparisons in SQL are exact and cheap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 
@@ -74,7 +76,7 @@ impl Timestamp {
 
 /// Converts days since 1970-01-01 to a proleptic Gregorian date, using the era arithmetic of
 /// Howard Hinnant's "chrono-compatible low-level date algorithms".
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -49,6 +49,7 @@ const FILES: &[(&str, [&str; 2])] = &[
     area!("translations"),
     area!("conversation"),
     area!("permissions"),
+    area!("limits"),
 ];
 
 type Table = HashMap<&'static str, &'static str>;

@@ -32,6 +32,7 @@ pub mod notify_triggers;
 pub mod phone;
 pub mod retry;
 pub mod routing;
+pub mod sender_limits;
 pub mod sender_pool;
 pub mod session;
 pub mod sms;

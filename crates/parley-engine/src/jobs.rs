@@ -224,6 +224,9 @@ pub struct SendRequest {
     /// and withdraws it once cancelled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign: Option<Uuid>,
+    /// An admin released it from a sender limit's hold: it goes whatever the limit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub released: bool,
 }
 
 /// The outbox job for an entry. The entry id is the idempotency key: one job per entry.
@@ -232,6 +235,7 @@ pub fn send_job(entry_id: Uuid, purpose: SendPurpose, priority: i64, now: Timest
         entry_id,
         purpose,
         campaign: None,
+        released: false,
     };
     send_request_job(&request, priority, now)
 }
@@ -278,6 +282,7 @@ pub fn campaign_send_job(
         entry_id,
         purpose,
         campaign: Some(campaign),
+        released: false,
     };
     let mut job = send_request_job(&request, BULK_PRIORITY, due);
     job.group_key = Some(group);

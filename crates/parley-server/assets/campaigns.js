@@ -578,6 +578,7 @@
       c.spec.schedule && c.spec.schedule.start_at ? [h('dt', { text: t('campaigns.fact.starts') }), h('dd', { text: dateTime(c.spec.schedule.start_at) })] : null,
       c.spec.schedule && c.spec.schedule.window ? [h('dt', { text: t('campaigns.fact.window') }), h('dd', { text: t('campaigns.window_words', { opens: minutesToTime(c.spec.schedule.window.opens), closes: minutesToTime(c.spec.schedule.window.closes), zone: c.spec.schedule.window.default_time_zone }) })] : null,
       c.started_at ? [h('dt', { text: t('campaigns.fact.started') }), h('dd', { text: dateTime(c.started_at) })] : null,
+      c.paused_reason ? [h('dt', { text: t('limits.campaign_paused') }), h('dd', { 'data-testid': 'cmp-paused-reason', text: c.paused_reason })] : null,
       c.finished_at ? [h('dt', { text: t('campaigns.fact.finished') }), h('dd', { text: dateTime(c.finished_at) })] : null);
     const message = c.spec.content.text !== null && c.spec.content.text !== undefined
       ? c.spec.content.text

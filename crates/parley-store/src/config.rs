@@ -10,7 +10,7 @@ use crate::records::{paginate, *};
 use crate::{Result, Store, StoreError, on_backend};
 
 const CHANNEL_COLS: &str = "id, name, kind, provider, address, number_type, provider_keyword, country, \
-     consent_level, queue_id, throughput_mps, settings, secrets, created_at, updated_at";
+     consent_level, queue_id, throughput_mps, settings, secrets, sender_limits, created_at, updated_at";
 
 impl Store {
     pub async fn create_channel(&self, spec: &ChannelSpec, now: Timestamp) -> Result<Channel> {

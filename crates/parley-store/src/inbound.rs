@@ -2,7 +2,7 @@
 //! committed in one transaction so a batch is all or nothing and the database is written once per
 //! batch, not once per row.
 
-use parley_core::model::{ConsentSource, ConsentStatus};
+use parley_core::model::{ConsentSource, ConsentStatus, Direction};
 use parley_core::{E164, Timestamp};
 use uuid::Uuid;
 
@@ -228,6 +228,22 @@ impl Store {
             return Ok(());
         }
         let at = now.millis();
+        // Inbound messages per sender and UTC day, for the long-code ratio: one upsert per
+        // sender in the batch.
+        let mut inbound: std::collections::HashMap<(Uuid, i64), i64> =
+            std::collections::HashMap::new();
+        for w in batch {
+            for e in w
+                .entries
+                .iter()
+                .filter(|e| e.direction == Direction::Inbound)
+            {
+                if let Some(s) = w.sessions.iter().find(|s| s.id == e.session_id) {
+                    let day = parley_core::sender_limits::day_of(e.created_at);
+                    *inbound.entry((s.channel_id, day)).or_default() += 1;
+                }
+            }
+        }
         on_backend!(self, write c => {
             let mut tx = c.begin().await?;
             for chunk in finished.chunks(256) {
@@ -251,6 +267,11 @@ impl Store {
             }
             for w in batch {
                 write_effects!(tx, w, at);
+            }
+            for ((channel, day), n) in &inbound {
+                sqlx::query(crate::sender_limits::ADD_INBOUND)
+                    .bind(channel).bind(day).bind(n)
+                    .execute(&mut *tx).await?;
             }
             tx.commit().await
         })?;

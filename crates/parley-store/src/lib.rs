@@ -41,6 +41,7 @@ mod processes;
 mod quick_texts;
 mod records;
 mod routing_rules;
+pub mod sender_limits;
 mod simulator;
 mod subscriptions;
 mod templates;

@@ -246,8 +246,23 @@ impl Store {
         worker: &str,
         now: Timestamp,
     ) -> Result<OutboxCommitted> {
+        let none = crate::sender_limits::SenderCharges::default();
+        self.commit_outbox_with(writes, jobs, &none, worker, now)
+            .await
+    }
+
+    /// [`Store::commit_outbox`], adding the batch's sends to their senders' usage (and its held
+    /// messages) in the same transaction.
+    pub async fn commit_outbox_with(
+        &self,
+        writes: &[OutboxWrite],
+        jobs: &[JobSettlement],
+        charges: &crate::sender_limits::SenderCharges,
+        worker: &str,
+        now: Timestamp,
+    ) -> Result<OutboxCommitted> {
         let mut committed = OutboxCommitted::default();
-        if writes.is_empty() && jobs.is_empty() {
+        if writes.is_empty() && jobs.is_empty() && charges.is_empty() {
             return Ok(committed);
         }
         let at = now.millis();
@@ -399,6 +414,7 @@ impl Store {
                 };
                 committed.jobs_settled += q.execute(&mut *tx).await?.rows_affected();
             }
+            crate::sender_limits::write_charges!(tx, charges, at);
             tx.commit().await
         })?;
         Ok(committed)

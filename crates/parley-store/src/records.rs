@@ -185,6 +185,10 @@ pub struct Channel {
     /// Provider credentials. Never shown by the API; present here for the adapters.
     #[serde(skip)]
     pub secrets: Value,
+    /// Its sender limits' configuration (`parley_core::sender_limits::LimitConfig` as JSON;
+    /// `{}`: the defaults of its kind and number type).
+    #[serde(default)]
+    pub sender_limits: Value,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -212,6 +216,10 @@ where
             throughput_mps: row.try_get("throughput_mps")?,
             settings: row.try_get::<Json<Value>, _>("settings")?.0,
             secrets: row.try_get::<Json<Value>, _>("secrets")?.0,
+            // Absent from a select that names its columns: the defaults.
+            sender_limits: row
+                .try_get::<Json<Value>, _>("sender_limits")
+                .map_or(Value::Null, |j| j.0),
             created_at: Timestamp(row.try_get("created_at")?),
             updated_at: Timestamp(row.try_get("updated_at")?),
         })

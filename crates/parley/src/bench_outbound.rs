@@ -381,6 +381,17 @@ pub(crate) async fn create_senders(
                 now,
             )
             .await?;
+        // Sender limits' cost: `PARLEY_BENCH_SENDER_LIMITS` (a limit configuration as JSON, for
+        // instance `{"daily_cap": 1000000000, "action": "refuse"}`) makes every send pass the
+        // limits' gate and its batch write the sender's usage (docs/benchmarks.md).
+        let channel = match std::env::var("PARLEY_BENCH_SENDER_LIMITS") {
+            Ok(config) if !config.is_empty() => {
+                let config: serde_json::Value = serde_json::from_str(&config)?;
+                store.set_sender_limits(channel.id, &config, now).await?;
+                store.channel(channel.id).await?
+            }
+            _ => channel,
+        };
         channels.push(channel);
     }
     Ok(channels)

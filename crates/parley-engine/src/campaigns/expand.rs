@@ -192,12 +192,14 @@ pub(crate) async fn batch(
     prepared: &Prepared,
     campaign: &StoredCampaign,
     now: Timestamp,
+    rooms: &mut HashMap<Uuid, super::limits::Room>,
 ) -> Result<u64, StoreError> {
     let mut counts = campaign.expansion.clone();
     let (mut members, cursor, last) = page(campaigns, prepared, campaign, &mut counts).await?;
     if let Some(filter) = &prepared.segment {
         members.retain(|m| filter.matches(m, now));
     }
+    spread(&mut members, rooms);
     let kind = prepared.spec.kind;
     let template = prepared.spec.content.template.is_some();
     let purpose = match kind {
@@ -358,6 +360,40 @@ pub(crate) async fn batch(
     }
     metrics::counter!("parley_campaign_messages_queued_total").increment(planned - dropped);
     Ok(planned - dropped)
+}
+
+/// Sender limits: a recipient known on several senders goes first through one with room left
+/// (the others then count as duplicates, as before), and that sender's room shrinks. A
+/// recipient with no such sender keeps their first one, whose limit action then applies.
+fn spread(members: &mut Vec<Member>, rooms: &mut HashMap<Uuid, super::limits::Room>) {
+    if rooms.values().all(|r| r.left.is_none()) {
+        return;
+    }
+    let mut groups: Vec<(String, Vec<Member>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for m in members.drain(..) {
+        let at = *index.entry(m.platform_key.clone()).or_insert_with(|| {
+            groups.push((m.platform_key.clone(), Vec::new()));
+            groups.len() - 1
+        });
+        if let Some((_, group)) = groups.get_mut(at) {
+            group.push(m);
+        }
+    }
+    for (_, mut group) in groups {
+        let chosen = group
+            .iter()
+            .position(|m| rooms.get(&m.channel_id).is_some_and(|r| r.has_room()))
+            .unwrap_or(0);
+        if chosen > 0 {
+            let m = group.remove(chosen);
+            group.insert(0, m);
+        }
+        if let Some(room) = group.first().and_then(|m| rooms.get_mut(&m.channel_id)) {
+            room.take();
+        }
+        members.extend(group);
+    }
 }
 
 /// A marketing session of its own for a recipient with no open session on the sender: in their

@@ -20,6 +20,7 @@
 //!   session as any first message does, with the campaign message above it in the conversation.
 
 pub mod expand;
+pub mod limits;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -227,13 +228,53 @@ impl Campaigns {
             if waiting.saturating_mul(self.chunk as u64) >= self.lookahead {
                 return Ok(pass);
             }
+            // Sender limits: a sender at a limit gives its recipients to the campaign's other
+            // senders; when every sender is at one, the campaign pauses with the reason.
+            let mut rooms = limits::rooms(&self.store, &campaign.spec.senders, now).await?;
+            if let Some(reason) = limits::all_at_limit(&rooms) {
+                self.pause_for_limits(id, &reason, now).await?;
+                return Ok(pass);
+            }
             let prepared = self.prepared(&campaign).await?;
-            let written = expand::batch(self, &prepared, &campaign, now).await?;
+            let written = expand::batch(self, &prepared, &campaign, now, &mut rooms).await?;
             pass.queued += written;
             if written > 0 {
                 self.wake_outbound();
             }
         }
+    }
+
+    /// Pauses a sending campaign whose every sender is at a limit, with the reason shown.
+    async fn pause_for_limits(
+        &self,
+        id: Uuid,
+        reason: &str,
+        now: parley_core::Timestamp,
+    ) -> Result<(), StoreError> {
+        match self
+            .store
+            .set_campaign_state(
+                id,
+                &[CampaignState::Sending],
+                CampaignState::Paused,
+                None,
+                None,
+                now,
+            )
+            .await
+        {
+            Ok(_) => {}
+            // Paused or cancelled meanwhile: nothing to do.
+            Err(StoreError::Conflict(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        self.store.hold_campaign_jobs(id, now).await?;
+        self.store
+            .set_campaign_pause_reason(id, reason, now)
+            .await?;
+        metrics::counter!("parley_campaign_limit_pauses_total").increment(1);
+        tracing::warn!(campaign = %id, reason, "campaign paused: every sender is at a limit");
+        Ok(())
     }
 
     /// The campaign compiled for expansion, cached while its spec does not change.

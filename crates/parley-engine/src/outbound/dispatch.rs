@@ -374,6 +374,7 @@ impl Outbound {
         let now = self.clock().now();
         let committed = verdict::commit(
             self.store(),
+            self.sender_usages(),
             self.events(),
             now,
             verdicts,
@@ -458,10 +459,34 @@ impl Outbound {
                 slot.insert(ok.await?);
             }
         }
+        // Sender limits: this node's view of each held sender's usage (read when missing or
+        // old), and which of the batch's customers each WhatsApp sender reached lately (one
+        // query per sender).
+        let now = self.clock().now();
+        let mut reached: HashMap<Uuid, HashSet<Uuid>> = HashMap::new();
+        for (id, channel) in &channels {
+            if held.get(id) != Some(&true) {
+                continue;
+            }
+            self.sender_usages().refresh(channel, now).await?;
+            if channel.kind == parley_core::model::ChannelKind::Whatsapp {
+                let users: Vec<Uuid> = targets
+                    .values()
+                    .filter(|t| t.session.as_ref().is_some_and(|s| s.channel_id == *id))
+                    .filter_map(|t| t.user.as_ref().map(|u| u.id))
+                    .collect();
+                let found = self
+                    .sender_usages()
+                    .reached(channel, &dedup(users), now)
+                    .await?;
+                reached.insert(*id, found);
+            }
+        }
         let found = Found {
             targets: &targets,
             channels: &channels,
             held: &held,
+            reached: &reached,
             approved: &approved,
         };
 
@@ -510,6 +535,8 @@ struct Found<'a> {
     channels: &'a HashMap<Uuid, Arc<Channel>>,
     /// Whether this node drives each sender.
     held: &'a HashMap<Uuid, bool>,
+    /// Per WhatsApp sender, the batch's customers it reached in the last 24 hours.
+    reached: &'a HashMap<Uuid, HashSet<Uuid>>,
     approved: &'a HashMap<(Uuid, String, String), bool>,
 }
 
@@ -528,7 +555,13 @@ enum Reached {
 }
 
 impl Found<'_> {
-    fn reach(&self, entry_id: Uuid, purpose: SendPurpose, last_attempt: bool) -> Reached {
+    fn reach(
+        &self,
+        entry_id: Uuid,
+        purpose: SendPurpose,
+        last_attempt: bool,
+        released: bool,
+    ) -> Reached {
         let Some(found) = self.targets.get(&entry_id) else {
             return Reached::Gone;
         };
@@ -572,12 +605,22 @@ impl Found<'_> {
             last_attempt,
             template_approved,
             call_by: None,
+            released,
+            already_reached: self
+                .reached
+                .get(&channel.id)
+                .is_some_and(|users| users.contains(&user.id)),
         }))
     }
 
     /// A send job's plan.
     fn send(&self, request: &SendRequest, last_attempt: bool) -> JobPlan {
-        match self.reach(request.entry_id, request.purpose, last_attempt) {
+        match self.reach(
+            request.entry_id,
+            request.purpose,
+            last_attempt,
+            request.released,
+        ) {
             Reached::Sent => JobPlan::Settled(Settle::Done, JobOutcome::Done),
             Reached::Gone => {
                 let reason = format!("entry {} no longer exists", request.entry_id);
@@ -608,7 +651,7 @@ impl Found<'_> {
         let mut failed = Vec::new();
         let mut targets = Vec::with_capacity(chunk.entries.len());
         for id in &chunk.entries {
-            match self.reach(*id, chunk.purpose, false) {
+            match self.reach(*id, chunk.purpose, false, false) {
                 Reached::Sent | Reached::Gone => {}
                 Reached::Unreachable(verdict) => {
                     failed.push(verdict.with_outcome(JobOutcome::Done));

@@ -45,6 +45,7 @@
 
 pub mod dispatch;
 pub mod leases;
+pub mod limits;
 pub mod rate;
 pub mod smpp_binds;
 pub mod smpp_link;
@@ -69,6 +70,7 @@ use uuid::Uuid;
 use crate::events::EventBus;
 use crate::jobs::Queue;
 use crate::outbound::leases::SenderLeases;
+use crate::outbound::limits::SenderUsages;
 use crate::outbound::rate::SenderRates;
 use crate::outbound::smpp_link::SmppLinks;
 use crate::outbound::status::StatusRecorder;
@@ -99,6 +101,8 @@ pub struct Outbound {
     events: EventBus,
     transport: Option<HttpTransport>,
     rates: Arc<SenderRates>,
+    /// Each sender's usage of its limits as this node sees it (see [`crate::outbound::limits`]).
+    usages: Arc<SenderUsages>,
     statuses: StatusRecorder,
     /// The SMPP binds of SMS channels with provider `smpp` (see [`crate::outbound::smpp_link`]).
     smpp: Arc<SmppLinks>,
@@ -128,6 +132,7 @@ impl Outbound {
             events,
             transport,
             rates: Arc::new(SenderRates::new(clock.clone())),
+            usages: Arc::new(SenderUsages::new(store.clone())),
             smpp: Arc::new(SmppLinks::new(statuses.clone())),
             statuses,
             leases: Arc::new(SenderLeases::new(
@@ -185,6 +190,11 @@ impl Outbound {
 
     pub(crate) fn events(&self) -> &EventBus {
         &self.events
+    }
+
+    /// Each sender's usage of its limits as this node sees it.
+    pub fn sender_usages(&self) -> &Arc<SenderUsages> {
+        &self.usages
     }
 
     /// Uses `transport` for provider calls (a shorter timeout in tests, for instance).
@@ -249,6 +259,7 @@ impl Outbound {
                     let now = self.clock.now();
                     let committed = crate::outbound::verdict::commit(
                         &self.store,
+                        &self.usages,
                         &self.events,
                         now,
                         vec![verdict],
@@ -279,6 +290,7 @@ impl Outbound {
         let now = self.clock.now();
         let committed = crate::outbound::verdict::commit(
             &self.store,
+            &self.usages,
             &self.events,
             now,
             vec![verdict],
@@ -320,6 +332,13 @@ impl Outbound {
         };
         let channel = Arc::new(self.store.channel(session.channel_id).await?);
         let template_approved = template_approved(&self.store, channel.id, &entry).await?;
+        let now = self.clock.now();
+        self.usages.refresh(&channel, now).await?;
+        let already_reached = self
+            .usages
+            .reached(&channel, &[user.id], now)
+            .await?
+            .contains(&user.id);
         Ok(Some(Target {
             entry,
             session,
@@ -329,6 +348,8 @@ impl Outbound {
             last_attempt,
             template_approved,
             call_by: None,
+            released: request.released,
+            already_reached,
         }))
     }
 
@@ -360,6 +381,24 @@ impl Outbound {
     /// means for the entry and the job. Writes nothing: the caller commits the verdict (alone or
     /// with its batch). No lock is held here, and no transaction is open.
     pub(crate) async fn decide(&self, target: &Target) -> Verdict {
+        let now = self.clock.now();
+        let charge = match self.usages.gate(target, now) {
+            Ok(charge) => charge,
+            Err(stopped) => return *stopped,
+        };
+        let mut verdict = self.decide_send(target).await;
+        if let Some(charge) = charge {
+            if crate::outbound::limits::went_out(&verdict) {
+                verdict.charge = Some(charge);
+            } else {
+                self.usages.refund(&charge);
+            }
+        }
+        verdict
+    }
+
+    /// [`Outbound::decide`] once the sender's limits let the send go.
+    async fn decide_send(&self, target: &Target) -> Verdict {
         let Target {
             entry,
             session,
@@ -369,6 +408,8 @@ impl Outbound {
             last_attempt,
             template_approved,
             call_by: _,
+            released: _,
+            already_reached: _,
         } = target;
         let (channel, last_attempt) = (channel.as_ref(), *last_attempt);
         let now = self.clock.now();

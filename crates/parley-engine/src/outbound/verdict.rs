@@ -15,6 +15,7 @@ use parley_store::{Channel, Entry, MessagingUser, Store, StoreError};
 use uuid::Uuid;
 
 use crate::events::{DomainEvent, EventBus};
+use crate::outbound::limits::SenderUsages;
 use crate::runner::JobOutcome;
 
 /// Everything one send needs, read before the provider call.
@@ -31,6 +32,11 @@ pub(crate) struct Target {
     /// No provider call may start from this moment: its job's lease ends soon after, and a call
     /// answered later could race another runner that claimed the job again (`None`: no bound).
     pub(crate) call_by: Option<Timestamp>,
+    /// An admin released it from a sender limit's hold: no limit stops it again.
+    pub(crate) released: bool,
+    /// Its customer was reached by a business-initiated message of this sender in the last 24
+    /// hours (WhatsApp's messaging tier counts them once).
+    pub(crate) already_reached: bool,
 }
 
 /// The span of one send: its job, entry, session and channel (debug level, so a busy dispatcher
@@ -54,6 +60,10 @@ pub(crate) struct Verdict {
     pub(crate) write: Option<OutboxWrite>,
     pub(crate) outcome: JobOutcome,
     pub(crate) announce: bool,
+    /// What it charged its sender's limits (written with it when it went out).
+    pub(crate) charge: Option<crate::outbound::limits::Charge>,
+    /// Held for review by a sender limit.
+    pub(crate) hold: Option<parley_store::sender_limits::NewSenderHold>,
 }
 
 impl Verdict {
@@ -73,6 +83,8 @@ impl Verdict {
             }),
             outcome,
             announce,
+            charge: None,
+            hold: None,
         }
     }
 
@@ -172,6 +184,7 @@ pub(crate) fn dispatched(
 /// Writes verdicts and job settlements in one transaction, then publishes the events.
 pub(crate) async fn commit(
     store: &Store,
+    usages: &SenderUsages,
     events: &EventBus,
     now: Timestamp,
     verdicts: Vec<Verdict>,
@@ -179,9 +192,11 @@ pub(crate) async fn commit(
     worker: &str,
 ) -> Result<OutboxCommitted, StoreError> {
     let writes: Vec<OutboxWrite> = verdicts.iter().filter_map(|v| v.write.clone()).collect();
+    let charges = SenderUsages::charges(&verdicts);
     let committed = store
-        .commit_outbox(&writes, settlements, worker, now)
+        .commit_outbox_with(&writes, settlements, &charges, worker, now)
         .await?;
+    usages.committed(&verdicts);
     let channels: HashMap<Uuid, Uuid> = writes
         .iter()
         .filter_map(|w| match &w.change {

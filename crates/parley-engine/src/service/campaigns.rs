@@ -800,6 +800,7 @@ pub async fn act(
                 .set_campaign_state(id, &from, target, None, None, now)
                 .await?;
             store.release_campaign_jobs(id, now).await?;
+            store.delete_campaign_pause(id).await?;
             campaigns.wake();
             campaigns.wake_outbound();
             c

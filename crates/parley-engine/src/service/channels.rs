@@ -47,7 +47,7 @@ impl<'a> Writes<'a> {
         }
     }
 
-    async fn changed(&self, channel_id: Uuid) {
+    pub(crate) async fn changed(&self, channel_id: Uuid) {
         if let Some(cache) = self.cache {
             cache.invalidate(channel_id).await;
         }
@@ -112,6 +112,7 @@ pub async fn create_spec(
     spec: &ChannelSpec,
     now: Timestamp,
 ) -> Result<Channel, ProvisionError> {
+    super::sender_limits::check_number_cap(w.store, spec.kind, &spec.settings, None).await?;
     let channel = w.store.create_channel(spec, now).await?;
     w.changed(channel.id).await;
     Ok(channel)
@@ -158,6 +159,7 @@ pub async fn replace_spec(
     spec: &ChannelSpec,
     now: Timestamp,
 ) -> Result<Channel, ProvisionError> {
+    super::sender_limits::check_number_cap(w.store, spec.kind, &spec.settings, Some(id)).await?;
     let channel = w.store.update_channel(id, spec, now).await?;
     w.changed(id).await;
     Ok(channel)
@@ -287,6 +289,7 @@ pub(crate) fn unsaved_channel(spec: &ChannelSpec) -> Channel {
         throughput_mps: spec.throughput_mps,
         settings: spec.settings.clone(),
         secrets: Value::Null,
+        sender_limits: Value::Null,
         created_at: now,
         updated_at: now,
     }

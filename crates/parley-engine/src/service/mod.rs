@@ -23,6 +23,7 @@ pub mod quick_texts;
 pub mod routing_rules;
 pub mod schema;
 pub mod segment_count;
+pub mod sender_limits;
 pub mod simulator;
 pub mod skills;
 pub mod sms_processes;

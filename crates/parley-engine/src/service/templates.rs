@@ -179,6 +179,7 @@ pub async fn create(
     let channel = store.channel(channel_id).await?;
     let spec = spec_of(&channel, input)?;
     let fields = merge_fields_of(input)?;
+    super::sender_limits::check_template_cap(store, &channel).await?;
     let created = store.create_template(&spec, now).await?;
     write_merge_fields(store, created, fields).await
 }
@@ -268,6 +269,7 @@ pub async fn put(
         .find(|e| e.name == spec.name && e.language == spec.language)
     {
         None => {
+            super::sender_limits::check_template_cap(store, channel).await?;
             report.created.push(label);
             let created = store.create_template(&spec, now).await?;
             write_merge_fields(store, created, fields).await?;

@@ -863,6 +863,7 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
             seen.twilio_sends
         );
     }
+    sender_limits(store, &channel).await;
     // The feed writes in the background, woken by the engine's events: wait (bounded) until it
     // has recorded one.
     crate::until_event(
@@ -883,6 +884,31 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
     }
     let recorded = recorder.0.lock().unwrap().clone();
     recorded.into_iter().filter(|s| has_plan(s)).collect()
+}
+
+/// Sender limits' per-batch statements the pipelines above may not reach (a WhatsApp sender's
+/// reach, held messages): the reach lookup and upsert, the usage sums, the hold list.
+async fn sender_limits(store: &Store, channel: &Channel) {
+    let now = SystemClock.now();
+    let user = new_id();
+    let mut charges = parley_store::sender_limits::SenderCharges::default();
+    charges.charge(channel.id, Some(user), now);
+    charges.charge(channel.id, Some(new_id()), now);
+    store
+        .commit_outbox_with(&[], &[], &charges, "plans", now)
+        .await
+        .unwrap();
+    store
+        .reached_since(
+            channel.id,
+            &[user, new_id()],
+            now.minus(std::time::Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    store.sender_usage(channel.id, now, true).await.unwrap();
+    store.sender_holds(Some(channel.id)).await.unwrap();
+    store.sender_hold(new_id()).await.unwrap();
 }
 
 async fn pipeline_queries_use_indexes(b: TestBackend) {

@@ -107,6 +107,9 @@ pub struct CampaignView {
     pub finished_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// Why it was paused when every sender was at a limit (see docs/sender-limits.md); absent
+    /// otherwise, and in lists.
+    pub paused_reason: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -198,6 +201,7 @@ impl Names {
             finished_at: opt_time(c.finished_at),
             created_at: time(c.created_at),
             updated_at: time(c.updated_at),
+            paused_reason: None,
         }
     }
 }
@@ -225,7 +229,12 @@ pub(crate) async fn all_channels(store: &Store) -> Result<Vec<Channel>, StoreErr
 }
 
 async fn view_of(store: &Store, c: StoredCampaign) -> Result<CampaignView, ApiError> {
-    Ok(Names::load(store).await?.view(c))
+    let paused = c.state == parley_core::campaign::CampaignState::Paused;
+    let mut view = Names::load(store).await?.view(c);
+    if paused {
+        view.paused_reason = store.campaign_pause_reason(view.id).await?;
+    }
+    Ok(view)
 }
 
 /// Who is creating a campaign, for the record: the signed-in agent's email, else the token.

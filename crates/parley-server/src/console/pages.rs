@@ -64,6 +64,11 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
     },
     Asset {
+        name: "sender-limits.js",
+        body: include_str!("../../assets/sender-limits.js"),
+        content_type: JS,
+    },
+    Asset {
         name: "campaigns.js",
         body: include_str!("../../assets/campaigns.js"),
         content_type: JS,
