@@ -520,13 +520,15 @@
     wrap.appendChild(h('p', { class: 'error-text field-error', role: 'alert', 'data-testid': 'field-error', text: err.message }));
   }
 
-  document.addEventListener('DOMContentLoaded', async () => {
-    await loadOpenApi();
+  document.addEventListener('DOMContentLoaded', () => {
+    // The forms are built from the OpenAPI document. Controls are wired at once and wait for it,
+    // so a click made while it loads is acted on rather than lost.
+    const ready = loadOpenApi();
     for (const tab of document.querySelectorAll('#admin-tabs [role="tab"]')) {
-      tab.addEventListener('click', () => show(tab.dataset.resource));
+      tab.addEventListener('click', () => ready.then(() => show(tab.dataset.resource)));
     }
-    $('admin-new').addEventListener('click', () => edit(null));
-    $('admin-more').addEventListener('click', loadPage);
-    show(window.location.hash.slice(1));
+    $('admin-new').addEventListener('click', () => ready.then(() => edit(null)));
+    $('admin-more').addEventListener('click', () => ready.then(loadPage));
+    ready.then(() => show(window.location.hash.slice(1)));
   });
 })();

@@ -14,6 +14,7 @@ use parley_core::sender_limits::{LimitAction, LimitConfig, MessagingTier};
 use parley_engine::service::channels::Writes;
 use parley_engine::service::sender_limits::{self as svc, ChannelLimits};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -176,7 +177,8 @@ fn view(l: ChannelLimits) -> ChannelLimitsView {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{id}/limits", tag = "sender-limits", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/channels/{id}/limits", tag = "sender-limits",
+    extensions(("x-permission" = json!("configure_messaging"))), params(("id" = Uuid, Path)),
     responses((status = 200, body = ChannelLimitsView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_channel_limits(
     State(state): State<AppState>,
@@ -191,7 +193,8 @@ pub async fn get_channel_limits(
 
 /// Replaces the channel's limit configuration. A field that does not apply to the channel's
 /// kind or number type is refused (422 naming it).
-#[utoipa::path(put, path = "/api/v1/channels/{id}/limits", tag = "sender-limits", params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/api/v1/channels/{id}/limits", tag = "sender-limits",
+    extensions(("x-permission" = json!("configure_messaging"))), params(("id" = Uuid, Path)),
     request_body = LimitsInput,
     responses((status = 200, body = ChannelLimitsView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn put_channel_limits(
@@ -209,6 +212,7 @@ pub async fn put_channel_limits(
 }
 
 #[utoipa::path(get, path = "/api/v1/sender-limits", tag = "sender-limits",
+    extensions(("x-permission" = json!("configure_messaging"))),
     responses((status = 200, body = SenderLimitsList), (status = 403, body = ErrorBody)))]
 pub async fn list_sender_limits(
     State(state): State<AppState>,
@@ -223,6 +227,7 @@ pub async fn list_sender_limits(
 
 /// Sends a held message whatever its sender's limits say.
 #[utoipa::path(post, path = "/api/v1/sender-holds/{entry_id}/release", tag = "sender-limits",
+    extensions(("x-permission" = json!("configure_messaging"))),
     params(("entry_id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn release_held(
@@ -238,6 +243,7 @@ pub async fn release_held(
 
 /// Fails a held message (0005, the cancellation kept beside it).
 #[utoipa::path(post, path = "/api/v1/sender-holds/{entry_id}/cancel", tag = "sender-limits",
+    extensions(("x-permission" = json!("configure_messaging"))),
     params(("entry_id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn cancel_held(
