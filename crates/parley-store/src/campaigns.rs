@@ -396,9 +396,9 @@ const MEMBER_SELECT: &str = "SELECT u.id, u.channel_id, u.platform_key, u.name, 
     u.locale, u.contact_id, c.first_name, c.last_name, c.email, c.phone, u.attributes, \
     c.attributes AS contact_attributes, u.tags, u.last_inbound_at, u.last_outbound_at, \
     s.id AS session_id, s.last_customer_at, \
-    (SELECT l.conversation_id FROM (SELECT conversation_id FROM sessions \
-     WHERE messaging_user_id = u.id ORDER BY id DESC LIMIT 1) l WHERE NOT EXISTS \
-     (SELECT 1 FROM conversation_closures x WHERE x.conversation_id = l.conversation_id)) AS conversation_id \
+    (SELECT CASE WHEN EXISTS (SELECT 1 FROM conversation_closures x \
+     WHERE x.conversation_id = l.conversation_id) THEN NULL ELSE l.conversation_id END \
+     FROM sessions l WHERE l.messaging_user_id = u.id ORDER BY l.id DESC LIMIT 1) AS conversation_id \
     FROM messaging_users u LEFT JOIN contacts c ON c.id = u.contact_id \
     LEFT JOIN sessions s ON s.messaging_user_id = u.id AND s.status NOT IN ('ended', 'error')";
 

@@ -14,7 +14,6 @@ use parley_core::sender_limits::{LimitAction, LimitConfig, MessagingTier};
 use parley_engine::service::channels::Writes;
 use parley_engine::service::sender_limits::{self as svc, ChannelLimits};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

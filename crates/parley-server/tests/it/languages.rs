@@ -21,8 +21,23 @@ use crate::console::Desk;
 /// (`/widget/v1/.../config`, area `widget`) with English built in as the fallback.
 const OWN_LABELS: &[&str] = &["widget.js"];
 
-/// Words that are the same in every language and may be written as they are.
-const ALLOWED_TEXT: &[&str] = &["Parley"];
+/// Words that are the same in every language and may be written as they are: the product and its
+/// commands.
+const ALLOWED_TEXT: &[&str] = &["Parley", "parley apply"];
+
+/// A literal a machine reads rather than a person: a URL, a path, a time zone, a field name or a
+/// slug — one token without spaces that has a separator in it or is all lowercase ASCII. (A
+/// single lowercase word of running text would pass too; text in the console starts with a
+/// capital or has spaces.)
+fn machine_value(s: &str) -> bool {
+    let s = s.trim();
+    !s.is_empty()
+        && !s.chars().any(char::is_whitespace)
+        && (s.contains("://")
+            || s.chars().any(|c| "/._*:@".contains(c))
+            || s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+}
 
 fn files(dir: &str, ext: &str) -> Vec<(String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
@@ -105,8 +120,13 @@ fn template_text(name: &str, source: &str, problems: &mut Vec<String>) {
             .unwrap();
     for m in tag.find_iter(&text) {
         for c in attr.captures_iter(m.as_str()) {
-            // A value attribute is a form value, not text, except on buttons.
-            if c[1].eq_ignore_ascii_case("value") && !m.as_str().contains("type=\"submit\"") {
+            // A value attribute is a form value, not text, except on an input drawn as a button.
+            let tag = m.as_str().to_ascii_lowercase();
+            let shows_value = tag.starts_with("<input")
+                && ["submit", "button", "reset"]
+                    .iter()
+                    .any(|t| tag.contains(&format!("type=\"{t}\"")));
+            if c[1].eq_ignore_ascii_case("value") && !shows_value {
                 continue;
             }
             if has_letters(&c[2]) {
@@ -142,7 +162,7 @@ fn script_text(name: &str, source: &str, problems: &mut Vec<String>) {
     .unwrap();
     for c in shown.captures_iter(source) {
         let literal = &c[2];
-        if has_letters(literal) {
+        if has_letters(literal) && !machine_value(literal) {
             problems.push(format!(
                 "{name}:{}: '{literal}' is not from the catalogue",
                 line_of(source, c.get(0).unwrap().start())

@@ -685,7 +685,216 @@ async fn limits_view_in_a_real_browser(b: TestBackend) {
     .await;
 }
 
+async fn simulator_app(b: TestBackend) -> TestApp {
+    TestApp::spawn_full(
+        b,
+        ServerConfig {
+            simulator: true,
+            ..ServerConfig::default()
+        },
+        EngineConfig::default(),
+    )
+    .await
+}
+
+/// Every entry of `ids` settled (delivered or failed), then those that failed.
+async fn settled(app: &TestApp, ids: &[Uuid]) -> Vec<Entry> {
+    let s = app.db.store.clone();
+    eventually(&app.events, "every message delivered or failed", || {
+        let s = s.clone();
+        async move {
+            let mut failed = Vec::new();
+            for id in ids {
+                let e = s.entry(*id).await.ok()?;
+                match e.status {
+                    EntryStatus::Delivered => {}
+                    EntryStatus::Failed => failed.push(e),
+                    _ => return None,
+                }
+            }
+            Some(failed)
+        }
+    })
+    .await
+}
+
+/// CH-36: a WhatsApp number's messaging tier counts the unique customers its business-initiated
+/// messages reach in a rolling 24 hours. At tier 250, the 251st new customer is refused (0005,
+/// `sender_limit:messaging_tier`); a customer reached already costs nothing more.
+async fn a_whatsapp_number_reaches_its_tier(b: TestBackend) {
+    let app = simulator_app(b).await;
+    let now = SystemClock.now();
+    let store = &app.db.store;
+    let channel = build::channel(
+        store,
+        &ChannelSpec {
+            name: "WA".into(),
+            kind: ChannelKind::Whatsapp,
+            number_type: None,
+            address: "+14155550199".into(),
+            throughput_mps: Some(500),
+            ..build::simulator_sms()
+        },
+        now,
+    )
+    .await;
+    store
+        .create_template(
+            &TemplateSpec {
+                channel_id: channel.id,
+                name: "order_update".into(),
+                language: "en_US".into(),
+                category: TemplateCategory::Utility,
+                status: TemplateStatus::Approved,
+                body: "Your order has shipped.".into(),
+                components: json!([]),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    set_limits(
+        &app,
+        channel.id,
+        json!({"action": "refuse", "messaging_tier": "250"}),
+    )
+    .await;
+    let template = json!({"template": {"name": "order_update", "language": "en_US"}});
+    let mut sessions = Vec::new();
+    for n in 0..251 {
+        let user = build::user(
+            store,
+            &build::new_user(
+                channel.id,
+                &format!("+1415600{n:04}"),
+                Some(ConsentStatus::ExplicitlyOptedIn),
+            ),
+            &build::origin(ConsentSource::Import, "test"),
+            now,
+        )
+        .await;
+        let s = build::session(
+            store,
+            &build::new_session(channel.id, user.id, SessionStatus::Active),
+            now,
+        )
+        .await;
+        sessions.push(s.id);
+    }
+    let mut ids = Vec::new();
+    for session in &sessions {
+        let (status, v) = call(
+            &app,
+            Method::POST,
+            &format!("/api/v1/sessions/{session}/messages"),
+            Some(template.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        ids.push(v["id"].as_str().unwrap().parse().unwrap());
+    }
+    let failed = settled(&app, &ids).await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].error_code.as_deref(), Some("0005"));
+    assert!(
+        failed[0]
+            .provider_error
+            .as_deref()
+            .unwrap()
+            .contains("sender_limit:messaging_tier"),
+        "{:?}",
+        failed[0]
+    );
+    let v = limits(&app, channel.id).await;
+    let tier = limit(&v, "messaging_tier");
+    assert_eq!(tier["used"], 250, "{v}");
+    assert_eq!(tier["max"], 250);
+    assert_eq!(tier["state"], "reached");
+
+    // A customer reached already: no new unit of the tier, so it goes.
+    let reached = ids
+        .iter()
+        .position(|id| *id != failed[0].id)
+        .map(|i| sessions[i])
+        .unwrap();
+    let (status, v) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/sessions/{reached}/messages"),
+        Some(template),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let again: Uuid = v["id"].as_str().unwrap().parse().unwrap();
+    assert!(settled(&app, &[again]).await.is_empty());
+}
+
+/// CH-35: a Messenger page's daily cap. The customer writes first (Messenger's reply window), the
+/// page answers up to its cap, and the next reply that day is refused.
+async fn a_messenger_page_reaches_its_daily_cap(b: TestBackend) {
+    let app = simulator_app(b).await;
+    let now = SystemClock.now();
+    let channel = build::channel(
+        &app.db.store,
+        &ChannelSpec {
+            name: "Page".into(),
+            kind: ChannelKind::Messenger,
+            number_type: None,
+            address: "104203817".into(),
+            ..build::simulator_sms()
+        },
+        now,
+    )
+    .await;
+    let psid = "6543210987654321";
+    let r = app
+        .anon(Method::POST, "/simulator/inbound")
+        .json(&json!({"channel": "Page", "from": psid, "text": "hello"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let store = app.db.store.clone();
+    let channel_id = channel.id;
+    let session = eventually(&app.events, "the customer's session", || {
+        let store = store.clone();
+        async move {
+            let user = store.messaging_user_by_key(channel_id, psid).await.ok()??;
+            store.open_session(user.id).await.ok()?
+        }
+    })
+    .await;
+    // Whatever Parley answered by itself counts too: the cap leaves room for one more.
+    let view = set_limits(&app, channel.id, json!({"daily_cap": 1000})).await;
+    let used = limit(&view, "daily_cap")["used"].as_u64().unwrap();
+    set_limits(
+        &app,
+        channel.id,
+        json!({"action": "refuse", "daily_cap": used + 1}),
+    )
+    .await;
+    let sent = send(&app, session.id, "Hi! How can I help?").await;
+    assert!(settled(&app, &[sent]).await.is_empty());
+    let refused = send(&app, session.id, "Are you still there?").await;
+    let failed = settled(&app, &[refused]).await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].error_code.as_deref(), Some("0005"));
+    assert!(
+        failed[0]
+            .provider_error
+            .as_deref()
+            .unwrap()
+            .contains("sender_limit:daily_cap"),
+        "{:?}",
+        failed[0]
+    );
+    let v = limits(&app, channel.id).await;
+    assert_eq!(limit(&v, "daily_cap")["state"], "reached", "{v}");
+}
+
 parley_store::on_both_backends!(
+    a_whatsapp_number_reaches_its_tier,
+    a_messenger_page_reaches_its_daily_cap,
     limits_view_in_a_real_browser,
     whatsapp_account_caps,
     a_long_code_reaches_its_limits,
