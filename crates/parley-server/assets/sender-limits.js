@@ -38,7 +38,7 @@
   function held(channel) {
     if (!channel.held.length) return null;
     const rows = channel.held.map((m) => h('li', { dataset: { entry: m.entry_id } },
-      h('span', { class: 'muted', text: when(m.held_at) + ' · ' + m.limit + ' · ' }),
+      h('span', { class: 'muted', text: when(m.held_at) + ' · ' + t('limits.limit.' + m.limit) + ' · ' }),
       h('span', { text: m.body }),
       ' ',
       h('button', { type: 'button', text: t('limits.release'), dataset: { testid: 'limit-release' }, onclick: () => act(m.entry_id, 'release') }),
@@ -65,7 +65,7 @@
       : h('p', { class: 'muted', text: t('limits.none') });
     return h('article', { class: 'sender-limit', dataset: { channel: channel.channel_id, testid: 'sender-limit' } },
       h('h3', { text: channel.channel_name }),
-      h('p', { class: 'muted', text: channel.kind + (channel.number_type ? ' · ' + channel.number_type : '') + ' · ' + t('limits.throughput', { mps: channel.throughput_mps }) }),
+      h('p', { class: 'muted', text: t('console.kind_' + channel.kind) + (channel.number_type ? ' · ' + t('limits.number_type.' + channel.number_type) : '') + ' · ' + t('limits.throughput', { mps: channel.throughput_mps }) }),
       limits,
       held(channel));
   }
