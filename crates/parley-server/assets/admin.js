@@ -183,8 +183,18 @@
 
   // --- List -----------------------------------------------------------------------------------
 
+  /** A tab the signed-in person may use (its `data-permission`), the first such tab otherwise. */
+  function permittedTab(key) {
+    const tabs = [...document.querySelectorAll('#admin-tabs [role="tab"]')];
+    const allowed = (tab) => !tab.dataset.permission || P.can(tab.dataset.permission);
+    const asked = tabs.find((tab) => tab.dataset.resource === key);
+    if (asked && RESOURCES[key] && allowed(asked)) return key;
+    const first = tabs.find(allowed);
+    return first ? first.dataset.resource : 'channels';
+  }
+
   async function show(key) {
-    if (!RESOURCES[key]) key = 'channels';
+    key = permittedTab(key);
     current = key;
     const res = RESOURCES[key];
     for (const tab of document.querySelectorAll('#admin-tabs [role="tab"]')) {
