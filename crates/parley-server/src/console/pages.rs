@@ -335,9 +335,6 @@ fn signed_in_context(
         agent_role => session.agent.role.as_str(),
         agent_presence => session.agent.presence.as_str(),
         permissions => permissions.to_names(),
-        can_supervise => permissions.contains(Permission::Supervise),
-        can_configure => permissions.contains(Permission::ConfigureMessaging),
-        can_campaign => permissions.contains(Permission::ManageCampaigns),
     }
 }
 
@@ -381,185 +378,84 @@ pub fn render_login(
     )
 }
 
-/// Each page's permission (any of them) is also in docs/permissions.md's table of pages.
-async fn console_page(
-    State(state): State<AppState>,
-    Extension(session): Extension<ConsoleSession>,
-) -> Response {
-    guarded_page(&state, &session, "console", "console.html", &[]).await
+/// One signed-in page: where it is, its name (and template `<page>.html`), and the permissions of
+/// which the agent needs one (none: every signed-in agent). docs/permissions.md lists the same.
+struct ConsolePage {
+    path: &'static str,
+    page: &'static str,
+    needs: &'static [Permission],
 }
 
-async fn supervisor_page(
-    State(state): State<AppState>,
-    Extension(session): Extension<ConsoleSession>,
-) -> Response {
-    guarded_page(
-        &state,
-        &session,
-        "supervisor",
-        "supervisor.html",
-        &[Permission::Supervise],
-    )
-    .await
-}
-
-/// Channels, queues and skills, and the agents: for who configures messaging or manages users.
-async fn admin_page(
-    State(state): State<AppState>,
-    Extension(session): Extension<ConsoleSession>,
-) -> Response {
-    guarded_page(
-        &state,
-        &session,
-        "admin",
-        "admin.html",
-        &[Permission::ConfigureMessaging, Permission::ManageUsers],
-    )
-    .await
-}
-
-/// Translators write per-language texts; the page needs no configuration rights.
-async fn translations_page(
-    State(state): State<AppState>,
-    Extension(session): Extension<ConsoleSession>,
-) -> Response {
-    guarded_page(
-        &state,
-        &session,
-        "translations",
-        "translations.html",
-        &[Permission::Translate],
-    )
-    .await
-}
-
-async fn campaigns_page(
-    State(state): State<AppState>,
-    Extension(session): Extension<ConsoleSession>,
-) -> Response {
-    guarded_page(
-        &state,
-        &session,
-        "campaigns",
-        "campaigns.html",
-        &[Permission::ManageCampaigns],
-    )
-    .await
-}
-
-async fn flows_page(
-    State(state): State<AppState>,
-    Extension(session): Extension<ConsoleSession>,
-) -> Response {
-    guarded_page(
-        &state,
-        &session,
-        "flows",
-        "flows.html",
-        &[Permission::ManageFlows],
-    )
-    .await
-}
-
-async fn webhooks_page(
-    State(state): State<AppState>,
-    Extension(session): Extension<ConsoleSession>,
-) -> Response {
-    guarded_page(
-        &state,
-        &session,
-        "webhooks",
-        "webhooks.html",
-        &[Permission::ConfigureMessaging],
-    )
-    .await
-}
-
-/// The notification error log (TM-08): configuration's view of what was not sent.
-async fn notification_errors_page(
-    State(state): State<AppState>,
-    Extension(session): Extension<ConsoleSession>,
-) -> Response {
-    guarded_page(
-        &state,
-        &session,
-        "notification-errors",
-        "notification-errors.html",
-        &[Permission::ConfigureMessaging],
-    )
-    .await
-}
-
-async fn twilio_page(
-    State(state): State<AppState>,
-    Extension(session): Extension<ConsoleSession>,
-) -> Response {
-    guarded_page(
-        &state,
-        &session,
-        "twilio",
-        "twilio.html",
-        &[Permission::ConfigureMessaging],
-    )
-    .await
-}
-
-async fn api_tokens_page(
-    State(state): State<AppState>,
-    Extension(session): Extension<ConsoleSession>,
-) -> Response {
-    guarded_page(
-        &state,
-        &session,
-        "api-tokens",
-        "api-tokens.html",
-        &[Permission::ManageUsers],
-    )
-    .await
-}
-
-async fn web_deployments_page(
-    State(state): State<AppState>,
-    Extension(session): Extension<ConsoleSession>,
-) -> Response {
-    guarded_page(
-        &state,
-        &session,
-        "web-deployments",
-        "web-deployments.html",
-        &[Permission::ConfigureMessaging],
-    )
-    .await
-}
-
-async fn keysets_page(
-    State(state): State<AppState>,
-    Extension(session): Extension<ConsoleSession>,
-) -> Response {
-    guarded_page(
-        &state,
-        &session,
-        "keysets",
-        "keysets.html",
-        &[Permission::ConfigureMessaging],
-    )
-    .await
-}
-
-/// Permission sets and agents' grants (issue 18): for whoever manages users.
-async fn permissions_page(
-    State(state): State<AppState>,
-    Extension(session): Extension<ConsoleSession>,
-) -> Response {
-    guarded_page(
-        &state,
-        &session,
-        "permissions",
-        "permissions.html",
-        &[Permission::ManageUsers],
-    )
-    .await
-}
+const PAGES: &[ConsolePage] = &[
+    ConsolePage {
+        path: "/console",
+        page: "console",
+        needs: &[],
+    },
+    ConsolePage {
+        path: "/console/supervisor",
+        page: "supervisor",
+        needs: &[Permission::Supervise],
+    },
+    // Channels, queues and skills, and the agents.
+    ConsolePage {
+        path: "/console/admin",
+        page: "admin",
+        needs: &[Permission::ConfigureMessaging, Permission::ManageUsers],
+    },
+    ConsolePage {
+        path: "/console/campaigns",
+        page: "campaigns",
+        needs: &[Permission::ManageCampaigns],
+    },
+    ConsolePage {
+        path: "/console/flows",
+        page: "flows",
+        needs: &[Permission::ManageFlows],
+    },
+    ConsolePage {
+        path: "/console/webhooks",
+        page: "webhooks",
+        needs: &[Permission::ConfigureMessaging],
+    },
+    // The notification error log (TM-08): configuration's view of what was not sent.
+    ConsolePage {
+        path: "/console/notification-errors",
+        page: "notification-errors",
+        needs: &[Permission::ConfigureMessaging],
+    },
+    ConsolePage {
+        path: "/console/twilio",
+        page: "twilio",
+        needs: &[Permission::ConfigureMessaging],
+    },
+    ConsolePage {
+        path: "/console/api-tokens",
+        page: "api-tokens",
+        needs: &[Permission::ManageUsers],
+    },
+    ConsolePage {
+        path: "/console/admin/web-deployments",
+        page: "web-deployments",
+        needs: &[Permission::ConfigureMessaging],
+    },
+    ConsolePage {
+        path: "/console/admin/keysets",
+        page: "keysets",
+        needs: &[Permission::ConfigureMessaging],
+    },
+    // Translators write per-language texts without configuration rights.
+    ConsolePage {
+        path: "/console/translations",
+        page: "translations",
+        needs: &[Permission::Translate],
+    },
+    ConsolePage {
+        path: "/console/admin/permissions",
+        page: "permissions",
+        needs: &[Permission::ManageUsers],
+    },
+];
 
 async fn simulator_page(headers: HeaderMap) -> Response {
     let locale = crate::console::auth::browser_locale(&headers);
@@ -624,23 +520,18 @@ async fn asset(
 /// `GET /console`, `/console/supervisor`, `/console/admin`, `/console/campaigns`, `/console/flows`. Mount behind the console's auth
 /// middleware, which inserts the [`ConsoleSession`] these handlers need.
 pub fn signed_in_routes() -> Router<AppState> {
-    Router::new()
-        .route("/console", get(console_page))
-        .route("/console/supervisor", get(supervisor_page))
-        .route("/console/admin", get(admin_page))
-        .route("/console/campaigns", get(campaigns_page))
-        .route("/console/flows", get(flows_page))
-        .route("/console/webhooks", get(webhooks_page))
-        .route(
-            "/console/notification-errors",
-            get(notification_errors_page),
+    PAGES.iter().fold(Router::new(), |router, p| {
+        router.route(
+            p.path,
+            get(
+                move |State(state): State<AppState>,
+                      Extension(session): Extension<ConsoleSession>| async move {
+                    let template = format!("{}.html", p.page);
+                    guarded_page(&state, &session, p.page, &template, p.needs).await
+                },
+            ),
         )
-        .route("/console/twilio", get(twilio_page))
-        .route("/console/api-tokens", get(api_tokens_page))
-        .route("/console/admin/web-deployments", get(web_deployments_page))
-        .route("/console/admin/keysets", get(keysets_page))
-        .route("/console/translations", get(translations_page))
-        .route("/console/admin/permissions", get(permissions_page))
+    })
 }
 
 /// `GET /assets/{name}`: needs no session (the login page uses the stylesheet).
