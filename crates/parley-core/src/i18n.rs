@@ -50,6 +50,8 @@ const FILES: &[(&str, [&str; 2])] = &[
     area!("conversation"),
     area!("permissions"),
     area!("limits"),
+    area!("privacy"),
+    area!("reports"),
 ];
 
 type Table = HashMap<&'static str, &'static str>;

@@ -8,6 +8,7 @@
 )]
 
 pub mod access;
+pub mod audit;
 pub mod campaign;
 pub mod channel;
 pub mod clock;
@@ -30,6 +31,8 @@ pub mod notification;
 pub mod notify_fields;
 pub mod notify_triggers;
 pub mod phone;
+pub mod privacy;
+pub mod reports;
 pub mod retry;
 pub mod routing;
 pub mod sender_limits;

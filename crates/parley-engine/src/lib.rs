@@ -27,6 +27,7 @@
 )]
 
 pub mod agents;
+pub mod audit;
 pub mod cache;
 pub mod campaigns;
 pub mod channel_rules;
@@ -45,6 +46,7 @@ pub mod notify_triggers;
 pub mod outbound;
 pub mod outreach;
 pub mod provision;
+pub mod reports;
 pub mod routing;
 pub mod runner;
 pub mod service;

@@ -28,6 +28,19 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Who this caller is in the audit log: the signed-in agent for the console (no token), the
+    /// token (and the agent it acts for) otherwise.
+    pub fn audit_actor(&self) -> parley_core::audit::AuditActor {
+        use parley_core::audit::AuditActor;
+        match self.agent_id {
+            Some(id) if self.token_id.is_nil() => AuditActor::Agent { id },
+            agent_id => AuditActor::Token {
+                id: self.token_id,
+                agent_id,
+            },
+        }
+    }
+
     /// Refuses with 403 unless the caller holds `permission`.
     pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
         if self.permissions.contains(permission) {

@@ -20,6 +20,7 @@ mod config;
 mod console;
 mod conversations;
 mod crm;
+mod crypto;
 mod dead_letters;
 mod error;
 mod flows;

@@ -119,6 +119,36 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
     },
     Asset {
+        name: "privacy.js",
+        body: include_str!("../../assets/privacy.js"),
+        content_type: JS,
+    },
+    Asset {
+        name: "privacy-requests.js",
+        body: include_str!("../../assets/privacy-requests.js"),
+        content_type: JS,
+    },
+    Asset {
+        name: "sensitive-data.js",
+        body: include_str!("../../assets/sensitive-data.js"),
+        content_type: JS,
+    },
+    Asset {
+        name: "retention.js",
+        body: include_str!("../../assets/retention.js"),
+        content_type: JS,
+    },
+    Asset {
+        name: "audit.js",
+        body: include_str!("../../assets/audit.js"),
+        content_type: JS,
+    },
+    Asset {
+        name: "reports.js",
+        body: include_str!("../../assets/reports.js"),
+        content_type: JS,
+    },
+    Asset {
         name: "console.css",
         body: include_str!("../../assets/console.css"),
         content_type: CSS,
@@ -143,6 +173,8 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/supervisor.html"),
     ),
     ("admin.html", include_str!("../../templates/admin.html")),
+    ("privacy.html", include_str!("../../templates/privacy.html")),
+    ("reports.html", include_str!("../../templates/reports.html")),
     (
         "campaigns.html",
         include_str!("../../templates/campaigns.html"),
@@ -387,6 +419,17 @@ struct ConsolePage {
 }
 
 const PAGES: &[ConsolePage] = &[
+    // Privacy requests, sensitive-data rules, retention and the audit log (issue 16).
+    ConsolePage {
+        path: "/console/privacy",
+        page: "privacy",
+        needs: &[Permission::PrivacyRequests, Permission::ConfigureMessaging],
+    },
+    ConsolePage {
+        path: "/console/reports",
+        page: "reports",
+        needs: &[Permission::Supervise, Permission::ManageCampaigns],
+    },
     ConsolePage {
         path: "/console",
         page: "console",
