@@ -356,6 +356,23 @@ impl AgentDesk {
         let Some(text) = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) else {
             return Ok(());
         };
+        let rules = self.compose.sensitive().current(&self.store).await?;
+        let masked = crate::sensitive_data::mask_with(
+            &rules,
+            channel.id,
+            parley_core::privacy::rules::RuleAuthor::Bot,
+            &text,
+        );
+        let text = if masked.blocked.is_empty() {
+            text
+        } else {
+            effects.entries.push(crate::sensitive_data::blocked_entry(
+                session.id,
+                parley_core::privacy::rules::RuleAuthor::Bot,
+                now,
+            ));
+            masked.text
+        };
         let mut entry = jobs::auto_response_entry(session.id, text, now);
         entry.actor = Actor::System;
         effects.jobs.push(send_job(
@@ -853,7 +870,11 @@ impl AgentDesk {
         apply_row(&mut session, &t.state);
         let mut effects = InboundWrite {
             sessions: vec![session.clone()],
-            entries: vec![prepared.entry],
+            entries: prepared
+                .sensitive_note
+                .into_iter()
+                .chain([prepared.entry])
+                .collect(),
             jobs: vec![job],
             ..InboundWrite::default()
         };

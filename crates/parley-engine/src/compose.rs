@@ -43,7 +43,9 @@ use uuid::Uuid;
 use crate::channel_rules::behaviour_of;
 use crate::events::{DomainEvent, EventBus};
 use crate::jobs::{self, send_job};
+use crate::sensitive_data::{SensitiveRules, author_of, blocked_entry, mask_with};
 use crate::session_rows::state_of;
+use parley_core::privacy::rules::RuleAuthor;
 
 /// A file to send, by public link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +110,9 @@ pub struct Prepared {
     /// The send job; `None` when the message was refused.
     pub job: Option<NewJob>,
     pub refusal: Option<Refusal>,
+    /// The transcript's note that a sensitive-data rule changed the text (PRIV-03), to be written
+    /// with the entry.
+    pub sensitive_note: Option<Entry>,
 }
 
 /// The compose path's handle (see [`crate::Engine::compose`]).
@@ -117,6 +122,7 @@ pub struct Compose {
     clock: Arc<dyn Clock>,
     events: EventBus,
     outbound_wake: Option<Arc<Notify>>,
+    sensitive: SensitiveRules,
 }
 
 impl std::fmt::Debug for Compose {
@@ -151,11 +157,37 @@ struct Composed {
 impl Compose {
     pub fn new(store: Store, clock: Arc<dyn Clock>, events: EventBus) -> Self {
         Self {
+            sensitive: SensitiveRules::new(clock.clone()),
             store,
             clock,
             events,
             outbound_wake: None,
         }
+    }
+
+    /// Shares the node's sensitive-data rules (otherwise this compose path keeps its own copy).
+    pub fn with_sensitive(mut self, rules: SensitiveRules) -> Self {
+        self.sensitive = rules;
+        self
+    }
+
+    /// The node's sensitive-data rules, for the automatic replies written beside the compose path.
+    pub fn sensitive(&self) -> &SensitiveRules {
+        &self.sensitive
+    }
+
+    /// Whose text `author`'s is, for the rules: an agent by their role (supervisor and admin
+    /// count as supervisors).
+    async fn rule_author(&self, author: Author) -> Result<RuleAuthor, StoreError> {
+        let role = match (author.actor, author.actor_id) {
+            (Actor::Agent, Some(id)) => match self.store.agent(id).await {
+                Ok(a) => Some(a.role),
+                Err(StoreError::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            },
+            _ => None,
+        };
+        Ok(author_of(author.actor, role))
     }
 
     /// Wakes the dispatcher as soon as a message is queued.
@@ -187,6 +219,9 @@ impl Compose {
         let prepared = self
             .prepare(&channel, &session, &message, author, now)
             .await?;
+        if let Some(note) = &prepared.sensitive_note {
+            self.store.record_outgoing(note, None, now).await?;
+        }
         let entry = self
             .store
             .record_outgoing(&prepared.entry, prepared.job.as_ref(), now)
@@ -264,13 +299,36 @@ impl Compose {
         let decided = self
             .authorize_and_render(channel, session, user, message, author.actor, now)
             .await?;
+        // Mask (PRIV-03) before the length check, so what is fitted is what goes.
+        let rules = self.sensitive.current(&self.store).await?;
+        let who = if rules.is_empty() {
+            RuleAuthor::Bot
+        } else {
+            self.rule_author(author).await?
+        };
+        let mut blocked = false;
+        let mut mask = |text: String| {
+            let m = mask_with(&rules, channel.id, who, &text);
+            if m.blocked.is_empty() {
+                text
+            } else {
+                blocked = true;
+                m.text
+            }
+        };
         let (body, template, verdict) = match decided {
             Ok(c) => {
-                let fitted = fit(channel, &c.body, &media);
-                (c.body, c.template, fitted.map(|()| c.purpose))
+                let body = mask(c.body);
+                let template = c.template.map(|mut t| {
+                    t.parameters = t.parameters.into_iter().map(&mut mask).collect();
+                    t
+                });
+                let fitted = fit(channel, &body, &media);
+                (body, template, fitted.map(|()| c.purpose))
             }
-            Err(r) => (message.body.clone(), None, Err(r)),
+            Err(r) => (mask(message.body.clone()), None, Err(r)),
         };
+        let sensitive_note = blocked.then(|| blocked_entry(session.id, who, now));
         let mut entry = Entry {
             id: new_id(),
             session_id: session.id,
@@ -293,6 +351,7 @@ impl Compose {
                 job: Some(send_job(entry.id, purpose, jobs::REPLY_PRIORITY, now)),
                 entry,
                 refusal: None,
+                sensitive_note,
             },
             Err(refusal) => {
                 entry.status = EntryStatus::Failed;
@@ -302,6 +361,7 @@ impl Compose {
                     entry,
                     job: None,
                     refusal: Some(refusal),
+                    sensitive_note,
                 }
             }
         })

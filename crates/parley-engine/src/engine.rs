@@ -135,6 +135,8 @@ pub struct Engine {
     callback_wake: Arc<Notify>,
     /// Web visitors' identity tokens, with the keysets' JWKS cache.
     pub web_identity: crate::web_identity::WebIdentity,
+    /// This node's copy of the sensitive-data rules (PRIV-03), shared by every pipeline.
+    pub sensitive: crate::sensitive_data::SensitiveRules,
 }
 
 impl std::fmt::Debug for Engine {
@@ -158,7 +160,9 @@ impl Engine {
         let flow_wake = Arc::new(Notify::new());
         let outbound_wake = Arc::new(Notify::new());
         let campaign_wake = Arc::new(Notify::new());
-        let ingest = Ingest::start(store.clone(), clock.clone(), inbound_wake.clone());
+        let sensitive = crate::sensitive_data::SensitiveRules::new(clock.clone());
+        let ingest = Ingest::start(store.clone(), clock.clone(), inbound_wake.clone())
+            .with_sensitive(sensitive.clone());
         let channels = ChannelCache::with_ttl(config.channel_cache_ttl);
         let outbound = Outbound::new(store.clone(), clock.clone(), events.clone())
             .with_ingest(ingest.clone())
@@ -187,7 +191,8 @@ impl Engine {
             feed.clone(),
             router.clone(),
             crate::compose::Compose::new(store.clone(), clock.clone(), events.clone())
-                .with_outbound_wake(outbound_wake.clone()),
+                .with_outbound_wake(outbound_wake.clone())
+                .with_sensitive(sensitive.clone()),
             outbound_wake.clone(),
         )
         .with_flows(flows.clone(), flow_wake.clone());
@@ -208,6 +213,7 @@ impl Engine {
         let web_identity =
             crate::web_identity::WebIdentity::new(store.clone(), config.media_fetch_allow_private);
         Self {
+            sensitive,
             web_identity,
             webhooks,
             web,
@@ -244,7 +250,8 @@ impl Engine {
     pub fn inbound_runner(&self) -> JobRunner {
         let pipeline = Inbound::new(self.store.clone(), self.clock.clone(), self.events.clone())
             .with_outbound_wake(self.outbound_wake.clone())
-            .with_flows(self.flows.clone(), self.flow_wake.clone());
+            .with_flows(self.flows.clone(), self.flow_wake.clone())
+            .with_sensitive(self.sensitive.clone());
         self.runner(Queue::Inbound, self.config.inbound_batch)
             .with_waker(self.inbound_wake.clone())
             .handle_batch(JobKind::InboundMessage, move |jobs| {
@@ -351,6 +358,7 @@ impl Engine {
     pub fn compose(&self) -> crate::compose::Compose {
         crate::compose::Compose::new(self.store.clone(), self.clock.clone(), self.events.clone())
             .with_outbound_wake(self.outbound_wake.clone())
+            .with_sensitive(self.sensitive.clone())
     }
 
     /// One message to one person outside a conversation (notifications, the Twilio-compatible

@@ -671,6 +671,7 @@ impl FlowWorker {
                     match prepared {
                         Ok(p) => {
                             effects.jobs.extend(p.job);
+                            effects.entries.extend(p.sensitive_note);
                             effects.entries.push(p.entry);
                         }
                         Err(ComposeError::Invalid(reason)) => {

@@ -50,6 +50,32 @@ use crate::events::{DomainEvent, EventBus};
 use crate::flow_runs::{FlowCatalog, FlowUseError, held_by_flow, start_run};
 use crate::jobs::{self, Queue};
 use crate::runner::JobOutcome;
+use crate::sensitive_data::{SensitiveRules, blocked_entry, mask_with};
+use parley_core::privacy::rules::RuleAuthor;
+
+/// The mark [`crate::ingest`] leaves in a job whose text a rule changed.
+#[derive(serde::Deserialize)]
+struct BlockMark {
+    #[serde(default, rename = "sensitive_data_blocked")]
+    blocked: bool,
+}
+
+/// An automatic reply's text with the rules applied for author `bot`, and the transcript's note
+/// when a rule changed it.
+fn masked_reply(
+    rules: &[parley_core::privacy::rules::CompiledRule],
+    channel_id: Uuid,
+    session_id: Uuid,
+    text: String,
+    now: Timestamp,
+) -> (String, Option<Entry>) {
+    let m = mask_with(rules, channel_id, RuleAuthor::Bot, &text);
+    if m.blocked.is_empty() {
+        (text, None)
+    } else {
+        (m.text, Some(blocked_entry(session_id, RuleAuthor::Bot, now)))
+    }
+}
 use parley_core::crm::MatchDecision;
 
 pub use crate::jobs::InboundEvent;
@@ -74,6 +100,7 @@ pub struct Inbound {
     outbound_wake: Option<Arc<Notify>>,
     flows: FlowCatalog,
     flow_wake: Option<Arc<Notify>>,
+    sensitive: Option<SensitiveRules>,
 }
 
 impl std::fmt::Debug for Inbound {
@@ -107,6 +134,8 @@ struct BatchCache {
     /// Error sessions this batch recorded, per messaging user: not in the database yet, but a
     /// repeat of the same failure must find them.
     failed: HashMap<Uuid, Vec<Session>>,
+    /// The sensitive-data rules for the batch's automatic replies, read once per batch.
+    sensitive: Arc<Vec<parley_core::privacy::rules::CompiledRule>>,
 }
 
 /// A customer as this batch knows them: read from the store once, then updated in memory by each
@@ -231,6 +260,8 @@ fn write_plans(
         responses.push((ResponseKind::HandoffReply, reply));
     }
     for (i, (kind, text)) in responses.into_iter().enumerate() {
+        let (text, note) = masked_reply(&cache.sensitive, rules.channel.id, landed.id, text, now);
+        write.entries.extend(note);
         let entry = jobs::auto_response_entry(landed.id, text, now);
         let priority_offset = i64::try_from(i).unwrap_or(0);
         write.jobs.push(jobs::send_job(
@@ -287,7 +318,15 @@ impl Inbound {
             outbound_wake: None,
             flows: FlowCatalog::default(),
             flow_wake: None,
+            sensitive: None,
         }
+    }
+
+    /// Masks the automatic replies with these rules (customer text is masked at the door,
+    /// [`crate::ingest`]).
+    pub fn with_sensitive(mut self, rules: SensitiveRules) -> Self {
+        self.sensitive = Some(rules);
+        self
     }
 
     /// Shares the engine's parsed flows, and wakes its flow runners when a message went to a flow.
@@ -315,6 +354,7 @@ impl Inbound {
         let mut fate = Fate::default();
         let mut decided: Vec<Decided> = Vec::with_capacity(jobs.len());
         let mut parsed = Vec::with_capacity(jobs.len());
+        let mut blocked_jobs = std::collections::HashSet::new();
         // One runner claimed the whole batch, so one worker holds every job of it.
         let worker = jobs
             .iter()
@@ -323,6 +363,9 @@ impl Inbound {
         for job in jobs {
             if jobs::is_last_attempt(&job) {
                 fate.last.insert(job.id);
+            }
+            if serde_json::from_str::<BlockMark>(&job.payload).is_ok_and(|m| m.blocked) {
+                blocked_jobs.insert(job.id);
             }
             match serde_json::from_str::<InboundEvent>(&job.payload) {
                 // Events queued before text was cleaned at the door are cleaned here.
@@ -335,7 +378,14 @@ impl Inbound {
                 ),
             }
         }
-        if let Err(e) = self.prefetch(&parsed, &mut cache).await {
+        let read = match &self.sensitive {
+            Some(s) => s.current(&self.store).await.map(|r| cache.sensitive = r),
+            None => Ok(()),
+        };
+        if let Err(e) = match read {
+            Ok(()) => self.prefetch(&parsed, &mut cache).await,
+            Err(e) => Err(e),
+        } {
             tracing::warn!(error = %e, "inbound batch could not be read; it will be retried");
             let channels: HashMap<Uuid, Uuid> =
                 parsed.iter().map(|(id, e)| (*id, e.channel_id)).collect();
@@ -355,7 +405,19 @@ impl Inbound {
                 entry_id = field::Empty,
             );
             let failed = match self.decide(&event, &mut cache).instrument(span).await {
-                Ok(p) => {
+                Ok(mut p) => {
+                    if blocked_jobs.contains(&job_id)
+                        && let Some(s) = p
+                            .write
+                            .entries
+                            .iter()
+                            .find(|e| e.direction == Direction::Inbound)
+                            .map(|e| (e.session_id, e.created_at))
+                    {
+                        p.write
+                            .entries
+                            .push(blocked_entry(s.0, RuleAuthor::Customer, s.1));
+                    }
                     decided.push((job_id, p.write, p.events));
                     None
                 }
@@ -837,7 +899,15 @@ impl Inbound {
             &behaviour.auto_replies.after_hours
         };
         if let Some(text) = behaviour.auto_reply(reply, who.customer.locale.as_deref()) {
-            let entry = jobs::auto_response_entry(landed.id, text.to_owned(), now);
+            let (text, note) = match &self.sensitive {
+                Some(s) => {
+                    let snapshot = s.current(&self.store).await?;
+                    masked_reply(&snapshot, rules.channel.id, landed.id, text.to_owned(), now)
+                }
+                None => (text.to_owned(), None),
+            };
+            who.rows.entries.extend(note);
+            let entry = jobs::auto_response_entry(landed.id, text, now);
             let session_opt_in = parley_core::session::session_opt_in_valid(
                 &state_of(landed),
                 now,

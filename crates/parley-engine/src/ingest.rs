@@ -10,6 +10,11 @@ use parley_store::{NewJob, Store};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::jobs::InboundEvent;
+use crate::sensitive_data::SensitiveRules;
+
+/// The key the job's payload carries, beside the event's fields, when a sensitive-data rule
+/// changed the customer's text: the inbound pipeline writes the transcript's note from it.
+pub const BLOCKED_MARK: &str = "sensitive_data_blocked";
 
 /// Most events written by one insert.
 const MAX_BATCH: usize = 512;
@@ -22,6 +27,8 @@ pub enum IngestError {
     Store(String),
     #[error("the server is shutting down")]
     Closed,
+    #[error("the sensitive-data rules could not be read: {0}")]
+    Rules(String),
 }
 
 type Request = (NewJob, oneshot::Sender<Result<(), String>>);
@@ -30,13 +37,19 @@ type Request = (NewJob, oneshot::Sender<Result<(), String>>);
 #[derive(Clone, Debug)]
 pub struct Ingest {
     tx: mpsc::Sender<Request>,
+    store: Store,
+    /// Masks customer text before the event is stored (PRIV-03); `None` in tools that do not
+    /// need it.
+    sensitive: Option<SensitiveRules>,
 }
 
 impl Ingest {
     /// Starts the writer task; `wake` is the inbound runner's, poked after every write.
     pub fn start(store: Store, clock: Arc<dyn Clock>, wake: Arc<Notify>) -> Self {
         let (tx, mut rx) = mpsc::channel::<Request>(8 * MAX_BATCH);
+        let writer = store.clone();
         tokio::spawn(async move {
+            let store = writer;
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
@@ -60,7 +73,17 @@ impl Ingest {
                 wake.notify_one();
             }
         });
-        Self { tx }
+        Self {
+            tx,
+            store,
+            sensitive: None,
+        }
+    }
+
+    /// Masks customer text with these rules before anything is stored.
+    pub fn with_sensitive(mut self, rules: SensitiveRules) -> Self {
+        self.sensitive = Some(rules);
+        self
     }
 
     /// Persists one event; returns once it is durable. A duplicate (same provider message id on
@@ -68,12 +91,43 @@ impl Ingest {
     ///
     /// The event is stored with its text cleaned ([`InboundEvent::storable`]), so a character
     /// one database refuses cannot make the event, or its processing, differ between backends.
+    ///
+    /// The customer's text is masked by the sensitive-data rules here, before the job row exists,
+    /// so neither the queue, a dead letter made from the job, nor the entry ever holds what a rule
+    /// removed.
     pub async fn submit(&self, event: &InboundEvent) -> Result<(), IngestError> {
-        let job = if event.is_storable() {
+        let mut masked = None;
+        if let Some(rules) = &self.sensitive {
+            let m = rules
+                .mask(
+                    &self.store,
+                    event.channel_id,
+                    parley_core::privacy::rules::RuleAuthor::Customer,
+                    &event.text,
+                )
+                .await
+                .map_err(|e| IngestError::Rules(e.to_string()))?;
+            if !m.blocked.is_empty() {
+                masked = Some(InboundEvent {
+                    text: m.text,
+                    ..event.clone()
+                });
+            }
+        }
+        let blocked = masked.is_some();
+        let event = masked.as_ref().unwrap_or(event);
+        let mut job = if event.is_storable() {
             event.job()?
         } else {
             event.clone().storable().job()?
         };
+        if blocked {
+            let mut payload: serde_json::Value = serde_json::from_str(&job.payload)?;
+            if let Some(map) = payload.as_object_mut() {
+                map.insert(BLOCKED_MARK.to_owned(), serde_json::Value::Bool(true));
+            }
+            job.payload = payload.to_string();
+        }
         let (reply, done) = oneshot::channel();
         self.tx
             .send((job, reply))

@@ -49,6 +49,7 @@ pub mod provision;
 pub mod reports;
 pub mod routing;
 pub mod runner;
+pub mod sensitive_data;
 pub mod service;
 pub mod session_rows;
 pub mod subscriptions;

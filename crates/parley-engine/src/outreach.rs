@@ -304,6 +304,7 @@ impl Outreach {
             });
         }
         let entry = prepared.entry;
+        let note = prepared.sensitive_note;
         let job = send_job(entry.id, purpose, REPLY_PRIORITY, now);
         let effects = InboundWrite {
             user: new_user,
@@ -312,7 +313,7 @@ impl Outreach {
             } else {
                 vec![session.clone()]
             },
-            entries: vec![entry.clone()],
+            entries: note.into_iter().chain([entry.clone()]).collect(),
             jobs: vec![job],
             ..InboundWrite::default()
         };

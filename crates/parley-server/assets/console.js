@@ -80,6 +80,16 @@
   const sessionOf = (item) => (item && item.session) || {};
   const isOpen = (status) => status !== 'ended' && status !== 'error';
 
+  /**
+   * A transcript event's words: a sensitive-data block (PRIV-03, "sensitive data blocked
+   * (customer)") through the catalogue, anything else as a close's reason.
+   */
+  function eventNote(body) {
+    const blocked = /^sensitive data blocked \((customer|agent|supervisor|bot)\)$/.exec(body);
+    if (blocked) return P.t('sensitive_data.blocked.' + blocked[1]);
+    return P.t('conversation.closed_note', { reason: body });
+  }
+
   // --- Loading with coalescing ---------------------------------------------------------------
 
   /**
@@ -550,7 +560,7 @@
       if (e.direction === 'event') {
         // A note of the session's history (a close's reason), never a message to anyone.
         list.appendChild(h('li', { class: 'event', 'data-testid': 'message-event', role: 'note', dataset: { sessionId: e.session_id || '' } },
-          h('span', { text: P.t('conversation.closed_note', { reason: e.body || '' }) }),
+          h('span', { text: eventNote(e.body || '') }),
           ' ',
           h('time', { datetime: e.created_at || '', text: when(e.created_at) })));
         continue;

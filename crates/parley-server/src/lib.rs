@@ -288,6 +288,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::tokens::token_routes())
         .merge(api::web_deployments::web_routes())
         .merge(api::sender_limits::sender_limit_routes())
+        .merge(api::sensitive_data::sensitive_data_routes())
         .merge(console::visitor::visitor_routes())
         .merge(api::translations::translation_routes())
         .merge(api::close_conversation::close_conversation_routes())

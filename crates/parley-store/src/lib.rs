@@ -42,6 +42,8 @@ mod processes;
 mod quick_texts;
 mod records;
 mod routing_rules;
+mod sensitive_data;
+pub use sensitive_data::StoredSensitiveDataRule;
 pub mod sender_limits;
 mod simulator;
 mod subscriptions;

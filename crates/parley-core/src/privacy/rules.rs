@@ -295,7 +295,7 @@ fn mask_with(rules: &[&CompiledRule], text: &str) -> Masked {
         text: text.to_owned(),
         ..Masked::default()
     };
-    let mut note = |m: &mut Masked, rule: &CompiledRule, out: String, n: usize| {
+    let note = |m: &mut Masked, rule: &CompiledRule, out: String, n: usize| {
         m.text = out;
         m.matches += n;
         if !m.blocked.contains(&rule.id) {

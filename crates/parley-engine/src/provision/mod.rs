@@ -65,6 +65,9 @@ pub struct WorkspaceFile {
     /// Permission sets, identified by name; one named like a built-in role's set edits it.
     #[serde(default)]
     pub permission_sets: Vec<crate::service::permissions::PermissionSetInput>,
+    /// Sensitive-data rules (PRIV-03), identified by name; the channel by its name.
+    #[serde(default)]
+    pub sensitive_data_rules: Vec<crate::service::sensitive_data::SensitiveDataRuleFile>,
 }
 
 /// A queue in a workspace file: the API's input, field for field.
@@ -203,6 +206,7 @@ pub async fn apply(
 ) -> Result<ApplyReport, ProvisionError> {
     validate_file(file)?;
     self::rules::validate(file)?;
+    crate::service::sensitive_data::validate_file(&file.sensitive_data_rules)?;
     self::web::validate(file)?;
     // Processes are checked against the stored ones too, still before anything is written.
     let process_plan = self::processes::plan(store, &file.sms_processes, prune).await?;
@@ -324,6 +328,14 @@ pub async fn apply(
     self::processes::execute(store, process_plan, now, &mut report).await?;
     self::rules::apply(store, file, prune, now, &mut report).await?;
     self::web::apply(store, file, prune, now, &mut report).await?;
+    crate::service::sensitive_data::apply_file(
+        store,
+        &file.sensitive_data_rules,
+        prune,
+        now,
+        &mut report,
+    )
+    .await?;
     if prune {
         prune_missing(store, file, &mut report).await?;
         let keep: Vec<String> = file

@@ -22,6 +22,7 @@ pub mod queues;
 pub mod quick_texts;
 pub mod routing_rules;
 pub mod schema;
+pub mod sensitive_data;
 pub mod segment_count;
 pub mod sender_limits;
 pub mod simulator;

@@ -19,6 +19,7 @@ mod processes;
 mod provision;
 mod provision_rules;
 mod runner;
+mod sensitive_rules;
 mod smpp;
 mod unknown;
 mod web_identity;

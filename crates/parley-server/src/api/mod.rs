@@ -21,6 +21,7 @@ pub mod processes;
 pub mod queues;
 pub mod quick_texts;
 pub mod routing_rules;
+pub mod sensitive_data;
 pub mod sender_limits;
 pub mod subscriptions;
 pub mod templates;

@@ -28,6 +28,7 @@ mod permission_walk;
 mod permissions;
 mod processes;
 mod sender_limits;
+mod sensitive_data;
 mod services;
 mod sign_in_limits;
 mod subscriptions;
