@@ -50,7 +50,7 @@ use crate::events::{DomainEvent, EventBus};
 use crate::flow_runs::{FlowCatalog, FlowUseError, held_by_flow, start_run};
 use crate::jobs::{self, Queue};
 use crate::runner::JobOutcome;
-use crate::sensitive_data::{SensitiveRules, blocked_entry, mask_with};
+use crate::sensitive_data::{SensitiveRules, blocked_entry, blocked_entry_before, mask_with};
 use parley_core::privacy::rules::RuleAuthor;
 
 /// The mark [`crate::ingest`] leaves in a job whose text a rule changed.
@@ -407,16 +407,14 @@ impl Inbound {
             let failed = match self.decide(&event, &mut cache).instrument(span).await {
                 Ok(mut p) => {
                     if blocked_jobs.contains(&job_id)
-                        && let Some(s) = p
+                        && let Some(note) = p
                             .write
                             .entries
                             .iter()
                             .find(|e| e.direction == Direction::Inbound)
-                            .map(|e| (e.session_id, e.created_at))
+                            .map(|e| blocked_entry_before(e, RuleAuthor::Customer))
                     {
-                        p.write
-                            .entries
-                            .push(blocked_entry(s.0, RuleAuthor::Customer, s.1));
+                        p.write.entries.push(note);
                     }
                     decided.push((job_id, p.write, p.events));
                     None

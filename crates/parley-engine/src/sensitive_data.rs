@@ -135,10 +135,23 @@ pub fn blocked_note(author: RuleAuthor) -> String {
     format!("sensitive data blocked ({author})")
 }
 
-/// The transcript event entry of a block in session `session_id`.
+/// The transcript event entry of a block in session `session_id`. Made before the entry it is
+/// about, so it sorts just before it (entries are in id order) and the message stays the
+/// session's last.
 pub fn blocked_entry(session_id: Uuid, author: RuleAuthor, now: Timestamp) -> Entry {
+    blocked_entry_with(new_id(), session_id, author, now)
+}
+
+/// [`blocked_entry`] for an entry whose id was made first (the customer's message): the note
+/// takes the id just below it, so it still sorts just before the message.
+pub fn blocked_entry_before(entry: &Entry, author: RuleAuthor) -> Entry {
+    let id = Uuid::from_u128(entry.id.as_u128().wrapping_sub(1));
+    blocked_entry_with(id, entry.session_id, author, entry.created_at)
+}
+
+fn blocked_entry_with(id: Uuid, session_id: Uuid, author: RuleAuthor, now: Timestamp) -> Entry {
     Entry {
-        id: new_id(),
+        id,
         session_id,
         direction: Direction::Event,
         actor: Actor::System,

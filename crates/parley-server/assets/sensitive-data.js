@@ -213,7 +213,7 @@
     ui.body = h('tbody', { id: 'sensitive-rules-body' });
     const head = ['name', 'scope', 'detector', 'action', 'authors', 'priority', 'enabled', 'actions']
       .map((c) => h('th', { scope: 'col', text: t('sensitive_data.col.' + c) }));
-    const table = h('table', { class: 'list', dataset: { testid: 'sensitive-rules' } },
+    const table = h('table', { class: 'grid', dataset: { testid: 'sensitive-rules' } },
       h('caption', { text: t('sensitive_data.rules') }),
       h('thead', {}, h('tr', {}, head)),
       ui.body);

@@ -247,8 +247,15 @@ async fn sensitive_data_in_a_real_browser(b: TestBackend) {
     let root = d.agent("Root", 3, AgentRole::Admin).await;
     let customer = format!("+4474008{:05}", Uuid::now_v7().as_u128() % 100_000);
     let profile = tempfile_dir();
+    // Screenshots where PARLEY_SHOTS says, else under the target's temporary folder.
+    let shots = std::env::var_os("PARLEY_SHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sensitive-data-shots")
+        });
     let run = tokio::process::Command::new("node")
         .arg("sensitive-data.mjs")
+        .arg(format!("--shots={}", shots.display()))
         .arg(format!("--url={}", d.app.base))
         .arg(format!("--admin={}:{}", root.email, crate::console::PASSWORD))
         .arg(format!("--channel={}", d.channel.name))
