@@ -73,7 +73,10 @@ fn masked_reply(
     if m.blocked.is_empty() {
         (text, None)
     } else {
-        (m.text, Some(blocked_entry(session_id, RuleAuthor::Bot, now)))
+        (
+            m.text,
+            Some(blocked_entry(session_id, RuleAuthor::Bot, now)),
+        )
     }
 }
 use parley_core::crm::MatchDecision;

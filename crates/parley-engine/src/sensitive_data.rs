@@ -102,7 +102,12 @@ impl SensitiveRules {
 }
 
 /// Masks with a snapshot the caller already holds (the batch paths).
-pub fn mask_with(rules: &[CompiledRule], channel_id: Uuid, author: RuleAuthor, text: &str) -> Masked {
+pub fn mask_with(
+    rules: &[CompiledRule],
+    channel_id: Uuid,
+    author: RuleAuthor,
+    text: &str,
+) -> Masked {
     if rules.is_empty() || text.is_empty() {
         return Masked {
             text: text.to_owned(),

@@ -134,7 +134,9 @@ pub enum RuleError {
     MatchesEmpty,
     #[error("pattern: only a regex rule has a pattern")]
     PatternNotUsed,
-    #[error("national_id_format: a national_id rule needs a format (us_ssn, ca_sin, uk_nino, fr_nir)")]
+    #[error(
+        "national_id_format: a national_id rule needs a format (us_ssn, ca_sin, uk_nino, fr_nir)"
+    )]
     FormatMissing,
     #[error("authors: choose at least one of customer, agent, supervisor, bot")]
     NoAuthors,
@@ -142,7 +144,9 @@ pub enum RuleError {
     ReplacementMissing,
     #[error("replacement: at most {MAX_REPLACEMENT} characters")]
     ReplacementTooLong,
-    #[error("replacement: the replacement itself matches the rule, so the text would never be clean")]
+    #[error(
+        "replacement: the replacement itself matches the rule, so the text would never be clean"
+    )]
     ReplacementMatches,
 }
 
@@ -188,9 +192,9 @@ impl RuleFields {
         }
         let pattern = self.pattern.as_deref().filter(|p| !p.is_empty());
         let matcher = match self.detector {
-            DetectorKind::Regex => Matcher::Pattern(compile_pattern(
-                pattern.ok_or(RuleError::PatternMissing)?,
-            )?),
+            DetectorKind::Regex => {
+                Matcher::Pattern(compile_pattern(pattern.ok_or(RuleError::PatternMissing)?)?)
+            }
             DetectorKind::CardNumber if pattern.is_some() => {
                 return Err(RuleError::PatternNotUsed);
             }
@@ -387,11 +391,7 @@ fn translate_js(pattern: &str) -> Result<String, RuleError> {
             '(' if !in_class && chars.peek() == Some(&'?') => {
                 chars.next();
                 let rest: String = chars.clone().take(2).collect();
-                if rest.starts_with('=')
-                    || rest.starts_with('!')
-                    || rest == "<="
-                    || rest == "<!"
-                {
+                if rest.starts_with('=') || rest.starts_with('!') || rest == "<=" || rest == "<!" {
                     return Err(RuleError::LookAround);
                 }
                 if !(rest.starts_with(':') || rest.starts_with('<')) {
@@ -443,9 +443,8 @@ fn compile_pattern(pattern: &str) -> Result<Regex, RuleError> {
 /// Runs of ASCII digits joined by single spaces or dashes.
 static DIGIT_RUN: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new("[0-9]+(?:[ -][0-9]+)*").ok());
-static NINO: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new("[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d]").ok()
-});
+static NINO: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new("[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d]").ok());
 static NIR: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new("[1-478] ?[0-9]{2} ?[0-9]{2} ?(?:[0-9]{2}|2[ABab]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}")
         .ok()
@@ -553,7 +552,7 @@ pub fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    !digits.is_empty() && sum % 10 == 0
+    !digits.is_empty() && sum.is_multiple_of(10)
 }
 
 fn is_card(groups: &[Group<'_>]) -> bool {
@@ -716,7 +715,10 @@ mod tests {
         assert_eq!(run(&ssn, "ssn 123-45-6789."), "ssn .");
         assert_eq!(run(&ssn, "ssn 123 45 6789"), "ssn ");
         assert_eq!(run(&ssn, "ssn 123-45 6789"), "ssn 123-45 6789");
-        assert_eq!(run(&ssn, "000-12-3456 666-12-3456"), "000-12-3456 666-12-3456");
+        assert_eq!(
+            run(&ssn, "000-12-3456 666-12-3456"),
+            "000-12-3456 666-12-3456"
+        );
         let sin = national(NationalIdFormat::CaSin);
         assert_eq!(run(&sin, "NAS 046 454 286"), "NAS ");
         assert_eq!(run(&sin, "NAS 046-454-287"), "NAS 046-454-287");
@@ -749,7 +751,9 @@ mod tests {
             RuleError::BackReference
         );
         assert_eq!(
-            regex_rule("(?<n>a)\\k<n>").compile(Uuid::nil()).unwrap_err(),
+            regex_rule("(?<n>a)\\k<n>")
+                .compile(Uuid::nil())
+                .unwrap_err(),
             RuleError::BackReference
         );
         assert_eq!(
@@ -787,11 +791,15 @@ mod tests {
             RuleError::ReplacementMissing
         );
         assert_eq!(
-            replace(regex_rule("x"), "xx").compile(Uuid::nil()).unwrap_err(),
+            replace(regex_rule("x"), "xx")
+                .compile(Uuid::nil())
+                .unwrap_err(),
             RuleError::ReplacementMatches
         );
         assert_eq!(
-            fields(DetectorKind::Regex).compile(Uuid::nil()).unwrap_err(),
+            fields(DetectorKind::Regex)
+                .compile(Uuid::nil())
+                .unwrap_err(),
             RuleError::PatternMissing
         );
         assert_eq!(
@@ -800,7 +808,11 @@ mod tests {
                 .unwrap_err(),
             RuleError::FormatMissing
         );
-        for e in [RuleError::NoAuthors, RuleError::ReplacementMissing, RuleError::LookAround] {
+        for e in [
+            RuleError::NoAuthors,
+            RuleError::ReplacementMissing,
+            RuleError::LookAround,
+        ] {
             let text = e.to_string();
             assert!(text.contains(':'), "{text}");
         }
@@ -836,7 +848,10 @@ mod tests {
     }
 
     fn valid_card() -> impl Strategy<Value = String> {
-        (proptest::collection::vec(0u8..10, 12..=18), prop::sample::select(vec!["", " ", "-"]))
+        (
+            proptest::collection::vec(0u8..10, 12..=18),
+            prop::sample::select(vec!["", " ", "-"]),
+        )
             .prop_map(|(mut d, sep)| {
                 // Choose the check digit that makes the Luhn sum work.
                 let check = (0u8..10)

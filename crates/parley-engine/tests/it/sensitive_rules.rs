@@ -105,7 +105,12 @@ async fn apply_writes_rules_by_name(backend: TestBackend) {
     let first = parley_engine::provision::apply(&db.store, &clock, &file, false)
         .await
         .unwrap();
-    assert!(first.created.contains(&"sensitive data rule SIN".to_owned()), "{first:?}");
+    assert!(
+        first
+            .created
+            .contains(&"sensitive data rule SIN".to_owned()),
+        "{first:?}"
+    );
     let second = parley_engine::provision::apply(&db.store, &clock, &file, false)
         .await
         .unwrap();

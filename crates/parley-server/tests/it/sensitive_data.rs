@@ -64,13 +64,34 @@ async fn rules_mask_each_author_before_anything_is_stored(b: TestBackend) {
 
     // What the engine cannot run, or a rule without what it needs, is a 422 naming the field.
     let bad = [
-        (json!({"name": "x", "detector": "regex", "pattern": "a(?=b)", "action": "remove", "authors": ["customer"]}), "look-ahead"),
-        (json!({"name": "x", "detector": "regex", "pattern": "(a)\\1", "action": "remove", "authors": ["customer"]}), "back-references"),
-        (json!({"name": "x", "detector": "regex", "pattern": "a(", "action": "remove", "authors": ["customer"]}), "pattern"),
-        (json!({"name": "x", "detector": "card_number", "action": "remove", "authors": []}), "authors"),
-        (json!({"name": "x", "detector": "card_number", "action": "replace", "authors": ["agent"]}), "replacement"),
-        (json!({"name": "x", "detector": "national_id", "action": "remove", "authors": ["agent"]}), "national_id_format"),
-        (json!({"name": "x", "detector": "card_number", "action": "remove", "authors": ["agent"], "channel_id": Uuid::nil()}), "channel_id"),
+        (
+            json!({"name": "x", "detector": "regex", "pattern": "a(?=b)", "action": "remove", "authors": ["customer"]}),
+            "look-ahead",
+        ),
+        (
+            json!({"name": "x", "detector": "regex", "pattern": "(a)\\1", "action": "remove", "authors": ["customer"]}),
+            "back-references",
+        ),
+        (
+            json!({"name": "x", "detector": "regex", "pattern": "a(", "action": "remove", "authors": ["customer"]}),
+            "pattern",
+        ),
+        (
+            json!({"name": "x", "detector": "card_number", "action": "remove", "authors": []}),
+            "authors",
+        ),
+        (
+            json!({"name": "x", "detector": "card_number", "action": "replace", "authors": ["agent"]}),
+            "replacement",
+        ),
+        (
+            json!({"name": "x", "detector": "national_id", "action": "remove", "authors": ["agent"]}),
+            "national_id_format",
+        ),
+        (
+            json!({"name": "x", "detector": "card_number", "action": "remove", "authors": ["agent"], "channel_id": Uuid::nil()}),
+            "channel_id",
+        ),
     ];
     for (body, field) in bad {
         let (status, answer) = post(&d, &r, rules, body).await;
@@ -144,15 +165,22 @@ async fn rules_mask_each_author_before_anything_is_stored(b: TestBackend) {
     let session = d.offered(&a).await;
     assert_eq!(d.act(&a, session, "accept").await.status(), StatusCode::OK);
     let seen = entries(&d, &a, session).await;
-    let inbound: Vec<&Value> = seen.iter().filter(|e| e["direction"] == "inbound").collect();
+    let inbound: Vec<&Value> = seen
+        .iter()
+        .filter(|e| e["direction"] == "inbound")
+        .collect();
     assert_eq!(inbound[0]["body"], "my card is [card] thanks");
     assert_eq!(events(&seen), ["sensitive data blocked (customer)"]);
 
     // Agent and supervisor replies through the API.
     let say = |c, text: &str| {
-        d.call(c, Method::POST, &format!("/api/v1/sessions/{session}/messages"))
-            .json(&json!({ "body": text }))
-            .send()
+        d.call(
+            c,
+            Method::POST,
+            &format!("/api/v1/sessions/{session}/messages"),
+        )
+        .json(&json!({ "body": text }))
+        .send()
     };
     let (status, sent) = json_of(say(&a, "use secret-123 now, boss-1").await.unwrap()).await;
     assert_eq!(status, StatusCode::CREATED, "{sent}");
@@ -171,7 +199,13 @@ async fn rules_mask_each_author_before_anything_is_stored(b: TestBackend) {
         let store = store.clone();
         async move {
             let e = store
-                .list_entries(session, parley_store::PageRequest { after: None, limit: 100 })
+                .list_entries(
+                    session,
+                    parley_store::PageRequest {
+                        after: None,
+                        limit: 100,
+                    },
+                )
                 .await
                 .unwrap();
             e.items
@@ -207,8 +241,10 @@ async fn rules_mask_each_author_before_anything_is_stored(b: TestBackend) {
     let id = list["items"][2]["id"].as_str().unwrap().to_owned();
     let (status, changed) = json_of(
         d.call(&r, Method::PUT, &format!("{rules}/{id}"))
-            .json(&json!({"name": "Cards", "detector": "card_number", "action": "remove",
-                          "authors": ["customer", "agent"], "enabled": false}))
+            .json(
+                &json!({"name": "Cards", "detector": "card_number", "action": "remove",
+                          "authors": ["customer", "agent"], "enabled": false}),
+            )
             .send()
             .await
             .unwrap(),
@@ -257,7 +293,11 @@ async fn sensitive_data_in_a_real_browser(b: TestBackend) {
         .arg("sensitive-data.mjs")
         .arg(format!("--shots={}", shots.display()))
         .arg(format!("--url={}", d.app.base))
-        .arg(format!("--admin={}:{}", root.email, crate::console::PASSWORD))
+        .arg(format!(
+            "--admin={}:{}",
+            root.email,
+            crate::console::PASSWORD
+        ))
         .arg(format!("--channel={}", d.channel.name))
         .arg(format!("--customer={customer}"))
         .env("TMPDIR", &profile)
