@@ -237,6 +237,76 @@ async fn rules_mask_each_author_before_anything_is_stored(b: TestBackend) {
             assert!(!e.body.contains(gone), "{gone} in {:?}", e.body);
         }
     }
+    // A keyword's automatic answer (HELP names the channel) is a bot text too.
+    let (status, rule) = post(
+        &d,
+        &r,
+        rules,
+        json!({"name": "Brand", "detector": "regex", "pattern": "Desk SMS",
+               "action": "replace", "replacement": "[brand]", "authors": ["bot"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{rule}");
+    let helper = "+447400000202";
+    d.customer_says(helper, "HELP").await;
+    let channel = d.channel.id;
+    let answered = eventually(&d.app.events, "the help answer", || {
+        let store = store.clone();
+        async move {
+            let user = store
+                .messaging_user_by_key(channel, helper)
+                .await
+                .unwrap()?;
+            let sessions = store
+                .list_sessions(
+                    parley_store::SessionFilter {
+                        messaging_user_id: Some(user.id),
+                        ..Default::default()
+                    },
+                    parley_store::PageRequest {
+                        after: None,
+                        limit: 10,
+                    },
+                )
+                .await
+                .unwrap();
+            let session = sessions.items.first()?.id;
+            let e = store
+                .list_entries(
+                    session,
+                    parley_store::PageRequest {
+                        after: None,
+                        limit: 100,
+                    },
+                )
+                .await
+                .unwrap();
+            e.items
+                .iter()
+                .any(|e| e.direction == Direction::Outbound)
+                .then_some(e.items)
+        }
+    })
+    .await;
+    let help = answered
+        .iter()
+        .find(|e| e.direction == Direction::Outbound)
+        .unwrap();
+    assert!(help.body.contains("[brand]"), "{:?}", help.body);
+    assert!(!help.body.contains("Desk SMS"), "{:?}", help.body);
+    assert!(
+        answered
+            .iter()
+            .any(|e| e.direction == Direction::Event && e.body == "sensitive data blocked (bot)"),
+        "{answered:?}"
+    );
+    // The customer's own HELP is not a bot's text: no customer note.
+    assert!(
+        !answered
+            .iter()
+            .any(|e| e.body == "sensitive data blocked (customer)")
+    );
+
     // Edit and delete.
     let id = list["items"][2]["id"].as_str().unwrap().to_owned();
     let (status, changed) = json_of(
