@@ -188,6 +188,12 @@
     }
     const v = values();
     const mine = ++asked;
+    // A rule still being written (no pattern or replacement yet) has nothing to show.
+    if ((v.detector === 'regex' && !v.pattern) || (v.action === 'replace' && !v.replacement)) {
+      ui.result.textContent = '';
+      ui.count.textContent = '';
+      return;
+    }
     try {
       const out = await api('POST', '/api/v1/sensitive-data-rules/preview', {
         detector: v.detector,
