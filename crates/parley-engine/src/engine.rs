@@ -332,6 +332,16 @@ impl Engine {
             })
     }
 
+    /// Erasure requests (issue 16): one at a time per node, each resumable.
+    pub fn privacy_runner(&self) -> JobRunner {
+        let engine = self.clone();
+        self.runner(Queue::Privacy, 1)
+            .handle(JobKind::PrivacyErase, move |job| {
+                let engine = engine.clone();
+                async move { crate::service::privacy::run_erasure(&engine, &job).await }
+            })
+    }
+
     /// Session timers.
     pub fn timer_runner(&self) -> JobRunner {
         let t = Timers::new(self.store.clone(), self.clock.clone(), self.events.clone());
@@ -403,6 +413,7 @@ impl Engine {
             self.media_runner(),
             self.flow_runner(),
             self.callback_runner(),
+            self.privacy_runner(),
         ]
         .into_iter()
         .chain((1..self.config.outbound_runners).map(|_| self.outbound_runner()))
