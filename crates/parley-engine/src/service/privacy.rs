@@ -411,6 +411,13 @@ pub async fn run_erasure(engine: &Engine, job: &Job) -> JobOutcome {
     }
 }
 
+/// Carries out an erasure request here and now (the CLI, which may run with no server): the
+/// same steps as its job, which then finds the request done and does nothing.
+pub async fn carry_out(engine: &Engine, id: Uuid) -> Result<ErasureRequest, ServiceError> {
+    erase(engine, id).await?;
+    Ok(engine.store.erasure_request(id).await?)
+}
+
 async fn erase(engine: &Engine, id: Uuid) -> Result<(), ServiceError> {
     let store = &engine.store;
     let request = store.erasure_request(id).await?;
