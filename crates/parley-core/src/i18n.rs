@@ -51,6 +51,7 @@ const FILES: &[(&str, [&str; 2])] = &[
     area!("permissions"),
     area!("limits"),
     area!("privacy"),
+    area!("erasure"),
     area!("reports"),
 ];
 

@@ -332,9 +332,19 @@ impl Engine {
             })
     }
 
+    /// What access, restriction and erasure requests work with.
+    pub fn privacy(&self) -> crate::service::privacy::Privacy {
+        crate::service::privacy::Privacy {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            media: self.media.clone(),
+            desk: self.desk.clone(),
+        }
+    }
+
     /// Erasure requests (issue 16): one at a time per node, each resumable.
     pub fn privacy_runner(&self) -> JobRunner {
-        let engine = self.clone();
+        let engine = self.privacy();
         self.runner(Queue::Privacy, 1)
             .handle(JobKind::PrivacyErase, move |job| {
                 let engine = engine.clone();

@@ -80,7 +80,8 @@ pub async fn run(command: PrivacyCommand, store: &Store, media_dir: &str) -> Res
             media_dir: media_dir.into(),
             ..EngineConfig::default()
         },
-    );
+    )
+    .privacy();
     match command {
         PrivacyCommand::Erase { subject, yes } => {
             let subject = subject.subject()?;

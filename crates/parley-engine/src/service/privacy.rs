@@ -14,9 +14,23 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use std::sync::Arc;
+
+use parley_core::Clock;
+
 use super::ServiceError;
-use crate::engine::Engine;
+use crate::agents::AgentDesk;
+use crate::media::MediaStore;
 use crate::runner::JobOutcome;
+
+/// What the privacy requests work with (the engine hands it out: `Engine::privacy`).
+#[derive(Clone)]
+pub struct Privacy {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub media: MediaStore,
+    pub desk: AgentDesk,
+}
 
 /// The text an erasure closes open conversations with (in each transcript until it is erased).
 const CLOSE_REASON: &str = "Closed for a data erasure request";
@@ -204,7 +218,7 @@ async fn audit(
 /// Restricts (`on`) or lifts the processing of every messaging user of a subject; returns how
 /// many changed. Their data stays; nothing is sent to them and no flow runs for them meanwhile.
 pub async fn restrict(
-    engine: &Engine,
+    engine: &Privacy,
     subject: &Subject,
     on: bool,
     actor: AuditActor,
@@ -236,7 +250,7 @@ pub async fn restrict(
 /// base64 with their content type), flow runs, web chat data, and campaign messages with link
 /// clicks.
 pub async fn export(
-    engine: &Engine,
+    engine: &Privacy,
     subject: &Subject,
     actor: AuditActor,
 ) -> Result<Value, ServiceError> {
@@ -353,7 +367,7 @@ pub async fn export(
 /// Starts an erasure: records the request and queues its job. `confirm` must be true (the API's
 /// `"confirm": true`, the CLI's `--yes` or its prompt, the console's typed confirmation).
 pub async fn start_erasure(
-    engine: &Engine,
+    engine: &Privacy,
     subject: &Subject,
     confirm: bool,
     actor: AuditActor,
@@ -393,7 +407,7 @@ pub async fn start_erasure(
 
 /// Carries out an erasure request (the job's handler). Every step can run again: a restart
 /// mid-way resumes with what is left, and a finished request does nothing.
-pub async fn run_erasure(engine: &Engine, job: &Job) -> JobOutcome {
+pub async fn run_erasure(engine: &Privacy, job: &Job) -> JobOutcome {
     let Ok(id) = serde_json::from_str::<Uuid>(&job.payload) else {
         return JobOutcome::Permanent("the payload is not an erasure request id".into());
     };
@@ -413,12 +427,12 @@ pub async fn run_erasure(engine: &Engine, job: &Job) -> JobOutcome {
 
 /// Carries out an erasure request here and now (the CLI, which may run with no server): the
 /// same steps as its job, which then finds the request done and does nothing.
-pub async fn carry_out(engine: &Engine, id: Uuid) -> Result<ErasureRequest, ServiceError> {
+pub async fn carry_out(engine: &Privacy, id: Uuid) -> Result<ErasureRequest, ServiceError> {
     erase(engine, id).await?;
     Ok(engine.store.erasure_request(id).await?)
 }
 
-async fn erase(engine: &Engine, id: Uuid) -> Result<(), ServiceError> {
+async fn erase(engine: &Privacy, id: Uuid) -> Result<(), ServiceError> {
     let store = &engine.store;
     let request = store.erasure_request(id).await?;
     if request.status != ErasureStatus::Running {
@@ -521,7 +535,7 @@ pub struct SessionDeleted {
 /// SE-11 / PRIV-06: deletes one Ended or Error session with its entries and their files (AMB-29:
 /// the transcript goes with its session). An open session is a conflict: end it first.
 pub async fn delete_session(
-    engine: &Engine,
+    engine: &Privacy,
     session_id: Uuid,
     actor: AuditActor,
 ) -> Result<SessionDeleted, ServiceError> {

@@ -87,7 +87,7 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     caller.require(Permission::PrivacyRequests)?;
     let subject = params.subject()?;
-    let doc = privacy::export(&state.engine, &subject, caller.audit_actor()).await?;
+    let doc = privacy::export(&state.engine.privacy(), &subject, caller.audit_actor()).await?;
     let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| ApiError::internal(e.to_string()))?;
     let name = format!(
         "attachment; filename=\"privacy-export-{}.json\"",
@@ -143,7 +143,7 @@ pub async fn restriction(
     }
     .subject()?;
     let changed = privacy::restrict(
-        &state.engine,
+        &state.engine.privacy(),
         &subject,
         body.restricted,
         caller.audit_actor(),
@@ -218,7 +218,7 @@ pub async fn start_erasure(
     }
     .subject()?;
     let request =
-        privacy::start_erasure(&state.engine, &subject, body.confirm, caller.audit_actor())
+        privacy::start_erasure(&state.engine.privacy(), &subject, body.confirm, caller.audit_actor())
             .await?;
     Ok((StatusCode::ACCEPTED, Json(request.into())))
 }
@@ -261,6 +261,6 @@ pub async fn delete_session(
 ) -> Result<Json<SessionDeleted>, ApiError> {
     caller.require(Permission::PrivacyRequests)?;
     Ok(Json(
-        privacy::delete_session(&state.engine, id, caller.audit_actor()).await?,
+        privacy::delete_session(&state.engine.privacy(), id, caller.audit_actor()).await?,
     ))
 }

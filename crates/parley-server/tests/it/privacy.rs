@@ -582,11 +582,11 @@ async fn an_interrupted_erasure_resumes(b: TestBackend) {
     let partial = store.erasure_request(id).await.unwrap();
     assert_eq!(partial.report.messaging_users, 1);
     // The rerun finishes the rest; a third run changes nothing.
-    let done = privacy::carry_out(&app.engine, id).await.unwrap();
+    let done = privacy::carry_out(&app.engine.privacy(), id).await.unwrap();
     assert_eq!(done.report.messaging_users, 2);
     assert_eq!(done.report.cases_scrubbed, 1);
     assert!(done.subject.is_none(), "a finished request forgets its subject");
-    let again = privacy::carry_out(&app.engine, id).await.unwrap();
+    let again = privacy::carry_out(&app.engine.privacy(), id).await.unwrap();
     assert_eq!(again.report, done.report);
     assert!(store.messaging_user(p.user_b.id).await.is_err());
     // The lookup says nothing is left.
@@ -597,7 +597,64 @@ async fn an_interrupted_erasure_resumes(b: TestBackend) {
     assert!(summary.contacts.is_empty());
 }
 
+/// The Requests tab in a real browser (`tests/browser/privacy-requests.mjs`): find by phone,
+/// restrict and lift, erase through the confirmation step, read the report. Screenshots go to
+/// `PARLEY_SHOTS` when set.
+async fn the_erase_flow_in_a_real_browser(b: TestBackend) {
+    use std::path::PathBuf;
+    let dir = crate::browser::harness();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir()
+            && PathBuf::from("/usr/bin/chromium").exists(),
+        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
+    );
+    let d = crate::console::Desk::new(b).await;
+    let admin = d.agent("Ada", 3, AgentRole::Admin).await;
+    d.customer_says(NUMBER, &format!("Hi, {SECRET_TEXT}")).await;
+    let user = d.app.wait_for_user(d.channel.id, NUMBER).await;
+    inbound_count(&d.app, user.id, 1).await;
+    d.app
+        .db
+        .store
+        .update_user_profile(user.id, Some("<b>Zed</b>"), None, d.app.engine.clock.now())
+        .await
+        .unwrap();
+    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("privacy-shots")
+                .join(format!("{b:?}").to_lowercase())
+        },
+        PathBuf::from,
+    );
+    let profile = crate::browser::tempfile_dir();
+    let run = tokio::process::Command::new("node")
+        .arg("privacy-requests.mjs")
+        .arg(format!("--url={}", d.app.base))
+        .arg(format!("--user={}:{}", admin.email, crate::console::PASSWORD))
+        .arg(format!("--phone={NUMBER}"))
+        .arg(format!("--shots={}", shots.display()))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(180), run)
+        .await
+        .expect("the privacy scenario finishes within three minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "privacy scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(d.app.db.store.messaging_user(user.id).await.is_err());
+}
+
 parley_store::on_both_backends!(
+    the_erase_flow_in_a_real_browser,
     an_erasure_by_phone_leaves_nothing_and_keeps_the_opt_out,
     the_export_holds_what_is_held,
     a_restriction_stops_sends_and_flows_and_keeps_inbound,
