@@ -85,8 +85,8 @@ macro_rules! honour_with_secret {
         }
     }};
 }
-pub(crate) use honour_with_secret;
 pub(crate) use honour_opt_out_proof;
+pub(crate) use honour_with_secret;
 
 /// Adds `$add` to request `$id`'s report inside transaction `$tx`.
 macro_rules! add_report {
@@ -108,7 +108,6 @@ macro_rules! add_report {
             .await?;
     }};
 }
-
 
 /// One erasure request as stored.
 #[derive(Debug, Clone, Serialize)]
@@ -147,9 +146,8 @@ impl ErasureRow {
             id: self.id,
             subject_kind: self.subject_kind,
             subject: self.subject.map(|s| store.open_text(&s)).transpose()?,
-            status: ErasureStatus::parse(&self.status).ok_or_else(|| {
-                StoreError::Invalid(format!("erasure status '{}'", self.status))
-            })?,
+            status: ErasureStatus::parse(&self.status)
+                .ok_or_else(|| StoreError::Invalid(format!("erasure status '{}'", self.status)))?,
             report: serde_json::from_str(&self.report).unwrap_or_default(),
             error: self.error,
             requested_by: self.requested_by,
@@ -219,8 +217,10 @@ impl Store {
             Subject::Phone(p) => on_backend!(self, read c => sqlx::query_as::<_, MessagingUser>(
                 "SELECT * FROM messaging_users WHERE platform_key = $1 ORDER BY id")
                 .bind(self.seal_lookup(p.as_str())).fetch_all(c).await)?,
-            Subject::MessagingUser(id) => on_backend!(self, read c => sqlx::query_as::<_, MessagingUser>(
-                "SELECT * FROM messaging_users WHERE id = $1").bind(id).fetch_all(c).await)?,
+            Subject::MessagingUser(id) => {
+                on_backend!(self, read c => sqlx::query_as::<_, MessagingUser>(
+                "SELECT * FROM messaging_users WHERE id = $1").bind(id).fetch_all(c).await)?
+            }
             Subject::Email(e) => {
                 // Web visitors who gave the address in a pre-chat form or an identity token.
                 let pattern = format!("%{e}%");
@@ -269,41 +269,52 @@ impl Store {
 
     /// Every session of a messaging user, oldest first.
     pub async fn sessions_of_user(&self, user_id: Uuid) -> Result<Vec<crate::Session>> {
-        Ok(on_backend!(self, read c => sqlx::query_as::<_, crate::Session>(
+        Ok(
+            on_backend!(self, read c => sqlx::query_as::<_, crate::Session>(
             "SELECT * FROM sessions WHERE messaging_user_id = $1 ORDER BY id")
-            .bind(user_id).fetch_all(c).await)?)
+            .bind(user_id).fetch_all(c).await)?,
+        )
     }
 
     /// Every entry of a session, oldest first.
     pub async fn entries_of_session(&self, session_id: Uuid) -> Result<Vec<crate::Entry>> {
-        Ok(on_backend!(self, read c => sqlx::query_as::<_, crate::Entry>(
+        Ok(
+            on_backend!(self, read c => sqlx::query_as::<_, crate::Entry>(
             "SELECT * FROM entries WHERE session_id = $1 ORDER BY id")
-            .bind(session_id).fetch_all(c).await)?)
+            .bind(session_id).fetch_all(c).await)?,
+        )
     }
 
     /// The stored files of a messaging user: its entries' media and its web uploads.
     pub async fn media_of_user(&self, user_id: Uuid) -> Result<Vec<crate::StoredMedia>> {
-        Ok(on_backend!(self, read c => sqlx::query_as::<_, crate::StoredMedia>(
+        Ok(
+            on_backend!(self, read c => sqlx::query_as::<_, crate::StoredMedia>(
             "SELECT * FROM media WHERE entry_id IN (SELECT id FROM entries WHERE session_id IN \
                 (SELECT id FROM sessions WHERE messaging_user_id = $1)) \
              OR id IN (SELECT u.media_id FROM web_uploads u JOIN web_visitors v ON v.id = u.visitor_id \
                 WHERE v.messaging_user_id = $1) ORDER BY id")
-            .bind(user_id).fetch_all(c).await)?)
+            .bind(user_id).fetch_all(c).await)?,
+        )
     }
 
     /// The stored files of a session's entries.
     pub async fn media_of_session(&self, session_id: Uuid) -> Result<Vec<crate::StoredMedia>> {
-        Ok(on_backend!(self, read c => sqlx::query_as::<_, crate::StoredMedia>(
+        Ok(
+            on_backend!(self, read c => sqlx::query_as::<_, crate::StoredMedia>(
             "SELECT * FROM media WHERE entry_id IN (SELECT id FROM entries WHERE session_id = $1) \
              ORDER BY id")
-            .bind(session_id).fetch_all(c).await)?)
+            .bind(session_id).fetch_all(c).await)?,
+        )
     }
 
     /// How many media rows other than `except` keep the file with this digest.
     pub async fn media_sharing_file(&self, sha256: &str, except: &[Uuid]) -> Result<i64> {
         let rows: Vec<Uuid> = on_backend!(self, read c => sqlx::query_scalar(
             "SELECT id FROM media WHERE sha256 = $1").bind(sha256).fetch_all(c).await)?;
-        Ok(i64::try_from(rows.iter().filter(|id| !except.contains(id)).count()).unwrap_or(i64::MAX))
+        Ok(
+            i64::try_from(rows.iter().filter(|id| !except.contains(id)).count())
+                .unwrap_or(i64::MAX),
+        )
     }
 
     /// The campaign messages a messaging user received.
@@ -311,11 +322,13 @@ impl Store {
         &self,
         user_id: Uuid,
     ) -> Result<Vec<HeldCampaignMessage>> {
-        Ok(on_backend!(self, read c => sqlx::query_as::<_, HeldCampaignMessage>(
+        Ok(
+            on_backend!(self, read c => sqlx::query_as::<_, HeldCampaignMessage>(
             "SELECT entry_id, campaign_id, channel_id, code, clicks, first_click_at, replied_at, \
              opted_out_at, created_at FROM campaign_messages WHERE messaging_user_id = $1 \
              ORDER BY created_at")
-            .bind(user_id).fetch_all(c).await)?)
+            .bind(user_id).fetch_all(c).await)?,
+        )
     }
 
     /// Restricts (`Some(now)`) or lifts (`None`) the processing of these messaging users; returns
@@ -360,11 +373,10 @@ impl Store {
         job: &crate::NewJob,
         now: Timestamp,
     ) -> Result<ErasureRequest> {
-        let id: Uuid = job
-            .payload
-            .trim_matches('"')
-            .parse()
-            .map_err(|_| StoreError::Invalid("erasure job payload is not a request id".into()))?;
+        let id: Uuid =
+            job.payload.trim_matches('"').parse().map_err(|_| {
+                StoreError::Invalid("erasure job payload is not a request id".into())
+            })?;
         on_backend!(self, write c => {
             let mut tx = c.begin().await?;
             sqlx::query(
@@ -628,4 +640,3 @@ impl Store {
         new_id()
     }
 }
-

@@ -119,8 +119,7 @@ pub async fn run(command: PrivacyCommand, store: &Store, media_dir: &str) -> Res
             println!("restricted {n} messaging user(s)");
         }
         PrivacyCommand::Unrestrict { subject } => {
-            let n =
-                privacy::restrict(&engine, &subject.subject()?, false, AuditActor::Cli).await?;
+            let n = privacy::restrict(&engine, &subject.subject()?, false, AuditActor::Cli).await?;
             println!("lifted the restriction of {n} messaging user(s)");
         }
     }

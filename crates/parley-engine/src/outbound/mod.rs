@@ -420,11 +420,7 @@ impl Outbound {
 
         // Restriction of processing (PRIV-02): nothing at all goes to a restricted person.
         if user.restricted_at.is_some() {
-            return fail(
-                entry,
-                ErrorCode::RecipientBlockedUs,
-                RESTRICTED_REASON,
-            );
+            return fail(entry, ErrorCode::RecipientBlockedUs, RESTRICTED_REASON);
         }
         // Authorize at send time, with the consent as it is now.
         if let Err(refused) = may_send(user.consent_status, channel.consent_level, *purpose) {

@@ -105,7 +105,10 @@ pub struct SubjectSummary {
     pub opt_out_proof: bool,
 }
 
-async fn reach(store: &Store, subject: &Subject) -> Result<(Vec<MessagingUser>, Vec<Contact>), ServiceError> {
+async fn reach(
+    store: &Store,
+    subject: &Subject,
+) -> Result<(Vec<MessagingUser>, Vec<Contact>), ServiceError> {
     let (users, contacts) = store.subject_reach(subject).await?;
     if let Subject::MessagingUser(_) | Subject::Contact(_) = subject
         && users.is_empty()
@@ -546,10 +549,9 @@ pub async fn delete_session(
     let media = store.media_of_session(session_id).await?;
     let ids: Vec<Uuid> = media.iter().map(|m| m.id).collect();
     if !store.delete_final_session(session_id).await? {
-        return Err(StoreError::Conflict(
-            "the session changed meanwhile; read it again".into(),
-        )
-        .into());
+        return Err(
+            StoreError::Conflict("the session changed meanwhile; read it again".into()).into(),
+        );
     }
     let mut media_files = 0;
     for m in &media {

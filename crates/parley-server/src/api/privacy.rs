@@ -217,9 +217,13 @@ pub async fn start_erasure(
         contact_id: body.contact_id,
     }
     .subject()?;
-    let request =
-        privacy::start_erasure(&state.engine.privacy(), &subject, body.confirm, caller.audit_actor())
-            .await?;
+    let request = privacy::start_erasure(
+        &state.engine.privacy(),
+        &subject,
+        body.confirm,
+        caller.audit_actor(),
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(request.into())))
 }
 

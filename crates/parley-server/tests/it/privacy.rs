@@ -5,10 +5,10 @@
 //! holds what is held; a restriction stops sends and flows but keeps inbound; only Ended or
 //! Error sessions are deleted alone; an interrupted erasure resumes.
 
+use parley_core::E164;
 use parley_core::audit::AuditActor;
 use parley_core::model::*;
 use parley_core::privacy::erasure::Subject;
-use parley_core::E164;
 use parley_engine::service::privacy;
 use parley_store::testing::TestBackend;
 use parley_store::{Channel, ChannelSpec, ContactSpec, FlowRun, FlowRunWrite, MessagingUser};
@@ -84,7 +84,13 @@ async fn a_person(app: &TestApp) -> Person {
     let a = channel(app, "SimA", "+14155550100").await;
     let b = channel(app, "SimB", "+14155550101").await;
     let store = &app.db.store;
-    says(app, "SimA", NUMBER, &format!("Hello, my code word is {SECRET_TEXT}")).await;
+    says(
+        app,
+        "SimA",
+        NUMBER,
+        &format!("Hello, my code word is {SECRET_TEXT}"),
+    )
+    .await;
     says(app, "SimB", NUMBER, &format!("Other channel {SECRET_TEXT}")).await;
     let user_a = app.wait_for_user(a.id, NUMBER).await;
     let user_b = app.wait_for_user(b.id, NUMBER).await;
@@ -207,8 +213,9 @@ async fn an_erasure_by_phone_leaves_nothing_and_keeps_the_opt_out(b: TestBackend
     eventually(&app.events, "opted out", || {
         let store = store.clone();
         async move {
-            (store.messaging_user(ua).await.unwrap().consent_status == Some(ConsentStatus::OptedOut))
-                .then_some(())
+            (store.messaging_user(ua).await.unwrap().consent_status
+                == Some(ConsentStatus::OptedOut))
+            .then_some(())
         }
     })
     .await;
@@ -220,7 +227,10 @@ async fn an_erasure_by_phone_leaves_nothing_and_keeps_the_opt_out(b: TestBackend
     )
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("confirm"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("confirm"),
+        "{body}"
+    );
     let (s, body) = parley_testkit::status_and_json(
         app.req(Method::POST, "/api/v1/privacy/erasures")
             .json(&json!({"phone": "not a number", "confirm": true})),
@@ -229,12 +239,17 @@ async fn an_erasure_by_phone_leaves_nothing_and_keeps_the_opt_out(b: TestBackend
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 
     // The lookup first: what is held.
-    let (s, held) = parley_testkit::status_and_json(
-        app.req(Method::GET, &format!("/api/v1/privacy/subject?phone={NUMBER_Q}")),
-    )
+    let (s, held) = parley_testkit::status_and_json(app.req(
+        Method::GET,
+        &format!("/api/v1/privacy/subject?phone={NUMBER_Q}"),
+    ))
     .await;
     assert_eq!(s, StatusCode::OK, "{held}");
-    assert_eq!(held["messaging_users"].as_array().unwrap().len(), 2, "{held}");
+    assert_eq!(
+        held["messaging_users"].as_array().unwrap().len(),
+        2,
+        "{held}"
+    );
     assert_eq!(held["contacts"][0]["last_name"], SURNAME);
     assert_eq!(held["contacts"][0]["cases"], 1);
 
@@ -257,7 +272,13 @@ async fn an_erasure_by_phone_leaves_nothing_and_keeps_the_opt_out(b: TestBackend
     assert!(r["entries"].as_u64().unwrap() >= 3, "{done}");
 
     // Nothing of the person in any column of any table...
-    for needle in [NUMBER, "4155550177", SURNAME, SECRET_TEXT, "xanthe@example.org"] {
+    for needle in [
+        NUMBER,
+        "4155550177",
+        SURNAME,
+        SECRET_TEXT,
+        "xanthe@example.org",
+    ] {
         let found = store.columns_containing(needle).await;
         assert!(found.is_empty(), "{needle} still in {found:?}");
     }
@@ -269,7 +290,10 @@ async fn an_erasure_by_phone_leaves_nothing_and_keeps_the_opt_out(b: TestBackend
                 continue;
             };
             for needle in [NUMBER, SURNAME, SECRET_TEXT] {
-                assert!(!holds(&bytes, needle), "{needle} still in the bytes of {file}");
+                assert!(
+                    !holds(&bytes, needle),
+                    "{needle} still in the bytes of {file}"
+                );
             }
         }
     }
@@ -310,21 +334,27 @@ async fn an_erasure_by_phone_leaves_nothing_and_keeps_the_opt_out(b: TestBackend
             .any(|e| e.source == ConsentSource::ErasureProof),
         "{history:?}"
     );
-    let account =
-        parley_engine::service::twilio::create_twilio_account(&store, "Shop", now)
-            .await
-            .unwrap();
+    let account = parley_engine::service::twilio::create_twilio_account(&store, "Shop", now)
+        .await
+        .unwrap();
     let (s, sent) = parley_testkit::status_and_json(
         app.anon(
             Method::POST,
             &format!("/2010-04-01/Accounts/{}/Messages.json", account.sid),
         )
         .basic_auth(&account.sid, Some(&account.auth_token))
-        .form(&[("To", NUMBER), ("From", "+14155550101"), ("Body", "We miss you")]),
+        .form(&[
+            ("To", NUMBER),
+            ("From", "+14155550101"),
+            ("Body", "We miss you"),
+        ]),
     )
     .await;
     // Channel B's user was erased too: the send creates one, which starts opted out.
-    assert!(s.is_client_error() || s == StatusCode::CREATED, "{s} {sent}");
+    assert!(
+        s.is_client_error() || s == StatusCode::CREATED,
+        "{s} {sent}"
+    );
     let (_, outs) = parley_testkit::status_and_json(
         app.anon(Method::GET, &format!("/simulator/messages?to={NUMBER_Q}")),
     )
@@ -355,7 +385,10 @@ async fn the_export_holds_what_is_held(b: TestBackend) {
     let app = app(b).await;
     let p = a_person(&app).await;
     let r = app
-        .req(Method::GET, &format!("/api/v1/privacy/export?phone={NUMBER_Q}"))
+        .req(
+            Method::GET,
+            &format!("/api/v1/privacy/export?phone={NUMBER_Q}"),
+        )
         .send()
         .await
         .unwrap();
@@ -376,7 +409,10 @@ async fn the_export_holds_what_is_held(b: TestBackend) {
     assert_eq!(contact["last_name"], SURNAME);
     assert_eq!(contact["phone"], NUMBER);
     assert_eq!(contact["email"], "xanthe@example.org");
-    assert_eq!(contact["cases"][0]["subject"], format!("Refund for {SURNAME}"));
+    assert_eq!(
+        contact["cases"][0]["subject"],
+        format!("Refund for {SURNAME}")
+    );
     let users = doc["messaging_users"].as_array().unwrap();
     assert_eq!(users.len(), 2);
     let ua = users
@@ -390,7 +426,10 @@ async fn the_export_holds_what_is_held(b: TestBackend) {
     let session = &ua["sessions"][0];
     let first = &session["entries"][0];
     assert_eq!(first["direction"], "inbound");
-    assert_eq!(first["body"], format!("Hello, my code word is {SECRET_TEXT}"));
+    assert_eq!(
+        first["body"],
+        format!("Hello, my code word is {SECRET_TEXT}")
+    );
     let file = &first["files"][0];
     assert_eq!(file["content_type"], "text/plain");
     use base64::Engine as _;
@@ -450,11 +489,15 @@ async fn a_restriction_stops_sends_and_flows_and_keeps_inbound(b: TestBackend) {
     .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["changed"], 2);
-    let (_, held) = parley_testkit::status_and_json(
-        app.req(Method::GET, &format!("/api/v1/privacy/subject?phone={NUMBER_Q}")),
-    )
+    let (_, held) = parley_testkit::status_and_json(app.req(
+        Method::GET,
+        &format!("/api/v1/privacy/subject?phone={NUMBER_Q}"),
+    ))
     .await;
-    assert!(held["messaging_users"][0]["restricted_at"].is_i64(), "{held}");
+    assert!(
+        held["messaging_users"][0]["restricted_at"].is_i64(),
+        "{held}"
+    );
 
     // An API send to the number: refused at send time with the reason.
     let now = app.engine.clock.now();
@@ -541,9 +584,17 @@ async fn only_final_sessions_are_deleted_alone(b: TestBackend) {
     if session.status.is_open() {
         let (s, body) = parley_testkit::status_and_json(app.req(Method::DELETE, &path)).await;
         assert_eq!(s, StatusCode::CONFLICT, "{body}");
-        assert!(body["message"].as_str().unwrap().contains("Ended"), "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("Ended"),
+            "{body}"
+        );
         store
-            .set_session_status(session.id, SessionStatus::Ended, None, app.engine.clock.now())
+            .set_session_status(
+                session.id,
+                SessionStatus::Ended,
+                None,
+                app.engine.clock.now(),
+            )
             .await
             .unwrap();
     }
@@ -552,7 +603,13 @@ async fn only_final_sessions_are_deleted_alone(b: TestBackend) {
     assert!(body["entries"].as_u64().unwrap() >= 1, "{body}");
     assert_eq!(body["media_files"], 1, "{body}");
     assert!(store.session(session.id).await.is_err());
-    assert!(store.entries_of_session(session.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .entries_of_session(session.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let (s, _) = parley_testkit::status_and_json(app.req(Method::DELETE, &path)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     // The messaging user and its other data stay.
@@ -585,14 +642,21 @@ async fn an_interrupted_erasure_resumes(b: TestBackend) {
     let done = privacy::carry_out(&app.engine.privacy(), id).await.unwrap();
     assert_eq!(done.report.messaging_users, 2);
     assert_eq!(done.report.cases_scrubbed, 1);
-    assert!(done.subject.is_none(), "a finished request forgets its subject");
+    assert!(
+        done.subject.is_none(),
+        "a finished request forgets its subject"
+    );
     let again = privacy::carry_out(&app.engine.privacy(), id).await.unwrap();
     assert_eq!(again.report, done.report);
     assert!(store.messaging_user(p.user_b.id).await.is_err());
     // The lookup says nothing is left.
-    let summary = privacy::lookup(&store, &Subject::Phone(E164::parse(NUMBER).unwrap()), AuditActor::Cli)
-        .await
-        .unwrap();
+    let summary = privacy::lookup(
+        &store,
+        &Subject::Phone(E164::parse(NUMBER).unwrap()),
+        AuditActor::Cli,
+    )
+    .await
+    .unwrap();
     assert!(summary.messaging_users.is_empty());
     assert!(summary.contacts.is_empty());
 }
@@ -631,7 +695,11 @@ async fn the_erase_flow_in_a_real_browser(b: TestBackend) {
     let run = tokio::process::Command::new("node")
         .arg("privacy-requests.mjs")
         .arg(format!("--url={}", d.app.base))
-        .arg(format!("--user={}:{}", admin.email, crate::console::PASSWORD))
+        .arg(format!(
+            "--user={}:{}",
+            admin.email,
+            crate::console::PASSWORD
+        ))
         .arg(format!("--phone={NUMBER}"))
         .arg(format!("--shots={}", shots.display()))
         .env("TMPDIR", &profile)
