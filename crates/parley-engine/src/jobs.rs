@@ -471,6 +471,18 @@ impl InboundEvent {
     }
 }
 
+/// The job that carries out erasure request `request_id` (its payload is the id alone: the
+/// subject stays in the request's row, which forgets it when done).
+pub fn erasure_job(request_id: Uuid, now: Timestamp) -> NewJob {
+    let mut job = JobKind::PrivacyErase.job(
+        Queue::Privacy,
+        serde_json::Value::String(request_id.to_string()).to_string(),
+        now,
+    );
+    job.dedupe_key = Some(format!("privacy.erase:{request_id}"));
+    job
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -591,16 +603,4 @@ mod tests {
             ("hi\u{FFFD}", Some("A\u{FFFD}nn"), "m\u{FFFD}")
         );
     }
-}
-
-/// The job that carries out erasure request `request_id` (its payload is the id alone: the
-/// subject stays in the request's row, which forgets it when done).
-pub fn erasure_job(request_id: Uuid, now: Timestamp) -> NewJob {
-    let mut job = JobKind::PrivacyErase.job(
-        Queue::Privacy,
-        serde_json::Value::String(request_id.to_string()).to_string(),
-        now,
-    );
-    job.dedupe_key = Some(format!("privacy.erase:{request_id}"));
-    job
 }
