@@ -500,7 +500,8 @@ mod tests {
                 "campaign.send",
                 "flow.event",
                 "twilio.callback",
-                "notification.trigger"
+                "notification.trigger",
+                "privacy.erase"
             ]
         );
         for kind in JobKind::KNOWN {
@@ -521,7 +522,8 @@ mod tests {
                 "campaign",
                 "flows",
                 "callbacks",
-                "notifications"
+                "notifications",
+                "privacy"
             ]
         );
     }
@@ -536,6 +538,7 @@ mod tests {
                 send_job(id, SendPurpose::Notification, REPLY_PRIORITY, now),
             ),
             (JobKind::MediaFetch, fetch_job(id, now)),
+            (JobKind::PrivacyErase, erasure_job(id, now)),
             (
                 JobKind::CampaignSend,
                 campaign_chunk_job(
