@@ -9,6 +9,12 @@
   const { api, h, clear, notify, showError, when, t } = P;
   const BASE = '/api/v1/privacy';
   const panel = document.getElementById('panel-requests');
+  const lang = document.documentElement.lang || 'en';
+  const nf = new Intl.NumberFormat(lang);
+  const plurals = new Intl.PluralRules(lang);
+  /** The `<key>_one` or `<key>_other` text for `n`, by the page language's plural rule. */
+  const plural = (n, key) => t(key + (plurals.select(Number(n) || 0) === 'one' ? '_one' : '_other'), { n: nf.format(Number(n) || 0) });
+  const CONSENT = { OptedOut: 'opted_out', ImplicitlyOptedIn: 'implicit', ExplicitlyOptedIn: 'explicit', DoublyOptedIn: 'double' };
   if (!panel) return;
   const KINDS = [
     ['phone', t('erasure.kind.phone')],
@@ -38,9 +44,13 @@
       ...KINDS.map(([v, label]) => h('option', { value: v, text: label })));
     const value = h('input', { id: 'privacy-value', type: 'text', required: true, maxlength: 320, 'data-testid': 'privacy-value', placeholder: t('erasure.find_placeholder') });
     const form = h('form', { class: 'privacy-find', 'data-testid': 'privacy-find' },
-      h('label', { for: 'privacy-kind', text: t('erasure.find_by') }), ' ', kind, ' ',
-      h('label', { for: 'privacy-value', class: 'visually-hidden', text: t('erasure.value') }), value, ' ',
+      h('label', { for: 'privacy-kind', text: t('erasure.find_by') }), kind,
+      h('label', { for: 'privacy-value', class: 'visually-hidden', text: t('erasure.value') }), value,
       h('button', { type: 'submit', class: 'primary', 'data-testid': 'privacy-search' }, t('erasure.find')));
+    // One toolbar row: the kind, the value, Find.
+    Object.assign(form.style, { display: 'flex', gap: '8px', alignItems: 'center', flexWrap: 'wrap' });
+    kind.style.width = 'auto';
+    Object.assign(value.style, { width: 'auto', flex: '1 1 16em' });
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       subject = { kind: kind.value, value: value.value.trim() };
@@ -78,9 +88,10 @@
         h('td', {}, u.channel_name),
         h('td', {}, u.platform_key),
         h('td', {}, u.name || ''),
-        h('td', {}, u.consent_status || t('erasure.consent_none')),
+        h('td', {}, CONSENT[u.consent_status] ? t('erasure.consent.' + CONSENT[u.consent_status]) : t('erasure.consent_none')),
         h('td', { 'data-testid': 'privacy-restricted' }, u.restricted_at ? t('erasure.restricted_since', { when: when(u.restricted_at) }) : t('erasure.not_restricted')),
-        h('td', {}, t('erasure.counts', { sessions: u.counts.sessions, entries: u.counts.entries, media: u.counts.media }))));
+        h('td', {}, [plural(u.counts.sessions, 'erasure.sessions'), plural(u.counts.entries, 'erasure.messages'),
+          plural(u.counts.media, 'erasure.files')].join(', '))));
       result.append(h('table', { class: 'list' },
         h('thead', {}, h('tr', {},
           h('th', {}, t('erasure.col.channel')), h('th', {}, t('erasure.col.key')), h('th', {}, t('erasure.col.name')),
@@ -89,7 +100,10 @@
     }
     if (contacts.length) {
       result.append(h('ul', { class: 'privacy-contacts' }, ...contacts.map((c) => h('li', { 'data-testid': 'privacy-contact' },
-        t('erasure.contact_line', { name: (c.first_name + ' ' + c.last_name).trim(), phone: c.phone || '', email: c.email || '', cases: c.cases })))));
+        t('erasure.contact_line', {
+          who: (c.first_name + ' ' + c.last_name).trim() || c.phone || c.email || c.id,
+          cases: plural(c.cases, 'erasure.cases'),
+        })))));
     }
     const restricted = users.some((u) => u.restricted_at);
     const exportBtn = h('button', { type: 'button', 'data-testid': 'privacy-export' }, t('erasure.export'));
@@ -119,7 +133,7 @@
   async function restrict(on) {
     try {
       const r = await api('POST', BASE + '/restriction', body(subject, { restricted: on }));
-      notify(on ? t('erasure.restricted', { n: r.changed }) : t('erasure.lifted', { n: r.changed }), 'info');
+      notify(plural(r.changed, on ? 'erasure.restricted' : 'erasure.lifted'), 'info');
       lookup();
     } catch (e) {
       showError(t('erasure.error.restrict'), e);
