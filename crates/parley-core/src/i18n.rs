@@ -52,6 +52,7 @@ const FILES: &[(&str, [&str; 2])] = &[
     area!("limits"),
     area!("privacy"),
     area!("sensitive_data"),
+    area!("erasure"),
     area!("reports"),
 ];
 

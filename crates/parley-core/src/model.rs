@@ -252,6 +252,8 @@ wire_enum! {
         Inbound = "inbound",
         /// A sign-up form on the business's website.
         WebForm = "web_form",
+        /// Created for a key an erasure kept an opt-out proof of (issue 16): it starts opted out.
+        ErasureProof = "erasure_proof",
     }
 }
 

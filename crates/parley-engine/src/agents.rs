@@ -344,9 +344,13 @@ impl AgentDesk {
         else {
             return Ok(());
         };
+        let user = self.store.messaging_user(session.messaging_user_id).await?;
+        // A restricted person gets no automatic reply (PRIV-02).
+        if user.restricted_at.is_some() {
+            return Ok(());
+        }
         let chosen = which(&behaviour.auto_replies);
         let text = if chosen.is_some() {
-            let user = self.store.messaging_user(session.messaging_user_id).await?;
             behaviour
                 .auto_reply(chosen, user.locale.as_deref())
                 .map(str::to_owned)

@@ -339,6 +339,26 @@ impl Engine {
             })
     }
 
+    /// What access, restriction and erasure requests work with.
+    pub fn privacy(&self) -> crate::service::privacy::Privacy {
+        crate::service::privacy::Privacy {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            media: self.media.clone(),
+            desk: self.desk.clone(),
+        }
+    }
+
+    /// Erasure requests (issue 16): one at a time per node, each resumable.
+    pub fn privacy_runner(&self) -> JobRunner {
+        let engine = self.privacy();
+        self.runner(Queue::Privacy, 1)
+            .handle(JobKind::PrivacyErase, move |job| {
+                let engine = engine.clone();
+                async move { crate::service::privacy::run_erasure(&engine, &job).await }
+            })
+    }
+
     /// Session timers.
     pub fn timer_runner(&self) -> JobRunner {
         let t = Timers::new(self.store.clone(), self.clock.clone(), self.events.clone());
@@ -411,6 +431,7 @@ impl Engine {
             self.media_runner(),
             self.flow_runner(),
             self.callback_runner(),
+            self.privacy_runner(),
         ]
         .into_iter()
         .chain((1..self.config.outbound_runners).map(|_| self.outbound_runner()))

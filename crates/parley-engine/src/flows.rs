@@ -281,8 +281,12 @@ impl FlowWorker {
         let state: RunState = serde_json::from_str(&run.state)
             .map_err(|e| FlowError::Permanent(format!("flow run {}: state: {e}", run.id)))?;
         let mut ctx = self.context(run, now).await?;
-        if !ctx.session.status.is_open() || !held_by(&ctx.session, ctx.run.flow_id) {
-            // An agent took the conversation, or it ended: the flow stops where it is.
+        if !ctx.session.status.is_open()
+            || !held_by(&ctx.session, ctx.run.flow_id)
+            || ctx.user.restricted_at.is_some()
+        {
+            // An agent took the conversation, or it ended, or the customer's processing is
+            // restricted (PRIV-02): the flow stops where it is.
             return self.stop(&ctx, state, key, now).await;
         }
         let (state, actions) = self.run_steps(&mut ctx, state, event).await;

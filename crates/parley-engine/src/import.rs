@@ -691,6 +691,7 @@ mod tests {
             contact_id: None,
             created_at: Timestamp(1),
             updated_at: Timestamp(2),
+            restricted_at: None,
         }
     }
 

@@ -34,10 +34,12 @@ pub enum Queue {
     Callbacks,
     /// Notifications that events send ([`crate::notify_triggers`]).
     Notifications,
+    /// Erasure requests (issue 16): one job per request, resumed after a restart.
+    Privacy,
 }
 
 impl Queue {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Inbound,
         Self::Outbound,
         Self::Timers,
@@ -46,6 +48,7 @@ impl Queue {
         Self::Flows,
         Self::Callbacks,
         Self::Notifications,
+        Self::Privacy,
     ];
 
     /// The queue's name in the job table.
@@ -59,6 +62,7 @@ impl Queue {
             Self::Flows => "flows",
             Self::Callbacks => "callbacks",
             Self::Notifications => "notifications",
+            Self::Privacy => "privacy",
         }
     }
 }
@@ -90,12 +94,14 @@ pub enum JobKind {
     TwilioCallback,
     /// A notification a channel's trigger sends ([`crate::notify_triggers`]).
     NotificationTrigger,
+    /// An erasure request to carry out ([`crate::service::privacy`]).
+    PrivacyErase,
     Other(String),
 }
 
 impl JobKind {
     /// The kinds the engine defines.
-    pub const KNOWN: [Self; 8] = [
+    pub const KNOWN: [Self; 9] = [
         Self::InboundMessage,
         Self::OutboundSend,
         Self::SessionTimer,
@@ -104,6 +110,7 @@ impl JobKind {
         Self::FlowEvent,
         Self::TwilioCallback,
         Self::NotificationTrigger,
+        Self::PrivacyErase,
     ];
 
     /// The kind's name in the job table.
@@ -117,6 +124,7 @@ impl JobKind {
             Self::FlowEvent => "flow.event",
             Self::TwilioCallback => "twilio.callback",
             Self::NotificationTrigger => "notification.trigger",
+            Self::PrivacyErase => "privacy.erase",
             Self::Other(name) => name.as_str(),
         }
     }
@@ -140,6 +148,7 @@ impl JobKind {
             Self::FlowEvent => Some(Queue::Flows),
             Self::TwilioCallback => Some(Queue::Callbacks),
             Self::NotificationTrigger => Some(Queue::Notifications),
+            Self::PrivacyErase => Some(Queue::Privacy),
             Self::Other(_) => None,
         }
     }
@@ -462,6 +471,18 @@ impl InboundEvent {
     }
 }
 
+/// The job that carries out erasure request `request_id` (its payload is the id alone: the
+/// subject stays in the request's row, which forgets it when done).
+pub fn erasure_job(request_id: Uuid, now: Timestamp) -> NewJob {
+    let mut job = JobKind::PrivacyErase.job(
+        Queue::Privacy,
+        serde_json::Value::String(request_id.to_string()).to_string(),
+        now,
+    );
+    job.dedupe_key = Some(format!("privacy.erase:{request_id}"));
+    job
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,7 +500,8 @@ mod tests {
                 "campaign.send",
                 "flow.event",
                 "twilio.callback",
-                "notification.trigger"
+                "notification.trigger",
+                "privacy.erase"
             ]
         );
         for kind in JobKind::KNOWN {
@@ -500,7 +522,8 @@ mod tests {
                 "campaign",
                 "flows",
                 "callbacks",
-                "notifications"
+                "notifications",
+                "privacy"
             ]
         );
     }
@@ -515,6 +538,7 @@ mod tests {
                 send_job(id, SendPurpose::Notification, REPLY_PRIORITY, now),
             ),
             (JobKind::MediaFetch, fetch_job(id, now)),
+            (JobKind::PrivacyErase, erasure_job(id, now)),
             (
                 JobKind::CampaignSend,
                 campaign_chunk_job(

@@ -186,6 +186,19 @@ impl MediaStore {
         Ok(row)
     }
 
+    /// Removes the file with this digest from disk (an erasure's, once no other row names it).
+    /// `true` when a file was there.
+    pub async fn remove_file(&self, sha256: &str) -> Result<bool, MediaError> {
+        let Some(path) = self.path_of(sha256) else {
+            return Ok(false);
+        };
+        match tokio::fs::remove_file(path).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(MediaError::Io(e)),
+        }
+    }
+
     /// A stored file and what it is.
     pub async fn open(&self, id: Uuid) -> Result<(StoredMedia, Vec<u8>), MediaError> {
         let row = self.store.media(id).await?;

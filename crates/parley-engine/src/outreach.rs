@@ -434,6 +434,7 @@ impl Outreach {
                             contact_id: request.contact_id,
                             created_at: now,
                             updated_at: now,
+                            restricted_at: None,
                         };
                         let target = OutreachTarget {
                             user,

@@ -402,17 +402,21 @@ const MEMBER_SELECT: &str = "SELECT u.id, u.channel_id, u.platform_key, u.name, 
     FROM messaging_users u LEFT JOIN contacts c ON c.id = u.contact_id \
     LEFT JOIN sessions s ON s.messaging_user_id = u.id AND s.status NOT IN ('ended', 'error')";
 
-/// The channel condition of an audience read. When another index must lead (`by` is not the
-/// channel's), SQLite gets the column written `+u.channel_id`, which keeps its planner from
-/// reading by the `(channel_id, platform_key)` index: a page must be read by the key it is
-/// ordered and bounded by, or each page costs a sort of the whole channel. PostgreSQL has no
+/// The channel condition of an audience read, restricted messaging users left out. When another
+/// index must lead (`by` is not the channel's), SQLite gets the column written `+u.channel_id`,
+/// which keeps its planner from reading by the `(channel_id, platform_key)` index: a page must be
+/// read by the key it is ordered and bounded by, or each page costs a sort of the whole channel. PostgreSQL has no
 /// unary plus for a uuid, and its statistics choose right.
 fn channel_term(kind: BackendKind, n: usize, by: Lead) -> String {
     let column = match (kind, by) {
         (BackendKind::Sqlite, Lead::Other) => "+u.channel_id",
         _ => "u.channel_id",
     };
-    format!("{column} IN ({})", repeat("?", n))
+    // A restricted person (PRIV-02) is no one's audience while the restriction holds.
+    format!(
+        "{column} IN ({}) AND u.restricted_at IS NULL",
+        repeat("?", n)
+    )
 }
 
 /// Which index an audience read is meant to go through.

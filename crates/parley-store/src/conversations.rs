@@ -49,6 +49,7 @@ impl Store {
                     .bind(new_id()).bind(id).bind(status.as_str()).bind(consent.source.as_str())
                     .bind(&consent.reason).bind(consent.entry_id).bind(now.millis()).execute(&mut *tx).await?;
             }
+            crate::privacy::honour_opt_out_proof!(tx, id, &new.platform_key, now.millis());
             tx.commit().await
         })?;
         self.messaging_user(id).await

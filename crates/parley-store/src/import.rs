@@ -183,6 +183,15 @@ impl Store {
                 }
                 written.created += q.execute(&mut *tx).await.map(|r| r.rows_affected())?;
             }
+            if !batch.creates.is_empty() {
+                let secret: Option<String> = sqlx::query_scalar(crate::privacy::SECRET_IF_PROOFS)
+                    .fetch_optional(&mut *tx).await?;
+                if let Some(secret) = secret {
+                    for u in &batch.creates {
+                        crate::privacy::honour_with_secret!(tx, &secret, u.id, &u.platform_key, at);
+                    }
+                }
+            }
             for chunk in batch.updates.chunks(update_rows) {
                 // VALUES columns are named column1, column2, ... on both databases.
                 let sql = format!(

@@ -159,6 +159,16 @@ macro_rules! write_effects {
                 .bind(cw.to.as_str()).bind(cw.source.as_str()).bind(&cw.reason).bind(cw.entry_id).bind(at)
                 .execute(&mut *$tx).await?;
         }
+        if let Some(u) = &w.user {
+            // A person erased after STOP starts opted out again, unless this very message is
+            // a consent keyword of theirs (START after erasure opts them back in).
+            let keyword = w.consent.as_ref().is_some_and(|c| {
+                c.messaging_user_id == u.id && c.source == parley_core::model::ConsentSource::Keyword
+            });
+            if !keyword {
+                $crate::privacy::honour_opt_out_proof!($tx, u.id, &u.platform_key, at);
+            }
+        }
         if let Some(cs) = &w.case {
             let number: i64 = sqlx::query_scalar($crate::crm::NEXT_CASE_NUMBER)
                 .fetch_one(&mut *$tx).await?;

@@ -34,6 +34,7 @@ pub mod outbox;
 mod outgoing;
 mod outreach;
 mod permissions;
+pub mod privacy;
 pub use permissions::{
     AGENT_PERMISSIONS_SQL, LAST_MANAGER, StoredPermissionSet, TOKEN_PERMISSIONS_SQL,
     builtin_permission_set_id,
@@ -206,6 +207,9 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true)
+            // Deleted content is overwritten, not left in free pages: an erasure must leave no
+            // trace in the file (issue 16).
+            .pragma("secure_delete", "ON")
             .pragma("temp_store", "memory")
             // Each connection keeps its own page cache; the default 2 MB makes busy connections
             // re-read pages through the kernel. A larger cache and memory-mapped reads keep hot

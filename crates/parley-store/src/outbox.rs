@@ -147,7 +147,8 @@ const TARGETS: &str = "SELECT e.*, s.id AS s_id, s.channel_id AS s_channel_id, \
     s.last_customer_at AS s_last_customer_at, u.id AS u_id, u.channel_id AS u_channel_id, \
     u.platform_key AS u_platform_key, u.name AS u_name, u.locale AS u_locale, \
     u.consent_status AS u_consent_status, u.contact_id AS u_contact_id, \
-    u.created_at AS u_created_at, u.updated_at AS u_updated_at \
+    u.created_at AS u_created_at, u.updated_at AS u_updated_at, \
+    u.restricted_at AS u_restricted_at \
     FROM entries e LEFT JOIN sessions s ON s.id = e.session_id \
     LEFT JOIN messaging_users u ON u.id = s.messaging_user_id WHERE e.id IN";
 
@@ -186,6 +187,9 @@ where
                 contact_id: row.try_get("u_contact_id")?,
                 created_at: Timestamp(row.try_get("u_created_at")?),
                 updated_at: Timestamp(row.try_get("u_updated_at")?),
+                restricted_at: row
+                    .try_get::<Option<i64>, _>("u_restricted_at")?
+                    .map(Timestamp),
             }),
         };
         Ok(Self {

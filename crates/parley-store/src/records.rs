@@ -412,6 +412,10 @@ pub struct MessagingUser {
     pub created_at: Timestamp,
     #[sqlx(try_from = "i64")]
     pub updated_at: Timestamp,
+    /// Restriction of processing (PRIV-02): set, nothing is sent to this user and no flow runs
+    /// for it; its data stays.
+    #[sqlx(try_from = "OptMillis")]
+    pub restricted_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

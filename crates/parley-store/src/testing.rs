@@ -315,3 +315,64 @@ fn highest_parameter(sql: &str) -> usize {
     }
     highest
 }
+
+impl Store {
+    /// Every `table.column` whose text holds `needle` (an erasure test's search of the whole
+    /// database: every column of every table, read as text).
+    pub async fn columns_containing(&self, needle: &str) -> Vec<String> {
+        let like = format!("%{needle}%");
+        let mut found = Vec::new();
+        match &self.backend {
+            crate::Backend::Sqlite { writer, .. } => {
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+                )
+                .fetch_all(writer)
+                .await
+                .unwrap_or_else(|e| panic!("tables: {e}"));
+                for t in tables {
+                    let cols: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT name FROM pragma_table_info('{t}')"
+                    )))
+                    .fetch_all(writer)
+                    .await
+                    .unwrap_or_else(|e| panic!("columns of {t}: {e}"));
+                    for c in cols {
+                        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                            "SELECT COUNT(*) FROM \"{t}\" WHERE CAST(\"{c}\" AS TEXT) LIKE $1"
+                        )))
+                        .bind(&like)
+                        .fetch_one(writer)
+                        .await
+                        .unwrap_or_else(|e| panic!("{t}.{c}: {e}"));
+                        if n > 0 {
+                            found.push(format!("{t}.{c}"));
+                        }
+                    }
+                }
+            }
+            crate::Backend::Postgres(pool) => {
+                let cols: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                     WHERE table_schema = current_schema()",
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap_or_else(|e| panic!("columns: {e}"));
+                for (t, c) in cols {
+                    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT COUNT(*) FROM \"{t}\" WHERE \"{c}\"::text LIKE $1"
+                    )))
+                    .bind(&like)
+                    .fetch_one(pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("{t}.{c}: {e}"));
+                    if n > 0 {
+                        found.push(format!("{t}.{c}"));
+                    }
+                }
+            }
+        }
+        found
+    }
+}

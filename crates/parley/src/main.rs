@@ -23,6 +23,7 @@ mod bench_widget;
 mod campaign;
 mod config;
 mod import;
+mod privacy;
 mod tokens;
 mod twilio;
 
@@ -102,6 +103,11 @@ enum Command {
     Twilio {
         #[command(subcommand)]
         command: twilio::TwilioCommand,
+    },
+    /// Access, restriction and erasure requests: export, restrict, unrestrict, erase.
+    Privacy {
+        #[command(subcommand)]
+        command: privacy::PrivacyCommand,
     },
     /// Benchmarks that print throughput and latency.
     Bench {
@@ -190,6 +196,12 @@ fn main() -> Result<()> {
             Command::Twilio { command } => {
                 let store = open(&config).await?;
                 let outcome = twilio::run(command, &store).await;
+                store.close().await;
+                outcome
+            }
+            Command::Privacy { command } => {
+                let store = open(&config).await?;
+                let outcome = privacy::run(command, &store, &config.media_dir).await;
                 store.close().await;
                 outcome
             }

@@ -78,6 +78,10 @@ use crate::outbound::verdict::{Target, Verdict};
 use crate::runner::JobOutcome;
 use crate::transport::{HttpTransport, TransportError};
 
+/// Why nothing is sent to a messaging user whose processing is restricted (a privacy request).
+pub const RESTRICTED_REASON: &str =
+    "not sent: processing of this customer's data is restricted (privacy request)";
+
 pub use crate::jobs::{
     BULK_PRIORITY, REPLY_PRIORITY, SendRequest, auto_response_entry, is_last_attempt, send_job,
 };
@@ -414,6 +418,10 @@ impl Outbound {
         let (channel, last_attempt) = (channel.as_ref(), *last_attempt);
         let now = self.clock.now();
 
+        // Restriction of processing (PRIV-02): nothing at all goes to a restricted person.
+        if user.restricted_at.is_some() {
+            return fail(entry, ErrorCode::RecipientBlockedUs, RESTRICTED_REASON);
+        }
         // Authorize at send time, with the consent as it is now.
         if let Err(refused) = may_send(user.consent_status, channel.consent_level, *purpose) {
             return fail(

@@ -18,6 +18,7 @@ pub mod keyword_sets;
 pub mod messaging_users;
 pub mod notifications;
 pub mod permissions;
+pub mod privacy;
 pub mod queues;
 pub mod quick_texts;
 pub mod routing_rules;

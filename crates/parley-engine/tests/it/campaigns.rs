@@ -1243,7 +1243,61 @@ async fn a_reply_to_a_campaign_runs_its_journey(b: TestBackend) {
     );
 }
 
+/// Privacy (issue 16): a campaign reaches no one restricted, and no one erased after STOP (a
+/// messaging user made again for the number starts opted out from the erasure's proof).
+async fn restricted_and_erased_after_stop_get_no_campaign(b: TestBackend) {
+    let w = world(b).await;
+    let sms = w.sms.clone();
+    let opted_in = Some(ConsentStatus::ExplicitlyOptedIn);
+    person(&w, &sms, "+14155552681", opted_in, None).await;
+    let restricted = person(&w, &sms, "+14155552682", opted_in, None).await;
+    let stopped = person(&w, &sms, "+14155552683", opted_in, None).await;
+    w.store()
+        .set_restricted(&[restricted.id], Some(w.now()), w.now())
+        .await
+        .unwrap();
+    w.store()
+        .set_consent(
+            stopped.id,
+            ConsentStatus::OptedOut,
+            &build::origin(ConsentSource::Keyword, "STOP"),
+            w.now(),
+        )
+        .await
+        .unwrap();
+    let erased = w
+        .store()
+        .erase_messaging_user(None, stopped.id, w.now())
+        .await
+        .unwrap();
+    assert_eq!((erased.messaging_users, erased.opt_out_proofs), (1, 1));
+    // Imported again as opted in: the proof wins.
+    let again = person(&w, &sms, "+14155552683", opted_in, None).await;
+    assert_eq!(again.consent_status, Some(ConsentStatus::OptedOut));
+    let segment = segment_of(&w, &sms).await;
+    let c = start(
+        &w,
+        &text_campaign(
+            "Privacy night",
+            sms.id,
+            Audience::Segment {
+                segment_id: segment.id,
+            },
+            "Big sale",
+        ),
+    )
+    .await;
+    finished(&w, c.id).await;
+    let got = received(&w, "+14155552681").await;
+    assert!(got.len() == 1 && got[0].starts_with("Big sale"), "{got:?}");
+    assert!(received(&w, "+14155552682").await.is_empty());
+    assert!(received(&w, "+14155552683").await.is_empty());
+    let n = service::results(w.store(), c.id).await.unwrap().counts;
+    assert_eq!(n.sent, 1, "{n:?}");
+}
+
 parley_store::on_both_backends!(
+    restricted_and_erased_after_stop_get_no_campaign,
     a_reply_to_a_campaign_runs_its_journey,
     imported_attributes_and_tags_drive_segments_and_merge_fields,
     windows_decide_who_gets_it_and_when,

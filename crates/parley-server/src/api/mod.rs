@@ -17,6 +17,7 @@ pub mod messaging_users;
 pub mod notifications;
 pub mod people;
 pub mod permissions;
+pub mod privacy;
 pub mod processes;
 pub mod queues;
 pub mod quick_texts;

@@ -26,6 +26,7 @@ mod ops;
 mod pages;
 mod permission_walk;
 mod permissions;
+mod privacy;
 mod processes;
 mod sender_limits;
 mod sensitive_data;

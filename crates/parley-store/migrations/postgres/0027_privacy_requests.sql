@@ -1,0 +1,42 @@
+-- Access, restriction and erasure requests (issue 16, PRIV-02, PRIV-04..06, PRIV-09, SE-11).
+
+-- Restriction of processing: the user's data stays, but nothing is sent to it and no flow runs
+-- for it (NULL: not restricted).
+ALTER TABLE messaging_users ADD COLUMN restricted_at BIGINT;
+
+-- A phone number's messaging users on every channel (an erasure or export by number).
+CREATE INDEX messaging_users_key ON messaging_users (platform_key);
+
+-- The per-deployment key of the opt-out proofs' one-way hash, made once here so every node
+-- hashes alike (gen_random_uuid draws from the strong random source: two give 244 random bits).
+CREATE TABLE privacy_secret (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    secret TEXT NOT NULL
+);
+INSERT INTO privacy_secret (id, secret)
+VALUES (1, replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''));
+
+-- What erasure keeps of an opted-out person: HMAC-SHA256 of the platform key under the secret
+-- above, and when and how they opted out. Never the key.
+CREATE TABLE opt_out_proofs (
+    key_hash     TEXT PRIMARY KEY,
+    opted_out_at BIGINT NOT NULL,
+    source       TEXT NOT NULL,
+    recorded_at  BIGINT NOT NULL
+);
+
+-- One erasure request: its subject while it runs (cleared when done), its status and what it
+-- removed. The work itself is a job on the durable queue (queue 'privacy').
+CREATE TABLE erasure_requests (
+    id            UUID PRIMARY KEY,
+    subject_kind  TEXT NOT NULL,
+    subject       TEXT,
+    status        TEXT NOT NULL,
+    report        TEXT NOT NULL DEFAULT '{}',
+    error         TEXT,
+    requested_by  TEXT NOT NULL,
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL,
+    finished_at   BIGINT
+);
+CREATE INDEX erasure_requests_recent ON erasure_requests (created_at DESC);
