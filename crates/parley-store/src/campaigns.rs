@@ -1340,12 +1340,12 @@ impl Store {
                 .bind(at));
             run_rows!(tx, kind, kept.entries, ENTRY_COLS, insert_entries_sql, |q, e| q
                 .bind(e.id).bind(e.session_id).bind(e.direction.as_str()).bind(e.actor.as_str())
-                .bind(e.actor_id).bind(&e.body).bind(Json::<&Vec<Media>>(&e.media))
+                .bind(e.actor_id).bind(self.seal_text(&e.body)).bind(Json::<&Vec<Media>>(&e.media))
                 .bind(&e.provider_message_id).bind(e.status.as_str()).bind(&e.error_code)
                 .bind(&e.provider_error).bind(e.created_at.millis()).bind(e.created_at.millis())
                 .bind(e.template.as_ref().map(Json::<&EntryTemplate>)));
             run_rows!(tx, kind, kept.jobs, JOB_COLS, insert_jobs_sql, |q, j| q
-                .bind(new_id()).bind(&j.queue).bind(&j.kind).bind(&j.payload).bind(j.priority)
+                .bind(new_id()).bind(&j.queue).bind(&j.kind).bind(self.seal_text(&j.payload)).bind(j.priority)
                 .bind(j.due_at.millis()).bind(j.max_attempts).bind(&j.dedupe_key).bind(at).bind(at)
                 .bind(&j.group_key));
             run_rows!(tx, kind, kept.messages, MESSAGE_COLS, insert_messages_sql, |q, m| q
@@ -1442,6 +1442,7 @@ impl Store {
             // What is left is on its way (running) or was settled by a worker already.
             let running: Vec<String> = sqlx::query_scalar(RUNNING_PAYLOADS)
                 .bind(campaign_group(campaign_id)).fetch_all(&mut *tx).await?;
+            let running = running.iter().map(|p| self.open_text(p)).collect::<Result<Vec<_>>>()?;
             let in_flight: HashSet<Uuid> = running.iter().flat_map(|p| entries_in_payload(p)).collect();
             let queued: Vec<(Uuid, Uuid)> = sqlx::query_as(WITHDRAWABLE)
                 .bind(campaign_id).fetch_all(&mut *tx).await?;

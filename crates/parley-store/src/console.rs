@@ -556,7 +556,7 @@ impl Store {
                     .bind(session_id).bind(agent_id).bind(entry_id).execute(&mut *tx).await?;
             }
             if let Some(w) = &change.effects {
-                crate::inbound::write_effects!(tx, w, at);
+                crate::inbound::write_effects!(self, tx, w, at);
             }
             for e in &change.events {
                 insert_event!(tx, e, now);
