@@ -431,6 +431,23 @@ impl Store {
         entries.into_iter().map(|e| self.open_entry(e)).collect()
     }
 
+    /// The forms of an address shown with a `whatsapp:` prefix (the Twilio-compatible API's
+    /// `To`): the prefix stays in the clear, the number is sealed for lookup.
+    pub(crate) fn address_forms(&self, address: &str) -> [String; 2] {
+        let (prefix, number) = match address.strip_prefix("whatsapp:") {
+            Some(n) => ("whatsapp:", n),
+            None => ("", address),
+        };
+        self.lookup_forms(number).map(|f| format!("{prefix}{f}"))
+    }
+
+    pub(crate) fn open_address(&self, stored: &str) -> Result<String> {
+        match stored.strip_prefix("whatsapp:") {
+            Some(n) => Ok(format!("whatsapp:{}", self.open_text(n)?)),
+            None => self.open_text(stored),
+        }
+    }
+
     pub(crate) fn open_channel(&self, mut ch: crate::Channel) -> Result<crate::Channel> {
         ch.secrets = self.open_json(ch.secrets)?;
         Ok(ch)

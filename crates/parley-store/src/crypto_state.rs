@@ -27,17 +27,22 @@ pub(crate) enum Seal {
     Text,
     /// A JSON document sealed whole into a JSON string.
     Json,
+    /// An address shown with a clear `whatsapp:` prefix and a sealed number (lookup).
+    Address,
 }
 
-/// Every column that holds sealed values, by table (each table keyed by a UUID `id`). The order is
-/// the pass's order: lookup columns first, so the rows found by `=` move to the new key first.
-pub(crate) const SEALED_COLUMNS: &[(&str, &[(&str, Seal)])] = &[
+/// Every column that holds sealed values: table, its UUID key column, and the columns. The order
+/// is the pass's order: the tables looked up by `=` first, so the rows found by a lookup move to
+/// the new key first (until then lookups also try the previous key's form).
+pub(crate) const SEALED_COLUMNS: &[(&str, &str, &[(&str, Seal)])] = &[
     (
         "messaging_users",
+        "id",
         &[("platform_key", Seal::Lookup), ("name", Seal::Text)],
     ),
     (
         "contacts",
+        "id",
         &[
             ("phone", Seal::Lookup),
             ("email", Seal::Lookup),
@@ -45,10 +50,36 @@ pub(crate) const SEALED_COLUMNS: &[(&str, &[(&str, Seal)])] = &[
             ("last_name", Seal::Text),
         ],
     ),
-    ("channels", &[("secrets", Seal::Json)]),
-    ("webhook_subscriptions", &[("secret", Seal::Text)]),
-    ("entries", &[("body", Seal::Text)]),
-    ("jobs", &[("payload", Seal::Text)]),
+    ("audience_list_members", "id", &[("phone", Seal::Lookup)]),
+    ("notifications", "id", &[("recipient", Seal::Lookup)]),
+    ("twilio_messages", "entry_id", &[("to_address", Seal::Address)]),
+    (
+        "simulator_messages",
+        "id",
+        &[
+            ("from_addr", Seal::Lookup),
+            ("to_addr", Seal::Lookup),
+            ("body", Seal::Text),
+        ],
+    ),
+    ("channels", "id", &[("secrets", Seal::Json)]),
+    ("webhook_subscriptions", "id", &[("secret", Seal::Text)]),
+    ("entries", "id", &[("body", Seal::Text)]),
+    ("jobs", "id", &[("payload", Seal::Text)]),
+    (
+        "notification_errors",
+        "id",
+        &[("recipient", Seal::Text), ("inputs", Seal::Text)],
+    ),
+    (
+        "web_session_data",
+        "session_id",
+        &[
+            ("prechat", Seal::Text),
+            ("page_url", Seal::Text),
+            ("identity", Seal::Text),
+        ],
+    ),
 ];
 
 /// A key the database knows.
@@ -206,12 +237,12 @@ impl Store {
             return Ok(status);
         }
         let mut total = 0i64;
-        for (table, _) in SEALED_COLUMNS {
+        for (table, _, _) in SEALED_COLUMNS {
             let n: i64 = on_backend!(self, read c => sqlx::query_scalar(
                 sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"))).fetch_one(c).await)?;
             total += n;
         }
-        let first = SEALED_COLUMNS.first().map(|(t, _)| *t).unwrap_or_default();
+        let first = SEALED_COLUMNS.first().map(|(t, _, _)| *t).unwrap_or_default();
         on_backend!(self, write c => sqlx::query(
             "UPDATE crypto_state SET task = $1, task_key_id = $2, task_table = $3, task_cursor = NULL, \
              task_done = 0, task_total = $4, task_started_at = $5, task_finished_at = NULL, updated_at = $5 \
@@ -254,18 +285,18 @@ impl Store {
         let cursor = row.task_cursor.and_then(|c| Uuid::parse_str(&c).ok());
         let position = SEALED_COLUMNS
             .iter()
-            .position(|(t, _)| Some(*t) == table.as_deref());
-        let Some((name, columns)) = position.and_then(|p| SEALED_COLUMNS.get(p)) else {
+            .position(|(t, _, _)| Some(*t) == table.as_deref());
+        let Some((name, key, columns)) = position.and_then(|p| SEALED_COLUMNS.get(p)) else {
             return self.finish_reseal(now, done, total).await;
         };
-        let (visited, last) = self.reseal_batch(name, columns, cursor, batch).await?;
+        let (visited, last) = self.reseal_batch(name, key, columns, cursor, batch).await?;
         let done = done + visited;
         let (next_table, next_cursor) = match last {
             Some(id) if visited >= batch => (Some(*name), Some(id.to_string())),
             _ => (
                 position
                     .and_then(|p| SEALED_COLUMNS.get(p + 1))
-                    .map(|(t, _)| *t),
+                    .map(|(t, _, _)| *t),
                 None,
             ),
         };
@@ -307,6 +338,7 @@ impl Store {
     async fn reseal_batch(
         &self,
         table: &str,
+        key: &str,
         columns: &[(&str, Seal)],
         cursor: Option<Uuid>,
         batch: i64,
@@ -317,14 +349,17 @@ impl Store {
             .collect::<Vec<_>>()
             .join(", ");
         let after = if cursor.is_some() {
-            "WHERE id > $2"
+            format!("WHERE {key} > $2")
         } else {
-            ""
+            String::new()
         };
-        let select = format!("SELECT id, {list} FROM {table} {after} ORDER BY id LIMIT $1");
+        let select =
+            format!("SELECT {key}, {list} FROM {table} {after} ORDER BY {key} LIMIT $1");
         let ring = self.keyring();
         let active = ring.as_ref().map(|r| r.active_id().to_owned());
-        let needs = |v: &str| -> bool { sealed_key_id(v) != active.as_deref() };
+        let needs = |v: &str| -> bool {
+            sealed_key_id(v.strip_prefix("whatsapp:").unwrap_or(v)) != active.as_deref()
+        };
         on_backend!(self, write c => {
             let mut tx = c.begin().await?;
             let mut q = sqlx::query(sqlx::AssertSqlSafe(select.clone())).bind(batch);
@@ -335,7 +370,7 @@ impl Store {
             let visited = rows.len() as i64;
             let mut last = None;
             for row in &rows {
-                let id: Uuid = row.try_get("id")?;
+                let id: Uuid = row.try_get(key)?;
                 last = Some(id);
                 let mut sets: Vec<String> = Vec::new();
                 let mut texts: Vec<Option<String>> = Vec::new();
@@ -352,17 +387,19 @@ impl Store {
                                 sets.push(format!("{col} = $J{}", jsons.len()));
                             }
                         }
-                        Seal::Lookup | Seal::Text => {
+                        Seal::Lookup | Seal::Text | Seal::Address => {
                             let v: Option<String> = row.try_get(*col)?;
                             let Some(v) = v else { continue };
                             if !needs(&v) {
                                 continue;
                             }
-                            let plain = self.open_text(&v)?;
-                            let new = if *seal == Seal::Lookup {
-                                self.seal_lookup(&plain)
-                            } else {
-                                self.seal_text(&plain)
+                            let new = match seal {
+                                Seal::Lookup => self.seal_lookup(&self.open_text(&v)?),
+                                Seal::Address => {
+                                    let [now_form, _] = self.address_forms(&self.open_address(&v)?);
+                                    now_form
+                                }
+                                _ => self.seal_text(&self.open_text(&v)?),
                             };
                             texts.push(Some(new));
                             sets.push(format!("{col} = $T{}", texts.len()));
@@ -377,7 +414,7 @@ impl Store {
                 // then the guards (the values read).
                 let nt = texts.len();
                 let nj = jsons.len();
-                let mut sql = format!("UPDATE {table} SET {} WHERE id = $1", sets.join(", "));
+                let mut sql = format!("UPDATE {table} SET {} WHERE {key} = $1", sets.join(", "));
                 for i in (1..=nt).rev() {
                     sql = sql.replace(&format!("$T{i}"), &format!("${}", 1 + i));
                 }

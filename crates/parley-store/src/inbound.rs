@@ -184,7 +184,7 @@ macro_rules! write_effects {
                 .execute(&mut *$tx).await?;
         }
         if let Some(web) = &w.web_session {
-            $crate::web_visitors::write_web_session!($tx, web, at);
+            $crate::web_visitors::write_web_session!(store, $tx, web, at);
         }
         for e in &w.entries {
             sqlx::query(

@@ -129,7 +129,7 @@ impl Store {
         on_backend!(self, write c => sqlx::query(
             "INSERT INTO webhook_subscriptions (id, name, url, secret, event_types, channel_ids, active, \
              created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)")
-            .bind(id).bind(&spec.name).bind(&spec.url).bind(secret).bind(&events).bind(&channels)
+            .bind(id).bind(&spec.name).bind(&spec.url).bind(self.seal_text(secret)).bind(&events).bind(&channels)
             .bind(spec.active).bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;
         self.webhook_subscription(id).await
     }
@@ -161,7 +161,7 @@ impl Store {
     ) -> Result<WebhookSubscription> {
         let done = on_backend!(self, write c => sqlx::query(
             "UPDATE webhook_subscriptions SET secret = $2, updated_at = $3 WHERE id = $1")
-            .bind(id).bind(secret).bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(id).bind(self.seal_text(secret)).bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;
         if done == 0 {
             return Err(StoreError::not_found("webhook subscription"));
         }
@@ -174,10 +174,16 @@ impl Store {
     }
 
     pub async fn webhook_subscription(&self, id: Uuid) -> Result<WebhookSubscription> {
-        on_backend!(self, read c => sqlx::query_as::<_, WebhookSubscription>(
+        let sub = on_backend!(self, read c => sqlx::query_as::<_, WebhookSubscription>(
             "SELECT * FROM webhook_subscriptions WHERE id = $1")
             .bind(id).fetch_optional(c).await)?
-        .ok_or(StoreError::not_found("webhook subscription"))
+        .ok_or(StoreError::not_found("webhook subscription"))?;
+        self.open_subscription(sub)
+    }
+
+    fn open_subscription(&self, mut s: WebhookSubscription) -> Result<WebhookSubscription> {
+        s.secret = self.open_text(&s.secret)?;
+        Ok(s)
     }
 
     pub async fn list_webhook_subscriptions(
@@ -187,16 +193,19 @@ impl Store {
         let rows = on_backend!(self, read c => sqlx::query_as::<_, WebhookSubscription>(
             "SELECT * FROM webhook_subscriptions WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2")
             .bind(page.after).bind(page.fetch_limit()).fetch_all(c).await)?;
+        let rows = rows
+            .into_iter()
+            .map(|s| self.open_subscription(s))
+            .collect::<Result<Vec<_>>>()?;
         Ok(paginate(rows, page))
     }
 
     /// Every active subscription: few rows, read whenever one changes.
     pub async fn active_webhook_subscriptions(&self) -> Result<Vec<WebhookSubscription>> {
-        Ok(
-            on_backend!(self, read c => sqlx::query_as::<_, WebhookSubscription>(
+        let rows = on_backend!(self, read c => sqlx::query_as::<_, WebhookSubscription>(
             "SELECT * FROM webhook_subscriptions WHERE active = $1 ORDER BY id")
-            .bind(true).fetch_all(c).await)?,
-        )
+            .bind(true).fetch_all(c).await)?;
+        rows.into_iter().map(|s| self.open_subscription(s)).collect()
     }
 
     /// Writes deliveries in one transaction, due now.
