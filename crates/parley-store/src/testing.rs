@@ -70,7 +70,11 @@ pub async fn fresh_url(backend: TestBackend) -> (String, Option<tempfile::TempDi
     }
 }
 
-/// A fresh, migrated store.
+/// The variable that turns encryption at rest on for every fresh test store (a keyring, as
+/// `PARLEY_ENCRYPTION_KEY` takes it).
+pub const TEST_KEY_ENV: &str = "PARLEY_TEST_ENCRYPTION_KEY";
+
+/// A fresh, migrated store (sealing with `PARLEY_TEST_ENCRYPTION_KEY`'s keyring when it is set).
 pub async fn fresh(backend: TestBackend) -> TestDb {
     let (url, dir) = fresh_url(backend).await;
     let store = Store::connect(
@@ -86,6 +90,19 @@ pub async fn fresh(backend: TestBackend) -> TestDb {
         .migrate()
         .await
         .unwrap_or_else(|e| panic!("migrating {url}: {e}"));
+    // Runs a suite with encryption at rest on (issue 16): every store a test makes seals with
+    // this keyring.
+    if let Ok(spec) = std::env::var(TEST_KEY_ENV)
+        && !spec.trim().is_empty()
+    {
+        let ring = crate::Keyring::parse(&spec)
+            .unwrap_or_else(|e| panic!("{TEST_KEY_ENV}: {e}"));
+        store.set_keyring(Some(ring));
+        store
+            .check_keys(parley_core::Timestamp::from_millis(0))
+            .await
+            .unwrap_or_else(|e| panic!("checking {TEST_KEY_ENV}: {e}"));
+    }
     TestDb {
         store,
         url,
