@@ -65,6 +65,7 @@ pub(crate) const SEALED_COLUMNS: &[(&str, &str, &[(&str, Seal)])] = &[
     ("channels", "id", &[("secrets", Seal::Json)]),
     ("webhook_subscriptions", "id", &[("secret", Seal::Text)]),
     ("entries", "id", &[("body", Seal::Text)]),
+    ("webhook_deliveries", "id", &[("payload", Seal::Text)]),
     ("jobs", "id", &[("payload", Seal::Text)]),
     (
         "notification_errors",

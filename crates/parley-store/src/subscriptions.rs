@@ -240,7 +240,7 @@ impl Store {
                         .bind(d.subscription_id)
                         .bind(&d.event_type)
                         .bind(d.event_id)
-                        .bind(&d.payload)
+                        .bind(self.seal_text(&d.payload))
                         .bind(now.millis())
                         .execute(&mut *tx)
                         .await?;
@@ -263,7 +263,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<WebhookDelivery>> {
         let until = now.plus(lease).millis();
-        Ok(match &self.backend {
+        let rows = match &self.backend {
             Backend::Postgres(pool) => {
                 sqlx::query_as::<_, WebhookDelivery>(
                     "UPDATE webhook_deliveries SET next_attempt_at = $2, attempts = attempts + 1 \
@@ -289,7 +289,14 @@ impl Store {
                 .fetch_all(writer)
                 .await?
             }
-        })
+        };
+        rows.into_iter().map(|d| self.open_delivery(d)).collect()
+    }
+
+    /// A delivery's payload is the event as sent: message text, numbers.
+    fn open_delivery(&self, mut d: WebhookDelivery) -> Result<WebhookDelivery> {
+        d.payload = self.open_text(&d.payload)?;
+        Ok(d)
     }
 
     /// Records an attempt's outcome; `false` when the delivery moved on since the claim.
@@ -328,10 +335,11 @@ impl Store {
     }
 
     pub async fn webhook_delivery(&self, id: Uuid) -> Result<WebhookDelivery> {
-        on_backend!(self, read c => sqlx::query_as::<_, WebhookDelivery>(
+        let d = on_backend!(self, read c => sqlx::query_as::<_, WebhookDelivery>(
             "SELECT * FROM webhook_deliveries WHERE id = $1")
             .bind(id).fetch_optional(c).await)?
-        .ok_or(StoreError::not_found("webhook delivery"))
+        .ok_or(StoreError::not_found("webhook delivery"))?;
+        self.open_delivery(d)
     }
 
     /// A subscription's deliveries, newest first; `page.after` is the last id of the page before.
@@ -344,6 +352,10 @@ impl Store {
             "SELECT * FROM webhook_deliveries WHERE subscription_id = $1 AND ($2 IS NULL OR id < $2) \
              ORDER BY id DESC LIMIT $3")
             .bind(subscription_id).bind(page.after).bind(page.fetch_limit()).fetch_all(c).await)?;
+        let rows = rows
+            .into_iter()
+            .map(|d| self.open_delivery(d))
+            .collect::<Result<Vec<_>>>()?;
         Ok(paginate(rows, page))
     }
 }

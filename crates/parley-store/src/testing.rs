@@ -332,3 +332,49 @@ fn highest_parameter(sql: &str) -> usize {
     }
     highest
 }
+
+/// Everything the database holds, as text a test can search for what must not be there in the
+/// clear (encryption at rest, erasure): on SQLite the bytes of the database file and its WAL, on
+/// PostgreSQL every row of every table of the test's schema.
+pub async fn raw_dump(db: &TestDb) -> String {
+    match &db.store.backend {
+        crate::Backend::Sqlite { .. } => {
+            let path = db
+                .url
+                .strip_prefix("sqlite://")
+                .unwrap_or(&db.url)
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let mut out = String::new();
+            for file in [path.clone(), format!("{path}-wal")] {
+                if let Ok(bytes) = std::fs::read(&file) {
+                    out.push_str(&String::from_utf8_lossy(&bytes));
+                }
+            }
+            out
+        }
+        crate::Backend::Postgres(pool) => {
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap_or_else(|e| panic!("listing tables: {e}"));
+            let mut out = String::new();
+            for t in tables {
+                let text: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT string_agg(t::text, E'\\n') FROM \"{t}\" t"
+                )))
+                .fetch_one(pool)
+                .await
+                .unwrap_or_else(|e| panic!("reading {t}: {e}"));
+                out.push_str(&text.unwrap_or_default());
+                out.push('\n');
+            }
+            out
+        }
+    }
+}
