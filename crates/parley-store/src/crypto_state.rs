@@ -67,6 +67,7 @@ pub(crate) const SEALED_COLUMNS: &[(&str, &str, &[(&str, Seal)])] = &[
     ("entries", "id", &[("body", Seal::Text)]),
     ("webhook_deliveries", "id", &[("payload", Seal::Text)]),
     ("jobs", "id", &[("payload", Seal::Text)]),
+    ("flow_runs", "id", &[("state", Seal::Text)]),
     (
         "notification_errors",
         "id",

@@ -200,7 +200,7 @@ macro_rules! write_effects {
                 .bind(e.component.as_ref().map(sqlx::types::Json::<&parley_core::component::Component>))
                 .execute(&mut *$tx).await?;
         }
-        $crate::flows::write_runs!($tx, &w.flow_runs);
+        $crate::flows::write_runs!(store, $tx, &w.flow_runs);
         for j in &w.jobs {
             sqlx::query($crate::jobs::INSERT_JOB)
                 .bind(parley_core::new_id()).bind(&j.queue).bind(&j.kind).bind(store.seal_text(&j.payload))
