@@ -116,9 +116,7 @@ pub struct Keyring {
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the keys themselves: only their ids.
-        f.debug_struct("Keyring")
-            .field("ids", &self.ids())
-            .finish()
+        f.debug_struct("Keyring").field("ids", &self.ids()).finish()
     }
 }
 
@@ -526,7 +524,10 @@ mod tests {
         let wrong_same_id = ring(&format!("a:{}", key()));
         let other_id = ring(&format!("b:{}", key()));
         let sealed = right.seal_text("secret");
-        assert!(matches!(wrong_same_id.open(&sealed), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            wrong_same_id.open(&sealed),
+            Err(StoreError::Corrupt(_))
+        ));
         let err = other_id.open(&sealed).unwrap_err();
         assert!(err.to_string().contains("'a'"), "{err}");
         assert_ne!(right.check_value("a"), wrong_same_id.check_value("a"));

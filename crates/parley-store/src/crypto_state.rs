@@ -34,7 +34,10 @@ pub(crate) enum Seal {
 /// Every column that holds sealed values: table, its UUID key column, and the columns. The order
 /// is the pass's order: the tables looked up by `=` first, so the rows found by a lookup move to
 /// the new key first (until then lookups also try the previous key's form).
-pub(crate) const SEALED_COLUMNS: &[(&str, &str, &[(&str, Seal)])] = &[
+/// A table with sealed columns: its name, its UUID key column and the columns with their seal.
+pub(crate) type SealedTable = (&'static str, &'static str, &'static [(&'static str, Seal)]);
+
+pub(crate) const SEALED_COLUMNS: &[SealedTable] = &[
     (
         "messaging_users",
         "id",
@@ -52,7 +55,11 @@ pub(crate) const SEALED_COLUMNS: &[(&str, &str, &[(&str, Seal)])] = &[
     ),
     ("audience_list_members", "id", &[("phone", Seal::Lookup)]),
     ("notifications", "id", &[("recipient", Seal::Lookup)]),
-    ("twilio_messages", "entry_id", &[("to_address", Seal::Address)]),
+    (
+        "twilio_messages",
+        "entry_id",
+        &[("to_address", Seal::Address)],
+    ),
     (
         "simulator_messages",
         "id",
@@ -145,7 +152,7 @@ impl Store {
     pub async fn crypto_status(&self) -> Result<CryptoStatus> {
         let row = on_backend!(self, read c => sqlx::query_as::<_, StateRow>(
             "SELECT * FROM crypto_state WHERE id = 1").fetch_optional(c).await)?
-            .unwrap_or_default();
+        .unwrap_or_default();
         let keys = on_backend!(self, read c => sqlx::query_as::<_, CryptoKeyRow>(
             "SELECT * FROM crypto_keys ORDER BY added_at, key_id").fetch_all(c).await)?;
         Ok(CryptoStatus {
@@ -244,7 +251,10 @@ impl Store {
                 sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"))).fetch_one(c).await)?;
             total += n;
         }
-        let first = SEALED_COLUMNS.first().map(|(t, _, _)| *t).unwrap_or_default();
+        let first = SEALED_COLUMNS
+            .first()
+            .map(|(t, _, _)| *t)
+            .unwrap_or_default();
         on_backend!(self, write c => sqlx::query(
             "UPDATE crypto_state SET task = $1, task_key_id = $2, task_table = $3, task_cursor = NULL, \
              task_done = 0, task_total = $4, task_started_at = $5, task_finished_at = NULL, updated_at = $5 \
@@ -264,7 +274,7 @@ impl Store {
         };
         let row = on_backend!(self, read c => sqlx::query_as::<_, StateRow>(
             "SELECT * FROM crypto_state WHERE id = 1").fetch_optional(c).await)?
-            .unwrap_or_default();
+        .unwrap_or_default();
         let (done, total) = (row.task_done, row.task_total);
         if row.task.is_none() {
             return Ok(ResealStep {
@@ -355,8 +365,7 @@ impl Store {
         } else {
             String::new()
         };
-        let select =
-            format!("SELECT {key}, {list} FROM {table} {after} ORDER BY {key} LIMIT $1");
+        let select = format!("SELECT {key}, {list} FROM {table} {after} ORDER BY {key} LIMIT $1");
         let ring = self.keyring();
         let active = ring.as_ref().map(|r| r.active_id().to_owned());
         let needs = |v: &str| -> bool {

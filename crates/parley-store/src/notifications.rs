@@ -144,7 +144,9 @@ impl Store {
              AND ($3 IS NULL OR channel_id = $3) AND ($4 IS NULL OR stage = $4) \
              ORDER BY at DESC, id DESC LIMIT $2")
             .bind(before).bind(limit).bind(channel_id).bind(stage).fetch_all(c).await)?;
-        rows.into_iter().map(|e| self.open_notification_error(e)).collect()
+        rows.into_iter()
+            .map(|e| self.open_notification_error(e))
+            .collect()
     }
 
     pub async fn notification_error(&self, id: Uuid) -> Result<NotificationError> {

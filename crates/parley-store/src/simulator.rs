@@ -55,7 +55,9 @@ impl Store {
              AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3")
             .bind(now_form).bind(after).bind(i64::from(limit.clamp(1, 1000))).bind(earlier_form)
             .fetch_all(c).await)?;
-        rows.into_iter().map(|r| self.open_simulator_message(r)).collect()
+        rows.into_iter()
+            .map(|r| self.open_simulator_message(r))
+            .collect()
     }
 
     fn open_simulator_message(&self, mut m: SimulatorMessage) -> Result<SimulatorMessage> {

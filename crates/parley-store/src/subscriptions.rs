@@ -205,7 +205,9 @@ impl Store {
         let rows = on_backend!(self, read c => sqlx::query_as::<_, WebhookSubscription>(
             "SELECT * FROM webhook_subscriptions WHERE active = $1 ORDER BY id")
             .bind(true).fetch_all(c).await)?;
-        rows.into_iter().map(|s| self.open_subscription(s)).collect()
+        rows.into_iter()
+            .map(|s| self.open_subscription(s))
+            .collect()
     }
 
     /// Writes deliveries in one transaction, due now.
@@ -263,9 +265,9 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<WebhookDelivery>> {
         let until = now.plus(lease).millis();
-        let rows = match &self.backend {
-            Backend::Postgres(pool) => {
-                sqlx::query_as::<_, WebhookDelivery>(
+        let rows =
+            match &self.backend {
+                Backend::Postgres(pool) => sqlx::query_as::<_, WebhookDelivery>(
                     "UPDATE webhook_deliveries SET next_attempt_at = $2, attempts = attempts + 1 \
                      WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
                      AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3 \
@@ -275,10 +277,8 @@ impl Store {
                 .bind(until)
                 .bind(i64::from(limit))
                 .fetch_all(pool)
-                .await?
-            }
-            Backend::Sqlite { writer, .. } => {
-                sqlx::query_as::<_, WebhookDelivery>(
+                .await?,
+                Backend::Sqlite { writer, .. } => sqlx::query_as::<_, WebhookDelivery>(
                     "UPDATE webhook_deliveries SET next_attempt_at = $2, attempts = attempts + 1 \
                      WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
                      AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3) RETURNING *",
@@ -287,9 +287,8 @@ impl Store {
                 .bind(until)
                 .bind(i64::from(limit))
                 .fetch_all(writer)
-                .await?
-            }
-        };
+                .await?,
+            };
         rows.into_iter().map(|d| self.open_delivery(d)).collect()
     }
 

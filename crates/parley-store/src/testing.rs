@@ -95,8 +95,7 @@ pub async fn fresh(backend: TestBackend) -> TestDb {
     if let Ok(spec) = std::env::var(TEST_KEY_ENV)
         && !spec.trim().is_empty()
     {
-        let ring = crate::Keyring::parse(&spec)
-            .unwrap_or_else(|e| panic!("{TEST_KEY_ENV}: {e}"));
+        let ring = crate::Keyring::parse(&spec).unwrap_or_else(|e| panic!("{TEST_KEY_ENV}: {e}"));
         store.set_keyring(Some(ring));
         store
             .check_keys(parley_core::Timestamp::from_millis(0))

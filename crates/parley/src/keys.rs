@@ -91,10 +91,7 @@ pub async fn run(command: KeysCommand, store: &Store) -> Result<()> {
         KeysCommand::Generate { id } => generate(id.as_deref()),
         KeysCommand::Status => {
             let s = store.crypto_status().await?;
-            println!(
-                "encryption: {}",
-                if s.encrypted { "on" } else { "off" }
-            );
+            println!("encryption: {}", if s.encrypted { "on" } else { "off" });
             if let Some(ring) = store.keyring() {
                 println!("active key: {}", ring.active_id());
             }
@@ -132,7 +129,9 @@ pub fn generate(id: Option<&str>) -> Result<()> {
 
 async fn reseal(store: &Store, task: &str, batch: i64) -> Result<()> {
     let Some(ring) = store.keyring() else {
-        bail!("set {KEY_ENV} or {KEY_FILE_OPTION} to the key to encrypt with (`parley keys generate` makes one)");
+        bail!(
+            "set {KEY_ENV} or {KEY_FILE_OPTION} to the key to encrypt with (`parley keys generate` makes one)"
+        );
     };
     let batch = batch.clamp(1, 10_000);
     let started = store.start_reseal(task, SystemClock.now()).await?;
@@ -176,6 +175,9 @@ async fn reseal(store: &Store, task: &str, batch: i64) -> Result<()> {
         },
     )
     .await?;
-    println!("{task} finished: every sealed value uses key '{}'", ring.active_id());
+    println!(
+        "{task} finished: every sealed value uses key '{}'",
+        ring.active_id()
+    );
     Ok(())
 }

@@ -5,9 +5,7 @@
 
 use parley_core::{Clock, SystemClock};
 use parley_store::testing::{TestBackend, raw_dump};
-use parley_store::{
-    KeyCheck, Keyring, MessagingUserFilter, PageRequest, SessionFilter, Store,
-};
+use parley_store::{KeyCheck, Keyring, MessagingUserFilter, PageRequest, SessionFilter, Store};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use uuid::Uuid;
@@ -20,7 +18,15 @@ const REPLY_TEXT: &str = "Thanks Mrs Quietlane, we will call you";
 const CHANNEL_SECRET: &str = "chan-secret-9f8e7d6c5b4a";
 
 async fn with_key(app: &TestApp, spec: &str) -> KeyCheck {
-    app.db.store.set_keyring(Some(Keyring::parse(spec).unwrap()));
+    // A suite run with encryption on (`PARLEY_TEST_ENCRYPTION_KEY`) sealed the fresh store with
+    // its own key already: it stays in the keyring, after the test's keys.
+    let spec = match std::env::var(parley_store::testing::TEST_KEY_ENV) {
+        Ok(suite) if !suite.trim().is_empty() => format!("{spec},{suite}"),
+        _ => spec.to_owned(),
+    };
+    app.db
+        .store
+        .set_keyring(Some(Keyring::parse(&spec).unwrap()));
     app.db.store.check_keys(SystemClock.now()).await.unwrap()
 }
 
@@ -74,10 +80,9 @@ async fn nothing_personal_is_stored_in_the_clear(b: TestBackend) {
     ));
     let channel = channel(&app).await;
     let (s, sub) = parley_testkit::status_and_json(
-        app.req(Method::POST, "/api/v1/webhook-subscriptions").json(
-            &json!({"name": "shop", "url": "http://127.0.0.1:9/hook",
-                    "event_types": ["message.received"]}),
-        ),
+        app.req(Method::POST, "/api/v1/webhook-subscriptions")
+            .json(&json!({"name": "shop", "url": "http://127.0.0.1:9/hook",
+                    "event_types": ["message.received"]})),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{sub}");
@@ -91,8 +96,11 @@ async fn nothing_personal_is_stored_in_the_clear(b: TestBackend) {
     assert_eq!(entries[0].1.body, CUSTOMER_TEXT);
 
     let (s, sent) = parley_testkit::status_and_json(
-        app.req(Method::POST, &format!("/api/v1/sessions/{session}/messages"))
-            .json(&json!({"body": REPLY_TEXT})),
+        app.req(
+            Method::POST,
+            &format!("/api/v1/sessions/{session}/messages"),
+        )
+        .json(&json!({"body": REPLY_TEXT})),
     )
     .await;
     assert!(s.is_success(), "{s} {sent}");
@@ -207,8 +215,14 @@ async fn a_rotation_under_way_never_duplicates_a_customer(b: TestBackend) {
         .iter()
         .map(|k| (k.key_id.clone(), k.state.clone()))
         .collect();
-    assert!(states.contains(&("old".to_owned(), "retired".to_owned())), "{states:?}");
-    assert!(states.contains(&("new".to_owned(), "active".to_owned())), "{states:?}");
+    assert!(
+        states.contains(&("old".to_owned(), "retired".to_owned())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("new".to_owned(), "active".to_owned())),
+        "{states:?}"
+    );
 
     // The old key can go: everything reads with the new one alone, and the number still finds
     // its customer.
@@ -234,7 +248,10 @@ async fn a_rotation_under_way_never_duplicates_a_customer(b: TestBackend) {
     if b == TestBackend::Postgres {
         // Live rows only (a SQLite file keeps freed pages): nothing is sealed with the old key.
         let dump = raw_dump(&app.db).await;
-        assert!(!dump.contains("pk1:old:"), "a value is still sealed with the old key");
+        assert!(
+            !dump.contains("pk1:old:"),
+            "a value is still sealed with the old key"
+        );
     }
 }
 
