@@ -350,6 +350,18 @@ fn present(v: Option<String>) -> Option<String> {
     v.filter(|s| !s.is_empty())
 }
 
+impl Store {
+    fn open_member_row(&self, mut r: MemberRow) -> Result<MemberRow> {
+        r.platform_key = self.open_text(&r.platform_key)?;
+        r.name = self.open_text(&r.name)?;
+        r.first_name = self.open_opt(r.first_name)?;
+        r.last_name = self.open_opt(r.last_name)?;
+        r.email = self.open_opt(r.email)?;
+        r.phone = self.open_opt(r.phone)?;
+        Ok(r)
+    }
+}
+
 impl TryFrom<MemberRow> for Member {
     type Error = StoreError;
     fn try_from(r: MemberRow) -> Result<Self> {
@@ -928,7 +940,7 @@ impl Store {
                     repeat("(?, ?, ?, ?)", chunk.len())));
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
                 for m in chunk {
-                    q = q.bind(list_id).bind(m.id).bind(&m.phone).bind(m.contact_id);
+                    q = q.bind(list_id).bind(m.id).bind(self.seal_lookup_opt(m.phone.as_deref())).bind(m.contact_id);
                 }
                 added += q.execute(&mut *tx).await?.rows_affected();
             }
@@ -995,14 +1007,15 @@ impl Store {
                  AND id > $2 ORDER BY id LIMIT $3")
                 .bind(list_id).bind(after).bind(limit).fetch_all(c).await)?,
         };
-        Ok(rows
-            .into_iter()
-            .map(|r| ListMember {
-                id: r.id,
-                phone: r.phone,
-                contact_id: r.contact_id,
+        rows.into_iter()
+            .map(|r| {
+                Ok(ListMember {
+                    id: r.id,
+                    phone: self.open_opt(r.phone)?,
+                    contact_id: r.contact_id,
+                })
             })
-            .collect())
+            .collect()
     }
 
     // Audiences.
@@ -1037,7 +1050,9 @@ impl Store {
             }
             q.bind(i64::from(limit.max(1))).fetch_all(c).await
         })?;
-        rows.into_iter().map(Member::try_from).collect()
+        rows.into_iter()
+            .map(|r| self.open_member_row(r).and_then(Member::try_from))
+            .collect()
     }
 
     /// The messaging users on `channels` whose platform key is one of `phones` or whose contact
@@ -1054,7 +1069,11 @@ impl Store {
         let kind = self.kind();
         let per_statement = rows_per_statement(kind, 1, channels.len());
         let mut found: Vec<MemberRow> = Vec::new();
-        for chunk in phones.chunks(per_statement) {
+        // Each number in every form it may be stored in (see `Store::lookup_forms`).
+        let mut forms: Vec<String> = phones.iter().flat_map(|p| self.lookup_forms(p)).collect();
+        forms.sort_unstable();
+        forms.dedup();
+        for chunk in forms.chunks(per_statement) {
             let sql = dialect(
                 kind,
                 &format!(
@@ -1099,7 +1118,10 @@ impl Store {
         // A user named both by phone and by contact is one member.
         found.sort_by_key(|r| r.id);
         found.dedup_by_key(|r| r.id);
-        found.into_iter().map(Member::try_from).collect()
+        found
+            .into_iter()
+            .map(|r| self.open_member_row(r).and_then(Member::try_from))
+            .collect()
     }
 
     // Campaigns.
@@ -1344,12 +1366,12 @@ impl Store {
                 .bind(at));
             run_rows!(tx, kind, kept.entries, ENTRY_COLS, insert_entries_sql, |q, e| q
                 .bind(e.id).bind(e.session_id).bind(e.direction.as_str()).bind(e.actor.as_str())
-                .bind(e.actor_id).bind(&e.body).bind(Json::<&Vec<Media>>(&e.media))
+                .bind(e.actor_id).bind(self.seal_text(&e.body)).bind(Json::<&Vec<Media>>(&e.media))
                 .bind(&e.provider_message_id).bind(e.status.as_str()).bind(&e.error_code)
                 .bind(&e.provider_error).bind(e.created_at.millis()).bind(e.created_at.millis())
                 .bind(e.template.as_ref().map(Json::<&EntryTemplate>)));
             run_rows!(tx, kind, kept.jobs, JOB_COLS, insert_jobs_sql, |q, j| q
-                .bind(new_id()).bind(&j.queue).bind(&j.kind).bind(&j.payload).bind(j.priority)
+                .bind(new_id()).bind(&j.queue).bind(&j.kind).bind(self.seal_text(&j.payload)).bind(j.priority)
                 .bind(j.due_at.millis()).bind(j.max_attempts).bind(&j.dedupe_key).bind(at).bind(at)
                 .bind(&j.group_key));
             run_rows!(tx, kind, kept.messages, MESSAGE_COLS, insert_messages_sql, |q, m| q
@@ -1446,6 +1468,7 @@ impl Store {
             // What is left is on its way (running) or was settled by a worker already.
             let running: Vec<String> = sqlx::query_scalar(RUNNING_PAYLOADS)
                 .bind(campaign_group(campaign_id)).fetch_all(&mut *tx).await?;
+            let running = running.iter().map(|p| self.open_text(p)).collect::<Result<Vec<_>>>()?;
             let in_flight: HashSet<Uuid> = running.iter().flat_map(|p| entries_in_payload(p)).collect();
             let queued: Vec<(Uuid, Uuid)> = sqlx::query_as(WITHDRAWABLE)
                 .bind(campaign_id).fetch_all(&mut *tx).await?;

@@ -31,7 +31,7 @@ impl Store {
             .bind(spec.queue_id)
             .bind(spec.throughput_mps)
             .bind(Json(&spec.settings))
-            .bind(Json(&spec.secrets))
+            .bind(Json(self.seal_json(&spec.secrets)))
             .bind(now.millis())
             .bind(&spec.provider_keyword)
             .execute(c)
@@ -62,7 +62,7 @@ impl Store {
             .bind(spec.queue_id)
             .bind(spec.throughput_mps)
             .bind(Json(&spec.settings))
-            .bind(Json(&spec.secrets))
+            .bind(Json(self.seal_json(&spec.secrets)))
             .bind(now.millis())
             .bind(&spec.provider_keyword)
             .execute(c)
@@ -76,15 +76,15 @@ impl Store {
 
     pub async fn channel(&self, id: Uuid) -> Result<Channel> {
         let sql = format!("SELECT {CHANNEL_COLS} FROM channels WHERE id = $1");
-        on_backend!(self, read c => sqlx::query_as::<_, Channel>(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(c).await)?
-            .ok_or(StoreError::not_found("channel"))
+        let ch = on_backend!(self, read c => sqlx::query_as::<_, Channel>(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(c).await)?
+            .ok_or(StoreError::not_found("channel"))?;
+        self.open_channel(ch)
     }
 
     pub async fn channel_by_name(&self, name: &str) -> Result<Option<Channel>> {
         let sql = format!("SELECT {CHANNEL_COLS} FROM channels WHERE name = $1");
-        Ok(
-            on_backend!(self, read c => sqlx::query_as::<_, Channel>(sqlx::AssertSqlSafe(sql.as_str())).bind(name).fetch_optional(c).await)?,
-        )
+        let ch = on_backend!(self, read c => sqlx::query_as::<_, Channel>(sqlx::AssertSqlSafe(sql.as_str())).bind(name).fetch_optional(c).await)?;
+        ch.map(|c| self.open_channel(c)).transpose()
     }
 
     pub async fn list_channels(&self, page: PageRequest) -> Result<Paged<Channel>> {
@@ -93,7 +93,7 @@ impl Store {
         );
         let rows = on_backend!(self, read c => sqlx::query_as::<_, Channel>(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(page.after).bind(page.fetch_limit()).fetch_all(c).await)?;
-        Ok(paginate(rows, page))
+        Ok(paginate(self.open_channels(rows)?, page))
     }
 
     /// Every channel of one kind on one provider, oldest first (the Meta webhooks, which share one
@@ -106,10 +106,9 @@ impl Store {
         let sql = format!(
             "SELECT {CHANNEL_COLS} FROM channels WHERE provider = $1 AND kind = $2 ORDER BY id"
         );
-        Ok(
-            on_backend!(self, read c => sqlx::query_as::<_, Channel>(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(provider.as_str()).bind(kind.as_str()).fetch_all(c).await)?,
-        )
+        let rows = on_backend!(self, read c => sqlx::query_as::<_, Channel>(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(provider.as_str()).bind(kind.as_str()).fetch_all(c).await)?;
+        self.open_channels(rows)
     }
 
     pub async fn delete_channel(&self, id: Uuid) -> Result<()> {

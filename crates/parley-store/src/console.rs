@@ -556,7 +556,7 @@ impl Store {
                     .bind(session_id).bind(agent_id).bind(entry_id).execute(&mut *tx).await?;
             }
             if let Some(w) = &change.effects {
-                crate::inbound::write_effects!(tx, w, at);
+                crate::inbound::write_effects!(self, tx, w, at);
             }
             for e in &change.events {
                 insert_event!(tx, e, now);
@@ -695,8 +695,8 @@ impl Store {
                                      WHERE r.session_id = $1 AND r.agent_id = $2), $3))")
             .bind(session_id).bind(agent_id).bind(Uuid::nil()).fetch_one(c).await)?;
         Ok(SessionSummary {
-            first_message: first,
-            last_message: last_body,
+            first_message: self.open_opt(first)?,
+            last_message: self.open_opt(last_body)?,
             last_message_at: last_at.map(Timestamp),
             unread,
         })
@@ -735,7 +735,7 @@ impl Store {
                 let rows = q.fetch_all(c).await?;
                 let mut v = Vec::with_capacity(rows.len());
                 for r in &rows {
-                    let entry = <crate::Entry as sqlx::FromRow<_>>::from_row(r)?;
+                    let entry = self.open_entry(<crate::Entry as sqlx::FromRow<_>>::from_row(r)?)?;
                     let status: String = r.try_get("t_session_status")?;
                     v.push(TimelineRow {
                         entry,
@@ -770,11 +770,10 @@ impl Store {
         &self,
         contact_id: Uuid,
     ) -> Result<Vec<crate::MessagingUser>> {
-        Ok(
-            on_backend!(self, read c => sqlx::query_as::<_, crate::MessagingUser>(
+        let rows = on_backend!(self, read c => sqlx::query_as::<_, crate::MessagingUser>(
             "SELECT * FROM messaging_users WHERE contact_id = $1 ORDER BY id")
-            .bind(contact_id).fetch_all(c).await)?,
-        )
+            .bind(contact_id).fetch_all(c).await)?;
+        self.open_users(rows)
     }
 }
 

@@ -39,7 +39,7 @@ impl Store {
             sqlx::query(
                 "INSERT INTO messaging_users (id, channel_id, platform_key, name, locale, consent_status, \
                  contact_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)")
-                .bind(id).bind(new.channel_id).bind(&new.platform_key).bind(&new.name)
+                .bind(id).bind(new.channel_id).bind(self.seal_lookup(&new.platform_key)).bind(self.seal_text(&new.name))
                 .bind(&new.locale).bind(new.consent_status.map(ConsentStatus::as_str)).bind(new.contact_id)
                 .bind(now.millis()).execute(&mut *tx).await?;
             if let Some(status) = new.consent_status {
@@ -67,7 +67,7 @@ impl Store {
         let done = on_backend!(self, write c => sqlx::query(
             "UPDATE messaging_users SET name = COALESCE($2, name), locale = COALESCE($3, locale), \
              updated_at = $4 WHERE id = $1")
-            .bind(id).bind(name).bind(locale).bind(now.millis())
+            .bind(id).bind(name.map(|n| self.seal_text(n))).bind(locale).bind(now.millis())
             .execute(c).await.map(|r| r.rows_affected()))?;
         if done == 0 {
             return Err(StoreError::not_found("messaging user"));
@@ -76,9 +76,10 @@ impl Store {
     }
 
     pub async fn messaging_user(&self, id: Uuid) -> Result<MessagingUser> {
-        on_backend!(self, read c => sqlx::query_as::<_, MessagingUser>("SELECT * FROM messaging_users WHERE id = $1")
+        let user = on_backend!(self, read c => sqlx::query_as::<_, MessagingUser>("SELECT * FROM messaging_users WHERE id = $1")
             .bind(id).fetch_optional(c).await)?
-        .ok_or(StoreError::not_found("messaging user"))
+        .ok_or(StoreError::not_found("messaging user"))?;
+        self.open_user(user)
     }
 
     pub async fn messaging_user_by_key(
@@ -86,11 +87,13 @@ impl Store {
         channel_id: Uuid,
         platform_key: &str,
     ) -> Result<Option<MessagingUser>> {
-        Ok(
-            on_backend!(self, read c => sqlx::query_as::<_, MessagingUser>(
-            "SELECT * FROM messaging_users WHERE channel_id = $1 AND platform_key = $2")
-            .bind(channel_id).bind(platform_key).fetch_optional(c).await)?,
-        )
+        // Both forms the key may be stored in (CH-37: deterministic, so `=` works; during a
+        // rotation the row may still hold the previous key's form).
+        let [now_form, earlier_form] = self.lookup_forms(platform_key);
+        let user = on_backend!(self, read c => sqlx::query_as::<_, MessagingUser>(
+            "SELECT * FROM messaging_users WHERE channel_id = $1 AND platform_key IN ($2, $3) LIMIT 1")
+            .bind(channel_id).bind(now_form).bind(earlier_form).fetch_optional(c).await)?;
+        user.map(|u| self.open_user(u)).transpose()
     }
 
     pub async fn list_messaging_users(
@@ -103,7 +106,7 @@ impl Store {
              AND ($2 IS NULL OR channel_id = $2) AND ($3 IS NULL OR contact_id = $3) ORDER BY id LIMIT $4")
             .bind(page.after).bind(filter.channel_id).bind(filter.contact_id)
             .bind(page.fetch_limit()).fetch_all(c).await)?;
-        Ok(paginate(rows, page))
+        Ok(paginate(self.open_users(rows)?, page))
     }
 
     /// Changes a messaging user's consent and appends the change to its history, atomically. A
@@ -265,7 +268,7 @@ impl Store {
                  provider_message_id, status, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)")
                 .bind(id).bind(new.session_id).bind(new.direction.as_str()).bind(new.actor.as_str())
-                .bind(new.actor_id).bind(&new.body).bind(Json(&new.media)).bind(&new.provider_message_id)
+                .bind(new.actor_id).bind(self.seal_text(&new.body)).bind(Json(&new.media)).bind(&new.provider_message_id)
                 .bind(new.status.as_str()).bind(now.millis()).execute(&mut *tx).await?;
             sqlx::query(
                 "UPDATE sessions SET agent_messages = agent_messages + $2, customer_messages = customer_messages + $3, \
@@ -274,16 +277,17 @@ impl Store {
                 .execute(&mut *tx).await?;
             tx.commit().await
         })?;
-        on_backend!(self, read c => sqlx::query_as::<_, Entry>("SELECT * FROM entries WHERE id = $1")
+        let entry = on_backend!(self, read c => sqlx::query_as::<_, Entry>("SELECT * FROM entries WHERE id = $1")
             .bind(id).fetch_optional(c).await)?
-        .ok_or(StoreError::not_found("entry"))
+        .ok_or(StoreError::not_found("entry"))?;
+        self.open_entry(entry)
     }
 
     pub async fn list_entries(&self, session_id: Uuid, page: PageRequest) -> Result<Paged<Entry>> {
         let rows = on_backend!(self, read c => sqlx::query_as::<_, Entry>(
             "SELECT * FROM entries WHERE session_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3")
             .bind(session_id).bind(page.after).bind(page.fetch_limit()).fetch_all(c).await)?;
-        Ok(paginate(rows, page))
+        Ok(paginate(self.open_entries(rows)?, page))
     }
 
     /// Records a delivery status and, when given, the catalogue and provider error codes.

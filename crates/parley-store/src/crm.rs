@@ -54,8 +54,9 @@ impl Store {
         on_backend!(self, write c => sqlx::query(
             "INSERT INTO contacts (id, first_name, last_name, phone, email, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6)")
-            .bind(id).bind(&spec.first_name).bind(&spec.last_name)
-            .bind(spec.phone.as_ref().map(E164::as_str)).bind(&spec.email)
+            .bind(id).bind(self.seal_text(&spec.first_name)).bind(self.seal_text(&spec.last_name))
+            .bind(spec.phone.as_ref().map(|p| self.seal_lookup(p.as_str())))
+            .bind(self.seal_lookup_opt(spec.email.as_deref()))
             .bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;
         self.contact(id).await
     }
@@ -69,8 +70,9 @@ impl Store {
         let done = on_backend!(self, write c => sqlx::query(
             "UPDATE contacts SET first_name = $2, last_name = $3, phone = $4, email = $5, updated_at = $6 \
              WHERE id = $1")
-            .bind(id).bind(&spec.first_name).bind(&spec.last_name)
-            .bind(spec.phone.as_ref().map(E164::as_str)).bind(&spec.email)
+            .bind(id).bind(self.seal_text(&spec.first_name)).bind(self.seal_text(&spec.last_name))
+            .bind(spec.phone.as_ref().map(|p| self.seal_lookup(p.as_str())))
+            .bind(self.seal_lookup_opt(spec.email.as_deref()))
             .bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;
         if done == 0 {
             return Err(StoreError::not_found("contact"));
@@ -79,9 +81,10 @@ impl Store {
     }
 
     pub async fn contact(&self, id: Uuid) -> Result<Contact> {
-        on_backend!(self, read c => sqlx::query_as::<_, Contact>("SELECT * FROM contacts WHERE id = $1")
+        let contact = on_backend!(self, read c => sqlx::query_as::<_, Contact>("SELECT * FROM contacts WHERE id = $1")
             .bind(id).fetch_optional(c).await)?
-        .ok_or(StoreError::not_found("contact"))
+        .ok_or(StoreError::not_found("contact"))?;
+        self.open_contact(contact)
     }
 
     /// The oldest contact with this phone number, then with this email (MU-07 matching order).
@@ -91,17 +94,29 @@ impl Store {
         email: Option<&str>,
     ) -> Result<Option<Contact>> {
         if let Some(phone) = phone {
+            let [now_form, earlier_form] = self.lookup_forms(phone.as_str());
             let found = on_backend!(self, read c => sqlx::query_as::<_, Contact>(
-                "SELECT * FROM contacts WHERE phone = $1 ORDER BY id LIMIT 1")
-                .bind(phone.as_str()).fetch_optional(c).await)?;
-            if found.is_some() {
-                return Ok(found);
+                "SELECT * FROM contacts WHERE phone IN ($1, $2) ORDER BY id LIMIT 1")
+                .bind(now_form).bind(earlier_form).fetch_optional(c).await)?;
+            if let Some(found) = found {
+                return Ok(Some(self.open_contact(found)?));
             }
         }
         if let Some(email) = email {
-            return Ok(on_backend!(self, read c => sqlx::query_as::<_, Contact>(
-                "SELECT * FROM contacts WHERE lower(email) = lower($1) ORDER BY id LIMIT 1")
-                .bind(email).fetch_optional(c).await)?);
+            let found = if self.keyring().is_some() {
+                // Sealed e-mails compare exactly: as given, or in lower case (how most are
+                // written). A mixed-case address stored differently is not matched.
+                let [a, b] = self.lookup_forms(email);
+                let [c2, d] = self.lookup_forms(&email.to_lowercase());
+                on_backend!(self, read c => sqlx::query_as::<_, Contact>(
+                    "SELECT * FROM contacts WHERE email IN ($1, $2, $3, $4) ORDER BY id LIMIT 1")
+                    .bind(a).bind(b).bind(c2).bind(d).fetch_optional(c).await)?
+            } else {
+                on_backend!(self, read c => sqlx::query_as::<_, Contact>(
+                    "SELECT * FROM contacts WHERE lower(email) = lower($1) ORDER BY id LIMIT 1")
+                    .bind(email).fetch_optional(c).await)?
+            };
+            return found.map(|c| self.open_contact(c)).transpose();
         }
         Ok(None)
     }
@@ -110,6 +125,10 @@ impl Store {
         let rows = on_backend!(self, read c => sqlx::query_as::<_, Contact>(
             "SELECT * FROM contacts WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2")
             .bind(page.after).bind(page.fetch_limit()).fetch_all(c).await)?;
+        let rows = rows
+            .into_iter()
+            .map(|c| self.open_contact(c))
+            .collect::<Result<Vec<_>>>()?;
         Ok(paginate(rows, page))
     }
 

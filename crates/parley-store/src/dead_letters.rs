@@ -134,10 +134,11 @@ impl Store {
             }
             q.fetch_all(c).await
         })?;
-        Ok(paginate(
-            rows.into_iter().map(DeadLetter::from).collect(),
-            page,
-        ))
+        let letters = rows
+            .into_iter()
+            .map(|r| self.open_dead_letter(r))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(paginate(letters, page))
     }
 
     /// One dead letter; `NotFound` when the id is not a dead job of the inbound queue (any more).
@@ -147,8 +148,14 @@ impl Store {
         );
         let row: Option<Row> = on_backend!(self, read c =>
             sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(c).await)?;
-        row.map(DeadLetter::from)
-            .ok_or(StoreError::not_found("dead letter"))
+        let row = row.ok_or(StoreError::not_found("dead letter"))?;
+        self.open_dead_letter(row)
+    }
+
+    /// Dead letters carry the raw event (message text, numbers): sealed like every job payload.
+    fn open_dead_letter(&self, mut r: Row) -> Result<DeadLetter> {
+        r.payload = self.open_text(&r.payload)?;
+        Ok(DeadLetter::from(r))
     }
 
     /// Puts dead letters back to run: `ready` at once, attempts and reason cleared, so each gets

@@ -27,6 +27,10 @@ pub enum StoreError {
     Database(#[source] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Encryption keys: a sealed value that no configured key opens, a key missing or not the
+    /// one the database was sealed with. The text tells an operator what to configure.
+    #[error("{0}")]
+    Keys(String),
     #[error("unsupported database URL '{0}': expected sqlite:// or postgres://")]
     UnsupportedUrl(String),
 }

@@ -143,7 +143,8 @@ pub(crate) const UPDATE_RUN: &str = "UPDATE flow_runs SET status = $2, step = $3
 /// Writes runs inside an open transaction (see `write_effects!`): inserts, and updates guarded by
 /// their `seq` (a run another worker advanced first is a [`StoreError::Stale`]).
 macro_rules! write_runs {
-    ($tx:ident, $runs:expr) => {{
+    ($store:expr, $tx:ident, $runs:expr) => {{
+        let store: &$crate::Store = $store;
         for w in $runs {
             let w: &$crate::flows::FlowRunWrite = w;
             let r = &w.run;
@@ -158,7 +159,7 @@ macro_rules! write_runs {
                         .bind(&r.trigger)
                         .bind(&r.status)
                         .bind(&r.step)
-                        .bind(&r.state)
+                        .bind(store.seal_text(&r.state))
                         .bind(&r.last_event)
                         .bind(r.seq)
                         .bind(r.started_at.millis())
@@ -172,7 +173,7 @@ macro_rules! write_runs {
                         .bind(r.id)
                         .bind(&r.status)
                         .bind(&r.step)
-                        .bind(&r.state)
+                        .bind(store.seal_text(&r.state))
                         .bind(&r.last_event)
                         .bind(r.seq)
                         .bind(r.updated_at.millis())
@@ -316,26 +317,31 @@ impl Store {
     pub async fn current_flow_run(&self, session_id: Uuid) -> Result<Option<FlowRun>> {
         let sql =
             format!("SELECT {RUN_COLS} FROM flow_runs WHERE session_id = $1 AND ended_at IS NULL");
-        Ok(
-            on_backend!(self, read c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(session_id).fetch_optional(c).await)?,
-        )
+        let run: Option<FlowRun> = on_backend!(self, read c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(session_id).fetch_optional(c).await)?;
+        run.map(|r| self.open_run(r)).transpose()
     }
 
     pub async fn flow_run(&self, id: Uuid) -> Result<FlowRun> {
         let sql = format!("SELECT {RUN_COLS} FROM flow_runs WHERE id = $1");
-        on_backend!(self, read c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let run: FlowRun = on_backend!(self, read c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(id).fetch_optional(c).await)?
-        .ok_or_else(|| StoreError::not_found("flow run"))
+        .ok_or_else(|| StoreError::not_found("flow run"))?;
+        self.open_run(run)
     }
 
     /// A session's runs, oldest first.
     pub async fn flow_runs_of_session(&self, session_id: Uuid) -> Result<Vec<FlowRun>> {
         let sql = format!("SELECT {RUN_COLS} FROM flow_runs WHERE session_id = $1 ORDER BY id");
-        Ok(
-            on_backend!(self, read c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(session_id).fetch_all(c).await)?,
-        )
+        let runs: Vec<FlowRun> = on_backend!(self, read c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(session_id).fetch_all(c).await)?;
+        runs.into_iter().map(|r| self.open_run(r)).collect()
+    }
+
+    /// A run's state holds what the flow collected from the customer (answers, variables).
+    fn open_run(&self, mut r: FlowRun) -> Result<FlowRun> {
+        r.state = self.open_text(&r.state)?;
+        Ok(r)
     }
 
     /// How many conversations are in each flow that has any.
@@ -353,7 +359,7 @@ impl Store {
     pub async fn write_flow_runs(&self, runs: &[FlowRunWrite]) -> Result<()> {
         on_backend!(self, write c => {
             let mut tx = c.begin().await?;
-            write_runs!(tx, runs);
+            write_runs!(self, tx, runs);
             tx.commit().await?;
             Ok(())
         })

@@ -99,7 +99,13 @@ impl Store {
         platform_keys: &[String],
     ) -> Result<Vec<MessagingUser>> {
         let mut found = Vec::new();
-        for keys in platform_keys.chunks(self.rows_per_statement(1, 1)) {
+        for keys in platform_keys.chunks(self.rows_per_statement(2, 1)) {
+            // Every form a key may be stored in (the active key's, the previous key's during a
+            // rotation): a customer is found whichever form their row holds.
+            let mut forms: Vec<String> = keys.iter().flat_map(|k| self.lookup_forms(k)).collect();
+            forms.sort_unstable();
+            forms.dedup();
+            let keys = &forms;
             let sql = format!(
                 "SELECT * FROM messaging_users WHERE channel_id = $1 AND platform_key IN ({})",
                 crate::config::placeholders(2, keys.len())
@@ -118,7 +124,7 @@ impl Store {
             })?;
             found.append(&mut rows);
         }
-        Ok(found)
+        self.open_users(found)
     }
 
     /// Writes one import batch in one transaction: new users, then updates, then consent history.
@@ -177,7 +183,7 @@ impl Store {
                 );
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(at);
                 for u in chunk {
-                    q = q.bind(u.id).bind(u.channel_id).bind(&u.platform_key).bind(&u.name)
+                    q = q.bind(u.id).bind(u.channel_id).bind(self.seal_lookup(&u.platform_key)).bind(self.seal_text(&u.name))
                         .bind(&u.locale).bind(u.consent_status.map(ConsentStatus::as_str))
                         .bind(u.contact_id);
                 }
@@ -206,7 +212,7 @@ impl Store {
                     .bind(at);
                 for u in chunk {
                     q = q.bind(u.id).bind(u.consent_status.map(ConsentStatus::as_str))
-                        .bind(&u.name).bind(&u.locale).bind(u.seen_updated_at.millis());
+                        .bind(self.seal_text(&u.name)).bind(&u.locale).bind(u.seen_updated_at.millis());
                 }
                 written.updated += q.execute(&mut *tx).await.map(|r| r.rows_affected())?;
             }

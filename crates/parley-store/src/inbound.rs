@@ -107,21 +107,23 @@ pub struct UserConversation {
 /// Writes one [`InboundWrite`] inside an open transaction `$tx` (also used by the console's
 /// commits, so every path writes entries, sessions and jobs the same way).
 macro_rules! write_effects {
-    ($tx:ident, $w:expr, $at:expr) => {{
+    ($store:expr, $tx:ident, $w:expr, $at:expr) => {{
+        let store: &$crate::Store = $store;
         let w: &$crate::inbound::InboundWrite = $w;
         let at: i64 = $at;
         if let Some(ct) = &w.contact {
             sqlx::query(
                 "INSERT INTO contacts (id, first_name, last_name, phone, email, created_at, updated_at) \
                  VALUES ($1, $2, '', $3, NULL, $4, $4)")
-                .bind(ct.id).bind(&ct.first_name).bind(ct.phone.as_ref().map(parley_core::E164::as_str)).bind(at)
+                .bind(ct.id).bind(store.seal_text(&ct.first_name))
+                .bind(ct.phone.as_ref().map(|p| store.seal_lookup(p.as_str()))).bind(at)
                 .execute(&mut *$tx).await?;
         }
         if let Some(u) = &w.user {
             sqlx::query(
                 "INSERT INTO messaging_users (id, channel_id, platform_key, name, locale, consent_status, \
                  contact_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)")
-                .bind(u.id).bind(u.channel_id).bind(&u.platform_key).bind(&u.name).bind(&u.locale)
+                .bind(u.id).bind(u.channel_id).bind(store.seal_lookup(&u.platform_key)).bind(store.seal_text(&u.name)).bind(&u.locale)
                 .bind(u.consent_status.map(parley_core::model::ConsentStatus::as_str)).bind(u.contact_id).bind(at)
                 .execute(&mut *$tx).await?;
         }
@@ -192,7 +194,7 @@ macro_rules! write_effects {
                 .execute(&mut *$tx).await?;
         }
         if let Some(web) = &w.web_session {
-            $crate::web_visitors::write_web_session!($tx, web, at);
+            $crate::web_visitors::write_web_session!(store, $tx, web, at);
         }
         for e in &w.entries {
             sqlx::query(
@@ -201,17 +203,17 @@ macro_rules! write_effects {
                  template, component) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)")
                 .bind(e.id).bind(e.session_id).bind(e.direction.as_str()).bind(e.actor.as_str())
-                .bind(e.actor_id).bind(&e.body).bind(sqlx::types::Json::<&Vec<$crate::records::Media>>(&e.media))
+                .bind(e.actor_id).bind(store.seal_text(&e.body)).bind(sqlx::types::Json::<&Vec<$crate::records::Media>>(&e.media))
                 .bind(&e.provider_message_id).bind(e.status.as_str()).bind(&e.error_code)
                 .bind(&e.provider_error).bind(e.created_at.millis())
                 .bind(e.template.as_ref().map(sqlx::types::Json::<&$crate::records::EntryTemplate>))
                 .bind(e.component.as_ref().map(sqlx::types::Json::<&parley_core::component::Component>))
                 .execute(&mut *$tx).await?;
         }
-        $crate::flows::write_runs!($tx, &w.flow_runs);
+        $crate::flows::write_runs!(store, $tx, &w.flow_runs);
         for j in &w.jobs {
             sqlx::query($crate::jobs::INSERT_JOB)
-                .bind(parley_core::new_id()).bind(&j.queue).bind(&j.kind).bind(&j.payload)
+                .bind(parley_core::new_id()).bind(&j.queue).bind(&j.kind).bind(store.seal_text(&j.payload))
                 .bind(j.priority).bind(j.due_at.millis()).bind(j.max_attempts).bind(&j.dedupe_key)
                 .bind(at).bind(&j.group_key)
                 .execute(&mut *$tx).await?;
@@ -276,7 +278,7 @@ impl Store {
                 }
             }
             for w in batch {
-                write_effects!(tx, w, at);
+                write_effects!(self, tx, w, at);
             }
             for ((channel, day), n) in &inbound {
                 sqlx::query(crate::sender_limits::ADD_INBOUND)
@@ -322,17 +324,17 @@ impl Store {
         kind: parley_core::model::ChannelKind,
         address: &str,
     ) -> Result<Vec<crate::Channel>> {
-        Ok(
-            on_backend!(self, read c => sqlx::query_as::<_, crate::Channel>(
+        let rows = on_backend!(self, read c => sqlx::query_as::<_, crate::Channel>(
             "SELECT * FROM channels WHERE kind = $1 AND address = $2 ORDER BY id")
-            .bind(kind.as_str()).bind(address).fetch_all(c).await)?,
-        )
+            .bind(kind.as_str()).bind(address).fetch_all(c).await)?;
+        self.open_channels(rows)
     }
 
     pub async fn entry(&self, id: Uuid) -> Result<Entry> {
-        on_backend!(self, read c => sqlx::query_as::<_, Entry>("SELECT * FROM entries WHERE id = $1")
+        let entry = on_backend!(self, read c => sqlx::query_as::<_, Entry>("SELECT * FROM entries WHERE id = $1")
             .bind(id).fetch_optional(c).await)?
-        .ok_or(crate::StoreError::NotFound { entity: "entry" })
+        .ok_or(crate::StoreError::NotFound { entity: "entry" })?;
+        self.open_entry(entry)
     }
 
     /// Records that a provider took an entry: its status and the provider's id for it.
@@ -356,10 +358,11 @@ impl Store {
         channel_id: Uuid,
         provider_message_id: &str,
     ) -> Result<Option<Entry>> {
-        Ok(on_backend!(self, read c => sqlx::query_as::<_, Entry>(
+        let entry = on_backend!(self, read c => sqlx::query_as::<_, Entry>(
             "SELECT e.* FROM entries e JOIN sessions s ON s.id = e.session_id \
              WHERE e.provider_message_id = $1 AND s.channel_id = $2 ORDER BY e.id LIMIT 1")
-            .bind(provider_message_id).bind(channel_id).fetch_optional(c).await)?)
+            .bind(provider_message_id).bind(channel_id).fetch_optional(c).await)?;
+        entry.map(|e| self.open_entry(e)).transpose()
     }
     /// The conversation id of the user's latest session, if it ever had one and nobody closed it
     /// (SE-20: after a close, the next session starts a new conversation).
@@ -426,17 +429,21 @@ impl Store {
     /// Contacts with any of these phone numbers, oldest first.
     pub async fn contacts_by_phones(&self, phones: &[String]) -> Result<Vec<crate::Contact>> {
         let mut out = Vec::new();
-        for chunk in phones.chunks(500) {
+        for chunk in phones.chunks(250) {
+            // Each number in every form it may be stored in (see `lookup_forms`).
+            let forms: Vec<String> = chunk.iter().flat_map(|p| self.lookup_forms(p)).collect();
             let sql = format!(
                 "SELECT * FROM contacts WHERE phone IN ({}) ORDER BY id",
-                crate::config::placeholders(1, chunk.len())
+                crate::config::placeholders(1, forms.len())
             );
             let rows: Vec<crate::Contact> = on_backend!(self, read c => {
                 let mut q = sqlx::query_as::<_, crate::Contact>(sqlx::AssertSqlSafe(sql.as_str()));
-                for p in chunk { q = q.bind(p); }
+                for p in &forms { q = q.bind(p); }
                 q.fetch_all(c).await
             })?;
-            out.extend(rows);
+            for row in rows {
+                out.push(self.open_contact(row)?);
+            }
         }
         Ok(out)
     }

@@ -104,7 +104,7 @@ impl Store {
                             .bind(*id)
                             .bind(&job.queue)
                             .bind(&job.kind)
-                            .bind(&job.payload)
+                            .bind(self.seal_text(&job.payload))
                             .bind(job.priority)
                             .bind(job.due_at.millis())
                             .bind(job.max_attempts)
@@ -123,7 +123,7 @@ impl Store {
                             .bind(*id)
                             .bind(&job.queue)
                             .bind(&job.kind)
-                            .bind(&job.payload)
+                            .bind(self.seal_text(&job.payload))
                             .bind(job.priority)
                             .bind(job.due_at.millis())
                             .bind(job.max_attempts)
@@ -211,7 +211,17 @@ impl Store {
                 q.fetch_all(writer).await?
             }
         };
-        Ok(jobs)
+        self.open_jobs(jobs)
+    }
+
+    /// Job payloads are sealed (an inbound job carries the customer's raw message).
+    fn open_jobs(&self, jobs: Vec<Job>) -> Result<Vec<Job>> {
+        jobs.into_iter()
+            .map(|mut j| {
+                j.payload = self.open_text(&j.payload)?;
+                Ok(j)
+            })
+            .collect()
     }
 
     /// The partition keys that ready jobs of a queue wait for: the leases some node must hold
@@ -294,9 +304,11 @@ impl Store {
     }
 
     pub async fn job(&self, id: Uuid) -> Result<Job> {
-        on_backend!(self, read c => sqlx::query_as::<_, Job>("SELECT * FROM jobs WHERE id = $1")
+        let job = on_backend!(self, read c => sqlx::query_as::<_, Job>("SELECT * FROM jobs WHERE id = $1")
             .bind(id).fetch_optional(c).await)?
-        .ok_or(StoreError::not_found("job"))
+        .ok_or(StoreError::not_found("job"))?;
+        let mut jobs = self.open_jobs(vec![job])?;
+        jobs.pop().ok_or(StoreError::not_found("job"))
     }
 
     pub async fn queue_counts(&self, queue: &str) -> Result<QueueCounts> {

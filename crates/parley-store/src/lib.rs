@@ -21,6 +21,9 @@ mod console;
 mod conversations;
 mod crm;
 mod crypto;
+pub use crypto::{KEY_ENV, KEY_FILE_OPTION, Keyring, SEALED_PREFIX, is_sealed, sealed_key_id};
+mod crypto_state;
+pub use crypto_state::{CryptoKeyRow, CryptoStatus, KeyCheck, ResealStep};
 mod dead_letters;
 mod error;
 mod flows;
@@ -169,6 +172,7 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
+    pub(crate) keys: crypto::KeySlot,
 }
 
 impl std::fmt::Debug for Store {
@@ -194,6 +198,7 @@ impl Store {
                 .await?;
             Ok(Self {
                 backend: Backend::Postgres(pool),
+                keys: Default::default(),
             })
         } else {
             Err(StoreError::UnsupportedUrl(url.to_owned()))
@@ -237,6 +242,7 @@ impl Store {
         };
         Ok(Self {
             backend: Backend::Sqlite { writer, reader },
+            keys: Default::default(),
         })
     }
 

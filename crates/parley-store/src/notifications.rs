@@ -69,12 +69,12 @@ impl Store {
              entry_id, session_id, messaging_user_id, status, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (entry_id) DO NOTHING")
             .bind(n.id).bind(n.channel_id).bind(&n.template_name).bind(&n.template_language)
-            .bind(&n.recipient).bind(n.entry_id).bind(n.session_id).bind(n.messaging_user_id)
+            .bind(self.seal_lookup(&n.recipient)).bind(n.entry_id).bind(n.session_id).bind(n.messaging_user_id)
             .bind(&n.status).bind(n.created_at.millis()).execute(c).await.map(|r| r.rows_affected()))?;
         let stored = on_backend!(self, write c => sqlx::query_as::<_, NotificationRecord>(
             "SELECT * FROM notifications WHERE entry_id = $1")
             .bind(n.entry_id).fetch_optional(c).await)?;
-        stored.ok_or(StoreError::not_found("notification"))
+        self.open_notification(stored.ok_or(StoreError::not_found("notification"))?)
     }
 
     /// The notification that sent `entry_id`, if any (per message: index `notifications_entry`).
@@ -82,11 +82,10 @@ impl Store {
         &self,
         entry_id: Uuid,
     ) -> Result<Option<NotificationRecord>> {
-        Ok(
-            on_backend!(self, read c => sqlx::query_as::<_, NotificationRecord>(
+        let stored = on_backend!(self, read c => sqlx::query_as::<_, NotificationRecord>(
             "SELECT * FROM notifications WHERE entry_id = $1 LIMIT 1")
-            .bind(entry_id).fetch_optional(c).await)?,
-        )
+            .bind(entry_id).fetch_optional(c).await)?;
+        stored.map(|n| self.open_notification(n)).transpose()
     }
 
     /// Marks a notification failed at its provider. False when it already was, so a status
@@ -109,8 +108,8 @@ impl Store {
             "INSERT INTO notification_errors (id, at, channel_id, template, recipient, inputs, stage, \
              code, reason, notification_id, entry_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
-            .bind(id).bind(now.millis()).bind(e.channel_id).bind(&e.template).bind(&e.recipient)
-            .bind(&e.inputs).bind(e.stage).bind(&e.code).bind(&e.reason).bind(e.notification_id)
+            .bind(id).bind(now.millis()).bind(e.channel_id).bind(&e.template).bind(self.seal_text(&e.recipient))
+            .bind(self.seal_text(&e.inputs)).bind(e.stage).bind(&e.code).bind(&e.reason).bind(e.notification_id)
             .bind(e.entry_id).execute(c).await.map(|r| r.rows_affected()))?;
         on_backend!(self, write c => sqlx::query(
             "INSERT INTO delivery_errors (id, at, entry_id, channel_id, code, provider_code, source) \
@@ -140,20 +139,33 @@ impl Store {
         stage: Option<&str>,
     ) -> Result<Vec<NotificationError>> {
         let before = before.map_or(i64::MAX, |t| t.millis());
-        Ok(
-            on_backend!(self, read c => sqlx::query_as::<_, NotificationError>(
+        let rows = on_backend!(self, read c => sqlx::query_as::<_, NotificationError>(
             "SELECT * FROM notification_errors WHERE at < $1 \
              AND ($3 IS NULL OR channel_id = $3) AND ($4 IS NULL OR stage = $4) \
              ORDER BY at DESC, id DESC LIMIT $2")
-            .bind(before).bind(limit).bind(channel_id).bind(stage).fetch_all(c).await)?,
-        )
+            .bind(before).bind(limit).bind(channel_id).bind(stage).fetch_all(c).await)?;
+        rows.into_iter()
+            .map(|e| self.open_notification_error(e))
+            .collect()
     }
 
     pub async fn notification_error(&self, id: Uuid) -> Result<NotificationError> {
-        on_backend!(self, read c => sqlx::query_as::<_, NotificationError>(
+        let e = on_backend!(self, read c => sqlx::query_as::<_, NotificationError>(
             "SELECT * FROM notification_errors WHERE id = $1")
             .bind(id).fetch_optional(c).await)?
-        .ok_or(StoreError::not_found("notification error"))
+        .ok_or(StoreError::not_found("notification error"))?;
+        self.open_notification_error(e)
+    }
+
+    fn open_notification(&self, mut n: NotificationRecord) -> Result<NotificationRecord> {
+        n.recipient = self.open_text(&n.recipient)?;
+        Ok(n)
+    }
+
+    fn open_notification_error(&self, mut e: NotificationError) -> Result<NotificationError> {
+        e.recipient = self.open_text(&e.recipient)?;
+        e.inputs = self.open_text(&e.inputs)?;
+        Ok(e)
     }
 
     pub async fn delete_notification_error(&self, id: Uuid) -> Result<()> {

@@ -203,13 +203,24 @@ where
 impl Store {
     /// The entries with these ids (those that exist), each with its session and messaging user.
     pub async fn outbox_targets(&self, ids: &[Uuid]) -> Result<Vec<OutboxTarget>> {
-        self.rows_by_ids(TARGETS, ids).await
+        let rows: Vec<OutboxTarget> = self.rows_by_ids(TARGETS, ids).await?;
+        rows.into_iter()
+            .map(|t| {
+                Ok(OutboxTarget {
+                    entry: self.open_entry(t.entry)?,
+                    session: t.session,
+                    user: t.user.map(|u| self.open_user(u)).transpose()?,
+                })
+            })
+            .collect()
     }
 
     /// The channels with these ids (those that exist).
     pub async fn outbox_channels(&self, ids: &[Uuid]) -> Result<Vec<crate::Channel>> {
-        self.rows_by_ids("SELECT * FROM channels WHERE id IN", ids)
-            .await
+        let rows = self
+            .rows_by_ids("SELECT * FROM channels WHERE id IN", ids)
+            .await?;
+        self.open_channels(rows)
     }
 
     /// `select` (a constant ending in `IN`) for `ids`, a chunk per query.
@@ -335,8 +346,8 @@ impl Store {
                         sqlx::query(
                             "INSERT INTO simulator_messages (id, channel_id, direction, from_addr, to_addr, body, status, entry_id, created_at) \
                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (entry_id) DO NOTHING")
-                            .bind(id).bind(m.channel_id).bind(m.direction.as_str()).bind(&m.from_addr)
-                            .bind(&m.to_addr).bind(&m.body).bind(&m.status).bind(w.entry_id).bind(at)
+                            .bind(id).bind(m.channel_id).bind(m.direction.as_str()).bind(self.seal_lookup(&m.from_addr))
+                            .bind(self.seal_lookup(&m.to_addr)).bind(self.seal_text(&m.body)).bind(&m.status).bind(w.entry_id).bind(at)
                             .execute(&mut *tx).await?;
                         // The record this entry got, now or on an earlier attempt.
                         let record: Uuid = sqlx::query_scalar(
@@ -377,7 +388,7 @@ impl Store {
             }
             for job in writes.iter().filter_map(|w| w.retry.as_ref()) {
                 sqlx::query(crate::jobs::INSERT_JOB)
-                    .bind(parley_core::new_id()).bind(&job.queue).bind(&job.kind).bind(&job.payload)
+                    .bind(parley_core::new_id()).bind(&job.queue).bind(&job.kind).bind(self.seal_text(&job.payload))
                     .bind(job.priority).bind(job.due_at.millis()).bind(job.max_attempts)
                     .bind(&job.dedupe_key).bind(at).bind(&job.group_key)
                     .execute(&mut *tx).await?;
@@ -447,12 +458,14 @@ impl Store {
         platform_key: &str,
         limit: i64,
     ) -> Result<Vec<Entry>> {
-        Ok(on_backend!(self, read c => sqlx::query_as::<_, Entry>(
+        let [now_form, earlier_form] = self.lookup_forms(platform_key);
+        let rows = on_backend!(self, read c => sqlx::query_as::<_, Entry>(
             "SELECT e.* FROM entries e JOIN sessions s ON s.id = e.session_id \
              JOIN messaging_users u ON u.id = s.messaging_user_id \
-             WHERE e.status = 'unknown' AND s.channel_id = $1 AND u.platform_key = $2 \
+             WHERE e.status = 'unknown' AND s.channel_id = $1 AND u.platform_key IN ($2, $4) \
              ORDER BY e.updated_at, e.id LIMIT $3")
-            .bind(channel_id).bind(platform_key).bind(limit).fetch_all(c).await)?)
+            .bind(channel_id).bind(now_form).bind(limit).bind(earlier_form).fetch_all(c).await)?;
+        self.open_entries(rows)
     }
 
     /// Settles an `unknown` entry from a provider's report: its status, and the provider's id
@@ -538,7 +551,7 @@ impl Store {
                 "INSERT INTO jobs (id, queue, kind, payload, state, priority, due_at, attempts, \
                  max_attempts, dedupe_key, created_at, updated_at, group_key) \
                  VALUES ($1, $2, $3, $4, 'ready', $5, $6, 0, $7, $8, $9, $9, $10)")
-                .bind(parley_core::new_id()).bind(&job.queue).bind(&job.kind).bind(&job.payload)
+                .bind(parley_core::new_id()).bind(&job.queue).bind(&job.kind).bind(self.seal_text(&job.payload))
                 .bind(job.priority).bind(job.due_at.millis()).bind(job.max_attempts)
                 .bind(&job.dedupe_key).bind(at).bind(&job.group_key)
                 .execute(&mut *tx).await?;
@@ -552,9 +565,10 @@ impl Store {
     /// The payload of the send job with dedupe key `key` (an entry's first send job is
     /// `send:{entry id}`), if it is still kept.
     pub async fn job_payload(&self, key: &str) -> Result<Option<String>> {
-        Ok(on_backend!(self, read c => sqlx::query_scalar(
+        let payload: Option<String> = on_backend!(self, read c => sqlx::query_scalar(
             "SELECT payload FROM jobs WHERE dedupe_key = $1")
-            .bind(key).fetch_optional(c).await)?)
+            .bind(key).fetch_optional(c).await)?;
+        self.open_opt(payload)
     }
 }
 
@@ -575,11 +589,17 @@ impl Store {
         since: Timestamp,
         limit: i64,
     ) -> Result<Vec<DeadSend>> {
-        Ok(on_backend!(self, read c => sqlx::query_as::<_, DeadSend>(
+        let rows = on_backend!(self, read c => sqlx::query_as::<_, DeadSend>(
             "SELECT payload, last_error, updated_at FROM jobs \
              WHERE state = 'dead' AND updated_at >= $1 AND queue = $2 \
              ORDER BY updated_at DESC LIMIT $3")
-            .bind(since.millis()).bind(queue).bind(limit).fetch_all(c).await)?)
+            .bind(since.millis()).bind(queue).bind(limit).fetch_all(c).await)?;
+        rows.into_iter()
+            .map(|mut d| {
+                d.payload = self.open_text(&d.payload)?;
+                Ok(d)
+            })
+            .collect()
     }
 
     /// A `queued` entry untouched since `not_after` (its send job died then) becomes `unknown`

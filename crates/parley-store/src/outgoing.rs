@@ -42,7 +42,7 @@ impl Store {
                  provider_message_id, status, error_code, provider_error, created_at, updated_at, template, \
                  component) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)")
                 .bind(entry.id).bind(entry.session_id).bind(entry.direction.as_str())
-                .bind(entry.actor.as_str()).bind(entry.actor_id).bind(&entry.body)
+                .bind(entry.actor.as_str()).bind(entry.actor_id).bind(self.seal_text(&entry.body))
                 .bind(Json::<&Vec<Media>>(&entry.media)).bind(&entry.provider_message_id)
                 .bind(entry.status.as_str()).bind(&entry.error_code).bind(&entry.provider_error)
                 .bind(at).bind(entry.template.as_ref().map(Json::<&EntryTemplate>))
@@ -56,7 +56,7 @@ impl Store {
             }
             if let Some(j) = job {
                 sqlx::query(crate::jobs::INSERT_JOB)
-                    .bind(parley_core::new_id()).bind(&j.queue).bind(&j.kind).bind(&j.payload)
+                    .bind(parley_core::new_id()).bind(&j.queue).bind(&j.kind).bind(self.seal_text(&j.payload))
                     .bind(j.priority).bind(j.due_at.millis()).bind(j.max_attempts).bind(&j.dedupe_key)
                     .bind(at).bind(&j.group_key)
                     .execute(&mut *tx).await?;

@@ -151,7 +151,7 @@ impl Store {
                     }));
                 }
             }
-            write_effects!(tx, effects, at);
+            write_effects!(self, tx, effects, at);
             match origin {
                 Some(SendOrigin::TwilioApi { account_sid, messaging_service_sid, status_callback }) => {
                     sqlx::query(

@@ -242,7 +242,12 @@ impl Store {
                 payload: r.try_get("payload")?,
             })).collect::<std::result::Result<Vec<_>, sqlx::Error>>())
         })?;
-        Ok(rows)
+        rows.into_iter()
+            .map(|mut h: SenderHold| {
+                h.body = self.open_text(&h.body)?;
+                Ok(h)
+            })
+            .collect()
     }
 
     /// The held message of `entry_id`, if it is held.
@@ -261,7 +266,11 @@ impl Store {
                     payload: r.try_get("payload")?,
                 })).transpose())
         })?;
-        Ok(row)
+        row.map(|mut h: SenderHold| {
+            h.body = self.open_text(&h.body)?;
+            Ok(h)
+        })
+        .transpose()
     }
 
     /// Releases a held message: its hold is removed and `job` (its send, marked released so
@@ -285,7 +294,7 @@ impl Store {
                 .bind(entry_id).bind("released for sending by an admin").bind(at)
                 .execute(&mut *tx).await?;
             sqlx::query(crate::jobs::INSERT_JOB)
-                .bind(parley_core::new_id()).bind(&job.queue).bind(&job.kind).bind(&job.payload)
+                .bind(parley_core::new_id()).bind(&job.queue).bind(&job.kind).bind(self.seal_text(&job.payload))
                 .bind(job.priority).bind(job.due_at.millis()).bind(job.max_attempts)
                 .bind(&job.dedupe_key).bind(at).bind(&job.group_key)
                 .execute(&mut *tx).await?;
@@ -326,6 +335,7 @@ impl Store {
         let rows: Vec<crate::Channel> = on_backend!(self, read c => {
             sqlx::query_as("SELECT * FROM channels WHERE kind = 'whatsapp'").fetch_all(c).await
         })?;
+        let rows = self.open_channels(rows)?;
         Ok(rows
             .iter()
             .filter(|ch| ch.settings.get(key).and_then(Value::as_str) == Some(account))

@@ -129,7 +129,7 @@ impl Store {
         on_backend!(self, write c => sqlx::query(
             "INSERT INTO webhook_subscriptions (id, name, url, secret, event_types, channel_ids, active, \
              created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)")
-            .bind(id).bind(&spec.name).bind(&spec.url).bind(secret).bind(&events).bind(&channels)
+            .bind(id).bind(&spec.name).bind(&spec.url).bind(self.seal_text(secret)).bind(&events).bind(&channels)
             .bind(spec.active).bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;
         self.webhook_subscription(id).await
     }
@@ -161,7 +161,7 @@ impl Store {
     ) -> Result<WebhookSubscription> {
         let done = on_backend!(self, write c => sqlx::query(
             "UPDATE webhook_subscriptions SET secret = $2, updated_at = $3 WHERE id = $1")
-            .bind(id).bind(secret).bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(id).bind(self.seal_text(secret)).bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;
         if done == 0 {
             return Err(StoreError::not_found("webhook subscription"));
         }
@@ -174,10 +174,16 @@ impl Store {
     }
 
     pub async fn webhook_subscription(&self, id: Uuid) -> Result<WebhookSubscription> {
-        on_backend!(self, read c => sqlx::query_as::<_, WebhookSubscription>(
+        let sub = on_backend!(self, read c => sqlx::query_as::<_, WebhookSubscription>(
             "SELECT * FROM webhook_subscriptions WHERE id = $1")
             .bind(id).fetch_optional(c).await)?
-        .ok_or(StoreError::not_found("webhook subscription"))
+        .ok_or(StoreError::not_found("webhook subscription"))?;
+        self.open_subscription(sub)
+    }
+
+    fn open_subscription(&self, mut s: WebhookSubscription) -> Result<WebhookSubscription> {
+        s.secret = self.open_text(&s.secret)?;
+        Ok(s)
     }
 
     pub async fn list_webhook_subscriptions(
@@ -187,16 +193,21 @@ impl Store {
         let rows = on_backend!(self, read c => sqlx::query_as::<_, WebhookSubscription>(
             "SELECT * FROM webhook_subscriptions WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2")
             .bind(page.after).bind(page.fetch_limit()).fetch_all(c).await)?;
+        let rows = rows
+            .into_iter()
+            .map(|s| self.open_subscription(s))
+            .collect::<Result<Vec<_>>>()?;
         Ok(paginate(rows, page))
     }
 
     /// Every active subscription: few rows, read whenever one changes.
     pub async fn active_webhook_subscriptions(&self) -> Result<Vec<WebhookSubscription>> {
-        Ok(
-            on_backend!(self, read c => sqlx::query_as::<_, WebhookSubscription>(
+        let rows = on_backend!(self, read c => sqlx::query_as::<_, WebhookSubscription>(
             "SELECT * FROM webhook_subscriptions WHERE active = $1 ORDER BY id")
-            .bind(true).fetch_all(c).await)?,
-        )
+            .bind(true).fetch_all(c).await)?;
+        rows.into_iter()
+            .map(|s| self.open_subscription(s))
+            .collect()
     }
 
     /// Writes deliveries in one transaction, due now.
@@ -231,7 +242,7 @@ impl Store {
                         .bind(d.subscription_id)
                         .bind(&d.event_type)
                         .bind(d.event_id)
-                        .bind(&d.payload)
+                        .bind(self.seal_text(&d.payload))
                         .bind(now.millis())
                         .execute(&mut *tx)
                         .await?;
@@ -254,9 +265,9 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<WebhookDelivery>> {
         let until = now.plus(lease).millis();
-        Ok(match &self.backend {
-            Backend::Postgres(pool) => {
-                sqlx::query_as::<_, WebhookDelivery>(
+        let rows =
+            match &self.backend {
+                Backend::Postgres(pool) => sqlx::query_as::<_, WebhookDelivery>(
                     "UPDATE webhook_deliveries SET next_attempt_at = $2, attempts = attempts + 1 \
                      WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
                      AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3 \
@@ -266,10 +277,8 @@ impl Store {
                 .bind(until)
                 .bind(i64::from(limit))
                 .fetch_all(pool)
-                .await?
-            }
-            Backend::Sqlite { writer, .. } => {
-                sqlx::query_as::<_, WebhookDelivery>(
+                .await?,
+                Backend::Sqlite { writer, .. } => sqlx::query_as::<_, WebhookDelivery>(
                     "UPDATE webhook_deliveries SET next_attempt_at = $2, attempts = attempts + 1 \
                      WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
                      AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3) RETURNING *",
@@ -278,9 +287,15 @@ impl Store {
                 .bind(until)
                 .bind(i64::from(limit))
                 .fetch_all(writer)
-                .await?
-            }
-        })
+                .await?,
+            };
+        rows.into_iter().map(|d| self.open_delivery(d)).collect()
+    }
+
+    /// A delivery's payload is the event as sent: message text, numbers.
+    fn open_delivery(&self, mut d: WebhookDelivery) -> Result<WebhookDelivery> {
+        d.payload = self.open_text(&d.payload)?;
+        Ok(d)
     }
 
     /// Records an attempt's outcome; `false` when the delivery moved on since the claim.
@@ -319,10 +334,11 @@ impl Store {
     }
 
     pub async fn webhook_delivery(&self, id: Uuid) -> Result<WebhookDelivery> {
-        on_backend!(self, read c => sqlx::query_as::<_, WebhookDelivery>(
+        let d = on_backend!(self, read c => sqlx::query_as::<_, WebhookDelivery>(
             "SELECT * FROM webhook_deliveries WHERE id = $1")
             .bind(id).fetch_optional(c).await)?
-        .ok_or(StoreError::not_found("webhook delivery"))
+        .ok_or(StoreError::not_found("webhook delivery"))?;
+        self.open_delivery(d)
     }
 
     /// A subscription's deliveries, newest first; `page.after` is the last id of the page before.
@@ -335,6 +351,10 @@ impl Store {
             "SELECT * FROM webhook_deliveries WHERE subscription_id = $1 AND ($2 IS NULL OR id < $2) \
              ORDER BY id DESC LIMIT $3")
             .bind(subscription_id).bind(page.after).bind(page.fetch_limit()).fetch_all(c).await)?;
+        let rows = rows
+            .into_iter()
+            .map(|d| self.open_delivery(d))
+            .collect::<Result<Vec<_>>>()?;
         Ok(paginate(rows, page))
     }
 }

@@ -70,7 +70,11 @@ pub async fn fresh_url(backend: TestBackend) -> (String, Option<tempfile::TempDi
     }
 }
 
-/// A fresh, migrated store.
+/// The variable that turns encryption at rest on for every fresh test store (a keyring, as
+/// `PARLEY_ENCRYPTION_KEY` takes it).
+pub const TEST_KEY_ENV: &str = "PARLEY_TEST_ENCRYPTION_KEY";
+
+/// A fresh, migrated store (sealing with `PARLEY_TEST_ENCRYPTION_KEY`'s keyring when it is set).
 pub async fn fresh(backend: TestBackend) -> TestDb {
     let (url, dir) = fresh_url(backend).await;
     let store = Store::connect(
@@ -86,6 +90,18 @@ pub async fn fresh(backend: TestBackend) -> TestDb {
         .migrate()
         .await
         .unwrap_or_else(|e| panic!("migrating {url}: {e}"));
+    // Runs a suite with encryption at rest on (issue 16): every store a test makes seals with
+    // this keyring.
+    if let Ok(spec) = std::env::var(TEST_KEY_ENV)
+        && !spec.trim().is_empty()
+    {
+        let ring = crate::Keyring::parse(&spec).unwrap_or_else(|e| panic!("{TEST_KEY_ENV}: {e}"));
+        store.set_keyring(Some(ring));
+        store
+            .check_keys(parley_core::Timestamp::from_millis(0))
+            .await
+            .unwrap_or_else(|e| panic!("checking {TEST_KEY_ENV}: {e}"));
+    }
     TestDb {
         store,
         url,
@@ -374,5 +390,51 @@ impl Store {
             }
         }
         found
+    }
+}
+
+/// Everything the database holds, as text a test can search for what must not be there in the
+/// clear (encryption at rest, erasure): on SQLite the bytes of the database file and its WAL, on
+/// PostgreSQL every row of every table of the test's schema.
+pub async fn raw_dump(db: &TestDb) -> String {
+    match &db.store.backend {
+        crate::Backend::Sqlite { .. } => {
+            let path = db
+                .url
+                .strip_prefix("sqlite://")
+                .unwrap_or(&db.url)
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let mut out = String::new();
+            for file in [path.clone(), format!("{path}-wal")] {
+                if let Ok(bytes) = std::fs::read(&file) {
+                    out.push_str(&String::from_utf8_lossy(&bytes));
+                }
+            }
+            out
+        }
+        crate::Backend::Postgres(pool) => {
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap_or_else(|e| panic!("listing tables: {e}"));
+            let mut out = String::new();
+            for t in tables {
+                let text: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT string_agg(t::text, E'\\n') FROM \"{t}\" t"
+                )))
+                .fetch_one(pool)
+                .await
+                .unwrap_or_else(|e| panic!("reading {t}: {e}"));
+                out.push_str(&text.unwrap_or_default());
+                out.push('\n');
+            }
+            out
+        }
     }
 }

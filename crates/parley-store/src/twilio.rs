@@ -162,7 +162,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (entry_id) DO NOTHING")
             .bind(m.entry_id).bind(&m.account_sid).bind(&m.messaging_service_sid)
             .bind(&m.status_callback).bind(m.created_at.millis())
-            .bind(&m.to_address).bind(&m.from_address)
+            .bind(&self.address_forms(&m.to_address)[0]).bind(&m.from_address)
             .execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
@@ -173,7 +173,7 @@ impl Store {
         let sql = format!("SELECT {MESSAGE_COLS} FROM twilio_messages WHERE entry_id = $1");
         let row: Option<MessageRow> = on_backend!(self, read c => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(entry_id).fetch_optional(c).await)?;
-        Ok(row.map(message))
+        row.map(|r| self.open_message(message(r))).transpose()
     }
 
     /// A page of the account's messages matching `filter`, newest first, from `cursor`. Each
@@ -194,7 +194,8 @@ impl Store {
             n
         };
         if filter.to.is_some() {
-            sql.push_str(&format!(" AND to_address = ${}", next()));
+            let (a, b) = (next(), next());
+            sql.push_str(&format!(" AND to_address IN (${a}, ${b})"));
         }
         if filter.from.is_some() {
             sql.push_str(&format!(" AND from_address = ${}", next()));
@@ -225,7 +226,8 @@ impl Store {
         let rows: Vec<MessageRow> = on_backend!(self, read c => {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(account_sid);
             if let Some(to) = &filter.to {
-                q = q.bind(to);
+                let [a, b] = self.address_forms(to);
+                q = q.bind(a).bind(b);
             }
             if let Some(from) = &filter.from {
                 q = q.bind(from);
@@ -241,7 +243,10 @@ impl Store {
             }
             q.bind(limit).fetch_all(c).await
         })?;
-        let mut page: Vec<TwilioMessage> = rows.into_iter().map(message).collect();
+        let mut page: Vec<TwilioMessage> = rows
+            .into_iter()
+            .map(|r| self.open_message(message(r)))
+            .collect::<Result<_>>()?;
         if newer {
             page.reverse();
         }
@@ -255,12 +260,18 @@ impl Store {
         service_sid: &str,
         to: &str,
     ) -> Result<Option<String>> {
+        let [a, b] = self.address_forms(to);
         Ok(on_backend!(self, read c => sqlx::query_scalar(
             "SELECT from_address FROM twilio_messages \
-             WHERE account_sid = $1 AND to_address = $2 AND messaging_service_sid = $3 \
+             WHERE account_sid = $1 AND to_address IN ($2, $4) AND messaging_service_sid = $3 \
              ORDER BY created_at DESC, entry_id DESC LIMIT 1")
-            .bind(account_sid).bind(to).bind(service_sid).fetch_optional(c).await)?
+            .bind(account_sid).bind(a).bind(service_sid).bind(b).fetch_optional(c).await)?
         .flatten())
+    }
+
+    fn open_message(&self, mut m: TwilioMessage) -> Result<TwilioMessage> {
+        m.to_address = self.open_address(&m.to_address)?;
+        Ok(m)
     }
 
     pub async fn create_twilio_messaging_service(&self, s: &TwilioMessagingService) -> Result<()> {

@@ -200,7 +200,7 @@ impl Store {
             match row {
                 None => Ok(None),
                 Some(r) => {
-                    let prechat: String = r.try_get("prechat")?;
+                    let prechat: String = self.open_text(&r.try_get::<String, _>("prechat")?)?;
                     Ok(Some(WebSessionData {
                         session_id: r.try_get("session_id")?,
                         deployment_id: r.try_get("deployment_id")?,
@@ -208,8 +208,8 @@ impl Store {
                         visitor_id: r.try_get("visitor_id")?,
                         prechat: serde_json::from_str(&prechat)
                             .map_err(|e| StoreError::Corrupt(format!("web_session_data.prechat: {e}")))?,
-                        page_url: r.try_get("page_url")?,
-                        identity: r.try_get("identity")?,
+                        page_url: self.open_opt(r.try_get("page_url")?)?,
+                        identity: self.open_opt(r.try_get("identity")?)?,
                         user_agent: r.try_get("user_agent")?,
                     }))
                 }
@@ -297,9 +297,9 @@ impl Store {
             }
             Ok::<_, StoreError>(query.fetch_all(c).await?)
         })
-        .map(|mut rows: Vec<Entry>| {
+        .and_then(|mut rows: Vec<Entry>| {
             rows.sort_by_key(|e| e.id);
-            rows
+            self.open_entries(rows)
         })
     }
 
@@ -338,15 +338,17 @@ impl Store {
 /// Writes a web session's row inside the inbound transaction (see `write_effects!`). A session
 /// already described keeps its first description.
 macro_rules! write_web_session {
-    ($tx:ident, $w:expr, $at:expr) => {{
+    ($store:expr, $tx:ident, $w:expr, $at:expr) => {{
+        let store: &$crate::Store = $store;
         let w: &$crate::web_visitors::WebSessionWrite = $w;
         let prechat = serde_json::to_string(&w.prechat).unwrap_or_else(|_| "{}".to_owned());
         sqlx::query(
             "INSERT INTO web_session_data (session_id, deployment_id, visitor_id, prechat, page_url, \
              identity, user_agent, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (session_id) DO NOTHING")
-            .bind(w.session_id).bind(w.deployment_id).bind(w.visitor_id).bind(prechat)
-            .bind(&w.page_url).bind(&w.identity).bind(&w.user_agent).bind($at)
+            .bind(w.session_id).bind(w.deployment_id).bind(w.visitor_id).bind(store.seal_text(&prechat))
+            .bind(store.seal_opt(w.page_url.as_deref())).bind(store.seal_opt(w.identity.as_deref()))
+            .bind(&w.user_agent).bind($at)
             .execute(&mut *$tx).await?;
     }};
 }

@@ -62,6 +62,9 @@ pub enum BenchCommand {
         /// Provider calls of a batch in flight at once.
         #[arg(long, default_value_t = 64)]
         calls: usize,
+        /// Encryption at rest on (a fresh random key): every personal field sealed and opened.
+        #[arg(long)]
+        encrypt: bool,
     },
     /// A marketing campaign to opted-in messaging users over several senders, from Start to
     /// completed (expansion, consent filtering, a merge field and a short link per message,
@@ -212,6 +215,9 @@ pub enum BenchCommand {
         /// Distinct customers the messages come from.
         #[arg(long, default_value_t = 5_000)]
         customers: usize,
+        /// Encryption at rest on (a fresh random key): every personal field sealed and opened.
+        #[arg(long)]
+        encrypt: bool,
     },
 }
 
@@ -248,6 +254,7 @@ pub async fn run(cmd: BenchCommand, config: &Config) -> Result<()> {
             runners,
             batch,
             calls,
+            encrypt,
         } => {
             crate::bench_outbound::run(crate::bench_outbound::Options {
                 messages,
@@ -260,6 +267,7 @@ pub async fn run(cmd: BenchCommand, config: &Config) -> Result<()> {
                 runners,
                 batch,
                 calls,
+                encrypt,
             })
             .await
         }
@@ -357,7 +365,8 @@ pub async fn run(cmd: BenchCommand, config: &Config) -> Result<()> {
             messages,
             concurrency,
             customers,
-        } => crate::bench_inbound::run(messages, concurrency, customers).await,
+            encrypt,
+        } => crate::bench_inbound::run(messages, concurrency, customers, encrypt).await,
         BenchCommand::Jobs {
             jobs,
             batch,
@@ -378,6 +387,17 @@ pub async fn run(cmd: BenchCommand, config: &Config) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Turns encryption at rest on for a benchmark's store (`--encrypt`), with a fresh random key.
+pub(crate) async fn encrypt_if(store: &Store, encrypt: bool) -> Result<()> {
+    if encrypt {
+        let ring = parley_store::Keyring::parse(&parley_store::Keyring::generate_key())?;
+        store.set_keyring(Some(ring));
+        store.check_keys(parley_core::SystemClock.now()).await?;
+        println!("encryption at rest: on (XChaCha20-Poly1305, a fresh key)");
+    }
+    Ok(())
 }
 
 pub(crate) fn rate(n: usize, d: Duration) -> f64 {

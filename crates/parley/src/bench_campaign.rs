@@ -98,6 +98,7 @@ pub async fn run(o: Options) -> Result<()> {
         runners: o.runners,
         batch: o.batch,
         calls: o.calls,
+        encrypt: false,
     };
     let outbound_rate = pipeline(&outbound, &target).await?;
 

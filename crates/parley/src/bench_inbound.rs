@@ -148,11 +148,17 @@ async fn drained(store: &Store, total: usize) -> Result<()> {
     }
 }
 
-pub async fn run(messages: usize, concurrency: usize, customers: usize) -> Result<()> {
+pub async fn run(
+    messages: usize,
+    concurrency: usize,
+    customers: usize,
+    encrypt: bool,
+) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let store = Store::connect(&url, &StoreOptions::default()).await?;
     store.migrate().await?;
+    crate::bench::encrypt_if(&store, encrypt).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

@@ -100,6 +100,8 @@ pub struct Options {
     pub runners: usize,
     pub batch: u32,
     pub calls: usize,
+    /// Encryption at rest on, with a fresh random key.
+    pub encrypt: bool,
 }
 
 /// The engine with the outbound tuning of `--runners`, `--batch` and `--calls`.
@@ -410,6 +412,7 @@ pub(crate) async fn pipeline(o: &Options, target: &Target) -> Result<f64> {
         .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
     let store = Store::connect(&url, &StoreOptions::default()).await?;
     store.migrate().await?;
+    crate::bench::encrypt_if(&store, o.encrypt).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let channels: Vec<_> = create_senders(&store, o.senders, target, o.window, clock.now())
         .await?

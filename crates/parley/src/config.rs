@@ -76,10 +76,15 @@ pub struct Config {
     pub http_header_timeout_secs: u64,
     /// Seconds a connection may go without a byte read or written before it is closed.
     pub http_idle_timeout_secs: u64,
+    /// A file holding the encryption keyring for data at rest (`key` or `id:key,...`, the
+    /// active key first; `parley keys generate` makes a key). `PARLEY_ENCRYPTION_KEY` wins over
+    /// it. Empty and no variable: nothing is encrypted (a database holding encrypted data then
+    /// refuses to start).
+    pub encryption_key_file: String,
 }
 
 /// Every configuration key, as read from `PARLEY_<KEY>` variables.
-const KEYS: [&str; 24] = [
+const KEYS: [&str; 25] = [
     "database_url",
     "listen",
     "max_body_bytes",
@@ -104,6 +109,7 @@ const KEYS: [&str; 24] = [
     "http_max_connections_per_address",
     "http_header_timeout_secs",
     "http_idle_timeout_secs",
+    "encryption_key_file",
 ];
 
 impl Default for Config {
@@ -133,6 +139,7 @@ impl Default for Config {
             http_max_connections_per_address: 256,
             http_header_timeout_secs: 10,
             http_idle_timeout_secs: 60,
+            encryption_key_file: String::new(),
         }
     }
 }

@@ -24,6 +24,7 @@ mod campaign;
 mod config;
 mod import;
 mod privacy;
+mod keys;
 mod tokens;
 mod twilio;
 
@@ -52,6 +53,10 @@ struct Cli {
     /// A TOML configuration file; `PARLEY_*` environment variables override it.
     #[arg(long, short, global = true, env = "PARLEY_CONFIG")]
     config: Option<PathBuf>,
+    /// A file holding the encryption keyring (`key` or `id:key,...`, active first); overrides
+    /// `encryption_key_file`. `PARLEY_ENCRYPTION_KEY` wins over both.
+    #[arg(long, global = true)]
+    encryption_key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -109,6 +114,11 @@ enum Command {
         #[command(subcommand)]
         command: privacy::PrivacyCommand,
     },
+    /// Encryption at rest: make a key, turn encryption on for existing data, rotate keys.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
     /// Benchmarks that print throughput and latency.
     Bench {
         #[command(subcommand)]
@@ -133,7 +143,16 @@ fn main() -> Result<()> {
         print!("{}", Config::default_toml());
         return Ok(());
     }
+    if let Command::Keys {
+        command: keys::KeysCommand::Generate { id },
+    } = &cli.command
+    {
+        return keys::generate(id.as_deref());
+    }
     let mut config = Config::load(cli.config.as_deref()).context("reading configuration")?;
+    if let Some(file) = &cli.encryption_key_file {
+        config.encryption_key_file = file.display().to_string();
+    }
     init_logging(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -205,6 +224,12 @@ fn main() -> Result<()> {
                 store.close().await;
                 outcome
             }
+            Command::Keys { command } => {
+                let store = open(&config).await?;
+                let outcome = keys::run(command, &store).await;
+                store.close().await;
+                outcome
+            }
             Command::Bench { command } => bench::run(command, &config).await,
             Command::Config { .. } => Ok(()),
         }
@@ -267,6 +292,11 @@ async fn open(config: &Config) -> Result<Store> {
         .await
         .with_context(|| format!("opening {}", redact(&config.database_url)))?;
     store.migrate().await.context("applying migrations")?;
+    // Every command that opens the store refuses a missing or wrong key before touching data.
+    if let Err(e) = keys::install(&store, &config.encryption_key_file).await {
+        store.close().await;
+        return Err(e);
+    }
     Ok(store)
 }
 

@@ -12,6 +12,7 @@ mod connections;
 mod console;
 mod crm;
 mod dead_letters;
+mod encryption;
 mod flows;
 mod help_content;
 mod inbound;

@@ -6,6 +6,7 @@ mod chaos;
 mod crash;
 mod flow_crash;
 mod fuzz;
+mod keys_cli;
 mod process;
 mod schemathesis;
 mod sign_in_flood;
