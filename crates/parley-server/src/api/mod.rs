@@ -2,6 +2,7 @@
 //! the caller's role, validates its input into the store's specs, and answers JSON.
 
 pub mod audiences;
+pub mod audit_log;
 pub mod campaigns;
 pub mod cases;
 pub mod channels;
