@@ -293,6 +293,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::close_conversation::close_conversation_routes())
         .merge(api::permissions::permission_routes())
         .merge(api::audit_log::audit_routes())
+        .merge(api::retention::retention_routes())
         .split_for_parts();
     // Each route's permission, as its `#[utoipa::path]` declares it (`x-permission`), checked
     // after the caller is known and before the handler.

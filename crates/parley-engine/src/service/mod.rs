@@ -20,6 +20,7 @@ pub mod notifications;
 pub mod permissions;
 pub mod queues;
 pub mod quick_texts;
+pub mod retention;
 pub mod routing_rules;
 pub mod schema;
 pub mod segment_count;

@@ -101,7 +101,8 @@ pub async fn record_admin_changes(
     });
     let (response, resource_id) = match path_id {
         Some(id) => (response, Some(id)),
-        None if method == Method::POST => created_id(response).await,
+        // A create (or a PUT that names its resource in the body) answers with the id.
+        None if method != Method::DELETE => created_id(response).await,
         None => (response, None),
     };
     let entry = AuditEntry {
