@@ -172,7 +172,7 @@ impl Store {
         let Some(actor_id) = actor.id() else {
             return Ok(false);
         };
-        let found: Option<i64> = on_backend!(self, read c => sqlx::query_scalar(
+        let found: Option<i32> = on_backend!(self, read c => sqlx::query_scalar(
             "SELECT 1 FROM audit_log WHERE actor_id = $1 AND id >= $2 AND action = $3 \
              AND resource_id = $4 LIMIT 1")
             .bind(actor_id).bind(uuid_at(since)).bind(action).bind(resource_id)
@@ -186,7 +186,7 @@ impl Store {
         agent_id: Uuid,
         messaging_user_id: Uuid,
     ) -> Result<bool> {
-        let found: Option<i64> = on_backend!(self, read c => sqlx::query_scalar(
+        let found: Option<i32> = on_backend!(self, read c => sqlx::query_scalar(
             "SELECT 1 FROM sessions WHERE messaging_user_id = $1 AND owner_kind = 'agent' \
              AND owner_id = $2 LIMIT 1")
             .bind(messaging_user_id).bind(agent_id).fetch_optional(c).await)?;

@@ -3,6 +3,7 @@
 
 mod admin_api;
 mod api;
+mod audit_log;
 mod bad_input;
 mod browser;
 mod campaigns;
