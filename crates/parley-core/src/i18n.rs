@@ -52,6 +52,8 @@ const FILES: &[(&str, [&str; 2])] = &[
     area!("limits"),
     area!("privacy"),
     area!("reports"),
+    area!("retention"),
+    area!("audit"),
 ];
 
 type Table = HashMap<&'static str, &'static str>;
