@@ -19,6 +19,7 @@ mod inbound;
 mod keyword_sets;
 mod languages;
 mod layers;
+mod log_hygiene;
 mod media_security;
 mod messages;
 mod meta;
