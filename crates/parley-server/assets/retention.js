@@ -13,8 +13,10 @@
   if (!panel) return;
   let loaded = false;
 
+  const plurals = new Intl.PluralRules(document.documentElement.lang || 'en');
+
   function daysWords(d) {
-    return t('retention.days', { n: P.number(d) });
+    return t(plurals.select(d) === 'one' ? 'retention.days_one' : 'retention.days_other', { n: P.number(d) });
   }
 
   function picker(kind, channel, current, fallback) {
