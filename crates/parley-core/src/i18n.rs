@@ -54,6 +54,8 @@ const FILES: &[(&str, [&str; 2])] = &[
     area!("sensitive_data"),
     area!("erasure"),
     area!("reports"),
+    area!("retention"),
+    area!("audit"),
 ];
 
 type Table = HashMap<&'static str, &'static str>;

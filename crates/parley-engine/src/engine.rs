@@ -75,7 +75,9 @@ pub struct EngineConfig {
     pub flow_secret: Option<String>,
     /// Flow events claimed per batch.
     pub flow_batch: u32,
-    /// How long the notification error log keeps an entry (TM-08: 30 days by default).
+    /// How long the notification error log keeps an entry when no retention policy for error
+    /// logs says otherwise (TM-08: 30 days by default; the built-in policy of
+    /// `parley_core::privacy::retention`).
     pub notification_error_retention: Duration,
 }
 
@@ -419,6 +421,19 @@ impl Engine {
         crate::notify_triggers::NotifyTriggers::new(self.clone())
     }
 
+    /// The retention worker (issue 16 part 4), with TM-08's built-in error-log policy at
+    /// `notification_error_retention`.
+    pub fn retention(&self) -> crate::retention::Retention {
+        let days = self.config.notification_error_retention.as_secs() / (24 * 3600);
+        crate::retention::Retention::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.media.clone(),
+            u32::try_from(days).unwrap_or(u32::MAX).max(1),
+            self.outbound.sender_leases().owner().to_owned(),
+        )
+    }
+
     /// Starts every worker; they stop when `shutdown` turns true.
     pub fn spawn_workers(&self, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
         let triggers = self.notify_triggers();
@@ -457,9 +472,9 @@ impl Engine {
         .chain([tokio::spawn(crate::service::notifications::run_sweep(
             self.store.clone(),
             self.clock.clone(),
-            self.config.notification_error_retention,
             shutdown.clone(),
         ))])
+        .chain([tokio::spawn(self.retention().run(shutdown.clone()))])
         .chain([tokio::spawn(crate::web_chat::run_sweep(
             self.store.clone(),
             self.clock.clone(),

@@ -47,6 +47,7 @@ pub mod outbound;
 pub mod outreach;
 pub mod provision;
 pub mod reports;
+pub mod retention;
 pub mod routing;
 pub mod runner;
 pub mod sensitive_data;

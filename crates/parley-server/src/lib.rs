@@ -294,11 +294,23 @@ pub fn app(state: AppState) -> Router {
         .merge(api::close_conversation::close_conversation_routes())
         .merge(api::permissions::permission_routes())
         .merge(api::privacy::privacy_routes())
+        .merge(api::audit_log::audit_routes())
+        .merge(api::retention::retention_routes())
         .split_for_parts();
     // Each route's permission, as its `#[utoipa::path]` declares it (`x-permission`), checked
     // after the caller is known and before the handler.
     let requirements = Arc::new(api::permissions::RouteRequirements::from_doc(&doc));
+    let audit = api::audit_log::AuditLayer {
+        requirements: requirements.clone(),
+        store: state.store.clone(),
+        clock: state.clock.clone(),
+    };
     let api = api
+        // Innermost: runs once the caller is known and allowed, and sees the handler's answer.
+        .route_layer(middleware::from_fn_with_state(
+            audit,
+            api::audit_log::record_admin_changes,
+        ))
         .route_layer(middleware::from_fn_with_state(
             requirements,
             api::permissions::enforce,

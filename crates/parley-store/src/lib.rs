@@ -12,6 +12,8 @@
 )]
 
 mod access;
+mod audit;
+pub use audit::{AuditFilter, AuditRecord};
 pub mod bulk;
 mod campaigns;
 mod closures;
@@ -45,6 +47,8 @@ pub use permissions::{
 mod processes;
 mod quick_texts;
 mod records;
+mod retention;
+pub use retention::{RetentionPolicyRow, RetentionRemoved};
 mod routing_rules;
 mod sensitive_data;
 pub use sensitive_data::StoredSensitiveDataRule;

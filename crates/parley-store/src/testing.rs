@@ -438,3 +438,21 @@ pub async fn raw_dump(db: &TestDb) -> String {
         }
     }
 }
+
+/// Runs one statement as written by hand, outside the store's methods (tests that check what the
+/// database itself refuses, such as a change to the append-only audit log). Returns the rows it
+/// touched, or the database's refusal in words.
+pub async fn exec_raw(store: &Store, sql: &str) -> std::result::Result<u64, String> {
+    let sql = sql.to_owned();
+    let r = match &store.backend {
+        crate::Backend::Sqlite { writer, .. } => sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(writer)
+            .await
+            .map(|r| r.rows_affected()),
+        crate::Backend::Postgres(pool) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()),
+    };
+    r.map_err(|e| e.to_string())
+}

@@ -83,6 +83,28 @@ pub enum CampaignCommand {
     },
 }
 
+/// What a command changes, for the audit log: (action, resource kind, resource id). Reads
+/// (`list`, `results`) record nothing; an export does, as it hands data out.
+pub fn audit_action(
+    command: &CampaignCommand,
+) -> Option<(&'static str, &'static str, Option<String>)> {
+    use CampaignCommand as C;
+    let (action, id) = match command {
+        C::List | C::Results { .. } => return None,
+        C::Create { .. } => ("campaign_created", None),
+        C::Start { campaign } => ("campaign_start", Some(campaign)),
+        C::Schedule { campaign } => ("campaign_schedule", Some(campaign)),
+        C::Unschedule { campaign } => ("campaign_unschedule", Some(campaign)),
+        C::Pause { campaign } => ("campaign_pause", Some(campaign)),
+        C::Resume { campaign } => ("campaign_resume", Some(campaign)),
+        C::Cancel { campaign } => ("campaign_cancel", Some(campaign)),
+        C::Export { campaign, .. } => ("campaign_exported", Some(campaign)),
+        C::Segment { .. } => return Some(("segment_created", "segment", None)),
+        C::ImportList { list, .. } => return Some(("list_members", "list", Some(list.clone()))),
+    };
+    Some((action, "campaign", id.cloned()))
+}
+
 /// A campaign file: like the API's spec, with names instead of ids.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

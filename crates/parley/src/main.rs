@@ -132,6 +132,30 @@ enum ConfigCommand {
     PrintDefault,
 }
 
+/// One audit entry for an admin command run on the server (`AuditActor::Cli`), after it changed
+/// what it changed; a failure to record fails the command, so nothing is done without its trail
+/// going unnoticed.
+async fn cli_audit(
+    store: &parley_store::Store,
+    action: &str,
+    resource_kind: &str,
+    resource_id: Option<String>,
+    detail: serde_json::Value,
+) -> Result<()> {
+    parley_engine::audit::record(
+        store,
+        parley_core::audit::AuditEntry {
+            actor: parley_core::audit::AuditActor::Cli,
+            action: action.to_owned(),
+            resource_kind: resource_kind.to_owned(),
+            resource_id,
+            detail,
+        },
+    )
+    .await
+    .context("recording the audit log entry")
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     // TLS for provider calls runs on rustls with the ring provider, installed once for the process.
@@ -187,6 +211,20 @@ fn main() -> Result<()> {
                 let store = open(&config).await?;
                 let workspace = read_workspace(&file)?;
                 let report = provision::apply(&store, &SystemClock, &workspace, prune).await?;
+                cli_audit(
+                    &store,
+                    "workspace_applied",
+                    "workspace",
+                    None,
+                    serde_json::json!({
+                        "created": report.created.len(),
+                        "updated": report.updated.len(),
+                        "deleted": report.deleted.len(),
+                        "unchanged": report.unchanged,
+                        "prune": prune,
+                    }),
+                )
+                .await?;
                 for c in &report.created {
                     println!("created   {c}");
                 }
@@ -203,18 +241,35 @@ fn main() -> Result<()> {
             Command::Import { command } => {
                 let store = open(&config).await?;
                 let outcome = import::run(command, &store).await;
+                // Recorded whether or not every row went in: rows that did changed data.
+                cli_audit(
+                    &store,
+                    "messaging_users_imported",
+                    "messaging_user",
+                    None,
+                    serde_json::json!({ "complete": outcome.is_ok() }),
+                )
+                .await?;
                 store.close().await;
                 outcome
             }
             Command::Campaign { command } => {
                 let store = open(&config).await?;
+                let audit = campaign::audit_action(&command);
                 let outcome = campaign::run(command, &store, config.link_base()).await;
+                if let (Ok(()), Some((action, kind, id))) = (&outcome, audit) {
+                    cli_audit(&store, action, kind, id, serde_json::json!({})).await?;
+                }
                 store.close().await;
                 outcome
             }
             Command::Twilio { command } => {
                 let store = open(&config).await?;
+                let audit = twilio::audit_action(&command);
                 let outcome = twilio::run(command, &store).await;
+                if let (Ok(()), Some((action, kind, id))) = (&outcome, audit) {
+                    cli_audit(&store, action, kind, id, serde_json::json!({})).await?;
+                }
                 store.close().await;
                 outcome
             }

@@ -97,6 +97,7 @@ pub async fn run(command: TokenCommand, store: &Store) -> Result<()> {
             parley_engine::service::tokens::revoke_api_token(store, id, SystemClock.now())
                 .await
                 .with_context(|| format!("revoking token {id}"))?;
+            record(store, "api_token_revoked", id).await?;
             println!("revoked {id}");
         }
     }
@@ -128,6 +129,7 @@ pub async fn create(
         SystemClock.now(),
     )
     .await?;
+    record(store, "api_token_created", created.id).await?;
     eprintln!(
         "token {} ({}, {}) is shown only now; only its hash is stored",
         created.id,
@@ -135,4 +137,20 @@ pub async fn create(
         created.role.as_str()
     );
     Ok(token)
+}
+
+/// The command's audit log entry (`AuditActor::Cli`): which token, never its secret.
+async fn record(store: &Store, action: &str, id: Uuid) -> Result<()> {
+    parley_engine::audit::record(
+        store,
+        parley_core::audit::AuditEntry {
+            actor: parley_core::audit::AuditActor::Cli,
+            action: action.to_owned(),
+            resource_kind: "api_token".to_owned(),
+            resource_id: Some(id.to_string()),
+            detail: serde_json::json!({}),
+        },
+    )
+    .await
+    .context("recording the audit log entry")
 }

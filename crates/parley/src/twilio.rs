@@ -55,6 +55,33 @@ pub enum ServiceCommand {
     },
 }
 
+/// What a command changes, for the audit log: (action, resource kind, resource id).
+pub fn audit_action(
+    command: &TwilioCommand,
+) -> Option<(&'static str, &'static str, Option<String>)> {
+    match command {
+        TwilioCommand::Accounts { command } => match command {
+            AccountCommand::Create { .. } => {
+                Some(("twilio_account_created", "twilio_account", None))
+            }
+            AccountCommand::Revoke { sid } => Some((
+                "twilio_account_revoked",
+                "twilio_account",
+                Some(sid.clone()),
+            )),
+            AccountCommand::List => None,
+        },
+        TwilioCommand::Services { command } => match command {
+            ServiceCommand::Create { account, .. } => Some((
+                "messaging_service_created",
+                "twilio_account",
+                Some(account.clone()),
+            )),
+            ServiceCommand::List { .. } => None,
+        },
+    }
+}
+
 pub async fn run(command: TwilioCommand, store: &Store) -> Result<()> {
     match command {
         TwilioCommand::Accounts { command } => accounts(command, store).await,

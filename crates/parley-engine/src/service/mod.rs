@@ -21,6 +21,7 @@ pub mod permissions;
 pub mod privacy;
 pub mod queues;
 pub mod quick_texts;
+pub mod retention;
 pub mod routing_rules;
 pub mod schema;
 pub mod segment_count;

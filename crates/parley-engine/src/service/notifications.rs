@@ -433,50 +433,32 @@ pub async fn delete_error(store: &Store, id: Uuid) -> Result<(), StoreError> {
     store.delete_notification_error(id).await
 }
 
-/// How many rows one delete of the retention sweep removes, so it never holds the writer long.
+/// How many rows one delete of the sweep removes, so it never holds the writer long.
 const SWEEP_BATCH: i64 = 500;
 
-/// The retention sweep, once: deletes error-log entries older than `retention` and expired
-/// idempotency keys, in batches. Returns how many log entries went.
-pub async fn sweep(
-    store: &Store,
-    now: Timestamp,
-    retention: std::time::Duration,
-) -> Result<u64, StoreError> {
-    let cutoff = Timestamp::from_millis(
-        now.millis() - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX),
-    );
-    let mut gone = 0;
-    loop {
-        let n = store
-            .delete_notification_errors_before(cutoff, SWEEP_BATCH)
-            .await?;
-        gone += n;
-        if n < SWEEP_BATCH as u64 {
-            break;
-        }
-    }
+/// The sweep, once: deletes expired idempotency keys, in batches. (The error log's 30 days of
+/// TM-08 are the retention worker's built-in policy: `crate::retention`.)
+pub async fn sweep(store: &Store, now: Timestamp) -> Result<(), StoreError> {
     while store
         .delete_expired_idempotency_keys(now, SWEEP_BATCH)
         .await?
         >= SWEEP_BATCH as u64
     {}
-    Ok(gone)
+    Ok(())
 }
 
 /// Runs [`sweep`] every hour until `shutdown` turns true.
 pub async fn run_sweep(
     store: Store,
     clock: std::sync::Arc<dyn parley_core::Clock>,
-    retention: std::time::Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(e) = sweep(&store, clock.now(), retention).await {
-                    tracing::warn!(error = %e, "notification retention sweep failed");
+                if let Err(e) = sweep(&store, clock.now()).await {
+                    tracing::warn!(error = %e, "idempotency key sweep failed");
                 }
             }
             _ = shutdown.changed() => {

@@ -18,6 +18,7 @@ mod plans;
 mod processes;
 mod provision;
 mod provision_rules;
+mod retention;
 mod runner;
 mod sensitive_rules;
 mod smpp;

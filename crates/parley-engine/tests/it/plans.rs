@@ -864,6 +864,7 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
         );
     }
     sender_limits(store, &channel).await;
+    retention_and_audit(store, &channel).await;
     // The feed writes in the background, woken by the engine's events: wait (bounded) until it
     // has recorded one.
     crate::until_event(
@@ -909,6 +910,69 @@ async fn sender_limits(store: &Store, channel: &Channel) {
     store.sender_usage(channel.id, now, true).await.unwrap();
     store.sender_holds(Some(channel.id)).await.unwrap();
     store.sender_hold(new_id()).await.unwrap();
+}
+
+/// The retention worker's reads and deletes by time (issue 16 part 4), each per channel or for
+/// rows of no channel, and the audit log's writes and reads (part 6): every one through an index.
+async fn retention_and_audit(store: &Store, channel: &Channel) {
+    use parley_core::privacy::retention::Scope;
+    let now = SystemClock.now();
+    for scope in [Scope::Channel(channel.id), Scope::Unassigned] {
+        store
+            .delete_error_logs_before(scope, now, 500)
+            .await
+            .unwrap();
+        store.retention_media_due(scope, now, 500).await.unwrap();
+    }
+    store.delete_dead_letters_before(now, 500).await.unwrap();
+    store
+        .delete_link_clicks_before(channel.id, now, 500)
+        .await
+        .unwrap();
+    store
+        .sessions_with_transcript_due(channel.id, now, 50)
+        .await
+        .unwrap();
+    store
+        .closed_sessions_due(channel.id, now, 50)
+        .await
+        .unwrap();
+    store.session_media(new_id()).await.unwrap();
+    store
+        .delete_session_transcript(new_id(), 500, now)
+        .await
+        .unwrap();
+    store.delete_closed_session(new_id()).await.unwrap();
+    store
+        .delete_media_rows(&[(new_id(), "0".repeat(64))])
+        .await
+        .unwrap();
+    let actor = parley_core::audit::AuditActor::Agent { id: new_id() };
+    parley_engine::audit::conversation_opened(store, actor, "session", new_id(), json!({}), now)
+        .await
+        .unwrap();
+    store
+        .agent_owns_user_session(new_id(), new_id())
+        .await
+        .unwrap();
+    for filter in [
+        parley_store::AuditFilter {
+            actor_id: actor.id(),
+            before: Some(new_id()),
+            ..Default::default()
+        },
+        parley_store::AuditFilter {
+            action: Some("conversation_opened".into()),
+            ..Default::default()
+        },
+        parley_store::AuditFilter {
+            resource_kind: Some("session".into()),
+            resource_id: Some(new_id().to_string()),
+            ..Default::default()
+        },
+    ] {
+        store.list_audit_entries(&filter, 50).await.unwrap();
+    }
 }
 
 async fn pipeline_queries_use_indexes(b: TestBackend) {

@@ -347,7 +347,8 @@ pub async fn list_entries(
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> Result<Json<Page<EntryView>>, ApiError> {
     // A missing session (or one the caller may not read) is a 404, not an empty list.
-    caller.require_session_read(&state, id).await?;
+    let session = caller.require_session_read(&state, id).await?;
+    super::audit_log::session_opened(&state, &caller, &session).await?;
     let found = state.store.list_entries(id, p.page()).await?;
     Ok(Json(Page::from_store(found, EntryView::from)))
 }

@@ -2,6 +2,7 @@
 //! the caller's role, validates its input into the store's specs, and answers JSON.
 
 pub mod audiences;
+pub mod audit_log;
 pub mod campaigns;
 pub mod cases;
 pub mod channels;
@@ -21,6 +22,7 @@ pub mod privacy;
 pub mod processes;
 pub mod queues;
 pub mod quick_texts;
+pub mod retention;
 pub mod routing_rules;
 pub mod sender_limits;
 pub mod sensitive_data;

@@ -329,6 +329,7 @@ pub async fn timeline(
             return Err(ApiError::not_found("messaging user"));
         }
     }
+    crate::api::audit_log::timeline_opened(&state, &caller, id).await?;
     let entries = state.engine.desk.timeline(id, 500).await?;
     Ok(Json(json!({ "entries": entries })).into_response())
 }

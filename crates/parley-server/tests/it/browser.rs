@@ -863,7 +863,54 @@ async fn permissions_in_a_real_browser(b: TestBackend) {
     );
 }
 
+/// The Privacy page's Retention and Audit log tabs (`tests/browser/privacy-retain.mjs`, issue 16):
+/// a per-channel media period set with its picker, then read back in the audit log in words.
+/// Screenshots go to `PARLEY_SHOTS` when set.
+async fn privacy_retention_and_audit_in_a_real_browser(b: TestBackend) {
+    let dir = harness();
+    let backend = format!("{b:?}").to_lowercase();
+    let d = Desk::new(b).await;
+    let admin = d.agent("Ada", 3, AgentRole::Admin).await;
+    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("privacy-retain-shots")
+                .join(&backend)
+        },
+        PathBuf::from,
+    );
+    let profile = tempfile_dir();
+    let run = tokio::process::Command::new("node")
+        .arg("privacy-retain.mjs")
+        .arg(format!("--url={}", d.app.base))
+        .arg(format!("--user={}:{PASSWORD}", admin.email))
+        .arg("--name=Ada")
+        .arg(format!("--channel-id={}", d.channel.id))
+        .arg(format!("--shots={}", shots.display()))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the privacy scenario finishes within three minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "privacy scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let policies = d.app.db.store.list_retention_policies().await.unwrap();
+    assert_eq!(policies.len(), 1);
+    assert_eq!(policies[0].channel_id, Some(d.channel.id));
+    assert_eq!(policies[0].days, 90);
+}
+
 parley_store::on_both_backends!(
+    privacy_retention_and_audit_in_a_real_browser,
     permissions_in_a_real_browser,
     web_deployments_in_a_real_browser,
     notification_errors_in_a_real_browser,

@@ -3,6 +3,7 @@
 
 mod admin_api;
 mod api;
+mod audit_log;
 mod bad_input;
 mod browser;
 mod campaigns;
@@ -19,6 +20,7 @@ mod inbound;
 mod keyword_sets;
 mod languages;
 mod layers;
+mod log_hygiene;
 mod media_security;
 mod messages;
 mod meta;

@@ -300,30 +300,34 @@ async fn the_error_log_expires_after_its_retention(b: TestBackend) {
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_log(&app).await.len(), 1);
-    let retention = EngineConfig::default().notification_error_retention;
+    // TM-08 is the retention worker's built-in policy: 30 days unless configured otherwise.
+    let days = EngineConfig::default()
+        .notification_error_retention
+        .as_secs()
+        / (24 * 3600);
+    assert_eq!(days, 30);
     let now = parley_core::SystemClock.now();
     let day = 24 * 3600 * 1000;
-    let store = &app.db.store;
-    let sweep = parley_engine::service::notifications::sweep;
+    let clock = std::sync::Arc::new(parley_core::ManualClock::new(
+        parley_core::Timestamp::from_millis(now.millis() + 29 * day),
+    ));
+    let worker = parley_engine::retention::Retention::new(
+        app.db.store.clone(),
+        clock.clone(),
+        app.engine.media.clone(),
+        30,
+        "test-node".into(),
+    );
+    let removed = worker.run_once().await.unwrap().unwrap();
     assert_eq!(
-        sweep(
-            store,
-            parley_core::Timestamp::from_millis(now.millis() + 29 * day),
-            retention
-        )
-        .await
-        .unwrap(),
+        removed[&parley_core::privacy::retention::DataKind::ErrorLogs],
         0
     );
     assert_eq!(error_log(&app).await.len(), 1);
+    clock.set(parley_core::Timestamp::from_millis(now.millis() + 31 * day));
+    let removed = worker.run_once().await.unwrap().unwrap();
     assert_eq!(
-        sweep(
-            store,
-            parley_core::Timestamp::from_millis(now.millis() + 31 * day),
-            retention
-        )
-        .await
-        .unwrap(),
+        removed[&parley_core::privacy::retention::DataKind::ErrorLogs],
         1
     );
     assert!(error_log(&app).await.is_empty());

@@ -1,5 +1,6 @@
 //! `parley tokens` (issue 17): create with a name, role, lifetime and agent; list; revoke. The
-//! token is printed alone on standard output, so scripts keep capturing it.
+//! token is printed alone on standard output, so scripts keep capturing it. `apply`, `create` and
+//! `revoke` leave audit log entries (issue 16).
 
 use parley_store::{Store, StoreOptions};
 use parley_testkit::db::{TestBackend, fresh_url};
@@ -82,6 +83,27 @@ async fn tokens_from_the_command_line(b: TestBackend) {
     let store = Store::connect(&db, &StoreOptions::default()).await.unwrap();
     let t = store.api_token(id.parse().unwrap()).await.unwrap();
     assert!(t.revoked_at.is_some() && t.agent_id.is_some() && t.expires_at.is_some());
+
+    // Each change the commands made is in the audit log, by the command line (issue 16).
+    let log = store
+        .list_audit_entries(&parley_store::AuditFilter::default(), 50)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "api_token_revoked",
+            "api_token_created",
+            "api_token_created",
+            "workspace_applied"
+        ],
+        "{log:?}"
+    );
+    assert!(log.iter().all(|e| e.actor_kind == "cli"));
+    assert_eq!(log[0].resource_id.as_deref(), Some(id.as_str()));
+    assert_eq!(log[3].detail["created"], 2, "{:?}", log[3].detail);
+    assert!(!format!("{log:?}").contains(&secret));
     store.close().await;
 }
 
