@@ -233,9 +233,9 @@ const ERRORS: &str = "SELECT id, at, channel_id, code, provider_code, source FRO
     WHERE id > $1 AND id < $2 ORDER BY id LIMIT $3";
 
 const CURSOR: &str = "SELECT at, last_id FROM report_cursors WHERE name = $1";
-const CURSOR_MOVE: &str = "UPDATE report_cursors SET at = $2, last_id = $3 WHERE name = $1 AND at = $4 AND last_id = $5";
-const CURSOR_NEW: &str =
-    "INSERT INTO report_cursors (name, at, last_id) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
+const CURSOR_MOVE: &str =
+    "UPDATE report_cursors SET at = $2, last_id = $3 WHERE name = $1 AND at = $4 AND last_id = $5";
+const CURSOR_NEW: &str = "INSERT INTO report_cursors (name, at, last_id) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
 
 const UPSERT_SESSIONS: &str = "INSERT INTO report_sessions (day, channel_id, queue_id, agent_id, context, status, bot, \
     sessions, accepted, responded, wait_ms, first_response_ms, handle_ms, messages) \
@@ -642,10 +642,16 @@ impl Store {
         let mut binds: Vec<Option<Uuid>> = Vec::new();
         if table != "report_presence" {
             binds.push(q.channel_id);
-            filter.push_str(&format!(" AND (${n} IS NULL OR channel_id = ${n})", n = 2 + binds.len()));
+            filter.push_str(&format!(
+                " AND (${n} IS NULL OR channel_id = ${n})",
+                n = 2 + binds.len()
+            ));
         } else {
             binds.push(q.agent_id);
-            filter.push_str(&format!(" AND (${n} IS NULL OR agent_id = ${n})", n = 2 + binds.len()));
+            filter.push_str(&format!(
+                " AND (${n} IS NULL OR agent_id = ${n})",
+                n = 2 + binds.len()
+            ));
         }
         let sql = format!(
             "SELECT {a} AS k1, {b} AS k2, CAST(SUM({value}) AS BIGINT) AS n FROM {table} \
@@ -664,7 +670,11 @@ impl Store {
 
     /// Open sessions started in `[from, to)`: read live, there are as many as conversations in
     /// progress, not as many as history.
-    pub async fn report_open_sessions(&self, from: Timestamp, to: Timestamp) -> Result<Vec<OpenSession>> {
+    pub async fn report_open_sessions(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<OpenSession>> {
         let rows = on_backend!(self, read c => sqlx::query_as::<_, OpenSession>(
             "SELECT started_at, channel_id, queue_id, owner_kind, owner_id, context, status FROM sessions \
              WHERE status IN ('new', 'waiting', 'active', 'consent', 'inactive') \
@@ -806,7 +816,11 @@ impl Store {
             } else {
                 spec.sessions
             };
-            let step = if table == "entries" { chunk * per } else { chunk };
+            let step = if table == "entries" {
+                chunk * per
+            } else {
+                chunk
+            };
             let mut lo = 0;
             while lo < total {
                 let hi = (lo + step).min(total);
@@ -849,7 +863,9 @@ fn pick(ids: &[Uuid], by: &str, sqlite: bool) -> String {
 fn traffic_sql(spec: &ReportTraffic, table: &str, sqlite: bool, lo: u64, hi: u64) -> String {
     let per = spec.entries_per_session.max(1);
     let rows = if sqlite {
-        format!("WITH RECURSIVE r(n) AS (SELECT {lo} UNION ALL SELECT n + 1 FROM r WHERE n + 1 < {hi})")
+        format!(
+            "WITH RECURSIVE r(n) AS (SELECT {lo} UNION ALL SELECT n + 1 FROM r WHERE n + 1 < {hi})"
+        )
     } else {
         String::new()
     };
@@ -872,7 +888,10 @@ fn traffic_sql(spec: &ReportTraffic, table: &str, sqlite: bool, lo: u64, hi: u64
         "n".to_owned()
     };
     let stride = (spec.span_ms / i64::try_from(spec.sessions.max(1)).unwrap_or(1)).max(1);
-    let started = format!("({} + {g} * {stride} + ({g} % 3600) * 1000)", spec.from.millis());
+    let started = format!(
+        "({} + {g} * {stride} + ({g} % 3600) * 1000)",
+        spec.from.millis()
+    );
     let contained = format!("({g} % 10 = 0 AND {g} % 20 <> 0)");
     let bot = format!("({g} % 10 = 0)");
     let accepted = format!("({started} + 1000 + ({g} % 120) * 1000)");
@@ -896,7 +915,15 @@ fn traffic_sql(spec: &ReportTraffic, table: &str, sqlite: bool, lo: u64, hi: u64
             } else {
                 let mut with_none = spec.queues.clone();
                 with_none.push(NONE);
-                format!("NULLIF({}, {})", pick(&with_none, &g, sqlite), if sqlite { "X'00000000000000000000000000000000'".to_owned() } else { format!("'{NONE}'::uuid") })
+                format!(
+                    "NULLIF({}, {})",
+                    pick(&with_none, &g, sqlite),
+                    if sqlite {
+                        "X'00000000000000000000000000000000'".to_owned()
+                    } else {
+                        format!("'{NONE}'::uuid")
+                    }
+                )
             };
             let agent = pick(&spec.agents, &format!("{g} / 3"), sqlite);
             let half = per / 2;
@@ -916,7 +943,8 @@ fn traffic_sql(spec: &ReportTraffic, table: &str, sqlite: bool, lo: u64, hi: u64
         }
         "entries" => {
             let j = format!("(n % {per})");
-            let at = format!("(CASE WHEN {j} = 0 THEN {started} ELSE {accepted} + {j} * 20000 END)");
+            let at =
+                format!("(CASE WHEN {j} = 0 THEN {started} ELSE {accepted} + {j} * 20000 END)");
             let actor = format!(
                 "CASE WHEN {j} % 2 = 0 THEN 'customer' WHEN {j} = 1 AND {bot} THEN 'bot' \
                  WHEN {contained} THEN 'bot' ELSE 'agent' END"
@@ -933,8 +961,9 @@ fn traffic_sql(spec: &ReportTraffic, table: &str, sqlite: bool, lo: u64, hi: u64
                 "CASE ({g} / 10) % 4 WHEN 0 THEN 'OptedOut' WHEN 1 THEN 'ImplicitlyOptedIn' \
                  WHEN 2 THEN 'ExplicitlyOptedIn' ELSE 'DoublyOptedIn' END"
             );
-            let source =
-                format!("CASE ({g} / 10) % 3 WHEN 0 THEN 'keyword' WHEN 1 THEN 'inbound' ELSE 'import' END");
+            let source = format!(
+                "CASE ({g} / 10) % 3 WHEN 0 THEN 'keyword' WHEN 1 THEN 'inbound' ELSE 'import' END"
+            );
             format!(
                 "{rows} INSERT INTO consent_events (id, messaging_user_id, from_status, to_status, source, reason, at) \
                  SELECT {}, {user}, NULL, {to}, {source}, 'bulk', {started} {from_rows} WHERE {g} % 10 = 0",
@@ -942,7 +971,9 @@ fn traffic_sql(spec: &ReportTraffic, table: &str, sqlite: bool, lo: u64, hi: u64
             )
         }
         _ => {
-            let code = format!("CASE ({g} / 50) % 3 WHEN 0 THEN '21610' WHEN 1 THEN '30003' ELSE '30007' END");
+            let code = format!(
+                "CASE ({g} / 50) % 3 WHEN 0 THEN '21610' WHEN 1 THEN '30003' ELSE '30007' END"
+            );
             format!(
                 "{rows} INSERT INTO delivery_errors (id, at, entry_id, channel_id, code, provider_code, source) \
                  SELECT {}, {started}, NULL, {channel}, {code}, {code}, 'outbound' {from_rows} WHERE {g} % 50 = 0",
