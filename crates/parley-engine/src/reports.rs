@@ -318,7 +318,7 @@ async fn times_by(
         t.handle_ms += g.handle_ms;
         t.messages += g.messages;
     }
-    for h in store.report_session_hist(q, k).await? {
+    for h in store.report_session_hist(q, k).await?.unwrap_or_default() {
         out.entry(label(names, d, &h.k1))
             .or_default()
             .hist
@@ -539,7 +539,7 @@ async fn agent_activity(
         r.accepted += g.accepted;
         r.handle_ms += g.handle_ms;
     }
-    for h in store.report_session_hist(q, k).await? {
+    for h in store.report_session_hist(q, k).await?.unwrap_or_default() {
         if h.metric == METRIC_HANDLE
             && (d != Dimension::Agent || key_uuid(&h.k1).is_some_and(|id| id != NONE))
         {

@@ -249,9 +249,9 @@ const UPSERT_SESSIONS: &str = "INSERT INTO report_sessions (day, channel_id, que
     handle_ms = report_sessions.handle_ms + excluded.handle_ms, \
     messages = report_sessions.messages + excluded.messages";
 
-const UPSERT_HIST: &str = "INSERT INTO report_session_hist (day, channel_id, queue_id, agent_id, context, metric, bucket, n) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-    ON CONFLICT (day, channel_id, queue_id, agent_id, context, metric, bucket) DO UPDATE SET \
+const UPSERT_HIST: &str = "INSERT INTO report_session_hist (dim, day, value, metric, bucket, n) \
+    VALUES ($1, $2, $3, $4, $5, $6) \
+    ON CONFLICT (dim, day, value, metric, bucket) DO UPDATE SET \
     n = report_session_hist.n + excluded.n";
 
 const UPSERT_CONSENT: &str = "INSERT INTO report_consent (day, channel_id, to_status, source, n) \
@@ -296,7 +296,8 @@ struct SessionSums {
     messages: i64,
 }
 
-type HistKey = (i64, Uuid, Uuid, Uuid, String, i64, i64);
+/// (dim, day, value, metric, bucket).
+type HistKey = (&'static str, i64, String, i64, i64);
 
 /// The smallest UUIDv7 of millisecond `ms`: every id made at or after `ms` sorts above it.
 fn id_floor(ms: i64) -> Uuid {
@@ -425,16 +426,18 @@ impl Store {
                 (METRIC_MESSAGES, Some(messages)),
             ] {
                 if let Some(v) = v {
-                    let k = (
-                        key.day,
-                        key.channel_id,
-                        key.queue_id,
-                        key.agent_id,
-                        key.context.clone(),
-                        metric,
-                        bucket_of(v),
-                    );
-                    *hist.entry(k).or_default() += 1;
+                    let bucket = bucket_of(v);
+                    for (dim, value) in [
+                        ("all", String::new()),
+                        ("channel", key.channel_id.to_string()),
+                        ("queue", key.queue_id.to_string()),
+                        ("agent", key.agent_id.to_string()),
+                        ("context", key.context.clone()),
+                    ] {
+                        *hist
+                            .entry((dim, key.day, value, metric, bucket))
+                            .or_default() += 1;
+                    }
                 }
             }
         }
@@ -457,8 +460,8 @@ impl Store {
                     .execute(&mut *tx).await?;
             }
             for (k, n) in &hist {
-                sqlx::query(UPSERT_HIST).bind(k.0).bind(k.1).bind(k.2).bind(k.3).bind(&k.4)
-                    .bind(k.5).bind(k.6).bind(*n).execute(&mut *tx).await?;
+                sqlx::query(UPSERT_HIST).bind(k.0).bind(k.1).bind(&k.2).bind(k.3).bind(k.4)
+                    .bind(*n).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok::<bool, StoreError>(true)
@@ -580,21 +583,52 @@ impl Store {
         Ok(rows)
     }
 
-    /// `report_session_hist` summed by `k1`, metric and bucket.
+    /// `report_session_hist` summed by `group` (Day, Channel, Queue, Agent or Context), metric
+    /// and bucket, for the query's days. The histograms are kept by one dimension at a time, so
+    /// they answer a grouping with at most one filter, on the grouping's own dimension or with
+    /// grouping by day; `None` for any other combination (the percentiles are then unknown).
     pub async fn report_session_hist(
         &self,
         q: &RollupQuery,
-        k1: RollupKey,
-    ) -> Result<Vec<HistGroup>> {
-        let a = self.key_sql(k1);
+        group: RollupKey,
+    ) -> Result<Option<Vec<HistGroup>>> {
+        let filters: Vec<(&'static str, String)> = [
+            q.channel_id.map(|v| ("channel", v.to_string())),
+            q.queue_id.map(|v| ("queue", v.to_string())),
+            q.agent_id.map(|v| ("agent", v.to_string())),
+            q.context.clone().map(|v| ("context", v)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let group_dim = match group {
+            RollupKey::Day => None,
+            RollupKey::Channel => Some("channel"),
+            RollupKey::Queue => Some("queue"),
+            RollupKey::Agent => Some("agent"),
+            RollupKey::Context => Some("context"),
+            _ => return Ok(None),
+        };
+        let (dim, value) = match (filters.as_slice(), group_dim) {
+            ([], None) => ("all", None),
+            ([], Some(d)) => (d, None),
+            ([(f, v)], None) => (*f, Some(v.clone())),
+            ([(f, v)], Some(d)) if *f == d => (d, Some(v.clone())),
+            _ => return Ok(None),
+        };
+        let k = if group == RollupKey::Day {
+            "CAST(day AS TEXT)"
+        } else {
+            "value"
+        };
         let sql = format!(
-            "SELECT {a} AS k1, metric, bucket, CAST(SUM(n) AS BIGINT) AS n FROM report_session_hist \
-             WHERE {FILTER} GROUP BY {a}, metric, bucket"
+            "SELECT {k} AS k1, metric, bucket, CAST(SUM(n) AS BIGINT) AS n FROM report_session_hist \
+             WHERE dim = $1 AND day >= $2 AND day < $3 AND ($4 IS NULL OR value = $4) \
+             GROUP BY {k}, metric, bucket"
         );
         let rows = on_backend!(self, read c => sqlx::query_as::<_, HistGroup>(sqlx::AssertSqlSafe(sql))
-            .bind(q.from_day).bind(q.to_day).bind(q.channel_id).bind(q.queue_id).bind(q.agent_id)
-            .bind(q.context.as_deref()).fetch_all(c).await)?;
-        Ok(rows)
+            .bind(dim).bind(q.from_day).bind(q.to_day).bind(value.as_deref()).fetch_all(c).await)?;
+        Ok(Some(rows))
     }
 
     /// `report_consent` summed by `k1` and `k2`.
