@@ -299,6 +299,24 @@ struct SessionSums {
 /// (dim, day, value, metric, bucket).
 type HistKey = (&'static str, i64, String, i64, i64);
 
+/// Rows per multi-row upsert: 14 parameters a row stays far below both databases' limits.
+const ROWS_PER_UPSERT: usize = 500;
+
+/// `upsert` (an `INSERT ... VALUES ($1, .., $cols) ON CONFLICT ...`) with `rows` rows of values.
+/// The keys of one statement must differ (PostgreSQL refuses to update a row twice in one), which
+/// the rollups' maps guarantee.
+fn many_values(upsert: &str, cols: usize, rows: usize) -> String {
+    let (head, rest) = upsert.split_once("VALUES").unwrap_or((upsert, ""));
+    let tail = rest.split_once(" ON CONFLICT").map_or("", |(_, t)| t);
+    let tuples: Vec<String> = (0..rows)
+        .map(|r| {
+            let ps: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", ps.join(", "))
+        })
+        .collect();
+    format!("{head}VALUES {} ON CONFLICT{tail}", tuples.join(", "))
+}
+
 /// The smallest UUIDv7 of millisecond `ms`: every id made at or after `ms` sorts above it.
 fn id_floor(ms: i64) -> Uuid {
     let ms = u64::try_from(ms.max(0)).unwrap_or(0) & 0xFFFF_FFFF_FFFF;
@@ -442,6 +460,8 @@ impl Store {
             }
         }
         let n = rows.len() as u64;
+        let sums: Vec<(SessionKey, SessionSums)> = sums.into_iter().collect();
+        let hist: Vec<(HistKey, i64)> = hist.into_iter().collect();
         let won = on_backend!(self, write c => {
             let mut tx = c.begin().await?;
             sqlx::query(CURSOR_NEW).bind("sessions").bind(i64::MIN).bind(NONE)
@@ -452,16 +472,25 @@ impl Store {
                 // Another node rolled this batch up meanwhile.
                 return Ok(None);
             }
-            for (k, v) in &sums {
-                sqlx::query(UPSERT_SESSIONS).bind(k.day).bind(k.channel_id).bind(k.queue_id)
-                    .bind(k.agent_id).bind(&k.context).bind(&k.status).bind(k.bot)
-                    .bind(v.sessions).bind(v.accepted).bind(v.responded).bind(v.wait_ms)
-                    .bind(v.first_response_ms).bind(v.handle_ms).bind(v.messages)
-                    .execute(&mut *tx).await?;
+            // Many rows a statement: one round trip per few hundred groups, not per group.
+            for chunk in sums.chunks(ROWS_PER_UPSERT) {
+                let sql = many_values(UPSERT_SESSIONS, 14, chunk.len());
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (k, v) in chunk {
+                    q = q.bind(k.day).bind(k.channel_id).bind(k.queue_id)
+                        .bind(k.agent_id).bind(&k.context).bind(&k.status).bind(k.bot)
+                        .bind(v.sessions).bind(v.accepted).bind(v.responded).bind(v.wait_ms)
+                        .bind(v.first_response_ms).bind(v.handle_ms).bind(v.messages);
+                }
+                q.execute(&mut *tx).await?;
             }
-            for (k, n) in &hist {
-                sqlx::query(UPSERT_HIST).bind(k.0).bind(k.1).bind(&k.2).bind(k.3).bind(k.4)
-                    .bind(*n).execute(&mut *tx).await?;
+            for chunk in hist.chunks(ROWS_PER_UPSERT) {
+                let sql = many_values(UPSERT_HIST, 6, chunk.len());
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (k, n) in chunk {
+                    q = q.bind(k.0).bind(k.1).bind(&k.2).bind(k.3).bind(k.4).bind(*n);
+                }
+                q.execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok::<bool, StoreError>(true)
@@ -784,6 +813,19 @@ const EXPORT: &str = "SELECT s.id, s.started_at, s.ended_at, s.accepted_at, ch.n
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_values_numbers_every_row() {
+        let sql = many_values(
+            "INSERT INTO t (a, b) VALUES ($1, $2) ON CONFLICT (a) DO UPDATE SET b = 1",
+            2,
+            2,
+        );
+        assert_eq!(
+            sql,
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) ON CONFLICT (a) DO UPDATE SET b = 1"
+        );
+    }
 
     #[test]
     fn time_splits_at_midnight() {
