@@ -32,6 +32,9 @@ pub struct Options {
     pub chunk: u64,
 }
 
+/// A report and its grouping (`None`: the report's default).
+type Case = (ReportKind, Option<Dimension>);
+
 fn ms(micros: u64) -> f64 {
     micros as f64 / 1000.0
 }
@@ -141,9 +144,10 @@ pub async fn run(o: Options) -> Result<()> {
     let from = Timestamp((day_of(now) + 1) * DAY_MS - year);
     let users_since = Timestamp(from.millis() - DAY_MS);
     let t = Instant::now();
+    let first_channel = channels.first().copied().context("no channel")?;
     let users = BulkLoad {
         sessions: false,
-        ..BulkLoad::new(channels[0], o.sessions, 0, users_since, o.chunk)
+        ..BulkLoad::new(first_channel, o.sessions, 0, users_since, o.chunk)
     };
     let loaded = store.bulk_load(&users, progress("loading")).await?;
     let entries = store
@@ -190,8 +194,7 @@ pub async fn run(o: Options) -> Result<()> {
         to: Timestamp(from.millis() + year),
         ..ReportFilter::default()
     };
-    let mut cases: Vec<(String, Option<(ReportKind, Option<Dimension>)>)> =
-        vec![("baseline: names".to_owned(), None)];
+    let mut cases: Vec<(String, Option<Case>)> = vec![("baseline: names".to_owned(), None)];
     for kind in ReportKind::ALL {
         cases.push((kind.as_str().to_owned(), Some((kind, None))));
     }
