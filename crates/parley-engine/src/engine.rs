@@ -475,6 +475,11 @@ impl Engine {
             shutdown.clone(),
         ))])
         .chain([tokio::spawn(self.retention().run(shutdown.clone()))])
+        .chain([tokio::spawn(crate::reports::run_rollup(
+            self.store.clone(),
+            self.clock.clone(),
+            shutdown.clone(),
+        ))])
         .chain([tokio::spawn(crate::web_chat::run_sweep(
             self.store.clone(),
             self.clock.clone(),

@@ -49,6 +49,7 @@ mod quick_texts;
 mod records;
 mod retention;
 pub use retention::{RetentionPolicyRow, RetentionRemoved};
+pub mod reports;
 mod routing_rules;
 mod sensitive_data;
 pub use sensitive_data::StoredSensitiveDataRule;

@@ -23,6 +23,7 @@ pub mod processes;
 pub mod queues;
 pub mod quick_texts;
 pub mod retention;
+pub mod reports;
 pub mod routing_rules;
 pub mod sender_limits;
 pub mod sensitive_data;

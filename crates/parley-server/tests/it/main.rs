@@ -31,6 +31,7 @@ mod permission_walk;
 mod permissions;
 mod privacy;
 mod processes;
+mod reports;
 mod sender_limits;
 mod sensitive_data;
 mod services;
