@@ -4,11 +4,13 @@
 
 pub mod api;
 pub mod auth;
+pub mod charts;
 #[cfg(test)]
 mod catalogue_keys;
 pub mod funnel;
 pub mod limiter;
 pub mod pages;
+pub mod reports;
 pub mod session;
 pub mod sse;
 pub mod visitor;
