@@ -49,10 +49,10 @@ fn present(v: &Option<String>) -> Option<&str> {
 fn day(field: &str, value: &str) -> Result<Timestamp, ApiError> {
     let date: jiff::civil::Date = value
         .parse()
-        .map_err(|_| ApiError::invalid(format!("{field}: a day as YYYY-MM-DD, got {value:?}")))?;
+        .map_err(|_| ApiError::invalid(format!("{field}: a day as YYYY-MM-DD")))?;
     let ts = date
         .to_zoned(jiff::tz::TimeZone::UTC)
-        .map_err(|_| ApiError::invalid(format!("{field}: {value:?} is out of range")))?;
+        .map_err(|_| ApiError::invalid(format!("{field}: the day is out of range")))?;
     Ok(Timestamp(ts.timestamp().as_millisecond()))
 }
 
@@ -60,7 +60,7 @@ fn id(field: &str, value: &Option<String>) -> Result<Option<Uuid>, ApiError> {
     present(value)
         .map(|v| {
             v.parse()
-                .map_err(|_| ApiError::invalid(format!("{field}: not an id: {v:?}")))
+                .map_err(|_| ApiError::invalid(format!("{field}: not an id")))
         })
         .transpose()
 }
@@ -89,14 +89,14 @@ impl FilterQuery {
         let group_by = present(&self.group_by)
             .map(|g| {
                 serde_json::from_value::<Dimension>(serde_json::Value::String(g.to_owned()))
-                    .map_err(|_| ApiError::invalid(format!("group_by: unknown grouping {g:?}")))
+                    .map_err(|_| ApiError::invalid("group_by: unknown grouping"))
             })
             .transpose()?;
         let context = present(&self.context).map(str::to_owned);
         if let Some(c) = &context
             && (c.len() > 64 || !c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'))
         {
-            return Err(ApiError::invalid(format!("context: unknown context {c:?}")));
+            return Err(ApiError::invalid("context: unknown context"));
         }
         Ok(ReportFilter {
             from,
