@@ -15,14 +15,15 @@
   const dayFmt = new Intl.DateTimeFormat(lang, { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
 
   const KINDS = ['sessions', 'session_times', 'consent', 'delivery_errors', 'campaigns', 'bots', 'agent_activity'];
-  // The groupings each report accepts besides its default (the API refuses the others).
+  // The groupings each report accepts, its default first (parley_core::reports::ReportKind::
+  // dimensions; the API refuses the others). The default is sent as no grouping at all.
   const GROUPS = {
     sessions: ['day', 'channel', 'channel_kind', 'queue', 'agent', 'status', 'context'],
-    session_times: ['day', 'channel', 'channel_kind', 'queue', 'agent'],
-    consent: ['day', 'channel', 'channel_kind', 'source'],
-    delivery_errors: ['day', 'error_code', 'channel', 'provider_code'],
+    session_times: ['day', 'channel', 'channel_kind', 'queue', 'agent', 'context'],
+    consent: ['channel', 'day', 'channel_kind', 'source'],
+    delivery_errors: ['error_code', 'day', 'channel', 'channel_kind', 'provider_code'],
     campaigns: [],
-    bots: ['day', 'channel'],
+    bots: ['day', 'channel', 'channel_kind', 'queue', 'context'],
     agent_activity: ['agent', 'day'],
   };
   const FILTERS = ['from', 'to', 'channel_id', 'queue_id', 'agent_id', 'context', 'group_by'];
@@ -105,11 +106,12 @@
 
   function fillGroups(value) {
     const el = form.elements.group_by;
+    const groups = GROUPS[kind];
     clear(el);
-    el.appendChild(h('option', { value: '', text: t('reports.default_group') }));
-    for (const g of GROUPS[kind]) el.appendChild(h('option', { value: g, text: t('reports.dim.' + g) }));
-    el.value = GROUPS[kind].includes(value) ? value : '';
-    el.disabled = GROUPS[kind].length === 0;
+    if (!groups.length) el.appendChild(h('option', { value: '', text: t('reports.default_group') }));
+    groups.forEach((g, i) => el.appendChild(h('option', { value: i === 0 ? '' : g, text: t('reports.dim.' + g) })));
+    el.value = groups.includes(value) && value !== groups[0] ? value : '';
+    el.disabled = groups.length === 0;
   }
 
   /** Channel, queue and agent selects with names (the ids go in the address). */
@@ -182,6 +184,7 @@
     for (const row of report.rows) {
       rows.appendChild(h('tr', { 'data-testid': 'rp-row' }, report.columns.map((c, i) => h('td', {
         class: numeric(c) ? 'num' : null, dataset: { key: c.key }, text: cellText(c, row[i]),
+        title: c.kind === 'label' && row[i] ? String(row[i]) : null,
       }))));
     }
     $('rp-caption').textContent = t('reports.table_caption', {
