@@ -431,6 +431,11 @@ impl Engine {
             self.config.notification_error_retention,
             shutdown.clone(),
         ))])
+        .chain([tokio::spawn(crate::reports::run_rollup(
+            self.store.clone(),
+            self.clock.clone(),
+            shutdown.clone(),
+        ))])
         .chain([tokio::spawn(crate::web_chat::run_sweep(
             self.store.clone(),
             self.clock.clone(),

@@ -243,12 +243,28 @@ impl Store {
         connected_until: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<Agent> {
-        let n = on_backend!(self, write c => sqlx::query(
-            "UPDATE agents SET presence = $2, presence_since = $3, updated_at = $3, \
-             connected_until = COALESCE($4, connected_until) WHERE id = $1")
-            .bind(agent_id).bind(presence.as_str()).bind(now.millis())
-            .bind(connected_until.map(Timestamp::millis))
-            .execute(c).await.map(|r| r.rows_affected()))?;
+        // The time spent in the presence left is added to the reports' rollup with the change
+        // (issue 15), split at UTC midnight.
+        let n = on_backend!(self, write c => {
+            let mut tx = c.begin().await?;
+            let prior: Option<(String, i64)> = sqlx::query_as(
+                "SELECT presence, presence_since FROM agents WHERE id = $1")
+                .bind(agent_id).fetch_optional(&mut *tx).await?;
+            let n = sqlx::query(
+                "UPDATE agents SET presence = $2, presence_since = $3, updated_at = $3, \
+                 connected_until = COALESCE($4, connected_until) WHERE id = $1")
+                .bind(agent_id).bind(presence.as_str()).bind(now.millis())
+                .bind(connected_until.map(Timestamp::millis))
+                .execute(&mut *tx).await?.rows_affected();
+            if let Some((was, since)) = prior {
+                for (day, ms) in crate::reports::presence_slices(since, now.millis()) {
+                    sqlx::query(crate::reports::UPSERT_PRESENCE).bind(day).bind(agent_id)
+                        .bind(&was).bind(ms).execute(&mut *tx).await?;
+                }
+            }
+            tx.commit().await?;
+            Ok::<u64, StoreError>(n)
+        })?;
         if n == 0 {
             return Err(StoreError::not_found("agent"));
         }

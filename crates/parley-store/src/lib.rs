@@ -41,6 +41,7 @@ pub use permissions::{
 mod processes;
 mod quick_texts;
 mod records;
+pub mod reports;
 mod routing_rules;
 pub mod sender_limits;
 mod simulator;
