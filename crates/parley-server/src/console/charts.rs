@@ -447,7 +447,7 @@ fn draw(
             tx = lx + 14.0,
             label = escape(&label),
         );
-        lx += 14.0 + label.chars().count() as f64 * CHAR_W + 16.0;
+        lx += 14.0 + label.chars().count() as f64 * CHAR_W * 0.9 + 22.0;
     }
 
     // Grid and y axis.
@@ -528,9 +528,10 @@ fn draw(
             }
         }
         ChartKind::Bar | ChartKind::StackedBar => {
-            let inner = band * 0.8;
-            let gap = band * 0.1;
             let per = if stacked { 1.0 } else { series.len() as f64 };
+            // A few rows would make slabs: a bar is at most 56 px wide, centred in its band.
+            let inner = (band * 0.8).min(56.0 * per);
+            let gap = (band - inner) / 2.0;
             let bar_w = (inner / per).max(1.0);
             for row in 0..n {
                 let (mut up, mut down) = (0.0f64, 0.0f64);

@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use parley_core::Timestamp;
 use parley_core::access::Permission;
-use parley_core::reports::{Dimension, ReportFilter, ReportKind};
+use parley_core::reports::{DAY_MS, Dimension, ReportFilter, ReportKind, validate};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -24,9 +24,6 @@ use crate::error::{ApiError, ApiPath, ApiQuery};
 /// Who may see reports, as the reports API says.
 pub const NEEDS: [Permission; 2] = [Permission::Supervise, Permission::ManageCampaigns];
 
-const DAY_MS: i64 = 86_400_000;
-/// The longest range a chart draws: ten years of days.
-const MAX_DAYS: i64 = 3_660;
 
 /// The filters as they come in the address; every field optional and an empty value the same as
 /// none, so a form's untouched select can be sent as it is.
@@ -66,9 +63,9 @@ fn id(field: &str, value: &Option<String>) -> Result<Option<Uuid>, ApiError> {
 }
 
 impl FilterQuery {
-    /// The filter a report runs with, `now` giving the default range; 422 naming the field when
-    /// a value is wrong.
-    pub fn to_filter(&self, now: Timestamp) -> Result<ReportFilter, ApiError> {
+    /// The filter `kind` runs with, `now` giving the default range; 422 naming the field when
+    /// a value is wrong (the same checks as the reports API, from `parley_core::reports`).
+    pub fn to_filter(&self, kind: ReportKind, now: Timestamp) -> Result<ReportFilter, ApiError> {
         let today = Timestamp(now.0.div_euclid(DAY_MS) * DAY_MS);
         let to = match present(&self.to) {
             Some(v) => day("to", v)?,
@@ -81,33 +78,22 @@ impl FilterQuery {
         if from > to {
             return Err(ApiError::invalid("from: the first day comes after the last (to)"));
         }
-        if (to.0 - from.0) / DAY_MS >= MAX_DAYS {
-            return Err(ApiError::invalid(format!(
-                "from: a range of at most {MAX_DAYS} days"
-            )));
-        }
         let group_by = present(&self.group_by)
             .map(|g| {
-                serde_json::from_value::<Dimension>(serde_json::Value::String(g.to_owned()))
-                    .map_err(|_| ApiError::invalid("group_by: unknown grouping"))
+                Dimension::parse(g).ok_or_else(|| ApiError::invalid("group_by: unknown grouping"))
             })
             .transpose()?;
-        let context = present(&self.context).map(str::to_owned);
-        if let Some(c) = &context
-            && (c.len() > 64 || !c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'))
-        {
-            return Err(ApiError::invalid("context: unknown context"));
-        }
-        Ok(ReportFilter {
+        let filter = ReportFilter {
             from,
             // The last day is included: the filter's end is the midnight after it.
             to: Timestamp(to.0 + DAY_MS),
             channel_id: id("channel_id", &self.channel_id)?,
             queue_id: id("queue_id", &self.queue_id)?,
             agent_id: id("agent_id", &self.agent_id)?,
-            context,
+            context: present(&self.context).map(str::to_owned),
             group_by,
-        })
+        };
+        validate(kind, filter).map_err(|e| ApiError::invalid(e.to_string()))
     }
 }
 
@@ -126,7 +112,7 @@ async fn chart_svg(
         return Err(ApiError::forbidden_permission(Permission::Supervise));
     }
     let kind = ReportKind::parse(&kind).ok_or_else(|| ApiError::not_found("report"))?;
-    let filter = query.to_filter(state.clock.now())?;
+    let filter = query.to_filter(kind, state.clock.now())?;
     let report = parley_engine::reports::run(&state.store, kind, filter).await?;
     let svg = crate::console::charts::render(&report, session.agent.locale);
     Ok((
@@ -165,17 +151,17 @@ mod tests {
     #[test]
     fn days_are_included_and_bad_values_name_their_field() {
         let now = Timestamp(1_796_385_040_138);
-        let f = q("2026-12-01", "2026-12-03").to_filter(now).unwrap();
+        let f = q("2026-12-01", "2026-12-03").to_filter(ReportKind::Sessions, now).unwrap();
         assert_eq!(f.to.0 - f.from.0, 3 * DAY_MS);
         assert_eq!(f.from.0 % DAY_MS, 0);
-        let d = FilterQuery::default().to_filter(now).unwrap();
+        let d = FilterQuery::default().to_filter(ReportKind::Sessions, now).unwrap();
         assert_eq!(d.to.0 - d.from.0, 30 * DAY_MS);
         assert!(d.from < now && now < d.to);
         for (query, field) in [
             (q("2026-13-01", "2026-12-03"), "from"),
             (q("2026-12-01", "yesterday"), "to"),
             (q("2026-12-05", "2026-12-03"), "from"),
-            (q("2000-01-01", "2026-12-03"), "from"),
+            (q("2000-01-01", "2026-12-03"), "to"),
             (
                 FilterQuery {
                     channel_id: Some("x".into()),
@@ -198,7 +184,7 @@ mod tests {
                 "context",
             ),
         ] {
-            let e = query.to_filter(now).unwrap_err();
+            let e = query.to_filter(ReportKind::Sessions, now).unwrap_err();
             let body = format!("{e:?}");
             assert!(body.contains(field), "{field}: {body}");
         }
@@ -207,9 +193,21 @@ mod tests {
             channel_id: Some(String::new()),
             ..FilterQuery::default()
         }
-        .to_filter(now)
+        .to_filter(ReportKind::Sessions, now)
         .unwrap();
         assert_eq!(g.group_by, Some(Dimension::ChannelKind));
+        // The report's default grouping when none is named; one it does not take is refused.
+        let d = FilterQuery::default()
+            .to_filter(ReportKind::Consent, now)
+            .unwrap();
+        assert_eq!(d.group_by, Some(Dimension::Channel));
+        let e = FilterQuery {
+            group_by: Some("status".into()),
+            ..FilterQuery::default()
+        }
+        .to_filter(ReportKind::Campaigns, now)
+        .unwrap_err();
+        assert!(format!("{e:?}").contains("group_by"));
         assert_eq!(g.channel_id, None);
     }
 }
