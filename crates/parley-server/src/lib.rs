@@ -281,6 +281,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(console::api::set_password))
         .routes(routes!(console::sse::events))
         .merge(campaign_routes())
+        .merge(api::reports::report_routes())
         .merge(api::subscriptions::subscription_routes())
         .merge(twilio_account_routes())
         .merge(notification_routes())

@@ -70,7 +70,7 @@ pub struct BulkLoaded {
 
 /// The table codes in generated ids.
 const CONTACT: u16 = 0x0c1;
-const USER: u16 = 0x0c2;
+pub(crate) const USER: u16 = 0x0c2;
 const SESSION: u16 = 0x0c3;
 const CONVERSATION: u16 = 0x0c4;
 const ENTRY: u16 = 0x0c5;
@@ -81,11 +81,11 @@ pub fn bulk_phone(i: u64) -> String {
 }
 
 /// Hex of a generated id, as SQL: `t` the milliseconds expression, `i` the row number expression.
-fn sqlite_id(code: u16, t: &str, i: &str) -> String {
+pub(crate) fn sqlite_id(code: u16, t: &str, i: &str) -> String {
     format!("unhex(printf('%012x7%03x8%015x', {t}, {code}, {i}))")
 }
 
-fn pg_id(code: u16, t: &str, i: &str) -> String {
+pub(crate) fn pg_id(code: u16, t: &str, i: &str) -> String {
     format!(
         "(lpad(to_hex({t}::bigint), 12, '0') || '7' || lpad(to_hex({code}), 3, '0') || '8' || lpad(to_hex({i}::bigint), 15, '0'))::uuid"
     )

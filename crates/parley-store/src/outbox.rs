@@ -306,6 +306,15 @@ impl Store {
             for w in rest {
                 match &w.change {
                     EntryChange::Status { status, error_code, provider_error } => {
+                        if matches!(status, EntryStatus::Failed | EntryStatus::Undelivered) {
+                            // TM-08: each failure is also a delivery error record, which the
+                            // reports roll up (the first failure only: a repeated callback is
+                            // not a second error).
+                            sqlx::query(crate::reports::RECORD_OUTBOUND_FAILURE)
+                                .bind(parley_core::new_id()).bind(at).bind(w.entry_id)
+                                .bind(error_code).bind(provider_error)
+                                .execute(&mut *tx).await?;
+                        }
                         sqlx::query(
                             "UPDATE entries SET status = $2, error_code = COALESCE($3, error_code), \
                              provider_error = COALESCE($4, provider_error), updated_at = $5 WHERE id = $1")

@@ -262,6 +262,14 @@ const UPSERT_ERRORS: &str = "INSERT INTO report_delivery_errors (day, channel_id
     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (day, channel_id, code, provider_code, direction) DO UPDATE SET \
     n = report_delivery_errors.n + excluded.n";
 
+/// A delivery error for an outbound entry about to fail: `$1` id, `$2` time, `$3` entry, `$4`
+/// catalogue code, `$5` provider code. Nothing when the entry has failed already.
+pub(crate) const RECORD_OUTBOUND_FAILURE: &str = "INSERT INTO delivery_errors \
+    (id, at, entry_id, channel_id, code, provider_code, source) \
+    SELECT $1, $2, e.id, s.channel_id, COALESCE($4, e.error_code, 'unknown'), $5, 'outbound' \
+    FROM entries e JOIN sessions s ON s.id = e.session_id \
+    WHERE e.id = $3 AND e.status NOT IN ('failed', 'undelivered')";
+
 pub(crate) const UPSERT_PRESENCE: &str = "INSERT INTO report_presence (day, agent_id, presence, ms) \
     VALUES ($1, $2, $3, $4) ON CONFLICT (day, agent_id, presence) DO UPDATE SET \
     ms = report_presence.ms + excluded.ms";
@@ -329,36 +337,47 @@ impl Store {
     pub async fn roll_up_reports(&self, until: Timestamp, batch: u32) -> Result<RolledUp> {
         let mut done = RolledUp::default();
         let batch = i64::from(batch.max(1));
+        let full = u64::try_from(batch).unwrap_or(0);
+        // `None`: another node moved the cursor first; read again from where it left it.
         loop {
-            let n = self.roll_up_sessions(until, batch).await?;
-            done.sessions += n;
-            if n < u64::try_from(batch).unwrap_or(0) {
-                break;
+            match self.roll_up_sessions(until, batch).await? {
+                Some(n) if n < full => {
+                    done.sessions += n;
+                    break;
+                }
+                Some(n) => done.sessions += n,
+                None => {}
             }
         }
         loop {
-            let n = self.roll_up_consent(until, batch).await?;
-            done.consent += n;
-            if n < u64::try_from(batch).unwrap_or(0) {
-                break;
+            match self.roll_up_consent(until, batch).await? {
+                Some(n) if n < full => {
+                    done.consent += n;
+                    break;
+                }
+                Some(n) => done.consent += n,
+                None => {}
             }
         }
         loop {
-            let n = self.roll_up_errors(until, batch).await?;
-            done.delivery_errors += n;
-            if n < u64::try_from(batch).unwrap_or(0) {
-                break;
+            match self.roll_up_errors(until, batch).await? {
+                Some(n) if n < full => {
+                    done.delivery_errors += n;
+                    break;
+                }
+                Some(n) => done.delivery_errors += n,
+                None => {}
             }
         }
         Ok(done)
     }
 
-    async fn roll_up_sessions(&self, until: Timestamp, batch: i64) -> Result<u64> {
+    async fn roll_up_sessions(&self, until: Timestamp, batch: i64) -> Result<Option<u64>> {
         let (at, last) = self.report_cursor("sessions").await?;
         let rows: Vec<FinishedSession> = on_backend!(self, read c => sqlx::query_as(FINISHED)
             .bind(at).bind(last).bind(until.millis()).bind(batch).fetch_all(c).await)?;
         let Some(tail) = rows.last() else {
-            return Ok(0);
+            return Ok(Some(0));
         };
         let (new_at, new_last) = (tail.ended_at, tail.id);
         let mut sums: HashMap<SessionKey, SessionSums> = HashMap::new();
@@ -420,7 +439,7 @@ impl Store {
             }
         }
         let n = rows.len() as u64;
-        on_backend!(self, write c => {
+        let won = on_backend!(self, write c => {
             let mut tx = c.begin().await?;
             sqlx::query(CURSOR_NEW).bind("sessions").bind(i64::MIN).bind(NONE)
                 .execute(&mut *tx).await?;
@@ -428,7 +447,7 @@ impl Store {
                 .bind(at).bind(last).execute(&mut *tx).await?.rows_affected();
             if moved == 0 {
                 // Another node rolled this batch up meanwhile.
-                return Ok(0);
+                return Ok(None);
             }
             for (k, v) in &sums {
                 sqlx::query(UPSERT_SESSIONS).bind(k.day).bind(k.channel_id).bind(k.queue_id)
@@ -442,17 +461,17 @@ impl Store {
                     .bind(k.5).bind(k.6).bind(*n).execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            Ok::<(), StoreError>(())
+            Ok::<bool, StoreError>(true)
         })?;
-        Ok(n)
+        Ok(won.then_some(n))
     }
 
-    async fn roll_up_consent(&self, until: Timestamp, batch: i64) -> Result<u64> {
+    async fn roll_up_consent(&self, until: Timestamp, batch: i64) -> Result<Option<u64>> {
         let (at, last) = self.report_cursor("consent").await?;
         let rows: Vec<ConsentRow> = on_backend!(self, read c => sqlx::query_as(CONSENT)
             .bind(last).bind(id_floor(until.millis())).bind(batch).fetch_all(c).await)?;
         let Some(tail) = rows.last() else {
-            return Ok(0);
+            return Ok(Some(0));
         };
         let new_last = tail.id;
         let mut sums: HashMap<(i64, Uuid, String, String), i64> = HashMap::new();
@@ -466,31 +485,31 @@ impl Store {
             *sums.entry(k).or_default() += 1;
         }
         let n = rows.len() as u64;
-        on_backend!(self, write c => {
+        let won = on_backend!(self, write c => {
             let mut tx = c.begin().await?;
             sqlx::query(CURSOR_NEW).bind("consent").bind(i64::MIN).bind(NONE)
                 .execute(&mut *tx).await?;
             let moved = sqlx::query(CURSOR_MOVE).bind("consent").bind(at).bind(new_last)
                 .bind(at).bind(last).execute(&mut *tx).await?.rows_affected();
             if moved == 0 {
-                return Ok(0);
+                return Ok(None);
             }
             for (k, v) in &sums {
                 sqlx::query(UPSERT_CONSENT).bind(k.0).bind(k.1).bind(&k.2).bind(&k.3).bind(*v)
                     .execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            Ok::<(), StoreError>(())
+            Ok::<bool, StoreError>(true)
         })?;
-        Ok(n)
+        Ok(won.then_some(n))
     }
 
-    async fn roll_up_errors(&self, until: Timestamp, batch: i64) -> Result<u64> {
+    async fn roll_up_errors(&self, until: Timestamp, batch: i64) -> Result<Option<u64>> {
         let (at, last) = self.report_cursor("delivery_errors").await?;
         let rows: Vec<ErrorRow> = on_backend!(self, read c => sqlx::query_as(ERRORS)
             .bind(last).bind(id_floor(until.millis())).bind(batch).fetch_all(c).await)?;
         let Some(tail) = rows.last() else {
-            return Ok(0);
+            return Ok(Some(0));
         };
         let new_last = tail.id;
         let mut sums: HashMap<(i64, Uuid, String, String, &'static str), i64> = HashMap::new();
@@ -510,23 +529,23 @@ impl Store {
             *sums.entry(k).or_default() += 1;
         }
         let n = rows.len() as u64;
-        on_backend!(self, write c => {
+        let won = on_backend!(self, write c => {
             let mut tx = c.begin().await?;
             sqlx::query(CURSOR_NEW).bind("delivery_errors").bind(i64::MIN).bind(NONE)
                 .execute(&mut *tx).await?;
             let moved = sqlx::query(CURSOR_MOVE).bind("delivery_errors").bind(at).bind(new_last)
                 .bind(at).bind(last).execute(&mut *tx).await?.rows_affected();
             if moved == 0 {
-                return Ok(0);
+                return Ok(None);
             }
             for (k, v) in &sums {
                 sqlx::query(UPSERT_ERRORS).bind(k.0).bind(k.1).bind(&k.2).bind(&k.3).bind(k.4)
                     .bind(*v).execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            Ok::<(), StoreError>(())
+            Ok::<bool, StoreError>(true)
         })?;
-        Ok(n)
+        Ok(won.then_some(n))
     }
 
     fn key_sql(&self, k: RollupKey) -> &'static str {
@@ -673,29 +692,34 @@ impl Store {
     }
 
     /// Streams the sessions `q` names, one row at a time, into `out` (oldest first), straight
-    /// from a database cursor: memory stays at the channel's capacity whatever the count. Stops
-    /// early, without error, when the receiver is gone. Answers how many rows were sent.
+    /// from a database cursor: memory stays at the channel's capacity whatever the count. A
+    /// failure is sent as the last item. Stops early when the receiver is gone.
     pub async fn stream_session_rows(
         &self,
         q: &SessionExportQuery,
-        out: tokio::sync::mpsc::Sender<SessionExportRow>,
-    ) -> Result<u64> {
+        out: tokio::sync::mpsc::Sender<Result<SessionExportRow>>,
+    ) {
         use futures_util::TryStreamExt;
-        let mut sent = 0u64;
-        on_backend!(self, read c => {
+        let result = on_backend!(self, read c => {
             let mut rows = sqlx::query_as::<_, SessionExportRow>(EXPORT)
                 .bind(q.from.millis()).bind(q.to.millis()).bind(q.channel_id).bind(q.queue_id)
                 .bind(q.agent_id).bind(q.context.as_deref())
                 .fetch(c);
-            while let Some(row) = rows.try_next().await? {
-                if out.send(row).await.is_err() {
-                    break;
+            loop {
+                match rows.try_next().await {
+                    Ok(Some(row)) => {
+                        if out.send(Ok(row)).await.is_err() {
+                            break Ok(());
+                        }
+                    }
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(StoreError::from(e)),
                 }
-                sent += 1;
             }
-            Ok::<(), StoreError>(())
-        })?;
-        Ok(sent)
+        });
+        if let Err(e) = result {
+            let _ = out.send(Err(e)).await;
+        }
     }
 }
 
@@ -735,5 +759,195 @@ mod tests {
         let id = parley_core::new_id();
         assert!(id_floor(now - 1000) < id);
         assert!(id_floor(now + 1000) > id);
+    }
+}
+
+/// A year of traffic for `parley bench reports`, written in bulk inside the database (see
+/// `crate::bulk`): `sessions` ended sessions spread evenly from `from` over `span_ms`, session
+/// `g` belonging to bulk-loaded messaging user `g` (load them first with
+/// [`crate::bulk::BulkLoad`] and `sessions: false`, same `users_since`), each with
+/// `entries_per_session` entries; one consent change every 10 sessions and a delivery error
+/// every 50. Channels, queues and agents take turns; one session in ten is a bot's (half of those
+/// handed off), one in 97 ends in error, one in five is marketing.
+#[derive(Debug, Clone)]
+pub struct ReportTraffic {
+    pub sessions: u64,
+    pub entries_per_session: u64,
+    pub users_since: Timestamp,
+    pub from: Timestamp,
+    pub span_ms: i64,
+    pub channels: Vec<Uuid>,
+    pub queues: Vec<Uuid>,
+    pub agents: Vec<Uuid>,
+    /// Sessions per transaction.
+    pub chunk: u64,
+}
+
+const GEN_SESSION: u16 = 0x0d1;
+const GEN_ENTRY: u16 = 0x0d2;
+const GEN_CONSENT: u16 = 0x0d3;
+const GEN_ERROR: u16 = 0x0d4;
+
+impl Store {
+    /// Writes `spec` (see [`ReportTraffic`]); `progress` is called after each chunk with the
+    /// table and the rows written so far. Answers the entries written.
+    pub async fn bulk_report_traffic(
+        &self,
+        spec: &ReportTraffic,
+        mut progress: impl FnMut(&str, u64),
+    ) -> Result<u64> {
+        let sqlite = self.kind() == crate::BackendKind::Sqlite;
+        let chunk = spec.chunk.max(1);
+        let per = spec.entries_per_session.max(1);
+        let mut entries = 0;
+        for table in ["sessions", "entries", "consent_events", "delivery_errors"] {
+            let total = if table == "entries" {
+                spec.sessions * per
+            } else {
+                spec.sessions
+            };
+            let step = if table == "entries" { chunk * per } else { chunk };
+            let mut lo = 0;
+            while lo < total {
+                let hi = (lo + step).min(total);
+                let sql = traffic_sql(spec, table, sqlite, lo, hi);
+                on_backend!(self, write c => sqlx::query(sqlx::AssertSqlSafe(sql)).execute(c).await.map(|r| r.rows_affected()))?;
+                lo = hi;
+                progress(table, lo);
+            }
+            if table == "entries" {
+                entries = total;
+            }
+        }
+        if !sqlite {
+            on_backend!(self, write c => sqlx::query("ANALYZE").execute(c).await.map(|r| r.rows_affected()))?;
+        }
+        Ok(entries)
+    }
+}
+
+fn pick(ids: &[Uuid], by: &str, sqlite: bool) -> String {
+    if ids.is_empty() {
+        return "NULL".to_owned();
+    }
+    let lit = |id: &Uuid| {
+        if sqlite {
+            format!("X'{}'", id.simple())
+        } else {
+            format!("'{id}'::uuid")
+        }
+    };
+    let arms: Vec<String> = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| format!("WHEN {n} THEN {}", lit(id)))
+        .collect();
+    format!("(CASE ({by}) % {} {} END)", ids.len(), arms.join(" "))
+}
+
+/// Rows `lo <= n < hi` of one generated table, all values literals (numbers and ids made here).
+fn traffic_sql(spec: &ReportTraffic, table: &str, sqlite: bool, lo: u64, hi: u64) -> String {
+    let per = spec.entries_per_session.max(1);
+    let rows = if sqlite {
+        format!("WITH RECURSIVE r(n) AS (SELECT {lo} UNION ALL SELECT n + 1 FROM r WHERE n + 1 < {hi})")
+    } else {
+        String::new()
+    };
+    let from_rows = if sqlite {
+        "FROM r".to_owned()
+    } else {
+        format!("FROM generate_series({lo}::bigint, {hi}::bigint - 1) AS r(n)")
+    };
+    let id = |code: u16, t: &str, i: &str| {
+        if sqlite {
+            crate::bulk::sqlite_id(code, t, i)
+        } else {
+            crate::bulk::pg_id(code, t, i)
+        }
+    };
+    // Session g: its start, and whether it is a bot's (g % 10 = 0; handed off when g % 20 = 0).
+    let g = if table == "entries" {
+        format!("(n / {per})")
+    } else {
+        "n".to_owned()
+    };
+    let stride = (spec.span_ms / i64::try_from(spec.sessions.max(1)).unwrap_or(1)).max(1);
+    let started = format!("({} + {g} * {stride} + ({g} % 3600) * 1000)", spec.from.millis());
+    let contained = format!("({g} % 10 = 0 AND {g} % 20 <> 0)");
+    let bot = format!("({g} % 10 = 0)");
+    let accepted = format!("({started} + 1000 + ({g} % 120) * 1000)");
+    let ended = format!("({accepted} + 60000 + ({g} % 1800) * 1000)");
+    let user = id(
+        crate::bulk::USER,
+        &format!("({} + {g})", spec.users_since.millis()),
+        &g,
+    );
+    let session = id(GEN_SESSION, &started, &g);
+    let channel = pick(&spec.channels, &g, sqlite);
+    match table {
+        "sessions" => {
+            let conversation = if sqlite {
+                "randomblob(16)"
+            } else {
+                "gen_random_uuid()"
+            };
+            let queue = if spec.queues.is_empty() {
+                "NULL".to_owned()
+            } else {
+                let mut with_none = spec.queues.clone();
+                with_none.push(NONE);
+                format!("NULLIF({}, {})", pick(&with_none, &g, sqlite), if sqlite { "X'00000000000000000000000000000000'".to_owned() } else { format!("'{NONE}'::uuid") })
+            };
+            let agent = pick(&spec.agents, &format!("{g} / 3"), sqlite);
+            let half = per / 2;
+            format!(
+                "{rows} INSERT INTO sessions (id, conversation_id, channel_id, messaging_user_id, status, context, \
+                 owner_kind, owner_id, queue_id, agent_messages, customer_messages, started_at, accepted_at, ended_at, \
+                 initiated_by, status_since, end_reason, ended_by, updated_at) \
+                 SELECT {session}, {conversation}, {channel}, {user}, \
+                 CASE WHEN {g} % 97 = 0 THEN 'error' ELSE 'ended' END, \
+                 CASE WHEN {g} % 5 = 0 THEN 'marketing' ELSE 'service' END, \
+                 CASE WHEN {contained} THEN 'bot' ELSE 'agent' END, \
+                 CASE WHEN {contained} THEN NULL ELSE {agent} END, {queue}, {half}, {rest}, \
+                 {started}, CASE WHEN {contained} THEN NULL ELSE {accepted} END, {ended}, 'customer', {ended}, \
+                 'closed', 'agent', {ended} {from_rows}",
+                rest = per - half
+            )
+        }
+        "entries" => {
+            let j = format!("(n % {per})");
+            let at = format!("(CASE WHEN {j} = 0 THEN {started} ELSE {accepted} + {j} * 20000 END)");
+            let actor = format!(
+                "CASE WHEN {j} % 2 = 0 THEN 'customer' WHEN {j} = 1 AND {bot} THEN 'bot' \
+                 WHEN {contained} THEN 'bot' ELSE 'agent' END"
+            );
+            format!(
+                "{rows} INSERT INTO entries (id, session_id, direction, actor, body, status, created_at, updated_at) \
+                 SELECT {}, {session}, CASE WHEN {j} % 2 = 0 THEN 'inbound' ELSE 'outbound' END, {actor}, \
+                 'Bulk message', CASE WHEN {j} % 2 = 0 THEN 'received' ELSE 'delivered' END, {at}, {at} {from_rows}",
+                id(GEN_ENTRY, &at, "n")
+            )
+        }
+        "consent_events" => {
+            let to = format!(
+                "CASE ({g} / 10) % 4 WHEN 0 THEN 'OptedOut' WHEN 1 THEN 'ImplicitlyOptedIn' \
+                 WHEN 2 THEN 'ExplicitlyOptedIn' ELSE 'DoublyOptedIn' END"
+            );
+            let source =
+                format!("CASE ({g} / 10) % 3 WHEN 0 THEN 'keyword' WHEN 1 THEN 'inbound' ELSE 'import' END");
+            format!(
+                "{rows} INSERT INTO consent_events (id, messaging_user_id, from_status, to_status, source, reason, at) \
+                 SELECT {}, {user}, NULL, {to}, {source}, 'bulk', {started} {from_rows} WHERE {g} % 10 = 0",
+                id(GEN_CONSENT, &started, &g)
+            )
+        }
+        _ => {
+            let code = format!("CASE ({g} / 50) % 3 WHEN 0 THEN '21610' WHEN 1 THEN '30003' ELSE '30007' END");
+            format!(
+                "{rows} INSERT INTO delivery_errors (id, at, entry_id, channel_id, code, provider_code, source) \
+                 SELECT {}, {started}, NULL, {channel}, {code}, {code}, 'outbound' {from_rows} WHERE {g} % 50 = 0",
+                id(GEN_ERROR, &started, &g)
+            )
+        }
     }
 }

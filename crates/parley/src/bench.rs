@@ -157,6 +157,25 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 250_000)]
         chunk: u64,
     },
+    /// Reports: every report over a generated year of traffic (sessions, entries, consent
+    /// changes, delivery errors), rolled up, each timed over several runs next to a baseline.
+    Reports {
+        /// Sessions generated over the year (each with a messaging user and a contact).
+        #[arg(long, default_value_t = 1_000_000)]
+        sessions: u64,
+        /// Entries generated over the sessions.
+        #[arg(long, default_value_t = 10_000_000)]
+        entries: u64,
+        /// Runs of each report.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// PostgreSQL server (a new schema on it); default a fresh SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Sessions per bulk transaction.
+        #[arg(long, default_value_t = 50_000)]
+        chunk: u64,
+    },
     /// Flows: conversations waiting in a flow, customers answering at a steady rate (open loop),
     /// then as fast as the engine answers (closed loop); next to the inbound pipeline alone at
     /// the same rate in the same run.
@@ -232,6 +251,22 @@ pub async fn run(cmd: BenchCommand, config: &Config) -> Result<()> {
                 messages,
                 rounds,
                 customers,
+                database_url,
+                chunk,
+            })
+            .await
+        }
+        BenchCommand::Reports {
+            sessions,
+            entries,
+            runs,
+            database_url,
+            chunk,
+        } => {
+            crate::bench_reports::run(crate::bench_reports::Options {
+                sessions,
+                entries,
+                runs,
                 database_url,
                 chunk,
             })

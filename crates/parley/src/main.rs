@@ -17,6 +17,7 @@ mod bench_flows;
 mod bench_inbound;
 mod bench_notifications;
 mod bench_outbound;
+mod bench_reports;
 mod bench_scale;
 mod bench_smsc;
 mod bench_widget;

@@ -794,6 +794,27 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
         .list_dead_letters(None, parley_store::PageRequest::new(None, 50))
         .await
         .unwrap();
+    // Reports (issue 15): the rollup's batches (every node, every 30 s, reading finished
+    // sessions, consent changes and delivery errors from its cursors), and every report, which
+    // read the rollups and the open sessions only.
+    store
+        .roll_up_reports(Timestamp(clock.now().millis() + 86_400_000), 100)
+        .await
+        .unwrap();
+    let (from, to) = parley_engine::reports::last_days(clock.now(), 30);
+    for kind in parley_core::reports::ReportKind::ALL {
+        parley_engine::reports::run(
+            store,
+            kind,
+            parley_core::reports::ReportFilter {
+                from,
+                to,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
     // Webhook subscriptions: the sender's claim of due deliveries, on every node whatever the
     // traffic, and a subscription's deliveries newest first.
     let sub = store

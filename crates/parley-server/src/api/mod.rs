@@ -20,6 +20,7 @@ pub mod permissions;
 pub mod processes;
 pub mod queues;
 pub mod quick_texts;
+pub mod reports;
 pub mod routing_rules;
 pub mod sender_limits;
 pub mod subscriptions;

@@ -27,6 +27,7 @@ mod pages;
 mod permission_walk;
 mod permissions;
 mod processes;
+mod reports;
 mod reports_page;
 mod sender_limits;
 mod services;
