@@ -143,6 +143,8 @@
 
   // --- Figures -------------------------------------------------------------------------------
 
+  const numeric = (col) => ['count', 'duration_ms', 'ratio', 'number'].includes(col.kind);
+
   function duration(ms) {
     if (ms > 0 && ms < 1000) return t('common.seconds', { n: secFmt.format(ms / 1000) });
     return P.duration(ms);
@@ -150,6 +152,8 @@
 
   /** One cell in the agent's language, by its column's kind. */
   function cellText(col, v) {
+    // A figure with nothing to measure (a mean of no sessions) is a dash; a missing name is words.
+    if ((v === null || v === undefined) && numeric(col)) return '–';
     if (v === null || v === undefined) return t('reports.none');
     switch (col.kind) {
       case 'date': {
@@ -169,8 +173,6 @@
     const text = t(k);
     return text === k ? key.replace(/_/g, ' ') : text;
   }
-
-  const numeric = (col) => ['count', 'duration_ms', 'ratio', 'number'].includes(col.kind);
 
   function drawTable(report) {
     const table = $('rp-table');
@@ -226,6 +228,8 @@
     const rows = report && Array.isArray(report.rows) ? report.rows : [];
     const columns = report && Array.isArray(report.columns) ? report.columns : [];
     drawTable({ columns, rows });
+    // A report of many figures gets the whole width for its table, under the chart.
+    body.classList.toggle('rp-wide', columns.length > 6);
     result.setAttribute('aria-busy', 'false');
     result.dataset.kind = kind;
     result.dataset.rows = String(rows.length);

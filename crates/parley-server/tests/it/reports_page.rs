@@ -112,6 +112,39 @@ async fn traffic(d: &Desk) -> (Channel, BTreeMap<String, i64>) {
             }
         }
     }
+    // Notifications the providers refused: delivery errors by code over the days.
+    for (i, (code, provider)) in [
+        ("2001", "21211"),
+        ("3001", "30007"),
+        ("2001", "21211"),
+        ("0003", "30003"),
+        ("2001", "21614"),
+        ("3001", "30007"),
+        ("2001", "21211"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let channel = if i % 3 == 0 { &promo } else { &d.channel };
+        store
+            .write_notification_error(
+                &parley_store::NotificationErrorWrite {
+                    channel_id: Some(channel.id),
+                    template: "shipping_update".into(),
+                    recipient: format!("+1415555{:04}", 9000 + i),
+                    inputs: "{}".into(),
+                    stage: "provider",
+                    code: code.into(),
+                    reason: "refused by the provider".into(),
+                    notification_id: None,
+                    entry_id: None,
+                    provider_code: Some(provider.into()),
+                },
+                Timestamp(now.millis() - (i as i64 + 1) * DAY),
+            )
+            .await
+            .unwrap();
+    }
     // Customers writing now: open sessions.
     for (i, (channel, from)) in [
         (d.channel.name.as_str(), "+14155550101"),
@@ -131,7 +164,6 @@ async fn traffic(d: &Desk) -> (Channel, BTreeMap<String, i64>) {
         assert!(r.status().is_success(), "{}", r.text().await.unwrap());
         *counts.entry(channel.to_owned()).or_insert(0) += 1;
     }
-    let want: i64 = counts.values().sum();
     let store2 = store.clone();
     crate::eventually(&d.app.events, "the customers' sessions", || {
         let store = store2.clone();
@@ -185,12 +217,74 @@ async fn traffic(d: &Desk) -> (Channel, BTreeMap<String, i64>) {
         async move { store.open_session(user.id).await.unwrap().is_none().then_some(()) }
     })
     .await;
+    // A campaign to the promo channel's customers, sent and completed.
+    let (status, seg) = parley_testkit::status_and_json(
+        d.app
+            .req(Method::POST, "/api/v1/segments")
+            .json(&json!({"name": "Everyone", "filter": {"all": []}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{seg}");
+    let (status, campaign) = parley_testkit::status_and_json(
+        d.app.req(Method::POST, "/api/v1/campaigns").json(&json!({
+            "name": "Winter <sale>",
+            "kind": "marketing",
+            "senders": [promo.id],
+            "audience": {"kind": "segment", "segment_id": seg["id"]},
+            "content": {"text": "20% off this week. Reply STOP to opt out."},
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{campaign}");
+    let id = campaign["id"].as_str().unwrap().to_owned();
+    let (status, started) = parley_testkit::status_and_json(
+        d.app
+            .req(Method::POST, &format!("/api/v1/campaigns/{id}/start")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let app = &d.app;
+    let results = &format!("/api/v1/campaigns/{id}/results");
+    crate::eventually(&d.app.events, "the campaign completes", || async move {
+        let (_, r) = parley_testkit::status_and_json(app.req(Method::GET, results))
+        .await;
+        (r["state"] == "completed").then_some(())
+    })
+    .await;
     // Finished sessions reach the reports through the rollup, which trails the clock by a minute.
     parley_engine::reports::roll_up(store, Timestamp(now.millis() + 2 * MINUTE))
         .await
         .unwrap();
-    assert!(want > 20);
-    (promo, counts)
+    // What the report must say, counted from the sessions themselves: every session of each
+    // channel started in the last 30 days (the campaign's messages may have opened some).
+    let from = Timestamp((now.millis().div_euclid(DAY) - 29) * DAY);
+    let mut counted = BTreeMap::new();
+    for channel in [&d.channel, &promo] {
+        let mut after = None;
+        loop {
+            let page = store
+                .list_sessions(
+                    parley_store::SessionFilter {
+                        channel_id: Some(channel.id),
+                        messaging_user_id: None,
+                        status: None,
+                    },
+                    parley_store::PageRequest::new(after, 500),
+                )
+                .await
+                .unwrap();
+            let n = page.items.iter().filter(|s| s.started_at >= from).count() as i64;
+            *counted.entry(channel.name.clone()).or_insert(0) += n;
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+    }
+    for (name, n) in &counts {
+        assert!(counted[name] >= *n, "{name}: {counted:?} {counts:?}");
+    }
+    (promo, counted)
 }
 
 async fn the_page_follows_the_permissions(b: TestBackend) {
