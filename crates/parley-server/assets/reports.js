@@ -229,7 +229,7 @@
     const columns = report && Array.isArray(report.columns) ? report.columns : [];
     drawTable({ columns, rows });
     // A report of many figures gets the whole width for its table, under the chart.
-    body.classList.toggle('rp-wide', columns.length > 6);
+    body.classList.toggle('rp-wide', columns.length > 5);
     result.setAttribute('aria-busy', 'false');
     result.dataset.kind = kind;
     result.dataset.rows = String(rows.length);

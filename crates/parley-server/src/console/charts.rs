@@ -18,9 +18,9 @@ const HEIGHT: f64 = 340.0;
 const TOP: f64 = 56.0;
 const BOTTOM: f64 = 40.0;
 const RIGHT: f64 = 16.0;
-/// Rough width of one character at the chart's 12 px font: enough to keep labels apart without
+/// Rough width of one character at the chart's 13 px font: enough to keep labels apart without
 /// measuring text, which the server cannot do.
-const CHAR_W: f64 = 6.8;
+const CHAR_W: f64 = 7.2;
 /// A label longer than this is cut with an ellipsis (its full text stays in the mark's title).
 const MAX_LABEL: usize = 18;
 /// Marks are drawn in this many colours, then the colours repeat.
@@ -28,8 +28,8 @@ const PALETTE: usize = 6;
 
 /// Light and dark colours of the console's palette (console.css): ink, muted text, grid, and the
 /// series. The dark set applies when the reader's system asks for it, as the console's does.
-const STYLE: &str = "text{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;font-size:12px;fill:#1d2330}\
-.muted{fill:#5d6677}.title{font-size:14px;font-weight:600}.grid{stroke:#dde1e8;stroke-width:1}\
+const STYLE: &str = "text{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;font-size:13px;fill:#1d2330}\
+.muted{fill:#5d6677}.title{font-size:15px;font-weight:600}.grid{stroke:#dde1e8;stroke-width:1}\
 .axis{stroke:#5d6677;stroke-width:1}.line{fill:none;stroke-width:2}\
 .s0{fill:#2557d6;stroke:#2557d6}.s1{fill:#1d9a8a;stroke:#1d9a8a}.s2{fill:#c77800;stroke:#c77800}\
 .s3{fill:#b3261e;stroke:#b3261e}.s4{fill:#7b4fd0;stroke:#7b4fd0}.s5{fill:#5d6677;stroke:#5d6677}\
@@ -158,7 +158,11 @@ pub fn percent(locale: Locale, ratio: f64) -> String {
     } else {
         0
     };
-    i18n::format(locale, "reports.percent", &[("n", &decimal(locale, p, decimals))])
+    i18n::format(
+        locale,
+        "reports.percent",
+        &[("n", &decimal(locale, p, decimals))],
+    )
 }
 
 /// One value of a column, as the page's table shows it.
@@ -321,12 +325,10 @@ pub fn render(report: &Report, locale: Locale) -> String {
             .iter()
             .copied()
             .filter(|i| {
-                report.columns.get(*i).is_some_and(|c| {
-                    !matches!(
-                        c.kind,
-                        ColumnKind::Label | ColumnKind::Date
-                    )
-                })
+                report
+                    .columns
+                    .get(*i)
+                    .is_some_and(|c| !matches!(c.kind, ColumnKind::Label | ColumnKind::Date))
             })
             .collect();
         // One axis, one unit: series in another unit than the first are left to the table.
@@ -352,9 +354,18 @@ pub fn render(report: &Report, locale: Locale) -> String {
         let labels: Vec<String> = report
             .rows
             .iter()
-            .map(|r| r.get(hint.x).map_or_else(String::new, |c| cell_text(locale, x_col.kind, c)))
+            .map(|r| {
+                r.get(hint.x)
+                    .map_or_else(String::new, |c| cell_text(locale, x_col.kind, c))
+            })
             .collect();
-        Some((hint.kind, unit, labels, series, column_label(locale, &x_col.key)))
+        Some((
+            hint.kind,
+            unit,
+            labels,
+            series,
+            column_label(locale, &x_col.key),
+        ))
     });
     let desc = match &plan {
         None => i18n::text(locale, "reports.chart_empty").to_owned(),
@@ -362,7 +373,14 @@ pub fn render(report: &Report, locale: Locale) -> String {
             locale,
             "reports.chart_desc",
             &[
-                ("series", &series.iter().map(|s| s.label.as_str()).collect::<Vec<_>>().join(", ")),
+                (
+                    "series",
+                    &series
+                        .iter()
+                        .map(|s| s.label.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
                 ("x", x_label),
                 ("n", &group(locale, labels.len() as i64)),
             ],
@@ -412,11 +430,16 @@ fn draw(
     // The extent of what is drawn: each value, or each row's positive and negative sums.
     let (mut lo, mut hi) = (0.0f64, 0.0f64);
     for row in 0..n {
-        let vals = series.iter().filter_map(|s| s.values.get(row).copied().flatten());
+        let vals = series
+            .iter()
+            .filter_map(|s| s.values.get(row).copied().flatten());
         if stacked {
-            let (pos, neg) = vals.fold((0.0, 0.0), |(p, q), v| {
-                if v >= 0.0 { (p + v, q) } else { (p, q + v) }
-            });
+            let (pos, neg) = vals.fold(
+                (0.0, 0.0),
+                |(p, q), v| {
+                    if v >= 0.0 { (p + v, q) } else { (p, q + v) }
+                },
+            );
             hi = hi.max(pos);
             lo = lo.min(neg);
         } else {
@@ -427,8 +450,15 @@ fn draw(
         }
     }
     let (y0, y1, ticks) = ticks(unit, lo, hi);
-    let tick_labels: Vec<String> = ticks.iter().map(|t| format_value(locale, unit, *t)).collect();
-    let widest = tick_labels.iter().map(|l| l.chars().count()).max().unwrap_or(1) as f64;
+    let tick_labels: Vec<String> = ticks
+        .iter()
+        .map(|t| format_value(locale, unit, *t))
+        .collect();
+    let widest = tick_labels
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(1) as f64;
     let left = (widest * CHAR_W + 12.0).max(36.0);
     let plot_w = WIDTH - left - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
@@ -550,11 +580,18 @@ fn draw(
                     } else {
                         (0.0, v)
                     };
-                    let x = left + band * row as f64 + gap + if stacked { 0.0 } else { bar_w * si as f64 };
+                    let x = left
+                        + band * row as f64
+                        + gap
+                        + if stacked { 0.0 } else { bar_w * si as f64 };
                     let (ya, yb) = (y(from), y(to));
                     let top = ya.min(yb);
                     // Any value other than zero shows at least a sliver, so 1 never looks like 0.
-                    let h = if v == 0.0 { 0.0 } else { (ya - yb).abs().max(1.0) };
+                    let h = if v == 0.0 {
+                        0.0
+                    } else {
+                        (ya - yb).abs().max(1.0)
+                    };
                     let _ = write!(
                         svg,
                         "<rect class=\"bar s{c}\" x=\"{x:.1}\" y=\"{top:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" data-row=\"{row}\" data-value=\"{v}\">\
@@ -644,7 +681,10 @@ mod tests {
         }
         assert!(stack.is_empty(), "unclosed: {stack:?}");
         assert!(svg.starts_with("<svg ") && svg.ends_with("</svg>"));
-        assert!(!svg.contains("NaN") && !svg.contains("=\"inf") && !svg.contains("=\"-inf"), "{svg}");
+        assert!(
+            !svg.contains("NaN") && !svg.contains("=\"inf") && !svg.contains("=\"-inf"),
+            "{svg}"
+        );
     }
 
     #[test]
@@ -697,7 +737,10 @@ mod tests {
         assert!(svg.contains(">SMS</text>"));
         assert!(svg.contains("data-value=\"12\""));
         // Round ticks covering the largest value.
-        assert!(svg.contains(">0</text>") && svg.contains(">15</text>"), "{svg}");
+        assert!(
+            svg.contains(">0</text>") && svg.contains(">15</text>"),
+            "{svg}"
+        );
     }
 
     #[test]
@@ -705,7 +748,11 @@ mod tests {
         let rows: Vec<Vec<Cell>> = (1..=90)
             .map(|d| {
                 vec![
-                    Cell::Text(format!("2026-{:02}-{:02}", 1 + (d - 1) / 30, 1 + (d - 1) % 28)),
+                    Cell::Text(format!(
+                        "2026-{:02}-{:02}",
+                        1 + (d - 1) / 30,
+                        1 + (d - 1) % 28
+                    )),
                     Cell::Int(d),
                     Cell::Int(d / 2),
                 ]
@@ -722,7 +769,10 @@ mod tests {
         let fr = render(&r, Locale::Fr);
         assert!(fr.contains(">1 janv.</text>"), "{fr}");
         // Stacked: the axis reaches the largest sum (90 + 45), not the largest value.
-        assert!(svg.contains(">140</text>") || svg.contains(">150</text>"), "{svg}");
+        assert!(
+            svg.contains(">140</text>") || svg.contains(">150</text>"),
+            "{svg}"
+        );
     }
 
     #[test]
@@ -738,7 +788,10 @@ mod tests {
             Locale::En,
         );
         well_formed(&svg);
-        assert!(svg.contains(">-30</text>") || svg.contains(">-40</text>"), "{svg}");
+        assert!(
+            svg.contains(">-30</text>") || svg.contains(">-40</text>"),
+            "{svg}"
+        );
         assert!(svg.contains(">20</text>"), "{svg}");
         let line = render(
             &report(ChartKind::Line, vec![row("A", -3, 1), row("B", 2, 0)]),
@@ -768,7 +821,10 @@ mod tests {
         assert_eq!(duration(Locale::En, 45_000.0), "45 s");
         assert_eq!(duration(Locale::En, 90_000.0), "1 min 30 s");
         assert_eq!(duration(Locale::En, 15.0 * 60_000.0), "15 min");
-        assert_eq!(duration(Locale::En, 2.0 * 3_600_000.0 + 300_000.0), "2 h 5 min");
+        assert_eq!(
+            duration(Locale::En, 2.0 * 3_600_000.0 + 300_000.0),
+            "2 h 5 min"
+        );
         assert_eq!(duration(Locale::En, 0.0), "0 s");
         assert_eq!(duration(Locale::En, 500.0), "0.5 s");
         assert_eq!(duration(Locale::Fr, 500.0), "0,5 s");

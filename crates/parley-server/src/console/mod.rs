@@ -4,9 +4,9 @@
 
 pub mod api;
 pub mod auth;
-pub mod charts;
 #[cfg(test)]
 mod catalogue_keys;
+pub mod charts;
 pub mod funnel;
 pub mod limiter;
 pub mod pages;

@@ -24,7 +24,6 @@ use crate::error::{ApiError, ApiPath, ApiQuery};
 /// Who may see reports, as the reports API says.
 pub const NEEDS: [Permission; 2] = [Permission::Supervise, Permission::ManageCampaigns];
 
-
 /// The filters as they come in the address; every field optional and an empty value the same as
 /// none, so a form's untouched select can be sent as it is.
 #[derive(Debug, Default, Deserialize)]
@@ -76,7 +75,9 @@ impl FilterQuery {
             None => Timestamp(to.0 - 29 * DAY_MS),
         };
         if from > to {
-            return Err(ApiError::invalid("from: the first day comes after the last (to)"));
+            return Err(ApiError::invalid(
+                "from: the first day comes after the last (to)",
+            ));
         }
         let group_by = present(&self.group_by)
             .map(|g| {
@@ -151,10 +152,14 @@ mod tests {
     #[test]
     fn days_are_included_and_bad_values_name_their_field() {
         let now = Timestamp(1_796_385_040_138);
-        let f = q("2026-12-01", "2026-12-03").to_filter(ReportKind::Sessions, now).unwrap();
+        let f = q("2026-12-01", "2026-12-03")
+            .to_filter(ReportKind::Sessions, now)
+            .unwrap();
         assert_eq!(f.to.0 - f.from.0, 3 * DAY_MS);
         assert_eq!(f.from.0 % DAY_MS, 0);
-        let d = FilterQuery::default().to_filter(ReportKind::Sessions, now).unwrap();
+        let d = FilterQuery::default()
+            .to_filter(ReportKind::Sessions, now)
+            .unwrap();
         assert_eq!(d.to.0 - d.from.0, 30 * DAY_MS);
         assert!(d.from < now && now < d.to);
         for (query, field) in [

@@ -8,13 +8,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use parley_core::model::{
-    Actor, AgentRole, ConsentSource, ConsentStatus, Direction, EntryStatus,
-    SessionStatus,
+    Actor, AgentRole, ConsentSource, ConsentStatus, Direction, EntryStatus, SessionStatus,
 };
 use parley_core::reports::{Cell, ReportKind};
 use parley_core::{Clock as _, SystemClock, Timestamp};
-use parley_store::{Channel, ChannelSpec};
 use parley_store::testing::TestBackend;
+use parley_store::{Channel, ChannelSpec};
 use parley_testkit::build;
 use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
@@ -97,7 +96,12 @@ async fn traffic(d: &Desk) -> (Channel, BTreeMap<String, i64>) {
                     "Let me look.",
                     EntryStatus::Delivered,
                 );
-                build::entry(store, &reply, Timestamp(accepted.millis() + (n % 5 + 1) * 20_000)).await;
+                build::entry(
+                    store,
+                    &reply,
+                    Timestamp(accepted.millis() + (n % 5 + 1) * 20_000),
+                )
+                .await;
                 let handle = (3 + (n * 5) % 17) * MINUTE;
                 store
                     .set_session_status(
@@ -170,7 +174,12 @@ async fn traffic(d: &Desk) -> (Channel, BTreeMap<String, i64>) {
         async move {
             let mut open = 0;
             for name in ["+14155550101", "+14155550102", "+14155550103"] {
-                for c in store.list_channels(parley_store::PageRequest::new(None, 50)).await.unwrap().items {
+                for c in store
+                    .list_channels(parley_store::PageRequest::new(None, 50))
+                    .await
+                    .unwrap()
+                    .items
+                {
                     if let Some(u) = store.messaging_user_by_key(c.id, name).await.unwrap()
                         && store.open_session(u.id).await.unwrap().is_some()
                     {
@@ -190,7 +199,11 @@ async fn traffic(d: &Desk) -> (Channel, BTreeMap<String, i64>) {
     let session = d.offered(&c).await;
     assert_eq!(d.act(&c, session, "accept").await.status(), StatusCode::OK);
     let r = d
-        .call(&c, Method::POST, &format!("/api/v1/sessions/{session}/messages"))
+        .call(
+            &c,
+            Method::POST,
+            &format!("/api/v1/sessions/{session}/messages"),
+        )
         .json(&json!({"body": "Happy to help."}))
         .send()
         .await
@@ -214,7 +227,14 @@ async fn traffic(d: &Desk) -> (Channel, BTreeMap<String, i64>) {
     let store2 = store.clone();
     crate::eventually(&d.app.events, "the opt-out", || {
         let store = store2.clone();
-        async move { store.open_session(user.id).await.unwrap().is_none().then_some(()) }
+        async move {
+            store
+                .open_session(user.id)
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        }
     })
     .await;
     // A campaign to the promo channel's customers, sent and completed.
@@ -246,8 +266,7 @@ async fn traffic(d: &Desk) -> (Channel, BTreeMap<String, i64>) {
     let app = &d.app;
     let results = &format!("/api/v1/campaigns/{id}/results");
     crate::eventually(&d.app.events, "the campaign completes", || async move {
-        let (_, r) = parley_testkit::status_and_json(app.req(Method::GET, results))
-        .await;
+        let (_, r) = parley_testkit::status_and_json(app.req(Method::GET, results)).await;
         (r["state"] == "completed").then_some(())
     })
     .await;
@@ -294,7 +313,11 @@ async fn the_page_follows_the_permissions(b: TestBackend) {
     let rex = d.agent("Rex", 3, AgentRole::Agent).await;
     for who in [&sam, &bea] {
         let c = d.sign_in(who).await;
-        let r = d.call(&c, Method::GET, "/console/reports").send().await.unwrap();
+        let r = d
+            .call(&c, Method::GET, "/console/reports")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{}", who.name);
         let html = r.text().await.unwrap();
         assert_csp_clean(&html);
@@ -302,12 +325,19 @@ async fn the_page_follows_the_permissions(b: TestBackend) {
         assert!(html.contains("/assets/reports.js?v="));
         assert!(html.contains("/assets/reports.css?v="));
         for kind in parley_core::reports::ReportKind::ALL {
-            assert!(html.contains(&format!("data-kind=\"{}\"", kind.as_str())), "{kind:?}");
+            assert!(
+                html.contains(&format!("data-kind=\"{}\"", kind.as_str())),
+                "{kind:?}"
+            );
         }
         assert!(html.contains("href=\"/console/reports\""), "nav link");
     }
     let c = d.sign_in(&rex).await;
-    let r = d.call(&c, Method::GET, "/console/reports").send().await.unwrap();
+    let r = d
+        .call(&c, Method::GET, "/console/reports")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = d
         .call(&c, Method::GET, "/console/reports/sessions/chart.svg")
@@ -431,7 +461,11 @@ async fn the_chart_draws_the_report(b: TestBackend) {
     let sam = d.agent("Sam", 3, AgentRole::Supervisor).await;
     let c = d.sign_in(&sam).await;
     let svg = d
-        .call(&c, Method::GET, "/console/reports/sessions/chart.svg?group_by=channel")
+        .call(
+            &c,
+            Method::GET,
+            "/console/reports/sessions/chart.svg?group_by=channel",
+        )
         .send()
         .await
         .unwrap()
@@ -466,7 +500,10 @@ async fn the_chart_draws_the_report(b: TestBackend) {
         .call(
             &c,
             Method::GET,
-            &format!("/console/reports/sessions/chart.svg?group_by=channel&channel_id={}", promo.id),
+            &format!(
+                "/console/reports/sessions/chart.svg?group_by=channel&channel_id={}",
+                promo.id
+            ),
         )
         .send()
         .await
@@ -485,7 +522,11 @@ async fn the_chart_draws_the_report(b: TestBackend) {
         ("delivery_errors", "<svg"),
     ] {
         let svg = d
-            .call(&c, Method::GET, &format!("/console/reports/{kind}/chart.svg"))
+            .call(
+                &c,
+                Method::GET,
+                &format!("/console/reports/{kind}/chart.svg"),
+            )
             .send()
             .await
             .unwrap()
@@ -528,7 +569,10 @@ async fn reports_in_a_real_browser(b: TestBackend) {
         .arg("reports.mjs")
         .arg(format!("--url={}", d.app.base))
         .arg(format!("--user={}:{PASSWORD}", sam.email))
-        .arg(format!("--expect={}", serde_json::to_string(&counts).unwrap()))
+        .arg(format!(
+            "--expect={}",
+            serde_json::to_string(&counts).unwrap()
+        ))
         .arg(format!("--shots={}", shots.display()))
         .env("TMPDIR", &profile)
         .current_dir(&dir)
