@@ -452,17 +452,26 @@ mod bucket_tests {
             group_by: Some(Dimension::ErrorCode),
             ..f.clone()
         };
-        assert_eq!(validate(ReportKind::Sessions, bad).unwrap_err().field, "group_by");
+        assert_eq!(
+            validate(ReportKind::Sessions, bad).unwrap_err().field,
+            "group_by"
+        );
         let reversed = ReportFilter {
             from: f.to,
             to: f.from,
             ..f.clone()
         };
-        assert_eq!(validate(ReportKind::Sessions, reversed).unwrap_err().field, "from");
+        assert_eq!(
+            validate(ReportKind::Sessions, reversed).unwrap_err().field,
+            "from"
+        );
         let long = ReportFilter {
             to: Timestamp(500 * DAY_MS),
             ..f
         };
-        assert_eq!(validate(ReportKind::Sessions, long).unwrap_err().field, "to");
+        assert_eq!(
+            validate(ReportKind::Sessions, long).unwrap_err().field,
+            "to"
+        );
     }
 }

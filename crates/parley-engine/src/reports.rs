@@ -129,7 +129,10 @@ fn key_of(d: Dimension) -> RollupKey {
 fn label(names: &ReportNames, d: Dimension, k: &str) -> String {
     let id = || key_uuid(k).filter(|id| *id != NONE);
     match d {
-        Dimension::Day => k.parse::<i64>().map(day_label).unwrap_or_else(|_| k.to_owned()),
+        Dimension::Day => k
+            .parse::<i64>()
+            .map(day_label)
+            .unwrap_or_else(|_| k.to_owned()),
         Dimension::Channel => id()
             .and_then(|id| names.channels.get(&id).map(|(n, _)| n.clone()))
             .unwrap_or_else(|| NONE_LABEL.to_owned()),
@@ -203,7 +206,12 @@ fn stacked(series: Vec<usize>) -> Option<ChartHint> {
     })
 }
 
-fn shell(kind: ReportKind, columns: Vec<Column>, rows: Vec<Vec<Cell>>, chart: Option<ChartHint>) -> Report {
+fn shell(
+    kind: ReportKind,
+    columns: Vec<Column>,
+    rows: Vec<Vec<Cell>>,
+    chart: Option<ChartHint>,
+) -> Report {
     Report {
         kind,
         filter: ReportFilter::default(),
@@ -257,7 +265,10 @@ async fn sessions(
         .collect();
     Ok(shell(
         ReportKind::Sessions,
-        vec![col(d.as_str(), d.column_kind()), col("sessions", ColumnKind::Count)],
+        vec![
+            col(d.as_str(), d.column_kind()),
+            col("sessions", ColumnKind::Count),
+        ],
         rows,
         bar(vec![1]),
     ))
@@ -307,7 +318,7 @@ async fn times_by(
         t.handle_ms += g.handle_ms;
         t.messages += g.messages;
     }
-    for h in store.report_session_hist(q, k).await? {
+    for h in store.report_session_hist(q, k).await?.unwrap_or_default() {
         out.entry(label(names, d, &h.k1))
             .or_default()
             .hist
@@ -325,7 +336,10 @@ async fn session_times(
     d: Dimension,
 ) -> Result<Report, StoreError> {
     let groups = times_by(store, names, q, d).await?;
-    let mut columns = vec![col(d.as_str(), d.column_kind()), col("sessions", ColumnKind::Count)];
+    let mut columns = vec![
+        col(d.as_str(), d.column_kind()),
+        col("sessions", ColumnKind::Count),
+    ];
     for (m, _) in METRICS {
         let kind = if m == "messages" {
             ColumnKind::Number
@@ -389,8 +403,15 @@ async fn consent(
             *slot += g.n;
         }
     }
-    let mut columns = vec![col(d.as_str(), d.column_kind()), col("changes", ColumnKind::Count)];
-    columns.extend(CONSENT_STATUSES.iter().map(|(_, k)| col(k, ColumnKind::Count)));
+    let mut columns = vec![
+        col(d.as_str(), d.column_kind()),
+        col("changes", ColumnKind::Count),
+    ];
+    columns.extend(
+        CONSENT_STATUSES
+            .iter()
+            .map(|(_, k)| col(k, ColumnKind::Count)),
+    );
     let rows = with_days(d, q, rows)
         .into_iter()
         .map(|(l, c)| {
@@ -509,10 +530,7 @@ async fn agent_activity(
     let k = key_of(d);
     let mut rows: BTreeMap<String, Activity> = BTreeMap::new();
     // Sessions an agent finished: grouped with the agent so those nobody took are left out.
-    for g in store
-        .report_session_groups(q, k, RollupKey::Agent)
-        .await?
-    {
+    for g in store.report_session_groups(q, k, RollupKey::Agent).await? {
         if key_uuid(&g.k2).is_none_or(|id| id == NONE) {
             continue;
         }
@@ -521,7 +539,7 @@ async fn agent_activity(
         r.accepted += g.accepted;
         r.handle_ms += g.handle_ms;
     }
-    for h in store.report_session_hist(q, k).await? {
+    for h in store.report_session_hist(q, k).await?.unwrap_or_default() {
         if h.metric == METRIC_HANDLE
             && (d != Dimension::Agent || key_uuid(&h.k1).is_some_and(|id| id != NONE))
         {
@@ -549,7 +567,11 @@ async fn agent_activity(
         col("handle_p50", ColumnKind::DurationMs),
         col("handle_p90", ColumnKind::DurationMs),
     ];
-    columns.extend(PRESENCES.iter().map(|p| col(&format!("{p}_ms"), ColumnKind::DurationMs)));
+    columns.extend(
+        PRESENCES
+            .iter()
+            .map(|p| col(&format!("{p}_ms"), ColumnKind::DurationMs)),
+    );
     let rows = with_days(d, q, rows)
         .into_iter()
         .map(|(l, a)| {
@@ -584,7 +606,10 @@ async fn campaigns(store: &Store, filter: &ReportFilter) -> Result<Report, Store
         if at < filter.from || at >= filter.to {
             continue;
         }
-        if filter.channel_id.is_some_and(|ch| !c.spec.senders.contains(&ch)) {
+        if filter
+            .channel_id
+            .is_some_and(|ch| !c.spec.senders.contains(&ch))
+        {
             continue;
         }
         let n = store.campaign_counts(c.id).await?;
@@ -598,11 +623,7 @@ async fn campaigns(store: &Store, filter: &ReportFilter) -> Result<Report, Store
                 .template
                 .as_ref()
                 .map_or(Cell::Null, |t| Cell::Text(t.name.clone())),
-            c.spec
-                .content
-                .text
-                .clone()
-                .map_or(Cell::Null, Cell::Text),
+            c.spec.content.text.clone().map_or(Cell::Null, Cell::Text),
             i(n.audience),
             i(n.queued),
             i(n.sent),

@@ -233,9 +233,9 @@ const ERRORS: &str = "SELECT id, at, channel_id, code, provider_code, source FRO
     WHERE id > $1 AND id < $2 ORDER BY id LIMIT $3";
 
 const CURSOR: &str = "SELECT at, last_id FROM report_cursors WHERE name = $1";
-const CURSOR_MOVE: &str = "UPDATE report_cursors SET at = $2, last_id = $3 WHERE name = $1 AND at = $4 AND last_id = $5";
-const CURSOR_NEW: &str =
-    "INSERT INTO report_cursors (name, at, last_id) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
+const CURSOR_MOVE: &str =
+    "UPDATE report_cursors SET at = $2, last_id = $3 WHERE name = $1 AND at = $4 AND last_id = $5";
+const CURSOR_NEW: &str = "INSERT INTO report_cursors (name, at, last_id) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
 
 const UPSERT_SESSIONS: &str = "INSERT INTO report_sessions (day, channel_id, queue_id, agent_id, context, status, bot, \
     sessions, accepted, responded, wait_ms, first_response_ms, handle_ms, messages) \
@@ -249,9 +249,9 @@ const UPSERT_SESSIONS: &str = "INSERT INTO report_sessions (day, channel_id, que
     handle_ms = report_sessions.handle_ms + excluded.handle_ms, \
     messages = report_sessions.messages + excluded.messages";
 
-const UPSERT_HIST: &str = "INSERT INTO report_session_hist (day, channel_id, queue_id, agent_id, context, metric, bucket, n) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-    ON CONFLICT (day, channel_id, queue_id, agent_id, context, metric, bucket) DO UPDATE SET \
+const UPSERT_HIST: &str = "INSERT INTO report_session_hist (dim, day, value, metric, bucket, n) \
+    VALUES ($1, $2, $3, $4, $5, $6) \
+    ON CONFLICT (dim, day, value, metric, bucket) DO UPDATE SET \
     n = report_session_hist.n + excluded.n";
 
 const UPSERT_CONSENT: &str = "INSERT INTO report_consent (day, channel_id, to_status, source, n) \
@@ -296,7 +296,8 @@ struct SessionSums {
     messages: i64,
 }
 
-type HistKey = (i64, Uuid, Uuid, Uuid, String, i64, i64);
+/// (dim, day, value, metric, bucket).
+type HistKey = (&'static str, i64, String, i64, i64);
 
 /// The smallest UUIDv7 of millisecond `ms`: every id made at or after `ms` sorts above it.
 fn id_floor(ms: i64) -> Uuid {
@@ -425,16 +426,18 @@ impl Store {
                 (METRIC_MESSAGES, Some(messages)),
             ] {
                 if let Some(v) = v {
-                    let k = (
-                        key.day,
-                        key.channel_id,
-                        key.queue_id,
-                        key.agent_id,
-                        key.context.clone(),
-                        metric,
-                        bucket_of(v),
-                    );
-                    *hist.entry(k).or_default() += 1;
+                    let bucket = bucket_of(v);
+                    for (dim, value) in [
+                        ("all", String::new()),
+                        ("channel", key.channel_id.to_string()),
+                        ("queue", key.queue_id.to_string()),
+                        ("agent", key.agent_id.to_string()),
+                        ("context", key.context.clone()),
+                    ] {
+                        *hist
+                            .entry((dim, key.day, value, metric, bucket))
+                            .or_default() += 1;
+                    }
                 }
             }
         }
@@ -457,8 +460,8 @@ impl Store {
                     .execute(&mut *tx).await?;
             }
             for (k, n) in &hist {
-                sqlx::query(UPSERT_HIST).bind(k.0).bind(k.1).bind(k.2).bind(k.3).bind(&k.4)
-                    .bind(k.5).bind(k.6).bind(*n).execute(&mut *tx).await?;
+                sqlx::query(UPSERT_HIST).bind(k.0).bind(k.1).bind(&k.2).bind(k.3).bind(k.4)
+                    .bind(*n).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok::<bool, StoreError>(true)
@@ -580,21 +583,52 @@ impl Store {
         Ok(rows)
     }
 
-    /// `report_session_hist` summed by `k1`, metric and bucket.
+    /// `report_session_hist` summed by `group` (Day, Channel, Queue, Agent or Context), metric
+    /// and bucket, for the query's days. The histograms are kept by one dimension at a time, so
+    /// they answer a grouping with at most one filter, on the grouping's own dimension or with
+    /// grouping by day; `None` for any other combination (the percentiles are then unknown).
     pub async fn report_session_hist(
         &self,
         q: &RollupQuery,
-        k1: RollupKey,
-    ) -> Result<Vec<HistGroup>> {
-        let a = self.key_sql(k1);
+        group: RollupKey,
+    ) -> Result<Option<Vec<HistGroup>>> {
+        let filters: Vec<(&'static str, String)> = [
+            q.channel_id.map(|v| ("channel", v.to_string())),
+            q.queue_id.map(|v| ("queue", v.to_string())),
+            q.agent_id.map(|v| ("agent", v.to_string())),
+            q.context.clone().map(|v| ("context", v)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let group_dim = match group {
+            RollupKey::Day => None,
+            RollupKey::Channel => Some("channel"),
+            RollupKey::Queue => Some("queue"),
+            RollupKey::Agent => Some("agent"),
+            RollupKey::Context => Some("context"),
+            _ => return Ok(None),
+        };
+        let (dim, value) = match (filters.as_slice(), group_dim) {
+            ([], None) => ("all", None),
+            ([], Some(d)) => (d, None),
+            ([(f, v)], None) => (*f, Some(v.clone())),
+            ([(f, v)], Some(d)) if *f == d => (d, Some(v.clone())),
+            _ => return Ok(None),
+        };
+        let k = if group == RollupKey::Day {
+            "CAST(day AS TEXT)"
+        } else {
+            "value"
+        };
         let sql = format!(
-            "SELECT {a} AS k1, metric, bucket, CAST(SUM(n) AS BIGINT) AS n FROM report_session_hist \
-             WHERE {FILTER} GROUP BY {a}, metric, bucket"
+            "SELECT {k} AS k1, metric, bucket, CAST(SUM(n) AS BIGINT) AS n FROM report_session_hist \
+             WHERE dim = $1 AND day >= $2 AND day < $3 AND ($4 IS NULL OR value = $4) \
+             GROUP BY {k}, metric, bucket"
         );
         let rows = on_backend!(self, read c => sqlx::query_as::<_, HistGroup>(sqlx::AssertSqlSafe(sql))
-            .bind(q.from_day).bind(q.to_day).bind(q.channel_id).bind(q.queue_id).bind(q.agent_id)
-            .bind(q.context.as_deref()).fetch_all(c).await)?;
-        Ok(rows)
+            .bind(dim).bind(q.from_day).bind(q.to_day).bind(value.as_deref()).fetch_all(c).await)?;
+        Ok(Some(rows))
     }
 
     /// `report_consent` summed by `k1` and `k2`.
@@ -642,10 +676,16 @@ impl Store {
         let mut binds: Vec<Option<Uuid>> = Vec::new();
         if table != "report_presence" {
             binds.push(q.channel_id);
-            filter.push_str(&format!(" AND (${n} IS NULL OR channel_id = ${n})", n = 2 + binds.len()));
+            filter.push_str(&format!(
+                " AND (${n} IS NULL OR channel_id = ${n})",
+                n = 2 + binds.len()
+            ));
         } else {
             binds.push(q.agent_id);
-            filter.push_str(&format!(" AND (${n} IS NULL OR agent_id = ${n})", n = 2 + binds.len()));
+            filter.push_str(&format!(
+                " AND (${n} IS NULL OR agent_id = ${n})",
+                n = 2 + binds.len()
+            ));
         }
         let sql = format!(
             "SELECT {a} AS k1, {b} AS k2, CAST(SUM({value}) AS BIGINT) AS n FROM {table} \
@@ -664,7 +704,11 @@ impl Store {
 
     /// Open sessions started in `[from, to)`: read live, there are as many as conversations in
     /// progress, not as many as history.
-    pub async fn report_open_sessions(&self, from: Timestamp, to: Timestamp) -> Result<Vec<OpenSession>> {
+    pub async fn report_open_sessions(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<OpenSession>> {
         let rows = on_backend!(self, read c => sqlx::query_as::<_, OpenSession>(
             "SELECT started_at, channel_id, queue_id, owner_kind, owner_id, context, status FROM sessions \
              WHERE status IN ('new', 'waiting', 'active', 'consent', 'inactive') \
@@ -806,7 +850,11 @@ impl Store {
             } else {
                 spec.sessions
             };
-            let step = if table == "entries" { chunk * per } else { chunk };
+            let step = if table == "entries" {
+                chunk * per
+            } else {
+                chunk
+            };
             let mut lo = 0;
             while lo < total {
                 let hi = (lo + step).min(total);
@@ -849,7 +897,9 @@ fn pick(ids: &[Uuid], by: &str, sqlite: bool) -> String {
 fn traffic_sql(spec: &ReportTraffic, table: &str, sqlite: bool, lo: u64, hi: u64) -> String {
     let per = spec.entries_per_session.max(1);
     let rows = if sqlite {
-        format!("WITH RECURSIVE r(n) AS (SELECT {lo} UNION ALL SELECT n + 1 FROM r WHERE n + 1 < {hi})")
+        format!(
+            "WITH RECURSIVE r(n) AS (SELECT {lo} UNION ALL SELECT n + 1 FROM r WHERE n + 1 < {hi})"
+        )
     } else {
         String::new()
     };
@@ -872,7 +922,10 @@ fn traffic_sql(spec: &ReportTraffic, table: &str, sqlite: bool, lo: u64, hi: u64
         "n".to_owned()
     };
     let stride = (spec.span_ms / i64::try_from(spec.sessions.max(1)).unwrap_or(1)).max(1);
-    let started = format!("({} + {g} * {stride} + ({g} % 3600) * 1000)", spec.from.millis());
+    let started = format!(
+        "({} + {g} * {stride} + ({g} % 3600) * 1000)",
+        spec.from.millis()
+    );
     let contained = format!("({g} % 10 = 0 AND {g} % 20 <> 0)");
     let bot = format!("({g} % 10 = 0)");
     let accepted = format!("({started} + 1000 + ({g} % 120) * 1000)");
@@ -896,7 +949,15 @@ fn traffic_sql(spec: &ReportTraffic, table: &str, sqlite: bool, lo: u64, hi: u64
             } else {
                 let mut with_none = spec.queues.clone();
                 with_none.push(NONE);
-                format!("NULLIF({}, {})", pick(&with_none, &g, sqlite), if sqlite { "X'00000000000000000000000000000000'".to_owned() } else { format!("'{NONE}'::uuid") })
+                format!(
+                    "NULLIF({}, {})",
+                    pick(&with_none, &g, sqlite),
+                    if sqlite {
+                        "X'00000000000000000000000000000000'".to_owned()
+                    } else {
+                        format!("'{NONE}'::uuid")
+                    }
+                )
             };
             let agent = pick(&spec.agents, &format!("{g} / 3"), sqlite);
             let half = per / 2;
@@ -916,7 +977,8 @@ fn traffic_sql(spec: &ReportTraffic, table: &str, sqlite: bool, lo: u64, hi: u64
         }
         "entries" => {
             let j = format!("(n % {per})");
-            let at = format!("(CASE WHEN {j} = 0 THEN {started} ELSE {accepted} + {j} * 20000 END)");
+            let at =
+                format!("(CASE WHEN {j} = 0 THEN {started} ELSE {accepted} + {j} * 20000 END)");
             let actor = format!(
                 "CASE WHEN {j} % 2 = 0 THEN 'customer' WHEN {j} = 1 AND {bot} THEN 'bot' \
                  WHEN {contained} THEN 'bot' ELSE 'agent' END"
@@ -933,8 +995,9 @@ fn traffic_sql(spec: &ReportTraffic, table: &str, sqlite: bool, lo: u64, hi: u64
                 "CASE ({g} / 10) % 4 WHEN 0 THEN 'OptedOut' WHEN 1 THEN 'ImplicitlyOptedIn' \
                  WHEN 2 THEN 'ExplicitlyOptedIn' ELSE 'DoublyOptedIn' END"
             );
-            let source =
-                format!("CASE ({g} / 10) % 3 WHEN 0 THEN 'keyword' WHEN 1 THEN 'inbound' ELSE 'import' END");
+            let source = format!(
+                "CASE ({g} / 10) % 3 WHEN 0 THEN 'keyword' WHEN 1 THEN 'inbound' ELSE 'import' END"
+            );
             format!(
                 "{rows} INSERT INTO consent_events (id, messaging_user_id, from_status, to_status, source, reason, at) \
                  SELECT {}, {user}, NULL, {to}, {source}, 'bulk', {started} {from_rows} WHERE {g} % 10 = 0",
@@ -942,7 +1005,9 @@ fn traffic_sql(spec: &ReportTraffic, table: &str, sqlite: bool, lo: u64, hi: u64
             )
         }
         _ => {
-            let code = format!("CASE ({g} / 50) % 3 WHEN 0 THEN '21610' WHEN 1 THEN '30003' ELSE '30007' END");
+            let code = format!(
+                "CASE ({g} / 50) % 3 WHEN 0 THEN '21610' WHEN 1 THEN '30003' ELSE '30007' END"
+            );
             format!(
                 "{rows} INSERT INTO delivery_errors (id, at, entry_id, channel_id, code, provider_code, source) \
                  SELECT {}, {started}, NULL, {channel}, {code}, {code}, 'outbound' {from_rows} WHERE {g} % 50 = 0",

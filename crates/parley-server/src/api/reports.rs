@@ -240,7 +240,8 @@ fn session_line(r: &SessionExportRow) -> Result<String, ApiError> {
     csv_line([
         r.id.to_string(),
         Timestamp(r.started_at).to_rfc3339(),
-        r.ended_at.map_or_else(String::new, |t| Timestamp(t).to_rfc3339()),
+        r.ended_at
+            .map_or_else(String::new, |t| Timestamp(t).to_rfc3339()),
         r.channel.clone().unwrap_or_default(),
         r.queue.clone().unwrap_or_default(),
         r.agent.clone().unwrap_or_default(),
@@ -283,9 +284,8 @@ pub async fn session_rows_csv(
     tokio::spawn(async move { store.stream_session_rows(&query, tx).await });
     let header = csv_line(SESSION_ROWS_HEADER.iter().map(|h| (*h).to_owned()))?;
     // Pulled as the client reads: the cursor waits on the channel while the connection is slow.
-    let stream = futures_util::stream::unfold(
-        (Some(rx), Some(header)),
-        |(rx, header)| async move {
+    let stream =
+        futures_util::stream::unfold((Some(rx), Some(header)), |(rx, header)| async move {
             let mut rx = rx?;
             let mut chunk = header.unwrap_or_default();
             let mut taken = 0;
@@ -293,13 +293,21 @@ pub async fn session_rows_csv(
                 match rx.recv().await {
                     Some(Ok(row)) => match session_line(&row) {
                         Ok(line) => chunk.push_str(&line),
-                        Err(_) => return Some((Err(std::io::Error::other("the export failed")), (None, None))),
+                        Err(_) => {
+                            return Some((
+                                Err(std::io::Error::other("the export failed")),
+                                (None, None),
+                            ));
+                        }
                     },
                     Some(Err(e)) => {
                         // The status line is gone already: breaking the transfer is the only
                         // way left to tell the client that the file is incomplete.
                         tracing::error!(error = %e, "sessions export failed");
-                        return Some((Err(std::io::Error::other("the export failed")), (None, None)));
+                        return Some((
+                            Err(std::io::Error::other("the export failed")),
+                            (None, None),
+                        ));
                     }
                     None => {
                         return if chunk.is_empty() {
@@ -312,8 +320,7 @@ pub async fn session_rows_csv(
                 taken += 1;
             }
             Some((Ok::<String, std::io::Error>(chunk), (Some(rx), None)))
-        },
-    );
+        });
     Ok(csv_response(Body::from_stream(stream), "sessions"))
 }
 

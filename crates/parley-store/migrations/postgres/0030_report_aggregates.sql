@@ -32,17 +32,18 @@ CREATE TABLE report_sessions (
 );
 
 -- Log-spaced histograms of the sessions' durations and message counts (parley_core::reports::
--- bucket_of): metric 0 wait, 1 first response, 2 handle, 3 messages.
+-- bucket_of): metric 0 wait, 1 first response, 2 handle, 3 messages. Kept by one dimension at a
+-- time (`dim` all, channel, queue, agent or context; `value` the id's text or the context, '' for
+-- all), not by their combination: a year of one grouping stays a few hundred thousand rows at
+-- most whatever the traffic, where every combination would grow with it.
 CREATE TABLE report_session_hist (
-    day        BIGINT NOT NULL,
-    channel_id UUID NOT NULL,
-    queue_id   UUID NOT NULL,
-    agent_id   UUID NOT NULL,
-    context    TEXT NOT NULL,
-    metric     BIGINT NOT NULL,
-    bucket     BIGINT NOT NULL,
-    n          BIGINT NOT NULL,
-    PRIMARY KEY (day, channel_id, queue_id, agent_id, context, metric, bucket)
+    dim    TEXT NOT NULL,
+    day    BIGINT NOT NULL,
+    value  TEXT NOT NULL,
+    metric BIGINT NOT NULL,
+    bucket BIGINT NOT NULL,
+    n      BIGINT NOT NULL,
+    PRIMARY KEY (dim, day, value, metric, bucket)
 );
 
 CREATE TABLE report_consent (
