@@ -388,6 +388,12 @@ pub fn app(state: AppState) -> Router {
                 console::auth::require_console,
             )),
         )
+        .merge(
+            console::reports::chart_routes().route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                console::auth::require_console,
+            )),
+        )
         .route(
             "/console/login",
             axum::routing::get(console::auth::login_page).post(console::auth::login),

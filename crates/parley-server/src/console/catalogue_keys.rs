@@ -17,6 +17,7 @@ const AREAS: &[&str] = &[
     "web_deployments",
     "keysets",
     "widget",
+    "reports",
 ];
 
 const FILES: &[(&str, &str)] = &[
@@ -59,6 +60,8 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../assets/web-deployments.js"),
     ),
     ("keysets.js", include_str!("../../assets/keysets.js")),
+    ("reports.html", include_str!("../../templates/reports.html")),
+    ("reports.js", include_str!("../../assets/reports.js")),
 ];
 
 /// The quoted literals of `source` that are keys of [`AREAS`]: whole literals such as

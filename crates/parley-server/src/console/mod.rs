@@ -6,9 +6,11 @@ pub mod api;
 pub mod auth;
 #[cfg(test)]
 mod catalogue_keys;
+pub mod charts;
 pub mod funnel;
 pub mod limiter;
 pub mod pages;
+pub mod reports;
 pub mod session;
 pub mod sse;
 pub mod visitor;

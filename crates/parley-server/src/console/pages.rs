@@ -149,6 +149,11 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
     },
     Asset {
+        name: "reports.css",
+        body: include_str!("../../assets/reports.css"),
+        content_type: CSS,
+    },
+    Asset {
         name: "console.css",
         body: include_str!("../../assets/console.css"),
         content_type: CSS,

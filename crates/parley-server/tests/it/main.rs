@@ -32,6 +32,7 @@ mod permissions;
 mod privacy;
 mod processes;
 mod reports;
+mod reports_page;
 mod sender_limits;
 mod sensitive_data;
 mod services;
