@@ -156,21 +156,6 @@ impl MediaStore {
         ok.then(|| self.dir.join(prefix).join(sha256))
     }
 
-    /// Removes the file of this content (retention and erasure call it once no row holds the
-    /// content); a file already gone is fine.
-    pub async fn remove_file(&self, sha256: &str) -> std::io::Result<()> {
-        let Some(path) = self.path_of(sha256) else {
-            return Ok(());
-        };
-        match tokio::task::spawn_blocking(move || std::fs::remove_file(path))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?
-        {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            other => other,
-        }
-    }
-
     /// Stores `bytes` (once per content) and records them as a media item of `entry_id`.
     pub async fn save(
         &self,

@@ -203,20 +203,31 @@ impl Store {
         subject: &Subject,
     ) -> Result<(Vec<MessagingUser>, Vec<Contact>)> {
         let contacts: Vec<Contact> = match subject {
-            Subject::Phone(p) => on_backend!(self, read c => sqlx::query_as::<_, Contact>(
-                "SELECT * FROM contacts WHERE phone = $1 ORDER BY id")
-                .bind(self.seal_lookup(p.as_str())).fetch_all(c).await)?,
-            Subject::Email(e) => on_backend!(self, read c => sqlx::query_as::<_, Contact>(
-                "SELECT * FROM contacts WHERE email = $1 OR lower(email) = $2 ORDER BY id")
-                .bind(self.seal_lookup(e)).bind(e).fetch_all(c).await)?,
+            // Both stored forms: during a key rotation a row may still be under the old key.
+            Subject::Phone(p) => {
+                let [a, b] = self.lookup_forms(p.as_str());
+                on_backend!(self, read c => sqlx::query_as::<_, Contact>(
+                "SELECT * FROM contacts WHERE phone IN ($1, $2) ORDER BY id")
+                .bind(a).bind(b).fetch_all(c).await)?
+            }
+            Subject::Email(e) => {
+                let [a, b] = self.lookup_forms(e);
+                let [la, lb] = self.lookup_forms(&e.to_lowercase());
+                on_backend!(self, read c => sqlx::query_as::<_, Contact>(
+                "SELECT * FROM contacts WHERE email IN ($1, $2, $3, $4) OR lower(email) = $5 ORDER BY id")
+                .bind(a).bind(b).bind(la).bind(lb).bind(e.to_lowercase()).fetch_all(c).await)?
+            }
             Subject::Contact(id) => on_backend!(self, read c => sqlx::query_as::<_, Contact>(
                 "SELECT * FROM contacts WHERE id = $1").bind(id).fetch_all(c).await)?,
             Subject::MessagingUser(_) => Vec::new(),
         };
         let mut users: Vec<MessagingUser> = match subject {
-            Subject::Phone(p) => on_backend!(self, read c => sqlx::query_as::<_, MessagingUser>(
-                "SELECT * FROM messaging_users WHERE platform_key = $1 ORDER BY id")
-                .bind(self.seal_lookup(p.as_str())).fetch_all(c).await)?,
+            Subject::Phone(p) => {
+                let [a, b] = self.lookup_forms(p.as_str());
+                on_backend!(self, read c => sqlx::query_as::<_, MessagingUser>(
+                "SELECT * FROM messaging_users WHERE platform_key IN ($1, $2) ORDER BY id")
+                .bind(a).bind(b).fetch_all(c).await)?
+            }
             Subject::MessagingUser(id) => {
                 on_backend!(self, read c => sqlx::query_as::<_, MessagingUser>(
                 "SELECT * FROM messaging_users WHERE id = $1").bind(id).fetch_all(c).await)?
@@ -232,6 +243,11 @@ impl Store {
             }
             Subject::Contact(_) => Vec::new(),
         };
+        let contacts = contacts
+            .into_iter()
+            .map(|c| self.open_contact(c))
+            .collect::<Result<Vec<_>>>()?;
+        users = self.open_users(users)?;
         for contact in &contacts {
             for u in self.messaging_users_of_contact(contact.id).await? {
                 if !users.iter().any(|x| x.id == u.id) {
@@ -278,11 +294,10 @@ impl Store {
 
     /// Every entry of a session, oldest first.
     pub async fn entries_of_session(&self, session_id: Uuid) -> Result<Vec<crate::Entry>> {
-        Ok(
-            on_backend!(self, read c => sqlx::query_as::<_, crate::Entry>(
+        let rows = on_backend!(self, read c => sqlx::query_as::<_, crate::Entry>(
             "SELECT * FROM entries WHERE session_id = $1 ORDER BY id")
-            .bind(session_id).fetch_all(c).await)?,
-        )
+            .bind(session_id).fetch_all(c).await)?;
+        self.open_entries(rows)
     }
 
     /// The stored files of a messaging user: its entries' media and its web uploads.
@@ -561,15 +576,18 @@ impl Store {
         };
         let at = now.millis();
         let mut r = ErasureReport::default();
-        let phone = contact.phone.clone();
+        let [phone_a, phone_b] = match contact.phone.as_deref() {
+            Some(p) => self.lookup_forms(p).map(Some),
+            None => [None, None],
+        };
         on_backend!(self, write c => {
             let mut tx = c.begin().await?;
             r.cases_scrubbed += sqlx::query(
                 "UPDATE cases SET subject = '', updated_at = $2 WHERE contact_id = $1")
                 .bind(contact_id).bind(at).execute(&mut *tx).await?.rows_affected();
             r.audience_list_members += sqlx::query(
-                "DELETE FROM audience_list_members WHERE contact_id = $1 OR (phone IS NOT NULL AND phone = $2)")
-                .bind(contact_id).bind(&phone).execute(&mut *tx).await?.rows_affected();
+                "DELETE FROM audience_list_members WHERE contact_id = $1 OR (phone IS NOT NULL AND phone IN ($2, $3))")
+                .bind(contact_id).bind(&phone_a).bind(&phone_b).execute(&mut *tx).await?.rows_affected();
             sqlx::query("UPDATE messaging_users SET contact_id = NULL WHERE contact_id = $1")
                 .bind(contact_id).execute(&mut *tx).await?;
             if r.cases_scrubbed > 0 {
@@ -592,8 +610,8 @@ impl Store {
     /// Audience list members by number (a phone subject with no contact).
     pub async fn delete_audience_members_by_phone(&self, phone: &str) -> Result<u64> {
         Ok(on_backend!(self, write c => sqlx::query(
-            "DELETE FROM audience_list_members WHERE phone = $1")
-            .bind(self.seal_lookup(phone)).execute(c).await.map(|r| r.rows_affected()))?)
+            "DELETE FROM audience_list_members WHERE phone IN ($1, $2)")
+            .bind(self.lookup_forms(phone)[0].clone()).bind(self.lookup_forms(phone)[1].clone()).execute(c).await.map(|r| r.rows_affected()))?)
     }
 
     /// Deletes one final (Ended or Error) session with its entries, their media rows and its
