@@ -75,6 +75,8 @@ pub(crate) const SEALED_COLUMNS: &[SealedTable] = &[
     ("webhook_deliveries", "id", &[("payload", Seal::Text)]),
     ("jobs", "id", &[("payload", Seal::Text)]),
     ("flow_runs", "id", &[("state", Seal::Text)]),
+    // The number or e-mail an erasure request was about, kept until the request is read.
+    ("erasure_requests", "id", &[("subject", Seal::Text)]),
     (
         "notification_errors",
         "id",

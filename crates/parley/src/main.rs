@@ -24,8 +24,8 @@ mod bench_widget;
 mod campaign;
 mod config;
 mod import;
-mod privacy;
 mod keys;
+mod privacy;
 mod tokens;
 mod twilio;
 
