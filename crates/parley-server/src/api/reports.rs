@@ -58,7 +58,7 @@ pub struct ReportDoc {
     pub filter: (),
     pub columns: Vec<ColumnDoc>,
     /// Each row's cells: integers, numbers, texts or null.
-    #[schema(value_type = Vec<Vec<Object>>)]
+    #[schema(value_type = Vec<Vec<serde_json::Value>>)]
     pub rows: (),
     /// `{"kind": "bar" | "stacked_bar" | "line", "x": column index, "series": [column indexes]}`.
     #[schema(value_type = Option<Object>)]
