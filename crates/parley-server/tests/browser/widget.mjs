@@ -98,8 +98,13 @@ async function main() {
     await page.goto(shop + '/');
     const launcher = page.locator(W.launcher);
     await launcher.waitFor();
+    // Its name comes from the deployment's labels and title, which the widget sets once its
+    // configuration has arrived: the button is on the page before that, so wait (bounded) for it.
+    await page
+      .locator(W.launcher + '[aria-label*="Parley Demo Shop"]')
+      .waitFor({ timeout: 10000 })
+      .catch(() => {});
     const label = await launcher.getAttribute('aria-label');
-    // Its name comes from the deployment's labels and title.
     if (!/Parley Demo Shop/.test(label || '')) throw new Error('launcher label ' + JSON.stringify(label));
     // The host page's loud CSS (uppercase, serif buttons) does not reach into the widget.
     const transform = await launcher.evaluate((el) => getComputedStyle(el).textTransform);
