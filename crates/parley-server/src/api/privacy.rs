@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::{Extension, Json};
-use parley_core::access::Permission;
 use parley_core::privacy::erasure::Subject;
 use parley_engine::service::privacy::{self, SessionDeleted, SubjectSummary};
 use parley_store::privacy::ErasureRequest;
@@ -68,7 +67,6 @@ pub async fn lookup(
     Extension(caller): Extension<Caller>,
     ApiQuery(params): ApiQuery<SubjectParams>,
 ) -> Result<Json<SubjectSummary>, ApiError> {
-    caller.require(Permission::PrivacyRequests)?;
     let subject = params.subject()?;
     Ok(Json(
         privacy::lookup(&state.store, &subject, caller.audit_actor()).await?,
@@ -85,7 +83,6 @@ pub async fn export(
     Extension(caller): Extension<Caller>,
     ApiQuery(params): ApiQuery<SubjectParams>,
 ) -> Result<Response, ApiError> {
-    caller.require(Permission::PrivacyRequests)?;
     let subject = params.subject()?;
     let doc = privacy::export(&state.engine.privacy(), &subject, caller.audit_actor()).await?;
     let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -134,7 +131,6 @@ pub async fn restriction(
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<RestrictionBody>,
 ) -> Result<Json<RestrictionChanged>, ApiError> {
-    caller.require(Permission::PrivacyRequests)?;
     let subject = SubjectParams {
         phone: body.phone,
         email: body.email,
@@ -209,7 +205,6 @@ pub async fn start_erasure(
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<ErasureBody>,
 ) -> Result<(StatusCode, Json<ErasureView>), ApiError> {
-    caller.require(Permission::PrivacyRequests)?;
     let subject = SubjectParams {
         phone: body.phone,
         email: body.email,
@@ -232,9 +227,7 @@ pub async fn start_erasure(
     responses((status = 200, body = [ErasureView], description = "The latest 50 requests, newest first")))]
 pub async fn list_erasures(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
 ) -> Result<Json<Vec<ErasureView>>, ApiError> {
-    caller.require(Permission::PrivacyRequests)?;
     let list = state.store.erasure_requests(50).await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
 }
@@ -245,10 +238,8 @@ pub async fn list_erasures(
     responses((status = 200, body = ErasureView), (status = 404, body = ErrorBody)))]
 pub async fn erasure(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<ErasureView>, ApiError> {
-    caller.require(Permission::PrivacyRequests)?;
     Ok(Json(privacy::erasure(&state.store, id).await?.into()))
 }
 
@@ -263,7 +254,6 @@ pub async fn delete_session(
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<SessionDeleted>, ApiError> {
-    caller.require(Permission::PrivacyRequests)?;
     Ok(Json(
         privacy::delete_session(&state.engine.privacy(), id, caller.audit_actor()).await?,
     ))
