@@ -56,6 +56,13 @@ const FILES: &[(&str, [&str; 2])] = &[
     area!("reports"),
     area!("retention"),
     area!("audit"),
+    area!("notes"),
+    area!("tags"),
+    area!("search"),
+    area!("composer"),
+    area!("queue_pick"),
+    area!("templates"),
+    area!("channel_settings"),
 ];
 
 type Table = HashMap<&'static str, &'static str>;

@@ -31,6 +31,46 @@
     visitor: null,
   };
 
+  // --- Extension points ---------------------------------------------------------------------
+  // The console's other scripts (console-notes.js, console-search.js, console-composer.js,
+  // console-queue.js) add their parts through `Parley.console`: they read the selection and
+  // listen for these moments instead of reaching into this file's state.
+  //   select   {id, changed, owned}   a conversation is shown (after its session is known)
+  //   deselect {}                     none is shown
+  //   work     {offers, sessions}     the agent's offers and sessions were reloaded
+  //   timeline {list, timeline}       the messages list was drawn (list: the <ol> element)
+  //   side     {user, contact, case}  the customer panel was drawn
+  const hooks = new Map();
+  function emit(name, detail) {
+    for (const fn of hooks.get(name) || []) {
+      try {
+        fn(detail);
+      } catch (err) {
+        window.console.error(err);
+      }
+    }
+  }
+  P.console = {
+    on(name, fn) {
+      if (!hooks.has(name)) hooks.set(name, []);
+      hooks.get(name).push(fn);
+    },
+    /** The shown session's work item ({session, channel, messaging_user, ...}) or null. */
+    current: () => state.current,
+    selectedId: () => state.selectedId,
+    /** Whether the shown session is one of this agent's own (and so may be written to). */
+    owned: () => state.owned,
+    timeline: () => state.timeline,
+    user: () => state.user,
+    contact: () => state.contact,
+    /** Opens a session by id (any session the reader may see; read-only unless it is theirs). */
+    select: (id) => select(id),
+    refreshWork: () => refreshWork(),
+    refreshTimeline: () => refreshTimeline(),
+    refreshSide: () => refreshSide(),
+    customerName: (mu) => customerName(mu),
+  };
+
   // Names of wire values, from the catalogue (`console.<group>_<value>`); an unknown value shows as
   // itself.
   const named = (group, v) => {
@@ -156,6 +196,7 @@
       renderHeader();
       markReadIfSeen();
     }
+    emit('work', { offers: state.offers, sessions: state.sessions });
   }
 
   function renderOffers() {
@@ -305,6 +346,7 @@
         loadTemplatesIfNeeded();
       }
       markReadIfSeen();
+      emit('select', { id, changed, owned: state.owned });
     });
   }
 
@@ -341,6 +383,7 @@
     $('side').hidden = true;
     $('no-conversation').hidden = false;
     window.history.replaceState(null, '', window.location.pathname);
+    emit('deselect', {});
   }
 
   function renderHeader() {
@@ -623,6 +666,7 @@
       list.scrollTop = list.scrollHeight;
       list.dataset.scrolled = state.selectedId || '';
     }
+    emit('timeline', { list, timeline: state.timeline });
   }
 
   // Whoever may act on the session may settle a message whose outcome is unknown or resend a
@@ -1481,6 +1525,7 @@
     }
     renderCase();
     renderStartPanel();
+    emit('side', { user, contact: state.contact, case: state.case });
   }
 
   // --- Side panel: the bot's part (flow runs of this session) --------------------------------

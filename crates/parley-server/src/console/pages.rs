@@ -54,6 +54,26 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
     },
     Asset {
+        name: "console-notes.js",
+        body: include_str!("../../assets/console-notes.js"),
+        content_type: JS,
+    },
+    Asset {
+        name: "console-search.js",
+        body: include_str!("../../assets/console-search.js"),
+        content_type: JS,
+    },
+    Asset {
+        name: "console-composer.js",
+        body: include_str!("../../assets/console-composer.js"),
+        content_type: JS,
+    },
+    Asset {
+        name: "console-queue.js",
+        body: include_str!("../../assets/console-queue.js"),
+        content_type: JS,
+    },
+    Asset {
         name: "supervisor.js",
         body: include_str!("../../assets/supervisor.js"),
         content_type: JS,
