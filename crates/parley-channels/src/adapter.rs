@@ -389,6 +389,10 @@ pub trait ProviderAdapter: Send + Sync + std::fmt::Debug {
     /// secrets, when the channel is created, replaced or applied.
     fn check_settings(&self, channel: &ChannelConfig<'_>) -> Result<(), SettingsError>;
 
+    /// The fields of `settings` and `secrets` for a channel of `kind`, for the admin's form
+    /// (held to the typed structs [`Self::check_settings`] reads by a test in [`crate::registry`]).
+    fn settings_form(&self, kind: ChannelKind) -> crate::fields::SettingsForm;
+
     fn send_path(&self) -> SendPath {
         SendPath::Http
     }

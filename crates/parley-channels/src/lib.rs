@@ -8,6 +8,7 @@
 )]
 
 pub mod adapter;
+pub mod fields;
 pub mod http;
 pub mod media;
 pub mod registry;

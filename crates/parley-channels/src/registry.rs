@@ -81,7 +81,9 @@ pub fn providers() -> &'static Providers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::fields::probe::struct_fields;
+    use crate::fields::{FieldKind, FieldSpec};
+    use serde_json::{Value, json};
 
     fn config<'a>(
         kind: ChannelKind,
@@ -140,6 +142,174 @@ mod tests {
             p.check_channel(&Provider::Twilio, &config(ChannelKind::Sms, &empty, &empty))
                 .is_ok()
         );
+    }
+
+    /// The typed structs each provider's `check_settings` reads: settings (none for web) and
+    /// secrets.
+    fn typed(provider: &str) -> (Vec<&'static str>, Vec<&'static str>) {
+        use crate::{
+            meta::adapter as m, simulator as s, smpp, twilio::adapter as t, vonage as v, web,
+        };
+        match provider {
+            "simulator" => (
+                struct_fields::<s::SimulatorSettings>(),
+                struct_fields::<s::SimulatorSecrets>(),
+            ),
+            "twilio" => (
+                struct_fields::<t::TwilioSettings>(),
+                struct_fields::<t::TwilioSecrets>(),
+            ),
+            "smpp" => (
+                struct_fields::<smpp::SmppSettings>(),
+                struct_fields::<smpp::SmppSecrets>(),
+            ),
+            "meta" => (
+                struct_fields::<m::MetaSettings>(),
+                struct_fields::<m::MetaSecrets>(),
+            ),
+            "web" => (Vec::new(), struct_fields::<web::WebSecrets>()),
+            "vonage" => (
+                struct_fields::<v::VonageSettings>(),
+                struct_fields::<v::VonageSecrets>(),
+            ),
+            other => panic!("provider {other} has no typed structs listed in this test"),
+        }
+    }
+
+    /// `{"a": {"b": v}}` for the dotted name `a.b`.
+    fn object_with(name: &str, value: Value) -> Value {
+        let mut parts: Vec<&str> = name.split('.').collect();
+        let last = parts.pop().unwrap();
+        let mut v = json!({ last: value });
+        while let Some(p) = parts.pop() {
+            v = json!({ p: v });
+        }
+        v
+    }
+
+    /// A value the field's kind writes, as a person would type it.
+    fn sample(f: &FieldSpec) -> Value {
+        let typed = f.example.or(f.default);
+        match f.kind {
+            FieldKind::Number => {
+                let n: f64 = typed.unwrap_or("5").parse().unwrap();
+                if n.fract() == 0.0 {
+                    json!(n as i64)
+                } else {
+                    json!(n)
+                }
+            }
+            FieldKind::Bool => json!(true),
+            FieldKind::Url => json!("https://parley.example.com/hook"),
+            FieldKind::Enum => json!(f.choices[0]),
+            FieldKind::List => json!(["media.example.com"]),
+            FieldKind::Text | FieldKind::Secret => json!(typed.unwrap_or("x1")),
+        }
+    }
+
+    /// The form of each provider and kind is its typed structs: the same keys (a settings key
+    /// left out must be one the kind refuses), each field's sample accepted, each wrong value
+    /// refused naming the field. Nested fields (`simulate.*`) match their own struct.
+    #[test]
+    fn forms_match_the_typed_settings() {
+        let p = providers();
+        let empty = json!({});
+        for name in p.names() {
+            let provider = Provider::parse(&name).unwrap();
+            let adapter = p.get(&provider).unwrap();
+            let (settings_keys, secrets_keys) = typed(&name);
+            for kind in adapter.capabilities().kinds {
+                let form = adapter.settings_form(*kind);
+                let mut keys: Vec<&str> = form.settings.iter().map(|f| f.key()).collect();
+                keys.dedup();
+                for k in &keys {
+                    assert!(
+                        settings_keys.contains(k),
+                        "{name}/{kind}: {k} is not a typed setting"
+                    );
+                }
+                for k in &settings_keys {
+                    if !keys.contains(k) {
+                        let s = json!({ *k: "x1" });
+                        assert!(
+                            p.check_channel(&provider, &config(*kind, &s, &empty))
+                                .is_err(),
+                            "{name}/{kind}: typed setting {k} is missing from the form"
+                        );
+                    }
+                }
+                let mut secrets: Vec<&str> = form.secrets.iter().map(|f| f.name).collect();
+                secrets.sort_unstable();
+                assert_eq!(secrets, secrets_keys, "{name}/{kind}: secrets");
+                for f in form.secrets {
+                    assert_eq!(f.kind, FieldKind::Secret, "{name}: {}", f.name);
+                }
+                let nested: Vec<&FieldSpec> = form
+                    .settings
+                    .iter()
+                    .filter(|f| f.name.contains('.'))
+                    .collect();
+                if !nested.is_empty() {
+                    let mut subs: Vec<&str> = nested
+                        .iter()
+                        .map(|f| f.name.split_once('.').unwrap().1)
+                        .collect();
+                    subs.sort_unstable();
+                    assert_eq!(
+                        subs,
+                        struct_fields::<crate::simulator::SimulatorFaults>(),
+                        "{name}"
+                    );
+                }
+                for f in form.settings.iter().chain(form.secrets) {
+                    let side = if f.kind == FieldKind::Secret {
+                        "secrets"
+                    } else {
+                        "settings"
+                    };
+                    let ok = object_with(f.name, sample(f));
+                    let (s, x) = if side == "secrets" {
+                        (&empty, &ok)
+                    } else {
+                        (&ok, &empty)
+                    };
+                    assert!(
+                        p.check_channel(&provider, &config(*kind, s, x)).is_ok(),
+                        "{name}/{kind}: {side}.{} refuses {ok}",
+                        f.name
+                    );
+                    for c in f.choices {
+                        let v = object_with(f.name, json!(c));
+                        assert!(
+                            p.check_channel(&provider, &config(*kind, &v, &empty))
+                                .is_ok(),
+                            "{name}: {c}"
+                        );
+                    }
+                    let wrong = match f.kind {
+                        FieldKind::Number => json!("many"),
+                        FieldKind::Url => json!("not a url"),
+                        FieldKind::Enum => json!("none of these"),
+                        FieldKind::Bool => json!("yes"),
+                        FieldKind::List => json!("media.example.com"),
+                        FieldKind::Text | FieldKind::Secret => json!(5),
+                    };
+                    let bad = object_with(f.name, wrong);
+                    let (s, x) = if side == "secrets" {
+                        (&empty, &bad)
+                    } else {
+                        (&bad, &empty)
+                    };
+                    match p.check_channel(&provider, &config(*kind, s, x)) {
+                        Err(ProviderError::Settings(e)) => assert!(
+                            e.field.starts_with(&format!("{side}.{}", f.key())),
+                            "{name}/{kind}: {bad} refused as {e}"
+                        ),
+                        other => panic!("{name}/{kind}: {side} {bad} gave {other:?}"),
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use parley_core::model::{ChannelKind, Provider};
 use serde::Deserialize;
 
+use crate::fields::{FieldKind, FieldSpec, SettingsForm};
+
 use crate::adapter::{
     Capabilities, ChannelConfig, ProviderAdapter, SendPath, SettingsError, read_section,
 };
@@ -106,6 +108,17 @@ impl ProviderAdapter for SimulatorAdapter {
         SimulatorSettings::read(channel)?;
         read_section::<SimulatorSecrets>("secrets", channel.secrets)?;
         Ok(())
+    }
+
+    fn settings_form(&self, _kind: ChannelKind) -> SettingsForm {
+        const SETTINGS: &[FieldSpec] = &[
+            FieldSpec::new("simulate.error_rate", FieldKind::Number, "channel_settings.help.simulate_error_rate").default("0"),
+            FieldSpec::new("simulate.error", FieldKind::Enum, "channel_settings.help.simulate_error")
+                .choices(&["transient", "permanent", "unknown"])
+                .default("transient"),
+            FieldSpec::new("simulate.latency_ms", FieldKind::Number, "channel_settings.help.simulate_latency_ms").default("0"),
+        ];
+        SettingsForm { settings: SETTINGS, secrets: &[] }
     }
 
     fn send_path(&self) -> SendPath {

@@ -16,6 +16,8 @@ use parley_core::model::{ChannelKind, Provider};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::fields::{FieldKind, FieldSpec, SettingsForm};
+
 use crate::adapter::{
     Capabilities, ChannelConfig, ProviderAdapter, SendPath, SettingsError, optional, read_section,
     required,
@@ -149,6 +151,22 @@ impl ProviderAdapter for SmppAdapter {
         SmppSettings::read(channel)?;
         read_section::<SmppSecrets>("secrets", channel.secrets)?;
         Ok(())
+    }
+
+    fn settings_form(&self, _kind: ChannelKind) -> SettingsForm {
+        const SETTINGS: &[FieldSpec] = &[
+            FieldSpec::new("host", FieldKind::Text, "channel_settings.help.smpp_host")
+                .required()
+                .example("smsc.example.com"),
+            FieldSpec::new("port", FieldKind::Number, "channel_settings.help.smpp_port").default("2775"),
+            FieldSpec::new("system_type", FieldKind::Text, "channel_settings.help.smpp_system_type"),
+            FieldSpec::new("window", FieldKind::Number, "channel_settings.help.smpp_window").default("10"),
+        ];
+        const SECRETS: &[FieldSpec] = &[
+            FieldSpec::new("system_id", FieldKind::Secret, "channel_settings.help.smpp_system_id").required(),
+            FieldSpec::new("password", FieldKind::Secret, "channel_settings.help.smpp_password").required(),
+        ];
+        SettingsForm { settings: SETTINGS, secrets: SECRETS }
     }
 
     fn send_path(&self) -> SendPath {

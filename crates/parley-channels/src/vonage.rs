@@ -407,6 +407,23 @@ impl ProviderAdapter for VonageAdapter {
         Ok(())
     }
 
+    fn settings_form(&self, _kind: ChannelKind) -> crate::fields::SettingsForm {
+        use crate::fields::{FieldKind, FieldSpec, SettingsForm};
+        const SETTINGS: &[FieldSpec] = &[
+            FieldSpec::new("public_url", FieldKind::Url, "channel_settings.help.vonage_public_url"),
+            FieldSpec::new("signature_method", FieldKind::Enum, "channel_settings.help.signature_method")
+                .choices(&["sha256", "sha512"])
+                .default("sha256"),
+            FieldSpec::new("base_url", FieldKind::Url, "channel_settings.help.base_url").default(DEFAULT_BASE_URL),
+        ];
+        const SECRETS: &[FieldSpec] = &[
+            FieldSpec::new("api_key", FieldKind::Secret, "channel_settings.help.api_key").required(),
+            FieldSpec::new("api_secret", FieldKind::Secret, "channel_settings.help.api_secret").required(),
+            FieldSpec::new("signature_secret", FieldKind::Secret, "channel_settings.help.signature_secret"),
+        ];
+        SettingsForm { settings: SETTINGS, secrets: SECRETS }
+    }
+
     fn prepare_send(
         &self,
         channel: &ChannelConfig<'_>,

@@ -36,6 +36,10 @@ impl ProviderAdapter for WebAdapter {
         Ok(())
     }
 
+    fn settings_form(&self, _kind: ChannelKind) -> crate::fields::SettingsForm {
+        crate::fields::SettingsForm::default()
+    }
+
     fn send_path(&self) -> SendPath {
         SendPath::Native
     }

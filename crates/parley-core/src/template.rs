@@ -138,6 +138,145 @@ pub fn render(body: &str, values: &[String]) -> Result<String, TemplateError> {
     Ok(out)
 }
 
+/// The longest body text Meta approves for a WhatsApp template, in characters.
+pub const MAX_WHATSAPP_BODY: usize = 1024;
+
+/// One thing Meta's review would refuse in a WhatsApp template body, found before it is submitted.
+/// `rule` is stable (the console shows `templates.rule.<rule>` from the catalogue); `n` is the
+/// placeholder or the count the rule is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub rule: &'static str,
+    pub n: usize,
+}
+
+/// Everything in `body` that Meta's review refuses, in the order the admin would meet it while
+/// typing. `max_chars` is the channel's body limit (WhatsApp: [`MAX_WHATSAPP_BODY`]). Empty means
+/// the body may be submitted. The save-time rules ([`placeholder_count`]) are part of it, so a
+/// body that cannot be saved is never reported as submittable.
+pub fn problems(body: &str, max_chars: Option<usize>) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let p = |rule, n| Problem { rule, n };
+    if body.trim().is_empty() {
+        out.push(p("empty", 0));
+        return out;
+    }
+    let chars = body.chars().count();
+    if let Some(max) = max_chars
+        && chars > max
+    {
+        out.push(p("too_long", max));
+    }
+    let parts = match pieces(body) {
+        Ok(parts) => parts,
+        Err(TemplateError::TooMany) => {
+            out.push(p("too_many", MAX_PLACEHOLDERS));
+            return out;
+        }
+        Err(_) => {
+            out.push(p("bad_placeholder", 0));
+            return out;
+        }
+    };
+    if let Err(TemplateError::Gap { missing }) = placeholder_count(body) {
+        out.push(p("gap", missing));
+    }
+    // Meta wants the variables met in order: {{1}} before {{2}}.
+    let mut highest = 0;
+    for part in &parts {
+        if let Piece::Slot(n) = part {
+            if *n > highest + 1 {
+                out.push(p("order", *n));
+                break;
+            }
+            highest = highest.max(*n);
+        }
+    }
+    // Two variables with nothing but spaces between them read as one to Meta.
+    let mut last_slot: Option<usize> = None;
+    for part in &parts {
+        match part {
+            Piece::Slot(n) => {
+                if let Some(prev) = last_slot {
+                    out.push(p("adjacent", prev));
+                    break;
+                }
+                last_slot = Some(*n);
+            }
+            Piece::Text(t) if t.trim().is_empty() => {}
+            Piece::Text(_) => last_slot = None,
+        }
+    }
+    let edge = |mut it: std::slice::Iter<'_, Piece<'_>>, from_end: bool| {
+        let found = if from_end {
+            it.rfind(|x| !matches!(x, Piece::Text(t) if t.trim().is_empty()))
+        } else {
+            it.find(|x| !matches!(x, Piece::Text(t) if t.trim().is_empty()))
+        };
+        match found {
+            Some(Piece::Slot(n)) => Some(*n),
+            _ => None,
+        }
+    };
+    if let Some(n) = edge(parts.iter(), false) {
+        out.push(p("starts_with_variable", n));
+    }
+    if let Some(n) = edge(parts.iter(), true) {
+        out.push(p("ends_with_variable", n));
+    }
+    out
+}
+
+/// Variables without an example: Meta reviews a template with sample values, so each of the
+/// `count` placeholders needs one before it is submitted (`examples` in placeholder order).
+pub fn example_problems(count: usize, examples: &[&str]) -> Vec<Problem> {
+    (1..=count)
+        .filter(|n| examples.get(n - 1).is_none_or(|e| e.trim().is_empty()))
+        .map(|n| Problem {
+            rule: "missing_example",
+            n,
+        })
+        .collect()
+}
+
+/// What a template's review state may become: `Submit` sends a draft (or a refused template,
+/// corrected) for review; `Approve` and `Reject` settle a pending one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewAction {
+    Submit,
+    Approve,
+    Reject,
+}
+
+/// A review step the template's status does not allow (answered 409).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a {from} template cannot be {action}")]
+pub struct WrongStep {
+    pub from: crate::model::TemplateStatus,
+    pub action: &'static str,
+}
+
+/// The status after `action`, or why the step is not allowed from `from`.
+pub fn next_status(
+    from: crate::model::TemplateStatus,
+    action: ReviewAction,
+) -> Result<crate::model::TemplateStatus, WrongStep> {
+    use crate::model::TemplateStatus as S;
+    match (from, action) {
+        (S::Draft | S::Rejected, ReviewAction::Submit) => Ok(S::Pending),
+        (S::Pending, ReviewAction::Approve) => Ok(S::Approved),
+        (S::Pending, ReviewAction::Reject) => Ok(S::Rejected),
+        (_, a) => Err(WrongStep {
+            from,
+            action: match a {
+                ReviewAction::Submit => "submitted",
+                ReviewAction::Approve => "approved",
+                ReviewAction::Reject => "rejected",
+            },
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +336,61 @@ mod tests {
             TemplateError::TooMany.error_code(),
             ErrorCode::ContentRejected
         );
+    }
+
+    #[test]
+    fn problems_follow_meta_review() {
+        let rules = |b: &str| {
+            problems(b, Some(MAX_WHATSAPP_BODY))
+                .iter()
+                .map(|p| p.rule)
+                .collect::<Vec<_>>()
+        };
+        assert!(rules("Hello {{1}}, order {{2}} is ready.").is_empty());
+        assert_eq!(rules("  "), ["empty"]);
+        assert_eq!(rules("Hi {{1}}{{2}} there"), ["adjacent"]);
+        assert_eq!(rules("Hi {{1}} {{2}} there"), ["adjacent"]);
+        assert_eq!(rules("Hi {{2}} and {{1}} ok"), ["order"]);
+        assert_eq!(rules("Hi {{1}} and {{3}} ok"), ["gap", "order"]);
+        assert_eq!(rules("{{1}} is here."), ["starts_with_variable"]);
+        assert_eq!(rules("Here is {{1}}"), ["ends_with_variable"]);
+        assert_eq!(rules("Hi {{name}} ok"), ["bad_placeholder"]);
+        assert_eq!(rules(&"x".repeat(1025)), ["too_long"]);
+        assert!(problems(&"x".repeat(1025), None).is_empty());
+        assert_eq!(
+            example_problems(3, &["a", " "]),
+            [
+                Problem {
+                    rule: "missing_example",
+                    n: 2
+                },
+                Problem {
+                    rule: "missing_example",
+                    n: 3
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn review_steps() {
+        use crate::model::TemplateStatus as S;
+        assert_eq!(next_status(S::Draft, ReviewAction::Submit), Ok(S::Pending));
+        assert_eq!(
+            next_status(S::Rejected, ReviewAction::Submit),
+            Ok(S::Pending)
+        );
+        assert_eq!(
+            next_status(S::Pending, ReviewAction::Approve),
+            Ok(S::Approved)
+        );
+        assert_eq!(
+            next_status(S::Pending, ReviewAction::Reject),
+            Ok(S::Rejected)
+        );
+        assert!(next_status(S::Draft, ReviewAction::Approve).is_err());
+        assert!(next_status(S::Approved, ReviewAction::Submit).is_err());
+        assert!(next_status(S::Approved, ReviewAction::Reject).is_err());
     }
 
     proptest! {

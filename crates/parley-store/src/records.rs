@@ -656,6 +656,19 @@ pub struct Template {
     /// when none were declared.
     #[sqlx(default)]
     pub merge_fields: Option<String>,
+    /// Each placeholder's name and example, a JSON array of `{"name", "example"}` in order
+    /// (issue 15); `None` when none were given.
+    #[sqlx(default)]
+    pub variables: Option<String>,
+    /// Why the reviewer refused it, kept until it is submitted again.
+    #[sqlx(default)]
+    pub rejection_reason: Option<String>,
+    /// Milliseconds: when it was last submitted for review.
+    #[sqlx(default)]
+    pub submitted_at: Option<i64>,
+    /// Milliseconds: when it was last approved or refused.
+    #[sqlx(default)]
+    pub reviewed_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -2,6 +2,7 @@
 //! channel), read, replace and delete. `upsert_template`, `template` (by name) and
 //! `list_templates` in `config.rs` serve provisioning and the compose path.
 
+use parley_core::model::TemplateStatus;
 use parley_core::{Timestamp, new_id};
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -65,6 +66,48 @@ impl Store {
             .bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;
         if done == 0 {
             return Err(StoreError::not_found("template"));
+        }
+        self.template_by_id(id).await
+    }
+
+    /// Declares a template's variables (JSON array of `{"name", "example"}`; `None`: none).
+    pub async fn set_template_variables(&self, id: Uuid, variables: Option<&str>) -> Result<()> {
+        let done = on_backend!(self, write c => sqlx::query(
+            "UPDATE templates SET variables = $2 WHERE id = $1")
+            .bind(id).bind(variables).execute(c).await.map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::not_found("template"));
+        }
+        Ok(())
+    }
+
+    /// One review step, only if the template is still `from` (two reviewers clicking at once:
+    /// one wins, the other gets a `Conflict`). `submitted_at` is set when given and kept
+    /// otherwise; `reviewed_at` and the rejection reason are written as given.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_template_review(
+        &self,
+        id: Uuid,
+        from: TemplateStatus,
+        to: TemplateStatus,
+        rejection_reason: Option<&str>,
+        submitted_at: Option<Timestamp>,
+        reviewed_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Template> {
+        let sql = "UPDATE templates SET status = $3, rejection_reason = $4, \
+                   submitted_at = COALESCE($5, submitted_at), reviewed_at = $6, updated_at = $7 \
+                   WHERE id = $1 AND status = $2";
+        let done = on_backend!(self, write c => sqlx::query(sql)
+            .bind(id).bind(from.as_str()).bind(to.as_str()).bind(rejection_reason)
+            .bind(submitted_at.map(|t| t.millis())).bind(reviewed_at.map(|t| t.millis()))
+            .bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;
+        if done == 0 {
+            let current = self.template_by_id(id).await?;
+            return Err(StoreError::Conflict(format!(
+                "the template is {} now, no longer {from}",
+                current.status
+            )));
         }
         self.template_by_id(id).await
     }

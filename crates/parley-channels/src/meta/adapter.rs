@@ -7,6 +7,8 @@ use parley_core::model::{ChannelKind, Provider};
 use parley_core::window::{self, Composer, MessageForm, WindowQuery};
 use serde::Deserialize;
 
+use crate::fields::{FieldKind, FieldSpec, MEDIA_HOSTS, SettingsForm};
+
 use super::messenger_send::{
     self, AttachmentKind, GenericElement, MessagingType, MessengerContent, MessengerOutbound,
     QuickReply, TemplateButton,
@@ -166,6 +168,34 @@ impl ProviderAdapter for MetaAdapter {
         MetaSettings::read(channel)?;
         MetaSecrets::read(channel)?;
         Ok(())
+    }
+
+    /// A phone number id is WhatsApp's only.
+    fn settings_form(&self, kind: ChannelKind) -> SettingsForm {
+        const API_VERSION: FieldSpec =
+            FieldSpec::new("api_version", FieldKind::Text, "channel_settings.help.api_version")
+            .required()
+            .example("v21.0");
+        const BASE_URL: FieldSpec = FieldSpec::new("base_url", FieldKind::Url, "channel_settings.help.base_url")
+            .default(whatsapp_send::DEFAULT_BASE_URL);
+        const WHATSAPP: &[FieldSpec] = &[
+            API_VERSION,
+            FieldSpec::new("phone_number_id", FieldKind::Text, "channel_settings.help.phone_number_id")
+                .required()
+                .example("106540352242922"),
+            BASE_URL,
+            MEDIA_HOSTS,
+        ];
+        const MESSENGER: &[FieldSpec] = &[API_VERSION, BASE_URL, MEDIA_HOSTS];
+        const SECRETS: &[FieldSpec] = &[
+            FieldSpec::new("access_token", FieldKind::Secret, "channel_settings.help.access_token").required(),
+            FieldSpec::new("app_secret", FieldKind::Secret, "channel_settings.help.app_secret").required(),
+            FieldSpec::new("verify_token", FieldKind::Secret, "channel_settings.help.verify_token"),
+        ];
+        SettingsForm {
+            settings: if kind == ChannelKind::Whatsapp { WHATSAPP } else { MESSENGER },
+            secrets: SECRETS,
+        }
     }
 
     /// WhatsApp Cloud API (`settings.phone_number_id`) or Messenger Send API (the page id is the

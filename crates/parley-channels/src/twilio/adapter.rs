@@ -3,6 +3,8 @@
 use parley_core::model::{ChannelKind, Provider};
 use serde::Deserialize;
 
+use crate::fields::{FieldKind, FieldSpec, MEDIA_HOSTS, SettingsForm};
+
 use super::outbound::{self, OutboundMessage, Sender, TwilioAccount, TwilioAuth};
 use super::{
     EMPTY_TWIML_RESPONSE, FormParams, SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER,
@@ -104,6 +106,24 @@ impl ProviderAdapter for TwilioAdapter {
         TwilioSettings::read(channel)?;
         TwilioSecrets::read(channel)?;
         Ok(())
+    }
+
+    fn settings_form(&self, _kind: ChannelKind) -> SettingsForm {
+        const SETTINGS: &[FieldSpec] = &[
+            FieldSpec::new("public_url", FieldKind::Url, "channel_settings.help.twilio_public_url")
+                .example("https://parley.example.com/webhooks/twilio/…"),
+            FieldSpec::new("messaging_service_sid", FieldKind::Text, "channel_settings.help.messaging_service_sid")
+                .example("MG0123456789abcdef0123456789abcdef"),
+            FieldSpec::new("base_url", FieldKind::Url, "channel_settings.help.base_url").default(outbound::DEFAULT_BASE_URL),
+            MEDIA_HOSTS,
+        ];
+        const SECRETS: &[FieldSpec] = &[
+            FieldSpec::new("account_sid", FieldKind::Secret, "channel_settings.help.account_sid")
+                .required()
+                .example("AC0123456789abcdef0123456789abcdef"),
+            FieldSpec::new("auth_token", FieldKind::Secret, "channel_settings.help.auth_token").required(),
+        ];
+        SettingsForm { settings: SETTINGS, secrets: SECRETS }
     }
 
     /// `secrets.account_sid` and `secrets.auth_token`; `From` is the channel's address unless

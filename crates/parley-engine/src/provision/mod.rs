@@ -403,10 +403,11 @@ fn template_input(t: &TemplateFile) -> crate::service::templates::TemplateInput 
         name: t.name.clone(),
         language: t.language.clone(),
         category: t.category,
-        status: t.status,
+        status: Some(t.status),
         body: t.body.clone(),
         components: Some(t.components.clone()),
         merge_fields: t.merge_fields.clone(),
+        variables: None,
     }
 }
 
@@ -474,8 +475,12 @@ fn validate_file(file: &WorkspaceFile) -> Result<(), ProvisionError> {
         crate::service::channels::check_triggers(&spec, &file_templates)?;
         let channel = unsaved_channel(&spec);
         for t in &c.templates {
-            crate::service::templates::spec_of(&channel, &template_input(t))
-                .map_err(|e| invalid(format!("template '{}' of '{}': {e}", t.name, c.name)))?;
+            crate::service::templates::spec_of(
+                &channel,
+                &template_input(t),
+                parley_core::model::TemplateStatus::Approved,
+            )
+            .map_err(|e| invalid(format!("template '{}' of '{}': {e}", t.name, c.name)))?;
             crate::service::templates::merge_fields_of(&template_input(t))
                 .map_err(|e| invalid(format!("template '{}' of '{}': {e}", t.name, c.name)))?;
         }

@@ -5,6 +5,7 @@ pub mod audiences;
 pub mod audit_log;
 pub mod campaigns;
 pub mod cases;
+pub mod channel_providers;
 pub mod channels;
 pub mod close_conversation;
 pub mod compose;
