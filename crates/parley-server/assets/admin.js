@@ -18,7 +18,10 @@
     channels: {
       title: t('admin.channels.title'), key: 'channels', path: '/api/v1/channels', columns: ['name', 'kind', 'provider', 'address', 'queue_id', 'consent_level'],
       help: t('admin.channels.help'),
-      json: ['settings', 'secrets'], writeOnly: ['secrets'],
+      // Settings and secrets are drawn from the provider's own field list (providerFields below);
+      // keyword sets have their own tab.
+      providerForm: true, skip: ['settings', 'secrets', 'keyword_sets'],
+      order: ['kind', 'provider', 'name', 'address', 'number_type', 'country', 'consent_level', 'queue_id', 'throughput_mps', 'provider_keyword'],
       fieldErrors: [
         { field: 'keyword_sets', match: /responses\.help/ },
         { field: 'settings', match: /default help response/ },
@@ -58,6 +61,8 @@
       title: t('admin.routing_rules.title'), key: 'routing_rules', path: '/api/v1/routing-rules', columns: null,
       help: t('admin.routing_rules.help'),
     },
+    // Its own panel and script (templates.js).
+    templates: { title: t('templates.title'), key: 'templates', path: '/api/v1/templates', external: true },
     'dead-letters': {
       title: t('admin.dead_letters.title'), key: 'dead_letters', path: '/api/v1/dead-letters', custom: true,
       help: t('admin.dead_letters.help'),
@@ -83,6 +88,150 @@
     } catch (_) {
       openapi = { paths: {}, components: { schemas: {} } };
     }
+    if (P.can('configure_messaging')) {
+      try {
+        providerForms = items(await api('GET', '/api/v1/channel-providers'));
+      } catch (_) {
+        providerForms = [];
+      }
+    }
+  }
+
+  // --- Provider settings and secrets ----------------------------------------------------------
+
+  /** Each provider and kind with its settings and secrets fields (GET /api/v1/channel-providers). */
+  let providerForms = [];
+
+  function formValue(name) {
+    const el = document.querySelector('#admin-form [data-field="' + name + '"]');
+    return el ? el.value : '';
+  }
+
+  function getPath(obj, path) {
+    return path.split('.').reduce((o, k) => (o && typeof o === 'object' ? o[k] : undefined), obj);
+  }
+
+  function setPath(obj, path, value) {
+    const keys = path.split('.');
+    const last = keys.pop();
+    let o = obj;
+    for (const k of keys) {
+      if (!o[k] || typeof o[k] !== 'object') o[k] = {};
+      o = o[k];
+    }
+    o[last] = value;
+  }
+
+  /** The providers that carry the chosen kind, in the provider select. */
+  function fillProviders(select, chosen) {
+    const kind = formValue('kind');
+    clear(select);
+    const names = providerForms.filter((f) => !kind || f.kind === kind).map((f) => f.provider);
+    for (const name of [...new Set(names)]) select.appendChild(h('option', { value: name, text: tOr('channel_settings.provider.' + name, name) }));
+    if (chosen && names.includes(chosen)) select.value = chosen;
+  }
+
+  function settingLabel(f) {
+    return tOr('channel_settings.field.' + f.name.replace(/\./g, '_'), f.name) + (f.required ? ' *' : '');
+  }
+
+  /** The fields of the chosen provider and kind: settings, then write-only secrets, then the
+   * settings keys the provider does not describe (channel behaviour) as JSON, only if any. */
+  function renderProviderFields(row) {
+    const box = clear($('provider-fields'));
+    const spec = providerForms.find((f) => f.provider === formValue('provider') && f.kind === formValue('kind'));
+    if (!spec) {
+      box.appendChild(h('p', { class: 'muted', text: t('channel_settings.pick_provider') }));
+      return;
+    }
+    const settings = (row && row.settings) || {};
+    const sameProvider = row && row.provider === spec.provider;
+    if (spec.settings.length) box.appendChild(h('h3', { text: t('channel_settings.settings_title') }));
+    for (const f of spec.settings) {
+      const id = 'cs-' + f.name.replace(/\./g, '-');
+      const value = sameProvider ? getPath(settings, f.name) : undefined;
+      const hint = f.example || f.default || '';
+      let input;
+      switch (f.kind) {
+        case 'bool':
+          input = h('input', { id, type: 'checkbox', checked: Boolean(value) });
+          break;
+        case 'enum':
+          input = h('select', { id });
+          input.appendChild(h('option', { value: '', text: f.default ? t('channel_settings.default_choice', { value: f.default }) : t('admin.none') }));
+          for (const c of f.choices) input.appendChild(h('option', { value: c, text: tOr('channel_settings.choice.' + c, c) }));
+          if (value !== undefined && value !== null) input.value = String(value);
+          break;
+        case 'number':
+          input = h('input', { id, type: 'number', step: 'any', placeholder: hint, value: value === undefined || value === null ? '' : value });
+          break;
+        case 'list':
+          input = h('input', { id, type: 'text', placeholder: t('admin.comma_separated'), value: Array.isArray(value) ? value.join(', ') : '' });
+          break;
+        default:
+          input = h('input', { id, type: f.kind === 'url' ? 'url' : 'text', placeholder: hint, value: value === undefined || value === null ? '' : value });
+      }
+      input.dataset.setting = f.name;
+      input.dataset.kind = f.kind;
+      box.appendChild(h('div', { class: 'field', dataset: { path: 'settings.' + f.name } },
+        h('label', { for: id, text: settingLabel(f) }), input,
+        h('p', { class: 'muted small', text: t(f.help) + (f.default ? ' ' + t('channel_settings.default_is', { value: f.default }) : '') })));
+    }
+    if (spec.secrets.length) box.appendChild(h('h3', { text: t('channel_settings.secrets_title') }));
+    const set = new Set(sameProvider && Array.isArray(row.secrets_set) ? row.secrets_set : []);
+    for (const f of spec.secrets) {
+      const id = 'cx-' + f.name;
+      const input = h('input', { id, type: 'password', autocomplete: 'off', dataset: { secret: f.name }, placeholder: f.example || '' });
+      const wrap = h('div', { class: 'field', dataset: { path: 'secrets.' + f.name } },
+        h('label', { for: id, text: settingLabel(f) }),
+        h('span', { class: 'tag secret-state', 'data-testid': 'secret-state', text: set.has(f.name) ? t('channel_settings.secret_set') : t('channel_settings.secret_not_set') }));
+      if (row && set.has(f.name)) {
+        input.hidden = true;
+        wrap.appendChild(h('button', {
+          type: 'button', class: 'small', text: t('channel_settings.replace'),
+          onclick: (ev) => { ev.target.remove(); input.hidden = false; input.focus(); },
+        }));
+      }
+      wrap.appendChild(input);
+      wrap.appendChild(h('p', { class: 'muted small', text: t(f.help) }));
+      box.appendChild(wrap);
+    }
+    const known = new Set(spec.settings.map((f) => f.name.split('.')[0]));
+    const extra = Object.fromEntries(Object.entries(settings).filter(([k]) => !known.has(k)));
+    const details = h('details', { class: 'advanced wide' },
+      h('summary', { text: t('channel_settings.advanced') }),
+      h('p', { class: 'muted small', text: t('channel_settings.advanced_help') }),
+      h('textarea', { id: 'cs-extra', rows: 4, class: 'mono', spellcheck: 'false', 'aria-label': t('channel_settings.advanced'), value: Object.keys(extra).length ? JSON.stringify(extra, null, 2) : '' }));
+    details.open = Object.keys(extra).length > 0;
+    box.appendChild(details);
+  }
+
+  /** `{settings, secrets}` from the provider fields; throws a sentence when a value cannot be read. */
+  function collectProvider() {
+    let settings = {};
+    const extra = $('cs-extra');
+    if (extra && extra.value.trim()) {
+      try {
+        settings = JSON.parse(extra.value);
+      } catch (_) {
+        throw new Error(t('admin.invalid_json', { field: t('channel_settings.advanced') }));
+      }
+    }
+    for (const el of document.querySelectorAll('#provider-fields [data-setting]')) {
+      let v;
+      switch (el.dataset.kind) {
+        case 'bool': v = el.checked ? true : undefined; break;
+        case 'number': v = el.value === '' ? undefined : Number(el.value); break;
+        case 'list': v = el.value.split(',').map((x) => x.trim()).filter(Boolean); if (!v.length) v = undefined; break;
+        default: v = el.value.trim() === '' ? undefined : el.value.trim();
+      }
+      if (v !== undefined) setPath(settings, el.dataset.setting, v);
+    }
+    const secrets = {};
+    for (const el of document.querySelectorAll('#provider-fields [data-secret]')) {
+      if (!el.hidden && el.value !== '') secrets[el.dataset.secret] = el.value;
+    }
+    return { settings, secrets };
   }
 
   /** A schema with `$ref`, `allOf` and nullable unions resolved. */
@@ -127,11 +276,13 @@
     const required = new Set(schema.required || []);
     const order = res.order || [];
     const rank = (name) => (order.includes(name) ? order.indexOf(name) : order.length);
-    const entries = Object.entries(schema.properties || {}).sort((a, b) => rank(a[0]) - rank(b[0]));
+    const entries = Object.entries(schema.properties || {}).filter(([name]) => !(res.skip || []).includes(name))
+      .sort((a, b) => rank(a[0]) - rank(b[0]));
     return entries.map(([name, raw]) => {
       const s = resolve(raw);
       const field = { name, required: required.has(name) && !s.nullable, description: s.description || raw.description || '', schema: s };
       if ((res.json || []).includes(name)) field.kind = 'json';
+      else if (res.providerForm && name === 'provider') field.kind = 'provider';
       else if (name === 'skills' && key === 'agents') field.kind = 'skills';
       else if (REFERENCES[name] && s.type === 'array') field.kind = 'multi-ref';
       else if (REFERENCES[name]) field.kind = 'ref';
@@ -201,6 +352,14 @@
       tab.setAttribute('aria-selected', String(tab.dataset.resource === key));
     }
     if (window.location.hash !== '#' + key) window.history.replaceState(null, '', '#' + key);
+    $('admin-panel').hidden = Boolean(res.external);
+    if ($('templates-panel')) $('templates-panel').hidden = true;
+    if ($('template-editor')) $('template-editor').hidden = true;
+    if (res.external) {
+      $('admin-editor').hidden = true;
+      if (window.ParleyTemplates) await window.ParleyTemplates.show();
+      return;
+    }
     $('admin-title').textContent = res.title;
     $('admin-help').textContent = res.help || '';
     $('admin-editor').hidden = true;
@@ -372,6 +531,15 @@
         h('textarea', { id: 'f-json', rows: 12, class: 'mono', spellcheck: 'false', value: JSON.stringify(value, null, 2) })));
     } else {
       for (const f of fields) form.appendChild(fieldWidget(f, row));
+      if (res.providerForm) {
+        form.appendChild(h('div', { id: 'provider-fields', class: 'provider-fields wide', 'data-testid': 'provider-fields' }));
+        const kindEl = form.querySelector('[data-field="kind"]');
+        const providerEl = form.querySelector('[data-field="provider"]');
+        if (providerEl) fillProviders(providerEl, row ? row.provider : null);
+        if (kindEl) kindEl.addEventListener('change', () => { fillProviders(providerEl, formValue('provider')); renderProviderFields(row); });
+        if (providerEl) providerEl.addEventListener('change', () => renderProviderFields(row));
+        renderProviderFields(row);
+      }
     }
     form.appendChild(h('div', { class: 'form-actions' },
       h('button', { type: 'submit', class: 'primary', 'data-testid': 'admin-save', text: row ? t('admin.save') : t('admin.create') }),
@@ -399,6 +567,9 @@
         if (value !== undefined && value !== null) input.value = value;
         break;
       }
+      case 'provider':
+        input = h('select', { id });
+        break;
       case 'ref': {
         input = h('select', { id });
         input.appendChild(h('option', { value: '', text: t('admin.none') }));
@@ -499,16 +670,29 @@
   async function save(row, fields) {
     const res = RESOURCES[current];
     let payload;
+    let secrets = {};
     try {
       payload = collect(fields);
+      if (res.providerForm && fields) {
+        const p = collectProvider();
+        payload.settings = p.settings;
+        secrets = p.secrets;
+        // A new channel takes its secrets with it; an edit keeps the stored ones and replaces
+        // only those typed again (PATCH .../secrets), as nobody can see them to type them all.
+        if (!row && Object.keys(secrets).length) payload.secrets = secrets;
+      }
     } catch (err) {
       notify(err.message, 'error');
       return;
     }
     for (const old of document.querySelectorAll('#admin-form .field-error')) old.remove();
     try {
-      if (row) await api('PUT', res.path + '/' + encodeURIComponent(row.id), payload);
-      else await api('POST', res.path, payload);
+      if (row) {
+        await api('PUT', res.path + '/' + encodeURIComponent(row.id), payload);
+        if (res.providerForm && Object.keys(secrets).length) {
+          await api('PATCH', res.path + '/' + encodeURIComponent(row.id) + '/secrets', secrets);
+        }
+      } else await api('POST', res.path, payload);
       notify(row ? t('admin.saved') : t('admin.created'), 'info');
       delete names[current];
       show(current);
@@ -521,7 +705,26 @@
   /** A refusal about one field (a help text missing what the short code rules ask) is also shown
    * under that field, where the admin fixes it; the toast alone goes away. */
   function showFieldError(res, err) {
-    if (!err || err.status !== 422 || !res.fieldErrors) return;
+    if (!err || err.status !== 422) return;
+    // A provider field named in the refusal (`settings.port: must be 1 to 65535`): shown under
+    // that field, or under the nearest enclosing one (`settings.simulate` for a nested value).
+    const named = /\b((?:settings|secrets)\.[A-Za-z0-9_.]+)/.exec(err.message || '');
+    if (res.providerForm && named) {
+      let path = named[1];
+      let wrap = null;
+      while (path && !wrap) {
+        wrap = document.querySelector('#provider-fields [data-path="' + CSS.escape(path) + '"]');
+        path = path.includes('.') ? path.slice(0, path.lastIndexOf('.')) : '';
+      }
+      if (!wrap) wrap = $('provider-fields');
+      if (wrap) {
+        wrap.appendChild(h('p', { class: 'error-text field-error', role: 'alert', 'data-testid': 'field-error', text: err.message }));
+        const input = wrap.querySelector('input, select, textarea');
+        if (input) input.setAttribute('aria-invalid', 'true');
+        return;
+      }
+    }
+    if (!res.fieldErrors) return;
     const rule = res.fieldErrors.find((r) => r.match.test(err.message || ''));
     if (!rule) return;
     const el = document.querySelector('#admin-form [data-field="' + CSS.escape(rule.field) + '"]');

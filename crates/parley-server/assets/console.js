@@ -828,28 +828,63 @@
     renderTemplateParams();
   }
 
-  /** A template's parameters: its declared list, else the distinct `{{ name }}` of its body in order. */
+  /** A template's variables in placeholder order, `{name, example}` each: those the admin
+   * declared, else unnamed ones (labelled by number) for each placeholder of the body. */
   function templateParams(t) {
-    if (Array.isArray(t.parameters)) return t.parameters.map((p) => (typeof p === 'string' ? p : p && p.name) || '');
-    const names = [];
-    const re = /\{\{\s*([\w.]+)\s*\}\}/g;
-    let m;
-    while ((m = re.exec(t.body || '')) !== null) if (!names.includes(m[1])) names.push(m[1]);
-    return names;
+    const declared = Array.isArray(t.variables) ? t.variables : [];
+    let count = typeof t.parameters === 'number' ? t.parameters : 0;
+    if (!count) {
+      const re = /\{\{\s*(\d+)\s*\}\}/g;
+      let m;
+      while ((m = re.exec(t.body || '')) !== null) count = Math.max(count, Number(m[1]));
+    }
+    return Array.from({ length: Math.max(count, declared.length) }, (_, i) => declared[i] || { name: '', example: '' });
   }
 
   function renderTemplateParams() {
     const box = clear($('template-params'));
     const t = state.templates[Number($('template-select').value)];
-    $('template-preview').textContent = t ? t.body || '' : '';
-    $('template-send').disabled = !t;
-    if (!t) return;
-    templateParams(t).forEach((name, i) => {
+    if (!t) {
+      clear($('template-preview'));
+      $('template-send').disabled = true;
+      return;
+    }
+    templateParams(t).forEach((v, i) => {
       const id = 'tp-' + i;
+      const input = h('input', {
+        id, type: 'text', class: 'template-param', 'data-testid': 'template-param', required: true,
+        placeholder: v.example ? P.t('templates.for_example', { example: v.example }) : '',
+        dataset: { name: v.name || String(i + 1) },
+      });
+      input.addEventListener('input', updateTemplatePreview);
       box.appendChild(h('div', { class: 'row' },
-        h('label', { for: id, text: name || P.t('console.parameter', { n: i + 1 }) }),
-        h('input', { id, type: 'text', class: 'template-param', 'data-testid': 'template-param', dataset: { name } })));
+        h('label', { for: id, text: v.name || P.t('templates.variable_n', { n: i + 1 }) }), input));
     });
+    updateTemplatePreview();
+  }
+
+  /** The preview as the customer will read it, filled in as the agent types; the send waits
+   * until every variable has a value. */
+  function updateTemplatePreview() {
+    const t = state.templates[Number($('template-select').value)];
+    const out = clear($('template-preview'));
+    if (!t) return;
+    const inputs = Array.from(document.querySelectorAll('.template-param'));
+    const params = templateParams(t);
+    const text = t.body || '';
+    const re = /\{\{\s*(\d+)\s*\}\}/g;
+    let last = 0;
+    let m;
+    while ((m = re.exec(text)) !== null) {
+      out.appendChild(document.createTextNode(text.slice(last, m.index)));
+      const i = Number(m[1]) - 1;
+      const typed = inputs[i] ? inputs[i].value.trim() : '';
+      const label = params[i] && params[i].name ? params[i].name : P.t('templates.variable_n', { n: i + 1 });
+      out.appendChild(h('mark', { class: typed ? 'filled' : 'empty', text: typed || '[' + label + ']' }));
+      last = m.index + m[0].length;
+    }
+    out.appendChild(document.createTextNode(text.slice(last)));
+    $('template-send').disabled = inputs.some((i) => i.value.trim() === '');
   }
 
   async function sendTemplate(ev) {
@@ -868,7 +903,7 @@
     } catch (err) {
       showError(P.t('console.template_not_sent'), err);
     } finally {
-      $('template-send').disabled = false;
+      updateTemplatePreview();
     }
   }
 

@@ -152,6 +152,29 @@ pub async fn replace(
     Ok(channel)
 }
 
+/// Changes some of a channel's secrets and keeps the others (a form replaces one credential
+/// without knowing the rest): a key with a value replaces that secret, a key with `null` removes
+/// it. The configuration is checked again as on a replace; nothing changes when it is refused.
+pub async fn merge_secrets(
+    w: Writes<'_>,
+    id: Uuid,
+    changes: &serde_json::Map<String, Value>,
+    now: Timestamp,
+) -> Result<Channel, ProvisionError> {
+    let existing = w.store.channel(id).await?;
+    let mut secrets = existing.secrets.as_object().cloned().unwrap_or_default();
+    for (k, v) in changes {
+        if v.is_null() {
+            secrets.remove(k);
+        } else {
+            secrets.insert(k.clone(), v.clone());
+        }
+    }
+    let mut input = super::specs::ChannelInput::from(&existing);
+    input.secrets = Some(secrets);
+    replace(w, id, input, now).await
+}
+
 /// Replaces a channel's configuration with a spec that `validate` produced.
 pub async fn replace_spec(
     w: Writes<'_>,

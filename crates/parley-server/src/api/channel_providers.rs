@@ -4,6 +4,12 @@
 //! typed settings by a unit test.
 
 use axum::Json;
+use axum::extract::State;
+use parley_engine::service::channels::Writes;
+use uuid::Uuid;
+
+use crate::api::channels::ChannelView;
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use parley_channels::fields::{FieldKind, FieldSpec};
 use parley_core::model::ChannelKind;
 use serde::Serialize;
@@ -15,7 +21,31 @@ use crate::AppState;
 use crate::schema;
 
 pub fn provider_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_channel_providers))
+    OpenApiRouter::new()
+        .routes(routes!(list_channel_providers))
+        .routes(routes!(merge_channel_secrets))
+}
+
+/// Replaces some of a channel's secrets and keeps the others: `{"auth_token": "new"}` replaces
+/// one, `{"verify_token": null}` removes one. Checked against the provider's typed secrets (422
+/// naming `secrets.<name>`). The answer lists the names that are set, never their values.
+#[utoipa::path(patch, path = "/api/v1/channels/{id}/secrets",
+    extensions(("x-permission" = json!("configure_messaging"))), tag = "channels",
+    params(("id" = Uuid, Path)), request_body(content = Object, description = "secret name to its new value, or null to remove it"),
+    responses((status = 200, body = ChannelView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn merge_channel_secrets(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(changes): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Json<ChannelView>, ApiError> {
+    let channel = parley_engine::service::channels::merge_secrets(
+        Writes::of_engine(&state.engine),
+        id,
+        &changes,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(Json(channel.into()))
 }
 
 /// One field of a provider's configuration.

@@ -84,6 +84,11 @@ const ASSETS: &[Asset] = &[
         content_type: JS,
     },
     Asset {
+        name: "templates.js",
+        body: include_str!("../../assets/templates.js"),
+        content_type: JS,
+    },
+    Asset {
         name: "sender-limits.js",
         body: include_str!("../../assets/sender-limits.js"),
         content_type: JS,
@@ -167,6 +172,11 @@ const ASSETS: &[Asset] = &[
         name: "reports.js",
         body: include_str!("../../assets/reports.js"),
         content_type: JS,
+    },
+    Asset {
+        name: "templates.css",
+        body: include_str!("../../assets/templates.css"),
+        content_type: CSS,
     },
     Asset {
         name: "reports.css",
