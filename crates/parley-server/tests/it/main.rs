@@ -38,6 +38,7 @@ mod sensitive_data;
 mod services;
 mod sign_in_limits;
 mod subscriptions;
+mod template_browser;
 mod template_review;
 mod tokens;
 mod twilio_api;
