@@ -357,6 +357,8 @@
     if ($('template-editor')) $('template-editor').hidden = true;
     if (res.external) {
       $('admin-editor').hidden = true;
+      // Sender limits belong to the Channels tab (sender-limits.js shows them there).
+      if ($('sender-limits')) $('sender-limits').hidden = true;
       if (window.ParleyTemplates) await window.ParleyTemplates.show();
       return;
     }
