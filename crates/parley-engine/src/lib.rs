@@ -52,6 +52,7 @@ pub mod routing;
 pub mod runner;
 pub mod sensitive_data;
 pub mod service;
+pub mod signals;
 pub mod session_rows;
 pub mod subscriptions;
 pub mod timers;

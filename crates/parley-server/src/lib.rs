@@ -297,6 +297,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::privacy::privacy_routes())
         .merge(api::audit_log::audit_routes())
         .merge(api::retention::retention_routes())
+        .merge(api::uploads::composer_routes())
         .split_for_parts();
     // Each route's permission, as its `#[utoipa::path]` declares it (`x-permission`), checked
     // after the caller is known and before the handler.
@@ -377,6 +378,10 @@ pub fn app(state: AppState) -> Router {
         .merge(widget)
         .merge(console::pages::public_routes())
         .merge(widget_assets::widget_asset_routes())
+        .route(
+            "/media/o/{token}",
+            axum::routing::get(api::uploads::public_media),
+        )
         .route(
             "/l/{code}",
             axum::routing::get(api::campaigns::follow_short_link)
