@@ -198,10 +198,22 @@ fn composer_counter_agrees_with_the_oracle_at_the_boundaries() {
     assert!(checked > 100, "the fixture has its lines");
     // The figures the brief names, spelled out.
     let septets = |n: usize| analyze(&"a".repeat(n));
-    assert_eq!((septets(160).segments, septets(160).units_remaining), (1, 0));
-    assert_eq!((septets(161).segments, septets(161).units_remaining), (2, 145));
-    assert_eq!((septets(306).segments, septets(306).units_remaining), (2, 0));
-    assert_eq!((septets(307).segments, septets(307).units_remaining), (3, 152));
+    assert_eq!(
+        (septets(160).segments, septets(160).units_remaining),
+        (1, 0)
+    );
+    assert_eq!(
+        (septets(161).segments, septets(161).units_remaining),
+        (2, 145)
+    );
+    assert_eq!(
+        (septets(306).segments, septets(306).units_remaining),
+        (2, 0)
+    );
+    assert_eq!(
+        (septets(307).segments, septets(307).units_remaining),
+        (3, 152)
+    );
     let euro = analyze(&format!("{}€", "a".repeat(159)));
     assert_eq!((euro.units, euro.segments), (161, 2));
     let ucs = |n: usize| analyze(&"ж".repeat(n));

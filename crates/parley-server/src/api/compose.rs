@@ -130,7 +130,10 @@ mod tests {
     fn sms_counts_septets_and_what_is_left() {
         // 159 letters and a euro sign: 161 septets, so two segments of 153.
         let a = analyze(ChannelKind::Sms, &format!("{}€", "a".repeat(159)));
-        assert_eq!((a.characters, a.units, a.segments), (160, Some(161), Some(2)));
+        assert_eq!(
+            (a.characters, a.units, a.segments),
+            (160, Some(161), Some(2))
+        );
         assert_eq!(a.units_remaining, Some(153 * 2 - 161));
         assert_eq!(a.encoding, Some("GSM-7"));
         let a = analyze(ChannelKind::Sms, &"a".repeat(160));
