@@ -391,6 +391,96 @@ async fn read_and_typing_reach_whatsapp_and_messenger(b: TestBackend) {
     assert!(seen.lock().unwrap().violations.is_empty());
 }
 
+/// The composer in Chromium (`tests/browser/composer.mjs`): the counter for 161 septets, the emoji
+/// picker by keyboard, a file attached on an MMS session (a Twilio channel in the US, against the
+/// fake) and seen in the timeline, the offer alerts setting. Screenshots go to `PARLEY_SHOTS` when
+/// set, else under the target's temporary folder.
+async fn composer_in_a_real_browser(b: TestBackend) {
+    use std::path::PathBuf;
+    use std::time::Duration;
+    let backend = format!("{b:?}").to_lowercase();
+    let desk = Desk::new(b).await;
+    let ada = desk.agent("Ada", 3, AgentRole::Agent).await;
+    let (base, seen) = fake::provider(Account {
+        account_sid: "AC11111111111111111111111111111111".into(),
+        auth_token: "twilio-auth-token".into(),
+        ..Account::default()
+    })
+    .await;
+    let mms = desk
+        .app
+        .db
+        .store
+        .create_channel(
+            &ChannelSpec {
+                country: Some("US".into()),
+                queue_id: Some(desk.queue.id),
+                throughput_mps: Some(100),
+                ..build::twilio_sms(
+                    "MMS",
+                    "+14155550188",
+                    json!({"base_url": base}),
+                    json!({"account_sid": "AC11111111111111111111111111111111",
+                        "auth_token": "twilio-auth-token"}),
+                )
+            },
+            SystemClock.now(),
+        )
+        .await
+        .unwrap();
+    let session = owned_session(&desk, &mms, "+14155550142", &ada).await;
+    let customer = format!("+1415557{:04}", Uuid::now_v7().as_u128() % 10_000);
+    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("composer-shots")
+                .join(&backend)
+        },
+        PathBuf::from,
+    );
+    let profile = crate::browser::tempfile_dir();
+    let run = tokio::process::Command::new("node")
+        .arg("composer.mjs")
+        .arg(format!("--url={}", desk.app.base))
+        .arg(format!(
+            "--agent={}:{}",
+            ada.email,
+            crate::console::PASSWORD
+        ))
+        .arg(format!("--channel={}", desk.channel.name))
+        .arg(format!("--customer={customer}"))
+        .arg(format!("--mms-session={}", session.id))
+        .arg(format!("--shots={}", shots.display()))
+        .env("TMPDIR", &profile)
+        .current_dir(crate::browser::harness())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the composer scenario finishes within three minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "composer scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The picture went to Twilio as MMS, by its public link.
+    let sent = eventually(&desk.app.events, "the MMS at Twilio", || {
+        let seen = seen.clone();
+        async move { seen.lock().unwrap().twilio_sends.first().cloned() }
+    })
+    .await;
+    assert!(
+        sent.iter()
+            .any(|(k, v)| k == "MediaUrl" && v.contains("/media/o/")),
+        "{sent:?}"
+    );
+    assert!(sent.contains(&("Body".into(), "Here is your label".into())));
+}
+
 /// An SMS session of the desk's simulator channel: no signals there.
 async fn desk_sms_session(desk: &Desk, agent: &Agent) -> Uuid {
     owned_session(desk, &desk.channel, "+14155550177", agent)
@@ -401,4 +491,5 @@ async fn desk_sms_session(desk: &Desk, agent: &Agent) -> Uuid {
 parley_store::on_both_backends!(
     uploads_follow_the_media_rules_and_go_out_on_whatsapp,
     read_and_typing_reach_whatsapp_and_messenger,
+    composer_in_a_real_browser,
 );
