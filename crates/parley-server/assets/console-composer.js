@@ -146,7 +146,7 @@
       file.rules = rules;
       if (rules.unavailable) {
         button.disabled = true;
-        button.title = P.t('composer.attach_unavailable', { reason: rules.unavailable });
+        button.title = P.t('composer.attach_unavailable', { reason: unavailableWhy(rules) });
       }
       $('attach-input').accept = (rules.accepts || []).map((a) => a.content_type).join(',');
     } catch (_) {
@@ -154,11 +154,16 @@
     }
   }
 
+  /** Why no file goes on this channel, from the catalogue by the server's code. */
+  const unavailableWhy = (rules) => (rules.unavailable_code === 'country'
+    ? P.t('composer.unavailable_country')
+    : P.t('composer.unavailable_provider'));
+
   /** Why the channel will not take `f`, in words naming the limit; '' when it will. */
   function refusal(f) {
     const rules = file.rules;
     if (!rules) return '';
-    if (rules.unavailable) return P.t('composer.attach_unavailable', { reason: rules.unavailable });
+    if (rules.unavailable) return P.t('composer.attach_unavailable', { reason: unavailableWhy(rules) });
     let type = (f.type || '').toLowerCase();
     if (type === 'image/jpg') type = 'image/jpeg';
     const accepted = (rules.accepts || []).find((a) => a.content_type === type);

@@ -21,18 +21,27 @@ pub struct UploadRules {
     pub accepts: Vec<(&'static str, u64)>,
     /// Why no file can be sent on this channel, or `None`.
     pub unavailable: Option<String>,
+    /// The same as a stable code: "provider" (its provider carries no files) or "country" (MMS
+    /// outside the US and Canada).
+    pub unavailable_code: Option<&'static str>,
 }
 
 /// The channel's media rules as the composer checks them.
 pub fn rules_for(channel: &Channel) -> UploadRules {
     let media = media_channel(channel);
-    let unavailable = if !provider_carries_files(&channel.provider) {
-        Some(format!(
-            "this channel's provider ({}) carries no files",
-            channel.provider
-        ))
+    let (unavailable, unavailable_code) = if !provider_carries_files(&channel.provider) {
+        (
+            Some(format!(
+                "this channel's provider ({}) carries no files",
+                channel.provider
+            )),
+            Some("provider"),
+        )
     } else {
-        files_unavailable(media).map(|e| e.to_string())
+        match files_unavailable(media) {
+            Some(e) => (Some(e.to_string()), Some("country")),
+            None => (None, None),
+        }
     };
     UploadRules {
         accepts: if unavailable.is_some() {
@@ -41,7 +50,20 @@ pub fn rules_for(channel: &Channel) -> UploadRules {
             outbound_types(media)
         },
         unavailable,
+        unavailable_code,
     }
+}
+
+/// Records that the uploads went out with `entry_id` (their media rows follow the entry).
+pub async fn mark_sent(
+    store: &Store,
+    media_ids: &[Uuid],
+    entry_id: Uuid,
+) -> Result<(), StoreError> {
+    for id in media_ids {
+        store.set_upload_sent(*id, entry_id).await?;
+    }
+    Ok(())
 }
 
 /// The largest file any channel accepts: the upload route's body limit.

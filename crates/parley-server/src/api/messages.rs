@@ -140,9 +140,8 @@ pub async fn send_message(
         .await
     {
         Ok(entry) => {
-            for media_id in &input.media_ids {
-                state.store.set_upload_sent(*media_id, entry.id).await?;
-            }
+            parley_engine::service::uploads::mark_sent(&state.store, &input.media_ids, entry.id)
+                .await?;
             Ok((StatusCode::CREATED, Json(EntryView::from(entry))).into_response())
         }
         Err(ComposeError::Refused {

@@ -41,6 +41,10 @@ pub struct MediaRules {
     /// Why no file can be sent on this channel (no MMS, a provider without files), or null.
     #[schema(nullable)]
     pub unavailable: Option<String>,
+    /// The reason as a code: "provider" (no files through this provider) or "country" (MMS
+    /// outside the US and Canada); null when files go.
+    #[schema(nullable)]
+    pub unavailable_code: Option<&'static str>,
     /// The largest upload the server takes on any channel.
     pub max_upload_bytes: u64,
 }
@@ -91,6 +95,7 @@ pub async fn media_rules(
             })
             .collect(),
         unavailable: rules.unavailable,
+        unavailable_code: rules.unavailable_code,
         max_upload_bytes: MAX_UPLOAD_BYTES as u64,
     }))
 }

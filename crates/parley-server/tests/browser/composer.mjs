@@ -81,7 +81,7 @@ async function main() {
   await stage('no files on an SMS channel without MMS: the paperclip says why', async () => {
     await page.waitForFunction(() => document.querySelector('[data-testid="attach-open"]').disabled);
     const title = await page.getAttribute('[data-testid="attach-open"]', 'title');
-    if (!/carries no files/.test(title || '')) throw new Error('the paperclip says ' + JSON.stringify(title));
+    if (!/provider carries no files/.test(title || '')) throw new Error('the paperclip says ' + JSON.stringify(title));
   });
 
   await stage('the offer alerts setting toggles and stays', async () => {
