@@ -8,6 +8,9 @@
 //!   WhatsApp hides it after 25 s or when the reply arrives, so there is no "typing off").
 //! - Messenger: sender actions on `POST /{page_id}/messages`:
 //!   `{"recipient":{"id":psid},"sender_action":"mark_seen"|"typing_on"|"typing_off"}`.
+//!
+//! The WhatsApp bodies are those PyPI `pywa` 4.5.0 sends (`WhatsAppCloudApi.mark_message_as_read`
+//! and `set_indicator`, read from its source), key for key; the tests pin them byte for byte.
 
 use serde::Serialize;
 
