@@ -420,6 +420,17 @@ pub trait ProviderAdapter: Send + Sync + std::fmt::Debug {
         ))
     }
 
+    /// A read receipt or typing indicator for the customer `to` (their platform key), or `None`
+    /// when the provider has no such thing. Sent fire-and-forget by the engine.
+    fn prepare_signal(
+        &self,
+        _channel: &ChannelConfig<'_>,
+        _to: &str,
+        _signal: crate::meta::signals::Signal<'_>,
+    ) -> Result<Option<crate::http::HttpRequest>, SendRefusal> {
+        Ok(None)
+    }
+
     /// The first request fetching a customer's file `url` (what the inbound webhook gave: a
     /// link, or a provider's media id). By default a plain download of a public link.
     fn media_fetch(&self, _channel: &ChannelConfig<'_>, url: &str) -> Result<MediaFetch, String> {

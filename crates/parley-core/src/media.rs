@@ -314,6 +314,47 @@ pub fn outbound_max_bytes(channel: MediaChannel<'_>, content_type: &str) -> Opti
     }
 }
 
+/// Every type some channel sends, the candidates of [`outbound_types`].
+const OUTBOUND_CANDIDATES: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/bmp",
+    "image/tiff",
+    "image/x-xbitmap",
+    "image/x-xpixmap",
+    "audio/aac",
+    "audio/amr",
+    "audio/mpeg",
+    "video/mp4",
+    "video/3gpp",
+];
+
+/// The types `channel` sends with the largest size of each, for a composer to check a file
+/// before it is uploaded (the server checks again with [`check_outbound`]).
+pub fn outbound_types(channel: MediaChannel<'_>) -> Vec<(&'static str, u64)> {
+    OUTBOUND_CANDIDATES
+        .iter()
+        .chain(WHATSAPP_DOCUMENTS)
+        .filter_map(|ct| outbound_max_bytes(channel, ct).map(|max| (*ct, max)))
+        .collect()
+}
+
+/// Why `channel` cannot send files at all (MMS outside the US and Canada), or `None`.
+pub fn files_unavailable(channel: MediaChannel<'_>) -> Option<MediaRefused> {
+    match check_outbound(
+        channel,
+        "",
+        &[OutboundFile {
+            content_type: "image/jpeg",
+            size: None,
+        }],
+    ) {
+        Err(e @ MediaRefused::NotInCountry { .. }) => Some(e),
+        _ => None,
+    }
+}
+
 /// The largest inbound file Parley keeps from a channel of `kind` (see the module docs).
 pub fn inbound_max_bytes(kind: ChannelKind, content_type: &str) -> u64 {
     match kind {
@@ -422,6 +463,30 @@ pub fn sniff_web_file(bytes: &[u8]) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outbound_types_follow_the_channel_rules() {
+        let ch = |kind, country| MediaChannel {
+            kind,
+            number_type: None,
+            country,
+        };
+        let sms = outbound_types(ch(ChannelKind::Sms, Some("US")));
+        assert_eq!(
+            sms,
+            vec![("image/jpeg", MB), ("image/png", MB), ("image/gif", MB)]
+        );
+        let wa = outbound_types(ch(ChannelKind::Whatsapp, None));
+        assert!(wa.contains(&("image/png", 5 * MB)));
+        assert!(wa.contains(&("application/pdf", 25 * MB)));
+        assert!(!wa.iter().any(|(ct, _)| *ct == "image/gif"));
+        assert!(files_unavailable(ch(ChannelKind::Sms, Some("US"))).is_none());
+        assert!(matches!(
+            files_unavailable(ch(ChannelKind::Sms, Some("GB"))),
+            Some(MediaRefused::NotInCountry { .. })
+        ));
+        assert!(files_unavailable(ch(ChannelKind::Whatsapp, Some("GB"))).is_none());
+    }
 
     #[test]
     fn web_files_are_told_by_their_first_bytes() {

@@ -54,6 +54,8 @@ pub struct MediaRef {
     pub content_type: String,
     /// Bytes, when the sender knows (checked against the channel's limit).
     pub size: Option<u64>,
+    /// Parley's copy, for a file an agent uploaded (`url` is then its public link).
+    pub id: Option<Uuid>,
 }
 
 /// An approved template and the values of its `{{1}}`, `{{2}}`... placeholders.
@@ -293,6 +295,7 @@ impl Compose {
             .iter()
             .map(|m| Media {
                 size: m.size,
+                id: m.id,
                 ..Media::new(m.url.trim(), normalize_content_type(&m.content_type))
             })
             .collect();

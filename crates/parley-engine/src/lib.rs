@@ -53,6 +53,7 @@ pub mod runner;
 pub mod sensitive_data;
 pub mod service;
 pub mod session_rows;
+pub mod signals;
 pub mod subscriptions;
 pub mod timers;
 pub mod transport;

@@ -69,6 +69,8 @@
     refreshTimeline: () => refreshTimeline(),
     refreshSide: () => refreshSide(),
     customerName: (mu) => customerName(mu),
+    /** Counts the draft again (after a script changed the textarea). */
+    analyze: () => analyzeNow(),
   };
 
   // Names of wire values, from the catalogue (`console.<group>_<value>`); an unknown value shows as
@@ -730,15 +732,23 @@
     }
     if (seq !== state.analyzeSeq || !a) return;
     state.analysis = a;
-    const parts = [P.number(a.characters) + ' / ' + P.number(a.limit)];
-    if (a.encoding) {
-      parts.push(a.encoding);
-      parts.push(P.t(a.segments === 1 ? 'console.segment_one' : 'console.segments', { n: P.number(a.segments) }));
-    }
-    counter.textContent = parts.join(' · ');
+    // SMS: encoding, messages and what is left in the current one (septets or UTF-16 units,
+    // counted by parley-core); the exact count is in the title. Other channels: characters.
+    const sms = Boolean(a.encoding);
+    const gsm = a.encoding === 'GSM-7';
+    counter.textContent = sms
+      ? [P.t(gsm ? 'composer.encoding_gsm7' : 'composer.encoding_ucs2'),
+        P.t(a.segments === 1 ? 'composer.messages_one' : 'composer.messages', { n: P.number(a.segments) }),
+        P.t('composer.left', { n: P.number(a.units_remaining || 0) })].join(' · ')
+      : P.number(a.characters) + ' / ' + P.number(a.limit);
+    counter.title = sms
+      ? P.t(gsm ? 'composer.title_septets' : 'composer.title_units', { units: P.number(a.units || 0), characters: P.number(a.characters), limit: P.number(a.limit) })
+      : '';
     counter.dataset.characters = String(a.characters);
     counter.dataset.segments = a.segments === null || a.segments === undefined ? '' : String(a.segments);
     counter.dataset.encoding = a.encoding || '';
+    counter.dataset.units = sms ? String(a.units) : '';
+    counter.dataset.left = sms ? String(a.units_remaining) : '';
     counter.classList.toggle('over', a.ok === false);
     if (a.ok === false && problemText(a.error)) counter.textContent += ' · ' + problemText(a.error);
     updateSendButton();

@@ -299,6 +299,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::retention::retention_routes())
         .merge(api::templates::template_routes())
         .merge(api::channel_providers::provider_routes())
+        .merge(api::uploads::composer_routes())
         .split_for_parts();
     // Each route's permission, as its `#[utoipa::path]` declares it (`x-permission`), checked
     // after the caller is known and before the handler.
@@ -379,6 +380,10 @@ pub fn app(state: AppState) -> Router {
         .merge(widget)
         .merge(console::pages::public_routes())
         .merge(widget_assets::widget_asset_routes())
+        .route(
+            "/media/o/{token}",
+            axum::routing::get(api::uploads::public_media),
+        )
         .route(
             "/l/{code}",
             axum::routing::get(api::campaigns::follow_short_link)

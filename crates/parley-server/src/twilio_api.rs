@@ -550,6 +550,7 @@ pub async fn create_message(
                     url: url.clone(),
                     content_type: content_type_of(url).to_owned(),
                     size: None,
+                    id: None,
                 })
                 .collect(),
             template: None,

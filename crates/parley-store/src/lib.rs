@@ -64,6 +64,8 @@ mod translations;
 pub use tokens::{LAST_USED_GRANULARITY_MS, NewApiToken};
 pub use translations::{Translation, TranslationKey};
 mod twilio;
+mod uploads;
+pub use uploads::AgentUpload;
 mod web;
 pub use web::{JwksCache, StoredJwk};
 mod web_visitors;

@@ -343,7 +343,31 @@ async fn graph_messages(
         violations.push("bearer token".into());
     }
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let answer = if node == account.phone_number_id {
+    let answer = if node == account.phone_number_id && json.get("status").is_some() {
+        // Mark as read, with or without the typing indicator.
+        let indicator_ok = json
+            .get("typing_indicator")
+            .is_none_or(|t| t == &json!({"type": "text"}));
+        if json["messaging_product"] != "whatsapp"
+            || json["status"] != "read"
+            || !json["message_id"].is_string()
+            || !indicator_ok
+            || json.as_object().is_some_and(|o| o.len() > 4)
+        {
+            violations.push(format!("body {json}"));
+        }
+        json_response(StatusCode::OK, json!({"success": true}))
+    } else if node == account.page_id && json.get("sender_action").is_some() {
+        let recipient = json["recipient"]["id"].as_str().unwrap_or_default();
+        let action_ok = matches!(
+            json["sender_action"].as_str(),
+            Some("mark_seen" | "typing_on" | "typing_off")
+        );
+        if recipient.is_empty() || !action_ok || json.get("message").is_some() {
+            violations.push(format!("body {json}"));
+        }
+        json_response(StatusCode::OK, json!({"recipient_id": recipient}))
+    } else if node == account.phone_number_id {
         const TYPES: &[&str] = &[
             "text", "template", "image", "document", "audio", "video", "sticker",
         ];

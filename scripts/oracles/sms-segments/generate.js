@@ -347,7 +347,34 @@ function oracle(text) {
   return line;
 }
 
+// The composer's counter (issue 15): what is left in the current segment, at the boundaries an
+// agent meets (160/161 and 306/307 septets, 70/71 and 134/135 UCS-2 units), with extension
+// characters that take two septets and emoji that take two UTF-16 units. Written to
+// crates/parley-core/fixtures/sms_composer.jsonl with `left`: the oracle's free bits in the last
+// segment over 7 or 16.
+function composerCases() {
+  const a = (n) => 'a'.repeat(n);
+  const zh = (n) => 'ж'.repeat(n);
+  const out = [];
+  for (const n of [159, 160, 161, 305, 306, 307, 458, 459, 460]) out.push(a(n));
+  for (const n of [79, 80, 81, 153, 154]) out.push('{'.repeat(n), '€'.repeat(n) + 'a');
+  for (const n of [151, 152, 153, 158, 159, 160, 304, 305, 306]) for (const c of ['{', '[', '€', '~', '\\', '|', '^', ']', '}']) out.push(a(n) + c);
+  out.push('Price: €10 [promo] {code} ~ ^ | \\');
+  for (const n of [69, 70, 71, 133, 134, 135, 200, 201]) out.push(zh(n));
+  for (const n of [34, 35, 36, 66, 67, 68, 100, 101]) out.push('\u{1F600}'.repeat(n));
+  for (const n of [65, 66, 67, 68, 69, 132, 133, 134]) out.push(zh(n) + '\u{1F600}', a(n) + '\u{1F44D}');
+  out.push('Hello 👋 — your order is ready 🎉', 'Merci ! À bientôt 😊', '¡Hola! ¿Qué tal? €5');
+  return out.map((text) => {
+    const m = new SegmentedMessage(text);
+    const last = m.segments[m.segments.length - 1];
+    const unit = m.encodingName === 'GSM-7' ? 7 : 16;
+    return JSON.stringify({ text, enc: m.encodingName, segs: m.segmentsCount, bits: m.messageSize, left: Math.floor(last.freeSizeInBits() / unit) });
+  });
+}
+
 function main() {
+  const composer = path.join(__dirname, '../../../crates/parley-core/fixtures/sms_composer.jsonl');
+  if (!process.argv[2]) fs.writeFileSync(composer, composerCases().join('\n') + '\n');
   const output = path.resolve(process.argv[2] || path.join(__dirname, '../../../crates/parley-core/fixtures/sms_segments.jsonl'));
   const cases = fixedCases();
   const names = Object.keys(WEIGHTS);

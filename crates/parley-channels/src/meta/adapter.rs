@@ -318,6 +318,36 @@ impl ProviderAdapter for MetaAdapter {
         }
     }
 
+    fn prepare_signal(
+        &self,
+        channel: &ChannelConfig<'_>,
+        to: &str,
+        signal: super::signals::Signal<'_>,
+    ) -> Result<Option<crate::http::HttpRequest>, SendRefusal> {
+        let (settings, endpoint) = endpoint_of(channel).map_err(|e| SendRefusal::settings(&e))?;
+        match channel.kind {
+            ChannelKind::Whatsapp => {
+                let phone_number_id = required(
+                    "settings.phone_number_id",
+                    settings.phone_number_id.as_deref(),
+                )
+                .map_err(|e| SendRefusal::settings(&e))?;
+                Ok(super::signals::whatsapp_signal(
+                    &endpoint,
+                    phone_number_id,
+                    signal,
+                )?)
+            }
+            ChannelKind::Messenger => Ok(super::signals::messenger_signal(
+                &endpoint,
+                channel.address,
+                to,
+                signal,
+            )?),
+            ChannelKind::Sms | ChannelKind::Web => Ok(None),
+        }
+    }
+
     /// WhatsApp media ids are looked up first; Messenger attachment URLs are public links.
     fn media_fetch(&self, channel: &ChannelConfig<'_>, url: &str) -> Result<MediaFetch, String> {
         if channel.kind != ChannelKind::Whatsapp {

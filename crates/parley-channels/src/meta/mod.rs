@@ -16,6 +16,7 @@ pub mod messenger_send;
 mod parse;
 pub mod send;
 pub mod signature;
+pub mod signals;
 pub mod webhook;
 pub mod whatsapp;
 

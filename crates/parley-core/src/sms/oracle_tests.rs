@@ -156,3 +156,68 @@ fn agrees_with_sms_segments_calculator_on_every_line() {
         "{grapheme_differences} grapheme differences"
     );
 }
+
+/// The composer's counter (issue 15) against `fixtures/sms_composer.jsonl`: encoding, segments,
+/// units and what is left in the current segment, as the oracle's last segment's free bits say,
+/// at the 160/161, 306/307, 70/71 and 134/135 boundaries, with two-septet extension characters
+/// and two-unit emoji.
+#[test]
+fn composer_counter_agrees_with_the_oracle_at_the_boundaries() {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        text: String,
+        enc: String,
+        segs: usize,
+        bits: usize,
+        left: usize,
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sms_composer.jsonl");
+    let corpus = std::fs::read_to_string(path).expect("read the composer fixture");
+    let mut checked = 0;
+    for (number, raw) in corpus.lines().enumerate() {
+        let line: Line = serde_json::from_str(raw).expect("an oracle line");
+        let ours = analyze(&line.text);
+        let per_unit = match ours.encoding {
+            Encoding::Gsm7 => 7,
+            Encoding::Ucs2 => 16,
+        };
+        assert_eq!(
+            (
+                ours.encoding.label(),
+                ours.segments,
+                ours.units * per_unit,
+                ours.units_remaining
+            ),
+            (line.enc.as_str(), line.segs, line.bits, line.left),
+            "line {}: {:?}",
+            number + 1,
+            line.text
+        );
+        checked += 1;
+    }
+    assert!(checked > 100, "the fixture has its lines");
+    // The figures the brief names, spelled out.
+    let septets = |n: usize| analyze(&"a".repeat(n));
+    assert_eq!(
+        (septets(160).segments, septets(160).units_remaining),
+        (1, 0)
+    );
+    assert_eq!(
+        (septets(161).segments, septets(161).units_remaining),
+        (2, 145)
+    );
+    assert_eq!(
+        (septets(306).segments, septets(306).units_remaining),
+        (2, 0)
+    );
+    assert_eq!(
+        (septets(307).segments, septets(307).units_remaining),
+        (3, 152)
+    );
+    let euro = analyze(&format!("{}€", "a".repeat(159)));
+    assert_eq!((euro.units, euro.segments), (161, 2));
+    let ucs = |n: usize| analyze(&"ж".repeat(n));
+    assert_eq!((ucs(70).segments, ucs(71).segments), (1, 2));
+    assert_eq!((ucs(134).segments, ucs(135).segments), (2, 3));
+    assert_eq!(ucs(71).units_remaining, 67 * 2 - 71);
+}

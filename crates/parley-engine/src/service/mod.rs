@@ -35,6 +35,7 @@ pub mod templates;
 pub mod tokens;
 pub mod translations;
 pub mod twilio;
+pub mod uploads;
 pub mod web;
 
 pub mod specs;

@@ -886,6 +886,7 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
     }
     sender_limits(store, &channel).await;
     retention_and_audit(store, &channel).await;
+    composer(store, &channel).await;
     // The feed writes in the background, woken by the engine's events: wait (bounded) until it
     // has recorded one.
     crate::until_event(
@@ -906,6 +907,67 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
     }
     let recorded = recorder.0.lock().unwrap().clone();
     recorded.into_iter().filter(|s| has_plan(s)).collect()
+}
+
+/// The composer's statements (issue 15): an agent's upload written, found, served by its token and
+/// marked sent; the customer's last message id for read receipts and typing.
+async fn composer(store: &Store, channel: &Channel) {
+    use parley_core::model::{ConsentSource, ConsentStatus, SessionStatus};
+    let now = SystemClock.now();
+    let user = store
+        .create_messaging_user(
+            &build::new_user(
+                channel.id,
+                "+14155550177",
+                Some(ConsentStatus::ImplicitlyOptedIn),
+            ),
+            &build::origin(ConsentSource::Inbound, "plans"),
+            now,
+        )
+        .await
+        .unwrap();
+    let session = store
+        .create_session(
+            &build::new_session(channel.id, user.id, SessionStatus::Active),
+            now,
+        )
+        .await
+        .unwrap();
+    store.last_inbound_provider_id(session.id).await.unwrap();
+    let media = parley_store::StoredMedia {
+        id: new_id(),
+        sha256: "00".repeat(32),
+        content_type: "image/png".into(),
+        size: 1,
+        entry_id: None,
+        created_at: now.millis(),
+    };
+    store.insert_media(&media).await.unwrap();
+    let upload = parley_store::AgentUpload {
+        media_id: media.id,
+        session_id: session.id,
+        agent_id: None,
+        token: "ab".repeat(24),
+        entry_id: None,
+        created_at: now.millis(),
+    };
+    store.create_agent_upload(&upload).await.unwrap();
+    store.agent_upload(media.id).await.unwrap();
+    let entry = store
+        .append_entry(
+            &build::new_entry(
+                session.id,
+                parley_core::model::Direction::Outbound,
+                Actor::Agent,
+                "",
+                EntryStatus::Queued,
+            ),
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(store.set_upload_sent(media.id, entry.id).await.unwrap());
+    store.sent_upload_by_token(&upload.token).await.unwrap();
 }
 
 /// Sender limits' per-batch statements the pipelines above may not reach (a WhatsApp sender's

@@ -44,6 +44,14 @@ pub struct Analysis {
     /// How many SMS the body is sent as (at most 6); null for other channels.
     #[schema(nullable)]
     pub segments: Option<usize>,
+    /// SMS: the units the body takes, septets for GSM-7 (an extension character such as `{`,
+    /// `[` or `€` takes two) and UTF-16 code units for UCS-2; null for other channels.
+    #[schema(nullable)]
+    pub units: Option<usize>,
+    /// SMS: units still free in the current (last) segment before another one is needed
+    /// (160 or 153 septets, 70 or 67 units per segment); null for other channels.
+    #[schema(nullable)]
+    pub units_remaining: Option<usize>,
     /// Whether the body fits the channel.
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,6 +79,8 @@ fn analyze(kind: ChannelKind, body: &str) -> Analysis {
         limit,
         encoding: sms_figures.map(|a: SmsAnalysis| a.encoding.label()),
         segments: sms_figures.map(|a| a.segments),
+        units: sms_figures.map(|a| a.units),
+        units_remaining: sms_figures.map(|a| a.units_remaining),
         ok: error.is_none(),
         error,
     }
@@ -114,5 +124,24 @@ mod tests {
         assert_eq!(a.encoding, Some("UCS-2"));
         assert_eq!(a.characters, 300);
         assert_eq!(a.segments, Some(10), "33 emoji per segment");
+    }
+
+    #[test]
+    fn sms_counts_septets_and_what_is_left() {
+        // 159 letters and a euro sign: 161 septets, so two segments of 153.
+        let a = analyze(ChannelKind::Sms, &format!("{}€", "a".repeat(159)));
+        assert_eq!(
+            (a.characters, a.units, a.segments),
+            (160, Some(161), Some(2))
+        );
+        assert_eq!(a.units_remaining, Some(153 * 2 - 161));
+        assert_eq!(a.encoding, Some("GSM-7"));
+        let a = analyze(ChannelKind::Sms, &"a".repeat(160));
+        assert_eq!((a.segments, a.units_remaining), (Some(1), Some(0)));
+        let a = analyze(ChannelKind::Sms, "héllo 😀");
+        assert_eq!((a.encoding, a.units), (Some("UCS-2"), Some(8)));
+        assert_eq!(a.units_remaining, Some(62));
+        let web = analyze(ChannelKind::Web, "{[€]}");
+        assert_eq!((web.units, web.units_remaining), (None, None));
     }
 }

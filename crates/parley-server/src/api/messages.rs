@@ -63,6 +63,9 @@ pub struct MessageInput {
     pub body: String,
     #[serde(default)]
     pub media: Vec<MediaInput>,
+    /// Files uploaded for this session with `POST /api/v1/sessions/{id}/media` (one per message).
+    #[serde(default)]
+    pub media_ids: Vec<Uuid>,
     pub template: Option<TemplateInput>,
     /// A component (buttons, a list, a link card, time slots), rendered in the best format the
     /// channel has; its numbered text goes to SMS. See `parley_core::component::Component`.
@@ -96,22 +99,28 @@ pub async fn send_message(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
+    headers: axum::http::HeaderMap,
     ApiJson(input): ApiJson<MessageInput>,
 ) -> Result<Response, ApiError> {
     // An agent writes only into their own sessions (supervisors and admins into any).
     let session = state.store.session(id).await?;
     caller.require_session_write(&state, &session).await?;
+    let mut media: Vec<MediaRef> = input
+        .media
+        .into_iter()
+        .map(|m| MediaRef {
+            url: m.url,
+            content_type: m.content_type,
+            size: m.size,
+            id: None,
+        })
+        .collect();
+    for media_id in &input.media_ids {
+        media.push(uploaded_media(&state, &headers, id, *media_id).await?);
+    }
     let message = OutgoingMessage {
         body: input.body,
-        media: input
-            .media
-            .into_iter()
-            .map(|m| MediaRef {
-                url: m.url,
-                content_type: m.content_type,
-                size: m.size,
-            })
-            .collect(),
+        media,
         template: input.template.map(|t| TemplateSend {
             name: t.name,
             language: t.language,
@@ -130,7 +139,11 @@ pub async fn send_message(
         .send_to_session(id, message, author)
         .await
     {
-        Ok(entry) => Ok((StatusCode::CREATED, Json(EntryView::from(entry))).into_response()),
+        Ok(entry) => {
+            parley_engine::service::uploads::mark_sent(&state.store, &input.media_ids, entry.id)
+                .await?;
+            Ok((StatusCode::CREATED, Json(EntryView::from(entry))).into_response())
+        }
         Err(ComposeError::Refused {
             entry,
             code,
@@ -152,6 +165,38 @@ pub async fn send_message(
         Err(ComposeError::Invalid(m)) => Err(ApiError::invalid(m)),
         Err(ComposeError::Store(e)) => Err(e.into()),
     }
+}
+
+/// An upload of this session, not sent yet, as the compose path takes it: with the public link
+/// the provider fetches it from. Someone else's session's upload is refused as not found.
+async fn uploaded_media(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    session_id: Uuid,
+    media_id: Uuid,
+) -> Result<MediaRef, ApiError> {
+    let upload = match state.store.agent_upload(media_id).await {
+        Ok(u) if u.session_id == session_id => u,
+        Ok(_) | Err(parley_store::StoreError::NotFound { .. }) => {
+            return Err(ApiError::invalid(format!(
+                "media_ids: {media_id} is not a file uploaded for this session"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if upload.entry_id.is_some() {
+        return Err(ApiError::invalid(format!(
+            "media_ids: {media_id} was sent already; upload the file again"
+        )));
+    }
+    let stored = state.store.media(media_id).await?;
+    let base = super::web_deployments::public_base(state, headers);
+    Ok(MediaRef {
+        url: super::uploads::public_link(&base, &upload.token),
+        content_type: stored.content_type,
+        size: u64::try_from(stored.size).ok(),
+        id: Some(media_id),
+    })
 }
 
 /// Who acted, as the entry's note names them.

@@ -33,6 +33,7 @@ pub mod templates;
 pub mod tokens;
 pub mod translations;
 pub mod twilio_accounts;
+pub mod uploads;
 pub mod web_deployments;
 
 use parley_core::Timestamp;

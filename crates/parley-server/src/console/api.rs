@@ -184,6 +184,12 @@ session_action!(
     "Marked read",
     |state, agent, id| {
         state.engine.desk.mark_read(&agent, id).await?;
+        // The customer's app shows it read where the channel has receipts (fire and forget).
+        parley_engine::signals::signal_customer(
+            state.store.clone(),
+            id,
+            parley_engine::signals::AgentSignal::Read,
+        );
         Ok(StatusCode::NO_CONTENT.into_response())
     }
 );

@@ -209,7 +209,7 @@ pub async fn agent_typing(
             "this session is closed",
         ));
     }
-    // Only web visitors see typing; other channels have nowhere to show it.
+    // Web visitors see typing on their stream; WhatsApp and Messenger in their app.
     let channel = state.store.channel(s.channel_id).await?;
     if channel.kind == ChannelKind::Web {
         state.engine.events.publish(DomainEvent::AgentTyping {
@@ -217,6 +217,13 @@ pub async fn agent_typing(
             agent_id: agent.id,
             typing: body.typing,
         });
+    } else {
+        // WhatsApp and Messenger show typing in the customer's app (fire and forget).
+        parley_engine::signals::signal_customer(
+            state.store.clone(),
+            s.id,
+            parley_engine::signals::AgentSignal::Typing(body.typing),
+        );
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

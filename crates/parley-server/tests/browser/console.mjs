@@ -98,7 +98,7 @@ async function main() {
     await p1.keyboard.type(reply);
     await p1.waitForFunction(() => {
       const c = document.querySelector('[data-testid="segment-counter"]');
-      return c && /segment/.test(c.textContent || '');
+      return c && Boolean(c.dataset.segments) && /GSM-7/.test(c.textContent || '');
     });
     await p1.keyboard.press('Enter');
     await p1.waitForSelector(message('outbound', reply));

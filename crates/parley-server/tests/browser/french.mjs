@@ -150,7 +150,7 @@ async function main() {
   await at('the agent replies', async () => {
     await p.click('[data-testid="composer"]');
     await p.keyboard.type(reply);
-    await p.waitForFunction(() => /segment/.test((document.querySelector('[data-testid="segment-counter"]') || {}).textContent || ''));
+    await p.waitForFunction(() => /restants/.test((document.querySelector('[data-testid="segment-counter"]') || {}).textContent || ''));
     await p.keyboard.press('Enter');
     await p.waitForSelector(`${message('outbound', reply)}:is([data-status="sent"], [data-status="delivered"], [data-status="read"])`);
     await checkFrench(p, en, 'replied');

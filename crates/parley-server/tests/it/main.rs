@@ -9,6 +9,7 @@ mod browser;
 mod campaigns;
 mod channel_settings;
 mod close_conversation;
+mod composer;
 mod connections;
 mod console;
 mod crm;
