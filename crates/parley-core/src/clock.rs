@@ -158,6 +158,36 @@ mod tests {
         assert!(Timestamp(i64::MAX).to_string().contains("1970-01-01"));
     }
 
+    /// Every error that carries a time says it as a date: never `Timestamp(..)` (Debug) nor the
+    /// milliseconds. The source scan in parley-server's `words` test keeps new ones from coming.
+    #[test]
+    fn errors_with_times_say_them_as_dates() {
+        use crate::session::{SessionError, SessionEventKind};
+        let at = Timestamp(1_796_385_040_138);
+        let texts = [
+            crate::window::WindowClosed::Expired {
+                closed_at: at,
+                hint: "send a template",
+            }
+            .to_string(),
+            SessionError::ReplyWindowClosed {
+                at,
+                deadline: at.minus(Duration::from_secs(60)),
+            }
+            .to_string(),
+            SessionError::NotDue {
+                event: SessionEventKind::ReplyWindowExpired,
+                due: at,
+            }
+            .to_string(),
+        ];
+        for text in texts {
+            assert!(text.contains("2026-12-04 11:"), "{text}");
+            assert!(!text.contains("Timestamp"), "{text}");
+            assert!(!text.contains("1796385"), "{text}");
+        }
+    }
+
     #[test]
     fn manual_clock_moves_only_when_told() {
         let c = ManualClock::new(Timestamp(1_000));

@@ -45,6 +45,7 @@ mod web_agent;
 mod web_deployments;
 mod widget;
 mod widget_browser;
+mod words;
 
 // The fixtures live in the shared test kit; these names stay here so every module reaches them as
 // `crate::TestApp` and `crate::eventually`.
