@@ -25,6 +25,7 @@ mod media_security;
 mod messages;
 mod meta;
 mod notifications;
+mod openapi_truth;
 mod ops;
 mod pages;
 mod permission_walk;
