@@ -233,7 +233,8 @@ pub async fn mark_message_failed(
     extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "conversations",
     params(("id" = Uuid, Path)),
     responses(
-        (status = 200, description = "the file: images, audio and video inline with their own type; anything else as an application/octet-stream attachment"),
+        (status = 200, description = "the file: images, audio and video inline with their own type; anything else as an application/octet-stream attachment",
+            content_type = "application/octet-stream"),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn get_media(

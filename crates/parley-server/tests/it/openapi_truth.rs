@@ -27,7 +27,33 @@ use crate::TestApp;
 /// Operations whose refusals are known and owned elsewhere: `(method path, why)`. Each is named
 /// in the report of issue 15 so its owner fixes it; the test fails when one starts passing, so the
 /// list only shrinks.
-const KNOWN: &[(&str, &str)] = &[];
+const KNOWN: &[(&str, &str)] = &[
+    // A tagged union (`{"type": ...}`) documented as any object: the document needs a schema per
+    // variant of core's `Condition`/`RuleAction`, the segment filter's conditions and
+    // `Component`.
+    ("POST /api/v1/routing-rules", "conditions and actions documented as any object"),
+    ("PUT /api/v1/routing-rules/{id}", "conditions and actions documented as any object"),
+    ("POST /api/v1/segments", "filter conditions documented as any object"),
+    ("PUT /api/v1/segments/{id}", "filter conditions documented as any object"),
+    ("POST /api/v1/segments/count", "filter conditions documented as any object"),
+    ("POST /api/v1/sessions/{id}/messages", "component documented as any object"),
+    // The console's agent actions answer engine types (`WorkItem`, `Session`, the board's
+    // overview, the timeline) that have no schema yet; the board and the timeline change in
+    // s15-board and s15-notes.
+    ("GET /api/v1/agents/transfer-targets", "answer not documented"),
+    ("POST /api/v1/conversations", "answer (a WorkItem) not documented"),
+    ("GET /api/v1/me", "answer not documented"),
+    ("PUT /api/v1/me/presence", "answer (the agent) not documented"),
+    ("GET /api/v1/me/work", "answer (offers and WorkItems) not documented"),
+    ("POST /api/v1/messaging-users/{id}/opt-out", "answer not documented"),
+    ("GET /api/v1/messaging-users/{id}/timeline", "answer not documented (s15-notes adds notes)"),
+    ("POST /api/v1/sessions/{id}/accept", "answer (a WorkItem) not documented"),
+    ("POST /api/v1/sessions/{id}/end", "answer (the session) not documented"),
+    ("POST /api/v1/sessions/{id}/inactive", "answer (the session) not documented"),
+    ("POST /api/v1/sessions/{id}/link", "answer (the session) not documented"),
+    ("POST /api/v1/sessions/{id}/transfer", "answer (the session) not documented"),
+    ("GET /api/v1/supervisor/overview", "answer not documented (s15-board changes it)"),
+];
 
 /// Operations these probes cannot reach with an admin token (another kind of caller) or must
 /// not post to; their bodies are checked by their own tests.
@@ -166,8 +192,21 @@ impl Doc {
             }
         }
         if let Some(parts) = s.get("allOf").and_then(Value::as_array) {
+            // Each part judges its own properties; a key is undocumented only if no part names it.
+            let mut named = BTreeSet::new();
             for p in parts {
-                self.validate(p, v, at, out);
+                let p = self.resolve(p);
+                if let Some(props) = p.get("properties").and_then(Value::as_object) {
+                    named.extend(props.keys().cloned());
+                }
+                let mut e = Vec::new();
+                self.validate(p, v, at, &mut e);
+                out.extend(e.into_iter().filter(|x| !x.ends_with("answered but not documented")));
+            }
+            if let Value::Object(m) = v {
+                for k in m.keys().filter(|k| !named.contains(*k)) {
+                    out.push(format!("{at}.{k}: answered but not documented"));
+                }
             }
             return;
         }
@@ -382,7 +421,14 @@ async fn the_document_tells_the_truth(backend: TestBackend) {
             extra.as_object_mut().unwrap().insert("zz_not_documented".into(), json!(1));
             let (s4, a4) = send(&app, &m, &url, Some(&extra)).await;
             let refused = shape_refusal(s4, &a4).is_some_and(|m| m.contains("zz_not_documented"));
-            if !refused && target.get("additionalProperties").is_none_or(|a| a == &json!(false)) {
+            // A schema without properties documents any object (a flow definition, a keyword
+            // table): no field is undocumented there.
+            let closed = target.get("properties").is_some()
+                && target.get("additionalProperties").is_none_or(|a| a == &json!(false));
+            let before_body = s4 == 401 || a4.get("code") == Some(&json!("origin_not_allowed"));
+            if before_body {
+                unclear.push(format!("{name}: refused before its body is read ({s4})"));
+            } else if !refused && closed {
                 problem(format!("a field the document does not name is taken ({s4})"));
             }
         }

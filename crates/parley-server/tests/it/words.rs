@@ -184,3 +184,174 @@ fn the_scanner_sees_what_it_looks_for() {
     let text = r#"#[error("a ) in text {x:?}")] X"#;
     assert_eq!(balanced(text, 8), r#""a ) in text {x:?}""#);
 }
+
+// --- The agent's time zone ------------------------------------------------------------------
+
+use parley_core::model::AgentRole;
+use parley_store::testing::TestBackend;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::console::Desk;
+
+/// The zone is stored in its canonical spelling, refused (422 naming the field) when it is not an
+/// IANA name, shown on every page in `<body data-time-zone>`, and answered by `GET /api/v1/me`.
+async fn an_agent_keeps_a_time_zone(b: TestBackend) {
+    let desk = Desk::new(b).await;
+    let agent = desk.agent("Zoe", 3, AgentRole::Agent).await;
+    let c = desk.sign_in(&agent).await;
+    let page = |c| {
+        let r = desk.call(c, Method::GET, "/console");
+        async move { r.send().await.unwrap().text().await.unwrap() }
+    };
+    let first = page(&c).await;
+    assert!(first.contains("data-time-zone=\"\""), "no zone yet");
+    assert!(!first.contains("data-time-zone-chosen"));
+    for bad in ["Mars/Olympus", "", "+05:00", "America/Toronto; DROP"] {
+        let r = desk
+            .call(&c, Method::PUT, "/api/v1/me/time-zone")
+            .json(&json!({ "time_zone": bad }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["message"].as_str().unwrap().starts_with("time_zone:"),
+            "{body}"
+        );
+    }
+    let r = desk
+        .call(&c, Method::PUT, "/api/v1/me/time-zone")
+        .json(&json!({ "time_zone": "America/Toronto", "zone": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "unknown fields are refused");
+    let r = desk
+        .call(&c, Method::PUT, "/api/v1/me/time-zone")
+        .json(&json!({ "time_zone": "America/Toronto" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({ "time_zone": "America/Toronto" })
+    );
+    let after = page(&c).await;
+    // minijinja writes `/` as `&#x2f;` in attributes; the browser reads it back.
+    assert!(
+        after.contains("data-time-zone=\"America&#x2f;Toronto\" data-time-zone-chosen")
+            || after.contains("data-time-zone=\"America/Toronto\" data-time-zone-chosen"),
+        "{}",
+        after.lines().find(|l| l.contains("<body")).unwrap_or_default()
+    );
+    let me: Value = desk
+        .call(&c, Method::GET, "/api/v1/me")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["time_zone"], "America/Toronto");
+    assert_eq!(me["locale"], "en");
+    // A token of no agent has no zone to set.
+    let r = desk
+        .app
+        .req(Method::PUT, "/api/v1/me/time-zone")
+        .json(&json!({ "time_zone": "Europe/Paris" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+
+/// `tests/browser/words.mjs`: an agent whose language is French and zone America/Toronto, in a
+/// browser set to English and Asia/Tokyo with its clock fixed three minutes after a token was
+/// made, reads "il y a 3 minutes" with the exact Toronto time as its title, the conversation's
+/// times in Toronto time, and an error text's UTC time in French, Toronto time. Screenshots go to
+/// `PARLEY_SHOTS` when set.
+async fn dates_follow_the_agent_in_a_real_browser(b: TestBackend) {
+    use parley_core::model::{Actor, Direction, EntryStatus, TokenRole};
+    use parley_core::{Clock as _, SystemClock};
+    use parley_testkit::build;
+    let dir = crate::browser::harness();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "the browser harness is not installed: run scripts/browser-deps.sh"
+    );
+    let backend = format!("{b:?}").to_lowercase();
+    let desk = Desk::new(b).await;
+    let store = &desk.app.db.store;
+    let zoe = desk.agent("Zoe", 3, AgentRole::Admin).await;
+    let now = SystemClock.now();
+    store
+        .set_agent_locale(zoe.id, parley_core::i18n::Locale::Fr, now)
+        .await
+        .unwrap();
+    parley_engine::service::translations::set_agent_time_zone(store, zoe.id, "America/Toronto", now)
+        .await
+        .unwrap();
+    let session = build::customer_session(store, &desk.channel, "+14165550142", now).await;
+    build::entry(
+        store,
+        &build::new_entry(
+            session.id,
+            Direction::Inbound,
+            Actor::Customer,
+            "Bonjour, où est mon colis ?",
+            EntryStatus::Received,
+        ),
+        now,
+    )
+    .await;
+    let (_, hash) = parley_server::auth::generate_token();
+    let token = store
+        .create_api_token("intégration", TokenRole::Admin, &hash, now)
+        .await
+        .unwrap();
+    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
+        || {
+            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("words-shots")
+                .join(&backend)
+        },
+        std::path::PathBuf::from,
+    );
+    let profile = crate::browser::tempfile_dir();
+    let run = tokio::process::Command::new("node")
+        .arg("words.mjs")
+        .arg(format!("--url={}", desk.app.base))
+        .arg(format!("--agent={}:{}", zoe.email, crate::console::PASSWORD))
+        .arg(format!("--session={}", session.id))
+        .arg(format!("--token={}", token.id))
+        .arg(format!(
+            "--now={}",
+            token.created_at.millis() + 3 * 60 * 1000 + 5_000
+        ))
+        .arg(format!("--shots={}", shots.display()))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(180), run)
+        .await
+        .expect("the words scenario finishes within three minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "words scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+parley_store::on_both_backends!(
+    an_agent_keeps_a_time_zone,
+    dates_follow_the_agent_in_a_real_browser
+);
