@@ -207,7 +207,13 @@ mod tests {
             Some("America/Toronto")
         );
         assert_eq!(iana_time_zone(" UTC ").as_deref(), Some("UTC"));
-        for bad in ["", "Mars/Olympus", "+05:00", "America/Toronto\0", &"A".repeat(100)] {
+        for bad in [
+            "",
+            "Mars/Olympus",
+            "+05:00",
+            "America/Toronto\0",
+            &"A".repeat(100),
+        ] {
             assert_eq!(iana_time_zone(bad), None, "{bad}");
         }
     }

@@ -632,7 +632,9 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
             default_time_zone: match config.time_zone.trim() {
                 "" => None,
                 z => Some(parley_core::clock::iana_time_zone(z).with_context(|| {
-                    format!("time_zone: {z:?} is not an IANA time zone name such as America/Toronto")
+                    format!(
+                        "time_zone: {z:?} is not an IANA time zone name such as America/Toronto"
+                    )
                 })?),
             },
         },

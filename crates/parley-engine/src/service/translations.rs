@@ -76,7 +76,9 @@ pub async fn set_agent_time_zone(
             time_zone.chars().take(64).collect::<String>()
         ))
     })?;
-    store.set_agent_time_zone(agent_id, Some(&name), now).await?;
+    store
+        .set_agent_time_zone(agent_id, Some(&name), now)
+        .await?;
     Ok(name)
 }
 

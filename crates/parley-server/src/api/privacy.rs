@@ -264,7 +264,12 @@ pub async fn delete_session(
 fn file_stamp(t: parley_core::clock::Timestamp) -> String {
     let s = t.to_rfc3339();
     // `2026-12-04T11:50:40.138Z` -> `20261204T115040Z`
-    let mut out: String = s.get(..19).unwrap_or(&s).chars().filter(|c| *c != '-' && *c != ':').collect();
+    let mut out: String = s
+        .get(..19)
+        .unwrap_or(&s)
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
     out.push('Z');
     out
 }

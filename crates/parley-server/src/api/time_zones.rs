@@ -50,8 +50,12 @@ pub async fn set_my_time_zone(
             "only an agent has a time zone: sign in to the console",
         )
     })?;
-    let time_zone =
-        translations::set_agent_time_zone(&state.store, agent_id, &body.time_zone, state.clock.now())
-            .await?;
+    let time_zone = translations::set_agent_time_zone(
+        &state.store,
+        agent_id,
+        &body.time_zone,
+        state.clock.now(),
+    )
+    .await?;
     Ok(Json(TimeZoneView { time_zone }))
 }

@@ -31,28 +31,82 @@ const KNOWN: &[(&str, &str)] = &[
     // A tagged union (`{"type": ...}`) documented as any object: the document needs a schema per
     // variant of core's `Condition`/`RuleAction`, the segment filter's conditions and
     // `Component`.
-    ("POST /api/v1/routing-rules", "conditions and actions documented as any object"),
-    ("PUT /api/v1/routing-rules/{id}", "conditions and actions documented as any object"),
-    ("POST /api/v1/segments", "filter conditions documented as any object"),
-    ("PUT /api/v1/segments/{id}", "filter conditions documented as any object"),
-    ("POST /api/v1/segments/count", "filter conditions documented as any object"),
-    ("POST /api/v1/sessions/{id}/messages", "component documented as any object"),
+    (
+        "POST /api/v1/routing-rules",
+        "conditions and actions documented as any object",
+    ),
+    (
+        "PUT /api/v1/routing-rules/{id}",
+        "conditions and actions documented as any object",
+    ),
+    (
+        "POST /api/v1/segments",
+        "filter conditions documented as any object",
+    ),
+    (
+        "PUT /api/v1/segments/{id}",
+        "filter conditions documented as any object",
+    ),
+    (
+        "POST /api/v1/segments/count",
+        "filter conditions documented as any object",
+    ),
+    (
+        "POST /api/v1/sessions/{id}/messages",
+        "component documented as any object",
+    ),
     // The console's agent actions answer engine types (`WorkItem`, `Session`, the board's
     // overview, the timeline) that have no schema yet; the board and the timeline change in
     // s15-board and s15-notes.
-    ("GET /api/v1/agents/transfer-targets", "answer not documented"),
-    ("POST /api/v1/conversations", "answer (a WorkItem) not documented"),
+    (
+        "GET /api/v1/agents/transfer-targets",
+        "answer not documented",
+    ),
+    (
+        "POST /api/v1/conversations",
+        "answer (a WorkItem) not documented",
+    ),
     ("GET /api/v1/me", "answer not documented"),
-    ("PUT /api/v1/me/presence", "answer (the agent) not documented"),
-    ("GET /api/v1/me/work", "answer (offers and WorkItems) not documented"),
-    ("POST /api/v1/messaging-users/{id}/opt-out", "answer not documented"),
-    ("GET /api/v1/messaging-users/{id}/timeline", "answer not documented (s15-notes adds notes)"),
-    ("POST /api/v1/sessions/{id}/accept", "answer (a WorkItem) not documented"),
-    ("POST /api/v1/sessions/{id}/end", "answer (the session) not documented"),
-    ("POST /api/v1/sessions/{id}/inactive", "answer (the session) not documented"),
-    ("POST /api/v1/sessions/{id}/link", "answer (the session) not documented"),
-    ("POST /api/v1/sessions/{id}/transfer", "answer (the session) not documented"),
-    ("GET /api/v1/supervisor/overview", "answer not documented (s15-board changes it)"),
+    (
+        "PUT /api/v1/me/presence",
+        "answer (the agent) not documented",
+    ),
+    (
+        "GET /api/v1/me/work",
+        "answer (offers and WorkItems) not documented",
+    ),
+    (
+        "POST /api/v1/messaging-users/{id}/opt-out",
+        "answer not documented",
+    ),
+    (
+        "GET /api/v1/messaging-users/{id}/timeline",
+        "answer not documented (s15-notes adds notes)",
+    ),
+    (
+        "POST /api/v1/sessions/{id}/accept",
+        "answer (a WorkItem) not documented",
+    ),
+    (
+        "POST /api/v1/sessions/{id}/end",
+        "answer (the session) not documented",
+    ),
+    (
+        "POST /api/v1/sessions/{id}/inactive",
+        "answer (the session) not documented",
+    ),
+    (
+        "POST /api/v1/sessions/{id}/link",
+        "answer (the session) not documented",
+    ),
+    (
+        "POST /api/v1/sessions/{id}/transfer",
+        "answer (the session) not documented",
+    ),
+    (
+        "GET /api/v1/supervisor/overview",
+        "answer not documented (s15-board changes it)",
+    ),
 ];
 
 /// Operations these probes cannot reach with an admin token (another kind of caller) or must
@@ -99,10 +153,18 @@ impl Doc {
         if let Some(e) = s.get("example") {
             return e.clone();
         }
-        if let Some(e) = s.get("examples").and_then(Value::as_array).and_then(|a| a.first()) {
+        if let Some(e) = s
+            .get("examples")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+        {
             return e.clone();
         }
-        if let Some(v) = s.get("enum").and_then(Value::as_array).and_then(|a| a.first()) {
+        if let Some(v) = s
+            .get("enum")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+        {
             return v.clone();
         }
         if let Some(v) = s.get("const") {
@@ -112,7 +174,10 @@ impl Doc {
             if let Some(vs) = s.get(key).and_then(Value::as_array) {
                 let pick = vs
                     .iter()
-                    .find(|v| Self::kind(self.resolve(v)) != Some("null") && self.resolve(v).get("type") != Some(&json!("null")))
+                    .find(|v| {
+                        Self::kind(self.resolve(v)) != Some("null")
+                            && self.resolve(v).get("type") != Some(&json!("null"))
+                    })
                     .or(vs.first());
                 if let Some(v) = pick {
                     return self.example(v, all, depth + 1);
@@ -139,13 +204,24 @@ impl Doc {
                     Some("uri") => "https://example.com/x".to_owned(),
                     _ => "example".to_owned(),
                 };
-                Value::String(if v.len() < min { v.repeat(min / v.len() + 1) } else { v })
+                Value::String(if v.len() < min {
+                    v.repeat(min / v.len() + 1)
+                } else {
+                    v
+                })
             }
             Some("integer") => json!(s.get("minimum").and_then(Value::as_i64).unwrap_or(1).max(1)),
-            Some("number") => json!(s.get("minimum").and_then(Value::as_f64).unwrap_or(1.0).max(1.0)),
+            Some("number") => json!(
+                s.get("minimum")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(1.0)
+                    .max(1.0)
+            ),
             Some("boolean") => json!(false),
             Some("array") => {
-                let item = s.get("items").map_or(Value::Null, |i| self.example(i, all, depth + 1));
+                let item = s
+                    .get("items")
+                    .map_or(Value::Null, |i| self.example(i, all, depth + 1));
                 json!([item])
             }
             Some("object") | None if s.get("properties").is_some() => {
@@ -168,7 +244,12 @@ impl Doc {
     fn required(s: &Value) -> BTreeSet<String> {
         s.get("required")
             .and_then(Value::as_array)
-            .map(|r| r.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -186,7 +267,10 @@ impl Doc {
                     e.is_empty()
                 });
                 if !fits {
-                    out.push(format!("{at}: fits none of the {key} schemas: {}", short(v)));
+                    out.push(format!(
+                        "{at}: fits none of the {key} schemas: {}",
+                        short(v)
+                    ));
                 }
                 return;
             }
@@ -201,7 +285,10 @@ impl Doc {
                 }
                 let mut e = Vec::new();
                 self.validate(p, v, at, &mut e);
-                out.extend(e.into_iter().filter(|x| !x.ends_with("answered but not documented")));
+                out.extend(
+                    e.into_iter()
+                        .filter(|x| !x.ends_with("answered but not documented")),
+                );
             }
             if let Value::Object(m) = v {
                 for k in m.keys().filter(|k| !named.contains(*k)) {
@@ -225,16 +312,26 @@ impl Doc {
                 Value::Array(_) => "array",
                 Value::Object(_) => "object",
             };
-            let ok = types.iter().any(|t| *t == actual || (*t == "number" && actual == "integer"));
+            let ok = types
+                .iter()
+                .any(|t| *t == actual || (*t == "number" && actual == "integer"));
             if !ok {
-                out.push(format!("{at}: is {actual}, documented as {}: {}", types.join(" or "), short(v)));
+                out.push(format!(
+                    "{at}: is {actual}, documented as {}: {}",
+                    types.join(" or "),
+                    short(v)
+                ));
                 return;
             }
         }
-        if let (Some(allowed), false) = (s.get("enum").and_then(Value::as_array), v.is_null()) {
-            if !allowed.contains(v) {
-                out.push(format!("{at}: {} is not one of {}", short(v), short(&Value::Array(allowed.clone()))));
-            }
+        if let (Some(allowed), false) = (s.get("enum").and_then(Value::as_array), v.is_null())
+            && !allowed.contains(v)
+        {
+            out.push(format!(
+                "{at}: {} is not one of {}",
+                short(v),
+                short(&Value::Array(allowed.clone()))
+            ));
         }
         match v {
             Value::Object(m) => {
@@ -294,12 +391,19 @@ fn shape_refusal(status: u16, body: &Value) -> Option<String> {
 
 fn path_with_params(doc: &Doc, path: &str, op: &Value) -> String {
     let mut out = path.to_owned();
-    for p in op.get("parameters").and_then(Value::as_array).into_iter().flatten() {
+    for p in op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if p.get("in").and_then(Value::as_str) != Some("path") {
             continue;
         }
         let name = p["name"].as_str().unwrap_or_default();
-        let v = p.get("schema").map_or(json!("x"), |s| doc.example(s, false, 0));
+        let v = p
+            .get("schema")
+            .map_or(json!("x"), |s| doc.example(s, false, 0));
         let text = match v {
             Value::String(s) => s,
             other => other.to_string(),
@@ -321,14 +425,21 @@ async fn send(app: &TestApp, method: &Method, path: &str, body: Option<&Value>) 
 }
 
 /// The documented JSON schema of an operation's answer with this status.
-fn response_schema<'a>(op: &'a Value, status: u16) -> Option<&'a Value> {
+fn response_schema(op: &Value, status: u16) -> Option<&Value> {
     let r = op.get("responses")?.get(status.to_string())?;
     r.get("content")?.get("application/json")?.get("schema")
 }
 
 async fn the_document_tells_the_truth(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
-    let root: Value = app.req(Method::GET, "/api/openapi.json").send().await.unwrap().json().await.unwrap();
+    let root: Value = app
+        .req(Method::GET, "/api/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let doc = Doc { root };
     let mut problems: Vec<(String, String)> = Vec::new();
     let mut unclear = Vec::new();
@@ -336,7 +447,9 @@ async fn the_document_tells_the_truth(backend: TestBackend) {
     let paths = doc.root["paths"].as_object().unwrap().clone();
     for (path, item) in &paths {
         for (method, op) in item.as_object().unwrap() {
-            let Ok(m) = method.to_uppercase().parse::<Method>() else { continue };
+            let Ok(m) = method.to_uppercase().parse::<Method>() else {
+                continue;
+            };
             if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&m.as_str()) {
                 continue;
             }
@@ -363,7 +476,9 @@ async fn the_document_tells_the_truth(backend: TestBackend) {
                             problem(format!("{status} {x}"));
                         }
                     } else if (200..300).contains(&status) && status != 204 && !body.is_null() {
-                        problem(format!("answered {status}, which the document does not describe"));
+                        problem(format!(
+                            "answered {status}, which the document does not describe"
+                        ));
                     }
                 }
                 continue;
@@ -377,7 +492,10 @@ async fn the_document_tells_the_truth(backend: TestBackend) {
                 continue;
             }
             if let Some(msg) = shape_refusal(status, &answer) {
-                problem(format!("the documented body {} is refused: {msg}", short(&full)));
+                problem(format!(
+                    "the documented body {} is refused: {msg}",
+                    short(&full)
+                ));
             } else if let Some(s) = response_schema(op, status) {
                 let mut e = Vec::new();
                 doc.validate(s, &answer, "answer", &mut e);
@@ -386,7 +504,9 @@ async fn the_document_tells_the_truth(backend: TestBackend) {
                     problem(format!("{status} {x}"));
                 }
             } else if (200..300).contains(&status) && status != 204 {
-                problem(format!("answered {status}, which the document does not describe"));
+                problem(format!(
+                    "answered {status}, which the document does not describe"
+                ));
             }
             if !full.is_object() {
                 continue;
@@ -395,21 +515,28 @@ async fn the_document_tells_the_truth(backend: TestBackend) {
             let minimal = doc.example(schema, false, 0);
             let (s2, a2) = send(&app, &m, &url, Some(&minimal)).await;
             if let Some(msg) = shape_refusal(s2, &a2) {
-                problem(format!("the documented required fields alone are refused: {msg}"));
+                problem(format!(
+                    "the documented required fields alone are refused: {msg}"
+                ));
             }
             // Each required field left out.
             for r in Doc::required(target) {
                 let mut without = full.clone();
                 without.as_object_mut().unwrap().remove(&r);
                 let (s3, a3) = send(&app, &m, &url, Some(&without)).await;
-                let msg = a3.get("message").and_then(Value::as_str).unwrap_or_default();
+                let msg = a3
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 if s3 == 422 && msg.contains(&r) {
                     continue;
                 }
                 if shape_refusal(s3, &a3).is_some() {
                     problem(format!("without `{r}` refused without naming it: {msg}"));
                 } else if (200..300).contains(&s3) {
-                    problem(format!("documented as required, `{r}` may be left out ({s3})"));
+                    problem(format!(
+                        "documented as required, `{r}` may be left out ({s3})"
+                    ));
                 } else if s3 == status {
                     unclear.push(format!("{name}: without `{r}`: {s3} as with it ({msg})"));
                 } else {
@@ -418,18 +545,25 @@ async fn the_document_tells_the_truth(backend: TestBackend) {
             }
             // A field the document does not name.
             let mut extra = full.clone();
-            extra.as_object_mut().unwrap().insert("zz_not_documented".into(), json!(1));
+            extra
+                .as_object_mut()
+                .unwrap()
+                .insert("zz_not_documented".into(), json!(1));
             let (s4, a4) = send(&app, &m, &url, Some(&extra)).await;
             let refused = shape_refusal(s4, &a4).is_some_and(|m| m.contains("zz_not_documented"));
             // A schema without properties documents any object (a flow definition, a keyword
             // table): no field is undocumented there.
             let closed = target.get("properties").is_some()
-                && target.get("additionalProperties").is_none_or(|a| a == &json!(false));
+                && target
+                    .get("additionalProperties")
+                    .is_none_or(|a| a == &json!(false));
             let before_body = s4 == 401 || a4.get("code") == Some(&json!("origin_not_allowed"));
             if before_body {
                 unclear.push(format!("{name}: refused before its body is read ({s4})"));
             } else if !refused && closed {
-                problem(format!("a field the document does not name is taken ({s4})"));
+                problem(format!(
+                    "a field the document does not name is taken ({s4})"
+                ));
             }
         }
     }
@@ -443,7 +577,10 @@ async fn the_document_tells_the_truth(backend: TestBackend) {
             report.push(format!("{name}: {what}"));
         }
     }
-    let mended: Vec<&&str> = known.iter().filter(|k| !failing_known.contains(**k)).collect();
+    let mended: Vec<&&str> = known
+        .iter()
+        .filter(|k| !failing_known.contains(**k))
+        .collect();
     eprintln!(
         "openapi truth: {probed} request bodies probed, {validated} answers validated; unclear:\n  {}",
         unclear.join("\n  ")

@@ -82,8 +82,8 @@ fn debug_placeholders(s: &str) -> Vec<String> {
     let mut rest = s;
     while let Some(open) = rest.find('{') {
         let after = &rest[open + 1..];
-        if after.starts_with('{') {
-            rest = &after[1..];
+        if let Some(escaped) = after.strip_prefix('{') {
+            rest = escaped;
             continue;
         }
         let Some(close) = after.find('}') else { break };
@@ -99,7 +99,10 @@ fn debug_placeholders(s: &str) -> Vec<String> {
 }
 
 fn time_like(name: &str) -> bool {
-    let n = name.trim().trim_start_matches("self.").trim_start_matches('.');
+    let n = name
+        .trim()
+        .trim_start_matches("self.")
+        .trim_start_matches('.');
     matches!(
         n,
         "at" | "due" | "deadline" | "until" | "since" | "now" | "when" | "time" | "ts"
@@ -227,7 +230,11 @@ async fn an_agent_keeps_a_time_zone(b: TestBackend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "unknown fields are refused");
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown fields are refused"
+    );
     let r = desk
         .call(&c, Method::PUT, "/api/v1/me/time-zone")
         .json(&json!({ "time_zone": "America/Toronto" }))
@@ -245,7 +252,10 @@ async fn an_agent_keeps_a_time_zone(b: TestBackend) {
         after.contains("data-time-zone=\"America&#x2f;Toronto\" data-time-zone-chosen")
             || after.contains("data-time-zone=\"America/Toronto\" data-time-zone-chosen"),
         "{}",
-        after.lines().find(|l| l.contains("<body")).unwrap_or_default()
+        after
+            .lines()
+            .find(|l| l.contains("<body"))
+            .unwrap_or_default()
     );
     let me: Value = desk
         .call(&c, Method::GET, "/api/v1/me")
@@ -267,7 +277,6 @@ async fn an_agent_keeps_a_time_zone(b: TestBackend) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
-
 
 /// `tests/browser/words.mjs`: an agent whose language is French and zone America/Toronto, in a
 /// browser set to English and Asia/Tokyo with its clock fixed three minutes after a token was
@@ -292,9 +301,14 @@ async fn dates_follow_the_agent_in_a_real_browser(b: TestBackend) {
         .set_agent_locale(zoe.id, parley_core::i18n::Locale::Fr, now)
         .await
         .unwrap();
-    parley_engine::service::translations::set_agent_time_zone(store, zoe.id, "America/Toronto", now)
-        .await
-        .unwrap();
+    parley_engine::service::translations::set_agent_time_zone(
+        store,
+        zoe.id,
+        "America/Toronto",
+        now,
+    )
+    .await
+    .unwrap();
     let session = build::customer_session(store, &desk.channel, "+14165550142", now).await;
     build::entry(
         store,
@@ -325,7 +339,11 @@ async fn dates_follow_the_agent_in_a_real_browser(b: TestBackend) {
     let run = tokio::process::Command::new("node")
         .arg("words.mjs")
         .arg(format!("--url={}", desk.app.base))
-        .arg(format!("--agent={}:{}", zoe.email, crate::console::PASSWORD))
+        .arg(format!(
+            "--agent={}:{}",
+            zoe.email,
+            crate::console::PASSWORD
+        ))
         .arg(format!("--session={}", session.id))
         .arg(format!("--token={}", token.id))
         .arg(format!(
