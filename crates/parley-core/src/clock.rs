@@ -89,6 +89,18 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
+/// The canonical IANA name of a time zone (`america/toronto` gives `America/Toronto`), or `None`
+/// when the bundled time zone database (the one campaign schedules use) does not know it. Fixed
+/// offsets and POSIX rules (`EST5EDT` aside, which is an IANA name) are not names people pick.
+pub fn iana_time_zone(name: &str) -> Option<String> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 64 {
+        return None;
+    }
+    let zone = jiff::tz::TimeZone::get(name).ok()?;
+    Some(zone.iana_name().unwrap_or(name).to_owned())
+}
+
 /// Where the current time comes from.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> Timestamp;
@@ -156,6 +168,54 @@ mod tests {
             "the messaging window closed at 2026-12-04 11:50 UTC; send a template"
         );
         assert!(Timestamp(i64::MAX).to_string().contains("1970-01-01"));
+    }
+
+    /// Every error that carries a time says it as a date: never `Timestamp(..)` (Debug) nor the
+    /// milliseconds. The source scan in parley-server's `words` test keeps new ones from coming.
+    #[test]
+    fn errors_with_times_say_them_as_dates() {
+        use crate::session::{SessionError, SessionEventKind};
+        let at = Timestamp(1_796_385_040_138);
+        let texts = [
+            crate::window::WindowClosed::Expired {
+                closed_at: at,
+                hint: "send a template",
+            }
+            .to_string(),
+            SessionError::ReplyWindowClosed {
+                at,
+                deadline: at.minus(Duration::from_secs(60)),
+            }
+            .to_string(),
+            SessionError::NotDue {
+                event: SessionEventKind::ReplyWindowExpired,
+                due: at,
+            }
+            .to_string(),
+        ];
+        for text in texts {
+            assert!(text.contains("2026-12-04 11:"), "{text}");
+            assert!(!text.contains("Timestamp"), "{text}");
+            assert!(!text.contains("1796385"), "{text}");
+        }
+    }
+
+    #[test]
+    fn time_zones_are_iana_names() {
+        assert_eq!(
+            iana_time_zone("America/Toronto").as_deref(),
+            Some("America/Toronto")
+        );
+        assert_eq!(iana_time_zone(" UTC ").as_deref(), Some("UTC"));
+        for bad in [
+            "",
+            "Mars/Olympus",
+            "+05:00",
+            "America/Toronto\0",
+            &"A".repeat(100),
+        ] {
+            assert_eq!(iana_time_zone(bad), None, "{bad}");
+        }
     }
 
     #[test]

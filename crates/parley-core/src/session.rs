@@ -399,12 +399,10 @@ pub enum SessionError {
         event: SessionEventKind,
     },
     #[error(
-        "the customer's reply came after the reply window closed (at {} ms, the window closed at {} ms since the epoch); end the session and open a new one",
-        .at.millis(),
-        .deadline.millis()
+        "the customer's reply came at {at}, after the reply window closed at {deadline}; end the session and open a new one"
     )]
     ReplyWindowClosed { at: Timestamp, deadline: Timestamp },
-    #[error("{event} is not due until {} ms since the epoch", .due.millis())]
+    #[error("{event} is not due until {due}")]
     NotDue {
         event: SessionEventKind,
         due: Timestamp,

@@ -94,6 +94,9 @@ pub enum ComposeError {
         entry: Box<Entry>,
         code: ErrorCode,
         reason: String,
+        /// The times the reason speaks of, by name (`window_closed_at`), for clients that show
+        /// them in their reader's zone.
+        times: Vec<(&'static str, Timestamp)>,
     },
     /// The session is Ended or Error: nothing more goes into it.
     #[error("the session is {0}; a new message needs a new session")]
@@ -138,6 +141,8 @@ impl std::fmt::Debug for Compose {
 pub struct Refusal {
     pub code: ErrorCode,
     pub reason: String,
+    /// See [`ComposeError::Refused`]'s `times`.
+    pub times: Vec<(&'static str, Timestamp)>,
 }
 
 impl Refusal {
@@ -145,7 +150,13 @@ impl Refusal {
         Self {
             code,
             reason: format!("not sent: {reason}"),
+            times: Vec::new(),
         }
+    }
+
+    fn with_time(mut self, name: &'static str, at: Timestamp) -> Self {
+        self.times.push((name, at));
+        self
     }
 }
 
@@ -246,6 +257,7 @@ impl Compose {
                     entry: Box::new(entry),
                     code: refusal.code,
                     reason: refusal.reason,
+                    times: refusal.times,
                 })
             }
         }
@@ -449,7 +461,13 @@ impl Compose {
             },
         });
         if let Err(closed) = window {
-            return Ok(Err(Refusal::new(closed.error_code(), closed)));
+            let refusal = Refusal::new(closed.error_code(), closed);
+            return Ok(Err(match closed {
+                parley_core::window::WindowClosed::Expired { closed_at, .. } => {
+                    refusal.with_time("window_closed_at", closed_at)
+                }
+                parley_core::window::WindowClosed::NeverOpened { .. } => refusal,
+            }));
         }
         Ok(Ok(Composed {
             body,

@@ -485,7 +485,7 @@
       const channel = row.channel_id ? channels.get(row.channel_id) || t('admin.dl.removed_channel') : '—';
       // Every value is set as text: a customer's message is never markup here.
       body.appendChild(h('tr', { 'data-testid': 'dead-letter', dataset: { id: row.id } },
-        h('th', { scope: 'row', title: P.when(row.received_at), text: ago(row.received_at) }),
+        h('th', { scope: 'row', title: P.exact(row.received_at), text: ago(row.received_at) }),
         h('td', { text: channel }),
         h('td', { title: row.detail || '', text: row.reason_text }),
         h('td', { class: 'excerpt', text: row.excerpt === null || row.excerpt === undefined ? t('admin.dl.unreadable') : (row.from ? row.from + ': ' : '') + row.excerpt }),

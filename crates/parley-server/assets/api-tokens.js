@@ -92,9 +92,9 @@
     const rows = list.map((tok) => h('tr', { 'data-testid': 'tok-row', 'data-id': tok.id },
       h('td', null, h('strong', { text: tok.name })),
       h('td', { text: tok.role + (tok.agent_id ? ' (' + agentName(tok.agent_id) + ')' : '') }),
-      h('td', { title: tok.created_at, text: ago(tok.created_at) }),
-      h('td', { title: tok.last_used_at || '', text: tok.last_used_at ? ago(tok.last_used_at) : t('tokens.never') }),
-      h('td', { 'data-testid': 'tok-state', title: tok.revoked_at || tok.expires_at || '', text: state(tok) }),
+      h('td', { 'data-testid': 'tok-created', title: P.exact(tok.created_at), text: ago(tok.created_at) }),
+      h('td', { title: P.exact(tok.last_used_at), text: tok.last_used_at ? ago(tok.last_used_at) : t('tokens.never') }),
+      h('td', { 'data-testid': 'tok-state', title: P.exact(tok.revoked_at || tok.expires_at), text: state(tok) }),
       h('td', null, tok.revoked_at ? null
         : h('button', { type: 'button', class: 'danger', 'data-testid': 'tok-revoke', onclick: (ev) => confirmRevoke(tok, ev.target) }, t('tokens.revoke')))));
     box.append(h('table', { class: 'grid' },

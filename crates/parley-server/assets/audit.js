@@ -53,9 +53,8 @@
 
   function row(e) {
     const resource = kindWords(e.resource_kind) + (e.resource_id ? ' · ' + e.resource_id : '');
-    const exact = new Date(e.at).toLocaleString(document.documentElement.lang || 'en');
     return h('tr', { 'data-testid': 'audit-row', 'data-action': e.action },
-      h('td', { class: 'when', title: exact }, h('time', { datetime: e.at, text: ago(e.at) })),
+      h('td', { class: 'when' }, P.timeEl(e.at)),
       h('td', { 'data-testid': 'audit-who', text: who(e) }),
       h('td', { 'data-testid': 'audit-what', text: what(e) }),
       h('td', { class: 'mono', text: resource }));

@@ -55,7 +55,7 @@
     if (s < 45) return t('campaigns.just_now');
     if (s < 86400 * 2 && s >= 86400) return t('campaigns.yesterday');
     if (s < 86400 * 7) return t('campaigns.ago', { duration: inWords(s) });
-    return new Date(iso).toLocaleDateString(lang, { day: 'numeric', month: 'short', year: 'numeric' });
+    return P.date(iso);
   }
 
   function inWords(s) {
@@ -67,9 +67,9 @@
 
   function dateTime(iso) {
     if (!iso) return '';
-    const d = new Date(iso);
-    if (Number.isNaN(d.getTime())) return '';
-    return t('campaigns.date_ago', { date: d.toLocaleString(lang, { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' }), ago: ago(iso) });
+    const d = P.dateTime(iso);
+    if (!d) return '';
+    return t('campaigns.date_ago', { date: d, ago: ago(iso) });
   }
 
   function stateChip(state) {
@@ -295,7 +295,7 @@
     const windowOn = h('input', { type: 'checkbox', id: 'cmp-window', checked: Boolean(win) });
     const opens = h('input', { type: 'time', id: 'cmp-opens', value: minutesToTime(win ? win.opens : 540) });
     const closes = h('input', { type: 'time', id: 'cmp-closes', value: minutesToTime(win ? win.closes : 1200) });
-    const zone = h('input', { type: 'text', id: 'cmp-zone', value: win ? win.default_time_zone : (Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'), placeholder: 'Europe/London' });
+    const zone = h('input', { type: 'text', id: 'cmp-zone', value: win ? win.default_time_zone : P.timeZone, placeholder: 'Europe/London' });
 
     const save = h('button', { type: 'submit', class: 'primary', 'data-testid': 'cmp-save', text: existing ? t('campaigns.save_draft') : t('campaigns.create_draft') });
     const cancel = h('button', { type: 'button', text: t('campaigns.cancel'), onclick: () => go(existing ? '#campaign/' + existing.id : '#campaigns') });
@@ -431,7 +431,7 @@
         opens: timeToMinutes(opens.value), closes: timeToMinutes(closes.value), default_time_zone: zone.value.trim(),
       } : null;
       const atValue = form.querySelector('input[name="cmp-when"]:checked').value === 'at' && at.value
-        ? new Date(at.value).toISOString() : null;
+        ? P.fromLocalInput(at.value) : null;
       return {
         name: name.value.trim(),
         kind: kind.value,
@@ -545,11 +545,8 @@
     return (hh || 0) * 60 + (mm || 0);
   }
 
-  function localInput(iso) {
-    const d = new Date(iso);
-    const pad = (n) => String(n).padStart(2, '0');
-    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + 'T' + pad(d.getHours()) + ':' + pad(d.getMinutes());
-  }
+  // The start field reads and writes the agent's time zone, not the browser's.
+  const localInput = (iso) => P.localInput(iso);
 
   // --- Campaign page ------------------------------------------------------------------------------
 

@@ -13,10 +13,12 @@
 
   /** An API answer that was not a success, with the server's code and sentence. */
   class ApiError extends Error {
-    constructor(status, code, message) {
+    constructor(status, code, message, details) {
       super(message);
       this.status = status;
       this.code = code;
+      // Machine-readable facts (times in RFC 3339 UTC) when the server gives them.
+      this.details = details || null;
     }
   }
 
@@ -59,7 +61,8 @@
         setTimeout(() => { window.location.assign('/console/login'); }, 1500);
       }
       throw new ApiError(res.status, String(err.code || 'http_' + res.status),
-        String(err.message || res.statusText || t('common.request_failed')));
+        String(err.message || res.statusText || t('common.request_failed')),
+        err.details && typeof err.details === 'object' ? err.details : null);
     }
     return data;
   }
@@ -130,21 +133,36 @@
     if (err instanceof ApiError) {
       const detail = err.code === 'csrf'
         ? t('common.csrf_stale')
-        : err.message;
+        : problemText(err);
       notify(what + ': ' + detail, 'error');
     } else {
-      notify(what + ': ' + (err && err.message ? err.message : String(err)), 'error');
+      notify(what + ': ' + problemText(err && err.message ? err.message : String(err)), 'error');
       if (window.console) window.console.error(err);
     }
   }
 
   // --- Time ----------------------------------------------------------------------------------
 
-  // Dates and numbers follow the agent's language (<html lang>), not the browser's.
+  // Dates and numbers follow the agent's language (<html lang>), not the browser's, and the
+  // agent's time zone (<body data-time-zone>: theirs, else the deployment's default, else the
+  // browser's). Every page formats times through these helpers, never toLocaleString() alone.
   const lang = (document.documentElement && document.documentElement.lang) || 'en';
-  const clockFmt = new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' });
-  const dayFmt = new Intl.DateTimeFormat(lang, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
-  const dateFmt = new Intl.DateTimeFormat(lang, { day: 'numeric', month: 'short', year: 'numeric' });
+  const browserZone = (() => {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch (_) { return 'UTC'; }
+  })();
+  function usableZone(z) {
+    if (!z) return null;
+    try { new Intl.DateTimeFormat('en', { timeZone: z }); return z; } catch (_) { return null; }
+  }
+  const zone = usableZone(body && body.dataset.timeZone) || browserZone;
+  const fmt = (opts) => new Intl.DateTimeFormat(lang, Object.assign({ timeZone: zone }, opts));
+  const clockFmt = fmt({ hour: '2-digit', minute: '2-digit' });
+  const secondsFmt = fmt({ hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  const dayFmt = fmt({ day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+  const dateFmt = fmt({ day: 'numeric', month: 'short', year: 'numeric' });
+  const weekdayFmt = fmt({ weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+  const exactFmt = fmt({ year: 'numeric', month: 'long', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short' });
+  const dayKeyFmt = new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' });
   const relFmt = new Intl.RelativeTimeFormat(lang, { numeric: 'auto' });
   const numFmt = new Intl.NumberFormat(lang);
 
@@ -153,26 +171,123 @@
     return numFmt.format(n);
   }
 
-  function when(iso) {
-    if (!iso) return '';
-    const d = new Date(iso);
-    if (Number.isNaN(d.getTime())) return '';
-    const sameDay = d.toDateString() === new Date().toDateString();
-    return sameDay ? clockFmt.format(d) : dayFmt.format(d);
+  /** A Date from an RFC 3339 text, milliseconds or a Date; null when it is none. */
+  function toDate(v) {
+    if (v === undefined || v === null || v === '') return null;
+    const d = v instanceof Date ? v : new Date(v);
+    return Number.isNaN(d.getTime()) ? null : d;
+  }
+
+  /** The calendar day of a time in the agent's zone (`2026-12-04`). */
+  function dayKey(v) {
+    const d = toDate(v);
+    return d ? dayKeyFmt.format(d) : '';
+  }
+
+  /** Today: the time ("14:05"); another day: day, month and time. */
+  function when(v) {
+    const d = toDate(v);
+    if (!d) return '';
+    return dayKey(d) === dayKey(new Date()) ? clockFmt.format(d) : dayFmt.format(d);
+  }
+
+  /** The full date and time with the zone's name, for titles and error texts. */
+  function exact(v) {
+    const d = toDate(v);
+    return d ? exactFmt.format(d) : '';
+  }
+
+  /** The day only ("4 Dec 2026"). */
+  function date(v) {
+    const d = toDate(v);
+    return d ? dateFmt.format(d) : '';
+  }
+
+  /** Weekday, day, month and time ("Fri 4 Dec, 14:05"), for schedules. */
+  function dateTime(v) {
+    const d = toDate(v);
+    return d ? weekdayFmt.format(d) : '';
+  }
+
+  /** The time of day ("14:05:09"), for "updated at". */
+  function clock(v) {
+    const d = toDate(v);
+    return d ? secondsFmt.format(d) : '';
   }
 
   /** For lists of records: "just now", "5 minutes ago", "in 3 minutes", else the date. */
-  function ago(iso) {
-    if (!iso) return '';
-    const at = new Date(iso).getTime();
-    if (Number.isNaN(at)) return '';
-    const s = Math.round((at - Date.now()) / 1000);
+  function ago(v) {
+    const d = toDate(v);
+    if (!d) return '';
+    const s = Math.round((d.getTime() - Date.now()) / 1000);
     const a = Math.abs(s);
     if (a < 45) return t('common.just_now');
-    if (-s >= 86400 * 7) return dateFmt.format(new Date(iso));
+    if (-s >= 86400 * 7) return dateFmt.format(d);
     if (a < 5400) return relFmt.format(Math.sign(s) * Math.max(1, Math.round(a / 60)), 'minute');
     if (a < 86400) return relFmt.format(Math.sign(s) * Math.round(a / 3600), 'hour');
     return relFmt.format(Math.sign(s) * Math.round(a / 86400), 'day');
+  }
+
+  /**
+   * A <time> element: `text` (default: relative, "il y a 3 minutes") with the exact time in
+   * the agent's zone as its title and the machine form in `datetime`.
+   */
+  function timeEl(v, text, attrs) {
+    const d = toDate(v);
+    if (!d) return h('time', attrs || null, '');
+    return h('time', Object.assign({ datetime: d.toISOString(), title: exact(d) }, attrs || {}),
+      text === undefined ? ago(d) : text);
+  }
+
+  // Times the server writes into texts (error messages, refusal reasons): RFC 3339 in UTC
+  // (`2026-12-04T11:50:40.138Z`) or a Timestamp's words (`2026-12-04 11:50 UTC`).
+  const TIME_IN_TEXT = /\b(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(?:Z| UTC|[+-]\d{2}:\d{2})/g;
+
+  /** A server's text with every time in it written in the agent's zone and language. */
+  function localizeTimes(text) {
+    if (!text) return '';
+    return String(text).replace(TIME_IN_TEXT, (m, day, time) => {
+      const offset = m.endsWith(' UTC') || m.endsWith('Z') ? 'Z' : m.slice(-6);
+      const d = toDate(day + 'T' + time + offset);
+      return d ? exact(d) : m;
+    });
+  }
+
+  /** What a problem says, for people: its message (or the text given), times localized. */
+  function problemText(p) {
+    return localizeTimes(typeof p === 'string' ? p : (p && p.message) || '');
+  }
+
+  const partsFmt = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  /** The wall-clock fields of a time in the agent's zone. */
+  function zoneParts(d) {
+    const p = {};
+    for (const { type, value } of partsFmt.formatToParts(d)) p[type] = Number(value);
+    return p;
+  }
+  const pad2 = (n) => String(n).padStart(2, '0');
+
+  /** A time as an `<input type="datetime-local">` value in the agent's zone (not the browser's). */
+  function localInput(v) {
+    const d = toDate(v);
+    if (!d) return '';
+    const p = zoneParts(d);
+    return p.year + '-' + pad2(p.month) + '-' + pad2(p.day) + 'T' + pad2(p.hour % 24) + ':' + pad2(p.minute);
+  }
+
+  /** The RFC 3339 time of a `datetime-local` value read as the agent's zone's wall clock. */
+  function fromLocalInput(value) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(String(value || ''));
+    if (!m) return null;
+    const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]);
+    const offsetAt = (ms) => {
+      const p = zoneParts(new Date(ms));
+      return Date.UTC(p.year, p.month - 1, p.day, p.hour % 24, p.minute, p.second) - ms;
+    };
+    // Twice: the first guess may sit across a change of offset from the answer.
+    let at = wall - offsetAt(wall);
+    at = wall - offsetAt(at);
+    return new Date(at).toISOString();
   }
 
   /** "45 s", "3 min", "2 h 5 min": for ages and countdowns. */
@@ -322,6 +437,48 @@
     });
   }
 
+  // --- Time zone (top bar) -------------------------------------------------------------------
+
+  /**
+   * The agent's time zone. On the first signed-in page with none stored, the browser's is
+   * stored (the page already shows it). The picker lists the browser's IANA names
+   * (`Intl.supportedValuesOf`); the server checks the name against its own database.
+   */
+  function wireTimeZone() {
+    const select = $('time-zone');
+    if (!body.hasAttribute('data-time-zone-chosen') && !body.dataset.timeZone) {
+      api('PUT', '/api/v1/me/time-zone', { time_zone: browserZone })
+        .then(() => body.setAttribute('data-time-zone-chosen', ''))
+        .catch(() => {});
+    }
+    if (!select) return;
+    const current = zone;
+    if (!select.options.length) select.appendChild(h('option', { value: current, selected: true }, current));
+    let filled = false;
+    const fill = () => {
+      if (filled) return;
+      filled = true;
+      let names = [];
+      try { names = Intl.supportedValuesOf('timeZone'); } catch (_) { names = []; }
+      if (!names.includes(current)) names = [current].concat(names);
+      clear(select);
+      for (const n of names) select.appendChild(h('option', { value: n, selected: n === current }, n.replace(/_/g, ' ')));
+    };
+    select.addEventListener('focus', fill);
+    select.addEventListener('pointerdown', fill);
+    select.addEventListener('change', async () => {
+      select.disabled = true;
+      try {
+        await api('PUT', '/api/v1/me/time-zone', { time_zone: select.value });
+        window.location.reload();
+      } catch (err) {
+        select.value = current;
+        select.disabled = false;
+        showError(t('common.time_zone_failed'), err);
+      }
+    });
+  }
+
   /**
    * A button that copies `text` (a secret shown once) to the clipboard; without clipboard
    * permission it selects `shown`, the element showing the text, so Ctrl+C copies it.
@@ -370,6 +527,7 @@
 
   window.Parley = {
     t, can, ApiError, api, items, h, append, clear, $, notify, showError, when, ago, duration, number, debounce, copyButton,
+    exact, date, dateTime, clock, dayKey, timeEl, localizeTimes, problemText, localInput, fromLocalInput, timeZone: zone,
     on, emit, setPresence, csrf,
     me: signedIn ? { id: body.dataset.agentId, name: body.dataset.agentName, role: body.dataset.agentRole } : null,
   };
@@ -380,6 +538,7 @@
     if (!signedIn) return;
     wirePresence();
     wireLocale();
+    wireTimeZone();
     connect();
   });
   window.addEventListener('beforeunload', () => { if (source) source.close(); });

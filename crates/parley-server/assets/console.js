@@ -249,7 +249,7 @@
       h('button', { type: 'button', class: 'session-button', onclick: () => select(s.id) },
         h('span', { class: 'session-line' },
           h('strong', { class: 'ellipsis', text: customerName(item.messaging_user) }),
-          h('span', { class: 'muted small', text: when(item.last_message_at) })),
+          h('span', { class: 'muted small', title: P.exact(item.last_message_at), text: when(item.last_message_at) })),
         h('span', { class: 'session-line' },
           h('span', { class: 'ellipsis muted', text: item.last_message || '' }),
           unread ? h('span', { class: 'unread', 'data-testid': 'unread', 'aria-label': P.t('console.unread', { n: P.number(unread) }), text: P.number(unread) }) : null),
@@ -607,7 +607,7 @@
         list.appendChild(h('li', { class: 'event', 'data-testid': 'message-event', role: 'note', dataset: { sessionId: e.session_id || '' } },
           h('span', { text: eventNote(e.body || '') }),
           ' ',
-          h('time', { datetime: e.created_at || '', text: when(e.created_at) })));
+          P.timeEl(e.created_at, when(e.created_at))));
         continue;
       }
       const status = e.status || '';
@@ -642,13 +642,13 @@
         : null,
       h('div', { class: 'meta' },
         h('span', { text: actorLabel(e) }),
-        h('time', { datetime: e.created_at || '', text: when(e.created_at) }),
+        P.timeEl(e.created_at, when(e.created_at)),
         e.direction === 'outbound'
           ? h('span', { class: 'delivery status-' + status, 'data-testid': 'message-status', text: STATUS_NAMES[status] || status })
           : null),
       failed || e.error_code
         ? h('p', { class: 'error-text', 'data-testid': 'message-error', role: 'note' },
-          errorText || P.t('console.not_delivered'),
+          P.problemText(errorText) || P.t('console.not_delivered'),
           e.error_code ? h('span', { class: 'code', text: ' ' + P.t('console.error_code', { code: e.error_code }) }) : null)
         : status === 'unknown'
           ? h('p', { class: 'error-text', 'data-testid': 'message-unknown', role: 'note',
@@ -755,7 +755,7 @@
   }
 
   /** An analysis's problem in words: `{code, message}` from the server (a string tolerated). */
-  const problemText = (p) => (typeof p === 'string' ? p : (p && p.message) || '');
+  const problemText = P.problemText;
 
   function updateSendButton() {
     const empty = $('body').value.trim() === '';

@@ -51,7 +51,7 @@
     if (s < 45) return t('flows.just_now');
     if (s < 86400 * 2 && s >= 86400) return t('flows.yesterday');
     if (s < 86400 * 7) return t('flows.ago', { duration: inWords(s) });
-    return new Date(iso).toLocaleDateString(lang, { day: 'numeric', month: 'short', year: 'numeric' });
+    return P.date(iso);
   }
 
   function inWords(s) {
@@ -62,9 +62,7 @@
 
   function dateTime(iso) {
     if (!iso) return '';
-    const d = new Date(iso);
-    if (Number.isNaN(d.getTime())) return '';
-    return d.toLocaleString(lang, { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+    return P.dateTime(iso);
   }
 
   /** "10 minutes", "1 hour 30 minutes", "2 days": a timeout as people say it. */

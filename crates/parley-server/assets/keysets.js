@@ -88,7 +88,7 @@
         h('tbody', null, ...k.keys.map((key) => h('tr', { 'data-testid': 'ks-key' },
           h('td', null, h('code', { text: key.kid })),
           h('td', { text: key.alg }),
-          h('td', { title: key.created_at, text: ago(key.created_at) }),
+          h('td', { title: P.exact(key.created_at), text: ago(key.created_at) }),
           h('td', null, h('button', { type: 'button', class: 'link', onclick: () => removeKey(k, key.kid) }, t('keysets.remove')))))))
       : h('p', { class: 'empty', text: k.jwks_url ? t('keysets.no_keys_url') : t('keysets.no_keys') });
     return h('section', { class: 'panel wide', 'data-testid': 'ks-card', 'data-name': k.name },

@@ -77,7 +77,7 @@
     });
     const code = e.code + (e.code_message ? ' · ' + e.code_message : '');
     const row = h('tr', { 'data-testid': 'nerr-row', 'data-stage': e.stage },
-      h('td', { class: 'when', title: e.at, text: ago(e.at) }),
+      h('td', { class: 'when', title: P.exact(e.at), text: ago(e.at) }),
       h('td', { text: channel }),
       h('td', { text: e.recipient || '—' }),
       h('td', { text: STAGE_WORDS[e.stage] || e.stage }),

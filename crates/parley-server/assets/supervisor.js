@@ -57,7 +57,7 @@
     }
     // Widths through CSSOM, not a style attribute: the policy allows no inline styles.
     for (const fill of document.querySelectorAll('.meter-fill')) fill.style.width = fill.dataset.pct + '%';
-    $('updated').textContent = t('supervisor.updated', { time: new Date(fetchedAt).toLocaleTimeString(document.documentElement.lang || 'en') });
+    $('updated').textContent = t('supervisor.updated', { time: P.clock(fetchedAt) });
   }
 
   const refresh = (function () {

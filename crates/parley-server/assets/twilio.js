@@ -60,7 +60,7 @@
     const rows = list.map((a) => h('tr', { 'data-testid': 'tw-row', 'data-sid': a.sid },
       h('td', null, h('strong', { text: a.name })),
       h('td', null, h('code', { text: a.sid })),
-      h('td', { title: a.created_at, text: ago(a.created_at) }),
+      h('td', { title: P.exact(a.created_at), text: ago(a.created_at) }),
       h('td', { text: a.revoked_at ? t('twilio.revoked_ago', { when: ago(a.revoked_at) }) : t('twilio.active') }),
       h('td', null,
         h('button', { type: 'button', onclick: () => showAccount(a) }, t('twilio.services')), ' ',

@@ -25,7 +25,7 @@
   function deliveryState(d) {
     if (!d) return h('span', { class: 'empty', text: t('webhooks.no_deliveries_short') });
     const code = d.last_status_code ? ' (' + d.last_status_code + ')' : '';
-    return h('span', { class: 'status-' + d.status, title: d.created_at },
+    return h('span', { class: 'status-' + d.status, title: P.exact(d.created_at) },
       (STATUS_WORDS[d.status] || d.status) + code + ' · ' + ago(d.created_at));
   }
 
@@ -162,7 +162,7 @@
       return;
     }
     const rows = list.map((d) => h('tr', { 'data-testid': 'delivery-row' },
-      h('td', { title: d.created_at, text: ago(d.created_at) }),
+      h('td', { title: P.exact(d.created_at), text: ago(d.created_at) }),
       h('td', { text: d.event_type }),
       h('td', { class: 'status-' + d.status, text: STATUS_WORDS[d.status] || d.status }),
       h('td', { text: String(d.attempts) }),

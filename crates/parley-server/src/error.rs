@@ -293,7 +293,10 @@ enum Asked {
 
 impl std::fmt::Display for Asked {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{self:?}")
+        f.write_str(match self {
+            Self::Object => "asked for an object",
+            Self::Other => "asked for something other than an object",
+        })
     }
 }
 

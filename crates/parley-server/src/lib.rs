@@ -59,6 +59,9 @@ pub struct ServerConfig {
     /// The address people reach this server at (config `public_url`), for what is pasted
     /// elsewhere (the web chat snippet). `None`: the address a request came to.
     pub public_url: Option<String>,
+    /// The IANA time zone (config `time_zone`) pages show times in for an agent who has none
+    /// stored. `None`: the browser's.
+    pub default_time_zone: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +73,7 @@ impl Default for ServerConfig {
             metrics_listen: None,
             connections: listen::ConnectionLimits::default(),
             public_url: None,
+            default_time_zone: None,
         }
     }
 }
@@ -300,6 +304,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::templates::template_routes())
         .merge(api::channel_providers::provider_routes())
         .merge(api::uploads::composer_routes())
+        .merge(api::time_zones::time_zone_routes())
         .split_for_parts();
     // Each route's permission, as its `#[utoipa::path]` declares it (`x-permission`), checked
     // after the caller is known and before the handler.

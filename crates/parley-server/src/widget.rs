@@ -916,7 +916,8 @@ pub async fn upload(
 
 #[utoipa::path(get, path = "/widget/v1/media/{id}", tag = "widget",
     params(("id" = Uuid, Path)),
-    responses((status = 200, description = "the file: images inline, PDFs as a download"),
+    responses((status = 200, description = "the file: images inline, PDFs as a download",
+            content_type = "application/octet-stream"),
         (status = 401, body = ErrorBody, description = "visitor_token_invalid"),
         (status = 404, body = ErrorBody)))]
 pub async fn media(

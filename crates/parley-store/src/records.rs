@@ -293,6 +293,8 @@ pub struct Agent {
     /// The console language the agent chose.
     #[sqlx(try_from = "String")]
     pub locale: Locale,
+    /// The agent's IANA time zone (`America/Toronto`); `None` until first chosen.
+    pub time_zone: Option<String>,
     #[serde(skip)]
     pub password_hash: Option<String>,
     #[sqlx(try_from = "i64")]

@@ -44,6 +44,23 @@ impl Store {
         Ok(())
     }
 
+    /// The agent's time zone, an IANA name the caller has checked (`None` forgets it).
+    pub async fn set_agent_time_zone(
+        &self,
+        id: Uuid,
+        time_zone: Option<&str>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let done = on_backend!(self, write c => sqlx::query(
+            "UPDATE agents SET time_zone = $2, updated_at = $3 WHERE id = $1")
+            .bind(id).bind(time_zone).bind(now.millis()).execute(c).await
+            .map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::not_found("agent"));
+        }
+        Ok(())
+    }
+
     /// Every translation of one kind (all owners, all languages), for the translators' list.
     pub async fn translations_of_kind(&self, kind: &str) -> Result<Vec<Translation>> {
         Ok(

@@ -81,10 +81,13 @@ pub struct Config {
     /// it. Empty and no variable: nothing is encrypted (a database holding encrypted data then
     /// refuses to start).
     pub encryption_key_file: String,
+    /// The IANA time zone (`America/Toronto`) the console shows times in for an agent who has
+    /// not chosen one and whose browser did not say. Empty: the browser's.
+    pub time_zone: String,
 }
 
 /// Every configuration key, as read from `PARLEY_<KEY>` variables.
-const KEYS: [&str; 25] = [
+const KEYS: [&str; 26] = [
     "database_url",
     "listen",
     "max_body_bytes",
@@ -110,6 +113,7 @@ const KEYS: [&str; 25] = [
     "http_header_timeout_secs",
     "http_idle_timeout_secs",
     "encryption_key_file",
+    "time_zone",
 ];
 
 impl Default for Config {
@@ -140,6 +144,7 @@ impl Default for Config {
             http_header_timeout_secs: 10,
             http_idle_timeout_secs: 60,
             encryption_key_file: String::new(),
+            time_zone: String::new(),
         }
     }
 }

@@ -629,6 +629,14 @@ async fn run_server(config: Config, store: Store, banner: Option<String>) -> Res
             metrics_listen,
             connections: config.connection_limits(raise_descriptor_limit()),
             public_url: (!config.public_url.is_empty()).then(|| config.public_url.clone()),
+            default_time_zone: match config.time_zone.trim() {
+                "" => None,
+                z => Some(parley_core::clock::iana_time_zone(z).with_context(|| {
+                    format!(
+                        "time_zone: {z:?} is not an IANA time zone name such as America/Toronto"
+                    )
+                })?),
+            },
         },
     );
     if let Some(listener) = metrics_listener {

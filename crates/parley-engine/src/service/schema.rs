@@ -63,6 +63,22 @@ enum_schemas! {
     template_status / template_status_or_null => TemplateStatus,
     process_type / process_type_or_null => parley_core::keyword_process::ProcessType,
     process_status / process_status_or_null => parley_core::keyword_process::ProcessStatus,
+    rule_author / rule_author_or_null => parley_core::privacy::rules::RuleAuthor,
+    detector_kind / detector_kind_or_null => parley_core::privacy::rules::DetectorKind,
+    national_id_format / national_id_format_or_null => parley_core::privacy::rules::NationalIdFormat,
+    action_kind / action_kind_or_null => parley_core::privacy::rules::ActionKind,
+    prechat_kind / prechat_kind_or_null => parley_core::web::PrechatKind,
+}
+
+/// A list of authors (`["customer", "agent"]`).
+pub fn rule_authors() -> RefOr<Schema> {
+    RefOr::T(Schema::Array(
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(RefOr::T(Schema::Object(string_enum(
+                parley_core::privacy::rules::RuleAuthor::NAMES,
+            ))))
+            .build(),
+    ))
 }
 
 /// Providers are an open set: the document lists the ones this build registers.

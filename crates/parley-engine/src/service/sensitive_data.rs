@@ -32,21 +32,21 @@ pub struct SensitiveDataRuleInput {
     pub channel_id: Option<Uuid>,
     /// `regex` (with `pattern`), `card_number` (13 to 19 digits passing the Luhn check) or
     /// `national_id` (with `national_id_format`).
-    #[schema(value_type = String, example = "card_number")]
+    #[schema(schema_with = super::schema::detector_kind)]
     pub detector: DetectorKind,
     /// A JavaScript regular expression, without slashes or flags, case-sensitive. Look-around and
     /// back-references are refused.
     pub pattern: Option<String>,
     /// `us_ssn`, `ca_sin`, `uk_nino` or `fr_nir`.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = super::schema::national_id_format_or_null)]
     pub national_id_format: Option<NationalIdFormat>,
     /// `remove`, or `replace` (each match becomes `replacement`).
-    #[schema(value_type = String, example = "replace")]
+    #[schema(schema_with = super::schema::action_kind)]
     pub action: ActionKind,
     /// What `replace` puts in place of each match, 1 to 50 characters.
     pub replacement: Option<String>,
     /// Whose text it applies to: any of `customer`, `agent`, `supervisor`, `bot`.
-    #[schema(value_type = Vec<String>)]
+    #[schema(schema_with = super::schema::rule_authors)]
     pub authors: Vec<RuleAuthor>,
     /// Lower runs first; 0 when omitted.
     #[serde(default)]
@@ -77,12 +77,12 @@ impl SensitiveDataRuleInput {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewInput {
-    #[schema(value_type = String)]
+    #[schema(schema_with = super::schema::detector_kind)]
     pub detector: DetectorKind,
     pub pattern: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = super::schema::national_id_format_or_null)]
     pub national_id_format: Option<NationalIdFormat>,
-    #[schema(value_type = String)]
+    #[schema(schema_with = super::schema::action_kind)]
     pub action: ActionKind,
     pub replacement: Option<String>,
     /// At most 4,096 characters.

@@ -62,6 +62,26 @@ pub async fn set_agent_locale(
     Ok(store.set_agent_locale(agent_id, locale, now).await?)
 }
 
+/// The agent's time zone: any IANA name of the bundled time zone database, stored in its
+/// canonical spelling (`america/toronto` is stored as `America/Toronto`).
+pub async fn set_agent_time_zone(
+    store: &Store,
+    agent_id: Uuid,
+    time_zone: &str,
+    now: Timestamp,
+) -> Result<String, ServiceError> {
+    let name = parley_core::clock::iana_time_zone(time_zone).ok_or_else(|| {
+        ServiceError::Invalid(format!(
+            "time_zone: {:?} is not an IANA time zone name such as America/Toronto or Europe/Paris",
+            time_zone.chars().take(64).collect::<String>()
+        ))
+    })?;
+    store
+        .set_agent_time_zone(agent_id, Some(&name), now)
+        .await?;
+    Ok(name)
+}
+
 fn is_short_code(kind: ChannelKind, number_type: Option<NumberType>) -> bool {
     kind == ChannelKind::Sms && number_type == Some(NumberType::ShortCode)
 }

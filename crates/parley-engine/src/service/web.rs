@@ -94,6 +94,7 @@ pub struct PrechatFieldDoc {
     /// Required for a visible field.
     pub label: Option<String>,
     /// `text`, `email`, `phone`, `number` or `checkbox`; hidden fields are `text`.
+    #[schema(schema_with = super::schema::prechat_kind)]
     pub kind: String,
     /// Never for a hidden field.
     pub required: Option<bool>,

@@ -48,11 +48,13 @@ pub struct CampaignSpecDoc {
     #[schema(value_type = Object)]
     pub content: (),
     /// `{"help": true, "whatsapp_channel_id": ..., "shorten_whatsapp": false, "custom": "..."}`.
-    #[schema(value_type = Object)]
+    /// Omitted: no footer.
+    #[schema(value_type = Object, required = false)]
     pub footer: (),
     /// `{"start_at": "2026-12-24T09:00:00Z", "window": {"opens": 540, "closes": 1200,
-    /// "default_time_zone": "Europe/London"}}`; minutes after local midnight.
-    #[schema(value_type = Object)]
+    /// "default_time_zone": "Europe/London"}}`; minutes after local midnight. Omitted: at
+    /// once, at any hour.
+    #[schema(value_type = Object, required = false)]
     pub schedule: (),
     /// A flow (a marketing journey) that takes a reply to this campaign from a customer with no
     /// open conversation: its name.

@@ -85,6 +85,10 @@ pub struct RefusedBody {
     pub error_message: &'static str,
     pub entry_id: Uuid,
     pub entry: EntryView,
+    /// The times `message` speaks of, by name, in RFC 3339 UTC (`{"window_closed_at":
+    /// "2026-12-04T11:50:40.138Z"}`), for clients that show them in their reader's zone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/messages",
@@ -148,6 +152,7 @@ pub async fn send_message(
             entry,
             code,
             reason,
+            times,
         }) => {
             let body = RefusedBody {
                 code: code.code(),
@@ -155,6 +160,12 @@ pub async fn send_message(
                 error_message: code.message(),
                 entry_id: entry.id,
                 entry: EntryView::from(*entry),
+                details: (!times.is_empty()).then(|| {
+                    times
+                        .into_iter()
+                        .map(|(name, at)| (name.to_owned(), at.to_rfc3339()))
+                        .collect()
+                }),
             };
             Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
         }
@@ -267,7 +278,8 @@ pub async fn mark_message_failed(
     extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "conversations",
     params(("id" = Uuid, Path)),
     responses(
-        (status = 200, description = "the file: images, audio and video inline with their own type; anything else as an application/octet-stream attachment"),
+        (status = 200, description = "the file: images, audio and video inline with their own type; anything else as an application/octet-stream attachment",
+            content_type = "application/octet-stream"),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn get_media(

@@ -30,6 +30,7 @@ pub mod sender_limits;
 pub mod sensitive_data;
 pub mod subscriptions;
 pub mod templates;
+pub mod time_zones;
 pub mod tokens;
 pub mod translations;
 pub mod twilio_accounts;

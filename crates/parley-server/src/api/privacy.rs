@@ -88,7 +88,7 @@ pub async fn export(
     let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| ApiError::internal(e.to_string()))?;
     let name = format!(
         "attachment; filename=\"privacy-export-{}.json\"",
-        state.clock.now().millis()
+        file_stamp(state.clock.now())
     );
     Response::builder()
         .status(StatusCode::OK)
@@ -257,4 +257,19 @@ pub async fn delete_session(
     Ok(Json(
         privacy::delete_session(&state.engine.privacy(), id, caller.audit_actor()).await?,
     ))
+}
+
+/// A download's name says when it was made in a form people and file lists both read
+/// (`20261204T115040Z`), not milliseconds since 1970.
+fn file_stamp(t: parley_core::clock::Timestamp) -> String {
+    let s = t.to_rfc3339();
+    // `2026-12-04T11:50:40.138Z` -> `20261204T115040Z`
+    let mut out: String = s
+        .get(..19)
+        .unwrap_or(&s)
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    out.push('Z');
+    out
 }

@@ -10,7 +10,7 @@ use parley_core::access::{Permission, SessionScope};
 use parley_core::model::Presence;
 use parley_engine::agents::{AgentActionError, TransferTo};
 use parley_store::Agent;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -75,7 +75,8 @@ pub async fn me(
         "name": agent.name,
         "email": agent.email,
         "role": caller.role.as_str(),
-        "locale": "en",
+        "locale": agent.locale.as_str(),
+        "time_zone": agent.time_zone,
         "permissions": permissions,
         "agent": agent,
         "load": loads.get(&agent.id).copied().unwrap_or(0),
@@ -84,6 +85,7 @@ pub async fn me(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PresenceBody {
     /// available, on_break, busy or offline
     pub presence: String,
@@ -124,9 +126,12 @@ pub struct IdPath {
 
 macro_rules! session_action {
     ($name:ident, $path:literal, $permission:literal, $doc:literal, |$state:ident, $agent:ident, $id:ident| $body:expr) => {
+        session_action!($name, $path, $permission, 200, $doc, |$state, $agent, $id| $body);
+    };
+    ($name:ident, $path:literal, $permission:literal, $status:literal, $doc:literal, |$state:ident, $agent:ident, $id:ident| $body:expr) => {
         #[utoipa::path(post, path = $path, tag = "console", params(IdPath),
             extensions(("x-permission" = json!($permission))),
-            responses((status = 200, description = $doc), (status = 409, description = "The session moved meanwhile")))]
+            responses((status = $status, description = $doc), (status = 409, description = "The session moved meanwhile")))]
         pub async fn $name(
             State($state): State<AppState>,
             session: Option<Extension<ConsoleSession>>,
@@ -154,6 +159,7 @@ session_action!(
     decline,
     "/api/v1/sessions/{id}/decline",
     "send_receive",
+    204,
     "Declined; it goes to someone else",
     |state, agent, id| {
         state.engine.desk.decline(&agent, id).await?;
@@ -181,6 +187,7 @@ session_action!(
     read,
     "/api/v1/sessions/{id}/read",
     "send_receive",
+    204,
     "Marked read",
     |state, agent, id| {
         state.engine.desk.mark_read(&agent, id).await?;
@@ -203,6 +210,7 @@ session_action!(
 );
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TransferBody {
     pub agent_id: Option<Uuid>,
     pub queue_id: Option<Uuid>,
@@ -235,6 +243,7 @@ pub async fn transfer(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LinkBody {
     pub case_id: Option<Uuid>,
     pub contact_id: Option<Uuid>,
@@ -264,6 +273,7 @@ pub async fn link(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StartBody {
     /// Who to write to; or give the contact or case the conversation starts from (AG-11, AG-13).
     pub messaging_user_id: Option<Uuid>,
@@ -349,14 +359,21 @@ pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiErro
 
 #[utoipa::path(get, path = "/api/v1/queues/{id}/estimated-wait",
     extensions(("x-permission" = json!("signed_in"))), tag = "console", params(IdPath),
-    responses((status = 200, description = "Estimated wait in whole minutes (RT-10), null without enough data")))]
+    responses((status = 200, body = EstimatedWait)))]
 pub async fn estimated_wait(
     State(state): State<AppState>,
     ApiPath(IdPath { id }): ApiPath<IdPath>,
 ) -> Result<Response, ApiError> {
     state.store.queue(id).await?;
     let minutes = state.engine.desk.estimated_wait(id).await?;
-    Ok(Json(json!({ "minutes": minutes })).into_response())
+    Ok(Json(EstimatedWait { minutes }).into_response())
+}
+
+/// A queue's estimated wait (RT-10).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EstimatedWait {
+    /// Whole minutes; null without enough data.
+    pub minutes: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -386,6 +403,7 @@ pub async fn transfer_targets(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PasswordBody {
     /// At least 12 characters.
     pub password: String,

@@ -390,10 +390,15 @@ fn signed_in_context(
     session: &ConsoleSession,
     permissions: PermissionSet,
     page: &str,
+    default_time_zone: Option<&str>,
 ) -> minijinja::Value {
     context! {
         page => page,
         locale => session.agent.locale.as_str(),
+        // The zone every date on the page is shown in: the agent's, else the deployment's
+        // default, else (empty) the browser's, which common.js then stores as the agent's.
+        time_zone => session.agent.time_zone.as_deref().or(default_time_zone).unwrap_or(""),
+        time_zone_chosen => session.agent.time_zone.is_some(),
         locales => parley_core::i18n::Locale::ALL.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
         csrf_token => session.csrf_token.clone(),
         agent_id => session.agent.id.to_string(),
@@ -422,7 +427,12 @@ async fn guarded_page(
         Ok(p) => p,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let ctx = signed_in_context(session, permissions, page);
+    let ctx = signed_in_context(
+        session,
+        permissions,
+        page,
+        state.config.default_time_zone.as_deref(),
+    );
     if needs.is_empty() || needs.iter().any(|p| permissions.contains(*p)) {
         render(StatusCode::OK, template, ctx)
     } else {

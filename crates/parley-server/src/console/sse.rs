@@ -91,7 +91,8 @@ impl SentIds {
 
 #[utoipa::path(get, path = "/api/v1/events",
     extensions(("x-permission" = json!("signed_in"))), tag = "console",
-    responses((status = 200, description = "text/event-stream of console events (see docs/console-api.md)")))]
+    responses((status = 200, description = "text/event-stream of console events (see docs/console-api.md)",
+        content_type = "text/event-stream")))]
 pub async fn events(
     State(state): State<AppState>,
     session: Option<Extension<ConsoleSession>>,

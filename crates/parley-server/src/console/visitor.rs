@@ -173,6 +173,7 @@ pub async fn session_visitor(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TypingBody {
     /// true while the agent types; false once they stop or send.
     pub typing: bool,

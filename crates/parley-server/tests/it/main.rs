@@ -26,6 +26,7 @@ mod media_security;
 mod messages;
 mod meta;
 mod notifications;
+mod openapi_truth;
 mod ops;
 mod pages;
 mod permission_walk;
@@ -48,6 +49,7 @@ mod web_agent;
 mod web_deployments;
 mod widget;
 mod widget_browser;
+mod words;
 
 // The fixtures live in the shared test kit; these names stay here so every module reaches them as
 // `crate::TestApp` and `crate::eventually`.
