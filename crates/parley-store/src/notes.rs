@@ -197,13 +197,22 @@ impl Store {
     }
 
     /// Known tags starting with `prefix` (normalized), alphabetical, at most `limit`: a range on
-    /// the vocabulary's key, so it reads only what it returns.
+    /// the vocabulary's key, so it reads only what it returns. The range ends at the prefix with
+    /// its last character stepped up ("bi" to "bj"), which sorts after every text starting with
+    /// the prefix under any collation a database may use.
     pub async fn tag_suggestions(&self, prefix: &str, limit: i64) -> Result<Vec<String>> {
-        // The smallest text after every text starting with `prefix`.
-        let upper = format!("{prefix}\u{10FFFF}");
-        Ok(on_backend!(self, read c => sqlx::query_scalar(
+        let Some(upper) = after_prefix(prefix) else {
+            return Ok(on_backend!(self, read c => sqlx::query_scalar(
+                "SELECT tag FROM tags ORDER BY tag LIMIT $1")
+                .bind(limit).fetch_all(c).await)?);
+        };
+        let found: Vec<String> = on_backend!(self, read c => sqlx::query_scalar(
             "SELECT tag FROM tags WHERE tag >= $1 AND tag < $2 ORDER BY tag LIMIT $3")
-            .bind(prefix).bind(&upper).bind(limit).fetch_all(c).await)?)
+            .bind(prefix).bind(&upper).bind(limit).fetch_all(c).await)?;
+        Ok(found
+            .into_iter()
+            .filter(|t| t.starts_with(prefix))
+            .collect())
     }
 
     /// Sessions carrying `tag`, newest first (index `session_tags_tag`): the lookup reports'
@@ -219,5 +228,32 @@ impl Store {
         Ok(on_backend!(self, read c => sqlx::query_scalar(
             "SELECT contact_id FROM contact_tags WHERE tag = $1 ORDER BY contact_id DESC LIMIT $2")
             .bind(tag).bind(limit).fetch_all(c).await)?)
+    }
+}
+
+/// The prefix with its last character stepped up; `None` for an empty prefix.
+fn after_prefix(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = u32::from(last) + 1;
+        // Past the surrogates, which are no characters.
+        if (0xD800..=0xDFFF).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_prefix_range_ends_after_every_text_it_starts() {
+        assert_eq!(super::after_prefix(""), None);
+        assert_eq!(super::after_prefix("bi").as_deref(), Some("bj"));
+        assert_eq!(super::after_prefix("z").as_deref(), Some("{"));
     }
 }
