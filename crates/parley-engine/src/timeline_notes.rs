@@ -29,8 +29,9 @@ pub struct TimelineNoteItem {
     /// The author's name when the agent still exists.
     pub author_name: Option<String>,
     pub body: String,
-    /// Set for a whisper: the agent it was whispered to.
+    /// Set for a whisper: the agent it was whispered to, and their name.
     pub whisper_to: Option<Uuid>,
+    pub whisper_to_name: Option<String>,
     /// Milliseconds since the epoch, like the entries'.
     pub created_at: parley_core::Timestamp,
     pub channel_kind: Option<ChannelKind>,
@@ -90,17 +91,8 @@ impl AgentDesk {
                     k
                 }
             };
-            let author_name = match n.note.author_id {
-                None => None,
-                Some(a) => match names.get(&a) {
-                    Some(name) => name.clone(),
-                    None => {
-                        let name = self.store.agent(a).await.ok().map(|a| a.name);
-                        names.insert(a, name.clone());
-                        name
-                    }
-                },
-            };
+            let author_name = self.agent_name(&mut names, n.note.author_id).await;
+            let whisper_to_name = self.agent_name(&mut names, n.note.whisper_to).await;
             shown.push(TimelineNoteItem {
                 id: n.note.id,
                 session_id: n.note.session_id,
@@ -109,11 +101,27 @@ impl AgentDesk {
                 author_name,
                 body: n.note.body,
                 whisper_to: n.note.whisper_to,
+                whisper_to_name,
                 created_at: n.note.created_at,
                 channel_kind: kind,
                 session_status: n.session_status,
             });
         }
         Ok(merge(entries, shown))
+    }
+
+    /// An agent's name, read once per timeline; `None` for an agent since deleted.
+    async fn agent_name(
+        &self,
+        names: &mut HashMap<Uuid, Option<String>>,
+        id: Option<Uuid>,
+    ) -> Option<String> {
+        let id = id?;
+        if let Some(name) = names.get(&id) {
+            return name.clone();
+        }
+        let name = self.store.agent(id).await.ok().map(|a| a.name);
+        names.insert(id, name.clone());
+        name
     }
 }

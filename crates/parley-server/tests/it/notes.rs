@@ -378,7 +378,99 @@ async fn tags_on_sessions_and_contacts(b: TestBackend) {
     );
 }
 
+/// The console in headless Chromium (`tests/browser/notes.mjs`): a note in note mode, back to
+/// reply, session and contact tags picked from suggestions with the keyboard, a supervisor's
+/// whisper live for its agent only. Screenshots go to `PARLEY_SHOTS` when set.
+async fn notes_and_tags_in_a_real_browser(b: TestBackend) {
+    use std::time::Duration;
+    let dir = crate::browser::harness();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir()
+            && std::path::PathBuf::from("/usr/bin/chromium").exists(),
+        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
+    );
+    let backend = format!("{b:?}").to_lowercase();
+    let d = Desk::new(b).await;
+    let ana = d.agent("Ana", 3, AgentRole::Agent).await;
+    let bob = d.agent("Bob", 3, AgentRole::Agent).await;
+    let sam = d.agent("Sam", 3, AgentRole::Supervisor).await;
+    let store = &d.app.db.store;
+    let now = SystemClock.now();
+    let customer = "+447400123456";
+    // The vocabulary the agent picks from, and the customer's contact (matched by number).
+    let seed = store
+        .create_contact(
+            &parley_store::ContactSpec {
+                first_name: "Seed".into(),
+                last_name: String::new(),
+                phone: None,
+                email: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    parley_engine::service::notes::set_tags(
+        store,
+        parley_store::Tagged::Contact(seed.id),
+        &parley_engine::service::notes::TagsInput {
+            tags: vec!["vip".into(), "billing".into(), "wholesale".into()],
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    store
+        .create_contact(
+            &parley_store::ContactSpec {
+                first_name: "Rosa".into(),
+                last_name: "Diaz".into(),
+                phone: Some(parley_core::E164::parse(customer).unwrap()),
+                email: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
+        || {
+            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("notes-shots")
+                .join(&backend)
+        },
+        std::path::PathBuf::from,
+    );
+    let profile = crate::browser::tempfile_dir();
+    let password = crate::console::PASSWORD;
+    let run = tokio::process::Command::new("node")
+        .arg("notes.mjs")
+        .arg(format!("--url={}", d.app.base))
+        .arg(format!("--agent={}:{password}", ana.email))
+        .arg(format!("--other={}:{password}", bob.email))
+        .arg(format!("--supervisor={}:{password}", sam.email))
+        .arg(format!("--channel={}", d.channel.name))
+        .arg(format!("--customer={customer}"))
+        .arg(format!("--shots={}", shots.display()))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(240), run)
+        .await
+        .expect("the notes scenario finishes within four minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "notes scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 parley_store::on_both_backends!(
     notes_and_whispers_reach_agents_only,
     tags_on_sessions_and_contacts,
+    notes_and_tags_in_a_real_browser,
 );
