@@ -15,7 +15,7 @@ use crate::agents::{AgentActionError, AgentDesk, TimelineEntry};
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum TimelineItem {
-    Entry(TimelineEntry),
+    Entry(Box<TimelineEntry>),
     Note(TimelineNoteItem),
 }
 
@@ -46,7 +46,7 @@ fn merge(entries: Vec<TimelineEntry>, notes: Vec<TimelineNoteItem>) -> Vec<Timel
         while let Some(n) = notes.next_if(|n| n.created_at < e.entry.created_at) {
             out.push(TimelineItem::Note(n));
         }
-        out.push(TimelineItem::Entry(e));
+        out.push(TimelineItem::Entry(Box::new(e)));
     }
     out.extend(notes.map(TimelineItem::Note));
     out
