@@ -10,8 +10,9 @@
 // Alt+N (the composer turns note-coloured, the SMS counter goes), writes a note with Enter, sees it
 // in the timeline as a note, switches back with Alt+N and replies; adds session and contact tags
 // from suggestions with the keyboard only (type, ↓, Enter, Backspace); a supervisor whispers to
-// the agent through the API, and the whisper shows live to the agent; another agent reading the
-// same conversation sees the note but not the whisper.
+// the agent through the API, and the whisper shows live to the agent; the supervisor, reading the
+// conversation without working it, adds a note from the note box that stands in for the composer;
+// another agent reading the same conversation sees the notes but not the whisper.
 
 import { args, credentials, needs, Scenario, signIn as enter, simulatorInbound, url } from './harness.mjs';
 
@@ -132,9 +133,9 @@ async function main() {
   });
 
   const whisper = 'Offer the 10% voucher before the refund.';
+  const ps = await scenario.page('supervisor');
   await at('a supervisor whispers through the API; it shows live to the agent', async () => {
     const agentId = await p1.evaluate(() => document.body.dataset.agentId);
-    const ps = await scenario.page('supervisor');
     await signIn(ps, config.supervisor);
     const status = await ps.evaluate(async ({ id, to, body }) => {
       const csrf = document.querySelector('meta[name="csrf-token"]').content;
@@ -151,6 +152,16 @@ async function main() {
     const head = await item.locator('[data-testid="note-head"]').innerText();
     if (!/only you can see this/.test(head)) throw new Error('the whisper head says: ' + head);
     await scenario.shot('console-whisper', p1);
+  });
+  const aside = 'Customer is on the priority list this month.';
+  await at('the supervisor, reading the conversation, adds a note; the agent sees it live', async () => {
+    await ps.goto(url + '/console#session=' + sessionId);
+    await ps.waitForSelector('[data-testid="note-standalone"]:visible');
+    if (await ps.isVisible('[data-testid="composer"]')) throw new Error('the reply box shows to a reader');
+    await ps.fill('[data-testid="note-body"]', aside);
+    await ps.click('[data-testid="note-send"]');
+    await ps.locator('[data-testid="note-text"]', { hasText: aside }).waitFor();
+    await p1.locator('[data-testid="note-text"]', { hasText: aside }).waitFor();
   });
   await at('another agent reading the conversation sees the note, not the whisper', async () => {
     const p2 = await scenario.page('other agent');
