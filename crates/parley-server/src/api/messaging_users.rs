@@ -103,9 +103,15 @@ pub async fn link_contact(
     ApiJson(input): ApiJson<ContactLinkInput>,
 ) -> Result<Json<ContactLinkView>, ApiError> {
     let linked = messaging_users::link_contact(&state.store, id, &input, state.clock.now()).await?;
+    let contact = match linked.contact {
+        Some(c) => super::contacts::with_tags(&state, vec![ContactView::from(c)])
+            .await?
+            .pop(),
+        None => None,
+    };
     Ok(Json(ContactLinkView {
         messaging_user: linked.user.into(),
-        contact: linked.contact.map(ContactView::from),
+        contact,
         linked_by: linked.by,
     }))
 }
