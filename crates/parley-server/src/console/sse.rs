@@ -41,7 +41,11 @@ struct Stream {
 
 impl Stream {
     fn visible(&self, e: &ConsoleEvent) -> bool {
-        e.agent_id == Some(self.agent_id) || self.sees_all
+        // A queue's event names the queue only: every console may learn that its list changed
+        // (pick-from-queue members refresh theirs).
+        e.agent_id == Some(self.agent_id)
+            || self.sees_all
+            || (e.agent_id.is_none() && e.kind == parley_store::ConsoleEventKind::Queue.as_str())
     }
 
     /// The event with the highest id sent so far as its SSE id, so the `Last-Event-ID` a
