@@ -509,7 +509,8 @@ fn agent_overview(a: AgentState, p: LoadParts, takes_conversations: bool) -> Age
         name: a.name,
         presence: a.presence,
         online: a.online,
-        load: a.load,
+        // From the same reading as its parts, so the three always add up.
+        load: p.conversations.saturating_add(p.offers),
         capacity: i64::from(a.capacity),
         conversations: p.conversations,
         offers: p.offers,
