@@ -328,7 +328,107 @@ async fn pick_queues_are_taken_not_offered(b: TestBackend) {
     assert_eq!(accepts.len(), 1);
 }
 
+/// The board and pick-from-queue in headless Chromium (`tests/browser/board.mjs`). Screenshots go
+/// to `PARLEY_SHOTS` when set, else under the target's temporary folder.
+async fn board_in_a_real_browser(b: TestBackend) {
+    use std::path::PathBuf;
+    let dir = crate::browser::harness();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir()
+            && PathBuf::from("/usr/bin/chromium").exists(),
+        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
+    );
+    let backend = format!("{b:?}").to_lowercase();
+    let d = Desk::new(b).await;
+    let now = SystemClock.now();
+    let store = &d.app.db.store;
+    let orders = store
+        .create_queue(
+            &parley_store::QueueSpec {
+                assignment: QueueAssignment::Pick,
+                ..build::queue_spec("Orders")
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let pick_channel = store
+        .create_channel(
+            &parley_store::ChannelSpec {
+                name: "Orders SMS".into(),
+                address: "+14155550142".into(),
+                country: Some("US".into()),
+                queue_id: Some(orders.id),
+                settings: json!({"case_handoff": {"trigger": {"on": "non_keyword_reply"}}}),
+                ..build::simulator_sms()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let ada = d.agent("Ada", 3, AgentRole::Agent).await;
+    let sam = d.agent("Sam", 3, AgentRole::Supervisor).await;
+    let bob = d
+        .app
+        .agent_with_password(
+            &build::agent_spec("Bob", AgentRole::Agent, 2, vec![orders.id]),
+            crate::console::PASSWORD,
+        )
+        .await;
+    // Cleo is available with one conversation: the scenario's two new customers are offered to
+    // her, so the board shows load as one conversation and two pending offers.
+    let cleo = d.agent("Cleo", 3, AgentRole::Agent).await;
+    let cleo_console = d.sign_in(&cleo).await;
+    d.go(&cleo_console, "available").await;
+    d.customer_says("+447400555100", "Is the shop open on Sunday?")
+        .await;
+    let first = d.offered(&cleo_console).await;
+    assert_eq!(d.act(&cleo_console, first, "accept").await.status(), StatusCode::OK);
+    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("board-shots")
+                .join(&backend)
+        },
+        PathBuf::from,
+    );
+    let password = crate::console::PASSWORD;
+    let profile = crate::browser::tempfile_dir();
+    let run = tokio::process::Command::new("node")
+        .arg("board.mjs")
+        .arg(format!("--url={}", d.app.base))
+        .arg(format!("--supervisor={}:{password}", sam.email))
+        .arg(format!("--agent={}:{password}", ada.email))
+        .arg(format!("--picker={}:{password}", bob.email))
+        .arg(format!("--channel={}", d.channel.name))
+        .arg(format!("--pick-channel={}", pick_channel.name))
+        .arg("--busy=Cleo")
+        .arg(format!("--shots={}", shots.display()))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(180), run)
+        .await
+        .expect("the board scenario finishes within three minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "board scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What the pages did is what the store holds: Ada has the assigned session, Bob the taken one.
+    assert_eq!(store.sessions_of_agent(ada.id).await.unwrap().len(), 1);
+    let taken = store.sessions_of_agent(bob.id).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].channel_id, pick_channel.id);
+}
+
 parley_store::on_both_backends!(
+    board_in_a_real_browser,
     overview_describes_waiting_sessions_and_load,
     a_supervisor_assigns_a_waiting_session,
     pick_queues_are_taken_not_offered,
