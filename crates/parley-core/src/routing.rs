@@ -1156,7 +1156,10 @@ mod tests {
         let mut pick = queue(Q, RoutingModel::MostAvailable, 5);
         pick.assignment = QueueAssignment::Pick;
         let plan = plan_offers(
-            &[work(1, WorkTarget::Queue(q)), work(2, WorkTarget::Queue(q2))],
+            &[
+                work(1, WorkTarget::Queue(q)),
+                work(2, WorkTarget::Queue(q2)),
+            ],
             &[agent(1, 3, 0, &[q, q2])],
             &[pick, queue(Q2, RoutingModel::MostAvailable, 0)],
         );
@@ -1195,7 +1198,10 @@ mod tests {
     fn assigning_follows_the_target_and_capacity_unless_overridden() {
         let q = id(Q);
         let target = WorkTarget::Queue(q);
-        assert_eq!(may_assign(&agent(1, 2, 0, &[q]), true, &target, false), Ok(()));
+        assert_eq!(
+            may_assign(&agent(1, 2, 0, &[q]), true, &target, false),
+            Ok(())
+        );
         assert_eq!(
             may_assign(&agent(1, 2, 0, &[q]), false, &target, false),
             Err(TakeRefused::NotEligible)
@@ -1224,7 +1230,10 @@ mod tests {
             agent_id: id(9),
             fallback_queue: Some(q),
         };
-        assert_eq!(may_assign(&agent(1, 2, 0, &[q]), true, &direct, false), Ok(()));
+        assert_eq!(
+            may_assign(&agent(1, 2, 0, &[q]), true, &direct, false),
+            Ok(())
+        );
         assert_eq!(
             may_assign(&agent(1, 2, 0, &[]), true, &direct, false),
             Err(TakeRefused::NotEligible)

@@ -10,12 +10,12 @@
 
 use std::collections::HashMap;
 
+use parley_core::Timestamp;
 use parley_core::access::Permission;
 use parley_core::model::{ChannelKind, Presence, QueueAssignment, SessionStatus};
 use parley_core::routing::{
     AgentState, QueueState, TakeRefused, TakesConversations, WorkTarget, may_assign, may_take,
 };
-use parley_core::Timestamp;
 use parley_store::{Agent, RoutingWork, Session, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -215,7 +215,10 @@ impl AgentDesk {
                 .store
                 .messaging_user(w.session.messaging_user_id)
                 .await?;
-            let summary = self.store.session_summary(w.session.id, Uuid::nil()).await?;
+            let summary = self
+                .store
+                .session_summary(w.session.id, Uuid::nil())
+                .await?;
             let since = w
                 .work
                 .as_ref()
@@ -245,17 +248,14 @@ impl AgentDesk {
                 .get(id)
                 .is_some_and(TakesConversations::takes_conversations)
         };
-        let names: HashMap<Uuid, String> =
-            states.iter().map(|a| (a.id, a.name.clone())).collect();
+        let names: HashMap<Uuid, String> = states.iter().map(|a| (a.id, a.name.clone())).collect();
         let mut by_queue: HashMap<Uuid, Vec<WaitingItem>> = HashMap::new();
         for d in self.waiting_described(None).await? {
             let Some(q) = d.queue else { continue };
             let work = d.work.as_ref();
             let offered_to = work.and_then(|r| r.offered_agent_id);
             let expires = work.and_then(|r| r.offer_expires_at);
-            let target = work
-                .and_then(target_of)
-                .unwrap_or(WorkTarget::Queue(q));
+            let target = work.and_then(target_of).unwrap_or(WorkTarget::Queue(q));
             let assignable_to = states
                 .iter()
                 .filter(|a| may_assign(a, takes(&a.id), &target, true).is_ok())
@@ -317,7 +317,8 @@ impl AgentDesk {
             .await?
             .contains(Permission::SendReceive);
         let work = self.work(&agent).await?;
-        let view = |items: Vec<WorkItem>| items.into_iter().map(|w| agent_session(w, now)).collect();
+        let view =
+            |items: Vec<WorkItem>| items.into_iter().map(|w| agent_session(w, now)).collect();
         Ok(AgentDeskView {
             agent: agent_overview(state, parts, takes),
             sessions: view(work.sessions),
@@ -349,7 +350,9 @@ impl AgentDesk {
         for d in self.waiting_described(Some(&ids)).await? {
             // Only what is classified to the queue and offered to nobody: a session aimed at
             // one agent (a transfer) is theirs to accept.
-            let Some(work) = d.work.as_ref() else { continue };
+            let Some(work) = d.work.as_ref() else {
+                continue;
+            };
             let (Some(WorkTarget::Queue(q)), None) = (target_of(work), work.offered_agent_id)
             else {
                 continue;
@@ -397,9 +400,10 @@ impl AgentDesk {
             assignment: queue.assignment,
         };
         may_take(&state, &queue_state).map_err(|e| match e {
-            TakeRefused::NotMember => {
-                AgentActionError::Forbidden(format!("only members of {} may take its sessions", queue.name))
-            }
+            TakeRefused::NotMember => AgentActionError::Forbidden(format!(
+                "only members of {} may take its sessions",
+                queue.name
+            )),
             TakeRefused::AtCapacity { load, capacity } => AgentActionError::Conflict(format!(
                 "you are at capacity ({load} of {capacity} conversations and offers): \
                  end or mark inactive a conversation first"

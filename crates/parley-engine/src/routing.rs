@@ -524,7 +524,9 @@ impl Router {
             change
                 .work_upserts
                 .push(waiting_row(s.id, &target, 0, now, vec![agent_id], None));
-            change.events.extend(queue_events(&s.queue_id.into_iter().collect::<Vec<_>>()));
+            change
+                .events
+                .extend(queue_events(&s.queue_id.into_iter().collect::<Vec<_>>()));
             change.events.push(NewConsoleEvent {
                 agent_id: Some(agent_id),
                 kind: ConsoleEventKind::Session,

@@ -5,8 +5,8 @@ use parley_core::Timestamp;
 use parley_core::i18n::Locale;
 use parley_core::model::{
     Actor, AgentRole, CaseStatus, ChannelKind, ConsentLevel, ConsentSource, ConsentStatus,
-    Direction, EntryStatus, JobState, NumberType, OwnerKind, Presence, Provider, QueueAssignment, RoutingModel,
-    SessionContext, SessionStatus, TemplateCategory, TemplateStatus, TokenRole,
+    Direction, EntryStatus, JobState, NumberType, OwnerKind, Presence, Provider, QueueAssignment,
+    RoutingModel, SessionContext, SessionStatus, TemplateCategory, TemplateStatus, TokenRole,
 };
 use serde::Serialize;
 use serde_json::Value;

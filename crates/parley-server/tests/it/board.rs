@@ -26,7 +26,10 @@ async fn board_until(d: &Desk, c: &Console, what: &str, f: impl Fn(&Value) -> bo
 }
 
 fn waiting(o: &Value) -> Vec<Value> {
-    o["queues"][0]["waiting"].as_array().cloned().unwrap_or_default()
+    o["queues"][0]["waiting"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn agent<'a>(o: &'a Value, id: Uuid) -> &'a Value {
@@ -39,7 +42,12 @@ fn agent<'a>(o: &'a Value, id: Uuid) -> &'a Value {
 }
 
 async fn post(d: &Desk, c: &Console, path: &str, body: Value) -> (StatusCode, Value) {
-    let r = d.call(c, Method::POST, path).json(&body).send().await.unwrap();
+    let r = d
+        .call(c, Method::POST, path)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let status = r.status();
     (status, r.json().await.unwrap_or(Value::Null))
 }
@@ -50,7 +58,8 @@ async fn overview_describes_waiting_sessions_and_load(b: TestBackend) {
     let sam = d.agent("Sam", 2, AgentRole::Supervisor).await;
     let (a, s) = (d.sign_in(&ada).await, d.sign_in(&sam).await);
     d.go(&a, "available").await;
-    d.customer_says("+447400000101", "Where is my parcel?").await;
+    d.customer_says("+447400000101", "Where is my parcel?")
+        .await;
     let first = d.offered(&a).await;
     assert_eq!(d.act(&a, first, "accept").await.status(), StatusCode::OK);
     d.customer_says("+447400000102", "My <b>order</b> is late")
@@ -90,11 +99,17 @@ async fn overview_describes_waiting_sessions_and_load(b: TestBackend) {
 
     // The live view of Ada's desk: her conversation and her two offers.
     let desk = d
-        .get(&s, &format!("/api/v1/supervisor/agents/{}/sessions", ada.id))
+        .get(
+            &s,
+            &format!("/api/v1/supervisor/agents/{}/sessions", ada.id),
+        )
         .await;
     assert_eq!(desk["sessions"].as_array().unwrap().len(), 1, "{desk}");
     assert_eq!(desk["sessions"][0]["session_id"], json!(first));
-    assert_eq!(desk["sessions"][0]["customer"]["platform_key"], "+447400000101");
+    assert_eq!(
+        desk["sessions"][0]["customer"]["platform_key"],
+        "+447400000101"
+    );
     assert_eq!(desk["sessions"][0]["last_message"], "Where is my parcel?");
     assert_eq!(desk["sessions"][0]["status"], "active");
     assert_eq!(desk["offers"].as_array().unwrap().len(), 2);
@@ -108,7 +123,11 @@ async fn overview_describes_waiting_sessions_and_load(b: TestBackend) {
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
     }
     let r = d
-        .call(&s, Method::GET, &format!("/api/v1/supervisor/agents/{}/sessions", Uuid::now_v7()))
+        .call(
+            &s,
+            Method::GET,
+            &format!("/api/v1/supervisor/agents/{}/sessions", Uuid::now_v7()),
+        )
         .send()
         .await
         .unwrap();
@@ -153,9 +172,16 @@ async fn a_supervisor_assigns_a_waiting_session(b: TestBackend) {
     let session: Uuid = item["session_id"].as_str().unwrap().parse().unwrap();
     let assignable = item["assignable_to"].as_array().unwrap();
     assert!(assignable.contains(&json!(ada.id)) && assignable.contains(&json!(bob.id)));
-    assert!(!assignable.contains(&json!(carl.id)), "Carl is not in the queue");
+    assert!(
+        !assignable.contains(&json!(carl.id)),
+        "Carl is not in the queue"
+    );
     // The supervisor gives it to the one it is not offered to.
-    let offered_to = if item["offered_to"] == json!(ada.id) { ada.id } else { bob.id };
+    let offered_to = if item["offered_to"] == json!(ada.id) {
+        ada.id
+    } else {
+        bob.id
+    };
     let (to, to_c, other_c) = if offered_to == ada.id {
         (bob.id, &bc, &a)
     } else {
@@ -183,7 +209,12 @@ async fn a_supervisor_assigns_a_waiting_session(b: TestBackend) {
     let w = d.work(to_c).await;
     assert_eq!(w["sessions"][0]["session"]["id"], json!(session));
     assert_eq!(w["sessions"][0]["unread"], 1);
-    assert!(d.work(other_c).await["offers"].as_array().unwrap().is_empty());
+    assert!(
+        d.work(other_c).await["offers"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     // Taken: a second assignment is a conflict in words.
     let (status, body) = post(&d, &s, &path, json!({"agent_id": offered_to})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -191,13 +222,22 @@ async fn a_supervisor_assigns_a_waiting_session(b: TestBackend) {
 
     // The assignee is full (1 of 1): giving them more needs the supervisor's override.
     d.customer_says("+447400000202", "Me too").await;
-    let o = board_until(&d, &s, "the second waiting session", |o| waiting(o).len() == 1).await;
+    let o = board_until(&d, &s, "the second waiting session", |o| {
+        waiting(o).len() == 1
+    })
+    .await;
     let second = waiting(&o)[0]["session_id"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/sessions/{second}/assign");
     let (status, body) = post(&d, &s, &path, json!({"agent_id": to})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body.to_string().contains("capacity"), "{body}");
-    let (status, body) = post(&d, &s, &path, json!({"agent_id": to, "over_capacity": true})).await;
+    let (status, body) = post(
+        &d,
+        &s,
+        &path,
+        json!({"agent_id": to, "over_capacity": true}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let o = d.get(&s, "/api/v1/supervisor/overview").await;
     assert_eq!(agent(&o, to)["conversations"], 2);
@@ -293,7 +333,10 @@ async fn pick_queues_are_taken_not_offered(b: TestBackend) {
     let row = d.app.db.store.session(session).await.unwrap();
     assert_eq!(row.status, SessionStatus::Active);
     assert_eq!(row.owner_id, Some(winner_id));
-    assert_eq!(d.work(winner).await["sessions"][0]["session"]["id"], json!(session));
+    assert_eq!(
+        d.work(winner).await["sessions"][0]["session"]["id"],
+        json!(session)
+    );
 
     // The winner is now at capacity (1 of 1): a second session cannot be taken by them.
     d.customer_says("+447400000302", "And me?").await;
@@ -383,7 +426,10 @@ async fn board_in_a_real_browser(b: TestBackend) {
     d.customer_says("+447400555100", "Is the shop open on Sunday?")
         .await;
     let first = d.offered(&cleo_console).await;
-    assert_eq!(d.act(&cleo_console, first, "accept").await.status(), StatusCode::OK);
+    assert_eq!(
+        d.act(&cleo_console, first, "accept").await.status(),
+        StatusCode::OK
+    );
     let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
         || {
             PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
