@@ -32,7 +32,7 @@ fn waiting(o: &Value) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-fn agent<'a>(o: &'a Value, id: Uuid) -> &'a Value {
+fn agent(o: &Value, id: Uuid) -> &Value {
     o["agents"]
         .as_array()
         .unwrap()
