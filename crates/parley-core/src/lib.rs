@@ -27,6 +27,7 @@ pub mod media;
 pub mod merge;
 pub mod model;
 pub mod net;
+pub mod notes;
 pub mod notification;
 pub mod notify_fields;
 pub mod notify_triggers;

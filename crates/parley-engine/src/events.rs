@@ -54,6 +54,13 @@ pub enum DomainEvent {
         session_id: Uuid,
         typing: bool,
     },
+    /// An internal note or a supervisor's whisper was added to a session. Consoles only: never
+    /// a webhook, never the customer's side.
+    NoteAdded {
+        session_id: Uuid,
+        note_id: Uuid,
+        whisper_to: Option<Uuid>,
+    },
 }
 
 /// A broadcast channel of domain events. Slow subscribers lose the oldest events (they are told

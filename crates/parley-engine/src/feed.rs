@@ -290,7 +290,8 @@ impl Feed {
                 | DomainEvent::MessageStatusChanged { session_id, .. }
                 | DomainEvent::SessionOpened { session_id }
                 | DomainEvent::SessionChanged { session_id }
-                | DomainEvent::CustomerTyping { session_id, .. } => Some(session_id),
+                | DomainEvent::CustomerTyping { session_id, .. }
+                | DomainEvent::NoteAdded { session_id, .. } => Some(session_id),
                 _ => None,
             })
             .collect();
@@ -342,6 +343,24 @@ impl Feed {
                     // `at` lets a console ignore a replayed "typing" that is long over.
                     json!({"session_id": session_id, "typing": typing, "at": self.clock.now().millis()}),
                 ),
+                DomainEvent::NoteAdded {
+                    session_id,
+                    whisper_to,
+                    ..
+                } => {
+                    // A whisper concerns its agent alone (supervisors' streams see every event);
+                    // a plain note, whoever works the session.
+                    if sessions.contains_key(&session_id) {
+                        out.push(NewConsoleEvent {
+                            agent_id: whisper_to
+                                .or_else(|| sessions.get(&session_id).and_then(owner_agent)),
+                            kind: ConsoleEventKind::Note,
+                            data: json!({"session_id": session_id, "whisper_to": whisper_to})
+                                .to_string(),
+                        });
+                    }
+                    continue;
+                }
                 _ => continue,
             };
             let Some(s) = sessions.get(&session_id) else {

@@ -55,6 +55,7 @@ pub mod sensitive_data;
 pub mod service;
 pub mod session_rows;
 pub mod subscriptions;
+pub mod timeline_notes;
 pub mod timers;
 pub mod transport;
 pub mod twilio_callbacks;

@@ -593,3 +593,18 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod note_events {
+    use super::*;
+
+    #[test]
+    fn a_note_never_becomes_a_webhook() {
+        let e = DomainEvent::NoteAdded {
+            session_id: Uuid::nil(),
+            note_id: Uuid::nil(),
+            whisper_to: Some(Uuid::nil()),
+        };
+        assert!(candidates(&e).is_empty());
+    }
+}

@@ -213,7 +213,7 @@
     }
   }
 
-  const EVENT_NAMES = ['offer', 'offer_withdrawn', 'session', 'entry', 'presence', 'queue', 'typing'];
+  const EVENT_NAMES = ['offer', 'offer_withdrawn', 'session', 'entry', 'presence', 'queue', 'typing', 'note'];
   let source = null;
   let everOpen = false;
   let retryTimer = null;

@@ -600,6 +600,12 @@
             when(e.created_at),
           ].filter(Boolean).join(' · ') })));
       }
+      if (e.direction === 'note') {
+        // An internal note or whisper (console-notes.js draws it): for agents, never sent.
+        const note = P.console.noteItem ? P.console.noteItem(e) : null;
+        if (note) list.appendChild(note);
+        continue;
+      }
       if (e.direction === 'event') {
         // A note of the session's history (a close's reason), never a message to anyone.
         list.appendChild(h('li', { class: 'event', 'data-testid': 'message-event', role: 'note', dataset: { sessionId: e.session_id || '' } },

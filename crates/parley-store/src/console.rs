@@ -71,10 +71,13 @@ pub enum ConsoleEventKind {
     Queue,
     /// A web visitor started or stopped typing (`data`: session, typing).
     Typing,
+    /// An internal note or whisper was added (`data`: session, whisper_to). Its agent is the one
+    /// whispered to, or the session's owner for a plain note; supervisors' streams see all.
+    Note,
 }
 
 impl ConsoleEventKind {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Entry,
         Self::Session,
         Self::Offer,
@@ -82,6 +85,7 @@ impl ConsoleEventKind {
         Self::Presence,
         Self::Queue,
         Self::Typing,
+        Self::Note,
     ];
 
     /// The stored name, and the SSE event name.
@@ -94,6 +98,7 @@ impl ConsoleEventKind {
             Self::Presence => "presence",
             Self::Queue => "queue",
             Self::Typing => "typing",
+            Self::Note => "note",
         }
     }
 

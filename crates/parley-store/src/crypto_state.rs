@@ -72,6 +72,7 @@ pub(crate) const SEALED_COLUMNS: &[SealedTable] = &[
     ("channels", "id", &[("secrets", Seal::Json)]),
     ("webhook_subscriptions", "id", &[("secret", Seal::Text)]),
     ("entries", "id", &[("body", Seal::Text)]),
+    ("session_notes", "id", &[("body", Seal::Text)]),
     ("webhook_deliveries", "id", &[("payload", Seal::Text)]),
     ("jobs", "id", &[("payload", Seal::Text)]),
     ("flow_runs", "id", &[("state", Seal::Text)]),

@@ -33,6 +33,8 @@ mod import;
 mod inbound;
 mod jobs;
 pub mod leases;
+mod notes;
+pub use notes::{NOTES_OF_SESSION, NewNote, Note, Tagged, TimelineNote};
 mod notifications;
 mod notify;
 pub mod outbox;

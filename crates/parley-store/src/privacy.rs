@@ -590,6 +590,9 @@ impl Store {
                 .bind(contact_id).bind(&phone_a).bind(&phone_b).execute(&mut *tx).await?.rows_affected();
             sqlx::query("UPDATE messaging_users SET contact_id = NULL WHERE contact_id = $1")
                 .bind(contact_id).execute(&mut *tx).await?;
+            // Tags describe the person: they go even when the contact stays as a shell.
+            sqlx::query("DELETE FROM contact_tags WHERE contact_id = $1")
+                .bind(contact_id).execute(&mut *tx).await?;
             if r.cases_scrubbed > 0 {
                 r.contacts_blanked += sqlx::query(
                     "UPDATE contacts SET first_name = '', last_name = '', phone = NULL, email = NULL, \

@@ -256,6 +256,10 @@ impl Store {
                  LIMIT $2)")
                 .bind(session_id).bind(limit).execute(&mut *tx).await?.rows_affected();
             if n < u64::try_from(limit).unwrap_or(0) {
+                // Internal notes are part of the transcript people read: they go with it.
+                sqlx::query("DELETE FROM session_notes WHERE session_id = $1 AND EXISTS \
+                     (SELECT 1 FROM sessions WHERE id = $1 AND status IN ('ended', 'error'))")
+                    .bind(session_id).execute(&mut *tx).await?;
                 sqlx::query("UPDATE sessions SET transcript_removed_at = $2 WHERE id = $1 \
                      AND status IN ('ended', 'error')")
                     .bind(session_id).bind(now.millis()).execute(&mut *tx).await?;

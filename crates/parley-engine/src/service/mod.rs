@@ -16,6 +16,7 @@ pub mod deliveries;
 pub mod flows;
 pub mod keyword_sets;
 pub mod messaging_users;
+pub mod notes;
 pub mod notifications;
 pub mod permissions;
 pub mod privacy;

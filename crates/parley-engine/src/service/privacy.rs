@@ -271,6 +271,7 @@ pub async fn export(
             "created_at": c.created_at.millis(),
             "updated_at": c.updated_at.millis(),
             "cases": cases,
+            "tags": store.tags_of(parley_store::Tagged::Contact(c.id)).await?,
         }));
     }
     let (mut entries_n, mut media_n) = (0_u64, 0_u64);
@@ -315,6 +316,22 @@ pub async fn export(
                 }));
             }
             let flow_runs = store.flow_runs_of_session(s.id).await?;
+            // The agents' internal notes and whispers about the person, and the session's tags.
+            let notes: Vec<Value> = store
+                .notes_of_session(s.id, i64::from(u32::MAX))
+                .await?
+                .into_iter()
+                .map(|n| {
+                    json!({
+                        "id": n.id,
+                        "author_id": n.author_id,
+                        "body": n.body,
+                        "whisper_to": n.whisper_to,
+                        "created_at": n.created_at.millis(),
+                    })
+                })
+                .collect();
+            let tags = store.tags_of(parley_store::Tagged::Session(s.id)).await?;
             let web = store.web_session_data(s.id).await?;
             sessions_out.push(json!({
                 "id": s.id,
@@ -327,6 +344,8 @@ pub async fn export(
                 "case_id": s.case_id,
                 "entries": entries_out,
                 "flow_runs": flow_runs,
+                "notes": notes,
+                "tags": tags,
                 "web_chat": web,
             }));
         }

@@ -62,6 +62,10 @@ const LARGE: &[&str] = &[
     "web_visitors",
     "web_session_data",
     "web_uploads",
+    "session_notes",
+    "session_tags",
+    "contact_tags",
+    "tags",
 ];
 
 /// Statements allowed to scan, each with why. Matched by a part of the statement's text that
@@ -453,6 +457,70 @@ async fn bot(store: &Store, engine: &Engine) {
     assert_eq!(runs[0].status, "ended", "the answer was taken");
 }
 
+/// Notes and tags (issue 15): a note written, the session's notes read (per session and in the
+/// person's timeline), tags set, read, suggested and looked up.
+async fn notes_and_tags(store: &Store, engine: &Engine, session: &parley_store::Session) {
+    let now = SystemClock.now();
+    let agent = store
+        .create_agent(
+            &build::agent_spec(
+                "Plans Notes",
+                parley_core::model::AgentRole::Supervisor,
+                2,
+                vec![],
+            ),
+            now,
+        )
+        .await
+        .unwrap();
+    let desk = parley_engine::service::notes::NoteDesk {
+        store,
+        sensitive: &engine.sensitive,
+        events: None,
+    };
+    let input = parley_engine::service::notes::NoteInput {
+        body: "Call back after 5pm".into(),
+        whisper_to: None,
+    };
+    parley_engine::service::notes::add(
+        desk,
+        &agent,
+        parley_core::access::PermissionSet::all(),
+        session.id,
+        &input,
+        now,
+    )
+    .await
+    .unwrap();
+    store.notes_of_session(session.id, 100).await.unwrap();
+    store
+        .notes_of_users(&[session.messaging_user_id], 500)
+        .await
+        .unwrap();
+    let tags = parley_engine::service::notes::TagsInput {
+        tags: vec!["vip".into()],
+    };
+    parley_engine::service::notes::set_tags(
+        store,
+        parley_store::Tagged::Session(session.id),
+        &tags,
+        now,
+    )
+    .await
+    .unwrap();
+    store
+        .tags_of(parley_store::Tagged::Session(session.id))
+        .await
+        .unwrap();
+    store
+        .tags_of_many(&[parley_store::Tagged::Session(session.id)])
+        .await
+        .unwrap();
+    store.tag_suggestions("v", 10).await.unwrap();
+    store.sessions_tagged("vip", 10).await.unwrap();
+    store.contacts_tagged("vip", 10).await.unwrap();
+}
+
 /// Messages to people outside a conversation (notifications, the Twilio-compatible API): a new
 /// number, a known one, a key presented twice, and the keys' expiry.
 async fn outreach(store: &Store, engine: &Engine, channel: &Channel) {
@@ -772,6 +840,7 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
         store.entry(entry.id).await.unwrap().status,
         EntryStatus::Delivered
     );
+    notes_and_tags(store, &engine, &session).await;
     campaign(store, &engine, &simulator).await;
     bot(store, &engine).await;
     outreach(store, &engine, &simulator).await;

@@ -21,6 +21,8 @@ pub struct ContactView {
     pub email: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The contact's tags (issue 15), alphabetical.
+    pub tags: Vec<String>,
 }
 
 impl From<parley_store::Contact> for ContactView {
@@ -33,8 +35,25 @@ impl From<parley_store::Contact> for ContactView {
             email: c.email,
             created_at: time(c.created_at),
             updated_at: time(c.updated_at),
+            tags: Vec::new(),
         }
     }
+}
+
+/// Fills in the contacts' tags (one query for the page).
+pub(crate) async fn with_tags(
+    state: &AppState,
+    mut views: Vec<ContactView>,
+) -> Result<Vec<ContactView>, ApiError> {
+    let ids: Vec<parley_store::Tagged> = views
+        .iter()
+        .map(|v| parley_store::Tagged::Contact(v.id))
+        .collect();
+    let mut tags = state.store.tags_of_many(&ids).await?;
+    for v in &mut views {
+        v.tags = tags.remove(&v.id).unwrap_or_default();
+    }
+    Ok(views)
 }
 
 #[utoipa::path(post, path = "/api/v1/contacts",
@@ -56,7 +75,9 @@ pub async fn list_contacts(
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> Result<Json<Page<ContactView>>, ApiError> {
     let page = state.store.list_contacts(p.page()).await?;
-    Ok(Json(Page::from_store(page, ContactView::from)))
+    let mut page = Page::from_store(page, ContactView::from);
+    page.items = with_tags(&state, page.items).await?;
+    Ok(Json(page))
 }
 
 #[utoipa::path(get, path = "/api/v1/contacts/{id}",
@@ -66,7 +87,9 @@ pub async fn get_contact(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<ContactView>, ApiError> {
-    Ok(Json(state.store.contact(id).await?.into()))
+    let view = ContactView::from(state.store.contact(id).await?);
+    let mut views = with_tags(&state, vec![view]).await?;
+    Ok(Json(views.remove(0)))
 }
 
 #[utoipa::path(put, path = "/api/v1/contacts/{id}",
@@ -79,7 +102,8 @@ pub async fn update_contact(
     ApiJson(input): ApiJson<ContactInput>,
 ) -> Result<Json<ContactView>, ApiError> {
     let c = contacts::update(&state.store, id, &input, state.clock.now()).await?;
-    Ok(Json(c.into()))
+    let mut views = with_tags(&state, vec![ContactView::from(c)]).await?;
+    Ok(Json(views.remove(0)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/contacts/{id}",

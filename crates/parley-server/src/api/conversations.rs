@@ -152,6 +152,8 @@ pub struct SessionView {
     pub accepted_at: Option<String>,
     pub ended_at: Option<String>,
     pub last_customer_at: Option<String>,
+    /// The session's tags (issue 15), alphabetical.
+    pub tags: Vec<String>,
 }
 
 impl From<parley_store::Session> for SessionView {
@@ -174,8 +176,25 @@ impl From<parley_store::Session> for SessionView {
             accepted_at: opt_time(s.accepted_at),
             ended_at: opt_time(s.ended_at),
             last_customer_at: opt_time(s.last_customer_at),
+            tags: Vec::new(),
         }
     }
+}
+
+/// Fills in the sessions' tags (one query for the page).
+async fn with_tags(
+    state: &AppState,
+    mut views: Vec<SessionView>,
+) -> Result<Vec<SessionView>, ApiError> {
+    let ids: Vec<parley_store::Tagged> = views
+        .iter()
+        .map(|v| parley_store::Tagged::Session(v.id))
+        .collect();
+    let mut tags = state.store.tags_of_many(&ids).await?;
+    for v in &mut views {
+        v.tags = tags.remove(&v.id).unwrap_or_default();
+    }
+    Ok(views)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -223,7 +242,9 @@ pub async fn list_sessions(
             next: None,
         },
     };
-    Ok(Json(Page::from_store(found, SessionView::from)))
+    let mut page = Page::from_store(found, SessionView::from);
+    page.items = with_tags(&state, page.items).await?;
+    Ok(Json(page))
 }
 
 #[utoipa::path(get, path = "/api/v1/sessions/{id}",
@@ -234,7 +255,9 @@ pub async fn get_session(
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<SessionView>, ApiError> {
-    Ok(Json(caller.require_session_read(&state, id).await?.into()))
+    let view = SessionView::from(caller.require_session_read(&state, id).await?);
+    let mut views = with_tags(&state, vec![view]).await?;
+    Ok(Json(views.remove(0)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -16,6 +16,7 @@ pub mod flows;
 pub mod keyword_sets;
 pub mod messages;
 pub mod messaging_users;
+pub mod notes;
 pub mod notifications;
 pub mod people;
 pub mod permissions;

@@ -300,7 +300,8 @@ pub async fn start_conversation(
 
 #[utoipa::path(get, path = "/api/v1/messaging-users/{id}/timeline",
     extensions(("x-permission" = json!(["view_all_conversations", "view_queue_conversations"]))), tag = "console", params(IdPath),
-    responses((status = 200, description = "Every entry of this person across channels and sessions, oldest first")))]
+    responses((status = 200, description = "Every entry of this person across channels and sessions, oldest first, \
+        with the sessions' internal notes (`direction` `note`, with `author_name` and `whisper_to`) the reader may read")))]
 pub async fn timeline(
     State(state): State<AppState>,
     session: Option<Extension<ConsoleSession>>,
@@ -330,7 +331,16 @@ pub async fn timeline(
         }
     }
     crate::api::audit_log::timeline_opened(&state, &caller, id).await?;
-    let entries = state.engine.desk.timeline(id, 500).await?;
+    // Notes merged in; a whisper only for its agent and for supervisors and admins.
+    let reader = parley_core::notes::NoteReader {
+        agent_id: caller.agent_id,
+        supervises: caller.permissions.contains(Permission::Supervise),
+    };
+    let entries = state
+        .engine
+        .desk
+        .timeline_with_notes(id, 500, reader)
+        .await?;
     Ok(Json(json!({ "entries": entries })).into_response())
 }
 

@@ -25,6 +25,7 @@ mod log_hygiene;
 mod media_security;
 mod messages;
 mod meta;
+mod notes;
 mod notifications;
 mod ops;
 mod pages;
