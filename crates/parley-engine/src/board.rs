@@ -499,6 +499,23 @@ impl AgentDesk {
     }
 }
 
+/// Which of these queues are `pick` queues (for a console stream: the queue events its agent
+/// needs).
+pub async fn pick_queues_of(
+    store: &parley_store::Store,
+    queue_ids: &[Uuid],
+) -> std::result::Result<Vec<Uuid>, StoreError> {
+    if queue_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(all_queues(store)
+        .await?
+        .into_iter()
+        .filter(|q| q.assignment == QueueAssignment::Pick && queue_ids.contains(&q.id))
+        .map(|q| q.id)
+        .collect())
+}
+
 /// A guarded write that found the session moved: someone else got there first.
 fn lost_race(e: AgentActionError, words: &str) -> AgentActionError {
     match e {

@@ -222,8 +222,8 @@ async fn a_supervisor_assigns_a_waiting_session(b: TestBackend) {
 
     // The assignee is full (1 of 1): giving them more needs the supervisor's override.
     d.customer_says("+447400000202", "Me too").await;
-    let o = board_until(&d, &s, "the second waiting session", |o| {
-        waiting(o).len() == 1
+    let o = board_until(&d, &s, "the second session offered", |o| {
+        waiting(o).len() == 1 && waiting(o)[0]["offered_to"].is_string()
     })
     .await;
     let second = waiting(&o)[0]["session_id"].as_str().unwrap().to_owned();
