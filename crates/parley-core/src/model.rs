@@ -402,6 +402,15 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// How a queue's waiting sessions reach agents (RT-13): routing offers them (`push`), or the
+    /// queue's members see them waiting and take one themselves (`pick`).
+    pub enum QueueAssignment: "queue assignment" {
+        Push = "push",
+        Pick = "pick",
+    }
+}
+
+wire_enum! {
     pub enum CaseStatus: "case status" {
         New = "new",
         Working = "working",

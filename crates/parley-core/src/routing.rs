@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::Timestamp;
 use crate::keywords::{Language, normalize};
-use crate::model::{Actor, ChannelKind, Presence, RoutingModel, SessionStatus};
+use crate::model::{Actor, ChannelKind, Presence, QueueAssignment, RoutingModel, SessionStatus};
 use crate::session::SessionState;
 
 const MINUTE_MS: i64 = 60_000;
@@ -107,6 +107,8 @@ pub struct QueueState {
     pub model: RoutingModel,
     /// Higher is served first.
     pub priority: i32,
+    /// A `pick` queue's work is never offered: its members take it (RT-13).
+    pub assignment: QueueAssignment,
 }
 
 /// What a waiting session is waiting for.
@@ -201,7 +203,8 @@ fn rank(choice: Choice, a: &Candidate, b: &Candidate) -> Ordering {
 ///
 /// Each offer counts against the agent at once (load and recency), so nobody exceeds capacity and
 /// round robin rotates within one plan. A session is offered at most once, even if it appears twice.
-/// Assignments come back in serving order.
+/// Assignments come back in serving order. Work waiting in a `pick` queue is never offered: the
+/// queue's members take it themselves ([`may_take`]).
 pub fn plan_offers(
     work: &[WaitingWork],
     agents: &[AgentState],
@@ -238,6 +241,9 @@ pub fn plan_offers(
 
     for w in order {
         if offered.contains(&w.session_id) {
+            continue;
+        }
+        if queue_of(w).is_some_and(|q| q.assignment == QueueAssignment::Pick) {
             continue;
         }
         let choice = match &w.target {
@@ -298,6 +304,76 @@ fn matches_target(agent: &AgentState, target: &WorkTarget) -> bool {
         WorkTarget::Skills(required) => agent.has_skills(required),
         WorkTarget::Agent { agent_id, .. } => agent.id == *agent_id,
     }
+}
+
+/// Why an agent may not take, or be given, a waiting session.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TakeRefused {
+    #[error("this queue offers its sessions to agents; accept an offer instead")]
+    NotPickQueue,
+    #[error("only members of the queue may take its sessions")]
+    NotMember,
+    #[error("this agent does not take conversations or may not take this session")]
+    NotEligible,
+    #[error("this agent is offline")]
+    Offline,
+    #[error("at capacity: {load} of {capacity} conversations and offers")]
+    AtCapacity { load: u32, capacity: u32 },
+}
+
+/// Whether an agent may take a waiting session from a queue themself (pick-from-queue, RT-13):
+/// the queue is a `pick` queue, the agent is its member, and has room under capacity, where
+/// pending offers count as for push routing (RT-07). Presence does not matter: taking is the
+/// agent's own choice.
+pub fn may_take(agent: &AgentState, queue: &QueueState) -> Result<(), TakeRefused> {
+    if queue.assignment != QueueAssignment::Pick {
+        return Err(TakeRefused::NotPickQueue);
+    }
+    if !agent.queues.contains(&queue.id) {
+        return Err(TakeRefused::NotMember);
+    }
+    if agent.load >= agent.capacity {
+        return Err(TakeRefused::AtCapacity {
+            load: agent.load,
+            capacity: agent.capacity,
+        });
+    }
+    Ok(())
+}
+
+/// Whether a supervisor may assign a waiting session to an agent: one who takes conversations,
+/// is not offline, and would be offered it by routing's target rules (a member of its queue,
+/// with its skills; for work aimed at one agent, a member of its fallback queue, or anyone when it
+/// has none). Capacity binds unless the supervisor overrides it, and the override is theirs to
+/// see: the board then shows the agent over capacity.
+pub fn may_assign(
+    agent: &AgentState,
+    takes_conversations: bool,
+    target: &WorkTarget,
+    override_capacity: bool,
+) -> Result<(), TakeRefused> {
+    let eligible = takes_conversations
+        && match target {
+            WorkTarget::Agent {
+                fallback_queue: Some(q),
+                agent_id,
+            } => agent.id == *agent_id || agent.queues.contains(q),
+            WorkTarget::Agent { .. } => true,
+            other => matches_target(agent, other),
+        };
+    if !eligible {
+        return Err(TakeRefused::NotEligible);
+    }
+    if agent.presence == Presence::Offline {
+        return Err(TakeRefused::Offline);
+    }
+    if !override_capacity && agent.load >= agent.capacity {
+        return Err(TakeRefused::AtCapacity {
+            load: agent.load,
+            capacity: agent.capacity,
+        });
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1044,6 +1120,7 @@ mod tests {
             id: id(n),
             model,
             priority,
+            assignment: QueueAssignment::Push,
         }
     }
 
@@ -1070,6 +1147,98 @@ mod tests {
 
     const Q: u128 = 100;
     const Q2: u128 = 101;
+
+    // ---- pick-from-queue (RT-13) ----
+
+    #[test]
+    fn a_pick_queue_is_never_offered_but_a_push_queue_beside_it_is() {
+        let (q, q2) = (id(Q), id(Q2));
+        let mut pick = queue(Q, RoutingModel::MostAvailable, 5);
+        pick.assignment = QueueAssignment::Pick;
+        let plan = plan_offers(
+            &[
+                work(1, WorkTarget::Queue(q)),
+                work(2, WorkTarget::Queue(q2)),
+            ],
+            &[agent(1, 3, 0, &[q, q2])],
+            &[pick, queue(Q2, RoutingModel::MostAvailable, 0)],
+        );
+        assert_eq!(pairs(&plan), vec![(id(2), id(1))]);
+    }
+
+    #[test]
+    fn taking_needs_a_pick_queue_membership_and_room() {
+        let q = id(Q);
+        let mut pick = queue(Q, RoutingModel::MostAvailable, 0);
+        pick.assignment = QueueAssignment::Pick;
+        assert_eq!(may_take(&agent(1, 2, 1, &[q]), &pick), Ok(()));
+        assert_eq!(
+            may_take(&agent(1, 2, 0, &[id(Q2)]), &pick),
+            Err(TakeRefused::NotMember)
+        );
+        assert_eq!(
+            may_take(&agent(1, 2, 2, &[q]), &pick),
+            Err(TakeRefused::AtCapacity {
+                load: 2,
+                capacity: 2
+            })
+        );
+        let push = queue(Q, RoutingModel::MostAvailable, 0);
+        assert_eq!(
+            may_take(&agent(1, 2, 0, &[q]), &push),
+            Err(TakeRefused::NotPickQueue)
+        );
+        // Presence does not matter: taking is the agent's own choice.
+        let mut on_break = agent(1, 2, 0, &[q]);
+        on_break.presence = Presence::OnBreak;
+        assert_eq!(may_take(&on_break, &pick), Ok(()));
+    }
+
+    #[test]
+    fn assigning_follows_the_target_and_capacity_unless_overridden() {
+        let q = id(Q);
+        let target = WorkTarget::Queue(q);
+        assert_eq!(
+            may_assign(&agent(1, 2, 0, &[q]), true, &target, false),
+            Ok(())
+        );
+        assert_eq!(
+            may_assign(&agent(1, 2, 0, &[q]), false, &target, false),
+            Err(TakeRefused::NotEligible)
+        );
+        assert_eq!(
+            may_assign(&agent(1, 2, 0, &[id(Q2)]), true, &target, false),
+            Err(TakeRefused::NotEligible)
+        );
+        let full = agent(1, 2, 2, &[q]);
+        assert_eq!(
+            may_assign(&full, true, &target, false),
+            Err(TakeRefused::AtCapacity {
+                load: 2,
+                capacity: 2
+            })
+        );
+        assert_eq!(may_assign(&full, true, &target, true), Ok(()));
+        let mut offline = agent(1, 2, 0, &[q]);
+        offline.presence = Presence::Offline;
+        assert_eq!(
+            may_assign(&offline, true, &target, true),
+            Err(TakeRefused::Offline)
+        );
+        // Work aimed at one agent: the members of its fallback queue may be given it too.
+        let direct = WorkTarget::Agent {
+            agent_id: id(9),
+            fallback_queue: Some(q),
+        };
+        assert_eq!(
+            may_assign(&agent(1, 2, 0, &[q]), true, &direct, false),
+            Ok(())
+        );
+        assert_eq!(
+            may_assign(&agent(1, 2, 0, &[]), true, &direct, false),
+            Err(TakeRefused::NotEligible)
+        );
+    }
 
     // ---- plan_offers: eligibility ----
 

@@ -1,7 +1,7 @@
 //! What agents do in the console: presence, accept and decline offers, end, mark inactive,
 //! transfer, read, opt a customer out on request, link a session to a case or contact, and start a
 //! conversation; and what the console reads: an agent's work, a customer's whole history, the
-//! supervisor's overview, the estimated wait.
+//! estimated wait. The supervisor's board and pick-from-queue are in [`crate::board`].
 //!
 //! Every action reads, asks `parley_core` (the session state machine, routing's capacity and wait
 //! rules), and writes one [`ConsoleChange`] whose session updates only apply if nobody moved the
@@ -31,7 +31,7 @@ use crate::compose::{Author, Compose, ComposeError, OutgoingMessage};
 use crate::feed::{CONNECTION_GRACE, Feed};
 use crate::jobs::{self, send_job};
 use crate::routing::{
-    Router, all_queues, owned_by, presence_event, queue_events, queue_of, target_of, waiting_row,
+    Router, owned_by, presence_event, queue_events, queue_of, target_of, waiting_row,
 };
 use crate::session_rows::{SessionOf, new_session_row, row_of, state_of};
 
@@ -121,37 +121,6 @@ pub struct TimelineEntry {
     pub campaign: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct QueueOverview {
-    pub id: Uuid,
-    pub name: String,
-    pub waiting: Vec<WaitingItem>,
-    pub estimated_wait_minutes: Option<u32>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct WaitingItem {
-    pub session_id: Uuid,
-    pub waiting_ms: i64,
-    pub offered_to: Option<Uuid>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AgentOverview {
-    pub id: Uuid,
-    pub name: String,
-    pub presence: Presence,
-    pub online: bool,
-    pub load: u32,
-    pub capacity: i64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Overview {
-    pub queues: Vec<QueueOverview>,
-    pub agents: Vec<AgentOverview>,
-}
-
 #[derive(Clone)]
 pub struct AgentDesk {
     compose: Compose,
@@ -238,7 +207,6 @@ impl AgentDesk {
     /// Accepts a session offered to the agent (SE-06). If it was transferred, the agent who
     /// transferred it leaves now (RT-09).
     pub async fn accept(&self, agent: &Agent, session_id: Uuid) -> Result<Session> {
-        let now = self.clock.now();
         let session = self.store.session(session_id).await?;
         let work = self
             .store
@@ -253,17 +221,34 @@ impl AgentDesk {
                 "this session is not offered to you (any more)".into(),
             ));
         }
+        self.hand_to(agent.id, &session, &work, true).await
+    }
+
+    /// Gives a waiting session to an agent, as accepting an offer does: the agent owns it, Active,
+    /// its routing row goes, the wait counts for the queue's estimate (RT-10), and an offer of it
+    /// to anyone else is withdrawn. `seen`: the agent saw the first message (an offer, the pick
+    /// list), so what came before counts as read; an assignment by a supervisor leaves it unread.
+    /// Only if nobody moved the session since it was read: of two racing, one wins.
+    pub(crate) async fn hand_to(
+        &self,
+        agent_id: Uuid,
+        session: &Session,
+        work: &parley_store::RoutingWork,
+        seen: bool,
+    ) -> Result<Session> {
+        let now = self.clock.now();
+        let session_id = session.id;
         let owner = SessionOwner {
             kind: OwnerKind::Agent,
-            id: agent.id,
+            id: agent_id,
         };
         let t = apply(
-            &state_of(&session),
+            &state_of(session),
             &SessionEvent::AgentAccepted { at: now, owner },
             &SessionPolicy::default(),
         )
         .map_err(refused)?;
-        let row = row_of(&session, &t.state);
+        let row = row_of(session, &t.state);
         let mut change = ConsoleChange {
             sessions: vec![GuardedSession {
                 expected_status: session.status,
@@ -273,23 +258,30 @@ impl AgentDesk {
             work_deletes: vec![session_id],
             ..ConsoleChange::default()
         };
-        if let Some(WorkTarget::Queue(queue_id)) = target_of(&work) {
+        if let Some(WorkTarget::Queue(queue_id)) = target_of(work) {
             change.accepts.push(AcceptWrite {
                 queue_id,
                 waited_ms: now.millis() - work.waiting_since.millis(),
             });
+        }
+        if let Some(queue_id) = queue_of(work) {
             change.events.extend(queue_events(&[queue_id]));
         }
+        if let Some(other) = work.offered_agent_id.filter(|o| *o != agent_id) {
+            change
+                .events
+                .push(crate::routing::withdrawn(other, session_id));
+        }
         // The agent saw the first message on the offer (AG-02): what came before is read.
-        if let Some(last) = self.store.last_entry_id(session_id).await? {
+        if seen && let Some(last) = self.store.last_entry_id(session_id).await? {
             change.reads.push(ReadMarker {
                 session_id,
-                agent_id: agent.id,
+                agent_id,
                 entry_id: last,
             });
         }
-        change.events.push(session_event(agent.id, &row));
-        if let Some(previous) = work.transfer_from.filter(|p| *p != agent.id) {
+        change.events.push(session_event(agent_id, &row));
+        if let Some(previous) = work.transfer_from.filter(|p| *p != agent_id) {
             change.events.push(session_event(previous, &row));
         }
         let mut effects = InboundWrite::default();
@@ -1010,50 +1002,6 @@ impl AgentDesk {
             })
             .collect();
         Ok(estimated_wait(&samples, now))
-    }
-
-    /// Queues with their waiting sessions and agents with presence and load (supervisor view).
-    pub async fn overview(&self) -> Result<Overview> {
-        let now = self.clock.now();
-        let (states, _) = self.router.routing_state(now).await?;
-        let agents = states
-            .into_iter()
-            .map(|a| AgentOverview {
-                id: a.id,
-                name: a.name,
-                presence: a.presence,
-                online: a.online,
-                load: a.load,
-                capacity: i64::from(a.capacity),
-            })
-            .collect();
-        let waiting = self.store.waiting_sessions(10_000).await?;
-        let mut by_queue: HashMap<Uuid, Vec<WaitingItem>> = HashMap::new();
-        for w in waiting {
-            let queue = w.work.as_ref().and_then(queue_of).or(w.session.queue_id);
-            if let Some(q) = queue {
-                let since = w
-                    .work
-                    .as_ref()
-                    .map_or(w.session.status_since, |r| r.waiting_since);
-                by_queue.entry(q).or_default().push(WaitingItem {
-                    session_id: w.session.id,
-                    waiting_ms: now.millis() - since.millis(),
-                    offered_to: w.work.as_ref().and_then(|r| r.offered_agent_id),
-                });
-            }
-        }
-        let mut queues = Vec::new();
-        for q in all_queues(&self.store).await? {
-            let estimated_wait_minutes = self.estimated_wait(q.id).await?;
-            queues.push(QueueOverview {
-                waiting: by_queue.remove(&q.id).unwrap_or_default(),
-                id: q.id,
-                name: q.name,
-                estimated_wait_minutes,
-            });
-        }
-        Ok(Overview { queues, agents })
     }
 
     /// Up to five agents to transfer to, alphabetical, without their status (RT-09).

@@ -188,6 +188,12 @@ impl Feed {
                 for sub in subs {
                     sub.offer(&e);
                 }
+            } else if e.agent_id.is_none() && e.kind == ConsoleEventKind::Queue.as_str() {
+                // A queue's list changed: it carries the queue's id only, and the members of a
+                // pick-from-queue queue refresh what they may take from it.
+                for sub in s.by_agent.values().flatten() {
+                    sub.offer(&e);
+                }
             }
             for sub in &s.all {
                 sub.offer(&e);

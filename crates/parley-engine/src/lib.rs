@@ -28,6 +28,7 @@
 
 pub mod agents;
 pub mod audit;
+pub mod board;
 pub mod cache;
 pub mod campaigns;
 pub mod channel_rules;

@@ -146,6 +146,9 @@ impl Router {
                     events.push(withdrawn(agent, w.session_id));
                 }
             }
+            // The queue's lists (the board, pick-from-queue) lose the session.
+            let queues: Vec<Uuid> = stale.iter().filter_map(queue_of).collect();
+            events.extend(queue_events(&queues));
             let change = ConsoleChange {
                 work_deletes: stale.iter().map(|w| w.session_id).collect(),
                 events: std::mem::take(&mut events),
@@ -355,6 +358,7 @@ impl Router {
                 id: q.id,
                 model: q.routing_model,
                 priority: i32::try_from(q.priority).unwrap_or(0),
+                assignment: q.assignment,
             })
             .collect();
         Ok((agents, queues))
@@ -520,6 +524,9 @@ impl Router {
             change
                 .work_upserts
                 .push(waiting_row(s.id, &target, 0, now, vec![agent_id], None));
+            change
+                .events
+                .extend(queue_events(&s.queue_id.into_iter().collect::<Vec<_>>()));
             change.events.push(NewConsoleEvent {
                 agent_id: Some(agent_id),
                 kind: ConsoleEventKind::Session,
@@ -625,15 +632,37 @@ pub(crate) fn queue_events(queues: &[Uuid]) -> Vec<NewConsoleEvent> {
 
 /// Each agent's load: sessions that consume capacity (RT-07, by core's rule) plus open offers.
 pub async fn agent_loads(store: &Store) -> Result<HashMap<Uuid, u32>, StoreError> {
-    let mut loads: HashMap<Uuid, u32> = HashMap::new();
+    Ok(agent_load_parts(store)
+        .await?
+        .into_iter()
+        .map(|(id, l)| (id, l.conversations.saturating_add(l.offers)))
+        .collect())
+}
+
+/// An agent's load in its two parts: what routing counts is their sum; people read them apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadParts {
+    /// Sessions that consume capacity (RT-07, by core's rule).
+    pub conversations: u32,
+    /// Offers waiting for the agent's answer, which hold a slot meanwhile.
+    pub offers: u32,
+}
+
+/// Each agent's [`LoadParts`].
+pub async fn agent_load_parts(store: &Store) -> Result<HashMap<Uuid, LoadParts>, StoreError> {
+    let mut loads: HashMap<Uuid, LoadParts> = HashMap::new();
     for row in store.agent_loads().await? {
         let initiated_by_agent = row.initiated_by != parley_core::model::Actor::Customer;
         if consumes_capacity(row.status, initiated_by_agent, row.customer_replied) {
-            *loads.entry(row.agent_id).or_insert(0) += u32::try_from(row.sessions).unwrap_or(0);
+            let l = loads.entry(row.agent_id).or_default();
+            l.conversations = l
+                .conversations
+                .saturating_add(u32::try_from(row.sessions).unwrap_or(0));
         }
     }
     for (agent, n) in store.offer_counts().await? {
-        *loads.entry(agent).or_insert(0) += u32::try_from(n).unwrap_or(0);
+        let l = loads.entry(agent).or_default();
+        l.offers = l.offers.saturating_add(u32::try_from(n).unwrap_or(0));
     }
     Ok(loads)
 }

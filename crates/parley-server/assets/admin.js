@@ -43,7 +43,7 @@
       json: ['config'], order: ['channel_id', 'language', 'config'],
       fieldErrors: [{ field: 'config', match: /responses\.help/ }],
     },
-    queues: { title: t('admin.queues.title'), key: 'queues', path: '/api/v1/queues', columns: ['name', 'routing_model', 'priority'], help: t('admin.queues.help') },
+    queues: { title: t('admin.queues.title'), key: 'queues', path: '/api/v1/queues', columns: ['name', 'routing_model', 'assignment', 'priority'], help: t('admin.queues.help') },
     skills: { title: t('admin.skills.title'), key: 'skills', path: '/api/v1/skills', columns: ['name', 'description'], help: t('admin.skills.help') },
     agents: {
       title: t('admin.agents.title'), key: 'agents', path: '/api/v1/agents', columns: ['name', 'email', 'role', 'capacity', 'presence', 'queue_ids'],

@@ -305,6 +305,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::channel_providers::provider_routes())
         .merge(api::uploads::composer_routes())
         .merge(api::time_zones::time_zone_routes())
+        .merge(api::board::board_routes())
         .merge(api::notes::notes_routes())
         .split_for_parts();
     // Each route's permission, as its `#[utoipa::path]` declares it (`x-permission`), checked

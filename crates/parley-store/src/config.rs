@@ -118,18 +118,19 @@ impl Store {
     pub async fn create_queue(&self, spec: &QueueSpec, now: Timestamp) -> Result<Queue> {
         let id = new_id();
         on_backend!(self, write c => sqlx::query(
-            "INSERT INTO queues (id, name, routing_model, priority, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $5)")
+            "INSERT INTO queues (id, name, routing_model, priority, created_at, updated_at, assignment) \
+             VALUES ($1, $2, $3, $4, $5, $5, $6)")
             .bind(id).bind(&spec.name).bind(spec.routing_model.as_str()).bind(spec.priority)
-            .bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(now.millis()).bind(spec.assignment.as_str()).execute(c).await.map(|r| r.rows_affected()))?;
         self.queue(id).await
     }
 
     pub async fn update_queue(&self, id: Uuid, spec: &QueueSpec, now: Timestamp) -> Result<Queue> {
         let done = on_backend!(self, write c => sqlx::query(
-            "UPDATE queues SET name = $2, routing_model = $3, priority = $4, updated_at = $5 WHERE id = $1")
+            "UPDATE queues SET name = $2, routing_model = $3, priority = $4, updated_at = $5, \
+             assignment = $6 WHERE id = $1")
             .bind(id).bind(&spec.name).bind(spec.routing_model.as_str()).bind(spec.priority)
-            .bind(now.millis()).execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(now.millis()).bind(spec.assignment.as_str()).execute(c).await.map(|r| r.rows_affected()))?;
         if done == 0 {
             return Err(StoreError::not_found("queue"));
         }

@@ -5,8 +5,8 @@ use parley_core::Timestamp;
 use parley_core::i18n::Locale;
 use parley_core::model::{
     Actor, AgentRole, CaseStatus, ChannelKind, ConsentLevel, ConsentSource, ConsentStatus,
-    Direction, EntryStatus, JobState, NumberType, OwnerKind, Presence, Provider, RoutingModel,
-    SessionContext, SessionStatus, TemplateCategory, TemplateStatus, TokenRole,
+    Direction, EntryStatus, JobState, NumberType, OwnerKind, Presence, Provider, QueueAssignment,
+    RoutingModel, SessionContext, SessionStatus, TemplateCategory, TemplateStatus, TokenRole,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -250,6 +250,8 @@ pub struct Queue {
     #[sqlx(try_from = "String")]
     pub routing_model: RoutingModel,
     pub priority: i64,
+    #[sqlx(try_from = "String")]
+    pub assignment: QueueAssignment,
     #[sqlx(try_from = "i64")]
     pub created_at: Timestamp,
     #[sqlx(try_from = "i64")]
@@ -261,6 +263,7 @@ pub struct QueueSpec {
     pub name: String,
     pub routing_model: RoutingModel,
     pub priority: i64,
+    pub assignment: QueueAssignment,
 }
 
 #[derive(Debug, Clone, Serialize, FromRow)]

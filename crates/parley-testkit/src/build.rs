@@ -86,6 +86,7 @@ pub fn queue_spec(name: &str) -> QueueSpec {
         name: name.into(),
         routing_model: RoutingModel::MostAvailable,
         priority: 0,
+        assignment: parley_core::model::QueueAssignment::Push,
     }
 }
 

@@ -554,6 +554,7 @@ pub async fn run(o: Options) -> Result<()> {
                 name: "Bench".into(),
                 routing_model: RoutingModel::MostAvailable,
                 priority: 0,
+                assignment: parley_core::model::QueueAssignment::Push,
             },
             clock.now(),
         )

@@ -116,6 +116,7 @@ pub async fn run(o: Options) -> Result<()> {
                     name: name.into(),
                     routing_model: RoutingModel::MostAvailable,
                     priority: 0,
+                    assignment: parley_core::model::QueueAssignment::Push,
                 },
                 now,
             )

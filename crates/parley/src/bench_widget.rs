@@ -139,6 +139,7 @@ pub async fn run(o: Options) -> Result<()> {
                     name: "Web".into(),
                     routing_model: RoutingModel::MostAvailable,
                     priority: 0,
+                    assignment: parley_core::model::QueueAssignment::Push,
                 },
                 now,
             )

@@ -444,7 +444,7 @@ fn validate_file(file: &WorkspaceFile) -> Result<(), ProvisionError> {
         }
     };
     for q in &file.queues {
-        queue_spec(&q.name, q.routing_model, q.priority)?;
+        queue_spec(&q.name, q.routing_model, q.priority, q.assignment)?;
     }
     for s in &file.skills {
         skill_spec(&s.name, &s.description)?;

@@ -1,7 +1,7 @@
 //! Queues: where sessions wait for an agent.
 
 use parley_core::Timestamp;
-use parley_core::model::RoutingModel;
+use parley_core::model::{QueueAssignment, RoutingModel};
 use parley_store::{Queue, QueueSpec, Store};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -24,14 +24,28 @@ pub struct QueueInput {
     /// Higher is served first.
     #[serde(default)]
     pub priority: i64,
+    /// `push`: routing offers waiting sessions to agents; `pick`: the queue's members see them
+    /// waiting in the console and take one themselves (RT-13).
+    #[serde(default = "push")]
+    #[schema(schema_with = super::schema::queue_assignment)]
+    pub assignment: QueueAssignment,
 }
 
 fn most_available() -> RoutingModel {
     RoutingModel::MostAvailable
 }
 
+fn push() -> QueueAssignment {
+    QueueAssignment::Push
+}
+
 pub fn spec(input: &QueueInput) -> Result<QueueSpec, ServiceError> {
-    queue_spec(&input.name, input.routing_model, input.priority)
+    queue_spec(
+        &input.name,
+        input.routing_model,
+        input.priority,
+        input.assignment,
+    )
 }
 
 pub async fn create(
@@ -73,6 +87,7 @@ pub async fn put_by_name(
                 name: existing.name.clone(),
                 routing_model: existing.routing_model,
                 priority: existing.priority,
+                assignment: existing.assignment,
             };
             if current != spec {
                 report.updated.push(format!("queue {}", spec.name));

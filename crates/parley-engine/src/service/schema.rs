@@ -59,6 +59,7 @@ enum_schemas! {
     agent_role / agent_role_or_null => AgentRole,
     presence / presence_or_null => Presence,
     routing_model / routing_model_or_null => RoutingModel,
+    queue_assignment / queue_assignment_or_null => QueueAssignment,
     template_category / template_category_or_null => TemplateCategory,
     template_status / template_status_or_null => TemplateStatus,
     process_type / process_type_or_null => parley_core::keyword_process::ProcessType,

@@ -164,6 +164,7 @@ pub fn queue_spec(
     name: &str,
     routing_model: RoutingModel,
     priority: i64,
+    assignment: parley_core::model::QueueAssignment,
 ) -> Result<QueueSpec, ServiceError> {
     if !(-1000..=1000).contains(&priority) {
         return Err(invalid("queue priority must be between -1000 and 1000"));
@@ -172,6 +173,7 @@ pub fn queue_spec(
         name: check_name("queue", name)?,
         routing_model,
         priority,
+        assignment,
     })
 }
 

@@ -846,6 +846,7 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
     outreach(store, &engine, &simulator).await;
     twilio_api(store).await;
     web_chat(store, &engine).await;
+    board(store, &engine).await;
     // The router's round, once a second on every node whatever the traffic, with the campaign's
     // marketing sessions in the table.
     engine.router.route().await.unwrap();
@@ -1037,6 +1038,60 @@ async fn composer(store: &Store, channel: &Channel) {
         .unwrap();
     assert!(store.set_upload_sent(media.id, entry.id).await.unwrap());
     store.sent_upload_by_token(&upload.token).await.unwrap();
+}
+
+/// The supervisor's board and pick-from-queue (issue 15): the overview describing each waiting
+/// session (customer, channel, first message), an agent's open conversations, a pick list, a take
+/// and an assignment refused because the session was taken.
+async fn board(store: &Store, engine: &Engine) {
+    use parley_core::model::{AgentRole, QueueAssignment};
+    let now = SystemClock.now();
+    let queue = store
+        .create_queue(
+            &parley_store::QueueSpec {
+                assignment: QueueAssignment::Pick,
+                ..build::queue_spec(&format!("picks-{}", new_id().simple()))
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let channel = store
+        .create_channel(
+            &ChannelSpec {
+                name: format!("picks-{}", new_id().simple()),
+                address: "+14155550122".into(),
+                queue_id: Some(queue.id),
+                ..build::simulator_sms()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    engine
+        .ingest
+        .submit(&event(&channel, "a pick, please", now))
+        .await
+        .unwrap();
+    drain(engine).await;
+    engine.router.route().await.unwrap();
+    let agent = store
+        .create_agent(
+            &build::agent_spec("Pia", AgentRole::Agent, 2, vec![queue.id]),
+            now,
+        )
+        .await
+        .unwrap();
+    engine.desk.overview().await.unwrap();
+    let list = engine.desk.pick_list(&agent).await.unwrap();
+    let session = list.queues[0]
+        .waiting
+        .first()
+        .expect("the pick queue's session is listed")
+        .session_id;
+    engine.desk.take(&agent, session).await.unwrap();
+    engine.desk.agent_desk(agent.id).await.unwrap();
+    assert!(engine.desk.assign(session, agent.id, true).await.is_err());
 }
 
 /// Sender limits' per-batch statements the pipelines above may not reach (a WhatsApp sender's

@@ -3,6 +3,7 @@
 
 pub mod audiences;
 pub mod audit_log;
+pub mod board;
 pub mod campaigns;
 pub mod cases;
 pub mod channel_providers;

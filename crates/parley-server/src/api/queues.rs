@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use parley_core::model::RoutingModel;
+use parley_core::model::{QueueAssignment, RoutingModel};
 use parley_engine::service::queues::{self, QueueInput};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -22,6 +22,8 @@ pub struct QueueView {
     #[schema(schema_with = schema::routing_model)]
     pub routing_model: RoutingModel,
     pub priority: i64,
+    #[schema(schema_with = schema::queue_assignment)]
+    pub assignment: QueueAssignment,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -33,6 +35,7 @@ impl From<parley_store::Queue> for QueueView {
             name: q.name,
             routing_model: q.routing_model,
             priority: q.priority,
+            assignment: q.assignment,
             created_at: time(q.created_at),
             updated_at: time(q.updated_at),
         }

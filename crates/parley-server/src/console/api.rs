@@ -362,9 +362,13 @@ pub async fn timeline(
 
 #[utoipa::path(get, path = "/api/v1/supervisor/overview",
     extensions(("x-permission" = json!("supervise"))), tag = "console",
-    responses((status = 200, description = "Queues with waiting sessions, agents with presence and load")))]
-pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(state.engine.desk.overview().await?).into_response())
+    responses((status = 200, body = parley_engine::board::Overview,
+        description = "Queues with their waiting sessions (customer, channel, first message, age, \
+        offer), agents with presence and load (conversations and pending offers apart)")))]
+pub async fn overview(
+    State(state): State<AppState>,
+) -> Result<Json<parley_engine::board::Overview>, ApiError> {
+    Ok(Json(state.engine.desk.overview().await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/queues/{id}/estimated-wait",

@@ -36,12 +36,29 @@ struct Stream {
     sent: SentIds,
     agent_id: Uuid,
     sees_all: bool,
+    /// The pick-from-queue queues the agent belongs to, as they were when the stream opened.
+    pick_queues: Vec<Uuid>,
     _guard: ConnectionGuard,
 }
 
 impl Stream {
     fn visible(&self, e: &ConsoleEvent) -> bool {
-        e.agent_id == Some(self.agent_id) || self.sees_all
+        e.agent_id == Some(self.agent_id) || self.sees_all || self.picks_from(e)
+    }
+
+    /// A queue's event for a pick-from-queue queue of this agent: their list of what they may
+    /// take changed. It names the queue only.
+    fn picks_from(&self, e: &ConsoleEvent) -> bool {
+        if self.pick_queues.is_empty()
+            || e.agent_id.is_some()
+            || e.kind != parley_store::ConsoleEventKind::Queue.as_str()
+        {
+            return false;
+        }
+        serde_json::from_str::<serde_json::Value>(&e.data)
+            .ok()
+            .and_then(|v| v.get("queue_id")?.as_str()?.parse::<Uuid>().ok())
+            .is_some_and(|q| self.pick_queues.contains(&q))
     }
 
     /// The event with the highest id sent so far as its SSE id, so the `Last-Event-ID` a
@@ -115,6 +132,12 @@ pub async fn events(
     // Subscribe before reading the replay, so nothing falls between the two.
     // Every session's events for whoever reads every conversation; else the agent's own.
     let sees_all = caller.session_scope() == parley_core::access::SessionScope::All;
+    let pick_queues = if sees_all {
+        Vec::new()
+    } else {
+        let memberships = state.store.agent(agent.id).await?.queue_ids;
+        parley_engine::board::pick_queues_of(&state.store, &memberships).await?
+    };
     let rx = feed.stream(agent.id, sees_all);
     let guard = feed.connect(agent.id).await;
     let mut s = Stream {
@@ -124,6 +147,7 @@ pub async fn events(
         sent: SentIds::new(last_event_id.unwrap_or(0)),
         agent_id: agent.id,
         sees_all,
+        pick_queues,
         _guard: guard,
     };
     if let Some(last) = last_event_id {

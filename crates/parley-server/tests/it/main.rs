@@ -5,6 +5,7 @@ mod admin_api;
 mod api;
 mod audit_log;
 mod bad_input;
+mod board;
 mod browser;
 mod campaigns;
 mod channel_settings;

@@ -29,6 +29,7 @@ async fn channel_crud(b: TestBackend) {
                 name: "Support".into(),
                 routing_model: RoutingModel::RoundRobin,
                 priority: 2,
+                assignment: parley_core::model::QueueAssignment::Push,
             },
             T0,
         )
@@ -129,6 +130,7 @@ async fn agents_keep_memberships(b: TestBackend) {
                 name: "A".into(),
                 routing_model: RoutingModel::MostAvailable,
                 priority: 0,
+                assignment: parley_core::model::QueueAssignment::Push,
             },
             T0,
         )
@@ -140,6 +142,7 @@ async fn agents_keep_memberships(b: TestBackend) {
                 name: "B".into(),
                 routing_model: RoutingModel::LeastActive,
                 priority: 0,
+                assignment: parley_core::model::QueueAssignment::Push,
             },
             T0,
         )
