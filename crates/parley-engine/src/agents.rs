@@ -78,6 +78,8 @@ pub struct WorkItem {
     pub session: Session,
     pub channel: ChannelBrief,
     pub messaging_user: MessagingUser,
+    /// What agents call the customer: see [`customer_name`].
+    pub customer_name: String,
     pub first_message: Option<String>,
     pub last_message: Option<String>,
     pub last_message_at: Option<String>,
@@ -924,7 +926,9 @@ impl AgentDesk {
         let user = self.store.messaging_user(session.messaging_user_id).await?;
         let summary = self.store.session_summary(session.id, agent.id).await?;
         let care_window = care_window(channel.kind, session.last_customer_at, now);
+        let customer_name = customer_name(&self.store, &user).await?;
         Ok(WorkItem {
+            customer_name,
             channel: ChannelBrief {
                 id: channel.id,
                 kind: channel.kind,
@@ -1096,4 +1100,24 @@ pub fn care_window(
         state: if open { "open" } else { "closed" },
         closes_at: last_customer_at.map(|t| t.plus(span).to_rfc3339()),
     }
+}
+
+/// What agents call the customer: the linked contact's name when it has one (the record agents
+/// edit from the console), else the name the channel gave (may be empty: the console then shows
+/// the number).
+pub(crate) async fn customer_name(store: &Store, user: &MessagingUser) -> Result<String> {
+    if let Some(id) = user.contact_id {
+        match store.contact(id).await {
+            Ok(c) => {
+                let full = format!("{} {}", c.first_name.trim(), c.last_name.trim());
+                if !full.trim().is_empty() {
+                    return Ok(full.trim().to_owned());
+                }
+            }
+            // Unlinked meanwhile (erased, merged): the channel's name will do.
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(user.name.clone())
 }

@@ -164,10 +164,10 @@ pub struct PickList {
     pub capacity: i64,
 }
 
-fn customer(u: &parley_store::MessagingUser) -> Customer {
+fn customer(u: &parley_store::MessagingUser, name: String) -> Customer {
     Customer {
         messaging_user_id: u.id,
-        name: u.name.clone(),
+        name,
         platform_key: u.platform_key.clone(),
     }
 }
@@ -225,7 +225,7 @@ impl AgentDesk {
                 .map_or(w.session.status_since, |r| r.waiting_since);
             out.push(Described {
                 waiting_ms: now.millis() - since.millis(),
-                customer: customer(&user),
+                customer: customer(&user, crate::agents::customer_name(&self.store, &user).await?),
                 channel,
                 first_message: summary.first_message,
                 queue,
@@ -546,7 +546,7 @@ pub fn agent_session(w: WorkItem, now: Timestamp) -> AgentSession {
     AgentSession {
         session_id: w.session.id,
         status: w.session.status,
-        customer: customer(&w.messaging_user),
+        customer: customer(&w.messaging_user, w.customer_name),
         channel: ChannelChip {
             id: w.channel.id,
             kind: w.channel.kind,

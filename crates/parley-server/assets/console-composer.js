@@ -408,7 +408,7 @@
     if (!('Notification' in window) || Notification.permission !== 'granted') return;
     const o = fresh[0];
     const body = fresh.length === 1
-      ? P.t('composer.offer_body', { name: C.customerName(o.messaging_user), channel: (o.channel && o.channel.name) || '' })
+      ? P.t('composer.offer_body', { name: C.itemName(o), channel: (o.channel && o.channel.name) || '' })
       : P.t('composer.offer_body_many', { n: P.number(fresh.length) });
     try {
       const n = new Notification(P.t('composer.offer_title'), { body, tag: 'parley-offer', renotify: true });

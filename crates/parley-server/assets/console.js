@@ -69,6 +69,7 @@
     refreshTimeline: () => refreshTimeline(),
     refreshSide: () => refreshSide(),
     customerName: (mu) => customerName(mu),
+    itemName: (item) => itemName(item),
     /** Counts the draft again (after a script changed the textarea). */
     analyze: () => analyzeNow(),
   };
@@ -120,6 +121,8 @@
     return key || P.t('console.customer');
   };
   const sessionOf = (item) => (item && item.session) || {};
+  /** A work item's customer: the linked contact's name (the server's `customer_name`) first. */
+  const itemName = (item) => (item && item.customer_name) || customerName(item && item.messaging_user);
   const isOpen = (status) => status !== 'ended' && status !== 'error';
 
   /**
@@ -221,7 +224,7 @@
       },
       h('div', { class: 'offer-head' },
         h('span', { class: 'chip kind-' + ((offer.channel && offer.channel.kind) || '') , text: kindName(offer.channel && offer.channel.kind) }),
-        h('strong', { class: 'ellipsis', text: customerName(offer.messaging_user) }),
+        h('strong', { class: 'ellipsis', text: itemName(offer) }),
         h('span', { class: 'expires muted small', dataset: { expires: offer.offer_expires_at || '' } })),
       // AG-02: the customer's first message, visible before accepting (and in full on hover).
       h('p', { class: 'first-message', 'data-testid': 'offer-first-message', title: first, text: first || P.t('console.no_text') }),
@@ -248,7 +251,7 @@
       },
       h('button', { type: 'button', class: 'session-button', onclick: () => select(s.id) },
         h('span', { class: 'session-line' },
-          h('strong', { class: 'ellipsis', text: customerName(item.messaging_user) }),
+          h('strong', { class: 'ellipsis', text: itemName(item) }),
           h('span', { class: 'muted small', title: P.exact(item.last_message_at), text: when(item.last_message_at) })),
         h('span', { class: 'session-line' },
           h('span', { class: 'ellipsis muted', text: item.last_message || '' }),
@@ -393,7 +396,7 @@
     if (!item) return;
     const s = sessionOf(item);
     const channel = item.channel || {};
-    $('conv-name').textContent = customerName(state.user || item.messaging_user);
+    $('conv-name').textContent = (item && item.customer_name) || customerName(state.user || item.messaging_user);
     $('conv-channel').textContent = [kindName(channel.kind), channel.name].filter(Boolean).join(' · ');
     $('conv-channel').className = 'chip kind-' + (channel.kind || '');
     const status = $('conv-status');
@@ -1736,6 +1739,8 @@
       $('contact-name-save').disabled = true;
       if (document.activeElement) document.activeElement.blur();
       refreshSide();
+      // The header and the session list name the customer by the contact.
+      refreshWork();
     } catch (err) {
       showError(c ? P.t('console.save_name_failed') : P.t('console.add_contact_failed'), err);
     }

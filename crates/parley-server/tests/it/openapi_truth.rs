@@ -103,10 +103,6 @@ const KNOWN: &[(&str, &str)] = &[
         "POST /api/v1/sessions/{id}/transfer",
         "answer (the session) not documented",
     ),
-    (
-        "GET /api/v1/supervisor/overview",
-        "answer not documented (s15-board changes it)",
-    ),
 ];
 
 /// Operations these probes cannot reach with an admin token (another kind of caller) or must
