@@ -297,6 +297,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::privacy::privacy_routes())
         .merge(api::audit_log::audit_routes())
         .merge(api::retention::retention_routes())
+        .merge(api::search::search_routes())
         .split_for_parts();
     // Each route's permission, as its `#[utoipa::path]` declares it (`x-permission`), checked
     // after the caller is known and before the handler.

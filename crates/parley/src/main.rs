@@ -26,6 +26,7 @@ mod config;
 mod import;
 mod keys;
 mod privacy;
+mod search;
 mod tokens;
 mod twilio;
 
@@ -119,6 +120,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: keys::KeysCommand,
+    },
+    /// The search index: `reindex` writes it for data stored before it existed.
+    Search {
+        #[command(subcommand)]
+        command: search::SearchCommand,
     },
     /// Benchmarks that print throughput and latency.
     Bench {
@@ -283,6 +289,22 @@ fn main() -> Result<()> {
             Command::Keys { command } => {
                 let store = open(&config).await?;
                 let outcome = keys::run(command, &store).await;
+                store.close().await;
+                outcome
+            }
+            Command::Search { command } => {
+                let store = open(&config).await?;
+                let outcome = search::run(command, &store).await;
+                if outcome.is_ok() {
+                    cli_audit(
+                        &store,
+                        "search_reindexed",
+                        "search_index",
+                        None,
+                        serde_json::json!({}),
+                    )
+                    .await?;
+                }
                 store.close().await;
                 outcome
             }
