@@ -213,14 +213,16 @@ impl Store {
         Ok(())
     }
 
-    /// The newest rows (before `before`, in ms) where the term `hashes[driver]` is and every other
-    /// hash matches the same message or the person: one query per driving word; the caller merges
-    /// them. Uses `search_terms_by_term` for the driver and `search_terms_by_user` per other word.
+    /// The newest rows (before `before`, at or after `since`, in ms) where the term
+    /// `hashes[driver]` is and every other hash matches the same message or the person: one query
+    /// per driving word; the caller merges them. Uses `search_terms_by_term` for the driver and
+    /// `search_terms_by_user` per other word.
     pub async fn search_hits(
         &self,
         hashes: &[Vec<u8>],
         driver: usize,
         before: Option<i64>,
+        since: Option<i64>,
         limit: i64,
     ) -> Result<Vec<SearchHit>> {
         let Some(first) = hashes.get(driver) else {
@@ -235,13 +237,37 @@ impl Store {
         let sql = search_sql(others.len());
         let rows = on_backend!(self, read c => {
             let mut q = sqlx::query_as::<_, SearchHit>(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(first).bind(before.unwrap_or(i64::MAX)).bind(limit);
+                .bind(first).bind(before.unwrap_or(i64::MAX)).bind(limit)
+                .bind(since.unwrap_or(i64::MIN));
             for h in &others {
                 q = q.bind(*h);
             }
             q.fetch_all(c).await
         })?;
         Ok(rows)
+    }
+
+    /// The time of a term's `window`-th newest row before `before`: how far back a round of a
+    /// query may read for this word and stay bounded. `None`: fewer rows than that (with a
+    /// `window` of 1: the term is nowhere).
+    pub async fn search_term_floor(
+        &self,
+        hash: &[u8],
+        before: Option<i64>,
+        window: i64,
+    ) -> Result<Option<i64>> {
+        Ok(
+            on_backend!(self, read c => sqlx::query_scalar(TERM_FLOOR_SQL)
+            .bind(hash).bind(before.unwrap_or(i64::MAX)).bind(window.max(1) - 1)
+            .fetch_optional(c).await)?,
+        )
+    }
+
+    /// Every row of the index (hash, messaging user, entry): for tests and checks, never a
+    /// request path.
+    pub async fn search_index_rows(&self) -> Result<Vec<(Vec<u8>, Uuid, Option<Uuid>)>> {
+        Ok(on_backend!(self, read c => sqlx::query_as(
+            "SELECT term_hash, messaging_user_id, entry_id FROM search_terms").fetch_all(c).await)?)
     }
 
     /// A person's newest session (person hits open it).
@@ -350,12 +376,12 @@ impl Store {
 }
 
 /// The search query for one driving word and `others` further words (bind 1: the driver's hash,
-/// 2: before (ms, exclusive), 3: limit, 4..: the other hashes). A further word matches when the
+/// 2: before (ms, exclusive), 3: limit, 4: since (ms, inclusive), 5..: the other hashes). A further word matches when the
 /// same message has it, or the person does (a row without an entry).
 pub(crate) fn search_sql(others: usize) -> String {
     let mut sql = String::from(
         "SELECT r.messaging_user_id, r.session_id, r.entry_id, r.created_at FROM search_terms r \
-         WHERE r.term_hash = $1 AND r.created_at < $2",
+         WHERE r.term_hash = $1 AND r.created_at < $2 AND r.created_at >= $4",
     );
     for i in 0..others {
         sql.push_str(&format!(
@@ -367,6 +393,9 @@ pub(crate) fn search_sql(others: usize) -> String {
     sql.push_str(" ORDER BY r.created_at DESC LIMIT $3");
     sql
 }
+
+pub(crate) const TERM_FLOOR_SQL: &str = "SELECT created_at FROM search_terms \
+     WHERE term_hash = $1 AND created_at < $2 ORDER BY created_at DESC LIMIT 1 OFFSET $3";
 
 pub(crate) const LATEST_SESSION_SQL: &str =
     "SELECT * FROM sessions WHERE messaging_user_id = $1 ORDER BY id DESC LIMIT 1";
@@ -382,6 +411,7 @@ pub fn search_queries_for_plans() -> Vec<(&'static str, String)> {
     vec![
         ("search, one word", search_sql(0)),
         ("search, three words", search_sql(2)),
+        ("search, a word's window", TERM_FLOOR_SQL.to_owned()),
         ("search, latest session", LATEST_SESSION_SQL.to_owned()),
         ("closed sessions", CLOSED_SESSIONS_SQL.to_owned()),
         ("closed sessions, last message", LAST_MESSAGE_SQL.to_owned()),

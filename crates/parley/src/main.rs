@@ -19,6 +19,7 @@ mod bench_notifications;
 mod bench_outbound;
 mod bench_reports;
 mod bench_scale;
+mod bench_search;
 mod bench_smsc;
 mod bench_widget;
 mod campaign;
@@ -397,6 +398,12 @@ async fn demo(config: Config) -> Result<()> {
             .context("the built-in demo workspace")?;
     provision::apply(&store, &SystemClock, &workspace, false).await?;
     seed_demo_campaign(&store).await?;
+    // The seeded people come in through the CSV import, which does not index: the search finds
+    // them from the first start.
+    while !parley_engine::service::search::reindex_step(&store, 1000, SystemClock.now())
+        .await?
+        .done
+    {}
     let token = create_token(&store, "demo", TokenRole::Admin).await?;
     // Fresh passwords at every start: the demo never ships a known credential.
     let mut logins = String::new();

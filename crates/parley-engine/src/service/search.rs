@@ -19,6 +19,8 @@ pub const PAGE: usize = 20;
 /// Candidate rows read per round; an agent's rows the reader may not open are skipped, so a page
 /// may take a few rounds, never more than [`MAX_ROUNDS`].
 const ROUND: i64 = 60;
+/// Rows of each word a round may read: a query's cost stays bounded however common its words.
+const WINDOW: i64 = 2_000;
 const MAX_ROUNDS: usize = 5;
 /// The longest query taken.
 pub const MAX_QUERY_CHARS: usize = 200;
@@ -167,46 +169,78 @@ pub async fn search_conversations(
     }
     let key = store.search_key().await?;
     let hashes: Vec<Vec<u8>> = terms.iter().map(|t| key.hash(t)).collect();
+    // A word found nowhere: nothing can match (and no round reads the other words' rows).
+    for h in &hashes {
+        if store.search_term_floor(h, None, 1).await?.is_none() {
+            return Ok(SearchPage {
+                items: Vec::new(),
+                next: None,
+            });
+        }
+    }
     let mut items = Vec::new();
     let mut seen: HashSet<(Uuid, Option<Uuid>)> = HashSet::new();
     let mut next = None;
     for _ in 0..MAX_ROUNDS {
+        // Each round reads at most WINDOW rows of each word, newest first: the round covers the
+        // times down to the highest of the words' floors, where every word's rows are all read.
+        let mut floor: Option<i64> = None;
+        for h in &hashes {
+            if let Some(f) = store.search_term_floor(h, before, WINDOW).await? {
+                floor = Some(floor.map_or(f, |g: i64| g.max(f)));
+            }
+        }
         // One query per word leading: a row has at least one of the words itself (the others
         // may be the person's), so the union of these finds every match.
         let mut hits: Vec<SearchHit> = Vec::new();
+        let mut complete_to = floor;
         for driver in 0..hashes.len() {
-            hits.extend(store.search_hits(&hashes, driver, before, ROUND).await?);
+            let rows = store
+                .search_hits(&hashes, driver, before, floor, ROUND)
+                .await?;
+            if rows.len() as i64 >= ROUND
+                && let Some(last) = rows.last()
+            {
+                // This driver stopped at its limit: the round is complete only down to there.
+                complete_to = Some(complete_to.map_or(last.created_at, |c| c.max(last.created_at)));
+            }
+            hits.extend(rows);
         }
         hits.sort_by(|a, b| b.created_at.cmp(&a.created_at));
-        // Only the newest ROUND rows of the union are complete (each driver read ROUND rows).
-        let exhausted = hits.len() < ROUND as usize;
-        hits.truncate(ROUND as usize);
-        let Some(last_at) = hits.last().map(|h| h.created_at) else {
-            next = None;
-            break;
-        };
+        if let Some(c) = complete_to {
+            hits.retain(|h| h.created_at >= c);
+        }
+        let mut filled_at = None;
         for hit in hits {
             if items.len() >= PAGE {
+                filled_at = Some(hit.created_at + 1);
                 break;
             }
-            before = Some(hit.created_at);
             if !seen.insert((hit.messaging_user_id, hit.entry_id)) {
                 continue;
             }
             if let Some(item) = item_of(store, scope, &hit).await? {
                 items.push(item);
             }
+            filled_at = Some(hit.created_at);
         }
         if items.len() >= PAGE {
-            next = before.map(|b| b.to_string());
+            // The next page starts below the last row looked at (rows of the same millisecond as
+            // it are read again and skipped as seen within this request only).
+            next = filled_at.map(|b| b.to_string());
             break;
         }
-        if exhausted {
-            next = None;
-            break;
+        match complete_to {
+            // Every word's rows were read to the end: nothing older.
+            None => {
+                next = None;
+                break;
+            }
+            Some(c) => {
+                before = Some(c);
+                next = Some(c.to_string());
+            }
         }
-        before = Some(last_at);
-        next = before.map(|b| b.to_string());
     }
     Ok(SearchPage { items, next })
 }
