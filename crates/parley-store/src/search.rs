@@ -387,7 +387,7 @@ pub(crate) fn search_sql(others: usize) -> String {
         sql.push_str(&format!(
             " AND EXISTS (SELECT 1 FROM search_terms o WHERE o.messaging_user_id = r.messaging_user_id \
              AND o.term_hash = ${} AND (o.entry_id IS NULL OR o.entry_id = r.entry_id))",
-            i + 4
+            i + 5
         ));
     }
     sql.push_str(" ORDER BY r.created_at DESC LIMIT $3");
