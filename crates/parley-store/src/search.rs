@@ -312,11 +312,9 @@ impl Store {
         let mut step = ReindexStep::default();
         let entries_at: Option<Option<Uuid>> = on_backend!(self, read c => sqlx::query_scalar(
             "SELECT last_id FROM search_reindex WHERE name = 'entries'").fetch_optional(c).await)?;
-        let entries_done = matches!(
-            on_backend!(self, read c => sqlx::query_scalar::<_, Option<Uuid>>(
-                "SELECT last_id FROM search_reindex WHERE name = 'entries_done'").fetch_optional(c).await)?,
-            Some(_)
-        );
+        let entries_done = on_backend!(self, read c => sqlx::query_scalar::<_, Option<Uuid>>(
+            "SELECT last_id FROM search_reindex WHERE name = 'entries_done'").fetch_optional(c).await)?
+        .is_some();
         if !entries_done {
             let after = entries_at.flatten();
             let rows: Vec<(Uuid, Uuid, String, String, i64)> = on_backend!(self, read c => sqlx::query_as(

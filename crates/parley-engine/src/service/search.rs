@@ -206,7 +206,7 @@ pub async fn search_conversations(
             }
             hits.extend(rows);
         }
-        hits.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        hits.sort_by_key(|h| std::cmp::Reverse(h.created_at));
         if let Some(c) = complete_to {
             hits.retain(|h| h.created_at >= c);
         }

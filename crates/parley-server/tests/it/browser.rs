@@ -923,7 +923,8 @@ async fn search_in_a_real_browser(b: TestBackend) {
     d.go(&a, "available").await;
     let store = &d.app.db.store;
     let first = "+447400222333";
-    d.customer_says(first, "Hello, I ordered a blue kettle").await;
+    d.customer_says(first, "Hello, I ordered a blue kettle")
+        .await;
     let closed = d.offered(&a).await;
     assert_eq!(d.act(&a, closed, "accept").await.status(), StatusCode::OK);
     let user = store.session(closed).await.unwrap().messaging_user_id;
@@ -934,13 +935,17 @@ async fn search_in_a_real_browser(b: TestBackend) {
     let mut texts: Vec<String> = (1..=14)
         .map(|i| format!("Update {i} about my order"))
         .collect();
-    texts.insert(7, "The kettle arrived broken, I want a refund <b>now</b>".into());
+    texts.insert(
+        7,
+        "The kettle arrived broken, I want a refund <b>now</b>".into(),
+    );
     for t in &texts {
         d.customer_says(first, t).await;
     }
     d.app.wait_for_entries(user, texts.len() + 1).await;
     assert_eq!(d.act(&a, closed, "end").await.status(), StatusCode::OK);
-    d.customer_says("+447400222444", "Where is my parcel?").await;
+    d.customer_says("+447400222444", "Where is my parcel?")
+        .await;
     let open = d.offered(&a).await;
     assert_eq!(d.act(&a, open, "accept").await.status(), StatusCode::OK);
 
