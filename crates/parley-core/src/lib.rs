@@ -36,6 +36,7 @@ pub mod privacy;
 pub mod reports;
 pub mod retry;
 pub mod routing;
+pub mod search;
 pub mod sender_limits;
 pub mod sender_pool;
 pub mod session;

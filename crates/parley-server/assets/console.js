@@ -305,6 +305,12 @@
 
   // --- Selecting a conversation ---------------------------------------------------------------
 
+  /** The session (and entry) the page's hash points at: `#session=<id>` or `#session=<id>&entry=<id>`. */
+  function hashTarget() {
+    const m = /^#session=([0-9a-fA-F-]{36})(?:&entry=([0-9a-fA-F-]{36}))?$/.exec(window.location.hash);
+    return m ? { session: m[1], entry: m[2] || null } : null;
+  }
+
   function select(id) {
     if (!id) return;
     const changed = id !== state.selectedId;
@@ -327,7 +333,9 @@
       $('body').value = '';
       closePopovers();
       resetComponentDraft();
-      if (window.location.hash !== '#session=' + id) {
+      // A link to an entry of this session (a search result) keeps its `&entry=` part.
+      const linked = hashTarget();
+      if (!linked || linked.session !== id) {
         window.history.replaceState(null, '', '#session=' + encodeURIComponent(id));
       }
     }
@@ -2171,14 +2179,17 @@
     // A safety net only: events drive the lists, this catches one lost between reconnects.
     setInterval(refreshWork, 60000);
     await loadWork();
-    const m = /^#session=([0-9a-fA-F-]{36})$/.exec(window.location.hash);
-    if (m) select(m[1]);
+    const m = hashTarget();
+    if (m) select(m.session);
     else if (state.sessions.length) select(sessionOf(state.sessions[0]).id);
     // A link to another session of this page (from a notification, the supervisor view, the
-    // browser's history) changes only the hash: open that session without a reload.
+    // browser's history, a search result) changes only the hash: open that session without a
+    // reload; a link to another entry of the shown one redraws it to show that entry.
     window.addEventListener('hashchange', () => {
-      const to = /^#session=([0-9a-fA-F-]{36})$/.exec(window.location.hash);
-      if (to && to[1] !== state.selectedId) select(to[1]);
+      const to = hashTarget();
+      if (!to) return;
+      if (to.session !== state.selectedId) select(to.session);
+      else if (to.entry) renderMessages();
     });
   });
 })();

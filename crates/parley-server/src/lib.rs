@@ -307,6 +307,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::time_zones::time_zone_routes())
         .merge(api::board::board_routes())
         .merge(api::notes::notes_routes())
+        .merge(api::search::search_routes())
         .split_for_parts();
     // Each route's permission, as its `#[utoipa::path]` declares it (`x-permission`), checked
     // after the caller is known and before the handler.

@@ -505,6 +505,7 @@ impl Store {
     /// Writes an agent action or routing change in one transaction (see [`ConsoleChange`]).
     pub async fn commit_console(&self, change: &ConsoleChange, now: Timestamp) -> Result<()> {
         let at = now.millis();
+        let search_key = self.search_key().await?;
         on_backend!(self, write c => {
             let mut tx = c.begin().await?;
             for g in &change.sessions {
@@ -577,7 +578,7 @@ impl Store {
                     .bind(session_id).bind(agent_id).bind(entry_id).execute(&mut *tx).await?;
             }
             if let Some(w) = &change.effects {
-                crate::inbound::write_effects!(self, tx, w, at);
+                crate::inbound::write_effects!(self, tx, w, at, &search_key);
             }
             for e in &change.events {
                 insert_event!(tx, e, now);
@@ -587,6 +588,9 @@ impl Store {
             }
             tx.commit().await
         })?;
+        if let Some(w) = &change.effects {
+            self.index_new_people(std::slice::from_ref(w), now).await?;
+        }
         Ok(())
     }
 

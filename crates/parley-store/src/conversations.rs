@@ -52,6 +52,7 @@ impl Store {
             crate::privacy::honour_opt_out_proof!(tx, id, &new.platform_key, now.millis());
             tx.commit().await
         })?;
+        self.write_person_terms(id, now).await?;
         self.messaging_user(id).await
     }
 
@@ -71,6 +72,9 @@ impl Store {
             .execute(c).await.map(|r| r.rows_affected()))?;
         if done == 0 {
             return Err(StoreError::not_found("messaging user"));
+        }
+        if name.is_some() {
+            self.write_person_terms(id, now).await?;
         }
         Ok(())
     }
@@ -164,7 +168,7 @@ impl Store {
         if done == 0 {
             return Err(StoreError::not_found("messaging user"));
         }
-        Ok(())
+        self.write_person_terms(messaging_user_id, now).await
     }
 
     /// Links a messaging user to a contact, or unlinks it (`None`).
@@ -180,6 +184,7 @@ impl Store {
         if done == 0 {
             return Err(StoreError::not_found("messaging user"));
         }
+        self.write_person_terms(messaging_user_id, now).await?;
         self.messaging_user(messaging_user_id).await
     }
 
@@ -261,6 +266,7 @@ impl Store {
             (Direction::Outbound | Direction::Event, _) => (0, 0),
         };
         let last_customer = (customer > 0).then_some(now.millis());
+        let search_key = self.search_key().await?;
         on_backend!(self, write c => {
             let mut tx = c.begin().await?;
             sqlx::query(
@@ -270,6 +276,7 @@ impl Store {
                 .bind(id).bind(new.session_id).bind(new.direction.as_str()).bind(new.actor.as_str())
                 .bind(new.actor_id).bind(self.seal_text(&new.body)).bind(Json(&new.media)).bind(&new.provider_message_id)
                 .bind(new.status.as_str()).bind(now.millis()).execute(&mut *tx).await?;
+            crate::search::index_entry!(tx, &search_key, id, new.session_id, new.direction, &new.body, now.millis());
             sqlx::query(
                 "UPDATE sessions SET agent_messages = agent_messages + $2, customer_messages = customer_messages + $3, \
                  last_customer_at = COALESCE($4, last_customer_at), updated_at = $5 WHERE id = $1")

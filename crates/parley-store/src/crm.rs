@@ -77,6 +77,7 @@ impl Store {
         if done == 0 {
             return Err(StoreError::not_found("contact"));
         }
+        self.write_contact_terms(id, now).await?;
         self.contact(id).await
     }
 

@@ -70,6 +70,8 @@ pub(crate) const SEALED_COLUMNS: &[SealedTable] = &[
         ],
     ),
     ("channels", "id", &[("secrets", Seal::Json)]),
+    // The key of the search index's hashes: re-sealed, never changed, so the index stays valid.
+    ("search_secret", "id", &[("secret", Seal::Text)]),
     ("webhook_subscriptions", "id", &[("secret", Seal::Text)]),
     ("entries", "id", &[("body", Seal::Text)]),
     ("session_notes", "id", &[("body", Seal::Text)]),

@@ -107,8 +107,9 @@ pub struct UserConversation {
 /// Writes one [`InboundWrite`] inside an open transaction `$tx` (also used by the console's
 /// commits, so every path writes entries, sessions and jobs the same way).
 macro_rules! write_effects {
-    ($store:expr, $tx:ident, $w:expr, $at:expr) => {{
+    ($store:expr, $tx:ident, $w:expr, $at:expr, $search_key:expr) => {{
         let store: &$crate::Store = $store;
+        let search_key: &$crate::search::SearchKey = $search_key;
         let w: &$crate::inbound::InboundWrite = $w;
         let at: i64 = $at;
         if let Some(ct) = &w.contact {
@@ -209,6 +210,7 @@ macro_rules! write_effects {
                 .bind(e.template.as_ref().map(sqlx::types::Json::<&$crate::records::EntryTemplate>))
                 .bind(e.component.as_ref().map(sqlx::types::Json::<&parley_core::component::Component>))
                 .execute(&mut *$tx).await?;
+            $crate::search::index_entry!($tx, search_key, e.id, e.session_id, e.direction, &e.body, e.created_at.millis());
         }
         $crate::flows::write_runs!(store, $tx, &w.flow_runs);
         for j in &w.jobs {
@@ -256,6 +258,7 @@ impl Store {
                 }
             }
         }
+        let search_key = self.search_key().await?;
         on_backend!(self, write c => {
             let mut tx = c.begin().await?;
             for chunk in finished.chunks(256) {
@@ -278,7 +281,7 @@ impl Store {
                 }
             }
             for w in batch {
-                write_effects!(self, tx, w, at);
+                write_effects!(self, tx, w, at, &search_key);
             }
             for ((channel, day), n) in &inbound {
                 sqlx::query(crate::sender_limits::ADD_INBOUND)
@@ -287,6 +290,27 @@ impl Store {
             }
             tx.commit().await
         })?;
+        self.index_new_people(batch, now).await
+    }
+
+    /// The search rows of the people an inbound batch created or linked (after its commit: a
+    /// failure here leaves them to `parley search reindex`, never the message unsaved).
+    pub(crate) async fn index_new_people(
+        &self,
+        batch: &[InboundWrite],
+        now: Timestamp,
+    ) -> Result<()> {
+        for w in batch {
+            let people = w
+                .user
+                .as_ref()
+                .map(|u| u.id)
+                .into_iter()
+                .chain(w.link.map(|l| l.messaging_user_id));
+            for id in people {
+                self.write_person_terms(id, now).await?;
+            }
+        }
         Ok(())
     }
 }

@@ -53,6 +53,8 @@ mod retention;
 pub use retention::{RetentionPolicyRow, RetentionRemoved};
 pub mod reports;
 mod routing_rules;
+pub mod search;
+pub use search::{ClosedSession, ReindexStep, SearchHit, SearchKey};
 mod sensitive_data;
 pub use sensitive_data::StoredSensitiveDataRule;
 pub mod sender_limits;
@@ -182,6 +184,7 @@ impl Default for StoreOptions {
 pub struct Store {
     pub(crate) backend: Backend,
     pub(crate) keys: crypto::KeySlot,
+    pub(crate) search_key: search::SearchKeySlot,
 }
 
 impl std::fmt::Debug for Store {
@@ -208,6 +211,7 @@ impl Store {
             Ok(Self {
                 backend: Backend::Postgres(pool),
                 keys: Default::default(),
+                search_key: Default::default(),
             })
         } else {
             Err(StoreError::UnsupportedUrl(url.to_owned()))
@@ -252,6 +256,7 @@ impl Store {
         Ok(Self {
             backend: Backend::Sqlite { writer, reader },
             keys: Default::default(),
+            search_key: Default::default(),
         })
     }
 

@@ -35,6 +35,7 @@ impl Store {
         let at = now.millis();
         let by_agent =
             i64::from(entry.direction == Direction::Outbound && entry.actor == Actor::Agent);
+        let search_key = self.search_key().await?;
         on_backend!(self, write c => {
             let mut tx = c.begin().await?;
             sqlx::query(
@@ -48,6 +49,7 @@ impl Store {
                 .bind(at).bind(entry.template.as_ref().map(Json::<&EntryTemplate>))
                 .bind(entry.component.as_ref().map(Json::<&parley_core::component::Component>))
                 .execute(&mut *tx).await?;
+            crate::search::index_entry!(tx, &search_key, entry.id, entry.session_id, entry.direction, &entry.body, at);
             if by_agent > 0 {
                 sqlx::query(
                     "UPDATE sessions SET agent_messages = agent_messages + 1, last_agent_at = $2, \

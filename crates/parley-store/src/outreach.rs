@@ -129,6 +129,7 @@ impl Store {
     ) -> Result<OutreachWritten> {
         let at = now.millis();
         let since = at - IDEMPOTENCY_TTL_MILLIS;
+        let search_key = self.search_key().await?;
         let taken = on_backend!(self, write c => {
             let mut tx = c.begin().await?;
             if let Some(k) = key {
@@ -151,7 +152,7 @@ impl Store {
                     }));
                 }
             }
-            write_effects!(self, tx, effects, at);
+            write_effects!(self, tx, effects, at, &search_key);
             match origin {
                 Some(SendOrigin::TwilioApi { account_sid, messaging_service_sid, status_callback }) => {
                     sqlx::query(
@@ -183,7 +184,12 @@ impl Store {
             }
             tx.commit().await.map(|()| OutreachWritten::Written)
         });
-        taken.map_err(StoreError::from)
+        let written = taken.map_err(StoreError::from)?;
+        if matches!(written, OutreachWritten::Written) {
+            self.index_new_people(std::slice::from_ref(effects), now)
+                .await?;
+        }
+        Ok(written)
     }
 
     /// Forgets idempotency keys older than a day, at most `limit` of them; answers how many.

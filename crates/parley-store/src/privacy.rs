@@ -588,6 +588,11 @@ impl Store {
             r.audience_list_members += sqlx::query(
                 "DELETE FROM audience_list_members WHERE contact_id = $1 OR (phone IS NOT NULL AND phone IN ($2, $3))")
                 .bind(contact_id).bind(&phone_a).bind(&phone_b).execute(&mut *tx).await?.rows_affected();
+            // The people linked to this contact were indexed under its name, phone and e-mail.
+            sqlx::query(
+                "DELETE FROM search_terms WHERE entry_id IS NULL AND messaging_user_id IN \
+                 (SELECT id FROM messaging_users WHERE contact_id = $1)")
+                .bind(contact_id).execute(&mut *tx).await?;
             sqlx::query("UPDATE messaging_users SET contact_id = NULL WHERE contact_id = $1")
                 .bind(contact_id).execute(&mut *tx).await?;
             // Tags describe the person: they go even when the contact stays as a shell.

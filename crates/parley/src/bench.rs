@@ -160,6 +160,25 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 250_000)]
         chunk: u64,
     },
+    /// Search across conversations over a large history: query latency by kind of query next to
+    /// a one-row read, and the cost the index adds to writing a message.
+    Search {
+        /// Customers generated (each with a contact and an ended session).
+        #[arg(long, default_value_t = 100_000)]
+        users: u64,
+        /// Messages generated over them.
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Runs of each query.
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+        /// PostgreSQL server (a new schema on it); default a fresh SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Rows per bulk transaction.
+        #[arg(long, default_value_t = 50_000)]
+        chunk: u64,
+    },
     /// Reports: every report over a generated year of traffic (sessions, entries, consent
     /// changes, delivery errors), rolled up, each timed over several runs next to a baseline.
     Reports {
@@ -257,6 +276,22 @@ pub async fn run(cmd: BenchCommand, config: &Config) -> Result<()> {
                 messages,
                 rounds,
                 customers,
+                database_url,
+                chunk,
+            })
+            .await
+        }
+        BenchCommand::Search {
+            users,
+            entries,
+            runs,
+            database_url,
+            chunk,
+        } => {
+            crate::bench_search::run(crate::bench_search::Options {
+                users,
+                entries,
+                runs,
                 database_url,
                 chunk,
             })

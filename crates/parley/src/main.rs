@@ -19,6 +19,7 @@ mod bench_notifications;
 mod bench_outbound;
 mod bench_reports;
 mod bench_scale;
+mod bench_search;
 mod bench_smsc;
 mod bench_widget;
 mod campaign;
@@ -26,6 +27,7 @@ mod config;
 mod import;
 mod keys;
 mod privacy;
+mod search;
 mod tokens;
 mod twilio;
 
@@ -119,6 +121,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: keys::KeysCommand,
+    },
+    /// The search index: `reindex` writes it for data stored before it existed.
+    Search {
+        #[command(subcommand)]
+        command: search::SearchCommand,
     },
     /// Benchmarks that print throughput and latency.
     Bench {
@@ -286,6 +293,22 @@ fn main() -> Result<()> {
                 store.close().await;
                 outcome
             }
+            Command::Search { command } => {
+                let store = open(&config).await?;
+                let outcome = search::run(command, &store).await;
+                if outcome.is_ok() {
+                    cli_audit(
+                        &store,
+                        "search_reindexed",
+                        "search_index",
+                        None,
+                        serde_json::json!({}),
+                    )
+                    .await?;
+                }
+                store.close().await;
+                outcome
+            }
             Command::Bench { command } => bench::run(command, &config).await,
             Command::Config { .. } => Ok(()),
         }
@@ -375,6 +398,12 @@ async fn demo(config: Config) -> Result<()> {
             .context("the built-in demo workspace")?;
     provision::apply(&store, &SystemClock, &workspace, false).await?;
     seed_demo_campaign(&store).await?;
+    // The seeded people come in through the CSV import, which does not index: the search finds
+    // them from the first start.
+    while !parley_engine::service::search::reindex_step(&store, 1000, SystemClock.now())
+        .await?
+        .done
+    {}
     let token = create_token(&store, "demo", TokenRole::Admin).await?;
     // Fresh passwords at every start: the demo never ships a known credential.
     let mut logins = String::new();

@@ -25,6 +25,7 @@ pub mod quick_texts;
 pub mod retention;
 pub mod routing_rules;
 pub mod schema;
+pub mod search;
 pub mod segment_count;
 pub mod sender_limits;
 pub mod sensitive_data;

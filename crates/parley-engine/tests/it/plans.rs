@@ -66,6 +66,7 @@ const LARGE: &[&str] = &[
     "session_tags",
     "contact_tags",
     "tags",
+    "search_terms",
 ];
 
 /// Statements allowed to scan, each with why. Matched by a part of the statement's text that
@@ -625,6 +626,33 @@ async fn twilio_api(store: &Store) {
         .unwrap();
 }
 
+/// Search across conversations (issue 15): one word, several words (a person's and a message's),
+/// a number, as a supervisor and as an agent, a next page, the person's latest session; and the
+/// agent's closed conversations with their last messages.
+async fn search(store: &Store) {
+    use parley_core::access::SessionScope;
+    use parley_engine::service::search::{closed_sessions, search_conversations};
+    let agent = uuid::Uuid::now_v7();
+    for scope in [SessionScope::All, SessionScope::Agent(agent)] {
+        for q in ["hello", "hello there simulator", "0123", "are you"] {
+            let page = search_conversations(store, scope, q, None).await.unwrap();
+            search_conversations(store, scope, q, Some("1700000000000"))
+                .await
+                .unwrap();
+            if q == "hello" && scope == SessionScope::All {
+                assert!(
+                    !page.items.is_empty(),
+                    "the customers' messages are indexed"
+                );
+            }
+        }
+    }
+    closed_sessions(store, agent, None).await.unwrap();
+    closed_sessions(store, agent, Some("1700000000000"))
+        .await
+        .unwrap();
+}
+
 /// The web chat's statements per visitor and per message: a visitor created and its token
 /// resolved, a message in with its files and pre-chat, the conversation and a stream's replay,
 /// an agent's reply delivered natively, the visitor's read receipt, End Chat, logout.
@@ -847,6 +875,7 @@ async fn record_pipelines(store: &Store, recorder: &Recorder) -> Vec<String> {
     twilio_api(store).await;
     web_chat(store, &engine).await;
     board(store, &engine).await;
+    search(store).await;
     // The router's round, once a second on every node whatever the traffic, with the campaign's
     // marketing sessions in the table.
     engine.router.route().await.unwrap();

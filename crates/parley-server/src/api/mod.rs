@@ -28,6 +28,7 @@ pub mod quick_texts;
 pub mod reports;
 pub mod retention;
 pub mod routing_rules;
+pub mod search;
 pub mod sender_limits;
 pub mod sensitive_data;
 pub mod subscriptions;

@@ -909,7 +909,81 @@ async fn privacy_retention_and_audit_in_a_real_browser(b: TestBackend) {
     assert_eq!(policies[0].days, 90);
 }
 
+/// Search across conversations and the closed list (`tests/browser/search.mjs`): an agent's
+/// ended conversation with a long history, found by two words, opened at its message; then
+/// opened read-only from the Closed section. Screenshots go under the target's temporary folder,
+/// or to `PARLEY_SHOTS` when set.
+async fn search_in_a_real_browser(b: TestBackend) {
+    use reqwest::StatusCode;
+    let dir = harness();
+    let backend = format!("{b:?}").to_lowercase();
+    let d = Desk::new(b).await;
+    let ada = d.agent("Ada", 3, AgentRole::Agent).await;
+    let a = d.sign_in(&ada).await;
+    d.go(&a, "available").await;
+    let store = &d.app.db.store;
+    let first = "+447400222333";
+    d.customer_says(first, "Hello, I ordered a blue kettle")
+        .await;
+    let closed = d.offered(&a).await;
+    assert_eq!(d.act(&a, closed, "accept").await.status(), StatusCode::OK);
+    let user = store.session(closed).await.unwrap().messaging_user_id;
+    store
+        .update_user_profile(user, Some("Marguerite Dubois"), None, SystemClock.now())
+        .await
+        .unwrap();
+    let mut texts: Vec<String> = (1..=14)
+        .map(|i| format!("Update {i} about my order"))
+        .collect();
+    texts.insert(
+        7,
+        "The kettle arrived broken, I want a refund <b>now</b>".into(),
+    );
+    for t in &texts {
+        d.customer_says(first, t).await;
+    }
+    d.app.wait_for_entries(user, texts.len() + 1).await;
+    assert_eq!(d.act(&a, closed, "end").await.status(), StatusCode::OK);
+    d.customer_says("+447400222444", "Where is my parcel?")
+        .await;
+    let open = d.offered(&a).await;
+    assert_eq!(d.act(&a, open, "accept").await.status(), StatusCode::OK);
+
+    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("search-shots")
+                .join(&backend)
+        },
+        PathBuf::from,
+    );
+    let profile = tempfile_dir();
+    let run = tokio::process::Command::new("node")
+        .arg("search.mjs")
+        .arg(format!("--url={}", d.app.base))
+        .arg(format!("--user={}:{PASSWORD}", ada.email))
+        .arg(format!("--closed={closed}"))
+        .arg(format!("--shots={}", shots.display()))
+        .env("TMPDIR", &profile)
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the search scenario finishes within three minutes")
+        .expect("node runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "search scenario failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 parley_store::on_both_backends!(
+    search_in_a_real_browser,
     privacy_retention_and_audit_in_a_real_browser,
     permissions_in_a_real_browser,
     web_deployments_in_a_real_browser,

@@ -37,6 +37,7 @@ mod privacy;
 mod processes;
 mod reports;
 mod reports_page;
+mod search;
 mod sender_limits;
 mod sensitive_data;
 mod services;
