@@ -225,7 +225,10 @@ impl AgentDesk {
                 .map_or(w.session.status_since, |r| r.waiting_since);
             out.push(Described {
                 waiting_ms: now.millis() - since.millis(),
-                customer: customer(&user, crate::agents::customer_name(&self.store, &user).await?),
+                customer: customer(
+                    &user,
+                    crate::agents::customer_name(&self.store, &user).await?,
+                ),
                 channel,
                 first_message: summary.first_message,
                 queue,

@@ -102,7 +102,9 @@
     try {
       const page = await api('GET', path);
       if (seq !== search.seq) return;
-      search.items = search.items.concat(page.items || []);
+      // A page boundary inside one millisecond may repeat a hit (never skip one): keep it once.
+      const known = new Set(search.items.map((i) => (i.entry_id || '') + '/' + (i.session_id || '')));
+      search.items = search.items.concat((page.items || []).filter((i) => !known.has((i.entry_id || '') + '/' + (i.session_id || ''))));
       search.next = page.next || null;
       renderHits();
     } catch (err) {

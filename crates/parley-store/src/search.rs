@@ -213,32 +213,31 @@ impl Store {
         Ok(())
     }
 
-    /// The newest rows (before `before`, at or after `since`, in ms) where the term
-    /// `hashes[driver]` is and every other hash matches the same message or the person: one query
-    /// per driving word; the caller merges them. Uses `search_terms_by_term` for the driver and
-    /// `search_terms_by_user` per other word.
+    /// The newest rows before `before` (ms) where the word `hashes[lead]` is and every other word
+    /// is in the same message or describes the same person. With `person`, only that person's
+    /// rows. Uses `search_terms_by_term` for the leading word (`search_terms_by_user` with a
+    /// person) and `search_terms_by_user` per other word.
     pub async fn search_hits(
         &self,
         hashes: &[Vec<u8>],
-        driver: usize,
+        lead: usize,
+        person: Option<Uuid>,
         before: Option<i64>,
-        since: Option<i64>,
         limit: i64,
     ) -> Result<Vec<SearchHit>> {
-        let Some(first) = hashes.get(driver) else {
+        let Some(first) = hashes.get(lead) else {
             return Ok(Vec::new());
         };
         let others: Vec<&Vec<u8>> = hashes
             .iter()
             .enumerate()
-            .filter(|(i, _)| *i != driver)
+            .filter(|(i, _)| *i != lead)
             .map(|(_, h)| h)
             .collect();
-        let sql = search_sql(others.len());
+        let sql = search_sql(others.len(), person.is_some());
         let rows = on_backend!(self, read c => {
             let mut q = sqlx::query_as::<_, SearchHit>(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(first).bind(before.unwrap_or(i64::MAX)).bind(limit)
-                .bind(since.unwrap_or(i64::MIN));
+                .bind(first).bind(before.unwrap_or(i64::MAX)).bind(limit).bind(person);
             for h in &others {
                 q = q.bind(*h);
             }
@@ -247,19 +246,19 @@ impl Store {
         Ok(rows)
     }
 
-    /// The time of a term's `window`-th newest row before `before`: how far back a round of a
-    /// query may read for this word and stay bounded. `None`: fewer rows than that (with a
-    /// `window` of 1: the term is nowhere).
-    pub async fn search_term_floor(
-        &self,
-        hash: &[u8],
-        before: Option<i64>,
-        window: i64,
-    ) -> Result<Option<i64>> {
+    /// How many rows a word has, counted up to `cap`: which word of a query is rarest.
+    pub async fn search_term_count(&self, hash: &[u8], cap: i64) -> Result<i64> {
         Ok(
-            on_backend!(self, read c => sqlx::query_scalar(TERM_FLOOR_SQL)
-            .bind(hash).bind(before.unwrap_or(i64::MAX)).bind(window.max(1) - 1)
-            .fetch_optional(c).await)?,
+            on_backend!(self, read c => sqlx::query_scalar::<_, i64>(TERM_COUNT_SQL)
+            .bind(hash).bind(cap).fetch_one(c).await)?,
+        )
+    }
+
+    /// The people (at most `limit`) whose name, number or e-mail holds the word.
+    pub async fn search_term_people(&self, hash: &[u8], limit: i64) -> Result<Vec<Uuid>> {
+        Ok(
+            on_backend!(self, read c => sqlx::query_scalar(TERM_PEOPLE_SQL)
+            .bind(hash).bind(limit).fetch_all(c).await)?,
         )
     }
 
@@ -376,11 +375,17 @@ impl Store {
 /// The search query for one driving word and `others` further words (bind 1: the driver's hash,
 /// 2: before (ms, exclusive), 3: limit, 4: since (ms, inclusive), 5..: the other hashes). A further word matches when the
 /// same message has it, or the person does (a row without an entry).
-pub(crate) fn search_sql(others: usize) -> String {
+pub(crate) fn search_sql(others: usize, person: bool) -> String {
     let mut sql = String::from(
         "SELECT r.messaging_user_id, r.session_id, r.entry_id, r.created_at FROM search_terms r \
-         WHERE r.term_hash = $1 AND r.created_at < $2 AND r.created_at >= $4",
+         WHERE r.term_hash = $1 AND r.created_at < $2",
     );
+    // $4 is bound either way (NULL without a person) so the numbering stays the same.
+    sql.push_str(if person {
+        " AND r.messaging_user_id = $4"
+    } else {
+        " AND $4 IS NULL"
+    });
     for i in 0..others {
         sql.push_str(&format!(
             " AND EXISTS (SELECT 1 FROM search_terms o WHERE o.messaging_user_id = r.messaging_user_id \
@@ -392,8 +397,11 @@ pub(crate) fn search_sql(others: usize) -> String {
     sql
 }
 
-pub(crate) const TERM_FLOOR_SQL: &str = "SELECT created_at FROM search_terms \
-     WHERE term_hash = $1 AND created_at < $2 ORDER BY created_at DESC LIMIT 1 OFFSET $3";
+pub(crate) const TERM_COUNT_SQL: &str = "SELECT COUNT(*) FROM \
+     (SELECT 1 FROM search_terms WHERE term_hash = $1 LIMIT $2) t";
+
+pub(crate) const TERM_PEOPLE_SQL: &str = "SELECT messaging_user_id FROM search_terms \
+     WHERE term_hash = $1 AND entry_id IS NULL ORDER BY created_at DESC LIMIT $2";
 
 pub(crate) const LATEST_SESSION_SQL: &str =
     "SELECT * FROM sessions WHERE messaging_user_id = $1 ORDER BY id DESC LIMIT 1";
@@ -407,9 +415,14 @@ pub(crate) const LAST_MESSAGE_SQL: &str = "SELECT body, created_at FROM entries 
 /// The queries above, for the plans test (EXPLAIN on both databases).
 pub fn search_queries_for_plans() -> Vec<(&'static str, String)> {
     vec![
-        ("search, one word", search_sql(0)),
-        ("search, three words", search_sql(2)),
-        ("search, a word's window", TERM_FLOOR_SQL.to_owned()),
+        ("search, one word", search_sql(0, false)),
+        ("search, three words", search_sql(2, false)),
+        ("search, one person's messages", search_sql(1, true)),
+        ("search, a word's rows counted", TERM_COUNT_SQL.to_owned()),
+        (
+            "search, the people a word describes",
+            TERM_PEOPLE_SQL.to_owned(),
+        ),
         ("search, latest session", LATEST_SESSION_SQL.to_owned()),
         ("closed sessions", CLOSED_SESSIONS_SQL.to_owned()),
         ("closed sessions, last message", LAST_MESSAGE_SQL.to_owned()),

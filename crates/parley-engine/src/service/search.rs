@@ -16,12 +16,15 @@ use super::ServiceError;
 
 /// Results per page.
 pub const PAGE: usize = 20;
-/// Candidate rows read per round; an agent's rows the reader may not open are skipped, so a page
-/// may take a few rounds, never more than [`MAX_ROUNDS`].
+/// Candidate rows read per round; rows the reader may not open are skipped, so a page may take a
+/// few rounds, never more than [`MAX_ROUNDS`].
 const ROUND: i64 = 60;
-/// Rows of each word a round may read: a query's cost stays bounded however common its words.
-const WINDOW: i64 = 2_000;
 const MAX_ROUNDS: usize = 5;
+/// Words' rows are counted up to this many to find the rarest word of a query.
+const COUNT_CAP: i64 = 100_000;
+/// People whose name or number holds the leading word and whose messages are searched for the
+/// other words ("rosa refund": Rosa's messages with "refund").
+const PEOPLE_CAP: i64 = 200;
 /// The longest query taken.
 pub const MAX_QUERY_CHARS: usize = 200;
 
@@ -169,42 +172,51 @@ pub async fn search_conversations(
     }
     let key = store.search_key().await?;
     let hashes: Vec<Vec<u8>> = terms.iter().map(|t| key.hash(t)).collect();
-    // A word found nowhere: nothing can match (and no round reads the other words' rows).
+    // Every match holds every word, so the rarest word leads: a query costs what its rarest word's
+    // rows cost, however common the others ("message 500000" reads the one row of "500000").
+    let mut counts = Vec::with_capacity(hashes.len());
     for h in &hashes {
-        if store.search_term_floor(h, None, 1).await?.is_none() {
-            return Ok(SearchPage {
-                items: Vec::new(),
-                next: None,
-            });
-        }
+        counts.push(store.search_term_count(h, COUNT_CAP).await?);
     }
+    if counts.contains(&0) {
+        // A word found nowhere: nothing can match.
+        return Ok(SearchPage {
+            items: Vec::new(),
+            next: None,
+        });
+    }
+    let lead = (0..hashes.len()).min_by_key(|&i| counts[i]).unwrap_or(0);
+    // When the leading word is in a person's name or number, the other words may be in any of
+    // their messages: those people's own rows are searched too (each person's history is small).
+    let people = if hashes.len() > 1 {
+        store.search_term_people(&hashes[lead], PEOPLE_CAP).await?
+    } else {
+        Vec::new()
+    };
     let mut items = Vec::new();
     let mut seen: HashSet<(Uuid, Option<Uuid>)> = HashSet::new();
     let mut next = None;
     for _ in 0..MAX_ROUNDS {
-        // Each round reads at most WINDOW rows of each word, newest first: the round covers the
-        // times down to the highest of the words' floors, where every word's rows are all read.
-        let mut floor: Option<i64> = None;
-        for h in &hashes {
-            if let Some(f) = store.search_term_floor(h, before, WINDOW).await? {
-                floor = Some(floor.map_or(f, |g: i64| g.max(f)));
+        let mut hits = store
+            .search_hits(&hashes, lead, None, before, ROUND)
+            .await?;
+        // The newest time down to which every source was read completely this round.
+        let mut complete_to = (hits.len() as i64 >= ROUND)
+            .then(|| hits.last().map(|h| h.created_at))
+            .flatten();
+        for &person in &people {
+            for other in (0..hashes.len()).filter(|&i| i != lead) {
+                let rows = store
+                    .search_hits(&hashes, other, Some(person), before, ROUND)
+                    .await?;
+                if rows.len() as i64 >= ROUND
+                    && let Some(last) = rows.last()
+                {
+                    complete_to =
+                        Some(complete_to.map_or(last.created_at, |c: i64| c.max(last.created_at)));
+                }
+                hits.extend(rows);
             }
-        }
-        // One query per word leading: a row has at least one of the words itself (the others
-        // may be the person's), so the union of these finds every match.
-        let mut hits: Vec<SearchHit> = Vec::new();
-        let mut complete_to = floor;
-        for driver in 0..hashes.len() {
-            let rows = store
-                .search_hits(&hashes, driver, before, floor, ROUND)
-                .await?;
-            if rows.len() as i64 >= ROUND
-                && let Some(last) = rows.last()
-            {
-                // This driver stopped at its limit: the round is complete only down to there.
-                complete_to = Some(complete_to.map_or(last.created_at, |c| c.max(last.created_at)));
-            }
-            hits.extend(rows);
         }
         hits.sort_by_key(|h| std::cmp::Reverse(h.created_at));
         if let Some(c) = complete_to {
@@ -231,14 +243,16 @@ pub async fn search_conversations(
             break;
         }
         match complete_to {
-            // Every word's rows were read to the end: nothing older.
+            // Every source was read to its end: nothing older.
             None => {
                 next = None;
                 break;
             }
+            // Rows of the millisecond `c` past a source's limit are read again next round (those
+            // already taken are skipped as seen): a boundary may repeat a hit, never skip one.
             Some(c) => {
-                before = Some(c);
-                next = Some(c.to_string());
+                before = Some(c + 1);
+                next = Some((c + 1).to_string());
             }
         }
     }
