@@ -185,13 +185,16 @@ pub async fn search_conversations(
             next: None,
         });
     }
-    let lead = (0..hashes.len()).min_by_key(|&i| counts[i]).unwrap_or(0);
+    let lead = counts
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, n)| **n)
+        .map_or(0, |(i, _)| i);
     // When the leading word is in a person's name or number, the other words may be in any of
     // their messages: those people's own rows are searched too (each person's history is small).
-    let people = if hashes.len() > 1 {
-        store.search_term_people(&hashes[lead], PEOPLE_CAP).await?
-    } else {
-        Vec::new()
+    let people = match hashes.get(lead) {
+        Some(h) if hashes.len() > 1 => store.search_term_people(h, PEOPLE_CAP).await?,
+        _ => Vec::new(),
     };
     let mut items = Vec::new();
     let mut seen: HashSet<(Uuid, Option<Uuid>)> = HashSet::new();
