@@ -18,7 +18,7 @@ pub enum NoteRuleError {
     LongBody(usize),
     #[error("tags: at most {MAX_TAGS} tags ({0} given)")]
     TooManyTags(usize),
-    #[error("tags: a tag has 1 to {MAX_TAG_CHARS} characters ({0:?} has {1})")]
+    #[error("tags: a tag has 1 to {MAX_TAG_CHARS} characters (“{0}” has {1})")]
     BadTag(String, usize),
 }
 

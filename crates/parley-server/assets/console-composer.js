@@ -138,19 +138,22 @@
     if (file.rulesFor === id) return;
     file.rulesFor = id;
     file.rules = null;
-    button.disabled = false;
+    // Off until the channel's rules are known, so a file is always checked before its upload.
+    button.disabled = true;
     button.title = P.t('composer.attach_title');
     try {
       const rules = await api('GET', '/api/v1/sessions/' + encodeURIComponent(id) + '/media-rules');
       if (file.rulesFor !== id) return;
       file.rules = rules;
+      button.disabled = Boolean(rules.unavailable);
       if (rules.unavailable) {
-        button.disabled = true;
         button.title = P.t('composer.attach_unavailable', { reason: unavailableWhy(rules) });
       }
       $('attach-input').accept = (rules.accepts || []).map((a) => a.content_type).join(',');
     } catch (_) {
+      // The server checks every upload too: without the rules the file goes up unchecked here.
       file.rulesFor = null;
+      button.disabled = false;
     }
   }
 
