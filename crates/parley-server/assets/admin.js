@@ -313,6 +313,12 @@
     return map;
   }
 
+  /** A wire value in words: a channel kind by the console's names, others by `admin.value.<field>.<value>`. */
+  function valueName(field, v) {
+    if (field === 'kind') return tOr('console.kind_' + v, v);
+    return tOr('admin.value.' + field + '.' + v, v);
+  }
+
   function label(name) {
     const s = name.replace(/_ids?$/, (m) => (m === '_ids' ? 's' : '')).replace(/_/g, ' ');
     return tOr('admin.field.' + name, s.charAt(0).toUpperCase() + s.slice(1));
@@ -565,7 +571,7 @@
       case 'enum': {
         input = h('select', { id });
         if (!f.required) input.appendChild(h('option', { value: '', text: t('admin.none') }));
-        for (const v of f.schema.enum) if (v !== null) input.appendChild(h('option', { value: v, text: v }));
+        for (const v of f.schema.enum) if (v !== null) input.appendChild(h('option', { value: v, text: valueName(f.name, v) }));
         if (value !== undefined && value !== null) input.value = value;
         break;
       }
