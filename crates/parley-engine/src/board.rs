@@ -482,15 +482,21 @@ impl AgentDesk {
                 session.status
             )));
         }
-        self.store
-            .routing_work_of(&[session.id])
-            .await?
-            .pop()
-            .ok_or_else(|| {
-                AgentActionError::Conflict(
-                    "this session is not in a queue yet; try again in a moment".into(),
+        if let Some(work) = self.store.routing_work_of(&[session.id]).await?.pop() {
+            return Ok(work);
+        }
+        // The row goes when another agent takes the session: read it again to say which it is.
+        let now = self.store.session(session.id).await?;
+        Err(AgentActionError::Conflict(
+            if now.status == SessionStatus::Waiting {
+                "this session is not in a queue yet; try again in a moment".into()
+            } else {
+                format!(
+                    "this session is {} now, no longer waiting: it was taken or ended",
+                    now.status
                 )
-            })
+            },
+        ))
     }
 
     async fn agent_state(&self, agent_id: Uuid, now: Timestamp) -> Result<AgentState> {

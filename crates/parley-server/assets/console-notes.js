@@ -235,6 +235,7 @@
       const options = found.filter((t) => !field.tags.includes(t)).map((tag) => ({ tag, fresh: false }));
       if (typed && !found.includes(typed) && !field.tags.includes(typed)) options.push({ tag: typed, fresh: true });
       field.options = options;
+      field.optionsFor = typed;
       field.active = options.length ? 0 : -1;
       renderOptions();
     }, 150);
@@ -276,7 +277,13 @@
         renderOptions();
       } else if (ev.key === 'Enter') {
         ev.preventDefault();
-        const chosen = !list.hidden && field.options[field.active];
+        // Suggestions still showing for an earlier text (the next ones not back yet): the first
+        // that begins with what is typed, else the typed text itself.
+        const typed = input.value.trim().toLowerCase();
+        const current = field.optionsFor === typed;
+        const chosen = !list.hidden && (current
+          ? field.options[field.active]
+          : field.options.find((o) => o.tag.startsWith(typed)));
         add(chosen ? chosen.tag : input.value);
       } else if (ev.key === 'Backspace' && input.value === '' && field.tags.length) {
         ev.preventDefault();

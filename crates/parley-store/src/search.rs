@@ -373,13 +373,19 @@ impl Store {
 }
 
 /// The search query for one driving word and `others` further words (bind 1: the driver's hash,
-/// 2: before (ms, exclusive), 3: limit, 4: since (ms, inclusive), 5..: the other hashes). A further word matches when the
-/// same message has it, or the person does (a row without an entry).
+/// 2: before (ms, exclusive), 3: limit, 4: the person when `person`, else NULL, 5..: the other
+/// hashes). A further word matches when the same message has it, or the person does (a row
+/// without an entry).
 pub(crate) fn search_sql(others: usize, person: bool) -> String {
     let mut sql = String::from(
         "SELECT r.messaging_user_id, r.session_id, r.entry_id, r.created_at FROM search_terms r \
-         WHERE r.term_hash = $1 AND r.created_at < $2",
+         WHERE r.term_hash = $1",
     );
+    sql.push_str(if person {
+        " AND r.created_at + 0 < $2"
+    } else {
+        " AND r.created_at < $2"
+    });
     // $4 is bound either way (NULL without a person) so the numbering stays the same.
     sql.push_str(if person {
         " AND r.messaging_user_id = $4"
@@ -393,7 +399,14 @@ pub(crate) fn search_sql(others: usize, person: bool) -> String {
             i + 5
         ));
     }
-    sql.push_str(" ORDER BY r.created_at DESC LIMIT $3");
+    // One person's rows come by `search_terms_by_user` (person and word): comparing or ordering
+    // by the bare time would let SQLite walk the word's whole time index instead (1.1 s on a word
+    // of 1,000,000 rows in `parley bench search`); a person's rows are few, sorting them is cheap.
+    sql.push_str(if person {
+        " ORDER BY r.created_at + 0 DESC LIMIT $3"
+    } else {
+        " ORDER BY r.created_at DESC LIMIT $3"
+    });
     sql
 }
 
