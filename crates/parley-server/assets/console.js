@@ -489,7 +489,7 @@
   }
 
   function actorLabel(entry) {
-    if (entry.direction === 'inbound') return customerName(state.user || (state.current && state.current.messaging_user));
+    if (entry.direction === 'inbound') return (state.current && state.current.customer_name) || customerName(state.user || (state.current && state.current.messaging_user));
     if (entry.actor === 'agent') return entry.actor_id && entry.actor_id === me.id ? P.t('console.actor_you') : P.t('console.actor_agent');
     if (entry.actor === 'bot') return P.t('console.actor_bot');
     if (entry.actor === 'system') return entry.campaign ? P.t('console.actor_campaign') : P.t('console.actor_automatic');
