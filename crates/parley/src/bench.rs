@@ -657,3 +657,31 @@ async fn drain_until(
     }
     Ok(total)
 }
+
+/// A fresh, migrated store for a benchmark over generated data: a new schema of the PostgreSQL at
+/// `database_url`, or a SQLite file in a temporary directory (kept as long as the returned guard).
+pub(crate) async fn fresh_store(
+    database_url: Option<&str>,
+    name: &str,
+) -> anyhow::Result<(parley_store::Store, Option<tempfile::TempDir>)> {
+    use anyhow::Context;
+    let (url, dir) = match database_url {
+        Some(base) => (
+            parley_store::bulk::new_pg_schema_url(base, name).await?,
+            None,
+        ),
+        None => {
+            let dir = tempfile::tempdir().context("temporary directory")?;
+            let url = format!(
+                "sqlite://{}",
+                dir.path().join(format!("{name}.db")).display()
+            );
+            (url, Some(dir))
+        }
+    };
+    let store = parley_store::Store::connect(&url, &parley_store::StoreOptions::default())
+        .await
+        .with_context(|| format!("opening {url}"))?;
+    store.migrate().await?;
+    Ok((store, dir))
+}

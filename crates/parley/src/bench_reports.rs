@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use parley_core::model::*;
 use parley_core::reports::{DAY_MS, Dimension, ReportFilter, ReportKind, day_of};
 use parley_core::{Clock, SystemClock, Timestamp, new_id};
-use parley_store::bulk::{BulkLoad, new_pg_schema_url};
+use parley_store::bulk::BulkLoad;
 use parley_store::reports::ReportTraffic;
 use parley_store::*;
 use serde_json::json;
@@ -55,20 +55,8 @@ fn progress(label: &'static str) -> impl FnMut(&str, u64) {
 
 pub async fn run(o: Options) -> Result<()> {
     let clock = SystemClock;
-    let _dir;
-    let url = match &o.database_url {
-        Some(base) => new_pg_schema_url(base, "bench_reports").await?,
-        None => {
-            let dir = tempfile::tempdir()?;
-            let url = format!("sqlite://{}", dir.path().join("reports.db").display());
-            _dir = dir;
-            url
-        }
-    };
-    let store = Store::connect(&url, &StoreOptions::default())
-        .await
-        .with_context(|| format!("opening {url}"))?;
-    store.migrate().await?;
+    let (store, _dir) =
+        crate::bench::fresh_store(o.database_url.as_deref(), "bench_reports").await?;
     let now = clock.now();
     println!(
         "bench reports on {:?}: {} sessions, {} entries over 365 days",

@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use parley_core::access::SessionScope;
 use parley_core::model::*;
 use parley_core::{Clock, SystemClock, Timestamp};
-use parley_store::bulk::{BulkLoad, bulk_phone, new_pg_schema_url};
+use parley_store::bulk::{BulkLoad, bulk_phone};
 use parley_store::*;
 use serde_json::json;
 
@@ -33,20 +33,8 @@ pub struct Options {
 
 pub async fn run(o: Options) -> Result<()> {
     let clock = SystemClock;
-    let _dir;
-    let url = match &o.database_url {
-        Some(base) => new_pg_schema_url(base, "bench_search").await?,
-        None => {
-            let dir = tempfile::tempdir()?;
-            let url = format!("sqlite://{}", dir.path().join("search.db").display());
-            _dir = dir;
-            url
-        }
-    };
-    let store = Store::connect(&url, &StoreOptions::default())
-        .await
-        .with_context(|| format!("opening {url}"))?;
-    store.migrate().await?;
+    let (store, _dir) =
+        crate::bench::fresh_store(o.database_url.as_deref(), "bench_search").await?;
     let now = clock.now();
     println!(
         "bench search on {:?}: {} customers, {} messages",
