@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 
 # The console's browser tests need Debian's Chromium and the harness's npm packages.
 scripts/browser-deps.sh || { echo "cannot install the browser test dependencies" >&2; exit 1; }
+# The SMPP tests' SMSC (npm `smpp`), installed before the tests that share it start together.
+(cd crates/parley-smpp/tests/smsc && npm ci --no-audit --no-fund) ||
+    { echo "cannot install the SMSC's npm packages" >&2; exit 1; }
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use parley_core::consent::SendPurpose;
@@ -71,14 +71,21 @@ fn smsc_dir() -> PathBuf {
 impl Smsc {
     pub(crate) async fn start() -> Smsc {
         let dir = smsc_dir();
-        if !dir.join("node_modules/smpp/package.json").exists() {
+        // `npm ci` empties node_modules before it fills it: the crash tests start together, and
+        // one running it while another starts node saw the module missing. Once per process,
+        // and everyone else waits for it.
+        static INSTALLED: OnceLock<()> = OnceLock::new();
+        INSTALLED.get_or_init(|| {
+            if dir.join("node_modules/smpp/package.json").exists() {
+                return;
+            }
             let status = Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund"])
                 .current_dir(&dir)
                 .status()
                 .expect("npm ci in parley-smpp/tests/smsc");
             assert!(status.success(), "npm ci failed");
-        }
+        });
         let mut child = tokio::process::Command::new("node")
             .arg("smsc.js")
             .current_dir(&dir)
