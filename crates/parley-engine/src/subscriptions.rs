@@ -518,6 +518,7 @@ impl Webhooks {
             error,
             status,
             next_attempt_at: next,
+            leased_until: d.next_attempt_at,
         };
         if let Err(e) = self.store.update_webhook_delivery(&attempt, now).await {
             tracing::warn!(error = %e, delivery = %d.id, "recording a webhook attempt");

@@ -440,9 +440,32 @@
   // --- Time zone (top bar) -------------------------------------------------------------------
 
   /**
+   * How the picker names a zone: the city first, so typing "Tor" finds Toronto, then the zone's
+   * name and offset in the agent's language ("Toronto · Eastern Time (GMT-5)"). The IANA name
+   * stays the value and the tooltip.
+   */
+  function zoneParts(name) {
+    const parts = name.split('/');
+    const region = parts.length > 1 ? parts[0] : '';
+    const city = parts[parts.length - 1].replace(/_/g, ' ');
+    const part = (style) => {
+      try {
+        const p = new Intl.DateTimeFormat(lang, { timeZone: name, timeZoneName: style })
+          .formatToParts(new Date()).find((x) => x.type === 'timeZoneName');
+        return p ? p.value : '';
+      } catch (_) { return ''; }
+    };
+    const generic = part('longGeneric');
+    const offset = part('shortOffset');
+    const words = generic && generic !== offset && generic !== city ? `${city} · ${generic}` : city;
+    return { region, city, label: offset ? `${words} (${offset})` : words };
+  }
+
+  /**
    * The agent's time zone. On the first signed-in page with none stored, the browser's is
    * stored (the page already shows it). The picker lists the browser's IANA names
-   * (`Intl.supportedValuesOf`); the server checks the name against its own database.
+   * (`Intl.supportedValuesOf`) by region and city; the server checks the name against its own
+   * database.
    */
   function wireTimeZone() {
     const select = $('time-zone');
@@ -453,7 +476,10 @@
     }
     if (!select) return;
     const current = zone;
-    if (!select.options.length) select.appendChild(h('option', { value: current, selected: true }, current));
+    const option = (n, label) => h('option', { value: n, title: n, selected: n === current }, label);
+    clear(select);
+    select.appendChild(option(current, zoneParts(current).label));
+    select.title = current;
     let filled = false;
     const fill = () => {
       if (filled) return;
@@ -461,8 +487,20 @@
       let names = [];
       try { names = Intl.supportedValuesOf('timeZone'); } catch (_) { names = []; }
       if (!names.includes(current)) names = [current].concat(names);
+      const regions = new Map();
+      for (const n of names) {
+        const z = zoneParts(n);
+        const key = z.region || 'UTC';
+        if (!regions.has(key)) regions.set(key, []);
+        regions.get(key).push(Object.assign({ name: n }, z));
+      }
       clear(select);
-      for (const n of names) select.appendChild(h('option', { value: n, selected: n === current }, n.replace(/_/g, ' ')));
+      for (const key of Array.from(regions.keys()).sort()) {
+        const group = h('optgroup', { label: key.replace(/_/g, ' ') });
+        const zones = regions.get(key).sort((a, b) => a.city.localeCompare(b.city, lang));
+        for (const z of zones) group.appendChild(option(z.name, z.label));
+        select.appendChild(group);
+      }
     };
     select.addEventListener('focus', fill);
     select.addEventListener('pointerdown', fill);

@@ -307,17 +307,20 @@ impl Store {
             "SELECT * FROM media WHERE entry_id IN (SELECT id FROM entries WHERE session_id IN \
                 (SELECT id FROM sessions WHERE messaging_user_id = $1)) \
              OR id IN (SELECT u.media_id FROM web_uploads u JOIN web_visitors v ON v.id = u.visitor_id \
-                WHERE v.messaging_user_id = $1) ORDER BY id")
+                WHERE v.messaging_user_id = $1) \
+             OR id IN (SELECT media_id FROM agent_uploads WHERE session_id IN \
+                (SELECT id FROM sessions WHERE messaging_user_id = $1)) ORDER BY id")
             .bind(user_id).fetch_all(c).await)?,
         )
     }
 
-    /// The stored files of a session's entries.
+    /// The stored files of a session's entries, and those an agent uploaded for it but never
+    /// sent (they are about the same person).
     pub async fn media_of_session(&self, session_id: Uuid) -> Result<Vec<crate::StoredMedia>> {
         Ok(
             on_backend!(self, read c => sqlx::query_as::<_, crate::StoredMedia>(
             "SELECT * FROM media WHERE entry_id IN (SELECT id FROM entries WHERE session_id = $1) \
-             ORDER BY id")
+             OR id IN (SELECT media_id FROM agent_uploads WHERE session_id = $1) ORDER BY id")
             .bind(session_id).fetch_all(c).await)?,
         )
     }
@@ -517,7 +520,9 @@ impl Store {
                 .bind(user_id).execute(&mut *tx).await?.rows_affected();
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM media WHERE entry_id IN ({ENTRIES}) OR id IN (SELECT u.media_id \
-                 FROM web_uploads u JOIN web_visitors v ON v.id = u.visitor_id WHERE v.messaging_user_id = $1)")))
+                 FROM web_uploads u JOIN web_visitors v ON v.id = u.visitor_id WHERE v.messaging_user_id = $1) \
+                 OR id IN (SELECT media_id FROM agent_uploads WHERE session_id IN \
+                    (SELECT id FROM sessions WHERE messaging_user_id = $1))")))
                 .bind(user_id).execute(&mut *tx).await?;
             for table in ["twilio_messages", "idempotency_keys"] {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -628,7 +633,8 @@ impl Store {
     pub async fn delete_final_session(&self, session_id: Uuid) -> Result<bool> {
         let deleted = on_backend!(self, write c => {
             let mut tx = c.begin().await?;
-            sqlx::query("DELETE FROM media WHERE entry_id IN (SELECT id FROM entries WHERE session_id = $1)")
+            sqlx::query("DELETE FROM media WHERE entry_id IN (SELECT id FROM entries WHERE session_id = $1) \
+                 OR id IN (SELECT media_id FROM agent_uploads WHERE session_id = $1)")
                 .bind(session_id).execute(&mut *tx).await?;
             for table in ["twilio_messages", "idempotency_keys", "delivery_errors"] {
                 sqlx::query(sqlx::AssertSqlSafe(format!(

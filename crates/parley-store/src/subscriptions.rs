@@ -98,6 +98,9 @@ pub struct DeliveryAttempt {
     /// `succeeded`, `failed` or `pending` (retry at `next_attempt_at`).
     pub status: &'static str,
     pub next_attempt_at: Timestamp,
+    /// The `next_attempt_at` the claim set (its lease): another value at the end of the attempt
+    /// means a redelivery was asked for meanwhile, which the attempt's outcome must not undo.
+    pub leased_until: Timestamp,
 }
 
 impl HasId for WebhookSubscription {
@@ -306,11 +309,16 @@ impl Store {
     ) -> Result<bool> {
         let delivered = (a.status == "succeeded").then_some(now.millis());
         let done = on_backend!(self, write c => sqlx::query(
-            "UPDATE webhook_deliveries SET status = $3, next_attempt_at = $4, last_status_code = $5, \
-             last_response = $6, last_error = $7, delivered_at = COALESCE($8, delivered_at) \
+            "UPDATE webhook_deliveries SET \
+             status = CASE WHEN $3 <> 'succeeded' AND next_attempt_at <> $9 THEN 'pending' ELSE $3 END, \
+             next_attempt_at = CASE WHEN $3 <> 'succeeded' AND next_attempt_at <> $9 \
+                THEN next_attempt_at ELSE $4 END, \
+             last_status_code = $5, last_response = $6, last_error = $7, \
+             delivered_at = COALESCE($8, delivered_at) \
              WHERE id = $1 AND attempts = $2 AND status = 'pending'")
             .bind(a.id).bind(a.attempt).bind(a.status).bind(a.next_attempt_at.millis())
             .bind(a.status_code).bind(&a.response).bind(&a.error).bind(delivered)
+            .bind(a.leased_until.millis())
             .execute(c).await.map(|r| r.rows_affected()))?;
         Ok(done > 0)
     }

@@ -44,6 +44,17 @@ async function main() {
     }
     const picker = await page.inputValue('[data-testid="time-zone"]');
     if (picker !== ZONE) throw new Error('the time zone picker shows ' + picker);
+    // Named by its city, its zone's name and its offset, in the agent's language; listed under
+    // its region once opened.
+    await page.focus('[data-testid="time-zone"]');
+    const shown = await page.evaluate(() => {
+      const s = document.querySelector('[data-testid="time-zone"]');
+      const o = s.selectedOptions[0];
+      return { label: o.textContent, group: o.parentElement.label || '', count: s.options.length };
+    });
+    if (!/^Toronto · .+ \((UTC|GMT)[−-]5\)$/.test(shown.label) || shown.group !== 'America' || shown.count < 100) {
+      throw new Error('the time zone picker names it ' + JSON.stringify(shown));
+    }
   });
 
   await stage('a record made three minutes ago reads "il y a 3 minutes", its title in Toronto time', async () => {

@@ -299,6 +299,36 @@ async fn uploads_follow_the_media_rules_and_go_out_on_whatsapp(b: TestBackend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // An upload never sent is about the same person: the erasure takes its row and its file.
+    let mut draft = PNG.to_vec();
+    draft.extend_from_slice(b"a draft never sent");
+    let (status, v) = upload(&desk, &a, session.id, "image/png", draft).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let draft: Uuid = v["id"].as_str().unwrap().parse().unwrap();
+    let sha = desk.app.db.store.media(draft).await.unwrap().sha256;
+    let file = desk.app.engine.media.dir().join(&sha[..2]).join(&sha);
+    assert!(file.exists(), "{}", file.display());
+    let (s, started) = parley_testkit::status_and_json(
+        desk.app
+            .req(Method::POST, "/api/v1/privacy/erasures")
+            .json(&json!({"phone": "+14155550123", "confirm": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{started}");
+    let done = crate::privacy::erasure_done(&desk.app, started["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "done", "{done}");
+    for id in [media_id, other, draft] {
+        assert!(
+            desk.app.db.store.media(id).await.is_err(),
+            "media {id} kept"
+        );
+        assert!(
+            desk.app.db.store.agent_upload(id).await.is_err(),
+            "upload {id} kept"
+        );
+    }
+    assert!(!file.exists(), "the draft's file outlived the erasure");
 }
 
 async fn read_and_typing_reach_whatsapp_and_messenger(b: TestBackend) {

@@ -184,7 +184,7 @@ fn holds(bytes: &[u8], needle: &str) -> bool {
     bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
-async fn erasure_done(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn erasure_done(app: &TestApp, id: &str) -> Value {
     let id: Uuid = id.parse().unwrap();
     let store = app.db.store.clone();
     eventually(&app.events, "the erasure finished", || {

@@ -13,3 +13,4 @@ mod notifications;
 mod processes;
 mod schema;
 mod web;
+mod webhooks;
