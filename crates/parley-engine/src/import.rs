@@ -517,7 +517,21 @@ async fn import_batch(
             }
         }
         match store.import_messaging_users(&batch, clock.now()).await {
-            Ok(_) => return Ok(counts),
+            Ok(_) => {
+                // Imported people are found by name and number like everyone else. After the
+                // commit: a failure here leaves them to `parley search reindex`, never the
+                // import undone.
+                let people: Vec<Uuid> = batch
+                    .creates
+                    .iter()
+                    .map(|u| u.id)
+                    .chain(batch.updates.iter().map(|u| u.id))
+                    .collect();
+                if let Err(e) = store.write_people_terms(&people, clock.now()).await {
+                    tracing::warn!(error = %e, n = people.len(), "indexing imported people for search");
+                }
+                return Ok(counts);
+            }
             Err(StoreError::Conflict(why)) if attempt < ATTEMPTS => {
                 tracing::debug!(%why, attempt, "import batch raced another writer; reading again");
                 attempt += 1;

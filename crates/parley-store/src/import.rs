@@ -87,7 +87,7 @@ impl Store {
     }
 
     /// Rows of `per_row` parameters that fit in one statement beside `shared` parameters.
-    fn rows_per_statement(&self, per_row: usize, shared: usize) -> usize {
+    pub(crate) fn rows_per_statement(&self, per_row: usize, shared: usize) -> usize {
         (self.max_params().saturating_sub(shared) / per_row.max(1)).max(1)
     }
 

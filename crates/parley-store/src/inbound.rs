@@ -300,18 +300,17 @@ impl Store {
         batch: &[InboundWrite],
         now: Timestamp,
     ) -> Result<()> {
-        for w in batch {
-            let people = w
-                .user
-                .as_ref()
-                .map(|u| u.id)
-                .into_iter()
-                .chain(w.link.map(|l| l.messaging_user_id));
-            for id in people {
-                self.write_person_terms(id, now).await?;
-            }
-        }
-        Ok(())
+        let people: Vec<Uuid> = batch
+            .iter()
+            .flat_map(|w| {
+                w.user
+                    .as_ref()
+                    .map(|u| u.id)
+                    .into_iter()
+                    .chain(w.link.map(|l| l.messaging_user_id))
+            })
+            .collect();
+        self.write_people_terms(&people, now).await
     }
 }
 

@@ -7,6 +7,7 @@
 //! never change with the key). A query hashes its words the same way: the database compares
 //! hashes, never text, so encryption at rest changes nothing here.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use hmac::{Hmac, Mac};
@@ -155,46 +156,102 @@ impl Store {
     /// Rewrites the rows describing a person: their name and platform key, and their contact's
     /// name, phone and e-mail. Called after each of those is written.
     pub async fn write_person_terms(&self, messaging_user_id: Uuid, now: Timestamp) -> Result<()> {
-        let key = self.search_key().await?;
-        let Some(user) = on_backend!(self, read c => sqlx::query_as::<_, crate::records::MessagingUser>(
-            "SELECT * FROM messaging_users WHERE id = $1").bind(messaging_user_id).fetch_optional(c).await)?
-        else {
+        self.write_people_terms(&[messaging_user_id], now).await
+    }
+
+    /// [`Store::write_person_terms`] for many people in one transaction, with their users and
+    /// contacts read in as few statements as the database allows: an import batch or a reindex
+    /// step indexes thousands at a time.
+    pub async fn write_people_terms(&self, ids: &[Uuid], now: Timestamp) -> Result<()> {
+        if ids.is_empty() {
             return Ok(());
-        };
-        let user = self.open_user(user)?;
-        let mut terms = name_terms(&user.name);
-        terms.extend(number_terms(&user.platform_key));
-        if let Some(contact_id) = user.contact_id
-            && let Ok(contact) = self.contact(contact_id).await
-        {
-            terms.extend(name_terms(&format!(
-                "{} {}",
-                contact.first_name, contact.last_name
-            )));
-            if let Some(p) = &contact.phone {
-                terms.extend(number_terms(p));
-            }
-            if let Some(e) = &contact.email {
-                terms.extend(number_terms(e));
+        }
+        let key = self.search_key().await?;
+        let per_read = self.rows_per_statement(1, 0);
+        let mut users = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(per_read) {
+            let sql = format!(
+                "SELECT * FROM messaging_users WHERE id IN ({})",
+                crate::config::placeholders(1, chunk.len())
+            );
+            let rows = on_backend!(self, read c => {
+                let mut q = sqlx::query_as::<_, crate::records::MessagingUser>(
+                    sqlx::AssertSqlSafe(sql.clone())).persistent(chunk.len() == 1);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(c).await
+            })?;
+            users.extend(self.open_users(rows)?);
+        }
+        let mut contact_ids: Vec<Uuid> = users.iter().filter_map(|u| u.contact_id).collect();
+        contact_ids.sort_unstable();
+        contact_ids.dedup();
+        let mut contacts = HashMap::with_capacity(contact_ids.len());
+        for chunk in contact_ids.chunks(per_read) {
+            let sql = format!(
+                "SELECT * FROM contacts WHERE id IN ({})",
+                crate::config::placeholders(1, chunk.len())
+            );
+            let rows = on_backend!(self, read c => {
+                let mut q = sqlx::query_as::<_, crate::records::Contact>(
+                    sqlx::AssertSqlSafe(sql.clone())).persistent(chunk.len() == 1);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(c).await
+            })?;
+            for contact in rows {
+                let contact = self.open_contact(contact)?;
+                contacts.insert(contact.id, contact);
             }
         }
-        let hashes = key.hashes(&terms);
-        let values: Vec<String> = (0..hashes.len())
-            .map(|i| format!("(${}, $1, NULL, NULL, $2)", i + 3))
-            .collect();
-        let insert = format!(
-            "INSERT INTO search_terms (term_hash, messaging_user_id, session_id, entry_id, created_at) \
-             VALUES {}",
-            values.join(", ")
-        );
+        let mut rows: Vec<(Vec<u8>, Uuid)> = Vec::new();
+        for user in &users {
+            let mut terms = name_terms(&user.name);
+            terms.extend(number_terms(&user.platform_key));
+            if let Some(contact) = user.contact_id.and_then(|id| contacts.get(&id)) {
+                terms.extend(name_terms(&format!(
+                    "{} {}",
+                    contact.first_name, contact.last_name
+                )));
+                if let Some(p) = &contact.phone {
+                    terms.extend(number_terms(p));
+                }
+                if let Some(e) = &contact.email {
+                    terms.extend(number_terms(e));
+                }
+            }
+            rows.extend(key.hashes(&terms).into_iter().map(|h| (h, user.id)));
+        }
+        // Users gone meanwhile have nothing to rewrite (their rows went with them).
+        let found: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+        let per_insert = self.rows_per_statement(2, 1);
         on_backend!(self, write c => {
             let mut tx = c.begin().await?;
-            sqlx::query("DELETE FROM search_terms WHERE messaging_user_id = $1 AND entry_id IS NULL")
-                .bind(messaging_user_id).execute(&mut *tx).await?;
-            if !hashes.is_empty() {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(insert.clone())).bind(messaging_user_id).bind(now.millis());
-                for h in &hashes {
-                    q = q.bind(h);
+            for chunk in found.chunks(per_read) {
+                let sql = format!(
+                    "DELETE FROM search_terms WHERE entry_id IS NULL AND messaging_user_id IN ({})",
+                    crate::config::placeholders(1, chunk.len())
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(chunk.len() == 1);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            for chunk in rows.chunks(per_insert) {
+                let values: Vec<String> = (0..chunk.len())
+                    .map(|i| format!("(${}, ${}, NULL, NULL, $1)", 2 * i + 2, 2 * i + 3))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO search_terms (term_hash, messaging_user_id, session_id, entry_id, \
+                     created_at) VALUES {}",
+                    values.join(", ")
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now.millis());
+                for (hash, user) in chunk {
+                    q = q.bind(hash).bind(user);
                 }
                 q.execute(&mut *tx).await?;
             }
@@ -207,10 +264,7 @@ impl Store {
     pub async fn write_contact_terms(&self, contact_id: Uuid, now: Timestamp) -> Result<()> {
         let users: Vec<Uuid> = on_backend!(self, read c => sqlx::query_scalar(
             "SELECT id FROM messaging_users WHERE contact_id = $1").bind(contact_id).fetch_all(c).await)?;
-        for u in users {
-            self.write_person_terms(u, now).await?;
-        }
-        Ok(())
+        self.write_people_terms(&users, now).await
     }
 
     /// The newest rows before `before` (ms) where the word `hashes[lead]` is and every other word
@@ -350,9 +404,7 @@ impl Store {
         let users: Vec<Uuid> = on_backend!(self, read c => sqlx::query_scalar(
             "SELECT id FROM messaging_users WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2")
             .bind(people_at.flatten()).bind(batch).fetch_all(c).await)?;
-        for u in &users {
-            self.write_person_terms(*u, now).await?;
-        }
+        self.write_people_terms(&users, now).await?;
         step.people = users.len() as u64;
         match users.last() {
             Some(last) => {

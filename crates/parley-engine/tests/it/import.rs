@@ -101,6 +101,19 @@ async fn new_users_are_created_with_history(b: TestBackend) {
     assert_eq!(grace.name, "Grace");
     assert_eq!(grace.locale.as_deref(), Some("fr-CA"));
     assert_eq!(s.consent_history(grace.id).await.unwrap().len(), 1);
+
+    // Found by name and number at once, as people who wrote in are.
+    let key = s.search_key().await.unwrap();
+    for (word, who) in [
+        ("lovelace", ada.id),
+        ("ada", ada.id),
+        ("2671", ada.id),
+        ("447400123456", uk.id),
+        ("grace", grace.id),
+    ] {
+        let found = s.search_term_people(&key.hash(word), 10).await.unwrap();
+        assert_eq!(found, vec![who], "{word}");
+    }
 }
 
 async fn the_same_file_twice_changes_nothing(b: TestBackend) {

@@ -98,6 +98,8 @@ async function main() {
       page.waitForResponse((r) => r.url().endsWith('/api/v1/web-deployments') && r.request().method() === 'POST' && r.status() === 422),
       page.click('[data-testid="wd-save"]'),
     ]);
+    // The answer is in; the page draws the list once it has read the body.
+    await page.locator('[data-testid="wd-origin-errors"] li').nth(1).waitFor();
     const lines = await page.locator('[data-testid="wd-origin-errors"] li').allTextContents();
     if (lines.length !== 2 || !lines[0].startsWith('Line 3:') || !lines[1].startsWith('Line 4:')) {
       throw new Error('the origin errors read: ' + JSON.stringify(lines));
