@@ -206,7 +206,7 @@ fn rows_per_statement(kind: BackendKind, cols: usize, shared: usize) -> usize {
 /// keeps the `?`s: an anonymous parameter is bound by position, while a numbered one is found by
 /// its name with a linear search, so a statement of thousands of `$N` binds in quadratic time.
 /// PostgreSQL only knows `$N`, numbered here in order.
-fn dialect(kind: BackendKind, sql: &str) -> String {
+pub(crate) fn dialect(kind: BackendKind, sql: &str) -> String {
     match kind {
         BackendKind::Sqlite => sql.to_owned(),
         BackendKind::Postgres => {
@@ -227,7 +227,7 @@ fn dialect(kind: BackendKind, sql: &str) -> String {
 }
 
 /// `n` copies of `row`, comma-separated (`(?, ?), (?, ?)`, or `?, ?` for an `IN` list).
-fn repeat(row: &str, n: usize) -> String {
+pub(crate) fn repeat(row: &str, n: usize) -> String {
     let mut s = String::with_capacity((row.len() + 2) * n);
     for i in 0..n {
         if i > 0 {

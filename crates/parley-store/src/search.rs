@@ -167,12 +167,14 @@ impl Store {
             return Ok(());
         }
         let key = self.search_key().await?;
+        let kind = self.kind();
         let per_read = self.rows_per_statement(1, 0);
         let mut users = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(per_read) {
-            let sql = format!(
-                "SELECT * FROM messaging_users WHERE id IN ({})",
-                crate::config::placeholders(1, chunk.len())
+            let sql = in_list(
+                kind,
+                "SELECT * FROM messaging_users WHERE id IN",
+                chunk.len(),
             );
             let rows = on_backend!(self, read c => {
                 let mut q = sqlx::query_as::<_, crate::records::MessagingUser>(
@@ -189,10 +191,7 @@ impl Store {
         contact_ids.dedup();
         let mut contacts = HashMap::with_capacity(contact_ids.len());
         for chunk in contact_ids.chunks(per_read) {
-            let sql = format!(
-                "SELECT * FROM contacts WHERE id IN ({})",
-                crate::config::placeholders(1, chunk.len())
-            );
+            let sql = in_list(kind, "SELECT * FROM contacts WHERE id IN", chunk.len());
             let rows = on_backend!(self, read c => {
                 let mut q = sqlx::query_as::<_, crate::records::Contact>(
                     sqlx::AssertSqlSafe(sql.clone())).persistent(chunk.len() == 1);
@@ -226,13 +225,14 @@ impl Store {
         }
         // Users gone meanwhile have nothing to rewrite (their rows went with them).
         let found: Vec<Uuid> = users.iter().map(|u| u.id).collect();
-        let per_insert = self.rows_per_statement(2, 1);
+        let per_insert = self.rows_per_statement(3, 0);
         on_backend!(self, write c => {
             let mut tx = c.begin().await?;
             for chunk in found.chunks(per_read) {
-                let sql = format!(
-                    "DELETE FROM search_terms WHERE entry_id IS NULL AND messaging_user_id IN ({})",
-                    crate::config::placeholders(1, chunk.len())
+                let sql = in_list(
+                    kind,
+                    "DELETE FROM search_terms WHERE entry_id IS NULL AND messaging_user_id IN",
+                    chunk.len(),
                 );
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(chunk.len() == 1);
                 for id in chunk {
@@ -241,17 +241,14 @@ impl Store {
                 q.execute(&mut *tx).await?;
             }
             for chunk in rows.chunks(per_insert) {
-                let values: Vec<String> = (0..chunk.len())
-                    .map(|i| format!("(${}, ${}, NULL, NULL, $1)", 2 * i + 2, 2 * i + 3))
-                    .collect();
-                let sql = format!(
+                let sql = crate::campaigns::dialect(kind, &format!(
                     "INSERT INTO search_terms (term_hash, messaging_user_id, session_id, entry_id, \
                      created_at) VALUES {}",
-                    values.join(", ")
-                );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now.millis());
+                    crate::campaigns::repeat("(?, ?, NULL, NULL, ?)", chunk.len())
+                ));
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
                 for (hash, user) in chunk {
-                    q = q.bind(hash).bind(user);
+                    q = q.bind(hash).bind(user).bind(now.millis());
                 }
                 q.execute(&mut *tx).await?;
             }
@@ -422,6 +419,15 @@ impl Store {
         }
         Ok(step)
     }
+}
+
+/// `head (?, ?, ...)` for `n` ids, as the backend takes it: `?`s, which SQLite binds by position
+/// (a long list of `$N` binds in quadratic time there).
+fn in_list(kind: crate::BackendKind, head: &str, n: usize) -> String {
+    crate::campaigns::dialect(
+        kind,
+        &format!("{head} ({})", crate::campaigns::repeat("?", n)),
+    )
 }
 
 /// The search query for one driving word and `others` further words (bind 1: the driver's hash,
