@@ -374,13 +374,6 @@ async fn pick_queues_are_taken_not_offered(b: TestBackend) {
 /// The board and pick-from-queue in headless Chromium (`tests/browser/board.mjs`). Screenshots go
 /// to `PARLEY_SHOTS` when set, else under the target's temporary folder.
 async fn board_in_a_real_browser(b: TestBackend) {
-    use std::path::PathBuf;
-    let dir = crate::browser::harness();
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir()
-            && PathBuf::from("/usr/bin/chromium").exists(),
-        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
-    );
     let backend = format!("{b:?}").to_lowercase();
     let d = Desk::new(b).await;
     let now = SystemClock.now();
@@ -430,42 +423,23 @@ async fn board_in_a_real_browser(b: TestBackend) {
         d.act(&cleo_console, first, "accept").await.status(),
         StatusCode::OK
     );
-    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join("board-shots")
-                .join(&backend)
-        },
-        PathBuf::from,
-    );
+    let shots = crate::browser::shots_dir("board-shots", &backend);
     let password = crate::console::PASSWORD;
-    let profile = crate::browser::tempfile_dir();
-    let run = tokio::process::Command::new("node")
-        .arg("board.mjs")
-        .arg(format!("--url={}", d.app.base))
-        .arg(format!("--supervisor={}:{password}", sam.email))
-        .arg(format!("--agent={}:{password}", ada.email))
-        .arg(format!("--picker={}:{password}", bob.email))
-        .arg(format!("--channel={}", d.channel.name))
-        .arg(format!("--pick-channel={}", pick_channel.name))
-        .arg("--busy=Cleo")
-        .arg(format!("--shots={}", shots.display()))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(180), run)
-        .await
-        .expect("the board scenario finishes within three minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "board scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::browser::run_scenario(
+        "board.mjs",
+        &[
+            format!("--url={}", d.app.base),
+            format!("--supervisor={}:{password}", sam.email),
+            format!("--agent={}:{password}", ada.email),
+            format!("--picker={}:{password}", bob.email),
+            format!("--channel={}", d.channel.name),
+            format!("--pick-channel={}", pick_channel.name),
+            "--busy=Cleo".to_owned(),
+            format!("--shots={}", shots.display()),
+        ],
+        std::time::Duration::from_secs(180),
+    )
+    .await;
     // What the pages did is what the store holds: Ada has the assigned session, Bob the taken one.
     assert_eq!(store.sessions_of_agent(ada.id).await.unwrap().len(), 1);
     let taken = store.sessions_of_agent(bob.id).await.unwrap();

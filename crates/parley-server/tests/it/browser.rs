@@ -18,41 +18,69 @@ pub(crate) fn harness() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
 }
 
-async fn console_in_a_real_browser(b: TestBackend) {
+/// Where a scenario's screenshots go: `PARLEY_SHOTS` when set, else
+/// `target/tmp/<name>/<backend>`.
+pub(crate) fn shots_dir(name: &str, backend: &str) -> PathBuf {
+    std::env::var_os("PARLEY_SHOTS").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join(name)
+                .join(backend)
+        },
+        PathBuf::from,
+    )
+}
+
+/// Runs one browser scenario, `tests/browser/<script>` with `args`, in a throwaway profile
+/// directory, for at most `limit`. Panics with everything the scenario printed when it fails or
+/// runs over; answers its standard output (scenarios print the ids they made).
+pub(crate) async fn run_scenario(script: &str, args: &[String], limit: Duration) -> String {
     let dir = harness();
     assert!(
         dir.join("node_modules/playwright-core").is_dir()
             && PathBuf::from("/usr/bin/chromium").exists(),
         "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
     );
-    let d = Desk::new(b).await;
-    let ada = d.agent("Ada", 3, AgentRole::Agent).await;
-    let sam = d.agent("Sam", 3, AgentRole::Supervisor).await;
-    let customer = format!("+4474009{:05}", rand_suffix());
     let profile = tempfile_dir();
     let run = tokio::process::Command::new("node")
-        .arg("console.mjs")
-        .arg(format!("--url={}", d.app.base))
-        .arg(format!("--agent1={}:{PASSWORD}", ada.email))
-        .arg(format!("--agent2={}:{PASSWORD}", sam.email))
-        .arg(format!("--channel={}", d.channel.name))
-        .arg(format!("--customer={customer}"))
+        .arg(script)
+        .args(args)
         .env("TMPDIR", &profile)
         .current_dir(&dir)
         .kill_on_drop(true)
         .output();
-    let out = tokio::time::timeout(Duration::from_secs(240), run)
-        .await
-        .expect("the browser scenario finishes within four minutes")
-        .expect("node runs");
+    let out = tokio::time::timeout(limit, run).await;
     let _ = std::fs::remove_dir_all(&profile);
+    let out = out
+        .unwrap_or_else(|_| panic!("{script} did not finish within {} s", limit.as_secs()))
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "browser scenario failed ({}):\n{}\n{}",
+        "{script} failed ({}):\n{stdout}\n{}",
         out.status,
-        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
+}
+
+async fn console_in_a_real_browser(b: TestBackend) {
+    let d = Desk::new(b).await;
+    let ada = d.agent("Ada", 3, AgentRole::Agent).await;
+    let sam = d.agent("Sam", 3, AgentRole::Supervisor).await;
+    let customer = format!("+4474009{:05}", rand_suffix());
+    crate::browser::run_scenario(
+        "console.mjs",
+        &[
+            format!("--url={}", d.app.base),
+            format!("--agent1={}:{PASSWORD}", ada.email),
+            format!("--agent2={}:{PASSWORD}", sam.email),
+            format!("--channel={}", d.channel.name),
+            format!("--customer={customer}"),
+        ],
+        std::time::Duration::from_secs(240),
+    )
+    .await;
 }
 
 fn rand_suffix() -> u32 {
@@ -67,41 +95,22 @@ pub(crate) fn tempfile_dir() -> PathBuf {
 
 /// The admin console shows a refused help text's reasons under the field (`tests/browser/admin.mjs`).
 async fn admin_help_refusal_in_a_real_browser(b: TestBackend) {
-    let dir = harness();
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir()
-            && PathBuf::from("/usr/bin/chromium").exists(),
-        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
-    );
     let d = Desk::new(b).await;
     let admin = d.agent("Ada", 3, AgentRole::Admin).await;
-    let profile = tempfile_dir();
-    let run = tokio::process::Command::new("node")
-        .arg("admin.mjs")
-        .arg(format!("--url={}", d.app.base))
-        .arg(format!("--admin={}:{PASSWORD}", admin.email))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(120), run)
-        .await
-        .expect("the admin scenario finishes within two minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "admin scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::browser::run_scenario(
+        "admin.mjs",
+        &[
+            format!("--url={}", d.app.base),
+            format!("--admin={}:{PASSWORD}", admin.email),
+        ],
+        std::time::Duration::from_secs(120),
+    )
+    .await;
 }
 
 /// A message whose outcome is unknown, settled from the console (outcome.mjs): shown in words,
 /// marked failed, then resent.
 async fn unknown_outcome_answered_in_a_real_browser(b: TestBackend) {
-    let dir = harness();
     let d = Desk::new(b).await;
     let sam = d.agent("Sam", 3, AgentRole::Supervisor).await;
     let store = &d.app.db.store;
@@ -119,28 +128,16 @@ async fn unknown_outcome_answered_in_a_real_browser(b: TestBackend) {
         now,
     )
     .await;
-    let profile = tempfile_dir();
-    let run = tokio::process::Command::new("node")
-        .arg("outcome.mjs")
-        .arg(format!("--url={}", d.app.base))
-        .arg(format!("--user={}:{PASSWORD}", sam.email))
-        .arg(format!("--session={}", session.id))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(120), run)
-        .await
-        .expect("the outcome scenario finishes within two minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "outcome scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::browser::run_scenario(
+        "outcome.mjs",
+        &[
+            format!("--url={}", d.app.base),
+            format!("--user={}:{PASSWORD}", sam.email),
+            format!("--session={}", session.id),
+        ],
+        std::time::Duration::from_secs(120),
+    )
+    .await;
     let after = store.entry(entry.id).await.unwrap();
     assert_ne!(after.status, EntryStatus::Unknown);
     assert_ne!(
@@ -155,7 +152,6 @@ async fn unknown_outcome_answered_in_a_real_browser(b: TestBackend) {
 /// segment and imports a list. Screenshots of each page go under the target's temporary folder.
 async fn campaigns_in_a_real_browser(b: TestBackend) {
     use parley_core::model::{ConsentSource, ConsentStatus};
-    let dir = harness();
     let backend = format!("{b:?}").to_lowercase();
     let d = Desk::new(b).await;
     let bea = d.agent("Bea", 1, AgentRole::Broadcaster).await;
@@ -189,30 +185,18 @@ async fn campaigns_in_a_real_browser(b: TestBackend) {
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("campaign-shots")
         .join(backend);
-    let profile = tempfile_dir();
-    let run = tokio::process::Command::new("node")
-        .arg("campaigns.mjs")
-        .arg(format!("--url={}", d.app.base))
-        .arg(format!("--user={}:{PASSWORD}", bea.email))
-        .arg(format!("--sender={}", d.channel.name))
-        .arg(format!("--segment={}", segment.name))
-        .arg(format!("--shots={}", shots.display()))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the campaigns scenario finishes within three minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "campaigns scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::browser::run_scenario(
+        "campaigns.mjs",
+        &[
+            format!("--url={}", d.app.base),
+            format!("--user={}:{PASSWORD}", bea.email),
+            format!("--sender={}", d.channel.name),
+            format!("--segment={}", segment.name),
+            format!("--shots={}", shots.display()),
+        ],
+        std::time::Duration::from_secs(180),
+    )
+    .await;
     let campaigns = store.campaigns().await.unwrap();
     assert_eq!(campaigns.len(), 1);
     assert_eq!(
@@ -254,7 +238,6 @@ steps:
 async fn flows_in_a_real_browser(b: TestBackend) {
     use reqwest::{Method, StatusCode};
     use serde_json::{Value, json};
-    let dir = harness();
     let backend = format!("{b:?}").to_lowercase();
     let d = Desk::new(b).await;
     let alex = d.agent("Alex", 3, AgentRole::Admin).await;
@@ -341,30 +324,18 @@ async fn flows_in_a_real_browser(b: TestBackend) {
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("flow-shots")
         .join(backend);
-    let profile = tempfile_dir();
-    let run = tokio::process::Command::new("node")
-        .arg("flows.mjs")
-        .arg(format!("--url={}", app.base))
-        .arg(format!("--user={}:{PASSWORD}", alex.email))
-        .arg(format!("--session={}", session.id))
-        .arg("--bot=intake")
-        .arg(format!("--shots={}", shots.display()))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the flows scenario finishes within three minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "flows scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::browser::run_scenario(
+        "flows.mjs",
+        &[
+            format!("--url={}", app.base),
+            format!("--user={}:{PASSWORD}", alex.email),
+            format!("--session={}", session.id),
+            "--bot=intake".to_owned(),
+            format!("--shots={}", shots.display()),
+        ],
+        std::time::Duration::from_secs(180),
+    )
+    .await;
     let flows: Value = app.get_json("/api/v1/flows").await;
     let names: Vec<&str> = flows
         .as_array()
@@ -386,7 +357,6 @@ async fn flows_in_a_real_browser(b: TestBackend) {
 /// temporary folder.
 async fn components_in_a_real_browser(b: TestBackend) {
     use parley_core::component::Component;
-    let dir = harness();
     let backend = format!("{b:?}").to_lowercase();
     let d = Desk::new(b).await;
     let ada = d.agent("Ada", 3, AgentRole::Agent).await;
@@ -394,30 +364,18 @@ async fn components_in_a_real_browser(b: TestBackend) {
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("component-shots")
         .join(backend);
-    let profile = tempfile_dir();
-    let run = tokio::process::Command::new("node")
-        .arg("components.mjs")
-        .arg(format!("--url={}", d.app.base))
-        .arg(format!("--agent={}:{PASSWORD}", ada.email))
-        .arg(format!("--channel={}", d.channel.name))
-        .arg(format!("--customer={customer}"))
-        .arg(format!("--shots={}", shots.display()))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the components scenario finishes within three minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "components scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::browser::run_scenario(
+        "components.mjs",
+        &[
+            format!("--url={}", d.app.base),
+            format!("--agent={}:{PASSWORD}", ada.email),
+            format!("--channel={}", d.channel.name),
+            format!("--customer={customer}"),
+            format!("--shots={}", shots.display()),
+        ],
+        std::time::Duration::from_secs(180),
+    )
+    .await;
 
     // What the panel sent is what the server keeps: the question, and its numbered text as body.
     let store = &d.app.db.store;
@@ -469,7 +427,6 @@ async fn components_in_a_real_browser(b: TestBackend) {
 /// temporary folder, or to `PARLEY_SHOTS` when set.
 async fn case_picker_in_a_real_browser(b: TestBackend) {
     use parley_engine::service::cases::{self, CaseInput};
-    let dir = harness();
     let backend = format!("{b:?}").to_lowercase();
     let d = Desk::new(b).await;
     let sam = d.agent("Sam", 3, AgentRole::Supervisor).await;
@@ -505,38 +462,19 @@ async fn case_picker_in_a_real_browser(b: TestBackend) {
         let c = cases::create(store, None, &input, now).await.unwrap();
         numbers.push(c.number.unwrap());
     }
-    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join("crm-shots")
-                .join(&backend)
-        },
-        PathBuf::from,
-    );
-    let profile = tempfile_dir();
-    let run = tokio::process::Command::new("node")
-        .arg("crm.mjs")
-        .arg(format!("--url={}", d.app.base))
-        .arg(format!("--user={}:{PASSWORD}", sam.email))
-        .arg(format!("--session={}", session.id))
-        .arg(format!("--number={}", numbers[2]))
-        .arg(format!("--shots={}", shots.display()))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the case picker scenario finishes within three minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "case picker scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let shots = crate::browser::shots_dir("crm-shots", &backend);
+    crate::browser::run_scenario(
+        "crm.mjs",
+        &[
+            format!("--url={}", d.app.base),
+            format!("--user={}:{PASSWORD}", sam.email),
+            format!("--session={}", session.id),
+            format!("--number={}", numbers[2]),
+            format!("--shots={}", shots.display()),
+        ],
+        std::time::Duration::from_secs(180),
+    )
+    .await;
     let user = store
         .messaging_user(session.messaging_user_id)
         .await
@@ -562,12 +500,6 @@ async fn case_picker_in_a_real_browser(b: TestBackend) {
 async fn notification_errors_in_a_real_browser(b: TestBackend) {
     use reqwest::{Method, StatusCode};
     use serde_json::json;
-    let dir = harness();
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir()
-            && PathBuf::from("/usr/bin/chromium").exists(),
-        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
-    );
     let d = Desk::new(b).await;
     let admin = d.agent("Ada", 3, AgentRole::Admin).await;
     let app = &d.app;
@@ -622,37 +554,19 @@ async fn notification_errors_in_a_real_browser(b: TestBackend) {
         .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     }
-    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join("notification-error-shots")
-                .join(format!("{b:?}").to_lowercase())
-        },
-        PathBuf::from,
-    );
-    let profile = tempfile_dir();
-    let run = tokio::process::Command::new("node")
-        .arg("notification-errors.mjs")
-        .arg(format!("--url={}", app.base))
-        .arg(format!("--user={}:{PASSWORD}", admin.email))
-        .arg("--other=Other SMS")
-        .arg(format!("--shots={}", shots.display()))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the notification errors scenario finishes within three minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "notification errors scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let shots =
+        crate::browser::shots_dir("notification-error-shots", &format!("{b:?}").to_lowercase());
+    crate::browser::run_scenario(
+        "notification-errors.mjs",
+        &[
+            format!("--url={}", app.base),
+            format!("--user={}:{PASSWORD}", admin.email),
+            "--other=Other SMS".to_owned(),
+            format!("--shots={}", shots.display()),
+        ],
+        std::time::Duration::from_secs(180),
+    )
+    .await;
     let left = app.db.store.notification_errors(None, 10).await.unwrap();
     assert_eq!(left.len(), 2);
     assert!(left.iter().all(|e| e.recipient != "<b>bold</b>"));
@@ -671,14 +585,7 @@ async fn twilio_in_a_real_browser(b: TestBackend) {
     let d = Desk::new(b).await;
     let admin = d.agent("Alex", 3, AgentRole::Admin).await;
     let profile = tempfile_dir();
-    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join("twilio-shots")
-                .join(format!("{b:?}").to_lowercase())
-        },
-        PathBuf::from,
-    );
+    let shots = crate::browser::shots_dir("twilio-shots", &format!("{b:?}").to_lowercase());
     let run = tokio::process::Command::new("node")
         .arg("twilio.mjs")
         .arg(format!("--url={}", d.app.base))
@@ -724,7 +631,6 @@ async fn twilio_in_a_real_browser(b: TestBackend) {
 /// deployment whose bad origins are marked by line, its snippet, and a channel fixed on edit.
 /// Screenshots go under the target's temporary folder, or to `PARLEY_SHOTS` when set.
 async fn web_deployments_in_a_real_browser(b: TestBackend) {
-    let dir = harness();
     let backend = format!("{b:?}").to_lowercase();
     let d = Desk::new(b).await;
     let admin = d.agent("Ada", 3, AgentRole::Admin).await;
@@ -744,37 +650,18 @@ async fn web_deployments_in_a_real_browser(b: TestBackend) {
         secrets: serde_json::json!({}),
     };
     store.create_channel(&web, SystemClock.now()).await.unwrap();
-    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join("web-deployment-shots")
-                .join(&backend)
-        },
-        PathBuf::from,
-    );
-    let profile = tempfile_dir();
-    let run = tokio::process::Command::new("node")
-        .arg("web-deployments.mjs")
-        .arg(format!("--url={}", d.app.base))
-        .arg(format!("--admin={}:{PASSWORD}", admin.email))
-        .arg("--channel=Shop chat")
-        .arg(format!("--shots={}", shots.display()))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the web chat scenario finishes within three minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "web chat scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let shots = crate::browser::shots_dir("web-deployment-shots", &backend);
+    crate::browser::run_scenario(
+        "web-deployments.mjs",
+        &[
+            format!("--url={}", d.app.base),
+            format!("--admin={}:{PASSWORD}", admin.email),
+            "--channel=Shop chat".to_owned(),
+            format!("--shots={}", shots.display()),
+        ],
+        std::time::Duration::from_secs(180),
+    )
+    .await;
     let saved = store.web_deployment_by_name("shop").await.unwrap().unwrap();
     assert_eq!(saved.branding.title, "Demo Shop");
     assert_eq!(saved.language, "fr");
@@ -795,12 +682,6 @@ async fn web_deployments_in_a_real_browser(b: TestBackend) {
 /// reason; a restricted agent sees no End, Close or admin links and the API refuses them; a grant
 /// shows the admin links at the agent's next page load. Screenshots go to `PARLEY_SHOTS`.
 async fn permissions_in_a_real_browser(b: TestBackend) {
-    let dir = harness();
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir()
-            && PathBuf::from("/usr/bin/chromium").exists(),
-        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
-    );
     let backend = format!("{b:?}").to_lowercase();
     let d = Desk::new(b).await;
     let admin = d.agent("Ada", 3, AgentRole::Admin).await;
@@ -813,30 +694,18 @@ async fn permissions_in_a_real_browser(b: TestBackend) {
         },
         |p| PathBuf::from(p).join(&backend),
     );
-    let profile = tempfile_dir();
-    let run = tokio::process::Command::new("node")
-        .arg("permissions.mjs")
-        .arg(format!("--url={}", d.app.base))
-        .arg(format!("--admin={}:{PASSWORD}", admin.email))
-        .arg(format!("--agent={}:{PASSWORD}", rex.email))
-        .arg(format!("--channel={}", d.channel.name))
-        .arg(format!("--shots={}", shots.display()))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(240), run)
-        .await
-        .expect("the permissions scenario finishes within four minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "permissions scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::browser::run_scenario(
+        "permissions.mjs",
+        &[
+            format!("--url={}", d.app.base),
+            format!("--admin={}:{PASSWORD}", admin.email),
+            format!("--agent={}:{PASSWORD}", rex.email),
+            format!("--channel={}", d.channel.name),
+            format!("--shots={}", shots.display()),
+        ],
+        std::time::Duration::from_secs(240),
+    )
+    .await;
     // What the pages did is what the database holds: the grant, and the agent's work still open.
     let store = &d.app.db.store;
     let effective = store
@@ -867,42 +736,22 @@ async fn permissions_in_a_real_browser(b: TestBackend) {
 /// a per-channel media period set with its picker, then read back in the audit log in words.
 /// Screenshots go to `PARLEY_SHOTS` when set.
 async fn privacy_retention_and_audit_in_a_real_browser(b: TestBackend) {
-    let dir = harness();
     let backend = format!("{b:?}").to_lowercase();
     let d = Desk::new(b).await;
     let admin = d.agent("Ada", 3, AgentRole::Admin).await;
-    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join("privacy-retain-shots")
-                .join(&backend)
-        },
-        PathBuf::from,
-    );
-    let profile = tempfile_dir();
-    let run = tokio::process::Command::new("node")
-        .arg("privacy-retain.mjs")
-        .arg(format!("--url={}", d.app.base))
-        .arg(format!("--user={}:{PASSWORD}", admin.email))
-        .arg("--name=Ada")
-        .arg(format!("--channel-id={}", d.channel.id))
-        .arg(format!("--shots={}", shots.display()))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the privacy scenario finishes within three minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "privacy scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let shots = crate::browser::shots_dir("privacy-retain-shots", &backend);
+    crate::browser::run_scenario(
+        "privacy-retain.mjs",
+        &[
+            format!("--url={}", d.app.base),
+            format!("--user={}:{PASSWORD}", admin.email),
+            "--name=Ada".to_owned(),
+            format!("--channel-id={}", d.channel.id),
+            format!("--shots={}", shots.display()),
+        ],
+        std::time::Duration::from_secs(180),
+    )
+    .await;
     let policies = d.app.db.store.list_retention_policies().await.unwrap();
     assert_eq!(policies.len(), 1);
     assert_eq!(policies[0].channel_id, Some(d.channel.id));
@@ -915,7 +764,6 @@ async fn privacy_retention_and_audit_in_a_real_browser(b: TestBackend) {
 /// or to `PARLEY_SHOTS` when set.
 async fn search_in_a_real_browser(b: TestBackend) {
     use reqwest::StatusCode;
-    let dir = harness();
     let backend = format!("{b:?}").to_lowercase();
     let d = Desk::new(b).await;
     let ada = d.agent("Ada", 3, AgentRole::Agent).await;
@@ -949,37 +797,18 @@ async fn search_in_a_real_browser(b: TestBackend) {
     let open = d.offered(&a).await;
     assert_eq!(d.act(&a, open, "accept").await.status(), StatusCode::OK);
 
-    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join("search-shots")
-                .join(&backend)
-        },
-        PathBuf::from,
-    );
-    let profile = tempfile_dir();
-    let run = tokio::process::Command::new("node")
-        .arg("search.mjs")
-        .arg(format!("--url={}", d.app.base))
-        .arg(format!("--user={}:{PASSWORD}", ada.email))
-        .arg(format!("--closed={closed}"))
-        .arg(format!("--shots={}", shots.display()))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the search scenario finishes within three minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "search scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let shots = crate::browser::shots_dir("search-shots", &backend);
+    crate::browser::run_scenario(
+        "search.mjs",
+        &[
+            format!("--url={}", d.app.base),
+            format!("--user={}:{PASSWORD}", ada.email),
+            format!("--closed={closed}"),
+            format!("--shots={}", shots.display()),
+        ],
+        std::time::Duration::from_secs(180),
+    )
+    .await;
 }
 
 parley_store::on_both_backends!(

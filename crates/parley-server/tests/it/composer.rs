@@ -426,8 +426,6 @@ async fn read_and_typing_reach_whatsapp_and_messenger(b: TestBackend) {
 /// fake) and seen in the timeline, the offer alerts setting. Screenshots go to `PARLEY_SHOTS` when
 /// set, else under the target's temporary folder.
 async fn composer_in_a_real_browser(b: TestBackend) {
-    use std::path::PathBuf;
-    use std::time::Duration;
     let backend = format!("{b:?}").to_lowercase();
     let desk = Desk::new(b).await;
     let ada = desk.agent("Ada", 3, AgentRole::Agent).await;
@@ -460,43 +458,20 @@ async fn composer_in_a_real_browser(b: TestBackend) {
         .unwrap();
     let session = owned_session(&desk, &mms, "+14155550142", &ada).await;
     let customer = format!("+1415557{:04}", Uuid::now_v7().as_u128() % 10_000);
-    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join("composer-shots")
-                .join(&backend)
-        },
-        PathBuf::from,
-    );
-    let profile = crate::browser::tempfile_dir();
-    let run = tokio::process::Command::new("node")
-        .arg("composer.mjs")
-        .arg(format!("--url={}", desk.app.base))
-        .arg(format!(
-            "--agent={}:{}",
-            ada.email,
-            crate::console::PASSWORD
-        ))
-        .arg(format!("--channel={}", desk.channel.name))
-        .arg(format!("--customer={customer}"))
-        .arg(format!("--mms-session={}", session.id))
-        .arg(format!("--shots={}", shots.display()))
-        .env("TMPDIR", &profile)
-        .current_dir(crate::browser::harness())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the composer scenario finishes within three minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "composer scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let shots = crate::browser::shots_dir("composer-shots", &backend);
+    crate::browser::run_scenario(
+        "composer.mjs",
+        &[
+            format!("--url={}", desk.app.base),
+            format!("--agent={}:{}", ada.email, crate::console::PASSWORD),
+            format!("--channel={}", desk.channel.name),
+            format!("--customer={customer}"),
+            format!("--mms-session={}", session.id),
+            format!("--shots={}", shots.display()),
+        ],
+        std::time::Duration::from_secs(180),
+    )
+    .await;
     // The picture went to Twilio as MMS, by its public link.
     let sent = eventually(&desk.app.events, "the MMS at Twilio", || {
         let seen = seen.clone();

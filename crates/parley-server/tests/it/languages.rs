@@ -607,12 +607,6 @@ async fn the_agent_chooses_the_console_language(b: TestBackend) {
 /// The console in French in headless Chromium (`tests/browser/french.mjs`): sign in, pick
 /// Français, accept, reply, end, with every readable text checked against the catalogue.
 async fn french_console_in_a_real_browser(b: TestBackend) {
-    let dir = crate::browser::harness();
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir()
-            && std::path::PathBuf::from("/usr/bin/chromium").exists(),
-        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
-    );
     let backend = format!("{b:?}").to_lowercase();
     let desk = Desk::new(b).await;
     let agent = desk
@@ -638,39 +632,19 @@ async fn french_console_in_a_real_browser(b: TestBackend) {
         |p| std::path::PathBuf::from(p).join(&backend),
     );
     let customer = format!("+1514555{:04}", uuid::Uuid::now_v7().as_u128() % 10_000);
-    let profile = crate::browser::tempfile_dir();
-    let run = tokio::process::Command::new("node")
-        .arg("french.mjs")
-        .arg(format!("--url={}", desk.app.base))
-        .arg(format!(
-            "--agent={}:{}",
-            agent.email,
-            crate::console::PASSWORD
-        ))
-        .arg(format!(
-            "--admin={}:{}",
-            admin.email,
-            crate::console::PASSWORD
-        ))
-        .arg(format!("--channel={}", desk.channel.name))
-        .arg(format!("--customer={customer}"))
-        .arg(format!("--shots={}", shots.display()))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(240), run)
-        .await
-        .expect("the browser scenario finishes within four minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "browser scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::browser::run_scenario(
+        "french.mjs",
+        &[
+            format!("--url={}", desk.app.base),
+            format!("--agent={}:{}", agent.email, crate::console::PASSWORD),
+            format!("--admin={}:{}", admin.email, crate::console::PASSWORD),
+            format!("--channel={}", desk.channel.name),
+            format!("--customer={customer}"),
+            format!("--shots={}", shots.display()),
+        ],
+        std::time::Duration::from_secs(240),
+    )
+    .await;
     let me = desk.app.db.store.agent(agent.id).await.unwrap();
     assert_eq!(me.locale, Locale::Fr);
     let written = desk

@@ -382,13 +382,6 @@ async fn tags_on_sessions_and_contacts(b: TestBackend) {
 /// reply, session and contact tags picked from suggestions with the keyboard, a supervisor's
 /// whisper live for its agent only. Screenshots go to `PARLEY_SHOTS` when set.
 async fn notes_and_tags_in_a_real_browser(b: TestBackend) {
-    use std::time::Duration;
-    let dir = crate::browser::harness();
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir()
-            && std::path::PathBuf::from("/usr/bin/chromium").exists(),
-        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
-    );
     let backend = format!("{b:?}").to_lowercase();
     let d = Desk::new(b).await;
     let ana = d.agent("Ana", 3, AgentRole::Agent).await;
@@ -432,41 +425,22 @@ async fn notes_and_tags_in_a_real_browser(b: TestBackend) {
         )
         .await
         .unwrap();
-    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
-        || {
-            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join("notes-shots")
-                .join(&backend)
-        },
-        std::path::PathBuf::from,
-    );
-    let profile = crate::browser::tempfile_dir();
+    let shots = crate::browser::shots_dir("notes-shots", &backend);
     let password = crate::console::PASSWORD;
-    let run = tokio::process::Command::new("node")
-        .arg("notes.mjs")
-        .arg(format!("--url={}", d.app.base))
-        .arg(format!("--agent={}:{password}", ana.email))
-        .arg(format!("--other={}:{password}", bob.email))
-        .arg(format!("--supervisor={}:{password}", sam.email))
-        .arg(format!("--channel={}", d.channel.name))
-        .arg(format!("--customer={customer}"))
-        .arg(format!("--shots={}", shots.display()))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(240), run)
-        .await
-        .expect("the notes scenario finishes within four minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "notes scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::browser::run_scenario(
+        "notes.mjs",
+        &[
+            format!("--url={}", d.app.base),
+            format!("--agent={}:{password}", ana.email),
+            format!("--other={}:{password}", bob.email),
+            format!("--supervisor={}:{password}", sam.email),
+            format!("--channel={}", d.channel.name),
+            format!("--customer={customer}"),
+            format!("--shots={}", shots.display()),
+        ],
+        std::time::Duration::from_secs(240),
+    )
+    .await;
 }
 
 parley_store::on_both_backends!(

@@ -665,13 +665,6 @@ async fn an_interrupted_erasure_resumes(b: TestBackend) {
 /// restrict and lift, erase through the confirmation step, read the report. Screenshots go to
 /// `PARLEY_SHOTS` when set.
 async fn the_erase_flow_in_a_real_browser(b: TestBackend) {
-    use std::path::PathBuf;
-    let dir = crate::browser::harness();
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir()
-            && PathBuf::from("/usr/bin/chromium").exists(),
-        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
-    );
     let d = crate::console::Desk::new(b).await;
     let admin = d.agent("Ada", 3, AgentRole::Admin).await;
     d.customer_says(NUMBER, &format!("Hi, {SECRET_TEXT}")).await;
@@ -683,41 +676,18 @@ async fn the_erase_flow_in_a_real_browser(b: TestBackend) {
         .update_user_profile(user.id, Some("<b>Zed</b>"), None, d.app.engine.clock.now())
         .await
         .unwrap();
-    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join("privacy-shots")
-                .join(format!("{b:?}").to_lowercase())
-        },
-        PathBuf::from,
-    );
-    let profile = crate::browser::tempfile_dir();
-    let run = tokio::process::Command::new("node")
-        .arg("privacy-requests.mjs")
-        .arg(format!("--url={}", d.app.base))
-        .arg(format!(
-            "--user={}:{}",
-            admin.email,
-            crate::console::PASSWORD
-        ))
-        .arg(format!("--phone={NUMBER}"))
-        .arg(format!("--shots={}", shots.display()))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(180), run)
-        .await
-        .expect("the privacy scenario finishes within three minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "privacy scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let shots = crate::browser::shots_dir("privacy-shots", &format!("{b:?}").to_lowercase());
+    crate::browser::run_scenario(
+        "privacy-requests.mjs",
+        &[
+            format!("--url={}", d.app.base),
+            format!("--user={}:{}", admin.email, crate::console::PASSWORD),
+            format!("--phone={NUMBER}"),
+            format!("--shots={}", shots.display()),
+        ],
+        std::time::Duration::from_secs(180),
+    )
+    .await;
     assert!(d.app.db.store.messaging_user(user.id).await.is_err());
 }
 

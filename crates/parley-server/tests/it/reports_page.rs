@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use parley_core::model::{
     Actor, AgentRole, ConsentSource, ConsentStatus, Direction, EntryStatus, SessionStatus,
@@ -19,7 +18,6 @@ use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::browser::{harness, tempfile_dir};
 use crate::console::{Desk, PASSWORD};
 use crate::pages::assert_csp_clean;
 
@@ -546,12 +544,6 @@ async fn the_chart_draws_the_report(b: TestBackend) {
 /// reports and filters, and the chart and the table agree with the traffic made here.
 /// Screenshots go under the target's temporary folder, or to `PARLEY_SHOTS` when set.
 async fn reports_in_a_real_browser(b: TestBackend) {
-    let dir = harness();
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir()
-            && PathBuf::from("/usr/bin/chromium").exists(),
-        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
-    );
     let backend = format!("{b:?}").to_lowercase();
     let d = Desk::new(b).await;
     let (_, counts) = traffic(&d).await;
@@ -564,32 +556,17 @@ async fn reports_in_a_real_browser(b: TestBackend) {
         },
         |p| PathBuf::from(p).join(&backend),
     );
-    let profile = tempfile_dir();
-    let run = tokio::process::Command::new("node")
-        .arg("reports.mjs")
-        .arg(format!("--url={}", d.app.base))
-        .arg(format!("--user={}:{PASSWORD}", sam.email))
-        .arg(format!(
-            "--expect={}",
-            serde_json::to_string(&counts).unwrap()
-        ))
-        .arg(format!("--shots={}", shots.display()))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(240), run)
-        .await
-        .expect("the reports scenario finishes within four minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "reports scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::browser::run_scenario(
+        "reports.mjs",
+        &[
+            format!("--url={}", d.app.base),
+            format!("--user={}:{PASSWORD}", sam.email),
+            format!("--expect={}", serde_json::to_string(&counts).unwrap()),
+            format!("--shots={}", shots.display()),
+        ],
+        std::time::Duration::from_secs(240),
+    )
+    .await;
 }
 
 parley_store::on_both_backends!(

@@ -610,12 +610,6 @@ async fn whatsapp_account_caps(b: TestBackend) {
 /// code over its monthly volume shows as reached, and a held message is released from the page.
 /// Screenshots go to `PARLEY_SHOTS` when set.
 async fn limits_view_in_a_real_browser(b: TestBackend) {
-    let dir = crate::browser::harness();
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir()
-            && std::path::PathBuf::from("/usr/bin/chromium").exists(),
-        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
-    );
     let (app, channel) = app_with_long_code(b).await;
     let session = session(&app, &channel).await;
     set_limits(
@@ -652,33 +646,17 @@ async fn limits_view_in_a_real_browser(b: TestBackend) {
         .await;
     let shots = std::env::var_os("PARLEY_SHOTS")
         .map_or_else(crate::browser::tempfile_dir, std::path::PathBuf::from);
-    let profile = crate::browser::tempfile_dir();
-    let run = tokio::process::Command::new("node")
-        .arg("sender-limits.mjs")
-        .arg(format!("--url={}", app.base))
-        .arg(format!(
-            "--admin={}:{}",
-            admin.email,
-            crate::console::PASSWORD
-        ))
-        .arg(format!("--held={held}"))
-        .arg(format!("--shots={}", shots.display()))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
-        .await
-        .expect("the scenario finishes within two minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "sender-limits scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::browser::run_scenario(
+        "sender-limits.mjs",
+        &[
+            format!("--url={}", app.base),
+            format!("--admin={}:{}", admin.email, crate::console::PASSWORD),
+            format!("--held={held}"),
+            format!("--shots={}", shots.display()),
+        ],
+        std::time::Duration::from_secs(120),
+    )
+    .await;
     entry_until(&app, held, "the released message delivered", |e| {
         e.status == EntryStatus::Delivered
     })

@@ -428,14 +428,7 @@ async fn webhooks_in_a_real_browser(b: TestBackend) {
         d.len() == 1 && d[0].last_status_code == Some(500)
     })
     .await;
-    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join("webhook-shots")
-                .join(format!("{b:?}").to_lowercase())
-        },
-        PathBuf::from,
-    );
+    let shots = crate::browser::shots_dir("webhook-shots", &format!("{b:?}").to_lowercase());
     let run = tokio::process::Command::new("node")
         .arg("webhooks.mjs")
         .arg(format!("--url={}", app.base))

@@ -1,9 +1,6 @@
 //! Templates, the agent's template picker and the channel form in headless Chromium
 //! (`tests/browser/templates.mjs`), on both databases. Screenshots go to `PARLEY_SHOTS` when set.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use parley_core::model::{AgentRole, ChannelKind, OwnerKind, Provider, SessionStatus};
 use parley_core::{Clock as _, SystemClock, Timestamp};
 use parley_store::ChannelSpec;
@@ -12,16 +9,10 @@ use parley_testkit::build;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::browser::{harness, tempfile_dir};
 use crate::console::{Desk, PASSWORD};
 
 async fn templates_in_a_real_browser(b: TestBackend) {
-    let dir = harness();
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir()
-            && PathBuf::from("/usr/bin/chromium").exists(),
-        "the browser harness is not installed: run scripts/browser-deps.sh (scripts/test.sh does)"
-    );
+    let backend = format!("{b:?}").to_lowercase();
     let d = Desk::new(b).await;
     let admin = d.agent("Ada", 3, AgentRole::Admin).await;
     let agent = d.agent("Bo", 3, AgentRole::Agent).await;
@@ -99,33 +90,20 @@ async fn templates_in_a_real_browser(b: TestBackend) {
         .await
         .unwrap();
 
-    let profile = tempfile_dir();
-    let shots =
-        std::env::var_os("PARLEY_SHOTS").map_or_else(|| profile.join("shots"), PathBuf::from);
-    let run = tokio::process::Command::new("node")
-        .arg("templates.mjs")
-        .arg(format!("--url={}", d.app.base))
-        .arg(format!("--admin={}:{PASSWORD}", admin.email))
-        .arg(format!("--agent={}:{PASSWORD}", agent.email))
-        .arg(format!("--channel={}", channel.name))
-        .arg(format!("--session={}", session.id))
-        .arg(format!("--shots={}", shots.display()))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(240), run)
-        .await
-        .expect("the browser scenario finishes within four minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "browser scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let shots = crate::browser::shots_dir("template-shots", &backend);
+    crate::browser::run_scenario(
+        "templates.mjs",
+        &[
+            format!("--url={}", d.app.base),
+            format!("--admin={}:{PASSWORD}", admin.email),
+            format!("--agent={}:{PASSWORD}", agent.email),
+            format!("--channel={}", channel.name),
+            format!("--session={}", session.id),
+            format!("--shots={}", shots.display()),
+        ],
+        std::time::Duration::from_secs(240),
+    )
+    .await;
 }
 
 parley_store::on_both_backends!(templates_in_a_real_browser);

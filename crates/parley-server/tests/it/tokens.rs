@@ -621,14 +621,7 @@ async fn tokens_in_a_real_browser(b: TestBackend) {
         .await;
     let profile = std::env::temp_dir().join(format!("parley-browser-{}", Uuid::now_v7()));
     std::fs::create_dir_all(&profile).unwrap();
-    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join("api-tokens-shots")
-                .join(format!("{b:?}").to_lowercase())
-        },
-        PathBuf::from,
-    );
+    let shots = crate::browser::shots_dir("api-tokens-shots", &format!("{b:?}").to_lowercase());
     let run = tokio::process::Command::new("node")
         .arg("api-tokens.mjs")
         .arg(format!("--url={}", app.base))

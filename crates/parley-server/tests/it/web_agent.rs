@@ -657,14 +657,7 @@ async fn web_session_in_a_real_browser(b: TestBackend) {
         }
     });
     let profile = tempfile_dir();
-    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
-        || {
-            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join("web-agent-shots")
-                .join(format!("{b:?}").to_lowercase())
-        },
-        std::path::PathBuf::from,
-    );
+    let shots = crate::browser::shots_dir("web-agent-shots", &format!("{b:?}").to_lowercase());
     let run = tokio::process::Command::new("node")
         .arg("web-agent.mjs")
         .arg(format!("--url={}", d.app.base))

@@ -311,14 +311,7 @@ async fn widget_in_a_real_browser(b: TestBackend) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
-    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join("widget-shots")
-                .join(&backend)
-        },
-        PathBuf::from,
-    );
+    let shots = crate::browser::shots_dir("widget-shots", &backend);
     let profile = std::env::temp_dir().join(format!("parley-widget-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&profile).unwrap();
     let run = tokio::process::Command::new("node")

@@ -287,11 +287,6 @@ async fn dates_follow_the_agent_in_a_real_browser(b: TestBackend) {
     use parley_core::model::{Actor, Direction, EntryStatus, TokenRole};
     use parley_core::{Clock as _, SystemClock};
     use parley_testkit::build;
-    let dir = crate::browser::harness();
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir(),
-        "the browser harness is not installed: run scripts/browser-deps.sh"
-    );
     let backend = format!("{b:?}").to_lowercase();
     let desk = Desk::new(b).await;
     let store = &desk.app.db.store;
@@ -327,46 +322,23 @@ async fn dates_follow_the_agent_in_a_real_browser(b: TestBackend) {
         .create_api_token("intégration", TokenRole::Admin, &hash, now)
         .await
         .unwrap();
-    let shots = std::env::var_os("PARLEY_SHOTS").map_or_else(
-        || {
-            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join("words-shots")
-                .join(&backend)
-        },
-        std::path::PathBuf::from,
-    );
-    let profile = crate::browser::tempfile_dir();
-    let run = tokio::process::Command::new("node")
-        .arg("words.mjs")
-        .arg(format!("--url={}", desk.app.base))
-        .arg(format!(
-            "--agent={}:{}",
-            zoe.email,
-            crate::console::PASSWORD
-        ))
-        .arg(format!("--session={}", session.id))
-        .arg(format!("--token={}", token.id))
-        .arg(format!(
-            "--now={}",
-            token.created_at.millis() + 3 * 60 * 1000 + 5_000
-        ))
-        .arg(format!("--shots={}", shots.display()))
-        .env("TMPDIR", &profile)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(180), run)
-        .await
-        .expect("the words scenario finishes within three minutes")
-        .expect("node runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "words scenario failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let shots = crate::browser::shots_dir("words-shots", &backend);
+    crate::browser::run_scenario(
+        "words.mjs",
+        &[
+            format!("--url={}", desk.app.base),
+            format!("--agent={}:{}", zoe.email, crate::console::PASSWORD),
+            format!("--session={}", session.id),
+            format!("--token={}", token.id),
+            format!(
+                "--now={}",
+                token.created_at.millis() + 3 * 60 * 1000 + 5_000
+            ),
+            format!("--shots={}", shots.display()),
+        ],
+        std::time::Duration::from_secs(180),
+    )
+    .await;
 }
 
 parley_store::on_both_backends!(
