@@ -18,4 +18,13 @@ scripts/with-postgres.sh cargo test --workspace --locked "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 awk '/^test result:/ { passed += $4; failed += $6 }
      END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
+# Why each failure happened, in a few lines at the very end: a CI log shown by its head and tail
+# keeps this, where the panic messages above sit between long backtraces.
+if [ "$status" -ne 0 ]; then
+    awk '/^---- .* stdout ----$/ { name = $2; shown = 0; grab = 0 }
+         name && /panicked at / { sub(/^.*panicked at /, ""); print "why " name " failed, at " $0; grab = 2; next }
+         name && grab > 0 { print "    " $0; grab--; next }
+         name && /FAILED at step|timed out waiting|did not finish within/ && shown < 3 {
+             print "    " $0; shown++ }' "$log"
+fi
 exit "$status"

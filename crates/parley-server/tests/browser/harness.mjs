@@ -15,7 +15,8 @@ const FLAGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
-const WAIT = Number(process.env.STEP_TIMEOUT_MS || 15000);
+// How long one wait of a step may take: a bound for a loaded two-core CI machine, not a speed check.
+const WAIT = Number(process.env.STEP_TIMEOUT_MS || 30000);
 
 /** `--name=value` arguments as an object. */
 export const args = Object.fromEntries(process.argv.slice(2)

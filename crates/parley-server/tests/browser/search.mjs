@@ -57,14 +57,15 @@ async function main() {
     await page.waitForFunction(() => /^#session=[0-9a-f-]{36}&entry=[0-9a-f-]{36}$/.test(window.location.hash));
     const entry = await page.evaluate(() => /entry=([0-9a-f-]{36})/.exec(window.location.hash)[1]);
     await page.waitForSelector(`#messages li[data-entry-id="${entry}"].search-target`);
-    const inView = await page.evaluate((id) => {
+    // In view once the timeline has settled (a live update may render it again meanwhile).
+    await page.waitForFunction((id) => {
       const li = document.querySelector(`#messages li[data-entry-id="${id}"]`);
       const list = document.getElementById('messages');
+      if (!li || !list) return false;
       const a = li.getBoundingClientRect();
       const b = list.getBoundingClientRect();
       return a.bottom > b.top && a.top < b.bottom;
-    }, entry);
-    if (!inView) throw new Error('the matching message is not scrolled into view');
+    }, entry).catch(() => { throw new Error('the matching message is not scrolled into view'); });
     await shot('console-search-opened');
   });
 
