@@ -37,6 +37,21 @@ pub struct CallbackJob {
     pub then: Option<String>,
 }
 
+/// The dedupe key of the callback of `status` for `entry_id`.
+fn callback_key(entry_id: Uuid, status: &str) -> String {
+    format!("twilio-callback:{entry_id}:{status}")
+}
+
+/// The statuses called back before `status` when the message reached them: its callback waits
+/// for theirs, so a receiver sees `sent` before `delivered` and `delivered` before `read`.
+fn called_back_before(status: &str) -> &'static [&'static str] {
+    match status {
+        "delivered" | "undelivered" | "failed" => &["sent"],
+        "read" => &["sent", "delivered"],
+        _ => &[],
+    }
+}
+
 /// The job that calls back `status` for `entry_id`; one per entry and status.
 pub fn callback_job(job: &CallbackJob, now: parley_core::Timestamp) -> NewJob {
     let payload = serde_json::to_string(job).unwrap_or_default();
@@ -46,7 +61,7 @@ pub fn callback_job(job: &CallbackJob, now: parley_core::Timestamp) -> NewJob {
         payload,
         now,
     );
-    new.dedupe_key = Some(format!("twilio-callback:{}:{}", job.entry_id, job.status));
+    new.dedupe_key = Some(callback_key(job.entry_id, &job.status));
     new.max_attempts = 8;
     new
 }
@@ -173,6 +188,21 @@ impl TwilioCallbacks {
         let Ok(cb) = serde_json::from_str::<CallbackJob>(&job.payload) else {
             return JobOutcome::Permanent("unreadable twilio callback payload".to_owned());
         };
+        // Two statuses reached close together are two jobs that workers may run at once: a later
+        // status waits (by the runner's backoff, from half a second) for an earlier one's call.
+        for earlier in called_back_before(&cb.status) {
+            match self
+                .store
+                .job_unfinished(&callback_key(cb.entry_id, earlier))
+                .await
+            {
+                Ok(false) => {}
+                Ok(true) => {
+                    return JobOutcome::Retry(format!("waiting for the {earlier} callback"));
+                }
+                Err(e) => return JobOutcome::Retry(e.to_string()),
+            }
+        }
         let (url, params, token) = match self.form(&cb).await {
             Ok(Some(f)) => f,
             Ok(None) => return JobOutcome::Done,

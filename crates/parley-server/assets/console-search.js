@@ -52,6 +52,8 @@
   }
 
   function openHit(item) {
+    // Chosen by the agent: the opened conversation may take the keys (see console.js select).
+    if (document.activeElement === $('search-q')) $('search-q').blur();
     const hash = '#session=' + encodeURIComponent(item.session_id) + (item.entry_id ? '&entry=' + encodeURIComponent(item.entry_id) : '');
     if (window.location.hash === hash) P.console.select(item.session_id);
     else window.location.hash = hash;

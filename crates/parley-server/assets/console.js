@@ -355,12 +355,21 @@
       refreshBot();
       if (changed) {
         analyzeNow();
-        if (state.owned) $('body').focus();
+        // The reply box takes the keys only when nothing else has them: a conversation opened
+        // by the page's own loading must not pull an agent's typing out of the search box.
+        if (state.owned && !typingElsewhere()) $('body').focus();
         loadTemplatesIfNeeded();
       }
       markReadIfSeen();
       emit('select', { id, changed, owned: state.owned });
     });
+  }
+
+  /** Whether the keyboard is in a field other than the reply box (a search, a form). */
+  function typingElsewhere() {
+    const el = document.activeElement;
+    if (!el || el === document.body || el.id === 'body') return false;
+    return el.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(el.tagName);
   }
 
   /** The selected session when it is not (or no longer) among the agent's work items. */
@@ -1775,7 +1784,8 @@
     $('case-reopen').hidden = !closed;
   }
 
-  const picker = { results: [], active: -1, seq: 0, query: '' };
+  // `resultsFor`: the query the results answer (the text may have moved on since).
+  const picker = { results: [], resultsFor: '', active: -1, seq: 0, query: '' };
 
   function pickerOptions() {
     const opts = picker.results.map((c) => ({ kind: 'case', c }));
@@ -1787,6 +1797,7 @@
 
   function renderPicker() {
     const list = clear($('case-results'));
+    list.dataset.query = picker.resultsFor;
     const input = $('case-search');
     const opts = pickerOptions();
     const open = picker.query !== '' && document.activeElement === input;
@@ -1819,6 +1830,7 @@
     const seq = ++picker.seq;
     if (!q) {
       picker.results = [];
+      picker.resultsFor = '';
       renderPicker();
       return;
     }
@@ -1826,6 +1838,7 @@
       const found = items(await api('GET', '/api/v1/cases?limit=8&q=' + encodeURIComponent(q)));
       if (seq !== picker.seq) return;
       picker.results = found;
+      picker.resultsFor = q;
       picker.active = found.length || pickerOptions().length ? 0 : -1;
       renderPicker();
     } catch (err) {
@@ -1837,6 +1850,7 @@
     if (clearText) $('case-search').value = '';
     picker.query = clearText ? '' : picker.query;
     picker.results = clearText ? [] : picker.results;
+    picker.resultsFor = clearText ? '' : picker.resultsFor;
     picker.active = -1;
     $('case-results').hidden = true;
     $('case-search').setAttribute('aria-expanded', 'false');

@@ -303,6 +303,17 @@ impl Store {
         Ok(done)
     }
 
+    /// Whether the job with this dedupe key has yet to finish (ready, held or running): one read
+    /// of the dedupe key's unique index. `false` when there is no such job.
+    pub async fn job_unfinished(&self, dedupe_key: &str) -> Result<bool> {
+        let state: Option<String> = on_backend!(self, read c => sqlx::query_scalar(
+            "SELECT state FROM jobs WHERE dedupe_key = $1").bind(dedupe_key).fetch_optional(c).await)?;
+        Ok(matches!(
+            state.as_deref(),
+            Some("ready" | "held" | "running")
+        ))
+    }
+
     pub async fn job(&self, id: Uuid) -> Result<Job> {
         let job = on_backend!(self, read c => sqlx::query_as::<_, Job>("SELECT * FROM jobs WHERE id = $1")
             .bind(id).fetch_optional(c).await)?

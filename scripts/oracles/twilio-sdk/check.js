@@ -71,7 +71,9 @@ async function main() {
   };
 
   const deadline = Date.now() + 30000;
-  while (Date.now() < deadline && !received.some((c) => c.status === "delivered")) {
+  // Both callbacks, in whatever order they come: Twilio does not promise an order, nor do we.
+  const seen = (s) => received.some((c) => c.status === s);
+  while (Date.now() < deadline && !(seen("sent") && seen("delivered"))) {
     await new Promise((r) => {
       wake = r;
       setTimeout(r, 500);

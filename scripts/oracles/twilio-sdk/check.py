@@ -76,7 +76,8 @@ out["back"] = {
 
 callbacks = []
 deadline = time.time() + 30
-while time.time() < deadline and not any(c["status"] == "delivered" for c in callbacks):
+# Both callbacks, in whatever order they come: Twilio does not promise an order, nor do we.
+while time.time() < deadline and not {"sent", "delivered"} <= {c["status"] for c in callbacks}:
     try:
         callbacks.append(received.get(timeout=max(0.1, deadline - time.time())))
     except queue.Empty:

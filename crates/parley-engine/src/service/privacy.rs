@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use parley_core::Clock;
@@ -280,29 +281,27 @@ pub async fn export(
         let channel = store.channel(u.channel_id).await?;
         let mut sessions_out = Vec::new();
         for s in store.sessions_of_user(u.id).await? {
+            // The session's files once: each under its entry, and an agent's uploads never sent
+            // (they are about the person too, and an erasure takes them) under the session.
+            let mut files_of: HashMap<Option<Uuid>, Vec<Value>> = HashMap::new();
+            for m in store.media_of_session(s.id).await? {
+                media_n += 1;
+                let data = match engine.media.open(m.id).await {
+                    Ok((_, bytes)) => Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                    Err(_) => None,
+                };
+                files_of.entry(m.entry_id).or_default().push(json!({
+                    "id": m.id,
+                    "content_type": m.content_type,
+                    "size": m.size,
+                    "sha256": m.sha256,
+                    "data_base64": data,
+                }));
+            }
             let mut entries_out = Vec::new();
             for e in store.entries_of_session(s.id).await? {
                 entries_n += 1;
-                let mut files = Vec::new();
-                for m in store.media_of_session(s.id).await? {
-                    if m.entry_id != Some(e.id) {
-                        continue;
-                    }
-                    media_n += 1;
-                    let data = match engine.media.open(m.id).await {
-                        Ok((_, bytes)) => {
-                            Some(base64::engine::general_purpose::STANDARD.encode(bytes))
-                        }
-                        Err(_) => None,
-                    };
-                    files.push(json!({
-                        "id": m.id,
-                        "content_type": m.content_type,
-                        "size": m.size,
-                        "sha256": m.sha256,
-                        "data_base64": data,
-                    }));
-                }
+                let files = files_of.remove(&Some(e.id)).unwrap_or_default();
                 entries_out.push(json!({
                     "id": e.id,
                     "direction": e.direction.as_str(),
@@ -343,6 +342,7 @@ pub async fn export(
                 "end_reason": s.end_reason,
                 "case_id": s.case_id,
                 "entries": entries_out,
+                "unsent_files": files_of.remove(&None).unwrap_or_default(),
                 "flow_runs": flow_runs,
                 "notes": notes,
                 "tags": tags,

@@ -26,16 +26,17 @@ mod unknown;
 mod web_identity;
 
 /// Waits until `f` gives a value, trying again whenever the engine publishes an event (the
-/// signal that something was committed), for at most ten seconds. The test kit's `eventually`
-/// does the same for the server suites; it cannot be used here, where its engine would be a
-/// second copy of the crate under test.
+/// signal that something was committed), for at most thirty seconds (a bound for a loaded
+/// machine, never a speed check). The test kit's `eventually` does the same for the server
+/// suites; it cannot be used here, where its engine would be a second copy of the crate under
+/// test.
 pub(crate) async fn until_event<T, F, Fut>(bus: &parley_engine::EventBus, what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
     let mut events = bus.subscribe();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         if let Some(v) = f().await {
             return v;

@@ -587,6 +587,11 @@ async fn twilio_api(store: &Store) {
     };
     store.write_twilio_message(&row).await.unwrap();
     store.twilio_message(row.entry_id).await.unwrap();
+    // A status callback waits for the one before it.
+    store
+        .job_unfinished(&format!("twilio-callback:{}:sent", row.entry_id))
+        .await
+        .unwrap();
     let keyset = (now.millis(), row.entry_id);
     let day = Some(now.millis() - 86_400_000);
     let filters = [

@@ -74,7 +74,10 @@ async function main() {
         const t = document.querySelector(s);
         return t && t.textContent.trim() === '1 conversation · 2 offers pending / capacity 3';
       }, `${sel('supervisor-agent')}[data-agent-id="${await sam.getAttribute(row, 'data-agent-id')}"] ${sel('supervisor-load')}`);
-      await sam.waitForFunction(([s, name]) => document.querySelector(s).textContent.startsWith('Offered to ' + name),
+      await sam.waitForFunction(([s, name]) => {
+        const el = document.querySelector(s);
+        return el && el.textContent.startsWith('Offered to ' + name);
+      },
         [`${card} ${sel('waiting-offered-to')}`, args.busy]);
     }
     await shot('supervisor-board', sam);
@@ -135,6 +138,7 @@ async function main() {
 
   await stage('an agent of a pick-from-queue queue sees its waiting session in the rail', async () => {
     await signIn(bob, picker);
+    await bob.waitForSelector('[data-testid="connection"][data-state="live"]');
     await simulatorInbound(args['pick-channel'], PICK_CUSTOMER, PICK_FIRST);
     const item = `${sel('pick-item')}:has(${sel('pick-customer')}:text-is("${PICK_CUSTOMER}"))`;
     await bob.waitForSelector(item);

@@ -106,7 +106,7 @@ async function main() {
     await page.waitForSelector('[data-testid="attachment"][data-state="ready"]');
     await page.fill('[data-testid="composer"]', 'Here is your label');
     await page.waitForFunction((sel) => document.querySelector(sel).dataset.characters === '18', counter);
-    for (const close of await page.$$('.toast .toast-close')) await close.click();
+    await page.locator('.toast .toast-close').evaluateAll((bs) => bs.forEach((b) => b.click()));
     await scenario.shot('console-upload', page.locator('.conversation'));
     await page.press('[data-testid="composer"]', 'Enter');
     const sent = message('outbound', 'Here is your label');

@@ -103,8 +103,8 @@ async function main() {
     await p1.keyboard.press('Enter');
     await p1.waitForSelector(message('outbound', reply));
     await p1.waitForSelector(`${message('outbound', reply)}:is([data-status="sent"], [data-status="delivered"], [data-status="read"])`);
-    const left = await p1.inputValue('[data-testid="composer"]');
-    if (left !== '') throw new Error('the composer was not cleared after sending');
+    await p1.waitForFunction(() => document.querySelector('[data-testid="composer"]').value === '')
+      .catch(() => { throw new Error('the composer was not cleared after sending'); });
   });
 
   await at('the customer sees the reply on the simulator phone and answers', async () => {

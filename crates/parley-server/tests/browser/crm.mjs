@@ -37,12 +37,14 @@ async function expectText(id, want) {
 async function search(q, n) {
   await page.fill(sel('case-search'), '');
   await page.type(sel('case-search'), q);
+  // The list answers the query it was drawn for (`data-query`): a pause while typing may have
+  // drawn one for the first letters.
   await page.waitForFunction(([q, n]) => {
     const list = document.querySelector('[data-testid="case-results"]');
     const input = document.querySelector('[data-testid="case-search"]');
-    return list && !list.hidden && input.value.trim() === q
+    return list && !list.hidden && input.value.trim() === q && list.dataset.query === q
       && list.querySelectorAll('[role="option"]:not([aria-disabled])').length >= n;
-  }, [q, n]);
+  }, [q, n]).catch(() => { throw new Error(`the case picker never listed ${n} option(s) for "${q}"`); });
 }
 
 async function activeOption() {

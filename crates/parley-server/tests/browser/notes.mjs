@@ -103,6 +103,9 @@ async function main() {
     await p1.waitForSelector('[data-testid="session-tag"][data-tag="billing"]');
     // Tags show as stored (alphabetical): billing, vip. Backspace in the empty box removes the
     // last one; picking it again brings it back.
+    await p1.waitForFunction(() => [...document.querySelectorAll('[data-testid="session-tag"]')]
+      .map((e) => e.dataset.tag).join(',') === 'billing,vip')
+      .catch(() => { throw new Error('the saved tags never read billing, vip'); });
     await Promise.all([
       p1.waitForResponse((r) => r.url().includes(`/api/v1/sessions/${sessionId}/tags`) && r.ok()),
       p1.keyboard.press('Backspace'),

@@ -63,8 +63,12 @@ async function main() {
 
   await step('filters by resource; the export links carry the filter', async () => {
     await page.selectOption('[data-testid="audit-kind"]', 'retention_policy');
-    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="audit-row"]')]
-      .every((r) => r.dataset.action.startsWith('retention_policy')));
+    await page.waitForFunction(() => {
+      const a = document.querySelector('[data-testid="audit-export-csv"]');
+      const rows = [...document.querySelectorAll('[data-testid="audit-row"]')];
+      return a && (a.getAttribute('href') || '').includes('resource_kind=retention_policy') && rows.length > 0
+        && rows.every((r) => r.dataset.action.startsWith('retention_policy'));
+    }).catch(() => { throw new Error('the audit log was never filtered by resource'); });
     const csv = await page.locator('[data-testid="audit-export-csv"]').getAttribute('href');
     if (!csv.includes('resource_kind=retention_policy') || !csv.includes('format=csv')) throw new Error('csv link: ' + csv);
     await snap('s16-audit-log-filtered');

@@ -26,6 +26,10 @@ async function main() {
     await signIn(page, user);
     await page.goto(url + '/console');
     await page.waitForSelector(sel('search-input'));
+    // The console opens the agent's conversation once its work has loaded; wait for that, so the
+    // keys below go where the agent puts them, whenever the page finishes loading.
+    await page.waitForSelector('#sessions [aria-current="true"]')
+      .catch(() => { throw new Error("the console did not open the agent's conversation"); });
     await page.click('h2#sessions-h');
     await page.keyboard.press('/');
     const focused = await page.evaluate(() => document.activeElement && document.activeElement.dataset.testid);
@@ -37,6 +41,9 @@ async function main() {
     await page.waitForFunction(() => {
       const s = document.getElementById('search-status');
       return s && /zebra/.test(s.textContent) && !/…/.test(s.textContent);
+    }).catch(async () => {
+      throw new Error('the search status reads ' + JSON.stringify(await page.textContent('#search-status'))
+        + ', the keys are in ' + await page.evaluate(() => document.activeElement && document.activeElement.id));
     });
     if (await page.isVisible(sel('session-list'))) throw new Error('the rail lists still show while searching');
   });
@@ -76,6 +83,10 @@ async function main() {
   });
 
   await stage('the Closed section lists the ended conversation; it opens read-only', async () => {
+    // From the agent's open conversation, so the click below changes what is shown.
+    await page.click('#sessions [data-testid="session-item"]:not([data-session-id="' + args.closed + '"]) button.session-button');
+    await page.waitForFunction((id) => /^#session=/.test(window.location.hash) && !window.location.hash.includes(id), args.closed);
+    await page.waitForSelector('#composer', { state: 'visible' });
     await page.click(sel('closed-toggle'));
     await page.waitForSelector(`${sel('closed-list')} li[data-session-id="${args.closed}"]`);
     const text = await page.textContent(sel('closed-list'));
@@ -83,7 +94,12 @@ async function main() {
     await shot('console-closed');
     await page.click(`${sel('closed-list')} li[data-session-id="${args.closed}"] a`);
     await page.waitForFunction((id) => window.location.hash === '#session=' + id, args.closed);
-    await page.waitForFunction(() => document.querySelectorAll('#messages li[data-entry-id]').length > 0);
+    await page.waitForSelector('[data-testid="session-status"][data-status="ended"]');
+    await page.waitForSelector('#conv-notice', { state: 'visible' });
+    await page.waitForFunction((id) => {
+      const shown = [...document.querySelectorAll('#messages li[data-entry-id]')];
+      return shown.length > 0 && shown.some((li) => li.dataset.sessionId === id);
+    }, args.closed);
     if (await page.isVisible('#composer')) throw new Error('a closed conversation can be written to');
   });
 }

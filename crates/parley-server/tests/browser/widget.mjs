@@ -102,10 +102,10 @@ async function main() {
     // configuration has arrived: the button is on the page before that, so wait (bounded) for it.
     await page
       .locator(W.launcher + '[aria-label*="Parley Demo Shop"]')
-      .waitFor({ timeout: 10000 })
-      .catch(() => {});
-    const label = await launcher.getAttribute('aria-label');
-    if (!/Parley Demo Shop/.test(label || '')) throw new Error('launcher label ' + JSON.stringify(label));
+      .waitFor()
+      .catch(async () => {
+        throw new Error('launcher label ' + JSON.stringify(await launcher.getAttribute('aria-label')));
+      });
     // The host page's loud CSS (uppercase, serif buttons) does not reach into the widget.
     const transform = await launcher.evaluate((el) => getComputedStyle(el).textTransform);
     if (transform !== 'none') throw new Error('host CSS leaked in: text-transform ' + transform);

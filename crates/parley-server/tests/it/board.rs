@@ -375,7 +375,15 @@ async fn pick_queues_are_taken_not_offered(b: TestBackend) {
 /// to `PARLEY_SHOTS` when set, else under the target's temporary folder.
 async fn board_in_a_real_browser(b: TestBackend) {
     let backend = format!("{b:?}").to_lowercase();
-    let d = Desk::new(b).await;
+    // The offers to Cleo must outlast a slow machine's scenario: the board shows them pending.
+    let d = Desk::with(
+        b,
+        parley_engine::EngineConfig {
+            offer_timeout: std::time::Duration::from_secs(600),
+            ..parley_engine::EngineConfig::default()
+        },
+    )
+    .await;
     let now = SystemClock.now();
     let store = &d.app.db.store;
     let orders = store

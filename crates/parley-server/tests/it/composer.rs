@@ -309,6 +309,49 @@ async fn uploads_follow_the_media_rules_and_go_out_on_whatsapp(b: TestBackend) {
     let sha = desk.app.db.store.media(draft).await.unwrap().sha256;
     let file = desk.app.engine.media.dir().join(&sha[..2]).join(&sha);
     assert!(file.exists(), "{}", file.display());
+    // The person's export holds them: the sent image under its message, the uploads never sent
+    // under the session, each with its bytes.
+    let (s, export) = parley_testkit::status_and_json(
+        desk.app
+            .req(Method::GET, "/api/v1/privacy/export?phone=%2B14155550123"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{export}");
+    let exported = &export["messaging_users"][0]["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == json!(session.id))
+        .cloned()
+        .unwrap_or_else(|| panic!("the session is not in the export: {export}"));
+    let ids = |files: &Value| -> Vec<String> {
+        files
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let under_entries: Vec<String> = exported["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| ids(&e["files"]))
+        .collect();
+    assert_eq!(under_entries, vec![media_id.to_string()], "{exported}");
+    let mut unsent = ids(&exported["unsent_files"]);
+    unsent.sort();
+    let mut expected = vec![other.to_string(), draft.to_string()];
+    expected.sort();
+    assert_eq!(unsent, expected, "{exported}");
+    assert!(
+        exported["unsent_files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["data_base64"].is_string()),
+        "{exported}"
+    );
     let (s, started) = parley_testkit::status_and_json(
         desk.app
             .req(Method::POST, "/api/v1/privacy/erasures")

@@ -37,7 +37,7 @@ impl Desk {
         Self::with(b, EngineConfig::default()).await
     }
 
-    async fn with(b: TestBackend, engine: EngineConfig) -> Self {
+    pub(crate) async fn with(b: TestBackend, engine: EngineConfig) -> Self {
         let app = TestApp::spawn_full(
             b,
             ServerConfig {

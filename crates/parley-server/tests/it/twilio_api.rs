@@ -367,6 +367,106 @@ async fn status_callbacks_are_signed_as_twilio_signs(b: TestBackend) {
     );
 }
 
+/// Two statuses reached close together are two callback jobs that workers may run at once: the
+/// later one waits until the earlier one's call is done, so `sent` never arrives after
+/// `delivered`. The jobs are due in an hour, so only this test runs them, in the order it picks.
+async fn a_later_status_is_called_back_after_the_earlier_one(b: TestBackend) {
+    use parley_engine::runner::JobOutcome;
+    use parley_engine::twilio_callbacks::{CallbackJob, callback_job};
+    let app = app(b).await;
+    let (account, channel_id) = setup_account(&app).await;
+    let (url, mut rx) = receiver().await;
+    let store = &app.db.store;
+    let now = app.engine.clock.now();
+    let channel = store.channel(channel_id).await.unwrap();
+    let session =
+        parley_testkit::build::customer_session(store, &channel, "+14155550125", now).await;
+    let entry = parley_testkit::build::entry(
+        store,
+        &parley_testkit::build::new_entry(
+            session.id,
+            parley_core::model::Direction::Outbound,
+            parley_core::model::Actor::System,
+            "Your order shipped",
+            parley_core::model::EntryStatus::Delivered,
+        ),
+        now,
+    )
+    .await;
+    store
+        .write_twilio_message(&parley_store::TwilioMessage {
+            entry_id: entry.id,
+            account_sid: account.sid.clone(),
+            messaging_service_sid: None,
+            status_callback: Some(url.clone()),
+            created_at: now,
+            to_address: "+14155550125".to_owned(),
+            from_address: FROM.to_owned(),
+        })
+        .await
+        .unwrap();
+    let later = now.plus(std::time::Duration::from_secs(3600));
+    let mut jobs = Vec::new();
+    for (status, due) in [
+        ("sent", later),
+        ("delivered", later.plus(std::time::Duration::from_millis(1))),
+    ] {
+        let mut job = callback_job(
+            &CallbackJob {
+                entry_id: entry.id,
+                status: status.to_owned(),
+                then: None,
+            },
+            now,
+        );
+        job.due_at = due;
+        let id = store.enqueue(&job, now).await.unwrap().unwrap();
+        jobs.push(store.job(id).await.unwrap());
+    }
+    let callbacks = app.engine.twilio_callbacks();
+    let status_of = |form: &[(String, String)]| {
+        form.iter()
+            .find(|(k, _)| k == "MessageStatus")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    // `delivered` first: it waits, and nothing is posted.
+    assert_eq!(
+        callbacks.run(jobs[1].clone()).await,
+        JobOutcome::Retry("waiting for the sent callback".to_owned())
+    );
+    assert!(rx.try_recv().is_err(), "delivered was posted before sent");
+    // `sent` runs and is recorded done (claimed as a runner would, at its due time).
+    assert_eq!(callbacks.run(jobs[0].clone()).await, JobOutcome::Done);
+    let (_, form) = rx.recv().await.unwrap();
+    assert_eq!(status_of(&form), "sent");
+    let claimed = store
+        .claim_jobs(parley_store::ClaimRequest {
+            queue: "callbacks",
+            worker: "test",
+            limit: 1,
+            lease: std::time::Duration::from_secs(60),
+            now: later,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [jobs[0].id]
+    );
+    assert_eq!(
+        store
+            .complete_jobs("test", &[jobs[0].id], later)
+            .await
+            .unwrap(),
+        1
+    );
+    // Then `delivered` goes.
+    assert_eq!(callbacks.run(jobs[1].clone()).await, JobOutcome::Done);
+    let (_, form) = rx.recv().await.unwrap();
+    assert_eq!(status_of(&form), "delivered");
+}
+
 async fn accounts_through_the_admin_api(b: TestBackend) {
     let app = app(b).await;
     let (_, _) = setup_account(&app).await;
@@ -728,6 +828,7 @@ parley_store::on_both_backends!(
     send_fetch_and_list,
     refusals_and_auth_have_twilio_codes,
     status_callbacks_are_signed_as_twilio_signs,
+    a_later_status_is_called_back_after_the_earlier_one,
 );
 
 /// The official SDKs (scripts/oracles/twilio-sdk, installed into target/twilio-sdk on first use)
