@@ -111,7 +111,7 @@
     });
     document.addEventListener('click', (ev) => {
       const box = $('emoji-box');
-      if (!box.hidden && !box.contains(ev.target) && ev.target !== $('emoji-open')) closePicker(false);
+      if (!box.hidden && !box.contains(ev.target) && !$('emoji-open').contains(ev.target)) closePicker(false);
     });
   }
 
