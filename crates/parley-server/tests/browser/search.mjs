@@ -82,6 +82,21 @@ async function main() {
     await page.waitForSelector(sel('session-list'), { state: 'visible' });
   });
 
+  await stage('a conversation the page opens leaves the keys where the agent is typing', async () => {
+    // What happens when the console opens the agent's conversation while she types a search
+    // (the work list arriving late): the reply box must not take the keys.
+    const open = await page.getAttribute(`#sessions [data-testid="session-item"]:not([data-session-id="${args.closed}"])`, 'data-session-id');
+    const opened = (id) => page.evaluate((id) => new Promise((resolve) => {
+      window.Parley.console.on('select', (e) => { if (e.id === id) resolve(); });
+      window.Parley.console.select(id);
+    }), id);
+    await opened(args.closed);
+    await page.click(sel('search-input'));
+    await opened(open);
+    const focused = await page.evaluate(() => document.activeElement && (document.activeElement.dataset.testid || document.activeElement.id));
+    if (focused !== 'search-input') throw new Error('the opened conversation took the keys into ' + focused);
+  });
+
   await stage('the Closed section lists the ended conversation; it opens read-only', async () => {
     // From the agent's open conversation, so the click below changes what is shown.
     await page.click('#sessions [data-testid="session-item"]:not([data-session-id="' + args.closed + '"]) button.session-button');
