@@ -42,16 +42,6 @@ fn callback_key(entry_id: Uuid, status: &str) -> String {
     format!("twilio-callback:{entry_id}:{status}")
 }
 
-/// The statuses called back before `status` when the message reached them: its callback waits
-/// for theirs, so a receiver sees `sent` before `delivered` and `delivered` before `read`.
-fn called_back_before(status: &str) -> &'static [&'static str] {
-    match status {
-        "delivered" | "undelivered" | "failed" => &["sent"],
-        "read" => &["sent", "delivered"],
-        _ => &[],
-    }
-}
-
 /// The job that calls back `status` for `entry_id`; one per entry and status.
 pub fn callback_job(job: &CallbackJob, now: parley_core::Timestamp) -> NewJob {
     let payload = serde_json::to_string(job).unwrap_or_default();
@@ -190,7 +180,7 @@ impl TwilioCallbacks {
         };
         // Two statuses reached close together are two jobs that workers may run at once: a later
         // status waits (by the runner's backoff, from half a second) for an earlier one's call.
-        for earlier in called_back_before(&cb.status) {
+        for earlier in parley_channels::twilio::api_statuses_before(&cb.status) {
             match self
                 .store
                 .job_unfinished(&callback_key(cb.entry_id, earlier))

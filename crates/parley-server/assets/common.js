@@ -563,8 +563,13 @@
     return (body.dataset.permissions || '').split(' ').includes(permission);
   }
 
+  /** Whether an element takes typed text (a field or an editable element): keys go to it. */
+  function isField(el) {
+    return el instanceof HTMLElement && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  }
+
   window.Parley = {
-    t, can, ApiError, api, items, h, append, clear, $, notify, showError, when, ago, duration, number, debounce, copyButton,
+    t, can, isField, ApiError, api, items, h, append, clear, $, notify, showError, when, ago, duration, number, debounce, copyButton,
     exact, date, dateTime, clock, dayKey, timeEl, localizeTimes, problemText, localInput, fromLocalInput, timeZone: zone,
     on, emit, setPresence, csrf,
     me: signedIn ? { id: body.dataset.agentId, name: body.dataset.agentName, role: body.dataset.agentRole } : null,

@@ -215,8 +215,7 @@
     // "/" focuses the search box, unless the agent is typing somewhere.
     document.addEventListener('keydown', (ev) => {
       if (ev.key !== '/' || ev.ctrlKey || ev.metaKey || ev.altKey) return;
-      const t = ev.target;
-      if (t instanceof HTMLElement && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+      if (P.isField(ev.target)) return;
       ev.preventDefault();
       input.focus();
       input.select();

@@ -357,19 +357,13 @@
         analyzeNow();
         // The reply box takes the keys only when nothing else has them: a conversation opened
         // by the page's own loading must not pull an agent's typing out of the search box.
-        if (state.owned && !typingElsewhere()) $('body').focus();
+        const keys = document.activeElement;
+        if (state.owned && (keys === $('body') || !P.isField(keys))) $('body').focus();
         loadTemplatesIfNeeded();
       }
       markReadIfSeen();
       emit('select', { id, changed, owned: state.owned });
     });
-  }
-
-  /** Whether the keyboard is in a field other than the reply box (a search, a form). */
-  function typingElsewhere() {
-    const el = document.activeElement;
-    if (!el || el === document.body || el.id === 'body') return false;
-    return el.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(el.tagName);
   }
 
   /** The selected session when it is not (or no longer) among the agent's work items. */

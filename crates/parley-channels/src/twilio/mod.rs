@@ -32,7 +32,7 @@ pub use signature::{
     SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, SignatureAlgorithm, SignatureError,
     compute_signature, verify_form_request, verify_json_request, verify_signature,
 };
-pub use status::{StatusCallback, TwilioStatus, api_status};
+pub use status::{StatusCallback, TwilioStatus, api_status, api_statuses_before};
 
 /// The empty TwiML answer: an XML declaration and `<Response />`, byte for byte what Twilio's
 /// library renders for an empty `MessagingResponse` (checked against the oracle fixture).

@@ -99,6 +99,16 @@ pub fn api_status(status: EntryStatus) -> &'static str {
     }
 }
 
+/// The API statuses a message reached before `status` when it reached them, in the order they
+/// are called back: a receiver sees `sent` before `delivered`, and `delivered` before `read`.
+pub fn api_statuses_before(status: &str) -> &'static [&'static str] {
+    match status {
+        "delivered" | "undelivered" | "failed" => &["sent"],
+        "read" => &["sent", "delivered"],
+        _ => &[],
+    }
+}
+
 /// One status callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusCallback {
@@ -173,6 +183,15 @@ impl StatusCallback {
 mod tests {
     use super::*;
     use parley_core::ErrorCode;
+
+    #[test]
+    fn later_statuses_follow_the_earlier_ones() {
+        assert_eq!(api_statuses_before("sent"), [] as [&str; 0]);
+        assert_eq!(api_statuses_before("delivered"), ["sent"]);
+        assert_eq!(api_statuses_before("failed"), ["sent"]);
+        assert_eq!(api_statuses_before("read"), ["sent", "delivered"]);
+        assert_eq!(api_statuses_before("queued"), [] as [&str; 0]);
+    }
 
     fn cb(status: &str, code: Option<&str>) -> String {
         let mut s = format!(
