@@ -32,28 +32,42 @@ if [ ! -f "$venv/.pins-$pins" ]; then
   touch "$venv/.pins-$pins"
 fi
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 dir=$(mktemp -d)
-PARLEY_LISTEN="127.0.0.1:$port" "$bin" demo --database-url "${SCHEMATHESIS_DATABASE_URL:-sqlite://$dir/demo.db}" \
-  >"$dir/server.log" 2>&1 &
-pid=$!
+pid=
 cleanup() {
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
   rm -rf "$dir"
 }
 trap cleanup EXIT
 
-base="http://127.0.0.1:$port"
+# A free port is picked, released, then bound by the demo: another process may take it between.
+# The demo is started again on a new port when its log says the address was in use.
 ready=0
-for _ in $(seq 1 240); do
-  if ! kill -0 "$pid" 2>/dev/null; then
-    echo "schemathesis.sh: parley demo exited before /readyz answered; its log:" >&2
-    tail -n 40 "$dir/server.log" >&2
-    exit 2
-  fi
-  if curl -fsS "$base/readyz" >/dev/null 2>&1; then ready=1; break; fi
-  sleep 0.25
+for attempt in 1 2 3; do
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  PARLEY_LISTEN="127.0.0.1:$port" "$bin" demo --database-url "${SCHEMATHESIS_DATABASE_URL:-sqlite://$dir/demo$attempt.db}" \
+    >"$dir/server.log" 2>&1 &
+  pid=$!
+  base="http://127.0.0.1:$port"
+  for _ in $(seq 1 240); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid" 2>/dev/null || true
+      pid=
+      if grep -qi "address already in use\|AddrInUse" "$dir/server.log" && [ "$attempt" -lt 3 ]; then
+        echo "schemathesis.sh: port $port was taken meanwhile; starting again" >&2
+        continue 2
+      fi
+      # The error's first lines, then its end (a backtrace can fill the tail).
+      echo "schemathesis.sh: parley demo exited before /readyz answered; its log:" >&2
+      head -n 20 "$dir/server.log" >&2
+      echo "[...]" >&2
+      tail -n 20 "$dir/server.log" >&2
+      exit 2
+    fi
+    if curl -fsS "$base/readyz" >/dev/null 2>&1; then ready=1; break; fi
+    sleep 0.25
+  done
+  break
 done
 if [ "$ready" != 1 ]; then
   echo "schemathesis.sh: $base/readyz did not answer within 60 s; the server's log:" >&2
